@@ -1,0 +1,40 @@
+"""yolox-edge eval: COCO AP of any artifact on a data spec split."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("eval", help="COCO-style AP of a model on a dataset")
+    p.add_argument("model", help="checkpoint (.pt) or exported artifact / folder")
+    p.add_argument("--data", required=True, help="data spec YAML")
+    p.add_argument("--split", default="val")
+    p.add_argument("--img-size", type=int, default=None, help="input size (default: the model's own)")
+    p.add_argument("--conf", type=float, default=0.001)
+    p.add_argument("--nms", type=float, default=0.65)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--json", dest="json_out", default=None, help="write the results as JSON here")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..data.spec import read_split
+    from ..engine.checkpoint import atomic_write_bytes
+    from ..engine.evaluator import evaluate
+    from ..runtime import load_predictor
+
+    split = read_split(args.data, args.split)
+    pred = load_predictor(args.model, threads=args.threads, conf=args.conf, iou=args.nms, max_det=1000)
+    if args.img_size:
+        pred.set_input_size(args.img_size)
+    res = evaluate(pred, split, batch_size=args.batch)
+    res = {"model": str(args.model), "backend": pred.backend.name, "precision": pred.info.precision,
+           "data": str(args.data), "split": args.split, "input_size": list(pred.info.preprocess.input_size), **res}
+    print(f"{args.model} [{res['backend']}, {res['precision']}] on {args.data}:{args.split} "
+          f"({res['images']} images, {res['seconds']:.1f}s)")
+    print("  " + "  ".join(f"{k} {res[k]:.4f}" for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")))
+    if args.json_out:
+        atomic_write_bytes(Path(args.json_out), lambda f: f.write(json.dumps(res, indent=2).encode()))
+    return 0

@@ -1,0 +1,39 @@
+"""yolox-edge models: the variant table (params, GFLOPs) against the official figures."""
+from __future__ import annotations
+
+import json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("models", help="list model variants with parameter and FLOP counts")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--num-classes", type=int, default=80)
+    p.set_defaults(func=run)
+
+
+def model_table(num_classes: int = 80) -> list[dict]:
+    from ..models import OFFICIAL, count_gflops, count_params, create_model, get_variant, list_models
+
+    rows = []
+    for name in list_models():
+        v = get_variant(name)
+        m = create_model(name, num_classes=num_classes)
+        params, gflops = count_params(m) / 1e6, count_gflops(m, v.input_size)
+        off_p, off_g = OFFICIAL.get(name, (None, None))
+        rows.append({"name": name, "input_size": v.input_size, "depth": v.depth, "width": v.width,
+                     "depthwise": v.depthwise, "params_m": round(params, 4), "gflops": round(gflops, 3),
+                     "official_params_m": off_p, "official_gflops": off_g})
+    return rows
+
+
+def run(args) -> int:
+    rows = model_table(args.num_classes)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'model':<10}{'size':>6}{'params(M)':>11}{'official':>10}{'GFLOPs':>9}{'official':>10}")
+    for r in rows:
+        print(f"{r['name']:<10}{r['input_size']:>6}{r['params_m']:>11.3f}{str(r['official_params_m']):>10}"
+              f"{r['gflops']:>9.2f}{str(r['official_gflops']):>10}")
+    print("GFLOPs counted as the YOLOX README does (thop x 2: conv MACs + biases + BatchNorm).")
+    return 0

@@ -1,0 +1,1 @@
+"""Data: the preprocessing contract, dataset readers and training transforms."""

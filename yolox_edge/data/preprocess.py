@@ -1,0 +1,88 @@
+"""The inference preprocessing contract: one implementation for eval, calibration,
+runtime and bundle; restated in every checkpoint and metadata.json.
+
+Official YOLOX convention: letterbox (keep aspect, ratio r = min(H/h, W/w), image at the
+top-left, pad 114), BGR, values 0..255 as float32, no mean/std, CHW.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import UserError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """What a deployed model expects of its input."""
+
+    input_size: tuple[int, int] = (416, 416)  # (height, width)
+    letterbox: str = "top-left"
+    pad_value: int = 114
+    channel_order: str = "BGR"
+    value_range: tuple[float, float] = (0.0, 255.0)
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    layout: str = "NCHW"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["input_size"] = list(self.input_size)
+        d["value_range"] = list(self.value_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PreprocessConfig":
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        for key in ("input_size", "value_range", "mean", "std"):
+            if known.get(key) is not None:
+                known[key] = tuple(known[key])
+        return cls(**known)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image as BGR uint8, or raise a UserError naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: image not found; check the path")
+    data = np.fromfile(str(p), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if img is None:
+        raise UserError(f"{p}: not a readable image (expected JPEG, PNG, BMP, WebP or TIFF)")
+    return img
+
+
+def letterbox(img: np.ndarray, input_hw: tuple[int, int], pad_value: int = 114) -> tuple[np.ndarray, float]:
+    """Resize keeping aspect ratio, place at the top-left of a pad-filled canvas."""
+    h, w = img.shape[:2]
+    r = min(input_hw[0] / h, input_hw[1] / w)
+    nh, nw = int(h * r), int(w * r)
+    canvas = np.full((input_hw[0], input_hw[1], 3), pad_value, dtype=np.uint8)
+    canvas[:nh, :nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    return canvas, r
+
+
+def preprocess(img: np.ndarray, cfg: PreprocessConfig = PreprocessConfig()) -> tuple[np.ndarray, float]:
+    """BGR uint8 HxWx3 -> float32 [3, H, W] network input and the letterbox ratio."""
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 BGR image, got shape {img.shape}")
+    canvas, r = letterbox(img, cfg.input_size, cfg.pad_value)
+    if cfg.channel_order == "RGB":
+        canvas = canvas[..., ::-1]
+    x = canvas.transpose(2, 0, 1).astype(np.float32)
+    if cfg.mean is not None:
+        x = (x - np.asarray(cfg.mean, np.float32)[:, None, None]) / np.asarray(cfg.std, np.float32)[:, None, None]
+    return np.ascontiguousarray(x), r
+
+
+def boxes_to_image(boxes: np.ndarray, ratio: float, image_hw: tuple[int, int]) -> np.ndarray:
+    """Network-input xyxy boxes -> original image pixels (undo the letterbox, clip)."""
+    out = np.asarray(boxes, np.float32) / ratio
+    out[:, [0, 2]] = out[:, [0, 2]].clip(0, image_hw[1])
+    out[:, [1, 3]] = out[:, [1, 3]].clip(0, image_hw[0])
+    return out

@@ -1,0 +1,100 @@
+"""The data spec: a YAML file naming a dataset's format, classes and splits.
+
+    format: coco            # coco | voc | yolo
+    names: [...]            # optional for coco (from categories, sorted by id)
+    train: {annotations: annotations/instances_train2017.json, images: train2017}
+    val:   {annotations: annotations/instances_val2017.json, images: val2017}
+
+Paths are relative to the YAML file. voc: {annotations: DIR, images: DIR, list: FILE};
+yolo: {images: DIR, labels: DIR}. Readers live in one module per format and register in
+``READERS``; every reader returns a ``Split``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from ..errors import UserError
+from .sample import Sample
+
+FORMATS = ("coco", "voc", "yolo")
+
+
+@dataclass
+class Split:
+    """A split read from disk: samples, class names and the problems met while reading."""
+
+    samples: list[Sample]
+    names: list[str]
+    problems: list[str] = field(default_factory=list)
+    coco_gt: dict | None = None  # COCO-format ground truth (the json for coco, built otherwise)
+
+
+@dataclass
+class DataSpec:
+    path: Path
+    format: str
+    names: list[str] | None
+    splits: dict[str, dict]
+
+    def split_paths(self, split: str) -> dict[str, Path]:
+        if split not in self.splits:
+            raise UserError(f"{self.path}: has no split {split!r} (has: {', '.join(self.splits) or 'none'})")
+        entry = self.splits[split]
+        return {k: (self.path.parent / v) for k, v in entry.items()}
+
+
+READERS: dict[str, Callable[["DataSpec", str], Split]] = {}
+
+
+def load_spec(path: str | Path) -> DataSpec:
+    """Parse and validate a data spec YAML."""
+    p = Path(path)
+    if p.is_dir() and (p / "data.yaml").is_file():
+        p = p / "data.yaml"
+    if not p.is_file():
+        raise UserError(f"{p}: data spec not found; pass a YAML file (see README, 'Data spec')")
+    try:
+        d = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise UserError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(d, dict):
+        raise UserError(f"{p}: a data spec is a YAML mapping with format/train/val keys")
+    fmt = d.get("format")
+    if fmt not in FORMATS:
+        raise UserError(f"{p}: format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+    unknown = set(d) - {"format", "names", "train", "val", "test"}
+    if unknown:
+        raise UserError(f"{p}: unknown key(s) {', '.join(sorted(unknown))}; allowed: format, names, train, val, test")
+    splits = {k: d[k] for k in ("train", "val", "test") if d.get(k) is not None}
+    for k, v in splits.items():
+        if not isinstance(v, dict):
+            raise UserError(f"{p}: split {k!r} must be a mapping like {{annotations: ..., images: ...}}")
+    names = d.get("names")
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise UserError(f"{p}: names must be a list of strings")
+    return DataSpec(p, fmt, names, splits)
+
+
+def read_split(spec: DataSpec | str | Path, split: str = "val") -> Split:
+    """Read one split of a dataset through its format's reader."""
+    if not isinstance(spec, DataSpec):
+        spec = load_spec(spec)
+    _ensure_readers()
+    if spec.format not in READERS:
+        raise UserError(f"{spec.path}: the {spec.format} reader is not available in this version")
+    return READERS[spec.format](spec, split)
+
+
+def _ensure_readers() -> None:
+    # Readers register themselves on import; import them lazily to keep start-up cheap.
+    from . import coco  # noqa: F401
+    for mod in ("voc", "yolo"):
+        try:
+            __import__(f"{__package__}.{mod}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.{mod}":
+                raise

@@ -1,0 +1,102 @@
+"""THE grid decode, shared by the loss, the evaluator, every export and the runtime.
+
+Raw head layout per anchor: (dx, dy, log w, log h, obj, cls_0..cls_{C-1}); anchors are
+ordered stride 8 first, row-major within a level. Decode:
+    cx, cy = (dx + grid_x) * stride, (dy + grid_y) * stride
+    w,  h  = exp(log w) * stride,  exp(log h) * stride
+and score = sigmoid(obj) * sigmoid(cls). ``GridDecode`` (torch, export-friendly ops:
+arange, add, mul, exp, sigmoid, concat) and ``decode_numpy`` are twins, tested equal.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+STRIDES = (8, 16, 32)
+
+
+def level_shapes(input_hw: tuple[int, int], strides: Sequence[int] = STRIDES) -> list[tuple[int, int]]:
+    """Feature-map sizes for an input size (inputs are multiples of the largest stride)."""
+    h, w = input_hw
+    return [(h // s, w // s) for s in strides]
+
+
+def make_grid(shapes: Sequence[tuple[int, int]], strides: Sequence[int] = STRIDES, *,
+              dtype: torch.dtype = torch.float32, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cell offsets [N, 2] (x, y) and strides [N, 1] for all levels, stride 8 first."""
+    grids, strd = [], []
+    for (h, w), s in zip(shapes, strides):
+        ys = torch.arange(h, dtype=dtype, device=device)
+        xs = torch.arange(w, dtype=dtype, device=device)
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+        grids.append(torch.stack((gx, gy), -1).reshape(-1, 2))
+        strd.append(torch.full((h * w, 1), float(s), dtype=dtype, device=device))
+    return torch.cat(grids), torch.cat(strd)
+
+
+def decode_boxes(reg: torch.Tensor, grid: torch.Tensor, stride: torch.Tensor) -> torch.Tensor:
+    """Raw (dx, dy, log w, log h) [..., N, 4] -> (cx, cy, w, h) in input pixels."""
+    xy = (reg[..., :2] + grid) * stride
+    wh = torch.exp(reg[..., 2:4]) * stride
+    return torch.cat((xy, wh), -1)
+
+
+def cxcywh_to_xyxy(b: torch.Tensor) -> torch.Tensor:
+    half = b[..., 2:4] * 0.5
+    return torch.cat((b[..., :2] - half, b[..., :2] + half), -1)
+
+
+def flatten_maps(maps: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Per-level maps [B, 5+C, H, W] -> one tensor [B, N, 5+C] in anchor order."""
+    return torch.cat([m.flatten(2) for m in maps], 2).permute(0, 2, 1)
+
+
+class GridDecode(nn.Module):
+    """Raw head maps -> (boxes [B, N, 4] xyxy in input pixels, scores [B, N, C] = obj*cls).
+
+    Stateless: the grid comes from the maps' shapes, so one module serves every size.
+    """
+
+    def __init__(self, strides: Sequence[int] = STRIDES) -> None:
+        super().__init__()
+        self.strides = tuple(strides)
+
+    def forward(self, maps: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        raw = flatten_maps(maps)
+        shapes = [tuple(m.shape[-2:]) for m in maps]
+        grid, stride = make_grid(shapes, self.strides, dtype=raw.dtype, device=raw.device)
+        boxes = cxcywh_to_xyxy(decode_boxes(raw[..., :4], grid, stride))
+        scores = torch.sigmoid(raw[..., 4:5]) * torch.sigmoid(raw[..., 5:])
+        return boxes, scores
+
+
+def _sigmoid_np(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def decode_numpy(raw: np.ndarray, input_hw: tuple[int, int], strides: Sequence[int] = STRIDES, *,
+                 activated: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Numpy twin of ``GridDecode`` on a flat raw array [B, N, 5+C].
+
+    ``activated=True`` for outputs whose obj/cls columns are already sigmoid-ed (the
+    official raw ONNX export). Returns boxes [B, N, 4] xyxy and scores [B, N, C].
+    """
+    raw = np.asarray(raw, dtype=np.float32)
+    grids, strd = [], []
+    for (h, w), s in zip(level_shapes(input_hw, strides), strides):
+        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        grids.append(np.stack((gx, gy), -1).reshape(-1, 2))
+        strd.append(np.full((h * w, 1), s, np.float32))
+    grid, stride = np.concatenate(grids), np.concatenate(strd)
+    if raw.shape[1] != grid.shape[0]:
+        raise ValueError(f"raw output has {raw.shape[1]} anchors, input {input_hw} implies {grid.shape[0]}")
+    xy = (raw[..., :2] + grid) * stride
+    half = np.exp(raw[..., 2:4]) * stride * 0.5
+    boxes = np.concatenate((xy - half, xy + half), -1)
+    obj, cls = raw[..., 4:5], raw[..., 5:]
+    if not activated:
+        obj, cls = _sigmoid_np(obj), _sigmoid_np(cls)
+    return boxes.astype(np.float32), (obj * cls).astype(np.float32)

@@ -1,0 +1,1 @@
+"""Engine: checkpoint, evaluator, trainer, EMA and schedules."""

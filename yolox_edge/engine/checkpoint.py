@@ -1,0 +1,93 @@
+"""The checkpoint contract (DESIGN.md): one dict, saved atomically, loaded weights-only.
+
+Keys: format, version, variant, class_names, preprocess, model (state dict), ema,
+recipe, epoch, optimizer, train_state, source, bn_folded.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.preprocess import PreprocessConfig
+from ..errors import UserError, require_file
+from ..models import Detector, create_model, get_variant
+
+FORMAT = "yolox_edge.checkpoint"
+VERSION = 1
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: str | Path, write) -> None:
+    """Call ``write(fileobj)`` on a temp file beside ``path``, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: str | Path, model: Detector, *, class_names: list[str],
+                    preprocess: PreprocessConfig | None = None, **extra: Any) -> Path:
+    """Write a checkpoint atomically. ``extra`` holds ema/recipe/epoch/optimizer/etc."""
+    variant = getattr(model, "variant", None)
+    if variant is None:
+        raise ValueError("model has no .variant; build it with create_model")
+    if len(class_names) != model.num_classes:
+        raise ValueError(f"{len(class_names)} class names for a {model.num_classes}-class model")
+    pre = preprocess or PreprocessConfig(input_size=(get_variant(variant).input_size,) * 2)
+    ckpt = {"format": FORMAT, "version": VERSION, "variant": variant, "class_names": list(class_names),
+            "preprocess": pre.to_dict(), "model": model.state_dict(), **extra}
+    atomic_write_bytes(path, lambda f: torch.save(ckpt, f))
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint dict safely (weights_only) and check it is ours."""
+    p = require_file(path, "checkpoint")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a corrupt or foreign file
+        raise UserError(f"{p}: not a readable yolox_edge checkpoint ({type(e).__name__}); "
+                        "re-export it or use import-official for official weights") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise UserError(f"{p}: not a yolox_edge checkpoint; for official YOLOX weights run "
+                        f"'yolox-edge import-official {p} --variant NAME --out model.pt'")
+    return ckpt
+
+
+def build_from_checkpoint(ckpt: dict, *, path: str | Path = "checkpoint", use_ema: bool = True) -> Detector:
+    """Instantiate the checkpoint's variant and load its (EMA, when present) weights."""
+    model = create_model(ckpt["variant"], num_classes=len(ckpt["class_names"]))
+    state = ckpt.get("ema") if use_ema and ckpt.get("ema") else ckpt["model"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[1:2] or [str(e)[:200]]
+        raise UserError(f"{path}: weights do not fit variant {ckpt['variant']!r} "
+                        f"({first[0].strip()}); the file is damaged or was edited") from None
+    return model.eval()
+
+
+def load_model(path: str | Path) -> tuple[Detector, dict]:
+    """Checkpoint file -> (model in eval mode, checkpoint dict)."""
+    ckpt = load_checkpoint(path)
+    return build_from_checkpoint(ckpt, path=path), ckpt

@@ -1,0 +1,88 @@
+"""COCO-style AP of any Predictor on a dataset split (pycocotools)."""
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from ..data.preprocess import read_image
+from ..data.spec import Split
+from ..errors import UserError
+from ..postprocess import Detections
+
+STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+def coco_gt_from_split(split: Split) -> dict:
+    """COCO ground-truth dict for a split; class index i is category id i + 1 when built."""
+    if split.coco_gt is not None:
+        return split.coco_gt
+    images, anns = [], []
+    for s in split.samples:
+        images.append({"id": s.image_id, "file_name": s.image.name, "width": s.width, "height": s.height})
+        for b, c, crowd in zip(s.boxes, s.labels, s.crowd):
+            w, h = float(b[2] - b[0]), float(b[3] - b[1])
+            anns.append({"id": len(anns) + 1, "image_id": s.image_id, "category_id": int(c) + 1,
+                         "bbox": [float(b[0]), float(b[1]), w, h], "area": w * h, "iscrowd": int(crowd)})
+    cats = [{"id": i + 1, "name": n} for i, n in enumerate(split.names)]
+    return {"images": images, "annotations": anns, "categories": cats}
+
+
+def coco_results(image_id: int, det: Detections, cat_ids: list[int]) -> list[dict]:
+    out = []
+    for b, s, c in zip(det.boxes, det.scores, det.labels):
+        out.append({"image_id": int(image_id), "category_id": int(cat_ids[int(c)]),
+                    "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
+                    "score": float(s)})
+    return out
+
+
+def coco_ap(gt: dict, results: list[dict]) -> dict[str, float]:
+    """Run COCOeval (bbox) quietly; returns AP, AP50, AP75, APs, APm, APl."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    if not results:
+        return {k: 0.0 for k in STAT_NAMES}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = {k: gt[k] for k in ("images", "annotations", "categories")}
+        coco.createIndex()
+        dt = coco.loadRes(results)
+        ev = COCOeval(coco, dt, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return {k: float(v) for k, v in zip(STAT_NAMES, ev.stats[:6])}
+
+
+def evaluate(predictor, split: Split, *, batch_size: int = 8, progress: bool = True) -> dict:
+    """Predict every image of ``split`` and score it; unreadable images are counted, not fatal."""
+    if len(predictor.class_names) != len(split.names):
+        raise UserError(f"model has {len(predictor.class_names)} classes, dataset has {len(split.names)}; "
+                        "evaluate a model trained on this dataset")
+    gt = coco_gt_from_split(split)
+    cat_ids = sorted(c["id"] for c in gt["categories"])
+    results: list[dict] = []
+    skipped = 0
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(split.samples), desc="eval", unit="img", disable=not progress, leave=False)
+    for i in range(0, len(split.samples), batch_size):
+        chunk, images = [], []
+        for s in split.samples[i:i + batch_size]:
+            try:
+                images.append(read_image(s.image))
+                chunk.append(s)
+            except UserError:
+                skipped += 1
+        if images:
+            for s, det in zip(chunk, predictor.predict_images(images)):
+                results.extend(coco_results(s.image_id, det, cat_ids))
+        bar.update(len(split.samples[i:i + batch_size]))
+    bar.close()
+    stats = coco_ap(gt, results)
+    return {**stats, "images": len(split.samples) - skipped, "skipped": skipped,
+            "detections": len(results), "seconds": round(time.perf_counter() - t0, 3)}

@@ -1,0 +1,20 @@
+"""User-facing errors: the CLI prints one line and exits with code 2."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class UserError(Exception):
+    """Bad input the user can fix. The message names the file and what to do."""
+
+    exit_code = 2
+
+
+def require_file(path: str | Path, what: str = "file") -> Path:
+    """Return ``path`` as a Path, or raise UserError if it is not an existing file."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{p}: no such {what}; check the path")
+    if not p.is_file():
+        raise UserError(f"{p}: is not a file (expected a {what})")
+    return p

@@ -1,0 +1,28 @@
+"""A detector is backbone -> neck -> head; its forward returns the head's raw maps."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Detector(nn.Module):
+    """Backbone, neck and decoupled head. ``forward`` returns one raw map per stride.
+
+    Decode lives in ``yolox_edge.decode``; the loss in ``yolox_edge.loss``; export wraps
+    this module unchanged, so training and export run the same head.
+    """
+
+    def __init__(self, backbone: nn.Module, neck: nn.Module, head: nn.Module, *,
+                 strides: tuple[int, ...] = (8, 16, 32)) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.neck = neck
+        self.head = head
+        self.strides = tuple(strides)
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.num_classes
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.head(self.neck(self.backbone(x)))

@@ -1,0 +1,156 @@
+"""Import official YOLOX weights: the official ``.pth`` checkpoint or the official ONNX.
+
+``.pth``: ``{"model": state_dict}`` with official key names; ``backbone.backbone.*`` is our
+``backbone.*``, the rest of ``backbone.*`` is our ``neck.*``.
+ONNX: BatchNorm is folded into the convs and most initializers have numeric names, so
+weights are matched to our convs in execution order (the official forward order, which
+our blocks keep) and every shape is checked. Folded convs get an identity BatchNorm
+(weight sqrt(1+eps), bias = folded bias, mean 0, var 1) so eval output is exact.
+In both cases the stem conv's input channels are permuted for the pixel_unshuffle Focus.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..data.coco_names import COCO_CLASSES
+from ..errors import UserError, require_file
+from .blocks import BaseConv, focus_official_to_ours
+from .detector import Detector
+from .zoo import create_model, get_variant
+
+STEM_KEY = "backbone.stem.conv.conv.weight"
+
+
+def default_names(num_classes: int) -> list[str]:
+    return list(COCO_CLASSES) if num_classes == 80 else [f"class_{i}" for i in range(num_classes)]
+
+
+def _conv_order(model: Detector, size: int) -> list[str]:
+    """Names of the model's Conv2d modules in the order the forward pass runs them."""
+    names = {m: n for n, m in model.named_modules()}
+    order: list[str] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: order.append(names[m]))
+             for m in model.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, size, size))
+    finally:
+        for h in hooks:
+            h.remove()
+    return order
+
+
+def _onnx_tensors(graph) -> dict[str, torch.Tensor]:
+    from onnx import numpy_helper
+    tensors = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for node in graph.node:  # some exporters keep weights as Constant nodes
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value":
+                    tensors[node.output[0]] = numpy_helper.to_array(a.t)
+    return {k: torch.from_numpy(v.copy()) for k, v in tensors.items()}
+
+
+def _num_classes_from_onnx(graph, tensors, path: Path) -> int:
+    for node in graph.node:
+        if node.op_type == "Conv" and node.input[1].startswith("head.cls_preds.0."):
+            return int(tensors[node.input[1]].shape[0])
+    raise UserError(f"{path}: not a YOLOX ONNX (no 'head.cls_preds.0' convolution found); "
+                    "export it with the official tools/export_onnx.py")
+
+
+def import_onnx(path: str | Path, variant: str) -> Detector:
+    """Build ``variant`` and fill it from an official YOLOX ONNX (BN folded)."""
+    import onnx
+
+    p = require_file(path, "ONNX file")
+    try:
+        graph = onnx.load(str(p)).graph
+    except Exception as e:
+        raise UserError(f"{p}: not a readable ONNX model ({type(e).__name__}); check the file") from None
+    tensors = _onnx_tensors(graph)
+    num_classes = _num_classes_from_onnx(graph, tensors, p)
+    model = create_model(variant, num_classes=num_classes)
+    order = _conv_order(model, 64)
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    if len(convs) != len(order):
+        raise UserError(f"{p}: has {len(convs)} convolutions, YOLOX-{variant} has {len(order)}; "
+                        "is this ONNX of another variant? pass the matching --variant")
+    modules = dict(model.named_modules())
+    with torch.no_grad():
+        for name, node in zip(order, convs):
+            conv = modules[name]
+            w = tensors.get(node.input[1])
+            b = tensors.get(node.input[2]) if len(node.input) > 2 else None
+            if w is None:
+                raise UserError(f"{p}: convolution {node.name or node.output[0]} has no constant weight; "
+                                "not an exported YOLOX inference model")
+            if name == STEM_KEY.removesuffix(".weight"):
+                w = focus_official_to_ours(w)
+            if tuple(w.shape) != tuple(conv.weight.shape):
+                raise UserError(f"{p}: weight shape {tuple(w.shape)} where YOLOX-{variant} has "
+                                f"{tuple(conv.weight.shape)} ({name}); pass the matching --variant")
+            conv.weight.copy_(w)
+            parent = modules[name.rsplit(".", 1)[0]] if "." in name else None
+            if isinstance(parent, BaseConv):
+                bn = parent.bn
+                bn.weight.fill_((1.0 + bn.eps) ** 0.5)
+                bn.bias.copy_(b if b is not None else torch.zeros_like(bn.bias))
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0)
+            elif b is not None:
+                conv.bias.copy_(b)
+    return model.eval()
+
+
+def _map_official_key(key: str) -> str:
+    if key.startswith("backbone.backbone."):
+        return "backbone." + key[len("backbone.backbone."):]
+    if key.startswith("backbone."):
+        return "neck." + key[len("backbone."):]
+    return key
+
+
+def import_pth(path: str | Path, variant: str) -> Detector:
+    """Build ``variant`` and load an official ``{"model": state_dict}`` checkpoint."""
+    p = require_file(path, "checkpoint")
+    try:
+        raw = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise UserError(f"{p}: not a readable PyTorch checkpoint ({type(e).__name__}); "
+                        "official weights are .pth files or the official .onnx") from None
+    state = raw.get("model", raw) if isinstance(raw, dict) else None
+    if not isinstance(state, dict) or "head.cls_preds.0.weight" not in state:
+        raise UserError(f"{p}: not an official YOLOX checkpoint (no 'model' dict with head.cls_preds); "
+                        "check the file")
+    num_classes = int(state["head.cls_preds.0.weight"].shape[0])
+    model = create_model(variant, num_classes=num_classes)
+    mapped = {_map_official_key(k): v for k, v in state.items()}
+    if get_variant(variant).arch == "cspdarknet" and STEM_KEY in mapped:
+        mapped[STEM_KEY] = focus_official_to_ours(mapped[STEM_KEY])
+    own = model.state_dict()
+    missing = [k for k in own if k not in mapped]
+    bad = [k for k in own if k in mapped and tuple(mapped[k].shape) != tuple(own[k].shape)]
+    if missing or bad:
+        what = f"shape of {bad[0]}" if bad else f"missing {missing[0]}"
+        raise UserError(f"{p}: does not fit YOLOX-{variant} ({what}); is it a checkpoint of another "
+                        "variant? pass the matching --variant")
+    model.load_state_dict({k: mapped[k] for k in own})
+    return model.eval()
+
+
+def import_official(path: str | Path, variant: str) -> tuple[Detector, list[str], bool]:
+    """Official weights (.onnx or .pth) -> (model, class names, bn_folded)."""
+    try:
+        get_variant(variant)
+    except KeyError as e:
+        raise UserError(str(e.args[0])) from None
+    p = Path(path)
+    if p.suffix.lower() == ".onnx":
+        model, folded = import_onnx(p, variant), True
+    else:
+        model, folded = import_pth(p, variant), False
+    return model, default_names(model.num_classes), folded

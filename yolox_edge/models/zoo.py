@@ -1,0 +1,79 @@
+"""Named variants (a registry in the timm style) and ``create_model``."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .backbone import CSPDarknet, Darknet53
+from .detector import Detector
+from .head import DecoupledHead
+from .neck import PAFPN, YOLOFPN
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What defines a variant: architecture multipliers and its default input size."""
+
+    name: str
+    depth: float
+    width: float
+    depthwise: bool = False
+    act: str = "silu"
+    arch: str = "cspdarknet"  # cspdarknet | darknet53
+    input_size: int = 640
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+VARIANTS: dict[str, Variant] = {}
+
+
+def register(v: Variant) -> Variant:
+    VARIANTS[v.name] = v
+    return v
+
+
+register(Variant("nano", 0.33, 0.25, depthwise=True, input_size=416))
+register(Variant("tiny", 0.33, 0.375, input_size=416))
+register(Variant("s", 0.33, 0.50))
+register(Variant("m", 0.67, 0.75))
+register(Variant("l", 1.0, 1.0))
+register(Variant("x", 1.33, 1.25))
+register(Variant("darknet53", 1.0, 1.0, act="lrelu", arch="darknet53"))
+# Test-only variants: same code paths, tiny cost, so tests can sweep every branch fast.
+register(Variant("test_dw", 0.33, 0.0625, depthwise=True, input_size=64))
+register(Variant("test", 0.33, 0.0625, input_size=64))
+
+OFFICIAL = {  # YOLOX README: params (M), GFLOPs at the variant's input size
+    "nano": (0.91, 1.08), "tiny": (5.06, 6.45), "s": (9.0, 26.8), "m": (25.3, 73.8),
+    "l": (54.2, 155.6), "x": (99.1, 281.9), "darknet53": (63.7, 185.3),
+}
+
+
+def get_variant(name: str) -> Variant:
+    """Look a variant up by name (``yolox_nano`` and ``nano`` both work)."""
+    key = name.lower().removeprefix("yolox_").removeprefix("yolox-")
+    if key not in VARIANTS:
+        raise KeyError(f"unknown variant {name!r}; known: {', '.join(list_models())}")
+    return VARIANTS[key]
+
+
+def list_models(include_test: bool = False) -> list[str]:
+    return [n for n in VARIANTS if include_test or not n.startswith("test")]
+
+
+def create_model(name: str, *, num_classes: int = 80) -> Detector:
+    """Build a variant with ``num_classes`` classes, randomly initialised."""
+    v = get_variant(name)
+    if v.arch == "darknet53":
+        backbone = Darknet53()
+        neck = YOLOFPN(backbone.out_channels)
+        hidden = 256
+    else:
+        backbone = CSPDarknet(depth=v.depth, width=v.width, depthwise=v.depthwise, act=v.act)
+        neck = PAFPN(backbone.out_channels, depth=v.depth, depthwise=v.depthwise, act=v.act)
+        hidden = int(256 * v.width)
+    head = DecoupledHead(num_classes, neck.out_channels, hidden=hidden, depthwise=v.depthwise, act=v.act)
+    model = Detector(backbone, neck, head)
+    model.variant = v.name
+    return model

@@ -1,0 +1,140 @@
+"""Decoded candidates -> detections: score = obj*cls, threshold, NMS, max detections.
+
+Torch and numpy versions follow one algorithm (tested equal): each anchor keeps its best
+class (as the official YOLOX postprocess does), candidates below ``conf`` are dropped,
+then greedy NMS, class-aware by default, and the ``max_det`` best are kept.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Detections:
+    """Detections of one image: boxes [M, 4] xyxy, scores [M], labels [M] (class index)."""
+
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def to_list(self, names: list[str] | None = None) -> list[dict]:
+        out = []
+        for b, s, c in zip(self.boxes, self.scores, self.labels):
+            d = {"label": int(c), "score": round(float(s), 4), "box": [round(float(v), 2) for v in b]}
+            if names is not None:
+                d["name"] = names[int(c)] if int(c) < len(names) else str(int(c))
+            out.append(d)
+        return out
+
+
+# ---------------------------------------------------------------- numpy
+def box_iou_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix [len(a), len(b)] of xyxy boxes."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(-1)
+    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(-1)
+    return inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-9)
+
+
+def nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Greedy NMS; returns kept indices sorted by descending score."""
+    order = np.argsort(-scores, kind="stable")
+    boxes = boxes[order]
+    ious = box_iou_numpy(boxes, boxes)
+    suppressed = np.zeros(len(order), bool)
+    keep = []
+    for i in range(len(order)):
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        suppressed |= ious[i] > iou
+    return order[np.asarray(keep, dtype=np.int64)]
+
+
+def _class_offset(boxes, labels, agnostic: bool):
+    # Shift each class into its own coordinate range so one NMS pass is class-aware.
+    if agnostic or len(boxes) == 0:
+        return boxes
+    span = float(boxes.max()) + 1.0
+    return boxes + (labels * span)[:, None]
+
+
+def filter_nms_numpy(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, *, conf: float = 0.25,
+                     iou: float = 0.45, agnostic: bool = False, max_det: int = 300) -> Detections:
+    """One image's candidates (one score and label each) -> threshold, NMS, max_det."""
+    m = scores >= conf
+    boxes, scores, labels = boxes[m], scores[m], labels[m].astype(np.int64)
+    keep = nms_numpy(_class_offset(boxes, labels, agnostic), scores, iou)[:max_det]
+    return Detections(boxes[keep], scores[keep], labels[keep])
+
+
+def postprocess_numpy(boxes: np.ndarray, scores: np.ndarray, *, conf: float = 0.25, iou: float = 0.45,
+                      agnostic: bool = False, max_det: int = 300) -> list[Detections]:
+    """Batched [B, N, 4] boxes and [B, N, C] scores -> one Detections per image."""
+    out = []
+    for bx, sc in zip(np.asarray(boxes, np.float32), np.asarray(scores, np.float32)):
+        labels = sc.argmax(-1)
+        best = np.take_along_axis(sc, labels[:, None], -1)[:, 0]
+        out.append(filter_nms_numpy(bx, best, labels, conf=conf, iou=iou, agnostic=agnostic, max_det=max_det))
+    return out
+
+
+# ---------------------------------------------------------------- torch
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
+    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    area_a = (a[:, 2:] - a[:, :2]).clamp(min=0).prod(-1)
+    area_b = (b[:, 2:] - b[:, :2]).clamp(min=0).prod(-1)
+    return inter / (area_a[:, None] + area_b[None] - inter).clamp(min=1e-9)
+
+
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou: float) -> torch.Tensor:
+    """Greedy NMS in torch; same result as ``nms_numpy``."""
+    order = torch.sort(scores, descending=True, stable=True).indices
+    ious = box_iou(boxes[order], boxes[order])
+    suppressed = torch.zeros(len(order), dtype=torch.bool, device=boxes.device)
+    keep = []
+    over = (ious > iou).cpu().numpy()
+    sup = suppressed.cpu().numpy()
+    for i in range(len(order)):
+        if sup[i]:
+            continue
+        keep.append(i)
+        sup |= over[i]
+    return order[torch.as_tensor(keep, dtype=torch.long, device=boxes.device)]
+
+
+@torch.no_grad()
+def postprocess(boxes: torch.Tensor, scores: torch.Tensor, *, conf: float = 0.25, iou: float = 0.45,
+                agnostic: bool = False, max_det: int = 300) -> list[Detections]:
+    """Torch twin of ``postprocess_numpy``."""
+    out = []
+    for bx, sc in zip(boxes.float(), scores.float()):
+        best, labels = sc.max(-1)
+        m = best >= conf
+        bx, best, labels = bx[m], best[m], labels[m]
+        keep = nms(_class_offset(bx, labels, agnostic), best, iou)[:max_det]
+        out.append(Detections(bx[keep].cpu().numpy(), best[keep].cpu().numpy(),
+                              labels[keep].cpu().numpy().astype(np.int64)))
+    return out
+
+
+def select_topk(boxes: torch.Tensor, scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Keep the k best anchors by best-class score (export-friendly: ReduceMax, TopK, Gather).
+
+    Returns boxes [B, k, 4], scores [B, k] and labels [B, k] (int64).
+    """
+    best, labels = scores.max(-1)
+    k = min(k, best.shape[1])
+    top, idx = torch.topk(best, k, dim=1)
+    top_boxes = torch.gather(boxes, 1, idx.unsqueeze(-1).expand(-1, -1, 4))
+    return top_boxes, top, torch.gather(labels, 1, idx)

@@ -1,0 +1,64 @@
+"""Predictor: image in original pixels -> preprocess -> backend -> postprocess -> Detections."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from ..data.preprocess import boxes_to_image, preprocess, read_image
+from ..decode import decode_numpy
+from ..errors import UserError
+from ..postprocess import Detections, filter_nms_numpy, postprocess_numpy
+from .base import Backend, ModelInfo
+
+
+class Predictor:
+    """Runs any backend with the shared preprocessing and the postprocess its graph leaves."""
+
+    def __init__(self, backend: Backend, info: ModelInfo, *, conf: float = 0.25, iou: float = 0.45,
+                 agnostic: bool = False, max_det: int = 300) -> None:
+        self.backend, self.info = backend, info
+        self.conf, self.iou, self.agnostic, self.max_det = conf, iou, agnostic, max_det
+
+    def set_input_size(self, size: int) -> None:
+        """Run at another (square) input size; only backends with dynamic shapes accept it."""
+        if size % max(self.info.strides):
+            raise UserError(f"--img-size {size} is not a multiple of {max(self.info.strides)}")
+        if getattr(self.backend, "fixed_input", None) and tuple(self.backend.fixed_input) != (size, size):
+            raise UserError(f"this {self.backend.name} model has a fixed input {self.backend.fixed_input}; "
+                            "re-export it with --img-size")
+        self.info.preprocess = dataclasses.replace(self.info.preprocess, input_size=(size, size))
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.info.class_names
+
+    def postprocess(self, out: dict[str, np.ndarray]) -> list[Detections]:
+        """Backend outputs (network-input pixels) -> Detections per image."""
+        kw = dict(conf=self.conf, iou=self.iou, agnostic=self.agnostic, max_det=self.max_det)
+        kind = self.info.output_kind
+        if kind == "raw":
+            boxes, scores = decode_numpy(out["raw"], self.info.preprocess.input_size, self.info.strides,
+                                         activated=self.info.raw_activated)
+            return postprocess_numpy(boxes, scores, **kw)
+        if kind == "decoded":
+            return postprocess_numpy(out["boxes"], out["scores"], **kw)
+        if kind == "topk":
+            return [filter_nms_numpy(np.asarray(b, np.float32), np.asarray(s, np.float32), np.asarray(lab), **kw)
+                    for b, s, lab in zip(out["boxes"], out["scores"], out["labels"])]
+        raise ValueError(f"unknown output kind {kind!r}")
+
+    def predict_images(self, images: list[np.ndarray]) -> list[Detections]:
+        """BGR uint8 images -> Detections in each image's own pixels (one batch)."""
+        inputs, ratios = zip(*(preprocess(im, self.info.preprocess) for im in images))
+        dets = self.postprocess(self.backend.infer(np.stack(inputs)))
+        for d, r, im in zip(dets, ratios, images):
+            d.boxes = boxes_to_image(d.boxes, r, im.shape[:2])
+        return dets
+
+    def predict(self, image: np.ndarray | str | Path) -> Detections:
+        """One image (array or path) -> Detections in its pixels."""
+        if not isinstance(image, np.ndarray):
+            image = read_image(image)
+        return self.predict_images([image])[0]

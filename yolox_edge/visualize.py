@@ -1,0 +1,39 @@
+"""Draw detections on an image and write it atomically."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .postprocess import Detections
+
+
+def _color(i: int) -> tuple[int, int, int]:
+    rng = np.random.default_rng(i * 7919 + 17)  # fixed colour per class
+    return tuple(int(c) for c in rng.integers(64, 256, 3))
+
+
+def draw_detections(img: np.ndarray, det: Detections, names: list[str]) -> np.ndarray:
+    out = img.copy()
+    for box, score, label in zip(det.boxes, det.scores, det.labels):
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        color = _color(int(label))
+        cv2.rectangle(out, (x1, y1), (x2, y2), color, 2)
+        text = f"{names[int(label)] if int(label) < len(names) else label} {score:.2f}"
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        cv2.rectangle(out, (x1, max(y1 - th - 4, 0)), (x1 + tw + 2, max(y1, th + 4)), color, -1)
+        cv2.putText(out, text, (x1 + 1, max(y1 - 3, th + 1)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+    return out
+
+
+def write_image(path: str | Path, img: np.ndarray) -> Path:
+    """Encode by suffix and write via a temp file + rename."""
+    from .engine.checkpoint import atomic_write_bytes
+
+    path = Path(path)
+    ok, buf = cv2.imencode(path.suffix or ".jpg", img)
+    if not ok:
+        raise ValueError(f"cannot encode image as {path.suffix}")
+    atomic_write_bytes(path, lambda f: f.write(buf.tobytes()))
+    return path
