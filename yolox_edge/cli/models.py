@@ -8,15 +8,23 @@ def add_parser(sub) -> None:
     p = sub.add_parser("models", help="list model variants with parameter and FLOP counts")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--num-classes", type=int, default=80)
+    p.add_argument("--variant", action="append", default=None,
+                   help="only this variant (repeatable); default: all")
     p.set_defaults(func=run)
 
 
-def model_table(num_classes: int = 80) -> list[dict]:
+def model_table(num_classes: int = 80, variants: list[str] | None = None) -> list[dict]:
+    """One row per variant (default: all non-test ones): params, GFLOPs and official figures."""
+    from ..errors import UserError
     from ..models import OFFICIAL, count_gflops, count_params, create_model, get_variant, list_models
 
     rows = []
-    for name in list_models():
-        v = get_variant(name)
+    for name in variants or list_models():
+        try:
+            v = get_variant(name)
+        except KeyError as e:
+            raise UserError(str(e.args[0])) from None
+        name = v.name
         m = create_model(name, num_classes=num_classes)
         params, gflops = count_params(m) / 1e6, count_gflops(m, v.input_size)
         off_p, off_g = OFFICIAL.get(name, (None, None))
@@ -27,7 +35,7 @@ def model_table(num_classes: int = 80) -> list[dict]:
 
 
 def run(args) -> int:
-    rows = model_table(args.num_classes)
+    rows = model_table(args.num_classes, args.variant)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

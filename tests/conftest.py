@@ -1,0 +1,73 @@
+"""Shared test fixtures. Other test modules rely on these names; keep them stable.
+
+Fixtures
+- ``refdata`` (session): Path of the shared reference data (``$YOLOX_EDGE_REFDATA`` or
+  ``<repo>/../shared/refdata``); the test is skipped, with the reason, when it is absent.
+- ``nano_coco_ckpt`` (session): Path of a yolox_edge checkpoint imported once per session
+  from the official ``yolox_nano.onnx`` (through ``yolox-edge import-official``).
+- ``run_cli``: a function ``run_cli(*args) -> (code, out, err)`` that calls
+  ``yolox_edge.cli.main`` in-process with stdout/stderr captured. Uncaught exceptions
+  propagate (so a test sees the traceback); argparse exits become their exit code.
+
+``call_cli`` (what ``run_cli`` returns) and ``find_refdata`` are plain functions for
+session-scoped fixtures that cannot use function-scoped ones.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def find_refdata() -> Path | None:
+    """The reference data directory, or None when it is not on this machine."""
+    env = os.environ.get("YOLOX_EDGE_REFDATA")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO_ROOT.parent / "shared" / "refdata")
+    for c in candidates:
+        if (c / "models" / "yolox_nano.onnx").is_file():
+            return c
+    return None
+
+
+def call_cli(*args: str) -> tuple[int, str, str]:
+    """Run ``yolox-edge ARGS`` in-process; returns (exit code, stdout, stderr)."""
+    from yolox_edge.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse usage errors and --help
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return int(code), out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def refdata() -> Path:
+    """Path to ../shared/refdata (or $YOLOX_EDGE_REFDATA); skips the test when absent."""
+    p = find_refdata()
+    if p is None:
+        pytest.skip("reference data not found: set YOLOX_EDGE_REFDATA or place it at ../shared/refdata")
+    return p
+
+
+@pytest.fixture(scope="session")
+def nano_coco_ckpt(refdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The official COCO YOLOX-Nano ONNX imported once per session into a checkpoint."""
+    out = tmp_path_factory.mktemp("nano_coco") / "nano_coco.pt"
+    code, stdout, stderr = call_cli("import-official", refdata / "models" / "yolox_nano.onnx",
+                                    "--variant", "nano", "--out", out)
+    assert code == 0, f"import-official failed ({code}): {stderr}"
+    return out
+
+
+@pytest.fixture
+def run_cli():
+    """``run_cli(*args) -> (code, stdout, stderr)`` through ``yolox_edge.cli.main``."""
+    return call_cli
