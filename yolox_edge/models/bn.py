@@ -1,0 +1,72 @@
+"""BatchNorm re-estimation for checkpoints imported with BN folded into the convs.
+
+An imported official ONNX has identity BatchNorms (mean 0, var 1, weight sqrt(1+eps),
+bias = the folded bias). In eval mode that is exact; in train mode BN would normalise with
+batch statistics and destroy the pretrained function. ``reestimate_folded_bn`` measures the
+per-channel mean/var of every BN input on real training images and rewrites each BN so
+that its eval output is unchanged while its train-mode output stays close to it.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch import nn
+
+
+@torch.no_grad()
+def reestimate_folded_bn(model: nn.Module, batches: Iterable[torch.Tensor], *, max_batches: int = 10) -> int:
+    """Set BN stats from the inputs seen on ``batches`` (eval mode); returns images used.
+
+    For each BatchNorm2d with input mean mu and variance v per channel, and the old
+    affine y = w * x / sqrt(1 + eps) + b (identity stats), the new parameters are
+    running_mean = mu, running_var = v, weight = w * sqrt(v + eps) / sqrt(1 + eps),
+    bias = b + weight_old_scale * mu, so eval output is the same function of x.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    sums = {m: None for m in bns}
+    count = {m: 0 for m in bns}
+
+    def hook(m, inp, _out):
+        x = inp[0].detach().double()
+        n = x.shape[0] * x.shape[2] * x.shape[3]
+        s1 = x.sum((0, 2, 3))
+        s2 = (x * x).sum((0, 2, 3))
+        if sums[m] is None:
+            sums[m] = [s1, s2]
+        else:
+            sums[m][0] += s1
+            sums[m][1] += s2
+        count[m] += n
+
+    was_training = model.training
+    model.eval()
+    handles = [m.register_forward_hook(hook) for m in bns]
+    images = 0
+    device = next(model.parameters()).device
+    try:
+        for i, x in enumerate(batches):
+            if i >= max_batches:
+                break
+            model(x.to(device))
+            images += x.shape[0]
+    finally:
+        for h in handles:
+            h.remove()
+    if images == 0:
+        raise ValueError("BN re-estimation needs at least one batch of images")
+    for m in bns:
+        n = count[m]
+        mu = sums[m][0] / n
+        var = (sums[m][1] / n - mu * mu).clamp_min(0.0)
+        old_scale = m.weight.double() / torch.sqrt(m.running_var.double() + m.eps)
+        old_shift = m.bias.double() - old_scale * m.running_mean.double()
+        # Keep y = old_scale * x + old_shift exactly, written with the measured stats.
+        new_w = old_scale * torch.sqrt(var + m.eps)
+        new_b = old_shift + old_scale * mu
+        m.running_mean.copy_(mu.to(m.running_mean.dtype))
+        m.running_var.copy_(var.to(m.running_var.dtype))
+        m.weight.copy_(new_w.to(m.weight.dtype))
+        m.bias.copy_(new_b.to(m.bias.dtype))
+    model.train(was_training)
+    return images
