@@ -11,7 +11,7 @@ import sys
 
 from ..errors import UserError
 
-COMMANDS = ["demo", "models", "import_official", "predict", "eval"]
+COMMANDS = ["demo", "models", "import_official", "predict", "eval", "train", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

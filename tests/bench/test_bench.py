@@ -1,0 +1,90 @@
+"""The bench on a tiny model: a few iterations, the result validates against the schema."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+import torch
+
+import yolox_edge.bench as bench_pkg
+from yolox_edge.bench import best_ratio, markdown_table, run_bench, write_csv, write_plot
+from yolox_edge.bench.machine import cpu_flags
+from yolox_edge.bench.stats import latency_stats
+from yolox_edge.data.preprocess import PreprocessConfig
+from yolox_edge.engine.checkpoint import save_checkpoint
+from yolox_edge.models import create_model
+
+SCHEMA = json.loads((Path(bench_pkg.__file__).parent / "schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = create_model("test", num_classes=3)
+    path = tmp_path_factory.mktemp("bench") / "tiny.pt"
+    save_checkpoint(path, model, class_names=["a", "b", "c"], preprocess=PreprocessConfig(input_size=(64, 64)))
+    return path
+
+
+def test_latency_stats_values():
+    s = latency_stats([0.001, 0.002, 0.003, 0.004])
+    assert s["min"] == 1.0 and s["mean"] == 2.5 and s["n"] == 4
+    assert s["p50"] == pytest.approx(2.5) and s["ips"] == pytest.approx(400.0)
+    with pytest.raises(ValueError):
+        latency_stats([])
+
+
+def test_cpu_flags_portable_names():
+    assert cpu_flags({"Features": "fp asimd asimddp i8mm"})[:3] == ["neon", "dotprod", "i8mm"] or \
+        set(cpu_flags({"Features": "fp asimd asimddp i8mm"})) >= {"neon", "dotprod", "i8mm"}
+    assert cpu_flags({"flags": "fpu avx2 avx512f avx512_vnni"}) == ["avx2", "avx512f", "avx512_vnni"]
+
+
+def test_bench_tiny_model_schema_and_reports(tiny_ckpt, tmp_path):
+    res = run_bench([str(tiny_ckpt)], threads=[1, 2], warmup=1, runs=3, mode="both", rss=True, progress=False)
+    jsonschema.validate(res, SCHEMA)
+    assert len(res["rows"]) == 2 and {r["threads"] for r in res["rows"]} == {1, 2}
+    row = res["rows"][0]
+    assert row["latency_ms"]["model"]["n"] == 3 and row["latency_ms"]["e2e"]["n"] == 3
+    # decoded output of the 'test' variant at 64 px: 84 anchors x (4 box + 3 scores) float32
+    assert row["output_bytes_per_image"] == 84 * 7 * 4
+    assert row["size_bytes"] == tiny_ckpt.stat().st_size
+    assert row["peak_rss_mb"] and row["peak_rss_mb"] > 10
+    assert row["params_m"] > 0 and row["gflops"] > 0
+    assert len(res["config"]["order"]) == 4  # 2 rows x 2 modes, one of each per round
+    md = markdown_table(res)
+    assert sum(line.startswith("| ") for line in md.splitlines()) == 3 and "tiny.pt" in md  # header + 2 rows
+    write_csv(res, tmp_path / "b.csv")
+    assert (tmp_path / "b.csv").read_text().count("\n") == 5  # header + 2 rows x 2 modes
+    write_plot(res, tmp_path / "b.png")
+    assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
+    assert best_ratio(res) is None  # no baseline row
+
+
+def test_baseline_row_and_ratio(tiny_ckpt, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    # A raw-output stand-in for the official export: [1,3,64,64] -> [1,84,8] (sigmoid-ed obj/cls columns).
+    n = 84
+    w = helper.make_tensor("w", TensorProto.FLOAT, [1, n * 8], np.zeros(n * 8, np.float32))
+    g = helper.make_graph(
+        [helper.make_node("ReduceMean", ["images"], ["m"], keepdims=0),
+         helper.make_node("Reshape", ["m", "one"], ["m2"]),
+         helper.make_node("Mul", ["m2", "w"], ["flat"]),
+         helper.make_node("Reshape", ["flat", "shape"], ["output"])],
+        "raw", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, n, 8])],
+        [w, helper.make_tensor("one", TensorProto.INT64, [2], [1, 1]),
+         helper.make_tensor("shape", TensorProto.INT64, [3], [1, n, 8])])
+    path = tmp_path / "raw.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
+    res = run_bench([str(tiny_ckpt)], threads=[1], warmup=1, runs=2, baseline=str(path), rss=False, progress=False)
+    jsonschema.validate(res, SCHEMA)
+    base = [r for r in res["rows"] if r["baseline"]]
+    assert len(base) == 1 and base[0]["output_bytes_per_image"] == n * 8 * 4
+    best = best_ratio(res)
+    assert best is not None and best["ratio"] > 0

@@ -1,0 +1,53 @@
+"""The official-style pipeline, benchmarked beside ours: a raw [1, N, 5+C] ONNX output on
+onnxruntime FP32, then grid decode and NMS in numpy/Python on the host (as the official
+ONNX demo does). The gain of decode-on-device and INT8 is measured against it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..data.preprocess import PreprocessConfig
+from ..errors import UserError
+from ..runtime.base import ModelInfo
+from ..runtime.predictor import Predictor
+
+
+class RawOnnxBackend:
+    """onnxruntime on a raw-output YOLOX ONNX (the official export layout)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        if threads:
+            so.intra_op_num_threads = threads
+            so.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise UserError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0][:120]})") from None
+        inp = self.session.get_inputs()[0]
+        out = self.session.get_outputs()[0]
+        if len(inp.shape) != 4 or len(out.shape) != 3:
+            raise UserError(f"{path}: not a raw YOLOX ONNX (expects input [1,3,H,W] and one [1,N,5+C] output)")
+        self.input_name, self.output_name = inp.name, out.name
+        self.input_hw = (int(inp.shape[2]), int(inp.shape[3]))
+        self.num_classes = int(out.shape[2]) - 5
+        self.fixed_input = self.input_hw
+
+    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        return {"raw": self.session.run([self.output_name], {self.input_name: batch})[0]}
+
+
+def baseline_predictor(path: str | Path, *, threads: int | None = None, class_names: list[str] | None = None,
+                       **kw) -> Predictor:
+    """Predictor over the official-style pipeline (obj/cls already sigmoid-ed in the graph)."""
+    backend = RawOnnxBackend(path, threads=threads)
+    names = class_names or [f"class_{i}" for i in range(backend.num_classes)]
+    info = ModelInfo(name="official-style baseline", class_names=names,
+                     preprocess=PreprocessConfig(input_size=backend.input_hw), output_kind="raw",
+                     raw_activated=True, precision="fp32")
+    return Predictor(backend, info, **kw)

@@ -1,0 +1,28 @@
+"""Peak RSS of one artifact in a fresh process: ``python -m yolox_edge.bench.rss ARTIFACT THREADS RUNS``."""
+from __future__ import annotations
+
+import json
+import resource
+import sys
+
+
+def main(argv: list[str]) -> int:
+    artifact, threads, runs = argv[0], int(argv[1]), int(argv[2])
+    from ..cli.demo import synthetic_scene
+
+    if "--baseline" in argv:
+        from .baseline import baseline_predictor
+        pred = baseline_predictor(artifact, threads=threads)
+    else:
+        from ..runtime.loader import load_predictor
+        pred = load_predictor(artifact, threads=threads)
+    img = synthetic_scene()
+    for _ in range(runs):
+        pred.predict_images([img])
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"peak_rss_mb": round(kb / 1024, 1)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

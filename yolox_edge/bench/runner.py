@@ -1,0 +1,197 @@
+"""Latency benchmark: every artifact x every thread count, model-only and end to end,
+runs interleaved across rows so a drifting machine does not favour one of them."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..data.preprocess import preprocess, read_image
+from ..runtime.loader import open_model
+from ..runtime.predictor import Predictor
+from .machine import describe_machine
+from .stats import latency_stats
+
+SCHEMA = "yolox_edge.bench/1"
+MODES = ("e2e", "model", "both")
+
+
+@dataclass
+class Row:
+    """One benchmarked configuration: an artifact (or the baseline) at a thread count."""
+
+    label: str
+    artifact: str
+    threads: int
+    predictor: Predictor
+    baseline: bool = False
+    timings: dict[str, list[float]] = field(default_factory=lambda: {"model": [], "e2e": []})
+
+    @property
+    def backend(self):
+        return self.predictor.backend
+
+    def pin_threads(self) -> None:
+        # torch's thread count is process-wide, so set it before each timed call.
+        if self.backend.name == "torch":
+            import torch
+            torch.set_num_threads(self.threads)
+
+
+def artifact_files(path: Path, info_files: list[str] | None = None) -> list[Path]:
+    """The files that make up an artifact (what an app would ship), for its size on disk."""
+    if path.is_dir():
+        return [p for p in sorted(path.rglob("*")) if p.is_file() and p.name != "metadata.json"]
+    if info_files:
+        return [path.parent / f for f in info_files if (path.parent / f).is_file()]
+    partner = {".xml": ".bin", ".param": ".bin"}.get(path.suffix)
+    files = [path]
+    if partner and path.with_suffix(partner).is_file():
+        files.append(path.with_suffix(partner))
+    return files
+
+
+_COUNTS: dict[tuple, tuple[float, float]] = {}
+
+
+def model_counts(info) -> tuple[float | None, float | None]:
+    """Params (M) and GFLOPs of the artifact's variant at its input size, when known."""
+    variant = info.extra.get("variant")
+    if not variant:
+        return None, None
+    key = (variant, len(info.class_names), tuple(info.preprocess.input_size))
+    if key not in _COUNTS:
+        from ..models import count_gflops, count_params, create_model
+        m = create_model(variant, num_classes=len(info.class_names))
+        _COUNTS[key] = (round(count_params(m) / 1e6, 4), round(count_gflops(m, info.preprocess.input_size[0]), 3))
+    return _COUNTS[key]
+
+
+def _label(path: Path, info, backend) -> str:
+    prec = getattr(backend, "effective_precision", None) or info.precision
+    return f"{path.name} [{backend.name} {prec}]"
+
+
+def build_rows(artifacts: list[str], threads: list[int], *, baseline: str | None, conf: float,
+               iou: float) -> list[Row]:
+    rows = []
+    for a in artifacts:
+        for t in threads:
+            backend, info = open_model(a, threads=t)
+            pred = Predictor(backend, info, conf=conf, iou=iou)
+            rows.append(Row(_label(Path(a), info, backend), str(a), t, pred))
+    if baseline:
+        from .baseline import baseline_predictor
+        names = rows[0].predictor.class_names if rows else None
+        for t in threads:
+            pred = baseline_predictor(baseline, threads=t, class_names=names, conf=conf, iou=iou)
+            rows.append(Row("official-style baseline [onnxruntime fp32, numpy decode+NMS]", str(baseline), t,
+                            pred, baseline=True))
+    return rows
+
+
+def _time_once(row: Row, mode: str, img: np.ndarray, x: np.ndarray) -> float:
+    row.pin_threads()
+    t0 = time.perf_counter()
+    if mode == "model":
+        row.backend.infer(x)
+    else:
+        row.predictor.predict_images([img])
+    return time.perf_counter() - t0
+
+
+def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1, 2), warmup: int = 10, runs: int = 100,
+              image: str | None = None, mode: str = "both", baseline: str | None = None, img_size: int | None = None,
+              conf: float = 0.25, iou: float = 0.45, data: str | None = None, rss: bool = True,
+              progress: bool = True) -> dict:
+    """Benchmark artifacts; returns the result dict (schema ``yolox_edge.bench/1``)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    modes = ["model", "e2e"] if mode == "both" else [mode]
+    if image:
+        img = read_image(image)
+    else:
+        from ..cli.demo import synthetic_scene
+        img = synthetic_scene()
+    rows = build_rows(artifacts, threads, baseline=baseline, conf=conf, iou=iou)
+    if img_size:
+        for r in rows:
+            if not r.baseline:
+                r.predictor.set_input_size(img_size)
+    inputs = [preprocess(img, r.predictor.info.preprocess)[0][None] for r in rows]
+
+    for r, x in zip(rows, inputs):  # warm-up, row by row (caches, lazy compilation)
+        for m in modes:
+            for _ in range(warmup):
+                _time_once(r, m, img, x)
+    order = [(i, m) for i in range(len(rows)) for m in modes]
+    bar = tqdm(total=runs * len(order), desc="bench", unit="run", disable=not progress)
+    for _ in range(runs):  # interleaved: one run of every row and mode per round
+        for i, m in order:
+            rows[i].timings[m].append(_time_once(rows[i], m, img, inputs[i]))
+            bar.update(1)
+    bar.close()
+
+    aps = _accuracy(rows, data, progress) if data else {}
+    peak = _peak_rss(rows, warmup) if rss else {}
+    results = []
+    for r, x in zip(rows, inputs):
+        out = r.backend.infer(x)
+        info = r.predictor.info
+        params, gflops = model_counts(info)
+        files = artifact_files(Path(r.artifact), info.extra.get("files"))
+        results.append({
+            "label": r.label, "artifact": r.artifact, "backend": r.backend.name, "baseline": r.baseline,
+            "precision": info.precision,
+            "effective_precision": getattr(r.backend, "effective_precision", None) or info.precision,
+            "output_kind": info.output_kind, "threads": r.threads,
+            "input_size": list(info.preprocess.input_size),
+            "latency_ms": {m: latency_stats(r.timings[m]) for m in modes},
+            "size_bytes": int(sum(f.stat().st_size for f in files)),
+            "output_bytes_per_image": int(sum(np.asarray(v).nbytes for v in out.values()) // x.shape[0]),
+            "peak_rss_mb": peak.get(r.artifact), "params_m": params, "gflops": gflops,
+            "ap": aps.get(r.artifact, {}).get("AP"), "ap50": aps.get(r.artifact, {}).get("AP50"),
+        })
+    return {"schema": SCHEMA, "machine": describe_machine(),
+            "config": {"warmup": warmup, "runs": runs, "modes": modes, "threads": list(threads),
+                       "image": image or "generated scene 640x480", "conf": conf, "iou": iou, "interleaved": True,
+                       "order": [f"{rows[i].label} x{rows[i].threads} {m}" for i, m in order]},
+            "rows": results}
+
+
+def _accuracy(rows: list[Row], data: str, progress: bool) -> dict[str, dict]:
+    from ..data.spec import read_split
+    from ..engine.evaluator import evaluate
+
+    split = read_split(data, "val")
+    out: dict[str, dict] = {}
+    for r in rows:
+        if r.artifact in out:
+            continue
+        p = r.predictor
+        ev = Predictor(p.backend, p.info, conf=0.001, iou=0.65, max_det=1000)
+        r.pin_threads()
+        out[r.artifact] = evaluate(ev, split, progress=progress)
+    return out
+
+
+def _peak_rss(rows: list[Row], warmup: int) -> dict[str, float]:
+    """Peak resident memory of each artifact, measured alone in a fresh process."""
+    import json
+    import subprocess
+    import sys
+
+    out: dict[str, float] = {}
+    for r in rows:
+        if r.artifact in out:
+            continue
+        cmd = [sys.executable, "-m", "yolox_edge.bench.rss", r.artifact, str(max(r.threads, 1)), str(max(warmup, 3))]
+        if r.baseline:
+            cmd.append("--baseline")
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode == 0 and res.stdout.strip():
+            out[r.artifact] = json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+    return out

@@ -1,0 +1,53 @@
+"""yolox-edge bench: latency of artifacts x thread counts, model-only and end to end."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _ints(s: str) -> list[int]:
+    return [int(v) for v in s.split(",") if v.strip()]
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="measure latency of models (every backend, precision, thread count)")
+    p.add_argument("artifacts", nargs="+", help="checkpoints, exported models, folders or bundles")
+    p.add_argument("--threads", type=_ints, default=[1, 2], help="comma list, default 1,2")
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--img-size", type=int, default=None)
+    p.add_argument("--image", default=None, help="image to run on (default: a generated 640x480 scene)")
+    p.add_argument("--mode", choices=["e2e", "model", "both"], default="both")
+    p.add_argument("--baseline", default=None,
+                   help="raw-output ONNX (e.g. the official yolox_nano.onnx) for the official-style baseline row")
+    p.add_argument("--data", default=None, help="data spec: also measure AP (val split) for the latency/AP chart")
+    p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocess per artifact")
+    p.add_argument("--json", dest="json_out", default=None)
+    p.add_argument("--csv", dest="csv_out", default=None)
+    p.add_argument("--md", dest="md_out", default=None)
+    p.add_argument("--plot", dest="plot_out", default=None, help="PNG chart")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..bench import best_ratio, markdown_table, run_bench, write_csv, write_plot
+    from ..engine.checkpoint import atomic_write_bytes
+
+    res = run_bench(args.artifacts, threads=args.threads, warmup=args.warmup, runs=args.runs, image=args.image,
+                    mode=args.mode, baseline=args.baseline, img_size=args.img_size, data=args.data,
+                    rss=not args.no_rss)
+    table = markdown_table(res)
+    print(table)
+    best = best_ratio(res)
+    if best:
+        print(f"best end-to-end speed-up vs the official-style baseline: {best['ratio']:.2f}x "
+              f"({best['label']}, {best['threads']} thread(s))")
+    if args.json_out:
+        atomic_write_bytes(Path(args.json_out), lambda f: f.write(json.dumps(res, indent=2).encode()))
+    if args.csv_out:
+        write_csv(res, args.csv_out)
+    if args.md_out:
+        atomic_write_bytes(Path(args.md_out), lambda f: f.write(table.encode()))
+    if args.plot_out:
+        write_plot(res, args.plot_out)
+    return 0
