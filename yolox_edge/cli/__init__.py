@@ -11,7 +11,7 @@ import sys
 
 from ..errors import UserError
 
-COMMANDS = ["demo", "models", "import_official", "predict", "eval", "train", "bench"]
+COMMANDS = ["demo", "models", "import_official", "predict", "eval", "train", "bench", "data"]
 
 
 def build_parser() -> argparse.ArgumentParser:

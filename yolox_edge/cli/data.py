@@ -1,0 +1,29 @@
+"""yolox-edge data check SPEC: counts, class/box-size histograms and every problem, by file."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("data", help="inspect a dataset (data check SPEC)")
+    dsub = p.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    c = dsub.add_parser("check", help="counts, histograms and problems of a data spec")
+    c.add_argument("spec", help="data spec YAML (or a folder holding data.yaml)")
+    c.add_argument("--split", action="append", default=None, help="only this split (repeatable)")
+    c.add_argument("--no-decode", action="store_true", help="only check image files exist (fast)")
+    c.add_argument("--threads", type=int, default=4, help="image decoding threads")
+    c.add_argument("--json", dest="json_out", default=None, help="also write the report as JSON here")
+    c.add_argument("--strict", action="store_true", help="exit 1 when any problem is found")
+    c.set_defaults(func=run_check)
+
+
+def run_check(args) -> int:
+    from ..data.check import check_dataset, format_report
+    from ..engine.checkpoint import atomic_write_bytes
+
+    report = check_dataset(args.spec, args.split, decode=not args.no_decode, threads=args.threads)
+    print(format_report(report))
+    if args.json_out:
+        atomic_write_bytes(Path(args.json_out), lambda f: f.write(json.dumps(report, indent=2).encode()))
+    return 1 if args.strict and report["problems"] else 0

@@ -1,0 +1,265 @@
+"""Sample checks shared by the readers, the training dataset and ``yolox-edge data check``.
+
+One code path: the readers report annotation problems with :func:`problem` and clean boxes
+with :func:`clean_boxes`; the dataset decodes images with :func:`load_image` and skips what
+it rejects; ``data check`` runs the same functions over every sample and lists the results.
+A problem is one string ``"FILE: KIND: detail"`` (``Split.problems``); :func:`problem_kind`
+recovers the kind for the summary table.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import UserError
+from .sample import Sample
+
+UNREADABLE = "unreadable image"
+TRUNCATED = "truncated image"
+MISSING = "missing file"
+OUTSIDE = "box outside the image (clipped)"
+DEGENERATE = "zero or negative area box (dropped)"
+UNKNOWN_CLASS = "unknown class"
+EMPTY = "empty annotation file"
+DUPLICATE = "duplicate id"
+BAD_ANNOTATION = "bad annotation"
+SIZE_MISMATCH = "image size differs from annotation"
+KINDS = (UNREADABLE, TRUNCATED, MISSING, OUTSIDE, DEGENERATE, UNKNOWN_CLASS, EMPTY, DUPLICATE,
+         BAD_ANNOTATION, SIZE_MISMATCH)
+
+
+class BadSample(UserError):
+    """A sample training cannot use; ``kind`` is one of ``KINDS``, ``path`` the file to fix."""
+
+    def __init__(self, kind: str, path: str | Path, detail: str = "") -> None:
+        self.kind, self.path = kind, Path(path)
+        super().__init__(problem(kind, path, detail))
+
+
+def problem(kind: str, path: str | Path, detail: str = "") -> str:
+    """The one-line problem text: names the file first, then the kind."""
+    return f"{path}: {kind}" + (f": {detail}" if detail else "")
+
+
+def problem_kind(text: str) -> str:
+    """The kind of a problem string made by :func:`problem` ('other' for foreign ones)."""
+    for kind in KINDS:
+        if f": {kind}" in text:
+            return kind
+    return "other"
+
+
+def _truncated(data: np.ndarray, suffix: str) -> bool:
+    """True when an encoded JPEG/PNG stops before its end marker.
+
+    OpenCV decodes a cut JPEG without an error (grey bottom rows), so check the marker.
+    Some writers append bytes after the JPEG end marker: accept it within the last 4 KiB.
+    """
+    tail = data[-4096:].tobytes().rstrip(b"\x00")
+    head = data[:8].tobytes()
+    if head[:2] == b"\xff\xd8" or suffix in (".jpg", ".jpeg"):
+        return b"\xff\xd9" not in tail
+    if head == b"\x89PNG\r\n\x1a\n":
+        return b"IEND" not in tail[-64:]
+    return False
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Decode an image as BGR uint8, or raise BadSample (missing, unreadable, truncated)."""
+    p = Path(path)
+    if not p.is_file():
+        raise BadSample(MISSING, p, "image not found; fix the path or remove the annotation")
+    data = np.fromfile(str(p), dtype=np.uint8)
+    if data.size == 0:
+        raise BadSample(UNREADABLE, p, "empty file")
+    if _truncated(data, p.suffix.lower()):
+        raise BadSample(TRUNCATED, p, "file ends before the image data does; re-copy or re-export it")
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if img is None:
+        raise BadSample(UNREADABLE, p, "not a decodable image (JPEG, PNG, BMP, WebP or TIFF)")
+    return img
+
+
+def image_size(path: str | Path) -> tuple[int, int] | None:
+    """(width, height) from the file header without decoding; None when it cannot be read."""
+    try:
+        from PIL import Image  # header only: fast enough to index 100k images
+
+        with Image.open(path) as im:
+            return int(im.size[0]), int(im.size[1])
+    except Exception:  # noqa: BLE001 - any failure means "unreadable", reported by the caller
+        return None
+
+
+def clean_boxes(boxes: np.ndarray, labels: np.ndarray, width: int, height: int, where: str | Path,
+                crowd: np.ndarray | None = None, problems: list[str] | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clip xyxy boxes to the image and drop those of zero or negative area.
+
+    Appends one problem per clipped/dropped box to ``problems`` when given. Returns the kept
+    (boxes, labels, crowd). ``width``/``height`` <= 0 (unknown) skip the clipping. Running it
+    again on its own output finds nothing, so callers may apply it at every stage.
+    """
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4).copy()
+    labels = np.asarray(labels, np.int64).reshape(-1)
+    crowd = np.zeros(len(labels), bool) if crowd is None else np.asarray(crowd, bool).reshape(-1)
+    if width > 0 and height > 0 and len(boxes):
+        lo = np.zeros(4, np.float32)
+        hi = np.array([width, height, width, height], np.float32)
+        outside = ((boxes < lo) | (boxes > hi)).any(1)
+        if problems is not None:
+            for i in np.flatnonzero(outside):
+                problems.append(problem(OUTSIDE, where, f"box {_fmt(boxes[i])} in a {width}x{height} image"))
+        boxes = np.clip(boxes, lo, hi)
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    if problems is not None:
+        for i in np.flatnonzero(~keep):
+            problems.append(problem(DEGENERATE, where, f"box {_fmt(boxes[i])}"))
+    return boxes[keep], labels[keep], crowd[keep]
+
+
+def _fmt(b: np.ndarray) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in np.round(b, 1)) + "]"
+
+
+def clean_sample(sample: Sample, problems: list[str] | None = None, where: str | Path | None = None) -> Sample:
+    """A copy of ``sample`` with boxes clipped to its recorded size and empty boxes dropped."""
+    boxes, labels, crowd = clean_boxes(sample.boxes, sample.labels, sample.width, sample.height,
+                                       where or sample.image, sample.crowd, problems)
+    return Sample(sample.image, boxes, labels, image_id=sample.image_id, width=sample.width,
+                  height=sample.height, crowd=crowd)
+
+
+def training_targets(sample: Sample, img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes and labels training may use for a decoded image: crowd dropped, clipped, non-empty."""
+    keep = ~sample.crowd
+    boxes, labels, _ = clean_boxes(sample.boxes[keep], sample.labels[keep], img.shape[1], img.shape[0],
+                                   sample.image)
+    return boxes, labels
+
+
+def duplicate_problems(samples: list[Sample], coco_gt: dict | None = None, where: str | Path = "") -> list[str]:
+    """Problems for repeated image ids / image files (and repeated COCO annotation ids)."""
+    out: list[str] = []
+    seen_ids: dict[int, Path] = {}
+    seen_paths: set[Path] = set()
+    for s in samples:
+        if s.image_id in seen_ids and seen_ids[s.image_id] != s.image:
+            out.append(problem(DUPLICATE, where or s.image, f"image id {s.image_id} is used by "
+                               f"{seen_ids[s.image_id].name} and {s.image.name}"))
+        seen_ids.setdefault(s.image_id, s.image)
+        if s.image in seen_paths:
+            out.append(problem(DUPLICATE, s.image, "image listed more than once"))
+        seen_paths.add(s.image)
+    if coco_gt is not None:
+        ann_ids: set = set()
+        for a in coco_gt.get("annotations", []):
+            if "id" in a and a["id"] in ann_ids:
+                out.append(problem(DUPLICATE, where, f"annotation id {a['id']} is used more than once"))
+            ann_ids.add(a.get("id"))
+    return out
+
+
+# -- the whole-dataset check behind `yolox-edge data check` ----------------------------------
+SIZE_BINS = (0, 8, 16, 32, 64, 128, 256, 512)  # sqrt(box area) in image pixels
+
+
+def _size_histogram(sides: np.ndarray) -> dict[str, int]:
+    edges = list(SIZE_BINS) + [np.inf]
+    counts = np.histogram(sides, bins=edges)[0] if len(sides) else np.zeros(len(SIZE_BINS), int)
+    labels = [f"{lo}-{hi}" if np.isfinite(hi) else f">={lo}" for lo, hi in zip(edges[:-1], edges[1:])]
+    return {k: int(v) for k, v in zip(labels, counts)}
+
+
+def _decode_problems(samples: list[Sample], threads: int, progress: bool, desc: str) -> list[str]:
+    """Decode every image (threads: cv2 releases the GIL) and report what load_image rejects."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
+    def one(s: Sample) -> str | None:
+        try:
+            img = load_image(s.image)
+        except BadSample as e:
+            return str(e)
+        h, w = img.shape[:2]
+        if s.width > 0 and s.height > 0 and (w, h) != (s.width, s.height):
+            return problem(SIZE_MISMATCH, s.image, f"annotated {s.width}x{s.height}, file is {w}x{h}; "
+                           "boxes are clipped to the file")
+        return None
+
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        results = list(tqdm(pool.map(one, samples), total=len(samples), desc=desc, unit="img",
+                            disable=not progress, leave=False))
+    return [r for r in results if r]
+
+
+def check_dataset(spec_path: str | Path, splits: list[str] | None = None, *, decode: bool = True,
+                  threads: int = 4, progress: bool = True) -> dict:
+    """Counts per split, class and box-size histograms, and every problem (one string each).
+
+    ``decode=False`` only checks that image files exist (fast, misses corrupt images).
+    """
+    from .spec import load_spec, read_split
+
+    spec = load_spec(spec_path)
+    report: dict = {"spec": str(spec.path), "format": spec.format, "splits": {}, "problems": []}
+    for name in splits or list(spec.splits):
+        try:
+            split = read_split(spec, name)
+        except UserError as e:
+            report["problems"].append(e.args[0] if MISSING in str(e) else problem(MISSING, spec.path, str(e)))
+            continue
+        probs = list(split.problems)
+        where = spec.split_paths(name).get("annotations", spec.path)
+        probs += duplicate_problems(split.samples, split.coco_gt, where)
+        # Readers other than voc/yolo (coco) leave boxes as written: clean them here, same function.
+        samples = [clean_sample(s, probs, where) for s in split.samples]
+        if decode:
+            probs += _decode_problems(samples, threads, progress, f"check {name}")
+        else:
+            probs += [problem(MISSING, s.image, "image not found") for s in samples if not s.image.is_file()]
+        labels = np.concatenate([s.labels for s in samples]) if samples else np.zeros(0, np.int64)
+        boxes = np.concatenate([s.boxes for s in samples]) if samples else np.zeros((0, 4), np.float32)
+        sides = np.sqrt(np.clip((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 0, None))
+        counts = np.bincount(labels, minlength=len(split.names)) if len(labels) else np.zeros(len(split.names))
+        report["splits"][name] = {
+            "images": len(samples), "boxes": int(len(labels)),
+            "background_images": sum(1 for s in samples if len(s.labels) == 0),
+            "crowd_boxes": int(sum(int(s.crowd.sum()) for s in samples)),
+            "classes": {n: int(c) for n, c in zip(split.names, counts)},
+            "box_sizes": _size_histogram(sides),
+            "problems": len(probs),
+        }
+        report["problems"] += probs
+    report["problems"] = list(dict.fromkeys(report["problems"]))  # same problem from two splits: once
+    kinds: dict[str, int] = {}
+    for p in report["problems"]:
+        kinds[problem_kind(p)] = kinds.get(problem_kind(p), 0) + 1
+    report["problem_kinds"] = kinds
+    return report
+
+
+def format_report(report: dict, max_classes: int = 30) -> str:
+    """The human-readable report printed by ``yolox-edge data check``."""
+    lines = [f"{report['spec']} ({report['format']})", ""]
+    lines.append(f"{'split':<8}{'images':>8}{'boxes':>8}{'empty':>8}{'crowd':>8}{'problems':>10}")
+    for name, s in report["splits"].items():
+        lines.append(f"{name:<8}{s['images']:>8}{s['boxes']:>8}{s['background_images']:>8}"
+                     f"{s['crowd_boxes']:>8}{s['problems']:>10}")
+    for name, s in report["splits"].items():
+        lines += ["", f"[{name}] boxes per class:"]
+        classes = sorted(s["classes"].items(), key=lambda kv: -kv[1])
+        for cname, c in classes[:max_classes]:
+            lines.append(f"  {cname:<24}{c:>8}")
+        if len(classes) > max_classes:
+            lines.append(f"  ... {len(classes) - max_classes} more classes")
+        lines.append(f"[{name}] box size, sqrt(area) in image pixels:")
+        lines.append("  " + "  ".join(f"{k}: {v}" for k, v in s["box_sizes"].items()))
+    probs = report["problems"]
+    lines += ["", f"problems: {len(probs)}" + ("" if not probs else "  (" + ", ".join(
+        f"{k}: {v}" for k, v in report["problem_kinds"].items()) + ")")]
+    lines += [f"  {p}" for p in probs]
+    return "\n".join(lines)

@@ -1,0 +1,170 @@
+"""The training dataset: samples -> augmented network inputs and padded targets.
+
+``DetectionDataset(samples, img_size=S, aug=AugConfig(...) | None)`` yields
+``(image float32 [3, S, S] BGR 0..255, targets float32 [M, 5] = class, x1, y1, x2, y2)`` in
+input pixels. ``aug=None`` is the inference contract (letterbox only). A bad sample (missing,
+unreadable or truncated image; see ``check.load_image``) never raises mid-epoch: it is
+flagged, replaced by another sample, and counted in ``skipped``. The flags live in shared
+memory so DataLoader workers and the main process see the same count.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import warnings
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, get_worker_info
+
+from ..errors import UserError
+from . import check
+from .sample import Sample
+from .transforms import AugConfig, augment_hsv, drop_small, fit_size, hflip, mixup, mosaic, pad_to
+
+_RANDOM_TRIES = 20  # random replacements tried before scanning for any readable sample
+
+Item = tuple[np.ndarray, np.ndarray, np.ndarray]  # fitted image, boxes, labels
+
+
+class DetectionDataset(Dataset):
+    """Training/eval dataset over ``Sample`` records (see module docstring).
+
+    ``cache_images=True`` decodes and fits every image once at construction (about
+    S*S*3 bytes per image; worth it for small datasets on slow disks or few CPU cores).
+    """
+
+    def __init__(self, samples: list[Sample], *, img_size: int, aug: AugConfig | None, seed: int = 0,
+                 cache_images: bool = False) -> None:
+        if not samples:
+            raise UserError("the dataset has no samples; check the data spec (yolox-edge data check SPEC)")
+        self.samples = list(samples)
+        self.img_size = int(img_size)
+        self.aug = aug
+        self.aug_enabled = aug is not None
+        self.seed = int(seed)
+        self.epoch = 0
+        self._calls = 0
+        # One byte per sample in shared memory: 1 = bad. Forked/spawned workers inherit it.
+        self._bad = mp.RawArray("b", len(self.samples))
+        self._reasons: dict[int, str] = {}
+        self._cache: list[Item | None] | None = None
+        if cache_images:
+            self._cache = [None] * len(self.samples)
+            for i in range(len(self.samples)):
+                try:
+                    self._cache[i] = self._read(i)
+                except check.BadSample as e:
+                    self._flag(i, e)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    # -- switches used by the trainer ------------------------------------------------------
+    def set_aug(self, enabled: bool) -> None:
+        """Mosaic/MixUp/affine on or off (off for the last epochs; HSV and flip stay, as official)."""
+        self.aug_enabled = bool(enabled) and self.aug is not None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Feed the epoch into the augmentation random stream (optional; varies epochs reproducibly)."""
+        self.epoch = int(epoch)
+
+    @property
+    def skipped(self) -> int:
+        """How many distinct samples were found bad so far (all processes together)."""
+        return int(sum(self._bad))
+
+    def skipped_files(self) -> list[str]:
+        return [str(self.samples[i].image) for i in range(len(self.samples)) if self._bad[i]]
+
+    def skip_summary(self) -> str:
+        """One line for the end of an epoch / of training."""
+        n = self.skipped
+        if n == 0:
+            return f"0 of {len(self)} samples skipped"
+        files = self.skipped_files()
+        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        return (f"{n} of {len(self)} samples skipped as unreadable/missing ({shown}); "
+                "run `yolox-edge data check SPEC` for the full list")
+
+    # -- loading ---------------------------------------------------------------------------
+    def _read(self, i: int) -> Item:
+        s = self.samples[i]
+        img = check.load_image(s.image)
+        boxes, labels = check.training_targets(s, img)
+        img, r = fit_size(img, self.img_size)
+        return img, boxes * np.float32(r), labels
+
+    def _flag(self, i: int, err: check.BadSample) -> None:
+        if not self._bad[i]:
+            self._bad[i] = 1
+            self._reasons[i] = str(err)
+            warnings.warn(f"skipping bad sample: {err}", stacklevel=3)
+
+    def _load(self, i: int, rng: np.random.Generator) -> Item:
+        """Sample ``i`` fitted to the input size, or a readable replacement."""
+        n = len(self.samples)
+        for attempt in range(_RANDOM_TRIES + n):
+            if not self._bad[i]:
+                if self._cache is not None and self._cache[i] is not None:
+                    img, b, lab = self._cache[i]
+                    return img, b.copy(), lab.copy()
+                try:
+                    return self._read(i)
+                except check.BadSample as e:
+                    self._flag(i, e)
+            # random replacements first (keeps the epoch's mix), then a scan so we always end
+            i = int(rng.integers(n)) if attempt < _RANDOM_TRIES else (i + 1) % n
+        raise UserError(f"no readable image among the {n} samples (e.g. {self.samples[0].image}); "
+                        "run `yolox-edge data check SPEC`")
+
+    def _rng(self, i: int) -> np.random.Generator:
+        info = get_worker_info()
+        self._calls += 1
+        worker = (info.seed % (1 << 63)) if info is not None else 0
+        return np.random.default_rng([self.seed, self.epoch, worker, i, self._calls])
+
+    def load_augmented(self, i: int) -> Item:
+        """(image S x S uint8, boxes, labels) for index ``i`` with the configured augmentation."""
+        rng = self._rng(i)
+        size, cfg = self.img_size, self.aug
+        if cfg is None:
+            img, boxes, labels = self._load(i, rng)
+            keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+            return pad_to(img, size), boxes[keep], labels[keep]
+        if self.aug_enabled and rng.random() < cfg.mosaic_prob:
+            idx = [i] + [int(j) for j in rng.integers(0, len(self), 3)]
+            img, boxes, labels = mosaic([self._load(j, rng) for j in idx], size, rng, cfg)
+            if cfg.mixup_prob > 0 and rng.random() < cfg.mixup_prob:
+                other = self._load(int(rng.integers(len(self))), rng)
+                for _ in range(10):  # the official MixUp pastes an image that has boxes
+                    if len(other[1]):
+                        break
+                    other = self._load(int(rng.integers(len(self))), rng)
+                img, boxes, labels = mixup(img, boxes, labels, other, rng, cfg.mixup_scale)
+        else:
+            img, boxes, labels = self._load(i, rng)
+            img = pad_to(img, size)
+        if rng.random() < cfg.hsv_prob:
+            img = augment_hsv(img, rng)
+        if rng.random() < cfg.flip_prob:
+            img, boxes = hflip(img, boxes)
+        boxes, labels = drop_small(boxes, labels)
+        return img, boxes, labels
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        img, boxes, labels = self.load_augmented(int(i))
+        # numpy does the HWC uint8 -> CHW float32 copy ~10x faster than torch's .float() here
+        x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32))
+        t = np.concatenate([labels.reshape(-1, 1).astype(np.float32), boxes.reshape(-1, 4)], 1)
+        return x, torch.from_numpy(np.ascontiguousarray(t, dtype=np.float32))
+
+
+def collate(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack images; pad targets to the batch's largest count with rows of class -1."""
+    images = torch.stack([b[0] for b in batch])
+    m = max((b[1].shape[0] for b in batch), default=0)
+    targets = torch.zeros(len(batch), m, 5)
+    targets[:, :, 0] = -1
+    for k, (_, t) in enumerate(batch):
+        targets[k, :t.shape[0]] = t
+    return images, targets

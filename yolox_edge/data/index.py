@@ -1,0 +1,135 @@
+"""A cached index of a parsed split, so a 100k-image dataset is not re-parsed every run.
+
+The cache lives beside the data in ``.yolox_edge_cache/`` and falls back to
+``~/.cache/yolox_edge`` when that folder is not writable (``YOLOX_EDGE_CACHE`` overrides
+both). It is keyed on the split's definition and on path + mtime + size of every file the
+reader looked at, written atomically, and stored as a numpy ``.npz`` read back with
+``allow_pickle=False`` (no pickle).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from ..engine.checkpoint import atomic_write_bytes
+from .sample import Sample
+from .spec import Split
+
+INDEX_VERSION = 1
+CACHE_DIRNAME = ".yolox_edge_cache"
+
+
+def file_signature(paths: Iterable[Path]) -> str:
+    """Hash of (path, mtime_ns, size) of each file; a folder stands for every file inside it."""
+    h = hashlib.sha1()
+    for p in sorted(Path(x) for x in paths):
+        if p.is_dir():
+            with os.scandir(p) as it:
+                entries = sorted((e for e in it if e.is_file()), key=lambda e: e.name)
+            for e in entries:
+                st = e.stat()
+                h.update(f"{e.path}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
+        elif p.exists():
+            st = p.stat()
+            h.update(f"{p}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
+        else:
+            h.update(f"{p}\0missing\n".encode())
+    return h.hexdigest()
+
+
+def _writable(folder: Path) -> bool:
+    """True when ``folder`` (or its nearest existing parent) accepts new files.
+
+    Permission bits are honoured even for root: a dataset folder marked read-only (as shared
+    reference data is) must not grow a cache folder.
+    """
+    p = folder
+    while not p.exists():
+        p = p.parent
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        return False
+    return bool(mode & stat.S_IWUSR) and os.access(p, os.W_OK)
+
+
+def cache_dir(data_root: Path) -> Path:
+    """Where the index of a dataset rooted at ``data_root`` is kept."""
+    env = os.environ.get("YOLOX_EDGE_CACHE")
+    if env:
+        return Path(env)
+    beside = Path(data_root) / CACHE_DIRNAME
+    if _writable(beside):
+        return beside
+    return Path.home() / ".cache" / "yolox_edge"
+
+
+def _pack(split: Split, meta: dict) -> bytes:
+    n = [len(s.labels) for s in split.samples]
+    arrays = {
+        "meta": np.array(json.dumps({**meta, "names": split.names})),
+        "images": np.array([str(s.image) for s in split.samples], dtype=str),
+        "ids": np.array([s.image_id for s in split.samples], np.int64),
+        "sizes": np.array([[s.width, s.height] for s in split.samples], np.int64).reshape(-1, 2),
+        "counts": np.array(n, np.int64),
+        "boxes": (np.concatenate([s.boxes for s in split.samples]) if split.samples else np.zeros((0, 4)))
+        .astype(np.float32),
+        "labels": (np.concatenate([s.labels for s in split.samples]) if split.samples else np.zeros(0))
+        .astype(np.int64),
+        "crowd": (np.concatenate([s.crowd for s in split.samples]) if split.samples else np.zeros(0))
+        .astype(bool),
+        "problems": np.array(split.problems, dtype=str),
+    }
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _unpack(path: Path) -> tuple[Split, dict]:
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        offsets = np.concatenate([[0], np.cumsum(z["counts"])])
+        boxes, labels, crowd = z["boxes"], z["labels"], z["crowd"]
+        samples = [
+            Sample(Path(img), boxes[a:b], labels[a:b], image_id=int(i), width=int(wh[0]), height=int(wh[1]),
+                   crowd=crowd[a:b])
+            for img, i, wh, a, b in zip(z["images"].tolist(), z["ids"], z["sizes"], offsets[:-1], offsets[1:])
+        ]
+        problems = z["problems"].tolist()
+    return Split(samples, list(meta["names"]), problems), meta
+
+
+def cached_split(key: dict, watched: list[Path], data_root: Path, build: Callable[[], Split]) -> Split:
+    """Return the split from the cache when ``key`` and the watched files are unchanged, else build it.
+
+    ``key`` describes the split (format, paths, names); ``watched`` are the files/folders whose
+    path + mtime + size invalidate the cache. A cache that cannot be read or written is ignored:
+    the index is an optimisation, never a reason to fail.
+    """
+    key_json = json.dumps({**key, "version": INDEX_VERSION}, sort_keys=True, default=str)
+    name = hashlib.sha1(key_json.encode()).hexdigest()[:20] + ".npz"
+    path = cache_dir(data_root) / name
+    sig = file_signature(watched)
+    if path.is_file():
+        try:
+            split, meta = _unpack(path)
+            if meta.get("signature") == sig and meta.get("key") == key_json:
+                split.from_cache = True  # type: ignore[attr-defined]  # lets tests and logs see a hit
+                return split
+        except (OSError, ValueError, KeyError, json.JSONDecodeError):
+            pass
+    split = build()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        blob = _pack(split, {"signature": sig, "key": key_json})
+        atomic_write_bytes(path, lambda f: f.write(blob))
+    except OSError:
+        pass
+    return split

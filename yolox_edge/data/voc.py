@@ -1,0 +1,183 @@
+"""Pascal VOC XML reader: a split is ``{annotations: DIR, images: DIR, list: FILE_OF_STEMS}``.
+
+Without ``list`` every ``*.xml`` in the annotations folder is used. ``names`` in the spec fixes
+the class order (required: an XML folder has no class order of its own). VOC coordinates are
+1-based inclusive pixel indices; they become 0-based pixel edges: x1 = xmin - 1, x2 = xmax.
+``difficult`` objects are kept (as the official YOLOX VOC loader does).
+"""
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from . import check
+from .index import cached_split
+from .preprocess import IMAGE_SUFFIXES
+from .sample import Sample
+from .spec import READERS, DataSpec, Split
+
+
+def parse_voc_xml(path: Path) -> tuple[str | None, int, int, list[tuple[str, list[float]]]]:
+    """(filename, width, height, [(class name, [x1, y1, x2, y2])]) of one VOC XML file.
+
+    Raises BadSample(EMPTY) for an empty file and BadSample(BAD_ANNOTATION) for broken XML.
+    """
+    text = path.read_bytes()
+    if not text.strip():
+        raise check.BadSample(check.EMPTY, path, "no XML inside; the image was skipped")
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as e:
+        raise check.BadSample(check.BAD_ANNOTATION, path, f"not valid XML ({e})") from None
+    filename = (root.findtext("filename") or "").strip() or None
+
+    def num(node, tag: str) -> float:
+        v = node.findtext(tag)
+        if v is None:
+            raise check.BadSample(check.BAD_ANNOTATION, path, f"object without <{tag}>")
+        try:
+            return float(v)
+        except ValueError:
+            raise check.BadSample(check.BAD_ANNOTATION, path, f"<{tag}> is not a number: {v!r}") from None
+
+    size = root.find("size")
+    w = int(num(size, "width")) if size is not None and size.findtext("width") else 0
+    h = int(num(size, "height")) if size is not None and size.findtext("height") else 0
+    objects = []
+    for obj in root.iter("object"):
+        name = (obj.findtext("name") or "").strip()
+        bb = obj.find("bndbox")
+        if bb is None:
+            raise check.BadSample(check.BAD_ANNOTATION, path, f"object {name!r} has no <bndbox>")
+        objects.append((name, [num(bb, "xmin") - 1, num(bb, "ymin") - 1, num(bb, "xmax"), num(bb, "ymax")]))
+    return filename, w, h, objects
+
+
+def _image_index(img_dir: Path) -> dict[str, list[str]]:
+    """Stem -> image file names in the folder (one listing instead of a stat per sample)."""
+    out: dict[str, list[str]] = {}
+    if img_dir.is_dir():
+        with os.scandir(img_dir) as it:
+            for e in it:
+                stem, suffix = os.path.splitext(e.name)
+                if suffix.lower() in IMAGE_SUFFIXES:
+                    out.setdefault(stem, []).append(e.name)
+    return out
+
+
+def _read_stems(list_path: Path) -> list[str]:
+    stems = []
+    for line in list_path.read_text().splitlines():
+        parts = line.split()
+        # VOC ImageSets/Main/<class>_train.txt lines are "stem flag"; flag -1 means absent
+        if parts and not (len(parts) > 1 and parts[1] == "-1"):
+            stems.append(Path(parts[0]).stem if Path(parts[0]).suffix.lower() in IMAGE_SUFFIXES | {".xml"}
+                         else parts[0])
+    return stems
+
+
+def build_voc_split(ann_dir: Path, img_dir: Path, list_path: Path | None, names: list[str]) -> Split:
+    """Parse the XMLs of one split into samples (no cache; see read_voc)."""
+    class_index = {n: i for i, n in enumerate(names)}
+    problems: list[str] = []
+    if list_path is not None:
+        stems = _read_stems(list_path)
+    else:
+        stems = sorted(p.stem for p in ann_dir.glob("*.xml"))
+    images = _image_index(img_dir)
+    samples: list[Sample] = []
+    seen: dict[str, str] = {}
+    used_images: dict[Path, Path] = {}
+    for stem in stems:
+        xml = ann_dir / f"{stem}.xml"
+        if stem in seen:
+            problems.append(check.problem(check.DUPLICATE, list_path or xml, f"{stem} is listed more than once"))
+            continue
+        seen[stem] = stem
+        if not xml.is_file():
+            problems.append(check.problem(check.MISSING, xml, f"annotation for {stem} not found"))
+            continue
+        try:
+            filename, w, h, objects = parse_voc_xml(xml)
+        except check.BadSample as e:
+            problems.append(str(e))
+            continue
+        if filename and (img_dir / filename).is_file():
+            image = img_dir / filename
+        elif stem in images:
+            image = img_dir / sorted(images[stem])[0]
+        else:
+            problems.append(check.problem(check.MISSING, img_dir / (filename or f"{stem}.jpg"),
+                                          f"image of {xml.name} not found; the sample was skipped"))
+            continue
+        if image in used_images:
+            problems.append(check.problem(check.DUPLICATE, xml, f"{image.name} is also annotated by "
+                                          f"{used_images[image].name}; this copy was skipped"))
+            continue
+        used_images[image] = xml
+        if w <= 0 or h <= 0:
+            # Some tools write <size> as 0: read the header instead of guessing.
+            wh = check.image_size(image)
+            if wh is None:
+                problems.append(check.problem(check.UNREADABLE, image, "header cannot be read; sample skipped"))
+                continue
+            w, h = wh
+        boxes, labels = [], []
+        for name, box in objects:
+            if name not in class_index:
+                problems.append(check.problem(check.UNKNOWN_CLASS, xml, f"{name!r} is not in names "
+                                              f"({', '.join(names[:10])}{'...' if len(names) > 10 else ''}); "
+                                              "box dropped"))
+                continue
+            boxes.append(box)
+            labels.append(class_index[name])
+        boxes_a, labels_a, _ = check.clean_boxes(np.asarray(boxes, np.float32), np.asarray(labels, np.int64),
+                                                 w, h, xml, problems=problems)
+        samples.append(Sample(image, boxes_a, labels_a, image_id=len(samples) + 1, width=w, height=h))
+    return Split(samples, list(names), problems)
+
+
+def _collect_names(ann_dir: Path, limit: int = 2000) -> list[str]:
+    found: set[str] = set()
+    for i, xml in enumerate(sorted(ann_dir.glob("*.xml"))):
+        if i >= limit:
+            break
+        try:
+            found.update(n for n, _ in parse_voc_xml(xml)[3])
+        except check.BadSample:
+            pass
+    return sorted(found)
+
+
+def read_voc(spec: DataSpec, split: str) -> Split:
+    """Read a VOC split through the index cache."""
+    paths = spec.split_paths(split)
+    ann_dir, img_dir, list_path = paths.get("annotations"), paths.get("images"), paths.get("list")
+    if ann_dir is None or img_dir is None:
+        raise UserError(f"{spec.path}: voc split {split!r} needs 'annotations' (folder of XMLs) and "
+                        "'images' (folder); 'list' (file of stems) is optional")
+    extra = set(paths) - {"annotations", "images", "list"}
+    if extra:
+        raise UserError(f"{spec.path}: voc split {split!r} has unknown key(s) {', '.join(sorted(extra))}; "
+                        "allowed: annotations, images, list")
+    if not ann_dir.is_dir():
+        raise UserError(f"{ann_dir}: annotations folder not found (named by {spec.path}, split {split!r})")
+    if not img_dir.is_dir():
+        raise UserError(f"{img_dir}: images folder not found (named by {spec.path}, split {split!r})")
+    if list_path is not None and not list_path.is_file():
+        raise UserError(f"{list_path}: list file not found (named by {spec.path}, split {split!r})")
+    if not spec.names:
+        raise UserError(f"{spec.path}: a voc spec needs 'names: [...]' giving the class order; "
+                        f"the annotations name: {', '.join(_collect_names(ann_dir)) or 'nothing'}")
+    key = {"format": "voc", "annotations": ann_dir.resolve(), "images": img_dir.resolve(),
+           "list": list_path.resolve() if list_path else None, "names": spec.names}
+    watched = [ann_dir, img_dir] + ([list_path] if list_path else [])
+    return cached_split(key, watched, spec.path.parent,
+                        lambda: build_voc_split(ann_dir, img_dir, list_path, list(spec.names)))
+
+
+READERS["voc"] = read_voc

@@ -1,0 +1,144 @@
+"""YOLO txt reader: a split is ``{images: DIR, labels: DIR, list: FILE}`` (labels and list optional).
+
+One ``labels/<stem>.txt`` per image, one line per object: ``class cx cy w h`` normalised to
+[0, 1] (a polygon line ``class x1 y1 x2 y2 ...`` becomes its bounding box). ``labels``
+defaults to the images folder with its last ``images`` component replaced by ``labels`` (the
+usual layout). An image without a label file is a background image (the YOLO convention);
+an empty label file is reported and kept as a background image; a label file without an
+image is reported as a missing file. ``names`` in the spec gives the class order (required).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from . import check
+from .index import cached_split
+from .preprocess import IMAGE_SUFFIXES
+from .sample import Sample
+from .spec import READERS, DataSpec, Split
+
+
+def default_labels_dir(img_dir: Path) -> Path:
+    """images/train -> labels/train (the last 'images' component becomes 'labels')."""
+    parts = list(img_dir.parts)
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            return Path(*parts)
+    return img_dir.parent / "labels"
+
+
+def parse_yolo_txt(path: Path, num_classes: int, width: int, height: int, problems: list[str]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel xyxy boxes and class indices of one label file; bad lines become problems."""
+    boxes, labels = [], []
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            vals = [float(v) for v in parts]
+        except ValueError:
+            problems.append(check.problem(check.BAD_ANNOTATION, path, f"line {n}: not numbers: {line.strip()!r}"))
+            continue
+        cls = vals[0]
+        if cls != int(cls) or not 0 <= cls < num_classes:
+            problems.append(check.problem(check.UNKNOWN_CLASS, path, f"line {n}: class {parts[0]} is not in "
+                                          f"0..{num_classes - 1} (names has {num_classes}); box dropped"))
+            continue
+        if len(vals) == 5:
+            cx, cy, w, h = vals[1:]
+            box = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+        elif len(vals) >= 7 and len(vals) % 2 == 1:
+            xs, ys = vals[1::2], vals[2::2]
+            box = [min(xs), min(ys), max(xs), max(ys)]
+        else:
+            problems.append(check.problem(check.BAD_ANNOTATION, path, f"line {n}: expected 'class cx cy w h', "
+                                          f"got {len(parts)} values"))
+            continue
+        boxes.append([box[0] * width, box[1] * height, box[2] * width, box[3] * height])
+        labels.append(int(cls))
+    return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(labels, np.int64)
+
+
+def _list_images(img_dir: Path, list_path: Path | None) -> list[Path]:
+    if list_path is None:
+        with os.scandir(img_dir) as it:
+            return sorted(img_dir / e.name for e in it if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES)
+    out = []
+    for line in list_path.read_text().splitlines():
+        item = line.strip()
+        if item:
+            p = Path(item)
+            out.append(p if p.is_absolute() else img_dir / (p.name if p.suffix else f"{item}.jpg"))
+    return out
+
+
+def build_yolo_split(img_dir: Path, lbl_dir: Path, list_path: Path | None, names: list[str]) -> Split:
+    """Parse the label files of one split (no cache; see read_yolo)."""
+    problems: list[str] = []
+    samples: list[Sample] = []
+    by_stem: dict[str, Path] = {}
+    for image in _list_images(img_dir, list_path):
+        if image.stem in by_stem:
+            # Both images would take the same label file: keep the first, say so.
+            problems.append(check.problem(check.DUPLICATE, image, f"same stem as {by_stem[image.stem].name} "
+                                          f"(both would use {image.stem}.txt); skipped"))
+            continue
+        by_stem[image.stem] = image
+        if not image.is_file():
+            problems.append(check.problem(check.MISSING, image, "listed image not found; skipped"))
+            continue
+        label = lbl_dir / f"{image.stem}.txt"
+        wh = check.image_size(image)
+        if wh is None:
+            problems.append(check.problem(check.UNREADABLE, image, "header cannot be read; skipped"))
+            continue
+        w, h = wh
+        boxes = np.zeros((0, 4), np.float32)
+        labels = np.zeros(0, np.int64)
+        if label.is_file():
+            if label.stat().st_size == 0 or not label.read_text(errors="replace").strip():
+                problems.append(check.problem(check.EMPTY, label, "no boxes; kept as a background image"))
+            else:
+                boxes, labels = parse_yolo_txt(label, len(names), w, h, problems)
+        boxes, labels, _ = check.clean_boxes(boxes, labels, w, h, label, problems=problems)
+        samples.append(Sample(image, boxes, labels, image_id=len(samples) + 1, width=w, height=h))
+    if lbl_dir.is_dir() and list_path is None:
+        with os.scandir(lbl_dir) as it:
+            orphans = sorted(e.name for e in it if e.name.endswith(".txt") and e.name[:-4] not in by_stem)
+        for name in orphans:
+            problems.append(check.problem(check.MISSING, img_dir / name[:-4], f"{name} has no image in {img_dir}"))
+    return Split(samples, list(names), problems)
+
+
+def read_yolo(spec: DataSpec, split: str) -> Split:
+    """Read a YOLO split through the index cache."""
+    paths = spec.split_paths(split)
+    img_dir, list_path = paths.get("images"), paths.get("list")
+    if img_dir is None:
+        raise UserError(f"{spec.path}: yolo split {split!r} needs 'images' (folder); "
+                        "'labels' (folder) and 'list' (file) are optional")
+    extra = set(paths) - {"images", "labels", "list"}
+    if extra:
+        raise UserError(f"{spec.path}: yolo split {split!r} has unknown key(s) {', '.join(sorted(extra))}; "
+                        "allowed: images, labels, list")
+    lbl_dir = paths.get("labels") or default_labels_dir(img_dir)
+    if not img_dir.is_dir():
+        raise UserError(f"{img_dir}: images folder not found (named by {spec.path}, split {split!r})")
+    if list_path is not None and not list_path.is_file():
+        raise UserError(f"{list_path}: list file not found (named by {spec.path}, split {split!r})")
+    if not spec.names:
+        raise UserError(f"{spec.path}: a yolo spec needs 'names: [...]' (class index i is the i-th name)")
+    key = {"format": "yolo", "images": img_dir.resolve(), "labels": lbl_dir.resolve(),
+           "list": list_path.resolve() if list_path else None, "names": spec.names}
+    watched = [img_dir, lbl_dir] + ([list_path] if list_path else [])
+    return cached_split(key, watched, spec.path.parent,
+                        lambda: build_yolo_split(img_dir, lbl_dir, list_path, list(spec.names)))
+
+
+READERS["yolo"] = read_yolo
