@@ -81,7 +81,7 @@ def test_baseline_row_and_ratio(tiny_ckpt, tmp_path):
         [w, helper.make_tensor("one", TensorProto.INT64, [2], [1, 1]),
          helper.make_tensor("shape", TensorProto.INT64, [3], [1, n, 8])])
     path = tmp_path / "raw.onnx"
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), path)
     res = run_bench([str(tiny_ckpt)], threads=[1], warmup=1, runs=2, baseline=str(path), rss=False, progress=False)
     jsonschema.validate(res, SCHEMA)
     base = [r for r in res["rows"] if r["baseline"]]
