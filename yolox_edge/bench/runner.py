@@ -2,6 +2,7 @@
 runs interleaved across rows so a drifting machine does not favour one of them."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,10 +107,19 @@ def _time_once(row: Row, mode: str, img: np.ndarray, x: np.ndarray) -> float:
 def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1, 2), warmup: int = 10, runs: int = 100,
               image: str | None = None, mode: str = "both", baseline: str | None = None, img_size: int | None = None,
               conf: float = 0.25, iou: float = 0.45, data: str | None = None, rss: bool = True,
-              progress: bool = True) -> dict:
-    """Benchmark artifacts; returns the result dict (schema ``yolox_edge.bench/1``)."""
+              cpus: list[int] | None = None, powersave: int | None = None, progress: bool = True) -> dict:
+    """Benchmark artifacts; returns the result dict (schema ``yolox_edge.bench/1``).
+
+    ``cpus`` pins the process to those cores (e.g. the big cores of a phone SoC);
+    ``powersave`` is ncnn's CPU policy (0 all cores, 1 little, 2 big), process-wide.
+    """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
+    if cpus:
+        os.sched_setaffinity(0, set(cpus))
+    if powersave is not None:
+        import ncnn
+        ncnn.set_cpu_powersave(int(powersave))
     modes = ["model", "e2e"] if mode == "both" else [mode]
     if image:
         img = read_image(image)
@@ -158,6 +168,7 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
     return {"schema": SCHEMA, "machine": describe_machine(),
             "config": {"warmup": warmup, "runs": runs, "modes": modes, "threads": list(threads),
                        "image": image or "generated scene 640x480", "conf": conf, "iou": iou, "interleaved": True,
+                       "cpus": sorted(os.sched_getaffinity(0)), "ncnn_powersave": powersave,
                        "order": [f"{rows[i].label} x{rows[i].threads} {m}" for i, m in order]},
             "rows": results}
 

@@ -21,6 +21,9 @@ def add_parser(sub) -> None:
     p.add_argument("--baseline", default=None,
                    help="raw-output ONNX (e.g. the official yolox_nano.onnx) for the official-style baseline row")
     p.add_argument("--data", default=None, help="data spec: also measure AP (val split) for the latency/AP chart")
+    p.add_argument("--cpus", type=_ints, default=None, help="pin to these cores, e.g. 4,5,6,7 (big cores on ARM)")
+    p.add_argument("--powersave", type=int, choices=[0, 1, 2], default=None,
+                   help="ncnn CPU policy: 0 all cores, 1 little cores, 2 big cores")
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocess per artifact")
     p.add_argument("--json", dest="json_out", default=None)
     p.add_argument("--csv", dest="csv_out", default=None)
@@ -35,7 +38,7 @@ def run(args) -> int:
 
     res = run_bench(args.artifacts, threads=args.threads, warmup=args.warmup, runs=args.runs, image=args.image,
                     mode=args.mode, baseline=args.baseline, img_size=args.img_size, data=args.data,
-                    rss=not args.no_rss)
+                    rss=not args.no_rss, cpus=args.cpus, powersave=args.powersave)
     table = markdown_table(res)
     print(table)
     best = best_ratio(res)
