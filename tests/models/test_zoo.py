@@ -1,0 +1,85 @@
+"""The variant registry, parameter counts against the YOLOX README, and the official
+``.pth`` import (key map + stem permutation) reproducing a model's outputs."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from yolox_edge.errors import UserError
+from yolox_edge.models import count_gflops, count_params, create_model, get_variant, list_models
+from yolox_edge.models.blocks import focus_official_to_ours
+from yolox_edge.models.official import STEM_KEY, import_official, import_pth
+
+
+def official_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Our state dict in the official layout: inverse key map and inverse stem permutation."""
+    out = {}
+    for k, v in model.state_dict().items():
+        if k == STEM_KEY:
+            idx = focus_official_to_ours(torch.arange(v.shape[1]).view(1, -1, 1, 1)).flatten()
+            official = torch.empty_like(v)
+            official[:, idx] = v  # ours[:, j] = official[:, idx[j]]
+            v = official
+        if k.startswith("backbone."):
+            k = "backbone.backbone." + k[len("backbone."):]
+        elif k.startswith("neck."):
+            k = "backbone." + k[len("neck."):]
+        out[k] = v
+    return out
+
+
+def test_list_and_lookup() -> None:
+    assert list_models() == ["nano", "tiny", "s", "m", "l", "x", "darknet53"]
+    assert set(list_models(include_test=True)) - set(list_models()) == {"test", "test_dw"}
+    assert get_variant("yolox_nano").name == get_variant("YOLOX-Nano").name == "nano"
+    assert get_variant("nano").input_size == 416 and get_variant("s").input_size == 640
+    with pytest.raises(KeyError):
+        get_variant("nope")
+
+
+# Parameter counts of every variant are checked in test_blocks; GFLOPs of Nano/Tiny/S
+# through the CLI in tests/cli/test_cli_models.py.
+
+
+def test_count_gflops_hand_case() -> None:
+    # One 3x3 conv 3->4 with bias on 8x8: 4*8*8 outputs x (27 + 1) MACs; x2 for FLOPs.
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1))
+    assert count_gflops(net, 8) == pytest.approx(2 * 4 * 64 * 28 / 1e9)
+
+
+def test_num_classes_changes_only_class_convs() -> None:
+    a, b = create_model("test", num_classes=80), create_model("test", num_classes=3)
+    assert b.num_classes == 3
+    hidden = b.head.cls_preds[0].in_channels
+    assert count_params(a) - count_params(b) == 3 * (80 - 3) * (hidden + 1)
+
+
+@pytest.mark.parametrize("name", ["test", "test_dw"])
+def test_pth_import_reproduces_outputs(tmp_path, name: str) -> None:
+    torch.manual_seed(0)
+    src = create_model(name, num_classes=5)
+    with torch.no_grad():  # non-trivial BN statistics so BN buffers matter too
+        for m in src.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    src.eval()
+    path = tmp_path / "official.pth"
+    torch.save({"model": official_state_dict(src), "start_epoch": 3}, path)
+
+    model, names, folded = import_official(path, name)
+    assert not folded and model.num_classes == 5 and len(names) == 5
+    x = torch.rand(1, 3, 64, 64) * 255
+    with torch.no_grad():
+        for a, b in zip(model(x), src(x)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_pth_import_rejects_other_variant(tmp_path) -> None:
+    path = tmp_path / "official.pth"
+    torch.save({"model": official_state_dict(create_model("test"))}, path)
+    with pytest.raises(UserError, match="official.pth"):
+        import_pth(path, "test_dw")
+    torch.save({"something": 1}, path)
+    with pytest.raises(UserError, match="not an official YOLOX checkpoint"):
+        import_pth(path, "test")
