@@ -1,0 +1,238 @@
+"""Bundles: package, verify, and refuse what is damaged or hostile (zip slip, sizes, sha256)."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from yolox_edge.bundle import package_bundle, safe_extract, verify_bundle
+from yolox_edge.bundle import safezip
+from yolox_edge.data.preprocess import PreprocessConfig
+from yolox_edge.errors import UserError
+from yolox_edge.export.metadata import build_metadata, output_specs, write_metadata
+
+NAMES = ["person", "bicycle", "car"]
+
+
+def fake_export(folder: Path, fmt: str = "ncnn", kind: str = "topk") -> Path:
+    """An export folder whose model files are opaque bytes: enough for everything but inference."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"ncnn": ["model.ncnn.param", "model.ncnn.bin"], "onnx": ["model.onnx"],
+             "openvino": ["model.xml", "model.bin"]}[fmt]
+    rng = random.Random(0)
+    for f in files:
+        (folder / f).write_bytes(bytes(rng.randrange(256) for _ in range(3000)))
+    outputs = output_specs(kind, batch=1, num_anchors=84, num_classes=3, topk=10, label_dtype="float32",
+                           blobs=["out0", "out1", "out2"][: 3 if kind == "topk" else 2])
+    meta = build_metadata(fmt=fmt, model_file=files[0], model_name="yolox_test", variant="test", class_names=NAMES,
+                          preprocess=PreprocessConfig(input_size=(64, 64)), strides=(8, 16, 32), kind=kind, topk=10,
+                          input_name="in0", batch=1, outputs=outputs, precision="fp32", source_sha256="ab" * 32)
+    write_metadata(folder, meta, files)
+    return folder
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    out = tmp_path / "b.zip"
+    package_bundle(fake_export(tmp_path / "export"), "ncnn", out, conf=0.35)
+    return out
+
+
+def rewrite(src: Path, dst: Path, edit) -> Path:
+    """Copy a zip entry by entry; ``edit(name, data)`` returns new (name, data) or None to drop it."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            res = edit(info.filename, zin.read(info))
+            if res is not None:
+                zout.writestr(res[0], res[1])
+    return dst
+
+
+def test_package_contents_and_verify(bundle: Path, run_cli) -> None:
+    with zipfile.ZipFile(bundle) as zf:
+        names = set(zf.namelist())
+        meta = json.loads(zf.read("metadata.json"))
+        sums = zf.read("SHA256SUMS").decode()
+        card = zf.read("MODEL_CARD.md").decode()
+        labels = zf.read("labels.txt").decode().splitlines()
+        for line in sums.splitlines():  # sha256sum's own format, every other entry
+            digest, name = line.split("  ")
+            assert hashlib.sha256(zf.read(name)).hexdigest() == digest
+    assert names == {"model.ncnn.param", "model.ncnn.bin", "metadata.json", "labels.txt", "MODEL_CARD.md", "SHA256SUMS"}
+    assert len(sums.splitlines()) == len(names) - 1
+    assert labels == NAMES and meta["postprocess"]["conf"] == 0.35 and meta["bundle"]["target"] == "ncnn"
+    for word in ("variant | test", "precision | fp32", "input size | 64x64", "3 (labels.txt)", "ab" * 32, "Not measured"):
+        assert word in card
+    rep = verify_bundle(bundle)
+    assert rep["ok"] and rep["classes"] == 3 and rep["target"] == "ncnn" and len(rep["files"]) == 5
+    code, out, err = run_cli("verify", bundle)
+    assert code == 0 and "OK" in out, err
+
+
+def test_package_is_deterministic_and_checks_target(tmp_path: Path) -> None:
+    exp = fake_export(tmp_path / "e")
+    a, b = package_bundle(exp, "ncnn", tmp_path / "a.zip"), package_bundle(exp, "ncnn", tmp_path / "b.zip")
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes() and a["files"] == b["files"]
+    with pytest.raises(UserError, match="is a ncnn export, not onnx"):
+        package_bundle(exp, "onnx", tmp_path / "c.zip")
+    with pytest.raises(UserError, match=r"\.zip"):
+        package_bundle(exp, "ncnn", tmp_path / "c.tar")
+    (exp / "model.ncnn.bin").write_bytes(b"edited")
+    with pytest.raises(UserError, match="sha256"):
+        package_bundle(exp, "ncnn", tmp_path / "d.zip")
+    raw = fake_export(tmp_path / "raw", kind="raw")
+    with pytest.raises(UserError, match="decode in the graph"):
+        package_bundle(raw, "ncnn", tmp_path / "e.zip")
+
+
+def test_card_records_eval_and_bench(tmp_path: Path) -> None:
+    exp = fake_export(tmp_path / "e", fmt="onnx")
+    ev = tmp_path / "ev.json"
+    ev.write_text(json.dumps({"AP": 0.2561, "AP50": 0.41, "data": "coco.yaml", "split": "val", "images": 80,
+                              "backend": "onnxruntime", "precision": "fp32"}))
+    bench = tmp_path / "bench.json"
+    row = {"artifact": str(exp), "baseline": False, "threads": 2, "latency_ms": {"model": {"p50": 8.81}, "e2e": {"p50": 10.2}}}
+    bench.write_text(json.dumps({"machine": {"cpu": "Test CPU"}, "rows": [row, dict(row, artifact="x", baseline=True)]}))
+    rep = package_bundle(exp, "onnx", tmp_path / "o.zip", eval_json=ev, bench_json=bench)
+    assert rep["evaluation"]["AP"] == 0.2561 and rep["latency"]["threads"]["2"]["model_p50_ms"] == 8.81
+    with zipfile.ZipFile(tmp_path / "o.zip") as zf:
+        card = zf.read("MODEL_CARD.md").decode()
+    assert "AP 0.2561" in card and "Test CPU" in card and "model 8.81 ms" in card
+    ev.write_text("{}")
+    with pytest.raises(UserError, match="eval --json"):
+        package_bundle(exp, "onnx", tmp_path / "p.zip", eval_json=ev)
+
+
+def _flip(data: bytes, pos: int) -> bytes:
+    return data[:pos] + bytes([data[pos] ^ 0xFF]) + data[pos + 1:]
+
+
+def test_flipped_byte_in_model_fails_verify(bundle: Path, tmp_path: Path, run_cli) -> None:
+    data = bundle.read_bytes()
+    with zipfile.ZipFile(bundle) as zf:
+        info = zf.getinfo("model.ncnn.bin")
+    # The entry's compressed bytes start after its local header (30 bytes + name + extra).
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    bad = tmp_path / "flipped.zip"
+    bad.write_bytes(_flip(data, start + info.compress_size // 2))
+    code, out, err = run_cli("verify", bad)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "model.ncnn.bin" in err and "flipped.zip" in err
+
+
+def test_edited_entry_with_valid_crc_fails_on_sha256(bundle: Path, tmp_path: Path) -> None:
+    # Re-zipped with a fresh CRC: only the sha256 in SHA256SUMS can notice.
+    bad = rewrite(bundle, tmp_path / "edited.zip",
+                  lambda n, d: (n, _flip(d, 100) if n == "model.ncnn.param" else d))
+    with pytest.raises(UserError, match=r"model.ncnn.param does not match its sha256 in SHA256SUMS"):
+        verify_bundle(bad)
+    extra = rewrite(bundle, tmp_path / "extra.zip", lambda n, d: (n, d))
+    with zipfile.ZipFile(extra, "a") as zf:
+        zf.writestr("payload.so", b"\x7fELF")
+    with pytest.raises(UserError, match="payload.so is not listed in SHA256SUMS"):
+        verify_bundle(extra)
+    dropped = rewrite(bundle, tmp_path / "dropped.zip", lambda n, d: None if n == "labels.txt" else (n, d))
+    with pytest.raises(UserError, match="labels.txt is listed in SHA256SUMS but missing"):
+        verify_bundle(dropped)
+
+
+@pytest.mark.parametrize("evil", ["../evil.txt", "/etc/evil", "a/../../evil", "C:/evil", "a\\..\\evil"])
+def test_zip_slip_is_refused(bundle: Path, tmp_path: Path, run_cli, evil: str) -> None:
+    bad = rewrite(bundle, tmp_path / "slip.zip", lambda n, d: (n, d))
+    with zipfile.ZipFile(bad, "a") as zf:
+        zf.writestr(zipfile.ZipInfo(evil), b"owned")
+    dest = tmp_path / "dest" / "inner"
+    dest.mkdir(parents=True)
+    with pytest.raises(UserError, match="zip slip|unsafe file name"):
+        safe_extract(bad, dest)
+    assert not any(dest.iterdir()) and not (tmp_path / "dest" / "evil.txt").exists()
+    code, out, err = run_cli("verify", bad)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "slip.zip" in err
+
+
+def test_truncated_zip_fails_verify(bundle: Path, tmp_path: Path, run_cli) -> None:
+    data = bundle.read_bytes()
+    for cut in (len(data) // 2, len(data) - 10, 100):
+        bad = tmp_path / f"cut{cut}.zip"
+        bad.write_bytes(data[:cut])
+        code, out, err = run_cli("verify", bad)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "truncated or damaged" in err, err
+
+
+def test_size_and_entry_bounds(bundle: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(safezip, "MAX_ENTRY_BYTES", 1000)
+    with pytest.raises(UserError, match="over the 1000 byte limit"):
+        verify_bundle(bundle)
+    monkeypatch.setattr(safezip, "MAX_ENTRY_BYTES", 1 << 20)
+    monkeypatch.setattr(safezip, "MAX_TOTAL_BYTES", 5000)
+    with pytest.raises(UserError, match="uncompressed is over"):
+        verify_bundle(bundle)
+    monkeypatch.setattr(safezip, "MAX_ENTRIES", 3)
+    with pytest.raises(UserError, match="entry limit"):
+        verify_bundle(bundle)
+
+
+def test_symlink_entry_is_refused(bundle: Path, tmp_path: Path) -> None:
+    bad = rewrite(bundle, tmp_path / "link.zip", lambda n, d: (n, d))
+    link = zipfile.ZipInfo("model.link")
+    link.create_system = 3
+    link.external_attr = 0o120777 << 16
+    with zipfile.ZipFile(bad, "a") as zf:
+        zf.writestr(link, "/etc/passwd")
+    with pytest.raises(UserError, match="link or special file"):
+        verify_bundle(bad)
+
+
+def test_every_single_byte_flip_is_caught_or_harmless(bundle: Path, tmp_path: Path) -> None:
+    """No flipped byte may crash verify or change what it extracts: it is refused or provably harmless."""
+    data = bundle.read_bytes()
+    good = tmp_path / "good"
+    good.mkdir()
+    ref = {e.name: e.sha256 for e in safe_extract(bundle, good)}
+    rng = random.Random(1)
+    positions = sorted(set(range(0, 64)) | set(range(len(data) - 200, len(data)))
+                       | {rng.randrange(len(data)) for _ in range(150)})
+    refused = 0
+    for pos in positions:
+        bad = tmp_path / "f.zip"
+        bad.write_bytes(_flip(data, pos))
+        try:
+            rep = verify_bundle(bad)
+        except UserError:
+            refused += 1
+            continue
+        # Accepted: only zip bookkeeping (dates, attributes, comment) was hit; the content is identical.
+        assert {n: f["sha256"] for n, f in rep["files"].items()} == ref, pos
+    assert refused > len(positions) // 2
+
+
+def test_bundle_text_entries_are_bounded(bundle: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(safezip, "MAX_TEXT_BYTES", 10)
+    with pytest.raises(UserError, match="too large for a text file"):
+        verify_bundle(bundle)
+
+
+def test_labels_must_match_metadata(bundle: Path, tmp_path: Path) -> None:
+    def edit(name, data):
+        return name, data
+    # Consistent sha256s but labels that disagree with metadata: refused at the contract check.
+    contents = {}
+    with zipfile.ZipFile(bundle) as zf:
+        for n in zf.namelist():
+            contents[n] = zf.read(n)
+    contents["labels.txt"] = b"person\nbike\ncar\n"
+    contents["SHA256SUMS"] = "".join(f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in contents.items()
+                                     if n != "SHA256SUMS").encode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for n, d in contents.items():
+            zf.writestr(n, d)
+    bad = tmp_path / "labels.zip"
+    bad.write_bytes(buf.getvalue())
+    with pytest.raises(UserError, match="labels.txt does not match"):
+        verify_bundle(bad)

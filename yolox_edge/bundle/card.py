@@ -1,0 +1,100 @@
+"""The model card of a bundle (MODEL_CARD.md): what the model is, how it was measured, where it came from."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def _fmt_size(hw) -> str:
+    return f"{hw[1]}x{hw[0]} (width x height)"
+
+
+def evaluation_from_json(path: str | Path) -> dict:
+    """The fields of ``yolox-edge eval --json`` that a card reports."""
+    p = Path(path)
+    try:
+        res = json.loads(p.read_text())
+        out = {k: float(res[k]) for k in ("AP", "AP50")}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"{p}: not the JSON of 'yolox-edge eval --json' (needs AP and AP50); "
+                        "write it with 'yolox-edge eval MODEL --data SPEC --json FILE'") from None
+    for k in ("AP75", "data", "split", "images", "backend", "precision", "model"):
+        if k in res:
+            out[k] = res[k]
+    return out
+
+
+def latency_from_json(path: str | Path, artifact: str | Path) -> dict:
+    """Median latencies of ``artifact`` from ``yolox-edge bench --json`` (schema yolox_edge.bench/1)."""
+    p = Path(path)
+    try:
+        res = json.loads(p.read_text())
+        rows = [r for r in res["rows"] if not r.get("baseline")]
+        cpu = res.get("machine", {}).get("cpu")
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"{p}: not the JSON of 'yolox-edge bench --json'; write it with "
+                        "'yolox-edge bench ARTIFACT --json FILE'") from None
+    want = Path(artifact).resolve()
+    mine = [r for r in rows if Path(str(r.get("artifact", ""))).resolve() in (want, want.parent)]
+    if not mine and len({r.get("artifact") for r in rows}) == 1:
+        mine = rows  # a bench of this one artifact, run from another folder
+    if not mine:
+        raise UserError(f"{p}: has no rows for {artifact}; bench this artifact and pass that JSON")
+    out: dict = {"machine": cpu, "threads": {}}
+    for r in mine:
+        t = out["threads"].setdefault(str(r["threads"]), {})
+        for mode, stats in r.get("latency_ms", {}).items():
+            t[f"{mode}_p50_ms"] = round(float(stats["p50"]), 3)
+    return out
+
+
+def render_card(meta: dict, *, target: str, files: dict[str, int], evaluation: dict | None,
+                latency: dict | None) -> str:
+    """Markdown model card from the bundle's metadata and what is known about its accuracy and speed."""
+    g = meta["graph"]
+    names = meta["class_names"]
+    pre = meta["preprocess"]
+    lines = [
+        f"# {meta['model']} ({target}, {meta['precision']})",
+        "",
+        "| field | value |",
+        "|---|---|",
+        f"| model | {meta['model']} |",
+        f"| variant | {meta.get('variant') or 'unknown'} |",
+        f"| runtime target | {target} |",
+        f"| precision | {meta['precision']} |",
+        f"| input size | {_fmt_size(meta['input_size'])} |",
+        f"| classes | {len(names)} (labels.txt) |",
+        f"| preprocessing | letterbox {pre.get('letterbox')}, pad {pre.get('pad_value')}, "
+        f"{pre.get('channel_order')} {pre.get('value_range')}, mean/std {pre.get('mean')}/{pre.get('std')} |",
+        f"| graph | decode {g.get('decode')}, top-K {g.get('topk')}, NMS in graph {g.get('nms')}, "
+        f"boxes {g.get('box_format')} in {g.get('box_units')} |",
+        f"| outputs | {', '.join(o['name'] + ' ' + str(o['shape']) + ' ' + o['dtype'] for o in meta['outputs'])} |",
+        f"| thresholds | conf {meta['postprocess']['conf']}, NMS IoU {meta['postprocess']['nms']}, "
+        f"max detections {meta['postprocess']['max_det']} |",
+        f"| source checkpoint sha256 | {(meta.get('source') or {}).get('checkpoint_sha256') or 'unknown'} |",
+        "",
+        "## Accuracy",
+        "",
+    ]
+    if evaluation:
+        where = f"{evaluation.get('data', '?')}:{evaluation.get('split', '?')}"
+        lines.append(f"COCO-style AP {evaluation['AP']:.4f}, AP50 {evaluation['AP50']:.4f} on {where}"
+                     + (f" ({evaluation['images']} images" if 'images' in evaluation else "")
+                     + (f", {evaluation.get('backend')} {evaluation.get('precision')})" if 'images' in evaluation else ""))
+    else:
+        lines.append("Not measured for this bundle (package with --eval-json to record it).")
+    lines += ["", "## Latency", ""]
+    if latency and latency.get("threads"):
+        lines.append(f"Median latency on {latency.get('machine') or 'an unnamed machine'}:")
+        lines.append("")
+        for t, v in sorted(latency["threads"].items(), key=lambda kv: int(kv[0])):
+            lines.append(f"- {t} thread(s): " + ", ".join(f"{k.replace('_p50_ms', '')} {ms} ms" for k, ms in v.items()))
+    else:
+        lines.append("Not measured for this bundle (package with --bench-json to record it).")
+    lines += ["", "## Files (sha256 in SHA256SUMS)", ""]
+    lines += [f"- {name}: {size} bytes" for name, size in sorted(files.items())]
+    lines += ["", "Check with `yolox-edge verify BUNDLE` (or `sha256sum -c SHA256SUMS` after unzipping).", ""]
+    return "\n".join(lines)

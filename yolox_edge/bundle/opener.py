@@ -1,0 +1,40 @@
+"""Open a bundle as a model: verify, extract into a private folder, open the inner artifact."""
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+
+from .package import check_extracted
+from .safezip import safe_extract
+
+
+def extract_bundle(bundle: str | Path, dest: str | Path | None = None) -> tuple[Path, dict]:
+    """Verify ``bundle`` and extract it; returns (folder, metadata).
+
+    Without ``dest`` the folder is private (mode 0700) and removed when the process exits,
+    so nothing else can swap a file between the sha256 check and its use.
+    """
+    if dest is None:
+        dest = Path(tempfile.mkdtemp(prefix="yolox_edge_bundle_"))
+        atexit.register(shutil.rmtree, dest, True)
+    else:
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        if any(dest.iterdir()):
+            from ..errors import UserError
+            raise UserError(f"{dest}: not empty; extract a bundle into a new folder")
+    entries = safe_extract(bundle, dest)
+    meta = check_extracted(Path(bundle), dest, {e.name: e.sha256 for e in entries})
+    return dest, meta
+
+
+def open_bundle_model(path: Path, threads: int | None):
+    """``runtime.loader.OPENERS['.zip']``: (backend, info) of the model inside a bundle."""
+    from ..runtime.loader import open_model
+
+    folder, meta = extract_bundle(path)
+    backend, info = open_model(folder / meta["model_file"], threads=threads)
+    info.extra = dict(info.extra, bundle=str(path), postprocess=meta["postprocess"])
+    return backend, info

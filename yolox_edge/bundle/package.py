@@ -1,0 +1,137 @@
+"""Build and check a mobile bundle: one zip with the model, metadata.json, labels, a card and sha256s.
+
+Layout (flat; names from the export):
+  <model files>     e.g. model.ncnn.param + model.ncnn.bin | model.onnx | model.xml + model.bin
+  metadata.json     the export's metadata + "postprocess" thresholds + "bundle" facts
+  labels.txt        one class name per line, in class-index order
+  MODEL_CARD.md     variant, classes, input size, precision, AP/latency when known, source hash
+  SHA256SUMS        sha256 of every other entry (``sha256sum -c`` reads it)
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+
+from ..engine.checkpoint import atomic_write_bytes
+from ..errors import UserError
+from ..export.metadata import METADATA_FILE, read_metadata
+from .card import evaluation_from_json, latency_from_json, render_card
+from .safezip import MANIFEST, safe_extract
+
+BUNDLE_SCHEMA = 1
+TARGETS = ("ncnn", "openvino", "onnx")
+LABELS = "labels.txt"
+CARD = "MODEL_CARD.md"
+# Fixed entry dates and modes: the same model and options always give the same bytes.
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def _zip_entry(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.create_system = 3  # unix, so the mode below is read as a regular file
+    info.external_attr = 0o100644 << 16
+    return info
+
+
+def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: float = 0.3, nms: float = 0.45,
+                   max_det: int = 100, eval_json: str | Path | None = None,
+                   bench_json: str | Path | None = None) -> dict:
+    """Package an exported ``artifact`` (folder, model file or metadata.json) as ``out`` (.zip).
+
+    Returns the verification report of the written bundle (see ``verify_bundle``).
+    """
+    out = Path(out)
+    if target not in TARGETS:
+        raise UserError(f"--target {target!r}: choose one of {', '.join(TARGETS)}")
+    if out.suffix.lower() != ".zip":
+        raise UserError(f"{out}: a bundle is a .zip file; name it like NAME.zip")
+    if not (0.0 <= conf <= 1.0 and 0.0 <= nms <= 1.0 and max_det >= 1):
+        raise UserError("thresholds out of range: --conf and --nms in [0, 1], --max-det >= 1")
+    meta = read_metadata(artifact, verify=True)  # UserError on a missing/edited file
+    src = Path(meta.pop("_dir"))
+    if meta["format"] != target:
+        raise UserError(f"{artifact}: is a {meta['format']} export, not {target}; export it with "
+                        f"'yolox-edge export CHECKPOINT --format {target}' or pass --target {meta['format']}")
+    if target == "ncnn" and meta["graph"]["output_kind"] == "raw":
+        raise UserError(f"{artifact}: raw-output export; the app needs the decode in the graph "
+                        "(export without --raw)")
+    bad = [n for n in meta["class_names"] if not n or "\n" in n or "\r" in n]
+    if bad:
+        raise UserError(f"{artifact}: class name {bad[0]!r} cannot be written to labels.txt; rename it")
+    files = dict(meta["files"])
+    reserved = {METADATA_FILE, LABELS, CARD, MANIFEST} & set(files)
+    if reserved:
+        raise UserError(f"{artifact}: export file {sorted(reserved)[0]} clashes with a bundle file; rename it")
+    if meta["model_file"] not in files:
+        raise UserError(f"{artifact}: metadata model_file {meta['model_file']} is not among its files; re-export")
+
+    evaluation = evaluation_from_json(eval_json) if eval_json else meta.get("evaluation")
+    latency = latency_from_json(bench_json, artifact) if bench_json else None
+    meta["postprocess"] = {"conf": conf, "nms": nms, "max_det": max_det, "agnostic": False}
+    meta["bundle"] = {"schema_version": BUNDLE_SCHEMA, "target": target, "labels": LABELS, "card": CARD,
+                      "evaluation": evaluation, "latency": latency}
+
+    contents: dict[str, bytes] = {name: (src / name).read_bytes() for name in sorted(files)}
+    for name, data in contents.items():  # re-check: the files may have changed since read_metadata
+        if hashlib.sha256(data).hexdigest() != files[name]:
+            raise UserError(f"{src / name}: changed while packaging; run package again")
+    contents[METADATA_FILE] = json.dumps(meta, indent=2).encode()
+    contents[LABELS] = ("\n".join(meta["class_names"]) + "\n").encode()
+    contents[CARD] = render_card(meta, target=target, files={n: len(b) for n, b in contents.items()},
+                                 evaluation=evaluation, latency=latency).encode()
+    manifest = "".join(f"{hashlib.sha256(b).hexdigest()}  {n}\n" for n, b in contents.items())
+    contents[MANIFEST] = manifest.encode()
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in contents.items():
+            zf.writestr(_zip_entry(name), data)
+    atomic_write_bytes(out, lambda f: f.write(buf.getvalue()))
+    return verify_bundle(out)
+
+
+def check_extracted(bundle: Path, directory: Path, manifest: dict[str, str]) -> dict:
+    """The bundle-level contract on an extracted, sha256-checked bundle; returns its metadata."""
+    for required in (METADATA_FILE, LABELS, CARD):
+        if required not in manifest:
+            raise UserError(f"{bundle}: has no {required}; not a yolox_edge bundle (rebuild it with 'yolox-edge package')")
+    try:
+        meta = read_metadata(directory, verify=False)
+    except UserError as e:  # name the bundle, not the private folder it was checked in
+        raise UserError(str(e).replace(str(directory), f"{bundle}!")) from None
+    meta.pop("_dir", None)
+    for name, digest in meta["files"].items():
+        if manifest.get(name) != digest:
+            raise UserError(f"{bundle}: {name} in metadata.json does not match the bundle's copy; "
+                            "rebuild it with 'yolox-edge package'")
+    b = meta.get("bundle")
+    if not isinstance(b, dict) or b.get("target") != meta["format"] or "postprocess" not in meta:
+        raise UserError(f"{bundle}: metadata.json lacks the bundle section; rebuild it with 'yolox-edge package'")
+    if b.get("schema_version", 0) > BUNDLE_SCHEMA:
+        raise UserError(f"{bundle}: bundle schema {b.get('schema_version')} is newer than this yolox_edge; upgrade it")
+    labels = (directory / LABELS).read_text(encoding="utf-8").splitlines()
+    if labels != list(meta["class_names"]):
+        raise UserError(f"{bundle}: labels.txt does not match class_names in metadata.json; rebuild it")
+    return meta
+
+
+def verify_bundle(bundle: str | Path) -> dict:
+    """Check a bundle completely (zip structure, names, sizes, sha256s, metadata, labels).
+
+    Returns a report dict; raises UserError with one line naming the problem.
+    """
+    bundle = Path(bundle)
+    with tempfile.TemporaryDirectory(prefix="yolox_edge_verify_") as tmp:
+        entries = safe_extract(bundle, tmp)
+        meta = check_extracted(bundle, Path(tmp), {e.name: e.sha256 for e in entries})
+    return {"bundle": str(bundle), "ok": True, "model": meta["model"], "variant": meta.get("variant"),
+            "target": meta["bundle"]["target"], "precision": meta["precision"],
+            "input_size": meta["input_size"], "classes": len(meta["class_names"]),
+            "output_kind": meta["graph"]["output_kind"], "postprocess": meta["postprocess"],
+            "evaluation": meta["bundle"].get("evaluation"), "latency": meta["bundle"].get("latency"),
+            "files": {e.name: {"bytes": e.size, "sha256": e.sha256} for e in entries}}
