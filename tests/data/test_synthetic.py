@@ -17,9 +17,6 @@ def test_shapes_dataset_roundtrip(tmp_path):
         assert img.shape == (96, 128, 3) and len(s.labels) >= 1
         assert (s.boxes[:, :2] >= 0).all() and (s.boxes[:, 2] <= 128).all() and (s.boxes[:, 3] <= 96).all()
         for b in s.boxes.astype(int):
-            # a filled shape: the box centre differs from the background just outside the box corner
-            cx, cy = (b[0] + b[2]) // 2, (b[1] + b[3]) // 2
-            assert img[cy, cx].astype(int).sum() >= 0  # pixel exists
             inside = img[b[1]:b[3], b[0]:b[2]].reshape(-1, 3).astype(float)
             assert inside.std(0).max() > 5  # shape + background, not empty background
 
