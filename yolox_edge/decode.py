@@ -44,6 +44,17 @@ def decode_boxes(reg: torch.Tensor, grid: torch.Tensor, stride: torch.Tensor) ->
     return torch.cat((xy, wh), -1)
 
 
+def encode_boxes(boxes: torch.Tensor, grid: torch.Tensor, stride: torch.Tensor,
+                 eps: float = 1e-8) -> torch.Tensor:
+    """Inverse of ``decode_boxes``: (cx, cy, w, h) in input pixels -> raw (dx, dy, log w, log h).
+
+    The L1 regression target; ``eps`` keeps log finite for degenerate boxes (official value).
+    """
+    dxy = boxes[..., :2] / stride - grid
+    lwh = torch.log(boxes[..., 2:4] / stride + eps)
+    return torch.cat((dxy, lwh), -1)
+
+
 def cxcywh_to_xyxy(b: torch.Tensor) -> torch.Tensor:
     half = b[..., 2:4] * 0.5
     return torch.cat((b[..., :2] - half, b[..., :2] + half), -1)
