@@ -1,0 +1,101 @@
+"""COCO reader: sorted category ids -> class indices, xywh -> xyxy, crowd flags, problems
+counted, clear errors for a bad spec or annotation file; the real coco_tiny spec reads."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from yolox_edge.data.coco_names import COCO_CLASSES
+from yolox_edge.data.spec import load_spec, read_split
+from yolox_edge.errors import UserError
+
+
+def write_coco(root: Path, gt: dict, extra: str = "") -> Path:
+    (root / "ann").mkdir(parents=True, exist_ok=True)
+    (root / "ann" / "val.json").write_text(json.dumps(gt))
+    spec = root / "data.yaml"
+    spec.write_text(f"format: coco\nval: {{annotations: ann/val.json, images: imgs}}\n{extra}")
+    return spec
+
+
+GT = {
+    "images": [{"id": 7, "file_name": "a.jpg", "width": 64, "height": 48},
+               {"id": 3, "file_name": "b.jpg", "width": 32, "height": 32}],
+    # Unsorted ids: class index follows the sorted ids (2 -> 0, 5 -> 1, 9 -> 2).
+    "categories": [{"id": 9, "name": "nine"}, {"id": 2, "name": "two"}, {"id": 5, "name": "five"}],
+    "annotations": [
+        {"id": 1, "image_id": 7, "category_id": 5, "bbox": [1, 2, 10, 20], "iscrowd": 0, "area": 200},
+        {"id": 2, "image_id": 7, "category_id": 9, "bbox": [0, 0, 4, 4], "iscrowd": 1, "area": 16},
+        {"id": 3, "image_id": 7, "category_id": 42, "bbox": [0, 0, 4, 4], "iscrowd": 0, "area": 16},
+    ],
+}
+
+
+def test_read_coco(tmp_path) -> None:
+    split = read_split(write_coco(tmp_path, GT), "val")
+    assert split.names == ["two", "five", "nine"]
+    assert [s.image_id for s in split.samples] == [7, 3]
+    a, b = split.samples
+    assert a.image == tmp_path / "imgs" / "a.jpg" and (a.width, a.height) == (64, 48)
+    np.testing.assert_array_equal(a.boxes, [[1, 2, 11, 22], [0, 0, 4, 4]])
+    assert a.labels.tolist() == [1, 2] and a.crowd.tolist() == [False, True]
+    assert b.boxes.shape == (0, 4) and b.labels.shape == (0,)
+    assert len(split.problems) == 1 and "42" in split.problems[0]
+    assert split.coco_gt["categories"] == GT["categories"]
+
+
+def test_names_override_and_mismatch(tmp_path) -> None:
+    spec = write_coco(tmp_path, GT, "names: [x, y, z]\n")
+    assert read_split(spec, "val").names == ["x", "y", "z"]
+    spec = write_coco(tmp_path, GT, "names: [x, y]\n")
+    with pytest.raises(UserError, match="names lists 2 classes"):
+        read_split(spec, "val")
+
+
+def test_coco_errors_name_the_file(tmp_path) -> None:
+    spec = write_coco(tmp_path, GT)
+    with pytest.raises(UserError, match="no split 'train'"):
+        read_split(spec, "train")
+    (tmp_path / "ann" / "val.json").write_text("{not json")
+    with pytest.raises(UserError, match="val.json: not valid COCO json"):
+        read_split(spec, "val")
+    (tmp_path / "ann" / "val.json").write_text(json.dumps({"annotations": []}))
+    with pytest.raises(UserError, match="val.json: not a COCO instances file"):
+        read_split(spec, "val")
+    (tmp_path / "ann" / "val.json").unlink()
+    with pytest.raises(UserError, match="val.json: annotation file not found"):
+        read_split(spec, "val")
+
+
+@pytest.mark.parametrize("text,match", [
+    ("format: coco\nval: [a, b]\n", "must be a mapping"),
+    ("format: kitti\n", "format must be one of"),
+    ("format: coco\nvall: {}\n", "unknown key"),
+    ("- just a list\n", "YAML mapping"),
+    ("format: coco\nnames: [1, 2]\n", "names must be a list of strings"),
+    ("format: [unclosed\n", "not valid YAML"),
+])
+def test_spec_errors(tmp_path, text: str, match: str) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    with pytest.raises(UserError, match=match) as e:
+        load_spec(p)
+    assert "bad.yaml" in str(e.value)
+
+
+def test_spec_missing_and_directory(tmp_path) -> None:
+    with pytest.raises(UserError, match="data spec not found"):
+        load_spec(tmp_path / "nope.yaml")
+    write_coco(tmp_path, GT)
+    assert load_spec(tmp_path).path == tmp_path / "data.yaml"
+
+
+def test_coco_tiny_reads(refdata) -> None:
+    split = read_split(refdata / "coco_tiny" / "data.yaml", "val")
+    assert len(split.samples) == 80 and split.names == COCO_CLASSES and not split.problems
+    assert sum(len(s.boxes) for s in split.samples) == 815
+    assert all(s.image.is_file() for s in split.samples)
+    assert all((s.boxes[:, 2:] >= s.boxes[:, :2]).all() for s in split.samples)

@@ -1,0 +1,99 @@
+"""The preprocessing contract: top-left letterbox with pad 114, BGR 0..255 CHW float32,
+boxes_to_image inverting the letterbox, and read_image errors naming the file."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from yolox_edge.data.preprocess import PreprocessConfig, boxes_to_image, letterbox, preprocess, read_image
+from yolox_edge.errors import UserError
+
+
+def test_letterbox_top_left_pad_114() -> None:
+    img = np.full((100, 200, 3), 7, np.uint8)
+    canvas, r = letterbox(img, (64, 64))
+    assert r == pytest.approx(0.32)
+    assert canvas.shape == (64, 64, 3) and canvas.dtype == np.uint8
+    assert (canvas[:32, :64] == 7).all()  # the image: top-left, 200*0.32 = 64 wide, 32 high
+    assert (canvas[32:] == 114).all()  # the padding: below it
+    tall = np.full((200, 100, 3), 7, np.uint8)
+    canvas, r = letterbox(tall, (64, 96))  # non-square input: limited by height
+    assert r == pytest.approx(0.32) and (canvas[:, :32] == 7).all() and (canvas[:, 32:] == 114).all()
+
+
+def test_preprocess_layout_and_values() -> None:
+    img = np.zeros((16, 32, 3), np.uint8)
+    img[..., 0], img[..., 1], img[..., 2] = 10, 20, 250  # B, G, R
+    x, r = preprocess(img, PreprocessConfig(input_size=(64, 64)))
+    assert x.shape == (3, 64, 64) and x.dtype == np.float32 and x.flags["C_CONTIGUOUS"]
+    assert r == 2.0
+    assert x[:, 0, 0].tolist() == [10.0, 20.0, 250.0]  # BGR kept, 0..255, no mean/std
+    assert x[:, 63, 63].tolist() == [114.0] * 3
+    x_rgb, _ = preprocess(img, PreprocessConfig(input_size=(64, 64), channel_order="RGB"))
+    assert x_rgb[:, 0, 0].tolist() == [250.0, 20.0, 10.0]
+    norm = PreprocessConfig(input_size=(64, 64), mean=(10.0, 20.0, 30.0), std=(2.0, 2.0, 2.0))
+    assert preprocess(img, norm)[0][:, 0, 0].tolist() == [0.0, 0.0, 110.0]
+    with pytest.raises(ValueError):
+        preprocess(np.zeros((8, 8), np.uint8))
+
+
+def test_preprocess_config_round_trip() -> None:
+    cfg = PreprocessConfig(input_size=(320, 416), mean=(1.0, 2.0, 3.0), std=(4.0, 5.0, 6.0))
+    d = cfg.to_dict()
+    assert d["input_size"] == [320, 416] and d["pad_value"] == 114 and d["channel_order"] == "BGR"
+    assert PreprocessConfig.from_dict(d) == cfg
+    assert PreprocessConfig.from_dict({**PreprocessConfig().to_dict(), "future_key": 1}) == PreprocessConfig()
+
+
+@pytest.mark.parametrize("hw,input_hw", [((300, 500), (416, 416)), ((500, 300), (416, 416)),
+                                          ((123, 457), (64, 96))])
+def test_boxes_to_image_inverts_letterbox_mapping(hw, input_hw) -> None:
+    rng = np.random.default_rng(0)
+    h, w = hw
+    xy = rng.uniform(0, [w * 0.6, h * 0.6], (20, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(1, [w * 0.4, h * 0.4], (20, 2))], 1).astype(np.float32)
+    _, r = letterbox(np.zeros((h, w, 3), np.uint8), input_hw)
+    back = boxes_to_image(boxes * r, r, (h, w))
+    assert np.abs(back - boxes).max() < 1.0
+
+
+@pytest.mark.parametrize("hw,input_hw", [((120, 200), (416, 416)), ((200, 120), (416, 416)),
+                                          ((90, 150), (320, 480))])
+def test_letterbox_round_trip_on_image_content(hw, input_hw) -> None:
+    """A white rectangle found in the letterboxed image maps back onto itself to < 1 px."""
+    h, w = hw
+    img = np.full((h, w, 3), 40, np.uint8)
+    box = np.array([w * 0.2, h * 0.3, w * 0.7, h * 0.8]).round()
+    img[int(box[1]):int(box[3]), int(box[0]):int(box[2])] = 255
+    x, r = preprocess(img, PreprocessConfig(input_size=input_hw))
+    ys, xs = np.nonzero(x[0] > (40 + 255) / 2)
+    found = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)
+    back = boxes_to_image(found, r, (h, w))[0]
+    assert np.abs(back - box).max() < 1.0, (back, box)
+
+
+def test_boxes_to_image_clips() -> None:
+    out = boxes_to_image(np.array([[-10, -5, 500, 300]], np.float32), 0.5, (100, 200))
+    assert out.tolist() == [[0, 0, 200, 100]]
+
+
+def test_read_image(tmp_path) -> None:
+    img = np.zeros((10, 20, 3), np.uint8)
+    img[..., 2] = 255  # red in BGR
+    p = tmp_path / "red.png"
+    cv2.imwrite(str(p), img)
+    got = read_image(p)
+    assert got.shape == (10, 20, 3) and got[0, 0].tolist() == [0, 0, 255]
+    gray = tmp_path / "gray.png"
+    cv2.imwrite(str(gray), np.zeros((5, 5), np.uint8))
+    assert read_image(gray).shape == (5, 5, 3)
+
+
+@pytest.mark.parametrize("content", [None, b"", b"this is not an image"])
+def test_read_image_errors_name_the_file(tmp_path, content) -> None:
+    p = tmp_path / "bad.jpg"
+    if content is not None:
+        p.write_bytes(content)
+    with pytest.raises(UserError, match="bad.jpg"):
+        read_image(p)
