@@ -51,7 +51,7 @@ def problem_kind(text: str) -> str:
     return "other"
 
 
-def _truncated(data: np.ndarray, suffix: str) -> bool:
+def _truncated(data: np.ndarray) -> bool:
     """True when an encoded JPEG/PNG stops before its end marker.
 
     OpenCV decodes a cut JPEG without an error (grey bottom rows), so check the marker.
@@ -59,7 +59,7 @@ def _truncated(data: np.ndarray, suffix: str) -> bool:
     """
     tail = data[-4096:].tobytes().rstrip(b"\x00")
     head = data[:8].tobytes()
-    if head[:2] == b"\xff\xd8" or suffix in (".jpg", ".jpeg"):
+    if head[:2] == b"\xff\xd8":  # by content, not by name: a non-JPEG .jpg is 'unreadable'
         return b"\xff\xd9" not in tail
     if head == b"\x89PNG\r\n\x1a\n":
         return b"IEND" not in tail[-64:]
@@ -74,7 +74,7 @@ def load_image(path: str | Path) -> np.ndarray:
     data = np.fromfile(str(p), dtype=np.uint8)
     if data.size == 0:
         raise BadSample(UNREADABLE, p, "empty file")
-    if _truncated(data, p.suffix.lower()):
+    if _truncated(data):
         raise BadSample(TRUNCATED, p, "file ends before the image data does; re-copy or re-export it")
     img = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if img is None:
@@ -134,7 +134,7 @@ def clean_sample(sample: Sample, problems: list[str] | None = None, where: str |
 
 def training_targets(sample: Sample, img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Boxes and labels training may use for a decoded image: crowd dropped, clipped, non-empty."""
-    keep = ~sample.crowd
+    keep = ~np.asarray(sample.crowd, bool).reshape(-1)
     boxes, labels, _ = clean_boxes(sample.boxes[keep], sample.labels[keep], img.shape[1], img.shape[0],
                                    sample.image)
     return boxes, labels

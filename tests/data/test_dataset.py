@@ -1,0 +1,93 @@
+"""DetectionDataset and collate: the inference contract without aug, bad samples skipped and counted."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from data_synth import write_image
+from yolox_edge.data.dataset import DetectionDataset, collate
+from yolox_edge.data.preprocess import PreprocessConfig, preprocess, read_image
+from yolox_edge.data.sample import Sample
+from yolox_edge.data.transforms import AugConfig
+from yolox_edge.errors import UserError
+
+
+def _samples(tmp_path: Path, n: int = 4) -> list[Sample]:
+    out = []
+    for k in range(n):
+        p = tmp_path / f"s{k}.png"
+        w, h = 80 + 10 * k, 60
+        write_image(p, w, h, [(10, 10, 40, 50)])
+        out.append(Sample(p, [[10, 10, 40, 50], [0, 0, 5, 5]], [k % 2, 1], image_id=k, width=w, height=h,
+                          crowd=[False, True]))
+    return out
+
+
+def test_no_aug_is_the_inference_contract(tmp_path: Path) -> None:
+    samples = _samples(tmp_path)
+    ds = DetectionDataset(samples, img_size=64, aug=None)
+    for i in range(len(ds)):
+        x, t = ds[i]
+        ref, r = preprocess(read_image(samples[i].image), PreprocessConfig(input_size=(64, 64)))
+        assert x.dtype == torch.float32 and x.shape == (3, 64, 64)
+        np.testing.assert_array_equal(x.numpy(), ref)
+        # the crowd box is dropped; the other is scaled by the letterbox ratio
+        np.testing.assert_allclose(t.numpy(), [[i % 2, 10 * r, 10 * r, 40 * r, 50 * r]], rtol=1e-5)
+
+
+def test_collate_pads_with_minus_one(tmp_path: Path) -> None:
+    ds = DetectionDataset(_samples(tmp_path), img_size=64, aug=AugConfig(mixup_prob=0), seed=1)
+    batch = [ds[0], (torch.zeros(3, 64, 64), torch.zeros(0, 5)), ds[1]]
+    images, targets = collate(batch)
+    assert images.shape == (3, 3, 64, 64)
+    m = max(b[1].shape[0] for b in batch)
+    assert targets.shape == (3, m, 5) and (targets[1, :, 0] == -1).all()
+    for k, (_, t) in enumerate(batch):
+        torch.testing.assert_close(targets[k, :len(t)], t)
+        assert (targets[k, len(t):, 0] == -1).all()
+
+
+def test_set_aug_off_leaves_flip_only(tmp_path: Path) -> None:
+    samples = _samples(tmp_path)
+    ds = DetectionDataset(samples, img_size=64, aug=AugConfig(hsv_prob=0.0), seed=0)
+    ds.set_aug(False)
+    for i in range(8):
+        _, t = ds[i % 4]
+        r = 64 / (80 + 10 * (i % 4))
+        x1, x2 = sorted([10 * r, 40 * r])
+        flipped = [64 - 40 * r, 64 - 10 * r]
+        assert t.shape == (1, 5)
+        got = t[0, [1, 3]].tolist()
+        assert np.allclose(got, [x1, x2], atol=1e-4) or np.allclose(got, flipped, atol=1e-4)
+
+
+def test_bad_samples_are_replaced_and_counted(tmp_path: Path) -> None:
+    samples = _samples(tmp_path, 6)
+    (tmp_path / "bad.jpg").write_bytes(b"not an image at all")
+    good = (tmp_path / "s0.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(good[: len(good) // 2])
+    samples[1] = Sample(tmp_path / "bad.jpg", [[1, 1, 5, 5]], [0])
+    samples[3] = Sample(tmp_path / "cut.png", [[1, 1, 5, 5]], [0])
+    samples[4] = Sample(tmp_path / "missing.png", [[1, 1, 5, 5]], [0])
+    ds = DetectionDataset(samples, img_size=64, aug=AugConfig(mixup_prob=0.5), seed=0)
+    loader = DataLoader(ds, batch_size=3, num_workers=2, collate_fn=collate)
+    n = sum(images.shape[0] for images, _ in loader)  # workers warn on stderr, once per bad file
+    assert n == 6 and ds.skipped == 3  # the workers' findings reach the main process
+    assert {Path(f).name for f in ds.skipped_files()} == {"bad.jpg", "cut.png", "missing.png"}
+    assert "3 of 6 samples skipped" in ds.skip_summary()
+    fresh = DetectionDataset(samples, img_size=64, aug=None)
+    with pytest.warns(UserWarning, match="bad.jpg: unreadable image"):
+        x, t = fresh[1]  # the no-aug path replaces too
+    assert x.shape == (3, 64, 64) and fresh.skipped == 1
+
+
+def test_all_bad_is_one_user_error(tmp_path: Path) -> None:
+    ds = DetectionDataset([Sample(tmp_path / "none.jpg")], img_size=32, aug=None)
+    with pytest.raises(UserError, match="no readable image"):
+        ds[0]
+    with pytest.raises(UserError, match="no samples"):
+        DetectionDataset([], img_size=32, aug=None)

@@ -1,0 +1,64 @@
+"""The cached index: used on the second load, invalidated by annotation changes, no pickle."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_synth import make_voc
+from yolox_edge.data import index, voc
+from yolox_edge.data.spec import read_split
+
+
+def _boom(*a, **k):
+    raise AssertionError("the XML was parsed although the index is cached")
+
+
+def test_index_used_then_invalidated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     _index_cache: Path) -> None:
+    spec = make_voc(tmp_path / "ds", {"a": (32, 32, [("cat", (2, 2, 20, 20))]), "b": (32, 32, [])})
+    first = read_split(spec, "train")
+    assert not getattr(first, "from_cache", False)
+    files = list(_index_cache.glob("*.npz"))
+    assert len(files) == 1
+    with np.load(files[0], allow_pickle=False) as z:  # plain arrays only
+        assert z["images"].dtype.kind == "U"
+    monkeypatch.setattr(voc, "parse_voc_xml", _boom)
+    second = read_split(spec, "train")
+    assert second.from_cache and len(second.samples) == 2
+    np.testing.assert_array_equal(second.samples[0].boxes, first.samples[0].boxes)
+    assert second.samples[0].image == first.samples[0].image
+    # same size, new mtime: still invalidates
+    xml = tmp_path / "ds" / "annotations" / "a.xml"
+    st = xml.stat()
+    os.utime(xml, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    with pytest.raises(AssertionError, match="parsed"):
+        read_split(spec, "train")
+    monkeypatch.undo()
+    monkeypatch.setenv("YOLOX_EDGE_CACHE", str(_index_cache))
+    xml.write_text(xml.read_text().replace("<xmax>20</xmax>", "<xmax>30</xmax>"))
+    third = read_split(spec, "train")
+    assert not getattr(third, "from_cache", False)
+    np.testing.assert_allclose(third.samples[0].boxes, [[1, 1, 30, 20]])
+    assert read_split(spec, "train").from_cache
+
+
+def test_cache_beside_data_or_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("YOLOX_EDGE_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    spec = make_voc(tmp_path / "ds", {"a": (32, 32, [("cat", (2, 2, 20, 20))])})
+    read_split(spec, "train")
+    assert len(list((tmp_path / "ds" / ".yolox_edge_cache").glob("*.npz"))) == 1
+    ro = tmp_path / "ro"
+    spec = make_voc(ro, {"a": (32, 32, [("cat", (2, 2, 20, 20))])})
+    ro.chmod(0o555)  # read-only data folder (honoured even when the tests run as root)
+    try:
+        read_split(spec, "train")
+        assert read_split(spec, "train").from_cache
+        assert index.cache_dir(ro) == tmp_path / "home" / ".cache" / "yolox_edge"
+    finally:
+        ro.chmod(0o755)
+    assert not (ro / ".yolox_edge_cache").exists()
+    assert len(list((tmp_path / "home" / ".cache" / "yolox_edge").glob("*.npz"))) == 1

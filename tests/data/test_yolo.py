@@ -1,0 +1,48 @@
+"""YOLO txt reader on a generated tiny dataset."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from data_synth import make_yolo
+from yolox_edge.data.check import BAD_ANNOTATION, DEGENERATE, EMPTY, MISSING, OUTSIDE, UNKNOWN_CLASS, problem_kind
+from yolox_edge.data.spec import read_split
+from yolox_edge.data.yolo import default_labels_dir
+
+
+def test_yolo_boxes_in_pixels(tmp_path: Path) -> None:
+    spec = make_yolo(tmp_path, {
+        "a": (100, 50, "0 0.5 0.5 0.2 0.4\n1 0.25 0.5 0.1 0.2\n"),
+        "b": (40, 40, "1 0.1 0.1 0.3 0.1 0.3 0.3\n"),  # a polygon: its bounding box
+        "c": (20, 20, None),                          # no label file: background, no problem
+    })
+    for split_name in ("train", "val"):  # default labels dir and an explicit one
+        split = read_split(spec, split_name)
+        assert split.problems == [] and split.names == ["cat", "dog"]
+        a, b, c = split.samples
+        np.testing.assert_allclose(a.boxes, [[40, 15, 60, 35], [20, 20, 30, 30]], atol=1e-4)
+        assert a.labels.tolist() == [0, 1] and (a.width, a.height) == (100, 50)
+        np.testing.assert_allclose(b.boxes, [[4, 4, 12, 12]], atol=1e-4)
+        assert len(c.labels) == 0
+
+
+def test_yolo_problems(tmp_path: Path) -> None:
+    spec = make_yolo(tmp_path, {
+        "a": (100, 100, "0 0.95 0.5 0.2 0.2\n0 0.5 0.5 0 0.1\n7 0.5 0.5 0.1 0.1\n1 0.5 x 0.1 0.1\n"),
+        "e": (10, 10, ""),
+    })
+    (tmp_path / "labels" / "ghost.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    split = read_split(spec, "train")
+    kinds = {problem_kind(p): p for p in split.problems}
+    assert set(kinds) == {OUTSIDE, DEGENERATE, UNKNOWN_CLASS, BAD_ANNOTATION, EMPTY, MISSING}
+    assert all(n in kinds[k] for n, k in [("a.txt", OUTSIDE), ("a.txt", UNKNOWN_CLASS), ("e.txt", EMPTY),
+                                          ("ghost", MISSING), ("a.txt", DEGENERATE)])
+    a, e = split.samples
+    np.testing.assert_allclose(a.boxes, [[85, 40, 100, 60]], atol=1e-4)  # clipped at the right edge
+    assert len(e.labels) == 0  # an empty file is a background image
+
+
+def test_default_labels_dir() -> None:
+    assert default_labels_dir(Path("/d/images/train")) == Path("/d/labels/train")
+    assert default_labels_dir(Path("/d/pics")) == Path("/d/labels")
