@@ -1,0 +1,45 @@
+"""``yolox-edge predict --json`` with the imported official Nano on the official dog.jpg."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.refdata
+
+# refdata/README.md: official ONNX, onnxruntime, conf 0.3, class-aware NMS 0.45, original pixels.
+EXPECTED = {
+    "dog": (0.855, [133, 207, 326, 543]),
+    "bicycle": (0.803, [52, 137, 572, 424]),
+    "car": (0.798, [466, 78, 692, 171]),
+    "truck": (0.306, [464, 78, 683, 173]),
+}
+
+
+def test_predict_dog_json(refdata, nano_coco_ckpt, run_cli, tmp_path) -> None:
+    dog = refdata / "images" / "dog.jpg"
+    code, out, err = run_cli("predict", nano_coco_ckpt, dog, "--conf", "0.3", "--json", "--save-dir", tmp_path)
+    assert code == 0, err
+    (result,) = json.loads(out)
+    assert result["image"] == str(dog)
+    dets = result["detections"]
+    names = [d["name"] for d in dets]
+    assert sorted(names) == sorted(EXPECTED), names
+    for d in dets:
+        score, box = EXPECTED[d["name"]]
+        assert d["score"] == pytest.approx(score, abs=0.005), d
+        assert np.abs(np.asarray(d["box"]) - box).max() <= 2.0, d
+    assert (tmp_path / "dog_pred.jpg").stat().st_size > 0
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically, no temp file left
+
+
+def test_predict_text_output_and_agnostic(refdata, nano_coco_ckpt, run_cli) -> None:
+    dog = refdata / "images" / "dog.jpg"
+    code, out, err = run_cli("predict", nano_coco_ckpt, dog, "--conf", "0.3")
+    assert code == 0, err
+    assert "4 detections" in out and "bicycle" in out
+    # Class-agnostic NMS: the truck box overlaps the car box almost fully and goes.
+    code, out, _ = run_cli("predict", nano_coco_ckpt, dog, "--conf", "0.3", "--agnostic", "--json")
+    assert code == 0
+    assert sorted(d["name"] for d in json.loads(out)[0]["detections"]) == ["bicycle", "car", "dog"]
