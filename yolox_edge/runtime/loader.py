@@ -28,19 +28,56 @@ OPENERS[".pt"] = _open_checkpoint
 OPENERS[".pth"] = _open_checkpoint
 
 
-def open_model(path: str | Path, *, threads: int | None = None) -> tuple[Backend, ModelInfo]:
-    """Artifact path -> (backend, model info)."""
+def _format_opener(fmt: str):
+    # Imported on use: openvino/ncnn take a while to import and a checkpoint needs neither.
+    if fmt == "onnx":
+        from .onnx_backend import open_onnx
+        return open_onnx
+    if fmt == "openvino":
+        from .openvino_backend import open_openvino
+        return open_openvino
+    if fmt == "ncnn":
+        from .ncnn_backend import open_ncnn
+        return open_ncnn
+    raise UserError(f"unknown exported format {fmt!r} in metadata.json; re-export with this yolox-edge")
+
+
+def _open_exported(path: Path, threads: int | None, **options) -> tuple[Backend, ModelInfo]:
+    """An exported model (its folder, metadata.json or a model file): read + verify metadata, open by format."""
+    from ..export.metadata import read_metadata
+
+    meta = read_metadata(path)
+    d = Path(meta["_dir"])
+    if path.is_file() and path.suffix != ".json" and path.name not in meta["files"]:
+        raise UserError(f"{path}: not listed in {d / 'metadata.json'} (it describes {meta['model_file']}); "
+                        "keep each export in its own folder")
+    return _format_opener(meta["format"])(d / meta["model_file"], meta, threads, **options)
+
+
+for _suffix in (".onnx", ".xml", ".param", ".bin", ".json"):
+    OPENERS[_suffix] = _open_exported
+
+
+def open_model(path: str | Path, *, threads: int | None = None, **options) -> tuple[Backend, ModelInfo]:
+    """Artifact path (checkpoint, exported model file, metadata.json or export folder) -> (backend, info).
+
+    ``options`` go to exported-model backends, e.g. ``precision_hint='f32'`` (OpenVINO, ncnn).
+    """
     p = Path(path)
     if not p.exists():
         raise UserError(f"{p}: model not found; pass a checkpoint (.pt) or an exported artifact")
+    if p.is_dir():
+        return _open_exported(p, threads, **options)
     opener = OPENERS.get(p.suffix.lower())
     if opener is None:
         raise UserError(f"{p}: unknown model type {p.suffix or '(no suffix)'}; "
-                        f"supported: {', '.join(sorted(OPENERS))}")
-    return opener(p, threads)
+                        f"supported: {', '.join(sorted(OPENERS))} or an export folder")
+    return opener(p, threads, **options) if options else opener(p, threads)
 
 
-def load_predictor(path: str | Path, *, threads: int | None = None, **kw) -> Predictor:
-    """Artifact path -> Predictor (kw: conf, iou, agnostic, max_det)."""
-    backend, info = open_model(path, threads=threads)
+def load_predictor(path: str | Path, *, threads: int | None = None, precision_hint: str | None = None,
+                   **kw) -> Predictor:
+    """Artifact path -> Predictor (kw: conf, iou, agnostic, max_det; precision_hint for OpenVINO/ncnn)."""
+    options = {"precision_hint": precision_hint} if precision_hint else {}
+    backend, info = open_model(path, threads=threads, **options)
     return Predictor(backend, info, **kw)

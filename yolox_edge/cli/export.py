@@ -1,0 +1,37 @@
+"""yolox-edge export: a checkpoint -> ONNX / OpenVINO IR / ncnn with the decode in the graph."""
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("export", help="export a checkpoint with decode (+ top-K) in the graph, plus metadata.json")
+    p.add_argument("model", help="checkpoint (.pt)")
+    p.add_argument("--format", required=True, choices=["onnx", "openvino", "ncnn"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16"],
+                   help="weights precision (fp16: OpenVINO only; refused for ncnn/ONNX with the reason)")
+    p.add_argument("--topk", type=int, default=None,
+                   help="keep the K best anchors in the graph (default 100 for onnx/openvino; 0 = all anchors; "
+                        "ncnn has no top-K layers)")
+    p.add_argument("--raw", action="store_true", help="official raw output [B, N, 5+C] instead of decoded boxes")
+    p.add_argument("--img-size", type=int, default=None, help="square input size (default: the checkpoint's)")
+    p.add_argument("--dynamic-batch", action="store_true", help="dynamic batch dimension (onnx/openvino)")
+    p.add_argument("--out", required=True, help="output folder (model files + metadata.json)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..export import export_model
+    from ..export.metadata import output_bytes_per_image
+
+    res = export_model(args.model, args.format, args.out, precision=args.precision, topk=args.topk, raw=args.raw,
+                       img_size=args.img_size, dynamic_batch=args.dynamic_batch)
+    m = res.metadata
+    g = m["graph"]
+    print(f"exported {args.model} -> {res.directory} [{m['format']}, {m['precision']}, "
+          f"input {m['input']['shape']}, output {g['output_kind']}"
+          + (f", top-{g['topk']}" if g["topk"] else "") + "]")
+    for o in m["outputs"]:
+        print(f"  output {o['name']:<7} {o['dtype']:<8} {o['shape']}")
+    print(f"  {output_bytes_per_image(m):,} output bytes per image")
+    for f in res.files:
+        print(f"  {f}")
+    return 0

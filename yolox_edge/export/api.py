@@ -1,0 +1,122 @@
+"""``export_model``: a checkpoint -> one exported artifact folder (model files + metadata.json)."""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from ..data.preprocess import PreprocessConfig
+from ..engine.checkpoint import load_model, sha256_file
+from ..errors import UserError
+from .metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
+from .wrapper import DeployModel, num_anchors
+
+FORMATS = ("onnx", "openvino", "ncnn")
+PRECISIONS = ("fp32", "fp16")
+DEFAULT_TOPK = 100
+
+
+@dataclass
+class ExportResult:
+    """Where an export went and what it says about itself."""
+
+    directory: Path
+    model_file: Path
+    files: list[Path]
+    metadata: dict
+
+
+def _plan(fmt: str, precision: str, topk: int | None, raw: bool, dynamic_batch: bool) -> tuple[str, int | None]:
+    """Check the option combination; returns (output kind, K)."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if precision not in PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}; choose fp32 or fp16")
+    if precision == "fp16" and fmt == "onnx":
+        raise UserError("fp16 ONNX is not supported (onnxruntime CPU has no fp16 kernels for most ops); "
+                        "use --format openvino --precision fp16, or fp32 ONNX")
+    if precision == "fp16" and fmt == "ncnn":
+        # pnnx's fp16 storage flushes |w| < 6.1e-5 to zero; with 0..255 inputs the stem's
+        # small weights vanish (scores moved by up to 0.73 in our measurement).
+        raise UserError("fp16 ncnn is refused: pnnx's fp16 weights flush the stem's small weights to zero and "
+                        "change the detections; export fp32 (ncnn can still run it with fp16 arithmetic)")
+    if fmt == "ncnn" and dynamic_batch:
+        raise UserError("--dynamic-batch does not apply to ncnn (it runs one image per extractor); drop the flag")
+    if raw and topk:
+        raise UserError("--raw and --topk exclude each other; --raw writes the official [B, N, 5+C] output")
+    if topk is not None and topk < 0:
+        raise UserError(f"--topk {topk}: must be >= 1, or 0 for no in-graph top-K")
+    if fmt == "ncnn" and topk:
+        raise UserError("ncnn has no TopK/ArgMax/Gather layer in its standard build, so an ncnn graph cannot keep "
+                        "the top-K; omit --topk (the graph ends in decoded boxes + scores)")
+    if raw:
+        return "raw", None
+    if topk is None:
+        topk = 0 if fmt == "ncnn" else DEFAULT_TOPK
+    return ("topk", topk) if topk else ("decoded", None)
+
+
+def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision: str = "fp32",
+                 topk: int | None = None, raw: bool = False, img_size: int | None = None,
+                 dynamic_batch: bool = False) -> ExportResult:
+    """Export a checkpoint to ``out_dir`` as ONNX, OpenVINO IR or ncnn, with decode in the graph.
+
+    ``topk=None`` means the format's default (K=100 for ONNX/OpenVINO, none for ncnn);
+    ``topk=0`` keeps every anchor (decoded boxes [B, N, 4] + scores [B, N, C]);
+    ``raw=True`` writes the official raw output instead. Files are written in a temp
+    folder and moved into ``out_dir`` only when complete; metadata.json comes last.
+    """
+    kind, k = _plan(fmt, precision, topk, raw, dynamic_batch)
+    ckpt_path = Path(model)
+    detector, ckpt = load_model(ckpt_path)
+    pre = PreprocessConfig.from_dict(ckpt["preprocess"])
+    if img_size is not None:
+        if img_size <= 0 or img_size % max(detector.strides):
+            raise UserError(f"--img-size {img_size}: must be a positive multiple of {max(detector.strides)}")
+        pre = replace(pre, input_size=(img_size, img_size))
+    h, w = pre.input_size
+    deploy = DeployModel(detector, kind=kind, topk=k, float_labels=(fmt == "ncnn"))
+    # A real-looking input range keeps tracing-time checks meaningful (0..255, like preprocess).
+    example = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 255
+    stem = f"yolox_{ckpt['variant']}"
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder; pass a folder for --out")
+    out.mkdir(parents=True, exist_ok=True)
+
+    with tempfile.TemporaryDirectory(prefix=".export_", dir=out) as tmp:
+        tmp_p = Path(tmp)
+        if fmt == "onnx":
+            from .to_onnx import export_onnx
+            names = [f"{stem}.onnx"]
+            input_name = export_onnx(deploy, example, tmp_p / names[0], dynamic_batch=dynamic_batch)
+            blobs = list(deploy.output_names)
+        elif fmt == "openvino":
+            from .to_openvino import export_openvino
+            names = [f"{stem}.xml", f"{stem}.bin"]
+            input_name = export_openvino(deploy, example, tmp_p / names[0], precision=precision,
+                                         dynamic_batch=dynamic_batch)
+            blobs = list(deploy.output_names)
+        else:
+            from .to_ncnn import export_ncnn
+            names = [f"{stem}.ncnn.param", f"{stem}.ncnn.bin"]
+            input_name, blobs = export_ncnn(deploy, example, tmp_p / names[0], tmp_p / names[1])
+        batch = "batch" if dynamic_batch else 1
+        outputs = output_specs(kind, batch=batch, num_anchors=num_anchors((h, w), detector.strides),
+                               num_classes=detector.num_classes, topk=k,
+                               label_dtype="float32" if fmt == "ncnn" else "int64", blobs=blobs)
+        meta = build_metadata(fmt=fmt, model_file=names[0], model_name=stem, variant=ckpt["variant"],
+                              class_names=list(ckpt["class_names"]), preprocess=pre, strides=detector.strides,
+                              kind=kind, topk=k, input_name=input_name, batch=batch, outputs=outputs,
+                              precision=precision, source_sha256=sha256_file(ckpt_path),
+                              extra={"source_checkpoint": ckpt_path.name})
+        # Complete files move in one rename each; the metadata (which names their hashes) last.
+        for n in names:
+            os.replace(tmp_p / n, out / n)
+        write_metadata(out, meta, names)
+    files = [out / n for n in names] + [out / METADATA_FILE]
+    return ExportResult(directory=out, model_file=out / names[0], files=files, metadata=meta)
+

@@ -1,0 +1,151 @@
+"""metadata.json: the one description of an exported model that the runtime reads back.
+
+Written beside every artifact (and reused by INT8 exports, benchmarks and bundles). Fields
+(DESIGN.md): schema_version, format, model, variant, class_names, input_size, preprocess,
+strides, graph {decode, topk, nms, box_format, box_units, output_kind, raw_activated},
+input {name, shape, dtype}, outputs [{name, blob, shape, dtype, layout}], precision,
+source {checkpoint sha256}, files {filename: sha256}, model_file.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..data.preprocess import PreprocessConfig
+from ..engine.checkpoint import atomic_write_bytes, sha256_file
+from ..errors import UserError
+from ..runtime.base import OUTPUT_KINDS, ModelInfo
+
+SCHEMA_VERSION = 1
+METADATA_FILE = "metadata.json"
+FORMATS = ("onnx", "openvino", "ncnn")
+REQUIRED = ("schema_version", "format", "model", "class_names", "preprocess", "strides", "graph",
+            "input", "outputs", "precision", "files", "model_file")
+
+_LAYOUTS = {"raw": "[B, N, 4+1+C]: dx, dy, log w, log h (raw), obj, cls (sigmoid-ed)",
+            "boxes": "[B, N|K, 4]: x1, y1, x2, y2 in network-input pixels",
+            "scores": "[B, N, C] obj*cls per class | [B, K] best-class score",
+            "labels": "[B, K]: class index of each top-K score"}
+
+
+def output_specs(kind: str, *, batch: int | str, num_anchors: int, num_classes: int, topk: int | None,
+                 label_dtype: str = "int64", blobs: Sequence[str] | None = None) -> list[dict]:
+    """Describe the graph outputs of an output kind; ``blobs`` are the backend's own tensor names."""
+    if kind == "raw":
+        specs = [("raw", [batch, num_anchors, 5 + num_classes], "float32")]
+    elif kind == "decoded":
+        specs = [("boxes", [batch, num_anchors, 4], "float32"), ("scores", [batch, num_anchors, num_classes], "float32")]
+    elif kind == "topk":
+        k = min(int(topk), num_anchors)
+        specs = [("boxes", [batch, k, 4], "float32"), ("scores", [batch, k], "float32"), ("labels", [batch, k], label_dtype)]
+    else:
+        raise ValueError(f"unknown output kind {kind!r}")
+    blobs = list(blobs) if blobs is not None else [n for n, _, _ in specs]
+    return [{"name": n, "blob": b, "shape": s, "dtype": d, "layout": _LAYOUTS[n]}
+            for (n, s, d), b in zip(specs, blobs)]
+
+
+def output_bytes_per_image(meta: dict) -> int:
+    """Bytes the graph hands back per image (batch dimension excluded)."""
+    size = {"float32": 4, "float16": 2, "int64": 8, "int32": 4}
+    total = 0
+    for o in meta["outputs"]:
+        n = 1
+        for d in o["shape"][1:]:
+            n *= int(d)
+        total += n * size[o["dtype"]]
+    return total
+
+
+def build_metadata(*, fmt: str, model_file: str, model_name: str, variant: str | None, class_names: list[str],
+                   preprocess: PreprocessConfig, strides: Sequence[int], kind: str, topk: int | None,
+                   input_name: str, batch: int | str, outputs: list[dict], precision: str,
+                   source_sha256: str | None, extra: dict | None = None) -> dict:
+    """The metadata dict of one export (``files`` is filled in by ``write_metadata``)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}")
+    h, w = preprocess.input_size
+    return {
+        "schema_version": SCHEMA_VERSION, "format": fmt, "model": model_name, "variant": variant,
+        "class_names": list(class_names), "input_size": [h, w], "preprocess": preprocess.to_dict(),
+        "strides": list(strides),
+        "graph": {"decode": kind != "raw", "topk": topk if kind == "topk" else None, "nms": False,
+                  "box_format": "xyxy" if kind != "raw" else "raw", "box_units": "input pixels",
+                  "output_kind": kind, "raw_activated": kind == "raw"},
+        "input": {"name": input_name, "shape": [batch, 3, h, w], "dtype": "float32"},
+        "outputs": outputs, "precision": precision,
+        "source": {"checkpoint_sha256": source_sha256}, "model_file": model_file, "files": {},
+        **(extra or {}),
+    }
+
+
+def write_metadata(directory: str | Path, meta: dict, files: Sequence[str]) -> Path:
+    """Hash ``files`` (names inside ``directory``) into ``meta['files']`` (in place), write metadata.json atomically."""
+    d = Path(directory)
+    meta["files"] = {f: sha256_file(d / f) for f in files}
+    path = d / METADATA_FILE
+    atomic_write_bytes(path, lambda fh: fh.write(json.dumps(meta, indent=2).encode()))
+    return path
+
+
+def find_metadata(path: str | Path) -> Path:
+    """metadata.json for an artifact: the file itself, inside a folder, or beside a model file."""
+    p = Path(path)
+    if p.is_dir():
+        cand = p / METADATA_FILE
+    elif p.name == METADATA_FILE or p.suffix == ".json":
+        cand = p
+    else:
+        cand = p.parent / METADATA_FILE
+    if not cand.is_file():
+        raise UserError(f"{p}: no {METADATA_FILE} beside this model; export it with 'yolox-edge export' "
+                        "(the runtime reads class names, input size and outputs only from metadata)")
+    return cand
+
+
+def read_metadata(path: str | Path, *, verify: bool = True) -> dict:
+    """Read and check metadata.json (path: the json, its folder, or a model file beside it).
+
+    ``verify`` checks the sha256 of every listed file; a mismatch raises UserError.
+    """
+    mpath = find_metadata(path)
+    try:
+        meta = json.loads(mpath.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{mpath}: not valid JSON ({type(e).__name__}); re-export the model") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{mpath}: not a yolox_edge metadata file; re-export the model")
+    missing = [k for k in REQUIRED if k not in meta]
+    if missing:
+        raise UserError(f"{mpath}: not a yolox_edge metadata file (missing {', '.join(missing)}); re-export the model")
+    if meta["schema_version"] > SCHEMA_VERSION:
+        raise UserError(f"{mpath}: schema_version {meta['schema_version']} is newer than this yolox_edge "
+                        f"({SCHEMA_VERSION}); upgrade yolox-edge")
+    if meta["graph"].get("output_kind") not in OUTPUT_KINDS:
+        raise UserError(f"{mpath}: unknown output kind {meta['graph'].get('output_kind')!r}; re-export the model")
+    if verify:
+        verify_files(mpath.parent, meta, where=mpath)
+    meta["_dir"] = str(mpath.parent)
+    return meta
+
+
+def verify_files(directory: Path, meta: dict, *, where: Any = None) -> None:
+    """Check every file listed in meta['files'] exists with the recorded sha256."""
+    where = where or directory / METADATA_FILE
+    for name, digest in meta["files"].items():
+        f = directory / name
+        if not f.is_file():
+            raise UserError(f"{f}: listed in {where} but missing; copy the whole export folder")
+        if sha256_file(f) != digest:
+            raise UserError(f"{f}: sha256 does not match {where} (truncated, replaced or edited); re-export the model")
+
+
+def model_info(meta: dict) -> ModelInfo:
+    """ModelInfo for the Predictor, from metadata alone."""
+    g = meta["graph"]
+    return ModelInfo(name=meta["model"], class_names=list(meta["class_names"]),
+                     preprocess=PreprocessConfig.from_dict(meta["preprocess"]), output_kind=g["output_kind"],
+                     strides=tuple(meta["strides"]), raw_activated=bool(g.get("raw_activated")),
+                     precision=meta["precision"], extra={"format": meta["format"], "variant": meta.get("variant"),
+                                                         "metadata": meta})

@@ -1,0 +1,60 @@
+"""The deploy wrapper: detector + THE grid decode (+ in-graph top-K), as one traceable module.
+
+The detector is wrapped unchanged (no export flags on the model); what the graph ends in
+is chosen here, and named by ``OUTPUT_NAMES`` so every backend maps its outputs the same way.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..decode import GridDecode, flatten_maps
+from ..models import Detector
+from ..postprocess import select_topk
+
+# Output kind (runtime.base.OUTPUT_KINDS) -> names of the graph outputs, in order.
+OUTPUT_NAMES = {"raw": ("raw",), "decoded": ("boxes", "scores"), "topk": ("boxes", "scores", "labels")}
+
+
+class DeployModel(nn.Module):
+    """Detector whose forward ends in what leaves the device.
+
+    - ``kind="raw"``: the official layout [B, N, 5+C], reg raw, obj/cls sigmoid-ed.
+    - ``kind="decoded"``: boxes [B, N, 4] xyxy input pixels, scores [B, N, C] = obj*cls.
+    - ``kind="topk"``: the ``topk`` best anchors by best-class score: boxes [B, K, 4],
+      scores [B, K], labels [B, K] (int64, or float32 with ``float_labels`` for ncnn).
+    """
+
+    def __init__(self, detector: Detector, *, kind: str = "topk", topk: int | None = 100,
+                 float_labels: bool = False) -> None:
+        super().__init__()
+        if kind not in OUTPUT_NAMES:
+            raise ValueError(f"unknown output kind {kind!r}; expected one of {', '.join(OUTPUT_NAMES)}")
+        if kind == "topk" and (not topk or topk < 1):
+            raise ValueError("kind='topk' needs topk >= 1")
+        self.detector = detector
+        self.decode = GridDecode(detector.strides)
+        self.kind, self.topk, self.float_labels = kind, topk, float_labels
+        # The wrapper itself must be in eval mode: exporters restore the wrapper's mode
+        # recursively afterwards, which would otherwise put BatchNorm back into training.
+        self.eval()
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return OUTPUT_NAMES[self.kind]
+
+    def forward(self, x: torch.Tensor):
+        maps = self.detector(x)
+        if self.kind == "raw":
+            raw = flatten_maps(maps)
+            return torch.cat((raw[..., :4], torch.sigmoid(raw[..., 4:])), -1)
+        boxes, scores = self.decode(maps)
+        if self.kind == "decoded":
+            return boxes, scores
+        boxes, best, labels = select_topk(boxes, scores, self.topk)
+        return boxes, best, (labels.float() if self.float_labels else labels)
+
+
+def num_anchors(input_hw: tuple[int, int], strides) -> int:
+    """Anchors (grid cells over all levels) for an input size."""
+    return sum((input_hw[0] // s) * (input_hw[1] // s) for s in strides)

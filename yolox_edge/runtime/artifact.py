@@ -1,0 +1,36 @@
+"""What the exported-model backends share: output-name mapping and the batch loop."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+
+def output_blobs(meta: dict) -> dict[str, str]:
+    """Contract output name (boxes/scores/labels/raw) -> the backend's own tensor name."""
+    return {o["name"]: o.get("blob", o["name"]) for o in meta["outputs"]}
+
+
+def fixed_input(meta: dict) -> tuple[int, int]:
+    """(height, width) the graph was exported for (grids are baked in at export)."""
+    return tuple(meta["input"]["shape"][2:4])
+
+
+def static_batch(meta: dict) -> bool:
+    """True when the graph takes exactly one image per call."""
+    return meta["input"]["shape"][0] == 1
+
+
+def run_batched(run_one: Callable[[np.ndarray], dict[str, np.ndarray]], batch: np.ndarray,
+                static: bool) -> dict[str, np.ndarray]:
+    """Run a whole batch, or image by image when the graph has batch 1; concatenate per output."""
+    if not static or len(batch) == 1:
+        return run_one(batch)
+    parts = [run_one(batch[i:i + 1]) for i in range(len(batch))]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def as_host(a: np.ndarray) -> np.ndarray:
+    """Float outputs as float32 (fp16 graphs), integer labels left as they are."""
+    a = np.asarray(a)
+    return a.astype(np.float32) if a.dtype == np.float16 else a

@@ -1,0 +1,50 @@
+"""onnxruntime backend for exported ONNX graphs (CPU provider)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .base import ModelInfo
+from .artifact import as_host, fixed_input, output_blobs, run_batched, static_batch
+
+
+class OnnxBackend:
+    """An ONNX file run by onnxruntime; outputs renamed to the contract names from metadata."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, meta: dict, *, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        if threads:
+            so.intra_op_num_threads = threads
+            so.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
+            raise UserError(f"{path}: onnxruntime cannot load it ({type(e).__name__}); the file is damaged, "
+                            "re-export it") from None
+        self.input_name = meta["input"]["name"]
+        self.blobs = output_blobs(meta)
+        self.fixed_input = fixed_input(meta)
+        self.static = static_batch(meta)
+        self.precision = "fp32"
+
+    def _run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        names = list(self.blobs)
+        outs = self.session.run([self.blobs[n] for n in names], {self.input_name: x})
+        return {n: as_host(o) for n, o in zip(names, outs)}
+
+    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        return run_batched(self._run, np.ascontiguousarray(batch, np.float32), self.static)
+
+
+def open_onnx(path: Path, meta: dict, threads: int | None = None, **_: object) -> tuple[OnnxBackend, ModelInfo]:
+    """ONNX artifact + its metadata -> (backend, info)."""
+    from ..export.metadata import model_info
+
+    backend = OnnxBackend(path, meta, threads=threads)
+    return backend, model_info(meta)
