@@ -30,11 +30,14 @@ def extract_bundle(bundle: str | Path, dest: str | Path | None = None) -> tuple[
     return dest, meta
 
 
-def open_bundle_model(path: Path, threads: int | None):
-    """``runtime.loader.OPENERS['.zip']``: (backend, info) of the model inside a bundle."""
+def open_bundle_model(path: Path, threads: int | None, **options):
+    """``runtime.loader.OPENERS['.zip']``: (backend, info) of the model inside a bundle.
+
+    ``options`` go to the inner artifact's backend (e.g. ``precision_hint``).
+    """
     from ..runtime.loader import open_model
 
     folder, meta = extract_bundle(path)
-    backend, info = open_model(folder / meta["model_file"], threads=threads)
+    backend, info = open_model(folder / meta["model_file"], threads=threads, **options)
     info.extra = dict(info.extra, bundle=str(path), postprocess=meta["postprocess"])
     return backend, info

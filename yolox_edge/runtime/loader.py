@@ -58,6 +58,16 @@ for _suffix in (".onnx", ".xml", ".param", ".bin", ".json"):
     OPENERS[_suffix] = _open_exported
 
 
+def _open_bundle(path: Path, threads: int | None, **options) -> tuple[Backend, ModelInfo]:
+    """A mobile bundle (.zip): verified, extracted to a private folder, its model opened."""
+    from ..bundle import open_bundle_model  # imported on use: bundle imports export.metadata
+
+    return open_bundle_model(path, threads, **options)
+
+
+OPENERS[".zip"] = _open_bundle
+
+
 def open_model(path: str | Path, *, threads: int | None = None, **options) -> tuple[Backend, ModelInfo]:
     """Artifact path (checkpoint, exported model file, metadata.json or export folder) -> (backend, info).
 
