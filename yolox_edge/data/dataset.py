@@ -9,8 +9,8 @@ memory so DataLoader workers and the main process see the same count.
 """
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
-import warnings
 
 import numpy as np
 import torch
@@ -20,6 +20,8 @@ from ..errors import UserError
 from . import check
 from .sample import Sample
 from .transforms import AugConfig, augment_hsv, drop_small, fit_size, hflip, mixup, mosaic, pad_to
+
+log = logging.getLogger(__name__)
 
 _RANDOM_TRIES = 20  # random replacements tried before scanning for any readable sample
 
@@ -98,7 +100,8 @@ class DetectionDataset(Dataset):
         if not self._bad[i]:
             self._bad[i] = 1
             self._reasons[i] = str(err)
-            warnings.warn(f"skipping bad sample: {err}", stacklevel=3)
+            # one plain line per bad file (no source-line echo as warnings.warn would print)
+            log.warning("skipping bad sample: %s", err)
 
     def _load(self, i: int, rng: np.random.Generator) -> Item:
         """Sample ``i`` fitted to the input size, or a readable replacement."""
