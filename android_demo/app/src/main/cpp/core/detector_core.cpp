@@ -27,8 +27,8 @@ constexpr int kCoefBits = 11;  // OpenCV's INTER_RESIZE_COEF_BITS
 constexpr int kCoefScale = 1 << kCoefBits;
 
 struct Tap {
-    int src;       // first source index
-    short w0, w1;  // fixed-point weights of src and src + 1 (sum = 2048)
+    int src0, src1;  // source indices of the two taps
+    short w0, w1;    // fixed-point weights (sum = 2048)
 };
 
 short round_coef(float v) {
@@ -36,18 +36,23 @@ short round_coef(float v) {
     return static_cast<short>(std::nearbyint(v * kCoefScale));
 }
 
-// Source taps along one axis, as OpenCV computes them for INTER_LINEAR.
-std::vector<Tap> linear_taps(int src_len, int dst_len) {
+// Taps along one axis, as OpenCV computes them for INTER_LINEAR. Along x a tap that falls
+// outside the image is moved to the edge with weight 1 (fx = 0); along y the weights are
+// kept and only the row indices are clamped, which rounds differently in fixed point.
+std::vector<Tap> linear_taps(int src_len, int dst_len, bool reset_edges) {
     std::vector<Tap> taps(dst_len);
     double scale = 1.0 / (static_cast<double>(dst_len) / src_len);
     for (int d = 0; d < dst_len; ++d) {
         float f = static_cast<float>((d + 0.5) * scale - 0.5);
         int s = static_cast<int>(std::floor(f));
         f -= s;
-        if (s < 0) { f = 0.f; s = 0; }
-        if (s >= src_len - 1) { f = 0.f; s = src_len - 1; }
+        if (reset_edges) {
+            if (s < 0) { f = 0.f; s = 0; }
+            if (s >= src_len - 1) { f = 0.f; s = src_len - 1; }
+        }
         short w0 = round_coef(1.f - f);
-        taps[d] = {s, w0, static_cast<short>(kCoefScale - w0)};
+        taps[d] = {std::clamp(s, 0, src_len - 1), std::clamp(s + 1, 0, src_len - 1), w0,
+                   static_cast<short>(kCoefScale - w0)};
     }
     return taps;
 }
@@ -98,7 +103,7 @@ void fill_input(const uint8_t* pixels, int img_w, int img_h, int row_bytes, Pixe
                 }
         }
     } else {
-        const std::vector<Tap> tx = linear_taps(img_w, nw), ty = linear_taps(img_h, nh);
+        const std::vector<Tap> tx = linear_taps(img_w, nw, true), ty = linear_taps(img_h, nh, false);
         // Horizontal pass into int rows (weights sum to 2048), then the vertical mix.
         std::vector<int> rows(static_cast<size_t>(img_h) * nw * 3);
         std::vector<char> done(img_h, 0);
@@ -108,9 +113,8 @@ void fill_input(const uint8_t* pixels, int img_w, int img_h, int row_bytes, Pixe
                 const uint8_t* s = pixels + static_cast<size_t>(sy) * row_bytes;
                 for (int x = 0; x < nw; ++x) {
                     const Tap& t = tx[x];
-                    int s1 = std::min(t.src + 1, img_w - 1);
                     for (int c = 0; c < 3; ++c)
-                        r[x * 3 + c] = s[t.src * cn + c] * t.w0 + s[s1 * cn + c] * t.w1;
+                        r[x * 3 + c] = s[t.src0 * cn + c] * t.w0 + s[t.src1 * cn + c] * t.w1;
                 }
                 done[sy] = 1;
             }
@@ -118,8 +122,8 @@ void fill_input(const uint8_t* pixels, int img_w, int img_h, int row_bytes, Pixe
         };
         for (int y = 0; y < nh; ++y) {
             const Tap& t = ty[y];
-            const int* r0 = hrow(t.src);
-            const int* r1 = hrow(std::min(t.src + 1, img_h - 1));
+            const int* r0 = hrow(t.src0);
+            const int* r1 = hrow(t.src1);
             uint8_t* o = &out[static_cast<size_t>(y) * nw * 3];
             for (int i = 0; i < nw * 3; ++i) o[i] = vertical_mix(r0[i], r1[i], t.w0, t.w1);
         }
