@@ -76,7 +76,13 @@ def load_checkpoint(path: str | Path) -> dict:
 
 def build_from_checkpoint(ckpt: dict, *, path: str | Path = "checkpoint", use_ema: bool = True) -> Detector:
     """Instantiate the checkpoint's variant and load its (EMA, when present) weights."""
-    model = create_model(ckpt["variant"], num_classes=len(ckpt["class_names"]))
+    missing = [k for k in ("variant", "class_names", "model") if k not in ckpt]
+    if missing:
+        raise UserError(f"{path}: checkpoint lacks {', '.join(missing)}; the file is damaged or was edited")
+    try:
+        model = create_model(ckpt["variant"], num_classes=len(ckpt["class_names"]))
+    except KeyError as e:  # a variant this version does not know
+        raise UserError(f"{path}: {e.args[0]}; upgrade yolox_edge or re-export the checkpoint") from None
     state = ckpt.get("ema") if use_ema and ckpt.get("ema") else ckpt["model"]
     try:
         model.load_state_dict(state)

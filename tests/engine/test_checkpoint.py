@@ -1,0 +1,113 @@
+"""Checkpoint contract: save/load round trip, atomic writes, weights-only load, clear errors."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from yolox_edge.data.preprocess import PreprocessConfig
+from yolox_edge.engine.checkpoint import (FORMAT, atomic_write_bytes, build_from_checkpoint, load_checkpoint,
+                                          load_model, save_checkpoint, sha256_file)
+from yolox_edge.errors import UserError
+from yolox_edge.models import create_model
+
+
+def temp_files(d) -> list:
+    return [p.name for p in d.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_round_trip(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = create_model("test_dw", num_classes=3).eval()
+    pre = PreprocessConfig(input_size=(64, 96))
+    path = save_checkpoint(tmp_path / "sub" / "m.pt", model, class_names=["a", "b", "c"], preprocess=pre,
+                           epoch=4, recipe={"lr": 0.01})
+    assert path.is_file() and temp_files(path.parent) == []
+    loaded, ckpt = load_model(path)
+    assert ckpt["format"] == FORMAT and ckpt["variant"] == "test_dw" and ckpt["epoch"] == 4
+    assert ckpt["class_names"] == ["a", "b", "c"] and ckpt["recipe"] == {"lr": 0.01}
+    assert PreprocessConfig.from_dict(ckpt["preprocess"]) == pre
+    assert not loaded.training and loaded.num_classes == 3
+    x = torch.rand(1, 3, 64, 64) * 255
+    with torch.no_grad():
+        for a, b in zip(loaded(x), model(x)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_default_preprocess_and_ema(tmp_path) -> None:
+    model = create_model("test", num_classes=2)
+    ema = create_model("test", num_classes=2)
+    with torch.no_grad():
+        ema.head.obj_preds[0].bias.fill_(3.0)
+    save_checkpoint(tmp_path / "m.pt", model, class_names=["a", "b"], ema=ema.state_dict())
+    ckpt = load_checkpoint(tmp_path / "m.pt")
+    assert ckpt["preprocess"]["input_size"] == [64, 64]  # the variant's own size
+    assert build_from_checkpoint(ckpt).head.obj_preds[0].bias[0].item() == 3.0  # EMA preferred
+    assert build_from_checkpoint(ckpt, use_ema=False).head.obj_preds[0].bias[0].item() != 3.0
+
+
+def test_save_rejects_bad_arguments(tmp_path) -> None:
+    model = create_model("test", num_classes=2)
+    with pytest.raises(ValueError, match="class names"):
+        save_checkpoint(tmp_path / "m.pt", model, class_names=["only"])
+    del model.variant
+    with pytest.raises(ValueError, match="variant"):
+        save_checkpoint(tmp_path / "m.pt", model, class_names=["a", "b"])
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path) -> None:
+    target = tmp_path / "out.bin"
+    atomic_write_bytes(target, lambda f: f.write(b"old"))
+
+    def failing(f) -> None:
+        f.write(b"partial")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write_bytes(target, failing)
+    assert target.read_bytes() == b"old" and temp_files(tmp_path) == []
+    atomic_write_bytes(target, lambda f: f.write(b"new"))
+    assert target.read_bytes() == b"new" and temp_files(tmp_path) == []
+
+
+def test_sha256(tmp_path) -> None:
+    p = tmp_path / "x"
+    p.write_bytes(b"abc")
+    assert sha256_file(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_load_errors_name_the_file(tmp_path) -> None:
+    with pytest.raises(UserError, match="missing.pt: no such checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"\x00garbage")
+    with pytest.raises(UserError, match="junk.pt: not a readable"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"model": {}}, tmp_path / "foreign.pt")
+    with pytest.raises(UserError, match="foreign.pt: not a yolox_edge checkpoint.*import-official"):
+        load_checkpoint(tmp_path / "foreign.pt")
+
+
+class NotAllowed:
+    """An arbitrary pickled object: weights_only loading must refuse it."""
+
+
+def test_load_is_weights_only(tmp_path) -> None:
+    torch.save({"format": FORMAT, "obj": NotAllowed()}, tmp_path / "pickle.pt")
+    with pytest.raises(UserError, match="pickle.pt"):
+        load_checkpoint(tmp_path / "pickle.pt")
+
+
+@pytest.mark.parametrize("edit", ["variant", "classes", "unknown_variant", "no_model"])
+def test_state_not_matching_variant(tmp_path, edit: str) -> None:
+    path = save_checkpoint(tmp_path / "m.pt", create_model("test", num_classes=2), class_names=["a", "b"])
+    ckpt = torch.load(path, weights_only=True)
+    if edit == "variant":
+        ckpt["variant"] = "test_dw"
+    elif edit == "classes":
+        ckpt["class_names"] = ["a", "b", "c"]
+    elif edit == "unknown_variant":
+        ckpt["variant"] = "yolox_future"
+    else:
+        del ckpt["model"]
+    torch.save(ckpt, path)
+    with pytest.raises(UserError, match="m.pt"):
+        load_model(path)
