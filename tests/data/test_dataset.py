@@ -91,3 +91,27 @@ def test_all_bad_is_one_user_error(tmp_path: Path) -> None:
         ds[0]
     with pytest.raises(UserError, match="no samples"):
         DetectionDataset([], img_size=32, aug=None)
+
+
+def test_reduced_jpeg_decode_matches_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large JPEGs decode at 1/2..1/8 for training; geometry is that of the full-size path."""
+    import cv2
+
+    from yolox_edge.data import check
+
+    p = tmp_path / "big.jpg"
+    img = write_image(p, 1300, 970, [(100, 200, 700, 900), (800, 50, 1250, 400)])
+    box = [[100, 200, 700, 900], [800, 50, 1250, 400]]
+    calls = []
+    real = check.load_image
+    monkeypatch.setattr(check, "load_image", lambda path, reduce=1: calls.append(reduce) or real(path, reduce))
+    aug = AugConfig(mosaic_prob=0.0, hsv_prob=0.0, flip_prob=0.0)
+    x, t = DetectionDataset([Sample(p, box, [0, 1], width=1300, height=970)], img_size=160, aug=aug)[0]
+    assert calls == [8]
+    ref, r = preprocess(cv2.imread(str(p)), PreprocessConfig(input_size=(160, 160)))
+    np.testing.assert_allclose(t[:, 1:].numpy(), np.array(box) * r, rtol=1e-5)
+    assert np.abs(x.numpy() - ref).mean() < 3  # same picture, decoder-scaled
+    calls.clear()  # a wrong recorded size falls back to the full decode
+    x, t = DetectionDataset([Sample(p, box, [0, 1], width=2600, height=1940)], img_size=160, aug=aug)[0]
+    assert calls == [8, 1] and x.shape == (3, 160, 160)
+    assert img.shape == (970, 1300, 3)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
@@ -19,7 +20,7 @@ from torch.utils.data import Dataset, get_worker_info
 from ..errors import UserError
 from . import check
 from .sample import Sample
-from .transforms import AugConfig, augment_hsv, drop_small, fit_size, hflip, mixup, mosaic, pad_to
+from .transforms import AugConfig, augment_hsv, drop_small, hflip, mixup, mosaic, pad_to
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +92,23 @@ class DetectionDataset(Dataset):
     # -- loading ---------------------------------------------------------------------------
     def _read(self, i: int) -> Item:
         s = self.samples[i]
-        img = check.load_image(s.image)
-        boxes, labels = check.training_targets(s, img)
-        img, r = fit_size(img, self.img_size)
+        reduce = 1
+        if self.aug is not None and s.width > 0 and s.height > 0:  # aug=None: the exact inference contract
+            # Largest JPEG reduction that still leaves at least the fitted size to resize from.
+            fit = self.img_size / max(s.width, s.height)
+            reduce = max((f for f in (1, 2, 4, 8) if f * fit <= 1.0), default=1)
+        img = check.load_image(s.image, reduce)
+        h, w = img.shape[:2]
+        # JPEG rounds the reduced size up, other formats down; anything else: the recorded size is wrong
+        if reduce > 1 and (abs(w - s.width / reduce) >= 1 or abs(h - s.height / reduce) >= 1):
+            img, reduce = check.load_image(s.image), 1  # not the recorded size (or not a JPEG)
+        # boxes are in the recorded (full-size) pixels; clip to the full size the file has
+        full_wh = (s.width, s.height) if reduce > 1 else (img.shape[1], img.shape[0])
+        boxes, labels = check.training_targets(s, full_wh)
+        r = min(self.img_size / full_wh[1], self.img_size / full_wh[0])
+        nh, nw = int(full_wh[1] * r), int(full_wh[0] * r)
+        if (nh, nw) != img.shape[:2]:
+            img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
         return img, boxes * np.float32(r), labels
 
     def _flag(self, i: int, err: check.BadSample) -> None:
