@@ -177,9 +177,12 @@ JNIEXPORT jfloatArray JNICALL Java_com_yoloxedge_demo_YoloxDetector_nativeDetect
             throw std::runtime_error("cannot lock the bitmap");
         yolox::fill_input(static_cast<const uint8_t*>(pixels), w, hgt, static_cast<int>(info.stride),
                           yolox::PixelFormat::RGBA, lb, c.pad_value, c.channel_order, chw.data());
-        AndroidBitmap_unlockPixels(env, bitmap);
+        AndroidBitmap_unlockPixels(env, bitmap);  // fill_input throws only on null buffers, checked above
         const size_t plane = static_cast<size_t>(c.input_w) * c.input_h;
-        for (int p = 0; p < 3; ++p) std::copy(chw.begin() + p * plane, chw.begin() + (p + 1) * plane, in.channel(p).operator float*());
+        for (int p = 0; p < 3; ++p) {
+            float* dst = in.channel(p);  // ncnn pads each channel to 16 bytes: copy plane by plane
+            std::copy(chw.begin() + p * plane, chw.begin() + (p + 1) * plane, dst);
+        }
 
         const auto t1 = std::chrono::steady_clock::now();
         ncnn::Extractor ex = d->net.create_extractor();
