@@ -151,6 +151,21 @@ def test_no_ground_truth_is_all_background():
         assert a.num_fg == 0 and not a.fg_mask.any() and a.fg_mask.shape == (2, n)
 
 
+def test_gt_outside_the_grid_gets_nothing():
+    """A box far outside the input has no candidate anchor: no positive, no crash; the
+    other image of the batch is unaffected."""
+    _, _, centers, strides = anchors(64)
+    n = centers.shape[0]
+    pred = far_preds(n).expand(2, n, 4)
+    gts = torch.tensor([[[500.0, 500.0, 520.0, 520.0]], [GT]])
+    a = simota_assign(pred, torch.zeros(2, n, 2), torch.zeros(2, n), gts, torch.zeros(2, 1, dtype=torch.long),
+                      torch.ones(2, 1, dtype=torch.bool), centers, strides)
+    assert not a.fg_mask[0].any() and a.fg_mask[1].sum() == 1
+    a = simota_assign(pred[:1], torch.zeros(1, n, 2), torch.zeros(1, n), gts[:1], torch.zeros(1, 1, dtype=torch.long),
+                      torch.ones(1, 1, dtype=torch.bool), centers, strides)
+    assert a.num_fg == 0
+
+
 # ------------------------------------------------------------ batched vs reference
 def reference_assign(pred, cls, obj, gts, gcls, centers, strides):
     """Straightforward per-image SimOTA written after the official YOLOX code: candidates

@@ -9,6 +9,7 @@ forward + backward to the maps. No model is run, so the numbers are the loss's o
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -34,19 +35,22 @@ def random_batch(batch: int, boxes: int, size: int, classes: int, seed: int = 0)
     return maps, torch.cat((cls, xy, xy + wh), -1)
 
 
-def _median_ms(fn, repeats: int) -> float:
+def _median_ms(fn, repeats: int) -> tuple[float, float]:
+    """Median wall and process-CPU milliseconds per call. On a loaded machine the CPU time
+    (all threads summed) is the steadier figure; wall time is what a training step sees."""
     fn()  # warm-up
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+        wall.append((time.perf_counter() - t0) * 1e3)
+        cpu.append((time.process_time() - c0) * 1e3)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def run(batch: int = 16, boxes: int = 30, size: int = 416, classes: int = 80, repeats: int = 10,
         budget: int = DEFAULT_BUDGET) -> dict:
-    """Median milliseconds per batch: assign, loss forward, loss forward+backward."""
+    """Median (wall, CPU) milliseconds per batch: assign, loss forward, loss forward+backward."""
     maps, targets = random_batch(batch, boxes, size, classes)
     loss_fn = YOLOXLoss(classes, assign_budget=budget)
     raw = flatten_maps(maps).detach()
@@ -86,9 +90,12 @@ def main(argv: list[str] | None = None) -> None:
     r = run(a.batch, a.boxes, a.size, a.classes, a.repeats, a.budget)
     print(f"batch {a.batch} x {a.boxes} boxes, {a.size}px ({r['anchors']} anchors), {a.classes} classes, "
           f"{torch.get_num_threads()} threads, fg {r['num_fg']}")
-    print(f"  simota assign      {r['assign_ms']:8.1f} ms/batch")
-    print(f"  loss forward       {r['loss_fwd_ms']:8.1f} ms/batch (assign + loss parts, L1 on)")
-    print(f"  loss fwd+backward  {r['loss_fwd_bwd_ms']:8.1f} ms/batch")
+    print("                                 wall ms/batch   CPU ms/batch")
+    for key, label in [("assign_ms", "simota assign"), ("loss_fwd_ms", "loss forward (+assign, L1 on)"),
+                       ("loss_fwd_bwd_ms", "loss forward+backward")]:
+        w, c = r[key]
+        print(f"  {label:30s} {w:9.1f} {c:14.1f}")
+    print(f"  load average {os.getloadavg()[0]:.1f} over {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ budget (a crowded batch on a GPU), instead of running out of memory.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +28,8 @@ IOU_WEIGHT = 3.0
 PENALTY = 1e5
 # Elements of one [B, M, N] tensor; the batched path keeps about 8 such tensors alive.
 DEFAULT_BUDGET = 2 ** 25
+_log = logging.getLogger(__name__)
+_warned = False
 
 
 @dataclass
@@ -82,16 +85,14 @@ def _cls_cost(cls_logits: torch.Tensor, obj_logits: torch.Tensor, gt_classes: to
     def logs(logits: torch.Tensor, log_obj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         log_p = F.logsigmoid(logits).add_(log_obj).mul_(0.5)
         log_1mp = torch.expm1(log_p).neg_().log_().clamp_(min=-100.0)
-        return log_p.clamp_(min=-100.0), log_1mp
+        return log_p, log_1mp
 
     log_obj = F.logsigmoid(obj_logits)                                    # [B, N, 1]
-    _, log_1mp = logs(cls_logits, log_obj)
-    base = log_1mp.sum(-1).neg_()                                         # [B, N]
-    n = cls_logits.shape[1]
-    idx = gt_classes.clamp(min=0)[..., None].expand(-1, -1, n)            # [B, M, N]
-    cls_g = cls_logits.transpose(1, 2).gather(1, idx)                     # gt-class logit per pair
-    log_p_g, log_1mp_g = logs(cls_g, log_obj.transpose(1, 2))             # [B, M, N] each
-    return log_1mp_g.sub_(log_p_g).add_(base[:, None, :])
+    base = logs(cls_logits, log_obj)[1].sum(-1).neg_()                    # [B, N]
+    rows = torch.arange(cls_logits.shape[0], device=cls_logits.device)[:, None]
+    cls_g = cls_logits.transpose(1, 2)[rows, gt_classes.clamp(min=0)]     # [B, M, N]: gt-class logits
+    log_p_g, log_1mp_g = logs(cls_g, log_obj.transpose(1, 2))
+    return log_1mp_g.sub_(log_p_g.clamp_(min=-100.0)).add_(base[:, None, :])
 
 
 def _assign_batched(pred_boxes, cls_logits, obj_logits, gt_boxes, gt_classes, gt_mask,
@@ -99,15 +100,18 @@ def _assign_batched(pred_boxes, cls_logits, obj_logits, gt_boxes, gt_classes, gt
     b, m = gt_mask.shape
     n_all = pred_boxes.shape[1]
     candidates, in_both = center_prior(gt_boxes, gt_mask, centers, strides, radius)
-    # Work only on anchors that are a candidate in some image of the batch (few on sparse data).
-    cols = candidates.any(0).nonzero().squeeze(1)
-    if cols.numel() > 0.75 * n_all:  # selecting columns costs more than it saves
-        cols = torch.arange(n_all, device=cols.device)
-    if cols.numel() < n_all:
-        candidates, in_both = candidates[:, cols], in_both[..., cols]
-        pred_boxes, cls_logits, obj_logits = pred_boxes[:, cols], cls_logits[:, cols], obj_logits[:, cols]
-    n = cols.numel()
-    pair_ok = candidates[:, None, :] & gt_mask[..., None]                  # [B, M, N]
+    # Work on each image's candidates only: gather them to the front of a [B, Nc] index,
+    # Nc = the largest candidate count in the batch (the rest of an image's row is padding).
+    counts = candidates.sum(1)
+    n = int(counts.max())
+    compact = n < 0.9 * n_all
+    if compact:
+        cols = torch.argsort((~candidates).to(torch.uint8), dim=1, stable=True)[:, :n]   # [B, Nc]
+        rows = torch.arange(b, device=cols.device)[:, None]
+        pred_boxes, cls_logits, obj_logits = pred_boxes[rows, cols], cls_logits[rows, cols], obj_logits[rows, cols]
+        in_both = in_both.gather(2, cols[:, None, :].expand(-1, m, -1))
+        candidates = torch.arange(n, device=counts.device) < counts[:, None]
+    pair_ok = candidates[:, None, :] & gt_mask[..., None]                  # [B, M, Nc]
 
     ious = pairwise_iou(gt_boxes, pred_boxes).masked_fill_(~pair_ok, 0.0)
     cost = _cls_cost(cls_logits, obj_logits, gt_classes)
@@ -136,10 +140,10 @@ def _assign_batched(pred_boxes, cls_logits, obj_logits, gt_boxes, gt_classes, gt
     fg = matching.any(1)
     matched_gt = matching.to(torch.uint8).argmax(1)
     matched_iou = ious.gather(1, matched_gt[:, None, :]).squeeze(1) * fg
-    if n < n_all:  # scatter back to all anchors
+    if compact:  # back to all anchors; padding columns are non-candidates, written as empty
         full = [torch.zeros((b, n_all), dtype=t.dtype, device=t.device) for t in (fg, matched_gt, matched_iou)]
         for dst, src in zip(full, (fg, matched_gt, matched_iou)):
-            dst[:, cols] = src
+            dst.scatter_(1, cols, src)
         fg, matched_gt, matched_iou = full
     return Assignment(fg, matched_gt, matched_iou, int(fg.sum()))
 
@@ -154,8 +158,9 @@ def simota_assign(pred_boxes: torch.Tensor, cls_logits: torch.Tensor, obj_logits
     pred_boxes [B, N, 4] decoded xyxy in input pixels; cls_logits [B, N, C]; obj_logits
     [B, N] or [B, N, 1]; gt_boxes [B, M, 4] xyxy; gt_classes [B, M] (any value where
     padding); gt_mask [B, M] bool; centers [N, 2] anchor cell centers in pixels; strides [N].
-    When B * M * N exceeds ``budget`` elements the images are assigned one at a time on
-    the CPU (results come back on the input device).
+    When B * M * N exceeds ``budget`` elements (or the batched path runs out of GPU
+    memory) the images are assigned one at a time on the CPU; results come back on the
+    input device.
     """
     if obj_logits.dim() == 3:
         obj_logits = obj_logits.squeeze(-1)
@@ -170,9 +175,19 @@ def simota_assign(pred_boxes: torch.Tensor, cls_logits: torch.Tensor, obj_logits
                           torch.zeros((b, n), dtype=torch.long, device=device),
                           torch.zeros((b, n), device=device), 0)
     if b * m * n <= budget:
-        return _assign_batched(*args, gt_classes, gt_mask, centers, strides, radius)
+        try:
+            return _assign_batched(*args, gt_classes, gt_mask, centers, strides, radius)
+        except torch.OutOfMemoryError:  # a GPU shared with the model's activations ran out
+            if device.type == "cpu":
+                raise
+            torch.cuda.empty_cache()
 
     # Guard: one image at a time on the CPU, each with only its own valid gts.
+    global _warned
+    if not _warned:
+        _log.warning("SimOTA: %d images x %d boxes x %d anchors is over the memory budget; "
+                     "assigning image by image on the CPU (slower, same result)", b, m, n)
+        _warned = True
     cpu = torch.device("cpu")
     parts = []
     for i in range(b):
