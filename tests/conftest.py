@@ -5,6 +5,8 @@ Fixtures
   ``<repo>/../shared/refdata``); the test is skipped, with the reason, when it is absent.
 - ``nano_coco_ckpt`` (session): Path of a yolox_edge checkpoint imported once per session
   from the official ``yolox_nano.onnx`` (through ``yolox-edge import-official``).
+- ``to_official_state``: a function ``(model) -> state dict`` in the official YOLOX .pth
+  layout (inverse key map and inverse Focus stem permutation), to fake official weights.
 - ``run_cli``: a function ``run_cli(*args) -> (code, out, err)`` that calls
   ``yolox_edge.cli.main`` in-process with stdout/stderr captured. Uncaught exceptions
   propagate (so a test sees the traceback); argparse exits become their exit code.
@@ -46,6 +48,35 @@ def call_cli(*args: str) -> tuple[int, str, str]:
         except SystemExit as e:  # argparse usage errors and --help
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     return int(code), out.getvalue(), err.getvalue()
+
+
+def official_state_dict(model) -> dict:
+    """A yolox_edge model's state dict in the official layout: ``backbone.*`` ->
+    ``backbone.backbone.*``, ``neck.*`` -> ``backbone.*``, stem input channels un-permuted."""
+    import torch
+
+    from yolox_edge.models.blocks import focus_official_to_ours
+    from yolox_edge.models.official import STEM_KEY
+
+    out = {}
+    for k, v in model.state_dict().items():
+        if k == STEM_KEY:
+            idx = focus_official_to_ours(torch.arange(v.shape[1]).view(1, -1, 1, 1)).flatten()
+            official = torch.empty_like(v)
+            official[:, idx] = v  # ours[:, j] = official[:, idx[j]]
+            v = official
+        if k.startswith("backbone."):
+            k = "backbone.backbone." + k[len("backbone."):]
+        elif k.startswith("neck."):
+            k = "backbone." + k[len("neck."):]
+        out[k] = v
+    return out
+
+
+@pytest.fixture(scope="session")
+def to_official_state():
+    """``to_official_state(model) -> dict``: see ``official_state_dict``."""
+    return official_state_dict
 
 
 @pytest.fixture(scope="session")

@@ -7,25 +7,7 @@ import torch
 
 from yolox_edge.errors import UserError
 from yolox_edge.models import count_gflops, count_params, create_model, get_variant, list_models
-from yolox_edge.models.blocks import focus_official_to_ours
-from yolox_edge.models.official import STEM_KEY, import_official, import_pth
-
-
-def official_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """Our state dict in the official layout: inverse key map and inverse stem permutation."""
-    out = {}
-    for k, v in model.state_dict().items():
-        if k == STEM_KEY:
-            idx = focus_official_to_ours(torch.arange(v.shape[1]).view(1, -1, 1, 1)).flatten()
-            official = torch.empty_like(v)
-            official[:, idx] = v  # ours[:, j] = official[:, idx[j]]
-            v = official
-        if k.startswith("backbone."):
-            k = "backbone.backbone." + k[len("backbone."):]
-        elif k.startswith("neck."):
-            k = "backbone." + k[len("neck."):]
-        out[k] = v
-    return out
+from yolox_edge.models.official import import_official, import_pth
 
 
 def test_list_and_lookup() -> None:
@@ -55,7 +37,7 @@ def test_num_classes_changes_only_class_convs() -> None:
 
 
 @pytest.mark.parametrize("name", ["test", "test_dw"])
-def test_pth_import_reproduces_outputs(tmp_path, name: str) -> None:
+def test_pth_import_reproduces_outputs(tmp_path, to_official_state, name: str) -> None:
     torch.manual_seed(0)
     src = create_model(name, num_classes=5)
     with torch.no_grad():  # non-trivial BN statistics so BN buffers matter too
@@ -65,7 +47,7 @@ def test_pth_import_reproduces_outputs(tmp_path, name: str) -> None:
                 m.running_var.uniform_(0.5, 2.0)
     src.eval()
     path = tmp_path / "official.pth"
-    torch.save({"model": official_state_dict(src), "start_epoch": 3}, path)
+    torch.save({"model": to_official_state(src), "start_epoch": 3}, path)
 
     model, names, folded = import_official(path, name)
     assert not folded and model.num_classes == 5 and len(names) == 5
@@ -75,9 +57,9 @@ def test_pth_import_reproduces_outputs(tmp_path, name: str) -> None:
             torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_pth_import_rejects_other_variant(tmp_path) -> None:
+def test_pth_import_rejects_other_variant(tmp_path, to_official_state) -> None:
     path = tmp_path / "official.pth"
-    torch.save({"model": official_state_dict(create_model("test"))}, path)
+    torch.save({"model": to_official_state(create_model("test"))}, path)
     with pytest.raises(UserError, match="official.pth"):
         import_pth(path, "test_dw")
     torch.save({"something": 1}, path)

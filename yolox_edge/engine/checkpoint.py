@@ -84,13 +84,24 @@ def build_from_checkpoint(ckpt: dict, *, path: str | Path = "checkpoint", use_em
     except KeyError as e:  # a variant this version does not know
         raise UserError(f"{path}: {e.args[0]}; upgrade yolox_edge or re-export the checkpoint") from None
     state = ckpt.get("ema") if use_ema and ckpt.get("ema") else ckpt["model"]
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()[1:2] or [str(e)[:200]]
-        raise UserError(f"{path}: weights do not fit variant {ckpt['variant']!r} "
-                        f"({first[0].strip()}); the file is damaged or was edited") from None
+    problem = state_mismatch(model.state_dict(), state)
+    if problem:
+        raise UserError(f"{path}: weights do not fit variant {ckpt['variant']!r} with "
+                        f"{len(ckpt['class_names'])} classes ({problem}); the file is damaged or was edited")
+    model.load_state_dict(state)
     return model.eval()
+
+
+def state_mismatch(own: dict, state: dict) -> str:
+    """A short description of how ``state`` fails to fit ``own`` ('' when it fits)."""
+    if not isinstance(state, dict):
+        return f"weights are a {type(state).__name__}, not a state dict"
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and tuple(getattr(state[k], "shape", ())) != tuple(own[k].shape)]
+    parts = [f"{len(v)} {what}, e.g. {v[0]}" for what, v in
+             (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", shapes)) if v]
+    return "; ".join(parts)
 
 
 def load_model(path: str | Path) -> tuple[Detector, dict]:

@@ -122,6 +122,8 @@ def import_pth(path: str | Path, variant: str) -> Detector:
     except Exception as e:
         raise UserError(f"{p}: not a readable PyTorch checkpoint ({type(e).__name__}); "
                         "official weights are .pth files or the official .onnx") from None
+    if isinstance(raw, dict) and raw.get("format") == "yolox_edge.checkpoint":
+        raise UserError(f"{p}: already a yolox_edge checkpoint; pass it to predict/eval/export directly")
     state = raw.get("model", raw) if isinstance(raw, dict) else None
     if not isinstance(state, dict) or "head.cls_preds.0.weight" not in state:
         raise UserError(f"{p}: not an official YOLOX checkpoint (no 'model' dict with head.cls_preds); "

@@ -1,0 +1,122 @@
+"""Bad input to predict, eval and import-official: ONE error line naming the file, exit 2,
+no traceback. In-process through ``run_cli``, plus one real subprocess of the entry point."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from yolox_edge.engine.checkpoint import save_checkpoint
+from yolox_edge.models import create_model
+
+
+def assert_one_line_error(result: tuple[int, str, str], *names: str) -> str:
+    code, _out, err = result
+    assert code == 2, (code, err)
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    for name in names:
+        assert name in lines[0], (name, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory, to_official_state) -> Path:
+    """A folder of good and bad inputs shared by the tests below."""
+    d = tmp_path_factory.mktemp("bad_inputs")
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "relu", [x], [y])
+    onnx.save(helper.make_model(graph), str(d / "relu.onnx"))
+    (d / "garbage.onnx").write_bytes(b"\x01\x02 not protobuf")
+    (d / "bad.jpg").write_text("this is not an image")
+    cv2.imwrite(str(d / "ok.jpg"), np.full((40, 60, 3), 100, np.uint8))
+    save_checkpoint(d / "good.pt", create_model("test", num_classes=2), class_names=["a", "b"])
+    ckpt = torch.load(d / "good.pt", weights_only=True)
+    ckpt["variant"] = "test_dw"  # state of 'test', labelled as another variant
+    torch.save(ckpt, d / "mismatch.pt")
+    torch.save({"model": to_official_state(create_model("test", num_classes=2))}, d / "official_test.pth")
+    torch.save({"model": to_official_state(create_model("tiny"))}, d / "official_tiny.pth")
+    # A COCO spec with one image, so eval errors about the model are reached.
+    (d / "imgs").mkdir()
+    cv2.imwrite(str(d / "imgs" / "1.jpg"), np.full((40, 60, 3), 100, np.uint8))
+    (d / "gt.json").write_text('{"images": [{"id": 1, "file_name": "1.jpg", "width": 60, "height": 40}], '
+                               '"annotations": [], "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}')
+    (d / "data.yaml").write_text("format: coco\nval: {annotations: gt.json, images: imgs}\n")
+    return d
+
+
+def test_good_inputs_work(bad: Path, run_cli) -> None:
+    """The same fixtures succeed when nothing is wrong: the failures below are about the input."""
+    code, out, err = run_cli("predict", bad / "good.pt", bad / "ok.jpg", "--json")
+    assert code == 0, err
+    code, out, err = run_cli("eval", bad / "good.pt", "--data", bad / "data.yaml")
+    assert code == 0, err
+    code, out, err = run_cli("import-official", bad / "official_test.pth", "--variant", "test", "--out", bad / "o.pt")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("args,names", [
+    (["{d}/missing.pt", "{d}/ok.jpg"], ["missing.pt"]),
+    (["{d}/good.pt", "{d}/missing.jpg"], ["missing.jpg"]),
+    (["{d}/good.pt", "{d}/bad.jpg"], ["bad.jpg"]),
+    (["{d}/good.pt", "{d}"], ["bad_inputs"]),  # a folder where an image is expected
+    (["{d}/relu.onnx", "{d}/ok.jpg"], ["relu.onnx"]),
+    (["{d}/garbage.onnx", "{d}/ok.jpg"], ["garbage.onnx"]),
+    (["{d}/mismatch.pt", "{d}/ok.jpg"], ["mismatch.pt", "test_dw"]),
+    (["{d}/official_test.pth", "{d}/ok.jpg"], ["official_test.pth", "import-official"]),
+    (["{d}/bad.jpg", "{d}/ok.jpg"], ["bad.jpg"]),  # an image where a model is expected
+])
+def test_predict_bad_input(bad: Path, run_cli, args: list[str], names: list[str]) -> None:
+    assert_one_line_error(run_cli("predict", *(a.format(d=bad) for a in args)), *names)
+
+
+@pytest.mark.parametrize("model,data,names", [
+    ("{d}/missing.pt", "{d}/data.yaml", ["missing.pt"]),
+    ("{d}/good.pt", "{d}/missing.yaml", ["missing.yaml"]),
+    ("{d}/good.pt", "{d}/bad.jpg", ["bad.jpg"]),  # not a data spec
+    ("{d}/mismatch.pt", "{d}/data.yaml", ["mismatch.pt"]),
+    ("{d}/relu.onnx", "{d}/data.yaml", ["relu.onnx"]),
+])
+def test_eval_bad_input(bad: Path, run_cli, model: str, data: str, names: list[str]) -> None:
+    assert_one_line_error(run_cli("eval", model.format(d=bad), "--data", data.format(d=bad)), *names)
+
+
+@pytest.mark.parametrize("file,variant,names", [
+    ("{d}/missing.onnx", "nano", ["missing.onnx"]),
+    ("{d}/relu.onnx", "nano", ["relu.onnx", "not a YOLOX ONNX"]),
+    ("{d}/garbage.onnx", "nano", ["garbage.onnx"]),
+    ("{d}/official_tiny.pth", "nano", ["official_tiny.pth", "--variant"]),
+    ("{d}/official_test.pth", "test_dw", ["official_test.pth", "--variant"]),
+    ("{d}/good.pt", "test", ["good.pt", "already a yolox_edge checkpoint"]),
+    ("{d}/bad.jpg", "nano", ["bad.jpg"]),
+    ("{d}/official_test.pth", "nope", ["nope"]),
+])
+def test_import_official_bad_input(bad: Path, run_cli, file: str, variant: str, names: list[str]) -> None:
+    out = bad / "never.pt"
+    assert_one_line_error(run_cli("import-official", file.format(d=bad), "--variant", variant, "--out", out), *names)
+    assert not out.exists()
+
+
+@pytest.mark.refdata
+def test_import_official_onnx_as_other_variant(refdata: Path, run_cli, tmp_path: Path) -> None:
+    out = tmp_path / "tiny.pt"
+    line = assert_one_line_error(run_cli("import-official", refdata / "models" / "yolox_nano.onnx",
+                                         "--variant", "tiny", "--out", out), "yolox_nano.onnx", "--variant")
+    assert "tiny" in line and not out.exists()
+
+
+def test_entry_point_subprocess_has_no_traceback(bad: Path) -> None:
+    """The real process: exit code 2 and one stderr line (catches errors outside main's try)."""
+    proc = subprocess.run([sys.executable, "-m", "yolox_edge", "predict", str(bad / "mismatch.pt"),
+                           str(bad / "ok.jpg")], capture_output=True, text=True, timeout=120)
+    assert_one_line_error((proc.returncode, proc.stdout, proc.stderr), "mismatch.pt")
