@@ -236,3 +236,37 @@ def test_labels_must_match_metadata(bundle: Path, tmp_path: Path) -> None:
     bad.write_bytes(buf.getvalue())
     with pytest.raises(UserError, match="labels.txt does not match"):
         verify_bundle(bad)
+
+
+@pytest.fixture(scope="module")
+def nano_onnx_bundle(nano_coco_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The official Nano exported to ONNX (top-K in the graph) and packaged."""
+    from yolox_edge.export.api import export_model
+
+    d = tmp_path_factory.mktemp("nano_bundle")
+    export_model(nano_coco_ckpt, "onnx", d / "export")
+    out = d / "nano_onnx.zip"
+    package_bundle(d / "export", "onnx", out)
+    return out
+
+
+@pytest.mark.refdata
+@pytest.mark.slow
+def test_predict_eval_bench_accept_a_bundle(nano_onnx_bundle: Path, refdata: Path, run_cli, tmp_path: Path) -> None:
+    code, out, err = run_cli("verify", nano_onnx_bundle)
+    assert code == 0 and "yolox_nano (nano) onnx fp32, 80 classes, input 416x416" in out, err
+    code, out, err = run_cli("predict", nano_onnx_bundle, refdata / "images" / "dog.jpg", "--json")
+    assert code == 0, err
+    dets = json.loads(out)[0]["detections"]
+    assert [d["name"] for d in dets[:3]] == ["dog", "bicycle", "car"]
+    # Official reference (refdata README): dog [133,207,326,543], bicycle [52,137,572,424], car [466,78,692,171].
+    for d, ref in zip(dets, ([133, 207, 326, 543], [52, 137, 572, 424], [466, 78, 692, 171])):
+        assert max(abs(a - b) for a, b in zip(d["box"], ref)) <= 1.0
+    code, out, err = run_cli("bench", nano_onnx_bundle, "--threads", "1", "--warmup", "1", "--runs", "2",
+                             "--mode", "model", "--no-rss")
+    assert code == 0 and "onnx" in out.lower(), err
+    data = refdata / "coco_tiny" / "data.yaml"
+    code, out, err = run_cli("eval", nano_onnx_bundle, "--data", data, "--split", "val", "--json", tmp_path / "ev.json")
+    assert code == 0, err
+    ap = json.loads((tmp_path / "ev.json").read_text())["AP"]
+    assert ap > 0.15  # official Nano on 80 real COCO val images; a broken bundle scores ~0
