@@ -62,3 +62,24 @@ def test_cache_beside_data_or_home(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         ro.chmod(0o755)
     assert not (ro / ".yolox_edge_cache").exists()
     assert len(list((tmp_path / "home" / ".cache" / "yolox_edge").glob("*.npz"))) == 1
+
+
+def test_large_coco_json_is_indexed(refdata: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from yolox_edge.data import coco
+
+    spec = refdata / "coco_tiny" / "data.yaml"
+    direct = read_split(spec, "val")
+    monkeypatch.setattr(index, "COCO_CACHE_MIN_BYTES", 0)
+    first = read_split(spec, "val")
+    monkeypatch.setattr(coco, "read_coco", _boom)  # a hit must not parse the big json
+    second = read_split(spec, "val")
+    assert second.from_cache and not getattr(first, "from_cache", False)
+    assert second.names == direct.names and second.problems == direct.problems
+    assert [s.image for s in second.samples] == [s.image for s in direct.samples]
+    for a, b in zip(second.samples, direct.samples):
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        np.testing.assert_array_equal(a.crowd, b.crowd)
+    gt = direct.coco_gt
+    assert second.coco_gt["images"] == gt["images"] and second.coco_gt["categories"] == gt["categories"]
+    keys = ("id", "image_id", "category_id", "bbox", "area", "iscrowd")
+    assert second.coco_gt["annotations"] == [{k: a[k] for k in keys} for a in gt["annotations"]]

@@ -50,4 +50,11 @@ def read_coco(spec: DataSpec, split: str) -> Split:
     return Split(samples, names, problems, coco_gt=gt)
 
 
-READERS["coco"] = read_coco
+def read_coco_indexed(spec: DataSpec, split: str) -> Split:
+    """read_coco through the cached index when the json is large (see data/index.py)."""
+    from .index import cached_coco
+
+    return cached_coco(spec, split, read_coco)
+
+
+READERS["coco"] = read_coco_indexed

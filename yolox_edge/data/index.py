@@ -87,6 +87,8 @@ def _pack(split: Split, meta: dict) -> bytes:
         .astype(bool),
         "problems": np.array(split.problems, dtype=str),
     }
+    if split.coco_gt is not None:
+        arrays["coco_gt"] = np.array(json.dumps(_strip_gt(split.coco_gt)))
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return buf.getvalue()
@@ -103,7 +105,17 @@ def _unpack(path: Path) -> tuple[Split, dict]:
             for img, i, wh, a, b in zip(z["images"].tolist(), z["ids"], z["sizes"], offsets[:-1], offsets[1:])
         ]
         problems = z["problems"].tolist()
-    return Split(samples, list(meta["names"]), problems), meta
+        coco_gt = json.loads(str(z["coco_gt"])) if "coco_gt" in z.files else None
+    return Split(samples, list(meta["names"]), problems, coco_gt=coco_gt), meta
+
+
+_GT_ANN_KEYS = ("id", "image_id", "category_id", "bbox", "area", "iscrowd")
+
+
+def _strip_gt(gt: dict) -> dict:
+    """The parts of a COCO json that box evaluation reads (segmentation polygons are most of its size)."""
+    return {"images": gt.get("images", []), "categories": gt.get("categories", []),
+            "annotations": [{k: a[k] for k in _GT_ANN_KEYS if k in a} for a in gt.get("annotations", [])]}
 
 
 def cached_split(key: dict, watched: list[Path], data_root: Path, build: Callable[[], Split]) -> Split:
@@ -133,3 +145,20 @@ def cached_split(key: dict, watched: list[Path], data_root: Path, build: Callabl
     except OSError:
         pass
     return split
+
+
+COCO_CACHE_MIN_BYTES = 8 << 20  # below this json.loads takes well under a second: not worth a cache file
+
+
+def cached_coco(spec, split: str, parse: Callable[..., Split]) -> Split:
+    """COCO reader through the index: only for large annotation files, keyed on the json file.
+
+    The cached ``coco_gt`` keeps images, categories and the box fields of the annotations
+    (id, image_id, category_id, bbox, area, iscrowd): all that COCO box AP reads.
+    """
+    paths = spec.split_paths(split)
+    ann, img = paths.get("annotations"), paths.get("images")
+    if ann is None or img is None or not ann.is_file() or ann.stat().st_size < COCO_CACHE_MIN_BYTES:
+        return parse(spec, split)  # small, or broken: the reader gives the right message
+    key = {"format": "coco", "annotations": ann.resolve(), "images": img.resolve(), "names": spec.names}
+    return cached_split(key, [ann], spec.path.parent, lambda: parse(spec, split))
