@@ -133,8 +133,10 @@ def _fmt(b: np.ndarray) -> str:
 
 def clean_sample(sample: Sample, problems: list[str] | None = None, where: str | Path | None = None) -> Sample:
     """A copy of ``sample`` with boxes clipped to its recorded size and empty boxes dropped."""
+    # a COCO json holds every image: name the image after the annotation file
+    where = f"{where} [{sample.image.name}]" if where and Path(where) != sample.image else sample.image
     boxes, labels, crowd = clean_boxes(sample.boxes, sample.labels, sample.width, sample.height,
-                                       where or sample.image, sample.crowd, problems)
+                                       where, sample.crowd, problems)
     return Sample(sample.image, boxes, labels, image_id=sample.image_id, width=sample.width,
                   height=sample.height, crowd=crowd)
 

@@ -49,7 +49,6 @@ class DetectionDataset(Dataset):
         self._calls = 0
         # One byte per sample in shared memory: 1 = bad. Forked/spawned workers inherit it.
         self._bad = mp.RawArray("b", len(self.samples))
-        self._reasons: dict[int, str] = {}
         self._cache: list[Item | None] | None = None
         if cache_images:
             self._cache = [None] * len(self.samples)
@@ -114,7 +113,6 @@ class DetectionDataset(Dataset):
     def _flag(self, i: int, err: check.BadSample) -> None:
         if not self._bad[i]:
             self._bad[i] = 1
-            self._reasons[i] = str(err)
             # one plain line per bad file (no source-line echo as warnings.warn would print)
             log.warning("skipping bad sample: %s", err)
 
