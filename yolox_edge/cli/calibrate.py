@@ -1,0 +1,37 @@
+"""yolox-edge calibrate: build (or show) an INT8 calibration set."""
+from __future__ import annotations
+
+import json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("calibrate", help="build an INT8 calibration set from a data spec or an image folder")
+    p.add_argument("--data", help="data spec YAML (uses --split) or a folder of images")
+    p.add_argument("--size", type=int, default=416, help="network input size (square), e.g. 416 for Nano/Tiny")
+    p.add_argument("--count", type=int, default=100, help="images to keep (default 100; see calibration/README.md)")
+    p.add_argument("--sampling", choices=("random", "class-balanced"), default="random",
+                   help="class-balanced covers every class before repeating (needs a data spec)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", default="train", help="split of the data spec to sample (default train)")
+    p.add_argument("--out", help="folder for calib.npy + manifest.json")
+    p.add_argument("--show", metavar="DIR", help="print the statistics of an existing calibration set and exit")
+    p.add_argument("--json", action="store_true", help="print statistics as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..errors import UserError
+    from ..quantize.calib import build_calibration_set, calibration_stats, format_stats, load_calibration_set
+
+    if args.show:
+        cal = load_calibration_set(args.show)
+    else:
+        if not args.data or not args.out:
+            raise UserError("calibrate needs --data SPEC|DIR and --out DIR (or --show DIR)")
+        cal = build_calibration_set(args.data, args.out, size=args.size, count=args.count, sampling=args.sampling,
+                                    seed=args.seed, split=args.split)
+    stats = calibration_stats(cal)
+    print(json.dumps(stats, indent=1) if args.json else format_stats(stats))
+    if not args.show:
+        print(f"wrote {args.out}/calib.npy and manifest.json")
+    return 0

@@ -1,0 +1,44 @@
+"""yolox-edge quantize: INT8 (NNCF PTQ or QAT) to OpenVINO / ONNX / ncnn, with an FP32-vs-INT8 report."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("quantize", help="INT8 export (PTQ or QAT through NNCF) with the decode kept in float")
+    p.add_argument("model", help="checkpoint (.pt)")
+    p.add_argument("--calib", required=True, help="calibration set folder (from 'yolox-edge calibrate')")
+    p.add_argument("--format", nargs="+", default=["openvino"], choices=("openvino", "onnx", "ncnn"),
+                   help="one or more formats; with several, each goes to OUT/<format>")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--preset", choices=("mixed", "performance"), default="mixed",
+                   help="NNCF preset (mixed: asymmetric activations; default)")
+    p.add_argument("--fast-bias-correction", action=argparse.BooleanOptionalAction, default=True,
+                   help="NNCF fast bias correction (default on; --no-fast-bias-correction runs the full one)")
+    p.add_argument("--subset-size", type=int, default=300, help="calibration images used (at most)")
+    p.add_argument("--topk", type=int, default=None, help="in-graph top-K (default: the format's export default)")
+    p.add_argument("--accuracy-control", action="store_true",
+                   help="NNCF accuracy control: restore layers to float until the AP drop is within --max-drop")
+    p.add_argument("--max-drop", type=float, default=0.005, help="absolute AP drop allowed (0.005 = 0.5 point)")
+    p.add_argument("--data", help="data spec: val split for accuracy control / report, train split for QAT")
+    p.add_argument("--qat", action="store_true", help="quantization-aware fine-tuning before export (needs --data)")
+    p.add_argument("--epochs", type=int, default=2, help="QAT epochs")
+    p.add_argument("--lr", type=float, default=None, help="QAT learning rate (default: low, see qat.py)")
+    p.add_argument("--batch", type=int, default=8, help="QAT batch size")
+    p.add_argument("--report", action="store_true",
+                   help="also export FP32 of each format and print the FP32 vs INT8 table (needs --data)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..errors import UserError
+    from ..quantize.pipeline import run_quantize
+
+    if (args.report or args.accuracy_control or args.qat) and not args.data:
+        raise UserError("--report, --accuracy-control and --qat need --data SPEC")
+    run_quantize(args.model, args.calib, args.format, Path(args.out), preset=args.preset,
+                 fast_bias_correction=args.fast_bias_correction, subset_size=args.subset_size, topk=args.topk,
+                 accuracy_control=args.accuracy_control, max_drop=args.max_drop, data=args.data, qat=args.qat,
+                 epochs=args.epochs, lr=args.lr, batch=args.batch, report=args.report)
+    return 0

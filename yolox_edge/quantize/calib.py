@@ -1,0 +1,264 @@
+"""Calibration sets for INT8: pick images, preprocess them with THE contract, cache them.
+
+A calibration set on disk is a folder with two files:
+  calib.npy      float32 [N, 3, H, W], exactly what the network sees (data/preprocess.py)
+  manifest.json  format/version, input size, image list, sampling, seed, sha256 of calib.npy,
+                 per-class image counts (when labels were known)
+No pickle: ``np.load(allow_pickle=False)``. The sha256 travels into every INT8 artifact's
+metadata so a model can be traced back to the exact images it was calibrated on.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..data.preprocess import IMAGE_SUFFIXES, PreprocessConfig, preprocess, read_image
+from ..engine.checkpoint import atomic_write_bytes
+from ..errors import UserError
+
+FORMAT = "yolox_edge.calibration"
+VERSION = 1
+ARRAY_NAME = "calib.npy"
+MANIFEST_NAME = "manifest.json"
+SAMPLINGS = ("random", "class-balanced")
+
+
+@dataclass
+class CalibrationSet:
+    """Preprocessed calibration inputs and where they came from."""
+
+    data: np.ndarray  # float32 [N, 3, H, W]
+    images: list[str]
+    preprocess: PreprocessConfig
+    sampling: str = "random"
+    seed: int = 0
+    source: str = ""
+    class_counts: dict[str, int] = field(default_factory=dict)
+    sha256: str = ""
+    path: Path | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return tuple(self.data.shape[2:])
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])
+
+    def describe(self) -> dict:
+        """The short form that goes into INT8 metadata.json."""
+        return {"sha256": self.sha256, "count": len(self), "input_size": list(self.size),
+                "sampling": self.sampling, "seed": self.seed, "source": self.source}
+
+
+def _list_folder(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise UserError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))}); "
+                        "point --data at a folder of images or a data spec YAML")
+    return files
+
+
+def _is_spec(path: Path) -> bool:
+    return path.suffix.lower() in (".yaml", ".yml") or (path.is_dir() and (path / "data.yaml").is_file())
+
+
+def _balanced_pick(labels: list[set[int]], count: int, rng: random.Random) -> list[int]:
+    """Round-robin over classes, rarest first, so every class appears before any repeats.
+
+    Each round takes, for each class still under-covered, one not-yet-picked image that
+    contains it; images with no boxes fill what is left at random.
+    """
+    by_class: dict[int, list[int]] = {}
+    for i, labs in enumerate(labels):
+        for c in labs:
+            by_class.setdefault(c, []).append(i)
+    for idx in by_class.values():
+        rng.shuffle(idx)
+    order = sorted(by_class, key=lambda c: (len(by_class[c]), c))
+    picked: list[int] = []
+    taken: set[int] = set()
+    covered = {c: 0 for c in by_class}
+    while len(picked) < count:
+        progress = False
+        for c in sorted(order, key=lambda c: (covered[c], len(by_class[c]), c)):
+            if len(picked) >= count:
+                break
+            cand = next((i for i in by_class[c] if i not in taken), None)
+            if cand is None:
+                continue
+            picked.append(cand)
+            taken.add(cand)
+            for c2 in labels[cand]:
+                covered[c2] += 1
+            progress = True
+        if not progress:
+            break
+    rest = [i for i in range(len(labels)) if i not in taken]
+    rng.shuffle(rest)
+    picked += rest[:count - len(picked)]
+    return picked
+
+
+def select_images(source: str | Path, *, count: int, sampling: str = "random", seed: int = 0,
+                  split: str = "train") -> tuple[list[Path], dict[str, int], str]:
+    """Choose calibration images from a data spec split or a plain image folder.
+
+    Returns (image paths, images per class name for the chosen ones, description of the source).
+    """
+    if sampling not in SAMPLINGS:
+        raise UserError(f"unknown sampling {sampling!r}; use one of {', '.join(SAMPLINGS)}")
+    if count < 1:
+        raise UserError(f"--count must be at least 1 (got {count})")
+    src = Path(source)
+    if not src.exists():
+        raise UserError(f"{src}: not found; pass a data spec YAML or a folder of images")
+    rng = random.Random(seed)
+    if _is_spec(src):
+        from ..data.spec import read_split
+
+        sp = read_split(src, split)
+        if not sp.samples:
+            raise UserError(f"{src}: split {split!r} has no images; calibrate on a split with images")
+        files = [s.image for s in sp.samples]
+        labels = [set(int(c) for c in s.labels) for s in sp.samples]
+        names = sp.names
+        desc = f"{src}:{split}"
+    else:
+        if not src.is_dir():
+            raise UserError(f"{src}: neither a data spec YAML nor a folder of images")
+        files, labels, names, desc = _list_folder(src), None, None, str(src)
+        if sampling == "class-balanced":
+            raise UserError(f"{src}: class-balanced sampling needs labels; pass a data spec YAML "
+                            "or use --sampling random")
+    count = min(count, len(files))
+    if sampling == "class-balanced":
+        idx = _balanced_pick(labels, count, rng)
+    else:
+        idx = rng.sample(range(len(files)), count)
+    idx = sorted(idx)  # stable, readable manifests; order does not matter to calibration
+    class_counts: dict[str, int] = {}
+    if labels is not None:
+        for i in idx:
+            for c in labels[i]:
+                class_counts[names[c]] = class_counts.get(names[c], 0) + 1
+    return [Path(files[i]) for i in idx], class_counts, desc
+
+
+def preprocess_images(files: list[Path], size: tuple[int, int]) -> np.ndarray:
+    """Read and preprocess every file; unreadable ones are all listed in one UserError."""
+    cfg = PreprocessConfig(input_size=size)
+    out = np.empty((len(files), 3, size[0], size[1]), np.float32)
+    bad: list[str] = []
+    for k, f in enumerate(files):
+        try:
+            out[k] = preprocess(read_image(f), cfg)[0]
+        except UserError:
+            bad.append(str(f))
+    if bad:
+        more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise UserError(f"{', '.join(bad[:3])}{more}: unreadable image(s) in the calibration source; "
+                        "remove or replace them and run again")
+    return out
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(arr, np.float32), allow_pickle=False)
+    return buf.getvalue()
+
+
+def build_calibration_set(source: str | Path, out_dir: str | Path, *, size: int | tuple[int, int] = 416,
+                          count: int = 100, sampling: str = "random", seed: int = 0,
+                          split: str = "train") -> CalibrationSet:
+    """Select, preprocess and cache a calibration set; returns it (``path`` set).
+
+    Everything is computed in memory first; the array then the manifest are written
+    atomically, so an interrupted run never leaves a manifest describing a partial array.
+    """
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    if hw[0] % 32 or hw[1] % 32 or min(hw) <= 0:
+        raise UserError(f"--size {size}: input size must be a positive multiple of 32")
+    files, class_counts, desc = select_images(source, count=count, sampling=sampling, seed=seed, split=split)
+    data = preprocess_images(files, hw)
+    blob = _npy_bytes(data)
+    digest = hashlib.sha256(blob).hexdigest()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder; choose another --out")
+    cal = CalibrationSet(data, [str(f) for f in files], PreprocessConfig(input_size=hw), sampling, seed, desc,
+                         class_counts, digest, out)
+    manifest = {"format": FORMAT, "version": VERSION, "input_size": list(hw), "count": len(files),
+                "sha256": digest, "array": ARRAY_NAME, "sampling": sampling, "seed": seed, "source": desc,
+                "preprocess": cal.preprocess.to_dict(), "images": cal.images, "class_counts": class_counts}
+    atomic_write_bytes(out / ARRAY_NAME, lambda f: f.write(blob))
+    atomic_write_bytes(out / MANIFEST_NAME, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+    return cal
+
+
+def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None = None) -> CalibrationSet:
+    """Load a cached set, check its hash, and (when given) that it matches the model's input size."""
+    d = Path(path)
+    mpath = d / MANIFEST_NAME if d.is_dir() else d
+    if not mpath.is_file():
+        raise UserError(f"{d}: no {MANIFEST_NAME}; build a calibration set with "
+                        "'yolox-edge calibrate --data SPEC|DIR --size N --out DIR'")
+    try:
+        man = json.loads(mpath.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{mpath}: not valid JSON; rebuild the calibration set") from None
+    if not isinstance(man, dict) or man.get("format") != FORMAT:
+        raise UserError(f"{mpath}: not a yolox_edge calibration manifest; rebuild with 'yolox-edge calibrate'")
+    apath = mpath.parent / man.get("array", ARRAY_NAME)
+    if not apath.is_file():
+        raise UserError(f"{apath}: calibration array missing; rebuild with 'yolox-edge calibrate'")
+    blob = apath.read_bytes()
+    if hashlib.sha256(blob).hexdigest() != man.get("sha256"):
+        raise UserError(f"{apath}: does not match the sha256 in {mpath} (changed or half-written); "
+                        "rebuild with 'yolox-edge calibrate'")
+    try:
+        data = np.load(io.BytesIO(blob), allow_pickle=False)
+    except ValueError:
+        raise UserError(f"{apath}: not a plain float32 .npy array; rebuild the calibration set") from None
+    if data.dtype != np.float32 or data.ndim != 4 or data.shape[1] != 3 or data.shape[0] < 1:
+        raise UserError(f"{apath}: expected float32 [N, 3, H, W], got {data.dtype} {list(data.shape)}")
+    hw = tuple(data.shape[2:])
+    if input_size is not None and tuple(input_size) != hw:
+        raise UserError(f"{d}: calibration set is {hw[0]}x{hw[1]} but the model takes "
+                        f"{input_size[0]}x{input_size[1]}; rebuild it with --size {input_size[0]}")
+    pre = PreprocessConfig.from_dict(man.get("preprocess", {"input_size": list(hw)}))
+    return CalibrationSet(data, list(man.get("images", [])), pre, man.get("sampling", "random"),
+                          int(man.get("seed", 0)), man.get("source", ""), dict(man.get("class_counts", {})),
+                          man["sha256"], d)
+
+
+def calibration_stats(cal: CalibrationSet) -> dict:
+    """Numbers worth a glance before quantizing: per-channel value stats, padding share, classes."""
+    x = cal.data
+    pad = float(np.mean(np.all(x == cal.preprocess.pad_value, axis=1)))
+    per_ch = {ch: {"mean": float(x[:, i].mean()), "std": float(x[:, i].std()),
+                   "min": float(x[:, i].min()), "max": float(x[:, i].max())}
+              for i, ch in enumerate(cal.preprocess.channel_order)}
+    return {"count": len(cal), "input_size": list(cal.size), "sha256": cal.sha256, "sampling": cal.sampling,
+            "seed": cal.seed, "source": cal.source, "padding_fraction": round(pad, 4), "channels": per_ch,
+            "classes_covered": len(cal.class_counts), "class_counts": cal.class_counts}
+
+
+def format_stats(stats: dict) -> str:
+    """Human-readable summary of ``calibration_stats``."""
+    lines = [f"calibration set: {stats['count']} images, {stats['input_size'][0]}x{stats['input_size'][1]}, "
+             f"sampling {stats['sampling']} (seed {stats['seed']}) from {stats['source']}",
+             f"  sha256 {stats['sha256'][:16]}...  padding {100 * stats['padding_fraction']:.1f}% of pixels"]
+    for ch, s in stats["channels"].items():
+        lines.append(f"  {ch}: mean {s['mean']:.1f} std {s['std']:.1f} min {s['min']:.0f} max {s['max']:.0f}")
+    if stats["class_counts"]:
+        cc = sorted(stats["class_counts"].items(), key=lambda kv: kv[1])
+        lines.append(f"  classes covered: {stats['classes_covered']}; rarest: "
+                     + ", ".join(f"{k} {v}" for k, v in cc[:5]) + "; most: "
+                     + ", ".join(f"{k} {v}" for k, v in cc[-3:]))
+    return "\n".join(lines)

@@ -1,0 +1,71 @@
+"""What ``yolox-edge quantize`` runs: (QAT) -> INT8 per format -> optional FP32-vs-INT8 report."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UserError
+from .calib import load_calibration_set
+from .ptq import FORMATS, QuantizeOptions, QuantizeResult, quantize_detector
+
+
+def run_quantize(model: str | Path, calib: str | Path, formats: list[str], out: Path, *, preset: str = "mixed",
+                 fast_bias_correction: bool = True, subset_size: int = 300, topk: int | None = None,
+                 accuracy_control: bool = False, max_drop: float = 0.005, data: str | None = None,
+                 qat: bool = False, epochs: int = 2, lr: float | None = None, batch: int = 8,
+                 report: bool = False, verbose: bool = True) -> dict[str, QuantizeResult]:
+    """INT8-convert ``model`` into each format; returns format -> result (and prints a report)."""
+    from ..engine.checkpoint import load_model
+
+    formats = list(dict.fromkeys(formats))
+    for f in formats:
+        if f not in FORMATS:
+            raise UserError(f"unknown format {f!r}; choose from {', '.join(FORMATS)}")
+    if subset_size < 1:
+        raise UserError(f"--subset-size {subset_size}: must be at least 1")
+    if not 0 < max_drop < 1:
+        raise UserError(f"--max-drop {max_drop}: an absolute AP drop in (0, 1), e.g. 0.005 for half a point")
+    detector, ckpt = load_model(model)
+    cal = load_calibration_set(calib, input_size=tuple(ckpt["preprocess"]["input_size"]))
+    say = print if verbose else (lambda *a, **k: None)
+    say(f"calibration set: {len(cal)} images {cal.size[0]}x{cal.size[1]} (sha256 {cal.sha256[:12]}...)")
+    method = "ptq"
+    qat_info = None
+    if qat:
+        from .qat import run_qat
+
+        detector, qat_info = run_qat(detector, ckpt, cal, data, epochs=epochs, lr=lr, batch=batch,
+                                     work_dir=out / "qat", log=say)
+        method = "qat"
+    results: dict[str, QuantizeResult] = {}
+    for fmt in formats:
+        target = out / fmt if len(formats) > 1 else out
+        opts = QuantizeOptions(preset=preset, fast_bias_correction=fast_bias_correction, subset_size=subset_size,
+                               topk=topk, accuracy_control=accuracy_control, data=data, max_drop=max_drop,
+                               method=method)
+        say(f"[{fmt}] INT8 ({method}) -> {target}")
+        res = quantize_detector(detector, ckpt, Path(model), cal, fmt, target, opts)
+        if qat_info:
+            res.metadata["quantization"]["qat"] = qat_info
+        results[fmt] = res
+        say(f"[{fmt}] wrote {', '.join(p.name for p in res.files)}")
+    if report:
+        _report(model, results, data, out, topk, say)
+    return results
+
+
+def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, topk, say) -> None:
+    from ..engine.checkpoint import atomic_write_bytes
+    from ..export.api import export_model
+    from .report import compare, format_table, write_report
+
+    rows = []
+    for fmt, res in results.items():
+        fp32_dir = out / "fp32" / fmt
+        say(f"[{fmt}] FP32 reference export -> {fp32_dir}")
+        export_model(model, fmt, fp32_dir, topk=topk)
+        rows.append(compare(fmt, fp32_dir, res.directory, data))
+    method = next(iter(results.values())).metadata["quantization"]["method"]
+    table = format_table(rows, title=f"FP32 vs INT8 ({method}) on {data}:val")
+    say(table)
+    write_report(rows, out / "report.json", model=str(model), data=str(data), method=method)
+    atomic_write_bytes(out / "report.md", lambda f: f.write((table + "\n").encode()))

@@ -1,0 +1,218 @@
+"""Post-training INT8 through NNCF, written to OpenVINO IR, Q/DQ ONNX or ncnn INT8.
+
+One path for every format: checkpoint -> BN folded -> deploy wrapper (export/wrapper.py,
+decode in the graph) -> float graph -> INT8 with the decode left float -> metadata.json.
+  openvino: float ONNX -> ``ov.convert_model`` -> ``nncf.quantize(ov_model)`` (the route that
+            gives a correct IR; a torch Q/DQ ONNX misbehaves in OpenVINO, see TOOLCHAIN-NOTES).
+  onnx:     float ONNX (opset 17: on opset 11 NNCF falls back to per-tensor and breaks)
+            -> ``nncf.quantize(onnx_model)`` -> QuantizeLinear/DequantizeLinear that
+            onnxruntime runs.
+  ncnn:     float pnnx export -> the project's own INT8 writer (ncnn_int8.py).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..data.preprocess import PreprocessConfig
+from ..engine.checkpoint import sha256_file
+from ..errors import UserError
+from ..export.api import _plan
+from ..export.metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
+from ..export.wrapper import DeployModel, num_anchors
+from ..models import Detector
+from . import scopes
+from .calib import CalibrationSet, load_calibration_set
+from .fold import fold_batchnorm
+
+FORMATS = ("openvino", "onnx", "ncnn")
+PRESETS = ("mixed", "performance")
+
+
+@dataclass
+class QuantizeOptions:
+    """Knobs of one INT8 conversion (CLI flags map one to one)."""
+
+    preset: str = "mixed"  # mixed: symmetric weights, asymmetric activations (SiLU outputs are lopsided)
+    fast_bias_correction: bool = True
+    subset_size: int = 300
+    topk: int | None = None
+    accuracy_control: bool = False
+    data: str | None = None  # data spec for accuracy control
+    max_drop: float = 0.005  # absolute AP (0..1) the accuracy control may lose
+    method: str = "ptq"
+
+
+@dataclass
+class QuantizeResult:
+    directory: Path
+    model_file: Path
+    files: list[Path]
+    metadata: dict
+
+
+def _nncf_preset(name: str):
+    import nncf
+
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return nncf.QuantizationPreset.MIXED if name == "mixed" else nncf.QuantizationPreset.PERFORMANCE
+
+
+def _validation(fmt: str, data: str, pre: PreprocessConfig, class_names: list[str]):
+    """(nncf validation Dataset, validation_fn) scoring COCO AP on the spec's val split."""
+    import nncf
+
+    from ..data.spec import read_split
+    from ..engine.evaluator import evaluate
+    from ..runtime.base import ModelInfo
+    from ..runtime.predictor import Predictor
+
+    split = read_split(data, "val")
+    info = ModelInfo("int8-candidate", class_names, pre, output_kind="decoded")
+
+    class _Mem:
+        name = fmt
+
+        def __init__(self, model):
+            if fmt == "onnx":
+                import onnxruntime as ort
+
+                self.sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+                self.run = lambda x: self.sess.run(None, {self.sess.get_inputs()[0].name: x})
+            else:
+                self.run = lambda x: list(model(x).values())
+
+        def infer(self, batch):
+            outs = [self.run(batch[i:i + 1]) for i in range(len(batch))]
+            return {k: np.concatenate([o[j] for o in outs]) for j, k in enumerate(("boxes", "scores"))}
+
+    def validation_fn(model, items) -> tuple[float, None]:
+        from ..data.spec import Split
+
+        sub = Split(list(items), split.names, coco_gt=split.coco_gt)
+        pred = Predictor(_Mem(model), info, conf=0.001, iou=0.65, max_det=1000)
+        return float(evaluate(pred, sub, progress=False)["AP"]), None
+
+    return nncf.Dataset(split.samples), validation_fn
+
+
+def _nncf_int8(model, fmt: str, cal: CalibrationSet, deploy: DeployModel, input_name: str, opts: QuantizeOptions,
+               pre: PreprocessConfig, class_names: list[str]):
+    """Run NNCF PTQ (optionally with accuracy control) on an ONNX ModelProto or OpenVINO model."""
+    import nncf
+
+    feed: Callable = (lambda x: {input_name: x}) if fmt == "onnx" else (lambda x: x)
+    calib = nncf.Dataset([cal.data[i:i + 1] for i in range(len(cal))], feed)
+    kw = dict(preset=_nncf_preset(opts.preset), subset_size=min(opts.subset_size, len(cal)),
+              fast_bias_correction=opts.fast_bias_correction, ignored_scope=scopes.ignored_scope(deploy))
+    if not opts.accuracy_control:
+        return nncf.quantize(model, calib, **kw)
+    if not opts.data:
+        raise UserError("--accuracy-control needs --data SPEC (its val split scores each candidate)")
+    if opts.topk:
+        raise UserError("--accuracy-control scores the decoded graph; drop --topk")
+    val_ds, val_fn = _validation(fmt, opts.data, pre, class_names)
+    return nncf.quantize_with_accuracy_control(model, calib, val_ds, val_fn, max_drop=opts.max_drop, **kw)
+
+
+def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal: CalibrationSet, tmp: Path,
+                      stem: str, opts: QuantizeOptions, pre: PreprocessConfig,
+                      class_names: list[str]) -> tuple[list[str], str, list[str], dict]:
+    """Write the INT8 model files into ``tmp``; returns (file names, input name, output blobs, details)."""
+    from ..export.to_onnx import export_onnx
+
+    if fmt == "ncnn":
+        from ..export.to_ncnn import export_ncnn
+        from .ncnn_int8 import convert_ncnn_int8
+
+        fp_param, fp_bin = tmp / "float.param", tmp / "float.bin"
+        input_name, blobs = export_ncnn(deploy, example, fp_param, fp_bin)
+        names = [f"{stem}.ncnn.param", f"{stem}.ncnn.bin"]
+        rep = convert_ncnn_int8(fp_param, fp_bin, cal.data[:opts.subset_size], tmp / names[0], tmp / names[1],
+                                input_blob=input_name)
+        return names, input_name, blobs, {"engine": "yolox_edge ncnn INT8 writer", "layers_int8": len(rep.quantized),
+                                          "depthwise_rescaled": len(rep.depthwise_rescaled),
+                                          "layers_float": rep.kept_float,
+                                          "activation_ranges": "mean over images of per-image absmax"}
+    import nncf
+    import onnx
+
+    fp_onnx = tmp / "float.onnx"
+    input_name = export_onnx(deploy, example, fp_onnx)
+    blobs = list(deploy.output_names)
+    details = {"engine": f"nncf {nncf.__version__}", "preset": opts.preset,
+               "fast_bias_correction": opts.fast_bias_correction,
+               "accuracy_control": {"max_drop": opts.max_drop, "data": str(opts.data)} if opts.accuracy_control else None}
+    if fmt == "onnx":
+        q = _nncf_int8(onnx.load(str(fp_onnx)), fmt, cal, deploy, input_name, opts, pre, class_names)
+        names = [f"{stem}.onnx"]
+        onnx.save(q, str(tmp / names[0]))
+    else:
+        import openvino as ov
+
+        q = _nncf_int8(ov.convert_model(str(fp_onnx)), fmt, cal, deploy, input_name, opts, pre, class_names)
+        names = [f"{stem}.xml", f"{stem}.bin"]
+        # compress_to_fp16=False: the float part (decode, biases) stays fp32, as exported.
+        ov.save_model(q, str(tmp / names[0]), compress_to_fp16=False)
+    return names, input_name, blobs, details
+
+
+def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str | Path | CalibrationSet, fmt: str,
+                      out_dir: str | Path, opts: QuantizeOptions | None = None) -> QuantizeResult:
+    """INT8-convert a loaded detector (FP32, or fine-tuned by QAT) into ``out_dir``."""
+    opts = opts or QuantizeOptions()
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if opts.accuracy_control and fmt == "ncnn":
+        raise UserError("--accuracy-control works through NNCF (openvino, onnx); the ncnn writer has no such loop")
+    pre = PreprocessConfig.from_dict(ckpt["preprocess"])
+    cal = calib if isinstance(calib, CalibrationSet) else load_calibration_set(calib, input_size=pre.input_size)
+    if tuple(cal.size) != tuple(pre.input_size):
+        raise UserError(f"{cal.path}: calibration set is {cal.size[0]}x{cal.size[1]} but the model takes "
+                        f"{pre.input_size[0]}x{pre.input_size[1]}; rebuild it with --size {pre.input_size[0]}")
+    kind, k = _plan(fmt, "fp32", opts.topk, False, False)
+    detector = fold_batchnorm(detector).eval()
+    deploy = DeployModel(detector, kind=kind, topk=k, float_labels=(fmt == "ncnn")).eval()
+    h, w = pre.input_size
+    example = torch.from_numpy(cal.data[:1].copy())
+    stem = f"yolox_{ckpt['variant']}_int8"
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder; pass a folder for --out")
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".quantize_", dir=out) as tmp:
+        tmp_p = Path(tmp)
+        names, input_name, blobs, details = export_int8_graph(deploy, fmt, example, cal, tmp_p, stem, opts, pre,
+                                                              list(ckpt["class_names"]))
+        outputs = output_specs(kind, batch=1, num_anchors=num_anchors((h, w), detector.strides),
+                               num_classes=detector.num_classes, topk=k,
+                               label_dtype="float32" if fmt == "ncnn" else "int64", blobs=blobs)
+        quant = {"method": opts.method, **details, "calibration": cal.describe(), "bn_folded": True,
+                 "float_part": scopes.describe(deploy)}
+        meta = build_metadata(fmt=fmt, model_file=names[0], model_name=f"yolox_{ckpt['variant']}",
+                              variant=ckpt["variant"], class_names=list(ckpt["class_names"]), preprocess=pre,
+                              strides=detector.strides, kind=kind, topk=k, input_name=input_name, batch=1,
+                              outputs=outputs, precision="int8", source_sha256=sha256_file(source),
+                              extra={"source_checkpoint": Path(source).name, "quantization": quant})
+        # Whole files move in one rename each; metadata.json (naming their hashes) comes last.
+        for n in names:
+            os.replace(tmp_p / n, out / n)
+        write_metadata(out, meta, names)
+    files = [out / n for n in names] + [out / METADATA_FILE]
+    return QuantizeResult(out, out / names[0], files, meta)
+
+
+def quantize_checkpoint(model: str | Path, calib: str | Path, fmt: str, out_dir: str | Path,
+                        opts: QuantizeOptions | None = None) -> QuantizeResult:
+    """``yolox-edge quantize``: checkpoint + calibration folder -> INT8 artifact folder."""
+    from ..engine.checkpoint import load_model
+
+    detector, ckpt = load_model(model)
+    return quantize_detector(detector, ckpt, Path(model), calib, fmt, out_dir, opts)

@@ -1,0 +1,82 @@
+"""FP32 vs INT8 per format on a data spec: AP, AP50 and size on disk, as one table.
+
+Every number comes from the runtime the user would deploy (onnxruntime, OpenVINO with
+the f32 hint, ncnn with fp16 off), through the shared Predictor and COCO evaluator.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..engine.checkpoint import atomic_write_bytes
+
+
+@dataclass
+class ReportRow:
+    format: str
+    fp32_ap: float
+    int8_ap: float
+    fp32_ap50: float
+    int8_ap50: float
+    fp32_bytes: int
+    int8_bytes: int
+    fp32_dir: str
+    int8_dir: str
+
+    @property
+    def drop(self) -> float:
+        return self.fp32_ap - self.int8_ap
+
+    @property
+    def size_ratio(self) -> float:
+        return self.int8_bytes / max(self.fp32_bytes, 1)
+
+
+def model_bytes(directory: str | Path) -> int:
+    """Bytes of an artifact's model files (those metadata.json lists; metadata itself excluded)."""
+    from ..export.metadata import read_metadata
+
+    meta = read_metadata(directory, verify=False)
+    return sum((Path(directory) / f).stat().st_size for f in meta["files"])
+
+
+def evaluate_artifact(directory: str | Path, data: str | Path, split: str = "val", *, threads: int | None = None
+                      ) -> dict:
+    """COCO AP of an exported artifact folder (f32 inference hints: accuracy, not speed)."""
+    from ..data.spec import read_split
+    from ..engine.evaluator import evaluate
+    from ..export.metadata import read_metadata
+    from ..runtime import load_predictor
+
+    meta = read_metadata(directory)
+    pred = load_predictor(Path(directory) / meta["model_file"], threads=threads, precision_hint="f32",
+                          conf=0.001, iou=0.65, max_det=1000)
+    return evaluate(pred, read_split(data, split), progress=False)
+
+
+def compare(fmt: str, fp32_dir: str | Path, int8_dir: str | Path, data: str | Path, split: str = "val") -> ReportRow:
+    """Evaluate one FP32/INT8 pair of the same format."""
+    a = evaluate_artifact(fp32_dir, data, split)
+    b = evaluate_artifact(int8_dir, data, split)
+    return ReportRow(fmt, a["AP"], b["AP"], a["AP50"], b["AP50"], model_bytes(fp32_dir), model_bytes(int8_dir),
+                     str(fp32_dir), str(int8_dir))
+
+
+def format_table(rows: list[ReportRow], title: str = "") -> str:
+    """Markdown table of a report."""
+    head = ("| format | FP32 AP | INT8 AP | drop | FP32 AP50 | INT8 AP50 | FP32 size | INT8 size | size ratio |\n"
+            "|---|---|---|---|---|---|---|---|---|")
+    lines = [title] if title else []
+    lines.append(head)
+    for r in rows:
+        lines.append(f"| {r.format} | {100 * r.fp32_ap:.2f} | {100 * r.int8_ap:.2f} | {100 * r.drop:+.2f} | "
+                     f"{100 * r.fp32_ap50:.2f} | {100 * r.int8_ap50:.2f} | {r.fp32_bytes / 1e6:.2f} MB | "
+                     f"{r.int8_bytes / 1e6:.2f} MB | {100 * r.size_ratio:.0f}% |")
+    return "\n".join(lines)
+
+
+def write_report(rows: list[ReportRow], path: str | Path, **extra) -> None:
+    """Save the rows (plus context such as the data spec) as JSON, atomically."""
+    doc = {**extra, "rows": [{**asdict(r), "drop": r.drop, "size_ratio": r.size_ratio} for r in rows]}
+    atomic_write_bytes(path, lambda f: f.write(json.dumps(doc, indent=2).encode()))

@@ -1,0 +1,52 @@
+"""Which part of the deploy graph is quantized: the detector only; decode stays float.
+
+The deploy wrapper (export/wrapper.py) holds the detector as one child module and adds
+the grid decode, sigmoid, score product, concat and top-K around it. Quantizing any of
+those destroys the boxes (pixel coordinates and [0, 1] scores share no useful scale), so
+the NNCF ignored scope is derived from the module tree, not from hand-written node
+lists: every node whose scope is not inside the detector's child module is ignored.
+
+The TorchScript ONNX exporter names nodes by module path (``/detector/backbone/.../Conv``,
+``/decode/Exp``, ``/TopK`` for the wrapper's own ops) and OpenVINO keeps those names
+when it converts the ONNX, so one pattern serves both NNCF backends.
+"""
+from __future__ import annotations
+
+import re
+
+import nncf
+from torch import nn
+
+from ..models import Detector
+
+
+def detector_child(deploy: nn.Module) -> str:
+    """Name of the deploy wrapper's child module that is the detector."""
+    names = [n for n, m in deploy.named_children() if isinstance(m, Detector)]
+    if len(names) != 1:
+        raise ValueError(f"expected exactly one Detector child in {type(deploy).__name__}, found {names}")
+    return names[0]
+
+
+def float_modules(deploy: nn.Module) -> list[str]:
+    """Children of the deploy wrapper that stay float (everything but the detector)."""
+    det = detector_child(deploy)
+    return [n for n, _ in deploy.named_children() if n != det]
+
+
+def ignored_pattern(deploy: nn.Module) -> str:
+    """Regex matching every graph node outside the detector's scope (ONNX / OpenVINO names)."""
+    return rf"^(?!/{re.escape(detector_child(deploy))}/)"
+
+
+def ignored_scope(deploy: nn.Module) -> nncf.IgnoredScope:
+    """The NNCF ignored scope that keeps decode, sigmoid, concat and top-K in float."""
+    # validate=False: the pattern must not fail on a graph where some wrapper op is absent.
+    return nncf.IgnoredScope(patterns=[ignored_pattern(deploy)], validate=False)
+
+
+def describe(deploy: nn.Module) -> dict:
+    """What goes into metadata.json about the float part of an INT8 graph."""
+    return {"quantized_module": detector_child(deploy), "float_modules": float_modules(deploy),
+            "ignored_pattern": ignored_pattern(deploy),
+            "float_ops": "decode (grid add, exp, stride mul), sigmoid, obj*cls, concat, top-K"}
