@@ -67,8 +67,13 @@ class DetectionDataset(Dataset):
         self.aug_enabled = bool(enabled) and self.aug is not None
 
     def set_epoch(self, epoch: int) -> None:
-        """Feed the epoch into the augmentation random stream (optional; varies epochs reproducibly)."""
+        """Feed the epoch into the augmentation random stream (optional; varies epochs reproducibly).
+
+        The per-epoch call counter restarts too, so a resumed run draws the same augmentations
+        for the same epoch (given the same sampler order and worker seeds).
+        """
         self.epoch = int(epoch)
+        self._calls = 0
 
     @property
     def skipped(self) -> int:
