@@ -46,3 +46,25 @@ def test_yolo_problems(tmp_path: Path) -> None:
 def test_default_labels_dir() -> None:
     assert default_labels_dir(Path("/d/images/train")) == Path("/d/labels/train")
     assert default_labels_dir(Path("/d/pics")) == Path("/d/labels")
+
+
+def test_exif_rotated_jpeg_uses_the_decoded_size(tmp_path: Path) -> None:
+    """A phone photo stored landscape with EXIF 'rotate 90': labels refer to the upright image."""
+    import cv2
+    from PIL import Image
+
+    from yolox_edge.data.check import image_size
+
+    (tmp_path / "images").mkdir()
+    im = Image.fromarray(np.zeros((100, 200, 3), np.uint8))
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "images" / "p.jpg", "JPEG", exif=exif.tobytes())
+    assert cv2.imread(str(tmp_path / "images" / "p.jpg")).shape[:2] == (200, 100)
+    assert image_size(tmp_path / "images" / "p.jpg") == (100, 200)
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "p.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    (tmp_path / "data.yaml").write_text("format: yolo\nnames: [a]\ntrain: {images: images}\n")
+    s = read_split(tmp_path / "data.yaml", "train").samples[0]
+    assert (s.width, s.height) == (100, 200)
+    np.testing.assert_allclose(s.boxes, [[25, 50, 75, 150]])

@@ -90,12 +90,17 @@ def load_image(path: str | Path, reduce: int = 1) -> np.ndarray:
 
 
 def image_size(path: str | Path) -> tuple[int, int] | None:
-    """(width, height) from the file header without decoding; None when it cannot be read."""
+    """(width, height) as OpenCV will decode it, from the header; None when it cannot be read.
+
+    OpenCV applies the EXIF orientation (phone photos): orientations 5-8 swap width and height.
+    """
     try:
         from PIL import Image  # header only: fast enough to index 100k images
 
         with Image.open(path) as im:
-            return int(im.size[0]), int(im.size[1])
+            w, h = int(im.size[0]), int(im.size[1])
+            orientation = im.getexif().get(0x0112, 1) if im.format == "JPEG" else 1
+        return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
     except Exception:  # noqa: BLE001 - any failure means "unreadable", reported by the caller
         return None
 
