@@ -212,3 +212,59 @@ def test_metadata_reader_matches_python(native: Path, tmp_path: Path) -> None:
     (tmp_path / "raw.json").write_text(json.dumps(meta))
     res = subprocess.run([str(native / "yolox_core_host"), "metadata", tmp_path / "raw.json"], capture_output=True, text=True)
     assert res.returncode == 1 and "graph.output_kind" in res.stderr
+
+
+@pytest.mark.slow
+def test_app_path_on_an_ncnn_bundle(native: Path, tmp_path: Path) -> None:
+    """What the JNI code does, step by step, on a real ncnn bundle: C++ reads metadata.json,
+    fills the input; ncnn (the same library, through its Python bindings) runs the blobs the
+    C++ side named with fp16 off; C++ thresholds, NMS and maps. Must equal `predict BUNDLE`."""
+    import ncnn
+    import torch
+
+    from yolox_edge.bundle import extract_bundle, package_bundle
+    from yolox_edge.engine.checkpoint import save_checkpoint
+    from yolox_edge.export.api import export_model
+    from yolox_edge.models import create_model
+    from yolox_edge.runtime import load_predictor
+
+    torch.manual_seed(0)
+    model = create_model("test", num_classes=3)
+    with torch.no_grad():  # confident objectness: many overlapping candidates for NMS to sort out
+        for conv in model.head.obj_preds:
+            conv.bias.fill_(4.0)
+        for conv in model.head.cls_preds:
+            conv.bias.uniform_(-1.0, 1.0)
+    save_checkpoint(tmp_path / "tiny.pt", model, class_names=["a", "b", "c"])
+    export_model(tmp_path / "tiny.pt", "ncnn", tmp_path / "export")
+    package_bundle(tmp_path / "export", "ncnn", tmp_path / "tiny.zip", conf=0.35, nms=0.45)
+    folder, _ = extract_bundle(tmp_path / "tiny.zip", tmp_path / "assets")
+    cfg = json.loads(host(native, "metadata", folder / "metadata.json"))
+
+    rng = np.random.default_rng(3)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (90, 150, 3)).astype(np.uint8), (9, 9), 3)
+    h, w = img.shape[:2]
+    x = _fill(native, tmp_path, img, "BGR", tuple(cfg["input_size"]))
+    net = ncnn.Net()
+    net.opt.use_fp16_storage = net.opt.use_fp16_packed = net.opt.use_fp16_arithmetic = False
+    net.opt.use_bf16_storage = False
+    files = list(cfg["files"])
+    assert net.load_param(str(folder / next(f for f in files if f.endswith(".param")))) == 0
+    assert net.load_model(str(folder / next(f for f in files if f.endswith(".bin")))) == 0
+    ex = net.create_extractor()
+    ex.input(cfg["input_name"], ncnn.Mat(np.ascontiguousarray(x)))
+    outs = {}
+    for role in ("boxes", "scores"):
+        ret, mat = ex.extract(cfg[f"{role}_output"])
+        assert ret == 0
+        outs[role] = np.array(mat)
+    assert cfg["output_kind"] == "decoded"
+    case = _write_case(tmp_path, "decoded", outs["boxes"], outs["scores"], None, (w, h),
+                       cfg["input_size"][::-1], cfg["conf"], cfg["nms"], cfg["max_det"], cfg["agnostic"])
+    cpp = _parse_dets(host(native, "postprocess", case))
+
+    cv2.imwrite(str(tmp_path / "img.png"), img)
+    py = load_predictor(tmp_path / "tiny.zip", conf=cfg["conf"], iou=cfg["nms"], max_det=cfg["max_det"]).predict(
+        tmp_path / "img.png")
+    assert len(py) >= 3
+    _assert_same(cpp, py, px=0.01)
