@@ -11,6 +11,10 @@ def add_parser(sub) -> None:
     p.add_argument("--topk", type=int, default=None,
                    help="keep the K best anchors in the graph (default 100 for onnx/openvino; 0 = all anchors; "
                         "ncnn has no top-K layers)")
+    p.add_argument("--nms", type=float, default=0.65,
+                   help="IoU of the class-aware NMS run in the graph before top-K (onnx/openvino), default 0.65")
+    p.add_argument("--no-nms", action="store_true", help="top-K of raw anchors, no NMS in the graph")
+    p.add_argument("--conf", type=float, default=0.001, help="score threshold of the in-graph NMS, default 0.001")
     p.add_argument("--raw", action="store_true", help="official raw output [B, N, 5+C] instead of decoded boxes")
     p.add_argument("--img-size", type=int, default=None, help="square input size (default: the checkpoint's)")
     p.add_argument("--dynamic-batch", action="store_true", help="dynamic batch dimension (onnx/openvino)")
@@ -23,12 +27,14 @@ def run(args) -> int:
     from ..export.metadata import output_bytes_per_image
 
     res = export_model(args.model, args.format, args.out, precision=args.precision, topk=args.topk, raw=args.raw,
-                       img_size=args.img_size, dynamic_batch=args.dynamic_batch)
+                       img_size=args.img_size, dynamic_batch=args.dynamic_batch,
+                       nms_iou=None if args.no_nms else args.nms, nms_conf=args.conf)
     m = res.metadata
     g = m["graph"]
     print(f"exported {args.model} -> {res.directory} [{m['format']}, {m['precision']}, "
           f"input {m['input']['shape']}, output {g['output_kind']}"
-          + (f", top-{g['topk']}" if g["topk"] else "") + "]")
+          + (f", top-{g['topk']}" if g["topk"] else "")
+          + (f", NMS {g['nms']['iou']}" if g["nms"] else "") + "]")
     for o in m["outputs"]:
         print(f"  output {o['name']:<7} {o['dtype']:<8} {o['shape']}")
     print(f"  {output_bytes_per_image(m):,} output bytes per image")

@@ -17,6 +17,11 @@ from .wrapper import DeployModel, num_anchors
 FORMATS = ("onnx", "openvino", "ncnn")
 PRECISIONS = ("fp32", "fp16")
 DEFAULT_TOPK = 100
+# In-graph NMS defaults (top-K exports to formats with an NMS op): YOLOX's eval threshold,
+# so an export's AP equals the host pipeline's; apps may NMS again at a lower IoU on the host.
+DEFAULT_NMS_IOU = 0.65
+DEFAULT_NMS_CONF = 0.001
+NMS_FORMATS = ("onnx", "openvino")
 
 
 @dataclass
@@ -61,15 +66,22 @@ def _plan(fmt: str, precision: str, topk: int | None, raw: bool, dynamic_batch: 
 
 def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision: str = "fp32",
                  topk: int | None = None, raw: bool = False, img_size: int | None = None,
-                 dynamic_batch: bool = False) -> ExportResult:
+                 dynamic_batch: bool = False, nms_iou: float | None = DEFAULT_NMS_IOU,
+                 nms_conf: float = DEFAULT_NMS_CONF) -> ExportResult:
     """Export a checkpoint to ``out_dir`` as ONNX, OpenVINO IR or ncnn, with decode in the graph.
 
     ``topk=None`` means the format's default (K=100 for ONNX/OpenVINO, none for ncnn);
     ``topk=0`` keeps every anchor (decoded boxes [B, N, 4] + scores [B, N, C]);
-    ``raw=True`` writes the official raw output instead. Files are written in a temp
+    ``raw=True`` writes the official raw output instead. With top-K on ONNX/OpenVINO the
+    graph runs class-aware NMS (``nms_iou``, scores > ``nms_conf``) before keeping K;
+    ``nms_iou=None`` keeps the K best anchors without NMS. Files are written in a temp
     folder and moved into ``out_dir`` only when complete; metadata.json comes last.
     """
     kind, k = _plan(fmt, precision, topk, raw, dynamic_batch)
+    if nms_iou is not None and not 0.0 < nms_iou <= 1.0:
+        raise UserError(f"--nms {nms_iou}: the IoU threshold must be in (0, 1]")
+    use_nms = kind == "topk" and fmt in NMS_FORMATS and nms_iou is not None
+    nms = {"iou": float(nms_iou), "conf": float(nms_conf), "class_aware": True} if use_nms else None
     ckpt_path = Path(model)
     detector, ckpt = load_model(ckpt_path)
     pre = PreprocessConfig.from_dict(ckpt["preprocess"])
@@ -78,7 +90,10 @@ def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision:
             raise UserError(f"--img-size {img_size}: must be a positive multiple of {max(detector.strides)}")
         pre = replace(pre, input_size=(img_size, img_size))
     h, w = pre.input_size
-    deploy = DeployModel(detector, kind=kind, topk=k, float_labels=(fmt == "ncnn"))
+    if k:  # a graph cannot keep more candidates than it has anchors; record the K it really keeps
+        k = min(k, num_anchors((h, w), detector.strides))
+    deploy = DeployModel(detector, kind=kind, topk=k, float_labels=(fmt == "ncnn"),
+                         nms_iou=nms_iou if use_nms else None, nms_conf=nms_conf)
     # A real-looking input range keeps tracing-time checks meaningful (0..255, like preprocess).
     example = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 255
     stem = f"yolox_{ckpt['variant']}"
@@ -111,7 +126,7 @@ def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision:
         meta = build_metadata(fmt=fmt, model_file=names[0], model_name=stem, variant=ckpt["variant"],
                               class_names=list(ckpt["class_names"]), preprocess=pre, strides=detector.strides,
                               kind=kind, topk=k, input_name=input_name, batch=batch, outputs=outputs,
-                              precision=precision, source_sha256=sha256_file(ckpt_path),
+                              precision=precision, source_sha256=sha256_file(ckpt_path), nms=nms,
                               extra={"source_checkpoint": ckpt_path.name})
         # Complete files move in one rename each; the metadata (which names their hashes) last.
         for n in names:

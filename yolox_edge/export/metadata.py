@@ -2,7 +2,7 @@
 
 Written beside every artifact (and reused by INT8 exports, benchmarks and bundles). Fields
 (DESIGN.md): schema_version, format, model, variant, class_names, input_size, preprocess,
-strides, graph {decode, topk, nms, box_format, box_units, output_kind, raw_activated},
+strides, graph {decode, topk, nms (false | {iou, conf, class_aware}), box_format, box_units, output_kind, raw_activated},
 input {name, shape, dtype}, outputs [{name, blob, shape, dtype, layout}], precision,
 source {checkpoint sha256}, files {filename: sha256}, model_file.
 """
@@ -61,8 +61,11 @@ def output_bytes_per_image(meta: dict) -> int:
 def build_metadata(*, fmt: str, model_file: str, model_name: str, variant: str | None, class_names: list[str],
                    preprocess: PreprocessConfig, strides: Sequence[int], kind: str, topk: int | None,
                    input_name: str, batch: int | str, outputs: list[dict], precision: str,
-                   source_sha256: str | None, extra: dict | None = None) -> dict:
-    """The metadata dict of one export (``files`` is filled in by ``write_metadata``)."""
+                   source_sha256: str | None, nms: dict | None = None, extra: dict | None = None) -> dict:
+    """The metadata dict of one export (``files`` is filled in by ``write_metadata``).
+
+    ``nms``: None, or {"iou", "conf", "class_aware"} of the NMS inside the graph.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
     h, w = preprocess.input_size
@@ -70,7 +73,7 @@ def build_metadata(*, fmt: str, model_file: str, model_name: str, variant: str |
         "schema_version": SCHEMA_VERSION, "format": fmt, "model": model_name, "variant": variant,
         "class_names": list(class_names), "input_size": [h, w], "preprocess": preprocess.to_dict(),
         "strides": list(strides),
-        "graph": {"decode": kind != "raw", "topk": topk if kind == "topk" else None, "nms": False,
+        "graph": {"decode": kind != "raw", "topk": topk if kind == "topk" else None, "nms": nms or False,
                   "box_format": "xyxy" if kind != "raw" else "raw", "box_units": "input pixels",
                   "output_kind": kind, "raw_activated": kind == "raw"},
         "input": {"name": input_name, "shape": [batch, 3, h, w], "dtype": "float32"},

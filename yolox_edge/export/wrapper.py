@@ -11,6 +11,7 @@ from torch import nn
 from ..decode import GridDecode, flatten_maps
 from ..models import Detector
 from ..postprocess import select_topk
+from .graph_nms import nms_topk
 
 # Output kind (runtime.base.OUTPUT_KINDS) -> names of the graph outputs, in order.
 OUTPUT_NAMES = {"raw": ("raw",), "decoded": ("boxes", "scores"), "topk": ("boxes", "scores", "labels")}
@@ -22,11 +23,12 @@ class DeployModel(nn.Module):
     - ``kind="raw"``: the official layout [B, N, 5+C], reg raw, obj/cls sigmoid-ed.
     - ``kind="decoded"``: boxes [B, N, 4] xyxy input pixels, scores [B, N, C] = obj*cls.
     - ``kind="topk"``: the ``topk`` best anchors by best-class score: boxes [B, K, 4],
-      scores [B, K], labels [B, K] (int64, or float32 with ``float_labels`` for ncnn).
+      scores [B, K], labels [B, K] (int64, or float32 with ``float_labels`` for ncnn);
+      with ``nms_iou`` the K are the best survivors of class-aware NMS (ONNX/OpenVINO only).
     """
 
     def __init__(self, detector: Detector, *, kind: str = "topk", topk: int | None = 100,
-                 float_labels: bool = False) -> None:
+                 float_labels: bool = False, nms_iou: float | None = None, nms_conf: float = 0.001) -> None:
         super().__init__()
         if kind not in OUTPUT_NAMES:
             raise ValueError(f"unknown output kind {kind!r}; expected one of {', '.join(OUTPUT_NAMES)}")
@@ -35,6 +37,7 @@ class DeployModel(nn.Module):
         self.detector = detector
         self.decode = GridDecode(detector.strides)
         self.kind, self.topk, self.float_labels = kind, topk, float_labels
+        self.nms_iou, self.nms_conf = nms_iou, nms_conf
         # The wrapper itself must be in eval mode: exporters restore the wrapper's mode
         # recursively afterwards, which would otherwise put BatchNorm back into training.
         self.eval()
@@ -51,7 +54,10 @@ class DeployModel(nn.Module):
         boxes, scores = self.decode(maps)
         if self.kind == "decoded":
             return boxes, scores
-        boxes, best, labels = select_topk(boxes, scores, self.topk)
+        if self.nms_iou is not None:
+            boxes, best, labels = nms_topk(boxes, scores, self.topk, iou=self.nms_iou, conf=self.nms_conf)
+        else:
+            boxes, best, labels = select_topk(boxes, scores, self.topk)
         return boxes, best, (labels.float() if self.float_labels else labels)
 
 

@@ -1,0 +1,82 @@
+"""Parity of the onnxruntime, OpenVINO and ncnn backends with torch on the tiny model (64 px)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from yolox_edge.engine.checkpoint import load_model
+from yolox_edge.export import DeployModel, read_metadata
+from yolox_edge.runtime import load_predictor, open_model
+
+FORMATS = ("onnx", "openvino", "ncnn")
+
+
+def _batch(n: int = 2, size: int = 64) -> np.ndarray:
+    return (np.random.default_rng(1).random((n, 3, size, size)) * 255).astype(np.float32)
+
+
+def _torch_ref(ckpt, export_dir, x) -> dict[str, np.ndarray]:
+    """The same deploy graph run in torch (decode, NMS, top-K as the metadata says)."""
+    g = read_metadata(export_dir)["graph"]
+    nms = g["nms"] or {}
+    deploy = DeployModel(load_model(ckpt)[0], kind=g["output_kind"], topk=g["topk"],
+                         nms_iou=nms.get("iou"), nms_conf=nms.get("conf", 0.001))
+    with torch.no_grad():
+        outs = deploy(torch.from_numpy(x))
+    return {n: o.numpy() for n, o in zip(deploy.output_names, outs)}
+
+
+def _assert_topk_matches(out: dict, ref: dict) -> None:
+    """Each exported top-K entry equals a torch top-K entry (order among tied scores may differ)."""
+    rb, rs, rl = ref["boxes"], ref["scores"], ref["labels"]
+    assert out["boxes"].shape == rb.shape and out["scores"].shape == rs.shape == out["labels"].shape
+    np.testing.assert_allclose(out["scores"], rs, atol=1e-5)  # sorted descending in both
+    for i in range(len(rb)):
+        for b, s, lab in zip(out["boxes"][i], out["scores"][i], out["labels"][i]):
+            same = (np.abs(rs[i] - s) < 1e-5) & (rl[i] == int(lab)) & (np.abs(rb[i] - b).max(-1) < 1e-2)
+            assert same.any(), (b, s, lab)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_backend_matches_torch(fmt, tiny_ckpt, tiny_exports) -> None:
+    x = _batch(2)
+    ref = _torch_ref(tiny_ckpt, tiny_exports[fmt], x)
+    backend, info = open_model(tiny_exports[fmt], threads=1)
+    out = backend.infer(x)  # batch 2 on a batch-1 graph: the backend runs image by image
+    if fmt == "ncnn":
+        assert info.output_kind == "decoded"
+        np.testing.assert_allclose(out["boxes"], ref["boxes"], atol=1e-2)
+        np.testing.assert_allclose(out["scores"], ref["scores"], atol=1e-4)
+    else:
+        assert info.output_kind == "topk"
+        assert (out["scores"] > 0).sum() > 3  # NMS kept a few real detections, zeros pad the rest
+        _assert_topk_matches(out, ref)
+    assert info.class_names == ["cat", "dog", "car"]
+    assert tuple(info.preprocess.input_size) == (64, 64)
+
+
+def test_openvino_states_its_precision(tiny_exports) -> None:
+    _, info = open_model(tiny_exports["openvino"])
+    assert info.extra["inference_precision"] == "f32"  # never the silent bf16 default
+    assert "f32 inference" in info.precision
+    _, info = open_model(tiny_exports["openvino"], precision_hint="bf16")
+    assert info.extra["inference_precision"] in {"bf16", "f32"}  # f32 where the CPU has no bf16
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_predictor_same_detections_as_torch(fmt, tiny_ckpt, tiny_exports) -> None:
+    img = (np.random.default_rng(2).random((48, 80, 3)) * 255).astype(np.uint8)
+    ref = load_predictor(tiny_ckpt, conf=0.3).predict(img)
+    det = load_predictor(tiny_exports[fmt] / "metadata.json", conf=0.3).predict(img)
+    assert len(ref) > 0 and len(det) == len(ref)
+    # Match each detection to one of torch's (tied scores may come in another order).
+    for b, s, lab in zip(det.boxes, det.scores, det.labels):
+        same = (np.abs(ref.scores - s) < 1e-4) & (ref.labels == lab) & (np.abs(ref.boxes - b).max(-1) < 0.05)
+        assert same.any(), (b, s, lab)
+
+
+def test_model_file_paths_open_too(tiny_exports) -> None:
+    for fmt, name in (("onnx", "yolox_test.onnx"), ("openvino", "yolox_test.xml"), ("ncnn", "yolox_test.ncnn.param")):
+        backend, info = open_model(tiny_exports[fmt] / name)
+        assert info.extra["format"] == fmt

@@ -1,0 +1,79 @@
+"""Bad input: one clear line and exit code 2 (no traceback)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+
+def _one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for n in needles:
+        assert n in err, err
+
+
+@pytest.fixture
+def image(tmp_path):
+    p = tmp_path / "img.png"
+    cv2.imwrite(str(p), np.full((40, 50, 3), 90, np.uint8))
+    return p
+
+
+def test_artifact_without_metadata(tiny_exports, tmp_path, image, run_cli) -> None:
+    lone = tmp_path / "lone.onnx"
+    shutil.copy(tiny_exports["onnx"] / "yolox_test.onnx", lone)
+    _one_line_error(*run_cli("predict", lone, image)[::2], "metadata.json")
+
+
+def test_truncated_model_file(tiny_exports, tmp_path, image, run_cli) -> None:
+    for fmt, name in (("onnx", "yolox_test.onnx"), ("ncnn", "yolox_test.ncnn.bin")):
+        d = shutil.copytree(tiny_exports[fmt], tmp_path / fmt)
+        f = d / name
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+        _one_line_error(*run_cli("predict", d, image)[::2], name, "sha256")
+
+
+def test_truncated_model_with_matching_metadata(tiny_exports, tmp_path, image, run_cli) -> None:
+    # Even when someone re-hashes a broken file, the backend's own load error is one line.
+    from yolox_edge.export.metadata import write_metadata
+
+    for fmt, name in (("onnx", "yolox_test.onnx"), ("ncnn", "yolox_test.ncnn.bin")):
+        d = shutil.copytree(tiny_exports[fmt], tmp_path / fmt)
+        f = d / name
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+        meta = json.loads((d / "metadata.json").read_text())
+        write_metadata(d, meta, list(meta["files"]))
+        _one_line_error(*run_cli("predict", d, image)[::2], name)
+
+
+def test_metadata_sha_mismatch_and_bad_json(tiny_exports, tmp_path, image, run_cli) -> None:
+    d = shutil.copytree(tiny_exports["openvino"], tmp_path / "ov")
+    meta = json.loads((d / "metadata.json").read_text())
+    meta["files"]["yolox_test.bin"] = "0" * 64
+    (d / "metadata.json").write_text(json.dumps(meta))
+    _one_line_error(*run_cli("predict", d / "yolox_test.xml", image)[::2], "yolox_test.bin", "sha256")
+    (d / "metadata.json").write_text(json.dumps(meta)[:50])
+    _one_line_error(*run_cli("eval", d, "--data", tmp_path / "none.yaml")[::2])
+    _one_line_error(*run_cli("predict", d, image)[::2], "metadata.json", "JSON")
+
+
+def test_image_of_wrong_type(tiny_exports, tmp_path, run_cli) -> None:
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    _one_line_error(*run_cli("predict", tiny_exports["onnx"], bad)[::2], "notes.jpg")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("--format", "ncnn", "--topk", "10"), "TopK"),
+    (("--format", "ncnn", "--precision", "fp16"), "fp16"),
+    (("--format", "onnx", "--precision", "fp16"), "fp16"),
+    (("--format", "ncnn", "--dynamic-batch"), "dynamic-batch"),
+    (("--format", "onnx", "--raw", "--topk", "5"), "--raw"),
+    (("--format", "onnx", "--img-size", "50"), "--img-size"),
+])
+def test_export_refusals(tiny_ckpt, tmp_path, run_cli, args, needle) -> None:
+    _one_line_error(*run_cli("export", tiny_ckpt, *args, "--out", tmp_path / "x")[::2], needle)
