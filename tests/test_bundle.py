@@ -218,8 +218,6 @@ def test_bundle_text_entries_are_bounded(bundle: Path, tmp_path: Path, monkeypat
 
 
 def test_labels_must_match_metadata(bundle: Path, tmp_path: Path) -> None:
-    def edit(name, data):
-        return name, data
     # Consistent sha256s but labels that disagree with metadata: refused at the contract check.
     contents = {}
     with zipfile.ZipFile(bundle) as zf:
@@ -270,3 +268,30 @@ def test_predict_eval_bench_accept_a_bundle(nano_onnx_bundle: Path, refdata: Pat
     assert code == 0, err
     ap = json.loads((tmp_path / "ev.json").read_text())["AP"]
     assert ap > 0.15  # official Nano on 80 real COCO val images; a broken bundle scores ~0
+
+
+def _repack(bundle: Path, dst: Path, edit_meta) -> Path:
+    """Rebuild a bundle with edited metadata.json and a matching SHA256SUMS (a careful forger)."""
+    with zipfile.ZipFile(bundle) as zf:
+        contents = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(contents["metadata.json"])
+    edit_meta(meta)
+    contents["metadata.json"] = json.dumps(meta).encode()
+    contents["SHA256SUMS"] = "".join(f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in contents.items()
+                                     if n != "SHA256SUMS").encode()
+    with zipfile.ZipFile(dst, "w") as zf:
+        for n, d in contents.items():
+            zf.writestr(n, d)
+    return dst
+
+
+def test_metadata_must_agree_with_the_files(bundle: Path, tmp_path: Path) -> None:
+    bad = _repack(bundle, tmp_path / "m1.zip", lambda m: m.update(model_file="../../etc/passwd"))
+    with pytest.raises(UserError, match="does not list it"):
+        verify_bundle(bad)
+    bad = _repack(bundle, tmp_path / "m2.zip", lambda m: m["files"].update({"model.ncnn.bin": "0" * 64}))
+    with pytest.raises(UserError, match="model.ncnn.bin in metadata.json does not match"):
+        verify_bundle(bad)
+    bad = _repack(bundle, tmp_path / "m3.zip", lambda m: m.pop("bundle"))
+    with pytest.raises(UserError, match="lacks the bundle section"):
+        verify_bundle(bad)

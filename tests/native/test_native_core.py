@@ -17,9 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
-from yolox_edge.data.preprocess import PreprocessConfig, letterbox, preprocess, read_image
+from yolox_edge.data.preprocess import PreprocessConfig, boxes_to_image, letterbox, preprocess, read_image
 from yolox_edge.postprocess import filter_nms_numpy, postprocess_numpy
-from yolox_edge.data.preprocess import boxes_to_image
 
 CPP = Path(__file__).resolve().parents[2] / "android_demo" / "app" / "src" / "main" / "cpp"
 

@@ -109,6 +109,9 @@ def check_extracted(bundle: Path, directory: Path, manifest: dict[str, str]) -> 
         if manifest.get(name) != digest:
             raise UserError(f"{bundle}: {name} in metadata.json does not match the bundle's copy; "
                             "rebuild it with 'yolox-edge package'")
+    if meta["model_file"] not in meta["files"]:
+        raise UserError(f"{bundle}: metadata.json names model_file {meta['model_file']!r} but does not list it; "
+                        "rebuild it with 'yolox-edge package'")
     b = meta.get("bundle")
     if not isinstance(b, dict) or b.get("target") != meta["format"] or "postprocess" not in meta:
         raise UserError(f"{bundle}: metadata.json lacks the bundle section; rebuild it with 'yolox-edge package'")
