@@ -1,0 +1,74 @@
+from pathlib import Path
+
+import pytest
+
+from yolox_edge.config import Recipe, apply_overrides, load_recipe, recipe_from_dict
+from yolox_edge.errors import UserError
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def test_defaults_are_official():
+    r = Recipe()
+    assert r.train.basic_lr_per_img == pytest.approx(0.01 / 64)
+    assert (r.train.momentum, r.train.weight_decay, r.train.nesterov) == (0.9, 5e-4, True)
+    assert (r.train.warmup_epochs, r.train.min_lr_ratio, r.train.no_aug_epochs) == (5.0, 0.05, 15)
+    assert r.train.ema_decay == 0.9998
+    assert r.aug.mosaic_scale == (0.1, 2.0) and r.aug.mixup_prob == 1.0
+
+
+@pytest.mark.parametrize("name", ["nano", "tiny", "s", "m", "l", "x", "darknet53"])
+def test_every_recipe_loads(name):
+    r = load_recipe(RECIPES / f"yolox_{name}.yaml")
+    assert r.model.variant == name
+    if name in ("nano", "tiny"):
+        assert r.aug.mosaic_scale == (0.5, 1.5) and r.aug.mixup_prob == 0.0 and r.input_size == 416
+        assert r.aug.mosaic_prob == (0.5 if name == "nano" else 1.0)
+    else:
+        assert r.aug.mosaic_scale == (0.1, 2.0) and r.aug.mixup_prob > 0 and r.input_size == 640
+
+
+def test_finetune_recipe_loads():
+    for p in RECIPES.glob("*.yaml"):
+        load_recipe(p)
+
+
+def test_unknown_key_is_named(tmp_path):
+    p = tmp_path / "r.yaml"
+    p.write_text("train: {epochs: 3, epoch: 4}\n")
+    with pytest.raises(UserError, match=r"unknown key 'train.epoch'") as e:
+        load_recipe(p)
+    assert str(p) in str(e.value)
+    p.write_text("trian: {epochs: 3}\n")
+    with pytest.raises(UserError, match="unknown section 'trian'"):
+        load_recipe(p)
+
+
+def test_bad_types_are_errors(tmp_path):
+    with pytest.raises(UserError, match="train.epochs: expected an integer"):
+        recipe_from_dict({"train": {"epochs": "ten"}})
+    with pytest.raises(UserError, match="aug.mosaic_scale: expected 2 values"):
+        recipe_from_dict({"aug": {"mosaic_scale": [0.5]}})
+    with pytest.raises(UserError, match="train.ema: expected true or false"):
+        recipe_from_dict({"train": {"ema": 1}})
+    r = recipe_from_dict({"train": {"warmup_epochs": 1, "random_size": [10, 20]}})
+    assert isinstance(r.train.warmup_epochs, float) and r.train.random_size == (10, 20)
+
+
+def test_set_overrides():
+    r = apply_overrides(Recipe(), ["train.epochs=30", "aug.mosaic_scale=[0.5, 1.5]", "train.ema=false",
+                                   "model.variant=nano", "train.random_size=null"])
+    assert r.train.epochs == 30 and r.aug.mosaic_scale == (0.5, 1.5) and r.train.ema is False
+    assert r.model.variant == "nano" and r.input_size == 416
+    with pytest.raises(UserError, match="unknown key 'train.epoch'"):
+        apply_overrides(Recipe(), ["train.epoch=3"])
+    with pytest.raises(UserError, match="section.key=value"):
+        apply_overrides(Recipe(), ["epochs"])
+    with pytest.raises(UserError, match="key must be section.key"):
+        apply_overrides(Recipe(), ["epochs=3"])
+
+
+def test_round_trip_through_dict():
+    r = apply_overrides(Recipe(), ["train.epochs=7", "aug.degrees=0"])
+    r2 = recipe_from_dict(r.to_dict())
+    assert r2 == r

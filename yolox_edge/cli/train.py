@@ -1,0 +1,45 @@
+"""yolox-edge train: a recipe + a data spec -> runs/NAME/{best,last}.pt and logs."""
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train or fine-tune a detector (DDP: launch with torchrun)")
+    p.add_argument("--recipe", required=True, help="recipe YAML, e.g. recipes/yolox_nano.yaml")
+    p.add_argument("--data", required=True, help="data spec YAML")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, log.csv/json/png)")
+    p.add_argument("--weights", default=None, help="start from this checkpoint (another class count is fine)")
+    p.add_argument("--epochs", type=int, default=None, help="= --set train.epochs=N")
+    p.add_argument("--img-size", type=int, default=None, help="= --set model.input_size=S")
+    p.add_argument("--batch", type=int, default=None, help="total batch over all processes")
+    p.add_argument("--device", default=None, help="auto | cpu | cuda")
+    p.add_argument("--resume", action="store_true", help="continue OUT/last.pt with its own recipe and state")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value, e.g. --set train.epochs=30 (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no per-epoch progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..config import apply_overrides, load_recipe
+    from ..engine.trainer import Trainer
+
+    recipe = load_recipe(args.recipe)
+    sets = list(args.overrides)
+    for flag, key in ((args.epochs, "train.epochs"), (args.img_size, "model.input_size"),
+                      (args.batch, "train.batch")):
+        if flag is not None:
+            sets.append(f"{key}={flag}")
+    if args.device:
+        sets.append(f"train.device={args.device}")
+    apply_overrides(recipe, sets)
+    if args.resume and sets:
+        print("note: --resume continues with the recipe stored in last.pt; overrides are ignored")
+    res = Trainer(recipe, data=args.data, out=args.out, weights=args.weights, resume=args.resume,
+                  progress=not args.no_progress).train()
+    if res.get("best_epoch", -1) > 0:
+        print(f"done: best AP {res['best_ap']:.4f} at epoch {res['best_epoch']} -> {res['best']}; last -> {res['last']}")
+    else:
+        print(f"done: last -> {res['last']}")
+    if res.get("skipped_samples"):
+        print(f"skipped {res['skipped_samples']} bad sample(s) during training (see 'yolox-edge data check')")
+    return 0

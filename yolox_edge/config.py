@@ -1,0 +1,215 @@
+"""Training configuration: typed dataclasses, strict YAML recipes, ``--set`` overrides.
+
+A recipe YAML has up to four sections, ``model``, ``data``, ``aug`` and ``train``, and
+lists only what differs from the defaults below (the official YOLOX-S-and-up values).
+Unknown sections or keys are errors naming the key and the file; values are checked
+against the field types.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .data.transforms import AugConfig
+from .errors import UserError
+
+AugCfg = AugConfig  # the data engineer's dataclass is the recipe's aug section
+
+
+@dataclass
+class ModelCfg:
+    """Which network, and at what input size it is trained and evaluated."""
+
+    variant: str = "s"
+    input_size: int | None = None  # None: the variant's own size (640 for S, 416 for Nano)
+    test_size: int | None = None   # None: input_size
+
+
+@dataclass
+class DataCfg:
+    """Which splits of the data spec to use, and how to load them."""
+
+    train_split: str = "train"
+    val_split: str = "val"
+    workers: int = 2
+    repeat: int = 1             # passes over the training split per epoch (tiny datasets)
+    cache_images: bool = False  # decode + fit every training image once (small datasets, few cores)
+
+
+@dataclass
+class TrainCfg:
+    """Optimiser, schedule, EMA, evaluation and the rest of the official training recipe."""
+
+    epochs: int = 300
+    batch: int = 64
+    basic_lr_per_img: float = 0.01 / 64  # lr = basic_lr_per_img * batch
+    warmup_epochs: float = 5.0
+    warmup_lr_start: float = 0.0
+    min_lr_ratio: float = 0.05
+    no_aug_epochs: int = 15               # clamped for short runs (schedule.clamp_no_aug_epochs)
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    ema: bool = True
+    ema_decay: float = 0.9998
+    eval_interval: int = 10
+    multiscale_range: int = 5             # sizes input/32 +- range (x32); 0 disables
+    random_size: tuple[int, int] | None = None  # explicit (lo, hi) in units of 32, overrides range
+    multiscale_interval: int = 10         # iterations between size changes
+    freeze_backbone_epochs: int = 0
+    freeze_bn: bool = False               # keep every BN in eval mode (tiny datasets)
+    bn_reestimate_batches: int = 8        # for bn_folded (imported ONNX) checkpoints
+    seed: int = 0
+    device: str = "auto"                  # auto | cpu | cuda | cuda:N
+    amp: bool = True                      # mixed precision, CUDA only
+    eval_conf: float = 0.001
+    eval_nms: float = 0.65
+    threads: int | None = None            # torch CPU threads (None: torch's default)
+
+
+@dataclass
+class Recipe:
+    model: ModelCfg = field(default_factory=ModelCfg)
+    data: DataCfg = field(default_factory=DataCfg)
+    aug: AugConfig = field(default_factory=AugConfig)
+    train: TrainCfg = field(default_factory=TrainCfg)
+
+    def to_dict(self) -> dict:
+        """Plain dict (tuples as lists) for checkpoints and logs."""
+        return _plain(dataclasses.asdict(self))
+
+    @property
+    def input_size(self) -> int:
+        from .models import get_variant
+        return self.model.input_size or get_variant(self.model.variant).input_size
+
+    @property
+    def test_size(self) -> int:
+        return self.model.test_size or self.input_size
+
+
+SECTIONS = {"model": ModelCfg, "data": DataCfg, "aug": AugConfig, "train": TrainCfg}
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against a type hint; ints become floats and lists tuples where typed so."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, where)
+            except UserError as e:
+                errors.append(str(e))
+        raise UserError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{where}: expected a list like [a, b], got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], where) for v in value)
+        if len(value) != len(args):
+            raise UserError(f"{where}: expected {len(args)} values, got {len(value)}")
+        return tuple(_coerce(v, a, where) for v, a in zip(value, args))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise UserError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value  # Any / untyped: accept as is
+
+
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _apply(section_obj: Any, section: str, values: dict, source: str) -> None:
+    hints = _hints(type(section_obj))
+    for key, val in values.items():
+        if key not in hints:
+            raise UserError(f"{source}: unknown key '{section}.{key}'; known keys in '{section}': "
+                            f"{', '.join(hints)}")
+        setattr(section_obj, key, _coerce(val, hints[key], f"{source}: {section}.{key}"))
+
+
+def recipe_from_dict(d: dict | None, source: str = "recipe") -> Recipe:
+    """Build a Recipe from a nested mapping, strictly (unknown keys are errors)."""
+    recipe = Recipe()
+    if d is None:
+        return recipe
+    if not isinstance(d, dict):
+        raise UserError(f"{source}: a recipe is a mapping with sections {', '.join(SECTIONS)}")
+    for section, values in d.items():
+        if section not in SECTIONS:
+            raise UserError(f"{source}: unknown section '{section}'; known: {', '.join(SECTIONS)}")
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise UserError(f"{source}: section '{section}' must be a mapping of key: value")
+        _apply(getattr(recipe, section), section, values, source)
+    return recipe
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read a recipe YAML strictly."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: recipe not found; pass one of recipes/*.yaml")
+    try:
+        d = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise UserError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+    return recipe_from_dict(d, str(p))
+
+
+def apply_overrides(recipe: Recipe, overrides: list[str] | None) -> Recipe:
+    """Apply ``section.key=value`` strings (value parsed as YAML: 30, 0.5, true, [0.5, 1.5])."""
+    for item in overrides or []:
+        if "=" not in item:
+            raise UserError(f"--set {item!r}: expected section.key=value, e.g. train.epochs=30")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        if len(parts) != 2 or parts[0] not in SECTIONS:
+            raise UserError(f"--set {item!r}: key must be section.key with section one of "
+                            f"{', '.join(SECTIONS)}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        _apply(getattr(recipe, parts[0]), parts[0], {parts[1]: value}, "--set")
+    return recipe
+
+
+def recipe_from_checkpoint(d: dict) -> Recipe:
+    """The recipe a checkpoint was trained with (stored by ``Recipe.to_dict``)."""
+    return recipe_from_dict(d, "checkpoint recipe")

@@ -1,0 +1,338 @@
+"""The YOLOX trainer: SGD + warm-cos schedule, EMA, multi-scale, the no-aug stage, COCO AP
+evaluation of the EMA model, atomic best/last checkpoints with full resume state, DDP.
+
+``Trainer(recipe, data=SPEC, out=DIR).train()`` is the whole run; ``yolox-edge train`` is a
+thin layer over it. Hooks (engine.hooks.Hook) see every epoch and iteration.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from tqdm import tqdm
+
+from ..config import Recipe, recipe_from_checkpoint
+from ..data.dataset import DetectionDataset, collate
+from ..data.preprocess import PreprocessConfig
+from ..data.spec import Split, load_spec, read_split
+from ..errors import UserError
+from ..loss import YOLOXLoss
+from ..models import create_model
+from . import distributed as D
+from .checkpoint import load_checkpoint, save_checkpoint
+from .ema import ModelEMA, unwrap
+from .finetune import set_backbone_frozen, set_bn_eval, transfer_weights
+from .hooks import Hook, RunLog
+from .optim import build_optimizer, set_lr
+from .schedule import WarmCosSchedule, clamp_no_aug_epochs
+from .state import capture_rng, restore_rng, skip_count
+
+
+class _Repeat(torch.utils.data.Dataset):
+    """``k`` passes over a dataset as one epoch (fewer per-epoch evals/saves on tiny data)."""
+
+    def __init__(self, ds, k: int) -> None:
+        self.ds, self.k = ds, k
+
+    def __len__(self) -> int:
+        return len(self.ds) * self.k
+
+    def __getitem__(self, i: int):
+        return self.ds[i % len(self.ds)]
+
+
+class Trainer:
+    """One training run into ``out`` (``last.pt``, ``best.pt``, ``log.csv/json/png``)."""
+
+    def __init__(self, recipe: Recipe, *, data: str | Path, out: str | Path, weights: str | Path | None = None,
+                 resume: bool = False, progress: bool = True, hooks: list[Hook] | None = None,
+                 log=print) -> None:
+        self.recipe, self.data, self.out = recipe, data, Path(out)
+        self.weights, self.resume, self.progress = weights, resume, progress
+        self.hooks: list[Hook] = list(hooks or [])
+        self._log = log
+        self.start_epoch, self.best_ap, self.best_epoch = 0, -1.0, -1
+        self.rows: list[dict] = []
+
+    def log(self, msg: str) -> None:
+        if self.dist.is_main:
+            self._log(msg)
+
+    # ---------------------------------------------------------------- setup
+    def _setup(self) -> None:
+        r, t = self.recipe, self.recipe.train
+        resume_ckpt = self._load_resume() if self.resume else None
+        if resume_ckpt is not None:
+            r = self.recipe = recipe_from_checkpoint(resume_ckpt["recipe"])
+            t = r.train
+        self.device = D.local_device(t.device)
+        self.dist = D.init_distributed(self.device)
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        seed = t.seed + self.dist.rank
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+        spec = load_spec(self.data)
+        self.train_split = read_split(spec, r.data.train_split)
+        self.val_split: Split | None = read_split(spec, r.data.val_split) if r.data.val_split in spec.splits else None
+        self.names = list(self.train_split.names)
+        if not self.train_split.samples:
+            raise UserError(f"{spec.path}: split {r.data.train_split!r} has no usable images")
+        if self.train_split.problems:
+            self.log(f"data: {len(self.train_split.problems)} problem(s) in {r.data.train_split} "
+                     f"(first: {self.train_split.problems[0]}); run 'yolox-edge data check {spec.path}'")
+        self.input_size, self.test_size = r.input_size, r.test_size
+        for s, what in ((self.input_size, "model.input_size"), (self.test_size, "model.test_size")):
+            if s % 32:
+                raise UserError(f"{what}={s} is not a multiple of 32")
+
+        self.model = create_model(r.model.variant, num_classes=len(self.names)).to(self.device)
+        self.dataset = DetectionDataset(self.train_split.samples, img_size=self.input_size, aug=r.aug, seed=t.seed,
+                                        cache_images=r.data.cache_images)
+        world = self.dist.world_size
+        if t.batch % world:
+            raise UserError(f"train.batch={t.batch} is not divisible by the {world} processes")
+        self.batch_per_rank = t.batch // world
+        if r.data.repeat < 1:
+            raise UserError(f"data.repeat={r.data.repeat}: must be at least 1")
+        self.epoch_data = _Repeat(self.dataset, r.data.repeat) if r.data.repeat > 1 else self.dataset
+        self.iters_per_epoch = max(1, math.ceil(len(self.epoch_data) / t.batch))
+        self.no_aug_epochs = clamp_no_aug_epochs(t.no_aug_epochs, t.epochs, t.warmup_epochs)
+        self.schedule = WarmCosSchedule(t.basic_lr_per_img * t.batch, t.epochs, self.iters_per_epoch,
+                                        t.warmup_epochs, t.warmup_lr_start, t.min_lr_ratio, self.no_aug_epochs)
+        if resume_ckpt is None and self.weights:
+            self._load_weights(self.weights)
+        self.optimizer = build_optimizer(self.model, self.schedule.lr, t.momentum, t.weight_decay, t.nesterov)
+        self.ema = ModelEMA(self.model, t.ema_decay) if t.ema else None
+        if resume_ckpt is not None:
+            self._restore(resume_ckpt)
+        self.loss_fn = YOLOXLoss(len(self.names), strides=self.model.strides)
+        self.use_amp = bool(t.amp and self.device.type == "cuda")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.train_model: torch.nn.Module = self.model
+        if self.dist.enabled:
+            self.train_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=t.freeze_backbone_epochs > 0)
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.run_log = RunLog(self.out, self.rows)
+            self.hooks.insert(0, self.run_log)
+
+    def _load_resume(self) -> dict:
+        path = self.out / "last.pt"
+        if not path.is_file():
+            raise UserError(f"{path}: nothing to resume; run without --resume to start {self.out}")
+        return load_checkpoint(path)
+
+    def _load_weights(self, path: str | Path) -> None:
+        ckpt = load_checkpoint(path)
+        if ckpt["variant"] != self.model.variant:
+            raise UserError(f"{path}: weights are yolox_{ckpt['variant']}, the recipe trains yolox_"
+                            f"{self.model.variant}; use the matching recipe or --set model.variant="
+                            f"{ckpt['variant']}")
+        state = ckpt.get("ema") or ckpt["model"]
+        skipped, missing = transfer_weights(self.model, state)
+        kept = len(state) - len(skipped)
+        self.log(f"weights: kept {kept}/{len(state)} tensors from {path}")
+        if skipped:
+            own = self.model.state_dict()
+            desc = [f"{k} {list(state[k].shape)}->{list(own[k].shape) if k in own else 'absent'}" for k in skipped]
+            self.log(f"weights: skipped {len(skipped)} (re-initialised; {len(ckpt['class_names'])} -> "
+                     f"{len(self.names)} classes): " + ", ".join(desc))
+        if kept < len(state) // 2:
+            raise UserError(f"{path}: only {kept} of {len(state)} tensors fit this model; wrong weights?")
+        if ckpt.get("bn_folded") and self.recipe.train.bn_reestimate_batches > 0:
+            from ..models.bn import reestimate_folded_bn
+            ds = DetectionDataset(self.train_split.samples, img_size=self.input_size, aug=None, seed=0)
+            g = torch.Generator().manual_seed(self.recipe.train.seed)
+            loader = DataLoader(ds, batch_size=min(16, len(ds)), sampler=RandomSampler(ds, generator=g),
+                                collate_fn=collate, num_workers=0)
+            n = reestimate_folded_bn(self.model, (x.to(self.device) for x, _ in loader),
+                                     max_batches=self.recipe.train.bn_reestimate_batches)
+            self.log(f"weights: BN was folded (imported ONNX); re-estimated BN statistics on {n} training images")
+
+    def _restore(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        if self.ema is not None and ckpt.get("ema"):
+            self.ema.load_state_dict({"model": ckpt["ema"], "updates": ckpt.get("ema_updates", 0)})
+        if ckpt.get("optimizer"):
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        st = ckpt.get("train_state") or {}
+        self.start_epoch = int(ckpt.get("epoch", 0))
+        self.best_ap, self.best_epoch = float(st.get("best_ap", -1.0)), int(st.get("best_epoch", -1))
+        self.rows = list(st.get("log", []))
+        if st.get("rng"):
+            restore_rng(st["rng"], self.dist.rank)
+        self.log(f"resume: {self.out / 'last.pt'} at epoch {self.start_epoch}/{self.recipe.train.epochs}")
+
+    # ---------------------------------------------------------------- loop
+    def _loader(self, epoch: int) -> DataLoader:
+        t = self.recipe.train
+        if self.dist.enabled:
+            sampler = DistributedSampler(self.epoch_data, self.dist.world_size, self.dist.rank, shuffle=True, seed=t.seed)
+            sampler.set_epoch(epoch)
+        else:
+            sampler = RandomSampler(self.epoch_data, generator=torch.Generator().manual_seed(t.seed + epoch))
+        g = torch.Generator().manual_seed(t.seed * 1000 + epoch * 10 + self.dist.rank)
+        return DataLoader(self.epoch_data, batch_size=self.batch_per_rank, sampler=sampler, collate_fn=collate,
+                          num_workers=self.recipe.data.workers, generator=g, drop_last=False,
+                          pin_memory=self.device.type == "cuda")
+
+    def _random_size(self) -> int:
+        t = self.recipe.train
+        if t.random_size is not None:
+            lo, hi = t.random_size
+        elif t.multiscale_range > 0:
+            base = self.input_size // 32
+            lo, hi = max(base - t.multiscale_range, 1), base + t.multiscale_range
+        else:
+            return self.input_size
+        return random.randint(lo, hi) * 32
+
+    def _set_train_mode(self, epoch: int) -> None:
+        t = self.recipe.train
+        self.model.train()
+        frozen = epoch < t.freeze_backbone_epochs
+        set_backbone_frozen(self.model, frozen)
+        if frozen:
+            set_bn_eval(self.model.backbone)
+        if t.freeze_bn:
+            set_bn_eval(self.model)
+
+    def train(self) -> dict[str, Any]:
+        """Run (or resume) the whole schedule; returns a summary (best AP, paths)."""
+        self._setup()
+        t = self.recipe.train
+        try:
+            size = self.input_size
+            for epoch in range(self.start_epoch, t.epochs):
+                size = self._train_epoch(epoch, size)
+        finally:
+            D.cleanup(self.dist)
+        self.log(f"data: {self.dataset.skip_summary()}")
+        return {"epochs": t.epochs, "best_ap": self.best_ap, "best_epoch": self.best_epoch,
+                "last": str(self.out / "last.pt"), "best": str(self.out / "best.pt"),
+                "skipped_samples": skip_count(self.dataset), "rows": self.rows}
+
+    def _train_epoch(self, epoch: int, size: int) -> int:
+        t = self.recipe.train
+        no_aug = epoch >= t.epochs - self.no_aug_epochs
+        self.dataset.set_aug(not no_aug)
+        self.dataset.set_epoch(epoch)
+        if no_aug and epoch == t.epochs - self.no_aug_epochs:
+            self.log(f"epoch {epoch + 1}: no-aug stage (Mosaic/MixUp off, L1 loss on) for the last "
+                     f"{self.no_aug_epochs} epoch(s)")
+        for h in self.hooks:
+            h.before_epoch(self, epoch)
+        self._set_train_mode(epoch)
+        loader = self._loader(epoch)
+        sums: dict[str, float] = {}
+        n_iter = 0
+        t0 = time.perf_counter()
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{t.epochs}", unit="it", leave=False,
+                   disable=not (self.progress and self.dist.is_main))
+        lr = 0.0
+        for images, targets in bar:
+            it = epoch * self.iters_per_epoch + n_iter
+            lr = self.schedule(it)
+            set_lr(self.optimizer, lr)
+            images = images.to(self.device, non_blocking=True).float()
+            targets = targets.to(self.device, non_blocking=True).float()
+            if size != images.shape[-1]:
+                scale = size / images.shape[-1]
+                images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+                targets = targets.clone()
+                targets[..., 1:5] *= scale
+            with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_amp):
+                maps = self.train_model(images)
+            out = self.loss_fn([m.float() for m in maps], targets, use_l1=no_aug)
+            loss = out["total"]
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"loss is {loss.item()} at epoch {epoch + 1} iter {n_iter}; lower the lr")
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if self.ema is not None:
+                self.ema.update(self.model)
+            parts = {k: float(out[k].detach() if torch.is_tensor(out[k]) else out[k]) for k in ("total", "iou", "obj", "cls", "l1") if k in out}
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
+            n_iter += 1
+            bar.set_postfix({**{k: f"{v:.3f}" for k, v in parts.items() if k != "l1" or no_aug},
+                             "lr": f"{lr:.2e}", "size": size}, refresh=False)
+            for h in self.hooks:
+                h.after_iter(self, epoch, n_iter, parts)
+            if t.multiscale_interval > 0 and (it + 1) % t.multiscale_interval == 0:
+                size = D.broadcast_int(self._random_size(), self.dist, self.device)
+        bar.close()
+        row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "iters": n_iter, "no_aug": int(no_aug),
+                               **{f"loss_{k}": v / max(n_iter, 1) for k, v in sums.items()},
+                               "train_s": round(time.perf_counter() - t0, 2), "skipped": skip_count(self.dataset)}
+        last = epoch + 1 == t.epochs
+        if self.val_split is not None and ((epoch + 1) % t.eval_interval == 0 or no_aug or last):
+            if self.dist.is_main:
+                row.update(self.evaluate())
+        if self.dist.is_main:
+            self._end_epoch(epoch, row)
+        D.barrier(self.dist)
+        return size
+
+    # ---------------------------------------------------------------- eval + save
+    def eval_model(self) -> torch.nn.Module:
+        return self.ema.ema if self.ema is not None else self.model
+
+    def evaluate(self) -> dict[str, float]:
+        """COCO AP of the EMA model on the val split (main process)."""
+        from ..runtime.base import ModelInfo
+        from ..runtime.predictor import Predictor
+        from ..runtime.torch_backend import TorchBackend
+        from .evaluator import evaluate
+
+        model = self.eval_model()
+        was = model.training
+        info = ModelInfo(name=f"yolox_{self.model.variant}", class_names=self.names,
+                         preprocess=PreprocessConfig(input_size=(self.test_size,) * 2), output_kind="decoded",
+                         strides=tuple(self.model.strides))
+        pred = Predictor(TorchBackend(model, device=str(self.device)), info, conf=self.recipe.train.eval_conf,
+                         iou=self.recipe.train.eval_nms, max_det=1000)
+        res = evaluate(pred, self.val_split, batch_size=8, progress=False)
+        model.train(was)
+        return {"AP": res["AP"], "AP50": res["AP50"], "eval_s": res["seconds"]}
+
+    def _end_epoch(self, epoch: int, row: dict[str, Any]) -> None:
+        improved = "AP" in row and row["AP"] > self.best_ap
+        if improved:
+            self.best_ap, self.best_epoch = float(row["AP"]), epoch + 1
+        self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
+        self.save(self.out / "last.pt", epoch + 1)
+        if improved:
+            self.save(self.out / "best.pt", epoch + 1)
+        ap = f"  AP {row['AP']:.4f} AP50 {row['AP50']:.4f}{' (best)' if improved else ''}" if "AP" in row else ""
+        losses = " ".join(f"{k[5:]} {v:.3f}" for k, v in row.items() if k.startswith("loss_"))
+        self.log(f"epoch {epoch + 1}/{self.recipe.train.epochs}  {losses}  lr {row['lr']:.2e}  "
+                 f"{row['train_s']:.0f}s{ap}")
+        for h in self.hooks:
+            h.after_epoch(self, epoch, row)
+
+    def save(self, path: Path, epochs_done: int) -> None:
+        """Checkpoint with everything --resume needs (optimizer, EMA, epoch, RNG, log)."""
+        train_state = {"best_ap": self.best_ap, "best_epoch": self.best_epoch, "log": self.rows,
+                       "rng": capture_rng(), "iters_per_epoch": self.iters_per_epoch}
+        extra: dict[str, Any] = {"recipe": self.recipe.to_dict(), "epoch": epochs_done,
+                                 "optimizer": self.optimizer.state_dict(), "train_state": train_state,
+                                 "bn_folded": False, "source": {"kind": "trained", "weights": str(self.weights or "")}}
+        if self.ema is not None:
+            extra.update(ema=self.ema.ema.state_dict(), ema_updates=self.ema.updates)
+        save_checkpoint(path, unwrap(self.model), class_names=self.names,
+                        preprocess=PreprocessConfig(input_size=(self.test_size,) * 2), **extra)
