@@ -1,0 +1,61 @@
+"""metadata.json: write/read round trip, sha256 checks, and the bytes each output kind costs."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from yolox_edge.data.preprocess import PreprocessConfig
+from yolox_edge.errors import UserError
+from yolox_edge.export.metadata import (
+    build_metadata, model_info, output_bytes_per_image, output_specs, read_metadata, write_metadata,
+)
+
+NANO_ANCHORS = 52 * 52 + 26 * 26 + 13 * 13
+
+
+def _meta(kind: str = "topk", topk: int | None = 100, fmt: str = "onnx") -> dict:
+    outs = output_specs(kind, batch=1, num_anchors=NANO_ANCHORS, num_classes=80, topk=topk)
+    return build_metadata(fmt=fmt, model_file="m.onnx", model_name="yolox_nano", variant="nano",
+                          class_names=[f"c{i}" for i in range(80)], preprocess=PreprocessConfig(),
+                          strides=(8, 16, 32), kind=kind, topk=topk, input_name="images", batch=1, outputs=outs,
+                          precision="fp32", source_sha256="ab" * 32, nms={"iou": 0.65, "conf": 0.001,
+                                                                          "class_aware": True})
+
+
+def test_output_bytes() -> None:
+    assert output_bytes_per_image(_meta("raw", None)) == 1_206_660  # the official [1, 3549, 85] float32
+    assert output_bytes_per_image(_meta("topk", 100)) == 100 * (16 + 4 + 8) <= 4096
+    assert output_bytes_per_image(_meta("decoded", None)) == NANO_ANCHORS * (4 + 80) * 4
+
+
+def test_round_trip_and_sha(tmp_path) -> None:
+    (tmp_path / "m.onnx").write_bytes(b"model bytes")
+    path = write_metadata(tmp_path, _meta(), ["m.onnx"])
+    assert not list(tmp_path.glob(".*.tmp"))
+    meta = read_metadata(tmp_path / "m.onnx")  # found beside the model file
+    assert meta["files"]["m.onnx"] == json.loads(path.read_text())["files"]["m.onnx"]
+    info = model_info(meta)
+    assert info.output_kind == "topk" and info.name == "yolox_nano" and len(info.class_names) == 80
+    assert tuple(info.preprocess.input_size) == (416, 416) and info.strides == (8, 16, 32)
+
+    (tmp_path / "m.onnx").write_bytes(b"model bytes, edited")
+    with pytest.raises(UserError, match="sha256"):
+        read_metadata(tmp_path)
+    assert read_metadata(tmp_path, verify=False)["format"] == "onnx"
+    (tmp_path / "m.onnx").unlink()
+    with pytest.raises(UserError, match="missing"):
+        read_metadata(tmp_path)
+
+
+def test_rejects_foreign_or_newer(tmp_path) -> None:
+    with pytest.raises(UserError, match="no metadata.json"):
+        read_metadata(tmp_path)
+    (tmp_path / "metadata.json").write_text(json.dumps({"hello": 1}))
+    with pytest.raises(UserError, match="missing"):
+        read_metadata(tmp_path)
+    meta = _meta()
+    meta["schema_version"] = 99
+    (tmp_path / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="newer"):
+        read_metadata(tmp_path)

@@ -1,0 +1,93 @@
+"""The deploy wrapper in torch: each output kind against the host pipeline it replaces."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from yolox_edge.decode import decode_numpy, flatten_maps
+from yolox_edge.export import DeployModel
+from yolox_edge.export.graph_nms import nms_topk
+from yolox_edge.models import create_model
+from yolox_edge.postprocess import postprocess, select_topk
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(3)
+    m = create_model("test_dw", num_classes=4).eval()
+    with torch.no_grad():
+        for conv in [*m.head.cls_preds, *m.head.obj_preds, *m.head.reg_preds]:
+            conv.weight.normal_(0.0, 0.2)
+            conv.bias.normal_(0.0, 0.5)
+    return m
+
+
+@pytest.fixture(scope="module")
+def x():
+    return torch.rand(2, 3, 64, 96, generator=torch.Generator().manual_seed(0)) * 255
+
+
+@torch.no_grad()
+def test_kinds_and_shapes(model, x) -> None:
+    n = 8 * 12 + 4 * 6 + 2 * 3
+    raw, = (DeployModel(model, kind="raw")(x),)
+    assert raw.shape == (2, n, 9)
+    boxes, scores = DeployModel(model, kind="decoded")(x)
+    assert boxes.shape == (2, n, 4) and scores.shape == (2, n, 4)
+    b, s, lab = DeployModel(model, kind="topk", topk=10)(x)
+    assert b.shape == (2, 10, 4) and s.shape == (2, 10) and lab.dtype == torch.int64
+    _, _, lab = DeployModel(model, kind="topk", topk=10, float_labels=True)(x)
+    assert lab.dtype == torch.float32
+    with pytest.raises(ValueError):
+        DeployModel(model, kind="topk", topk=0)
+
+
+@torch.no_grad()
+def test_raw_is_official_layout(model, x) -> None:
+    """--raw: reg raw, obj/cls sigmoid-ed; decode_numpy(activated=True) gives the decoded outputs."""
+    raw = DeployModel(model, kind="raw")(x).numpy()
+    boxes, scores = DeployModel(model, kind="decoded")(x)
+    b2, s2 = decode_numpy(raw, (64, 96), model.strides, activated=True)
+    np.testing.assert_allclose(b2, boxes.numpy(), atol=1e-3)
+    np.testing.assert_allclose(s2, scores.numpy(), atol=1e-6)
+    np.testing.assert_allclose(raw[..., :4], flatten_maps(model(x))[..., :4].numpy())
+
+
+@torch.no_grad()
+def test_topk_without_nms_is_select_topk(model, x) -> None:
+    boxes, scores = DeployModel(model, kind="decoded")(x)
+    for a, b in zip(DeployModel(model, kind="topk", topk=7)(x), select_topk(boxes, scores, 7)):
+        assert torch.equal(a, b)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("iou, conf", [(0.65, 0.001), (0.45, 0.3)])
+def test_nms_topk_equals_host_postprocess(model, x, iou, conf) -> None:
+    """In-graph NMS + top-K keeps exactly the host pipeline's K best detections."""
+    boxes, scores = DeployModel(model, kind="decoded")(x)
+    k = 15
+    tb, ts, tl = nms_topk(boxes, scores, k, iou=iou, conf=conf)
+    host = postprocess(boxes, scores, conf=conf, iou=iou, max_det=k)
+    for i, det in enumerate(host):
+        m = len(det)
+        assert m > 0
+        np.testing.assert_allclose(ts[i, :m].numpy(), det.scores, atol=1e-6)
+        assert (ts[i, m:] == 0).all()  # padding rows
+        # A random tiny model gives many equal scores, so compare as sets: every kept row is
+        # one of the host's detections (box, score, label), each used once.
+        unused = np.ones(m, bool)
+        for b, s, lab in zip(tb[i, :m].numpy(), ts[i, :m].numpy(), tl[i, :m].numpy()):
+            hit = unused & (det.labels == lab) & (np.abs(det.scores - s) < 1e-6) & (np.abs(det.boxes - b).max(-1) < 1e-4)
+            assert hit.any(), (b, s, lab)
+            unused[np.flatnonzero(hit)[0]] = False
+
+
+@torch.no_grad()
+def test_training_mode_not_restored_by_export(model, x, tmp_path) -> None:
+    """Exporters restore the wrapper's mode recursively; it must stay eval (BN running stats)."""
+    from yolox_edge.export.to_onnx import export_onnx
+
+    deploy = DeployModel(model, kind="decoded")
+    export_onnx(deploy, x[:1], tmp_path / "m.onnx")
+    assert not deploy.training and not model.training
