@@ -7,6 +7,9 @@ Fixtures
   from the official ``yolox_nano.onnx`` (through ``yolox-edge import-official``).
 - ``to_official_state``: a function ``(model) -> state dict`` in the official YOLOX .pth
   layout (inverse key map and inverse Focus stem permutation), to fake official weights.
+- ``randomize_model``: a function ``(model, seed=0) -> model`` (eval mode) with weights and
+  BN statistics drawn so that outputs depend strongly on the input (a fresh model's
+  outputs barely do, which would let channel-order bugs pass unnoticed).
 - ``run_cli``: a function ``run_cli(*args) -> (code, out, err)`` that calls
   ``yolox_edge.cli.main`` in-process with stdout/stderr captured. Uncaught exceptions
   propagate (so a test sees the traceback); argparse exits become their exit code.
@@ -71,6 +74,32 @@ def official_state_dict(model) -> dict:
             k = "backbone." + k[len("neck."):]
         out[k] = v
     return out
+
+
+def randomize(model, seed: int = 0):
+    """Input-sensitive random weights: unit-gain normal convs, non-trivial BatchNorm."""
+    import torch
+    from torch import nn
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) / m.weight[0].numel() ** 0.5)
+                if m.bias is not None:
+                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+            elif isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.2)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def randomize_model():
+    """``randomize_model(model, seed=0) -> model``: see ``randomize``."""
+    return randomize
 
 
 @pytest.fixture(scope="session")

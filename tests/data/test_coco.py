@@ -93,6 +93,7 @@ def test_spec_missing_and_directory(tmp_path) -> None:
     assert load_spec(tmp_path).path == tmp_path / "data.yaml"
 
 
+@pytest.mark.refdata
 def test_coco_tiny_reads(refdata) -> None:
     split = read_split(refdata / "coco_tiny" / "data.yaml", "val")
     assert len(split.samples) == 80 and split.names == COCO_CLASSES and not split.problems
