@@ -1,8 +1,8 @@
 """Shared test fixtures. Other test modules rely on these names; keep them stable.
 
 Fixtures
-- ``refdata`` (session): Path of the shared reference data (``$YOLOX_EDGE_REFDATA`` or
-  ``<repo>/../shared/refdata``); the test is skipped, with the reason, when it is absent.
+- ``refdata`` (session): Path of the shared reference data (``$YOLOX_EDGE_REFDATA`` when
+  set, else ``<repo>/../shared/refdata``); the test is skipped, with the reason, when absent.
 - ``nano_coco_ckpt`` (session): Path of a yolox_edge checkpoint imported once per session
   from the official ``yolox_nano.onnx`` (through ``yolox-edge import-official``).
 - ``to_official_state``: a function ``(model) -> state dict`` in the official YOLOX .pth
@@ -32,12 +32,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def find_refdata() -> Path | None:
     """The reference data directory, or None when it is not on this machine."""
     env = os.environ.get("YOLOX_EDGE_REFDATA")
-    candidates = [Path(env)] if env else []
-    candidates.append(REPO_ROOT.parent / "shared" / "refdata")
-    for c in candidates:
-        if (c / "models" / "yolox_nano.onnx").is_file():
-            return c
-    return None
+    # An explicit setting wins (set it to a missing folder to run as if there were no refdata).
+    c = Path(env) if env else REPO_ROOT.parent / "shared" / "refdata"
+    return c if (c / "models" / "yolox_nano.onnx").is_file() else None
 
 
 def call_cli(*args: str) -> tuple[int, str, str]:
@@ -113,7 +110,8 @@ def refdata() -> Path:
     """Path to ../shared/refdata (or $YOLOX_EDGE_REFDATA); skips the test when absent."""
     p = find_refdata()
     if p is None:
-        pytest.skip("reference data not found: set YOLOX_EDGE_REFDATA or place it at ../shared/refdata")
+        where = os.environ.get("YOLOX_EDGE_REFDATA") or REPO_ROOT.parent / "shared" / "refdata"
+        pytest.skip(f"reference data not found at {where} (set YOLOX_EDGE_REFDATA or place it at ../shared/refdata)")
     return p
 
 
