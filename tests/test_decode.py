@@ -32,7 +32,7 @@ def test_grid_decode_matches_numpy(hw) -> None:
     n = sum(h * w for h, w in level_shapes(hw))
     assert boxes.shape == (2, n, 4) and scores.shape == (2, n, 3)
     nb, ns = decode_numpy(flatten_maps(maps).numpy(), hw)
-    np.testing.assert_allclose(boxes.numpy(), nb, rtol=1e-5, atol=1e-5 * max(hw))
+    np.testing.assert_allclose(boxes.numpy(), nb, rtol=1e-5, atol=1e-5)  # fp32: relative for big boxes
     np.testing.assert_allclose(scores.numpy(), ns, rtol=0, atol=1e-5)
 
 
