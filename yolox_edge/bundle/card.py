@@ -75,6 +75,14 @@ def render_card(meta: dict, *, target: str, files: dict[str, int], evaluation: d
         f"| thresholds | conf {meta['postprocess']['conf']}, NMS IoU {meta['postprocess']['nms']}, "
         f"max detections {meta['postprocess']['max_det']} |",
         f"| source checkpoint sha256 | {(meta.get('source') or {}).get('checkpoint_sha256') or 'unknown'} |",
+    ]
+    q = meta.get("quantization")
+    if isinstance(q, dict):
+        cal = q.get("calibration") or {}
+        lines.append(f"| quantization | {q.get('method', '?')} ({q.get('engine', '?')}), calibration "
+                     f"{cal.get('count', '?')} images from {cal.get('source', '?')} "
+                     f"(sha256 {str(cal.get('sha256', '?'))[:16]}...) |")
+    lines += [
         "",
         "## Accuracy",
         "",
