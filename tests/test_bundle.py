@@ -286,8 +286,12 @@ def _repack(bundle: Path, dst: Path, edit_meta) -> Path:
 
 
 def test_metadata_must_agree_with_the_files(bundle: Path, tmp_path: Path) -> None:
-    bad = _repack(bundle, tmp_path / "m1.zip", lambda m: m.update(model_file="../../etc/passwd"))
+    bad = _repack(bundle, tmp_path / "m1.zip", lambda m: m.update(model_file="../../etc/passwd.param"))
     with pytest.raises(UserError, match="does not list it"):
+        verify_bundle(bad)
+    # A bundle never names a checkpoint (or anything else the runtime would unpickle) as its model.
+    bad = _repack(bundle, tmp_path / "m0.zip", lambda m: m.update(model_file="model.ncnn.bin"))
+    with pytest.raises(UserError, match="is not a ncnn model"):
         verify_bundle(bad)
     bad = _repack(bundle, tmp_path / "m2.zip", lambda m: m["files"].update({"model.ncnn.bin": "0" * 64}))
     with pytest.raises(UserError, match="model.ncnn.bin in metadata.json does not match"):

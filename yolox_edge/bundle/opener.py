@@ -38,6 +38,8 @@ def open_bundle_model(path: Path, threads: int | None, **options):
     from ..runtime.loader import open_model
 
     folder, meta = extract_bundle(path)
-    backend, info = open_model(folder / meta["model_file"], threads=threads, **options)
+    # The folder, not the model file: the runtime then picks the backend by the metadata's
+    # format (checked against model_file above), never by a file suffix the bundle chose.
+    backend, info = open_model(folder, threads=threads, **options)
     info.extra = dict(info.extra, bundle=str(path), postprocess=meta["postprocess"])
     return backend, info

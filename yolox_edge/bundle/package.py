@@ -26,6 +26,8 @@ BUNDLE_SCHEMA = 1
 TARGETS = ("ncnn", "openvino", "onnx")
 LABELS = "labels.txt"
 CARD = "MODEL_CARD.md"
+# The only model file each target may name: a bundle never holds anything the runtime would unpickle.
+_MODEL_SUFFIX = {"onnx": ".onnx", "openvino": ".xml", "ncnn": ".param"}
 # Fixed entry dates and modes: the same model and options always give the same bytes.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -67,8 +69,8 @@ def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: 
     reserved = {METADATA_FILE, LABELS, CARD, MANIFEST} & set(files)
     if reserved:
         raise UserError(f"{artifact}: export file {sorted(reserved)[0]} clashes with a bundle file; rename it")
-    if meta["model_file"] not in files:
-        raise UserError(f"{artifact}: metadata model_file {meta['model_file']} is not among its files; re-export")
+    if meta["model_file"] not in files or not meta["model_file"].endswith(_MODEL_SUFFIX[target]):
+        raise UserError(f"{artifact}: metadata model_file {meta['model_file']} is not a listed {target} model; re-export")
 
     evaluation = evaluation_from_json(eval_json) if eval_json else meta.get("evaluation")
     latency = latency_from_json(bench_json, artifact) if bench_json else None
@@ -109,6 +111,10 @@ def check_extracted(bundle: Path, directory: Path, manifest: dict[str, str]) -> 
         if manifest.get(name) != digest:
             raise UserError(f"{bundle}: {name} in metadata.json does not match the bundle's copy; "
                             "rebuild it with 'yolox-edge package'")
+    want = _MODEL_SUFFIX.get(meta["format"])
+    if want is None or not meta["model_file"].endswith(want):
+        raise UserError(f"{bundle}: model_file {meta['model_file']!r} is not a {meta['format']} model "
+                        f"({want or 'unknown format'}); rebuild it with 'yolox-edge package'")
     if meta["model_file"] not in meta["files"]:
         raise UserError(f"{bundle}: metadata.json names model_file {meta['model_file']!r} but does not list it; "
                         "rebuild it with 'yolox-edge package'")
