@@ -11,6 +11,7 @@ import torch
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import load_model, sha256_file
 from ..errors import UserError
+from ..models import Detector
 from .metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
 from .wrapper import DeployModel, num_anchors
 
@@ -44,10 +45,10 @@ def _plan(fmt: str, precision: str, topk: int | None, raw: bool, dynamic_batch: 
         raise UserError("fp16 ONNX is not supported (onnxruntime CPU has no fp16 kernels for most ops); "
                         "use --format openvino --precision fp16, or fp32 ONNX")
     if precision == "fp16" and fmt == "ncnn":
-        # pnnx's fp16 storage flushes |w| < 6.1e-5 to zero; with 0..255 inputs the stem's
-        # small weights vanish (scores moved by up to 0.73 in our measurement).
-        raise UserError("fp16 ncnn is refused: pnnx's fp16 weights flush the stem's small weights to zero and "
-                        "change the detections; export fp32 (ncnn can still run it with fp16 arithmetic)")
+        # pnnx's fp16 storage flushes |w| < 6.1e-5 to zero; with 0..255 inputs that matters:
+        # measured on the imported Nano (dog.jpg), scores moved by 0.40 and boxes by 57 px.
+        raise UserError("fp16 ncnn is refused: pnnx's fp16 weights flush small weights to zero and change the "
+                        "detections (Nano: scores off by 0.40); export fp32 (ncnn may still use fp16 arithmetic)")
     if fmt == "ncnn" and dynamic_batch:
         raise UserError("--dynamic-batch does not apply to ncnn (it runs one image per extractor); drop the flag")
     if raw and topk:
@@ -77,14 +78,28 @@ def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision:
     ``nms_iou=None`` keeps the K best anchors without NMS. Files are written in a temp
     folder and moved into ``out_dir`` only when complete; metadata.json comes last.
     """
+    _plan(fmt, precision, topk, raw, dynamic_batch)  # refuse bad combinations before loading anything
+    ckpt_path = Path(model)
+    detector, ckpt = load_model(ckpt_path)
+    return export_detector(detector, fmt, out_dir, class_names=list(ckpt["class_names"]), variant=ckpt["variant"],
+                           preprocess=PreprocessConfig.from_dict(ckpt["preprocess"]),
+                           source_sha256=sha256_file(ckpt_path), source_name=ckpt_path.name, precision=precision,
+                           topk=topk, raw=raw, img_size=img_size, dynamic_batch=dynamic_batch, nms_iou=nms_iou,
+                           nms_conf=nms_conf)
+
+
+def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_names: list[str], variant: str,
+                    preprocess: PreprocessConfig, source_sha256: str | None = None, source_name: str | None = None,
+                    precision: str = "fp32", topk: int | None = None, raw: bool = False,
+                    img_size: int | None = None, dynamic_batch: bool = False,
+                    nms_iou: float | None = DEFAULT_NMS_IOU, nms_conf: float = DEFAULT_NMS_CONF) -> ExportResult:
+    """``export_model`` for a detector in memory (e.g. a fine-tuned or quantized one)."""
     kind, k = _plan(fmt, precision, topk, raw, dynamic_batch)
     if nms_iou is not None and not 0.0 < nms_iou <= 1.0:
         raise UserError(f"--nms {nms_iou}: the IoU threshold must be in (0, 1]")
     use_nms = kind == "topk" and fmt in NMS_FORMATS and nms_iou is not None
     nms = {"iou": float(nms_iou), "conf": float(nms_conf), "class_aware": True} if use_nms else None
-    ckpt_path = Path(model)
-    detector, ckpt = load_model(ckpt_path)
-    pre = PreprocessConfig.from_dict(ckpt["preprocess"])
+    pre = preprocess
     if img_size is not None:
         if img_size <= 0 or img_size % max(detector.strides):
             raise UserError(f"--img-size {img_size}: must be a positive multiple of {max(detector.strides)}")
@@ -96,7 +111,7 @@ def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision:
                          nms_iou=nms_iou if use_nms else None, nms_conf=nms_conf)
     # A real-looking input range keeps tracing-time checks meaningful (0..255, like preprocess).
     example = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 255
-    stem = f"yolox_{ckpt['variant']}"
+    stem = f"yolox_{variant}"
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder; pass a folder for --out")
@@ -123,11 +138,11 @@ def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision:
         outputs = output_specs(kind, batch=batch, num_anchors=num_anchors((h, w), detector.strides),
                                num_classes=detector.num_classes, topk=k,
                                label_dtype="float32" if fmt == "ncnn" else "int64", blobs=blobs)
-        meta = build_metadata(fmt=fmt, model_file=names[0], model_name=stem, variant=ckpt["variant"],
-                              class_names=list(ckpt["class_names"]), preprocess=pre, strides=detector.strides,
+        meta = build_metadata(fmt=fmt, model_file=names[0], model_name=stem, variant=variant,
+                              class_names=list(class_names), preprocess=pre, strides=detector.strides,
                               kind=kind, topk=k, input_name=input_name, batch=batch, outputs=outputs,
-                              precision=precision, source_sha256=sha256_file(ckpt_path), nms=nms,
-                              extra={"source_checkpoint": ckpt_path.name})
+                              precision=precision, source_sha256=source_sha256, nms=nms,
+                              extra={"source_checkpoint": source_name})
         # Complete files move in one rename each; the metadata (which names their hashes) last.
         for n in names:
             os.replace(tmp_p / n, out / n)
