@@ -80,3 +80,17 @@ def test_model_file_paths_open_too(tiny_exports) -> None:
     for fmt, name in (("onnx", "yolox_test.onnx"), ("openvino", "yolox_test.xml"), ("ncnn", "yolox_test.ncnn.param")):
         backend, info = open_model(tiny_exports[fmt] / name)
         assert info.extra["format"] == fmt
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_dynamic_batch_runs_whole_batch(fmt, tiny_ckpt, tiny_exports, tmp_path) -> None:
+    from yolox_edge.export import export_model
+
+    res = export_model(tiny_ckpt, fmt, tmp_path / fmt, dynamic_batch=True)
+    assert res.metadata["input"]["shape"][0] == "batch"
+    backend, _ = open_model(res.directory)
+    assert not backend.static
+    x = _batch(3)
+    out, ref = backend.infer(x), open_model(tiny_exports[fmt])[0].infer(x)  # one call vs image by image
+    for k in ("boxes", "scores", "labels"):
+        np.testing.assert_allclose(out[k], ref[k], atol=1e-4)
