@@ -117,6 +117,8 @@ def _assign_batched(pred_boxes, cls_logits, obj_logits, gt_boxes, gt_classes, gt
         pred_boxes, cls_logits, obj_logits = pred_boxes[rows, cols], cls_logits[rows, cols], obj_logits[rows, cols]
         in_both = in_both.gather(2, cols[:, None, :].expand(-1, m, -1))
         candidates = torch.arange(n, device=counts.device) < counts[:, None]
+    else:  # no compaction: every column stays, so the working width is all anchors
+        n = n_all
     pair_ok = candidates[:, None, :] & gt_mask[..., None]                  # [B, M, Nc]
 
     ious = pairwise_iou(gt_boxes, pred_boxes).masked_fill_(~pair_ok, 0.0)
