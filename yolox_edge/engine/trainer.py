@@ -76,6 +76,12 @@ class Trainer:
         self.dist = D.init_distributed(self.device)
         if t.threads:
             torch.set_num_threads(t.threads)
+        if r.data.workers > 0:
+            # OpenCV's thread pool does not survive fork(): a worker that touches it can hang
+            # forever (seen: cv2.setNumThreads in a worker after the parent resized images).
+            # With one thread in the parent there is no pool to inherit.
+            import cv2
+            cv2.setNumThreads(1)
         seed = t.seed + self.dist.rank
         random.seed(seed)
         np.random.seed(seed)
@@ -95,7 +101,9 @@ class Trainer:
             if s % 32:
                 raise UserError(f"{what}={s} is not a multiple of 32")
 
+        torch.manual_seed(t.seed)  # the same initial weights on every rank
         self.model = create_model(r.model.variant, num_classes=len(self.names)).to(self.device)
+        torch.manual_seed(seed)
         self.dataset = DetectionDataset(self.train_split.samples, img_size=self.input_size, aug=r.aug, seed=t.seed,
                                         cache_images=r.data.cache_images)
         world = self.dist.world_size
