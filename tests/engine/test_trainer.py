@@ -1,0 +1,106 @@
+"""Trainer: overfit from scratch, fine-tune surgery, freezing, BN re-estimation, RNG state."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from yolox_edge.config import load_recipe, recipe_from_dict
+from yolox_edge.engine.checkpoint import load_checkpoint, load_model, save_checkpoint
+from yolox_edge.engine.finetune import transfer_weights
+from yolox_edge.engine.state import capture_rng, restore_rng
+from yolox_edge.engine.trainer import Trainer
+from yolox_edge.errors import UserError
+from yolox_edge.models import create_model
+
+NO_AUG = {"mosaic_prob": 0.0, "mixup_prob": 0.0, "degrees": 0.0, "translate": 0.0, "shear": 0.0, "hsv_prob": 0.0}
+
+
+@pytest.mark.slow
+def test_overfit_four_images_from_scratch(synthetic_coco, tmp_path):
+    spec = synthetic_coco(4)
+    r = recipe_from_dict({
+        "model": {"variant": "test"}, "data": {"workers": 0, "repeat": 25}, "aug": NO_AUG,
+        "train": {"epochs": 10, "batch": 4, "basic_lr_per_img": 0.005, "warmup_epochs": 1, "no_aug_epochs": 2,
+                  "eval_interval": 10, "multiscale_range": 0, "threads": 1}})
+    res = Trainer(r, data=spec, out=tmp_path / "run", progress=False, log=lambda m: None).train()
+    final = res["rows"][-1]
+    assert final["AP50"] >= 0.9 and res["best_ap"] >= 0.5, res["rows"][-3:]
+    # the loss went down by a lot, and every artefact is there
+    assert res["rows"][0]["loss_total"] > 2 * final["loss_total"]
+    for name in ("best.pt", "last.pt", "log.csv", "log.json", "log.png"):
+        assert (tmp_path / "run" / name).is_file()
+    model, ckpt = load_model(tmp_path / "run" / "best.pt")
+    assert ckpt["class_names"] == ["red", "blue"] and ckpt["epoch"] >= 9
+
+
+def _source_ckpt(path, num_classes=80, bn_folded=False):
+    torch.manual_seed(1)
+    m = create_model("test", num_classes=num_classes)
+    with torch.no_grad():  # non-default BN state, so "kept" is distinguishable from "re-initialised"
+        for p in m.parameters():
+            p.add_(0.01)
+    save_checkpoint(path, m, class_names=[f"c{i}" for i in range(num_classes)], bn_folded=bn_folded)
+    return m
+
+
+def test_transfer_weights_keeps_all_but_class_convs():
+    src = create_model("test", num_classes=80)
+    dst = create_model("test", num_classes=2)
+    skipped, missing = transfer_weights(dst, src.state_dict())
+    assert sorted(skipped) == sorted(missing) == sorted(
+        f"head.cls_preds.{i}.{w}" for i in range(3) for w in ("weight", "bias"))
+    for k, v in dst.state_dict().items():
+        if not k.startswith("head.cls_preds"):
+            assert torch.equal(v, src.state_dict()[k]), k
+
+
+def test_finetune_other_class_count_with_frozen_backbone(synthetic_coco, tmp_path):
+    spec = synthetic_coco(4)
+    src = _source_ckpt(tmp_path / "src.pt", 80, bn_folded=True)
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "aug": NO_AUG,
+                          "train": {"epochs": 1, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 0,
+                                    "freeze_backbone_epochs": 1, "multiscale_range": 0, "bn_reestimate_batches": 1}})
+    msgs: list[str] = []
+    tr = Trainer(r, data=spec, out=tmp_path / "run", weights=tmp_path / "src.pt", progress=False, log=msgs.append)
+    tr.train()
+    text = "\n".join(msgs)
+    assert "kept 636/642" not in text  # that is Nano; the test variant has its own count
+    assert "skipped 6" in text and "head.cls_preds.0.weight [80," in text and "80 -> 2 classes" in text
+    assert "re-estimated BN" in text
+    # the frozen backbone kept the imported weights (BN re-estimation rewrites only BN tensors)
+    s_src, s_new = src.state_dict(), tr.model.state_dict()
+    convs = [k for k in s_src if k.startswith("backbone.") and k.endswith("conv.weight")]
+    assert convs and all(torch.equal(s_src[k], s_new[k]) for k in convs)
+    # the neck trained: its weights moved
+    neck = [k for k in s_src if k.startswith("neck.") and k.endswith("conv.weight")]
+    assert any(not torch.equal(s_src[k], s_new[k]) for k in neck)
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["class_names"] == ["red", "blue"] and ckpt["bn_folded"] is False
+
+
+def test_weights_of_another_variant_is_a_user_error(synthetic_coco, tmp_path):
+    spec = synthetic_coco(4)
+    m = create_model("test_dw", num_classes=2)
+    save_checkpoint(tmp_path / "dw.pt", m, class_names=["a", "b"])
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}})
+    with pytest.raises(UserError, match="yolox_test_dw.*--set model.variant=test_dw"):
+        Trainer(r, data=spec, out=tmp_path / "run", weights=tmp_path / "dw.pt", progress=False).train()
+
+
+def test_resume_without_last_checkpoint_is_a_user_error(synthetic_coco, tiny_recipe, tmp_path):
+    with pytest.raises(UserError, match="nothing to resume"):
+        Trainer(load_recipe(tiny_recipe), data=synthetic_coco(4), out=tmp_path / "empty", resume=True).train()
+
+
+def test_rng_state_round_trips_through_weights_only_load(tmp_path):
+    random.seed(3)
+    np.random.seed(3)
+    torch.manual_seed(3)
+    st = capture_rng()
+    torch.save(st, tmp_path / "s.pt")
+    expect = (random.random(), np.random.rand(), torch.rand(1).item())
+    restore_rng(torch.load(tmp_path / "s.pt", weights_only=True))
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expect
