@@ -31,7 +31,7 @@ def x():
 @torch.no_grad()
 def test_kinds_and_shapes(model, x) -> None:
     n = 8 * 12 + 4 * 6 + 2 * 3
-    raw, = (DeployModel(model, kind="raw")(x),)
+    raw = DeployModel(model, kind="raw")(x)
     assert raw.shape == (2, n, 9)
     boxes, scores = DeployModel(model, kind="decoded")(x)
     assert boxes.shape == (2, n, 4) and scores.shape == (2, n, 4)

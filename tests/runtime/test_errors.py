@@ -69,7 +69,6 @@ def test_image_of_wrong_type(tiny_exports, tmp_path, run_cli) -> None:
 
 @pytest.mark.parametrize("args, needle", [
     (("--format", "ncnn", "--topk", "10"), "TopK"),
-    (("--format", "ncnn", "--precision", "fp16"), "fp16"),
     (("--format", "onnx", "--precision", "fp16"), "fp16"),
     (("--format", "ncnn", "--dynamic-batch"), "dynamic-batch"),
     (("--format", "onnx", "--raw", "--topk", "5"), "--raw"),

@@ -7,7 +7,7 @@ def add_parser(sub) -> None:
     p.add_argument("model", help="checkpoint (.pt)")
     p.add_argument("--format", required=True, choices=["onnx", "openvino", "ncnn"])
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16"],
-                   help="weights precision (fp16: OpenVINO only; refused for ncnn/ONNX with the reason)")
+                   help="weights precision; fp16: OpenVINO (compressed) and ncnn (stem conv kept fp32); not ONNX")
     p.add_argument("--topk", type=int, default=None,
                    help="keep the K best anchors in the graph (default 100 for onnx/openvino; 0 = all anchors; "
                         "ncnn has no top-K layers)")

@@ -44,11 +44,6 @@ def _plan(fmt: str, precision: str, topk: int | None, raw: bool, dynamic_batch: 
     if precision == "fp16" and fmt == "onnx":
         raise UserError("fp16 ONNX is not supported (onnxruntime CPU has no fp16 kernels for most ops); "
                         "use --format openvino --precision fp16, or fp32 ONNX")
-    if precision == "fp16" and fmt == "ncnn":
-        # pnnx's fp16 storage flushes |w| < 6.1e-5 to zero; with 0..255 inputs that matters:
-        # measured on the imported Nano (dog.jpg), scores moved by 0.40 and boxes by 57 px.
-        raise UserError("fp16 ncnn is refused: pnnx's fp16 weights flush small weights to zero and change the "
-                        "detections (Nano: scores off by 0.40); export fp32 (ncnn may still use fp16 arithmetic)")
     if fmt == "ncnn" and dynamic_batch:
         raise UserError("--dynamic-batch does not apply to ncnn (it runs one image per extractor); drop the flag")
     if raw and topk:
@@ -133,7 +128,8 @@ def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_
         else:
             from .to_ncnn import export_ncnn
             names = [f"{stem}.ncnn.param", f"{stem}.ncnn.bin"]
-            input_name, blobs = export_ncnn(deploy, example, tmp_p / names[0], tmp_p / names[1])
+            input_name, blobs = export_ncnn(deploy, example, tmp_p / names[0], tmp_p / names[1],
+                                            fp16=precision == "fp16")
         batch = "batch" if dynamic_batch else 1
         outputs = output_specs(kind, batch=batch, num_anchors=num_anchors((h, w), detector.strides),
                                num_classes=detector.num_classes, topk=k,

@@ -1,7 +1,10 @@
-"""ncnn export through pnnx (TorchScript trace), no custom layers, fp32 weights.
+"""ncnn export through pnnx (TorchScript trace), no custom layers; fp32 or fp16 weights.
 
 pnnx writes many side files (*.pnnx.param, *_pnnx.py, *.pnnx.onnx, ...): it runs in a
-temporary folder and only the ncnn param/bin are kept. The Focus stem is
+temporary folder and only the ncnn param/bin are kept. fp16 weights are NOT pnnx's own
+(its fp16 storage flushes |w| < 6.1e-5 to zero: Nano scores moved by 0.40): pnnx writes
+fp32 and ``bin_to_fp16`` rewrites the convolution weights with round-to-nearest fp16
+(subnormals kept), leaving the first convolution (the stem, fed 0..255 pixels) in fp32. The Focus stem is
 ``pixel_unshuffle`` (ncnn ``Reorg``), the grid decode becomes MemoryData + BinaryOp +
 UnaryOp(exp) + Sigmoid + Concat. ncnn has no TopK/ArgMax/Gather layer in its standard
 build, so an ncnn graph ends in decoded boxes + scores and the host keeps the top-K.
@@ -11,9 +14,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import struct
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import UserError
@@ -40,7 +45,10 @@ def _quiet_fds(log_path: Path):
 
 def export_ncnn(deploy: DeployModel, example: torch.Tensor, param_path: Path, bin_path: Path, *,
                 fp16: bool = False) -> tuple[str, list[str]]:
-    """Write the ncnn param/bin; returns (input blob, output blobs in ``deploy.output_names`` order)."""
+    """Write the ncnn param/bin; returns (input blob, output blobs in ``deploy.output_names`` order).
+
+    ``fp16``: convolution weights stored as fp16 (see ``bin_to_fp16``), the stem kept fp32.
+    """
     import pnnx
 
     deploy.eval()
@@ -49,7 +57,7 @@ def export_ncnn(deploy: DeployModel, example: torch.Tensor, param_path: Path, bi
         log = tmp_p / "pnnx.log"
         try:
             with _quiet_fds(log), torch.no_grad():
-                pnnx.export(deploy, str(tmp_p / "model.pt"), (example,), fp16=fp16)
+                pnnx.export(deploy, str(tmp_p / "model.pt"), (example,), fp16=False)
         except Exception as e:  # pnnx raises plain Exception / RuntimeError with its log on fd 2
             tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
             raise RuntimeError(f"pnnx conversion failed: {e}; {' | '.join(tail)}") from e
@@ -62,7 +70,10 @@ def export_ncnn(deploy: DeployModel, example: torch.Tensor, param_path: Path, bi
             raise UserError(f"ncnn export would need non-standard layers {', '.join(sorted(bad))}; "
                             "export without them (e.g. no --topk for ncnn)")
         shutil.copyfile(param, param_path)
-        shutil.copyfile(binf, bin_path)
+        if fp16:
+            bin_to_fp16(param, binf, bin_path)
+        else:
+            shutil.copyfile(binf, bin_path)
     outputs = [f"out{i}" for i in range(len(deploy.output_names))]
     return INPUT_BLOB, outputs
 
@@ -83,3 +94,55 @@ def nonstandard_layers(param_path: str | Path) -> set[str]:
     # ones this build leaves out (ArgMax is defined but off by default).
     return {t for t in {t for t, _ in param_layers(param_path)}
             if ncnn.layer_to_index(t) < 0 or ncnn.create_layer(t) is None}
+
+
+FP16_TAG = 0x01306B47  # ncnn ModelBin: a 4-byte tag announcing fp16 weight data
+
+
+def _layer_params(line: str) -> tuple[str, str, dict[int, str]]:
+    parts = line.split()
+    n_in, n_out = int(parts[2]), int(parts[3])
+    kv = dict(p.split("=", 1) for p in parts[4 + n_in + n_out:])
+    return parts[0], parts[1], {int(k): v for k, v in kv.items() if k.lstrip("-").isdigit()}
+
+
+def bin_to_fp16(param_path: str | Path, bin_in: str | Path, bin_out: str | Path, *, keep_fp32: int = 1) -> int:
+    """Rewrite an fp32 ncnn .bin with fp16 convolution weights; returns how many were converted.
+
+    Layout (ncnn ModelBin): per layer in param order, Convolution/ConvolutionDepthWise store
+    their weights with a 4-byte tag (0 = fp32, FP16_TAG = fp16, padded to 4 bytes) and
+    then the bias as raw fp32; MemoryData stores raw fp32. The first ``keep_fp32``
+    convolutions stay fp32. Any other layer with weights makes the byte count disagree
+    and raises, so an unexpected graph is refused rather than written wrong.
+    """
+    data = Path(bin_in).read_bytes()
+    out, pos, convs, converted = bytearray(), 0, 0, 0
+    for line in Path(param_path).read_text().splitlines()[2:]:
+        if not line.strip():
+            continue
+        typ, name, kv = _layer_params(line)
+        if typ in ("Convolution", "ConvolutionDepthWise"):
+            n, n_bias = int(kv[6]), (int(kv[0]) if int(kv.get(5, 0)) else 0)
+            if data[pos:pos + 4] != b"\0\0\0\0":
+                raise ValueError(f"{bin_in}: layer {name} weights are not plain fp32")
+            w = np.frombuffer(data, np.float32, n, pos + 4)
+            pos += 4 + 4 * n
+            if convs < keep_fp32:
+                out += b"\0\0\0\0" + w.tobytes()
+            else:
+                half = w.astype(np.float16).tobytes()  # round to nearest, subnormals kept
+                out += struct.pack("<I", FP16_TAG) + half + b"\0" * (-len(half) % 4)
+                converted += 1
+            convs += 1
+            out += data[pos:pos + 4 * n_bias]
+            pos += 4 * n_bias
+        elif typ == "MemoryData":
+            n = 1
+            for key in (0, 1, 2, 11):
+                n *= int(kv.get(key, 0)) or 1
+            out += data[pos:pos + 4 * n]
+            pos += 4 * n
+    if pos != len(data):
+        raise ValueError(f"{bin_in}: {len(data) - pos} bytes of weights belong to layers this writer does not know")
+    Path(bin_out).write_bytes(bytes(out))
+    return converted
