@@ -12,7 +12,7 @@ from .predictor import Predictor
 OPENERS: dict[str, Callable[[Path, int | None], tuple[Backend, ModelInfo]]] = {}
 
 
-def _open_checkpoint(path: Path, threads: int | None) -> tuple[Backend, ModelInfo]:
+def _open_checkpoint(path: Path, threads: int | None, **_options) -> tuple[Backend, ModelInfo]:
     from ..data.preprocess import PreprocessConfig
     from ..engine.checkpoint import load_model
     from .torch_backend import TorchBackend
