@@ -1,0 +1,40 @@
+"""yolox-edge pipeline: data -> train -> INT8 -> export -> bench -> bundle, in one command."""
+from __future__ import annotations
+
+
+def _ints(s: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in s.split(",") if v.strip())
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("pipeline", help="run the whole path (default: on a generated dataset) and write a bundle")
+    p.add_argument("--data", default=None, help="data spec YAML (default: generate a small shapes dataset)")
+    p.add_argument("--out", default="runs/pipeline", help="output folder (default runs/pipeline)")
+    p.add_argument("--recipe", default=None, help="recipe YAML (default: a short from-scratch Nano schedule)")
+    p.add_argument("--weights", default=None, help="start from this checkpoint, e.g. an imported COCO Nano")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--img-size", type=int, default=None)
+    p.add_argument("--target", choices=["ncnn", "openvino", "onnx"], default="ncnn", help="bundle target")
+    p.add_argument("--no-int8", action="store_true", help="skip INT8; bundle the FP32 export")
+    p.add_argument("--calib-count", type=int, default=32)
+    p.add_argument("--bench-runs", type=int, default=20)
+    p.add_argument("--threads", type=_ints, default=(1, 2))
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import time
+
+    from ..pipeline import run_pipeline, summary_table
+
+    t0 = time.perf_counter()
+    res = run_pipeline(out=args.out, data=args.data, recipe=args.recipe, weights=args.weights, epochs=args.epochs,
+                       img_size=args.img_size, target=args.target, int8=not args.no_int8,
+                       calib_count=args.calib_count, bench_runs=args.bench_runs, threads=args.threads,
+                       overrides=args.overrides)
+    print("\n" + summary_table(res, min(args.threads)))
+    print("\nsteps: " + ", ".join(f"{k} {v:.0f}s" for k, v in res.seconds.items()))
+    print(f"total {time.perf_counter() - t0:.0f} s; checkpoint {res.checkpoint}")
+    print(f"bundle: {res.bundle}")
+    return 0

@@ -1,0 +1,162 @@
+"""The whole path in one call: data -> train -> FP32 export -> INT8 -> eval -> bench -> bundle.
+
+With no data spec it runs on the embedded default (a generated shapes dataset), so the
+main job works on any machine without downloads; with ``data`` it runs on the user's data.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .errors import UserError
+
+# Nano trained from scratch on the generated shapes: small input, short schedule, one
+# no-aug epoch stage at the end; on 2 CPU cores it takes a few minutes.
+DEFAULT_RECIPE = {
+    "model": {"variant": "nano", "input_size": 256},
+    "data": {"workers": 0, "cache_images": True},
+    "aug": {"mosaic_prob": 0.5, "mosaic_scale": [0.5, 1.5], "mixup_prob": 0.0, "degrees": 0.0, "shear": 0.0},
+    "train": {"epochs": 30, "batch": 16, "basic_lr_per_img": 0.02 / 64, "warmup_epochs": 2, "no_aug_epochs": 5,
+              "eval_interval": 5, "multiscale_range": 0, "ema_decay": 0.999},
+}
+
+
+@dataclass
+class PipelineResult:
+    out: Path
+    checkpoint: Path
+    bundle: Path
+    rows: list[dict] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class _Steps:
+    """Numbered step headers with the wall time of each step."""
+
+    def __init__(self, total: int, say: Callable[[str], None]) -> None:
+        self.total, self.n, self.say, self.times = total, 0, say, {}
+        self._name, self._t0 = None, 0.0
+
+    def __call__(self, name: str) -> None:
+        self.close()
+        self.n += 1
+        self._name, self._t0 = name, time.perf_counter()
+        self.say(f"\n[{self.n}/{self.total}] {name}")
+
+    def close(self) -> None:
+        if self._name:
+            self.times[self._name] = round(time.perf_counter() - self._t0, 1)
+            self.say(f"    ({self.times[self._name]:.1f} s)")
+            self._name = None
+
+
+def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None = None, recipe: str | Path | None = None,
+                 weights: str | Path | None = None, epochs: int | None = None, img_size: int | None = None,
+                 target: str = "ncnn", int8: bool = True, calib_count: int = 32, bench_runs: int = 20,
+                 threads: tuple[int, ...] = (1, 2), overrides: list[str] | None = None, progress: bool = True,
+                 say: Callable[[str], None] = print) -> PipelineResult:
+    """Run every stage into ``out`` and return where things went and the summary rows."""
+    from .bench import run_bench
+    from .bundle.package import package_bundle
+    from .config import apply_overrides, load_recipe, recipe_from_dict
+    from .data.spec import read_split
+    from .engine.checkpoint import atomic_write_bytes
+    from .engine.evaluator import evaluate
+    from .engine.trainer import Trainer
+    from .export import export_model
+    from .runtime import load_predictor
+
+    if target not in ("ncnn", "openvino", "onnx"):
+        raise UserError(f"--target {target!r}: choose ncnn, openvino or onnx")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    step = _Steps(7 if int8 else 6, say)
+
+    step("data")
+    if data is None:
+        from .data.synthetic import make_shapes_dataset
+        data = make_shapes_dataset(out / "data")
+        say(f"    generated shapes dataset -> {data}")
+    val = read_split(data, "val")
+    say(f"    {data}: {len(val.samples)} val images, classes: {', '.join(val.names)}")
+
+    step("train")
+    rec = load_recipe(recipe) if recipe else recipe_from_dict(DEFAULT_RECIPE, "pipeline default recipe")
+    sets = list(overrides or [])
+    if epochs is not None:
+        sets.append(f"train.epochs={epochs}")
+    if img_size is not None:
+        sets += [f"model.input_size={img_size}", f"model.test_size={img_size}"]
+    apply_overrides(rec, sets)
+    res = Trainer(rec, data=data, out=out / "train", weights=weights, progress=progress).train()
+    ckpt = Path(res["best"] if Path(res["best"]).is_file() else res["last"])
+    say(f"    checkpoint: {ckpt}")
+
+    step(f"export FP32 ({target}, onnx, raw onnx baseline)")
+    exports: dict[str, Path] = {}
+    for fmt in dict.fromkeys([target, "onnx"]):
+        exports[f"{fmt} fp32"] = export_model(ckpt, fmt, out / f"{fmt}_fp32").directory
+    raw = export_model(ckpt, "onnx", out / "onnx_raw", raw=True)
+
+    if int8:
+        step(f"INT8 ({target})")
+        from .quantize.calib import build_calibration_set
+        from .quantize.ptq import QuantizeOptions, quantize_checkpoint
+        size = exports[f"{target} fp32"]
+        from .export import read_metadata
+        hw = tuple(read_metadata(size, verify=False)["input_size"])
+        cal = build_calibration_set(data, out / "calib", size=hw, count=calib_count, split="train")
+        say(f"    calibration set: {len(cal.images)} images at {hw[0]}x{hw[1]} -> {out / 'calib'}")
+        q = quantize_checkpoint(ckpt, out / "calib", target, out / f"{target}_int8",
+                                QuantizeOptions(subset_size=calib_count))
+        exports[f"{target} int8"] = q.directory
+
+    step("evaluate every artifact")
+    rows = []
+    for name, path in {"torch fp32": ckpt, **exports}.items():
+        pred = load_predictor(path, conf=0.001, iou=0.65, max_det=1000)
+        ev = evaluate(pred, val, progress=progress)
+        rows.append({"artifact": name, "path": str(path), "AP": ev["AP"], "AP50": ev["AP50"]})
+        say(f"    {name:<14} AP {ev['AP']:.4f}  AP50 {ev['AP50']:.4f}")
+    eval_json = out / "eval.json"
+    atomic_write_bytes(eval_json, lambda f: f.write(json.dumps(rows, indent=2).encode()))
+
+    step("benchmark")
+    bench = run_bench([str(p) for p in exports.values()], threads=list(threads), warmup=3, runs=bench_runs,
+                      baseline=str(raw.model_file), rss=False, progress=progress)
+    bench_json = out / "bench.json"
+    atomic_write_bytes(bench_json, lambda f: f.write(json.dumps(bench, indent=2).encode()))
+    by_path: dict[str, dict] = {}
+    for r in bench["rows"]:
+        if r["threads"] == min(threads):
+            by_path[r["artifact"]] = r
+    for row in rows:
+        b = by_path.get(row["path"])
+        if b:
+            row.update({"e2e_p50_ms": b["latency_ms"]["e2e"]["p50"], "size_mb": round(b["size_bytes"] / 2**20, 2),
+                        "out_bytes": b["output_bytes_per_image"]})
+    base = next((r for r in bench["rows"] if r["baseline"] and r["threads"] == min(threads)), None)
+    if base:
+        rows.append({"artifact": "official-style baseline", "path": str(raw.model_file), "AP": None, "AP50": None,
+                     "e2e_p50_ms": base["latency_ms"]["e2e"]["p50"], "size_mb": round(base["size_bytes"] / 2**20, 2),
+                     "out_bytes": base["output_bytes_per_image"]})
+
+    step("bundle")
+    key = f"{target} int8" if int8 else f"{target} fp32"
+    bundle = out / f"yolox_{rec.model.variant}_{target}_{'int8' if int8 else 'fp32'}.zip"
+    package_bundle(exports[key], target, bundle, eval_json=None, bench_json=bench_json)
+    step.close()
+    return PipelineResult(out, ckpt, bundle, rows, step.times)
+
+
+def summary_table(res: PipelineResult, threads: int = 1) -> str:
+    lines = [f"| artifact | AP | AP50 | e2e p50 ms ({threads} thread) | size MB | bytes out/img |", "|---|---|---|---|---|---|"]
+    for r in res.rows:
+        ap = "" if r["AP"] is None else f"{r['AP']:.4f}"
+        ap50 = "" if r["AP50"] is None else f"{r['AP50']:.4f}"
+        lines.append(f"| {r['artifact']} | {ap} | {ap50} | {r.get('e2e_p50_ms', '')} | {r.get('size_mb', '')} | "
+                     f"{r.get('out_bytes', '')} |")
+    return "\n".join(lines)
