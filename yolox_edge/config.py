@@ -64,6 +64,7 @@ class TrainCfg:
     multiscale_interval: int = 10         # iterations between size changes
     freeze_backbone_epochs: int = 0
     freeze_bn: bool = False               # keep every BN in eval mode (tiny datasets)
+    freeze_stem: bool = False             # keep the stem conv fixed (fine-tuning imported weights)
     bn_reestimate_batches: int = 8        # for bn_folded (imported ONNX) checkpoints
     seed: int = 0
     device: str = "auto"                  # auto | cpu | cuda | cuda:N

@@ -23,9 +23,9 @@ def transfer_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> tuple[
     return skipped, missing
 
 
-def set_backbone_frozen(model: nn.Module, frozen: bool) -> None:
-    """Stop (or restart) gradients through ``model.backbone``; its BNs go to eval while frozen."""
-    for p in model.backbone.parameters():
+def set_frozen(module: nn.Module, frozen: bool) -> None:
+    """Stop (or restart) gradients for every parameter of ``module`` (its BNs: see set_bn_eval)."""
+    for p in module.parameters():
         p.requires_grad_(not frozen)
 
 

@@ -28,7 +28,7 @@ from ..models import create_model
 from . import distributed as D
 from .checkpoint import load_checkpoint, save_checkpoint
 from .ema import ModelEMA, unwrap
-from .finetune import set_backbone_frozen, set_bn_eval, transfer_weights
+from .finetune import set_bn_eval, set_frozen, transfer_weights
 from .hooks import Hook, RunLog
 from .optim import build_optimizer, set_lr
 from .schedule import WarmCosSchedule, clamp_no_aug_epochs
@@ -130,7 +130,7 @@ class Trainer:
         if self.dist.enabled:
             self.train_model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=t.freeze_backbone_epochs > 0)
+                find_unused_parameters=t.freeze_backbone_epochs > 0 or t.freeze_stem)
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             self.run_log = RunLog(self.out, self.rows)
@@ -211,9 +211,14 @@ class Trainer:
         t = self.recipe.train
         self.model.train()
         frozen = epoch < t.freeze_backbone_epochs
-        set_backbone_frozen(self.model, frozen)
-        if frozen:
-            set_bn_eval(self.model.backbone)
+        set_frozen(self.model.backbone, frozen)
+        if t.freeze_stem:
+            # Folded imported weights leave the stem (raw 0..255 pixels in) with a tiny norm, so
+            # train-mode BN gives it relative steps of 10x its size per iteration (measured on
+            # Nano): it and everything after it collapse. Other layers step by ~0.1 %.
+            set_frozen(self.model.backbone.stem, True)
+        if frozen or t.freeze_stem:
+            set_bn_eval(self.model.backbone if frozen else self.model.backbone.stem)
         if t.freeze_bn:
             set_bn_eval(self.model)
 
@@ -266,7 +271,8 @@ class Trainer:
             out = self.loss_fn([m.float() for m in maps], targets, use_l1=no_aug)
             loss = out["total"]
             if not torch.isfinite(loss):
-                raise RuntimeError(f"loss is {loss.item()} at epoch {epoch + 1} iter {n_iter}; lower the lr")
+                raise UserError(f"loss is {loss.item()} at epoch {epoch + 1} iteration {n_iter + 1}; lower the "
+                                f"learning rate (train.basic_lr_per_img) and --resume from {self.out / 'last.pt'}")
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
