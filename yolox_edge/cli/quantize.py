@@ -18,6 +18,8 @@ def add_parser(sub) -> None:
                    help="NNCF fast bias correction (default on; --no-fast-bias-correction runs the full one)")
     p.add_argument("--subset-size", type=int, default=300, help="calibration images used (at most)")
     p.add_argument("--topk", type=int, default=None, help="in-graph top-K (default: the format's export default)")
+    p.add_argument("--ncnn-keep-float", type=int, default=2, metavar="N",
+                   help="ncnn: leave the N most error-sensitive convs in float (default 2)")
     p.add_argument("--accuracy-control", action="store_true",
                    help="NNCF accuracy control: restore layers to float until the AP drop is within --max-drop")
     p.add_argument("--max-drop", type=float, default=0.005, help="absolute AP drop allowed (0.005 = 0.5 point)")
@@ -40,5 +42,6 @@ def run(args) -> int:
     run_quantize(args.model, args.calib, args.format, Path(args.out), preset=args.preset,
                  fast_bias_correction=args.fast_bias_correction, subset_size=args.subset_size, topk=args.topk,
                  accuracy_control=args.accuracy_control, max_drop=args.max_drop, data=args.data, qat=args.qat,
-                 epochs=args.epochs, lr=args.lr, batch=args.batch, report=args.report)
+                 epochs=args.epochs, lr=args.lr, batch=args.batch, report=args.report,
+                 keep_float=args.ncnn_keep_float)
     return 0

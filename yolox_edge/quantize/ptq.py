@@ -47,6 +47,7 @@ class QuantizeOptions:
     data: str | None = None  # data spec for accuracy control
     max_drop: float = 0.005  # absolute AP (0..1) the accuracy control may lose
     method: str = "ptq"
+    keep_float: int = 2  # ncnn: most error-sensitive convs left float (see ncnn_calib.most_sensitive)
 
 
 @dataclass
@@ -130,17 +131,22 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
 
     if fmt == "ncnn":
         from ..export.to_ncnn import export_ncnn
+        from .ncnn_calib import conv_modules, plan_ncnn_int8
         from .ncnn_int8 import convert_ncnn_int8
 
+        det = deploy.detector  # a BN-folded copy: the bias correction below edits it in place
+        with torch.no_grad():
+            calib, keep = plan_ncnn_int8(det, cal.data[:opts.subset_size], keep_float=opts.keep_float)
         fp_param, fp_bin = tmp / "float.param", tmp / "float.bin"
         input_name, blobs = export_ncnn(deploy, example, fp_param, fp_bin)
         names = [f"{stem}.ncnn.param", f"{stem}.ncnn.bin"]
-        rep = convert_ncnn_int8(fp_param, fp_bin, cal.data[:opts.subset_size], tmp / names[0], tmp / names[1],
-                                input_blob=input_name)
-        return names, input_name, blobs, {"engine": "yolox_edge ncnn INT8 writer", "layers_int8": len(rep.quantized),
-                                          "depthwise_rescaled": len(rep.depthwise_rescaled),
-                                          "layers_float": rep.kept_float,
-                                          "activation_ranges": "mean over images of per-image absmax"}
+        weights = {n: m.weight.detach().numpy() for n, m in conv_modules(det).items()}
+        rep = convert_ncnn_int8(fp_param, fp_bin, tmp / names[0], tmp / names[1], weights, calib.plans,
+                                calib.biases)
+        return names, input_name, blobs, {
+            "engine": "yolox_edge ncnn INT8 writer", "layers_int8": len(rep.quantized),
+            "layers_rescaled": len(rep.rescaled), "layers_float": rep.kept_float, "float_convs": keep,
+            "activation_ranges": "mean over images of per-image absmax", "bias_correction": "fast"}
     import nncf
     import onnx
 

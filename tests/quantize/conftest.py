@@ -1,0 +1,37 @@
+"""Fixtures for the INT8 tests: a tiny depthwise model with input-sensitive weights, a few
+calibration images and a calibration set built from them (module-cheap, session-scoped)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from quant_helpers import write_images
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory, randomize_model) -> Path:
+    """A 'test_dw' (depthwise, input 64) checkpoint with 3 classes and non-trivial BN."""
+    from yolox_edge.engine.checkpoint import save_checkpoint
+    from yolox_edge.models import create_model
+
+    model = randomize_model(create_model("test_dw", num_classes=3), seed=1)
+    path = tmp_path_factory.mktemp("qmodel") / "tiny.pt"
+    save_checkpoint(path, model, class_names=["a", "b", "c"])
+    return path
+
+
+@pytest.fixture(scope="session")
+def calib_images(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("qimages")
+    write_images(d, 8)
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_calib(calib_images, tmp_path_factory) -> Path:
+    from yolox_edge.quantize.calib import build_calibration_set
+
+    out = tmp_path_factory.mktemp("qcalib") / "calib"
+    build_calibration_set(calib_images, out, size=64, count=8, seed=0)
+    return out

@@ -1,0 +1,103 @@
+"""Calibration sets: selection, cache format, statistics and the bad-input errors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from yolox_edge.errors import UserError
+from yolox_edge.quantize.calib import (build_calibration_set, calibration_stats, format_stats,
+                                       load_calibration_set, select_images, _balanced_pick)
+from yolox_edge.data.preprocess import PreprocessConfig, preprocess, read_image
+
+from quant_helpers import write_images
+
+
+def test_build_and_load_roundtrip(calib_images, tmp_path):
+    out = tmp_path / "c"
+    cal = build_calibration_set(calib_images, out, size=64, count=5, seed=3)
+    assert cal.data.shape == (5, 3, 64, 64) and cal.data.dtype == np.float32
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["count"] == 5 and man["input_size"] == [64, 64] and len(man["images"]) == 5
+    assert man["sha256"] == cal.sha256 and man["sampling"] == "random" and man["seed"] == 3
+    back = load_calibration_set(out, input_size=(64, 64))
+    np.testing.assert_array_equal(back.data, cal.data)
+    # Each row is exactly THE preprocessing of its image (one contract for every stage).
+    x0, _ = preprocess(read_image(man["images"][0]), PreprocessConfig(input_size=(64, 64)))
+    np.testing.assert_array_equal(back.data[0], x0)
+    # Same seed, same pick; another seed, another pick.
+    assert build_calibration_set(calib_images, tmp_path / "d", size=64, count=5, seed=3).images == cal.images
+    assert build_calibration_set(calib_images, tmp_path / "e", size=64, count=5, seed=4).images != cal.images
+    stats = calibration_stats(back)
+    assert stats["count"] == 5 and 0 <= stats["padding_fraction"] < 1
+    assert "5 images, 64x64" in format_stats(stats)
+
+
+def test_class_balanced_covers_rare_classes_first():
+    import random
+
+    labels = [{0}] * 20 + [{1}, {2}, {0, 3}] + [set()] * 5
+    pick = _balanced_pick(labels, 4, random.Random(0))
+    covered = set().union(*(labels[i] for i in pick))
+    assert covered == {0, 1, 2, 3}  # four picks cover all four classes
+    assert len(set(pick)) == 4
+
+
+def test_class_balanced_needs_labels(calib_images):
+    with pytest.raises(UserError, match="class-balanced sampling needs labels"):
+        select_images(calib_images, count=3, sampling="class-balanced")
+
+
+def test_empty_folder_is_a_clear_error_and_writes_nothing(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match="no images found"):
+        build_calibration_set(empty, out, size=64)
+    assert not out.exists()
+
+
+def test_unreadable_images_are_named_and_nothing_is_written(tmp_path):
+    src = tmp_path / "imgs"
+    write_images(src, 3)
+    (src / "broken.jpg").write_bytes(b"not a jpeg at all")
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match="broken.jpg.*unreadable"):
+        build_calibration_set(src, out, size=64, count=10)
+    assert not (out / "calib.npy").exists() and not (out / "manifest.json").exists()
+
+
+def test_other_input_size_is_refused(tiny_calib):
+    with pytest.raises(UserError, match=r"64x64 but the model takes 96x96; rebuild it with --size 96"):
+        load_calibration_set(tiny_calib, input_size=(96, 96))
+
+
+def test_changed_array_fails_the_hash(calib_images, tmp_path):
+    out = tmp_path / "c"
+    build_calibration_set(calib_images, out, size=64, count=2)
+    arr = np.load(out / "calib.npy")
+    arr[0, 0, 0, 0] += 1
+    np.save(out / "calib.npy", arr)
+    with pytest.raises(UserError, match="does not match the sha256"):
+        load_calibration_set(out)
+
+
+def test_bad_size_and_missing_manifest(calib_images, tmp_path):
+    with pytest.raises(UserError, match="multiple of 32"):
+        build_calibration_set(calib_images, tmp_path / "x", size=50)
+    with pytest.raises(UserError, match="no manifest.json"):
+        load_calibration_set(tmp_path)
+
+
+def test_cli_calibrate(calib_images, tmp_path, run_cli):
+    code, out, err = run_cli("calibrate", "--data", calib_images, "--size", "64", "--count", "3",
+                             "--out", tmp_path / "c")
+    assert code == 0, err
+    assert "3 images, 64x64" in out
+    code, out, _ = run_cli("calibrate", "--show", tmp_path / "c")
+    assert code == 0 and "3 images" in out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run_cli("calibrate", "--data", empty, "--size", "64", "--out", tmp_path / "d")
+    assert code == 2 and "no images found" in err and len(err.strip().splitlines()) == 1
