@@ -1,6 +1,7 @@
 """Trainer: overfit from scratch, fine-tune surgery, freezing, BN re-estimation, RNG state."""
 from __future__ import annotations
 
+import json
 import random
 
 import numpy as np
@@ -120,3 +121,27 @@ def test_rng_state_round_trips_through_weights_only_load(tmp_path):
     expect = (random.random(), np.random.rand(), torch.rand(1).item())
     restore_rng(torch.load(tmp_path / "s.pt", weights_only=True))
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expect
+
+
+def test_cli_training_on_bad_samples_completes_and_reports_skips(synthetic_coco, tiny_recipe, run_cli, tmp_path):
+    spec = synthetic_coco(6)
+    images = spec.parent / "images"
+    (images / "img_001.jpg").write_bytes(b"not a jpeg at all" * 20)              # unreadable
+    data = (images / "img_002.jpg").read_bytes()
+    (images / "img_002.jpg").write_bytes(data[: len(data) // 2])                  # truncated
+    code, out, err = run_cli("train", "--recipe", tiny_recipe, "--data", spec, "--out", tmp_path / "run",
+                             "--epochs", "2", "--freeze-backbone-epochs", "1", "--no-progress")
+    assert code == 0, err
+    assert "data: 2 of 6 samples skipped" in out and "skipped 2 bad sample(s) during training" in out
+    rows = json.loads((tmp_path / "run" / "log.json").read_text())
+    assert [r["epoch"] for r in rows] == [1, 2] and rows[-1]["skipped"] == 2
+
+
+def test_cli_unknown_recipe_key_exits_2(synthetic_coco, tiny_recipe, run_cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {variant: test}\ntrain: {epoch: 3}\n")
+    code, out, err = run_cli("train", "--recipe", bad, "--data", synthetic_coco(4), "--out", tmp_path / "run")
+    assert code == 2 and "unknown key 'train.epoch'" in err and str(bad) in err
+    code, out, err = run_cli("train", "--recipe", tiny_recipe, "--data", synthetic_coco(4), "--out", tmp_path / "run",
+                             "--set", "train.epochs=x")
+    assert code == 2 and "train.epochs: expected an integer" in err

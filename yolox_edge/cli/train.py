@@ -12,6 +12,8 @@ def add_parser(sub) -> None:
     p.add_argument("--img-size", type=int, default=None, help="= --set model.input_size=S")
     p.add_argument("--batch", type=int, default=None, help="total batch over all processes")
     p.add_argument("--device", default=None, help="auto | cpu | cuda")
+    p.add_argument("--freeze-backbone-epochs", type=int, default=None, metavar="N",
+                   help="train only neck and head for the first N epochs")
     p.add_argument("--resume", action="store_true", help="continue OUT/last.pt with its own recipe and state")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set train.epochs=30 (repeatable)")
@@ -26,7 +28,7 @@ def run(args) -> int:
     recipe = load_recipe(args.recipe)
     sets = list(args.overrides)
     for flag, key in ((args.epochs, "train.epochs"), (args.img_size, "model.input_size"),
-                      (args.batch, "train.batch")):
+                      (args.batch, "train.batch"), (args.freeze_backbone_epochs, "train.freeze_backbone_epochs")):
         if flag is not None:
             sets.append(f"{key}={flag}")
     if args.device:
