@@ -1,0 +1,111 @@
+"""End-to-end INT8 of a tiny model for each format: runs in its runtime, stays close to FP32,
+keeps the decode float, carries INT8 metadata; bad calibration input fails before writing."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from yolox_edge.errors import UserError
+from yolox_edge.quantize.calib import load_calibration_set
+from yolox_edge.quantize.ptq import QuantizeOptions, quantize_checkpoint
+
+FORMATS = ["onnx", "openvino", "ncnn"]
+
+
+def fp32_outputs(ckpt: Path, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from yolox_edge.engine.checkpoint import load_model
+    from yolox_edge.export.wrapper import DeployModel
+
+    model, _ = load_model(ckpt)
+    with torch.no_grad():
+        boxes, scores = DeployModel(model, kind="decoded")(torch.from_numpy(x))
+    return boxes.numpy(), scores.numpy()
+
+
+@pytest.fixture(scope="module", params=FORMATS)
+def int8_artifact(request, tiny_ckpt, tiny_calib, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"int8_{request.param}")
+    # topk=0: the decoded graph, so outputs compare anchor by anchor with FP32.
+    res = quantize_checkpoint(tiny_ckpt, tiny_calib, request.param, out, QuantizeOptions(topk=0, keep_float=1))
+    return request.param, res
+
+
+@pytest.mark.slow
+def test_int8_runs_close_to_fp32_with_int8_metadata(int8_artifact, tiny_ckpt, tiny_calib):
+    from yolox_edge.runtime.loader import open_model
+
+    fmt, res = int8_artifact
+    cal = load_calibration_set(tiny_calib)
+    backend, info = open_model(res.model_file)
+    out = backend.infer(cal.data)
+    ref_boxes, ref_scores = fp32_outputs(tiny_ckpt, cal.data)
+    assert out["scores"].shape == ref_scores.shape
+    # Boxes are pixels in a 64x64 input: INT8 may move them a little, never by much.
+    box_err = np.abs(out["boxes"] - ref_boxes)
+    assert np.median(box_err) < 1.0 and np.percentile(box_err, 99) < 6.0, (fmt, box_err.max())
+    score_err = np.abs(out["scores"] - ref_scores)
+    assert score_err.mean() < 0.02 and score_err.max() < 0.2, (fmt, score_err.max())
+    # ...and INT8 really changed something (a float model would match to ~1e-5).
+    assert score_err.max() > 1e-4
+    meta = res.metadata
+    assert meta["precision"] == "int8" and info.precision.startswith("int8")
+    q = meta["quantization"]
+    assert q["calibration"]["sha256"] == cal.sha256 and q["calibration"]["count"] == len(cal)
+    assert q["method"] == "ptq" and q["bn_folded"] is True
+    assert q["float_part"]["float_modules"] == ["decode"]
+
+
+@pytest.mark.slow
+def test_int8_graph_is_int8_and_decode_stays_float(int8_artifact):
+    fmt, res = int8_artifact
+    if fmt == "onnx":
+        import onnx
+
+        g = onnx.load(str(res.model_file)).graph
+        ops = [n.op_type for n in g.node]
+        assert ops.count("QuantizeLinear") >= 10 and "BatchNormalization" not in ops
+        consumers = {i: n.name for n in g.node for i in n.input}
+        q_out = [n.output[0] for n in g.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+        # No quantizer feeds the decode or the wrapper's own ops: only detector nodes read them.
+        fed = {consumers[o] for o in q_out if o in consumers}
+        assert fed and all(n.startswith("/detector/") or n.startswith(("QuantizeLinear", "DequantizeLinear"))
+                           for n in fed), sorted(fed)[:5]
+    elif fmt == "openvino":
+        import openvino as ov
+
+        m = ov.Core().read_model(str(res.model_file))
+        fqs = [op for op in m.get_ordered_ops() if op.get_type_name() == "FakeQuantize"]
+        assert len(fqs) >= 10
+        for fq in fqs:
+            for t in fq.output(0).get_target_inputs():
+                assert not t.get_node().get_friendly_name().startswith("/decode/")
+        assert any(op.get_element_type().get_type_name() == "i8" for op in m.get_ordered_ops()
+                   if op.get_type_name() == "Constant")
+    else:
+        text = Path(res.model_file).read_text()
+        assert "8=2" in text and "8=1" in text  # INT8 Convolution and ConvolutionDepthWise
+        assert "Scale" in text  # per-channel rescaling in front of depthwise convs
+        assert res.metadata["quantization"]["layers_float"]  # keep_float=1: one conv left float
+
+
+def test_calibration_of_another_size_fails_before_writing(tiny_ckpt, calib_images, tmp_path):
+    from yolox_edge.quantize.calib import build_calibration_set
+
+    build_calibration_set(calib_images, tmp_path / "c96", size=96, count=2)
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match="96x96 but the model takes 64x64"):
+        quantize_checkpoint(tiny_ckpt, tmp_path / "c96", "onnx", out)
+    assert not out.exists()
+
+
+def test_cli_quantize_bad_inputs(tiny_ckpt, tmp_path, run_cli):
+    code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path / "nothing", "--format", "onnx",
+                           "--out", tmp_path / "o")
+    assert code == 2 and "no manifest.json" in err
+    code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path, "--format", "onnx", "--qat",
+                           "--out", tmp_path / "o")
+    assert code == 2 and "--data" in err
+    assert not (tmp_path / "o").exists()
