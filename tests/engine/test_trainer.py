@@ -145,3 +145,13 @@ def test_cli_unknown_recipe_key_exits_2(synthetic_coco, tiny_recipe, run_cli, tm
     code, out, err = run_cli("train", "--recipe", tiny_recipe, "--data", synthetic_coco(4), "--out", tmp_path / "run",
                              "--set", "train.epochs=x")
     assert code == 2 and "train.epochs: expected an integer" in err
+
+
+def test_new_run_never_overwrites_an_old_one(synthetic_coco, tiny_recipe, run_cli, tmp_path):
+    spec = synthetic_coco(4)
+    args = ("train", "--recipe", tiny_recipe, "--data", spec, "--out", tmp_path / "run", "--epochs", "1")
+    assert run_cli(*args)[0] == 0
+    before = (tmp_path / "run" / "last.pt").read_bytes()
+    code, out, err = run_cli(*args)
+    assert code == 2 and "already holds a run" in err and "--resume" in err
+    assert (tmp_path / "run" / "last.pt").read_bytes() == before

@@ -69,6 +69,10 @@ class Trainer:
     def _setup(self) -> None:
         r, t = self.recipe, self.recipe.train
         resume_ckpt = self._load_resume() if self.resume else None
+        if resume_ckpt is None and (self.out / "last.pt").exists():
+            # never overwrite a previous run's checkpoints by starting a new one on top of them
+            raise UserError(f"{self.out / 'last.pt'}: this folder already holds a run; pass --resume to "
+                            "continue it, or choose another --out")
         if resume_ckpt is not None:
             r = self.recipe = recipe_from_checkpoint(resume_ckpt["recipe"])
             t = r.train
@@ -121,11 +125,11 @@ class Trainer:
             self._load_weights(self.weights)
         self.optimizer = build_optimizer(self.model, self.schedule.lr, t.momentum, t.weight_decay, t.nesterov)
         self.ema = ModelEMA(self.model, t.ema_decay) if t.ema else None
+        self.use_amp = bool(t.amp and self.device.type == "cuda")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         if resume_ckpt is not None:
             self._restore(resume_ckpt)
         self.loss_fn = YOLOXLoss(len(self.names), strides=self.model.strides)
-        self.use_amp = bool(t.amp and self.device.type == "cuda")
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.train_model: torch.nn.Module = self.model
         if self.dist.enabled:
             self.train_model = torch.nn.parallel.DistributedDataParallel(
@@ -170,6 +174,9 @@ class Trainer:
             self.log(f"weights: BN was folded (imported ONNX); re-estimated BN statistics on {n} training images")
 
     def _restore(self, ckpt: dict) -> None:
+        if list(ckpt["class_names"]) != self.names:
+            raise UserError(f"{self.out / 'last.pt'}: trained on classes {ckpt['class_names'][:5]}..., the data "
+                            f"spec has {self.names[:5]}...; resume with the same data or start a new --out")
         self.model.load_state_dict(ckpt["model"])
         if self.ema is not None and ckpt.get("ema"):
             self.ema.load_state_dict({"model": ckpt["ema"], "updates": ckpt.get("ema_updates", 0)})
@@ -179,6 +186,8 @@ class Trainer:
         self.start_epoch = int(ckpt.get("epoch", 0))
         self.best_ap, self.best_epoch = float(st.get("best_ap", -1.0)), int(st.get("best_epoch", -1))
         self.rows = list(st.get("log", []))
+        if st.get("scaler"):
+            self.scaler.load_state_dict(st["scaler"])
         if st.get("rng"):
             restore_rng(st["rng"], self.dist.rank)
         self.log(f"resume: {self.out / 'last.pt'} at epoch {self.start_epoch}/{self.recipe.train.epochs}")
@@ -342,7 +351,8 @@ class Trainer:
     def save(self, path: Path, epochs_done: int) -> None:
         """Checkpoint with everything --resume needs (optimizer, EMA, epoch, RNG, log)."""
         train_state = {"best_ap": self.best_ap, "best_epoch": self.best_epoch, "log": self.rows,
-                       "rng": capture_rng(), "iters_per_epoch": self.iters_per_epoch}
+                       "rng": capture_rng(), "iters_per_epoch": self.iters_per_epoch,
+                       "scaler": self.scaler.state_dict() if self.use_amp else {}}
         extra: dict[str, Any] = {"recipe": self.recipe.to_dict(), "epoch": epochs_done,
                                  "optimizer": self.optimizer.state_dict(), "train_state": train_state,
                                  "bn_folded": False, "source": {"kind": "trained", "weights": str(self.weights or "")}}
