@@ -11,6 +11,7 @@ decode in the graph) -> float graph -> INT8 with the decode left float -> metada
 """
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ class QuantizeOptions:
     data: str | None = None  # data spec for accuracy control
     max_drop: float = 0.005  # absolute AP (0..1) the accuracy control may lose
     method: str = "ptq"
-    keep_float: int = 2  # ncnn: most error-sensitive convs left float (see ncnn_calib.most_sensitive)
+    keep_float: int = 2  # most error-sensitive convs left float (see ncnn_calib.most_sensitive)
 
 
 @dataclass
@@ -105,14 +106,15 @@ def _validation(fmt: str, data: str, pre: PreprocessConfig, class_names: list[st
 
 
 def _nncf_int8(model, fmt: str, cal: CalibrationSet, deploy: DeployModel, input_name: str, opts: QuantizeOptions,
-               pre: PreprocessConfig, class_names: list[str]):
+               pre: PreprocessConfig, class_names: list[str], float_nodes: list[str]):
     """Run NNCF PTQ (optionally with accuracy control) on an ONNX ModelProto or OpenVINO model."""
     import nncf
 
     feed: Callable = (lambda x: {input_name: x}) if fmt == "onnx" else (lambda x: x)
     calib = nncf.Dataset([cal.data[i:i + 1] for i in range(len(cal))], feed)
     kw = dict(preset=_nncf_preset(opts.preset), subset_size=min(opts.subset_size, len(cal)),
-              fast_bias_correction=opts.fast_bias_correction, ignored_scope=scopes.ignored_scope(deploy))
+              fast_bias_correction=opts.fast_bias_correction,
+              ignored_scope=scopes.ignored_scope(deploy, float_nodes))
     if not opts.accuracy_control:
         return nncf.quantize(model, calib, **kw)
     if not opts.data:
@@ -121,6 +123,18 @@ def _nncf_int8(model, fmt: str, cal: CalibrationSet, deploy: DeployModel, input_
         raise UserError("--accuracy-control scores the decoded graph; drop --topk")
     val_ds, val_fn = _validation(fmt, opts.data, pre, class_names)
     return nncf.quantize_with_accuracy_control(model, calib, val_ds, val_fn, max_drop=opts.max_drop, **kw)
+
+
+def sensitive_convs(detector: Detector, calib: np.ndarray, count: int) -> list[str]:
+    """Module names of the ``count`` convs whose INT8 error alone moves the outputs most."""
+    from .ncnn_calib import calibrate_ncnn, most_sensitive
+
+    if count <= 0:
+        return []
+    probe = copy.deepcopy(detector).eval()
+    with torch.no_grad():
+        plans = calibrate_ncnn(probe, calib, bias_correction=False).plans
+        return most_sensitive(probe, calib, plans, count)
 
 
 def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal: CalibrationSet, tmp: Path,
@@ -150,20 +164,25 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
     import nncf
     import onnx
 
+    float_convs = sensitive_convs(deploy.detector, cal.data[:opts.subset_size], opts.keep_float)
     fp_onnx = tmp / "float.onnx"
     input_name = export_onnx(deploy, example, fp_onnx)
     blobs = list(deploy.output_names)
+    float_nodes = scopes.conv_node_names(onnx.load(str(fp_onnx)), deploy, float_convs)
     details = {"engine": f"nncf {nncf.__version__}", "preset": opts.preset,
                "fast_bias_correction": opts.fast_bias_correction,
+               "float_convs": float_convs,
                "accuracy_control": {"max_drop": opts.max_drop, "data": str(opts.data)} if opts.accuracy_control else None}
     if fmt == "onnx":
-        q = _nncf_int8(onnx.load(str(fp_onnx)), fmt, cal, deploy, input_name, opts, pre, class_names)
+        q = _nncf_int8(onnx.load(str(fp_onnx)), fmt, cal, deploy, input_name, opts, pre, class_names,
+                       float_nodes)
         names = [f"{stem}.onnx"]
         onnx.save(q, str(tmp / names[0]))
     else:
         import openvino as ov
 
-        q = _nncf_int8(ov.convert_model(str(fp_onnx)), fmt, cal, deploy, input_name, opts, pre, class_names)
+        q = _nncf_int8(ov.convert_model(str(fp_onnx)), fmt, cal, deploy, input_name, opts, pre, class_names,
+                       float_nodes)
         names = [f"{stem}.xml", f"{stem}.bin"]
         # compress_to_fp16=False: the float part (decode, biases) stays fp32, as exported.
         ov.save_model(q, str(tmp / names[0]), compress_to_fp16=False)

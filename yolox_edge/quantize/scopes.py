@@ -39,10 +39,27 @@ def ignored_pattern(deploy: nn.Module) -> str:
     return rf"^(?!/{re.escape(detector_child(deploy))}/)"
 
 
-def ignored_scope(deploy: nn.Module) -> nncf.IgnoredScope:
-    """The NNCF ignored scope that keeps decode, sigmoid, concat and top-K in float."""
+def conv_node_names(onnx_model, deploy: nn.Module, float_convs: list[str]) -> list[str]:
+    """ONNX node names of the detector convs named by module (``backbone.stem.conv.conv``).
+
+    Found through the weight each Conv reads (the exporter keeps parameter names, e.g.
+    ``detector.backbone.stem.conv.conv.weight``), not by guessing how node paths are spelled.
+    """
+    det = detector_child(deploy)
+    want = {f"{det}.{n}.weight": n for n in float_convs}
+    found = {want[i]: node.name for node in onnx_model.graph.node if node.op_type == "Conv"
+             for i in node.input[1:2] if i in want}
+    missing = [n for n in float_convs if n not in found]
+    if missing:
+        raise ValueError(f"no Conv node reads the weights of {', '.join(missing)}")
+    return [found[n] for n in float_convs]
+
+
+def ignored_scope(deploy: nn.Module, float_nodes: list[str] = ()) -> nncf.IgnoredScope:
+    """The NNCF ignored scope that keeps decode, sigmoid, concat and top-K in float, plus the
+    graph nodes in ``float_nodes`` (convs a sensitivity analysis chose, see ``conv_node_names``)."""
     # validate=False: the pattern must not fail on a graph where some wrapper op is absent.
-    return nncf.IgnoredScope(patterns=[ignored_pattern(deploy)], validate=False)
+    return nncf.IgnoredScope(patterns=[ignored_pattern(deploy)], names=list(float_nodes), validate=False)
 
 
 def describe(deploy: nn.Module) -> dict:
