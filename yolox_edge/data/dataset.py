@@ -140,9 +140,9 @@ class DetectionDataset(Dataset):
 
     def _rng(self, i: int) -> np.random.Generator:
         info = get_worker_info()
-        if info is not None and cv2.getNumThreads() != 1:
-            # DataLoader workers are the parallelism; OpenCV's own pool would oversubscribe the cores
-            cv2.setNumThreads(1)
+        # No cv2.setNumThreads here: in a fork()ed worker whose parent had already used OpenCV's
+        # thread pool, reconfiguring the pool blocks forever in pthread_cond_destroy (seen in
+        # tests/data/test_dataset.py and in training). Limit OpenCV threads in the parent instead.
         self._calls += 1
         worker = (info.seed % (1 << 63)) if info is not None else 0
         return np.random.default_rng([self.seed, self.epoch, worker, i, self._calls])
