@@ -53,6 +53,7 @@ class ConvPlan:
 
     m: np.ndarray | None
     r: float
+    shift: np.ndarray | None = None  # per-channel centre subtracted first (unpadded convs only)
 
 
 @dataclass
@@ -69,13 +70,19 @@ def _run(model: nn.Module, calib: np.ndarray, batch: int) -> None:
 
 
 @torch.no_grad()
-def channel_ranges(model: nn.Module, calib: np.ndarray, batch: int = 8) -> dict[str, torch.Tensor]:
-    """Mean over images of each conv input's per-image, per-channel absmax: [C_in] per conv."""
-    sums: dict[str, torch.Tensor] = {}
+def channel_stats(model: nn.Module, calib: np.ndarray, batch: int = 8) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per conv, per input channel: mean over images of the per-image (min, max)."""
+    sums: dict[str, list[torch.Tensor]] = {}
 
     def hook(name):
         def fn(_m, inp):
-            sums[name] = sums.get(name, 0) + inp[0].abs().amax((2, 3)).sum(0).double()
+            x = inp[0]
+            lo, hi = x.amin((2, 3)).sum(0).double(), x.amax((2, 3)).sum(0).double()
+            if name in sums:
+                sums[name][0] += lo
+                sums[name][1] += hi
+            else:
+                sums[name] = [lo, hi]
         return fn
 
     handles = [m.register_forward_pre_hook(hook(n)) for n, m in conv_modules(model).items()]
@@ -84,24 +91,38 @@ def channel_ranges(model: nn.Module, calib: np.ndarray, batch: int = 8) -> dict[
     finally:
         for h in handles:
             h.remove()
-    return {n: (s / len(calib)).float() for n, s in sums.items()}
+    return {n: ((lo / len(calib)).float(), (hi / len(calib)).float()) for n, (lo, hi) in sums.items()}
 
 
-def make_plan(conv: nn.Conv2d, rc: torch.Tensor, alpha: float) -> ConvPlan:
+def _unpadded(conv: nn.Conv2d) -> bool:
+    return all(p == 0 for p in conv.padding) if isinstance(conv.padding, tuple) else conv.padding in (0, "valid")
+
+
+def make_plan(conv: nn.Conv2d, lo: torch.Tensor, hi: torch.Tensor, alpha: float, center: bool) -> ConvPlan:
     """Depthwise: full per-channel rescaling (m = r_c). Others: m = r_c ** alpha (0: none).
 
     With m = r_c ** alpha the rescaled channel ranges are r_c ** (1 - alpha): alpha moves
     the spread between channels from the activations (one scale for all) into the weights
-    (one scale per output channel), as SmoothQuant does.
+    (one scale per output channel), as SmoothQuant does. ``center`` subtracts each channel's
+    mid-range first on unpadded (1x1) convs, where it is exact (the bias absorbs W . shift):
+    SiLU outputs span [-0.28, r], so centring gains about one bit of the symmetric INT8 range.
+    (Padded convs would pad the shifted input with 0, i.e. the wrong value, so they are left.)
     """
+    shift = None
+    if center and _unpadded(conv) and conv.groups == 1:
+        shift = (lo + hi) / 2
+        rc = (hi - lo) / 2
+    else:
+        rc = torch.maximum(lo.abs(), hi.abs())
     rc = rc.clamp_min(float(rc.max()) * 1e-4 + 1e-12)
+    sh = None if shift is None else shift.numpy().astype(np.float32)
     if is_depthwise(conv):
-        return ConvPlan(rc.numpy().astype(np.float32), 1.0)
+        return ConvPlan(rc.numpy().astype(np.float32), 1.0, sh)
     if alpha <= 0 or conv.groups != 1:
-        return ConvPlan(None, float(rc.max()))
+        return ConvPlan(None, float(rc.max()), sh)
     m = rc ** alpha
     m = m / m.max()  # only ratios matter; m <= 1 so the Scale layer never amplifies
-    return ConvPlan(m.numpy().astype(np.float32), float((rc / m).max()))
+    return ConvPlan(m.numpy().astype(np.float32), float((rc / m).max()), sh)
 
 
 def weight_multiplier(conv: nn.Conv2d, m: np.ndarray) -> torch.Tensor:
@@ -111,7 +132,15 @@ def weight_multiplier(conv: nn.Conv2d, m: np.ndarray) -> torch.Tensor:
 
 
 def _fq_input(x: torch.Tensor, plan: ConvPlan) -> torch.Tensor:
-    """The conv input as the INT8 conv sees it, in the rescaled domain (x / m, quantized)."""
+    """The conv input as the INT8 conv sees it, in the rescaled domain ((x - shift) / m, quantized).
+
+    The shift is added back after quantization: for an unpadded conv, conv(q + shift) equals
+    conv(q) + W . shift, which is what the writer folds into the bias.
+    """
+    if plan.shift is not None:
+        sh = torch.from_numpy(plan.shift).reshape(1, -1, 1, 1)
+        m = torch.from_numpy(plan.m).reshape(1, -1, 1, 1) if plan.m is not None else 1.0
+        return fake_quant_input((x - sh) / m, torch.tensor(plan.r)) + sh / m
     if plan.m is not None:
         x = x / torch.from_numpy(plan.m).reshape(1, -1, 1, 1)
     return fake_quant_input(x, torch.tensor(plan.r))
@@ -173,13 +202,13 @@ def layer_bias_errors(model: nn.Module, calib: np.ndarray, plans: dict[str, Conv
 
 
 @torch.no_grad()
-def calibrate_ncnn(model: nn.Module, calib: np.ndarray, *, alpha: float = 0.5, bias_correction: bool = True,
-                   batch: int = 8, skip: set[str] = frozenset()) -> NcnnCalibration:
+def calibrate_ncnn(model: nn.Module, calib: np.ndarray, *, alpha: float = 0.0, bias_correction: bool = True,
+                   center: bool = True, batch: int = 8, skip: set[str] = frozenset()) -> NcnnCalibration:
     """A plan for every conv (except ``skip``) and, with ``bias_correction``, fast bias
     correction applied to ``model`` in place (pass a BN-folded, eval-mode copy)."""
     model.eval()
     convs = conv_modules(model)
-    plans = {n: make_plan(convs[n], rc, alpha) for n, rc in channel_ranges(model, calib, batch).items()
+    plans = {n: make_plan(convs[n], lo, hi, alpha, center) for n, (lo, hi) in channel_stats(model, calib, batch).items()
              if n not in skip}
     names = [n for n in plans if convs[n].bias is not None]
     if bias_correction:
@@ -212,11 +241,12 @@ def most_sensitive(model: nn.Module, calib: np.ndarray, plans: dict[str, ConvPla
 
 
 def plan_ncnn_int8(model: nn.Module, calib: np.ndarray, *, keep_float: int = 2, alpha: float = 0.0,
-                   bias_correction: bool = True) -> tuple[NcnnCalibration, list[str]]:
+                   bias_correction: bool = True, center: bool = True) -> tuple[NcnnCalibration, list[str]]:
     """Full calibration for the ncnn writer on a BN-folded eval model (biases corrected in place).
 
     Returns the calibration and the conv names left in float.
     """
-    probe = calibrate_ncnn(model, calib, alpha=alpha, bias_correction=False)
+    probe = calibrate_ncnn(model, calib, alpha=alpha, bias_correction=False, center=center)
     keep = most_sensitive(model, calib, probe.plans, keep_float)
-    return calibrate_ncnn(model, calib, alpha=alpha, bias_correction=bias_correction, skip=set(keep)), keep
+    return calibrate_ncnn(model, calib, alpha=alpha, bias_correction=bias_correction, center=center,
+                          skip=set(keep)), keep

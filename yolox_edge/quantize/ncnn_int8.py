@@ -84,19 +84,30 @@ def quantize_ncnn_model(model: NcnnModel, plans: dict[str, ConvPlan]) -> NcnnInt
             new_layers.append(lay)
             continue
         w = lay.weights[0][1].astype(np.float32)
-        if plan.m is not None:
-            m = plan.m.astype(np.float32)
+        if plan.m is not None or plan.shift is not None:
+            cin = len(plan.m) if plan.m is not None else len(plan.shift)
+            m = plan.m.astype(np.float32) if plan.m is not None else np.ones(cin, np.float32)
             scaled = f"{lay.bottoms[0]}_{lay.name}_s"
+            sweights = [("raw", (1.0 / m).astype(np.float32))]
+            if plan.shift is not None:
+                sweights.append(("raw", (-plan.shift / m).astype(np.float32)))  # y = x / m - shift / m
             new_layers.append(Layer("Scale", f"{lay.name}_inscale", [lay.bottoms[0]], [scaled],
-                                    {"0": str(len(m)), "1": "0"}, [("raw", (1.0 / m).astype(np.float32))]))
+                                    {"0": str(cin), "1": "1" if plan.shift is not None else "0"}, sweights))
             lay.bottoms = [scaled]
             # dw weights are [C, k*k]; ordinary ones [out, in, k*k]: scale the input-channel axis.
             w = (w.reshape(out_ch, -1) * m[:, None]).reshape(-1) if dw else \
-                (w.reshape(out_ch, len(m), -1) * m[None, :, None]).reshape(-1)
+                (w.reshape(out_ch, cin, -1) * m[None, :, None]).reshape(-1)
             report.rescaled.append(lay.name)
         q, wscales = _weight_scales(w, out_ch)
-        lay.weights = [("tagged", q), *lay.weights[1:], ("raw", wscales),
-                       ("raw", np.asarray([127.0 / max(plan.r, 1e-12)], np.float32))]
+        bias = lay.weights[1][1] if lay.geti(5) else np.zeros(out_ch, np.float32)
+        if plan.shift is not None:
+            # The conv now sees x / m - shift / m: give back W' . (shift / m) through the bias, with
+            # the INT8 weights the layer really uses (what the calibration simulated).
+            wq = (q.reshape(out_ch, -1).astype(np.float32) / wscales[:, None]).reshape(out_ch, cin, -1)
+            bias = bias + np.einsum("ock,c->o", wq, (plan.shift / m).astype(np.float32))
+            lay.params["5"] = "1"
+        lay.weights = [("tagged", q), *([("raw", bias.astype(np.float32))] if lay.geti(5) else []),
+                       ("raw", wscales), ("raw", np.asarray([127.0 / max(plan.r, 1e-12)], np.float32))]
         lay.params["8"] = "1" if dw else "2"
         report.quantized.append(lay.name)
         new_layers.append(lay)
