@@ -181,8 +181,9 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
     else:
         import openvino as ov
 
-        q = _nncf_int8(ov.convert_model(str(fp_onnx)), fmt, cal, deploy, input_name, opts, pre, class_names,
-                       float_nodes)
+        ov_model = ov.convert_model(str(fp_onnx))
+        q = _nncf_int8(ov_model, fmt, cal, deploy, input_name, opts, pre, class_names,
+                       scopes.openvino_conv_names(ov_model, float_nodes))
         names = [f"{stem}.xml", f"{stem}.bin"]
         # compress_to_fp16=False: the float part (decode, biases) stays fp32, as exported.
         ov.save_model(q, str(tmp / names[0]), compress_to_fp16=False)

@@ -55,6 +55,19 @@ def conv_node_names(onnx_model, deploy: nn.Module, float_convs: list[str]) -> li
     return [found[n] for n in float_convs]
 
 
+def openvino_conv_names(ov_model, onnx_names: list[str]) -> list[str]:
+    """OpenVINO names of the convs converted from ONNX nodes ``onnx_names``.
+
+    OpenVINO splits Conv+bias and the convolution itself becomes ``<onnx name>/WithoutBiases``.
+    """
+    want = set(onnx_names) | {f"{n}/WithoutBiases" for n in onnx_names}
+    found = [op.get_friendly_name() for op in ov_model.get_ordered_ops()
+             if op.get_type_name() in ("Convolution", "GroupConvolution") and op.get_friendly_name() in want]
+    if len(found) != len(onnx_names):
+        raise ValueError(f"found {len(found)} OpenVINO convolutions for {len(onnx_names)} float convs")
+    return found
+
+
 def ignored_scope(deploy: nn.Module, float_nodes: list[str] = ()) -> nncf.IgnoredScope:
     """The NNCF ignored scope that keeps decode, sigmoid, concat and top-K in float, plus the
     graph nodes in ``float_nodes`` (convs a sensitivity analysis chose, see ``conv_node_names``)."""

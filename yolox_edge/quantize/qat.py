@@ -1,0 +1,89 @@
+"""QAT through NNCF: quantize the BN-folded detector, fine-tune it with THE trainer and loss
+at a low learning rate, and hand the fine-tuned float weights back to the PTQ exporters.
+
+The fake-quantized model (``nncf.quantize`` on the torch module: quantizer scales are
+parameters) is trained by ``engine.trainer.Trainer`` itself: the same data pipeline,
+SimOTA loss, schedule and evaluation, only with the NNCF model put in place of the float one
+(``_QATTrainer``). BN is folded first, so there is no BN left to drift in train mode. The
+weights that come out have learned to sit well on the INT8 grid; every format then takes
+its scales from the same calibration as PTQ (the OpenVINO/ONNX/ncnn exporters cannot read
+NNCF torch quantizers directly without the Q/DQ detours the toolchain notes warn about).
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..errors import UserError
+from ..models import Detector
+from .calib import CalibrationSet
+from .fold import fold_batchnorm
+
+DEFAULT_LR = 2e-4  # ~ the end of the official cosine schedule (0.01 * 0.05 at batch 64 -> 5e-4)
+
+
+def qat_recipe(variant: str, input_size: int, *, epochs: int, lr: float, batch: int):
+    """A short, gentle fine-tuning recipe: no Mosaic/MixUp, no warm-up, fixed size, no EMA."""
+    from ..config import recipe_from_dict
+
+    return recipe_from_dict({
+        "model": {"variant": variant, "input_size": input_size, "test_size": input_size},
+        "data": {"workers": 0, "cache_images": True},
+        "aug": {"mosaic_prob": 0.0, "mixup_prob": 0.0},
+        "train": {"epochs": epochs, "batch": batch, "basic_lr_per_img": lr / batch, "warmup_epochs": 0,
+                  "no_aug_epochs": 0, "ema": False, "eval_interval": epochs, "multiscale_range": 0,
+                  "freeze_stem": True, "bn_reestimate_batches": 0, "amp": False},
+    }, source="qat")
+
+
+def _make_trainer(qmodel: torch.nn.Module):
+    from ..engine.optim import build_optimizer
+    from ..engine.trainer import Trainer
+
+    class _QATTrainer(Trainer):
+        """The project's Trainer with the NNCF fake-quantized model in place of a fresh one."""
+
+        def _setup(self) -> None:
+            super()._setup()
+            t = self.recipe.train
+            self.model = qmodel.to(self.device)
+            self.optimizer = build_optimizer(self.model, self.schedule.lr, t.momentum, t.weight_decay, t.nesterov)
+            self.ema = None
+            self.train_model = self.model
+
+    return _QATTrainer
+
+
+def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | None, *, epochs: int = 2,
+            lr: float | None = None, batch: int = 8, work_dir: Path | None = None,
+            log: Callable[[str], None] = print) -> tuple[Detector, dict]:
+    """Fine-tune ``detector`` under NNCF fake quantization; returns (float folded detector, summary)."""
+    import nncf
+
+    if not data:
+        raise UserError("--qat needs --data SPEC (its train split fine-tunes the quantized model)")
+    if epochs < 1:
+        raise UserError(f"--epochs {epochs}: QAT needs at least one epoch")
+    lr = DEFAULT_LR if lr is None else lr
+    det = fold_batchnorm(detector).eval()
+    template = {k: v.clone() for k, v in det.state_dict().items()}
+    ds = nncf.Dataset([torch.from_numpy(cal.data[i:i + 1].copy()) for i in range(len(cal))])
+    log(f"QAT: NNCF fake quantization on {len(cal)} calibration images")
+    qmodel = nncf.quantize(det, ds, preset=nncf.QuantizationPreset.MIXED, subset_size=len(cal))
+    recipe = qat_recipe(ckpt["variant"], int(cal.size[0]), epochs=epochs, lr=lr, batch=batch)
+    with tempfile.TemporaryDirectory(prefix=".qat_", dir=work_dir.parent if work_dir else None) as tmp:
+        summary = _make_trainer(qmodel)(recipe, data=data, out=Path(tmp) / "run", log=log).train()
+    # The float weights the fine-tuning produced (NNCF keeps its quantizer state under other keys).
+    state = qmodel.state_dict()
+    missing = [k for k in template if k not in state]
+    if missing:
+        raise RuntimeError(f"QAT model lost parameters {missing[:3]}; NNCF changed the module layout")
+    out = fold_batchnorm(detector).eval()
+    out.load_state_dict({k: state[k].detach().cpu() for k in template})
+    info = {"epochs": epochs, "lr": lr, "batch": batch, "data": str(data), "engine": f"nncf {nncf.__version__}",
+            "fake_quant_ap_after": summary.get("best_ap"), "trainer": "engine.trainer.Trainer + loss.YOLOXLoss"}
+    log(f"QAT: done ({epochs} epoch(s), lr {lr:g}); fake-quantized AP {summary.get('best_ap')}")
+    return out, info
