@@ -41,11 +41,9 @@ def run_quantize(model: str | Path, calib: str | Path, formats: list[str], out: 
         target = out / fmt if len(formats) > 1 else out
         opts = QuantizeOptions(preset=preset, fast_bias_correction=fast_bias_correction, subset_size=subset_size,
                                topk=topk, accuracy_control=accuracy_control, data=data, max_drop=max_drop,
-                               method=method, keep_float=keep_float)
+                               method=method, keep_float=keep_float, qat=qat_info)
         say(f"[{fmt}] INT8 ({method}) -> {target}")
         res = quantize_detector(detector, ckpt, Path(model), cal, fmt, target, opts)
-        if qat_info:
-            res.metadata["quantization"]["qat"] = qat_info
         results[fmt] = res
         say(f"[{fmt}] wrote {', '.join(p.name for p in res.files)}")
     if report:

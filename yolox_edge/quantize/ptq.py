@@ -48,6 +48,7 @@ class QuantizeOptions:
     data: str | None = None  # data spec for accuracy control
     max_drop: float = 0.005  # absolute AP (0..1) the accuracy control may lose
     method: str = "ptq"
+    qat: dict | None = None  # QAT summary (epochs, lr, ...) recorded in metadata.json
     keep_float: int = 2  # most error-sensitive convs left float (see ncnn_calib.most_sensitive)
 
 
@@ -221,7 +222,7 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
                                num_classes=detector.num_classes, topk=k,
                                label_dtype="float32" if fmt == "ncnn" else "int64", blobs=blobs)
         quant = {"method": opts.method, **details, "calibration": cal.describe(), "bn_folded": True,
-                 "float_part": scopes.describe(deploy)}
+                 "float_part": scopes.describe(deploy), **({"qat": opts.qat} if opts.qat else {})}
         meta = build_metadata(fmt=fmt, model_file=names[0], model_name=f"yolox_{ckpt['variant']}",
                               variant=ckpt["variant"], class_names=list(ckpt["class_names"]), preprocess=pre,
                               strides=detector.strides, kind=kind, topk=k, input_name=input_name, batch=1,

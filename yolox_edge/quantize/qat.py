@@ -39,8 +39,21 @@ def qat_recipe(variant: str, input_size: int, *, epochs: int, lr: float, batch: 
     }, source="qat")
 
 
+def qat_optimizer(model: torch.nn.Module, lr: float, momentum: float, weight_decay: float,
+                  nesterov: bool) -> torch.optim.SGD:
+    """SGD as the trainer's, with the groups a folded, fake-quantized model has: conv weights
+    (decay), biases, and NNCF's quantizer parameters (scales: no decay, or they shrink)."""
+    weights, others = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (weights if name.endswith(".weight") and p.ndim == 4 else others).append(p)
+    opt = torch.optim.SGD(weights, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    opt.add_param_group({"params": others, "weight_decay": 0.0})
+    return opt
+
+
 def _make_trainer(qmodel: torch.nn.Module):
-    from ..engine.optim import build_optimizer
     from ..engine.trainer import Trainer
 
     class _QATTrainer(Trainer):
@@ -50,7 +63,7 @@ def _make_trainer(qmodel: torch.nn.Module):
             super()._setup()
             t = self.recipe.train
             self.model = qmodel.to(self.device)
-            self.optimizer = build_optimizer(self.model, self.schedule.lr, t.momentum, t.weight_decay, t.nesterov)
+            self.optimizer = qat_optimizer(self.model, self.schedule.lr, t.momentum, t.weight_decay, t.nesterov)
             self.ema = None
             self.train_model = self.model
 
@@ -68,11 +81,19 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     if epochs < 1:
         raise UserError(f"--epochs {epochs}: QAT needs at least one epoch")
     lr = DEFAULT_LR if lr is None else lr
+    from ..data.spec import load_spec, read_split
+
+    names = read_split(load_spec(data), "train").names
+    if len(names) != len(ckpt["class_names"]):
+        raise UserError(f"{data}: {len(names)} classes, the model has {len(ckpt['class_names'])}; "
+                        "QAT fine-tunes on the data the model was trained for")
     det = fold_batchnorm(detector).eval()
     template = {k: v.clone() for k, v in det.state_dict().items()}
     ds = nncf.Dataset([torch.from_numpy(cal.data[i:i + 1].copy()) for i in range(len(cal))])
     log(f"QAT: NNCF fake quantization on {len(cal)} calibration images")
     qmodel = nncf.quantize(det, ds, preset=nncf.QuantizationPreset.MIXED, subset_size=len(cal))
+    if work_dir is not None:
+        work_dir.parent.mkdir(parents=True, exist_ok=True)
     recipe = qat_recipe(ckpt["variant"], int(cal.size[0]), epochs=epochs, lr=lr, batch=batch)
     with tempfile.TemporaryDirectory(prefix=".qat_", dir=work_dir.parent if work_dir else None) as tmp:
         summary = _make_trainer(qmodel)(recipe, data=data, out=Path(tmp) / "run", log=log).train()

@@ -1,0 +1,48 @@
+"""QAT end to end on a tiny model: NNCF fake quantization, one epoch of the project trainer,
+INT8 export with method 'qat' in the metadata; wrong class count is a clear error."""
+from __future__ import annotations
+
+import pytest
+
+from yolox_edge.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def shapes_spec(tmp_path_factory):
+    from yolox_edge.data.synthetic import make_shapes_dataset
+
+    return make_shapes_dataset(tmp_path_factory.mktemp("shapes"), n_train=8, n_val=4, size=(64, 80))
+
+
+@pytest.mark.slow
+def test_qat_fine_tunes_and_exports_int8(tiny_ckpt, shapes_spec, tmp_path):
+    from yolox_edge.quantize.calib import build_calibration_set
+    from yolox_edge.quantize.pipeline import run_quantize
+    from yolox_edge.runtime.loader import open_model
+
+    build_calibration_set(shapes_spec, tmp_path / "calib", size=64, count=8)
+    res = run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", qat=True, data=str(shapes_spec),
+                       epochs=1, batch=4, topk=0, keep_float=0, verbose=False)["onnx"]
+    q = res.metadata["quantization"]
+    assert res.metadata["precision"] == "int8" and q["method"] == "qat"
+    assert q["qat"]["epochs"] == 1 and "Trainer" in q["qat"]["trainer"]
+    import json
+
+    on_disk = json.loads((res.directory / "metadata.json").read_text())
+    assert on_disk["quantization"]["method"] == "qat" and "qat" in on_disk["quantization"]
+    backend, _ = open_model(res.model_file)
+    import numpy as np
+
+    out = backend.infer(np.full((1, 3, 64, 64), 114, np.float32))
+    assert np.isfinite(out["scores"]).all() and out["scores"].shape == (1, 84, 3)
+
+
+def test_qat_refuses_data_of_another_class_count(tiny_ckpt, refdata, tmp_path):
+    from yolox_edge.engine.checkpoint import load_model
+    from yolox_edge.quantize.calib import build_calibration_set
+    from yolox_edge.quantize.qat import run_qat
+
+    cal = build_calibration_set(refdata / "images", tmp_path / "c", size=64, count=2)
+    model, ckpt = load_model(tiny_ckpt)
+    with pytest.raises(UserError, match="80 classes, the model has 3"):
+        run_qat(model, ckpt, cal, str(refdata / "coco_tiny" / "data.yaml"), log=lambda *_: None)
