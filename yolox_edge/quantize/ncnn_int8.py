@@ -15,8 +15,11 @@ depthwise input differ in range by orders of magnitude; one scale wipes the smal
 out (the whole Nano then detects nothing). So a float ``Scale`` layer (1 / range_c) goes
 in front of each depthwise conv and its weights are multiplied by range_c: the function
 is unchanged, every channel now spans about [-1, 1], and one scale fits all. No custom
-layer is needed. The few convs the calibration found most sensitive stay float (ncnn mixes
-float and INT8 layers freely). Everything after the last conv (decode, sigmoid, concat) stays float.
+layer is needed. Unpadded (1x1) convs get the same Scale layer with a bias: each input channel
+is centred on its mid-range before the symmetric INT8 (SiLU outputs span [-0.28, r], so this
+wins about one bit), and W . shift goes back into the conv bias. The few convs the
+calibration found most sensitive stay float (ncnn mixes float and INT8 layers freely).
+Everything after the last conv (decode, sigmoid, concat) stays float.
 """
 from __future__ import annotations
 
