@@ -14,8 +14,6 @@ build, so an ncnn graph ends in decoded boxes + scores and the host keeps the to
 """
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import struct
 import tempfile
@@ -30,20 +28,26 @@ from .wrapper import DeployModel
 INPUT_BLOB = "in0"
 
 
-@contextlib.contextmanager
-def _quiet_fds(log_path: Path):
-    """Send C++ stdout/stderr (pnnx prints every pass) to a log file for the duration."""
-    saved = [os.dup(1), os.dup(2)]
-    with open(log_path, "wb") as log:
-        try:
-            os.dup2(log.fileno(), 1)
-            os.dup2(log.fileno(), 2)
-            yield
-        finally:
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
+def _run_pnnx(pt_path: Path, shape: tuple[int, ...], param: Path, binf: Path, log: Path) -> None:
+    """Run the pnnx converter in its own process on a traced TorchScript file.
+
+    pnnx.export would also import the Python model pnnx generates back into this process;
+    we only need the ncnn files, and a converter crash must not take the caller down.
+    """
+    import subprocess
+
+    import pnnx
+
+    work = pt_path.parent
+    cmd = [pnnx.EXEC_PATH, str(pt_path), f"inputshape=[{','.join(map(str, shape))}]f32", "device=cpu",
+           f"ncnnparam={param}", f"ncnnbin={binf}", "fp16=0",
+           f"pnnxparam={work / 'model.pnnx.param'}", f"pnnxbin={work / 'model.pnnx.bin'}",
+           f"pnnxpy={work / 'model_pnnx.py'}", f"pnnxonnx={work / 'model.pnnx.onnx'}", f"ncnnpy={work / 'model_ncnn.py'}"]
+    with open(log, "wb") as f:
+        res = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=work)
+    if res.returncode != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+        raise RuntimeError(f"pnnx conversion failed (exit {res.returncode}): {' | '.join(tail)}")
 
 
 def export_ncnn(deploy: DeployModel, example: torch.Tensor, param_path: Path, bin_path: Path, *,
@@ -52,18 +56,13 @@ def export_ncnn(deploy: DeployModel, example: torch.Tensor, param_path: Path, bi
 
     ``fp16``: convolution weights stored as fp16 (see ``bin_to_fp16``), the stem kept fp32.
     """
-    import pnnx
-
     deploy.eval()
     with tempfile.TemporaryDirectory(prefix="yolox_edge_pnnx_") as tmp:
         tmp_p = Path(tmp)
         log = tmp_p / "pnnx.log"
-        try:
-            with _quiet_fds(log), torch.no_grad():
-                pnnx.export(deploy, str(tmp_p / "model.pt"), (example,), fp16=False)
-        except Exception as e:  # pnnx raises plain Exception / RuntimeError with its log on fd 2
-            tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
-            raise RuntimeError(f"pnnx conversion failed: {e}; {' | '.join(tail)}") from e
+        with torch.no_grad():
+            torch.jit.trace(deploy, (example,)).save(str(tmp_p / "model.pt"))
+        _run_pnnx(tmp_p / "model.pt", tuple(example.shape), tmp_p / "model.ncnn.param", tmp_p / "model.ncnn.bin", log)
         param, binf = tmp_p / "model.ncnn.param", tmp_p / "model.ncnn.bin"
         if not param.is_file() or not binf.is_file():
             tail = log.read_text(errors="replace").strip().splitlines()[-3:]

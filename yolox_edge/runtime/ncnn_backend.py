@@ -43,14 +43,21 @@ class NcnnBackend:
     def _run(self, x: np.ndarray) -> dict[str, np.ndarray]:
         import ncnn
 
+        # ncnn.Mat wraps the array's memory without copying: keep the array referenced
+        # until every output is extracted, and copy outputs out before the extractor goes.
+        arr = np.ascontiguousarray(x[0], dtype=np.float32)
         ex = self.net.create_extractor()
-        ex.input(self.input_name, ncnn.Mat(np.ascontiguousarray(x[0])))
-        out = {}
-        for name, blob in self.blobs.items():
-            ret, mat = ex.extract(blob)
-            if ret != 0:
-                raise RuntimeError(f"ncnn failed to compute output {blob!r} (code {ret})")
-            out[name] = np.array(mat)[None]  # ncnn drops the batch dimension; put it back
+        try:
+            ex.input(self.input_name, ncnn.Mat(arr))
+            out = {}
+            for name, blob in self.blobs.items():
+                ret, mat = ex.extract(blob)
+                if ret != 0:
+                    raise RuntimeError(f"ncnn failed to compute output {blob!r} (code {ret})")
+                out[name] = np.array(mat, copy=True)[None]  # ncnn drops the batch dimension; put it back
+        finally:
+            ex.clear()
+            del ex
         return out
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
