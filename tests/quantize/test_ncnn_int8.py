@@ -78,7 +78,8 @@ def test_ncnn_int8_matches_the_simulated_arithmetic(float_ncnn, tiny_calib, tmp_
         _, float_scores = DeployModel(det0, kind="decoded")(torch.from_numpy(cal[:3].copy()))
     for i in range(3):
         ex = net.create_extractor()
-        ex.input("in0", ncnn.Mat(np.ascontiguousarray(cal[i])))
+        x = np.ascontiguousarray(cal[i])  # ncnn.Mat wraps this memory: keep it alive
+        ex.input("in0", ncnn.Mat(x))
         boxes, scores = np.array(ex.extract("out0")[1]), np.array(ex.extract("out1")[1])
         # Same arithmetic up to round-half ties and float summation order.
         assert np.abs(scores - sim_scores[i].numpy()).max() < 0.02
