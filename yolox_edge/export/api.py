@@ -60,6 +60,16 @@ def _plan(fmt: str, precision: str, topk: int | None, raw: bool, dynamic_batch: 
     return ("topk", topk) if topk else ("decoded", None)
 
 
+def graph_nms(kind: str, fmt: str, nms_iou: float | None = DEFAULT_NMS_IOU,
+              nms_conf: float = DEFAULT_NMS_CONF) -> dict | None:
+    """The in-graph NMS of a top-K export ({"iou", "conf", "class_aware"}), or None without one."""
+    if nms_iou is not None and not 0.0 < nms_iou <= 1.0:
+        raise UserError(f"--nms {nms_iou}: the IoU threshold must be in (0, 1]")
+    if kind != "topk" or fmt not in NMS_FORMATS or nms_iou is None:
+        return None
+    return {"iou": float(nms_iou), "conf": float(nms_conf), "class_aware": True}
+
+
 def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision: str = "fp32",
                  topk: int | None = None, raw: bool = False, img_size: int | None = None,
                  dynamic_batch: bool = False, nms_iou: float | None = DEFAULT_NMS_IOU,
@@ -90,10 +100,7 @@ def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_
                     nms_iou: float | None = DEFAULT_NMS_IOU, nms_conf: float = DEFAULT_NMS_CONF) -> ExportResult:
     """``export_model`` for a detector in memory (e.g. a fine-tuned or quantized one)."""
     kind, k = _plan(fmt, precision, topk, raw, dynamic_batch)
-    if nms_iou is not None and not 0.0 < nms_iou <= 1.0:
-        raise UserError(f"--nms {nms_iou}: the IoU threshold must be in (0, 1]")
-    use_nms = kind == "topk" and fmt in NMS_FORMATS and nms_iou is not None
-    nms = {"iou": float(nms_iou), "conf": float(nms_conf), "class_aware": True} if use_nms else None
+    nms = graph_nms(kind, fmt, nms_iou, nms_conf)
     pre = preprocess
     if img_size is not None:
         if img_size <= 0 or img_size % max(detector.strides):
@@ -103,7 +110,7 @@ def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_
     if k:  # a graph cannot keep more candidates than it has anchors; record the K it really keeps
         k = min(k, num_anchors((h, w), detector.strides))
     deploy = DeployModel(detector, kind=kind, topk=k, float_labels=(fmt == "ncnn"),
-                         nms_iou=nms_iou if use_nms else None, nms_conf=nms_conf)
+                         nms_iou=nms["iou"] if nms else None, nms_conf=nms_conf)
     # A real-looking input range keeps tracing-time checks meaningful (0..255, like preprocess).
     example = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 255
     stem = f"yolox_{variant}"

@@ -24,7 +24,7 @@ import torch
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import sha256_file
 from ..errors import UserError
-from ..export.api import _plan
+from ..export.api import _plan, graph_nms
 from ..export.metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
 from ..export.wrapper import DeployModel, num_anchors
 from ..models import Detector
@@ -206,7 +206,9 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
                         f"{pre.input_size[0]}x{pre.input_size[1]}; rebuild it with --size {pre.input_size[0]}")
     kind, k = _plan(fmt, "fp32", opts.topk, False, False)
     detector = fold_batchnorm(detector).eval()
-    deploy = DeployModel(detector, kind=kind, topk=k, float_labels=(fmt == "ncnn")).eval()
+    nms = graph_nms(kind, fmt)  # the same in-graph NMS as the FP32 export of this format
+    deploy = DeployModel(detector, kind=kind, topk=k, float_labels=(fmt == "ncnn"),
+                         nms_iou=nms["iou"] if nms else None).eval()
     h, w = pre.input_size
     example = torch.from_numpy(cal.data[:1].copy())
     stem = f"yolox_{ckpt['variant']}_int8"
@@ -226,7 +228,7 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
         meta = build_metadata(fmt=fmt, model_file=names[0], model_name=f"yolox_{ckpt['variant']}",
                               variant=ckpt["variant"], class_names=list(ckpt["class_names"]), preprocess=pre,
                               strides=detector.strides, kind=kind, topk=k, input_name=input_name, batch=1,
-                              outputs=outputs, precision="int8", source_sha256=sha256_file(source),
+                              outputs=outputs, precision="int8", source_sha256=sha256_file(source), nms=nms,
                               extra={"source_checkpoint": Path(source).name, "quantization": quant})
         # Whole files move in one rename each; metadata.json (naming their hashes) comes last.
         for n in names:
