@@ -17,7 +17,7 @@ def test_onnx_graph_has_decode_nms_topk(tiny_exports) -> None:
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 13
     assert OPSET >= 13
     ops = graph_ops(path)
-    for op in ("Exp", "Sigmoid", "Add", "Mul", "Concat", "ReduceMax", "ArgMax", "NonMaxSuppression", "TopK",
+    for op in ("Exp", "Sigmoid", "Add", "Mul", "Concat", "ReduceMax", "Equal", "NonMaxSuppression", "TopK",
                "GatherElements"):
         assert op in ops, (op, ops)
     assert [o.name for o in model.graph.output] == ["boxes", "scores", "labels"]
@@ -48,3 +48,39 @@ def test_metadata_describes_outputs(tiny_exports) -> None:
     meta = read_metadata(tiny_exports["ncnn"])
     assert meta["graph"]["output_kind"] == "decoded" and meta["graph"]["nms"] is False
     assert [o["blob"] for o in meta["outputs"]] == ["out0", "out1"]
+
+
+def test_save_ir_shares_constants_and_drops_indentation(tiny_exports, tmp_path) -> None:
+    """save_ir writes a smaller IR that OpenVINO reads back to the same results as save_model's."""
+    import numpy as np
+    import openvino as ov
+
+    from yolox_edge.export.to_openvino import save_ir
+
+    core = ov.Core()
+    src = tiny_exports["openvino"] / "yolox_test.xml"
+    model = core.read_model(str(src))
+    # Give two constants equal content the way NNCF's FakeQuantize ranges come: a duplicate
+    # of an existing constant feeding one of its consumers.
+    const = next(op for op in model.get_ordered_ops()
+                 if op.get_type_name() == "Constant" and len(op.output(0).get_target_inputs()) >= 2)
+    dup = ov.opset13.constant(const.get_data().copy())
+    next(iter(const.output(0).get_target_inputs())).replace_source_output(dup.output(0))
+    plain, compact = tmp_path / "plain.xml", tmp_path / "compact.xml"
+    ov.save_model(model, str(plain), compress_to_fp16=False)
+    save_ir(core.read_model(str(plain)), compact, compress_to_fp16=False)
+
+    def n_const(p):
+        return sum(op.get_type_name() == "Constant" for op in core.read_model(str(p)).get_ordered_ops())
+
+    assert n_const(compact) <= n_const(plain) - 1
+    text = compact.read_text()
+    assert "\n\t" not in text and "> <" not in text
+    assert compact.stat().st_size < 0.9 * plain.stat().st_size
+    x = np.random.default_rng(0).uniform(0, 255, (1, 3, 64, 64)).astype(np.float32)
+    cfg = {"INFERENCE_PRECISION_HINT": "f32"}
+    a = core.compile_model(str(plain), "CPU", cfg)(x)
+    b = core.compile_model(str(compact), "CPU", cfg)(x)
+    for i in range(len(a)):
+        np.testing.assert_array_equal(np.asarray(a[i]), np.asarray(b[i]))
+    assert [o.get_any_name() for o in core.read_model(str(compact)).outputs] == ["boxes", "scores", "labels"]
