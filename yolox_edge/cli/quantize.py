@@ -18,6 +18,11 @@ def add_parser(sub) -> None:
                    help="NNCF fast bias correction (default on; --no-fast-bias-correction runs the full one)")
     p.add_argument("--subset-size", type=int, default=300, help="calibration images used (at most)")
     p.add_argument("--topk", type=int, default=None, help="in-graph top-K (default: the format's export default)")
+    p.add_argument("--nms", type=float, default=0.65, metavar="IOU",
+                   help="IoU of the in-graph NMS before top-K (onnx/openvino), default 0.65")
+    p.add_argument("--conf", type=float, default=0.001,
+                   help="score threshold of the in-graph NMS, default 0.001 (evaluation grade; "
+                        "an app that only shows confident boxes can raise it, which shortens the NMS)")
     p.add_argument("--ncnn-keep-float", type=int, default=2, metavar="N",
                    help="ncnn: leave the N most error-sensitive convs in float (default 2)")
     p.add_argument("--accuracy-control", action="store_true",
@@ -43,5 +48,5 @@ def run(args) -> int:
                  fast_bias_correction=args.fast_bias_correction, subset_size=args.subset_size, topk=args.topk,
                  accuracy_control=args.accuracy_control, max_drop=args.max_drop, data=args.data, qat=args.qat,
                  epochs=args.epochs, lr=args.lr, batch=args.batch, report=args.report,
-                 keep_float=args.ncnn_keep_float)
+                 keep_float=args.ncnn_keep_float, nms_iou=args.nms, nms_conf=args.conf)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UserError
+from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
 from .calib import load_calibration_set
 from .ptq import FORMATS, QuantizeOptions, QuantizeResult, quantize_detector
 
@@ -12,7 +13,8 @@ def run_quantize(model: str | Path, calib: str | Path, formats: list[str], out: 
                  fast_bias_correction: bool = True, subset_size: int = 300, topk: int | None = None,
                  accuracy_control: bool = False, max_drop: float = 0.005, data: str | None = None,
                  qat: bool = False, epochs: int = 2, lr: float | None = None, batch: int = 8,
-                 report: bool = False, keep_float: int = 2, verbose: bool = True) -> dict[str, QuantizeResult]:
+                 report: bool = False, keep_float: int = 2, nms_iou: float = DEFAULT_NMS_IOU,
+                 nms_conf: float = DEFAULT_NMS_CONF, verbose: bool = True) -> dict[str, QuantizeResult]:
     """INT8-convert ``model`` into each format; returns format -> result (and prints a report)."""
     from ..engine.checkpoint import load_model
 
@@ -41,17 +43,19 @@ def run_quantize(model: str | Path, calib: str | Path, formats: list[str], out: 
         target = out / fmt if len(formats) > 1 else out
         opts = QuantizeOptions(preset=preset, fast_bias_correction=fast_bias_correction, subset_size=subset_size,
                                topk=topk, accuracy_control=accuracy_control, data=data, max_drop=max_drop,
-                               method=method, keep_float=keep_float, qat=qat_info)
+                               method=method, keep_float=keep_float, qat=qat_info,
+                               nms_iou=nms_iou, nms_conf=nms_conf)
         say(f"[{fmt}] INT8 ({method}) -> {target}")
         res = quantize_detector(detector, ckpt, Path(model), cal, fmt, target, opts)
         results[fmt] = res
         say(f"[{fmt}] wrote {', '.join(p.name for p in res.files)}")
     if report:
-        _report(model, results, data, out, topk, say)
+        _report(model, results, data, out, topk, say, nms_iou, nms_conf)
     return results
 
 
-def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, topk, say) -> None:
+def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, topk, say, nms_iou: float,
+            nms_conf: float) -> None:
     from ..engine.checkpoint import atomic_write_bytes
     from ..export.api import export_model
     from .report import compare, format_table, write_report
@@ -60,7 +64,7 @@ def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, top
     for fmt, res in results.items():
         fp32_dir = out / "fp32" / fmt
         say(f"[{fmt}] FP32 reference export -> {fp32_dir}")
-        export_model(model, fmt, fp32_dir, topk=topk)
+        export_model(model, fmt, fp32_dir, topk=topk, nms_iou=nms_iou, nms_conf=nms_conf)
         rows.append(compare(fmt, fp32_dir, res.directory, data))
     method = next(iter(results.values())).metadata["quantization"]["method"]
     table = format_table(rows, title=f"FP32 vs INT8 ({method}) on {data}:val")

@@ -24,7 +24,7 @@ import torch
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import sha256_file
 from ..errors import UserError
-from ..export.api import _plan, graph_nms
+from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, _plan, graph_nms
 from ..export.metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
 from ..export.wrapper import DeployModel, num_anchors
 from ..models import Detector
@@ -50,6 +50,8 @@ class QuantizeOptions:
     method: str = "ptq"
     qat: dict | None = None  # QAT summary (epochs, lr, ...) recorded in metadata.json
     keep_float: int = 2  # most error-sensitive convs left float (see ncnn_calib.most_sensitive)
+    nms_iou: float | None = DEFAULT_NMS_IOU  # in-graph NMS, as ``yolox-edge export`` (None: top-K only)
+    nms_conf: float = DEFAULT_NMS_CONF
 
 
 @dataclass
@@ -186,8 +188,10 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
         q = _nncf_int8(ov_model, fmt, cal, deploy, input_name, opts, pre, class_names,
                        scopes.openvino_conv_names(ov_model, float_nodes))
         names = [f"{stem}.xml", f"{stem}.bin"]
+        from ..export.to_openvino import save_ir
+
         # compress_to_fp16=False: the float part (decode, biases) stays fp32, as exported.
-        ov.save_model(q, str(tmp / names[0]), compress_to_fp16=False)
+        save_ir(q, tmp / names[0], compress_to_fp16=False)
     return names, input_name, blobs, details
 
 
@@ -206,9 +210,10 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
                         f"{pre.input_size[0]}x{pre.input_size[1]}; rebuild it with --size {pre.input_size[0]}")
     kind, k = _plan(fmt, "fp32", opts.topk, False, False)
     detector = fold_batchnorm(detector).eval()
-    nms = graph_nms(kind, fmt)  # the same in-graph NMS as the FP32 export of this format
+    nms = graph_nms(kind, fmt, opts.nms_iou, opts.nms_conf)  # as the FP32 export of this format
     deploy = DeployModel(detector, kind=kind, topk=k, float_labels=(fmt == "ncnn"),
-                         nms_iou=nms["iou"] if nms else None).eval()
+                         nms_iou=nms["iou"] if nms else None,
+                         nms_conf=nms["conf"] if nms else 0.001).eval()
     h, w = pre.input_size
     example = torch.from_numpy(cal.data[:1].copy())
     stem = f"yolox_{ckpt['variant']}_int8"
