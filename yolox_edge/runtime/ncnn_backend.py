@@ -75,5 +75,7 @@ def open_ncnn(path: Path, meta: dict, threads: int | None = None, *, precision_h
         raise UserError(f"{d / 'metadata.json'}: lists no ncnn .bin file; re-export the model")
     backend = NcnnBackend(path, d / bins[0], meta, threads=threads, precision_hint=precision_hint or "f32")
     info = model_info(meta)
-    info.precision = f"{meta['precision']} weights, {backend.precision} inference"
+    # INT8 artifacts run their quantized convs in int8; the hint governs the float layers.
+    mixed = "int8 layers + " if meta["precision"] == "int8" else ""
+    info.precision = f"{meta['precision']} weights, {mixed}{backend.precision} inference"
     return backend, info

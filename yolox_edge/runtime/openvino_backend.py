@@ -60,6 +60,8 @@ def open_openvino(path: Path, meta: dict, threads: int | None = None, *, precisi
 
     backend = OpenVINOBackend(path, meta, threads=threads, precision_hint=precision_hint or DEFAULT_HINT)
     info = model_info(meta)
-    info.precision = f"{meta['precision']} weights, {backend.precision} inference"
+    # INT8 artifacts run their quantized convs in int8; the hint governs the float layers.
+    mixed = "int8 layers + " if meta["precision"] == "int8" else ""
+    info.precision = f"{meta['precision']} weights, {mixed}{backend.precision} inference"
     info.extra["inference_precision"] = backend.precision
     return backend, info
