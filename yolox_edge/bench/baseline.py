@@ -19,16 +19,9 @@ class RawOnnxBackend:
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
-        import onnxruntime as ort
+        from ..runtime.onnx_backend import cpu_session
 
-        so = ort.SessionOptions()
-        if threads:
-            so.intra_op_num_threads = threads
-            so.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        except Exception as e:
-            raise UserError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0][:120]})") from None
+        self.session = cpu_session(path, threads=threads, advice="pass the official YOLOX ONNX as --baseline")
         inp = self.session.get_inputs()[0]
         out = self.session.get_outputs()[0]
         if len(inp.shape) != 4 or len(out.shape) != 3:

@@ -35,7 +35,7 @@ class ExportResult:
     metadata: dict
 
 
-def _plan(fmt: str, precision: str, topk: int | None, raw: bool, dynamic_batch: bool) -> tuple[str, int | None]:
+def output_plan(fmt: str, precision: str, topk: int | None, raw: bool, dynamic_batch: bool) -> tuple[str, int | None]:
     """Check the option combination; returns (output kind, K)."""
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -58,6 +58,15 @@ def _plan(fmt: str, precision: str, topk: int | None, raw: bool, dynamic_batch: 
     if topk is None:
         topk = 0 if fmt == "ncnn" else DEFAULT_TOPK
     return ("topk", topk) if topk else ("decoded", None)
+
+
+def output_folder(out_dir: str | Path) -> Path:
+    """Create the artifact folder (files reach it by rename from a temp folder inside it)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder; pass a folder for --out")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def graph_nms(kind: str, fmt: str, nms_iou: float | None = DEFAULT_NMS_IOU,
@@ -83,7 +92,7 @@ def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision:
     ``nms_iou=None`` keeps the K best anchors without NMS. Files are written in a temp
     folder and moved into ``out_dir`` only when complete; metadata.json comes last.
     """
-    _plan(fmt, precision, topk, raw, dynamic_batch)  # refuse bad combinations before loading anything
+    output_plan(fmt, precision, topk, raw, dynamic_batch)  # refuse bad combinations before loading anything
     ckpt_path = Path(model)
     detector, ckpt = load_model(ckpt_path)
     return export_detector(detector, fmt, out_dir, class_names=list(ckpt["class_names"]), variant=ckpt["variant"],
@@ -99,7 +108,7 @@ def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_
                     img_size: int | None = None, dynamic_batch: bool = False,
                     nms_iou: float | None = DEFAULT_NMS_IOU, nms_conf: float = DEFAULT_NMS_CONF) -> ExportResult:
     """``export_model`` for a detector in memory (e.g. a fine-tuned or quantized one)."""
-    kind, k = _plan(fmt, precision, topk, raw, dynamic_batch)
+    kind, k = output_plan(fmt, precision, topk, raw, dynamic_batch)
     nms = graph_nms(kind, fmt, nms_iou, nms_conf)
     pre = preprocess
     if img_size is not None:
@@ -114,10 +123,7 @@ def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_
     # A real-looking input range keeps tracing-time checks meaningful (0..255, like preprocess).
     example = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 255
     stem = f"yolox_{variant}"
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder; pass a folder for --out")
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out_dir)
 
     with tempfile.TemporaryDirectory(prefix=".export_", dir=out) as tmp:
         tmp_p = Path(tmp)

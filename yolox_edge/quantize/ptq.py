@@ -24,7 +24,7 @@ import torch
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import sha256_file
 from ..errors import UserError
-from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, _plan, graph_nms
+from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, graph_nms, output_folder, output_plan
 from ..export.metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
 from ..export.wrapper import DeployModel, num_anchors
 from ..models import Detector
@@ -208,19 +208,15 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
     if tuple(cal.size) != tuple(pre.input_size):
         raise UserError(f"{cal.path}: calibration set is {cal.size[0]}x{cal.size[1]} but the model takes "
                         f"{pre.input_size[0]}x{pre.input_size[1]}; rebuild it with --size {pre.input_size[0]}")
-    kind, k = _plan(fmt, "fp32", opts.topk, False, False)
+    kind, k = output_plan(fmt, "fp32", opts.topk, False, False)
     detector = fold_batchnorm(detector).eval()
     nms = graph_nms(kind, fmt, opts.nms_iou, opts.nms_conf)  # as the FP32 export of this format
     deploy = DeployModel(detector, kind=kind, topk=k, float_labels=(fmt == "ncnn"),
-                         nms_iou=nms["iou"] if nms else None,
-                         nms_conf=nms["conf"] if nms else 0.001).eval()
+                         nms_iou=nms["iou"] if nms else None, nms_conf=opts.nms_conf).eval()
     h, w = pre.input_size
     example = torch.from_numpy(cal.data[:1].copy())
     stem = f"yolox_{ckpt['variant']}_int8"
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder; pass a folder for --out")
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out_dir)
     with tempfile.TemporaryDirectory(prefix=".quantize_", dir=out) as tmp:
         tmp_p = Path(tmp)
         names, input_name, blobs, details = export_int8_graph(deploy, fmt, example, cal, tmp_p, stem, opts, pre,

@@ -10,23 +10,29 @@ from .base import ModelInfo
 from .artifact import as_host, fixed_input, output_blobs, run_batched, static_batch
 
 
+def cpu_session(path: str | Path, *, threads: int | None, advice: str):
+    """An onnxruntime CPU session with ``threads`` intra-op threads (one inter-op thread, as
+    batch-1 latency wants); a file onnxruntime cannot load is a UserError ending in ``advice``."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    if threads:
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
+        raise UserError(f"{path}: onnxruntime cannot load it ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0][:120] if str(e) else ''}); {advice}") from None
+
+
 class OnnxBackend:
     """An ONNX file run by onnxruntime; outputs renamed to the contract names from metadata."""
 
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, meta: dict, *, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        if threads:
-            so.intra_op_num_threads = threads
-            so.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
-            raise UserError(f"{path}: onnxruntime cannot load it ({type(e).__name__}); the file is damaged, "
-                            "re-export it") from None
+        self.session = cpu_session(path, threads=threads, advice="the file is damaged, re-export it")
         self.input_name = meta["input"]["name"]
         self.blobs = output_blobs(meta)
         self.fixed_input = fixed_input(meta)
