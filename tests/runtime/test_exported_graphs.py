@@ -84,3 +84,34 @@ def test_save_ir_shares_constants_and_drops_indentation(tiny_exports, tmp_path) 
     for i in range(len(a)):
         np.testing.assert_array_equal(np.asarray(a[i]), np.asarray(b[i]))
     assert [o.get_any_name() for o in core.read_model(str(compact)).outputs] == ["boxes", "scores", "labels"]
+
+
+def test_save_ir_narrows_integer_tables(tiny_exports, tmp_path, monkeypatch) -> None:
+    """The decode's grid/stride tables are stored as small integers + Convert; results are bit-equal."""
+    import numpy as np
+    import openvino as ov
+
+    from yolox_edge.export import to_openvino
+
+    # The tiny model's tables (84 anchors) sit under the size cut-off Nano's (3549) clears.
+    monkeypatch.setattr(to_openvino, "_NARROW_MIN_ELEMENTS", 64)
+    core = ov.Core()
+    src = tiny_exports["openvino"] / "yolox_test.xml"
+    plain, narrow = tmp_path / "plain.xml", tmp_path / "narrow.xml"
+    ov.save_model(core.read_model(str(src)), str(plain), compress_to_fp16=False)
+    to_openvino.save_ir(core.read_model(str(src)), narrow, compress_to_fp16=False)
+
+    def int_tables(p):
+        return sorted(str(op.get_element_type()) for op in core.read_model(str(p)).get_ordered_ops()
+                      if op.get_type_name() == "Constant" and op.get_element_type().is_integral_number()
+                      and op.get_output_shape(0) and int(np.prod(list(op.get_output_shape(0)))) >= 64)
+
+    assert int_tables(plain) == []
+    assert len(int_tables(narrow)) == 2, int_tables(narrow)  # grid * stride and stride
+    assert narrow.with_suffix(".bin").stat().st_size < plain.with_suffix(".bin").stat().st_size - 84 * 3 * 2
+    x = np.random.default_rng(1).uniform(0, 255, (1, 3, 64, 64)).astype(np.float32)
+    cfg = {"INFERENCE_PRECISION_HINT": "f32"}
+    a = core.compile_model(str(plain), "CPU", cfg)(x)
+    b = core.compile_model(str(narrow), "CPU", cfg)(x)
+    for i in range(len(a)):
+        np.testing.assert_array_equal(np.asarray(a[i]), np.asarray(b[i]))
