@@ -46,3 +46,24 @@ def test_qat_refuses_data_of_another_class_count(tiny_ckpt, refdata, tmp_path):
     model, ckpt = load_model(tiny_ckpt)
     with pytest.raises(UserError, match="80 classes, the model has 3"):
         run_qat(model, ckpt, cal, str(refdata / "coco_tiny" / "data.yaml"), log=lambda *_: None)
+
+
+@pytest.mark.slow
+def test_qat_keeps_the_start_when_fine_tuning_does_not_help(tiny_ckpt, shapes_spec, tmp_path):
+    """A learning rate that wrecks the weights: QAT hands back the calibrated start (epoch 0)."""
+    import torch
+
+    from yolox_edge.engine.checkpoint import load_model
+    from yolox_edge.quantize.calib import build_calibration_set
+    from yolox_edge.quantize.fold import fold_batchnorm
+    from yolox_edge.quantize.qat import run_qat
+
+    cal = build_calibration_set(shapes_spec, tmp_path / "calib", size=64, count=4)
+    model, ckpt = load_model(tiny_ckpt)
+    start = fold_batchnorm(model).state_dict()
+    logs: list[str] = []
+    out, info = run_qat(model, ckpt, cal, str(shapes_spec), epochs=1, lr=50.0, batch=4, log=logs.append)
+    assert info["kept_epoch"] == 0 and set(info["fake_quant_ap_per_epoch"]) == {0, 1}
+    assert any("kept epoch 0" in m for m in logs)
+    for k, v in out.state_dict().items():
+        torch.testing.assert_close(v, start[k], rtol=0, atol=0, msg=k)

@@ -115,3 +115,14 @@ def test_save_ir_narrows_integer_tables(tiny_exports, tmp_path, monkeypatch) -> 
     b = core.compile_model(str(narrow), "CPU", cfg)(x)
     for i in range(len(a)):
         np.testing.assert_array_equal(np.asarray(a[i]), np.asarray(b[i]))
+
+
+def test_narrowest_integer_type() -> None:
+    import numpy as np
+
+    from yolox_edge.export.to_openvino import _narrowest
+
+    assert _narrowest(np.array([0.0, 8, 16, 408])) == ("uint8", 8)  # grid * stride: multiples of 8
+    assert _narrowest(np.array([0.0, 1, 2, 51])) == ("uint8", 1)
+    assert _narrowest(np.array([-3.0, 5, 300])) == ("int16", 1)
+    assert _narrowest(np.array([0.0, 1, 70000])) is None

@@ -4,8 +4,9 @@ at a low learning rate, and hand the fine-tuned float weights back to the PTQ ex
 The fake-quantized model (``nncf.quantize`` on the torch module: quantizer scales are
 parameters) is trained by ``engine.trainer.Trainer`` itself: the same data pipeline,
 SimOTA loss, schedule and evaluation, only with the NNCF model put in place of the float one
-(``_QATTrainer``). BN is folded first, so there is no BN left to drift in train mode. The
-weights that come out have learned to sit well on the INT8 grid; every format then takes
+(``_QATTrainer``). BN is folded first, so there is no BN left to drift in train mode. QAT keeps
+the epoch with the best fake-quantized val AP, the untrained start (epoch 0) included, so
+it never hands back weights that fine-tuning made worse. Every format then takes
 its scales from the same calibration as PTQ (the OpenVINO/ONNX/ncnn exporters cannot read
 NNCF torch quantizers directly without the Q/DQ detours the toolchain notes warn about).
 """
@@ -74,8 +75,25 @@ def _make_trainer(qmodel: torch.nn.Module):
             self.optimizer = qat_optimizer(self.model, self.schedule.lr, t.momentum, t.weight_decay, t.nesterov)
             self.ema = None
             self.train_model = self.model
+            # Score the fake-quantized start (epoch 0): fine-tuning must beat it to be kept.
+            # On a small train split a few epochs can cost AP (measured on coco_tiny); then
+            # QAT hands back the calibrated start instead of weights that only got worse.
+            self.best_state, self.start_ap = _state_copy(self.model), None
+            if self.val_split is not None:
+                self.best_ap, self.best_epoch = float(self.evaluate()["AP"]), 0
+                self.start_ap = self.best_ap
+                self.log(f"QAT: fake-quantized start  AP {self.best_ap:.4f}")
+
+        def _end_epoch(self, epoch: int, row: dict) -> None:
+            super()._end_epoch(epoch, row)
+            if self.val_split is None or self.best_epoch == epoch + 1:  # no val split: the last
+                self.best_state = _state_copy(self.model)
 
     return _QATTrainer
+
+
+def _state_copy(model: torch.nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | None, *, epochs: int = 2,
@@ -104,15 +122,22 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
         work_dir.parent.mkdir(parents=True, exist_ok=True)
     recipe = qat_recipe(ckpt["variant"], int(cal.size[0]), epochs=epochs, lr=lr, batch=batch)
     with tempfile.TemporaryDirectory(prefix=".qat_", dir=work_dir.parent if work_dir else None) as tmp:
-        summary = _make_trainer(qmodel)(recipe, data=data, out=Path(tmp) / "run", log=log).train()
-    # The float weights the fine-tuning produced (NNCF keeps its quantizer state under other keys).
-    state = qmodel.state_dict()
+        trainer = _make_trainer(qmodel)(recipe, data=data, out=Path(tmp) / "run", log=log)
+        summary = trainer.train()
+    kept = int(summary["best_epoch"]) if trainer.val_split is not None else epochs
+    # The float weights of the best epoch by fake-quantized val AP (NNCF keeps its quantizer
+    # state under other keys). Epoch 0 means the untouched folded weights, not NNCF's
+    # bias-corrected copy: the exporters bias-correct themselves, so the result is then PTQ's.
+    state = template if kept == 0 else trainer.best_state
     missing = [k for k in template if k not in state]
     if missing:
         raise RuntimeError(f"QAT model lost parameters {missing[:3]}; NNCF changed the module layout")
     out = fold_batchnorm(detector).eval()
     out.load_state_dict({k: state[k].detach().cpu() for k in template})
+    per_epoch = {0: trainer.start_ap, **{int(r["epoch"]): r["AP"] for r in summary.get("rows", []) if "AP" in r}}
     info = {"epochs": epochs, "lr": lr, "batch": batch, "data": str(data), "engine": f"nncf {nncf.__version__}",
-            "fake_quant_ap_after": summary.get("best_ap"), "trainer": "engine.trainer.Trainer + loss.YOLOXLoss"}
-    log(f"QAT: done ({epochs} epoch(s), lr {lr:g}); fake-quantized AP {summary.get('best_ap')}")
+            "kept_epoch": kept, "fake_quant_ap": summary.get("best_ap"), "fake_quant_ap_per_epoch": per_epoch,
+            "trainer": "engine.trainer.Trainer + loss.YOLOXLoss"}
+    why = " (fine-tuning did not raise val AP: the exports are PTQ's)" if kept == 0 else ""
+    log(f"QAT: done ({epochs} epoch(s), lr {lr:g}); kept epoch {kept}{why}")
     return out, info

@@ -72,7 +72,7 @@ def format_table(rows: list[ReportRow], title: str = "") -> str:
     for r in rows:
         lines.append(f"| {r.format} | {100 * r.fp32_ap:.2f} | {100 * r.int8_ap:.2f} | {100 * r.drop:+.2f} | "
                      f"{100 * r.fp32_ap50:.2f} | {100 * r.int8_ap50:.2f} | {r.fp32_bytes / 1e6:.2f} MB | "
-                     f"{r.int8_bytes / 1e6:.2f} MB | {100 * r.size_ratio:.0f}% |")
+                     f"{r.int8_bytes / 1e6:.2f} MB | {100 * r.size_ratio:.2f}% |")
     return "\n".join(lines)
 
 
