@@ -29,7 +29,8 @@ def fp32_outputs(ckpt: Path, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def int8_artifact(request, tiny_ckpt, tiny_calib, tmp_path_factory):
     out = tmp_path_factory.mktemp(f"int8_{request.param}")
     # topk=0: the decoded graph, so outputs compare anchor by anchor with FP32.
-    res = quantize_checkpoint(tiny_ckpt, tiny_calib, request.param, out, QuantizeOptions(topk=0, keep_float=1))
+    opts = QuantizeOptions(topk=0, keep_float=1, nncf_keep_float=2)  # different, to see each reach its formats
+    res = quantize_checkpoint(tiny_ckpt, tiny_calib, request.param, out, opts)
     return request.param, res
 
 
@@ -56,6 +57,7 @@ def test_int8_runs_close_to_fp32_with_int8_metadata(int8_artifact, tiny_ckpt, ti
     assert q["calibration"]["sha256"] == cal.sha256 and q["calibration"]["count"] == len(cal)
     assert q["method"] == "ptq" and q["bn_folded"] is True
     assert q["float_part"]["float_modules"] == ["decode"]
+    assert len(q["float_convs"]) == (1 if fmt == "ncnn" else 2)
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ def test_qat_fine_tunes_and_exports_int8(tiny_ckpt, shapes_spec, tmp_path):
 
     build_calibration_set(shapes_spec, tmp_path / "calib", size=64, count=8)
     res = run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", qat=True, data=str(shapes_spec),
-                       epochs=1, batch=4, topk=0, keep_float=0, verbose=False)["onnx"]
+                       epochs=1, batch=4, topk=0, keep_float=0, nncf_keep_float=0, verbose=False)["onnx"]
     q = res.metadata["quantization"]
     assert res.metadata["precision"] == "int8" and q["method"] == "qat"
     assert q["qat"]["epochs"] == 1 and "Trainer" in q["qat"]["trainer"]

@@ -23,8 +23,10 @@ def add_parser(sub) -> None:
     p.add_argument("--conf", type=float, default=0.001,
                    help="score threshold of the in-graph NMS, default 0.001 (evaluation grade; "
                         "an app that only shows confident boxes can raise it, which shortens the NMS)")
-    p.add_argument("--ncnn-keep-float", type=int, default=2, metavar="N",
-                   help="ncnn: leave the N most error-sensitive convs in float (default 2)")
+    p.add_argument("--ncnn-keep-float", type=int, default=4, metavar="N",
+                   help="ncnn: leave the N most error-sensitive convs in float (default 4)")
+    p.add_argument("--nncf-keep-float", type=int, default=2, metavar="N",
+                   help="openvino/onnx: leave the N most error-sensitive convs in float (default 2)")
     p.add_argument("--accuracy-control", action="store_true",
                    help="NNCF accuracy control: restore layers to float until the AP drop is within --max-drop")
     p.add_argument("--max-drop", type=float, default=0.005, help="absolute AP drop allowed (0.005 = 0.5 point)")
@@ -48,5 +50,6 @@ def run(args) -> int:
                  fast_bias_correction=args.fast_bias_correction, subset_size=args.subset_size, topk=args.topk,
                  accuracy_control=args.accuracy_control, max_drop=args.max_drop, data=args.data, qat=args.qat,
                  epochs=args.epochs, lr=args.lr, batch=args.batch, report=args.report,
-                 keep_float=args.ncnn_keep_float, nms_iou=args.nms, nms_conf=args.conf)
+                 keep_float=args.ncnn_keep_float, nncf_keep_float=args.nncf_keep_float, nms_iou=args.nms,
+                 nms_conf=args.conf)
     return 0

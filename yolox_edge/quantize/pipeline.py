@@ -13,7 +13,8 @@ def run_quantize(model: str | Path, calib: str | Path, formats: list[str], out: 
                  fast_bias_correction: bool = True, subset_size: int = 300, topk: int | None = None,
                  accuracy_control: bool = False, max_drop: float = 0.005, data: str | None = None,
                  qat: bool = False, epochs: int = 2, lr: float | None = None, batch: int = 8,
-                 report: bool = False, keep_float: int = 2, nms_iou: float = DEFAULT_NMS_IOU,
+                 report: bool = False, keep_float: int = 4, nncf_keep_float: int = 2,
+                 nms_iou: float = DEFAULT_NMS_IOU,
                  nms_conf: float = DEFAULT_NMS_CONF, verbose: bool = True) -> dict[str, QuantizeResult]:
     """INT8-convert ``model`` into each format; returns format -> result (and prints a report)."""
     from ..engine.checkpoint import load_model
@@ -43,7 +44,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: list[str], out: 
         target = out / fmt if len(formats) > 1 else out
         opts = QuantizeOptions(preset=preset, fast_bias_correction=fast_bias_correction, subset_size=subset_size,
                                topk=topk, accuracy_control=accuracy_control, data=data, max_drop=max_drop,
-                               method=method, keep_float=keep_float, qat=qat_info,
+                               method=method, keep_float=keep_float, nncf_keep_float=nncf_keep_float, qat=qat_info,
                                nms_iou=nms_iou, nms_conf=nms_conf)
         say(f"[{fmt}] INT8 ({method}) -> {target}")
         res = quantize_detector(detector, ckpt, Path(model), cal, fmt, target, opts)
