@@ -88,3 +88,20 @@ def test_baseline_row_and_ratio(tiny_ckpt, tmp_path):
     assert len(base) == 1 and base[0]["output_bytes_per_image"] == n * 8 * 4
     best = best_ratio(res)
     assert best is not None and best["ratio"] > 0
+
+
+def test_artifact_size_counts_only_the_files_metadata_names(tmp_path):
+    """A quantize --report folder holds fp32/ reference exports: they are not the artifact's size."""
+    from yolox_edge.bench.runner import artifact_files
+    from yolox_edge.export.metadata import write_metadata
+
+    (tmp_path / "m.xml").write_bytes(b"x" * 10)
+    (tmp_path / "m.bin").write_bytes(b"b" * 20)
+    (tmp_path / "fp32" / "openvino").mkdir(parents=True)
+    (tmp_path / "fp32" / "openvino" / "big.bin").write_bytes(b"f" * 1000)
+    write_metadata(tmp_path, {"format": "openvino"}, ["m.xml", "m.bin"])
+    assert [p.name for p in artifact_files(tmp_path)] == ["m.bin", "m.xml"]
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "a.onnx").write_bytes(b"o")
+    assert [p.name for p in artifact_files(plain)] == ["a.onnx"]

@@ -45,7 +45,16 @@ class Row:
 def artifact_files(path: Path, info_files: list[str] | None = None) -> list[Path]:
     """The files that make up an artifact (what an app would ship), for its size on disk."""
     if path.is_dir():
-        return [p for p in sorted(path.rglob("*")) if p.is_file() and p.name != "metadata.json"]
+        import json
+
+        from ..export.metadata import METADATA_FILE
+
+        if (path / METADATA_FILE).is_file():
+            # Only the files metadata.json names (the runtime has already validated it): a
+            # quantize --report folder also holds FP32 reference exports under fp32/.
+            listed = json.loads((path / METADATA_FILE).read_text(encoding="utf-8")).get("files", {})
+            return [path / f for f in sorted(listed) if (path / f).is_file()]
+        return [p for p in sorted(path.rglob("*")) if p.is_file() and p.name != METADATA_FILE]
     if info_files:
         return [path.parent / f for f in info_files if (path.parent / f).is_file()]
     partner = {".xml": ".bin", ".param": ".bin"}.get(path.suffix)
