@@ -26,6 +26,8 @@ def test_qat_fine_tunes_and_exports_int8(tiny_ckpt, shapes_spec, tmp_path):
     q = res.metadata["quantization"]
     assert res.metadata["precision"] == "int8" and q["method"] == "qat"
     assert q["qat"]["epochs"] == 1 and "Trainer" in q["qat"]["trainer"]
+    # Fine-tuned weights are exported without a second bias correction; the start (epoch 0) is PTQ.
+    assert q["bias_correction"] is (q["qat"]["kept_epoch"] == 0)
     import json
 
     on_disk = json.loads((res.directory / "metadata.json").read_text())

@@ -42,6 +42,9 @@ class QuantizeOptions:
 
     preset: str = "mixed"  # mixed: symmetric weights, asymmetric activations (SiLU outputs are lopsided)
     fast_bias_correction: bool = True
+    # Off for QAT weights: their biases were trained under quantization (from NNCF's corrected
+    # start); correcting them again towards the float model shifts them twice.
+    bias_correction: bool = True
     subset_size: int = 300
     topk: int | None = None
     accuracy_control: bool = False
@@ -121,6 +124,10 @@ def _nncf_int8(model, fmt: str, cal: CalibrationSet, deploy: DeployModel, input_
     kw = dict(preset=_nncf_preset(opts.preset), subset_size=min(opts.subset_size, len(cal)),
               fast_bias_correction=opts.fast_bias_correction,
               ignored_scope=scopes.ignored_scope(deploy, float_nodes))
+    if not opts.bias_correction:
+        from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+
+        kw["advanced_parameters"] = AdvancedQuantizationParameters(disable_bias_correction=True)
     if not opts.accuracy_control:
         return nncf.quantize(model, calib, **kw)
     if not opts.data:
@@ -156,7 +163,8 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
 
         det = deploy.detector  # a BN-folded copy: the bias correction below edits it in place
         with torch.no_grad():
-            calib, keep = plan_ncnn_int8(det, cal.data[:opts.subset_size], keep_float=opts.keep_float)
+            calib, keep = plan_ncnn_int8(det, cal.data[:opts.subset_size], keep_float=opts.keep_float,
+                                           bias_correction=opts.bias_correction)
         fp_param, fp_bin = tmp / "float.param", tmp / "float.bin"
         input_name, blobs = export_ncnn(deploy, example, fp_param, fp_bin)
         names = [f"{stem}.ncnn.param", f"{stem}.ncnn.bin"]
@@ -166,7 +174,7 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
         return names, input_name, blobs, {
             "engine": "yolox_edge ncnn INT8 writer", "layers_int8": len(rep.quantized),
             "layers_rescaled": len(rep.rescaled), "layers_float": rep.kept_float, "float_convs": keep,
-            "activation_ranges": "mean over images of per-image absmax", "bias_correction": "fast"}
+            "activation_ranges": "mean over images of per-image absmax", "bias_correction": "fast" if opts.bias_correction else None}
     import nncf
     import onnx
 
@@ -176,7 +184,7 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
     blobs = list(deploy.output_names)
     float_nodes = scopes.conv_node_names(onnx.load(str(fp_onnx)), deploy, float_convs)
     details = {"engine": f"nncf {nncf.__version__}", "preset": opts.preset,
-               "fast_bias_correction": opts.fast_bias_correction,
+               "fast_bias_correction": opts.fast_bias_correction, "bias_correction": opts.bias_correction,
                "float_convs": float_convs,
                "accuracy_control": {"max_drop": opts.max_drop, "data": str(opts.data)} if opts.accuracy_control else None}
     if fmt == "onnx":
