@@ -79,7 +79,7 @@ def _make_trainer(qmodel: torch.nn.Module):
             self.train_model = self.model
             # Score the fake-quantized start (epoch 0): fine-tuning must beat it to be kept.
             # On a small train split a few epochs can cost AP (measured on coco_tiny); then
-            # QAT hands back the calibrated start instead of weights that only got worse.
+            # QAT hands back the folded float weights (the exports are PTQ's) instead.
             self.best_state, self.start_ap = _state_copy(self.model), None
             if self.val_split is not None:
                 self.best_ap, self.best_epoch = float(self.evaluate()["AP"]), 0
