@@ -50,6 +50,18 @@ def test_metadata_describes_outputs(tiny_exports) -> None:
     assert [o["blob"] for o in meta["outputs"]] == ["out0", "out1"]
 
 
+def _assert_same_results(core, xml_a, xml_b) -> None:
+    """Both IRs give bit-identical outputs on one random 64x64 image (f32 inference)."""
+    import numpy as np
+
+    x = np.random.default_rng(0).uniform(0, 255, (1, 3, 64, 64)).astype(np.float32)
+    cfg = {"INFERENCE_PRECISION_HINT": "f32"}
+    a = core.compile_model(str(xml_a), "CPU", cfg)(x)
+    b = core.compile_model(str(xml_b), "CPU", cfg)(x)
+    for i in range(len(a)):
+        np.testing.assert_array_equal(np.asarray(a[i]), np.asarray(b[i]))
+
+
 def test_save_ir_shares_constants_and_drops_indentation(tiny_exports, tmp_path) -> None:
     """save_ir writes a smaller IR that OpenVINO reads back to the same results as save_model's."""
     import numpy as np
@@ -77,12 +89,7 @@ def test_save_ir_shares_constants_and_drops_indentation(tiny_exports, tmp_path) 
     text = compact.read_text()
     assert "\n\t" not in text and "> <" not in text
     assert compact.stat().st_size < 0.9 * plain.stat().st_size
-    x = np.random.default_rng(0).uniform(0, 255, (1, 3, 64, 64)).astype(np.float32)
-    cfg = {"INFERENCE_PRECISION_HINT": "f32"}
-    a = core.compile_model(str(plain), "CPU", cfg)(x)
-    b = core.compile_model(str(compact), "CPU", cfg)(x)
-    for i in range(len(a)):
-        np.testing.assert_array_equal(np.asarray(a[i]), np.asarray(b[i]))
+    _assert_same_results(core, plain, compact)
     assert [o.get_any_name() for o in core.read_model(str(compact)).outputs] == ["boxes", "scores", "labels"]
 
 
@@ -109,12 +116,7 @@ def test_save_ir_narrows_integer_tables(tiny_exports, tmp_path, monkeypatch) -> 
     assert int_tables(plain) == []
     assert len(int_tables(narrow)) == 2, int_tables(narrow)  # grid * stride and stride
     assert narrow.with_suffix(".bin").stat().st_size < plain.with_suffix(".bin").stat().st_size - 84 * 3 * 2
-    x = np.random.default_rng(1).uniform(0, 255, (1, 3, 64, 64)).astype(np.float32)
-    cfg = {"INFERENCE_PRECISION_HINT": "f32"}
-    a = core.compile_model(str(plain), "CPU", cfg)(x)
-    b = core.compile_model(str(narrow), "CPU", cfg)(x)
-    for i in range(len(a)):
-        np.testing.assert_array_equal(np.asarray(a[i]), np.asarray(b[i]))
+    _assert_same_results(core, plain, narrow)
 
 
 def test_narrowest_integer_type() -> None:
