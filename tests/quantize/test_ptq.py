@@ -111,3 +111,18 @@ def test_cli_quantize_bad_inputs(tiny_ckpt, tmp_path, run_cli):
                            "--out", tmp_path / "o")
     assert code == 2 and "--data" in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["openvino", "onnx"])
+def test_accuracy_control_on_the_default_nms_graph(fmt, tiny_ckpt, tiny_calib, tmp_path):
+    """NNCF's accuracy-control loop scores candidates of the graph as exported (in-graph NMS, top-K)."""
+    from yolox_edge.data.synthetic import make_shapes_dataset
+
+    spec = make_shapes_dataset(tmp_path / "shapes", n_train=2, n_val=4, size=(64, 80))
+    opts = QuantizeOptions(accuracy_control=True, data=str(spec), max_drop=0.5, keep_float=0, nncf_keep_float=0)
+    res = quantize_checkpoint(tiny_ckpt, tiny_calib, fmt, tmp_path / "out", opts)
+    meta = res.metadata
+    assert meta["graph"]["output_kind"] == "topk" and meta["graph"]["nms"]
+    assert meta["quantization"]["accuracy_control"] == {"max_drop": 0.5, "data": str(spec)}
+    assert res.model_file.is_file()

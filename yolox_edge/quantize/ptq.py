@@ -76,8 +76,12 @@ def _nncf_preset(name: str):
     return nncf.QuantizationPreset.MIXED if name == "mixed" else nncf.QuantizationPreset.PERFORMANCE
 
 
-def _validation(fmt: str, data: str, pre: PreprocessConfig, class_names: list[str]):
-    """(nncf validation Dataset, validation_fn) scoring COCO AP on the spec's val split."""
+def _validation(fmt: str, data: str, pre: PreprocessConfig, class_names: list[str], kind: str):
+    """(nncf validation Dataset, validation_fn) scoring COCO AP on the spec's val split.
+
+    ``kind`` is the graph's output kind (decoded, or top-K after the in-graph NMS): each
+    candidate is scored through the same host postprocess the runtime gives that kind.
+    """
     import nncf
 
     from ..data.spec import read_split
@@ -86,7 +90,7 @@ def _validation(fmt: str, data: str, pre: PreprocessConfig, class_names: list[st
     from ..runtime.predictor import Predictor
 
     split = read_split(data, "val")
-    info = ModelInfo("int8-candidate", class_names, pre, output_kind="decoded")
+    info = ModelInfo("int8-candidate", class_names, pre, output_kind=kind)
 
     class _Mem:
         name = fmt
@@ -95,14 +99,15 @@ def _validation(fmt: str, data: str, pre: PreprocessConfig, class_names: list[st
             if fmt == "onnx":
                 import onnxruntime as ort
 
-                self.sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-                self.run = lambda x: self.sess.run(None, {self.sess.get_inputs()[0].name: x})
-            else:
-                self.run = lambda x: list(model(x).values())
+                sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+                names = [o.name for o in sess.get_outputs()]
+                self.run = lambda x: dict(zip(names, sess.run(None, {sess.get_inputs()[0].name: x})))
+            else:  # an OpenVINO compiled model: results keyed by output port
+                self.run = lambda x: {p.get_any_name(): v for p, v in model(x).items()}
 
         def infer(self, batch):
             outs = [self.run(batch[i:i + 1]) for i in range(len(batch))]
-            return {k: np.concatenate([o[j] for o in outs]) for j, k in enumerate(("boxes", "scores"))}
+            return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
     def validation_fn(model, items) -> tuple[float, None]:
         from ..data.spec import Split
@@ -132,9 +137,7 @@ def _nncf_int8(model, fmt: str, cal: CalibrationSet, deploy: DeployModel, input_
         return nncf.quantize(model, calib, **kw)
     if not opts.data:
         raise UserError("--accuracy-control needs --data SPEC (its val split scores each candidate)")
-    if opts.topk:
-        raise UserError("--accuracy-control scores the decoded graph; drop --topk")
-    val_ds, val_fn = _validation(fmt, opts.data, pre, class_names)
+    val_ds, val_fn = _validation(fmt, opts.data, pre, class_names, deploy.kind)
     return nncf.quantize_with_accuracy_control(model, calib, val_ds, val_fn, max_drop=opts.max_drop, **kw)
 
 
