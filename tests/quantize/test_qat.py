@@ -69,3 +69,21 @@ def test_qat_keeps_the_start_when_fine_tuning_does_not_help(tiny_ckpt, shapes_sp
     assert any("kept epoch 0" in m for m in logs)
     for k, v in out.state_dict().items():
         torch.testing.assert_close(v, start[k], rtol=0, atol=0, msg=k)
+
+
+def test_freeze_quantizer_ranges_leaves_only_model_weights_trainable(tiny_ckpt):
+    import nncf
+    import torch
+
+    from yolox_edge.engine.checkpoint import load_model
+    from yolox_edge.quantize.fold import fold_batchnorm
+    from yolox_edge.quantize.qat import freeze_quantizer_ranges
+
+    model, _ = load_model(tiny_ckpt)
+    det = fold_batchnorm(model).eval()
+    names = {n for n, _ in det.named_parameters()}
+    ds = nncf.Dataset([torch.rand(1, 3, 64, 64) * 255 for _ in range(2)])
+    q = nncf.quantize(det, ds, preset=nncf.QuantizationPreset.MIXED, subset_size=2)
+    assert freeze_quantizer_ranges(q) > 10
+    trainable = {n for n, p in q.named_parameters() if p.requires_grad}
+    assert trainable == names  # the detector's own weights and biases, nothing of NNCF's

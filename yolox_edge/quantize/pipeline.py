@@ -12,7 +12,7 @@ from .ptq import FORMATS, QuantizeOptions, QuantizeResult, quantize_detector
 def run_quantize(model: str | Path, calib: str | Path, formats: list[str], out: Path, *, preset: str = "mixed",
                  fast_bias_correction: bool = True, subset_size: int = 300, topk: int | None = None,
                  accuracy_control: bool = False, max_drop: float = 0.005, data: str | None = None,
-                 qat: bool = False, epochs: int = 2, lr: float | None = None, batch: int = 8,
+                 qat: bool = False, epochs: int = 1, lr: float | None = None, batch: int = 8,
                  report: bool = False, keep_float: int = 4, nncf_keep_float: int = 2,
                  nms_iou: float = DEFAULT_NMS_IOU,
                  nms_conf: float = DEFAULT_NMS_CONF, verbose: bool = True) -> dict[str, QuantizeResult]:
