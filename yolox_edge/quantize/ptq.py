@@ -177,7 +177,8 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
         return names, input_name, blobs, {
             "engine": "yolox_edge ncnn INT8 writer", "layers_int8": len(rep.quantized),
             "layers_rescaled": len(rep.rescaled), "layers_float": rep.kept_float, "float_convs": keep,
-            "activation_ranges": "mean over images of per-image absmax", "bias_correction": "fast" if opts.bias_correction else None}
+            "activation_ranges": "mean over images of per-image absmax",
+            "bias_correction": "fast" if opts.bias_correction else None}
     import nncf
     import onnx
 
