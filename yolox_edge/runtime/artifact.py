@@ -30,6 +30,15 @@ def run_batched(run_one: Callable[[np.ndarray], dict[str, np.ndarray]], batch: n
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+def precision_label(meta: dict, inference: str) -> str:
+    """What runs in what precision, e.g. 'int8 weights, int8 layers + f32 inference'.
+
+    INT8 artifacts run their quantized convs in int8; the runtime hint governs the float layers.
+    """
+    mixed = "int8 layers + " if meta["precision"] == "int8" else ""
+    return f"{meta['precision']} weights, {mixed}{inference} inference"
+
+
 def as_host(a: np.ndarray) -> np.ndarray:
     """Float outputs as float32 (fp16 graphs), integer labels left as they are."""
     a = np.asarray(a)

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import UserError
 from .base import ModelInfo
-from .artifact import fixed_input, output_blobs, run_batched
+from .artifact import fixed_input, output_blobs, precision_label, run_batched
 
 PRECISION_HINTS = ("f32", "f16")
 
@@ -75,7 +75,5 @@ def open_ncnn(path: Path, meta: dict, threads: int | None = None, *, precision_h
         raise UserError(f"{d / 'metadata.json'}: lists no ncnn .bin file; re-export the model")
     backend = NcnnBackend(path, d / bins[0], meta, threads=threads, precision_hint=precision_hint or "f32")
     info = model_info(meta)
-    # INT8 artifacts run their quantized convs in int8; the hint governs the float layers.
-    mixed = "int8 layers + " if meta["precision"] == "int8" else ""
-    info.precision = f"{meta['precision']} weights, {mixed}{backend.precision} inference"
+    info.precision = precision_label(meta, backend.precision)
     return backend, info

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import UserError
 from .base import ModelInfo
-from .artifact import fixed_input, output_blobs, run_batched, static_batch
+from .artifact import fixed_input, output_blobs, precision_label, run_batched, static_batch
 
 # OpenVINO on CPUs with bf16/fp16 units runs FP32 IRs in reduced precision by default;
 # accuracy work needs f32, so the backend always states the hint.
@@ -60,8 +60,6 @@ def open_openvino(path: Path, meta: dict, threads: int | None = None, *, precisi
 
     backend = OpenVINOBackend(path, meta, threads=threads, precision_hint=precision_hint or DEFAULT_HINT)
     info = model_info(meta)
-    # INT8 artifacts run their quantized convs in int8; the hint governs the float layers.
-    mixed = "int8 layers + " if meta["precision"] == "int8" else ""
-    info.precision = f"{meta['precision']} weights, {mixed}{backend.precision} inference"
+    info.precision = precision_label(meta, backend.precision)
     info.extra["inference_precision"] = backend.precision
     return backend, info
