@@ -86,6 +86,7 @@ def _validation(fmt: str, data: str, pre: PreprocessConfig, class_names: list[st
 
     from ..data.spec import read_split
     from ..engine.evaluator import evaluate
+    from ..runtime.artifact import run_batched
     from ..runtime.base import ModelInfo
     from ..runtime.predictor import Predictor
 
@@ -106,8 +107,7 @@ def _validation(fmt: str, data: str, pre: PreprocessConfig, class_names: list[st
                 self.run = lambda x: {p.get_any_name(): v for p, v in model(x).items()}
 
         def infer(self, batch):
-            outs = [self.run(batch[i:i + 1]) for i in range(len(batch))]
-            return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+            return run_batched(self.run, batch, static=True)  # the graph takes one image
 
     def validation_fn(model, items) -> tuple[float, None]:
         from ..data.spec import Split
