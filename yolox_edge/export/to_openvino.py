@@ -29,6 +29,12 @@ def export_openvino(deploy: DeployModel, example: torch.Tensor, xml_path: Path, 
     return input_name
 
 
+def _redirect(old, new) -> None:
+    """Every consumer of node ``old``'s output reads ``new``'s instead (old drops out of the graph)."""
+    for target in list(old.output(0).get_target_inputs()):
+        target.replace_source_output(new.output(0))
+
+
 def _share_equal_constants(model) -> int:
     """Point every consumer of a constant at one node per distinct (type, shape, bytes).
 
@@ -45,8 +51,7 @@ def _share_equal_constants(model) -> int:
         keep = seen.setdefault(key, op)
         if keep is op:
             continue
-        for target in list(op.output(0).get_target_inputs()):
-            target.replace_source_output(keep.output(0))
+        _redirect(op, keep)
         merged += 1
     return merged
 
@@ -102,8 +107,7 @@ def _narrow_integer_constants(model) -> int:
         if divisor > 1:
             wide = ov.opset13.multiply(wide, ov.opset13.constant(np.float32(divisor)))
         wide.set_friendly_name(op.get_friendly_name())
-        for target in list(op.output(0).get_target_inputs()):
-            target.replace_source_output(wide.output(0))
+        _redirect(op, wide)
         narrowed += 1
     return narrowed
 
