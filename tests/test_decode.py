@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from yolox_edge.decode import (GridDecode, cxcywh_to_xyxy, decode_boxes, decode_numpy, flatten_maps,
+from yolox_edge.decode import (GridDecode, cxcywh_to_xyxy, decode_boxes, decode_numpy, first_max, flatten_maps,
                                level_shapes, make_grid)
 
 
@@ -34,6 +34,26 @@ def test_grid_decode_matches_numpy(hw) -> None:
     nb, ns = decode_numpy(flatten_maps(maps).numpy(), hw)
     np.testing.assert_allclose(boxes.numpy(), nb, rtol=1e-5, atol=1e-5)  # fp32: relative for big boxes
     np.testing.assert_allclose(scores.numpy(), ns, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("hw", [(64, 96), (416, 416)])
+def test_best_class_equals_decode_then_max(hw) -> None:
+    """The top-K graphs' channels-first decode gives the same boxes, scores and classes."""
+    maps = random_maps(2, 5, hw, seed=2)
+    boxes, scores = GridDecode()(maps)
+    b, best, labels = GridDecode().best_class(maps)
+    assert torch.equal(b, boxes)
+    assert torch.equal(best, scores.amax(-1))  # sigmoid keeps the order, so the same floats
+    assert torch.equal(labels, scores.argmax(-1))
+
+
+def test_first_max_takes_the_first_of_ties() -> None:
+    x = torch.tensor([[[1.0, 3.0, 3.0], [2.0, 0.0, 3.0]], [[5.0, 5.0, 5.0], [-1.0, -2.0, -1.0]]])
+    best, idx = first_max(x, 2)
+    assert best.tolist() == [[3.0, 3.0], [5.0, -1.0]] and idx.tolist() == [[1, 2], [0, 0]]
+    best, idx = first_max(x, 1)
+    assert best.tolist() == [[2.0, 3.0, 3.0], [5.0, 5.0, 5.0]] and idx.tolist() == [[1, 0, 0], [0, 0, 0]]
+    assert idx.dtype == torch.int64
 
 
 def test_decode_numpy_activated_input() -> None:

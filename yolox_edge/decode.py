@@ -6,6 +6,8 @@ ordered stride 8 first, row-major within a level. Decode:
     w,  h  = exp(log w) * stride,  exp(log h) * stride
 and score = sigmoid(obj) * sigmoid(cls). ``GridDecode`` (torch, export-friendly ops:
 arange, add, mul, exp, sigmoid, concat) and ``decode_numpy`` are twins, tested equal.
+``GridDecode.best_class`` is the same decode for graphs that keep only each anchor's best
+class (top-K, NMS): it never builds the [N, C] score table (see its docstring).
 """
 from __future__ import annotations
 
@@ -60,9 +62,30 @@ def cxcywh_to_xyxy(b: torch.Tensor) -> torch.Tensor:
     return torch.cat((b[..., :2] - half, b[..., :2] + half), -1)
 
 
+def flatten_maps_cf(maps: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Per-level maps [B, 5+C, H, W] -> one tensor [B, 5+C, N] (channels first) in anchor order."""
+    return torch.cat([m.flatten(2) for m in maps], 2)
+
+
 def flatten_maps(maps: Sequence[torch.Tensor]) -> torch.Tensor:
     """Per-level maps [B, 5+C, H, W] -> one tensor [B, N, 5+C] in anchor order."""
-    return torch.cat([m.flatten(2) for m in maps], 2).permute(0, 2, 1)
+    return flatten_maps_cf(maps).permute(0, 2, 1)
+
+
+def first_max(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(max, index of the first maximum) along ``dim``, from export-friendly ops.
+
+    Not ``torch.max``: ONNX ArgMax becomes one TopK(k=1) per row in OpenVINO (0.6 ms of
+    Nano's decode at 416). ``C - max((x == max) * (C - c))`` picks the same first index
+    from one comparison, one product and one reduction.
+    """
+    best = x.amax(dim)
+    c = x.shape[dim]
+    shape = [1] * x.dim()
+    shape[dim] = c
+    rev = torch.arange(c, 0, -1, dtype=x.dtype, device=x.device).reshape(shape)
+    first = c - ((x == best.unsqueeze(dim)).to(x.dtype) * rev).amax(dim)
+    return best, first.to(torch.int64)
 
 
 class GridDecode(nn.Module):
@@ -75,13 +98,31 @@ class GridDecode(nn.Module):
         super().__init__()
         self.strides = tuple(strides)
 
+    def _boxes(self, maps: Sequence[torch.Tensor], reg: torch.Tensor) -> torch.Tensor:
+        """Raw regression [B, N, 4] -> xyxy boxes in input pixels."""
+        shapes = [tuple(m.shape[-2:]) for m in maps]
+        grid, stride = make_grid(shapes, self.strides, dtype=reg.dtype, device=reg.device)
+        return cxcywh_to_xyxy(decode_boxes(reg, grid, stride))
+
     def forward(self, maps: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         raw = flatten_maps(maps)
-        shapes = [tuple(m.shape[-2:]) for m in maps]
-        grid, stride = make_grid(shapes, self.strides, dtype=raw.dtype, device=raw.device)
-        boxes = cxcywh_to_xyxy(decode_boxes(raw[..., :4], grid, stride))
+        boxes = self._boxes(maps, raw[..., :4])
         scores = torch.sigmoid(raw[..., 4:5]) * torch.sigmoid(raw[..., 5:])
         return boxes, scores
+
+    def best_class(self, maps: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Raw head maps -> (boxes [B, N, 4] xyxy, best score [B, N], best class [B, N] int64).
+
+        Equal to ``forward`` followed by a max over classes, at a fraction of the cost in a
+        graph: the maps stay channels first (only the 4 box rows are transposed, not the
+        [5+C, N] table), and since sigmoid is monotonic the max is taken over the class
+        logits, so only 2N sigmoids run instead of N(1+C). In float the scores are the
+        same numbers: sigmoid and the product with sigmoid(obj) > 0 keep the order.
+        """
+        raw = flatten_maps_cf(maps)                                   # [B, 5+C, N]
+        boxes = self._boxes(maps, raw[:, :4].transpose(1, 2))
+        logit, labels = first_max(raw[:, 5:], 1)
+        return boxes, torch.sigmoid(raw[:, 4]) * torch.sigmoid(logit), labels
 
 
 def _sigmoid_np(x: np.ndarray) -> np.ndarray:

@@ -128,13 +128,21 @@ def postprocess(boxes: torch.Tensor, scores: torch.Tensor, *, conf: float = 0.25
     return out
 
 
-def select_topk(boxes: torch.Tensor, scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Keep the k best anchors by best-class score (export-friendly: ReduceMax, TopK, Gather).
+def keep_topk(boxes: torch.Tensor, best: torch.Tensor, labels: torch.Tensor, k: int
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Keep the k anchors with the highest ``best`` score (export-friendly: TopK, Gather).
 
-    Returns boxes [B, k, 4], scores [B, k] and labels [B, k] (int64).
+    Boxes [B, N, 4], best and labels [B, N] -> boxes [B, k, 4], scores [B, k], labels [B, k].
     """
-    best, labels = scores.max(-1)
     k = min(k, best.shape[1])
     top, idx = torch.topk(best, k, dim=1)
     top_boxes = torch.gather(boxes, 1, idx.unsqueeze(-1).expand(-1, -1, 4))
     return top_boxes, top, torch.gather(labels, 1, idx)
+
+
+def select_topk(boxes: torch.Tensor, scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Keep the k best anchors by best-class score from decoded boxes and scores [B, N, C].
+
+    Returns boxes [B, k, 4], scores [B, k] and labels [B, k] (int64).
+    """
+    return keep_topk(boxes, *scores.max(-1), k)

@@ -67,7 +67,7 @@ def test_nms_topk_equals_host_postprocess(model, x, iou, conf) -> None:
     """In-graph NMS + top-K keeps exactly the host pipeline's K best detections."""
     boxes, scores = DeployModel(model, kind="decoded")(x)
     k = 15
-    tb, ts, tl = nms_topk(boxes, scores, k, iou=iou, conf=conf)
+    tb, ts, tl = nms_topk(boxes, *scores.max(-1), k, iou=iou, conf=conf)
     host = postprocess(boxes, scores, conf=conf, iou=iou, max_det=k)
     for i, det in enumerate(host):
         m = len(det)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ..postprocess import nms as torch_nms
+from ..postprocess import keep_topk, nms as torch_nms
 
 
 class _NonMaxSuppression(torch.autograd.Function):
@@ -39,23 +39,16 @@ class _NonMaxSuppression(torch.autograd.Function):
                     center_point_box_i=0)
 
 
-def nms_topk(boxes: torch.Tensor, scores: torch.Tensor, k: int, *, iou: float, conf: float
+def nms_topk(boxes: torch.Tensor, best: torch.Tensor, labels: torch.Tensor, k: int, *, iou: float, conf: float
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Decoded boxes [B, N, 4] xyxy, scores [B, N, C] -> the k best NMS survivors per image.
+    """Boxes [B, N, 4] xyxy, best-class scores and labels [B, N] -> the k best NMS survivors.
 
     Returns boxes [B, k, 4], scores [B, k] (0 on padding rows) and labels [B, k] int64.
     """
     # Plain ints for N and K (the NMS symbolic needs K as a constant; under the ONNX tracer
     # shape entries are traced values). The batch stays traced for --dynamic-batch.
-    n = int(scores.shape[1])
+    n = int(best.shape[1])
     k = min(int(k), n)
-    best = scores.amax(-1)
-    # argmax without ArgMax: OpenVINO runs ONNX ArgMax as a TopK(k=1) per anchor (0.6 ms of
-    # Nano's 8 at 416); C - max((scores == best) * (C - c)) is the first maximal class,
-    # as argmax picks, from elementwise ops and one reduction.
-    c = scores.shape[-1]
-    rev = torch.arange(c, 0, -1, dtype=scores.dtype, device=scores.device)
-    labels = (c - ((scores == best.unsqueeze(-1)).to(scores.dtype) * rev).amax(-1)).to(torch.int64)
     # Class-aware NMS in one pass: shift each class into its own coordinate range.
     lo = boxes.amin(dim=(1, 2), keepdim=True)
     span = boxes.amax(dim=(1, 2), keepdim=True) - lo + 1.0
@@ -64,6 +57,4 @@ def nms_topk(boxes: torch.Tensor, scores: torch.Tensor, k: int, *, iou: float, c
     flat = sel[:, 0] * n + sel[:, 2]
     # best * 0, not zeros_like: a traced zeros_like becomes an [N] constant stored in the file.
     keep = (best * 0.0).flatten().scatter(0, flat, torch.ones_like(flat, dtype=best.dtype))
-    top, idx = torch.topk(best * keep.reshape_as(best), k, dim=1)
-    top_boxes = torch.gather(boxes, 1, idx.unsqueeze(-1).expand(-1, -1, 4))
-    return top_boxes, top, torch.gather(labels, 1, idx)
+    return keep_topk(boxes, best * keep.reshape_as(best), labels, k)

@@ -10,7 +10,7 @@ from torch import nn
 
 from ..decode import GridDecode, flatten_maps
 from ..models import Detector
-from ..postprocess import select_topk
+from ..postprocess import keep_topk
 from .graph_nms import nms_topk
 
 # Output kind (runtime.base.OUTPUT_KINDS) -> names of the graph outputs, in order.
@@ -51,13 +51,13 @@ class DeployModel(nn.Module):
         if self.kind == "raw":
             raw = flatten_maps(maps)
             return torch.cat((raw[..., :4], torch.sigmoid(raw[..., 4:])), -1)
-        boxes, scores = self.decode(maps)
         if self.kind == "decoded":
-            return boxes, scores
+            return self.decode(maps)
+        boxes, best, labels = self.decode.best_class(maps)
         if self.nms_iou is not None:
-            boxes, best, labels = nms_topk(boxes, scores, self.topk, iou=self.nms_iou, conf=self.nms_conf)
+            boxes, best, labels = nms_topk(boxes, best, labels, self.topk, iou=self.nms_iou, conf=self.nms_conf)
         else:
-            boxes, best, labels = select_topk(boxes, scores, self.topk)
+            boxes, best, labels = keep_topk(boxes, best, labels, self.topk)
         return boxes, best, (labels.float() if self.float_labels else labels)
 
 
