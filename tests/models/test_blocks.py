@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from yolox_edge.models import OFFICIAL, count_params, create_model, list_models
+from yolox_edge.models import OFFICIAL, count_params, create_model, deploy_form, list_models
 from yolox_edge.models.blocks import (BaseConv, Bottleneck, CSPLayer, DWConv, Focus, SPPBottleneck,
                                       focus_official_to_ours, make_act)
 
@@ -83,6 +83,37 @@ def test_focus_official_weights_give_official_output() -> None:
     ours.conv.conv.weight.data.copy_(official.conv.conv.weight.data)
     with torch.no_grad():
         assert (ours(x) - official(x)).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("ksize, stride", [(3, 1), (1, 1), (3, 2)])
+def test_focus_fused_into_one_strided_conv(ksize: int, stride: int) -> None:
+    """Deploy form: the space-to-depth folded into a 2k x 2k stride-2s conv gives the same output."""
+    torch.manual_seed(1)
+    focus = Focus(3, 8, ksize=ksize, stride=stride).eval()
+    with torch.no_grad():
+        focus.conv.bn.running_mean.normal_()
+        focus.conv.bn.running_var.uniform_(0.5, 2.0)
+    x = torch.rand(2, 3, 32, 48) * 255
+    with torch.no_grad():
+        ref = focus(x)
+        focus.fuse_space_to_depth()
+        conv = focus.conv.conv
+        assert conv.kernel_size == (2 * ksize, 2 * ksize) and conv.stride == (2 * stride, 2 * stride)
+        assert conv.in_channels == 3 and not focus.space_to_depth
+        torch.testing.assert_close(focus(x), ref, rtol=1e-5, atol=1e-3)
+        focus.fuse_space_to_depth()  # idempotent
+        assert focus.conv.conv is conv
+
+
+def test_deploy_form_is_a_fused_copy() -> None:
+    model = create_model("test_dw", num_classes=3).train()
+    fused = deploy_form(model)
+    assert model.training and not fused.training
+    assert model.backbone.stem.space_to_depth and not fused.backbone.stem.space_to_depth
+    x = torch.rand(1, 3, 64, 64) * 255
+    with torch.no_grad():
+        for a, b in zip(model.eval()(x), fused(x)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
 def test_focus_permutation_is_a_permutation() -> None:

@@ -2,7 +2,6 @@
 simulation of the arithmetic the calibration planned (so the format is written right)."""
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
@@ -54,12 +53,14 @@ def test_ncnn_int8_matches_the_simulated_arithmetic(float_ncnn, tiny_calib, tmp_
     from yolox_edge.export.wrapper import DeployModel
 
     det0, _, _ = float_ncnn
-    det = copy.deepcopy(det0)
     cal = load_calibration_set(tiny_calib).data
+    # Plans are made on the wrapper's own copy (with the stem fused into a 6x6 conv, so the
+    # writer is checked on that kernel too), as quantize does.
+    deploy = DeployModel(det0, kind="decoded")
+    det = deploy.detector
     with torch.no_grad():
         calib, keep = plan_ncnn_int8(det, cal, keep_float=1)
     assert len(keep) == 1
-    deploy = DeployModel(det, kind="decoded").eval()
     export_ncnn(deploy, torch.from_numpy(cal[:1].copy()), tmp_path / "f.param", tmp_path / "f.bin")
     weights = {n: m.weight.detach().numpy() for n, m in conv_modules(det).items()}
     rep = convert_ncnn_int8(tmp_path / "f.param", tmp_path / "f.bin", tmp_path / "q.param", tmp_path / "q.bin",
@@ -86,3 +87,8 @@ def test_ncnn_int8_matches_the_simulated_arithmetic(float_ncnn, tiny_calib, tmp_
         assert np.median(np.abs(boxes - sim_boxes[i].numpy())) < 0.05
     # ...and it is INT8: the simulation differs from the float model.
     assert (sim_scores - float_scores).abs().max() > 1e-4
+    # Weights of another copy (the unfused stem) cannot be matched: refused, not left float.
+    stale = {n: m.weight.detach().numpy() for n, m in conv_modules(det0).items()}
+    with pytest.raises(ValueError, match="no ncnn conv holds the weights of backbone.stem.conv.conv"):
+        convert_ncnn_int8(tmp_path / "f.param", tmp_path / "f.bin", tmp_path / "s.param", tmp_path / "s.bin",
+                          stale, calib.plans, calib.biases)

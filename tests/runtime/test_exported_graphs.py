@@ -33,7 +33,10 @@ def test_ncnn_param_standard_layers_only(tiny_exports) -> None:
     param = tiny_exports["ncnn"] / "yolox_test.ncnn.param"
     types = {t for t, _ in param_layers(param)}
     assert nonstandard_layers(param) == set()
-    assert "Reorg" in types  # the Focus stem, no YoloV5Focus custom layer
+    # The Focus stem is one 6x6 stride-2 convolution: no Reorg, no YoloV5Focus custom layer.
+    assert "Reorg" not in types and "YoloV5Focus" not in types
+    first = next(line.split() for line in param.read_text().splitlines() if line.startswith("Convolution"))
+    assert "1=6" in first and "3=2" in first, first  # kernel 6, stride 2
     assert {"MemoryData", "UnaryOp", "BinaryOp", "Sigmoid", "Concat"} <= types  # the grid decode
     assert sorted(p.name for p in tiny_exports["ncnn"].iterdir()) == [
         "metadata.json", "yolox_test.ncnn.bin", "yolox_test.ncnn.param"]  # no pnnx side files

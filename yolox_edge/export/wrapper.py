@@ -1,15 +1,17 @@
 """The deploy wrapper: detector + THE grid decode (+ in-graph top-K), as one traceable module.
 
-The detector is wrapped unchanged (no export flags on the model); what the graph ends in
-is chosen here, and named by ``OUTPUT_NAMES`` so every backend maps its outputs the same way.
+The detector is wrapped as its ``deploy_form`` (a copy with inference-only rewrites that keep
+its outputs; no export flags on the model); what the graph ends in is chosen here, and named by ``OUTPUT_NAMES`` so every backend maps its outputs the same way.
 """
 from __future__ import annotations
+
+import copy
 
 import torch
 from torch import nn
 
 from ..decode import GridDecode, flatten_maps
-from ..models import Detector
+from ..models import Detector, deploy_form
 from ..postprocess import keep_topk
 from .graph_nms import nms_topk
 
@@ -25,16 +27,20 @@ class DeployModel(nn.Module):
     - ``kind="topk"``: the ``topk`` best anchors by best-class score: boxes [B, K, 4],
       scores [B, K], labels [B, K] (int64, or float32 with ``float_labels`` for ncnn);
       with ``nms_iou`` the K are the best survivors of class-aware NMS (ONNX/OpenVINO only).
+
+    ``self.detector`` is a copy: the detector's ``deploy_form`` (stem fused into one conv),
+    or a plain eval copy with ``fuse_stem=False``. Calibrate and read weights from it.
     """
 
     def __init__(self, detector: Detector, *, kind: str = "topk", topk: int | None = 100,
-                 float_labels: bool = False, nms_iou: float | None = None, nms_conf: float = 0.001) -> None:
+                 float_labels: bool = False, nms_iou: float | None = None, nms_conf: float = 0.001,
+                 fuse_stem: bool = True) -> None:
         super().__init__()
         if kind not in OUTPUT_NAMES:
             raise ValueError(f"unknown output kind {kind!r}; expected one of {', '.join(OUTPUT_NAMES)}")
         if kind == "topk" and (not topk or topk < 1):
             raise ValueError("kind='topk' needs topk >= 1")
-        self.detector = detector
+        self.detector = deploy_form(detector) if fuse_stem else copy.deepcopy(detector).eval()
         self.decode = GridDecode(detector.strides)
         self.kind, self.topk, self.float_labels = kind, topk, float_labels
         self.nms_iou, self.nms_conf = nms_iou, nms_conf

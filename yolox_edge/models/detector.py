@@ -1,8 +1,12 @@
 """A detector is backbone -> neck -> head; its forward returns the head's raw maps."""
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
+
+from .blocks import Focus
 
 
 class Detector(nn.Module):
@@ -26,3 +30,16 @@ class Detector(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.head(self.neck(self.backbone(x)))
+
+
+def deploy_form(detector: Detector) -> Detector:
+    """An eval-mode copy rewritten for inference graphs, same outputs up to float rounding.
+
+    The rewrites change how a layer is computed, never what it computes (today: each
+    ``Focus`` stem becomes one strided conv). Training and checkpoints keep the original.
+    """
+    m = copy.deepcopy(detector).eval()
+    for mod in m.modules():
+        if isinstance(mod, Focus):
+            mod.fuse_space_to_depth()
+    return m

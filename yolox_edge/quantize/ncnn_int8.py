@@ -129,6 +129,11 @@ def convert_ncnn_int8(param_path: str | Path, bin_path: str | Path, out_param: s
     """
     model = read_ncnn(param_path, bin_path)
     names = match_convs(model, torch_convs)
+    # A planned conv whose weights the float model lacks would silently stay float.
+    unmatched = sorted(set(plans) & set(torch_convs) - set(names.values()))
+    if unmatched:
+        raise ValueError(f"{param_path}: no ncnn conv holds the weights of {', '.join(unmatched)}; export the "
+                         "float model from the same detector the plans were made on (DeployModel.detector)")
     for lay_name, tname in names.items():
         if biases and tname in biases:
             lay = model.find(lay_name)
