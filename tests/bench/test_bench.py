@@ -105,3 +105,17 @@ def test_artifact_size_counts_only_the_files_metadata_names(tmp_path):
     plain.mkdir()
     (plain / "a.onnx").write_bytes(b"o")
     assert [p.name for p in artifact_files(plain)] == ["a.onnx"]
+
+
+@pytest.mark.parametrize("hw", [(480, 640), (700, 300), (416, 416)])
+def test_baseline_preprocessing_is_the_official_steps_and_ours_equals_it(hw):
+    """The baseline runs the official demo's preprocessing; ours produces the same array."""
+    from yolox_edge.bench.baseline import official_preprocess
+    from yolox_edge.data.preprocess import preprocess
+
+    img = np.random.default_rng(1).integers(0, 256, (*hw, 3), dtype=np.uint8)
+    cfg = PreprocessConfig(input_size=(416, 416))
+    x_off, r_off = official_preprocess(img, cfg)
+    x, r = preprocess(img, cfg)
+    assert r == r_off and x_off.shape == (3, 416, 416) and x_off.dtype == np.float32
+    np.testing.assert_array_equal(x, x_off)

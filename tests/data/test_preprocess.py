@@ -38,6 +38,16 @@ def test_preprocess_layout_and_values() -> None:
         preprocess(np.zeros((8, 8), np.uint8))
 
 
+@pytest.mark.parametrize("order", ["BGR", "RGB"])
+def test_preprocess_equals_plain_transpose(order) -> None:
+    img = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    x, _ = preprocess(img, PreprocessConfig(input_size=(64, 96), channel_order=order))
+    canvas, _ = letterbox(img, (64, 96))
+    if order == "RGB":
+        canvas = canvas[..., ::-1]
+    np.testing.assert_array_equal(x, canvas.transpose(2, 0, 1).astype(np.float32))
+
+
 def test_preprocess_config_round_trip() -> None:
     cfg = PreprocessConfig(input_size=(320, 416), mean=(1.0, 2.0, 3.0), std=(4.0, 5.0, 6.0))
     d = cfg.to_dict()

@@ -1,16 +1,33 @@
-"""The official-style pipeline, benchmarked beside ours: a raw [1, N, 5+C] ONNX output on
-onnxruntime FP32, then grid decode and NMS in numpy/Python on the host (as the official
-ONNX demo does). The gain of decode-on-device and INT8 is measured against it."""
+"""The official-style pipeline, benchmarked beside ours: the official demo's preprocessing,
+a raw [1, N, 5+C] ONNX output on onnxruntime FP32, then grid decode and NMS in numpy/Python
+on the host (as the official ONNX demo does). The gain of our pipeline (decode and NMS on
+the device, INT8, faster preprocessing) is measured against it."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..data.preprocess import PreprocessConfig
 from ..errors import UserError
 from ..runtime.base import ModelInfo
 from ..runtime.predictor import Predictor
+
+
+def official_preprocess(img: np.ndarray, cfg: PreprocessConfig) -> tuple[np.ndarray, float]:
+    """The official ONNX demo's preprocessing, step for step: a 114-filled canvas, the resized
+    image at its top-left, then the uint8 HWC canvas transposed and cast to float32 in one go.
+
+    Same array as ``data.preprocess.preprocess`` (tested), at the official cost: casting the
+    strided transpose is ~1.9 ms at 416x416 where ours copies plane by plane (~0.2 ms).
+    """
+    h, w = cfg.input_size
+    r = min(h / img.shape[0], w / img.shape[1])
+    canvas = np.ones((h, w, 3), np.uint8) * cfg.pad_value
+    resized = cv2.resize(img, (int(img.shape[1] * r), int(img.shape[0] * r)), interpolation=cv2.INTER_LINEAR)
+    canvas[:resized.shape[0], :resized.shape[1]] = resized
+    return np.ascontiguousarray(canvas.transpose(2, 0, 1), dtype=np.float32), r
 
 
 class RawOnnxBackend:
@@ -43,4 +60,4 @@ def baseline_predictor(path: str | Path, *, threads: int | None = None, class_na
     info = ModelInfo(name="official-style baseline", class_names=names,
                      preprocess=PreprocessConfig(input_size=backend.input_hw), output_kind="raw",
                      raw_activated=True, precision="fp32")
-    return Predictor(backend, info, **kw)
+    return Predictor(backend, info, preprocess_fn=official_preprocess, **kw)
