@@ -1,11 +1,10 @@
 """The deploy wrapper: detector + THE grid decode (+ in-graph top-K), as one traceable module.
 
 The detector is wrapped as its ``deploy_form`` (a copy with inference-only rewrites that keep
-its outputs; no export flags on the model); what the graph ends in is chosen here, and named by ``OUTPUT_NAMES`` so every backend maps its outputs the same way.
+its outputs; no export flags on the model); what the graph ends in is chosen here, and
+named by ``OUTPUT_NAMES`` so every backend maps its outputs the same way.
 """
 from __future__ import annotations
-
-import copy
 
 import torch
 from torch import nn
@@ -28,8 +27,8 @@ class DeployModel(nn.Module):
       scores [B, K], labels [B, K] (int64, or float32 with ``float_labels`` for ncnn);
       with ``nms_iou`` the K are the best survivors of class-aware NMS (ONNX/OpenVINO only).
 
-    ``self.detector`` is a copy: the detector's ``deploy_form`` (stem fused into one conv),
-    or a plain eval copy with ``fuse_stem=False``. Calibrate and read weights from it.
+    ``self.detector`` is the detector's ``deploy_form``, a copy (the stem fused into one conv
+    unless ``fuse_stem=False``): calibrate and read weights from it, not from the original.
     """
 
     def __init__(self, detector: Detector, *, kind: str = "topk", topk: int | None = 100,
@@ -40,7 +39,7 @@ class DeployModel(nn.Module):
             raise ValueError(f"unknown output kind {kind!r}; expected one of {', '.join(OUTPUT_NAMES)}")
         if kind == "topk" and (not topk or topk < 1):
             raise ValueError("kind='topk' needs topk >= 1")
-        self.detector = deploy_form(detector) if fuse_stem else copy.deepcopy(detector).eval()
+        self.detector = deploy_form(detector, fuse_stem=fuse_stem)
         self.decode = GridDecode(detector.strides)
         self.kind, self.topk, self.float_labels = kind, topk, float_labels
         self.nms_iou, self.nms_conf = nms_iou, nms_conf

@@ -32,14 +32,14 @@ class Detector(nn.Module):
         return self.head(self.neck(self.backbone(x)))
 
 
-def deploy_form(detector: Detector) -> Detector:
+def deploy_form(detector: Detector, *, fuse_stem: bool = True) -> Detector:
     """An eval-mode copy rewritten for inference graphs, same outputs up to float rounding.
 
-    The rewrites change how a layer is computed, never what it computes (today: each
-    ``Focus`` stem becomes one strided conv). Training and checkpoints keep the original.
+    The rewrites change how a layer is computed, never what it computes: with ``fuse_stem``
+    each ``Focus`` stem becomes one strided conv. Training and checkpoints keep the original.
     """
     m = copy.deepcopy(detector).eval()
     for mod in m.modules():
-        if isinstance(mod, Focus):
+        if fuse_stem and isinstance(mod, Focus):
             mod.fuse_space_to_depth()
     return m
