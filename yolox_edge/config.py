@@ -19,6 +19,13 @@ import yaml
 from .data.transforms import AugConfig
 from .errors import UserError
 
+# YOLOX's evaluation thresholds (score, NMS IoU, detections kept per image): every AP this
+# project reports uses them, and exports' in-graph NMS defaults to them (an export's AP then
+# equals the host pipeline's). Here, in a module without torch, so CLI parsers can read them.
+EVAL_CONF = 0.001
+EVAL_NMS_IOU = 0.65
+EVAL_MAX_DET = 1000
+
 AugCfg = AugConfig  # the data engineer's dataclass is the recipe's aug section
 
 
@@ -69,8 +76,8 @@ class TrainCfg:
     seed: int = 0
     device: str = "auto"                  # auto | cpu | cuda | cuda:N
     amp: bool = True                      # mixed precision, CUDA only
-    eval_conf: float = 0.001
-    eval_nms: float = 0.65
+    eval_conf: float = EVAL_CONF
+    eval_nms: float = EVAL_NMS_IOU
     threads: int | None = None            # torch CPU threads (None: torch's default)
 
 

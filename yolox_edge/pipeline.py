@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from .errors import UserError
 
 # Nano trained from scratch on the generated shapes: small input, short schedule, one
@@ -117,7 +118,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     step("evaluate every artifact")
     rows = []
     for name, path in {"torch fp32": ckpt, **exports}.items():
-        pred = load_predictor(path, conf=0.001, iou=0.65, max_det=1000)
+        pred = load_predictor(path, conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET)
         ev = evaluate(pred, val, progress=progress)
         rows.append({"artifact": name, "path": str(path), "AP": ev["AP"], "AP50": ev["AP50"]})
         say(f"    {name:<14} AP {ev['AP']:.4f}  AP50 {ev['AP50']:.4f}")

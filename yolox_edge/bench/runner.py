@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..data.preprocess import preprocess, read_image
+from ..config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
+from ..data.preprocess import read_image
 from ..runtime.loader import open_model
 from ..runtime.predictor import Predictor
 from .machine import describe_machine
@@ -140,7 +141,7 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
         for r in rows:
             if not r.baseline:
                 r.predictor.set_input_size(img_size)
-    inputs = [preprocess(img, r.predictor.info.preprocess)[0][None] for r in rows]
+    inputs = [r.predictor.preprocess_fn(img, r.predictor.info.preprocess)[0][None] for r in rows]
 
     for r, x in zip(rows, inputs):  # warm-up, row by row (caches, lazy compilation)
         for m in modes:
@@ -192,7 +193,7 @@ def _accuracy(rows: list[Row], data: str, progress: bool) -> dict[str, dict]:
         if r.artifact in out:
             continue
         p = r.predictor
-        ev = Predictor(p.backend, p.info, conf=0.001, iou=0.65, max_det=1000)
+        ev = Predictor(p.backend, p.info, conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET)
         r.pin_threads()
         out[r.artifact] = evaluate(ev, split, progress=progress)
     return out

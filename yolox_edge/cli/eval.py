@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="COCO-style AP of a model on a dataset")
@@ -11,8 +13,8 @@ def add_parser(sub) -> None:
     p.add_argument("--data", required=True, help="data spec YAML")
     p.add_argument("--split", default="val")
     p.add_argument("--img-size", type=int, default=None, help="input size (default: the model's own)")
-    p.add_argument("--conf", type=float, default=0.001)
-    p.add_argument("--nms", type=float, default=0.65)
+    p.add_argument("--conf", type=float, default=EVAL_CONF)
+    p.add_argument("--nms", type=float, default=EVAL_NMS_IOU)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", dest="json_out", default=None, help="write the results as JSON here")
@@ -26,7 +28,7 @@ def run(args) -> int:
     from ..runtime import load_predictor
 
     split = read_split(args.data, args.split)
-    pred = load_predictor(args.model, threads=args.threads, conf=args.conf, iou=args.nms, max_det=1000)
+    pred = load_predictor(args.model, threads=args.threads, conf=args.conf, iou=args.nms, max_det=EVAL_MAX_DET)
     if args.img_size:
         pred.set_input_size(args.img_size)
     res = evaluate(pred, split, batch_size=args.batch)

@@ -1,6 +1,8 @@
 """yolox-edge export: a checkpoint -> ONNX / OpenVINO IR / ncnn with the decode in the graph."""
 from __future__ import annotations
 
+from ..config import EVAL_CONF, EVAL_NMS_IOU
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("export", help="export a checkpoint with decode (+ top-K) in the graph, plus metadata.json")
@@ -11,10 +13,11 @@ def add_parser(sub) -> None:
     p.add_argument("--topk", type=int, default=None,
                    help="keep the K best anchors in the graph (default 100 for onnx/openvino; 0 = all anchors; "
                         "ncnn has no top-K layers)")
-    p.add_argument("--nms", type=float, default=0.65,
-                   help="IoU of the class-aware NMS run in the graph before top-K (onnx/openvino), default 0.65")
+    p.add_argument("--nms", type=float, default=EVAL_NMS_IOU,
+                   help="IoU of the class-aware NMS run in the graph before top-K (onnx/openvino), default %(default)s")
     p.add_argument("--no-nms", action="store_true", help="top-K of raw anchors, no NMS in the graph")
-    p.add_argument("--conf", type=float, default=0.001, help="score threshold of the in-graph NMS, default 0.001")
+    p.add_argument("--conf", type=float, default=EVAL_CONF,
+                   help="score threshold of the in-graph NMS, default %(default)s")
     p.add_argument("--raw", action="store_true", help="official raw output [B, N, 5+C] instead of decoded boxes")
     p.add_argument("--img-size", type=int, default=None, help="square input size (default: the checkpoint's)")
     p.add_argument("--dynamic-batch", action="store_true", help="dynamic batch dimension (onnx/openvino)")

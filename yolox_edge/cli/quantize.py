@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..config import EVAL_CONF, EVAL_NMS_IOU
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("quantize", help="INT8 export (PTQ or QAT through NNCF) with the decode kept in float")
@@ -18,10 +20,10 @@ def add_parser(sub) -> None:
                    help="NNCF fast bias correction (default on; --no-fast-bias-correction runs the full one)")
     p.add_argument("--subset-size", type=int, default=300, help="calibration images used (at most)")
     p.add_argument("--topk", type=int, default=None, help="in-graph top-K (default: the format's export default)")
-    p.add_argument("--nms", type=float, default=0.65, metavar="IOU",
-                   help="IoU of the in-graph NMS before top-K (onnx/openvino), default 0.65")
-    p.add_argument("--conf", type=float, default=0.001,
-                   help="score threshold of the in-graph NMS, default 0.001 (evaluation grade; "
+    p.add_argument("--nms", type=float, default=EVAL_NMS_IOU, metavar="IOU",
+                   help="IoU of the in-graph NMS before top-K (onnx/openvino), default %(default)s")
+    p.add_argument("--conf", type=float, default=EVAL_CONF,
+                   help="score threshold of the in-graph NMS, default %(default)s (evaluation grade; "
                         "an app that only shows confident boxes can raise it, which shortens the NMS)")
     p.add_argument("--ncnn-keep-float", type=int, default=4, metavar="N",
                    help="ncnn: leave the N most error-sensitive convs in float (default 4)")

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
-from ..config import Recipe, recipe_from_checkpoint
+from ..config import EVAL_MAX_DET, Recipe, recipe_from_checkpoint
 from ..data.dataset import DetectionDataset, collate
 from ..data.preprocess import PreprocessConfig
 from ..data.spec import Split, load_spec, read_split
@@ -328,7 +328,7 @@ class Trainer:
                          preprocess=PreprocessConfig(input_size=(self.test_size,) * 2), output_kind="decoded",
                          strides=tuple(self.model.strides))
         pred = Predictor(TorchBackend(model, device=str(self.device)), info, conf=self.recipe.train.eval_conf,
-                         iou=self.recipe.train.eval_nms, max_det=1000)
+                         iou=self.recipe.train.eval_nms, max_det=EVAL_MAX_DET)
         res = evaluate(pred, self.val_split, batch_size=8, progress=False)
         model.train(was)
         return {"AP": res["AP"], "AP50": res["AP50"], "eval_s": res["seconds"]}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from ..config import EVAL_CONF, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import load_model, sha256_file
 from ..errors import UserError
@@ -20,8 +21,8 @@ PRECISIONS = ("fp32", "fp16")
 DEFAULT_TOPK = 100
 # In-graph NMS defaults (top-K exports to formats with an NMS op): YOLOX's eval threshold,
 # so an export's AP equals the host pipeline's; apps may NMS again at a lower IoU on the host.
-DEFAULT_NMS_IOU = 0.65
-DEFAULT_NMS_CONF = 0.001
+DEFAULT_NMS_IOU = EVAL_NMS_IOU
+DEFAULT_NMS_CONF = EVAL_CONF
 NMS_FORMATS = ("onnx", "openvino")
 
 

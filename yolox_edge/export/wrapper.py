@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..config import EVAL_CONF
 from ..decode import GridDecode, flatten_maps
 from ..models import Detector, deploy_form
 from ..postprocess import keep_topk
@@ -32,7 +33,7 @@ class DeployModel(nn.Module):
     """
 
     def __init__(self, detector: Detector, *, kind: str = "topk", topk: int | None = 100,
-                 float_labels: bool = False, nms_iou: float | None = None, nms_conf: float = 0.001,
+                 float_labels: bool = False, nms_iou: float | None = None, nms_conf: float = EVAL_CONF,
                  fuse_stem: bool = True) -> None:
         super().__init__()
         if kind not in OUTPUT_NAMES:

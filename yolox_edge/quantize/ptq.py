@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import sha256_file
 from ..errors import UserError
@@ -113,7 +114,7 @@ def _validation(fmt: str, data: str, pre: PreprocessConfig, class_names: list[st
         from ..data.spec import Split
 
         sub = Split(list(items), split.names, coco_gt=split.coco_gt)
-        pred = Predictor(_Mem(model), info, conf=0.001, iou=0.65, max_det=1000)
+        pred = Predictor(_Mem(model), info, conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET)
         return float(evaluate(pred, sub, progress=False)["AP"]), None
 
     return nncf.Dataset(split.samples), validation_fn

@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..engine.checkpoint import atomic_write_bytes
 
 
@@ -51,7 +52,7 @@ def evaluate_artifact(directory: str | Path, data: str | Path, split: str = "val
 
     meta = read_metadata(directory)
     pred = load_predictor(Path(directory) / meta["model_file"], threads=threads, precision_hint="f32",
-                          conf=0.001, iou=0.65, max_det=1000)
+                          conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET)
     return evaluate(pred, read_split(data, split), progress=False)
 
 
