@@ -67,7 +67,6 @@ def _assert_same_results(core, xml_a, xml_b) -> None:
 
 def test_save_ir_shares_constants_and_drops_indentation(tiny_exports, tmp_path) -> None:
     """save_ir writes a smaller IR that OpenVINO reads back to the same results as save_model's."""
-    import numpy as np
     import openvino as ov
 
     from yolox_edge.export.to_openvino import save_ir

@@ -4,8 +4,9 @@ Top-K alone keeps the K best *anchors*, and neighbouring anchors of one object c
 out weaker objects (Nano on COCO: AP 0.293 with pre-NMS top-100 against 0.308). With NMS
 first, the K kept are the K best *detections*, the same set the host pipeline scores.
 
-``nms_topk`` mirrors ``postprocess.postprocess``: best class per anchor, score threshold,
-class-aware greedy NMS (class offsets), then the K best survivors. Padding rows have score 0.
+``nms_topk`` mirrors ``postprocess.postprocess`` from each anchor's best class and score
+(``GridDecode.best_class``): score threshold, class-aware greedy NMS (class offsets), then
+the K best survivors. Padding rows have score 0.
 """
 from __future__ import annotations
 

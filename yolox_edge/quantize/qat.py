@@ -2,8 +2,9 @@
 at a low learning rate, and hand the fine-tuned float weights back to the PTQ exporters.
 
 The fake-quantized model (``nncf.quantize`` on the torch module; its range parameters are
-held at their calibrated values, as the exporters re-derive exactly those) is trained by ``engine.trainer.Trainer`` itself: the same data pipeline,
-SimOTA loss, schedule and evaluation, only with the NNCF model put in place of the float one
+held at their calibrated values, as the exporters re-derive exactly those) is trained by
+``engine.trainer.Trainer`` itself: the same data pipeline, SimOTA loss, schedule and
+evaluation, only with the NNCF model put in place of the float one
 (``_QATTrainer``). BN is folded first, so there is no BN left to drift in train mode. QAT keeps
 the epoch with the best fake-quantized val AP, the untrained start (epoch 0) included, so
 it never hands back weights that fine-tuning made worse. Every format then takes
@@ -157,7 +158,8 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     out.load_state_dict({k: state[k].detach().cpu() for k in template})
     per_epoch = {0: trainer.start_ap, **{int(r["epoch"]): r["AP"] for r in summary.get("rows", []) if "AP" in r}}
     info = {"epochs": epochs, "lr": lr, "batch": batch, "data": str(data), "engine": f"nncf {nncf.__version__}",
-            "kept_epoch": kept, "quantizer_ranges": "frozen at calibration", "fake_quant_ap": summary.get("best_ap"), "fake_quant_ap_per_epoch": per_epoch,
+            "kept_epoch": kept, "quantizer_ranges": "frozen at calibration", "fake_quant_ap": summary.get("best_ap"),
+            "fake_quant_ap_per_epoch": per_epoch,
             "trainer": "engine.trainer.Trainer + loss.YOLOXLoss"}
     why = " (fine-tuning did not raise val AP: the exports are PTQ's)" if kept == 0 else ""
     log(f"QAT: done ({epochs} epoch(s), lr {lr:g}); kept epoch {kept}{why}")
