@@ -38,7 +38,7 @@ def make_synthetic_coco(root: Path, n_images: int, *, size: tuple[int, int] = (6
     spec = root / "data.yaml"
     spec.write_text("format: coco\n"
                     "train: {annotations: train.json, images: images}\n"
-                    f"val: {{annotations: train.json, images: images}}\n")
+                    "val: {annotations: train.json, images: images}\n")
     return spec
 
 

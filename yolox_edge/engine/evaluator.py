@@ -5,7 +5,6 @@ import contextlib
 import io
 import time
 
-import numpy as np
 from tqdm import tqdm
 
 from ..data.preprocess import read_image

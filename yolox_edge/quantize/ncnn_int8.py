@@ -79,7 +79,7 @@ def quantize_ncnn_model(model: NcnnModel, plans: dict[str, ConvPlan]) -> NcnnInt
                 report.kept_float.append(lay.name)
             new_layers.append(lay)
             continue
-        out_ch, group = lay.geti(0), lay.geti(7, 1)
+        out_ch = lay.geti(0)
         dw = _is_depthwise(lay)
         if lay.type == "ConvolutionDepthWise" and not dw:
             # Grouped (not depthwise) conv: ncnn wants per-group scales; the zoo has none.
