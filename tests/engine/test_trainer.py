@@ -107,6 +107,21 @@ def test_weights_of_another_variant_is_a_user_error(synthetic_coco, tmp_path):
         Trainer(r, data=spec, out=tmp_path / "run", weights=tmp_path / "dw.pt", progress=False).train()
 
 
+def test_weights_of_the_same_shapes_with_another_activation_start_the_run(synthetic_coco, tmp_path):
+    spec = synthetic_coco(4)
+    m = create_model("test_dw", num_classes=2)
+    save_checkpoint(tmp_path / "dw.pt", m, class_names=["a", "b"])
+    r = recipe_from_dict({"model": {"variant": "test_hswish"}, "data": {"workers": 0}, "aug": NO_AUG,
+                          "train": {"epochs": 1, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 0,
+                                    "multiscale_range": 0}})
+    msgs: list[str] = []
+    Trainer(r, data=spec, out=tmp_path / "run", weights=tmp_path / "dw.pt", progress=False, log=msgs.append).train()
+    text = "\n".join(msgs)
+    n = len(m.state_dict())
+    assert "yolox_test_dw (silu) into yolox_test_hswish (hswish)" in text and f"kept {n}/{n} tensors" in text
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["variant"] == "test_hswish"
+
+
 def test_resume_without_last_checkpoint_is_a_user_error(synthetic_coco, tiny_recipe, tmp_path):
     with pytest.raises(UserError, match="nothing to resume"):
         Trainer(load_recipe(tiny_recipe), data=synthetic_coco(4), out=tmp_path / "empty", resume=True).train()

@@ -11,8 +11,8 @@ from yolox_edge.models.official import import_official, import_pth
 
 
 def test_list_and_lookup() -> None:
-    assert list_models() == ["nano", "tiny", "s", "m", "l", "x", "darknet53"]
-    assert set(list_models(include_test=True)) - set(list_models()) == {"test", "test_dw"}
+    assert list_models() == ["nano", "nano_hswish", "tiny", "s", "m", "l", "x", "darknet53"]
+    assert set(list_models(include_test=True)) - set(list_models()) == {"test", "test_dw", "test_hswish"}
     assert get_variant("yolox_nano").name == get_variant("YOLOX-Nano").name == "nano"
     assert get_variant("nano").input_size == 416 and get_variant("s").input_size == 640
     with pytest.raises(KeyError):
@@ -58,3 +58,15 @@ def test_pth_import_rejects_other_variant(tmp_path, to_official_state) -> None:
     torch.save({"something": 1}, path)
     with pytest.raises(UserError, match="not an official YOLOX checkpoint"):
         import_pth(path, "test")
+
+
+def test_hswish_variant_shares_nano_weights(randomize_model) -> None:
+    nano, hs = get_variant("nano"), get_variant("nano_hswish")
+    assert hs.shares_weights_with(nano) and not get_variant("tiny").shares_weights_with(nano)
+    a, b = randomize_model(create_model("test_dw", num_classes=3)), create_model("test_hswish", num_classes=3)
+    b.load_state_dict(a.state_dict())  # same tensors, so a SiLU checkpoint starts a hard-swish model
+    acts = {type(m).__name__ for m in b.modules()} & {"SiLU", "Hardswish"}
+    assert acts == {"Hardswish"}
+    x = torch.rand(1, 3, 64, 64) * 255
+    with torch.no_grad():
+        assert not torch.allclose(a.eval()(x)[0], b.eval()(x)[0])  # the activation is really different

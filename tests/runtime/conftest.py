@@ -33,6 +33,11 @@ def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_hswish_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny_hs") / "hs.pt", variant="test_hswish")
+
+
+@pytest.fixture(scope="session")
 def tiny_exports(tiny_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One export folder per format with the formats' defaults (ONNX/OpenVINO top-100, ncnn decoded)."""
     from yolox_edge.export import export_model

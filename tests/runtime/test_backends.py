@@ -114,3 +114,20 @@ def test_ncnn_fp16_weights(tiny_ckpt, tiny_exports, tmp_path) -> None:
     out, ref = open_model(res.directory)[0].infer(x), open_model(tiny_exports["ncnn"])[0].infer(x)
     np.testing.assert_allclose(out["scores"], ref["scores"], atol=2e-2)
     np.testing.assert_allclose(out["boxes"], ref["boxes"], atol=1.0)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_hswish_variant_exports_match_torch(fmt, tiny_hswish_ckpt, tmp_path) -> None:
+    """Hard-swish goes through every exporter as the runtime's own op (ONNX HardSwish, OpenVINO
+    HSwish, ncnn HardSwish) and computes what torch computes."""
+    from yolox_edge.export import export_model
+
+    out_dir = export_model(tiny_hswish_ckpt, fmt, tmp_path / fmt).directory
+    x = _batch(1)
+    ref = _torch_ref(tiny_hswish_ckpt, out_dir, x)
+    backend, _ = open_model(out_dir, threads=1)
+    out = backend.infer(x)
+    if fmt == "ncnn":
+        np.testing.assert_allclose(out["scores"], ref["scores"], atol=1e-4)
+    else:
+        _assert_topk_matches(out, ref)

@@ -29,7 +29,7 @@ def model_table(num_classes: int = 80, variants: list[str] | None = None) -> lis
         params, gflops = count_params(m) / 1e6, count_gflops(m, v.input_size)
         off_p, off_g = OFFICIAL.get(name, (None, None))
         rows.append({"name": name, "input_size": v.input_size, "depth": v.depth, "width": v.width,
-                     "depthwise": v.depthwise, "params_m": round(params, 4), "gflops": round(gflops, 3),
+                     "depthwise": v.depthwise, "act": v.act, "params_m": round(params, 4), "gflops": round(gflops, 3),
                      "official_params_m": off_p, "official_gflops": off_g})
     return rows
 
@@ -39,9 +39,10 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'model':<10}{'size':>6}{'params(M)':>11}{'official':>10}{'GFLOPs':>9}{'official':>10}")
+    print(f"{'model':<12}{'act':>7}{'size':>6}{'params(M)':>11}{'official':>10}{'GFLOPs':>9}{'official':>10}")
     for r in rows:
-        print(f"{r['name']:<10}{r['input_size']:>6}{r['params_m']:>11.3f}{str(r['official_params_m']):>10}"
-              f"{r['gflops']:>9.2f}{str(r['official_gflops']):>10}")
+        off_p, off_g = ("-" if v is None else str(v) for v in (r["official_params_m"], r["official_gflops"]))
+        print(f"{r['name']:<12}{r['act']:>7}{r['input_size']:>6}{r['params_m']:>11.3f}{off_p:>10}"
+              f"{r['gflops']:>9.2f}{off_g:>10}")
     print("GFLOPs counted as the YOLOX README does (thop x 2: conv MACs + biases + BatchNorm).")
     return 0

@@ -24,7 +24,7 @@ from ..data.preprocess import PreprocessConfig
 from ..data.spec import Split, load_spec, read_split
 from ..errors import UserError
 from ..loss import YOLOXLoss
-from ..models import create_model
+from ..models import VARIANTS, create_model
 from . import distributed as D
 from .checkpoint import load_checkpoint, save_checkpoint
 from .ema import ModelEMA, unwrap
@@ -148,7 +148,11 @@ class Trainer:
 
     def _load_weights(self, path: str | Path) -> None:
         ckpt = load_checkpoint(path)
-        if ckpt["variant"] != self.model.variant:
+        src, dst = VARIANTS.get(ckpt["variant"]), VARIANTS[self.model.variant]
+        if src is not None and src.act != dst.act and src.shares_weights_with(dst):
+            # e.g. COCO Nano (SiLU) -> nano_hswish: same tensors, the fine-tune adapts to the activation
+            self.log(f"weights: yolox_{src.name} ({src.act}) into yolox_{dst.name} ({dst.act})")
+        elif ckpt["variant"] != self.model.variant:
             raise UserError(f"{path}: weights are yolox_{ckpt['variant']}, the recipe trains yolox_"
                             f"{self.model.variant}; use the matching recipe or --set model.variant="
                             f"{ckpt['variant']}")

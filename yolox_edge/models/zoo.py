@@ -24,6 +24,11 @@ class Variant:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def shares_weights_with(self, other: "Variant") -> bool:
+        """Same tensors (names and shapes): the variants differ at most in activation and size."""
+        return (self.depth, self.width, self.depthwise, self.arch) == (
+            other.depth, other.width, other.depthwise, other.arch)
+
 
 VARIANTS: dict[str, Variant] = {}
 
@@ -34,6 +39,9 @@ def register(v: Variant) -> Variant:
 
 
 register(Variant("nano", 0.33, 0.25, depthwise=True, input_size=416))
+# Nano with hard-swish: same weights' shapes (fine-tune it from the COCO Nano), no exp in the
+# INT8 graph; README "Where Nano's CPU time goes" has the measured cost.
+register(Variant("nano_hswish", 0.33, 0.25, depthwise=True, act="hswish", input_size=416))
 register(Variant("tiny", 0.33, 0.375, input_size=416))
 register(Variant("s", 0.33, 0.50))
 register(Variant("m", 0.67, 0.75))
@@ -43,6 +51,7 @@ register(Variant("darknet53", 1.0, 1.0, act="lrelu", arch="darknet53"))
 # Test-only variants: same code paths, tiny cost, so tests can sweep every branch fast.
 register(Variant("test_dw", 0.33, 0.0625, depthwise=True, input_size=64))
 register(Variant("test", 0.33, 0.0625, input_size=64))
+register(Variant("test_hswish", 0.33, 0.0625, depthwise=True, act="hswish", input_size=64))
 
 OFFICIAL = {  # YOLOX README: params (M), GFLOPs at the variant's input size
     "nano": (0.91, 1.08), "tiny": (5.06, 6.45), "s": (9.0, 26.8), "m": (25.3, 73.8),
