@@ -119,3 +119,10 @@ def test_baseline_preprocessing_is_the_official_steps_and_ours_equals_it(hw):
     x, r = preprocess(img, cfg)
     assert r == r_off and x_off.shape == (3, 416, 416) and x_off.dtype == np.float32
     np.testing.assert_array_equal(x, x_off)
+
+
+def test_rows_with_the_same_folder_name_keep_their_paths() -> None:
+    from yolox_edge.bench.runner import display_names
+
+    assert display_names(["q2/openvino", "q3/openvino", "runs/x/best.pt", "q2/onnx"]) == [
+        "q2/openvino", "q3/openvino", "best.pt", "onnx"]

@@ -81,19 +81,26 @@ def model_counts(info) -> tuple[float | None, float | None]:
     return _COUNTS[key]
 
 
-def _label(path: Path, info, backend) -> str:
+def display_names(artifacts: list[str]) -> list[str]:
+    """Each artifact's folder or file name, or the path as given where two names would clash
+    (q2/openvino and q3/openvino must not both read 'openvino')."""
+    names = [Path(a).name for a in artifacts]
+    return [a if names.count(n) > 1 else n for a, n in zip(artifacts, names)]
+
+
+def _label(name: str, info, backend) -> str:
     prec = getattr(backend, "effective_precision", None) or info.precision
-    return f"{path.name} [{backend.name} {prec}]"
+    return f"{name} [{backend.name} {prec}]"
 
 
 def build_rows(artifacts: list[str], threads: list[int], *, baseline: str | None, conf: float,
                iou: float) -> list[Row]:
     rows = []
-    for a in artifacts:
+    for a, name in zip(artifacts, display_names([str(a) for a in artifacts])):
         for t in threads:
             backend, info = open_model(a, threads=t)
             pred = Predictor(backend, info, conf=conf, iou=iou)
-            rows.append(Row(_label(Path(a), info, backend), str(a), t, pred))
+            rows.append(Row(_label(name, info, backend), str(a), t, pred))
     if baseline:
         from .baseline import baseline_predictor
         names = rows[0].predictor.class_names if rows else None
