@@ -70,3 +70,8 @@ def test_hswish_variant_shares_nano_weights(randomize_model) -> None:
     x = torch.rand(1, 3, 64, 64) * 255
     with torch.no_grad():
         assert not torch.allclose(a.eval()(x)[0], b.eval()(x)[0])  # the activation is really different
+
+
+def test_import_official_refuses_a_variant_without_official_weights(tmp_path) -> None:
+    with pytest.raises(UserError, match="no yolox_nano_hswish weights.*--variant nano"):
+        import_official(tmp_path / "yolox_nano.onnx", "nano_hswish")

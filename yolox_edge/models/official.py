@@ -19,7 +19,7 @@ from ..data.coco_names import COCO_CLASSES
 from ..errors import UserError, require_file
 from .blocks import BaseConv, focus_official_to_ours
 from .detector import Detector
-from .zoo import create_model, get_variant
+from .zoo import VARIANTS, create_model, get_variant
 
 STEM_KEY = "backbone.stem.conv.conv.weight"
 
@@ -147,9 +147,14 @@ def import_pth(path: str | Path, variant: str) -> Detector:
 def import_official(path: str | Path, variant: str) -> tuple[Detector, list[str], bool]:
     """Official weights (.onnx or .pth) -> (model, class names, bn_folded)."""
     try:
-        get_variant(variant)
+        v = get_variant(variant)
     except KeyError as e:
         raise UserError(str(e.args[0])) from None
+    if not v.official_weights:
+        twin = next((o.name for o in VARIANTS.values() if o.official_weights and o.shares_weights_with(v)), None)
+        raise UserError(f"{path}: official YOLOX has no yolox_{v.name} weights ({v.act} activation); import "
+                        f"--variant {twin} and fine-tune it with 'yolox-edge train ... --set model.variant="
+                        f"{v.name} --weights THAT.pt'")
     p = Path(path)
     if p.suffix.lower() == ".onnx":
         model, folded = import_onnx(p, variant), True

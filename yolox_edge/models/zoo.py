@@ -20,6 +20,7 @@ class Variant:
     act: str = "silu"
     arch: str = "cspdarknet"  # cspdarknet | darknet53
     input_size: int = 640
+    official_weights: bool = True  # False: the official YOLOX releases nothing for it to import
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -41,7 +42,8 @@ def register(v: Variant) -> Variant:
 register(Variant("nano", 0.33, 0.25, depthwise=True, input_size=416))
 # Nano with hard-swish: same weights' shapes (fine-tune it from the COCO Nano), no exp in the
 # INT8 graph; README "Where Nano's CPU time goes" has the measured cost.
-register(Variant("nano_hswish", 0.33, 0.25, depthwise=True, act="hswish", input_size=416))
+register(Variant("nano_hswish", 0.33, 0.25, depthwise=True, act="hswish", input_size=416,
+                 official_weights=False))
 register(Variant("tiny", 0.33, 0.375, input_size=416))
 register(Variant("s", 0.33, 0.50))
 register(Variant("m", 0.67, 0.75))
@@ -51,7 +53,8 @@ register(Variant("darknet53", 1.0, 1.0, act="lrelu", arch="darknet53"))
 # Test-only variants: same code paths, tiny cost, so tests can sweep every branch fast.
 register(Variant("test_dw", 0.33, 0.0625, depthwise=True, input_size=64))
 register(Variant("test", 0.33, 0.0625, input_size=64))
-register(Variant("test_hswish", 0.33, 0.0625, depthwise=True, act="hswish", input_size=64))
+register(Variant("test_hswish", 0.33, 0.0625, depthwise=True, act="hswish", input_size=64,
+                 official_weights=False))
 
 OFFICIAL = {  # YOLOX README: params (M), GFLOPs at the variant's input size
     "nano": (0.91, 1.08), "tiny": (5.06, 6.45), "s": (9.0, 26.8), "m": (25.3, 73.8),
