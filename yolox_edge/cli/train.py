@@ -7,7 +7,9 @@ def add_parser(sub) -> None:
     p.add_argument("--recipe", required=True, help="recipe YAML, e.g. recipes/yolox_nano.yaml")
     p.add_argument("--data", required=True, help="data spec YAML")
     p.add_argument("--out", required=True, help="run folder (checkpoints, log.csv/json/png)")
-    p.add_argument("--weights", default=None, help="start from this checkpoint (another class count is fine)")
+    p.add_argument("--weights", default=None,
+                   help="start from this checkpoint (another class count is fine, and so is a variant with the "
+                        "same tensors and another activation, e.g. nano weights for nano_hswish)")
     p.add_argument("--epochs", type=int, default=None, help="= --set train.epochs=N")
     p.add_argument("--img-size", type=int, default=None, help="= --set model.input_size=S")
     p.add_argument("--batch", type=int, default=None, help="total batch over all processes")
