@@ -11,7 +11,8 @@ import sys
 
 from ..errors import UserError
 
-COMMANDS = ["demo", "models", "import_official", "predict", "eval", "export", "train", "bench", "data", "package", "verify", "calibrate", "quantize", "pipeline"]
+COMMANDS = ["demo", "models", "import_official", "predict", "eval", "export", "train", "convert", "bench", "data",
+            "package", "verify", "calibrate", "quantize", "pipeline"]
 
 
 def build_parser() -> argparse.ArgumentParser:

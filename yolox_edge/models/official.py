@@ -152,9 +152,12 @@ def import_official(path: str | Path, variant: str) -> tuple[Detector, list[str]
         raise UserError(str(e.args[0])) from None
     if not v.official_weights:
         twin = next((o.name for o in VARIANTS.values() if o.official_weights and o.shares_weights_with(v)), None)
+        if twin is None:
+            raise UserError(f"{path}: official YOLOX has no yolox_{v.name} weights; train it with 'yolox-edge train'")
         raise UserError(f"{path}: official YOLOX has no yolox_{v.name} weights ({v.act} activation); import "
-                        f"--variant {twin} and fine-tune it with 'yolox-edge train ... --set model.variant="
-                        f"{v.name} --weights THAT.pt'")
+                        f"--variant {twin}, then 'yolox-edge convert THAT.pt --to {v.name} --calib DIR --out OUT.pt' "
+                        f"(no labels needed) or fine-tune it with 'yolox-edge train ... --set model.variant={v.name} "
+                        "--weights THAT.pt'")
     p = Path(path)
     if p.suffix.lower() == ".onnx":
         model, folded = import_onnx(p, variant), True

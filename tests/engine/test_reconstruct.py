@@ -1,0 +1,96 @@
+"""Label-free activation conversion (engine/reconstruct.py) and its CLI, on the tiny depthwise variants."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from yolox_edge.engine.reconstruct import blocks_in_order, convert_activation
+from yolox_edge.errors import UserError
+from yolox_edge.models import create_model
+
+
+def _images(n: int, size: int = 64, seed: int = 0) -> torch.Tensor:
+    """Smooth random images in the network's input range (0..255 floats, like the preprocessing)."""
+    rng = np.random.default_rng(seed)
+    imgs = [cv2.GaussianBlur(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), (9, 9), 0) for _ in range(n)]
+    return torch.from_numpy(np.stack(imgs).transpose(0, 3, 1, 2).astype(np.float32).copy())
+
+
+@pytest.fixture(scope="module")
+def teacher(randomize_model):
+    return randomize_model(create_model("test_dw", num_classes=3), seed=3)
+
+
+def _raw_error(a, b, x) -> float:
+    with torch.no_grad():
+        ya, yb = a(x), b(x)
+    return sum(float(((p - q) ** 2).mean()) for p, q in zip(ya, yb)) / sum(float(q.var()) for q in yb)
+
+
+def test_blocks_cover_the_model_once_in_forward_order(teacher):
+    names = blocks_in_order(teacher, "block")
+    assert len(names) == len(set(names))
+    assert names[0].startswith("backbone.") and names[-1].startswith("head.")
+    assert not any(a.startswith(b + ".") for a in names for b in names if a != b)  # no block inside another
+    params = {n for n, _ in teacher.named_parameters()}
+    covered = {n for n in params if any(n.startswith(b + ".") for b in names)}
+    assert covered == params  # every weight belongs to exactly one block
+    units = blocks_in_order(teacher, "unit")
+    assert len(units) > len(names)
+
+
+@pytest.mark.parametrize("granularity", ["block", "unit"])
+def test_conversion_moves_the_student_towards_the_teacher(teacher, granularity):
+    x = _images(16)
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    swapped = create_model("test_hswish", num_classes=3).eval()
+    swapped.load_state_dict(teacher.state_dict())
+    student, results = convert_activation(teacher, "test_hswish", x, granularity=granularity, steps=40, lr=1e-3,
+                                          batch=4, progress=False)
+    assert student.variant == "test_hswish"
+    assert all(r.nmse_after <= r.nmse_before for r in results)
+    assert any(r.nmse_after < 0.9 * r.nmse_before for r in results)
+    held_out = _images(8, seed=1)  # images the conversion never saw
+    assert _raw_error(student, teacher, held_out) < 0.8 * _raw_error(swapped, teacher, held_out)
+    assert not any(p.requires_grad for p in student.parameters())
+    assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())  # teacher untouched
+
+
+def test_conversion_refuses_what_it_cannot_do(teacher):
+    x = _images(8)
+    with pytest.raises(UserError, match="nothing to convert"):
+        convert_activation(teacher, "test_dw", x, progress=False)
+    with pytest.raises(UserError, match="tensors"):
+        convert_activation(teacher, "test", x, progress=False)
+    with pytest.raises(UserError, match="at least"):
+        convert_activation(teacher, "test_hswish", x[:2], batch=4, progress=False)
+
+
+def test_convert_cli_writes_a_checkpoint_of_the_target_variant(tmp_path, teacher, run_cli):
+    from yolox_edge.engine.checkpoint import load_checkpoint, load_model, save_checkpoint
+    from yolox_edge.quantize.calib import build_calibration_set
+
+    src = tmp_path / "t.pt"
+    save_checkpoint(src, teacher, class_names=["a", "b", "c"])
+    img_dir = tmp_path / "imgs"
+    img_dir.mkdir()
+    for i, im in enumerate(_images(8).numpy().transpose(0, 2, 3, 1).astype(np.uint8)):
+        cv2.imwrite(str(img_dir / f"{i}.png"), im)
+    build_calibration_set(img_dir, tmp_path / "calib", size=64, count=8)
+    out = tmp_path / "s.pt"
+    code, stdout, _ = run_cli("convert", str(src), "--to", "test_hswish", "--calib", str(tmp_path / "calib"),
+                              "--out", str(out), "--steps", "3", "--batch", "4", "--log", str(tmp_path / "log.json"))
+    assert code == 0 and "test_hswish" in stdout
+    model, ckpt = load_model(out)
+    assert model.variant == "test_hswish" and ckpt["class_names"] == ["a", "b", "c"]
+    assert load_checkpoint(out)["source"]["from_variant"] == "test_dw"
+    assert (tmp_path / "log.json").is_file()
+    # bad input: exit 2, one message naming the file, and no output written
+    code, _, err = run_cli("convert", str(src), "--to", "test_hswish", "--calib", str(tmp_path / "imgs"),
+                           "--out", str(tmp_path / "bad.pt"))
+    assert code == 2 and "imgs" in err and not (tmp_path / "bad.pt").exists()
+    code, _, err = run_cli("convert", str(src), "--to", "tiny", "--calib", str(tmp_path / "calib"),
+                           "--out", str(tmp_path / "bad.pt"))
+    assert code == 2 and "tensors" in err
