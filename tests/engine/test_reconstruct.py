@@ -72,8 +72,11 @@ def test_convert_cli_writes_a_checkpoint_of_the_target_variant(tmp_path, teacher
     from yolox_edge.engine.checkpoint import load_checkpoint, load_model, save_checkpoint
     from yolox_edge.quantize.calib import build_calibration_set
 
-    src = tmp_path / "t.pt"
-    save_checkpoint(src, teacher, class_names=["a", "b", "c"])
+    from yolox_edge.data.preprocess import PreprocessConfig
+
+    src = tmp_path / "t.pt"  # a non-default pad value: the converted checkpoint must keep the teacher's
+    save_checkpoint(src, teacher, class_names=["a", "b", "c"],
+                    preprocess=PreprocessConfig(input_size=(64, 64), pad_value=0))
     img_dir = tmp_path / "imgs"
     img_dir.mkdir()
     for i, im in enumerate(_images(8).numpy().transpose(0, 2, 3, 1).astype(np.uint8)):
@@ -86,6 +89,7 @@ def test_convert_cli_writes_a_checkpoint_of_the_target_variant(tmp_path, teacher
     model, ckpt = load_model(out)
     assert model.variant == "test_hswish" and ckpt["class_names"] == ["a", "b", "c"]
     assert load_checkpoint(out)["source"]["from_variant"] == "test_dw"
+    assert ckpt["preprocess"] == load_checkpoint(src)["preprocess"]  # the teacher's preprocessing travels on
     assert (tmp_path / "log.json").is_file()
     # bad input: exit 2, one message naming the file, and no output written
     code, _, err = run_cli("convert", str(src), "--to", "test_hswish", "--calib", str(tmp_path / "imgs"),

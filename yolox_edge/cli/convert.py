@@ -30,6 +30,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import torch
 
+    from ..data.preprocess import PreprocessConfig
     from ..engine.checkpoint import atomic_write_bytes, load_model, save_checkpoint
     from ..engine.reconstruct import convert_activation
     from ..errors import UserError
@@ -53,8 +54,9 @@ def run(args) -> int:
     source = {"kind": "converted", "from": str(args.model), "from_variant": teacher.variant,
               "method": f"label-free {args.granularity} reconstruction", "calibration": cal.describe(),
               "steps": args.steps, "lr": args.lr, "flip": args.flip}
-    # the student is a fresh model: BN statistics came with the weights, so bn_folded carries over
-    save_checkpoint(args.out, student, class_names=ckpt["class_names"], source=source,
+    # BN statistics came with the teacher's weights (bn_folded carries over), and so does its preprocessing
+    pre = PreprocessConfig.from_dict(ckpt["preprocess"]) if ckpt.get("preprocess") else None
+    save_checkpoint(args.out, student, class_names=ckpt["class_names"], preprocess=pre, source=source,
                     bn_folded=ckpt.get("bn_folded", False))
     worst = max(results, key=lambda r: r.nmse_after)
     mean = lambda vals: sum(vals) / len(vals)  # noqa: E731
