@@ -46,16 +46,15 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     teacher, ckpt = load_model(args.model)
-    size = tuple(ckpt.get("preprocess", {}).get("input_size", ())) or None
-    cal = load_calibration_set(args.calib, input_size=size)
+    pre = PreprocessConfig.from_dict(ckpt["preprocess"])  # the student keeps the teacher's preprocessing
+    cal = load_calibration_set(args.calib, input_size=pre.input_size)
     student, results = convert_activation(teacher, target, torch.from_numpy(cal.data), granularity=args.granularity,
                                           steps=args.steps, lr=args.lr, batch=args.batch, flip=args.flip,
                                           seed=args.seed)
     source = {"kind": "converted", "from": str(args.model), "from_variant": teacher.variant,
               "method": f"label-free {args.granularity} reconstruction", "calibration": cal.describe(),
               "steps": args.steps, "lr": args.lr, "flip": args.flip}
-    # BN statistics came with the teacher's weights (bn_folded carries over), and so does its preprocessing
-    pre = PreprocessConfig.from_dict(ckpt["preprocess"]) if ckpt.get("preprocess") else None
+    # BN statistics came with the teacher's weights, so bn_folded carries over
     save_checkpoint(args.out, student, class_names=ckpt["class_names"], preprocess=pre, source=source,
                     bn_folded=ckpt.get("bn_folded", False))
     worst = max(results, key=lambda r: r.nmse_after)

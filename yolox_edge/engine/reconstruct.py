@@ -54,10 +54,10 @@ def blocks_in_order(model: nn.Module, granularity: str = "block", *, size: int =
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {sorted(GRANULARITIES)}")
     types = GRANULARITIES[granularity]
-    cands = [n for n, m in model.named_modules() if n and isinstance(m, types)]
+    mods = dict(model.named_modules())
+    cands = [n for n, m in mods.items() if n and isinstance(m, types)]
     top = [n for n in cands if not any(n.startswith(o + ".") for o in cands if o != n)]
     order: list[str] = []
-    mods = dict(model.named_modules())
     hooks = [mods[n].register_forward_pre_hook(lambda m, i, n=n: order.append(n)) for n in top]
     try:
         with torch.no_grad():
@@ -167,4 +167,4 @@ def convert_activation(teacher: nn.Module, variant: str, images: torch.Tensor, *
                     p.copy_(v)
         results.append(BlockResult(name, before, after if kept else before, kept, time.time() - start))
         bar.set_postfix_str(f"{name} nmse {before:.3f}->{results[-1].nmse_after:.3f}")
-    return student.eval(), results
+    return student, results
