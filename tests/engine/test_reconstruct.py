@@ -97,4 +97,4 @@ def test_convert_cli_writes_a_checkpoint_of_the_target_variant(tmp_path, teacher
     assert code == 2 and "imgs" in err and not (tmp_path / "bad.pt").exists()
     code, _, err = run_cli("convert", str(src), "--to", "tiny", "--calib", str(tmp_path / "calib"),
                            "--out", str(tmp_path / "bad.pt"))
-    assert code == 2 and "tensors" in err
+    assert code == 2 and "tensors" in err and "t.pt" in err

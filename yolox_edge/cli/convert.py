@@ -48,9 +48,12 @@ def run(args) -> int:
     teacher, ckpt = load_model(args.model)
     pre = PreprocessConfig.from_dict(ckpt["preprocess"])  # the student keeps the teacher's preprocessing
     cal = load_calibration_set(args.calib, input_size=pre.input_size)
-    student, results = convert_activation(teacher, target, torch.from_numpy(cal.data), granularity=args.granularity,
-                                          steps=args.steps, lr=args.lr, batch=args.batch, flip=args.flip,
-                                          seed=args.seed)
+    try:
+        student, results = convert_activation(teacher, target, torch.from_numpy(cal.data),
+                                              granularity=args.granularity, steps=args.steps, lr=args.lr,
+                                              batch=args.batch, flip=args.flip, seed=args.seed)
+    except UserError as e:  # the library does not know the file names; the user needs them
+        raise UserError(f"{args.model} -> {target} with {args.calib}: {e}") from None
     source = {"kind": "converted", "from": str(args.model), "from_variant": teacher.variant,
               "method": f"label-free {args.granularity} reconstruction", "calibration": cal.describe(),
               "steps": args.steps, "lr": args.lr, "flip": args.flip}
