@@ -32,6 +32,7 @@ from ..models import Detector
 from . import scopes
 from .calib import CalibrationSet, load_calibration_set
 from .fold import fold_batchnorm
+from .pixel_input import exact_onnx_input, exact_openvino_input, takes_raw_pixels
 
 FORMATS = ("openvino", "onnx", "ncnn")
 PRESETS = ("mixed", "performance")
@@ -195,6 +196,8 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
     if fmt == "onnx":
         q = _nncf_int8(onnx.load(str(fp_onnx)), fmt, cal, deploy, input_name, opts, pre, class_names,
                        float_nodes)
+        if takes_raw_pixels(pre):
+            details["input_quantizer"] = "pixels 0..255, exact" if exact_onnx_input(q) else "calibrated"
         names = [f"{stem}.onnx"]
         onnx.save(q, str(tmp / names[0]))
     else:
@@ -203,6 +206,8 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
         ov_model = ov.convert_model(str(fp_onnx))
         q = _nncf_int8(ov_model, fmt, cal, deploy, input_name, opts, pre, class_names,
                        scopes.openvino_conv_names(ov_model, float_nodes))
+        if takes_raw_pixels(pre):
+            details["input_quantizer"] = "pixels 0..255, exact" if exact_openvino_input(q) else "calibrated"
         names = [f"{stem}.xml", f"{stem}.bin"]
         from ..export.to_openvino import save_ir
 
