@@ -93,6 +93,51 @@ def test_int8_graph_is_int8_and_decode_stays_float(int8_artifact):
         assert res.metadata["quantization"]["layers_float"]  # keep_float=1: one conv left float
 
 
+@pytest.mark.slow
+def test_int8_input_quantizer_is_exact_on_pixels(int8_artifact, tmp_path):
+    """NNCF's calibrated input range is replaced by exactly 0..255, so OpenVINO may take uint8
+    pixels with the same numbers; an IR with a calibrated input range keeps the float input."""
+    fmt, res = int8_artifact
+    if fmt == "ncnn":  # its INT8 writer quantizes the input symmetrically inside the first conv
+        assert "input_quantizer" not in res.metadata["quantization"]
+        return
+    assert res.metadata["quantization"]["input_quantizer"] == "pixels 0..255, exact"
+    if fmt == "onnx":
+        import onnx
+        from onnx import numpy_helper
+
+        g = onnx.load(str(res.model_file)).graph
+        inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+        q = next(n for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] == g.input[0].name)
+        assert float(inits[q.input[1]]) == 1.0 and int(inits[q.input[2]]) == 0
+        return
+    import openvino as ov
+
+    from yolox_edge.data.preprocess import to_network
+    from yolox_edge.export import read_metadata
+    from yolox_edge.runtime.loader import open_model
+    from yolox_edge.runtime.openvino_backend import OpenVINOBackend
+
+    backend, info = open_model(res.directory, threads=1)
+    assert backend.takes_pixels
+    pixels = (np.random.default_rng(0).random((1, 64, 64, 3)) * 255).astype(np.uint8)
+    out_px, out_f = backend.infer(pixels), backend.infer(to_network(pixels[0], info.preprocess)[None])
+    for k in out_f:
+        np.testing.assert_array_equal(out_px[k], out_f[k])
+    # An older IR: calibrated input range -> float input only.
+    core = ov.Core()
+    m = core.read_model(str(res.model_file))
+    fq = next(iter(m.get_parameters()[0].output(0).get_target_inputs())).get_node()
+    assert fq.get_type_name() == "FakeQuantize"
+    fq.input(2).replace_source_output(ov.op.Constant(np.full(list(fq.input_value(2).get_shape()), 250.0,
+                                                                np.float32)).output(0))
+    ov.save_model(m, str(tmp_path / "old.xml"), compress_to_fp16=False)
+    old = OpenVINOBackend(tmp_path / "old.xml", read_metadata(res.directory), threads=1)
+    assert not old.takes_pixels
+    with pytest.raises(ValueError, match="float32 NCHW"):
+        old.infer(pixels)
+
+
 def test_calibration_of_another_size_fails_before_writing(tiny_ckpt, calib_images, tmp_path):
     from yolox_edge.quantize.calib import build_calibration_set
 

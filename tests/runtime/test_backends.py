@@ -131,3 +131,56 @@ def test_hswish_variant_exports_match_torch(fmt, tiny_hswish_ckpt, tmp_path) -> 
         np.testing.assert_allclose(out["scores"], ref["scores"], atol=1e-4)
     else:
         _assert_topk_matches(out, ref)
+
+
+def _canvas_batch(n: int = 2, size: int = 64) -> np.ndarray:
+    return (np.random.default_rng(3).random((n, size, size, 3)) * 255).astype(np.uint8)
+
+
+def test_openvino_takes_pixels_with_the_same_numbers(tiny_exports) -> None:
+    """The IR compiled with uint8 NHWC input gives exactly what the float NCHW input gives."""
+    from yolox_edge.data.preprocess import to_network
+
+    backend, info = open_model(tiny_exports["openvino"], threads=1)
+    assert backend.takes_pixels
+    pixels = _canvas_batch(2)
+    floats = np.stack([to_network(c, info.preprocess) for c in pixels])
+    out_px, out_f = backend.infer(pixels), backend.infer(floats)
+    assert (out_f["scores"] > 0).sum() > 3
+    for k in out_f:
+        np.testing.assert_array_equal(out_px[k], out_f[k])
+    # The Predictor hands pixels to OpenVINO and float tensors to the others.
+    img = (np.random.default_rng(4).random((48, 80, 3)) * 255).astype(np.uint8)
+    x, r = load_predictor(tiny_exports["openvino"]).make_input(img)
+    assert x.dtype == np.uint8 and x.shape == (64, 64, 3) and r == pytest.approx(0.8)
+    x, _ = load_predictor(tiny_exports["onnx"]).make_input(img)
+    assert x.dtype == np.float32 and x.shape == (3, 64, 64)
+
+
+def test_openvino_pixel_input_applies_channel_order_and_mean_std(tiny_exports) -> None:
+    """RGB and mean/std models: the in-graph steps equal ``to_network`` on the host."""
+    from yolox_edge.data.preprocess import PreprocessConfig, to_network
+    from yolox_edge.runtime.openvino_backend import OpenVINOBackend
+
+    meta = read_metadata(tiny_exports["openvino"])
+    meta["preprocess"] = {**meta["preprocess"], "channel_order": "RGB", "mean": [10.0, 120.0, 250.0],
+                          "std": [50.0, 60.0, 70.0]}
+    xml = tiny_exports["openvino"] / "yolox_test.xml"
+    backend = OpenVINOBackend(xml, meta, threads=1)
+    assert backend.takes_pixels
+    cfg = PreprocessConfig.from_dict(meta["preprocess"])
+    pixels = _canvas_batch(1)
+    out_px, out_f = backend.infer(pixels), backend.infer(to_network(pixels[0], cfg)[None])
+    np.testing.assert_allclose(out_px["scores"], out_f["scores"], atol=1e-5)
+    np.testing.assert_allclose(out_px["boxes"], out_f["boxes"], atol=1e-3)
+    # The steps themselves, on a graph that returns its input: exactly the host's numbers.
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    from yolox_edge.runtime.openvino_backend import _with_pixel_input
+
+    x = ops.parameter([1, 3, 64, 64], np.float32)
+    echo = _with_pixel_input(ov.Model([ops.multiply(x, ops.constant(np.float32(1.0)))], [x]), cfg)
+    got = ov.Core().compile_model(echo, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(pixels)[0]
+    np.testing.assert_allclose(got, to_network(pixels[0], cfg)[None], rtol=1e-6, atol=1e-6)
+    assert not np.allclose(got[0, 0], pixels[0, :, :, 0])  # RGB order and mean/std were applied

@@ -148,7 +148,8 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
         for r in rows:
             if not r.baseline:
                 r.predictor.set_input_size(img_size)
-    inputs = [r.predictor.preprocess_fn(img, r.predictor.info.preprocess)[0][None] for r in rows]
+    # What each backend takes: float CHW, or uint8 pixels where it converts them in-graph.
+    inputs = [r.predictor.make_input(img)[0][None] for r in rows]
 
     for r, x in zip(rows, inputs):  # warm-up, row by row (caches, lazy compilation)
         for m in modes:

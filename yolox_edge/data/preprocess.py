@@ -67,11 +67,19 @@ def letterbox(img: np.ndarray, input_hw: tuple[int, int], pad_value: int = 114) 
     return canvas, r
 
 
-def preprocess(img: np.ndarray, cfg: PreprocessConfig = PreprocessConfig()) -> tuple[np.ndarray, float]:
-    """BGR uint8 HxWx3 -> float32 [3, H, W] network input and the letterbox ratio."""
+def letterbox_pixels(img: np.ndarray, cfg: PreprocessConfig = PreprocessConfig()) -> tuple[np.ndarray, float]:
+    """BGR uint8 HxWx3 -> the letterboxed uint8 HxWx3 canvas (still BGR) and the ratio.
+
+    The first half of ``preprocess``; backends that convert pixels inside the compiled
+    model (``Backend.takes_pixels``) take this canvas as it is.
+    """
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"expected an HxWx3 BGR image, got shape {img.shape}")
-    canvas, r = letterbox(img, cfg.input_size, cfg.pad_value)
+    return letterbox(img, cfg.input_size, cfg.pad_value)
+
+
+def to_network(canvas: np.ndarray, cfg: PreprocessConfig = PreprocessConfig()) -> np.ndarray:
+    """Letterboxed BGR uint8 HxWx3 -> float32 [3, H, W] (channel order, mean/std applied)."""
     planes = cv2.split(canvas)
     if cfg.channel_order == "RGB":
         planes = planes[::-1]
@@ -83,7 +91,13 @@ def preprocess(img: np.ndarray, cfg: PreprocessConfig = PreprocessConfig()) -> t
         x[i] = plane
     if cfg.mean is not None:
         x = (x - np.asarray(cfg.mean, np.float32)[:, None, None]) / np.asarray(cfg.std, np.float32)[:, None, None]
-    return np.ascontiguousarray(x), r
+    return np.ascontiguousarray(x)
+
+
+def preprocess(img: np.ndarray, cfg: PreprocessConfig = PreprocessConfig()) -> tuple[np.ndarray, float]:
+    """BGR uint8 HxWx3 -> float32 [3, H, W] network input and the letterbox ratio."""
+    canvas, r = letterbox_pixels(img, cfg)
+    return to_network(canvas, cfg), r
 
 
 def boxes_to_image(boxes: np.ndarray, ratio: float, image_hw: tuple[int, int]) -> np.ndarray:

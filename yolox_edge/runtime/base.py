@@ -31,7 +31,12 @@ class ModelInfo:
 
 
 class Backend(Protocol):
-    """A runtime that maps a float32 NCHW batch to the named outputs of ``OUTPUT_KINDS``."""
+    """A runtime that maps a float32 NCHW batch to the named outputs of ``OUTPUT_KINDS``.
+
+    A backend with ``takes_pixels = True`` also accepts the letterboxed uint8 NHWC canvases
+    (``data.preprocess.letterbox_pixels``) and applies the rest of the preprocessing itself;
+    the Predictor then hands it those.
+    """
 
     name: str
 

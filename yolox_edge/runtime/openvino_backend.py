@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..data.preprocess import PreprocessConfig
 from .base import ModelInfo
 from .artifact import fixed_input, output_blobs, precision_label, run_batched, static_batch
 
@@ -16,7 +17,14 @@ DEFAULT_HINT = "f32"
 
 
 class OpenVINOBackend:
-    """An IR compiled for CPU with INFERENCE_PRECISION_HINT and thread count set explicitly."""
+    """An IR compiled for CPU with INFERENCE_PRECISION_HINT and thread count set explicitly.
+
+    It takes either float32 NCHW batches (the contract's tensor) or, where the model's input
+    is a 3-channel NCHW image (``takes_pixels``), the letterboxed uint8 NHWC canvases: then the
+    uint8 -> float32 conversion, the HWC -> CHW reorder, the channel order and mean/std run
+    inside the compiled model (OpenVINO's preprocessing), about 1.2 ms less per Nano image at
+    416 than doing them in numpy, with the same numbers. The IR on disk is not changed.
+    """
 
     name = "openvino"
 
@@ -26,31 +34,102 @@ class OpenVINOBackend:
 
         if precision_hint not in PRECISION_HINTS:
             raise UserError(f"OpenVINO precision hint {precision_hint!r}: choose one of {', '.join(PRECISION_HINTS)}")
-        config: dict[str, object] = {"INFERENCE_PRECISION_HINT": precision_hint}
+        self.config: dict[str, object] = {"INFERENCE_PRECISION_HINT": precision_hint}
         if threads:
-            config["INFERENCE_NUM_THREADS"] = int(threads)
-        core = ov.Core()
-        try:
-            model = core.read_model(str(xml_path))
-            self.compiled = core.compile_model(model, device, config)
-        except Exception as e:  # openvino raises RuntimeError with a long C++ trace
-            raise UserError(f"{xml_path}: OpenVINO cannot load it ({type(e).__name__}); the IR is damaged or its "
-                            ".bin is missing, re-export it") from None
-        # What the plugin actually uses (a device without the requested type may fall back).
-        self.precision = self.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
+            self.config["INFERENCE_NUM_THREADS"] = int(threads)
+        self.xml_path, self.device = Path(xml_path), device
+        self.core = ov.Core()
         self.input_name = meta["input"]["name"]
+        try:
+            self.model = self.core.read_model(str(xml_path))
+        except Exception as e:  # openvino raises RuntimeError with a long C++ trace
+            raise self._unloadable(e) from None
         self.blobs = output_blobs(meta)
-        self.ports = {n: self.compiled.output(b) for n, b in self.blobs.items()}
+        self._pre = PreprocessConfig.from_dict(meta["preprocess"])
+        self.takes_pixels = self._pre.layout == "NCHW" and _image_input(self.model) and _exact_on_pixels(self.model)
+        self._requests: dict[bool, tuple] = {}  # pixels? -> (infer request, output ports)
+        compiled = self._compile(pixels=self.takes_pixels)
+        # What the plugin actually uses (a device without the requested type may fall back).
+        self.precision = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
         self.fixed_input = fixed_input(meta)
         self.static = static_batch(meta)
-        self.request = self.compiled.create_infer_request()
+
+    def _unloadable(self, e: Exception) -> UserError:
+        return UserError(f"{self.xml_path}: OpenVINO cannot load it ({type(e).__name__}); the IR is damaged or its "
+                         ".bin is missing, re-export it")
+
+    def _compile(self, *, pixels: bool):
+        """Compile the pixel-input or the float-input model (each once, when first needed)."""
+        model = _with_pixel_input(self.model, self._pre) if pixels else self.model
+        try:
+            compiled = self.core.compile_model(model, self.device, self.config)
+        except Exception as e:
+            raise self._unloadable(e) from None
+        ports = {n: compiled.output(b) for n, b in self.blobs.items()}
+        self._requests[pixels] = (compiled.create_infer_request(), ports)
+        return compiled
 
     def _run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        res = self.request.infer({self.input_name: x})
-        return {n: np.array(res[p]) for n, p in self.ports.items()}
+        pixels = x.dtype == np.uint8
+        if pixels and not self.takes_pixels:
+            raise ValueError("this model takes float32 NCHW input, not uint8 pixels")
+        if pixels not in self._requests:
+            self._compile(pixels=pixels)
+        request, ports = self._requests[pixels]
+        res = request.infer({self.input_name: x})
+        return {n: np.array(res[p]) for n, p in ports.items()}
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        return run_batched(self._run, np.ascontiguousarray(batch, np.float32), self.static)
+        """float32 [B, 3, H, W], or uint8 [B, H, W, 3] letterboxed BGR pixels when ``takes_pixels``."""
+        if batch.dtype != np.uint8:
+            batch = np.ascontiguousarray(batch, np.float32)
+        return run_batched(self._run, np.ascontiguousarray(batch), self.static)
+
+
+def _image_input(model) -> bool:
+    """One input of shape [N, 3, H, W] in float32: the contract's image tensor."""
+    import openvino as ov
+
+    if len(model.inputs) != 1:
+        return False
+    port = model.inputs[0]
+    shape = port.get_partial_shape()
+    return port.get_element_type() == ov.Type.f32 and shape.rank.is_static and shape.rank.get_length() == 4 \
+        and shape[1].is_static and shape[1].get_length() == 3
+
+
+def _exact_on_pixels(model) -> bool:
+    """False where a FakeQuantize on the input has a calibrated range (INT8 IRs from before
+    ``quantize.pixel_input``): OpenVINO's uint8-input path then rounds differently from the
+    float path (boxes moved by 1-2 px on Nano), so those IRs keep the float input."""
+    param = model.get_parameters()[0]
+    for target in param.output(0).get_target_inputs():
+        node = target.get_node()
+        if node.get_type_name() != "FakeQuantize":
+            continue
+        ranges = [node.input_value(i).get_node() for i in range(1, 5)]
+        if node.get_attributes().get("levels") != 256 or any(r.get_type_name() != "Constant" for r in ranges):
+            return False
+        if [np.unique(r.get_data()).tolist() for r in ranges] != [[0.0], [255.0], [0.0], [255.0]]:
+            return False
+    return True
+
+
+def _with_pixel_input(model, pre: PreprocessConfig):
+    """A copy of ``model`` taking uint8 NHWC BGR pixels, converted in-graph as ``to_network`` does."""
+    import openvino as ov
+    from openvino.preprocess import PrePostProcessor
+
+    ppp = PrePostProcessor(model.clone())
+    ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+    ppp.input().model().set_layout(ov.Layout("NCHW"))
+    steps = ppp.input().preprocess()
+    steps.convert_element_type(ov.Type.f32)
+    if pre.channel_order == "RGB":
+        steps.reverse_channels()
+    if pre.mean is not None:
+        steps.mean(list(map(float, pre.mean))).scale(list(map(float, pre.std)))
+    return ppp.build()
 
 
 def open_openvino(path: Path, meta: dict, threads: int | None = None, *, precision_hint: str | None = None,

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..data.preprocess import PreprocessConfig, boxes_to_image, preprocess, read_image
+from ..data.preprocess import PreprocessConfig, boxes_to_image, letterbox_pixels, preprocess, read_image
 from ..decode import decode_numpy
 from ..errors import UserError
 from ..postprocess import Detections, filter_nms_numpy, postprocess_numpy
@@ -53,9 +53,16 @@ class Predictor:
                     for b, s, lab in zip(out["boxes"], out["scores"], out["labels"])]
         raise ValueError(f"unknown output kind {kind!r}")
 
+    def make_input(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """One BGR uint8 image -> (what the backend takes, letterbox ratio): the float32 CHW
+        tensor, or the letterboxed uint8 HWC canvas for a backend that converts pixels itself."""
+        if self.preprocess_fn is preprocess and getattr(self.backend, "takes_pixels", False):
+            return letterbox_pixels(image, self.info.preprocess)
+        return self.preprocess_fn(image, self.info.preprocess)
+
     def predict_images(self, images: list[np.ndarray]) -> list[Detections]:
         """BGR uint8 images -> Detections in each image's own pixels (one batch)."""
-        inputs, ratios = zip(*(self.preprocess_fn(im, self.info.preprocess) for im in images))
+        inputs, ratios = zip(*(self.make_input(im) for im in images))
         # One image: a view with a batch axis, not a 2 MB copy (np.stack) per call.
         batch = inputs[0][None] if len(inputs) == 1 else np.stack(inputs)
         dets = self.postprocess(self.backend.infer(batch))
