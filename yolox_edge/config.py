@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from .data.transforms import AugConfig
-from .errors import UserError
+from .errors import UserError, read_yaml
 
 # YOLOX's evaluation thresholds (score, NMS IoU, detections kept per image): every AP this
 # project reports uses them, and exports' in-graph NMS defaults to them (an export's AP then
@@ -193,10 +193,7 @@ def load_recipe(path: str | Path) -> Recipe:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{p}: recipe not found; pass one of recipes/*.yaml")
-    try:
-        d = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise UserError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+    d = read_yaml(p)
     return recipe_from_dict(d, str(p))
 
 

@@ -18,3 +18,13 @@ def require_file(path: str | Path, what: str = "file") -> Path:
     if not p.is_file():
         raise UserError(f"{p}: is not a file (expected a {what})")
     return p
+
+
+def read_yaml(path: Path) -> object:
+    """Parse a YAML file (safe loader), or raise a UserError naming it and the first problem."""
+    import yaml
+
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None

@@ -147,6 +147,16 @@ def cached_split(key: dict, watched: list[Path], data_root: Path, build: Callabl
     return split
 
 
+def cached_folder_split(spec, folders: dict[str, Path], list_path: Path | None,
+                        build: Callable[[], Split]) -> Split:
+    """A split read from folders (and an optional list file) through the cache, keyed on the
+    spec's format, the resolved paths and the class names."""
+    key = {"format": spec.format, **{k: d.resolve() for k, d in folders.items()},
+           "list": list_path.resolve() if list_path else None, "names": spec.names}
+    watched = [*folders.values()] + ([list_path] if list_path else [])
+    return cached_split(key, watched, spec.path.parent, build)
+
+
 COCO_CACHE_MIN_BYTES = 8 << 20  # below this json.loads takes well under a second: not worth a cache file
 
 

@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import yaml
-
-from ..errors import UserError
+from ..errors import UserError, read_yaml
 from .sample import Sample
 
 FORMATS = ("coco", "voc", "yolo")
@@ -50,6 +48,31 @@ class DataSpec:
 READERS: dict[str, Callable[["DataSpec", str], Split]] = {}
 
 
+def split_entries(spec: DataSpec, split: str, required: tuple[str, ...], optional: tuple[str, ...],
+                  needs: str) -> dict[str, Path]:
+    """The split's paths, or a UserError when a required key is missing (``needs`` says what
+    the split must give) or an unknown key is present."""
+    paths = spec.split_paths(split)
+    if any(paths.get(k) is None for k in required):
+        raise UserError(f"{spec.path}: {spec.format} split {split!r} needs {needs}")
+    extra = set(paths) - set(required) - set(optional)
+    if extra:
+        raise UserError(f"{spec.path}: {spec.format} split {split!r} has unknown key(s) {', '.join(sorted(extra))}; "
+                        f"allowed: {', '.join(sorted((*required, *optional)))}")
+    return paths
+
+
+def check_split_folders(spec: DataSpec, split: str, folders: dict[str, Path], list_path: Path | None,
+                        optional: tuple[str, ...] = ()) -> None:
+    """Each named folder (but the optional ones) and the list file must exist; the error names
+    the path, the spec and the split."""
+    for what, folder in folders.items():
+        if what not in optional and not folder.is_dir():
+            raise UserError(f"{folder}: {what} folder not found (named by {spec.path}, split {split!r})")
+    if list_path is not None and not list_path.is_file():
+        raise UserError(f"{list_path}: list file not found (named by {spec.path}, split {split!r})")
+
+
 def load_spec(path: str | Path) -> DataSpec:
     """Parse and validate a data spec YAML."""
     p = Path(path)
@@ -57,10 +80,7 @@ def load_spec(path: str | Path) -> DataSpec:
         p = p / "data.yaml"
     if not p.is_file():
         raise UserError(f"{p}: data spec not found; pass a YAML file (see README, 'Data spec')")
-    try:
-        d = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise UserError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+    d = read_yaml(p)
     if not isinstance(d, dict):
         raise UserError(f"{p}: a data spec is a YAML mapping with format/train/val keys")
     fmt = d.get("format")
@@ -91,7 +111,7 @@ def read_split(spec: DataSpec | str | Path, split: str = "val") -> Split:
 
 def _ensure_readers() -> None:
     # Readers register themselves on import; import them lazily to keep start-up cheap.
-    from . import coco  # noqa: F401
+    __import__(f"{__package__}.coco")
     for mod in ("voc", "yolo"):
         try:
             __import__(f"{__package__}.{mod}")

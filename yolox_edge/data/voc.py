@@ -15,10 +15,10 @@ import numpy as np
 
 from ..errors import UserError
 from . import check
-from .index import cached_split
+from .index import cached_folder_split
 from .preprocess import IMAGE_SUFFIXES
 from .sample import Sample
-from .spec import READERS, DataSpec, Split
+from .spec import READERS, DataSpec, Split, check_split_folders, split_entries
 
 
 def parse_voc_xml(path: Path) -> tuple[str | None, int, int, list[tuple[str, list[float]]]]:
@@ -155,29 +155,16 @@ def _collect_names(ann_dir: Path, limit: int = 2000) -> list[str]:
 
 def read_voc(spec: DataSpec, split: str) -> Split:
     """Read a VOC split through the index cache."""
-    paths = spec.split_paths(split)
-    ann_dir, img_dir, list_path = paths.get("annotations"), paths.get("images"), paths.get("list")
-    if ann_dir is None or img_dir is None:
-        raise UserError(f"{spec.path}: voc split {split!r} needs 'annotations' (folder of XMLs) and "
-                        "'images' (folder); 'list' (file of stems) is optional")
-    extra = set(paths) - {"annotations", "images", "list"}
-    if extra:
-        raise UserError(f"{spec.path}: voc split {split!r} has unknown key(s) {', '.join(sorted(extra))}; "
-                        "allowed: annotations, images, list")
-    if not ann_dir.is_dir():
-        raise UserError(f"{ann_dir}: annotations folder not found (named by {spec.path}, split {split!r})")
-    if not img_dir.is_dir():
-        raise UserError(f"{img_dir}: images folder not found (named by {spec.path}, split {split!r})")
-    if list_path is not None and not list_path.is_file():
-        raise UserError(f"{list_path}: list file not found (named by {spec.path}, split {split!r})")
+    paths = split_entries(spec, split, ("annotations", "images"), ("list",),
+                          "'annotations' (folder of XMLs) and 'images' (folder); 'list' (file of stems) is optional")
+    ann_dir, img_dir, list_path = paths["annotations"], paths["images"], paths.get("list")
+    folders = {"annotations": ann_dir, "images": img_dir}
+    check_split_folders(spec, split, folders, list_path)
     if not spec.names:
         raise UserError(f"{spec.path}: a voc spec needs 'names: [...]' giving the class order; "
                         f"the annotations name: {', '.join(_collect_names(ann_dir)) or 'nothing'}")
-    key = {"format": "voc", "annotations": ann_dir.resolve(), "images": img_dir.resolve(),
-           "list": list_path.resolve() if list_path else None, "names": spec.names}
-    watched = [ann_dir, img_dir] + ([list_path] if list_path else [])
-    return cached_split(key, watched, spec.path.parent,
-                        lambda: build_voc_split(ann_dir, img_dir, list_path, list(spec.names)))
+    return cached_folder_split(spec, folders, list_path,
+                               lambda: build_voc_split(ann_dir, img_dir, list_path, list(spec.names)))
 
 
 READERS["voc"] = read_voc

@@ -16,10 +16,10 @@ import numpy as np
 
 from ..errors import UserError
 from . import check
-from .index import cached_split
+from .index import cached_folder_split
 from .preprocess import IMAGE_SUFFIXES
 from .sample import Sample
-from .spec import READERS, DataSpec, Split
+from .spec import READERS, DataSpec, Split, check_split_folders, split_entries
 
 
 def default_labels_dir(img_dir: Path) -> Path:
@@ -118,27 +118,16 @@ def build_yolo_split(img_dir: Path, lbl_dir: Path, list_path: Path | None, names
 
 def read_yolo(spec: DataSpec, split: str) -> Split:
     """Read a YOLO split through the index cache."""
-    paths = spec.split_paths(split)
-    img_dir, list_path = paths.get("images"), paths.get("list")
-    if img_dir is None:
-        raise UserError(f"{spec.path}: yolo split {split!r} needs 'images' (folder); "
-                        "'labels' (folder) and 'list' (file) are optional")
-    extra = set(paths) - {"images", "labels", "list"}
-    if extra:
-        raise UserError(f"{spec.path}: yolo split {split!r} has unknown key(s) {', '.join(sorted(extra))}; "
-                        "allowed: images, labels, list")
+    paths = split_entries(spec, split, ("images",), ("labels", "list"),
+                          "'images' (folder); 'labels' (folder) and 'list' (file) are optional")
+    img_dir, list_path = paths["images"], paths.get("list")
     lbl_dir = paths.get("labels") or default_labels_dir(img_dir)
-    if not img_dir.is_dir():
-        raise UserError(f"{img_dir}: images folder not found (named by {spec.path}, split {split!r})")
-    if list_path is not None and not list_path.is_file():
-        raise UserError(f"{list_path}: list file not found (named by {spec.path}, split {split!r})")
+    folders = {"images": img_dir, "labels": lbl_dir}
+    check_split_folders(spec, split, folders, list_path, optional=("labels",))
     if not spec.names:
         raise UserError(f"{spec.path}: a yolo spec needs 'names: [...]' (class index i is the i-th name)")
-    key = {"format": "yolo", "images": img_dir.resolve(), "labels": lbl_dir.resolve(),
-           "list": list_path.resolve() if list_path else None, "names": spec.names}
-    watched = [img_dir, lbl_dir] + ([list_path] if list_path else [])
-    return cached_split(key, watched, spec.path.parent,
-                        lambda: build_yolo_split(img_dir, lbl_dir, list_path, list(spec.names)))
+    return cached_folder_split(spec, folders, list_path,
+                               lambda: build_yolo_split(img_dir, lbl_dir, list_path, list(spec.names)))
 
 
 READERS["yolo"] = read_yolo
