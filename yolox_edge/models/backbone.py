@@ -7,7 +7,18 @@ from torch import nn
 from .blocks import BaseConv, CSPLayer, Focus, ResLayer, SPPBottleneck, conv_kxk
 
 
-class CSPDarknet(nn.Module):
+class _Stages(nn.Module):
+    """stem -> dark2 -> dark3 -> dark4 -> dark5, returning the last three (strides 8, 16, 32)."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = self.dark2(self.stem(x))
+        c3 = self.dark3(x)
+        c4 = self.dark4(c3)
+        c5 = self.dark5(c4)
+        return c3, c4, c5
+
+
+class CSPDarknet(_Stages):
     """CSPDarknet scaled by depth/width multipliers; returns dark3, dark4, dark5."""
 
     def __init__(self, *, depth: float, width: float, depthwise: bool = False, act: str = "silu") -> None:
@@ -27,13 +38,6 @@ class CSPDarknet(nn.Module):
                                    CSPLayer(c * 16, c * 16, n, shortcut=False, depthwise=depthwise, act=act))
         self.out_channels = (c * 4, c * 8, c * 16)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = self.dark2(self.stem(x))
-        c3 = self.dark3(x)
-        c4 = self.dark4(c3)
-        c5 = self.dark5(c4)
-        return c3, c4, c5
-
 
 def _group(c_in: int, num_blocks: int, stride: int) -> list[nn.Module]:
     return [BaseConv(c_in, c_in * 2, 3, stride, act="lrelu"), *(ResLayer(c_in * 2) for _ in range(num_blocks))]
@@ -46,7 +50,7 @@ def _spp_block(filters: tuple[int, int], c_in: int) -> list[nn.Module]:
             BaseConv(f0, f1, 3, act="lrelu"), BaseConv(f1, f0, 1, act="lrelu")]
 
 
-class Darknet53(nn.Module):
+class Darknet53(_Stages):
     """Darknet53 with an SPP block at the end of dark5 (YOLOv3-SPP, LeakyReLU 0.1)."""
 
     def __init__(self, *, stem_channels: int = 32, blocks: tuple[int, ...] = (2, 8, 8, 4)) -> None:
@@ -59,10 +63,3 @@ class Darknet53(nn.Module):
         self.dark4 = nn.Sequential(*_group(c * 4, blocks[2], 2))
         self.dark5 = nn.Sequential(*_group(c * 8, blocks[3], 2), *_spp_block((c * 8, c * 16), c * 16))
         self.out_channels = (c * 4, c * 8, c * 8)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = self.dark2(self.stem(x))
-        c3 = self.dark3(x)
-        c4 = self.dark4(c3)
-        c5 = self.dark5(c4)
-        return c3, c4, c5
