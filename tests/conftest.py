@@ -10,6 +10,9 @@ Fixtures
 - ``randomize_model``: a function ``(model, seed=0) -> model`` (eval mode) with weights and
   BN statistics drawn so that outputs depend strongly on the input (a fresh model's
   outputs barely do, which would let channel-order bugs pass unnoticed).
+- ``one_torch_thread``: torch limited to one thread for the test (use it with
+  ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``): on the shared 2-core CI box
+  OpenMP threads of small ops fight (up to 10x slower).
 - ``run_cli``: a function ``run_cli(*args) -> (code, out, err)`` that calls
   ``yolox_edge.cli.main`` in-process with stdout/stderr captured. Uncaught exceptions
   propagate (so a test sees the traceback); argparse exits become their exit code.
@@ -129,3 +132,13 @@ def nano_coco_ckpt(refdata: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 def run_cli():
     """``run_cli(*args) -> (code, stdout, stderr)`` through ``yolox_edge.cli.main``."""
     return call_cli
+
+
+@pytest.fixture
+def one_torch_thread():
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

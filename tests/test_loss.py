@@ -11,13 +11,7 @@ from yolox_edge.loss import YOLOXLoss, box_iou_aligned
 from yolox_edge.models import create_model
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP spin contention on a shared 2-core machine."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: see tests/conftest.py
 
 
 def random_maps(b: int, c: int, size: int = 64, seed: int = 0, grad: bool = True) -> list[torch.Tensor]:

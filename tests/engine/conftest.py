@@ -54,14 +54,8 @@ def synthetic_coco(tmp_path: Path):
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """The CI box has 2 shared cores: one thread avoids OpenMP threads fighting (10x faster)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_torch_thread(one_torch_thread):
+    """Every engine test runs torch on one thread (see tests/conftest.py)."""
 
 
 TINY_RECIPE = """\
