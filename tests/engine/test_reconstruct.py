@@ -41,6 +41,24 @@ def test_blocks_cover_the_model_once_in_forward_order(teacher):
     assert len(units) > len(names)
 
 
+def test_teacher_outputs_cached_in_one_pass_equal_the_per_block_capture(teacher):
+    from yolox_edge.engine.reconstruct import _capture, _capture_all_outputs
+
+    x = _images(6)
+    names = blocks_in_order(teacher, "block")
+    mods = dict(teacher.named_modules())
+    full = _capture_all_outputs(teacher, names, x, chunk=4)
+    assert set(full) == set(names)
+    for n in names:
+        ref = _capture(teacher, mods[n], x, output=True)
+        assert full[n].dtype == torch.float32 and torch.equal(full[n], ref), n
+    need = sum(v.numel() for v in full.values()) * 4  # bytes in fp32
+    half = _capture_all_outputs(teacher, names, x, budget=need // 2 + 1, chunk=4)
+    assert half[names[0]].dtype == torch.float16
+    assert torch.allclose(half[names[-1]].float(), full[names[-1]], rtol=1e-3, atol=1e-2)
+    assert _capture_all_outputs(teacher, names, x, budget=need // 4) is None  # too big: per-block capture
+
+
 @pytest.mark.parametrize("granularity", ["block", "unit"])
 def test_conversion_moves_the_student_towards_the_teacher(teacher, granularity):
     x = _images(16)
