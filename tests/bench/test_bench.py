@@ -126,3 +126,23 @@ def test_rows_with_the_same_folder_name_keep_their_paths() -> None:
 
     assert display_names(["q2/openvino", "q3/openvino", "runs/x/best.pt", "q2/onnx"]) == [
         "q2/openvino", "q3/openvino", "best.pt", "onnx"]
+
+
+def test_precision_hints_give_openvino_a_row_each(tiny_ckpt, tmp_path):
+    from yolox_edge.bench.runner import _hints_for
+    from yolox_edge.errors import UserError
+    from yolox_edge.export import export_model
+
+    ov_dir = export_model(tiny_ckpt, "openvino", tmp_path / "ov").directory
+    res = run_bench([str(ov_dir), str(tiny_ckpt)], threads=[1], warmup=1, runs=2, rss=False, progress=False,
+                    precision_hints=["f32", "bf16"])
+    jsonschema.validate(res, SCHEMA)
+    ov = [r for r in res["rows"] if r["backend"] == "openvino"]
+    assert len(ov) == 2 and len({r["label"] for r in ov}) == 2  # the torch row is not repeated
+    assert [r["backend"] for r in res["rows"]].count("torch") == 1
+    assert "f32 inference" in ov[0]["label"]
+    assert "bf16 inference" in ov[1]["label"] or "(bf16 asked)" in ov[1]["label"]  # CPUs without bf16 run f32
+    assert res["config"]["precision_hints"] == ["f32", "bf16"]
+    assert _hints_for("ncnn", ["f32", "bf16"], "m") == ["f32"]
+    with pytest.raises(UserError, match="ncnn takes the precision hints f32, f16"):
+        _hints_for("ncnn", ["bf16"], "m")

@@ -76,3 +76,11 @@ def test_image_of_wrong_type(tiny_exports, tmp_path, run_cli) -> None:
 ])
 def test_export_refusals(tiny_ckpt, tmp_path, run_cli, args, needle) -> None:
     _one_line_error(*run_cli("export", tiny_ckpt, *args, "--out", tmp_path / "x")[::2], needle)
+
+
+def test_precision_hint_on_the_command_line(tiny_exports, image, run_cli) -> None:
+    """--precision-hint reaches the backend; a hint the runtime does not have is one clear error."""
+    code, out, _ = run_cli("predict", tiny_exports["openvino"], image, "--precision-hint", "f16", "--json")
+    assert code == 0 and json.loads(out)
+    _one_line_error(*run_cli("predict", tiny_exports["ncnn"], image, "--precision-hint", "bf16")[::2],
+                    "ncnn precision hint 'bf16'")

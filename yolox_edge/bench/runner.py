@@ -12,7 +12,10 @@ from tqdm import tqdm
 
 from ..config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import read_image
+from ..errors import UserError
 from ..runtime.loader import open_model
+from ..runtime.ncnn_backend import PRECISION_HINTS as NCNN_HINTS
+from ..runtime.openvino_backend import PRECISION_HINTS as OV_HINTS
 from ..runtime.predictor import Predictor
 from .machine import describe_machine
 from .stats import latency_stats
@@ -88,19 +91,38 @@ def display_names(artifacts: list[str]) -> list[str]:
     return [a if names.count(n) > 1 else n for a, n in zip(artifacts, names)]
 
 
-def _label(name: str, info, backend) -> str:
+def _label(name: str, info, backend, hint: str | None = None) -> str:
     prec = getattr(backend, "effective_precision", None) or info.precision
-    return f"{name} [{backend.name} {prec}]"
+    # A CPU without the asked type runs f32: say so, or two rows would read the same.
+    asked = f" ({hint} asked)" if hint and getattr(backend, "precision", hint) != hint else ""
+    return f"{name} [{backend.name} {prec}{asked}]"
+
+
+HINTED = {"openvino": OV_HINTS, "ncnn": NCNN_HINTS}  # backends that take a precision hint
+
+
+def _hints_for(backend_name: str, hints: list[str] | None, artifact: str) -> list[str | None]:
+    """The precision hints an artifact gets a row for: each of ``hints`` its backend takes."""
+    if not hints or backend_name not in HINTED:
+        return [None]
+    usable = [h for h in hints if h in HINTED[backend_name]]
+    if not usable:
+        raise UserError(f"{artifact}: {backend_name} takes the precision hints {', '.join(HINTED[backend_name])}, "
+                        f"not {', '.join(hints)}; add one of those to --precision-hint")
+    return usable
 
 
 def build_rows(artifacts: list[str], threads: list[int], *, baseline: str | None, conf: float,
-               iou: float) -> list[Row]:
+               iou: float, precision_hints: list[str] | None = None) -> list[Row]:
     rows = []
     for a, name in zip(artifacts, display_names([str(a) for a in artifacts])):
         for t in threads:
             backend, info = open_model(a, threads=t)
-            pred = Predictor(backend, info, conf=conf, iou=iou)
-            rows.append(Row(_label(name, info, backend), str(a), t, pred))
+            for h in _hints_for(backend.name, precision_hints, str(a)):
+                if h is not None:
+                    backend, info = open_model(a, threads=t, precision_hint=h)
+                pred = Predictor(backend, info, conf=conf, iou=iou)
+                rows.append(Row(_label(name, info, backend, h), str(a), t, pred))
     if baseline:
         from .baseline import baseline_predictor
         names = rows[0].predictor.class_names if rows else None
@@ -124,11 +146,14 @@ def _time_once(row: Row, mode: str, img: np.ndarray, x: np.ndarray) -> float:
 def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1, 2), warmup: int = 10, runs: int = 100,
               image: str | None = None, mode: str = "both", baseline: str | None = None, img_size: int | None = None,
               conf: float = 0.25, iou: float = 0.45, data: str | None = None, rss: bool = True,
-              cpus: list[int] | None = None, powersave: int | None = None, progress: bool = True) -> dict:
+              cpus: list[int] | None = None, powersave: int | None = None, progress: bool = True,
+              precision_hints: list[str] | None = None) -> dict:
     """Benchmark artifacts; returns the result dict (schema ``yolox_edge.bench/1``).
 
     ``cpus`` pins the process to those cores (e.g. the big cores of a phone SoC);
-    ``powersave`` is ncnn's CPU policy (0 all cores, 1 little, 2 big), process-wide.
+    ``powersave`` is ncnn's CPU policy (0 all cores, 1 little, 2 big), process-wide;
+    ``precision_hints`` (e.g. ``["f32", "bf16"]``) gives each OpenVINO/ncnn artifact a row per
+    hint its runtime takes (default: f32 only).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
@@ -143,7 +168,7 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
     else:
         from ..cli.demo import synthetic_scene
         img = synthetic_scene()
-    rows = build_rows(artifacts, threads, baseline=baseline, conf=conf, iou=iou)
+    rows = build_rows(artifacts, threads, baseline=baseline, conf=conf, iou=iou, precision_hints=precision_hints)
     if img_size:
         for r in rows:
             if not r.baseline:
@@ -181,12 +206,13 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
             "size_bytes": int(sum(f.stat().st_size for f in files)),
             "output_bytes_per_image": int(sum(np.asarray(v).nbytes for v in out.values()) // x.shape[0]),
             "peak_rss_mb": peak.get(r.artifact), "params_m": params, "gflops": gflops,
-            "ap": aps.get(r.artifact, {}).get("AP"), "ap50": aps.get(r.artifact, {}).get("AP50"),
+            "ap": aps.get(r.label, {}).get("AP"), "ap50": aps.get(r.label, {}).get("AP50"),
         })
     return {"schema": SCHEMA, "machine": describe_machine(),
             "config": {"warmup": warmup, "runs": runs, "modes": modes, "threads": list(threads),
                        "image": image or "generated scene 640x480", "conf": conf, "iou": iou, "interleaved": True,
                        "cpus": sorted(os.sched_getaffinity(0)), "ncnn_powersave": powersave,
+                       "precision_hints": precision_hints,
                        "order": [f"{rows[i].label} x{rows[i].threads} {m}" for i, m in order]},
             "rows": results}
 
@@ -198,12 +224,12 @@ def _accuracy(rows: list[Row], data: str, progress: bool) -> dict[str, dict]:
     split = read_split(data, "val")
     out: dict[str, dict] = {}
     for r in rows:
-        if r.artifact in out:
+        if r.label in out:  # one per artifact and precision, not per thread count
             continue
         p = r.predictor
         ev = Predictor(p.backend, p.info, conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET)
         r.pin_threads()
-        out[r.artifact] = evaluate(ev, split, progress=progress)
+        out[r.label] = evaluate(ev, split, progress=progress)
     return out
 
 

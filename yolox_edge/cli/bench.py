@@ -9,6 +9,16 @@ def _ints(s: str) -> list[int]:
     return [int(v) for v in s.split(",") if v.strip()]
 
 
+def _hints(s: str) -> list[str]:
+    import argparse
+
+    hints = [v.strip() for v in s.split(",") if v.strip()]
+    bad = [h for h in hints if h not in ("f32", "bf16", "f16")]
+    if bad or not hints:
+        raise argparse.ArgumentTypeError(f"precision hints are f32, bf16, f16 (comma list), not {s!r}")
+    return hints
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="measure latency of models (every backend, precision, thread count)")
     p.add_argument("artifacts", nargs="+", help="checkpoints, exported models, folders or bundles")
@@ -24,6 +34,10 @@ def add_parser(sub) -> None:
     p.add_argument("--cpus", type=_ints, default=None, help="pin to these cores, e.g. 4,5,6,7 (big cores on ARM)")
     p.add_argument("--powersave", type=int, choices=[0, 1, 2], default=None,
                    help="ncnn CPU policy: 0 all cores, 1 little cores, 2 big cores")
+    p.add_argument("--precision-hint", type=_hints, default=None,
+                   help="comma list of f32, bf16, f16: a row per hint for each OpenVINO artifact (f32, bf16, f16) "
+                        "and ncnn artifact (f32, f16); default f32. On bf16/fp16 CPUs (Xeon AMX/AVX512-BF16, ARMv8.2+) "
+                        "this measures what the runtime would do by default")
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocess per artifact")
     p.add_argument("--json", dest="json_out", default=None)
     p.add_argument("--csv", dest="csv_out", default=None)
@@ -38,7 +52,8 @@ def run(args) -> int:
 
     res = run_bench(args.artifacts, threads=args.threads, warmup=args.warmup, runs=args.runs, image=args.image,
                     mode=args.mode, baseline=args.baseline, img_size=args.img_size, data=args.data,
-                    rss=not args.no_rss, cpus=args.cpus, powersave=args.powersave)
+                    rss=not args.no_rss, cpus=args.cpus, powersave=args.powersave,
+                    precision_hints=args.precision_hint)
     table = markdown_table(res)
     print(table)
     best = best_ratio(res)

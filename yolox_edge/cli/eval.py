@@ -17,6 +17,8 @@ def add_parser(sub) -> None:
     p.add_argument("--nms", type=float, default=EVAL_NMS_IOU)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--precision-hint", choices=["f32", "bf16", "f16"], default=None,
+                   help="OpenVINO (f32, bf16, f16) and ncnn (f32, f16) inference precision; default f32")
     p.add_argument("--json", dest="json_out", default=None, help="write the results as JSON here")
     p.set_defaults(func=run)
 
@@ -28,7 +30,8 @@ def run(args) -> int:
     from ..runtime import load_predictor
 
     split = read_split(args.data, args.split)
-    pred = load_predictor(args.model, threads=args.threads, conf=args.conf, iou=args.nms, max_det=EVAL_MAX_DET)
+    pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint, conf=args.conf,
+                          iou=args.nms, max_det=EVAL_MAX_DET)
     if args.img_size:
         pred.set_input_size(args.img_size)
     res = evaluate(pred, split, batch_size=args.batch)

@@ -14,6 +14,8 @@ def add_parser(sub) -> None:
     p.add_argument("--agnostic", action="store_true", help="class-agnostic NMS")
     p.add_argument("--max-det", type=int, default=300)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--precision-hint", choices=["f32", "bf16", "f16"], default=None,
+                   help="OpenVINO (f32, bf16, f16) and ncnn (f32, f16) inference precision; default f32")
     p.add_argument("--save-dir", default=None, help="write an annotated copy of each image here")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
@@ -25,8 +27,8 @@ def run(args) -> int:
     from ..visualize import draw_detections, write_image
 
     images = [(Path(f), read_image(f)) for f in args.images]  # fail on a bad file before any work
-    pred = load_predictor(args.model, threads=args.threads, conf=args.conf, iou=args.nms,
-                          agnostic=args.agnostic, max_det=args.max_det)
+    pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint, conf=args.conf,
+                          iou=args.nms, agnostic=args.agnostic, max_det=args.max_det)
     results = []
     for path, img in images:
         det = pred.predict(img)
