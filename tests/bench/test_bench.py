@@ -82,10 +82,16 @@ def test_baseline_row_and_ratio(tiny_ckpt, tmp_path):
          helper.make_tensor("shape", TensorProto.INT64, [3], [1, n, 8])])
     path = tmp_path / "raw.onnx"
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), path)
-    res = run_bench([str(tiny_ckpt)], threads=[1], warmup=1, runs=2, baseline=str(path), rss=False, progress=False)
+    # --data scores every row, the batch-1 baseline too (the evaluator hands it batches).
+    from yolox_edge.data.synthetic import make_shapes_dataset
+
+    spec = make_shapes_dataset(tmp_path / "shapes", n_train=1, n_val=10, size=(64, 80))
+    res = run_bench([str(tiny_ckpt)], threads=[1], warmup=1, runs=2, baseline=str(path), rss=False, progress=False,
+                    data=str(spec))
     jsonschema.validate(res, SCHEMA)
     base = [r for r in res["rows"] if r["baseline"]]
     assert len(base) == 1 and base[0]["output_bytes_per_image"] == n * 8 * 4
+    assert all(r["ap"] is not None for r in res["rows"])
     best = best_ratio(res)
     assert best is not None and best["ratio"] > 0
 

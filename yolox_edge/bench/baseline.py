@@ -11,6 +11,7 @@ import numpy as np
 
 from ..data.preprocess import PreprocessConfig
 from ..errors import UserError
+from ..runtime.artifact import run_batched
 from ..runtime.base import ModelInfo
 from ..runtime.predictor import Predictor
 
@@ -48,9 +49,14 @@ class RawOnnxBackend:
         self.input_hw = (int(inp.shape[2]), int(inp.shape[3]))
         self.num_classes = int(out.shape[2]) - 5
         self.fixed_input = self.input_hw
+        self.static = inp.shape[0] == 1  # the official export takes one image per call
+
+    def _run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        return {"raw": self.session.run([self.output_name], {self.input_name: x})[0]}
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        return {"raw": self.session.run([self.output_name], {self.input_name: batch})[0]}
+        # bench --data scores it in batches (the evaluator's), one image per call here.
+        return run_batched(self._run, batch, self.static)
 
 
 def baseline_predictor(path: str | Path, *, threads: int | None = None, class_names: list[str] | None = None,
