@@ -142,3 +142,16 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_sigchld_handler():
+    """A test that iterates a DataLoader with workers in-process leaves torch's SIGCHLD
+    handler installed for the session; a later test whose child process exits or is killed
+    then took pytest down with SIGSEGV. Put back what was there before each test."""
+    import signal
+
+    before = signal.getsignal(signal.SIGCHLD)
+    yield
+    if signal.getsignal(signal.SIGCHLD) is not before:
+        signal.signal(signal.SIGCHLD, before)

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from ..config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import read_image
 from ..errors import UserError
+from ..subprocesses import default_sigchld
 from ..runtime.loader import open_model
 from ..runtime.ncnn_backend import PRECISION_HINTS as NCNN_HINTS
 from ..runtime.openvino_backend import PRECISION_HINTS as OV_HINTS
@@ -246,7 +247,8 @@ def _peak_rss(rows: list[Row], warmup: int) -> dict[str, float]:
         cmd = [sys.executable, "-m", "yolox_edge.bench.rss", r.artifact, str(max(r.threads, 1)), str(max(warmup, 3))]
         if r.baseline:
             cmd.append("--baseline")
-        res = subprocess.run(cmd, capture_output=True, text=True)
+        with default_sigchld():
+            res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode == 0 and res.stdout.strip():
             out[r.artifact] = json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_mb"]
     return out

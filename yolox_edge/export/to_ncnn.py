@@ -14,7 +14,6 @@ build, so an ncnn graph ends in decoded boxes + scores and the host keeps the to
 """
 from __future__ import annotations
 
-import contextlib
 import shutil
 import struct
 import tempfile
@@ -24,30 +23,10 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..subprocesses import default_sigchld
 from .wrapper import DeployModel
 
 INPUT_BLOB = "in0"
-
-
-@contextlib.contextmanager
-def _default_sigchld():
-    """Default SIGCHLD disposition while we wait for our own child.
-
-    A torch DataLoader with worker processes leaves its SIGCHLD handler installed in the
-    main process; when the converter exited, that handler crashed the process (SIGSEGV
-    inside waitpid) in a run that had used DataLoader workers earlier.
-    """
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGCHLD, old)
 
 
 def _run_pnnx(pt_path: Path, shape: tuple[int, ...], param: Path, binf: Path, log: Path) -> None:
@@ -65,7 +44,7 @@ def _run_pnnx(pt_path: Path, shape: tuple[int, ...], param: Path, binf: Path, lo
            f"ncnnparam={param}", f"ncnnbin={binf}", "fp16=0",
            f"pnnxparam={work / 'model.pnnx.param'}", f"pnnxbin={work / 'model.pnnx.bin'}",
            f"pnnxpy={work / 'model_pnnx.py'}", f"pnnxonnx={work / 'model.pnnx.onnx'}", f"ncnnpy={work / 'model_ncnn.py'}"]
-    with open(log, "wb") as f, _default_sigchld():
+    with open(log, "wb") as f, default_sigchld():
         res = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=work)
     if res.returncode != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-3:]
