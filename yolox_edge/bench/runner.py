@@ -13,11 +13,11 @@ from tqdm import tqdm
 from ..config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import read_image
 from ..errors import UserError
-from ..subprocesses import default_sigchld
 from ..runtime.loader import open_model
 from ..runtime.ncnn_backend import PRECISION_HINTS as NCNN_HINTS
 from ..runtime.openvino_backend import PRECISION_HINTS as OV_HINTS
 from ..runtime.predictor import Predictor
+from ..subprocesses import default_sigchld
 from .machine import describe_machine
 from .stats import latency_stats
 
@@ -118,10 +118,9 @@ def build_rows(artifacts: list[str], threads: list[int], *, baseline: str | None
     rows = []
     for a, name in zip(artifacts, display_names([str(a) for a in artifacts])):
         for t in threads:
-            backend, info = open_model(a, threads=t)
-            for h in _hints_for(backend.name, precision_hints, str(a)):
-                if h is not None:
-                    backend, info = open_model(a, threads=t, precision_hint=h)
+            opened = open_model(a, threads=t)  # f32: both hinted runtimes' default
+            for h in _hints_for(opened[0].name, precision_hints, str(a)):
+                backend, info = opened if h in (None, "f32") else open_model(a, threads=t, precision_hint=h)
                 pred = Predictor(backend, info, conf=conf, iou=iou)
                 rows.append(Row(_label(name, info, backend, h), str(a), t, pred))
     if baseline:
