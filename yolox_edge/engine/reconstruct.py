@@ -182,7 +182,7 @@ def convert_activation(teacher: nn.Module, variant: str, images: torch.Tensor, *
     bar = tqdm(names, desc=f"reconstruct {s_var.name}", unit="block", disable=not progress)
     for name in bar:
         start = time.time()
-        y = cached.pop(name).float() if cached else _capture(teacher, t_mods[name], images, output=True)
+        y = cached.pop(name).float() if cached is not None else _capture(teacher, t_mods[name], images, output=True)
         x = _capture(student, s_mods[name], images, output=False)
         block = s_mods[name]
         var = max(y.var().item(), 1e-12)
