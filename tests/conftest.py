@@ -144,14 +144,19 @@ def one_torch_thread():
     torch.set_num_threads(n)
 
 
-@pytest.fixture(autouse=True)
-def _no_leftover_sigchld_handler():
-    """A test that iterates a DataLoader with workers in-process leaves torch's SIGCHLD
-    handler installed for the session; a later test whose child process exits or is killed
-    then took pytest down with SIGSEGV. Put back what was there before each test."""
-    import signal
+def _no_torch_sigchld_handler() -> None:
+    """Keep torch's DataLoader from installing its Python SIGCHLD handler in the test process.
 
-    before = signal.getsignal(signal.SIGCHLD)
-    yield
-    if signal.getsignal(signal.SIGCHLD) is not before:
-        signal.signal(signal.SIGCHLD, before)
+    Installed by the first DataLoader with workers, it stays for the session; a child that
+    exited later (a worker, pnnx, a killed training run) then ran Python's C signal handler,
+    whose first call resolves symbols lazily (``_dl_runtime_resolve_xsavec``, a large XSAVE
+    frame) on faulthandler's alternate signal stack, and pytest died with SIGSEGV (seen under
+    gdb, intermittently, in different tests). torch still notices dead workers through its
+    own status checks; the product's children run under ``subprocesses.default_sigchld``.
+    """
+    from torch.utils.data._utils import signal_handling
+
+    signal_handling._SIGCHLD_handler_set = True
+
+
+_no_torch_sigchld_handler()
