@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from statistics import fmean
 
 
 def add_parser(sub) -> None:
@@ -61,10 +62,9 @@ def run(args) -> int:
     save_checkpoint(args.out, student, class_names=ckpt["class_names"], preprocess=pre, source=source,
                     bn_folded=ckpt.get("bn_folded", False))
     worst = max(results, key=lambda r: r.nmse_after)
-    mean = lambda vals: sum(vals) / len(vals)  # noqa: E731
     print(f"{len(results)} blocks; error (MSE / teacher variance) per block, mean "
-          f"{mean([r.nmse_before for r in results]):.4f} before fitting -> "
-          f"{mean([r.nmse_after for r in results]):.4f} after; worst {worst.name} {worst.nmse_after:.4f}")
+          f"{fmean(r.nmse_before for r in results):.4f} before fitting -> "
+          f"{fmean(r.nmse_after for r in results):.4f} after; worst {worst.name} {worst.nmse_after:.4f}")
     print(f"wrote {args.out} ({target}); check it with 'yolox-edge eval {args.out} --data SPEC'")
     if args.log:
         atomic_write_bytes(Path(args.log), lambda f: f.write(json.dumps(
