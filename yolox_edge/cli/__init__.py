@@ -14,6 +14,15 @@ from ..errors import UserError
 COMMANDS = ["demo", "models", "import_official", "predict", "eval", "export", "train", "convert", "bench", "data",
             "package", "verify", "calibrate", "quantize", "pipeline"]
 
+# Inference precisions a runtime can be asked for: OpenVINO takes all three, ncnn f32 and f16.
+PRECISION_HINTS = ("f32", "bf16", "f16")
+
+
+def add_precision_hint(p: argparse.ArgumentParser) -> None:
+    """``--precision-hint`` for commands that run one model (predict, eval)."""
+    p.add_argument("--precision-hint", choices=PRECISION_HINTS, default=None,
+                   help="OpenVINO (f32, bf16, f16) and ncnn (f32, f16) inference precision; default f32")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yolox-edge", description="YOLOX-Nano/Tiny from training to the phone.")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import PRECISION_HINTS
+
 
 def _ints(s: str) -> list[int]:
     return [int(v) for v in s.split(",") if v.strip()]
@@ -13,7 +15,7 @@ def _hints(s: str) -> list[str]:
     import argparse
 
     hints = [v.strip() for v in s.split(",") if v.strip()]
-    bad = [h for h in hints if h not in ("f32", "bf16", "f16")]
+    bad = [h for h in hints if h not in PRECISION_HINTS]
     if bad or not hints:
         raise argparse.ArgumentTypeError(f"precision hints are f32, bf16, f16 (comma list), not {s!r}")
     return hints

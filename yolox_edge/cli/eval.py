@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from ..config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
+from . import add_precision_hint
 
 
 def add_parser(sub) -> None:
@@ -17,8 +18,7 @@ def add_parser(sub) -> None:
     p.add_argument("--nms", type=float, default=EVAL_NMS_IOU)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--precision-hint", choices=["f32", "bf16", "f16"], default=None,
-                   help="OpenVINO (f32, bf16, f16) and ncnn (f32, f16) inference precision; default f32")
+    add_precision_hint(p)
     p.add_argument("--json", dest="json_out", default=None, help="write the results as JSON here")
     p.set_defaults(func=run)
 

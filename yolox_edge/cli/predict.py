@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import add_precision_hint
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="detect objects in images with any model artifact")
@@ -14,8 +16,7 @@ def add_parser(sub) -> None:
     p.add_argument("--agnostic", action="store_true", help="class-agnostic NMS")
     p.add_argument("--max-det", type=int, default=300)
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--precision-hint", choices=["f32", "bf16", "f16"], default=None,
-                   help="OpenVINO (f32, bf16, f16) and ncnn (f32, f16) inference precision; default f32")
+    add_precision_hint(p)
     p.add_argument("--save-dir", default=None, help="write an annotated copy of each image here")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
