@@ -14,13 +14,17 @@ from typing import Callable
 from .config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from .errors import UserError
 
-# Nano trained from scratch on the generated shapes: small input, short schedule, one
-# no-aug epoch stage at the end; on 2 CPU cores it takes a few minutes.
+# Nano trained from scratch on the generated shapes in ~3 minutes on 2 CPU cores. What makes a
+# from-scratch run this short learn (measured on the default data, AP on its val split):
+# iterations, not image size, so a small input (160) with each image seen 4 times an epoch,
+# a 4x higher rate than the fine-tuning recipe, and no Mosaic (the scenes already hold several
+# objects). The earlier 256-input, 30-epoch schedule with Mosaic reached AP 0.008 in 2 minutes;
+# this one reaches ~0.54 (AP50 ~0.9) in 3.
 DEFAULT_RECIPE = {
-    "model": {"variant": "nano", "input_size": 256},
-    "data": {"workers": 0, "cache_images": True},
-    "aug": {"mosaic_prob": 0.5, "mosaic_scale": [0.5, 1.5], "mixup_prob": 0.0, "degrees": 0.0, "shear": 0.0},
-    "train": {"epochs": 30, "batch": 16, "basic_lr_per_img": 0.02 / 64, "warmup_epochs": 2, "no_aug_epochs": 5,
+    "model": {"variant": "nano", "input_size": 160},
+    "data": {"workers": 0, "cache_images": True, "repeat": 4},
+    "aug": {"mosaic_prob": 0.0, "mixup_prob": 0.0, "degrees": 0.0, "shear": 0.0},
+    "train": {"epochs": 24, "batch": 16, "basic_lr_per_img": 0.02 / 16, "warmup_epochs": 2, "no_aug_epochs": 3,
               "eval_interval": 5, "multiscale_range": 0, "ema_decay": 0.999},
 }
 

@@ -1,0 +1,43 @@
+"""``yolox-edge pipeline`` (the README's main job) end to end at a tiny size: every stage runs
+and leaves what the summary promises."""
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import yolox_edge.bench as bench_pkg
+
+pytest.importorskip("nncf")
+pytest.importorskip("onnxruntime")
+
+
+def test_pipeline_cli_on_the_embedded_default(run_cli, tmp_path) -> None:
+    out = tmp_path / "run"
+    code, stdout, err = run_cli("pipeline", "--out", out, "--epochs", "1", "--img-size", "64", "--target", "onnx",
+                                "--calib-count", "4", "--bench-runs", "2", "--threads", "1",
+                                "--set", "data.repeat=1")
+    assert code == 0, err
+    # the generated data, the trained checkpoint and each stage's output
+    assert (out / "data" / "data.yaml").is_file()
+    assert (out / "train" / "last.pt").is_file()
+    rows = json.loads((out / "eval.json").read_text())
+    assert [r["artifact"] for r in rows] == ["torch fp32", "onnx fp32", "onnx int8"]
+    assert all(0.0 <= r["AP"] <= 1.0 and 0.0 <= r["AP50"] <= 1.0 for r in rows)
+    bench = json.loads((out / "bench.json").read_text())
+    jsonschema.validate(bench, json.loads((Path(bench_pkg.__file__).parent / "schema.json").read_text()))
+    assert sum(r["baseline"] for r in bench["rows"]) == 1 and len(bench["rows"]) == 3
+    # the summary names every artifact and the baseline with a latency, then the bundle
+    table = [line for line in stdout.splitlines() if line.startswith("| ")][1:]  # after the header
+    assert [line.split("|")[1].strip() for line in table] == [
+        "torch fp32", "onnx fp32", "onnx int8", "official-style baseline"]
+    assert all(float(line.split("|")[4]) > 0 for line in table[1:])
+    bundle = out / "yolox_nano_onnx_int8.zip"
+    assert f"bundle: {bundle}" in stdout
+    with zipfile.ZipFile(bundle) as z:
+        meta = json.loads(z.read(next(n for n in z.namelist() if n.endswith("metadata.json"))))
+    assert meta["input_size"] == [64, 64]
+    assert run_cli("verify", bundle)[0] == 0
