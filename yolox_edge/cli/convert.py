@@ -17,8 +17,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="output checkpoint (.pt)")
     p.add_argument("--granularity", choices=("block", "unit"), default="block",
                    help="fit whole CSP/depthwise blocks (default) or every conv on its own")
-    p.add_argument("--steps", type=int, default=200, help="Adam steps per block (default %(default)s)")
-    p.add_argument("--lr", type=float, default=3e-3,
+    p.add_argument("--steps", type=int, default=500, help="Adam steps per block (default %(default)s)")
+    p.add_argument("--lr", type=float, default=2e-3,
                    help="peak Adam learning rate, cosine-decayed per block (default %(default)s)")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--no-flip", dest="flip", action="store_false", help="do not add mirrored images")

@@ -149,7 +149,7 @@ def _nmse(module: nn.Module, x: torch.Tensor, y: torch.Tensor, var: float, chunk
 
 
 def convert_activation(teacher: nn.Module, variant: str, images: torch.Tensor, *, granularity: str = "block",
-                       steps: int = 200, lr: float = 3e-3, batch: int = 8, flip: bool = True, seed: int = 0,
+                       steps: int = 500, lr: float = 2e-3, batch: int = 8, flip: bool = True, seed: int = 0,
                        progress: bool = True) -> tuple[nn.Module, list[BlockResult]]:
     """Return ``variant`` (same tensors as the teacher, another activation) fitted to the teacher.
 
