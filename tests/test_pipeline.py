@@ -41,3 +41,12 @@ def test_pipeline_cli_on_the_embedded_default(run_cli, tmp_path) -> None:
         meta = json.loads(z.read(next(n for n in z.namelist() if n.endswith("metadata.json"))))
     assert meta["input_size"] == [64, 64]
     assert run_cli("verify", bundle)[0] == 0
+
+    # the same --out again: the trained run is never overwritten; --resume continues it
+    code, _, err = run_cli("pipeline", "--out", out, "--epochs", "1", "--img-size", "64", "--threads", "1")
+    assert code == 2 and "last.pt" in err and "--resume" in err, err
+    code, stdout, err = run_cli("pipeline", "--out", out, "--resume", "--no-int8", "--target", "onnx",
+                                "--bench-runs", "2", "--threads", "1")
+    assert code == 0, err
+    assert f"resume: {out / 'train' / 'last.pt'} at epoch 1/1" in stdout
+    assert (out / "yolox_nano_onnx_fp32.zip").is_file()

@@ -62,8 +62,13 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
                  weights: str | Path | None = None, epochs: int | None = None, img_size: int | None = None,
                  target: str = "ncnn", int8: bool = True, calib_count: int = 32, bench_runs: int = 20,
                  threads: tuple[int, ...] = (1, 2), overrides: list[str] | None = None, progress: bool = True,
-                 say: Callable[[str], None] = print) -> PipelineResult:
-    """Run every stage into ``out`` and return where things went and the summary rows."""
+                 resume: bool = False, say: Callable[[str], None] = print) -> PipelineResult:
+    """Run every stage into ``out`` and return where things went and the summary rows.
+
+    ``resume``: continue the training of an earlier run into the same ``out`` (interrupted, or
+    finished: then it is not trained again) from its ``train/last.pt``, with the recipe stored
+    there, and run every later stage again.
+    """
     from .bench import run_bench
     from .bundle.package import package_bundle
     from .config import apply_overrides, load_recipe, recipe_from_dict
@@ -96,11 +101,15 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     if img_size is not None:
         sets += [f"model.input_size={img_size}", f"model.test_size={img_size}"]
     apply_overrides(rec, sets)
-    res = Trainer(rec, data=data, out=out / "train", weights=weights, progress=progress).train()
+    resume = resume and (out / "train" / "last.pt").is_file()  # nothing trained yet: start
+    if resume and sets:
+        say("    note: resuming continues with the recipe stored in train/last.pt; "
+            "--epochs, --img-size and --set are ignored")
+    res = Trainer(rec, data=data, out=out / "train", weights=weights, resume=resume, progress=progress).train()
     ckpt = Path(res["best"] if Path(res["best"]).is_file() else res["last"])
     say(f"    checkpoint: {ckpt}")
 
-    step(f"export FP32 ({target}, onnx, raw onnx baseline)")
+    step(f"export FP32 ({', '.join(dict.fromkeys([target, 'onnx']))}, raw onnx baseline)")
     exports: dict[str, Path] = {}
     for fmt in dict.fromkeys([target, "onnx"]):
         exports[f"{fmt} fp32"] = export_model(ckpt, fmt, out / f"{fmt}_fp32").directory

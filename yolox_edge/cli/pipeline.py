@@ -20,6 +20,8 @@ def add_parser(sub) -> None:
     p.add_argument("--bench-runs", type=int, default=20)
     p.add_argument("--threads", type=_ints, default=(1, 2))
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an earlier run in --out: training resumes from its last.pt, later stages run again")
     p.set_defaults(func=run)
 
 
@@ -32,7 +34,7 @@ def run(args) -> int:
     res = run_pipeline(out=args.out, data=args.data, recipe=args.recipe, weights=args.weights, epochs=args.epochs,
                        img_size=args.img_size, target=args.target, int8=not args.no_int8,
                        calib_count=args.calib_count, bench_runs=args.bench_runs, threads=args.threads,
-                       overrides=args.overrides)
+                       overrides=args.overrides, resume=args.resume)
     print("\n" + summary_table(res, min(args.threads)))
     print("\nsteps: " + ", ".join(f"{k} {v:.0f}s" for k, v in res.seconds.items()))
     print(f"total {time.perf_counter() - t0:.0f} s; checkpoint {res.checkpoint}")
