@@ -10,6 +10,8 @@ import jsonschema
 import pytest
 
 import yolox_edge.bench as bench_pkg
+from yolox_edge.config import recipe_from_dict
+from yolox_edge.pipeline import default_recipe
 
 pytest.importorskip("nncf")
 pytest.importorskip("onnxruntime")
@@ -50,3 +52,11 @@ def test_pipeline_cli_on_the_embedded_default(run_cli, tmp_path) -> None:
     assert code == 0, err
     assert f"resume: {out / 'train' / 'last.pt'} at epoch 1/1" in stdout
     assert (out / "yolox_nano_onnx_fp32.zip").is_file()
+
+
+def test_default_recipe_repeats_only_the_generated_set() -> None:
+    # 96 generated images are seen 4x an epoch; a user's own data set is not multiplied.
+    assert recipe_from_dict(default_recipe(generated_data=True), "t").data.repeat == 4
+    assert recipe_from_dict(default_recipe(generated_data=False), "t").data.repeat == 1
+    default_recipe(generated_data=True)["data"]["repeat"] = 9  # a copy: the module's default is untouched
+    assert recipe_from_dict(default_recipe(generated_data=False), "t").data.repeat == 1
