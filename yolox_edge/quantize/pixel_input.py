@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.preprocess import PreprocessConfig
+from ..runtime.openvino_backend import PIXEL_FQ_LEVELS, PIXEL_FQ_RANGE, input_fake_quantizes
 
-PIXEL_LOW, PIXEL_HIGH, LEVELS = 0.0, 255.0, 256
+PIXEL_LOW, PIXEL_HIGH = PIXEL_FQ_RANGE  # the range the OpenVINO backend checks before taking pixels
 
 
 def takes_raw_pixels(pre: PreprocessConfig) -> bool:
@@ -27,16 +28,14 @@ def exact_openvino_input(model) -> int:
     import openvino as ov
 
     changed = 0
-    for param in model.get_parameters():
-        for target in param.output(0).get_target_inputs():
-            fq = target.get_node()
-            if fq.get_type_name() != "FakeQuantize" or fq.get_attributes().get("levels") != LEVELS:
-                continue
-            for port, value in zip(range(1, 5), (PIXEL_LOW, PIXEL_HIGH, PIXEL_LOW, PIXEL_HIGH)):
-                shape = fq.input_value(port).get_shape()
-                const = ov.op.Constant(np.full(list(shape), value, np.float32))
-                fq.input(port).replace_source_output(const.output(0))
-            changed += 1
+    for fq in input_fake_quantizes(model):
+        if fq.get_attributes().get("levels") != PIXEL_FQ_LEVELS:
+            continue
+        for port, value in zip(range(1, 5), (PIXEL_LOW, PIXEL_HIGH, PIXEL_LOW, PIXEL_HIGH)):
+            shape = fq.input_value(port).get_shape()
+            const = ov.op.Constant(np.full(list(shape), value, np.float32))
+            fq.input(port).replace_source_output(const.output(0))
+        changed += 1
     return changed
 
 

@@ -98,19 +98,28 @@ def _image_input(model) -> bool:
         and shape[1].is_static and shape[1].get_length() == 3
 
 
+# An input quantizer that is the identity on pixels 0..255 (written by quantize.pixel_input).
+PIXEL_FQ_LEVELS, PIXEL_FQ_RANGE = 256, (0.0, 255.0)
+
+
+def input_fake_quantizes(model) -> list:
+    """The FakeQuantize nodes fed directly by a model input (NNCF's input quantizer)."""
+    return [t.get_node() for p in model.get_parameters() for t in p.output(0).get_target_inputs()
+            if t.get_node().get_type_name() == "FakeQuantize"]
+
+
 def _exact_on_pixels(model) -> bool:
     """False where a FakeQuantize on the input has a calibrated range (INT8 IRs from before
     ``quantize.pixel_input``): OpenVINO's uint8-input path then rounds differently from the
     float path (boxes moved by 1-2 px on Nano), so those IRs keep the float input."""
-    param = model.get_parameters()[0]
-    for target in param.output(0).get_target_inputs():
-        node = target.get_node()
-        if node.get_type_name() != "FakeQuantize":
-            continue
-        ranges = [node.input_value(i).get_node() for i in range(1, 5)]
-        if node.get_attributes().get("levels") != 256 or any(r.get_type_name() != "Constant" for r in ranges):
+    lo, hi = PIXEL_FQ_RANGE
+    for fq in input_fake_quantizes(model):
+        ranges = [fq.input_value(i).get_node() for i in range(1, 5)]
+        if fq.get_attributes().get("levels") != PIXEL_FQ_LEVELS:
             return False
-        if [np.unique(r.get_data()).tolist() for r in ranges] != [[0.0], [255.0], [0.0], [255.0]]:
+        if any(r.get_type_name() != "Constant" for r in ranges):
+            return False
+        if [np.unique(r.get_data()).tolist() for r in ranges] != [[lo], [hi], [lo], [hi]]:
             return False
     return True
 
