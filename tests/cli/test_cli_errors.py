@@ -120,3 +120,13 @@ def test_entry_point_subprocess_has_no_traceback(bad: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "yolox_edge", "predict", str(bad / "mismatch.pt"),
                            str(bad / "ok.jpg")], capture_output=True, text=True, timeout=120)
     assert_one_line_error((proc.returncode, proc.stdout, proc.stderr), "mismatch.pt")
+
+
+def test_cli_precision_hints_are_what_the_runtimes_take(run_cli, tmp_path: Path) -> None:
+    from yolox_edge.cli import PRECISION_HINTS
+    from yolox_edge.runtime.ncnn_backend import PRECISION_HINTS as ncnn_hints
+    from yolox_edge.runtime.openvino_backend import PRECISION_HINTS as ov_hints
+
+    assert set(PRECISION_HINTS) == set(ov_hints) | set(ncnn_hints)
+    code, _, err = run_cli("bench", tmp_path / "m.pt", "--precision-hint", "f32,int4")
+    assert code == 2 and "precision hints are f32, bf16, f16 (comma list), not 'f32,int4'" in err, err

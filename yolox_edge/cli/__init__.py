@@ -15,6 +15,8 @@ COMMANDS = ["demo", "models", "import_official", "predict", "eval", "export", "t
             "package", "verify", "calibrate", "quantize", "pipeline"]
 
 # Inference precisions a runtime can be asked for: OpenVINO takes all three, ncnn f32 and f16.
+# Written out, not imported from the backends, so the CLI starts without numpy and cv2; a test
+# keeps it equal to what the runtimes take.
 PRECISION_HINTS = ("f32", "bf16", "f16")
 
 

@@ -17,7 +17,7 @@ def _hints(s: str) -> list[str]:
     hints = [v.strip() for v in s.split(",") if v.strip()]
     bad = [h for h in hints if h not in PRECISION_HINTS]
     if bad or not hints:
-        raise argparse.ArgumentTypeError(f"precision hints are f32, bf16, f16 (comma list), not {s!r}")
+        raise argparse.ArgumentTypeError(f"precision hints are {', '.join(PRECISION_HINTS)} (comma list), not {s!r}")
     return hints
 
 
