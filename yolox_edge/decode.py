@@ -5,7 +5,7 @@ ordered stride 8 first, row-major within a level. Decode:
     cx, cy = (dx + grid_x) * stride, (dy + grid_y) * stride
     w,  h  = exp(log w) * stride,  exp(log h) * stride
 and score = sigmoid(obj) * sigmoid(cls). ``GridDecode`` (torch, export-friendly ops:
-arange, add, mul, exp, sigmoid, concat) and ``decode_numpy`` are twins, tested equal.
+arange, add, mul, exp, sigmoid, concat) and ``decode_np.decode_numpy`` are twins, tested equal.
 ``GridDecode.best_class`` is the same decode for graphs that keep only each anchor's best
 class (top-K, NMS): it never builds the [N, C] score table (see its docstring).
 """
@@ -13,17 +13,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
-STRIDES = (8, 16, 32)
+# The raw layout's constants and the numpy twin live in decode_np (torch-free, for device installs).
+from .decode_np import STRIDES, decode_numpy, level_shapes
 
-
-def level_shapes(input_hw: tuple[int, int], strides: Sequence[int] = STRIDES) -> list[tuple[int, int]]:
-    """Feature-map sizes for an input size (inputs are multiples of the largest stride)."""
-    h, w = input_hw
-    return [(h // s, w // s) for s in strides]
+__all__ = ["STRIDES", "GridDecode", "cxcywh_to_xyxy", "decode_boxes", "decode_numpy", "encode_boxes",
+           "first_max", "flatten_maps", "flatten_maps_cf", "level_shapes", "make_grid"]
 
 
 def make_grid(shapes: Sequence[tuple[int, int]], strides: Sequence[int] = STRIDES, *,
@@ -123,32 +120,3 @@ class GridDecode(nn.Module):
         boxes = self._boxes(maps, raw[:, :4].transpose(1, 2))
         logit, labels = first_max(raw[:, 5:], 1)
         return boxes, torch.sigmoid(raw[:, 4]) * torch.sigmoid(logit), labels
-
-
-def _sigmoid_np(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def decode_numpy(raw: np.ndarray, input_hw: tuple[int, int], strides: Sequence[int] = STRIDES, *,
-                 activated: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Numpy twin of ``GridDecode`` on a flat raw array [B, N, 5+C].
-
-    ``activated=True`` for outputs whose obj/cls columns are already sigmoid-ed (the
-    official raw ONNX export). Returns boxes [B, N, 4] xyxy and scores [B, N, C].
-    """
-    raw = np.asarray(raw, dtype=np.float32)
-    grids, strd = [], []
-    for (h, w), s in zip(level_shapes(input_hw, strides), strides):
-        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        grids.append(np.stack((gx, gy), -1).reshape(-1, 2))
-        strd.append(np.full((h * w, 1), s, np.float32))
-    grid, stride = np.concatenate(grids), np.concatenate(strd)
-    if raw.shape[1] != grid.shape[0]:
-        raise ValueError(f"raw output has {raw.shape[1]} anchors, input {input_hw} implies {grid.shape[0]}")
-    xy = (raw[..., :2] + grid) * stride
-    half = np.exp(raw[..., 2:4]) * stride * 0.5
-    boxes = np.concatenate((xy - half, xy + half), -1)
-    obj, cls = raw[..., 4:5], raw[..., 5:]
-    if not activated:
-        obj, cls = _sigmoid_np(obj), _sigmoid_np(cls)
-    return boxes.astype(np.float32), (obj * cls).astype(np.float32)

@@ -83,7 +83,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     from .bundle.package import package_bundle
     from .config import apply_overrides, load_recipe, recipe_from_dict
     from .data.spec import read_split
-    from .engine.checkpoint import atomic_write_bytes
+    from .fileio import atomic_write_bytes
     from .engine.evaluator import evaluate
     from .engine.trainer import Trainer
     from .export import export_model

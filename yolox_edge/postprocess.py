@@ -7,9 +7,12 @@ then greedy NMS, class-aware by default, and the ``max_det`` best are kept.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -88,7 +91,10 @@ def postprocess_numpy(boxes: np.ndarray, scores: np.ndarray, *, conf: float = 0.
 
 
 # ---------------------------------------------------------------- torch
+# torch is imported inside the torch twins: the numpy path above serves predict/eval/bench on
+# devices where only numpy and the inference runtimes are installed.
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    import torch
     lt = torch.maximum(a[:, None, :2], b[None, :, :2])
     rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = (rb - lt).clamp(min=0).prod(-1)
@@ -99,6 +105,7 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou: float) -> torch.Tensor:
     """Greedy NMS in torch; same result as ``nms_numpy``."""
+    import torch
     order = torch.sort(scores, descending=True, stable=True).indices
     ious = box_iou(boxes[order], boxes[order])
     suppressed = torch.zeros(len(order), dtype=torch.bool, device=boxes.device)
@@ -113,12 +120,11 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou: float) -> torch.Tensor:
     return order[torch.as_tensor(keep, dtype=torch.long, device=boxes.device)]
 
 
-@torch.no_grad()
 def postprocess(boxes: torch.Tensor, scores: torch.Tensor, *, conf: float = 0.25, iou: float = 0.45,
                 agnostic: bool = False, max_det: int = 300) -> list[Detections]:
     """Torch twin of ``postprocess_numpy``."""
     out = []
-    for bx, sc in zip(boxes.float(), scores.float()):
+    for bx, sc in zip(boxes.detach().float(), scores.detach().float()):
         best, labels = sc.max(-1)
         m = best >= conf
         bx, best, labels = bx[m], best[m], labels[m]
@@ -134,6 +140,7 @@ def keep_topk(boxes: torch.Tensor, best: torch.Tensor, labels: torch.Tensor, k: 
 
     Boxes [B, N, 4], best and labels [B, N] -> boxes [B, k, 4], scores [B, k], labels [B, k].
     """
+    import torch
     k = min(k, best.shape[1])
     top, idx = torch.topk(best, k, dim=1)
     top_boxes = torch.gather(boxes, 1, idx.unsqueeze(-1).expand(-1, -1, 4))

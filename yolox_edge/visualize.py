@@ -29,7 +29,7 @@ def draw_detections(img: np.ndarray, det: Detections, names: list[str]) -> np.nd
 
 def write_image(path: str | Path, img: np.ndarray) -> Path:
     """Encode by suffix and write via a temp file + rename."""
-    from .engine.checkpoint import atomic_write_bytes
+    from .fileio import atomic_write_bytes
 
     path = Path(path)
     ok, buf = cv2.imencode(path.suffix or ".jpg", img)

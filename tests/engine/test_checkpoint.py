@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from yolox_edge.data.preprocess import PreprocessConfig
-from yolox_edge.engine.checkpoint import (FORMAT, atomic_write_bytes, build_from_checkpoint, load_checkpoint,
-                                          load_model, save_checkpoint, sha256_file)
+from yolox_edge.engine.checkpoint import FORMAT, build_from_checkpoint, load_checkpoint, load_model, save_checkpoint
+from yolox_edge.fileio import atomic_write_bytes, sha256_file
 from yolox_edge.errors import UserError
 from yolox_edge.models import create_model
 

@@ -5,7 +5,7 @@ import csv
 import io
 from pathlib import Path
 
-from ..engine.checkpoint import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 
 
 def _mb(n: int | None) -> str:

@@ -73,15 +73,22 @@ _COUNTS: dict[tuple, tuple[float, float]] = {}
 
 
 def model_counts(info) -> tuple[float | None, float | None]:
-    """Params (M) and GFLOPs of the artifact's variant at its input size, when known."""
+    """Params (M) and GFLOPs of the artifact's variant at its input size, when known: from its
+    metadata.json, else counted on the variant where torch is installed, else unknown."""
+    counts = (info.extra.get("metadata") or {}).get("counts")
+    if counts:
+        return counts.get("params_m"), counts.get("gflops")
     variant = info.extra.get("variant")
     if not variant:
         return None, None
     key = (variant, len(info.class_names), tuple(info.preprocess.input_size))
     if key not in _COUNTS:
-        from ..models import count_gflops, count_params, create_model
-        m = create_model(variant, num_classes=len(info.class_names))
-        _COUNTS[key] = (round(count_params(m) / 1e6, 4), round(count_gflops(m, info.preprocess.input_size[0]), 3))
+        try:
+            from ..models import variant_counts
+        except ImportError:  # a device install (runtimes only): no torch to build the model with
+            return None, None
+        c = variant_counts(variant, len(info.class_names), info.preprocess.input_size)
+        _COUNTS[key] = (c["params_m"], c["gflops"]) if c else (None, None)
     return _COUNTS[key]
 
 

@@ -16,7 +16,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from ..engine.checkpoint import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 from ..errors import UserError
 from ..export.metadata import METADATA_FILE, read_metadata
 from .card import evaluation_from_json, latency_from_json, render_card

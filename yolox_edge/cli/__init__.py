@@ -20,6 +20,32 @@ COMMANDS = ["demo", "models", "import_official", "predict", "eval", "export", "t
 PRECISION_HINTS = ("f32", "bf16", "f16")
 
 
+# Packages a command may meet missing on a device install (README "Measuring on ARM": the
+# runtimes only), with what each is for and how to get it: one line and exit 2, not a traceback.
+TORCH_CPU = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+OPTIONAL_PACKAGES = {
+    "torch": ("PyTorch", "training, export, INT8 and .pt checkpoints", TORCH_CPU),
+    "nncf": ("NNCF", "INT8 quantization", "pip install nncf"),
+    "pnnx": ("pnnx", "ncnn export", "pip install pnnx"),
+    "onnx": ("onnx", "export and INT8", "pip install onnx"),
+    "onnxslim": ("onnxslim", "ONNX export", "pip install onnxslim"),
+    "onnxruntime": ("onnxruntime", "ONNX artifacts and the official-style baseline", "pip install onnxruntime"),
+    "openvino": ("OpenVINO", "OpenVINO IR artifacts", "pip install openvino"),
+    "ncnn": ("ncnn", "ncnn artifacts", "pip install ncnn"),
+    "pycocotools": ("pycocotools", "AP", "pip install pycocotools"),
+    "matplotlib": ("matplotlib", "plots", "pip install matplotlib"),
+}
+
+
+def missing_package_message(e: ModuleNotFoundError) -> str | None:
+    """The line for an optional package this install lacks; None for any other missing module."""
+    top = (e.name or "").split(".")[0]
+    if top not in OPTIONAL_PACKAGES:
+        return None
+    name, purpose, install = OPTIONAL_PACKAGES[top]
+    return f"{name} is not installed here and this needs it ({name} serves {purpose}); install it: {install}"
+
+
 def add_precision_hint(p: argparse.ArgumentParser) -> None:
     """``--precision-hint`` for commands that run one model (predict, eval)."""
     p.add_argument("--precision-hint", choices=PRECISION_HINTS, default=None,
@@ -42,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"yolox-edge {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except ModuleNotFoundError as e:
+        msg = missing_package_message(e)
+        if msg is None:
+            raise
+        print(f"yolox-edge {args.command}: error: {msg}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"yolox-edge {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -50,7 +50,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..bench import best_ratio, markdown_table, run_bench, write_csv, write_plot
-    from ..engine.checkpoint import atomic_write_bytes
+    from ..fileio import atomic_write_bytes
 
     res = run_bench(args.artifacts, threads=args.threads, warmup=args.warmup, runs=args.runs, image=args.image,
                     mode=args.mode, baseline=args.baseline, img_size=args.img_size, data=args.data,

@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
 
 def run_check(args) -> int:
     from ..data.check import check_dataset, format_report
-    from ..engine.checkpoint import atomic_write_bytes
+    from ..fileio import atomic_write_bytes
 
     report = check_dataset(args.spec, args.split, decode=not args.no_decode, threads=args.threads)
     print(format_report(report))

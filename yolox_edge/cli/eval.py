@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..data.spec import read_split
-    from ..engine.checkpoint import atomic_write_bytes
+    from ..fileio import atomic_write_bytes
     from ..engine.evaluator import evaluate
     from ..runtime import load_predictor
 

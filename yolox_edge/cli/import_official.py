@@ -11,7 +11,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..engine.checkpoint import save_checkpoint, sha256_file
+    from ..engine.checkpoint import save_checkpoint
+    from ..fileio import sha256_file
     from ..models.official import import_official
 
     model, names, folded = import_official(args.file, args.variant)

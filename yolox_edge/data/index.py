@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..engine.checkpoint import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 from .sample import Sample
 from .spec import Split
 

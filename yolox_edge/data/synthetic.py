@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..engine.checkpoint import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 
 CLASSES = ["circle", "square", "triangle"]
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 
 
 class Hook:

@@ -1,7 +1,17 @@
 """Export: detector + grid decode (+ top-K) as ONNX, OpenVINO IR or ncnn, with metadata.json."""
-from .api import DEFAULT_TOPK, FORMATS, ExportResult, export_detector, export_model
 from .metadata import METADATA_FILE, model_info, read_metadata, write_metadata
-from .wrapper import DeployModel
+
+# The exporters need torch; they load on first use so that reading an artifact's metadata
+# (predict/eval/bench on a device with only the runtimes installed) does not import it.
+_LAZY = {"DEFAULT_TOPK": "api", "FORMATS": "api", "ExportResult": "api", "export_detector": "api",
+         "export_model": "api", "DeployModel": "wrapper"}
 
 __all__ = ["DEFAULT_TOPK", "FORMATS", "ExportResult", "export_model", "export_detector", "DeployModel", "METADATA_FILE",
            "model_info", "read_metadata", "write_metadata"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

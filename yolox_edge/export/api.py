@@ -10,9 +10,10 @@ import torch
 
 from ..config import EVAL_CONF, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
-from ..engine.checkpoint import load_model, sha256_file
+from ..engine.checkpoint import load_model
+from ..fileio import sha256_file
 from ..errors import UserError
-from ..models import Detector
+from ..models import Detector, variant_counts
 from .metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
 from .wrapper import DeployModel, num_anchors
 
@@ -152,6 +153,7 @@ def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_
                               class_names=list(class_names), preprocess=pre, strides=detector.strides,
                               kind=kind, topk=k, input_name=input_name, batch=batch, outputs=outputs,
                               precision=precision, source_sha256=source_sha256, nms=nms,
+                              counts=variant_counts(variant, len(class_names), (h, w)),
                               extra={"source_checkpoint": source_name})
         # Complete files move in one rename each; the metadata (which names their hashes) last.
         for n in names:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..data.preprocess import PreprocessConfig
-from ..engine.checkpoint import atomic_write_bytes, sha256_file
+from ..fileio import atomic_write_bytes, sha256_file
 from ..errors import UserError
 from ..runtime.base import OUTPUT_KINDS, ModelInfo
 
@@ -61,10 +61,12 @@ def output_bytes_per_image(meta: dict) -> int:
 def build_metadata(*, fmt: str, model_file: str, model_name: str, variant: str | None, class_names: list[str],
                    preprocess: PreprocessConfig, strides: Sequence[int], kind: str, topk: int | None,
                    input_name: str, batch: int | str, outputs: list[dict], precision: str,
-                   source_sha256: str | None, nms: dict | None = None, extra: dict | None = None) -> dict:
+                   source_sha256: str | None, nms: dict | None = None, counts: dict | None = None,
+                   extra: dict | None = None) -> dict:
     """The metadata dict of one export (``files`` is filled in by ``write_metadata``).
 
     ``nms``: None, or {"iou", "conf", "class_aware"} of the NMS inside the graph.
+    ``counts``: {"params_m", "gflops"} of the variant at this input size (``models.variant_counts``).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
@@ -79,6 +81,7 @@ def build_metadata(*, fmt: str, model_file: str, model_name: str, variant: str |
         "input": {"name": input_name, "shape": [batch, 3, h, w], "dtype": "float32"},
         "outputs": outputs, "precision": precision,
         "source": {"checkpoint_sha256": source_sha256}, "model_file": model_file, "files": {},
+        "counts": counts,
         **(extra or {}),
     }
 

@@ -15,8 +15,9 @@ def count_params(model: nn.Module) -> int:
 
 
 @torch.no_grad()
-def count_gflops(model: nn.Module, img_size: int) -> float:
-    """GFLOPs for one img_size x img_size image: 2 x (conv/linear MACs + 2 per BN output)."""
+def count_gflops(model: nn.Module, img_size: int | tuple[int, int]) -> float:
+    """GFLOPs for one image of ``img_size`` (side, or (h, w)): 2 x (conv/linear MACs + 2 per BN output)."""
+    h, w = (img_size, img_size) if isinstance(img_size, int) else img_size
     macs = 0
 
     def hook(m: nn.Module, _inp, out) -> None:
@@ -35,9 +36,20 @@ def count_gflops(model: nn.Module, img_size: int) -> float:
     model.eval()
     try:
         p = next(model.parameters())
-        model(torch.zeros(1, 3, img_size, img_size, dtype=p.dtype, device=p.device))
+        model(torch.zeros(1, 3, h, w, dtype=p.dtype, device=p.device))
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
     return 2 * macs / 1e9
+
+
+def variant_counts(variant: str | None, num_classes: int, input_hw: tuple[int, int]) -> dict | None:
+    """{"params_m", "gflops"} of a variant (unfused, as the published figures count) at an input
+    size; None for a name the zoo does not know. Export writes them into metadata.json, so a
+    device without torch can still report them."""
+    from .zoo import VARIANTS, create_model
+    if variant not in VARIANTS:
+        return None
+    m = create_model(variant, num_classes=num_classes)
+    return {"params_m": round(count_params(m) / 1e6, 4), "gflops": round(count_gflops(m, tuple(input_hw)), 3)}

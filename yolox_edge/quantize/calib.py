@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.preprocess import IMAGE_SUFFIXES, PreprocessConfig, preprocess, read_image
-from ..engine.checkpoint import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 from ..errors import UserError
 
 FORMAT = "yolox_edge.calibration"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.checkpoint import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 
 MAGIC = "7767517"
 TAG_FP32, TAG_FP16, TAG_INT8 = 0x00000000, 0x01306B47, 0x000D4B38

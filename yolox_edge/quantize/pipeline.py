@@ -62,7 +62,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: list[str], out: 
 
 def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, topk, say, nms_iou: float,
             nms_conf: float) -> None:
-    from ..engine.checkpoint import atomic_write_bytes
+    from ..fileio import atomic_write_bytes
     from ..export.api import export_model
     from .report import compare, format_table, write_report
 

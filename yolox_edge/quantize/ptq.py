@@ -23,12 +23,12 @@ import torch
 
 from ..config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
-from ..engine.checkpoint import sha256_file
+from ..fileio import sha256_file
 from ..errors import UserError
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, graph_nms, output_folder, output_plan
 from ..export.metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
 from ..export.wrapper import DeployModel, num_anchors
-from ..models import Detector
+from ..models import Detector, variant_counts
 from . import scopes
 from .calib import CalibrationSet, load_calibration_set
 from .fold import fold_batchnorm
@@ -253,6 +253,7 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
                               variant=ckpt["variant"], class_names=list(ckpt["class_names"]), preprocess=pre,
                               strides=detector.strides, kind=kind, topk=k, input_name=input_name, batch=1,
                               outputs=outputs, precision="int8", source_sha256=sha256_file(source), nms=nms,
+                              counts=variant_counts(ckpt["variant"], len(ckpt["class_names"]), (h, w)),
                               extra={"source_checkpoint": Path(source).name, "quantization": quant})
         # Whole files move in one rename each; metadata.json (naming their hashes) comes last.
         for n in names:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
-from ..engine.checkpoint import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 
 
 @dataclass

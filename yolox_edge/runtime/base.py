@@ -7,7 +7,7 @@ from typing import Protocol
 import numpy as np
 
 from ..data.preprocess import PreprocessConfig
-from ..decode import STRIDES
+from ..decode_np import STRIDES
 
 # What the model's graph hands back, which decides the postprocess left to do on the host:
 #   raw     -> {"raw": [B, N, 5+C]}          (grid decode + score + NMS on the host)

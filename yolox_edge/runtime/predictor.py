@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 
 from ..data.preprocess import PreprocessConfig, boxes_to_image, letterbox_pixels, preprocess, read_image
-from ..decode import decode_numpy
+from ..decode_np import decode_numpy
 from ..errors import UserError
 from ..postprocess import Detections, filter_nms_numpy, postprocess_numpy
 from .base import Backend, ModelInfo
