@@ -39,7 +39,7 @@ def test_blocker_really_blocks(device_env) -> None:
     assert proc.returncode != 0 and "halted" in proc.stderr
 
 
-def test_bench_predict_package_verify_without_torch(tiny_exports, device_env, tmp_path) -> None:
+def test_bench_predict_eval_package_verify_without_torch(tiny_exports, device_env, tmp_path) -> None:
     img = tmp_path / "scene.png"
     cv2.imwrite(str(img), np.random.default_rng(0).integers(0, 255, (48, 80, 3), dtype=np.uint8))
     arts = [tiny_exports[f] for f in ("onnx", "openvino", "ncnn")]
@@ -56,6 +56,12 @@ def test_bench_predict_package_verify_without_torch(tiny_exports, device_env, tm
     proc = _cli(device_env, "predict", tiny_exports["onnx"], img, "--json", "--conf", "0.0")
     assert proc.returncode == 0, proc.stderr
     assert "detections" in proc.stdout
+
+    from yolox_edge.data.synthetic import make_shapes_dataset
+    data = make_shapes_dataset(tmp_path / "shapes", n_train=1, n_val=3, size=(64, 80))
+    proc = _cli(device_env, "eval", tiny_exports["openvino"], "--data", data)
+    assert proc.returncode == 0, proc.stderr
+    assert "AP " in proc.stdout and "3 images" in proc.stdout
 
     bundle = tmp_path / "m.zip"
     proc = _cli(device_env, "package", tiny_exports["ncnn"], "--target", "ncnn", "--out", bundle)
