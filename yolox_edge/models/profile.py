@@ -38,8 +38,8 @@ def count_gflops(model: nn.Module, img_size: int | tuple[int, int]) -> float:
         p = next(model.parameters())
         model(torch.zeros(1, 3, h, w, dtype=p.dtype, device=p.device))
     finally:
-        for h in handles:
-            h.remove()
+        for handle in handles:
+            handle.remove()
         model.train(was_training)
     return 2 * macs / 1e9
 
