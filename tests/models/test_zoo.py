@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from yolox_edge.errors import UserError
-from yolox_edge.models import count_gflops, count_params, create_model, get_variant, list_models
+from yolox_edge.models import count_gflops, count_params, create_model, get_variant, list_models, variant_counts
 from yolox_edge.models.official import import_official, import_pth
 
 
@@ -27,6 +27,14 @@ def test_count_gflops_hand_case() -> None:
     # One 3x3 conv 3->4 with bias on 8x8: 4*8*8 outputs x (27 + 1) MACs; x2 for FLOPs.
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1))
     assert count_gflops(net, 8) == pytest.approx(2 * 4 * 64 * 28 / 1e9)
+    assert count_gflops(net, (8, 8)) == count_gflops(net, 8)
+    assert count_gflops(net, (8, 12)) == pytest.approx(2 * 4 * 96 * 28 / 1e9)  # (h, w) for non-square inputs
+
+
+def test_variant_counts() -> None:
+    nano = variant_counts("nano", 80, (416, 416))
+    assert nano["params_m"] == pytest.approx(0.91, abs=0.01) and nano["gflops"] == pytest.approx(1.08, abs=0.01)
+    assert variant_counts("no_such_variant", 80, (416, 416)) is None
 
 
 def test_num_classes_changes_only_class_convs() -> None:
