@@ -69,27 +69,17 @@ def artifact_files(path: Path, info_files: list[str] | None = None) -> list[Path
     return files
 
 
-_COUNTS: dict[tuple, tuple[float, float]] = {}
-
-
 def model_counts(info) -> tuple[float | None, float | None]:
     """Params (M) and GFLOPs of the artifact's variant at its input size, when known: from its
     metadata.json, else counted on the variant where torch is installed, else unknown."""
     counts = (info.extra.get("metadata") or {}).get("counts")
-    if counts:
-        return counts.get("params_m"), counts.get("gflops")
-    variant = info.extra.get("variant")
-    if not variant:
-        return None, None
-    key = (variant, len(info.class_names), tuple(info.preprocess.input_size))
-    if key not in _COUNTS:
+    if not counts and info.extra.get("variant"):
         try:
             from ..models import variant_counts
         except ImportError:  # a device install (runtimes only): no torch to build the model with
             return None, None
-        c = variant_counts(variant, len(info.class_names), info.preprocess.input_size)
-        _COUNTS[key] = (c["params_m"], c["gflops"]) if c else (None, None)
-    return _COUNTS[key]
+        counts = variant_counts(info.extra["variant"], len(info.class_names), info.preprocess.input_size)
+    return (counts["params_m"], counts["gflops"]) if counts else (None, None)
 
 
 def display_names(artifacts: list[str]) -> list[str]:

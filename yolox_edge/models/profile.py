@@ -6,6 +6,8 @@ for a bias), plus two ops per BatchNorm output element. Counting conv MACs alone
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -48,8 +50,16 @@ def variant_counts(variant: str | None, num_classes: int, input_hw: tuple[int, i
     """{"params_m", "gflops"} of a variant (unfused, as the published figures count) at an input
     size; None for a name the zoo does not know. Export writes them into metadata.json, so a
     device without torch can still report them."""
+    counts = _variant_counts(variant, num_classes, tuple(input_hw))
+    return None if counts is None else {"params_m": counts[0], "gflops": counts[1]}
+
+
+@functools.lru_cache(maxsize=None)
+def _variant_counts(variant: str | None, num_classes: int, input_hw: tuple[int, int]) -> tuple[float, float] | None:
+    # Cached: quantize writes one metadata.json per format and bench asks once per row.
     from .zoo import VARIANTS, create_model
     if variant not in VARIANTS:
         return None
-    m = create_model(variant, num_classes=num_classes)
-    return {"params_m": round(count_params(m) / 1e6, 4), "gflops": round(count_gflops(m, tuple(input_hw)), 3)}
+    with torch.random.fork_rng():  # weight init must not move the caller's random stream
+        m = create_model(variant, num_classes=num_classes)
+    return round(count_params(m) / 1e6, 4), round(count_gflops(m, input_hw), 3)
