@@ -123,9 +123,10 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     ckpt = Path(res["best"] if Path(res["best"]).is_file() else res["last"])
     say(f"    checkpoint: {ckpt}")
 
-    step(f"export FP32 ({', '.join(dict.fromkeys([target, 'onnx']))}, raw onnx baseline)")
+    fp32_formats = list(dict.fromkeys([target, "onnx"]))  # the target, plus ONNX for the eval/bench rows
+    step(f"export FP32 ({', '.join(fp32_formats)}, raw onnx baseline)")
     exports: dict[str, Path] = {}
-    for fmt in dict.fromkeys([target, "onnx"]):
+    for fmt in fp32_formats:
         exports[f"{fmt} fp32"] = export_model(ckpt, fmt, out / f"{fmt}_fp32").directory
     raw = export_model(ckpt, "onnx", out / "onnx_raw", raw=True)
 
