@@ -152,3 +152,67 @@ def test_precision_hints_give_openvino_a_row_each(tiny_ckpt, tmp_path):
     assert _hints_for("ncnn", ["f32", "bf16"], "m") == ["f32"]
     with pytest.raises(UserError, match="ncnn takes the precision hints f32, f16"):
         _hints_for("ncnn", ["bf16"], "m")
+
+
+def test_turn_sizes_split_runs_into_rounds():
+    from yolox_edge.bench.schedule import turn_sizes
+
+    assert turn_sizes(100, 10) == [10] * 10
+    assert turn_sizes(5, 2) == [2, 2, 1]
+    assert turn_sizes(3, 10) == [3]
+    with pytest.raises(ValueError):
+        turn_sizes(0, 10)
+
+
+def test_settle_waits_for_busy_threads_and_not_for_an_idle_process():
+    import threading
+    import time
+
+    from yolox_edge.bench.schedule import settle
+
+    settle(slice_s=0.005, max_s=0.5)  # whatever earlier work left spinning (e.g. BLAS threads after import)
+    assert settle(slice_s=0.005, max_s=0.5) < 0.05
+    stop = time.perf_counter() + 0.15
+
+    def spin():  # stands in for a runtime's worker busy-waiting after a call
+        while time.perf_counter() < stop:
+            pass
+
+    t = threading.Thread(target=spin)
+    t.start()
+    waited = settle(slice_s=0.005, max_s=0.5)
+    t.join()
+    assert 0.1 <= waited < 0.5
+
+
+def test_rows_take_turns_with_untimed_switch_in_calls(tiny_ckpt, monkeypatch):
+    from yolox_edge.bench import runner
+    from yolox_edge.bench.schedule import SWITCH_IN_CALLS
+
+    timed, infers = [], []
+    real = runner._time_once
+
+    def record(row, mode, img, x):
+        timed.append((row.threads, mode))
+        return real(row, mode, img, x)
+
+    monkeypatch.setattr(runner, "_time_once", record)
+    real_build = runner.build_rows
+
+    def build(*a, **k):
+        rows = real_build(*a, **k)
+        for r in rows:
+            infer = r.backend.infer
+            r.backend.infer = lambda x, _r=r, _f=infer: (infers.append(_r.threads), _f(x))[1]
+        return rows
+
+    monkeypatch.setattr(runner, "build_rows", build)
+    res = run_bench([str(tiny_ckpt)], threads=[1, 2], warmup=0, runs=5, runs_per_turn=2, rss=False, progress=False)
+    jsonschema.validate(res, SCHEMA)
+    assert res["config"]["runs_per_turn"] == 2
+    turn = lambda t, n: [(t, "model"), (t, "e2e")] * n  # noqa: E731
+    assert timed == turn(1, 2) + turn(2, 2) + turn(1, 2) + turn(2, 2) + turn(1, 1) + turn(2, 1)
+    # three rounds, each row's turn opening with its untimed calls (the timed ones infer too)
+    model_and_e2e = 5 * 2
+    assert infers.count(1) == infers.count(2) == 3 * SWITCH_IN_CALLS + model_and_e2e + 1  # +1: the output-size call
+    assert all(r["latency_ms"]["model"]["n"] == 5 for r in res["rows"])

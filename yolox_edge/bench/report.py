@@ -40,7 +40,11 @@ def markdown_table(result: dict) -> str:
     lines.append(f"Machine: {m['cpu']} ({m['arch']}, {m['logical_cores']} logical cores, ISA: {', '.join(m['isa'])}); "
                  f"{m['os']}; " + ", ".join(f"{k} {v}" for k, v in m["runtimes"].items()))
     c = result["config"]
-    lines.append(f"{c['runs']} runs after {c['warmup']} warm-up, interleaved across rows; input: {c['image']}.")
+    turn = ""
+    if c.get("runs_per_turn"):  # JSONs from before turns lack these keys
+        turn = (f" in turns (each row: wait for an idle process, {c['switch_in_calls']} untimed calls, "
+                f"{c['runs_per_turn']} timed runs)")
+    lines.append(f"{c['runs']} runs after {c['warmup']} warm-up, rows interleaved{turn}; input: {c['image']}.")
     return "\n".join(lines) + "\n"
 
 

@@ -1,5 +1,5 @@
 """Latency benchmark: every artifact x every thread count, model-only and end to end,
-runs interleaved across rows so a drifting machine does not favour one of them."""
+rows taking turns so a drifting machine does not favour one of them (see schedule.py)."""
 from __future__ import annotations
 
 import os
@@ -19,6 +19,7 @@ from ..runtime.openvino_backend import PRECISION_HINTS as OV_HINTS
 from ..runtime.predictor import Predictor
 from ..subprocesses import default_sigchld
 from .machine import describe_machine
+from .schedule import RUNS_PER_TURN, SETTLE_MAX_S, SWITCH_IN_CALLS, settle, turn_sizes
 from .stats import latency_stats
 
 SCHEMA = "yolox_edge.bench/1"
@@ -144,9 +145,12 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
               image: str | None = None, mode: str = "both", baseline: str | None = None, img_size: int | None = None,
               conf: float = 0.25, iou: float = 0.45, data: str | None = None, rss: bool = True,
               cpus: list[int] | None = None, powersave: int | None = None, progress: bool = True,
-              precision_hints: list[str] | None = None) -> dict:
+              precision_hints: list[str] | None = None, runs_per_turn: int = RUNS_PER_TURN) -> dict:
     """Benchmark artifacts; returns the result dict (schema ``yolox_edge.bench/1``).
 
+    Rows take turns: in each round every row waits for an idle process, makes
+    ``SWITCH_IN_CALLS`` untimed calls, then ``runs_per_turn`` timed runs (modes alternating),
+    until each has ``runs``; ``runs_per_turn=1`` alternates rows call by call.
     ``cpus`` pins the process to those cores (e.g. the big cores of a phone SoC);
     ``powersave`` is ncnn's CPU policy (0 all cores, 1 little, 2 big), process-wide;
     ``precision_hints`` (e.g. ``["f32", "bf16"]``) gives each OpenVINO/ncnn artifact a row per
@@ -154,6 +158,7 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
+    turns = turn_sizes(runs, runs_per_turn)
     if cpus:
         os.sched_setaffinity(0, set(cpus))
     if powersave is not None:
@@ -178,11 +183,18 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
             for _ in range(warmup):
                 _time_once(r, m, img, x)
     order = [(i, m) for i in range(len(rows)) for m in modes]
+    settled: list[float] = []
     bar = tqdm(total=runs * len(order), desc="bench", unit="run", disable=not progress)
-    for _ in range(runs):  # interleaved: one run of every row and mode per round
-        for i, m in order:
-            rows[i].timings[m].append(_time_once(rows[i], m, img, inputs[i]))
-            bar.update(1)
+    for n in turns:  # one round: a turn for every row
+        for i, (r, x) in enumerate(zip(rows, inputs)):
+            settled.append(settle())
+            r.pin_threads()
+            for _ in range(SWITCH_IN_CALLS):
+                r.backend.infer(x)
+            for _ in range(n):
+                for m in modes:
+                    r.timings[m].append(_time_once(r, m, img, x))
+            bar.update(n * len(modes))
     bar.close()
 
     aps = _accuracy(rows, data, progress) if data else {}
@@ -208,6 +220,9 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
     return {"schema": SCHEMA, "machine": describe_machine(),
             "config": {"warmup": warmup, "runs": runs, "modes": modes, "threads": list(threads),
                        "image": image or "generated scene 640x480", "conf": conf, "iou": iou, "interleaved": True,
+                       "runs_per_turn": min(runs_per_turn, runs), "switch_in_calls": SWITCH_IN_CALLS,
+                       "settle_max_ms": SETTLE_MAX_S * 1e3,
+                       "settle_mean_ms": round(float(np.mean(settled)) * 1e3, 2),
                        "cpus": sorted(os.sched_getaffinity(0)), "ncnn_powersave": powersave,
                        "precision_hints": precision_hints,
                        "order": [f"{rows[i].label} x{rows[i].threads} {m}" for i, m in order]},

@@ -11,6 +11,18 @@ def _ints(s: str) -> list[int]:
     return [int(v) for v in s.split(",") if v.strip()]
 
 
+def _positive(s: str) -> int:
+    import argparse
+
+    try:
+        v = int(s)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {s!r}")
+    return v
+
+
 def _hints(s: str) -> list[str]:
     import argparse
 
@@ -26,7 +38,9 @@ def add_parser(sub) -> None:
     p.add_argument("artifacts", nargs="+", help="checkpoints, exported models, folders or bundles")
     p.add_argument("--threads", type=_ints, default=[1, 2], help="comma list, default 1,2")
     p.add_argument("--warmup", type=int, default=10)
-    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--runs", type=_positive, default=100)
+    p.add_argument("--runs-per-turn", type=_positive, default=10,
+                   help="timed runs a row makes in a row before the next row's turn (1: alternate every call)")
     p.add_argument("--img-size", type=int, default=None)
     p.add_argument("--image", default=None, help="image to run on (default: a generated 640x480 scene)")
     p.add_argument("--mode", choices=["e2e", "model", "both"], default="both")
@@ -55,7 +69,7 @@ def run(args) -> int:
     res = run_bench(args.artifacts, threads=args.threads, warmup=args.warmup, runs=args.runs, image=args.image,
                     mode=args.mode, baseline=args.baseline, img_size=args.img_size, data=args.data,
                     rss=not args.no_rss, cpus=args.cpus, powersave=args.powersave,
-                    precision_hints=args.precision_hint)
+                    precision_hints=args.precision_hint, runs_per_turn=args.runs_per_turn)
     table = markdown_table(res)
     print(table)
     best = best_ratio(res)
