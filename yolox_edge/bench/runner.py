@@ -186,7 +186,7 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
     settled: list[float] = []
     bar = tqdm(total=runs * len(order), desc="bench", unit="run", disable=not progress)
     for n in turns:  # one round: a turn for every row
-        for i, (r, x) in enumerate(zip(rows, inputs)):
+        for r, x in zip(rows, inputs):
             settled.append(settle())
             r.pin_threads()
             for _ in range(SWITCH_IN_CALLS):
