@@ -216,3 +216,19 @@ def test_rows_take_turns_with_untimed_switch_in_calls(tiny_ckpt, monkeypatch):
     model_and_e2e = 5 * 2
     assert infers.count(1) == infers.count(2) == 3 * SWITCH_IN_CALLS + model_and_e2e + 1  # +1: the output-size call
     assert all(r["latency_ms"]["model"]["n"] == 5 for r in res["rows"])
+
+
+def test_drift_is_the_second_half_against_the_first_and_reported():
+    from yolox_edge.bench.stats import drift_pct
+
+    assert drift_pct([0.010] * 5 + [0.012] * 5) == pytest.approx(20.0)
+    assert drift_pct([0.010, 0.010, 0.0095, 0.0095]) == pytest.approx(-5.0)
+    assert drift_pct([0.01] * 3) is None
+    row = {"label": "m", "threads": 2, "baseline": False, "size_bytes": 1, "output_bytes_per_image": 1,
+           "peak_rss_mb": None, "ap": None, "drift_pct": {"e2e": 20.0},
+           "latency_ms": {"e2e": {"p50": 1.0, "p90": 1.0, "ips": 1.0}}}
+    res = {"rows": [row, dict(row, label="steady", drift_pct={"e2e": -3.0})],
+           "config": {"modes": ["e2e"], "runs": 10, "warmup": 1, "image": "x"},
+           "machine": {"cpu": "c", "arch": "a", "logical_cores": 2, "isa": [], "os": "o", "runtimes": {}}}
+    md = markdown_table(res)
+    assert "Not steady: m x2 ran 20% slower" in md and "steady x2" not in md

@@ -45,7 +45,25 @@ def markdown_table(result: dict) -> str:
         turn = (f" in turns (each row: wait for an idle process, {c['switch_in_calls']} untimed calls, "
                 f"{c['runs_per_turn']} timed runs)")
     lines.append(f"{c['runs']} runs after {c['warmup']} warm-up, rows interleaved{turn}; input: {c['image']}.")
+    for w in drift_warnings(result):
+        lines += ["", w]
     return "\n".join(lines) + "\n"
+
+
+DRIFT_WARN_PCT = 10.0
+
+
+def drift_warnings(result: dict) -> list[str]:
+    """A line for each row whose second half of runs was much slower or faster than its first."""
+    out = []
+    key = "e2e" if "e2e" in result["config"]["modes"] else "model"
+    for r in result["rows"]:
+        d = (r.get("drift_pct") or {}).get(key)
+        if d is not None and abs(d) > DRIFT_WARN_PCT:
+            out.append(f"Not steady: {r['label']} x{r['threads']} ran {abs(d):.0f}% {'slower' if d > 0 else 'faster'} "
+                       f"({key} p50) in the second half of its runs than in the first. Heat or other load changed "
+                       "during the run: close other apps, let the device cool (or pin cores with --cpus) and run again.")
+    return out
 
 
 def best_ratio(result: dict, mode: str = "e2e") -> dict | None:

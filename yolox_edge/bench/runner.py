@@ -20,7 +20,7 @@ from ..runtime.predictor import Predictor
 from ..subprocesses import default_sigchld
 from .machine import describe_machine
 from .schedule import RUNS_PER_TURN, SETTLE_MAX_S, SWITCH_IN_CALLS, settle, turn_sizes
-from .stats import latency_stats
+from .stats import drift_pct, latency_stats
 
 SCHEMA = "yolox_edge.bench/1"
 MODES = ("e2e", "model", "both")
@@ -212,6 +212,7 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
             "output_kind": info.output_kind, "threads": r.threads,
             "input_size": list(info.preprocess.input_size),
             "latency_ms": {m: latency_stats(r.timings[m]) for m in modes},
+            "drift_pct": {m: drift_pct(r.timings[m]) for m in modes},
             "size_bytes": int(sum(f.stat().st_size for f in files)),
             "output_bytes_per_image": int(sum(np.asarray(v).nbytes for v in out.values()) // x.shape[0]),
             "peak_rss_mb": peak.get(r.artifact), "params_m": params, "gflops": gflops,
