@@ -91,6 +91,7 @@ def test_baseline_row_and_ratio(tiny_ckpt, tmp_path):
     jsonschema.validate(res, SCHEMA)
     base = [r for r in res["rows"] if r["baseline"]]
     assert len(base) == 1 and base[0]["output_bytes_per_image"] == n * 8 * 4
+    assert base[0]["params_m"] is None  # no YOLOX variant has this graph's convolutions
     assert all(r["ap"] is not None for r in res["rows"])
     best = best_ratio(res)
     assert best is not None and best["ratio"] > 0
@@ -232,3 +233,22 @@ def test_drift_is_the_second_half_against_the_first_and_reported():
            "machine": {"cpu": "c", "arch": "a", "logical_cores": 2, "isa": [], "os": "o", "runtimes": {}}}
     md = markdown_table(res)
     assert "Not steady: m x2 ran 20% slower" in md and "steady x2" not in md
+
+
+def test_official_baseline_row_counts_like_ours(refdata):
+    from yolox_edge.bench.runner import build_rows, model_counts
+
+    rows = build_rows([], [1], baseline=str(refdata / "models" / "yolox_nano.onnx"), conf=0.25, iou=0.45)
+    params, gflops = model_counts(rows[0].predictor.info)
+    assert params == pytest.approx(0.91, abs=0.005) and gflops == pytest.approx(1.08, abs=0.005)  # YOLOX README
+
+
+def test_baseline_from_our_raw_export_counts_its_variant(tiny_ckpt, tmp_path):
+    from yolox_edge.bench.runner import build_rows, model_counts
+    from yolox_edge.export import export_model
+    from yolox_edge.models import variant_counts
+
+    raw = export_model(tiny_ckpt, "onnx", tmp_path / "raw", raw=True).directory
+    rows = build_rows([], [1], baseline=str(next(raw.glob("*.onnx"))), conf=0.25, iou=0.45)
+    want = variant_counts("test", 3, (64, 64))
+    assert model_counts(rows[0].predictor.info) == (want["params_m"], want["gflops"])

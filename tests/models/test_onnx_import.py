@@ -14,7 +14,7 @@ from yolox_edge.decode import flatten_maps
 from yolox_edge.errors import UserError
 from yolox_edge.models import create_model
 from yolox_edge.models.blocks import BaseConv
-from yolox_edge.models.official import import_onnx
+from yolox_edge.models.official import import_onnx, onnx_variant
 
 
 def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
@@ -89,3 +89,24 @@ def test_onnx_import_rejects_other_variant(exported) -> None:
     _, path = exported
     with pytest.raises(UserError, match="official_like.onnx.*--variant"):
         import_onnx(path, "test")
+
+
+def test_onnx_variant_names_the_variant_by_its_convolutions(exported, tmp_path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    _, path = exported
+    assert onnx_variant(path) == "test_dw"
+    # Same layout with one conv's weight dropped from the graph's shapes: no variant fits.
+    model = onnx.load(str(path))
+    conv = next(n for n in model.graph.node if n.op_type == "Conv" and not n.input[1].startswith("head."))
+    w = next(t for t in model.graph.initializer if t.name == conv.input[1])
+    w.CopyFrom(helper.make_tensor(w.name, TensorProto.FLOAT, [w.dims[0], w.dims[1], 1, 1],
+                                  [0.0] * (w.dims[0] * w.dims[1])))
+    other = tmp_path / "other.onnx"
+    onnx.save(model, str(other))
+    assert onnx_variant(other) is None
+
+
+def test_onnx_variant_of_the_official_nano(refdata) -> None:
+    assert onnx_variant(refdata / "models" / "yolox_nano.onnx") == "nano"

@@ -39,14 +39,19 @@ def test_blocker_really_blocks(device_env) -> None:
     assert proc.returncode != 0 and "halted" in proc.stderr
 
 
-def test_bench_predict_eval_package_verify_without_torch(tiny_exports, device_env, tmp_path) -> None:
+def test_bench_predict_eval_package_verify_without_torch(tiny_ckpt, tiny_exports, device_env, tmp_path) -> None:
     img = tmp_path / "scene.png"
     cv2.imwrite(str(img), np.random.default_rng(0).integers(0, 255, (48, 80, 3), dtype=np.uint8))
     arts = [tiny_exports[f] for f in ("onnx", "openvino", "ncnn")]
+    from yolox_edge.export import export_model
+    raw = next(export_model(tiny_ckpt, "onnx", tmp_path / "raw", raw=True).directory.glob("*.onnx"))
     proc = _cli(device_env, "bench", *arts, "--threads", "1", "--warmup", "1", "--runs", "2", "--image", img,
-                "--json", tmp_path / "b.json", "--md", tmp_path / "b.md")
+                "--baseline", raw, "--json", tmp_path / "b.json", "--md", tmp_path / "b.md")
     assert proc.returncode == 0, proc.stderr
     rows = json.loads((tmp_path / "b.json").read_text())["rows"]
+    base = [r for r in rows if r["baseline"]]
+    assert len(base) == 1 and base[0]["params_m"] is None  # no onnx here to read its convolutions with
+    rows = [r for r in rows if not r["baseline"]]
     assert len(rows) == 3 and {r["backend"] for r in rows} == {"onnxruntime", "openvino", "ncnn"}
     # params and GFLOPs come from metadata.json when torch cannot count them
     want = variant_counts("test", 3, (64, 64))

@@ -4,6 +4,7 @@ on the host (as the official ONNX demo does). The gain of our pipeline (decode a
 the device, INT8, faster preprocessing) is measured against it."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import cv2
@@ -64,7 +65,20 @@ def baseline_predictor(path: str | Path, *, threads: int | None = None, class_na
     """Predictor over the official-style pipeline (obj/cls already sigmoid-ed in the graph)."""
     backend = RawOnnxBackend(path, threads=threads)
     names = class_names or [f"class_{i}" for i in range(backend.num_classes)]
+    p = Path(path).resolve()
+    variant = _variant_of(str(p), p.stat().st_mtime_ns)
     info = ModelInfo(name="official-style baseline", class_names=names,
                      preprocess=PreprocessConfig(input_size=backend.input_hw), output_kind="raw",
-                     raw_activated=True, precision="fp32")
+                     raw_activated=True, precision="fp32", extra={"variant": variant} if variant else {})
     return Predictor(backend, info, preprocess_fn=official_preprocess, **kw)
+
+
+@functools.lru_cache(maxsize=8)
+def _variant_of(path: str, _mtime_ns: int) -> str | None:
+    """The zoo variant the raw ONNX is an export of, so its row's params/GFLOPs are counted like
+    ours; None on a device install (no onnx/torch to read it with) or for another network."""
+    try:
+        from ..models.official import onnx_variant
+        return onnx_variant(path)
+    except Exception:  # ImportError on a device install; counts are optional in the report either way
+        return None

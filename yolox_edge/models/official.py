@@ -164,3 +164,34 @@ def import_official(path: str | Path, variant: str) -> tuple[Detector, list[str]
     else:
         model, folded = import_pth(p, variant), False
     return model, default_names(model.num_classes), folded
+
+
+def onnx_variant(path: str | Path) -> str | None:
+    """The zoo variant whose convolutions (their number and weight shapes) a raw YOLOX ONNX
+    holds (the official export, or ours), or None. The bench uses it to count the baseline
+    row's params/GFLOPs as it counts ours (the official graph has BatchNorm folded away)."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    dims = {t.name: tuple(t.dims) for t in graph.initializer}
+    for node in graph.node:  # weights kept as Constant nodes
+        if node.op_type == "Constant":
+            dims.update({node.output[0]: tuple(a.t.dims) for a in node.attribute if a.name == "value"})
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    # Our exports fold Focus into a 6x6 stride-2 stem conv: count it as the official 12-channel 3x3.
+    shapes = [(s[0], 12, 3, 3) if s and s[1:] == (3, 6, 6) else s for s in (dims.get(n.input[1]) for n in convs)]
+    cls = [dims.get(n.input[1]) for n in convs if "head.cls_preds.0." in n.input[1]]  # ours: "detector.head..."
+    if not convs or None in shapes or not cls:
+        return None
+    ops = {n.op_type for n in graph.node}
+    act = "hswish" if "HardSwish" in ops else "lrelu" if "LeakyRelu" in ops else "silu"
+    widest = max(s[0] for s in shapes)  # dark5's output: 1024 x width
+    for name, v in VARIANTS.items():
+        if v.act != act or round(1024 * v.width) != widest:
+            continue
+        model = create_model(name, num_classes=cls[0][0])
+        modules = dict(model.named_modules())
+        # As a multiset: exporters may schedule independent convs (neck, head levels) in any order.
+        if sorted(tuple(m.weight.shape) for m in modules.values() if isinstance(m, nn.Conv2d)) == sorted(shapes):
+            return name
+    return None
