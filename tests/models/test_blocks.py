@@ -141,3 +141,15 @@ def test_make_act() -> None:
     assert isinstance(make_act("lrelu"), nn.LeakyReLU) and make_act("lrelu").negative_slope == 0.1
     with pytest.raises(ValueError):
         make_act("gelu")
+
+
+def test_spp_chained_pools_equal_the_5_9_13_pools_exactly() -> None:
+    torch.manual_seed(0)
+    spp = SPPBottleneck(8, 6).eval()
+    assert spp.chained and not SPPBottleneck(8, 6, kernel_sizes=(3, 7)).chained
+    # Quantised values so ties happen; odd, non-square maps smaller than the 13x13 window.
+    x = torch.randint(-3, 4, (2, 8, 11, 7)).float()
+    with torch.no_grad():
+        h = spp.conv1(x)
+        want = torch.cat([h] + [nn.functional.max_pool2d(h, k, 1, k // 2) for k in (5, 9, 13)], 1)
+        assert torch.equal(spp(x), spp.conv2(want))
