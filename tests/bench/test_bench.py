@@ -252,3 +252,20 @@ def test_baseline_from_our_raw_export_counts_its_variant(tiny_ckpt, tmp_path):
     rows = build_rows([], [1], baseline=str(next(raw.glob("*.onnx"))), conf=0.25, iou=0.45)
     want = variant_counts("test", 3, (64, 64))
     assert model_counts(rows[0].predictor.info) == (want["params_m"], want["gflops"])
+
+
+def test_fps_paces_runs_and_reports_cpu_per_frame(tiny_ckpt):
+    import time
+
+    t0 = time.perf_counter()
+    res = run_bench([str(tiny_ckpt)], threads=[1], warmup=0, runs=4, runs_per_turn=2, fps=25, rss=False,
+                    progress=False)
+    # 4 runs x 2 modes, each given its 40 ms frame (a tiny model needs far less)
+    assert time.perf_counter() - t0 >= 8 * 0.04
+    jsonschema.validate(res, SCHEMA)
+    assert res["config"]["fps"] == 25
+    row = res["rows"][0]
+    assert set(row["cpu_ms"]) == {"model", "e2e"} and all(v > 0 for v in row["cpu_ms"].values())
+    assert "e2e CPU ms/frame" in markdown_table(res) and "paced at 25 frames/s" in markdown_table(res)
+    with pytest.raises(ValueError, match="fps"):
+        run_bench([str(tiny_ckpt)], threads=[1], runs=1, fps=0, rss=False, progress=False)

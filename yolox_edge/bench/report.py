@@ -20,10 +20,10 @@ def markdown_table(result: dict) -> str:
     head = ["model", "threads"]
     for m in modes:
         head += [f"{m} p50 ms", f"{m} p90 ms", f"{m} img/s"]
-    head += ["e2e speed-up vs baseline" if "e2e" in modes else "model speed-up vs baseline",
-             "size MB", "out bytes/img", "peak RSS MB", "AP"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     key = "e2e" if "e2e" in modes else "model"
+    per = "frame" if result["config"].get("fps") else "img"
+    head += [f"{key} speed-up vs baseline", f"{key} CPU ms/{per}", "size MB", "out bytes/img", "peak RSS MB", "AP"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["label"], str(r["threads"])]
         for m in modes:
@@ -31,7 +31,9 @@ def markdown_table(result: dict) -> str:
             cells += [f"{s['p50']:.2f}", f"{s['p90']:.2f}", f"{s['ips']:.1f}"]
         b = base.get(r["threads"])
         ratio = b["latency_ms"][key]["p50"] / r["latency_ms"][key]["p50"] if b else None
-        cells += ["" if ratio is None else f"{ratio:.2f}x", _mb(r["size_bytes"]), str(r["output_bytes_per_image"]),
+        cpu = (r.get("cpu_ms") or {}).get(key)  # absent in JSONs from before it was measured
+        cells += ["" if ratio is None else f"{ratio:.2f}x", "" if cpu is None else f"{cpu:.1f}",
+                  _mb(r["size_bytes"]), str(r["output_bytes_per_image"]),
                   "" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.0f}",
                   "" if r["ap"] is None else f"{r['ap']:.4f}"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -44,7 +46,9 @@ def markdown_table(result: dict) -> str:
     if c.get("runs_per_turn"):  # JSONs from before turns lack these keys
         turn = (f" in turns (each row: wait for an idle process, {c['switch_in_calls']} untimed calls, "
                 f"{c['runs_per_turn']} timed runs)")
-    lines.append(f"{c['runs']} runs after {c['warmup']} warm-up, rows interleaved{turn}; input: {c['image']}.")
+    pace = (f" Runs paced at {c['fps']:g} frames/s: CPU ms/frame is the process's CPU time over each frame, "
+            "runtime threads busy-waiting between frames included." if c.get("fps") else "")
+    lines.append(f"{c['runs']} runs after {c['warmup']} warm-up, rows interleaved{turn}; input: {c['image']}.{pace}")
     for w in drift_warnings(result):
         lines += ["", w]
     return "\n".join(lines) + "\n"
@@ -85,14 +89,14 @@ def write_csv(result: dict, path: str | Path) -> None:
     w = csv.writer(buf)
     cols = ["label", "artifact", "backend", "precision", "effective_precision", "threads", "mode",
             "min", "p50", "p90", "p99", "mean", "std", "ips", "n", "size_bytes", "output_bytes_per_image",
-            "peak_rss_mb", "params_m", "gflops", "ap", "ap50"]
+            "peak_rss_mb", "params_m", "gflops", "ap", "ap50", "cpu_ms"]
     w.writerow(cols)
     for r in result["rows"]:
         for mode, s in r["latency_ms"].items():
             w.writerow([r["label"], r["artifact"], r["backend"], r["precision"], r["effective_precision"], r["threads"],
                         mode, *(s[k] for k in ("min", "p50", "p90", "p99", "mean", "std", "ips", "n")),
                         r["size_bytes"], r["output_bytes_per_image"], r["peak_rss_mb"], r["params_m"], r["gflops"],
-                        r["ap"], r["ap50"]])
+                        r["ap"], r["ap50"], (r.get("cpu_ms") or {}).get(mode)])
     atomic_write_bytes(path, lambda f: f.write(buf.getvalue().encode()))
 
 

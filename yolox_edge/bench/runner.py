@@ -36,6 +36,7 @@ class Row:
     predictor: Predictor
     baseline: bool = False
     timings: dict[str, list[float]] = field(default_factory=lambda: {"model": [], "e2e": []})
+    cpu: dict[str, list[float]] = field(default_factory=lambda: {"model": [], "e2e": []})  # process CPU s per run
 
     @property
     def backend(self):
@@ -145,12 +146,16 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
               image: str | None = None, mode: str = "both", baseline: str | None = None, img_size: int | None = None,
               conf: float = 0.25, iou: float = 0.45, data: str | None = None, rss: bool = True,
               cpus: list[int] | None = None, powersave: int | None = None, progress: bool = True,
-              precision_hints: list[str] | None = None, runs_per_turn: int = RUNS_PER_TURN) -> dict:
+              precision_hints: list[str] | None = None, runs_per_turn: int = RUNS_PER_TURN,
+              fps: float | None = None) -> dict:
     """Benchmark artifacts; returns the result dict (schema ``yolox_edge.bench/1``).
 
     Rows take turns: in each round every row waits for an idle process, makes
     ``SWITCH_IN_CALLS`` untimed calls, then ``runs_per_turn`` timed runs (modes alternating),
     until each has ``runs``; ``runs_per_turn=1`` alternates rows call by call.
+    ``fps`` paces a turn's runs at that frame rate, as a camera app calls the model; each
+    run's process CPU time then covers its whole frame (runtime threads busy-waiting
+    between frames included), which is what it costs in battery and heat.
     ``cpus`` pins the process to those cores (e.g. the big cores of a phone SoC);
     ``powersave`` is ncnn's CPU policy (0 all cores, 1 little, 2 big), process-wide;
     ``precision_hints`` (e.g. ``["f32", "bf16"]``) gives each OpenVINO/ncnn artifact a row per
@@ -159,6 +164,9 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     turns = turn_sizes(runs, runs_per_turn)
+    if fps is not None and fps <= 0:
+        raise ValueError("fps must be positive")
+    period = 1.0 / fps if fps else 0.0
     if cpus:
         os.sched_setaffinity(0, set(cpus))
     if powersave is not None:
@@ -193,7 +201,11 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
                 r.backend.infer(x)
             for _ in range(n):
                 for m in modes:
+                    c0, t0 = time.process_time(), time.perf_counter()
                     r.timings[m].append(_time_once(r, m, img, x))
+                    if period:  # the rest of the frame: the next camera frame is not there yet
+                        time.sleep(max(0.0, t0 + period - time.perf_counter()))
+                    r.cpu[m].append(time.process_time() - c0)
             bar.update(n * len(modes))
     bar.close()
 
@@ -213,6 +225,7 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
             "input_size": list(info.preprocess.input_size),
             "latency_ms": {m: latency_stats(r.timings[m]) for m in modes},
             "drift_pct": {m: drift_pct(r.timings[m]) for m in modes},
+            "cpu_ms": {m: round(float(np.median(r.cpu[m])) * 1e3, 3) for m in modes},
             "size_bytes": int(sum(f.stat().st_size for f in files)),
             "output_bytes_per_image": int(sum(np.asarray(v).nbytes for v in out.values()) // x.shape[0]),
             "peak_rss_mb": peak.get(r.artifact), "params_m": params, "gflops": gflops,
@@ -223,7 +236,7 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
                        "image": image or "generated scene 640x480", "conf": conf, "iou": iou, "interleaved": True,
                        "runs_per_turn": min(runs_per_turn, runs), "switch_in_calls": SWITCH_IN_CALLS,
                        "settle_max_ms": SETTLE_MAX_S * 1e3,
-                       "settle_mean_ms": round(float(np.mean(settled)) * 1e3, 2),
+                       "settle_mean_ms": round(float(np.mean(settled)) * 1e3, 2), "fps": fps,
                        "cpus": sorted(os.sched_getaffinity(0)), "ncnn_powersave": powersave,
                        "precision_hints": precision_hints,
                        "order": [f"{rows[i].label} x{rows[i].threads} {m}" for i, m in order]},

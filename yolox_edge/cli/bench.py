@@ -41,6 +41,9 @@ def add_parser(sub) -> None:
     p.add_argument("--runs", type=_positive, default=100)
     p.add_argument("--runs-per-turn", type=_positive, default=10,
                    help="timed runs a row makes in a row before the next row's turn (1: alternate every call)")
+    p.add_argument("--fps", type=_positive, default=None,
+                   help="pace each row's runs at this frame rate (a camera app) and report CPU ms per frame, "
+                        "runtime threads busy-waiting between frames included")
     p.add_argument("--img-size", type=int, default=None)
     p.add_argument("--image", default=None, help="image to run on (default: a generated 640x480 scene)")
     p.add_argument("--mode", choices=["e2e", "model", "both"], default="both")
@@ -69,7 +72,7 @@ def run(args) -> int:
     res = run_bench(args.artifacts, threads=args.threads, warmup=args.warmup, runs=args.runs, image=args.image,
                     mode=args.mode, baseline=args.baseline, img_size=args.img_size, data=args.data,
                     rss=not args.no_rss, cpus=args.cpus, powersave=args.powersave,
-                    precision_hints=args.precision_hint, runs_per_turn=args.runs_per_turn)
+                    precision_hints=args.precision_hint, runs_per_turn=args.runs_per_turn, fps=args.fps)
     table = markdown_table(res)
     print(table)
     best = best_ratio(res)
