@@ -173,10 +173,7 @@ def onnx_variant(path: str | Path) -> str | None:
     import onnx
 
     graph = onnx.load(str(path)).graph
-    dims = {t.name: tuple(t.dims) for t in graph.initializer}
-    for node in graph.node:  # weights kept as Constant nodes
-        if node.op_type == "Constant":
-            dims.update({node.output[0]: tuple(a.t.dims) for a in node.attribute if a.name == "value"})
+    dims = {k: tuple(t.shape) for k, t in _onnx_tensors(graph).items()}
     convs = [n for n in graph.node if n.op_type == "Conv"]
     # Our exports fold Focus into a 6x6 stride-2 stem conv: count it as the official 12-channel 3x3.
     shapes = [(s[0], 12, 3, 3) if s and s[1:] == (3, 6, 6) else s for s in (dims.get(n.input[1]) for n in convs)]
@@ -189,9 +186,9 @@ def onnx_variant(path: str | Path) -> str | None:
     for name, v in VARIANTS.items():
         if v.act != act or round(1024 * v.width) != widest:
             continue
-        model = create_model(name, num_classes=cls[0][0])
-        modules = dict(model.named_modules())
+        with torch.random.fork_rng():  # a throwaway model: keep the caller's random stream where it was
+            model = create_model(name, num_classes=cls[0][0])
         # As a multiset: exporters may schedule independent convs (neck, head levels) in any order.
-        if sorted(tuple(m.weight.shape) for m in modules.values() if isinstance(m, nn.Conv2d)) == sorted(shapes):
+        if sorted(tuple(m.weight.shape) for m in model.modules() if isinstance(m, nn.Conv2d)) == sorted(shapes):
             return name
     return None
