@@ -5,22 +5,7 @@ import json
 from pathlib import Path
 
 from . import PRECISION_HINTS
-
-
-def _ints(s: str) -> list[int]:
-    return [int(v) for v in s.split(",") if v.strip()]
-
-
-def _positive(s: str) -> int:
-    import argparse
-
-    try:
-        v = int(s)
-    except ValueError:
-        v = 0
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {s!r}")
-    return v
+from .argtypes import int_list, non_negative, positive
 
 
 def _hints(s: str) -> list[str]:
@@ -36,21 +21,21 @@ def _hints(s: str) -> list[str]:
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="measure latency of models (every backend, precision, thread count)")
     p.add_argument("artifacts", nargs="+", help="checkpoints, exported models, folders or bundles")
-    p.add_argument("--threads", type=_ints, default=[1, 2], help="comma list, default 1,2")
-    p.add_argument("--warmup", type=int, default=10)
-    p.add_argument("--runs", type=_positive, default=100)
-    p.add_argument("--runs-per-turn", type=_positive, default=10,
+    p.add_argument("--threads", type=int_list(1), default=[1, 2], help="comma list, default 1,2")
+    p.add_argument("--warmup", type=non_negative, default=10)
+    p.add_argument("--runs", type=positive, default=100)
+    p.add_argument("--runs-per-turn", type=positive, default=10,
                    help="timed runs a row makes in a row before the next row's turn (1: alternate every call)")
-    p.add_argument("--fps", type=_positive, default=None,
+    p.add_argument("--fps", type=positive, default=None,
                    help="pace each row's runs at this frame rate (a camera app) and report CPU ms per frame, "
                         "runtime threads busy-waiting between frames included")
-    p.add_argument("--img-size", type=int, default=None)
+    p.add_argument("--img-size", type=positive, default=None)
     p.add_argument("--image", default=None, help="image to run on (default: a generated 640x480 scene)")
     p.add_argument("--mode", choices=["e2e", "model", "both"], default="both")
     p.add_argument("--baseline", default=None,
                    help="raw-output ONNX (e.g. the official yolox_nano.onnx) for the official-style baseline row")
     p.add_argument("--data", default=None, help="data spec: also measure AP (val split) for the latency/AP chart")
-    p.add_argument("--cpus", type=_ints, default=None, help="pin to these cores, e.g. 4,5,6,7 (big cores on ARM)")
+    p.add_argument("--cpus", type=int_list(0), default=None, help="pin to these cores, e.g. 4,5,6,7 (big cores on ARM)")
     p.add_argument("--powersave", type=int, choices=[0, 1, 2], default=None,
                    help="ncnn CPU policy: 0 all cores, 1 little cores, 2 big cores")
     p.add_argument("--precision-hint", type=_hints, default=None,
@@ -67,8 +52,13 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..bench import best_ratio, markdown_table, run_bench, write_csv, write_plot
+    from ..errors import require_writable
     from ..fileio import atomic_write_bytes
 
+    for what, path in (("JSON", args.json_out), ("CSV", args.csv_out), ("table", args.md_out),
+                       ("plot", args.plot_out)):
+        if path:  # results are written at the end: refuse a bad path before minutes of timing
+            require_writable(path, what)
     res = run_bench(args.artifacts, threads=args.threads, warmup=args.warmup, runs=args.runs, image=args.image,
                     mode=args.mode, baseline=args.baseline, img_size=args.img_size, data=args.data,
                     rss=not args.no_rss, cpus=args.cpus, powersave=args.powersave,

@@ -5,6 +5,8 @@ import json
 from pathlib import Path
 from statistics import fmean
 
+from .argtypes import positive, positive_float
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("convert", help="move trained weights to a variant with another activation "
@@ -17,13 +19,13 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="output checkpoint (.pt)")
     p.add_argument("--granularity", choices=("block", "unit"), default="block",
                    help="fit whole CSP/depthwise blocks (default) or every conv on its own")
-    p.add_argument("--steps", type=int, default=500, help="Adam steps per block (default %(default)s)")
-    p.add_argument("--lr", type=float, default=2e-3,
+    p.add_argument("--steps", type=positive, default=500, help="Adam steps per block (default %(default)s)")
+    p.add_argument("--lr", type=positive_float, default=2e-3,
                    help="peak Adam learning rate, cosine-decayed per block (default %(default)s)")
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batch", type=positive, default=8)
     p.add_argument("--no-flip", dest="flip", action="store_false", help="do not add mirrored images")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=positive, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--log", help="also write the per-block errors as JSON here")
     p.set_defaults(func=run)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .argtypes import positive
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("data", help="inspect a dataset (data check SPEC)")
@@ -12,7 +14,7 @@ def add_parser(sub) -> None:
     c.add_argument("spec", help="data spec YAML (or a folder holding data.yaml)")
     c.add_argument("--split", action="append", default=None, help="only this split (repeatable)")
     c.add_argument("--no-decode", action="store_true", help="only check image files exist (fast)")
-    c.add_argument("--threads", type=int, default=4, help="image decoding threads")
+    c.add_argument("--threads", type=positive, default=4, help="image decoding threads")
     c.add_argument("--json", dest="json_out", default=None, help="also write the report as JSON here")
     c.add_argument("--strict", action="store_true", help="exit 1 when any problem is found")
     c.set_defaults(func=run_check)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import time
 
+from .argtypes import unit_interval
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="build Nano, summarise it and run predict on a generated image")
     p.add_argument("--variant", default="nano")
     p.add_argument("--weights", default=None, help="checkpoint to use instead of random weights")
     p.add_argument("--image", default=None, help="image to run on (default: a generated scene)")
-    p.add_argument("--conf", type=float, default=0.3)
+    p.add_argument("--conf", type=unit_interval, default=0.3)
     p.add_argument("--save", default="demo_pred.jpg", help="annotated output image")
     p.set_defaults(func=run)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from . import add_precision_hint
+from .argtypes import positive, unit_interval
 
 
 def add_parser(sub) -> None:
@@ -13,11 +14,11 @@ def add_parser(sub) -> None:
     p.add_argument("model", help="checkpoint (.pt) or exported artifact / folder")
     p.add_argument("--data", required=True, help="data spec YAML")
     p.add_argument("--split", default="val")
-    p.add_argument("--img-size", type=int, default=None, help="input size (default: the model's own)")
-    p.add_argument("--conf", type=float, default=EVAL_CONF)
-    p.add_argument("--nms", type=float, default=EVAL_NMS_IOU)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--img-size", type=positive, default=None, help="input size (default: the model's own)")
+    p.add_argument("--conf", type=unit_interval, default=EVAL_CONF)
+    p.add_argument("--nms", type=unit_interval, default=EVAL_NMS_IOU)
+    p.add_argument("--batch", type=positive, default=8)
+    p.add_argument("--threads", type=positive, default=None)
     add_precision_hint(p)
     p.add_argument("--json", dest="json_out", default=None, help="write the results as JSON here")
     p.set_defaults(func=run)

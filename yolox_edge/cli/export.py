@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..config import EVAL_CONF, EVAL_NMS_IOU
+from .argtypes import non_negative, positive, unit_interval
 
 
 def add_parser(sub) -> None:
@@ -10,16 +11,16 @@ def add_parser(sub) -> None:
     p.add_argument("--format", required=True, choices=["onnx", "openvino", "ncnn"])
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16"],
                    help="weights precision; fp16: OpenVINO (compressed) and ncnn (stem conv kept fp32); not ONNX")
-    p.add_argument("--topk", type=int, default=None,
+    p.add_argument("--topk", type=non_negative, default=None,
                    help="keep the K best anchors in the graph (default 100 for onnx/openvino; 0 = all anchors; "
                         "ncnn has no top-K layers)")
-    p.add_argument("--nms", type=float, default=EVAL_NMS_IOU,
+    p.add_argument("--nms", type=unit_interval, default=EVAL_NMS_IOU,
                    help="IoU of the class-aware NMS run in the graph before top-K (onnx/openvino), default %(default)s")
     p.add_argument("--no-nms", action="store_true", help="top-K of raw anchors, no NMS in the graph")
-    p.add_argument("--conf", type=float, default=EVAL_CONF,
+    p.add_argument("--conf", type=unit_interval, default=EVAL_CONF,
                    help="score threshold of the in-graph NMS, default %(default)s")
     p.add_argument("--raw", action="store_true", help="official raw output [B, N, 5+C] instead of decoded boxes")
-    p.add_argument("--img-size", type=int, default=None, help="square input size (default: the checkpoint's)")
+    p.add_argument("--img-size", type=positive, default=None, help="square input size (default: the checkpoint's)")
     p.add_argument("--dynamic-batch", action="store_true", help="dynamic batch dimension (onnx/openvino)")
     p.add_argument("--out", required=True, help="output folder (model files + metadata.json)")
     p.set_defaults(func=run)

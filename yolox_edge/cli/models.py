@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import json
 
+from .argtypes import positive
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("models", help="list model variants with parameter and FLOP counts")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--num-classes", type=int, default=80)
+    p.add_argument("--num-classes", type=positive, default=80)
     p.add_argument("--variant", action="append", default=None,
                    help="only this variant (repeatable); default: all")
     p.set_defaults(func=run)

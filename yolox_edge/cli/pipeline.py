@@ -1,9 +1,7 @@
 """yolox-edge pipeline: data -> train -> INT8 -> export -> bench -> bundle, in one command."""
 from __future__ import annotations
 
-
-def _ints(s: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in s.split(",") if v.strip())
+from .argtypes import int_list, positive
 
 
 def add_parser(sub) -> None:
@@ -12,13 +10,13 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="runs/pipeline", help="output folder (default runs/pipeline)")
     p.add_argument("--recipe", default=None, help="recipe YAML (default: a short from-scratch Nano schedule)")
     p.add_argument("--weights", default=None, help="start from this checkpoint, e.g. an imported COCO Nano")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--img-size", type=int, default=None)
+    p.add_argument("--epochs", type=positive, default=None)
+    p.add_argument("--img-size", type=positive, default=None)
     p.add_argument("--target", choices=["ncnn", "openvino", "onnx"], default="ncnn", help="bundle target")
     p.add_argument("--no-int8", action="store_true", help="skip INT8; bundle the FP32 export")
-    p.add_argument("--calib-count", type=int, default=32)
-    p.add_argument("--bench-runs", type=int, default=20)
-    p.add_argument("--threads", type=_ints, default=(1, 2))
+    p.add_argument("--calib-count", type=positive, default=32)
+    p.add_argument("--bench-runs", type=positive, default=20)
+    p.add_argument("--threads", type=int_list(1), default=(1, 2))
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--resume", action="store_true",
                    help="continue an earlier run in --out: training resumes from its last.pt, later stages run again")

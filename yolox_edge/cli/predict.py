@@ -5,17 +5,18 @@ import json
 from pathlib import Path
 
 from . import add_precision_hint
+from .argtypes import positive, unit_interval
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="detect objects in images with any model artifact")
     p.add_argument("model", help="checkpoint (.pt) or exported artifact / folder")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--conf", type=float, default=0.3, help="score threshold (obj x cls), default 0.3")
-    p.add_argument("--nms", type=float, default=0.45, help="NMS IoU threshold, default 0.45")
+    p.add_argument("--conf", type=unit_interval, default=0.3, help="score threshold (obj x cls), default 0.3")
+    p.add_argument("--nms", type=unit_interval, default=0.45, help="NMS IoU threshold, default 0.45")
     p.add_argument("--agnostic", action="store_true", help="class-agnostic NMS")
-    p.add_argument("--max-det", type=int, default=300)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--max-det", type=positive, default=300)
+    p.add_argument("--threads", type=positive, default=None)
     add_precision_hint(p)
     p.add_argument("--save-dir", default=None, help="write an annotated copy of each image here")
     p.add_argument("--json", action="store_true", help="print JSON")

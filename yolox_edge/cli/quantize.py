@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..config import EVAL_CONF, EVAL_NMS_IOU
+from .argtypes import non_negative, positive, positive_float, unit_interval
 
 
 def add_parser(sub) -> None:
@@ -18,26 +19,26 @@ def add_parser(sub) -> None:
                    help="NNCF preset (mixed: asymmetric activations; default)")
     p.add_argument("--fast-bias-correction", action=argparse.BooleanOptionalAction, default=True,
                    help="NNCF fast bias correction (default on; --no-fast-bias-correction runs the full one)")
-    p.add_argument("--subset-size", type=int, default=300, help="calibration images used (at most)")
-    p.add_argument("--topk", type=int, default=None, help="in-graph top-K (default: the format's export default)")
-    p.add_argument("--nms", type=float, default=EVAL_NMS_IOU, metavar="IOU",
+    p.add_argument("--subset-size", type=positive, default=300, help="calibration images used (at most)")
+    p.add_argument("--topk", type=non_negative, default=None, help="in-graph top-K (default: the format's export default)")
+    p.add_argument("--nms", type=unit_interval, default=EVAL_NMS_IOU, metavar="IOU",
                    help="IoU of the in-graph NMS before top-K (onnx/openvino), default %(default)s")
-    p.add_argument("--conf", type=float, default=EVAL_CONF,
+    p.add_argument("--conf", type=unit_interval, default=EVAL_CONF,
                    help="score threshold of the in-graph NMS, default %(default)s (evaluation grade; "
                         "an app that only shows confident boxes can raise it, which shortens the NMS)")
-    p.add_argument("--ncnn-keep-float", type=int, default=4, metavar="N",
+    p.add_argument("--ncnn-keep-float", type=non_negative, default=4, metavar="N",
                    help="ncnn: leave the N most error-sensitive convs in float (default 4)")
-    p.add_argument("--nncf-keep-float", type=int, default=2, metavar="N",
+    p.add_argument("--nncf-keep-float", type=non_negative, default=2, metavar="N",
                    help="openvino/onnx: leave the N most error-sensitive convs in float (default 2)")
     p.add_argument("--accuracy-control", action="store_true",
                    help="NNCF accuracy control: restore layers to float until the AP drop is within --max-drop")
-    p.add_argument("--max-drop", type=float, default=0.005, help="absolute AP drop allowed (0.005 = 0.5 point)")
+    p.add_argument("--max-drop", type=unit_interval, default=0.005, help="absolute AP drop allowed (0.005 = 0.5 point)")
     p.add_argument("--data", help="data spec: val split for accuracy control / report, train split for QAT")
     p.add_argument("--qat", action="store_true", help="quantization-aware fine-tuning before export (needs --data)")
-    p.add_argument("--epochs", type=int, default=1,
+    p.add_argument("--epochs", type=positive, default=1,
                    help="QAT epochs (default 1: one full cosine decay; measured best on a small train split)")
-    p.add_argument("--lr", type=float, default=None, help="QAT learning rate (default: low, see qat.py)")
-    p.add_argument("--batch", type=int, default=8, help="QAT batch size")
+    p.add_argument("--lr", type=positive_float, default=None, help="QAT learning rate (default: low, see qat.py)")
+    p.add_argument("--batch", type=positive, default=8, help="QAT batch size")
     p.add_argument("--report", action="store_true",
                    help="also export FP32 of each format and print the FP32 vs INT8 table (needs --data)")
     p.set_defaults(func=run)

@@ -1,6 +1,8 @@
 """yolox-edge train: a recipe + a data spec -> runs/NAME/{best,last}.pt and logs."""
 from __future__ import annotations
 
+from .argtypes import non_negative, positive
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train or fine-tune a detector (DDP: launch with torchrun)")
@@ -10,11 +12,11 @@ def add_parser(sub) -> None:
     p.add_argument("--weights", default=None,
                    help="start from this checkpoint (another class count is fine, and so is a variant with the "
                         "same tensors and another activation, e.g. nano weights for nano_hswish)")
-    p.add_argument("--epochs", type=int, default=None, help="= --set train.epochs=N")
-    p.add_argument("--img-size", type=int, default=None, help="= --set model.input_size=S")
-    p.add_argument("--batch", type=int, default=None, help="total batch over all processes")
+    p.add_argument("--epochs", type=positive, default=None, help="= --set train.epochs=N")
+    p.add_argument("--img-size", type=positive, default=None, help="= --set model.input_size=S")
+    p.add_argument("--batch", type=positive, default=None, help="total batch over all processes")
     p.add_argument("--device", default=None, help="auto | cpu | cuda")
-    p.add_argument("--freeze-backbone-epochs", type=int, default=None, metavar="N",
+    p.add_argument("--freeze-backbone-epochs", type=non_negative, default=None, metavar="N",
                    help="train only neck and head for the first N epochs")
     p.add_argument("--resume", action="store_true", help="continue OUT/last.pt with its own recipe and state")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

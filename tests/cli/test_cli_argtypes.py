@@ -1,0 +1,62 @@
+"""Out-of-range numbers stop at parse time: exit 2 and argparse's one error line naming the
+flag, before any model is loaded (the files named below do not exist)."""
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from yolox_edge.cli import build_parser
+from yolox_edge.cli.argtypes import int_list, non_negative, positive, positive_float, unit_interval
+
+BAD = [
+    ("bench", "m.pt", "--threads", "0"),
+    ("bench", "m.pt", "--threads", ","),
+    ("bench", "m.pt", "--threads", "1,x"),
+    ("bench", "m.pt", "--cpus", "-1"),
+    ("bench", "m.pt", "--warmup", "-1"),
+    ("bench", "m.pt", "--img-size", "0"),
+    ("predict", "m.pt", "a.jpg", "--conf", "1.5"),
+    ("predict", "m.pt", "a.jpg", "--nms", "-0.1"),
+    ("predict", "m.pt", "a.jpg", "--max-det", "0"),
+    ("predict", "m.pt", "a.jpg", "--threads", "0"),
+    ("eval", "m.pt", "--data", "d.yaml", "--batch", "0"),
+    ("eval", "m.pt", "--data", "d.yaml", "--conf", "nan"),
+    ("export", "m.pt", "--format", "onnx", "--out", "o", "--topk", "-1"),
+    ("quantize", "m.pt", "--calib", "c", "--out", "o", "--lr", "0"),
+    ("quantize", "m.pt", "--calib", "c", "--out", "o", "--nncf-keep-float", "-2"),
+    ("quantize", "m.pt", "--calib", "c", "--out", "o", "--max-drop", "2"),
+    ("train", "--recipe", "r.yaml", "--data", "d.yaml", "--out", "o", "--epochs", "0"),
+    ("convert", "m.pt", "--to", "nano_hswish", "--calib", "c", "--out", "o.pt", "--steps", "0"),
+    ("package", "m", "--target", "ncnn", "--out", "b.zip", "--max-det", "0"),
+    ("pipeline", "--threads", "0,1"),
+    ("models", "--num-classes", "0"),
+]
+
+
+@pytest.mark.parametrize("argv", BAD, ids=[" ".join(a) for a in BAD])
+def test_out_of_range_numbers_exit_2_naming_the_flag(argv, run_cli) -> None:
+    code, _out, err = run_cli(*argv)
+    assert code == 2, err
+    last = err.strip().splitlines()[-1]
+    flag = next(a for a in reversed(argv) if a.startswith("--"))
+    assert f"argument {flag}" in last and "expected" in last, last
+    assert "Traceback" not in err
+
+
+def test_in_range_values_parse_to_numbers() -> None:
+    """The same flags take their edge values: 0 where 0 means something, 1 where it is the least."""
+    args = build_parser().parse_args(["bench", "m.pt", "--threads", " 1, 2 ", "--cpus", "0", "--warmup", "0"])
+    assert args.threads == [1, 2] and args.cpus == [0] and args.warmup == 0
+    args = build_parser().parse_args(["export", "m.pt", "--format", "onnx", "--out", "o", "--topk", "0",
+                                      "--conf", "0", "--nms", "1"])
+    assert args.topk == 0 and args.conf == 0.0 and args.nms == 1.0
+
+
+def test_types_directly() -> None:
+    assert positive("3") == 3 and non_negative("0") == 0 and unit_interval("0.25") == 0.25
+    assert positive_float("1e-4") == 1e-4 and int_list(0)("0,3") == [0, 3]
+    for fn, s in ((positive, "0"), (positive, "1.5"), (non_negative, "-1"), (unit_interval, "inf"),
+                  (positive_float, "-1e-3"), (int_list(1), "")):
+        with pytest.raises(argparse.ArgumentTypeError):
+            fn(s)

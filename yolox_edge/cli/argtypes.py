@@ -1,0 +1,71 @@
+"""argparse value types with ranges, so a bad number stops at parse time (exit 2, one line)
+instead of as a traceback, or a silently odd run, minutes later."""
+from __future__ import annotations
+
+import argparse
+from typing import Callable
+
+
+def _int(s: str) -> int:
+    try:
+        return int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {s!r}") from None
+
+
+def _float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {s!r}") from None
+    if v != v:  # NaN passes every comparison below
+        raise argparse.ArgumentTypeError(f"expected a number, not {s!r}")
+    return v
+
+
+def positive(s: str) -> int:
+    """A whole number >= 1 (counts, sizes, threads)."""
+    v = _int(s)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {s!r}")
+    return v
+
+
+def non_negative(s: str) -> int:
+    """A whole number >= 0 (warm-up runs, layers kept in float)."""
+    v = _int(s)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, not {s!r}")
+    return v
+
+
+def unit_interval(s: str) -> float:
+    """A number in [0, 1] (score and IoU thresholds)."""
+    v = _float(s)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, not {s!r}")
+    return v
+
+
+def positive_float(s: str) -> float:
+    """A number > 0 (learning rates)."""
+    v = _float(s)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, not {s!r}")
+    return v
+
+
+def int_list(minimum: int) -> Callable[[str], list[int]]:
+    """A comma list of whole numbers, each >= ``minimum``, at least one."""
+    def parse(s: str) -> list[int]:
+        parts = [p.strip() for p in s.split(",") if p.strip()]
+        try:
+            vals = [int(p) for p in parts]
+        except ValueError:
+            vals = []
+        if not vals or min(vals) < minimum:
+            raise argparse.ArgumentTypeError(
+                f"expected a comma list of whole numbers of at least {minimum} (e.g. 1,2), not {s!r}")
+        return vals
+    parse.__name__ = "int_list"  # argparse names the type in its messages
+    return parse
