@@ -269,3 +269,40 @@ def test_fps_paces_runs_and_reports_cpu_per_frame(tiny_ckpt):
     assert "e2e CPU ms/frame" in markdown_table(res) and "paced at 25 frames/s" in markdown_table(res)
     with pytest.raises(ValueError, match="fps"):
         run_bench([str(tiny_ckpt)], threads=[1], runs=1, fps=0, rss=False, progress=False)
+
+
+def test_cpus_pin_for_the_run_and_give_the_cores_back(tiny_ckpt):
+    import os
+
+    from yolox_edge.errors import UserError
+
+    before = os.sched_getaffinity(0)
+    core = min(before)
+    res = run_bench([str(tiny_ckpt)], threads=[1], warmup=0, runs=1, cpus=[core], rss=False, progress=False)
+    assert res["config"]["cpus"] == [core]  # pinned while it measured
+    assert os.sched_getaffinity(0) == before  # and not after: a library caller keeps its cores
+    with pytest.raises(UserError, match="--cpus 4096"):
+        run_bench([str(tiny_ckpt)], threads=[1], runs=1, cpus=[4096], rss=False, progress=False)
+    assert os.sched_getaffinity(0) == before
+
+
+def test_bad_inputs_fail_before_any_timing(tiny_ckpt, tmp_path, monkeypatch, run_cli):
+    """A wrong data spec or output path costs a second, not the whole run."""
+    import yolox_edge.bench.runner as runner
+    from yolox_edge.errors import UserError
+
+    def no_rows(*a, **k):
+        raise AssertionError("models were loaded before the input was checked")
+
+    monkeypatch.setattr(runner, "build_rows", no_rows)
+    with pytest.raises(UserError, match="nothere.yaml"):
+        run_bench([str(tiny_ckpt)], threads=[1], runs=1, data=str(tmp_path / "nothere.yaml"), rss=False,
+                  progress=False)
+    with pytest.raises(ValueError, match="threads"):
+        run_bench([str(tiny_ckpt)], threads=[0], runs=1, rss=False, progress=False)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    for flag, path in (("--json", tmp_path), ("--csv", blocker / "sub" / "r.csv")):
+        code, _out, err = run_cli("bench", tiny_ckpt, "--runs", "1", flag, path)
+        assert code == 2 and "Traceback" not in err, err
+        assert str(path) in err and "AssertionError" not in err, err

@@ -130,3 +130,12 @@ def test_cli_precision_hints_are_what_the_runtimes_take(run_cli, tmp_path: Path)
     assert set(PRECISION_HINTS) == set(ov_hints) | set(ncnn_hints)
     code, _, err = run_cli("bench", tmp_path / "m.pt", "--precision-hint", "f32,int4")
     assert code == 2 and "precision hints are f32, bf16, f16 (comma list), not 'f32,int4'" in err, err
+
+
+def test_a_path_the_system_refuses_is_one_line(bad: Path, tmp_path: Path, run_cli) -> None:
+    """An OSError naming a file (here: an output folder under a plain file) is the user's to fix."""
+    blocker = tmp_path / "plain_file"
+    blocker.write_text("")
+    line = assert_one_line_error(run_cli("export", bad / "good.pt", "--format", "onnx", "--out", blocker / "out"),
+                                 str(blocker))
+    assert "check the path" in line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,87 +168,109 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
     if fps is not None and fps <= 0:
         raise ValueError("fps must be positive")
     period = 1.0 / fps if fps else 0.0
-    if cpus:
-        os.sched_setaffinity(0, set(cpus))
-    if powersave is not None:
-        import ncnn
-        ncnn.set_cpu_powersave(int(powersave))
-    modes = ["model", "e2e"] if mode == "both" else [mode]
-    if image:
-        img = read_image(image)
-    else:
-        from ..cli.demo import synthetic_scene
-        img = synthetic_scene()
-    rows = build_rows(artifacts, threads, baseline=baseline, conf=conf, iou=iou, precision_hints=precision_hints)
-    if img_size:
-        for r in rows:
-            if not r.baseline:
-                r.predictor.set_input_size(img_size)
-    # What each backend takes: float CHW, or uint8 pixels where it converts them in-graph.
-    inputs = [r.predictor.make_input(img)[0][None] for r in rows]
+    if not threads or min(threads) < 1:
+        raise ValueError("threads must be one or more counts of at least 1")
+    split = None
+    if data:  # a bad data spec fails now, not after minutes of timing
+        from ..data.spec import read_split
 
-    for r, x in zip(rows, inputs):  # warm-up, row by row (caches, lazy compilation)
-        for m in modes:
-            for _ in range(warmup):
-                _time_once(r, m, img, x)
-    order = [(i, m) for i in range(len(rows)) for m in modes]
-    settled: list[float] = []
-    bar = tqdm(total=runs * len(order), desc="bench", unit="run", disable=not progress)
-    for n in turns:  # one round: a turn for every row
+        split = read_split(data, "val")
+    with _pinned(cpus):
+        if powersave is not None:
+            import ncnn
+            ncnn.set_cpu_powersave(int(powersave))
+        modes = ["model", "e2e"] if mode == "both" else [mode]
+        if image:
+            img = read_image(image)
+        else:
+            from ..cli.demo import synthetic_scene
+            img = synthetic_scene()
+        rows = build_rows(artifacts, threads, baseline=baseline, conf=conf, iou=iou, precision_hints=precision_hints)
+        if img_size:
+            for r in rows:
+                if not r.baseline:
+                    r.predictor.set_input_size(img_size)
+        # What each backend takes: float CHW, or uint8 pixels where it converts them in-graph.
+        inputs = [r.predictor.make_input(img)[0][None] for r in rows]
+
+        for r, x in zip(rows, inputs):  # warm-up, row by row (caches, lazy compilation)
+            for m in modes:
+                for _ in range(warmup):
+                    _time_once(r, m, img, x)
+        order = [(i, m) for i in range(len(rows)) for m in modes]
+        settled: list[float] = []
+        bar = tqdm(total=runs * len(order), desc="bench", unit="run", disable=not progress)
+        for n in turns:  # one round: a turn for every row
+            for r, x in zip(rows, inputs):
+                settled.append(settle())
+                r.pin_threads()
+                for _ in range(SWITCH_IN_CALLS):
+                    r.backend.infer(x)
+                for _ in range(n):
+                    for m in modes:
+                        c0, t0 = time.process_time(), time.perf_counter()
+                        r.timings[m].append(_time_once(r, m, img, x))
+                        if period:  # the rest of the frame: the next camera frame is not there yet
+                            time.sleep(max(0.0, t0 + period - time.perf_counter()))
+                        r.cpu[m].append(time.process_time() - c0)
+                bar.update(n * len(modes))
+        bar.close()
+
+        aps = _accuracy(rows, split, progress) if split is not None else {}
+        peak = _peak_rss(rows, warmup) if rss else {}
+        results = []
         for r, x in zip(rows, inputs):
-            settled.append(settle())
-            r.pin_threads()
-            for _ in range(SWITCH_IN_CALLS):
-                r.backend.infer(x)
-            for _ in range(n):
-                for m in modes:
-                    c0, t0 = time.process_time(), time.perf_counter()
-                    r.timings[m].append(_time_once(r, m, img, x))
-                    if period:  # the rest of the frame: the next camera frame is not there yet
-                        time.sleep(max(0.0, t0 + period - time.perf_counter()))
-                    r.cpu[m].append(time.process_time() - c0)
-            bar.update(n * len(modes))
-    bar.close()
-
-    aps = _accuracy(rows, data, progress) if data else {}
-    peak = _peak_rss(rows, warmup) if rss else {}
-    results = []
-    for r, x in zip(rows, inputs):
-        out = r.backend.infer(x)
-        info = r.predictor.info
-        params, gflops = model_counts(info)
-        files = artifact_files(Path(r.artifact), info.extra.get("files"))
-        results.append({
-            "label": r.label, "artifact": r.artifact, "backend": r.backend.name, "baseline": r.baseline,
-            "precision": info.precision,
-            "effective_precision": getattr(r.backend, "effective_precision", None) or info.precision,
-            "output_kind": info.output_kind, "threads": r.threads,
-            "input_size": list(info.preprocess.input_size),
-            "latency_ms": {m: latency_stats(r.timings[m]) for m in modes},
-            "drift_pct": {m: drift_pct(r.timings[m]) for m in modes},
-            "cpu_ms": {m: round(float(np.median(r.cpu[m])) * 1e3, 3) for m in modes},
-            "size_bytes": int(sum(f.stat().st_size for f in files)),
-            "output_bytes_per_image": int(sum(np.asarray(v).nbytes for v in out.values()) // x.shape[0]),
-            "peak_rss_mb": peak.get(r.artifact), "params_m": params, "gflops": gflops,
-            "ap": aps.get(r.label, {}).get("AP"), "ap50": aps.get(r.label, {}).get("AP50"),
-        })
-    return {"schema": SCHEMA, "machine": describe_machine(),
-            "config": {"warmup": warmup, "runs": runs, "modes": modes, "threads": list(threads),
-                       "image": image or "generated scene 640x480", "conf": conf, "iou": iou, "interleaved": True,
-                       "runs_per_turn": min(runs_per_turn, runs), "switch_in_calls": SWITCH_IN_CALLS,
-                       "settle_max_ms": SETTLE_MAX_S * 1e3,
-                       "settle_mean_ms": round(float(np.mean(settled)) * 1e3, 2), "fps": fps,
-                       "cpus": sorted(os.sched_getaffinity(0)), "ncnn_powersave": powersave,
-                       "precision_hints": precision_hints,
-                       "order": [f"{rows[i].label} x{rows[i].threads} {m}" for i, m in order]},
-            "rows": results}
+            out = r.backend.infer(x)
+            info = r.predictor.info
+            params, gflops = model_counts(info)
+            files = artifact_files(Path(r.artifact), info.extra.get("files"))
+            results.append({
+                "label": r.label, "artifact": r.artifact, "backend": r.backend.name, "baseline": r.baseline,
+                "precision": info.precision,
+                "effective_precision": getattr(r.backend, "effective_precision", None) or info.precision,
+                "output_kind": info.output_kind, "threads": r.threads,
+                "input_size": list(info.preprocess.input_size),
+                "latency_ms": {m: latency_stats(r.timings[m]) for m in modes},
+                "drift_pct": {m: drift_pct(r.timings[m]) for m in modes},
+                "cpu_ms": {m: round(float(np.median(r.cpu[m])) * 1e3, 3) for m in modes},
+                "size_bytes": int(sum(f.stat().st_size for f in files)),
+                "output_bytes_per_image": int(sum(np.asarray(v).nbytes for v in out.values()) // x.shape[0]),
+                "peak_rss_mb": peak.get(r.artifact), "params_m": params, "gflops": gflops,
+                "ap": aps.get(r.label, {}).get("AP"), "ap50": aps.get(r.label, {}).get("AP50"),
+            })
+        return {"schema": SCHEMA, "machine": describe_machine(),
+                "config": {"warmup": warmup, "runs": runs, "modes": modes, "threads": list(threads),
+                           "image": image or "generated scene 640x480", "conf": conf, "iou": iou, "interleaved": True,
+                           "runs_per_turn": min(runs_per_turn, runs), "switch_in_calls": SWITCH_IN_CALLS,
+                           "settle_max_ms": SETTLE_MAX_S * 1e3,
+                           "settle_mean_ms": round(float(np.mean(settled)) * 1e3, 2), "fps": fps,
+                           "cpus": sorted(os.sched_getaffinity(0)), "ncnn_powersave": powersave,
+                           "precision_hints": precision_hints,
+                           "order": [f"{rows[i].label} x{rows[i].threads} {m}" for i, m in order]},
+                "rows": results}
 
 
-def _accuracy(rows: list[Row], data: str, progress: bool) -> dict[str, dict]:
-    from ..data.spec import read_split
+@contextmanager
+def _pinned(cpus: list[int] | None):
+    """Pin this process to ``cpus`` for the block, then give back the cores it had."""
+    if not cpus:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, set(cpus))
+    except (OSError, ValueError) as e:
+        raise UserError(f"--cpus {','.join(map(str, cpus))}: cannot pin to these cores ({e}); this process "
+                        f"may use {','.join(map(str, sorted(before)))}") from None
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _accuracy(rows: list[Row], split, progress: bool) -> dict[str, dict]:
     from ..engine.evaluator import evaluate
 
-    split = read_split(data, "val")
     out: dict[str, dict] = {}
     for r in rows:
         if r.label in out:  # one per artifact and precision, not per thread count

@@ -74,6 +74,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"yolox-edge {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    except OSError as e:
+        # A path the system refused (missing, no permission, disk full) is the user's to fix;
+        # one line naming it, like a UserError. An OSError without a file is a bug: traceback.
+        if e.filename is None:
+            raise
+        print(f"yolox-edge {args.command}: error: {e.filename}: {e.strerror or e}; check the path, its "
+              f"permissions and free space", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"yolox-edge {args.command}: interrupted", file=sys.stderr)
         return 130
