@@ -19,9 +19,16 @@ def sha256_file(path: str | Path) -> str:
 
 def atomic_write_bytes(path: str | Path, write) -> None:
     """Call ``write(fileobj)`` on a temp file beside ``path``, then rename over it."""
+    from .errors import UserError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; give a file name to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:  # named after the file the user asked for, not our temp file
+        raise UserError(f"{path}: cannot write here ({e.strerror or e}); check the path and its permissions") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -139,3 +139,50 @@ def test_a_path_the_system_refuses_is_one_line(bad: Path, tmp_path: Path, run_cl
     line = assert_one_line_error(run_cli("export", bad / "good.pt", "--format", "onnx", "--out", blocker / "out"),
                                  str(blocker))
     assert "check the path" in line
+
+
+def test_outputs_written_last_are_checked_first(bad: Path, tmp_path: Path, run_cli, monkeypatch) -> None:
+    """eval --json, convert --out/--log: a folder or an unwritable place fails before the work, and
+    names the path the user gave (not our temp file)."""
+    import yolox_edge.engine.evaluator as evaluator
+    import yolox_edge.engine.reconstruct as reconstruct
+
+    def never(*a, **k):
+        raise AssertionError("the work ran before the output path was checked")
+
+    monkeypatch.setattr(evaluator, "evaluate", never)
+    monkeypatch.setattr(reconstruct, "convert_activation", never)
+    blocker = tmp_path / "plain_file"
+    blocker.write_text("")
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    assert_one_line_error(run_cli("eval", bad / "good.pt", "--data", bad / "data.yaml", "--json", folder),
+                          str(folder), "is a folder")
+    assert_one_line_error(run_cli("eval", bad / "good.pt", "--data", bad / "data.yaml", "--json",
+                                  blocker / "r.json"), str(blocker / "r.json"), "cannot write")
+    for extra in (("--out", folder), ("--out", tmp_path / "s.pt", "--log", blocker / "x" / "log.json")):
+        code, _out, err = run_cli("convert", bad / "good.pt", "--to", "test_dw", "--calib", tmp_path, *extra)
+        assert code == 2 and "AssertionError" not in err and "Traceback" not in err, err
+        assert str(extra[-1]) in err, err
+
+
+def test_atomic_write_names_the_target(tmp_path: Path) -> None:
+    from yolox_edge.errors import UserError
+    from yolox_edge.fileio import atomic_write_bytes
+
+    with pytest.raises(UserError, match="is a folder"):
+        atomic_write_bytes(tmp_path, lambda f: f.write(b"x"))
+    blocker = tmp_path / "plain_file"
+    blocker.write_text("keep me")
+    with pytest.raises(UserError, match=str(blocker / "out.json")):
+        atomic_write_bytes(blocker / "out.json", lambda f: f.write(b"x"))
+    assert blocker.read_text() == "keep me" and [p.name for p in tmp_path.iterdir()] == ["plain_file"]
+
+
+def test_train_out_that_is_a_file_fails_first(bad: Path, tmp_path: Path, run_cli) -> None:
+    target = tmp_path / "not_a_folder.pt"
+    target.write_text("user's file")
+    recipe = Path(__file__).parents[2] / "recipes" / "yolox_nano.yaml"
+    assert_one_line_error(run_cli("train", "--recipe", recipe, "--data", bad / "data.yaml", "--out", target),
+                          str(target), "not a folder")
+    assert target.read_text() == "user's file"

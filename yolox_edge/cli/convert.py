@@ -36,12 +36,14 @@ def run(args) -> int:
     from ..data.preprocess import PreprocessConfig
     from ..engine.checkpoint import atomic_write_bytes, load_model, save_checkpoint
     from ..engine.reconstruct import convert_activation
-    from ..errors import UserError
+    from ..errors import UserError, require_writable
     from ..models.zoo import get_variant
     from ..quantize.calib import load_calibration_set
 
-    if args.steps < 1 or args.batch < 1 or args.lr <= 0:
-        raise UserError("--steps and --batch must be at least 1 and --lr positive")
+    # Written after minutes of fitting: a path that cannot take them fails now.
+    require_writable(args.out, "checkpoint")
+    if args.log:
+        require_writable(args.log, "log")
     try:
         target = get_variant(args.to).name
     except KeyError as e:

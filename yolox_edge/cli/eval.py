@@ -28,8 +28,11 @@ def run(args) -> int:
     from ..data.spec import read_split
     from ..fileio import atomic_write_bytes
     from ..engine.evaluator import evaluate
+    from ..errors import require_writable
     from ..runtime import load_predictor
 
+    if args.json_out:  # written after the evaluation: refuse a bad path first
+        require_writable(args.json_out, "JSON")
     split = read_split(args.data, args.split)
     pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint, conf=args.conf,
                           iou=args.nms, max_det=EVAL_MAX_DET)

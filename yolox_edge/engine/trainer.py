@@ -55,6 +55,8 @@ class Trainer:
                  resume: bool = False, progress: bool = True, hooks: list[Hook] | None = None,
                  log=print) -> None:
         self.recipe, self.data, self.out = recipe, data, Path(out)
+        if self.out.exists() and not self.out.is_dir():  # before data and model are built
+            raise UserError(f"{self.out}: exists and is not a folder; choose another --out")
         self.weights, self.resume, self.progress = weights, resume, progress
         self.hooks: list[Hook] = list(hooks or [])
         self._log = log
