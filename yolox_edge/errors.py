@@ -29,24 +29,3 @@ def read_yaml(path: Path) -> object:
     except yaml.YAMLError as e:
         raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
 
-
-def require_writable(path: str | Path, what: str = "output") -> Path:
-    """Return ``path`` as a Path, or raise UserError now if it could not be written later.
-
-    For commands that write their results only at the end (bench): the folder is created
-    and a probe file written and removed, so a typo fails in a second, not after the run.
-    """
-    import os
-    import tempfile
-
-    p = Path(path)
-    if p.is_dir():
-        raise UserError(f"{p}: is a folder; give a file name for the {what}")
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".probe", dir=p.parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise UserError(f"{p}: cannot write the {what} here ({e.strerror}); choose another path") from None
-    return p

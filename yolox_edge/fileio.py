@@ -17,18 +17,37 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: str | Path, write) -> None:
-    """Call ``write(fileobj)`` on a temp file beside ``path``, then rename over it."""
+def _temp_beside(path: Path, what: str) -> tuple[int, str]:
+    """A new temp file in ``path``'s folder (made if needed); UserError naming ``path`` if not possible."""
     from .errors import UserError
 
-    path = Path(path)
     if path.is_dir():
-        raise UserError(f"{path}: is a folder; give a file name to write")
+        raise UserError(f"{path}: is a folder; give a file name for the {what}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:  # named after the file the user asked for, not our temp file
-        raise UserError(f"{path}: cannot write here ({e.strerror or e}); check the path and its permissions") from None
+        raise UserError(f"{path}: cannot write the {what} here ({e.strerror or e}); choose another path, "
+                        f"or check its permissions") from None
+
+
+def require_writable(path: str | Path, what: str = "output") -> Path:
+    """Return ``path`` as a Path, or raise UserError now if it could not be written later.
+
+    For results written only after long work (bench, eval --json, convert): the folder is
+    made and a probe file written and removed, so a typo fails in a second, not at the end.
+    """
+    path = Path(path)
+    fd, probe = _temp_beside(path, what)
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
+def atomic_write_bytes(path: str | Path, write) -> None:
+    """Call ``write(fileobj)`` on a temp file beside ``path``, then rename over it."""
+    path = Path(path)
+    fd, tmp = _temp_beside(path, "output")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

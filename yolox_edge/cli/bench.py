@@ -52,8 +52,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..bench import best_ratio, markdown_table, run_bench, write_csv, write_plot
-    from ..errors import require_writable
-    from ..fileio import atomic_write_bytes
+    from ..fileio import atomic_write_bytes, require_writable
 
     for what, path in (("JSON", args.json_out), ("CSV", args.csv_out), ("table", args.md_out),
                        ("plot", args.plot_out)):

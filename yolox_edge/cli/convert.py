@@ -36,7 +36,8 @@ def run(args) -> int:
     from ..data.preprocess import PreprocessConfig
     from ..engine.checkpoint import atomic_write_bytes, load_model, save_checkpoint
     from ..engine.reconstruct import convert_activation
-    from ..errors import UserError, require_writable
+    from ..errors import UserError
+    from ..fileio import require_writable
     from ..models.zoo import get_variant
     from ..quantize.calib import load_calibration_set
 

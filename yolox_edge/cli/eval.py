@@ -26,9 +26,8 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..data.spec import read_split
-    from ..fileio import atomic_write_bytes
+    from ..fileio import atomic_write_bytes, require_writable
     from ..engine.evaluator import evaluate
-    from ..errors import require_writable
     from ..runtime import load_predictor
 
     if args.json_out:  # written after the evaluation: refuse a bad path first
