@@ -198,46 +198,10 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
                 for _ in range(warmup):
                     _time_once(r, m, img, x)
         order = [(i, m) for i in range(len(rows)) for m in modes]
-        settled: list[float] = []
-        bar = tqdm(total=runs * len(order), desc="bench", unit="run", disable=not progress)
-        for n in turns:  # one round: a turn for every row
-            for r, x in zip(rows, inputs):
-                settled.append(settle())
-                r.pin_threads()
-                for _ in range(SWITCH_IN_CALLS):
-                    r.backend.infer(x)
-                for _ in range(n):
-                    for m in modes:
-                        c0, t0 = time.process_time(), time.perf_counter()
-                        r.timings[m].append(_time_once(r, m, img, x))
-                        if period:  # the rest of the frame: the next camera frame is not there yet
-                            time.sleep(max(0.0, t0 + period - time.perf_counter()))
-                        r.cpu[m].append(time.process_time() - c0)
-                bar.update(n * len(modes))
-        bar.close()
-
+        settled = _take_turns(rows, inputs, img, modes, turns, period, progress)
         aps = _accuracy(rows, split, progress) if split is not None else {}
         peak = _peak_rss(rows, warmup) if rss else {}
-        results = []
-        for r, x in zip(rows, inputs):
-            out = r.backend.infer(x)
-            info = r.predictor.info
-            params, gflops = model_counts(info)
-            files = artifact_files(Path(r.artifact), info.extra.get("files"))
-            results.append({
-                "label": r.label, "artifact": r.artifact, "backend": r.backend.name, "baseline": r.baseline,
-                "precision": info.precision,
-                "effective_precision": getattr(r.backend, "effective_precision", None) or info.precision,
-                "output_kind": info.output_kind, "threads": r.threads,
-                "input_size": list(info.preprocess.input_size),
-                "latency_ms": {m: latency_stats(r.timings[m]) for m in modes},
-                "drift_pct": {m: drift_pct(r.timings[m]) for m in modes},
-                "cpu_ms": {m: round(float(np.median(r.cpu[m])) * 1e3, 3) for m in modes},
-                "size_bytes": int(sum(f.stat().st_size for f in files)),
-                "output_bytes_per_image": int(sum(np.asarray(v).nbytes for v in out.values()) // x.shape[0]),
-                "peak_rss_mb": peak.get(r.artifact), "params_m": params, "gflops": gflops,
-                "ap": aps.get(r.label, {}).get("AP"), "ap50": aps.get(r.label, {}).get("AP50"),
-            })
+        results = [_row_result(r, x, modes, aps.get(r.label, {}), peak.get(r.artifact)) for r, x in zip(rows, inputs)]
         return {"schema": SCHEMA, "machine": describe_machine(),
                 "config": {"warmup": warmup, "runs": runs, "modes": modes, "threads": list(threads),
                            "image": image or "generated scene 640x480", "conf": conf, "iou": iou, "interleaved": True,
@@ -248,6 +212,55 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
                            "precision_hints": precision_hints,
                            "order": [f"{rows[i].label} x{rows[i].threads} {m}" for i, m in order]},
                 "rows": results}
+
+
+def _take_turns(rows: list[Row], inputs: list[np.ndarray], img: np.ndarray, modes: list[str], turns: list[int],
+                period: float, progress: bool) -> list[float]:
+    """The timed runs, into each row's ``timings`` and ``cpu``; returns the settle waits (s).
+
+    Each round gives every row a turn: wait until the previous row's runtime threads have
+    stopped spinning, make untimed switch-in calls, then ``n`` timed runs per mode.
+    """
+    settled: list[float] = []
+    bar = tqdm(total=sum(turns) * len(rows) * len(modes), desc="bench", unit="run", disable=not progress)
+    for n in turns:  # one round: a turn for every row
+        for r, x in zip(rows, inputs):
+            settled.append(settle())
+            r.pin_threads()
+            for _ in range(SWITCH_IN_CALLS):
+                r.backend.infer(x)
+            for _ in range(n):
+                for m in modes:
+                    c0, t0 = time.process_time(), time.perf_counter()
+                    r.timings[m].append(_time_once(r, m, img, x))
+                    if period:  # the rest of the frame: the next camera frame is not there yet
+                        time.sleep(max(0.0, t0 + period - time.perf_counter()))
+                    r.cpu[m].append(time.process_time() - c0)
+            bar.update(n * len(modes))
+    bar.close()
+    return settled
+
+
+def _row_result(r: Row, x: np.ndarray, modes: list[str], ap: dict, peak_rss_mb: float | None) -> dict:
+    """One row of the result: its latency statistics and what it is (size, outputs, counts, AP)."""
+    out = r.backend.infer(x)
+    info = r.predictor.info
+    params, gflops = model_counts(info)
+    files = artifact_files(Path(r.artifact), info.extra.get("files"))
+    return {
+        "label": r.label, "artifact": r.artifact, "backend": r.backend.name, "baseline": r.baseline,
+        "precision": info.precision,
+        "effective_precision": getattr(r.backend, "effective_precision", None) or info.precision,
+        "output_kind": info.output_kind, "threads": r.threads,
+        "input_size": list(info.preprocess.input_size),
+        "latency_ms": {m: latency_stats(r.timings[m]) for m in modes},
+        "drift_pct": {m: drift_pct(r.timings[m]) for m in modes},
+        "cpu_ms": {m: round(float(np.median(r.cpu[m])) * 1e3, 3) for m in modes},
+        "size_bytes": int(sum(f.stat().st_size for f in files)),
+        "output_bytes_per_image": int(sum(np.asarray(v).nbytes for v in out.values()) // x.shape[0]),
+        "peak_rss_mb": peak_rss_mb, "params_m": params, "gflops": gflops,
+        "ap": ap.get("AP"), "ap50": ap.get("AP50"),
+    }
 
 
 @contextmanager
