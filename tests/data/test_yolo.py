@@ -68,3 +68,38 @@ def test_exif_rotated_jpeg_uses_the_decoded_size(tmp_path: Path) -> None:
     s = read_split(tmp_path / "data.yaml", "train").samples[0]
     assert (s.width, s.height) == (100, 200)
     np.testing.assert_allclose(s.boxes, [[25, 50, 75, 150]])
+
+
+def test_ultralytics_data_yaml_reads_as_the_same_yolo_split(tmp_path: Path) -> None:
+    """An Ultralytics data.yaml (path, folder strings, names as {i: name}, nc, download) gives the
+    same samples as our own spec for the same folders."""
+    import pytest
+
+    from yolox_edge.errors import UserError
+
+    ours = make_yolo(tmp_path / "ds", {"a": (100, 50, "0 0.5 0.5 0.2 0.4\n1 0.25 0.5 0.1 0.2\n"),
+                                       "b": (40, 40, None)})
+    ul = tmp_path / "ul.yaml"
+    ul.write_text("path: ds\ntrain: images\nval: images\ntest:\nnc: 2\nnames:\n  0: cat\n  1: dog\n"
+                  "download: https://example.invalid/ds.zip\n")
+    want, got = read_split(ours, "train"), read_split(ul, "val")
+    assert got.names == ["cat", "dog"] and got.problems == []
+    assert [s.image.resolve() for s in got.samples] == [s.image.resolve() for s in want.samples]
+    for g, w in zip(got.samples, want.samples):
+        np.testing.assert_array_equal(g.boxes, w.boxes)
+        np.testing.assert_array_equal(g.labels, w.labels)
+    (tmp_path / "ds" / "plain.yaml").write_text("train: images\nval: images\nnames: [cat, dog]\n")
+    assert len(read_split(tmp_path / "ds" / "plain.yaml", "train").samples) == 2  # no path: the YAML's folder
+
+    for text, says in [
+        ("path: nowhere\ntrain: images\nnames: [cat]\n", "nowhere: dataset folder not found"),
+        ("path: ds\ntrain: [images, images]\nnames: [cat]\n", "give one images folder"),
+        ("path: ds\ntrain: train.txt\nnames: [cat]\n", "give one images folder"),
+        ("path: ds\ntrain: images\nnames: {0: cat, 2: dog}\n", "keys 0..1"),
+        ("path: ds\ntrain: images\nnc: 3\nnames: [cat, dog]\n", "nc is 3 but names has 2"),
+        ("path: ds\ntrain: images\nnames: [cat]\nkpt_shape: [17, 3]\n", "unknown key(s) kpt_shape"),
+    ]:
+        ul.write_text(text)
+        with pytest.raises(UserError, match=r"ul\.yaml|nowhere") as e:
+            read_split(ul, "train")
+        assert says in str(e.value), (says, str(e.value))

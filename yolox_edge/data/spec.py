@@ -6,8 +6,9 @@
     val:   {annotations: annotations/instances_val2017.json, images: val2017}
 
 Paths are relative to the YAML file. voc: {annotations: DIR, images: DIR, list: FILE};
-yolo: {images: DIR, labels: DIR}. Readers live in one module per format and register in
-``READERS``; every reader returns a ``Split``.
+yolo: {images: DIR, labels: DIR}. An Ultralytics data.yaml (``path``, ``train: images/train``,
+``names`` as a list or ``{0: name}``, ``nc``) is read as the yolo spec it describes. Readers
+live in one module per format and register in ``READERS``; every reader returns a ``Split``.
 """
 from __future__ import annotations
 
@@ -83,6 +84,8 @@ def load_spec(path: str | Path) -> DataSpec:
     d = read_yaml(p)
     if not isinstance(d, dict):
         raise UserError(f"{p}: a data spec is a YAML mapping with format/train/val keys")
+    if _is_ultralytics(d):
+        d = _from_ultralytics(p, d)
     fmt = d.get("format")
     if fmt not in FORMATS:
         raise UserError(f"{p}: format must be one of {', '.join(FORMATS)} (got {fmt!r})")
@@ -97,6 +100,52 @@ def load_spec(path: str | Path) -> DataSpec:
     if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         raise UserError(f"{p}: names must be a list of strings")
     return DataSpec(p, fmt, names, splits)
+
+
+def _is_ultralytics(d: dict) -> bool:
+    """An Ultralytics-style data.yaml: splits given as folder strings (and often ``path``, ``nc``,
+    ``names`` as a dict), no ``format`` or ``format: yolo``."""
+    if d.get("format", "yolo") != "yolo":
+        return False
+    return "path" in d or any(isinstance(d.get(k), (str, list)) for k in ("train", "val", "test"))
+
+
+def _from_ultralytics(p: Path, d: dict) -> dict:
+    """The same dataset as our yolo spec: ``{images: DIR}`` per split (labels found by the usual
+    images -> labels rule), ``names`` as a list. ``path`` is relative to the YAML file here
+    (Ultralytics resolves a relative one against its own datasets folder)."""
+    unknown = set(d) - {"format", "path", "train", "val", "test", "names", "nc", "download"}
+    if unknown:
+        raise UserError(f"{p}: unknown key(s) {', '.join(sorted(unknown))} for a detection dataset; allowed: "
+                        f"path, train, val, test, names, nc (download is ignored: nothing is fetched)")
+    rel = Path(str(d.get("path") or "."))  # split paths stay relative to the YAML file, like ours
+    root = p.parent / rel
+    if not root.is_dir():
+        raise UserError(f"{root}: dataset folder not found ('path' in {p}; here a relative path is relative to "
+                        f"the YAML file, not to a datasets folder)")
+    out: dict = {"format": "yolo", "names": _names_list(p, d.get("names"))}
+    for k in ("train", "val", "test"):
+        v = d.get(k)
+        if v is None or isinstance(v, dict):
+            out[k] = v
+        elif isinstance(v, str) and not v.lower().endswith(".txt"):
+            out[k] = {"images": str(rel / v)}
+        else:
+            raise UserError(f"{p}: split {k!r} is {v!r}; give one images folder (a list of folders or a .txt list "
+                            f"of image paths is not read), or write {k}: {{images: DIR, labels: DIR}}")
+    nc = d.get("nc")
+    if nc is not None and out["names"] is not None and nc != len(out["names"]):
+        raise UserError(f"{p}: nc is {nc} but names has {len(out['names'])} entries; make them agree")
+    return out
+
+
+def _names_list(p: Path, names: object) -> list[str] | None:
+    """``names`` as a list; Ultralytics also writes ``{0: person, 1: bicycle}``."""
+    if not isinstance(names, dict):
+        return names  # a list (or None) is checked with every other spec
+    if sorted(names) != list(range(len(names))):
+        raise UserError(f"{p}: names as a mapping needs the keys 0..{len(names) - 1} (got {sorted(names)!r})")
+    return [names[i] for i in range(len(names))]
 
 
 def read_split(spec: DataSpec | str | Path, split: str = "val") -> Split:
