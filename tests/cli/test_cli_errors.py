@@ -69,7 +69,6 @@ def test_good_inputs_work(bad: Path, run_cli) -> None:
     (["{d}/missing.pt", "{d}/ok.jpg"], ["missing.pt"]),
     (["{d}/good.pt", "{d}/missing.jpg"], ["missing.jpg"]),
     (["{d}/good.pt", "{d}/bad.jpg"], ["bad.jpg"]),
-    (["{d}/good.pt", "{d}"], ["bad_inputs"]),  # a folder where an image is expected
     (["{d}/relu.onnx", "{d}/ok.jpg"], ["relu.onnx"]),
     (["{d}/garbage.onnx", "{d}/ok.jpg"], ["garbage.onnx"]),
     (["{d}/mismatch.pt", "{d}/ok.jpg"], ["mismatch.pt", "test_dw"]),
@@ -186,3 +185,25 @@ def test_train_out_that_is_a_file_fails_first(bad: Path, tmp_path: Path, run_cli
     assert_one_line_error(run_cli("train", "--recipe", recipe, "--data", bad / "data.yaml", "--out", target),
                           str(target), "not a folder")
     assert target.read_text() == "user's file"
+
+
+def test_predict_a_folder(bad: Path, tmp_path: Path, run_cli) -> None:
+    """A folder's images in name order; an unreadable one is skipped and said; two images with
+    one stem keep two annotated copies; an empty folder is one line and exit 2."""
+    import json
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), np.full((40, 60, 3), 90, np.uint8))
+    cv2.imwrite(str(folder / "a.png"), np.full((30, 50, 3), 150, np.uint8))
+    (folder / "b.jpg").write_text("not an image")
+    (folder / "notes.txt").write_text("not an image either, and not looked at")
+    code, out, err = run_cli("predict", bad / "good.pt", folder, bad / "ok.jpg", "--json",
+                             "--save-dir", tmp_path / "vis")
+    assert code == 0, err
+    assert [r["image"] for r in json.loads(out)] == [str(folder / "a.jpg"), str(folder / "a.png"),
+                                                     str(bad / "ok.jpg")]
+    assert "b.jpg" in err and "1 unreadable image(s) skipped" in err
+    assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["a_png_pred.jpg", "a_pred.jpg", "ok_pred.jpg"]
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(run_cli("predict", bad / "good.pt", tmp_path / "empty"), "no images in this folder")

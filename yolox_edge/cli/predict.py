@@ -11,7 +11,7 @@ from .argtypes import positive, unit_interval
 def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="detect objects in images with any model artifact")
     p.add_argument("model", help="checkpoint (.pt) or exported artifact / folder")
-    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("images", nargs="+", help="image files or folders of images (not recursive)")
     p.add_argument("--conf", type=unit_interval, default=0.3, help="score threshold (obj x cls), default 0.3")
     p.add_argument("--nms", type=unit_interval, default=0.45, help="NMS IoU threshold, default 0.45")
     p.add_argument("--agnostic", action="store_true", help="class-agnostic NMS")
@@ -23,25 +23,73 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _expand(items: list[str]) -> list[tuple[Path, bool]]:
+    """(path, named) for each image: the files given, then each folder's images in name order.
+    ``named`` marks files the user typed (a bad one stops the run before any work)."""
+    from ..data.preprocess import IMAGE_SUFFIXES
+    from ..errors import UserError
+
+    out: list[tuple[Path, bool]] = []
+    for item in items:
+        p = Path(item)
+        if not p.is_dir():
+            out.append((p, True))
+            continue
+        found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+        if not found:
+            raise UserError(f"{p}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, "
+                            f"not in subfolders)")
+        out += [(q, False) for q in found]
+    return out
+
+
+def _pred_name(path: Path, taken: set[str]) -> str:
+    """``<stem>_pred.jpg``; ``<stem>_<ext>_pred.jpg`` when another image took that name (a.jpg, a.png)."""
+    name = f"{path.stem}_pred.jpg"
+    if name in taken:
+        name = f"{path.stem}_{path.suffix.lstrip('.').lower()}_pred.jpg"
+    n = 2
+    while name in taken:
+        name, n = f"{path.stem}_pred_{n}.jpg", n + 1
+    taken.add(name)
+    return name
+
+
 def run(args) -> int:
+    import sys
+
     from ..data.preprocess import read_image
+    from ..errors import UserError
     from ..runtime import load_predictor
     from ..visualize import draw_detections, write_image
 
-    images = [(Path(f), read_image(f)) for f in args.images]  # fail on a bad file before any work
+    paths = _expand(args.images)
+    # Files the user named are read now: a typo fails before the model loads. Folder members
+    # are read one at a time (a folder may hold thousands) and an unreadable one is skipped.
+    named = {p: read_image(p) for p, is_named in paths if is_named}
     pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint, conf=args.conf,
                           iou=args.nms, agnostic=args.agnostic, max_det=args.max_det)
-    results = []
-    for path, img in images:
+    results, skipped, taken = [], [], set()
+    for path, is_named in paths:
+        if is_named:
+            img = named[path]
+        else:
+            try:
+                img = read_image(path)
+            except UserError as e:
+                print(f"skipped {e}", file=sys.stderr)
+                skipped.append(str(path))
+                continue
         det = pred.predict(img)
         results.append({"image": str(path), "detections": det.to_list(pred.class_names)})
         if args.save_dir:
-            out = Path(args.save_dir) / f"{path.stem}_pred.jpg"
-            write_image(out, draw_detections(img, det, pred.class_names))
+            write_image(Path(args.save_dir) / _pred_name(path, taken), draw_detections(img, det, pred.class_names))
         if not args.json:
             print(f"{path}: {len(det)} detections")
             for d in results[-1]["detections"]:
                 print(f"  {d['name']:<14} {d['score']:.3f}  [{', '.join(f'{v:.1f}' for v in d['box'])}]")
     if args.json:
         print(json.dumps(results, indent=2))
+    if skipped:
+        print(f"{len(skipped)} unreadable image(s) skipped", file=sys.stderr)
     return 0
