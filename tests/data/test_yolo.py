@@ -90,12 +90,15 @@ def test_ultralytics_data_yaml_reads_as_the_same_yolo_split(tmp_path: Path) -> N
         np.testing.assert_array_equal(g.labels, w.labels)
     (tmp_path / "ds" / "plain.yaml").write_text("train: images\nval: images\nnames: [cat, dog]\n")
     assert len(read_split(tmp_path / "ds" / "plain.yaml", "train").samples) == 2  # no path: the YAML's folder
+    (tmp_path / "ds" / "quoted.yaml").write_text("train: images\nnames: {'1': dog, '0': cat}\n")
+    assert read_split(tmp_path / "ds" / "quoted.yaml", "train").names == ["cat", "dog"]
 
     for text, says in [
         ("path: nowhere\ntrain: images\nnames: [cat]\n", "nowhere: dataset folder not found"),
         ("path: ds\ntrain: [images, images]\nnames: [cat]\n", "give one images folder"),
         ("path: ds\ntrain: train.txt\nnames: [cat]\n", "give one images folder"),
         ("path: ds\ntrain: images\nnames: {0: cat, 2: dog}\n", "keys 0..1"),
+        ("path: ds\ntrain: images\nnames: {0: cat, x: dog}\n", "keys 0..1 (got 0, x)"),
         ("path: ds\ntrain: images\nnc: 3\nnames: [cat, dog]\n", "nc is 3 but names has 2"),
         ("path: ds\ntrain: images\nnames: [cat]\nkpt_shape: [17, 3]\n", "unknown key(s) kpt_shape"),
     ]:

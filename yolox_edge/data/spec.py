@@ -143,8 +143,11 @@ def _names_list(p: Path, names: object) -> list[str] | None:
     """``names`` as a list; Ultralytics also writes ``{0: person, 1: bicycle}``."""
     if not isinstance(names, dict):
         return names  # a list (or None) is checked with every other spec
-    if sorted(names) != list(range(len(names))):
-        raise UserError(f"{p}: names as a mapping needs the keys 0..{len(names) - 1} (got {sorted(names)!r})")
+    # JSON-converted files quote the keys: '0': person
+    names = {int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in names.items()}
+    if set(names) != set(range(len(names))):
+        raise UserError(f"{p}: names as a mapping needs the keys 0..{len(names) - 1} "
+                        f"(got {', '.join(map(str, names))})")
     return [names[i] for i in range(len(names))]
 
 
