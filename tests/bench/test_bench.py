@@ -306,3 +306,19 @@ def test_bad_inputs_fail_before_any_timing(tiny_ckpt, tmp_path, monkeypatch, run
         code, _out, err = run_cli("bench", tiny_ckpt, "--runs", "1", flag, path)
         assert code == 2 and "Traceback" not in err, err
         assert str(path) in err and "AssertionError" not in err, err
+
+
+def test_speedups_pair_each_row_with_the_baseline_at_its_thread_count(tmp_path):
+    from yolox_edge.bench.report import speedups
+
+    def row(label, threads, p50, baseline=False):
+        return {"label": label, "threads": threads, "baseline": baseline, "backend": "onnxruntime", "ap": None,
+                "latency_ms": {"e2e": {"p50": p50, "p90": p50 * 1.1}}}
+
+    res = {"rows": [row("a", 1, 10.0), row("a", 2, 6.0), row("b", 4, 5.0), row("base", 1, 20.0, True),
+                    row("base", 2, 15.0, True)],
+           "config": {"modes": ["e2e"]}, "machine": {"cpu": "test cpu", "arch": "x86_64"}}
+    assert speedups(res, "e2e") == [2.0, 2.5, None, 1.0, 1.0]  # no 4-thread baseline: no ratio
+    assert best_ratio(res) == {"label": "a", "threads": 2, "ratio": 2.5}
+    write_plot(res, tmp_path / "bars.png")  # the bar chart (no AP) with a row lacking a ratio
+    assert (tmp_path / "bars.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -12,11 +12,21 @@ def _mb(n: int | None) -> str:
     return "" if n is None else f"{n / 2**20:.2f}"
 
 
+def speedups(result: dict, key: str) -> list[float | None]:
+    """Each row's p50 speed-up over the baseline row at its thread count (None: no baseline)."""
+    base = {r["threads"]: r for r in result["rows"] if r["baseline"]}
+    out: list[float | None] = []
+    for r in result["rows"]:
+        b = base.get(r["threads"])
+        ok = b is not None and key in r["latency_ms"] and key in b["latency_ms"]
+        out.append(b["latency_ms"][key]["p50"] / r["latency_ms"][key]["p50"] if ok else None)
+    return out
+
+
 def markdown_table(result: dict) -> str:
     """One line per row and thread count: p50/p90 ms model and end to end, ratio vs baseline."""
     rows = result["rows"]
     modes = result["config"]["modes"]
-    base = {r["threads"]: r for r in rows if r["baseline"]}
     head = ["model", "threads"]
     for m in modes:
         head += [f"{m} p50 ms", f"{m} p90 ms", f"{m} img/s"]
@@ -24,13 +34,11 @@ def markdown_table(result: dict) -> str:
     per = "frame" if result["config"].get("fps") else "img"
     head += [f"{key} speed-up vs baseline", f"{key} CPU ms/{per}", "size MB", "out bytes/img", "peak RSS MB", "AP"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
+    for r, ratio in zip(rows, speedups(result, key)):
         cells = [r["label"], str(r["threads"])]
         for m in modes:
             s = r["latency_ms"][m]
             cells += [f"{s['p50']:.2f}", f"{s['p90']:.2f}", f"{s['ips']:.1f}"]
-        b = base.get(r["threads"])
-        ratio = b["latency_ms"][key]["p50"] / r["latency_ms"][key]["p50"] if b else None
         cpu = (r.get("cpu_ms") or {}).get(key)  # absent in JSONs from before it was measured
         cells += ["" if ratio is None else f"{ratio:.2f}x", "" if cpu is None else f"{cpu:.1f}",
                   _mb(r["size_bytes"]), str(r["output_bytes_per_image"]),
@@ -72,13 +80,10 @@ def drift_warnings(result: dict) -> list[str]:
 
 def best_ratio(result: dict, mode: str = "e2e") -> dict | None:
     """The fastest non-baseline row against the baseline at the same thread count."""
-    base = {r["threads"]: r for r in result["rows"] if r["baseline"]}
     best = None
-    for r in result["rows"]:
-        b = base.get(r["threads"])
-        if r["baseline"] or b is None or mode not in r["latency_ms"]:
+    for r, ratio in zip(result["rows"], speedups(result, mode)):
+        if r["baseline"] or ratio is None:
             continue
-        ratio = b["latency_ms"][mode]["p50"] / r["latency_ms"][mode]["p50"]
         if best is None or ratio > best["ratio"]:
             best = {"label": r["label"], "threads": r["threads"], "ratio": round(ratio, 3)}
     return best
@@ -108,7 +113,7 @@ def write_plot(result: dict, path: str | Path) -> None:
 
     key = "e2e" if "e2e" in result["config"]["modes"] else "model"
     rows = result["rows"]
-    fig, ax = plt.subplots(figsize=(9, 5.5))
+    fig, ax = plt.subplots(figsize=(9, max(4.0, 0.3 * len(rows) + 1.5)))
     if all(r["ap"] is not None for r in rows if not r["baseline"]) and any(r["ap"] is not None for r in rows):
         for t in sorted({r["threads"] for r in rows}):
             sel = [r for r in rows if r["threads"] == t and r["ap"] is not None]
@@ -119,13 +124,41 @@ def write_plot(result: dict, path: str | Path) -> None:
         ax.set_ylabel("COCO AP")
         ax.legend()
     else:
-        labels = [f"{r['label']} x{r['threads']}" for r in rows]
-        ax.barh(labels, [r["latency_ms"][key]["p50"] for r in rows])
-        ax.set_xlabel(f"{key} latency p50 (ms)")
-        ax.tick_params(axis="y", labelsize=7)
+        _bars(ax, result, key)
     ax.set_title(f"yolox_edge bench on {result['machine']['cpu']} ({result['machine']['arch']})")
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")  # long row labels stay whole
     plt.close(fig)
     atomic_write_bytes(path, lambda f: f.write(buf.getvalue()))
+
+
+# One colour per runtime, grey for the baseline: rows of one runtime read as a group.
+BACKEND_COLORS = {"torch": "tab:red", "onnxruntime": "tab:blue", "openvino": "tab:purple", "ncnn": "tab:green"}
+
+
+def _bars(ax, result: dict, key: str) -> None:
+    """p50 bars in table order, a whisker to p90, each labelled with its ms and speed-up."""
+    rows = result["rows"]
+    p50 = [r["latency_ms"][key]["p50"] for r in rows]
+    p90 = [r["latency_ms"][key]["p90"] for r in rows]
+    colors = ["tab:gray" if r["baseline"] else BACKEND_COLORS.get(r["backend"], "tab:orange") for r in rows]
+    y = list(range(len(rows)))
+    ax.barh(y, p50, color=colors, xerr=[[0] * len(rows), [b - a for a, b in zip(p50, p90)]],
+            error_kw={"capsize": 2, "elinewidth": 0.8, "alpha": 0.7})
+    ax.set_yticks(y, [f"{r['label']} x{r['threads']}" for r in rows], fontsize=7)
+    ax.invert_yaxis()  # first row on top, as in the table
+    for i, (r, ratio) in enumerate(zip(rows, speedups(result, key))):
+        text = f"{p50[i]:.1f} ms" + (f"  {ratio:.2f}x" if ratio is not None and not r["baseline"] else "")
+        ax.text(p90[i], i, "  " + text, va="center", fontsize=7)
+    ax.set_xlim(0, max(p90) * 1.3)  # room for the labels right of the longest whisker
+    ax.set_xlabel(f"{key} latency ms (bar p50, whisker to p90; Nx = speed-up vs the baseline at the same threads)")
+    seen = {r["backend"] if not r["baseline"] else "baseline" for r in rows}
+    handles = [_patch(c, n) for n, c in [*BACKEND_COLORS.items(), ("baseline", "tab:gray")] if n in seen]
+    ax.legend(handles=handles, fontsize=7, loc="best")
+
+
+def _patch(color: str, label: str):
+    from matplotlib.patches import Patch
+
+    return Patch(color=color, label=label)
