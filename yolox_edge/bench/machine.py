@@ -6,6 +6,8 @@ import os
 import platform
 from pathlib import Path
 
+from .cores import core_clusters, describe_clusters
+
 # Flags that change which kernels a runtime can use, x86 and Arm (as /proc/cpuinfo names them).
 X86_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
 ARM_FLAGS = {"asimd": "neon", "asimddp": "dotprod", "i8mm": "i8mm", "asimdhp": "fp16", "sve": "sve", "bf16": "bf16"}
@@ -49,13 +51,17 @@ def runtime_versions() -> dict[str, str]:
 def describe_machine() -> dict:
     """A JSON-able description of this machine for benchmark reports."""
     info = _cpuinfo()
-    model = info.get("model name") or info.get("Hardware") or info.get("Model") or platform.processor() or "unknown"
+    model = info.get("model name") or info.get("Hardware") or info.get("Model") or platform.processor() or ""
     try:
         import psutil
         physical = psutil.cpu_count(logical=False)
         mem_gb = round(psutil.virtual_memory().total / 2**30, 1)
     except Exception:  # psutil is optional at run time on exotic boards
         physical, mem_gb = None, None
+    clusters = core_clusters()
+    if model in ("", "unknown", platform.machine()):  # Arm kernels often name no model: say which cores
+        model = describe_clusters(clusters) or "unknown"
     return {"cpu": model, "arch": platform.machine(), "logical_cores": os.cpu_count(), "physical_cores": physical,
             "memory_gb": mem_gb, "isa": cpu_flags(info), "os": platform.platform(),
-            "python": platform.python_version(), "runtimes": runtime_versions()}
+            "python": platform.python_version(), "runtimes": runtime_versions(),
+            "clusters": clusters, "cores": describe_clusters(clusters)}

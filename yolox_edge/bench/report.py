@@ -47,8 +47,9 @@ def markdown_table(result: dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     m = result["machine"]
     lines.append("")
-    lines.append(f"Machine: {m['cpu']} ({m['arch']}, {m['logical_cores']} logical cores, ISA: {', '.join(m['isa'])}); "
-                 f"{m['os']}; " + ", ".join(f"{k} {v}" for k, v in m["runtimes"].items()))
+    cores = f"; cores {m['cores']}" if m.get("cores") and m["cores"] != m["cpu"] else ""
+    lines.append(f"Machine: {m['cpu']} ({m['arch']}, {m['logical_cores']} logical cores{cores}, ISA: "
+                 f"{', '.join(m['isa'])}); {m['os']}; " + ", ".join(f"{k} {v}" for k, v in m["runtimes"].items()))
     c = result["config"]
     turn = ""
     if c.get("runs_per_turn"):  # JSONs from before turns lack these keys

@@ -19,6 +19,7 @@ from ..runtime.ncnn_backend import PRECISION_HINTS as NCNN_HINTS
 from ..runtime.openvino_backend import PRECISION_HINTS as OV_HINTS
 from ..runtime.predictor import Predictor
 from ..subprocesses import default_sigchld
+from .cores import resolve_cpus
 from .machine import describe_machine
 from .schedule import RUNS_PER_TURN, SETTLE_MAX_S, SWITCH_IN_CALLS, settle, turn_sizes
 from .stats import drift_pct, latency_stats
@@ -146,7 +147,7 @@ def _time_once(row: Row, mode: str, img: np.ndarray, x: np.ndarray) -> float:
 def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1, 2), warmup: int = 10, runs: int = 100,
               image: str | None = None, mode: str = "both", baseline: str | None = None, img_size: int | None = None,
               conf: float = 0.25, iou: float = 0.45, data: str | None = None, rss: bool = True,
-              cpus: list[int] | None = None, powersave: int | None = None, progress: bool = True,
+              cpus: list[int] | str | None = None, powersave: int | None = None, progress: bool = True,
               precision_hints: list[str] | None = None, runs_per_turn: int = RUNS_PER_TURN,
               fps: float | None = None) -> dict:
     """Benchmark artifacts; returns the result dict (schema ``yolox_edge.bench/1``).
@@ -157,7 +158,8 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
     ``fps`` paces a turn's runs at that frame rate, as a camera app calls the model; each
     run's process CPU time then covers its whole frame (runtime threads busy-waiting
     between frames included), which is what it costs in battery and heat.
-    ``cpus`` pins the process to those cores (e.g. the big cores of a phone SoC);
+    ``cpus`` pins the process to those cores (e.g. the big cores of a phone SoC), or names them:
+    'big' (all but the slowest cluster), 'little' (the slowest cluster);
     ``powersave`` is ncnn's CPU policy (0 all cores, 1 little, 2 big), process-wide;
     ``precision_hints`` (e.g. ``["f32", "bf16"]``) gives each OpenVINO/ncnn artifact a row per
     hint its runtime takes (default: f32 only).
@@ -170,6 +172,8 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
     period = 1.0 / fps if fps else 0.0
     if not threads or min(threads) < 1:
         raise ValueError("threads must be one or more counts of at least 1")
+    if isinstance(cpus, str):  # 'big', 'little' or '4,5,6,7'
+        cpus = resolve_cpus(cpus)
     split = None
     if data:  # a bad data spec fails now, not after minutes of timing
         from ..data.spec import read_split

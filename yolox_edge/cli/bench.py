@@ -8,6 +8,18 @@ from . import PRECISION_HINTS
 from .argtypes import int_list, non_negative, positive
 
 
+def _cpus(s: str) -> list[int] | str:
+    """'big' / 'little' (resolved on the machine by the bench) or a comma list of core numbers."""
+    import argparse
+
+    if s.strip().lower() in ("big", "little"):
+        return s.strip().lower()
+    try:
+        return int_list(0)(s)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected core numbers (e.g. 4,5,6,7), 'big' or 'little', not {s!r}") from None
+
+
 def _hints(s: str) -> list[str]:
     import argparse
 
@@ -35,7 +47,9 @@ def add_parser(sub) -> None:
     p.add_argument("--baseline", default=None,
                    help="raw-output ONNX (e.g. the official yolox_nano.onnx) for the official-style baseline row")
     p.add_argument("--data", default=None, help="data spec: also measure AP (val split) for the latency/AP chart")
-    p.add_argument("--cpus", type=int_list(0), default=None, help="pin to these cores, e.g. 4,5,6,7 (big cores on ARM)")
+    p.add_argument("--cpus", type=_cpus, default=None,
+                   help="pin to these cores: numbers (e.g. 4,5,6,7), 'big' (all but the slowest core cluster, "
+                        "from cpufreq) or 'little'")
     p.add_argument("--powersave", type=int, choices=[0, 1, 2], default=None,
                    help="ncnn CPU policy: 0 all cores, 1 little cores, 2 big cores")
     p.add_argument("--precision-hint", type=_hints, default=None,
