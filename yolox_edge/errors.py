@@ -29,3 +29,11 @@ def read_yaml(path: Path) -> object:
     except yaml.YAMLError as e:
         raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
 
+
+def require_out_folder(path: str | Path) -> Path:
+    """``path`` as a Path, or a UserError when something other than a folder is already there
+    (the check every command writing into an ``--out`` folder makes before its work)."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UserError(f"{p}: exists and is not a folder; choose another --out")
+    return p

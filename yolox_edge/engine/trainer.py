@@ -22,7 +22,7 @@ from ..config import EVAL_MAX_DET, Recipe, recipe_from_checkpoint
 from ..data.dataset import DetectionDataset, collate
 from ..data.preprocess import PreprocessConfig
 from ..data.spec import Split, load_spec, read_split
-from ..errors import UserError
+from ..errors import UserError, require_out_folder
 from ..loss import YOLOXLoss
 from ..models import VARIANTS, create_model
 from . import distributed as D
@@ -54,9 +54,8 @@ class Trainer:
     def __init__(self, recipe: Recipe, *, data: str | Path, out: str | Path, weights: str | Path | None = None,
                  resume: bool = False, progress: bool = True, hooks: list[Hook] | None = None,
                  log=print) -> None:
-        self.recipe, self.data, self.out = recipe, data, Path(out)
-        if self.out.exists() and not self.out.is_dir():  # before data and model are built
-            raise UserError(f"{self.out}: exists and is not a folder; choose another --out")
+        self.recipe, self.data = recipe, data
+        self.out = require_out_folder(out)  # before data and model are built
         self.weights, self.resume, self.progress = weights, resume, progress
         self.hooks: list[Hook] = list(hooks or [])
         self._log = log

@@ -12,7 +12,7 @@ from ..config import EVAL_CONF, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import load_model
 from ..fileio import sha256_file
-from ..errors import UserError
+from ..errors import UserError, require_out_folder
 from ..models import Detector, variant_counts
 from .metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
 from .wrapper import DeployModel, num_anchors
@@ -64,9 +64,7 @@ def output_plan(fmt: str, precision: str, topk: int | None, raw: bool, dynamic_b
 
 def output_folder(out_dir: str | Path) -> Path:
     """Create the artifact folder (files reach it by rename from a temp folder inside it)."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder; pass a folder for --out")
+    out = require_out_folder(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     return out
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..data.preprocess import IMAGE_SUFFIXES, PreprocessConfig, preprocess, read_image
 from ..fileio import atomic_write_bytes
-from ..errors import UserError
+from ..errors import UserError, require_out_folder
 
 FORMAT = "yolox_edge.calibration"
 VERSION = 1
@@ -184,13 +184,11 @@ def build_calibration_set(source: str | Path, out_dir: str | Path, *, size: int 
     hw = (size, size) if isinstance(size, int) else tuple(size)
     if hw[0] % 32 or hw[1] % 32 or min(hw) <= 0:
         raise UserError(f"--size {size}: input size must be a positive multiple of 32")
+    out = require_out_folder(out_dir)  # before the images are read and preprocessed
     files, class_counts, desc = select_images(source, count=count, sampling=sampling, seed=seed, split=split)
     data = preprocess_images(files, hw)
     blob = _npy_bytes(data)
     digest = hashlib.sha256(blob).hexdigest()
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder; choose another --out")
     cal = CalibrationSet(data, [str(f) for f in files], PreprocessConfig(input_size=hw), sampling, seed, desc,
                          class_counts, digest, out)
     manifest = {"format": FORMAT, "version": VERSION, "input_size": list(hw), "count": len(files),
