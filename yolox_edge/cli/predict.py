@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
 def _expand(items: list[str]) -> list[tuple[Path, bool]]:
     """(path, named) for each image: the files given, then each folder's images in name order.
     ``named`` marks files the user typed (a bad one stops the run before any work)."""
-    from ..data.preprocess import IMAGE_SUFFIXES
+    from ..data.preprocess import IMAGE_SUFFIXES, list_images
     from ..errors import UserError
 
     out: list[tuple[Path, bool]] = []
@@ -35,7 +35,7 @@ def _expand(items: list[str]) -> list[tuple[Path, bool]]:
         if not p.is_dir():
             out.append((p, True))
             continue
-        found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+        found = list_images(p)
         if not found:
             raise UserError(f"{p}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, "
                             f"not in subfolders)")

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import UserError
 from . import check
 from .index import cached_folder_split
-from .preprocess import IMAGE_SUFFIXES
+from .preprocess import list_images
 from .sample import Sample
 from .spec import READERS, DataSpec, Split, check_split_folders, split_entries
 
@@ -67,8 +67,7 @@ def parse_yolo_txt(path: Path, num_classes: int, width: int, height: int, proble
 
 def _list_images(img_dir: Path, list_path: Path | None) -> list[Path]:
     if list_path is None:
-        with os.scandir(img_dir) as it:
-            return sorted(img_dir / e.name for e in it if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES)
+        return list_images(img_dir)
     out = []
     for line in list_path.read_text().splitlines():
         item = line.strip()

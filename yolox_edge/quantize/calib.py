@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.preprocess import IMAGE_SUFFIXES, PreprocessConfig, preprocess, read_image
+from ..data.preprocess import IMAGE_SUFFIXES, PreprocessConfig, list_images, preprocess, read_image
 from ..fileio import atomic_write_bytes
 from ..errors import UserError, require_out_folder
 
@@ -57,7 +57,7 @@ class CalibrationSet:
 
 
 def _list_folder(folder: Path) -> list[Path]:
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = list_images(folder, recursive=True)
     if not files:
         raise UserError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))}); "
                         "point --data at a folder of images or a data spec YAML")
