@@ -12,6 +12,11 @@ def _mb(n: int | None) -> str:
     return "" if n is None else f"{n / 2**20:.2f}"
 
 
+def headline_mode(result: dict) -> str:
+    """The mode the speed-up column, drift lines and chart report: end to end when measured."""
+    return "e2e" if "e2e" in result["config"]["modes"] else "model"
+
+
 def speedups(result: dict, key: str) -> list[float | None]:
     """Each row's p50 speed-up over the baseline row at its thread count (None: no baseline)."""
     base = {r["threads"]: r for r in result["rows"] if r["baseline"]}
@@ -30,7 +35,7 @@ def markdown_table(result: dict) -> str:
     head = ["model", "threads"]
     for m in modes:
         head += [f"{m} p50 ms", f"{m} p90 ms", f"{m} img/s"]
-    key = "e2e" if "e2e" in modes else "model"
+    key = headline_mode(result)
     per = "frame" if result["config"].get("fps") else "img"
     head += [f"{key} speed-up vs baseline", f"{key} CPU ms/{per}", "size MB", "out bytes/img", "peak RSS MB", "AP"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -69,7 +74,7 @@ DRIFT_WARN_PCT = 10.0
 def drift_warnings(result: dict) -> list[str]:
     """A line for each row whose second half of runs was much slower or faster than its first."""
     out = []
-    key = "e2e" if "e2e" in result["config"]["modes"] else "model"
+    key = headline_mode(result)
     for r in result["rows"]:
         d = (r.get("drift_pct") or {}).get(key)
         if d is not None and abs(d) > DRIFT_WARN_PCT:
@@ -112,7 +117,7 @@ def write_plot(result: dict, path: str | Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    key = "e2e" if "e2e" in result["config"]["modes"] else "model"
+    key = headline_mode(result)
     rows = result["rows"]
     fig, ax = plt.subplots(figsize=(9, max(4.0, 0.3 * len(rows) + 1.5)))
     if all(r["ap"] is not None for r in rows if not r["baseline"]) and any(r["ap"] is not None for r in rows):
