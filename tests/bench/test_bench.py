@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import jsonschema
@@ -62,6 +63,8 @@ def test_bench_tiny_model_schema_and_reports(tiny_ckpt, tmp_path):
     write_plot(res, tmp_path / "b.png")
     assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
     assert best_ratio(res) is None  # no baseline row
+    if Path("/proc/stat").is_file():  # the timed window's other load, over the cores the bench had
+        assert res["host_load"]["cpus"] == sorted(os.sched_getaffinity(0)) and "Other load on cores" in md
 
 
 def test_baseline_row_and_ratio(tiny_ckpt, tmp_path):

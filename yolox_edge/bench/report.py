@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 from ..fileio import atomic_write_bytes
+from .hostload import host_load_warning
 
 
 def _mb(n: int | None) -> str:
@@ -63,7 +64,13 @@ def markdown_table(result: dict) -> str:
     pace = (f" Runs paced at {c['fps']:g} frames/s: CPU ms/frame is the process's CPU time over each frame, "
             "runtime threads busy-waiting between frames included." if c.get("fps") else "")
     lines.append(f"{c['runs']} runs after {c['warmup']} warm-up, rows interleaved{turn}; input: {c['image']}.{pace}")
-    for w in drift_warnings(result):
+    load = result.get("host_load")  # absent in JSONs from before it was measured
+    if load:
+        lines.append(f"Other load on cores {','.join(map(str, load['cpus']))} over the {load['window_s']:.0f} s of "
+                     f"timed runs: {load['other_pct']:.1f}% other processes, {load['steal_pct']:.1f}% stolen by the "
+                     "hypervisor.")
+    busy = host_load_warning(load)
+    for w in ([busy] if busy else []) + drift_warnings(result):
         lines += ["", w]
     return "\n".join(lines) + "\n"
 

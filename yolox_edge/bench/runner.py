@@ -20,6 +20,7 @@ from ..runtime.openvino_backend import PRECISION_HINTS as OV_HINTS
 from ..runtime.predictor import Predictor
 from ..subprocesses import default_sigchld
 from .cores import resolve_cpus
+from .hostload import host_load, sample as cpu_sample
 from .machine import describe_machine
 from .schedule import RUNS_PER_TURN, SETTLE_MAX_S, SWITCH_IN_CALLS, settle, turn_sizes
 from .stats import drift_pct, latency_stats
@@ -202,7 +203,9 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
                 for _ in range(warmup):
                     _time_once(r, m, img, x)
         order = [(i, m) for i in range(len(rows)) for m in modes]
+        before = cpu_sample()
         settled = _take_turns(rows, inputs, img, modes, turns, period, progress)
+        load = host_load(before, cpu_sample())
         aps = _accuracy(rows, split, progress) if split is not None else {}
         peak = _peak_rss(rows, warmup) if rss else {}
         results = [_row_result(r, x, modes, aps.get(r.label, {}), peak.get(r.artifact)) for r, x in zip(rows, inputs)]
@@ -215,7 +218,7 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
                            "cpus": sorted(os.sched_getaffinity(0)), "ncnn_powersave": powersave,
                            "precision_hints": precision_hints,
                            "order": [f"{rows[i].label} x{rows[i].threads} {m}" for i, m in order]},
-                "rows": results}
+                "host_load": load, "rows": results}
 
 
 def _take_turns(rows: list[Row], inputs: list[np.ndarray], img: np.ndarray, modes: list[str], turns: list[int],
