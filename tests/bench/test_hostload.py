@@ -43,7 +43,7 @@ def test_other_load_is_busy_time_less_our_own_and_steal_is_its_share():
     end = CpuSample({**start.ticks, "user": 100, "system": 20, "steal": 20, "idle": 60}, 10.8, 1.0, (0, 1))
     load = host_load(start, end, hz=100)
     assert load == {"window_s": 1.0, "cpus": [0, 1], "other_pct": 20.0, "steal_pct": 10.0}
-    assert "20% of cores 0,1" in host_load_warning(load) and "10% (steal)" in host_load_warning(load)
+    assert "20% of cores 0-1" in host_load_warning(load) and "10% (steal)" in host_load_warning(load)
     # Tick sampling can charge us less than our own CPU time: never a negative share.
     assert host_load(start, CpuSample({**start.ticks, "user": 50, "idle": 150}, 11.0, 1.0, (0, 1)), hz=100)[
         "other_pct"] == 0.0
@@ -58,7 +58,7 @@ def test_the_report_states_the_load_and_flags_a_busy_machine():
            "config": {"modes": ["e2e"], "runs": 1, "warmup": 0, "image": "i"},
            "host_load": {"window_s": 90.0, "cpus": [0, 1], "other_pct": 35.2, "steal_pct": 0.4}}
     md = markdown_table(res)
-    assert "Other load on cores 0,1 over the 90 s of timed runs: 35.2% other processes, 0.4% stolen" in md
+    assert "Other load on cores 0-1 over the 90 s of timed runs: 35.2% other processes, 0.4% stolen" in md
     assert "Busy machine" in md
     res["host_load"]["other_pct"] = 1.0
     assert "Busy machine" not in markdown_table(res)

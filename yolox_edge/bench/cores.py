@@ -63,13 +63,16 @@ def core_clusters(sysfs: Path = SYSFS_CPU, cpuinfo: str | None = None) -> list[d
 
 def describe_clusters(clusters: list[dict]) -> str:
     """'4x Cortex-A55 @1.80 GHz (cpus 0-3) + 4x Cortex-A76 @2.40 GHz (cpus 4-7)'."""
-    parts = []
-    for c in clusters:
-        cpus = c["cpus"]
-        span = f"{cpus[0]}-{cpus[-1]}" if cpus == list(range(cpus[0], cpus[-1] + 1)) and len(cpus) > 1 \
-            else ",".join(map(str, cpus))
-        parts.append(f"{len(cpus)}x {c['core'] or 'core'} @{c['max_mhz'] / 1000:.2f} GHz (cpus {span})")
-    return " + ".join(parts)
+    return " + ".join(f"{len(c['cpus'])}x {c['core'] or 'core'} @{c['max_mhz'] / 1000:.2f} GHz "
+                      f"(cpus {cpu_span(c['cpus'])})" for c in clusters)
+
+
+def cpu_span(cpus: list[int]) -> str:
+    """'4-7' for a run of consecutive cores, else '0,2,5'."""
+    cpus = sorted(cpus)
+    if len(cpus) > 1 and cpus == list(range(cpus[0], cpus[-1] + 1)):
+        return f"{cpus[0]}-{cpus[-1]}"
+    return ",".join(map(str, cpus))
 
 
 def resolve_cpus(spec: str, clusters: list[dict] | None = None) -> list[int]:

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cores import cpu_span
+
 STAT_PATH = "/proc/stat"
 # /proc/stat's columns after the cpu name; guest time is already counted in user and nice.
 _FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
@@ -83,5 +85,5 @@ def host_load_warning(load: dict | None) -> str | None:
     if not load or (load["other_pct"] <= BUSY_WARN_PCT and load["steal_pct"] <= STEAL_WARN_PCT):
         return None
     return (f"Busy machine: while the bench timed, other processes used {load['other_pct']:.0f}% of cores "
-            f"{','.join(map(str, load['cpus']))} and the hypervisor took {load['steal_pct']:.0f}% (steal). "
+            f"{cpu_span(load['cpus'])} and the hypervisor took {load['steal_pct']:.0f}% (steal). "
             "Latencies from this run may not repeat: close other apps (on a VM, a quieter host or time) and run again.")

@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 from ..fileio import atomic_write_bytes
+from .cores import cpu_span
 from .hostload import host_load_warning
 
 
@@ -66,7 +67,7 @@ def markdown_table(result: dict) -> str:
     lines.append(f"{c['runs']} runs after {c['warmup']} warm-up, rows interleaved{turn}; input: {c['image']}.{pace}")
     load = result.get("host_load")  # absent in JSONs from before it was measured
     if load:
-        lines.append(f"Other load on cores {','.join(map(str, load['cpus']))} over the {load['window_s']:.0f} s of "
+        lines.append(f"Other load on cores {cpu_span(load['cpus'])} over the {load['window_s']:.0f} s of "
                      f"timed runs: {load['other_pct']:.1f}% other processes, {load['steal_pct']:.1f}% stolen by the "
                      "hypervisor.")
     busy = host_load_warning(load)
