@@ -16,6 +16,7 @@ from yolox_edge.bench.machine import cpu_flags
 from yolox_edge.bench.stats import latency_stats
 from yolox_edge.data.preprocess import PreprocessConfig
 from yolox_edge.engine.checkpoint import save_checkpoint
+from yolox_edge.errors import UserError
 from yolox_edge.models import create_model
 
 SCHEMA = json.loads((Path(bench_pkg.__file__).parent / "schema.json").read_text())
@@ -255,6 +256,10 @@ def test_baseline_from_our_raw_export_counts_its_variant(tiny_ckpt, tmp_path):
     rows = build_rows([], [1], baseline=str(next(raw.glob("*.onnx"))), conf=0.25, iou=0.45)
     want = variant_counts("test", 3, (64, 64))
     assert model_counts(rows[0].predictor.info) == (want["params_m"], want["gflops"])
+    # Our decoded export (top-K rows, not one per grid cell) is refused with the fix, not a traceback.
+    dec = export_model(tiny_ckpt, "onnx", tmp_path / "dec").directory
+    with pytest.raises(UserError, match="not a raw YOLOX ONNX.*export --raw"):
+        build_rows([], [1], baseline=str(next(dec.glob("*.onnx"))), conf=0.25, iou=0.45)
 
 
 def test_fps_paces_runs_and_reports_cpu_per_frame(tiny_ckpt):

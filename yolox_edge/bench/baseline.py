@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from ..data.preprocess import PreprocessConfig
+from ..decode_np import level_shapes
 from ..errors import UserError
 from ..runtime.artifact import run_batched
 from ..runtime.base import ModelInfo
@@ -43,11 +44,17 @@ class RawOnnxBackend:
 
         self.session = cpu_session(path, threads=threads, advice="pass the official YOLOX ONNX as --baseline")
         inp = self.session.get_inputs()[0]
-        out = self.session.get_outputs()[0]
-        if len(inp.shape) != 4 or len(out.shape) != 3:
-            raise UserError(f"{path}: not a raw YOLOX ONNX (expects input [1,3,H,W] and one [1,N,5+C] output)")
+        outs = self.session.get_outputs()
+        out = outs[0]
+        not_raw = (f"{path}: not a raw YOLOX ONNX (expects input [1,3,H,W] and one [1,N,5+C] output, N the grid "
+                   "cells of strides 8/16/32); pass the official YOLOX ONNX or an `export --raw` of yours")
+        if len(inp.shape) != 4 or len(outs) != 1 or len(out.shape) != 3 or not all(
+                isinstance(d, int) for d in (*inp.shape[2:], *out.shape[1:])):
+            raise UserError(not_raw)
         self.input_name, self.output_name = inp.name, out.name
         self.input_hw = (int(inp.shape[2]), int(inp.shape[3]))
+        if out.shape[1] != sum(h * w for h, w in level_shapes(self.input_hw)):  # e.g. our top-K export
+            raise UserError(not_raw)
         self.num_classes = int(out.shape[2]) - 5
         self.fixed_input = self.input_hw
         self.static = inp.shape[0] == 1  # the official export takes one image per call
