@@ -207,3 +207,25 @@ def test_predict_a_folder(bad: Path, tmp_path: Path, run_cli) -> None:
     assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["a_png_pred.jpg", "a_pred.jpg", "ok_pred.jpg"]
     (tmp_path / "empty").mkdir()
     assert_one_line_error(run_cli("predict", bad / "good.pt", tmp_path / "empty"), "no images in this folder")
+
+
+def test_demo_variant_mistakes_are_one_line(bad: Path, run_cli) -> None:
+    line = assert_one_line_error(run_cli("demo", "--variant", "foo"), "--variant", "'foo'")
+    assert "nano" in line  # the known names
+    line = assert_one_line_error(run_cli("demo", "--weights", bad / "good.pt", "--variant", "tiny"), "good.pt")
+    assert "not --variant tiny" in line  # the checkpoint decides; a silent Nano run misled
+
+
+def test_a_closed_pipe_stops_quietly() -> None:
+    """`yolox-edge ... | head`: the reader leaves early; no BrokenPipeError traceback, exit 141."""
+    code = ("import sys, yolox_edge.cli.models as m\n"
+            "def flood(args):\n"
+            "    for _ in range(200000): print('x' * 60)\n"
+            "m.run = flood\n"
+            "from yolox_edge.cli import main\n"
+            "sys.exit(main(['models']))\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b"x")
+    proc.stdout.close()  # what head does after its lines
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and "Traceback" not in err and "Broken pipe" not in err, err

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
+import os
 import sys
 
 from ..errors import UserError
@@ -52,8 +54,16 @@ def add_precision_hint(p: argparse.ArgumentParser) -> None:
                    help="OpenVINO (f32, bf16, f16) and ncnn (f32, f16) inference precision; default f32")
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("yolox_edge")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yolox-edge", description="YOLOX-Nano/Tiny from training to the phone.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
@@ -74,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"yolox-edge {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of our output went away (`... | head`): stop quietly, as cat does, and keep
+        # Python from reporting the pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer killed by the pipe
     except OSError as e:
         # A path the system refused (missing, no permission, disk full) is the user's to fix;
         # one line naming it, like a UserError. An OSError without a file is a bug: traceback.

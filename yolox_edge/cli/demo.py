@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import time
 
+from ..errors import UserError
 from .argtypes import unit_interval
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="build Nano, summarise it and run predict on a generated image")
-    p.add_argument("--variant", default="nano")
-    p.add_argument("--weights", default=None, help="checkpoint to use instead of random weights")
+    p.add_argument("--variant", default=None,
+                   help="network to build with random weights (default nano; `yolox-edge models` lists them)")
+    p.add_argument("--weights", default=None, help="checkpoint to use instead of random weights (it names its variant)")
     p.add_argument("--image", default=None, help="image to run on (default: a generated scene)")
-    p.add_argument("--conf", type=unit_interval, default=0.3)
+    p.add_argument("--conf", type=unit_interval, default=0.3, help="score threshold (default 0.3)")
     p.add_argument("--save", default="demo_pred.jpg", help="annotated output image")
     p.set_defaults(func=run)
 
@@ -54,8 +56,15 @@ def run(args) -> int:
         pred = load_predictor(args.weights, conf=args.conf)
         model = pred.backend.model
         name = pred.info.name
+        has = pred.info.extra.get("variant")
+        if args.variant and has != args.variant:
+            raise UserError(f"{args.weights}: this checkpoint is {has or 'not a zoo variant'}, not --variant "
+                            f"{args.variant}; drop --variant (the checkpoint decides the network)")
     else:
-        v = get_variant(args.variant)
+        try:
+            v = get_variant(args.variant or "nano")
+        except KeyError as e:
+            raise UserError(f"--variant: {e.args[0]}") from None
         model = create_model(v.name).eval()
         name = f"yolox_{v.name}"
         info = ModelInfo(name, default_names(80), PreprocessConfig(input_size=(v.input_size,) * 2))
