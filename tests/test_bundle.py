@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import random
+import re
 import zipfile
 from pathlib import Path
 
@@ -106,6 +107,28 @@ def test_card_records_eval_and_bench(tmp_path: Path) -> None:
     ev.write_text("{}")
     with pytest.raises(UserError, match="eval --json"):
         package_bundle(exp, "onnx", tmp_path / "p.zip", eval_json=ev)
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"backend": "torch", "model": "best.pt"}, "runtime torch"),  # the FP32 checkpoint's AP
+    ({"precision": "int8 weights, int8 layers + f32 inference"}, "precision int8"),
+    ({"input_size": [320, 320]}, "input size [320, 320]"),  # eval --img-size 320
+    ({"model": "OTHER"}, "not the export in"),  # another export of the same kind
+])
+def test_card_refuses_an_evaluation_of_another_model(tmp_path: Path, change: dict, named: str) -> None:
+    exp = fake_export(tmp_path / "e", fmt="onnx")
+    other = fake_export(tmp_path / "other", fmt="onnx")
+    good = {"AP": 0.25, "AP50": 0.4, "backend": "onnxruntime", "precision": "fp32",
+            "input_size": json.loads((exp / "metadata.json").read_text())["preprocess"]["input_size"]}
+    ev = tmp_path / "ev.json"
+    for model in (str(exp), str(exp / "metadata.json"), "elsewhere/relative"):  # this export, or unknown: kept
+        ev.write_text(json.dumps(dict(good, model=model)))
+        assert package_bundle(exp, "onnx", tmp_path / "ok.zip", eval_json=ev)["evaluation"]["AP"] == 0.25
+    ev.write_text(json.dumps({**good, **change, "model": str(other) if change.get("model") == "OTHER"
+                              else change.get("model", str(exp))}))
+    with pytest.raises(UserError, match=re.escape(named) + ".*eval .*--json") as e:
+        package_bundle(exp, "onnx", tmp_path / "bad.zip", eval_json=ev)
+    assert "ev.json" in str(e.value) and not (tmp_path / "bad.zip").exists()
 
 
 def _flip(data: bytes, pos: int) -> bytes:

@@ -11,8 +11,17 @@ def _fmt_size(hw) -> str:
     return f"{hw[1]}x{hw[0]} (width x height)"
 
 
-def evaluation_from_json(path: str | Path) -> dict:
-    """The fields of ``yolox-edge eval --json`` that a card reports."""
+# The backend name ``eval`` records for each export format.
+_FORMAT_BACKEND = {"onnx": "onnxruntime", "openvino": "openvino", "ncnn": "ncnn"}
+
+
+def evaluation_from_json(path: str | Path, meta: dict | None = None, folder: Path | None = None) -> dict:
+    """The fields of ``yolox-edge eval --json`` that a card reports.
+
+    With the export's ``meta`` (and its ``folder``), the JSON must be of that export: same runtime,
+    precision and input size, and, where its model path exists here, the same files. A card
+    quoting the FP32 checkpoint's AP, or AP at another input size, for an INT8 bundle misleads.
+    """
     p = Path(path)
     try:
         res = json.loads(p.read_text())
@@ -20,10 +29,29 @@ def evaluation_from_json(path: str | Path) -> dict:
     except (OSError, ValueError, KeyError, TypeError):
         raise UserError(f"{p}: not the JSON of 'yolox-edge eval --json' (needs AP and AP50); "
                         "write it with 'yolox-edge eval MODEL --data SPEC --json FILE'") from None
+    if meta is not None:
+        _check_same_model(p, res, meta, folder)
     for k in ("AP75", "data", "split", "images", "backend", "precision", "model"):
         if k in res:
             out[k] = res[k]
     return out
+
+
+def _check_same_model(p: Path, res: dict, meta: dict, folder: Path | None) -> None:
+    fix = f"evaluate this export itself: yolox-edge eval {folder or 'EXPORT'} --data SPEC --json FILE"
+    # eval records what ran, e.g. 'int8 weights, int8 layers + f32 inference' for an INT8 export.
+    precision = str(res["precision"]).split()[0] if res.get("precision") else None
+    said = (res.get("backend"), precision, res.get("input_size"))
+    want = (_FORMAT_BACKEND.get(meta["format"]), meta.get("precision"), list(meta["preprocess"]["input_size"]))
+    for name, got, expected in zip(("runtime", "precision", "input size"), said, want):
+        if got is not None and expected is not None and got != expected:
+            raise UserError(f"{p}: measures {res.get('model', 'another model')} ({name} {got}); this bundle's "
+                            f"model is {name} {expected}; {fix}")
+    model = Path(str(res.get("model", "")))
+    if folder is not None and res.get("model") and model.exists():  # a relative path from elsewhere: unknown
+        here = folder.resolve()
+        if model.resolve() not in {here, here / meta["model_file"], here / "metadata.json"}:
+            raise UserError(f"{p}: measures {res['model']}, not the export in {folder}; {fix}")
 
 
 def latency_from_json(path: str | Path, artifact: str | Path) -> dict:

@@ -72,7 +72,7 @@ def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: 
     if meta["model_file"] not in files or not meta["model_file"].endswith(_MODEL_SUFFIX[target]):
         raise UserError(f"{artifact}: metadata model_file {meta['model_file']} is not a listed {target} model; re-export")
 
-    evaluation = evaluation_from_json(eval_json) if eval_json else meta.get("evaluation")
+    evaluation = evaluation_from_json(eval_json, meta, src) if eval_json else meta.get("evaluation")
     latency = latency_from_json(bench_json, artifact) if bench_json else None
     meta["postprocess"] = {"conf": conf, "nms": nms, "max_det": max_det, "agnostic": False}
     meta["bundle"] = {"schema_version": BUNDLE_SCHEMA, "target": target, "labels": LABELS, "card": CARD,
