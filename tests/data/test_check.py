@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from torch.utils.data import DataLoader
 
 from data_synth import make_voc, write_image
@@ -12,6 +13,7 @@ from yolox_edge.data import check
 from yolox_edge.data.dataset import DetectionDataset, collate
 from yolox_edge.data.spec import read_split
 from yolox_edge.data.transforms import AUG_PRESETS
+from yolox_edge.errors import UserError
 
 
 def make_broken_voc(root: Path) -> Path:
@@ -110,3 +112,23 @@ def test_refdata_raccoon_is_clean(refdata: Path) -> None:
     assert report["problems"] == []
     assert {k: v["images"] for k, v in report["splits"].items()} == {"train": 160, "val": 40}
     assert report["splits"]["train"]["classes"] == {"raccoon": 173}
+
+
+def test_a_split_that_cannot_be_read_is_named_and_the_cli_exits_2(tmp_path: Path, run_cli) -> None:
+    write_image(tmp_path / "im" / "a.png", 40, 30)
+    (tmp_path / "gt.json").write_text(json.dumps({"images": [{"id": 1, "file_name": "a.png", "width": 40, "height": 30}],
+                                                  "annotations": [], "categories": [{"id": 1, "name": "car"}]}))
+    (tmp_path / "data.yaml").write_text("format: coco\nval: {annotations: gt.json, images: im}\n"
+                                        "train: {annotations: nope.json, images: im}\n")
+    report = check.check_dataset(tmp_path / "data.yaml", progress=False)
+    assert list(report["splits"]) == ["val"] and "nope.json" in report["unreadable_splits"]["train"]
+    assert report["problems"] == []  # not a 'missing file' problem among the data's
+    assert "[train] cannot be read:" in check.format_report(report)
+    code, out, err = run_cli("data", "check", tmp_path / "data.yaml")
+    assert code == 2 and "[train] cannot be read" in out and "val" in out  # the readable split still reported
+    assert "yolox-edge data check: error:" in err and "split train cannot be read" in err
+    # A split the user asks for that the spec lacks is their mistake: one line, before any work.
+    with pytest.raises(UserError, match="has no split 'test'.*has: train, val"):
+        check.check_dataset(tmp_path / "data.yaml", ["test"], progress=False)
+    code, out, err = run_cli("data", "check", tmp_path / "data.yaml", "--split", "test")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1

@@ -73,16 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    command = " ".join(filter(None, (args.command, getattr(args, "data_command", None))))  # 'data check'
     try:
         return int(args.func(args) or 0)
     except UserError as e:
-        print(f"yolox-edge {args.command}: error: {e}", file=sys.stderr)
+        print(f"yolox-edge {command}: error: {e}", file=sys.stderr)
         return e.exit_code
     except ModuleNotFoundError as e:
         msg = missing_package_message(e)
         if msg is None:
             raise
-        print(f"yolox-edge {args.command}: error: {msg}", file=sys.stderr)
+        print(f"yolox-edge {command}: error: {msg}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader of our output went away (`... | head`): stop quietly, as cat does, and keep
@@ -94,11 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         # one line naming it, like a UserError. An OSError without a file is a bug: traceback.
         if e.filename is None:
             raise
-        print(f"yolox-edge {args.command}: error: {e.filename}: {e.strerror or e}; check the path, its "
+        print(f"yolox-edge {command}: error: {e.filename}: {e.strerror or e}; check the path, its "
               f"permissions and free space", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"yolox-edge {args.command}: interrupted", file=sys.stderr)
+        print(f"yolox-edge {command}: interrupted", file=sys.stderr)
         return 130
 
 

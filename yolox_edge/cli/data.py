@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import UserError
 from .argtypes import positive
 
 
@@ -28,4 +29,8 @@ def run_check(args) -> int:
     print(format_report(report))
     if args.json_out:
         atomic_write_bytes(Path(args.json_out), lambda f: f.write(json.dumps(report, indent=2).encode()))
+    bad = report["unreadable_splits"]
+    if bad:
+        raise UserError(f"{args.spec}: split{'s' if len(bad) > 1 else ''} {', '.join(bad)} cannot be read "
+                        "(reason above); fix the spec, then check again")
     return 1 if args.strict and report["problems"] else 0

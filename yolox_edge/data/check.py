@@ -219,12 +219,16 @@ def check_dataset(spec_path: str | Path, splits: list[str] | None = None, *, dec
     from .spec import load_spec, read_split
 
     spec = load_spec(spec_path)
-    report: dict = {"spec": str(spec.path), "format": spec.format, "splits": {}, "problems": []}
+    for name in splits or []:
+        if name not in spec.splits:  # asked for by the user: their mistake, not the data's
+            raise UserError(f"{spec.path}: has no split {name!r} (has: {', '.join(spec.splits) or 'none'})")
+    report: dict = {"spec": str(spec.path), "format": spec.format, "splits": {}, "problems": [],
+                    "unreadable_splits": {}}
     for name in splits or list(spec.splits):
         try:
             split = read_split(spec, name)
-        except UserError as e:
-            report["problems"].append(e.args[0] if MISSING in str(e) else problem(MISSING, spec.path, str(e)))
+        except UserError as e:  # reported with the others; the CLI exits 2 (train/eval would stop here)
+            report["unreadable_splits"][name] = e.args[0]
             continue
         probs = list(split.problems)
         where = spec.split_paths(name).get("annotations", spec.path)
@@ -272,6 +276,8 @@ def format_report(report: dict, max_classes: int = 30) -> str:
             lines.append(f"  ... {len(classes) - max_classes} more classes")
         lines.append(f"[{name}] box size, sqrt(area) in image pixels:")
         lines.append("  " + "  ".join(f"{k}: {v}" for k, v in s["box_sizes"].items()))
+    for name, why in report.get("unreadable_splits", {}).items():
+        lines += ["", f"[{name}] cannot be read: {why}"]
     probs = report["problems"]
     lines += ["", f"problems: {len(probs)}" + ("" if not probs else "  (" + ", ".join(
         f"{k}: {v}" for k, v in report["problem_kinds"].items()) + ")")]
