@@ -22,16 +22,20 @@ def test_qat_fine_tunes_and_exports_int8(tiny_ckpt, shapes_spec, tmp_path):
 
     build_calibration_set(shapes_spec, tmp_path / "calib", size=64, count=8)
     res = run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", qat=True, data=str(shapes_spec),
-                       epochs=1, batch=4, topk=0, keep_float=0, nncf_keep_float=0, verbose=False)["onnx"]
+                       epochs=1, batch=4, topk=0, keep_float=0, nncf_keep_float=0, subset_size=6,
+                       verbose=False)["onnx"]
     q = res.metadata["quantization"]
-    assert res.metadata["precision"] == "int8" and q["method"] == "qat"
+    # Fine-tuned weights are exported without a second bias correction; when the start (epoch 0)
+    # is kept, the export is PTQ's and says so, the QAT attempt recorded beside it.
+    fine_tuned = q["qat"]["kept_epoch"] > 0
+    assert res.metadata["precision"] == "int8" and q["method"] == ("qat" if fine_tuned else "ptq")
     assert q["qat"]["epochs"] == 1 and "Trainer" in q["qat"]["trainer"]
-    # Fine-tuned weights are exported without a second bias correction; the start (epoch 0) is PTQ.
-    assert q["bias_correction"] is (q["qat"]["kept_epoch"] == 0)
+    assert q["bias_correction"] is not fine_tuned
+    assert q["qat"]["calibration_images"] == 6  # --subset-size holds for QAT's statistics too (it took all 8)
     import json
 
     on_disk = json.loads((res.directory / "metadata.json").read_text())
-    assert on_disk["quantization"]["method"] == "qat" and "qat" in on_disk["quantization"]
+    assert on_disk["quantization"]["method"] == q["method"] and "qat" in on_disk["quantization"]
     backend, _ = open_model(res.model_file)
     import numpy as np
 
@@ -87,3 +91,15 @@ def test_freeze_quantizer_ranges_leaves_only_model_weights_trainable(tiny_ckpt):
     assert freeze_quantizer_ranges(q) > 10
     trainable = {n for n, p in q.named_parameters() if p.requires_grad}
     assert trainable == names  # the detector's own weights and biases, nothing of NNCF's
+
+
+def test_report_data_of_another_class_count_fails_before_quantizing(tiny_ckpt, refdata, tmp_path, monkeypatch):
+    import yolox_edge.quantize.pipeline as pipeline
+
+    def not_reached(*a, **k):
+        raise AssertionError("calibration was loaded: the class count was checked too late")
+
+    monkeypatch.setattr(pipeline, "load_calibration_set", not_reached)
+    with pytest.raises(UserError, match="coco_tiny.*80 classes, the model has 3"):
+        pipeline.run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", report=True,
+                              data=str(refdata / "coco_tiny" / "data.yaml"), verbose=False)

@@ -1,6 +1,7 @@
 """What ``yolox-edge quantize`` runs: (QAT) -> INT8 per format -> optional FP32-vs-INT8 report."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UserError
@@ -28,9 +29,28 @@ def run_quantize(model: str | Path, calib: str | Path, formats: list[str], out: 
     if not 0 < max_drop < 1:
         raise UserError(f"--max-drop {max_drop}: an absolute AP drop in (0, 1), e.g. 0.005 for half a point")
     detector, ckpt = load_model(model)
+    if data and (report or accuracy_control):  # found now, not after minutes of quantization
+        _check_classes(data, "val", ckpt)
     cal = load_calibration_set(calib, input_size=tuple(ckpt["preprocess"]["input_size"]))
     say = print if verbose else (lambda *a, **k: None)
     say(f"calibration set: {len(cal)} images {cal.size[0]}x{cal.size[1]} (sha256 {cal.sha256[:12]}...)")
+    with quiet_nncf():
+        results = _quantize_formats(detector, ckpt, Path(model), cal, formats, out, say, data=data, qat=qat,
+                                    epochs=epochs, lr=lr, batch=batch, subset_size=subset_size,
+                                    options=dict(preset=preset, fast_bias_correction=fast_bias_correction,
+                                                 subset_size=subset_size, topk=topk,
+                                                 accuracy_control=accuracy_control, data=data, max_drop=max_drop,
+                                                 keep_float=keep_float, nncf_keep_float=nncf_keep_float,
+                                                 nms_iou=nms_iou, nms_conf=nms_conf))
+    if report:
+        _report(model, results, data, out, topk, say, nms_iou, nms_conf)
+    return results
+
+
+def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str], out: Path, say, *,
+                      data: str | None, qat: bool, epochs: int, lr: float | None, batch: int, subset_size: int,
+                      options: dict) -> dict[str, QuantizeResult]:
+    """(QAT, then) INT8 export of each format."""
     method = "ptq"
     qat_info = None
     bias_correction = True
@@ -38,26 +58,46 @@ def run_quantize(model: str | Path, calib: str | Path, formats: list[str], out: 
         from .qat import run_qat
 
         detector, qat_info = run_qat(detector, ckpt, cal, data, epochs=epochs, lr=lr, batch=batch,
-                                     work_dir=out / "qat", log=say)
-        method = "qat"
+                                     subset_size=subset_size, work_dir=out / "qat", log=say)
         # Fine-tuned weights were trained under quantization from NNCF's bias-corrected start:
         # a second correction towards their float outputs undoes part of what QAT learned
-        # (measured on coco_tiny: ~1 AP lost in every format). Epoch 0 kept = PTQ's weights.
+        # (measured on coco_tiny: ~1 AP lost in every format). Epoch 0 kept = PTQ's weights,
+        # so the exports are PTQ's and say so (the QAT attempt stays in metadata 'qat').
         bias_correction = qat_info["kept_epoch"] == 0
+        method = "ptq" if bias_correction else "qat"
     results: dict[str, QuantizeResult] = {}
     for fmt in formats:
         target = out / fmt if len(formats) > 1 else out
-        opts = QuantizeOptions(preset=preset, fast_bias_correction=fast_bias_correction, subset_size=subset_size,
-                               topk=topk, accuracy_control=accuracy_control, data=data, max_drop=max_drop,
-                               method=method, keep_float=keep_float, nncf_keep_float=nncf_keep_float, qat=qat_info,
-                               bias_correction=bias_correction, nms_iou=nms_iou, nms_conf=nms_conf)
+        opts = QuantizeOptions(**options, method=method, qat=qat_info, bias_correction=bias_correction)
         say(f"[{fmt}] INT8 ({method}) -> {target}")
-        res = quantize_detector(detector, ckpt, Path(model), cal, fmt, target, opts)
+        res = quantize_detector(detector, ckpt, model, cal, fmt, target, opts)
         results[fmt] = res
         say(f"[{fmt}] wrote {', '.join(p.name for p in res.files)}")
-    if report:
-        _report(model, results, data, out, topk, say, nms_iou, nms_conf)
     return results
+
+
+def _check_classes(data: str, split: str, ckpt: dict) -> None:
+    from ..data.spec import read_split
+
+    names = read_split(data, split).names
+    if len(names) != len(ckpt["class_names"]):
+        raise UserError(f"{data}: {len(names)} classes, the model has {len(ckpt['class_names'])}; "
+                        "give the data spec the model was trained on")
+
+
+@contextmanager
+def quiet_nncf():
+    """NNCF logs each quantizer it leaves out at INFO on stdout (~64 lines per format for Nano);
+    keep its warnings, drop the rest, and give the level back afterwards."""
+    import logging
+
+    logger = logging.getLogger("nncf")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, topk, say, nms_iou: float,

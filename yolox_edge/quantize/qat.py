@@ -117,7 +117,7 @@ def _state_copy(model: torch.nn.Module) -> dict:
 
 
 def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | None, *, epochs: int = 1,
-            lr: float | None = None, batch: int = 8, work_dir: Path | None = None,
+            lr: float | None = None, batch: int = 8, subset_size: int = 300, work_dir: Path | None = None,
             log: Callable[[str], None] = print) -> tuple[Detector, dict]:
     """Fine-tune ``detector`` under NNCF fake quantization; returns (float folded detector, summary)."""
     import nncf
@@ -135,9 +135,10 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
                         "QAT fine-tunes on the data the model was trained for")
     det = fold_batchnorm(detector).eval()
     template = {k: v.clone() for k, v in det.state_dict().items()}
-    ds = nncf.Dataset([torch.from_numpy(cal.data[i:i + 1].copy()) for i in range(len(cal))])
-    log(f"QAT: NNCF fake quantization on {len(cal)} calibration images")
-    qmodel = nncf.quantize(det, ds, preset=nncf.QuantizationPreset.MIXED, subset_size=len(cal))
+    n = min(subset_size, len(cal))  # the first n, as PTQ's statistics take them
+    ds = nncf.Dataset([torch.from_numpy(cal.data[i:i + 1].copy()) for i in range(n)])
+    log(f"QAT: NNCF fake quantization on {n} calibration images")
+    qmodel = nncf.quantize(det, ds, preset=nncf.QuantizationPreset.MIXED, subset_size=n)
     frozen = freeze_quantizer_ranges(qmodel)
     log(f"QAT: {frozen} quantizer range parameters held at their calibrated values")
     if work_dir is not None:
@@ -158,7 +159,7 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     out.load_state_dict({k: state[k].detach().cpu() for k in template})
     per_epoch = {0: trainer.start_ap, **{int(r["epoch"]): r["AP"] for r in summary.get("rows", []) if "AP" in r}}
     info = {"epochs": epochs, "lr": lr, "batch": batch, "data": str(data), "engine": f"nncf {nncf.__version__}",
-            "kept_epoch": kept, "quantizer_ranges": "frozen at calibration", "fake_quant_ap": summary.get("best_ap"),
+            "kept_epoch": kept, "calibration_images": n, "quantizer_ranges": "frozen at calibration", "fake_quant_ap": summary.get("best_ap"),
             "fake_quant_ap_per_epoch": per_epoch,
             "trainer": "engine.trainer.Trainer + loss.YOLOXLoss"}
     why = " (fine-tuning did not raise val AP: the exports are PTQ's)" if kept == 0 else ""

@@ -53,7 +53,7 @@ def evaluate_artifact(directory: str | Path, data: str | Path, split: str = "val
     meta = read_metadata(directory)
     pred = load_predictor(Path(directory) / meta["model_file"], threads=threads, precision_hint="f32",
                           conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET)
-    return evaluate(pred, read_split(data, split), progress=False)
+    return evaluate(pred, read_split(data, split))  # a bar: --report evaluates every format twice
 
 
 def compare(fmt: str, fp32_dir: str | Path, int8_dir: str | Path, data: str | Path, split: str = "val") -> ReportRow:
