@@ -23,6 +23,9 @@ def _temp_beside(path: Path, what: str) -> tuple[int, str]:
 
     if path.is_dir():
         raise UserError(f"{path}: is a folder; give a file name for the {what}")
+    blocker = next((p for p in path.parents if p.exists()), None)  # the nearest part that exists
+    if blocker is not None and not blocker.is_dir():  # mkdir would say only 'File exists'
+        raise UserError(f"{path}: {blocker} is a file, not a folder; choose another path for the {what}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -49,6 +52,7 @@ def atomic_write_bytes(path: str | Path, write) -> None:
     path = Path(path)
     fd, tmp = _temp_beside(path, "output")
     try:
+        os.fchmod(fd, _new_file_mode(path))  # mkstemp makes 0600; the result is an ordinary file
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -57,3 +61,13 @@ def atomic_write_bytes(path: str | Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _new_file_mode(path: Path) -> int:
+    """The mode a plain ``open(path, 'w')`` would leave: the existing file's, else 0666 less the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        mask = os.umask(0)  # the only portable way to read it: set, then put it back at once
+        os.umask(mask)
+        return 0o666 & ~mask

@@ -158,7 +158,7 @@ def test_outputs_written_last_are_checked_first(bad: Path, tmp_path: Path, run_c
     assert_one_line_error(run_cli("eval", bad / "good.pt", "--data", bad / "data.yaml", "--json", folder),
                           str(folder), "is a folder")
     assert_one_line_error(run_cli("eval", bad / "good.pt", "--data", bad / "data.yaml", "--json",
-                                  blocker / "r.json"), str(blocker / "r.json"), "cannot write")
+                                  blocker / "r.json"), str(blocker / "r.json"), "is a file, not a folder")
     for extra in (("--out", folder), ("--out", tmp_path / "s.pt", "--log", blocker / "x" / "log.json")):
         code, _out, err = run_cli("convert", bad / "good.pt", "--to", "test_dw", "--calib", tmp_path, *extra)
         assert code == 2 and "AssertionError" not in err and "Traceback" not in err, err
@@ -173,9 +173,27 @@ def test_atomic_write_names_the_target(tmp_path: Path) -> None:
         atomic_write_bytes(tmp_path, lambda f: f.write(b"x"))
     blocker = tmp_path / "plain_file"
     blocker.write_text("keep me")
-    with pytest.raises(UserError, match=str(blocker / "out.json")):
-        atomic_write_bytes(blocker / "out.json", lambda f: f.write(b"x"))
+    with pytest.raises(UserError, match=f"{blocker / 'sub' / 'out.json'}: {blocker} is a file, not a folder"):
+        atomic_write_bytes(blocker / "sub" / "out.json", lambda f: f.write(b"x"))
     assert blocker.read_text() == "keep me" and [p.name for p in tmp_path.iterdir()] == ["plain_file"]
+
+
+def test_atomic_write_leaves_an_ordinary_file_mode(tmp_path: Path) -> None:
+    """mkstemp makes 0600 files: results (bundles, checkpoints, reports) must not depend on that."""
+    import os
+
+    from yolox_edge.fileio import atomic_write_bytes
+
+    old = os.umask(0o027)
+    try:
+        atomic_write_bytes(tmp_path / "new.json", lambda f: f.write(b"{}"))
+        assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o640  # 0666 less the umask
+        (tmp_path / "mine.json").write_bytes(b"")
+        (tmp_path / "mine.json").chmod(0o604)
+        atomic_write_bytes(tmp_path / "mine.json", lambda f: f.write(b"{}"))
+        assert (tmp_path / "mine.json").stat().st_mode & 0o777 == 0o604  # an existing file keeps its mode
+    finally:
+        os.umask(old)
 
 
 def test_train_out_that_is_a_file_fails_first(bad: Path, tmp_path: Path, run_cli) -> None:
