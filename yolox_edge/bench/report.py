@@ -67,9 +67,9 @@ def markdown_table(result: dict) -> str:
     lines.append(f"{c['runs']} runs after {c['warmup']} warm-up, rows interleaved{turn}; input: {c['image']}.{pace}")
     load = result.get("host_load")  # absent in JSONs from before it was measured
     if load:
-        lines.append(f"Other load on cores {cpu_span(load['cpus'])} over the {load['window_s']:.0f} s of "
-                     f"timed runs: {load['other_pct']:.1f}% other processes, {load['steal_pct']:.1f}% stolen by the "
-                     "hypervisor.")
+        secs = f"{load['window_s']:.0f}" if load["window_s"] >= 10 else f"{load['window_s']:.2g}"
+        lines.append(f"Other load on cores {cpu_span(load['cpus'])} over the {secs} s of timed runs: "
+                     f"{load['other_pct']:.1f}% other processes, {load['steal_pct']:.1f}% stolen by the hypervisor.")
     busy = host_load_warning(load)
     for w in ([busy] if busy else []) + drift_warnings(result):
         lines += ["", w]
@@ -142,7 +142,8 @@ def write_plot(result: dict, path: str | Path) -> None:
     ax.set_title(f"yolox_edge bench on {result['machine']['cpu']} ({result['machine']['arch']})")
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")  # long row labels stay whole
+    fmt = Path(path).suffix.lower().lstrip(".") or "png"
+    fig.savefig(buf, format=fmt, dpi=110, bbox_inches="tight")  # long row labels stay whole
     plt.close(fig)
     atomic_write_bytes(path, lambda f: f.write(buf.getvalue()))
 

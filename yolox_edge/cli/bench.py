@@ -4,8 +4,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import UserError
 from . import PRECISION_HINTS
 from .argtypes import int_list, non_negative, positive
+
+
+PLOT_FORMATS = (".png", ".svg", ".pdf")  # what matplotlib writes without Pillow; the suffix picks it
 
 
 def _cpus(s: str) -> list[int] | str:
@@ -34,16 +38,18 @@ def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="measure latency of models (every backend, precision, thread count)")
     p.add_argument("artifacts", nargs="+", help="checkpoints, exported models, folders or bundles")
     p.add_argument("--threads", type=int_list(1), default=[1, 2], help="comma list, default 1,2")
-    p.add_argument("--warmup", type=non_negative, default=10)
-    p.add_argument("--runs", type=positive, default=100)
+    p.add_argument("--warmup", type=non_negative, default=10, help="untimed calls per row and mode first (default 10)")
+    p.add_argument("--runs", type=positive, default=100, help="timed runs per row and mode (default 100)")
     p.add_argument("--runs-per-turn", type=positive, default=10,
                    help="timed runs a row makes in a row before the next row's turn (1: alternate every call)")
     p.add_argument("--fps", type=positive, default=None,
                    help="pace each row's runs at this frame rate (a camera app) and report CPU ms per frame, "
                         "runtime threads busy-waiting between frames included")
-    p.add_argument("--img-size", type=positive, default=None)
+    p.add_argument("--img-size", type=positive, default=None,
+                   help="input size for artifacts that take any (checkpoints, dynamic exports); default theirs")
     p.add_argument("--image", default=None, help="image to run on (default: a generated 640x480 scene)")
-    p.add_argument("--mode", choices=["e2e", "model", "both"], default="both")
+    p.add_argument("--mode", choices=["e2e", "model", "both"], default="both",
+                   help="e2e: image in memory to detections; model: the graph alone; default both")
     p.add_argument("--baseline", default=None,
                    help="raw-output ONNX (e.g. the official yolox_nano.onnx) for the official-style baseline row")
     p.add_argument("--data", default=None, help="data spec: also measure AP (val split) for the latency/AP chart")
@@ -57,10 +63,12 @@ def add_parser(sub) -> None:
                         "and ncnn artifact (f32, f16); default f32. On bf16/fp16 CPUs (Xeon AMX/AVX512-BF16, ARMv8.2+) "
                         "this measures what the runtime would do by default")
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocess per artifact")
-    p.add_argument("--json", dest="json_out", default=None)
-    p.add_argument("--csv", dest="csv_out", default=None)
-    p.add_argument("--md", dest="md_out", default=None)
-    p.add_argument("--plot", dest="plot_out", default=None, help="PNG chart")
+    p.add_argument("--json", dest="json_out", default=None, help="write the full result here (schema "
+                   "yolox_edge.bench/1)")
+    p.add_argument("--csv", dest="csv_out", default=None, help="write one line per row and mode here")
+    p.add_argument("--md", dest="md_out", default=None, help="write the printed table here")
+    p.add_argument("--plot", dest="plot_out", default=None,
+                   help="chart file (.png, .svg or .pdf): bars, or latency vs AP with --data")
     p.set_defaults(func=run)
 
 
@@ -68,6 +76,8 @@ def run(args) -> int:
     from ..bench import best_ratio, markdown_table, run_bench, write_csv, write_plot
     from ..fileio import atomic_write_bytes, require_writable
 
+    if args.plot_out and Path(args.plot_out).suffix.lower() not in PLOT_FORMATS:
+        raise UserError(f"--plot {args.plot_out}: name the chart {', '.join('NAME' + s for s in PLOT_FORMATS)}")
     for what, path in (("JSON", args.json_out), ("CSV", args.csv_out), ("table", args.md_out),
                        ("plot", args.plot_out)):
         if path:  # results are written at the end: refuse a bad path before minutes of timing
