@@ -247,3 +247,16 @@ def test_a_closed_pipe_stops_quietly() -> None:
     proc.stdout.close()  # what head does after its lines
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141 and "Traceback" not in err and "Broken pipe" not in err, err
+
+
+def test_nms_flags_where_no_graph_runs_nms_are_refused(bad: Path, tmp_path: Path, run_cli) -> None:
+    """ncnn, --raw and --topk 0 graphs have no NMS: --nms/--conf were dropped without a word."""
+    for args, why in ((["export", "--format", "ncnn", "--nms", "0.5"], "ncnn graphs"),
+                      (["export", "--format", "onnx", "--raw", "--conf", "0.3"], "--raw"),
+                      (["export", "--format", "onnx", "--topk", "0", "--nms", "0.6"], "--topk 0"),
+                      (["quantize", "--calib", str(tmp_path), "--format", "ncnn", "--conf", "0.3"], "ncnn graphs")):
+        out = tmp_path / "out"
+        cmd, rest = args[0], args[1:]
+        line = assert_one_line_error(run_cli(cmd, bad / "good.pt", *rest, "--out", out), "no in-graph NMS", why)
+        flag = "--nms" if "--nms" in rest else "--conf"
+        assert f"error: {flag}: no in-graph NMS" in line and not out.exists()

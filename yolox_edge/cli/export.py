@@ -14,11 +14,11 @@ def add_parser(sub) -> None:
     p.add_argument("--topk", type=non_negative, default=None,
                    help="keep the K best anchors in the graph (default 100 for onnx/openvino; 0 = all anchors; "
                         "ncnn has no top-K layers)")
-    p.add_argument("--nms", type=unit_interval, default=EVAL_NMS_IOU,
-                   help="IoU of the class-aware NMS run in the graph before top-K (onnx/openvino), default %(default)s")
+    p.add_argument("--nms", type=unit_interval, default=None,
+                   help=f"IoU of the class-aware NMS run in the graph before top-K (onnx/openvino), default {EVAL_NMS_IOU}")
     p.add_argument("--no-nms", action="store_true", help="top-K of raw anchors, no NMS in the graph")
-    p.add_argument("--conf", type=unit_interval, default=EVAL_CONF,
-                   help="score threshold of the in-graph NMS, default %(default)s")
+    p.add_argument("--conf", type=unit_interval, default=None,
+                   help=f"score threshold of the in-graph NMS, default {EVAL_CONF}")
     p.add_argument("--raw", action="store_true", help="official raw output [B, N, 5+C] instead of decoded boxes")
     p.add_argument("--img-size", type=positive, default=None, help="square input size (default: the checkpoint's)")
     p.add_argument("--dynamic-batch", action="store_true", help="dynamic batch dimension (onnx/openvino)")
@@ -26,13 +26,26 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def given_nms_flags(args) -> list[str]:
+    """The in-graph NMS flags the user set (defaults are None, so a set flag is seen)."""
+    return [f for f, v in (("--nms", args.nms), ("--conf", args.conf)) if v is not None]
+
+
+def nms_settings(args) -> tuple[float, float]:
+    """(IoU, score threshold) of the in-graph NMS: the flags, else the evaluation defaults."""
+    return (EVAL_NMS_IOU if args.nms is None else args.nms), (EVAL_CONF if args.conf is None else args.conf)
+
+
 def run(args) -> int:
     from ..export import export_model
+    from ..export.api import refuse_unused_nms
     from ..export.metadata import output_bytes_per_image
 
+    refuse_unused_nms([args.format], raw=args.raw, topk=args.topk, given=given_nms_flags(args))
+    iou, conf = nms_settings(args)
     res = export_model(args.model, args.format, args.out, precision=args.precision, topk=args.topk, raw=args.raw,
                        img_size=args.img_size, dynamic_batch=args.dynamic_batch,
-                       nms_iou=None if args.no_nms else args.nms, nms_conf=args.conf)
+                       nms_iou=None if args.no_nms else iou, nms_conf=conf)
     m = res.metadata
     g = m["graph"]
     print(f"exported {args.model} -> {res.directory} [{m['format']}, {m['precision']}, "

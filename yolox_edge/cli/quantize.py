@@ -21,10 +21,10 @@ def add_parser(sub) -> None:
                    help="NNCF fast bias correction (default on; --no-fast-bias-correction runs the full one)")
     p.add_argument("--subset-size", type=positive, default=300, help="calibration images used (at most)")
     p.add_argument("--topk", type=non_negative, default=None, help="in-graph top-K (default: the format's export default)")
-    p.add_argument("--nms", type=unit_interval, default=EVAL_NMS_IOU, metavar="IOU",
-                   help="IoU of the in-graph NMS before top-K (onnx/openvino), default %(default)s")
-    p.add_argument("--conf", type=unit_interval, default=EVAL_CONF,
-                   help="score threshold of the in-graph NMS, default %(default)s (evaluation grade; "
+    p.add_argument("--nms", type=unit_interval, default=None, metavar="IOU",
+                   help=f"IoU of the in-graph NMS before top-K (onnx/openvino), default {EVAL_NMS_IOU}")
+    p.add_argument("--conf", type=unit_interval, default=None,
+                   help=f"score threshold of the in-graph NMS, default {EVAL_CONF} (evaluation grade; "
                         "an app that only shows confident boxes can raise it, which shortens the NMS)")
     p.add_argument("--ncnn-keep-float", type=non_negative, default=4, metavar="N",
                    help="ncnn: leave the N most error-sensitive convs in float (default 4)")
@@ -46,14 +46,18 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..errors import UserError
+    from ..export.api import refuse_unused_nms
     from ..quantize.pipeline import run_quantize
+    from .export import given_nms_flags, nms_settings
 
     if (args.report or args.accuracy_control or args.qat) and not args.data:
         raise UserError("--report, --accuracy-control and --qat need --data SPEC")
+    refuse_unused_nms(args.format, topk=args.topk, given=given_nms_flags(args))
+    iou, conf = nms_settings(args)
     run_quantize(args.model, args.calib, args.format, Path(args.out), preset=args.preset,
                  fast_bias_correction=args.fast_bias_correction, subset_size=args.subset_size, topk=args.topk,
                  accuracy_control=args.accuracy_control, max_drop=args.max_drop, data=args.data, qat=args.qat,
                  epochs=args.epochs, lr=args.lr, batch=args.batch, report=args.report,
-                 keep_float=args.ncnn_keep_float, nncf_keep_float=args.nncf_keep_float, nms_iou=args.nms,
-                 nms_conf=args.conf)
+                 keep_float=args.ncnn_keep_float, nncf_keep_float=args.nncf_keep_float, nms_iou=iou,
+                 nms_conf=conf)
     return 0

@@ -69,6 +69,18 @@ def output_folder(out_dir: str | Path) -> Path:
     return out
 
 
+def refuse_unused_nms(formats: list[str], *, raw: bool = False, topk: int | None = None,
+                      given: list[str]) -> None:
+    """UserError when NMS flags were ``given`` but none of ``formats`` gets an in-graph NMS
+    (ncnn, --raw, --topk 0): the flag would be dropped without a word."""
+    if not given or (not raw and topk != 0 and any(f in NMS_FORMATS for f in formats)):
+        return
+    why = ("--raw writes no NMS" if raw else "--topk 0 keeps every anchor, no NMS" if topk == 0 else
+           "ncnn graphs end in decoded boxes + scores; the app (or Predictor) runs NMS")
+    raise UserError(f"{' and '.join(given)}: no in-graph NMS here ({why}); drop the flag, or set the app's "
+                    "thresholds with 'yolox-edge package --conf/--nms'")
+
+
 def graph_nms(kind: str, fmt: str, nms_iou: float | None = DEFAULT_NMS_IOU,
               nms_conf: float = DEFAULT_NMS_CONF) -> dict | None:
     """The in-graph NMS of a top-K export ({"iou", "conf", "class_aware"}), or None without one."""
