@@ -260,3 +260,17 @@ def test_nms_flags_where_no_graph_runs_nms_are_refused(bad: Path, tmp_path: Path
         line = assert_one_line_error(run_cli(cmd, bad / "good.pt", *rest, "--out", out), "no in-graph NMS", why)
         flag = "--nms" if "--nms" in rest else "--conf"
         assert f"error: {flag}: no in-graph NMS" in line and not out.exists()
+
+
+def test_a_precision_hint_on_an_fp32_only_runtime_is_refused(bad: Path, tmp_path: Path, run_cli) -> None:
+    """torch and onnxruntime run fp32 here: a bf16/f16 hint used to be accepted and ignored."""
+    from yolox_edge.export import export_model
+
+    onnx_dir = export_model(bad / "good.pt", "onnx", tmp_path / "onnx").directory
+    for model, runtime in ((bad / "good.pt", "torch"), (onnx_dir, "onnxruntime")):
+        line = assert_one_line_error(run_cli("predict", model, bad / "ok.jpg", "--precision-hint", "bf16"),
+                                     "--precision-hint bf16", runtime)
+        assert "OpenVINO and ncnn" in line
+        code, _out, err = run_cli("predict", model, bad / "ok.jpg", "--precision-hint", "f32",
+                                  "--save-dir", tmp_path / "pred")
+        assert code == 0, err  # f32 is what they run: harmless

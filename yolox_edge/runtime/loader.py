@@ -12,7 +12,16 @@ from .predictor import Predictor
 OPENERS: dict[str, Callable[[Path, int | None], tuple[Backend, ModelInfo]]] = {}
 
 
-def _open_checkpoint(path: Path, threads: int | None, **_options) -> tuple[Backend, ModelInfo]:
+def refuse_precision_hint(path: Path, runtime: str, precision_hint: str | None = None, **_options) -> None:
+    """UserError for a reduced-precision hint on a runtime that runs fp32 only here (torch,
+    onnxruntime CPU): accepting it would report fp32 figures as f16/bf16 ones."""
+    if precision_hint not in (None, "f32"):
+        raise UserError(f"{path}: --precision-hint {precision_hint} applies to OpenVINO and ncnn models; "
+                        f"{runtime} runs fp32 here; drop the flag")
+
+
+def _open_checkpoint(path: Path, threads: int | None, **options) -> tuple[Backend, ModelInfo]:
+    refuse_precision_hint(path, "torch", **options)
     from ..data.preprocess import PreprocessConfig
     from ..engine.checkpoint import load_model
     from .torch_backend import TorchBackend

@@ -48,9 +48,12 @@ class OnnxBackend:
         return run_batched(self._run, np.ascontiguousarray(batch, np.float32), self.static)
 
 
-def open_onnx(path: Path, meta: dict, threads: int | None = None, **_: object) -> tuple[OnnxBackend, ModelInfo]:
+def open_onnx(path: Path, meta: dict, threads: int | None = None, **options) -> tuple[OnnxBackend, ModelInfo]:
     """ONNX artifact + its metadata -> (backend, info)."""
     from ..export.metadata import model_info
+    from .loader import refuse_precision_hint
+
+    refuse_precision_hint(path, "onnxruntime", **options)
 
     backend = OnnxBackend(path, meta, threads=threads)
     return backend, model_info(meta)
