@@ -37,3 +37,12 @@ def require_out_folder(path: str | Path) -> Path:
     if p.exists() and not p.is_dir():
         raise UserError(f"{p}: exists and is not a folder; choose another --out")
     return p
+
+
+def refuse_overwrite(path: str | Path, force: bool, what: str = "checkpoint") -> Path:
+    """``path`` as a Path, or a UserError when a file is already there and ``force`` is off:
+    a trained checkpoint must not be replaced by a typo in --out."""
+    p = Path(path)
+    if p.is_file() and not force:
+        raise UserError(f"{p}: a {what} is already there; choose another --out, or pass --force to replace it")
+    return p

@@ -274,3 +274,23 @@ def test_a_precision_hint_on_an_fp32_only_runtime_is_refused(bad: Path, tmp_path
         code, _out, err = run_cli("predict", model, bad / "ok.jpg", "--precision-hint", "f32",
                                   "--save-dir", tmp_path / "pred")
         assert code == 0, err  # f32 is what they run: harmless
+
+
+def test_a_checkpoint_is_not_replaced_without_force(bad: Path, tmp_path: Path, run_cli, monkeypatch) -> None:
+    import yolox_edge.engine.reconstruct as reconstruct
+
+    mine = tmp_path / "mine.pt"
+    mine.write_bytes(b"weeks of training")
+    line = assert_one_line_error(run_cli("import-official", bad / "official_test.pth", "--variant", "test",
+                                         "--out", mine), str(mine), "--force")
+    assert mine.read_bytes() == b"weeks of training" and "already there" in line
+
+    def never(*a, **k):
+        raise AssertionError("convert fitted before refusing its --out")
+
+    monkeypatch.setattr(reconstruct, "convert_activation", never)
+    assert_one_line_error(run_cli("convert", bad / "good.pt", "--to", "test_dw", "--calib", tmp_path,
+                                  "--out", mine), str(mine), "--force")
+    code, _out, err = run_cli("import-official", bad / "official_test.pth", "--variant", "test", "--out", mine,
+                              "--force")
+    assert code == 0 and mine.read_bytes()[:2] == b"PK", err  # a torch zip now

@@ -17,6 +17,7 @@ def add_parser(sub) -> None:
     p.add_argument("--calib", required=True,
                    help="image set (from 'yolox-edge calibrate'; no labels needed, 80+ images recommended)")
     p.add_argument("--out", required=True, help="output checkpoint (.pt)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--granularity", choices=("block", "unit"), default="block",
                    help="fit whole CSP/depthwise blocks (default) or every conv on its own")
     p.add_argument("--steps", type=positive, default=500, help="Adam steps per block (default %(default)s)")
@@ -36,13 +37,13 @@ def run(args) -> int:
     from ..data.preprocess import PreprocessConfig
     from ..engine.checkpoint import atomic_write_bytes, load_model, save_checkpoint
     from ..engine.reconstruct import convert_activation
-    from ..errors import UserError
+    from ..errors import UserError, refuse_overwrite
     from ..fileio import require_writable
     from ..models.zoo import get_variant
     from ..quantize.calib import load_calibration_set
 
     # Written after minutes of fitting: a path that cannot take them fails now.
-    require_writable(args.out, "checkpoint")
+    require_writable(refuse_overwrite(args.out, args.force), "checkpoint")
     if args.log:
         require_writable(args.log, "log")
     try:

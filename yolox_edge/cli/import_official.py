@@ -7,14 +7,17 @@ def add_parser(sub) -> None:
     p.add_argument("file", help="official yolox_*.onnx (BN folded) or yolox_*.pth ({'model': state_dict})")
     p.add_argument("--variant", required=True, help="nano, tiny, s, m, l, x or darknet53")
     p.add_argument("--out", required=True, help="checkpoint to write (.pt)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..engine.checkpoint import save_checkpoint
+    from ..errors import refuse_overwrite
     from ..fileio import sha256_file
     from ..models.official import import_official
 
+    refuse_overwrite(args.out, args.force)
     model, names, folded = import_official(args.file, args.variant)
     source = {"kind": "official-onnx" if folded else "official-pth", "file": str(args.file),
               "sha256": sha256_file(args.file)}
