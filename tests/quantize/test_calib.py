@@ -91,7 +91,7 @@ def test_bad_size_and_missing_manifest(calib_images, tmp_path):
 
 
 def test_cli_calibrate(calib_images, tmp_path, run_cli):
-    code, out, err = run_cli("calibrate", "--data", calib_images, "--size", "64", "--count", "3",
+    code, out, err = run_cli("calibrate", "--data", calib_images, "--img-size", "64", "--count", "3",
                              "--out", tmp_path / "c")
     assert code == 0, err
     assert "3 images, 64x64" in out
