@@ -115,7 +115,9 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     if img_size is not None:
         sets += [f"model.input_size={img_size}", f"model.test_size={img_size}"]
     apply_overrides(rec, sets)
-    resume = resume and (out / "train" / "last.pt").is_file()  # nothing trained yet: start
+    if resume and not (out / "train" / "last.pt").is_file():  # stopped before training saved anything
+        say(f"    nothing to resume in {out / 'train'} (no last.pt): training starts from the beginning")
+        resume = False
     if resume and sets:
         say("    note: resuming continues with the recipe stored in train/last.pt; "
             "--epochs, --img-size and --set are ignored")

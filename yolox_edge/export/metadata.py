@@ -98,6 +98,9 @@ def write_metadata(directory: str | Path, meta: dict, files: Sequence[str]) -> P
 def find_metadata(path: str | Path) -> Path:
     """metadata.json for an artifact: the file itself, inside a folder, or beside a model file."""
     p = Path(path)
+    if not p.exists():
+        raise UserError(f"{p}: not found; give an export folder (from 'yolox-edge export' or 'quantize'), "
+                        "its model file or its metadata.json")
     if p.is_dir():
         cand = p / METADATA_FILE
     elif p.name == METADATA_FILE or p.suffix == ".json":
