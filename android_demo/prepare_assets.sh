@@ -38,6 +38,7 @@ else
     (cd "$tmp/b" && sha256sum --check --strict --quiet SHA256SUMS) || die "$bundle: a file does not match SHA256SUMS"
     listed=$(grep -c . "$tmp/b/SHA256SUMS")
     [ "$listed" -eq $(( $(printf '%s\n' "$names" | grep -c .) - 1 )) ] || die "$bundle: files not listed in SHA256SUMS"
+    rm "$tmp/b/SHA256SUMS"  # checked; the app checks metadata.json's sha256s (verify --extract leaves it out too)
 fi
 
 grep -Eq '"format": *"ncnn"' "$tmp/b/metadata.json" \
