@@ -294,3 +294,12 @@ def test_a_checkpoint_is_not_replaced_without_force(bad: Path, tmp_path: Path, r
     code, _out, err = run_cli("import-official", bad / "official_test.pth", "--variant", "test", "--out", mine,
                               "--force")
     assert code == 0 and mine.read_bytes()[:2] == b"PK", err  # a torch zip now
+
+
+def test_import_official_of_our_own_export_names_its_checkpoint(bad: Path, tmp_path: Path, run_cli) -> None:
+    from yolox_edge.export import export_model
+
+    onnx_file = export_model(bad / "good.pt", "onnx", tmp_path / "onnx").model_file
+    line = assert_one_line_error(run_cli("import-official", onnx_file, "--variant", "test", "--out",
+                                         tmp_path / "x.pt"), str(onnx_file), "good.pt")
+    assert "not official YOLOX weights" in line and not (tmp_path / "x.pt").exists()

@@ -159,6 +159,7 @@ def import_official(path: str | Path, variant: str) -> tuple[Detector, list[str]
                         f"(no labels needed) or fine-tune it with 'yolox-edge train ... --set model.variant={v.name} "
                         "--weights THAT.pt'")
     p = Path(path)
+    _refuse_own_export(p)
     if p.suffix.lower() == ".onnx":
         model, folded = import_onnx(p, variant), True
     else:
@@ -192,3 +193,20 @@ def onnx_variant(path: str | Path) -> str | None:
         if sorted(tuple(m.weight.shape) for m in model.modules() if isinstance(m, nn.Conv2d)) == sorted(shapes):
             return name
     return None
+
+
+def _refuse_own_export(p: Path) -> None:
+    """A yolox_edge export (its metadata.json beside it lists the file) is not official weights:
+    the checkpoint it came from is what the user wants."""
+    import json
+
+    meta_path = p.parent / "metadata.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        ours = p.name in meta.get("files", {})
+    except (OSError, ValueError, AttributeError):
+        return
+    if ours:
+        src = meta.get("source_checkpoint") or "the checkpoint it was exported from"
+        raise UserError(f"{p}: a yolox_edge export (see {meta_path}), not official YOLOX weights; use {src} "
+                        "directly: every command takes a checkpoint")
