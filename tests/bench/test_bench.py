@@ -65,6 +65,8 @@ def test_bench_tiny_model_schema_and_reports(tiny_ckpt, tmp_path):
     assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
     write_plot(res, tmp_path / "b.svg")  # the suffix picks the format
     assert b"<svg" in (tmp_path / "b.svg").read_bytes()[:2000]
+    write_plot(res, tmp_path / "b.jpg")
+    assert (tmp_path / "b.jpg").read_bytes()[:2] == b"\xff\xd8"
     assert best_ratio(res) is None  # no baseline row
     if Path("/proc/stat").is_file():  # the timed window's other load, over the cores the bench had
         assert res["host_load"]["cpus"] == sorted(os.sched_getaffinity(0)) and "Other load on cores" in md
@@ -313,7 +315,7 @@ def test_bad_inputs_fail_before_any_timing(tiny_ckpt, tmp_path, monkeypatch, run
     blocker = tmp_path / "file"
     blocker.write_text("")
     for flag, path in (("--json", tmp_path), ("--csv", blocker / "sub" / "r.csv"),
-                       ("--plot", tmp_path / "chart.jpg")):  # PNG bytes in a .jpg: refused, with the names
+                       ("--plot", tmp_path / "chart.gif")):  # PNG bytes went into any name: now the known ones
         code, _out, err = run_cli("bench", tiny_ckpt, "--runs", "1", flag, path)
         assert code == 2 and "Traceback" not in err, err
         assert str(path) in err and "AssertionError" not in err, err

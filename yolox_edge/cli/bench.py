@@ -9,7 +9,7 @@ from . import PRECISION_HINTS
 from .argtypes import int_list, non_negative, positive
 
 
-PLOT_FORMATS = (".png", ".svg", ".pdf")  # what matplotlib writes without Pillow; the suffix picks it
+PLOT_FORMATS = (".png", ".jpg", ".svg", ".pdf")  # matplotlib writes each; the file's suffix picks it
 
 
 def _cpus(s: str) -> list[int] | str:
@@ -68,7 +68,7 @@ def add_parser(sub) -> None:
     p.add_argument("--csv", dest="csv_out", default=None, help="write one line per row and mode here")
     p.add_argument("--md", dest="md_out", default=None, help="write the printed table here")
     p.add_argument("--plot", dest="plot_out", default=None,
-                   help="chart file (.png, .svg or .pdf): bars, or latency vs AP with --data")
+                   help="chart file (.png, .jpg, .svg or .pdf): bars, or latency vs AP with --data")
     p.set_defaults(func=run)
 
 
