@@ -10,7 +10,8 @@ from .argtypes import positive
 def add_parser(sub) -> None:
     p = sub.add_parser("calibrate", help="build an INT8 calibration set from a data spec or an image folder")
     p.add_argument("--data", help="data spec YAML (uses --split) or a folder of images")
-    p.add_argument("--img-size", "--size", dest="size", type=positive, default=416, help="network input size (square), e.g. 416 for Nano/Tiny")
+    p.add_argument("--img-size", "--size", dest="size", type=positive, default=416,
+                   help="network input size (square), e.g. 416 for Nano/Tiny")
     p.add_argument("--count", type=positive, default=100, help="images to keep (default 100; see calibration/README.md)")
     p.add_argument("--sampling", choices=("random", "class-balanced"), default="random",
                    help="class-balanced covers every class before repeating (needs a data spec)")
