@@ -80,16 +80,39 @@ DRIFT_WARN_PCT = 10.0
 
 
 def drift_warnings(result: dict) -> list[str]:
-    """A line for each row whose second half of runs was much slower or faster than its first."""
-    out = []
+    """Lines for drift between the first and second half of the runs: one for the machine when
+    (nearly) every row moved the same way, as when a VM's host slows down mid-run, then one for
+    each row that moved by more than the rest did."""
     key = headline_mode(result)
-    for r in result["rows"]:
-        d = (r.get("drift_pct") or {}).get(key)
-        if d is not None and abs(d) > DRIFT_WARN_PCT:
-            out.append(f"Not steady: {r['label']} x{r['threads']} ran {abs(d):.0f}% {'slower' if d > 0 else 'faster'} "
-                       f"({key} p50) in the second half of its runs than in the first. Heat or other load changed "
-                       "during the run: close other apps, let the device cool (or pin cores with --cpus) and run again.")
+    drifts = [(r, (r.get("drift_pct") or {}).get(key)) for r in result["rows"]]
+    known = [d for _, d in drifts if d is not None]
+    out, common = [], 0.0
+    if len(known) >= 3:
+        mid = float(sorted(known)[len(known) // 2])
+        same_way = sum(1 for d in known if d * mid > 0) >= 0.8 * len(known)
+        if abs(mid) > DRIFT_WARN_PCT and same_way:
+            common = mid
+            out.append(f"Machine not steady: nearly every row ran {abs(mid):.0f}% {_way(mid)} ({key} p50, median "
+                       "over rows) in the second half of its runs than in the first: the machine's speed changed "
+                       "during the run (heat, other load, a VM's host). Rows take turns, so their ratios suffer "
+                       "less than their times; the times may not repeat: let it cool or settle, run again.")
+    for r, d in drifts:
+        if d is None or abs(d - common) <= DRIFT_WARN_PCT:
+            continue
+        name = f"{r['label']} x{r['threads']}"
+        if common:
+            out.append(f"Not steady: {name} drifted {abs(d - common):.0f} points {_way(d - common)} than the "
+                       f"machine's {common:+.0f}% ({key} p50, second half of its runs against the first): this row "
+                       "changed beyond the machine's speed; run again before trusting it.")
+        else:
+            out.append(f"Not steady: {name} ran {abs(d):.0f}% {_way(d)} ({key} p50) in the second half of its runs "
+                       "than in the first. Heat or other load changed during the run: close other apps, let the "
+                       "device cool (or pin cores with --cpus) and run again.")
     return out
+
+
+def _way(pct: float) -> str:
+    return "slower" if pct > 0 else "faster"
 
 
 def best_ratio(result: dict, mode: str = "e2e") -> dict | None:
