@@ -67,11 +67,34 @@ def read_image(path: str | Path) -> np.ndarray:
     return img
 
 
+def as_bgr8(img: np.ndarray) -> np.ndarray:
+    """An image array as the BGR uint8 HxWx3 the models take, converted the way ``read_image``
+    converts files (gray -> BGR, BGRA -> BGR, 16-bit -> 8-bit); the array itself when it already
+    is one. A float image is refused: 0..1 and 0..255 cannot be told apart, and guessing wrong
+    finds nothing without a word."""
+    if not isinstance(img, np.ndarray):
+        raise UserError(f"expected an image as a numpy array (BGR uint8 HxWx3) or a path, got {type(img).__name__}")
+    if img.size == 0:
+        raise UserError(f"empty image (shape {img.shape}); nothing to detect in")
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)  # what OpenCV's IMREAD_COLOR does to a 16-bit file
+    elif img.dtype != np.uint8:
+        raise UserError(f"image of dtype {img.dtype}: pass BGR uint8 0..255 (a 0..1 float image: "
+                        "(img * 255).round().astype(np.uint8); RGB: img[..., ::-1])")
+    if img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1):
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.ndim == 3 and img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise UserError(f"image of shape {img.shape}: expected HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA)")
+    return img
+
+
 def letterbox(img: np.ndarray, input_hw: tuple[int, int], pad_value: int = 114) -> tuple[np.ndarray, float]:
     """Resize keeping aspect ratio, place at the top-left of a pad-filled canvas."""
     h, w = img.shape[:2]
     r = min(input_hw[0] / h, input_hw[1] / w)
-    nh, nw = int(h * r), int(w * r)
+    nh, nw = max(1, int(h * r)), max(1, int(w * r))  # a 1x1200 strip still keeps one row
     canvas = np.full((input_hw[0], input_hw[1], 3), pad_value, dtype=np.uint8)
     canvas[:nh, :nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
     return canvas, r

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..data.preprocess import PreprocessConfig, boxes_to_image, letterbox_pixels, preprocess, read_image
+from ..data.preprocess import PreprocessConfig, as_bgr8, boxes_to_image, letterbox_pixels, preprocess, read_image
 from ..decode_np import decode_numpy
 from ..errors import UserError
 from ..postprocess import Detections, filter_nms_numpy, postprocess_numpy
@@ -61,7 +61,13 @@ class Predictor:
         return self.preprocess_fn(image, self.info.preprocess)
 
     def predict_images(self, images: list[np.ndarray]) -> list[Detections]:
-        """BGR uint8 images -> Detections in each image's own pixels (one batch)."""
+        """BGR uint8 images -> Detections in each image's own pixels (one batch).
+
+        Gray, BGRA and 16-bit arrays are converted as image files are; float arrays are refused.
+        """
+        if not len(images):
+            return []
+        images = [as_bgr8(im) for im in images]
         inputs, ratios = zip(*(self.make_input(im) for im in images))
         # One image: a view with a batch axis, not a 2 MB copy (np.stack) per call.
         batch = inputs[0][None] if len(inputs) == 1 else np.stack(inputs)

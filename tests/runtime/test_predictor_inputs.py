@@ -1,0 +1,53 @@
+"""Image arrays handed to Predictor: converted as image files are, or refused with a clear error."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from yolox_edge.errors import UserError
+from yolox_edge.runtime import load_predictor
+
+
+@pytest.fixture(scope="module")
+def pred(tiny_ckpt):
+    return load_predictor(tiny_ckpt, conf=0.01)
+
+
+@pytest.fixture(scope="module")
+def img() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return cv2.GaussianBlur(rng.integers(0, 256, (48, 80, 3), dtype=np.uint8), (5, 5), 0)
+
+
+def _same(a, b) -> None:
+    assert len(a) > 0 and len(a) == len(b)
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-4)
+    np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+
+
+def test_16_bit_gray_and_bgra_arrays_give_what_their_8_bit_bgr_gives(pred, img) -> None:
+    # uint16 used to be written into the uint8 canvas modulo 256: no detections, no error.
+    _same(pred.predict(img.astype(np.uint16) * 257), pred.predict(img))
+    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    want = pred.predict(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
+    _same(pred.predict(gray), want)
+    _same(pred.predict(gray[:, :, None]), want)
+    _same(pred.predict(np.dstack([img, np.full(img.shape[:2], 255, np.uint8)])), pred.predict(img))
+
+
+@pytest.mark.parametrize("bad, words", [
+    (np.zeros((48, 80, 3), np.float32), "dtype float32"),  # 0..1 or 0..255: cannot tell, so refused
+    (np.zeros((0, 0, 3), np.uint8), "empty image"),
+    (np.zeros((48, 80, 2), np.uint8), "shape (48, 80, 2)"),
+    ("not an array but a str path that is missing", "image not found"),
+])
+def test_arrays_it_cannot_use_are_refused_by_name(pred, bad, words) -> None:
+    with pytest.raises(UserError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        pred.predict(bad)
+
+
+def test_a_one_pixel_strip_and_an_empty_batch(pred) -> None:
+    det = pred.predict(np.full((1, 1200, 3), 128, np.uint8))  # resized height rounded to 0 before
+    assert det.boxes.shape[1] == 4 and (det.boxes[:, 3] <= 1).all()
+    assert pred.predict_images([]) == []
