@@ -100,3 +100,26 @@ def test_coco_tiny_reads(refdata) -> None:
     assert sum(len(s.boxes) for s in split.samples) == 815
     assert all(s.image.is_file() for s in split.samples)
     assert all((s.boxes[:, 2:] >= s.boxes[:, :2]).all() for s in split.samples)
+
+
+def test_broken_entries_are_skipped_and_counted_not_a_traceback(tmp_path) -> None:
+    gt = json.loads(json.dumps(GT))
+    del gt["annotations"][0]["bbox"]                 # KeyError before
+    gt["annotations"][1]["bbox"] = [0, 0, 4]         # ValueError (unpack) before
+    gt["images"].append({"id": 11})                  # no file_name: KeyError before
+    split = read_split(write_coco(tmp_path, gt), "val")
+    assert [s.image_id for s in split.samples] == [7, 3] and len(split.samples[0].boxes) == 0
+    bad = [p for p in split.problems if "bad annotation" in p]
+    assert len(bad) == 3 and all("val.json" in p for p in bad)
+    assert any("annotation 1: no 'bbox'" in p for p in bad) and any("image entry 2" in p for p in bad)
+
+
+@pytest.mark.parametrize("gt_change, spec_extra, words", [
+    ({"categories": [{"name": "no id"}]}, "", "category 0 needs an integer 'id'"),
+    ({}, "train: {annotations: ann/val.json, images: imgs, labels: typo}\n", "unknown key(s) labels"),
+    ({}, "train: {annotations: null, images: imgs}\n", "key 'annotations' must be a path, not None"),
+])
+def test_a_broken_class_list_or_spec_is_one_error(tmp_path, gt_change, spec_extra, words) -> None:
+    split = "train" if spec_extra else "val"
+    with pytest.raises(UserError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        read_split(write_coco(tmp_path, {**GT, **gt_change}, spec_extra), split)

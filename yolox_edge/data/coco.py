@@ -7,15 +7,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from .check import BAD_ANNOTATION, problem
 from .sample import Sample
-from .spec import READERS, DataSpec, Split
+from .spec import READERS, DataSpec, Split, split_entries
 
 
 def read_coco(spec: DataSpec, split: str) -> Split:
-    paths = spec.split_paths(split)
-    ann_path, img_dir = paths.get("annotations"), paths.get("images")
-    if ann_path is None or img_dir is None:
-        raise UserError(f"{spec.path}: coco split {split!r} needs 'annotations' (json) and 'images' (dir)")
+    paths = split_entries(spec, split, ("annotations", "images"), (), "'annotations' (json) and 'images' (dir)")
+    ann_path, img_dir = paths["annotations"], paths["images"]
     if not ann_path.is_file():
         raise UserError(f"{ann_path}: annotation file not found (named by {spec.path}, split {split!r})")
     try:
@@ -24,6 +23,10 @@ def read_coco(spec: DataSpec, split: str) -> Split:
         raise UserError(f"{ann_path}: not valid COCO json ({e}); check the file") from None
     if not isinstance(gt, dict) or "images" not in gt or "categories" not in gt:
         raise UserError(f"{ann_path}: not a COCO instances file (needs 'images' and 'categories')")
+    for i, c in enumerate(gt["categories"]):  # the class list itself: no guessing past a broken one
+        if not isinstance(c, dict) or not isinstance(c.get("id"), int) or not isinstance(c.get("name"), str):
+            raise UserError(f"{ann_path}: category {i} needs an integer 'id' and a 'name' (has {c!r:.80}); "
+                            "fix the categories list")
     cats = sorted(gt["categories"], key=lambda c: c["id"])
     cat_index = {c["id"]: i for i, c in enumerate(cats)}
     names = spec.names or [c["name"] for c in cats]
@@ -32,9 +35,17 @@ def read_coco(spec: DataSpec, split: str) -> Split:
     problems: list[str] = []
     by_image: dict[int, list[dict]] = {}
     for a in gt.get("annotations", []):
+        why = _bad_annotation(a)
+        if why:  # skipped and counted, as the other readers do with a broken label line
+            problems.append(problem(BAD_ANNOTATION, ann_path, f"annotation {_id(a)}: {why}; skipped"))
+            continue
         by_image.setdefault(a["image_id"], []).append(a)
     samples = []
-    for im in gt["images"]:
+    for n, im in enumerate(gt["images"]):
+        if not isinstance(im, dict) or not isinstance(im.get("id"), int) or not isinstance(im.get("file_name"), str):
+            problems.append(problem(BAD_ANNOTATION, ann_path, f"image entry {n} needs an integer 'id' and a "
+                                    "'file_name'; skipped"))
+            continue
         boxes, labels, crowd = [], [], []
         for a in by_image.get(im["id"], []):
             if a["category_id"] not in cat_index:
@@ -48,6 +59,23 @@ def read_coco(spec: DataSpec, split: str) -> Split:
                               image_id=int(im["id"]), width=int(im.get("width", 0)),
                               height=int(im.get("height", 0)), crowd=np.asarray(crowd, bool)))
     return Split(samples, names, problems, coco_gt=gt)
+
+
+def _id(a: object) -> object:
+    return a.get("id", "?") if isinstance(a, dict) else "?"
+
+
+def _bad_annotation(a: object) -> str | None:
+    """Why an annotation entry cannot be used, or None."""
+    if not isinstance(a, dict):
+        return "not an object"
+    for key in ("image_id", "category_id", "bbox"):
+        if key not in a:
+            return f"no {key!r}"
+    box = a["bbox"]
+    if not isinstance(box, list) or len(box) != 4 or not all(isinstance(v, (int, float)) for v in box):
+        return f"bbox must be 4 numbers [x, y, w, h], not {box!r:.60}"
+    return None
 
 
 def read_coco_indexed(spec: DataSpec, split: str) -> Split:

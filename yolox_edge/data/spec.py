@@ -43,6 +43,9 @@ class DataSpec:
         if split not in self.splits:
             raise UserError(f"{self.path}: has no split {split!r} (has: {', '.join(self.splits) or 'none'})")
         entry = self.splits[split]
+        bad = next((k for k, v in entry.items() if not isinstance(v, str) or not v.strip()), None)
+        if bad is not None:  # `annotations:` left empty, `images: 5`: say so, not a TypeError
+            raise UserError(f"{self.path}: split {split!r} key {bad!r} must be a path, not {entry[bad]!r}")
         return {k: (self.path.parent / v) for k, v in entry.items()}
 
 
