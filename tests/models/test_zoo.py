@@ -2,6 +2,8 @@
 ``.pth`` import (key map + stem permutation) reproducing a model's outputs."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -17,6 +19,18 @@ def test_list_and_lookup() -> None:
     assert get_variant("nano").input_size == 416 and get_variant("s").input_size == 640
     with pytest.raises(KeyError):
         get_variant("nope")
+    with pytest.raises(UserError, match="unknown variant 'nope'; known: nano"):  # one line in the CLI
+        get_variant("nope")
+
+
+def test_an_unknown_variant_in_a_recipe_is_one_line(run_cli, tmp_path) -> None:
+    from yolox_edge.data.synthetic import make_shapes_dataset
+
+    spec = make_shapes_dataset(tmp_path / "d", n_train=2, n_val=1, size=(64, 64))
+    recipe = Path(__file__).parents[2] / "recipes" / "yolox_nano.yaml"
+    code, _out, err = run_cli("train", "--recipe", recipe, "--data", spec, "--out", tmp_path / "run",
+                              "--set", "model.variant=nanoo")
+    assert code == 2 and "Traceback" not in err and "unknown variant 'nanoo'" in err, err
 
 
 # Parameter counts of every variant are checked in test_blocks; GFLOPs of Nano/Tiny/S

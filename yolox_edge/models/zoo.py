@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ..errors import UserError
 from .backbone import CSPDarknet, Darknet53
 from .detector import Detector
 from .head import DecoupledHead
@@ -62,11 +63,19 @@ OFFICIAL = {  # YOLOX README: params (M), GFLOPs at the variant's input size
 }
 
 
+class UnknownVariant(UserError, KeyError):
+    """A variant name the zoo does not have: a UserError (one line in the CLI, wherever it is
+    found, e.g. a recipe's model.variant), and a KeyError for callers that look names up."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
 def get_variant(name: str) -> Variant:
     """Look a variant up by name (``yolox_nano`` and ``nano`` both work)."""
-    key = name.lower().removeprefix("yolox_").removeprefix("yolox-")
+    key = str(name).lower().removeprefix("yolox_").removeprefix("yolox-")
     if key not in VARIANTS:
-        raise KeyError(f"unknown variant {name!r}; known: {', '.join(list_models())}")
+        raise UnknownVariant(f"unknown variant {name!r}; known: {', '.join(list_models())}")
     return VARIANTS[key]
 
 
