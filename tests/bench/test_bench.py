@@ -345,3 +345,8 @@ def test_speedups_pair_each_row_with_the_baseline_at_its_thread_count(tmp_path):
     assert best_ratio(res) == {"label": "a", "threads": 2, "ratio": 2.5}
     write_plot(res, tmp_path / "bars.png")  # the bar chart (no AP) with a row lacking a ratio
     assert (tmp_path / "bars.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_library_callers_may_pass_one_artifact_and_one_thread_count(tiny_ckpt):
+    res = run_bench(tiny_ckpt, threads=1, warmup=0, runs=1, rss=False, progress=False)
+    assert [(r["artifact"], r["threads"]) for r in res["rows"]] == [(str(tiny_ckpt), 1)]

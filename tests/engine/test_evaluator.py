@@ -63,6 +63,8 @@ def test_perfect_detections_give_ap_1(tmp_path) -> None:
     assert (res["images"], res["skipped"], res["detections"]) == (3, 0, 3)
     shifted = evaluate(OraclePredictor(split, shift=1.0), split, progress=False)  # IoU >= 0.68
     assert 0.0 < shifted["AP"] < 1.0 and shifted["AP50"] == pytest.approx(1.0)
+    # A data spec path works too (its val split), as read_split takes one.
+    assert evaluate(OraclePredictor(split), str(tmp_path / "data.yaml"), progress=False)["AP"] == pytest.approx(1.0)
 
 
 def test_unreadable_image_is_counted_not_fatal(tmp_path) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,3 +171,12 @@ def test_new_run_never_overwrites_an_old_one(synthetic_coco, tiny_recipe, run_cl
     code, out, err = run_cli(*args)
     assert code == 2 and "already holds a run" in err and "--resume" in err
     assert (tmp_path / "run" / "last.pt").read_bytes() == before
+
+
+def test_trainer_takes_a_recipe_file(tmp_path):
+    """As `train --recipe` does; a path used to fail later with 'str' has no attribute 'train'."""
+    from yolox_edge.config import Recipe
+
+    recipe = Path(__file__).parents[2] / "recipes" / "yolox_nano.yaml"
+    tr = Trainer(str(recipe), data=tmp_path / "data.yaml", out=tmp_path / "run", progress=False)
+    assert isinstance(tr.recipe, Recipe) and tr.recipe.model.variant == "nano"

@@ -145,7 +145,8 @@ def _time_once(row: Row, mode: str, img: np.ndarray, x: np.ndarray) -> float:
     return time.perf_counter() - t0
 
 
-def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1, 2), warmup: int = 10, runs: int = 100,
+def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[int, ...] | list[int] = (1, 2),
+              warmup: int = 10, runs: int = 100,
               image: str | None = None, mode: str = "both", baseline: str | None = None, img_size: int | None = None,
               conf: float = 0.25, iou: float = 0.45, data: str | None = None, rss: bool = True,
               cpus: list[int] | str | None = None, powersave: int | None = None, progress: bool = True,
@@ -165,6 +166,10 @@ def run_bench(artifacts: list[str], *, threads: tuple[int, ...] | list[int] = (1
     ``precision_hints`` (e.g. ``["f32", "bf16"]``) gives each OpenVINO/ncnn artifact a row per
     hint its runtime takes (default: f32 only).
     """
+    if isinstance(artifacts, (str, Path)):  # one artifact, not its characters
+        artifacts = [artifacts]
+    if isinstance(threads, int):
+        threads = [threads]
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     turns = turn_sizes(runs, runs_per_turn)

@@ -23,6 +23,8 @@ def evaluation_from_json(path: str | Path, meta: dict | None = None, folder: Pat
     quoting the FP32 checkpoint's AP, or AP at another input size, for an INT8 bundle misleads.
     """
     p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: not found; write it with 'yolox-edge eval EXPORT --data SPEC --json {p}'")
     try:
         res = json.loads(p.read_text())
         out = {k: float(res[k]) for k in ("AP", "AP50")}

@@ -4,11 +4,12 @@ from __future__ import annotations
 import contextlib
 import io
 import time
+from pathlib import Path
 
 from tqdm import tqdm
 
 from ..data.preprocess import read_image
-from ..data.spec import Split
+from ..data.spec import Split, read_split
 from ..errors import UserError
 from ..postprocess import Detections
 
@@ -58,8 +59,13 @@ def coco_ap(gt: dict, results: list[dict]) -> dict[str, float]:
     return {k: float(v) for k, v in zip(STAT_NAMES, ev.stats[:6])}
 
 
-def evaluate(predictor, split: Split, *, batch_size: int = 8, progress: bool = True) -> dict:
-    """Predict every image of ``split`` and score it; unreadable images are counted, not fatal."""
+def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progress: bool = True) -> dict:
+    """Predict every image of ``split`` (a Split, or a data spec path: its val split) and score it;
+    unreadable images are counted, not fatal. The predictor's own thresholds are used: COCO-style
+    AP wants ``config.EVAL_CONF``, ``EVAL_NMS_IOU`` and ``EVAL_MAX_DET`` (what ``yolox-edge eval``
+    sets); a predictor made for an app (conf 0.25+) reports less."""
+    if not isinstance(split, Split):
+        split = read_split(split, "val")
     if len(predictor.class_names) != len(split.names):
         raise UserError(f"model has {len(predictor.class_names)} classes, dataset has {len(split.names)}; "
                         "evaluate a model trained on this dataset")

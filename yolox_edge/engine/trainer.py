@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
-from ..config import EVAL_MAX_DET, Recipe, recipe_from_checkpoint
+from ..config import EVAL_MAX_DET, Recipe, load_recipe, recipe_from_checkpoint
 from ..data.dataset import DetectionDataset, collate
 from ..data.preprocess import PreprocessConfig
 from ..data.spec import Split, load_spec, read_split
@@ -51,9 +51,11 @@ class _Repeat(torch.utils.data.Dataset):
 class Trainer:
     """One training run into ``out`` (``last.pt``, ``best.pt``, ``log.csv/json/png``)."""
 
-    def __init__(self, recipe: Recipe, *, data: str | Path, out: str | Path, weights: str | Path | None = None,
-                 resume: bool = False, progress: bool = True, hooks: list[Hook] | None = None,
-                 log=print) -> None:
+    def __init__(self, recipe: Recipe | str | Path, *, data: str | Path, out: str | Path,
+                 weights: str | Path | None = None, resume: bool = False, progress: bool = True,
+                 hooks: list[Hook] | None = None, log=print) -> None:
+        if not isinstance(recipe, Recipe):  # a recipe YAML, as `yolox-edge train --recipe` takes
+            recipe = load_recipe(recipe)
         self.recipe, self.data = recipe, data
         self.out = require_out_folder(out)  # before data and model are built
         self.weights, self.resume, self.progress = weights, resume, progress

@@ -10,7 +10,7 @@ from .calib import load_calibration_set
 from .ptq import FORMATS, QuantizeOptions, QuantizeResult, quantize_detector
 
 
-def run_quantize(model: str | Path, calib: str | Path, formats: list[str], out: Path, *, preset: str = "mixed",
+def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str], out: str | Path, *, preset: str = "mixed",
                  fast_bias_correction: bool = True, subset_size: int = 300, topk: int | None = None,
                  accuracy_control: bool = False, max_drop: float = 0.005, data: str | None = None,
                  qat: bool = False, epochs: int = 1, lr: float | None = None, batch: int = 8,
@@ -20,7 +20,8 @@ def run_quantize(model: str | Path, calib: str | Path, formats: list[str], out: 
     """INT8-convert ``model`` into each format; returns format -> result (and prints a report)."""
     from ..engine.checkpoint import load_model
 
-    formats = list(dict.fromkeys(formats))
+    formats = list(dict.fromkeys([formats] if isinstance(formats, str) else formats))  # "onnx" is one format
+    out = Path(out)
     for f in formats:
         if f not in FORMATS:
             raise UserError(f"unknown format {f!r}; choose from {', '.join(FORMATS)}")
