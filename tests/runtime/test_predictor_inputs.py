@@ -51,3 +51,16 @@ def test_a_one_pixel_strip_and_an_empty_batch(pred) -> None:
     det = pred.predict(np.full((1, 1200, 3), 128, np.uint8))  # resized height rounded to 0 before
     assert det.boxes.shape[1] == 4 and (det.boxes[:, 3] <= 1).all()
     assert pred.predict_images([]) == []
+
+
+def test_a_bundle_brings_the_apps_thresholds(tiny_exports, tmp_path) -> None:
+    """A bundle records the thresholds the app runs with; predicting from it used the library's."""
+    from yolox_edge.bundle import package_bundle
+
+    zip_path = tmp_path / "b.zip"
+    package_bundle(tiny_exports["onnx"], "onnx", zip_path, conf=0.5, nms=0.6, max_det=7)
+    p = load_predictor(zip_path)
+    assert (p.conf, p.iou, p.max_det) == (0.5, 0.6, 7)
+    p = load_predictor(zip_path, conf=0.1, max_det=None)  # given values win; None means 'not given'
+    assert (p.conf, p.iou, p.max_det) == (0.1, 0.6, 7)
+    assert load_predictor(tiny_exports["onnx"]).conf == 0.25  # no bundle: the Predictor's default

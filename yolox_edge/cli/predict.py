@@ -8,15 +8,21 @@ from . import add_precision_hint
 from .argtypes import positive, unit_interval
 
 
+CLI_DEFAULTS = {"conf": 0.3, "iou": 0.45, "max_det": 300}
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="detect objects in images with any model artifact")
     p.add_argument("model", help="checkpoint (.pt) or exported artifact / folder")
     p.add_argument("images", nargs="+", help="image files or folders of images (not recursive)")
-    p.add_argument("--conf", type=unit_interval, default=0.3, help="score threshold (obj x cls), default 0.3")
-    p.add_argument("--nms", type=unit_interval, default=0.45, help="NMS IoU threshold, default 0.45")
+    # None: a bundle's own thresholds (what the app uses), else the defaults in CLI_DEFAULTS.
+    p.add_argument("--conf", type=unit_interval, default=None,
+                   help="score threshold (obj x cls); default a bundle's own, else 0.3")
+    p.add_argument("--nms", type=unit_interval, default=None, help="NMS IoU threshold; default a bundle's, else 0.45")
     p.add_argument("--agnostic", action="store_true", help="class-agnostic NMS")
-    p.add_argument("--max-det", type=positive, default=300)
-    p.add_argument("--threads", type=positive, default=None)
+    p.add_argument("--max-det", type=positive, default=None, help="most detections per image; default a bundle's, "
+                   "else 300")
+    p.add_argument("--threads", type=positive, default=None, help="runtime threads (default: the runtime's)")
     add_precision_hint(p)
     p.add_argument("--save-dir", default=None, help="write an annotated copy of each image here")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -68,7 +74,11 @@ def run(args) -> int:
     # are read one at a time (a folder may hold thousands) and an unreadable one is skipped.
     named = {p: read_image(p) for p, is_named in paths if is_named}
     pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint, conf=args.conf,
-                          iou=args.nms, agnostic=args.agnostic, max_det=args.max_det)
+                          iou=args.nms, agnostic=args.agnostic or None, max_det=args.max_det)
+    if "postprocess" not in pred.info.extra:  # not a bundle: the command's own defaults
+        for attr, flag in (("conf", "conf"), ("iou", "nms"), ("max_det", "max_det")):
+            if getattr(args, flag) is None:
+                setattr(pred, attr, CLI_DEFAULTS[attr])
     results, skipped, taken = [], [], set()
     for path, is_named in paths:
         if is_named:
