@@ -1,4 +1,5 @@
 """Data: the preprocessing contract, dataset readers and training transforms."""
+from .._lazy import lazy_getattr
 
 # Loaded on first use: importing the package stays cheap and torch-free. (Names that are
 # also submodules, e.g. data.preprocess, are left out: after an import the module would win.)
@@ -7,9 +8,4 @@ _LAZY = {"read_split": "spec", "load_spec": "spec", "check_dataset": "check", "P
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        from importlib import import_module
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

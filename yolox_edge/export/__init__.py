@@ -1,4 +1,5 @@
 """Export: detector + grid decode (+ top-K) as ONNX, OpenVINO IR or ncnn, with metadata.json."""
+from .._lazy import lazy_getattr
 from .metadata import METADATA_FILE, model_info, read_metadata, write_metadata
 
 # The exporters need torch; they load on first use so that reading an artifact's metadata
@@ -9,9 +10,4 @@ _LAZY = {"DEFAULT_TOPK": "api", "FORMATS": "api", "ExportResult": "api", "export
 __all__ = ["DEFAULT_TOPK", "FORMATS", "ExportResult", "export_model", "export_detector", "DeployModel", "METADATA_FILE",
            "model_info", "read_metadata", "write_metadata"]
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        from importlib import import_module
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
