@@ -64,3 +64,13 @@ def test_a_bundle_brings_the_apps_thresholds(tiny_exports, tmp_path) -> None:
     p = load_predictor(zip_path, conf=0.1, max_det=None)  # given values win; None means 'not given'
     assert (p.conf, p.iou, p.max_det) == (0.1, 0.6, 7)
     assert load_predictor(tiny_exports["onnx"]).conf == 0.25  # no bundle: the Predictor's default
+
+
+def test_library_calls_get_the_range_checks_the_cli_has(pred, tiny_ckpt, tmp_path) -> None:
+    from yolox_edge.export import export_model
+
+    with pytest.raises(UserError, match="positive multiple of"):
+        pred.set_input_size(0)  # accepted before: input (0, 0)
+    with pytest.raises(UserError, match="--conf 5.0"):  # an in-graph NMS that could never keep a box
+        export_model(tiny_ckpt, "onnx", tmp_path / "x", nms_conf=5.0)
+    assert not (tmp_path / "x").exists()

@@ -86,6 +86,8 @@ def graph_nms(kind: str, fmt: str, nms_iou: float | None = DEFAULT_NMS_IOU,
     """The in-graph NMS of a top-K export ({"iou", "conf", "class_aware"}), or None without one."""
     if nms_iou is not None and not 0.0 < nms_iou <= 1.0:
         raise UserError(f"--nms {nms_iou}: the IoU threshold must be in (0, 1]")
+    if not 0.0 <= nms_conf <= 1.0:  # a score threshold above 1 keeps nothing, ever
+        raise UserError(f"--conf {nms_conf}: the score threshold must be in [0, 1]")
     if kind != "topk" or fmt not in NMS_FORMATS or nms_iou is None:
         return None
     return {"iou": float(nms_iou), "conf": float(nms_conf), "class_aware": True}

@@ -183,7 +183,7 @@ def build_calibration_set(source: str | Path, out_dir: str | Path, *, size: int 
     """
     hw = (size, size) if isinstance(size, int) else tuple(size)
     if hw[0] % 32 or hw[1] % 32 or min(hw) <= 0:
-        raise UserError(f"--size {size}: input size must be a positive multiple of 32")
+        raise UserError(f"--img-size {size}: input size must be a positive multiple of 32")
     out = require_out_folder(out_dir)  # before the images are read and preprocessed
     files, class_counts, desc = select_images(source, count=count, sampling=sampling, seed=seed, split=split)
     data = preprocess_images(files, hw)

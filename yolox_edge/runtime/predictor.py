@@ -27,8 +27,8 @@ class Predictor:
 
     def set_input_size(self, size: int) -> None:
         """Run at another (square) input size; only backends with dynamic shapes accept it."""
-        if size % max(self.info.strides):
-            raise UserError(f"--img-size {size} is not a multiple of {max(self.info.strides)}")
+        if size < max(self.info.strides) or size % max(self.info.strides):
+            raise UserError(f"--img-size {size}: must be a positive multiple of {max(self.info.strides)}")
         if getattr(self.backend, "fixed_input", None) and tuple(self.backend.fixed_input) != (size, size):
             raise UserError(f"this {self.backend.name} model has a fixed input {self.backend.fixed_input}; "
                             "re-export it with --img-size")
