@@ -219,9 +219,8 @@ def check_dataset(spec_path: str | Path, splits: list[str] | None = None, *, dec
     from .spec import load_spec, read_split
 
     spec = load_spec(spec_path)
-    for name in splits or []:
-        if name not in spec.splits:  # asked for by the user: their mistake, not the data's
-            raise UserError(f"{spec.path}: has no split {name!r} (has: {', '.join(spec.splits) or 'none'})")
+    for name in splits or []:  # asked for by the user: their mistake, not the data's
+        spec.require_split(name)
     report: dict = {"spec": str(spec.path), "format": spec.format, "splits": {}, "problems": [],
                     "unreadable_splits": {}}
     for name in splits or list(spec.splits):

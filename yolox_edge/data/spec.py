@@ -39,10 +39,14 @@ class DataSpec:
     names: list[str] | None
     splits: dict[str, dict]
 
-    def split_paths(self, split: str) -> dict[str, Path]:
+    def require_split(self, split: str) -> dict:
+        """The split's entry, or a UserError naming the splits the spec has."""
         if split not in self.splits:
             raise UserError(f"{self.path}: has no split {split!r} (has: {', '.join(self.splits) or 'none'})")
-        entry = self.splits[split]
+        return self.splits[split]
+
+    def split_paths(self, split: str) -> dict[str, Path]:
+        entry = self.require_split(split)
         bad = next((k for k, v in entry.items() if not isinstance(v, str) or not v.strip()), None)
         if bad is not None:  # `annotations:` left empty, `images: 5`: say so, not a TypeError
             raise UserError(f"{self.path}: split {split!r} key {bad!r} must be a path, not {entry[bad]!r}")
@@ -162,6 +166,14 @@ def read_split(spec: DataSpec | str | Path, split: str = "val") -> Split:
     if spec.format not in READERS:
         raise UserError(f"{spec.path}: the {spec.format} reader is not available in this version")
     return READERS[spec.format](spec, split)
+
+
+def read_split_for(spec: DataSpec | str | Path, split: str, num_classes: int, advice: str) -> Split:
+    """``read_split``, or a UserError when the split's class count is not the model's ``num_classes``."""
+    s = read_split(spec, split)
+    if len(s.names) != num_classes:
+        raise UserError(f"{spec}: {len(s.names)} classes, the model has {num_classes}; {advice}")
+    return s
 
 
 def _ensure_readers() -> None:

@@ -31,7 +31,9 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
         raise UserError(f"--max-drop {max_drop}: an absolute AP drop in (0, 1), e.g. 0.005 for half a point")
     detector, ckpt = load_model(model)
     if data and (report or accuracy_control):  # found now, not after minutes of quantization
-        _check_classes(data, "val", ckpt)
+        from ..data.spec import read_split_for
+
+        read_split_for(data, "val", len(ckpt["class_names"]), "give the data spec the model was trained on")
     cal = load_calibration_set(calib, input_size=tuple(ckpt["preprocess"]["input_size"]))
     say = print if verbose else (lambda *a, **k: None)
     say(f"calibration set: {len(cal)} images {cal.size[0]}x{cal.size[1]} (sha256 {cal.sha256[:12]}...)")
@@ -75,15 +77,6 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
         results[fmt] = res
         say(f"[{fmt}] wrote {', '.join(p.name for p in res.files)}")
     return results
-
-
-def _check_classes(data: str, split: str, ckpt: dict) -> None:
-    from ..data.spec import read_split
-
-    names = read_split(data, split).names
-    if len(names) != len(ckpt["class_names"]):
-        raise UserError(f"{data}: {len(names)} classes, the model has {len(ckpt['class_names'])}; "
-                        "give the data spec the model was trained on")
 
 
 @contextmanager

@@ -127,12 +127,9 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     if epochs < 1:
         raise UserError(f"--epochs {epochs}: QAT needs at least one epoch")
     lr = DEFAULT_LR if lr is None else lr
-    from ..data.spec import load_spec, read_split
+    from ..data.spec import read_split_for
 
-    names = read_split(load_spec(data), "train").names
-    if len(names) != len(ckpt["class_names"]):
-        raise UserError(f"{data}: {len(names)} classes, the model has {len(ckpt['class_names'])}; "
-                        "QAT fine-tunes on the data the model was trained for")
+    read_split_for(data, "train", len(ckpt["class_names"]), "QAT fine-tunes on the data the model was trained for")
     det = fold_batchnorm(detector).eval()
     template = {k: v.clone() for k, v in det.state_dict().items()}
     n = min(subset_size, len(cal))  # the first n, as PTQ's statistics take them
