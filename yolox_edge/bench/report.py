@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import statistics
 from pathlib import Path
 
 from ..fileio import atomic_write_bytes
@@ -88,7 +89,7 @@ def drift_warnings(result: dict) -> list[str]:
     known = [d for _, d in drifts if d is not None]
     out, common = [], 0.0
     if len(known) >= 3:
-        mid = float(sorted(known)[len(known) // 2])
+        mid = float(statistics.median(known))
         same_way = sum(1 for d in known if d * mid > 0) >= 0.8 * len(known)
         if abs(mid) > DRIFT_WARN_PCT and same_way:
             common = mid

@@ -19,7 +19,7 @@ from ..runtime.ncnn_backend import PRECISION_HINTS as NCNN_HINTS
 from ..runtime.openvino_backend import PRECISION_HINTS as OV_HINTS
 from ..runtime.predictor import Predictor
 from ..subprocesses import default_sigchld
-from .cores import resolve_cpus
+from .cores import cpu_span, resolve_cpus
 from .hostload import host_load, sample as cpu_sample
 from .machine import describe_machine
 from .schedule import RUNS_PER_TURN, SETTLE_MAX_S, SWITCH_IN_CALLS, settle, turn_sizes
@@ -285,8 +285,8 @@ def _pinned(cpus: list[int] | None):
     try:
         os.sched_setaffinity(0, set(cpus))
     except (OSError, ValueError) as e:
-        raise UserError(f"--cpus {','.join(map(str, cpus))}: cannot pin to these cores ({e}); this process "
-                        f"may use {','.join(map(str, sorted(before)))}") from None
+        raise UserError(f"--cpus {cpu_span(cpus)}: cannot pin to these cores ({e}); this process "
+                        f"may use {cpu_span(before)}") from None
     try:
         yield
     finally:
