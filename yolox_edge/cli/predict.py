@@ -74,11 +74,7 @@ def run(args) -> int:
     # are read one at a time (a folder may hold thousands) and an unreadable one is skipped.
     named = {p: read_image(p) for p, is_named in paths if is_named}
     pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint, conf=args.conf,
-                          iou=args.nms, agnostic=args.agnostic or None, max_det=args.max_det)
-    if "postprocess" not in pred.info.extra:  # not a bundle: the command's own defaults
-        for attr, flag in (("conf", "conf"), ("iou", "nms"), ("max_det", "max_det")):
-            if getattr(args, flag) is None:
-                setattr(pred, attr, CLI_DEFAULTS[attr])
+                          iou=args.nms, agnostic=args.agnostic or None, max_det=args.max_det, defaults=CLI_DEFAULTS)
     results, skipped, taken = [], [], set()
     for path, is_named in paths:
         if is_named:

@@ -95,18 +95,18 @@ def open_model(path: str | Path, *, threads: int | None = None, **options) -> tu
 
 
 def load_predictor(path: str | Path, *, threads: int | None = None, precision_hint: str | None = None,
-                   **kw) -> Predictor:
+                   defaults: dict | None = None, **kw) -> Predictor:
     """Artifact path -> Predictor (kw: conf, iou, agnostic, max_det; precision_hint for OpenVINO/ncnn).
 
-    A bundle's own thresholds (metadata ``postprocess``, what the app uses) fill in any of
-    conf/iou/agnostic/max_det not given (or given as None); elsewhere the Predictor defaults do.
+    Each of conf/iou/agnostic/max_det not given (or given as None) comes from a bundle's own
+    thresholds (metadata ``postprocess``, what the app uses), else from ``defaults``, else from
+    the Predictor's.
     """
     options = {"precision_hint": precision_hint} if precision_hint else {}
     backend, info = open_model(path, threads=threads, **options)
-    kw = {k: v for k, v in kw.items() if v is not None}
-    pp = info.extra.get("postprocess")
-    if pp:
-        bundled = {"conf": pp.get("conf"), "iou": pp.get("nms"), "agnostic": pp.get("agnostic"),
-                   "max_det": pp.get("max_det")}
-        kw = {**{k: v for k, v in bundled.items() if v is not None}, **kw}
-    return Predictor(backend, info, **kw)
+    pp = info.extra.get("postprocess") or {}
+    bundled = {"conf": pp.get("conf"), "iou": pp.get("nms"), "agnostic": pp.get("agnostic"),
+               "max_det": pp.get("max_det")}
+    layers = (defaults or {}, bundled, kw)  # later layers win
+    merged = {k: v for layer in layers for k, v in layer.items() if v is not None}
+    return Predictor(backend, info, **merged)
