@@ -18,13 +18,7 @@ import yaml
 
 from .data.transforms import AugConfig
 from .errors import UserError, read_yaml
-
-# YOLOX's evaluation thresholds (score, NMS IoU, detections kept per image): every AP this
-# project reports uses them, and exports' in-graph NMS defaults to them (an export's AP then
-# equals the host pipeline's). Here, in a module without torch, so CLI parsers can read them.
-EVAL_CONF = 0.001
-EVAL_NMS_IOU = 0.65
-EVAL_MAX_DET = 1000
+from .thresholds import EVAL_CONF, EVAL_NMS_IOU
 
 AugCfg = AugConfig  # the data engineer's dataclass is the recipe's aug section
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
+from .thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from .errors import UserError
 
 # Nano trained from scratch on the generated shapes in ~3 minutes on 2 CPU cores. What makes a

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .thresholds import APP_CONF, APP_MAX_DET, APP_NMS_IOU
+
 if TYPE_CHECKING:
     import torch
 
@@ -70,8 +72,8 @@ def _class_offset(boxes, labels, agnostic: bool):
     return boxes + (labels * span)[:, None]
 
 
-def filter_nms_numpy(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, *, conf: float = 0.25,
-                     iou: float = 0.45, agnostic: bool = False, max_det: int = 300) -> Detections:
+def filter_nms_numpy(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, *, conf: float = APP_CONF,
+                     iou: float = APP_NMS_IOU, agnostic: bool = False, max_det: int = APP_MAX_DET) -> Detections:
     """One image's candidates (one score and label each) -> threshold, NMS, max_det."""
     m = scores >= conf
     boxes, scores, labels = boxes[m], scores[m], labels[m].astype(np.int64)
@@ -79,8 +81,8 @@ def filter_nms_numpy(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, 
     return Detections(boxes[keep], scores[keep], labels[keep])
 
 
-def postprocess_numpy(boxes: np.ndarray, scores: np.ndarray, *, conf: float = 0.25, iou: float = 0.45,
-                      agnostic: bool = False, max_det: int = 300) -> list[Detections]:
+def postprocess_numpy(boxes: np.ndarray, scores: np.ndarray, *, conf: float = APP_CONF, iou: float = APP_NMS_IOU,
+                      agnostic: bool = False, max_det: int = APP_MAX_DET) -> list[Detections]:
     """Batched [B, N, 4] boxes and [B, N, C] scores -> one Detections per image."""
     out = []
     for bx, sc in zip(np.asarray(boxes, np.float32), np.asarray(scores, np.float32)):
@@ -120,8 +122,8 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou: float) -> torch.Tensor:
     return order[torch.as_tensor(keep, dtype=torch.long, device=boxes.device)]
 
 
-def postprocess(boxes: torch.Tensor, scores: torch.Tensor, *, conf: float = 0.25, iou: float = 0.45,
-                agnostic: bool = False, max_det: int = 300) -> list[Detections]:
+def postprocess(boxes: torch.Tensor, scores: torch.Tensor, *, conf: float = APP_CONF, iou: float = APP_NMS_IOU,
+                agnostic: bool = False, max_det: int = APP_MAX_DET) -> list[Detections]:
     """Torch twin of ``postprocess_numpy``."""
     out = []
     for bx, sc in zip(boxes.detach().float(), scores.detach().float()):

@@ -7,6 +7,7 @@ import pytest
 
 from yolox_edge.errors import UserError
 from yolox_edge.runtime import load_predictor
+from yolox_edge.thresholds import APP_CONF, APP_MAX_DET, APP_NMS_IOU
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def test_a_bundle_brings_the_apps_thresholds(tiny_exports, tmp_path) -> None:
     assert (p.conf, p.iou, p.max_det) == (0.5, 0.6, 7)
     p = load_predictor(zip_path, conf=0.1, max_det=None)  # given values win; None means 'not given'
     assert (p.conf, p.iou, p.max_det) == (0.1, 0.6, 7)
-    assert load_predictor(tiny_exports["onnx"]).conf == 0.25  # no bundle: the Predictor's default
+    assert load_predictor(tiny_exports["onnx"]).conf == APP_CONF  # no bundle: the Predictor's default
 
 
 def test_library_calls_get_the_range_checks_the_cli_has(pred, tiny_ckpt, tmp_path) -> None:
@@ -74,3 +75,22 @@ def test_library_calls_get_the_range_checks_the_cli_has(pred, tiny_ckpt, tmp_pat
     with pytest.raises(UserError, match="--conf 5.0"):  # an in-graph NMS that could never keep a box
         export_model(tiny_ckpt, "onnx", tmp_path / "x", nms_conf=5.0)
     assert not (tmp_path / "x").exists()
+
+
+def test_library_cli_and_bundle_share_the_apps_thresholds() -> None:
+    """predict/demo/package flags and the library's Predictor once had 0.3 and 0.25: one set now."""
+    import inspect
+
+    from yolox_edge.bench import run_bench
+    from yolox_edge.bundle import package_bundle
+    from yolox_edge.cli import build_parser
+    from yolox_edge.runtime.predictor import Predictor
+
+    init = inspect.signature(Predictor.__init__).parameters
+    assert (init["conf"].default, init["iou"].default, init["max_det"].default) == (APP_CONF, APP_NMS_IOU, APP_MAX_DET)
+    assert inspect.signature(run_bench).parameters["conf"].default == APP_CONF
+    assert inspect.signature(package_bundle).parameters["conf"].default == APP_CONF
+    parser = build_parser()
+    assert parser.parse_args(["demo"]).conf == APP_CONF
+    pkg = parser.parse_args(["package", "x", "--target", "onnx", "--out", "b.zip"])
+    assert (pkg.conf, pkg.nms) == (APP_CONF, APP_NMS_IOU)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
+from ..thresholds import APP_CONF, APP_NMS_IOU, EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import read_image
 from ..errors import UserError
 from ..runtime.loader import open_model
@@ -148,7 +148,7 @@ def _time_once(row: Row, mode: str, img: np.ndarray, x: np.ndarray) -> float:
 def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[int, ...] | list[int] = (1, 2),
               warmup: int = 10, runs: int = 100,
               image: str | None = None, mode: str = "both", baseline: str | None = None, img_size: int | None = None,
-              conf: float = 0.25, iou: float = 0.45, data: str | None = None, rss: bool = True,
+              conf: float = APP_CONF, iou: float = APP_NMS_IOU, data: str | None = None, rss: bool = True,
               cpus: list[int] | str | None = None, powersave: int | None = None, progress: bool = True,
               precision_hints: list[str] | None = None, runs_per_turn: int = RUNS_PER_TURN,
               fps: float | None = None) -> dict:

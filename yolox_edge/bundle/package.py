@@ -19,6 +19,7 @@ from pathlib import Path
 from ..fileio import atomic_write_bytes
 from ..errors import UserError
 from ..export.metadata import METADATA_FILE, read_metadata
+from ..thresholds import APP_CONF, APP_NMS_IOU, BUNDLE_MAX_DET
 from .card import evaluation_from_json, latency_from_json, render_card
 from .safezip import MANIFEST, safe_extract
 
@@ -40,8 +41,8 @@ def _zip_entry(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: float = 0.3, nms: float = 0.45,
-                   max_det: int = 100, eval_json: str | Path | None = None,
+def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: float = APP_CONF, nms: float = APP_NMS_IOU,
+                   max_det: int = BUNDLE_MAX_DET, eval_json: str | Path | None = None,
                    bench_json: str | Path | None = None) -> dict:
     """Package an exported ``artifact`` (folder, model file or metadata.json) as ``out`` (.zip).
 

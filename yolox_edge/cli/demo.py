@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from ..errors import UserError
+from ..thresholds import APP_CONF
 from .argtypes import unit_interval
 
 
@@ -18,7 +19,7 @@ def add_parser(sub) -> None:
                    help="network to build with random weights (default nano; `yolox-edge models` lists them)")
     p.add_argument("--weights", default=None, help="checkpoint to use instead of random weights (it names its variant)")
     p.add_argument("--image", default=None, help="image to run on (default: a generated scene)")
-    p.add_argument("--conf", type=unit_interval, default=0.3, help="score threshold (default 0.3)")
+    p.add_argument("--conf", type=unit_interval, default=APP_CONF, help=f"score threshold (default {APP_CONF})")
     p.add_argument("--save", default="demo_pred.jpg", help="annotated output image")
     p.set_defaults(func=run)
 

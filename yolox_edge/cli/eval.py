@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
+from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from . import add_precision_hint
 from .argtypes import positive, unit_interval
 

@@ -1,7 +1,7 @@
 """yolox-edge export: a checkpoint -> ONNX / OpenVINO IR / ncnn with the decode in the graph."""
 from __future__ import annotations
 
-from ..config import EVAL_CONF, EVAL_NMS_IOU
+from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from .argtypes import non_negative, positive, unit_interval
 
 

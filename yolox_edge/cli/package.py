@@ -1,6 +1,7 @@
 """yolox-edge package: an exported model as one mobile bundle (.zip) with metadata, labels, card, sha256s."""
 from __future__ import annotations
 
+from ..thresholds import APP_CONF, APP_NMS_IOU, BUNDLE_MAX_DET
 from .argtypes import positive, unit_interval
 
 
@@ -9,9 +10,12 @@ def add_parser(sub) -> None:
     p.add_argument("artifact", help="export folder, model file or metadata.json (from 'yolox-edge export')")
     p.add_argument("--target", required=True, choices=["ncnn", "openvino", "onnx"], help="runtime of the bundle")
     p.add_argument("--out", required=True, help="bundle file, NAME.zip")
-    p.add_argument("--conf", type=unit_interval, default=0.3, help="score threshold the app uses (default 0.3)")
-    p.add_argument("--nms", type=unit_interval, default=0.45, help="NMS IoU threshold the app uses (default 0.45)")
-    p.add_argument("--max-det", type=positive, default=100, help="most detections per image (default 100)")
+    p.add_argument("--conf", type=unit_interval, default=APP_CONF,
+                   help=f"score threshold the app uses (default {APP_CONF})")
+    p.add_argument("--nms", type=unit_interval, default=APP_NMS_IOU,
+                   help=f"NMS IoU threshold the app uses (default {APP_NMS_IOU})")
+    p.add_argument("--max-det", type=positive, default=BUNDLE_MAX_DET,
+                   help=f"most detections per image (default {BUNDLE_MAX_DET})")
     p.add_argument("--eval-json", default=None, help="'yolox-edge eval --json' output: AP for the model card")
     p.add_argument("--bench-json", default=None, help="'yolox-edge bench --json' output: latency for the model card")
     p.set_defaults(func=run)

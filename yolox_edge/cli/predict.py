@@ -5,10 +5,11 @@ import json
 from pathlib import Path
 
 from . import add_precision_hint
+from ..thresholds import APP_CONF, APP_MAX_DET, APP_NMS_IOU
 from .argtypes import positive, unit_interval
 
 
-CLI_DEFAULTS = {"conf": 0.3, "iou": 0.45, "max_det": 300}
+CLI_DEFAULTS = {"conf": APP_CONF, "iou": APP_NMS_IOU, "max_det": APP_MAX_DET}
 
 
 def add_parser(sub) -> None:
@@ -17,11 +18,11 @@ def add_parser(sub) -> None:
     p.add_argument("images", nargs="+", help="image files or folders of images (not recursive)")
     # None: a bundle's own thresholds (what the app uses), else the defaults in CLI_DEFAULTS.
     p.add_argument("--conf", type=unit_interval, default=None,
-                   help="score threshold (obj x cls); default a bundle's own, else 0.3")
-    p.add_argument("--nms", type=unit_interval, default=None, help="NMS IoU threshold; default a bundle's, else 0.45")
+                   help=f"score threshold (obj x cls); default a bundle's own, else {APP_CONF}")
+    p.add_argument("--nms", type=unit_interval, default=None, help=f"NMS IoU threshold; default a bundle's, else {APP_NMS_IOU}")
     p.add_argument("--agnostic", action="store_true", help="class-agnostic NMS")
     p.add_argument("--max-det", type=positive, default=None, help="most detections per image; default a bundle's, "
-                   "else 300")
+                   f"else {APP_MAX_DET}")
     p.add_argument("--threads", type=positive, default=None, help="runtime threads (default: the runtime's)")
     add_precision_hint(p)
     p.add_argument("--save-dir", default=None, help="write an annotated copy of each image here")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import EVAL_CONF, EVAL_NMS_IOU
+from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from .argtypes import non_negative, positive, positive_float, unit_interval
 
 

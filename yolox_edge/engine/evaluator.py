@@ -62,8 +62,8 @@ def coco_ap(gt: dict, results: list[dict]) -> dict[str, float]:
 def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progress: bool = True) -> dict:
     """Predict every image of ``split`` (a Split, or a data spec path: its val split) and score it;
     unreadable images are counted, not fatal. The predictor's own thresholds are used: COCO-style
-    AP wants ``config.EVAL_CONF``, ``EVAL_NMS_IOU`` and ``EVAL_MAX_DET`` (what ``yolox-edge eval``
-    sets); a predictor made for an app (conf 0.25+) reports less."""
+    AP wants ``thresholds.EVAL_CONF``, ``EVAL_NMS_IOU`` and ``EVAL_MAX_DET`` (what ``yolox-edge eval``
+    sets); a predictor made for an app (``thresholds.APP_CONF``) reports less."""
     if not isinstance(split, Split):
         split = read_split(split, "val")
     if len(predictor.class_names) != len(split.names):

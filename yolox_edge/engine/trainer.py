@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
-from ..config import EVAL_MAX_DET, Recipe, load_recipe, recipe_from_checkpoint
+from ..config import Recipe, load_recipe, recipe_from_checkpoint
+from ..thresholds import EVAL_MAX_DET
 from ..data.dataset import DetectionDataset, collate
 from ..data.preprocess import PreprocessConfig
 from ..data.spec import Split, load_spec, read_split

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import EVAL_CONF, EVAL_NMS_IOU
+from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import load_model
 from ..fileio import sha256_file

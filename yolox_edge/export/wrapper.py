@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import EVAL_CONF
+from ..thresholds import EVAL_CONF
 from ..decode import GridDecode, flatten_maps
 from ..models import Detector, deploy_form
 from ..postprocess import keep_topk

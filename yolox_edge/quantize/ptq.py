@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
+from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..fileio import sha256_file
 from ..errors import UserError

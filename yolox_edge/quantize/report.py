@@ -9,7 +9,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..config import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
+from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..fileio import atomic_write_bytes
 
 

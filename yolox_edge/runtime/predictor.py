@@ -11,14 +11,15 @@ from ..data.preprocess import PreprocessConfig, as_bgr8, boxes_to_image, letterb
 from ..decode_np import decode_numpy
 from ..errors import UserError
 from ..postprocess import Detections, filter_nms_numpy, postprocess_numpy
+from ..thresholds import APP_CONF, APP_MAX_DET, APP_NMS_IOU
 from .base import Backend, ModelInfo
 
 
 class Predictor:
     """Runs any backend with the shared preprocessing and the postprocess its graph leaves."""
 
-    def __init__(self, backend: Backend, info: ModelInfo, *, conf: float = 0.25, iou: float = 0.45,
-                 agnostic: bool = False, max_det: int = 300,
+    def __init__(self, backend: Backend, info: ModelInfo, *, conf: float = APP_CONF, iou: float = APP_NMS_IOU,
+                 agnostic: bool = False, max_det: int = APP_MAX_DET,
                  preprocess_fn: Callable[[np.ndarray, PreprocessConfig], tuple[np.ndarray, float]] = preprocess
                  ) -> None:
         self.backend, self.info = backend, info

@@ -1,0 +1,18 @@
+"""Detection thresholds shared by every entry point (a module with no imports, so the numpy-only
+postprocess, the CLI parsers and the library read the same numbers)."""
+
+# YOLOX's evaluation thresholds (score, NMS IoU, detections kept per image): every AP this
+# project reports uses them, and exports' in-graph NMS defaults to them (an export's AP then
+# equals the host pipeline's).
+EVAL_CONF = 0.001
+EVAL_NMS_IOU = 0.65
+EVAL_MAX_DET = 1000
+
+# What an app shows (the official YOLOX demo's thresholds): the defaults of `Predictor`,
+# `predict`, `demo`, `bench` and of a packaged bundle, so a library call, the CLI and the app
+# draw the same boxes for the same image.
+APP_CONF = 0.3
+APP_NMS_IOU = 0.45
+APP_MAX_DET = 300
+# A bundle keeps fewer: an app draws them all on a phone screen.
+BUNDLE_MAX_DET = 100
