@@ -153,7 +153,7 @@ def test_outputs_written_last_are_checked_first(bad: Path, tmp_path: Path, run_c
     monkeypatch.setattr(reconstruct, "convert_activation", never)
     blocker = tmp_path / "plain_file"
     blocker.write_text("")
-    folder = tmp_path / "a_folder"
+    folder = tmp_path / "a_folder.json"
     folder.mkdir()
     assert_one_line_error(run_cli("eval", bad / "good.pt", "--data", bad / "data.yaml", "--json", folder),
                           str(folder), "is a folder")

@@ -1,12 +1,12 @@
 """yolox-edge bench: latency of artifacts x thread counts, model-only and end to end."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import UserError
 from . import PRECISION_HINTS
 from .argtypes import int_list, non_negative, positive
+from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
 
 PLOT_FORMATS = (".png", ".jpg", ".svg", ".pdf")  # matplotlib writes each; the file's suffix picks it
@@ -63,8 +63,7 @@ def add_parser(sub) -> None:
                         "and ncnn artifact (f32, f16); default f32. On bf16/fp16 CPUs (Xeon AMX/AVX512-BF16, ARMv8.2+) "
                         "this measures what the runtime would do by default")
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocess per artifact")
-    p.add_argument("--json", dest="json_out", default=None, help="write the full result here (schema "
-                   "yolox_edge.bench/1)")
+    add_json_option(p, "the full result (schema yolox_edge.bench/1)")
     p.add_argument("--csv", dest="csv_out", default=None, help="write one line per row and mode here")
     p.add_argument("--md", dest="md_out", default=None, help="write the printed table here")
     p.add_argument("--plot", dest="plot_out", default=None,
@@ -78,7 +77,8 @@ def run(args) -> int:
 
     if args.plot_out and Path(args.plot_out).suffix.lower() not in PLOT_FORMATS:
         raise UserError(f"--plot {args.plot_out}: name the chart {', '.join('NAME' + s for s in PLOT_FORMATS)}")
-    for what, path in (("JSON", args.json_out), ("CSV", args.csv_out), ("table", args.md_out),
+    check_json_target(args)
+    for what, path in (("CSV", args.csv_out), ("table", args.md_out),
                        ("plot", args.plot_out)):
         if path:  # results are written at the end: refuse a bad path before minutes of timing
             require_writable(path, what)
@@ -87,13 +87,13 @@ def run(args) -> int:
                     rss=not args.no_rss, cpus=args.cpus, powersave=args.powersave,
                     precision_hints=args.precision_hint, runs_per_turn=args.runs_per_turn, fps=args.fps)
     table = markdown_table(res)
-    print(table)
+    write_json(res, args.json_out)
+    out = report_stream(args)
+    print(table, file=out)
     best = best_ratio(res)
     if best:
         print(f"best end-to-end speed-up vs the official-style baseline: {best['ratio']:.2f}x "
-              f"({best['label']}, {best['threads']} thread(s))")
-    if args.json_out:
-        atomic_write_bytes(Path(args.json_out), lambda f: f.write(json.dumps(res, indent=2).encode()))
+              f"({best['label']}, {best['threads']} thread(s))", file=out)
     if args.csv_out:
         write_csv(res, args.csv_out)
     if args.md_out:

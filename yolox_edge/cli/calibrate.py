@@ -1,10 +1,10 @@
 """yolox-edge calibrate: build (or show) an INT8 calibration set."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .argtypes import positive
+from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
 
 def add_parser(sub) -> None:
@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("--split", default="train", help="split of the data spec to sample (default train)")
     p.add_argument("--out", help="folder for calib.npy + manifest.json")
     p.add_argument("--show", metavar="DIR", help="print the statistics of an existing calibration set and exit")
-    p.add_argument("--json", action="store_true", help="print statistics as JSON")
+    add_json_option(p, "the statistics")
     p.set_defaults(func=run)
 
 
@@ -27,6 +27,7 @@ def run(args) -> int:
     from ..errors import UserError
     from ..quantize.calib import build_calibration_set, calibration_stats, format_stats, load_calibration_set
 
+    check_json_target(args)
     if args.show:
         cal = load_calibration_set(args.show)
     else:
@@ -35,7 +36,9 @@ def run(args) -> int:
         cal = build_calibration_set(args.data, args.out, size=args.size, count=args.count, sampling=args.sampling,
                                     seed=args.seed, split=args.split)
     stats = calibration_stats(cal)
-    print(json.dumps(stats, indent=1) if args.json else format_stats(stats))
+    write_json(stats, args.json_out)
+    out = report_stream(args)
+    print(format_stats(stats), file=out)
     if not args.show:
-        print(f"wrote {Path(args.out) / 'calib.npy'} and manifest.json")
+        print(f"wrote {Path(args.out) / 'calib.npy'} and manifest.json", file=out)
     return 0

@@ -1,11 +1,9 @@
 """yolox-edge data check SPEC: counts, class/box-size histograms and every problem, by file."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from ..errors import UserError
 from .argtypes import positive
+from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
 
 def add_parser(sub) -> None:
@@ -16,19 +14,17 @@ def add_parser(sub) -> None:
     c.add_argument("--split", action="append", default=None, help="only this split (repeatable)")
     c.add_argument("--no-decode", action="store_true", help="only check image files exist (fast)")
     c.add_argument("--threads", type=positive, default=4, help="image decoding threads")
-    c.add_argument("--json", dest="json_out", default=None, help="also write the report as JSON here")
+    add_json_option(c, "the report")
     c.add_argument("--strict", action="store_true", help="exit 1 when any problem is found")
     c.set_defaults(func=run_check)
 
 
 def run_check(args) -> int:
     from ..data.check import check_dataset, format_report
-    from ..fileio import atomic_write_bytes
-
+    check_json_target(args)
     report = check_dataset(args.spec, args.split, decode=not args.no_decode, threads=args.threads)
-    print(format_report(report))
-    if args.json_out:
-        atomic_write_bytes(Path(args.json_out), lambda f: f.write(json.dumps(report, indent=2).encode()))
+    write_json(report, args.json_out)
+    print(format_report(report), file=report_stream(args))
     bad = report["unreadable_splits"]
     if bad:
         raise UserError(f"{args.spec}: split{'s' if len(bad) > 1 else ''} {', '.join(bad)} cannot be read "

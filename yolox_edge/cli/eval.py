@@ -1,12 +1,10 @@
 """yolox-edge eval: COCO AP of any artifact on a data spec split."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from . import add_precision_hint
 from .argtypes import positive, unit_interval
+from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
 
 def add_parser(sub) -> None:
@@ -21,18 +19,16 @@ def add_parser(sub) -> None:
     p.add_argument("--batch", type=positive, default=8, help="images per call (default 8)")
     p.add_argument("--threads", type=positive, default=None, help="runtime threads (default: the runtime's)")
     add_precision_hint(p)
-    p.add_argument("--json", dest="json_out", default=None, help="write the results as JSON here")
+    add_json_option(p, "the results")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..data.spec import read_split
-    from ..fileio import atomic_write_bytes, require_writable
     from ..engine.evaluator import evaluate
     from ..runtime import load_predictor
 
-    if args.json_out:  # written after the evaluation: refuse a bad path first
-        require_writable(args.json_out, "JSON")
+    check_json_target(args)  # written after the evaluation: refuse a bad path first
     split = read_split(args.data, args.split)
     pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint, conf=args.conf,
                           iou=args.nms, max_det=EVAL_MAX_DET)
@@ -41,9 +37,9 @@ def run(args) -> int:
     res = evaluate(pred, split, batch_size=args.batch)
     res = {"model": str(args.model), "backend": pred.backend.name, "precision": pred.info.precision,
            "data": str(args.data), "split": args.split, "input_size": list(pred.info.preprocess.input_size), **res}
+    write_json(res, args.json_out)
+    out = report_stream(args)
     print(f"{args.model} [{res['backend']}, {res['precision']}] on {args.data}:{args.split} "
-          f"({res['images']} images, {res['seconds']:.1f}s)")
-    print("  " + "  ".join(f"{k} {res[k]:.4f}" for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")))
-    if args.json_out:
-        atomic_write_bytes(Path(args.json_out), lambda f: f.write(json.dumps(res, indent=2).encode()))
+          f"({res['images']} images, {res['seconds']:.1f}s)", file=out)
+    print("  " + "  ".join(f"{k} {res[k]:.4f}" for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")), file=out)
     return 0

@@ -1,12 +1,12 @@
 """yolox-edge predict: detections for images, printed or as JSON, annotated copies saved."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from . import add_precision_hint
 from ..thresholds import APP_CONF, APP_MAX_DET, APP_NMS_IOU
 from .argtypes import positive, unit_interval
+from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
 
 CLI_DEFAULTS = {"conf": APP_CONF, "iou": APP_NMS_IOU, "max_det": APP_MAX_DET}
@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=positive, default=None, help="runtime threads (default: the runtime's)")
     add_precision_hint(p)
     p.add_argument("--save-dir", default=None, help="write an annotated copy of each image here")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_json_option(p, "the detections")
     p.set_defaults(func=run)
 
 
@@ -70,6 +70,7 @@ def run(args) -> int:
     from ..runtime import load_predictor
     from ..visualize import draw_detections, write_image
 
+    check_json_target(args)
     paths = _expand(args.images)
     # Files the user named are read now: a typo fails before the model loads. Folder members
     # are read one at a time (a folder may hold thousands) and an unreadable one is skipped.
@@ -77,6 +78,7 @@ def run(args) -> int:
     pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint, conf=args.conf,
                           iou=args.nms, agnostic=args.agnostic or None, max_det=args.max_det, defaults=CLI_DEFAULTS)
     results, skipped, taken = [], [], set()
+    out = report_stream(args)
     for path, is_named in paths:
         if is_named:
             img = named[path]
@@ -91,12 +93,10 @@ def run(args) -> int:
         results.append({"image": str(path), "detections": det.to_list(pred.class_names)})
         if args.save_dir:
             write_image(Path(args.save_dir) / _pred_name(path, taken), draw_detections(img, det, pred.class_names))
-        if not args.json:
-            print(f"{path}: {len(det)} detections")
-            for d in results[-1]["detections"]:
-                print(f"  {d['name']:<14} {d['score']:.3f}  [{', '.join(f'{v:.1f}' for v in d['box'])}]")
-    if args.json:
-        print(json.dumps(results, indent=2))
+        print(f"{path}: {len(det)} detections", file=out)
+        for d in results[-1]["detections"]:
+            print(f"  {d['name']:<14} {d['score']:.3f}  [{', '.join(f'{v:.1f}' for v in d['box'])}]", file=out)
+    write_json(results, args.json_out)
     if skipped:
         print(f"{len(skipped)} unreadable image(s) skipped", file=sys.stderr)
     return 0

@@ -1,0 +1,49 @@
+"""`--json` means the same on every command: alone it prints JSON (report on stderr), with a
+.json name it writes the file; a value that is not a .json name is refused before any work."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    from yolox_edge.engine.checkpoint import save_checkpoint
+    from yolox_edge.models import create_model
+
+    d = tmp_path_factory.mktemp("json_cli")
+    save_checkpoint(d / "m.pt", create_model("test", num_classes=2), class_names=["a", "b"])
+    cv2.imwrite(str(d / "img.jpg"), np.full((40, 60, 3), 90, np.uint8))
+    return d
+
+
+def test_json_alone_prints_only_json_and_the_report_moves_to_stderr(run_cli, small) -> None:
+    code, out, err = run_cli("models", "--variant", "nano", "--json")
+    assert code == 0, err
+    assert [r["name"] for r in json.loads(out)] == ["nano"]
+    assert "params(M)" in err  # the table, for the person watching
+    code, out, err = run_cli("predict", small / "m.pt", small / "img.jpg", "--json", "--conf", "0")
+    assert code == 0, err
+    assert json.loads(out)[0]["image"] == str(small / "img.jpg")
+    assert "detections" in err
+
+
+def test_json_with_a_file_writes_it_and_keeps_the_report(run_cli, small, tmp_path) -> None:
+    code, out, err = run_cli("predict", small / "m.pt", small / "img.jpg", "--json", tmp_path / "d.json")
+    assert code == 0, err
+    assert "detections" in out
+    assert json.loads((tmp_path / "d.json").read_text())[0]["image"] == str(small / "img.jpg")
+    code, out, _ = run_cli("models", "--variant", "tiny", "--json", tmp_path / "m.json")
+    assert code == 0 and "params(M)" in out
+    assert json.loads((tmp_path / "m.json").read_text())[0]["name"] == "tiny"
+
+
+def test_a_positional_taken_as_the_json_value_is_refused_and_left_alone(run_cli, small) -> None:
+    before = (small / "m.pt").read_bytes()
+    code, out, err = run_cli("predict", "--json", small / "m.pt", small / "img.jpg", small / "img.jpg")
+    assert code == 2 and "Traceback" not in err
+    assert ".json" in err and "m.pt" in err
+    assert (small / "m.pt").read_bytes() == before  # was about to become the JSON output
