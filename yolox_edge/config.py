@@ -209,6 +209,21 @@ def apply_overrides(recipe: Recipe, overrides: list[str] | None) -> Recipe:
     return recipe
 
 
+def recipe_diff(given: Recipe, run: Recipe) -> list[tuple[str, Any, Any]]:
+    """(dotted key, given value, run value) for every recipe value that differs."""
+    out: list[tuple[str, Any, Any]] = []
+
+    def walk(a: Any, b: Any, prefix: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                walk(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else k)
+        elif a != b:
+            out.append((prefix, a, b))
+
+    walk(given.to_dict(), run.to_dict(), "")
+    return out
+
+
 def recipe_from_checkpoint(d: dict) -> Recipe:
     """The recipe a checkpoint was trained with (stored by ``Recipe.to_dict``)."""
     return recipe_from_dict(d, "checkpoint recipe")

@@ -118,9 +118,6 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     if resume and not (out / "train" / "last.pt").is_file():  # stopped before training saved anything
         say(f"    nothing to resume in {out / 'train'} (no last.pt): training starts from the beginning")
         resume = False
-    if resume and sets:
-        say("    note: resuming continues with the recipe stored in train/last.pt; "
-            "--epochs, --img-size and --set are ignored")
     res = Trainer(rec, data=data, out=out / "train", weights=weights, resume=resume, progress=progress).train()
     ckpt = Path(res["best"] if Path(res["best"]).is_file() else res["last"])
     say(f"    checkpoint: {ckpt}")

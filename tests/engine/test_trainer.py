@@ -128,6 +128,25 @@ def test_resume_without_last_checkpoint_is_a_user_error(synthetic_coco, tiny_rec
         Trainer(load_recipe(tiny_recipe), data=synthetic_coco(4), out=tmp_path / "empty", resume=True).train()
 
 
+def test_resume_names_each_given_recipe_value_it_does_not_use(synthetic_coco, tmp_path):
+    """A resumed run keeps its stored recipe; a changed value was dropped without a word."""
+    spec = synthetic_coco(4)
+    base = {"model": {"variant": "test"}, "data": {"workers": 0}, "aug": NO_AUG,
+            "train": {"epochs": 1, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 0, "multiscale_range": 0}}
+    Trainer(recipe_from_dict(base), data=spec, out=tmp_path / "run", progress=False, log=lambda m: None).train()
+    msgs: list[str] = []
+    Trainer(recipe_from_dict(base), data=spec, out=tmp_path / "run", resume=True, progress=False,
+            log=msgs.append).train()
+    assert not any("not used" in m for m in msgs)  # same recipe: nothing to say
+    changed = dict(base, train={**base["train"], "basic_lr_per_img": 0.5, "epochs": 1})
+    msgs.clear()
+    Trainer(recipe_from_dict(changed), data=spec, out=tmp_path / "run", resume=True, progress=False,
+            log=msgs.append).train()
+    note = [m for m in msgs if "not used" in m]
+    assert len(note) == 1 and "train.basic_lr_per_img=0.5 (run: " in note[0], msgs
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["recipe"]["train"]["basic_lr_per_img"] != 0.5
+
+
 def test_rng_state_round_trips_through_weights_only_load(tmp_path):
     random.seed(3)
     np.random.seed(3)

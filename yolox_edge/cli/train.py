@@ -38,8 +38,6 @@ def run(args) -> int:
     if args.device:
         sets.append(f"train.device={args.device}")
     apply_overrides(recipe, sets)
-    if args.resume and sets:
-        print("note: --resume continues with the recipe stored in last.pt; overrides are ignored")
     res = Trainer(recipe, data=args.data, out=args.out, weights=args.weights, resume=args.resume,
                   progress=not args.no_progress).train()
     if res.get("best_epoch", -1) > 0:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
-from ..config import Recipe, load_recipe, recipe_from_checkpoint
+from ..config import Recipe, load_recipe, recipe_diff, recipe_from_checkpoint
 from ..thresholds import EVAL_MAX_DET
 from ..data.dataset import DetectionDataset, collate
 from ..data.preprocess import PreprocessConfig
@@ -78,10 +78,14 @@ class Trainer:
             raise UserError(f"{self.out / 'last.pt'}: this folder already holds a run; pass --resume to "
                             "continue it, or choose another --out")
         if resume_ckpt is not None:
-            r = self.recipe = recipe_from_checkpoint(resume_ckpt["recipe"])
+            run = recipe_from_checkpoint(resume_ckpt["recipe"])
+            unused = recipe_diff(self.recipe, run)
+            r = self.recipe = run
             t = r.train
         self.device = D.local_device(t.device)
         self.dist = D.init_distributed(self.device)
+        if resume_ckpt is not None:
+            self._say_unused(unused)
         if t.threads:
             torch.set_num_threads(t.threads)
         if r.data.workers > 0:
@@ -143,6 +147,16 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             self.run_log = RunLog(self.out, self.rows)
             self.hooks.insert(0, self.run_log)
+
+    def _say_unused(self, diff: list) -> None:
+        # A resumed run keeps its own recipe (its schedule, optimizer state and EMA were made
+        # for it); a changed value would be silently dropped, so name each one.
+        if diff:
+            shown = ", ".join(f"{k}={g!r} (run: {r!r})" for k, g, r in diff[:8])
+            more = f" and {len(diff) - 8} more" if len(diff) > 8 else ""
+            self.log(f"note: resuming {self.out / 'last.pt'} with the recipe stored in it; not used from the given "
+                  f"recipe: {shown}{more}. To train with them, start a new --out (--weights "
+                  f"{self.out / 'last.pt'} to start from these weights)")
 
     def _load_resume(self) -> dict:
         path = self.out / "last.pt"
