@@ -16,6 +16,7 @@ from yolox_edge.errors import UserError
 def write_coco(root: Path, gt: dict, extra: str = "") -> Path:
     (root / "ann").mkdir(parents=True, exist_ok=True)
     (root / "ann" / "val.json").write_text(json.dumps(gt))
+    (root / "imgs").mkdir(exist_ok=True)
     spec = root / "data.yaml"
     spec.write_text(f"format: coco\nval: {{annotations: ann/val.json, images: imgs}}\n{extra}")
     return spec
@@ -67,6 +68,10 @@ def test_coco_errors_name_the_file(tmp_path) -> None:
         read_split(spec, "val")
     (tmp_path / "ann" / "val.json").unlink()
     with pytest.raises(UserError, match="val.json: annotation file not found"):
+        read_split(spec, "val")
+    write_coco(tmp_path, GT)
+    (tmp_path / "imgs").rmdir()  # a wrong 'images:' was one 'missing file' problem per image
+    with pytest.raises(UserError, match=r"imgs: images folder not found \(named by .*data.yaml, split 'val'\)"):
         read_split(spec, "val")
 
 

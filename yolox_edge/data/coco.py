@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import UserError
 from .check import BAD_ANNOTATION, problem
 from .sample import Sample
-from .spec import READERS, DataSpec, Split, split_entries
+from .spec import READERS, DataSpec, Split, check_split_folders, split_entries
 
 
 def read_coco(spec: DataSpec, split: str) -> Split:
@@ -17,6 +17,8 @@ def read_coco(spec: DataSpec, split: str) -> Split:
     ann_path, img_dir = paths["annotations"], paths["images"]
     if not ann_path.is_file():
         raise UserError(f"{ann_path}: annotation file not found (named by {spec.path}, split {split!r})")
+    # one line for a wrong 'images:' path, not a 'missing file' problem for every image it holds
+    check_split_folders(spec, split, {"images": Path(img_dir)}, None)
     try:
         gt = json.loads(ann_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

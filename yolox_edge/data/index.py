@@ -168,7 +168,8 @@ def cached_coco(spec, split: str, parse: Callable[..., Split]) -> Split:
     """
     paths = spec.split_paths(split)
     ann, img = paths.get("annotations"), paths.get("images")
-    if ann is None or img is None or not ann.is_file() or ann.stat().st_size < COCO_CACHE_MIN_BYTES:
+    if (ann is None or img is None or not ann.is_file() or not img.is_dir()
+            or ann.stat().st_size < COCO_CACHE_MIN_BYTES):
         return parse(spec, split)  # small, or broken: the reader gives the right message
     key = {"format": "coco", "annotations": ann.resolve(), "images": img.resolve(), "names": spec.names}
     return cached_split(key, [ann], spec.path.parent, lambda: parse(spec, split))
