@@ -75,6 +75,17 @@ def test_library_calls_get_the_range_checks_the_cli_has(pred, tiny_ckpt, tmp_pat
     with pytest.raises(UserError, match="--conf 5.0"):  # an in-graph NMS that could never keep a box
         export_model(tiny_ckpt, "onnx", tmp_path / "x", nms_conf=5.0)
     assert not (tmp_path / "x").exists()
+    from yolox_edge.models import create_model
+
+    for n in (0, -3, 2.5, True):  # 0 built empty class convs that trained and exported silently
+        with pytest.raises(UserError, match="num_classes must be a whole number"):
+            create_model("test", num_classes=n)
+    for t in (0, -1, 1.5):  # -1 reached torch.set_num_threads as a RuntimeError traceback
+        with pytest.raises(UserError, match="threads must be a whole number"):
+            load_predictor(tiny_ckpt, threads=t)
+    for kw in ({"conf": 30}, {"iou": -0.1}, {"max_det": 0}):  # conf=30 (a percentage) kept nothing
+        with pytest.raises(UserError, match="thresholds out of range"):
+            load_predictor(tiny_ckpt, **kw)
 
 
 def test_library_cli_and_bundle_share_the_apps_thresholds() -> None:

@@ -85,6 +85,9 @@ def list_models(include_test: bool = False) -> list[str]:
 
 def create_model(name: str, *, num_classes: int = 80) -> Detector:
     """Build a variant with ``num_classes`` classes, randomly initialised."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        # 0 built a head with empty class convs that trained and exported without a word
+        raise UserError(f"num_classes must be a whole number of at least 1, not {num_classes!r}")
     v = get_variant(name)
     if v.arch == "darknet53":
         backbone = Darknet53()
