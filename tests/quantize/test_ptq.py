@@ -173,11 +173,13 @@ def test_accuracy_control_on_the_default_nms_graph(fmt, tiny_ckpt, tiny_calib, t
     assert res.model_file.is_file()
 
 
-def test_run_quantize_takes_a_format_string_and_str_paths(tiny_ckpt, tiny_calib, tmp_path):
+def test_run_quantize_takes_a_format_string_and_str_paths(tiny_ckpt, tiny_calib, tmp_path, capsys):
     """'onnx' used to be read as the formats 'o', 'n', 'n', 'x'; a str out failed with two formats."""
     from yolox_edge.quantize.pipeline import run_quantize
 
     one = run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(tmp_path / "one"), verbose=False)
     assert list(one) == ["onnx"] and (tmp_path / "one" / "metadata.json").is_file()
+    out = capsys.readouterr().out
+    assert "Statistics collection" not in out and "calibration set" not in out, out  # verbose=False: quiet
     two = run_quantize(str(tiny_ckpt), str(tiny_calib), ["onnx", "openvino"], str(tmp_path / "two"), verbose=False)
     assert {r.directory.name for r in two.values()} == {"onnx", "openvino"}

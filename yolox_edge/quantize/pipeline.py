@@ -37,7 +37,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     cal = load_calibration_set(calib, input_size=tuple(ckpt["preprocess"]["input_size"]))
     say = print if verbose else (lambda *a, **k: None)
     say(f"calibration set: {len(cal)} images {cal.size[0]}x{cal.size[1]} (sha256 {cal.sha256[:12]}...)")
-    with quiet_nncf():
+    with quiet_nncf(bars=verbose):
         results = _quantize_formats(detector, ckpt, Path(model), cal, formats, out, say, data=data, qat=qat,
                                     epochs=epochs, lr=lr, batch=batch, subset_size=subset_size,
                                     options=dict(preset=preset, fast_bias_correction=fast_bias_correction,
@@ -80,16 +80,23 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
 
 
 @contextmanager
-def quiet_nncf():
+def quiet_nncf(bars: bool = True):
     """NNCF logs each quantizer it leaves out at INFO on stdout (~64 lines per format for Nano);
-    keep its warnings, drop the rest, and give the level back afterwards."""
+    keep its warnings, drop the rest, and give the level back afterwards. ``bars=False`` also
+    drops its progress bars (rich, drawn on whatever ``sys.stdout`` is when they start: NNCF has
+    no switch for them); its warnings still show, their handler holds the real stream."""
+    import contextlib
     import logging
+    import os
 
     logger = logging.getLogger("nncf")
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        yield
+        with contextlib.ExitStack() as stack:
+            if not bars:
+                stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
+            yield
     finally:
         logger.setLevel(level)
 
