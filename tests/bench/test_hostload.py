@@ -90,8 +90,11 @@ def test_a_busy_neighbour_counts_and_our_own_work_does_not():
 
     os.sched_setaffinity(0, core)
     try:
+        idle = window(busy_here=False, neighbour=False)  # what the rest of the machine puts on the core
         own = window(busy_here=True, neighbour=False)
         crowded = window(busy_here=False, neighbour=True)
     finally:
         os.sched_setaffinity(0, before)
-    assert own < 30 and crowded > 60, (own, crowded)  # ~0 % and ~100 % of the one core
+    # ~0 % and ~100 % of the one core on a quiet machine; other work there (a test run beside
+    # another job) shows in all three readings, and our own spinning only pushes it out
+    assert own < idle + 30 and crowded > 60, (idle, own, crowded)
