@@ -46,10 +46,7 @@ def run(args) -> int:
     require_writable(refuse_overwrite(args.out, args.force), "checkpoint")
     if args.log:
         require_writable(args.log, "log")
-    try:
-        target = get_variant(args.to).name
-    except KeyError as e:
-        raise UserError(str(e.args[0])) from None
+    target = get_variant(args.to).name  # an unknown name is a UserError (UnknownVariant)
     if args.threads:
         torch.set_num_threads(args.threads)
     teacher, ckpt = load_model(args.model)

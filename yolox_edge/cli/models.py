@@ -16,15 +16,11 @@ def add_parser(sub) -> None:
 
 def model_table(num_classes: int = 80, variants: list[str] | None = None) -> list[dict]:
     """One row per variant (default: all non-test ones): params, GFLOPs and official figures."""
-    from ..errors import UserError
     from ..models import OFFICIAL, count_gflops, count_params, create_model, get_variant, list_models
 
     rows = []
     for name in variants or list_models():
-        try:
-            v = get_variant(name)
-        except KeyError as e:
-            raise UserError(str(e.args[0])) from None
+        v = get_variant(name)  # an unknown name is a UserError (UnknownVariant)
         name = v.name
         m = create_model(name, num_classes=num_classes)
         params, gflops = count_params(m) / 1e6, count_gflops(m, v.input_size)
