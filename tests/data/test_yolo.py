@@ -43,6 +43,31 @@ def test_yolo_problems(tmp_path: Path) -> None:
     assert len(e.labels) == 0  # an empty file is a background image
 
 
+def test_a_missing_labels_folder_is_an_error_not_a_dataset_of_backgrounds(tmp_path: Path) -> None:
+    import shutil
+
+    import pytest
+
+    from yolox_edge.errors import UserError
+
+    spec = make_yolo(tmp_path, {"a": (100, 50, "0 0.5 0.5 0.2 0.4\n"), "b": (40, 40, None)})
+    shutil.move(tmp_path / "labels", tmp_path / "label")  # the typo: 0 boxes, 'no problems', exit 0
+    with pytest.raises(UserError, match=r"labels folder not found \(the default for images .*set 'labels:'"):
+        read_split(spec, "train")
+    (tmp_path / "labels").mkdir()  # there, but the files are elsewhere: one problem says so
+    split = read_split(spec, "train")
+    assert [problem_kind(p) for p in split.problems] == [MISSING]
+    assert "no label file for any of the 2 images" in split.problems[0]
+
+
+def test_a_box_touching_the_border_by_rounding_is_clipped_without_a_problem(tmp_path: Path) -> None:
+    # cy + h/2 = 1.0000005: 195.0001 px in a 195-pixel image, as a clean conversion writes it
+    spec = make_yolo(tmp_path, {"a": (259, 195, "0 0.5 0.5 0.6 1.000001\n0 0.5 0.5 0.6 1.02\n")})
+    split = read_split(spec, "train")
+    assert [problem_kind(p) for p in split.problems] == [OUTSIDE]  # only the one 2 px out
+    np.testing.assert_allclose(split.samples[0].boxes[:, 3], [195, 195])
+
+
 def test_default_labels_dir() -> None:
     assert default_labels_dir(Path("/d/images/train")) == Path("/d/labels/train")
     assert default_labels_dir(Path("/d/pics")) == Path("/d/labels")

@@ -105,12 +105,17 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
         return None
 
 
+EDGE_SLACK_PX = 0.5  # rounding, not an annotation mistake
+
+
 def clean_boxes(boxes: np.ndarray, labels: np.ndarray, width: int, height: int, where: str | Path,
                 crowd: np.ndarray | None = None, problems: list[str] | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Clip xyxy boxes to the image and drop those of zero or negative area.
 
-    Appends one problem per clipped/dropped box to ``problems`` when given. Returns the kept
+    Appends one problem per clipped/dropped box to ``problems`` when given; a box at most
+    ``EDGE_SLACK_PX`` outside is clipped without one (normalised YOLO labels that touch the
+    border round to 195.0001 in a 195-pixel image). Returns the kept
     (boxes, labels, crowd). ``width``/``height`` <= 0 (unknown) skip the clipping. Running it
     again on its own output finds nothing, so callers may apply it at every stage.
     """
@@ -120,7 +125,7 @@ def clean_boxes(boxes: np.ndarray, labels: np.ndarray, width: int, height: int, 
     if width > 0 and height > 0 and len(boxes):
         lo = np.zeros(4, np.float32)
         hi = np.array([width, height, width, height], np.float32)
-        outside = ((boxes < lo) | (boxes > hi)).any(1)
+        outside = ((boxes < lo - EDGE_SLACK_PX) | (boxes > hi + EDGE_SLACK_PX)).any(1)
         if problems is not None:
             for i in np.flatnonzero(outside):
                 problems.append(problem(OUTSIDE, where, f"box {_fmt(boxes[i])} in a {width}x{height} image"))

@@ -3,7 +3,8 @@
 One ``labels/<stem>.txt`` per image, one line per object: ``class cx cy w h`` normalised to
 [0, 1] (a polygon line ``class x1 y1 x2 y2 ...`` becomes its bounding box). ``labels``
 defaults to the images folder with its last ``images`` component replaced by ``labels`` (the
-usual layout). An image without a label file is a background image (the YOLO convention);
+usual layout); the labels folder must exist (a misnamed one made every image a background
+image). An image without a label file is a background image (the YOLO convention);
 an empty label file is reported and kept as a background image; a label file without an
 image is reported as a missing file. ``names`` in the spec gives the class order (required).
 """
@@ -107,6 +108,10 @@ def build_yolo_split(img_dir: Path, lbl_dir: Path, list_path: Path | None, names
                 boxes, labels = parse_yolo_txt(label, len(names), w, h, problems)
         boxes, labels, _ = check.clean_boxes(boxes, labels, w, h, label, problems=problems)
         samples.append(Sample(image, boxes, labels, image_id=len(samples) + 1, width=w, height=h))
+    if samples and not any(len(s.labels) for s in samples) and not any(
+            (lbl_dir / f"{s.image.stem}.txt").is_file() for s in samples):
+        problems.append(check.problem(check.MISSING, lbl_dir, f"no label file for any of the {len(samples)} "
+                                      "images: all are background images; are the labels elsewhere?"))
     if lbl_dir.is_dir() and list_path is None:
         with os.scandir(lbl_dir) as it:
             orphans = sorted(e.name for e in it if e.name.endswith(".txt") and e.name[:-4] not in by_stem)
@@ -123,6 +128,10 @@ def read_yolo(spec: DataSpec, split: str) -> Split:
     lbl_dir = paths.get("labels") or default_labels_dir(img_dir)
     folders = {"images": img_dir, "labels": lbl_dir}
     check_split_folders(spec, split, folders, list_path, optional=("labels",))
+    if not lbl_dir.is_dir():
+        named = "named by" if paths.get("labels") else f"the default for images {img_dir}; set 'labels:' in"
+        raise UserError(f"{lbl_dir}: labels folder not found ({named} {spec.path}, split {split!r}); without it "
+                        "every image would be a background image")
     if not spec.names:
         raise UserError(f"{spec.path}: a yolo spec needs 'names: [...]' (class index i is the i-th name)")
     return cached_folder_split(spec, folders, list_path,
