@@ -24,8 +24,14 @@ def read_yaml(path: Path) -> object:
     """Parse a YAML file (safe loader), or raise a UserError naming it and the first problem."""
     import yaml
 
+    raw = Path(path).read_bytes()
     try:
-        return yaml.safe_load(Path(path).read_text())
+        text = raw.decode("utf-8-sig")  # a BOM (Windows editors) is fine; the locale is not asked
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); save it as "
+                        "UTF-8 and try again") from None
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
 

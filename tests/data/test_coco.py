@@ -128,3 +128,20 @@ def test_a_broken_class_list_or_spec_is_one_error(tmp_path, gt_change, spec_extr
     split = "train" if spec_extra else "val"
     with pytest.raises(UserError, match=words.replace("(", r"\(").replace(")", r"\)")):
         read_split(write_coco(tmp_path, {**GT, **gt_change}, spec_extra), split)
+
+
+def test_a_spec_or_recipe_that_is_not_utf8_is_one_line(tmp_path, run_cli) -> None:
+    """Latin-1 bytes were a UnicodeDecodeError traceback (exit 1); a BOM is fine."""
+    from yolox_edge.config import load_recipe
+
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("format: coco\nnames: [caf\xe9]\n".encode("latin-1"))
+    with pytest.raises(UserError, match=r"latin.yaml: not UTF-8 text \(byte 0xe9 at offset 24\)"):
+        load_spec(latin)
+    with pytest.raises(UserError, match="latin.yaml: not UTF-8"):
+        load_recipe(latin)
+    code, _, err = run_cli("data", "check", latin)
+    assert code == 2 and "Traceback" not in err and "not UTF-8" in err
+    bom = tmp_path / "bom.yaml"
+    bom.write_bytes("\ufeffformat: coco\nnames: [café]\n".encode("utf-8"))
+    assert load_spec(bom).names == ["café"]
