@@ -188,8 +188,16 @@ def test_new_run_never_overwrites_an_old_one(synthetic_coco, tiny_recipe, run_cl
     assert run_cli(*args)[0] == 0
     before = (tmp_path / "run" / "last.pt").read_bytes()
     code, out, err = run_cli(*args)
-    assert code == 2 and "already holds a run" in err and "--resume" in err
+    assert code == 2 and "already holds last.pt, best.pt" in err and "--resume" in err
     assert (tmp_path / "run" / "last.pt").read_bytes() == before
+    # no last.pt, but a best.pt kept there by hand (and a log): replaced silently before
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "best.pt").write_bytes(before)
+    (keep / "log.csv").write_text("mine\n")
+    code, out, err = run_cli(*args[:-4], "--out", keep, "--epochs", "1")
+    assert code == 2 and "already holds best.pt, log.csv; move them away" in err, err
+    assert (keep / "best.pt").read_bytes() == before and (keep / "log.csv").read_text() == "mine\n"
 
 
 def test_trainer_takes_a_recipe_file(tmp_path):

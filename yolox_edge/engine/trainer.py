@@ -49,6 +49,9 @@ class _Repeat(torch.utils.data.Dataset):
         return self.ds[i % len(self.ds)]
 
 
+RUN_FILES = ("last.pt", "best.pt", "log.csv", "log.json", "log.png")  # what a run writes into its folder
+
+
 class Trainer:
     """One training run into ``out`` (``last.pt``, ``best.pt``, ``log.csv/json/png``)."""
 
@@ -73,10 +76,11 @@ class Trainer:
     def _setup(self) -> None:
         r, t = self.recipe, self.recipe.train
         resume_ckpt = self._load_resume() if self.resume else None
-        if resume_ckpt is None and (self.out / "last.pt").exists():
-            # never overwrite a previous run's checkpoints by starting a new one on top of them
-            raise UserError(f"{self.out / 'last.pt'}: this folder already holds a run; pass --resume to "
-                            "continue it, or choose another --out")
+        taken = [n for n in RUN_FILES if (self.out / n).exists()] if resume_ckpt is None else []
+        if taken:
+            # never overwrite a previous run's files (or a best.pt put there by hand) with a new run
+            hint = "pass --resume to continue it, or" if "last.pt" in taken else "move them away or"
+            raise UserError(f"{self.out}: already holds {', '.join(taken)}; {hint} choose another --out")
         if resume_ckpt is not None:
             run = recipe_from_checkpoint(resume_ckpt["recipe"])
             unused = recipe_diff(self.recipe, run)
