@@ -209,6 +209,18 @@ def apply_overrides(recipe: Recipe, overrides: list[str] | None) -> Recipe:
     return recipe
 
 
+def input_size_overrides(recipe: Recipe, size: int) -> list[str]:
+    """``--set`` items for ``--img-size S`` (train and pipeline alike): train around S, evaluate
+    and export at S. A recipe's explicit multi-scale range (``train.random_size``, units of 32
+    chosen for its own size, e.g. Nano's 320-640 at 416) is scaled to S with it."""
+    sets = [f"model.input_size={size}", f"model.test_size={size}"]
+    rs = recipe.train.random_size
+    if rs is not None:
+        k = size / recipe.input_size
+        sets.append(f"train.random_size=[{max(1, round(rs[0] * k))}, {max(1, round(rs[1] * k))}]")
+    return sets
+
+
 def recipe_diff(given: Recipe, run: Recipe) -> list[tuple[str, Any, Any]]:
     """(dotted key, given value, run value) for every recipe value that differs."""
     out: list[tuple[str, Any, Any]] = []

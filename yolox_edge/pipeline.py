@@ -81,7 +81,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     """
     from .bench import run_bench
     from .bundle.package import package_bundle
-    from .config import apply_overrides, load_recipe, recipe_from_dict
+    from .config import apply_overrides, input_size_overrides, load_recipe, recipe_from_dict
     from .data.spec import read_split
     from .fileio import atomic_write_bytes
     from .engine.evaluator import evaluate
@@ -109,11 +109,10 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         rec = load_recipe(recipe)
     else:
         rec = recipe_from_dict(default_recipe(generated_data=generated), "pipeline default recipe")
-    sets = list(overrides or [])
+    sets = input_size_overrides(rec, img_size) if img_size is not None else []
+    sets += list(overrides or [])
     if epochs is not None:
         sets.append(f"train.epochs={epochs}")
-    if img_size is not None:
-        sets += [f"model.input_size={img_size}", f"model.test_size={img_size}"]
     apply_overrides(rec, sets)
     if resume and not (out / "train" / "last.pt").is_file():  # stopped before training saved anything
         say(f"    nothing to resume in {out / 'train'} (no last.pt): training starts from the beginning")

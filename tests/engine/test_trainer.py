@@ -207,3 +207,20 @@ def test_trainer_takes_a_recipe_file(tmp_path):
     recipe = Path(__file__).parents[2] / "recipes" / "yolox_nano.yaml"
     tr = Trainer(str(recipe), data=tmp_path / "data.yaml", out=tmp_path / "run", progress=False)
     assert isinstance(tr.recipe, Recipe) and tr.recipe.model.variant == "nano"
+
+
+def test_img_size_sets_training_and_evaluation_size_alike(synthetic_coco, run_cli, tmp_path):
+    """`train --img-size 224` trained Nano's recipe at 320-640 (its random_size) and evaluated at 224;
+    the fine-tune recipe trained at 160 and evaluated at 416."""
+    from yolox_edge.config import input_size_overrides
+
+    nano = load_recipe(Path(__file__).parents[2] / "recipes" / "yolox_nano.yaml")
+    assert input_size_overrides(nano, 224) == ["model.input_size=224", "model.test_size=224",
+                                               "train.random_size=[5, 11]"]  # 320-640 at 416 -> 160-352
+    ft = Path(__file__).parents[2] / "recipes" / "finetune_nano_cpu.yaml"
+    code, out, err = run_cli("train", "--recipe", ft, "--data", synthetic_coco(4), "--out", tmp_path / "r",
+                             "--img-size", "160", "--epochs", "1", "--set", "model.variant=test",
+                             "--set", "train.freeze_stem=false", "--no-progress")
+    assert code == 0, err
+    assert "sizes: trained at 128-192 (multi-scale from 160); evaluated and exported at 160" in out
+    assert load_checkpoint(tmp_path / "r" / "last.pt")["preprocess"]["input_size"] == [160, 160]

@@ -13,7 +13,9 @@ def add_parser(sub) -> None:
                    help="start from this checkpoint (another class count is fine, and so is a variant with the "
                         "same tensors and another activation, e.g. nano weights for nano_hswish)")
     p.add_argument("--epochs", type=positive, default=None, help="= --set train.epochs=N")
-    p.add_argument("--img-size", type=positive, default=None, help="= --set model.input_size=S")
+    p.add_argument("--img-size", type=positive, default=None,
+                   help="train around S and evaluate/export at S (model.input_size and test_size; a recipe's "
+                        "train.random_size is scaled with it)")
     p.add_argument("--batch", type=positive, default=None, help="total batch over all processes")
     p.add_argument("--device", default=None, help="auto | cpu | cuda")
     p.add_argument("--freeze-backbone-epochs", type=non_negative, default=None, metavar="N",
@@ -26,12 +28,14 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..config import apply_overrides, load_recipe
+    from ..config import apply_overrides, input_size_overrides, load_recipe
     from ..engine.trainer import Trainer
 
     recipe = load_recipe(args.recipe)
-    sets = list(args.overrides)
-    for flag, key in ((args.epochs, "train.epochs"), (args.img_size, "model.input_size"),
+    # --img-size first, so an explicit --set (e.g. train.random_size) still wins
+    sets = input_size_overrides(recipe, args.img_size) if args.img_size else []
+    sets += list(args.overrides)
+    for flag, key in ((args.epochs, "train.epochs"),
                       (args.batch, "train.batch"), (args.freeze_backbone_epochs, "train.freeze_backbone_epochs")):
         if flag is not None:
             sets.append(f"{key}={flag}")

@@ -231,6 +231,18 @@ class Trainer:
                           num_workers=self.recipe.data.workers, generator=g, drop_last=False,
                           pin_memory=self.device.type == "cuda")
 
+    def describe_train_sizes(self) -> str:
+        """The training input sizes in words (what ``_random_size`` draws from)."""
+        t = self.recipe.train
+        if t.random_size is None and t.multiscale_range <= 0:
+            return f"trained at {self.input_size}"
+        if t.random_size is not None:
+            lo, hi = t.random_size
+        else:
+            base = self.input_size // 32
+            lo, hi = max(base - t.multiscale_range, 1), base + t.multiscale_range
+        return f"trained at {lo * 32}-{hi * 32} (multi-scale from {self.input_size})"
+
     def _random_size(self) -> int:
         t = self.recipe.train
         if t.random_size is not None:
@@ -261,6 +273,7 @@ class Trainer:
         """Run (or resume) the whole schedule; returns a summary (best AP, paths)."""
         self._setup()
         t = self.recipe.train
+        self.log(f"sizes: {self.describe_train_sizes()}; evaluated and exported at {self.test_size}")
         try:
             size = self.input_size
             for epoch in range(self.start_epoch, t.epochs):
