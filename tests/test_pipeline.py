@@ -42,6 +42,7 @@ def test_pipeline_cli_on_the_embedded_default(run_cli, tmp_path) -> None:
     with zipfile.ZipFile(bundle) as z:
         meta = json.loads(z.read(next(n for n in z.namelist() if n.endswith("metadata.json"))))
     assert meta["input_size"] == [64, 64]
+    assert meta["bundle"]["evaluation"]["AP"] == rows[2]["AP"]  # the card quotes the INT8 model's own AP (was null)
     assert run_cli("verify", bundle)[0] == 0
 
     # the same --out again: the trained run is never overwritten; --resume continues it
@@ -51,6 +52,7 @@ def test_pipeline_cli_on_the_embedded_default(run_cli, tmp_path) -> None:
                                 "--bench-runs", "2", "--threads", "1")
     assert code == 0, err
     assert f"resume: {out / 'train' / 'last.pt'} at epoch 1/1" in stdout
+    assert "not used" not in stdout  # no recipe given: nothing of it went unused
     assert (out / "yolox_nano_onnx_fp32.zip").is_file()
 
 

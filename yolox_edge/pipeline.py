@@ -84,7 +84,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     from .config import apply_overrides, input_size_overrides, load_recipe, recipe_from_dict
     from .data.spec import read_split
     from .fileio import atomic_write_bytes
-    from .engine.evaluator import evaluate
+    from .engine.evaluator import evaluate, evaluation_record
     from .engine.trainer import Trainer
     from .export import export_model
     from .runtime import load_predictor
@@ -117,7 +117,11 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     if resume and not (out / "train" / "last.pt").is_file():  # stopped before training saved anything
         say(f"    nothing to resume in {out / 'train'} (no last.pt): training starts from the beginning")
         resume = False
-    res = Trainer(rec, data=data, out=out / "train", weights=weights, resume=resume, progress=progress).train()
+    # resuming with nothing given: the stored recipe, and no note about a default nobody chose
+    given = rec if not resume or recipe or sets else None
+    trainer = Trainer(given, data=data, out=out / "train", weights=weights, resume=resume, progress=progress)
+    res = trainer.train()
+    rec = trainer.recipe
     ckpt = Path(res["best"] if Path(res["best"]).is_file() else res["last"])
     say(f"    checkpoint: {ckpt}")
 
@@ -143,9 +147,14 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
 
     step("evaluate every artifact")
     rows = []
+    bundled = f"{target} int8" if int8 else f"{target} fp32"
     for name, path in {"torch fp32": ckpt, **exports}.items():
         pred = load_predictor(path, conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET)
         ev = evaluate(pred, val, progress=progress)
+        if name == bundled:  # the bundle's card quotes it, in the form `eval --json` writes
+            record = evaluation_record(path, pred, data, "val", ev)
+            bundled_eval = out / "eval_bundled.json"
+            atomic_write_bytes(bundled_eval, lambda f: f.write(json.dumps(record, indent=2).encode()))
         rows.append({"artifact": name, "path": str(path), "AP": ev["AP"], "AP50": ev["AP50"]})
         say(f"    {name:<14} AP {ev['AP']:.4f}  AP50 {ev['AP50']:.4f}")
     eval_json = out / "eval.json"
@@ -172,9 +181,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
                      "out_bytes": base["output_bytes_per_image"]})
 
     step("bundle")
-    key = f"{target} int8" if int8 else f"{target} fp32"
     bundle = out / f"yolox_{rec.model.variant}_{target}_{'int8' if int8 else 'fp32'}.zip"
-    package_bundle(exports[key], target, bundle, eval_json=None, bench_json=bench_json)
+    package_bundle(exports[bundled], target, bundle, eval_json=bundled_eval, bench_json=bench_json)
     step.close()
     return PipelineResult(out, ckpt, bundle, rows, step.times)
 

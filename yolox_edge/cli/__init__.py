@@ -99,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
               f"permissions and free space", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"yolox-edge {command}: interrupted", file=sys.stderr)
+        hint = ""
+        if command in ("train", "pipeline"):  # last.pt holds the last finished epoch
+            hint = "; the same command with --resume continues from the last finished epoch"
+        print(f"yolox-edge {command}: interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..data.spec import read_split
-    from ..engine.evaluator import evaluate
+    from ..engine.evaluator import evaluate, evaluation_record
     from ..runtime import load_predictor
 
     check_json_target(args)  # written after the evaluation: refuse a bad path first
@@ -35,8 +35,7 @@ def run(args) -> int:
     if args.img_size:
         pred.set_input_size(args.img_size)
     res = evaluate(pred, split, batch_size=args.batch)
-    res = {"model": str(args.model), "backend": pred.backend.name, "precision": pred.info.precision,
-           "data": str(args.data), "split": args.split, "input_size": list(pred.info.preprocess.input_size), **res}
+    res = evaluation_record(args.model, pred, args.data, args.split, res)
     write_json(res, args.json_out)
     out = report_stream(args)
     print(f"{args.model} [{res['backend']}, {res['precision']}] on {args.data}:{args.split} "

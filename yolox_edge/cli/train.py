@@ -6,7 +6,8 @@ from .argtypes import non_negative, positive
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train or fine-tune a detector (DDP: launch with torchrun)")
-    p.add_argument("--recipe", required=True, help="recipe YAML, e.g. recipes/yolox_nano.yaml")
+    p.add_argument("--recipe", default=None, help="recipe YAML, e.g. recipes/yolox_nano.yaml (not needed with "
+                   "--resume: the run's own is stored in last.pt)")
     p.add_argument("--data", required=True, help="data spec YAML")
     p.add_argument("--out", required=True, help="run folder (checkpoints, log.csv/json/png)")
     p.add_argument("--weights", default=None,
@@ -31,6 +32,18 @@ def run(args) -> int:
     from ..config import apply_overrides, input_size_overrides, load_recipe
     from ..engine.trainer import Trainer
 
+    from ..errors import UserError
+
+    if args.recipe is None:
+        if not args.resume:
+            raise UserError("train needs --recipe RECIPE.yaml (e.g. recipes/yolox_nano.yaml) to start a run")
+        given = [f"--{k.replace('_', '-')}" for k in ("img_size", "epochs", "batch", "freeze_backbone_epochs", "device")
+                 if getattr(args, k) is not None] + [f"--set {s}" for s in args.overrides]
+        if given:
+            print(f"note: --resume continues with the recipe stored in {args.out}/last.pt; not used: {', '.join(given)}")
+        res = Trainer(None, data=args.data, out=args.out, weights=args.weights, resume=True,
+                      progress=not args.no_progress).train()
+        return _summary(res)
     recipe = load_recipe(args.recipe)
     # --img-size first, so an explicit --set (e.g. train.random_size) still wins
     sets = input_size_overrides(recipe, args.img_size) if args.img_size else []
@@ -44,6 +57,10 @@ def run(args) -> int:
     apply_overrides(recipe, sets)
     res = Trainer(recipe, data=args.data, out=args.out, weights=args.weights, resume=args.resume,
                   progress=not args.no_progress).train()
+    return _summary(res)
+
+
+def _summary(res: dict) -> int:
     if res.get("best_epoch", -1) > 0:
         print(f"done: best AP {res['best_ap']:.4f} at epoch {res['best_epoch']} -> {res['best']}; last -> {res['last']}")
     else:

@@ -59,6 +59,13 @@ def coco_ap(gt: dict, results: list[dict]) -> dict[str, float]:
     return {k: float(v) for k, v in zip(STAT_NAMES, ev.stats[:6])}
 
 
+def evaluation_record(model: str | Path, predictor, data: str | Path, split: str, result: dict) -> dict:
+    """What ``yolox-edge eval --json`` writes: the result with what was measured (a bundle's card
+    checks runtime, precision and input size against its own model)."""
+    return {"model": str(model), "backend": predictor.backend.name, "precision": predictor.info.precision,
+            "data": str(data), "split": split, "input_size": list(predictor.info.preprocess.input_size), **result}
+
+
 def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progress: bool = True) -> dict:
     """Predict every image of ``split`` (a Split, or a data spec path: its val split) and score it;
     unreadable images are counted, not fatal. The predictor's own thresholds are used: COCO-style

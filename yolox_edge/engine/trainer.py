@@ -55,10 +55,12 @@ RUN_FILES = ("last.pt", "best.pt", "log.csv", "log.json", "log.png")  # what a r
 class Trainer:
     """One training run into ``out`` (``last.pt``, ``best.pt``, ``log.csv/json/png``)."""
 
-    def __init__(self, recipe: Recipe | str | Path, *, data: str | Path, out: str | Path,
+    def __init__(self, recipe: Recipe | str | Path | None, *, data: str | Path, out: str | Path,
                  weights: str | Path | None = None, resume: bool = False, progress: bool = True,
                  hooks: list[Hook] | None = None, log=print) -> None:
-        if not isinstance(recipe, Recipe):  # a recipe YAML, as `yolox-edge train --recipe` takes
+        if recipe is None and not resume:
+            raise UserError("a new run needs a recipe (--recipe); only --resume takes the one stored in last.pt")
+        if recipe is not None and not isinstance(recipe, Recipe):  # a YAML, as `train --recipe` takes
             recipe = load_recipe(recipe)
         self.recipe, self.data = recipe, data
         self.out = require_out_folder(out)  # before data and model are built
@@ -74,22 +76,21 @@ class Trainer:
 
     # ---------------------------------------------------------------- setup
     def _setup(self) -> None:
-        r, t = self.recipe, self.recipe.train
         resume_ckpt = self._load_resume() if self.resume else None
         taken = [n for n in RUN_FILES if (self.out / n).exists()] if resume_ckpt is None else []
         if taken:
             # never overwrite a previous run's files (or a best.pt put there by hand) with a new run
             hint = "pass --resume to continue it, or" if "last.pt" in taken else "move them away or"
             raise UserError(f"{self.out}: already holds {', '.join(taken)}; {hint} choose another --out")
+        unused = []
         if resume_ckpt is not None:
             run = recipe_from_checkpoint(resume_ckpt["recipe"])
-            unused = recipe_diff(self.recipe, run)
-            r = self.recipe = run
-            t = r.train
+            unused = recipe_diff(self.recipe, run) if self.recipe is not None else []
+            self.recipe = run
+        r, t = self.recipe, self.recipe.train
         self.device = D.local_device(t.device)
         self.dist = D.init_distributed(self.device)
-        if resume_ckpt is not None:
-            self._say_unused(unused)
+        self._say_unused(unused)
         if t.threads:
             torch.set_num_threads(t.threads)
         if r.data.workers > 0:
