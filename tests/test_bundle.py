@@ -73,6 +73,12 @@ def test_package_contents_and_verify(bundle: Path, run_cli) -> None:
     assert rep["ok"] and rep["classes"] == 3 and rep["target"] == "ncnn" and len(rep["files"]) == 5
     code, out, err = run_cli("verify", bundle)
     assert code == 0 and "OK" in out, err
+    before = bundle.read_bytes()  # a shipped bundle is not replaced by a typo in --out
+    code, out, err = run_cli("package", bundle.parent / "export", "--target", "ncnn", "--out", bundle)
+    assert code == 2 and "a bundle is already there" in err and "--force" in err
+    assert bundle.read_bytes() == before
+    code, out, err = run_cli("package", bundle.parent / "export", "--target", "ncnn", "--out", bundle, "--force")
+    assert code == 0, err
 
 
 def test_package_is_deterministic_and_checks_target(tmp_path: Path) -> None:

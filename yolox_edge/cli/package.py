@@ -18,11 +18,15 @@ def add_parser(sub) -> None:
                    help=f"most detections per image (default {BUNDLE_MAX_DET})")
     p.add_argument("--eval-json", default=None, help="'yolox-edge eval --json' output: AP for the model card")
     p.add_argument("--bench-json", default=None, help="'yolox-edge bench --json' output: latency for the model card")
+    p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..bundle import package_bundle
+    from ..errors import refuse_overwrite
+
+    refuse_overwrite(args.out, args.force, "bundle")  # a shipped bundle is not replaced by a typo
 
     rep = package_bundle(args.artifact, args.target, args.out, conf=args.conf, nms=args.nms, max_det=args.max_det,
                          eval_json=args.eval_json, bench_json=args.bench_json)
