@@ -74,6 +74,31 @@ def test_unreadable_image_is_counted_not_fatal(tmp_path) -> None:
     assert res["skipped"] == 1 and res["images"] == 2 and res["AP"] == pytest.approx(1.0)
 
 
+class LowScorePredictor(OraclePredictor):
+    """Ground truth at score 0.1, filtered by the predictor's own ``conf`` as a real one is."""
+
+    conf, iou, max_det = 0.3, 0.45, 300  # an app's thresholds
+
+    def predict_images(self, images: list[np.ndarray]) -> list[Detections]:
+        out = []
+        for d in super().predict_images(images):
+            keep = np.full(len(d.scores), 0.1, np.float32) >= self.conf
+            out.append(Detections(d.boxes[keep], np.full(int(keep.sum()), 0.1, np.float32), d.labels[keep]))
+        return out
+
+
+def test_ap_is_taken_at_the_evaluation_thresholds_whatever_the_predictor_has(tmp_path) -> None:
+    """evaluate(load_predictor(ckpt), split) gave 0.162 where `yolox-edge eval` gave 0.227."""
+    split = read_split(write_synthetic_coco(tmp_path), "val")
+    pred = LowScorePredictor(split)
+    res = evaluate(pred, split, progress=False)
+    assert res["AP"] == pytest.approx(1.0) and pred.conf == 0.3  # the caller's predictor is untouched
+    assert evaluate(pred, split, progress=False, conf=None)["AP"] == 0.0  # None: its own thresholds
+    assert res["class_names_match"]
+    pred.class_names = ["a", "b"]  # same count, other names: scored by position, and said so
+    assert not evaluate(pred, split, progress=False)["class_names_match"]
+
+
 def test_class_count_mismatch_is_a_user_error(tmp_path) -> None:
     split = read_split(write_synthetic_coco(tmp_path), "val")
     pred = OraclePredictor(split)

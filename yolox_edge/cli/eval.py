@@ -30,15 +30,21 @@ def run(args) -> int:
 
     check_json_target(args)  # written after the evaluation: refuse a bad path first
     split = read_split(args.data, args.split)
-    pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint, conf=args.conf,
-                          iou=args.nms, max_det=EVAL_MAX_DET)
+    pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint)
     if args.img_size:
         pred.set_input_size(args.img_size)
-    res = evaluate(pred, split, batch_size=args.batch)
+    res = evaluate(pred, split, batch_size=args.batch, conf=args.conf, iou=args.nms, max_det=EVAL_MAX_DET)
     res = evaluation_record(args.model, pred, args.data, args.split, res)
     write_json(res, args.json_out)
     out = report_stream(args)
     print(f"{args.model} [{res['backend']}, {res['precision']}] on {args.data}:{args.split} "
           f"({res['images']} images, {res['seconds']:.1f}s)", file=out)
     print("  " + "  ".join(f"{k} {res[k]:.4f}" for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")), file=out)
+    if res["AP"] < 0:  # pycocotools' value for 'nothing to score'
+        print("  (-1: no boxes of that kind in this split to score against)", file=out)
+    if not res["class_names_match"]:
+        import sys
+
+        print(f"note: the model's classes ({', '.join(pred.class_names[:4])}...) are not the data's "
+              f"({', '.join(split.names[:4])}...); AP pairs them by position, so it may mean nothing", file=sys.stderr)
     return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from ..data.preprocess import read_image
 from ..data.spec import Split, read_split
 from ..errors import UserError
 from ..postprocess import Detections
+from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
@@ -66,16 +68,25 @@ def evaluation_record(model: str | Path, predictor, data: str | Path, split: str
             "data": str(data), "split": split, "input_size": list(predictor.info.preprocess.input_size), **result}
 
 
-def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progress: bool = True) -> dict:
+def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progress: bool = True,
+             conf: float | None = EVAL_CONF, iou: float | None = EVAL_NMS_IOU,
+             max_det: int | None = EVAL_MAX_DET) -> dict:
     """Predict every image of ``split`` (a Split, or a data spec path: its val split) and score it;
-    unreadable images are counted, not fatal. The predictor's own thresholds are used: COCO-style
-    AP wants ``thresholds.EVAL_CONF``, ``EVAL_NMS_IOU`` and ``EVAL_MAX_DET`` (what ``yolox-edge eval``
-    sets); a predictor made for an app (``thresholds.APP_CONF``) reports less."""
+    unreadable images are counted, not fatal.
+
+    COCO AP is taken at YOLOX's evaluation thresholds (``thresholds.EVAL_*``), whatever the
+    predictor was made with (an app's conf 0.3 cut AP by a third); ``conf``/``iou``/``max_det``
+    set others, None keeps the predictor's. ``class_names_match`` in the result is False when
+    the model's names differ from the data's (AP pairs classes by index)."""
     if not isinstance(split, Split):
         split = read_split(split, "val")
     if len(predictor.class_names) != len(split.names):
         raise UserError(f"model has {len(predictor.class_names)} classes, dataset has {len(split.names)}; "
                         "evaluate a model trained on this dataset")
+    predictor = copy.copy(predictor)  # the caller's keeps its thresholds
+    for name, value in (("conf", conf), ("iou", iou), ("max_det", max_det)):
+        if value is not None:
+            setattr(predictor, name, value)
     gt = coco_gt_from_split(split)
     cat_ids = sorted(c["id"] for c in gt["categories"])
     results: list[dict] = []
@@ -97,4 +108,5 @@ def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progr
     bar.close()
     stats = coco_ap(gt, results)
     return {**stats, "images": len(split.samples) - skipped, "skipped": skipped,
+            "class_names_match": list(predictor.class_names) == list(split.names),
             "detections": len(results), "seconds": round(time.perf_counter() - t0, 3)}

@@ -369,7 +369,7 @@ class Trainer:
                          strides=tuple(self.model.strides))
         pred = Predictor(TorchBackend(model, device=str(self.device)), info, conf=self.recipe.train.eval_conf,
                          iou=self.recipe.train.eval_nms, max_det=EVAL_MAX_DET)
-        res = evaluate(pred, self.val_split, batch_size=8, progress=False)
+        res = evaluate(pred, self.val_split, batch_size=8, progress=False, conf=None, iou=None)  # the recipe's
         model.train(was)
         return {"AP": res["AP"], "AP50": res["AP50"], "eval_s": res["seconds"]}
 
