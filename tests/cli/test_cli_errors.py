@@ -303,3 +303,15 @@ def test_import_official_of_our_own_export_names_its_checkpoint(bad: Path, tmp_p
     line = assert_one_line_error(run_cli("import-official", onnx_file, "--variant", "test", "--out",
                                          tmp_path / "x.pt"), str(onnx_file), "good.pt")
     assert "not official YOLOX weights" in line and not (tmp_path / "x.pt").exists()
+
+
+def test_a_run_folder_or_an_onnx_given_as_a_checkpoint_points_to_the_right_command(run_cli, bad, tmp_path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(bad / "good.pt", run / "best.pt")
+    code, _, err = run_cli("predict", run, bad / "ok.jpg")
+    assert code == 2 and f"a training run, not an export; give its checkpoint ({run / 'best.pt'})" in err
+    code, _, err = run_cli("export", bad / "relu.onnx", "--format", "onnx", "--out", tmp_path / "x")
+    assert code == 2 and f"import-official {bad / 'relu.onnx'} --variant NAME" in err, err

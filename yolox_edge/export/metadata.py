@@ -108,6 +108,10 @@ def find_metadata(path: str | Path) -> Path:
     else:
         cand = p.parent / METADATA_FILE
     if not cand.is_file():
+        if p.is_dir() and any((p / n).is_file() for n in ("best.pt", "last.pt")):  # a training run's folder
+            ckpt = p / "best.pt" if (p / "best.pt").is_file() else p / "last.pt"
+            raise UserError(f"{p}: a training run, not an export; give its checkpoint ({ckpt}) or export it "
+                            f"with 'yolox-edge export {ckpt} --format onnx --out OUT'")
         raise UserError(f"{p}: no {METADATA_FILE} beside this model; export it with 'yolox-edge export' "
                         "(the runtime reads class names, input size and outputs only from metadata)")
     return cand
