@@ -5,7 +5,7 @@ import pytest
 from yolox_edge.config import Recipe, apply_overrides, load_recipe, recipe_from_dict
 from yolox_edge.errors import UserError
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[1] / "yolox_edge" / "recipes"
 
 
 def test_defaults_are_official():
@@ -72,3 +72,18 @@ def test_round_trip_through_dict():
     r = apply_overrides(Recipe(), ["train.epochs=7", "aug.degrees=0"])
     r2 = recipe_from_dict(r.to_dict())
     assert r2 == r
+
+
+def test_a_shipped_recipe_is_found_by_name_from_any_folder(tmp_path, monkeypatch) -> None:
+    """The README's `--recipe recipes/yolox_nano.yaml` failed outside the checkout (and on any
+    non-editable install: the recipes were not package data)."""
+    from yolox_edge.config import find_recipe, load_recipe, packaged_recipes
+
+    monkeypatch.chdir(tmp_path)
+    assert {"yolox_nano", "yolox_tiny", "finetune_nano_cpu"} <= set(packaged_recipes())
+    assert load_recipe("yolox_nano").model.variant == "nano"
+    assert find_recipe("recipes/finetune_nano_cpu.yaml") == RECIPES / "finetune_nano_cpu.yaml"
+    (tmp_path / "yolox_nano.yaml").write_text("model: {variant: tiny}\n")  # a file of the user's wins
+    assert load_recipe("yolox_nano.yaml").model.variant == "tiny"
+    with pytest.raises(UserError, match=r"mine/yolox_nano.yaml: recipe not found; .*packaged recipe: .*yolox_tiny"):
+        load_recipe("mine/yolox_nano.yaml")  # a path of the user's that is missing is not swapped silently

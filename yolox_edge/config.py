@@ -182,11 +182,29 @@ def recipe_from_dict(d: dict | None, source: str = "recipe") -> Recipe:
     return recipe
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Read a recipe YAML strictly."""
+RECIPES_DIR = Path(__file__).parent / "recipes"  # shipped with the package, so any install has them
+
+
+def packaged_recipes() -> list[str]:
+    """Names of the recipes shipped in ``yolox_edge/recipes`` (``--recipe NAME``)."""
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def find_recipe(path: str | Path) -> Path:
+    """A recipe YAML path, or a packaged recipe's name (``yolox_nano``; ``recipes/yolox_nano.yaml``
+    as older docs wrote it, from any folder)."""
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{p}: recipe not found; pass one of recipes/*.yaml")
+    if p.is_file():
+        return p
+    packaged = RECIPES_DIR / f"{p.stem}.yaml"
+    if p.suffix in ("", ".yaml", ".yml") and (p.parent.name in ("", "recipes")) and packaged.is_file():
+        return packaged
+    raise UserError(f"{p}: recipe not found; give a YAML file or a packaged recipe: {', '.join(packaged_recipes())}")
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read a recipe (a YAML path or a packaged recipe's name) strictly."""
+    p = find_recipe(path)
     d = read_yaml(p)
     return recipe_from_dict(d, str(p))
 

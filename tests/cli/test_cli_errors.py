@@ -199,7 +199,7 @@ def test_atomic_write_leaves_an_ordinary_file_mode(tmp_path: Path) -> None:
 def test_train_out_that_is_a_file_fails_first(bad: Path, tmp_path: Path, run_cli) -> None:
     target = tmp_path / "not_a_folder.pt"
     target.write_text("user's file")
-    recipe = Path(__file__).parents[2] / "recipes" / "yolox_nano.yaml"
+    recipe = Path(__file__).parents[2] / "yolox_edge" / "recipes" / "yolox_nano.yaml"
     assert_one_line_error(run_cli("train", "--recipe", recipe, "--data", bad / "data.yaml", "--out", target),
                           str(target), "not a folder")
     assert target.read_text() == "user's file"

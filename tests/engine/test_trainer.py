@@ -209,7 +209,7 @@ def test_trainer_takes_a_recipe_file(tmp_path):
     """As `train --recipe` does; a path used to fail later with 'str' has no attribute 'train'."""
     from yolox_edge.config import Recipe
 
-    recipe = Path(__file__).parents[2] / "recipes" / "yolox_nano.yaml"
+    recipe = Path(__file__).parents[2] / "yolox_edge" / "recipes" / "yolox_nano.yaml"
     tr = Trainer(str(recipe), data=tmp_path / "data.yaml", out=tmp_path / "run", progress=False)
     assert isinstance(tr.recipe, Recipe) and tr.recipe.model.variant == "nano"
 
@@ -219,10 +219,10 @@ def test_img_size_sets_training_and_evaluation_size_alike(synthetic_coco, run_cl
     the fine-tune recipe trained at 160 and evaluated at 416."""
     from yolox_edge.config import input_size_overrides
 
-    nano = load_recipe(Path(__file__).parents[2] / "recipes" / "yolox_nano.yaml")
+    nano = load_recipe(Path(__file__).parents[2] / "yolox_edge" / "recipes" / "yolox_nano.yaml")
     assert input_size_overrides(nano, 224) == ["model.input_size=224", "model.test_size=224",
                                                "train.random_size=[5, 11]"]  # 320-640 at 416 -> 160-352
-    ft = Path(__file__).parents[2] / "recipes" / "finetune_nano_cpu.yaml"
+    ft = Path(__file__).parents[2] / "yolox_edge" / "recipes" / "finetune_nano_cpu.yaml"
     code, out, err = run_cli("train", "--recipe", ft, "--data", synthetic_coco(4), "--out", tmp_path / "r",
                              "--img-size", "160", "--epochs", "1", "--set", "model.variant=test",
                              "--set", "train.freeze_stem=false", "--no-progress")

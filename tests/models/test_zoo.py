@@ -27,7 +27,7 @@ def test_an_unknown_variant_in_a_recipe_is_one_line(run_cli, tmp_path) -> None:
     from yolox_edge.data.synthetic import make_shapes_dataset
 
     spec = make_shapes_dataset(tmp_path / "d", n_train=2, n_val=1, size=(64, 64))
-    recipe = Path(__file__).parents[2] / "recipes" / "yolox_nano.yaml"
+    recipe = Path(__file__).parents[2] / "yolox_edge" / "recipes" / "yolox_nano.yaml"
     code, _out, err = run_cli("train", "--recipe", recipe, "--data", spec, "--out", tmp_path / "run",
                               "--set", "model.variant=nanoo")
     assert code == 2 and "Traceback" not in err and "unknown variant 'nanoo'" in err, err

@@ -8,7 +8,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("pipeline", help="run the whole path (default: on a generated dataset) and write a bundle")
     p.add_argument("--data", default=None, help="data spec YAML (default: generate a small shapes dataset)")
     p.add_argument("--out", default="runs/pipeline", help="output folder (default runs/pipeline)")
-    p.add_argument("--recipe", default=None, help="recipe YAML (default: a short from-scratch Nano schedule)")
+    p.add_argument("--recipe", default=None, help="a shipped recipe's name or a YAML file (default: a short "
+                   "from-scratch Nano schedule)")
     p.add_argument("--weights", default=None, help="start from this checkpoint, e.g. an imported COCO Nano")
     p.add_argument("--epochs", type=positive, default=None, help="training epochs (default: the recipe's)")
     p.add_argument("--img-size", type=positive, default=None, help="square input size (default: the recipe's)")

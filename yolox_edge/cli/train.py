@@ -6,7 +6,7 @@ from .argtypes import non_negative, positive
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train or fine-tune a detector (DDP: launch with torchrun)")
-    p.add_argument("--recipe", default=None, help="recipe YAML, e.g. recipes/yolox_nano.yaml (not needed with "
+    p.add_argument("--recipe", default=None, help="a shipped recipe's name (yolox_nano, yolox_tiny, finetune_nano_cpu, ...) or a YAML file (not needed with "
                    "--resume: the run's own is stored in last.pt)")
     p.add_argument("--data", required=True, help="data spec YAML")
     p.add_argument("--out", required=True, help="run folder (checkpoints, log.csv/json/png)")
@@ -36,7 +36,7 @@ def run(args) -> int:
 
     if args.recipe is None:
         if not args.resume:
-            raise UserError("train needs --recipe RECIPE.yaml (e.g. recipes/yolox_nano.yaml) to start a run")
+            raise UserError("train needs --recipe RECIPE.yaml (e.g. yolox_nano, or a YAML file) to start a run")
         given = [f"--{k.replace('_', '-')}" for k in ("img_size", "epochs", "batch", "freeze_backbone_epochs", "device")
                  if getattr(args, k) is not None] + [f"--set {s}" for s in args.overrides]
         if given:
