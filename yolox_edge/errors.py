@@ -42,6 +42,11 @@ def require_out_folder(path: str | Path) -> Path:
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise UserError(f"{p}: exists and is not a folder; choose another --out")
+    up = p.parent
+    while not up.exists() and up != up.parent:  # the folder would be made under its nearest existing parent
+        up = up.parent
+    if up.exists() and not up.is_dir():
+        raise UserError(f"{p}: cannot be made: {up} is a file, not a folder; choose another --out")
     return p
 
 

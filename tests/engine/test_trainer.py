@@ -229,3 +229,13 @@ def test_img_size_sets_training_and_evaluation_size_alike(synthetic_coco, run_cl
     assert code == 0, err
     assert "sizes: trained at 128-192 (multi-scale from 160); evaluated and exported at 160" in out
     assert load_checkpoint(tmp_path / "r" / "last.pt")["preprocess"]["input_size"] == [160, 160]
+
+
+def test_bad_sizes_and_an_out_under_a_file_fail_before_the_data_is_read(tmp_path):
+    r = recipe_from_dict({"model": {"variant": "test", "input_size": 150}})
+    with pytest.raises(UserError, match="model.input_size=150 is not a multiple of 32.*e.g. 160"):
+        Trainer(r, data=tmp_path / "not_there.yaml", out=tmp_path / "run")
+    (tmp_path / "f").write_text("")
+    with pytest.raises(UserError, match=r"cannot be made: .*f is a file, not a folder"):
+        Trainer(recipe_from_dict({"model": {"variant": "test"}}), data=tmp_path / "not_there.yaml",
+                out=tmp_path / "f" / "run")

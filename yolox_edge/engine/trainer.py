@@ -49,6 +49,13 @@ class _Repeat(torch.utils.data.Dataset):
         return self.ds[i % len(self.ds)]
 
 
+def _check_sizes(r: Recipe) -> None:
+    for s, what in ((r.input_size, "model.input_size"), (r.test_size, "model.test_size")):
+        if s % 32:
+            raise UserError(f"{what}={s} is not a multiple of 32 (the largest stride); e.g. "
+                            f"{max(32, round(s / 32) * 32)}")
+
+
 RUN_FILES = ("last.pt", "best.pt", "log.csv", "log.json", "log.png")  # what a run writes into its folder
 
 
@@ -62,6 +69,8 @@ class Trainer:
             raise UserError("a new run needs a recipe (--recipe); only --resume takes the one stored in last.pt")
         if recipe is not None and not isinstance(recipe, Recipe):  # a YAML, as `train --recipe` takes
             recipe = load_recipe(recipe)
+        if recipe is not None:
+            _check_sizes(recipe)  # before data and weights are read
         self.recipe, self.data = recipe, data
         self.out = require_out_folder(out)  # before data and model are built
         self.weights, self.resume, self.progress = weights, resume, progress
@@ -87,6 +96,7 @@ class Trainer:
             run = recipe_from_checkpoint(resume_ckpt["recipe"])
             unused = recipe_diff(self.recipe, run) if self.recipe is not None else []
             self.recipe = run
+            _check_sizes(run)
         r, t = self.recipe, self.recipe.train
         self.device = D.local_device(t.device)
         self.dist = D.init_distributed(self.device)
@@ -114,9 +124,6 @@ class Trainer:
             self.log(f"data: {len(self.train_split.problems)} problem(s) in {r.data.train_split} "
                      f"(first: {self.train_split.problems[0]}); run 'yolox-edge data check {spec.path}'")
         self.input_size, self.test_size = r.input_size, r.test_size
-        for s, what in ((self.input_size, "model.input_size"), (self.test_size, "model.test_size")):
-            if s % 32:
-                raise UserError(f"{what}={s} is not a multiple of 32")
 
         torch.manual_seed(t.seed)  # the same initial weights on every rank
         self.model = create_model(r.model.variant, num_classes=len(self.names)).to(self.device)
