@@ -47,3 +47,16 @@ def test_a_positional_taken_as_the_json_value_is_refused_and_left_alone(run_cli,
     assert code == 2 and "Traceback" not in err
     assert ".json" in err and "m.pt" in err
     assert (small / "m.pt").read_bytes() == before  # was about to become the JSON output
+
+
+def test_predict_into_its_own_folder_twice_skips_its_annotated_copies(run_cli, small, tmp_path) -> None:
+    import shutil
+
+    d = tmp_path / "photos"
+    d.mkdir()
+    shutil.copy(small / "img.jpg", d / "a.jpg")
+    for _ in range(2):
+        code, out, err = run_cli("predict", small / "m.pt", d, "--save-dir", d, "--conf", "0.9")
+        assert code == 0, err
+        assert out.count("detections") == 1 and "a_pred.jpg" not in out  # the second run read a_pred.jpg too
+    assert sorted(p.name for p in d.iterdir()) == ["a.jpg", "a_pred.jpg"]

@@ -55,10 +55,8 @@ def add_precision_hint(p: argparse.ArgumentParser) -> None:
 
 
 def _version() -> str:
-    try:
-        return importlib.metadata.version("yolox_edge")
-    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown (not installed)"
+    from .. import __version__
+    return __version__
 
 
 def build_parser() -> argparse.ArgumentParser:

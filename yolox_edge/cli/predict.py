@@ -63,6 +63,7 @@ def _pred_name(path: Path, taken: set[str]) -> str:
 
 
 def run(args) -> int:
+    import re
     import sys
 
     from ..data.preprocess import read_image
@@ -72,6 +73,10 @@ def run(args) -> int:
 
     check_json_target(args)
     paths = _expand(args.images)
+    if args.save_dir:  # run twice into its own folder, predict read back its annotated copies
+        own = Path(args.save_dir).resolve()
+        paths = [(p, named) for p, named in paths
+                 if named or p.parent.resolve() != own or not re.search(r"_pred(_\d+)?\.jpg$", p.name)]
     # Files the user named are read now: a typo fails before the model loads. Folder members
     # are read one at a time (a folder may hold thousands) and an unreadable one is skipped.
     named = {p: read_image(p) for p, is_named in paths if is_named}
