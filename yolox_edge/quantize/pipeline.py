@@ -71,7 +71,7 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
     results: dict[str, QuantizeResult] = {}
     for fmt in formats:
         target = out / fmt if len(formats) > 1 else out
-        opts = QuantizeOptions(**options, method=method, qat=qat_info, bias_correction=bias_correction)
+        opts = QuantizeOptions(**options, method=method, qat=qat_info, bias_correction=bias_correction, log=say)
         say(f"[{fmt}] INT8 ({method}) -> {target}")
         res = quantize_detector(detector, ckpt, model, cal, fmt, target, opts)
         results[fmt] = res

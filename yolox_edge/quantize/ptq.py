@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -60,6 +60,9 @@ class QuantizeOptions:
     nncf_keep_float: int = 2  # openvino, onnx (NNCF's asymmetric activations need fewer)
     nms_iou: float | None = DEFAULT_NMS_IOU  # in-graph NMS, as ``yolox-edge export`` (None: top-K only)
     nms_conf: float = DEFAULT_NMS_CONF
+    # One line per phase (sensitivity scan, export, calibration, conversion): a quantization
+    # takes seconds to minutes, and NNCF's own bars cover only part of it. None: silent.
+    log: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -161,16 +164,20 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
     """Write the INT8 model files into ``tmp``; returns (file names, input name, output blobs, details)."""
     from ..export.to_onnx import export_onnx
 
+    n = min(opts.subset_size, len(cal))
+    say = opts.log or (lambda msg: None)
     if fmt == "ncnn":
         from ..export.to_ncnn import export_ncnn
         from .ncnn_calib import conv_modules, plan_ncnn_int8
         from .ncnn_int8 import convert_ncnn_int8
 
         det = deploy.detector  # the wrapper's own copy: the bias correction below edits it in place
+        say(f"    scales and the {opts.keep_float} most error-sensitive convs (kept float) from {n} images")
         with torch.no_grad():
             calib, keep = plan_ncnn_int8(det, cal.data[:opts.subset_size], keep_float=opts.keep_float,
                                            bias_correction=opts.bias_correction)
         fp_param, fp_bin = tmp / "float.param", tmp / "float.bin"
+        say("    FP32 ncnn graph (pnnx), then the INT8 weights and scales into it")
         input_name, blobs = export_ncnn(deploy, example, fp_param, fp_bin)
         names = [f"{stem}.ncnn.param", f"{stem}.ncnn.bin"]
         weights = {n: m.weight.detach().numpy() for n, m in conv_modules(det).items()}
@@ -184,7 +191,9 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
     import nncf
     import onnx
 
+    say(f"    the {opts.nncf_keep_float} most error-sensitive convs (kept float) from {n} images")
     float_convs = sensitive_convs(deploy.detector, cal.data[:opts.subset_size], opts.nncf_keep_float)
+    say(f"    FP32 ONNX graph, then NNCF {opts.preset} INT8 on {n} calibration images")
     fp_onnx = tmp / "float.onnx"
     input_name = export_onnx(deploy, example, fp_onnx)
     blobs = list(deploy.output_names)
