@@ -6,8 +6,9 @@ from .argtypes import non_negative, positive
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train or fine-tune a detector (DDP: launch with torchrun)")
-    p.add_argument("--recipe", default=None, help="a shipped recipe's name (yolox_nano, yolox_tiny, finetune_nano_cpu, ...) or a YAML file (not needed with "
-                   "--resume: the run's own is stored in last.pt)")
+    p.add_argument("--recipe", default=None,
+                   help="a shipped recipe's name (yolox_nano, yolox_tiny, finetune_nano_cpu, ...) or a YAML "
+                        "file; not needed with --resume (the run's own is stored in last.pt)")
     p.add_argument("--data", required=True, help="data spec YAML")
     p.add_argument("--out", required=True, help="run folder (checkpoints, log.csv/json/png)")
     p.add_argument("--weights", default=None,
@@ -31,16 +32,17 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..config import apply_overrides, input_size_overrides, load_recipe
     from ..engine.trainer import Trainer
-
     from ..errors import UserError
 
     if args.recipe is None:
         if not args.resume:
             raise UserError("train needs --recipe RECIPE.yaml (e.g. yolox_nano, or a YAML file) to start a run")
-        given = [f"--{k.replace('_', '-')}" for k in ("img_size", "epochs", "batch", "freeze_backbone_epochs", "device")
-                 if getattr(args, k) is not None] + [f"--set {s}" for s in args.overrides]
+        flags = ("img_size", "epochs", "batch", "freeze_backbone_epochs", "device")
+        given = [f"--{k.replace('_', '-')}" for k in flags if getattr(args, k) is not None]
+        given += [f"--set {s}" for s in args.overrides]
         if given:
-            print(f"note: --resume continues with the recipe stored in {args.out}/last.pt; not used: {', '.join(given)}")
+            print(f"note: --resume continues with the recipe stored in {args.out}/last.pt; "
+                  f"not used: {', '.join(given)}")
         res = Trainer(None, data=args.data, out=args.out, weights=args.weights, resume=True,
                       progress=not args.no_progress).train()
         return _summary(res)

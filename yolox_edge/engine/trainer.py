@@ -169,9 +169,9 @@ class Trainer:
         if diff:
             shown = ", ".join(f"{k}={g!r} (run: {r!r})" for k, g, r in diff[:8])
             more = f" and {len(diff) - 8} more" if len(diff) > 8 else ""
-            self.log(f"note: resuming {self.out / 'last.pt'} with the recipe stored in it; not used from the given "
-                  f"recipe: {shown}{more}. To train with them, start a new --out (--weights "
-                  f"{self.out / 'last.pt'} to start from these weights)")
+            self.log(f"note: resuming {self.out / 'last.pt'} with the recipe stored in it; not used from the "
+                     f"given recipe: {shown}{more}. To train with them, start a new --out (--weights "
+                     f"{self.out / 'last.pt'} to start from these weights)")
 
     def _load_resume(self) -> dict:
         path = self.out / "last.pt"
