@@ -131,13 +131,24 @@ def test_cli_precision_hints_are_what_the_runtimes_take(run_cli, tmp_path: Path)
     assert code == 2 and "precision hints are f32, bf16, f16 (comma list), not 'f32,int4'" in err, err
 
 
-def test_a_path_the_system_refuses_is_one_line(bad: Path, tmp_path: Path, run_cli) -> None:
+def test_a_path_the_system_refuses_is_one_line(bad: Path, tmp_path: Path, run_cli, monkeypatch) -> None:
     """An OSError naming a file (here: an output folder under a plain file) is the user's to fix."""
     blocker = tmp_path / "plain_file"
     blocker.write_text("")
     line = assert_one_line_error(run_cli("export", bad / "good.pt", "--format", "onnx", "--out", blocker / "out"),
                                  str(blocker))
-    assert "check the path" in line
+    assert "is a file, not a folder" in line  # --out folders are checked before the work
+
+    def disk_full(args):  # an OSError no check foresaw (disk full mid-write) still names its file
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out" / "model.onnx"))
+
+    import yolox_edge.cli.verify as verify_cli
+
+    monkeypatch.setattr(verify_cli, "run", disk_full)
+    line = assert_one_line_error(run_cli("verify", "b.zip"), str(tmp_path / "out" / "model.onnx"))
+    assert "No space left on device; check the path" in line
 
 
 def test_outputs_written_last_are_checked_first(bad: Path, tmp_path: Path, run_cli, monkeypatch) -> None:
