@@ -82,8 +82,10 @@ def test_a_shipped_recipe_is_found_by_name_from_any_folder(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     assert {"yolox_nano", "yolox_tiny", "finetune_nano_cpu"} <= set(packaged_recipes())
     assert load_recipe("yolox_nano").model.variant == "nano"
-    assert find_recipe("recipes/finetune_nano_cpu.yaml") == RECIPES / "finetune_nano_cpu.yaml"
+    assert find_recipe("finetune_nano_cpu") == RECIPES / "finetune_nano_cpu.yaml"
     (tmp_path / "yolox_nano.yaml").write_text("model: {variant: tiny}\n")  # a file of the user's wins
     assert load_recipe("yolox_nano.yaml").model.variant == "tiny"
-    with pytest.raises(UserError, match=r"mine/yolox_nano.yaml: recipe not found; .*packaged recipe: .*yolox_tiny"):
-        load_recipe("mine/yolox_nano.yaml")  # a path of the user's that is missing is not swapped silently
+    for missing in ("mine/yolox_nano.yaml", "recipes/yolox_nano.yaml", "yolox_tiny.yaml"):
+        # a path of the user's that is missing is never swapped for the shipped recipe silently
+        with pytest.raises(UserError, match=r"recipe not found; the shipped one is --recipe yolox_"):
+            load_recipe(missing)

@@ -191,15 +191,18 @@ def packaged_recipes() -> list[str]:
 
 
 def find_recipe(path: str | Path) -> Path:
-    """A recipe YAML path, or a packaged recipe's name (``yolox_nano``; ``recipes/yolox_nano.yaml``
-    as older docs wrote it, from any folder)."""
+    """A recipe YAML path, or a packaged recipe's bare name (``yolox_nano``). A path that is not
+    there is an error, never a shipped recipe of the same name: the user's edited copy may be
+    elsewhere, and training on the stock one without a word would be worse than stopping."""
     p = Path(path)
     if p.is_file():
         return p
-    packaged = RECIPES_DIR / f"{p.stem}.yaml"
-    if p.suffix in ("", ".yaml", ".yml") and (p.parent.name in ("", "recipes")) and packaged.is_file():
+    packaged = RECIPES_DIR / f"{p.name}.yaml"
+    if str(path) == p.name and not p.suffix and packaged.is_file():
         return packaged
-    raise UserError(f"{p}: recipe not found; give a YAML file or a packaged recipe: {', '.join(packaged_recipes())}")
+    hint = f"; the shipped one is --recipe {p.stem}" if (RECIPES_DIR / f"{p.stem}.yaml").is_file() else ""
+    raise UserError(f"{p}: recipe not found{hint}; give a YAML file or a shipped recipe's name: "
+                    f"{', '.join(packaged_recipes())}")
 
 
 def load_recipe(path: str | Path) -> Recipe:

@@ -325,7 +325,8 @@ def test_bad_inputs_fail_before_any_timing(tiny_ckpt, tmp_path, monkeypatch, run
     blocker = tmp_path / "file"
     blocker.write_text("")
     for flag, path in (("--json", tmp_path), ("--csv", blocker / "sub" / "r.csv"),
-                       ("--plot", tmp_path / "chart.gif")):  # PNG bytes went into any name: now the known ones
+                       ("--plot", tmp_path / "chart.gif"),  # PNG bytes went into any name: now the known ones
+                       ("--md", blocker), ("--csv", tmp_path / "model.pt")):  # a table replaced a checkpoint
         code, _out, err = run_cli("bench", tiny_ckpt, "--runs", "1", flag, path)
         assert code == 2 and "Traceback" not in err, err
         assert str(path) in err and "AssertionError" not in err, err

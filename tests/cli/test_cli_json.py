@@ -60,3 +60,16 @@ def test_predict_into_its_own_folder_twice_skips_its_annotated_copies(run_cli, s
         assert code == 0, err
         assert out.count("detections") == 1 and "a_pred.jpg" not in out  # the second run read a_pred.jpg too
     assert sorted(p.name for p in d.iterdir()) == ["a.jpg", "a_pred.jpg"]
+    # a photo of the user's that happens to be called *_pred.jpg (no source beside it) is an input,
+    # and no annotated copy is ever written over an input
+    e = tmp_path / "mine"
+    e.mkdir()
+    shutil.copy(small / "img.jpg", e / "cat_pred.jpg")
+    shutil.copy(small / "img.jpg", e / "cat.jpg")
+    shutil.copy(small / "img.jpg", e / "dog_pred.jpg")
+    before = (e / "dog_pred.jpg").read_bytes()
+    code, out, err = run_cli("predict", small / "m.pt", e, "--save-dir", e, "--conf", "0.9")
+    assert code == 0, err
+    assert "dog_pred.jpg: 0 detections" in out and "cat.jpg: 0 detections" in out
+    assert "skipped 1 annotated copy of an earlier run (cat_pred.jpg" in err
+    assert (e / "dog_pred.jpg").read_bytes() == before and (e / "dog_pred_pred.jpg").is_file()

@@ -116,3 +116,11 @@ def test_convert_cli_writes_a_checkpoint_of_the_target_variant(tmp_path, teacher
     code, _, err = run_cli("convert", str(src), "--to", "tiny", "--calib", str(tmp_path / "calib"),
                            "--out", str(tmp_path / "bad.pt"))
     assert code == 2 and "tensors" in err and "t.pt" in err
+
+
+def test_convert_log_must_be_a_json_name(run_cli, tmp_path) -> None:
+    """`convert --log v4.pt` turned a checkpoint into JSON; `--out` needed --force, `--log` did not."""
+    (tmp_path / "v4.pt").write_bytes(b"weights")
+    code, _, err = run_cli("convert", tmp_path / "a.pt", "--to", "nano_hswish", "--calib", tmp_path,
+                           "--out", tmp_path / "hs.pt", "--log", tmp_path / "v4.pt")
+    assert code == 2 and "ending in .json" in err and (tmp_path / "v4.pt").read_bytes() == b"weights"

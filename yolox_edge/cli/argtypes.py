@@ -55,6 +55,17 @@ def positive_float(s: str) -> float:
     return v
 
 
+def file_named(*suffixes: str) -> Callable[[str], str]:
+    """An output file name ending in one of ``suffixes``: a report flag given a checkpoint's name
+    (``--md model.pt``) replaced the checkpoint with a table."""
+    def parse(s: str) -> str:
+        if not s.lower().endswith(suffixes):
+            raise argparse.ArgumentTypeError(f"expected a file name ending in {' or '.join(suffixes)}, not {s!r}")
+        return s
+    parse.__name__ = "file name"
+    return parse
+
+
 def int_list(minimum: int) -> Callable[[str], list[int]]:
     """A comma list of whole numbers, each >= ``minimum``, at least one."""
     def parse(s: str) -> list[int]:

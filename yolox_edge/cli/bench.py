@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from . import PRECISION_HINTS
-from .argtypes import int_list, non_negative, positive
+from .argtypes import file_named, int_list, non_negative, positive
 from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
 
@@ -64,8 +64,10 @@ def add_parser(sub) -> None:
                         "this measures what the runtime would do by default")
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocess per artifact")
     add_json_option(p, "the full result (schema yolox_edge.bench/1)")
-    p.add_argument("--csv", dest="csv_out", default=None, help="write one line per row and mode here")
-    p.add_argument("--md", dest="md_out", default=None, help="write the printed table here")
+    p.add_argument("--csv", dest="csv_out", type=file_named(".csv"), default=None, metavar="FILE.csv",
+                   help="write one line per row and mode here")
+    p.add_argument("--md", dest="md_out", type=file_named(".md"), default=None, metavar="FILE.md",
+                   help="write the printed table here")
     p.add_argument("--plot", dest="plot_out", default=None,
                    help="chart file (.png, .jpg, .svg or .pdf): bars, or latency vs AP with --data")
     p.set_defaults(func=run)

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from statistics import fmean
 
-from .argtypes import positive, positive_float
+from .argtypes import file_named, positive, positive_float
 
 
 def add_parser(sub) -> None:
@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
     p.add_argument("--no-flip", dest="flip", action="store_false", help="do not add mirrored images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=positive, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--log", help="also write the per-block errors as JSON here")
+    p.add_argument("--log", type=file_named(".json"), metavar="FILE.json", help="also write the per-block errors as "
+                   "JSON here")
     p.set_defaults(func=run)
 
 

@@ -50,6 +50,28 @@ def _expand(items: list[str]) -> list[tuple[Path, bool]]:
     return out
 
 
+def _drop_earlier_copies(paths: list[tuple[Path, bool]], save_dir: Path
+                         ) -> tuple[list[tuple[Path, bool]], list[Path], set[str]]:
+    """Predicting a folder into itself twice read back its own ``X_pred.jpg`` copies: drop those
+    that sit beside their source ``X.*`` (a user's own ``cat_pred.jpg`` without a ``cat.jpg`` is
+    an input like any other). Also returns the names of the inputs in ``save_dir``, which an
+    annotated copy must never take."""
+    import re
+
+    own = save_dir.resolve()
+    here = [p for p, _ in paths if p.parent.resolve() == own]
+    stems = {p.stem for p in here}
+    keep, earlier = [], []
+    for p, named in paths:
+        m = re.fullmatch(r"(.+)_pred(?:_\d+)?\.jpg", p.name)  # X_pred.jpg, X_png_pred.jpg, X_pred_2.jpg
+        ours = m is not None and (m.group(1) in stems or m.group(1).rsplit("_", 1)[0] in stems)
+        if not named and p.parent.resolve() == own and ours:
+            earlier.append(p)
+        else:
+            keep.append((p, named))
+    return keep, earlier, {p.name for p, _ in keep if p.parent.resolve() == own}
+
+
 def _pred_name(path: Path, taken: set[str]) -> str:
     """``<stem>_pred.jpg``; ``<stem>_<ext>_pred.jpg`` when another image took that name (a.jpg, a.png)."""
     name = f"{path.stem}_pred.jpg"
@@ -63,7 +85,6 @@ def _pred_name(path: Path, taken: set[str]) -> str:
 
 
 def run(args) -> int:
-    import re
     import sys
 
     from ..data.preprocess import read_image
@@ -73,16 +94,18 @@ def run(args) -> int:
 
     check_json_target(args)
     paths = _expand(args.images)
-    if args.save_dir:  # run twice into its own folder, predict read back its annotated copies
-        own = Path(args.save_dir).resolve()
-        paths = [(p, named) for p, named in paths
-                 if named or p.parent.resolve() != own or not re.search(r"_pred(_\d+)?\.jpg$", p.name)]
+    taken: set[str] = set()
+    if args.save_dir:
+        paths, earlier, taken = _drop_earlier_copies(paths, Path(args.save_dir))
+        if earlier:
+            print(f"skipped {len(earlier)} annotated cop{'y' if len(earlier) == 1 else 'ies'} of an earlier run "
+                  f"({earlier[0].name}, beside its source)", file=sys.stderr)
     # Files the user named are read now: a typo fails before the model loads. Folder members
     # are read one at a time (a folder may hold thousands) and an unreadable one is skipped.
     named = {p: read_image(p) for p, is_named in paths if is_named}
     pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint, conf=args.conf,
                           iou=args.nms, agnostic=args.agnostic or None, max_det=args.max_det, defaults=CLI_DEFAULTS)
-    results, skipped, taken = [], [], set()
+    results, skipped = [], []
     out = report_stream(args)
     for path, is_named in paths:
         if is_named:
