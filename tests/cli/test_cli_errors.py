@@ -326,3 +326,17 @@ def test_a_run_folder_or_an_onnx_given_as_a_checkpoint_points_to_the_right_comma
     assert code == 2 and f"a training run, not an export; give its checkpoint ({run / 'best.pt'})" in err
     code, _, err = run_cli("export", bad / "relu.onnx", "--format", "onnx", "--out", tmp_path / "x")
     assert code == 2 and f"import-official {bad / 'relu.onnx'} --variant NAME" in err, err
+
+
+def test_export_into_a_folder_holding_an_export_needs_force(bad: Path, tmp_path: Path, run_cli) -> None:
+    """A second export into the same --out replaced metadata.json and orphaned the first model."""
+    out = tmp_path / "ex"
+    assert run_cli("export", bad / "good.pt", "--format", "onnx", "--out", out)[0] == 0
+    first = sorted(p.name for p in out.iterdir())
+    code, _, err = run_cli("export", bad / "good.pt", "--format", "openvino", "--out", out)
+    assert code == 2 and "already holds an export" in err and "--force" in err
+    assert sorted(p.name for p in out.iterdir()) == first
+    code, _, err = run_cli("export", bad / "good.pt", "--format", "openvino", "--out", out, "--force")
+    assert code == 0, err
+    names = sorted(p.name for p in out.iterdir())
+    assert not any(n.endswith(".onnx") for n in names) and "metadata.json" in names  # nothing of the first left

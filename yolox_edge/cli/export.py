@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument("--img-size", type=positive, default=None, help="square input size (default: the checkpoint's)")
     p.add_argument("--dynamic-batch", action="store_true", help="dynamic batch dimension (onnx/openvino)")
     p.add_argument("--out", required=True, help="output folder (model files + metadata.json)")
+    p.add_argument("--force", action="store_true", help="replace an export already in --out")
     p.set_defaults(func=run)
 
 
@@ -38,11 +39,12 @@ def nms_settings(args) -> tuple[float, float]:
 
 def run(args) -> int:
     from ..export import export_model
-    from ..export.api import refuse_unused_nms
+    from ..export.api import clear_earlier_export, refuse_unused_nms
     from ..export.metadata import output_bytes_per_image
 
     refuse_unused_nms([args.format], raw=args.raw, topk=args.topk, given=given_nms_flags(args))
     iou, conf = nms_settings(args)
+    clear_earlier_export(args.out, args.force)
     res = export_model(args.model, args.format, args.out, precision=args.precision, topk=args.topk, raw=args.raw,
                        img_size=args.img_size, dynamic_batch=args.dynamic_batch,
                        nms_iou=None if args.no_nms else iou, nms_conf=conf)

@@ -15,6 +15,7 @@ def add_parser(sub) -> None:
     p.add_argument("--format", nargs="+", default=["openvino"], choices=("openvino", "onnx", "ncnn"),
                    help="one or more formats; with several, each goes to OUT/<format>")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--force", action="store_true", help="replace an INT8 export already in --out")
     p.add_argument("--preset", choices=("mixed", "performance"), default="mixed",
                    help="NNCF preset (mixed: asymmetric activations; default)")
     p.add_argument("--fast-bias-correction", action=argparse.BooleanOptionalAction, default=True,
@@ -46,7 +47,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..errors import UserError
-    from ..export.api import refuse_unused_nms
+    from ..export.api import clear_earlier_export, refuse_unused_nms
     from ..quantize.pipeline import run_quantize
     from .export import given_nms_flags, nms_settings
 
@@ -54,6 +55,9 @@ def run(args) -> int:
         raise UserError("--report, --accuracy-control and --qat need --data SPEC")
     refuse_unused_nms(args.format, topk=args.topk, given=given_nms_flags(args))
     iou, conf = nms_settings(args)
+    formats = list(dict.fromkeys(args.format))
+    for target in [Path(args.out)] if len(formats) == 1 else [Path(args.out) / f for f in formats]:
+        clear_earlier_export(target, args.force)
     run_quantize(args.model, args.calib, args.format, Path(args.out), preset=args.preset,
                  fast_bias_correction=args.fast_bias_correction, subset_size=args.subset_size, topk=args.topk,
                  accuracy_control=args.accuracy_control, max_drop=args.max_drop, data=args.data, qat=args.qat,

@@ -69,6 +69,29 @@ def output_folder(out_dir: str | Path) -> Path:
     return out
 
 
+def clear_earlier_export(out_dir: str | Path, force: bool) -> None:
+    """An --out folder holding an export (its metadata.json) is refused unless ``force``; with it, the
+    files that metadata lists go first. Writing over it left the earlier model beside a metadata.json
+    that no longer named it (and a pipeline's eval.json describing another model)."""
+    import json
+
+    meta_path = Path(out_dir) / "metadata.json"
+    if not meta_path.is_file():
+        return
+    if not force:
+        raise UserError(f"{out_dir}: already holds an export (its metadata.json); choose another --out, or pass "
+                        "--force to replace it")
+    try:
+        listed = list(json.loads(meta_path.read_text()).get("files", {}))
+    except (OSError, ValueError, AttributeError):
+        listed = []
+    for name in listed:
+        p = Path(out_dir) / Path(name).name  # names only: nothing outside the folder
+        if p.is_file():
+            p.unlink()
+    meta_path.unlink()
+
+
 def refuse_unused_nms(formats: list[str], *, raw: bool = False, topk: int | None = None,
                       given: list[str]) -> None:
     """UserError when NMS flags were ``given`` but none of ``formats`` gets an in-graph NMS
