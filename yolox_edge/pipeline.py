@@ -117,8 +117,13 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     if resume and not (out / "train" / "last.pt").is_file():  # stopped before training saved anything
         say(f"    nothing to resume in {out / 'train'} (no last.pt): training starts from the beginning")
         resume = False
-    # resuming with nothing given: the stored recipe, and no note about a default nobody chose
-    given = rec if not resume or recipe or sets else None
+    # Resuming without --recipe: the stored recipe. The Trainer's note compares a given recipe
+    # value by value; here that would list every default nobody chose, so name the flags instead.
+    given = rec if not resume or recipe else None
+    if given is None and sets:
+        flags = ([f"--epochs {epochs}"] if epochs is not None else []) + \
+                ([f"--img-size {img_size}"] if img_size is not None else []) + [f"--set {s}" for s in overrides or []]
+        say(f"    note: resuming with the recipe stored in {out / 'train' / 'last.pt'}; not used: {', '.join(flags)}")
     trainer = Trainer(given, data=data, out=out / "train", weights=weights, resume=resume, progress=progress)
     res = trainer.train()
     rec = trainer.recipe
