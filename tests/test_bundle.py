@@ -79,13 +79,16 @@ def test_package_contents_and_verify(bundle: Path, run_cli) -> None:
     assert bundle.read_bytes() == before
     code, out, err = run_cli("package", bundle.parent / "export", "--target", "ncnn", "--out", bundle, "--force")
     assert code == 0, err
+    bundle.write_bytes(bundle.read_bytes()[:-40])  # damaged: --json still gives a record to read
+    code, out, err = run_cli("verify", bundle, "--json")
+    assert code == 2 and json.loads(out)["ok"] is False and str(bundle) in err
 
 
 def test_package_is_deterministic_and_checks_target(tmp_path: Path) -> None:
     exp = fake_export(tmp_path / "e")
     a, b = package_bundle(exp, "ncnn", tmp_path / "a.zip"), package_bundle(exp, "ncnn", tmp_path / "b.zip")
     assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes() and a["files"] == b["files"]
-    with pytest.raises(UserError, match="is a ncnn export, not onnx"):
+    with pytest.raises(UserError, match="is an ncnn export, not onnx"):
         package_bundle(exp, "onnx", tmp_path / "c.zip")
     with pytest.raises(UserError, match=r"\.zip"):
         package_bundle(exp, "ncnn", tmp_path / "c.tar")

@@ -21,3 +21,12 @@ def test_importing_the_lazy_packages_does_not_import_torch() -> None:
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
+
+
+def test_a_plain_import_reaches_every_subpackage_and_the_version() -> None:
+    """`yolox_edge.runtime.load_predictor` after `import yolox_edge` (as the README writes it) was an
+    AttributeError; the subpackage loads when first named, and the import itself stays torch-free."""
+    code = ("import sys, yolox_edge; t = 'torch' in sys.modules; f = yolox_edge.runtime.load_predictor; "
+            "print(t, callable(f), yolox_edge.__version__ != '')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split() == ["False", "True", "True"], out.stderr

@@ -11,3 +11,14 @@ try:
     __version__ = importlib.metadata.version("yolox_edge")
 except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
+
+# `yolox_edge.runtime.load_predictor(...)` after a plain `import yolox_edge`, as the README
+# writes it: each subpackage is imported when first named (it was an AttributeError).
+_SUBPACKAGES = ("assign", "bench", "bundle", "data", "engine", "export", "models", "quantize", "runtime")
+
+
+def __getattr__(name: str) -> object:
+    if name in _SUBPACKAGES:
+        from importlib import import_module
+        return import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -58,7 +58,7 @@ def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: 
     meta = read_metadata(artifact, verify=True)  # UserError on a missing/edited file
     src = Path(meta.pop("_dir"))
     if meta["format"] != target:
-        raise UserError(f"{artifact}: is a {meta['format']} export, not {target}; export it with "
+        raise UserError(f"{artifact}: is an {meta['format']} export, not {target}; export it with "
                         f"'yolox-edge export CHECKPOINT --format {target}' or pass --target {meta['format']}")
     if target == "ncnn" and meta["graph"]["output_kind"] == "raw":
         raise UserError(f"{artifact}: raw-output export; the app needs the decode in the graph "

@@ -15,15 +15,21 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..bundle import extract_bundle, verify_bundle
 
+    from ..errors import UserError
+
     check_json_target(args)
-    rep = verify_bundle(args.bundle)
+    try:
+        rep = verify_bundle(args.bundle)
+    except UserError as e:  # a script reading `--json` gets a record of the failure too
+        write_json({"ok": False, "bundle": str(args.bundle), "error": str(e)}, args.json_out)
+        raise
     if args.extract:
         extract_bundle(args.bundle, args.extract)  # checks everything again on the bytes it writes
     write_json(rep, args.json_out)
     out = report_stream(args)
     ev = rep["evaluation"]
     print(f"{args.bundle}: OK  {rep['model']} ({rep['variant']}) {rep['target']} {rep['precision']}, "
-          f"{rep['classes']} classes, input {rep['input_size'][1]}x{rep['input_size'][0]}, "
+          f"{rep['classes']} class{'es' if rep['classes'] != 1 else ''}, input {rep['input_size'][1]}x{rep['input_size'][0]}, "
           f"outputs {rep['output_kind']}, {len(rep['files'])} files sha256-checked"
           + (f", AP {ev['AP']:.4f}" if ev else ""), file=out)
     if args.extract:
