@@ -270,6 +270,8 @@ def test_baseline_from_our_raw_export_counts_its_variant(tiny_ckpt, tmp_path):
     rows = build_rows([], [1], baseline=str(next(raw.glob("*.onnx"))), conf=0.25, iou=0.45)
     want = variant_counts("test", 3, (64, 64))
     assert model_counts(rows[0].predictor.info) == (want["params_m"], want["gflops"])
+    res = run_bench([], threads=[1], warmup=0, runs=1, baseline=str(raw), rss=False, progress=False)
+    assert res["rows"][0]["baseline"] and res["rows"][0]["size_bytes"] > 0  # the folder export --raw wrote
     # Our decoded export (top-K rows, not one per grid cell) is refused with the fix, not a traceback.
     dec = export_model(tiny_ckpt, "onnx", tmp_path / "dec").directory
     with pytest.raises(UserError, match="not a raw YOLOX ONNX.*export --raw"):

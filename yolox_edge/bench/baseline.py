@@ -69,7 +69,9 @@ class RawOnnxBackend:
 
 def baseline_predictor(path: str | Path, *, threads: int | None = None, class_names: list[str] | None = None,
                        **kw) -> Predictor:
-    """Predictor over the official-style pipeline (obj/cls already sigmoid-ed in the graph)."""
+    """Predictor over the official-style pipeline (obj/cls already sigmoid-ed in the graph).
+    ``path``: the .onnx, or the folder ``yolox-edge export --raw`` wrote it to."""
+    path = _onnx_in(Path(path))
     backend = RawOnnxBackend(path, threads=threads)
     names = class_names or [f"class_{i}" for i in range(backend.num_classes)]
     p = Path(path).resolve()
@@ -78,6 +80,25 @@ def baseline_predictor(path: str | Path, *, threads: int | None = None, class_na
                      preprocess=PreprocessConfig(input_size=backend.input_hw), output_kind="raw",
                      raw_activated=True, precision="fp32", extra={"variant": variant} if variant else {})
     return Predictor(backend, info, preprocess_fn=official_preprocess, **kw)
+
+
+def _onnx_in(path: Path) -> Path:
+    """The ONNX file a baseline folder holds (its metadata's model file, else its one .onnx)."""
+    if not path.is_dir():
+        return path
+    import json
+
+    meta = path / "metadata.json"
+    if meta.is_file():
+        try:
+            return path / Path(json.loads(meta.read_text())["model_file"]).name
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    found = sorted(path.glob("*.onnx"))
+    if len(found) != 1:
+        raise UserError(f"{path}: a folder without one .onnx in it; pass the official YOLOX ONNX or the folder "
+                        "'yolox-edge export --raw' wrote")
+    return found[0]
 
 
 @functools.lru_cache(maxsize=8)

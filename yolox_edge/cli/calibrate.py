@@ -41,4 +41,7 @@ def run(args) -> int:
     print(format_stats(stats), file=out)
     if not args.show:
         print(f"wrote {Path(args.out) / 'calib.npy'} and manifest.json", file=out)
+        if stats["count"] < args.count:
+            print(f"note: {stats['count']} images, fewer than --count {args.count}: that is all the source has",
+                  file=out)
     return 0

@@ -45,6 +45,9 @@ def run(args) -> int:
     if not res["class_names_match"]:
         import sys
 
-        print(f"note: the model's classes ({', '.join(pred.class_names[:4])}...) are not the data's "
-              f"({', '.join(split.names[:4])}...); AP pairs them by position, so it may mean nothing", file=sys.stderr)
+        def few(names: list[str]) -> str:
+            return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+
+        print(f"note: the model's classes ({few(list(pred.class_names))}) are not the data's ({few(split.names)}); "
+              "AP pairs them by position, so it may mean nothing", file=sys.stderr)
     return 0

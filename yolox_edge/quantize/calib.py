@@ -258,5 +258,5 @@ def format_stats(stats: dict) -> str:
         cc = sorted(stats["class_counts"].items(), key=lambda kv: kv[1])
         lines.append(f"  classes covered: {stats['classes_covered']}; rarest: "
                      + ", ".join(f"{k} {v}" for k, v in cc[:5]) + "; most: "
-                     + ", ".join(f"{k} {v}" for k, v in cc[-3:]))
+                     + ", ".join(f"{k} {v}" for k, v in reversed(cc[-3:])))  # the most first
     return "\n".join(lines)
