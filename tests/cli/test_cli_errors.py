@@ -338,5 +338,7 @@ def test_export_into_a_folder_holding_an_export_needs_force(bad: Path, tmp_path:
     assert sorted(p.name for p in out.iterdir()) == first
     code, _, err = run_cli("export", bad / "good.pt", "--format", "openvino", "--out", out, "--force")
     assert code == 0, err
+    code, _, err = run_cli("predict", out, bad / "ok.jpg", "--conf", "0.0001")
+    assert code == 0 and "keeps only scores >= 0.001 in its graph; --conf 0.0001 shows no more" in err, err
     names = sorted(p.name for p in out.iterdir())
     assert not any(n.endswith(".onnx") for n in names) and "metadata.json" in names  # nothing of the first left

@@ -105,6 +105,11 @@ def run(args) -> int:
     named = {p: read_image(p) for p, is_named in paths if is_named}
     pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint, conf=args.conf,
                           iou=args.nms, agnostic=args.agnostic or None, max_det=args.max_det, defaults=CLI_DEFAULTS)
+    graph_nms = (((pred.info.extra.get("metadata") or {}).get("graph") or {}).get("nms") or {})
+    if graph_nms.get("conf") is not None and pred.conf < graph_nms["conf"]:
+        # the export's in-graph NMS already dropped those boxes: torch/ncnn show them, this cannot
+        print(f"note: {args.model} keeps only scores >= {graph_nms['conf']} in its graph; --conf {pred.conf} "
+              f"shows no more (export with --conf {pred.conf} for that)", file=sys.stderr)
     results, skipped = [], []
     out = report_stream(args)
     for path, is_named in paths:
