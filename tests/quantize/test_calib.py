@@ -97,6 +97,11 @@ def test_cli_calibrate(calib_images, tmp_path, run_cli):
     assert "3 images, 64x64" in out
     code, out, _ = run_cli("calibrate", "--show", tmp_path / "c")
     assert code == 0 and "3 images" in out
+    before = (tmp_path / "c" / "calib.npy").read_bytes()  # INT8 exports record its sha256
+    code, _, err = run_cli("calibrate", "--data", calib_images, "--img-size", "64", "--count", "2",
+                           "--out", tmp_path / "c")
+    assert code == 2 and "already holds a calibration set" in err and "--force" in err
+    assert (tmp_path / "c" / "calib.npy").read_bytes() == before
     empty = tmp_path / "empty"
     empty.mkdir()
     code, _, err = run_cli("calibrate", "--data", empty, "--size", "64", "--out", tmp_path / "d")

@@ -20,6 +20,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", help="folder for calib.npy + manifest.json")
     p.add_argument("--show", metavar="DIR", help="print the statistics of an existing calibration set and exit")
     add_json_option(p, "the statistics")
+    p.add_argument("--force", action="store_true", help="replace a calibration set already in --out")
     p.set_defaults(func=run)
 
 
@@ -33,6 +34,10 @@ def run(args) -> int:
     else:
         if not args.data or not args.out:
             raise UserError("calibrate needs --data SPEC|DIR and --out DIR (or --show DIR)")
+        if (Path(args.out) / "calib.npy").is_file() and not args.force:
+            # INT8 exports record the sha256 of the set they were calibrated on: keep it reproducible
+            raise UserError(f"{args.out}: already holds a calibration set; choose another --out, or pass --force "
+                            "to replace it")
         cal = build_calibration_set(args.data, args.out, size=args.size, count=args.count, sampling=args.sampling,
                                     seed=args.seed, split=args.split)
     stats = calibration_stats(cal)
