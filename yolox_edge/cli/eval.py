@@ -32,7 +32,12 @@ def run(args) -> int:
     split = read_split(args.data, args.split)
     pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint)
     if args.img_size:
-        pred.set_input_size(args.img_size)
+        from ..errors import UserError
+
+        try:
+            pred.set_input_size(args.img_size)
+        except UserError as e:  # the predictor does not know the path the user typed
+            raise UserError(f"{args.model}: {e}") from None
     res = evaluate(pred, split, batch_size=args.batch, conf=args.conf, iou=args.nms, max_det=EVAL_MAX_DET)
     res = evaluation_record(args.model, pred, args.data, args.split, res)
     write_json(res, args.json_out)
@@ -40,8 +45,8 @@ def run(args) -> int:
     print(f"{args.model} [{res['backend']}, {res['precision']}] on {args.data}:{args.split} "
           f"({res['images']} images, {res['seconds']:.1f}s)", file=out)
     print("  " + "  ".join(f"{k} {res[k]:.4f}" for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")), file=out)
-    if res["AP"] < 0:  # pycocotools' value for 'nothing to score'
-        print("  (-1: no boxes of that kind in this split to score against)", file=out)
+    if any(res[k] < 0 for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")):  # pycocotools' 'nothing to score'
+        print("  (-1: this split has no boxes of that size to score against)", file=out)
     if not res["class_names_match"]:
         import sys
 

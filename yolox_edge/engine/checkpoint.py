@@ -43,7 +43,8 @@ def load_checkpoint(path: str | Path) -> dict:
         hint = (f"official YOLOX weights are imported with 'yolox-edge import-official {p} --variant NAME "
                 f"--out {p.stem}.pt'" if p.suffix.lower() in (".onnx", ".pth", ".tar")
                 else "give a checkpoint written by yolox-edge (train, import-official, convert)")
-        raise UserError(f"{p}: not a readable yolox_edge checkpoint ({type(e).__name__}); {hint}") from None
+        why = "" if p.suffix.lower() in (".onnx", ".pth", ".tar") else f" ({type(e).__name__})"
+        raise UserError(f"{p}: not a readable yolox_edge checkpoint{why}; {hint}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise UserError(f"{p}: not a yolox_edge checkpoint; for official YOLOX weights run "
                         f"'yolox-edge import-official {p} --variant NAME --out model.pt'")
