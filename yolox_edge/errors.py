@@ -42,12 +42,17 @@ def require_out_folder(path: str | Path) -> Path:
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise UserError(f"{p}: exists and is not a folder; choose another --out")
-    up = p.parent
-    while not up.exists() and up != up.parent:  # the folder would be made under its nearest existing parent
-        up = up.parent
-    if up.exists() and not up.is_dir():
-        raise UserError(f"{p}: cannot be made: {up} is a file, not a folder; choose another --out")
+    blocker = file_in_the_way(p)
+    if blocker is not None:
+        raise UserError(f"{p}: cannot be made: {blocker} is a file, not a folder; choose another --out")
     return p
+
+
+def file_in_the_way(path: str | Path) -> Path | None:
+    """The nearest existing parent of ``path`` when it is a plain file (making the folders would
+    fail with only 'File exists' or 'Not a directory'), else None."""
+    up = next((p for p in Path(path).parents if p.exists()), None)
+    return up if up is not None and not up.is_dir() else None
 
 
 def refuse_overwrite(path: str | Path, force: bool, what: str = "checkpoint") -> Path:

@@ -19,12 +19,12 @@ def sha256_file(path: str | Path) -> str:
 
 def _temp_beside(path: Path, what: str) -> tuple[int, str]:
     """A new temp file in ``path``'s folder (made if needed); UserError naming ``path`` if not possible."""
-    from .errors import UserError
+    from .errors import UserError, file_in_the_way
 
     if path.is_dir():
         raise UserError(f"{path}: is a folder; give a file name for the {what}")
-    blocker = next((p for p in path.parents if p.exists()), None)  # the nearest part that exists
-    if blocker is not None and not blocker.is_dir():  # mkdir would say only 'File exists'
+    blocker = file_in_the_way(path)
+    if blocker is not None:
         raise UserError(f"{path}: {blocker} is a file, not a folder; choose another path for the {what}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
