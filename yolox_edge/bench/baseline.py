@@ -86,14 +86,11 @@ def _onnx_in(path: Path) -> Path:
     """The ONNX file a baseline folder holds (its metadata's model file, else its one .onnx)."""
     if not path.is_dir():
         return path
-    import json
+    from ..export.metadata import peek_metadata
 
-    meta = path / "metadata.json"
-    if meta.is_file():
-        try:
-            return path / Path(json.loads(meta.read_text())["model_file"]).name
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+    meta = peek_metadata(path)
+    if meta is not None and isinstance(meta.get("model_file"), str):
+        return path / Path(meta["model_file"]).name
     found = sorted(path.glob("*.onnx"))
     if len(found) != 1:
         raise UserError(f"{path}: a folder without one .onnx in it; pass the official YOLOX ONNX or the folder "

@@ -73,19 +73,15 @@ def clear_earlier_export(out_dir: str | Path, force: bool) -> None:
     """An --out folder holding an export (its metadata.json) is refused unless ``force``; with it, the
     files that metadata lists go first. Writing over it left the earlier model beside a metadata.json
     that no longer named it (and a pipeline's eval.json describing another model)."""
-    import json
+    from .metadata import METADATA_FILE, peek_metadata
 
-    meta_path = Path(out_dir) / "metadata.json"
+    meta_path = Path(out_dir) / METADATA_FILE
     if not meta_path.is_file():
         return
     if not force:
         raise UserError(f"{out_dir}: already holds an export (its metadata.json); choose another --out, or pass "
                         "--force to replace it")
-    try:
-        listed = list(json.loads(meta_path.read_text()).get("files", {}))
-    except (OSError, ValueError, AttributeError):
-        listed = []
-    for name in listed:
+    for name in list((peek_metadata(out_dir) or {}).get("files") or {}):
         p = Path(out_dir) / Path(name).name  # names only: nothing outside the folder
         if p.is_file():
             p.unlink()

@@ -95,6 +95,16 @@ def write_metadata(directory: str | Path, meta: dict, files: Sequence[str]) -> P
     return path
 
 
+def peek_metadata(directory: str | Path) -> dict | None:
+    """A folder's metadata.json read leniently (no schema or sha256 check), or None when it is
+    absent, unreadable or not a JSON object: for asking what a folder holds, not for loading it."""
+    try:
+        meta = json.loads((Path(directory) / METADATA_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
 def find_metadata(path: str | Path) -> Path:
     """metadata.json for an artifact: the file itself, inside a folder, or beside a model file."""
     p = Path(path)

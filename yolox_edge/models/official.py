@@ -198,15 +198,10 @@ def onnx_variant(path: str | Path) -> str | None:
 def _refuse_own_export(p: Path) -> None:
     """A yolox_edge export (its metadata.json beside it lists the file) is not official weights:
     the checkpoint it came from is what the user wants."""
-    import json
+    from ..export.metadata import METADATA_FILE, peek_metadata
 
-    meta_path = p.parent / "metadata.json"
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        ours = p.name in meta.get("files", {})
-    except (OSError, ValueError, AttributeError):
-        return
-    if ours:
+    meta = peek_metadata(p.parent)
+    if meta is not None and p.name in (meta.get("files") or {}):
         src = meta.get("source_checkpoint") or "the checkpoint it was exported from"
-        raise UserError(f"{p}: a yolox_edge export (see {meta_path}), not official YOLOX weights; use {src} "
-                        "directly: every command takes a checkpoint")
+        raise UserError(f"{p}: a yolox_edge export (see {p.parent / METADATA_FILE}), not official YOLOX weights; "
+                        f"use {src} directly: every command takes a checkpoint")
