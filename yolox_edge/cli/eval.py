@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..data.spec import read_split
-    from ..engine.evaluator import evaluate, evaluation_record
+    from ..engine.evaluator import STAT_NAMES, evaluate, evaluation_record
     from ..runtime import load_predictor
 
     check_json_target(args)  # written after the evaluation: refuse a bad path first
@@ -44,8 +44,8 @@ def run(args) -> int:
     out = report_stream(args)
     print(f"{args.model} [{res['backend']}, {res['precision']}] on {args.data}:{args.split} "
           f"({res['images']} images, {res['seconds']:.1f}s)", file=out)
-    print("  " + "  ".join(f"{k} {res[k]:.4f}" for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")), file=out)
-    if any(res[k] < 0 for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")):  # pycocotools' 'nothing to score'
+    print("  " + "  ".join(f"{k} {res[k]:.4f}" for k in STAT_NAMES), file=out)
+    if any(res[k] < 0 for k in STAT_NAMES):  # pycocotools' 'nothing to score'
         print("  (-1: this split has no boxes of that size to score against)", file=out)
     if not res["class_names_match"]:
         import sys

@@ -59,17 +59,17 @@ def _drop_earlier_copies(paths: list[tuple[Path, bool]], save_dir: Path
     import re
 
     own = save_dir.resolve()
-    here = [p for p, _ in paths if p.parent.resolve() == own]
+    here = {p for p, _ in paths if p.parent.resolve() == own}  # each folder resolved once
     stems = {p.stem for p in here}
     keep, earlier = [], []
     for p, named in paths:
         m = re.fullmatch(r"(.+)_pred(?:_\d+)?\.jpg", p.name)  # X_pred.jpg, X_png_pred.jpg, X_pred_2.jpg
         ours = m is not None and (m.group(1) in stems or m.group(1).rsplit("_", 1)[0] in stems)
-        if not named and p.parent.resolve() == own and ours:
+        if not named and p in here and ours:
             earlier.append(p)
         else:
             keep.append((p, named))
-    return keep, earlier, {p.name for p, _ in keep if p.parent.resolve() == own}
+    return keep, earlier, {p.name for p, _ in keep if p in here}
 
 
 def _pred_name(path: Path, taken: set[str]) -> str:

@@ -48,15 +48,14 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..errors import UserError
     from ..export.api import clear_earlier_export, refuse_unused_nms
-    from ..quantize.pipeline import run_quantize
+    from ..quantize.pipeline import format_dirs, run_quantize
     from .export import given_nms_flags, nms_settings
 
     if (args.report or args.accuracy_control or args.qat) and not args.data:
         raise UserError("--report, --accuracy-control and --qat need --data SPEC")
     refuse_unused_nms(args.format, topk=args.topk, given=given_nms_flags(args))
     iou, conf = nms_settings(args)
-    formats = list(dict.fromkeys(args.format))
-    for target in [Path(args.out)] if len(formats) == 1 else [Path(args.out) / f for f in formats]:
+    for target in format_dirs(list(dict.fromkeys(args.format)), Path(args.out)).values():
         clear_earlier_export(target, args.force)
     run_quantize(args.model, args.calib, args.format, Path(args.out), preset=args.preset,
                  fast_bias_correction=args.fast_bias_correction, subset_size=args.subset_size, topk=args.topk,

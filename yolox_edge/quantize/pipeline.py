@@ -69,14 +69,18 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
         bias_correction = qat_info["kept_epoch"] == 0
         method = "ptq" if bias_correction else "qat"
     results: dict[str, QuantizeResult] = {}
-    for fmt in formats:
-        target = out / fmt if len(formats) > 1 else out
+    for fmt, target in format_dirs(formats, out).items():
         opts = QuantizeOptions(**options, method=method, qat=qat_info, bias_correction=bias_correction, log=say)
         say(f"[{fmt}] INT8 ({method}) -> {target}")
         res = quantize_detector(detector, ckpt, model, cal, fmt, target, opts)
         results[fmt] = res
         say(f"[{fmt}] wrote {', '.join(p.name for p in res.files)}")
     return results
+
+
+def format_dirs(formats: list[str], out: Path) -> dict[str, Path]:
+    """Where each format's INT8 export goes: ``out`` itself for one format, ``out/<format>`` for several."""
+    return {f: out / f if len(formats) > 1 else out for f in formats}
 
 
 @contextmanager
