@@ -1,5 +1,6 @@
-"""Detection thresholds shared by every entry point (a module with no imports, so the numpy-only
-postprocess, the CLI parsers and the library read the same numbers)."""
+"""Detection thresholds shared by every entry point (a module without numpy or torch, so the
+numpy-only postprocess, the CLI parsers and the library read the same numbers)."""
+from .errors import UserError
 
 # YOLOX's evaluation thresholds (score, NMS IoU, detections kept per image): every AP this
 # project reports uses them, and exports' in-graph NMS defaults to them (an export's AP then
@@ -16,3 +17,10 @@ APP_NMS_IOU = 0.45
 APP_MAX_DET = 300
 # A bundle keeps fewer: an app draws them all on a phone screen.
 BUNDLE_MAX_DET = 100
+
+
+def check_thresholds(conf: float, iou: float, max_det: int) -> None:
+    """UserError unless score and IoU are in [0, 1] and max_det >= 1 (conf=30, a percentage, kept
+    nothing, silently): the Predictor and a bundle's app thresholds alike."""
+    if not (0.0 <= conf <= 1.0 and 0.0 <= iou <= 1.0) or max_det < 1:
+        raise UserError(f"thresholds out of range: conf {conf} and iou {iou} in [0, 1], max_det {max_det} >= 1")

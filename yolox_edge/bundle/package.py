@@ -19,7 +19,7 @@ from pathlib import Path
 from ..fileio import atomic_write_bytes
 from ..errors import UserError
 from ..export.metadata import METADATA_FILE, read_metadata
-from ..thresholds import APP_CONF, APP_NMS_IOU, BUNDLE_MAX_DET
+from ..thresholds import APP_CONF, APP_NMS_IOU, BUNDLE_MAX_DET, check_thresholds
 from .card import evaluation_from_json, latency_from_json, render_card
 from .safezip import MANIFEST, safe_extract
 
@@ -53,8 +53,7 @@ def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: 
         raise UserError(f"--target {target!r}: choose one of {', '.join(TARGETS)}")
     if out.suffix.lower() != ".zip":
         raise UserError(f"{out}: a bundle is a .zip file; name it like NAME.zip")
-    if not (0.0 <= conf <= 1.0 and 0.0 <= nms <= 1.0 and max_det >= 1):
-        raise UserError("thresholds out of range: --conf and --nms in [0, 1], --max-det >= 1")
+    check_thresholds(conf, nms, max_det)
     meta = read_metadata(artifact, verify=True)  # UserError on a missing/edited file
     src = Path(meta.pop("_dir"))
     if meta["format"] != target:

@@ -11,7 +11,7 @@ from ..data.preprocess import PreprocessConfig, as_bgr8, boxes_to_image, letterb
 from ..decode_np import decode_numpy
 from ..errors import UserError
 from ..postprocess import Detections, filter_nms_numpy, postprocess_numpy
-from ..thresholds import APP_CONF, APP_MAX_DET, APP_NMS_IOU
+from ..thresholds import APP_CONF, APP_MAX_DET, APP_NMS_IOU, check_thresholds
 from .base import Backend, ModelInfo
 
 
@@ -22,9 +22,7 @@ class Predictor:
                  agnostic: bool = False, max_det: int = APP_MAX_DET,
                  preprocess_fn: Callable[[np.ndarray, PreprocessConfig], tuple[np.ndarray, float]] = preprocess
                  ) -> None:
-        if not (0.0 <= conf <= 1.0 and 0.0 <= iou <= 1.0) or max_det < 1:
-            # conf=30 (a percentage) kept nothing, silently
-            raise UserError(f"thresholds out of range: conf {conf} and iou {iou} in [0, 1], max_det {max_det} >= 1")
+        check_thresholds(conf, iou, max_det)
         self.backend, self.info = backend, info
         self.conf, self.iou, self.agnostic, self.max_det = conf, iou, agnostic, max_det
         self.preprocess_fn = preprocess_fn  # the bench's baseline swaps in the official demo's
