@@ -242,28 +242,26 @@ class Trainer:
                           num_workers=self.recipe.data.workers, generator=g, drop_last=False,
                           pin_memory=self.device.type == "cuda")
 
+    def _size_range(self) -> tuple[int, int] | None:
+        """Multi-scale training sizes (lo, hi) in units of 32, or None for the fixed input size."""
+        t = self.recipe.train
+        if t.random_size is not None:
+            return tuple(t.random_size)
+        if t.multiscale_range > 0:
+            base = self.input_size // 32
+            return max(base - t.multiscale_range, 1), base + t.multiscale_range
+        return None
+
     def describe_train_sizes(self) -> str:
         """The training input sizes in words (what ``_random_size`` draws from)."""
-        t = self.recipe.train
-        if t.random_size is None and t.multiscale_range <= 0:
+        rng = self._size_range()
+        if rng is None:
             return f"trained at {self.input_size}"
-        if t.random_size is not None:
-            lo, hi = t.random_size
-        else:
-            base = self.input_size // 32
-            lo, hi = max(base - t.multiscale_range, 1), base + t.multiscale_range
-        return f"trained at {lo * 32}-{hi * 32} (multi-scale from {self.input_size})"
+        return f"trained at {rng[0] * 32}-{rng[1] * 32} (multi-scale from {self.input_size})"
 
     def _random_size(self) -> int:
-        t = self.recipe.train
-        if t.random_size is not None:
-            lo, hi = t.random_size
-        elif t.multiscale_range > 0:
-            base = self.input_size // 32
-            lo, hi = max(base - t.multiscale_range, 1), base + t.multiscale_range
-        else:
-            return self.input_size
-        return random.randint(lo, hi) * 32
+        rng = self._size_range()
+        return self.input_size if rng is None else random.randint(*rng) * 32
 
     def _set_train_mode(self, epoch: int) -> None:
         t = self.recipe.train
