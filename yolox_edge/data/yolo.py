@@ -83,6 +83,7 @@ def build_yolo_split(img_dir: Path, lbl_dir: Path, list_path: Path | None, names
     problems: list[str] = []
     samples: list[Sample] = []
     by_stem: dict[str, Path] = {}
+    labelled = 0  # images with a label file (an empty one counts: it was written on purpose)
     for image in _list_images(img_dir, list_path):
         if image.stem in by_stem:
             # Both images would take the same label file: keep the first, say so.
@@ -102,14 +103,14 @@ def build_yolo_split(img_dir: Path, lbl_dir: Path, list_path: Path | None, names
         boxes = np.zeros((0, 4), np.float32)
         labels = np.zeros(0, np.int64)
         if label.is_file():
+            labelled += 1
             if label.stat().st_size == 0 or not label.read_text(errors="replace").strip():
                 problems.append(check.problem(check.EMPTY, label, "no boxes; kept as a background image"))
             else:
                 boxes, labels = parse_yolo_txt(label, len(names), w, h, problems)
         boxes, labels, _ = check.clean_boxes(boxes, labels, w, h, label, problems=problems)
         samples.append(Sample(image, boxes, labels, image_id=len(samples) + 1, width=w, height=h))
-    if samples and not any(len(s.labels) for s in samples) and not any(
-            (lbl_dir / f"{s.image.stem}.txt").is_file() for s in samples):
+    if samples and not labelled:  # the loop above already looked for each label file
         problems.append(check.problem(check.MISSING, lbl_dir, f"no label file for any of the {len(samples)} "
                                       "images: all are background images; are the labels elsewhere?"))
     if lbl_dir.is_dir() and list_path is None:
