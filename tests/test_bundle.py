@@ -98,6 +98,25 @@ def test_package_is_deterministic_and_checks_target(tmp_path: Path) -> None:
     raw = fake_export(tmp_path / "raw", kind="raw")
     with pytest.raises(UserError, match="decode in the graph"):
         package_bundle(raw, "ncnn", tmp_path / "e.zip")
+    before = (tmp_path / "a.zip").read_bytes()  # the library refuses to replace a bundle, as the CLI does
+    with pytest.raises(UserError, match="already there"):
+        package_bundle(fake_export(tmp_path / "e2"), "ncnn", tmp_path / "a.zip", conf=0.5)
+    assert (tmp_path / "a.zip").read_bytes() == before
+    assert package_bundle(fake_export(tmp_path / "e2"), "ncnn", tmp_path / "a.zip", conf=0.5, force=True)["ok"]
+
+
+def test_extract_into_a_file_or_full_folder_is_one_clear_error(bundle: Path, run_cli) -> None:
+    code, out, err = run_cli("verify", bundle, "--extract", bundle)  # a typo: the bundle itself
+    assert code == 2 and "is a file, not a folder" in err and "Traceback" not in err
+    code, out, err = run_cli("verify", bundle, "--extract", bundle / "sub")
+    assert code == 2 and "cannot create this folder" in err
+    full = bundle.parent / "full"
+    full.mkdir()
+    (full / "keep.txt").write_text("mine")
+    code, out, err = run_cli("verify", bundle, "--extract", full)
+    assert code == 2 and "not empty" in err and (full / "keep.txt").read_text() == "mine"
+    code, out, err = run_cli("verify", bundle, "--extract", bundle.parent / "new")
+    assert code == 0 and (bundle.parent / "new" / "labels.txt").read_text().split() == NAMES, err
 
 
 def test_card_records_eval_and_bench(tmp_path: Path) -> None:
@@ -132,7 +151,7 @@ def test_card_refuses_an_evaluation_of_another_model(tmp_path: Path, change: dic
     ev = tmp_path / "ev.json"
     for model in (str(exp), str(exp / "metadata.json"), "elsewhere/relative"):  # this export, or unknown: kept
         ev.write_text(json.dumps(dict(good, model=model)))
-        assert package_bundle(exp, "onnx", tmp_path / "ok.zip", eval_json=ev)["evaluation"]["AP"] == 0.25
+        assert package_bundle(exp, "onnx", tmp_path / "ok.zip", eval_json=ev, force=True)["evaluation"]["AP"] == 0.25
     ev.write_text(json.dumps({**good, **change, "model": str(other) if change.get("model") == "OTHER"
                               else change.get("model", str(exp))}))
     with pytest.raises(UserError, match=re.escape(named) + ".*eval .*--json") as e:

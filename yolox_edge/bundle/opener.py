@@ -20,10 +20,16 @@ def extract_bundle(bundle: str | Path, dest: str | Path | None = None) -> tuple[
         dest = Path(tempfile.mkdtemp(prefix="yolox_edge_bundle_"))
         atexit.register(shutil.rmtree, dest, True)
     else:
+        from ..errors import UserError
+
         dest = Path(dest)
-        dest.mkdir(parents=True, exist_ok=True)
+        if dest.exists() and not dest.is_dir():
+            raise UserError(f"{dest}: is a file, not a folder; name a new folder to extract the bundle into")
+        try:
+            dest.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # a file where a parent folder should be, or no permission
+            raise UserError(f"{dest}: cannot create this folder ({e.strerror}); name a new folder to extract into") from None
         if any(dest.iterdir()):
-            from ..errors import UserError
             raise UserError(f"{dest}: not empty; extract a bundle into a new folder")
     entries = safe_extract(bundle, dest)
     meta = check_extracted(Path(bundle), dest, {e.name: e.sha256 for e in entries})

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 from ..fileio import atomic_write_bytes
-from ..errors import UserError
+from ..errors import UserError, refuse_overwrite
 from ..export.metadata import METADATA_FILE, read_metadata
 from ..thresholds import APP_CONF, APP_NMS_IOU, BUNDLE_MAX_DET, check_thresholds
 from .card import evaluation_from_json, latency_from_json, render_card
@@ -43,12 +43,13 @@ def _zip_entry(name: str) -> zipfile.ZipInfo:
 
 def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: float = APP_CONF, nms: float = APP_NMS_IOU,
                    max_det: int = BUNDLE_MAX_DET, eval_json: str | Path | None = None,
-                   bench_json: str | Path | None = None) -> dict:
+                   bench_json: str | Path | None = None, force: bool = False) -> dict:
     """Package an exported ``artifact`` (folder, model file or metadata.json) as ``out`` (.zip).
 
-    Returns the verification report of the written bundle (see ``verify_bundle``).
+    An existing ``out`` is replaced only with ``force`` (a shipped bundle is not lost to a
+    typo). Returns the verification report of the written bundle (see ``verify_bundle``).
     """
-    out = Path(out)
+    out = refuse_overwrite(out, force, "bundle")
     if target not in TARGETS:
         raise UserError(f"--target {target!r}: choose one of {', '.join(TARGETS)}")
     if out.suffix.lower() != ".zip":

@@ -24,12 +24,9 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..bundle import package_bundle
-    from ..errors import refuse_overwrite
-
-    refuse_overwrite(args.out, args.force, "bundle")  # a shipped bundle is not replaced by a typo
 
     rep = package_bundle(args.artifact, args.target, args.out, conf=args.conf, nms=args.nms, max_det=args.max_det,
-                         eval_json=args.eval_json, bench_json=args.bench_json)
+                         eval_json=args.eval_json, bench_json=args.bench_json, force=args.force)
     size = sum(f["bytes"] for f in rep["files"].values())
     print(f"{args.out}: {rep['model']} {rep['target']} {rep['precision']}, {rep['classes']} class{'es' if rep['classes'] != 1 else ''}, "
           f"input {rep['input_size'][1]}x{rep['input_size'][0]}, {len(rep['files'])} files ({size} bytes), verified")
