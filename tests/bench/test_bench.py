@@ -353,3 +353,39 @@ def test_speedups_pair_each_row_with_the_baseline_at_its_thread_count(tmp_path):
 def test_library_callers_may_pass_one_artifact_and_one_thread_count(tiny_ckpt):
     res = run_bench(tiny_ckpt, threads=1, warmup=0, runs=1, rss=False, progress=False)
     assert [(r["artifact"], r["threads"]) for r in res["rows"]] == [(str(tiny_ckpt), 1)]
+
+
+def _fake_row(label: str, backend: str, threads: int, p50: float, ap: float | None, baseline: bool = False) -> dict:
+    stats = {"min": p50, "p50": p50, "p90": p50 * 1.1, "p99": p50 * 1.2, "mean": p50, "std": 0.1, "ips": 1000 / p50, "n": 5}
+    return {"label": label, "artifact": label, "backend": backend, "baseline": baseline, "threads": threads,
+            "latency_ms": {"e2e": stats, "model": stats}, "ap": ap, "ap50": None}
+
+
+def test_latency_vs_ap_labels_do_not_overlap(tmp_path):
+    """Rows that land close together in the chart (one model, several runtimes) keep readable labels."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from yolox_edge.bench.report import _place_labels
+
+    fig, ax = plt.subplots(figsize=(9, 5))
+    pts = [(f"yolox_nano row {i} x1", 10 + 0.2 * i, 0.30 + 0.001 * (i % 3)) for i in range(7)]
+    ax.scatter([p[1] for p in pts], [p[2] for p in pts])
+    ax.set_xlim(0, 40)
+    ax.set_ylim(0.2, 0.4)
+    anns = _place_labels(fig, ax, pts)
+    renderer = fig.canvas.get_renderer()
+    from matplotlib.text import Text
+    boxes = [Text.get_window_extent(a, renderer) for a in anns]  # the text alone, not its leader line
+    assert len(anns) == 7 and sorted(a.get_text() for a in anns) == sorted(p[0] for p in pts)
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    plt.close(fig)
+
+    rows = [_fake_row(f"nano {b}", b, t, 10 + t + i, 0.30 - 0.001 * i)
+            for t in (1, 2) for i, b in enumerate(("onnxruntime", "openvino", "ncnn"))]
+    rows += [_fake_row("baseline", "onnxruntime", t, 25 - 5 * t, None, baseline=True) for t in (1, 2)]
+    res = {"rows": rows, "machine": {"cpu": "Test CPU", "arch": "x86_64"}, "config": {"modes": ["e2e"]}}
+    write_plot(res, tmp_path / "ap.svg")
+    svg = (tmp_path / "ap.svg").read_text()
+    assert "COCO AP" in svg and "official-style baseline x2" in svg and "2 threads" in svg

@@ -153,23 +153,20 @@ def write_plot(result: dict, path: str | Path) -> None:
     rows = result["rows"]
     fig, ax = plt.subplots(figsize=(9, max(4.0, 0.3 * len(rows) + 1.5)))
     if all(r["ap"] is not None for r in rows if not r["baseline"]) and any(r["ap"] is not None for r in rows):
-        for t in sorted({r["threads"] for r in rows}):
-            sel = [r for r in rows if r["threads"] == t and r["ap"] is not None]
-            ax.scatter([r["latency_ms"][key]["p50"] for r in sel], [r["ap"] for r in sel], label=f"{t} thread(s)")
-            for r in sel:
-                ax.annotate(r["label"], (r["latency_ms"][key]["p50"], r["ap"]), fontsize=7, alpha=0.8)
-        ax.set_xlabel(f"{key} latency p50 (ms)")
-        ax.set_ylabel("COCO AP")
-        ax.legend()
+        _scatter(fig, ax, result, key)  # lays itself out before it places the labels
     else:
         _bars(ax, result, key)
-    ax.set_title(f"yolox_edge bench on {result['machine']['cpu']} ({result['machine']['arch']})")
-    fig.tight_layout()
+        ax.set_title(_title(result))
+        fig.tight_layout()
     buf = io.BytesIO()
     fmt = Path(path).suffix.lower().lstrip(".") or "png"
     fig.savefig(buf, format=fmt, dpi=110, bbox_inches="tight")  # long row labels stay whole
     plt.close(fig)
     atomic_write_bytes(path, lambda f: f.write(buf.getvalue()))
+
+
+def _title(result: dict) -> str:
+    return f"yolox_edge bench on {result['machine']['cpu']} ({result['machine']['arch']})"
 
 
 # One colour per runtime, grey for the baseline: rows of one runtime read as a group.
@@ -195,6 +192,84 @@ def _bars(ax, result: dict, key: str) -> None:
     seen = {r["backend"] if not r["baseline"] else "baseline" for r in rows}
     handles = [_patch(c, n) for n, c in [*BACKEND_COLORS.items(), ("baseline", "tab:gray")] if n in seen]
     ax.legend(handles=handles, fontsize=7, loc="best")
+
+
+THREAD_MARKERS = "os^Dv<>p"  # one marker shape per thread count, in increasing order
+
+
+def _scatter(fig, ax, result: dict, key: str) -> None:
+    """Latency vs AP: colour = runtime, marker = threads, the baseline a dashed line per thread count."""
+    rows = result["rows"]
+    threads = sorted({r["threads"] for r in rows})
+    points = [r for r in rows if r["ap"] is not None]
+    for r in points:
+        ax.scatter(r["latency_ms"][key]["p50"], r["ap"], s=36, zorder=3,
+                   color=BACKEND_COLORS.get(r["backend"], "tab:orange"),
+                   marker=THREAD_MARKERS[threads.index(r["threads"]) % len(THREAD_MARKERS)])
+    for i, t in enumerate(threads):  # the baseline has no AP of its own: its latency is a line
+        for r in rows:
+            if r["baseline"] and r["threads"] == t:
+                ax.axvline(r["latency_ms"][key]["p50"], color="tab:gray", lw=0.9, ls=("--", ":", "-.")[i % 3])
+    ax.set_xlabel(f"{key} latency p50 (ms)")
+    ax.set_ylabel("COCO AP")
+    ax.margins(x=0.25, y=0.15)  # room for the labels at the edges
+    handles = [_patch(c, n) for n, c in BACKEND_COLORS.items() if any(r["backend"] == n for r in points)]
+    handles += [_marker(THREAD_MARKERS[i % len(THREAD_MARKERS)], f"{t} thread{'s' if t != 1 else ''}")
+                for i, t in enumerate(threads)]
+    handles += [_line(("--", ":", "-.")[i % 3], f"official-style baseline x{t}") for i, t in enumerate(threads)
+                if any(r["baseline"] and r["threads"] == t for r in rows)]
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside, not over, labels
+    ax.set_title(_title(result))
+    fig.tight_layout()  # the final axes size first: labels are placed in pixels
+    ax.autoscale_view()
+    names = [r["label"] for r in points]
+    common = names[0].split(" ")[0] + " " if names and all(n.startswith(names[0].split(" ")[0] + " ") for n in names) else ""
+    if common:  # one model in every row: its name once, in the title, keeps the labels short
+        ax.set_title(f"{common.strip()}: {_title(result)}")
+    _place_labels(fig, ax, [(f"{r['label'][len(common):]} x{r['threads']}", r["latency_ms"][key]["p50"], r["ap"])
+                            for r in points])
+
+
+def _place_labels(fig, ax, items: list[tuple[str, float, float]]) -> list:
+    """Label each point where its text covers no other label or point (nearby points in
+    the chart otherwise print over each other): tries offsets around the point, nearest
+    first, and draws a thin leader to a label set further away. Returns the annotations."""
+    from matplotlib.transforms import Bbox
+
+    offsets = [(6, 4), (6, -11), (-6, 4), (-6, -11), (6, 16), (6, -23), (-6, 16), (-6, -23),
+               (6, 28), (6, -35), (-6, 28), (-6, -35), (6, 40), (6, -47), (-6, 40), (-6, -47)]
+    renderer = fig.canvas.get_renderer()
+    to_px = ax.transData.transform
+    marks = [Bbox.from_extents(*(to_px((x, y)) - 5), *(to_px((x, y)) + 5)) for _, x, y in items]
+    taken, placed = list(marks), []
+    inside = ax.get_window_extent(renderer)
+    for text, x, y in sorted(items, key=lambda it: (-it[2], it[1])):  # top to bottom
+        for dx, dy in offsets:
+            ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=7,
+                              ha="left" if dx > 0 else "right")
+            box = ann.get_window_extent(renderer).expanded(1.02, 1.1)
+            ann.remove()
+            if inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1) \
+                    and not any(box.overlaps(b) for b in taken):
+                break  # else the last offset stays, overlap or not
+        far = (dx, dy) not in offsets[:2]  # a label away from its point gets a leader line to it
+        placed.append(ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=7,
+                                  ha="left" if dx > 0 else "right",
+                                  arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.6"} if far else None))
+        taken.append(box)
+    return placed
+
+
+def _marker(marker: str, label: str):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color="black", marker=marker, linestyle="none", label=label)
+
+
+def _line(style: str, label: str):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color="tab:gray", linestyle=style, label=label)
 
 
 def _patch(color: str, label: str):
