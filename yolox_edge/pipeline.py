@@ -85,7 +85,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     from .data.spec import read_split
     from .fileio import atomic_write_bytes
     from .engine.evaluator import evaluate, evaluation_record
-    from .engine.trainer import Trainer
+    from .engine.trainer import Trainer, resume_flags_note
     from .export import export_model
     from .runtime import load_predictor
 
@@ -123,7 +123,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     if given is None and sets:
         flags = ([f"--epochs {epochs}"] if epochs is not None else []) + \
                 ([f"--img-size {img_size}"] if img_size is not None else []) + [f"--set {s}" for s in overrides or []]
-        say(f"    note: resuming with the recipe stored in {out / 'train' / 'last.pt'}; not used: {', '.join(flags)}")
+        say("    " + resume_flags_note(out / "train" / "last.pt", flags))
     trainer = Trainer(given, data=data, out=out / "train", weights=weights, resume=resume, progress=progress)
     res = trainer.train()
     rec = trainer.recipe

@@ -192,7 +192,7 @@ def test_new_run_never_overwrites_an_old_one(synthetic_coco, tiny_recipe, run_cl
     assert (tmp_path / "run" / "last.pt").read_bytes() == before
     code, out, err = run_cli("train", "--data", spec, "--out", tmp_path / "run", "--resume", "--epochs", "3")
     assert code == 0 and "at epoch 1/1" in out, err  # --resume needs no recipe: the run's own is in last.pt
-    assert "not used: --epochs" in out
+    assert "not used: --epochs" in out and f"--weights {tmp_path / 'run' / 'last.pt'}" in out  # how to train longer
     code, out, err = run_cli("train", "--data", spec, "--out", tmp_path / "new")
     assert code == 2 and "train needs --recipe" in err
     # no last.pt, but a best.pt kept there by hand (and a log): replaced silently before

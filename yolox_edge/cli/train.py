@@ -1,6 +1,8 @@
 """yolox-edge train: a recipe + a data spec -> runs/NAME/{best,last}.pt and logs."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from .argtypes import non_negative, positive
 
 
@@ -31,7 +33,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..config import apply_overrides, input_size_overrides, load_recipe
-    from ..engine.trainer import Trainer
+    from ..engine.trainer import Trainer, resume_flags_note
     from ..errors import UserError
 
     if args.recipe is None:
@@ -41,8 +43,7 @@ def run(args) -> int:
         given = [f"--{k.replace('_', '-')}" for k in flags if getattr(args, k) is not None]
         given += [f"--set {s}" for s in args.overrides]
         if given:
-            print(f"note: --resume continues with the recipe stored in {args.out}/last.pt; "
-                  f"not used: {', '.join(given)}")
+            print(resume_flags_note(Path(args.out) / "last.pt", given))
         res = Trainer(None, data=args.data, out=args.out, weights=args.weights, resume=True,
                       progress=not args.no_progress).train()
         return _summary(res)

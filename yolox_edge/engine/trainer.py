@@ -59,6 +59,14 @@ def _check_sizes(r: Recipe) -> None:
 RUN_FILES = ("last.pt", "best.pt", "log.csv", "log.json", "log.png")  # what a run writes into its folder
 
 
+def resume_flags_note(last: Path, flags: list[str]) -> str:
+    """The note for flags given with a resume that has no recipe of its own: the run goes on
+    with the recipe stored in ``last`` (its schedule, optimizer state and EMA were made for
+    it), so the flags are not used; a longer or different run starts from its weights."""
+    return (f"note: --resume continues with the recipe stored in {last}; not used: {', '.join(flags)}. "
+            f"To train longer or differently, start a new --out with --weights {last}")
+
+
 class Trainer:
     """One training run into ``out`` (``last.pt``, ``best.pt``, ``log.csv/json/png``)."""
 
