@@ -240,14 +240,18 @@ def test_drift_is_the_second_half_against_the_first_and_reported():
            "config": {"modes": ["e2e"], "runs": 10, "warmup": 1, "image": "x"},
            "machine": {"cpu": "c", "arch": "a", "logical_cores": 2, "isa": [], "os": "o", "runtimes": {}}}
     md = markdown_table(res)
-    assert "Not steady: m x2 ran 20% slower" in md and "steady x2" not in md and "Machine not steady" not in md
+    assert "Not steady (e2e p50, second half of a row's runs against the first): m x2 20% slower." in md and "steady x2" not in md and "Machine not steady" not in md
     # The host slowing mid-run moves every row: one line for the machine, rows only beyond it.
     res["rows"] = [dict(row, label=f"r{i}", drift_pct={"e2e": d}) for i, d in enumerate([28.0, 31.0, 30.0, 52.0, 25.0])]
     from yolox_edge.bench.report import drift_warnings
 
     lines = drift_warnings(res)
     assert lines[0].startswith("Machine not steady: nearly every row ran 30% slower") and len(lines) == 2
-    assert lines[1].startswith("Not steady: r3 x2 drifted 22 points slower than the machine's +30%")
+    assert lines[1].startswith("Not steady beyond the machine's +30% (e2e p50, second half of a row's runs against "
+                               "the first): r3 x2 22 points slower.")
+    res["rows"][2]["drift_pct"] = {"e2e": 5.0}  # two rows beyond the machine: still one line, naming both
+    lines = drift_warnings(res)
+    assert len(lines) == 2 and "r2 x2 23 points faster; r3 x2 24 points slower." in lines[1]  # median now 28
     res["rows"][0]["drift_pct"] = {"e2e": -28.0}  # rows moving both ways: no common cause to name
     res["rows"][1]["drift_pct"] = {"e2e": -31.0}
     assert not any(w.startswith("Machine") for w in drift_warnings(res))

@@ -97,18 +97,18 @@ def drift_warnings(result: dict) -> list[str]:
                        "over rows) in the second half of its runs than in the first: the machine's speed changed "
                        "during the run (heat, other load, a VM's host). Rows take turns, so their ratios suffer "
                        "less than their times; the times may not repeat: let it cool or settle, run again.")
-    for r, d in drifts:
-        if d is None or abs(d - common) <= DRIFT_WARN_PCT:
-            continue
-        name = f"{r['label']} x{r['threads']}"
+    moved = [(f"{r['label']} x{r['threads']}", d - common) for r, d in drifts
+             if d is not None and abs(d - common) > DRIFT_WARN_PCT]
+    if moved:  # one line for all such rows: a drifting run names many
+        rows = "; ".join(f"{name} {abs(d):.0f}{' points' if common else '%'} {_way(d)}" for name, d in moved)
         if common:
-            out.append(f"Not steady: {name} drifted {abs(d - common):.0f} points {_way(d - common)} than the "
-                       f"machine's {common:+.0f}% ({key} p50, second half of its runs against the first): this row "
-                       "changed beyond the machine's speed; run again before trusting it.")
+            out.append(f"Not steady beyond the machine's {common:+.0f}% ({key} p50, second half of a row's runs "
+                       f"against the first): {rows}. These rows changed more than the machine's speed; run again "
+                       "before trusting them.")
         else:
-            out.append(f"Not steady: {name} ran {abs(d):.0f}% {_way(d)} ({key} p50) in the second half of its runs "
-                       "than in the first. Heat or other load changed during the run: close other apps, let the "
-                       "device cool (or pin cores with --cpus) and run again.")
+            out.append(f"Not steady ({key} p50, second half of a row's runs against the first): {rows}. Heat or "
+                       "other load changed during the run: close other apps, let the device cool (or pin cores "
+                       "with --cpus) and run again.")
     return out
 
 
