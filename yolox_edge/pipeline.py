@@ -145,7 +145,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         size = exports[f"{target} fp32"]
         from .export import read_metadata
         hw = tuple(read_metadata(size, verify=False)["input_size"])
-        cal = build_calibration_set(data, out / "calib", size=hw, count=calib_count, split="train")
+        cal = build_calibration_set(data, out / "calib", size=hw, count=calib_count, split="train",
+                                    force=True)  # the pipeline's own folder: a resumed run rebuilds it
         say(f"    calibration set: {len(cal.images)} images at {hw[0]}x{hw[1]} -> {out / 'calib'}")
         with quiet_nncf(bars=progress):  # NNCF's INFO lines (~63 for OpenVINO) say nothing a user needs
             q = quantize_checkpoint(ckpt, out / "calib", target, out / f"{target}_int8",

@@ -34,12 +34,8 @@ def run(args) -> int:
     else:
         if not args.data or not args.out:
             raise UserError("calibrate needs --data SPEC|DIR and --out DIR (or --show DIR)")
-        if (Path(args.out) / "calib.npy").is_file() and not args.force:
-            # INT8 exports record the sha256 of the set they were calibrated on: keep it reproducible
-            raise UserError(f"{args.out}: already holds a calibration set; choose another --out, or pass --force "
-                            "to replace it")
         cal = build_calibration_set(args.data, args.out, size=args.size, count=args.count, sampling=args.sampling,
-                                    seed=args.seed, split=args.split)
+                                    seed=args.seed, split=args.split, force=args.force)
     stats = calibration_stats(cal)
     write_json(stats, args.json_out)
     out = report_stream(args)

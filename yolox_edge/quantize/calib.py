@@ -175,16 +175,20 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
 
 def build_calibration_set(source: str | Path, out_dir: str | Path, *, size: int | tuple[int, int] = 416,
                           count: int = 100, sampling: str = "random", seed: int = 0,
-                          split: str = "train") -> CalibrationSet:
+                          split: str = "train", force: bool = False) -> CalibrationSet:
     """Select, preprocess and cache a calibration set; returns it (``path`` set).
 
     Everything is computed in memory first; the array then the manifest are written
     atomically, so an interrupted run never leaves a manifest describing a partial array.
+    A set already in ``out_dir`` is replaced only with ``force``: INT8 exports record the
+    sha256 of the set they were calibrated on, and keep it reproducible.
     """
     hw = (size, size) if isinstance(size, int) else tuple(size)
     if hw[0] % 32 or hw[1] % 32 or min(hw) <= 0:
         raise UserError(f"--img-size {size}: input size must be a positive multiple of 32")
     out = require_out_folder(out_dir)  # before the images are read and preprocessed
+    if (out / ARRAY_NAME).is_file() and not force:
+        raise UserError(f"{out}: already holds a calibration set; choose another --out, or pass --force to replace it")
     files, class_counts, desc = select_images(source, count=count, sampling=sampling, seed=seed, split=split)
     data = preprocess_images(files, hw)
     blob = _npy_bytes(data)
