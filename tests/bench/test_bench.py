@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import jsonschema
@@ -69,7 +70,7 @@ def test_bench_tiny_model_schema_and_reports(tiny_ckpt, tmp_path):
     assert (tmp_path / "b.jpg").read_bytes()[:2] == b"\xff\xd8"
     assert best_ratio(res) is None  # no baseline row
     if Path("/proc/stat").is_file():  # the timed window's other load, over the cores the bench had
-        assert res["host_load"]["cpus"] == sorted(os.sched_getaffinity(0)) and "Other load on cores" in md
+        assert res["host_load"]["cpus"] == sorted(os.sched_getaffinity(0)) and "Other load on core" in md
 
 
 def test_baseline_row_and_ratio(tiny_ckpt, tmp_path):
@@ -276,6 +277,14 @@ def test_baseline_from_our_raw_export_counts_its_variant(tiny_ckpt, tmp_path):
     assert model_counts(rows[0].predictor.info) == (want["params_m"], want["gflops"])
     res = run_bench([], threads=[1], warmup=0, runs=1, baseline=str(raw), rss=False, progress=False)
     assert res["rows"][0]["baseline"] and res["rows"][0]["size_bytes"] > 0  # the folder export --raw wrote
+    # Its memory is measured without torch (which only counting params loads): ~200 MB too much before.
+    code = ("import sys; from yolox_edge.bench.baseline import baseline_predictor; "
+            f"baseline_predictor({str(raw)!r}, threads=1, count_variant=False); print('torch' in sys.modules)")
+    import subprocess
+    import sys
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    with pytest.raises(UserError, match=r"nope.onnx: not found; pass the official YOLOX ONNX"):
+        build_rows([], [1], baseline=str(tmp_path / "nope.onnx"), conf=0.25, iou=0.45)
     # Our decoded export (top-K rows, not one per grid cell) is refused with the fix, not a traceback.
     dec = export_model(tiny_ckpt, "onnx", tmp_path / "dec").directory
     with pytest.raises(UserError, match="not a raw YOLOX ONNX.*export --raw"):
@@ -295,6 +304,9 @@ def test_fps_paces_runs_and_reports_cpu_per_frame(tiny_ckpt):
     row = res["rows"][0]
     assert set(row["cpu_ms"]) == {"model", "e2e"} and all(v > 0 for v in row["cpu_ms"].values())
     assert "e2e CPU ms/frame" in markdown_table(res) and "paced at 25 frames/s" in markdown_table(res)
+    assert "not keeping up" not in markdown_table(res)  # a tiny model: far under 40 ms
+    res["rows"][0]["latency_ms"]["e2e"]["p50"] = 41.0  # a model slower than a frame is named
+    assert "Slower than a frame (40.0 ms) at p50, so not keeping up with 25 frames/s: tiny.pt" in markdown_table(res)
     with pytest.raises(ValueError, match="fps"):
         run_bench([str(tiny_ckpt)], threads=[1], runs=1, fps=0, rss=False, progress=False)
 
@@ -393,3 +405,49 @@ def test_latency_vs_ap_labels_do_not_overlap(tmp_path):
     write_plot(res, tmp_path / "ap.svg")
     svg = (tmp_path / "ap.svg").read_text()
     assert "COCO AP" in svg and "official-style baseline x2" in svg and "2 threads" in svg
+
+
+def test_img_size_leaves_static_exports_and_ratios_at_their_size(tiny_ckpt, tmp_path):
+    """--img-size moves the checkpoint row only; a row at another size than the baseline gets no
+    speed-up (it would compare 96 px with 64 px), and the table says which size each row ran at."""
+    from yolox_edge.bench.report import speedups
+    from yolox_edge.export import export_model
+
+    static = export_model(tiny_ckpt, "onnx", tmp_path / "static").directory
+    raw = export_model(tiny_ckpt, "onnx", tmp_path / "raw", raw=True).directory
+    res = run_bench([str(tiny_ckpt), str(static)], threads=[1], warmup=0, runs=2, img_size=96, baseline=str(raw),
+                    rss=False, progress=False)
+    sizes = {r["label"].split(" ")[0]: r["input_size"] for r in res["rows"]}
+    assert sizes == {"tiny.pt": [96, 96], "static": [64, 64], "official-style": [64, 64]}
+    ratios = dict(zip([r["label"].split(" ")[0] for r in res["rows"]], speedups(res, "e2e")))
+    assert ratios["tiny.pt"] is None and ratios["static"] is not None
+    md = markdown_table(res)
+    assert "Model input sizes differ (width x height): 96x96: tiny.pt" in md and "64x64: static" in md
+    with pytest.raises(UserError, match=r"static: a static export at \(64, 64\), as is every artifact here"):
+        run_bench([str(static)], threads=[1], warmup=0, runs=1, img_size=96, rss=False, progress=False)
+    one = run_bench([str(static)], threads=[1], warmup=0, runs=1, rss=False, progress=False)
+    assert "Model input 64x64 (width x height), every row." in markdown_table(one)
+
+
+def test_threads_above_the_cores_are_named_before_and_after_the_runs(tiny_ckpt, run_cli):
+    from yolox_edge.bench.report import oversubscription_note
+
+    assert oversubscription_note([1, 2], [0, 1]) == ""
+    assert oversubscription_note([1, 2, 8], [4, 5]).startswith("rows at 8 threads run on 2 cores (4-5)")
+    code, out, err = run_cli("bench", tiny_ckpt, "--threads", "1,2", "--cpus", "0", "--runs", "1", "--warmup", "0",
+                             "--no-rss", "--mode", "model")
+    assert code == 0, err
+    assert "note: rows at 2 threads run on 1 core (0)" in err and "Rows at 2 threads run on 1 core (0)" in out
+
+
+def test_data_with_other_classes_is_refused_before_timing(tiny_ckpt, refdata, monkeypatch):
+    from yolox_edge.bench import runner
+    from yolox_edge.errors import UserError
+
+    def no_timing(*a, **k):
+        raise AssertionError("timed runs before the class check")
+
+    monkeypatch.setattr(runner, "_take_turns", no_timing)
+    spec = refdata / "raccoon_voc" / "data.yaml"  # one class; the tiny model has three
+    with pytest.raises(UserError, match=rf"tiny.pt: has 3 classes, but {re.escape(str(spec))} has 1"):
+        run_bench([str(tiny_ckpt)], threads=[1], warmup=0, runs=1, data=str(spec), rss=False, progress=False)

@@ -103,7 +103,7 @@ def test_class_count_mismatch_is_a_user_error(tmp_path) -> None:
     split = read_split(write_synthetic_coco(tmp_path), "val")
     pred = OraclePredictor(split)
     pred.class_names = ["only_one"]
-    with pytest.raises(UserError, match="1 classes, dataset has 2"):
+    with pytest.raises(UserError, match="has 1 classes, but the dataset has 2"):
         evaluate(pred, split, progress=False)
 
 

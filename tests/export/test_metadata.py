@@ -59,3 +59,15 @@ def test_rejects_foreign_or_newer(tmp_path) -> None:
     (tmp_path / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(UserError, match="newer"):
         read_metadata(tmp_path)
+
+
+def test_a_folder_of_exports_or_a_bare_onnx_gets_the_way_forward(tmp_path) -> None:
+    for sub in ("onnx", "fp32/openvino"):  # a quantize --out folder
+        (tmp_path / "q" / sub).mkdir(parents=True)
+        (tmp_path / "q" / sub / "m.onnx").write_bytes(b"model bytes")
+        write_metadata(tmp_path / "q" / sub, _meta(), ["m.onnx"])
+    with pytest.raises(UserError, match=r"holds exports in subfolders.*q/fp32/openvino, .*q/onnx$"):
+        read_metadata(tmp_path / "q")
+    (tmp_path / "official.onnx").write_bytes(b"not ours")  # the official YOLOX ONNX, say
+    with pytest.raises(UserError, match=r"official.onnx: an ONNX without metadata.json.*import-official.*--baseline"):
+        read_metadata(tmp_path / "official.onnx")

@@ -68,14 +68,16 @@ class RawOnnxBackend:
 
 
 def baseline_predictor(path: str | Path, *, threads: int | None = None, class_names: list[str] | None = None,
-                       **kw) -> Predictor:
+                       count_variant: bool = True, **kw) -> Predictor:
     """Predictor over the official-style pipeline (obj/cls already sigmoid-ed in the graph).
-    ``path``: the .onnx, or the folder ``yolox-edge export --raw`` wrote it to."""
+    ``path``: the .onnx, or the folder ``yolox-edge export --raw`` wrote it to.
+    ``count_variant``: identify the network (for params/GFLOPs), which loads onnx and torch;
+    off where the process's memory is the measurement (bench.rss)."""
     path = _onnx_in(Path(path))
     backend = RawOnnxBackend(path, threads=threads)
     names = class_names or [f"class_{i}" for i in range(backend.num_classes)]
     p = Path(path).resolve()
-    variant = _variant_of(str(p), p.stat().st_mtime_ns)
+    variant = _variant_of(str(p), p.stat().st_mtime_ns) if count_variant else None
     info = ModelInfo(name="official-style baseline", class_names=names,
                      preprocess=PreprocessConfig(input_size=backend.input_hw), output_kind="raw",
                      raw_activated=True, precision="fp32", extra={"variant": variant} if variant else {})
@@ -84,6 +86,9 @@ def baseline_predictor(path: str | Path, *, threads: int | None = None, class_na
 
 def _onnx_in(path: Path) -> Path:
     """The ONNX file a baseline folder holds (its metadata's model file, else its one .onnx)."""
+    if not path.exists():
+        raise UserError(f"{path}: not found; pass the official YOLOX ONNX (e.g. yolox_nano.onnx) or the folder "
+                        "'yolox-edge export --raw' wrote")
     if not path.is_dir():
         return path
     from ..export.metadata import peek_metadata

@@ -21,14 +21,35 @@ def headline_mode(result: dict) -> str:
 
 
 def speedups(result: dict, key: str) -> list[float | None]:
-    """Each row's p50 speed-up over the baseline row at its thread count (None: no baseline)."""
+    """Each row's p50 speed-up over the baseline row at its thread count (None: no baseline,
+    or the row runs at another input size than the baseline, where a ratio would mislead)."""
     base = {r["threads"]: r for r in result["rows"] if r["baseline"]}
     out: list[float | None] = []
     for r in result["rows"]:
         b = base.get(r["threads"])
-        ok = b is not None and key in r["latency_ms"] and key in b["latency_ms"]
+        ok = b is not None and key in r["latency_ms"] and key in b["latency_ms"] and _same_size(r, b)
         out.append(b["latency_ms"][key]["p50"] / r["latency_ms"][key]["p50"] if ok else None)
     return out
+
+
+def _same_size(r: dict, b: dict) -> bool:
+    return r.get("input_size") is None or b.get("input_size") is None or r["input_size"] == b["input_size"]
+
+
+def input_sizes_line(result: dict) -> str:
+    """The model input size(s) of the rows, with the rows at each when they differ."""
+    by: dict[str, list[str]] = {}
+    for r in result["rows"]:
+        if r.get("input_size"):  # absent in JSONs from before it was recorded
+            h, w = r["input_size"]
+            name = "baseline" if r["baseline"] else r["label"]
+            by.setdefault(f"{w}x{h}", [])
+            if name not in by[f"{w}x{h}"]:
+                by[f"{w}x{h}"].append(name)
+    if len(by) <= 1:
+        return f"Model input {next(iter(by))} (width x height), every row." if by else ""
+    return ("Model input sizes differ (width x height): " + "; ".join(f"{k}: {', '.join(v)}" for k, v in by.items())
+            + ". A row is compared with the baseline only at the baseline's size.")
 
 
 def markdown_table(result: dict) -> str:
@@ -40,7 +61,7 @@ def markdown_table(result: dict) -> str:
         head += [f"{m} p50 ms", f"{m} p90 ms", f"{m} img/s"]
     key = headline_mode(result)
     per = "frame" if result["config"].get("fps") else "img"
-    head += [f"{key} speed-up vs baseline", f"{key} CPU ms/{per}", "size MB", "out bytes/img", "peak RSS MB", "AP"]
+    head += [f"{key} speed-up vs baseline", f"{key} CPU ms/{per}", "size MiB", "out bytes/img", "peak RSS MiB", "AP"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r, ratio in zip(rows, speedups(result, key)):
         cells = [r["label"], str(r["threads"])]
@@ -62,19 +83,43 @@ def markdown_table(result: dict) -> str:
     turn = ""
     if c.get("runs_per_turn"):  # JSONs from before turns lack these keys
         turn = (f" in turns (each row: wait for an idle process, {c['switch_in_calls']} untimed calls, "
-                f"{c['runs_per_turn']} timed runs)")
+                f"{c['runs_per_turn']} timed run{'s' if c['runs_per_turn'] != 1 else ''})")
     pace = (f" Runs paced at {c['fps']:g} frames/s: CPU ms/frame is the process's CPU time over each frame, "
             "runtime threads busy-waiting between frames included." if c.get("fps") else "")
-    lines.append(f"{c['runs']} runs after {c['warmup']} warm-up, rows interleaved{turn}; input: {c['image']}.{pace}")
+    if c.get("fps"):
+        slow = [f"{r['label']} x{r['threads']}" for r in rows if r["latency_ms"][key]["p50"] > 1000 / c["fps"]]
+        if slow:
+            pace += (f" Slower than a frame ({1000 / c['fps']:.1f} ms) at p50, so not keeping up with "
+                     f"{c['fps']:g} frames/s: {', '.join(slow)}.")
+    lines.append(f"{c['runs']} runs after {c['warmup']} warm-up, rows interleaved{turn}; input: {c['image']}; "
+                 f"img/s = 1000 / mean ms.{pace}")
+    sizes = input_sizes_line(result)
+    if sizes:
+        lines.append(sizes)
     load = result.get("host_load")  # absent in JSONs from before it was measured
     if load:
         secs = f"{load['window_s']:.0f}" if load["window_s"] >= 10 else f"{load['window_s']:.2g}"
-        lines.append(f"Other load on cores {cpu_span(load['cpus'])} over the {secs} s of timed runs: "
+        lines.append(f"Other load on core{'s' if len(load['cpus']) != 1 else ''} {cpu_span(load['cpus'])} over the {secs} s of timed runs: "
                      f"{load['other_pct']:.1f}% other processes, {load['steal_pct']:.1f}% stolen by the hypervisor.")
+    over = oversubscription_note(c.get("threads") or [], c.get("cpus") or [])
+    if over:
+        lines += ["", over[0].upper() + over[1:] + "."]
     busy = host_load_warning(load)
     for w in ([busy] if busy else []) + drift_warnings(result):
         lines += ["", w]
     return "\n".join(lines) + "\n"
+
+
+def oversubscription_note(threads: list[int], cpus: list[int]) -> str:
+    """A sentence when a thread count is above the cores the bench may run on ('' otherwise)."""
+    over = [t for t in threads if cpus and t > len(cpus)]
+    if not over:
+        return ""
+    n = len(cpus)
+    return (f"rows at {', '.join(map(str, over))} threads run on "
+            f"{n} core{'s' if n != 1 else ''} ({cpu_span(cpus)}): their threads take turns on the cores, which "
+            f"measures oversubscription, not the model at that many threads; use at most {n} (or pin more "
+            "cores with --cpus)")
 
 
 DRIFT_WARN_PCT = 10.0
@@ -187,7 +232,11 @@ def _bars(ax, result: dict, key: str) -> None:
     for i, (r, ratio) in enumerate(zip(rows, speedups(result, key))):
         text = f"{p50[i]:.1f} ms" + (f"  {ratio:.2f}x" if ratio is not None and not r["baseline"] else "")
         ax.text(p90[i], i, "  " + text, va="center", fontsize=7)
-    ax.set_xlim(0, max(p90) * 1.3)  # room for the labels right of the longest whisker
+    if max(p90) > 20 * min(p50):  # one very slow row would leave the others as slivers
+        ax.set_xscale("log")
+        ax.set_xlim(min(p50) / 2, max(p90) * 4)  # room for the labels right of the longest whisker
+    else:
+        ax.set_xlim(0, max(p90) * 1.3)
     ax.set_xlabel(f"{key} latency ms (bar p50, whisker to p90; Nx = speed-up vs the baseline at the same threads)")
     seen = {r["backend"] if not r["baseline"] else "baseline" for r in rows}
     handles = [_patch(c, n) for n, c in [*BACKEND_COLORS.items(), ("baseline", "tab:gray")] if n in seen]
@@ -204,7 +253,7 @@ def _scatter(fig, ax, result: dict, key: str) -> None:
     points = [r for r in rows if r["ap"] is not None]
     for r in points:
         ax.scatter(r["latency_ms"][key]["p50"], r["ap"], s=36, zorder=3,
-                   color=BACKEND_COLORS.get(r["backend"], "tab:orange"),
+                   color="tab:gray" if r["baseline"] else BACKEND_COLORS.get(r["backend"], "tab:orange"),
                    marker=THREAD_MARKERS[threads.index(r["threads"]) % len(THREAD_MARKERS)])
     for i, t in enumerate(threads):  # the baseline has no AP of its own: its latency is a line
         for r in rows:
@@ -213,7 +262,8 @@ def _scatter(fig, ax, result: dict, key: str) -> None:
     ax.set_xlabel(f"{key} latency p50 (ms)")
     ax.set_ylabel("COCO AP")
     ax.margins(x=0.25, y=0.15)  # room for the labels at the edges
-    handles = [_patch(c, n) for n, c in BACKEND_COLORS.items() if any(r["backend"] == n for r in points)]
+    handles = [_patch(c, n) for n, c in BACKEND_COLORS.items()
+               if any(r["backend"] == n and not r["baseline"] for r in points)]
     handles += [_marker(THREAD_MARKERS[i % len(THREAD_MARKERS)], f"{t} thread{'s' if t != 1 else ''}")
                 for i, t in enumerate(threads)]
     handles += [_line(("--", ":", "-.")[i % 3], f"official-style baseline x{t}") for i, t in enumerate(threads)

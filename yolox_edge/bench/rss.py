@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
 
     if "--baseline" in argv:
         from .baseline import baseline_predictor
-        pred = baseline_predictor(artifact, threads=threads)
+        pred = baseline_predictor(artifact, threads=threads, count_variant=False)  # no torch in the measurement
     else:
         from ..runtime.loader import load_predictor
         pred = load_predictor(artifact, threads=threads)

@@ -135,6 +135,23 @@ def build_rows(artifacts: list[str], threads: list[int], *, baseline: str | None
     return rows
 
 
+def _set_input_size(rows: list[Row], size: int) -> None:
+    """``--img-size`` for the rows that take any size; a static export keeps its own (the
+    table states each row's size), and the baseline is the official model at its size."""
+    ours = [r for r in rows if not r.baseline]
+    takes = [r for r in ours if r.predictor.static_input_size() in (None, (size, size))]
+    if ours and not takes:
+        r = ours[0]
+        raise UserError(f"{r.artifact}: a static export at {r.predictor.static_input_size()}, as is every artifact here; "
+                        f"--img-size {size} applies to checkpoints and dynamic exports (export --img-size {size} "
+                        "for a static one at that size)")
+    for r in takes:
+        try:
+            r.predictor.set_input_size(size)
+        except UserError as e:  # the predictor does not know the path the user typed
+            raise UserError(f"{r.artifact}: {e}") from None
+
+
 def _time_once(row: Row, mode: str, img: np.ndarray, x: np.ndarray) -> float:
     row.pin_threads()
     t0 = time.perf_counter()
@@ -196,10 +213,12 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
             from ..cli.demo import synthetic_scene
             img = synthetic_scene()
         rows = build_rows(artifacts, threads, baseline=baseline, conf=conf, iou=iou, precision_hints=precision_hints)
-        if img_size:
+        if split is not None:  # AP is scored after the timing: a mismatch must not wait for it
+            from ..engine.evaluator import require_same_class_count
             for r in rows:
-                if not r.baseline:
-                    r.predictor.set_input_size(img_size)
+                require_same_class_count(r.predictor, split, r.artifact, str(data))
+        if img_size:
+            _set_input_size(rows, img_size)
         # What each backend takes: float CHW, or uint8 pixels where it converts them in-graph.
         inputs = [r.predictor.make_input(img)[0][None] for r in rows]
 

@@ -59,8 +59,16 @@ def _version() -> str:
     return __version__
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the message and where the usage is, not the whole usage
+    (a dozen lines for bench) above it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="yolox-edge", description="YOLOX-Nano/Tiny from training to the phone.")
+    parser = _Parser(prog="yolox-edge", description="YOLOX-Nano/Tiny from training to the phone.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:

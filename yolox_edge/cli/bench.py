@@ -1,6 +1,8 @@
 """yolox-edge bench: latency of artifacts x thread counts, model-only and end to end."""
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 from ..errors import UserError
@@ -46,7 +48,8 @@ def add_parser(sub) -> None:
                    help="pace each row's runs at this frame rate (a camera app) and report CPU ms per frame, "
                         "runtime threads busy-waiting between frames included")
     p.add_argument("--img-size", type=positive, default=None,
-                   help="input size for artifacts that take any (checkpoints, dynamic exports); default theirs")
+                   help="input size for artifacts that take any (checkpoints, dynamic exports); static exports "
+                        "keep theirs, and a row is compared with the baseline only at the baseline's size")
     p.add_argument("--image", default=None, help="image to run on (default: a generated 640x480 scene)")
     p.add_argument("--mode", choices=["e2e", "model", "both"], default="both",
                    help="e2e: image in memory to detections; model: the graph alone; default both")
@@ -75,6 +78,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..bench import best_ratio, markdown_table, run_bench, write_csv, write_plot
+    from ..bench.report import oversubscription_note
     from ..fileio import atomic_write_bytes, require_writable
 
     if args.plot_out and Path(args.plot_out).suffix.lower() not in PLOT_FORMATS:
@@ -84,9 +88,16 @@ def run(args) -> int:
                        ("plot", args.plot_out)):
         if path:  # results are written at the end: refuse a bad path before minutes of timing
             require_writable(path, what)
+    cpus = args.cpus
+    if isinstance(cpus, str):  # 'big' / 'little': resolved here, so the note below can count them
+        from ..bench.cores import resolve_cpus
+        cpus = resolve_cpus(cpus)
+    note = oversubscription_note(args.threads, cpus or sorted(os.sched_getaffinity(0)))
+    if note:  # before the runs: an oversubscribed row can take minutes with the bar at 0 %
+        print(f"note: {note}", file=sys.stderr)
     res = run_bench(args.artifacts, threads=args.threads, warmup=args.warmup, runs=args.runs, image=args.image,
                     mode=args.mode, baseline=args.baseline, img_size=args.img_size, data=args.data,
-                    rss=not args.no_rss, cpus=args.cpus, powersave=args.powersave,
+                    rss=not args.no_rss, cpus=cpus, powersave=args.powersave,
                     precision_hints=args.precision_hint, runs_per_turn=args.runs_per_turn, fps=args.fps)
     table = markdown_table(res)
     write_json(res, args.json_out)

@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..data.spec import read_split
-    from ..engine.evaluator import STAT_NAMES, evaluate, evaluation_record
+    from ..engine.evaluator import STAT_NAMES, evaluate, evaluation_record, require_same_class_count
     from ..runtime import load_predictor
 
     check_json_target(args)  # written after the evaluation: refuse a bad path first
@@ -38,6 +38,7 @@ def run(args) -> int:
             pred.set_input_size(args.img_size)
         except UserError as e:  # the predictor does not know the path the user typed
             raise UserError(f"{args.model}: {e}") from None
+    require_same_class_count(pred, split, str(args.model), str(args.data))
     res = evaluate(pred, split, batch_size=args.batch, conf=args.conf, iou=args.nms, max_det=EVAL_MAX_DET)
     res = evaluation_record(args.model, pred, args.data, args.split, res)
     write_json(res, args.json_out)

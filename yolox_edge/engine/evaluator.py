@@ -68,6 +68,14 @@ def evaluation_record(model: str | Path, predictor, data: str | Path, split: str
             "data": str(data), "split": split, "input_size": list(predictor.info.preprocess.input_size), **result}
 
 
+def require_same_class_count(predictor, split: Split, model: str = "the model", data: str = "the dataset") -> None:
+    """UserError naming both when the model and the data count their classes differently
+    (callers that know the paths pass them: check before minutes of work)."""
+    if len(predictor.class_names) != len(split.names):
+        raise UserError(f"{model}: has {len(predictor.class_names)} classes, but {data} has {len(split.names)}; "
+                        "evaluate a model trained on this dataset")
+
+
 def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progress: bool = True,
              conf: float | None = EVAL_CONF, iou: float | None = EVAL_NMS_IOU,
              max_det: int | None = EVAL_MAX_DET) -> dict:
@@ -80,9 +88,7 @@ def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progr
     the model's names differ from the data's (AP pairs classes by index)."""
     if not isinstance(split, Split):
         split = read_split(split, "val")
-    if len(predictor.class_names) != len(split.names):
-        raise UserError(f"model has {len(predictor.class_names)} classes, dataset has {len(split.names)}; "
-                        "evaluate a model trained on this dataset")
+    require_same_class_count(predictor, split)
     predictor = copy.copy(predictor)  # the caller's keeps its thresholds
     for name, value in (("conf", conf), ("iou", iou), ("max_det", max_det)):
         if value is not None:

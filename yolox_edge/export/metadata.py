@@ -122,6 +122,16 @@ def find_metadata(path: str | Path) -> Path:
             ckpt = p / "best.pt" if (p / "best.pt").is_file() else p / "last.pt"
             raise UserError(f"{p}: a training run, not an export; give its checkpoint ({ckpt}) or export it "
                             f"with 'yolox-edge export {ckpt} --format onnx --out OUT'")
+        if p.is_dir():
+            found = [*p.glob(f"*/{METADATA_FILE}"), *p.glob(f"*/*/{METADATA_FILE}")]  # not a whole tree
+            inner = sorted(str(m.parent) for m in found)[:6]
+            if inner:  # e.g. a quantize folder: one export per format, FP32 references under fp32/
+                raise UserError(f"{p}: holds exports in subfolders, not one itself; give one of them: "
+                                + ", ".join(inner))
+        if p.suffix.lower() == ".onnx":  # e.g. the official YOLOX ONNX
+            raise UserError(f"{p}: an ONNX without {METADATA_FILE} beside it (the official YOLOX ONNX is one): "
+                            f"import it with 'yolox-edge import-official {p} --variant nano --out MODEL.pt' "
+                            "(your variant), then export or quantize that; 'bench --baseline' takes it as it is")
         raise UserError(f"{p}: no {METADATA_FILE} beside this model; export it with 'yolox-edge export' "
                         "(the runtime reads class names, input size and outputs only from metadata)")
     return cand

@@ -27,11 +27,16 @@ class Predictor:
         self.conf, self.iou, self.agnostic, self.max_det = conf, iou, agnostic, max_det
         self.preprocess_fn = preprocess_fn  # the bench's baseline swaps in the official demo's
 
+    def static_input_size(self) -> tuple[int, int] | None:
+        """The one input size the model takes (a static export), or None when it takes any."""
+        fixed = getattr(self.backend, "fixed_input", None)
+        return tuple(fixed) if fixed else None
+
     def set_input_size(self, size: int) -> None:
         """Run at another (square) input size; only backends with dynamic shapes accept it."""
         if size < max(self.info.strides) or size % max(self.info.strides):
             raise UserError(f"--img-size {size}: must be a positive multiple of {max(self.info.strides)}")
-        if getattr(self.backend, "fixed_input", None) and tuple(self.backend.fixed_input) != (size, size):
+        if self.static_input_size() and self.static_input_size() != (size, size):
             raise UserError(f"this {self.backend.name} model has a fixed input {self.backend.fixed_input}; "
                             "re-export it with --img-size")
         self.info.preprocess = dataclasses.replace(self.info.preprocess, input_size=(size, size))
