@@ -407,6 +407,18 @@ def test_latency_vs_ap_labels_do_not_overlap(tmp_path):
     assert "COCO AP" in svg and "official-style baseline x2" in svg and "2 threads" in svg
 
 
+def test_twin_rows_are_dropped_and_metadata_json_reads_as_its_folder(tiny_ckpt, tmp_path):
+    from yolox_edge.bench.runner import display_names
+    from yolox_edge.export import export_model
+
+    assert display_names(["a/q/metadata.json", "b/onnx", "c/onnx"]) == ["q", "b/onnx", "c/onnx"]
+    exp = export_model(tiny_ckpt, "onnx", tmp_path / "exp").directory
+    res = run_bench([str(exp), str(exp) + "/", str(tiny_ckpt)], threads=[1, 1, 2], warmup=0, runs=1, rss=False,
+                    progress=False, mode="model")
+    assert [(r["label"].split(" ")[0], r["threads"]) for r in res["rows"]] == [
+        ("exp", 1), ("exp", 2), ("tiny.pt", 1), ("tiny.pt", 2)]
+
+
 def test_img_size_leaves_static_exports_and_ratios_at_their_size(tiny_ckpt, tmp_path):
     """--img-size moves the checkpoint row only; a row at another size than the baseline gets no
     speed-up (it would compare 96 px with 64 px), and the table says which size each row ran at."""

@@ -90,7 +90,8 @@ def model_counts(info) -> tuple[float | None, float | None]:
 def display_names(artifacts: list[str]) -> list[str]:
     """Each artifact's folder or file name, or the path as given where two names would clash
     (q2/openvino and q3/openvino must not both read 'openvino')."""
-    names = [Path(a).name for a in artifacts]
+    # metadata.json names its folder's export: the folder's name reads as the others do
+    names = [Path(a).parent.name if Path(a).name == "metadata.json" else Path(a).name for a in artifacts]
     return [a if names.count(n) > 1 else n for a, n in zip(artifacts, names)]
 
 
@@ -187,6 +188,11 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
         artifacts = [artifacts]
     if isinstance(threads, int):
         threads = [threads]
+    threads = list(dict.fromkeys(threads))  # '1,1' or one artifact named twice would give twin rows
+    unique: dict[Path, str | Path] = {}
+    for a in artifacts:
+        unique.setdefault(Path(a).resolve(), a)
+    artifacts = list(unique.values())
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     turns = turn_sizes(runs, runs_per_turn)
