@@ -463,3 +463,17 @@ def test_data_with_other_classes_is_refused_before_timing(tiny_ckpt, refdata, mo
     spec = refdata / "raccoon_voc" / "data.yaml"  # one class; the tiny model has three
     with pytest.raises(UserError, match=rf"tiny.pt: has 3 classes, but {re.escape(str(spec))} has 1"):
         run_bench([str(tiny_ckpt)], threads=[1], warmup=0, runs=1, data=str(spec), rss=False, progress=False)
+
+
+def test_environment_knobs_are_recorded_and_printed(monkeypatch):
+    from yolox_edge.bench.machine import describe_machine
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    m = describe_machine()
+    assert m["env"]["ONEDNN_MAX_CPU_ISA"] == "AVX512_CORE_VNNI" and "OMP_NUM_THREADS" not in m["env"]
+    jsonschema.validate(m, SCHEMA["properties"]["machine"])
+    row = dict(_fake_row("m", "openvino", 1, 10.0, None), size_bytes=1, output_bytes_per_image=1, peak_rss_mb=None)
+    res = {"rows": [row], "machine": m, "host_load": None,
+           "config": {"modes": ["e2e"], "runs": 5, "warmup": 1, "image": "x", "threads": [1]}}
+    assert "Environment: ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI (these change" in markdown_table(res)

@@ -11,6 +11,11 @@ from .cores import core_clusters, describe_clusters
 # Flags that change which kernels a runtime can use, x86 and Arm (as /proc/cpuinfo names them).
 X86_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
 ARM_FLAGS = {"asimd": "neon", "asimddp": "dotprod", "i8mm": "i8mm", "asimdhp": "fp16", "sve": "sve", "bf16": "bf16"}
+# Environment variables that change the kernels or threads a runtime uses: a result is only
+# comparable with another taken under the same ones (e.g. ONEDNN_MAX_CPU_ISA keeps OpenVINO's
+# and torch's oneDNN off AMX, which ran Nano INT8 ~20 % slower on an AMX Xeon VM).
+ENV_KNOBS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ONEDNN_DEFAULT_FPMATH_MODE", "OMP_NUM_THREADS",
+             "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 RUNTIMES = ("torch", "onnxruntime", "openvino", "ncnn", "nncf", "numpy", "opencv-python-headless")
 
 
@@ -64,4 +69,5 @@ def describe_machine() -> dict:
     return {"cpu": model, "arch": platform.machine(), "logical_cores": os.cpu_count(), "physical_cores": physical,
             "memory_gb": mem_gb, "isa": cpu_flags(info), "os": platform.platform(),
             "python": platform.python_version(), "runtimes": runtime_versions(),
-            "clusters": clusters, "cores": describe_clusters(clusters)}
+            "clusters": clusters, "cores": describe_clusters(clusters),
+            "env": {k: os.environ[k] for k in ENV_KNOBS if k in os.environ}}

@@ -79,6 +79,9 @@ def markdown_table(result: dict) -> str:
     cores = f"; cores {m['cores']}" if m.get("cores") and m["cores"] != m["cpu"] else ""
     lines.append(f"Machine: {m['cpu']} ({m['arch']}, {m['logical_cores']} logical cores{cores}, ISA: "
                  f"{', '.join(m['isa'])}); {m['os']}; " + ", ".join(f"{k} {v}" for k, v in m["runtimes"].items()))
+    if m.get("env"):  # absent in JSONs from before it was recorded
+        lines.append("Environment: " + ", ".join(f"{k}={v}" for k, v in m["env"].items())
+                     + " (these change the kernels or threads the runtimes use).")
     c = result["config"]
     turn = ""
     if c.get("runs_per_turn"):  # JSONs from before turns lack these keys
