@@ -372,7 +372,8 @@ def test_library_callers_may_pass_one_artifact_and_one_thread_count(tiny_ckpt):
 
 
 def _fake_row(label: str, backend: str, threads: int, p50: float, ap: float | None, baseline: bool = False) -> dict:
-    stats = {"min": p50, "p50": p50, "p90": p50 * 1.1, "p99": p50 * 1.2, "mean": p50, "std": 0.1, "ips": 1000 / p50, "n": 5}
+    stats = {"min": p50, "p50": p50, "p90": p50 * 1.1, "p99": p50 * 1.2, "mean": p50, "std": 0.1,
+             "ips": 1000 / p50, "n": 5}
     return {"label": label, "artifact": label, "backend": backend, "baseline": baseline, "threads": threads,
             "latency_ms": {"e2e": stats, "model": stats}, "ap": ap, "ap50": None}
 

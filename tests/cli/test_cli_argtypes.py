@@ -41,7 +41,8 @@ def test_out_of_range_numbers_exit_2_naming_the_flag(argv, run_cli) -> None:
     lines = err.strip().splitlines()
     assert len(lines) == 1, err  # the error and where help is, not a dozen lines of usage above it
     flag = next(a for a in reversed(argv) if a.startswith("--"))
-    assert f"argument {flag}" in lines[0] and "expected" in lines[0] and f"(see 'yolox-edge {argv[0]} --help')" in lines[0]
+    assert f"argument {flag}" in lines[0] and "expected" in lines[0]
+    assert f"(see 'yolox-edge {argv[0]} --help')" in lines[0]
 
 
 def test_in_range_values_parse_to_numbers() -> None:

@@ -102,8 +102,9 @@ def markdown_table(result: dict) -> str:
     load = result.get("host_load")  # absent in JSONs from before it was measured
     if load:
         secs = f"{load['window_s']:.0f}" if load["window_s"] >= 10 else f"{load['window_s']:.2g}"
-        lines.append(f"Other load on core{'s' if len(load['cpus']) != 1 else ''} {cpu_span(load['cpus'])} over the {secs} s of timed runs: "
-                     f"{load['other_pct']:.1f}% other processes, {load['steal_pct']:.1f}% stolen by the hypervisor.")
+        span = f"core{'s' if len(load['cpus']) != 1 else ''} {cpu_span(load['cpus'])}"
+        lines.append(f"Other load on {span} over the {secs} s of timed runs: {load['other_pct']:.1f}% other "
+                     f"processes, {load['steal_pct']:.1f}% stolen by the hypervisor.")
     over = oversubscription_note(c.get("threads") or [], c.get("cpus") or [])
     if over:
         lines += ["", over[0].upper() + over[1:] + "."]
@@ -258,7 +259,7 @@ def _scatter(fig, ax, result: dict, key: str) -> None:
         ax.scatter(r["latency_ms"][key]["p50"], r["ap"], s=36, zorder=3,
                    color="tab:gray" if r["baseline"] else BACKEND_COLORS.get(r["backend"], "tab:orange"),
                    marker=THREAD_MARKERS[threads.index(r["threads"]) % len(THREAD_MARKERS)])
-    for i, t in enumerate(threads):  # the baseline has no AP of its own: its latency is a line
+    for i, t in enumerate(threads):  # the baseline's latency as a line too (its AP needs --data on its classes)
         for r in rows:
             if r["baseline"] and r["threads"] == t:
                 ax.axvline(r["latency_ms"][key]["p50"], color="tab:gray", lw=0.9, ls=("--", ":", "-.")[i % 3])
@@ -272,13 +273,12 @@ def _scatter(fig, ax, result: dict, key: str) -> None:
     handles += [_line(("--", ":", "-.")[i % 3], f"official-style baseline x{t}") for i, t in enumerate(threads)
                 if any(r["baseline"] and r["threads"] == t for r in rows)]
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside, not over, labels
-    ax.set_title(_title(result))
+    first = points[0]["label"].split(" ")[0] + " " if points else ""
+    common = first if first and all(r["label"].startswith(first) for r in points) else ""
+    # One model in every row: its name once, in the title, keeps the labels short.
+    ax.set_title(f"{common.strip()}: {_title(result)}" if common else _title(result))
     fig.tight_layout()  # the final axes size first: labels are placed in pixels
     ax.autoscale_view()
-    names = [r["label"] for r in points]
-    common = names[0].split(" ")[0] + " " if names and all(n.startswith(names[0].split(" ")[0] + " ") for n in names) else ""
-    if common:  # one model in every row: its name once, in the title, keeps the labels short
-        ax.set_title(f"{common.strip()}: {_title(result)}")
     _place_labels(fig, ax, [(f"{r['label'][len(common):]} x{r['threads']}", r["latency_ms"][key]["p50"], r["ap"])
                             for r in points])
 

@@ -143,9 +143,9 @@ def _set_input_size(rows: list[Row], size: int) -> None:
     takes = [r for r in ours if r.predictor.static_input_size() in (None, (size, size))]
     if ours and not takes:
         r = ours[0]
-        raise UserError(f"{r.artifact}: a static export at {r.predictor.static_input_size()}, as is every artifact here; "
-                        f"--img-size {size} applies to checkpoints and dynamic exports (export --img-size {size} "
-                        "for a static one at that size)")
+        raise UserError(f"{r.artifact}: a static export at {r.predictor.static_input_size()}, as is every "
+                        f"artifact here; --img-size {size} applies to checkpoints and dynamic exports (export "
+                        f"--img-size {size} for a static one at that size)")
     for r in takes:
         try:
             r.predictor.set_input_size(size)

@@ -28,7 +28,8 @@ def extract_bundle(bundle: str | Path, dest: str | Path | None = None) -> tuple[
         try:
             dest.mkdir(parents=True, exist_ok=True)
         except OSError as e:  # a file where a parent folder should be, or no permission
-            raise UserError(f"{dest}: cannot create this folder ({e.strerror}); name a new folder to extract into") from None
+            raise UserError(f"{dest}: cannot create this folder ({e.strerror}); name a new folder to "
+                            "extract into") from None
         if any(dest.iterdir()):
             raise UserError(f"{dest}: not empty; extract a bundle into a new folder")
     entries = safe_extract(bundle, dest)
