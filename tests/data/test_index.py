@@ -43,6 +43,14 @@ def test_index_used_then_invalidated(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert not getattr(third, "from_cache", False)
     np.testing.assert_allclose(third.samples[0].boxes, [[1, 1, 30, 20]])
     assert read_split(spec, "train").from_cache
+    # a same-size edit with its mtime put back (rsync -t, tar): ctime still moves, the cache is not used
+    st = xml.stat()
+    xml.write_text(xml.read_text().replace("<xmax>30</xmax>", "<xmax>31</xmax>"))
+    os.utime(xml, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert xml.stat().st_size == st.st_size and xml.stat().st_mtime_ns == st.st_mtime_ns
+    fourth = read_split(spec, "train")
+    assert not getattr(fourth, "from_cache", False)
+    np.testing.assert_allclose(fourth.samples[0].boxes, [[1, 1, 31, 20]])
 
 
 def test_cache_beside_data_or_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,8 @@
 The cache lives beside the data in ``.yolox_edge_cache/`` and falls back to
 ``~/.cache/yolox_edge`` when that folder is not writable (``YOLOX_EDGE_CACHE`` overrides
 both). It is keyed on the split's definition and on path + mtime + size of every file the
-reader looked at, written atomically, and stored as a numpy ``.npz`` read back with
+reader looked at (and its ctime: an edit that keeps mtime and size, as rsync -t or tar can,
+still changes it), written atomically, and stored as a numpy ``.npz`` read back with
 ``allow_pickle=False`` (no pickle).
 """
 from __future__ import annotations
@@ -27,7 +28,10 @@ CACHE_DIRNAME = ".yolox_edge_cache"
 
 
 def file_signature(paths: Iterable[Path]) -> str:
-    """Hash of (path, mtime_ns, size) of each file; a folder stands for every file inside it."""
+    """Hash of (path, mtime_ns, ctime_ns, size) of each file; a folder stands for every file inside it.
+
+    ctime is set by the kernel on every write and cannot be set back by tools that restore
+    mtime, so a same-size edit with its mtime restored is still seen."""
     h = hashlib.sha1()
     for p in sorted(Path(x) for x in paths):
         if p.is_dir():
@@ -35,10 +39,10 @@ def file_signature(paths: Iterable[Path]) -> str:
                 entries = sorted((e for e in it if e.is_file()), key=lambda e: e.name)
             for e in entries:
                 st = e.stat()
-                h.update(f"{e.path}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
+                h.update(f"{e.path}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_size}\n".encode())
         elif p.exists():
             st = p.stat()
-            h.update(f"{p}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
+            h.update(f"{p}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_size}\n".encode())
         else:
             h.update(f"{p}\0missing\n".encode())
     return h.hexdigest()
