@@ -414,10 +414,14 @@ def test_twin_rows_are_dropped_and_metadata_json_reads_as_its_folder(tiny_ckpt, 
 
     assert display_names(["a/q/metadata.json", "b/onnx", "c/onnx"]) == ["q", "b/onnx", "c/onnx"]
     exp = export_model(tiny_ckpt, "onnx", tmp_path / "exp").directory
-    res = run_bench([str(exp), str(exp) + "/", str(tiny_ckpt)], threads=[1, 1, 2], warmup=0, runs=1, rss=False,
-                    progress=False, mode="model")
+    model = next(exp.glob("*.onnx"))  # the folder, its model file and its metadata.json: one export
+    res = run_bench([str(exp), str(exp) + "/", str(model), str(exp / "metadata.json"), str(tiny_ckpt)],
+                    threads=[1, 1, 2], warmup=0, runs=1, rss=False, progress=False, mode="model")
     assert [(r["label"].split(" ")[0], r["threads"]) for r in res["rows"]] == [
         ("exp", 1), ("exp", 2), ("tiny.pt", 1), ("tiny.pt", 2)]
+    alone = run_bench([str(exp / "metadata.json")], threads=[1], warmup=0, runs=1, rss=False, progress=False,
+                      mode="model")  # its size is the export's files, not the json's few bytes
+    assert alone["rows"][0]["size_bytes"] == res["rows"][0]["size_bytes"] > model.stat().st_size - 1
 
 
 def test_img_size_leaves_static_exports_and_ratios_at_their_size(tiny_ckpt, tmp_path):
@@ -436,7 +440,11 @@ def test_img_size_leaves_static_exports_and_ratios_at_their_size(tiny_ckpt, tmp_
     assert ratios["tiny.pt"] is None and ratios["static"] is not None
     md = markdown_table(res)
     assert "Model input sizes differ (width x height): 96x96: tiny.pt" in md and "64x64: static" in md
-    with pytest.raises(UserError, match=r"static: a static export at \(64, 64\), as is every artifact here"):
+    from yolox_edge.bench.report import chart_labels
+    assert [c.split(" ")[0] + c.split(" ")[-1] for c in chart_labels(res)] == ["tiny.pt@96x96", "static@64x64",
+                                                                               "official-style@64x64"]
+    with pytest.raises(UserError, match=r"--img-size 96: every artifact is a static export at its own "
+                                        r"size: .*static \(64x64\)"):
         run_bench([str(static)], threads=[1], warmup=0, runs=1, img_size=96, rss=False, progress=False)
     one = run_bench([str(static)], threads=[1], warmup=0, runs=1, rss=False, progress=False)
     assert "Model input 64x64 (width x height), every row." in markdown_table(one)
@@ -451,6 +459,11 @@ def test_threads_above_the_cores_are_named_before_and_after_the_runs(tiny_ckpt, 
                              "--no-rss", "--mode", "model")
     assert code == 0, err
     assert "note: rows at 2 threads run on 1 core (0)" in err and "Rows at 2 threads run on 1 core (0)" in out
+    code, out, err = run_cli("bench", tiny_ckpt, "--threads", "2", "--cpus", "999", "--runs", "1", "--no-rss")
+    assert code == 2 and "cannot pin" in err and "note:" not in err  # the pinning is the error, not the threads
+    code, out, err = run_cli("bench", tiny_ckpt, "--threads", "1", "--fps", "29.97", "--runs", "1", "--warmup", "0",
+                             "--no-rss", "--mode", "model")
+    assert code == 0 and "paced at 29.97 frames/s" in out, err  # a camera's NTSC rate
 
 
 def test_data_with_other_classes_is_refused_before_timing(tiny_ckpt, refdata, monkeypatch):

@@ -71,3 +71,7 @@ def test_a_folder_of_exports_or_a_bare_onnx_gets_the_way_forward(tmp_path) -> No
     (tmp_path / "official.onnx").write_bytes(b"not ours")  # the official YOLOX ONNX, say
     with pytest.raises(UserError, match=r"official.onnx: an ONNX without metadata.json.*import-official.*--baseline"):
         read_metadata(tmp_path / "official.onnx")
+    (tmp_path / "models").mkdir()  # a folder holding only that ONNX: the same way forward
+    (tmp_path / "models" / "yolox_nano.onnx").write_bytes(b"not ours")
+    with pytest.raises(UserError, match=r"models/yolox_nano.onnx: an ONNX without metadata.json"):
+        read_metadata(tmp_path / "models")

@@ -214,6 +214,16 @@ def write_plot(result: dict, path: str | Path) -> None:
     atomic_write_bytes(path, lambda f: f.write(buf.getvalue()))
 
 
+def chart_labels(result: dict) -> list[str]:
+    """Each row's chart label, 'LABEL xT', with its input size when the rows' sizes differ."""
+    sizes = {tuple(r["input_size"]) for r in result["rows"] if r.get("input_size")}
+    out = []
+    for r in result["rows"]:
+        size = f" @{r['input_size'][1]}x{r['input_size'][0]}" if len(sizes) > 1 and r.get("input_size") else ""
+        out.append(f"{r['label']} x{r['threads']}{size}")
+    return out
+
+
 def _title(result: dict) -> str:
     return f"yolox_edge bench on {result['machine']['cpu']} ({result['machine']['arch']})"
 
@@ -231,7 +241,7 @@ def _bars(ax, result: dict, key: str) -> None:
     y = list(range(len(rows)))
     ax.barh(y, p50, color=colors, xerr=[[0] * len(rows), [b - a for a, b in zip(p50, p90)]],
             error_kw={"capsize": 2, "elinewidth": 0.8, "alpha": 0.7})
-    ax.set_yticks(y, [f"{r['label']} x{r['threads']}" for r in rows], fontsize=7)
+    ax.set_yticks(y, chart_labels(result), fontsize=7)
     ax.invert_yaxis()  # first row on top, as in the table
     for i, (r, ratio) in enumerate(zip(rows, speedups(result, key))):
         text = f"{p50[i]:.1f} ms" + (f"  {ratio:.2f}x" if ratio is not None and not r["baseline"] else "")
@@ -279,8 +289,8 @@ def _scatter(fig, ax, result: dict, key: str) -> None:
     ax.set_title(f"{common.strip()}: {_title(result)}" if common else _title(result))
     fig.tight_layout()  # the final axes size first: labels are placed in pixels
     ax.autoscale_view()
-    _place_labels(fig, ax, [(f"{r['label'][len(common):]} x{r['threads']}", r["latency_ms"][key]["p50"], r["ap"])
-                            for r in points])
+    labels = dict(zip(map(id, rows), chart_labels(result)))
+    _place_labels(fig, ax, [(labels[id(r)][len(common):], r["latency_ms"][key]["p50"], r["ap"]) for r in points])
 
 
 def _place_labels(fig, ax, items: list[tuple[str, float, float]]) -> list:
@@ -297,14 +307,20 @@ def _place_labels(fig, ax, items: list[tuple[str, float, float]]) -> list:
     taken, placed = list(marks), []
     inside = ax.get_window_extent(renderer)
     for text, x, y in sorted(items, key=lambda it: (-it[2], it[1])):  # top to bottom
+        best = None
         for dx, dy in offsets:
             ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=7,
                               ha="left" if dx > 0 else "right")
             box = ann.get_window_extent(renderer).expanded(1.02, 1.1)
             ann.remove()
-            if inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1) \
-                    and not any(box.overlaps(b) for b in taken):
-                break  # else the last offset stays, overlap or not
+            # Outside the axes is worse than any overlap (it lands on the tick labels); then fewest overlaps.
+            cost = (not (inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)),
+                    sum(box.overlaps(b) for b in taken))
+            if best is None or cost < best[0]:
+                best = (cost, dx, dy, box)
+            if cost == (False, 0):
+                break
+        _, dx, dy, box = best
         far = (dx, dy) not in offsets[:2]  # a label away from its point gets a leader line to it
         placed.append(ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=7,
                                   ha="left" if dx > 0 else "right",

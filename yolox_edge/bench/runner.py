@@ -54,6 +54,8 @@ class Row:
 
 def artifact_files(path: Path, info_files: list[str] | None = None) -> list[Path]:
     """The files that make up an artifact (what an app would ship), for its size on disk."""
+    if path.name == "metadata.json" and path.is_file():  # the export it describes: its folder's files
+        path = path.parent
     if path.is_dir():
         import json
 
@@ -136,16 +138,29 @@ def build_rows(artifacts: list[str], threads: list[int], *, baseline: str | None
     return rows
 
 
+MODEL_SUFFIXES = (".onnx", ".xml", ".param", ".bin", ".json")
+
+
+def _export_of(path: Path) -> Path:
+    """What an artifact argument names: an export folder for the folder, its metadata.json or
+    a model file in it (one export given two ways is one row), else the file itself."""
+    p = path.resolve()
+    if p.is_file() and p.suffix in MODEL_SUFFIXES and (p.parent / "metadata.json").is_file():
+        return p.parent
+    return p
+
+
 def _set_input_size(rows: list[Row], size: int) -> None:
     """``--img-size`` for the rows that take any size; a static export keeps its own (the
     table states each row's size), and the baseline is the official model at its size."""
     ours = [r for r in rows if not r.baseline]
     takes = [r for r in ours if r.predictor.static_input_size() in (None, (size, size))]
     if ours and not takes:
-        r = ours[0]
-        raise UserError(f"{r.artifact}: a static export at {r.predictor.static_input_size()}, as is every "
-                        f"artifact here; --img-size {size} applies to checkpoints and dynamic exports (export "
-                        f"--img-size {size} for a static one at that size)")
+        named = ", ".join(f"{r.artifact} ({r.predictor.static_input_size()[1]}x{r.predictor.static_input_size()[0]})"
+                          for r in {r.artifact: r for r in ours}.values())
+        raise UserError(f"--img-size {size}: every artifact is a static export at its own size: {named}; "
+                        f"--img-size applies to checkpoints and dynamic exports (export --img-size {size} "
+                        "for a static one at that size)")
     for r in takes:
         try:
             r.predictor.set_input_size(size)
@@ -191,7 +206,7 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
     threads = list(dict.fromkeys(threads))  # '1,1' or one artifact named twice would give twin rows
     unique: dict[Path, str | Path] = {}
     for a in artifacts:
-        unique.setdefault(Path(a).resolve(), a)
+        unique.setdefault(_export_of(Path(a)), a)
     artifacts = list(unique.values())
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")

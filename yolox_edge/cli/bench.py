@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from . import PRECISION_HINTS
-from .argtypes import file_named, int_list, non_negative, positive
+from .argtypes import file_named, int_list, non_negative, positive, positive_float
 from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
 
@@ -44,7 +44,7 @@ def add_parser(sub) -> None:
     p.add_argument("--runs", type=positive, default=100, help="timed runs per row and mode (default 100)")
     p.add_argument("--runs-per-turn", type=positive, default=10,
                    help="timed runs a row makes in a row before the next row's turn (1: alternate every call)")
-    p.add_argument("--fps", type=positive, default=None,
+    p.add_argument("--fps", type=positive_float, default=None,
                    help="pace each row's runs at this frame rate (a camera app) and report CPU ms per frame, "
                         "runtime threads busy-waiting between frames included")
     p.add_argument("--img-size", type=positive, default=None,
@@ -92,7 +92,9 @@ def run(args) -> int:
     if isinstance(cpus, str):  # 'big' / 'little': resolved here, so the note below can count them
         from ..bench.cores import resolve_cpus
         cpus = resolve_cpus(cpus)
-    note = oversubscription_note(args.threads, cpus or sorted(os.sched_getaffinity(0)))
+    allowed = sorted(os.sched_getaffinity(0))
+    # Cores this process may not use are the pinning's error to report, not a thread count's.
+    note = oversubscription_note(args.threads, cpus or allowed) if set(cpus or allowed) <= set(allowed) else ""
     if note:  # before the runs: an oversubscribed row can take minutes with the bar at 0 %
         print(f"note: {note}", file=sys.stderr)
     res = run_bench(args.artifacts, threads=args.threads, warmup=args.warmup, runs=args.runs, image=args.image,

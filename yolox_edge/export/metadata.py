@@ -123,11 +123,15 @@ def find_metadata(path: str | Path) -> Path:
             raise UserError(f"{p}: a training run, not an export; give its checkpoint ({ckpt}) or export it "
                             f"with 'yolox-edge export {ckpt} --format onnx --out OUT'")
         if p.is_dir():
-            found = [*p.glob(f"*/{METADATA_FILE}"), *p.glob(f"*/*/{METADATA_FILE}")]  # not a whole tree
-            inner = sorted(str(m.parent) for m in found)[:6]
-            if inner:  # e.g. a quantize folder: one export per format, FP32 references under fp32/
-                raise UserError(f"{p}: holds exports in subfolders, not one itself; give one of them: "
-                                + ", ".join(inner))
+            # three levels down at most: a quantize folder keeps its FP32 references under fp32/FORMAT
+            found = sorted(str(m.parent) for depth in ("*", "*/*", "*/*/*")
+                           for m in p.glob(f"{depth}/{METADATA_FILE}"))
+            if found:
+                shown = ", ".join(found[:8]) + (f" and {len(found) - 8} more" if len(found) > 8 else "")
+                raise UserError(f"{p}: holds exports in subfolders, not one itself; give one of them: {shown}")
+            onnx = sorted(p.glob("*.onnx"))
+            if len(onnx) == 1:  # a folder holding the official YOLOX ONNX, say
+                p = onnx[0]
         if p.suffix.lower() == ".onnx":  # e.g. the official YOLOX ONNX
             raise UserError(f"{p}: an ONNX without {METADATA_FILE} beside it (the official YOLOX ONNX is one): "
                             f"import it with 'yolox-edge import-official {p} --variant nano --out MODEL.pt' "
