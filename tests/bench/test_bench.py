@@ -491,3 +491,9 @@ def test_environment_knobs_are_recorded_and_printed(monkeypatch):
     res = {"rows": [row], "machine": m, "host_load": None,
            "config": {"modes": ["e2e"], "runs": 5, "warmup": 1, "image": "x", "threads": [1]}}
     assert "Environment: ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI (these change" in markdown_table(res)
+    m.update(isa=["avx512f", "amx_int8"], env={})  # AMX free to use, an OpenVINO row: the hint
+    assert "This CPU has AMX" in markdown_table(res)
+    m["env"] = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_FP16"}
+    assert "This CPU has AMX" not in markdown_table(res)
+    m.update(env={}, isa=["avx512f"])
+    assert "This CPU has AMX" not in markdown_table(res)

@@ -105,6 +105,9 @@ def markdown_table(result: dict) -> str:
         span = f"core{'s' if len(load['cpus']) != 1 else ''} {cpu_span(load['cpus'])}"
         lines.append(f"Other load on {span} over the {secs} s of timed runs: {load['other_pct']:.1f}% other "
                      f"processes, {load['steal_pct']:.1f}% stolen by the hypervisor.")
+    amx = amx_hint(result)
+    if amx:
+        lines += ["", amx]
     over = oversubscription_note(c.get("threads") or [], c.get("cpus") or [])
     if over:
         lines += ["", over[0].upper() + over[1:] + "."]
@@ -112,6 +115,20 @@ def markdown_table(result: dict) -> str:
     for w in ([busy] if busy else []) + drift_warnings(result):
         lines += ["", w]
     return "\n".join(lines) + "\n"
+
+
+def amx_hint(result: dict) -> str:
+    """A line when OpenVINO rows ran on a CPU with AMX and oneDNN was free to use it: for
+    Nano-sized layers at batch 1, AMX cost more than it saved on the one AMX Xeon measured."""
+    m = result["machine"]
+    env = m.get("env") or {}
+    if "amx_int8" not in m.get("isa", []) or "ONEDNN_MAX_CPU_ISA" in env or "DNNL_MAX_CPU_ISA" in env:
+        return ""
+    if not any(r["backend"] == "openvino" for r in result["rows"]):
+        return ""
+    return ("This CPU has AMX, which OpenVINO uses for INT8 (and bf16) convolutions: on an AMX Xeon VM the "
+            "Nano INT8 IR ran about 20 % faster without it. Run again with ONEDNN_MAX_CPU_ISA=AVX512_CORE_FP16 "
+            "in the environment to compare (README, \"Where Nano's CPU time goes\").")
 
 
 def oversubscription_note(threads: list[int], cpus: list[int]) -> str:
