@@ -250,6 +250,9 @@ def test_drift_is_the_second_half_against_the_first_and_reported():
     assert lines[0].startswith("Machine not steady: nearly every row ran 30% slower") and len(lines) == 2
     assert lines[1].startswith("Not steady beyond the machine's +30% (e2e p50, second half of a row's runs against "
                                "the first): r3 x2 22 points slower.")
+    res["rows"] = [dict(row, label="edge", drift_pct={"e2e": -10.4})]  # over 10 %, so not printed as '10%'
+    assert "edge x2 10.4% faster" in markdown_table(res)
+    res["rows"] = [dict(row, label=f"r{i}", drift_pct={"e2e": d}) for i, d in enumerate([28.0, 31.0, 30.0, 52.0, 25.0])]
     res["rows"][2]["drift_pct"] = {"e2e": 5.0}  # two rows beyond the machine: still one line, naming both
     lines = drift_warnings(res)
     assert len(lines) == 2 and "r2 x2 23 points faster; r3 x2 24 points slower." in lines[1]  # median now 28
@@ -497,3 +500,7 @@ def test_environment_knobs_are_recorded_and_printed(monkeypatch):
     assert "This CPU has AMX" not in markdown_table(res)
     m.update(env={}, isa=["avx512f"])
     assert "This CPU has AMX" not in markdown_table(res)
+    res["config"]["ncnn_powersave"] = 2  # ncnn's policy with no ncnn row: said, not silently ignored
+    assert "--powersave 2 is ncnn's CPU policy: no ncnn row here" in markdown_table(res)
+    res["rows"][0]["backend"] = "ncnn"
+    assert "--powersave" not in markdown_table(res)

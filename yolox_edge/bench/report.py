@@ -108,6 +108,9 @@ def markdown_table(result: dict) -> str:
     amx = amx_hint(result)
     if amx:
         lines += ["", amx]
+    if c.get("ncnn_powersave") is not None and not any(r["backend"] == "ncnn" for r in rows):
+        lines += ["", f"--powersave {c['ncnn_powersave']} is ncnn's CPU policy: no ncnn row here, so it changed "
+                  "nothing."]
     over = oversubscription_note(c.get("threads") or [], c.get("cpus") or [])
     if over:
         lines += ["", over[0].upper() + over[1:] + "."]
@@ -159,14 +162,14 @@ def drift_warnings(result: dict) -> list[str]:
         same_way = sum(1 for d in known if d * mid > 0) >= 0.8 * len(known)
         if abs(mid) > DRIFT_WARN_PCT and same_way:
             common = mid
-            out.append(f"Machine not steady: nearly every row ran {abs(mid):.0f}% {_way(mid)} ({key} p50, median "
+            out.append(f"Machine not steady: nearly every row ran {_pct(mid)}% {_way(mid)} ({key} p50, median "
                        "over rows) in the second half of its runs than in the first: the machine's speed changed "
                        "during the run (heat, other load, a VM's host). Rows take turns, so their ratios suffer "
                        "less than their times; the times may not repeat: let it cool or settle, run again.")
     moved = [(f"{r['label']} x{r['threads']}", d - common) for r, d in drifts
              if d is not None and abs(d - common) > DRIFT_WARN_PCT]
     if moved:  # one line for all such rows: a drifting run names many
-        rows = "; ".join(f"{name} {abs(d):.0f}{' points' if common else '%'} {_way(d)}" for name, d in moved)
+        rows = "; ".join(f"{name} {_pct(d)}{' points' if common else '%'} {_way(d)}" for name, d in moved)
         if common:
             out.append(f"Not steady beyond the machine's {common:+.0f}% ({key} p50, second half of a row's runs "
                        f"against the first): {rows}. These rows changed more than the machine's speed; run again "
@@ -176,6 +179,11 @@ def drift_warnings(result: dict) -> list[str]:
                        "other load changed during the run: close other apps, let the device cool (or pin cores "
                        "with --cpus) and run again.")
     return out
+
+
+def _pct(v: float) -> str:
+    """|v| rounded, with a decimal where rounding would show the threshold itself (10.4 is not '10')."""
+    return f"{abs(v):.1f}" if round(abs(v)) <= DRIFT_WARN_PCT else f"{abs(v):.0f}"
 
 
 def _way(pct: float) -> str:
