@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
+from ..progress import progress_bar
 from ..thresholds import APP_CONF, APP_NMS_IOU, EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import read_image
 from ..errors import UserError
@@ -274,7 +274,7 @@ def _take_turns(rows: list[Row], inputs: list[np.ndarray], img: np.ndarray, mode
     stopped spinning, make untimed switch-in calls, then ``n`` timed runs per mode.
     """
     settled: list[float] = []
-    bar = tqdm(total=sum(turns) * len(rows) * len(modes), desc="bench", unit="run", disable=not progress)
+    bar = progress_bar(total=sum(turns) * len(rows) * len(modes), desc="bench", unit="run", disable=not progress)
     for n in turns:  # one round: a turn for every row
         for r, x in zip(rows, inputs):
             settled.append(settle())

@@ -196,7 +196,7 @@ def _decode_problems(samples: list[Sample], threads: int, progress: bool, desc: 
     """Decode every image (threads: cv2 releases the GIL) and report what load_image rejects."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     def one(s: Sample) -> str | None:
         try:
@@ -210,7 +210,7 @@ def _decode_problems(samples: list[Sample], threads: int, progress: bool, desc: 
         return None
 
     with ThreadPoolExecutor(max(1, threads)) as pool:
-        results = list(tqdm(pool.map(one, samples), total=len(samples), desc=desc, unit="img",
+        results = list(progress_bar(pool.map(one, samples), total=len(samples), desc=desc, unit="img",
                             disable=not progress, leave=False))
     return [r for r in results if r]
 

@@ -7,12 +7,11 @@ import io
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..data.preprocess import read_image
 from ..data.spec import Split, read_split
 from ..errors import UserError
 from ..postprocess import Detections
+from ..progress import progress_bar
 from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -98,7 +97,7 @@ def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progr
     results: list[dict] = []
     skipped = 0
     t0 = time.perf_counter()
-    bar = tqdm(total=len(split.samples), desc="eval", unit="img", disable=not progress, leave=False)
+    bar = progress_bar(total=len(split.samples), desc="eval", unit="img", disable=not progress, leave=False)
     for i in range(0, len(split.samples), batch_size):
         chunk, images = [], []
         for s in split.samples[i:i + batch_size]:

@@ -17,12 +17,12 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from ..errors import UserError
 from ..models import create_model
 from ..models.blocks import BaseConv, CSPLayer, DWConv, SPPBottleneck
 from ..models.zoo import get_variant
+from ..progress import progress_bar
 
 GRANULARITIES = {
     # the largest modules of these types, each a block (modules inside one are not blocks themselves)
@@ -179,7 +179,7 @@ def convert_activation(teacher: nn.Module, variant: str, images: torch.Tensor, *
     t_mods, s_mods = dict(teacher.named_modules()), dict(student.named_modules())
     cached = _capture_all_outputs(teacher, names, images)
     results: list[BlockResult] = []
-    bar = tqdm(names, desc=f"reconstruct {s_var.name}", unit="block", disable=not progress)
+    bar = progress_bar(names, desc=f"reconstruct {s_var.name}", unit="block", disable=not progress)
     for name in bar:
         start = time.time()
         y = cached.pop(name).float() if cached is not None else _capture(teacher, t_mods[name], images, output=True)

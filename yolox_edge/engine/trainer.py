@@ -16,9 +16,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
-from tqdm import tqdm
 
 from ..config import Recipe, load_recipe, recipe_diff, recipe_from_checkpoint
+from ..progress import progress_bar
 from ..thresholds import EVAL_MAX_DET
 from ..data.dataset import DetectionDataset, collate
 from ..data.preprocess import PreprocessConfig
@@ -317,7 +317,7 @@ class Trainer:
         sums: dict[str, float] = {}
         n_iter = 0
         t0 = time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{t.epochs}", unit="it", leave=False,
+        bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{t.epochs}", unit="it", leave=False,
                    disable=not (self.progress and self.dist.is_main))
         lr = 0.0
         for images, targets in bar:
