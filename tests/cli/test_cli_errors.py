@@ -326,6 +326,10 @@ def test_a_run_folder_or_an_onnx_given_as_a_checkpoint_points_to_the_right_comma
     assert code == 2 and f"a training run, not an export; give its checkpoint ({run / 'best.pt'})" in err
     code, _, err = run_cli("export", bad / "relu.onnx", "--format", "onnx", "--out", tmp_path / "x")
     assert code == 2 and f"import-official {bad / 'relu.onnx'} --variant NAME" in err, err
+    code, _, err = run_cli("quantize", run, "--calib", tmp_path, "--format", "onnx", "--out", tmp_path / "q")
+    assert code == 2 and f"a folder, not a checkpoint; give {run / 'best.pt'}" in err  # where a .pt belongs
+    code, _, err = run_cli("export", tmp_path, "--format", "onnx", "--out", tmp_path / "y")  # no run inside
+    assert code == 2 and "a folder, not a checkpoint; give the .pt checkpoint" in err
 
 
 def test_export_into_a_folder_holding_an_export_needs_force(bad: Path, tmp_path: Path, run_cli) -> None:

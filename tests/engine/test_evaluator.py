@@ -188,3 +188,11 @@ def test_eval_equals_official_ap_on_coco_tiny(refdata, nano_coco_ckpt, run_cli, 
     print(f"coco_tiny val AP: yolox-edge eval {ours['AP']:.4f}, official ONNX + official postprocess {ref:.4f}")
     assert ref > 0.2  # a working detector: the comparison is not between two zeros
     assert ours["AP"] == pytest.approx(ref, abs=0.002)
+
+
+def test_class_names_note_is_shared_by_eval_and_quantize_report():
+    from yolox_edge.engine.evaluator import class_names_note
+
+    assert class_names_note(["a", "b"], ["a", "b"]) == ""
+    note = class_names_note(["person", "bicycle", "car", "bus", "cat"], ["bicycle", "person", "car", "bus", "cat"])
+    assert note.startswith("note: the model's classes (person, bicycle, car, bus, ...) are not the data's (bicycle,")

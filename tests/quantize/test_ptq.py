@@ -2,6 +2,7 @@
 keeps the decode float, carries INT8 metadata; bad calibration input fails before writing."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +184,28 @@ def test_run_quantize_takes_a_format_string_and_str_paths(tiny_ckpt, tiny_calib,
     assert "Statistics collection" not in out and "calibration set" not in out, out  # verbose=False: quiet
     two = run_quantize(str(tiny_ckpt), str(tiny_calib), ["onnx", "openvino"], str(tmp_path / "two"), verbose=False)
     assert {r.directory.name for r in two.values()} == {"onnx", "openvino"}
+
+
+def test_run_quantize_refuses_an_export_and_force_clears_the_old_report(tiny_ckpt, tiny_calib, tmp_path):
+    """The library refused nothing (only the CLI did), and --force left an earlier run's report and
+    FP32 references beside a model they did not describe."""
+    from yolox_edge.errors import UserError
+    from yolox_edge.quantize.pipeline import run_quantize
+
+    out = tmp_path / "q"
+    run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(out), verbose=False)
+    model = next(out.glob("*.onnx"))
+    before = model.read_bytes()
+    with pytest.raises(UserError, match="already holds an export.*--force"):
+        run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(out), verbose=False)
+    assert model.read_bytes() == before
+    (out / "report.md").write_text("an earlier run's table")  # as report=True leaves them
+    (out / "fp32" / "onnx").mkdir(parents=True)
+    (out / "fp32" / "onnx" / "old.onnx").write_bytes(b"x")
+    (out / "fp32" / "onnx" / "metadata.json").write_text(json.dumps({"files": {"old.onnx": "0" * 64}}))
+    with pytest.raises(UserError):  # a bad calibration path: nothing is removed, even with force
+        run_quantize(str(tiny_ckpt), str(tmp_path / "nocalib"), "onnx", str(out), verbose=False, force=True)
+    assert model.is_file() and (out / "report.md").is_file()
+    run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(out), verbose=False, force=True)
+    assert not (out / "report.md").exists() and not (out / "fp32" / "onnx" / "old.onnx").exists()
+    assert (out / "metadata.json").is_file()

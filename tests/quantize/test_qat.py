@@ -103,3 +103,21 @@ def test_report_data_of_another_class_count_fails_before_quantizing(tiny_ckpt, r
     with pytest.raises(UserError, match="coco_tiny.*80 classes, the model has 3"):
         pipeline.run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", report=True,
                               data=str(refdata / "coco_tiny" / "data.yaml"), verbose=False)
+
+
+def test_report_on_data_whose_names_differ_says_so(tiny_ckpt, shapes_spec, tmp_path, monkeypatch, capsys):
+    """The model's a, b, c against the data's circle, square, triangle: AP pairs them by
+    position; eval said so, quantize --report did not."""
+    import yolox_edge.quantize.pipeline as pipeline
+
+    class Stop(Exception):
+        pass
+
+    def stop(*a, **k):
+        raise Stop
+
+    monkeypatch.setattr(pipeline, "load_calibration_set", stop)  # the note comes before any work
+    with pytest.raises(Stop):
+        pipeline.run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", report=True,
+                              data=str(shapes_spec), verbose=True)
+    assert "note: the model's classes (a, b, c) are not the data's (circle, square, triangle)" in capsys.readouterr().out

@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..data.spec import read_split
-    from ..engine.evaluator import STAT_NAMES, evaluate, evaluation_record, require_same_class_count
+    from ..engine.evaluator import (STAT_NAMES, class_names_note, evaluate, evaluation_record,
+                                    require_same_class_count)
     from ..runtime import load_predictor
 
     check_json_target(args)  # written after the evaluation: refuse a bad path first
@@ -51,9 +52,5 @@ def run(args) -> int:
     if not res["class_names_match"]:
         import sys
 
-        def few(names: list[str]) -> str:
-            return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
-
-        print(f"note: the model's classes ({few(list(pred.class_names))}) are not the data's ({few(split.names)}); "
-              "AP pairs them by position, so it may mean nothing", file=sys.stderr)
+        print(class_names_note(pred.class_names, split.names), file=sys.stderr)
     return 0

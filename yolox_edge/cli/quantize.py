@@ -47,20 +47,18 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..errors import UserError
-    from ..export.api import clear_earlier_export, refuse_unused_nms
-    from ..quantize.pipeline import format_dirs, run_quantize
+    from ..export.api import refuse_unused_nms
+    from ..quantize.pipeline import run_quantize
     from .export import given_nms_flags, nms_settings
 
     if (args.report or args.accuracy_control or args.qat) and not args.data:
         raise UserError("--report, --accuracy-control and --qat need --data SPEC")
     refuse_unused_nms(args.format, topk=args.topk, given=given_nms_flags(args))
     iou, conf = nms_settings(args)
-    for target in format_dirs(list(dict.fromkeys(args.format)), Path(args.out)).values():
-        clear_earlier_export(target, args.force)
     run_quantize(args.model, args.calib, args.format, Path(args.out), preset=args.preset,
                  fast_bias_correction=args.fast_bias_correction, subset_size=args.subset_size, topk=args.topk,
                  accuracy_control=args.accuracy_control, max_drop=args.max_drop, data=args.data, qat=args.qat,
                  epochs=args.epochs, lr=args.lr, batch=args.batch, report=args.report,
                  keep_float=args.ncnn_keep_float, nncf_keep_float=args.nncf_keep_float, nms_iou=iou,
-                 nms_conf=conf)
+                 nms_conf=conf, force=args.force)
     return 0

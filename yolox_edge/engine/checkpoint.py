@@ -36,6 +36,11 @@ def save_checkpoint(path: str | Path, model: Detector, *, class_names: list[str]
 
 def load_checkpoint(path: str | Path) -> dict:
     """Load a checkpoint dict safely (weights_only) and check it is ours."""
+    p = Path(path)
+    if p.is_dir():  # an export or a run folder given where its checkpoint belongs
+        run = next((p / n for n in ("best.pt", "last.pt") if (p / n).is_file()), None)
+        raise UserError(f"{p}: a folder, not a checkpoint; " + (f"give {run}" if run else
+                        "give the .pt checkpoint (an export is made from one: quantize and export start from it)"))
     p = require_file(path, "checkpoint")
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)

@@ -75,6 +75,19 @@ def require_same_class_count(predictor, split: Split, model: str = "the model", 
                         "evaluate a model trained on this dataset")
 
 
+def class_names_note(model_names: list[str], data_names: list[str]) -> str:
+    """A note when the model's class names are not the data's ('' when they match): AP pairs
+    classes by position, so a reordered or renamed list can make it meaningless."""
+    if list(model_names) == list(data_names):
+        return ""
+
+    def few(names: list[str]) -> str:
+        return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+
+    return (f"note: the model's classes ({few(list(model_names))}) are not the data's ({few(list(data_names))}); "
+            "AP pairs them by position, so it may mean nothing")
+
+
 def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progress: bool = True,
              conf: float | None = EVAL_CONF, iou: float | None = EVAL_NMS_IOU,
              max_det: int | None = EVAL_MAX_DET) -> dict:

@@ -16,8 +16,13 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
                  qat: bool = False, epochs: int = 1, lr: float | None = None, batch: int = 8,
                  report: bool = False, keep_float: int = 4, nncf_keep_float: int = 2,
                  nms_iou: float = DEFAULT_NMS_IOU,
-                 nms_conf: float = DEFAULT_NMS_CONF, verbose: bool = True) -> dict[str, QuantizeResult]:
-    """INT8-convert ``model`` into each format; returns format -> result (and prints a report)."""
+                 nms_conf: float = DEFAULT_NMS_CONF, verbose: bool = True,
+                 force: bool = False) -> dict[str, QuantizeResult]:
+    """INT8-convert ``model`` into each format; returns format -> result (and prints a report).
+
+    An export already in a format's folder is refused unless ``force``; with it, that export
+    and the report files an earlier ``report=True`` run left in ``out`` go first.
+    """
     from ..engine.checkpoint import load_model
 
     formats = list(dict.fromkeys([formats] if isinstance(formats, str) else formats))  # "onnx" is one format
@@ -30,12 +35,17 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     if not 0 < max_drop < 1:
         raise UserError(f"--max-drop {max_drop}: an absolute AP drop in (0, 1), e.g. 0.005 for half a point")
     detector, ckpt = load_model(model)
+    say = print if verbose else (lambda *a, **k: None)
     if data and (report or accuracy_control):  # found now, not after minutes of quantization
         from ..data.spec import read_split_for
+        from ..engine.evaluator import class_names_note
 
-        read_split_for(data, "val", len(ckpt["class_names"]), "give the data spec the model was trained on")
+        val = read_split_for(data, "val", len(ckpt["class_names"]), "give the data spec the model was trained on")
+        note = class_names_note(ckpt["class_names"], val.names)
+        if note:
+            say(note)
     cal = load_calibration_set(calib, input_size=tuple(ckpt["preprocess"]["input_size"]))
-    say = print if verbose else (lambda *a, **k: None)
+    _clear_earlier(formats, out, force)  # after the inputs are known good: --force never loses an export to a typo
     say(f"calibration set: {len(cal)} images {cal.size[0]}x{cal.size[1]} (sha256 {cal.sha256[:12]}...)")
     with quiet_nncf(bars=verbose):
         results = _quantize_formats(detector, ckpt, Path(model), cal, formats, out, say, data=data, qat=qat,
@@ -76,6 +86,24 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
         results[fmt] = res
         say(f"[{fmt}] wrote {', '.join(p.name for p in res.files)}")
     return results
+
+
+REPORT_FILES = ("report.md", "report.json")
+
+
+def _clear_earlier(formats: list[str], out: Path, force: bool) -> None:
+    """Refuse (or, with ``force``, remove) an earlier INT8 export in each format's folder, and
+    with it what an earlier report run left in ``out`` (its FP32 references and report files
+    would otherwise sit beside a model they do not describe)."""
+    from ..export.api import clear_earlier_export
+
+    for fmt, target in format_dirs(formats, out).items():
+        clear_earlier_export(target, force)
+        if force:
+            clear_earlier_export(out / "fp32" / fmt, True)
+    if force:
+        for name in REPORT_FILES:
+            (out / name).unlink(missing_ok=True)
 
 
 def format_dirs(formats: list[str], out: Path) -> dict[str, Path]:

@@ -172,7 +172,7 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
         from .ncnn_int8 import convert_ncnn_int8
 
         det = deploy.detector  # the wrapper's own copy: the bias correction below edits it in place
-        say(f"    scales and the {opts.keep_float} most error-sensitive convs (kept float) from {n} images")
+        say(f"    scales from {n} images, and the {opts.keep_float} most error-sensitive convs (kept float)")
         with torch.no_grad():
             calib, keep = plan_ncnn_int8(det, cal.data[:opts.subset_size], keep_float=opts.keep_float,
                                            bias_correction=opts.bias_correction)
@@ -191,7 +191,7 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
     import nncf
     import onnx
 
-    say(f"    the {opts.nncf_keep_float} most error-sensitive convs (kept float) from {n} images")
+    say(f"    the {opts.nncf_keep_float} most error-sensitive convs (kept float; each conv's error measured alone)")
     float_convs = sensitive_convs(deploy.detector, cal.data[:opts.subset_size], opts.nncf_keep_float)
     say(f"    FP32 ONNX graph, then NNCF {opts.preset} INT8 on {n} calibration images")
     fp_onnx = tmp / "float.onnx"
