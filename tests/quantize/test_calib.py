@@ -95,6 +95,9 @@ def test_cli_calibrate(calib_images, tmp_path, run_cli):
                              "--out", tmp_path / "c")
     assert code == 0, err
     assert "3 images, 64x64" in out
+    code, out, err = run_cli("calibrate", "--data", calib_images, "--img-size", "64", "--count", "100",
+                             "--out", tmp_path / "few")
+    assert code == 0 and "8 images, fewer than --count 100" in out and "under 20 images" in out, err
     code, out, _ = run_cli("calibrate", "--show", tmp_path / "c")
     assert code == 0 and "3 images" in out
     before = (tmp_path / "c" / "calib.npy").read_bytes()  # INT8 exports record its sha256

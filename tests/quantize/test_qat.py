@@ -121,3 +121,14 @@ def test_report_on_data_whose_names_differ_says_so(tiny_ckpt, shapes_spec, tmp_p
         pipeline.run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", report=True,
                               data=str(shapes_spec), verbose=True)
     assert "note: the model's classes (a, b, c) are not the data's (circle, square, triangle)" in capsys.readouterr().out
+
+
+def test_report_writes_its_table_and_says_where(tiny_ckpt, shapes_spec, tmp_path, capsys):
+    from yolox_edge.quantize.calib import build_calibration_set
+    from yolox_edge.quantize.pipeline import run_quantize
+
+    build_calibration_set(shapes_spec, tmp_path / "calib", size=64, count=4)
+    run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", report=True, data=str(shapes_spec))
+    out = capsys.readouterr().out
+    assert (tmp_path / "out" / "report.md").read_text().startswith("FP32 vs INT8")
+    assert f"report -> {tmp_path / 'out' / 'report.md'}, {tmp_path / 'out' / 'report.json'}" in out

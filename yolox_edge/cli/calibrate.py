@@ -24,6 +24,9 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+FEW_IMAGES = 20  # below this a calibration set is a sample of very few scenes
+
+
 def run(args) -> int:
     from ..errors import UserError
     from ..quantize.calib import build_calibration_set, calibration_stats, format_stats, load_calibration_set
@@ -43,6 +46,9 @@ def run(args) -> int:
     if not args.show:
         print(f"wrote {Path(args.out) / 'calib.npy'} and manifest.json", file=out)
         if stats["count"] < args.count:
-            print(f"note: {stats['count']} images, fewer than --count {args.count}: that is all the source has",
-                  file=out)
+            n = stats["count"]
+            few = (f"; under {FEW_IMAGES} images the INT8 ranges may not hold on other images (calibration/README.md "
+                   "suggests 100-300)" if n < FEW_IMAGES else "")
+            print(f"note: {n} image{'s' if n != 1 else ''}, fewer than --count {args.count}: that is all the "
+                  f"source has{few}", file=out)
     return 0

@@ -150,3 +150,4 @@ def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, top
     say(table)
     write_report(rows, out / "report.json", model=str(model), data=str(data), method=method)
     atomic_write_bytes(out / "report.md", lambda f: f.write((table + "\n").encode()))
+    say(f"report -> {out / 'report.md'}, {out / 'report.json'}")
