@@ -17,6 +17,12 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def run_checkpoint(folder: str | Path) -> Path | None:
+    """The checkpoint a training run's folder holds (best.pt, else last.pt), or None: for
+    messages to a user who gave the folder where its checkpoint belongs."""
+    return next((Path(folder) / n for n in ("best.pt", "last.pt") if (Path(folder) / n).is_file()), None)
+
+
 def _temp_beside(path: Path, what: str) -> tuple[int, str]:
     """A new temp file in ``path``'s folder (made if needed); UserError naming ``path`` if not possible."""
     from .errors import UserError, file_in_the_way

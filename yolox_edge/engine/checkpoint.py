@@ -12,7 +12,7 @@ import torch
 
 from ..data.preprocess import PreprocessConfig
 from ..errors import UserError, require_file
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, run_checkpoint
 from ..models import Detector, create_model, get_variant
 
 FORMAT = "yolox_edge.checkpoint"
@@ -38,7 +38,7 @@ def load_checkpoint(path: str | Path) -> dict:
     """Load a checkpoint dict safely (weights_only) and check it is ours."""
     p = Path(path)
     if p.is_dir():  # an export or a run folder given where its checkpoint belongs
-        run = next((p / n for n in ("best.pt", "last.pt") if (p / n).is_file()), None)
+        run = run_checkpoint(p)
         raise UserError(f"{p}: a folder, not a checkpoint; " + (f"give {run}" if run else
                         "give the .pt checkpoint (an export is made from one: quantize and export start from it)"))
     p = require_file(path, "checkpoint")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..data.preprocess import PreprocessConfig
-from ..fileio import atomic_write_bytes, sha256_file
+from ..fileio import atomic_write_bytes, run_checkpoint, sha256_file
 from ..errors import UserError
 from ..runtime.base import OUTPUT_KINDS, ModelInfo
 
@@ -118,8 +118,8 @@ def find_metadata(path: str | Path) -> Path:
     else:
         cand = p.parent / METADATA_FILE
     if not cand.is_file():
-        if p.is_dir() and any((p / n).is_file() for n in ("best.pt", "last.pt")):  # a training run's folder
-            ckpt = p / "best.pt" if (p / "best.pt").is_file() else p / "last.pt"
+        ckpt = run_checkpoint(p) if p.is_dir() else None
+        if ckpt:  # a training run's folder
             raise UserError(f"{p}: a training run, not an export; give its checkpoint ({ckpt}) or export it "
                             f"with 'yolox-edge export {ckpt} --format onnx --out OUT'")
         if p.is_dir():
