@@ -490,14 +490,19 @@ def test_environment_knobs_are_recorded_and_printed(monkeypatch):
     m = describe_machine()
     assert m["env"]["ONEDNN_MAX_CPU_ISA"] == "AVX512_CORE_VNNI" and "OMP_NUM_THREADS" not in m["env"]
     jsonschema.validate(m, SCHEMA["properties"]["machine"])
-    row = dict(_fake_row("m", "openvino", 1, 10.0, None), size_bytes=1, output_bytes_per_image=1, peak_rss_mb=None)
+    row = dict(_fake_row("m", "openvino", 1, 10.0, None), size_bytes=1, output_bytes_per_image=1, peak_rss_mb=None,
+               precision="fp32 weights, f32 inference")
     res = {"rows": [row], "machine": m, "host_load": None,
            "config": {"modes": ["e2e"], "runs": 5, "warmup": 1, "image": "x", "threads": [1]}}
     assert "Environment: ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI (these change" in markdown_table(res)
     m.update(isa=["avx512f", "amx_int8"], env={})  # AMX free to use, an OpenVINO row: the hint
-    assert "This CPU has AMX" in markdown_table(res)
-    m["env"] = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_FP16"}
-    assert "This CPU has AMX" not in markdown_table(res)
+    assert "This CPU has AMX" in markdown_table(res) and "add --precision-hint f32,bf16" in markdown_table(res)
+    res["rows"].append(dict(row, precision="fp32 weights, bf16 inference"))  # bf16 measured: not suggested again
+    assert "This CPU has AMX" in markdown_table(res) and "--precision-hint" not in markdown_table(res)
+    m["env"] = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_FP16"}  # capped: its bf16 rows ran without AMX, said so
+    assert "This CPU has AMX" not in markdown_table(res) and "bf16 rows ran without AMX" in markdown_table(res)
+    res["rows"].pop()
+    assert "AMX" not in markdown_table(res).split("Environment:")[1]
     m.update(env={}, isa=["avx512f"])
     assert "This CPU has AMX" not in markdown_table(res)
     res["config"]["ncnn_powersave"] = 2  # ncnn's policy with no ncnn row: said, not silently ignored
