@@ -67,6 +67,14 @@ def test_perfect_detections_give_ap_1(tmp_path) -> None:
     assert evaluate(OraclePredictor(split), str(tmp_path / "data.yaml"), progress=False)["AP"] == pytest.approx(1.0)
 
 
+def test_the_progress_bar_says_what_is_evaluated(tmp_path, capsys) -> None:
+    """quantize --report evaluates FP32 and INT8 of every format: in a log each bar names its run."""
+    split = read_split(write_synthetic_coco(tmp_path), "val")
+    evaluate(OraclePredictor(split), split, desc="eval onnx INT8")
+    err = capsys.readouterr().err
+    assert "eval onnx INT8: 100%" in err and "\r" not in err  # not a terminal: plain lines
+
+
 def test_unreadable_image_is_counted_not_fatal(tmp_path) -> None:
     split = read_split(write_synthetic_coco(tmp_path), "val")
     (tmp_path / "imgs" / "3.jpg").write_bytes(b"broken")

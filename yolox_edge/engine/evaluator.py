@@ -90,14 +90,15 @@ def class_names_note(model_names: list[str], data_names: list[str]) -> str:
 
 def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progress: bool = True,
              conf: float | None = EVAL_CONF, iou: float | None = EVAL_NMS_IOU,
-             max_det: int | None = EVAL_MAX_DET) -> dict:
+             max_det: int | None = EVAL_MAX_DET, desc: str = "eval") -> dict:
     """Predict every image of ``split`` (a Split, or a data spec path: its val split) and score it;
     unreadable images are counted, not fatal.
 
     COCO AP is taken at YOLOX's evaluation thresholds (``thresholds.EVAL_*``), whatever the
     predictor was made with (an app's conf 0.3 cut AP by a third); ``conf``/``iou``/``max_det``
     set others, None keeps the predictor's. ``class_names_match`` in the result is False when
-    the model's names differ from the data's (AP pairs classes by index)."""
+    the model's names differ from the data's (AP pairs classes by index). ``desc`` names the
+    progress bar."""
     if not isinstance(split, Split):
         split = read_split(split, "val")
     require_same_class_count(predictor, split)
@@ -110,7 +111,7 @@ def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progr
     results: list[dict] = []
     skipped = 0
     t0 = time.perf_counter()
-    bar = progress_bar(total=len(split.samples), desc="eval", unit="img", disable=not progress, leave=False)
+    bar = progress_bar(total=len(split.samples), desc=desc, unit="img", disable=not progress, leave=False)
     for i in range(0, len(split.samples), batch_size):
         chunk, images = [], []
         for s in split.samples[i:i + batch_size]:

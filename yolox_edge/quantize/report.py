@@ -42,9 +42,10 @@ def model_bytes(directory: str | Path) -> int:
     return sum((Path(directory) / f).stat().st_size for f in meta["files"])
 
 
-def evaluate_artifact(directory: str | Path, data: str | Path, split: str = "val", *, threads: int | None = None
-                      ) -> dict:
-    """COCO AP of an exported artifact folder (f32 inference hints: accuracy, not speed)."""
+def evaluate_artifact(directory: str | Path, data: str | Path, split: str = "val", *, threads: int | None = None,
+                      desc: str = "eval") -> dict:
+    """COCO AP of an exported artifact folder (f32 inference hints: accuracy, not speed); ``desc``
+    names its progress bar."""
     from ..data.spec import read_split
     from ..engine.evaluator import evaluate
     from ..export.metadata import read_metadata
@@ -53,13 +54,14 @@ def evaluate_artifact(directory: str | Path, data: str | Path, split: str = "val
     meta = read_metadata(directory)
     pred = load_predictor(Path(directory) / meta["model_file"], threads=threads, precision_hint="f32",
                           conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET)
-    return evaluate(pred, read_split(data, split))  # a bar: --report evaluates every format twice
+    return evaluate(pred, read_split(data, split), desc=desc)
 
 
 def compare(fmt: str, fp32_dir: str | Path, int8_dir: str | Path, data: str | Path, split: str = "val") -> ReportRow:
     """Evaluate one FP32/INT8 pair of the same format."""
-    a = evaluate_artifact(fp32_dir, data, split)
-    b = evaluate_artifact(int8_dir, data, split)
+    # --report evaluates every format twice: bars say which one is running (a log shows them all)
+    a = evaluate_artifact(fp32_dir, data, split, desc=f"eval {fmt} FP32")
+    b = evaluate_artifact(int8_dir, data, split, desc=f"eval {fmt} INT8")
     return ReportRow(fmt, a["AP"], b["AP"], a["AP50"], b["AP50"], model_bytes(fp32_dir), model_bytes(int8_dir),
                      str(fp32_dir), str(int8_dir))
 
