@@ -443,6 +443,11 @@ def test_img_size_leaves_static_exports_and_ratios_at_their_size(tiny_ckpt, tmp_
     assert ratios["tiny.pt"] is None and ratios["static"] is not None
     md = markdown_table(res)
     assert "Model input sizes differ (width x height): 96x96: tiny.pt" in md and "64x64: static" in md
+    # columns nothing measured are left out (no --data, --no-rss); a cell one row lacks reads "-"
+    head, _, *body = [[c.strip() for c in line.strip("|").split("|")] for line in md.splitlines()[:5]]
+    assert "AP" not in head and "peak RSS MiB" not in head
+    cell = {row[0].split(" ")[0]: row[head.index("e2e speed-up vs baseline")] for row in body}
+    assert cell["tiny.pt"] == "-" and cell["static"].endswith("x") and cell["official-style"] == "1.00x"
     from yolox_edge.bench.report import chart_labels
     assert [c.split(" ")[0] + c.split(" ")[-1] for c in chart_labels(res)] == ["tiny.pt@96x96", "static@64x64",
                                                                                "official-style@64x64"]

@@ -62,7 +62,7 @@ def markdown_table(result: dict) -> str:
     key = headline_mode(result)
     per = "frame" if result["config"].get("fps") else "img"
     head += [f"{key} speed-up vs baseline", f"{key} CPU ms/{per}", "size MiB", "out bytes/img", "peak RSS MiB", "AP"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    table = []
     for r, ratio in zip(rows, speedups(result, key)):
         cells = [r["label"], str(r["threads"])]
         for m in modes:
@@ -73,7 +73,12 @@ def markdown_table(result: dict) -> str:
                   _mb(r["size_bytes"]), str(r["output_bytes_per_image"]),
                   "" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.0f}",
                   "" if r["ap"] is None else f"{r['ap']:.4f}"]
-        lines.append("| " + " | ".join(cells) + " |")
+        table.append(cells)
+    # A column nothing measured (AP without --data, RSS with --no-rss, a ratio without a baseline)
+    # is left out; a cell one row lacks reads "-" (a blank looked like a rendering fault).
+    keep = [i for i in range(len(head)) if any(row[i] for row in table)]
+    lines = ["| " + " | ".join(head[i] for i in keep) + " |", "|" + "---|" * len(keep)]
+    lines += ["| " + " | ".join(row[i] or "-" for i in keep) + " |" for row in table]
     m = result["machine"]
     lines.append("")
     cores = f"; cores {m['cores']}" if m.get("cores") and m["cores"] != m["cpu"] else ""
