@@ -18,11 +18,13 @@ def _cpus(s: str) -> list[int] | str:
     """'big' / 'little' (resolved on the machine by the bench) or a comma list of core numbers."""
     import argparse
 
+    from ..bench.cores import resolve_cpus
+
     if s.strip().lower() in ("big", "little"):
         return s.strip().lower()
-    try:
-        return int_list(0)(s)
-    except argparse.ArgumentTypeError:
+    try:  # one parser of core lists: the library's (a comma list needs no look at the machine)
+        return resolve_cpus(s)
+    except UserError:
         raise argparse.ArgumentTypeError(f"expected core numbers (e.g. 4,5,6,7), 'big' or 'little', not {s!r}") from None
 
 
