@@ -129,6 +129,9 @@ def test_report_writes_its_table_and_says_where(tiny_ckpt, shapes_spec, tmp_path
 
     build_calibration_set(shapes_spec, tmp_path / "calib", size=64, count=4)
     run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", report=True, data=str(shapes_spec))
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert (tmp_path / "out" / "report.md").read_text().startswith("FP32 vs INT8")
     assert f"report -> {tmp_path / 'out' / 'report.md'}, {tmp_path / 'out' / 'report.json'}" in out
+    # one format: --out is the INT8 export, its FP32 reference inside it (as the README says)
+    assert (tmp_path / "out" / "metadata.json").is_file() and (tmp_path / "out" / "fp32" / "onnx").is_dir()
+    assert "eval onnx FP32" in err and "eval onnx INT8" in err  # the bars say which eval runs
