@@ -134,16 +134,19 @@ def _nncf_int8(model, fmt: str, cal: CalibrationSet, deploy: DeployModel, input_
     kw = dict(preset=_nncf_preset(opts.preset), subset_size=min(opts.subset_size, len(cal)),
               fast_bias_correction=opts.fast_bias_correction,
               ignored_scope=scopes.ignored_scope(deploy, float_nodes))
+    advanced = None
     if not opts.bias_correction:
         from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
 
-        kw["advanced_parameters"] = AdvancedQuantizationParameters(disable_bias_correction=True)
+        advanced = AdvancedQuantizationParameters(disable_bias_correction=True)
     if not opts.accuracy_control:
-        return nncf.quantize(model, calib, **kw)
+        return nncf.quantize(model, calib, advanced_parameters=advanced, **kw)
     if not opts.data:
         raise UserError("--accuracy-control needs --data SPEC (its val split scores each candidate)")
     val_ds, val_fn = _validation(fmt, opts.data, pre, class_names, deploy.kind)
-    return nncf.quantize_with_accuracy_control(model, calib, val_ds, val_fn, max_drop=opts.max_drop, **kw)
+    # The same parameters go by another keyword here (advanced_parameters= is a TypeError).
+    return nncf.quantize_with_accuracy_control(model, calib, val_ds, val_fn, max_drop=opts.max_drop,
+                                               advanced_quantization_parameters=advanced, **kw)
 
 
 def sensitive_convs(detector: Detector, calib: np.ndarray, count: int) -> list[str]:
