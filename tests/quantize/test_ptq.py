@@ -170,8 +170,30 @@ def test_accuracy_control_on_the_default_nms_graph(fmt, tiny_ckpt, tiny_calib, t
     res = quantize_checkpoint(tiny_ckpt, tiny_calib, fmt, tmp_path / "out", opts)
     meta = res.metadata
     assert meta["graph"]["output_kind"] == "topk" and meta["graph"]["nms"]
-    assert meta["quantization"]["accuracy_control"] == {"max_drop": 0.5, "data": str(spec)}
+    ac = meta["quantization"]["accuracy_control"]
+    assert ac["max_drop"] == 0.5 and ac["data"] == str(spec) and ac["val_images"] == 4
+    # Real COCO AP of the tiny model, FP32 and PTQ, as NNCF compared them.
+    assert 0 <= ac["fp32_ap"] <= 1 and 0 <= ac["int8_ap_ptq"] <= 1 and ac["drop"] == ac["fp32_ap"] - ac["int8_ap"]
+    assert ac["met"] == (ac["drop"] <= 0.5)
     assert res.model_file.is_file()
+    from yolox_edge.quantize.report import evaluate_artifact
+
+    assert abs(evaluate_artifact(res.directory, spec)["AP"] - ac["int8_ap"]) < 1e-4  # the figure eval gives
+    # What it says is INT8 is what the written graph holds (OpenVINO: weights stored compressed).
+    from yolox_edge.quantize.accuracy import onnx_quant, openvino_quant
+
+    if fmt == "onnx":
+        import onnx
+
+        shipped = onnx_quant(onnx.load(str(res.model_file)))
+    else:
+        import openvino as ov
+
+        shipped = openvino_quant(ov.Core().read_model(str(res.model_file)))
+    assert len(shipped.quantized_ops) == ac["quantized_ops"]["final"] > 10
+    assert len(shipped.float_convs) == ac["float_convs"]
+    if not ac["reverted_ops"]:
+        assert ac["float_convs"] == ac["float_convs_ptq"] == 0  # nncf_keep_float=0
 
 
 def test_run_quantize_takes_a_format_string_and_str_paths(tiny_ckpt, tiny_calib, tmp_path, capsys):

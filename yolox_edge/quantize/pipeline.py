@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
+from .accuracy import check_val_images, summary_lines
 from .calib import load_calibration_set
 from .ptq import FORMATS, QuantizeOptions, QuantizeResult, quantize_detector
 
@@ -41,6 +42,8 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
         from ..engine.evaluator import class_names_note
 
         val = read_split_for(data, "val", len(ckpt["class_names"]), "give the data spec the model was trained on")
+        if accuracy_control:
+            check_val_images(len(val.samples), data)
         note = class_names_note(ckpt["class_names"], val.names)
         if note:
             say(note)
@@ -85,6 +88,8 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
         res = quantize_detector(detector, ckpt, model, cal, fmt, target, opts)
         results[fmt] = res
         say(f"[{fmt}] wrote {', '.join(p.name for p in res.files)}")
+        for line in summary_lines(res.metadata["quantization"].get("accuracy_control")):
+            say(f"[{fmt}] {line}")
     return results
 
 

@@ -30,6 +30,7 @@ from ..export.metadata import METADATA_FILE, build_metadata, output_specs, write
 from ..export.wrapper import DeployModel, num_anchors
 from ..models import Detector, variant_counts
 from . import scopes
+from .accuracy import check_val_images
 from .calib import CalibrationSet, load_calibration_set
 from .fold import fold_batchnorm
 from .pixel_input import exact_onnx_input, exact_openvino_input, takes_raw_pixels
@@ -82,7 +83,7 @@ def _nncf_preset(name: str):
 
 
 def _validation(fmt: str, data: str, pre: PreprocessConfig, class_names: list[str], kind: str):
-    """(nncf validation Dataset, validation_fn) scoring COCO AP on the spec's val split.
+    """(nncf validation Dataset, validation_fn, val samples) scoring COCO AP on the spec's val split.
 
     ``kind`` is the graph's output kind (decoded, or top-K after the in-graph NMS): each
     candidate is scored through the same host postprocess the runtime gives that kind.
@@ -96,6 +97,7 @@ def _validation(fmt: str, data: str, pre: PreprocessConfig, class_names: list[st
     from ..runtime.predictor import Predictor
 
     split = read_split(data, "val")
+    check_val_images(len(split.samples), data)
     info = ModelInfo("int8-candidate", class_names, pre, output_kind=kind)
 
     class _Mem:
@@ -121,12 +123,17 @@ def _validation(fmt: str, data: str, pre: PreprocessConfig, class_names: list[st
         pred = Predictor(_Mem(model), info, conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET)
         return float(evaluate(pred, sub, progress=False)["AP"]), None
 
-    return nncf.Dataset(split.samples), validation_fn
+    return nncf.Dataset(split.samples), validation_fn, list(split.samples)
 
 
 def _nncf_int8(model, fmt: str, cal: CalibrationSet, deploy: DeployModel, input_name: str, opts: QuantizeOptions,
-               pre: PreprocessConfig, class_names: list[str], float_nodes: list[str]):
-    """Run NNCF PTQ (optionally with accuracy control) on an ONNX ModelProto or OpenVINO model."""
+               pre: PreprocessConfig, class_names: list[str], float_nodes: list[str], tmp: Path,
+               conv_modules: dict[str, str]) -> tuple[object, Callable[[object], dict] | None]:
+    """NNCF PTQ (optionally with accuracy control) of an ONNX ModelProto or OpenVINO model.
+
+    Returns (INT8 model, None), or with accuracy control (INT8 model, ``entry``): ``entry(graph)``
+    scores the graph as it will be written and gives the metadata ``accuracy_control`` entry.
+    """
     import nncf
 
     feed: Callable = (lambda x: {input_name: x}) if fmt == "onnx" else (lambda x: x)
@@ -134,16 +141,46 @@ def _nncf_int8(model, fmt: str, cal: CalibrationSet, deploy: DeployModel, input_
     kw = dict(preset=_nncf_preset(opts.preset), subset_size=min(opts.subset_size, len(cal)),
               fast_bias_correction=opts.fast_bias_correction,
               ignored_scope=scopes.ignored_scope(deploy, float_nodes))
+    advanced = None
     if not opts.bias_correction:
         from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
 
-        kw["advanced_parameters"] = AdvancedQuantizationParameters(disable_bias_correction=True)
+        advanced = AdvancedQuantizationParameters(disable_bias_correction=True)
     if not opts.accuracy_control:
-        return nncf.quantize(model, calib, **kw)
+        return nncf.quantize(model, calib, advanced_parameters=advanced, **kw), None
     if not opts.data:
         raise UserError("--accuracy-control needs --data SPEC (its val split scores each candidate)")
-    val_ds, val_fn = _validation(fmt, opts.data, pre, class_names, deploy.kind)
-    return nncf.quantize_with_accuracy_control(model, calib, val_ds, val_fn, max_drop=opts.max_drop, **kw)
+    from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
+
+    from .accuracy import ScoreLog, onnx_quant, openvino_quant, summarize
+
+    val_ds, val_fn, samples = _validation(fmt, opts.data, pre, class_names, deploy.kind)
+    scores = ScoreLog(val_fn, samples)
+    if opts.log:
+        opts.log(f"    NNCF accuracy control: FP32 and INT8 scored on {len(samples)} val images, whole and one by one")
+    # NNCF saves its fully quantized model there before reverting anything: the "before" graph.
+    ptq_dir = tmp / "nncf_ptq"
+    ptq_dir.mkdir()
+    q = nncf.quantize_with_accuracy_control(
+        model, calib, val_ds, scores, max_drop=opts.max_drop, advanced_quantization_parameters=advanced,
+        advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(intermediate_model_dir=str(ptq_dir)),
+        **kw)
+    if fmt == "onnx":
+        import onnx
+
+        before, after = onnx_quant(onnx.load(str(ptq_dir / "intermediate_model.onnx"))), onnx_quant(q)
+    else:
+        import openvino as ov
+
+        before = openvino_quant(ov.Core().read_model(str(ptq_dir / "intermediate_model.xml")))
+        after = openvino_quant(q)
+
+    def entry(written) -> dict:
+        if fmt == "openvino":  # compiled as NNCF compiles its candidates: f32, whatever the CPU offers
+            written = ov.Core().compile_model(written, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        return summarize(scores, before, after, conv_modules, written=scores.score(written), max_drop=opts.max_drop,
+                         data=str(opts.data))
+    return q, entry
 
 
 def sensitive_convs(detector: Detector, calib: np.ndarray, count: int) -> list[str]:
@@ -197,26 +234,29 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
     fp_onnx = tmp / "float.onnx"
     input_name = export_onnx(deploy, example, fp_onnx)
     blobs = list(deploy.output_names)
-    float_nodes = scopes.conv_node_names(onnx.load(str(fp_onnx)), deploy, float_convs)
+    fp_graph = onnx.load(str(fp_onnx))
+    float_nodes = scopes.conv_node_names(fp_graph, deploy, float_convs)
+    conv_modules = scopes.conv_modules(fp_graph, deploy)
     details = {"engine": f"nncf {nncf.__version__}", "preset": opts.preset,
                "fast_bias_correction": opts.fast_bias_correction, "bias_correction": opts.bias_correction,
-               "float_convs": float_convs,
-               "accuracy_control": {"max_drop": opts.max_drop, "data": str(opts.data)} if opts.accuracy_control else None}
+               "float_convs": float_convs}
     if fmt == "onnx":
-        q = _nncf_int8(onnx.load(str(fp_onnx)), fmt, cal, deploy, input_name, opts, pre, class_names,
-                       float_nodes)
+        q, accuracy = _nncf_int8(onnx.load(str(fp_onnx)), fmt, cal, deploy, input_name, opts, pre, class_names,
+                                 float_nodes, tmp, conv_modules)
         if takes_raw_pixels(pre):
             details["input_quantizer"] = "pixels 0..255, exact" if exact_onnx_input(q) else "calibrated"
+        details["accuracy_control"] = accuracy(q) if accuracy else None
         names = [f"{stem}.onnx"]
         onnx.save(q, str(tmp / names[0]))
     else:
         import openvino as ov
 
         ov_model = ov.convert_model(str(fp_onnx))
-        q = _nncf_int8(ov_model, fmt, cal, deploy, input_name, opts, pre, class_names,
-                       scopes.openvino_conv_names(ov_model, float_nodes))
+        q, accuracy = _nncf_int8(ov_model, fmt, cal, deploy, input_name, opts, pre, class_names,
+                                 scopes.openvino_conv_names(ov_model, float_nodes), tmp, conv_modules)
         if takes_raw_pixels(pre):
             details["input_quantizer"] = "pixels 0..255, exact" if exact_openvino_input(q) else "calibrated"
+        details["accuracy_control"] = accuracy(q) if accuracy else None
         names = [f"{stem}.xml", f"{stem}.bin"]
         from ..export.to_openvino import save_ir
 

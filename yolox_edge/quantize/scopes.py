@@ -55,6 +55,14 @@ def conv_node_names(onnx_model, deploy: nn.Module, float_convs: list[str]) -> li
     return [found[n] for n in float_convs]
 
 
+def conv_modules(onnx_model, deploy: nn.Module) -> dict[str, str]:
+    """ONNX Conv node name -> detector module name (``backbone.stem.conv.conv``), through the
+    weight each Conv reads, as ``conv_node_names``; for naming convs in messages."""
+    prefix = f"{detector_child(deploy)}."
+    return {node.name: node.input[1][len(prefix):].removesuffix(".weight") for node in onnx_model.graph.node
+            if node.op_type == "Conv" and len(node.input) > 1 and node.input[1].startswith(prefix)}
+
+
 def openvino_conv_names(ov_model, onnx_names: list[str]) -> list[str]:
     """OpenVINO names of the convs converted from ONNX nodes ``onnx_names``.
 
