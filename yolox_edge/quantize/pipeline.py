@@ -1,13 +1,15 @@
 """What ``yolox-edge quantize`` runs: (QAT) -> INT8 per format -> optional FP32-vs-INT8 report."""
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UserError, require_out_folder
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
 from .calib import load_calibration_set
 from .ptq import FORMATS, QuantizeOptions, QuantizeResult, quantize_detector
+from .staging import REPORT_PHASE, StagedOutput
 
 
 def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str], out: str | Path, *, preset: str = "mixed",
@@ -21,7 +23,8 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     """INT8-convert ``model`` into each format; returns format -> result (and prints a report).
 
     An export already in a format's folder is refused unless ``force``; with it, that export
-    and the report files an earlier ``report=True`` run left in ``out`` go first.
+    and the report files an earlier ``report=True`` run left in ``out`` are replaced once every
+    new export is ready (staging.py: a run that stops before leaves ``out`` as it was).
     """
     from ..engine.checkpoint import load_model
 
@@ -45,33 +48,46 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
         if note:
             say(note)
     cal = load_calibration_set(calib, input_size=tuple(ckpt["preprocess"]["input_size"]))
-    _clear_earlier(formats, out, force)  # after the inputs are known good: --force never loses an export to a typo
+    _refuse_earlier(formats, out, force)
     say(f"calibration set: {len(cal)} images {cal.size[0]}x{cal.size[1]} (sha256 {cal.sha256[:12]}...)")
-    with quiet_nncf(bars=verbose):
-        results = _quantize_formats(detector, ckpt, Path(model), cal, formats, out, say, data=data, qat=qat,
-                                    epochs=epochs, lr=lr, batch=batch, subset_size=subset_size,
-                                    options=dict(preset=preset, fast_bias_correction=fast_bias_correction,
-                                                 subset_size=subset_size, topk=topk,
-                                                 accuracy_control=accuracy_control, data=data, max_drop=max_drop,
-                                                 keep_float=keep_float, nncf_keep_float=nncf_keep_float,
-                                                 nms_iou=nms_iou, nms_conf=nms_conf))
-    if report:
-        _report(model, results, data, out, topk, say, nms_iou, nms_conf)
+    stage = StagedOutput(out)
+    try:
+        with stage, quiet_nncf(bars=verbose):
+            staged = _quantize_formats(
+                detector, ckpt, Path(model), cal, formats, stage, say, data=data, qat=qat, epochs=epochs, lr=lr,
+                batch=batch, subset_size=subset_size,
+                options=dict(preset=preset, fast_bias_correction=fast_bias_correction, subset_size=subset_size,
+                             topk=topk, accuracy_control=accuracy_control, data=data, max_drop=max_drop,
+                             keep_float=keep_float, nncf_keep_float=nncf_keep_float, nms_iou=nms_iou,
+                             nms_conf=nms_conf))
+            stage.phase = "moving the exports into place"
+            if force:  # only now: a run that stops before this point leaves the earlier export as it was
+                _clear_earlier(formats, out)
+            results = stage.commit(staged, format_dirs(formats, out))
+        say(f"INT8 in place: {', '.join(str(r.directory) for r in results.values())}")
+        if report:
+            stage.phase = REPORT_PHASE
+            _report(model, results, data, out, topk, say, nms_iou, nms_conf)
+    except BaseException as e:
+        if verbose:
+            print(stage.stopped_note(e, qat=qat), file=sys.stderr)
+        raise
     return results
 
 
-def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str], out: Path, say, *,
+def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str], stage: StagedOutput, say, *,
                       data: str | None, qat: bool, epochs: int, lr: float | None, batch: int, subset_size: int,
                       options: dict) -> dict[str, QuantizeResult]:
-    """(QAT, then) INT8 export of each format."""
+    """(QAT, then) INT8 export of each format into the staging folder."""
     method = "ptq"
     qat_info = None
     bias_correction = True
     if qat:
         from .qat import run_qat
 
+        stage.phase = "QAT fine-tuning"
         detector, qat_info = run_qat(detector, ckpt, cal, data, epochs=epochs, lr=lr, batch=batch,
-                                     subset_size=subset_size, work_dir=out / "qat", log=say)
+                                     subset_size=subset_size, work_dir=stage.dir, log=say)
         # Fine-tuned weights were trained under quantization from NNCF's bias-corrected start:
         # a second correction towards their float outputs undoes part of what QAT learned
         # (measured on coco_tiny: ~1 AP lost in every format). Epoch 0 kept = PTQ's weights,
@@ -79,31 +95,40 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
         bias_correction = qat_info["kept_epoch"] == 0
         method = "ptq" if bias_correction else "qat"
     results: dict[str, QuantizeResult] = {}
-    for fmt, target in format_dirs(formats, out).items():
+    for fmt, target in format_dirs(formats, stage.out).items():
         opts = QuantizeOptions(**options, method=method, qat=qat_info, bias_correction=bias_correction, log=say)
+        stage.phase = f"the {fmt} INT8 export"
         say(f"[{fmt}] INT8 ({method}) -> {target}")
-        res = quantize_detector(detector, ckpt, model, cal, fmt, target, opts)
+        res = quantize_detector(detector, ckpt, model, cal, fmt, stage.dir / fmt, opts)
+        say(f"[{fmt}] made {', '.join(p.name for p in res.files)} (moved into place once every format is done)")
         results[fmt] = res
-        say(f"[{fmt}] wrote {', '.join(p.name for p in res.files)}")
     return results
 
 
 REPORT_FILES = ("report.md", "report.json")
 
 
-def _clear_earlier(formats: list[str], out: Path, force: bool) -> None:
-    """Refuse (or, with ``force``, remove) an earlier INT8 export in each format's folder, and
-    with it what an earlier report run left in ``out`` (its FP32 references and report files
-    would otherwise sit beside a model they do not describe)."""
+def _refuse_earlier(formats: list[str], out: Path, force: bool) -> None:
+    """UserError, before any work, when a format's folder holds an export and ``force`` is off."""
+    from ..export.api import clear_earlier_export
+
+    require_out_folder(out)
+    if not force:
+        for target in format_dirs(formats, out).values():
+            clear_earlier_export(target, False)  # with force=False it only refuses
+
+
+def _clear_earlier(formats: list[str], out: Path) -> None:
+    """Remove (``--force``) the earlier INT8 export in each format's folder, and with it what an
+    earlier report run left in ``out`` (its FP32 references and report files would otherwise sit
+    beside a model they do not describe)."""
     from ..export.api import clear_earlier_export
 
     for fmt, target in format_dirs(formats, out).items():
-        clear_earlier_export(target, force)
-        if force:
-            clear_earlier_export(out / "fp32" / fmt, True)
-    if force:
-        for name in REPORT_FILES:
-            (out / name).unlink(missing_ok=True)
+        clear_earlier_export(target, True)
+        clear_earlier_export(out / "fp32" / fmt, True)
+    for name in REPORT_FILES:
+        (out / name).unlink(missing_ok=True)
 
 
 def format_dirs(formats: list[str], out: Path) -> dict[str, Path]:
