@@ -9,6 +9,7 @@ from ..errors import UserError, require_out_folder
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
 from .calib import load_calibration_set
 from .ptq import FORMATS, QuantizeOptions, QuantizeResult, quantize_detector
+from .qat_eval import SPLIT, ap_summary, has_val_split, record_exported_eval, score_export
 from .staging import REPORT_PHASE, StagedOutput
 
 
@@ -24,7 +25,8 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
 
     An export already in a format's folder is refused unless ``force``; with it, that export
     and the report files an earlier ``report=True`` run left in ``out`` are replaced once every
-    new export is ready (staging.py: a run that stops before leaves ``out`` as it was).
+    new export is ready (staging.py: a run that stops before leaves ``out`` as it was). After
+    QAT, each export is scored on ``data``'s val split (metadata ``quantization.qat.exported_eval``).
     """
     from ..engine.checkpoint import load_model
 
@@ -53,9 +55,9 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     stage = StagedOutput(out)
     try:
         with stage, quiet_nncf(bars=verbose):
-            staged = _quantize_formats(
+            staged, scores = _quantize_formats(
                 detector, ckpt, Path(model), cal, formats, stage, say, data=data, qat=qat, epochs=epochs, lr=lr,
-                batch=batch, subset_size=subset_size,
+                batch=batch, subset_size=subset_size, progress=verbose,
                 options=dict(preset=preset, fast_bias_correction=fast_bias_correction, subset_size=subset_size,
                              topk=topk, accuracy_control=accuracy_control, data=data, max_drop=max_drop,
                              keep_float=keep_float, nncf_keep_float=nncf_keep_float, nms_iou=nms_iou,
@@ -65,9 +67,13 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
                 _clear_earlier(formats, out)
             results = stage.commit(staged, format_dirs(formats, out))
         say(f"INT8 in place: {', '.join(str(r.directory) for r in results.values())}")
+        if scores:
+            for line in ap_summary(next(iter(results.values())).metadata["quantization"]["qat"], scores,
+                                   format_dirs(formats, out)):
+                say(line)
         if report:
             stage.phase = REPORT_PHASE
-            _report(model, results, data, out, topk, say, nms_iou, nms_conf)
+            _report(model, results, data, out, topk, say, nms_iou, nms_conf, scores)
     except BaseException as e:
         if verbose:
             print(stage.stopped_note(e, qat=qat), file=sys.stderr)
@@ -77,8 +83,9 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
 
 def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str], stage: StagedOutput, say, *,
                       data: str | None, qat: bool, epochs: int, lr: float | None, batch: int, subset_size: int,
-                      options: dict) -> dict[str, QuantizeResult]:
-    """(QAT, then) INT8 export of each format into the staging folder."""
+                      progress: bool, options: dict) -> tuple[dict[str, QuantizeResult], dict[str, dict]]:
+    """(QAT, then) INT8 export of each format into the staging folder; after QAT, each export is
+    scored on the val split (returns results and those scores, format -> record)."""
     method = "ptq"
     qat_info = None
     bias_correction = True
@@ -94,15 +101,25 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
         # so the exports are PTQ's and say so (the QAT attempt stays in metadata 'qat').
         bias_correction = qat_info["kept_epoch"] == 0
         method = "ptq" if bias_correction else "qat"
+    score = qat and has_val_split(data)
+    if qat and not score:
+        say(f"QAT: {data} has no '{SPLIT}' split: neither the QAT epochs nor the exports were scored")
     results: dict[str, QuantizeResult] = {}
+    scores: dict[str, dict] = {}
     for fmt, target in format_dirs(formats, stage.out).items():
         opts = QuantizeOptions(**options, method=method, qat=qat_info, bias_correction=bias_correction, log=say)
         stage.phase = f"the {fmt} INT8 export"
         say(f"[{fmt}] INT8 ({method}) -> {target}")
         res = quantize_detector(detector, ckpt, model, cal, fmt, stage.dir / fmt, opts)
         say(f"[{fmt}] made {', '.join(p.name for p in res.files)} (moved into place once every format is done)")
+        if score:
+            # The figure that describes the export (QAT's own is the fake-quantized torch model's).
+            stage.phase = f"scoring the {fmt} export"
+            say(f"[{fmt}] scoring the export on {data}:{SPLIT}, the split QAT scored its epochs on")
+            scores[fmt] = score_export(res.directory, data, progress=progress)
+            record_exported_eval(res, scores[fmt])
         results[fmt] = res
-    return results
+    return results, scores
 
 
 REPORT_FILES = ("report.md", "report.json")
@@ -159,7 +176,7 @@ def quiet_nncf(bars: bool = True):
 
 
 def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, topk, say, nms_iou: float,
-            nms_conf: float) -> None:
+            nms_conf: float, scores: dict[str, dict]) -> None:
     from ..fileio import atomic_write_bytes
     from ..export.api import export_model
     from .report import compare, format_table, write_report
@@ -169,7 +186,7 @@ def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, top
         fp32_dir = out / "fp32" / fmt
         say(f"[{fmt}] FP32 reference export -> {fp32_dir}")
         export_model(model, fmt, fp32_dir, topk=topk, nms_iou=nms_iou, nms_conf=nms_conf)
-        rows.append(compare(fmt, fp32_dir, res.directory, data))
+        rows.append(compare(fmt, fp32_dir, res.directory, data, int8=scores.get(fmt)))  # QAT scored it already
     method = next(iter(results.values())).metadata["quantization"]["method"]
     table = format_table(rows, title=f"FP32 vs INT8 ({method}) on {data}:val")
     say(table)

@@ -161,9 +161,13 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     per_epoch = {0: trainer.start_ap, **{int(r["epoch"]): r["AP"] for r in summary.get("rows", []) if "AP" in r}}
     info = {"epochs": epochs, "lr": lr, "batch": batch, "data": str(data), "engine": f"nncf {nncf.__version__}",
             "kept_epoch": kept, "calibration_images": n, "quantizer_ranges": "frozen at calibration",
-            "fake_quant_ap": summary.get("best_ap"),
+            # the best fake-quantized torch AP (training-time); None without a val split (the trainer's -1.0)
+            "fake_quant_ap": summary.get("best_ap") if trainer.val_split is not None else None,
             "fake_quant_ap_per_epoch": per_epoch,
             "trainer": "engine.trainer.Trainer + loss.YOLOXLoss"}
     why = " (fine-tuning did not raise val AP: the exports are PTQ's)" if kept == 0 else ""
-    log(f"QAT: done ({epochs} epoch(s), lr {lr:g}); kept epoch {kept}{why}")
+    # Named as what it is: the exports re-derive their INT8 graphs and score differently.
+    ap = "" if info["fake_quant_ap"] is None else (f"; training-time AP {100 * info['fake_quant_ap']:.2f} "
+                                                   "(fake-quantized torch model, not an export's)")
+    log(f"QAT: done ({epochs} epoch(s), lr {lr:g}); kept epoch {kept}{why}{ap}")
     return out, info

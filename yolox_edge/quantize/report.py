@@ -12,6 +12,8 @@ from pathlib import Path
 from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..fileio import atomic_write_bytes
 
+PRECISION_HINT = "f32"  # every AP here: OpenVINO and ncnn asked for f32 (accuracy, not speed)
+
 
 @dataclass
 class ReportRow:
@@ -42,24 +44,28 @@ def model_bytes(directory: str | Path) -> int:
     return sum((Path(directory) / f).stat().st_size for f in meta["files"])
 
 
-def evaluate_artifact(directory: str | Path, data: str | Path, split: str = "val", *, threads: int | None = None
-                      ) -> dict:
-    """COCO AP of an exported artifact folder (f32 inference hints: accuracy, not speed)."""
+def evaluate_artifact(directory: str | Path, data: str | Path, split: str = "val", *, threads: int | None = None,
+                      progress: bool = True) -> dict:
+    """COCO AP of an exported artifact folder (f32 inference hints: accuracy, not speed), with
+    the ``backend`` that ran it."""
     from ..data.spec import read_split
     from ..engine.evaluator import evaluate
     from ..export.metadata import read_metadata
     from ..runtime import load_predictor
 
     meta = read_metadata(directory)
-    pred = load_predictor(Path(directory) / meta["model_file"], threads=threads, precision_hint="f32",
+    pred = load_predictor(Path(directory) / meta["model_file"], threads=threads, precision_hint=PRECISION_HINT,
                           conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET)
-    return evaluate(pred, read_split(data, split))  # a bar: --report evaluates every format twice
+    res = evaluate(pred, read_split(data, split), progress=progress)  # a bar: --report evaluates every format twice
+    return {**res, "backend": pred.backend.name}
 
 
-def compare(fmt: str, fp32_dir: str | Path, int8_dir: str | Path, data: str | Path, split: str = "val") -> ReportRow:
-    """Evaluate one FP32/INT8 pair of the same format."""
+def compare(fmt: str, fp32_dir: str | Path, int8_dir: str | Path, data: str | Path, split: str = "val", *,
+            int8: dict | None = None) -> ReportRow:
+    """Evaluate one FP32/INT8 pair of the same format (``int8``: the INT8 export's result when
+    already measured on this split, as after QAT)."""
     a = evaluate_artifact(fp32_dir, data, split)
-    b = evaluate_artifact(int8_dir, data, split)
+    b = int8 if int8 is not None else evaluate_artifact(int8_dir, data, split)
     return ReportRow(fmt, a["AP"], b["AP"], a["AP50"], b["AP50"], model_bytes(fp32_dir), model_bytes(int8_dir),
                      str(fp32_dir), str(int8_dir))
 
