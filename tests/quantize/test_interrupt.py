@@ -50,7 +50,7 @@ def test_ctrl_c_during_qat_removes_the_out_it_made_and_says_how_to_rerun(tiny_ck
     assert seen["work_dir"].parent == out  # the trainer's files were staged inside --out ...
     assert not out.exists()  # ... and went with the folder this run had made
     assert "interrupted during QAT fine-tuning: nothing was written" in err
-    assert "there is no --resume: run the same command again" in err
+    assert "(there is no --resume): run the same command again" in err
     assert err.rstrip().endswith("yolox-edge quantize: interrupted")
 
 

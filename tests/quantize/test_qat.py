@@ -188,8 +188,11 @@ def test_qat_ap_summary_names_which_ap_is_which():
            "precision_hint": "f32"}
     lines = ap_summary({"kept_epoch": 1, "fake_quant_ap": 0.31}, {"openvino": rec}, {"openvino": Path("qat")})
     assert lines[0] == "QAT result on coco.yaml:val (80 images: the split QAT scored its epochs on), COCO AP in %:"
-    assert lines[1].startswith("  exported INT8 AP    30.61  openvino (openvino, f32), measured on the model "
-                               "written to qat: the figure to quote")
+    assert lines[1] == ("  exported INT8 AP    30.61  openvino (f32), measured on the model written to qat: "
+                        "the figure to quote")
+    onnx = ap_summary({"kept_epoch": 1, "fake_quant_ap": 0.31}, {"onnx": {**rec, "backend": "onnxruntime"}},
+                      {"onnx": Path("qat")})
+    assert "  onnx (onnxruntime, f32), measured" in onnx[1]
     assert lines[2] == ("  training-time AP    31.00  fake-quantized torch model during QAT (epoch 1, its "
                         "'AP 0.3100' above); not the exported model's")
     start = ap_summary({"kept_epoch": 0, "fake_quant_ap": 0.2}, {"openvino": rec}, {"openvino": Path("qat")})

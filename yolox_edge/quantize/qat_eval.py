@@ -47,8 +47,9 @@ def ap_summary(qat: dict, exported: dict[str, dict], targets: dict[str, Path]) -
     lines = [f"QAT result on {first['data']}:{first['split']} ({first['images']} images: the split QAT scored "
              "its epochs on), COCO AP in %:"]
     for fmt, rec in exported.items():
-        lines.append(f"  exported INT8 AP   {100 * rec['AP']:6.2f}  {fmt} ({rec['backend']}, {rec['precision_hint']}), "
-                     f"measured on the model written to {targets[fmt]}: the figure to quote")
+        runtime = rec["precision_hint"] if rec["backend"] == fmt else f"{rec['backend']}, {rec['precision_hint']}"
+        lines.append(f"  exported INT8 AP   {100 * rec['AP']:6.2f}  {fmt} ({runtime}), measured on the model "
+                     f"written to {targets[fmt]}: the figure to quote")
     kept, ap = qat["kept_epoch"], qat.get("fake_quant_ap")
     if ap is not None:
         which = "epoch 0, the untrained start" if kept == 0 else f"epoch {kept}, its 'AP {ap:.4f}' above"

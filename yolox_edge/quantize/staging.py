@@ -78,6 +78,6 @@ class StagedOutput:
             return f"quantize: {how} during {self.phase}: {kept}{rest}"
         where = (f"{self.out} was removed (this run had made it)" if self.removed_out
                  else f"{self.out} holds what it held before the run (an earlier export there is untouched)")
-        again = ("QAT keeps no per-epoch state and there is no --resume: run the same command again to "
+        again = ("QAT keeps nothing to resume from (there is no --resume): run the same command again to "
                  "start over" if qat else "run the same command again")
         return f"quantize: {how} during {self.phase}: nothing was written; {where}. {again}"
