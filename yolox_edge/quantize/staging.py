@@ -48,7 +48,7 @@ class StagedOutput:
     def __exit__(self, exc_type, exc, tb) -> bool:
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
-        if exc_type is not None and self.made and not any(self.out.iterdir()):
+        if exc_type is not None and self.made and self.out.is_dir() and not any(self.out.iterdir()):
             self.out.rmdir()
             self.removed_out = True
         return False
