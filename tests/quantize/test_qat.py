@@ -14,16 +14,39 @@ def shapes_spec(tmp_path_factory):
     return make_shapes_dataset(tmp_path_factory.mktemp("shapes"), n_train=8, n_val=4, size=(64, 80))
 
 
-@pytest.mark.slow
-def test_qat_fine_tunes_and_exports_int8(tiny_ckpt, shapes_spec, tmp_path):
+@pytest.fixture(scope="module")
+def qat_run(tiny_ckpt, shapes_spec, tmp_path_factory):
+    """One QAT run into two formats (ONNX, OpenVINO): (results, out folder, stdout, the folders
+    evaluate_artifact scored, by name). Shared: each QAT run costs tens of seconds."""
+    import contextlib
+    import io
+
+    import yolox_edge.quantize.report as report
     from yolox_edge.quantize.calib import build_calibration_set
     from yolox_edge.quantize.pipeline import run_quantize
+
+    real, scored = report.evaluate_artifact, {}
+
+    def counted(directory, *a, **k):
+        scored.setdefault(directory.name, []).append(directory)
+        return real(directory, *a, **k)
+
+    tmp = tmp_path_factory.mktemp("qat_run")
+    build_calibration_set(shapes_spec, tmp / "calib", size=64, count=8)
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(printed):
+        mp.setattr(report, "evaluate_artifact", counted)
+        res = run_quantize(tiny_ckpt, tmp / "calib", ["onnx", "openvino"], tmp / "out", qat=True,
+                           data=str(shapes_spec), epochs=1, batch=4, topk=0, keep_float=0, nncf_keep_float=0,
+                           subset_size=6)
+    return res, tmp / "out", printed.getvalue(), scored
+
+
+@pytest.mark.slow
+def test_qat_fine_tunes_and_exports_int8(qat_run):
     from yolox_edge.runtime.loader import open_model
 
-    build_calibration_set(shapes_spec, tmp_path / "calib", size=64, count=8)
-    res = run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", qat=True, data=str(shapes_spec),
-                       epochs=1, batch=4, topk=0, keep_float=0, nncf_keep_float=0, subset_size=6,
-                       verbose=False)["onnx"]
+    res = qat_run[0]["onnx"]
     q = res.metadata["quantization"]
     # Fine-tuned weights are exported without a second bias correction; when the start (epoch 0)
     # is kept, the export is PTQ's and says so, the QAT attempt recorded beside it.
@@ -135,3 +158,45 @@ def test_report_writes_its_table_and_says_where(tiny_ckpt, shapes_spec, tmp_path
     # one format: --out is the INT8 export, its FP32 reference inside it (as the README says)
     assert (tmp_path / "out" / "metadata.json").is_file() and (tmp_path / "out" / "fp32" / "onnx").is_dir()
     assert "eval onnx FP32" in err and "eval onnx INT8" in err  # the bars say which eval runs
+
+
+@pytest.mark.slow
+def test_qat_scores_each_export_and_prints_that_ap_above_the_training_time_one(qat_run, shapes_spec):
+    """QAT printed only its fake-quantized torch AP; users took it for the export's."""
+    from yolox_edge.export.metadata import read_metadata
+    from yolox_edge.quantize.report import evaluate_artifact
+
+    res, out, printed, scored = qat_run
+    summary = printed[printed.index("QAT result on"):]  # the last lines, after every export
+    assert {f: len(d) for f, d in scored.items()} == {"onnx": 1, "openvino": 1}  # one eval per format written
+    assert all(d[0].parent.name.startswith(".quantize_run_") for d in scored.values())  # before it was in place
+    for fmt, r in res.items():
+        qat = read_metadata(out / fmt)["quantization"]["qat"]  # hashes still verify after the rewrite
+        ev = qat["exported_eval"]
+        assert ev["split"] == "val" and ev["images"] == 4 and ev["data"] == str(shapes_spec)
+        assert ev["backend"] == {"onnx": "onnxruntime"}.get(fmt, fmt) and ev["precision_hint"] == "f32"
+        assert "fake_quant_ap" in qat and r.metadata["quantization"]["qat"]["exported_eval"] == ev
+        assert ev["AP"] == evaluate_artifact(out / fmt, shapes_spec, progress=False)["AP"]  # the export's own
+        line = f"exported INT8 AP   {100 * ev['AP']:6.2f}  {fmt} "
+        assert line in summary and summary.index(line) < summary.index("  training-time AP")
+    assert summary.startswith(f"QAT result on {shapes_spec}:val (4 images: the split QAT scored its epochs on)")
+
+
+def test_qat_ap_summary_names_which_ap_is_which():
+    from pathlib import Path
+
+    from yolox_edge.quantize.qat_eval import ap_summary
+
+    rec = {"AP": 0.3061, "AP50": 0.5, "data": "coco.yaml", "split": "val", "images": 80, "backend": "openvino",
+           "precision_hint": "f32"}
+    lines = ap_summary({"kept_epoch": 1, "fake_quant_ap": 0.31}, {"openvino": rec}, {"openvino": Path("qat")})
+    assert lines[0] == "QAT result on coco.yaml:val (80 images: the split QAT scored its epochs on), COCO AP in %:"
+    assert lines[1] == ("  exported INT8 AP    30.61  openvino (f32), measured on the model written to qat: "
+                        "the figure to quote")
+    onnx = ap_summary({"kept_epoch": 1, "fake_quant_ap": 0.31}, {"onnx": {**rec, "backend": "onnxruntime"}},
+                      {"onnx": Path("qat")})
+    assert "  onnx (onnxruntime, f32), measured" in onnx[1]
+    assert lines[2] == ("  training-time AP    31.00  fake-quantized torch model during QAT (epoch 1, its "
+                        "'AP 0.3100' above); not the exported model's")
+    start = ap_summary({"kept_epoch": 0, "fake_quant_ap": 0.2}, {"openvino": rec}, {"openvino": Path("qat")})
+    assert "(epoch 0, the untrained start)" in start[2]

@@ -1,14 +1,17 @@
 """What ``yolox-edge quantize`` runs: (QAT) -> INT8 per format -> optional FP32-vs-INT8 report."""
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UserError, require_out_folder
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
 from .accuracy import check_val_images, summary_lines
 from .calib import load_calibration_set
 from .ptq import FORMATS, QuantizeOptions, QuantizeResult, quantize_detector
+from .qat_eval import SPLIT, ap_summary, has_val_split, record_exported_eval, score_export
+from .staging import REPORT_PHASE, StagedOutput
 
 
 def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str], out: str | Path, *, preset: str = "mixed",
@@ -22,7 +25,9 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     """INT8-convert ``model`` into each format; returns format -> result (and prints a report).
 
     An export already in a format's folder is refused unless ``force``; with it, that export
-    and the report files an earlier ``report=True`` run left in ``out`` go first.
+    and the report files an earlier ``report=True`` run left in ``out`` are replaced once every
+    new export is ready (staging.py: a run that stops before leaves ``out`` as it was). After
+    QAT, each export is scored on ``data``'s val split (metadata ``quantization.qat.exported_eval``).
     """
     from ..engine.checkpoint import load_model
 
@@ -48,67 +53,104 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
         if note:
             say(note)
     cal = load_calibration_set(calib, input_size=tuple(ckpt["preprocess"]["input_size"]))
-    _clear_earlier(formats, out, force)  # after the inputs are known good: --force never loses an export to a typo
+    _refuse_earlier(formats, out, force)
     say(f"calibration set: {len(cal)} images {cal.size[0]}x{cal.size[1]} (sha256 {cal.sha256[:12]}...)")
-    with quiet_nncf(bars=verbose):
-        results = _quantize_formats(detector, ckpt, Path(model), cal, formats, out, say, data=data, qat=qat,
-                                    epochs=epochs, lr=lr, batch=batch, subset_size=subset_size,
-                                    options=dict(preset=preset, fast_bias_correction=fast_bias_correction,
-                                                 subset_size=subset_size, topk=topk,
-                                                 accuracy_control=accuracy_control, data=data, max_drop=max_drop,
-                                                 keep_float=keep_float, nncf_keep_float=nncf_keep_float,
-                                                 nms_iou=nms_iou, nms_conf=nms_conf))
-    if report:
-        _report(model, results, data, out, topk, say, nms_iou, nms_conf)
+    stage = StagedOutput(out)
+    try:
+        with stage, quiet_nncf(bars=verbose):
+            staged, scores = _quantize_formats(
+                detector, ckpt, Path(model), cal, formats, stage, say, data=data, qat=qat, epochs=epochs, lr=lr,
+                batch=batch, subset_size=subset_size, progress=verbose,
+                options=dict(preset=preset, fast_bias_correction=fast_bias_correction, subset_size=subset_size,
+                             topk=topk, accuracy_control=accuracy_control, data=data, max_drop=max_drop,
+                             keep_float=keep_float, nncf_keep_float=nncf_keep_float, nms_iou=nms_iou,
+                             nms_conf=nms_conf))
+            stage.phase = "moving the exports into place"
+            if force:  # only now: a run that stops before this point leaves the earlier export as it was
+                _clear_earlier(formats, out)
+            results = stage.commit(staged, format_dirs(formats, out))
+        say(f"INT8 in place: {', '.join(str(r.directory) for r in results.values())}")
+        if scores:
+            for line in ap_summary(next(iter(results.values())).metadata["quantization"]["qat"], scores,
+                                   format_dirs(formats, out)):
+                say(line)
+        if report:
+            stage.phase = REPORT_PHASE
+            _report(model, results, data, out, topk, say, nms_iou, nms_conf, scores)
+    except BaseException as e:
+        if verbose:
+            print(stage.stopped_note(e, qat=qat), file=sys.stderr)
+        raise
     return results
 
 
-def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str], out: Path, say, *,
+def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str], stage: StagedOutput, say, *,
                       data: str | None, qat: bool, epochs: int, lr: float | None, batch: int, subset_size: int,
-                      options: dict) -> dict[str, QuantizeResult]:
-    """(QAT, then) INT8 export of each format."""
+                      progress: bool, options: dict) -> tuple[dict[str, QuantizeResult], dict[str, dict]]:
+    """(QAT, then) INT8 export of each format into the staging folder; after QAT, each export is
+    scored on the val split (returns results and those scores, format -> record)."""
     method = "ptq"
     qat_info = None
     bias_correction = True
     if qat:
         from .qat import run_qat
 
+        stage.phase = "QAT fine-tuning"
         detector, qat_info = run_qat(detector, ckpt, cal, data, epochs=epochs, lr=lr, batch=batch,
-                                     subset_size=subset_size, work_dir=out / "qat", log=say)
+                                     subset_size=subset_size, work_dir=stage.dir, log=say)
         # Fine-tuned weights were trained under quantization from NNCF's bias-corrected start:
         # a second correction towards their float outputs undoes part of what QAT learned
         # (measured on coco_tiny: ~1 AP lost in every format). Epoch 0 kept = PTQ's weights,
         # so the exports are PTQ's and say so (the QAT attempt stays in metadata 'qat').
         bias_correction = qat_info["kept_epoch"] == 0
         method = "ptq" if bias_correction else "qat"
+    score = qat and has_val_split(data)
+    if qat and not score:
+        say(f"QAT: {data} has no '{SPLIT}' split: neither the QAT epochs nor the exports were scored")
     results: dict[str, QuantizeResult] = {}
-    for fmt, target in format_dirs(formats, out).items():
+    scores: dict[str, dict] = {}
+    for fmt, target in format_dirs(formats, stage.out).items():
         opts = QuantizeOptions(**options, method=method, qat=qat_info, bias_correction=bias_correction, log=say)
+        stage.phase = f"the {fmt} INT8 export"
         say(f"[{fmt}] INT8 ({method}) -> {target}")
-        res = quantize_detector(detector, ckpt, model, cal, fmt, target, opts)
-        results[fmt] = res
-        say(f"[{fmt}] wrote {', '.join(p.name for p in res.files)}")
+        res = quantize_detector(detector, ckpt, model, cal, fmt, stage.dir / fmt, opts)
+        say(f"[{fmt}] made {', '.join(p.name for p in res.files)} (moved into place once every format is done)")
         for line in summary_lines(res.metadata["quantization"].get("accuracy_control")):
             say(f"[{fmt}] {line}")
-    return results
+        if score:
+            # The figure that describes the export (QAT's own is the fake-quantized torch model's).
+            stage.phase = f"scoring the {fmt} export"
+            say(f"[{fmt}] scoring the export on {data}:{SPLIT}, the split QAT scored its epochs on")
+            scores[fmt] = score_export(res.directory, data, progress=progress, desc=f"eval {fmt} INT8")
+            record_exported_eval(res, scores[fmt])
+        results[fmt] = res
+    return results, scores
 
 
 REPORT_FILES = ("report.md", "report.json")
 
 
-def _clear_earlier(formats: list[str], out: Path, force: bool) -> None:
-    """Refuse (or, with ``force``, remove) an earlier INT8 export in each format's folder, and
-    with it what an earlier report run left in ``out`` (its FP32 references and report files
-    would otherwise sit beside a model they do not describe)."""
+def _refuse_earlier(formats: list[str], out: Path, force: bool) -> None:
+    """UserError, before any work, when a format's folder holds an export and ``force`` is off."""
+    from ..export.api import clear_earlier_export
+
+    require_out_folder(out)
+    if not force:
+        for target in format_dirs(formats, out).values():
+            clear_earlier_export(target, False)  # with force=False it only refuses
+
+
+def _clear_earlier(formats: list[str], out: Path) -> None:
+    """Remove (``--force``) the earlier INT8 export in each format's folder, and with it what an
+    earlier report run left in ``out`` (its FP32 references and report files would otherwise sit
+    beside a model they do not describe)."""
     from ..export.api import clear_earlier_export
 
     for fmt, target in format_dirs(formats, out).items():
-        clear_earlier_export(target, force)
-        if force:
-            clear_earlier_export(out / "fp32" / fmt, True)
-    if force:
-        for name in REPORT_FILES:
-            (out / name).unlink(missing_ok=True)
+        clear_earlier_export(target, True)
+        clear_earlier_export(out / "fp32" / fmt, True)
+    for name in REPORT_FILES:
+        (out / name).unlink(missing_ok=True)
 
 
 def format_dirs(formats: list[str], out: Path) -> dict[str, Path]:
@@ -139,7 +181,7 @@ def quiet_nncf(bars: bool = True):
 
 
 def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, topk, say, nms_iou: float,
-            nms_conf: float) -> None:
+            nms_conf: float, scores: dict[str, dict]) -> None:
     from ..fileio import atomic_write_bytes
     from ..export.api import export_model
     from .report import compare, format_table, write_report
@@ -149,7 +191,7 @@ def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, top
         fp32_dir = out / "fp32" / fmt
         say(f"[{fmt}] FP32 reference export -> {fp32_dir}")
         export_model(model, fmt, fp32_dir, topk=topk, nms_iou=nms_iou, nms_conf=nms_conf)
-        rows.append(compare(fmt, fp32_dir, res.directory, data))
+        rows.append(compare(fmt, fp32_dir, res.directory, data, int8=scores.get(fmt)))  # QAT scored it already
     method = next(iter(results.values())).metadata["quantization"]["method"]
     table = format_table(rows, title=f"FP32 vs INT8 ({method}) on {data}:val")
     say(table)

@@ -119,7 +119,11 @@ def _state_copy(model: torch.nn.Module) -> dict:
 def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | None, *, epochs: int = 1,
             lr: float | None = None, batch: int = 8, subset_size: int = 300, work_dir: Path | None = None,
             log: Callable[[str], None] = print) -> tuple[Detector, dict]:
-    """Fine-tune ``detector`` under NNCF fake quantization; returns (float folded detector, summary)."""
+    """Fine-tune ``detector`` under NNCF fake quantization; returns (float folded detector, summary).
+
+    The trainer's per-epoch files go to a temporary folder inside ``work_dir`` (default: the
+    system's) and are removed at the end, interrupted or not: there is nothing to resume from.
+    """
     import nncf
 
     if not data:
@@ -139,9 +143,9 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     frozen = freeze_quantizer_ranges(qmodel)
     log(f"QAT: {frozen} quantizer range parameters held at their calibrated values")
     if work_dir is not None:
-        work_dir.parent.mkdir(parents=True, exist_ok=True)
+        work_dir.mkdir(parents=True, exist_ok=True)
     recipe = qat_recipe(ckpt["variant"], int(cal.size[0]), epochs=epochs, lr=lr, batch=batch)
-    with tempfile.TemporaryDirectory(prefix=".qat_", dir=work_dir.parent if work_dir else None) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".qat_", dir=work_dir) as tmp:
         trainer = _make_trainer(qmodel)(recipe, data=data, out=Path(tmp) / "run", log=log)
         summary = trainer.train()
     kept = int(summary["best_epoch"]) if trainer.val_split is not None else epochs
@@ -156,9 +160,14 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     out.load_state_dict({k: state[k].detach().cpu() for k in template})
     per_epoch = {0: trainer.start_ap, **{int(r["epoch"]): r["AP"] for r in summary.get("rows", []) if "AP" in r}}
     info = {"epochs": epochs, "lr": lr, "batch": batch, "data": str(data), "engine": f"nncf {nncf.__version__}",
-            "kept_epoch": kept, "calibration_images": n, "quantizer_ranges": "frozen at calibration", "fake_quant_ap": summary.get("best_ap"),
+            "kept_epoch": kept, "calibration_images": n, "quantizer_ranges": "frozen at calibration",
+            # the best fake-quantized torch AP (training-time); None without a val split (the trainer's -1.0)
+            "fake_quant_ap": summary.get("best_ap") if trainer.val_split is not None else None,
             "fake_quant_ap_per_epoch": per_epoch,
             "trainer": "engine.trainer.Trainer + loss.YOLOXLoss"}
     why = " (fine-tuning did not raise val AP: the exports are PTQ's)" if kept == 0 else ""
-    log(f"QAT: done ({epochs} epoch(s), lr {lr:g}); kept epoch {kept}{why}")
+    # Named as what it is: the exports re-derive their INT8 graphs and score differently.
+    ap = "" if info["fake_quant_ap"] is None else (f"; training-time AP {100 * info['fake_quant_ap']:.2f} "
+                                                   "(fake-quantized torch model, not an export's)")
+    log(f"QAT: done ({epochs} epoch(s), lr {lr:g}); kept epoch {kept}{why}{ap}")
     return out, info

@@ -12,6 +12,8 @@ from pathlib import Path
 from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..fileio import atomic_write_bytes
 
+PRECISION_HINT = "f32"  # every AP here: OpenVINO and ncnn asked for f32 (accuracy, not speed)
+
 
 @dataclass
 class ReportRow:
@@ -43,25 +45,28 @@ def model_bytes(directory: str | Path) -> int:
 
 
 def evaluate_artifact(directory: str | Path, data: str | Path, split: str = "val", *, threads: int | None = None,
-                      desc: str = "eval") -> dict:
-    """COCO AP of an exported artifact folder (f32 inference hints: accuracy, not speed); ``desc``
-    names its progress bar."""
+                      progress: bool = True, desc: str = "eval") -> dict:
+    """COCO AP of an exported artifact folder (f32 inference hints: accuracy, not speed), with
+    the ``backend`` that ran it; ``desc`` names its progress bar."""
     from ..data.spec import read_split
     from ..engine.evaluator import evaluate
     from ..export.metadata import read_metadata
     from ..runtime import load_predictor
 
     meta = read_metadata(directory)
-    pred = load_predictor(Path(directory) / meta["model_file"], threads=threads, precision_hint="f32",
+    pred = load_predictor(Path(directory) / meta["model_file"], threads=threads, precision_hint=PRECISION_HINT,
                           conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET)
-    return evaluate(pred, read_split(data, split), desc=desc)
+    res = evaluate(pred, read_split(data, split), progress=progress, desc=desc)
+    return {**res, "backend": pred.backend.name}
 
 
-def compare(fmt: str, fp32_dir: str | Path, int8_dir: str | Path, data: str | Path, split: str = "val") -> ReportRow:
-    """Evaluate one FP32/INT8 pair of the same format."""
+def compare(fmt: str, fp32_dir: str | Path, int8_dir: str | Path, data: str | Path, split: str = "val", *,
+            int8: dict | None = None) -> ReportRow:
+    """Evaluate one FP32/INT8 pair of the same format (``int8``: the INT8 export's result when
+    already measured on this split, as after QAT)."""
     # --report evaluates every format twice: bars say which one is running (a log shows them all)
     a = evaluate_artifact(fp32_dir, data, split, desc=f"eval {fmt} FP32")
-    b = evaluate_artifact(int8_dir, data, split, desc=f"eval {fmt} INT8")
+    b = int8 if int8 is not None else evaluate_artifact(int8_dir, data, split, desc=f"eval {fmt} INT8")
     return ReportRow(fmt, a["AP"], b["AP"], a["AP50"], b["AP50"], model_bytes(fp32_dir), model_bytes(int8_dir),
                      str(fp32_dir), str(int8_dir))
 

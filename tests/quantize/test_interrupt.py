@@ -1,0 +1,125 @@
+"""A quantize run that stops part-way (Ctrl-C, an error) leaves --out as it was, says what it
+kept and how to run again; a later run is not refused. The stops are injected, so no real QAT
+runs here, nor NNCF: ``fake_export`` stands in for a format's INT8 export."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def fake_export(detector, ckpt, source, cal, fmt, out_dir, opts):
+    """What ``ptq.quantize_detector`` leaves: a model file, then metadata.json naming it."""
+    from yolox_edge.quantize.ptq import QuantizeResult
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"m.{fmt}").write_bytes(fmt.encode())
+    meta = {"files": {f"m.{fmt}": "0" * 64}, "quantization": {"method": "ptq"}}
+    (out_dir / "metadata.json").write_text(json.dumps(meta))
+    return QuantizeResult(out_dir, out_dir / f"m.{fmt}", [out_dir / f"m.{fmt}", out_dir / "metadata.json"], meta)
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory):
+    from yolox_edge.data.synthetic import make_shapes_dataset
+
+    return make_shapes_dataset(tmp_path_factory.mktemp("shapes_int"), n_train=2, n_val=2, size=(64, 80))
+
+
+def _hidden(folder):
+    return [p.name for p in folder.iterdir() if p.name.startswith(".")] if folder.exists() else []
+
+
+def test_ctrl_c_during_qat_removes_the_out_it_made_and_says_how_to_rerun(tiny_ckpt, tiny_calib, spec, tmp_path,
+                                                                          monkeypatch, run_cli):
+    import yolox_edge.quantize.qat as qat
+
+    seen = {}
+
+    def interrupted_qat(*a, work_dir=None, **k):
+        seen["work_dir"] = work_dir
+        (work_dir / ".qat_x" / "run").mkdir(parents=True)  # what the trainer writes per epoch
+        (work_dir / ".qat_x" / "run" / "last.pt").write_bytes(b"epoch 1")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(qat, "run_qat", interrupted_qat)
+    out = tmp_path / "qat_out"
+    code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tiny_calib, "--format", "onnx", "--qat",
+                           "--data", spec, "--out", out)
+    assert code == 130
+    assert seen["work_dir"].parent == out  # the trainer's files were staged inside --out ...
+    assert not out.exists()  # ... and went with the folder this run had made
+    assert "interrupted during QAT fine-tuning: nothing was written" in err
+    assert "(there is no --resume): run the same command again" in err
+    assert err.rstrip().endswith("yolox-edge quantize: interrupted")
+
+
+def test_a_stop_in_the_second_format_leaves_nothing_a_rerun_refuses(tiny_ckpt, tiny_calib, tmp_path, monkeypatch,
+                                                                     capsys):
+    """One format of two used to stay in --out/onnx; the next run refused it ('--force')."""
+    import yolox_edge.quantize.pipeline as pipeline
+
+    calls = []
+
+    def fails_second(*a):
+        calls.append(a[4])
+        if len(calls) == 2:
+            raise RuntimeError("disk full, say")
+        return fake_export(*a)
+
+    monkeypatch.setattr(pipeline, "quantize_detector", fails_second)
+    out = tmp_path / "two"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's")
+    with pytest.raises(RuntimeError, match="disk full"):
+        pipeline.run_quantize(tiny_ckpt, tiny_calib, ["onnx", "openvino"], out)
+    assert calls == ["onnx", "openvino"]
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # no export, no staging left
+    err = capsys.readouterr().err
+    assert "stopped by the error below during the openvino INT8 export: nothing was written" in err
+    assert f"{out} holds what it held before the run" in err
+    monkeypatch.setattr(pipeline, "quantize_detector", fake_export)
+    res = pipeline.run_quantize(tiny_ckpt, tiny_calib, ["onnx", "openvino"], out, verbose=False)  # not refused
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "onnx", "openvino"]
+    for fmt, r in res.items():  # moved into place, and the results say where they are now
+        assert r.directory == out / fmt and (out / fmt / f"m.{fmt}").read_bytes() == fmt.encode()
+        assert r.model_file == out / fmt / f"m.{fmt}" and (out / fmt / "metadata.json").is_file()
+
+
+def test_force_keeps_the_earlier_export_until_the_new_one_is_ready(tiny_ckpt, tiny_calib, tmp_path, monkeypatch):
+    """--force removed the earlier export before minutes of work; a stop then lost both."""
+    import yolox_edge.quantize.pipeline as pipeline
+
+    out = tmp_path / "q"
+    fake_export(None, None, None, None, "onnx", out, None)  # an earlier run's export
+    (out / "report.md").write_text("its report")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupted(*a):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "quantize_detector", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", out, verbose=False, force=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    monkeypatch.setattr(pipeline, "quantize_detector", fake_export)
+    pipeline.run_quantize(tiny_ckpt, tiny_calib, "openvino", out, verbose=False, force=True)
+    assert sorted(p.name for p in out.iterdir()) == ["m.openvino", "metadata.json"]  # replaced at the end
+
+
+def test_a_stop_during_the_report_keeps_the_finished_exports(tiny_ckpt, tiny_calib, spec, tmp_path, monkeypatch,
+                                                              capsys):
+    import yolox_edge.quantize.pipeline as pipeline
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "quantize_detector", fake_export)
+    monkeypatch.setattr(pipeline, "_report", interrupted)
+    out = tmp_path / "r"
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", out, report=True, data=str(spec))
+    assert (out / "metadata.json").is_file() and not _hidden(out)
+    err = capsys.readouterr().err
+    assert f"interrupted during the FP32-vs-INT8 report: complete and kept: {out}" in err
+    assert "the report was not written" in err and "--force" in err

@@ -1,0 +1,83 @@
+"""One quantize run's output, staged so that an interruption cannot leave a half-made export.
+
+Every format is written (and, after QAT, scored) in a hidden folder inside ``--out`` and moved
+into place only when all of them are done, each metadata.json last. Ctrl-C or an error before
+that removes the hidden folder, and ``--out`` too when this run made it and it is empty: a
+later run finds ``--out`` as it was (an earlier export replaced by ``--force`` is removed only
+at that last step), not an empty folder, nor one format of three that it then refuses without
+``--force``. A killed process (SIGKILL, power loss) can leave only the hidden ``.quantize_run_*``
+folder, which no command reads as an export.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..export.api import output_folder
+from ..export.metadata import METADATA_FILE
+from .ptq import QuantizeResult
+
+STAGE_PREFIX = ".quantize_run_"
+REPORT_PHASE = "the FP32-vs-INT8 report"
+
+
+class StagedOutput:
+    """Context manager: ``dir`` is the hidden staging folder; ``commit`` moves the exports into place.
+
+    ``phase`` (set by the caller as it goes) and ``committed`` say, when the run stops, what it
+    was doing and what is already in place (``stopped_note``).
+    """
+
+    def __init__(self, out: str | Path) -> None:
+        self.out = Path(out)
+        self.phase = "starting"
+        self.committed: list[Path] = []
+        self.made = False
+        self.removed_out = False
+        self.dir: Path | None = None
+
+    def __enter__(self) -> StagedOutput:
+        self.made = not self.out.exists()
+        output_folder(self.out)
+        # inside --out: the same file system, so each file moves into place by one rename
+        self.dir = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=self.out))
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        if exc_type is not None and self.made and self.out.is_dir() and not any(self.out.iterdir()):
+            self.out.rmdir()
+            self.removed_out = True
+        return False
+
+    def commit(self, staged: dict[str, QuantizeResult], targets: dict[str, Path]) -> dict[str, QuantizeResult]:
+        """Move each staged export into its target folder (model files first, metadata.json last,
+        so a folder never holds a metadata.json naming files not yet there)."""
+        results = {}
+        for fmt, res in staged.items():
+            target = output_folder(targets[fmt])
+            names = list(res.metadata["files"])
+            for name in names + [METADATA_FILE]:
+                os.replace(res.directory / name, target / name)
+            self.committed.append(target)
+            results[fmt] = QuantizeResult(target, target / res.model_file.name, [target / n for n in names]
+                                          + [target / METADATA_FILE], res.metadata)
+        return results
+
+    def stopped_note(self, exc: BaseException, *, qat: bool) -> str:
+        """What a user needs after the run stopped: where it was, what is kept, how to run again."""
+        how = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped by the error below"
+        if self.committed:
+            kept = f"complete and kept: {', '.join(map(str, self.committed))}"
+            rest = (" (the report was not written; for it, run the same command with --force, which redoes the "
+                    "quantization, or score each export with 'yolox-edge eval DIR --data SPEC')"
+                    if self.phase == REPORT_PHASE else "; run the same command with --force for the rest")
+            return f"quantize: {how} during {self.phase}: {kept}{rest}"
+        where = (f"{self.out} was removed (this run had made it)" if self.removed_out
+                 else f"{self.out} holds what it held before the run (an earlier export there is untouched)")
+        again = ("QAT keeps nothing to resume from (there is no --resume): run the same command again to "
+                 "start over" if qat else "run the same command again")
+        return f"quantize: {how} during {self.phase}: nothing was written; {where}. {again}"
