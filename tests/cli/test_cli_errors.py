@@ -346,3 +346,15 @@ def test_export_into_a_folder_holding_an_export_needs_force(bad: Path, tmp_path:
     assert code == 0 and "keeps only scores >= 0.001 in its graph; --conf 0.0001 shows no more" in err, err
     names = sorted(p.name for p in out.iterdir())
     assert not any(n.endswith(".onnx") for n in names) and "metadata.json" in names  # nothing of the first left
+
+
+def test_stdout_is_line_buffered_in_a_log_file(tmp_path: Path) -> None:
+    """Redirected to a file, printed step lines must reach it before the next stderr bar does."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from yolox_edge.cli import main; main(['models']); "
+            "print(sys.stdout.line_buffering, file=sys.stderr)")
+    with open(tmp_path / "log", "w") as log:
+        done = subprocess.run([sys.executable, "-c", code], stdout=log, stderr=subprocess.PIPE, text=True, check=True)
+    assert done.stderr.strip() == "True"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
+import io
 import os
 import sys
 
@@ -77,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Redirected to a log file, stdout is block-buffered: quantize's step lines showed up minutes
+    # after the progress bars (stderr) that followed them. A line at a time keeps the log in order.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     parser = build_parser()
     args = parser.parse_args(argv)
     command = " ".join(filter(None, (args.command, getattr(args, "data_command", None))))  # 'data check'
