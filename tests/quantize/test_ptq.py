@@ -231,3 +231,11 @@ def test_run_quantize_refuses_an_export_and_force_clears_the_old_report(tiny_ckp
     run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(out), verbose=False, force=True)
     assert not (out / "report.md").exists() and not (out / "fp32" / "onnx" / "old.onnx").exists()
     assert (out / "metadata.json").is_file()
+
+
+def test_kept_float_line_reads_right_for_zero_one_and_more():
+    from yolox_edge.quantize.ptq import _kept_float
+
+    assert _kept_float(0) == "every conv INT8 (none kept float)"  # was "the 0 most error-sensitive convs"
+    assert _kept_float(1) == "the most error-sensitive conv (kept float)"
+    assert _kept_float(4) == "the 4 most error-sensitive convs (kept float)"

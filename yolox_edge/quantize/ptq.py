@@ -183,6 +183,14 @@ def _nncf_int8(model, fmt: str, cal: CalibrationSet, deploy: DeployModel, input_
     return q, entry
 
 
+def _kept_float(count: int) -> str:
+    """How many error-sensitive convs stay float, as the log line says it."""
+    if count <= 0:
+        return "every conv INT8 (none kept float)"
+    return "the most error-sensitive conv (kept float)" if count == 1 else \
+        f"the {count} most error-sensitive convs (kept float)"
+
+
 def sensitive_convs(detector: Detector, calib: np.ndarray, count: int) -> list[str]:
     """Module names of the ``count`` convs whose INT8 error alone moves the outputs most."""
     from .ncnn_calib import calibrate_ncnn, most_sensitive
@@ -209,7 +217,7 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
         from .ncnn_int8 import convert_ncnn_int8
 
         det = deploy.detector  # the wrapper's own copy: the bias correction below edits it in place
-        say(f"    scales from {n} images, and the {opts.keep_float} most error-sensitive convs (kept float)")
+        say(f"    scales from {n} images, and {_kept_float(opts.keep_float)}")
         with torch.no_grad():
             calib, keep = plan_ncnn_int8(det, cal.data[:opts.subset_size], keep_float=opts.keep_float,
                                            bias_correction=opts.bias_correction)
@@ -228,7 +236,7 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
     import nncf
     import onnx
 
-    say(f"    the {opts.nncf_keep_float} most error-sensitive convs (kept float; each conv's error measured alone)")
+    say(f"    {_kept_float(opts.nncf_keep_float)}" + ("; each conv's error measured alone" if opts.nncf_keep_float else ""))
     float_convs = sensitive_convs(deploy.detector, cal.data[:opts.subset_size], opts.nncf_keep_float)
     say(f"    FP32 ONNX graph, then NNCF {opts.preset} INT8 on {n} calibration images")
     fp_onnx = tmp / "float.onnx"
