@@ -62,7 +62,7 @@ def test_rejects_foreign_or_newer(tmp_path) -> None:
 
 
 def test_a_folder_of_exports_or_a_bare_onnx_gets_the_way_forward(tmp_path) -> None:
-    for sub in ("onnx", "fp32/openvino"):  # a quantize --out folder
+    for sub in ("onnx", "fp32/openvino", ".quantize_run_x/ncnn"):  # a quantize --out folder (one run killed)
         (tmp_path / "q" / sub).mkdir(parents=True)
         (tmp_path / "q" / sub / "m.onnx").write_bytes(b"model bytes")
         write_metadata(tmp_path / "q" / sub, _meta(), ["m.onnx"])

@@ -124,8 +124,10 @@ def find_metadata(path: str | Path) -> Path:
                             f"with 'yolox-edge export {ckpt} --format onnx --out OUT'")
         if p.is_dir():
             # three levels down at most: a quantize folder keeps its FP32 references under fp32/FORMAT
+            # (not in hidden folders: a quantize run killed mid-way can leave its .quantize_run_* there)
             found = sorted(str(m.parent) for depth in ("*", "*/*", "*/*/*")
-                           for m in p.glob(f"{depth}/{METADATA_FILE}"))
+                           for m in p.glob(f"{depth}/{METADATA_FILE}")
+                           if not any(part.startswith(".") for part in m.relative_to(p).parts))
             if found:
                 shown = ", ".join(found[:8]) + (f" and {len(found) - 8} more" if len(found) > 8 else "")
                 raise UserError(f"{p}: holds exports in subfolders, not one itself; give one of them: {shown}")
