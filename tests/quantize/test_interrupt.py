@@ -77,7 +77,8 @@ def test_a_stop_in_the_second_format_leaves_nothing_a_rerun_refuses(tiny_ckpt, t
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # no export, no staging left
     err = capsys.readouterr().err
     assert "stopped by the error below during the openvino INT8 export: nothing was written" in err
-    assert f"{out} holds what it held before the run" in err
+    assert f"{out} holds what it held before the run (an earlier export there is untouched). Run the same " \
+           "command again." in err
     monkeypatch.setattr(pipeline, "quantize_detector", fake_export)
     res = pipeline.run_quantize(tiny_ckpt, tiny_calib, ["onnx", "openvino"], out, verbose=False)  # not refused
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "onnx", "openvino"]

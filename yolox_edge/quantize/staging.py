@@ -79,5 +79,5 @@ class StagedOutput:
         where = (f"{self.out} was removed (this run had made it)" if self.removed_out
                  else f"{self.out} holds what it held before the run (an earlier export there is untouched)")
         again = ("QAT keeps nothing to resume from (there is no --resume): run the same command again to "
-                 "start over" if qat else "run the same command again")
+                 "start over." if qat else "Run the same command again.")
         return f"quantize: {how} during {self.phase}: nothing was written; {where}. {again}"
