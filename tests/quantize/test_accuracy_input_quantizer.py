@@ -70,6 +70,14 @@ def test_summary_when_neither_input_quantizer_meets_the_limit() -> None:
     assert any("NOT met" in ln for ln in exact)
 
 
+def test_summary_names_no_input_edit_that_was_not_made() -> None:
+    """Not raw pixels (no edit: None) or no input quantizer to edit: a score that moved between NNCF's
+    pass and the one as written is not put down to the 0..255 quantizer."""
+    for kept in (None, CALIBRATED_INPUT):
+        lines = summary_lines(_entry(int8_ap=0.3110, input_quantizer=kept, int8_ap_exact_input=None))
+        assert not any("input quantizer" in ln for ln in lines), lines
+
+
 def test_summary_of_an_entry_from_before_the_choice() -> None:
     """metadata.json written before the choice has no input_quantizer keys: read as the exact input."""
     old = _entry(int8_ap=0.3047, drop=0.0022, met=False)

@@ -239,7 +239,9 @@ def _input_lines(entry: dict, nncf_drop: float) -> list[str]:
                     f"{_pts(exact)}, over the limit"]
         return [f"    input quantizer: NNCF's calibrated one kept, it scored higher than the exact 0..255 one "
                 f"({_pts(entry['int8_ap_nncf'])} vs {_pts(exact)}); neither meets the limit"]
-    if abs(entry["int8_ap"] - entry["int8_ap_nncf"]) <= 5e-5:
+    # Entries written before the choice have no input_quantizer key: their input was made exact.
+    edited = entry.get("input_quantizer", EXACT_INPUT) == EXACT_INPUT
+    if not edited or abs(entry["int8_ap"] - entry["int8_ap_nncf"]) <= 5e-5:
         return []
     lines = ["    (as written: after NNCF, the input quantizer is set to exactly 0..255; what eval reports)"]
     if exact is not None and nncf_drop > limit and not entry["met"]:
