@@ -11,8 +11,10 @@ from two places the SDK owns:
     second = PTQ, last = the returned model.
   * the graphs: the PTQ model NNCF saves before any revert (``intermediate_model_dir``) and the
     returned one, compared op by op (fed by a quantizer or not).
-The SDK edits the returned graph once more (the exact 0..255 input quantizer, pixel_input.py),
-so the model as written is scored again with the same function: that is the figure ``eval`` gives.
+The SDK edits the returned graph once more (the exact 0..255 input quantizer, pixel_input.py)
+and scores that graph with the same function. If the edit breaks a limit NNCF's graph met, the
+graph NNCF returned (its calibrated input quantizer) is written instead and scored once more as
+it is written (``choose_input_quantizer``): ``int8_ap`` is always the figure ``eval`` gives.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from typing import Callable
 from ..errors import UserError
 
 METRIC = "COCO AP@[.50:.95]"
+EXACT_INPUT = "pixels 0..255, exact"  # metadata ``input_quantizer``: set by pixel_input.py after NNCF
+CALIBRATED_INPUT = "calibrated"  # NNCF's own input quantizer, as it calibrated and scored it
 MIN_VAL_IMAGES = 2  # below this, "the whole split" and NNCF's one-image probe cannot be told apart
 
 
@@ -60,6 +64,26 @@ class ScoreLog:
     def score(self, model) -> float:
         """Score ``model`` on the whole split, outside NNCF's record."""
         return float(self.fn(model, self.items)[0])
+
+
+def meets(fp32: float, int8: float, max_drop: float) -> bool:
+    """True when ``int8`` is within ``max_drop`` (absolute AP) of ``fp32``."""
+    return fp32 - int8 <= max_drop
+
+
+def choose_input_quantizer(fp32: float | None, nncf: float | None, exact: float, max_drop: float) -> str:
+    """Which input quantizer to write after accuracy control: ``EXACT_INPUT`` or ``CALIBRATED_INPUT``.
+
+    ``nncf`` is NNCF's score of the graph it returned (calibrated input quantizer), ``exact`` the
+    score of that graph with the exact 0..255 one. The exact one is kept unless it breaks a limit
+    NNCF's graph met; when neither meets the limit the higher score wins (exact on a tie). Without
+    NNCF's figures (an NNCF whose call order is unknown) nothing can be compared: exact.
+    """
+    if fp32 is None or nncf is None or meets(fp32, exact, max_drop):
+        return EXACT_INPUT
+    if meets(fp32, nncf, max_drop) or nncf > exact:
+        return CALIBRATED_INPUT
+    return EXACT_INPUT
 
 
 @dataclass
@@ -131,10 +155,13 @@ def _module(node: str, modules: dict[str, str]) -> str:
 
 
 def summarize(log: ScoreLog, ptq: GraphQuant, final: GraphQuant, modules: dict[str, str], *, written: float,
-              max_drop: float, data: str) -> dict:
+              max_drop: float, data: str, input_quantizer: str | None = None,
+              exact_input_ap: float | None = None) -> dict:
     """The ``accuracy_control`` entry of metadata.json (AP values 0..1).
 
     ``written`` is the score of the model as written; ``drop`` and ``met`` are about it.
+    ``input_quantizer`` is the one written (None: the input is not raw pixels, no edit) and
+    ``exact_input_ap`` the score with the exact 0..255 one (None: not made).
     ``modules`` maps graph conv names to detector module names: reverted convs are named as
     ``float_convs`` names them, other reverted ops (Add, Concat, ...) by their graph name.
     """
@@ -148,6 +175,7 @@ def summarize(log: ScoreLog, ptq: GraphQuant, final: GraphQuant, modules: dict[s
     return {"max_drop": max_drop, "data": data, "metric": METRIC, "val_images": log.val_images,
             "fp32_ap": fp32, "int8_ap_ptq": int8_ptq, "int8_ap_nncf": int8_nncf, "int8_ap": written,
             "drop": drop, "met": None if drop is None else drop <= max_drop,
+            "input_quantizer": input_quantizer, "int8_ap_exact_input": exact_input_ap,
             "reverted_ops": [_module(n, modules) for n in ptq.quantized_ops if n not in still],
             "quantized_ops": {"ptq": len(ptq.quantized_ops), "final": len(final.quantized_ops)},
             "convs": final.convs, "float_convs_ptq": len(ptq.float_convs), "float_convs": len(final.float_convs),
@@ -178,8 +206,7 @@ def summary_lines(entry: dict | None) -> list[str]:
     else:
         int8 = f"INT8 {_pts(entry['int8_ap_ptq'])} after PTQ (within the limit: nothing reverted)"
     lines = [head, f"    FP32 {_pts(entry['fp32_ap'])}; {int8}; {_pts(entry['int8_ap'])} as written"]
-    if abs(entry["int8_ap"] - entry["int8_ap_nncf"]) > 5e-5:
-        lines.append("    (as written: after NNCF, the input quantizer is set to exactly 0..255; what eval reports)")
+    lines += _input_lines(entry, nncf_drop)
     lines.append(f"    drop {_pts(entry['drop'])} AP points, limit {_pts(entry['max_drop'])} "
                  f"(--max-drop {entry['max_drop']:g}): {'met' if entry['met'] else 'NOT met'}")
     rev, n_ops = entry["reverted_ops"], entry["quantized_ops"]["ptq"]
@@ -194,5 +221,30 @@ def summary_lines(entry: dict | None) -> list[str]:
         lines.append("    NNCF stopped without reaching the limit; the model it returned is written anyway "
                      "(not an error). To get closer: a larger --max-drop, more --nncf-keep-float, or --qat.")
     elif not entry["met"]:
-        lines.append("    NNCF's model met the limit, the written one (exact input quantizer) does not; it is written anyway.")
+        if entry.get("input_quantizer") == CALIBRATED_INPUT:
+            lines.append("    NNCF's model met the limit as NNCF scored it, not when scored again as written; "
+                         "it is written anyway.")
+        else:
+            lines.append("    NNCF's model met the limit, the written one (exact input quantizer) does not; "
+                         "it is written anyway.")
+    return lines
+
+
+def _input_lines(entry: dict, nncf_drop: float) -> list[str]:
+    """The line on the input quantizer written: exact 0..255 (set after NNCF) or NNCF's calibrated one."""
+    exact, limit = entry.get("int8_ap_exact_input"), entry["max_drop"]
+    if entry.get("input_quantizer") == CALIBRATED_INPUT and exact is not None:
+        if nncf_drop <= limit:
+            return [f"    input quantizer: NNCF's calibrated one kept; with the exact 0..255 one the model scored "
+                    f"{_pts(exact)}, over the limit"]
+        return [f"    input quantizer: NNCF's calibrated one kept, it scored higher than the exact 0..255 one "
+                f"({_pts(entry['int8_ap_nncf'])} vs {_pts(exact)}); neither meets the limit"]
+    # Entries written before the choice have no input_quantizer key: their input was made exact.
+    edited = entry.get("input_quantizer", EXACT_INPUT) == EXACT_INPUT
+    if not edited or abs(entry["int8_ap"] - entry["int8_ap_nncf"]) <= 5e-5:
+        return []
+    lines = ["    (as written: after NNCF, the input quantizer is set to exactly 0..255; what eval reports)"]
+    if exact is not None and nncf_drop > limit and not entry["met"]:
+        lines.append(f"    input quantizer: the exact 0..255 one kept, it scored higher than NNCF's calibrated one "
+                     f"({_pts(exact)} vs {_pts(entry['int8_ap_nncf'])}); neither meets the limit")
     return lines

@@ -8,7 +8,9 @@ runtime that feeds uint8 pixels (the OpenVINO backend does) gets the same number
 that feeds float32, and OpenVINO's uint8-input path skips the rounding work altogether
 (Nano INT8, 1 thread: about 0.4 ms per image). The edit is made after NNCF (and after its
 accuracy-control loop), so it changes the scored model a little: on coco_tiny's 80 images one
---accuracy-control run measured 30.30 -> 30.47 AP (OpenVINO) and 30.86 -> 30.25 (ONNX).
+--accuracy-control run measured 30.30 -> 30.47 AP (OpenVINO) and 30.86 -> 30.25 (ONNX). With
+accuracy control the edited graph is scored, and NNCF's own graph is written instead when the
+edit breaks a limit NNCF's graph met (ptq.pick_input_quantizer).
 """
 from __future__ import annotations
 

@@ -126,13 +126,21 @@ def _validation(fmt: str, data: str, pre: PreprocessConfig, class_names: list[st
     return nncf.Dataset(split.samples), validation_fn, list(split.samples)
 
 
+@dataclass
+class AccuracyCheck:
+    """After an accuracy-control run: score a graph on the val split, and build the metadata entry."""
+
+    score: Callable[[object], float]  # one pass over the val split, compiled as NNCF compiles candidates
+    entry: Callable[..., dict]  # entry(written AP, **summarize keywords) -> ``accuracy_control``
+
+
 def _nncf_int8(model, fmt: str, cal: CalibrationSet, deploy: DeployModel, input_name: str, opts: QuantizeOptions,
                pre: PreprocessConfig, class_names: list[str], float_nodes: list[str], tmp: Path,
-               conv_modules: dict[str, str]) -> tuple[object, Callable[[object], dict] | None]:
+               conv_modules: dict[str, str]) -> tuple[object, AccuracyCheck | None]:
     """NNCF PTQ (optionally with accuracy control) of an ONNX ModelProto or OpenVINO model.
 
-    Returns (INT8 model, None), or with accuracy control (INT8 model, ``entry``): ``entry(graph)``
-    scores the graph as it will be written and gives the metadata ``accuracy_control`` entry.
+    Returns (INT8 model, None), or with accuracy control (INT8 model, ``AccuracyCheck``) to score
+    the graph as it will be written and give the metadata ``accuracy_control`` entry.
     """
     import nncf
 
@@ -175,12 +183,51 @@ def _nncf_int8(model, fmt: str, cal: CalibrationSet, deploy: DeployModel, input_
         before = openvino_quant(ov.Core().read_model(str(ptq_dir / "intermediate_model.xml")))
         after = openvino_quant(q)
 
-    def entry(written) -> dict:
+    def score(graph) -> float:
         if fmt == "openvino":  # compiled as NNCF compiles its candidates: f32, whatever the CPU offers
-            written = ov.Core().compile_model(written, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-        return summarize(scores, before, after, conv_modules, written=scores.score(written), max_drop=opts.max_drop,
-                         data=str(opts.data))
-    return q, entry
+            graph = ov.Core().compile_model(graph, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        return scores.score(graph)
+
+    def entry(written: float, **extra) -> dict:
+        return summarize(scores, before, after, conv_modules, written=written, max_drop=opts.max_drop,
+                         data=str(opts.data), **extra)
+    return q, AccuracyCheck(score, entry)
+
+
+def _copy_graph(model, fmt: str):
+    """An independent copy of an ONNX ModelProto or OpenVINO model (edits to it leave ``model`` as is)."""
+    if fmt == "onnx":
+        return copy.deepcopy(model)
+    return model.clone()
+
+
+def pick_input_quantizer(q, fmt: str, pre: PreprocessConfig, check: AccuracyCheck | None,
+                         say: Callable[[str], None]) -> tuple[object, dict]:
+    """The INT8 graph to write, and its ``input_quantizer`` / ``accuracy_control`` metadata entries.
+
+    Raw pixel input: the input quantizer is set to exactly 0..255 (pixel_input.py). With accuracy
+    control that edit comes after NNCF's checks, so the edited graph is scored; if it breaks a limit
+    NNCF's graph met, or neither meets it and NNCF's scored higher, NNCF's graph is written instead,
+    scored once more as written (``choose_input_quantizer``: at most one extra val pass).
+    """
+    from .accuracy import CALIBRATED_INPUT, EXACT_INPUT, choose_input_quantizer
+
+    make_exact = exact_onnx_input if fmt == "onnx" else exact_openvino_input
+    if not takes_raw_pixels(pre):
+        return q, {"accuracy_control": check.entry(check.score(q)) if check else None}
+    if check is None:
+        return q, {"input_quantizer": EXACT_INPUT if make_exact(q) else CALIBRATED_INPUT, "accuracy_control": None}
+    exact = _copy_graph(q, fmt)
+    if not make_exact(exact):  # no quantizer on the input to edit: NNCF's graph as it is
+        return q, {"input_quantizer": CALIBRATED_INPUT,
+                   "accuracy_control": check.entry(check.score(q), input_quantizer=CALIBRATED_INPUT)}
+    exact_ap = check.score(exact)
+    entry = check.entry(exact_ap, input_quantizer=EXACT_INPUT, exact_input_ap=exact_ap)
+    if choose_input_quantizer(entry["fp32_ap"], entry["int8_ap_nncf"], exact_ap, entry["max_drop"]) == EXACT_INPUT:
+        return exact, {"input_quantizer": EXACT_INPUT, "accuracy_control": entry}
+    say("    the exact 0..255 input quantizer scored lower than NNCF's calibrated one: scoring NNCF's graph as written")
+    entry = check.entry(check.score(q), input_quantizer=CALIBRATED_INPUT, exact_input_ap=exact_ap)
+    return q, {"input_quantizer": CALIBRATED_INPUT, "accuracy_control": entry}
 
 
 def _kept_float(count: int) -> str:
@@ -251,9 +298,8 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
     if fmt == "onnx":
         q, accuracy = _nncf_int8(onnx.load(str(fp_onnx)), fmt, cal, deploy, input_name, opts, pre, class_names,
                                  float_nodes, tmp, conv_modules)
-        if takes_raw_pixels(pre):
-            details["input_quantizer"] = "pixels 0..255, exact" if exact_onnx_input(q) else "calibrated"
-        details["accuracy_control"] = accuracy(q) if accuracy else None
+        q, written = pick_input_quantizer(q, fmt, pre, accuracy, say)
+        details.update(written)
         names = [f"{stem}.onnx"]
         onnx.save(q, str(tmp / names[0]))
     else:
@@ -262,9 +308,8 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
         ov_model = ov.convert_model(str(fp_onnx))
         q, accuracy = _nncf_int8(ov_model, fmt, cal, deploy, input_name, opts, pre, class_names,
                                  scopes.openvino_conv_names(ov_model, float_nodes), tmp, conv_modules)
-        if takes_raw_pixels(pre):
-            details["input_quantizer"] = "pixels 0..255, exact" if exact_openvino_input(q) else "calibrated"
-        details["accuracy_control"] = accuracy(q) if accuracy else None
+        q, written = pick_input_quantizer(q, fmt, pre, accuracy, say)
+        details.update(written)
         names = [f"{stem}.xml", f"{stem}.bin"]
         from ..export.to_openvino import save_ir
 
