@@ -101,7 +101,7 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
                                      work_dir=stage.dir, log=say)
         # Fine-tuned weights were trained under quantization from NNCF's bias-corrected start:
         # a second correction towards their float outputs undoes part of what QAT learned
-        # (measured on coco_tiny: ~1 AP lost in every format). Epoch 0 kept = PTQ's weights,
+        # (measured ~1 AP per format before the ranges were frozen). Epoch 0 kept = PTQ's weights,
         # so the exports are PTQ's and say so (the QAT attempt stays in metadata 'qat').
         bias_correction = qat_info["kept_epoch"] == 0
         method = "ptq" if bias_correction else "qat"
