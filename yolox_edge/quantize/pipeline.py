@@ -97,10 +97,11 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
 
         stage.phase = "QAT fine-tuning"
         detector, qat_info = run_qat(detector, ckpt, cal, data, epochs=epochs, lr=lr, batch=batch,
-                                     subset_size=subset_size, work_dir=stage.dir, log=say)
+                                     subset_size=subset_size, keep_float=options["nncf_keep_float"],
+                                     work_dir=stage.dir, log=say)
         # Fine-tuned weights were trained under quantization from NNCF's bias-corrected start:
         # a second correction towards their float outputs undoes part of what QAT learned
-        # (measured on coco_tiny: ~1 AP lost in every format). Epoch 0 kept = PTQ's weights,
+        # (measured ~1 AP per format before the ranges were frozen). Epoch 0 kept = PTQ's weights,
         # so the exports are PTQ's and say so (the QAT attempt stays in metadata 'qat').
         bias_correction = qat_info["kept_epoch"] == 0
         method = "ptq" if bias_correction else "qat"
@@ -110,7 +111,11 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
     results: dict[str, QuantizeResult] = {}
     scores: dict[str, dict] = {}
     for fmt, target in format_dirs(formats, stage.out).items():
-        opts = QuantizeOptions(**options, method=method, qat=qat_info, bias_correction=bias_correction, log=say)
+        # The NNCF formats keep float the convs QAT fine-tuned in float (ncnn's own INT8 writer
+        # chooses its --ncnn-keep-float convs by its own arithmetic).
+        float_convs = qat_info["float_convs"] if method == "qat" and fmt != "ncnn" else None
+        opts = QuantizeOptions(**options, method=method, qat=qat_info, bias_correction=bias_correction,
+                               float_convs=float_convs, log=say)
         stage.phase = f"the {fmt} INT8 export"
         say(f"[{fmt}] INT8 ({method}) -> {target}")
         res = quantize_detector(detector, ckpt, model, cal, fmt, stage.dir / fmt, opts)

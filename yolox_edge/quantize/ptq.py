@@ -59,6 +59,10 @@ class QuantizeOptions:
     # per-tensor on activations and loses more: on coco_tiny Nano 4 float convs drop 0.19 AP, 2 drop 0.87.
     keep_float: int = 4  # ncnn
     nncf_keep_float: int = 2  # openvino, onnx (NNCF's asymmetric activations need fewer)
+    # openvino, onnx: the float convs chosen already, instead of measuring nncf_keep_float of them.
+    # QAT passes those it fine-tuned with in float: on the fine-tuned weights a new measurement
+    # could pick others, and the weights were trained for exactly these being float.
+    float_convs: list[str] | None = None
     nms_iou: float | None = DEFAULT_NMS_IOU  # in-graph NMS, as ``yolox-edge export`` (None: top-K only)
     nms_conf: float = DEFAULT_NMS_CONF
     # One line per phase (sensitivity scan, export, calibration, conversion): a quantization
@@ -283,8 +287,14 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
     import nncf
     import onnx
 
-    say(f"    {_kept_float(opts.nncf_keep_float)}" + ("; each conv's error measured alone" if opts.nncf_keep_float else ""))
-    float_convs = sensitive_convs(deploy.detector, cal.data[:opts.subset_size], opts.nncf_keep_float)
+    if opts.float_convs is not None:
+        float_convs = list(opts.float_convs)
+        say(f"    {_kept_float(len(float_convs))}, as QAT fine-tuned them" + (f": {', '.join(float_convs)}"
+                                                                            if float_convs else ""))
+    else:
+        say(f"    {_kept_float(opts.nncf_keep_float)}"
+            + ("; each conv's error measured alone" if opts.nncf_keep_float else ""))
+        float_convs = sensitive_convs(deploy.detector, cal.data[:opts.subset_size], opts.nncf_keep_float)
     say(f"    FP32 ONNX graph, then NNCF {opts.preset} INT8 on {n} calibration images")
     fp_onnx = tmp / "float.onnx"
     input_name = export_onnx(deploy, example, fp_onnx)

@@ -2,7 +2,7 @@
 
 QAT keeps the epoch with the best *fake-quantized torch* AP (training-time), but every format
 then re-derives its own INT8 graph from the calibration set: the deployed model scores
-differently (coco_tiny, 1 epoch: 31.00 in training, 30.61 for the OpenVINO export). Users quote
+differently (coco_tiny, 1 epoch: 31.08 in training, 30.47 for the OpenVINO export). Users quote
 the figure printed last, so the exported model's AP is measured on the same val split, in the
 runtime it ships for, and printed and recorded as the one that describes the export.
 """

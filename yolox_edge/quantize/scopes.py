@@ -76,6 +76,28 @@ def openvino_conv_names(ov_model, onnx_names: list[str]) -> list[str]:
     return found
 
 
+def torch_conv_node_names(model: nn.Module, example, float_convs: list[str]) -> list[str]:
+    """NNCF's node names, in its graph of the torch ``model`` (QAT), of the convs named by module.
+
+    Found as ``conv_node_names`` finds them in ONNX: through the weight each conv reads (NNCF
+    names a parameter input by the parameter, e.g. ``backbone.dark2.0.dconv.conv.weight``);
+    its op names follow call order, not the module tree (the head's convs are ``head/conv2d/7``).
+    """
+    if not float_convs:
+        return []
+    from nncf.torch.function_hook.nncf_graph.nncf_graph_builder import build_nncf_graph
+
+    graph = build_nncf_graph(model, example)
+    want = {f"{n}.weight": n for n in float_convs}
+    found = {want[e.from_node.node_name]: node.node_name for node in graph.get_all_nodes()
+             if "conv" in node.metatype.name.lower() for e in graph.get_input_edges(node)
+             if e.from_node.node_name in want}
+    missing = [n for n in float_convs if n not in found]
+    if missing:
+        raise ValueError(f"no conv in NNCF's torch graph reads the weights of {', '.join(missing)}")
+    return [found[n] for n in float_convs]
+
+
 def ignored_scope(deploy: nn.Module, float_nodes: list[str] = ()) -> nncf.IgnoredScope:
     """The NNCF ignored scope that keeps decode, sigmoid, concat and top-K in float, plus the
     graph nodes in ``float_nodes`` (convs a sensitivity analysis chose, see ``conv_node_names``)."""
