@@ -1,6 +1,7 @@
 """The bench on a tiny model: a few iterations, the result validates against the schema."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -458,7 +459,7 @@ def test_img_size_leaves_static_exports_and_ratios_at_their_size(tiny_ckpt, tmp_
     assert "Model input 64x64 (width x height), every row." in markdown_table(one)
 
 
-def test_threads_above_the_cores_are_named_before_and_after_the_runs(tiny_ckpt, run_cli):
+def test_threads_above_the_cores_are_named_before_and_after_the_runs(tiny_ckpt, run_cli, tmp_path):
     from yolox_edge.bench.report import oversubscription_note
 
     assert oversubscription_note([1, 2], [0, 1]) == ""
@@ -467,6 +468,13 @@ def test_threads_above_the_cores_are_named_before_and_after_the_runs(tiny_ckpt, 
                              "--no-rss", "--mode", "model")
     assert code == 0, err
     assert "note: rows at 2 threads run on 1 core (0)" in err and "Rows at 2 threads run on 1 core (0)" in out
+    res = run_bench([str(tiny_ckpt)], threads=[1, 2], warmup=0, runs=1, cpus=[0], rss=False, progress=False,
+                    mode="model")
+    assert {r["threads"]: r["oversubscribed"] for r in res["rows"]} == {1: False, 2: True}
+    jsonschema.validate(res, SCHEMA)
+    write_csv(res, tmp_path / "o.csv")
+    with open(tmp_path / "o.csv", newline="") as f:
+        assert {r["threads"]: r["oversubscribed"] for r in csv.DictReader(f)} == {"1": "False", "2": "True"}
     code, out, err = run_cli("bench", tiny_ckpt, "--threads", "2", "--cpus", "999", "--runs", "1", "--no-rss")
     assert code == 2 and "cannot pin" in err and "note:" not in err  # the pinning is the error, not the threads
     code, out, err = run_cli("bench", tiny_ckpt, "--threads", "1", "--fps", "29.97", "--runs", "1", "--warmup", "0",

@@ -221,14 +221,14 @@ def write_csv(result: dict, path: str | Path) -> None:
     w = csv.writer(buf)
     cols = ["label", "artifact", "backend", "precision", "effective_precision", "threads", "mode",
             "min", "p50", "p90", "p99", "mean", "std", "ips", "n", "size_bytes", "output_bytes_per_image",
-            "peak_rss_mb", "params_m", "gflops", "ap", "ap50", "cpu_ms"]
+            "peak_rss_mb", "params_m", "gflops", "ap", "ap50", "cpu_ms", "oversubscribed"]
     w.writerow(cols)
     for r in result["rows"]:
         for mode, s in r["latency_ms"].items():
             w.writerow([r["label"], r["artifact"], r["backend"], r["precision"], r["effective_precision"], r["threads"],
                         mode, *(s[k] for k in ("min", "p50", "p90", "p99", "mean", "std", "ips", "n")),
                         r["size_bytes"], r["output_bytes_per_image"], r["peak_rss_mb"], r["params_m"], r["gflops"],
-                        r["ap"], r["ap50"], (r.get("cpu_ms") or {}).get(mode)])
+                        r["ap"], r["ap50"], (r.get("cpu_ms") or {}).get(mode), r.get("oversubscribed")])
     atomic_write_bytes(path, lambda f: f.write(buf.getvalue().encode()))
 
 

@@ -253,14 +253,16 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
         load = host_load(before, cpu_sample())
         aps = _accuracy(rows, split, progress) if split is not None else {}
         peak = _peak_rss(rows, warmup) if rss else {}
-        results = [_row_result(r, x, modes, aps.get(r.label, {}), peak.get(r.artifact)) for r, x in zip(rows, inputs)]
+        cores = sorted(os.sched_getaffinity(0))
+        results = [_row_result(r, x, modes, aps.get(r.label, {}), peak.get(r.artifact), len(cores))
+                   for r, x in zip(rows, inputs)]
         return {"schema": SCHEMA, "machine": describe_machine(),
                 "config": {"warmup": warmup, "runs": runs, "modes": modes, "threads": list(threads),
                            "image": image or "generated scene 640x480", "conf": conf, "iou": iou, "interleaved": True,
                            "runs_per_turn": min(runs_per_turn, runs), "switch_in_calls": SWITCH_IN_CALLS,
                            "settle_max_ms": SETTLE_MAX_S * 1e3,
                            "settle_mean_ms": round(float(np.mean(settled)) * 1e3, 2), "fps": fps,
-                           "cpus": sorted(os.sched_getaffinity(0)), "ncnn_powersave": powersave,
+                           "cpus": cores, "ncnn_powersave": powersave,
                            "precision_hints": precision_hints,
                            "order": [f"{rows[i].label} x{rows[i].threads} {m}" for i, m in order]},
                 "host_load": load, "rows": results}
@@ -293,8 +295,12 @@ def _take_turns(rows: list[Row], inputs: list[np.ndarray], img: np.ndarray, mode
     return settled
 
 
-def _row_result(r: Row, x: np.ndarray, modes: list[str], ap: dict, peak_rss_mb: float | None) -> dict:
-    """One row of the result: its latency statistics and what it is (size, outputs, counts, AP)."""
+def _row_result(r: Row, x: np.ndarray, modes: list[str], ap: dict, peak_rss_mb: float | None, n_cores: int) -> dict:
+    """One row of the result: its latency statistics and what it is (size, outputs, counts, AP).
+
+    ``n_cores`` is how many cores the bench ran on: a row with more threads than that is flagged
+    ``oversubscribed`` (its threads took turns on the cores), so a reader of the JSON alone can
+    drop it without re-deriving the rule from ``config``."""
     out = r.backend.infer(x)
     info = r.predictor.info
     params, gflops = model_counts(info)
@@ -303,7 +309,7 @@ def _row_result(r: Row, x: np.ndarray, modes: list[str], ap: dict, peak_rss_mb: 
         "label": r.label, "artifact": r.artifact, "backend": r.backend.name, "baseline": r.baseline,
         "precision": info.precision,
         "effective_precision": getattr(r.backend, "effective_precision", None) or info.precision,
-        "output_kind": info.output_kind, "threads": r.threads,
+        "output_kind": info.output_kind, "threads": r.threads, "oversubscribed": r.threads > n_cores,
         "input_size": list(info.preprocess.input_size),
         "latency_ms": {m: latency_stats(r.timings[m]) for m in modes},
         "drift_pct": {m: drift_pct(r.timings[m]) for m in modes},
