@@ -248,7 +248,8 @@ def test_drift_is_the_second_half_against_the_first_and_reported():
     from yolox_edge.bench.report import drift_warnings
 
     lines = drift_warnings(res)
-    assert lines[0].startswith("Machine not steady: nearly every row ran 30% slower") and len(lines) == 2
+    assert lines[0].startswith("Machine not steady: nearly every row ran 30% slower") and len(lines) == 3
+    assert lines[2] == "For times that repeat on such a machine, spread each row over more turns: --runs 300 --runs-per-turn 5."
     assert lines[1].startswith("Not steady beyond the machine's +30% (e2e p50, second half of a row's runs against "
                                "the first): r3 x2 22 points slower.")
     res["rows"] = [dict(row, label="edge", drift_pct={"e2e": -10.4})]  # over 10 %, so not printed as '10%'
@@ -256,7 +257,10 @@ def test_drift_is_the_second_half_against_the_first_and_reported():
     res["rows"] = [dict(row, label=f"r{i}", drift_pct={"e2e": d}) for i, d in enumerate([28.0, 31.0, 30.0, 52.0, 25.0])]
     res["rows"][2]["drift_pct"] = {"e2e": 5.0}  # two rows beyond the machine: still one line, naming both
     lines = drift_warnings(res)
-    assert len(lines) == 2 and "r2 x2 23 points faster; r3 x2 24 points slower." in lines[1]  # median now 28
+    assert len(lines) == 3 and "r2 x2 23 points faster; r3 x2 24 points slower." in lines[1]  # median now 28
+    res["config"].update(runs=300, runs_per_turn=5)  # already run that way: no advice to repeat it
+    assert len(drift_warnings(res)) == 2
+    res["config"].update(runs=100, runs_per_turn=10)
     res["rows"][0]["drift_pct"] = {"e2e": -28.0}  # rows moving both ways: no common cause to name
     res["rows"][1]["drift_pct"] = {"e2e": -31.0}
     assert not any(w.startswith("Machine") for w in drift_warnings(res))

@@ -162,6 +162,8 @@ def oversubscription_note(threads: list[int], cpus: list[int]) -> str:
 
 
 DRIFT_WARN_PCT = 10.0
+# The settings whose pairs of runs repeated within 15 % every time on the 2-core VMs (README).
+STEADY_RUNS, STEADY_RUNS_PER_TURN = 300, 5
 
 
 def drift_warnings(result: dict) -> list[str]:
@@ -193,6 +195,12 @@ def drift_warnings(result: dict) -> list[str]:
             out.append(f"Not steady ({key} p50, second half of a row's runs against the first): {rows}. Heat or "
                        "other load changed during the run: close other apps, let the device cool (or pin cores "
                        "with --cpus) and run again.")
+    cfg = result.get("config") or {}
+    if out and (cfg.get("runs", 0) < STEADY_RUNS or cfg.get("runs_per_turn", 0) > STEADY_RUNS_PER_TURN):
+        # Host phases of tens of seconds hit whichever rows have their turns then; more, shorter
+        # turns spread every row over more of them (README: the pairs of runs measured).
+        out.append(f"For times that repeat on such a machine, spread each row over more turns: --runs {STEADY_RUNS} "
+                   f"--runs-per-turn {STEADY_RUNS_PER_TURN}.")
     return out
 
 
