@@ -71,6 +71,19 @@ def test_class_aware_vs_agnostic_hand_case() -> None:
     assert filter_nms_numpy(boxes, scores, labels, conf=0.75, iou=0.5).scores.tolist() == pytest.approx([0.9, 0.8])
 
 
+def test_boxes_with_inf_or_nan_are_not_detections() -> None:
+    # An untrained model's exp(wh) overflows: the inf box must not poison the NMS of the others.
+    boxes = np.array([[0, 0, 100, 100], [2, 2, 100, 100], [0, 0, np.inf, 50], [300, 300, 350, np.nan]], np.float32)
+    scores = np.array([0.9, 0.8, 0.95, 0.7], np.float32)
+    labels = np.array([0, 0, 0, 1])
+    with np.errstate(all="raise"):  # no NaN arithmetic on the way
+        det = filter_nms_numpy(boxes, scores, labels, conf=0.5, iou=0.5)
+    assert det.scores.tolist() == pytest.approx([0.9]) and np.isfinite(det.boxes).all()
+    (twin,) = postprocess(torch.from_numpy(boxes)[None], torch.from_numpy(np.eye(2, dtype=np.float32)[labels]
+                                                                         * scores[:, None])[None], conf=0.5, iou=0.5)
+    np.testing.assert_array_equal(twin.boxes, det.boxes)
+
+
 def test_best_class_score_is_obj_times_cls() -> None:
     # One anchor, scores per class already obj*cls: the best class wins, its score kept.
     boxes = np.array([[[0, 0, 10, 10]]], np.float32)

@@ -74,8 +74,11 @@ def _class_offset(boxes, labels, agnostic: bool):
 
 def filter_nms_numpy(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, *, conf: float = APP_CONF,
                      iou: float = APP_NMS_IOU, agnostic: bool = False, max_det: int = APP_MAX_DET) -> Detections:
-    """One image's candidates (one score and label each) -> threshold, NMS, max_det."""
-    m = scores >= conf
+    """One image's candidates (one score and label each) -> threshold, NMS, max_det.
+
+    A box with a non-finite coordinate is no detection: an untrained or diverging model's exp(wh)
+    overflows, and one inf box would turn the class offset, and so every IoU, into NaN."""
+    m = (scores >= conf) & np.isfinite(boxes).all(-1)
     boxes, scores, labels = boxes[m], scores[m], labels[m].astype(np.int64)
     keep = nms_numpy(_class_offset(boxes, labels, agnostic), scores, iou)[:max_det]
     return Detections(boxes[keep], scores[keep], labels[keep])
@@ -125,10 +128,11 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou: float) -> torch.Tensor:
 def postprocess(boxes: torch.Tensor, scores: torch.Tensor, *, conf: float = APP_CONF, iou: float = APP_NMS_IOU,
                 agnostic: bool = False, max_det: int = APP_MAX_DET) -> list[Detections]:
     """Torch twin of ``postprocess_numpy``."""
+    import torch
     out = []
     for bx, sc in zip(boxes.detach().float(), scores.detach().float()):
         best, labels = sc.max(-1)
-        m = best >= conf
+        m = (best >= conf) & torch.isfinite(bx).all(-1)  # as filter_nms_numpy: no inf/NaN boxes
         bx, best, labels = bx[m], best[m], labels[m]
         keep = nms(_class_offset(bx, labels, agnostic), best, iou)[:max_det]
         out.append(Detections(bx[keep].cpu().numpy(), best[keep].cpu().numpy(),
