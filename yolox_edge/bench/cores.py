@@ -67,6 +67,11 @@ def describe_clusters(clusters: list[dict]) -> str:
                       f"(cpus {cpu_span(c['cpus'])})" for c in clusters)
 
 
+def oversubscribed(threads: int, cpus: list[int]) -> bool:
+    """True when ``threads`` is above the cores the bench runs on (``cpus``; empty: unknown)."""
+    return bool(cpus) and threads > len(cpus)
+
+
 def cpu_span(cpus: list[int]) -> str:
     """'4-7' for a run of consecutive cores, else '0,2,5'."""
     cpus = sorted(cpus)

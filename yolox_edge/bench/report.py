@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 
 from ..fileio import atomic_write_bytes
-from .cores import cpu_span
+from .cores import cpu_span, oversubscribed
 from .hostload import host_load_warning
 
 
@@ -151,7 +151,7 @@ def amx_hint(result: dict) -> str:
 
 def oversubscription_note(threads: list[int], cpus: list[int]) -> str:
     """A sentence when a thread count is above the cores the bench may run on ('' otherwise)."""
-    over = [t for t in threads if cpus and t > len(cpus)]
+    over = [t for t in threads if oversubscribed(t, cpus)]
     if not over:
         return ""
     n = len(cpus)

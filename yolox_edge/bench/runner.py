@@ -19,7 +19,7 @@ from ..runtime.ncnn_backend import PRECISION_HINTS as NCNN_HINTS
 from ..runtime.openvino_backend import PRECISION_HINTS as OV_HINTS
 from ..runtime.predictor import Predictor
 from ..subprocesses import default_sigchld
-from .cores import cpu_span, resolve_cpus
+from .cores import cpu_span, oversubscribed, resolve_cpus
 from .hostload import host_load, sample as cpu_sample
 from .machine import describe_machine
 from .schedule import RUNS_PER_TURN, SETTLE_MAX_S, SWITCH_IN_CALLS, settle, turn_sizes
@@ -254,7 +254,7 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
         aps = _accuracy(rows, split, progress) if split is not None else {}
         peak = _peak_rss(rows, warmup) if rss else {}
         cores = sorted(os.sched_getaffinity(0))
-        results = [_row_result(r, x, modes, aps.get(r.label, {}), peak.get(r.artifact), len(cores))
+        results = [_row_result(r, x, modes, aps.get(r.label, {}), peak.get(r.artifact), cores)
                    for r, x in zip(rows, inputs)]
         return {"schema": SCHEMA, "machine": describe_machine(),
                 "config": {"warmup": warmup, "runs": runs, "modes": modes, "threads": list(threads),
@@ -295,10 +295,11 @@ def _take_turns(rows: list[Row], inputs: list[np.ndarray], img: np.ndarray, mode
     return settled
 
 
-def _row_result(r: Row, x: np.ndarray, modes: list[str], ap: dict, peak_rss_mb: float | None, n_cores: int) -> dict:
+def _row_result(r: Row, x: np.ndarray, modes: list[str], ap: dict, peak_rss_mb: float | None,
+                cores: list[int]) -> dict:
     """One row of the result: its latency statistics and what it is (size, outputs, counts, AP).
 
-    ``n_cores`` is how many cores the bench ran on: a row with more threads than that is flagged
+    ``cores`` are the cores the bench ran on: a row with more threads than those is flagged
     ``oversubscribed`` (its threads took turns on the cores), so a reader of the JSON alone can
     drop it without re-deriving the rule from ``config``."""
     out = r.backend.infer(x)
@@ -309,7 +310,7 @@ def _row_result(r: Row, x: np.ndarray, modes: list[str], ap: dict, peak_rss_mb: 
         "label": r.label, "artifact": r.artifact, "backend": r.backend.name, "baseline": r.baseline,
         "precision": info.precision,
         "effective_precision": getattr(r.backend, "effective_precision", None) or info.precision,
-        "output_kind": info.output_kind, "threads": r.threads, "oversubscribed": r.threads > n_cores,
+        "output_kind": info.output_kind, "threads": r.threads, "oversubscribed": oversubscribed(r.threads, cores),
         "input_size": list(info.preprocess.input_size),
         "latency_ms": {m: latency_stats(r.timings[m]) for m in modes},
         "drift_pct": {m: drift_pct(r.timings[m]) for m in modes},
