@@ -6,8 +6,9 @@ ordered stride 8 first, row-major within a level. Decode:
     w,  h  = exp(log w) * stride,  exp(log h) * stride
 and score = sigmoid(obj) * sigmoid(cls). ``GridDecode`` (torch, export-friendly ops:
 arange, add, mul, exp, sigmoid, concat) and ``decode_np.decode_numpy`` are twins, tested equal.
-``GridDecode.best_class`` is the same decode for graphs that keep only each anchor's best
-class (top-K, NMS): it never builds the [N, C] score table (see its docstring).
+``GridDecode.best_class`` (from maps) and ``best_class_parts`` (from the head's per-level
+parts, what deploy graphs use) are the same decode for graphs that keep only each anchor's
+best class (top-K, NMS): they never build the [N, C] score table (see their docstrings).
 """
 from __future__ import annotations
 
@@ -36,11 +37,22 @@ def make_grid(shapes: Sequence[tuple[int, int]], strides: Sequence[int] = STRIDE
     return torch.cat(grids), torch.cat(strd)
 
 
-def decode_boxes(reg: torch.Tensor, grid: torch.Tensor, stride: torch.Tensor) -> torch.Tensor:
-    """Raw (dx, dy, log w, log h) [..., N, 4] -> (cx, cy, w, h) in input pixels."""
-    xy = (reg[..., :2] + grid) * stride
-    wh = torch.exp(reg[..., 2:4]) * stride
-    return torch.cat((xy, wh), -1)
+def _rows(x: torch.Tensor, dim: int, start: int, stop: int) -> torch.Tensor:
+    """``x[..., start:stop]`` along ``dim`` written as indexing (pnnx has no ``narrow`` for ncnn)."""
+    index = [slice(None)] * x.dim()
+    index[dim] = slice(start, stop)
+    return x[tuple(index)]
+
+
+def decode_boxes(reg: torch.Tensor, grid: torch.Tensor, stride: torch.Tensor, *, dim: int = -1) -> torch.Tensor:
+    """Raw (dx, dy, log w, log h) [..., N, 4] -> (cx, cy, w, h) in input pixels.
+
+    ``dim`` is the axis holding the 4 values (grid and stride broadcast along it): 1 for the
+    channels-first [B, 4, N] that deploy graphs decode without transposing the raw rows.
+    """
+    xy = (_rows(reg, dim, 0, 2) + grid) * stride
+    wh = torch.exp(_rows(reg, dim, 2, 4)) * stride
+    return torch.cat((xy, wh), dim)
 
 
 def encode_boxes(boxes: torch.Tensor, grid: torch.Tensor, stride: torch.Tensor,
@@ -54,9 +66,9 @@ def encode_boxes(boxes: torch.Tensor, grid: torch.Tensor, stride: torch.Tensor,
     return torch.cat((dxy, lwh), -1)
 
 
-def cxcywh_to_xyxy(b: torch.Tensor) -> torch.Tensor:
-    half = b[..., 2:4] * 0.5
-    return torch.cat((b[..., :2] - half, b[..., :2] + half), -1)
+def cxcywh_to_xyxy(b: torch.Tensor, *, dim: int = -1) -> torch.Tensor:
+    xy, half = _rows(b, dim, 0, 2), _rows(b, dim, 2, 4) * 0.5
+    return torch.cat((xy - half, xy + half), dim)
 
 
 def flatten_maps_cf(maps: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -95,28 +107,43 @@ class GridDecode(nn.Module):
         super().__init__()
         self.strides = tuple(strides)
 
-    def _boxes(self, maps: Sequence[torch.Tensor], reg: torch.Tensor) -> torch.Tensor:
-        """Raw regression [B, N, 4] -> xyxy boxes in input pixels."""
-        shapes = [tuple(m.shape[-2:]) for m in maps]
+    def _boxes(self, shapes: Sequence[tuple[int, int]], reg: torch.Tensor, *, dim: int = -1) -> torch.Tensor:
+        """Raw regression [B, N, 4] (or [B, 4, N] with ``dim=1``) of levels shaped ``shapes`` ->
+        xyxy boxes in input pixels, in the same layout."""
         grid, stride = make_grid(shapes, self.strides, dtype=reg.dtype, device=reg.device)
-        return cxcywh_to_xyxy(decode_boxes(reg, grid, stride))
+        if dim != -1:
+            grid, stride = grid.t(), stride.t()
+        return cxcywh_to_xyxy(decode_boxes(reg, grid, stride, dim=dim), dim=dim)
 
     def forward(self, maps: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         raw = flatten_maps(maps)
-        boxes = self._boxes(maps, raw[..., :4])
+        boxes = self._boxes([tuple(m.shape[-2:]) for m in maps], raw[..., :4])
         scores = torch.sigmoid(raw[..., 4:5]) * torch.sigmoid(raw[..., 5:])
         return boxes, scores
 
     def best_class(self, maps: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Raw head maps -> (boxes [B, N, 4] xyxy, best score [B, N], best class [B, N] int64).
 
-        Equal to ``forward`` followed by a max over classes, at a fraction of the cost in a
-        graph: the maps stay channels first (only the 4 box rows are transposed, not the
-        [5+C, N] table), and since sigmoid is monotonic the max is taken over the class
-        logits, so only 2N sigmoids run instead of N(1+C). In float the scores are the
-        same numbers: sigmoid and the product with sigmoid(obj) > 0 keep the order.
+        Equal to ``forward`` followed by a max over classes: see ``best_class_parts``.
         """
-        raw = flatten_maps_cf(maps)                                   # [B, 5+C, N]
-        boxes = self._boxes(maps, raw[:, :4].transpose(1, 2))
-        logit, labels = first_max(raw[:, 5:], 1)
-        return boxes, torch.sigmoid(raw[:, 4]) * torch.sigmoid(logit), labels
+        return self.best_class_parts([(m[:, :4], m[:, 4:5], m[:, 5:]) for m in maps])
+
+    def best_class_parts(self, parts: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per level (reg [B, 4, H, W], obj [B, 1, H, W], cls [B, C, H, W]) -> ``best_class``'s output.
+
+        The deploy graphs' decode (top-K, NMS). It takes the head's parts, not its maps: the
+        [5+C, N] table is never concatenated, only sliced apart again (on Nano in OpenVINO that
+        concat and its layout change cost about as much as the rest of the decode). The class
+        max is taken per level over the logits (sigmoid is monotonic and the product with
+        sigmoid(obj) > 0 keeps the order, so the scores are the same numbers), and only the
+        [B, N] results are joined: 2N sigmoids run instead of N(1+C).
+        """
+        shapes = [tuple(reg.shape[-2:]) for reg, _, _ in parts]
+        reg = torch.cat([r.flatten(2) for r, _, _ in parts], 2)       # [B, 4, N]
+        obj = torch.cat([o.flatten(1) for _, o, _ in parts], 1)       # [B, N]
+        best = [first_max(c, 1) for _, _, c in parts]                 # ([B, H, W], [B, H, W]) per level
+        logit = torch.cat([v.flatten(1) for v, _ in best], 1)
+        labels = torch.cat([i.flatten(1) for _, i in best], 1)
+        boxes = self._boxes(shapes, reg, dim=1).transpose(1, 2)
+        return boxes, torch.sigmoid(obj) * torch.sigmoid(logit), labels

@@ -53,13 +53,16 @@ class DeployModel(nn.Module):
         return OUTPUT_NAMES[self.kind]
 
     def forward(self, x: torch.Tensor):
+        if self.kind == "topk":
+            return self._topk(x)
         maps = self.detector(x)
         if self.kind == "raw":
             raw = flatten_maps(maps)
             return torch.cat((raw[..., :4], torch.sigmoid(raw[..., 4:])), -1)
-        if self.kind == "decoded":
-            return self.decode(maps)
-        boxes, best, labels = self.decode.best_class(maps)
+        return self.decode(maps)
+
+    def _topk(self, x: torch.Tensor):
+        boxes, best, labels = self.decode.best_class_parts(self.detector(x, parts=True))
         if self.nms_iou is not None:
             boxes, best, labels = nms_topk(boxes, best, labels, self.topk, iou=self.nms_iou, conf=self.nms_conf)
         else:

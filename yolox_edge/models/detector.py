@@ -28,8 +28,9 @@ class Detector(nn.Module):
     def num_classes(self) -> int:
         return self.head.num_classes
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.head(self.neck(self.backbone(x)))
+    def forward(self, x: torch.Tensor, *, parts: bool = False):
+        """One raw map per stride; per stride (reg, obj, cls) with ``parts`` (``DecoupledHead.forward``)."""
+        return self.head(self.neck(self.backbone(x)), parts=parts)
 
 
 def deploy_form(detector: Detector, *, fuse_stem: bool = True) -> Detector:

@@ -34,7 +34,10 @@ class DecoupledHead(nn.Module):
         for conv in [*self.cls_preds, *self.obj_preds]:
             nn.init.constant_(conv.bias, bias)
 
-    def forward(self, feats) -> list[torch.Tensor]:
+    def forward(self, feats, *, parts: bool = False):
+        """The maps; with ``parts=True`` each level's (reg [B, 4, H, W], obj [B, 1, H, W],
+        cls [B, C, H, W]) before the concat, for deploy graphs that never build the [5+C, N]
+        table (a keyword, not a method, so that traced graphs keep this module's scope names)."""
         outs = []
         for k, x in enumerate(feats):
             # Official order (stem, cls branch, reg branch): the ONNX importer relies on it.
@@ -43,5 +46,5 @@ class DecoupledHead(nn.Module):
             reg_feat = self.reg_convs[k](x)
             reg = self.reg_preds[k](reg_feat)
             obj = self.obj_preds[k](reg_feat)
-            outs.append(torch.cat([reg, obj, cls], 1))
+            outs.append((reg, obj, cls) if parts else torch.cat([reg, obj, cls], 1))
         return outs
