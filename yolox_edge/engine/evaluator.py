@@ -37,9 +37,9 @@ def _scorable_gt(gt: dict) -> dict:
     no image_id/category_id) left out, as they were from training; a missing ``area`` taken as
     w * h, a missing ``iscrowd`` as 0 and missing ids numbered (pycocotools raised KeyError on
     each: COCO files written by other tools often lack them)."""
-    from ..data.coco import _bad_annotation
+    from ..data.coco import bad_annotation
 
-    anns = [dict(a) for a in gt.get("annotations", []) if _bad_annotation(a) is None]
+    anns = [dict(a) for a in gt.get("annotations", []) if bad_annotation(a) is None]
     for a in anns:
         w, h = a["bbox"][2], a["bbox"][3]
         if not isinstance(a.get("area"), (int, float)):
@@ -149,8 +149,9 @@ def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progr
                 scored.append(s.image_id)
         bar.update(len(split.samples[i:i + batch_size]))
     bar.close()
-    # an image that could not be read is left out of the score, not counted as all misses
-    stats = coco_ap(gt, results, scored if skipped else None)
+    # Only the images read are scored: one that could not be read (or that the split left
+    # out) would otherwise count its ground truth as misses.
+    stats = coco_ap(gt, results, scored)
     return {**stats, "images": len(split.samples) - skipped, "skipped": skipped,
             "class_names_match": list(predictor.class_names) == list(split.names),
             "detections": len(results), "seconds": round(time.perf_counter() - t0, 3)}
