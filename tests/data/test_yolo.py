@@ -106,7 +106,8 @@ def test_ultralytics_data_yaml_reads_as_the_same_yolo_split(tmp_path: Path) -> N
                                        "b": (40, 40, None)})
     ul = tmp_path / "ul.yaml"
     ul.write_text("path: ds\ntrain: images\nval: images\ntest:\nnc: 2\nnames:\n  0: cat\n  1: dog\n"
-                  "download: https://example.invalid/ds.zip\n")
+                  "download: https://example.invalid/ds.zip\n"
+                  "roboflow:\n  workspace: w\n  project: p\n  version: 1\n")  # as a Roboflow export writes
     want, got = read_split(ours, "train"), read_split(ul, "val")
     assert got.names == ["cat", "dog"] and got.problems == []
     assert [s.image.resolve() for s in got.samples] == [s.image.resolve() for s in want.samples]
@@ -126,6 +127,8 @@ def test_ultralytics_data_yaml_reads_as_the_same_yolo_split(tmp_path: Path) -> N
         ("path: ds\ntrain: images\nnames: {0: cat, x: dog}\n", "keys 0..1 (got 0, x)"),
         ("path: ds\ntrain: images\nnc: 3\nnames: [cat, dog]\n", "nc is 3 but names has 2"),
         ("path: ds\ntrain: images\nnames: [cat]\nkpt_shape: [17, 3]\n", "unknown key(s) kpt_shape"),
+        ("path: ds\ntrain: images\nnames: [cat, dog, cat]\n", "'cat' listed more than once"),
+        ("path: ds\ntrain: images\nnames: {0: cat, 1: cat}\n", "'cat' listed more than once"),
     ]:
         ul.write_text(text)
         with pytest.raises(UserError, match=r"ul\.yaml|nowhere") as e:

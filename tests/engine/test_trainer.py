@@ -149,6 +149,28 @@ def test_resume_names_each_given_recipe_value_it_does_not_use(synthetic_coco, tm
     assert load_checkpoint(tmp_path / "run" / "last.pt")["recipe"]["train"]["basic_lr_per_img"] != 0.5
 
 
+def test_an_epoch_whose_evaluation_fails_is_kept_for_resume(synthetic_coco, tmp_path, monkeypatch):
+    """The evaluation after an epoch raises (or is interrupted): the trained epoch is saved first."""
+    spec = synthetic_coco(4)
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "aug": NO_AUG,
+                          "train": {"epochs": 2, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 0,
+                                    "eval_interval": 1, "multiscale_range": 0}})
+
+    def broken(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "evaluate", broken)
+    msgs: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(r, data=spec, out=tmp_path / "run", progress=False, log=msgs.append).train()
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["epoch"] == 1 and [row["epoch"] for row in ckpt["train_state"]["log"]] == [1]
+    assert "AP" not in ckpt["train_state"]["log"][0] and any("not evaluated" in m for m in msgs)
+    monkeypatch.undo()
+    res = Trainer(r, data=spec, out=tmp_path / "run", resume=True, progress=False, log=lambda m: None).train()
+    assert [row["epoch"] for row in res["rows"]] == [1, 2] and "AP" in res["rows"][-1]
+
+
 def test_rng_state_round_trips_through_weights_only_load(tmp_path):
     random.seed(3)
     np.random.seed(3)

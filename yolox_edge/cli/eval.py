@@ -1,6 +1,8 @@
 """yolox-edge eval: COCO AP of any artifact on a data spec split."""
 from __future__ import annotations
 
+import sys
+
 from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from . import add_precision_hint
 from .argtypes import positive, unit_interval
@@ -49,8 +51,9 @@ def run(args) -> int:
     print("  " + "  ".join(f"{k} {res[k]:.4f}" for k in STAT_NAMES), file=out)
     if any(res[k] < 0 for k in STAT_NAMES):  # pycocotools' 'nothing to score'
         print("  (-1: this split has no boxes of that size to score against)", file=out)
+    if res["skipped"]:
+        print(f"  ({res['skipped']} unreadable image(s) skipped, left out of the score; "
+              f"run 'yolox-edge data check {args.data}')", file=sys.stderr)
     if not res["class_names_match"]:
-        import sys
-
         print(class_names_note(pred.class_names, split.names), file=sys.stderr)
     return 0

@@ -37,7 +37,7 @@ def read_coco(spec: DataSpec, split: str) -> Split:
     problems: list[str] = []
     by_image: dict[int, list[dict]] = {}
     for a in gt.get("annotations", []):
-        why = _bad_annotation(a)
+        why = bad_annotation(a)
         if why:  # skipped and counted, as the other readers do with a broken label line
             problems.append(problem(BAD_ANNOTATION, ann_path, f"annotation {_id(a)}: {why}; skipped"))
             continue
@@ -67,7 +67,7 @@ def _id(a: object) -> object:
     return a.get("id", "?") if isinstance(a, dict) else "?"
 
 
-def _bad_annotation(a: object) -> str | None:
+def bad_annotation(a: object) -> str | None:
     """Why an annotation entry cannot be used, or None."""
     if not isinstance(a, dict):
         return "not an object"

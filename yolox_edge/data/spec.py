@@ -106,6 +106,11 @@ def load_spec(path: str | Path) -> DataSpec:
     names = d.get("names")
     if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         raise UserError(f"{p}: names must be a list of strings")
+    dupes = sorted({n for n in names or [] if names.count(n) > 1})
+    if dupes:
+        # The readers map a name to one index: the other one would never be trained.
+        raise UserError(f"{p}: class name(s) {', '.join(map(repr, dupes))} listed more than once in names; "
+                        "give each class once")
     return DataSpec(p, fmt, names, splits)
 
 
@@ -121,10 +126,11 @@ def _from_ultralytics(p: Path, d: dict) -> dict:
     """The same dataset as our yolo spec: ``{images: DIR}`` per split (labels found by the usual
     images -> labels rule), ``names`` as a list. ``path`` is relative to the YAML file here
     (Ultralytics resolves a relative one against its own datasets folder)."""
-    unknown = set(d) - {"format", "path", "train", "val", "test", "names", "nc", "download"}
+    unknown = set(d) - {"format", "path", "train", "val", "test", "names", "nc", "download", "roboflow"}
     if unknown:
         raise UserError(f"{p}: unknown key(s) {', '.join(sorted(unknown))} for a detection dataset; allowed: "
-                        f"path, train, val, test, names, nc (download is ignored: nothing is fetched)")
+                        f"path, train, val, test, names, nc (download and a Roboflow export's roboflow block are "
+                        f"ignored: nothing is fetched)")
     rel = Path(str(d.get("path") or "."))  # split paths stay relative to the YAML file, like ours
     root = p.parent / rel
     if not root.is_dir():

@@ -20,7 +20,7 @@ STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 def coco_gt_from_split(split: Split) -> dict:
     """COCO ground-truth dict for a split; class index i is category id i + 1 when built."""
     if split.coco_gt is not None:
-        return split.coco_gt
+        return _scorable_gt(split.coco_gt)
     images, anns = [], []
     for s in split.samples:
         images.append({"id": s.image_id, "file_name": s.image.name, "width": s.width, "height": s.height})
@@ -32,6 +32,25 @@ def coco_gt_from_split(split: Split) -> dict:
     return {"images": images, "annotations": anns, "categories": cats}
 
 
+def _scorable_gt(gt: dict) -> dict:
+    """A COCO json as pycocotools can score it: the annotations the reader skipped (bad bbox,
+    no image_id/category_id) left out, as they were from training; a missing ``area`` taken as
+    w * h, a missing ``iscrowd`` as 0 and missing ids numbered (pycocotools raised KeyError on
+    each: COCO files written by other tools often lack them)."""
+    from ..data.coco import bad_annotation
+
+    anns = [dict(a) for a in gt.get("annotations", []) if bad_annotation(a) is None]
+    for a in anns:
+        w, h = a["bbox"][2], a["bbox"][3]
+        if not isinstance(a.get("area"), (int, float)):
+            a["area"] = float(w) * float(h)
+        a.setdefault("iscrowd", 0)
+    if len({a.get("id") for a in anns}) != len(anns) or any("id" not in a for a in anns):
+        for i, a in enumerate(anns):
+            a["id"] = i + 1
+    return {**gt, "annotations": anns}
+
+
 def coco_results(image_id: int, det: Detections, cat_ids: list[int]) -> list[dict]:
     out = []
     for b, s, c in zip(det.boxes, det.scores, det.labels):
@@ -41,8 +60,9 @@ def coco_results(image_id: int, det: Detections, cat_ids: list[int]) -> list[dic
     return out
 
 
-def coco_ap(gt: dict, results: list[dict]) -> dict[str, float]:
-    """Run COCOeval (bbox) quietly; returns AP, AP50, AP75, APs, APm, APl."""
+def coco_ap(gt: dict, results: list[dict], img_ids: list[int] | None = None) -> dict[str, float]:
+    """Run COCOeval (bbox) quietly; returns AP, AP50, AP75, APs, APm, APl. ``img_ids``: score
+    only these images (the ones that could be read), not the ground truth of the others."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -54,6 +74,8 @@ def coco_ap(gt: dict, results: list[dict]) -> dict[str, float]:
         coco.createIndex()
         dt = coco.loadRes(results)
         ev = COCOeval(coco, dt, "bbox")
+        if img_ids is not None:
+            ev.params.imgIds = sorted(set(img_ids))
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
@@ -110,6 +132,7 @@ def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progr
     cat_ids = sorted(c["id"] for c in gt["categories"])
     results: list[dict] = []
     skipped = 0
+    scored: list[int] = []
     t0 = time.perf_counter()
     bar = progress_bar(total=len(split.samples), desc=desc, unit="img", disable=not progress, leave=False)
     for i in range(0, len(split.samples), batch_size):
@@ -123,9 +146,12 @@ def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progr
         if images:
             for s, det in zip(chunk, predictor.predict_images(images)):
                 results.extend(coco_results(s.image_id, det, cat_ids))
+                scored.append(s.image_id)
         bar.update(len(split.samples[i:i + batch_size]))
     bar.close()
-    stats = coco_ap(gt, results)
+    # Only the images read are scored: one that could not be read (or that the split left
+    # out) would otherwise count its ground truth as misses.
+    stats = coco_ap(gt, results, scored)
     return {**stats, "images": len(split.samples) - skipped, "skipped": skipped,
             "class_names_match": list(predictor.class_names) == list(split.names),
             "detections": len(results), "seconds": round(time.perf_counter() - t0, 3)}

@@ -361,7 +361,11 @@ class Trainer:
         last = epoch + 1 == t.epochs
         if self.val_split is not None and ((epoch + 1) % t.eval_interval == 0 or no_aug or last):
             if self.dist.is_main:
-                row.update(self.evaluate())
+                try:
+                    row.update(self.evaluate())
+                except BaseException:
+                    self._keep_unevaluated(epoch, row)
+                    raise
         if self.dist.is_main:
             self._end_epoch(epoch, row)
         D.barrier(self.dist)
@@ -388,6 +392,13 @@ class Trainer:
         res = evaluate(pred, self.val_split, batch_size=8, progress=False, conf=None, iou=None)  # the recipe's
         model.train(was)
         return {"AP": res["AP"], "AP50": res["AP50"], "eval_s": res["seconds"]}
+
+    def _keep_unevaluated(self, epoch: int, row: dict[str, Any]) -> None:
+        """The evaluation after ``epoch`` failed or was interrupted: save the trained epoch
+        (no AP in its row) so that --resume goes on from it instead of training it again."""
+        self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
+        self.save(self.out / "last.pt", epoch + 1)
+        self.log(f"epoch {epoch + 1} trained but not evaluated; saved {self.out / 'last.pt'} (--resume continues)")
 
     def _end_epoch(self, epoch: int, row: dict[str, Any]) -> None:
         improved = "AP" in row and row["AP"] > self.best_ap
