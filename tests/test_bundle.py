@@ -105,6 +105,28 @@ def test_package_is_deterministic_and_checks_target(tmp_path: Path) -> None:
     assert package_bundle(fake_export(tmp_path / "e2"), "ncnn", tmp_path / "a.zip", conf=0.5, force=True)["ok"]
 
 
+@pytest.mark.parametrize("name", ["traffic\u2028light", "a\x0bb", "", "two\nlines"])
+def test_a_class_name_that_is_not_one_line_is_refused_and_nothing_written(tmp_path: Path, name: str) -> None:
+    exp = fake_export(tmp_path / "e")
+    meta = json.loads((exp / "metadata.json").read_text())
+    meta["class_names"][1] = name
+    (exp / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="cannot be written to labels.txt"):
+        package_bundle(exp, "ncnn", tmp_path / "x.zip")
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_package_names_the_app_thresholds_the_graph_overrides(tmp_path: Path) -> None:
+    exp = fake_export(tmp_path / "e", fmt="onnx")  # top-K 10 in its graph
+    meta = json.loads((exp / "metadata.json").read_text())
+    meta["graph"]["nms"] = {"iou": 0.65, "conf": 0.001, "class_aware": True}
+    (exp / "metadata.json").write_text(json.dumps(meta))
+    assert package_bundle(exp, "onnx", tmp_path / "a.zip", max_det=10)["notes"] == []
+    notes = package_bundle(exp, "onnx", tmp_path / "b.zip", conf=0.0001, nms=0.8, max_det=300)["notes"]
+    assert len(notes) == 3 and "at most 10 detections" in notes[0] and "--topk 300" in notes[0]
+    assert "scores >= 0.001" in notes[1] and "IoU 0.65" in notes[2]
+
+
 def test_extract_into_a_file_or_full_folder_is_one_clear_error(bundle: Path, run_cli) -> None:
     code, out, err = run_cli("verify", bundle, "--extract", bundle)  # a typo: the bundle itself
     assert code == 2 and "is a file, not a folder" in err and "Traceback" not in err

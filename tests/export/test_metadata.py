@@ -76,3 +76,24 @@ def test_a_folder_of_exports_or_a_bare_onnx_gets_the_way_forward(tmp_path) -> No
     (tmp_path / "models" / "yolox_nano.onnx").write_bytes(b"not ours")
     with pytest.raises(UserError, match=r"models/yolox_nano.onnx: an ONNX without metadata.json"):
         read_metadata(tmp_path / "models")
+
+
+@pytest.mark.parametrize("edit", ["input_size", "class_names", "input_shape"])
+def test_metadata_that_contradicts_its_graph_is_refused(tmp_path, edit) -> None:
+    """A hand-edited metadata.json (not hashed itself) must not run the graph at a size or with
+    classes it was not exported for: ncnn accepts any input size and returned junk boxes."""
+    (tmp_path / "m.onnx").write_bytes(b"model bytes")
+    meta = _meta("decoded", None, fmt="ncnn")
+    write_metadata(tmp_path, meta, ["m.onnx"])
+    read_metadata(tmp_path)  # as written: consistent
+    m = json.loads((tmp_path / "metadata.json").read_text())
+    if edit == "input_size":
+        m["input_size"] = m["preprocess"]["input_size"] = [320, 320]
+        m["input"]["shape"] = [1, 3, 320, 320]
+    elif edit == "class_names":
+        m["class_names"] = m["class_names"][:3]
+    else:
+        m["preprocess"]["input_size"] = m["input_size"] = [320, 320]
+    (tmp_path / "metadata.json").write_text(json.dumps(m))
+    with pytest.raises(UserError, match="does not describe its graph"):
+        read_metadata(tmp_path)

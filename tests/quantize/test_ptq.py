@@ -233,6 +233,24 @@ def test_run_quantize_refuses_an_export_and_force_clears_the_old_report(tiny_ckp
     assert (out / "metadata.json").is_file()
 
 
+def test_run_quantize_refuses_a_folder_of_the_other_layout(tiny_ckpt, tiny_calib, tmp_path):
+    """One format into a folder of an earlier several-format run (or the reverse) left the new
+    export beside the old ones and their report."""
+    from yolox_edge.errors import UserError
+    from yolox_edge.quantize.pipeline import run_quantize
+
+    many, one = tmp_path / "many", tmp_path / "one"
+    run_quantize(str(tiny_ckpt), str(tiny_calib), ["onnx", "openvino"], str(many), verbose=False)
+    (many / "report.md").write_text("an earlier run's table")
+    with pytest.raises(UserError, match=r"holds the exports and report openvino/, onnx/, report.md .*several formats"):
+        run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(many), verbose=False)
+    assert not (many / "metadata.json").exists()
+    run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(one), verbose=False)
+    with pytest.raises(UserError, match="holds an export .*one format"):
+        run_quantize(str(tiny_ckpt), str(tiny_calib), ["onnx", "openvino"], str(one), verbose=False)
+    assert not (one / "onnx").exists()
+
+
 def test_kept_float_line_reads_right_for_zero_one_and_more():
     from yolox_edge.quantize.ptq import _kept_float
 

@@ -63,7 +63,9 @@ def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: 
     if target == "ncnn" and meta["graph"]["output_kind"] == "raw":
         raise UserError(f"{artifact}: raw-output export; the app needs the decode in the graph "
                         "(export without --raw)")
-    bad = [n for n in meta["class_names"] if not n or "\n" in n or "\r" in n]
+    # One line each in labels.txt, as every reader splits it (str.splitlines also breaks at
+    # \x0b, \x0c, \x1c-\x1e, \x85, \u2028, \u2029).
+    bad = [n for n in meta["class_names"] if n.splitlines() != [n]]
     if bad:
         raise UserError(f"{artifact}: class name {bad[0]!r} cannot be written to labels.txt; rename it")
     files = dict(meta["files"])
@@ -94,8 +96,34 @@ def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: 
     with zipfile.ZipFile(buf, "w") as zf:
         for name, data in contents.items():
             zf.writestr(_zip_entry(name), data)
+    with tempfile.TemporaryDirectory(prefix="yolox_edge_package_") as tmp:
+        # Verified before it is put in place: a bundle that fails its own check is never left at out.
+        trial = Path(tmp) / out.name
+        trial.write_bytes(buf.getvalue())
+        try:
+            report = verify_bundle(trial)
+        except UserError as e:
+            raise UserError(str(e).replace(str(trial), str(out)) + " (not written)") from None
     atomic_write_bytes(out, lambda f: f.write(buf.getvalue()))
-    return verify_bundle(out)
+    return {**report, "bundle": str(out), "notes": graph_limits(meta["graph"], conf, nms, max_det)}
+
+
+def graph_limits(graph: dict, conf: float, nms: float, max_det: int) -> list[str]:
+    """What the app thresholds cannot change because the graph already applied stricter ones
+    (in-graph top-K and NMS): recorded as given, but said, so the card is not read as a promise."""
+    notes = []
+    k = graph.get("topk") if graph.get("output_kind") == "topk" else None
+    if k and max_det > k:
+        notes.append(f"the graph keeps at most {k} detections, so max_det {max_det} gives no more "
+                     f"(export with --topk {max_det} for that)")
+    g = graph.get("nms") or {}
+    if g.get("conf") is not None and conf < g["conf"]:
+        notes.append(f"the graph keeps only scores >= {g['conf']}, so conf {conf} shows no more "
+                     f"(export with --conf {conf} for that)")
+    if g.get("iou") is not None and nms > g["iou"]:
+        notes.append(f"the graph's NMS already removed boxes overlapping more than IoU {g['iou']}, so nms {nms} "
+                     f"keeps no more (export with --nms {nms} for that)")
+    return notes
 
 
 def check_extracted(bundle: Path, directory: Path, manifest: dict[str, str]) -> dict:

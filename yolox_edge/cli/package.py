@@ -1,6 +1,8 @@
 """yolox-edge package: an exported model as one mobile bundle (.zip) with metadata, labels, card, sha256s."""
 from __future__ import annotations
 
+import sys
+
 from ..thresholds import APP_CONF, APP_NMS_IOU, BUNDLE_MAX_DET
 from .argtypes import positive, unit_interval
 
@@ -30,4 +32,6 @@ def run(args) -> int:
     size = sum(f["bytes"] for f in rep["files"].values())
     print(f"{args.out}: {rep['model']} {rep['target']} {rep['precision']}, {rep['classes']} class{'es' if rep['classes'] != 1 else ''}, "
           f"input {rep['input_size'][1]}x{rep['input_size'][0]}, {len(rep['files'])} files ({size} bytes), verified")
+    for note in rep["notes"]:
+        print(f"note: {note}", file=sys.stderr)
     return 0

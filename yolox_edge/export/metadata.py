@@ -163,10 +163,46 @@ def read_metadata(path: str | Path, *, verify: bool = True) -> dict:
                         f"({SCHEMA_VERSION}); upgrade yolox-edge")
     if meta["graph"].get("output_kind") not in OUTPUT_KINDS:
         raise UserError(f"{mpath}: unknown output kind {meta['graph'].get('output_kind')!r}; re-export the model")
+    check_consistency(meta, mpath)
     if verify:
         verify_files(mpath.parent, meta, where=mpath)
     meta["_dir"] = str(mpath.parent)
     return meta
+
+
+def check_consistency(meta: dict, where: Any) -> None:
+    """UserError when metadata.json contradicts itself: the sizes, anchors and classes the runtime
+    (and the app) read from it must describe one graph. metadata.json carries no hash of its own, so
+    a hand edit (input_size changed to run the model at another size, a class removed) otherwise
+    gives wrong boxes or names without a word: the grids are baked into the graph at export."""
+    def bad(what: str) -> UserError:
+        return UserError(f"{where}: {what}; metadata.json does not describe its graph (edited?), re-export the model")
+
+    try:
+        size = [int(v) for v in meta["preprocess"]["input_size"]]
+        shape = meta["input"]["shape"]
+        top = meta.get("input_size")
+        strides = [int(s) for s in meta["strides"]]
+        outputs = {o["name"]: o["shape"] for o in meta["outputs"]}
+    except (KeyError, TypeError, ValueError):
+        raise bad("input_size, input, strides or outputs are malformed") from None
+    if top is not None and list(top) != size:
+        raise bad(f"input_size {list(top)} differs from preprocess.input_size {size}")
+    if isinstance(shape, list) and len(shape) == 4 and all(isinstance(v, int) for v in shape[2:]) \
+            and list(shape[2:]) != size:
+        raise bad(f"input.shape {shape} is not the input_size {size}")
+    kind = meta["graph"].get("output_kind")
+    if kind in ("decoded", "raw") and strides and all(s > 0 for s in strides):
+        anchors = sum((size[0] // s) * (size[1] // s) for s in strides)
+        classes = len(meta["class_names"])
+        want = {"decoded": {"boxes": (anchors, 4), "scores": (anchors, classes)},
+                "raw": {"raw": (anchors, 5 + classes)}}[kind]
+        for name, dims in want.items():
+            got = outputs.get(name)
+            if isinstance(got, list) and len(got) == 3 and all(isinstance(v, int) for v in got[1:]) \
+                    and tuple(got[1:]) != dims:
+                raise bad(f"output {name} {got} is not [B, {dims[0]}, {dims[1]}] for input {size} and "
+                          f"{classes} class names")
 
 
 def verify_files(directory: Path, meta: dict, *, where: Any = None) -> None:

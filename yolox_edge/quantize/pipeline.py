@@ -143,6 +143,23 @@ def _refuse_earlier(formats: list[str], out: Path, force: bool) -> None:
     if not force:
         for target in format_dirs(formats, out).values():
             clear_earlier_export(target, False)  # with force=False it only refuses
+        other = _other_layout(formats, out)
+        if other:
+            raise UserError(f"{out}: holds {other} of an earlier quantize run with "
+                            f"{'several formats' if len(formats) == 1 else 'one format'}; choose another --out, "
+                            "or pass --force to write into it anyway")
+
+
+def _other_layout(formats: list[str], out: Path) -> str:
+    """What an earlier run into ``out`` with the other folder layout left (one format writes into
+    ``out`` itself, several into ``out/<format>``), which a new run would sit beside; '' if none."""
+    from ..export.metadata import METADATA_FILE
+
+    if len(formats) > 1:
+        return "an export (its metadata.json)" if (out / METADATA_FILE).is_file() else ""
+    left = [f"{f}/" for f in FORMATS if (out / f / METADATA_FILE).is_file()]
+    left += [name for name in REPORT_FILES if (out / name).is_file()]
+    return "the exports and report " + ", ".join(left) if left else ""
 
 
 def _clear_earlier(formats: list[str], out: Path) -> None:

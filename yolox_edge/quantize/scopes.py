@@ -109,4 +109,5 @@ def describe(deploy: nn.Module) -> dict:
     """What goes into metadata.json about the float part of an INT8 graph."""
     return {"quantized_module": detector_child(deploy), "float_modules": float_modules(deploy),
             "ignored_pattern": ignored_pattern(deploy),
-            "float_ops": "decode (grid add, exp, stride mul), sigmoid, obj*cls, concat, top-K"}
+            "float_ops": "decode (grid add, exp, stride mul), sigmoid, obj*cls, concat"
+                         + (", top-K" if getattr(deploy, "kind", None) == "topk" else "")}
