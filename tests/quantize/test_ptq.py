@@ -149,6 +149,32 @@ def test_calibration_of_another_size_fails_before_writing(tiny_ckpt, calib_image
     assert not out.exists()
 
 
+@pytest.mark.slow
+def test_quantize_at_another_size_with_img_size(tiny_ckpt, calib_images, tmp_path, run_cli):
+    """The INT8 graph of a 64-px checkpoint at 96, from a 96-px calibration set (was only
+    'rebuild it', with no way to quantize at another size than the checkpoint's)."""
+    from yolox_edge.export.metadata import read_metadata
+    from yolox_edge.quantize.calib import build_calibration_set
+
+    build_calibration_set(calib_images, tmp_path / "c96", size=96, count=2)
+    code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path / "c96", "--format", "onnx",
+                           "--out", tmp_path / "no")
+    assert code == 2 and "--img-size 96" in err and not (tmp_path / "no").exists()
+    code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path / "c96", "--format", "onnx",
+                           "--img-size", "80", "--out", tmp_path / "no")
+    assert code == 2 and "must be a positive multiple of 32" in err
+    code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path / "c96", "--format", "onnx",
+                           "--img-size", "96", "--out", tmp_path / "q96")
+    assert code == 0, err
+    meta = read_metadata(tmp_path / "q96")
+    assert meta["input"]["shape"][2:] == [96, 96] and meta["preprocess"]["input_size"] == [96, 96]
+    from yolox_edge.runtime import load_predictor
+
+    pred = load_predictor(tmp_path / "q96")
+    assert pred.info.preprocess.input_size == (96, 96)
+    pred.predict(np.full((50, 70, 3), 128, np.uint8))  # runs at its size
+
+
 def test_cli_quantize_bad_inputs(tiny_ckpt, tmp_path, run_cli):
     code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path / "nothing", "--format", "onnx",
                            "--out", tmp_path / "o")

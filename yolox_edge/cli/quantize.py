@@ -40,6 +40,8 @@ def add_parser(sub) -> None:
                    help="QAT epochs (default 1: one full cosine decay; measured best on a small train split)")
     p.add_argument("--lr", type=positive_float, default=None, help="QAT learning rate (default: low, see qat.py)")
     p.add_argument("--batch", type=positive, default=8, help="QAT batch size")
+    p.add_argument("--img-size", type=positive, default=None,
+                   help="input size of the INT8 graphs (default: the checkpoint's); the calibration set must match")
     p.add_argument("--report", action="store_true",
                    help="also export FP32 of each format and print the FP32 vs INT8 table (needs --data)")
     p.set_defaults(func=run)
@@ -60,5 +62,5 @@ def run(args) -> int:
                  accuracy_control=args.accuracy_control, max_drop=args.max_drop, data=args.data, qat=args.qat,
                  epochs=args.epochs, lr=args.lr, batch=args.batch, report=args.report,
                  keep_float=args.ncnn_keep_float, nncf_keep_float=args.nncf_keep_float, nms_iou=iou,
-                 nms_conf=conf, force=args.force)
+                 nms_conf=conf, force=args.force, img_size=args.img_size)
     return 0

@@ -232,7 +232,8 @@ def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None
     hw = tuple(data.shape[2:])
     if input_size is not None and tuple(input_size) != hw:
         raise UserError(f"{d}: calibration set is {hw[0]}x{hw[1]} but the model takes "
-                        f"{input_size[0]}x{input_size[1]}; rebuild it with --size {input_size[0]}")
+                        f"{input_size[0]}x{input_size[1]}; rebuild it with --size {input_size[0]} "
+                        f"(or quantize at its size with --img-size {hw[0]})")
     pre = PreprocessConfig.from_dict(man.get("preprocess", {"input_size": list(hw)}))
     return CalibrationSet(data, list(man.get("images", [])), pre, man.get("sampling", "random"),
                           int(man.get("seed", 0)), man.get("source", ""), dict(man.get("class_counts", {})),

@@ -21,13 +21,15 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
                  report: bool = False, keep_float: int = 4, nncf_keep_float: int = 2,
                  nms_iou: float = DEFAULT_NMS_IOU,
                  nms_conf: float = DEFAULT_NMS_CONF, verbose: bool = True,
-                 force: bool = False) -> dict[str, QuantizeResult]:
+                 force: bool = False, img_size: int | None = None) -> dict[str, QuantizeResult]:
     """INT8-convert ``model`` into each format; returns format -> result (and prints a report).
 
     An export already in a format's folder is refused unless ``force``; with it, that export
     and the report files an earlier ``report=True`` run left in ``out`` are replaced once every
     new export is ready (staging.py: a run that stops before leaves ``out`` as it was). After
     QAT, each export is scored on ``data``'s val split (metadata ``quantization.qat.exported_eval``).
+    ``img_size`` makes the INT8 graphs (and the calibration set they need) that size instead of the
+    checkpoint's, as ``export --img-size`` does for FP32.
     """
     from ..engine.checkpoint import load_model
 
@@ -41,6 +43,10 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     if not 0 < max_drop < 1:
         raise UserError(f"--max-drop {max_drop}: an absolute AP drop in (0, 1), e.g. 0.005 for half a point")
     detector, ckpt = load_model(model)
+    if img_size is not None:
+        if img_size <= 0 or img_size % max(detector.strides):
+            raise UserError(f"--img-size {img_size}: must be a positive multiple of {max(detector.strides)}")
+        ckpt = {**ckpt, "preprocess": {**ckpt["preprocess"], "input_size": [img_size, img_size]}}
     say = print if verbose else (lambda *a, **k: None)
     if data and (report or accuracy_control):  # found now, not after minutes of quantization
         from ..data.spec import read_split_for
@@ -76,7 +82,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
                 say(line)
         if report:
             stage.phase = REPORT_PHASE
-            _report(model, results, data, out, topk, say, nms_iou, nms_conf, scores)
+            _report(model, results, data, out, topk, say, nms_iou, nms_conf, scores, img_size)
     except BaseException as e:
         if verbose:
             print(stage.stopped_note(e, qat=qat), file=sys.stderr)
@@ -203,7 +209,7 @@ def quiet_nncf(bars: bool = True):
 
 
 def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, topk, say, nms_iou: float,
-            nms_conf: float, scores: dict[str, dict]) -> None:
+            nms_conf: float, scores: dict[str, dict], img_size: int | None) -> None:
     from ..fileio import atomic_write_bytes
     from ..export.api import export_model
     from .report import compare, format_table, write_report
@@ -212,7 +218,7 @@ def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, top
     for fmt, res in results.items():
         fp32_dir = out / "fp32" / fmt
         say(f"[{fmt}] FP32 reference export -> {fp32_dir}")
-        export_model(model, fmt, fp32_dir, topk=topk, nms_iou=nms_iou, nms_conf=nms_conf)
+        export_model(model, fmt, fp32_dir, topk=topk, nms_iou=nms_iou, nms_conf=nms_conf, img_size=img_size)
         rows.append(compare(fmt, fp32_dir, res.directory, data, int8=scores.get(fmt)))  # QAT scored it already
     method = next(iter(results.values())).metadata["quantization"]["method"]
     table = format_table(rows, title=f"FP32 vs INT8 ({method}) on {data}:val")

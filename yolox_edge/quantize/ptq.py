@@ -341,7 +341,8 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
     cal = calib if isinstance(calib, CalibrationSet) else load_calibration_set(calib, input_size=pre.input_size)
     if tuple(cal.size) != tuple(pre.input_size):
         raise UserError(f"{cal.path}: calibration set is {cal.size[0]}x{cal.size[1]} but the model takes "
-                        f"{pre.input_size[0]}x{pre.input_size[1]}; rebuild it with --size {pre.input_size[0]}")
+                        f"{pre.input_size[0]}x{pre.input_size[1]}; rebuild it with --size {pre.input_size[0]} "
+                        f"(or quantize at its size with --img-size {cal.size[0]})")
     kind, k = output_plan(fmt, "fp32", opts.topk, False, False)
     detector = fold_batchnorm(detector).eval()
     nms = graph_nms(kind, fmt, opts.nms_iou, opts.nms_conf)  # as the FP32 export of this format
