@@ -136,7 +136,7 @@ class GridDecode(nn.Module):
         [5+C, N] table is never concatenated, only sliced apart again (on Nano in OpenVINO that
         concat and its layout change cost about as much as the rest of the decode). The class
         max is taken per level over the logits (sigmoid is monotonic and the product with
-        sigmoid(obj) > 0 keeps the order, so the scores are the same numbers), and only the
+        sigmoid(obj) > 0 keeps the order, so the scores are the same numbers up to rounding), and only the
         [B, N] results are joined: 2N sigmoids run instead of N(1+C).
         """
         shapes = [tuple(reg.shape[-2:]) for reg, _, _ in parts]

@@ -83,6 +83,30 @@ def test_model_file_paths_open_too(tiny_exports) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+@pytest.mark.parametrize("edit", ["size", "name"])
+def test_metadata_edited_to_another_input_is_refused_on_load(fmt, edit, tiny_exports, tmp_path) -> None:
+    """Sizes edited consistently in metadata.json (its own check cannot see it) or another input
+    name: the graph's own input says otherwise (was a runtime traceback at the first call)."""
+    import json
+    import shutil
+
+    from yolox_edge.errors import UserError
+
+    d = shutil.copytree(tiny_exports[fmt], tmp_path / fmt)
+    meta = json.loads((d / "metadata.json").read_text())
+    if edit == "size":
+        meta["input_size"] = meta["preprocess"]["input_size"] = [96, 96]
+        meta["input"]["shape"] = [1, 3, 96, 96]
+        says = "input height is 64 but metadata.json says 96"
+    else:
+        meta["input"]["name"] = "pixels"
+        says = "metadata.json names 'pixels'"
+    (d / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match=says):
+        load_predictor(d)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
 def test_dynamic_batch_runs_whole_batch(fmt, tiny_ckpt, tiny_exports, tmp_path) -> None:
     from yolox_edge.export import export_model
 

@@ -5,6 +5,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..errors import UserError
+
 
 def output_blobs(meta: dict) -> dict[str, str]:
     """Contract output name (boxes/scores/labels/raw) -> the backend's own tensor name."""
@@ -14,6 +16,20 @@ def output_blobs(meta: dict) -> dict[str, str]:
 def fixed_input(meta: dict) -> tuple[int, int]:
     """(height, width) the graph was exported for (grids are baked in at export)."""
     return tuple(meta["input"]["shape"][2:4])
+
+
+def check_graph_input(path, meta: dict, names: set[str], shape: list) -> None:
+    """UserError when the graph's input is not the one metadata.json describes (its name, or a
+    fixed channel/height/width that differs): an edited metadata.json would otherwise end in a
+    runtime traceback, or in boxes decoded for another grid."""
+    want = meta["input"]
+    if want["name"] not in names:
+        raise UserError(f"{path}: the graph's input is {', '.join(sorted(map(repr, names)))} but metadata.json "
+                        f"names {want['name']!r}; re-export the model")
+    for axis, got, exp in zip(("channels", "height", "width"), shape[1:4], want["shape"][1:4]):
+        if isinstance(got, int) and isinstance(exp, int) and got != exp:
+            raise UserError(f"{path}: the graph's input {axis} is {got} but metadata.json says {exp} "
+                            f"(input shape {want['shape']}); metadata.json does not describe this graph, re-export it")
 
 
 def static_batch(meta: dict) -> bool:

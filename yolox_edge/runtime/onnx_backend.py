@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import UserError
 from .base import ModelInfo
-from .artifact import as_host, fixed_input, output_blobs, run_batched, static_batch
+from .artifact import as_host, check_graph_input, fixed_input, output_blobs, run_batched, static_batch
 
 
 def cpu_session(path: str | Path, *, threads: int | None, advice: str):
@@ -34,6 +34,8 @@ class OnnxBackend:
     def __init__(self, path: str | Path, meta: dict, *, threads: int | None = None) -> None:
         self.session = cpu_session(path, threads=threads, advice="the file is damaged, re-export it")
         self.input_name = meta["input"]["name"]
+        graph_in = self.session.get_inputs()[0]
+        check_graph_input(path, meta, {graph_in.name}, list(graph_in.shape))
         self.blobs = output_blobs(meta)
         self.fixed_input = fixed_input(meta)
         self.static = static_batch(meta)
