@@ -171,6 +171,34 @@ def test_an_epoch_whose_evaluation_fails_is_kept_for_resume(synthetic_coco, tmp_
     assert [row["epoch"] for row in res["rows"]] == [1, 2] and "AP" in res["rows"][-1]
 
 
+def test_resume_evaluates_the_last_epoch_whose_evaluation_was_interrupted(synthetic_coco, tmp_path, monkeypatch):
+    """Ctrl-C during the evaluation of the schedule's last epoch: --resume has no epoch left to
+    train, so it must evaluate the kept one (AP in the log, best.pt, log.csv) instead of ending
+    with no best.pt and no logs."""
+    spec = synthetic_coco(4)
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "aug": NO_AUG,
+                          "train": {"epochs": 1, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 0,
+                                    "eval_interval": 1, "multiscale_range": 0}})
+    real = Trainer.evaluate
+
+    def broken(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "evaluate", broken)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(r, data=spec, out=tmp_path / "run", progress=False, log=lambda m: None).train()
+    assert not (tmp_path / "run" / "best.pt").exists()
+    monkeypatch.setattr(Trainer, "evaluate", real)
+    msgs: list[str] = []
+    res = Trainer(r, data=spec, out=tmp_path / "run", resume=True, progress=False, log=msgs.append).train()
+    assert [row["epoch"] for row in res["rows"]] == [1] and "AP" in res["rows"][0]
+    assert res["best_epoch"] == 1 and (tmp_path / "run" / "best.pt").is_file()
+    assert any("evaluating it now" in m for m in msgs)
+    csv = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert len(csv) == 2 and csv[1].split(",")[-1] != ""  # epoch 1's row, with its eval_s
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["train_state"]["log"][0].get("AP") is not None
+
+
 def test_rng_state_round_trips_through_weights_only_load(tmp_path):
     random.seed(3)
     np.random.seed(3)

@@ -293,6 +293,7 @@ class Trainer:
         self.log(f"sizes: {self.describe_train_sizes()}; evaluated and exported at {self.test_size}")
         try:
             size = self.input_size
+            self._evaluate_kept_epoch()
             for epoch in range(self.start_epoch, t.epochs):
                 size = self._train_epoch(epoch, size)
         finally:
@@ -358,8 +359,7 @@ class Trainer:
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "iters": n_iter, "no_aug": int(no_aug),
                                **{f"loss_{k}": v / max(n_iter, 1) for k, v in sums.items()},
                                "train_s": round(time.perf_counter() - t0, 2), "skipped": skip_count(self.dataset)}
-        last = epoch + 1 == t.epochs
-        if self.val_split is not None and ((epoch + 1) % t.eval_interval == 0 or no_aug or last):
+        if self._eval_due(epoch):
             if self.dist.is_main:
                 try:
                     row.update(self.evaluate())
@@ -392,6 +392,31 @@ class Trainer:
         res = evaluate(pred, self.val_split, batch_size=8, progress=False, conf=None, iou=None)  # the recipe's
         model.train(was)
         return {"AP": res["AP"], "AP50": res["AP50"], "eval_s": res["seconds"]}
+
+    def _eval_due(self, epoch: int) -> bool:
+        """Whether the schedule evaluates after (0-based) ``epoch``."""
+        t = self.recipe.train
+        no_aug = epoch >= t.epochs - self.no_aug_epochs
+        return self.val_split is not None and ((epoch + 1) % t.eval_interval == 0 or no_aug or epoch + 1 == t.epochs)
+
+    def _evaluate_kept_epoch(self) -> None:
+        """A resumed run whose last epoch was saved by ``_keep_unevaluated`` (its evaluation was
+        interrupted or failed): evaluate it now, from the restored state, so that its AP, best.pt
+        and the logs are not lost (for the schedule's last epoch nothing else would ever do it)."""
+        if not self.start_epoch or not self.rows or self.rows[-1].get("epoch") != self.start_epoch:
+            return
+        row = dict(self.rows[-1])
+        if "AP" in row or not self._eval_due(self.start_epoch - 1):
+            return
+        if self.dist.is_main:
+            self.log(f"epoch {self.start_epoch} was trained but not evaluated: evaluating it now")
+            try:
+                row.update(self.evaluate())
+            except BaseException:
+                self.log(f"epoch {self.start_epoch} still not evaluated; --resume evaluates it")
+                raise
+            self._end_epoch(self.start_epoch - 1, row)
+        D.barrier(self.dist)
 
     def _keep_unevaluated(self, epoch: int, row: dict[str, Any]) -> None:
         """The evaluation after ``epoch`` failed or was interrupted: save the trained epoch
