@@ -1,8 +1,9 @@
+import re
 from pathlib import Path
 
 import pytest
 
-from yolox_edge.config import Recipe, apply_overrides, load_recipe, recipe_from_dict
+from yolox_edge.config import Recipe, apply_overrides, check_recipe, load_recipe, recipe_from_dict
 from yolox_edge.errors import UserError
 
 RECIPES = Path(__file__).resolve().parents[1] / "yolox_edge" / "recipes"
@@ -89,3 +90,28 @@ def test_a_shipped_recipe_is_found_by_name_from_any_folder(tmp_path, monkeypatch
         # a path of the user's that is missing is never swapped for the shipped recipe silently
         with pytest.raises(UserError, match=r"recipe not found; the shipped one is --recipe yolox_"):
             load_recipe(missing)
+
+
+@pytest.mark.parametrize("item, says", [
+    ("train.batch=0", "train.batch=0: must be at least 1"),
+    ("train.epochs=0", "train.epochs=0: must be at least 1"),
+    ("train.eval_interval=0", "train.eval_interval=0: must be at least 1"),
+    ("data.workers=-1", "data.workers=-1: must be at least 0"),
+    ("train.ema_decay=1.5", "train.ema_decay=1.5: must be in (0, 1)"),
+    ("train.threads=0", "train.threads=0: must be at least 1"),
+    ("train.device=tpu", "choose auto, cpu, cuda or cuda:N"),
+    ("train.random_size=[20, 10]", "1 <= lo <= hi"),
+    ("aug.flip_prob=2", "aug.flip_prob must be a probability"),
+    ("aug.mosaic_scale=[1.5, 0.5]", "aug.mosaic_scale must be [lo, hi]"),
+    ("train.eval_nms=1.5", "train.eval_nms=1.5: must be in [0, 1]"),
+])
+def test_values_out_of_range_are_named_before_any_work(item, says):
+    """Each was accepted and ended in a traceback (some after an epoch), or trained nothing."""
+    r = apply_overrides(load_recipe("yolox_nano"), [item])
+    with pytest.raises(UserError, match=re.escape(says)):
+        check_recipe(r)
+
+
+@pytest.mark.parametrize("name", ["yolox_nano", "yolox_tiny", "finetune_nano_cpu", "yolox_s"])
+def test_shipped_recipes_pass_the_range_check(name):
+    check_recipe(load_recipe(name))

@@ -182,6 +182,48 @@ def recipe_from_dict(d: dict | None, source: str = "recipe") -> Recipe:
     return recipe
 
 
+_AT_LEAST = {  # key -> smallest value that trains (types were checked when the recipe was read)
+    "data.workers": 0, "data.repeat": 1, "train.epochs": 1, "train.batch": 1, "train.eval_interval": 1,
+    "train.multiscale_interval": 1, "train.no_aug_epochs": 0, "train.warmup_epochs": 0,
+    "train.warmup_lr_start": 0, "train.weight_decay": 0, "train.multiscale_range": 0,
+    "train.freeze_backbone_epochs": 0, "train.bn_reestimate_batches": 0,
+}
+_UNIT = ("train.min_lr_ratio", "train.momentum", "train.eval_conf", "train.eval_nms")
+
+
+def check_recipe(recipe: Recipe) -> None:
+    """UserError naming the first value out of its range, before any work: a recipe or ``--set``
+    value of the right type but the wrong range (batch 0, eval_interval 0, epochs 0, a reversed
+    random_size) otherwise ended in a traceback, some only after an epoch of training."""
+    def value(key: str) -> Any:
+        section, name = key.split(".")
+        return getattr(getattr(recipe, section), name)
+
+    try:  # AugConfig checks itself when built; values set one by one skipped that
+        AugConfig(**dataclasses.asdict(recipe.aug))
+    except ValueError as e:
+        raise UserError(f"{e}; fix the recipe or --set value") from None
+    for key, lo in _AT_LEAST.items():
+        if value(key) < lo:
+            raise UserError(f"{key}={value(key)}: must be at least {lo}")
+    for key in _UNIT:
+        if not 0 <= value(key) <= 1:
+            raise UserError(f"{key}={value(key)}: must be in [0, 1]")
+    t = recipe.train
+    if not t.basic_lr_per_img > 0:
+        raise UserError(f"train.basic_lr_per_img={t.basic_lr_per_img}: must be above 0")
+    if not 0 < t.ema_decay < 1:
+        raise UserError(f"train.ema_decay={t.ema_decay}: must be in (0, 1), e.g. 0.9998")
+    if t.threads is not None and t.threads < 1:
+        raise UserError(f"train.threads={t.threads}: must be at least 1 (or null for torch's default)")
+    dev = t.device
+    if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        raise UserError(f"train.device={dev!r}: choose auto, cpu, cuda or cuda:N")
+    if t.random_size is not None and not 1 <= t.random_size[0] <= t.random_size[1]:
+        raise UserError(f"train.random_size={list(t.random_size)}: must be [lo, hi] with 1 <= lo <= hi "
+                        "(units of 32 px)")
+
+
 RECIPES_DIR = Path(__file__).parent / "recipes"  # shipped with the package, so any install has them
 
 

@@ -199,6 +199,24 @@ def test_resume_evaluates_the_last_epoch_whose_evaluation_was_interrupted(synthe
     assert load_checkpoint(tmp_path / "run" / "last.pt")["train_state"]["log"][0].get("AP") is not None
 
 
+def test_ctrl_c_hint_says_whether_there_is_an_epoch_to_resume(synthetic_coco, tiny_recipe, run_cli, tmp_path,
+                                                             monkeypatch):
+    """Stopped in the first epoch, '--resume continues from the last finished epoch' led to
+    'nothing to resume'; with an epoch saved, the hint stands."""
+    spec = synthetic_coco(4)
+
+    def stop(self, *a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "train", stop)
+    code, _, err = run_cli("train", "--recipe", tiny_recipe, "--data", spec, "--out", tmp_path / "run")
+    assert code == 130 and "no epoch had finished" in err and "--resume" not in err
+    (tmp_path / "run").mkdir(exist_ok=True)
+    (tmp_path / "run" / "last.pt").write_bytes(b"an earlier epoch")
+    code, _, err = run_cli("train", "--data", spec, "--out", tmp_path / "run", "--resume")
+    assert code == 130 and "--resume continues from the last finished epoch" in err
+
+
 def test_rng_state_round_trips_through_weights_only_load(tmp_path):
     random.seed(3)
     np.random.seed(3)

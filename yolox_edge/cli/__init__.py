@@ -11,6 +11,7 @@ import importlib.metadata
 import io
 import os
 import sys
+from pathlib import Path
 
 from ..errors import UserError
 
@@ -111,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         hint = ""
-        if command in ("train", "pipeline"):  # last.pt holds the last finished epoch
-            hint = "; the same command with --resume continues from the last finished epoch"
+        if command in ("train", "pipeline") and getattr(args, "out", None):
+            last = Path(args.out) / ("train" if command == "pipeline" else "") / "last.pt"
+            # last.pt holds the last finished epoch; before the first one there is nothing to resume
+            hint = ("; the same command with --resume continues from the last finished epoch" if last.is_file()
+                    else "; no epoch had finished, so nothing was saved: run the same command again")
         print(f"yolox-edge {command}: interrupted{hint}", file=sys.stderr)
         return 130
 

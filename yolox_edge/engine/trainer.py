@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from ..config import Recipe, load_recipe, recipe_diff, recipe_from_checkpoint
+from ..config import Recipe, check_recipe, load_recipe, recipe_diff, recipe_from_checkpoint
 from ..progress import progress_bar
 from ..thresholds import EVAL_MAX_DET
 from ..data.dataset import DetectionDataset, collate
@@ -50,6 +50,7 @@ class _Repeat(torch.utils.data.Dataset):
 
 
 def _check_sizes(r: Recipe) -> None:
+    check_recipe(r)
     for s, what in ((r.input_size, "model.input_size"), (r.test_size, "model.test_size")):
         if s % 32:
             raise UserError(f"{what}={s} is not a multiple of 32 (the largest stride); e.g. "
