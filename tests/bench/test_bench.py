@@ -124,7 +124,7 @@ def test_artifact_size_counts_only_the_files_metadata_names(tmp_path):
     assert [p.name for p in artifact_files(plain)] == ["a.onnx"]
 
 
-@pytest.mark.parametrize("hw", [(480, 640), (700, 300), (416, 416)])
+@pytest.mark.parametrize("hw", [(480, 640), (700, 300), (416, 416), (2, 4000), (5000, 3)])
 def test_baseline_preprocessing_is_the_official_steps_and_ours_equals_it(hw):
     """The baseline runs the official demo's preprocessing; ours produces the same array."""
     from yolox_edge.bench.baseline import official_preprocess
@@ -526,3 +526,24 @@ def test_environment_knobs_are_recorded_and_printed(monkeypatch):
     assert "--powersave 2 is ncnn's CPU policy: no ncnn row here" in markdown_table(res)
     res["rows"][0]["backend"] = "ncnn"
     assert "--powersave" not in markdown_table(res)
+
+
+def test_best_ratio_is_the_table_ratio_and_follows_the_headline_mode():
+    """The summary line printed the ratio rounded twice (1.5354 -> 1.535 -> '1.53x' beside the table's
+    '1.54x'), and nothing at all with --mode model although the table had a speed-up column."""
+    def row(label, p50, baseline=False):
+        return {"label": label, "threads": 1, "baseline": baseline, "latency_ms": {"model": {"p50": p50}}}
+
+    res = {"rows": [row("a", 10.71), row("base", 16.444, True)], "config": {"modes": ["model"]}}
+    best = best_ratio(res, "model")
+    assert f"{best['ratio']:.2f}" == "1.54"
+    from yolox_edge.cli import build_parser
+    from yolox_edge.cli import bench as cli_bench
+    import contextlib, io
+    from unittest import mock
+    args = build_parser().parse_args(["bench", "a.onnx", "--mode", "model", "--no-rss"])
+    buf = io.StringIO()
+    with mock.patch("yolox_edge.bench.run_bench", return_value=res), \
+            mock.patch("yolox_edge.bench.markdown_table", return_value="TABLE"), contextlib.redirect_stdout(buf):
+        cli_bench.run(args)
+    assert "best model-only speed-up vs the official-style baseline: 1.54x (a, 1 thread(s))" in buf.getvalue()

@@ -58,6 +58,6 @@ def test_types_directly() -> None:
     assert positive("3") == 3 and non_negative("0") == 0 and unit_interval("0.25") == 0.25
     assert positive_float("1e-4") == 1e-4 and int_list(0)("0,3") == [0, 3]
     for fn, s in ((positive, "0"), (positive, "1.5"), (non_negative, "-1"), (unit_interval, "inf"),
-                  (positive_float, "-1e-3"), (int_list(1), "")):
+                  (positive_float, "-1e-3"), (positive_float, "inf"), (int_list(1), "")):
         with pytest.raises(argparse.ArgumentTypeError):
             fn(s)

@@ -29,7 +29,9 @@ def official_preprocess(img: np.ndarray, cfg: PreprocessConfig) -> tuple[np.ndar
     h, w = cfg.input_size
     r = min(h / img.shape[0], w / img.shape[1])
     canvas = np.ones((h, w, 3), np.uint8) * cfg.pad_value
-    resized = cv2.resize(img, (int(img.shape[1] * r), int(img.shape[0] * r)), interpolation=cv2.INTER_LINEAR)
+    # at least one pixel each way (as ours): a 2x4000 strip made cv2.resize fail with a traceback
+    size = (max(1, int(img.shape[1] * r)), max(1, int(img.shape[0] * r)))
+    resized = cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
     canvas[:resized.shape[0], :resized.shape[1]] = resized
     return np.ascontiguousarray(canvas.transpose(2, 0, 1), dtype=np.float32), r
 

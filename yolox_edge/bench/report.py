@@ -220,7 +220,8 @@ def best_ratio(result: dict, mode: str = "e2e") -> dict | None:
         if r["baseline"] or ratio is None:
             continue
         if best is None or ratio > best["ratio"]:
-            best = {"label": r["label"], "threads": r["threads"], "ratio": round(ratio, 3)}
+            # unrounded: rounding here and again when printed ("1.535" -> 1.53x) contradicted the table's 1.54x
+            best = {"label": r["label"], "threads": r["threads"], "ratio": ratio}
     return best
 
 

@@ -48,10 +48,11 @@ def unit_interval(s: str) -> float:
 
 
 def positive_float(s: str) -> float:
-    """A number > 0 (learning rates)."""
+    """A finite number > 0 (learning rates, --fps: 'inf' would pace nothing and write Infinity,
+    which is not JSON)."""
     v = _float(s)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number above 0, not {s!r}")
+    if not 0 < v < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, not {s!r}")
     return v
 
 
