@@ -370,6 +370,13 @@ def test_speedups_pair_each_row_with_the_baseline_at_its_thread_count(tmp_path):
            "config": {"modes": ["e2e"]}, "machine": {"cpu": "test cpu", "arch": "x86_64"}}
     assert speedups(res, "e2e") == [2.0, 2.5, None, 1.0, 1.0]  # no 4-thread baseline: no ratio
     assert best_ratio(res) == {"label": "a", "threads": 2, "ratio": 2.5}
+    over = {**res, "rows": [dict(r) for r in res["rows"]]}
+    over["rows"][0]["latency_ms"] = {"e2e": {"p50": 4.0}}   # a 1-thread row at 5x its baseline...
+    over["rows"][0]["oversubscribed"] = over["rows"][3]["oversubscribed"] = True  # ...with too many threads
+    assert best_ratio(over)["ratio"] == 2.5  # the headline is a row that had its cores
+    for r in over["rows"]:
+        r["oversubscribed"] = True
+    assert best_ratio(over)["ratio"] == 5.0  # unless every row was oversubscribed
     write_plot(res, tmp_path / "bars.png")  # the bar chart (no AP) with a row lacking a ratio
     assert (tmp_path / "bars.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -547,3 +554,10 @@ def test_best_ratio_is_the_table_ratio_and_follows_the_headline_mode():
             mock.patch("yolox_edge.bench.markdown_table", return_value="TABLE"), contextlib.redirect_stdout(buf):
         cli_bench.run(args)
     assert "best model-only speed-up vs the official-style baseline: 1.54x (a, 1 thread(s))" in buf.getvalue()
+
+
+def test_a_precision_hint_given_twice_is_one_row():
+    """--precision-hint f32,f32 gave two rows of one label (JSON order and AP are keyed by label)."""
+    from yolox_edge.cli.bench import _hints
+
+    assert _hints("f32,f32") == ["f32"] and _hints("bf16, f32,bf16") == ["bf16", "f32"]

@@ -35,7 +35,7 @@ def _hints(s: str) -> list[str]:
     bad = [h for h in hints if h not in PRECISION_HINTS]
     if bad or not hints:
         raise argparse.ArgumentTypeError(f"precision hints are {', '.join(PRECISION_HINTS)} (comma list), not {s!r}")
-    return hints
+    return list(dict.fromkeys(hints))  # f32,f32 is one row per artifact, as --threads 1,1 is
 
 
 def add_parser(sub) -> None:
