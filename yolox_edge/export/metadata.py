@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..data.preprocess import PreprocessConfig
+from ..decode_np import level_shapes
 from ..fileio import atomic_write_bytes, run_checkpoint, sha256_file
 from ..errors import UserError
 from ..runtime.base import OUTPUT_KINDS, ModelInfo
@@ -193,15 +194,14 @@ def check_consistency(meta: dict, where: Any) -> None:
         raise bad(f"input.shape {shape} is not the input_size {size}")
     kind = meta["graph"].get("output_kind")
     if kind in ("decoded", "raw") and strides and all(s > 0 for s in strides):
-        anchors = sum((size[0] // s) * (size[1] // s) for s in strides)
+        anchors = sum(h * w for h, w in level_shapes(size, strides))
         classes = len(meta["class_names"])
-        want = {"decoded": {"boxes": (anchors, 4), "scores": (anchors, classes)},
-                "raw": {"raw": (anchors, 5 + classes)}}[kind]
-        for name, dims in want.items():
-            got = outputs.get(name)
+        # the shapes the exporter writes for this size and class count (``output_specs``)
+        for spec in output_specs(kind, batch="B", num_anchors=anchors, num_classes=classes, topk=None):
+            got, dims = outputs.get(spec["name"]), spec["shape"][1:]
             if isinstance(got, list) and len(got) == 3 and all(isinstance(v, int) for v in got[1:]) \
-                    and tuple(got[1:]) != dims:
-                raise bad(f"output {name} {got} is not [B, {dims[0]}, {dims[1]}] for input {size} and "
+                    and got[1:] != dims:
+                raise bad(f"output {spec['name']} {got} is not [B, {dims[0]}, {dims[1]}] for input {size} and "
                           f"{classes} class names")
 
 

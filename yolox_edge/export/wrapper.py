@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..thresholds import EVAL_CONF
-from ..decode import GridDecode, flatten_maps
+from ..decode import GridDecode, flatten_maps, level_shapes
 from ..models import Detector, deploy_form
 from ..postprocess import keep_topk
 from .graph_nms import nms_topk
@@ -72,4 +72,4 @@ class DeployModel(nn.Module):
 
 def num_anchors(input_hw: tuple[int, int], strides) -> int:
     """Anchors (grid cells over all levels) for an input size."""
-    return sum((input_hw[0] // s) * (input_hw[1] // s) for s in strides)
+    return sum(h * w for h, w in level_shapes(input_hw, strides))
