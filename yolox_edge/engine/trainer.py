@@ -422,16 +422,19 @@ class Trainer:
     def _keep_unevaluated(self, epoch: int, row: dict[str, Any]) -> None:
         """The evaluation after ``epoch`` failed or was interrupted: save the trained epoch
         (no AP in its row) so that --resume goes on from it instead of training it again."""
+        self._record(epoch, row)
+        self.log(f"epoch {epoch + 1} trained but not evaluated; saved {self.out / 'last.pt'} (--resume continues)")
+
+    def _record(self, epoch: int, row: dict[str, Any]) -> None:
+        """``row`` becomes the log's entry for ``epoch`` (replacing any earlier one), saved in last.pt."""
         self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
         self.save(self.out / "last.pt", epoch + 1)
-        self.log(f"epoch {epoch + 1} trained but not evaluated; saved {self.out / 'last.pt'} (--resume continues)")
 
     def _end_epoch(self, epoch: int, row: dict[str, Any]) -> None:
         improved = "AP" in row and row["AP"] > self.best_ap
         if improved:
             self.best_ap, self.best_epoch = float(row["AP"]), epoch + 1
-        self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
-        self.save(self.out / "last.pt", epoch + 1)
+        self._record(epoch, row)
         if improved:
             self.save(self.out / "best.pt", epoch + 1)
         ap = f"  AP {row['AP']:.4f} AP50 {row['AP50']:.4f}{' (best)' if improved else ''}" if "AP" in row else ""
