@@ -278,9 +278,8 @@ class Trainer:
         frozen = epoch < t.freeze_backbone_epochs
         set_frozen(self.model.backbone, frozen)
         if t.freeze_stem:
-            # Folded imported weights leave the stem (raw 0..255 pixels in) with a tiny norm, so
-            # train-mode BN gives it relative steps of 10x its size per iteration (measured on
-            # Nano): it and everything after it collapse. Other layers step by ~0.1 %.
+            # An option for short fine-tunes; imported (BN-folded) stems train safely since BN
+            # re-estimation gives them unit-gain weights (models/bn.py).
             set_frozen(self.model.backbone.stem, True)
         if frozen or t.freeze_stem:
             set_bn_eval(self.model.backbone if frozen else self.model.backbone.stem)

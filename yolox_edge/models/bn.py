@@ -25,15 +25,28 @@ def reestimate_folded_bn(model: nn.Module, batches: Iterable[torch.Tensor], *, m
     bias = b + weight_old_scale * mu, so eval output is the same function of x.
 
     With ``rescale_convs`` (default) the conv feeding each BN (the ``conv``/``bn`` pair of a
-    BaseConv) is also divided per output channel by s = sqrt(v + eps), and the BN stats by
-    s and s^2, so BN inputs have unit variance. Why: folded weights carry the BN scale, and a
-    conv followed by train-mode BN is scale-invariant, its effective step growing as
-    1/|w|^2; left folded, some layers take huge steps and the pretrained function collapses
-    the moment they are trained (seen: raccoon AP 0.55 -> 0.0002 on unfreezing the backbone).
+    BaseConv) is also divided per output channel by s = sqrt(v + eps) / g, and the BN stats by
+    s and s^2, so BN inputs have standard deviation g = max(1, RMS of the conv's input). Why:
+    folded weights carry the BN scale, and a conv followed by train-mode BN is
+    scale-invariant, its relative step growing as (input scale / output scale)^2; left
+    folded, some layers take huge steps and the pretrained function collapses the moment
+    they are trained (seen: raccoon AP 0.55 -> 0.0002 on unfreezing the backbone). For inner
+    convs (inputs of order 1) g is 1: unit-variance BN inputs. The stem reads raw 0..255
+    pixels (RMS ~100): scaled to unit output it trained 10^4x too fast (COCO Nano on
+    coco_tiny, official Nano recipe: AP 0.31 -> 0.01 after one epoch at warm-up LR); with
+    g = the pixel RMS its weights have the size of a conv on unit inputs.
     """
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     sums = {m: None for m in bns}
     count = {m: 0 for m in bns}
+    feeding = {mod.bn: mod.conv for mod in model.modules()
+               if isinstance(getattr(mod, "bn", None), nn.BatchNorm2d) and isinstance(getattr(mod, "conv", None), nn.Conv2d)}
+    in_sq = {c: [0.0, 0] for c in feeding.values()}  # conv -> [sum of squared inputs, count]
+
+    def conv_hook(c, inp):
+        x = inp[0].detach().double()
+        in_sq[c][0] += float((x * x).sum())
+        in_sq[c][1] += x.numel()
 
     def hook(m, inp, _out):
         x = inp[0].detach().double()
@@ -50,6 +63,7 @@ def reestimate_folded_bn(model: nn.Module, batches: Iterable[torch.Tensor], *, m
     was_training = model.training
     model.eval()
     handles = [m.register_forward_hook(hook) for m in bns]
+    handles += [c.register_forward_pre_hook(conv_hook) for c in in_sq] if rescale_convs else []
     images = 0
     device = next(model.parameters()).device
     try:
@@ -63,8 +77,6 @@ def reestimate_folded_bn(model: nn.Module, batches: Iterable[torch.Tensor], *, m
             h.remove()
     if images == 0:
         raise ValueError("BN re-estimation needs at least one batch of images")
-    feeding = {mod.bn: mod.conv for mod in model.modules()
-               if isinstance(getattr(mod, "bn", None), nn.BatchNorm2d) and isinstance(getattr(mod, "conv", None), nn.Conv2d)}
     for m in bns:
         n = count[m]
         mu = sums[m][0] / n
@@ -72,8 +84,10 @@ def reestimate_folded_bn(model: nn.Module, batches: Iterable[torch.Tensor], *, m
         old_scale = m.weight.double() / torch.sqrt(m.running_var.double() + m.eps)
         old_shift = m.bias.double() - old_scale * m.running_mean.double()
         conv = feeding.get(m) if rescale_convs else None
-        s = torch.sqrt(var + m.eps) if conv is not None and conv.bias is None else torch.ones_like(var)
+        s = torch.ones_like(var)
         if conv is not None and conv.bias is None:
+            gain = max(1.0, (in_sq[conv][0] / max(in_sq[conv][1], 1)) ** 0.5)
+            s = torch.sqrt(var + m.eps) / gain
             conv.weight.div_(s.to(conv.weight.dtype).view(-1, 1, 1, 1))
         mu, var = mu / s, var / (s * s)
         # Keep y = old_scale * z + old_shift exactly (z = the old conv output = s * new input),
