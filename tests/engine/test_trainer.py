@@ -29,7 +29,10 @@ def test_overfit_four_images_from_scratch(synthetic_coco, tmp_path):
         # EPYC VM at seed 0); with 50 it was 1.00 for seeds 0-9 there (AP 0.67-0.98).
         "model": {"variant": "test"}, "data": {"workers": 0, "repeat": 50}, "aug": NO_AUG,
         "train": {"epochs": 10, "batch": 4, "basic_lr_per_img": 0.005, "warmup_epochs": 1, "no_aug_epochs": 2,
-                  "eval_interval": 10, "multiscale_range": 0, "threads": 1}})
+                  "eval_interval": 10, "multiscale_range": 0, "threads": 1,
+                  # thresholds measured on CPUs; on an H100 (auto -> cuda, AMP) seed 0 ended at
+                  # AP50 0.876 (tests/engine/test_cuda.py covers training on a GPU)
+                  "device": "cpu"}})
     res = Trainer(r, data=spec, out=tmp_path / "run", progress=False, log=lambda m: None).train()
     final = res["rows"][-1]
     assert final["AP50"] >= 0.9 and res["best_ap"] >= 0.5, res["rows"][-3:]
