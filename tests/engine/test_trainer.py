@@ -104,6 +104,21 @@ def test_finetune_other_class_count_frozen_backbone_then_frozen_stem(synthetic_c
     assert ckpt["class_names"] == ["red", "blue"] and ckpt["bn_folded"] is False
 
 
+@pytest.mark.parametrize("batches", [0, 1])
+def test_folded_weights_without_bn_reestimation_are_warned_about(synthetic_coco, tmp_path, batches):
+    # bn_reestimate_batches=0 under folded (imported ONNX) weights trains on identity BN statistics:
+    # the COCO Nano fell to AP 0.0000 on raccoon_voc in 2 epochs, with nothing said
+    spec = synthetic_coco(4)
+    _source_ckpt(tmp_path / "src.pt", 80, bn_folded=True)
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0},
+                          "train": {"epochs": 1, "batch": 4, "bn_reestimate_batches": batches}})
+    msgs: list[str] = []
+    Trainer(r, data=spec, out=tmp_path / "run", weights=tmp_path / "src.pt", progress=False, log=msgs.append)._setup()
+    text = "\n".join(msgs)
+    assert ("re-estimated BN" in text) == (batches > 0)
+    assert ("warning" in text and "train.bn_reestimate_batches=0" in text) == (batches == 0)
+
+
 def test_weights_of_another_variant_is_a_user_error(synthetic_coco, tmp_path):
     spec = synthetic_coco(4)
     m = create_model("test_dw", num_classes=2)
