@@ -189,6 +189,26 @@ def test_an_epoch_whose_evaluation_fails_is_kept_for_resume(synthetic_coco, tmp_
     assert [row["epoch"] for row in res["rows"]] == [1, 2] and "AP" in res["rows"][-1]
 
 
+class _StopAfterFirstEpoch(Hook):
+    def after_epoch(self, trainer, epoch: int, row: dict) -> None:
+        raise KeyboardInterrupt
+
+
+def test_resume_of_a_finetune_keeps_the_name_of_its_starting_weights(synthetic_coco, tmp_path):
+    # train --weights W, Ctrl-C, train --resume: last.pt and best.pt lost source.weights ('')
+    spec = synthetic_coco(4)
+    _source_ckpt(tmp_path / "src.pt", 2)
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "aug": NO_AUG,
+                          "train": {"epochs": 2, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 0,
+                                    "multiscale_range": 0}})
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(r, data=spec, out=tmp_path / "run", weights=tmp_path / "src.pt", progress=False,
+                log=lambda m: None, hooks=[_StopAfterFirstEpoch()]).train()
+    Trainer(None, data=spec, out=tmp_path / "run", resume=True, progress=False, log=lambda m: None).train()
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["epoch"] == 2 and ckpt["source"]["weights"] == str(tmp_path / "src.pt")
+
+
 def test_resume_evaluates_the_last_epoch_whose_evaluation_was_interrupted(synthetic_coco, tmp_path, monkeypatch):
     """Ctrl-C during the evaluation of the schedule's last epoch: --resume has no epoch left to
     train, so it must evaluate the kept one (AP in the log, best.pt, log.csv) instead of ending

@@ -236,6 +236,8 @@ class Trainer:
         if ckpt.get("optimizer"):
             self.optimizer.load_state_dict(ckpt["optimizer"])
         st = ckpt.get("train_state") or {}
+        if not self.weights:  # the run's starting weights stay named in the checkpoints it writes next
+            self.weights = (ckpt.get("source") or {}).get("weights") or None
         self.start_epoch = int(ckpt.get("epoch", 0))
         self.best_ap, self.best_epoch = float(st.get("best_ap", -1.0)), int(st.get("best_epoch", -1))
         self.rows = list(st.get("log", []))
