@@ -104,6 +104,21 @@ def test_finetune_other_class_count_frozen_backbone_then_frozen_stem(synthetic_c
     assert ckpt["class_names"] == ["red", "blue"] and ckpt["bn_folded"] is False
 
 
+@pytest.mark.parametrize("batches", [0, 1])
+def test_folded_weights_without_bn_reestimation_are_warned_about(synthetic_coco, tmp_path, batches):
+    # bn_reestimate_batches=0 under folded (imported ONNX) weights trains on identity BN statistics:
+    # the COCO Nano fell to AP 0.0000 on raccoon_voc in 2 epochs, with nothing said
+    spec = synthetic_coco(4)
+    _source_ckpt(tmp_path / "src.pt", 80, bn_folded=True)
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0},
+                          "train": {"epochs": 1, "batch": 4, "bn_reestimate_batches": batches}})
+    msgs: list[str] = []
+    Trainer(r, data=spec, out=tmp_path / "run", weights=tmp_path / "src.pt", progress=False, log=msgs.append)._setup()
+    text = "\n".join(msgs)
+    assert ("re-estimated BN" in text) == (batches > 0)
+    assert ("warning" in text and "train.bn_reestimate_batches=0" in text) == (batches == 0)
+
+
 def test_weights_of_another_variant_is_a_user_error(synthetic_coco, tmp_path):
     spec = synthetic_coco(4)
     m = create_model("test_dw", num_classes=2)
@@ -172,6 +187,26 @@ def test_an_epoch_whose_evaluation_fails_is_kept_for_resume(synthetic_coco, tmp_
     monkeypatch.undo()
     res = Trainer(r, data=spec, out=tmp_path / "run", resume=True, progress=False, log=lambda m: None).train()
     assert [row["epoch"] for row in res["rows"]] == [1, 2] and "AP" in res["rows"][-1]
+
+
+class _StopAfterFirstEpoch(Hook):
+    def after_epoch(self, trainer, epoch: int, row: dict) -> None:
+        raise KeyboardInterrupt
+
+
+def test_resume_of_a_finetune_keeps_the_name_of_its_starting_weights(synthetic_coco, tmp_path):
+    # train --weights W, Ctrl-C, train --resume: last.pt and best.pt lost source.weights ('')
+    spec = synthetic_coco(4)
+    _source_ckpt(tmp_path / "src.pt", 2)
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "aug": NO_AUG,
+                          "train": {"epochs": 2, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 0,
+                                    "multiscale_range": 0}})
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(r, data=spec, out=tmp_path / "run", weights=tmp_path / "src.pt", progress=False,
+                log=lambda m: None, hooks=[_StopAfterFirstEpoch()]).train()
+    Trainer(None, data=spec, out=tmp_path / "run", resume=True, progress=False, log=lambda m: None).train()
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["epoch"] == 2 and ckpt["source"]["weights"] == str(tmp_path / "src.pt")
 
 
 def test_resume_evaluates_the_last_epoch_whose_evaluation_was_interrupted(synthetic_coco, tmp_path, monkeypatch):
