@@ -47,8 +47,8 @@ def default_recipe_note(*, weights, recipe, resume: bool = False) -> str | None:
     if not weights or recipe or resume:
         return None
     return (f"note: --weights {weights} without --recipe trains with the pipeline's from-scratch default recipe "
-            f"(input 160 unless --img-size, lr 0.02 at batch 16); to fine-tune, pass --recipe finetune_nano_cpu "
-            f"(trains at 320, evaluates and exports at 416)")
+            f"(input 160 unless --img-size, lr 0.02 at batch 16); to fine-tune, pass "
+            f"--recipe finetune_nano_cpu --img-size 416 (as in the README)")
 
 
 @dataclass
