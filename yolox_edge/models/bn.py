@@ -26,27 +26,31 @@ def reestimate_folded_bn(model: nn.Module, batches: Iterable[torch.Tensor], *, m
 
     With ``rescale_convs`` (default) the conv feeding each BN (the ``conv``/``bn`` pair of a
     BaseConv) is also divided per output channel by s = sqrt(v + eps) / g, and the BN stats by
-    s and s^2, so BN inputs have standard deviation g = max(1, RMS of the conv's input). Why:
-    folded weights carry the BN scale, and a conv followed by train-mode BN is
-    scale-invariant, its relative step growing as (input scale / output scale)^2; left
-    folded, some layers take huge steps and the pretrained function collapses the moment
-    they are trained (seen: raccoon AP 0.55 -> 0.0002 on unfreezing the backbone). For inner
-    convs (inputs of order 1) g is 1: unit-variance BN inputs. The stem reads raw 0..255
-    pixels (RMS ~100): scaled to unit output it trained 10^4x too fast (COCO Nano on
-    coco_tiny, official Nano recipe: AP 0.31 -> 0.01 after one epoch at warm-up LR); with
-    g = the pixel RMS its weights have the size of a conv on unit inputs.
+    s and s^2, so BN inputs have standard deviation g. Why: folded weights carry the BN scale,
+    and a conv followed by train-mode BN is scale-invariant, its relative step growing as
+    (input scale / output scale)^2; left folded, some layers take huge steps and the
+    pretrained function collapses the moment they are trained (seen: raccoon AP 0.55 ->
+    0.0002 on unfreezing the backbone). Inner convs get g = 1 (unit-variance BN inputs; their
+    inputs are of order 1: RMS 0.2-3 on Nano). The stem, the first conv to run, reads raw
+    0..255 pixels (RMS ~120): scaled to unit output it trained ~10^4x too fast (COCO Nano on
+    coco_tiny, official Nano recipe: AP 0.31 -> 0.01 after one epoch at warm-up LR), so its g
+    is the RMS of its input: weights the size of a conv on unit inputs.
     """
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     sums = {m: None for m in bns}
     count = {m: 0 for m in bns}
     feeding = {mod.bn: mod.conv for mod in model.modules()
                if isinstance(getattr(mod, "bn", None), nn.BatchNorm2d) and isinstance(getattr(mod, "conv", None), nn.Conv2d)}
-    in_sq = {c: [0.0, 0] for c in feeding.values()}  # conv -> [sum of squared inputs, count]
+    first: list[nn.Conv2d] = []  # the conv that runs first: the stem, fed the network input
+    in_sq = [0.0, 0]  # its inputs: sum of squares, count
 
     def conv_hook(c, inp):
-        x = inp[0].detach().double()
-        in_sq[c][0] += float((x * x).sum())
-        in_sq[c][1] += x.numel()
+        if not first:
+            first.append(c)
+        if c is first[0]:
+            x = inp[0].detach().double()
+            in_sq[0] += float((x * x).sum())
+            in_sq[1] += x.numel()
 
     def hook(m, inp, _out):
         x = inp[0].detach().double()
@@ -63,7 +67,7 @@ def reestimate_folded_bn(model: nn.Module, batches: Iterable[torch.Tensor], *, m
     was_training = model.training
     model.eval()
     handles = [m.register_forward_hook(hook) for m in bns]
-    handles += [c.register_forward_pre_hook(conv_hook) for c in in_sq] if rescale_convs else []
+    handles += [c.register_forward_pre_hook(conv_hook) for c in feeding.values()] if rescale_convs else []
     images = 0
     device = next(model.parameters()).device
     try:
@@ -86,7 +90,7 @@ def reestimate_folded_bn(model: nn.Module, batches: Iterable[torch.Tensor], *, m
         conv = feeding.get(m) if rescale_convs else None
         s = torch.ones_like(var)
         if conv is not None and conv.bias is None:
-            gain = max(1.0, (in_sq[conv][0] / max(in_sq[conv][1], 1)) ** 0.5)
+            gain = max(1.0, (in_sq[0] / max(in_sq[1], 1)) ** 0.5) if first and conv is first[0] else 1.0
             s = torch.sqrt(var + m.eps) / gain
             conv.weight.div_(s.to(conv.weight.dtype).view(-1, 1, 1, 1))
         mu, var = mu / s, var / (s * s)
