@@ -18,7 +18,8 @@ def _fold_to_identity(model: nn.Module) -> None:
             m.bias.data = shift
 
 
-def test_bn_reestimation_keeps_eval_output_and_fixes_train_mode():
+def _folded_model_and_pixels() -> tuple[nn.Module, torch.Tensor]:
+    """A 'test' model as imported (non-trivial BN folded into identity BNs) and 6 raw 0..255 images."""
     torch.manual_seed(0)
     model = create_model("test", num_classes=3)
     with torch.no_grad():  # give BN non-trivial stats so the folded model is not the identity
@@ -28,7 +29,11 @@ def test_bn_reestimation_keeps_eval_output_and_fixes_train_mode():
                 m.running_var.uniform_(0.5, 3)
                 m.weight.uniform_(0.5, 1.5)
     _fold_to_identity(model)
-    x = torch.rand(6, 3, 64, 64) * 255
+    return model, torch.rand(6, 3, 64, 64) * 255
+
+
+def test_bn_reestimation_keeps_eval_output_and_fixes_train_mode():
+    model, x = _folded_model_and_pixels()
     model.eval()
     with torch.no_grad():
         ref = [m.clone() for m in model(x)]
@@ -65,16 +70,7 @@ def test_reestimated_stem_takes_steps_the_size_of_the_inner_convs():
     weights bring it to ~10x."""
     from yolox_edge.loss import YOLOXLoss
 
-    torch.manual_seed(0)
-    model = create_model("test", num_classes=3)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-2, 2)
-                m.running_var.uniform_(0.5, 3)
-                m.weight.uniform_(0.5, 1.5)
-    _fold_to_identity(model)
-    x = torch.rand(6, 3, 64, 64) * 255
+    model, x = _folded_model_and_pixels()
     reestimate_folded_bn(model, [x])
     model.train()
     targets = torch.tensor([[[0, 4, 6, 30, 40], [2, 20, 20, 60, 50]]] * 6, dtype=torch.float32)
