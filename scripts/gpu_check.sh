@@ -4,6 +4,10 @@
 # official Nano recipe, and the main job with an ONNX target. Run from the repository root:
 #   REFDATA=../shared/refdata LOGS=gpu_logs bash scripts/gpu_check.sh
 # Needs torch with CUDA, the project's Python dependencies (openvino/ncnn/pnnx are not used).
+# On the lent GPU machines (Python 3.12, torch 2.11 + CUDA there) these were missing and went as
+# wheels: pycocotools nncf openvino-telemetry pydot onnxslim jsonschema jsonschema-specifications
+# referencing rpds-py (pip install --no-deps --target /tmp/site; PYTHONPATH=/tmp/site), and the
+# refdata folder was copied beside the repo into an ignored folder (REFDATA=that folder).
 set -u
 R=$PWD
 REFDATA=${REFDATA:-$R/../shared/refdata}
