@@ -75,8 +75,14 @@ def test_pth_import_reproduces_outputs(tmp_path, to_official_state, randomize_mo
 def test_pth_import_rejects_other_variant(tmp_path, to_official_state) -> None:
     path = tmp_path / "official.pth"
     torch.save({"model": to_official_state(create_model("test"))}, path)
-    with pytest.raises(UserError, match="official.pth"):
+    # The message names the variant the weights fit (a Tiny .pth imported as the README's nano)
+    with pytest.raises(UserError, match=r"official.pth.*its weights fit YOLOX-test: pass --variant test$"):
         import_pth(path, "test_dw")
+    state = to_official_state(create_model("test"))
+    state["head.stems.0.conv.weight"] = state["head.stems.0.conv.weight"][:, :-1]  # fits no variant
+    torch.save({"model": state}, path)
+    with pytest.raises(UserError, match="pass the matching --variant$"):
+        import_pth(path, "test")
     torch.save({"something": 1}, path)
     with pytest.raises(UserError, match="not an official YOLOX checkpoint"):
         import_pth(path, "test")

@@ -78,7 +78,7 @@ def import_onnx(path: str | Path, variant: str) -> Detector:
     convs = [n for n in graph.node if n.op_type == "Conv"]
     if len(convs) != len(order):
         raise UserError(f"{p}: has {len(convs)} convolutions, YOLOX-{variant} has {len(order)}; "
-                        "is this ONNX of another variant? pass the matching --variant")
+                        f"is this ONNX of another variant? {_variant_hint(onnx_variant(p), variant)}")
     modules = dict(model.named_modules())
     with torch.no_grad():
         for name, node in zip(order, convs):
@@ -92,7 +92,7 @@ def import_onnx(path: str | Path, variant: str) -> Detector:
                 w = focus_official_to_ours(w)
             if tuple(w.shape) != tuple(conv.weight.shape):
                 raise UserError(f"{p}: weight shape {tuple(w.shape)} where YOLOX-{variant} has "
-                                f"{tuple(conv.weight.shape)} ({name}); pass the matching --variant")
+                                f"{tuple(conv.weight.shape)} ({name}); {_variant_hint(onnx_variant(p), variant)}")
             conv.weight.copy_(w)
             parent = modules[name.rsplit(".", 1)[0]] if "." in name else None
             if isinstance(parent, BaseConv):
@@ -112,6 +112,28 @@ def _map_official_key(key: str) -> str:
     if key.startswith("backbone."):
         return "neck." + key[len("backbone."):]
     return key
+
+
+def _variant_hint(found: str | None, given: str) -> str:
+    """The end of a wrong --variant message: the variant the weights fit, where one does.
+    The README's examples name ``--variant nano``; a Tiny (or S...) file imported with them
+    should say which variant to pass, not leave the user to guess."""
+    if found and found != given:
+        return f"its weights fit YOLOX-{found}: pass --variant {found}"
+    return "pass the matching --variant"
+
+
+def _pth_variant(mapped: dict, num_classes: int) -> str | None:
+    """The zoo variant whose state dict (names and shapes) ``mapped`` (our key names) holds, or None."""
+    stem = mapped.get(STEM_KEY)
+    for name, v in VARIANTS.items():
+        if v.arch != "cspdarknet" or not v.official_weights or stem is None or stem.shape[0] != round(64 * v.width):
+            continue
+        with torch.random.fork_rng():  # a throwaway model: keep the caller's random stream where it was
+            own = create_model(name, num_classes=num_classes).state_dict()
+        if all(k in mapped and tuple(mapped[k].shape) == tuple(t.shape) for k, t in own.items()):
+            return name
+    return None
 
 
 def import_pth(path: str | Path, variant: str) -> Detector:
@@ -139,7 +161,7 @@ def import_pth(path: str | Path, variant: str) -> Detector:
     if missing or bad:
         what = f"shape of {bad[0]}" if bad else f"missing {missing[0]}"
         raise UserError(f"{p}: does not fit YOLOX-{variant} ({what}); is it a checkpoint of another "
-                        "variant? pass the matching --variant")
+                        f"variant? {_variant_hint(_pth_variant(mapped, num_classes), variant)}")
     model.load_state_dict({k: mapped[k] for k in own})
     return model.eval()
 
