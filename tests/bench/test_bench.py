@@ -61,6 +61,9 @@ def test_bench_tiny_model_schema_and_reports(tiny_ckpt, tmp_path):
     assert len(res["config"]["order"]) == 4  # 2 rows x 2 modes, one of each per round
     md = markdown_table(res)
     assert sum(line.startswith("| ") for line in md.splitlines()) == 3 and "tiny.pt" in md  # header + 2 rows
+    head, _, first = [[c.strip() for c in line.strip("|").split("|")] for line in md.splitlines()[:3]]
+    assert first[head.index("params M")] == f"{row['params_m']:.3f}"  # the issue asks for both in the output
+    assert first[head.index("GFLOPs")] == f"{row['gflops']:.2f}"
     write_csv(res, tmp_path / "b.csv")
     assert (tmp_path / "b.csv").read_text().count("\n") == 5  # header + 2 rows x 2 modes
     write_plot(res, tmp_path / "b.png")

@@ -52,6 +52,10 @@ def input_sizes_line(result: dict) -> str:
             + ". A row is compared with the baseline only at the baseline's size.")
 
 
+def _num(x: float | None, digits: int) -> str:
+    return "" if x is None else f"{x:.{digits}f}"
+
+
 def markdown_table(result: dict) -> str:
     """One line per row and thread count: p50/p90 ms model and end to end, ratio vs baseline."""
     rows = result["rows"]
@@ -61,7 +65,8 @@ def markdown_table(result: dict) -> str:
         head += [f"{m} p50 ms", f"{m} p90 ms", f"{m} img/s"]
     key = headline_mode(result)
     per = "frame" if result["config"].get("fps") else "img"
-    head += [f"{key} speed-up vs baseline", f"{key} CPU ms/{per}", "size MiB", "out bytes/img", "peak RSS MiB", "AP"]
+    head += [f"{key} speed-up vs baseline", f"{key} CPU ms/{per}", "size MiB", "params M", "GFLOPs", "out bytes/img",
+             "peak RSS MiB", "AP"]
     table = []
     for r, ratio in zip(rows, speedups(result, key)):
         cells = [r["label"], str(r["threads"])]
@@ -70,7 +75,8 @@ def markdown_table(result: dict) -> str:
             cells += [f"{s['p50']:.2f}", f"{s['p90']:.2f}", f"{s['ips']:.1f}"]
         cpu = (r.get("cpu_ms") or {}).get(key)  # absent in JSONs from before it was measured
         cells += ["" if ratio is None else f"{ratio:.2f}x", "" if cpu is None else f"{cpu:.1f}",
-                  _mb(r["size_bytes"]), str(r["output_bytes_per_image"]),
+                  _mb(r["size_bytes"]), _num(r.get("params_m"), 3), _num(r.get("gflops"), 2),
+                  str(r["output_bytes_per_image"]),
                   "" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.0f}",
                   "" if r["ap"] is None else f"{r['ap']:.4f}"]
         table.append(cells)
