@@ -62,3 +62,10 @@ def refuse_overwrite(path: str | Path, force: bool, what: str = "checkpoint") ->
     if p.is_file() and not force:
         raise UserError(f"{p}: a {what} is already there; choose another --out, or pass --force to replace it")
     return p
+
+
+def check_input_size(size: int, strides) -> None:
+    """UserError unless ``size`` (``--img-size``) is a positive multiple of the largest stride."""
+    step = max(strides)
+    if size <= 0 or size % step:
+        raise UserError(f"--img-size {size}: must be a positive multiple of {step}")

@@ -12,7 +12,7 @@ from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import load_model
 from ..fileio import sha256_file
-from ..errors import UserError, require_out_folder
+from ..errors import UserError, check_input_size, require_out_folder
 from ..models import Detector, variant_counts
 from .metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
 from .wrapper import DeployModel, num_anchors
@@ -145,8 +145,7 @@ def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_
     nms = graph_nms(kind, fmt, nms_iou, nms_conf)
     pre = preprocess
     if img_size is not None:
-        if img_size <= 0 or img_size % max(detector.strides):
-            raise UserError(f"--img-size {img_size}: must be a positive multiple of {max(detector.strides)}")
+        check_input_size(img_size, detector.strides)
         pre = replace(pre, input_size=(img_size, img_size))
     h, w = pre.input_size
     if k:  # a graph cannot keep more candidates than it has anchors; record the K it really keeps

@@ -5,7 +5,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import UserError, require_out_folder
+from ..errors import UserError, check_input_size, require_out_folder
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
 from .accuracy import check_val_images, summary_lines
 from .calib import load_calibration_set
@@ -44,8 +44,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
         raise UserError(f"--max-drop {max_drop}: an absolute AP drop in (0, 1), e.g. 0.005 for half a point")
     detector, ckpt = load_model(model)
     if img_size is not None:
-        if img_size <= 0 or img_size % max(detector.strides):
-            raise UserError(f"--img-size {img_size}: must be a positive multiple of {max(detector.strides)}")
+        check_input_size(img_size, detector.strides)
         ckpt = {**ckpt, "preprocess": {**ckpt["preprocess"], "input_size": [img_size, img_size]}}
     say = print if verbose else (lambda *a, **k: None)
     if data and (report or accuracy_control):  # found now, not after minutes of quantization

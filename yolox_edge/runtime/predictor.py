@@ -9,7 +9,7 @@ import numpy as np
 
 from ..data.preprocess import PreprocessConfig, as_bgr8, boxes_to_image, letterbox_pixels, preprocess, read_image
 from ..decode_np import decode_numpy
-from ..errors import UserError
+from ..errors import UserError, check_input_size
 from ..postprocess import Detections, filter_nms_numpy, postprocess_numpy
 from ..thresholds import APP_CONF, APP_MAX_DET, APP_NMS_IOU, check_thresholds
 from .base import Backend, ModelInfo
@@ -34,8 +34,7 @@ class Predictor:
 
     def set_input_size(self, size: int) -> None:
         """Run at another (square) input size; only backends with dynamic shapes accept it."""
-        if size < max(self.info.strides) or size % max(self.info.strides):
-            raise UserError(f"--img-size {size}: must be a positive multiple of {max(self.info.strides)}")
+        check_input_size(size, self.info.strides)
         if self.static_input_size() and self.static_input_size() != (size, size):
             raise UserError(f"this {self.backend.name} model has a fixed input {self.backend.fixed_input}; "
                             "re-export it with --img-size")
