@@ -203,6 +203,12 @@ def build_calibration_set(source: str | Path, out_dir: str | Path, *, size: int 
     return cal
 
 
+def size_mismatch(where, have: tuple[int, int], want: tuple[int, int]) -> UserError:
+    """The error for a calibration set of another size than the model's input, with both ways out."""
+    return UserError(f"{where}: calibration set is {have[0]}x{have[1]} but the model takes {want[0]}x{want[1]}; "
+                     f"rebuild it with --size {want[0]} (or quantize at its size with --img-size {have[0]})")
+
+
 def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None = None) -> CalibrationSet:
     """Load a cached set, check its hash, and (when given) that it matches the model's input size."""
     d = Path(path)
@@ -231,9 +237,7 @@ def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None
         raise UserError(f"{apath}: expected float32 [N, 3, H, W], got {data.dtype} {list(data.shape)}")
     hw = tuple(data.shape[2:])
     if input_size is not None and tuple(input_size) != hw:
-        raise UserError(f"{d}: calibration set is {hw[0]}x{hw[1]} but the model takes "
-                        f"{input_size[0]}x{input_size[1]}; rebuild it with --size {input_size[0]} "
-                        f"(or quantize at its size with --img-size {hw[0]})")
+        raise size_mismatch(d, hw, input_size)
     pre = PreprocessConfig.from_dict(man.get("preprocess", {"input_size": list(hw)}))
     return CalibrationSet(data, list(man.get("images", [])), pre, man.get("sampling", "random"),
                           int(man.get("seed", 0)), man.get("source", ""), dict(man.get("class_counts", {})),

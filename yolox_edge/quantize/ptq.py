@@ -31,7 +31,7 @@ from ..export.wrapper import DeployModel, num_anchors
 from ..models import Detector, variant_counts
 from . import scopes
 from .accuracy import check_val_images
-from .calib import CalibrationSet, load_calibration_set
+from .calib import CalibrationSet, load_calibration_set, size_mismatch
 from .fold import fold_batchnorm
 from .pixel_input import exact_onnx_input, exact_openvino_input, takes_raw_pixels
 
@@ -340,9 +340,7 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
     pre = PreprocessConfig.from_dict(ckpt["preprocess"])
     cal = calib if isinstance(calib, CalibrationSet) else load_calibration_set(calib, input_size=pre.input_size)
     if tuple(cal.size) != tuple(pre.input_size):
-        raise UserError(f"{cal.path}: calibration set is {cal.size[0]}x{cal.size[1]} but the model takes "
-                        f"{pre.input_size[0]}x{pre.input_size[1]}; rebuild it with --size {pre.input_size[0]} "
-                        f"(or quantize at its size with --img-size {cal.size[0]})")
+        raise size_mismatch(cal.path, cal.size, pre.input_size)
     kind, k = output_plan(fmt, "fp32", opts.topk, False, False)
     detector = fold_batchnorm(detector).eval()
     nms = graph_nms(kind, fmt, opts.nms_iou, opts.nms_conf)  # as the FP32 export of this format
