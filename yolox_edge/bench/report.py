@@ -53,6 +53,7 @@ def input_sizes_line(result: dict) -> str:
 
 
 def _num(x: float | None, digits: int) -> str:
+    """A table cell: the number to ``digits`` places, or empty where it was not measured."""
     return "" if x is None else f"{x:.{digits}f}"
 
 
@@ -74,11 +75,9 @@ def markdown_table(result: dict) -> str:
             s = r["latency_ms"][m]
             cells += [f"{s['p50']:.2f}", f"{s['p90']:.2f}", f"{s['ips']:.1f}"]
         cpu = (r.get("cpu_ms") or {}).get(key)  # absent in JSONs from before it was measured
-        cells += ["" if ratio is None else f"{ratio:.2f}x", "" if cpu is None else f"{cpu:.1f}",
+        cells += ["" if ratio is None else f"{ratio:.2f}x", _num(cpu, 1),
                   _mb(r["size_bytes"]), _num(r.get("params_m"), 3), _num(r.get("gflops"), 2),
-                  str(r["output_bytes_per_image"]),
-                  "" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.0f}",
-                  "" if r["ap"] is None else f"{r['ap']:.4f}"]
+                  str(r["output_bytes_per_image"]), _num(r["peak_rss_mb"], 0), _num(r["ap"], 4)]
         table.append(cells)
     # A column nothing measured (AP without --data, RSS with --no-rss, a ratio without a baseline)
     # is left out; a cell one row lacks reads "-" (a blank looked like a rendering fault).
