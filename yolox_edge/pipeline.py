@@ -46,9 +46,10 @@ def default_recipe_note(*, weights, recipe, resume: bool = False) -> str | None:
     as the rate reached 0.018) against 0.41 at 416 with --recipe finetune_nano_cpu."""
     if not weights or recipe or resume:
         return None
+    size, t = DEFAULT_RECIPE["model"]["input_size"], DEFAULT_RECIPE["train"]
     return (f"note: --weights {weights} without --recipe trains with the pipeline's from-scratch default recipe "
-            f"(input 160 unless --img-size, lr 0.02 at batch 16); to fine-tune, pass "
-            f"--recipe finetune_nano_cpu --img-size 416 (as in the README)")
+            f"(input {size} unless --img-size, lr {t['basic_lr_per_img'] * t['batch']:g} at batch {t['batch']}); "
+            f"to fine-tune, pass --recipe finetune_nano_cpu --img-size 416 (as in the README)")
 
 
 @dataclass
