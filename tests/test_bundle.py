@@ -372,3 +372,14 @@ def test_metadata_must_agree_with_the_files(bundle: Path, tmp_path: Path) -> Non
     bad = _repack(bundle, tmp_path / "m3.zip", lambda m: m.pop("bundle"))
     with pytest.raises(UserError, match="lacks the bundle section"):
         verify_bundle(bad)
+
+
+def test_card_states_the_network_size_from_metadata(bundle: Path) -> None:
+    from yolox_edge.bundle.card import render_card
+
+    with zipfile.ZipFile(bundle) as zf:
+        meta = json.loads(zf.read("metadata.json"))
+    assert "size of the network | unknown" in render_card(meta, target="ncnn", files={}, evaluation=None, latency=None)
+    meta["counts"] = {"params_m": 0.9122, "gflops": 1.079}
+    card = render_card(meta, target="ncnn", files={}, evaluation=None, latency=None)
+    assert "size of the network | 0.912 M parameters, 1.08 GFLOPs at the input size" in card

@@ -27,3 +27,12 @@ def test_models_table_and_unknown_variant(run_cli) -> None:
     assert code == 0 and "nano" in out and "0.91" in out
     code, out, err = run_cli("models", "--variant", "nope")
     assert code == 2 and "nope" in err and "Traceback" not in err
+
+
+def test_official_figures_only_beside_the_80_class_head(run_cli) -> None:
+    code, out, err = run_cli("models", "--json", "--variant", "nano", "--num-classes", "1")
+    assert code == 0, err
+    (row,) = json.loads(out)
+    assert row["params_m"] < 0.91 and row["official_params_m"] is None and row["official_gflops"] is None
+    code, out, _ = run_cli("models", "--variant", "nano", "--num-classes", "1")
+    assert code == 0 and "0.91 " not in out and "omitted at --num-classes 1" in out

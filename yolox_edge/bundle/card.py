@@ -11,6 +11,13 @@ def _fmt_size(hw) -> str:
     return f"{hw[1]}x{hw[0]} (width x height)"
 
 
+def _counts(counts) -> str:
+    """Parameters and GFLOPs from metadata ``counts`` (as the YOLOX README counts them)."""
+    if not isinstance(counts, dict) or counts.get("params_m") is None:
+        return "unknown"
+    return f"{counts['params_m']:.3f} M parameters, {counts['gflops']:.2f} GFLOPs at the input size"
+
+
 # The backend name ``eval`` records for each export format.
 _FORMAT_BACKEND = {"onnx": "onnxruntime", "openvino": "openvino", "ncnn": "ncnn"}
 
@@ -97,6 +104,7 @@ def render_card(meta: dict, *, target: str, files: dict[str, int], evaluation: d
         f"| precision | {meta['precision']} |",
         f"| input size | {_fmt_size(meta['input_size'])} |",
         f"| classes | {len(names)} (labels.txt) |",
+        f"| size of the network | {_counts(meta.get('counts'))} |",
         f"| preprocessing | letterbox {pre.get('letterbox')}, pad {pre.get('pad_value')}, "
         f"{pre.get('channel_order')} {pre.get('value_range')}, mean/std {pre.get('mean')}/{pre.get('std')} |",
         f"| graph | decode {g.get('decode')}, top-K {g.get('topk')}, NMS in graph {g.get('nms')}, "

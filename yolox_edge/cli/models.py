@@ -14,8 +14,14 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+OFFICIAL_CLASSES = 80  # the COCO head the YOLOX README's figures count
+
+
 def model_table(num_classes: int = 80, variants: list[str] | None = None) -> list[dict]:
-    """One row per variant (default: all non-test ones): params, GFLOPs and official figures."""
+    """One row per variant (default: all non-test ones): params, GFLOPs and official figures.
+
+    The official figures count the 80-class COCO head, so they are given (not None) only at
+    ``num_classes`` 80: beside another head size they would not compare."""
     from ..models import OFFICIAL, count_gflops, count_params, create_model, get_variant, list_models
 
     rows = []
@@ -24,7 +30,7 @@ def model_table(num_classes: int = 80, variants: list[str] | None = None) -> lis
         name = v.name
         m = create_model(name, num_classes=num_classes)
         params, gflops = count_params(m) / 1e6, count_gflops(m, v.input_size)
-        off_p, off_g = OFFICIAL.get(name, (None, None))
+        off_p, off_g = OFFICIAL.get(name, (None, None)) if num_classes == OFFICIAL_CLASSES else (None, None)
         rows.append({"name": name, "input_size": v.input_size, "depth": v.depth, "width": v.width,
                      "depthwise": v.depthwise, "act": v.act, "params_m": round(params, 4), "gflops": round(gflops, 3),
                      "official_params_m": off_p, "official_gflops": off_g})
@@ -42,4 +48,7 @@ def run(args) -> int:
         print(f"{r['name']:<12}{r['act']:>7}{r['input_size']:>6}{r['params_m']:>11.3f}{off_p:>10}"
               f"{r['gflops']:>9.2f}{off_g:>10}", file=out)
     print("GFLOPs counted as the YOLOX README does (thop x 2: conv MACs + biases + BatchNorm).", file=out)
+    if args.num_classes != OFFICIAL_CLASSES:
+        print(f"Official figures are for {OFFICIAL_CLASSES} classes; omitted at --num-classes {args.num_classes}.",
+              file=out)
     return 0
