@@ -30,3 +30,25 @@ def test_a_plain_import_reaches_every_subpackage_and_the_version() -> None:
             "print(t, callable(f), yolox_edge.__version__ != '')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.split() == ["False", "True", "True"], out.stderr
+
+
+def test_the_library_never_imports_the_cli() -> None:
+    """The CLI is a layer over the library, not the other way round: bench took its generated test
+    image from ``cli.demo``, so a notebook running ``run_bench`` loaded the command-line modules."""
+    import ast
+    from pathlib import Path
+
+    import yolox_edge
+
+    root = Path(yolox_edge.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root)
+        if rel.parts[0] == "cli" or rel.name == "__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                target = "." * node.level + (node.module or "")
+                if target.lstrip(".").split(".")[0] == "cli" or (node.module or "").startswith("yolox_edge.cli"):
+                    offenders.append(f"{rel}:{node.lineno}")
+    assert not offenders, offenders

@@ -26,3 +26,13 @@ def test_shapes_dataset_deterministic(tmp_path):
     b = make_shapes_dataset(tmp_path / "b", n_train=2, n_val=1, size=(64, 64), seed=7)
     sa, sb = read_split(a, "train").samples, read_split(b, "train").samples
     assert all(np.array_equal(x.boxes, y.boxes) for x, y in zip(sa, sb))
+
+
+def test_synthetic_scene_is_a_library_image() -> None:
+    """The generated scene bench and demo run on is importable from the data package and repeatable."""
+    from yolox_edge.data import synthetic_scene
+
+    a, b = synthetic_scene(), synthetic_scene()
+    assert a.shape == (480, 640, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+    assert synthetic_scene(240, 320, seed=1).shape == (240, 320, 3)
+    assert not np.array_equal(synthetic_scene(seed=1), a)

@@ -24,7 +24,7 @@ def peak_rss_kib() -> int:
 
 def main(argv: list[str]) -> int:
     artifact, threads, runs = argv[0], int(argv[1]), int(argv[2])
-    from ..cli.demo import synthetic_scene
+    from ..data.synthetic import synthetic_scene
 
     if "--baseline" in argv:
         from .baseline import baseline_predictor

@@ -231,7 +231,7 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
         if image:
             img = read_image(image)
         else:
-            from ..cli.demo import synthetic_scene
+            from ..data.synthetic import synthetic_scene
             img = synthetic_scene()
         rows = build_rows(artifacts, threads, baseline=baseline, conf=conf, iou=iou, precision_hints=precision_hints)
         if split is not None:  # AP is scored after the timing: a mismatch must not wait for it

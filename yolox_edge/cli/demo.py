@@ -24,28 +24,11 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def synthetic_scene(h: int = 480, w: int = 640, seed: int = 0):
-    """A deterministic BGR test image with a few coloured shapes."""
-    import cv2
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    img = np.full((h, w, 3), 200, np.uint8)
-    img[:] = np.linspace(120, 230, w, dtype=np.uint8)[None, :, None]
-    for _ in range(5):
-        x, y = int(rng.integers(0, w - 120)), int(rng.integers(0, h - 120))
-        color = tuple(int(c) for c in rng.integers(0, 255, 3))
-        if rng.random() < 0.5:
-            cv2.rectangle(img, (x, y), (x + int(rng.integers(40, 120)), y + int(rng.integers(40, 120))), color, -1)
-        else:
-            cv2.circle(img, (x + 50, y + 50), int(rng.integers(20, 50)), color, -1)
-    return img
-
-
 def run(args) -> int:
     import torch
 
     from ..data.preprocess import PreprocessConfig, read_image
+    from ..data.synthetic import synthetic_scene
     from ..models import count_gflops, count_params, create_model, get_variant
     from ..models.official import default_names
     from ..runtime import ModelInfo, Predictor, load_predictor

@@ -37,6 +37,22 @@ def _draw(img: np.ndarray, rng: np.random.Generator, cls: int, box: tuple[int, i
         cv2.fillPoly(img, [pts], color)
 
 
+def synthetic_scene(h: int = 480, w: int = 640, seed: int = 0) -> np.ndarray:
+    """A deterministic BGR uint8 test image (``h`` x ``w``) with a few coloured shapes: what
+    ``demo`` and ``bench`` run on when no image is given."""
+    rng = np.random.default_rng(seed)
+    img = np.full((h, w, 3), 200, np.uint8)
+    img[:] = np.linspace(120, 230, w, dtype=np.uint8)[None, :, None]
+    for _ in range(5):
+        x, y = int(rng.integers(0, w - 120)), int(rng.integers(0, h - 120))
+        color = tuple(int(c) for c in rng.integers(0, 255, 3))
+        if rng.random() < 0.5:
+            cv2.rectangle(img, (x, y), (x + int(rng.integers(40, 120)), y + int(rng.integers(40, 120))), color, -1)
+        else:
+            cv2.circle(img, (x + 50, y + 50), int(rng.integers(20, 50)), color, -1)
+    return img
+
+
 def make_image(rng: np.random.Generator, h: int, w: int, max_objects: int = 4):
     """One image with 1..max_objects non-overlapping shapes; returns (img, boxes xyxy, labels)."""
     img = _background(rng, h, w)
