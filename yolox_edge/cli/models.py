@@ -1,6 +1,7 @@
 """yolox-edge models: the variant table (params, GFLOPs) against the official figures."""
 from __future__ import annotations
 
+from ..models.profile import OFFICIAL_CLASSES, model_table
 from .argtypes import positive
 from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
@@ -12,29 +13,6 @@ def add_parser(sub) -> None:
     p.add_argument("--variant", action="append", default=None,
                    help="only this variant (repeatable); default: all")
     p.set_defaults(func=run)
-
-
-OFFICIAL_CLASSES = 80  # the COCO head the YOLOX README's figures count
-
-
-def model_table(num_classes: int = 80, variants: list[str] | None = None) -> list[dict]:
-    """One row per variant (default: all non-test ones): params, GFLOPs and official figures.
-
-    The official figures count the 80-class COCO head, so they are given (not None) only at
-    ``num_classes`` 80: beside another head size they would not compare."""
-    from ..models import OFFICIAL, count_gflops, count_params, create_model, get_variant, list_models
-
-    rows = []
-    for name in variants or list_models():
-        v = get_variant(name)  # an unknown name is a UserError (UnknownVariant)
-        name = v.name
-        m = create_model(name, num_classes=num_classes)
-        params, gflops = count_params(m) / 1e6, count_gflops(m, v.input_size)
-        off_p, off_g = OFFICIAL.get(name, (None, None)) if num_classes == OFFICIAL_CLASSES else (None, None)
-        rows.append({"name": name, "input_size": v.input_size, "depth": v.depth, "width": v.width,
-                     "depthwise": v.depthwise, "act": v.act, "params_m": round(params, 4), "gflops": round(gflops, 3),
-                     "official_params_m": off_p, "official_gflops": off_g})
-    return rows
 
 
 def run(args) -> int:

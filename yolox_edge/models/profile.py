@@ -13,6 +13,7 @@ from torch import nn
 
 
 def count_params(model: nn.Module) -> int:
+    """Number of parameters (weights and biases, BatchNorm included; buffers not)."""
     return sum(p.numel() for p in model.parameters())
 
 
@@ -63,3 +64,28 @@ def _variant_counts(variant: str | None, num_classes: int, input_hw: tuple[int, 
     with torch.random.fork_rng():  # weight init must not move the caller's random stream
         m = create_model(variant, num_classes=num_classes)
     return round(count_params(m) / 1e6, 4), round(count_gflops(m, input_hw), 3)
+
+
+OFFICIAL_CLASSES = 80  # the COCO head the YOLOX README's figures count
+
+
+def model_table(num_classes: int = 80, variants: list[str] | None = None) -> list[dict]:
+    """What ``yolox-edge models`` prints: one row per variant (default: all non-test ones), a dict of
+    its architecture, params (M), GFLOPs at its input size and the official figures.
+
+    The official figures count the 80-class COCO head, so they are given (not None) only at
+    ``num_classes`` 80: beside another head size they would not compare."""
+    from .zoo import OFFICIAL, create_model, get_variant, list_models
+
+    rows = []
+    for name in variants or list_models():
+        v = get_variant(name)  # an unknown name is a UserError (UnknownVariant)
+        name = v.name
+        with torch.random.fork_rng():  # building a model must not move the caller's random stream
+            m = create_model(name, num_classes=num_classes)
+        params, gflops = count_params(m) / 1e6, count_gflops(m, v.input_size)
+        off_p, off_g = OFFICIAL.get(name, (None, None)) if num_classes == OFFICIAL_CLASSES else (None, None)
+        rows.append({"name": name, "input_size": v.input_size, "depth": v.depth, "width": v.width,
+                     "depthwise": v.depthwise, "act": v.act, "params_m": round(params, 4), "gflops": round(gflops, 3),
+                     "official_params_m": off_p, "official_gflops": off_g})
+    return rows

@@ -80,6 +80,7 @@ def get_variant(name: str) -> Variant:
 
 
 def list_models(include_test: bool = False) -> list[str]:
+    """Variant names in the zoo's order; the tiny ``test*`` variants (for fast tests) only with ``include_test``."""
     return [n for n in VARIANTS if include_test or not n.startswith("test")]
 
 
