@@ -103,3 +103,23 @@ def test_hswish_variant_shares_nano_weights(randomize_model) -> None:
 def test_import_official_refuses_a_variant_without_official_weights(tmp_path) -> None:
     with pytest.raises(UserError, match="no yolox_nano_hswish weights.*--variant nano.*yolox-edge convert"):
         import_official(tmp_path / "yolox_nano.onnx", "nano_hswish")
+
+
+def test_import_official_checkpoint_is_the_cli_command(tmp_path, to_official_state, randomize_model, run_cli) -> None:
+    """`import-official` as one library call (the CLI saved the checkpoint itself): the same weights
+    and source record as the command writes, str or Path alike, an existing file kept without force."""
+    from yolox_edge.engine import load_checkpoint
+    from yolox_edge.models import import_official_checkpoint
+
+    path = tmp_path / "official.pth"
+    torch.save({"model": to_official_state(randomize_model(create_model("test", num_classes=4)))}, path)
+    res = import_official_checkpoint(str(path), "yolox_test", tmp_path / "lib.pt")
+    assert res.path == tmp_path / "lib.pt" and res.variant == "test" and len(res.class_names) == 4 and not res.bn_folded
+    code, out, err = run_cli("import-official", str(path), "--variant", "yolox_test", "--out", str(tmp_path / "cli.pt"))
+    assert code == 0 and "(4 classes)" in out, err
+    lib, cli = load_checkpoint(res.path), load_checkpoint(tmp_path / "cli.pt")
+    assert lib["source"] == cli["source"] and lib["class_names"] == cli["class_names"]
+    assert all(torch.equal(lib["model"][k], cli["model"][k]) for k in cli["model"])
+    with pytest.raises(UserError, match="lib.pt: a checkpoint is already there.*force"):
+        import_official_checkpoint(path, "test", tmp_path / "lib.pt")
+    assert import_official_checkpoint(path, "test", tmp_path / "lib.pt", force=True).path.is_file()

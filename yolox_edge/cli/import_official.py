@@ -12,15 +12,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..engine.checkpoint import save_checkpoint
-    from ..errors import refuse_overwrite
-    from ..fileio import sha256_file
-    from ..models.official import import_official
+    from ..models.official import import_official_checkpoint
 
-    refuse_overwrite(args.out, args.force)
-    model, names, folded = import_official(args.file, args.variant)
-    source = {"kind": "official-onnx" if folded else "official-pth", "file": str(args.file),
-              "sha256": sha256_file(args.file)}
-    save_checkpoint(args.out, model, class_names=names, source=source, bn_folded=folded)
-    print(f"imported {args.file} as yolox_{args.variant} ({model.num_classes} classes) -> {args.out}")
+    res = import_official_checkpoint(args.file, args.variant, args.out, force=args.force)
+    print(f"imported {args.file} as yolox_{args.variant} ({len(res.class_names)} classes) -> {res.path}")
     return 0

@@ -10,6 +10,7 @@ In both cases the stem conv's input channels are permuted for the pixel_unshuffl
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -187,6 +188,32 @@ def import_official(path: str | Path, variant: str) -> tuple[Detector, list[str]
     else:
         model, folded = import_pth(p, variant), False
     return model, default_names(model.num_classes), folded
+
+
+@dataclass
+class ImportedCheckpoint:
+    """What ``import_official_checkpoint`` wrote: the checkpoint and what it holds."""
+
+    path: Path
+    variant: str
+    class_names: list[str]
+    bn_folded: bool  # True for an official ONNX (BatchNorm folded into the convs)
+
+
+def import_official_checkpoint(path: str | Path, variant: str, out: str | Path, *,
+                               force: bool = False) -> ImportedCheckpoint:
+    """``yolox-edge import-official``: official weights (.onnx or .pth) -> a checkpoint of this
+    project at ``out`` (class names, the preprocessing contract, the source file's sha256).
+    An existing ``out`` is refused unless ``force``."""
+    from ..engine.checkpoint import save_checkpoint
+    from ..errors import refuse_overwrite
+    from ..fileio import sha256_file
+
+    out = refuse_overwrite(out, force)
+    model, names, folded = import_official(path, variant)
+    source = {"kind": "official-onnx" if folded else "official-pth", "file": str(path), "sha256": sha256_file(path)}
+    written = save_checkpoint(out, model, class_names=names, source=source, bn_folded=folded)
+    return ImportedCheckpoint(written, get_variant(variant).name, names, folded)
 
 
 def onnx_variant(path: str | Path) -> str | None:
