@@ -33,44 +33,23 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    import torch
+    from ..engine.convert import convert_checkpoint
+    from ..errors import refuse_overwrite
+    from ..fileio import atomic_write_bytes, require_writable
 
-    from ..data.preprocess import PreprocessConfig
-    from ..engine.checkpoint import atomic_write_bytes, load_model, save_checkpoint
-    from ..engine.reconstruct import convert_activation
-    from ..errors import UserError, refuse_overwrite
-    from ..fileio import require_writable
-    from ..models.zoo import get_variant
-    from ..quantize.calib import load_calibration_set
-
-    # Written after minutes of fitting: a path that cannot take them fails now.
+    # Written after minutes of fitting: paths that cannot take them fail now.
     require_writable(refuse_overwrite(args.out, args.force), "checkpoint")
     if args.log:
         require_writable(args.log, "log")
-    target = get_variant(args.to).name  # an unknown name is a UserError (UnknownVariant)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    teacher, ckpt = load_model(args.model)
-    pre = PreprocessConfig.from_dict(ckpt["preprocess"])  # the student keeps the teacher's preprocessing
-    cal = load_calibration_set(args.calib, input_size=pre.input_size)
-    try:
-        student, results = convert_activation(teacher, target, torch.from_numpy(cal.data),
-                                              granularity=args.granularity, steps=args.steps, lr=args.lr,
-                                              batch=args.batch, flip=args.flip, seed=args.seed)
-    except UserError as e:  # the library does not know the file names; the user needs them
-        raise UserError(f"{args.model} -> {target} with {args.calib}: {e}") from None
-    source = {"kind": "converted", "from": str(args.model), "from_variant": teacher.variant,
-              "method": f"label-free {args.granularity} reconstruction", "calibration": cal.describe(),
-              "steps": args.steps, "lr": args.lr, "flip": args.flip}
-    # BN statistics came with the teacher's weights, so bn_folded carries over
-    save_checkpoint(args.out, student, class_names=ckpt["class_names"], preprocess=pre, source=source,
-                    bn_folded=ckpt.get("bn_folded", False))
-    worst = max(results, key=lambda r: r.nmse_after)
-    print(f"{len(results)} blocks; error (MSE / teacher variance) per block, mean "
-          f"{fmean(r.nmse_before for r in results):.4f} before fitting -> "
-          f"{fmean(r.nmse_after for r in results):.4f} after; worst {worst.name} {worst.nmse_after:.4f}")
-    print(f"wrote {args.out} ({target}); check it with 'yolox-edge eval {args.out} --data SPEC'")
+    res = convert_checkpoint(args.model, args.to, args.calib, args.out, force=args.force,
+                             granularity=args.granularity, steps=args.steps, lr=args.lr, batch=args.batch,
+                             flip=args.flip, seed=args.seed, threads=args.threads)
+    blocks = res.blocks
+    worst = max(blocks, key=lambda r: r.nmse_after)
+    print(f"{len(blocks)} blocks; error (MSE / teacher variance) per block, mean "
+          f"{fmean(r.nmse_before for r in blocks):.4f} before fitting -> "
+          f"{fmean(r.nmse_after for r in blocks):.4f} after; worst {worst.name} {worst.nmse_after:.4f}")
+    print(f"wrote {args.out} ({res.variant}); check it with 'yolox-edge eval {args.out} --data SPEC'")
     if args.log:
-        atomic_write_bytes(Path(args.log), lambda f: f.write(json.dumps(
-            {"source": source, "blocks": [r.to_dict() for r in results]}, indent=1).encode()))
+        atomic_write_bytes(Path(args.log), lambda f: f.write(json.dumps(res.to_dict(), indent=1).encode()))
     return 0

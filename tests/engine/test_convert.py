@@ -1,0 +1,54 @@
+"""``engine.convert_checkpoint``: ``yolox-edge convert`` as a library call, with the CLI's result
+and without leaving torch's thread count or random stream changed."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from yolox_edge.engine import convert_checkpoint, load_checkpoint, save_checkpoint
+from yolox_edge.errors import UserError
+from yolox_edge.models import create_model
+from yolox_edge.quantize import build_calibration_set
+
+
+@pytest.fixture
+def teacher_and_calib(tmp_path, randomize_model):
+    src = tmp_path / "t.pt"
+    save_checkpoint(src, randomize_model(create_model("test_dw", num_classes=2), seed=1), class_names=["a", "b"])
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        cv2.imwrite(str(imgs / f"{i}.png"), cv2.GaussianBlur(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), (9, 9), 0))
+    build_calibration_set(imgs, tmp_path / "calib", size=64, count=4)
+    return src, tmp_path / "calib"
+
+
+def test_convert_checkpoint_equals_the_cli_and_restores_global_state(tmp_path, teacher_and_calib, run_cli) -> None:
+    src, calib = teacher_and_calib
+    threads = torch.get_num_threads()
+    torch.manual_seed(5)
+    expected = torch.rand(2)
+    torch.manual_seed(5)
+    res = convert_checkpoint(str(src), "test_hswish", calib, tmp_path / "lib.pt", steps=2, batch=4, threads=1,
+                             progress=False)
+    assert torch.get_num_threads() == threads  # the fit's thread count was the CLI's process-wide setting
+    assert torch.equal(torch.rand(2), expected)  # the fit seeded torch's global generator
+    assert res.path == tmp_path / "lib.pt" and res.variant == "test_hswish" and res.blocks
+    assert res.to_dict()["source"]["from_variant"] == "test_dw"
+    code, _, err = run_cli("convert", str(src), "--to", "test_hswish", "--calib", str(calib), "--out",
+                           str(tmp_path / "cli.pt"), "--steps", "2", "--batch", "4", "--threads", "1")
+    assert code == 0, err
+    lib, cli = load_checkpoint(res.path), load_checkpoint(tmp_path / "cli.pt")
+    assert lib["source"] == cli["source"]
+    assert all(torch.equal(lib["model"][k], cli["model"][k]) for k in cli["model"])
+
+
+def test_convert_checkpoint_refuses_an_existing_output(tmp_path, teacher_and_calib) -> None:
+    src, calib = teacher_and_calib
+    (tmp_path / "out.pt").write_bytes(b"keep")
+    with pytest.raises(UserError, match="out.pt: a checkpoint is already there"):
+        convert_checkpoint(src, "test_hswish", calib, tmp_path / "out.pt", steps=1, batch=4, progress=False)
+    assert (tmp_path / "out.pt").read_bytes() == b"keep"

@@ -1,0 +1,71 @@
+"""``convert_checkpoint``: a trained checkpoint -> the same network with another activation
+(e.g. nano -> nano_hswish), fitted block by block to the original without labels."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .reconstruct import BlockResult
+
+
+@dataclass
+class ConvertResult:
+    """What ``convert_checkpoint`` wrote and how close each block came to the teacher."""
+
+    path: Path
+    variant: str
+    blocks: list[BlockResult]
+    source: dict  # the checkpoint's ``source`` record (method, calibration set, settings)
+
+    def to_dict(self) -> dict:
+        """What ``yolox-edge convert --log`` writes."""
+        return {"source": self.source, "blocks": [b.to_dict() for b in self.blocks]}
+
+
+def convert_checkpoint(model: str | Path, to: str, calib: str | Path, out: str | Path, *, force: bool = False,
+                       granularity: str = "block", steps: int = 500, lr: float = 2e-3, batch: int = 8,
+                       flip: bool = True, seed: int = 0, threads: int | None = None,
+                       progress: bool = True) -> ConvertResult:
+    """``yolox-edge convert``: give the checkpoint ``model`` the activation of variant ``to`` (same
+    tensors), fitting each block to the original's outputs on the calibration set ``calib`` (no
+    labels); writes the checkpoint ``out`` (refused when it exists, unless ``force``).
+
+    ``threads`` sets torch's CPU threads for the fit only; the caller's count and random stream
+    are left as they were."""
+    import torch
+
+    from ..data.preprocess import PreprocessConfig
+    from ..errors import UserError, refuse_overwrite
+    from ..fileio import require_writable
+    from ..models.zoo import get_variant
+    from ..quantize.calib import load_calibration_set
+    from .checkpoint import load_model, save_checkpoint
+    from .reconstruct import convert_activation
+
+    # Written after minutes of fitting: a path that cannot take them fails now.
+    out = require_writable(refuse_overwrite(out, force), "checkpoint")
+    target = get_variant(to).name  # an unknown name is a UserError (UnknownVariant)
+    before = torch.get_num_threads()
+    # Building the models draws from torch's generator and the fit seeds it: the caller's random
+    # stream stays where it was.
+    with torch.random.fork_rng():
+        teacher, ckpt = load_model(model)
+        pre = PreprocessConfig.from_dict(ckpt["preprocess"])  # the student keeps the teacher's preprocessing
+        cal = load_calibration_set(calib, input_size=pre.input_size)
+        try:
+            if threads:
+                torch.set_num_threads(threads)
+            student, blocks = convert_activation(teacher, target, torch.from_numpy(cal.data),
+                                                 granularity=granularity, steps=steps, lr=lr, batch=batch,
+                                                 flip=flip, seed=seed, progress=progress)
+        except UserError as e:  # the fit does not know the file names; the user needs them
+            raise UserError(f"{model} -> {target} with {calib}: {e}") from None
+        finally:
+            torch.set_num_threads(before)
+    source = {"kind": "converted", "from": str(model), "from_variant": teacher.variant,
+              "method": f"label-free {granularity} reconstruction", "calibration": cal.describe(),
+              "steps": steps, "lr": lr, "flip": flip}
+    # BN statistics came with the teacher's weights, so bn_folded carries over
+    path = save_checkpoint(out, student, class_names=ckpt["class_names"], preprocess=pre, source=source,
+                           bn_folded=ckpt.get("bn_folded", False))
+    return ConvertResult(path, target, blocks, source)
