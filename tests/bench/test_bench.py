@@ -564,3 +564,19 @@ def test_a_precision_hint_given_twice_is_one_row():
     from yolox_edge.cli.bench import _hints
 
     assert _hints("f32,f32") == ["f32"] and _hints("bf16, f32,bf16") == ["bf16", "f32"]
+
+
+def test_bench_gives_back_torch_threads_and_the_ncnn_policy(tiny_ckpt) -> None:
+    """The rows pinned torch's process-wide thread count and ncnn's CPU policy and left them at the
+    last row's: a notebook ran on after a bench with other settings than it had."""
+    import ncnn
+    import torch
+
+    before, policy = torch.get_num_threads(), ncnn.get_cpu_powersave()
+    try:
+        torch.set_num_threads(3)
+        run_bench([str(tiny_ckpt)], threads=[1, 2], warmup=0, runs=1, powersave=2 if policy != 2 else 1,
+                  rss=False, progress=False)
+        assert torch.get_num_threads() == 3 and ncnn.get_cpu_powersave() == policy
+    finally:
+        torch.set_num_threads(before)

@@ -347,3 +347,23 @@ def test_bad_sizes_and_an_out_under_a_file_fail_before_the_data_is_read(tmp_path
     with pytest.raises(UserError, match=r"cannot be made: .*f is a file, not a folder"):
         Trainer(recipe_from_dict({"model": {"variant": "test"}}), data=tmp_path / "not_there.yaml",
                 out=tmp_path / "f" / "run")
+
+
+def test_training_gives_back_the_thread_counts_and_runs_twice(synthetic_coco, tmp_path):
+    """``train.threads`` and the one OpenCV thread the data workers need stayed set after ``train()``:
+    in a notebook everything after a run of finetune_nano_cpu (threads: 1) ran on one thread."""
+    import cv2
+
+    spec = synthetic_coco(4)
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 1}, "aug": NO_AUG,
+                          "train": {"epochs": 1, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 0,
+                                    "multiscale_range": 0, "threads": 2}})
+    cv_before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        for run in ("a", "b"):  # a second run in the same process (workers fork again) works too
+            res = Trainer(r, data=spec, out=tmp_path / run, progress=False, log=lambda m: None).train()
+            assert Path(res["last"]).is_file()
+            assert torch.get_num_threads() == 1 and cv2.getNumThreads() == 2  # 1: the engine tests' fixture
+    finally:
+        cv2.setNumThreads(cv_before)

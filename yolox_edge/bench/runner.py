@@ -3,6 +3,7 @@ rows taking turns so a drifting machine does not favour one of them (see schedul
 from __future__ import annotations
 
 import os
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -224,9 +225,6 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
 
         split = read_split(data, "val")
     with _pinned(cpus):
-        if powersave is not None:
-            import ncnn
-            ncnn.set_cpu_powersave(int(powersave))
         modes = ["model", "e2e"] if mode == "both" else [mode]
         if image:
             img = read_image(image)
@@ -234,28 +232,30 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
             from ..data.synthetic import synthetic_scene
             img = synthetic_scene()
         rows = build_rows(artifacts, threads, baseline=baseline, conf=conf, iou=iou, precision_hints=precision_hints)
-        if split is not None:  # AP is scored after the timing: a mismatch must not wait for it
-            from ..engine.evaluator import require_same_class_count
-            for r in rows:
-                require_same_class_count(r.predictor, split, r.artifact, str(data))
-        if img_size:
-            _set_input_size(rows, img_size)
-        # What each backend takes: float CHW, or uint8 pixels where it converts them in-graph.
-        inputs = [r.predictor.make_input(img)[0][None] for r in rows]
+        # ncnn's policy also sets OpenMP's thread count, which torch shares: it is given back first
+        with _torch_threads_kept(rows), _ncnn_powersave(powersave):
+            if split is not None:  # AP is scored after the timing: a mismatch must not wait for it
+                from ..engine.evaluator import require_same_class_count
+                for r in rows:
+                    require_same_class_count(r.predictor, split, r.artifact, str(data))
+            if img_size:
+                _set_input_size(rows, img_size)
+            # What each backend takes: float CHW, or uint8 pixels where it converts them in-graph.
+            inputs = [r.predictor.make_input(img)[0][None] for r in rows]
 
-        for r, x in zip(rows, inputs):  # warm-up, row by row (caches, lazy compilation)
-            for m in modes:
-                for _ in range(warmup):
-                    _time_once(r, m, img, x)
-        order = [(i, m) for i in range(len(rows)) for m in modes]
-        before = cpu_sample()
-        settled = _take_turns(rows, inputs, img, modes, turns, period, progress)
-        load = host_load(before, cpu_sample())
-        aps = _accuracy(rows, split, progress) if split is not None else {}
-        peak = _peak_rss(rows, warmup) if rss else {}
-        cores = sorted(os.sched_getaffinity(0))
-        results = [_row_result(r, x, modes, aps.get(r.label, {}), peak.get(r.artifact), cores)
-                   for r, x in zip(rows, inputs)]
+            for r, x in zip(rows, inputs):  # warm-up, row by row (caches, lazy compilation)
+                for m in modes:
+                    for _ in range(warmup):
+                        _time_once(r, m, img, x)
+            order = [(i, m) for i in range(len(rows)) for m in modes]
+            before = cpu_sample()
+            settled = _take_turns(rows, inputs, img, modes, turns, period, progress)
+            load = host_load(before, cpu_sample())
+            aps = _accuracy(rows, split, progress) if split is not None else {}
+            peak = _peak_rss(rows, warmup) if rss else {}
+            cores = sorted(os.sched_getaffinity(0))
+            results = [_row_result(r, x, modes, aps.get(r.label, {}), peak.get(r.artifact), cores)
+                       for r, x in zip(rows, inputs)]
         return {"schema": SCHEMA, "machine": describe_machine(),
                 "config": {"warmup": warmup, "runs": runs, "modes": modes, "threads": list(threads),
                            "image": image or "generated scene 640x480", "conf": conf, "iou": iou, "interleaved": True,
@@ -266,6 +266,22 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
                            "precision_hints": precision_hints,
                            "order": [f"{rows[i].label} x{rows[i].threads} {m}" for i, m in order]},
                 "host_load": load, "rows": results}
+
+
+@contextmanager
+def _torch_threads_kept(rows: list[Row]):
+    """Put torch's process-wide thread count back after the rows pinned theirs (a notebook's torch
+    ran on the last row's count after a bench)."""
+    if not any(r.backend.name == "torch" for r in rows) and "torch" not in sys.modules:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _take_turns(rows: list[Row], inputs: list[np.ndarray], img: np.ndarray, modes: list[str], turns: list[int],
@@ -338,6 +354,22 @@ def _pinned(cpus: list[int] | None):
         yield
     finally:
         os.sched_setaffinity(0, before)
+
+
+@contextmanager
+def _ncnn_powersave(policy: int | None):
+    """ncnn's CPU policy (process-wide) for the block, then the one it had."""
+    if policy is None:
+        yield
+        return
+    import ncnn
+
+    before = ncnn.get_cpu_powersave()
+    ncnn.set_cpu_powersave(int(policy))
+    try:
+        yield
+    finally:
+        ncnn.set_cpu_powersave(before)
 
 
 def _accuracy(rows: list[Row], split, progress: bool) -> dict[str, dict]:

@@ -6,6 +6,7 @@ thin layer over it. Hooks (engine.hooks.Hook) see every epoch and iteration.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -66,6 +67,20 @@ def resume_flags_note(last: Path, flags: list[str]) -> str:
     it), so the flags are not used; a longer or different run starts from its weights."""
     return (f"note: --resume continues with the recipe stored in {last}; not used: {', '.join(flags)}. "
             f"To train longer or differently, start a new --out with --weights {last}")
+
+
+@contextlib.contextmanager
+def _thread_counts_kept():
+    """torch's and OpenCV's thread counts as they were before the block (both are process-wide;
+    a notebook ran everything after a ``train.threads: 1`` run on one thread)."""
+    import cv2
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])
 
 
 class Trainer:
@@ -296,17 +311,21 @@ class Trainer:
             set_bn_eval(self.model)
 
     def train(self) -> dict[str, Any]:
-        """Run (or resume) the whole schedule; returns a summary (best AP, paths)."""
-        self._setup()
-        t = self.recipe.train
-        self.log(f"sizes: {self.describe_train_sizes()}; evaluated and exported at {self.test_size}")
-        try:
-            size = self.input_size
-            self._evaluate_kept_epoch()
-            for epoch in range(self.start_epoch, t.epochs):
-                size = self._train_epoch(epoch, size)
-        finally:
-            D.cleanup(self.dist)
+        """Run (or resume) the whole schedule; returns a summary (best AP, paths).
+
+        ``train.threads`` and the OpenCV setting the data workers need hold for the run only:
+        torch's and OpenCV's process-wide thread counts are put back when it ends."""
+        with _thread_counts_kept():
+            self._setup()
+            t = self.recipe.train
+            self.log(f"sizes: {self.describe_train_sizes()}; evaluated and exported at {self.test_size}")
+            try:
+                size = self.input_size
+                self._evaluate_kept_epoch()
+                for epoch in range(self.start_epoch, t.epochs):
+                    size = self._train_epoch(epoch, size)
+            finally:
+                D.cleanup(self.dist)
         self.log(f"data: {self.dataset.skip_summary()}")
         return {"epochs": t.epochs, "best_ap": self.best_ap, "best_epoch": self.best_epoch,
                 "last": str(self.out / "last.pt"), "best": str(self.out / "best.pt"),

@@ -12,14 +12,25 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, model: Detector, *, device: str = "cpu", threads: int | None = None) -> None:
-        if threads:
-            torch.set_num_threads(threads)
+        # torch's thread count is process-wide: it is set for each call and put back after, so one
+        # predictor's ``threads`` neither leaks into the caller nor into another predictor.
+        self.threads = threads
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.decode = GridDecode(model.strides)
 
-    @torch.no_grad()
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        before = torch.get_num_threads()
+        if not self.threads or self.threads == before:
+            return self._infer(batch)
+        torch.set_num_threads(self.threads)
+        try:
+            return self._infer(batch)
+        finally:
+            torch.set_num_threads(before)
+
+    @torch.no_grad()
+    def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
         boxes, scores = self.decode(self.model(x))
         return {"boxes": boxes.cpu().numpy(), "scores": scores.cpu().numpy()}
