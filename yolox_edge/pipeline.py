@@ -150,8 +150,9 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     step(f"export FP32 ({', '.join(fp32_formats)}, raw onnx baseline)")
     exports: dict[str, Path] = {}
     for fmt in fp32_formats:
-        exports[f"{fmt} fp32"] = export_model(ckpt, fmt, out / f"{fmt}_fp32").directory
-    raw = export_model(ckpt, "onnx", out / "onnx_raw", raw=True)
+        # force: the pipeline's own folders (a resumed run exports again)
+        exports[f"{fmt} fp32"] = export_model(ckpt, fmt, out / f"{fmt}_fp32", force=True).directory
+    raw = export_model(ckpt, "onnx", out / "onnx_raw", raw=True, force=True)
 
     if int8:
         step(f"INT8 ({target})")

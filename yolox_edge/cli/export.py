@@ -39,15 +39,14 @@ def nms_settings(args) -> tuple[float, float]:
 
 def run(args) -> int:
     from ..export import export_model
-    from ..export.api import clear_earlier_export, refuse_unused_nms
+    from ..export.api import refuse_unused_nms
     from ..export.metadata import output_bytes_per_image
 
     refuse_unused_nms([args.format], raw=args.raw, topk=args.topk, given=given_nms_flags(args))
     iou, conf = nms_settings(args)
-    clear_earlier_export(args.out, args.force)
     res = export_model(args.model, args.format, args.out, precision=args.precision, topk=args.topk, raw=args.raw,
                        img_size=args.img_size, dynamic_batch=args.dynamic_batch,
-                       nms_iou=None if args.no_nms else iou, nms_conf=conf)
+                       nms_iou=None if args.no_nms else iou, nms_conf=conf, force=args.force)
     m = res.metadata
     g = m["graph"]
     print(f"exported {args.model} -> {res.directory} [{m['format']}, {m['precision']}, "

@@ -115,7 +115,7 @@ def graph_nms(kind: str, fmt: str, nms_iou: float | None = DEFAULT_NMS_IOU,
 def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision: str = "fp32",
                  topk: int | None = None, raw: bool = False, img_size: int | None = None,
                  dynamic_batch: bool = False, nms_iou: float | None = DEFAULT_NMS_IOU,
-                 nms_conf: float = DEFAULT_NMS_CONF) -> ExportResult:
+                 nms_conf: float = DEFAULT_NMS_CONF, force: bool = False) -> ExportResult:
     """Export a checkpoint to ``out_dir`` as ONNX, OpenVINO IR or ncnn, with decode in the graph.
 
     ``topk=None`` means the format's default (K=100 for ONNX/OpenVINO, none for ncnn);
@@ -123,9 +123,12 @@ def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision:
     ``raw=True`` writes the official raw output instead. With top-K on ONNX/OpenVINO the
     graph runs class-aware NMS (``nms_iou``, scores > ``nms_conf``) before keeping K;
     ``nms_iou=None`` keeps the K best anchors without NMS. Files are written in a temp
-    folder and moved into ``out_dir`` only when complete; metadata.json comes last.
+    folder and moved into ``out_dir`` only when complete; metadata.json comes last. An
+    ``out_dir`` that already holds an export is refused unless ``force``, which removes it first
+    (exporting over it left the earlier model files beside a metadata.json naming others).
     """
     output_plan(fmt, precision, topk, raw, dynamic_batch)  # refuse bad combinations before loading anything
+    clear_earlier_export(out_dir, force)
     ckpt_path = Path(model)
     detector, ckpt = load_model(ckpt_path)
     return export_detector(detector, fmt, out_dir, class_names=list(ckpt["class_names"]), variant=ckpt["variant"],

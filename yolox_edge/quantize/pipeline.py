@@ -217,7 +217,9 @@ def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, top
     for fmt, res in results.items():
         fp32_dir = out / "fp32" / fmt
         say(f"[{fmt}] FP32 reference export -> {fp32_dir}")
-        export_model(model, fmt, fp32_dir, topk=topk, nms_iou=nms_iou, nms_conf=nms_conf, img_size=img_size)
+        # force: the report's own reference (a stale one is replaced, as before export_model refused)
+        export_model(model, fmt, fp32_dir, topk=topk, nms_iou=nms_iou, nms_conf=nms_conf, img_size=img_size,
+                     force=True)
         rows.append(compare(fmt, fp32_dir, res.directory, data, int8=scores.get(fmt)))  # QAT scored it already
     method = next(iter(results.values())).metadata["quantization"]["method"]
     table = format_table(rows, title=f"FP32 vs INT8 ({method}) on {data}:val")
