@@ -10,6 +10,11 @@ class UserError(Exception):
     exit_code = 2
 
 
+class BadArgument(UserError, ValueError):
+    """An argument of a library call out of its range: a UserError (one line from the CLI), and a
+    ValueError for Python callers that catch those."""
+
+
 def require_file(path: str | Path, what: str = "file") -> Path:
     """Return ``path`` as a Path, or raise UserError if it is not an existing file."""
     p = Path(path)

@@ -580,3 +580,20 @@ def test_bench_gives_back_torch_threads_and_the_ncnn_policy(tiny_ckpt) -> None:
         assert torch.get_num_threads() == 3 and ncnn.get_cpu_powersave() == policy
     finally:
         torch.set_num_threads(before)
+
+
+def test_bad_arguments_are_user_errors_and_paths_are_taken(tiny_ckpt, tmp_path) -> None:
+    """A notebook's bad value was a bare ValueError (the CLI's argparse kept them out); a Path image
+    came back as a Path in the result, which json.dumps refused."""
+    import cv2
+
+    from yolox_edge.errors import UserError
+
+    for kw, name in (({"mode": "fast"}, "mode 'fast'"), ({"threads": [0]}, "threads"), ({"runs": 0}, "runs 0"),
+                     ({"fps": 0}, "fps 0")):
+        with pytest.raises(UserError, match=name) as e:
+            run_bench(tiny_ckpt, warmup=0, rss=False, progress=False, **{"runs": 1, **kw})
+        assert isinstance(e.value, ValueError)  # still one for callers that catch those
+    cv2.imwrite(str(tmp_path / "img.png"), np.full((48, 64, 3), 90, np.uint8))
+    res = run_bench(tiny_ckpt, threads=1, warmup=0, runs=1, image=tmp_path / "img.png", rss=False, progress=False)
+    assert json.loads(json.dumps(res))["config"]["image"] == str(tmp_path / "img.png")

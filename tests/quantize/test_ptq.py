@@ -283,3 +283,14 @@ def test_kept_float_line_reads_right_for_zero_one_and_more():
     assert _kept_float(0) == "every conv INT8 (none kept float)"  # was "the 0 most error-sensitive convs"
     assert _kept_float(1) == "the most error-sensitive conv (kept float)"
     assert _kept_float(4) == "the 4 most error-sensitive convs (kept float)"
+
+
+@pytest.mark.parametrize("flag", ["report", "accuracy_control", "qat"])
+def test_run_quantize_without_data_is_a_user_error_before_any_work(tiny_ckpt, tiny_calib, tmp_path, flag):
+    """Only the CLI checked it: ``run_quantize(..., report=True)`` without ``data`` quantized, then
+    failed deep inside with 'expected str, bytes or os.PathLike object, not NoneType'."""
+    from yolox_edge.quantize import run_quantize
+
+    with pytest.raises(UserError, match="need --data SPEC.*data="):
+        run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", verbose=False, **{flag: True})
+    assert not (tmp_path / "q").exists()

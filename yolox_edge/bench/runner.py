@@ -14,7 +14,7 @@ import numpy as np
 from ..progress import progress_bar
 from ..thresholds import APP_CONF, APP_NMS_IOU, EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import read_image
-from ..errors import UserError
+from ..errors import BadArgument, UserError
 from ..runtime.loader import open_model
 from ..runtime.ncnn_backend import PRECISION_HINTS as NCNN_HINTS
 from ..runtime.openvino_backend import PRECISION_HINTS as OV_HINTS
@@ -181,8 +181,9 @@ def _time_once(row: Row, mode: str, img: np.ndarray, x: np.ndarray) -> float:
 
 def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[int, ...] | list[int] = (1, 2),
               warmup: int = 10, runs: int = 100,
-              image: str | None = None, mode: str = "both", baseline: str | None = None, img_size: int | None = None,
-              conf: float = APP_CONF, iou: float = APP_NMS_IOU, data: str | None = None, rss: bool = True,
+              image: str | Path | None = None, mode: str = "both", baseline: str | Path | None = None,
+              img_size: int | None = None, conf: float = APP_CONF, iou: float = APP_NMS_IOU,
+              data: str | Path | None = None, rss: bool = True,
               cpus: list[int] | str | None = None, powersave: int | None = None, progress: bool = True,
               precision_hints: list[str] | None = None, runs_per_turn: int = RUNS_PER_TURN,
               fps: float | None = None) -> dict:
@@ -210,13 +211,13 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
         unique.setdefault(_export_of(Path(a)), a)
     artifacts = list(unique.values())
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}")
+        raise BadArgument(f"mode {mode!r}: must be one of {', '.join(MODES)}")
     turns = turn_sizes(runs, runs_per_turn)
     if fps is not None and fps <= 0:
-        raise ValueError("fps must be positive")
+        raise BadArgument(f"fps {fps}: must be positive (frames per second to pace the runs at), or None")
     period = 1.0 / fps if fps else 0.0
     if not threads or min(threads) < 1:
-        raise ValueError("threads must be one or more counts of at least 1")
+        raise BadArgument(f"threads {threads}: give one or more thread counts of at least 1")
     if isinstance(cpus, str):  # 'big', 'little' or '4,5,6,7'
         cpus = resolve_cpus(cpus)
     split = None
@@ -258,7 +259,7 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
                        for r, x in zip(rows, inputs)]
         return {"schema": SCHEMA, "machine": describe_machine(),
                 "config": {"warmup": warmup, "runs": runs, "modes": modes, "threads": list(threads),
-                           "image": image or "generated scene 640x480", "conf": conf, "iou": iou, "interleaved": True,
+                           "image": str(image) if image else "generated scene 640x480", "conf": conf, "iou": iou, "interleaved": True,
                            "runs_per_turn": min(runs_per_turn, runs), "switch_in_calls": SWITCH_IN_CALLS,
                            "settle_max_ms": SETTLE_MAX_S * 1e3,
                            "settle_mean_ms": round(float(np.mean(settled)) * 1e3, 2), "fps": fps,

@@ -35,6 +35,8 @@ def settle(*, slice_s: float = SETTLE_SLICE_S, max_s: float = SETTLE_MAX_S) -> f
 def turn_sizes(runs: int, per_turn: int) -> list[int]:
     """Timed runs per row in each round: ``per_turn`` each, the last round the remainder."""
     if runs < 1 or per_turn < 1:
-        raise ValueError("runs and runs per turn must be at least 1")
+        from ..errors import BadArgument
+
+        raise BadArgument(f"runs {runs}, runs_per_turn {per_turn}: both must be at least 1")
     full, rest = divmod(runs, per_turn)
     return [per_turn] * full + ([rest] if rest else [])

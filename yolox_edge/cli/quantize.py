@@ -48,13 +48,10 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..errors import UserError
     from ..export.api import refuse_unused_nms
     from ..quantize.pipeline import run_quantize
     from .export import given_nms_flags, nms_settings
 
-    if (args.report or args.accuracy_control or args.qat) and not args.data:
-        raise UserError("--report, --accuracy-control and --qat need --data SPEC")
     refuse_unused_nms(args.format, topk=args.topk, given=given_nms_flags(args))
     iou, conf = nms_settings(args)
     run_quantize(args.model, args.calib, args.format, Path(args.out), preset=args.preset,

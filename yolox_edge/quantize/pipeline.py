@@ -16,7 +16,7 @@ from .staging import REPORT_PHASE, StagedOutput
 
 def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str], out: str | Path, *, preset: str = "mixed",
                  fast_bias_correction: bool = True, subset_size: int = 300, topk: int | None = None,
-                 accuracy_control: bool = False, max_drop: float = 0.005, data: str | None = None,
+                 accuracy_control: bool = False, max_drop: float = 0.005, data: str | Path | None = None,
                  qat: bool = False, epochs: int = 1, lr: float | None = None, batch: int = 8,
                  report: bool = False, keep_float: int = 4, nncf_keep_float: int = 2,
                  nms_iou: float = DEFAULT_NMS_IOU,
@@ -33,6 +33,8 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     """
     from ..engine.checkpoint import load_model
 
+    if (report or accuracy_control or qat) and not data:
+        raise UserError("--report, --accuracy-control and --qat need --data SPEC (in Python: data='data.yaml')")
     formats = list(dict.fromkeys([formats] if isinstance(formats, str) else formats))  # "onnx" is one format
     out = Path(out)
     for f in formats:
