@@ -233,3 +233,33 @@ def test_class_names_note_is_shared_by_eval_and_quantize_report():
     assert class_names_note(["a", "b"], ["a", "b"]) == ""
     note = class_names_note(["person", "bicycle", "car", "bus", "cat"], ["bicycle", "person", "car", "bus", "cat"])
     assert note.startswith("note: the model's classes (person, bicycle, car, bus, ...) are not the data's (bicycle,")
+
+
+def test_evaluate_names_the_data_spec_it_was_given(tmp_path) -> None:
+    spec = write_synthetic_coco(tmp_path)
+    pred = OraclePredictor(read_split(spec, "val"))
+    pred.class_names = ["only_one"]
+    with pytest.raises(UserError, match=f"has 1 classes, but {spec} has 2"):
+        evaluate(pred, spec, progress=False)
+
+
+def test_evaluate_model_is_what_eval_json_writes(tmp_path, run_cli) -> None:
+    """`eval` as one library call (the CLI loaded, resized, checked and recorded by itself): the
+    record equals `eval --json`, and a class-name mismatch is a note, by default a warning."""
+    from yolox_edge.engine import evaluate_model, save_checkpoint
+    from yolox_edge.models import create_model
+
+    spec = write_synthetic_coco(tmp_path / "data")
+    ckpt = save_checkpoint(tmp_path / "m.pt", create_model("test", num_classes=2), class_names=["a", "b"])
+    notes: list[str] = []
+    rec = evaluate_model(str(ckpt), spec, img_size=96, progress=False, note=notes.append)
+    assert rec["model"] == str(ckpt) and rec["data"] == str(spec) and rec["input_size"] == [96, 96]
+    assert len(notes) == 1 and "not the data's" in notes[0]
+    code, _, err = run_cli("eval", str(ckpt), "--data", str(spec), "--img-size", "96", "--json", str(tmp_path / "e.json"))
+    assert code == 0 and notes[0] in err
+    cli = json.loads((tmp_path / "e.json").read_text())
+    assert {k: v for k, v in cli.items() if k != "seconds"} == {k: v for k, v in rec.items() if k != "seconds"}
+    with pytest.warns(UserWarning, match="not the data's"):
+        evaluate_model(ckpt, spec, progress=False)
+    with pytest.raises(UserError, match="m.pt: --img-size 100"):
+        evaluate_model(ckpt, spec, img_size=100, progress=False)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
+from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from . import add_precision_hint
 from .argtypes import positive, unit_interval
 from .jsonout import add_json_option, check_json_target, report_stream, write_json
@@ -26,24 +26,13 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..data.spec import read_split
-    from ..engine.evaluator import (STAT_NAMES, class_names_note, evaluate, evaluation_record,
-                                    require_same_class_count)
-    from ..runtime import load_predictor
+    from ..engine.evaluator import STAT_NAMES, evaluate_model
 
     check_json_target(args)  # written after the evaluation: refuse a bad path first
-    split = read_split(args.data, args.split)
-    pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint)
-    if args.img_size:
-        from ..errors import UserError
-
-        try:
-            pred.set_input_size(args.img_size)
-        except UserError as e:  # the predictor does not know the path the user typed
-            raise UserError(f"{args.model}: {e}") from None
-    require_same_class_count(pred, split, str(args.model), str(args.data))
-    res = evaluate(pred, split, batch_size=args.batch, conf=args.conf, iou=args.nms, max_det=EVAL_MAX_DET)
-    res = evaluation_record(args.model, pred, args.data, args.split, res)
+    notes: list[str] = []  # printed after the scores
+    res = evaluate_model(args.model, args.data, args.split, img_size=args.img_size, batch_size=args.batch,
+                         threads=args.threads, precision_hint=args.precision_hint, conf=args.conf, iou=args.nms,
+                         note=notes.append)
     write_json(res, args.json_out)
     out = report_stream(args)
     print(f"{args.model} [{res['backend']}, {res['precision']}] on {args.data}:{args.split} "
@@ -54,6 +43,6 @@ def run(args) -> int:
     if res["skipped"]:
         print(f"  ({res['skipped']} unreadable image(s) skipped, left out of the score; "
               f"run 'yolox-edge data check {args.data}')", file=sys.stderr)
-    if not res["class_names_match"]:
-        print(class_names_note(pred.class_names, split.names), file=sys.stderr)
+    for line in notes:  # the model's class names are not the data's
+        print(line, file=sys.stderr)
     return 0

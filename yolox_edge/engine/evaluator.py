@@ -6,6 +6,7 @@ import copy
 import io
 import time
 from pathlib import Path
+from typing import Callable
 
 from ..data.preprocess import read_image
 from ..data.spec import Split, read_split
@@ -121,9 +122,11 @@ def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progr
     set others, None keeps the predictor's. ``class_names_match`` in the result is False when
     the model's names differ from the data's (AP pairs classes by index). ``desc`` names the
     progress bar."""
+    data = "the dataset"
     if not isinstance(split, Split):
+        data = str(split)  # named in a class-count error
         split = read_split(split, "val")
-    require_same_class_count(predictor, split)
+    require_same_class_count(predictor, split, data=data)
     predictor = copy.copy(predictor)  # the caller's keeps its thresholds
     for name, value in (("conf", conf), ("iou", iou), ("max_det", max_det)):
         if value is not None:
@@ -155,3 +158,34 @@ def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progr
     return {**stats, "images": len(split.samples) - skipped, "skipped": skipped,
             "class_names_match": list(predictor.class_names) == list(split.names),
             "detections": len(results), "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *, img_size: int | None = None,
+                   batch_size: int = 8, threads: int | None = None, precision_hint: str | None = None,
+                   conf: float = EVAL_CONF, iou: float = EVAL_NMS_IOU, max_det: int = EVAL_MAX_DET,
+                   progress: bool = True, note: Callable[[str], None] | None = None) -> dict:
+    """``yolox-edge eval``: COCO AP of any artifact (checkpoint, export, bundle) on ``split`` of the
+    data spec ``data``; returns the record ``eval --json`` writes (AP, AP50, ... plus model, backend,
+    precision, data, split, input size), which ``package_bundle(eval_json=...)`` takes as a file.
+
+    When the model's class names are not the data's (AP pairs classes by position), ``note`` is
+    called with a line saying so; by default it is a ``UserWarning``."""
+    from ..runtime import load_predictor
+
+    split_data = read_split(data, split)
+    pred = load_predictor(model, threads=threads, precision_hint=precision_hint)
+    if img_size:
+        try:
+            pred.set_input_size(img_size)
+        except UserError as e:  # the predictor does not know the path the user typed
+            raise UserError(f"{model}: {e}") from None
+    require_same_class_count(pred, split_data, str(model), str(data))
+    res = evaluate(pred, split_data, batch_size=batch_size, conf=conf, iou=iou, max_det=max_det, progress=progress)
+    if not res["class_names_match"]:
+        line = class_names_note(pred.class_names, split_data.names)
+        if note is None:
+            import warnings
+            warnings.warn(line, stacklevel=2)
+        else:
+            note(line)
+    return evaluation_record(model, pred, data, split, res)
