@@ -115,3 +115,20 @@ def test_values_out_of_range_are_named_before_any_work(item, says):
 @pytest.mark.parametrize("name", ["yolox_nano", "yolox_tiny", "finetune_nano_cpu", "yolox_s"])
 def test_shipped_recipes_pass_the_range_check(name):
     check_recipe(load_recipe(name))
+
+
+def test_build_recipe_applies_the_train_flags_as_the_cli_does() -> None:
+    """A notebook had to copy cli/train.py's order of load_recipe, input_size_overrides and --set items."""
+    import yolox_edge
+    from yolox_edge.config import build_recipe, load_recipe
+
+    base = load_recipe("yolox_nano")
+    r = yolox_edge.config.build_recipe(base, img_size=320, epochs=2, batch=8, device="cpu", freeze_backbone_epochs=1)
+    assert (r.model.input_size, r.model.test_size, r.train.epochs, r.train.batch) == (320, 320, 2, 8)
+    assert r.train.device == "cpu" and r.train.freeze_backbone_epochs == 1
+    assert base.model.input_size == 416 and base.train.batch != 8  # the given Recipe is not changed
+    # --img-size first, so an explicit override of the scaled multi-scale range still wins
+    r = build_recipe("yolox_nano", img_size=320, overrides=["train.random_size=[5, 7]"])
+    assert list(r.train.random_size) == [5, 7]
+    with pytest.raises(UserError, match="train.batch"):
+        build_recipe("yolox_nano", batch=0)

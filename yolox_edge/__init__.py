@@ -14,7 +14,8 @@ except importlib.metadata.PackageNotFoundError:  # a source tree that was never 
 
 # `yolox_edge.runtime.load_predictor(...)` after a plain `import yolox_edge`, as the README
 # writes it: each subpackage is imported when first named (it was an AttributeError).
-_SUBPACKAGES = ("assign", "bench", "bundle", "data", "engine", "export", "models", "quantize", "runtime")
+_SUBPACKAGES = ("assign", "bench", "bundle", "config", "data", "engine", "export", "models", "pipeline", "quantize",
+                "runtime")
 
 
 def __getattr__(name: str) -> object:

@@ -284,6 +284,30 @@ def input_size_overrides(recipe: Recipe, size: int) -> list[str]:
     return sets
 
 
+def build_recipe(recipe: Recipe | str | Path, *, img_size: int | None = None, epochs: int | None = None,
+                 batch: int | None = None, device: str | None = None, freeze_backbone_epochs: int | None = None,
+                 overrides: list[str] | None = None) -> Recipe:
+    """The recipe ``yolox-edge train`` runs: a shipped recipe's name, a YAML path or a Recipe (copied,
+    not changed), with its flags applied as ``--set`` items, for ``Trainer(build_recipe(...), ...)``.
+
+    ``img_size`` comes first (train around S, evaluate and export at S; a recipe's
+    ``train.random_size`` scaled with it), so an explicit ``overrides`` item still wins; then
+    ``epochs``, ``batch``, ``freeze_backbone_epochs`` and ``device``. Values are checked as
+    ``--set`` values are (a UserError naming the key)."""
+    rec = recipe_from_dict(recipe.to_dict(), "recipe") if isinstance(recipe, Recipe) else load_recipe(recipe)
+    sets = input_size_overrides(rec, img_size) if img_size else []
+    sets += list(overrides or [])
+    for value, key in ((epochs, "train.epochs"), (batch, "train.batch"),
+                       (freeze_backbone_epochs, "train.freeze_backbone_epochs")):
+        if value is not None:
+            sets.append(f"{key}={value}")
+    if device:
+        sets.append(f"train.device={device}")
+    apply_overrides(rec, sets)
+    check_recipe(rec)  # a bad value fails here, before a Trainer reads any data
+    return rec
+
+
 def recipe_diff(given: Recipe, run: Recipe) -> list[tuple[str, Any, Any]]:
     """(dotted key, given value, run value) for every recipe value that differs."""
     out: list[tuple[str, Any, Any]] = []

@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..config import apply_overrides, input_size_overrides, load_recipe
+    from ..config import build_recipe
     from ..engine.trainer import Trainer, resume_flags_note
     from ..errors import UserError
 
@@ -47,17 +47,9 @@ def run(args) -> int:
         res = Trainer(None, data=args.data, out=args.out, weights=args.weights, resume=True,
                       progress=not args.no_progress).train()
         return _summary(res)
-    recipe = load_recipe(args.recipe)
-    # --img-size first, so an explicit --set (e.g. train.random_size) still wins
-    sets = input_size_overrides(recipe, args.img_size) if args.img_size else []
-    sets += list(args.overrides)
-    for flag, key in ((args.epochs, "train.epochs"),
-                      (args.batch, "train.batch"), (args.freeze_backbone_epochs, "train.freeze_backbone_epochs")):
-        if flag is not None:
-            sets.append(f"{key}={flag}")
-    if args.device:
-        sets.append(f"train.device={args.device}")
-    apply_overrides(recipe, sets)
+    recipe = build_recipe(args.recipe, img_size=args.img_size, epochs=args.epochs, batch=args.batch,
+                          device=args.device, freeze_backbone_epochs=args.freeze_backbone_epochs,
+                          overrides=args.overrides)
     res = Trainer(recipe, data=args.data, out=args.out, weights=args.weights, resume=args.resume,
                   progress=not args.no_progress).train()
     return _summary(res)
