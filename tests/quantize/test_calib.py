@@ -112,3 +112,11 @@ def test_cli_calibrate(calib_images, tmp_path, run_cli):
     empty.mkdir()
     code, _, err = run_cli("calibrate", "--data", empty, "--size", "64", "--out", tmp_path / "d")
     assert code == 2 and "no images found" in err and len(err.strip().splitlines()) == 1
+
+
+def test_calibration_set_repr_is_short(tiny_calib) -> None:
+    """A notebook cell ending in ``cal = build_calibration_set(...)``'s value printed every pixel."""
+    from yolox_edge.quantize import load_calibration_set
+
+    text = repr(load_calibration_set(tiny_calib))
+    assert text.startswith("CalibrationSet(") and "sha256=" in text and len(text) < 1000

@@ -33,8 +33,8 @@ SAMPLINGS = ("random", "class-balanced")
 class CalibrationSet:
     """Preprocessed calibration inputs and where they came from."""
 
-    data: np.ndarray  # float32 [N, 3, H, W]
-    images: list[str]
+    data: np.ndarray = field(repr=False)  # float32 [N, 3, H, W]; left out of repr (a notebook printed it all)
+    images: list[str] = field(repr=False)
     preprocess: PreprocessConfig
     sampling: str = "random"
     seed: int = 0
