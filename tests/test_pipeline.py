@@ -73,3 +73,26 @@ def test_weights_without_a_recipe_are_told_the_default_is_from_scratch() -> None
     assert default_recipe_note(weights="nano_coco.pt", recipe="finetune_nano_cpu") is None
     assert default_recipe_note(weights=None, recipe=None) is None
     assert default_recipe_note(weights="nano_coco.pt", recipe=None, resume=True) is None  # the stored recipe
+
+
+def test_run_pipeline_sends_the_trainers_lines_to_say(tmp_path, monkeypatch) -> None:
+    """``run_pipeline(say=...)`` quieted its own lines but the trainer's still went to print."""
+    import yolox_edge.engine.trainer as trainer_mod
+    from yolox_edge.data.synthetic import make_shapes_dataset
+    from yolox_edge.pipeline import run_pipeline
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+
+    def fake_trainer(*a, **kw):
+        seen.update(kw)
+        raise Stop
+
+    monkeypatch.setattr(trainer_mod, "Trainer", fake_trainer)
+    spec = make_shapes_dataset(tmp_path / "data", n_train=2, n_val=1, size=(64, 64))
+    lines: list[str] = []
+    with pytest.raises(Stop):
+        run_pipeline(out=tmp_path / "run", data=spec, progress=False, say=lines.append)
+    assert seen["log"] == lines.append and lines

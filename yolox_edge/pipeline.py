@@ -140,7 +140,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     note = default_recipe_note(weights=weights, recipe=recipe, resume=resume)
     if note:
         say("    " + note)
-    trainer = Trainer(given, data=data, out=out / "train", weights=weights, resume=resume, progress=progress)
+    trainer = Trainer(given, data=data, out=out / "train", weights=weights, resume=resume, progress=progress,
+                      log=say)  # its lines go where the pipeline's go
     res = trainer.train()
     rec = trainer.recipe
     ckpt = Path(res["best"] if Path(res["best"]).is_file() else res["last"])
