@@ -56,6 +56,8 @@ def run(args) -> int:
 
 
 def _summary(res: dict) -> int:
+    if not res.get("main", True):
+        return 0  # torchrun: rank 0 wrote the checkpoints and says so; the other ranks stay quiet
     if res.get("best_epoch", -1) > 0:
         print(f"done: best AP {res['best_ap']:.4f} at epoch {res['best_epoch']} -> {res['best']}; last -> {res['last']}")
     else:

@@ -1,0 +1,26 @@
+"""`yolox-edge train`'s closing lines: one set per run, from the rank that wrote the checkpoints."""
+from yolox_edge.cli.train import _summary
+
+
+def _res(main: bool, best_epoch: int = 2) -> dict:
+    return {"best_ap": 0.41, "best_epoch": best_epoch, "best": "runs/ft/best.pt", "last": "runs/ft/last.pt",
+            "skipped_samples": 0, "main": main}
+
+
+def test_main_rank_names_best_and_last(capsys) -> None:
+    assert _summary(_res(main=True)) == 0
+    assert capsys.readouterr().out == "done: best AP 0.4100 at epoch 2 -> runs/ft/best.pt; last -> runs/ft/last.pt\n"
+
+
+def test_other_ranks_print_nothing(capsys) -> None:
+    # under torchrun every rank returns from Trainer.train; a second rank without the best AP
+    # used to add "done: last -> ...", as if that rank had written last.pt
+    assert _summary(_res(main=False, best_epoch=-1)) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_result_without_rank_is_a_single_process_run(capsys) -> None:
+    res = _res(main=True)
+    del res["main"]
+    _summary(res)
+    assert "done: best AP" in capsys.readouterr().out
