@@ -337,6 +337,18 @@ def test_cpus_pin_for_the_run_and_give_the_cores_back(tiny_ckpt):
     assert os.sched_getaffinity(0) == before
 
 
+def test_cpus_with_ncnn_powersave_is_refused_before_any_work(tiny_ckpt):
+    import os
+
+    from yolox_edge.errors import UserError
+
+    before = os.sched_getaffinity(0)
+    with pytest.raises(UserError, match="--cpus and --powersave"):
+        run_bench([str(tiny_ckpt)], threads=[1], runs=1, cpus=[min(before)], powersave=2, rss=False,
+                  progress=False)
+    assert os.sched_getaffinity(0) == before
+
+
 def test_bad_inputs_fail_before_any_timing(tiny_ckpt, tmp_path, monkeypatch, run_cli):
     """A wrong data spec or output path costs a second, not the whole run."""
     import yolox_edge.bench.runner as runner

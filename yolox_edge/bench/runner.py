@@ -218,6 +218,11 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
     period = 1.0 / fps if fps else 0.0
     if not threads or min(threads) < 1:
         raise BadArgument(f"threads {threads}: give one or more thread counts of at least 1")
+    if cpus and powersave is not None:
+        # ncnn.set_cpu_powersave sets its own core mask on the calling thread and ncnn's workers:
+        # measured on 2 cores, --cpus 0 --powersave 2 ran on cores 0-1, the pin silently undone
+        raise UserError("--cpus and --powersave both choose cores (ncnn's --powersave replaces the --cpus "
+                        "pinning); give one: --cpus for every runtime, --powersave for ncnn's own policy")
     if isinstance(cpus, str):  # 'big', 'little' or '4,5,6,7'
         cpus = resolve_cpus(cpus)
     split = None
