@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -105,3 +106,28 @@ def test_decode_numpy_rejects_wrong_anchor_count() -> None:
     raw = np.zeros((1, 10, 6), np.float32)
     with pytest.raises(ValueError, match="anchors"):
         decode_numpy(raw, (64, 64))
+
+
+def test_decode_numpy_overflow_is_silent_and_matches_torch() -> None:
+    # An untrained model's raw output (seen in the pipeline's baseline row) can hold logits
+    # beyond float32 exp's range; numpy must give torch's inf / 0 without a RuntimeWarning.
+    n = sum(h * w for h, w in level_shapes((64, 64)))
+    raw = np.zeros((1, n, 6), np.float32)
+    raw[0, 0, 2:4] = 120.0   # log-size: exp overflows
+    raw[0, 1, 4:6] = -120.0  # obj/cls logits: exp(-x) overflows in the sigmoid
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning fails the test
+        boxes, scores = decode_numpy(raw, (64, 64))
+    assert np.isinf(boxes[0, 0]).all() and scores[0, 1, 0] == 0.0
+    t_boxes, t_scores = GridDecode((8, 16, 32))(
+        [torch.from_numpy(raw[0].T.copy()).reshape(6, -1)[:, s:e].reshape(1, 6, h, w)
+         for (h, w), (s, e) in zip(level_shapes((64, 64)), _spans(level_shapes((64, 64))))])
+    np.testing.assert_array_equal(boxes, t_boxes.numpy())
+    np.testing.assert_allclose(scores, t_scores.numpy(), atol=1e-7)
+
+
+def _spans(shapes):
+    s = 0
+    for h, w in shapes:
+        yield s, s + h * w
+        s += h * w

@@ -17,7 +17,8 @@ def level_shapes(input_hw: tuple[int, int], strides: Sequence[int] = STRIDES) ->
 
 
 def _sigmoid_np(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    with np.errstate(over="ignore"):  # exp(-x) = inf below x ~ -88 gives 0, the right limit
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 def decode_numpy(raw: np.ndarray, input_hw: tuple[int, int], strides: Sequence[int] = STRIDES, *,
@@ -37,7 +38,10 @@ def decode_numpy(raw: np.ndarray, input_hw: tuple[int, int], strides: Sequence[i
     if raw.shape[1] != grid.shape[0]:
         raise ValueError(f"raw output has {raw.shape[1]} anchors, input {input_hw} implies {grid.shape[0]}")
     xy = (raw[..., :2] + grid) * stride
-    half = np.exp(raw[..., 2:4]) * stride * 0.5
+    # An untrained or diverged model can emit log-sizes above ~88: exp is inf there, as torch's
+    # decode gives (without a warning); the box is meaningless either way, the warning only noise.
+    with np.errstate(over="ignore"):
+        half = np.exp(raw[..., 2:4]) * stride * 0.5
     boxes = np.concatenate((xy - half, xy + half), -1)
     obj, cls = raw[..., 4:5], raw[..., 5:]
     if not activated:
