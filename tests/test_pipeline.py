@@ -96,3 +96,15 @@ def test_run_pipeline_sends_the_trainers_lines_to_say(tmp_path, monkeypatch) -> 
     with pytest.raises(Stop):
         run_pipeline(out=tmp_path / "run", data=spec, progress=False, say=lines.append)
     assert seen["log"] == lines.append and lines
+
+
+def test_a_used_out_is_refused_before_any_step(tmp_path) -> None:
+    from yolox_edge.errors import UserError
+    from yolox_edge.pipeline import run_pipeline
+
+    (tmp_path / "run" / "train").mkdir(parents=True)
+    (tmp_path / "run" / "train" / "last.pt").write_bytes(b"x")
+    lines: list[str] = []
+    with pytest.raises(UserError, match="already holds last.pt; pass --resume"):
+        run_pipeline(out=tmp_path / "run", progress=False, say=lines.append)
+    assert not lines and not (tmp_path / "run" / "data").exists()  # no data generated first

@@ -98,13 +98,15 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     from .data.spec import read_split
     from .fileio import atomic_write_bytes
     from .engine.evaluator import evaluate, evaluation_record
-    from .engine.trainer import Trainer, resume_flags_note
+    from .engine.trainer import Trainer, refuse_earlier_run, resume_flags_note
     from .export import export_model
     from .runtime import load_predictor
 
     if target not in ("ncnn", "openvino", "onnx"):
         raise UserError(f"--target {target!r}: choose ncnn, openvino or onnx")
     out = Path(out)
+    if not resume:  # before step 1 writes data into a folder the training step would refuse
+        refuse_earlier_run(out / "train")
     out.mkdir(parents=True, exist_ok=True)
     step = _Steps(7 if int8 else 6, say)
 

@@ -61,6 +61,14 @@ def _check_sizes(r: Recipe) -> None:
 RUN_FILES = ("last.pt", "best.pt", "log.csv", "log.json", "log.png")  # what a run writes into its folder
 
 
+def refuse_earlier_run(folder: Path) -> None:
+    """A new run never writes over a previous run's files (or a best.pt put there by hand)."""
+    taken = [n for n in RUN_FILES if (Path(folder) / n).exists()]
+    if taken:
+        hint = "pass --resume to continue it, or" if "last.pt" in taken else "move them away or"
+        raise UserError(f"{folder}: already holds {', '.join(taken)}; {hint} choose another --out")
+
+
 def resume_flags_note(last: Path, flags: list[str]) -> str:
     """The note for flags given with a resume that has no recipe of its own: the run goes on
     with the recipe stored in ``last`` (its schedule, optimizer state and EMA were made for
@@ -110,11 +118,8 @@ class Trainer:
     # ---------------------------------------------------------------- setup
     def _setup(self) -> None:
         resume_ckpt = self._load_resume() if self.resume else None
-        taken = [n for n in RUN_FILES if (self.out / n).exists()] if resume_ckpt is None else []
-        if taken:
-            # never overwrite a previous run's files (or a best.pt put there by hand) with a new run
-            hint = "pass --resume to continue it, or" if "last.pt" in taken else "move them away or"
-            raise UserError(f"{self.out}: already holds {', '.join(taken)}; {hint} choose another --out")
+        if resume_ckpt is None:
+            refuse_earlier_run(self.out)
         unused = []
         if resume_ckpt is not None:
             run = recipe_from_checkpoint(resume_ckpt["recipe"])
