@@ -278,11 +278,10 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
 def _torch_threads_kept(rows: list[Row]):
     """Put torch's process-wide thread count back after the rows pinned theirs (a notebook's torch
     ran on the last row's count after a bench)."""
-    if not any(r.backend.name == "torch" for r in rows) and "torch" not in sys.modules:
+    torch = sys.modules.get("torch")  # loaded by a torch row or by the caller; never imported here
+    if torch is None:  # (a device install has no torch at all)
         yield
         return
-    import torch
-
     before = torch.get_num_threads()
     try:
         yield

@@ -1,7 +1,6 @@
 """yolox-edge models: the variant table (params, GFLOPs) against the official figures."""
 from __future__ import annotations
 
-from ..models.profile import OFFICIAL_CLASSES, model_table
 from .argtypes import positive
 from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
@@ -16,6 +15,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..models.profile import OFFICIAL_CLASSES, model_table  # torch: not at parser build (device installs)
+
     check_json_target(args)
     rows = model_table(args.num_classes, args.variant)
     write_json(rows, args.json_out)
