@@ -69,8 +69,28 @@ def refuse_overwrite(path: str | Path, force: bool, what: str = "checkpoint") ->
     return p
 
 
-def check_input_size(size: int, strides) -> None:
-    """UserError unless ``size`` (``--img-size``) is a positive multiple of the largest stride."""
+def input_hw(size) -> tuple[int, int]:
+    """``--img-size`` as (height, width): an int S is S x S, a pair is already (H, W)."""
+    if isinstance(size, int):
+        return size, size
+    h, w = size
+    return int(h), int(w)
+
+
+def format_size(size) -> str:
+    """A size as the user types it: ``416`` when square, else ``WIDTHxHEIGHT`` (``416x320``)."""
+    h, w = input_hw(size)
+    return str(h) if h == w else f"{w}x{h}"
+
+
+def check_input_size(size, strides, flag: str = "--img-size") -> None:
+    """UserError unless each side of ``size`` (an int, or (H, W)) is a positive multiple of the
+    largest stride; the message gives the nearest size that is."""
     step = max(strides)
-    if size <= 0 or size % step:
-        raise UserError(f"--img-size {size}: must be a positive multiple of {step}")
+    h, w = input_hw(size)
+    if min(h, w) > 0 and not h % step and not w % step:
+        return
+    near = tuple(max(step, int(v / step + 0.5) * step) for v in (h, w))
+    what = "the size" if h == w else "each side (width and height)"
+    raise UserError(f"{flag} {format_size((h, w))}: {what} must be a positive multiple of {step}; "
+                    f"the nearest that is: {format_size(near)}")

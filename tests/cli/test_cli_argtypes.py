@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from yolox_edge.cli import build_parser
-from yolox_edge.cli.argtypes import int_list, non_negative, positive, positive_float, unit_interval
+from yolox_edge.cli.argtypes import img_size, int_list, non_negative, positive, positive_float, unit_interval
 
 BAD = [
     ("bench", "m.pt", "--threads", "0"),
@@ -16,6 +16,12 @@ BAD = [
     ("bench", "m.pt", "--cpus", "-1"),
     ("bench", "m.pt", "--warmup", "-1"),
     ("bench", "m.pt", "--img-size", "0"),
+    ("bench", "m.pt", "--img-size", "416x"),
+    ("eval", "m.pt", "--data", "d.yaml", "--img-size", "416x0"),
+    ("export", "m.pt", "--format", "onnx", "--out", "o", "--img-size", "416,320"),
+    ("quantize", "m.pt", "--calib", "c", "--out", "o", "--img-size", "416x320x3"),
+    ("calibrate", "--data", "d", "--out", "o", "--img-size", "wide"),
+    ("calibrate", "--data", "d", "--out", "o", "--img-size", "0x320"),
     ("predict", "m.pt", "a.jpg", "--conf", "1.5"),
     ("predict", "m.pt", "a.jpg", "--nms", "-0.1"),
     ("predict", "m.pt", "a.jpg", "--max-det", "0"),
@@ -61,3 +67,38 @@ def test_types_directly() -> None:
                   (positive_float, "-1e-3"), (positive_float, "inf"), (int_list(1), "")):
         with pytest.raises(argparse.ArgumentTypeError):
             fn(s)
+
+
+def test_img_size_takes_a_side_or_width_x_height() -> None:
+    """S is an int; WIDTHxHEIGHT comes back as (H, W), the order of PreprocessConfig.input_size."""
+    assert img_size("416") == 416 and img_size("416x416") == 416
+    assert img_size("416x320") == (320, 416) and img_size("96X64") == (64, 96) and img_size(" 320x416 ") == (416, 320)
+    for s in ("0", "-32", "416x", "x320", "416x320x1", "416,320", "416 320", "a", "", "416x-320"):
+        with pytest.raises(argparse.ArgumentTypeError, match=r"S \(e.g. 416\) or WIDTHxHEIGHT \(e.g. 416x320\)"):
+            img_size(s)
+
+
+def test_img_size_flags_parse_width_x_height() -> None:
+    parse = build_parser().parse_args
+    assert parse(["export", "m.pt", "--format", "ncnn", "--out", "o", "--img-size", "416x320"]).img_size == (320, 416)
+    assert parse(["quantize", "m.pt", "--calib", "c", "--out", "o", "--img-size", "416x320"]).img_size == (320, 416)
+    assert parse(["calibrate", "--data", "d", "--out", "o", "--img-size", "416x320"]).size == (320, 416)
+    assert parse(["calibrate", "--data", "d", "--out", "o"]).size == 416
+    assert parse(["eval", "m.pt", "--data", "d.yaml", "--img-size", "320"]).img_size == 320
+    assert parse(["bench", "m.pt", "--img-size", "416x320"]).img_size == (320, 416)
+
+
+def test_check_input_size_names_what_was_given_and_the_nearest_valid() -> None:
+    from yolox_edge.errors import UserError, check_input_size
+
+    check_input_size(416, (8, 16, 32))
+    check_input_size((320, 416), (8, 16, 32))
+    cases = {400: "--img-size 400: the size must be a positive multiple of 32; the nearest that is: 416",
+             (300, 416): "--img-size 416x300: each side (width and height) must be a positive multiple of 32; "
+                         "the nearest that is: 416x288",
+             (320, 10): "--img-size 10x320: each side (width and height) must be a positive multiple of 32; "
+                        "the nearest that is: 32x320"}
+    for size, msg in cases.items():
+        with pytest.raises(UserError) as e:
+            check_input_size(size, (8, 16, 32))
+        assert str(e.value) == msg

@@ -69,8 +69,29 @@ def test_unreadable_images_are_named_and_nothing_is_written(tmp_path):
 
 
 def test_other_input_size_is_refused(tiny_calib):
-    with pytest.raises(UserError, match=r"64x64 but the model takes 96x96; rebuild it with --size 96"):
+    with pytest.raises(UserError, match=r"64x64 but the model takes 96x96 \(width x height\); "
+                       r"rebuild it with 'calibrate --img-size 96' \(or quantize at its size with --img-size 64\)"):
         load_calibration_set(tiny_calib, input_size=(96, 96))
+
+
+def test_rectangular_size_mismatch_is_written_width_x_height(tiny_calib):
+    """(H, W) = (64, 96) is the flag's 96x64: the message must not print it as 64x96."""
+    with pytest.raises(UserError, match=r"64x64 but the model takes 96x64 \(width x height\); "
+                       r"rebuild it with 'calibrate --img-size 96x64' \(or quantize at its size with --img-size 64\)"):
+        load_calibration_set(tiny_calib, input_size=(64, 96))
+
+
+def test_rectangular_set_from_the_cli(calib_images, tmp_path, run_cli):
+    """calibrate --img-size WxH letterboxes into an H x W canvas; the manifest keeps [H, W]."""
+    code, out, err = run_cli("calibrate", "--data", calib_images, "--img-size", "96x64", "--count", "3",
+                             "--out", tmp_path / "c")
+    assert code == 0, err
+    assert "3 images, 96x64 (WxH)" in out
+    cal = load_calibration_set(tmp_path / "c", input_size=(64, 96))
+    assert cal.data.shape == (3, 3, 64, 96) and tuple(cal.size) == (64, 96)
+    assert json.loads((tmp_path / "c" / "manifest.json").read_text())["input_size"] == [64, 96]
+    code, _, err = run_cli("calibrate", "--data", calib_images, "--img-size", "96x50", "--out", tmp_path / "d")
+    assert code == 2 and "--img-size 96x50" in err and "nearest that is: 96x64" in err
 
 
 def test_changed_array_fails_the_hash(calib_images, tmp_path):
@@ -94,7 +115,7 @@ def test_cli_calibrate(calib_images, tmp_path, run_cli):
     code, out, err = run_cli("calibrate", "--data", calib_images, "--img-size", "64", "--count", "3",
                              "--out", tmp_path / "c")
     assert code == 0, err
-    assert "3 images, 64x64" in out
+    assert "3 images, 64x64 (WxH)" in out
     code, out, err = run_cli("calibrate", "--data", calib_images, "--img-size", "64", "--count", "100",
                              "--out", tmp_path / "few")
     assert code == 0 and "8 images, fewer than --count 100" in out and "under 20 images" in out, err

@@ -14,7 +14,7 @@ import numpy as np
 from ..progress import progress_bar
 from ..thresholds import APP_CONF, APP_NMS_IOU, EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import read_image
-from ..errors import BadArgument, UserError
+from ..errors import BadArgument, UserError, format_size, input_hw
 from ..runtime.loader import open_model
 from ..runtime.ncnn_backend import PRECISION_HINTS as NCNN_HINTS
 from ..runtime.openvino_backend import PRECISION_HINTS as OV_HINTS
@@ -151,16 +151,16 @@ def _export_of(path: Path) -> Path:
     return p
 
 
-def _set_input_size(rows: list[Row], size: int) -> None:
+def _set_input_size(rows: list[Row], size: int | tuple[int, int]) -> None:
     """``--img-size`` for the rows that take any size; a static export keeps its own (the
     table states each row's size), and the baseline is the official model at its size."""
     ours = [r for r in rows if not r.baseline]
-    takes = [r for r in ours if r.predictor.static_input_size() in (None, (size, size))]
+    takes = [r for r in ours if r.predictor.static_input_size() in (None, input_hw(size))]
     if ours and not takes:
         named = ", ".join(f"{r.artifact} ({r.predictor.static_input_size()[1]}x{r.predictor.static_input_size()[0]})"
                           for r in {r.artifact: r for r in ours}.values())
-        raise UserError(f"--img-size {size}: every artifact is a static export at its own size: {named}; "
-                        f"--img-size applies to checkpoints and dynamic exports (export --img-size {size} "
+        raise UserError(f"--img-size {format_size(size)}: every artifact is a static export at its own size: {named}; "
+                        f"--img-size applies to checkpoints and dynamic exports (export --img-size {format_size(size)} "
                         "for a static one at that size)")
     for r in takes:
         try:
@@ -182,7 +182,7 @@ def _time_once(row: Row, mode: str, img: np.ndarray, x: np.ndarray) -> float:
 def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[int, ...] | list[int] = (1, 2),
               warmup: int = 10, runs: int = 100,
               image: str | Path | None = None, mode: str = "both", baseline: str | Path | None = None,
-              img_size: int | None = None, conf: float = APP_CONF, iou: float = APP_NMS_IOU,
+              img_size: int | tuple[int, int] | None = None, conf: float = APP_CONF, iou: float = APP_NMS_IOU,
               data: str | Path | None = None, rss: bool = True,
               cpus: list[int] | str | None = None, powersave: int | None = None, progress: bool = True,
               precision_hints: list[str] | None = None, runs_per_turn: int = RUNS_PER_TURN,

@@ -31,6 +31,25 @@ def positive(s: str) -> int:
     return v
 
 
+def img_size(s: str) -> int | tuple[int, int]:
+    """``S`` (square, an int) or ``WIDTHxHEIGHT`` such as ``416x320`` (returned as (H, W), the
+    order of ``PreprocessConfig.input_size``); ``416x416`` is 416. Multiples of the stride are
+    checked later, where the model's strides are known."""
+    parts = s.strip().lower().split("x")
+    if len(parts) in (1, 2):
+        try:
+            vals = [int(p) for p in parts]
+        except ValueError:
+            vals = []
+        if vals and min(vals) >= 1:
+            if len(vals) == 1 or vals[0] == vals[1]:
+                return vals[0]
+            w, h = vals
+            return h, w
+    raise argparse.ArgumentTypeError(
+        f"expected a size S (e.g. 416) or WIDTHxHEIGHT (e.g. 416x320), whole numbers of at least 1, not {s!r}")
+
+
 def non_negative(s: str) -> int:
     """A whole number >= 0 (warm-up runs, layers kept in float)."""
     v = _int(s)

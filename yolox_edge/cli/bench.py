@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from . import PRECISION_HINTS
-from .argtypes import file_named, int_list, non_negative, positive, positive_float
+from .argtypes import file_named, img_size, int_list, non_negative, positive, positive_float
 from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
 
@@ -49,7 +49,7 @@ def add_parser(sub) -> None:
     p.add_argument("--fps", type=positive_float, default=None,
                    help="pace each row's runs at this frame rate (a camera app) and report CPU ms per frame, "
                         "runtime threads busy-waiting between frames included")
-    p.add_argument("--img-size", type=positive, default=None,
+    p.add_argument("--img-size", type=img_size, default=None, metavar="S|WxH",
                    help="input size for artifacts that take any (checkpoints, dynamic exports); static exports "
                         "keep theirs, and a row is compared with the baseline only at the baseline's size")
     p.add_argument("--image", default=None, help="image to run on (default: a generated 640x480 scene)")

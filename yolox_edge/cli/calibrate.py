@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .argtypes import positive
+from .argtypes import img_size, positive
 from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("calibrate", help="build an INT8 calibration set from a data spec or an image folder")
     p.add_argument("--data", help="data spec YAML (uses --split) or a folder of images")
-    p.add_argument("--img-size", "--size", dest="size", type=positive, default=416,
-                   help="network input size (square), e.g. 416 for Nano/Tiny")
+    p.add_argument("--img-size", "--size", dest="size", type=img_size, default=416,
+                   metavar="S|WxH", help="network input size: S (square, e.g. 416 for Nano/Tiny) or "
+                   "WIDTHxHEIGHT (e.g. 416x320), as the model will be quantized at")
     p.add_argument("--count", type=positive, default=100, help="images to keep (default 100; see calibration/README.md)")
     p.add_argument("--sampling", choices=("random", "class-balanced"), default="random",
                    help="class-balanced covers every class before repeating (needs a data spec)")

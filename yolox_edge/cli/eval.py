@@ -5,7 +5,7 @@ import sys
 
 from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from . import add_precision_hint
-from .argtypes import positive, unit_interval
+from .argtypes import img_size, positive, unit_interval
 from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
 
@@ -14,7 +14,8 @@ def add_parser(sub) -> None:
     p.add_argument("model", help="checkpoint (.pt) or exported artifact / folder")
     p.add_argument("--data", required=True, help="data spec YAML")
     p.add_argument("--split", default="val", help="split of the data spec to score (default val)")
-    p.add_argument("--img-size", type=positive, default=None, help="input size (default: the model's own)")
+    p.add_argument("--img-size", type=img_size, default=None, metavar="S|WxH",
+                   help="input size, S or WIDTHxHEIGHT (default: the model's own; any size only for dynamic-shape models)")
     p.add_argument("--conf", type=unit_interval, default=EVAL_CONF,
                    help="score threshold (default %(default)s: COCO-style AP wants low-score boxes too)")
     p.add_argument("--nms", type=unit_interval, default=EVAL_NMS_IOU, help="NMS IoU (default %(default)s)")

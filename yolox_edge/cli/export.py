@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
-from .argtypes import non_negative, positive, unit_interval
+from .argtypes import img_size, non_negative, unit_interval
 
 
 def add_parser(sub) -> None:
@@ -20,7 +20,9 @@ def add_parser(sub) -> None:
     p.add_argument("--conf", type=unit_interval, default=None,
                    help=f"score threshold of the in-graph NMS, default {EVAL_CONF}")
     p.add_argument("--raw", action="store_true", help="official raw output [B, N, 5+C] instead of decoded boxes")
-    p.add_argument("--img-size", type=positive, default=None, help="square input size (default: the checkpoint's)")
+    p.add_argument("--img-size", type=img_size, default=None, metavar="S|WxH",
+                   help="input size: S (square) or WIDTHxHEIGHT such as 416x320, multiples of 32 "
+                   "(default: the checkpoint's)")
     p.add_argument("--dynamic-batch", action="store_true", help="dynamic batch dimension (onnx/openvino)")
     p.add_argument("--out", required=True, help="output folder (model files + metadata.json)")
     p.add_argument("--force", action="store_true", help="replace an export already in --out")

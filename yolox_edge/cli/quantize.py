@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
-from .argtypes import non_negative, positive, positive_float, unit_interval
+from .argtypes import img_size, non_negative, positive, positive_float, unit_interval
 
 
 def add_parser(sub) -> None:
@@ -40,8 +40,8 @@ def add_parser(sub) -> None:
                    help="QAT epochs (default 1: one full cosine decay; measured best on a small train split)")
     p.add_argument("--lr", type=positive_float, default=None, help="QAT learning rate (default: low, see qat.py)")
     p.add_argument("--batch", type=positive, default=8, help="QAT batch size")
-    p.add_argument("--img-size", type=positive, default=None,
-                   help="input size of the INT8 graphs (default: the checkpoint's); the calibration set must match")
+    p.add_argument("--img-size", type=img_size, default=None, metavar="S|WxH",
+                   help="input size of the INT8 graphs, S or WIDTHxHEIGHT (default: the checkpoint's); the calibration set must match")
     p.add_argument("--report", action="store_true",
                    help="also export FP32 of each format and print the FP32 vs INT8 table (needs --data)")
     p.set_defaults(func=run)

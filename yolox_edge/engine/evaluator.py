@@ -160,7 +160,8 @@ def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progr
             "detections": len(results), "seconds": round(time.perf_counter() - t0, 3)}
 
 
-def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *, img_size: int | None = None,
+def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
+                   img_size: int | tuple[int, int] | None = None,
                    batch_size: int = 8, threads: int | None = None, precision_hint: str | None = None,
                    conf: float = EVAL_CONF, iou: float = EVAL_NMS_IOU, max_det: int = EVAL_MAX_DET,
                    progress: bool = True, note: Callable[[str], None] | None = None) -> dict:

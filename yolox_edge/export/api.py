@@ -12,7 +12,7 @@ from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import load_model
 from ..fileio import sha256_file
-from ..errors import UserError, check_input_size, require_out_folder
+from ..errors import UserError, check_input_size, input_hw, require_out_folder
 from ..models import Detector, variant_counts
 from .metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
 from .wrapper import DeployModel, num_anchors
@@ -113,7 +113,7 @@ def graph_nms(kind: str, fmt: str, nms_iou: float | None = DEFAULT_NMS_IOU,
 
 
 def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision: str = "fp32",
-                 topk: int | None = None, raw: bool = False, img_size: int | None = None,
+                 topk: int | None = None, raw: bool = False, img_size: int | tuple[int, int] | None = None,
                  dynamic_batch: bool = False, nms_iou: float | None = DEFAULT_NMS_IOU,
                  nms_conf: float = DEFAULT_NMS_CONF, force: bool = False) -> ExportResult:
     """Export a checkpoint to ``out_dir`` as ONNX, OpenVINO IR or ncnn, with decode in the graph.
@@ -122,7 +122,8 @@ def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision:
     ``topk=0`` keeps every anchor (decoded boxes [B, N, 4] + scores [B, N, C]);
     ``raw=True`` writes the official raw output instead. With top-K on ONNX/OpenVINO the
     graph runs class-aware NMS (``nms_iou``, scores > ``nms_conf``) before keeping K;
-    ``nms_iou=None`` keeps the K best anchors without NMS. Files are written in a temp
+    ``nms_iou=None`` keeps the K best anchors without NMS. ``img_size`` (an int, or (H, W) for a
+    rectangular input such as (320, 416)) overrides the checkpoint's input size. Files are written in a temp
     folder and moved into ``out_dir`` only when complete; metadata.json comes last. An
     ``out_dir`` that already holds an export is refused unless ``force``, which removes it first
     (exporting over it left the earlier model files beside a metadata.json naming others).
@@ -141,7 +142,7 @@ def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision:
 def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_names: list[str], variant: str,
                     preprocess: PreprocessConfig, source_sha256: str | None = None, source_name: str | None = None,
                     precision: str = "fp32", topk: int | None = None, raw: bool = False,
-                    img_size: int | None = None, dynamic_batch: bool = False,
+                    img_size: int | tuple[int, int] | None = None, dynamic_batch: bool = False,
                     nms_iou: float | None = DEFAULT_NMS_IOU, nms_conf: float = DEFAULT_NMS_CONF) -> ExportResult:
     """``export_model`` for a detector in memory (e.g. a fine-tuned or quantized one)."""
     kind, k = output_plan(fmt, precision, topk, raw, dynamic_batch)
@@ -149,7 +150,7 @@ def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_
     pre = preprocess
     if img_size is not None:
         check_input_size(img_size, detector.strides)
-        pre = replace(pre, input_size=(img_size, img_size))
+        pre = replace(pre, input_size=input_hw(img_size))
     h, w = pre.input_size
     if k:  # a graph cannot keep more candidates than it has anchors; record the K it really keeps
         k = min(k, num_anchors((h, w), detector.strides))

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..data.preprocess import IMAGE_SUFFIXES, PreprocessConfig, list_images, preprocess, read_image
 from ..fileio import atomic_write_bytes
-from ..errors import UserError, require_out_folder
+from ..errors import UserError, check_input_size, format_size, input_hw, require_out_folder
 
 FORMAT = "yolox_edge.calibration"
 VERSION = 1
@@ -183,9 +183,8 @@ def build_calibration_set(source: str | Path, out_dir: str | Path, *, size: int 
     A set already in ``out_dir`` is replaced only with ``force``: INT8 exports record the
     sha256 of the set they were calibrated on, and keep it reproducible.
     """
-    hw = (size, size) if isinstance(size, int) else tuple(size)
-    if hw[0] % 32 or hw[1] % 32 or min(hw) <= 0:
-        raise UserError(f"--img-size {size}: input size must be a positive multiple of 32")
+    check_input_size(size, (32,))
+    hw = input_hw(size)
     out = require_out_folder(out_dir)  # before the images are read and preprocessed
     if (out / ARRAY_NAME).is_file() and not force:
         raise UserError(f"{out}: already holds a calibration set; choose another --out, or pass --force to replace it")
@@ -204,9 +203,11 @@ def build_calibration_set(source: str | Path, out_dir: str | Path, *, size: int 
 
 
 def size_mismatch(where, have: tuple[int, int], want: tuple[int, int]) -> UserError:
-    """The error for a calibration set of another size than the model's input, with both ways out."""
-    return UserError(f"{where}: calibration set is {have[0]}x{have[1]} but the model takes {want[0]}x{want[1]}; "
-                     f"rebuild it with --size {want[0]} (or quantize at its size with --img-size {have[0]})")
+    """The error for a calibration set of another size than the model's input, with both ways out.
+    ``have`` and ``want`` are (H, W); the message writes width x height, as the flags take them."""
+    return UserError(f"{where}: calibration set is {have[1]}x{have[0]} but the model takes {want[1]}x{want[0]} "
+                     f"(width x height); rebuild it with 'calibrate --img-size {format_size(want)}' "
+                     f"(or quantize at its size with --img-size {format_size(have)})")
 
 
 def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None = None) -> CalibrationSet:
@@ -258,7 +259,7 @@ def calibration_stats(cal: CalibrationSet) -> dict:
 
 def format_stats(stats: dict) -> str:
     """Human-readable summary of ``calibration_stats``."""
-    lines = [f"calibration set: {stats['count']} images, {stats['input_size'][0]}x{stats['input_size'][1]}, "
+    lines = [f"calibration set: {stats['count']} images, {stats['input_size'][1]}x{stats['input_size'][0]} (WxH), "
              f"sampling {stats['sampling']} (seed {stats['seed']}) from {stats['source']}",
              f"  sha256 {stats['sha256'][:16]}...  padding {100 * stats['padding_fraction']:.1f}% of pixels"]
     for ch, s in stats["channels"].items():

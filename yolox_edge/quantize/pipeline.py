@@ -5,7 +5,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import UserError, check_input_size, require_out_folder
+from ..errors import UserError, check_input_size, input_hw, require_out_folder
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
 from .accuracy import check_val_images, summary_lines
 from .calib import load_calibration_set
@@ -21,7 +21,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
                  report: bool = False, keep_float: int = 4, nncf_keep_float: int = 2,
                  nms_iou: float = DEFAULT_NMS_IOU,
                  nms_conf: float = DEFAULT_NMS_CONF, verbose: bool = True,
-                 force: bool = False, img_size: int | None = None) -> dict[str, QuantizeResult]:
+                 force: bool = False, img_size: int | tuple[int, int] | None = None) -> dict[str, QuantizeResult]:
     """INT8-convert ``model`` into each format; returns format -> result (and prints a report).
 
     An export already in a format's folder is refused unless ``force``; with it, that export
@@ -47,7 +47,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     detector, ckpt = load_model(model)
     if img_size is not None:
         check_input_size(img_size, detector.strides)
-        ckpt = {**ckpt, "preprocess": {**ckpt["preprocess"], "input_size": [img_size, img_size]}}
+        ckpt = {**ckpt, "preprocess": {**ckpt["preprocess"], "input_size": list(input_hw(img_size))}}
     say = print if verbose else (lambda *a, **k: None)
     if data and (report or accuracy_control):  # found now, not after minutes of quantization
         from ..data.spec import read_split_for
@@ -210,7 +210,7 @@ def quiet_nncf(bars: bool = True):
 
 
 def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, topk, say, nms_iou: float,
-            nms_conf: float, scores: dict[str, dict], img_size: int | None) -> None:
+            nms_conf: float, scores: dict[str, dict], img_size: int | tuple[int, int] | None) -> None:
     from ..fileio import atomic_write_bytes
     from ..export.api import export_model
     from .report import compare, format_table, write_report

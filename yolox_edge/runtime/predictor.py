@@ -9,7 +9,7 @@ import numpy as np
 
 from ..data.preprocess import PreprocessConfig, as_bgr8, boxes_to_image, letterbox_pixels, preprocess, read_image
 from ..decode_np import decode_numpy
-from ..errors import UserError, check_input_size
+from ..errors import UserError, check_input_size, format_size, input_hw
 from ..postprocess import Detections, filter_nms_numpy, postprocess_numpy
 from ..thresholds import APP_CONF, APP_MAX_DET, APP_NMS_IOU, check_thresholds
 from .base import Backend, ModelInfo
@@ -32,13 +32,15 @@ class Predictor:
         fixed = getattr(self.backend, "fixed_input", None)
         return tuple(fixed) if fixed else None
 
-    def set_input_size(self, size: int) -> None:
-        """Run at another (square) input size; only backends with dynamic shapes accept it."""
+    def set_input_size(self, size: int | tuple[int, int]) -> None:
+        """Run at another input size (an int, or (H, W)); only backends with dynamic shapes accept it."""
         check_input_size(size, self.info.strides)
-        if self.static_input_size() and self.static_input_size() != (size, size):
-            raise UserError(f"this {self.backend.name} model has a fixed input {self.backend.fixed_input}; "
-                            "re-export it with --img-size")
-        self.info.preprocess = dataclasses.replace(self.info.preprocess, input_size=(size, size))
+        hw = input_hw(size)
+        fixed = self.static_input_size()
+        if fixed and fixed != hw:
+            raise UserError(f"this {self.backend.name} model has a fixed input {format_size(fixed)} (width x height); "
+                            f"re-export it with --img-size {format_size(hw)}")
+        self.info.preprocess = dataclasses.replace(self.info.preprocess, input_size=hw)
 
     @property
     def class_names(self) -> list[str]:
