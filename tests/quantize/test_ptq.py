@@ -294,3 +294,28 @@ def test_run_quantize_without_data_is_a_user_error_before_any_work(tiny_ckpt, ti
     with pytest.raises(UserError, match="need --data SPEC.*data="):
         run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", verbose=False, **{flag: True})
     assert not (tmp_path / "q").exists()
+
+
+@pytest.mark.parametrize("fmt", ["ncnn", "openvino"])
+def test_quantize_at_a_rectangular_size(fmt, tiny_ckpt, calib_images, tmp_path, run_cli):
+    """quantize --img-size 96x64 from a 96x64 calibration set: an INT8 graph of that size that
+    loads and predicts; a square set is refused with the sizes written width x height."""
+    from yolox_edge.export.metadata import read_metadata
+    from yolox_edge.quantize.calib import build_calibration_set
+    from yolox_edge.runtime import load_predictor
+
+    build_calibration_set(calib_images, tmp_path / "c", size=(64, 96), count=4)
+    code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path / "c", "--format", fmt,
+                           "--out", tmp_path / "no")  # the checkpoint's own 64x64
+    assert code == 2 and "calibration set is 96x64 but the model takes 64x64" in err, err
+    assert "quantize at its size with --img-size 96x64" in err and not (tmp_path / "no").exists()
+    code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path / "c", "--format", fmt,
+                           "--img-size", "96x64", "--out", tmp_path / "q")
+    assert code == 0, err
+    meta = read_metadata(tmp_path / "q")
+    assert meta["input_size"] == [64, 96] and meta["input"]["shape"][2:] == [64, 96]
+    assert meta["precision"] == "int8"
+    pred = load_predictor(tmp_path / "q", conf=0.01)
+    assert tuple(pred.info.preprocess.input_size) == (64, 96)
+    det = pred.predict(np.full((48, 64, 3), 128, np.uint8))
+    assert np.isfinite(det.boxes).all()
