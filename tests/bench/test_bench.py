@@ -609,3 +609,20 @@ def test_bad_arguments_are_user_errors_and_paths_are_taken(tiny_ckpt, tmp_path) 
     cv2.imwrite(str(tmp_path / "img.png"), np.full((48, 64, 3), 90, np.uint8))
     res = run_bench(tiny_ckpt, threads=1, warmup=0, runs=1, image=tmp_path / "img.png", rss=False, progress=False)
     assert json.loads(json.dumps(res))["config"]["image"] == str(tmp_path / "img.png")
+
+
+def test_img_size_width_x_height_moves_the_checkpoint_row(tiny_ckpt, tmp_path):
+    """--img-size 96x64 runs the checkpoint at H 64, W 96; a static export of that size takes it,
+    a square one keeps its own, and the refusal writes sizes as WxH."""
+    from yolox_edge.bench.report import markdown_table
+    from yolox_edge.export import export_model
+
+    rect = export_model(tiny_ckpt, "onnx", tmp_path / "rect", img_size=(64, 96)).directory
+    square = export_model(tiny_ckpt, "onnx", tmp_path / "square").directory
+    res = run_bench([str(tiny_ckpt), str(rect), str(square)], threads=[1], warmup=0, runs=1, img_size=(64, 96),
+                    rss=False, progress=False)
+    sizes = {r["label"].split(" ")[0]: r["input_size"] for r in res["rows"]}
+    assert sizes == {"tiny.pt": [64, 96], "rect": [64, 96], "square": [64, 64]}
+    assert re.search(r"96x64: tiny.pt [^;]*, rect ", markdown_table(res))
+    with pytest.raises(UserError, match=r"--img-size 128x64: every artifact is a static export .*rect \(96x64\)"):
+        run_bench([str(rect)], threads=[1], warmup=0, runs=1, img_size=(64, 128), rss=False, progress=False)

@@ -263,3 +263,22 @@ def test_evaluate_model_is_what_eval_json_writes(tmp_path, run_cli) -> None:
         evaluate_model(ckpt, spec, progress=False)
     with pytest.raises(UserError, match="m.pt: --img-size 100"):
         evaluate_model(ckpt, spec, img_size=100, progress=False)
+
+
+def test_eval_at_a_rectangular_size(tmp_path, run_cli) -> None:
+    """eval --img-size WxH runs a checkpoint (any size) at W x H; a static export at another size is refused."""
+    from yolox_edge.engine import evaluate_model, save_checkpoint
+    from yolox_edge.export import export_model
+    from yolox_edge.models import create_model
+
+    spec = write_synthetic_coco(tmp_path / "data")
+    ckpt = save_checkpoint(tmp_path / "m.pt", create_model("test", num_classes=2), class_names=["a", "b"])
+    code, _, err = run_cli("eval", str(ckpt), "--data", str(spec), "--img-size", "96x64", "--json", str(tmp_path / "e.json"))
+    assert code == 0, err
+    assert json.loads((tmp_path / "e.json").read_text())["input_size"] == [64, 96]
+    static = export_model(ckpt, "onnx", tmp_path / "x", img_size=(64, 96)).directory
+    assert evaluate_model(static, spec, progress=False, note=lambda s: None)["input_size"] == [64, 96]
+    with pytest.raises(UserError, match=r"fixed input 96x64 \(width x height\); re-export it with --img-size 64x96"):
+        evaluate_model(static, spec, img_size=(96, 64), progress=False, note=lambda s: None)
+    with pytest.raises(UserError, match=r"m.pt: --img-size 96x40: .* the nearest that is: 96x32"):
+        evaluate_model(ckpt, spec, img_size=(40, 96), progress=False)
