@@ -43,3 +43,19 @@ def test_predict_text_output_and_agnostic(refdata, nano_coco_ckpt, run_cli) -> N
     code, out, _ = run_cli("predict", nano_coco_ckpt, dog, "--conf", "0.3", "--agnostic", "--json")
     assert code == 0
     assert sorted(d["name"] for d in json.loads(out)[0]["detections"]) == ["bicycle", "car", "dog"]
+
+
+def test_predict_at_a_rectangular_size_finds_the_same_objects(refdata, nano_coco_ckpt, run_cli) -> None:
+    # dog.jpg is 768x576 (4:3): letterboxed into 416x320 it fills the same 416x312 as in the
+    # square 416 canvas, so the square-trained weights see the same pixels with less padding.
+    dog = refdata / "images" / "dog.jpg"
+    code, out, err = run_cli("predict", nano_coco_ckpt, dog, "--conf", "0.3", "--img-size", "416x320", "--json")
+    assert code == 0, err
+    dets = json.loads(out)[0]["detections"]
+    assert sorted(d["name"] for d in dets) == sorted(EXPECTED)
+    for d in dets:
+        score, box = EXPECTED[d["name"]]
+        assert d["score"] == pytest.approx(score, abs=0.03), d
+        assert np.abs(np.asarray(d["box"]) - box).max() <= 4.0, d
+    code, _, err = run_cli("predict", nano_coco_ckpt, dog, "--img-size", "416x300")
+    assert code == 2 and "416x288" in err  # the nearest valid size is named

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from . import add_precision_hint
 from ..thresholds import APP_CONF, APP_MAX_DET, APP_NMS_IOU
-from .argtypes import positive, unit_interval
+from .argtypes import img_size, positive, unit_interval
 from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
 
@@ -24,6 +24,9 @@ def add_parser(sub) -> None:
     p.add_argument("--max-det", type=positive, default=None, help="most detections per image; default a bundle's, "
                    f"else {APP_MAX_DET}")
     p.add_argument("--threads", type=positive, default=None, help="runtime threads (default: the runtime's)")
+    p.add_argument("--img-size", type=img_size, default=None, metavar="S|WxH",
+                   help="input size, S or WIDTHxHEIGHT (default: the model's own; any size only for dynamic-shape "
+                        "models such as a .pt checkpoint)")
     add_precision_hint(p)
     p.add_argument("--save-dir", default=None, help="write an annotated copy of each image here")
     add_json_option(p, "the detections")
@@ -105,6 +108,11 @@ def run(args) -> int:
     named = {p: read_image(p) for p, is_named in paths if is_named}
     pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint, conf=args.conf,
                           iou=args.nms, agnostic=args.agnostic or None, max_det=args.max_det, defaults=CLI_DEFAULTS)
+    if args.img_size:
+        try:
+            pred.set_input_size(args.img_size)
+        except UserError as e:  # the predictor does not know the path the user typed
+            raise UserError(f"{args.model}: {e}") from None
     graph_nms = (((pred.info.extra.get("metadata") or {}).get("graph") or {}).get("nms") or {})
     if graph_nms.get("conf") is not None and pred.conf < graph_nms["conf"]:
         # the export's in-graph NMS already dropped those boxes: torch/ncnn show them, this cannot
