@@ -161,7 +161,9 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     log(f"QAT: {frozen} quantizer range parameters held at their calibrated values")
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
-    recipe = qat_recipe(ckpt["variant"], int(cal.size[0]), epochs=epochs, lr=lr, batch=batch)
+    # Training is square; a rectangular set (--img-size 416x320) trains and scores at its long
+    # side, where objects have the scale the exported graph letterboxes them to.
+    recipe = qat_recipe(ckpt["variant"], int(max(cal.size)), epochs=epochs, lr=lr, batch=batch)
     with tempfile.TemporaryDirectory(prefix=".qat_", dir=work_dir) as tmp:
         trainer = _make_trainer(qmodel)(recipe, data=data, out=Path(tmp) / "run", log=log)
         summary = trainer.train()
