@@ -15,7 +15,7 @@ from ..progress import progress_bar
 from ..thresholds import APP_CONF, APP_NMS_IOU, EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import read_image
 from ..errors import BadArgument, UserError, format_size, input_hw
-from ..runtime.loader import open_model
+from ..runtime.loader import open_model, set_input_size_of
 from ..runtime.ncnn_backend import PRECISION_HINTS as NCNN_HINTS
 from ..runtime.openvino_backend import PRECISION_HINTS as OV_HINTS
 from ..runtime.predictor import Predictor
@@ -163,10 +163,7 @@ def _set_input_size(rows: list[Row], size: int | tuple[int, int]) -> None:
                         f"--img-size applies to checkpoints and dynamic exports (export --img-size {format_size(size)} "
                         "for a static one at that size)")
     for r in takes:
-        try:
-            r.predictor.set_input_size(size)
-        except UserError as e:  # the predictor does not know the path the user typed
-            raise UserError(f"{r.artifact}: {e}") from None
+        set_input_size_of(r.predictor, size, r.artifact)
 
 
 def _time_once(row: Row, mode: str, img: np.ndarray, x: np.ndarray) -> float:

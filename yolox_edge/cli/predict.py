@@ -107,12 +107,8 @@ def run(args) -> int:
     # are read one at a time (a folder may hold thousands) and an unreadable one is skipped.
     named = {p: read_image(p) for p, is_named in paths if is_named}
     pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint, conf=args.conf,
-                          iou=args.nms, agnostic=args.agnostic or None, max_det=args.max_det, defaults=CLI_DEFAULTS)
-    if args.img_size:
-        try:
-            pred.set_input_size(args.img_size)
-        except UserError as e:  # the predictor does not know the path the user typed
-            raise UserError(f"{args.model}: {e}") from None
+                          iou=args.nms, agnostic=args.agnostic or None, max_det=args.max_det, defaults=CLI_DEFAULTS,
+                          img_size=args.img_size)
     graph_nms = (((pred.info.extra.get("metadata") or {}).get("graph") or {}).get("nms") or {})
     if graph_nms.get("conf") is not None and pred.conf < graph_nms["conf"]:
         # the export's in-graph NMS already dropped those boxes: torch/ncnn show them, this cannot

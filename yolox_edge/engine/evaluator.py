@@ -174,12 +174,7 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
     from ..runtime import load_predictor
 
     split_data = read_split(data, split)
-    pred = load_predictor(model, threads=threads, precision_hint=precision_hint)
-    if img_size:
-        try:
-            pred.set_input_size(img_size)
-        except UserError as e:  # the predictor does not know the path the user typed
-            raise UserError(f"{model}: {e}") from None
+    pred = load_predictor(model, threads=threads, precision_hint=precision_hint, img_size=img_size)
     require_same_class_count(pred, split_data, str(model), str(data))
     res = evaluate(pred, split_data, batch_size=batch_size, conf=conf, iou=iou, max_det=max_det, progress=progress)
     if not res["class_names_match"]:

@@ -96,13 +96,24 @@ def open_model(path: str | Path, *, threads: int | None = None, **options) -> tu
     return opener(p, threads, **options) if options else opener(p, threads)
 
 
+def set_input_size_of(pred: Predictor, size: int | tuple[int, int], path: str | Path) -> None:
+    """``pred.set_input_size(size)``, its refusal naming ``path`` (the predictor does not know
+    the path the user typed)."""
+    try:
+        pred.set_input_size(size)
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
+
+
 def load_predictor(path: str | Path, *, threads: int | None = None, precision_hint: str | None = None,
-                   defaults: dict | None = None, **kw) -> Predictor:
+                   defaults: dict | None = None, img_size: int | tuple[int, int] | None = None,
+                   **kw) -> Predictor:
     """Artifact path -> Predictor (kw: conf, iou, agnostic, max_det; precision_hint for OpenVINO/ncnn).
 
     Each of conf/iou/agnostic/max_det not given (or given as None) comes from a bundle's own
     thresholds (metadata ``postprocess``, what the app uses), else from ``defaults``, else from
-    the Predictor's.
+    the Predictor's. ``img_size`` (an int, or (H, W)) runs the model at that input size; a
+    static export at another size is refused.
     """
     options = {"precision_hint": precision_hint} if precision_hint else {}
     backend, info = open_model(path, threads=threads, **options)
@@ -111,4 +122,7 @@ def load_predictor(path: str | Path, *, threads: int | None = None, precision_hi
                "max_det": pp.get("max_det")}
     layers = (defaults or {}, bundled, kw)  # later layers win
     merged = {k: v for layer in layers for k, v in layer.items() if v is not None}
-    return Predictor(backend, info, **merged)
+    pred = Predictor(backend, info, **merged)
+    if img_size:
+        set_input_size_of(pred, img_size, path)
+    return pred
