@@ -75,17 +75,15 @@ def model_table(num_classes: int = 80, variants: list[str] | None = None) -> lis
 
     The official figures count the 80-class COCO head, so they are given (not None) only at
     ``num_classes`` 80: beside another head size they would not compare."""
-    from .zoo import OFFICIAL, create_model, get_variant, list_models
+    from .zoo import OFFICIAL, get_variant, list_models
 
     rows = []
     for name in variants or list_models():
         v = get_variant(name)  # an unknown name is a UserError (UnknownVariant)
         name = v.name
-        with torch.random.fork_rng():  # building a model must not move the caller's random stream
-            m = create_model(name, num_classes=num_classes)
-        params, gflops = count_params(m) / 1e6, count_gflops(m, v.input_size)
+        params, gflops = _variant_counts(name, num_classes, (v.input_size, v.input_size))
         off_p, off_g = OFFICIAL.get(name, (None, None)) if num_classes == OFFICIAL_CLASSES else (None, None)
         rows.append({"name": name, "input_size": v.input_size, "depth": v.depth, "width": v.width,
-                     "depthwise": v.depthwise, "act": v.act, "params_m": round(params, 4), "gflops": round(gflops, 3),
+                     "depthwise": v.depthwise, "act": v.act, "params_m": params, "gflops": gflops,
                      "official_params_m": off_p, "official_gflops": off_g})
     return rows
