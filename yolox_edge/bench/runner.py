@@ -236,7 +236,7 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
             img = synthetic_scene()
         rows = build_rows(artifacts, threads, baseline=baseline, conf=conf, iou=iou, precision_hints=precision_hints)
         # ncnn's policy also sets OpenMP's thread count, which torch shares: it is given back first
-        with _torch_threads_kept(rows), _ncnn_powersave(powersave):
+        with _torch_threads_kept(), _ncnn_powersave(powersave):
             if split is not None:  # AP is scored after the timing: a mismatch must not wait for it
                 from ..engine.evaluator import require_same_class_count
                 for r in rows:
@@ -272,7 +272,7 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
 
 
 @contextmanager
-def _torch_threads_kept(rows: list[Row]):
+def _torch_threads_kept():
     """Put torch's process-wide thread count back after the rows pinned theirs (a notebook's torch
     ran on the last row's count after a bench)."""
     torch = sys.modules.get("torch")  # loaded by a torch row or by the caller; never imported here
