@@ -16,6 +16,7 @@ from ..thresholds import APP_CONF, APP_NMS_IOU, EVAL_CONF, EVAL_MAX_DET, EVAL_NM
 from ..data.preprocess import read_image
 from ..errors import BadArgument, UserError, format_size, input_hw
 from ..runtime.loader import open_model, set_input_size_of
+from ..threads import torch_threads
 from ..runtime.ncnn_backend import PRECISION_HINTS as NCNN_HINTS
 from ..runtime.openvino_backend import PRECISION_HINTS as OV_HINTS
 from ..runtime.predictor import Predictor
@@ -275,15 +276,11 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
 def _torch_threads_kept():
     """Put torch's process-wide thread count back after the rows pinned theirs (a notebook's torch
     ran on the last row's count after a bench)."""
-    torch = sys.modules.get("torch")  # loaded by a torch row or by the caller; never imported here
-    if torch is None:  # (a device install has no torch at all)
+    if sys.modules.get("torch") is None:  # never imported here (a device install has no torch at all)
         yield
         return
-    before = torch.get_num_threads()
-    try:
+    with torch_threads():
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _take_turns(rows: list[Row], inputs: list[np.ndarray], img: np.ndarray, modes: list[str], turns: list[int],

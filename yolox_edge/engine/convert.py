@@ -39,13 +39,13 @@ def convert_checkpoint(model: str | Path, to: str, calib: str | Path, out: str |
     from ..fileio import require_writable
     from ..models.zoo import get_variant
     from ..quantize.calib import load_calibration_set
+    from ..threads import torch_threads
     from .checkpoint import load_model, save_checkpoint
     from .reconstruct import convert_activation
 
     # Written after minutes of fitting: a path that cannot take them fails now.
     out = require_writable(refuse_overwrite(out, force), "checkpoint")
     target = get_variant(to).name  # an unknown name is a UserError (UnknownVariant)
-    before = torch.get_num_threads()
     # Building the models draws from torch's generator and the fit seeds it: the caller's random
     # stream stays where it was.
     with torch.random.fork_rng():
@@ -53,15 +53,12 @@ def convert_checkpoint(model: str | Path, to: str, calib: str | Path, out: str |
         pre = PreprocessConfig.from_dict(ckpt["preprocess"])  # the student keeps the teacher's preprocessing
         cal = load_calibration_set(calib, input_size=pre.input_size)
         try:
-            if threads:
-                torch.set_num_threads(threads)
-            student, blocks = convert_activation(teacher, target, torch.from_numpy(cal.data),
-                                                 granularity=granularity, steps=steps, lr=lr, batch=batch,
-                                                 flip=flip, seed=seed, progress=progress)
+            with torch_threads(threads):
+                student, blocks = convert_activation(teacher, target, torch.from_numpy(cal.data),
+                                                     granularity=granularity, steps=steps, lr=lr, batch=batch,
+                                                     flip=flip, seed=seed, progress=progress)
         except UserError as e:  # the fit does not know the file names; the user needs them
             raise UserError(f"{model} -> {target} with {calib}: {e}") from None
-        finally:
-            torch.set_num_threads(before)
     source = {"kind": "converted", "from": str(model), "from_variant": teacher.variant,
               "method": f"label-free {granularity} reconstruction", "calibration": cal.describe(),
               "steps": steps, "lr": lr, "flip": flip}

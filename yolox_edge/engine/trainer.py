@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from ..config import Recipe, check_recipe, load_recipe, recipe_diff, recipe_from_checkpoint
 from ..progress import progress_bar
 from ..thresholds import EVAL_MAX_DET
+from ..threads import torch_threads
 from ..data.dataset import DetectionDataset, collate
 from ..data.preprocess import PreprocessConfig
 from ..data.spec import Split, load_spec, read_split
@@ -83,12 +84,12 @@ def _thread_counts_kept():
     a notebook ran everything after a ``train.threads: 1`` run on one thread)."""
     import cv2
 
-    before = torch.get_num_threads(), cv2.getNumThreads()
+    before = cv2.getNumThreads()
     try:
-        yield
+        with torch_threads():
+            yield
     finally:
-        torch.set_num_threads(before[0])
-        cv2.setNumThreads(before[1])
+        cv2.setNumThreads(before)
 
 
 class Trainer:

@@ -6,6 +6,7 @@ import torch
 
 from ..decode import GridDecode
 from ..models import Detector
+from ..threads import torch_threads
 
 
 class TorchBackend:
@@ -20,14 +21,8 @@ class TorchBackend:
         self.decode = GridDecode(model.strides)
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        before = torch.get_num_threads()
-        if not self.threads or self.threads == before:
+        with torch_threads(self.threads):
             return self._infer(batch)
-        torch.set_num_threads(self.threads)
-        try:
-            return self._infer(batch)
-        finally:
-            torch.set_num_threads(before)
 
     @torch.no_grad()
     def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:

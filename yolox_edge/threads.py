@@ -1,0 +1,22 @@
+"""torch's thread count is process-wide: library calls that change it give it back."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+
+@contextmanager
+def torch_threads(n: int | None = None) -> Iterator[None]:
+    """Run the block with torch at ``n`` threads (None or 0: as it is) and put the caller's count
+    back afterwards, also when the block changed it itself (``train.threads``). Nothing is set
+    when nothing changed, so a per-inference call costs two reads."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n and n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
