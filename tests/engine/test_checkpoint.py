@@ -33,6 +33,17 @@ def test_round_trip(tmp_path) -> None:
             torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_load_keeps_the_callers_random_stream(tmp_path) -> None:
+    """Building the variant draws random init weights; loading must not move torch's global stream."""
+    path = save_checkpoint(tmp_path / "m.pt", create_model("test_dw", num_classes=3).eval(), class_names=["a", "b", "c"],
+                           preprocess=PreprocessConfig(input_size=(64, 64)))
+    torch.manual_seed(123)
+    expected = torch.rand(4)
+    torch.manual_seed(123)
+    load_model(path)
+    torch.testing.assert_close(torch.rand(4), expected, rtol=0, atol=0)
+
+
 def test_default_preprocess_and_ema(tmp_path) -> None:
     model = create_model("test", num_classes=2)
     ema = create_model("test", num_classes=2)

@@ -62,7 +62,9 @@ def build_from_checkpoint(ckpt: dict, *, path: str | Path = "checkpoint", use_em
     if missing:
         raise UserError(f"{path}: checkpoint lacks {', '.join(missing)}; the file is damaged or was edited")
     try:
-        model = create_model(ckpt["variant"], num_classes=len(ckpt["class_names"]))
+        # The random init is overwritten below; it must not move the caller's random stream.
+        with torch.random.fork_rng(devices=[]):
+            model = create_model(ckpt["variant"], num_classes=len(ckpt["class_names"]))
     except KeyError as e:  # a variant this version does not know
         raise UserError(f"{path}: {e.args[0]}; upgrade yolox_edge or re-export the checkpoint") from None
     state = ckpt.get("ema") if use_ema and ckpt.get("ema") else ckpt["model"]
