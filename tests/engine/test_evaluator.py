@@ -280,5 +280,8 @@ def test_eval_at_a_rectangular_size(tmp_path, run_cli) -> None:
     assert evaluate_model(static, spec, progress=False, note=lambda s: None)["input_size"] == [64, 96]
     with pytest.raises(UserError, match=r"fixed input 96x64 \(width x height\); re-export it with --img-size 64x96"):
         evaluate_model(static, spec, img_size=(96, 64), progress=False, note=lambda s: None)
+    square = export_model(ckpt, "onnx", tmp_path / "sq", img_size=64).directory  # both sides written out
+    with pytest.raises(UserError, match=r"fixed input 64x64 \(width x height\); re-export it with --img-size 64x96"):
+        evaluate_model(square, spec, img_size=(96, 64), progress=False, note=lambda s: None)
     with pytest.raises(UserError, match=r"m.pt: --img-size 96x40: .* the nearest that is: 96x32"):
         evaluate_model(ckpt, spec, img_size=(40, 96), progress=False)

@@ -38,7 +38,7 @@ class Predictor:
         hw = input_hw(size)
         fixed = self.static_input_size()
         if fixed and fixed != hw:
-            raise UserError(f"this {self.backend.name} model has a fixed input {format_size(fixed)} (width x height); "
+            raise UserError(f"this {self.backend.name} model has a fixed input {fixed[1]}x{fixed[0]} (width x height); "
                             f"re-export it with --img-size {format_size(hw)}")
         self.info.preprocess = dataclasses.replace(self.info.preprocess, input_size=hw)
 
