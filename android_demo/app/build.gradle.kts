@@ -73,9 +73,15 @@ tasks.register<Exec>("prepareBundle") {
     description = "Verify a yolox_edge bundle and put it into the app's assets (android_demo/prepare_assets.sh)."
     val bundle = providers.gradleProperty("bundle")
     val name = providers.gradleProperty("bundleName")
+    // A relative -Pbundle= means the shell's folder, not android_demo/ (where the script runs).
+    val invokedFrom = gradle.startParameter.currentDir
     workingDir = rootDir
     doFirst {
-        val args = mutableListOf("./prepare_assets.sh", bundle.get())
+        if (!bundle.isPresent) {
+            throw GradleException("prepareBundle needs the bundle: -Pbundle=/path/to/model.zip")
+        }
+        val zip = File(bundle.get()).let { if (it.isAbsolute) it else invokedFrom.resolve(it) }
+        val args = mutableListOf("./prepare_assets.sh", zip.absolutePath)
         if (name.isPresent) args += name.get()
         commandLine(args)
     }
