@@ -337,7 +337,7 @@ def test_cpus_pin_for_the_run_and_give_the_cores_back(tiny_ckpt):
     assert os.sched_getaffinity(0) == before
 
 
-def test_cpus_with_ncnn_powersave_is_refused_before_any_work(tiny_ckpt):
+def test_cpus_with_ncnn_powersave_is_refused_before_any_work(tiny_ckpt, run_cli):
     import os
 
     from yolox_edge.errors import UserError
@@ -347,6 +347,10 @@ def test_cpus_with_ncnn_powersave_is_refused_before_any_work(tiny_ckpt):
         run_bench([str(tiny_ckpt)], threads=[1], runs=1, cpus=[min(before)], powersave=2, rss=False,
                   progress=False)
     assert os.sched_getaffinity(0) == before
+    # the CLI: the refusal alone, not first a note about threads above the one pinned core
+    code, _out, err = run_cli("bench", tiny_ckpt, "--runs", "1", "--threads", "2", "--cpus", str(min(before)),
+                              "--powersave", "2")
+    assert code == 2 and "--cpus and --powersave" in err and "note:" not in err, err
 
 
 def test_bad_inputs_fail_before_any_timing(tiny_ckpt, tmp_path, monkeypatch, run_cli):

@@ -96,7 +96,9 @@ def run(args) -> int:
         cpus = resolve_cpus(cpus)
     allowed = sorted(os.sched_getaffinity(0))
     # Cores this process may not use are the pinning's error to report, not a thread count's.
-    note = oversubscription_note(args.threads, cpus or allowed) if set(cpus or allowed) <= set(allowed) else ""
+    # Nor with --powersave beside --cpus, which run_bench refuses first thing.
+    note = oversubscription_note(args.threads, cpus or allowed) \
+        if set(cpus or allowed) <= set(allowed) and not (cpus and args.powersave is not None) else ""
     if note:  # before the runs: an oversubscribed row can take minutes with the bar at 0 %
         print(f"note: {note}", file=sys.stderr)
     res = run_bench(args.artifacts, threads=args.threads, warmup=args.warmup, runs=args.runs, image=args.image,
