@@ -58,7 +58,7 @@ def atomic_write_bytes(path: str | Path, write) -> None:
     path = Path(path)
     fd, tmp = _temp_beside(path, "output")
     try:
-        os.fchmod(fd, _new_file_mode(path))  # mkstemp makes 0600; the result is an ordinary file
+        os.fchmod(fd, new_file_mode(path))  # mkstemp makes 0600; the result is an ordinary file
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -69,7 +69,7 @@ def atomic_write_bytes(path: str | Path, write) -> None:
         raise
 
 
-def _new_file_mode(path: Path) -> int:
+def new_file_mode(path: Path) -> int:
     """The mode a plain ``open(path, 'w')`` would leave: the existing file's, else 0666 less the umask."""
     try:
         return path.stat().st_mode & 0o777

@@ -1,4 +1,4 @@
-"""yolox-edge predict: detections for images, printed or as JSON, annotated copies saved."""
+"""yolox-edge predict: detections for images and videos, printed or as JSON, annotated copies saved."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,9 +13,10 @@ CLI_DEFAULTS = {"conf": APP_CONF, "iou": APP_NMS_IOU, "max_det": APP_MAX_DET}
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("predict", help="detect objects in images with any model artifact")
+    p = sub.add_parser("predict", help="detect objects in images or videos with any model artifact")
     p.add_argument("model", help="checkpoint (.pt) or exported artifact / folder")
-    p.add_argument("images", nargs="+", help="image files or folders of images (not recursive)")
+    p.add_argument("images", nargs="+", help="image or video files (.mp4, .mov, .avi, .mkv, ...), or folders of "
+                   "images (not recursive)")
     # None: a bundle's own thresholds (what the app uses), else the defaults in CLI_DEFAULTS.
     p.add_argument("--conf", type=unit_interval, default=None,
                    help=f"score threshold (obj x cls); default a bundle's own, else {APP_CONF}")
@@ -28,7 +29,8 @@ def add_parser(sub) -> None:
                    help="input size, S or WIDTHxHEIGHT (default: the model's own; any size only for dynamic-shape "
                         "models such as a .pt checkpoint)")
     add_precision_hint(p)
-    p.add_argument("--save-dir", default=None, help="write an annotated copy of each image here")
+    p.add_argument("--save-dir", default=None, help="write an annotated copy of each image (X_pred.jpg) and "
+                   "video (X_pred.mp4) here")
     add_json_option(p, "the detections")
     p.set_defaults(func=run)
 
@@ -75,14 +77,14 @@ def _drop_earlier_copies(paths: list[tuple[Path, bool]], save_dir: Path
     return keep, earlier, {p.name for p, _ in keep if p in here}
 
 
-def _pred_name(path: Path, taken: set[str]) -> str:
+def _pred_name(path: Path, taken: set[str], ext: str = ".jpg") -> str:
     """``<stem>_pred.jpg``; ``<stem>_<ext>_pred.jpg`` when another image took that name (a.jpg, a.png)."""
-    name = f"{path.stem}_pred.jpg"
+    name = f"{path.stem}_pred{ext}"
     if name in taken:
-        name = f"{path.stem}_{path.suffix.lstrip('.').lower()}_pred.jpg"
+        name = f"{path.stem}_{path.suffix.lstrip('.').lower()}_pred{ext}"
     n = 2
     while name in taken:
-        name, n = f"{path.stem}_pred_{n}.jpg", n + 1
+        name, n = f"{path.stem}_pred_{n}{ext}", n + 1
     taken.add(name)
     return name
 
@@ -93,6 +95,7 @@ def run(args) -> int:
     from ..data.preprocess import read_image
     from ..errors import UserError
     from ..runtime import load_predictor
+    from ..runtime.video import is_video, open_video
     from ..visualize import draw_detections, write_image
 
     check_json_target(args)
@@ -105,7 +108,9 @@ def run(args) -> int:
                   f"({earlier[0].name}, beside its source)", file=sys.stderr)
     # Files the user named are read now: a typo fails before the model loads. Folder members
     # are read one at a time (a folder may hold thousands) and an unreadable one is skipped.
-    named = {p: read_image(p) for p, is_named in paths if is_named}
+    named = {p: None if is_video(p) else read_image(p) for p, is_named in paths if is_named}
+    for p in (p for p in named if is_video(p)):
+        open_video(p)[0].release()  # opens, or names the file; decoding waits for the model
     pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint, conf=args.conf,
                           iou=args.nms, agnostic=args.agnostic or None, max_det=args.max_det, defaults=CLI_DEFAULTS,
                           img_size=args.img_size)
@@ -117,6 +122,9 @@ def run(args) -> int:
     results, skipped = [], []
     out = report_stream(args)
     for path, is_named in paths:
+        if is_named and is_video(path):
+            results.append(_video(pred, path, args, taken, out))
+            continue
         if is_named:
             img = named[path]
         else:
@@ -137,3 +145,25 @@ def run(args) -> int:
     if skipped:
         print(f"{len(skipped)} unreadable image(s) skipped", file=sys.stderr)
     return 0
+
+
+def _video(pred, path: Path, args, taken: set[str], out) -> dict:
+    """Every frame of one video: its JSON record, a summary line, the annotated copy when asked."""
+    import time
+
+    from ..runtime.video import open_video, predict_video
+
+    cap, info = open_video(path)
+    cap.release()
+    save = Path(args.save_dir) / _pred_name(path, taken, ".mp4") if args.save_dir else None
+    frames, count = [], 0
+    start = time.perf_counter()
+    for f in predict_video(pred, path, save_to=save):
+        frames.append({"frame": f.index, "time_s": round(f.time_s, 4), "detections": f.detections.to_list(pred.class_names)})
+        count += len(f.detections)
+    ms = 1000 * (time.perf_counter() - start) / len(frames)
+    also = "decoding, drawing and encoding" if save else "decoding"
+    rate = "" if info.fps_stated else f"; the file states no frame rate, times are at {info.fps:g} FPS"
+    print(f"{path}: {len(frames)} frames, {count} detections ({count / len(frames):.1f} per frame), "
+          f"{ms:.1f} ms per frame with {also}{rate}" + (f" -> {save}" if save else ""), file=out)
+    return {"video": str(path), "fps": info.fps, "frames": frames}

@@ -1,0 +1,118 @@
+"""Video input: predict_video per frame, the annotated copy, bad files, and ``predict clip.mp4``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from yolox_edge.errors import UserError
+from yolox_edge.runtime import load_predictor
+from yolox_edge.runtime.video import is_video, open_video, predict_video
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    assert writer.isOpened()
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    return path
+
+
+def count_frames(path: Path) -> tuple[int, tuple[int, int]]:
+    cap = cv2.VideoCapture(str(path))
+    n, shape = 0, None
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        n, shape = n + 1, f.shape[:2]
+    cap.release()
+    return n, shape
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (72, 120, 3), dtype=np.uint8)
+    return write_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", [np.roll(base, 3 * i, axis=1) for i in range(7)])
+
+
+def test_each_frame_is_predicted_as_an_image_is(tiny_ckpt, clip, tmp_path) -> None:
+    pred = load_predictor(tiny_ckpt, conf=0.05)
+    out = tmp_path / "sub" / "clip_pred.mp4"
+    frames = list(predict_video(pred, clip, save_to=out, progress=False))
+    assert [f.index for f in frames] == list(range(7))
+    assert [f.time_s for f in frames] == pytest.approx([i / 25 for i in range(7)])
+    assert sum(len(f.detections) for f in frames) > 0
+    for f in frames:  # the same numbers as predicting the decoded frame as an image
+        ref = pred.predict(f.image)
+        np.testing.assert_array_equal(ref.boxes, f.detections.boxes)
+        np.testing.assert_array_equal(ref.scores, f.detections.scores)
+        assert f.image.shape == (72, 120, 3)
+    assert count_frames(out) == (7, (72, 120))
+    assert out.stat().st_mode & 0o777 != 0o600  # an ordinary file, not mkstemp's private mode
+    assert [p.name for p in out.parent.iterdir()] == ["clip_pred.mp4"]  # no temp left beside it
+
+
+def test_stopping_early_leaves_no_video(tiny_ckpt, clip, tmp_path) -> None:
+    pred = load_predictor(tiny_ckpt)
+    out = tmp_path / "clip_pred.mp4"
+    frames = predict_video(pred, clip, save_to=out, progress=False)
+    next(frames)
+    next(frames)
+    frames.close()  # the caller breaks out of its loop
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_videos_name_the_file(tiny_ckpt, tmp_path) -> None:
+    pred = load_predictor(tiny_ckpt)
+    with pytest.raises(UserError, match=r"nope\.mp4: no such video"):
+        list(predict_video(pred, tmp_path / "nope.mp4", progress=False))
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video " * 50)
+    with pytest.raises(UserError, match=r"junk\.mp4: cannot be read as a video .*convert it to MP4"):
+        open_video(junk)
+    assert is_video("a/B.MOV") and is_video("x.mkv") and not is_video("x.jpg")
+
+
+def test_predict_cli_on_a_video(tiny_ckpt, clip, tmp_path, run_cli) -> None:
+    code, out, err = run_cli("predict", tiny_ckpt, clip, "--conf", "0.05", "--json", str(tmp_path / "r.json"),
+                             "--save-dir", str(tmp_path / "vis"))
+    assert code == 0, err
+    (record,) = json.loads((tmp_path / "r.json").read_text())
+    assert record["video"] == str(clip) and record["fps"] == pytest.approx(25.0)
+    assert [f["frame"] for f in record["frames"]] == list(range(7))
+    total = sum(len(f["detections"]) for f in record["frames"])
+    assert f"{clip}: 7 frames, {total} detections" in out
+    assert count_frames(tmp_path / "vis" / "clip_pred.mp4")[0] == 7
+
+
+def test_predict_cli_refuses_a_bad_video_before_loading_the_model(tmp_path, run_cli) -> None:
+    junk = tmp_path / "junk.mov"
+    junk.write_bytes(b"\0" * 100)
+    code, _out, err = run_cli("predict", str(tmp_path / "missing.pt"), str(junk))
+    assert code == 2 and "junk.mov: cannot be read as a video" in err and "missing.pt" not in err, err
+
+
+@pytest.mark.refdata
+def test_official_nano_on_a_clip(refdata, nano_coco_ckpt, tmp_path) -> None:
+    """dog.jpg as a two-frame clip, the second moved right 48 px: the official objects in the
+    first frame's pixels, and the car's box moved with the second (mp4v's compression moves
+    an edge by a few pixels; the Nano's own boxes wobble more than that under a shift)."""
+    img = cv2.imread(str(refdata / "images" / "dog.jpg"))
+    clip = write_clip(tmp_path / "dog.mp4", [img, np.roll(img, 48, axis=1)])
+    pred = load_predictor(nano_coco_ckpt, conf=0.5)
+    first, second = ({pred.class_names[int(c)]: b for c, b in zip(f.detections.labels, f.detections.boxes)}
+                     for f in predict_video(pred, clip, progress=False))
+    assert set(first) == set(second) == {"dog", "bicycle", "car"}, (sorted(first), sorted(second))
+    # refdata/README.md's boxes on the image itself (the bicycle's left edge is the unsteady one)
+    for name, want in (("dog", [133, 207, 326, 543]), ("car", [466, 78, 692, 171])):
+        assert np.abs(first[name] - want).max() <= 8, (name, first[name])
+    assert np.abs(second["car"] - first["car"] - [48, 0, 48, 0]).max() <= 8, second["car"] - first["car"]
