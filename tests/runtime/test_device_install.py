@@ -61,6 +61,14 @@ def test_bench_predict_eval_package_verify_without_torch(tiny_ckpt, tiny_exports
     proc = _cli(device_env, "predict", tiny_exports["onnx"], img, "--json", "--conf", "0.0")
     assert proc.returncode == 0, proc.stderr
     assert "detections" in proc.stdout
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (80, 48))
+    for _ in range(3):
+        writer.write(cv2.imread(str(img)))
+    writer.release()
+    proc = _cli(device_env, "predict", tiny_exports["ncnn"], clip, "--save-dir", tmp_path / "vis")
+    assert proc.returncode == 0 and f"{clip}: 3 frames" in proc.stdout, proc.stderr
+    assert (tmp_path / "vis" / "clip_pred.mp4").stat().st_size > 0
 
     from yolox_edge.data.synthetic import make_shapes_dataset
     data = make_shapes_dataset(tmp_path / "shapes", n_train=1, n_val=3, size=(64, 80))
