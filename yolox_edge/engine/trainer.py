@@ -11,7 +11,7 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from ..config import Recipe, check_recipe, load_recipe, recipe_diff, recipe_from_checkpoint
-from ..progress import progress_bar
+from ..progress import line_sink, progress_bar
 from ..thresholds import EVAL_MAX_DET
 from ..threads import torch_threads
 from ..data.dataset import DetectionDataset, collate
@@ -93,11 +93,14 @@ def _thread_counts_kept():
 
 
 class Trainer:
-    """One training run into ``out`` (``last.pt``, ``best.pt``, ``log.csv/json/png``)."""
+    """One training run into ``out`` (``last.pt``, ``best.pt``, ``log.csv/json/png``).
+
+    ``progress=False`` turns off the per-epoch progress bars; ``log`` receives the run's lines
+    (epoch summaries, notes; None: none). With DDP only rank 0 reports."""
 
     def __init__(self, recipe: Recipe | str | Path | None, *, data: str | Path, out: str | Path,
                  weights: str | Path | None = None, resume: bool = False, progress: bool = True,
-                 hooks: list[Hook] | None = None, log=print) -> None:
+                 hooks: list[Hook] | None = None, log: Callable[[str], None] | None = print) -> None:
         if recipe is None and not resume:
             raise UserError("a new run needs a recipe (--recipe); only --resume takes the one stored in last.pt")
         if recipe is not None and not isinstance(recipe, Recipe):  # a YAML, as `train --recipe` takes
@@ -108,11 +111,12 @@ class Trainer:
         self.out = require_out_folder(out)  # before data and model are built
         self.weights, self.resume, self.progress = weights, resume, progress
         self.hooks: list[Hook] = list(hooks or [])
-        self._log = log
+        self._log = line_sink(log)
         self.start_epoch, self.best_ap, self.best_epoch = 0, -1.0, -1
         self.rows: list[dict] = []
 
     def log(self, msg: str) -> None:
+        """Send one line to the ``log`` the trainer was given (on the main process only)."""
         if self.dist.is_main:
             self._log(msg)
 
