@@ -136,6 +136,6 @@ def test_a_used_out_is_refused_before_any_step(tmp_path) -> None:
     (tmp_path / "run" / "train").mkdir(parents=True)
     (tmp_path / "run" / "train" / "last.pt").write_bytes(b"x")
     lines: list[str] = []
-    with pytest.raises(UserError, match="already holds last.pt; pass --resume"):
+    with pytest.raises(UserError, match=r"already holds last.pt; pass --resume \(resume=True in Python\) to continue"):
         run_pipeline(out=tmp_path / "run", progress=False, log=lines.append)
     assert not lines and not (tmp_path / "run" / "data").exists()  # no data generated first

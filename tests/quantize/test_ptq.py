@@ -289,7 +289,7 @@ def test_run_quantize_refuses_an_export_and_force_clears_the_old_report(tiny_ckp
     run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(out), progress=False, log=None)
     model = next(out.glob("*.onnx"))
     before = model.read_bytes()
-    with pytest.raises(UserError, match="already holds an export.*--force"):
+    with pytest.raises(UserError, match=r"already holds an export.*--force \(force=True in Python\)"):
         run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(out), progress=False, log=None)
     assert model.read_bytes() == before
     (out / "report.md").write_text("an earlier run's table")  # as report=True leaves them

@@ -25,7 +25,7 @@ from ..threads import torch_threads
 from ..data.dataset import DetectionDataset, collate
 from ..data.preprocess import PreprocessConfig
 from ..data.spec import Split, load_spec, read_split
-from ..errors import UserError, require_out_folder
+from ..errors import UserError, in_python, require_out_folder
 from ..loss import YOLOXLoss
 from ..models import VARIANTS, create_model
 from . import distributed as D
@@ -66,7 +66,8 @@ def refuse_earlier_run(folder: Path) -> None:
     """A new run never writes over a previous run's files (or a best.pt put there by hand)."""
     taken = [n for n in RUN_FILES if (Path(folder) / n).exists()]
     if taken:
-        hint = "pass --resume to continue it, or" if "last.pt" in taken else "move them away or"
+        hint = f"pass {in_python('--resume', 'resume=True')} to continue it, or" if "last.pt" in taken else \
+            "move them away or"
         raise UserError(f"{folder}: already holds {', '.join(taken)}; {hint} choose another --out")
 
 

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-from ..errors import UserError, check_input_size, input_hw, require_out_folder
+from ..errors import FORCE, UserError, check_input_size, in_python, input_hw, require_out_folder
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
 from ..progress import deprecated_keywords, line_sink
 from .accuracy import check_val_images, summary_lines
@@ -42,7 +42,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     from ..engine.checkpoint import load_model
 
     if (report or accuracy_control or qat) and not data:
-        raise UserError("--report, --accuracy-control and --qat need --data SPEC (in Python: data='data.yaml')")
+        raise UserError("--report, --accuracy-control and --qat need " + in_python("--data SPEC", "data='data.yaml'"))
     formats = list(dict.fromkeys([formats] if isinstance(formats, str) else formats))  # "onnx" is one format
     out = Path(out)
     for f in formats:
@@ -164,7 +164,7 @@ def _refuse_earlier(formats: list[str], out: Path, force: bool) -> None:
         if other:
             raise UserError(f"{out}: holds {other} of an earlier quantize run with "
                             f"{'several formats' if len(formats) == 1 else 'one format'}; choose another --out, "
-                            "or pass --force to write into it anyway")
+                            f"or pass {FORCE} to write into it anyway")
 
 
 def _other_layout(formats: list[str], out: Path) -> str:
