@@ -75,27 +75,58 @@ def test_weights_without_a_recipe_are_told_the_default_is_from_scratch() -> None
     assert default_recipe_note(weights="nano_coco.pt", recipe=None, resume=True) is None  # the stored recipe
 
 
-def test_run_pipeline_sends_the_trainers_lines_to_say(tmp_path, monkeypatch) -> None:
-    """``run_pipeline(say=...)`` quieted its own lines but the trainer's still went to print."""
+class _Stop(Exception):
+    pass
+
+
+@pytest.fixture
+def at_the_trainer(tmp_path, monkeypatch):
+    """Data for run_pipeline, and a Trainer that records its keywords and stops the run there."""
     import yolox_edge.engine.trainer as trainer_mod
     from yolox_edge.data.synthetic import make_shapes_dataset
-    from yolox_edge.pipeline import run_pipeline
 
-    class Stop(Exception):
-        pass
-
-    seen = {}
+    seen: dict = {}
 
     def fake_trainer(*a, **kw):
         seen.update(kw)
-        raise Stop
+        raise _Stop
 
     monkeypatch.setattr(trainer_mod, "Trainer", fake_trainer)
-    spec = make_shapes_dataset(tmp_path / "data", n_train=2, n_val=1, size=(64, 64))
+    return make_shapes_dataset(tmp_path / "data", n_train=2, n_val=1, size=(64, 64)), seen
+
+
+def test_run_pipeline_sends_the_trainers_lines_to_log(tmp_path, at_the_trainer) -> None:
+    """``run_pipeline(say=...)`` (now ``log=``) quieted its own lines but the trainer's still went to print."""
+    from yolox_edge.pipeline import run_pipeline
+
+    spec, seen = at_the_trainer
     lines: list[str] = []
-    with pytest.raises(Stop):
-        run_pipeline(out=tmp_path / "run", data=spec, progress=False, say=lines.append)
+    with pytest.raises(_Stop):
+        run_pipeline(out=tmp_path / "run", data=spec, progress=False, log=lines.append)
     assert seen["log"] == lines.append and lines
+
+
+def test_run_pipeline_log_none_is_silent(tmp_path, at_the_trainer, capsys) -> None:
+    from yolox_edge.pipeline import run_pipeline
+
+    spec, seen = at_the_trainer
+    with pytest.raises(_Stop):
+        run_pipeline(out=tmp_path / "run", data=spec, progress=False, log=None)
+    assert seen["log"] is None and capsys.readouterr() == ("", "")  # the trainer is silent too
+
+
+def test_run_pipeline_say_is_a_deprecated_spelling_of_log(tmp_path, at_the_trainer) -> None:
+    from yolox_edge.pipeline import run_pipeline
+
+    spec, seen = at_the_trainer
+    lines: list[str] = []
+    with pytest.warns(DeprecationWarning, match=r"run_pipeline\(say=\) is deprecated; pass log=\.\.\. instead"):
+        with pytest.raises(_Stop):
+            run_pipeline(out=tmp_path / "run", data=spec, progress=False, say=lines.append)
+    assert seen["log"] == lines.append and "[1/7] data" in "\n".join(lines)
+    with pytest.raises(TypeError, match="say= and log="):
+        run_pipeline(out=tmp_path / "both", data=spec, say=lines.append, log=lines.append)
+    assert not (tmp_path / "both").exists()
 
 
 def test_a_used_out_is_refused_before_any_step(tmp_path) -> None:
@@ -105,6 +136,6 @@ def test_a_used_out_is_refused_before_any_step(tmp_path) -> None:
     (tmp_path / "run" / "train").mkdir(parents=True)
     (tmp_path / "run" / "train" / "last.pt").write_bytes(b"x")
     lines: list[str] = []
-    with pytest.raises(UserError, match="already holds last.pt; pass --resume"):
-        run_pipeline(out=tmp_path / "run", progress=False, say=lines.append)
+    with pytest.raises(UserError, match=r"already holds last.pt; pass --resume \(resume=True in Python\) to continue"):
+        run_pipeline(out=tmp_path / "run", progress=False, log=lines.append)
     assert not lines and not (tmp_path / "run" / "data").exists()  # no data generated first

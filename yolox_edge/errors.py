@@ -15,6 +15,16 @@ class BadArgument(UserError, ValueError):
     ValueError for Python callers that catch those."""
 
 
+def in_python(flag: str, keyword: str) -> str:
+    """A CLI flag and the keyword that does the same in a library call, as messages name them:
+    ``in_python("--force", "force=True")`` is ``--force (force=True in Python)``. A message raised
+    from the library reaches notebook users too, where the flag means nothing."""
+    return f"{flag} ({keyword} in Python)"
+
+
+FORCE = in_python("--force", "force=True")  # "... or pass {FORCE} to replace it"
+
+
 def require_file(path: str | Path, what: str = "file") -> Path:
     """Return ``path`` as a Path, or raise UserError if it is not an existing file."""
     p = Path(path)
@@ -65,7 +75,7 @@ def refuse_overwrite(path: str | Path, force: bool, what: str = "checkpoint") ->
     a trained checkpoint must not be replaced by a typo in --out."""
     p = Path(path)
     if p.is_file() and not force:
-        raise UserError(f"{p}: a {what} is already there; choose another --out, or pass --force to replace it")
+        raise UserError(f"{p}: a {what} is already there; choose another --out, or pass {FORCE} to replace it")
     return p
 
 

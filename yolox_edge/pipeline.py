@@ -14,6 +14,7 @@ from typing import Callable
 
 from .thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from .errors import UserError
+from .progress import deprecated_keywords, line_sink
 
 # Nano trained from scratch on the generated shapes in ~3 minutes on 2 CPU cores. What makes a
 # from-scratch run this short learn (measured on the default data, AP on its val split):
@@ -81,12 +82,17 @@ class _Steps:
             self._name = None
 
 
+@deprecated_keywords(say=lambda f: {"log": f})
 def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None = None, recipe: str | Path | None = None,
                  weights: str | Path | None = None, epochs: int | None = None, img_size: int | None = None,
                  target: str = "ncnn", int8: bool = True, calib_count: int = 32, bench_runs: int = 20,
                  threads: tuple[int, ...] = (1, 2), overrides: list[str] | None = None, progress: bool = True,
-                 resume: bool = False, say: Callable[[str], None] = print) -> PipelineResult:
+                 resume: bool = False, log: Callable[[str], None] | None = print) -> PipelineResult:
     """Run every stage into ``out`` and return where things went and the summary rows.
+
+    ``progress=False`` turns off the progress bars (training, NNCF, eval, bench); ``log`` receives
+    the step headers and lines, the trainer's included (None: none). ``say=`` is the deprecated
+    spelling of ``log=``.
 
     ``resume``: continue the training of an earlier run into the same ``out`` (interrupted, or
     finished: then it is not trained again) from its ``train/last.pt``, with the recipe stored
@@ -108,6 +114,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     if not resume:  # before step 1 writes data into a folder the training step would refuse
         refuse_earlier_run(out / "train")
     out.mkdir(parents=True, exist_ok=True)
+    say = line_sink(log)
     step = _Steps(7 if int8 else 6, say)
 
     step("data")
@@ -143,7 +150,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     if note:
         say("    " + note)
     trainer = Trainer(given, data=data, out=out / "train", weights=weights, resume=resume, progress=progress,
-                      log=say)  # its lines go where the pipeline's go
+                      log=log)  # its lines go where the pipeline's go
     res = trainer.train()
     rec = trainer.recipe
     ckpt = Path(res["best"] if Path(res["best"]).is_file() else res["last"])

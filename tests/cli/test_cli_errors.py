@@ -338,7 +338,9 @@ def test_export_into_a_folder_holding_an_export_needs_force(bad: Path, tmp_path:
     assert run_cli("export", bad / "good.pt", "--format", "onnx", "--out", out)[0] == 0
     first = sorted(p.name for p in out.iterdir())
     code, _, err = run_cli("export", bad / "good.pt", "--format", "openvino", "--out", out)
-    assert code == 2 and "already holds an export" in err and "--force" in err
+    assert code == 2 and err.startswith(f"yolox-edge export: error: {out}: already holds an export (its "
+                                        "metadata.json); choose another --out, or pass --force (force=True in "
+                                        "Python) to replace it")
     assert sorted(p.name for p in out.iterdir()) == first
     code, _, err = run_cli("export", bad / "good.pt", "--format", "openvino", "--out", out, "--force")
     assert code == 0, err

@@ -243,24 +243,32 @@ def test_evaluate_names_the_data_spec_it_was_given(tmp_path) -> None:
         evaluate(pred, spec, progress=False)
 
 
-def test_evaluate_model_is_what_eval_json_writes(tmp_path, run_cli) -> None:
+def test_evaluate_model_is_what_eval_json_writes(tmp_path, run_cli, capsys) -> None:
     """`eval` as one library call (the CLI loaded, resized, checked and recorded by itself): the
-    record equals `eval --json`, and a class-name mismatch is a note, by default a warning."""
+    record equals `eval --json`, and a class-name mismatch is a line to ``log``, by default printed."""
     from yolox_edge.engine import evaluate_model, save_checkpoint
     from yolox_edge.models import create_model
 
     spec = write_synthetic_coco(tmp_path / "data")
     ckpt = save_checkpoint(tmp_path / "m.pt", create_model("test", num_classes=2), class_names=["a", "b"])
     notes: list[str] = []
-    rec = evaluate_model(str(ckpt), spec, img_size=96, progress=False, note=notes.append)
+    rec = evaluate_model(str(ckpt), spec, img_size=96, progress=False, log=notes.append)
     assert rec["model"] == str(ckpt) and rec["data"] == str(spec) and rec["input_size"] == [96, 96]
     assert len(notes) == 1 and "not the data's" in notes[0]
     code, _, err = run_cli("eval", str(ckpt), "--data", str(spec), "--img-size", "96", "--json", str(tmp_path / "e.json"))
     assert code == 0 and notes[0] in err
     cli = json.loads((tmp_path / "e.json").read_text())
     assert {k: v for k, v in cli.items() if k != "seconds"} == {k: v for k, v in rec.items() if k != "seconds"}
-    with pytest.warns(UserWarning, match="not the data's"):
-        evaluate_model(ckpt, spec, progress=False)
+    capsys.readouterr()
+    evaluate_model(ckpt, spec, progress=False)
+    assert "not the data's" in capsys.readouterr().out
+    evaluate_model(ckpt, spec, progress=False, log=None)
+    assert capsys.readouterr() == ("", "")
+    with pytest.warns(DeprecationWarning, match=r"evaluate_model\(note=\) is deprecated; pass log=\.\.\."):
+        evaluate_model(ckpt, spec, progress=False, note=notes.append)
+    assert len(notes) == 2 and notes[1] == notes[0]
+    with pytest.raises(TypeError, match="note= and log="):
+        evaluate_model(ckpt, spec, note=notes.append, log=notes.append)
     with pytest.raises(UserError, match="m.pt: --img-size 100"):
         evaluate_model(ckpt, spec, img_size=100, progress=False)
 
@@ -277,11 +285,11 @@ def test_eval_at_a_rectangular_size(tmp_path, run_cli) -> None:
     assert code == 0, err
     assert json.loads((tmp_path / "e.json").read_text())["input_size"] == [64, 96]
     static = export_model(ckpt, "onnx", tmp_path / "x", img_size=(64, 96)).directory
-    assert evaluate_model(static, spec, progress=False, note=lambda s: None)["input_size"] == [64, 96]
+    assert evaluate_model(static, spec, progress=False, log=None)["input_size"] == [64, 96]
     with pytest.raises(UserError, match=r"fixed input 96x64 \(width x height\); re-export it with --img-size 64x96"):
-        evaluate_model(static, spec, img_size=(96, 64), progress=False, note=lambda s: None)
+        evaluate_model(static, spec, img_size=(96, 64), progress=False, log=None)
     square = export_model(ckpt, "onnx", tmp_path / "sq", img_size=64).directory  # both sides written out
     with pytest.raises(UserError, match=r"fixed input 64x64 \(width x height\); re-export it with --img-size 64x96"):
-        evaluate_model(square, spec, img_size=(96, 64), progress=False, note=lambda s: None)
+        evaluate_model(square, spec, img_size=(96, 64), progress=False, log=None)
     with pytest.raises(UserError, match=r"m.pt: --img-size 96x40: .* the nearest that is: 96x32"):
         evaluate_model(ckpt, spec, img_size=(40, 96), progress=False)

@@ -119,6 +119,16 @@ def test_folded_weights_without_bn_reestimation_are_warned_about(synthetic_coco,
     assert ("warning" in text and "train.bn_reestimate_batches=0" in text) == (batches == 0)
 
 
+def test_log_none_is_silent(synthetic_coco, tmp_path, capsys):
+    # log=None (silent, as for run_quantize and run_pipeline) was called on the first line: TypeError
+    spec = synthetic_coco(4)
+    _source_ckpt(tmp_path / "src.pt", 80, bn_folded=True)
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0},
+                          "train": {"epochs": 1, "batch": 4, "bn_reestimate_batches": 0}})  # warns in _setup
+    Trainer(r, data=spec, out=tmp_path / "run", weights=tmp_path / "src.pt", progress=False, log=None)._setup()
+    assert capsys.readouterr() == ("", "")
+
+
 def test_weights_of_another_variant_is_a_user_error(synthetic_coco, tmp_path):
     spec = synthetic_coco(4)
     m = create_model("test_dw", num_classes=2)

@@ -120,6 +120,7 @@ def test_import_official_checkpoint_is_the_cli_command(tmp_path, to_official_sta
     lib, cli = load_checkpoint(res.path), load_checkpoint(tmp_path / "cli.pt")
     assert lib["source"] == cli["source"] and lib["class_names"] == cli["class_names"]
     assert all(torch.equal(lib["model"][k], cli["model"][k]) for k in cli["model"])
-    with pytest.raises(UserError, match="lib.pt: a checkpoint is already there.*force"):
+    with pytest.raises(UserError, match=r"lib.pt: a checkpoint is already there; choose another --out, or pass "
+                                        r"--force \(force=True in Python\) to replace it"):
         import_official_checkpoint(path, "test", tmp_path / "lib.pt")
     assert import_official_checkpoint(path, "test", tmp_path / "lib.pt", force=True).path.is_file()

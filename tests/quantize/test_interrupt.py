@@ -80,11 +80,31 @@ def test_a_stop_in_the_second_format_leaves_nothing_a_rerun_refuses(tiny_ckpt, t
     assert f"{out} holds what it held before the run (an earlier export there is untouched). Run the same " \
            "command again." in err
     monkeypatch.setattr(pipeline, "quantize_detector", fake_export)
-    res = pipeline.run_quantize(tiny_ckpt, tiny_calib, ["onnx", "openvino"], out, verbose=False)  # not refused
+    res = pipeline.run_quantize(tiny_ckpt, tiny_calib, ["onnx", "openvino"], out, progress=False,
+                                log=None)  # not refused
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "onnx", "openvino"]
     for fmt, r in res.items():  # moved into place, and the results say where they are now
         assert r.directory == out / fmt and (out / fmt / f"m.{fmt}").read_bytes() == fmt.encode()
         assert r.model_file == out / fmt / f"m.{fmt}" and (out / fmt / "metadata.json").is_file()
+
+
+def test_the_stop_note_goes_to_log_when_one_is_given(tiny_ckpt, tiny_calib, tmp_path, monkeypatch, capsys):
+    """With ``log=print`` (the CLI) the note goes to stderr beside the error; a given ``log``
+    receives it as it receives the other lines; ``log=None`` says nothing."""
+    import yolox_edge.quantize.pipeline as pipeline
+
+    def fails(*a):
+        raise RuntimeError("disk full, say")
+
+    monkeypatch.setattr(pipeline, "quantize_detector", fails)
+    lines: list[str] = []
+    with pytest.raises(RuntimeError):
+        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "a", progress=False, log=lines.append)
+    assert capsys.readouterr() == ("", "")
+    assert "quantize: stopped by the error below during the onnx INT8 export: nothing was written" in lines[-1]
+    with pytest.raises(RuntimeError):
+        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "b", progress=False, log=None)
+    assert capsys.readouterr() == ("", "")
 
 
 def test_force_keeps_the_earlier_export_until_the_new_one_is_ready(tiny_ckpt, tiny_calib, tmp_path, monkeypatch):
@@ -101,10 +121,10 @@ def test_force_keeps_the_earlier_export_until_the_new_one_is_ready(tiny_ckpt, ti
 
     monkeypatch.setattr(pipeline, "quantize_detector", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", out, verbose=False, force=True)
+        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", out, progress=False, log=None, force=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     monkeypatch.setattr(pipeline, "quantize_detector", fake_export)
-    pipeline.run_quantize(tiny_ckpt, tiny_calib, "openvino", out, verbose=False, force=True)
+    pipeline.run_quantize(tiny_ckpt, tiny_calib, "openvino", out, progress=False, log=None, force=True)
     assert sorted(p.name for p in out.iterdir()) == ["m.openvino", "metadata.json"]  # replaced at the end
 
 

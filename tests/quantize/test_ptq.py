@@ -226,12 +226,57 @@ def test_run_quantize_takes_a_format_string_and_str_paths(tiny_ckpt, tiny_calib,
     """'onnx' used to be read as the formats 'o', 'n', 'n', 'x'; a str out failed with two formats."""
     from yolox_edge.quantize.pipeline import run_quantize
 
-    one = run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(tmp_path / "one"), verbose=False)
+    one = run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(tmp_path / "one"), progress=False, log=None)
     assert list(one) == ["onnx"] and (tmp_path / "one" / "metadata.json").is_file()
     out = capsys.readouterr().out
-    assert "Statistics collection" not in out and "calibration set" not in out, out  # verbose=False: quiet
-    two = run_quantize(str(tiny_ckpt), str(tiny_calib), ["onnx", "openvino"], str(tmp_path / "two"), verbose=False)
+    assert "Statistics collection" not in out and "calibration set" not in out, out  # progress=False, log=None: quiet
+    two = run_quantize(str(tiny_ckpt), str(tiny_calib), ["onnx", "openvino"], str(tmp_path / "two"), progress=False,
+                       log=None)
     assert {r.directory.name for r in two.values()} == {"onnx", "openvino"}
+
+
+def test_run_quantize_sends_its_lines_to_log_and_prints_nothing(tiny_ckpt, tiny_calib, tmp_path, capfd):
+    """progress=False drops the bars (ours and NNCF's), log= takes every line: nothing reaches
+    stdout or stderr, at the file descriptors either (NNCF and tqdm write there)."""
+    from yolox_edge.quantize.pipeline import run_quantize
+
+    lines: list[str] = []
+    capfd.readouterr()
+    run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", progress=False, log=lines.append)
+    assert capfd.readouterr() == ("", "")
+    text = "\n".join(lines)
+    assert "calibration set: 8 images 64x64" in text and "[onnx] INT8 (ptq)" in text
+    assert f"INT8 in place: {tmp_path / 'q'}" in text and "NNCF mixed INT8" in text  # ptq's own lines too
+
+
+def _fake_int8(detector, ckpt, source, cal, fmt, out_dir, opts):
+    """Stands in for ``ptq.quantize_detector`` (what it leaves, none of its work)."""
+    from yolox_edge.quantize.ptq import QuantizeResult
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"m.{fmt}").write_bytes(b"x")
+    meta = {"files": {f"m.{fmt}": "0" * 64}, "quantization": {"method": "ptq"}}
+    (out_dir / "metadata.json").write_text(json.dumps(meta))
+    return QuantizeResult(out_dir, out_dir / f"m.{fmt}", [out_dir / f"m.{fmt}", out_dir / "metadata.json"], meta)
+
+
+def test_run_quantize_verbose_is_a_deprecated_spelling(tiny_ckpt, tiny_calib, tmp_path, monkeypatch, capsys):
+    """verbose=False still quiets the run (progress=False, log=None), with a DeprecationWarning
+    naming the new keywords; verbose= with progress= or log= is a TypeError, before any work."""
+    import yolox_edge.quantize.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "quantize_detector", _fake_int8)
+    with pytest.warns(DeprecationWarning, match=r"run_quantize\(verbose=\) is deprecated; pass progress=False, "
+                                                r"log=None instead"):
+        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "quiet", verbose=False)
+    assert capsys.readouterr() == ("", "")
+    with pytest.warns(DeprecationWarning, match="pass progress=True, log=print"):
+        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "said", verbose=True)
+    assert "calibration set: 8 images" in capsys.readouterr().out
+    for new in ({"progress": False}, {"log": None}, {"progress": True, "log": print}):
+        with pytest.raises(TypeError, match="verbose= and .*deprecated spelling of progress=, log="):
+            pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "both", verbose=False, **new)
+    assert not (tmp_path / "both").exists()
 
 
 def test_run_quantize_refuses_an_export_and_force_clears_the_old_report(tiny_ckpt, tiny_calib, tmp_path):
@@ -241,20 +286,20 @@ def test_run_quantize_refuses_an_export_and_force_clears_the_old_report(tiny_ckp
     from yolox_edge.quantize.pipeline import run_quantize
 
     out = tmp_path / "q"
-    run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(out), verbose=False)
+    run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(out), progress=False, log=None)
     model = next(out.glob("*.onnx"))
     before = model.read_bytes()
-    with pytest.raises(UserError, match="already holds an export.*--force"):
-        run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(out), verbose=False)
+    with pytest.raises(UserError, match=r"already holds an export.*--force \(force=True in Python\)"):
+        run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(out), progress=False, log=None)
     assert model.read_bytes() == before
     (out / "report.md").write_text("an earlier run's table")  # as report=True leaves them
     (out / "fp32" / "onnx").mkdir(parents=True)
     (out / "fp32" / "onnx" / "old.onnx").write_bytes(b"x")
     (out / "fp32" / "onnx" / "metadata.json").write_text(json.dumps({"files": {"old.onnx": "0" * 64}}))
     with pytest.raises(UserError):  # a bad calibration path: nothing is removed, even with force
-        run_quantize(str(tiny_ckpt), str(tmp_path / "nocalib"), "onnx", str(out), verbose=False, force=True)
+        run_quantize(str(tiny_ckpt), str(tmp_path / "nocalib"), "onnx", str(out), progress=False, log=None, force=True)
     assert model.is_file() and (out / "report.md").is_file()
-    run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(out), verbose=False, force=True)
+    run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(out), progress=False, log=None, force=True)
     assert not (out / "report.md").exists() and not (out / "fp32" / "onnx" / "old.onnx").exists()
     assert (out / "metadata.json").is_file()
 
@@ -266,14 +311,14 @@ def test_run_quantize_refuses_a_folder_of_the_other_layout(tiny_ckpt, tiny_calib
     from yolox_edge.quantize.pipeline import run_quantize
 
     many, one = tmp_path / "many", tmp_path / "one"
-    run_quantize(str(tiny_ckpt), str(tiny_calib), ["onnx", "openvino"], str(many), verbose=False)
+    run_quantize(str(tiny_ckpt), str(tiny_calib), ["onnx", "openvino"], str(many), progress=False, log=None)
     (many / "report.md").write_text("an earlier run's table")
     with pytest.raises(UserError, match=r"holds the exports and report openvino/, onnx/, report.md .*several formats"):
-        run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(many), verbose=False)
+        run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(many), progress=False, log=None)
     assert not (many / "metadata.json").exists()
-    run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(one), verbose=False)
+    run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(one), progress=False, log=None)
     with pytest.raises(UserError, match="holds an export .*one format"):
-        run_quantize(str(tiny_ckpt), str(tiny_calib), ["onnx", "openvino"], str(one), verbose=False)
+        run_quantize(str(tiny_ckpt), str(tiny_calib), ["onnx", "openvino"], str(one), progress=False, log=None)
     assert not (one / "onnx").exists()
 
 
@@ -292,7 +337,7 @@ def test_run_quantize_without_data_is_a_user_error_before_any_work(tiny_ckpt, ti
     from yolox_edge.quantize import run_quantize
 
     with pytest.raises(UserError, match="need --data SPEC.*data="):
-        run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", verbose=False, **{flag: True})
+        run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", progress=False, log=None, **{flag: True})
     assert not (tmp_path / "q").exists()
 
 

@@ -91,7 +91,7 @@ def test_qat_fine_tunes_with_the_exports_float_convs_float(tiny_ckpt, shapes_spe
     monkeypatch.setattr(nncf, "quantize", spy)
     build_calibration_set(shapes_spec, tmp_path / "calib", size=64, count=4)
     res = run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", qat=True, data=str(shapes_spec),
-                       epochs=1, batch=4, topk=0, nncf_keep_float=1, subset_size=4, verbose=False)
+                       epochs=1, batch=4, topk=0, nncf_keep_float=1, subset_size=4, progress=False, log=None)
     quant = res["onnx"].metadata["quantization"]
     float_convs = quant["qat"]["float_convs"]
     assert len(float_convs) == 1 and quant["float_convs"] == float_convs
@@ -163,7 +163,7 @@ def test_report_data_of_another_class_count_fails_before_quantizing(tiny_ckpt, r
     monkeypatch.setattr(pipeline, "load_calibration_set", not_reached)
     with pytest.raises(UserError, match="coco_tiny.*80 classes, the model has 3"):
         pipeline.run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", report=True,
-                              data=str(refdata / "coco_tiny" / "data.yaml"), verbose=False)
+                              data=str(refdata / "coco_tiny" / "data.yaml"), progress=False, log=None)
 
 
 def test_report_on_data_whose_names_differ_says_so(tiny_ckpt, shapes_spec, tmp_path, monkeypatch, capsys):
@@ -180,7 +180,7 @@ def test_report_on_data_whose_names_differ_says_so(tiny_ckpt, shapes_spec, tmp_p
     monkeypatch.setattr(pipeline, "load_calibration_set", stop)  # the note comes before any work
     with pytest.raises(Stop):
         pipeline.run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", report=True,
-                              data=str(shapes_spec), verbose=True)
+                              data=str(shapes_spec))
     assert "note: the model's classes (a, b, c) are not the data's (circle, square, triangle)" in capsys.readouterr().out
 
 
@@ -255,6 +255,6 @@ def test_qat_at_a_rectangular_size_trains_at_its_long_side(tiny_ckpt, shapes_spe
     monkeypatch.setattr(qat, "qat_recipe", spy)
     build_calibration_set(shapes_spec, tmp_path / "calib", size=(64, 96), count=4)
     res = run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", qat=True, data=str(shapes_spec),
-                       epochs=1, batch=4, topk=0, subset_size=4, img_size=(64, 96), verbose=False)
+                       epochs=1, batch=4, topk=0, subset_size=4, img_size=(64, 96), progress=False, log=None)
     assert sizes == [96]  # square training at the long side: the scale the 96x64 graph sees objects at
     assert res["onnx"].metadata["input_size"] == [64, 96]

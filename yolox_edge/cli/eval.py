@@ -33,7 +33,7 @@ def run(args) -> int:
     notes: list[str] = []  # printed after the scores
     res = evaluate_model(args.model, args.data, args.split, img_size=args.img_size, batch_size=args.batch,
                          threads=args.threads, precision_hint=args.precision_hint, conf=args.conf, iou=args.nms,
-                         note=notes.append)
+                         log=notes.append)
     write_json(res, args.json_out)
     out = report_stream(args)
     print(f"{args.model} [{res['backend']}, {res['precision']}] on {args.data}:{args.split} "

@@ -12,7 +12,7 @@ from ..data.preprocess import read_image
 from ..data.spec import Split, read_split
 from ..errors import UserError
 from ..postprocess import Detections
-from ..progress import progress_bar
+from ..progress import deprecated_keywords, line_sink, progress_bar
 from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -160,17 +160,19 @@ def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progr
             "detections": len(results), "seconds": round(time.perf_counter() - t0, 3)}
 
 
+@deprecated_keywords(note=lambda f: {"log": f})
 def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
                    img_size: int | tuple[int, int] | None = None,
                    batch_size: int = 8, threads: int | None = None, precision_hint: str | None = None,
                    conf: float = EVAL_CONF, iou: float = EVAL_NMS_IOU, max_det: int = EVAL_MAX_DET,
-                   progress: bool = True, note: Callable[[str], None] | None = None) -> dict:
+                   progress: bool = True, log: Callable[[str], None] | None = print) -> dict:
     """``yolox-edge eval``: COCO AP of any artifact (checkpoint, export, bundle) on ``split`` of the
     data spec ``data``; returns the record ``eval --json`` writes (AP, AP50, ... plus model, backend,
     precision, data, split, input size), which ``package_bundle(eval_json=...)`` takes as a file.
 
-    When the model's class names are not the data's (AP pairs classes by position), ``note`` is
-    called with a line saying so; by default it is a ``UserWarning``."""
+    ``progress=False`` turns off the progress bar. When the model's class names are not the
+    data's (AP pairs classes by position), ``log`` receives a line saying so (None: it is not
+    said). ``note=`` is the deprecated spelling of ``log=``."""
     from ..runtime import load_predictor
 
     split_data = read_split(data, split)
@@ -178,10 +180,5 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
     require_same_class_count(pred, split_data, str(model), str(data))
     res = evaluate(pred, split_data, batch_size=batch_size, conf=conf, iou=iou, max_det=max_det, progress=progress)
     if not res["class_names_match"]:
-        line = class_names_note(pred.class_names, split_data.names)
-        if note is None:
-            import warnings
-            warnings.warn(line, stacklevel=2)
-        else:
-            note(line)
+        line_sink(log)(class_names_note(pred.class_names, split_data.names))
     return evaluation_record(model, pred, data, split, res)

@@ -11,7 +11,7 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -19,13 +19,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from ..config import Recipe, check_recipe, load_recipe, recipe_diff, recipe_from_checkpoint
-from ..progress import progress_bar
+from ..progress import line_sink, progress_bar
 from ..thresholds import EVAL_MAX_DET
 from ..threads import torch_threads
 from ..data.dataset import DetectionDataset, collate
 from ..data.preprocess import PreprocessConfig
 from ..data.spec import Split, load_spec, read_split
-from ..errors import UserError, require_out_folder
+from ..errors import UserError, in_python, require_out_folder
 from ..loss import YOLOXLoss
 from ..models import VARIANTS, create_model
 from . import distributed as D
@@ -66,7 +66,8 @@ def refuse_earlier_run(folder: Path) -> None:
     """A new run never writes over a previous run's files (or a best.pt put there by hand)."""
     taken = [n for n in RUN_FILES if (Path(folder) / n).exists()]
     if taken:
-        hint = "pass --resume to continue it, or" if "last.pt" in taken else "move them away or"
+        hint = f"pass {in_python('--resume', 'resume=True')} to continue it, or" if "last.pt" in taken else \
+            "move them away or"
         raise UserError(f"{folder}: already holds {', '.join(taken)}; {hint} choose another --out")
 
 
@@ -93,11 +94,14 @@ def _thread_counts_kept():
 
 
 class Trainer:
-    """One training run into ``out`` (``last.pt``, ``best.pt``, ``log.csv/json/png``)."""
+    """One training run into ``out`` (``last.pt``, ``best.pt``, ``log.csv/json/png``).
+
+    ``progress=False`` turns off the per-epoch progress bars; ``log`` receives the run's lines
+    (epoch summaries, notes; None: none). With DDP only rank 0 reports."""
 
     def __init__(self, recipe: Recipe | str | Path | None, *, data: str | Path, out: str | Path,
                  weights: str | Path | None = None, resume: bool = False, progress: bool = True,
-                 hooks: list[Hook] | None = None, log=print) -> None:
+                 hooks: list[Hook] | None = None, log: Callable[[str], None] | None = print) -> None:
         if recipe is None and not resume:
             raise UserError("a new run needs a recipe (--recipe); only --resume takes the one stored in last.pt")
         if recipe is not None and not isinstance(recipe, Recipe):  # a YAML, as `train --recipe` takes
@@ -108,11 +112,12 @@ class Trainer:
         self.out = require_out_folder(out)  # before data and model are built
         self.weights, self.resume, self.progress = weights, resume, progress
         self.hooks: list[Hook] = list(hooks or [])
-        self._log = log
+        self._log = line_sink(log)
         self.start_epoch, self.best_ap, self.best_epoch = 0, -1.0, -1
         self.rows: list[dict] = []
 
     def log(self, msg: str) -> None:
+        """Send one line to the ``log`` the trainer was given (on the main process only)."""
         if self.dist.is_main:
             self._log(msg)
 

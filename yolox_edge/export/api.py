@@ -12,7 +12,7 @@ from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import load_model
 from ..fileio import sha256_file
-from ..errors import UserError, check_input_size, input_hw, require_out_folder
+from ..errors import FORCE, UserError, check_input_size, input_hw, require_out_folder
 from ..models import Detector, variant_counts
 from .metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
 from .wrapper import DeployModel, num_anchors
@@ -80,7 +80,7 @@ def clear_earlier_export(out_dir: str | Path, force: bool) -> None:
         return
     if not force:
         raise UserError(f"{out_dir}: already holds an export (its metadata.json); choose another --out, or pass "
-                        "--force to replace it")
+                        f"{FORCE} to replace it")
     for name in list((peek_metadata(out_dir) or {}).get("files") or {}):
         p = Path(out_dir) / Path(name).name  # names only: nothing outside the folder
         if p.is_file():

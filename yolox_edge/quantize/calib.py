@@ -20,7 +20,7 @@ import numpy as np
 
 from ..data.preprocess import IMAGE_SUFFIXES, PreprocessConfig, list_images, preprocess, read_image
 from ..fileio import atomic_write_bytes
-from ..errors import UserError, check_input_size, format_size, input_hw, require_out_folder
+from ..errors import FORCE, UserError, check_input_size, format_size, input_hw, require_out_folder
 
 FORMAT = "yolox_edge.calibration"
 VERSION = 1
@@ -187,7 +187,8 @@ def build_calibration_set(source: str | Path, out_dir: str | Path, *, size: int 
     hw = input_hw(size)
     out = require_out_folder(out_dir)  # before the images are read and preprocessed
     if (out / ARRAY_NAME).is_file() and not force:
-        raise UserError(f"{out}: already holds a calibration set; choose another --out, or pass --force to replace it")
+        raise UserError(f"{out}: already holds a calibration set; choose another --out, or pass {FORCE} to "
+                        "replace it")
     files, class_counts, desc = select_images(source, count=count, sampling=sampling, seed=seed, split=split)
     data = preprocess_images(files, hw)
     blob = _npy_bytes(data)

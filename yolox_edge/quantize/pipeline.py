@@ -4,9 +4,11 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
-from ..errors import UserError, check_input_size, input_hw, require_out_folder
+from ..errors import FORCE, UserError, check_input_size, in_python, input_hw, require_out_folder
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
+from ..progress import deprecated_keywords, line_sink
 from .accuracy import check_val_images, summary_lines
 from .calib import load_calibration_set
 from .ptq import FORMATS, QuantizeOptions, QuantizeResult, quantize_detector
@@ -14,15 +16,21 @@ from .qat_eval import SPLIT, ap_summary, has_val_split, record_exported_eval, sc
 from .staging import REPORT_PHASE, StagedOutput
 
 
+@deprecated_keywords(verbose=lambda v: {"progress": bool(v), "log": print if v else None})
 def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str], out: str | Path, *, preset: str = "mixed",
                  fast_bias_correction: bool = True, subset_size: int = 300, topk: int | None = None,
                  accuracy_control: bool = False, max_drop: float = 0.005, data: str | Path | None = None,
                  qat: bool = False, epochs: int = 1, lr: float | None = None, batch: int = 8,
                  report: bool = False, keep_float: int = 4, nncf_keep_float: int = 2,
                  nms_iou: float = DEFAULT_NMS_IOU,
-                 nms_conf: float = DEFAULT_NMS_CONF, verbose: bool = True,
+                 nms_conf: float = DEFAULT_NMS_CONF, progress: bool = True, log: Callable[[str], None] | None = print,
                  force: bool = False, img_size: int | tuple[int, int] | None = None) -> dict[str, QuantizeResult]:
-    """INT8-convert ``model`` into each format; returns format -> result (and prints a report).
+    """INT8-convert ``model`` into each format; returns format -> result (and says each step to ``log``).
+
+    ``progress=False`` turns off the progress bars (this library's and NNCF's); ``log`` receives
+    the lines (None: none). If the run stops, the note on what it kept goes to ``log``, to stderr
+    when ``log`` is ``print`` (beside the traceback). ``verbose=False`` is the deprecated spelling of
+    ``progress=False, log=None``.
 
     An export already in a format's folder is refused unless ``force``; with it, that export
     and the report files an earlier ``report=True`` run left in ``out`` are replaced once every
@@ -34,7 +42,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     from ..engine.checkpoint import load_model
 
     if (report or accuracy_control or qat) and not data:
-        raise UserError("--report, --accuracy-control and --qat need --data SPEC (in Python: data='data.yaml')")
+        raise UserError("--report, --accuracy-control and --qat need " + in_python("--data SPEC", "data='data.yaml'"))
     formats = list(dict.fromkeys([formats] if isinstance(formats, str) else formats))  # "onnx" is one format
     out = Path(out)
     for f in formats:
@@ -48,7 +56,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     if img_size is not None:
         check_input_size(img_size, detector.strides)
         ckpt = {**ckpt, "preprocess": {**ckpt["preprocess"], "input_size": list(input_hw(img_size))}}
-    say = print if verbose else (lambda *a, **k: None)
+    say = line_sink(log)
     if data and (report or accuracy_control):  # found now, not after minutes of quantization
         from ..data.spec import read_split_for
         from ..engine.evaluator import class_names_note
@@ -64,10 +72,10 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     say(f"calibration set: {len(cal)} images {cal.size[0]}x{cal.size[1]} (sha256 {cal.sha256[:12]}...)")
     stage = StagedOutput(out)
     try:
-        with stage, quiet_nncf(bars=verbose):
+        with stage, quiet_nncf(bars=progress):
             staged, scores = _quantize_formats(
                 detector, ckpt, Path(model), cal, formats, stage, say, data=data, qat=qat, epochs=epochs, lr=lr,
-                batch=batch, subset_size=subset_size, progress=verbose,
+                batch=batch, subset_size=subset_size, progress=progress,
                 options=dict(preset=preset, fast_bias_correction=fast_bias_correction, subset_size=subset_size,
                              topk=topk, accuracy_control=accuracy_control, data=data, max_drop=max_drop,
                              keep_float=keep_float, nncf_keep_float=nncf_keep_float, nms_iou=nms_iou,
@@ -83,10 +91,12 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
                 say(line)
         if report:
             stage.phase = REPORT_PHASE
-            _report(model, results, data, out, topk, say, nms_iou, nms_conf, scores, img_size)
+            _report(model, results, data, out, topk, say, nms_iou, nms_conf, scores, img_size, progress)
     except BaseException as e:
-        if verbose:
+        if log is print:
             print(stage.stopped_note(e, qat=qat), file=sys.stderr)
+        else:
+            say(stage.stopped_note(e, qat=qat))
         raise
     return results
 
@@ -105,7 +115,7 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
         stage.phase = "QAT fine-tuning"
         detector, qat_info = run_qat(detector, ckpt, cal, data, epochs=epochs, lr=lr, batch=batch,
                                      subset_size=subset_size, keep_float=options["nncf_keep_float"],
-                                     work_dir=stage.dir, log=say)
+                                     work_dir=stage.dir, progress=progress, log=say)
         # Fine-tuned weights were trained under quantization from NNCF's bias-corrected start:
         # a second correction towards their float outputs undoes part of what QAT learned
         # (measured ~1 AP per format before the ranges were frozen). Epoch 0 kept = PTQ's weights,
@@ -154,7 +164,7 @@ def _refuse_earlier(formats: list[str], out: Path, force: bool) -> None:
         if other:
             raise UserError(f"{out}: holds {other} of an earlier quantize run with "
                             f"{'several formats' if len(formats) == 1 else 'one format'}; choose another --out, "
-                            "or pass --force to write into it anyway")
+                            f"or pass {FORCE} to write into it anyway")
 
 
 def _other_layout(formats: list[str], out: Path) -> str:
@@ -210,7 +220,7 @@ def quiet_nncf(bars: bool = True):
 
 
 def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, topk, say, nms_iou: float,
-            nms_conf: float, scores: dict[str, dict], img_size: int | tuple[int, int] | None) -> None:
+            nms_conf: float, scores: dict[str, dict], img_size: int | tuple[int, int] | None, progress: bool) -> None:
     from ..fileio import atomic_write_bytes
     from ..export.api import export_model
     from .report import compare, format_table, write_report
@@ -222,7 +232,8 @@ def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, top
         # force: the report's own reference (a stale one is replaced, as before export_model refused)
         export_model(model, fmt, fp32_dir, topk=topk, nms_iou=nms_iou, nms_conf=nms_conf, img_size=img_size,
                      force=True)
-        rows.append(compare(fmt, fp32_dir, res.directory, data, int8=scores.get(fmt)))  # QAT scored it already
+        rows.append(compare(fmt, fp32_dir, res.directory, data, int8=scores.get(fmt),  # QAT scored it already
+                            progress=progress))
     method = next(iter(results.values())).metadata["quantization"]["method"]
     table = format_table(rows, title=f"FP32 vs INT8 ({method}) on {data}:val")
     say(table)

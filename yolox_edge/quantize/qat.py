@@ -29,6 +29,7 @@ import torch
 
 from ..errors import UserError
 from ..models import Detector
+from ..progress import line_sink
 from .calib import CalibrationSet
 from .fold import fold_batchnorm
 
@@ -124,8 +125,11 @@ def _state_copy(model: torch.nn.Module) -> dict:
 
 def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | None, *, epochs: int = 1,
             lr: float | None = None, batch: int = 8, subset_size: int = 300, keep_float: int = 2,
-            work_dir: Path | None = None, log: Callable[[str], None] = print) -> tuple[Detector, dict]:
+            work_dir: Path | None = None, progress: bool = True,
+            log: Callable[[str], None] | None = print) -> tuple[Detector, dict]:
     """Fine-tune ``detector`` under NNCF fake quantization; returns (float folded detector, summary).
+
+    ``progress``: the trainer's bars; ``log`` receives the lines (the trainer's too; None: none).
 
     ``keep_float`` most error-sensitive convs (the NNCF exports' ``nncf_keep_float``) stay float
     while fine-tuning; the summary names them (``float_convs``) for the exports to keep float.
@@ -140,6 +144,7 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     if epochs < 1:
         raise UserError(f"--epochs {epochs}: QAT needs at least one epoch")
     lr = DEFAULT_LR if lr is None else lr
+    say = line_sink(log)
     from ..data.spec import read_split_for
 
     read_split_for(data, "train", len(ckpt["class_names"]), "QAT fine-tunes on the data the model was trained for")
@@ -154,18 +159,19 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     float_convs = sensitive_convs(det, cal.data[:n], keep_float)
     example = torch.from_numpy(cal.data[:1].copy())
     ignored = nncf.IgnoredScope(names=scopes.torch_conv_node_names(det, example, float_convs))
-    log(f"QAT: NNCF fake quantization on {n} calibration images; {_kept_float(keep_float)}"
+    say(f"QAT: NNCF fake quantization on {n} calibration images; {_kept_float(keep_float)}"
         + (f": {', '.join(float_convs)}" if float_convs else ""))
     qmodel = nncf.quantize(det, ds, preset=nncf.QuantizationPreset.MIXED, subset_size=n, ignored_scope=ignored)
     frozen = freeze_quantizer_ranges(qmodel)
-    log(f"QAT: {frozen} quantizer range parameters held at their calibrated values")
+    say(f"QAT: {frozen} quantizer range parameters held at their calibrated values")
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
     # Training is square; a rectangular set (--img-size 416x320) trains and scores at its long
     # side, where objects have the scale the exported graph letterboxes them to.
     recipe = qat_recipe(ckpt["variant"], int(max(cal.size)), epochs=epochs, lr=lr, batch=batch)
     with tempfile.TemporaryDirectory(prefix=".qat_", dir=work_dir) as tmp:
-        trainer = _make_trainer(qmodel)(recipe, data=data, out=Path(tmp) / "run", log=log)
+        trainer = _make_trainer(qmodel)(recipe, data=data, out=Path(tmp) / "run", progress=progress,
+                                        log=log)
         summary = trainer.train()
     kept = int(summary["best_epoch"]) if trainer.val_split is not None else epochs
     # The float weights of the best epoch by fake-quantized val AP (NNCF keeps its quantizer
@@ -189,5 +195,5 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     # Named as what it is: the exports re-derive their INT8 graphs and score differently.
     ap = "" if info["fake_quant_ap"] is None else (f"; training-time AP {100 * info['fake_quant_ap']:.2f} "
                                                    "(fake-quantized torch model, not an export's)")
-    log(f"QAT: done ({epochs} epoch(s), lr {lr:g}); kept epoch {kept}{why}{ap}")
+    say(f"QAT: done ({epochs} epoch(s), lr {lr:g}); kept epoch {kept}{why}{ap}")
     return out, info

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..errors import FORCE
 from ..export.api import output_folder
 from ..export.metadata import METADATA_FILE
 from .ptq import QuantizeResult
@@ -72,9 +73,9 @@ class StagedOutput:
         how = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped by the error below"
         if self.committed:
             kept = f"complete and kept: {', '.join(map(str, self.committed))}"
-            rest = (" (the report was not written; for it, run the same command with --force, which redoes the "
-                    "quantization, or score each export with 'yolox-edge eval DIR --data SPEC')"
-                    if self.phase == REPORT_PHASE else "; run the same command with --force for the rest")
+            rest = (f" (the report was not written; for it, run the same command with {FORCE}, which redoes "
+                    "the quantization, or score each export with 'yolox-edge eval DIR --data SPEC')"
+                    if self.phase == REPORT_PHASE else f"; run the same command with {FORCE} for the rest")
             return f"quantize: {how} during {self.phase}: {kept}{rest}"
         where = (f"{self.out} was removed (this run had made it)" if self.removed_out
                  else f"{self.out} holds what it held before the run (an earlier export there is untouched)")
