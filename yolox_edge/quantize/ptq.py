@@ -377,7 +377,9 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
 
 def quantize_checkpoint(model: str | Path, calib: str | Path, fmt: str, out_dir: str | Path,
                         opts: QuantizeOptions | None = None) -> QuantizeResult:
-    """``yolox-edge quantize``: checkpoint + calibration folder -> INT8 artifact folder."""
+    """Checkpoint + calibration folder -> one format's INT8 folder, written in place: the step
+    ``run_quantize`` (``yolox-edge quantize``: staging, several formats, QAT, report) and the
+    pipeline build on. ``opts.log`` receives its lines (silent by default)."""
     from ..engine.checkpoint import load_model
 
     detector, ckpt = load_model(model)
