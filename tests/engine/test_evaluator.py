@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from yolox_edge.data.spec import read_split
-from yolox_edge.engine.evaluator import coco_ap, coco_gt_from_split, evaluate
+from yolox_edge.engine.evaluator import coco_ap, coco_gt_from_split, coco_scores, evaluate, per_class_lines
 from yolox_edge.errors import UserError
 from yolox_edge.postprocess import Detections
 
@@ -155,6 +155,26 @@ def test_coco_gt_built_for_non_coco_splits(tmp_path) -> None:
     assert coco_ap(gt, [])["AP"] == 0.0
 
 
+def test_per_class_ap(tmp_path) -> None:
+    """A class found perfectly scores 1, a class missed 0, a class with no boxes -1; the overall
+    AP is the mean over the classes that have boxes, as COCO defines it."""
+    split = read_split(write_synthetic_coco(tmp_path), "val")
+    split.coco_gt = None
+    gt = coco_gt_from_split(split)
+    gt["categories"].append({"id": 3, "name": "never"})
+    by_cat = {c: [a for a in gt["annotations"] if a["category_id"] == c] for c in (1, 2)}
+    assert all(by_cat.values())
+    res = [{"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"], "score": 0.9} for a in by_cat[1]]
+    stats, per_class = coco_scores(gt, res)
+    assert [(r["class"], r["instances"], r["AP"], r["AP50"]) for r in per_class] == [
+        (gt["categories"][0]["name"], len(by_cat[1]), 1.0, 1.0), (gt["categories"][1]["name"], len(by_cat[2]), 0.0, 0.0),
+        ("never", 0, -1.0, -1.0)]
+    assert stats["AP"] == pytest.approx(0.5)
+    lines = per_class_lines(per_class)  # worst first, the class without boxes last, '-' for its AP
+    assert lines[1].split()[0] == gt["categories"][1]["name"] and lines[-1].split() == ["never", "-", "-", "0"]
+    assert [r["AP"] for r in coco_scores(gt, [])[1]] == [0.0, 0.0, -1.0]
+
+
 # ------------------------------------------------------------------ official reference
 def official_reference_ap(onnx_path: Path, coco_root: Path, size: int = 416) -> float:
     """AP of the official ONNX with the official YOLOX val pipeline (preproc, postprocess,
@@ -225,6 +245,13 @@ def test_eval_equals_official_ap_on_coco_tiny(refdata, nano_coco_ckpt, run_cli, 
     print(f"coco_tiny val AP: yolox-edge eval {ours['AP']:.4f}, official ONNX + official postprocess {ref:.4f}")
     assert ref > 0.2  # a working detector: the comparison is not between two zeros
     assert ours["AP"] == pytest.approx(ref, abs=0.002)
+    # per class: 80 rows whose mean is the AP (COCO's definition), printed worst first
+    per_class = ours["per_class"]
+    assert len(per_class) == 80 and per_class[0]["class"] == "person"
+    assert np.mean([r["AP"] for r in per_class if r["AP"] >= 0]) == pytest.approx(ours["AP"], abs=1e-5)
+    assert sum(r["instances"] for r in per_class) > 500
+    worst = min(per_class, key=lambda r: r["AP"] if r["AP"] >= 0 else 2)
+    assert out.splitlines()[3].split()[0] == worst["class"].split()[0], out
 
 
 def test_class_names_note_is_shared_by_eval_and_quantize_report():

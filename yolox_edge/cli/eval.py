@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..engine.evaluator import STAT_NAMES, evaluate_model
+    from ..engine.evaluator import STAT_NAMES, evaluate_model, per_class_lines
 
     check_json_target(args)  # written after the evaluation: refuse a bad path first
     notes: list[str] = []  # printed after the scores
@@ -41,6 +41,8 @@ def run(args) -> int:
     print("  " + "  ".join(f"{k} {res[k]:.4f}" for k in STAT_NAMES), file=out)
     if any(res[k] < 0 for k in STAT_NAMES):  # pycocotools' 'nothing to score'
         print("  (-1: this split has no boxes of that size to score against)", file=out)
+    if len(res["per_class"]) > 1:
+        print("\n".join(per_class_lines(res["per_class"])), file=out)
     if res["skipped"]:
         print(f"  ({res['skipped']} unreadable image(s) skipped, left out of the score; "
               f"run 'yolox-edge data check {args.data}')", file=sys.stderr)

@@ -64,11 +64,27 @@ def coco_results(image_id: int, det: Detections, cat_ids: list[int]) -> list[dic
 def coco_ap(gt: dict, results: list[dict], img_ids: list[int] | None = None) -> dict[str, float]:
     """Run COCOeval (bbox) quietly; returns AP, AP50, AP75, APs, APm, APl. ``img_ids``: score
     only these images (the ones that could be read), not the ground truth of the others."""
+    return coco_scores(gt, results, img_ids)[0]
+
+
+def coco_scores(gt: dict, results: list[dict], img_ids: list[int] | None = None) -> tuple[dict[str, float], list[dict]]:
+    """``coco_ap``'s stats, and per category (in id order, as class indices map to them) its
+    name, ground-truth instances and AP / AP50 over all areas at 100 detections per image
+    (-1 where the category has no instance in the scored images, as pycocotools writes it)."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
+    cats = sorted(gt["categories"], key=lambda c: c["id"])
+    scored = set(img_ids) if img_ids is not None else {im["id"] for im in gt["images"]}
+    counts = {c["id"]: 0 for c in cats}
+    for a in gt["annotations"]:
+        if a["image_id"] in scored and not a.get("iscrowd") and a["category_id"] in counts:
+            counts[a["category_id"]] += 1
+    per_class = [{"class": c["name"], "instances": counts[c["id"]], "AP": -1.0, "AP50": -1.0} for c in cats]
     if not results:
-        return {k: 0.0 for k in STAT_NAMES}
+        for row in per_class:
+            row["AP"] = row["AP50"] = 0.0 if row["instances"] else -1.0
+        return {k: 0.0 for k in STAT_NAMES}, per_class
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
         coco.dataset = {k: gt[k] for k in ("images", "annotations", "categories")}
@@ -80,7 +96,25 @@ def coco_ap(gt: dict, results: list[dict], img_ids: list[int] | None = None) -> 
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return {k: float(v) for k, v in zip(STAT_NAMES, ev.stats[:6])}
+    # precision[T iou, R recall, K category, A area, M max dets]; -1 marks "nothing to score"
+    precision = ev.eval["precision"][:, :, :, 0, -1]
+    for k, row in enumerate(per_class):
+        for key, p in (("AP", precision[:, :, k]), ("AP50", precision[0, :, k])):
+            valid = p[p > -1]
+            row[key] = round(float(valid.mean()), 6) if valid.size else -1.0
+    return {k: float(v) for k, v in zip(STAT_NAMES, ev.stats[:6])}, per_class
+
+
+def per_class_lines(per_class: list[dict]) -> list[str]:
+    """The per-class rows as ``eval`` prints them: one line per class, worst AP first (where a
+    model needs more data or labels), classes without instances last."""
+    width = max([5, *(len(r["class"]) for r in per_class)])
+    rows = sorted(per_class, key=lambda r: (r["AP"] < 0, r["AP"]))
+    lines = [f"  {'class':<{width}}  {'AP':>6}  {'AP50':>6}  instances"]
+    for r in rows:
+        ap, ap50 = (f"{r[k]:6.4f}" if r[k] >= 0 else f"{'-':>6}" for k in ("AP", "AP50"))
+        lines.append(f"  {r['class']:<{width}}  {ap}  {ap50}  {r['instances']}")
+    return lines
 
 
 def evaluation_record(model: str | Path, predictor, data: str | Path, split: str, result: dict) -> dict:
@@ -120,8 +154,8 @@ def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progr
     COCO AP is taken at YOLOX's evaluation thresholds (``thresholds.EVAL_*``), whatever the
     predictor was made with (an app's conf 0.3 cut AP by a third); ``conf``/``iou``/``max_det``
     set others, None keeps the predictor's. ``class_names_match`` in the result is False when
-    the model's names differ from the data's (AP pairs classes by index). ``desc`` names the
-    progress bar."""
+    the model's names differ from the data's (AP pairs classes by index); ``per_class`` lists each
+    class's AP, AP50 and instances (``coco_scores``). ``desc`` names the progress bar."""
     data = "the dataset"
     if not isinstance(split, Split):
         data = str(split)  # named in a class-count error
@@ -154,8 +188,8 @@ def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progr
     bar.close()
     # Only the images read are scored: one that could not be read (or that the split left
     # out) would otherwise count its ground truth as misses.
-    stats = coco_ap(gt, results, scored)
-    return {**stats, "images": len(split.samples) - skipped, "skipped": skipped,
+    stats, per_class = coco_scores(gt, results, scored)
+    return {**stats, "per_class": per_class, "images": len(split.samples) - skipped, "skipped": skipped,
             "class_names_match": list(predictor.class_names) == list(split.names),
             "detections": len(results), "seconds": round(time.perf_counter() - t0, 3)}
 
