@@ -2,6 +2,8 @@
 INT8 export with method 'qat' in the metadata; wrong class count is a clear error."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from yolox_edge.errors import UserError
@@ -196,6 +198,24 @@ def test_report_writes_its_table_and_says_where(tiny_ckpt, shapes_spec, tmp_path
     # one format: --out is the INT8 export, its FP32 reference inside it (as the README says)
     assert (tmp_path / "out" / "metadata.json").is_file() and (tmp_path / "out" / "fp32" / "onnx").is_dir()
     assert "eval onnx FP32" in err and "eval onnx INT8" in err  # the bars say which eval runs
+    # per class: FP32 and INT8 AP of each class the val split has boxes of, and the worst line
+    doc = json.loads((tmp_path / "out" / "report.json").read_text())
+    per_class = doc["rows"][0]["per_class"]
+    assert {c["class"] for c in per_class} <= {"circle", "square", "triangle"} and len(per_class) >= 2
+    assert all(c["instances"] > 0 and 0 <= c["int8_ap"] <= 1 for c in per_class)
+    assert "onnx: most AP lost by " in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_worst_classes_line_orders_by_ap_lost() -> None:
+    from yolox_edge.quantize.report import ReportRow, class_drops, worst_classes_line
+
+    fp32 = [{"class": n, "instances": 5, "AP": ap, "AP50": ap} for n, ap in (("a", 0.5), ("b", 0.4), ("c", -1.0), ("d", 0.3))]
+    int8 = [{"class": n, "instances": 5, "AP": ap, "AP50": ap} for n, ap in (("a", 0.45), ("b", 0.2), ("c", -1.0), ("d", 0.31))]
+    drops = class_drops(fp32, int8)
+    assert [c["class"] for c in drops] == ["a", "b", "d"]  # no boxes of c: nothing to compare
+    row = ReportRow("onnx", 0.4, 0.32, 0.6, 0.5, 10, 3, "f", "i", drops)
+    assert worst_classes_line(row, 2) == "onnx: most AP lost by b -20.00 (5 boxes), a -5.00 (5 boxes)"
+    assert class_drops(fp32, None) == [] and worst_classes_line(ReportRow("onnx", 0, 0, 0, 0, 1, 1, "f", "i")) == ""
 
 
 @pytest.mark.slow

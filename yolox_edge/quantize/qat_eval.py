@@ -24,18 +24,20 @@ def has_val_split(data: str | Path) -> bool:
 
 
 def score_export(directory: Path, data: str | Path, *, progress: bool = True, desc: str = "eval INT8") -> dict:
-    """COCO AP of one INT8 export folder on ``data``'s val split (f32 hint: accuracy, not speed)."""
+    """COCO AP of one INT8 export folder on ``data``'s val split (f32 hint: accuracy, not speed);
+    ``per_class`` is for the report only (``record_exported_eval`` leaves it out of metadata)."""
     from .report import PRECISION_HINT, evaluate_artifact
 
     res = evaluate_artifact(directory, data, SPLIT, progress=progress, desc=desc)
     return {"AP": res["AP"], "AP50": res["AP50"], "data": str(data), "split": SPLIT, "images": res["images"],
-            "backend": res["backend"], "precision_hint": PRECISION_HINT}
+            "backend": res["backend"], "precision_hint": PRECISION_HINT, "per_class": res["per_class"]}
 
 
 def record_exported_eval(res: QuantizeResult, record: dict) -> None:
     """Write ``record`` into the export's metadata.json as ``quantization.qat.exported_eval``
     (a copy of the ``qat`` section: it is shared by every format, the score is this one's)."""
     quant = res.metadata["quantization"]
+    record = {k: v for k, v in record.items() if k != "per_class"}  # a row per class would swamp metadata.json
     quant["qat"] = {**quant["qat"], "exported_eval": record}
     write_metadata(res.directory, res.metadata, list(res.metadata["files"]))
 

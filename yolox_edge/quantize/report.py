@@ -6,7 +6,7 @@ the f32 hint, ncnn with fp16 off), through the shared Predictor and COCO evaluat
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
@@ -26,6 +26,8 @@ class ReportRow:
     int8_bytes: int
     fp32_dir: str
     int8_dir: str
+    # {"class", "instances", "fp32_ap", "int8_ap"} per class with ground truth (empty: not measured)
+    per_class: list[dict] = field(default_factory=list)
 
     @property
     def drop(self) -> float:
@@ -69,7 +71,26 @@ def compare(fmt: str, fp32_dir: str | Path, int8_dir: str | Path, data: str | Pa
     b = int8 if int8 is not None else evaluate_artifact(int8_dir, data, split, progress=progress,
                                                         desc=f"eval {fmt} INT8")
     return ReportRow(fmt, a["AP"], b["AP"], a["AP50"], b["AP50"], model_bytes(fp32_dir), model_bytes(int8_dir),
-                     str(fp32_dir), str(int8_dir))
+                     str(fp32_dir), str(int8_dir), class_drops(a.get("per_class"), b.get("per_class")))
+
+
+def class_drops(fp32: list[dict] | None, int8: list[dict] | None) -> list[dict]:
+    """Per class with ground truth: FP32 and INT8 AP side by side (empty when either side lacks
+    per-class figures, as a QAT score recorded before they existed)."""
+    if not fp32 or not int8 or len(fp32) != len(int8):
+        return []
+    return [{"class": a["class"], "instances": a["instances"], "fp32_ap": a["AP"], "int8_ap": b["AP"]}
+            for a, b in zip(fp32, int8) if a["AP"] >= 0 and b["AP"] >= 0]
+
+
+def worst_classes_line(row: ReportRow, count: int = 5) -> str:
+    """The classes INT8 costs most AP in one format ('' with fewer than two classes): INT8 error
+    is rarely spread evenly, and a class the app depends on may lose far more than the mean."""
+    if len(row.per_class) < 2:
+        return ""
+    worst = sorted(row.per_class, key=lambda c: c["int8_ap"] - c["fp32_ap"])[:count]
+    return (f"{row.format}: most AP lost by " + ", ".join(
+        f"{c['class']} {100 * (c['int8_ap'] - c['fp32_ap']):+.2f} ({c['instances']} boxes)" for c in worst))
 
 
 def format_table(rows: list[ReportRow], title: str = "") -> str:
@@ -82,6 +103,9 @@ def format_table(rows: list[ReportRow], title: str = "") -> str:
         lines.append(f"| {r.format} | {100 * r.fp32_ap:.2f} | {100 * r.int8_ap:.2f} | {100 * r.drop:+.2f} | "
                      f"{100 * r.fp32_ap50:.2f} | {100 * r.int8_ap50:.2f} | {r.fp32_bytes / 1e6:.2f} MB | "
                      f"{r.int8_bytes / 1e6:.2f} MB | {100 * r.size_ratio:.2f}% |")
+    worst = [line for line in map(worst_classes_line, rows) if line]
+    if worst:
+        lines += ["", "Per class (AP points, INT8 - FP32; all classes in report.json):", *worst]
     return "\n".join(lines)
 
 
