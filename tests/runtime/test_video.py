@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from yolox_edge.errors import UserError
-from yolox_edge.runtime import load_predictor
-from yolox_edge.runtime.video import is_video, open_video, predict_video
+from yolox_edge.runtime import load_predictor, predict_video
+from yolox_edge.runtime.video import is_video, open_video
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -2,5 +2,6 @@
 from .base import Backend, ModelInfo
 from .loader import load_predictor, open_model
 from .predictor import Predictor
+from .video import VideoFrame, predict_video
 
-__all__ = ["Backend", "ModelInfo", "Predictor", "load_predictor", "open_model"]
+__all__ = ["Backend", "ModelInfo", "Predictor", "VideoFrame", "load_predictor", "open_model", "predict_video"]
