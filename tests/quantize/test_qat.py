@@ -203,7 +203,7 @@ def test_report_writes_its_table_and_says_where(tiny_ckpt, shapes_spec, tmp_path
     per_class = doc["rows"][0]["per_class"]
     assert {c["class"] for c in per_class} <= {"circle", "square", "triangle"} and len(per_class) >= 2
     assert all(c["instances"] > 0 and 0 <= c["int8_ap"] <= 1 for c in per_class)
-    assert "onnx: most AP lost by " in (tmp_path / "out" / "report.md").read_text()
+    assert "Classes with the largest drop" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_worst_classes_line_orders_by_ap_lost() -> None:
@@ -214,7 +214,9 @@ def test_worst_classes_line_orders_by_ap_lost() -> None:
     drops = class_drops(fp32, int8)
     assert [c["class"] for c in drops] == ["a", "b", "d"]  # no boxes of c: nothing to compare
     row = ReportRow("onnx", 0.4, 0.32, 0.6, 0.5, 10, 3, "f", "i", drops)
-    assert worst_classes_line(row, 2) == "onnx: most AP lost by b -20.00 (5 boxes), a -5.00 (5 boxes)"
+    assert worst_classes_line(row, 2) == "onnx: b +20.00 (5 boxes), a +5.00 (5 boxes)"
+    row.per_class[0]["instances"] = 1
+    assert worst_classes_line(row, 3).endswith("d -1.00 (5 boxes)") and "a +5.00 (1 box)," in worst_classes_line(row)
     assert class_drops(fp32, None) == [] and worst_classes_line(ReportRow("onnx", 0, 0, 0, 0, 1, 1, "f", "i")) == ""
 
 

@@ -89,8 +89,9 @@ def worst_classes_line(row: ReportRow, count: int = 5) -> str:
     if len(row.per_class) < 2:
         return ""
     worst = sorted(row.per_class, key=lambda c: c["int8_ap"] - c["fp32_ap"])[:count]
-    return (f"{row.format}: most AP lost by " + ", ".join(
-        f"{c['class']} {100 * (c['int8_ap'] - c['fp32_ap']):+.2f} ({c['instances']} boxes)" for c in worst))
+    return (f"{row.format}: " + ", ".join(
+        f"{c['class']} {100 * (c['fp32_ap'] - c['int8_ap']):+.2f} ({c['instances']} box{'es' if c['instances'] != 1 else ''})"
+        for c in worst))
 
 
 def format_table(rows: list[ReportRow], title: str = "") -> str:
@@ -105,7 +106,7 @@ def format_table(rows: list[ReportRow], title: str = "") -> str:
                      f"{r.int8_bytes / 1e6:.2f} MB | {100 * r.size_ratio:.2f}% |")
     worst = [line for line in map(worst_classes_line, rows) if line]
     if worst:
-        lines += ["", "Per class (AP points, INT8 - FP32; all classes in report.json):", *worst]
+        lines += ["", "Classes with the largest drop (AP points, as 'drop' above; every class in report.json):", *worst]
     return "\n".join(lines)
 
 
