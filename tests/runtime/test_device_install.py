@@ -81,6 +81,9 @@ def test_bench_predict_eval_package_verify_without_torch(tiny_ckpt, tiny_exports
     assert proc.returncode == 0, proc.stderr
     proc = _cli(device_env, "verify", bundle)
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr
+    for artifact in (tiny_exports["openvino"], bundle):
+        proc = _cli(device_env, "info", artifact)
+        assert proc.returncode == 0 and "sha256" in proc.stdout, proc.stderr
 
 
 def test_torch_commands_say_what_to_install(tiny_ckpt, device_env, tmp_path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import UserError
 
 COMMANDS = ["demo", "models", "import_official", "predict", "eval", "export", "train", "convert", "bench", "data",
-            "package", "verify", "calibrate", "quantize", "pipeline"]
+            "package", "verify", "info", "calibrate", "quantize", "pipeline"]
 
 # Inference precisions a runtime can be asked for: OpenVINO takes all three, ncnn f32 and f16.
 # Written out, not imported from the backends, so the CLI starts without numpy and cv2; a test

@@ -1,0 +1,60 @@
+"""``yolox-edge info`` / ``describe_artifact``: what a checkpoint, export or bundle is."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from yolox_edge.describe import describe_artifact, describe_lines
+from yolox_edge.errors import UserError
+from yolox_edge.fileio import sha256_file
+
+
+def test_checkpoint(tiny_ckpt, run_cli, tmp_path) -> None:
+    info = describe_artifact(tiny_ckpt)
+    assert (info["kind"], info["variant"], info["class_names"]) == ("checkpoint", "test", ["cat", "dog", "car"])
+    assert info["input_size"] == [64, 64] and info["sha256"] == sha256_file(tiny_ckpt)
+    assert info["counts"]["params_m"] > 0
+    code, out, err = run_cli("info", tiny_ckpt, "--json", tmp_path / "i.json")
+    assert code == 0, err
+    assert out.splitlines()[0] == f"{tiny_ckpt}: checkpoint, 64 input"
+    assert "test, 3 classes (cat, dog, car)" in out and info["sha256"] in out
+    assert json.loads((tmp_path / "i.json").read_text())["sha256"] == info["sha256"]
+
+
+def test_exports(tiny_exports) -> None:
+    onnx = describe_artifact(tiny_exports["onnx"])
+    assert (onnx["kind"], onnx["format"], onnx["precision"]) == ("export", "onnx", "fp32")
+    assert [o["name"] for o in onnx["outputs"]] == ["boxes", "scores", "labels"]
+    # at 64 input the graph has 8*8 + 4*4 + 2*2 = 84 anchors, so its top-K keeps all 84:
+    # float boxes and scores, int64 labels
+    assert onnx["bytes_out_per_image"] == 84 * (4 * 4 + 4 + 8)
+    text = "\n".join(describe_lines(onnx))
+    assert "decode in the graph, top-84, NMS IoU 0.65" in text and "2,352 bytes per image" in text
+    ncnn = describe_artifact(next(tiny_exports["ncnn"].glob("*.param")))  # a model file names its export
+    assert ncnn["format"] == "ncnn" and "top-" not in "\n".join(describe_lines(ncnn))
+
+
+def test_a_changed_file_and_a_stranger_are_refused(tiny_exports, tmp_path, run_cli) -> None:
+    import shutil
+
+    copy = shutil.copytree(tiny_exports["onnx"], tmp_path / "onnx")
+    model = next(copy.glob("*.onnx"))
+    model.write_bytes(model.read_bytes()[:-1] + b"\0")
+    with pytest.raises(UserError, match="sha256"):
+        describe_artifact(copy)
+    stranger = tmp_path / "notes.txt"
+    stranger.write_text("hello")
+    code, _out, err = run_cli("info", stranger)
+    assert code == 2 and err.count("\n") == 1 and "notes.txt" in err, err
+
+
+def test_bundle(tiny_exports, tmp_path) -> None:
+    from yolox_edge.bundle import package_bundle
+
+    zip_path = package_bundle(tiny_exports["ncnn"], "ncnn", tmp_path / "m.zip", conf=0.4)["bundle"]
+    info = describe_artifact(zip_path)
+    assert (info["kind"], info["target"], info["postprocess"]["conf"]) == ("bundle", "ncnn", 0.4)
+    text = "\n".join(describe_lines(info))
+    assert text.startswith(f"{zip_path}: ncnn bundle, fp32") and "conf 0.4" in text
+    assert "every file of the bundle sha256-checked" in text

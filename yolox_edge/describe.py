@@ -1,0 +1,145 @@
+"""What an artifact is, read from its own files: ``yolox-edge info``.
+
+A checkpoint (variant, classes, input size, where its weights came from, training state), an
+export folder or model file (format, precision, graph, outputs, quantization, files checked
+against metadata.json) or a bundle (verified as ``verify`` does, plus its app thresholds).
+Nothing is run: this is for knowing what to ship or what a teammate handed over.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import format_size
+
+
+def _names(names: list[str], shown: int = 6) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f", ... ({more} more)" if more > 0 else "")
+
+
+def _checkpoint(path: Path) -> dict:
+    from .engine.checkpoint import load_checkpoint
+    from .fileio import sha256_file
+    from .models import variant_counts
+
+    ckpt = load_checkpoint(path)
+    names = list(ckpt.get("class_names") or [])
+    size = tuple((ckpt.get("preprocess") or {}).get("input_size") or (416, 416))
+    state = ckpt.get("train_state") or {}
+    try:
+        counts = variant_counts(ckpt["variant"], len(names), size)
+    except KeyError:  # a variant this version does not know: said by the variant line itself
+        counts = None
+    return {"kind": "checkpoint", "path": str(path), "variant": ckpt.get("variant"), "class_names": names,
+            "input_size": list(size), "counts": counts, "source": ckpt.get("source") or {},
+            "bn_folded": bool(ckpt.get("bn_folded")), "epoch": ckpt.get("epoch"),
+            "best_ap": state.get("best_ap"), "best_epoch": state.get("best_epoch"),
+            "has_ema": ckpt.get("ema") is not None, "sha256": sha256_file(path)}
+
+
+def _export(meta: dict) -> dict:
+    from .export.metadata import output_bytes_per_image
+
+    graph = meta["graph"]
+    return {"kind": "export", "path": meta.pop("_dir", None), "format": meta["format"], "model": meta["model"],
+            "variant": meta.get("variant"), "precision": meta["precision"], "class_names": meta["class_names"],
+            "input_size": meta["input_size"], "counts": meta.get("counts"), "graph": graph,
+            "outputs": [{k: o[k] for k in ("name", "shape", "dtype")} for o in meta["outputs"]],
+            "bytes_out_per_image": output_bytes_per_image(meta), "quantization": meta.get("quantization"),
+            "files": meta["files"], "files_checked": True, "source_checkpoint": meta.get("source_checkpoint")}
+
+
+def describe_artifact(path: str | Path) -> dict:
+    """A summary dict of any artifact (``kind``: checkpoint, export or bundle); UserError naming
+    the file when it is none of them or fails its checks (an export's sha256s, a bundle's all)."""
+    from .export.metadata import read_metadata
+
+    p = Path(path)
+    if p.suffix.lower() == ".pt" and not p.is_dir():
+        return _checkpoint(p)
+    if p.suffix.lower() == ".zip" and not p.is_dir():
+        import json
+        import tempfile
+
+        from .bundle.package import check_extracted
+        from .bundle.safezip import safe_extract
+
+        with tempfile.TemporaryDirectory(prefix="yolox_edge_info_") as tmp:
+            entries = safe_extract(p, tmp)
+            meta = check_extracted(p, Path(tmp), {e.name: e.sha256 for e in entries})
+            meta = json.loads(json.dumps(meta))  # plain data, independent of the temp folder
+        info = _export(meta)
+        info.update(kind="bundle", path=str(p), target=meta["bundle"]["target"], postprocess=meta["postprocess"],
+                    evaluation=meta["bundle"].get("evaluation"), latency=meta["bundle"].get("latency"))
+        return info
+    return _export(read_metadata(p))
+
+
+def _source_line(src: dict) -> str:
+    kind = src.get("kind", "unknown")
+    if kind.startswith("official"):
+        return f"official YOLOX weights ({kind}, {Path(src.get('file', '')).name})"
+    if kind == "converted":
+        return f"converted from {src.get('from')} ({src.get('from_variant')})"
+    if kind == "trained":
+        return "trained" + (f", starting from {src['weights']}" if src.get("weights") else " from scratch")
+    return kind
+
+
+def _quant_line(q: dict) -> str:
+    parts = [f"{q.get('method', '?').upper()} with {q.get('engine', '?')}"]
+    floats = q.get("float_convs") or []
+    if floats:
+        parts.append(f"{len(floats)} conv{'s' if len(floats) != 1 else ''} kept float")
+    cal = q.get("calibration") or {}
+    if cal:
+        parts.append(f"calibrated on {cal.get('count')} images ({cal.get('sampling')}) of {cal.get('source')}")
+    if q.get("input_quantizer"):
+        parts.append(f"input {q['input_quantizer']}")
+    return "; ".join(parts)
+
+
+def describe_lines(info: dict) -> list[str]:
+    """``describe_artifact``'s dict as the lines ``yolox-edge info`` prints."""
+    counts = info.get("counts") or {}
+    size = f"{format_size(info['input_size'])} input" if info.get("input_size") else ""
+    n = len(info["class_names"])
+    net = f"{info.get('variant') or '?'}, {n} class{'es' if n != 1 else ''} ({_names(info['class_names'])})"
+    if counts:
+        net += f", {counts['params_m']:.3f} M params, {counts['gflops']:.2f} GFLOPs at {format_size(info['input_size'])}"
+    if info["kind"] == "checkpoint":
+        lines = [f"{info['path']}: checkpoint, {size}", f"  network   {net}",
+                 f"  weights   {_source_line(info['source'])}" + ("; BatchNorm folded" if info["bn_folded"] else "")
+                 + ("; EMA weights inside (used for inference)" if info["has_ema"] else "")]
+        if info.get("epoch") is not None:
+            best = (f", best val AP {info['best_ap']:.4f} at epoch {info['best_epoch']}"
+                    if info.get("best_ap") is not None and info["best_ap"] >= 0 else "")
+            lines.append(f"  training  {info['epoch']} epoch(s) done{best}")
+        lines.append(f"  sha256    {info['sha256']}")
+        return lines
+    g = info["graph"]
+    graph = ["decode in the graph" if g.get("decode") else "raw head outputs (decode on the host)"]
+    if g.get("topk"):
+        graph.append(f"top-{g['topk']}")
+    if g.get("nms"):
+        graph.append(f"NMS IoU {g['nms']['iou']} / score {g['nms']['conf']}"
+                     + ("" if g["nms"].get("class_aware", True) else ", class-agnostic"))
+    what = "bundle" if info["kind"] == "bundle" else "export"
+    lines = [f"{info['path']}: {info['format']} {what}, {info['precision']}, {size}",
+             f"  network   {net}",
+             f"  graph     {', '.join(graph)}",
+             "  outputs   " + ", ".join(f"{o['name']} {o['shape']} {o['dtype']}" for o in info["outputs"])
+             + f" ({info['bytes_out_per_image']:,} bytes per image)"]
+    if info.get("quantization"):
+        lines.append(f"  INT8      {_quant_line(info['quantization'])}")
+    if info["kind"] == "bundle":
+        pp = info.get("postprocess") or {}
+        lines.append("  app       " + ", ".join(f"{k} {v}" for k, v in pp.items() if not isinstance(v, (dict, list))))
+        ev = info.get("evaluation")
+        if ev:
+            lines.append(f"  accuracy  AP {ev['AP']:.4f}, AP50 {ev['AP50']:.4f}"
+                         + (f" on {ev['data']}:{ev.get('split', 'val')}" if ev.get("data") else ""))
+    checked = "every file of the bundle sha256-checked" if info["kind"] == "bundle" else \
+        "sha256 checked against metadata.json"
+    lines.append(f"  files     {', '.join(info['files'])}: {checked}")
+    return lines
