@@ -19,20 +19,21 @@ def _names(names: list[str], shown: int = 6) -> str:
 
 def _checkpoint(path: Path) -> dict:
     from .engine.checkpoint import load_checkpoint
+    from .errors import UserError
     from .fileio import sha256_file
     from .models import variant_counts
 
-    ckpt = load_checkpoint(path)
-    names = list(ckpt.get("class_names") or [])
-    size = tuple((ckpt.get("preprocess") or {}).get("input_size") or (416, 416))
+    ckpt = load_checkpoint(path)  # also the hint for official .pth weights and foreign files
+    missing = [k for k in ("variant", "class_names") if not ckpt.get(k)]
+    if missing:
+        raise UserError(f"{path}: checkpoint lacks {', '.join(missing)}; the file is damaged or was edited")
+    names = list(ckpt["class_names"])
+    size = (ckpt.get("preprocess") or {}).get("input_size")  # absent: every command would refuse it too
     state = ckpt.get("train_state") or {}
-    try:
-        counts = variant_counts(ckpt["variant"], len(names), size)
-    except KeyError:  # a variant this version does not know: said by the variant line itself
-        counts = None
-    return {"kind": "checkpoint", "path": str(path), "variant": ckpt.get("variant"), "class_names": names,
-            "input_size": list(size), "counts": counts, "source": ckpt.get("source") or {},
-            "bn_folded": bool(ckpt.get("bn_folded")), "epoch": ckpt.get("epoch"),
+    return {"kind": "checkpoint", "path": str(path), "variant": ckpt["variant"], "class_names": names,
+            "input_size": list(size) if size else None,
+            "counts": variant_counts(ckpt["variant"], len(names), tuple(size)) if size else None,
+            "source": ckpt.get("source") or {}, "bn_folded": bool(ckpt.get("bn_folded")), "epoch": ckpt.get("epoch"),
             "best_ap": state.get("best_ap"), "best_epoch": state.get("best_epoch"),
             "has_ema": ckpt.get("ema") is not None, "sha256": sha256_file(path)}
 
@@ -40,34 +41,29 @@ def _checkpoint(path: Path) -> dict:
 def _export(meta: dict) -> dict:
     from .export.metadata import output_bytes_per_image
 
-    graph = meta["graph"]
     return {"kind": "export", "path": meta.pop("_dir", None), "format": meta["format"], "model": meta["model"],
             "variant": meta.get("variant"), "precision": meta["precision"], "class_names": meta["class_names"],
-            "input_size": meta["input_size"], "counts": meta.get("counts"), "graph": graph,
-            "outputs": [{k: o[k] for k in ("name", "shape", "dtype")} for o in meta["outputs"]],
+            "input_size": meta.get("input_size") or meta["preprocess"]["input_size"], "counts": meta.get("counts"),
+            "graph": meta["graph"], "outputs": [{k: o[k] for k in ("name", "shape", "dtype")} for o in meta["outputs"]],
             "bytes_out_per_image": output_bytes_per_image(meta), "quantization": meta.get("quantization"),
             "files": meta["files"], "files_checked": True, "source_checkpoint": meta.get("source_checkpoint")}
+
+
+# Checkpoints by suffix: ours (.pt) and the official YOLOX ones, which load_checkpoint names as such.
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".tar")
 
 
 def describe_artifact(path: str | Path) -> dict:
     """A summary dict of any artifact (``kind``: checkpoint, export or bundle); UserError naming
     the file when it is none of them or fails its checks (an export's sha256s, a bundle's all)."""
+    from .bundle.package import read_bundle
     from .export.metadata import read_metadata
 
     p = Path(path)
-    if p.suffix.lower() == ".pt" and not p.is_dir():
+    if p.suffix.lower() in CHECKPOINT_SUFFIXES and not p.is_dir():
         return _checkpoint(p)
     if p.suffix.lower() == ".zip" and not p.is_dir():
-        import json
-        import tempfile
-
-        from .bundle.package import check_extracted
-        from .bundle.safezip import safe_extract
-
-        with tempfile.TemporaryDirectory(prefix="yolox_edge_info_") as tmp:
-            entries = safe_extract(p, tmp)
-            meta = check_extracted(p, Path(tmp), {e.name: e.sha256 for e in entries})
-            meta = json.loads(json.dumps(meta))  # plain data, independent of the temp folder
+        meta, _entries = read_bundle(p)
         info = _export(meta)
         info.update(kind="bundle", path=str(p), target=meta["bundle"]["target"], postprocess=meta["postprocess"],
                     evaluation=meta["bundle"].get("evaluation"), latency=meta["bundle"].get("latency"))
@@ -102,7 +98,7 @@ def _quant_line(q: dict) -> str:
 def describe_lines(info: dict) -> list[str]:
     """``describe_artifact``'s dict as the lines ``yolox-edge info`` prints."""
     counts = info.get("counts") or {}
-    size = f"{format_size(info['input_size'])} input" if info.get("input_size") else ""
+    size = f"{format_size(info['input_size'])} input" if info.get("input_size") else "input size not recorded"
     n = len(info["class_names"])
     net = f"{info.get('variant') or '?'}, {n} class{'es' if n != 1 else ''} ({_names(info['class_names'])})"
     if counts:

@@ -23,7 +23,7 @@ def run_checkpoint(folder: str | Path) -> Path | None:
     return next((Path(folder) / n for n in ("best.pt", "last.pt") if (Path(folder) / n).is_file()), None)
 
 
-def _temp_beside(path: Path, what: str) -> tuple[int, str]:
+def temp_beside(path: Path, what: str, suffix: str = ".tmp") -> tuple[int, str]:
     """A new temp file in ``path``'s folder (made if needed); UserError naming ``path`` if not possible."""
     from .errors import UserError, file_in_the_way
 
@@ -34,7 +34,7 @@ def _temp_beside(path: Path, what: str) -> tuple[int, str]:
         raise UserError(f"{path}: {blocker} is a file, not a folder; choose another path for the {what}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     except OSError as e:  # named after the file the user asked for, not our temp file
         raise UserError(f"{path}: cannot write the {what} here ({e.strerror or e}); choose another path, "
                         f"or check its permissions") from None
@@ -47,7 +47,7 @@ def require_writable(path: str | Path, what: str = "output") -> Path:
     made and a probe file written and removed, so a typo fails in a second, not at the end.
     """
     path = Path(path)
-    fd, probe = _temp_beside(path, what)
+    fd, probe = temp_beside(path, what)
     os.close(fd)
     os.unlink(probe)
     return path
@@ -56,7 +56,7 @@ def require_writable(path: str | Path, what: str = "output") -> Path:
 def atomic_write_bytes(path: str | Path, write) -> None:
     """Call ``write(fileobj)`` on a temp file beside ``path``, then rename over it."""
     path = Path(path)
-    fd, tmp = _temp_beside(path, "output")
+    fd, tmp = temp_beside(path, "output")
     try:
         os.fchmod(fd, new_file_mode(path))  # mkstemp makes 0600; the result is an ordinary file
         with os.fdopen(fd, "wb") as f:

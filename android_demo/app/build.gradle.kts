@@ -73,11 +73,12 @@ tasks.register<Exec>("prepareBundle") {
     description = "Verify a yolox_edge bundle and put it into the app's assets (android_demo/prepare_assets.sh)."
     val bundle = providers.gradleProperty("bundle")
     val name = providers.gradleProperty("bundleName")
-    // A relative -Pbundle= means the shell's folder, not android_demo/ (where the script runs).
+    // A relative -Pbundle= is taken from Gradle's current folder (where ./gradlew runs; -p moves it),
+    // not from android_demo/, where the script runs.
     val invokedFrom = gradle.startParameter.currentDir
     workingDir = rootDir
     doFirst {
-        if (!bundle.isPresent) {
+        if (!bundle.isPresent || bundle.get().isBlank()) {
             throw GradleException("prepareBundle needs the bundle: -Pbundle=/path/to/model.zip")
         }
         val zip = File(bundle.get()).let { if (it.isAbsolute) it else invokedFrom.resolve(it) }

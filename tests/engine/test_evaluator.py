@@ -155,6 +155,23 @@ def test_coco_gt_built_for_non_coco_splits(tmp_path) -> None:
     assert coco_ap(gt, [])["AP"] == 0.0
 
 
+def test_per_class_rows_follow_the_class_indices(tmp_path) -> None:
+    """Category ids 3 and 1, listed unsorted: class 0 is id 1. Found only class 1 (id 3): its row
+    scores 1, class 0's row 0, and the rows carry the spec's names (which may rename the json's)."""
+    spec = write_synthetic_coco(tmp_path)
+    spec.write_text(spec.read_text() + "names: [first, third]\n")
+    split = read_split(spec, "val")
+    assert split.names == ["first", "third"]
+
+    class OnlyClassOne(OraclePredictor):
+        def predict_images(self, images):
+            return [Detections(d.boxes[d.labels == 1], d.scores[d.labels == 1], d.labels[d.labels == 1])
+                    for d in super().predict_images(images)]
+
+    rows = evaluate(OnlyClassOne(split), split, progress=False)["per_class"]
+    assert [(r["class"], r["instances"], r["AP"]) for r in rows] == [("first", 1, 0.0), ("third", 2, 1.0)]
+
+
 def test_per_class_ap(tmp_path) -> None:
     """A class found perfectly scores 1, a class missed 0, a class with no boxes -1; the overall
     AP is the mean over the classes that have boxes, as COCO defines it."""

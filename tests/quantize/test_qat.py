@@ -203,7 +203,7 @@ def test_report_writes_its_table_and_says_where(tiny_ckpt, shapes_spec, tmp_path
     per_class = doc["rows"][0]["per_class"]
     assert {c["class"] for c in per_class} <= {"circle", "square", "triangle"} and len(per_class) >= 2
     assert all(c["instances"] > 0 and 0 <= c["int8_ap"] <= 1 for c in per_class)
-    assert "Classes with the largest drop" in (tmp_path / "out" / "report.md").read_text()
+    assert "AP drop per class, largest first" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_worst_classes_line_orders_by_ap_lost() -> None:

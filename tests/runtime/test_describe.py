@@ -58,3 +58,39 @@ def test_bundle(tiny_exports, tmp_path) -> None:
     text = "\n".join(describe_lines(info))
     assert text.startswith(f"{zip_path}: ncnn bundle, fp32") and "conf 0.4" in text
     assert "every file of the bundle sha256-checked" in text
+
+
+def test_lines_for_a_trained_checkpoint_and_an_int8_export() -> None:
+    ckpt = {"kind": "checkpoint", "path": "run/best.pt", "variant": "nano", "class_names": ["raccoon"],
+            "input_size": [320, 320], "counts": {"params_m": 0.897, "gflops": 0.61},
+            "source": {"kind": "trained", "weights": "nano_coco.pt"}, "bn_folded": False, "epoch": 30,
+            "best_ap": 0.6512, "best_epoch": 28, "has_ema": True, "sha256": "ab" * 32}
+    text = "\n".join(describe_lines(ckpt))
+    assert "nano, 1 class (raccoon), 0.897 M params, 0.61 GFLOPs at 320" in text
+    assert "trained, starting from nano_coco.pt; EMA weights inside" in text
+    assert "30 epoch(s) done, best val AP 0.6512 at epoch 28" in text
+    conv = dict(ckpt, source={"kind": "converted", "from": "nano.pt", "from_variant": "nano"}, epoch=None,
+                input_size=None, counts=None)
+    text = "\n".join(describe_lines(conv))
+    assert "converted from nano.pt (nano)" in text and "input size not recorded" in text and "epoch" not in text
+    export = {"kind": "export", "path": "int8/openvino", "format": "openvino", "precision": "int8",
+              "variant": "nano", "class_names": ["a", "b"], "input_size": [320, 416], "counts": None,
+              "graph": {"decode": True, "topk": 100, "nms": {"iou": 0.65, "conf": 0.001, "class_aware": False}},
+              "outputs": [{"name": "boxes", "shape": [1, 100, 4], "dtype": "float32"}], "bytes_out_per_image": 1600,
+              "quantization": {"method": "qat", "engine": "nncf 3.4.0", "float_convs": ["x"],
+                               "calibration": {"count": 100, "sampling": "random", "source": "d.yaml:train"}},
+              "files": {"m.xml": "", "m.bin": ""}}
+    text = "\n".join(describe_lines(export))
+    assert text.startswith("int8/openvino: openvino export, int8, 416x320 input")
+    assert "NMS IoU 0.65 / score 0.001, class-agnostic" in text
+    assert "QAT with nncf 3.4.0; 1 conv kept float; calibrated on 100 images (random) of d.yaml:train" in text
+
+
+def test_a_checkpoint_without_its_classes_is_refused(tiny_ckpt, tmp_path) -> None:
+    import torch
+
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    del ckpt["class_names"]
+    torch.save(ckpt, tmp_path / "edited.pt")
+    with pytest.raises(UserError, match=r"edited.pt: checkpoint lacks class_names; the file is damaged"):
+        describe_artifact(tmp_path / "edited.pt")

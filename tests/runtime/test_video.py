@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -57,7 +58,9 @@ def test_each_frame_is_predicted_as_an_image_is(tiny_ckpt, clip, tmp_path) -> No
         np.testing.assert_array_equal(ref.scores, f.detections.scores)
         assert f.image.shape == (72, 120, 3)
     assert count_frames(out) == (7, (72, 120))
-    assert out.stat().st_mode & 0o777 != 0o600  # an ordinary file, not mkstemp's private mode
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not mkstemp's private 0600
     assert [p.name for p in out.parent.iterdir()] == ["clip_pred.mp4"]  # no temp left beside it
 
 
@@ -94,11 +97,29 @@ def test_predict_cli_on_a_video(tiny_ckpt, clip, tmp_path, run_cli) -> None:
     assert count_frames(tmp_path / "vis" / "clip_pred.mp4")[0] == 7
 
 
+def empty_avi(path: Path) -> Path:
+    """An AVI that opens (a valid header) but holds no frame."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+    writer.release()
+    return path
+
+
 def test_predict_cli_refuses_a_bad_video_before_loading_the_model(tmp_path, run_cli) -> None:
     junk = tmp_path / "junk.mov"
     junk.write_bytes(b"\0" * 100)
     code, _out, err = run_cli("predict", str(tmp_path / "missing.pt"), str(junk))
     assert code == 2 and "junk.mov: cannot be read as a video" in err and "missing.pt" not in err, err
+    empty = empty_avi(tmp_path / "empty.avi")
+    code, _out, err = run_cli("predict", str(tmp_path / "missing.pt"), str(empty))
+    assert code == 2 and "empty.avi: no frame could be decoded" in err and "missing.pt" not in err, err
+
+
+def test_a_video_without_frames_writes_nothing(tiny_ckpt, tmp_path) -> None:
+    pred = load_predictor(tiny_ckpt)
+    with pytest.raises(UserError, match="empty.avi: no frame could be decoded"):
+        list(predict_video(pred, empty_avi(tmp_path / "empty.avi"), save_to=tmp_path / "out" / "e.mp4",
+                           progress=False))
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 
 @pytest.mark.refdata

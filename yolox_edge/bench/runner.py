@@ -216,11 +216,7 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
     period = 1.0 / fps if fps else 0.0
     if not threads or min(threads) < 1:
         raise BadArgument(f"threads {threads}: give one or more thread counts of at least 1")
-    if cpus and powersave is not None:
-        # ncnn.set_cpu_powersave sets its own core mask on the calling thread and ncnn's workers:
-        # measured on 2 cores, --cpus 0 --powersave 2 ran on cores 0-1, the pin silently undone
-        raise UserError("--cpus and --powersave both choose cores (ncnn's --powersave replaces the --cpus "
-                        "pinning); give one: --cpus for every runtime, --powersave for ncnn's own policy")
+    check_core_choice(cpus, powersave)
     if isinstance(cpus, str):  # 'big', 'little' or '4,5,6,7'
         cpus = resolve_cpus(cpus)
     split = None
@@ -369,6 +365,15 @@ def _ncnn_powersave(policy: int | None):
         yield
     finally:
         ncnn.set_cpu_powersave(before)
+
+
+def check_core_choice(cpus: list[int] | str | None, powersave: int | None) -> None:
+    """UserError when both ``cpus`` and ``powersave`` choose the cores."""
+    if cpus and powersave is not None:
+        # ncnn.set_cpu_powersave sets its own core mask on the calling thread and ncnn's workers:
+        # measured on 2 cores, --cpus 0 --powersave 2 ran on cores 0-1, the pin silently undone
+        raise UserError("--cpus and --powersave both choose cores (ncnn's --powersave replaces the --cpus "
+                        "pinning); give one: --cpus for every runtime, --powersave for ncnn's own policy")
 
 
 def _accuracy(rows: list[Row], split, progress: bool) -> dict[str, dict]:

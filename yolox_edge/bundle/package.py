@@ -158,15 +158,19 @@ def check_extracted(bundle: Path, directory: Path, manifest: dict[str, str]) -> 
     return meta
 
 
-def verify_bundle(bundle: str | Path) -> dict:
-    """Check a bundle completely (zip structure, names, sizes, sha256s, metadata, labels).
-
-    Returns a report dict; raises UserError with one line naming the problem.
-    """
+def read_bundle(bundle: str | Path) -> tuple[dict, list]:
+    """(metadata, entries) of a bundle checked completely (zip structure, names, sizes, sha256s,
+    metadata, labels) in a temporary folder; UserError with one line naming the problem."""
     bundle = Path(bundle)
     with tempfile.TemporaryDirectory(prefix="yolox_edge_verify_") as tmp:
         entries = safe_extract(bundle, tmp)
-        meta = check_extracted(bundle, Path(tmp), {e.name: e.sha256 for e in entries})
+        return check_extracted(bundle, Path(tmp), {e.name: e.sha256 for e in entries}), entries
+
+
+def verify_bundle(bundle: str | Path) -> dict:
+    """Check a bundle completely (``read_bundle``); returns a report dict."""
+    bundle = Path(bundle)
+    meta, entries = read_bundle(bundle)
     return {"bundle": str(bundle), "ok": True, "model": meta["model"], "variant": meta.get("variant"),
             "target": meta["bundle"]["target"], "precision": meta["precision"],
             "input_size": meta["input_size"], "classes": len(meta["class_names"]),

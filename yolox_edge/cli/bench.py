@@ -81,6 +81,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..bench import best_ratio, markdown_table, run_bench, write_csv, write_plot
     from ..bench.report import headline_mode, oversubscription_note
+    from ..bench.runner import check_core_choice
     from ..fileio import atomic_write_bytes, require_writable
 
     if args.plot_out and Path(args.plot_out).suffix.lower() not in PLOT_FORMATS:
@@ -90,15 +91,14 @@ def run(args) -> int:
                        ("plot", args.plot_out)):
         if path:  # results are written at the end: refuse a bad path before minutes of timing
             require_writable(path, what)
+    check_core_choice(args.cpus, args.powersave)  # before the note below, which would be moot
     cpus = args.cpus
     if isinstance(cpus, str):  # 'big' / 'little': resolved here, so the note below can count them
         from ..bench.cores import resolve_cpus
         cpus = resolve_cpus(cpus)
     allowed = sorted(os.sched_getaffinity(0))
     # Cores this process may not use are the pinning's error to report, not a thread count's.
-    # Nor with --powersave beside --cpus, which run_bench refuses first thing.
-    note = oversubscription_note(args.threads, cpus or allowed) \
-        if set(cpus or allowed) <= set(allowed) and not (cpus and args.powersave is not None) else ""
+    note = oversubscription_note(args.threads, cpus or allowed) if set(cpus or allowed) <= set(allowed) else ""
     if note:  # before the runs: an oversubscribed row can take minutes with the bar at 0 %
         print(f"note: {note}", file=sys.stderr)
     res = run_bench(args.artifacts, threads=args.threads, warmup=args.warmup, runs=args.runs, image=args.image,

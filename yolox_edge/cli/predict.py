@@ -95,7 +95,7 @@ def run(args) -> int:
     from ..data.preprocess import read_image
     from ..errors import UserError
     from ..runtime import load_predictor
-    from ..runtime.video import is_video, open_video
+    from ..runtime.video import check_video, is_video
     from ..visualize import draw_detections, write_image
 
     check_json_target(args)
@@ -108,9 +108,8 @@ def run(args) -> int:
                   f"({earlier[0].name}, beside its source)", file=sys.stderr)
     # Files the user named are read now: a typo fails before the model loads. Folder members
     # are read one at a time (a folder may hold thousands) and an unreadable one is skipped.
-    named = {p: None if is_video(p) else read_image(p) for p, is_named in paths if is_named}
-    for p in (p for p in named if is_video(p)):
-        open_video(p)[0].release()  # opens, or names the file; decoding waits for the model
+    # A video is opened and its first frame decoded now; the rest waits for the model.
+    named = {p: check_video(p) if is_video(p) else read_image(p) for p, is_named in paths if is_named}
     pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint, conf=args.conf,
                           iou=args.nms, agnostic=args.agnostic or None, max_det=args.max_det, defaults=CLI_DEFAULTS,
                           img_size=args.img_size)
@@ -123,7 +122,7 @@ def run(args) -> int:
     out = report_stream(args)
     for path, is_named in paths:
         if is_named and is_video(path):
-            results.append(_video(pred, path, args, taken, out))
+            results.append(_video(pred, path, named[path], args, taken, out))
             continue
         if is_named:
             img = named[path]
@@ -147,14 +146,12 @@ def run(args) -> int:
     return 0
 
 
-def _video(pred, path: Path, args, taken: set[str], out) -> dict:
+def _video(pred, path: Path, info, args, taken: set[str], out) -> dict:
     """Every frame of one video: its JSON record, a summary line, the annotated copy when asked."""
     import time
 
-    from ..runtime.video import open_video, predict_video
+    from ..runtime.video import predict_video
 
-    cap, info = open_video(path)
-    cap.release()
     save = Path(args.save_dir) / _pred_name(path, taken, ".mp4") if args.save_dir else None
     frames, count = [], 0
     start = time.perf_counter()
@@ -166,4 +163,4 @@ def _video(pred, path: Path, args, taken: set[str], out) -> dict:
     rate = "" if info.fps_stated else f"; the file states no frame rate, times are at {info.fps:g} FPS"
     print(f"{path}: {len(frames)} frames, {count} detections ({count / len(frames):.1f} per frame), "
           f"{ms:.1f} ms per frame with {also}{rate}" + (f" -> {save}" if save else ""), file=out)
-    return {"video": str(path), "fps": info.fps, "frames": frames}
+    return {"video": str(path), "fps": info.fps, "fps_stated": info.fps_stated, "frames": frames}

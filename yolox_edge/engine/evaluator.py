@@ -189,6 +189,8 @@ def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progr
     # Only the images read are scored: one that could not be read (or that the split left
     # out) would otherwise count its ground truth as misses.
     stats, per_class = coco_scores(gt, results, scored)
+    for row, name in zip(per_class, split.names):  # the spec's names (it may rename the json's), as predict shows
+        row["class"] = name
     return {**stats, "per_class": per_class, "images": len(split.samples) - skipped, "skipped": skipped,
             "class_names_match": list(predictor.class_names) == list(split.names),
             "detections": len(results), "seconds": round(time.perf_counter() - t0, 3)}

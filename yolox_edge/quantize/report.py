@@ -106,7 +106,7 @@ def format_table(rows: list[ReportRow], title: str = "") -> str:
                      f"{r.int8_bytes / 1e6:.2f} MB | {100 * r.size_ratio:.2f}% |")
     worst = [line for line in map(worst_classes_line, rows) if line]
     if worst:
-        lines += ["", "Classes with the largest drop (AP points, as 'drop' above; every class in report.json):", *worst]
+        lines += ["", "AP drop per class, largest first (AP points, as 'drop' above; every class in report.json):", *worst]
     return "\n".join(lines)
 
 

@@ -7,15 +7,19 @@ WebM. Phone clips' rotation flag is applied by OpenCV, so boxes are in the uprig
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
 from ..errors import UserError, require_file
 from ..postprocess import Detections
+
+if TYPE_CHECKING:
+    import cv2
+
+    from .predictor import Predictor
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".3gp"}
 # When a file does not state its frame rate (some AVI/MKV muxers), times are counted at this rate.
@@ -49,7 +53,7 @@ class VideoInfo:
     fps_stated: bool = True
 
 
-def open_video(path: str | Path):
+def open_video(path: str | Path) -> tuple["cv2.VideoCapture", VideoInfo]:
     """(cv2.VideoCapture, VideoInfo) for a video file, or a UserError naming it."""
     import cv2
 
@@ -68,6 +72,23 @@ def open_video(path: str | Path):
     return cap, info
 
 
+def no_frame(path: str | Path) -> UserError:
+    """The error for a video that opens but decodes to no frame (truncated, or a codec the wheel lacks)."""
+    return UserError(f"{path}: no frame could be decoded; check that the file plays, or convert it to MP4 (H.264)")
+
+
+def check_video(path: str | Path) -> VideoInfo:
+    """Open ``path`` and decode its first frame, or raise the UserError a full run would: for
+    callers that check named files before loading a model."""
+    cap, info = open_video(path)
+    try:
+        if not cap.read()[0]:
+            raise no_frame(path)
+    finally:
+        cap.release()
+    return info
+
+
 class _AtomicVideoWriter:
     """An MP4 (MPEG-4 part 2, 'mp4v': OpenCV's wheels write it without extra codecs) written
     to a hidden temp file beside ``path`` and renamed over it on ``commit``; ``discard`` (or a
@@ -76,11 +97,11 @@ class _AtomicVideoWriter:
     def __init__(self, path: Path, fps: float, size_wh: tuple[int, int]) -> None:
         import cv2
 
-        from ..fileio import new_file_mode, require_writable
+        from ..fileio import new_file_mode, temp_beside
 
-        self.path = require_writable(path, "annotated video")
+        self.path, self.size_wh = path, size_wh
         # The temp keeps the .mp4 suffix: OpenCV picks the container by it.
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.mp4", dir=path.parent)
+        fd, tmp = temp_beside(path, "annotated video", suffix=".tmp.mp4")
         os.fchmod(fd, new_file_mode(path))  # mkstemp makes 0600; the result is an ordinary file
         os.close(fd)
         self.tmp = Path(tmp)
@@ -91,6 +112,11 @@ class _AtomicVideoWriter:
                             f"OpenCV build); install opencv-python-headless from PyPI, or drop --save-dir")
 
     def write(self, frame: np.ndarray) -> None:
+        import cv2
+
+        if (frame.shape[1], frame.shape[0]) != self.size_wh:
+            # A stream that changes resolution mid-way: the writer would drop such frames silently.
+            frame = cv2.resize(frame, self.size_wh, interpolation=cv2.INTER_AREA)
         self.writer.write(frame)
 
     def commit(self) -> Path:
@@ -103,38 +129,48 @@ class _AtomicVideoWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-def predict_video(predictor, source: str | Path, *, save_to: str | Path | None = None,
+def predict_video(predictor: Predictor, source: str | Path, *, save_to: str | Path | None = None,
                   progress: bool = True) -> Iterator[VideoFrame]:
     """Run ``predictor`` on every frame of ``source``, yielding a VideoFrame each.
 
-    With ``save_to`` (a .mp4 path) the frames are drawn with their boxes and written there at
-    the clip's frame rate; the file appears only once the last frame is read (stopping the
-    loop early, or an error, leaves no file). A file that decodes to no frame is a UserError.
+    ``time_s`` is the frame's timestamp in the file (phone clips often have a variable frame
+    rate), else its index over the frame rate. With ``save_to`` (a .mp4 path) the frames are
+    drawn with their boxes and written there at the clip's frame rate; the file appears only once
+    the last frame is read (stopping the loop early, or an error, leaves no file). A file that
+    decodes to no frame is a UserError. ``progress=False`` turns off the frame bar.
     """
+    import cv2
+
+    from ..fileio import require_writable
     from ..progress import progress_bar
     from ..visualize import draw_detections
 
+    if save_to is not None:
+        require_writable(save_to, "annotated video")  # a bad path fails before any decoding
     cap, info = open_video(source)
     writer = None
     bar = progress_bar(total=info.frames or None, desc=Path(source).name, unit="frame", disable=not progress)
     done = False
     try:
-        index = 0
+        index, last_t = 0, -1.0
         while True:
             ok, frame = cap.read()
             if not ok:
                 break
+            t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000
+            if not (np.isfinite(t) and t > last_t) or (index and t == 0):  # no timestamps: count frames
+                t = index / info.fps
+            last_t = t
             det = predictor.predict(frame)
             if save_to is not None:
                 if writer is None:  # sized by the decoded frame: the container's size can be pre-rotation
                     writer = _AtomicVideoWriter(Path(save_to), info.fps, (frame.shape[1], frame.shape[0]))
                 writer.write(draw_detections(frame, det, predictor.class_names))
             bar.update()
-            yield VideoFrame(index, index / info.fps, frame, det)
+            yield VideoFrame(index, t, frame, det)
             index += 1
         if index == 0:
-            raise UserError(f"{source}: no frame could be decoded; check that the file plays, or convert it "
-                            f"to MP4 (H.264)")
+            raise no_frame(source)
         done = True
     finally:
         bar.close()
