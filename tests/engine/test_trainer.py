@@ -288,6 +288,11 @@ def test_cli_training_on_bad_samples_completes_and_reports_skips(synthetic_coco,
     assert "data: 2 of 6 samples skipped" in out and "skipped 2 bad sample(s) during training" in out
     rows = json.loads((tmp_path / "run" / "log.json").read_text())
     assert [r["epoch"] for r in rows] == [1, 2] and rows[-1]["skipped"] == 2
+    # the best epoch's AP per class closes the run, and best.pt keeps it (for --resume's summary)
+    state = load_checkpoint(tmp_path / "run" / "best.pt")["train_state"]
+    assert sorted(r["class"] for r in state["best_per_class"]) == ["blue", "red"]
+    assert f"per class at epoch {state['best_epoch']} (val, worst AP first):" in out
+    assert all(any(line.split()[:1] == [name] for line in out.splitlines()) for name in ("red", "blue")), out
 
 
 def test_cli_unknown_recipe_key_exits_2(synthetic_coco, tiny_recipe, run_cli, tmp_path):

@@ -60,6 +60,11 @@ def _summary(res: dict) -> int:
         return 0  # torchrun: rank 0 wrote the checkpoints and says so; the other ranks stay quiet
     if res.get("best_epoch", -1) > 0:
         print(f"done: best AP {res['best_ap']:.4f} at epoch {res['best_epoch']} -> {res['best']}; last -> {res['last']}")
+        if len(res.get("best_per_class") or []) > 1:  # where the model needs more data or labels
+            from ..engine.evaluator import per_class_lines
+
+            print(f"per class at epoch {res['best_epoch']} (val, worst AP first):")
+            print("\n".join(per_class_lines(res["best_per_class"])))
     else:
         print(f"done: last -> {res['last']}")
     if res.get("skipped_samples"):

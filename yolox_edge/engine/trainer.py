@@ -114,6 +114,9 @@ class Trainer:
         self.hooks: list[Hook] = list(hooks or [])
         self._log = line_sink(log)
         self.start_epoch, self.best_ap, self.best_epoch = 0, -1.0, -1
+        # per-class AP / AP50 / instances of the last evaluation and of the best epoch (train()'s summary)
+        self.last_per_class: list[dict] = []
+        self.best_per_class: list[dict] = []
         self.rows: list[dict] = []
 
     def log(self, msg: str) -> None:
@@ -266,6 +269,7 @@ class Trainer:
             self.weights = (ckpt.get("source") or {}).get("weights") or None
         self.start_epoch = int(ckpt.get("epoch", 0))
         self.best_ap, self.best_epoch = float(st.get("best_ap", -1.0)), int(st.get("best_epoch", -1))
+        self.best_per_class = list(st.get("best_per_class") or [])
         self.rows = list(st.get("log", []))
         if st.get("scaler"):
             self.scaler.load_state_dict(st["scaler"])
@@ -339,7 +343,7 @@ class Trainer:
                 D.cleanup(self.dist)
         self.log(f"data: {self.dataset.skip_summary()}")
         return {"epochs": t.epochs, "best_ap": self.best_ap, "best_epoch": self.best_epoch,
-                "last": str(self.out / "last.pt"), "best": str(self.out / "best.pt"),
+                "best_per_class": self.best_per_class, "last": str(self.out / "last.pt"), "best": str(self.out / "best.pt"),
                 "skipped_samples": skip_count(self.dataset), "rows": self.rows, "main": self.dist.is_main}
 
     def _train_epoch(self, epoch: int, size: int) -> int:
@@ -430,6 +434,7 @@ class Trainer:
                          iou=self.recipe.train.eval_nms, max_det=EVAL_MAX_DET)
         res = evaluate(pred, self.val_split, batch_size=8, progress=False, conf=None, iou=None)  # the recipe's
         model.train(was)
+        self.last_per_class = res["per_class"]
         return {"AP": res["AP"], "AP50": res["AP50"], "eval_s": res["seconds"]}
 
     def _eval_due(self, epoch: int) -> bool:
@@ -472,6 +477,7 @@ class Trainer:
         improved = "AP" in row and row["AP"] > self.best_ap
         if improved:
             self.best_ap, self.best_epoch = float(row["AP"]), epoch + 1
+            self.best_per_class = self.last_per_class
         self._record(epoch, row)
         if improved:
             self.save(self.out / "best.pt", epoch + 1)
@@ -485,6 +491,7 @@ class Trainer:
     def save(self, path: Path, epochs_done: int) -> None:
         """Checkpoint with everything --resume needs (optimizer, EMA, epoch, RNG, log)."""
         train_state = {"best_ap": self.best_ap, "best_epoch": self.best_epoch, "log": self.rows,
+                       "best_per_class": self.best_per_class,
                        "rng": capture_rng(), "iters_per_epoch": self.iters_per_epoch,
                        "scaler": self.scaler.state_dict() if self.use_amp else {}}
         extra: dict[str, Any] = {"recipe": self.recipe.to_dict(), "epoch": epochs_done,
