@@ -27,6 +27,18 @@ def draw_detections(img: np.ndarray, det: Detections, names: list[str]) -> np.nd
     return out
 
 
+def draw_ground_truth(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray, names: list[str]) -> np.ndarray:
+    """Labelled boxes (xyxy, image pixels) as thin white frames with the class name inside the
+    bottom-left corner, so predictions drawn over them (coloured, name above) stay readable."""
+    out = img.copy()
+    for box, label in zip(boxes, labels):
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        cv2.rectangle(out, (x1, y1), (x2, y2), (255, 255, 255), 1)
+        text = names[int(label)] if int(label) < len(names) else str(label)
+        cv2.putText(out, text, (x1 + 2, max(y2 - 3, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
+    return out
+
+
 def write_image(path: str | Path, img: np.ndarray) -> Path:
     """Encode by suffix and write via a temp file + rename."""
     from .fileio import atomic_write_bytes

@@ -271,6 +271,31 @@ def test_eval_equals_official_ap_on_coco_tiny(refdata, nano_coco_ckpt, run_cli, 
     assert out.splitlines()[3].split()[0] == worst["class"].split()[0], out
 
 
+def test_eval_save_dir_draws_labels_and_boxes(tmp_path, run_cli) -> None:
+    """Each val image written in split order, its labelled boxes drawn white (the synthetic
+    images are flat grey, so a white pixel on a label's corner is the drawing); AP unchanged."""
+    from yolox_edge.engine import save_checkpoint
+    from yolox_edge.models import create_model
+
+    spec = write_synthetic_coco(tmp_path / "data")
+    ckpt = save_checkpoint(tmp_path / "m.pt", create_model("test", num_classes=2), class_names=["cat1", "cat3"])
+    code, out, err = run_cli("eval", str(ckpt), "--data", str(spec), "--json", str(tmp_path / "a.json"))
+    assert code == 0, err
+    code, out, err = run_cli("eval", str(ckpt), "--data", str(spec), "--save-dir", str(tmp_path / "vis"),
+                             "--json", str(tmp_path / "b.json"))
+    assert code == 0, err
+    assert "3 annotated image(s) -> " in out
+    written = sorted(p.name for p in (tmp_path / "vis").iterdir())
+    assert written == ["00000_1.jpg", "00001_2.jpg", "00002_3.jpg"]
+    img = cv2.imread(str(tmp_path / "vis" / "00001_2.jpg"))
+    assert img.shape == (48, 64, 3) and (img[10, 30] > 200).all() and img[30, 20].max() < 200  # a corner; grey
+    a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
+    assert a["AP"] == b["AP"]
+    (tmp_path / "file").write_text("x")
+    code, _out, err = run_cli("eval", str(ckpt), "--data", str(spec), "--save-dir", str(tmp_path / "file" / "vis"))
+    assert code == 2 and "choose another --save-dir" in err, err
+
+
 def test_class_names_note_is_shared_by_eval_and_quantize_report():
     from yolox_edge.engine.evaluator import class_names_note
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
+from ..thresholds import APP_CONF, EVAL_CONF, EVAL_NMS_IOU
 from . import add_precision_hint
 from .argtypes import img_size, positive, unit_interval
 from .jsonout import add_json_option, check_json_target, report_stream, write_json
@@ -22,6 +22,10 @@ def add_parser(sub) -> None:
     p.add_argument("--batch", type=positive, default=8, help="images per call (default 8)")
     p.add_argument("--threads", type=positive, default=None, help="runtime threads (default: the runtime's)")
     add_precision_hint(p)
+    p.add_argument("--save-dir", default=None, help="also write each image with its labelled boxes (white) and the "
+                   "model's (coloured) here, NNNNN_<image>.jpg in split order")
+    p.add_argument("--save-conf", type=unit_interval, default=APP_CONF,
+                   help="lowest score of the boxes drawn with --save-dir (default %(default)s; AP uses every box)")
     add_json_option(p, "the results")
     p.set_defaults(func=run)
 
@@ -33,7 +37,7 @@ def run(args) -> int:
     notes: list[str] = []  # printed after the scores
     res = evaluate_model(args.model, args.data, args.split, img_size=args.img_size, batch_size=args.batch,
                          threads=args.threads, precision_hint=args.precision_hint, conf=args.conf, iou=args.nms,
-                         log=notes.append)
+                         log=notes.append, save_dir=args.save_dir, save_conf=args.save_conf)
     write_json(res, args.json_out)
     out = report_stream(args)
     print(f"{args.model} [{res['backend']}, {res['precision']}] on {args.data}:{args.split} "
@@ -46,6 +50,9 @@ def run(args) -> int:
     if res["skipped"]:
         print(f"  ({res['skipped']} unreadable image(s) skipped, left out of the score; "
               f"run 'yolox-edge data check {args.data}')", file=sys.stderr)
+    if args.save_dir:
+        print(f"  {res['images']} annotated image(s) -> {args.save_dir} (labels white, boxes scoring "
+              f">= {args.save_conf} coloured)", file=out)
     for line in notes:  # the model's class names are not the data's
         print(line, file=sys.stderr)
     return 0

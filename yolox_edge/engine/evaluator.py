@@ -8,12 +8,15 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from ..data.preprocess import read_image
+from ..data.sample import Sample
 from ..data.spec import Split, read_split
 from ..errors import UserError
 from ..postprocess import Detections
 from ..progress import deprecated_keywords, line_sink, progress_bar
-from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
+from ..thresholds import APP_CONF, EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU, check_thresholds
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
@@ -147,7 +150,8 @@ def class_names_note(model_names: list[str], data_names: list[str]) -> str:
 
 def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progress: bool = True,
              conf: float | None = EVAL_CONF, iou: float | None = EVAL_NMS_IOU,
-             max_det: int | None = EVAL_MAX_DET, desc: str = "eval") -> dict:
+             max_det: int | None = EVAL_MAX_DET, desc: str = "eval",
+             on_image: Callable[[Sample, np.ndarray, Detections], None] | None = None) -> dict:
     """Predict every image of ``split`` (a Split, or a data spec path: its val split) and score it;
     unreadable images are counted, not fatal.
 
@@ -155,7 +159,9 @@ def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progr
     predictor was made with (an app's conf 0.3 cut AP by a third); ``conf``/``iou``/``max_det``
     set others, None keeps the predictor's. ``class_names_match`` in the result is False when
     the model's names differ from the data's (AP pairs classes by index); ``per_class`` lists each
-    class's AP, AP50 and instances (``coco_scores``). ``desc`` names the progress bar."""
+    class's AP, AP50 and instances (``coco_scores``). ``desc`` names the progress bar.
+    ``on_image(sample, image, detections)`` is called for each image read (detections at the
+    evaluation thresholds, in the image's pixels), e.g. to draw them."""
     data = "the dataset"
     if not isinstance(split, Split):
         data = str(split)  # named in a class-count error
@@ -181,9 +187,11 @@ def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progr
             except UserError:
                 skipped += 1
         if images:
-            for s, det in zip(chunk, predictor.predict_images(images)):
+            for s, im, det in zip(chunk, images, predictor.predict_images(images)):
                 results.extend(coco_results(s.image_id, det, cat_ids))
                 scored.append(s.image_id)
+                if on_image is not None:
+                    on_image(s, im, det)
         bar.update(len(split.samples[i:i + batch_size]))
     bar.close()
     # Only the images read are scored: one that could not be read (or that the split left
@@ -201,20 +209,47 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
                    img_size: int | tuple[int, int] | None = None,
                    batch_size: int = 8, threads: int | None = None, precision_hint: str | None = None,
                    conf: float = EVAL_CONF, iou: float = EVAL_NMS_IOU, max_det: int = EVAL_MAX_DET,
-                   progress: bool = True, log: Callable[[str], None] | None = print) -> dict:
+                   progress: bool = True, log: Callable[[str], None] | None = print,
+                   save_dir: str | Path | None = None, save_conf: float = APP_CONF) -> dict:
     """``yolox-edge eval``: COCO AP of any artifact (checkpoint, export, bundle) on ``split`` of the
     data spec ``data``; returns the record ``eval --json`` writes (AP, AP50, ... plus model, backend,
     precision, data, split, input size), which ``package_bundle(eval_json=...)`` takes as a file.
 
     ``progress=False`` turns off the progress bar. When the model's class names are not the
     data's (AP pairs classes by position), ``log`` receives a line saying so (None: it is not
-    said). ``note=`` is the deprecated spelling of ``log=``."""
+    said). ``note=`` is the deprecated spelling of ``log=``.
+
+    ``save_dir``: also write each image with its labelled boxes (white) and the model's boxes
+    scoring at least ``save_conf`` (coloured), as ``NNNNN_<image>.jpg`` in split order, for
+    seeing where the model misses; AP is unchanged (it still uses every box)."""
     from ..runtime import load_predictor
 
+    check_thresholds(save_conf, EVAL_NMS_IOU, EVAL_MAX_DET)
     split_data = read_split(data, split)
     pred = load_predictor(model, threads=threads, precision_hint=precision_hint, img_size=img_size)
     require_same_class_count(pred, split_data, str(model), str(data))
-    res = evaluate(pred, split_data, batch_size=batch_size, conf=conf, iou=iou, max_det=max_det, progress=progress)
+    draw = _eval_drawer(Path(save_dir), pred.class_names, save_conf) if save_dir is not None else None
+    res = evaluate(pred, split_data, batch_size=batch_size, conf=conf, iou=iou, max_det=max_det, progress=progress,
+                   on_image=draw)
     if not res["class_names_match"]:
         line_sink(log)(class_names_note(pred.class_names, split_data.names))
     return evaluation_record(model, pred, data, split, res)
+
+
+def _eval_drawer(folder: Path, names: list[str], conf: float) -> Callable[[Sample, np.ndarray, Detections], None]:
+    """``evaluate``'s ``on_image`` for ``evaluate_model(save_dir=)``: labels and boxes drawn, one file per image."""
+    from ..errors import file_in_the_way
+    from ..visualize import draw_detections, draw_ground_truth, write_image
+
+    blocker = folder if folder.exists() and not folder.is_dir() else file_in_the_way(folder)
+    if blocker is not None:  # found before minutes of evaluation
+        raise UserError(f"{folder}: {blocker} is a file, not a folder; choose another --save-dir")
+    count = iter(range(10 ** 9))
+
+    def draw(sample: Sample, image: np.ndarray, det: Detections) -> None:
+        keep = det.scores >= conf
+        shown = Detections(det.boxes[keep], det.scores[keep], det.labels[keep])
+        canvas = draw_ground_truth(image, sample.boxes, sample.labels, names)
+        write_image(folder / f"{next(count):05d}_{sample.image.stem}.jpg", draw_detections(canvas, shown, names))
+
+    return draw
