@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import itertools
 import time
 from pathlib import Path
 from typing import Callable
@@ -244,7 +245,7 @@ def _eval_drawer(folder: Path, names: list[str], conf: float) -> Callable[[Sampl
     blocker = folder if folder.exists() and not folder.is_dir() else file_in_the_way(folder)
     if blocker is not None:  # found before minutes of evaluation
         raise UserError(f"{folder}: {blocker} is a file, not a folder; choose another --save-dir")
-    count = iter(range(10 ** 9))
+    count = itertools.count()
 
     def draw(sample: Sample, image: np.ndarray, det: Detections) -> None:
         keep = det.scores >= conf

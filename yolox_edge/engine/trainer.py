@@ -343,7 +343,8 @@ class Trainer:
                 D.cleanup(self.dist)
         self.log(f"data: {self.dataset.skip_summary()}")
         return {"epochs": t.epochs, "best_ap": self.best_ap, "best_epoch": self.best_epoch,
-                "best_per_class": self.best_per_class, "last": str(self.out / "last.pt"), "best": str(self.out / "best.pt"),
+                "best_per_class": self.best_per_class, "last": str(self.out / "last.pt"),
+                "best": str(self.out / "best.pt"),
                 "skipped_samples": skip_count(self.dataset), "rows": self.rows, "main": self.dist.is_main}
 
     def _train_epoch(self, epoch: int, size: int) -> int:
