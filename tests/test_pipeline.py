@@ -29,6 +29,9 @@ def test_pipeline_cli_on_the_embedded_default(run_cli, tmp_path) -> None:
     rows = json.loads((out / "eval.json").read_text())
     assert [r["artifact"] for r in rows] == ["torch fp32", "onnx fp32", "onnx int8"]
     assert all(0.0 <= r["AP"] <= 1.0 and 0.0 <= r["AP50"] <= 1.0 for r in rows)
+    # the bundled model's classes, worst first (the generated data has three)
+    assert "    per class, onnx int8 (worst AP first):" in stdout
+    assert sum(line.split()[:1] in (["circle"], ["square"], ["triangle"]) for line in stdout.splitlines()) == 3
     bench = json.loads((out / "bench.json").read_text())
     jsonschema.validate(bench, json.loads((Path(bench_pkg.__file__).parent / "schema.json").read_text()))
     assert sum(r["baseline"] for r in bench["rows"]) == 1 and len(bench["rows"]) == 3

@@ -103,7 +103,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     from .config import apply_overrides, input_size_overrides, load_recipe, recipe_from_dict
     from .data.spec import read_split
     from .fileio import atomic_write_bytes
-    from .engine.evaluator import evaluate, evaluation_record
+    from .engine.evaluator import evaluate, evaluation_record, per_class_lines
     from .engine.trainer import Trainer, refuse_earlier_run, resume_flags_note
     from .export import export_model
     from .runtime import load_predictor
@@ -181,7 +181,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         exports[f"{target} int8"] = q.directory
 
     step("evaluate every artifact")
-    rows = []
+    rows, per_class = [], []
     bundled = f"{target} int8" if int8 else f"{target} fp32"
     for name, path in {"torch fp32": ckpt, **exports}.items():
         pred = load_predictor(path, conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET)
@@ -192,6 +192,12 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
             atomic_write_bytes(bundled_eval, lambda f: f.write(json.dumps(record, indent=2).encode()))
         rows.append({"artifact": name, "path": str(path), "AP": ev["AP"], "AP50": ev["AP50"]})
         say(f"    {name:<14} AP {ev['AP']:.4f}  AP50 {ev['AP50']:.4f}")
+        if name == bundled and len(ev["per_class"]) > 1:
+            per_class = ev["per_class"]
+    if per_class:  # the shipped model's weakest classes: where more data or labels would help
+        say(f"    per class, {bundled} (worst AP first):")
+        for line in per_class_lines(per_class):
+            say("  " + line)
     eval_json = out / "eval.json"
     atomic_write_bytes(eval_json, lambda f: f.write(json.dumps(rows, indent=2).encode()))
 
