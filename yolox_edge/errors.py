@@ -51,15 +51,15 @@ def read_yaml(path: Path) -> object:
         raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
 
 
-def require_out_folder(path: str | Path) -> Path:
+def require_out_folder(path: str | Path, flag: str = "--out") -> Path:
     """``path`` as a Path, or a UserError when something other than a folder is already there
-    (the check every command writing into an ``--out`` folder makes before its work)."""
+    (the check every command writing into an output folder, ``flag``, makes before its work)."""
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise UserError(f"{p}: exists and is not a folder; choose another --out")
+        raise UserError(f"{p}: exists and is not a folder; choose another {flag}")
     blocker = file_in_the_way(p)
     if blocker is not None:
-        raise UserError(f"{p}: cannot be made: {blocker} is a file, not a folder; choose another --out")
+        raise UserError(f"{p}: cannot be made: {blocker} is a file, not a folder; choose another {flag}")
     return p
 
 

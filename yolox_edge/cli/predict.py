@@ -78,7 +78,8 @@ def _drop_earlier_copies(paths: list[tuple[Path, bool]], save_dir: Path
 
 
 def _pred_name(path: Path, taken: set[str], ext: str = ".jpg") -> str:
-    """``<stem>_pred.jpg``; ``<stem>_<ext>_pred.jpg`` when another image took that name (a.jpg, a.png)."""
+    """``<stem>_pred<ext>`` (.jpg for images, .mp4 for videos); ``<stem>_<suffix>_pred<ext>`` when
+    another input took that name (a.jpg, a.png)."""
     name = f"{path.stem}_pred{ext}"
     if name in taken:
         name = f"{path.stem}_{path.suffix.lstrip('.').lower()}_pred{ext}"

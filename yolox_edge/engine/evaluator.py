@@ -239,12 +239,10 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
 
 def _eval_drawer(folder: Path, names: list[str], conf: float) -> Callable[[Sample, np.ndarray, Detections], None]:
     """``evaluate``'s ``on_image`` for ``evaluate_model(save_dir=)``: labels and boxes drawn, one file per image."""
-    from ..errors import file_in_the_way
+    from ..errors import require_out_folder
     from ..visualize import draw_detections, draw_ground_truth, write_image
 
-    blocker = folder if folder.exists() and not folder.is_dir() else file_in_the_way(folder)
-    if blocker is not None:  # found before minutes of evaluation
-        raise UserError(f"{folder}: {blocker} is a file, not a folder; choose another --save-dir")
+    require_out_folder(folder, "--save-dir")  # before minutes of evaluation
     count = itertools.count()
 
     def draw(sample: Sample, image: np.ndarray, det: Detections) -> None:
