@@ -43,13 +43,12 @@ class VideoFrame:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container says: frame rate (FALLBACK_FPS when it says none), frame count
-    (an estimate for some containers; 0 when unknown), and frame size."""
+    """What the container says: frame rate (FALLBACK_FPS when it says none) and frame count (an
+    estimate for some containers; 0 when unknown). Not the frame size: a phone clip's is stated
+    before rotation, so the writer takes it from the first decoded frame."""
 
     fps: float
     frames: int
-    width: int
-    height: int
     fps_stated: bool = True
 
 
@@ -66,9 +65,7 @@ def open_video(path: str | Path) -> tuple["cv2.VideoCapture", VideoInfo]:
     stated = bool(np.isfinite(fps) and 0 < fps < 1000)
     count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
     info = VideoInfo(fps=float(fps) if stated else FALLBACK_FPS,
-                     frames=int(count) if np.isfinite(count) and count > 0 else 0,
-                     width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-                     fps_stated=stated)
+                     frames=int(count) if np.isfinite(count) and count > 0 else 0, fps_stated=stated)
     return cap, info
 
 
