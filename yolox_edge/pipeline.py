@@ -167,7 +167,6 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     if int8:
         step(f"INT8 ({target})")
         from .quantize.calib import build_calibration_set
-        from .quantize.pipeline import quiet_nncf
         from .quantize.ptq import QuantizeOptions, quantize_checkpoint
         size = exports[f"{target} fp32"]
         from .export import read_metadata
@@ -175,9 +174,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         cal = build_calibration_set(data, out / "calib", size=hw, count=calib_count, split="train",
                                     force=True)  # the pipeline's own folder: a resumed run rebuilds it
         say(f"    calibration set: {len(cal.images)} images at {hw[0]}x{hw[1]} -> {out / 'calib'}")
-        with quiet_nncf(bars=progress):  # NNCF's INFO lines (~63 for OpenVINO) say nothing a user needs
-            q = quantize_checkpoint(ckpt, out / "calib", target, out / f"{target}_int8",
-                                    QuantizeOptions(subset_size=calib_count))
+        q = quantize_checkpoint(ckpt, out / "calib", target, out / f"{target}_int8",
+                                QuantizeOptions(subset_size=calib_count), progress=progress, log=None)
         exports[f"{target} int8"] = q.directory
 
     step("evaluate every artifact")

@@ -249,6 +249,24 @@ def test_run_quantize_sends_its_lines_to_log_and_prints_nothing(tiny_ckpt, tiny_
     assert f"INT8 in place: {tmp_path / 'q'}" in text and "NNCF mixed INT8" in text  # ptq's own lines too
 
 
+def test_quantize_checkpoint_reports_as_the_library_does(tiny_ckpt, tiny_calib, tmp_path, capfd):
+    """quantize_checkpoint on the library's scheme: by default its phase lines print; with
+    progress=False and a log, nothing reaches the file descriptors and the log has the lines;
+    an opts.log set by the caller still wins."""
+    capfd.readouterr()
+    quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "a", QuantizeOptions(nncf_keep_float=0))
+    assert "NNCF mixed INT8 on 8 calibration images" in capfd.readouterr().out
+    lines: list[str] = []
+    quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "b", QuantizeOptions(nncf_keep_float=0),
+                        progress=False, log=lines.append)
+    assert capfd.readouterr() == ("", "")
+    assert any("NNCF mixed INT8 on 8 calibration images" in line for line in lines), lines
+    mine: list[str] = []
+    quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "c", QuantizeOptions(nncf_keep_float=0, log=mine.append),
+                        progress=False, log=None)
+    assert capfd.readouterr() == ("", "") and mine
+
+
 def _fake_int8(detector, ckpt, source, cal, fmt, out_dir, opts):
     """Stands in for ``ptq.quantize_detector`` (what it leaves, none of its work)."""
     from yolox_edge.quantize.ptq import QuantizeResult

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -11,6 +10,7 @@ from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
 from ..progress import deprecated_keywords, line_sink
 from .accuracy import check_val_images, summary_lines
 from .calib import load_calibration_set
+from .nncf_quiet import quiet_nncf
 from .ptq import FORMATS, QuantizeOptions, QuantizeResult, quantize_detector
 from .qat_eval import SPLIT, ap_summary, has_val_split, record_exported_eval, score_export
 from .staging import REPORT_PHASE, StagedOutput
@@ -195,28 +195,6 @@ def _clear_earlier(formats: list[str], out: Path) -> None:
 def format_dirs(formats: list[str], out: Path) -> dict[str, Path]:
     """Where each format's INT8 export goes: ``out`` itself for one format, ``out/<format>`` for several."""
     return {f: out / f if len(formats) > 1 else out for f in formats}
-
-
-@contextmanager
-def quiet_nncf(bars: bool = True):
-    """NNCF logs each quantizer it leaves out at INFO on stdout (~64 lines per format for Nano);
-    keep its warnings, drop the rest, and give the level back afterwards. ``bars=False`` also
-    drops its progress bars (rich, drawn on whatever ``sys.stdout`` is when they start: NNCF has
-    no switch for them); its warnings still show, their handler holds the real stream."""
-    import contextlib
-    import logging
-    import os
-
-    logger = logging.getLogger("nncf")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        with contextlib.ExitStack() as stack:
-            if not bars:
-                stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
-            yield
-    finally:
-        logger.setLevel(level)
 
 
 def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, topk, say, nms_iou: float,

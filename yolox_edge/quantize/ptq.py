@@ -376,11 +376,22 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
 
 
 def quantize_checkpoint(model: str | Path, calib: str | Path, fmt: str, out_dir: str | Path,
-                        opts: QuantizeOptions | None = None) -> QuantizeResult:
+                        opts: QuantizeOptions | None = None, *, progress: bool = True,
+                        log: Callable[[str], None] | None = print) -> QuantizeResult:
     """Checkpoint + calibration folder -> one format's INT8 folder, written in place: the step
     ``run_quantize`` (``yolox-edge quantize``: staging, several formats, QAT, report) and the
-    pipeline build on. ``opts.log`` receives its lines (silent by default)."""
-    from ..engine.checkpoint import load_model
+    pipeline build on.
 
+    As the library's other long jobs: ``progress=False`` drops NNCF's bars, ``log`` receives one
+    line per phase (None: silent). An ``opts.log`` set by the caller wins over ``log``."""
+    from dataclasses import replace
+
+    from ..engine.checkpoint import load_model
+    from .nncf_quiet import quiet_nncf
+
+    opts = opts or QuantizeOptions()
+    if opts.log is None:
+        opts = replace(opts, log=log)
     detector, ckpt = load_model(model)
-    return quantize_detector(detector, ckpt, Path(model), calib, fmt, out_dir, opts)
+    with quiet_nncf(bars=progress):  # NNCF's INFO lines (~63 for OpenVINO) say nothing a user needs
+        return quantize_detector(detector, ckpt, Path(model), calib, fmt, out_dir, opts)
