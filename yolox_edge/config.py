@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from .data.transforms import AugConfig
-from .errors import UserError, format_size, input_hw, read_yaml
+from .errors import UserError, check_input_size, format_size, input_hw, read_yaml
 from .thresholds import EVAL_CONF, EVAL_NMS_IOU
 
 AugCfg = AugConfig  # the data engineer's dataclass is the recipe's aug section
@@ -342,8 +342,6 @@ def input_size_overrides(recipe: Recipe, size: Size) -> list[str]:
 def check_img_size(size: Size | None) -> None:
     """UserError naming ``--img-size`` (train, pipeline) unless each side is a positive multiple of 32."""
     if size is not None:
-        from .errors import check_input_size
-
         check_input_size(size, (SIZE_STEP,))
 
 

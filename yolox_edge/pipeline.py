@@ -150,7 +150,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     given = rec if not resume or recipe else None
     if given is None and sets:
         flags = ([f"--epochs {epochs}"] if epochs is not None else []) + \
-                ([f"--img-size {format_size(img_size)}"] if img_size is not None else []) + [f"--set {s}" for s in overrides or []]
+                ([f"--img-size {format_size(img_size)}"] if img_size is not None else []) + \
+                [f"--set {s}" for s in overrides or []]
         say("    " + resume_flags_note(out / "train" / "last.pt", flags))
     note = default_recipe_note(weights=weights, recipe=recipe, resume=resume)
     if note:

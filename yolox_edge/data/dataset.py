@@ -2,9 +2,9 @@
 
 ``DetectionDataset(samples, img_size=S or (H, W), aug=AugConfig(...) | None)`` yields
 ``(image float32 [3, H, W] BGR 0..255, targets float32 [M, 5] = class, x1, y1, x2, y2)`` in
-input pixels (H = W = S for a square size). ``aug=None`` is the inference contract (letterbox only). A bad sample (missing,
-unreadable or truncated image; see ``check.load_image``) never raises mid-epoch: it is
-flagged, replaced by another sample, and counted in ``skipped``. The flags live in shared
+input pixels (H = W = S for a square size). ``aug=None`` is the inference contract (letterbox
+only). A bad sample (missing, unreadable or truncated image; see ``check.load_image``) never
+raises mid-epoch: it is flagged, replaced by another sample, and counted in ``skipped``. The flags live in shared
 memory so DataLoader workers and the main process see the same count.
 """
 from __future__ import annotations

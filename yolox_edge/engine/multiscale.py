@@ -3,9 +3,11 @@ training sizes alike.
 
 Sizes are drawn in units of 32 px of the long side (``train.random_size`` = (lo, hi), or the
 training size's long side +- ``train.multiscale_range``); the short side follows from the
-training size's aspect ratio, rounded to a multiple of 32, as the official YOLOX does for its
-(H, W) sizes. A 416x320 run thus trains at 4:3-ish sizes around 416x320, never at squares the
-exported graph would not see.
+training size's aspect ratio, rounded to a multiple of 32. The official YOLOX keeps the ratio
+the same way but draws the first side (H); drawing the long side keeps ``random_size`` meaning
+what it means for a square S (Nano's [10, 20]: 320-640) for landscape and portrait sizes alike.
+A 416x320 run thus trains at 4:3-ish sizes around 416x320, never at squares the exported graph
+would not see.
 """
 from __future__ import annotations
 

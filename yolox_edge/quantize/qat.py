@@ -41,9 +41,8 @@ def qat_recipe(variant: str, input_size: int | tuple[int, int], *, epochs: int, 
     no EMA."""
     from ..config import recipe_from_dict
 
-    size = list(input_size) if isinstance(input_size, tuple) else input_size
     return recipe_from_dict({
-        "model": {"variant": variant, "input_size": size, "test_size": size},
+        "model": {"variant": variant, "input_size": input_size, "test_size": input_size},
         "data": {"workers": 0, "cache_images": True},
         "aug": {"mosaic_prob": 0.0, "mixup_prob": 0.0},
         "train": {"epochs": epochs, "batch": batch, "basic_lr_per_img": lr / batch, "warmup_epochs": 0,
