@@ -63,8 +63,8 @@ class TrainCfg:
     ema: bool = True
     ema_decay: float = 0.9998
     eval_interval: int = 10
-    multiscale_range: int = 5             # sizes input/32 +- range (x32); 0 disables
-    random_size: tuple[int, int] | None = None  # explicit (lo, hi) in units of 32, overrides range
+    multiscale_range: int = 5             # long side input/32 +- range (x32), aspect kept; 0 disables
+    random_size: tuple[int, int] | None = None  # explicit (lo, hi), units of 32 of the long side; overrides range
     multiscale_interval: int = 10         # iterations between size changes
     freeze_backbone_epochs: int = 0
     freeze_bn: bool = False               # keep every BN in eval mode (tiny datasets)
