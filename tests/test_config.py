@@ -185,7 +185,8 @@ def test_img_size_width_x_height_sets_the_pair_and_scales_random_size_by_the_lon
     nano = load_recipe("yolox_nano")  # 416, random_size [10, 20]
     assert input_size_overrides(nano, (320, 416)) == ["model.input_size=[320, 416]", "model.test_size=[320, 416]",
                                                       "train.random_size=[10, 20]"]
-    assert input_size_overrides(nano, (224, 160))[-1] == "train.random_size=[5, 11]"  # portrait: its long side as --img-size 224
+    portrait = input_size_overrides(nano, (224, 160))
+    assert portrait[-1] == "train.random_size=[5, 11]"  # its long side, as --img-size 224 scales it
     r = build_recipe("yolox_nano", img_size=(256, 416), epochs=1)
     assert (r.input_hw, r.test_hw, r.train.random_size) == ((256, 416), (256, 416), (10, 20))
     rect = build_recipe("yolox_nano", img_size=(320, 416))
