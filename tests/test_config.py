@@ -132,3 +132,65 @@ def test_build_recipe_applies_the_train_flags_as_the_cli_does() -> None:
     assert list(r.train.random_size) == [5, 7]
     with pytest.raises(UserError, match="train.batch"):
         build_recipe("yolox_nano", batch=0)
+
+
+def test_a_rectangular_size_is_height_width_in_the_recipe_and_round_trips(tmp_path) -> None:
+    """model.input_size / test_size take S or [H, W] (YAML, --set); the pair survives to_dict (the
+    recipe stored in last.pt) and comes back as a tuple."""
+    p = tmp_path / "rect.yaml"
+    p.write_text("model: {variant: nano, input_size: [320, 416]}\n")
+    r = load_recipe(p)
+    assert r.model.input_size == (320, 416) and r.input_size == (320, 416) and r.test_size == (320, 416)
+    assert r.input_hw == r.test_hw == (320, 416)
+    r = apply_overrides(load_recipe("yolox_nano"), ["model.input_size=[320,416]", "model.test_size=[256, 416]"])
+    assert (r.input_hw, r.test_hw) == ((320, 416), (256, 416))
+    check_recipe(r)
+    d = r.to_dict()
+    assert d["model"]["input_size"] == [320, 416]
+    assert recipe_from_dict(d) == r
+    assert load_recipe("yolox_nano").input_hw == (416, 416)  # an int is a square
+
+
+@pytest.mark.parametrize("item, says", [
+    ("model.input_size=[320, 416, 3]", "--set: model.input_size: expected a size S or [HEIGHT, WIDTH] in pixels "
+                                       "(e.g. 416 or [320, 416]), got [320, 416, 3]"),
+    ("model.input_size=wide", "expected a size S or [HEIGHT, WIDTH]"),
+    ("model.test_size=[320.5, 416]", "expected a size S or [HEIGHT, WIDTH]"),
+    ("model.input_size=[true, 416]", "expected a size S or [HEIGHT, WIDTH]"),
+])
+def test_a_size_of_the_wrong_shape_is_named(item, says) -> None:
+    with pytest.raises(UserError, match=re.escape(says)):
+        apply_overrides(Recipe(), [item])
+
+
+@pytest.mark.parametrize("item, says", [
+    ("model.input_size=[300, 416]", "model.input_size=[300, 416] (416x300, width x height) is not a multiple of 32 "
+                                    "on each side (the largest stride); e.g. [288, 416]"),
+    ("model.test_size=[320, 400]", "model.test_size=[320, 400] (400x320, width x height) is not a multiple of 32 "
+                                   "on each side (the largest stride); e.g. [320, 416]"),
+    ("model.input_size=[0, 416]", "model.input_size=[0, 416] (416x0, width x height): must be at least 32 on each "
+                                  "side"),
+    ("model.input_size=-32", "model.input_size=-32: must be at least 32"),
+    ("model.input_size=150", "model.input_size=150 is not a multiple of 32 (the largest stride); e.g. 160"),
+])
+def test_a_size_off_the_32_grid_is_named_with_the_nearest_that_is_on_it(item, says) -> None:
+    r = apply_overrides(load_recipe("yolox_nano"), [item])
+    with pytest.raises(UserError, match=re.escape(says)):
+        check_recipe(r)
+
+
+def test_img_size_width_x_height_sets_the_pair_and_scales_random_size_by_the_long_side() -> None:
+    from yolox_edge.config import build_recipe, input_size_overrides
+
+    nano = load_recipe("yolox_nano")  # 416, random_size [10, 20]
+    assert input_size_overrides(nano, (320, 416)) == ["model.input_size=[320, 416]", "model.test_size=[320, 416]",
+                                                      "train.random_size=[10, 20]"]
+    portrait = input_size_overrides(nano, (224, 160))
+    assert portrait[-1] == "train.random_size=[5, 11]"  # its long side, as --img-size 224 scales it
+    r = build_recipe("yolox_nano", img_size=(256, 416), epochs=1)
+    assert (r.input_hw, r.test_hw, r.train.random_size) == ((256, 416), (256, 416), (10, 20))
+    rect = build_recipe("yolox_nano", img_size=(320, 416))
+    assert input_size_overrides(rect, 208)[-1] == "train.random_size=[5, 10]"  # from a rectangle back to a square
+    with pytest.raises(UserError, match=re.escape("--img-size 416x300: each side (width and height) must be a "
+                                                  "positive multiple of 32; the nearest that is: 416x288")):
+        build_recipe("yolox_nano", img_size=(300, 416))

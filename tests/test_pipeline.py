@@ -1,5 +1,5 @@
 """``yolox-edge pipeline`` (the README's main job) end to end at a tiny size: every stage runs
-and leaves what the summary promises."""
+and leaves what the summary promises (at a rectangular --img-size, which every stage follows)."""
 from __future__ import annotations
 
 import json
@@ -19,13 +19,21 @@ pytest.importorskip("onnxruntime")
 
 def test_pipeline_cli_on_the_embedded_default(run_cli, tmp_path) -> None:
     out = tmp_path / "run"
-    code, stdout, err = run_cli("pipeline", "--out", out, "--epochs", "1", "--img-size", "64", "--target", "onnx",
+    code, stdout, err = run_cli("pipeline", "--out", out, "--epochs", "1", "--img-size", "96x64", "--target", "onnx",
                                 "--calib-count", "4", "--bench-runs", "2", "--threads", "1",
                                 "--set", "data.repeat=1")
     assert code == 0, err
     # the generated data, the trained checkpoint and each stage's output
     assert (out / "data" / "data.yaml").is_file()
-    assert (out / "train" / "last.pt").is_file()
+    from yolox_edge.engine.checkpoint import load_checkpoint
+    from yolox_edge.export import read_metadata
+
+    # trained at 96x64 (width x height), and every later stage at the checkpoint's size
+    assert "sizes: trained at 96x64; evaluated and exported at 96x64" in stdout
+    assert load_checkpoint(out / "train" / "last.pt")["preprocess"]["input_size"] == [64, 96]
+    assert "calibration set: 4 images at 96x64" in stdout
+    for folder in ("onnx_fp32", "onnx_raw", "onnx_int8"):
+        assert read_metadata(out / folder)["input"]["shape"] == [1, 3, 64, 96], folder
     rows = json.loads((out / "eval.json").read_text())
     assert [r["artifact"] for r in rows] == ["torch fp32", "onnx fp32", "onnx int8"]
     assert all(0.0 <= r["AP"] <= 1.0 and 0.0 <= r["AP50"] <= 1.0 for r in rows)
@@ -44,19 +52,19 @@ def test_pipeline_cli_on_the_embedded_default(run_cli, tmp_path) -> None:
     assert f"bundle: {bundle}" in stdout
     with zipfile.ZipFile(bundle) as z:
         meta = json.loads(z.read(next(n for n in z.namelist() if n.endswith("metadata.json"))))
-    assert meta["input_size"] == [64, 64]
+    assert meta["input_size"] == [64, 96]
     assert meta["bundle"]["evaluation"]["AP"] == rows[2]["AP"]  # the card quotes the INT8 model's own AP (was null)
     assert run_cli("verify", bundle)[0] == 0
 
     # the same --out again: the trained run is never overwritten; --resume continues it
-    code, _, err = run_cli("pipeline", "--out", out, "--epochs", "1", "--img-size", "64", "--threads", "1")
+    code, _, err = run_cli("pipeline", "--out", out, "--epochs", "1", "--img-size", "96x64", "--threads", "1")
     assert code == 2 and "last.pt" in err and "--resume" in err, err
     code, stdout, err = run_cli("pipeline", "--out", out, "--resume", "--no-int8", "--target", "onnx",
-                                "--bench-runs", "2", "--threads", "1", "--img-size", "64")
+                                "--bench-runs", "2", "--threads", "1", "--img-size", "96x64")
     assert code == 0, err
     assert f"resume: {out / 'train' / 'last.pt'} at epoch 1/1" in stdout
     # no recipe given: only the flag is named, not every default that differs from the run's recipe
-    assert "not used: --img-size 64" in stdout and "aug." not in stdout
+    assert "not used: --img-size 96x64" in stdout and "aug." not in stdout
     assert (out / "yolox_nano_onnx_fp32.zip").is_file()
 
 

@@ -17,19 +17,22 @@ from typing import Any
 import yaml
 
 from .data.transforms import AugConfig
-from .errors import UserError, read_yaml
+from .errors import UserError, check_input_size, format_size, input_hw, read_yaml
 from .thresholds import EVAL_CONF, EVAL_NMS_IOU
 
 AugCfg = AugConfig  # the data engineer's dataclass is the recipe's aug section
 
+Size = int | tuple[int, int]  # a recipe's input size: S (square) or [H, W], the contract's order
+SIZE_STEP = 32  # the largest stride of every variant: each side must be a multiple of it
+
 
 @dataclass
 class ModelCfg:
-    """Which network, and at what input size it is trained and evaluated."""
+    """Which network, and at what input size (S, or [H, W]) it is trained and evaluated."""
 
     variant: str = "s"
-    input_size: int | None = None  # None: the variant's own size (640 for S, 416 for Nano)
-    test_size: int | None = None   # None: input_size
+    input_size: Size | None = None  # None: the variant's own size (640 for S, 416 for Nano)
+    test_size: Size | None = None   # None: input_size
 
 
 @dataclass
@@ -60,8 +63,8 @@ class TrainCfg:
     ema: bool = True
     ema_decay: float = 0.9998
     eval_interval: int = 10
-    multiscale_range: int = 5             # sizes input/32 +- range (x32); 0 disables
-    random_size: tuple[int, int] | None = None  # explicit (lo, hi) in units of 32, overrides range
+    multiscale_range: int = 5             # long side input/32 +- range (x32), aspect kept; 0 disables
+    random_size: tuple[int, int] | None = None  # explicit (lo, hi), units of 32 of the long side; overrides range
     multiscale_interval: int = 10         # iterations between size changes
     freeze_backbone_epochs: int = 0
     freeze_bn: bool = False               # keep every BN in eval mode (tiny datasets)
@@ -87,13 +90,25 @@ class Recipe:
         return _plain(dataclasses.asdict(self))
 
     @property
-    def input_size(self) -> int:
+    def input_size(self) -> Size:
+        """The training size as the recipe gives it: S, or (H, W); the variant's own if unset."""
         from .models import get_variant
         return self.model.input_size or get_variant(self.model.variant).input_size
 
     @property
-    def test_size(self) -> int:
+    def test_size(self) -> Size:
+        """The evaluation (and checkpoint) size: S, or (H, W); the training size if unset."""
         return self.model.test_size or self.input_size
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        """The training size as (H, W)."""
+        return input_hw(self.input_size)
+
+    @property
+    def test_hw(self) -> tuple[int, int]:
+        """The evaluation size as (H, W): what checkpoints record as ``preprocess.input_size``."""
+        return input_hw(self.test_size)
 
 
 SECTIONS = {"model": ModelCfg, "data": DataCfg, "aug": AugConfig, "train": TrainCfg}
@@ -114,6 +129,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         args = typing.get_args(hint)
         if value is None and type(None) in args:
             return None
+        if set(args) - {type(None)} == set(typing.get_args(Size)):
+            return _coerce_size(value, where)
         errors = []
         for a in args:
             if a is type(None):
@@ -149,6 +166,18 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             raise UserError(f"{where}: expected a string, got {value!r}")
         return value
     return value  # Any / untyped: accept as is
+
+
+def _coerce_size(value: Any, where: str) -> Size:
+    """An input size: S, or [H, W] (a tuple); either member's own message would name only half
+    of what is allowed ("expected an integer" for [320, 416, 3])."""
+    if isinstance(value, (list, tuple)) and len(value) == 2 and \
+            all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return int(value[0]), int(value[1])
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise UserError(f"{where}: expected a size S or [HEIGHT, WIDTH] in pixels (e.g. 416 or [320, 416]), "
+                    f"got {value!r}")
 
 
 def _hints(cls) -> dict[str, Any]:
@@ -221,7 +250,26 @@ def check_recipe(recipe: Recipe) -> None:
         raise UserError(f"train.device={dev!r}: choose auto, cpu, cuda or cuda:N")
     if t.random_size is not None and not 1 <= t.random_size[0] <= t.random_size[1]:
         raise UserError(f"train.random_size={list(t.random_size)}: must be [lo, hi] with 1 <= lo <= hi "
-                        "(units of 32 px)")
+                        "(units of 32 px, of the long side)")
+    for key in ("input_size", "test_size"):
+        check_size(getattr(recipe.model, key), f"model.{key}")
+
+
+def check_size(size: Size | None, what: str) -> None:
+    """UserError unless each side of ``size`` (S, or (H, W); None passes) is a positive multiple
+    of 32, naming ``what`` and the nearest size that is."""
+    if size is None:
+        return
+    h, w = input_hw(size)
+    if min(h, w) > 0 and not h % SIZE_STEP and not w % SIZE_STEP:
+        return
+    shown = str(h) if isinstance(size, int) else f"[{h}, {w}] ({format_size((h, w))}, width x height)"
+    sides = "" if isinstance(size, int) else " on each side"
+    if min(h, w) < SIZE_STEP:
+        raise UserError(f"{what}={shown}: must be at least {SIZE_STEP}{sides} (a multiple of {SIZE_STEP})")
+    near = [int(v / SIZE_STEP + 0.5) * SIZE_STEP for v in (h, w)]  # as errors.check_input_size rounds
+    fix = str(near[0]) if isinstance(size, int) else str(near)
+    raise UserError(f"{what}={shown} is not a multiple of {SIZE_STEP}{sides} (the largest stride); e.g. {fix}")
 
 
 RECIPES_DIR = Path(__file__).parent / "recipes"  # shipped with the package, so any install has them
@@ -272,28 +320,43 @@ def apply_overrides(recipe: Recipe, overrides: list[str] | None) -> Recipe:
     return recipe
 
 
-def input_size_overrides(recipe: Recipe, size: int) -> list[str]:
-    """``--set`` items for ``--img-size S`` (train and pipeline alike): train around S, evaluate
-    and export at S. A recipe's explicit multi-scale range (``train.random_size``, units of 32
-    chosen for its own size, e.g. Nano's 320-640 at 416) is scaled to S with it."""
-    sets = [f"model.input_size={size}", f"model.test_size={size}"]
+def size_item(size: Size) -> str:
+    """A size as a ``--set`` value: ``416``, or ``[320, 416]`` ([H, W]) for a rectangle."""
+    h, w = input_hw(size)
+    return str(h) if h == w else f"[{h}, {w}]"
+
+
+def input_size_overrides(recipe: Recipe, size: Size) -> list[str]:
+    """``--set`` items for ``--img-size S`` or ``WxH`` (``size`` S or (H, W); train and pipeline
+    alike): train around the size, evaluate and export at it. A recipe's explicit multi-scale
+    range (``train.random_size``, units of 32 of the long side, chosen for its own size, e.g.
+    Nano's 320-640 at 416) is scaled with the long side."""
+    sets = [f"model.input_size={size_item(size)}", f"model.test_size={size_item(size)}"]
     rs = recipe.train.random_size
     if rs is not None:
-        k = size / recipe.input_size
+        k = max(input_hw(size)) / max(recipe.input_hw)
         sets.append(f"train.random_size=[{max(1, round(rs[0] * k))}, {max(1, round(rs[1] * k))}]")
     return sets
 
 
-def build_recipe(recipe: Recipe | str | Path, *, img_size: int | None = None, epochs: int | None = None,
+def check_img_size(size: Size | None) -> None:
+    """UserError naming ``--img-size`` (train, pipeline) unless each side is a positive multiple of 32."""
+    if size is not None:
+        check_input_size(size, (SIZE_STEP,))
+
+
+def build_recipe(recipe: Recipe | str | Path, *, img_size: Size | None = None, epochs: int | None = None,
                  batch: int | None = None, device: str | None = None, freeze_backbone_epochs: int | None = None,
                  overrides: list[str] | None = None) -> Recipe:
     """The recipe ``yolox-edge train`` runs: a shipped recipe's name, a YAML path or a Recipe (copied,
     not changed), with its flags applied as ``--set`` items, for ``Trainer(build_recipe(...), ...)``.
 
-    ``img_size`` comes first (train around S, evaluate and export at S; a recipe's
-    ``train.random_size`` scaled with it), so an explicit ``overrides`` item still wins; then
+    ``img_size`` (S, or (H, W) for ``--img-size WxH``) comes first (train around it, evaluate and
+    export at it; a recipe's ``train.random_size`` scaled with it), so an explicit ``overrides``
+    item still wins; then
     ``epochs``, ``batch``, ``freeze_backbone_epochs`` and ``device``. Values are checked as
     ``--set`` values are (a UserError naming the key)."""
+    check_img_size(img_size)
     rec = recipe_from_dict(recipe.to_dict(), "recipe") if isinstance(recipe, Recipe) else load_recipe(recipe)
     sets = input_size_overrides(rec, img_size) if img_size else []
     sets += list(overrides or [])

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from .thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
-from .errors import UserError
+from .errors import UserError, format_size
 from .progress import deprecated_keywords, line_sink
 
 # Nano trained from scratch on the generated shapes in ~3 minutes on 2 CPU cores. What makes a
@@ -84,11 +84,16 @@ class _Steps:
 
 @deprecated_keywords(say=lambda f: {"log": f})
 def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None = None, recipe: str | Path | None = None,
-                 weights: str | Path | None = None, epochs: int | None = None, img_size: int | None = None,
+                 weights: str | Path | None = None, epochs: int | None = None,
+                 img_size: int | tuple[int, int] | None = None,
                  target: str = "ncnn", int8: bool = True, calib_count: int = 32, bench_runs: int = 20,
                  threads: tuple[int, ...] = (1, 2), overrides: list[str] | None = None, progress: bool = True,
                  resume: bool = False, log: Callable[[str], None] | None = print) -> PipelineResult:
     """Run every stage into ``out`` and return where things went and the summary rows.
+
+    ``img_size``: S, or (H, W) for ``--img-size WxH``: the training size (multi-scale around it,
+    aspect kept) and so the checkpoint's, which the exports, the calibration set and the INT8
+    graphs then take.
 
     ``progress=False`` turns off the progress bars (training, NNCF, eval, bench); ``log`` receives
     the step headers and lines, the trainer's included (None: none). ``say=`` is the deprecated
@@ -100,7 +105,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     """
     from .bench import run_bench
     from .bundle.package import package_bundle
-    from .config import apply_overrides, input_size_overrides, load_recipe, recipe_from_dict
+    from .config import apply_overrides, check_img_size, input_size_overrides, load_recipe, recipe_from_dict
     from .data.spec import read_split
     from .fileio import atomic_write_bytes
     from .engine.evaluator import evaluate, evaluation_record, per_class_lines
@@ -110,6 +115,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
 
     if target not in ("ncnn", "openvino", "onnx"):
         raise UserError(f"--target {target!r}: choose ncnn, openvino or onnx")
+    check_img_size(img_size)  # before any step: a size off the 32 grid would fail at training
     out = Path(out)
     if not resume:  # before step 1 writes data into a folder the training step would refuse
         refuse_earlier_run(out / "train")
@@ -144,7 +150,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     given = rec if not resume or recipe else None
     if given is None and sets:
         flags = ([f"--epochs {epochs}"] if epochs is not None else []) + \
-                ([f"--img-size {img_size}"] if img_size is not None else []) + [f"--set {s}" for s in overrides or []]
+                ([f"--img-size {format_size(img_size)}"] if img_size is not None else []) + \
+                [f"--set {s}" for s in overrides or []]
         say("    " + resume_flags_note(out / "train" / "last.pt", flags))
     note = default_recipe_note(weights=weights, recipe=recipe, resume=resume)
     if note:
@@ -173,7 +180,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         hw = tuple(read_metadata(size, verify=False)["input_size"])
         cal = build_calibration_set(data, out / "calib", size=hw, count=calib_count, split="train",
                                     force=True)  # the pipeline's own folder: a resumed run rebuilds it
-        say(f"    calibration set: {len(cal.images)} images at {hw[0]}x{hw[1]} -> {out / 'calib'}")
+        say(f"    calibration set: {len(cal.images)} images at {format_size(hw)} -> {out / 'calib'}")
         q = quantize_checkpoint(ckpt, out / "calib", target, out / f"{target}_int8",
                                 QuantizeOptions(subset_size=calib_count), progress=progress, log=None)
         exports[f"{target} int8"] = q.directory

@@ -36,6 +36,8 @@ BAD = [
     ("convert", "m.pt", "--to", "nano_hswish", "--calib", "c", "--out", "o.pt", "--steps", "0"),
     ("package", "m", "--target", "ncnn", "--out", "b.zip", "--max-det", "0"),
     ("pipeline", "--threads", "0,1"),
+    ("pipeline", "--img-size", "416x"),
+    ("train", "--recipe", "r.yaml", "--data", "d.yaml", "--out", "o", "--img-size", "0x320"),
     ("models", "--num-classes", "0"),
 ]
 
@@ -86,6 +88,9 @@ def test_img_size_flags_parse_width_x_height() -> None:
     assert parse(["calibrate", "--data", "d", "--out", "o"]).size == 416
     assert parse(["eval", "m.pt", "--data", "d.yaml", "--img-size", "320"]).img_size == 320
     assert parse(["bench", "m.pt", "--img-size", "416x320"]).img_size == (320, 416)
+    assert parse(["train", "--recipe", "r", "--data", "d", "--out", "o", "--img-size", "416x320"]).img_size == (320, 416)
+    assert parse(["train", "--recipe", "r", "--data", "d", "--out", "o", "--img-size", "416"]).img_size == 416
+    assert parse(["pipeline", "--img-size", "416x256"]).img_size == (256, 416)
 
 
 def test_check_input_size_names_what_was_given_and_the_nearest_valid() -> None:

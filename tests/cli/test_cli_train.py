@@ -24,3 +24,18 @@ def test_result_without_rank_is_a_single_process_run(capsys) -> None:
     del res["main"]
     _summary(res)
     assert "done: best AP" in capsys.readouterr().out
+
+
+def test_img_size_off_the_32_grid_exits_2_before_any_data_is_read(run_cli, tmp_path) -> None:
+    """train and pipeline check WxH as export does: one line naming the value and the nearest size."""
+    want = ("--img-size 416x300: each side (width and height) must be a positive multiple of 32; "
+            "the nearest that is: 416x288")
+    code, out, err = run_cli("train", "--recipe", "yolox_nano", "--data", tmp_path / "none.yaml", "--out",
+                             tmp_path / "run", "--img-size", "416x300")
+    assert code == 2 and want in err, err
+    code, out, err = run_cli("pipeline", "--out", tmp_path / "p", "--img-size", "416x300")
+    assert code == 2 and want in err, err
+    assert not (tmp_path / "p" / "data").exists()  # stopped before the data step
+    code, out, err = run_cli("train", "--recipe", "yolox_nano", "--data", tmp_path / "none.yaml", "--out",
+                             tmp_path / "run", "--set", "model.input_size=[320,400]")
+    assert code == 2 and "model.input_size=[320, 400] (400x320, width x height) is not a multiple of 32" in err, err

@@ -39,6 +39,39 @@ def test_no_aug_is_the_inference_contract(tmp_path: Path) -> None:
         np.testing.assert_allclose(t.numpy(), [[i % 2, 10 * r, 10 * r, 40 * r, 50 * r]], rtol=1e-5)
 
 
+@pytest.mark.parametrize("hw", [(64, 96), (96, 64)])
+def test_no_aug_at_a_rectangle_is_the_inference_contract_at_h_x_w(tmp_path: Path, hw) -> None:
+    """img_size=(H, W): the letterbox of preprocess at (H, W), boxes scaled by its ratio and inside."""
+    samples = _samples(tmp_path)
+    ds = DetectionDataset(samples, img_size=hw, aug=None)
+    for i in range(len(ds)):
+        x, t = ds[i]
+        ref, r = preprocess(read_image(samples[i].image), PreprocessConfig(input_size=hw))
+        assert x.shape == (3, *hw)
+        np.testing.assert_array_equal(x.numpy(), ref)
+        assert r == min(hw[0] / 60, hw[1] / (80 + 10 * i))
+        np.testing.assert_allclose(t.numpy(), [[i % 2, 10 * r, 10 * r, 40 * r, 50 * r]], rtol=1e-5)
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_augmented_samples_at_a_rectangle_are_h_x_w_with_boxes_inside(tmp_path: Path, cache: bool) -> None:
+    """Mosaic (with MixUp), the plain path and the no-aug stage all give H x W canvases."""
+    hw = (64, 128)
+    ds = DetectionDataset(_samples(tmp_path), img_size=hw, aug=AugConfig(mosaic_prob=0.5, mixup_prob=0.5), seed=2,
+                          cache_images=cache)
+    boxes_seen = 0
+    for aug in (True, False):
+        ds.set_aug(aug)
+        for i in range(12):
+            x, t = ds[i % 4]
+            assert x.shape == (3, *hw)
+            b = t[:, 1:].numpy()
+            assert (b >= 0).all() and (b[:, [0, 2]] <= hw[1]).all() and (b[:, [1, 3]] <= hw[0]).all()
+            assert (b[:, 2] > b[:, 0]).all() and (b[:, 3] > b[:, 1]).all()
+            boxes_seen += len(b)
+    assert boxes_seen > 12
+
+
 def test_collate_pads_with_minus_one(tmp_path: Path) -> None:
     ds = DetectionDataset(_samples(tmp_path), img_size=64, aug=AugConfig(mixup_prob=0), seed=1)
     batch = [ds[0], (torch.zeros(3, 64, 64), torch.zeros(0, 5)), ds[1]]

@@ -15,7 +15,7 @@ from yolox_edge.data.sample import Sample
 S = 128
 
 
-def _colour_dataset(tmp_path: Path, aug: T.AugConfig) -> DetectionDataset:
+def _colour_dataset(tmp_path: Path, aug: T.AugConfig, size=S) -> DetectionDataset:
     """Four images with filled boxes; a box's class is the index of its colour."""
     layouts = [(200, 160, [(10, 10, 60, 70), (100, 40, 180, 120)]),
                (120, 120, [(20, 30, 70, 100)]),
@@ -26,15 +26,15 @@ def _colour_dataset(tmp_path: Path, aug: T.AugConfig) -> DetectionDataset:
         p = tmp_path / f"img{k}.png"
         write_image(p, w, h, boxes)
         samples.append(Sample(p, np.array(boxes, np.float32), np.arange(len(boxes)), width=w, height=h))
-    return DetectionDataset(samples, img_size=S, aug=aug, seed=3)
+    return DetectionDataset(samples, img_size=size, aug=aug, seed=3)
 
 
-def _check_colours(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray) -> float:
+def _check_colours(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray, hw=(S, S)) -> float:
     """Assert each box mostly shows its colour; return the share of coloured pixels covered by boxes."""
-    assert img.shape == (S, S, 3) and img.dtype == np.uint8
+    assert img.shape == (*hw, 3) and img.dtype == np.uint8
     assert len(boxes) == len(labels)
     if len(boxes):
-        assert (boxes >= 0).all() and (boxes <= S).all()
+        assert (boxes >= 0).all() and (boxes[:, [0, 2]] <= hw[1]).all() and (boxes[:, [1, 3]] <= hw[0]).all()
         assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
     covered = total = 0
     for k, colour in enumerate(COLORS[:3]):
@@ -52,12 +52,13 @@ def _check_colours(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray) -> fl
     return covered / max(total, 1)
 
 
+@pytest.mark.parametrize("hw", [(S, S), (96, 160), (160, 96)], ids=["square", "landscape", "portrait"])
 @pytest.mark.parametrize("mosaic_prob", [1.0, 0.0])
-def test_boxes_follow_the_image(tmp_path: Path, mosaic_prob: float) -> None:
+def test_boxes_follow_the_image(tmp_path: Path, mosaic_prob: float, hw) -> None:
     aug = T.AugConfig(mosaic_prob=mosaic_prob, mosaic_scale=(0.5, 1.5), mixup_prob=0.0, hsv_prob=0.0,
                       degrees=10, translate=0.1, shear=2)
-    ds = _colour_dataset(tmp_path, aug)
-    shares = [_check_colours(*ds.load_augmented(i % 4)) for i in range(40)]
+    ds = _colour_dataset(tmp_path, aug, hw if hw[0] != hw[1] else hw[0])
+    shares = [_check_colours(*ds.load_augmented(i % 4), hw=hw) for i in range(40)]
     # colour left outside every box = slivers of boxes dropped as mostly cut off
     assert np.mean(shares) > 0.97
 
@@ -80,19 +81,21 @@ def test_identity_affine_keeps_everything() -> None:
     assert lab.tolist() == [2]
 
 
-def test_mosaic_size_and_scale_range() -> None:
+@pytest.mark.parametrize("hw", [(S, S), (96, 160)])
+def test_mosaic_size_and_scale_range(hw) -> None:
     lo, hi = 0.5, 1.5
     cfg = T.AugConfig(mosaic_scale=(lo, hi), degrees=0, translate=0, shear=0)
-    img = np.full((S, S, 3), 40, np.uint8)
+    img = np.full((*hw, 3), 40, np.uint8)
     box = np.array([[40, 40, 60, 70]], np.float32)  # 20 x 30
     img[40:70, 40:60] = 200
     ratios = []
+    limit = np.array([hw[1], hw[0], hw[1], hw[0]], np.float32)  # x1, y1, x2, y2 bounds
     for seed in range(150):
-        out, boxes, labels = T.mosaic([(img, box, np.array([k])) for k in range(4)], S,
+        out, boxes, labels = T.mosaic([(img, box, np.array([k])) for k in range(4)], hw if hw[0] != hw[1] else S,
                                       np.random.default_rng(seed), cfg)
-        assert out.shape == (S, S, 3) and (boxes >= 0).all() and (boxes <= S).all()
+        assert out.shape == (*hw, 3) and (boxes >= 0).all() and (boxes <= limit).all()
         w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-        whole = (boxes > 0.5).all(1) & (boxes < S - 0.5).all(1)  # not cut by the output border
+        whole = (boxes > 0.5).all(1) & (boxes < limit - 0.5).all(1)  # not cut by the output border
         ratios += (w[whole] / 20).tolist()
         np.testing.assert_allclose(h[whole] / 30, w[whole] / 20, rtol=1e-4)
     ratios = np.array(ratios)

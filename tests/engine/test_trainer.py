@@ -382,3 +382,63 @@ def test_training_gives_back_the_thread_counts_and_runs_twice(synthetic_coco, tm
             assert torch.get_num_threads() == 1 and cv2.getNumThreads() == 2  # 1: the engine tests' fixture
     finally:
         cv2.setNumThreads(cv_before)
+
+
+class _InputShapes(Hook):
+    """Records the (H, W) of every batch the trained model is run on (evaluation runs its EMA copy)."""
+
+    def __init__(self) -> None:
+        self.shapes: set[tuple[int, int]] = set()
+        self._hooked = False
+
+    def before_epoch(self, trainer, epoch: int) -> None:
+        if not self._hooked:
+            def record(module, args) -> None:
+                self.shapes.add(tuple(args[0].shape[-2:]))
+            trainer.model.register_forward_pre_hook(record)
+            self._hooked = True
+
+
+def test_rectangular_training_resumes_and_its_checkpoints_run_at_h_x_w(synthetic_coco, tiny_recipe, run_cli,
+                                                                       tmp_path):
+    """--img-size 96x64: batches at 96x64 and at multi-scale sizes of its ratio, last.pt/best.pt
+    with preprocess (64, 96), a resume (CLI) from the stored [H, W] recipe, and
+    the best checkpoint's export and predictions at 96x64 without --img-size."""
+    from yolox_edge.config import build_recipe, recipe_from_checkpoint
+    from yolox_edge.engine.multiscale import size_at
+    from yolox_edge.export import export_model, read_metadata
+    from yolox_edge.runtime import load_predictor
+
+    spec, run = synthetic_coco(4), tmp_path / "run"  # 80x64 (WxH) images
+    r = build_recipe(tiny_recipe, img_size=(64, 96), epochs=2,
+                     overrides=["train.random_size=[2, 5]", "train.multiscale_interval=1", "aug.mosaic_prob=1.0",
+                                "data.repeat=3"])  # 3 iterations an epoch: sizes drawn after the first
+    shapes = _InputShapes()
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(r, data=spec, out=run, progress=False, log=None, hooks=[shapes, _StopAfterFirstEpoch()]).train()
+    last = load_checkpoint(run / "last.pt")
+    assert last["epoch"] == 1 and last["preprocess"]["input_size"] == [64, 96]
+    assert last["recipe"]["model"]["input_size"] == [64, 96]
+    assert recipe_from_checkpoint(last["recipe"]).input_hw == (64, 96)
+    # the first iteration at 96x64, the others at sizes of its ratio (seeded draws)
+    assert (64, 96) in shapes.shapes and len(shapes.shapes) > 1
+    assert shapes.shapes <= {size_at(u, (64, 96)) for u in (2, 3, 4, 5)}, shapes.shapes
+
+    code, out, err = run_cli("train", "--data", spec, "--out", run, "--resume", "--no-progress")
+    assert code == 0, err
+    assert ("sizes: trained at 64x32-160x96 (multi-scale from 96x64, aspect kept); evaluated and exported "
+            "at 96x64") in out
+    assert "resume: " in out and "at epoch 1/2" in out
+    best = load_checkpoint(run / "best.pt")
+    assert load_checkpoint(run / "last.pt")["epoch"] == 2 and best["preprocess"]["input_size"] == [64, 96]
+
+    img = np.full((60, 80, 3), 100, np.uint8)  # 4:3
+    pred = load_predictor(run / "best.pt", conf=0.0)
+    assert tuple(pred.info.preprocess.input_size) == (64, 96)
+    onnx = export_model(run / "best.pt", "onnx", tmp_path / "onnx").directory
+    assert read_metadata(onnx)["input"]["shape"] == [1, 3, 64, 96]
+    det = load_predictor(onnx, conf=0.0).predict(img)
+    ref = pred.predict(img)
+    assert len(det) > 0 and len(det) <= len(ref)
+    assert (det.boxes[:, [0, 2]] <= 80 + 1e-3).all() and (det.boxes[:, [1, 3]] <= 60 + 1e-3).all()
+

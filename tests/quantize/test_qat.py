@@ -262,7 +262,7 @@ def test_qat_ap_summary_names_which_ap_is_which():
     assert "(epoch 0, the untrained start)" in start[2]
 
 
-def test_qat_at_a_rectangular_size_trains_at_its_long_side(tiny_ckpt, shapes_spec, tmp_path, monkeypatch):
+def test_qat_at_a_rectangular_size_trains_at_that_size(tiny_ckpt, shapes_spec, tmp_path, monkeypatch):
     from yolox_edge.quantize import qat
     from yolox_edge.quantize.calib import build_calibration_set
     from yolox_edge.quantize.pipeline import run_quantize
@@ -271,12 +271,13 @@ def test_qat_at_a_rectangular_size_trains_at_its_long_side(tiny_ckpt, shapes_spe
     real = qat.qat_recipe
 
     def spy(variant, input_size, **kw):
-        sizes.append(input_size)
-        return real(variant, input_size, **kw)
+        recipe = real(variant, input_size, **kw)
+        sizes.append((recipe.input_hw, recipe.test_hw))
+        return recipe
 
     monkeypatch.setattr(qat, "qat_recipe", spy)
     build_calibration_set(shapes_spec, tmp_path / "calib", size=(64, 96), count=4)
     res = run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", qat=True, data=str(shapes_spec),
                        epochs=1, batch=4, topk=0, subset_size=4, img_size=(64, 96), progress=False, log=None)
-    assert sizes == [96]  # square training at the long side: the scale the 96x64 graph sees objects at
+    assert sizes == [((64, 96), (64, 96))]  # fine-tuned and scored on the 96x64 letterbox the graph sees
     assert res["onnx"].metadata["input_size"] == [64, 96]

@@ -1,7 +1,7 @@
 """yolox-edge pipeline: data -> train -> INT8 -> export -> bench -> bundle, in one command."""
 from __future__ import annotations
 
-from .argtypes import int_list, positive
+from .argtypes import img_size, int_list, positive
 
 
 def add_parser(sub) -> None:
@@ -12,7 +12,9 @@ def add_parser(sub) -> None:
                    "from-scratch Nano schedule)")
     p.add_argument("--weights", default=None, help="start from this checkpoint, e.g. an imported COCO Nano")
     p.add_argument("--epochs", type=positive, default=None, help="training epochs (default: the recipe's)")
-    p.add_argument("--img-size", type=positive, default=None, help="square input size (default: the recipe's)")
+    p.add_argument("--img-size", type=img_size, default=None, metavar="S|WxH",
+                   help="input size S or WIDTHxHEIGHT (e.g. 416x320), multiples of 32: training, exports, "
+                        "calibration and INT8 all use it (default: the recipe's)")
     p.add_argument("--target", choices=["ncnn", "openvino", "onnx"], default="ncnn", help="bundle target")
     p.add_argument("--no-int8", action="store_true", help="skip INT8; bundle the FP32 export")
     p.add_argument("--calib-count", type=positive, default=32, help="INT8 calibration images (default 32)")

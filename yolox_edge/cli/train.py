@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .argtypes import non_negative, positive
+from .argtypes import img_size, non_negative, positive
 
 
 def add_parser(sub) -> None:
@@ -17,9 +17,10 @@ def add_parser(sub) -> None:
                    help="start from this checkpoint (another class count is fine, and so is a variant with the "
                         "same tensors and another activation, e.g. nano weights for nano_hswish)")
     p.add_argument("--epochs", type=positive, default=None, help="= --set train.epochs=N")
-    p.add_argument("--img-size", type=positive, default=None,
-                   help="train around S and evaluate/export at S (model.input_size and test_size; a recipe's "
-                        "train.random_size is scaled with it)")
+    p.add_argument("--img-size", type=img_size, default=None, metavar="S|WxH",
+                   help="train around S (or WIDTHxHEIGHT, e.g. 416x320; multi-scale keeps its aspect) and "
+                        "evaluate/export at it (model.input_size and test_size; a recipe's train.random_size "
+                        "is scaled with the long side); multiples of 32")
     p.add_argument("--batch", type=positive, default=None, help="total batch over all processes")
     p.add_argument("--device", default=None, help="auto | cpu | cuda")
     p.add_argument("--freeze-backbone-epochs", type=non_negative, default=None, metavar="N",

@@ -1,10 +1,10 @@
 """The training dataset: samples -> augmented network inputs and padded targets.
 
-``DetectionDataset(samples, img_size=S, aug=AugConfig(...) | None)`` yields
-``(image float32 [3, S, S] BGR 0..255, targets float32 [M, 5] = class, x1, y1, x2, y2)`` in
-input pixels. ``aug=None`` is the inference contract (letterbox only). A bad sample (missing,
-unreadable or truncated image; see ``check.load_image``) never raises mid-epoch: it is
-flagged, replaced by another sample, and counted in ``skipped``. The flags live in shared
+``DetectionDataset(samples, img_size=S or (H, W), aug=AugConfig(...) | None)`` yields
+``(image float32 [3, H, W] BGR 0..255, targets float32 [M, 5] = class, x1, y1, x2, y2)`` in
+input pixels (H = W = S for a square size). ``aug=None`` is the inference contract (letterbox
+only). A bad sample (missing, unreadable or truncated image; see ``check.load_image``) never
+raises mid-epoch: it is flagged, replaced by another sample, and counted in ``skipped``. The flags live in shared
 memory so DataLoader workers and the main process see the same count.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from ..errors import UserError
+from ..errors import UserError, input_hw
 from . import check
 from .sample import Sample
 from .transforms import AugConfig, augment_hsv, drop_small, hflip, mixup, mosaic, pad_to
@@ -32,16 +32,17 @@ Item = tuple[np.ndarray, np.ndarray, np.ndarray]  # fitted image, boxes, labels
 class DetectionDataset(Dataset):
     """Training/eval dataset over ``Sample`` records (see module docstring).
 
-    ``cache_images=True`` decodes and fits every image once at construction (about
-    S*S*3 bytes per image; worth it for small datasets on slow disks or few CPU cores).
+    ``img_size`` is S (square) or (H, W). ``cache_images=True`` decodes and fits every image
+    once at construction (about H*W*3 bytes per image; worth it for small datasets on slow
+    disks or few CPU cores).
     """
 
-    def __init__(self, samples: list[Sample], *, img_size: int, aug: AugConfig | None, seed: int = 0,
-                 cache_images: bool = False) -> None:
+    def __init__(self, samples: list[Sample], *, img_size: int | tuple[int, int], aug: AugConfig | None,
+                 seed: int = 0, cache_images: bool = False) -> None:
         if not samples:
             raise UserError("the dataset has no samples; check the data spec (yolox-edge data check SPEC)")
         self.samples = list(samples)
-        self.img_size = int(img_size)
+        self.img_size = input_hw(img_size)  # (H, W)
         self.aug = aug
         self.aug_enabled = aug is not None
         self.seed = int(seed)
@@ -99,7 +100,7 @@ class DetectionDataset(Dataset):
         reduce = 1
         if self.aug is not None and s.width > 0 and s.height > 0:  # aug=None: the exact inference contract
             # Largest JPEG reduction that still leaves at least the fitted size to resize from.
-            fit = self.img_size / max(s.width, s.height)
+            fit = min(self.img_size[0] / s.height, self.img_size[1] / s.width)
             reduce = max((f for f in (1, 2, 4, 8) if f * fit <= 1.0), default=1)
         img = check.load_image(s.image, reduce)
         h, w = img.shape[:2]
@@ -109,7 +110,7 @@ class DetectionDataset(Dataset):
         # boxes are in the recorded (full-size) pixels; clip to the full size the file has
         full_wh = (s.width, s.height) if reduce > 1 else (img.shape[1], img.shape[0])
         boxes, labels = check.training_targets(s, full_wh)
-        r = min(self.img_size / full_wh[1], self.img_size / full_wh[0])
+        r = min(self.img_size[0] / full_wh[1], self.img_size[1] / full_wh[0])  # the letterbox ratio
         nh, nw = int(full_wh[1] * r), int(full_wh[0] * r)
         if (nh, nw) != img.shape[:2]:
             img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
@@ -148,7 +149,7 @@ class DetectionDataset(Dataset):
         return np.random.default_rng([self.seed, self.epoch, worker, i, self._calls])
 
     def load_augmented(self, i: int) -> Item:
-        """(image S x S uint8, boxes, labels) for index ``i`` with the configured augmentation."""
+        """(image H x W uint8, boxes, labels) for index ``i`` with the configured augmentation."""
         rng = self._rng(i)
         size, cfg = self.img_size, self.aug
         if cfg is None:

@@ -1,7 +1,8 @@
 """Training augmentations that move the image and its boxes together (the YOLOX recipe).
 
 All functions take BGR uint8 images, xyxy float32 pixel boxes [M, 4], class indices [M] and a
-``numpy.random.Generator``; none of them touch global random state. Geometry goes through one
+``numpy.random.Generator``; none of them touch global random state. Output sizes are an int S
+(square) or (H, W), the order of ``PreprocessConfig.input_size``. Geometry goes through one
 3x3 matrix per call and ``cv2.warpAffine`` (fast enough for CPU training at 416: a few ms per
 Mosaic sample).
 """
@@ -13,7 +14,11 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from ..errors import input_hw
+
 PAD = 114  # the letterbox pad value of the preprocessing contract
+
+Size = int | tuple[int, int]  # S, or (H, W)
 
 
 @dataclass
@@ -63,29 +68,33 @@ AUG_PRESETS: dict[str, AugConfig] = {
 }
 
 
-def fit_size(img: np.ndarray, size: int) -> tuple[np.ndarray, float]:
-    """Resize keeping aspect so the image fits ``size`` x ``size`` (the letterbox resize, no pad)."""
+def fit_size(img: np.ndarray, size: Size) -> tuple[np.ndarray, float]:
+    """Resize keeping aspect so the image fits ``size`` (the letterbox resize, no pad)."""
+    out_h, out_w = input_hw(size)
     h, w = img.shape[:2]
-    r = min(size / h, size / w)
+    r = min(out_h / h, out_w / w)
     nh, nw = int(h * r), int(w * r)
     if (nh, nw) == (h, w):
         return img, 1.0
     return cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR), r
 
 
-def pad_to(img: np.ndarray, size: int) -> np.ndarray:
-    """Place a fitted image at the top-left of a ``size`` x ``size`` canvas of the pad value."""
+def pad_to(img: np.ndarray, size: Size) -> np.ndarray:
+    """Place a fitted image at the top-left of a ``size`` (S, or (H, W)) canvas of the pad value."""
+    hw = input_hw(size)
     h, w = img.shape[:2]
-    if (h, w) == (size, size):
+    if (h, w) == hw:
         return img
-    canvas = np.full((size, size, 3), PAD, np.uint8)
+    canvas = np.full((*hw, 3), PAD, np.uint8)
     canvas[:h, :w] = img
     return canvas
 
 
-def affine_matrix(rng: np.random.Generator, out_size: int, center: tuple[float, float], degrees: float,
+def affine_matrix(rng: np.random.Generator, out_size: Size, center: tuple[float, float], degrees: float,
                   translate: float, scale: tuple[float, float], shear: float) -> tuple[np.ndarray, float]:
-    """3x3 matrix: move ``center`` to the output centre, rotate/scale/shear about it, translate."""
+    """3x3 matrix: move ``center`` to the output centre, rotate/scale/shear about it, translate
+    (by up to ``translate`` of the output's width in x and of its height in y)."""
+    out_h, out_w = input_hw(out_size)
     c = np.array([[1, 0, -center[0]], [0, 1, -center[1]], [0, 0, 1]], np.float64)
     s = rng.uniform(*scale)
     r = np.eye(3)
@@ -94,20 +103,22 @@ def affine_matrix(rng: np.random.Generator, out_size: int, center: tuple[float, 
     sh[0, 1] = math.tan(math.radians(rng.uniform(-shear, shear)))
     sh[1, 0] = math.tan(math.radians(rng.uniform(-shear, shear)))
     t = np.eye(3)
-    t[0, 2] = out_size / 2 + rng.uniform(-translate, translate) * out_size
-    t[1, 2] = out_size / 2 + rng.uniform(-translate, translate) * out_size
+    t[0, 2] = out_w / 2 + rng.uniform(-translate, translate) * out_w
+    t[1, 2] = out_h / 2 + rng.uniform(-translate, translate) * out_h
     return t @ sh @ r @ c, s
 
 
-def transform_boxes(boxes: np.ndarray, m: np.ndarray, out_size: int) -> np.ndarray:
-    """Boxes through matrix ``m``: the axis-aligned hull of the four moved corners, clipped."""
+def transform_boxes(boxes: np.ndarray, m: np.ndarray, out_size: Size) -> np.ndarray:
+    """Boxes through matrix ``m``: the axis-aligned hull of the four moved corners, clipped to
+    ``out_size`` (S, or (H, W))."""
     if len(boxes) == 0:
         return boxes.reshape(0, 4).astype(np.float32)
     corners = boxes[:, [0, 1, 2, 3, 0, 3, 2, 1]].reshape(-1, 2)  # (x1,y1) (x2,y2) (x1,y2) (x2,y1)
     pts = corners @ m[:2, :2].T + m[:2, 2]
     pts = pts.reshape(-1, 4, 2)
     out = np.concatenate([pts.min(1), pts.max(1)], 1)
-    return np.clip(out, 0, out_size).astype(np.float32)
+    out_h, out_w = input_hw(out_size)
+    return np.clip(out, 0, [out_w, out_h, out_w, out_h]).astype(np.float32)
 
 
 def box_candidates(before: np.ndarray, after: np.ndarray, wh_thr: float = 2, ar_thr: float = 20,
@@ -122,41 +133,46 @@ def box_candidates(before: np.ndarray, after: np.ndarray, wh_thr: float = 2, ar_
     return (w1 > wh_thr) & (h1 > wh_thr) & (w1 * h1 / (w0 * h0 + 1e-16) > area_thr) & (ar < ar_thr)
 
 
-def random_affine(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray, out_size: int,
+def random_affine(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray, out_size: Size,
                   rng: np.random.Generator, cfg: AugConfig, center: tuple[float, float] | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rotate/scale/shear/translate about ``center`` (default: image centre) into out_size x out_size."""
+    """Rotate/scale/shear/translate about ``center`` (default: image centre) into ``out_size``
+    (S, or (H, W))."""
     if center is None:
         center = (img.shape[1] / 2, img.shape[0] / 2)
     m, s = affine_matrix(rng, out_size, center, cfg.degrees, cfg.translate, cfg.mosaic_scale, cfg.shear)
-    out = cv2.warpAffine(img, m[:2], dsize=(out_size, out_size), flags=cv2.INTER_LINEAR,
+    out_h, out_w = input_hw(out_size)
+    out = cv2.warpAffine(img, m[:2], dsize=(out_w, out_h), flags=cv2.INTER_LINEAR,
                          borderValue=(PAD, PAD, PAD))
     new = transform_boxes(boxes, m, out_size)
     keep = box_candidates(boxes * s, new) if len(boxes) else np.zeros(0, bool)
     return out, new[keep], labels[keep]
 
 
-def mosaic(items: list[tuple[np.ndarray, np.ndarray, np.ndarray]], size: int, rng: np.random.Generator,
+def mosaic(items: list[tuple[np.ndarray, np.ndarray, np.ndarray]], size: Size, rng: np.random.Generator,
            cfg: AugConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Four fitted images around a random centre of a 2S canvas, then the random affine to S x S.
+    """Four fitted images around a random centre of a 2H x 2W canvas, then the random affine to
+    H x W (``size``: S, or (H, W)).
 
     ``items`` are (image fitted to ``size``, boxes, labels). Objects end up scaled by a factor
     drawn from ``cfg.mosaic_scale`` (the Mosaic scale jitter).
     """
-    s2 = 2 * size
-    canvas = np.full((s2, s2, 3), PAD, np.uint8)
-    xc, yc = (int(rng.uniform(0.5 * size, 1.5 * size)) for _ in range(2))
+    out_h, out_w = input_hw(size)
+    h2, w2 = 2 * out_h, 2 * out_w
+    canvas = np.full((h2, w2, 3), PAD, np.uint8)
+    xc = int(rng.uniform(0.5 * out_w, 1.5 * out_w))
+    yc = int(rng.uniform(0.5 * out_h, 1.5 * out_h))
     all_boxes, all_labels = [], []
     for k, (img, boxes, labels) in enumerate(items[:4]):
         h, w = img.shape[:2]
         if k == 0:    # top-left: the image's bottom-right corner sits at the centre
             x1, y1, x2, y2 = max(xc - w, 0), max(yc - h, 0), xc, yc
         elif k == 1:  # top-right
-            x1, y1, x2, y2 = xc, max(yc - h, 0), min(xc + w, s2), yc
+            x1, y1, x2, y2 = xc, max(yc - h, 0), min(xc + w, w2), yc
         elif k == 2:  # bottom-left
-            x1, y1, x2, y2 = max(xc - w, 0), yc, xc, min(yc + h, s2)
+            x1, y1, x2, y2 = max(xc - w, 0), yc, xc, min(yc + h, h2)
         else:         # bottom-right
-            x1, y1, x2, y2 = xc, yc, min(xc + w, s2), min(yc + h, s2)
+            x1, y1, x2, y2 = xc, yc, min(xc + w, w2), min(yc + h, h2)
         sx1 = w - (x2 - x1) if k in (0, 2) else 0
         sy1 = h - (y2 - y1) if k in (0, 1) else 0
         canvas[y1:y2, x1:x2] = img[sy1:sy1 + (y2 - y1), sx1:sx1 + (x2 - x1)]
@@ -171,7 +187,7 @@ def mosaic(items: list[tuple[np.ndarray, np.ndarray, np.ndarray]], size: int, rn
     labels = np.concatenate(all_labels) if all_labels else np.zeros(0, np.int64)
     ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     # Centre the affine on the canvas centre, so the random mosaic centre lands anywhere in view.
-    return random_affine(canvas, boxes[ok], labels[ok], size, rng, cfg, center=(size, size))
+    return random_affine(canvas, boxes[ok], labels[ok], (out_h, out_w), rng, cfg, center=(out_w, out_h))
 
 
 def mixup(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
@@ -187,7 +203,7 @@ def mixup(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
     o_img, o_boxes, o_labels = other
     jit = rng.uniform(*scale)
     flip = rng.random() > 0.5
-    cp = pad_to(o_img, max(size_h, size_w))[:size_h, :size_w]
+    cp = pad_to(o_img[:size_h, :size_w], (size_h, size_w))  # o_img is fitted to the output: no crop
     cp = cv2.resize(cp, (int(cp.shape[1] * jit), int(cp.shape[0] * jit)), interpolation=cv2.INTER_LINEAR)
     oh, ow = cp.shape[:2]
     ob = o_boxes * jit

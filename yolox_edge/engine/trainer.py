@@ -15,7 +15,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from ..config import Recipe, check_recipe, load_recipe, recipe_diff, recipe_from_checkpoint
@@ -25,7 +24,7 @@ from ..threads import torch_threads
 from ..data.dataset import DetectionDataset, collate
 from ..data.preprocess import PreprocessConfig
 from ..data.spec import Split, load_spec, read_split
-from ..errors import UserError, in_python, require_out_folder
+from ..errors import UserError, format_size, in_python, require_out_folder
 from ..loss import YOLOXLoss
 from ..models import VARIANTS, create_model
 from . import distributed as D
@@ -33,6 +32,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .ema import ModelEMA, unwrap
 from .finetune import set_bn_eval, set_frozen, transfer_weights
 from .hooks import Hook, RunLog
+from .multiscale import describe_sizes, resize_batch, size_at, size_range
 from .optim import build_optimizer, set_lr
 from .schedule import WarmCosSchedule, clamp_no_aug_epochs
 from .state import capture_rng, restore_rng, skip_count
@@ -49,14 +49,6 @@ class _Repeat(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         return self.ds[i % len(self.ds)]
-
-
-def _check_sizes(r: Recipe) -> None:
-    check_recipe(r)
-    for s, what in ((r.input_size, "model.input_size"), (r.test_size, "model.test_size")):
-        if s % 32:
-            raise UserError(f"{what}={s} is not a multiple of 32 (the largest stride); e.g. "
-                            f"{max(32, round(s / 32) * 32)}")
 
 
 RUN_FILES = ("last.pt", "best.pt", "log.csv", "log.json", "log.png")  # what a run writes into its folder
@@ -107,7 +99,7 @@ class Trainer:
         if recipe is not None and not isinstance(recipe, Recipe):  # a YAML, as `train --recipe` takes
             recipe = load_recipe(recipe)
         if recipe is not None:
-            _check_sizes(recipe)  # before data and weights are read
+            check_recipe(recipe)  # ranges and sizes, before data and weights are read
         self.recipe, self.data = recipe, data
         self.out = require_out_folder(out)  # before data and model are built
         self.weights, self.resume, self.progress = weights, resume, progress
@@ -134,7 +126,7 @@ class Trainer:
             run = recipe_from_checkpoint(resume_ckpt["recipe"])
             unused = recipe_diff(self.recipe, run) if self.recipe is not None else []
             self.recipe = run
-            _check_sizes(run)
+            check_recipe(run)
         r, t = self.recipe, self.recipe.train
         self.device = D.local_device(t.device)
         self.dist = D.init_distributed(self.device)
@@ -161,7 +153,8 @@ class Trainer:
         if self.train_split.problems:
             self.log(f"data: {len(self.train_split.problems)} problem(s) in {r.data.train_split} "
                      f"(first: {self.train_split.problems[0]}); run 'yolox-edge data check {spec.path}'")
-        self.input_size, self.test_size = r.input_size, r.test_size
+        # (H, W) throughout: a rectangular recipe size trains, evaluates and is saved as one
+        self.input_size, self.test_size = r.input_hw, r.test_hw
 
         torch.manual_seed(t.seed)  # the same initial weights on every rank
         self.model = create_model(r.model.variant, num_classes=len(self.names)).to(self.device)
@@ -291,25 +284,21 @@ class Trainer:
                           pin_memory=self.device.type == "cuda")
 
     def _size_range(self) -> tuple[int, int] | None:
-        """Multi-scale training sizes (lo, hi) in units of 32, or None for the fixed input size."""
+        """Multi-scale training sizes (lo, hi) in units of 32 of the long side, or None for the
+        fixed input size (``engine.multiscale``)."""
         t = self.recipe.train
-        if t.random_size is not None:
-            return tuple(t.random_size)
-        if t.multiscale_range > 0:
-            base = self.input_size // 32
-            return max(base - t.multiscale_range, 1), base + t.multiscale_range
-        return None
+        return size_range(self.input_size, t.multiscale_range, t.random_size)
 
     def describe_train_sizes(self) -> str:
-        """The training input sizes in words (what ``_random_size`` draws from)."""
+        """The training input sizes in words (what ``_random_size`` draws from), width x height."""
+        return describe_sizes(self.input_size, self._size_range())
+
+    def _random_size(self) -> tuple[int, int]:
+        """The next multi-scale size (H, W), the same on every process (rank 0 draws it)."""
         rng = self._size_range()
         if rng is None:
-            return f"trained at {self.input_size}"
-        return f"trained at {rng[0] * 32}-{rng[1] * 32} (multi-scale from {self.input_size})"
-
-    def _random_size(self) -> int:
-        rng = self._size_range()
-        return self.input_size if rng is None else random.randint(*rng) * 32
+            return self.input_size
+        return size_at(D.broadcast_int(random.randint(*rng), self.dist, self.device), self.input_size)
 
     def _set_train_mode(self, epoch: int) -> None:
         t = self.recipe.train
@@ -333,7 +322,8 @@ class Trainer:
         with _thread_counts_kept():
             self._setup()
             t = self.recipe.train
-            self.log(f"sizes: {self.describe_train_sizes()}; evaluated and exported at {self.test_size}")
+            self.log(f"sizes: {self.describe_train_sizes()}; evaluated and exported at "
+                     f"{format_size(self.test_size)}")
             try:
                 size = self.input_size
                 self._evaluate_kept_epoch()
@@ -347,7 +337,7 @@ class Trainer:
                 "best": str(self.out / "best.pt"),
                 "skipped_samples": skip_count(self.dataset), "rows": self.rows, "main": self.dist.is_main}
 
-    def _train_epoch(self, epoch: int, size: int) -> int:
+    def _train_epoch(self, epoch: int, size: tuple[int, int]) -> tuple[int, int]:
         t = self.recipe.train
         no_aug = epoch >= t.epochs - self.no_aug_epochs
         self.dataset.set_aug(not no_aug)
@@ -371,11 +361,7 @@ class Trainer:
             set_lr(self.optimizer, lr)
             images = images.to(self.device, non_blocking=True).float()
             targets = targets.to(self.device, non_blocking=True).float()
-            if size != images.shape[-1]:
-                scale = size / images.shape[-1]
-                images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
-                targets = targets.clone()
-                targets[..., 1:5] *= scale
+            images, targets = resize_batch(images, targets, size)
             with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_amp):
                 maps = self.train_model(images)
             out = self.loss_fn([m.float() for m in maps], targets, use_l1=no_aug)
@@ -394,11 +380,11 @@ class Trainer:
                 sums[k] = sums.get(k, 0.0) + v
             n_iter += 1
             bar.set_postfix({**{k: f"{v:.3f}" for k, v in parts.items() if k != "l1" or no_aug},
-                             "lr": f"{lr:.2e}", "size": size}, refresh=False)
+                             "lr": f"{lr:.2e}", "size": format_size(size)}, refresh=False)
             for h in self.hooks:
                 h.after_iter(self, epoch, n_iter, parts)
             if t.multiscale_interval > 0 and (it + 1) % t.multiscale_interval == 0:
-                size = D.broadcast_int(self._random_size(), self.dist, self.device)
+                size = self._random_size()
         bar.close()
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "iters": n_iter, "no_aug": int(no_aug),
                                **{f"loss_{k}": v / max(n_iter, 1) for k, v in sums.items()},
@@ -429,7 +415,7 @@ class Trainer:
         model = self.eval_model()
         was = model.training
         info = ModelInfo(name=f"yolox_{self.model.variant}", class_names=self.names,
-                         preprocess=PreprocessConfig(input_size=(self.test_size,) * 2), output_kind="decoded",
+                         preprocess=PreprocessConfig(input_size=self.test_size), output_kind="decoded",
                          strides=tuple(self.model.strides))
         pred = Predictor(TorchBackend(model, device=str(self.device)), info, conf=self.recipe.train.eval_conf,
                          iou=self.recipe.train.eval_nms, max_det=EVAL_MAX_DET)
@@ -501,4 +487,4 @@ class Trainer:
         if self.ema is not None:
             extra.update(ema=self.ema.ema.state_dict(), ema_updates=self.ema.updates)
         save_checkpoint(path, unwrap(self.model), class_names=self.names,
-                        preprocess=PreprocessConfig(input_size=(self.test_size,) * 2), **extra)
+                        preprocess=PreprocessConfig(input_size=self.test_size), **extra)

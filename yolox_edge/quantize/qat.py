@@ -36,8 +36,9 @@ from .fold import fold_batchnorm
 DEFAULT_LR = 2e-5  # measured on coco_tiny: 2e-4 costs the float model 2-3 AP in 2 epochs, 2e-5 ~0.3
 
 
-def qat_recipe(variant: str, input_size: int, *, epochs: int, lr: float, batch: int):
-    """A short, gentle fine-tuning recipe: no Mosaic/MixUp, no warm-up, fixed size, no EMA."""
+def qat_recipe(variant: str, input_size: int | tuple[int, int], *, epochs: int, lr: float, batch: int):
+    """A short, gentle fine-tuning recipe: no Mosaic/MixUp, no warm-up, fixed size (S, or (H, W)),
+    no EMA."""
     from ..config import recipe_from_dict
 
     return recipe_from_dict({
@@ -166,9 +167,10 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     say(f"QAT: {frozen} quantizer range parameters held at their calibrated values")
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
-    # Training is square; a rectangular set (--img-size 416x320) trains and scores at its long
-    # side, where objects have the scale the exported graph letterboxes them to.
-    recipe = qat_recipe(ckpt["variant"], int(max(cal.size)), epochs=epochs, lr=lr, batch=batch)
+    # Fine-tuned and scored at the calibration set's size, the exported graph's: a rectangular
+    # set (--img-size 416x320) trains on the 416x320 letterbox the graph will see.
+    h, w = (int(v) for v in cal.size)
+    recipe = qat_recipe(ckpt["variant"], h if h == w else (h, w), epochs=epochs, lr=lr, batch=batch)
     with tempfile.TemporaryDirectory(prefix=".qat_", dir=work_dir) as tmp:
         trainer = _make_trainer(qmodel)(recipe, data=data, out=Path(tmp) / "run", progress=progress,
                                         log=log)
