@@ -1,4 +1,4 @@
-"""Live input: predict_stream on a clip read as if live and on a fake camera.
+"""Live input: predict_stream on a clip read as if live and on a fake camera, and ``predict --camera``.
 
 No camera here: the source opener is swapped for one returning a FakeCamera (frames from a list,
 then the end, or the user's Ctrl-C), and a clock that steps a fixed interval per frame makes the
@@ -7,6 +7,7 @@ wall-clock times exact.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from yolox_edge.errors import BadArgument, UserError
 from yolox_edge.runtime import load_predictor, predict_stream
+from yolox_edge.runtime import stream as stream_mod
 from yolox_edge.runtime.stream import LiveSource, as_live_source, is_stream_url, measured_rate, steady_rate
 
 from test_video import count_frames, write_clip
@@ -143,3 +145,81 @@ def test_status_line_names_the_frame_rate_and_detections(tiny_ckpt, capsys) -> N
     err = capsys.readouterr().err  # not a terminal: one plain line (the next is 30 s away)
     line, = err.splitlines()
     assert re.fullmatch(r"camera 0  frame 1 +-- fps  (0 dets|1 det: \w+ 0\.\d\d|\d+ dets: \w+ 0\.\d\d.*)", line), line
+
+
+@pytest.fixture
+def fake_camera(monkeypatch):
+    """``--camera`` opens FakeCameras: each open (the check before the model loads, then the run)
+    gets ``frames`` anew, then ``then``."""
+    made = []
+
+    def use(frames: list[np.ndarray], then: BaseException | None = None) -> list[FakeCamera]:
+        def opener(src):
+            made.append(FakeCamera(frames, then))
+            return made[-1]
+        monkeypatch.setattr(stream_mod, "open_live", opener)
+        return made
+    return use
+
+
+def test_predict_camera_until_ctrl_c(tiny_ckpt, tmp_path, run_cli, fake_camera) -> None:
+    made = fake_camera(frames_of(4), KeyboardInterrupt())
+    vis, js = tmp_path / "vis", tmp_path / "r.json"
+    code, out, err = run_cli("predict", tiny_ckpt, "--camera", "--conf", "0.05", "--save-dir", vis, "--json", js)
+    assert code == 0, err
+    assert len(made) == 2 and all(c.released for c in made)
+    (record,) = json.loads(js.read_text())
+    assert record["source"] == "camera 0" and record["stopped"] == "interrupted" and record["fps"] > 0
+    assert [f["frame"] for f in record["frames"]] == [0, 1, 2, 3]
+    assert record["frames"][0]["time_s"] == 0 and record["frames"][3]["time_s"] > record["frames"][2]["time_s"]
+    total = sum(len(f["detections"]) for f in record["frames"])
+    assert "camera 0: 4 frames in " in out and f", {total} detections " in out and "stopped with Ctrl-C" in out
+    assert "camera 0: 80x48; Ctrl-C stops" in err
+    assert count_frames(vis / "camera0_pred.mp4") == (4, (48, 80))
+    # a second run does not replace the first recording
+    fake_camera(frames_of(2))
+    code, out, _err = run_cli("predict", tiny_ckpt, "--camera", "0", "--frames", "1", "--save-dir", vis,
+                              "--no-progress")
+    assert code == 0 and "--frames reached" in out and "-> " + str(vis / "camera0_pred_2.mp4") in out
+    assert sorted(p.name for p in vis.iterdir()) == ["camera0_pred.mp4", "camera0_pred_2.mp4"]
+    assert count_frames(vis / "camera0_pred.mp4")[0] == 4
+
+
+def test_predict_stream_that_drops(tiny_ckpt, tmp_path, run_cli, fake_camera) -> None:
+    fake_camera(frames_of(3))
+    code, out, err = run_cli("predict", tiny_ckpt, "rtsp://u:pw@10.0.0.9/live/cam1", "--json", "--save-dir",
+                             tmp_path, "--no-progress")
+    assert code == 0, err
+    (record,) = json.loads(out)
+    assert record["source"] == "rtsp://u:***@10.0.0.9/live/cam1" and len(record["frames"]) == 3
+    assert "the stream ended or its connection dropped" in err and "pw@" not in err + out
+    assert count_frames(tmp_path / "cam1_pred.mp4")[0] == 3
+
+
+def test_predict_camera_bad_input_fails_before_the_model_loads(tmp_path, run_cli, fake_camera) -> None:
+    missing = tmp_path / "missing.pt"
+    for args in (["--camera", "/dev/video99"], ["--camera", "99"]):
+        code, out, err = run_cli("predict", missing, *args)
+        assert code == 2 and "missing.pt" not in err and len(err.strip().splitlines()) == 1, err
+        assert ("/dev/video99" in err if args[1].startswith("/") else "camera 99" in err), err
+    if Path("/dev").is_dir() and not Path("/dev/video99").exists():  # Linux: named, with the tool that lists them
+        assert "no such camera (/dev/video99 does not exist)" in err and "v4l2-ctl --list-devices" in err, err
+    code, _out, err = run_cli("predict", missing, "rtsp://127.0.0.1:9/none")  # refused at once: nothing listens
+    assert code == 2 and "rtsp://127.0.0.1:9/none: cannot be opened as a stream" in err, err
+    fake_camera([])
+    code, _out, err = run_cli("predict", missing, "--camera", "--camera-size", "640x480")
+    assert code == 2 and "camera 0: opened, but gave no frame" in err and "cannot give 640x480" in err, err
+
+
+@pytest.mark.parametrize("args, says", [
+    (["{d}/a.jpg", "--frames", "3"], "--frames: only for --camera or a stream address"),
+    (["--camera", "{d}/a.jpg"], "argument --camera: expected a camera index"),
+    (["{d}/a.jpg", "--camera"], "a camera or stream runs alone: --camera 0, {d}/a.jpg were given"),
+    (["rtsp://h/a", "http://h/b"], "a camera or stream runs alone"),
+    (["rtsp://h/a", "--camera-size", "640x480"], "--camera-size: only for --camera"),
+    (["--camera", "--camera-size", "640"], "expected WIDTHxHEIGHT"),
+    ([], "nothing to predict"),
+])
+def test_predict_live_flags_are_checked(tmp_path, run_cli, args, says) -> None:
+    code, _out, err = run_cli("predict", tmp_path / "m.pt", *(a.format(d=tmp_path) for a in args))
+    assert code == 2 and says.format(d=tmp_path) in err and len(err.strip().splitlines()) == 1, err
