@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
+import signal
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -33,14 +36,16 @@ def frames_of(n: int) -> list[np.ndarray]:
 class FakeCamera:
     """The given frames, then ``then`` raised (KeyboardInterrupt: the user's Ctrl-C) or the end."""
 
-    def __init__(self, frames: list[np.ndarray], then: BaseException | None = None) -> None:
+    def __init__(self, frames: list[np.ndarray], then: BaseException | Callable[[], None] | None = None) -> None:
         self.frames, self.then, self.released = list(frames), then, False
 
     def read(self) -> tuple[bool, np.ndarray | None]:
         if self.frames:
             return True, self.frames.pop(0)
-        if self.then is not None:
+        if isinstance(self.then, BaseException):
             raise self.then
+        if self.then is not None:
+            self.then()
         return False, None
 
     def release(self) -> None:
@@ -183,6 +188,22 @@ def test_predict_camera_until_ctrl_c(tiny_ckpt, tmp_path, run_cli, fake_camera) 
     assert code == 0 and "--frames reached" in out and "-> " + str(vis / "camera0_pred_2.mp4") in out
     assert sorted(p.name for p in vis.iterdir()) == ["camera0_pred.mp4", "camera0_pred_2.mp4"]
     assert count_frames(vis / "camera0_pred.mp4")[0] == 4
+
+
+def test_sigterm_ends_a_camera_run_as_ctrl_c_does(tiny_ckpt, tmp_path, run_cli, fake_camera) -> None:
+    """What systemd or `timeout` sends: without a handler the MP4 would be left without its index."""
+    def unhandled(signum, frame):
+        raise AssertionError("SIGTERM reached the test's own handler")
+
+    old = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        fake_camera(frames_of(3), lambda: os.kill(os.getpid(), signal.SIGTERM))
+        code, out, err = run_cli("predict", tiny_ckpt, "--camera", "--save-dir", tmp_path, "--no-progress")
+        assert signal.getsignal(signal.SIGTERM) is unhandled  # put back after the run
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert code == 0 and "camera 0: 3 frames in " in out and "stopped with SIGTERM" in out, err
+    assert count_frames(tmp_path / "camera0_pred.mp4")[0] == 3
 
 
 def test_predict_stream_that_drops(tiny_ckpt, tmp_path, run_cli, fake_camera) -> None:
