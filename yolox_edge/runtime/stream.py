@@ -249,14 +249,14 @@ class _Recorder:
             self._open()
 
     def _open(self) -> None:
-        rate = steady_rate([t for t, _ in self.held])
+        held, self.held = self.held, []  # taken first: a writer that fails to open is not tried again by finish()
+        rate = steady_rate([t for t, _ in held])
         # One frame, or frames in the same instant: nothing to measure; a still then shows a second.
         self.fps = round(min(max(rate, 0.1), 240.0), 2) if rate else 1.0
-        h, w = self.held[0][1].shape[:2]
+        h, w = held[0][1].shape[:2]
         self.writer = _AtomicVideoWriter(self.path, self.fps, (w, h))
-        for _, image in self.held:
+        for _, image in held:
             self.writer.write(image)
-        self.held = []
 
     def finish(self) -> Path | None:
         """Write what is held, rename the file into place; None when no frame came."""
