@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 
-from yolox_edge.progress import progress_bar
+from yolox_edge.progress import LOG_INTERVAL_S, StatusLine, progress_bar
 
 
 class _Tty(io.StringIO):
@@ -33,3 +33,30 @@ def test_disabled_writes_nothing() -> None:
     for _ in progress_bar(range(5), file=log, disable=True):
         pass
     assert log.getvalue() == ""
+
+
+def test_status_line_redraws_in_place_on_a_terminal() -> None:
+    tty = _Tty()
+    status = StatusLine(file=tty, interval=0.5)
+    status.show("frame 1  a longer line", now=10.0)
+    status.show("frame 2", now=10.2)  # not due yet: dropped
+    assert not status.due(now=10.4) and status.due(now=10.5)
+    status.show("frame 3", now=10.6)
+    status.close()
+    # one line, redrawn: the shorter text blanks the end of the longer one, then a newline
+    assert tty.getvalue() == "\rframe 1  a longer line" + "\rframe 3".ljust(23) + "\n"
+
+
+def test_status_line_in_a_log_is_sparse_plain_lines() -> None:
+    log = io.StringIO()
+    status = StatusLine(file=log)
+    for i in range(100):
+        status.show(f"frame {i}", now=i * 1.0)
+    status.close()
+    assert "\r" not in log.getvalue()
+    assert log.getvalue().splitlines() == [f"frame {i}" for i in range(0, 100, int(LOG_INTERVAL_S))]
+    quiet = io.StringIO()
+    off = StatusLine(file=quiet, enabled=False)
+    off.show("frame 1")
+    off.close()
+    assert quiet.getvalue() == "" and not off.due()

@@ -10,11 +10,15 @@ Progress bars suit where they are written: live on a terminal, sparse lines in a
 tqdm redraws a bar with carriage returns; in a log file (nohup, CI, ``> run.log 2>&1``) that
 is hundreds of frames on one line. Off a terminal the bars here print one plain line at most
 every ``LOG_INTERVAL_S`` seconds (and the last state), which a log reader can follow.
+Work of unknown length (a live camera) has no bar: ``StatusLine`` is one line redrawn in place
+on a terminal, and the same sparse plain lines in a log.
 """
 from __future__ import annotations
 
 import functools
+import shutil
 import sys
+import time
 import warnings
 from typing import Any, Callable, Iterable
 
@@ -47,6 +51,49 @@ def progress_bar(iterable: Iterable | None = None, **kw: Any) -> tqdm:
         kw["leave"] = True  # a log keeps the last state (a terminal bar may vanish when done)
         stream = _Lines(stream)
     return tqdm(iterable, file=stream, **kw)
+
+
+class StatusLine:
+    """One line of live status (frames, rate) for work of unknown length.
+
+    On a terminal the line is redrawn in place at most every ``interval`` seconds, cut to the
+    terminal's width (a wrapped line cannot be redrawn with a carriage return); off one, a plain
+    line at most every ``LOG_INTERVAL_S`` seconds. Ask ``due()`` before building the text, so a
+    fast loop does not format lines nobody sees; ``close()`` ends the line, before a summary.
+    """
+
+    def __init__(self, file=None, enabled: bool = True, interval: float = 0.5) -> None:
+        self.stream = file or sys.stderr
+        self.enabled = enabled
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.interval = interval if self.tty else LOG_INTERVAL_S
+        self._next = 0.0  # the first call is due at once
+        self._width = 0  # of the line on screen, to blank a longer earlier one
+
+    def due(self, now: float | None = None) -> bool:
+        """Whether ``show`` would write now."""
+        return self.enabled and (time.monotonic() if now is None else now) >= self._next
+
+    def show(self, text: str, now: float | None = None) -> None:
+        """Write ``text`` if due (in place on a terminal, as a new line in a log)."""
+        now = time.monotonic() if now is None else now
+        if not self.due(now):
+            return
+        self._next = now + self.interval
+        if not self.tty:
+            self.stream.write(text + "\n")
+        else:
+            text = text[:max(20, shutil.get_terminal_size().columns - 1)]
+            self.stream.write("\r" + text.ljust(self._width))
+            self._width = len(text)
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the line drawn in place, so what is printed next starts on a line of its own."""
+        if self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._width = 0
 
 
 def _drop(line: str) -> None:

@@ -50,6 +50,19 @@ def img_size(s: str) -> int | tuple[int, int]:
         f"expected a size S (e.g. 416) or WIDTHxHEIGHT (e.g. 416x320), whole numbers of at least 1, not {s!r}")
 
 
+def frame_size(s: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` such as ``640x480``, returned as (width, height): a camera's frame size,
+    which has no square shorthand (cameras give 4:3 or 16:9)."""
+    parts = s.strip().lower().split("x")
+    try:
+        w, h = (int(p) for p in parts)
+    except ValueError:
+        w = h = 0
+    if min(w, h) >= 1:
+        return w, h
+    raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT (e.g. 640x480), whole numbers of at least 1, not {s!r}")
+
+
 def non_negative(s: str) -> int:
     """A whole number >= 0 (warm-up runs, layers kept in float)."""
     v = _int(s)

@@ -1,22 +1,42 @@
-"""yolox-edge predict: detections for images and videos, printed or as JSON, annotated copies saved."""
+"""yolox-edge predict: detections for images, videos, a camera or a stream, printed or as JSON,
+annotated copies saved."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from . import add_precision_hint
 from ..thresholds import APP_CONF, APP_MAX_DET, APP_NMS_IOU
-from .argtypes import img_size, positive, unit_interval
+from .argtypes import frame_size, img_size, positive, positive_float, unit_interval
 from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
 
 CLI_DEFAULTS = {"conf": APP_CONF, "iou": APP_NMS_IOU, "max_det": APP_MAX_DET}
 
 
+def camera_spec(s: str) -> str:
+    """A camera index (``0``) or device path (``/dev/video0``): anything else after ``--camera``
+    is most likely the model or an image that the optional value took."""
+    import argparse
+
+    if s.strip().isdigit() or s.startswith("/dev/"):
+        return s.strip()
+    raise argparse.ArgumentTypeError(f"expected a camera index (e.g. 0) or device (e.g. /dev/video0), not {s!r}")
+
+
 def add_parser(sub) -> None:
-    p = sub.add_parser("predict", help="detect objects in images or videos with any model artifact")
+    p = sub.add_parser("predict", help="detect objects in images, videos, a camera or a stream with any model artifact")
     p.add_argument("model", help="checkpoint (.pt) or exported artifact / folder")
-    p.add_argument("images", nargs="+", help="image or video files (.mp4, .mov, .avi, .mkv, ...), or folders of "
-                   "images (not recursive)")
+    p.add_argument("images", nargs="*", metavar="inputs", help="image or video files (.mp4, .mov, .avi, .mkv, ...), "
+                   "folders of images (not recursive), or one stream address (rtsp://, http(s)://)")
+    p.add_argument("--camera", nargs="?", const="0", default=None, type=camera_spec, metavar="INDEX|DEVICE",
+                   help="read a live camera: its index (default 0) or device (/dev/video0); runs until Ctrl-C, "
+                        "--frames or --duration")
+    p.add_argument("--camera-size", type=frame_size, default=None, metavar="WxH",
+                   help="frame size to ask the camera for, e.g. 640x480 (it takes the nearest it has; smaller is "
+                        "less work on a Pi)")
+    p.add_argument("--frames", type=positive, default=None, metavar="N", help="camera or stream: stop after N frames")
+    p.add_argument("--duration", type=positive_float, default=None, metavar="SECONDS",
+                   help="camera or stream: stop after this many seconds")
     # None: a bundle's own thresholds (what the app uses), else the defaults in CLI_DEFAULTS.
     p.add_argument("--conf", type=unit_interval, default=None,
                    help=f"score threshold (obj x cls); default a bundle's own, else {APP_CONF}")
@@ -30,7 +50,10 @@ def add_parser(sub) -> None:
                         "models such as a .pt checkpoint)")
     add_precision_hint(p)
     p.add_argument("--save-dir", default=None, help="write an annotated copy of each image (X_pred.jpg) and "
-                   "video (X_pred.mp4) here")
+                   "video (X_pred.mp4) here, and a camera's or stream's recording (camera0_pred.mp4, "
+                   "<stream>_pred.mp4; never over an earlier one)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (videos) or status line (camera, "
+                   "stream) on stderr")
     add_json_option(p, "the detections")
     p.set_defaults(func=run)
 
@@ -90,16 +113,61 @@ def _pred_name(path: Path, taken: set[str], ext: str = ".jpg") -> str:
     return name
 
 
+def _live_source(args):
+    """The camera or stream this run reads (a LiveSource), or None for files; a UserError for a
+    live source mixed with other inputs, or a live-only flag without one."""
+    from ..errors import UserError
+    from ..runtime.stream import as_live_source, is_stream_url, redact
+
+    urls = [s for s in args.images if is_stream_url(s)]
+    if args.camera is None and not urls:
+        flags = [f for f, v in (("--frames", args.frames), ("--duration", args.duration),
+                                ("--camera-size", args.camera_size)) if v is not None]
+        if flags:
+            raise UserError(f"{' and '.join(flags)}: only for --camera or a stream address (rtsp://, http://); "
+                            f"a video is always read to its end")
+        if not args.images:
+            raise UserError("nothing to predict: give image or video files, folders, a stream address, or --camera")
+        return None
+    given = ([f"--camera {args.camera}"] if args.camera is not None else []) + [redact(s) for s in args.images]
+    if len(given) > 1:
+        raise UserError(f"a camera or stream runs alone: {', '.join(given)} were given; predict the others in a "
+                        f"run of their own")
+    if args.camera_size is not None and args.camera is None:
+        raise UserError("--camera-size: only for --camera; a stream's frame size is set where it is sent from")
+    return as_live_source(args.camera if args.camera is not None else urls[0], args.camera_size)
+
+
+def load_model(args):
+    """The Predictor the flags ask for, with a note when the export's own NMS hides what --conf asks."""
+    import sys
+
+    from ..runtime import load_predictor
+
+    pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint, conf=args.conf,
+                          iou=args.nms, agnostic=args.agnostic or None, max_det=args.max_det, defaults=CLI_DEFAULTS,
+                          img_size=args.img_size)
+    graph_nms = (((pred.info.extra.get("metadata") or {}).get("graph") or {}).get("nms") or {})
+    if graph_nms.get("conf") is not None and pred.conf < graph_nms["conf"]:
+        # the export's in-graph NMS already dropped those boxes: torch/ncnn show them, this cannot
+        print(f"note: {args.model} keeps only scores >= {graph_nms['conf']} in its graph; --conf {pred.conf} "
+              f"shows no more (export with --conf {pred.conf} for that)", file=sys.stderr)
+    return pred
+
+
 def run(args) -> int:
     import sys
 
     from ..data.preprocess import read_image
     from ..errors import UserError
-    from ..runtime import load_predictor
     from ..runtime.video import check_video, is_video
     from ..visualize import draw_detections, write_image
 
     check_json_target(args)
+    live = _live_source(args)
+    if live is not None:
+        from .predict_live import run_live
+        return run_live(args, live)
     paths = _expand(args.images)
     taken: set[str] = set()
     if args.save_dir:
@@ -111,14 +179,7 @@ def run(args) -> int:
     # are read one at a time (a folder may hold thousands) and an unreadable one is skipped.
     # A video is opened and its first frame decoded now; the rest waits for the model.
     named = {p: check_video(p) if is_video(p) else read_image(p) for p, is_named in paths if is_named}
-    pred = load_predictor(args.model, threads=args.threads, precision_hint=args.precision_hint, conf=args.conf,
-                          iou=args.nms, agnostic=args.agnostic or None, max_det=args.max_det, defaults=CLI_DEFAULTS,
-                          img_size=args.img_size)
-    graph_nms = (((pred.info.extra.get("metadata") or {}).get("graph") or {}).get("nms") or {})
-    if graph_nms.get("conf") is not None and pred.conf < graph_nms["conf"]:
-        # the export's in-graph NMS already dropped those boxes: torch/ncnn show them, this cannot
-        print(f"note: {args.model} keeps only scores >= {graph_nms['conf']} in its graph; --conf {pred.conf} "
-              f"shows no more (export with --conf {pred.conf} for that)", file=sys.stderr)
+    pred = load_model(args)
     results, skipped = [], []
     out = report_stream(args)
     for path, is_named in paths:
@@ -147,6 +208,11 @@ def run(args) -> int:
     return 0
 
 
+def frame_record(f, names: list[str]) -> dict:
+    """One frame of a video, camera or stream as the JSON holds it."""
+    return {"frame": f.index, "time_s": round(f.time_s, 4), "detections": f.detections.to_list(names)}
+
+
 def _video(pred, path: Path, info, args, taken: set[str], out) -> dict:
     """Every frame of one video: its JSON record, a summary line, the annotated copy when asked."""
     import time
@@ -156,8 +222,8 @@ def _video(pred, path: Path, info, args, taken: set[str], out) -> dict:
     save = Path(args.save_dir) / _pred_name(path, taken, ".mp4") if args.save_dir else None
     frames, count = [], 0
     start = time.perf_counter()
-    for f in predict_video(pred, path, save_to=save):
-        frames.append({"frame": f.index, "time_s": round(f.time_s, 4), "detections": f.detections.to_list(pred.class_names)})
+    for f in predict_video(pred, path, save_to=save, progress=not args.no_progress):
+        frames.append(frame_record(f, pred.class_names))
         count += len(f.detections)
     ms = 1000 * (time.perf_counter() - start) / len(frames)
     also = "decoding, drawing and encoding" if save else "decoding"

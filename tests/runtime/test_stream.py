@@ -1,0 +1,246 @@
+"""Live input: predict_stream on a clip read as if live and on a fake camera, and ``predict --camera``.
+
+No camera here: the source opener is swapped for one returning a FakeCamera (frames from a list,
+then the end, or the user's Ctrl-C), and a clock that steps a fixed interval per frame makes the
+wall-clock times exact.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import signal
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+
+from yolox_edge.errors import BadArgument, UserError
+from yolox_edge.runtime import load_predictor, predict_stream
+from yolox_edge.runtime import stream as stream_mod
+from yolox_edge.runtime.stream import LiveSource, as_live_source, is_stream_url, measured_rate, steady_rate
+
+from test_video import count_frames, write_clip
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def frames_of(n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)
+    return [np.roll(base, 5 * i, axis=1) for i in range(n)]
+
+
+class FakeCamera:
+    """The given frames, then ``then`` raised (KeyboardInterrupt: the user's Ctrl-C) or the end."""
+
+    def __init__(self, frames: list[np.ndarray], then: BaseException | Callable[[], None] | None = None) -> None:
+        self.frames, self.then, self.released = list(frames), then, False
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self.frames:
+            return True, self.frames.pop(0)
+        if isinstance(self.then, BaseException):
+            raise self.then
+        if self.then is not None:
+            self.then()
+        return False, None
+
+    def release(self) -> None:
+        self.released = True
+
+
+def stepping_clock(step: float):
+    """A clock that moves ``step`` seconds each time it is read (once per frame read)."""
+    ticks = itertools.count()
+    return lambda: 100.0 + step * next(ticks)
+
+
+@pytest.fixture(scope="module")
+def live_clip(tmp_path_factory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("live") / "live.mp4", frames_of(7))
+
+
+def test_sources_urls_and_names() -> None:
+    assert is_stream_url("rtsp://10.0.0.2:8554/cam1") and is_stream_url("HTTPS://x/y.m3u8")
+    assert not is_stream_url("clip.mp4") and not is_stream_url("/dev/video0") and not is_stream_url(Path("a://b"))
+    cam = as_live_source("0")
+    assert cam == LiveSource(0) and cam.is_camera and cam.label == "camera 0" and cam.name == "camera0"
+    dev = as_live_source("/dev/video2", (320, 240))
+    assert dev.is_camera and dev.size_wh == (320, 240) and dev.name == "camera2" and dev.label == "/dev/video2"
+    url = as_live_source("rtsp://admin:s3cret@10.0.0.2:554/Streaming/cam1")
+    assert not url.is_camera and url.name == "cam1"
+    assert url.label == "rtsp://admin:***@10.0.0.2:554/Streaming/cam1"  # a password never reaches a log
+    assert as_live_source("http://10.0.0.2:8080/").name == "10.0.0.2_8080"
+    assert as_live_source("https://example.org/live/stream.m3u8").name == "stream"
+    with pytest.raises(UserError, match=r"ftp://h/x: not a stream address this reads \(it reads rtsp"):
+        as_live_source("ftp://h/x")
+    with pytest.raises(BadArgument, match="only be asked of a camera"):
+        as_live_source("rtsp://h/x", (640, 480))
+    assert measured_rate([0.0]) is None and measured_rate([0.0, 0.5, 1.0]) == pytest.approx(2.0)
+    # the model's first run and a hiccup do not set the recording's pace
+    assert steady_rate([0.0, 2.0, 2.25, 2.5, 4.0, 4.25]) == pytest.approx(4.0)
+    assert steady_rate([0.0, 0.5]) == pytest.approx(2.0) and steady_rate([1.0]) is None
+
+
+def test_a_clip_read_live_stops_at_max_frames(tiny_ckpt, live_clip, tmp_path) -> None:
+    pred = load_predictor(tiny_ckpt, conf=0.05)
+    out = tmp_path / "rec" / "live_pred.mp4"
+    with predict_stream(pred, str(live_clip), max_frames=5, save_to=out, progress=False,
+                        clock=stepping_clock(0.1)) as live:
+        frames = list(live)
+    assert [f.index for f in frames] == list(range(5))
+    assert [f.time_s for f in frames] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])  # the clock's, not the file's
+    assert sum(len(f.detections) for f in frames) > 0
+    for f in frames:
+        np.testing.assert_array_equal(pred.predict(f.image).boxes, f.detections.boxes)
+    assert live.stopped == "frames" and live.frames == 5 and live.fps == pytest.approx(10.0)
+    assert live.saved == out and live.record_fps == pytest.approx(10.0)
+    assert count_frames(out) == (5, (48, 80))
+    assert [p.name for p in out.parent.iterdir()] == ["live_pred.mp4"]
+
+
+def test_duration_and_the_end_of_the_stream(tiny_ckpt, live_clip, tmp_path) -> None:
+    pred = load_predictor(tiny_ckpt)
+    live = predict_stream(pred, str(live_clip), duration_s=0.6, progress=False, clock=stepping_clock(0.25))
+    assert [f.time_s for f in live] == pytest.approx([0.0, 0.25, 0.5]) and live.stopped == "duration"
+    cam = FakeCamera(frames_of(7))
+    live = predict_stream(pred, 0, save_to=tmp_path / "c.mp4", progress=False, opener=lambda src: cam,
+                          clock=stepping_clock(0.5))
+    assert len(list(live)) == 7 and live.stopped == "ended" and cam.released
+    # the first 2 s were held to measure the rate, the rest written as they came; all are kept
+    assert live.record_fps == pytest.approx(2.0) and count_frames(tmp_path / "c.mp4")[0] == 7
+
+
+def test_an_interrupt_keeps_the_recording(tiny_ckpt, tmp_path) -> None:
+    pred = load_predictor(tiny_ckpt)
+    seen = []
+    # raised inside the read (Ctrl-C while waiting for the camera)
+    with pytest.raises(KeyboardInterrupt):
+        for f in predict_stream(pred, 0, save_to=tmp_path / "a.mp4", progress=False,
+                                opener=lambda src: FakeCamera(frames_of(3), KeyboardInterrupt())):
+            seen.append(f.index)
+    assert seen == [0, 1, 2] and count_frames(tmp_path / "a.mp4")[0] == 3
+    # raised in the caller's loop body: leaving the with block closes the run
+    with pytest.raises(KeyboardInterrupt):
+        with predict_stream(pred, 0, save_to=tmp_path / "b.mp4", progress=False,
+                            opener=lambda src: FakeCamera(frames_of(6))) as live:
+            for f in live:
+                if f.index == 1:
+                    raise KeyboardInterrupt
+    assert live.stopped == "closed" and count_frames(tmp_path / "b.mp4")[0] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "b.mp4"]  # no temp file left
+
+
+def test_no_first_frame_writes_nothing(tiny_ckpt, tmp_path) -> None:
+    pred = load_predictor(tiny_ckpt)
+    with pytest.raises(UserError, match=r"camera 3: opened, but gave no frame; another app may be using it"):
+        list(predict_stream(pred, 3, save_to=tmp_path / "out" / "x.mp4", progress=False,
+                            opener=lambda src: FakeCamera([])))
+    assert list((tmp_path / "out").iterdir()) == []
+    with pytest.raises(BadArgument, match="max_frames"):
+        predict_stream(pred, 0, max_frames=0)
+
+
+def test_status_line_names_the_frame_rate_and_detections(tiny_ckpt, capsys) -> None:
+    pred = load_predictor(tiny_ckpt, conf=0.05)
+    list(predict_stream(pred, 0, opener=lambda src: FakeCamera(frames_of(3)), clock=stepping_clock(0.1)))
+    err = capsys.readouterr().err  # not a terminal: one plain line (the next is 30 s away)
+    line, = err.splitlines()
+    assert re.fullmatch(r"camera 0  frame 1 +-- fps  (0 dets|1 det: \w+ 0\.\d\d|\d+ dets: \w+ 0\.\d\d.*)", line), line
+
+
+@pytest.fixture
+def fake_camera(monkeypatch):
+    """``--camera`` opens FakeCameras: each open (the check before the model loads, then the run)
+    gets ``frames`` anew, then ``then``."""
+    made = []
+
+    def use(frames: list[np.ndarray], then: BaseException | None = None) -> list[FakeCamera]:
+        def opener(src):
+            made.append(FakeCamera(frames, then))
+            return made[-1]
+        monkeypatch.setattr(stream_mod, "open_live", opener)
+        return made
+    return use
+
+
+def test_predict_camera_until_ctrl_c(tiny_ckpt, tmp_path, run_cli, fake_camera) -> None:
+    made = fake_camera(frames_of(4), KeyboardInterrupt())
+    vis, js = tmp_path / "vis", tmp_path / "r.json"
+    code, out, err = run_cli("predict", tiny_ckpt, "--camera", "--conf", "0.05", "--save-dir", vis, "--json", js)
+    assert code == 0, err
+    assert len(made) == 2 and all(c.released for c in made)
+    (record,) = json.loads(js.read_text())
+    assert record["source"] == "camera 0" and record["stopped"] == "interrupted" and record["fps"] > 0
+    assert [f["frame"] for f in record["frames"]] == [0, 1, 2, 3]
+    assert record["frames"][0]["time_s"] == 0 and record["frames"][3]["time_s"] > record["frames"][2]["time_s"]
+    total = sum(len(f["detections"]) for f in record["frames"])
+    assert "camera 0: 4 frames in " in out and f", {total} detections " in out and "stopped with Ctrl-C" in out
+    assert "camera 0: 80x48; Ctrl-C stops" in err
+    assert count_frames(vis / "camera0_pred.mp4") == (4, (48, 80))
+    # a second run does not replace the first recording
+    fake_camera(frames_of(2))
+    code, out, _err = run_cli("predict", tiny_ckpt, "--camera", "0", "--frames", "1", "--save-dir", vis,
+                              "--no-progress")
+    assert code == 0 and "--frames reached" in out and "-> " + str(vis / "camera0_pred_2.mp4") in out
+    assert sorted(p.name for p in vis.iterdir()) == ["camera0_pred.mp4", "camera0_pred_2.mp4"]
+    assert count_frames(vis / "camera0_pred.mp4")[0] == 4
+
+
+def test_sigterm_ends_a_camera_run_as_ctrl_c_does(tiny_ckpt, tmp_path, run_cli, fake_camera) -> None:
+    """What systemd or `timeout` sends: without a handler the MP4 would be left without its index."""
+    def unhandled(signum, frame):
+        raise AssertionError("SIGTERM reached the test's own handler")
+
+    old = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        fake_camera(frames_of(3), lambda: os.kill(os.getpid(), signal.SIGTERM))
+        code, out, err = run_cli("predict", tiny_ckpt, "--camera", "--save-dir", tmp_path, "--no-progress")
+        assert signal.getsignal(signal.SIGTERM) is unhandled  # put back after the run
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert code == 0 and "camera 0: 3 frames in " in out and "stopped with SIGTERM" in out, err
+    assert count_frames(tmp_path / "camera0_pred.mp4")[0] == 3
+
+
+def test_predict_stream_that_drops(tiny_ckpt, tmp_path, run_cli, fake_camera) -> None:
+    fake_camera(frames_of(3))
+    code, out, err = run_cli("predict", tiny_ckpt, "rtsp://u:pw@10.0.0.9/live/cam1", "--json", "--save-dir",
+                             tmp_path, "--no-progress")
+    assert code == 0, err
+    (record,) = json.loads(out)
+    assert record["source"] == "rtsp://u:***@10.0.0.9/live/cam1" and len(record["frames"]) == 3
+    assert "the stream ended or its connection dropped" in err and "pw@" not in err + out
+    assert count_frames(tmp_path / "cam1_pred.mp4")[0] == 3
+
+
+def test_predict_camera_bad_input_fails_before_the_model_loads(tmp_path, run_cli, fake_camera) -> None:
+    missing = tmp_path / "missing.pt"
+    for args in (["--camera", "/dev/video99"], ["--camera", "99"]):
+        code, out, err = run_cli("predict", missing, *args)
+        assert code == 2 and "missing.pt" not in err and len(err.strip().splitlines()) == 1, err
+        assert ("/dev/video99" in err if args[1].startswith("/") else "camera 99" in err), err
+    if Path("/dev").is_dir() and not Path("/dev/video99").exists():  # Linux: named, with the tool that lists them
+        assert "no such camera (/dev/video99 does not exist)" in err and "v4l2-ctl --list-devices" in err, err
+    code, _out, err = run_cli("predict", missing, "rtsp://127.0.0.1:9/none")  # refused at once: nothing listens
+    assert code == 2 and "rtsp://127.0.0.1:9/none: cannot be opened as a stream" in err, err
+    fake_camera([])
+    code, _out, err = run_cli("predict", missing, "--camera", "--camera-size", "640x480")
+    assert code == 2 and "camera 0: opened, but gave no frame" in err and "cannot give 640x480" in err, err
+
+
+@pytest.mark.parametrize("args, says", [
+    (["{d}/a.jpg", "--frames", "3"], "--frames: only for --camera or a stream address"),
+    (["--camera", "{d}/a.jpg"], "argument --camera: expected a camera index"),
+    (["{d}/a.jpg", "--camera"], "a camera or stream runs alone: --camera 0, {d}/a.jpg were given"),
+    (["rtsp://h/a", "http://h/b"], "a camera or stream runs alone"),
+    (["rtsp://h/a", "--camera-size", "640x480"], "--camera-size: only for --camera"),
+    (["--camera", "--camera-size", "640"], "expected WIDTHxHEIGHT"),
+    ([], "nothing to predict"),
+])
+def test_predict_live_flags_are_checked(tmp_path, run_cli, args, says) -> None:
+    code, _out, err = run_cli("predict", tmp_path / "m.pt", *(a.format(d=tmp_path) for a in args))
+    assert code == 2 and says.format(d=tmp_path) in err and len(err.strip().splitlines()) == 1, err

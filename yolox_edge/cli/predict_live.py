@@ -1,0 +1,103 @@
+"""yolox-edge predict --camera / a stream address: the live part of predict, over runtime.predict_stream.
+
+Ctrl-C is how a live run is meant to end, so it is not an error here: the recording so far is
+renamed into place, the JSON written, the summary printed, and the exit code is 0. SIGTERM (what
+systemd, docker stop and `timeout` send to a camera left running as a service) ends it the same
+way; unhandled, it would leave an MP4 without its index, which no player opens. (A Ctrl-C before
+the first frame, while the model loads, is the CLI's usual interrupt: exit 130.)
+"""
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Python is when it comes, as Ctrl-C's KeyboardInterrupt is."""
+
+
+@contextlib.contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """SIGTERM raises Terminated for a while (signal handlers can only be set in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Terminated
+
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+from .jsonout import report_stream, write_json
+
+
+def _free_name(folder: Path, stem: str, ext: str) -> Path:
+    """``folder/<stem><ext>``, or ``<stem>_2<ext>``, ... when taken: a live recording cannot be
+    made again, so an earlier one is never replaced."""
+    path, n = folder / f"{stem}{ext}", 2
+    while path.exists():
+        path, n = folder / f"{stem}_{n}{ext}", n + 1
+    return path
+
+
+def _why(stopped: str, source) -> str:
+    if stopped == "ended":
+        return ("the camera stopped giving frames (unplugged, or taken by another app?)" if source.is_camera
+                else "the stream ended or its connection dropped")
+    return {"frames": "--frames reached", "duration": "--duration reached"}.get(stopped, stopped)
+
+
+def run_live(args, source) -> int:
+    """Read ``source`` (a runtime.stream.LiveSource) until it or the user stops, as the flags ask."""
+    from ..fileio import require_writable
+    from ..runtime.stream import check_live, predict_stream
+    from .predict import frame_record, load_model
+
+    save = None
+    if args.save_dir:
+        save = require_writable(_free_name(Path(args.save_dir), f"{source.name}_pred", ".mp4"), "annotated video")
+    w, h = check_live(source)  # before the model loads: a wrong device fails in a second
+    if not args.no_progress:
+        print(f"{source.label}: {w}x{h}; Ctrl-C stops", file=sys.stderr)
+    pred = load_model(args)
+    out = report_stream(args)
+    frames, count, interrupted = [], 0, None
+
+    def record(stopped: str) -> list[dict]:
+        return [{"source": source.label, "fps": round(live.fps, 2) if live.fps else None, "stopped": stopped,
+                 "frames": frames}]
+
+    try:
+        with _sigterm_stops(), predict_stream(pred, source, max_frames=args.frames, duration_s=args.duration,
+                                              save_to=save, progress=not args.no_progress) as live:
+            try:
+                for f in live:
+                    frames.append(frame_record(f, pred.class_names))
+                    count += len(f.detections)
+            except KeyboardInterrupt as e:  # in the read, the model or here: leaving the with block keeps the recording
+                interrupted = "SIGTERM" if isinstance(e, Terminated) else "Ctrl-C"
+    except BaseException:
+        if frames and args.json_out:  # the frames so far cannot be had again: an error does not lose them
+            write_json(record("error"), args.json_out)
+        raise
+    if not frames:  # interrupted while waiting for the first frame
+        print(f"{source.label}: stopped with {interrupted} before the first frame; nothing was written",
+              file=sys.stderr)
+        return 130
+    stopped = "interrupted" if interrupted else live.stopped
+    why = f"stopped with {interrupted}" if interrupted else _why(stopped, source)
+    write_json(record(stopped), args.json_out)
+    n = len(frames)
+    rate = f" ({live.fps:.1f} fps)" if live.fps else ""
+    saved = f" -> {live.saved} (at {live.record_fps:g} fps)" if live.saved else ""
+    print(f"{source.label}: {n} frames in {live.elapsed_s:.1f} s{rate}, {count} detections ({count / n:.1f} per "
+          f"frame); {why}{saved}", file=out)
+    return 0
