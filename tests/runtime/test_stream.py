@@ -19,8 +19,10 @@ import pytest
 
 from yolox_edge.errors import BadArgument, UserError
 from yolox_edge.runtime import load_predictor, predict_stream
+from yolox_edge.runtime import live_source as source_mod
 from yolox_edge.runtime import stream as stream_mod
-from yolox_edge.runtime.stream import LiveSource, as_live_source, is_stream_url, measured_rate, steady_rate
+from yolox_edge.runtime.live_source import LiveSource, as_live_source, is_stream_url
+from yolox_edge.runtime.stream import measured_rate, steady_rate
 
 from test_video import count_frames, write_clip
 
@@ -162,7 +164,8 @@ def fake_camera(monkeypatch):
         def opener(src):
             made.append(FakeCamera(frames, then))
             return made[-1]
-        monkeypatch.setattr(stream_mod, "open_live", opener)
+        monkeypatch.setattr(source_mod, "open_live", opener)  # the check before the model loads
+        monkeypatch.setattr(stream_mod, "open_live", opener)  # the run
         return made
     return use
 

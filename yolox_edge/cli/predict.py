@@ -117,7 +117,7 @@ def _live_source(args):
     """The camera or stream this run reads (a LiveSource), or None for files; a UserError for a
     live source mixed with other inputs, or a live-only flag without one."""
     from ..errors import UserError
-    from ..runtime.stream import as_live_source, is_stream_url, redact
+    from ..runtime.live_source import as_live_source, is_stream_url, redact
 
     urls = [s for s in args.images if is_stream_url(s)]
     if args.camera is None and not urls:
@@ -138,7 +138,7 @@ def _live_source(args):
     return as_live_source(args.camera if args.camera is not None else urls[0], args.camera_size)
 
 
-def load_model(args):
+def predictor_from_args(args):
     """The Predictor the flags ask for, with a note when the export's own NMS hides what --conf asks."""
     import sys
 
@@ -179,7 +179,7 @@ def run(args) -> int:
     # are read one at a time (a folder may hold thousands) and an unreadable one is skipped.
     # A video is opened and its first frame decoded now; the rest waits for the model.
     named = {p: check_video(p) if is_video(p) else read_image(p) for p, is_named in paths if is_named}
-    pred = load_model(args)
+    pred = predictor_from_args(args)
     results, skipped = [], []
     out = report_stream(args)
     for path, is_named in paths:

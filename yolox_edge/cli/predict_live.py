@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+from .jsonout import report_stream, write_json
+
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where Python is when it comes, as Ctrl-C's KeyboardInterrupt is."""
@@ -36,8 +38,6 @@ def _sigterm_stops() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, old)
 
-from .jsonout import report_stream, write_json
-
 
 def _free_name(folder: Path, stem: str, ext: str) -> Path:
     """``folder/<stem><ext>``, or ``<stem>_2<ext>``, ... when taken: a live recording cannot be
@@ -56,10 +56,11 @@ def _why(stopped: str, source) -> str:
 
 
 def run_live(args, source) -> int:
-    """Read ``source`` (a runtime.stream.LiveSource) until it or the user stops, as the flags ask."""
+    """Read ``source`` (a runtime.live_source.LiveSource) until it or the user stops, as the flags ask."""
     from ..fileio import require_writable
-    from ..runtime.stream import check_live, predict_stream
-    from .predict import frame_record, load_model
+    from ..runtime.live_source import check_live
+    from ..runtime.stream import predict_stream
+    from .predict import frame_record, predictor_from_args
 
     save = None
     if args.save_dir:
@@ -67,7 +68,7 @@ def run_live(args, source) -> int:
     w, h = check_live(source)  # before the model loads: a wrong device fails in a second
     if not args.no_progress:
         print(f"{source.label}: {w}x{h}; Ctrl-C stops", file=sys.stderr)
-    pred = load_model(args)
+    pred = predictor_from_args(args)
     out = report_stream(args)
     frames, count, interrupted = [], 0, None
 

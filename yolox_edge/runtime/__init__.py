@@ -2,7 +2,8 @@
 from .base import Backend, ModelInfo
 from .loader import load_predictor, open_model
 from .predictor import Predictor
-from .stream import LiveRun, LiveSource, predict_stream
+from .live_source import LiveSource
+from .stream import LiveRun, predict_stream
 from .video import VideoFrame, predict_video
 
 __all__ = ["Backend", "LiveRun", "LiveSource", "ModelInfo", "Predictor", "VideoFrame", "load_predictor", "open_model",
