@@ -91,7 +91,7 @@ def test_a_clip_read_live_stops_at_max_frames(tiny_ckpt, live_clip, tmp_path) ->
     pred = load_predictor(tiny_ckpt, conf=0.05)
     out = tmp_path / "rec" / "live_pred.mp4"
     with predict_stream(pred, str(live_clip), max_frames=5, save_to=out, progress=False,
-                        clock=stepping_clock(0.1)) as live:
+                        clock=stepping_clock(0.1), newest_only=False) as live:
         frames = list(live)
     assert [f.index for f in frames] == list(range(5))
     assert [f.time_s for f in frames] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])  # the clock's, not the file's
@@ -106,11 +106,11 @@ def test_a_clip_read_live_stops_at_max_frames(tiny_ckpt, live_clip, tmp_path) ->
 
 def test_duration_and_the_end_of_the_stream(tiny_ckpt, live_clip, tmp_path) -> None:
     pred = load_predictor(tiny_ckpt)
-    live = predict_stream(pred, str(live_clip), duration_s=0.6, progress=False, clock=stepping_clock(0.25))
+    live = predict_stream(pred, str(live_clip), duration_s=0.6, progress=False, clock=stepping_clock(0.25), newest_only=False)
     assert [f.time_s for f in live] == pytest.approx([0.0, 0.25, 0.5]) and live.stopped == "duration"
     cam = FakeCamera(frames_of(7))
     live = predict_stream(pred, 0, save_to=tmp_path / "c.mp4", progress=False, opener=lambda src: cam,
-                          clock=stepping_clock(0.5))
+                          clock=stepping_clock(0.5), newest_only=False)
     assert len(list(live)) == 7 and live.stopped == "ended" and cam.released
     # the first 2 s were held to measure the rate, the rest written as they came; all are kept
     assert live.record_fps == pytest.approx(2.0) and count_frames(tmp_path / "c.mp4")[0] == 7
@@ -122,13 +122,13 @@ def test_an_interrupt_keeps_the_recording(tiny_ckpt, tmp_path) -> None:
     # raised inside the read (Ctrl-C while waiting for the camera)
     with pytest.raises(KeyboardInterrupt):
         for f in predict_stream(pred, 0, save_to=tmp_path / "a.mp4", progress=False,
-                                opener=lambda src: FakeCamera(frames_of(3), KeyboardInterrupt())):
+                                opener=lambda src: FakeCamera(frames_of(3), KeyboardInterrupt()), newest_only=False):
             seen.append(f.index)
     assert seen == [0, 1, 2] and count_frames(tmp_path / "a.mp4")[0] == 3
     # raised in the caller's loop body: leaving the with block closes the run
     with pytest.raises(KeyboardInterrupt):
         with predict_stream(pred, 0, save_to=tmp_path / "b.mp4", progress=False,
-                            opener=lambda src: FakeCamera(frames_of(6))) as live:
+                            opener=lambda src: FakeCamera(frames_of(6)), newest_only=False) as live:
             for f in live:
                 if f.index == 1:
                     raise KeyboardInterrupt
@@ -148,7 +148,7 @@ def test_no_first_frame_writes_nothing(tiny_ckpt, tmp_path) -> None:
 
 def test_status_line_names_the_frame_rate_and_detections(tiny_ckpt, capsys) -> None:
     pred = load_predictor(tiny_ckpt, conf=0.05)
-    list(predict_stream(pred, 0, opener=lambda src: FakeCamera(frames_of(3)), clock=stepping_clock(0.1)))
+    list(predict_stream(pred, 0, opener=lambda src: FakeCamera(frames_of(3)), clock=stepping_clock(0.1), newest_only=False))
     err = capsys.readouterr().err  # not a terminal: one plain line (the next is 30 s away)
     line, = err.splitlines()
     assert re.fullmatch(r"camera 0  frame 1 +-- fps  (0 dets|1 det: \w+ 0\.\d\d|\d+ dets: \w+ 0\.\d\d.*)", line), line
@@ -173,7 +173,8 @@ def fake_camera(monkeypatch):
 def test_predict_camera_until_ctrl_c(tiny_ckpt, tmp_path, run_cli, fake_camera) -> None:
     made = fake_camera(frames_of(4), KeyboardInterrupt())
     vis, js = tmp_path / "vis", tmp_path / "r.json"
-    code, out, err = run_cli("predict", tiny_ckpt, "--camera", "--conf", "0.05", "--save-dir", vis, "--json", js)
+    code, out, err = run_cli("predict", tiny_ckpt, "--camera", "--conf", "0.05", "--save-dir", vis, "--json", js,
+                             "--every-frame")
     assert code == 0, err
     assert len(made) == 2 and all(c.released for c in made)
     (record,) = json.loads(js.read_text())
@@ -201,7 +202,8 @@ def test_sigterm_ends_a_camera_run_as_ctrl_c_does(tiny_ckpt, tmp_path, run_cli, 
     old = signal.signal(signal.SIGTERM, unhandled)
     try:
         fake_camera(frames_of(3), lambda: os.kill(os.getpid(), signal.SIGTERM))
-        code, out, err = run_cli("predict", tiny_ckpt, "--camera", "--save-dir", tmp_path, "--no-progress")
+        code, out, err = run_cli("predict", tiny_ckpt, "--camera", "--save-dir", tmp_path, "--no-progress",
+                                  "--every-frame")
         assert signal.getsignal(signal.SIGTERM) is unhandled  # put back after the run
     finally:
         signal.signal(signal.SIGTERM, old)
@@ -212,7 +214,7 @@ def test_sigterm_ends_a_camera_run_as_ctrl_c_does(tiny_ckpt, tmp_path, run_cli, 
 def test_predict_stream_that_drops(tiny_ckpt, tmp_path, run_cli, fake_camera) -> None:
     fake_camera(frames_of(3))
     code, out, err = run_cli("predict", tiny_ckpt, "rtsp://u:pw@10.0.0.9/live/cam1", "--json", "--save-dir",
-                             tmp_path, "--no-progress")
+                             tmp_path, "--no-progress", "--every-frame")
     assert code == 0, err
     (record,) = json.loads(out)
     assert record["source"] == "rtsp://u:***@10.0.0.9/live/cam1" and len(record["frames"]) == 3
@@ -247,3 +249,88 @@ def test_predict_camera_bad_input_fails_before_the_model_loads(tmp_path, run_cli
 def test_predict_live_flags_are_checked(tmp_path, run_cli, args, says) -> None:
     code, _out, err = run_cli("predict", tmp_path / "m.pt", *(a.format(d=tmp_path) for a in args))
     assert code == 2 and says.format(d=tmp_path) in err and len(err.strip().splitlines()) == 1, err
+
+
+class TimedCamera(FakeCamera):
+    """Frames at a steady pace, faster than the slowed model below: as a camera gives them."""
+
+    def __init__(self, frames: list[np.ndarray], gap_s: float, then: BaseException | None = None) -> None:
+        super().__init__(frames, then)
+        self.gap_s = gap_s
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        import time
+
+        time.sleep(self.gap_s)
+        return super().read()
+
+
+class SlowPredictor:
+    """A predictor that takes ``s`` seconds a frame (as a big model on a small board would)."""
+
+    def __init__(self, pred, s: float) -> None:
+        self.pred, self.s, self.class_names = pred, s, pred.class_names
+
+    def predict(self, image):
+        import time
+
+        time.sleep(self.s)
+        return self.pred.predict(image)
+
+
+def test_newest_only_skips_what_the_model_had_no_time_for(tiny_ckpt, tmp_path) -> None:
+    """The default: frames come every 2 ms, the model takes 40 ms; each prediction gets the newest
+    frame, the rest are skipped and counted, and the last frame of the source is still predicted."""
+    pred = SlowPredictor(load_predictor(tiny_ckpt), 0.04)
+    cam = TimedCamera(frames_of(60), 0.002)
+    with predict_stream(pred, 0, save_to=tmp_path / "n.mp4", progress=False, opener=lambda src: cam) as live:
+        frames = list(live)
+    idx = [f.index for f in frames]
+    assert idx == sorted(set(idx)) and idx[-1] == 59, idx  # in order, none twice, the newest at the end
+    assert live.read == 60 and live.frames == len(frames) < 30 and live.stopped == "ended", idx
+    assert cam.released and count_frames(tmp_path / "n.mp4")[0] == len(frames)
+    for f in frames:  # each detection belongs to the frame handed over with it
+        np.testing.assert_array_equal(pred.pred.predict(f.image).boxes, f.detections.boxes)
+    # every frame, in order, when asked
+    live = predict_stream(pred, 0, progress=False, newest_only=False,
+                          opener=lambda src: TimedCamera(frames_of(5), 0.002))
+    assert [f.index for f in live] == [0, 1, 2, 3, 4] and live.read == 5
+
+
+def test_newest_only_passes_on_errors_and_stops_its_reader(tiny_ckpt, tmp_path) -> None:
+    """An error in the reading thread reaches the caller after the frames before it, the
+    recording is kept; stopping early (max_frames) ends the thread and releases the camera."""
+    import threading
+
+    pred = load_predictor(tiny_ckpt)
+    cam = TimedCamera(frames_of(3), 0.001, RuntimeError("USB camera unplugged"))
+    with pytest.raises(RuntimeError, match="unplugged"):
+        for _ in predict_stream(pred, 0, save_to=tmp_path / "e.mp4", progress=False, opener=lambda src: cam):
+            pass
+    assert cam.released and count_frames(tmp_path / "e.mp4")[0] >= 1
+    endless = TimedCamera(frames_of(10_000), 0.001)
+    live = predict_stream(pred, 0, max_frames=3, progress=False, opener=lambda src: endless)
+    assert len(list(live)) == 3 and live.stopped == "frames" and endless.released
+    assert not any(t.name == "yolox-edge-frame-reader" for t in threading.enumerate())
+
+
+def test_predict_camera_says_how_many_frames_it_skipped(tiny_ckpt, tmp_path, run_cli, monkeypatch) -> None:
+    """The CLI's default is newest-only: the summary and the JSON say how many frames were read."""
+    def opener(src):
+        return TimedCamera(frames_of(40), 0.002)
+    monkeypatch.setattr(source_mod, "open_live", opener)
+    monkeypatch.setattr(stream_mod, "open_live", opener)
+    real = stream_mod.LiveRun.__init__
+
+    def slowed(self, predictor, *a, **kw):  # the model slower than the camera, as on a small board
+        real(self, SlowPredictor(predictor, 0.04), *a, **kw)
+    monkeypatch.setattr(stream_mod.LiveRun, "__init__", slowed)
+    js = tmp_path / "r.json"
+    code, out, err = run_cli("predict", tiny_ckpt, "--camera", "--json", js, "--no-progress")
+    assert code == 0, err
+    (record,) = json.loads(js.read_text())
+    n = len(record["frames"])
+    assert record["read"] == 40 and n < 20 and record["frames"][-1]["frame"] == 39
+    assert f"camera 0: {n} frames in " in out and f" of 40 read ({40 - n} skipped: the source is faster" in out
+    code, _out, err = run_cli("predict", tiny_ckpt, tmp_path / "a.jpg", "--every-frame")
+    assert code == 2 and "--every-frame: only for --camera or a stream address" in err, err

@@ -37,6 +37,10 @@ def add_parser(sub) -> None:
     p.add_argument("--frames", type=positive, default=None, metavar="N", help="camera or stream: stop after N frames")
     p.add_argument("--duration", type=positive_float, default=None, metavar="SECONDS",
                    help="camera or stream: stop after this many seconds")
+    p.add_argument("--every-frame", action="store_true",
+                   help="camera or stream: predict every frame in order; by default each prediction takes the "
+                        "newest frame and skips those the model had no time for, so detections stay current "
+                        "(in order, a slow model falls ever further behind a network stream)")
     # None: a bundle's own thresholds (what the app uses), else the defaults in CLI_DEFAULTS.
     p.add_argument("--conf", type=unit_interval, default=None,
                    help=f"score threshold (obj x cls); default a bundle's own, else {APP_CONF}")
@@ -122,7 +126,8 @@ def _live_source(args):
     urls = [s for s in args.images if is_stream_url(s)]
     if args.camera is None and not urls:
         flags = [f for f, v in (("--frames", args.frames), ("--duration", args.duration),
-                                ("--camera-size", args.camera_size)) if v is not None]
+                                ("--camera-size", args.camera_size), ("--every-frame", args.every_frame or None))
+                 if v is not None]
         if flags:
             raise UserError(f"{' and '.join(flags)}: only for --camera or a stream address (rtsp://, http://); "
                             f"a video is always read to its end")

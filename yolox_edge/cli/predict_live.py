@@ -74,11 +74,12 @@ def run_live(args, source) -> int:
 
     def record(stopped: str) -> list[dict]:
         return [{"source": source.label, "fps": round(live.fps, 2) if live.fps else None, "stopped": stopped,
-                 "frames": frames}]
+                 "read": live.read, "frames": frames}]
 
     try:
         with _sigterm_stops(), predict_stream(pred, source, max_frames=args.frames, duration_s=args.duration,
-                                              save_to=save, progress=not args.no_progress) as live:
+                                              save_to=save, progress=not args.no_progress,
+                                              newest_only=not args.every_frame) as live:
             try:
                 for f in live:
                     frames.append(frame_record(f, pred.class_names))
@@ -98,6 +99,8 @@ def run_live(args, source) -> int:
     write_json(record(stopped), args.json_out)
     n = len(frames)
     rate = f" ({live.fps:.1f} fps)" if live.fps else ""
+    if not args.every_frame and live.read > n:  # the frames the model had no time for
+        rate += f" of {live.read} read ({live.read - n} skipped: the source is faster than the model)"
     saved = f" -> {live.saved} (at {live.record_fps:g} fps)" if live.saved else ""
     print(f"{source.label}: {n} frames in {live.elapsed_s:.1f} s{rate}, {count} detections ({count / n:.1f} per "
           f"frame); {why}{saved}", file=out)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import numpy as np
 
 from ..errors import BadArgument
+from .frame_reader import InOrderFrames, NewestFrames
 from .live_source import Capture, LiveSource, as_live_source, no_first_frame, open_live
 from .video import VideoFrame, _AtomicVideoWriter
 
@@ -83,32 +84,39 @@ class _Recorder:
         return self.writer.commit() if self.writer is not None else None
 
 
-def _status_text(source: LiveSource, index: int, fps: float | None, det, names: list[str]) -> str:
+def _status_text(source: LiveSource, index: int, fps: float | None, det, names: list[str], skipped: int = 0) -> str:
+    """``camera 0  frame 120  14.8 fps  2 dets: person 0.91, dog 0.77`` (``, 310 skipped`` after
+    the frame when the model could not keep up with the source)."""
     shown = [f"{names[int(c)] if int(c) < len(names) else int(c)} {s:.2f}"
              for c, s in zip(det.labels[:4], det.scores[:4])]
     more = f", +{len(det) - 4}" if len(det) > 4 else ""
     rate = f"{fps:5.1f} fps" if fps else "   -- fps"
     dets = f"{len(det)} det{'s' if len(det) != 1 else ''}" + (f": {', '.join(shown)}{more}" if shown else "")
-    return f"{source.label}  frame {index + 1}  {rate}  {dets}"
+    behind = f" ({skipped} skipped)" if skipped > 0 else ""
+    return f"{source.label}  frame {index + 1}{behind}  {rate}  {dets}"
 
 
 class LiveRun:
     """Iterate for a VideoFrame per frame of a live source; afterwards ``stopped`` says why it
     ended (one of STOP_REASONS), ``frames`` and ``elapsed_s`` how much ran, ``fps`` the rate
-    achieved (None under two frames) and ``saved`` where the recording is (None if none).
+    achieved (None under two frames), ``read`` how many frames the source gave (``frames`` of
+    them were predicted: with ``newest_only`` the rest were skipped) and ``saved`` where the
+    recording is (None if none).
 
     Use it in a ``with`` block, or call ``close()``, when the loop may stop early: that ends the
     read and renames the recording into place. Made by ``predict_stream``.
     """
 
     def __init__(self, predictor: Predictor, source: LiveSource, *, max_frames: int | None,
-                 duration_s: float | None, save_to: Path | None, progress: bool,
+                 duration_s: float | None, save_to: Path | None, progress: bool, newest_only: bool,
                  opener: Callable[[LiveSource], Capture], clock: Callable[[], float]) -> None:
         self.predictor, self.source = predictor, source
         self.max_frames, self.duration_s, self.save_to = max_frames, duration_s, save_to
         self.progress, self.opener, self.clock = progress, opener, clock
+        self.newest_only = newest_only
         self.stopped: str | None = None
         self.frames = 0
+        self.read = 0
         self.elapsed_s = 0.0
         self.fps: float | None = None
         self.record_fps: float | None = None
@@ -133,20 +141,20 @@ class LiveRun:
         from ..visualize import draw_detections
 
         names = self.predictor.class_names
-        cap = self.opener(self.source)
+        reader = (NewestFrames if self.newest_only else InOrderFrames)(self.opener(self.source), self.clock)
         recorder = _Recorder(self.save_to) if self.save_to is not None else None
         status = StatusLine(enabled=self.progress)
         recent: deque[float] = deque()  # frame times of about the last second, for the status rate
         first = last = None
         try:
             while self.max_frames is None or self.frames < self.max_frames:
-                ok, frame = cap.read()
-                now = self.clock()
-                if not ok or frame is None:
+                got = reader.next()
+                if got is None:
                     if self.frames == 0:
                         raise no_first_frame(self.source)
                     self.stopped = "ended"  # a stream's end and a dropped one look the same here
                     break
+                index, now, frame = got
                 first = now if first is None else first
                 t = now - first
                 if self.duration_s is not None and t >= self.duration_s:
@@ -160,9 +168,10 @@ class LiveRun:
                 while len(recent) > 2 and t - recent[0] > 1.0:
                     recent.popleft()
                 if status.due():
-                    status.show(_status_text(self.source, self.frames, measured_rate(list(recent)), det, names))
+                    status.show(_status_text(self.source, index, measured_rate(list(recent)), det, names,
+                                             reader.read_count - self.frames - 1))
                 self.frames += 1
-                yield VideoFrame(self.frames - 1, t, frame, det)
+                yield VideoFrame(index, t, frame, det)
             else:
                 self.stopped = "frames"
         except GeneratorExit:
@@ -176,7 +185,8 @@ class LiveRun:
             raise
         finally:
             status.close()
-            cap.release()
+            reader.close()
+            self.read = reader.read_count
             if last is not None:
                 self.elapsed_s = last
                 self.fps = (self.frames - 1) / last if self.frames > 1 and last > 0 else None
@@ -187,12 +197,15 @@ class LiveRun:
 
 def predict_stream(predictor: Predictor, source: LiveSource | int | str, *, max_frames: int | None = None,
                    duration_s: float | None = None, save_to: str | Path | None = None, progress: bool = True,
-                   opener: Callable[[LiveSource], Capture] | None = None,
+                   newest_only: bool = True, opener: Callable[[LiveSource], Capture] | None = None,
                    clock: Callable[[], float] = time.monotonic) -> LiveRun:
     """Run ``predictor`` on a live source (a camera index or device, or a stream URL) frame by frame.
 
     Iterate the returned LiveRun for VideoFrames; ``time_s`` is wall-clock seconds since the
-    first frame. It stops after ``max_frames`` frames, once a frame comes ``duration_s`` after
+    first frame, and ``index`` the frame's place in the source. ``newest_only`` (default): the
+    source is read on a thread and each prediction takes the newest frame, skipping those the
+    model had no time for, so the detections stay current; False predicts every frame in order
+    (a slow model then falls behind a camera, and without bound behind a network stream). It stops after ``max_frames`` frames, once a frame comes ``duration_s`` after
     the first, at the end of the stream, or when the caller stops (a KeyboardInterrupt inside the
     loop passes through). With ``save_to`` (a .mp4 path) the frames are drawn with their boxes
     and recorded at the measured rate, renamed into place however the run ends. ``progress``:
@@ -209,5 +222,6 @@ def predict_stream(predictor: Predictor, source: LiveSource | int | str, *, max_
     if save_to is not None:
         save_to = require_writable(save_to, "annotated video")  # a bad path fails before the camera opens
     return LiveRun(predictor, as_live_source(source), max_frames=max_frames, duration_s=duration_s,
-                   save_to=save_to, progress=progress, opener=opener or open_live, clock=clock)
+                   save_to=save_to, progress=progress, newest_only=newest_only, opener=opener or open_live,
+                   clock=clock)
 
