@@ -169,7 +169,7 @@ class LiveRun:
                     recent.popleft()
                 if status.due():
                     status.show(_status_text(self.source, index, measured_rate(list(recent)), det, names,
-                                             reader.read_count - self.frames - 1))
+                                             index - self.frames))
                 self.frames += 1
                 yield VideoFrame(index, t, frame, det)
             else:
