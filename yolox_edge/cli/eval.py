@@ -1,6 +1,7 @@
 """yolox-edge eval: COCO AP of any artifact on a data spec split."""
 from __future__ import annotations
 
+import argparse
 import sys
 
 from ..thresholds import APP_CONF, EVAL_CONF, EVAL_NMS_IOU
@@ -26,8 +27,25 @@ def add_parser(sub) -> None:
                    "model's (coloured) here, NNNNN_<image>.jpg in split order")
     p.add_argument("--save-conf", type=unit_interval, default=APP_CONF,
                    help="lowest score of the boxes drawn with --save-dir (default %(default)s; AP uses every box)")
+    p.add_argument("--confusion", action="store_true",
+                   help="also a confusion matrix at IoU 0.5 (rows: true class and background, i.e. false alarms; "
+                   "columns: predicted class and missed), the most confused class pairs, per-class precision, "
+                   "recall and F1, and the score threshold with the best F1 on this split")
+    p.add_argument("--confusion-conf", type=unit_interval, default=None, metavar="SCORE",
+                   help=f"score threshold of the confusion matrix (default the app's, as predict uses: a bundle's "
+                   f"own, else {APP_CONF}); implies --confusion")
+    p.add_argument("--confusion-png", type=png_file, default=None, metavar="FILE.png",
+                   help="also draw the confusion matrix as a heat map (rows normalised, only the classes that "
+                   "occur); implies --confusion")
     add_json_option(p, "the results")
     p.set_defaults(func=run)
+
+
+def png_file(s: str) -> str:
+    """A file name ending in .png (what --confusion-png writes)."""
+    if s.lower().endswith(".png"):
+        return s
+    raise argparse.ArgumentTypeError(f"expected a file name ending in .png, not {s!r}")
 
 
 def run(args) -> int:
@@ -37,7 +55,9 @@ def run(args) -> int:
     notes: list[str] = []  # printed after the scores
     res = evaluate_model(args.model, args.data, args.split, img_size=args.img_size, batch_size=args.batch,
                          threads=args.threads, precision_hint=args.precision_hint, conf=args.conf, iou=args.nms,
-                         log=notes.append, save_dir=args.save_dir, save_conf=args.save_conf)
+                         log=notes.append, save_dir=args.save_dir, save_conf=args.save_conf,
+                         confusion=args.confusion, confusion_conf=args.confusion_conf,
+                         confusion_png=args.confusion_png)
     write_json(res, args.json_out)
     out = report_stream(args)
     print(f"{args.model} [{res['backend']}, {res['precision']}] on {args.data}:{args.split} "
@@ -47,6 +67,13 @@ def run(args) -> int:
         print("  (-1: this split has no boxes of that size to score against)", file=out)
     if len(res["per_class"]) > 1:
         print("\n".join(per_class_lines(res["per_class"])), file=out)
+    if "confusion" in res:
+        from ..engine.confusion_report import confusion_lines
+
+        print("\n".join(confusion_lines(res["confusion"], f"{args.data}:{args.split} ({res['images']} images)")),
+              file=out)
+        if args.confusion_png:
+            print(f"  confusion heat map -> {args.confusion_png}", file=out)
     if res["skipped"]:
         print(f"  ({res['skipped']} unreadable image(s) skipped, left out of the score; "
               f"run 'yolox-edge data check {args.data}')", file=sys.stderr)

@@ -14,7 +14,8 @@ import numpy as np
 from ..data.preprocess import read_image
 from ..data.sample import Sample
 from ..data.spec import Split, read_split
-from ..errors import UserError
+from ..errors import UserError, in_python
+from ..fileio import require_writable
 from ..postprocess import Detections
 from ..progress import deprecated_keywords, line_sink, progress_bar
 from ..thresholds import APP_CONF, EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU, check_thresholds
@@ -211,7 +212,9 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
                    batch_size: int = 8, threads: int | None = None, precision_hint: str | None = None,
                    conf: float = EVAL_CONF, iou: float = EVAL_NMS_IOU, max_det: int = EVAL_MAX_DET,
                    progress: bool = True, log: Callable[[str], None] | None = print,
-                   save_dir: str | Path | None = None, save_conf: float = APP_CONF) -> dict:
+                   save_dir: str | Path | None = None, save_conf: float = APP_CONF,
+                   confusion: bool = False, confusion_conf: float | None = None,
+                   confusion_png: str | Path | None = None) -> dict:
     """``yolox-edge eval``: COCO AP of any artifact (checkpoint, export, bundle) on ``split`` of the
     data spec ``data``; returns the record ``eval --json`` writes (AP, AP50, ... plus model, backend,
     precision, data, split, input size), which ``package_bundle(eval_json=...)`` takes as a file.
@@ -222,19 +225,81 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
 
     ``save_dir``: also write each image with its labelled boxes (white) and the model's boxes
     scoring at least ``save_conf`` (coloured), as ``NNNNN_<image>.jpg`` in split order, for
-    seeing where the model misses; AP is unchanged (it still uses every box)."""
+    seeing where the model misses; AP is unchanged (it still uses every box).
+
+    ``confusion=True`` adds the record's ``confusion``: the confusion matrix at score
+    ``confusion_conf`` (default the app's threshold, a bundle's own, else ``APP_CONF``) and IoU
+    0.5, per-class and overall precision / recall / F1 there, and the score threshold with the
+    best F1 on this split (``engine.confusion`` defines them; ``ConfusionCounter.summary`` lists
+    the keys). The boxes are the evaluation's, with the app's NMS redone on them, not a second
+    run of the model. ``confusion_png`` (implies ``confusion``) also draws it as a heat map."""
     from ..runtime import load_predictor
 
     check_thresholds(save_conf, EVAL_NMS_IOU, EVAL_MAX_DET)
+    confusion = confusion or confusion_conf is not None or confusion_png is not None
+    if confusion_conf is not None:
+        check_confusion_conf(confusion_conf, conf)
+    if confusion_png is not None:
+        require_writable(confusion_png, "confusion plot")  # before minutes of evaluation
     split_data = read_split(data, split)
     pred = load_predictor(model, threads=threads, precision_hint=precision_hint, img_size=img_size)
     require_same_class_count(pred, split_data, str(model), str(data))
-    draw = _eval_drawer(Path(save_dir), pred.class_names, save_conf) if save_dir is not None else None
+    hooks = []
+    if save_dir is not None:
+        hooks.append(_eval_drawer(Path(save_dir), pred.class_names, save_conf))
+    counter = None
+    if confusion:
+        from .confusion import ConfusionCounter
+
+        # pred holds the app's thresholds (a bundle's, else the Predictor's): what `predict` shows
+        if confusion_conf is None:
+            confusion_conf = pred.conf
+            check_confusion_conf(confusion_conf, conf, f"{model}: its app score threshold {confusion_conf} (the "
+                                 "confusion's default)")
+        counter = ConfusionCounter(len(split_data.names), nms=pred.iou, agnostic=pred.agnostic,
+                                   max_det=pred.max_det, min_conf=conf)
+        hooks.append(counter)
     res = evaluate(pred, split_data, batch_size=batch_size, conf=conf, iou=iou, max_det=max_det, progress=progress,
-                   on_image=draw)
+                   on_image=_each(hooks))
     if not res["class_names_match"]:
         line_sink(log)(class_names_note(pred.class_names, split_data.names))
-    return evaluation_record(model, pred, data, split, res)
+    record = evaluation_record(model, pred, data, split, res)
+    if counter is not None:
+        record["confusion"] = counter.summary(split_data.names, confusion_conf, app_conf=pred.conf)
+        if confusion_png is not None:
+            from .confusion_report import write_confusion_png
+
+            write_confusion_png(record["confusion"], confusion_png,
+                                f"{Path(str(model)).name} on {Path(str(data)).name}:{split}, score >= "
+                                f"{confusion_conf:.2f}, IoU 0.5 (rows normalised)")
+    return record
+
+
+def check_confusion_conf(confusion_conf: float, conf: float, flag: str = "") -> None:
+    """UserError unless the confusion threshold is a score the evaluation kept boxes at
+    (``flag``: what the message calls it, by default --confusion-conf)."""
+    flag = flag or in_python(f"--confusion-conf {confusion_conf}", f"confusion_conf={confusion_conf}")
+    if not 0.0 <= confusion_conf <= 1.0:
+        raise UserError(f"{flag}: must be a score in [0, 1], e.g. 0.3")
+    if confusion_conf < conf:
+        raise UserError(f"{flag} is below the evaluation's score threshold {conf} "
+                        f"({in_python('--conf', 'conf=')}): the boxes between were never kept; pass a "
+                        f"--confusion-conf of at least {conf}, or a lower --conf")
+
+
+def _each(hooks: list[Callable[[Sample, np.ndarray, Detections], None]]
+          ) -> Callable[[Sample, np.ndarray, Detections], None] | None:
+    """One ``on_image`` calling each of ``hooks`` (None when there is none)."""
+    if not hooks:
+        return None
+    if len(hooks) == 1:
+        return hooks[0]
+
+    def each(sample: Sample, image: np.ndarray, det: Detections) -> None:
+        for hook in hooks:
+            hook(sample, image, det)
+
+    return each
 
 
 def _eval_drawer(folder: Path, names: list[str], conf: float) -> Callable[[Sample, np.ndarray, Detections], None]:
