@@ -11,7 +11,7 @@ EVAL_MAX_DET = 1000
 
 # What an app shows (the official YOLOX demo's thresholds): the defaults of `Predictor`,
 # `predict`, `demo`, `bench` and of a packaged bundle, so a library call, the CLI and the app
-# draw the same boxes for the same image.
+# draw the same boxes for the same image; `eval --confusion` counts those boxes.
 APP_CONF = 0.3
 APP_NMS_IOU = 0.45
 APP_MAX_DET = 300
