@@ -163,7 +163,8 @@ def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progr
     the model's names differ from the data's (AP pairs classes by index); ``per_class`` lists each
     class's AP, AP50 and instances (``coco_scores``). ``desc`` names the progress bar.
     ``on_image(sample, image, detections)`` is called for each image read (detections at the
-    evaluation thresholds, in the image's pixels), e.g. to draw them."""
+    evaluation thresholds, in the image's pixels), e.g. to draw them, or a
+    ``confusion.ConfusionCounter`` to count them into a confusion matrix."""
     data = "the dataset"
     if not isinstance(split, Split):
         data = str(split)  # named in a class-count error
