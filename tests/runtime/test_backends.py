@@ -208,3 +208,27 @@ def test_openvino_pixel_input_applies_channel_order_and_mean_std(tiny_exports) -
     got = ov.Core().compile_model(echo, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(pixels)[0]
     np.testing.assert_allclose(got, to_network(pixels[0], cfg)[None], rtol=1e-6, atol=1e-6)
     assert not np.allclose(got[0, 0], pixels[0, :, :, 0])  # RGB order and mean/std were applied
+
+
+def test_openvino_predictors_dropped_in_any_order_leave_signals_working(tiny_exports, tmp_path) -> None:
+    """Two OpenVINO predictors loaded and dropped first-in first-out, then a real SIGTERM: the
+    handler runs. With a Core per predictor, OpenVINO's CPU plugin left the thread's alternate
+    signal stack pointing at freed memory and the signal killed the process with SIGSEGV; run in
+    a child process, so such a crash fails this test instead of the test run."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "two_models.py"
+    script.write_text(f"""
+import gc, os, signal
+from yolox_edge.runtime import load_predictor
+a = load_predictor({str(tiny_exports['openvino'])!r})
+b = load_predictor({str(tiny_exports['openvino'])!r})
+del a; gc.collect()
+del b; gc.collect()
+signal.signal(signal.SIGTERM, lambda *_: print("handled", flush=True))
+os.kill(os.getpid(), signal.SIGTERM)
+print("alive", flush=True)
+""")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.split() == ["handled", "alive"], (run.returncode, run.stderr[-2000:])

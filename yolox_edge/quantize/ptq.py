@@ -183,14 +183,14 @@ def _nncf_int8(model, fmt: str, cal: CalibrationSet, deploy: DeployModel, input_
 
         before, after = onnx_quant(onnx.load(str(ptq_dir / "intermediate_model.onnx"))), onnx_quant(q)
     else:
-        import openvino as ov
+        from ..runtime.openvino_backend import shared_core
 
-        before = openvino_quant(ov.Core().read_model(str(ptq_dir / "intermediate_model.xml")))
+        before = openvino_quant(shared_core().read_model(str(ptq_dir / "intermediate_model.xml")))
         after = openvino_quant(q)
 
     def score(graph) -> float:
         if fmt == "openvino":  # compiled as NNCF compiles its candidates: f32, whatever the CPU offers
-            graph = ov.Core().compile_model(graph, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+            graph = shared_core().compile_model(graph, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         return scores.score(graph)
 
     def entry(written: float, **extra) -> dict:

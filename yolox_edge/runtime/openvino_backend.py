@@ -1,6 +1,7 @@
 """OpenVINO backend (CPU) for IR (.xml/.bin) exports, with an explicit precision hint."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,21 @@ from .artifact import check_graph_input, fixed_input, output_blobs, precision_la
 # accuracy work needs f32, so the backend always states the hint.
 PRECISION_HINTS = ("f32", "bf16", "f16")
 DEFAULT_HINT = "f32"
+
+
+@functools.lru_cache(maxsize=None)
+def shared_core():
+    """The process's one ``openvino.Core``, for every model this package compiles.
+
+    Why one: OpenVINO's CPU plugin (2026.4) puts an alternate signal stack of its own on the
+    thread that compiles, and puts back the one it found when it is destroyed. Cores destroyed
+    in another order than they were made leave the thread pointing at freed memory, and the next
+    signal (Ctrl-C, SIGTERM) then kills the process with SIGSEGV instead of stopping it cleanly
+    (two predictors loaded and dropped first-in first-out were enough). One Core is never
+    destroyed before exit. Compile settings are per call, so sharing it changes nothing else."""
+    import openvino as ov
+
+    return ov.Core()
 
 
 class OpenVINOBackend:
@@ -30,15 +46,13 @@ class OpenVINOBackend:
 
     def __init__(self, xml_path: str | Path, meta: dict, *, threads: int | None = None,
                  precision_hint: str = DEFAULT_HINT, device: str = "CPU") -> None:
-        import openvino as ov
-
         if precision_hint not in PRECISION_HINTS:
             raise UserError(f"OpenVINO precision hint {precision_hint!r}: choose one of {', '.join(PRECISION_HINTS)}")
         self.config: dict[str, object] = {"INFERENCE_PRECISION_HINT": precision_hint}
         if threads:
             self.config["INFERENCE_NUM_THREADS"] = int(threads)
         self.xml_path, self.device = Path(xml_path), device
-        self.core = ov.Core()
+        self.core = shared_core()
         self.input_name = meta["input"]["name"]
         try:
             self.model = self.core.read_model(str(xml_path))
