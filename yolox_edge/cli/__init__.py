@@ -56,6 +56,12 @@ def add_precision_hint(p: argparse.ArgumentParser) -> None:
                    help="OpenVINO (f32, bf16, f16) and ncnn (f32, f16) inference precision; default f32")
 
 
+def add_no_progress(p: argparse.ArgumentParser) -> None:
+    """``--no-progress`` for commands with long work: no progress bars on stderr (the library's
+    ``progress=False``; in a log file the bars are already sparse plain lines)."""
+    p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+
+
 def _version() -> str:
     from .. import __version__
     return __version__

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from . import PRECISION_HINTS
+from . import PRECISION_HINTS, add_no_progress
 from .argtypes import file_named, img_size, int_list, non_negative, positive, positive_float
 from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
@@ -75,6 +75,7 @@ def add_parser(sub) -> None:
                    help="write the printed table here")
     p.add_argument("--plot", dest="plot_out", default=None,
                    help="chart file (.png, .jpg, .svg or .pdf): bars, or latency vs AP with --data")
+    add_no_progress(p)
     p.set_defaults(func=run)
 
 
@@ -104,7 +105,8 @@ def run(args) -> int:
     res = run_bench(args.artifacts, threads=args.threads, warmup=args.warmup, runs=args.runs, image=args.image,
                     mode=args.mode, baseline=args.baseline, img_size=args.img_size, data=args.data,
                     rss=not args.no_rss, cpus=cpus, powersave=args.powersave,
-                    precision_hints=args.precision_hint, runs_per_turn=args.runs_per_turn, fps=args.fps)
+                    precision_hints=args.precision_hint, runs_per_turn=args.runs_per_turn, fps=args.fps,
+                    progress=not args.no_progress)
     table = markdown_table(res)
     write_json(res, args.json_out)
     out = report_stream(args)

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from statistics import fmean
 
+from . import add_no_progress
 from .argtypes import file_named, positive, positive_float
 
 
@@ -29,6 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=positive, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--log", type=file_named(".json"), metavar="FILE.json", help="also write the per-block errors as "
                    "JSON here")
+    add_no_progress(p)
     p.set_defaults(func=run)
 
 
@@ -42,7 +44,8 @@ def run(args) -> int:
         require_writable(args.log, "log")
     res = convert_checkpoint(args.model, args.to, args.calib, args.out, force=args.force,
                              granularity=args.granularity, steps=args.steps, lr=args.lr, batch=args.batch,
-                             flip=args.flip, seed=args.seed, threads=args.threads)
+                             flip=args.flip, seed=args.seed, threads=args.threads,
+                             progress=not args.no_progress)
     blocks = res.blocks
     worst = max(blocks, key=lambda r: r.nmse_after)
     print(f"{len(blocks)} blocks; error (MSE / teacher variance) per block, mean "

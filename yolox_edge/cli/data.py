@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..errors import UserError
+from . import add_no_progress
 from .argtypes import positive
 from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
@@ -16,13 +17,15 @@ def add_parser(sub) -> None:
     c.add_argument("--threads", type=positive, default=4, help="image decoding threads")
     add_json_option(c, "the report")
     c.add_argument("--strict", action="store_true", help="exit 1 when any problem is found")
+    add_no_progress(c)
     c.set_defaults(func=run_check)
 
 
 def run_check(args) -> int:
     from ..data.check import check_dataset, format_report
     check_json_target(args)
-    report = check_dataset(args.spec, args.split, decode=not args.no_decode, threads=args.threads)
+    report = check_dataset(args.spec, args.split, decode=not args.no_decode, threads=args.threads,
+                           progress=not args.no_progress)
     write_json(report, args.json_out)
     print(format_report(report), file=report_stream(args))
     bad = report["unreadable_splits"]

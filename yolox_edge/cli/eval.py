@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from ..thresholds import APP_CONF, EVAL_CONF, EVAL_NMS_IOU
-from . import add_precision_hint
+from . import add_no_progress, add_precision_hint
 from .argtypes import img_size, positive, unit_interval
 from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
@@ -37,6 +37,7 @@ def add_parser(sub) -> None:
     p.add_argument("--confusion-png", type=png_file, default=None, metavar="FILE.png",
                    help="also draw the confusion matrix as a heat map (rows normalised, only the classes that "
                    "occur); implies --confusion")
+    add_no_progress(p)
     add_json_option(p, "the results")
     p.set_defaults(func=run)
 
@@ -57,7 +58,7 @@ def run(args) -> int:
                          threads=args.threads, precision_hint=args.precision_hint, conf=args.conf, iou=args.nms,
                          log=notes.append, save_dir=args.save_dir, save_conf=args.save_conf,
                          confusion=args.confusion, confusion_conf=args.confusion_conf,
-                         confusion_png=args.confusion_png)
+                         confusion_png=args.confusion_png, progress=not args.no_progress)
     write_json(res, args.json_out)
     out = report_stream(args)
     print(f"{args.model} [{res['backend']}, {res['precision']}] on {args.data}:{args.split} "

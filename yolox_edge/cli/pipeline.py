@@ -1,6 +1,7 @@
 """yolox-edge pipeline: data -> train -> INT8 -> export -> bench -> bundle, in one command."""
 from __future__ import annotations
 
+from . import add_no_progress
 from .argtypes import img_size, int_list, positive
 
 
@@ -24,6 +25,7 @@ def add_parser(sub) -> None:
                    help="override a recipe value, e.g. --set train.batch=16 (repeatable)")
     p.add_argument("--resume", action="store_true",
                    help="continue an earlier run in --out: training resumes from its last.pt, later stages run again")
+    add_no_progress(p)
     p.set_defaults(func=run)
 
 
@@ -36,7 +38,7 @@ def run(args) -> int:
     res = run_pipeline(out=args.out, data=args.data, recipe=args.recipe, weights=args.weights, epochs=args.epochs,
                        img_size=args.img_size, target=args.target, int8=not args.no_int8,
                        calib_count=args.calib_count, bench_runs=args.bench_runs, threads=args.threads,
-                       overrides=args.overrides, resume=args.resume)
+                       overrides=args.overrides, resume=args.resume, progress=not args.no_progress)
     print("\n" + summary_table(res, min(args.threads)))
     print("\nsteps: " + ", ".join(f"{k} {v:.0f}s" for k, v in res.seconds.items()))
     print(f"total {time.perf_counter() - t0:.0f} s; checkpoint {res.checkpoint}")

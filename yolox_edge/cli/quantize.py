@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
+from . import add_no_progress
 from .argtypes import img_size, non_negative, positive, positive_float, unit_interval
 
 
@@ -44,6 +45,7 @@ def add_parser(sub) -> None:
                    help="input size of the INT8 graphs, S or WIDTHxHEIGHT (default: the checkpoint's); the calibration set must match")
     p.add_argument("--report", action="store_true",
                    help="also export FP32 of each format and print the FP32 vs INT8 table (needs --data)")
+    add_no_progress(p)
     p.set_defaults(func=run)
 
 
@@ -59,5 +61,5 @@ def run(args) -> int:
                  accuracy_control=args.accuracy_control, max_drop=args.max_drop, data=args.data, qat=args.qat,
                  epochs=args.epochs, lr=args.lr, batch=args.batch, report=args.report,
                  keep_float=args.ncnn_keep_float, nncf_keep_float=args.nncf_keep_float, nms_iou=iou,
-                 nms_conf=conf, force=args.force, img_size=args.img_size)
+                 nms_conf=conf, force=args.force, img_size=args.img_size, progress=not args.no_progress)
     return 0
