@@ -265,6 +265,11 @@ def test_quantize_checkpoint_reports_as_the_library_does(tiny_ckpt, tiny_calib, 
     quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "c", QuantizeOptions(nncf_keep_float=0, log=mine.append),
                         progress=False, log=None)
     assert capfd.readouterr() == ("", "") and mine
+    # no bars, the lines still printed (stdout is not swallowed with the bars)
+    quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "d", QuantizeOptions(nncf_keep_float=0),
+                        progress=False)
+    out, err = capfd.readouterr()
+    assert "NNCF mixed INT8 on 8 calibration images" in out and "Statistics collection" not in out + err, (out, err)
 
 
 def _fake_int8(detector, ckpt, source, cal, fmt, out_dir, opts):

@@ -334,3 +334,53 @@ def test_predict_camera_says_how_many_frames_it_skipped(tiny_ckpt, tmp_path, run
     assert f"camera 0: {n} frames in " in out and f" of 40 read ({40 - n} skipped: the source is faster" in out
     code, _out, err = run_cli("predict", tiny_ckpt, tmp_path / "a.jpg", "--every-frame")
     assert code == 2 and "--every-frame: only for --camera or a stream address" in err, err
+
+
+def test_a_second_interrupt_while_the_reader_closes_keeps_the_recording(tiny_ckpt, tmp_path, monkeypatch) -> None:
+    """Closing the reader can wait seconds on a stalled stream; a Ctrl-C there comes after the
+    recording is renamed into place, not instead of it."""
+    from yolox_edge.runtime import frame_reader
+
+    def interrupted_close(self, timeout_s: float = 5.0) -> None:
+        raise KeyboardInterrupt  # the user's second Ctrl-C, during the wait
+
+    monkeypatch.setattr(frame_reader.NewestFrames, "close", interrupted_close)
+    pred = load_predictor(tiny_ckpt)
+    with pytest.raises(KeyboardInterrupt):
+        live = predict_stream(pred, 0, max_frames=2, save_to=tmp_path / "r.mp4", progress=False,
+                              opener=lambda src: TimedCamera(frames_of(5), 0.001))
+        list(live)
+    assert count_frames(tmp_path / "r.mp4")[0] == 2 and live.saved == tmp_path / "r.mp4"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.mp4"]
+
+
+def test_a_reader_left_in_a_blocked_read_releases_the_camera_when_it_returns() -> None:
+    import time
+
+    from yolox_edge.runtime.frame_reader import NewestFrames
+
+    class Stalled(FakeCamera):
+        def read(self):
+            time.sleep(0.5)  # a network stream that stopped sending
+            return False, None
+
+    cam = Stalled([])
+    reader = NewestFrames(cam, time.monotonic)
+    reader.close(timeout_s=0.05)
+    assert not cam.released  # not under a running read
+    deadline = time.monotonic() + 5
+    while not cam.released and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert cam.released
+
+
+def test_read_counts_the_source_up_to_the_last_predicted_frame(tiny_ckpt) -> None:
+    """--frames on a source no faster than the model: nothing skipped, so read == frames (a frame
+    read ahead, or the one that ended a --duration run, is not counted)."""
+    pred = load_predictor(tiny_ckpt)
+    live = predict_stream(pred, 0, max_frames=3, progress=False, newest_only=False,
+                          opener=lambda src: FakeCamera(frames_of(10)))
+    assert len(list(live)) == 3 and live.read == 3
+    live = predict_stream(pred, 0, duration_s=0.25, progress=False, newest_only=False, clock=stepping_clock(0.1),
+                          opener=lambda src: FakeCamera(frames_of(10)))
+    assert len(list(live)) == 3 and live.read == 3 and live.stopped == "duration"

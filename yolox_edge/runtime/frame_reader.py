@@ -59,6 +59,7 @@ class NewestFrames:
         self._ended = False
         self._error: BaseException | None = None
         self._stop = False
+        self._orphaned = False  # close() gave up waiting: the thread releases the capture
         self._thread = threading.Thread(target=self._read, name="yolox-edge-frame-reader", daemon=True)
         self._thread.start()
 
@@ -80,6 +81,9 @@ class NewestFrames:
             with self._cond:
                 self._ended = True
                 self._cond.notify()
+                release = self._orphaned
+            if release:
+                self.cap.release()
 
     def next(self) -> Frame | None:
         """The newest frame not yet taken, waiting for one; None at the end of the stream."""
@@ -97,8 +101,11 @@ class NewestFrames:
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the reading thread and release the capture. A read blocked on a dead network
         stream cannot be cut short: after ``timeout_s`` the capture is left to the thread, which
-        ends with the process (releasing it under a running read could crash OpenCV)."""
+        releases it when that read returns (releasing it under a running read could crash OpenCV)."""
         self._stop = True
         self._thread.join(timeout_s)
-        if not self._thread.is_alive():
-            self.cap.release()
+        with self._cond:  # the same lock the thread's last step takes: exactly one side releases
+            if not self._ended:
+                self._orphaned = True
+                return
+        self.cap.release()

@@ -99,9 +99,9 @@ def _status_text(source: LiveSource, index: int, fps: float | None, det, names: 
 class LiveRun:
     """Iterate for a VideoFrame per frame of a live source; afterwards ``stopped`` says why it
     ended (one of STOP_REASONS), ``frames`` and ``elapsed_s`` how much ran, ``fps`` the rate
-    achieved (None under two frames), ``read`` how many frames the source gave (``frames`` of
-    them were predicted: with ``newest_only`` the rest were skipped) and ``saved`` where the
-    recording is (None if none).
+    achieved (None under two frames), ``read`` how many frames the source gave up to the last
+    predicted one (``frames`` of them were predicted: with ``newest_only`` the rest were skipped)
+    and ``saved`` where the recording is (None if none).
 
     Use it in a ``with`` block, or call ``close()``, when the loop may stop early: that ends the
     read and renames the recording into place. Made by ``predict_stream``.
@@ -145,7 +145,7 @@ class LiveRun:
         recorder = _Recorder(self.save_to) if self.save_to is not None else None
         status = StatusLine(enabled=self.progress)
         recent: deque[float] = deque()  # frame times of about the last second, for the status rate
-        first = last = None
+        first = last = last_index = None
         try:
             while self.max_frames is None or self.frames < self.max_frames:
                 got = reader.next()
@@ -161,7 +161,7 @@ class LiveRun:
                     self.stopped = "duration"
                     break
                 det = self.predictor.predict(frame)
-                last = t
+                last, last_index = t, index
                 if recorder is not None:
                     recorder.add(draw_detections(frame, det, names), t)
                 recent.append(t)
@@ -185,14 +185,18 @@ class LiveRun:
             raise
         finally:
             status.close()
-            reader.close()
-            self.read = reader.read_count
+            self.read = 0 if last_index is None else last_index + 1
             if last is not None:
                 self.elapsed_s = last
                 self.fps = (self.frames - 1) / last if self.frames > 1 and last > 0 else None
-            if recorder is not None:  # a live source cannot be replayed: keep what was recorded
-                self.saved = recorder.finish()
-                self.record_fps = recorder.fps
+            try:
+                if recorder is not None:  # a live source cannot be replayed: keep what was recorded
+                    # first: closing the reader may wait seconds on a stalled stream, and a second
+                    # Ctrl-C there must not cost the recording
+                    self.saved = recorder.finish()
+                    self.record_fps = recorder.fps
+            finally:
+                reader.close()
 
 
 def predict_stream(predictor: Predictor, source: LiveSource | int | str, *, max_frames: int | None = None,
