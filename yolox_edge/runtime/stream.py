@@ -209,9 +209,11 @@ def predict_stream(predictor: Predictor, source: LiveSource | int | str, *, max_
     first frame, and ``index`` the frame's place in the source. ``newest_only`` (default): the
     source is read on a thread and each prediction takes the newest frame, skipping those the
     model had no time for, so the detections stay current; False predicts every frame in order
-    (a slow model then falls behind a camera, and without bound behind a network stream). It stops after ``max_frames`` frames, once a frame comes ``duration_s`` after
-    the first, at the end of the stream, or when the caller stops (a KeyboardInterrupt inside the
-    loop passes through). With ``save_to`` (a .mp4 path) the frames are drawn with their boxes
+    (a slow model then falls behind a camera, and without bound behind a network stream).
+
+    It stops after ``max_frames`` frames, once a frame comes ``duration_s`` after the first, at
+    the end of the stream, or when the caller stops (a KeyboardInterrupt inside the loop passes
+    through). With ``save_to`` (a .mp4 path) the frames are drawn with their boxes
     and recorded at the measured rate, renamed into place however the run ends. ``progress``:
     a status line on stderr (frame, rate, the frame's detections). ``opener`` opens the source
     (default ``open_live``, OpenCV; any function returning something with ``read()`` and
