@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from .data.transforms import AugConfig
-from .errors import UserError, check_input_size, format_size, input_hw, read_yaml
+from .errors import UserError, check_input_size, format_size, input_hw, nearest_on_grid, read_yaml
 from .thresholds import EVAL_CONF, EVAL_NMS_IOU
 
 AugCfg = AugConfig  # the data engineer's dataclass is the recipe's aug section
@@ -258,17 +258,15 @@ def check_recipe(recipe: Recipe) -> None:
 def check_size(size: Size | None, what: str) -> None:
     """UserError unless each side of ``size`` (S, or (H, W); None passes) is a positive multiple
     of 32, naming ``what`` and the nearest size that is."""
-    if size is None:
+    near = None if size is None else nearest_on_grid(size, SIZE_STEP)
+    if near is None:
         return
     h, w = input_hw(size)
-    if min(h, w) > 0 and not h % SIZE_STEP and not w % SIZE_STEP:
-        return
     shown = str(h) if isinstance(size, int) else f"[{h}, {w}] ({format_size((h, w))}, width x height)"
     sides = "" if isinstance(size, int) else " on each side"
     if min(h, w) < SIZE_STEP:
         raise UserError(f"{what}={shown}: must be at least {SIZE_STEP}{sides} (a multiple of {SIZE_STEP})")
-    near = [int(v / SIZE_STEP + 0.5) * SIZE_STEP for v in (h, w)]  # as errors.check_input_size rounds
-    fix = str(near[0]) if isinstance(size, int) else str(near)
+    fix = str(near[0]) if isinstance(size, int) else str(list(near))
     raise UserError(f"{what}={shown} is not a multiple of {SIZE_STEP}{sides} (the largest stride); e.g. {fix}")
 
 

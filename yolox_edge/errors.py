@@ -93,14 +93,23 @@ def format_size(size) -> str:
     return str(h) if h == w else f"{w}x{h}"
 
 
+def nearest_on_grid(size, step: int) -> tuple[int, int] | None:
+    """None when each side of ``size`` (an int, or (H, W)) is a positive multiple of ``step``,
+    else the nearest (H, W) that is (each side rounded to the nearest multiple, at least ``step``)."""
+    h, w = input_hw(size)
+    if min(h, w) > 0 and not h % step and not w % step:
+        return None
+    return max(step, int(h / step + 0.5) * step), max(step, int(w / step + 0.5) * step)
+
+
 def check_input_size(size, strides, flag: str = "--img-size") -> None:
     """UserError unless each side of ``size`` (an int, or (H, W)) is a positive multiple of the
     largest stride; the message gives the nearest size that is."""
     step = max(strides)
-    h, w = input_hw(size)
-    if min(h, w) > 0 and not h % step and not w % step:
+    near = nearest_on_grid(size, step)
+    if near is None:
         return
-    near = tuple(max(step, int(v / step + 0.5) * step) for v in (h, w))
+    h, w = input_hw(size)
     what = "the size" if h == w else "each side (width and height)"
     raise UserError(f"{flag} {format_size((h, w))}: {what} must be a positive multiple of {step}; "
                     f"the nearest that is: {format_size(near)}")

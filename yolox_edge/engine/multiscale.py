@@ -14,9 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..config import SIZE_STEP as STEP  # every drawn side is a multiple of the largest stride
 from ..errors import format_size
-
-STEP = 32  # the largest stride: every drawn side is a multiple of it
 
 
 def size_range(hw: tuple[int, int], multiscale_range: int,
