@@ -31,21 +31,26 @@ def positive(s: str) -> int:
     return v
 
 
+def _sides(s: str) -> list[int]:
+    """The whole numbers of ``S`` or ``WxH`` (one or two, each at least 1), or [] when ``s`` is not that."""
+    parts = s.strip().lower().split("x")
+    try:
+        vals = [int(p) for p in parts]
+    except ValueError:
+        return []
+    return vals if len(vals) in (1, 2) and min(vals) >= 1 else []
+
+
 def img_size(s: str) -> int | tuple[int, int]:
     """``S`` (square, an int) or ``WIDTHxHEIGHT`` such as ``416x320`` (returned as (H, W), the
     order of ``PreprocessConfig.input_size``); ``416x416`` is 416. Multiples of the stride are
     checked later, where the model's strides are known."""
-    parts = s.strip().lower().split("x")
-    if len(parts) in (1, 2):
-        try:
-            vals = [int(p) for p in parts]
-        except ValueError:
-            vals = []
-        if vals and min(vals) >= 1:
-            if len(vals) == 1 or vals[0] == vals[1]:
-                return vals[0]
-            w, h = vals
-            return h, w
+    vals = _sides(s)
+    if vals:
+        if len(vals) == 1 or vals[0] == vals[1]:
+            return vals[0]
+        w, h = vals
+        return h, w
     raise argparse.ArgumentTypeError(
         f"expected a size S (e.g. 416) or WIDTHxHEIGHT (e.g. 416x320), whole numbers of at least 1, not {s!r}")
 
@@ -53,13 +58,9 @@ def img_size(s: str) -> int | tuple[int, int]:
 def frame_size(s: str) -> tuple[int, int]:
     """``WIDTHxHEIGHT`` such as ``640x480``, returned as (width, height): a camera's frame size,
     which has no square shorthand (cameras give 4:3 or 16:9)."""
-    parts = s.strip().lower().split("x")
-    try:
-        w, h = (int(p) for p in parts)
-    except ValueError:
-        w = h = 0
-    if min(w, h) >= 1:
-        return w, h
+    vals = _sides(s)
+    if len(vals) == 2:
+        return vals[0], vals[1]
     raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT (e.g. 640x480), whole numbers of at least 1, not {s!r}")
 
 
