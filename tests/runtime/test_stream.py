@@ -164,8 +164,7 @@ def fake_camera(monkeypatch):
         def opener(src):
             made.append(FakeCamera(frames, then))
             return made[-1]
-        monkeypatch.setattr(source_mod, "open_live", opener)  # the check before the model loads
-        monkeypatch.setattr(stream_mod, "open_live", opener)  # the run
+        monkeypatch.setattr(source_mod, "open_live", opener)  # the check before the model loads, and the run
         return made
     return use
 
@@ -319,7 +318,6 @@ def test_predict_camera_says_how_many_frames_it_skipped(tiny_ckpt, tmp_path, run
     def opener(src):
         return TimedCamera(frames_of(40), 0.002)
     monkeypatch.setattr(source_mod, "open_live", opener)
-    monkeypatch.setattr(stream_mod, "open_live", opener)
     real = stream_mod.LiveRun.__init__
 
     def slowed(self, predictor, *a, **kw):  # the model slower than the camera, as on a small board

@@ -18,8 +18,9 @@ import numpy as np
 
 from ..errors import BadArgument
 from .frame_reader import InOrderFrames, NewestFrames
-from .live_source import Capture, LiveSource, as_live_source, no_first_frame, open_live
-from .video import VideoFrame, _AtomicVideoWriter
+from . import live_source
+from .live_source import Capture, LiveSource, as_live_source, no_first_frame
+from .video import VideoFrame, AtomicVideoWriter
 
 if TYPE_CHECKING:
     from .predictor import Predictor
@@ -56,7 +57,7 @@ class _Recorder:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.held: list[tuple[float, np.ndarray]] = []
-        self.writer: _AtomicVideoWriter | None = None
+        self.writer: AtomicVideoWriter | None = None
         self.fps: float | None = None
 
     def add(self, image: np.ndarray, t: float) -> None:
@@ -73,7 +74,7 @@ class _Recorder:
         # One frame, or frames in the same instant: nothing to measure; a still then shows a second.
         self.fps = round(min(max(rate, 0.1), 240.0), 2) if rate else 1.0
         h, w = held[0][1].shape[:2]
-        self.writer = _AtomicVideoWriter(self.path, self.fps, (w, h))
+        self.writer = AtomicVideoWriter(self.path, self.fps, (w, h))
         for _, image in held:
             self.writer.write(image)
 
@@ -228,6 +229,6 @@ def predict_stream(predictor: Predictor, source: LiveSource | int | str, *, max_
     if save_to is not None:
         save_to = require_writable(save_to, "annotated video")  # a bad path fails before the camera opens
     return LiveRun(predictor, as_live_source(source), max_frames=max_frames, duration_s=duration_s,
-                   save_to=save_to, progress=progress, newest_only=newest_only, opener=opener or open_live,
-                   clock=clock)
+                   save_to=save_to, progress=progress, newest_only=newest_only,
+                   opener=opener or live_source.open_live, clock=clock)
 

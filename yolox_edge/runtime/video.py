@@ -86,7 +86,7 @@ def check_video(path: str | Path) -> VideoInfo:
     return info
 
 
-class _AtomicVideoWriter:
+class AtomicVideoWriter:
     """An MP4 (MPEG-4 part 2, 'mp4v': OpenCV's wheels write it without extra codecs) written
     to a hidden temp file beside ``path`` and renamed over it on ``commit``; ``discard`` (or a
     failure) removes the temp, so an interrupted run never leaves half a video under the name."""
@@ -161,7 +161,7 @@ def predict_video(predictor: Predictor, source: str | Path, *, save_to: str | Pa
             det = predictor.predict(frame)
             if save_to is not None:
                 if writer is None:  # sized by the decoded frame: the container's size can be pre-rotation
-                    writer = _AtomicVideoWriter(Path(save_to), info.fps, (frame.shape[1], frame.shape[0]))
+                    writer = AtomicVideoWriter(Path(save_to), info.fps, (frame.shape[1], frame.shape[0]))
                 writer.write(draw_detections(frame, det, predictor.class_names))
             bar.update()
             yield VideoFrame(index, t, frame, det)
