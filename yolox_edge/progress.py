@@ -42,10 +42,15 @@ class _Lines:
         self.stream.flush()
 
 
+def is_terminal(stream) -> bool:
+    """Whether ``stream`` is a terminal (redrawing in place works there, not in a log file)."""
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
 def progress_bar(iterable: Iterable | None = None, **kw: Any) -> tqdm:
     """``tqdm(iterable, **kw)`` on a terminal; off one, a line every ``LOG_INTERVAL_S`` s."""
     stream = kw.pop("file", None) or sys.stderr
-    if not getattr(stream, "isatty", lambda: False)():
+    if not is_terminal(stream):
         kw.setdefault("mininterval", LOG_INTERVAL_S)
         kw.setdefault("ncols", 100)  # no terminal to measure; keeps the lines short
         kw["leave"] = True  # a log keeps the last state (a terminal bar may vanish when done)
@@ -65,7 +70,7 @@ class StatusLine:
     def __init__(self, file=None, enabled: bool = True, interval: float = 0.5) -> None:
         self.stream = file or sys.stderr
         self.enabled = enabled
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.tty = is_terminal(self.stream)
         self.interval = interval if self.tty else LOG_INTERVAL_S
         self._next = 0.0  # the first call is due at once
         self._width = 0  # of the line on screen, to blank a longer earlier one
