@@ -1,12 +1,11 @@
 """yolox-edge eval: COCO AP of any artifact on a data spec split."""
 from __future__ import annotations
 
-import argparse
 import sys
 
 from ..thresholds import APP_CONF, EVAL_CONF, EVAL_NMS_IOU
 from . import add_no_progress, add_precision_hint
-from .argtypes import img_size, positive, unit_interval
+from .argtypes import file_named, img_size, positive, unit_interval
 from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
 
@@ -34,19 +33,12 @@ def add_parser(sub) -> None:
     p.add_argument("--confusion-conf", type=unit_interval, default=None, metavar="SCORE",
                    help=f"score threshold of the confusion matrix (default the app's, as predict uses: a bundle's "
                    f"own, else {APP_CONF}); implies --confusion")
-    p.add_argument("--confusion-png", type=png_file, default=None, metavar="FILE.png",
+    p.add_argument("--confusion-png", type=file_named(".png"), default=None, metavar="FILE.png",
                    help="also draw the confusion matrix as a heat map (rows normalised, only the classes that "
                    "occur); implies --confusion")
     add_no_progress(p)
     add_json_option(p, "the results")
     p.set_defaults(func=run)
-
-
-def png_file(s: str) -> str:
-    """A file name ending in .png (what --confusion-png writes)."""
-    if s.lower().endswith(".png"):
-        return s
-    raise argparse.ArgumentTypeError(f"expected a file name ending in .png, not {s!r}")
 
 
 def run(args) -> int:
