@@ -150,11 +150,15 @@ class ConfusionCounter:
                 "precision": correct / predicted if predicted else None,
                 "recall": correct / labelled if labelled else None, "f1": _f1(correct, predicted, labelled)}
 
+    def _sweep(self) -> np.ndarray:
+        """The thresholds of ``SWEEP`` the evaluation kept boxes for (from ``min_conf``)."""
+        return SWEEP[SWEEP >= self.min_conf - 1e-9]
+
     def best_f1(self, cls: int | None = None) -> tuple[float | None, float | None]:
         """(best F1, its score threshold) over ``SWEEP`` (0.01 steps from ``min_conf``); where
         several thresholds tie, the middle one, the least tuned to this one split. (None, None)
         when nothing is labelled, or no box is ever right."""
-        grid = SWEEP[SWEEP >= self.min_conf - 1e-9]
+        grid = self._sweep()
         correct, predicted, labelled = self.counts(grid, cls)
         if not labelled or not len(grid) or not correct.max():
             return None, None
@@ -164,7 +168,7 @@ class ConfusionCounter:
 
     def f1_curve(self) -> dict[str, list[float]]:
         """Overall F1 at each threshold of the sweep (for a plot or a closer look)."""
-        grid = SWEEP[SWEEP >= self.min_conf - 1e-9]
+        grid = self._sweep()
         correct, predicted, labelled = self.counts(grid)
         return {"conf": grid.tolist(), "f1": [round(float(_f1(a, b, labelled) or 0.0), 4)
                                              for a, b in zip(correct, predicted)]}
