@@ -387,3 +387,36 @@ def test_quantize_at_a_rectangular_size(fmt, tiny_ckpt, calib_images, tmp_path, 
     assert tuple(pred.info.preprocess.input_size) == (64, 96)
     det = pred.predict(np.full((48, 64, 3), 128, np.uint8))
     assert np.isfinite(det.boxes).all()
+
+
+def test_run_quantize_writes_rational_silu_into_the_openvino_export_only(tiny_ckpt, tiny_calib, tmp_path):
+    """--silu rational rewrites the OpenVINO INT8 IR (after NNCF, before it is scored and written),
+    says so in its metadata, and leaves the other formats' SiLU exact."""
+    import openvino as ov
+
+    from yolox_edge.quantize.pipeline import run_quantize
+    from yolox_edge.runtime.loader import open_model
+
+    res = run_quantize(tiny_ckpt, tiny_calib, ["openvino", "onnx"], tmp_path / "q", progress=False, log=None,
+                       topk=0, silu="rational")
+    meta = res["openvino"].metadata
+    assert meta["graph"]["silu"] == "rational" and meta["quantization"]["silus_rewritten"] > 0
+    assert "silu" not in res["onnx"].metadata["graph"]
+    ops = [n.get_type_name() for n in ov.Core().read_model(str(res["openvino"].model_file)).get_ordered_ops()]
+    assert "Swish" not in ops and "FakeQuantize" in ops
+    cal = load_calibration_set(tiny_calib)
+    backend, info = open_model(res["openvino"].model_file)
+    assert "rational SiLU" in info.precision
+    _, ref_scores = fp32_outputs(tiny_ckpt, cal.data)
+    assert np.abs(backend.infer(cal.data)["scores"] - ref_scores).mean() < 0.02  # as close as the exact INT8
+
+
+def test_run_quantize_refuses_rational_silu_without_openvino(tiny_ckpt, tiny_calib, tmp_path):
+    from yolox_edge.quantize.pipeline import run_quantize
+
+    with pytest.raises(UserError, match="OpenVINO IR only"):
+        run_quantize(tiny_ckpt, tiny_calib, ["onnx", "ncnn"], tmp_path / "q", progress=False, log=None,
+                     silu="rational")
+    assert not (tmp_path / "q").exists()
+    with pytest.raises(UserError, match="OpenVINO IR only.*onnx export"):
+        quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "c", QuantizeOptions(silu="rational"))

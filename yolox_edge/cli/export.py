@@ -4,6 +4,10 @@ from __future__ import annotations
 from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from .argtypes import img_size, non_negative, unit_interval
 
+SILU_HELP = ("'rational' (OpenVINO): SiLU as a rational approximation within 7.6e-4 of it, which the CPU plugin "
+             "runs as its own pass instead of inside each convolution: faster on some CPUs (measure with bench), "
+             "same weights")
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("export", help="export a checkpoint with decode (+ top-K) in the graph, plus metadata.json")
@@ -24,6 +28,7 @@ def add_parser(sub) -> None:
                    help="input size: S (square) or WIDTHxHEIGHT such as 416x320, multiples of 32 "
                    "(default: the checkpoint's)")
     p.add_argument("--dynamic-batch", action="store_true", help="dynamic batch dimension (onnx/openvino)")
+    p.add_argument("--silu", choices=("exact", "rational"), default="exact", help=SILU_HELP)
     p.add_argument("--out", required=True, help="output folder (model files + metadata.json)")
     p.add_argument("--force", action="store_true", help="replace an export already in --out")
     p.set_defaults(func=run)
@@ -48,13 +53,15 @@ def run(args) -> int:
     iou, conf = nms_settings(args)
     res = export_model(args.model, args.format, args.out, precision=args.precision, topk=args.topk, raw=args.raw,
                        img_size=args.img_size, dynamic_batch=args.dynamic_batch,
-                       nms_iou=None if args.no_nms else iou, nms_conf=conf, force=args.force)
+                       nms_iou=None if args.no_nms else iou, nms_conf=conf, force=args.force,
+                       silu=args.silu)
     m = res.metadata
     g = m["graph"]
     print(f"exported {args.model} -> {res.directory} [{m['format']}, {m['precision']}, "
           f"input {m['input']['shape']}, output {g['output_kind']}"
           + (f", top-{g['topk']}" if g["topk"] else "")
-          + (f", NMS {g['nms']['iou']}" if g["nms"] else "") + "]")
+          + (f", NMS {g['nms']['iou']}" if g["nms"] else "")
+          + (", rational SiLU" if g.get("silu") == "rational" else "") + "]")
     for o in m["outputs"]:
         print(f"  output {o['name']:<7} {o['dtype']:<8} {o['shape']}")
     print(f"  {output_bytes_per_image(m):,} output bytes per image")

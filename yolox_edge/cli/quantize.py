@@ -7,6 +7,7 @@ from pathlib import Path
 from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from . import add_no_progress
 from .argtypes import img_size, non_negative, positive, positive_float, unit_interval
+from .export import SILU_HELP
 
 
 def add_parser(sub) -> None:
@@ -43,6 +44,8 @@ def add_parser(sub) -> None:
     p.add_argument("--batch", type=positive, default=8, help="QAT batch size")
     p.add_argument("--img-size", type=img_size, default=None, metavar="S|WxH",
                    help="input size of the INT8 graphs, S or WIDTHxHEIGHT (default: the checkpoint's); the calibration set must match")
+    p.add_argument("--silu", choices=("exact", "rational"), default="exact",
+                   help=SILU_HELP + "; the other formats keep exact SiLU")
     p.add_argument("--report", action="store_true",
                    help="also export FP32 of each format and print the FP32 vs INT8 table (needs --data)")
     add_no_progress(p)
@@ -61,5 +64,6 @@ def run(args) -> int:
                  accuracy_control=args.accuracy_control, max_drop=args.max_drop, data=args.data, qat=args.qat,
                  epochs=args.epochs, lr=args.lr, batch=args.batch, report=args.report,
                  keep_float=args.ncnn_keep_float, nncf_keep_float=args.nncf_keep_float, nms_iou=iou,
-                 nms_conf=conf, force=args.force, img_size=args.img_size, progress=not args.no_progress)
+                 nms_conf=conf, force=args.force, img_size=args.img_size, progress=not args.no_progress,
+                 silu=args.silu)
     return 0

@@ -37,6 +37,16 @@ class ExportResult:
     metadata: dict
 
 
+def check_silu(formats: list[str], silu: str) -> None:
+    """Refuse an unknown ``silu`` mode, and ``rational`` where no format is OpenVINO."""
+    from .silu_rational import SILU_MODES
+
+    if silu not in SILU_MODES:
+        raise UserError(f"unknown SiLU mode {silu!r}; choose one of {', '.join(SILU_MODES)}")
+    if silu == "rational" and "openvino" not in formats:
+        raise UserError("--silu rational rewrites OpenVINO IR only; add --format openvino or leave --silu out")
+
+
 def output_plan(fmt: str, precision: str, topk: int | None, raw: bool, dynamic_batch: bool) -> tuple[str, int | None]:
     """Check the option combination; returns (output kind, K)."""
     if fmt not in FORMATS:
@@ -115,20 +125,22 @@ def graph_nms(kind: str, fmt: str, nms_iou: float | None = DEFAULT_NMS_IOU,
 def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision: str = "fp32",
                  topk: int | None = None, raw: bool = False, img_size: int | tuple[int, int] | None = None,
                  dynamic_batch: bool = False, nms_iou: float | None = DEFAULT_NMS_IOU,
-                 nms_conf: float = DEFAULT_NMS_CONF, force: bool = False) -> ExportResult:
+                 nms_conf: float = DEFAULT_NMS_CONF, force: bool = False, silu: str = "exact") -> ExportResult:
     """Export a checkpoint to ``out_dir`` as ONNX, OpenVINO IR or ncnn, with decode in the graph.
 
     ``topk=None`` means the format's default (K=100 for ONNX/OpenVINO, none for ncnn);
     ``topk=0`` keeps every anchor (decoded boxes [B, N, 4] + scores [B, N, C]);
     ``raw=True`` writes the official raw output instead. With top-K on ONNX/OpenVINO the
     graph runs class-aware NMS (``nms_iou``, scores > ``nms_conf``) before keeping K;
-    ``nms_iou=None`` keeps the K best anchors without NMS. ``img_size`` (an int, or (H, W) for a
+    ``nms_iou=None`` keeps the K best anchors without NMS. ``silu="rational"`` (OpenVINO only)
+    computes SiLU by a rational approximation that runs faster on some CPUs (silu_rational.py). ``img_size`` (an int, or (H, W) for a
     rectangular input such as (320, 416)) overrides the checkpoint's input size. Files are written in a temp
     folder and moved into ``out_dir`` only when complete; metadata.json comes last. An
     ``out_dir`` that already holds an export is refused unless ``force``, which removes it first
     (exporting over it left the earlier model files beside a metadata.json naming others).
     """
     output_plan(fmt, precision, topk, raw, dynamic_batch)  # refuse bad combinations before loading anything
+    check_silu([fmt], silu)
     clear_earlier_export(out_dir, force)
     ckpt_path = Path(model)
     detector, ckpt = load_model(ckpt_path)
@@ -136,16 +148,18 @@ def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision:
                            preprocess=PreprocessConfig.from_dict(ckpt["preprocess"]),
                            source_sha256=sha256_file(ckpt_path), source_name=ckpt_path.name, precision=precision,
                            topk=topk, raw=raw, img_size=img_size, dynamic_batch=dynamic_batch, nms_iou=nms_iou,
-                           nms_conf=nms_conf)
+                           nms_conf=nms_conf, silu=silu)
 
 
 def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_names: list[str], variant: str,
                     preprocess: PreprocessConfig, source_sha256: str | None = None, source_name: str | None = None,
                     precision: str = "fp32", topk: int | None = None, raw: bool = False,
                     img_size: int | tuple[int, int] | None = None, dynamic_batch: bool = False,
-                    nms_iou: float | None = DEFAULT_NMS_IOU, nms_conf: float = DEFAULT_NMS_CONF) -> ExportResult:
+                    nms_iou: float | None = DEFAULT_NMS_IOU, nms_conf: float = DEFAULT_NMS_CONF,
+                    silu: str = "exact") -> ExportResult:
     """``export_model`` for a detector in memory (e.g. a fine-tuned or quantized one)."""
     kind, k = output_plan(fmt, precision, topk, raw, dynamic_batch)
+    check_silu([fmt], silu)
     nms = graph_nms(kind, fmt, nms_iou, nms_conf)
     pre = preprocess
     if img_size is not None:
@@ -163,6 +177,7 @@ def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_
 
     with tempfile.TemporaryDirectory(prefix=".export_", dir=out) as tmp:
         tmp_p = Path(tmp)
+        rewritten = 0  # SiLUs the OpenVINO IR computes by the rational approximation
         if fmt == "onnx":
             from .to_onnx import export_onnx
             names = [f"{stem}.onnx"]
@@ -171,8 +186,8 @@ def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_
         elif fmt == "openvino":
             from .to_openvino import export_openvino
             names = [f"{stem}.xml", f"{stem}.bin"]
-            input_name = export_openvino(deploy, example, tmp_p / names[0], precision=precision,
-                                         dynamic_batch=dynamic_batch)
+            input_name, rewritten = export_openvino(deploy, example, tmp_p / names[0], precision=precision,
+                                                    dynamic_batch=dynamic_batch, silu=silu)
             blobs = list(deploy.output_names)
         else:
             from .to_ncnn import export_ncnn
@@ -188,7 +203,8 @@ def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_
                               kind=kind, topk=k, input_name=input_name, batch=batch, outputs=outputs,
                               precision=precision, source_sha256=source_sha256, nms=nms,
                               counts=variant_counts(variant, len(class_names), (h, w)),
-                              extra={"source_checkpoint": source_name})
+                              extra={"source_checkpoint": source_name},
+                              silu="rational" if rewritten else "exact")
         # Complete files move in one rename each; the metadata (which names their hashes) last.
         for n in names:
             os.replace(tmp_p / n, out / n)

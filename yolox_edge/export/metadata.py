@@ -2,7 +2,8 @@
 
 Written beside every artifact (and reused by INT8 exports, benchmarks and bundles). Fields
 (DESIGN.md): schema_version, format, model, variant, class_names, input_size, preprocess,
-strides, graph {decode, topk, nms (false | {iou, conf, class_aware}), box_format, box_units, output_kind, raw_activated},
+strides, graph {decode, topk, nms (false | {iou, conf, class_aware}), box_format, box_units, output_kind, raw_activated,
+silu (only when not exact: "rational")},
 input {name, shape, dtype}, outputs [{name, blob, shape, dtype, layout}], precision,
 source {checkpoint sha256}, files {filename: sha256}, model_file.
 """
@@ -63,11 +64,12 @@ def build_metadata(*, fmt: str, model_file: str, model_name: str, variant: str |
                    preprocess: PreprocessConfig, strides: Sequence[int], kind: str, topk: int | None,
                    input_name: str, batch: int | str, outputs: list[dict], precision: str,
                    source_sha256: str | None, nms: dict | None = None, counts: dict | None = None,
-                   extra: dict | None = None) -> dict:
+                   extra: dict | None = None, silu: str = "exact") -> dict:
     """The metadata dict of one export (``files`` is filled in by ``write_metadata``).
 
     ``nms``: None, or {"iou", "conf", "class_aware"} of the NMS inside the graph.
     ``counts``: {"params_m", "gflops"} of the variant at this input size (``models.variant_counts``).
+    ``silu``: "rational" when the IR computes SiLU by export/silu_rational.py (recorded only then).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
@@ -78,7 +80,8 @@ def build_metadata(*, fmt: str, model_file: str, model_name: str, variant: str |
         "strides": list(strides),
         "graph": {"decode": kind != "raw", "topk": topk if kind == "topk" else None, "nms": nms or False,
                   "box_format": "xyxy" if kind != "raw" else "raw", "box_units": "input pixels",
-                  "output_kind": kind, "raw_activated": kind == "raw"},
+                  "output_kind": kind, "raw_activated": kind == "raw",
+                  **({"silu": silu} if silu != "exact" else {})},
         "input": {"name": input_name, "shape": [batch, 3, h, w], "dtype": "float32"},
         "outputs": outputs, "precision": precision,
         "source": {"checkpoint_sha256": source_sha256}, "model_file": model_file, "files": {},

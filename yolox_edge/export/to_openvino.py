@@ -10,12 +10,13 @@ from .wrapper import DeployModel
 
 
 def export_openvino(deploy: DeployModel, example: torch.Tensor, xml_path: Path, *, precision: str = "fp32",
-                    dynamic_batch: bool = False) -> str:
-    """Write ``xml_path`` (+ .bin); returns the input name.
+                    dynamic_batch: bool = False, silu: str = "exact") -> tuple[str, int]:
+    """Write ``xml_path`` (+ .bin); returns (the input name, SiLUs rewritten).
 
     The IR is converted from the same simplified ONNX the ONNX export writes, so both
     formats run one graph (names boxes/scores/labels kept). ``fp16`` compresses the
     weights (OpenVINO decompresses them at load; execution precision is a runtime hint).
+    ``silu="rational"``: see silu_rational.py.
     """
     import openvino as ov
 
@@ -23,10 +24,10 @@ def export_openvino(deploy: DeployModel, example: torch.Tensor, xml_path: Path, 
     try:
         input_name = export_onnx(deploy, example, onnx_path, dynamic_batch=dynamic_batch)
         model = ov.convert_model(str(onnx_path))
-        save_ir(model, xml_path, compress_to_fp16=(precision == "fp16"))
+        rewritten = save_ir(model, xml_path, compress_to_fp16=(precision == "fp16"), silu=silu)
     finally:
         onnx_path.unlink(missing_ok=True)
-    return input_name
+    return input_name, rewritten
 
 
 def _redirect(old, new) -> None:
@@ -112,17 +113,23 @@ def _narrow_integer_constants(model) -> int:
     return narrowed
 
 
-def save_ir(model, xml_path: str | Path, *, compress_to_fp16: bool) -> None:
+def save_ir(model, xml_path: str | Path, *, compress_to_fp16: bool, silu: str = "exact") -> int:
     """``ov.save_model`` with equal constants shared, integer tables narrowed, and the XML
-    written without indentation.
+    written without indentation; ``silu="rational"`` first rewrites each SiLU (silu_rational.py).
+    Returns the number of SiLUs rewritten.
 
-    All three change only the bytes on disk (the graph read back computes the same, tested):
+    The three savings change only the bytes on disk (the graph read back computes the same, tested):
     the indentation alone is ~16 % of an IR's XML, which matters for what an app ships.
     """
     import re
 
     import openvino as ov
 
+    from .silu_rational import SILU_MODES, rewrite_silu
+
+    if silu not in SILU_MODES:
+        raise ValueError(f"silu must be one of {SILU_MODES}, not {silu!r}")
+    rewritten = rewrite_silu(model) if silu == "rational" else 0
     _share_equal_constants(model)
     _narrow_integer_constants(model)
     # save_model compresses to fp16 by default: say what we want explicitly.
@@ -131,6 +138,7 @@ def save_ir(model, xml_path: str | Path, *, compress_to_fp16: bool) -> None:
     # Only whitespace between tags goes: IR XML has no text content that could hold it
     # ('<' cannot occur inside an attribute value).
     Path(xml_path).write_text(re.sub(r">\s+<", "><", text), encoding="utf-8")
+    return rewritten
 
 
 def ir_ops(xml_path: str | Path) -> dict[str, int]:

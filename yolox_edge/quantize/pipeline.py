@@ -24,7 +24,8 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
                  report: bool = False, keep_float: int = 4, nncf_keep_float: int = 2,
                  nms_iou: float = DEFAULT_NMS_IOU,
                  nms_conf: float = DEFAULT_NMS_CONF, progress: bool = True, log: Callable[[str], None] | None = print,
-                 force: bool = False, img_size: int | tuple[int, int] | None = None) -> dict[str, QuantizeResult]:
+                 force: bool = False, img_size: int | tuple[int, int] | None = None,
+                 silu: str = "exact") -> dict[str, QuantizeResult]:
     """INT8-convert ``model`` into each format; returns format -> result (and says each step to ``log``).
 
     ``progress=False`` turns off the progress bars (this library's and NNCF's); ``log`` receives
@@ -37,9 +38,11 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     new export is ready (staging.py: a run that stops before leaves ``out`` as it was). After
     QAT, each export is scored on ``data``'s val split (metadata ``quantization.qat.exported_eval``).
     ``img_size`` makes the INT8 graphs (and the calibration set they need) that size instead of the
-    checkpoint's, as ``export --img-size`` does for FP32.
+    checkpoint's, as ``export --img-size`` does for FP32. ``silu="rational"`` writes the OpenVINO
+    export's SiLUs as the rational approximation (export/silu_rational.py; the other formats keep SiLU).
     """
     from ..engine.checkpoint import load_model
+    from ..export.api import check_silu
 
     if (report or accuracy_control or qat) and not data:
         raise UserError("--report, --accuracy-control and --qat need " + in_python("--data SPEC", "data='data.yaml'"))
@@ -48,6 +51,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     for f in formats:
         if f not in FORMATS:
             raise UserError(f"unknown format {f!r}; choose from {', '.join(FORMATS)}")
+    check_silu(formats, silu)
     if subset_size < 1:
         raise UserError(f"--subset-size {subset_size}: must be at least 1")
     if not 0 < max_drop < 1:
@@ -79,7 +83,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
                 options=dict(preset=preset, fast_bias_correction=fast_bias_correction, subset_size=subset_size,
                              topk=topk, accuracy_control=accuracy_control, data=data, max_drop=max_drop,
                              keep_float=keep_float, nncf_keep_float=nncf_keep_float, nms_iou=nms_iou,
-                             nms_conf=nms_conf))
+                             nms_conf=nms_conf, silu=silu))
             stage.phase = "moving the exports into place"
             if force:  # only now: a run that stops before this point leaves the earlier export as it was
                 _clear_earlier(formats, out)
@@ -131,8 +135,9 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
         # The NNCF formats keep float the convs QAT fine-tuned in float (ncnn's own INT8 writer
         # chooses its --ncnn-keep-float convs by its own arithmetic).
         float_convs = qat_info["float_convs"] if method == "qat" and fmt != "ncnn" else None
-        opts = QuantizeOptions(**options, method=method, qat=qat_info, bias_correction=bias_correction,
-                               float_convs=float_convs, log=say)
+        silu = options["silu"] if fmt == "openvino" else "exact"  # the rewrite is OpenVINO's alone
+        opts = QuantizeOptions(**{**options, "silu": silu}, method=method, qat=qat_info,
+                               bias_correction=bias_correction, float_convs=float_convs, log=say)
         stage.phase = f"the {fmt} INT8 export"
         say(f"[{fmt}] INT8 ({method}) -> {target}")
         res = quantize_detector(detector, ckpt, model, cal, fmt, stage.dir / fmt, opts)

@@ -66,6 +66,7 @@ class QuantizeOptions:
     float_convs: list[str] | None = None
     nms_iou: float | None = DEFAULT_NMS_IOU  # in-graph NMS, as ``yolox-edge export`` (None: top-K only)
     nms_conf: float = DEFAULT_NMS_CONF
+    silu: str = "exact"  # openvino: "rational" writes SiLU as export/silu_rational.py's approximation
     # One line per phase (sensitivity scan, export, calibration, conversion): a quantization
     # takes seconds to minutes, and NNCF's own bars cover only part of it. None: silent.
     log: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
@@ -319,6 +320,11 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
         ov_model = ov.convert_model(str(fp_onnx))
         q, accuracy = _nncf_int8(ov_model, fmt, cal, deploy, input_name, opts, pre, class_names,
                                  scopes.openvino_conv_names(ov_model, float_nodes), tmp, conv_modules)
+        if opts.silu == "rational":  # before the accuracy check, so that it scores the graph as written
+            from ..export.silu_rational import rewrite_silu
+
+            details["silus_rewritten"] = rewrite_silu(q)
+            say(f"    {details['silus_rewritten']} SiLUs written as the rational approximation")
         q, written = pick_input_quantizer(q, fmt, pre, accuracy, say)
         details.update(written)
         names = [f"{stem}.xml", f"{stem}.bin"]
@@ -335,6 +341,8 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
     opts = opts or QuantizeOptions()
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if opts.silu != "exact" and fmt != "openvino":
+        raise UserError(f"silu={opts.silu!r} rewrites OpenVINO IR only; this is the {fmt} export")
     if opts.accuracy_control and fmt == "ncnn":
         raise UserError("--accuracy-control works through NNCF (openvino, onnx); the ncnn writer has no such loop")
     pre = PreprocessConfig.from_dict(ckpt["preprocess"])
@@ -366,7 +374,8 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
                               strides=detector.strides, kind=kind, topk=k, input_name=input_name, batch=1,
                               outputs=outputs, precision="int8", source_sha256=sha256_file(source), nms=nms,
                               counts=variant_counts(ckpt["variant"], len(ckpt["class_names"]), (h, w)),
-                              extra={"source_checkpoint": Path(source).name, "quantization": quant})
+                              extra={"source_checkpoint": Path(source).name, "quantization": quant},
+                              silu="rational" if details.get("silus_rewritten") else "exact")
         # Whole files move in one rename each; metadata.json (naming their hashes) comes last.
         for n in names:
             os.replace(tmp_p / n, out / n)

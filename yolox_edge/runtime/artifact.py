@@ -50,9 +50,11 @@ def precision_label(meta: dict, inference: str) -> str:
     """What runs in what precision, e.g. 'int8 weights, int8 layers + f32 inference'.
 
     INT8 artifacts run their quantized convs in int8; the runtime hint governs the float layers.
+    An IR whose SiLU is the rational approximation says so ('..., rational SiLU').
     """
     mixed = "int8 layers + " if meta["precision"] == "int8" else ""
-    return f"{meta['precision']} weights, {mixed}{inference} inference"
+    silu = ", rational SiLU" if meta.get("graph", {}).get("silu") == "rational" else ""
+    return f"{meta['precision']} weights, {mixed}{inference} inference{silu}"
 
 
 def as_host(a: np.ndarray) -> np.ndarray:
