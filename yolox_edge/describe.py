@@ -120,6 +120,8 @@ def describe_lines(info: dict) -> list[str]:
     if g.get("nms"):
         graph.append(f"NMS IoU {g['nms']['iou']} / score {g['nms']['conf']}"
                      + ("" if g["nms"].get("class_aware", True) else ", class-agnostic"))
+    if g.get("silu") == "rational":
+        graph.append("SiLU as a rational approximation (--silu rational)")
     what = "bundle" if info["kind"] == "bundle" else "export"
     lines = [f"{info['path']}: {info['format']} {what}, {info['precision']}, {size}",
              f"  network   {net}",

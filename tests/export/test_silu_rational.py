@@ -49,6 +49,19 @@ def test_rewrite_replaces_silu_and_the_ir_computes_the_numpy_formula(beta) -> No
     assert np.abs(out - exact_silu(x)).max() <= MAX_ABS_ERROR + 1e-5
 
 
+def test_rational_silu_in_an_ir_with_fp16_weights_keeps_its_fp16_bound(tmp_path) -> None:
+    import openvino as ov
+
+    from yolox_edge.export.silu_rational import MAX_ABS_ERROR_FP16_IR
+    from yolox_edge.export.to_openvino import save_ir
+
+    save_ir(_swish_model(None), tmp_path / "m.xml", compress_to_fp16=True, silu="rational")
+    x = np.linspace(-40, 40, 4096, dtype=np.float32)
+    core = ov.Core()
+    out = core.compile_model(core.read_model(str(tmp_path / "m.xml")), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(x)[0]
+    assert np.abs(out - exact_silu(x)).max() <= MAX_ABS_ERROR_FP16_IR
+
+
 def test_rewrite_leaves_a_swish_of_another_beta() -> None:
     model = _swish_model(2.0)
     assert rewrite_silu(model) == 0
@@ -69,6 +82,10 @@ def test_openvino_export_with_rational_silu_matches_the_exact_one(tiny_ckpt, tmp
     fast = export_model(tiny_ckpt, "openvino", tmp_path / "fast", topk=0, silu="rational")
     assert "silu" not in exact.metadata["graph"] and fast.metadata["graph"]["silu"] == "rational"
     assert read_metadata(tmp_path / "fast")["graph"]["silu"] == "rational"
+    from yolox_edge.describe import describe_artifact, describe_lines
+
+    assert "SiLU as a rational approximation" in "\n".join(describe_lines(describe_artifact(tmp_path / "fast")))
+    assert "rational" not in "\n".join(describe_lines(describe_artifact(tmp_path / "exact")))
     ops = {n.get_type_name() for n in ov.Core().read_model(str(fast.model_file)).get_ordered_ops()}
     assert "Swish" not in ops and "Divide" in ops
     x = np.random.default_rng(0).uniform(0, 255, (1, 3, 64, 64)).astype(np.float32)
