@@ -65,12 +65,11 @@ def _is_plain_swish(node) -> bool:
 
 def rewrite_silu(model) -> int:
     """Replace every SiLU (OpenVINO Swish, beta 1) of ``model`` in place; returns how many."""
+    from .to_openvino import _redirect
+
     count = 0
     for node in list(model.get_ordered_ops()):
-        if not _is_plain_swish(node):
-            continue
-        new = _rational(node.input_value(0))
-        for target in list(node.output(0).get_target_inputs()):
-            target.replace_source_output(new.output(0))
-        count += 1
+        if _is_plain_swish(node):
+            _redirect(node, _rational(node.input_value(0)))
+            count += 1
     return count
