@@ -77,3 +77,32 @@ def new_file_mode(path: Path) -> int:
         mask = os.umask(0)  # the only portable way to read it: set, then put it back at once
         os.umask(mask)
         return 0o666 & ~mask
+
+
+def free_name(path: Path) -> Path:
+    """``path``, or ``<stem>_2<suffix>``, ``<stem>_3<suffix>``, ...: the first that does not exist."""
+    candidate, n = path, 2
+    while candidate.exists():
+        candidate, n = path.with_name(f"{path.stem}_{n}{path.suffix}"), n + 1
+    return candidate
+
+
+def move_no_clobber(src: Path, path: Path) -> Path:
+    """Move ``src`` to ``path``, or to the next free name (``free_name``) when ``path`` exists,
+    even if another process took it a moment ago; never replaces a file. Returns where it went.
+
+    For what cannot be made again (a live recording): two runs that picked the same free name at
+    their start must not overwrite each other at their end. A hard link claims the name
+    atomically; where the file system has none (FAT and exFAT SD cards, some Android storage)
+    the name is checked and then renamed onto, which leaves only that instant unguarded."""
+    while True:
+        dest = free_name(path)
+        try:
+            os.link(src, dest)
+        except FileExistsError:  # taken between the check and the link: try the next name
+            continue
+        except OSError:
+            os.replace(src, dest)
+            return dest
+        os.unlink(src)
+        return dest

@@ -136,6 +136,23 @@ def test_an_interrupt_keeps_the_recording(tiny_ckpt, tmp_path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "b.mp4"]  # no temp file left
 
 
+def test_a_recording_never_overwrites_a_file_that_appeared_meanwhile(tiny_ckpt, tmp_path) -> None:
+    # Two runs that picked the same free name at their start: the one ending second must not
+    # write over the first one's recording (a live source cannot be recorded again).
+    pred = load_predictor(tiny_ckpt)
+    target = tmp_path / "same.mp4"
+
+    def other_run_finishes() -> None:
+        target.write_bytes(b"the other run's recording")
+
+    with predict_stream(pred, 0, save_to=target, progress=False, newest_only=False,
+                        opener=lambda src: FakeCamera(frames_of(3), other_run_finishes)) as live:
+        assert len(list(live)) == 3
+    assert target.read_bytes() == b"the other run's recording"
+    assert live.saved == tmp_path / "same_2.mp4" and count_frames(live.saved)[0] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["same.mp4", "same_2.mp4"]
+
+
 def test_no_first_frame_writes_nothing(tiny_ckpt, tmp_path) -> None:
     pred = load_predictor(tiny_ckpt)
     with pytest.raises(UserError, match=r"camera 3: opened, but gave no frame; another app may be using it"):

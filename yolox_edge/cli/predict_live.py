@@ -39,15 +39,6 @@ def _sigterm_stops() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def _free_name(folder: Path, stem: str, ext: str) -> Path:
-    """``folder/<stem><ext>``, or ``<stem>_2<ext>``, ... when taken: a live recording cannot be
-    made again, so an earlier one is never replaced."""
-    path, n = folder / f"{stem}{ext}", 2
-    while path.exists():
-        path, n = folder / f"{stem}_{n}{ext}", n + 1
-    return path
-
-
 def _why(stopped: str, source) -> str:
     if stopped == "ended":
         return ("the camera stopped giving frames (unplugged, or taken by another app?)" if source.is_camera
@@ -57,14 +48,15 @@ def _why(stopped: str, source) -> str:
 
 def run_live(args, source) -> int:
     """Read ``source`` (a runtime.live_source.LiveSource) until it or the user stops, as the flags ask."""
-    from ..fileio import require_writable
+    from ..fileio import free_name, require_writable
     from ..runtime.live_source import check_live
     from ..runtime.stream import predict_stream
     from .predict import frame_record, predictor_from_args
 
     save = None
     if args.save_dir:
-        save = require_writable(_free_name(Path(args.save_dir), f"{source.name}_pred", ".mp4"), "annotated video")
+        # The name shown at the end is the one it got: another run may take this one meanwhile.
+        save = require_writable(free_name(Path(args.save_dir) / f"{source.name}_pred.mp4"), "annotated video")
     w, h = check_live(source)  # before the model loads: a wrong device fails in a second
     if not args.no_progress:
         print(f"{source.label}: {w}x{h}; Ctrl-C stops", file=sys.stderr)

@@ -74,7 +74,9 @@ class _Recorder:
         # One frame, or frames in the same instant: nothing to measure; a still then shows a second.
         self.fps = round(min(max(rate, 0.1), 240.0), 2) if rate else 1.0
         h, w = held[0][1].shape[:2]
-        self.writer = AtomicVideoWriter(self.path, self.fps, (w, h))
+        # A live recording cannot be made again: never written over an existing file (another
+        # run's, even one that picked the same free name at its start), given the next free name.
+        self.writer = AtomicVideoWriter(self.path, self.fps, (w, h), replace=False)
         for _, image in held:
             self.writer.write(image)
 
@@ -215,7 +217,9 @@ def predict_stream(predictor: Predictor, source: LiveSource | int | str, *, max_
     It stops after ``max_frames`` frames, once a frame comes ``duration_s`` after the first, at
     the end of the stream, or when the caller stops (a KeyboardInterrupt inside the loop passes
     through). With ``save_to`` (a .mp4 path) the frames are drawn with their boxes
-    and recorded at the measured rate, renamed into place however the run ends. ``progress``:
+    and recorded at the measured rate, renamed into place however the run ends; a file
+    already there is kept and the recording takes the next free name (``<stem>_2.mp4``, ...):
+    ``saved`` on the returned LiveRun says where it went. ``progress``:
     a status line on stderr (frame, rate, the frame's detections). ``opener`` opens the source
     (default ``open_live``, OpenCV; any function returning something with ``read()`` and
     ``release()`` will do, e.g. a wrapper of another camera library).

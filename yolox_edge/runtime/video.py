@@ -89,14 +89,16 @@ def check_video(path: str | Path) -> VideoInfo:
 class AtomicVideoWriter:
     """An MP4 (MPEG-4 part 2, 'mp4v': OpenCV's wheels write it without extra codecs) written
     to a hidden temp file beside ``path`` and renamed over it on ``commit``; ``discard`` (or a
-    failure) removes the temp, so an interrupted run never leaves half a video under the name."""
+    failure) removes the temp, so an interrupted run never leaves half a video under the name.
+    ``replace=False``: a file already at ``path`` is kept, and ``commit`` takes the next free
+    name (``<stem>_2.mp4``, ...) instead."""
 
-    def __init__(self, path: Path, fps: float, size_wh: tuple[int, int]) -> None:
+    def __init__(self, path: Path, fps: float, size_wh: tuple[int, int], *, replace: bool = True) -> None:
         import cv2
 
         from ..fileio import new_file_mode, temp_beside
 
-        self.path, self.size_wh = path, size_wh
+        self.path, self.size_wh, self.replace = path, size_wh, replace
         # The temp keeps the .mp4 suffix: OpenCV picks the container by it.
         fd, tmp = temp_beside(path, "annotated video", suffix=".tmp.mp4")
         os.fchmod(fd, new_file_mode(path))  # mkstemp makes 0600; the result is an ordinary file
@@ -117,7 +119,13 @@ class AtomicVideoWriter:
         self.writer.write(frame)
 
     def commit(self) -> Path:
+        """Close the file and give it its name; returns that name."""
+        from ..fileio import move_no_clobber
+
         self.writer.release()
+        if not self.replace:
+            self.path = move_no_clobber(self.tmp, self.path)
+            return self.path
         os.replace(self.tmp, self.path)
         return self.path
 
