@@ -383,3 +383,64 @@ def test_card_states_the_network_size_from_metadata(bundle: Path) -> None:
     meta["counts"] = {"params_m": 0.9122, "gflops": 1.079}
     card = render_card(meta, target="ncnn", files={}, evaluation=None, latency=None)
     assert "size of the network | 0.912 M parameters, 1.08 GFLOPs at the input size" in card
+
+
+def _resum(bundle: Path, dst: Path, edit) -> Path:
+    """Rebuild a bundle after ``edit(contents)`` changed its entries, with SHA256SUMS summed again."""
+    with zipfile.ZipFile(bundle) as zf:
+        contents = {n: zf.read(n) for n in zf.namelist()}
+    edit(contents)
+    contents["SHA256SUMS"] = "".join(f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in contents.items()
+                                     if n != "SHA256SUMS").encode()
+    with zipfile.ZipFile(dst, "w") as zf:
+        for n, d in contents.items():
+            zf.writestr(n, d)
+    return dst
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda m: m.update(files=sorted(m["files"])), "files is not a table"),
+    (lambda m: m["files"].update({"model.ncnn.bin": 5}), "files is not a table"),
+    (lambda m: m.update(model_file=3), "model_file 3 is not a string"),
+    (lambda m: m["bundle"].update(schema_version="2"), "schema_version '2' is not a whole number"),
+    (lambda m: m.update(schema_version="1"), "schema_version must be a number"),
+    (lambda m: m.update(graph=[]), "graph an object"),
+    (lambda m: m.update(postprocess="fast"), "postprocess 'fast'"),
+    (lambda m: m["postprocess"].update(conf=30), "conf and nms in [0, 1]"),  # a percentage: the app shows nothing
+    (lambda m: m["postprocess"].update(max_det=2.5), "max_det >= 1"),
+    (lambda m: m["postprocess"].update(agnostic="no"), "agnostic true/false"),
+    (lambda m: m["postprocess"].pop("nms"), "conf and nms"),
+    (lambda m: m["bundle"].update(evaluation="0.3"), "no numeric AP"),
+    (lambda m: m["bundle"].update(evaluation={"AP50": 0.4}), "no numeric AP"),
+    (lambda m: m["bundle"].update(latency=[1]), "latency is not a table"),
+])
+def test_hand_edited_metadata_is_one_line_not_a_traceback(bundle: Path, tmp_path: Path, run_cli, edit, said) -> None:
+    # SHA256SUMS is no signature: whoever edits metadata.json can sum again; verify, info and predict
+    # (which use these fields as they are) must still answer with one line and exit 2.
+    def change(contents: dict) -> None:
+        meta = json.loads(contents["metadata.json"])
+        edit(meta)
+        contents["metadata.json"] = json.dumps(meta).encode()
+
+    bad = _resum(bundle, tmp_path / "edited.zip", change)
+    with pytest.raises(UserError, match=re.escape(said)):
+        verify_bundle(bad)
+    for cmd in ("verify", "info"):
+        code, out, err = run_cli(cmd, bad)
+        assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert "edited.zip" in err and said in err
+
+
+def test_labels_that_are_not_utf8_are_one_line(bundle: Path, tmp_path: Path, run_cli) -> None:
+    bad = _resum(bundle, tmp_path / "latin1.zip", lambda c: c.update({"labels.txt": "caf\xe9\n".encode("latin-1")}))
+    code, out, err = run_cli("verify", bad)
+    assert code == 2 and "labels.txt is not UTF-8" in err and "Traceback" not in err, err
+
+
+def test_a_file_summed_in_after_packaging_is_refused(bundle: Path, tmp_path: Path) -> None:
+    # Listed in SHA256SUMS but neither in metadata.json nor a bundle file: prepare_assets.sh would
+    # copy it into the app with the model.
+    bad = _resum(bundle, tmp_path / "extra.zip", lambda c: c.update({"run.sh": b"#!/bin/sh\n"}))
+    with pytest.raises(UserError, match="run.sh is neither listed in metadata.json nor a bundle file"):
+        verify_bundle(bad)
+

@@ -136,6 +136,7 @@ def check_extracted(bundle: Path, directory: Path, manifest: dict[str, str]) -> 
     except UserError as e:  # name the bundle, not the private folder it was checked in
         raise UserError(str(e).replace(str(directory), f"{bundle}!")) from None
     meta.pop("_dir", None)
+    _check_field_types(bundle, meta)
     for name, digest in meta["files"].items():
         if manifest.get(name) != digest:
             raise UserError(f"{bundle}: {name} in metadata.json does not match the bundle's copy; "
@@ -150,12 +151,69 @@ def check_extracted(bundle: Path, directory: Path, manifest: dict[str, str]) -> 
     b = meta.get("bundle")
     if not isinstance(b, dict) or b.get("target") != meta["format"] or "postprocess" not in meta:
         raise UserError(f"{bundle}: metadata.json lacks the bundle section; rebuild it with 'yolox-edge package'")
-    if b.get("schema_version", 0) > BUNDLE_SCHEMA:
-        raise UserError(f"{bundle}: bundle schema {b.get('schema_version')} is newer than this yolox_edge; upgrade it")
-    labels = (directory / LABELS).read_text(encoding="utf-8").splitlines()
+    schema = b.get("schema_version", 0)
+    if not isinstance(schema, int) or isinstance(schema, bool):
+        raise _malformed(bundle, f"bundle.schema_version {schema!r} is not a whole number")
+    if schema > BUNDLE_SCHEMA:
+        raise UserError(f"{bundle}: bundle schema {schema} is newer than this yolox_edge; upgrade it")
+    _check_postprocess(bundle, meta["postprocess"])
+    _check_bundle_facts(bundle, b)
+    _check_no_strays(bundle, meta, manifest)
+    try:
+        labels = (directory / LABELS).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise UserError(f"{bundle}: labels.txt is not UTF-8 text; rebuild it with 'yolox-edge package'") from None
     if labels != list(meta["class_names"]):
         raise UserError(f"{bundle}: labels.txt does not match class_names in metadata.json; rebuild it")
     return meta
+
+
+def _malformed(bundle: Path, what: str) -> UserError:
+    return UserError(f"{bundle}: metadata.json {what} (edited?); rebuild it with 'yolox-edge package'")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_field_types(bundle: Path, meta: dict) -> None:
+    """The fields checked below by value, checked first by type: a hand-edited metadata.json
+    (SHA256SUMS summed again) gets one line, not a traceback."""
+    files = meta["files"]
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise _malformed(bundle, "files is not a table of file name to sha256")
+    for key in ("format", "model_file"):
+        if not isinstance(meta[key], str):
+            raise _malformed(bundle, f"{key} {meta[key]!r} is not a string")
+
+
+def _check_postprocess(bundle: Path, pp) -> None:
+    """The app's thresholds as ``package`` writes them: the app and ``predict`` use them as they are."""
+    ok = (isinstance(pp, dict) and all(_is_number(pp.get(k)) and 0.0 <= pp[k] <= 1.0 for k in ("conf", "nms"))
+          and isinstance(pp.get("max_det"), int) and not isinstance(pp["max_det"], bool) and pp["max_det"] >= 1
+          and isinstance(pp.get("agnostic"), bool))
+    if not ok:
+        raise _malformed(bundle, f"postprocess {pp!r} is not conf and nms in [0, 1], max_det >= 1 and "
+                                 "agnostic true/false")
+
+
+def _check_bundle_facts(bundle: Path, b: dict) -> None:
+    """evaluation (printed by verify and info) and latency: absent, or what ``package`` records."""
+    ev = b.get("evaluation")
+    if ev is not None and not (isinstance(ev, dict) and _is_number(ev.get("AP")) and _is_number(ev.get("AP50"))):
+        raise _malformed(bundle, "bundle.evaluation has no numeric AP and AP50")
+    if not isinstance(b.get("latency"), (dict, type(None))):
+        raise _malformed(bundle, "bundle.latency is not a table")
+
+
+def _check_no_strays(bundle: Path, meta: dict, manifest: dict[str, str]) -> None:
+    """A bundle is its export's files and the bundle files, nothing else: a file added (and summed
+    into SHA256SUMS) later would otherwise be copied into the app with the model."""
+    known = set(meta["files"]) | {METADATA_FILE, LABELS, CARD, MANIFEST}
+    stray = sorted(set(manifest) - known)
+    if stray:
+        raise UserError(f"{bundle}: {stray[0]} is neither listed in metadata.json nor a bundle file (added after "
+                        "packaging?); rebuild it with 'yolox-edge package'")
 
 
 def read_bundle(bundle: str | Path) -> tuple[dict, list]:

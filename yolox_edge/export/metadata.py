@@ -162,6 +162,10 @@ def read_metadata(path: str | Path, *, verify: bool = True) -> dict:
     missing = [k for k in REQUIRED if k not in meta]
     if missing:
         raise UserError(f"{mpath}: not a yolox_edge metadata file (missing {', '.join(missing)}); re-export the model")
+    # Types of what is compared below: a hand edit gets this line, not a TypeError traceback.
+    if not isinstance(meta["schema_version"], int) or not isinstance(meta["graph"], dict):
+        raise UserError(f"{mpath}: not a yolox_edge metadata file (schema_version must be a number, graph an "
+                        "object); re-export the model")
     if meta["schema_version"] > SCHEMA_VERSION:
         raise UserError(f"{mpath}: schema_version {meta['schema_version']} is newer than this yolox_edge "
                         f"({SCHEMA_VERSION}); upgrade yolox-edge")
