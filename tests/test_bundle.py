@@ -444,3 +444,9 @@ def test_a_file_summed_in_after_packaging_is_refused(bundle: Path, tmp_path: Pat
     with pytest.raises(UserError, match="run.sh is neither listed in metadata.json nor a bundle file"):
         verify_bundle(bad)
 
+
+def test_verify_a_folder_says_it_is_a_folder(tmp_path: Path, run_cli) -> None:
+    (tmp_path / "b.zip").mkdir()  # unzipped by a file manager into a folder of the same name
+    code, out, err = run_cli("verify", tmp_path / "b.zip")
+    assert code == 2 and "is a folder, not a bundle" in err, err
+

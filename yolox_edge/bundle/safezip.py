@@ -60,6 +60,8 @@ def check_entry_name(bundle: Path, name: str) -> None:
 
 
 def _open_zip(bundle: Path) -> zipfile.ZipFile:
+    if bundle.is_dir():  # "not found" would send the user looking for a path that is there
+        raise UserError(f"{bundle}: is a folder, not a bundle; give the .zip file 'yolox-edge package' wrote")
     if not bundle.is_file():
         raise UserError(f"{bundle}: bundle not found; check the path")
     if bundle.stat().st_size > MAX_BUNDLE_BYTES:
