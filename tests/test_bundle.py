@@ -450,3 +450,19 @@ def test_verify_a_folder_says_it_is_a_folder(tmp_path: Path, run_cli) -> None:
     code, out, err = run_cli("verify", tmp_path / "b.zip")
     assert code == 2 and "is a folder, not a bundle" in err, err
 
+
+@pytest.mark.parametrize("rows", [
+    [{"artifact": "x"}],  # no threads
+    [{"artifact": "x", "threads": "two", "latency_ms": {"model": {"p50": 1.0}}}],
+    [{"artifact": "x", "threads": 2, "latency_ms": {"model": {"p50": "fast"}}}],
+    [{"artifact": "x", "threads": 2, "latency_ms": ["model"]}],
+])
+def test_a_malformed_bench_json_is_one_line(tmp_path: Path, rows: list) -> None:
+    exp = fake_export(tmp_path / "e", fmt="onnx")
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"machine": {"cpu": "Test CPU"}, "rows": rows}))
+    with pytest.raises(UserError, match="not the JSON of 'yolox-edge bench --json'"):
+        package_bundle(exp, "onnx", tmp_path / "o.zip", bench_json=bench)
+    with pytest.raises(UserError, match="missing.json: not found"):
+        package_bundle(exp, "onnx", tmp_path / "o.zip", bench_json=tmp_path / "missing.json")
+    assert not (tmp_path / "o.zip").exists()

@@ -66,13 +66,17 @@ def _check_same_model(p: Path, res: dict, meta: dict, folder: Path | None) -> No
 def latency_from_json(path: str | Path, artifact: str | Path) -> dict:
     """Median latencies of ``artifact`` from ``yolox-edge bench --json`` (schema yolox_edge.bench/1)."""
     p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: not found; write it with 'yolox-edge bench ARTIFACT --json FILE.json'")
+    # Any shape but the bench's own (a hand-made or other tool's JSON) is one line, not a traceback.
+    not_bench = UserError(f"{p}: not the JSON of 'yolox-edge bench --json'; write it with "
+                          "'yolox-edge bench ARTIFACT --json FILE'")
     try:
         res = json.loads(p.read_text())
         rows = [r for r in res["rows"] if not r.get("baseline")]
         cpu = res.get("machine", {}).get("cpu")
-    except (OSError, ValueError, KeyError, TypeError):
-        raise UserError(f"{p}: not the JSON of 'yolox-edge bench --json'; write it with "
-                        "'yolox-edge bench ARTIFACT --json FILE'") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise not_bench from None
     want = Path(artifact).resolve()
     mine = [r for r in rows if Path(str(r.get("artifact", ""))).resolve() in (want, want.parent)]
     if not mine and len({r.get("artifact") for r in rows}) == 1:
@@ -80,10 +84,13 @@ def latency_from_json(path: str | Path, artifact: str | Path) -> dict:
     if not mine:
         raise UserError(f"{p}: has no rows for {artifact}; bench this artifact and pass that JSON")
     out: dict = {"machine": cpu, "threads": {}}
-    for r in mine:
-        t = out["threads"].setdefault(str(r["threads"]), {})
-        for mode, stats in r.get("latency_ms", {}).items():
-            t[f"{mode}_p50_ms"] = round(float(stats["p50"]), 3)
+    try:
+        for r in mine:
+            t = out["threads"].setdefault(str(int(r["threads"])), {})  # the card sorts them as numbers
+            for mode, stats in r.get("latency_ms", {}).items():
+                t[f"{mode}_p50_ms"] = round(float(stats["p50"]), 3)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise not_bench from None
     return out
 
 
