@@ -466,3 +466,29 @@ def test_a_malformed_bench_json_is_one_line(tmp_path: Path, rows: list) -> None:
     with pytest.raises(UserError, match="missing.json: not found"):
         package_bundle(exp, "onnx", tmp_path / "o.zip", bench_json=tmp_path / "missing.json")
     assert not (tmp_path / "o.zip").exists()
+
+
+def test_nan_never_reaches_the_apps_metadata(bundle: Path, tmp_path: Path) -> None:
+    # Python's json writes and reads NaN; the app's strict JSON reader refuses the whole file.
+    exp = fake_export(tmp_path / "e", fmt="onnx")
+    ev = tmp_path / "ev.json"
+    ev.write_text('{"AP": NaN, "AP50": 0.4}')
+    with pytest.raises(UserError, match="ev.json: holds NaN or Infinity"):
+        package_bundle(exp, "onnx", tmp_path / "o.zip", eval_json=ev)
+    bench = tmp_path / "bench.json"
+    bench.write_text('{"rows": [{"artifact": "x", "threads": 1, "latency_ms": {"model": {"p50": Infinity}}}]}')
+    with pytest.raises(UserError, match="bench.json: holds NaN or Infinity"):
+        package_bundle(exp, "onnx", tmp_path / "o.zip", bench_json=bench)
+    meta = json.loads((exp / "metadata.json").read_text())
+    (exp / "metadata.json").write_text(json.dumps(dict(meta, counts={"params_m": float("nan"), "gflops": 1.0})))
+    with pytest.raises(UserError, match="metadata.json: holds NaN or Infinity"):
+        package_bundle(exp, "onnx", tmp_path / "o.zip")
+    assert not (tmp_path / "o.zip").exists()
+
+    def nan_ap(contents: dict) -> None:  # a bundle written before this check
+        m = json.loads(contents["metadata.json"])
+        m["bundle"]["evaluation"] = {"AP": float("nan"), "AP50": 0.4}
+        contents["metadata.json"] = json.dumps(m).encode()
+
+    with pytest.raises(UserError, match="NaN or Infinity"):
+        verify_bundle(_resum(bundle, tmp_path / "nan.zip", nan_ap))

@@ -43,7 +43,20 @@ def evaluation_from_json(path: str | Path, meta: dict | None = None, folder: Pat
     for k in ("AP75", "data", "split", "images", "backend", "precision", "model"):
         if k in res:
             out[k] = res[k]
+    if not strict_json(out):
+        raise UserError(f"{p}: holds NaN or Infinity, which the app cannot read; evaluate the export again "
+                        "with 'yolox-edge eval EXPORT --data SPEC --json FILE'")
     return out
+
+
+def strict_json(value) -> bool:
+    """Whether ``value`` is JSON as the app's strict reader takes it: Python's json writes and reads
+    NaN and Infinity, and one of them in metadata.json makes the whole bundle unreadable there."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_same_model(p: Path, res: dict, meta: dict, folder: Path | None) -> None:
@@ -91,6 +104,9 @@ def latency_from_json(path: str | Path, artifact: str | Path) -> dict:
                 t[f"{mode}_p50_ms"] = round(float(stats["p50"]), 3)
     except (ValueError, KeyError, TypeError, AttributeError):
         raise not_bench from None
+    if not strict_json(out):
+        raise UserError(f"{p}: holds NaN or Infinity, which the app cannot read; bench the artifact again "
+                        "with 'yolox-edge bench ARTIFACT --json FILE'")
     return out
 
 

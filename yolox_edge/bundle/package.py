@@ -20,7 +20,7 @@ from ..fileio import atomic_write_bytes
 from ..errors import UserError, refuse_overwrite
 from ..export.metadata import METADATA_FILE, read_metadata
 from ..thresholds import APP_CONF, APP_NMS_IOU, BUNDLE_MAX_DET, check_thresholds
-from .card import evaluation_from_json, latency_from_json, render_card
+from .card import evaluation_from_json, latency_from_json, render_card, strict_json
 from .safezip import MANIFEST, safe_extract
 
 BUNDLE_SCHEMA = 1
@@ -85,6 +85,8 @@ def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: 
     for name, data in contents.items():  # re-check: the files may have changed since read_metadata
         if hashlib.sha256(data).hexdigest() != files[name]:
             raise UserError(f"{src / name}: changed while packaging; run package again")
+    if not strict_json(meta):
+        raise UserError(f"{src / METADATA_FILE}: holds NaN or Infinity, which the app cannot read; re-export the model")
     contents[METADATA_FILE] = json.dumps(meta, indent=2).encode()
     contents[LABELS] = ("\n".join(meta["class_names"]) + "\n").encode()
     contents[CARD] = render_card(meta, target=target, files={n: len(b) for n, b in contents.items()},
@@ -179,6 +181,8 @@ def _is_number(v) -> bool:
 def _check_field_types(bundle: Path, meta: dict) -> None:
     """The fields checked below by value, checked first by type: a hand-edited metadata.json
     (SHA256SUMS summed again) gets one line, not a traceback."""
+    if not strict_json(meta):
+        raise _malformed(bundle, "holds NaN or Infinity, which is not JSON and the app cannot read")
     files = meta["files"]
     if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
         raise _malformed(bundle, "files is not a table of file name to sha256")
