@@ -32,8 +32,11 @@ else
     while IFS= read -r n; do
         [[ "$n" =~ ^[A-Za-z0-9][A-Za-z0-9._+-]*$ ]] || die "$bundle: entry '$n' is not a plain file name (zip slip?); refusing it"
     done <<< "$names"
+    [ -z "$(printf '%s\n' "$names" | sort | uniq -d)" ] || die "$bundle: an entry appears twice; refusing it"
     mkdir "$tmp/b"
     unzip -q "$bundle" -d "$tmp/b" || die "$bundle: damaged zip"
+    # unzip makes symlink entries links; sha256sum would follow one, and Gradle would pack its target.
+    [ -z "$(find "$tmp/b" -mindepth 1 ! -type f)" ] || die "$bundle: holds a link or special file; refusing it"
     [ -f "$tmp/b/SHA256SUMS" ] || die "$bundle: no SHA256SUMS; not a yolox_edge bundle"
     (cd "$tmp/b" && sha256sum --check --strict --quiet SHA256SUMS) || die "$bundle: a file does not match SHA256SUMS"
     listed=$(grep -c . "$tmp/b/SHA256SUMS")

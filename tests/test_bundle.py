@@ -492,3 +492,53 @@ def test_nan_never_reaches_the_apps_metadata(bundle: Path, tmp_path: Path) -> No
 
     with pytest.raises(UserError, match="NaN or Infinity"):
         verify_bundle(_resum(bundle, tmp_path / "nan.zip", nan_ap))
+
+
+def _no_sdk_path(tmp_path: Path) -> str:
+    """A PATH with the tools prepare_assets.sh uses but not yolox-edge: its unzip + sha256sum path."""
+    import shutil
+
+    tools = ("bash", "unzip", "sha256sum", "mktemp", "mkdir", "rm", "mv", "grep", "ls", "tr", "basename",
+             "dirname", "find", "sort", "uniq")
+    found = {t: shutil.which(t) for t in tools}
+    if not all(found.values()):
+        pytest.skip(f"needs {', '.join(t for t, w in found.items() if not w)}")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for t, where in found.items():
+        (bin_dir / t).symlink_to(where)
+    return str(bin_dir)
+
+
+def test_prepare_assets_without_the_sdk_refuses_a_link(bundle: Path, tmp_path: Path) -> None:
+    # unzip makes a symlink entry a link; sha256sum follows it, so a link to a file whose sha256 is
+    # known passed, and Gradle would pack the developer's file into the APK.
+    import shutil
+    import stat
+    import subprocess
+
+    demo = tmp_path / "android_demo"  # a copy: the script writes the assets beside itself
+    demo.mkdir()
+    script = Path(__file__).resolve().parents[1] / "android_demo" / "prepare_assets.sh"
+    shutil.copy(script, demo / "prepare_assets.sh")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the developer's\n")
+    with zipfile.ZipFile(bundle) as zf:
+        contents = {i.filename: (i, zf.read(i)) for i in zf.infolist()}
+    link = zipfile.ZipInfo("MODEL_CARD.md")
+    link.create_system, link.external_attr = 3, (stat.S_IFLNK | 0o777) << 16
+    contents["MODEL_CARD.md"] = (link, str(secret).encode())
+    sums = {n: hashlib.sha256(secret.read_bytes() if n == "MODEL_CARD.md" else d).hexdigest()
+            for n, (_, d) in contents.items() if n != "SHA256SUMS"}
+    contents["SHA256SUMS"] = (contents["SHA256SUMS"][0], "".join(f"{h}  {n}\n" for n, h in sums.items()).encode())
+    bad = tmp_path / "linked.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        for info, data in contents.values():
+            zf.writestr(info, data)
+    env = {"PATH": _no_sdk_path(tmp_path), "HOME": str(tmp_path)}
+    res = subprocess.run(["bash", str(demo / "prepare_assets.sh"), str(bad)], env=env, capture_output=True, text=True)
+    assert res.returncode == 2 and "link" in res.stderr, res.stderr
+    assert not (demo / "app" / "src" / "main" / "assets" / "bundles" / "linked").exists()
+    res = subprocess.run(["bash", str(demo / "prepare_assets.sh"), str(bundle)], env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr  # a good bundle still goes in
+    assert (demo / "app" / "src" / "main" / "assets" / "bundles" / "b" / "labels.txt").read_text().split() == NAMES
