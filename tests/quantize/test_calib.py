@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -141,3 +142,49 @@ def test_calibration_set_repr_is_short(tiny_calib) -> None:
 
     text = repr(load_calibration_set(tiny_calib))
     assert text.startswith("CalibrationSet(") and "sha256=" in text and len(text) < 1000
+
+
+def _edit_manifest(src, dst, **fields):
+    """A copy of the set ``src`` whose manifest has ``fields`` changed (None: removed)."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    man = json.loads((dst / "manifest.json").read_text())
+    man.update(fields)
+    (dst / "manifest.json").write_text(json.dumps({k: v for k, v in man.items() if v is not None}))
+    return dst
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"array": 5}, "'array' should be a file name, not 5"),
+    ({"array": "../calib.npy"}, "'array' must name a file in the same folder, not '../calib.npy'"),
+    ({"seed": "abc"}, "'seed' should be an integer"),
+    ({"class_counts": [1, 2]}, "'class_counts' should be a mapping"),
+    ({"class_counts": {"a": "x"}}, "'class_counts' should map class names to image counts"),
+    ({"images": "abc"}, "'images' should be a list"),
+    ({"preprocess": "x"}, "'preprocess' should be a mapping"),
+    ({"preprocess": {"input_size": 5}}, "'preprocess' does not describe the 64x64 array beside it"),
+    ({"preprocess": {"input_size": [32, 32]}}, "'preprocess' does not describe the 64x64 array beside it"),
+])
+def test_damaged_manifest_is_one_clear_error(tiny_calib, tmp_path, fields, message):
+    """Each of these raised a TypeError/ValueError traceback (or read a file outside the set)."""
+    bad = _edit_manifest(tiny_calib, tmp_path / "bad", **fields)
+    with pytest.raises(UserError, match=r"manifest\.json: " + re.escape(message)):
+        load_calibration_set(bad)
+
+
+def test_calib_path_may_name_the_array_or_manifest(tiny_calib):
+    """--calib DIR/calib.npy was read as the manifest: 'not valid JSON'."""
+    for p in (tiny_calib / "calib.npy", tiny_calib / "manifest.json"):
+        cal = load_calibration_set(p, input_size=(64, 64))
+        assert len(cal) == 8 and cal.path == tiny_calib
+
+
+def test_folder_that_is_not_a_set_says_what_it_is(calib_images, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.pt").write_bytes(b"x")
+    with pytest.raises(UserError, match="a training run folder, not a calibration set"):
+        load_calibration_set(run)
+    with pytest.raises(UserError, match=f"a folder of images, not a calibration set.*--data {calib_images}"):
+        load_calibration_set(calib_images)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.preprocess import IMAGE_SUFFIXES, PreprocessConfig, list_images, preprocess, read_image
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, run_checkpoint
 from ..errors import FORCE, UserError, check_input_size, format_size, input_hw, require_out_folder
 
 FORMAT = "yolox_edge.calibration"
@@ -211,19 +211,69 @@ def size_mismatch(where, have: tuple[int, int], want: tuple[int, int]) -> UserEr
                      f"(or quantize at its size with --img-size {format_size(have)})")
 
 
-def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None = None) -> CalibrationSet:
-    """Load a cached set, check its hash, and (when given) that it matches the model's input size."""
-    d = Path(path)
+def _manifest_path(d: Path) -> Path:
+    """The manifest a --calib path means, or a UserError saying what the path is instead."""
+    if d.is_file() and d.suffix.lower() == ".npy":  # the array itself: its folder is the set
+        d = d.parent
     mpath = d / MANIFEST_NAME if d.is_dir() else d
-    if not mpath.is_file():
-        raise UserError(f"{d}: no {MANIFEST_NAME}; build a calibration set with "
-                        "'yolox-edge calibrate --data SPEC|DIR --size N --out DIR'")
+    if mpath.is_file():
+        return mpath
+    build = "build one with 'yolox-edge calibrate --data SPEC|DIR --img-size S --out DIR'"
+    if d.is_dir() and run_checkpoint(d) is not None:
+        raise UserError(f"{d}: a training run folder, not a calibration set (no {MANIFEST_NAME}); {build}")
+    if d.is_dir() and list_images(d):
+        raise UserError(f"{d}: a folder of images, not a calibration set (no {MANIFEST_NAME}); build one from it "
+                        f"with 'yolox-edge calibrate --data {d} --img-size S --out DIR'")
+    raise UserError(f"{d}: no {MANIFEST_NAME}; {build}")
+
+
+# What each manifest field is when build_calibration_set wrote it: a damaged or hand-edited
+# manifest is refused in one line here, not met later as a TypeError.
+_FIELD_TYPES = {"array": (str, "a file name"), "sha256": (str, "a hex string"), "seed": (int, "an integer"),
+                "sampling": (str, "a string"), "source": (str, "a string"), "images": (list, "a list"),
+                "class_counts": (dict, "a mapping"), "preprocess": (dict, "a mapping")}
+
+
+def _check_manifest(man: dict, mpath: Path) -> None:
+    """UserError naming the first field of ``man`` that a calibration manifest cannot hold."""
+    fix = "rebuild the calibration set with 'yolox-edge calibrate'"
+    for key, (kind, what) in _FIELD_TYPES.items():
+        v = man.get(key)
+        if key in man and (not isinstance(v, kind) or isinstance(v, bool)):
+            raise UserError(f"{mpath}: '{key}' should be {what}, not {v!r:.40}; {fix}")
+    name = man.get("array", ARRAY_NAME)
+    if name in ("", ".", "..") or Path(name).name != name:  # a file beside the manifest, never elsewhere
+        raise UserError(f"{mpath}: 'array' must name a file in the same folder, not {name!r:.60}; {fix}")
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in man.get("class_counts", {}).values()):
+        raise UserError(f"{mpath}: 'class_counts' should map class names to image counts; {fix}")
+
+
+def _preprocess(man: dict, mpath: Path, hw: tuple[int, int]) -> PreprocessConfig:
+    """The manifest's preprocessing, which must state the array's own size."""
+    try:
+        pre = PreprocessConfig.from_dict(man.get("preprocess", {"input_size": list(hw)}))
+        same = tuple(pre.input_size) == hw
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise UserError(f"{mpath}: 'preprocess' does not describe the {hw[1]}x{hw[0]} array beside it; "
+                        "rebuild the calibration set with 'yolox-edge calibrate'")
+    return pre
+
+
+def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None = None) -> CalibrationSet:
+    """Load a cached set, check its hash, and (when given) that it matches the model's input size.
+
+    ``path`` is the set's folder (its manifest.json or calib.npy are taken for it too)."""
+    mpath = _manifest_path(Path(path))
+    d = mpath.parent if Path(path).is_file() else Path(path)
     try:
         man = json.loads(mpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise UserError(f"{mpath}: not valid JSON; rebuild the calibration set") from None
     if not isinstance(man, dict) or man.get("format") != FORMAT:
         raise UserError(f"{mpath}: not a yolox_edge calibration manifest; rebuild with 'yolox-edge calibrate'")
+    _check_manifest(man, mpath)
     apath = mpath.parent / man.get("array", ARRAY_NAME)
     if not apath.is_file():
         raise UserError(f"{apath}: calibration array missing; rebuild with 'yolox-edge calibrate'")
@@ -240,10 +290,9 @@ def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None
     hw = tuple(data.shape[2:])
     if input_size is not None and tuple(input_size) != hw:
         raise size_mismatch(d, hw, input_size)
-    pre = PreprocessConfig.from_dict(man.get("preprocess", {"input_size": list(hw)}))
-    return CalibrationSet(data, list(man.get("images", [])), pre, man.get("sampling", "random"),
-                          int(man.get("seed", 0)), man.get("source", ""), dict(man.get("class_counts", {})),
-                          man["sha256"], d)
+    return CalibrationSet(data, list(man.get("images", [])), _preprocess(man, mpath, hw),
+                          man.get("sampling", "random"), man.get("seed", 0), man.get("source", ""),
+                          dict(man.get("class_counts", {})), man["sha256"], d)
 
 
 def calibration_stats(cal: CalibrationSet) -> dict:
