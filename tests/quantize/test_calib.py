@@ -188,3 +188,46 @@ def test_folder_that_is_not_a_set_says_what_it_is(calib_images, tmp_path):
         load_calibration_set(run)
     with pytest.raises(UserError, match=f"a folder of images, not a calibration set.*--data {calib_images}"):
         load_calibration_set(calib_images)
+
+
+def _voc_spec(root, calib_images, stems):
+    """A one-class VOC spec over copies of the calibration images named ``stems``."""
+    import shutil
+
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    for stem, img in zip(stems, sorted(calib_images.glob("*.jpg"))):
+        shutil.copy(img, root / "images" / f"{stem}.jpg")
+        (root / "annotations" / f"{stem}.xml").write_text(
+            f"<annotation><filename>{stem}.jpg</filename><size><width>96</width><height>72</height></size>"
+            "<object><name>cat</name><bndbox><xmin>5</xmin><ymin>5</ymin><xmax>40</xmax><ymax>40</ymax>"
+            "</bndbox></object></annotation>")
+    (root / "data.yaml").write_text("format: voc\nnames: [cat]\ntrain: {annotations: annotations, images: images}\n"
+                                    "val: {annotations: annotations, images: images}\n")
+    return root / "data.yaml"
+
+
+def test_samples_the_spec_reader_skipped_are_said(calib_images, tmp_path, run_cli):
+    """A VOC spec whose XML names a missing image: the reader skips that sample, and calibrate
+    said only 'that is all the source has', as if the spec listed no more."""
+    spec = _voc_spec(tmp_path / "voc", calib_images, ["a", "b", "c"])
+    (tmp_path / "voc" / "images" / "b.jpg").unlink()
+    cal = build_calibration_set(spec, tmp_path / "lib", size=64, count=10)
+    assert len(cal) == 2 and len(cal.problems) == 1 and "b.jpg" in cal.problems[0]
+    code, out, err = run_cli("calibrate", "--data", spec, "--img-size", "64", "--count", "10", "--out", tmp_path / "c")
+    assert code == 0, err
+    assert "note: 1 problem(s) reading" in out and "b.jpg" in out and f"'yolox-edge data check {spec}'" in out
+    assert "that is all the source has (less the samples skipped)" in out
+
+
+def test_a_listed_image_not_there_is_called_missing_not_unreadable(calib_images, tmp_path):
+    """A COCO spec keeps a sample whose file is gone; the error called it 'unreadable'."""
+    from yolox_edge.quantize.calib import preprocess_images
+
+    files = sorted(calib_images.glob("*.jpg"))[:2] + [tmp_path / "gone.jpg"]
+    with pytest.raises(UserError, match=r"gone\.jpg: listed but not found; restore them") as e:
+        preprocess_images(files, (64, 64))
+    assert "unreadable" not in str(e.value)
+    (tmp_path / "bad.jpg").write_bytes(b"abc")
+    with pytest.raises(UserError, match=r"gone\.jpg: listed but not found.*; .*bad\.jpg: unreadable image"):
+        preprocess_images(files + [tmp_path / "bad.jpg"], (64, 64))

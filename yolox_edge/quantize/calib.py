@@ -42,6 +42,8 @@ class CalibrationSet:
     class_counts: dict[str, int] = field(default_factory=dict)
     sha256: str = ""
     path: Path | None = None
+    # What the data spec's reader skipped (images it lists but could not use); not saved
+    problems: list[str] = field(default_factory=list, repr=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -106,10 +108,11 @@ def _balanced_pick(labels: list[set[int]], count: int, rng: random.Random) -> li
 
 
 def select_images(source: str | Path, *, count: int, sampling: str = "random", seed: int = 0,
-                  split: str = "train") -> tuple[list[Path], dict[str, int], str]:
+                  split: str = "train") -> tuple[list[Path], dict[str, int], str, list[str]]:
     """Choose calibration images from a data spec split or a plain image folder.
 
-    Returns (image paths, images per class name for the chosen ones, description of the source).
+    Returns (image paths, images per class name for the chosen ones, description of the source,
+    the problems the data spec's reader met: samples it skipped, e.g. a listed image not found).
     """
     if sampling not in SAMPLINGS:
         raise UserError(f"unknown sampling {sampling!r}; use one of {', '.join(SAMPLINGS)}")
@@ -127,12 +130,12 @@ def select_images(source: str | Path, *, count: int, sampling: str = "random", s
             raise UserError(f"{src}: split {split!r} has no images; calibrate on a split with images")
         files = [s.image for s in sp.samples]
         labels = [set(int(c) for c in s.labels) for s in sp.samples]
-        names = sp.names
+        names, problems = sp.names, list(sp.problems)
         desc = f"{src}:{split}"
     else:
         if not src.is_dir():
             raise UserError(f"{src}: neither a data spec YAML nor a folder of images")
-        files, labels, names, desc = _list_folder(src), None, None, str(src)
+        files, labels, names, desc, problems = _list_folder(src), None, None, str(src), []
         if sampling == "class-balanced":
             raise UserError(f"{src}: class-balanced sampling needs labels; pass a data spec YAML "
                             "or use --sampling random")
@@ -147,24 +150,33 @@ def select_images(source: str | Path, *, count: int, sampling: str = "random", s
         for i in idx:
             for c in labels[i]:
                 class_counts[names[c]] = class_counts.get(names[c], 0) + 1
-    return [Path(files[i]) for i in idx], class_counts, desc
+    return [Path(files[i]) for i in idx], class_counts, desc, problems
 
 
 def preprocess_images(files: list[Path], size: tuple[int, int]) -> np.ndarray:
-    """Read and preprocess every file; unreadable ones are all listed in one UserError."""
+    """Read and preprocess every file; missing and unreadable ones are all listed in one UserError."""
     cfg = PreprocessConfig(input_size=size)
     out = np.empty((len(files), 3, size[0], size[1]), np.float32)
+    missing: list[str] = []
     bad: list[str] = []
     for k, f in enumerate(files):
         try:
             out[k] = preprocess(read_image(f), cfg)[0]
         except UserError:
-            bad.append(str(f))
-    if bad:
-        more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
-        raise UserError(f"{', '.join(bad[:3])}{more}: unreadable image(s) in the calibration source; "
-                        "remove or replace them and run again")
+            # a data spec can list an image that is not there: 'unreadable' sent users to open it
+            (bad if Path(f).is_file() else missing).append(str(f))
+    if missing or bad:
+        what = []
+        if missing:
+            what.append(f"{_first_few(missing)}: listed but not found; restore them or remove their entries")
+        if bad:
+            what.append(f"{_first_few(bad)}: unreadable image(s) in the calibration source; remove or replace them")
+        raise UserError("; ".join(what) + ", and run again")
     return out
+
+
+def _first_few(paths: list[str], n: int = 3) -> str:
+    return ", ".join(paths[:n]) + (f" (+{len(paths) - n} more)" if len(paths) > n else "")
 
 
 def _npy_bytes(arr: np.ndarray) -> bytes:
@@ -189,12 +201,13 @@ def build_calibration_set(source: str | Path, out_dir: str | Path, *, size: int 
     if (out / ARRAY_NAME).is_file() and not force:
         raise UserError(f"{out}: already holds a calibration set; choose another --out, or pass {FORCE} to "
                         "replace it")
-    files, class_counts, desc = select_images(source, count=count, sampling=sampling, seed=seed, split=split)
+    files, class_counts, desc, problems = select_images(source, count=count, sampling=sampling, seed=seed,
+                                                        split=split)
     data = preprocess_images(files, hw)
     blob = _npy_bytes(data)
     digest = hashlib.sha256(blob).hexdigest()
     cal = CalibrationSet(data, [str(f) for f in files], PreprocessConfig(input_size=hw), sampling, seed, desc,
-                         class_counts, digest, out)
+                         class_counts, digest, out, problems)
     manifest = {"format": FORMAT, "version": VERSION, "input_size": list(hw), "count": len(files),
                 "sha256": digest, "array": ARRAY_NAME, "sampling": sampling, "seed": seed, "source": desc,
                 "preprocess": cal.preprocess.to_dict(), "images": cal.images, "class_counts": class_counts}
