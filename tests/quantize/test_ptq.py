@@ -421,3 +421,12 @@ def test_run_quantize_refuses_rational_silu_without_openvino(tiny_ckpt, tiny_cal
     assert not (tmp_path / "q").exists()
     with pytest.raises(UserError, match="OpenVINO IR only.*onnx export"):
         quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "c", QuantizeOptions(silu="rational"))
+
+
+def test_metadata_says_how_many_calibration_images_were_used(tiny_ckpt, tiny_calib, tmp_path):
+    """With --subset-size under the set's size the metadata said only the set's count (8), not
+    that the statistics came from its first 3 images."""
+    opts = QuantizeOptions(subset_size=3, nncf_keep_float=0)
+    res = quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", opts, progress=False, log=None)
+    cal = res.metadata["quantization"]["calibration"]
+    assert cal["count"] == 8 and cal["used"] == 3
