@@ -89,7 +89,9 @@ def _quant_line(q: dict) -> str:
         parts.append(f"{len(floats)} conv{'s' if len(floats) != 1 else ''} kept float")
     cal = q.get("calibration") or {}
     if cal:
-        parts.append(f"calibrated on {cal.get('count')} images ({cal.get('sampling')}) of {cal.get('source')}")
+        used = cal.get("used")  # --subset-size: the statistics took the set's first images only
+        some = f"{used} of " if isinstance(used, int) and used != cal.get("count") else ""
+        parts.append(f"calibrated on {some}{cal.get('count')} images ({cal.get('sampling')}) of {cal.get('source')}")
     if q.get("input_quantizer"):
         parts.append(f"input {q['input_quantizer']}")
     return "; ".join(parts)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -141,3 +142,92 @@ def test_calibration_set_repr_is_short(tiny_calib) -> None:
 
     text = repr(load_calibration_set(tiny_calib))
     assert text.startswith("CalibrationSet(") and "sha256=" in text and len(text) < 1000
+
+
+def _edit_manifest(src, dst, **fields):
+    """A copy of the set ``src`` whose manifest has ``fields`` changed (None: removed)."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    man = json.loads((dst / "manifest.json").read_text())
+    man.update(fields)
+    (dst / "manifest.json").write_text(json.dumps({k: v for k, v in man.items() if v is not None}))
+    return dst
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"array": 5}, "'array' should be a file name, not 5"),
+    ({"array": "../calib.npy"}, "'array' must name a file in the same folder, not '../calib.npy'"),
+    ({"seed": "abc"}, "'seed' should be an integer"),
+    ({"class_counts": [1, 2]}, "'class_counts' should be a mapping"),
+    ({"class_counts": {"a": "x"}}, "'class_counts' should map class names to image counts"),
+    ({"images": "abc"}, "'images' should be a list"),
+    ({"preprocess": "x"}, "'preprocess' should be a mapping"),
+    ({"preprocess": {"input_size": 5}}, "'preprocess' does not describe the 64x64 array beside it"),
+    ({"preprocess": {"input_size": [32, 32]}}, "'preprocess' does not describe the 64x64 array beside it"),
+])
+def test_damaged_manifest_is_one_clear_error(tiny_calib, tmp_path, fields, message):
+    """Each of these raised a TypeError/ValueError traceback (or read a file outside the set)."""
+    bad = _edit_manifest(tiny_calib, tmp_path / "bad", **fields)
+    with pytest.raises(UserError, match=r"manifest\.json: " + re.escape(message)):
+        load_calibration_set(bad)
+
+
+def test_calib_path_may_name_the_array_or_manifest(tiny_calib):
+    """--calib DIR/calib.npy was read as the manifest: 'not valid JSON'."""
+    for p in (tiny_calib / "calib.npy", tiny_calib / "manifest.json"):
+        cal = load_calibration_set(p, input_size=(64, 64))
+        assert len(cal) == 8 and cal.path == tiny_calib
+
+
+def test_folder_that_is_not_a_set_says_what_it_is(calib_images, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.pt").write_bytes(b"x")
+    with pytest.raises(UserError, match="a training run folder, not a calibration set"):
+        load_calibration_set(run)
+    with pytest.raises(UserError, match=f"a folder of images, not a calibration set.*--data {calib_images}"):
+        load_calibration_set(calib_images)
+
+
+def _voc_spec(root, calib_images, stems):
+    """A one-class VOC spec over copies of the calibration images named ``stems``."""
+    import shutil
+
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    for stem, img in zip(stems, sorted(calib_images.glob("*.jpg"))):
+        shutil.copy(img, root / "images" / f"{stem}.jpg")
+        (root / "annotations" / f"{stem}.xml").write_text(
+            f"<annotation><filename>{stem}.jpg</filename><size><width>96</width><height>72</height></size>"
+            "<object><name>cat</name><bndbox><xmin>5</xmin><ymin>5</ymin><xmax>40</xmax><ymax>40</ymax>"
+            "</bndbox></object></annotation>")
+    (root / "data.yaml").write_text("format: voc\nnames: [cat]\ntrain: {annotations: annotations, images: images}\n"
+                                    "val: {annotations: annotations, images: images}\n")
+    return root / "data.yaml"
+
+
+def test_samples_the_spec_reader_skipped_are_said(calib_images, tmp_path, run_cli):
+    """A VOC spec whose XML names a missing image: the reader skips that sample, and calibrate
+    said only 'that is all the source has', as if the spec listed no more."""
+    spec = _voc_spec(tmp_path / "voc", calib_images, ["a", "b", "c"])
+    (tmp_path / "voc" / "images" / "b.jpg").unlink()
+    cal = build_calibration_set(spec, tmp_path / "lib", size=64, count=10)
+    assert len(cal) == 2 and len(cal.problems) == 1 and "b.jpg" in cal.problems[0]
+    code, out, err = run_cli("calibrate", "--data", spec, "--img-size", "64", "--count", "10", "--out", tmp_path / "c")
+    assert code == 0, err
+    assert "note: 1 problem(s) reading" in out and "b.jpg" in out and f"'yolox-edge data check {spec}'" in out
+    assert "that is all the source has (less the samples skipped)" in out
+
+
+def test_a_listed_image_not_there_is_called_missing_not_unreadable(calib_images, tmp_path):
+    """A COCO spec keeps a sample whose file is gone; the error called it 'unreadable'."""
+    from yolox_edge.quantize.calib import preprocess_images
+
+    files = sorted(calib_images.glob("*.jpg"))[:2] + [tmp_path / "gone.jpg"]
+    with pytest.raises(UserError, match=r"gone\.jpg: listed but not found; restore them") as e:
+        preprocess_images(files, (64, 64))
+    assert "unreadable" not in str(e.value)
+    (tmp_path / "bad.jpg").write_bytes(b"abc")
+    with pytest.raises(UserError, match=r"gone\.jpg: listed but not found.*; .*bad\.jpg: unreadable image"):
+        preprocess_images(files + [tmp_path / "bad.jpg"], (64, 64))

@@ -377,9 +377,10 @@ def test_quantize_at_a_rectangular_size(fmt, tiny_ckpt, calib_images, tmp_path, 
                            "--out", tmp_path / "no")  # the checkpoint's own 64x64
     assert code == 2 and "calibration set is 96x64 but the model takes 64x64" in err, err
     assert "quantize at its size with --img-size 96x64" in err and not (tmp_path / "no").exists()
-    code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path / "c", "--format", fmt,
-                           "--img-size", "96x64", "--out", tmp_path / "q")
+    code, out, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path / "c", "--format", fmt,
+                             "--img-size", "96x64", "--out", tmp_path / "q")
     assert code == 0, err
+    assert "calibration set: 4 images 96x64 (sha256" in out  # width x height, as calibrate printed it
     meta = read_metadata(tmp_path / "q")
     assert meta["input_size"] == [64, 96] and meta["input"]["shape"][2:] == [64, 96]
     assert meta["precision"] == "int8"
@@ -420,3 +421,12 @@ def test_run_quantize_refuses_rational_silu_without_openvino(tiny_ckpt, tiny_cal
     assert not (tmp_path / "q").exists()
     with pytest.raises(UserError, match="OpenVINO IR only.*onnx export"):
         quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "c", QuantizeOptions(silu="rational"))
+
+
+def test_metadata_says_how_many_calibration_images_were_used(tiny_ckpt, tiny_calib, tmp_path):
+    """With --subset-size under the set's size the metadata said only the set's count (8), not
+    that the statistics came from its first 3 images."""
+    opts = QuantizeOptions(subset_size=3, nncf_keep_float=0)
+    res = quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", opts, progress=False, log=None)
+    cal = res.metadata["quantization"]["calibration"]
+    assert cal["count"] == 8 and cal["used"] == 3

@@ -84,6 +84,8 @@ def test_lines_for_a_trained_checkpoint_and_an_int8_export() -> None:
     assert text.startswith("int8/openvino: openvino export, int8, 416x320 input")
     assert "NMS IoU 0.65 / score 0.001, class-agnostic" in text
     assert "QAT with nncf 3.4.0; 1 conv kept float; calibrated on 100 images (random) of d.yaml:train" in text
+    export["quantization"]["calibration"]["used"] = 16  # quantize --subset-size 16
+    assert "calibrated on 16 of 100 images (random)" in "\n".join(describe_lines(export))
 
 
 def test_a_checkpoint_without_its_classes_is_refused(tiny_ckpt, tmp_path) -> None:

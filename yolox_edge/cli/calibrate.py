@@ -46,10 +46,14 @@ def run(args) -> int:
     print(format_stats(stats), file=out)
     if not args.show:
         print(f"wrote {Path(args.out) / 'calib.npy'} and manifest.json", file=out)
+        if cal.problems:  # the reader skipped samples: the set was drawn from fewer images than listed
+            print(f"note: {len(cal.problems)} problem(s) reading {cal.source}, its samples skipped (first: "
+                  f"{cal.problems[0]}); run 'yolox-edge data check {args.data}'", file=out)
         if stats["count"] < args.count:
             n = stats["count"]
             few = (f"; under {FEW_IMAGES} images the INT8 ranges may not hold on other images (calibration/README.md "
                    "suggests 100-300)" if n < FEW_IMAGES else "")
+            skipped = " (less the samples skipped)" if cal.problems else ""
             print(f"note: {n} image{'s' if n != 1 else ''}, fewer than --count {args.count}: that is all the "
-                  f"source has{few}", file=out)
+                  f"source has{skipped}{few}", file=out)
     return 0

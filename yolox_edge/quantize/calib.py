@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.preprocess import IMAGE_SUFFIXES, PreprocessConfig, list_images, preprocess, read_image
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, run_checkpoint
 from ..errors import FORCE, UserError, check_input_size, format_size, input_hw, require_out_folder
 
 FORMAT = "yolox_edge.calibration"
@@ -42,6 +42,8 @@ class CalibrationSet:
     class_counts: dict[str, int] = field(default_factory=dict)
     sha256: str = ""
     path: Path | None = None
+    # What the data spec's reader skipped (images it lists but could not use); not saved
+    problems: list[str] = field(default_factory=list, repr=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -106,10 +108,11 @@ def _balanced_pick(labels: list[set[int]], count: int, rng: random.Random) -> li
 
 
 def select_images(source: str | Path, *, count: int, sampling: str = "random", seed: int = 0,
-                  split: str = "train") -> tuple[list[Path], dict[str, int], str]:
+                  split: str = "train") -> tuple[list[Path], dict[str, int], str, list[str]]:
     """Choose calibration images from a data spec split or a plain image folder.
 
-    Returns (image paths, images per class name for the chosen ones, description of the source).
+    Returns (image paths, images per class name for the chosen ones, description of the source,
+    the problems the data spec's reader met: samples it skipped, e.g. a listed image not found).
     """
     if sampling not in SAMPLINGS:
         raise UserError(f"unknown sampling {sampling!r}; use one of {', '.join(SAMPLINGS)}")
@@ -127,12 +130,12 @@ def select_images(source: str | Path, *, count: int, sampling: str = "random", s
             raise UserError(f"{src}: split {split!r} has no images; calibrate on a split with images")
         files = [s.image for s in sp.samples]
         labels = [set(int(c) for c in s.labels) for s in sp.samples]
-        names = sp.names
+        names, problems = sp.names, list(sp.problems)
         desc = f"{src}:{split}"
     else:
         if not src.is_dir():
             raise UserError(f"{src}: neither a data spec YAML nor a folder of images")
-        files, labels, names, desc = _list_folder(src), None, None, str(src)
+        files, labels, names, desc, problems = _list_folder(src), None, None, str(src), []
         if sampling == "class-balanced":
             raise UserError(f"{src}: class-balanced sampling needs labels; pass a data spec YAML "
                             "or use --sampling random")
@@ -147,24 +150,33 @@ def select_images(source: str | Path, *, count: int, sampling: str = "random", s
         for i in idx:
             for c in labels[i]:
                 class_counts[names[c]] = class_counts.get(names[c], 0) + 1
-    return [Path(files[i]) for i in idx], class_counts, desc
+    return [Path(files[i]) for i in idx], class_counts, desc, problems
 
 
 def preprocess_images(files: list[Path], size: tuple[int, int]) -> np.ndarray:
-    """Read and preprocess every file; unreadable ones are all listed in one UserError."""
+    """Read and preprocess every file; missing and unreadable ones are all listed in one UserError."""
     cfg = PreprocessConfig(input_size=size)
     out = np.empty((len(files), 3, size[0], size[1]), np.float32)
+    missing: list[str] = []
     bad: list[str] = []
     for k, f in enumerate(files):
         try:
             out[k] = preprocess(read_image(f), cfg)[0]
         except UserError:
-            bad.append(str(f))
-    if bad:
-        more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
-        raise UserError(f"{', '.join(bad[:3])}{more}: unreadable image(s) in the calibration source; "
-                        "remove or replace them and run again")
+            # a data spec can list an image that is not there: 'unreadable' sent users to open it
+            (bad if Path(f).is_file() else missing).append(str(f))
+    if missing or bad:
+        what = []
+        if missing:
+            what.append(f"{_first_few(missing)}: listed but not found; restore them or remove their entries")
+        if bad:
+            what.append(f"{_first_few(bad)}: unreadable image(s) in the calibration source; remove or replace them")
+        raise UserError("; ".join(what) + ", and run again")
     return out
+
+
+def _first_few(paths: list[str], n: int = 3) -> str:
+    return ", ".join(paths[:n]) + (f" (+{len(paths) - n} more)" if len(paths) > n else "")
 
 
 def _npy_bytes(arr: np.ndarray) -> bytes:
@@ -189,12 +201,13 @@ def build_calibration_set(source: str | Path, out_dir: str | Path, *, size: int 
     if (out / ARRAY_NAME).is_file() and not force:
         raise UserError(f"{out}: already holds a calibration set; choose another --out, or pass {FORCE} to "
                         "replace it")
-    files, class_counts, desc = select_images(source, count=count, sampling=sampling, seed=seed, split=split)
+    files, class_counts, desc, problems = select_images(source, count=count, sampling=sampling, seed=seed,
+                                                        split=split)
     data = preprocess_images(files, hw)
     blob = _npy_bytes(data)
     digest = hashlib.sha256(blob).hexdigest()
     cal = CalibrationSet(data, [str(f) for f in files], PreprocessConfig(input_size=hw), sampling, seed, desc,
-                         class_counts, digest, out)
+                         class_counts, digest, out, problems)
     manifest = {"format": FORMAT, "version": VERSION, "input_size": list(hw), "count": len(files),
                 "sha256": digest, "array": ARRAY_NAME, "sampling": sampling, "seed": seed, "source": desc,
                 "preprocess": cal.preprocess.to_dict(), "images": cal.images, "class_counts": class_counts}
@@ -211,19 +224,69 @@ def size_mismatch(where, have: tuple[int, int], want: tuple[int, int]) -> UserEr
                      f"(or quantize at its size with --img-size {format_size(have)})")
 
 
-def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None = None) -> CalibrationSet:
-    """Load a cached set, check its hash, and (when given) that it matches the model's input size."""
-    d = Path(path)
+def _manifest_path(d: Path) -> Path:
+    """The manifest a --calib path means, or a UserError saying what the path is instead."""
+    if d.is_file() and d.suffix.lower() == ".npy":  # the array itself: its folder is the set
+        d = d.parent
     mpath = d / MANIFEST_NAME if d.is_dir() else d
-    if not mpath.is_file():
-        raise UserError(f"{d}: no {MANIFEST_NAME}; build a calibration set with "
-                        "'yolox-edge calibrate --data SPEC|DIR --size N --out DIR'")
+    if mpath.is_file():
+        return mpath
+    build = "build one with 'yolox-edge calibrate --data SPEC|DIR --img-size S --out DIR'"
+    if d.is_dir() and run_checkpoint(d) is not None:
+        raise UserError(f"{d}: a training run folder, not a calibration set (no {MANIFEST_NAME}); {build}")
+    if d.is_dir() and list_images(d):
+        raise UserError(f"{d}: a folder of images, not a calibration set (no {MANIFEST_NAME}); build one from it "
+                        f"with 'yolox-edge calibrate --data {d} --img-size S --out DIR'")
+    raise UserError(f"{d}: no {MANIFEST_NAME}; {build}")
+
+
+# What each manifest field is when build_calibration_set wrote it: a damaged or hand-edited
+# manifest is refused in one line here, not met later as a TypeError.
+_FIELD_TYPES = {"array": (str, "a file name"), "sha256": (str, "a hex string"), "seed": (int, "an integer"),
+                "sampling": (str, "a string"), "source": (str, "a string"), "images": (list, "a list"),
+                "class_counts": (dict, "a mapping"), "preprocess": (dict, "a mapping")}
+
+
+def _check_manifest(man: dict, mpath: Path) -> None:
+    """UserError naming the first field of ``man`` that a calibration manifest cannot hold."""
+    fix = "rebuild the calibration set with 'yolox-edge calibrate'"
+    for key, (kind, what) in _FIELD_TYPES.items():
+        v = man.get(key)
+        if key in man and (not isinstance(v, kind) or isinstance(v, bool)):
+            raise UserError(f"{mpath}: '{key}' should be {what}, not {v!r:.40}; {fix}")
+    name = man.get("array", ARRAY_NAME)
+    if name in ("", ".", "..") or Path(name).name != name:  # a file beside the manifest, never elsewhere
+        raise UserError(f"{mpath}: 'array' must name a file in the same folder, not {name!r:.60}; {fix}")
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in man.get("class_counts", {}).values()):
+        raise UserError(f"{mpath}: 'class_counts' should map class names to image counts; {fix}")
+
+
+def _preprocess(man: dict, mpath: Path, hw: tuple[int, int]) -> PreprocessConfig:
+    """The manifest's preprocessing, which must state the array's own size."""
+    try:
+        pre = PreprocessConfig.from_dict(man.get("preprocess", {"input_size": list(hw)}))
+        same = tuple(pre.input_size) == hw
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise UserError(f"{mpath}: 'preprocess' does not describe the {hw[1]}x{hw[0]} array beside it; "
+                        "rebuild the calibration set with 'yolox-edge calibrate'")
+    return pre
+
+
+def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None = None) -> CalibrationSet:
+    """Load a cached set, check its hash, and (when given) that it matches the model's input size.
+
+    ``path`` is the set's folder (its manifest.json or calib.npy are taken for it too)."""
+    mpath = _manifest_path(Path(path))
+    d = mpath.parent if Path(path).is_file() else Path(path)
     try:
         man = json.loads(mpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise UserError(f"{mpath}: not valid JSON; rebuild the calibration set") from None
     if not isinstance(man, dict) or man.get("format") != FORMAT:
         raise UserError(f"{mpath}: not a yolox_edge calibration manifest; rebuild with 'yolox-edge calibrate'")
+    _check_manifest(man, mpath)
     apath = mpath.parent / man.get("array", ARRAY_NAME)
     if not apath.is_file():
         raise UserError(f"{apath}: calibration array missing; rebuild with 'yolox-edge calibrate'")
@@ -240,10 +303,9 @@ def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None
     hw = tuple(data.shape[2:])
     if input_size is not None and tuple(input_size) != hw:
         raise size_mismatch(d, hw, input_size)
-    pre = PreprocessConfig.from_dict(man.get("preprocess", {"input_size": list(hw)}))
-    return CalibrationSet(data, list(man.get("images", [])), pre, man.get("sampling", "random"),
-                          int(man.get("seed", 0)), man.get("source", ""), dict(man.get("class_counts", {})),
-                          man["sha256"], d)
+    return CalibrationSet(data, list(man.get("images", [])), _preprocess(man, mpath, hw),
+                          man.get("sampling", "random"), man.get("seed", 0), man.get("source", ""),
+                          dict(man.get("class_counts", {})), man["sha256"], d)
 
 
 def calibration_stats(cal: CalibrationSet) -> dict:

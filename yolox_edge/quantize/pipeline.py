@@ -73,7 +73,8 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
             say(note)
     cal = load_calibration_set(calib, input_size=tuple(ckpt["preprocess"]["input_size"]))
     _refuse_earlier(formats, out, force)
-    say(f"calibration set: {len(cal)} images {cal.size[0]}x{cal.size[1]} (sha256 {cal.sha256[:12]}...)")
+    h, w = cal.size  # written width x height, as --img-size takes it and calibrate prints it
+    say(f"calibration set: {len(cal)} image{'s' if len(cal) != 1 else ''} {w}x{h} (sha256 {cal.sha256[:12]}...)")
     stage = StagedOutput(out)
     try:
         with stage, quiet_nncf(bars=progress):

@@ -367,7 +367,10 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
         outputs = output_specs(kind, batch=1, num_anchors=num_anchors((h, w), detector.strides),
                                num_classes=detector.num_classes, topk=k,
                                label_dtype="float32" if fmt == "ncnn" else "int64", blobs=blobs)
-        quant = {"method": opts.method, **details, "calibration": cal.describe(), "bn_folded": True,
+        # 'count' is the set's size; 'used' the first images the statistics took (--subset-size)
+        used = min(opts.subset_size, len(cal))
+        quant = {"method": opts.method, **details, "calibration": {**cal.describe(), "used": used},
+                 "bn_folded": True,
                  "float_part": scopes.describe(deploy), **({"qat": opts.qat} if opts.qat else {})}
         meta = build_metadata(fmt=fmt, model_file=names[0], model_name=f"yolox_{ckpt['variant']}",
                               variant=ckpt["variant"], class_names=list(ckpt["class_names"]), preprocess=pre,
