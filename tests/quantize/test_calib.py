@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -231,3 +232,21 @@ def test_a_listed_image_not_there_is_called_missing_not_unreadable(calib_images,
     (tmp_path / "bad.jpg").write_bytes(b"abc")
     with pytest.raises(UserError, match=r"gone\.jpg: listed but not found.*; .*bad\.jpg: unreadable image"):
         preprocess_images(files + [tmp_path / "bad.jpg"], (64, 64))
+
+
+def test_a_prefix_of_the_set_is_a_fair_subset(tmp_path):
+    # --subset-size takes the set's first images: they must be a sample too, not the first paths.
+    folder = tmp_path / "many"
+    write_images(folder, 12, size=(24, 32))
+    files, _, _, _ = select_images(folder, count=12, seed=0)
+    assert sorted(files) == sorted(folder.glob("*.jpg")) and files != sorted(files)
+
+    from yolox_edge.data.synthetic import make_shapes_dataset
+    from yolox_edge.data.spec import read_split
+
+    spec = make_shapes_dataset(tmp_path / "shapes", n_train=40, n_val=2, size=(64, 80))
+    labels = {Path(s.image): set(int(c) for c in s.labels) for s in read_split(spec, "train").samples}
+    classes = set().union(*labels.values())
+    picked, _, _, _ = select_images(spec, count=30, sampling="class-balanced", seed=0)
+    first = set().union(*(labels[p] for p in picked[:len(classes)]))
+    assert first == classes  # the first len(classes) images already cover every class

@@ -144,7 +144,8 @@ def select_images(source: str | Path, *, count: int, sampling: str = "random", s
         idx = _balanced_pick(labels, count, rng)
     else:
         idx = rng.sample(range(len(files)), count)
-    idx = sorted(idx)  # stable, readable manifests; order does not matter to calibration
+    # Kept in the order drawn (seeded, so stable): --subset-size takes the set's first images, and
+    # a prefix of a random draw is random, of a balanced pick balanced; sorted by path it was neither.
     class_counts: dict[str, int] = {}
     if labels is not None:
         for i in idx:
