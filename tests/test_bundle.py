@@ -385,6 +385,20 @@ def test_card_states_the_network_size_from_metadata(bundle: Path) -> None:
     assert "size of the network | 0.912 M parameters, 1.08 GFLOPs at the input size" in card
 
 
+def test_card_says_how_many_calibration_images_the_statistics_took(bundle: Path) -> None:
+    from yolox_edge.bundle.card import render_card
+
+    with zipfile.ZipFile(bundle) as zf:
+        meta = json.loads(zf.read("metadata.json"))
+    meta["quantization"] = {"method": "ptq", "engine": "nncf", "calibration": {"count": 100, "used": 16,
+                                                                               "source": "calib", "sha256": "ab"}}
+    assert "calibration 16 of 100 images from calib" in render_card(meta, target="ncnn", files={}, evaluation=None,
+                                                                     latency=None)
+    meta["quantization"]["calibration"]["used"] = 100
+    assert "calibration 100 images from calib" in render_card(meta, target="ncnn", files={}, evaluation=None,
+                                                              latency=None)
+
+
 def _resum(bundle: Path, dst: Path, edit) -> Path:
     """Rebuild a bundle after ``edit(contents)`` changed its entries, with SHA256SUMS summed again."""
     with zipfile.ZipFile(bundle) as zf:

@@ -82,6 +82,12 @@ def _source_line(src: dict) -> str:
     return kind
 
 
+def calibration_count(cal: dict) -> str:
+    """``100``, or ``16 of 100`` where --subset-size had the statistics take the set's first images only."""
+    used, count = cal.get("used"), cal.get("count", "?")
+    return f"{used} of {count}" if isinstance(used, int) and used != count else str(count)
+
+
 def _quant_line(q: dict) -> str:
     parts = [f"{q.get('method', '?').upper()} with {q.get('engine', '?')}"]
     floats = q.get("float_convs") or []
@@ -89,9 +95,7 @@ def _quant_line(q: dict) -> str:
         parts.append(f"{len(floats)} conv{'s' if len(floats) != 1 else ''} kept float")
     cal = q.get("calibration") or {}
     if cal:
-        used = cal.get("used")  # --subset-size: the statistics took the set's first images only
-        some = f"{used} of " if isinstance(used, int) and used != cal.get("count") else ""
-        parts.append(f"calibrated on {some}{cal.get('count')} images ({cal.get('sampling')}) of {cal.get('source')}")
+        parts.append(f"calibrated on {calibration_count(cal)} images ({cal.get('sampling')}) of {cal.get('source')}")
     if q.get("input_quantizer"):
         parts.append(f"input {q['input_quantizer']}")
     return "; ".join(parts)

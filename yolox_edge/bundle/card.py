@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..describe import calibration_count
 from ..errors import UserError
 
 
@@ -141,7 +142,7 @@ def render_card(meta: dict, *, target: str, files: dict[str, int], evaluation: d
     if isinstance(q, dict):
         cal = q.get("calibration") or {}
         lines.append(f"| quantization | {q.get('method', '?')} ({q.get('engine', '?')}), calibration "
-                     f"{cal.get('count', '?')} images from {cal.get('source', '?')} "
+                     f"{calibration_count(cal)} images from {cal.get('source', '?')} "
                      f"(sha256 {str(cal.get('sha256', '?'))[:16]}...) |")
     lines += [
         "",
