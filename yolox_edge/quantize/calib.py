@@ -323,7 +323,7 @@ def calibration_stats(cal: CalibrationSet) -> dict:
 
 def format_stats(stats: dict) -> str:
     """Human-readable summary of ``calibration_stats``."""
-    lines = [f"calibration set: {stats['count']} images, {stats['input_size'][1]}x{stats['input_size'][0]} (WxH), "
+    lines = [f"calibration set: {stats['count']} image{'s' if stats['count'] != 1 else ''}, {stats['input_size'][1]}x{stats['input_size'][0]} (WxH), "
              f"sampling {stats['sampling']} (seed {stats['seed']}) from {stats['source']}",
              f"  sha256 {stats['sha256'][:16]}...  padding {100 * stats['padding_fraction']:.1f}% of pixels"]
     for ch, s in stats["channels"].items():

@@ -270,7 +270,7 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
         from .ncnn_int8 import convert_ncnn_int8
 
         det = deploy.detector  # the wrapper's own copy: the bias correction below edits it in place
-        say(f"    scales from {n} images, and {_kept_float(opts.keep_float)}")
+        say(f"    scales from {n} image{'s' if n != 1 else ''}, and {_kept_float(opts.keep_float)}")
         with torch.no_grad():
             calib, keep = plan_ncnn_int8(det, cal.data[:opts.subset_size], keep_float=opts.keep_float,
                                            bias_correction=opts.bias_correction)
@@ -297,7 +297,7 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
         say(f"    {_kept_float(opts.nncf_keep_float)}"
             + ("; each conv's error measured alone" if opts.nncf_keep_float else ""))
         float_convs = sensitive_convs(deploy.detector, cal.data[:opts.subset_size], opts.nncf_keep_float)
-    say(f"    FP32 ONNX graph, then NNCF {opts.preset} INT8 on {n} calibration images")
+    say(f"    FP32 ONNX graph, then NNCF {opts.preset} INT8 on {n} calibration image{'s' if n != 1 else ''}")
     fp_onnx = tmp / "float.onnx"
     input_name = export_onnx(deploy, example, fp_onnx)
     blobs = list(deploy.output_names)

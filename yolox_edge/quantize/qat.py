@@ -160,7 +160,7 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     float_convs = sensitive_convs(det, cal.data[:n], keep_float)
     example = torch.from_numpy(cal.data[:1].copy())
     ignored = nncf.IgnoredScope(names=scopes.torch_conv_node_names(det, example, float_convs))
-    say(f"QAT: NNCF fake quantization on {n} calibration images; {_kept_float(keep_float)}"
+    say(f"QAT: NNCF fake quantization on {n} calibration image{'s' if n != 1 else ''}; {_kept_float(keep_float)}"
         + (f": {', '.join(float_convs)}" if float_convs else ""))
     qmodel = nncf.quantize(det, ds, preset=nncf.QuantizationPreset.MIXED, subset_size=n, ignored_scope=ignored)
     frozen = freeze_quantizer_ranges(qmodel)
