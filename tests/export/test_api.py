@@ -44,3 +44,24 @@ def test_openvino_fp16_export_stores_half_the_weight_bytes(tiny_ckpt, tmp_path) 
     a, b = (core.compile_model(str(r.model_file), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(x) for r in (fp32, fp16))
     assert np.abs(a["scores"] - b["scores"]).max() < 1e-2
     assert np.abs(a["boxes"] - b["boxes"]).max() < 0.5  # pixels of a 416 input
+
+
+def test_forced_export_that_fails_keeps_the_earlier_one(tiny_ckpt, tmp_path, monkeypatch) -> None:
+    """force=True removed the earlier export before anything else: a mistyped checkpoint path, or
+    a stop while the new graph was written, left the folder empty."""
+    from yolox_edge.export import to_onnx
+
+    out = tmp_path / "exp"
+    export_model(tiny_ckpt, "onnx", out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(UserError, match="missing.pt"):
+        export_model(tmp_path / "missing.pt", "onnx", out, force=True)
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(to_onnx, "export_onnx", stop)
+    with pytest.raises(KeyboardInterrupt):
+        export_model(tiny_ckpt, "onnx", out, force=True, topk=0)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert read_metadata(out)["graph"]["output_kind"] == "topk"
