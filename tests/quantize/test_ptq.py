@@ -420,3 +420,12 @@ def test_run_quantize_refuses_rational_silu_without_openvino(tiny_ckpt, tiny_cal
     assert not (tmp_path / "q").exists()
     with pytest.raises(UserError, match="OpenVINO IR only.*onnx export"):
         quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "c", QuantizeOptions(silu="rational"))
+
+
+@pytest.mark.parametrize("fmt", ["openvino", "onnx"])
+def test_quantize_checkpoint_refuses_an_unknown_silu_mode(tiny_ckpt, tmp_path, fmt):
+    """QuantizeOptions(silu="Rational") wrote an exact-SiLU OpenVINO IR without a word (and on
+    ONNX said the mode rewrites OpenVINO IR only), after the whole quantization."""
+    with pytest.raises(UserError, match="unknown SiLU mode 'Rational'"):
+        quantize_checkpoint(tiny_ckpt, tmp_path / "no_calib", fmt, tmp_path / "c", QuantizeOptions(silu="Rational"))
+    assert not (tmp_path / "c").exists()
