@@ -26,3 +26,42 @@ def test_export_model_refuses_an_earlier_export_unless_forced(tiny_ckpt, tmp_pat
     res = export_model(tiny_ckpt, "ncnn", out, force=True)
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in res.files)
     assert read_metadata(out)["format"] == "ncnn"
+
+
+def test_openvino_fp16_export_stores_half_the_weight_bytes(tiny_ckpt, tmp_path) -> None:
+    """At 416 the decode's grid table (0..408, multiples of 8) was narrowed to u8 + Convert +
+    Multiply, which OpenVINO takes for weights already compressed: it then left every weight
+    fp32, and --precision fp16 wrote the fp32 IR byte for byte."""
+    import numpy as np
+    import openvino as ov
+
+    fp32 = export_model(tiny_ckpt, "openvino", tmp_path / "fp32", img_size=416, topk=0)
+    fp16 = export_model(tiny_ckpt, "openvino", tmp_path / "fp16", img_size=416, topk=0, precision="fp16")
+    size = {r.metadata["precision"]: r.model_file.with_suffix(".bin").stat().st_size for r in (fp32, fp16)}
+    assert size["fp16"] < 0.6 * size["fp32"], size
+    core = ov.Core()
+    x = np.random.default_rng(0).uniform(0, 255, (1, 3, 416, 416)).astype(np.float32)
+    a, b = (core.compile_model(str(r.model_file), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(x) for r in (fp32, fp16))
+    assert np.abs(a["scores"] - b["scores"]).max() < 1e-2
+    assert np.abs(a["boxes"] - b["boxes"]).max() < 0.5  # pixels of a 416 input
+
+
+def test_forced_export_that_fails_keeps_the_earlier_one(tiny_ckpt, tmp_path, monkeypatch) -> None:
+    """force=True removed the earlier export before anything else: a mistyped checkpoint path, or
+    a stop while the new graph was written, left the folder empty."""
+    from yolox_edge.export import to_onnx
+
+    out = tmp_path / "exp"
+    export_model(tiny_ckpt, "onnx", out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(UserError, match="missing.pt"):
+        export_model(tmp_path / "missing.pt", "onnx", out, force=True)
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(to_onnx, "export_onnx", stop)
+    with pytest.raises(KeyboardInterrupt):
+        export_model(tiny_ckpt, "onnx", out, force=True, topk=0)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert read_metadata(out)["graph"]["output_kind"] == "topk"

@@ -430,3 +430,12 @@ def test_metadata_says_how_many_calibration_images_were_used(tiny_ckpt, tiny_cal
     res = quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", opts, progress=False, log=None)
     cal = res.metadata["quantization"]["calibration"]
     assert cal["count"] == 8 and cal["used"] == 3
+
+
+@pytest.mark.parametrize("fmt", ["openvino", "onnx"])
+def test_quantize_checkpoint_refuses_an_unknown_silu_mode(tiny_ckpt, tmp_path, fmt):
+    """QuantizeOptions(silu="Rational") wrote an exact-SiLU OpenVINO IR without a word (and on
+    ONNX said the mode rewrites OpenVINO IR only), after the whole quantization."""
+    with pytest.raises(UserError, match="unknown SiLU mode 'Rational'"):
+        quantize_checkpoint(tiny_ckpt, tmp_path / "no_calib", fmt, tmp_path / "c", QuantizeOptions(silu="Rational"))
+    assert not (tmp_path / "c").exists()

@@ -136,19 +136,21 @@ def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision:
     computes SiLU by a rational approximation that runs faster on some CPUs (silu_rational.py). ``img_size`` (an int, or (H, W) for a
     rectangular input such as (320, 416)) overrides the checkpoint's input size. Files are written in a temp
     folder and moved into ``out_dir`` only when complete; metadata.json comes last. An
-    ``out_dir`` that already holds an export is refused unless ``force``, which removes it first
-    (exporting over it left the earlier model files beside a metadata.json naming others).
+    ``out_dir`` that already holds an export is refused unless ``force``, which removes it once the
+    new files are ready (exporting over it left the earlier model files beside a metadata.json naming
+    others; removing it first lost it to a mistyped checkpoint path or a Ctrl-C).
     """
     output_plan(fmt, precision, topk, raw, dynamic_batch)  # refuse bad combinations before loading anything
     check_silu([fmt], silu)
-    clear_earlier_export(out_dir, force)
+    if not force:
+        clear_earlier_export(out_dir, False)  # only refuses
     ckpt_path = Path(model)
     detector, ckpt = load_model(ckpt_path)
     return export_detector(detector, fmt, out_dir, class_names=list(ckpt["class_names"]), variant=ckpt["variant"],
                            preprocess=PreprocessConfig.from_dict(ckpt["preprocess"]),
                            source_sha256=sha256_file(ckpt_path), source_name=ckpt_path.name, precision=precision,
                            topk=topk, raw=raw, img_size=img_size, dynamic_batch=dynamic_batch, nms_iou=nms_iou,
-                           nms_conf=nms_conf, silu=silu)
+                           nms_conf=nms_conf, silu=silu, replace_export=force)
 
 
 def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_names: list[str], variant: str,
@@ -156,8 +158,11 @@ def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_
                     precision: str = "fp32", topk: int | None = None, raw: bool = False,
                     img_size: int | tuple[int, int] | None = None, dynamic_batch: bool = False,
                     nms_iou: float | None = DEFAULT_NMS_IOU, nms_conf: float = DEFAULT_NMS_CONF,
-                    silu: str = "exact") -> ExportResult:
-    """``export_model`` for a detector in memory (e.g. a fine-tuned or quantized one)."""
+                    silu: str = "exact", replace_export: bool = False) -> ExportResult:
+    """``export_model`` for a detector in memory (e.g. a fine-tuned or quantized one).
+
+    ``replace_export``: an export already in ``out_dir`` is removed once the new files are ready
+    (``export_model(force=True)``), so a run that stops before leaves it as it was."""
     kind, k = output_plan(fmt, precision, topk, raw, dynamic_batch)
     check_silu([fmt], silu)
     nms = graph_nms(kind, fmt, nms_iou, nms_conf)
@@ -205,6 +210,8 @@ def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_
                               counts=variant_counts(variant, len(class_names), (h, w)),
                               extra={"source_checkpoint": source_name},
                               silu="rational" if rewritten else "exact")
+        if replace_export:
+            clear_earlier_export(out, True)
         # Complete files move in one rename each; the metadata (which names their hashes) last.
         for n in names:
             os.replace(tmp_p / n, out / n)

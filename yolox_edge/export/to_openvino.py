@@ -114,9 +114,9 @@ def _narrow_integer_constants(model) -> int:
 
 
 def save_ir(model, xml_path: str | Path, *, compress_to_fp16: bool, silu: str = "exact") -> int:
-    """``ov.save_model`` with equal constants shared, integer tables narrowed, and the XML
-    written without indentation; ``silu="rational"`` first rewrites each SiLU (silu_rational.py).
-    Returns the number of SiLUs rewritten.
+    """``ov.save_model`` with equal constants shared, integer tables narrowed (not with
+    ``compress_to_fp16``), and the XML written without indentation; ``silu="rational"`` first
+    rewrites each SiLU (silu_rational.py). Returns the number of SiLUs rewritten.
 
     The three savings change only the bytes on disk (the graph read back computes the same, tested):
     the indentation alone is ~16 % of an IR's XML, which matters for what an app ships.
@@ -131,7 +131,10 @@ def save_ir(model, xml_path: str | Path, *, compress_to_fp16: bool, silu: str = 
         raise ValueError(f"silu must be one of {SILU_MODES}, not {silu!r}")
     rewritten = rewrite_silu(model) if silu == "rational" else 0
     _share_equal_constants(model)
-    _narrow_integer_constants(model)
+    if not compress_to_fp16:
+        # A narrowed table (u8 + Convert + Multiply) reads to OpenVINO as weights compressed
+        # already, and it then compresses none to fp16; fp16 halves those tables anyway.
+        _narrow_integer_constants(model)
     # save_model compresses to fp16 by default: say what we want explicitly.
     ov.save_model(model, str(xml_path), compress_to_fp16=compress_to_fp16)
     text = Path(xml_path).read_text(encoding="utf-8")
