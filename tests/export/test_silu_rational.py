@@ -104,3 +104,20 @@ def test_rational_silu_is_refused_without_an_openvino_format(tiny_ckpt, tmp_path
     rc, _, err = run_cli("export", str(tiny_ckpt), "--format", "ncnn", "--silu", "rational", "--out",
                          str(tmp_path / "n"))
     assert rc == 2 and "--silu rational rewrites OpenVINO IR only" in err
+
+
+def test_rational_silu_on_a_model_without_silu_says_so(tmp_path, run_cli) -> None:
+    hs = save_checkpoint(tmp_path / "hs.pt", create_model("test_hswish", num_classes=2), class_names=["a", "b"])
+    rc, out, _ = run_cli("export", str(hs), "--format", "openvino", "--silu", "rational", "--out", str(tmp_path / "o"))
+    assert rc == 0 and "this model has no SiLU" in out and "rational SiLU" not in out
+    assert "silu" not in read_metadata(tmp_path / "o")["graph"]
+
+
+def test_the_model_card_says_rational_silu(tiny_ckpt, tmp_path) -> None:
+    from yolox_edge.bundle.card import render_card
+
+    for silu, said in (("rational", True), ("exact", False)):
+        meta = export_model(tiny_ckpt, "openvino", tmp_path / silu, topk=0, silu=silu).metadata
+        meta["postprocess"] = {"conf": 0.3, "nms": 0.45, "max_det": 100, "agnostic": False}  # package adds it
+        card = render_card(meta, target="openvino", files={}, evaluation=None, latency=None)
+        assert ("SiLU by a rational approximation" in card) is said

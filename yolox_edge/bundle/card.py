@@ -132,7 +132,8 @@ def render_card(meta: dict, *, target: str, files: dict[str, int], evaluation: d
         f"| preprocessing | letterbox {pre.get('letterbox')}, pad {pre.get('pad_value')}, "
         f"{pre.get('channel_order')} {pre.get('value_range')}, mean/std {pre.get('mean')}/{pre.get('std')} |",
         f"| graph | decode {g.get('decode')}, top-K {g.get('topk')}, NMS in graph {g.get('nms')}, "
-        f"boxes {g.get('box_format')} in {g.get('box_units')} |",
+        f"boxes {g.get('box_format')} in {g.get('box_units')}"
+        + (", SiLU by a rational approximation (--silu rational)" if g.get("silu") == "rational" else "") + " |",
         f"| outputs | {', '.join(o['name'] + ' ' + str(o['shape']) + ' ' + o['dtype'] for o in meta['outputs'])} |",
         f"| thresholds | conf {meta['postprocess']['conf']}, NMS IoU {meta['postprocess']['nms']}, "
         f"max detections {meta['postprocess']['max_det']} |",

@@ -67,4 +67,6 @@ def run(args) -> int:
     print(f"  {output_bytes_per_image(m):,} output bytes per image")
     for f in res.files:
         print(f"  {f}")
+    if args.silu == "rational" and g.get("silu") != "rational":  # e.g. nano_hswish: nothing to rewrite
+        print("  note: --silu rational: this model has no SiLU, so the export is as without it")
     return 0
