@@ -345,17 +345,12 @@ def test_predict_eval_bench_accept_a_bundle(nano_onnx_bundle: Path, refdata: Pat
 
 def _repack(bundle: Path, dst: Path, edit_meta) -> Path:
     """Rebuild a bundle with edited metadata.json and a matching SHA256SUMS (a careful forger)."""
-    with zipfile.ZipFile(bundle) as zf:
-        contents = {n: zf.read(n) for n in zf.namelist()}
-    meta = json.loads(contents["metadata.json"])
-    edit_meta(meta)
-    contents["metadata.json"] = json.dumps(meta).encode()
-    contents["SHA256SUMS"] = "".join(f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in contents.items()
-                                     if n != "SHA256SUMS").encode()
-    with zipfile.ZipFile(dst, "w") as zf:
-        for n, d in contents.items():
-            zf.writestr(n, d)
-    return dst
+    def edit(contents: dict[str, bytes]) -> None:
+        meta = json.loads(contents["metadata.json"])
+        edit_meta(meta)
+        contents["metadata.json"] = json.dumps(meta).encode()
+
+    return _resum(bundle, dst, edit)
 
 
 def test_metadata_must_agree_with_the_files(bundle: Path, tmp_path: Path) -> None:
