@@ -39,10 +39,9 @@ class ExportResult:
 
 def check_silu(formats: list[str], silu: str) -> None:
     """Refuse an unknown ``silu`` mode, and ``rational`` where no format is OpenVINO."""
-    from .silu_rational import SILU_MODES
+    from .silu_rational import check_silu_mode
 
-    if silu not in SILU_MODES:
-        raise UserError(f"unknown SiLU mode {silu!r}; choose one of {', '.join(SILU_MODES)}")
+    check_silu_mode(silu)
     if silu == "rational" and "openvino" not in formats:
         raise UserError("--silu rational rewrites OpenVINO IR only; add --format openvino or leave --silu out")
 

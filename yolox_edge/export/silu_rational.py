@@ -26,6 +26,14 @@ MAX_ABS_ERROR_FP16_IR = 9e-4
 SILU_MODES = ("exact", "rational")
 
 
+def check_silu_mode(silu: str) -> None:
+    """UserError for a mode other than SILU_MODES (any other value would quietly give exact SiLU)."""
+    from ..errors import UserError
+
+    if silu not in SILU_MODES:
+        raise UserError(f"unknown SiLU mode {silu!r}; choose one of {', '.join(SILU_MODES)}")
+
+
 def silu_rational_np(x: np.ndarray) -> np.ndarray:
     """The rational SiLU in numpy float32, the same arithmetic as the IR rewrite."""
     f = np.float32

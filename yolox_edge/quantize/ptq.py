@@ -341,10 +341,9 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
     opts = opts or QuantizeOptions()
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    from ..export.silu_rational import SILU_MODES
+    from ..export.silu_rational import check_silu_mode
 
-    if opts.silu not in SILU_MODES:  # any other value would quietly give exact SiLU
-        raise UserError(f"unknown SiLU mode {opts.silu!r}; choose one of {', '.join(SILU_MODES)}")
+    check_silu_mode(opts.silu)
     if opts.silu != "exact" and fmt != "openvino":
         raise UserError(f"silu={opts.silu!r} rewrites OpenVINO IR only; this is the {fmt} export")
     if opts.accuracy_control and fmt == "ncnn":
