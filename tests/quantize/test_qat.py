@@ -206,6 +206,21 @@ def test_report_writes_its_table_and_says_where(tiny_ckpt, shapes_spec, tmp_path
     assert "AP drop per class, largest first" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_report_says_when_the_int8_graph_approximates_silu(tiny_ckpt, shapes_spec, tmp_path, capsys):
+    """--silu rational --report: the FP32 reference keeps exact SiLU, so the drop includes the
+    approximation; the report said nothing of it."""
+    from yolox_edge.quantize.calib import build_calibration_set
+    from yolox_edge.quantize.pipeline import run_quantize
+
+    build_calibration_set(shapes_spec, tmp_path / "calib", size=64, count=4)
+    run_quantize(tiny_ckpt, tmp_path / "calib", ["openvino", "onnx"], tmp_path / "out", report=True,
+                 data=str(shapes_spec), silu="rational", topk=0)
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "openvino: the INT8 graph computes SiLU by the rational approximation" in md
+    assert "onnx: the INT8 graph" not in md and "the drop includes the approximation" in capsys.readouterr().out
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["rational_silu"] == ["openvino"]
+
+
 def test_worst_classes_line_orders_by_ap_lost() -> None:
     from yolox_edge.quantize.report import ReportRow, class_drops, worst_classes_line
 
