@@ -70,6 +70,18 @@ def test_unreadable_images_are_named_and_nothing_is_written(tmp_path):
     assert not (out / "calib.npy").exists() and not (out / "manifest.json").exists()
 
 
+def test_hidden_folders_are_not_calibration_images(tmp_path):
+    """A notebook's .ipynb_checkpoints copies were drawn into the set (and a broken one stopped it)."""
+    src = tmp_path / "imgs"
+    write_images(src, 3)
+    write_images(src / ".ipynb_checkpoints", 2)
+    (src / ".git").mkdir()
+    (src / ".git" / "broken.jpg").write_bytes(b"not a jpeg")
+    (src / "._img_00.jpg").write_bytes(b"macOS resource fork")
+    cal = build_calibration_set(src, tmp_path / "c", size=64, count=10)
+    assert sorted(cal.images) == sorted(str(p) for p in src.glob("img_*.jpg"))
+
+
 def test_other_input_size_is_refused(tiny_calib):
     with pytest.raises(UserError, match=r"64x64 but the model takes 96x96 \(width x height\); "
                        r"rebuild it with 'calibrate --img-size 96' \(or quantize at its size with --img-size 64\)"):

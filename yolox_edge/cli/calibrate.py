@@ -9,7 +9,8 @@ from .jsonout import add_json_option, check_json_target, report_stream, write_js
 
 def add_parser(sub) -> None:
     p = sub.add_parser("calibrate", help="build an INT8 calibration set from a data spec or an image folder")
-    p.add_argument("--data", help="data spec YAML (uses --split) or a folder of images")
+    p.add_argument("--data", help="data spec YAML (uses --split) or a folder of images (searched with its "
+                   "subfolders; hidden ones and hidden files, names starting with '.', are skipped)")
     p.add_argument("--img-size", "--size", dest="size", type=img_size, default=416,
                    metavar="S|WxH", help="network input size: S (square, e.g. 416 for Nano/Tiny) or "
                    "WIDTHxHEIGHT (e.g. 416x320), as the model will be quantized at")
