@@ -118,6 +118,25 @@ def test_changed_array_fails_the_hash(calib_images, tmp_path):
         load_calibration_set(out)
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_are_refused_even_with_a_matching_hash(tiny_calib, tmp_path, value):
+    """A hand-made calib.npy with its sha256 put in the manifest passed every check."""
+    import hashlib
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_calib, bad)
+    arr = np.load(bad / "calib.npy")
+    arr[2, 1, 5, 7] = value
+    np.save(bad / "calib.npy", arr)
+    man = json.loads((bad / "manifest.json").read_text())
+    man["sha256"] = hashlib.sha256((bad / "calib.npy").read_bytes()).hexdigest()
+    (bad / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(UserError, match=re.escape(f"{bad / 'calib.npy'}: image 2 ({man['images'][2]}) holds NaN "
+                                                  "or infinite values")):
+        load_calibration_set(bad)
+
+
 def test_bad_size_and_missing_manifest(calib_images, tmp_path):
     with pytest.raises(UserError, match="multiple of 32"):
         build_calibration_set(calib_images, tmp_path / "x", size=50)

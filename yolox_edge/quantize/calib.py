@@ -275,6 +275,17 @@ def _preprocess(man: dict, mpath: Path, hw: tuple[int, int]) -> PreprocessConfig
     return pre
 
 
+def _check_finite(data: np.ndarray, apath: Path, images: list) -> None:
+    """UserError naming the first image of ``data`` holding NaN or infinity: calibrate writes pixels
+    0..255, and a non-finite value (a hand-made array) would poison every activation range."""
+    # one image at a time: a whole-array mask is another quarter of a set that can be 600 MB
+    bad = next((k for k, x in enumerate(data) if not np.isfinite(x).all()), None)
+    if bad is not None:
+        name = f" ({images[bad]})" if bad < len(images) and isinstance(images[bad], str) else ""
+        raise UserError(f"{apath}: image {bad}{name} holds NaN or infinite values, not pixels 0..255; "
+                        "rebuild the calibration set with 'yolox-edge calibrate'")
+
+
 def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None = None) -> CalibrationSet:
     """Load a cached set, check its hash, and (when given) that it matches the model's input size.
 
@@ -301,6 +312,7 @@ def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None
         raise UserError(f"{apath}: not a plain float32 .npy array; rebuild the calibration set") from None
     if data.dtype != np.float32 or data.ndim != 4 or data.shape[1] != 3 or data.shape[0] < 1:
         raise UserError(f"{apath}: expected float32 [N, 3, H, W], got {data.dtype} {list(data.shape)}")
+    _check_finite(data, apath, man.get("images", []))
     hw = tuple(data.shape[2:])
     if input_size is not None and tuple(input_size) != hw:
         raise size_mismatch(d, hw, input_size)
