@@ -168,6 +168,19 @@ def test_cli_calibrate(calib_images, tmp_path, run_cli):
     assert code == 2 and "no images found" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("flags", [("--data", "imgs"), ("--out", "o"), ("--img-size", "416"), ("--size", "64"),
+                                   ("--count", "5"), ("--sampling", "random"), ("--seed", "1"), ("--split", "val"),
+                                   ("--force",), ("--data", "imgs", "--out", "o", "--force")])
+def test_show_refuses_build_flags(tiny_calib, tmp_path, run_cli, flags):
+    """--show DIR --data X --out Y --force printed DIR's statistics and ignored the rest, unsaid."""
+    code, out, err = run_cli("calibrate", "--show", tiny_calib, *flags)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"--show {tiny_calib} only prints an existing set; it takes no build flags (got {flags[0]}" in err
+    assert "drop --show to build a set" in err and out == ""
+    code, out, err = run_cli("calibrate", "--show", tiny_calib, "--json", tmp_path / "s.json")  # --json goes with it
+    assert code == 0 and "8 images" in out and (tmp_path / "s.json").is_file(), err
+
+
 def test_calibration_set_repr_is_short(tiny_calib) -> None:
     """A notebook cell ending in ``cal = build_calibration_set(...)``'s value printed every pixel."""
     from yolox_edge.quantize import load_calibration_set
