@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -179,6 +180,64 @@ def test_show_refuses_build_flags(tiny_calib, tmp_path, run_cli, flags):
     assert "drop --show to build a set" in err and out == ""
     code, out, err = run_cli("calibrate", "--show", tiny_calib, "--json", tmp_path / "s.json")  # --json goes with it
     assert code == 0 and "8 images" in out and (tmp_path / "s.json").is_file(), err
+
+
+def _stop_at(monkeypatch, k: int) -> None:
+    """The k-th rename or removal from now on raises KeyboardInterrupt instead: a stop (Ctrl-C,
+    crash, power) after the first k-1 steps of a build's writes."""
+    calls = [0]
+
+    def stopping(real):
+        def op(*args, **kwargs):
+            calls[0] += 1
+            if calls[0] == k:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+        return op
+
+    for name in ("replace", "rename", "unlink", "remove"):
+        monkeypatch.setattr(os, name, stopping(getattr(os, name)))
+
+
+def test_force_replacement_leaves_the_old_set_or_the_new_one_whole(calib_images, tmp_path, monkeypatch):
+    """--force renamed the new calib.npy, then manifest.json, into place: a stop between the two
+    left a set failing its sha256 check, and the old set was gone."""
+    out = tmp_path / "c"
+    have = build_calibration_set(calib_images, out, size=64, count=3, seed=0).sha256
+    for seed in (1, 2, 3):  # calib.npy is replaced by calib-<hash>.npy, that by calib.npy, ...
+        want = build_calibration_set(calib_images, tmp_path / f"ref{seed}", size=64, count=3, seed=seed).sha256
+        assert want != have
+        seen = []
+        for k in range(1, 20):
+            with monkeypatch.context() as m:
+                _stop_at(m, k)
+                try:
+                    cal = build_calibration_set(calib_images, out, size=64, count=3, seed=seed, force=True)
+                except KeyboardInterrupt:
+                    cal = None
+            if cal is not None:
+                break
+            seen.append(load_calibration_set(out).sha256)  # either set, whole: never a hash error
+            assert seen[-1] in (have, want)
+        assert cal is not None and seen[0] == have and seen[-1] == want, seen  # stopped before and after the switch
+        assert load_calibration_set(out).sha256 == want
+        # what stopped runs left is cleared: the set's two files, nothing else
+        assert sorted(f.name for f in out.iterdir()) == sorted(["manifest.json", cal.array])
+        assert load_calibration_set(out / "calib.npy").path == out  # --calib DIR/calib.npy, whatever the name
+        have = want
+    with pytest.raises(UserError, match="already holds a calibration set"):  # whatever the array is named
+        build_calibration_set(calib_images, out, size=64, count=3, seed=4)
+
+
+def test_cli_force_says_which_array_it_wrote(tiny_calib, calib_images, tmp_path, run_cli):
+    import shutil
+
+    out = tmp_path / "c"
+    shutil.copytree(tiny_calib, out)
+    code, text, err = run_cli("calibrate", "--data", calib_images, "--img-size", "64", "--count", "2",
+                              "--out", out, "--force")
+    array = json.loads((out / "manifest.json").read_text())["array"]
+    assert code == 0 and array != "calib.npy" and f"wrote {out / array} and manifest.json" in text, err
 
 
 def test_calibration_set_repr_is_short(tiny_calib) -> None:

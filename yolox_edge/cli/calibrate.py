@@ -65,7 +65,7 @@ def run(args) -> int:
     out = report_stream(args)
     print(format_stats(stats), file=out)
     if not args.show:
-        print(f"wrote {Path(args.out) / 'calib.npy'} and manifest.json", file=out)
+        print(f"wrote {Path(args.out) / cal.array} and manifest.json", file=out)
         if cal.problems:  # the reader skipped samples: the set was drawn from fewer images than listed
             print(f"note: {len(cal.problems)} problem(s) reading {cal.source}, its samples skipped (first: "
                   f"{cal.problems[0]}); run 'yolox-edge data check {args.data}'", file=out)
