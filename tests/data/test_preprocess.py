@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from yolox_edge.data.preprocess import PreprocessConfig, boxes_to_image, letterbox, preprocess, read_image
+from yolox_edge.data.preprocess import (PreprocessConfig, boxes_to_image, letterbox, list_images, preprocess,
+                                        read_image)
 from yolox_edge.errors import UserError
 
 
@@ -86,6 +87,18 @@ def test_letterbox_round_trip_on_image_content(hw, input_hw) -> None:
 def test_boxes_to_image_clips() -> None:
     out = boxes_to_image(np.array([[-10, -5, 500, 300]], np.float32), 0.5, (100, 200))
     assert out.tolist() == [[0, 0, 200, 100]]
+
+
+def test_recursive_listing_skips_hidden_folders_and_files(tmp_path) -> None:
+    """.ipynb_checkpoints and .git copies were sampled as calibration images."""
+    for rel in ("a.jpg", "sub/b.png", ".hidden.jpg", ".ipynb_checkpoints/a-checkpoint.jpg",
+                "sub/.git/objects/c.jpg", "sub/.cache/d.jpg"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    found = list_images(tmp_path, recursive=True)
+    assert found == [tmp_path / "a.jpg", tmp_path / "sub" / "b.png"]
+    # a hidden folder given as the source itself is searched: only what is below it is skipped
+    assert list_images(tmp_path / "sub" / ".cache", recursive=True) == [tmp_path / "sub" / ".cache" / "d.jpg"]
 
 
 def test_read_image(tmp_path) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -70,6 +71,18 @@ def test_unreadable_images_are_named_and_nothing_is_written(tmp_path):
     assert not (out / "calib.npy").exists() and not (out / "manifest.json").exists()
 
 
+def test_hidden_folders_are_not_calibration_images(tmp_path):
+    """A notebook's .ipynb_checkpoints copies were drawn into the set (and a broken one stopped it)."""
+    src = tmp_path / "imgs"
+    write_images(src, 3)
+    write_images(src / ".ipynb_checkpoints", 2)
+    (src / ".git").mkdir()
+    (src / ".git" / "broken.jpg").write_bytes(b"not a jpeg")
+    (src / "._img_00.jpg").write_bytes(b"macOS resource fork")
+    cal = build_calibration_set(src, tmp_path / "c", size=64, count=10)
+    assert sorted(cal.images) == sorted(str(p) for p in src.glob("img_*.jpg"))
+
+
 def test_other_input_size_is_refused(tiny_calib):
     with pytest.raises(UserError, match=r"64x64 but the model takes 96x96 \(width x height\); "
                        r"rebuild it with 'calibrate --img-size 96' \(or quantize at its size with --img-size 64\)"):
@@ -106,6 +119,25 @@ def test_changed_array_fails_the_hash(calib_images, tmp_path):
         load_calibration_set(out)
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_are_refused_even_with_a_matching_hash(tiny_calib, tmp_path, value):
+    """A hand-made calib.npy with its sha256 put in the manifest passed every check."""
+    import hashlib
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_calib, bad)
+    arr = np.load(bad / "calib.npy")
+    arr[2, 1, 5, 7] = value
+    np.save(bad / "calib.npy", arr)
+    man = json.loads((bad / "manifest.json").read_text())
+    man["sha256"] = hashlib.sha256((bad / "calib.npy").read_bytes()).hexdigest()
+    (bad / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(UserError, match=re.escape(f"{bad / 'calib.npy'}: image 2 ({man['images'][2]}) holds NaN "
+                                                  "or infinite values")):
+        load_calibration_set(bad)
+
+
 def test_bad_size_and_missing_manifest(calib_images, tmp_path):
     with pytest.raises(UserError, match="multiple of 32"):
         build_calibration_set(calib_images, tmp_path / "x", size=50)
@@ -135,6 +167,77 @@ def test_cli_calibrate(calib_images, tmp_path, run_cli):
     empty.mkdir()
     code, _, err = run_cli("calibrate", "--data", empty, "--size", "64", "--out", tmp_path / "d")
     assert code == 2 and "no images found" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flags", [("--data", "imgs"), ("--out", "o"), ("--img-size", "416"), ("--size", "64"),
+                                   ("--count", "5"), ("--sampling", "random"), ("--seed", "1"), ("--split", "val"),
+                                   ("--force",), ("--data", "imgs", "--out", "o", "--force")])
+def test_show_refuses_build_flags(tiny_calib, tmp_path, run_cli, flags):
+    """--show DIR --data X --out Y --force printed DIR's statistics and ignored the rest, unsaid."""
+    code, out, err = run_cli("calibrate", "--show", tiny_calib, *flags)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"--show {tiny_calib} only prints an existing set; it takes no build flags (got {flags[0]}" in err
+    assert "drop --show to build a set" in err and out == ""
+    code, out, err = run_cli("calibrate", "--show", tiny_calib, "--json", tmp_path / "s.json")  # --json goes with it
+    assert code == 0 and "8 images" in out and (tmp_path / "s.json").is_file(), err
+
+
+def _stop_at(monkeypatch, k: int) -> None:
+    """The k-th rename or removal from now on raises KeyboardInterrupt instead: a stop (Ctrl-C,
+    crash, power) after the first k-1 steps of a build's writes."""
+    calls = [0]
+
+    def stopping(real):
+        def op(*args, **kwargs):
+            calls[0] += 1
+            if calls[0] == k:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+        return op
+
+    for name in ("replace", "rename", "unlink", "remove"):
+        monkeypatch.setattr(os, name, stopping(getattr(os, name)))
+
+
+def test_force_replacement_leaves_the_old_set_or_the_new_one_whole(calib_images, tmp_path, monkeypatch):
+    """--force renamed the new calib.npy, then manifest.json, into place: a stop between the two
+    left a set failing its sha256 check, and the old set was gone."""
+    out = tmp_path / "c"
+    have = build_calibration_set(calib_images, out, size=64, count=3, seed=0).sha256
+    for seed in (1, 2, 3):  # calib.npy is replaced by calib-<hash>.npy, that by calib.npy, ...
+        want = build_calibration_set(calib_images, tmp_path / f"ref{seed}", size=64, count=3, seed=seed).sha256
+        assert want != have
+        seen = []
+        for k in range(1, 20):
+            with monkeypatch.context() as m:
+                _stop_at(m, k)
+                try:
+                    cal = build_calibration_set(calib_images, out, size=64, count=3, seed=seed, force=True)
+                except KeyboardInterrupt:
+                    cal = None
+            if cal is not None:
+                break
+            seen.append(load_calibration_set(out).sha256)  # either set, whole: never a hash error
+            assert seen[-1] in (have, want)
+        assert cal is not None and seen[0] == have and seen[-1] == want, seen  # stopped before and after the switch
+        assert load_calibration_set(out).sha256 == want
+        # what stopped runs left is cleared: the set's two files, nothing else
+        assert sorted(f.name for f in out.iterdir()) == sorted(["manifest.json", cal.array])
+        assert load_calibration_set(out / "calib.npy").path == out  # --calib DIR/calib.npy, whatever the name
+        have = want
+    with pytest.raises(UserError, match="already holds a calibration set"):  # whatever the array is named
+        build_calibration_set(calib_images, out, size=64, count=3, seed=4)
+
+
+def test_cli_force_says_which_array_it_wrote(tiny_calib, calib_images, tmp_path, run_cli):
+    import shutil
+
+    out = tmp_path / "c"
+    shutil.copytree(tiny_calib, out)
+    code, text, err = run_cli("calibrate", "--data", calib_images, "--img-size", "64", "--count", "2",
+                              "--out", out, "--force")
+    array = json.loads((out / "manifest.json").read_text())["array"]
+    assert code == 0 and array != "calib.npy" and f"wrote {out / array} and manifest.json" in text, err
 
 
 def test_calibration_set_repr_is_short(tiny_calib) -> None:

@@ -1,28 +1,44 @@
 """yolox-edge calibrate: build (or show) an INT8 calibration set."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from .argtypes import img_size, positive
 from .jsonout import add_json_option, check_json_target, report_stream, write_json
 
 
+class _BuildFlag(argparse.Action):
+    """Stores the value and notes the flag as given: --show would otherwise ignore it unsaid,
+    and a default typed out (--img-size 416) cannot be told from one left out afterwards."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+        namespace.build_flags = (*namespace.build_flags, option_string)
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("calibrate", help="build an INT8 calibration set from a data spec or an image folder")
-    p.add_argument("--data", help="data spec YAML (uses --split) or a folder of images")
-    p.add_argument("--img-size", "--size", dest="size", type=img_size, default=416,
+    p.add_argument("--data", action=_BuildFlag,
+                   help="data spec YAML (uses --split) or a folder of images (searched with its "
+                   "subfolders; hidden ones and hidden files, names starting with '.', are skipped)")
+    p.add_argument("--img-size", "--size", dest="size", type=img_size, default=416, action=_BuildFlag,
                    metavar="S|WxH", help="network input size: S (square, e.g. 416 for Nano/Tiny) or "
                    "WIDTHxHEIGHT (e.g. 416x320), as the model will be quantized at")
-    p.add_argument("--count", type=positive, default=100, help="images to keep (default 100; see calibration/README.md)")
-    p.add_argument("--sampling", choices=("random", "class-balanced"), default="random",
+    p.add_argument("--count", type=positive, default=100, action=_BuildFlag,
+                   help="images to keep (default 100; see calibration/README.md)")
+    p.add_argument("--sampling", choices=("random", "class-balanced"), default="random", action=_BuildFlag,
                    help="class-balanced covers every class before repeating (needs a data spec)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--split", default="train", help="split of the data spec to sample (default train)")
-    p.add_argument("--out", help="folder for calib.npy + manifest.json")
-    p.add_argument("--show", metavar="DIR", help="print the statistics of an existing calibration set and exit")
+    p.add_argument("--seed", type=int, default=0, action=_BuildFlag)
+    p.add_argument("--split", default="train", action=_BuildFlag,
+                   help="split of the data spec to sample (default train)")
+    p.add_argument("--out", action=_BuildFlag, help="folder for calib.npy + manifest.json")
+    p.add_argument("--show", metavar="DIR", help="print the statistics of an existing calibration set and exit "
+                   "(with --json only: the flags that build a set are refused)")
     add_json_option(p, "the statistics")
-    p.add_argument("--force", action="store_true", help="replace a calibration set already in --out")
-    p.set_defaults(func=run)
+    p.add_argument("--force", nargs=0, const=True, default=False, action=_BuildFlag,
+                   help="replace a calibration set already in --out")
+    p.set_defaults(func=run, build_flags=())
 
 
 FEW_IMAGES = 20  # below this a calibration set is a sample of very few scenes
@@ -33,6 +49,10 @@ def run(args) -> int:
     from ..quantize.calib import build_calibration_set, calibration_stats, format_stats, load_calibration_set
 
     check_json_target(args)
+    if args.show and args.build_flags:
+        given = ", ".join(dict.fromkeys(args.build_flags))
+        raise UserError(f"--show {args.show} only prints an existing set; it takes no build flags (got {given}): "
+                        "drop them, or drop --show to build a set")
     if args.show:
         cal = load_calibration_set(args.show)
     else:
@@ -45,7 +65,7 @@ def run(args) -> int:
     out = report_stream(args)
     print(format_stats(stats), file=out)
     if not args.show:
-        print(f"wrote {Path(args.out) / 'calib.npy'} and manifest.json", file=out)
+        print(f"wrote {Path(args.out) / cal.array} and manifest.json", file=out)
         if cal.problems:  # the reader skipped samples: the set was drawn from fewer images than listed
             print(f"note: {len(cal.problems)} problem(s) reading {cal.source}, its samples skipped (first: "
                   f"{cal.problems[0]}); run 'yolox-edge data check {args.data}'", file=out)

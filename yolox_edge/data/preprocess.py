@@ -19,9 +19,17 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def list_images(folder: Path, *, recursive: bool = False) -> list[Path]:
-    """Image files (by suffix) in a folder, sorted; in its subfolders too when ``recursive``."""
+    """Image files (by suffix) in a folder, sorted; in its subfolders too when ``recursive``,
+    which skips hidden folders and files (names starting with '.') below ``folder``."""
     if recursive:
-        return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        found = []
+        for root, dirs, names in os.walk(folder):
+            # .ipynb_checkpoints, .git, .thumbnails hold copies and caches, not images to sample;
+            # pruned here so the walk never descends into them
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            found += [Path(root) / n for n in names if not n.startswith(".")
+                      and os.path.splitext(n)[1].lower() in IMAGE_SUFFIXES and os.path.isfile(os.path.join(root, n))]
+        return sorted(found)
     with os.scandir(folder) as it:  # DirEntry.is_file needs no extra stat: cheap on 100k-image folders
         return sorted(folder / e.name for e in it if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES
                       and e.is_file())

@@ -1,9 +1,10 @@
 """Calibration sets for INT8: pick images, preprocess them with THE contract, cache them.
 
 A calibration set on disk is a folder with two files:
-  calib.npy      float32 [N, 3, H, W], exactly what the network sees (data/preprocess.py)
-  manifest.json  format/version, input size, image list, sampling, seed, sha256 of calib.npy,
-                 per-class image counts (when labels were known)
+  calib.npy      float32 [N, 3, H, W], exactly what the network sees (data/preprocess.py);
+                 calib-<sha256[:12]>.npy when it replaced a set whose array was calib.npy
+  manifest.json  format/version, input size, image list, sampling, seed, the array's name and
+                 sha256, per-class image counts (when labels were known)
 No pickle: ``np.load(allow_pickle=False)``. The sha256 travels into every INT8 artifact's
 metadata so a model can be traced back to the exact images it was calibrated on.
 """
@@ -13,6 +14,7 @@ import hashlib
 import io
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +46,7 @@ class CalibrationSet:
     path: Path | None = None
     # What the data spec's reader skipped (images it lists but could not use); not saved
     problems: list[str] = field(default_factory=list, repr=False)
+    array: str = ARRAY_NAME  # the array's file name in ``path`` (the manifest's 'array')
 
     @property
     def size(self) -> tuple[int, int]:
@@ -186,6 +189,41 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+# The array names build_calibration_set gives: the only files it removes from a set's folder.
+_OWN_ARRAY = re.compile(r"calib(-[0-9a-f]{12})?\.npy")
+
+
+def _live_array(out: Path) -> object:
+    """What the manifest in ``out`` gives as its array's name; None when there is no readable manifest."""
+    try:
+        return json.loads((out / MANIFEST_NAME).read_text()).get("array", ARRAY_NAME)
+    except (OSError, ValueError, AttributeError):  # no manifest, not JSON, not a mapping
+        return None
+
+
+def _replace_set(out: Path, blob: bytes, digest: str, manifest: dict) -> str:
+    """Write the array and ``manifest`` (its 'array' added) into ``out``, replacing the set there;
+    returns the array's name.
+
+    The new array never takes the old one's name: it is written beside it, then the manifest is
+    switched to it in one rename, then the old array is removed. A stop at any instant leaves the
+    old set or the new one whole (and at most an unused array, removed by the next build). Only
+    array names this function gives are removed: a hand-named array is the user's file.
+    """
+    live = _live_array(out)
+    name = ARRAY_NAME if live != ARRAY_NAME else f"calib-{digest[:12]}.npy"
+    atomic_write_bytes(out / name, lambda f: f.write(blob))
+    text = json.dumps({**manifest, "array": name}, indent=1).encode()
+    atomic_write_bytes(out / MANIFEST_NAME, lambda f: f.write(text))  # the switch from old set to new
+    for f in out.iterdir():
+        if f.name != name and _OWN_ARRAY.fullmatch(f.name) and f.is_file():
+            try:
+                f.unlink()
+            except OSError:  # the new set is complete; a leftover array is only disk space
+                pass
+    return name
+
+
 def build_calibration_set(source: str | Path, out_dir: str | Path, *, size: int | tuple[int, int] = 416,
                           count: int = 100, sampling: str = "random", seed: int = 0,
                           split: str = "train", force: bool = False) -> CalibrationSet:
@@ -194,12 +232,13 @@ def build_calibration_set(source: str | Path, out_dir: str | Path, *, size: int 
     Everything is computed in memory first; the array then the manifest are written
     atomically, so an interrupted run never leaves a manifest describing a partial array.
     A set already in ``out_dir`` is replaced only with ``force``: INT8 exports record the
-    sha256 of the set they were calibrated on, and keep it reproducible.
+    sha256 of the set they were calibrated on, and keep it reproducible. Replacing it keeps
+    the old set whole until the new one is (``_replace_set``).
     """
     check_input_size(size, (32,))
     hw = input_hw(size)
     out = require_out_folder(out_dir)  # before the images are read and preprocessed
-    if (out / ARRAY_NAME).is_file() and not force:
+    if ((out / MANIFEST_NAME).is_file() or (out / ARRAY_NAME).is_file()) and not force:
         raise UserError(f"{out}: already holds a calibration set; choose another --out, or pass {FORCE} to "
                         "replace it")
     files, class_counts, desc, problems = select_images(source, count=count, sampling=sampling, seed=seed,
@@ -210,10 +249,9 @@ def build_calibration_set(source: str | Path, out_dir: str | Path, *, size: int 
     cal = CalibrationSet(data, [str(f) for f in files], PreprocessConfig(input_size=hw), sampling, seed, desc,
                          class_counts, digest, out, problems)
     manifest = {"format": FORMAT, "version": VERSION, "input_size": list(hw), "count": len(files),
-                "sha256": digest, "array": ARRAY_NAME, "sampling": sampling, "seed": seed, "source": desc,
+                "sha256": digest, "sampling": sampling, "seed": seed, "source": desc,
                 "preprocess": cal.preprocess.to_dict(), "images": cal.images, "class_counts": class_counts}
-    atomic_write_bytes(out / ARRAY_NAME, lambda f: f.write(blob))
-    atomic_write_bytes(out / MANIFEST_NAME, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+    cal.array = _replace_set(out, blob, digest, manifest)
     return cal
 
 
@@ -227,7 +265,9 @@ def size_mismatch(where, have: tuple[int, int], want: tuple[int, int]) -> UserEr
 
 def _manifest_path(d: Path) -> Path:
     """The manifest a --calib path means, or a UserError saying what the path is instead."""
-    if d.is_file() and d.suffix.lower() == ".npy":  # the array itself: its folder is the set
+    # The array itself: its folder is the set. calib.npy is taken for the set's folder even when
+    # a replaced set's array has another name, so a --calib DIR/calib.npy keeps working.
+    if d.suffix.lower() == ".npy" and (d.is_file() or d.name == ARRAY_NAME and (d.parent / MANIFEST_NAME).is_file()):
         d = d.parent
     mpath = d / MANIFEST_NAME if d.is_dir() else d
     if mpath.is_file():
@@ -275,12 +315,23 @@ def _preprocess(man: dict, mpath: Path, hw: tuple[int, int]) -> PreprocessConfig
     return pre
 
 
+def _check_finite(data: np.ndarray, apath: Path, images: list) -> None:
+    """UserError naming the first image of ``data`` holding NaN or infinity: calibrate writes pixels
+    0..255, and a non-finite value (a hand-made array) would poison every activation range."""
+    # one image at a time: a whole-array mask is another quarter of a set that can be 600 MB
+    bad = next((k for k, x in enumerate(data) if not np.isfinite(x).all()), None)
+    if bad is not None:
+        name = f" ({images[bad]})" if bad < len(images) and isinstance(images[bad], str) else ""
+        raise UserError(f"{apath}: image {bad}{name} holds NaN or infinite values, not pixels 0..255; "
+                        "rebuild the calibration set with 'yolox-edge calibrate'")
+
+
 def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None = None) -> CalibrationSet:
     """Load a cached set, check its hash, and (when given) that it matches the model's input size.
 
     ``path`` is the set's folder (its manifest.json or calib.npy are taken for it too)."""
     mpath = _manifest_path(Path(path))
-    d = mpath.parent if Path(path).is_file() else Path(path)
+    d = mpath.parent
     try:
         man = json.loads(mpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -288,7 +339,7 @@ def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None
     if not isinstance(man, dict) or man.get("format") != FORMAT:
         raise UserError(f"{mpath}: not a yolox_edge calibration manifest; rebuild with 'yolox-edge calibrate'")
     _check_manifest(man, mpath)
-    apath = mpath.parent / man.get("array", ARRAY_NAME)
+    apath = d / man.get("array", ARRAY_NAME)
     if not apath.is_file():
         raise UserError(f"{apath}: calibration array missing; rebuild with 'yolox-edge calibrate'")
     blob = apath.read_bytes()
@@ -301,12 +352,13 @@ def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None
         raise UserError(f"{apath}: not a plain float32 .npy array; rebuild the calibration set") from None
     if data.dtype != np.float32 or data.ndim != 4 or data.shape[1] != 3 or data.shape[0] < 1:
         raise UserError(f"{apath}: expected float32 [N, 3, H, W], got {data.dtype} {list(data.shape)}")
+    _check_finite(data, apath, man.get("images", []))
     hw = tuple(data.shape[2:])
     if input_size is not None and tuple(input_size) != hw:
         raise size_mismatch(d, hw, input_size)
     return CalibrationSet(data, list(man.get("images", [])), _preprocess(man, mpath, hw),
                           man.get("sampling", "random"), man.get("seed", 0), man.get("source", ""),
-                          dict(man.get("class_counts", {})), man["sha256"], d)
+                          dict(man.get("class_counts", {})), man["sha256"], d, array=apath.name)
 
 
 def calibration_stats(cal: CalibrationSet) -> dict:
