@@ -551,3 +551,44 @@ def test_prepare_assets_without_the_sdk_refuses_a_link(bundle: Path, tmp_path: P
     res = subprocess.run(["bash", str(demo / "prepare_assets.sh"), str(bundle)], env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr  # a good bundle still goes in
     assert (demo / "app" / "src" / "main" / "assets" / "bundles" / "b" / "labels.txt").read_text().split() == NAMES
+
+
+def _raw_outputs(m: dict) -> None:
+    """A top-K ncnn bundle's metadata edited to say raw outputs, consistently (as a forger would)."""
+    anchors = sum((64 // s) ** 2 for s in m["strides"])
+    m["graph"].update(output_kind="raw", decode=False, topk=None, box_format="raw", raw_activated=True)
+    m["outputs"] = output_specs("raw", batch=1, num_anchors=anchors, num_classes=len(m["class_names"]), topk=None)
+
+
+# Edits of an ncnn bundle's metadata.json that the app's reader (metadata.cpp) refuses; package
+# never writes them. tests/native feeds the same kinds of edit to the C++ reader.
+APP_REFUSES = [
+    (_raw_outputs, "graph.output_kind"),
+    (lambda m: m.update(outputs=m["outputs"][:2]), "outputs"),  # top-K without its labels
+    (lambda m: m["preprocess"].update(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375]), "preprocess.mean"),
+    (lambda m: m["preprocess"].update(std=[58.395, 57.12, 57.375]), "preprocess.std"),
+    (lambda m: m["preprocess"].update(channel_order="GRAY"), "preprocess.channel_order"),
+    (lambda m: m["preprocess"].update(letterbox="center"), "preprocess.letterbox"),
+    (lambda m: m["preprocess"].update(pad_value=114.5), "preprocess.pad_value"),
+    (lambda m: m["graph"].update(box_format="cxcywh"), "graph.box_format"),
+    (lambda m: m["input"].update(name=None), "input.name"),
+    (lambda m: m.update(precision=8), "precision"),
+    (lambda m: m["postprocess"].update(max_det=2**31), "postprocess.max_det"),
+]
+
+
+@pytest.mark.parametrize("edit, field", APP_REFUSES)
+def test_verify_refuses_an_ncnn_bundle_the_app_refuses(bundle: Path, tmp_path: Path, run_cli, edit, field) -> None:
+    bad = _repack(bundle, tmp_path / "edited.zip", edit)
+    code, out, err = run_cli("verify", bad)
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "edited.zip" in err and f"metadata.json {field} " in err, err
+
+
+def test_mean_std_and_raw_outputs_stay_fine_outside_the_app(tmp_path: Path) -> None:
+    # ONNX and OpenVINO bundles run in yolox_edge's own runtime, which applies mean/std and decodes.
+    bundle = tmp_path / "o.zip"
+    package_bundle(fake_export(tmp_path / "e", fmt="onnx"), "onnx", bundle)
+    edited = _repack(bundle, tmp_path / "edited.zip", lambda m: (APP_REFUSES[0][0](m), APP_REFUSES[2][0](m)))
+    rep = verify_bundle(edited)
+    assert rep["ok"] and rep["output_kind"] == "raw"

@@ -20,6 +20,7 @@ from ..fileio import atomic_write_bytes
 from ..errors import UserError, refuse_overwrite
 from ..export.metadata import METADATA_FILE, read_metadata
 from ..thresholds import APP_CONF, APP_NMS_IOU, BUNDLE_MAX_DET, check_thresholds
+from .app_contract import check_app_reads
 from .card import evaluation_from_json, latency_from_json, render_card, strict_json
 from .safezip import MANIFEST, safe_extract
 
@@ -161,6 +162,8 @@ def check_extracted(bundle: Path, directory: Path, manifest: dict[str, str]) -> 
     _check_postprocess(bundle, meta["postprocess"])
     _check_bundle_facts(bundle, b)
     _check_no_strays(bundle, meta, manifest)
+    if meta["format"] == "ncnn":  # the target the Android app runs: what its reader refuses, verify refuses
+        check_app_reads(bundle, meta)
     try:
         labels = (directory / LABELS).read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
