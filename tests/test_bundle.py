@@ -416,7 +416,8 @@ def _resum(bundle: Path, dst: Path, edit) -> Path:
     (lambda m: m.update(graph=[]), "graph an object"),
     (lambda m: m.update(postprocess="fast"), "postprocess 'fast'"),
     (lambda m: m["postprocess"].update(conf=30), "conf and nms in [0, 1]"),  # a percentage: the app shows nothing
-    (lambda m: m["postprocess"].update(max_det=2.5), "max_det >= 1"),
+    (lambda m: m["postprocess"].update(max_det=2.5), "max_det from 1 to 2147483647"),
+    (lambda m: m["postprocess"].update(max_det=2**31), "max_det from 1 to 2147483647"),  # the app's int
     (lambda m: m["postprocess"].update(agnostic="no"), "agnostic true/false"),
     (lambda m: m["postprocess"].pop("nms"), "conf and nms"),
     (lambda m: m["bundle"].update(evaluation="0.3"), "no numeric AP"),
@@ -573,7 +574,6 @@ APP_REFUSES = [
     (lambda m: m["graph"].update(box_format="cxcywh"), "graph.box_format"),
     (lambda m: m["input"].update(name=None), "input.name"),
     (lambda m: m.update(precision=8), "precision"),
-    (lambda m: m["postprocess"].update(max_det=2**31), "postprocess.max_det"),
 ]
 
 
@@ -592,3 +592,24 @@ def test_mean_std_and_raw_outputs_stay_fine_outside_the_app(tmp_path: Path) -> N
     edited = _repack(bundle, tmp_path / "edited.zip", lambda m: (APP_REFUSES[0][0](m), APP_REFUSES[2][0](m)))
     rep = verify_bundle(edited)
     assert rep["ok"] and rep["output_kind"] == "raw"
+
+
+@pytest.mark.parametrize("max_det", [2**31, 10**12, 0, 2.5, True, "100"])
+def test_package_refuses_a_max_det_the_app_cannot_read(tmp_path: Path, max_det) -> None:
+    # The app reads max_det as a 32-bit int and refuses a whole bundle with more.
+    exp = fake_export(tmp_path / "e")
+    with pytest.raises(UserError, match=r"--max-det \(max_det= in Python\) .*from 1 to 2147483647"):
+        package_bundle(exp, "ncnn", tmp_path / "b.zip", max_det=max_det)
+    assert not (tmp_path / "b.zip").exists()
+
+
+def test_package_max_det_at_the_app_limit_and_past_the_graph(tmp_path: Path, run_cli) -> None:
+    import numpy as np
+
+    exp = fake_export(tmp_path / "e", kind="decoded")  # 64x64 at strides 8, 16, 32: 84 anchors
+    rep = package_bundle(exp, "ncnn", tmp_path / "a.zip", max_det=np.int64(2**31 - 1))
+    assert rep["postprocess"]["max_det"] == 2**31 - 1 and "at most 84 candidates" in rep["notes"][0]
+    assert package_bundle(exp, "ncnn", tmp_path / "b.zip", max_det=84)["notes"] == []
+    code, out, err = run_cli("package", exp, "--target", "ncnn", "--out", tmp_path / "c.zip", "--max-det", str(2**31))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "argument --max-det" in err and "2147483647" in err, err
+    assert not (tmp_path / "c.zip").exists()

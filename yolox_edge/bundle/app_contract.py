@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UserError
+from ..thresholds import APP_INT_MAX as INT32_MAX
 
 # json.cpp ``Value::as_int``: a whole number that fits a C++ int.
-INT32_MAX = 2**31 - 1
 INT32_MIN = -(2**31)
 APP_OUTPUT_KINDS = ("topk", "decoded")
 APP_CHANNEL_ORDERS = ("BGR", "RGB")
