@@ -613,3 +613,40 @@ def test_package_max_det_at_the_app_limit_and_past_the_graph(tmp_path: Path, run
     code, out, err = run_cli("package", exp, "--target", "ncnn", "--out", tmp_path / "c.zip", "--max-det", str(2**31))
     assert code == 2 and len(err.strip().splitlines()) == 1 and "argument --max-det" in err and "2147483647" in err, err
     assert not (tmp_path / "c.zip").exists()
+
+
+# Python's reprs on a card: None, True/False, a dict or a list; class names here have none of them.
+_RAW_VALUE = re.compile(r"\bNone\b|\bTrue\b|\bFalse\b|[{}\[\]']")
+
+
+@pytest.mark.parametrize("kind, graph_nms", [("topk", {"iou": 0.65, "conf": 0.001, "class_aware": True}),
+                                             ("topk", False), ("decoded", False), ("raw", False)])
+def test_card_says_values_in_words_not_python_reprs(tmp_path: Path, kind: str, graph_nms) -> None:
+    from yolox_edge.bundle.card import render_card
+
+    exp = fake_export(tmp_path / "e", fmt="onnx", kind=kind)
+    meta = json.loads((exp / "metadata.json").read_text())
+    meta["graph"]["nms"] = graph_nms
+    meta["postprocess"] = {"conf": 0.3, "nms": 0.45, "max_det": 100, "agnostic": False}
+    meta["quantization"] = {"method": "ptq", "engine": None, "calibration": {"count": 8, "source": None, "sha256": None}}
+    evaluation = {"AP": 0.25, "AP50": 0.4, "images": 80, "data": "coco.yaml", "split": None}  # no backend recorded
+    card = render_card(meta, target="onnx", files={"model.onnx": 3000}, evaluation=evaluation, latency=None)
+    table = card.split("## Classes")[0]
+    assert not _RAW_VALUE.search(table), _RAW_VALUE.search(table).group() + "\n" + table
+    assert "values 0..255, no mean/std" in card and "AP50 0.4000 on coco.yaml (80 images)" in card
+    if kind == "topk":
+        assert "top-K: 10" in card and ("NMS in graph: IoU 0.65, scores >= 0.001, per class" in card) is bool(graph_nms)
+    else:
+        assert "top-K: none (all candidates)" in card and "NMS in graph: none" in card
+    assert ("no decode (raw outputs: decode on the host)" in card) is (kind == "raw")
+    assert f"outputs | {'raw 1x84x8' if kind == 'raw' else 'boxes 1x'}" in card
+
+
+def test_card_states_mean_and_std_as_numbers(bundle: Path) -> None:
+    from yolox_edge.bundle.card import render_card
+
+    with zipfile.ZipFile(bundle) as zf:
+        meta = json.loads(zf.read("metadata.json"))
+    meta["preprocess"].update(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], channel_order="RGB")
+    card = render_card(meta, target="onnx", files={}, evaluation=None, latency=None)
+    assert "RGB values 0..255, mean 123.675, 116.28, 103.53, std 58.395, 57.12, 57.375" in card
