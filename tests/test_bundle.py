@@ -650,3 +650,69 @@ def test_card_states_mean_and_std_as_numbers(bundle: Path) -> None:
     meta["preprocess"].update(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], channel_order="RGB")
     card = render_card(meta, target="onnx", files={}, evaluation=None, latency=None)
     assert "RGB values 0..255, mean 123.675, 116.28, 103.53, std 58.395, 57.12, 57.375" in card
+
+
+def _late_failing_bundle(bundle: Path, dst: Path) -> Path:
+    """Every entry sound and summed, labels.txt edited: refused by the last check, after every file is out."""
+    return _resum(bundle, dst, lambda c: c.update({"labels.txt": b"person\nbike\ncar\n"}))
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_failed_extract_leaves_dest_as_it_was(bundle: Path, tmp_path: Path, existing: bool) -> None:
+    from yolox_edge.bundle import extract_bundle
+
+    bad = _late_failing_bundle(bundle, tmp_path / "late.zip")
+    dest = tmp_path / "out" / "deeper" / "dest"
+    if existing:
+        dest.mkdir(parents=True)
+    with pytest.raises(UserError, match="labels.txt does not match"):
+        extract_bundle(bad, dest)
+    if existing:  # still there, still empty, and no extraction folder left beside it
+        assert dest.is_dir() and not any(dest.iterdir()) and list(dest.parent.iterdir()) == [dest]
+    else:  # nothing made for it, not even its parents
+        assert not (tmp_path / "out").exists()
+    folder, meta = extract_bundle(bundle, dest)  # a good bundle then goes in, with a plain folder's mode
+    assert folder == dest and sorted(p.name for p in dest.iterdir()) == sorted(
+        ["model.ncnn.param", "model.ncnn.bin", "metadata.json", "labels.txt", "MODEL_CARD.md"])
+    assert list(dest.parent.iterdir()) == [dest] and dest.stat().st_mode & 0o700 == 0o700
+    assert meta["class_names"] == NAMES
+
+
+def test_a_failed_extract_through_the_cli_leaves_no_files(bundle: Path, tmp_path: Path, run_cli) -> None:
+    bad = _late_failing_bundle(bundle, tmp_path / "late.zip")
+    code, out, err = run_cli("verify", bad, "--extract", tmp_path / "x")
+    assert code == 2 and "labels.txt does not match" in err and not (tmp_path / "x").exists()
+
+
+def test_extract_into_the_working_folder_fills_it_in_place(bundle: Path, tmp_path: Path, monkeypatch) -> None:
+    # An empty folder that exists is filled, not replaced: a shell standing in it keeps its folder.
+    from yolox_edge.bundle import extract_bundle
+
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    inode = here.stat().st_ino
+    folder, _ = extract_bundle(bundle, ".")
+    assert folder == Path(".") and Path.cwd() == here and here.stat().st_ino == inode
+    assert (here / "labels.txt").read_text().split() == NAMES
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no extraction folder left
+
+
+def test_a_file_that_appears_in_dest_during_the_checks_undoes_the_extract(bundle: Path, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    from yolox_edge.bundle import extract_bundle, opener
+
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    checked = opener._extract_checked
+
+    def and_meanwhile(b, folder):  # another program writes into dest while the bundle is checked
+        meta = checked(b, folder)
+        (dest / "metadata.json").write_text("theirs")
+        return meta
+
+    monkeypatch.setattr(opener, "_extract_checked", and_meanwhile)
+    with pytest.raises(UserError, match="metadata.json appeared there"):
+        extract_bundle(bundle, dest)
+    assert [p.name for p in dest.iterdir()] == ["metadata.json"] and (dest / "metadata.json").read_text() == "theirs"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no extraction folder left
