@@ -716,3 +716,96 @@ def test_a_file_that_appears_in_dest_during_the_checks_undoes_the_extract(bundle
         extract_bundle(bundle, dest)
     assert [p.name for p in dest.iterdir()] == ["metadata.json"] and (dest / "metadata.json").read_text() == "theirs"
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no extraction folder left
+
+
+
+def _demo(tmp_path: Path) -> Path:
+    """A copy of android_demo/prepare_assets.sh in its own folder: the script writes the assets beside itself."""
+    import shutil
+
+    demo = tmp_path / "android_demo"
+    demo.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "android_demo" / "prepare_assets.sh", demo / "prepare_assets.sh")
+    return demo
+
+
+def _prepare(demo: Path, bundle: Path, path: str):
+    import subprocess
+
+    return subprocess.run(["bash", str(demo / "prepare_assets.sh"), str(bundle), "b"],
+                          env={"PATH": path, "HOME": str(demo.parent)}, capture_output=True, text=True)
+
+
+def test_prepare_assets_checks_every_file_against_its_own_line(bundle: Path, tmp_path: Path) -> None:
+    # SHA256SUMS with labels.txt's line twice and none for an edited MODEL_CARD.md: as many lines as
+    # files, and every listed file matches, yet the card is unchecked. So are names from outside.
+    demo, path = _demo(tmp_path), _no_sdk_path(tmp_path)
+    with zipfile.ZipFile(bundle) as zf:
+        contents = {n: zf.read(n) for n in zf.namelist()}
+    lines = contents["SHA256SUMS"].decode().splitlines()
+    labels_line = next(line for line in lines if line.endswith("  labels.txt"))
+    cases = {"twice": [labels_line if line.endswith("  MODEL_CARD.md") else line for line in lines],
+             "outside": [line.replace("  MODEL_CARD.md", "  ../../MODEL_CARD.md") for line in lines]}
+    for case, sums in cases.items():
+        bad = tmp_path / f"{case}.zip"
+        with zipfile.ZipFile(bad, "w") as zf:
+            for n, d in contents.items():
+                zf.writestr(n, ("\n".join(sums) + "\n").encode() if n == "SHA256SUMS"
+                            else b"# edited\n" if n == "MODEL_CARD.md" else d)
+        res = _prepare(demo, bad, path)
+        assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, (case, res.stderr)
+        assert f"{case}.zip" in res.stderr and ("twice" in res.stderr if case == "twice" else "SHA256SUMS line" in res.stderr)
+        assert not (demo / "app").exists() or not any((demo / "app/src/main/assets/bundles").iterdir())
+    edited = tmp_path / "edited.zip"
+    rewrite(bundle, edited, lambda n, d: (n, b"# edited\n" if n == "MODEL_CARD.md" else d))  # its line kept
+    res = _prepare(demo, edited, path)
+    assert res.returncode == 2 and "MODEL_CARD.md does not match its sha256" in res.stderr, res.stderr
+
+
+def test_prepare_assets_uses_shasum_where_there_is_no_sha256sum(bundle: Path, tmp_path: Path) -> None:
+    # macOS has shasum (perl), not GNU sha256sum.
+    import shutil
+
+    path = _no_sdk_path(tmp_path)
+    shasum = shutil.which("shasum")
+    if not shasum or not shutil.which("perl"):
+        pytest.skip("needs shasum and perl")
+    (Path(path) / "sha256sum").unlink()
+    (Path(path) / "shasum").symlink_to(shasum)
+    demo = _demo(tmp_path)
+    assert _prepare(demo, bundle, path).returncode == 0
+    assert (demo / "app/src/main/assets/bundles/b/labels.txt").read_text().split() == NAMES
+    edited = rewrite(bundle, tmp_path / "edited.zip", lambda n, d: (n, b"# edited\n" if n == "MODEL_CARD.md" else d))
+    res = _prepare(demo, edited, path)
+    assert res.returncode == 2 and "MODEL_CARD.md does not match its sha256" in res.stderr, res.stderr
+    (Path(path) / "shasum").unlink()
+    res = _prepare(demo, bundle, path)
+    assert res.returncode == 2 and "sha256sum (Linux) or shasum (macOS)" in res.stderr, res.stderr
+
+
+def test_prepare_assets_stopped_while_replacing_keeps_the_old_bundle(bundle: Path, tmp_path: Path) -> None:
+    # A stop (Ctrl-C, a closed terminal) between taking the old copy away and putting the new one in
+    # must not leave the app without the bundle: here `mv` of the new copy is where it stops.
+    import shutil
+
+    demo, path = _demo(tmp_path), _no_sdk_path(tmp_path)
+    assert _prepare(demo, bundle, path).returncode == 0
+    assets = demo / "app/src/main/assets/bundles"
+    before = {p.name: p.read_bytes() for p in (assets / "b").iterdir()}
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    package_bundle(fake_export(tmp_path / "e2"), "ncnn", newer / "b.zip", conf=0.5)
+    real_mv = shutil.which("mv")
+    (Path(path) / "mv").unlink()
+    (Path(path) / "mv").write_text(f'#!{shutil.which("bash")}\n'
+                                   f'case "$1" in */b) kill -TERM $PPID; exit 1;; esac\nexec {real_mv} "$@"\n')
+    (Path(path) / "mv").chmod(0o755)
+    res = _prepare(demo, newer / "b.zip", path)
+    assert res.returncode != 0
+    assert {p.name: p.read_bytes() for p in (assets / "b").iterdir()} == before
+    assert [p.name for p in assets.iterdir()] == ["b"]  # nothing half-done left beside it
+    (Path(path) / "mv").unlink()
+    (Path(path) / "mv").symlink_to(real_mv)
+    assert _prepare(demo, newer / "b.zip", path).returncode == 0  # and without the stop it is replaced
+    assert json.loads((assets / "b" / "metadata.json").read_text())["postprocess"]["conf"] == 0.5
+    assert [p.name for p in assets.iterdir()] == ["b"]
