@@ -809,3 +809,13 @@ def test_prepare_assets_stopped_while_replacing_keeps_the_old_bundle(bundle: Pat
     assert _prepare(demo, newer / "b.zip", path).returncode == 0  # and without the stop it is replaced
     assert json.loads((assets / "b" / "metadata.json").read_text())["postprocess"]["conf"] == 0.5
     assert [p.name for p in assets.iterdir()] == ["b"]
+
+
+def test_package_does_not_write_an_ncnn_bundle_the_app_refuses(tmp_path: Path) -> None:
+    exp = fake_export(tmp_path / "e")
+    meta = json.loads((exp / "metadata.json").read_text())
+    meta["preprocess"].update(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
+    (exp / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match=r"x\.zip: metadata.json preprocess.mean .*\(not written\)"):
+        package_bundle(exp, "ncnn", tmp_path / "x.zip")
+    assert not (tmp_path / "x.zip").exists()
