@@ -6,8 +6,11 @@
 # The bundle lands in app/src/main/assets/bundles/NAME/ (NAME defaults to the zip's name);
 # the app lists every bundle found there. Checks: with the yolox-edge SDK installed,
 # `yolox-edge verify --extract` (zip slip, sizes, sha256 of every file, metadata); without
-# it, the same essentials with unzip + sha256sum. The app re-checks each model file's
-# sha256 against metadata.json before ncnn loads it.
+# it, the same essentials with unzip + sha256sum (Linux) or shasum -a 256 (macOS): every entry
+# a plain file name, no links, SHA256SUMS listing each other entry exactly once with its sha256.
+# The app re-checks each model file's sha256 against metadata.json before ncnn loads it.
+# A bundle already there under NAME is replaced only once the new one is checked, and is put
+# back if the replacement is interrupted.
 set -euo pipefail
 
 die() { echo "prepare_assets.sh: error: $*" >&2; exit 2; }
@@ -20,14 +23,37 @@ name=${2:-$(basename "$bundle" .zip)}
 
 here=$(cd "$(dirname "$0")" && pwd)
 assets="$here/app/src/main/assets/bundles"
+dest="$assets/$name"
 mkdir -p "$assets"
+# Hidden (aapt leaves dot-folders out of the APK) and in the assets folder, so every move
+# below is a rename on one file system.
 tmp=$(mktemp -d "$assets/.incoming.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+finish() {
+    # Stopped between moving the old bundle aside and the new one in: put the old one back.
+    if [ -d "$tmp/old" ] && [ ! -e "$dest" ]; then
+        mv "$tmp/old" "$dest" 2>/dev/null \
+            || { echo "prepare_assets.sh: the previous $name is kept in $tmp/old; move it back by hand" >&2; return; }
+    fi
+    rm -rf "$tmp"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# sha256 of stdin: GNU coreutils' sha256sum, or shasum (perl, what macOS has).
+if command -v sha256sum >/dev/null 2>&1; then
+    sha256() { local h; h=$(sha256sum) && printf '%s\n' "${h%% *}"; }
+elif command -v shasum >/dev/null 2>&1; then
+    sha256() { local h; h=$(shasum -a 256) && printf '%s\n' "${h%% *}"; }
+else
+    sha256() { return 1; }
+fi
 
 if command -v yolox-edge >/dev/null 2>&1; then
     yolox-edge verify "$bundle" --extract "$tmp/b" >/dev/null
 else
-    command -v unzip >/dev/null && command -v sha256sum >/dev/null || die "need yolox-edge, or unzip and sha256sum"
+    command -v unzip >/dev/null && sha256 </dev/null >/dev/null \
+        || die "need yolox-edge, or unzip and sha256sum (Linux) or shasum (macOS)"
     names=$(unzip -Z1 "$bundle" 2>/dev/null) || die "$bundle: not a readable zip (truncated or damaged)"
     while IFS= read -r n; do
         [[ "$n" =~ ^[A-Za-z0-9][A-Za-z0-9._+-]*$ ]] || die "$bundle: entry '$n' is not a plain file name (zip slip?); refusing it"
@@ -35,17 +61,38 @@ else
     [ -z "$(printf '%s\n' "$names" | sort | uniq -d)" ] || die "$bundle: an entry appears twice; refusing it"
     mkdir "$tmp/b"
     unzip -q "$bundle" -d "$tmp/b" || die "$bundle: damaged zip"
-    # unzip makes symlink entries links; sha256sum would follow one, and Gradle would pack its target.
+    # unzip makes symlink entries links; hashing would follow one, and Gradle would pack its target.
     [ -z "$(find "$tmp/b" -mindepth 1 ! -type f)" ] || die "$bundle: holds a link or special file; refusing it"
     [ -f "$tmp/b/SHA256SUMS" ] || die "$bundle: no SHA256SUMS; not a yolox_edge bundle"
-    (cd "$tmp/b" && sha256sum --check --strict --quiet SHA256SUMS) || die "$bundle: a file does not match SHA256SUMS"
-    listed=$(grep -c . "$tmp/b/SHA256SUMS")
-    [ "$listed" -eq $(( $(printf '%s\n' "$names" | grep -c .) - 1 )) ] || die "$bundle: files not listed in SHA256SUMS"
+    # SHA256SUMS in sha256sum's format, one line per other entry: "<64 hex>  <name>" ('*' for binary mode).
+    listed=""
+    line_re='^([0-9a-f]{64}) [ *]([A-Za-z0-9][A-Za-z0-9._+-]*)$'  # in a variable: bash 3.2 (macOS) reads it alike
+    while IFS= read -r line || [ -n "$line" ]; do
+        [ -n "$line" ] || continue
+        [[ "$line" =~ $line_re ]] \
+            || die "$bundle: SHA256SUMS line '$line' is not '<sha256>  <file>'; refusing it"
+        listed+="${BASH_REMATCH[2]} ${BASH_REMATCH[1]}"$'\n'
+    done < "$tmp/b/SHA256SUMS"
+    [ -z "$(printf '%s' "$listed" | while read -r n _; do echo "$n"; done | sort | uniq -d)" ] \
+        || die "$bundle: SHA256SUMS lists a file twice; refusing it"
+    count=0
+    while IFS= read -r n; do
+        [ "$n" != SHA256SUMS ] || continue
+        want=""
+        while read -r ln lh; do [ "$ln" != "$n" ] || want=$lh; done <<< "$listed"
+        [ -n "$want" ] || die "$bundle: $n is not listed in SHA256SUMS (added after packaging?); refusing it"
+        got=$(sha256 < "$tmp/b/$n") || die "$bundle: cannot hash $n"
+        [ "$got" = "$want" ] || die "$bundle: $n does not match its sha256 in SHA256SUMS (damaged or edited)"
+        count=$((count + 1))
+    done <<< "$names"
+    [ "$count" -eq "$(printf '%s' "$listed" | grep -c .)" ] \
+        || die "$bundle: SHA256SUMS lists a file the bundle does not hold; refusing it"
     rm "$tmp/b/SHA256SUMS"  # checked; the app checks metadata.json's sha256s (verify --extract leaves it out too)
 fi
 
 grep -Eq '"format": *"ncnn"' "$tmp/b/metadata.json" \
     || die "$bundle: not an ncnn bundle; the app runs ncnn (package with --target ncnn)"
-rm -rf "${assets:?}/$name"
-mv "$tmp/b" "$assets/$name"
-echo "$bundle -> $assets/$name ($(ls "$assets/$name" | tr '\n' ' '))"
+# Old aside, new in, old deleted (by finish): two renames, never a moment with neither copy on disk.
+if [ -e "$dest" ]; then mv "$dest" "$tmp/old"; fi
+mv "$tmp/b" "$dest"
+echo "$bundle -> $dest ($(ls "$dest" | tr '\n' ' '))"

@@ -416,7 +416,8 @@ def _resum(bundle: Path, dst: Path, edit) -> Path:
     (lambda m: m.update(graph=[]), "graph an object"),
     (lambda m: m.update(postprocess="fast"), "postprocess 'fast'"),
     (lambda m: m["postprocess"].update(conf=30), "conf and nms in [0, 1]"),  # a percentage: the app shows nothing
-    (lambda m: m["postprocess"].update(max_det=2.5), "max_det >= 1"),
+    (lambda m: m["postprocess"].update(max_det=2.5), "max_det from 1 to 2147483647"),
+    (lambda m: m["postprocess"].update(max_det=2**31), "max_det from 1 to 2147483647"),  # the app's int
     (lambda m: m["postprocess"].update(agnostic="no"), "agnostic true/false"),
     (lambda m: m["postprocess"].pop("nms"), "conf and nms"),
     (lambda m: m["bundle"].update(evaluation="0.3"), "no numeric AP"),
@@ -551,3 +552,270 @@ def test_prepare_assets_without_the_sdk_refuses_a_link(bundle: Path, tmp_path: P
     res = subprocess.run(["bash", str(demo / "prepare_assets.sh"), str(bundle)], env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr  # a good bundle still goes in
     assert (demo / "app" / "src" / "main" / "assets" / "bundles" / "b" / "labels.txt").read_text().split() == NAMES
+
+
+def _raw_outputs(m: dict) -> None:
+    """A top-K ncnn bundle's metadata edited to say raw outputs, consistently (as a forger would)."""
+    anchors = sum((64 // s) ** 2 for s in m["strides"])
+    m["graph"].update(output_kind="raw", decode=False, topk=None, box_format="raw", raw_activated=True)
+    m["outputs"] = output_specs("raw", batch=1, num_anchors=anchors, num_classes=len(m["class_names"]), topk=None)
+
+
+# Edits of an ncnn bundle's metadata.json that the app's reader (metadata.cpp) refuses; package
+# never writes them. tests/native feeds the same kinds of edit to the C++ reader.
+APP_REFUSES = [
+    (_raw_outputs, "graph.output_kind"),
+    (lambda m: m.update(outputs=m["outputs"][:2]), "outputs"),  # top-K without its labels
+    (lambda m: m["preprocess"].update(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375]), "preprocess.mean"),
+    (lambda m: m["preprocess"].update(std=[58.395, 57.12, 57.375]), "preprocess.std"),
+    (lambda m: m["preprocess"].update(channel_order="GRAY"), "preprocess.channel_order"),
+    (lambda m: m["preprocess"].update(letterbox="center"), "preprocess.letterbox"),
+    (lambda m: m["preprocess"].update(pad_value=114.5), "preprocess.pad_value"),
+    (lambda m: m["graph"].update(box_format="cxcywh"), "graph.box_format"),
+    (lambda m: m["input"].update(name=None), "input.name"),
+    (lambda m: m.update(precision=8), "precision"),
+]
+
+
+@pytest.mark.parametrize("edit, field", APP_REFUSES)
+def test_verify_refuses_an_ncnn_bundle_the_app_refuses(bundle: Path, tmp_path: Path, run_cli, edit, field) -> None:
+    bad = _repack(bundle, tmp_path / "edited.zip", edit)
+    code, out, err = run_cli("verify", bad)
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "edited.zip" in err and f"metadata.json {field} " in err, err
+
+
+def test_mean_std_and_raw_outputs_stay_fine_outside_the_app(tmp_path: Path) -> None:
+    # ONNX and OpenVINO bundles run in yolox_edge's own runtime, which applies mean/std and decodes.
+    bundle = tmp_path / "o.zip"
+    package_bundle(fake_export(tmp_path / "e", fmt="onnx"), "onnx", bundle)
+    edited = _repack(bundle, tmp_path / "edited.zip", lambda m: (APP_REFUSES[0][0](m), APP_REFUSES[2][0](m)))
+    rep = verify_bundle(edited)
+    assert rep["ok"] and rep["output_kind"] == "raw"
+
+
+@pytest.mark.parametrize("max_det", [2**31, 10**12, 0, 2.5, True, "100"])
+def test_package_refuses_a_max_det_the_app_cannot_read(tmp_path: Path, max_det) -> None:
+    # The app reads max_det as a 32-bit int and refuses a whole bundle with more.
+    exp = fake_export(tmp_path / "e")
+    with pytest.raises(UserError, match=r"--max-det \(max_det= in Python\) .*from 1 to 2147483647"):
+        package_bundle(exp, "ncnn", tmp_path / "b.zip", max_det=max_det)
+    assert not (tmp_path / "b.zip").exists()
+
+
+def test_package_max_det_at_the_app_limit_and_past_the_graph(tmp_path: Path, run_cli) -> None:
+    import numpy as np
+
+    exp = fake_export(tmp_path / "e", kind="decoded")  # 64x64 at strides 8, 16, 32: 84 anchors
+    rep = package_bundle(exp, "ncnn", tmp_path / "a.zip", max_det=np.int64(2**31 - 1))
+    assert rep["postprocess"]["max_det"] == 2**31 - 1 and "at most 84 candidates" in rep["notes"][0]
+    assert package_bundle(exp, "ncnn", tmp_path / "b.zip", max_det=84)["notes"] == []
+    code, out, err = run_cli("package", exp, "--target", "ncnn", "--out", tmp_path / "c.zip", "--max-det", str(2**31))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "argument --max-det" in err and "2147483647" in err, err
+    assert not (tmp_path / "c.zip").exists()
+
+
+# Python's reprs on a card: None, True/False, a dict or a list; class names here have none of them.
+_RAW_VALUE = re.compile(r"\bNone\b|\bTrue\b|\bFalse\b|[{}\[\]']")
+
+
+@pytest.mark.parametrize("kind, graph_nms", [("topk", {"iou": 0.65, "conf": 0.001, "class_aware": True}),
+                                             ("topk", False), ("decoded", False), ("raw", False)])
+def test_card_says_values_in_words_not_python_reprs(tmp_path: Path, kind: str, graph_nms) -> None:
+    from yolox_edge.bundle.card import render_card
+
+    exp = fake_export(tmp_path / "e", fmt="onnx", kind=kind)
+    meta = json.loads((exp / "metadata.json").read_text())
+    meta["graph"]["nms"] = graph_nms
+    meta["postprocess"] = {"conf": 0.3, "nms": 0.45, "max_det": 100, "agnostic": False}
+    meta["quantization"] = {"method": "ptq", "engine": None, "calibration": {"count": 8, "source": None, "sha256": None}}
+    evaluation = {"AP": 0.25, "AP50": 0.4, "images": 80, "data": "coco.yaml", "split": None}  # no backend recorded
+    card = render_card(meta, target="onnx", files={"model.onnx": 3000}, evaluation=evaluation, latency=None)
+    table = card.split("## Classes")[0]
+    assert not _RAW_VALUE.search(table), _RAW_VALUE.search(table).group() + "\n" + table
+    assert "values 0..255, no mean/std" in card and "AP50 0.4000 on coco.yaml (80 images)" in card
+    if kind == "topk":
+        assert "top-K: 10" in card and ("NMS in graph: IoU 0.65, scores >= 0.001, per class" in card) is bool(graph_nms)
+    else:
+        assert "top-K: none (all candidates)" in card and "NMS in graph: none" in card
+    assert ("no decode (raw outputs: decode on the host)" in card) is (kind == "raw")
+    assert f"outputs | {'raw 1x84x8' if kind == 'raw' else 'boxes 1x'}" in card
+
+
+def test_card_states_mean_and_std_as_numbers(bundle: Path) -> None:
+    from yolox_edge.bundle.card import render_card
+
+    with zipfile.ZipFile(bundle) as zf:
+        meta = json.loads(zf.read("metadata.json"))
+    meta["preprocess"].update(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], channel_order="RGB")
+    card = render_card(meta, target="onnx", files={}, evaluation=None, latency=None)
+    assert "RGB values 0..255, mean 123.675, 116.28, 103.53, std 58.395, 57.12, 57.375" in card
+
+
+def _late_failing_bundle(bundle: Path, dst: Path) -> Path:
+    """Every entry sound and summed, labels.txt edited: refused by the last check, after every file is out."""
+    return _resum(bundle, dst, lambda c: c.update({"labels.txt": b"person\nbike\ncar\n"}))
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_failed_extract_leaves_dest_as_it_was(bundle: Path, tmp_path: Path, existing: bool) -> None:
+    from yolox_edge.bundle import extract_bundle
+
+    bad = _late_failing_bundle(bundle, tmp_path / "late.zip")
+    dest = tmp_path / "out" / "deeper" / "dest"
+    if existing:
+        dest.mkdir(parents=True)
+    with pytest.raises(UserError, match="labels.txt does not match"):
+        extract_bundle(bad, dest)
+    if existing:  # still there, still empty, and no extraction folder left beside it
+        assert dest.is_dir() and not any(dest.iterdir()) and list(dest.parent.iterdir()) == [dest]
+    else:  # nothing made for it, not even its parents
+        assert not (tmp_path / "out").exists()
+    folder, meta = extract_bundle(bundle, dest)  # a good bundle then goes in, with a plain folder's mode
+    assert folder == dest and sorted(p.name for p in dest.iterdir()) == sorted(
+        ["model.ncnn.param", "model.ncnn.bin", "metadata.json", "labels.txt", "MODEL_CARD.md"])
+    assert list(dest.parent.iterdir()) == [dest] and dest.stat().st_mode & 0o700 == 0o700
+    assert meta["class_names"] == NAMES
+
+
+def test_a_failed_extract_through_the_cli_leaves_no_files(bundle: Path, tmp_path: Path, run_cli) -> None:
+    bad = _late_failing_bundle(bundle, tmp_path / "late.zip")
+    code, out, err = run_cli("verify", bad, "--extract", tmp_path / "x")
+    assert code == 2 and "labels.txt does not match" in err and not (tmp_path / "x").exists()
+
+
+def test_extract_into_the_working_folder_fills_it_in_place(bundle: Path, tmp_path: Path, monkeypatch) -> None:
+    # An empty folder that exists is filled, not replaced: a shell standing in it keeps its folder.
+    from yolox_edge.bundle import extract_bundle
+
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    inode = here.stat().st_ino
+    folder, _ = extract_bundle(bundle, ".")
+    assert folder == Path(".") and Path.cwd() == here and here.stat().st_ino == inode
+    assert (here / "labels.txt").read_text().split() == NAMES
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no extraction folder left
+
+
+def test_a_file_that_appears_in_dest_during_the_checks_undoes_the_extract(bundle: Path, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    from yolox_edge.bundle import extract_bundle, opener
+
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    checked = opener._extract_checked
+
+    def and_meanwhile(b, folder):  # another program writes into dest while the bundle is checked
+        meta = checked(b, folder)
+        (dest / "metadata.json").write_text("theirs")
+        return meta
+
+    monkeypatch.setattr(opener, "_extract_checked", and_meanwhile)
+    with pytest.raises(UserError, match="metadata.json appeared there"):
+        extract_bundle(bundle, dest)
+    assert [p.name for p in dest.iterdir()] == ["metadata.json"] and (dest / "metadata.json").read_text() == "theirs"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no extraction folder left
+
+
+
+def _demo(tmp_path: Path) -> Path:
+    """A copy of android_demo/prepare_assets.sh in its own folder: the script writes the assets beside itself."""
+    import shutil
+
+    demo = tmp_path / "android_demo"
+    demo.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "android_demo" / "prepare_assets.sh", demo / "prepare_assets.sh")
+    return demo
+
+
+def _prepare(demo: Path, bundle: Path, path: str):
+    import subprocess
+
+    return subprocess.run(["bash", str(demo / "prepare_assets.sh"), str(bundle), "b"],
+                          env={"PATH": path, "HOME": str(demo.parent)}, capture_output=True, text=True)
+
+
+def test_prepare_assets_checks_every_file_against_its_own_line(bundle: Path, tmp_path: Path) -> None:
+    # SHA256SUMS with labels.txt's line twice and none for an edited MODEL_CARD.md: as many lines as
+    # files, and every listed file matches, yet the card is unchecked. So are names from outside.
+    demo, path = _demo(tmp_path), _no_sdk_path(tmp_path)
+    with zipfile.ZipFile(bundle) as zf:
+        contents = {n: zf.read(n) for n in zf.namelist()}
+    lines = contents["SHA256SUMS"].decode().splitlines()
+    labels_line = next(line for line in lines if line.endswith("  labels.txt"))
+    cases = {"twice": [labels_line if line.endswith("  MODEL_CARD.md") else line for line in lines],
+             "outside": [line.replace("  MODEL_CARD.md", "  ../../MODEL_CARD.md") for line in lines]}
+    for case, sums in cases.items():
+        bad = tmp_path / f"{case}.zip"
+        with zipfile.ZipFile(bad, "w") as zf:
+            for n, d in contents.items():
+                zf.writestr(n, ("\n".join(sums) + "\n").encode() if n == "SHA256SUMS"
+                            else b"# edited\n" if n == "MODEL_CARD.md" else d)
+        res = _prepare(demo, bad, path)
+        assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, (case, res.stderr)
+        assert f"{case}.zip" in res.stderr and ("twice" in res.stderr if case == "twice" else "SHA256SUMS line" in res.stderr)
+        assert not (demo / "app").exists() or not any((demo / "app/src/main/assets/bundles").iterdir())
+    edited = tmp_path / "edited.zip"
+    rewrite(bundle, edited, lambda n, d: (n, b"# edited\n" if n == "MODEL_CARD.md" else d))  # its line kept
+    res = _prepare(demo, edited, path)
+    assert res.returncode == 2 and "MODEL_CARD.md does not match its sha256" in res.stderr, res.stderr
+
+
+def test_prepare_assets_uses_shasum_where_there_is_no_sha256sum(bundle: Path, tmp_path: Path) -> None:
+    # macOS has shasum (perl), not GNU sha256sum.
+    import shutil
+
+    path = _no_sdk_path(tmp_path)
+    shasum = shutil.which("shasum")
+    if not shasum or not shutil.which("perl"):
+        pytest.skip("needs shasum and perl")
+    (Path(path) / "sha256sum").unlink()
+    (Path(path) / "shasum").symlink_to(shasum)
+    demo = _demo(tmp_path)
+    assert _prepare(demo, bundle, path).returncode == 0
+    assert (demo / "app/src/main/assets/bundles/b/labels.txt").read_text().split() == NAMES
+    edited = rewrite(bundle, tmp_path / "edited.zip", lambda n, d: (n, b"# edited\n" if n == "MODEL_CARD.md" else d))
+    res = _prepare(demo, edited, path)
+    assert res.returncode == 2 and "MODEL_CARD.md does not match its sha256" in res.stderr, res.stderr
+    (Path(path) / "shasum").unlink()
+    res = _prepare(demo, bundle, path)
+    assert res.returncode == 2 and "sha256sum (Linux) or shasum (macOS)" in res.stderr, res.stderr
+
+
+def test_prepare_assets_stopped_while_replacing_keeps_the_old_bundle(bundle: Path, tmp_path: Path) -> None:
+    # A stop (Ctrl-C, a closed terminal) between taking the old copy away and putting the new one in
+    # must not leave the app without the bundle: here `mv` of the new copy is where it stops.
+    import shutil
+
+    demo, path = _demo(tmp_path), _no_sdk_path(tmp_path)
+    assert _prepare(demo, bundle, path).returncode == 0
+    assets = demo / "app/src/main/assets/bundles"
+    before = {p.name: p.read_bytes() for p in (assets / "b").iterdir()}
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    package_bundle(fake_export(tmp_path / "e2"), "ncnn", newer / "b.zip", conf=0.5)
+    real_mv = shutil.which("mv")
+    (Path(path) / "mv").unlink()
+    (Path(path) / "mv").write_text(f'#!{shutil.which("bash")}\n'
+                                   f'case "$1" in */b) kill -TERM $PPID; exit 1;; esac\nexec {real_mv} "$@"\n')
+    (Path(path) / "mv").chmod(0o755)
+    res = _prepare(demo, newer / "b.zip", path)
+    assert res.returncode != 0
+    assert {p.name: p.read_bytes() for p in (assets / "b").iterdir()} == before
+    assert [p.name for p in assets.iterdir()] == ["b"]  # nothing half-done left beside it
+    (Path(path) / "mv").unlink()
+    (Path(path) / "mv").symlink_to(real_mv)
+    assert _prepare(demo, newer / "b.zip", path).returncode == 0  # and without the stop it is replaced
+    assert json.loads((assets / "b" / "metadata.json").read_text())["postprocess"]["conf"] == 0.5
+    assert [p.name for p in assets.iterdir()] == ["b"]
+
+
+def test_package_does_not_write_an_ncnn_bundle_the_app_refuses(tmp_path: Path) -> None:
+    exp = fake_export(tmp_path / "e")
+    meta = json.loads((exp / "metadata.json").read_text())
+    meta["preprocess"].update(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
+    (exp / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match=r"x\.zip: metadata.json preprocess.mean .*\(not written\)"):
+        package_bundle(exp, "ncnn", tmp_path / "x.zip")
+    assert not (tmp_path / "x.zip").exists()

@@ -79,6 +79,16 @@ def new_file_mode(path: Path) -> int:
         return 0o666 & ~mask
 
 
+def new_folder_mode(path: Path) -> int:
+    """The mode a plain ``mkdir(path)`` would leave: the existing folder's, else 0777 less the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        mask = os.umask(0)  # as in new_file_mode
+        os.umask(mask)
+        return 0o777 & ~mask
+
+
 def free_name(path: Path) -> Path:
     """``path``, or ``<stem>_2<suffix>``, ``<stem>_3<suffix>``, ...: the first that does not exist."""
     candidate, n = path, 2

@@ -17,6 +17,8 @@ APP_NMS_IOU = 0.45
 APP_MAX_DET = 300
 # A bundle keeps fewer: an app draws them all on a phone screen.
 BUNDLE_MAX_DET = 100
+# The app reads a bundle's max_det as a C++ int (json.cpp as_int): more refuses the whole bundle.
+APP_INT_MAX = 2**31 - 1
 
 
 def check_thresholds(conf: float, iou: float, max_det: int) -> None:

@@ -35,6 +35,7 @@ BAD = [
     ("train", "--recipe", "r.yaml", "--data", "d.yaml", "--out", "o", "--epochs", "0"),
     ("convert", "m.pt", "--to", "nano_hswish", "--calib", "c", "--out", "o.pt", "--steps", "0"),
     ("package", "m", "--target", "ncnn", "--out", "b.zip", "--max-det", "0"),
+    ("package", "m", "--target", "ncnn", "--out", "b.zip", "--max-det", "2147483648"),
     ("pipeline", "--threads", "0,1"),
     ("pipeline", "--img-size", "416x"),
     ("train", "--recipe", "r.yaml", "--data", "d.yaml", "--out", "o", "--img-size", "0x320"),

@@ -267,3 +267,66 @@ def test_app_path_on_an_ncnn_bundle(native: Path, tmp_path: Path) -> None:
         tmp_path / "img.png")
     assert len(py) >= 3
     _assert_same(cpp, py, px=0.01)
+
+
+# Edits of a bundle's metadata.json, and whether the app's reader takes them: Python's mirror of
+# that reader (bundle/app_contract.py, what `verify` checks) must give the same verdict.
+_APP_VERDICTS = [
+    (lambda m: None, True),
+    (lambda m: m["graph"].update(output_kind="raw"), False),
+    (lambda m: m["preprocess"].update(mean=[0.0, 0.0, 0.0]), False),
+    (lambda m: m["preprocess"].update(mean=None, std=None), True),  # null: no normalisation
+    (lambda m: m["preprocess"].update(std=[1.0, 1.0, 1.0]), False),
+    (lambda m: m["preprocess"].update(channel_order="GRAY"), False),
+    (lambda m: m["preprocess"].update(channel_order="RGB"), True),
+    (lambda m: m["preprocess"].update(letterbox="center"), False),
+    (lambda m: m["preprocess"].update(letterbox=True), True),  # the reader tests only a string
+    (lambda m: m["preprocess"].update(pad_value=114.5), False),
+    (lambda m: m["preprocess"].update(pad_value=114.0), True),
+    (lambda m: m["graph"].update(box_format="cxcywh"), False),
+    (lambda m: m["input"].update(name=7), False),
+    (lambda m: m.update(outputs=[o for o in m["outputs"] if o["name"] != "scores"]), False),
+    (lambda m: m.update(class_names=[]), False),
+    (lambda m: m.update(precision=8), False),
+    (lambda m: m.update(schema_version=True), False),
+    (lambda m: m["postprocess"].update(max_det=2**31), False),
+    (lambda m: m["postprocess"].update(max_det=2**31 - 1), True),
+    (lambda m: m["postprocess"].update(agnostic=0), False),
+    (lambda m: m.pop("postprocess"), True),
+]
+
+
+@pytest.mark.parametrize("edit, app_takes", _APP_VERDICTS)
+def test_verify_refuses_what_the_app_reader_refuses(native: Path, tmp_path: Path, edit, app_takes: bool) -> None:
+    from yolox_edge.bundle import extract_bundle, package_bundle
+    from yolox_edge.bundle.app_contract import check_app_reads
+    from yolox_edge.errors import UserError
+    from yolox_edge.export.metadata import build_metadata, output_specs, write_metadata
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    for f in ("m.ncnn.param", "m.ncnn.bin"):
+        (exp / f).write_bytes(os.urandom(100))
+    meta = build_metadata(fmt="ncnn", model_file="m.ncnn.param", model_name="yolox_test", variant="test",
+                          class_names=["a", "b"], preprocess=PreprocessConfig(input_size=(64, 64)), strides=(8, 16, 32),
+                          kind="topk", topk=10, input_name="in0", batch=1,
+                          outputs=output_specs("topk", batch=1, num_anchors=84, num_classes=2, topk=10,
+                                               blobs=["out0", "out1", "out2"]),
+                          precision="fp32", source_sha256=None)
+    write_metadata(exp, meta, ["m.ncnn.param", "m.ncnn.bin"])
+    package_bundle(exp, "ncnn", tmp_path / "b.zip")
+    _, meta = extract_bundle(tmp_path / "b.zip", tmp_path / "x")
+    edit(meta)
+    (tmp_path / "edited.json").write_text(json.dumps(meta))
+    res = subprocess.run([str(native / "yolox_core_host"), "metadata", tmp_path / "edited.json"],
+                         capture_output=True, text=True)
+    assert (res.returncode == 0) == app_takes, res.stderr
+    try:
+        check_app_reads(tmp_path / "b.zip", meta)
+        said = None
+    except UserError as e:
+        said = str(e)
+    assert (said is None) == app_takes, said
+    if said is not None:  # the same field named: "metadata.json: FIELD: ..." from C++
+        field = res.stderr.split("metadata.json: ", 1)[1].split(":", 1)[0]
+        assert f"metadata.json {field} " in said, (res.stderr, said)

@@ -14,9 +14,68 @@ def _fmt_size(hw) -> str:
 
 def _counts(counts) -> str:
     """Parameters and GFLOPs from metadata ``counts`` (as the YOLOX README counts them)."""
-    if not isinstance(counts, dict) or counts.get("params_m") is None:
+    if not isinstance(counts, dict) or not isinstance(counts.get("params_m"), (int, float)):
         return "unknown"
-    return f"{counts['params_m']:.3f} M parameters, {counts['gflops']:.2f} GFLOPs at the input size"
+    flops = counts.get("gflops")
+    return f"{counts['params_m']:.3f} M parameters, " + (
+        f"{flops:.2f} GFLOPs at the input size" if isinstance(flops, (int, float)) else "GFLOPs unknown")
+
+
+def _or(value, missing: str = "unknown") -> str:
+    """``value`` as text, ``missing`` for None or an empty value (never the word None on a card)."""
+    return missing if value is None or value == "" else str(value)
+
+
+def _numbers(values) -> str:
+    """[123.675, 116.28] as '123.675, 116.28' (a list as a reader writes it, not Python's repr)."""
+    return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
+def _shape(shape) -> str:
+    """[1, 100, 4] as '1x100x4' (a named dimension such as 'batch' stays a word)."""
+    return "x".join(str(d) for d in shape) if isinstance(shape, (list, tuple)) else _or(shape)
+
+
+def _preprocessing(pre: dict) -> str:
+    """The preprocessing contract in words: letterbox, pad, channel order and value range, normalisation."""
+    vr = pre.get("value_range")
+    span = f"{_numbers(vr[:1])}..{_numbers(vr[1:])}" if isinstance(vr, (list, tuple)) and len(vr) == 2 else _or(vr)
+    mean, std = pre.get("mean"), pre.get("std")
+    if mean is None and std is None:
+        norm = "no mean/std"
+    else:  # what the network subtracts and divides by, per channel in channel order
+        norm = (f"mean {_numbers(mean) if isinstance(mean, (list, tuple)) else _or(mean, 'none')}, "
+                f"std {_numbers(std) if isinstance(std, (list, tuple)) else _or(std, 'none')}")
+    return (f"letterbox {_or(pre.get('letterbox'))}, pad {_or(pre.get('pad_value'))}, "
+            f"{_or(pre.get('channel_order'))} values {span}, {norm}")
+
+
+def _graph(g: dict) -> str:
+    """What the exported graph does after the network: decode, top-K, NMS, box format (metadata ``graph``)."""
+    parts = ["decode in the graph" if g.get("decode") else "no decode (raw outputs: decode on the host)"]
+    k = g.get("topk")
+    parts.append(f"top-K: {k}" if k else "top-K: none (all candidates)")
+    nms = g.get("nms")
+    if isinstance(nms, dict):
+        said = [f"IoU {nms['iou']}" if nms.get("iou") is not None else None,
+                f"scores >= {nms['conf']}" if nms.get("conf") is not None else None,
+                {True: "per class", False: "across classes"}.get(nms.get("class_aware"))]
+        parts.append("NMS in graph: " + (", ".join(x for x in said if x) or "yes"))
+    else:
+        parts.append("NMS in graph: none (done after the model, with the thresholds below)")
+    if g.get("decode"):
+        parts.append(f"boxes {_or(g.get('box_format'))} in {_or(g.get('box_units'))}")
+    if g.get("silu") == "rational":
+        parts.append("SiLU by a rational approximation (--silu rational)")
+    return "; ".join(parts)  # the NMS part has commas of its own
+
+
+def _evaluated_on(evaluation: dict) -> str:
+    """' (80 images, onnxruntime fp32)': what of the evaluation is known, nothing where it is not."""
+    said = [f"{evaluation['images']} images" if evaluation.get("images") is not None else None,
+            " ".join(str(evaluation[k]) for k in ("backend", "precision") if evaluation.get(k)) or None]
+    said = [x for x in said if x]
+    return f" ({', '.join(said)})" if said else ""
 
 
 # The backend name ``eval`` records for each export format.
@@ -129,12 +188,10 @@ def render_card(meta: dict, *, target: str, files: dict[str, int], evaluation: d
         f"| input size | {_fmt_size(meta['input_size'])} |",
         f"| classes | {len(names)} (labels.txt) |",
         f"| size of the network | {_counts(meta.get('counts'))} |",
-        f"| preprocessing | letterbox {pre.get('letterbox')}, pad {pre.get('pad_value')}, "
-        f"{pre.get('channel_order')} {pre.get('value_range')}, mean/std {pre.get('mean')}/{pre.get('std')} |",
-        f"| graph | decode {g.get('decode')}, top-K {g.get('topk')}, NMS in graph {g.get('nms')}, "
-        f"boxes {g.get('box_format')} in {g.get('box_units')}"
-        + (", SiLU by a rational approximation (--silu rational)" if g.get("silu") == "rational" else "") + " |",
-        f"| outputs | {', '.join(o['name'] + ' ' + str(o['shape']) + ' ' + o['dtype'] for o in meta['outputs'])} |",
+        f"| preprocessing | {_preprocessing(pre)} |",
+        f"| graph | {_graph(g)} |",
+        "| outputs | " + ", ".join(f"{o['name']} {_shape(o.get('shape'))} {_or(o.get('dtype'))}"
+                                   for o in meta["outputs"]) + " |",
         f"| thresholds | conf {meta['postprocess']['conf']}, NMS IoU {meta['postprocess']['nms']}, "
         f"max detections {meta['postprocess']['max_det']} |",
         f"| source checkpoint sha256 | {(meta.get('source') or {}).get('checkpoint_sha256') or 'unknown'} |",
@@ -142,19 +199,24 @@ def render_card(meta: dict, *, target: str, files: dict[str, int], evaluation: d
     q = meta.get("quantization")
     if isinstance(q, dict):
         cal = q.get("calibration") or {}
-        lines.append(f"| quantization | {q.get('method', '?')} ({q.get('engine', '?')}), calibration "
-                     f"{calibration_count(cal)} images from {cal.get('source', '?')} "
-                     f"(sha256 {str(cal.get('sha256', '?'))[:16]}...) |")
+        digest = cal.get("sha256")
+        lines.append(f"| quantization | {_or(q.get('method'))} ({_or(q.get('engine'), 'engine unknown')}), "
+                     f"calibration {calibration_count(cal)} images from {_or(cal.get('source'), 'an unnamed source')}"
+                     + (f" (sha256 {digest[:16]}...)" if isinstance(digest, str) and digest else "") + " |")
     lines += [
         "",
         "## Accuracy",
         "",
     ]
     if evaluation:
-        where = f"{evaluation.get('data', '?')}:{evaluation.get('split', '?')}"
-        lines.append(f"COCO-style AP {evaluation['AP']:.4f}, AP50 {evaluation['AP50']:.4f} on {where}"
-                     + (f" ({evaluation['images']} images" if 'images' in evaluation else "")
-                     + (f", {evaluation.get('backend')} {evaluation.get('precision')})" if 'images' in evaluation else ""))
+        data, split = evaluation.get("data"), evaluation.get("split")
+        where = ""
+        if data:
+            where = f" on {data}" + (f":{split}" if split else "")
+        elif split:
+            where = f" on the {split} split"
+        lines.append(f"COCO-style AP {evaluation['AP']:.4f}, AP50 {evaluation['AP50']:.4f}{where}"
+                     + _evaluated_on(evaluation))
     else:
         lines.append("Not measured for this bundle (package with --eval-json to record it).")
     lines += ["", "## Latency", ""]

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from ..errors import UserError, file_in_the_way
+from ..fileio import new_folder_mode
 from .package import check_extracted
 from .safezip import safe_extract
 
@@ -14,27 +17,106 @@ def extract_bundle(bundle: str | Path, dest: str | Path | None = None) -> tuple[
     """Verify ``bundle`` and extract it; returns (folder, metadata).
 
     Without ``dest`` the folder is private (mode 0700) and removed when the process exits,
-    so nothing else can swap a file between the sha256 check and its use.
+    so nothing else can swap a file between the sha256 check and its use. With ``dest`` (a new
+    or empty folder) the bundle is extracted and checked in a private folder beside it, which is
+    renamed to ``dest`` only when every check has passed: a bundle refused at any check leaves
+    ``dest`` as it was (and no folder made for it).
     """
     if dest is None:
-        dest = Path(tempfile.mkdtemp(prefix="yolox_edge_bundle_"))
-        atexit.register(shutil.rmtree, dest, True)
-    else:
-        from ..errors import UserError
-
-        dest = Path(dest)
-        if dest.exists() and not dest.is_dir():
-            raise UserError(f"{dest}: is a file, not a folder; name a new folder to extract the bundle into")
+        tmp = Path(tempfile.mkdtemp(prefix="yolox_edge_bundle_"))
+        atexit.register(shutil.rmtree, tmp, True)
         try:
-            dest.mkdir(parents=True, exist_ok=True)
-        except OSError as e:  # a file where a parent folder should be, or no permission
-            raise UserError(f"{dest}: cannot create this folder ({e.strerror}); name a new folder to "
-                            "extract into") from None
-        if any(dest.iterdir()):
-            raise UserError(f"{dest}: not empty; extract a bundle into a new folder")
-    entries = safe_extract(bundle, dest)
-    meta = check_extracted(Path(bundle), dest, {e.name: e.sha256 for e in entries})
-    return dest, meta
+            return tmp, _extract_checked(bundle, tmp)
+        except BaseException:  # a refused bundle's files are of no use until exit
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    given, dest = Path(dest), Path(dest).absolute()  # "." has no name to put a sibling beside
+    if dest.exists() and not dest.is_dir():
+        raise UserError(f"{dest}: is a file, not a folder; name a new folder to extract the bundle into")
+    if dest.is_dir() and any(dest.iterdir()):
+        raise UserError(f"{dest}: not empty; extract a bundle into a new folder")
+    made = _make_parents(dest)
+    try:
+        # Beside dest, so the final rename stays on one file system (atomic); hidden, and 0700
+        # while it is checked, like the private folder above.
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extracting-", dir=dest.parent))
+    except OSError as e:
+        _remove_empty(made)
+        raise UserError(f"{dest}: cannot create this folder ({e.strerror}); name a new folder to extract "
+                        "into") from None
+    try:
+        meta = _extract_checked(bundle, tmp)
+        if dest.is_dir():
+            # An empty folder the user made (or stands in: "."): filled, never replaced, so its
+            # owner, mode and anyone's working directory in it stay as they were.
+            _move_files_into(tmp, dest)
+            tmp.rmdir()
+        else:
+            os.chmod(tmp, new_folder_mode(dest))  # mkdtemp's 0700 would outlive the checks
+            try:
+                os.rename(tmp, dest)  # one step: dest appears whole or not at all
+            except OSError as e:
+                raise UserError(f"{dest}: cannot be made ({e.strerror}; created meanwhile?); extract into a "
+                                "new folder") from None
+    except BaseException:  # a refused bundle, a full disk or Ctrl-C: dest as it was
+        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(made)
+        raise
+    return given, meta
+
+
+def _move_files_into(src: Path, dest: Path) -> None:
+    """Move every checked file of ``src`` into the empty folder ``dest`` (renames on one file
+    system); if one cannot go (a file of that name appeared meanwhile), put back those moved."""
+    moved: list[Path] = []
+    try:
+        for f in sorted(src.iterdir()):
+            target = dest / f.name
+            try:
+                os.link(f, target)  # fails, rather than replaces, where the name is taken
+                os.unlink(f)
+            except FileExistsError:
+                raise UserError(f"{dest}: {f.name} appeared there while the bundle was checked; extract into a "
+                                "new folder") from None
+            except OSError:  # no hard links on this file system (FAT, some Android storage)
+                if target.exists():
+                    raise UserError(f"{dest}: {f.name} appeared there while the bundle was checked; extract "
+                                    "into a new folder") from None
+                os.rename(f, target)
+            moved.append(target)
+    except BaseException:
+        for target in moved:
+            os.rename(target, src / target.name)
+        raise
+
+
+def _extract_checked(bundle: str | Path, folder: Path) -> dict:
+    """safe_extract + the bundle contract into the empty ``folder``; the metadata."""
+    entries = safe_extract(bundle, folder)
+    return check_extracted(Path(bundle), folder, {e.name: e.sha256 for e in entries})
+
+
+def _make_parents(dest: Path) -> list[Path]:
+    """Create the missing folders above ``dest``; those made, deepest first (to undo on failure)."""
+    blocker = file_in_the_way(dest)
+    if blocker is not None:
+        raise UserError(f"{dest}: cannot create this folder ({blocker} is a file); name a new folder to extract into")
+    missing = [p for p in dest.parents if not p.exists()]
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # no permission
+        _remove_empty(missing)
+        raise UserError(f"{dest}: cannot create this folder ({e.strerror}); name a new folder to extract "
+                        "into") from None
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for f in folders:  # deepest first; one another process has filled meanwhile stays
+        try:
+            f.rmdir()
+        except OSError:
+            break
 
 
 def open_bundle_model(path: Path, threads: int | None, **options):

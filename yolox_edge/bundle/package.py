@@ -12,14 +12,17 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import operator
 import tempfile
 import zipfile
 from pathlib import Path
 
 from ..fileio import atomic_write_bytes
-from ..errors import UserError, refuse_overwrite
+from ..decode_np import level_shapes
+from ..errors import BadArgument, UserError, in_python, refuse_overwrite
 from ..export.metadata import METADATA_FILE, read_metadata
-from ..thresholds import APP_CONF, APP_NMS_IOU, BUNDLE_MAX_DET, check_thresholds
+from ..thresholds import APP_CONF, APP_INT_MAX, APP_NMS_IOU, BUNDLE_MAX_DET, check_thresholds
+from .app_contract import check_app_reads
 from .card import evaluation_from_json, latency_from_json, render_card, strict_json
 from .safezip import MANIFEST, safe_extract
 
@@ -54,6 +57,7 @@ def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: 
         raise UserError(f"--target {target!r}: choose one of {', '.join(TARGETS)}")
     if out.suffix.lower() != ".zip":
         raise UserError(f"{out}: a bundle is a .zip file; name it like NAME.zip")
+    max_det = check_max_det(max_det)
     check_thresholds(conf, nms, max_det)
     meta = read_metadata(artifact, verify=True)  # UserError on a missing/edited file
     src = Path(meta.pop("_dir"))
@@ -107,17 +111,36 @@ def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: 
         except UserError as e:
             raise UserError(str(e).replace(str(trial), str(out)) + " (not written)") from None
     atomic_write_bytes(out, lambda f: f.write(buf.getvalue()))
-    return {**report, "bundle": str(out), "notes": graph_limits(meta["graph"], conf, nms, max_det)}
+    anchors = sum(h * w for h, w in level_shapes(meta["input_size"], meta["strides"]))
+    return {**report, "bundle": str(out), "notes": graph_limits(meta["graph"], conf, nms, max_det, anchors)}
 
 
-def graph_limits(graph: dict, conf: float, nms: float, max_det: int) -> list[str]:
+def check_max_det(max_det) -> int:
+    """``max_det`` as a plain int, or BadArgument: the app reads it as a 32-bit int and refuses the
+    whole bundle beyond that, and a float or a bool is no count (numpy ints are fine)."""
+    try:
+        value = None if isinstance(max_det, bool) else operator.index(max_det)
+    except TypeError:
+        value = None
+    if value is None or not 1 <= value <= APP_INT_MAX:
+        raise BadArgument(f"{in_python('--max-det', 'max_det=')} {max_det!r}: give a whole number from 1 to "
+                          f"{APP_INT_MAX}, the most the app reads (default {BUNDLE_MAX_DET}; a graph gives at most "
+                          "one detection per anchor anyway)")
+    return value
+
+
+def graph_limits(graph: dict, conf: float, nms: float, max_det: int, anchors: int | None = None) -> list[str]:
     """What the app thresholds cannot change because the graph already applied stricter ones
-    (in-graph top-K and NMS): recorded as given, but said, so the card is not read as a promise."""
+    (in-graph top-K and NMS, or its ``anchors``: one candidate each): recorded as given, but said,
+    so the card is not read as a promise."""
     notes = []
     k = graph.get("topk") if graph.get("output_kind") == "topk" else None
     if k and max_det > k:
         notes.append(f"the graph keeps at most {k} detections, so max_det {max_det} gives no more "
                      f"(export with --topk {max_det} for that)")
+    elif not k and anchors and max_det > anchors:
+        notes.append(f"the graph gives at most {anchors} candidates (one per anchor at its input size), so "
+                     f"max_det {max_det} gives no more than that")
     g = graph.get("nms") or {}
     if g.get("conf") is not None and conf < g["conf"]:
         notes.append(f"the graph keeps only scores >= {g['conf']}, so conf {conf} shows no more "
@@ -161,6 +184,8 @@ def check_extracted(bundle: Path, directory: Path, manifest: dict[str, str]) -> 
     _check_postprocess(bundle, meta["postprocess"])
     _check_bundle_facts(bundle, b)
     _check_no_strays(bundle, meta, manifest)
+    if meta["format"] == "ncnn":  # the target the Android app runs: what its reader refuses, verify refuses
+        check_app_reads(bundle, meta)
     try:
         labels = (directory / LABELS).read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
@@ -194,11 +219,11 @@ def _check_field_types(bundle: Path, meta: dict) -> None:
 def _check_postprocess(bundle: Path, pp) -> None:
     """The app's thresholds as ``package`` writes them: the app and ``predict`` use them as they are."""
     ok = (isinstance(pp, dict) and all(_is_number(pp.get(k)) and 0.0 <= pp[k] <= 1.0 for k in ("conf", "nms"))
-          and isinstance(pp.get("max_det"), int) and not isinstance(pp["max_det"], bool) and pp["max_det"] >= 1
-          and isinstance(pp.get("agnostic"), bool))
+          and isinstance(pp.get("max_det"), int) and not isinstance(pp["max_det"], bool)
+          and 1 <= pp["max_det"] <= APP_INT_MAX and isinstance(pp.get("agnostic"), bool))
     if not ok:
-        raise _malformed(bundle, f"postprocess {pp!r} is not conf and nms in [0, 1], max_det >= 1 and "
-                                 "agnostic true/false")
+        raise _malformed(bundle, f"postprocess {pp!r} is not conf and nms in [0, 1], max_det from 1 to {APP_INT_MAX} "
+                                 "and agnostic true/false")
 
 
 def _check_bundle_facts(bundle: Path, b: dict) -> None:

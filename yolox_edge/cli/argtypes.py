@@ -31,6 +31,17 @@ def positive(s: str) -> int:
     return v
 
 
+def app_count(s: str) -> int:
+    """A whole number from 1 to 2^31-1: a count the Android app reads as a 32-bit int (--max-det)."""
+    from ..thresholds import APP_INT_MAX
+
+    v = _int(s)
+    if not 1 <= v <= APP_INT_MAX:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {APP_INT_MAX} (the app reads it as "
+                                          f"a 32-bit integer), not {s!r}")
+    return v
+
+
 def _sides(s: str) -> list[int]:
     """The whole numbers of ``S`` or ``WxH`` (one or two, each at least 1), or [] when ``s`` is not that."""
     parts = s.strip().lower().split("x")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from ..thresholds import APP_CONF, APP_NMS_IOU, BUNDLE_MAX_DET
-from .argtypes import positive, unit_interval
+from .argtypes import app_count, unit_interval
 
 
 def add_parser(sub) -> None:
@@ -16,8 +16,8 @@ def add_parser(sub) -> None:
                    help=f"score threshold the app uses (default {APP_CONF})")
     p.add_argument("--nms", type=unit_interval, default=APP_NMS_IOU,
                    help=f"NMS IoU threshold the app uses (default {APP_NMS_IOU})")
-    p.add_argument("--max-det", type=positive, default=BUNDLE_MAX_DET,
-                   help=f"most detections per image (default {BUNDLE_MAX_DET})")
+    p.add_argument("--max-det", type=app_count, default=BUNDLE_MAX_DET,
+                   help=f"most detections per image, 1 to 2^31-1 (default {BUNDLE_MAX_DET})")
     p.add_argument("--eval-json", default=None, help="'yolox-edge eval --json' output: AP for the model card")
     p.add_argument("--bench-json", default=None, help="'yolox-edge bench --json' output: latency for the model card")
     p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
