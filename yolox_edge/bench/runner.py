@@ -237,6 +237,12 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
             if split is not None:  # AP is scored after the timing: a mismatch must not wait for it
                 from ..engine.evaluator import require_same_class_count
                 for r in rows:
+                    if r.baseline and len(r.predictor.class_names) != len(split.names):
+                        raise UserError(
+                            f"{r.artifact} (--baseline): has {len(r.predictor.class_names)} classes, but {data} "
+                            f"has {len(split.names)}, so --data cannot score it; leave out --data (latency only), "
+                            "or give as --baseline the --raw export of a model trained on this data "
+                            "('yolox-edge export CKPT --format onnx --raw --out DIR')")
                     require_same_class_count(r.predictor, split, r.artifact, str(data))
             if img_size:
                 _set_input_size(rows, img_size)
