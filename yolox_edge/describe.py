@@ -51,6 +51,7 @@ def _export(meta: dict) -> dict:
 
 # Checkpoints by suffix: ours (.pt) and the official YOLOX ones, which load_checkpoint names as such.
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".tar")
+EXPORT_SUFFIXES = (".onnx", ".xml", ".param", ".bin", ".json")  # an export's files
 
 
 def describe_artifact(path: str | Path) -> dict:
@@ -60,6 +61,11 @@ def describe_artifact(path: str | Path) -> dict:
     from .export.metadata import read_metadata
 
     p = Path(path)
+    if p.is_file() and p.suffix.lower() not in (*CHECKPOINT_SUFFIXES, ".zip", *EXPORT_SUFFIXES):
+        from .errors import UserError
+
+        raise UserError(f"{p}: not a model file ({p.suffix or 'no suffix'}); give a checkpoint (.pt), an export "
+                        "folder or its model file (.onnx, .xml, .param) or metadata.json, or a bundle (.zip)")
     if p.suffix.lower() in CHECKPOINT_SUFFIXES and not p.is_dir():
         return _checkpoint(p)
     if p.suffix.lower() == ".zip" and not p.is_dir():

@@ -48,7 +48,20 @@ def read_yaml(path: Path) -> object:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        raise UserError(f"{path}: not valid YAML ({_yaml_problem(e)})") from None
+
+
+def _yaml_problem(e: Exception) -> str:
+    """Where and what a YAML parse error is: 'line 3, column 6: expected ',' or ']', but got ':'
+    (in the flow sequence from line 2)', not only its context ('while parsing a flow sequence')."""
+    mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
+    if mark is None or not problem:
+        return str(e).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    context, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if context and cmark is not None and cmark.line != mark.line:
+        where += f" ({context.removeprefix('while ')} started on line {cmark.line + 1})"
+    return where
 
 
 def require_out_folder(path: str | Path, flag: str = "--out") -> Path:

@@ -525,6 +525,44 @@ def test_data_with_other_classes_is_refused_before_timing(tiny_ckpt, refdata, mo
         run_bench([str(tiny_ckpt)], threads=[1], warmup=0, runs=1, data=str(spec), rss=False, progress=False)
 
 
+def _raw_onnx(path: Path, classes: int, size: int = 64) -> Path:
+    """A raw-output stand-in for an official export with ``classes`` classes (zero scores)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    n, c = sum((size // s) ** 2 for s in (8, 16, 32)), 5 + classes
+    g = helper.make_graph(
+        [helper.make_node("ReduceMean", ["images"], ["m"], keepdims=0),
+         helper.make_node("Reshape", ["m", "one"], ["m2"]),
+         helper.make_node("Mul", ["m2", "w"], ["flat"]),
+         helper.make_node("Reshape", ["flat", "shape"], ["output"])],
+        "raw", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, n, c])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [1, n * c], np.zeros(n * c, np.float32)),
+         helper.make_tensor("one", TensorProto.INT64, [2], [1, 1]),
+         helper.make_tensor("shape", TensorProto.INT64, [3], [1, n, c])])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), path)
+    return path
+
+
+def test_a_baseline_of_other_classes_than_data_is_timed_and_left_unscored(tiny_ckpt, tmp_path):
+    # The official 80-class baseline beside a model of the data's classes with --data: it took
+    # the rows' class names, passed the class check and failed with an IndexError while scoring,
+    # after all the timing. It is the usual latency pair: timed, its AP left empty, and said why.
+    from yolox_edge.bench.report import markdown_table
+    from yolox_edge.data.synthetic import make_shapes_dataset
+
+    base = _raw_onnx(tmp_path / "official.onnx", classes=5)
+    spec = make_shapes_dataset(tmp_path / "shapes", n_train=1, n_val=2, size=(64, 80))  # 3 classes, as tiny.pt
+    res = run_bench([str(tiny_ckpt)], threads=[1], warmup=0, runs=1, baseline=str(base), data=str(spec), rss=False,
+                    progress=False)
+    model, baseline = res["rows"]
+    assert baseline["baseline"] and baseline["ap"] is None and "5 classes" in baseline["ap_skipped"]
+    assert model["ap"] is not None and "ap_skipped" not in model
+    jsonschema.validate(res, SCHEMA)
+    assert "Official-style baseline (official.onnx): AP not scored, 5 classes, " in markdown_table(res)
+
+
 def test_environment_knobs_are_recorded_and_printed(monkeypatch):
     from yolox_edge.bench.machine import describe_machine
 

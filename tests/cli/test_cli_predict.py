@@ -45,6 +45,15 @@ def test_predict_text_output_and_agnostic(refdata, nano_coco_ckpt, run_cli) -> N
     assert sorted(d["name"] for d in json.loads(out)[0]["detections"]) == ["bicycle", "car", "dog"]
 
 
+def test_predict_counts_one_detection_in_the_singular(refdata, nano_coco_ckpt, run_cli) -> None:
+    dog = refdata / "images" / "dog.jpg"
+    code, out, err = run_cli("predict", nano_coco_ckpt, dog, "--conf", "0.85")  # the dog alone (0.855)
+    assert code == 0, err
+    assert f"{dog}: 1 detection\n" in out, out
+    code, out, err = run_cli("predict", nano_coco_ckpt, dog, "--conf", "0.95")
+    assert code == 0 and f"{dog}: 0 detections\n" in out, out
+
+
 def test_predict_at_a_rectangular_size_finds_the_same_objects(refdata, nano_coco_ckpt, run_cli) -> None:
     # dog.jpg is 768x576 (4:3): letterboxed into 416x320 it fills the same 416x312 as in the
     # square 416 canvas, so the square-trained weights see the same pixels with less padding.

@@ -91,6 +91,21 @@ def test_spec_errors(tmp_path, text: str, match: str) -> None:
     assert "bad.yaml" in str(e.value)
 
 
+def test_spec_yaml_error_says_where(tmp_path) -> None:
+    # an unclosed list: the message named only PyYAML's context ('while parsing a flow
+    # sequence'), not the line to look at nor what was wrong there
+    p = tmp_path / "bad.yaml"
+    p.write_text("format: voc\nnames: [raccoon\ntrain: {annotations: a, images: b}\n")
+    with pytest.raises(UserError) as e:
+        load_spec(p)
+    msg = str(e.value)
+    assert "bad.yaml: not valid YAML (line 3, column 6: expected ',' or ']'" in msg
+    assert "started on line 2" in msg
+    p.write_text("format: voc\n\tnames: [a]\n")  # a tab indent
+    with pytest.raises(UserError, match=r"line 2, column 1: found character '\\t'"):
+        load_spec(p)
+
+
 def test_spec_missing_and_directory(tmp_path) -> None:
     with pytest.raises(UserError, match="data spec not found"):
         load_spec(tmp_path / "nope.yaml")

@@ -47,6 +47,12 @@ def test_a_changed_file_and_a_stranger_are_refused(tiny_exports, tmp_path, run_c
     stranger.write_text("hello")
     code, _out, err = run_cli("info", stranger)
     assert code == 2 and err.count("\n") == 1 and "notes.txt" in err, err
+    # an image given by mistake is named as no model, not told to 'export it' as a model
+    photo = tmp_path / "dog.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0 not really")
+    code, _out, err = run_cli("info", photo)
+    assert code == 2 and "dog.jpg: not a model file (.jpg); give a checkpoint (.pt)" in err, err
+    assert "export it" not in err, err
 
 
 def test_bundle(tiny_exports, tmp_path) -> None:

@@ -82,6 +82,10 @@ def test_bad_videos_name_the_file(tiny_ckpt, tmp_path) -> None:
     junk.write_bytes(b"not a video " * 50)
     with pytest.raises(UserError, match=r"junk\.mp4: cannot be read as a video .*convert it to MP4"):
         open_video(junk)
+    # the suggested command must not name the input as its output (ffmpeg cannot write the
+    # file it reads): it was 'ffmpeg -i junk.mp4 junk.mp4'
+    with pytest.raises(UserError, match=r"'ffmpeg -i junk\.mp4 junk_h264\.mp4'"):
+        open_video(junk)
     assert is_video("a/B.MOV") and is_video("x.mkv") and not is_video("x.jpg")
 
 

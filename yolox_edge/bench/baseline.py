@@ -77,7 +77,10 @@ def baseline_predictor(path: str | Path, *, threads: int | None = None, class_na
     off where the process's memory is the measurement (bench.rss)."""
     path = _onnx_in(Path(path))
     backend = RawOnnxBackend(path, threads=threads)
-    names = class_names or [f"class_{i}" for i in range(backend.num_classes)]
+    # The rows' names only where the baseline counts the same classes (an 80-class official
+    # model beside a 1-class fine-tune is a fair latency pair, but its labels are not theirs).
+    same = class_names is not None and len(class_names) == backend.num_classes
+    names = list(class_names) if same else [f"class_{i}" for i in range(backend.num_classes)]
     p = Path(path).resolve()
     variant = _variant_of(str(p), p.stat().st_mtime_ns) if count_variant else None
     info = ModelInfo(name="official-style baseline", class_names=names,

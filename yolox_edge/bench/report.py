@@ -115,6 +115,10 @@ def markdown_table(result: dict) -> str:
         span = f"core{'s' if len(load['cpus']) != 1 else ''} {cpu_span(load['cpus'])}"
         lines.append(f"Other load on {span} over the {secs} s of timed runs: {load['other_pct']:.1f}% other "
                      f"processes, {load['steal_pct']:.1f}% stolen by the hypervisor.")
+    skipped = next((r for r in rows if r.get("ap_skipped")), None)
+    if skipped:
+        lines += ["", f"Official-style baseline ({Path(skipped['artifact']).name}): AP not scored, "
+                      f"{skipped['ap_skipped']}."]
     amx = amx_hint(result)
     if amx:
         lines += ["", amx]

@@ -204,7 +204,7 @@ def run(args) -> int:
         results.append({"image": str(path), "detections": det.to_list(pred.class_names)})
         if args.save_dir:
             write_image(Path(args.save_dir) / _pred_name(path, taken), draw_detections(img, det, pred.class_names))
-        print(f"{path}: {len(det)} detections", file=out)
+        print(f"{path}: {len(det)} detection{'' if len(det) == 1 else 's'}", file=out)
         for d in results[-1]["detections"]:
             print(f"  {d['name']:<14} {d['score']:.3f}  [{', '.join(f'{v:.1f}' for v in d['box'])}]", file=out)
     write_json(results, args.json_out)

@@ -60,7 +60,7 @@ def open_video(path: str | Path) -> tuple["cv2.VideoCapture", VideoInfo]:
     cap = cv2.VideoCapture(str(p))
     if not cap.isOpened():
         raise UserError(f"{p}: cannot be read as a video (OpenCV's FFmpeg could not open it); "
-                        f"convert it to MP4 (H.264), e.g. 'ffmpeg -i {p.name} {p.stem}.mp4'")
+                        f"convert it to MP4 (H.264), e.g. 'ffmpeg -i {p.name} {p.stem}_h264.mp4'")
     fps = cap.get(cv2.CAP_PROP_FPS)
     stated = bool(np.isfinite(fps) and 0 < fps < 1000)
     count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
