@@ -3,6 +3,7 @@ keeps the decode float, carries INT8 metadata; bad calibration input fails befor
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -270,6 +271,17 @@ def test_quantize_checkpoint_reports_as_the_library_does(tiny_ckpt, tiny_calib, 
                         progress=False)
     out, err = capfd.readouterr()
     assert "NNCF mixed INT8 on 8 calibration images" in out and "Statistics collection" not in out + err, (out, err)
+
+
+def test_the_conv_sensitivity_scan_shows_a_bar(tiny_ckpt, tiny_calib, tmp_path, capfd):
+    """The scan that picks the float convs ran for minutes on a busy machine between two lines:
+    it has a bar (per conv), and none with progress=False."""
+    quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "a", QuantizeOptions(nncf_keep_float=1), log=None)
+    err = capfd.readouterr().err
+    assert re.search(r"conv sensitivity: 100%.* (\d+)/\1 ", err), err
+    quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "b", QuantizeOptions(nncf_keep_float=1),
+                        progress=False, log=None)
+    assert "conv sensitivity" not in capfd.readouterr().err
 
 
 def _fake_int8(detector, ckpt, source, cal, fmt, out_dir, opts):

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..progress import progress_bar
+
 
 def is_depthwise(conv: nn.Conv2d) -> bool:
     return conv.groups > 1 and conv.groups == conv.in_channels == conv.out_channels
@@ -227,7 +229,7 @@ def calibrate_ncnn(model: nn.Module, calib: np.ndarray, *, alpha: float = 0.0, b
 
 @torch.no_grad()
 def most_sensitive(model: nn.Module, calib: np.ndarray, plans: dict[str, ConvPlan], count: int,
-                   images: int = 2) -> list[str]:
+                   images: int = 2, *, progress: bool = False) -> list[str]:
     """The ``count`` convs whose INT8 arithmetic alone moves the head outputs most.
 
     Measured one conv at a time (relative L2 error of the raw maps on a few calibration
@@ -240,20 +242,25 @@ def most_sensitive(model: nn.Module, calib: np.ndarray, plans: dict[str, ConvPla
     x = torch.from_numpy(np.ascontiguousarray(calib[:images]))
     ref = model(x)
     scores = []
+    bar = progress_bar(total=len(plans), desc="conv sensitivity", unit="conv", disable=not progress, leave=False)
     for n, p in plans.items():
         with int8_sim(model, {n: p}):
             out = model(x)
         scores.append((float(sum((a - b).norm() / b.norm().clamp_min(1e-12) for a, b in zip(out, ref))), n))
+        bar.update(1)
+    bar.close()
     return [n for _, n in sorted(scores, reverse=True)[:count]]
 
 
 def plan_ncnn_int8(model: nn.Module, calib: np.ndarray, *, keep_float: int = 2, alpha: float = 0.0,
-                   bias_correction: bool = True, center: bool = True) -> tuple[NcnnCalibration, list[str]]:
+                   bias_correction: bool = True, center: bool = True,
+                   progress: bool = False) -> tuple[NcnnCalibration, list[str]]:
     """Full calibration for the ncnn writer on a BN-folded eval model (biases corrected in place).
 
-    Returns the calibration and the conv names left in float.
+    Returns the calibration and the conv names left in float (``progress``: a bar over the scan
+    that chooses them).
     """
     probe = calibrate_ncnn(model, calib, alpha=alpha, bias_correction=False, center=center)
-    keep = most_sensitive(model, calib, probe.plans, keep_float)
+    keep = most_sensitive(model, calib, probe.plans, keep_float, progress=progress)
     return calibrate_ncnn(model, calib, alpha=alpha, bias_correction=bias_correction, center=center,
                           skip=set(keep)), keep

@@ -138,7 +138,8 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
         float_convs = qat_info["float_convs"] if method == "qat" and fmt != "ncnn" else None
         silu = options["silu"] if fmt == "openvino" else "exact"  # the rewrite is OpenVINO's alone
         opts = QuantizeOptions(**{**options, "silu": silu}, method=method, qat=qat_info,
-                               bias_correction=bias_correction, float_convs=float_convs, log=say)
+                               bias_correction=bias_correction, float_convs=float_convs, log=say,
+                               progress=progress)
         stage.phase = f"the {fmt} INT8 export"
         say(f"[{fmt}] INT8 ({method}) -> {target}")
         res = quantize_detector(detector, ckpt, model, cal, fmt, stage.dir / fmt, opts)

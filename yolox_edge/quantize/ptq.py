@@ -70,6 +70,9 @@ class QuantizeOptions:
     # One line per phase (sensitivity scan, export, calibration, conversion): a quantization
     # takes seconds to minutes, and NNCF's own bars cover only part of it. None: silent.
     log: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+    # A bar over the per-conv sensitivity scan: on a busy 2-core machine it ran for minutes
+    # between two log lines (114 s at 2 threads against another process; 6 s alone).
+    progress: bool = field(default=False, repr=False, compare=False)
 
 
 @dataclass
@@ -244,8 +247,9 @@ def _kept_float(count: int) -> str:
         f"the {count} most error-sensitive convs (kept float)"
 
 
-def sensitive_convs(detector: Detector, calib: np.ndarray, count: int) -> list[str]:
-    """Module names of the ``count`` convs whose INT8 error alone moves the outputs most."""
+def sensitive_convs(detector: Detector, calib: np.ndarray, count: int, *, progress: bool = False) -> list[str]:
+    """Module names of the ``count`` convs whose INT8 error alone moves the outputs most
+    (``progress``: a bar over the convs measured)."""
     from .ncnn_calib import calibrate_ncnn, most_sensitive
 
     if count <= 0:
@@ -253,7 +257,7 @@ def sensitive_convs(detector: Detector, calib: np.ndarray, count: int) -> list[s
     probe = copy.deepcopy(detector).eval()
     with torch.no_grad():
         plans = calibrate_ncnn(probe, calib, bias_correction=False).plans
-        return most_sensitive(probe, calib, plans, count)
+        return most_sensitive(probe, calib, plans, count, progress=progress)
 
 
 def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal: CalibrationSet, tmp: Path,
@@ -273,7 +277,7 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
         say(f"    scales from {n} image{'s' if n != 1 else ''}, and {_kept_float(opts.keep_float)}")
         with torch.no_grad():
             calib, keep = plan_ncnn_int8(det, cal.data[:opts.subset_size], keep_float=opts.keep_float,
-                                           bias_correction=opts.bias_correction)
+                                           bias_correction=opts.bias_correction, progress=opts.progress)
         fp_param, fp_bin = tmp / "float.param", tmp / "float.bin"
         say("    FP32 ncnn graph (pnnx), then the INT8 weights and scales into it")
         input_name, blobs = export_ncnn(deploy, example, fp_param, fp_bin)
@@ -296,7 +300,8 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
     else:
         say(f"    {_kept_float(opts.nncf_keep_float)}"
             + ("; each conv's error measured alone" if opts.nncf_keep_float else ""))
-        float_convs = sensitive_convs(deploy.detector, cal.data[:opts.subset_size], opts.nncf_keep_float)
+        float_convs = sensitive_convs(deploy.detector, cal.data[:opts.subset_size], opts.nncf_keep_float,
+                                      progress=opts.progress)
     say(f"    FP32 ONNX graph, then NNCF {opts.preset} INT8 on {n} calibration image{'s' if n != 1 else ''}")
     fp_onnx = tmp / "float.onnx"
     input_name = export_onnx(deploy, example, fp_onnx)
@@ -397,14 +402,14 @@ def quantize_checkpoint(model: str | Path, calib: str | Path, fmt: str, out_dir:
     ``run_quantize`` (``yolox-edge quantize``: staging, several formats, QAT, report) and the
     pipeline build on.
 
-    As the library's other long jobs: ``progress=False`` drops NNCF's bars, ``log`` receives one
-    line per phase (None: silent). An ``opts.log`` set by the caller wins over ``log``."""
+    As the library's other long jobs: ``progress=False`` drops the bars (NNCF's and the conv
+    scan's), ``log`` receives one line per phase (None: silent). An ``opts.log`` set by the caller wins over ``log``."""
     from dataclasses import replace
 
     from ..engine.checkpoint import load_model
     from .nncf_quiet import quiet_nncf
 
-    opts = opts or QuantizeOptions()
+    opts = replace(opts or QuantizeOptions(), progress=progress)
     if opts.log is None:
         opts = replace(opts, log=log)
     detector, ckpt = load_model(model)
