@@ -35,3 +35,11 @@ def tiny_calib(calib_images, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("qcalib") / "calib"
     build_calibration_set(calib_images, out, size=64, count=8, seed=0)
     return out
+
+
+@pytest.fixture(scope="session")
+def shapes_spec(tmp_path_factory):
+    """A data spec of the tiny checkpoint's 3 classes (8 train, 4 val images)."""
+    from yolox_edge.data.synthetic import make_shapes_dataset
+
+    return make_shapes_dataset(tmp_path_factory.mktemp("shapes"), n_train=8, n_val=4, size=(64, 80))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from yolox_edge.errors import UserError
+from yolox_edge.errors import BadArgument, UserError
 from yolox_edge.quantize.calib import load_calibration_set
 from yolox_edge.quantize.ptq import QuantizeOptions, quantize_checkpoint
 
@@ -271,6 +271,39 @@ def test_quantize_checkpoint_reports_as_the_library_does(tiny_ckpt, tiny_calib, 
                         progress=False)
     out, err = capfd.readouterr()
     assert "NNCF mixed INT8 on 8 calibration images" in out and "Statistics collection" not in out + err, (out, err)
+
+
+def test_run_quantize_threads_set_torch_and_the_evaluations(tiny_ckpt, tiny_calib, shapes_spec, tmp_path,
+                                                             monkeypatch):
+    """threads=1: torch runs the quantization at 1 thread (on a busy 2-core machine the conv scan
+    took 2 to 20 times longer at 2), the report's evaluations too; the caller's count is back after."""
+    import yolox_edge.quantize.pipeline as pipeline
+    import yolox_edge.quantize.report as report
+
+    seen: dict[str, object] = {}
+
+    def fake_int8(*a):
+        seen["torch"] = torch.get_num_threads()
+        return _fake_int8(*a)
+
+    def fake_eval(directory, data, split="val", *, threads=None, progress=True, desc=""):
+        seen.setdefault("eval", []).append((threads, torch.get_num_threads()))
+        return {"AP": 0.5, "AP50": 0.7, "per_class": [], "backend": "onnxruntime"}
+
+    monkeypatch.setattr(pipeline, "quantize_detector", fake_int8)
+    monkeypatch.setattr(report, "evaluate_artifact", fake_eval)
+    monkeypatch.setattr(report, "model_bytes", lambda d: 1)
+    monkeypatch.setattr("yolox_edge.export.api.export_model", lambda *a, **k: None)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", threads=1, report=True,
+                              data=str(shapes_spec), progress=False, log=None)
+        assert seen == {"torch": 1, "eval": [(1, 1), (1, 1)]} and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(BadArgument, match=r"threads 0: a whole number of at least 1"):
+        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "r", threads=0)
 
 
 def test_the_conv_sensitivity_scan_shows_a_bar(tiny_ckpt, tiny_calib, tmp_path, capfd):

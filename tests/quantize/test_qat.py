@@ -10,13 +10,6 @@ from yolox_edge.errors import UserError
 
 
 @pytest.fixture(scope="module")
-def shapes_spec(tmp_path_factory):
-    from yolox_edge.data.synthetic import make_shapes_dataset
-
-    return make_shapes_dataset(tmp_path_factory.mktemp("shapes"), n_train=8, n_val=4, size=(64, 80))
-
-
-@pytest.fixture(scope="module")
 def qat_run(tiny_ckpt, shapes_spec, tmp_path_factory):
     """One QAT run into two formats (ONNX, OpenVINO): (results, out folder, stdout, the folders
     evaluate_artifact scored, by name). Shared: each QAT run costs tens of seconds."""

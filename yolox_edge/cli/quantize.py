@@ -48,6 +48,10 @@ def add_parser(sub) -> None:
                    help=SILU_HELP + "; the other formats keep exact SiLU")
     p.add_argument("--report", action="store_true",
                    help="also export FP32 of each format and print the FP32 vs INT8 table (needs --data)")
+    p.add_argument("--threads", type=positive, default=None,
+                   help="CPU threads for torch (calibration statistics, the conv scan, QAT, the graphs) and for "
+                        "the runtimes of the --report/QAT evaluations (default: every core; on a machine busy "
+                        "with other work, 1 can be many times faster)")
     add_no_progress(p)
     p.set_defaults(func=run)
 
@@ -65,5 +69,5 @@ def run(args) -> int:
                  epochs=args.epochs, lr=args.lr, batch=args.batch, report=args.report,
                  keep_float=args.ncnn_keep_float, nncf_keep_float=args.nncf_keep_float, nms_iou=iou,
                  nms_conf=conf, force=args.force, img_size=args.img_size, progress=not args.no_progress,
-                 silu=args.silu)
+                 silu=args.silu, threads=args.threads)
     return 0

@@ -5,9 +5,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from ..errors import FORCE, UserError, check_input_size, in_python, input_hw, require_out_folder
+from ..errors import FORCE, BadArgument, UserError, check_input_size, in_python, input_hw, require_out_folder
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
 from ..progress import deprecated_keywords, line_sink
+from ..threads import torch_threads
 from .accuracy import check_val_images, summary_lines
 from .calib import load_calibration_set
 from .nncf_quiet import quiet_nncf
@@ -25,7 +26,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
                  nms_iou: float = DEFAULT_NMS_IOU,
                  nms_conf: float = DEFAULT_NMS_CONF, progress: bool = True, log: Callable[[str], None] | None = print,
                  force: bool = False, img_size: int | tuple[int, int] | None = None,
-                 silu: str = "exact") -> dict[str, QuantizeResult]:
+                 silu: str = "exact", threads: int | None = None) -> dict[str, QuantizeResult]:
     """INT8-convert ``model`` into each format; returns format -> result (and says each step to ``log``).
 
     ``progress=False`` turns off the progress bars (this library's and NNCF's); ``log`` receives
@@ -40,6 +41,9 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     ``img_size`` makes the INT8 graphs (and the calibration set they need) that size instead of the
     checkpoint's, as ``export --img-size`` does for FP32. ``silu="rational"`` writes the OpenVINO
     export's SiLUs as the rational approximation (export/silu_rational.py; the other formats keep SiLU).
+    ``threads`` sets torch's CPU threads for the run (calibration statistics, the conv scan, QAT,
+    the graphs) and the runtimes' for its evaluations; None leaves each library's choice (every
+    core: on a machine busy with other work, 1 can be many times faster).
     """
     from ..engine.checkpoint import load_model
     from ..export.api import check_silu
@@ -52,6 +56,8 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
         if f not in FORMATS:
             raise UserError(f"unknown format {f!r}; choose from {', '.join(FORMATS)}")
     check_silu(formats, silu)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise BadArgument(f"threads {threads!r}: a whole number of at least 1, or None (each library's choice)")
     if subset_size < 1:
         raise UserError(f"--subset-size {subset_size}: must be at least 1")
     if not 0 < max_drop < 1:
@@ -77,10 +83,10 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     say(f"calibration set: {len(cal)} image{'s' if len(cal) != 1 else ''} {w}x{h} (sha256 {cal.sha256[:12]}...)")
     stage = StagedOutput(out)
     try:
-        with stage, quiet_nncf(bars=progress):
+        with stage, quiet_nncf(bars=progress), torch_threads(threads):
             staged, scores = _quantize_formats(
                 detector, ckpt, Path(model), cal, formats, stage, say, data=data, qat=qat, epochs=epochs, lr=lr,
-                batch=batch, subset_size=subset_size, progress=progress,
+                batch=batch, subset_size=subset_size, progress=progress, threads=threads,
                 options=dict(preset=preset, fast_bias_correction=fast_bias_correction, subset_size=subset_size,
                              topk=topk, accuracy_control=accuracy_control, data=data, max_drop=max_drop,
                              keep_float=keep_float, nncf_keep_float=nncf_keep_float, nms_iou=nms_iou,
@@ -96,7 +102,9 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
                 say(line)
         if report:
             stage.phase = REPORT_PHASE
-            _report(model, results, data, out, topk, say, nms_iou, nms_conf, scores, img_size, progress)
+            with torch_threads(threads):
+                _report(model, results, data, out, topk, say, nms_iou, nms_conf, scores, img_size, progress,
+                        threads)
     except BaseException as e:
         if log is print:
             print(stage.stopped_note(e, qat=qat), file=sys.stderr)
@@ -108,7 +116,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
 
 def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str], stage: StagedOutput, say, *,
                       data: str | None, qat: bool, epochs: int, lr: float | None, batch: int, subset_size: int,
-                      progress: bool, options: dict) -> tuple[dict[str, QuantizeResult], dict[str, dict]]:
+                      progress: bool, threads: int | None, options: dict) -> tuple[dict[str, QuantizeResult], dict[str, dict]]:
     """(QAT, then) INT8 export of each format into the staging folder; after QAT, each export is
     scored on the val split (returns results and those scores, format -> record)."""
     method = "ptq"
@@ -150,7 +158,8 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
             # The figure that describes the export (QAT's own is the fake-quantized torch model's).
             stage.phase = f"scoring the {fmt} export"
             say(f"[{fmt}] scoring the export on {data}:{SPLIT}, the split QAT scored its epochs on")
-            scores[fmt] = score_export(res.directory, data, progress=progress, desc=f"eval {fmt} INT8")
+            scores[fmt] = score_export(res.directory, data, progress=progress, desc=f"eval {fmt} INT8",
+                                       threads=threads)
             record_exported_eval(res, scores[fmt])
         results[fmt] = res
     return results, scores
@@ -205,7 +214,8 @@ def format_dirs(formats: list[str], out: Path) -> dict[str, Path]:
 
 
 def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, topk, say, nms_iou: float,
-            nms_conf: float, scores: dict[str, dict], img_size: int | tuple[int, int] | None, progress: bool) -> None:
+            nms_conf: float, scores: dict[str, dict], img_size: int | tuple[int, int] | None, progress: bool,
+            threads: int | None) -> None:
     from ..fileio import atomic_write_bytes
     from ..export.api import export_model
     from .report import compare, format_table, write_report
@@ -218,7 +228,7 @@ def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, top
         export_model(model, fmt, fp32_dir, topk=topk, nms_iou=nms_iou, nms_conf=nms_conf, img_size=img_size,
                      force=True)
         rows.append(compare(fmt, fp32_dir, res.directory, data, int8=scores.get(fmt),  # QAT scored it already
-                            progress=progress))
+                            progress=progress, threads=threads))
     method = next(iter(results.values())).metadata["quantization"]["method"]
     table = format_table(rows, title=f"FP32 vs INT8 ({method}) on {data}:val")
     # The reference is the model as trained (exact SiLU): what shipping the INT8 graph costs.

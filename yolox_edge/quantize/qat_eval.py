@@ -23,12 +23,13 @@ def has_val_split(data: str | Path) -> bool:
     return SPLIT in load_spec(data).splits
 
 
-def score_export(directory: Path, data: str | Path, *, progress: bool = True, desc: str = "eval INT8") -> dict:
+def score_export(directory: Path, data: str | Path, *, progress: bool = True, desc: str = "eval INT8",
+                 threads: int | None = None) -> dict:
     """COCO AP of one INT8 export folder on ``data``'s val split (f32 hint: accuracy, not speed);
     ``per_class`` is for the report only (``record_exported_eval`` leaves it out of metadata)."""
     from .report import PRECISION_HINT, evaluate_artifact
 
-    res = evaluate_artifact(directory, data, SPLIT, progress=progress, desc=desc)
+    res = evaluate_artifact(directory, data, SPLIT, progress=progress, desc=desc, threads=threads)
     return {"AP": res["AP"], "AP50": res["AP50"], "data": str(data), "split": SPLIT, "images": res["images"],
             "backend": res["backend"], "precision_hint": PRECISION_HINT, "per_class": res["per_class"]}
 

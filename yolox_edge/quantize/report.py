@@ -63,13 +63,13 @@ def evaluate_artifact(directory: str | Path, data: str | Path, split: str = "val
 
 
 def compare(fmt: str, fp32_dir: str | Path, int8_dir: str | Path, data: str | Path, split: str = "val", *,
-            int8: dict | None = None, progress: bool = True) -> ReportRow:
+            int8: dict | None = None, progress: bool = True, threads: int | None = None) -> ReportRow:
     """Evaluate one FP32/INT8 pair of the same format (``int8``: the INT8 export's result when
-    already measured on this split, as after QAT)."""
+    already measured on this split, as after QAT) at ``threads`` runtime threads."""
     # --report evaluates every format twice: bars say which one is running (a log shows them all)
-    a = evaluate_artifact(fp32_dir, data, split, progress=progress, desc=f"eval {fmt} FP32")
+    a = evaluate_artifact(fp32_dir, data, split, progress=progress, desc=f"eval {fmt} FP32", threads=threads)
     b = int8 if int8 is not None else evaluate_artifact(int8_dir, data, split, progress=progress,
-                                                        desc=f"eval {fmt} INT8")
+                                                        desc=f"eval {fmt} INT8", threads=threads)
     return ReportRow(fmt, a["AP"], b["AP"], a["AP50"], b["AP50"], model_bytes(fp32_dir), model_bytes(int8_dir),
                      str(fp32_dir), str(int8_dir), class_drops(a.get("per_class"), b.get("per_class")))
 
