@@ -60,3 +60,9 @@ def test_status_line_in_a_log_is_sparse_plain_lines() -> None:
     off.show("frame 1")
     off.close()
     assert quiet.getvalue() == "" and not off.due()
+
+
+def test_counted_says_one_in_the_singular() -> None:
+    from yolox_edge.progress import counted
+
+    assert [counted(n, "frame") for n in (0, 1, 2)] == ["0 frames", "1 frame", "2 frames"]

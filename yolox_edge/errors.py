@@ -43,6 +43,8 @@ def read_yaml(path: Path) -> object:
     try:
         text = raw.decode("utf-8-sig")  # a BOM (Windows editors) is fine; the locale is not asked
     except UnicodeDecodeError as e:
+        if Path(path).suffix.lower() not in (".yaml", ".yml"):  # an image or a model given by mistake
+            raise UserError(f"{path}: not a YAML file (binary data); give the .yaml file here") from None
         raise UserError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); save it as "
                         "UTF-8 and try again") from None
     try:

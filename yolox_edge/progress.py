@@ -105,6 +105,11 @@ def _drop(line: str) -> None:
     """A ``log`` that keeps nothing."""
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 detection', '3 detections', '0 frames': a count for a line a user reads."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def line_sink(log: Callable[[str], None] | None) -> Callable[[str], None]:
     """``log`` as a function to call with each line: None (silent) becomes one that drops it."""
     return _drop if log is None else log

@@ -145,6 +145,14 @@ def test_a_broken_class_list_or_spec_is_one_error(tmp_path, gt_change, spec_extr
         read_split(write_coco(tmp_path, {**GT, **gt_change}, spec_extra), split)
 
 
+def test_an_image_given_as_the_spec_is_called_no_yaml_file(tmp_path, run_cli) -> None:
+    """'data check dog.jpg' said 'not UTF-8 text (byte 0xff at offset 0); save it as UTF-8'."""
+    img = tmp_path / "dog.jpg"
+    img.write_bytes(b"\xff\xd8\xff\xe0" + bytes(64))
+    code, _, err = run_cli("data", "check", img)
+    assert code == 2 and "dog.jpg: not a YAML file (binary data); give the .yaml file here" in err
+
+
 def test_a_spec_or_recipe_that_is_not_utf8_is_one_line(tmp_path, run_cli) -> None:
     """Latin-1 bytes were a UnicodeDecodeError traceback (exit 1); a BOM is fine."""
     from yolox_edge.config import load_recipe

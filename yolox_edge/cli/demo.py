@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from ..errors import UserError
+from ..progress import counted
 from ..thresholds import APP_CONF
 from .argtypes import unit_interval
 
@@ -61,7 +62,7 @@ def run(args) -> int:
     det = pred.predict(img)
     ms = (time.perf_counter() - t0) * 1e3
     print(f"predict on {'the generated scene' if not args.image else args.image} "
-          f"({img.shape[1]}x{img.shape[0]}): {len(det)} detections in {ms:.1f} ms")
+          f"({img.shape[1]}x{img.shape[0]}): {counted(len(det), 'detection')} in {ms:.1f} ms")
     for d in det.to_list(pred.class_names)[:20]:
         print(f"  {d['name']:<14} {d['score']:.3f}  {d['box']}")
     write_image(args.save, draw_detections(img, det, pred.class_names))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import add_precision_hint
+from ..progress import counted
 from ..thresholds import APP_CONF, APP_MAX_DET, APP_NMS_IOU
 from .argtypes import frame_size, img_size, positive, positive_float, unit_interval
 from .jsonout import add_json_option, check_json_target, report_stream, write_json
@@ -204,7 +205,7 @@ def run(args) -> int:
         results.append({"image": str(path), "detections": det.to_list(pred.class_names)})
         if args.save_dir:
             write_image(Path(args.save_dir) / _pred_name(path, taken), draw_detections(img, det, pred.class_names))
-        print(f"{path}: {len(det)} detection{'' if len(det) == 1 else 's'}", file=out)
+        print(f"{path}: {counted(len(det), 'detection')}", file=out)
         for d in results[-1]["detections"]:
             print(f"  {d['name']:<14} {d['score']:.3f}  [{', '.join(f'{v:.1f}' for v in d['box'])}]", file=out)
     write_json(results, args.json_out)
@@ -233,6 +234,6 @@ def _video(pred, path: Path, info, args, taken: set[str], out) -> dict:
     ms = 1000 * (time.perf_counter() - start) / len(frames)
     also = "decoding, drawing and encoding" if save else "decoding"
     rate = "" if info.fps_stated else f"; the file states no frame rate, times are at {info.fps:g} FPS"
-    print(f"{path}: {len(frames)} frames, {count} detections ({count / len(frames):.1f} per frame), "
+    print(f"{path}: {counted(len(frames), 'frame')}, {counted(count, 'detection')} ({count / len(frames):.1f} per frame), "
           f"{ms:.1f} ms per frame with {also}{rate}" + (f" -> {save}" if save else ""), file=out)
     return {"video": str(path), "fps": info.fps, "fps_stated": info.fps_stated, "frames": frames}

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+from ..progress import counted
 from .jsonout import report_stream, write_json
 
 
@@ -94,6 +95,6 @@ def run_live(args, source) -> int:
     if not args.every_frame and live.read > n:  # the frames the model had no time for
         rate += f" of {live.read} read ({live.read - n} skipped: the source is faster than the model)"
     saved = f" -> {live.saved} (at {live.record_fps:g} fps)" if live.saved else ""
-    print(f"{source.label}: {n} frames in {live.elapsed_s:.1f} s{rate}, {count} detections ({count / n:.1f} per "
-          f"frame); {why}{saved}", file=out)
+    print(f"{source.label}: {counted(n, 'frame')} in {live.elapsed_s:.1f} s{rate}, {counted(count, 'detection')} "
+          f"({count / n:.1f} per frame); {why}{saved}", file=out)
     return 0
