@@ -89,6 +89,22 @@ def test_bad_videos_name_the_file(tiny_ckpt, tmp_path) -> None:
     assert is_video("a/B.MOV") and is_video("x.mkv") and not is_video("x.jpg")
 
 
+def test_a_damaged_video_is_one_line_without_ffmpegs_own(tiny_ckpt, tmp_path) -> None:
+    """OpenCV's FFmpeg printed '[mov,mp4,...] moov atom not found' above our line; the CLI
+    silences it (a fresh process: FFmpeg reads its log level once per process)."""
+    import os
+    import subprocess
+    import sys
+
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)  # an MP4 header, no moov atom
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
+    proc = subprocess.run([sys.executable, "-m", "yolox_edge", "predict", str(tiny_ckpt), str(bad)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "broken.mp4: cannot be read as a video" in lines[0], proc.stderr
+
+
 def test_predict_cli_on_a_video(tiny_ckpt, clip, tmp_path, run_cli) -> None:
     code, out, err = run_cli("predict", tiny_ckpt, clip, "--conf", "0.05", "--json", str(tmp_path / "r.json"),
                              "--save-dir", str(tmp_path / "vis"))

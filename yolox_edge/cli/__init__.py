@@ -89,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     # after the progress bars (stderr) that followed them. A line at a time keeps the log in order.
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)
+    # OpenCV's FFmpeg prints its own line ('moov atom not found', 'Connection refused') above
+    # ours, which says which file or stream and what to do. It reads this once per process, so
+    # the CLI sets it and the library leaves it to the caller; a value set outside is kept
+    # (OPENCV_FFMPEG_LOGLEVEL=24 shows FFmpeg's warnings again).
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     parser = build_parser()
     args = parser.parse_args(argv)
     command = " ".join(filter(None, (args.command, getattr(args, "data_command", None))))  # 'data check'
