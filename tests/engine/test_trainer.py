@@ -129,13 +129,25 @@ def test_log_none_is_silent(synthetic_coco, tmp_path, capsys):
     assert capsys.readouterr() == ("", "")
 
 
-def test_weights_of_another_variant_is_a_user_error(synthetic_coco, tmp_path):
+def test_weights_of_another_variant_is_a_user_error(synthetic_coco, tmp_path, monkeypatch):
+    """Refused before the data is read (a cached large set takes minutes) and before the recipe's
+    notes (a 'no_aug_epochs 15 -> 0' note printed above the refusal)."""
+    import yolox_edge.engine.trainer as trainer_mod
+
     spec = synthetic_coco(4)
     m = create_model("test_dw", num_classes=2)
     save_checkpoint(tmp_path / "dw.pt", m, class_names=["a", "b"])
-    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}})
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "train": {"epochs": 1}})
+    msgs: list[str] = []
+
+    def no_data(*a, **k):
+        raise AssertionError("the data was read before the weights were checked")
+
+    monkeypatch.setattr(trainer_mod, "load_spec", no_data)
     with pytest.raises(UserError, match="yolox_test_dw.*--set model.variant=test_dw"):
-        Trainer(r, data=spec, out=tmp_path / "run", weights=tmp_path / "dw.pt", progress=False).train()
+        Trainer(r, data=spec, out=tmp_path / "run", weights=tmp_path / "dw.pt", progress=False,
+                log=msgs.append).train()
+    assert msgs == []
 
 
 def test_weights_of_the_same_shapes_with_another_activation_start_the_run(synthetic_coco, tmp_path):

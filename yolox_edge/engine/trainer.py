@@ -144,6 +144,12 @@ class Trainer:
         np.random.seed(seed)
         torch.manual_seed(seed)
 
+        weights = None
+        if resume_ckpt is None and self.weights:
+            # Checked before the data is read and cached (minutes on a large set), and before
+            # the recipe's notes, which would be moot
+            weights = load_checkpoint(self.weights)
+            self._check_variant(self.weights, weights, r.model.variant)
         spec = load_spec(self.data)
         self.train_split = read_split(spec, r.data.train_split)
         self.val_split: Split | None = read_split(spec, r.data.val_split) if r.data.val_split in spec.splits else None
@@ -175,8 +181,8 @@ class Trainer:
                      f"{t.epochs} epochs after warm-up run without Mosaic")
         self.schedule = WarmCosSchedule(t.basic_lr_per_img * t.batch, t.epochs, self.iters_per_epoch,
                                         t.warmup_epochs, t.warmup_lr_start, t.min_lr_ratio, self.no_aug_epochs)
-        if resume_ckpt is None and self.weights:
-            self._load_weights(self.weights)
+        if weights is not None:
+            self._load_weights(self.weights, weights)
         self.optimizer = build_optimizer(self.model, self.schedule.lr, t.momentum, t.weight_decay, t.nesterov)
         self.ema = ModelEMA(self.model, t.ema_decay) if t.ema else None
         self.use_amp = bool(t.amp and self.device.type == "cuda")
@@ -210,16 +216,18 @@ class Trainer:
             raise UserError(f"{path}: nothing to resume; run without --resume to start {self.out}")
         return load_checkpoint(path)
 
-    def _load_weights(self, path: str | Path) -> None:
-        ckpt = load_checkpoint(path)
-        src, dst = VARIANTS.get(ckpt["variant"]), VARIANTS[self.model.variant]
+    def _check_variant(self, path: str | Path, ckpt: dict, variant: str) -> None:
+        """UserError unless the weights are of the recipe's ``variant`` (or share its tensors)."""
+        src, dst = VARIANTS.get(ckpt["variant"]), VARIANTS[variant]
         if src is not None and src.act != dst.act and src.shares_weights_with(dst):
             # e.g. COCO Nano (SiLU) -> nano_hswish: same tensors, the fine-tune adapts to the activation
             self.log(f"weights: yolox_{src.name} ({src.act}) into yolox_{dst.name} ({dst.act})")
-        elif ckpt["variant"] != self.model.variant:
+        elif ckpt["variant"] != variant:
             raise UserError(f"{path}: weights are yolox_{ckpt['variant']}, the recipe trains yolox_"
-                            f"{self.model.variant}; use the matching recipe or --set model.variant="
-                            f"{ckpt['variant']}")
+                            f"{variant}; use the matching recipe or --set model.variant={ckpt['variant']}")
+
+    def _load_weights(self, path: str | Path, ckpt: dict) -> None:
+        """Copy the checkpoint's tensors that fit into the model (checked by ``_check_variant``)."""
         state = ckpt.get("ema") or ckpt["model"]
         skipped, missing = transfer_weights(self.model, state)
         kept = len(state) - len(skipped)
