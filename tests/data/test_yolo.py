@@ -134,3 +134,15 @@ def test_ultralytics_data_yaml_reads_as_the_same_yolo_split(tmp_path: Path) -> N
         with pytest.raises(UserError, match=r"ul\.yaml|nowhere") as e:
             read_split(ul, "train")
         assert says in str(e.value), (says, str(e.value))
+
+
+def test_nan_or_inf_in_a_label_line_drops_the_line_with_a_problem(tmp_path: Path) -> None:
+    # float() takes 'nan' and 'inf': an infinite class id made int() raise mid-read (a traceback
+    # from `data check` and `train`), a NaN coordinate passed as a 'zero or negative area' box
+    spec = make_yolo(tmp_path, {
+        "a": (100, 100, "inf 0.5 0.5 0.2 0.2\nnan 0.5 0.5 0.2 0.2\n0 nan 0.5 0.2 0.2\n0 0.5 0.5 0.2 0.2\n"),
+    })
+    split = read_split(spec, "train")
+    assert [problem_kind(p) for p in split.problems] == [BAD_ANNOTATION] * 3
+    assert all("a.txt" in p and "not finite" in p for p in split.problems)
+    np.testing.assert_allclose(split.samples[0].boxes, [[40, 40, 60, 60]], atol=1e-4)

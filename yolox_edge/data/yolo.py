@@ -10,6 +10,7 @@ image is reported as a missing file. ``names`` in the spec gives the class order
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -45,6 +46,10 @@ def parse_yolo_txt(path: Path, num_classes: int, width: int, height: int, proble
             vals = [float(v) for v in parts]
         except ValueError:
             problems.append(check.problem(check.BAD_ANNOTATION, path, f"line {n}: not numbers: {line.strip()!r}"))
+            continue
+        if not all(math.isfinite(v) for v in vals):  # float() takes 'nan' and 'inf'
+            problems.append(check.problem(check.BAD_ANNOTATION, path, f"line {n}: not finite numbers: "
+                                          f"{line.strip()!r}; box dropped"))
             continue
         cls = vals[0]
         if cls != int(cls) or not 0 <= cls < num_classes:
