@@ -146,3 +146,26 @@ def test_nan_or_inf_in_a_label_line_drops_the_line_with_a_problem(tmp_path: Path
     assert [problem_kind(p) for p in split.problems] == [BAD_ANNOTATION] * 3
     assert all("a.txt" in p and "not finite" in p for p in split.problems)
     np.testing.assert_allclose(split.samples[0].boxes, [[40, 40, 60, 60]], atol=1e-4)
+
+
+def test_exif_rotated_phone_mpo_and_png_use_the_decoded_size(tmp_path: Path) -> None:
+    """Pillow calls a phone JPEG holding a second picture 'MPO', and OpenCV rotates a PNG by its
+    EXIF too: both were indexed at the stored size, so the labels were scaled along the wrong axes."""
+    import cv2
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    im = Image.fromarray(np.zeros((100, 200, 3), np.uint8))
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "images" / "m.jpg", "MPO", save_all=True, append_images=[im.copy()], exif=exif.tobytes())
+    im.save(tmp_path / "images" / "p.png", "PNG", exif=exif.tobytes())
+    for stem in ("m", "p"):
+        (tmp_path / "labels" / f"{stem}.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    (tmp_path / "data.yaml").write_text("format: yolo\nnames: [a]\ntrain: {images: images}\n")
+    for s in read_split(tmp_path / "data.yaml", "train").samples:
+        decoded = cv2.imread(str(s.image)).shape[:2]
+        assert (s.height, s.width) == decoded, s.image.name
+        if decoded == (200, 100):  # OpenCV rotated it (a JPEG always; a PNG from OpenCV 4.x on)
+            np.testing.assert_allclose(s.boxes, [[25, 50, 75, 150]])

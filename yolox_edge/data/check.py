@@ -93,14 +93,23 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
     """(width, height) as OpenCV will decode it, from the header; None when it cannot be read.
 
     OpenCV applies the EXIF orientation (phone photos): orientations 5-8 swap width and height.
+    That holds for JPEG, which Pillow calls MPO when the phone stored a second picture in the file
+    (a depth map, a preview); whether OpenCV rotates a PNG, WebP or TIFF by its EXIF depends on
+    its version and on the decoder, so such a (rare) file is decoded once to find out.
     """
     try:
         from PIL import Image  # header only: fast enough to index 100k images
 
         with Image.open(path) as im:
             w, h = int(im.size[0]), int(im.size[1])
-            orientation = im.getexif().get(0x0112, 1) if im.format == "JPEG" else 1
-        return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+            orientation = im.getexif().get(0x0112, 1)
+            fmt = im.format
+        if orientation not in (5, 6, 7, 8):
+            return w, h
+        if fmt in ("JPEG", "MPO"):
+            return h, w
+        img = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)
+        return None if img is None else (int(img.shape[1]), int(img.shape[0]))
     except Exception:  # noqa: BLE001 - any failure means "unreadable", reported by the caller
         return None
 
