@@ -168,3 +168,19 @@ def test_a_spec_or_recipe_that_is_not_utf8_is_one_line(tmp_path, run_cli) -> Non
     bom = tmp_path / "bom.yaml"
     bom.write_bytes("\ufeffformat: coco\nnames: [café]\n".encode("utf-8"))
     assert load_spec(bom).names == ["café"]
+
+
+def test_odd_ids_and_sizes_are_problems_not_a_traceback(tmp_path) -> None:
+    from yolox_edge.data.check import BAD_ANNOTATION, UNKNOWN_CLASS, problem_kind
+
+    gt = json.loads(json.dumps(GT))
+    gt["annotations"][0]["category_id"] = [5]         # TypeError: unhashable type: 'list' before
+    gt["annotations"][1]["image_id"] = {"id": 7}      # the same, grouping by image
+    gt["images"][1].update(width=None, height="32")   # int(None): TypeError before
+    split = read_split(write_coco(tmp_path, gt), "val")
+    kinds = [problem_kind(p) for p in split.problems]
+    assert kinds == [BAD_ANNOTATION, BAD_ANNOTATION, UNKNOWN_CLASS]  # 42 is not a category: a kind of its own
+    assert "category_id must be an integer" in split.problems[0] and "image_id" in split.problems[1]
+    assert "category_id 42" in split.problems[2] and "box dropped" in split.problems[2]
+    b = split.samples[1]
+    assert (b.width, b.height) == (0, 32)  # 0: unknown, taken from the file when it is read

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .check import BAD_ANNOTATION, problem
+from .check import BAD_ANNOTATION, UNKNOWN_CLASS, problem
 from .sample import Sample
 from .spec import READERS, DataSpec, Split, check_split_folders, split_entries
 
@@ -51,16 +51,27 @@ def read_coco(spec: DataSpec, split: str) -> Split:
         boxes, labels, crowd = [], [], []
         for a in by_image.get(im["id"], []):
             if a["category_id"] not in cat_index:
-                problems.append(f"{ann_path}: annotation {a.get('id')} has unknown category {a['category_id']}")
+                problems.append(problem(UNKNOWN_CLASS, ann_path, f"annotation {_id(a)}: category_id "
+                                        f"{a['category_id']} is not in categories; box dropped"))
                 continue
             x, y, w, h = a["bbox"]
             boxes.append([x, y, x + w, y + h])
             labels.append(cat_index[a["category_id"]])
             crowd.append(bool(a.get("iscrowd", 0)))
         samples.append(Sample(Path(img_dir) / im["file_name"], np.asarray(boxes, np.float32), labels,
-                              image_id=int(im["id"]), width=int(im.get("width", 0)),
-                              height=int(im.get("height", 0)), crowd=np.asarray(crowd, bool)))
+                              image_id=int(im["id"]), width=_dim(im.get("width")),
+                              height=_dim(im.get("height")), crowd=np.asarray(crowd, bool)))
     return Split(samples, names, problems, coco_gt=gt)
+
+
+def _dim(v: object) -> int:
+    """An image entry's width or height ("480" too); 0 (unknown: taken from the file) when absent,
+    null or not a number."""
+    try:
+        f = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+    return int(f) if np.isfinite(f) and f > 0 else 0
 
 
 def _id(a: object) -> object:
@@ -74,6 +85,9 @@ def bad_annotation(a: object) -> str | None:
     for key in ("image_id", "category_id", "bbox"):
         if key not in a:
             return f"no {key!r}"
+    for key in ("image_id", "category_id"):  # a list here raised TypeError (unhashable) mid-read
+        if not isinstance(a[key], int) or isinstance(a[key], bool):
+            return f"{key} must be an integer, not {a[key]!r:.40}"
     box = a["bbox"]
     if not isinstance(box, list) or len(box) != 4 or not all(isinstance(v, (int, float)) for v in box):
         return f"bbox must be 4 numbers [x, y, w, h], not {box!r:.60}"
