@@ -59,3 +59,15 @@ def test_voc_spec_errors_are_user_errors(tmp_path: Path) -> None:
     spec.write_text("format: voc\nnames: [cat]\ntrain: {annotations: nowhere, images: images}\n")
     with pytest.raises(UserError, match="nowhere"):
         read_split(spec, "train")
+
+
+def test_a_list_naming_stems_with_spaces_reads_them_whole(tmp_path: Path) -> None:
+    # the 'stem flag' form of VOC ImageSets cut "IMG 0001" to "IMG": a missing file, the sample lost
+    spec = make_voc(tmp_path, {"IMG 0001": (32, 32, [("cat", (1, 1, 8, 8))]), "b": (32, 32, []),
+                               "ñandú 猫": (32, 32, [])},
+                    list_stems=["IMG 0001", "b  1", "ñandú 猫", "b -1"])
+    split = read_split(spec, "train")
+    assert split.problems == []
+    assert [s.image.stem for s in split.samples] == ["IMG 0001", "b", "ñandú 猫"]
+    (tmp_path / "list.txt").write_text("b -1\nIMG 0001 1\n")  # the flag form still reads
+    assert [s.image.stem for s in read_split(spec, "train").samples] == ["IMG 0001"]

@@ -69,14 +69,20 @@ def _image_index(img_dir: Path) -> dict[str, list[str]]:
     return out
 
 
-def _read_stems(list_path: Path) -> list[str]:
+def _read_stems(list_path: Path, ann_dir: Path) -> list[str]:
     stems = []
     for line in list_path.read_text().splitlines():
-        parts = line.split()
-        # VOC ImageSets/Main/<class>_train.txt lines are "stem flag"; flag -1 means absent
-        if parts and not (len(parts) > 1 and parts[1] == "-1"):
-            stems.append(Path(parts[0]).stem if Path(parts[0]).suffix.lower() in IMAGE_SUFFIXES | {".xml"}
-                         else parts[0])
+        item = line.strip()
+        if not item:
+            continue
+        parts = item.rsplit(None, 1)
+        # VOC ImageSets/Main/<class>_train.txt lines are "stem flag"; flag -1 means absent. A
+        # whole line naming an XML is a stem with spaces ("IMG 0001"), not a stem and a flag.
+        if len(parts) == 2 and parts[1] in ("-1", "0", "1") and not (ann_dir / f"{item}.xml").is_file():
+            if parts[1] == "-1":
+                continue
+            item = parts[0]
+        stems.append(Path(item).stem if Path(item).suffix.lower() in IMAGE_SUFFIXES | {".xml"} else item)
     return stems
 
 
@@ -85,7 +91,7 @@ def build_voc_split(ann_dir: Path, img_dir: Path, list_path: Path | None, names:
     class_index = {n: i for i, n in enumerate(names)}
     problems: list[str] = []
     if list_path is not None:
-        stems = _read_stems(list_path)
+        stems = _read_stems(list_path, ann_dir)
     else:
         stems = sorted(p.stem for p in ann_dir.glob("*.xml"))
     images = _image_index(img_dir)
