@@ -52,3 +52,43 @@ def test_move_no_clobber_without_hard_links(tmp_path, monkeypatch, errno_) -> No
     monkeypatch.setattr(os, "link", no_link)
     assert move_no_clobber(src, dest) == tmp_path / "a_2.mp4"
     assert dest.read_bytes() == b"old" and (tmp_path / "a_2.mp4").read_bytes() == b"new" and not src.exists()
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, wrapped) -> None:
+    """ENOSPC while writing into the file object has no file name (torch.save even wraps it in
+    a RuntimeError), so the CLI printed a traceback instead of one line naming the file."""
+    from yolox_edge.fileio import atomic_write_bytes
+
+    path = tmp_path / "last.pt"
+    path.write_bytes(b"epoch 3")
+
+    def write(f) -> None:
+        f.write(b"half")
+        try:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError:
+            if wrapped:
+                raise RuntimeError("[enforce fail at inline_container.cc] unexpected pos")
+            raise
+
+    with pytest.raises(OSError) as info:
+        atomic_write_bytes(path, write)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
+    assert path.read_bytes() == b"epoch 3" and os.listdir(tmp_path) == ["last.pt"]
+
+
+def test_train_stopped_by_a_full_disk_is_one_line_pointing_at_resume(run_cli, tmp_path, monkeypatch) -> None:
+    import yolox_edge.cli.train as cli_train
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "last.pt").write_bytes(b"x")
+
+    def full(args) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out / "last.pt"))
+
+    monkeypatch.setattr(cli_train, "run", full)
+    code, _, err = run_cli("train", "--recipe", "yolox_nano", "--data", tmp_path / "d.yaml", "--out", out)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "last.pt: No space left on device" in err and "--resume continues from last.pt" in err

@@ -64,8 +64,14 @@ def atomic_write_bytes(path: str | Path, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        # A full disk while writing into the file object is an OSError without a file name
+        # (torch.save even wraps it in a RuntimeError): name the file, so that the CLI says
+        # which one and what to do in one line instead of a traceback.
+        cause = e if isinstance(e, OSError) else e.__context__ if isinstance(e, RuntimeError) else None
+        if isinstance(cause, OSError) and cause.errno is not None and cause.filename is None:
+            raise OSError(cause.errno, cause.strerror or os.strerror(cause.errno), str(path)) from e
         raise
 
 

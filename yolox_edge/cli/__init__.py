@@ -118,8 +118,13 @@ def main(argv: list[str] | None = None) -> int:
         # one line naming it, like a UserError. An OSError without a file is a bug: traceback.
         if e.filename is None:
             raise
+        kept = ""
+        if command in ("train", "pipeline") and getattr(args, "out", None):
+            last = Path(args.out) / ("train" if command == "pipeline" else "") / "last.pt"
+            # checkpoints are written to a temp file and renamed: a failed save leaves the last good one
+            kept = "; then the same command with --resume continues from last.pt" if last.is_file() else ""
         print(f"yolox-edge {command}: error: {e.filename}: {e.strerror or e}; check the path, its "
-              f"permissions and free space", file=sys.stderr)
+              f"permissions and free space{kept}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         hint = ""
