@@ -122,7 +122,7 @@ def test_ultralytics_data_yaml_reads_as_the_same_yolo_split(tmp_path: Path) -> N
     for text, says in [
         ("path: nowhere\ntrain: images\nnames: [cat]\n", "nowhere: dataset folder not found"),
         ("path: ds\ntrain: [images, images]\nnames: [cat]\n", "give one images folder"),
-        ("path: ds\ntrain: train.txt\nnames: [cat]\n", "give one images folder"),
+        ("path: ds\ntrain: train.txt\nnames: [cat]\n", "labels: DIR}, adding list: FILE.txt"),
         ("path: ds\ntrain: images\nnames: {0: cat, 2: dog}\n", "keys 0..1"),
         ("path: ds\ntrain: images\nnames: {0: cat, x: dog}\n", "keys 0..1 (got 0, x)"),
         ("path: ds\ntrain: images\nnc: 3\nnames: [cat, dog]\n", "nc is 3 but names has 2"),

@@ -145,7 +145,8 @@ def _from_ultralytics(p: Path, d: dict) -> dict:
             out[k] = {"images": str(rel / v)}
         else:
             raise UserError(f"{p}: split {k!r} is {v!r}; give one images folder (a list of folders or a .txt list "
-                            f"of image paths is not read), or write {k}: {{images: DIR, labels: DIR}}")
+                            f"of image paths is not read), or write {k}: {{images: DIR, labels: DIR}}, adding list: FILE.txt to "
+                            f"train on only the images a .txt names (their file names, looked up in DIR)")
     nc = d.get("nc")
     if nc is not None and out["names"] is not None and nc != len(out["names"]):
         raise UserError(f"{p}: nc is {nc} but names has {len(out['names'])} entries; make them agree")
