@@ -277,6 +277,29 @@ def test_ctrl_c_hint_says_whether_there_is_an_epoch_to_resume(synthetic_coco, ti
     assert code == 130 and "--resume continues from the last finished epoch" in err
 
 
+def test_sigterm_stops_training_with_the_resume_hint(synthetic_coco, tiny_recipe, run_cli, tmp_path, monkeypatch):
+    """SIGTERM (docker stop, systemd, timeout) ended train without a word; it is now reported as
+    Ctrl-C is, with exit 143, and the handler is put back afterwards."""
+    import os
+    import signal
+    import time
+
+    spec = synthetic_coco(4)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "last.pt").write_bytes(b"an earlier epoch")
+
+    def terminated(self, *a, **k):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises in here
+        raise AssertionError("SIGTERM did not stop the run")
+
+    monkeypatch.setattr(Trainer, "train", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    code, _, err = run_cli("train", "--data", spec, "--out", tmp_path / "run", "--resume")
+    assert code == 143 and "train: stopped by SIGTERM; the same command with --resume continues" in err, err
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_rng_state_round_trips_through_weights_only_load(tmp_path):
     random.seed(3)
     np.random.seed(3)

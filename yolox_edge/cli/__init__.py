@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from .signals import Terminated, sigterm_stops
 
 COMMANDS = ["demo", "models", "import_official", "predict", "eval", "export", "train", "convert", "bench", "data",
             "package", "verify", "info", "calibrate", "quantize", "pipeline"]
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = " ".join(filter(None, (args.command, getattr(args, "data_command", None))))  # 'data check'
     try:
+        if command in ("train", "pipeline"):  # long, resumable: a SIGTERM is reported as Ctrl-C is
+            with sigterm_stops():
+                return int(args.func(args) or 0)
         return int(args.func(args) or 0)
     except UserError as e:
         print(f"yolox-edge {command}: error: {e}", file=sys.stderr)
@@ -126,13 +130,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"yolox-edge {command}: error: {e.filename}: {e.strerror or e}; check the path, its "
               f"permissions and free space{kept}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         hint = ""
         if command in ("train", "pipeline") and getattr(args, "out", None):
             last = Path(args.out) / ("train" if command == "pipeline" else "") / "last.pt"
             # last.pt holds the last finished epoch; before the first one there is nothing to resume
             hint = ("; the same command with --resume continues from the last finished epoch" if last.is_file()
                     else "; no epoch had finished, so nothing was saved: run the same command again")
+        if isinstance(e, Terminated):  # 128 + SIGTERM, as a shell reports a process it ended
+            print(f"yolox-edge {command}: stopped by SIGTERM{hint}", file=sys.stderr)
+            return 143
         print(f"yolox-edge {command}: interrupted{hint}", file=sys.stderr)
         return 130
 

@@ -8,36 +8,12 @@ the first frame, while the model loads, is the CLI's usual interrupt: exit 130.)
 """
 from __future__ import annotations
 
-import contextlib
-import signal
 import sys
-import threading
 from pathlib import Path
-from typing import Iterator
 
 from ..progress import counted
 from .jsonout import report_stream, write_json
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Python is when it comes, as Ctrl-C's KeyboardInterrupt is."""
-
-
-@contextlib.contextmanager
-def _sigterm_stops() -> Iterator[None]:
-    """SIGTERM raises Terminated for a while (signal handlers can only be set in the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame):
-        raise Terminated
-
-    old = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+from .signals import Terminated, sigterm_stops
 
 
 def _why(stopped: str, source) -> str:
@@ -70,7 +46,7 @@ def run_live(args, source) -> int:
                  "read": live.read, "frames": frames}]
 
     try:
-        with _sigterm_stops(), predict_stream(pred, source, max_frames=args.frames, duration_s=args.duration,
+        with sigterm_stops(), predict_stream(pred, source, max_frames=args.frames, duration_s=args.duration,
                                               save_to=save, progress=not args.no_progress,
                                               newest_only=not args.every_frame) as live:
             try:
