@@ -300,6 +300,34 @@ def test_sigterm_stops_training_with_the_resume_hint(synthetic_coco, tiny_recipe
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def test_a_stopped_and_resumed_run_ends_as_the_uninterrupted_one(synthetic_coco, tiny_recipe, tmp_path):
+    """Resume restores everything the run depends on (weights, optimizer, EMA, schedule, RNG, the
+    sample order and augmentation of each epoch): stopped after epoch 2 of 3 (Mosaic on) and
+    resumed, it logs the same losses and ends with the same weights, bit for bit (1 thread, no workers)."""
+    spec = synthetic_coco(6)
+
+    class StopAfterSecondEpoch(Hook):
+        def after_epoch(self, trainer, epoch, row):
+            if epoch == 1:  # 0-based: the checkpoint of epoch 2 is written
+                raise KeyboardInterrupt
+
+    Trainer(load_recipe(tiny_recipe), data=spec, out=tmp_path / "whole", progress=False, log=None).train()
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(load_recipe(tiny_recipe), data=spec, out=tmp_path / "cut", progress=False, log=None,
+                hooks=[StopAfterSecondEpoch()]).train()
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 2
+    Trainer(None, data=spec, out=tmp_path / "cut", resume=True, progress=False, log=None).train()
+
+    def losses(run):
+        return [{k: v for k, v in r.items() if k.startswith("loss_")}
+                for r in json.loads((tmp_path / run / "log.json").read_text())]
+
+    assert len(losses("whole")) == 3 and losses("cut") == losses("whole")
+    a, b = (load_checkpoint(tmp_path / run / "last.pt") for run in ("whole", "cut"))
+    for part in ("model", "ema"):
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+
+
 def test_rng_state_round_trips_through_weights_only_load(tmp_path):
     random.seed(3)
     np.random.seed(3)
