@@ -145,6 +145,15 @@ def test_a_broken_class_list_or_spec_is_one_error(tmp_path, gt_change, spec_extr
         read_split(write_coco(tmp_path, {**GT, **gt_change}, spec_extra), split)
 
 
+def test_a_second_file_with_an_image_id_taken_is_skipped_not_given_its_boxes(tmp_path) -> None:
+    """Annotations name images by id: b.jpg sharing a.jpg's id trained on a.jpg's boxes."""
+    gt = {**GT, "images": GT["images"] + [{"id": 7, "file_name": "c.jpg", "width": 64, "height": 48}]}
+    split = read_split(write_coco(tmp_path, gt), "val")
+    assert [s.image.name for s in split.samples] == ["a.jpg", "b.jpg"]
+    (dup,) = [p for p in split.problems if "image id 7" in p]
+    assert "used by a.jpg and c.jpg; c.jpg skipped (give each image its own id)" in dup
+
+
 def test_an_image_given_as_the_spec_is_called_no_yaml_file(tmp_path, run_cli) -> None:
     """'data check dog.jpg' said 'not UTF-8 text (byte 0xff at offset 0); save it as UTF-8'."""
     img = tmp_path / "dog.jpg"

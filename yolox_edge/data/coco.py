@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .check import BAD_ANNOTATION, UNKNOWN_CLASS, problem
+from .check import BAD_ANNOTATION, DUPLICATE, UNKNOWN_CLASS, problem
 from .sample import Sample
 from .spec import READERS, DataSpec, Split, check_split_folders, split_entries
 
@@ -43,10 +43,18 @@ def read_coco(spec: DataSpec, split: str) -> Split:
             continue
         by_image.setdefault(a["image_id"], []).append(a)
     samples = []
+    files_of: dict[int, str] = {}  # image id -> the file that took it first
     for n, im in enumerate(gt["images"]):
         if not isinstance(im, dict) or not isinstance(im.get("id"), int) or not isinstance(im.get("file_name"), str):
             problems.append(problem(BAD_ANNOTATION, ann_path, f"image entry {n} needs an integer 'id' and a "
                                     "'file_name'; skipped"))
+            continue
+        first = files_of.setdefault(im["id"], im["file_name"])
+        if first != im["file_name"]:
+            # Annotations name an image by id: a second file with the id would train on the
+            # first one's boxes (and score against them)
+            problems.append(problem(DUPLICATE, ann_path, f"image id {im['id']} is used by {first} and "
+                                    f"{im['file_name']}; {im['file_name']} skipped (give each image its own id)"))
             continue
         boxes, labels, crowd = [], [], []
         for a in by_image.get(im["id"], []):
