@@ -154,6 +154,14 @@ def test_a_second_file_with_an_image_id_taken_is_skipped_not_given_its_boxes(tmp
     assert "used by a.jpg and c.jpg; c.jpg skipped (give each image its own id)" in dup
 
 
+def test_annotations_of_an_image_not_listed_are_a_problem(tmp_path) -> None:
+    gt = {**GT, "annotations": GT["annotations"] + [
+        {"id": 8, "image_id": 12345, "category_id": 5, "bbox": [1, 2, 3, 4], "iscrowd": 0, "area": 12}]}
+    split = read_split(write_coco(tmp_path, gt), "val")
+    assert any("1 annotation(s) (first: 8) name image_id 12345, which is not in images; dropped" in p
+               for p in split.problems), split.problems
+
+
 def test_an_image_given_as_the_spec_is_called_no_yaml_file(tmp_path, run_cli) -> None:
     """'data check dog.jpg' said 'not UTF-8 text (byte 0xff at offset 0); save it as UTF-8'."""
     img = tmp_path / "dog.jpg"

@@ -69,6 +69,11 @@ def read_coco(spec: DataSpec, split: str) -> Split:
         samples.append(Sample(Path(img_dir) / im["file_name"], np.asarray(boxes, np.float32), labels,
                               image_id=int(im["id"]), width=_dim(im.get("width")),
                               height=_dim(im.get("height")), crowd=np.asarray(crowd, bool)))
+    known = {im.get("id") for im in gt["images"] if isinstance(im, dict)}
+    for image_id, anns in by_image.items():
+        if image_id not in known:  # dropped with nothing said, while data check counted the boxes as fine
+            problems.append(problem(BAD_ANNOTATION, ann_path, f"{len(anns)} annotation(s) (first: {_id(anns[0])}) "
+                                    f"name image_id {image_id}, which is not in images; dropped"))
     return Split(samples, names, problems, coco_gt=gt)
 
 
