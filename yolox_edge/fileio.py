@@ -80,9 +80,7 @@ def new_file_mode(path: Path) -> int:
     try:
         return path.stat().st_mode & 0o777
     except OSError:
-        mask = os.umask(0)  # the only portable way to read it: set, then put it back at once
-        os.umask(mask)
-        return 0o666 & ~mask
+        return 0o666 & ~_umask()
 
 
 def new_folder_mode(path: Path) -> int:
@@ -90,9 +88,14 @@ def new_folder_mode(path: Path) -> int:
     try:
         return path.stat().st_mode & 0o777
     except OSError:
-        mask = os.umask(0)  # as in new_file_mode
-        os.umask(mask)
-        return 0o777 & ~mask
+        return 0o777 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask: the only portable way to read it is to set it, then put it back at once."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def free_name(path: Path) -> Path:

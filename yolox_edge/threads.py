@@ -4,6 +4,14 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
+from .errors import BadArgument
+
+
+def check_threads(threads: object) -> None:
+    """BadArgument unless ``threads`` is None (the library's own count) or a whole number >= 1."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise BadArgument(f"threads must be a whole number of at least 1 (None: each library's own count), not {threads!r}")
+
 
 @contextmanager
 def torch_threads(n: int | None = None) -> Iterator[None]:

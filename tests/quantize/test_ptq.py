@@ -302,7 +302,7 @@ def test_run_quantize_threads_set_torch_and_the_evaluations(tiny_ckpt, tiny_cali
         assert seen == {"torch": 1, "eval": [(1, 1), (1, 1)]} and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
-    with pytest.raises(BadArgument, match=r"threads 0: a whole number of at least 1"):
+    with pytest.raises(BadArgument, match=r"threads must be a whole number of at least 1 .*, not 0$"):
         pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "r", threads=0)
 
 

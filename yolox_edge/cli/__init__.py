@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = " ".join(filter(None, (args.command, getattr(args, "data_command", None))))  # 'data check'
     try:
-        if command in ("train", "pipeline"):  # long, resumable: a SIGTERM is reported as Ctrl-C is
+        if command in RESUMABLE:  # long, resumable: a SIGTERM is reported as Ctrl-C is
             with sigterm_stops():
                 return int(args.func(args) or 0)
         return int(args.func(args) or 0)
@@ -122,18 +122,16 @@ def main(argv: list[str] | None = None) -> int:
         # one line naming it, like a UserError. An OSError without a file is a bug: traceback.
         if e.filename is None:
             raise
-        kept = ""
-        if command in ("train", "pipeline") and getattr(args, "out", None):
-            last = Path(args.out) / ("train" if command == "pipeline" else "") / "last.pt"
-            # checkpoints are written to a temp file and renamed: a failed save leaves the last good one
-            kept = "; then the same command with --resume continues from last.pt" if last.is_file() else ""
+        last = _last_checkpoint(command, args)
+        # checkpoints are written to a temp file and renamed: a failed save leaves the last good one
+        kept = "; then the same command with --resume continues from last.pt" if last and last.is_file() else ""
         print(f"yolox-edge {command}: error: {e.filename}: {e.strerror or e}; check the path, its "
               f"permissions and free space{kept}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         hint = ""
-        if command in ("train", "pipeline") and getattr(args, "out", None):
-            last = Path(args.out) / ("train" if command == "pipeline" else "") / "last.pt"
+        last = _last_checkpoint(command, args)
+        if last is not None:
             # last.pt holds the last finished epoch; before the first one there is nothing to resume
             hint = ("; the same command with --resume continues from the last finished epoch" if last.is_file()
                     else "; no epoch had finished, so nothing was saved: run the same command again")
@@ -142,6 +140,16 @@ def main(argv: list[str] | None = None) -> int:
             return 143
         print(f"yolox-edge {command}: interrupted{hint}", file=sys.stderr)
         return 130
+
+
+RESUMABLE = ("train", "pipeline")  # commands whose run folder --resume continues
+
+
+def _last_checkpoint(command: str, args) -> Path | None:
+    """Where a resumable command keeps its last.pt (None for other commands, or without --out)."""
+    if command not in RESUMABLE or not getattr(args, "out", None):
+        return None
+    return Path(args.out) / ("train" if command == "pipeline" else "") / "last.pt"
 
 
 if __name__ == "__main__":

@@ -5,10 +5,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from ..errors import FORCE, BadArgument, UserError, check_input_size, in_python, input_hw, require_out_folder
+from ..errors import FORCE, UserError, check_input_size, in_python, input_hw, require_out_folder
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
 from ..progress import deprecated_keywords, line_sink
-from ..threads import torch_threads
+from ..threads import check_threads, torch_threads
 from .accuracy import check_val_images, summary_lines
 from .calib import load_calibration_set
 from .nncf_quiet import quiet_nncf
@@ -56,8 +56,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
         if f not in FORMATS:
             raise UserError(f"unknown format {f!r}; choose from {', '.join(FORMATS)}")
     check_silu(formats, silu)
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise BadArgument(f"threads {threads!r}: a whole number of at least 1, or None (each library's choice)")
+    check_threads(threads)
     if subset_size < 1:
         raise UserError(f"--subset-size {subset_size}: must be at least 1")
     if not 0 < max_drop < 1:

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
+from ..threads import check_threads
 from .base import Backend, ModelInfo
 from .predictor import Predictor
 
@@ -82,8 +83,7 @@ def open_model(path: str | Path, *, threads: int | None = None, **options) -> tu
 
     ``options`` go to exported-model backends, e.g. ``precision_hint='f32'`` (OpenVINO, ncnn).
     """
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise UserError(f"threads must be a whole number of at least 1 (None: the runtime's own), not {threads!r}")
+    check_threads(threads)
     p = Path(path)
     if not p.exists():
         raise UserError(f"{p}: model not found; pass a checkpoint (.pt) or an exported artifact")
