@@ -2,6 +2,7 @@
 eval, verify) run on boards where only the runtimes are installed."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -117,11 +118,23 @@ def move_no_clobber(src: Path, path: Path) -> Path:
     while True:
         dest = free_name(path)
         try:
-            os.link(src, dest)
-        except FileExistsError:  # taken between the check and the link: try the next name
+            move_to_new(src, dest)
+        except FileExistsError:  # taken between the check and the move: try the next name
             continue
-        except OSError:
-            os.replace(src, dest)
-            return dest
-        os.unlink(src)
         return dest
+
+
+def move_to_new(src: Path, dest: Path) -> None:
+    """Move ``src`` to ``dest``, which must not exist: FileExistsError if it does, even if another
+    process made it a moment ago. A hard link claims the name atomically; where the file system
+    has none (FAT, exFAT, some Android storage) the name is checked, then renamed onto."""
+    try:
+        os.link(src, dest)
+    except FileExistsError:
+        raise
+    except OSError:
+        if os.path.lexists(dest):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dest)) from None
+        os.replace(src, dest)
+        return
+    os.unlink(src)

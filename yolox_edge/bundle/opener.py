@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import UserError, file_in_the_way
-from ..fileio import new_folder_mode
+from ..fileio import move_to_new, new_folder_mode
 from .package import check_extracted
 from .safezip import safe_extract
 
@@ -73,16 +73,10 @@ def _move_files_into(src: Path, dest: Path) -> None:
         for f in sorted(src.iterdir()):
             target = dest / f.name
             try:
-                os.link(f, target)  # fails, rather than replaces, where the name is taken
-                os.unlink(f)
+                move_to_new(f, target)  # fails, rather than replaces, where the name is taken
             except FileExistsError:
                 raise UserError(f"{dest}: {f.name} appeared there while the bundle was checked; extract into a "
                                 "new folder") from None
-            except OSError:  # no hard links on this file system (FAT, some Android storage)
-                if target.exists():
-                    raise UserError(f"{dest}: {f.name} appeared there while the bundle was checked; extract "
-                                    "into a new folder") from None
-                os.rename(f, target)
             moved.append(target)
     except BaseException:
         for target in moved:
