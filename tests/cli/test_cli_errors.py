@@ -232,7 +232,11 @@ def test_predict_a_folder(bad: Path, tmp_path: Path, run_cli) -> None:
     assert code == 0, err
     assert [r["image"] for r in json.loads(out)] == [str(folder / "a.jpg"), str(folder / "a.png"),
                                                      str(bad / "ok.jpg")]
-    assert "b.jpg" in err and "1 unreadable image(s) skipped" in err
+    assert "b.jpg" in err and "1 unreadable image skipped" in err and "replaced" not in err
+    assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["a_png_pred.jpg", "a_pred.jpg", "ok_pred.jpg"]
+    # The same run again refreshes the three copies, and says so.
+    code, out, err = run_cli("predict", bad / "good.pt", folder, bad / "ok.jpg", "--save-dir", tmp_path / "vis")
+    assert code == 0 and f"replaced 3 annotated copies of an earlier run in {tmp_path / 'vis'}" in err, err
     assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["a_png_pred.jpg", "a_pred.jpg", "ok_pred.jpg"]
     (tmp_path / "empty").mkdir()
     assert_one_line_error(run_cli("predict", bad / "good.pt", tmp_path / "empty"), "no images in this folder")

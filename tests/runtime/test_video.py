@@ -115,6 +115,9 @@ def test_predict_cli_on_a_video(tiny_ckpt, clip, tmp_path, run_cli) -> None:
     total = sum(len(f["detections"]) for f in record["frames"])
     assert f"{clip}: 7 frames, {total} detections" in out
     assert count_frames(tmp_path / "vis" / "clip_pred.mp4")[0] == 7
+    assert "replaced" not in err
+    code, _out, err = run_cli("predict", tiny_ckpt, clip, "--save-dir", str(tmp_path / "vis"))
+    assert code == 0 and "replaced 1 annotated copy of an earlier run" in err, err
 
 
 def empty_avi(path: Path) -> Path:

@@ -187,10 +187,13 @@ def run(args) -> int:
     named = {p: check_video(p) if is_video(p) else read_image(p) for p, is_named in paths if is_named}
     pred = predictor_from_args(args)
     results, skipped = [], []
+    replaced = 0  # annotated copies of an earlier run written over (a re-run refreshes them)
     out = report_stream(args)
     for path, is_named in paths:
         if is_named and is_video(path):
-            results.append(_video(pred, path, named[path], args, taken, out))
+            record, was_there = _video(pred, path, named[path], args, taken, out)
+            results.append(record)
+            replaced += was_there
             continue
         if is_named:
             img = named[path]
@@ -204,13 +207,18 @@ def run(args) -> int:
         det = pred.predict(img)
         results.append({"image": str(path), "detections": det.to_list(pred.class_names)})
         if args.save_dir:
-            write_image(Path(args.save_dir) / _pred_name(path, taken), draw_detections(img, det, pred.class_names))
+            target = Path(args.save_dir) / _pred_name(path, taken)
+            replaced += target.exists()
+            write_image(target, draw_detections(img, det, pred.class_names))
         print(f"{path}: {counted(len(det), 'detection')}", file=out)
         for d in results[-1]["detections"]:
             print(f"  {d['name']:<14} {d['score']:.3f}  [{', '.join(f'{v:.1f}' for v in d['box'])}]", file=out)
     write_json(results, args.json_out)
     if skipped:
-        print(f"{len(skipped)} unreadable image(s) skipped", file=sys.stderr)
+        print(f"{counted(len(skipped), 'unreadable image')} skipped", file=sys.stderr)
+    if replaced:
+        copies = "1 annotated copy" if replaced == 1 else f"{replaced} annotated copies"
+        print(f"replaced {copies} of an earlier run in {args.save_dir}", file=sys.stderr)
     return 0
 
 
@@ -219,13 +227,15 @@ def frame_record(f, names: list[str]) -> dict:
     return {"frame": f.index, "time_s": round(f.time_s, 4), "detections": f.detections.to_list(names)}
 
 
-def _video(pred, path: Path, info, args, taken: set[str], out) -> dict:
-    """Every frame of one video: its JSON record, a summary line, the annotated copy when asked."""
+def _video(pred, path: Path, info, args, taken: set[str], out) -> tuple[dict, bool]:
+    """Every frame of one video: its JSON record, a summary line, the annotated copy when asked.
+    Also returns whether that copy replaced an earlier one."""
     import time
 
     from ..runtime.video import predict_video
 
     save = Path(args.save_dir) / _pred_name(path, taken, ".mp4") if args.save_dir else None
+    was_there = save is not None and save.exists()
     frames, count = [], 0
     start = time.perf_counter()
     for f in predict_video(pred, path, save_to=save, progress=not args.no_progress):
@@ -236,4 +246,4 @@ def _video(pred, path: Path, info, args, taken: set[str], out) -> dict:
     rate = "" if info.fps_stated else f"; the file states no frame rate, times are at {info.fps:g} FPS"
     print(f"{path}: {counted(len(frames), 'frame')}, {counted(count, 'detection')} ({count / len(frames):.1f} per frame), "
           f"{ms:.1f} ms per frame with {also}{rate}" + (f" -> {save}" if save else ""), file=out)
-    return {"video": str(path), "fps": info.fps, "fps_stated": info.fps_stated, "frames": frames}
+    return {"video": str(path), "fps": info.fps, "fps_stated": info.fps_stated, "frames": frames}, was_there
