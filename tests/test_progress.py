@@ -66,3 +66,11 @@ def test_counted_says_one_in_the_singular() -> None:
     from yolox_edge.progress import counted
 
     assert [counted(n, "frame") for n in (0, 1, 2)] == ["0 frames", "1 frame", "2 frames"]
+
+
+def test_first_few_names_the_rest_by_count() -> None:
+    from yolox_edge.progress import first_few
+
+    assert first_few(["a", "b"], 3) == "a, b"
+    assert first_few(["a", "b", "c"], 3) == "a, b, c"
+    assert first_few(["a", "b", "c", "d", "e"], 3) == "a, b, c and 2 more"

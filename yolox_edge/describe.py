@@ -10,11 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import format_size
-
-
-def _names(names: list[str], shown: int = 6) -> str:
-    more = len(names) - shown
-    return ", ".join(names[:shown]) + (f", ... ({more} more)" if more > 0 else "")
+from .progress import first_few
 
 
 def _checkpoint(path: Path) -> dict:
@@ -112,7 +108,7 @@ def describe_lines(info: dict) -> list[str]:
     counts = info.get("counts") or {}
     size = f"{format_size(info['input_size'])} input" if info.get("input_size") else "input size not recorded"
     n = len(info["class_names"])
-    net = f"{info.get('variant') or '?'}, {n} class{'es' if n != 1 else ''} ({_names(info['class_names'])})"
+    net = f"{info.get('variant') or '?'}, {n} class{'es' if n != 1 else ''} ({first_few(info['class_names'], 6)})"
     if counts:
         net += f", {counts['params_m']:.3f} M params, {counts['gflops']:.2f} GFLOPs at {format_size(info['input_size'])}"
     if info["kind"] == "checkpoint":

@@ -20,7 +20,7 @@ import shutil
 import sys
 import time
 import warnings
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from tqdm import tqdm
 
@@ -108,6 +108,12 @@ def _drop(line: str) -> None:
 def counted(n: int, noun: str) -> str:
     """'1 detection', '3 detections', '0 frames': a count for a line a user reads."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def first_few(items: Sequence[str], shown: int) -> str:
+    """'a, b, c and 4 more': the first ``shown`` items of a list for a line a user reads."""
+    more = len(items) - shown
+    return ", ".join(items[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def line_sink(log: Callable[[str], None] | None) -> Callable[[str], None]:

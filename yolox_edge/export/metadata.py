@@ -17,6 +17,7 @@ from ..data.preprocess import PreprocessConfig
 from ..decode_np import level_shapes
 from ..fileio import atomic_write_bytes, run_checkpoint, sha256_file
 from ..errors import UserError
+from ..progress import first_few
 from ..runtime.base import OUTPUT_KINDS, ModelInfo
 
 SCHEMA_VERSION = 1
@@ -133,8 +134,8 @@ def find_metadata(path: str | Path) -> Path:
                            for m in p.glob(f"{depth}/{METADATA_FILE}")
                            if not any(part.startswith(".") for part in m.relative_to(p).parts))
             if found:
-                shown = ", ".join(found[:8]) + (f" and {len(found) - 8} more" if len(found) > 8 else "")
-                raise UserError(f"{p}: holds exports in subfolders, not one itself; give one of them: {shown}")
+                raise UserError(f"{p}: holds exports in subfolders, not one itself; give one of them: "
+                                f"{first_few(found, 8)}")
             onnx = sorted(p.glob("*.onnx"))
             if len(onnx) == 1:  # a folder holding the official YOLOX ONNX, say
                 p = onnx[0]

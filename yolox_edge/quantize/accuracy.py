@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import UserError
+from ..progress import first_few
 
 METRIC = "COCO AP@[.50:.95]"
 EXACT_INPUT = "pixels 0..255, exact"  # metadata ``input_quantizer``: set by pixel_input.py after NNCF
@@ -183,11 +184,6 @@ def summarize(log: ScoreLog, ptq: GraphQuant, final: GraphQuant, modules: dict[s
             "whole_split_scorings": len(scores)}
 
 
-def _names(names: list[str], shown: int = 4) -> str:
-    more = len(names) - shown
-    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
-
-
 def _pts(ap: float) -> str:
     return f"{100 * ap:.2f}"  # AP points, as eval and --report print them
 
@@ -214,7 +210,7 @@ def summary_lines(entry: dict | None) -> list[str]:
     if not rev:
         lines.append(f"{kept}; accuracy control reverted none of the {n_ops} quantized ops")
     else:
-        lines += [kept, f"    reverted to float by accuracy control: {len(rev)} of the {n_ops} quantized ops ({_names(rev)})"]
+        lines += [kept, f"    reverted to float by accuracy control: {len(rev)} of the {n_ops} quantized ops ({first_few(rev, 4)})"]
     if rev and not entry["quantized_ops"]["final"]:
         lines.append("    every quantized op was reverted: the model written computes in float throughout")
     if nncf_drop > entry["max_drop"]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..data.preprocess import IMAGE_SUFFIXES, PreprocessConfig, list_images, preprocess, read_image
 from ..fileio import atomic_write_bytes, run_checkpoint
+from ..progress import first_few
 from ..errors import FORCE, UserError, check_input_size, format_size, input_hw, require_out_folder
 
 FORMAT = "yolox_edge.calibration"
@@ -172,15 +173,11 @@ def preprocess_images(files: list[Path], size: tuple[int, int]) -> np.ndarray:
     if missing or bad:
         what = []
         if missing:
-            what.append(f"{_first_few(missing)}: listed but not found; restore them or remove their entries")
+            what.append(f"{first_few(missing, 3)}: listed but not found; restore them or remove their entries")
         if bad:
-            what.append(f"{_first_few(bad)}: unreadable image(s) in the calibration source; remove or replace them")
+            what.append(f"{first_few(bad, 3)}: unreadable image(s) in the calibration source; remove or replace them")
         raise UserError("; ".join(what) + ", and run again")
     return out
-
-
-def _first_few(paths: list[str], n: int = 3) -> str:
-    return ", ".join(paths[:n]) + (f" (+{len(paths) - n} more)" if len(paths) > n else "")
 
 
 def _npy_bytes(arr: np.ndarray) -> bytes:
