@@ -103,6 +103,7 @@ def test_coco_problems(tmp_path: Path) -> None:
     report = check.check_dataset(tmp_path / "data.yaml", progress=False)
     kinds = [check.problem_kind(p) for p in report["problems"]]
     assert kinds.count(check.DUPLICATE) == 2  # image id 1 twice, annotation id 5 twice
+    assert any(p.endswith("annotation id 5 is used more than once; its boxes are all kept") for p in report["problems"])
     assert check.OUTSIDE in kinds and check.DEGENERATE in kinds
     assert all("gt.json" in p for p in report["problems"])
 
@@ -132,3 +133,47 @@ def test_a_split_that_cannot_be_read_is_named_and_the_cli_exits_2(tmp_path: Path
         check.check_dataset(tmp_path / "data.yaml", ["test"], progress=False)
     code, out, err = run_cli("data", "check", tmp_path / "data.yaml", "--split", "test")
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+
+
+def test_each_bad_box_is_one_line_saying_what_became_of_it() -> None:
+    # A NaN box was 'zero or negative area'; a box wholly outside was reported twice (outside,
+    # then zero area once clipped); the kind said '(clipped)' for a box that was dropped.
+    probs: list[str] = []
+    boxes, labels, _ = check.clean_boxes(
+        np.array([[np.nan, 1, 5, 5], [1, 1, np.inf, 5], [50, 40, 60, 50], [30, 5, 50, 15], [1, 1, 1, 6],
+                  [10, 10, 20, 20]], np.float32), np.arange(6), 40, 30, "gt.json", problems=probs)
+    assert labels.tolist() == [3, 5]
+    np.testing.assert_allclose(boxes, [[30, 5, 40, 15], [10, 10, 20, 20]])
+    assert probs == [
+        "gt.json: bad annotation: box [nan, 1, 5, 5] is not a number; dropped",
+        "gt.json: bad annotation: box [1, 1, inf, 5] is infinite; dropped",
+        "gt.json: box outside the image: box [50, 40, 60, 50] in a 40x30 image; nothing of it is inside: dropped",
+        "gt.json: box outside the image: box [30, 5, 50, 15] in a 40x30 image; clipped to [30, 5, 40, 15]",
+        "gt.json: zero or negative area box: box [1, 1, 1, 6]; dropped",
+    ]
+    again: list[str] = []
+    check.clean_boxes(boxes, labels, 40, 30, "gt.json", problems=again)
+    assert again == []
+    # problem lines written before the kinds lost their '(clipped)'/'(dropped)' (a cached index) keep their kind
+    assert check.problem_kind("a.xml: box outside the image (clipped): box [1, 2, 3, 4]") == check.OUTSIDE
+    assert check.problem_kind("a.xml: zero or negative area box (dropped): box [1, 2, 3, 4]") == check.DEGENERATE
+
+
+def test_a_nan_box_in_coco_or_voc_is_not_a_number_and_an_outside_box_is_reported_once(tmp_path: Path) -> None:
+    write_image(tmp_path / "coco" / "im" / "a.png", 40, 30)
+    gt = {"images": [{"id": 1, "file_name": "a.png", "width": 40, "height": 30}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 3, "bbox": [float("nan"), 1, 5, 5]},
+                          {"id": 2, "image_id": 1, "category_id": 3, "bbox": [50, 40, 10, 10]}],
+          "categories": [{"id": 3, "name": "car"}]}
+    (tmp_path / "coco" / "gt.json").write_text(json.dumps(gt))  # json writes NaN, and reads it back
+    (tmp_path / "coco" / "data.yaml").write_text("format: coco\nval: {annotations: gt.json, images: im}\n")
+    voc = make_voc(tmp_path / "voc", {"a": (40, 30, [("cat", (3, 2, 6, 6)), ("cat", (51, 41, 60, 50))])})
+    xml = tmp_path / "voc" / "annotations" / "a.xml"
+    xml.write_text(xml.read_text().replace("<xmin>3</xmin>", "<xmin>nan</xmin>"))
+    for spec in (tmp_path / "coco" / "data.yaml", voc):
+        report = check.check_dataset(spec, ["val"], progress=False)
+        probs = report["problems"]
+        assert [check.problem_kind(p) for p in probs] == [check.BAD_ANNOTATION, check.OUTSIDE], probs
+        assert probs[0].endswith("is not a number; dropped") and "box [nan, " in probs[0], probs
+        assert probs[1].endswith("in a 40x30 image; nothing of it is inside: dropped"), probs
+        assert report["splits"]["val"]["boxes"] == 0

@@ -19,8 +19,10 @@ from .sample import Sample
 UNREADABLE = "unreadable image"
 TRUNCATED = "truncated image"
 MISSING = "missing file"
-OUTSIDE = "box outside the image (clipped)"
-DEGENERATE = "zero or negative area box (dropped)"
+# Kinds name the problem; the detail says what became of the box ("clipped to ...", "dropped"):
+# a box outside the image may be clipped or, with nothing of it inside, dropped.
+OUTSIDE = "box outside the image"
+DEGENERATE = "zero or negative area box"
 UNKNOWN_CLASS = "unknown class"
 EMPTY = "empty annotation file"
 DUPLICATE = "duplicate id"
@@ -120,30 +122,47 @@ EDGE_SLACK_PX = 0.5  # rounding, not an annotation mistake
 def clean_boxes(boxes: np.ndarray, labels: np.ndarray, width: int, height: int, where: str | Path,
                 crowd: np.ndarray | None = None, problems: list[str] | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Clip xyxy boxes to the image and drop those of zero or negative area.
+    """Drop boxes that are not numbers or have zero or negative area, clip the rest to the image.
 
-    Appends one problem per clipped/dropped box to ``problems`` when given; a box at most
-    ``EDGE_SLACK_PX`` outside is clipped without one (normalised YOLO labels that touch the
-    border round to 195.0001 in a 195-pixel image). Returns the kept
-    (boxes, labels, crowd). ``width``/``height`` <= 0 (unknown) skip the clipping. Running it
-    again on its own output finds nothing, so callers may apply it at every stage.
+    Appends one problem per dropped or clipped box to ``problems`` when given, saying which
+    happened (a box wholly outside the image is one 'outside' problem, dropped, not also a
+    'zero area' one after clipping); a box at most ``EDGE_SLACK_PX`` outside is clipped without
+    one (normalised YOLO labels that touch the border round to 195.0001 in a 195-pixel image).
+    Returns the kept (boxes, labels, crowd). ``width``/``height`` <= 0 (unknown) skip the
+    clipping. Running it again on its own output finds nothing, so callers may apply it at
+    every stage.
     """
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4).copy()
     labels = np.asarray(labels, np.int64).reshape(-1)
     crowd = np.zeros(len(labels), bool) if crowd is None else np.asarray(crowd, bool).reshape(-1)
+    finite = np.isfinite(boxes).all(1)
+    # NaN compares false everywhere: without this it passed the outside test and was called 'zero area'
+    with np.errstate(invalid="ignore"):
+        empty = finite & ~((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))
+    outside = np.zeros(len(boxes), bool)
+    clipped = boxes
     if width > 0 and height > 0 and len(boxes):
         lo = np.zeros(4, np.float32)
         hi = np.array([width, height, width, height], np.float32)
-        outside = ((boxes < lo - EDGE_SLACK_PX) | (boxes > hi + EDGE_SLACK_PX)).any(1)
-        if problems is not None:
-            for i in np.flatnonzero(outside):
-                problems.append(problem(OUTSIDE, where, f"box {_fmt(boxes[i])} in a {width}x{height} image"))
-        boxes = np.clip(boxes, lo, hi)
-    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        with np.errstate(invalid="ignore"):
+            outside = finite & ~empty & ((boxes < lo - EDGE_SLACK_PX) | (boxes > hi + EDGE_SLACK_PX)).any(1)
+        clipped = np.clip(boxes, lo, hi)
+    keep = finite & (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
     if problems is not None:
-        for i in np.flatnonzero(~keep):
-            problems.append(problem(DEGENERATE, where, f"box {_fmt(boxes[i])}"))
-    return boxes[keep], labels[keep], crowd[keep]
+        for i in np.flatnonzero(~finite | empty | outside):  # in box order, one line per box
+            b = _fmt(boxes[i])
+            if not finite[i]:
+                what = "is not a number" if np.isnan(boxes[i]).any() else "is infinite"
+                problems.append(problem(BAD_ANNOTATION, where, f"box {b} {what}; dropped"))
+            elif empty[i]:
+                problems.append(problem(DEGENERATE, where, f"box {b}; dropped"))
+            elif keep[i]:
+                problems.append(problem(OUTSIDE, where, f"box {b} in a {width}x{height} image; "
+                                        f"clipped to {_fmt(clipped[i])}"))
+            else:
+                problems.append(problem(OUTSIDE, where, f"box {b} in a {width}x{height} image; nothing of "
+                                        "it is inside: dropped"))
+    return clipped[keep], labels[keep], crowd[keep]
 
 
 def _fmt(b: np.ndarray) -> str:
@@ -185,7 +204,8 @@ def duplicate_problems(samples: list[Sample], coco_gt: dict | None = None, where
         ann_ids: set = set()
         for a in coco_gt.get("annotations", []):
             if "id" in a and a["id"] in ann_ids:
-                out.append(problem(DUPLICATE, where, f"annotation id {a['id']} is used more than once"))
+                out.append(problem(DUPLICATE, where, f"annotation id {a['id']} is used more than once; "
+                               "its boxes are all kept"))
             ann_ids.add(a.get("id"))
     return out
 

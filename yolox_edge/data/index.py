@@ -23,7 +23,7 @@ from ..fileio import atomic_write_bytes
 from .sample import Sample
 from .spec import Split
 
-INDEX_VERSION = 2  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines
+INDEX_VERSION = 3  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording
 CACHE_DIRNAME = ".yolox_edge_cache"
 
 

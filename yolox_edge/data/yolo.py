@@ -45,7 +45,8 @@ def parse_yolo_txt(path: Path, num_classes: int, width: int, height: int, proble
         try:
             vals = [float(v) for v in parts]
         except ValueError:
-            problems.append(check.problem(check.BAD_ANNOTATION, path, f"line {n}: not numbers: {line.strip()!r}"))
+            problems.append(check.problem(check.BAD_ANNOTATION, path, f"line {n}: not numbers: {line.strip()!r}; "
+                                          "box dropped"))
             continue
         if not all(math.isfinite(v) for v in vals):  # float() takes 'nan' and 'inf'
             problems.append(check.problem(check.BAD_ANNOTATION, path, f"line {n}: not finite numbers: "
@@ -64,7 +65,7 @@ def parse_yolo_txt(path: Path, num_classes: int, width: int, height: int, proble
             box = [min(xs), min(ys), max(xs), max(ys)]
         else:
             problems.append(check.problem(check.BAD_ANNOTATION, path, f"line {n}: expected 'class cx cy w h', "
-                                          f"got {len(parts)} values"))
+                                          f"got {len(parts)} values; box dropped"))
             continue
         boxes.append([box[0] * width, box[1] * height, box[2] * width, box[3] * height])
         labels.append(int(cls))
