@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
-from data_synth import make_voc, write_image
+from data_synth import make_broken_coco, make_voc, write_image
 from yolox_edge.data import check
 from yolox_edge.data.dataset import DetectionDataset, collate
 from yolox_edge.data.spec import read_split
@@ -177,3 +177,51 @@ def test_a_nan_box_in_coco_or_voc_is_not_a_number_and_an_outside_box_is_reported
         assert probs[0].endswith("is not a number; dropped") and "box [nan, " in probs[0], probs
         assert probs[1].endswith("in a 40x30 image; nothing of it is inside: dropped"), probs
         assert report["splits"]["val"]["boxes"] == 0
+
+
+def test_coco_size_mismatch_is_clipped_to_the_file_as_training_does(tmp_path: Path) -> None:
+    """gt.json records big.png as 40x30, the file is 80x60: data check said the box inside the file
+    was 'outside' and 'dropped' (it clipped to the json's size) while training kept it."""
+    spec = make_broken_coco(tmp_path)
+    report = check.check_dataset(spec, ["train"], progress=False)
+    big = [p for p in report["problems"] if "big.png" in p]
+    assert big == [f"{tmp_path / 'im' / 'big.png'}: image size differs from annotation: annotated 40x30, the file "
+                   "is 80x60; training uses the file's size (boxes clipped to 80x60); correct its width/height in "
+                   "the annotations (and its boxes, if the image was resized after labelling)"]
+    assert report["splits"]["train"]["boxes"] == 3  # a.png's clipped box, g.png's, big.png's
+    split = read_split(spec, "train")
+    (s,) = [s for s in split.samples if s.image.name == "big.png"]
+    _, boxes, _ = DetectionDataset([s], img_size=80, aug=None).load_augmented(0)
+    np.testing.assert_allclose(boxes, [[50, 40, 60, 50]])  # training keeps it, at the file's scale
+
+
+def test_reading_headers_finds_what_decoding_finds(tmp_path: Path, run_cli) -> None:
+    """The header-only check (train's opening count, data check --no-decode) lists the same problems
+    as decoding every image; --no-decode only looked for missing files."""
+    spec = make_broken_coco(tmp_path)
+    split = read_split(spec, "train")
+    from yolox_edge.data.spec import load_spec
+
+    decoded, _ = check.split_problems(load_spec(spec), "train", split, decode=True)
+    headers, _ = check.split_problems(load_spec(spec), "train", split, decode=False)
+    assert headers == decoded
+    kinds = {check.problem_kind(p) for p in headers}
+    assert {check.UNREADABLE, check.TRUNCATED, check.MISSING, check.SIZE_MISMATCH} <= kinds
+    code, out, _ = run_cli("data", "check", spec, "--split", "train", "--no-decode", "--no-progress")
+    assert code == 0 and f"problems: {len(decoded)}" in out and "truncated image" in out and "size differs" in out
+
+
+def test_yolo_sizes_come_from_the_index_not_from_the_headers_again(tmp_path: Path, monkeypatch) -> None:
+    from data_synth import make_yolo
+    from yolox_edge.data.spec import load_spec
+
+    spec = make_yolo(tmp_path, {"a": (100, 50, "0 0.5 0.5 0.2 0.4\n"), "b": (40, 40, "0 0.5 0.5 0.2 0.2\n")})
+    read_split(spec, "train")
+    split = read_split(spec, "train")  # from the index
+    assert getattr(split, "from_cache", False) and split.sizes_from_files
+    data = (tmp_path / "images" / "b.png").read_bytes()
+    (tmp_path / "images" / "b.png").write_bytes(data[:-20])  # cut after indexing: the end marker is gone
+    calls = []
+    monkeypatch.setattr(check, "image_size", lambda p: calls.append(p))
+    probs, _ = check.split_problems(load_spec(spec), "train", split, decode=False)
+    assert calls == [] and [check.problem_kind(p) for p in probs] == [check.TRUNCATED]

@@ -13,8 +13,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from typing import TYPE_CHECKING
+
 from ..errors import UserError
 from .sample import Sample
+
+if TYPE_CHECKING:
+    from .spec import DataSpec, Split
 
 UNREADABLE = "unreadable image"
 TRUNCATED = "truncated image"
@@ -53,19 +58,38 @@ def problem_kind(text: str) -> str:
     return "other"
 
 
-def _truncated(data: np.ndarray) -> bool:
-    """True when an encoded JPEG/PNG stops before its end marker.
+def _truncated(head: bytes, tail: bytes) -> bool:
+    """True when an encoded JPEG/PNG stops before its end marker (``head``: the file's first
+    8 bytes, ``tail``: its last 4 KiB).
 
     OpenCV decodes a cut JPEG without an error (grey bottom rows), so check the marker.
     Some writers append bytes after the JPEG end marker: accept it within the last 4 KiB.
     """
-    tail = data[-4096:].tobytes().rstrip(b"\x00")
-    head = data[:8].tobytes()
+    tail = tail.rstrip(b"\x00")
     if head[:2] == b"\xff\xd8":  # by content, not by name: a non-JPEG .jpg is 'unreadable'
         return b"\xff\xd9" not in tail
-    if head == b"\x89PNG\r\n\x1a\n":
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
         return b"IEND" not in tail[-64:]
     return False
+
+
+_TAIL_BYTES = 4096
+
+
+def _check_bytes(p: Path, size: int, head: bytes, tail: bytes) -> None:
+    """BadSample for an empty or truncated file: what load_image and the header check both refuse."""
+    if size == 0:
+        raise BadSample(UNREADABLE, p, "empty file")
+    if _truncated(head, tail):
+        raise BadSample(TRUNCATED, p, "file ends before the image data does; re-copy or re-export it")
+
+
+def _missing(p: Path) -> BadSample:
+    return BadSample(MISSING, p, "image not found; fix the path or remove the annotation")
+
+
+def _undecodable(p: Path) -> BadSample:
+    return BadSample(UNREADABLE, p, "not a decodable image (JPEG, PNG, BMP, WebP or TIFF)")
 
 
 _REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
@@ -79,16 +103,42 @@ def load_image(path: str | Path, reduce: int = 1) -> np.ndarray:
     """
     p = Path(path)
     if not p.is_file():
-        raise BadSample(MISSING, p, "image not found; fix the path or remove the annotation")
+        raise _missing(p)
     data = np.fromfile(str(p), dtype=np.uint8)
-    if data.size == 0:
-        raise BadSample(UNREADABLE, p, "empty file")
-    if _truncated(data):
-        raise BadSample(TRUNCATED, p, "file ends before the image data does; re-copy or re-export it")
+    _check_bytes(p, data.size, data[:8].tobytes(), data[-_TAIL_BYTES:].tobytes())
     img = cv2.imdecode(data, _REDUCED.get(reduce, cv2.IMREAD_COLOR))
     if img is None:
-        raise BadSample(UNREADABLE, p, "not a decodable image (JPEG, PNG, BMP, WebP or TIFF)")
+        raise _undecodable(p)
     return img
+
+
+def check_image_file(path: str | Path, size: bool = True) -> tuple[int, int] | None:
+    """Header-only :func:`load_image`: the same BadSample for a missing, empty, truncated or
+    unreadable file, without decoding; returns (width, height) as load_image would decode it
+    (None when ``size`` is False: the caller already has it from the header).
+
+    Reads 8 bytes, the last 4 KiB and the header: tens of microseconds an image where decoding
+    takes milliseconds, so training can check every image before it starts. It misses an image
+    damaged between its header and its end marker; training skips that one when it decodes it.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise _missing(p)
+    try:
+        with open(p, "rb") as f:
+            head = f.read(8)
+            n = f.seek(0, 2)
+            f.seek(max(0, n - _TAIL_BYTES))
+            tail = f.read()
+    except OSError as e:
+        raise BadSample(UNREADABLE, p, f"cannot be read ({e.strerror or e})") from None
+    _check_bytes(p, n, head, tail)
+    if not size:
+        return None
+    wh = image_size(p)
+    if wh is None:
+        raise _undecodable(p)
+    return wh
 
 
 def image_size(path: str | Path) -> tuple[int, int] | None:
@@ -221,34 +271,77 @@ def _size_histogram(sides: np.ndarray) -> dict[str, int]:
     return {k: int(v) for k, v in zip(labels, counts)}
 
 
-def _decode_problems(samples: list[Sample], threads: int, progress: bool, desc: str) -> list[str]:
-    """Decode every image (threads: cv2 releases the GIL) and report what load_image rejects."""
+def size_mismatch(sample: Sample, file_wh: tuple[int, int]) -> str | None:
+    """The problem line when the image file is not the size its annotation records, else None.
+
+    Training decodes the file and clips the boxes to the file's size: boxes are pixel coordinates
+    in the annotation, so with a wrong recorded width/height (a hand-edited or converted COCO
+    json) the boxes that fit the real image are right and are kept.
+    """
+    w, h = file_wh
+    if sample.width <= 0 or sample.height <= 0 or (w, h) == (sample.width, sample.height):
+        return None
+    return problem(SIZE_MISMATCH, sample.image, f"annotated {sample.width}x{sample.height}, the file is {w}x{h}; "
+                   f"training uses the file's size (boxes clipped to {w}x{h}); correct its width/height in the "
+                   "annotations (and its boxes, if the image was resized after labelling)")
+
+
+def _file_checks(samples: list[Sample], decode: bool, sizes_known: bool, threads: int, progress: bool,
+                 desc: str) -> list[tuple[str | None, tuple[int, int] | None]]:
+    """(problem or None, file (width, height) or None when unusable) per sample, in order.
+
+    ``decode`` decodes every image (as training will; threads: cv2 releases the GIL), else only
+    headers and end markers are read (:func:`check_image_file`). ``sizes_known``: the reader took
+    the sizes from the headers (yolo), so a header-only check does not read them again.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     from ..progress import progress_bar
 
-    def one(s: Sample) -> str | None:
+    def one(s: Sample) -> tuple[str | None, tuple[int, int] | None]:
         try:
-            img = load_image(s.image)
+            if decode:
+                img = load_image(s.image)
+                wh = (int(img.shape[1]), int(img.shape[0]))
+            else:
+                wh = check_image_file(s.image, size=not sizes_known) or (s.width, s.height)
         except BadSample as e:
-            return str(e)
-        h, w = img.shape[:2]
-        if s.width > 0 and s.height > 0 and (w, h) != (s.width, s.height):
-            return problem(SIZE_MISMATCH, s.image, f"annotated {s.width}x{s.height}, file is {w}x{h}; "
-                           "boxes are clipped to the file")
-        return None
+            return str(e), None
+        return size_mismatch(s, wh), wh
 
     with ThreadPoolExecutor(max(1, threads)) as pool:
-        results = list(progress_bar(pool.map(one, samples), total=len(samples), desc=desc, unit="img",
-                            disable=not progress, leave=False))
-    return [r for r in results if r]
+        return list(progress_bar(pool.map(one, samples), total=len(samples), desc=desc, unit="img",
+                                 disable=not progress, leave=False))
+
+
+def split_problems(spec: DataSpec, name: str, split: Split, *, decode: bool = True, threads: int = 4,
+                   progress: bool = False) -> tuple[list[str], list[Sample]]:
+    """Every problem of split ``name`` as read by ``read_split``, and its samples as training uses them.
+
+    The one list behind ``yolox-edge data check`` and the count training opens with: the reader's
+    problems, duplicate ids, boxes outside the image or empty (clipped/dropped against the size
+    training uses: the file's), and image files that are missing, unreadable, truncated or not the
+    size annotated. ``decode=False`` reads headers only (see :func:`check_image_file`).
+    """
+    where = spec.split_paths(name).get("annotations", spec.path)
+    probs = list(split.problems)
+    probs += duplicate_problems(split.samples, split.coco_gt, where)
+    files = _file_checks(split.samples, decode, split.sizes_from_files, threads, progress, f"check {name}")
+    samples = []
+    for s, (_, wh) in zip(split.samples, files):
+        if wh is not None and wh != (s.width, s.height):  # clip as training will: to the file
+            s = Sample(s.image, s.boxes, s.labels, image_id=s.image_id, width=wh[0], height=wh[1], crowd=s.crowd)
+        # Readers other than voc/yolo (coco) leave boxes as written: clean them here, same function.
+        samples.append(clean_sample(s, probs, where))
+    probs += [p for p, _ in files if p]
+    return probs, samples
 
 
 def check_dataset(spec_path: str | Path, splits: list[str] | None = None, *, decode: bool = True,
                   threads: int = 4, progress: bool = True) -> dict:
     """Counts per split, class and box-size histograms, and every problem (one string each).
 
-    ``decode=False`` only checks that image files exist (fast, misses corrupt images).
+    ``decode=False`` reads image headers only (fast; misses an image damaged past its header).
     """
     from .spec import load_spec, read_split
 
@@ -263,15 +356,7 @@ def check_dataset(spec_path: str | Path, splits: list[str] | None = None, *, dec
         except UserError as e:  # reported with the others; the CLI exits 2 (train/eval would stop here)
             report["unreadable_splits"][name] = e.args[0]
             continue
-        probs = list(split.problems)
-        where = spec.split_paths(name).get("annotations", spec.path)
-        probs += duplicate_problems(split.samples, split.coco_gt, where)
-        # Readers other than voc/yolo (coco) leave boxes as written: clean them here, same function.
-        samples = [clean_sample(s, probs, where) for s in split.samples]
-        if decode:
-            probs += _decode_problems(samples, threads, progress, f"check {name}")
-        else:
-            probs += [problem(MISSING, s.image, "image not found") for s in samples if not s.image.is_file()]
+        probs, samples = split_problems(spec, name, split, decode=decode, threads=threads, progress=progress)
         labels = np.concatenate([s.labels for s in samples]) if samples else np.zeros(0, np.int64)
         boxes = np.concatenate([s.boxes for s in samples]) if samples else np.zeros((0, 4), np.float32)
         sides = np.sqrt(np.clip((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 0, None))

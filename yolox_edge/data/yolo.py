@@ -124,7 +124,7 @@ def build_yolo_split(img_dir: Path, lbl_dir: Path, list_path: Path | None, names
             orphans = sorted(e.name for e in it if e.name.endswith(".txt") and e.name[:-4] not in by_stem)
         for name in orphans:
             problems.append(check.problem(check.MISSING, img_dir / name[:-4], f"{name} has no image in {img_dir}"))
-    return Split(samples, list(names), problems)
+    return Split(samples, list(names), problems, sizes_from_files=True)
 
 
 def read_yolo(spec: DataSpec, split: str) -> Split:
