@@ -2,18 +2,18 @@
 
 One code path: the readers report annotation problems with :func:`problem` and clean boxes
 with :func:`clean_boxes`; the dataset decodes images with :func:`load_image` and skips what
-it rejects; ``data check`` runs the same functions over every sample and lists the results.
+it rejects; :func:`split_problems` runs the same functions over every sample of a split and
+lists the results, for ``data check`` and for the count training opens with.
 A problem is one string ``"FILE: KIND: detail"`` (``Split.problems``); :func:`problem_kind`
 recovers the kind for the summary table.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 import cv2
 import numpy as np
-
-from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import UserError
 from .sample import Sample
@@ -117,13 +117,13 @@ def check_image_file(path: str | Path, size: bool = True) -> tuple[int, int] | N
     unreadable file, without decoding; returns (width, height) as load_image would decode it
     (None when ``size`` is False: the caller already has it from the header).
 
-    Reads 8 bytes, the last 4 KiB and the header: tens of microseconds an image where decoding
-    takes milliseconds, so training can check every image before it starts. It misses an image
+    Reads 8 bytes, the last 4 KiB and the header: under 0.1 ms an image (a cached COCO image)
+    where decoding takes about 5 ms, so training can check every image before it starts. It misses an image
     damaged between its header and its end marker; training skips that one when it decodes it.
     """
     p = Path(path)
     try:
-        f = open(p, "rb")  # one open for the end marker and the header: half the time of two
+        f = open(p, "rb")  # one open for the end marker and the header, not two (measured: 75 us against 90-100)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise _missing(p) from None
     except OSError as e:
