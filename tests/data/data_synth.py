@@ -55,3 +55,43 @@ def make_yolo(root: Path, items: dict, names=("cat", "dog")) -> Path:
     (root / "data.yaml").write_text(f"format: yolo\nnames: [{', '.join(names)}]\n"
                                     "train: {images: images}\nval: {images: images, labels: labels}\n")
     return root / "data.yaml"
+
+
+def make_broken_coco(root: Path) -> Path:
+    """A COCO set (train = val) with one of each problem a COCO json and its images can have.
+
+    big.png is recorded as 40x30 but the file is 80x60, with a box that fits only the file.
+    Returns data.yaml.
+    """
+    import json
+
+    im = root / "im"
+    for n in "abcdefg":
+        write_image(im / f"{n}.png", 40, 30)
+    write_image(im / "big.png", 80, 60)
+    (im / "bad.png").write_bytes(b"junk" * 20)                                     # unreadable
+    write_image(im / "cut.jpg", 40, 30)
+    data = (im / "cut.jpg").read_bytes()
+    (im / "cut.jpg").write_bytes(data[: len(data) // 2])                            # truncated
+    images = [{"id": i + 1, "file_name": f"{n}.png", "width": 40, "height": 30} for i, n in enumerate("abcdefg")]
+    images += [{"id": 20, "file_name": "big.png", "width": 40, "height": 30},
+               {"id": 21, "file_name": "bad.png", "width": 40, "height": 30},
+               {"id": 22, "file_name": "cut.jpg", "width": 40, "height": 30},
+               {"id": 23, "file_name": "gone.png", "width": 40, "height": 30},     # missing
+               {"id": 1, "file_name": "dupe.png", "width": 40, "height": 30}]      # id taken
+    anns = [[1, 1, [30, 5, 20, 10]],              # partly outside: clipped
+            [2, 1, [1, 1, 0, 5]],                 # zero area
+            [3, 1, [float("nan"), 1, 5, 5]],      # not a number
+            [4, 1, [50, 40, 10, 10]],             # wholly outside
+            [5, 9, [1, 1, 5, 5]],                 # unknown category
+            [6, 1, "x"],                          # bad bbox
+            [7, 1, [1, 1, 5, 5]],
+            [20, 1, [50, 40, 10, 10]],            # outside 40x30, inside the real 80x60
+            [99, 1, [1, 1, 5, 5]]]                # image_id not in images
+    gt = {"images": images, "categories": [{"id": 1, "name": "car"}],
+          "annotations": [{"id": k + 1, "image_id": i, "category_id": c, "bbox": b} for k, (i, c, b) in enumerate(anns)]}
+    gt["annotations"][6]["id"] = 6                # annotation id used twice
+    (root / "gt.json").write_text(json.dumps(gt))
+    (root / "data.yaml").write_text("format: coco\ntrain: {annotations: gt.json, images: im}\n"
+                                    "val: {annotations: gt.json, images: im}\n")
+    return root / "data.yaml"

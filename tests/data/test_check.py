@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
-from data_synth import make_voc, write_image
+from data_synth import make_broken_coco, make_voc, write_image
 from yolox_edge.data import check
 from yolox_edge.data.dataset import DetectionDataset, collate
 from yolox_edge.data.spec import read_split
@@ -103,6 +103,7 @@ def test_coco_problems(tmp_path: Path) -> None:
     report = check.check_dataset(tmp_path / "data.yaml", progress=False)
     kinds = [check.problem_kind(p) for p in report["problems"]]
     assert kinds.count(check.DUPLICATE) == 2  # image id 1 twice, annotation id 5 twice
+    assert any(p.endswith("annotation id 5 is used more than once; its boxes are all kept") for p in report["problems"])
     assert check.OUTSIDE in kinds and check.DEGENERATE in kinds
     assert all("gt.json" in p for p in report["problems"])
 
@@ -132,3 +133,95 @@ def test_a_split_that_cannot_be_read_is_named_and_the_cli_exits_2(tmp_path: Path
         check.check_dataset(tmp_path / "data.yaml", ["test"], progress=False)
     code, out, err = run_cli("data", "check", tmp_path / "data.yaml", "--split", "test")
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+
+
+def test_each_bad_box_is_one_line_saying_what_became_of_it() -> None:
+    # A NaN box was 'zero or negative area'; a box wholly outside was reported twice (outside,
+    # then zero area once clipped); the kind said '(clipped)' for a box that was dropped.
+    probs: list[str] = []
+    boxes, labels, _ = check.clean_boxes(
+        np.array([[np.nan, 1, 5, 5], [1, 1, np.inf, 5], [50, 40, 60, 50], [30, 5, 50, 15], [1, 1, 1, 6],
+                  [10, 10, 20, 20]], np.float32), np.arange(6), 40, 30, "gt.json", problems=probs)
+    assert labels.tolist() == [3, 5]
+    np.testing.assert_allclose(boxes, [[30, 5, 40, 15], [10, 10, 20, 20]])
+    assert probs == [
+        "gt.json: bad annotation: box [nan, 1, 5, 5] is not a number; dropped",
+        "gt.json: bad annotation: box [1, 1, inf, 5] is infinite; dropped",
+        "gt.json: box outside the image: box [50, 40, 60, 50] in a 40x30 image; nothing of it is inside: dropped",
+        "gt.json: box outside the image: box [30, 5, 50, 15] in a 40x30 image; clipped to [30, 5, 40, 15]",
+        "gt.json: zero or negative area box: box [1, 1, 1, 6]; dropped",
+    ]
+    again: list[str] = []
+    check.clean_boxes(boxes, labels, 40, 30, "gt.json", problems=again)
+    assert again == []
+    # problem lines written before the kinds lost their '(clipped)'/'(dropped)' (a cached index) keep their kind
+    assert check.problem_kind("a.xml: box outside the image (clipped): box [1, 2, 3, 4]") == check.OUTSIDE
+    assert check.problem_kind("a.xml: zero or negative area box (dropped): box [1, 2, 3, 4]") == check.DEGENERATE
+
+
+def test_a_nan_box_in_coco_or_voc_is_not_a_number_and_an_outside_box_is_reported_once(tmp_path: Path) -> None:
+    write_image(tmp_path / "coco" / "im" / "a.png", 40, 30)
+    gt = {"images": [{"id": 1, "file_name": "a.png", "width": 40, "height": 30}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 3, "bbox": [float("nan"), 1, 5, 5]},
+                          {"id": 2, "image_id": 1, "category_id": 3, "bbox": [50, 40, 10, 10]}],
+          "categories": [{"id": 3, "name": "car"}]}
+    (tmp_path / "coco" / "gt.json").write_text(json.dumps(gt))  # json writes NaN, and reads it back
+    (tmp_path / "coco" / "data.yaml").write_text("format: coco\nval: {annotations: gt.json, images: im}\n")
+    voc = make_voc(tmp_path / "voc", {"a": (40, 30, [("cat", (3, 2, 6, 6)), ("cat", (51, 41, 60, 50))])})
+    xml = tmp_path / "voc" / "annotations" / "a.xml"
+    xml.write_text(xml.read_text().replace("<xmin>3</xmin>", "<xmin>nan</xmin>"))
+    for spec in (tmp_path / "coco" / "data.yaml", voc):
+        report = check.check_dataset(spec, ["val"], progress=False)
+        probs = report["problems"]
+        assert [check.problem_kind(p) for p in probs] == [check.BAD_ANNOTATION, check.OUTSIDE], probs
+        assert probs[0].endswith("is not a number; dropped") and "box [nan, " in probs[0], probs
+        assert probs[1].endswith("in a 40x30 image; nothing of it is inside: dropped"), probs
+        assert report["splits"]["val"]["boxes"] == 0
+
+
+def test_coco_size_mismatch_is_clipped_to_the_file_as_training_does(tmp_path: Path) -> None:
+    """gt.json records big.png as 40x30, the file is 80x60: data check said the box inside the file
+    was 'outside' and 'dropped' (it clipped to the json's size) while training kept it."""
+    spec = make_broken_coco(tmp_path)
+    report = check.check_dataset(spec, ["train"], progress=False)
+    big = [p for p in report["problems"] if "big.png" in p]
+    assert big == [f"{tmp_path / 'im' / 'big.png'}: image size differs from annotation: annotated 40x30, the file "
+                   "is 80x60; training uses the file's size (boxes clipped to 80x60); correct its width/height in "
+                   "the annotations (and its boxes, if the image was resized after labelling)"]
+    assert report["splits"]["train"]["boxes"] == 3  # a.png's clipped box, g.png's, big.png's
+    split = read_split(spec, "train")
+    (s,) = [s for s in split.samples if s.image.name == "big.png"]
+    _, boxes, _ = DetectionDataset([s], img_size=80, aug=None).load_augmented(0)
+    np.testing.assert_allclose(boxes, [[50, 40, 60, 50]])  # training keeps it, at the file's scale
+
+
+def test_reading_headers_finds_what_decoding_finds(tmp_path: Path, run_cli) -> None:
+    """The header-only check (train's opening count, data check --no-decode) lists the same problems
+    as decoding every image; --no-decode only looked for missing files."""
+    spec = make_broken_coco(tmp_path)
+    split = read_split(spec, "train")
+    from yolox_edge.data.spec import load_spec
+
+    decoded, _ = check.split_problems(load_spec(spec), "train", split, decode=True)
+    headers, _ = check.split_problems(load_spec(spec), "train", split, decode=False)
+    assert headers == decoded
+    kinds = {check.problem_kind(p) for p in headers}
+    assert {check.UNREADABLE, check.TRUNCATED, check.MISSING, check.SIZE_MISMATCH} <= kinds
+    code, out, _ = run_cli("data", "check", spec, "--split", "train", "--no-decode", "--no-progress")
+    assert code == 0 and f"problems: {len(decoded)}" in out and "truncated image" in out and "size differs" in out
+
+
+def test_yolo_sizes_come_from_the_index_not_from_the_headers_again(tmp_path: Path, monkeypatch) -> None:
+    from data_synth import make_yolo
+    from yolox_edge.data.spec import load_spec
+
+    spec = make_yolo(tmp_path, {"a": (100, 50, "0 0.5 0.5 0.2 0.4\n"), "b": (40, 40, "0 0.5 0.5 0.2 0.2\n")})
+    read_split(spec, "train")
+    split = read_split(spec, "train")  # from the index
+    assert getattr(split, "from_cache", False) and split.sizes_from_files
+    data = (tmp_path / "images" / "b.png").read_bytes()
+    (tmp_path / "images" / "b.png").write_bytes(data[:-20])  # cut after indexing: the end marker is gone
+    calls = []
+    monkeypatch.setattr(check, "image_size", lambda p: calls.append(p))
+    probs, _ = check.split_problems(load_spec(spec), "train", split, decode=False)
+    assert calls == [] and [check.problem_kind(p) for p in probs] == [check.TRUNCATED]

@@ -71,3 +71,19 @@ def test_a_list_naming_stems_with_spaces_reads_them_whole(tmp_path: Path) -> Non
     assert [s.image.stem for s in split.samples] == ["IMG 0001", "b", "ñandú 猫"]
     (tmp_path / "list.txt").write_text("b -1\nIMG 0001 1\n")  # the flag form still reads
     assert [s.image.stem for s in read_split(spec, "train").samples] == ["IMG 0001"]
+
+
+@pytest.mark.parametrize("xml", [
+    "<annotation><size>",                                                                 # not valid XML
+    "<annotation><object><name>cat</name></object></annotation>",                         # no <bndbox>
+    "<annotation><object><name>cat</name><bndbox><xmin>1</xmin></bndbox></object></annotation>",  # no <ymin>
+    "<annotation><object><name>cat</name><bndbox><xmin>a</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax>"
+    "</bndbox></object></annotation>",                                                    # not a number
+])
+def test_an_xml_that_cannot_be_used_says_its_image_was_skipped(tmp_path: Path, xml: str) -> None:
+    spec = make_voc(tmp_path, {"a": (16, 16, [("cat", (1, 1, 8, 8))]), "b": (16, 16, [])})
+    (tmp_path / "annotations" / "b.xml").write_text(xml)
+    split = read_split(spec, "train")
+    assert [s.image.stem for s in split.samples] == ["a"]
+    (p,) = split.problems
+    assert "b.xml: bad annotation: " in p and p.endswith("; the image was skipped"), p

@@ -29,7 +29,7 @@ def test_yolo_boxes_in_pixels(tmp_path: Path) -> None:
 
 def test_yolo_problems(tmp_path: Path) -> None:
     spec = make_yolo(tmp_path, {
-        "a": (100, 100, "0 0.95 0.5 0.2 0.2\n0 0.5 0.5 0 0.1\n7 0.5 0.5 0.1 0.1\n1 0.5 x 0.1 0.1\n"),
+        "a": (100, 100, "0 0.95 0.5 0.2 0.2\n0 0.5 0.5 0 0.1\n7 0.5 0.5 0.1 0.1\n1 0.5 x 0.1 0.1\n0 0.5 0.5\n"),
         "e": (10, 10, ""),
     })
     (tmp_path / "labels" / "ghost.txt").write_text("0 0.5 0.5 0.1 0.1\n")
@@ -38,6 +38,12 @@ def test_yolo_problems(tmp_path: Path) -> None:
     assert set(kinds) == {OUTSIDE, DEGENERATE, UNKNOWN_CLASS, BAD_ANNOTATION, EMPTY, MISSING}
     assert all(n in kinds[k] for n, k in [("a.txt", OUTSIDE), ("a.txt", UNKNOWN_CLASS), ("e.txt", EMPTY),
                                           ("ghost", MISSING), ("a.txt", DEGENERATE)])
+    # every line about a box says what became of it ('not numbers' and a wrong value count did not)
+    box_lines = [p for p in split.problems if problem_kind(p) in (OUTSIDE, DEGENERATE, UNKNOWN_CLASS, BAD_ANNOTATION)]
+    assert len(box_lines) == 5 and all(p.endswith(("dropped", "clipped to [85, 40, 100, 60]")) for p in box_lines), \
+        box_lines
+    assert any("line 4: not numbers: '1 0.5 x 0.1 0.1'; box dropped" in p for p in box_lines)
+    assert any("line 5: expected 'class cx cy w h', got 3 values; box dropped" in p for p in box_lines)
     a, e = split.samples
     np.testing.assert_allclose(a.boxes, [[85, 40, 100, 60]], atol=1e-4)  # clipped at the right edge
     assert len(e.labels) == 0  # an empty file is a background image

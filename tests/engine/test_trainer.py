@@ -349,6 +349,8 @@ def test_cli_training_on_bad_samples_completes_and_reports_skips(synthetic_coco,
                              "--epochs", "2", "--freeze-backbone-epochs", "1", "--no-progress")
     assert code == 0, err
     assert "data: 2 of 6 samples skipped" in out and "skipped 2 bad sample(s) during training" in out
+    # counted before training starts, from the image files' headers and end markers
+    assert f"data: 2 problem(s) in train (first: {images / 'img_001.jpg'}: unreadable image: " in out
     rows = json.loads((tmp_path / "run" / "log.json").read_text())
     assert [r["epoch"] for r in rows] == [1, 2] and rows[-1]["skipped"] == 2
     # the best epoch's AP per class closes the run, and best.pt keeps it (for --resume's summary)
@@ -356,6 +358,33 @@ def test_cli_training_on_bad_samples_completes_and_reports_skips(synthetic_coco,
     assert sorted(r["class"] for r in state["best_per_class"]) == ["blue", "red"]
     assert f"per class at epoch {state['best_epoch']} (val, worst AP first):" in out
     assert all(any(line.split()[:1] == [name] for line in out.splitlines()) for name in ("red", "blue")), out
+
+
+def test_the_opening_line_counts_the_problems_data_check_lists(synthetic_coco, tmp_path):
+    """train's 'N problem(s)' counted the reader's problems only (4 against data check's 19 on a broken
+    COCO set), and a json width/height unlike the file's was said by data check alone."""
+    from yolox_edge.data.check import check_dataset
+
+    spec = synthetic_coco(6)
+    gt = json.loads((spec.parent / "train.json").read_text())
+    gt["images"][0].update(width=40, height=32)  # the file is 80x64; its boxes fit the file
+    gt["annotations"].append({"id": 99, "image_id": 2, "category_id": 1, "bbox": [70, 10, 20, 10], "iscrowd": 0})
+    (spec.parent / "train.json").write_text(json.dumps(gt))
+    images = spec.parent / "images"
+    data = (images / "img_003.jpg").read_bytes()
+    (images / "img_003.jpg").write_bytes(data[: len(data) // 2])  # truncated: the reader cannot see it
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "train": {"epochs": 1, "batch": 4}})
+    msgs: list[str] = []
+    Trainer(r, data=spec, out=tmp_path / "run", progress=False, log=msgs.append)._setup()
+    n = check_dataset(spec, ["train"], progress=False)["splits"]["train"]["problems"]
+    assert n == 3  # the box clipped at the right edge, the size, the truncated file
+    first, size = [m for m in msgs if m.startswith("data: ")]
+    assert first.startswith(f"data: {n} problem(s) in train (first: {spec.parent / 'train.json'} [img_001.jpg]: box "
+                            "outside the image: box [70, 10, 90, 20] in a 80x64 image; clipped to [70, 10, 80, 20])")
+    assert first.endswith(f"run 'yolox-edge data check {spec}' for the list")
+    assert size == (f"data: {images / 'img_000.jpg'}: image size differs from annotation: annotated 40x32, the file is "
+                    "80x64; training uses the file's size (boxes clipped to 80x64); correct its width/height in the "
+                    "annotations (and its boxes, if the image was resized after labelling)")
 
 
 def test_cli_unknown_recipe_key_exits_2(synthetic_coco, tiny_recipe, run_cli, tmp_path):

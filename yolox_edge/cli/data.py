@@ -13,7 +13,8 @@ def add_parser(sub) -> None:
     c = dsub.add_parser("check", help="counts, histograms and problems of a data spec")
     c.add_argument("spec", help="data spec YAML (or a folder holding data.yaml)")
     c.add_argument("--split", action="append", default=None, help="only this split (repeatable)")
-    c.add_argument("--no-decode", action="store_true", help="only check image files exist (fast)")
+    c.add_argument("--no-decode", action="store_true", help="read image headers only, as train does before it starts "
+                   "(fast; misses an image damaged past its header)")
     c.add_argument("--threads", type=positive, default=4, help="image decoding threads")
     add_json_option(c, "the report")
     c.add_argument("--strict", action="store_true", help="exit 1 when any problem is found")

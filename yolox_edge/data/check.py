@@ -2,13 +2,15 @@
 
 One code path: the readers report annotation problems with :func:`problem` and clean boxes
 with :func:`clean_boxes`; the dataset decodes images with :func:`load_image` and skips what
-it rejects; ``data check`` runs the same functions over every sample and lists the results.
+it rejects; :func:`split_problems` runs the same functions over every sample of a split and
+lists the results, for ``data check`` and for the count training opens with.
 A problem is one string ``"FILE: KIND: detail"`` (``Split.problems``); :func:`problem_kind`
 recovers the kind for the summary table.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 import cv2
 import numpy as np
@@ -16,11 +18,16 @@ import numpy as np
 from ..errors import UserError
 from .sample import Sample
 
+if TYPE_CHECKING:
+    from .spec import DataSpec, Split
+
 UNREADABLE = "unreadable image"
 TRUNCATED = "truncated image"
 MISSING = "missing file"
-OUTSIDE = "box outside the image (clipped)"
-DEGENERATE = "zero or negative area box (dropped)"
+# Kinds name the problem; the detail says what became of the box ("clipped to ...", "dropped"):
+# a box outside the image may be clipped or, with nothing of it inside, dropped.
+OUTSIDE = "box outside the image"
+DEGENERATE = "zero or negative area box"
 UNKNOWN_CLASS = "unknown class"
 EMPTY = "empty annotation file"
 DUPLICATE = "duplicate id"
@@ -51,19 +58,38 @@ def problem_kind(text: str) -> str:
     return "other"
 
 
-def _truncated(data: np.ndarray) -> bool:
-    """True when an encoded JPEG/PNG stops before its end marker.
+def _truncated(head: bytes, tail: bytes) -> bool:
+    """True when an encoded JPEG/PNG stops before its end marker (``head``: the file's first
+    8 bytes, ``tail``: its last 4 KiB).
 
     OpenCV decodes a cut JPEG without an error (grey bottom rows), so check the marker.
     Some writers append bytes after the JPEG end marker: accept it within the last 4 KiB.
     """
-    tail = data[-4096:].tobytes().rstrip(b"\x00")
-    head = data[:8].tobytes()
+    tail = tail.rstrip(b"\x00")
     if head[:2] == b"\xff\xd8":  # by content, not by name: a non-JPEG .jpg is 'unreadable'
         return b"\xff\xd9" not in tail
-    if head == b"\x89PNG\r\n\x1a\n":
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
         return b"IEND" not in tail[-64:]
     return False
+
+
+_TAIL_BYTES = 4096
+
+
+def _check_bytes(p: Path, size: int, head: bytes, tail: bytes) -> None:
+    """BadSample for an empty or truncated file: what load_image and the header check both refuse."""
+    if size == 0:
+        raise BadSample(UNREADABLE, p, "empty file")
+    if _truncated(head, tail):
+        raise BadSample(TRUNCATED, p, "file ends before the image data does; re-copy or re-export it")
+
+
+def _missing(p: Path) -> BadSample:
+    return BadSample(MISSING, p, "image not found; fix the path or remove the annotation")
+
+
+def _undecodable(p: Path) -> BadSample:
+    return BadSample(UNREADABLE, p, "not a decodable image (JPEG, PNG, BMP, WebP or TIFF)")
 
 
 _REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
@@ -77,30 +103,59 @@ def load_image(path: str | Path, reduce: int = 1) -> np.ndarray:
     """
     p = Path(path)
     if not p.is_file():
-        raise BadSample(MISSING, p, "image not found; fix the path or remove the annotation")
+        raise _missing(p)
     data = np.fromfile(str(p), dtype=np.uint8)
-    if data.size == 0:
-        raise BadSample(UNREADABLE, p, "empty file")
-    if _truncated(data):
-        raise BadSample(TRUNCATED, p, "file ends before the image data does; re-copy or re-export it")
+    _check_bytes(p, data.size, data[:8].tobytes(), data[-_TAIL_BYTES:].tobytes())
     img = cv2.imdecode(data, _REDUCED.get(reduce, cv2.IMREAD_COLOR))
     if img is None:
-        raise BadSample(UNREADABLE, p, "not a decodable image (JPEG, PNG, BMP, WebP or TIFF)")
+        raise _undecodable(p)
     return img
 
 
-def image_size(path: str | Path) -> tuple[int, int] | None:
+def check_image_file(path: str | Path, size: bool = True) -> tuple[int, int] | None:
+    """Header-only :func:`load_image`: the same BadSample for a missing, empty, truncated or
+    unreadable file, without decoding; returns (width, height) as load_image would decode it
+    (None when ``size`` is False: the caller already has it from the header).
+
+    Reads 8 bytes, the last 4 KiB and the header: under 0.1 ms an image (a cached COCO image)
+    where decoding takes about 5 ms, so training can check every image before it starts. It misses an image
+    damaged between its header and its end marker; training skips that one when it decodes it.
+    """
+    p = Path(path)
+    try:
+        f = open(p, "rb")  # one open for the end marker and the header, not two (measured: 75 us against 90-100)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise _missing(p) from None
+    except OSError as e:
+        raise BadSample(UNREADABLE, p, f"cannot be opened ({e.strerror or e})") from None
+    with f:
+        head = f.read(8)
+        n = f.seek(0, 2)
+        f.seek(max(0, n - _TAIL_BYTES))
+        tail = f.read()
+        _check_bytes(p, n, head, tail)
+        if not size:
+            return None
+        f.seek(0)
+        wh = image_size(p, f)
+    if wh is None:
+        raise _undecodable(p)
+    return wh
+
+
+def image_size(path: str | Path, file: BinaryIO | None = None) -> tuple[int, int] | None:
     """(width, height) as OpenCV will decode it, from the header; None when it cannot be read.
 
     OpenCV applies the EXIF orientation (phone photos): orientations 5-8 swap width and height.
     That holds for JPEG, which Pillow calls MPO when the phone stored a second picture in the file
     (a depth map, a preview); whether OpenCV rotates a PNG, WebP or TIFF by its EXIF depends on
-    its version and on the decoder, so such a (rare) file is decoded once to find out.
+    its version and on the decoder, so such a (rare) file is decoded once to find out. ``file``:
+    ``path`` already open, at its start (read from it, not opened again).
     """
     try:
         from PIL import Image  # header only: fast enough to index 100k images
 
-        with Image.open(path) as im:
+        with Image.open(path if file is None else file) as im:
             w, h = int(im.size[0]), int(im.size[1])
             orientation = im.getexif().get(0x0112, 1)
             fmt = im.format
@@ -120,30 +175,47 @@ EDGE_SLACK_PX = 0.5  # rounding, not an annotation mistake
 def clean_boxes(boxes: np.ndarray, labels: np.ndarray, width: int, height: int, where: str | Path,
                 crowd: np.ndarray | None = None, problems: list[str] | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Clip xyxy boxes to the image and drop those of zero or negative area.
+    """Drop boxes that are not numbers or have zero or negative area, clip the rest to the image.
 
-    Appends one problem per clipped/dropped box to ``problems`` when given; a box at most
-    ``EDGE_SLACK_PX`` outside is clipped without one (normalised YOLO labels that touch the
-    border round to 195.0001 in a 195-pixel image). Returns the kept
-    (boxes, labels, crowd). ``width``/``height`` <= 0 (unknown) skip the clipping. Running it
-    again on its own output finds nothing, so callers may apply it at every stage.
+    Appends one problem per dropped or clipped box to ``problems`` when given, saying which
+    happened (a box wholly outside the image is one 'outside' problem, dropped, not also a
+    'zero area' one after clipping); a box at most ``EDGE_SLACK_PX`` outside is clipped without
+    one (normalised YOLO labels that touch the border round to 195.0001 in a 195-pixel image).
+    Returns the kept (boxes, labels, crowd). ``width``/``height`` <= 0 (unknown) skip the
+    clipping. Running it again on its own output finds nothing, so callers may apply it at
+    every stage.
     """
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4).copy()
     labels = np.asarray(labels, np.int64).reshape(-1)
     crowd = np.zeros(len(labels), bool) if crowd is None else np.asarray(crowd, bool).reshape(-1)
+    finite = np.isfinite(boxes).all(1)
+    # NaN compares false everywhere: without this it passed the outside test and was called 'zero area'
+    with np.errstate(invalid="ignore"):
+        empty = finite & ~((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))
+    outside = np.zeros(len(boxes), bool)
+    clipped = boxes
     if width > 0 and height > 0 and len(boxes):
         lo = np.zeros(4, np.float32)
         hi = np.array([width, height, width, height], np.float32)
-        outside = ((boxes < lo - EDGE_SLACK_PX) | (boxes > hi + EDGE_SLACK_PX)).any(1)
-        if problems is not None:
-            for i in np.flatnonzero(outside):
-                problems.append(problem(OUTSIDE, where, f"box {_fmt(boxes[i])} in a {width}x{height} image"))
-        boxes = np.clip(boxes, lo, hi)
-    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        with np.errstate(invalid="ignore"):
+            outside = finite & ~empty & ((boxes < lo - EDGE_SLACK_PX) | (boxes > hi + EDGE_SLACK_PX)).any(1)
+        clipped = np.clip(boxes, lo, hi)
+    keep = finite & (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
     if problems is not None:
-        for i in np.flatnonzero(~keep):
-            problems.append(problem(DEGENERATE, where, f"box {_fmt(boxes[i])}"))
-    return boxes[keep], labels[keep], crowd[keep]
+        for i in np.flatnonzero(~finite | empty | outside):  # in box order, one line per box
+            b = _fmt(boxes[i])
+            if not finite[i]:
+                what = "is not a number" if np.isnan(boxes[i]).any() else "is infinite"
+                problems.append(problem(BAD_ANNOTATION, where, f"box {b} {what}; dropped"))
+            elif empty[i]:
+                problems.append(problem(DEGENERATE, where, f"box {b}; dropped"))
+            elif keep[i]:
+                problems.append(problem(OUTSIDE, where, f"box {b} in a {width}x{height} image; "
+                                        f"clipped to {_fmt(clipped[i])}"))
+            else:
+                problems.append(problem(OUTSIDE, where, f"box {b} in a {width}x{height} image; nothing of "
+                                        "it is inside: dropped"))
+    return clipped[keep], labels[keep], crowd[keep]
 
 
 def _fmt(b: np.ndarray) -> str:
@@ -185,7 +257,8 @@ def duplicate_problems(samples: list[Sample], coco_gt: dict | None = None, where
         ann_ids: set = set()
         for a in coco_gt.get("annotations", []):
             if "id" in a and a["id"] in ann_ids:
-                out.append(problem(DUPLICATE, where, f"annotation id {a['id']} is used more than once"))
+                out.append(problem(DUPLICATE, where, f"annotation id {a['id']} is used more than once; "
+                               "its boxes are all kept"))
             ann_ids.add(a.get("id"))
     return out
 
@@ -201,34 +274,77 @@ def _size_histogram(sides: np.ndarray) -> dict[str, int]:
     return {k: int(v) for k, v in zip(labels, counts)}
 
 
-def _decode_problems(samples: list[Sample], threads: int, progress: bool, desc: str) -> list[str]:
-    """Decode every image (threads: cv2 releases the GIL) and report what load_image rejects."""
+def size_mismatch(sample: Sample, file_wh: tuple[int, int]) -> str | None:
+    """The problem line when the image file is not the size its annotation records, else None.
+
+    Training decodes the file and clips the boxes to the file's size: boxes are pixel coordinates
+    in the annotation, so with a wrong recorded width/height (a hand-edited or converted COCO
+    json) the boxes that fit the real image are right and are kept.
+    """
+    w, h = file_wh
+    if sample.width <= 0 or sample.height <= 0 or (w, h) == (sample.width, sample.height):
+        return None
+    return problem(SIZE_MISMATCH, sample.image, f"annotated {sample.width}x{sample.height}, the file is {w}x{h}; "
+                   f"training uses the file's size (boxes clipped to {w}x{h}); correct its width/height in the "
+                   "annotations (and its boxes, if the image was resized after labelling)")
+
+
+def _file_checks(samples: list[Sample], decode: bool, sizes_known: bool, threads: int, progress: bool,
+                 desc: str) -> list[tuple[str | None, tuple[int, int] | None]]:
+    """(problem or None, file (width, height) or None when unusable) per sample, in order.
+
+    ``decode`` decodes every image (as training will; threads: cv2 releases the GIL), else only
+    headers and end markers are read (:func:`check_image_file`). ``sizes_known``: the reader took
+    the sizes from the headers (yolo), so a header-only check does not read them again.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     from ..progress import progress_bar
 
-    def one(s: Sample) -> str | None:
+    def one(s: Sample) -> tuple[str | None, tuple[int, int] | None]:
         try:
-            img = load_image(s.image)
+            if decode:
+                img = load_image(s.image)
+                wh = (int(img.shape[1]), int(img.shape[0]))
+            else:
+                wh = check_image_file(s.image, size=not sizes_known) or (s.width, s.height)
         except BadSample as e:
-            return str(e)
-        h, w = img.shape[:2]
-        if s.width > 0 and s.height > 0 and (w, h) != (s.width, s.height):
-            return problem(SIZE_MISMATCH, s.image, f"annotated {s.width}x{s.height}, file is {w}x{h}; "
-                           "boxes are clipped to the file")
-        return None
+            return str(e), None
+        return size_mismatch(s, wh), wh
 
     with ThreadPoolExecutor(max(1, threads)) as pool:
-        results = list(progress_bar(pool.map(one, samples), total=len(samples), desc=desc, unit="img",
-                            disable=not progress, leave=False))
-    return [r for r in results if r]
+        return list(progress_bar(pool.map(one, samples), total=len(samples), desc=desc, unit="img",
+                                 disable=not progress, leave=False))
+
+
+def split_problems(spec: DataSpec, name: str, split: Split, *, decode: bool = True, threads: int = 4,
+                   progress: bool = False) -> tuple[list[str], list[Sample]]:
+    """Every problem of split ``name`` as read by ``read_split``, and its samples as training uses them.
+
+    The one list behind ``yolox-edge data check`` and the count training opens with: the reader's
+    problems, duplicate ids, boxes outside the image or empty (clipped/dropped against the size
+    training uses: the file's), and image files that are missing, unreadable, truncated or not the
+    size annotated. ``decode=False`` reads headers only (see :func:`check_image_file`).
+    """
+    where = spec.split_paths(name).get("annotations", spec.path)
+    probs = list(split.problems)
+    probs += duplicate_problems(split.samples, split.coco_gt, where)
+    files = _file_checks(split.samples, decode, split.sizes_from_files, threads, progress, f"check {name}")
+    samples = []
+    for s, (_, wh) in zip(split.samples, files):
+        if wh is not None and wh != (s.width, s.height):  # clip as training will: to the file
+            s = Sample(s.image, s.boxes, s.labels, image_id=s.image_id, width=wh[0], height=wh[1], crowd=s.crowd)
+        # Readers other than voc/yolo (coco) leave boxes as written: clean them here, same function.
+        samples.append(clean_sample(s, probs, where))
+    probs += [p for p, _ in files if p]
+    return probs, samples
 
 
 def check_dataset(spec_path: str | Path, splits: list[str] | None = None, *, decode: bool = True,
                   threads: int = 4, progress: bool = True) -> dict:
     """Counts per split, class and box-size histograms, and every problem (one string each).
 
-    ``decode=False`` only checks that image files exist (fast, misses corrupt images).
+    ``decode=False`` reads image headers only (fast; misses an image damaged past its header).
     """
     from .spec import load_spec, read_split
 
@@ -243,15 +359,7 @@ def check_dataset(spec_path: str | Path, splits: list[str] | None = None, *, dec
         except UserError as e:  # reported with the others; the CLI exits 2 (train/eval would stop here)
             report["unreadable_splits"][name] = e.args[0]
             continue
-        probs = list(split.problems)
-        where = spec.split_paths(name).get("annotations", spec.path)
-        probs += duplicate_problems(split.samples, split.coco_gt, where)
-        # Readers other than voc/yolo (coco) leave boxes as written: clean them here, same function.
-        samples = [clean_sample(s, probs, where) for s in split.samples]
-        if decode:
-            probs += _decode_problems(samples, threads, progress, f"check {name}")
-        else:
-            probs += [problem(MISSING, s.image, "image not found") for s in samples if not s.image.is_file()]
+        probs, samples = split_problems(spec, name, split, decode=decode, threads=threads, progress=progress)
         labels = np.concatenate([s.labels for s in samples]) if samples else np.zeros(0, np.int64)
         boxes = np.concatenate([s.boxes for s in samples]) if samples else np.zeros((0, 4), np.float32)
         sides = np.sqrt(np.clip((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 0, None))

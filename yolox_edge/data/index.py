@@ -23,7 +23,7 @@ from ..fileio import atomic_write_bytes
 from .sample import Sample
 from .spec import Split
 
-INDEX_VERSION = 2  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines
+INDEX_VERSION = 3  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording
 CACHE_DIRNAME = ".yolox_edge_cache"
 
 
@@ -78,7 +78,7 @@ def cache_dir(data_root: Path) -> Path:
 def _pack(split: Split, meta: dict) -> bytes:
     n = [len(s.labels) for s in split.samples]
     arrays = {
-        "meta": np.array(json.dumps({**meta, "names": split.names})),
+        "meta": np.array(json.dumps({**meta, "names": split.names, "sizes_from_files": split.sizes_from_files})),
         "images": np.array([str(s.image) for s in split.samples], dtype=str),
         "ids": np.array([s.image_id for s in split.samples], np.int64),
         "sizes": np.array([[s.width, s.height] for s in split.samples], np.int64).reshape(-1, 2),
@@ -110,7 +110,8 @@ def _unpack(path: Path) -> tuple[Split, dict]:
         ]
         problems = z["problems"].tolist()
         coco_gt = json.loads(str(z["coco_gt"])) if "coco_gt" in z.files else None
-    return Split(samples, list(meta["names"]), problems, coco_gt=coco_gt), meta
+    return Split(samples, list(meta["names"]), problems, coco_gt=coco_gt,
+                 sizes_from_files=bool(meta.get("sizes_from_files", False))), meta
 
 
 _GT_ANN_KEYS = ("id", "image_id", "category_id", "bbox", "area", "iscrowd")

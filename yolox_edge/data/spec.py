@@ -30,6 +30,8 @@ class Split:
     names: list[str]
     problems: list[str] = field(default_factory=list)
     coco_gt: dict | None = None  # COCO-format ground truth (the json for coco, built otherwise)
+    # the samples' width/height were read from the image files' headers (yolo), not from annotations
+    sizes_from_files: bool = False
 
 
 @dataclass

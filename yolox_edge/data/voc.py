@@ -32,17 +32,18 @@ def parse_voc_xml(path: Path) -> tuple[str | None, int, int, list[tuple[str, lis
     try:
         root = ET.fromstring(text)
     except ET.ParseError as e:
-        raise check.BadSample(check.BAD_ANNOTATION, path, f"not valid XML ({e})") from None
+        raise check.BadSample(check.BAD_ANNOTATION, path, f"not valid XML ({e}); the image was skipped") from None
     filename = (root.findtext("filename") or "").strip() or None
 
     def num(node, tag: str) -> float:
         v = node.findtext(tag)
         if v is None:
-            raise check.BadSample(check.BAD_ANNOTATION, path, f"object without <{tag}>")
+            raise check.BadSample(check.BAD_ANNOTATION, path, f"object without <{tag}>; the image was skipped")
         try:
             return float(v)
         except ValueError:
-            raise check.BadSample(check.BAD_ANNOTATION, path, f"<{tag}> is not a number: {v!r}") from None
+            raise check.BadSample(check.BAD_ANNOTATION, path,
+                                  f"<{tag}> is not a number: {v!r}; the image was skipped") from None
 
     size = root.find("size")
     w = int(num(size, "width")) if size is not None and size.findtext("width") else 0
@@ -52,7 +53,7 @@ def parse_voc_xml(path: Path) -> tuple[str | None, int, int, list[tuple[str, lis
         name = (obj.findtext("name") or "").strip()
         bb = obj.find("bndbox")
         if bb is None:
-            raise check.BadSample(check.BAD_ANNOTATION, path, f"object {name!r} has no <bndbox>")
+            raise check.BadSample(check.BAD_ANNOTATION, path, f"object {name!r} has no <bndbox>; the image was skipped")
         objects.append((name, [num(bb, "xmin") - 1, num(bb, "ymin") - 1, num(bb, "xmax"), num(bb, "ymax")]))
     return filename, w, h, objects
 

@@ -45,7 +45,8 @@ def parse_yolo_txt(path: Path, num_classes: int, width: int, height: int, proble
         try:
             vals = [float(v) for v in parts]
         except ValueError:
-            problems.append(check.problem(check.BAD_ANNOTATION, path, f"line {n}: not numbers: {line.strip()!r}"))
+            problems.append(check.problem(check.BAD_ANNOTATION, path, f"line {n}: not numbers: {line.strip()!r}; "
+                                          "box dropped"))
             continue
         if not all(math.isfinite(v) for v in vals):  # float() takes 'nan' and 'inf'
             problems.append(check.problem(check.BAD_ANNOTATION, path, f"line {n}: not finite numbers: "
@@ -64,7 +65,7 @@ def parse_yolo_txt(path: Path, num_classes: int, width: int, height: int, proble
             box = [min(xs), min(ys), max(xs), max(ys)]
         else:
             problems.append(check.problem(check.BAD_ANNOTATION, path, f"line {n}: expected 'class cx cy w h', "
-                                          f"got {len(parts)} values"))
+                                          f"got {len(parts)} values; box dropped"))
             continue
         boxes.append([box[0] * width, box[1] * height, box[2] * width, box[3] * height])
         labels.append(int(cls))
@@ -123,7 +124,7 @@ def build_yolo_split(img_dir: Path, lbl_dir: Path, list_path: Path | None, names
             orphans = sorted(e.name for e in it if e.name.endswith(".txt") and e.name[:-4] not in by_stem)
         for name in orphans:
             problems.append(check.problem(check.MISSING, img_dir / name[:-4], f"{name} has no image in {img_dir}"))
-    return Split(samples, list(names), problems)
+    return Split(samples, list(names), problems, sizes_from_files=True)
 
 
 def read_yolo(spec: DataSpec, split: str) -> Split:
