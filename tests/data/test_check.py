@@ -225,3 +225,17 @@ def test_yolo_sizes_come_from_the_index_not_from_the_headers_again(tmp_path: Pat
     monkeypatch.setattr(check, "image_size", lambda p: calls.append(p))
     probs, _ = check.split_problems(load_spec(spec), "train", split, decode=False)
     assert calls == [] and [check.problem_kind(p) for p in probs] == [check.TRUNCATED]
+
+
+def test_an_image_that_cannot_be_opened_is_a_bad_sample(tmp_path: Path, monkeypatch) -> None:
+    """A file without read permission (root reads anything, so the refusal is simulated) is
+    skipped and named like an undecodable one, not a PermissionError through the training loop."""
+    img = tmp_path / "locked.jpg"
+    write_image(img, 32, 24)
+
+    def refuse(*_a, **_k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(check.np, "fromfile", refuse)
+    with pytest.raises(check.BadSample, match=r"locked\.jpg: unreadable image: cannot be opened \(Permission denied\)"):
+        check.load_image(img)

@@ -104,7 +104,10 @@ def load_image(path: str | Path, reduce: int = 1) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise _missing(p)
-    data = np.fromfile(str(p), dtype=np.uint8)
+    try:
+        data = np.fromfile(str(p), dtype=np.uint8)
+    except OSError as e:  # no read permission, an I/O error: skipped and named like any other bad image
+        raise BadSample(UNREADABLE, p, f"cannot be opened ({e.strerror or e})") from None
     _check_bytes(p, data.size, data[:8].tobytes(), data[-_TAIL_BYTES:].tobytes())
     img = cv2.imdecode(data, _REDUCED.get(reduce, cv2.IMREAD_COLOR))
     if img is None:

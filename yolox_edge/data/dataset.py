@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from ..errors import UserError, input_hw
+from ..progress import first_few
 from . import check
 from .sample import Sample
 from .transforms import AugConfig, augment_hsv, drop_small, hflip, mixup, mosaic, pad_to
@@ -90,8 +91,7 @@ class DetectionDataset(Dataset):
         if n == 0:
             return f"0 of {len(self)} samples skipped"
         files = self.skipped_files()
-        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-        return (f"{n} of {len(self)} samples skipped as unreadable/missing ({shown}); "
+        return (f"{n} of {len(self)} samples skipped as unreadable/missing ({first_few(files, 3)}); "
                 "run `yolox-edge data check SPEC` for the full list")
 
     # -- loading ---------------------------------------------------------------------------
