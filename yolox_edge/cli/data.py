@@ -15,7 +15,8 @@ def add_parser(sub) -> None:
     c.add_argument("--split", action="append", default=None, help="only this split (repeatable)")
     c.add_argument("--no-decode", action="store_true", help="read image headers only, as train does before it starts "
                    "(fast; misses an image damaged past its header)")
-    c.add_argument("--threads", type=positive, default=4, help="threads reading images (decoding, or headers with --no-decode)")
+    c.add_argument("--threads", type=positive, default=4,
+                   help="threads reading images (decoding, or headers with --no-decode)")
     add_json_option(c, "the report")
     c.add_argument("--strict", action="store_true", help="exit 1 when any problem is found")
     add_no_progress(c)
