@@ -41,14 +41,15 @@ from .state import capture_rng, restore_rng, skip_count
 class _Repeat(torch.utils.data.Dataset):
     """``k`` passes over a dataset as one epoch (fewer per-epoch evals/saves on tiny data)."""
 
-    def __init__(self, ds, k: int) -> None:
+    def __init__(self, ds: DetectionDataset, k: int) -> None:
         self.ds, self.k = ds, k
 
     def __len__(self) -> int:
         return len(self.ds) * self.k
 
     def __getitem__(self, i: int):
-        return self.ds[i % len(self.ds)]
+        # the whole index: DetectionDataset wraps it, and each pass draws its own augmentation
+        return self.ds[i]
 
 
 RUN_FILES = ("last.pt", "best.pt", "log.csv", "log.json", "log.png")  # what a run writes into its folder
