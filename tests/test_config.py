@@ -194,3 +194,18 @@ def test_img_size_width_x_height_sets_the_pair_and_scales_random_size_by_the_lon
     with pytest.raises(UserError, match=re.escape("--img-size 416x300: each side (width and height) must be a "
                                                   "positive multiple of 32; the nearest that is: 416x288")):
         build_recipe("yolox_nano", img_size=(300, 416))
+
+
+def test_machine_settings_are_split_from_the_rest_and_only_they_apply_on_resume() -> None:
+    """What `train --resume` takes from its command: the machine's settings, in the order given."""
+    from yolox_edge.config import apply_machine_settings, split_machine_items
+
+    items = ["train.epochs=3", "data.workers=4", "train.device=cpu", "aug.flip_prob=0", "train.threads=1"]
+    assert split_machine_items(items) == (["data.workers=4", "train.device=cpu", "train.threads=1"],
+                                          ["train.epochs=3", "aug.flip_prob=0"])
+    r = apply_machine_settings(Recipe(), ["data.workers=4", "data.cache_images=true"])
+    assert (r.data.workers, r.data.cache_images) == (4, True)
+    with pytest.raises(UserError, match=r"--set 'train.seed=1': not a setting of the machine"):
+        apply_machine_settings(Recipe(), ["train.seed=1"])
+    with pytest.raises(UserError, match="data.workers: expected an integer"):
+        apply_machine_settings(Recipe(), ["data.workers=many"])

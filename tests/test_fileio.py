@@ -54,6 +54,58 @@ def test_move_no_clobber_without_hard_links(tmp_path, monkeypatch, errno_) -> No
     assert dest.read_bytes() == b"old" and (tmp_path / "a_2.mp4").read_bytes() == b"new" and not src.exists()
 
 
+def _folder_fsync(monkeypatch, err: int | None) -> list[str]:
+    """os.fsync recording what it flushed ('file' or 'folder'); ``err``: a folder's flush fails with it."""
+    import stat
+
+    real, seen = os.fsync, []
+
+    def fsync(fd) -> None:
+        kind = "folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"
+        seen.append(kind)
+        if kind == "folder" and err is not None:
+            raise OSError(err, os.strerror(err))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return seen
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows cannot flush a folder")
+def test_sync_folder_flushes_the_folder_after_the_rename(tmp_path, monkeypatch) -> None:
+    """sync_folder=True: the rename is on disk when the call returns (the file, then its folder, is flushed)."""
+    from yolox_edge.fileio import atomic_write_bytes
+
+    seen = _folder_fsync(monkeypatch, None)
+    atomic_write_bytes(tmp_path / "a.json", lambda f: f.write(b"{}"))
+    assert seen == ["file"]  # as before: one flush per write where nothing depends on its order
+    seen.clear()
+    atomic_write_bytes(tmp_path / "b.json", lambda f: f.write(b"{}"), sync_folder=True)
+    assert seen == ["file", "folder"] and (tmp_path / "b.json").read_bytes() == b"{}"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows cannot flush a folder")
+@pytest.mark.parametrize("err", [errno.EINVAL, errno.ENOTSUP])
+def test_a_folder_the_file_system_cannot_flush_is_no_error(tmp_path, monkeypatch, err) -> None:
+    """Some FUSE and network file systems refuse to flush a folder: the write stands."""
+    from yolox_edge.fileio import atomic_write_bytes
+
+    _folder_fsync(monkeypatch, err)
+    atomic_write_bytes(tmp_path / "m.json", lambda f: f.write(b"{}"), sync_folder=True)
+    assert (tmp_path / "m.json").read_bytes() == b"{}"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows cannot flush a folder")
+def test_a_failing_folder_flush_names_the_file(tmp_path, monkeypatch) -> None:
+    """EIO flushing the folder: the rename may not be on disk, so it is an error, naming the file."""
+    from yolox_edge.fileio import atomic_write_bytes
+
+    _folder_fsync(monkeypatch, errno.EIO)
+    with pytest.raises(OSError) as info:
+        atomic_write_bytes(tmp_path / "m.json", lambda f: f.write(b"{}"), sync_folder=True)
+    assert info.value.errno == errno.EIO and info.value.filename == str(tmp_path / "m.json")
+
+
 @pytest.mark.parametrize("wrapped", [False, True])
 def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, wrapped) -> None:
     """ENOSPC while writing into the file object has no file name (torch.save even wraps it in

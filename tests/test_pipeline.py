@@ -140,6 +140,23 @@ def test_run_pipeline_say_is_a_deprecated_spelling_of_log(tmp_path, at_the_train
     assert not (tmp_path / "both").exists()
 
 
+def test_resume_passes_the_machine_settings_of_set_to_the_trainer(tmp_path, at_the_trainer) -> None:
+    """pipeline --resume --set data.workers=N: a setting of the machine, which the resumed run takes;
+    a value of what is trained is named as not used."""
+    from yolox_edge.pipeline import run_pipeline
+
+    spec, seen = at_the_trainer
+    (tmp_path / "run" / "train").mkdir(parents=True)
+    (tmp_path / "run" / "train" / "last.pt").write_bytes(b"an earlier run")  # the fake Trainer reads nothing
+    lines: list[str] = []
+    with pytest.raises(_Stop):
+        run_pipeline(out=tmp_path / "run", data=spec, progress=False, log=lines.append, resume=True,
+                     overrides=["data.workers=1", "train.batch=2"])
+    assert seen["resume"] is True and seen["machine"] == ["data.workers=1"]
+    note = [line for line in lines if "not used" in line]
+    assert len(note) == 1 and "not used: --set train.batch=2." in note[0], lines
+
+
 def test_a_used_out_is_refused_before_any_step(tmp_path) -> None:
     from yolox_edge.errors import UserError
     from yolox_edge.pipeline import run_pipeline

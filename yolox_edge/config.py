@@ -318,6 +318,30 @@ def apply_overrides(recipe: Recipe, overrides: list[str] | None) -> Recipe:
     return recipe
 
 
+MACHINE_KEYS = ("data.workers", "data.cache_images", "train.threads", "train.device")
+"""Recipe keys that describe the machine a run trains on, not what it trains: ``--resume`` takes
+them from its command (``--set KEY=VALUE``, ``--device``). Workers and the image cache change
+nothing in what is trained (the same batches bit for bit); another thread count or device gives
+the same batches and schedule, with the float rounding that machine has."""
+
+
+def split_machine_items(items: list[str] | None) -> tuple[list[str], list[str]]:
+    """``--set`` items as (those of ``MACHINE_KEYS``, the rest), each in the given order."""
+    machine, rest = [], []
+    for item in items or []:
+        (machine if item.split("=", 1)[0].strip() in MACHINE_KEYS else rest).append(item)
+    return machine, rest
+
+
+def apply_machine_settings(recipe: Recipe, items: list[str] | None) -> Recipe:
+    """Apply ``--set`` items of ``MACHINE_KEYS`` (as ``apply_overrides``); UserError for any other key."""
+    machine, rest = split_machine_items(items)
+    if rest:
+        raise UserError(f"--set {rest[0]!r}: not a setting of the machine ({', '.join(MACHINE_KEYS)}); "
+                        "a resumed run trains with its own recipe")
+    return apply_overrides(recipe, machine)
+
+
 def size_item(size: Size) -> str:
     """A size as a ``--set`` value: ``416``, or ``[320, 416]`` ([H, W]) for a rectangle."""
     h, w = input_hw(size)

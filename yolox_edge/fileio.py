@@ -1,4 +1,4 @@
-"""Atomic writes and file hashes: torch-free, so device-side commands (bench, predict,
+"""Atomic writes, folder flushes and file hashes: torch-free, so device-side commands (bench, predict,
 eval, verify) run on boards where only the runtimes are installed."""
 from __future__ import annotations
 
@@ -54,8 +54,12 @@ def require_writable(path: str | Path, what: str = "output") -> Path:
     return path
 
 
-def atomic_write_bytes(path: str | Path, write) -> None:
-    """Call ``write(fileobj)`` on a temp file beside ``path``, then rename over it."""
+def atomic_write_bytes(path: str | Path, write, *, sync_folder: bool = False) -> None:
+    """Call ``write(fileobj)`` on a temp file beside ``path``, then rename over it.
+
+    ``sync_folder``: also flush the folder (``fsync_folder``), so that the rename is on disk when
+    this returns. For a write that a next step depends on: without it a power loss may keep
+    the next step's renames or removals and lose this one (not every file system keeps them in order)."""
     path = Path(path)
     fd, tmp = temp_beside(path, "output")
     try:
@@ -65,6 +69,8 @@ def atomic_write_bytes(path: str | Path, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        if sync_folder:
+            fsync_folder(path.parent)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         # A full disk while writing into the file object is an OSError without a file name
@@ -74,6 +80,33 @@ def atomic_write_bytes(path: str | Path, write) -> None:
         if isinstance(cause, OSError) and cause.errno is not None and cause.filename is None:
             raise OSError(cause.errno, cause.strerror or os.strerror(cause.errno), str(path)) from e
         raise
+
+
+# What a file system that cannot flush a folder answers (some FUSE and network file systems,
+# a folder this process may write into but not read): the rename stands, unflushed
+_NO_FOLDER_SYNC = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF, errno.EACCES, errno.EPERM}
+
+
+def fsync_folder(folder: str | Path) -> None:
+    """Flush ``folder``'s entries (the renames and removals in it so far) to disk.
+
+    A no-op on Windows, where a folder cannot be opened to flush it, and where the file system
+    cannot flush a folder; other errors (EIO) are raised."""
+    if os.name == "nt":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as e:
+        if e.errno in _NO_FOLDER_SYNC:
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if e.errno not in _NO_FOLDER_SYNC:
+            raise
+    finally:
+        os.close(fd)
 
 
 def new_file_mode(path: Path) -> int:

@@ -101,11 +101,13 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
 
     ``resume``: continue the training of an earlier run into the same ``out`` (interrupted, or
     finished: then it is not trained again) from its ``train/last.pt``, with the recipe stored
-    there, and run every later stage again.
+    there but the machine's settings among ``overrides`` (``config.MACHINE_KEYS``, e.g.
+    ``data.workers=N``), and run every later stage again.
     """
     from .bench import run_bench
     from .bundle.package import package_bundle
-    from .config import apply_overrides, check_img_size, input_size_overrides, load_recipe, recipe_from_dict
+    from .config import (apply_overrides, check_img_size, input_size_overrides, load_recipe, recipe_from_dict,
+                         split_machine_items)
     from .data.spec import read_split
     from .fileio import atomic_write_bytes
     from .engine.evaluator import evaluate, evaluation_record, per_class_lines
@@ -148,16 +150,16 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     # Resuming without --recipe: the stored recipe. The Trainer's note compares a given recipe
     # value by value; here that would list every default nobody chose, so name the flags instead.
     given = rec if not resume or recipe else None
-    if given is None and sets:
-        flags = ([f"--epochs {epochs}"] if epochs is not None else []) + \
-                ([f"--img-size {format_size(img_size)}"] if img_size is not None else []) + \
-                [f"--set {s}" for s in overrides or []]
+    machine, other = split_machine_items(overrides)  # the machine's settings apply to a resumed run too
+    flags = ([f"--epochs {epochs}"] if epochs is not None else []) + \
+            ([f"--img-size {format_size(img_size)}"] if img_size is not None else []) + [f"--set {s}" for s in other]
+    if given is None and flags:
         say("    " + resume_flags_note(out / "train" / "last.pt", flags))
     note = default_recipe_note(weights=weights, recipe=recipe, resume=resume)
     if note:
         say("    " + note)
     trainer = Trainer(given, data=data, out=out / "train", weights=weights, resume=resume, progress=progress,
-                      log=log)  # its lines go where the pipeline's go
+                      log=log, machine=machine if resume else None)  # its lines go where the pipeline's go
     res = trainer.train()
     rec = trainer.recipe
     ckpt = Path(res["best"] if Path(res["best"]).is_file() else res["last"])

@@ -1,4 +1,6 @@
-"""`yolox-edge train`'s closing lines: one set per run, from the rank that wrote the checkpoints."""
+"""`yolox-edge train`: its closing lines (one set per run, from the rank that wrote the checkpoints) and what --resume passes on."""
+import pytest
+
 from yolox_edge.cli.train import _summary
 
 
@@ -39,3 +41,43 @@ def test_img_size_off_the_32_grid_exits_2_before_any_data_is_read(run_cli, tmp_p
     code, out, err = run_cli("train", "--recipe", "yolox_nano", "--data", tmp_path / "none.yaml", "--out",
                              tmp_path / "run", "--set", "model.input_size=[320,400]")
     assert code == 2 and "model.input_size=[320, 400] (400x320, width x height) is not a multiple of 32" in err, err
+
+
+
+@pytest.fixture
+def trainer_kwargs(monkeypatch) -> dict:
+    """The arguments `train` gives the Trainer (a stand-in that trains nothing)."""
+    import yolox_edge.engine.trainer as trainer_mod
+
+    seen: dict = {}
+
+    class FakeTrainer:
+        def __init__(self, recipe, **kw) -> None:
+            seen.clear()
+            seen.update(kw, recipe=recipe)
+
+        def train(self) -> dict:
+            return {"best_epoch": -1, "last": "last.pt"}
+
+    monkeypatch.setattr(trainer_mod, "Trainer", FakeTrainer)
+    return seen
+
+
+def test_resume_passes_the_machine_settings_and_names_the_rest(run_cli, tmp_path, trainer_kwargs) -> None:
+    """--device and --set data.workers=N on --resume were named 'not used' with everything else;
+    they are the machine's, so the resumed run takes them. Values of what is trained are still not used."""
+    code, out, err = run_cli("train", "--data", tmp_path / "d.yaml", "--out", tmp_path / "run", "--resume",
+                             "--device", "cpu", "--set", "data.workers=1", "--set", "train.epochs=9", "--epochs", "5",
+                             "--set", "train.threads=2")
+    assert code == 0, err
+    assert trainer_kwargs["recipe"] is None and trainer_kwargs["resume"] is True
+    assert trainer_kwargs["machine"] == ["data.workers=1", "train.threads=2", "train.device=cpu"]
+    assert "not used: --epochs, --set train.epochs=9. To train longer" in out, out
+    # only settings of the machine: nothing to say
+    code, out, err = run_cli("train", "--data", tmp_path / "d.yaml", "--out", tmp_path / "run", "--resume",
+                             "--device", "cpu")
+    assert code == 0 and trainer_kwargs["machine"] == ["train.device=cpu"] and "not used" not in out, out
+    # a new run: they are in its recipe already
+    code, out, err = run_cli("train", "--recipe", "yolox_nano", "--data", tmp_path / "d.yaml", "--out",
+                             tmp_path / "new", "--device", "cpu", "--set", "data.workers=1")
+    assert code == 0 and trainer_kwargs["machine"] is None and trainer_kwargs["recipe"].data.workers == 1

@@ -162,3 +162,23 @@ def test_augmentation_stream_is_reproducible_per_epoch(tmp_path: Path) -> None:
     b = DetectionDataset(samples, img_size=64, aug=AugConfig(mixup_prob=0), seed=5)
     assert epoch_targets(b, 1) == e1 and epoch_targets(b, 0) == e0  # as after a resume at epoch 1
     assert e0 != e1
+
+
+def test_augmentation_does_not_depend_on_the_number_of_workers(tmp_path: Path) -> None:
+    """The worker count is a setting of the machine (a resumed run may change it): the same epoch
+    draws the same augmented batches with 0, 1 or 2 DataLoader workers. The stream was keyed by
+    the worker's seed and a per-process call count, so each worker count trained on other inputs."""
+    ds = DetectionDataset(_samples(tmp_path, 6), img_size=64, aug=AugConfig(mixup_prob=0.5), seed=1)
+
+    def epoch(workers: int) -> list:
+        ds.set_epoch(3)
+        g = torch.Generator().manual_seed(7)
+        loader = DataLoader(ds, batch_size=2, shuffle=True, generator=g, num_workers=workers, collate_fn=collate)
+        return [(x.numpy().tobytes(), t.numpy().tobytes()) for x, t in loader]
+
+    assert epoch(0) == epoch(1) == epoch(2)
+    # An index past the end is its sample drawn again (data.repeat), with an augmentation of its own
+    ds.set_epoch(0)
+    plain = DetectionDataset(ds.samples, img_size=64, aug=None)
+    assert all(torch.equal(a, b) for a, b in zip(plain[7], plain[1]))
+    assert not torch.equal(ds[7][0], ds[1][0])

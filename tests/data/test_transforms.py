@@ -44,7 +44,10 @@ def _check_colours(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray, hw=(S
             x1, y1, x2, y2 = np.floor(b[:2]).astype(int).tolist() + np.ceil(b[2:]).astype(int).tolist()
             inside[y1:y2, x1:x2] = True
             ix1, iy1, ix2, iy2 = int(b[0]) + 1, int(b[1]) + 1, int(b[2]) - 1, int(b[3]) - 1
-            if ix2 - ix1 >= 8 and iy2 - iy1 >= 8:  # slivers at the border: hull of a cut, rotated box
+            # Boxes cut by the canvas edge are left to the coverage share: the hull of a rotated,
+            # sheared box cut there can be mostly background (3-49% colour, on a third of seeds)
+            cut = b[0] <= 0 or b[1] <= 0 or b[2] >= hw[1] or b[3] >= hw[0]
+            if not cut and ix2 - ix1 >= 8 and iy2 - iy1 >= 8:
                 share = mask[iy1:iy2, ix1:ix2].mean()
                 assert share > 0.5, f"box {b} of colour {colour} shows its colour on {share:.0%} only"
         covered += (mask & inside).sum()

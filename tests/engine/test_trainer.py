@@ -180,12 +180,15 @@ def test_resume_names_each_given_recipe_value_it_does_not_use(synthetic_coco, tm
     Trainer(recipe_from_dict(base), data=spec, out=tmp_path / "run", resume=True, progress=False,
             log=msgs.append).train()
     assert not any("not used" in m for m in msgs)  # same recipe: nothing to say
-    changed = dict(base, train={**base["train"], "basic_lr_per_img": 0.5, "epochs": 1})
+    changed = dict(base, data={"workers": 1}, train={**base["train"], "basic_lr_per_img": 0.5, "epochs": 1})
     msgs.clear()
     Trainer(recipe_from_dict(changed), data=spec, out=tmp_path / "run", resume=True, progress=False,
             log=msgs.append).train()
     note = [m for m in msgs if "not used" in m]
     assert len(note) == 1 and "train.basic_lr_per_img=0.5 (run: " in note[0], msgs
+    # a setting of the machine in a given recipe is named too, with how to apply it
+    assert "data.workers=1 (run: 0)" in note[0] and note[0].endswith(
+        "; data.workers (of the machine) apply when named: --set KEY=VALUE (machine=['KEY=VALUE'] in Python)")
     assert load_checkpoint(tmp_path / "run" / "last.pt")["recipe"]["train"]["basic_lr_per_img"] != 0.5
 
 
@@ -300,10 +303,12 @@ def test_sigterm_stops_training_with_the_resume_hint(synthetic_coco, tiny_recipe
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-def test_a_stopped_and_resumed_run_ends_as_the_uninterrupted_one(synthetic_coco, tiny_recipe, tmp_path):
+@pytest.mark.parametrize("machine", [[], ["data.workers=2", "data.cache_images=true"]], ids=["same", "workers"])
+def test_a_stopped_and_resumed_run_ends_as_the_uninterrupted_one(synthetic_coco, tiny_recipe, tmp_path, machine):
     """Resume restores everything the run depends on (weights, optimizer, EMA, schedule, RNG, the
     sample order and augmentation of each epoch): stopped after epoch 2 of 3 (Mosaic on) and
-    resumed, it logs the same losses and ends with the same weights, bit for bit (1 thread, no workers)."""
+    resumed, it logs the same losses and ends with the same weights, bit for bit (1 thread, no workers),
+    also when the resumed part runs with 2 workers and cached images (settings of the machine)."""
     spec = synthetic_coco(6)
 
     class StopAfterSecondEpoch(Hook):
@@ -316,7 +321,18 @@ def test_a_stopped_and_resumed_run_ends_as_the_uninterrupted_one(synthetic_coco,
         Trainer(load_recipe(tiny_recipe), data=spec, out=tmp_path / "cut", progress=False, log=None,
                 hooks=[StopAfterSecondEpoch()]).train()
     assert load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 2
-    Trainer(None, data=spec, out=tmp_path / "cut", resume=True, progress=False, log=None).train()
+    msgs: list[str] = []
+    Trainer(None, data=spec, out=tmp_path / "cut", resume=True, progress=False, log=msgs.append,
+            machine=machine).train()
+    said = [m for m in msgs if "from this command" in m]
+    if machine:  # one line names what changed, and last.pt keeps the run's own values
+        assert said == [f"resume: data.cache_images=True (run: False), data.workers=2 (run: 0) from this command "
+                        f"(settings of the machine, not of what the run trains; {tmp_path / 'cut' / 'last.pt'} "
+                        f"keeps the run's own)"], msgs
+        assert load_checkpoint(tmp_path / "cut" / "last.pt")["recipe"]["data"] == \
+            load_checkpoint(tmp_path / "whole" / "last.pt")["recipe"]["data"]
+    else:
+        assert not said, msgs
 
     def losses(run):
         return [{k: v for k, v in r.items() if k.startswith("loss_")}
@@ -326,6 +342,39 @@ def test_a_stopped_and_resumed_run_ends_as_the_uninterrupted_one(synthetic_coco,
     a, b = (load_checkpoint(tmp_path / run / "last.pt") for run in ("whole", "cut"))
     for part in ("model", "ema"):
         assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+
+
+def test_resume_takes_the_machine_settings_of_its_command(synthetic_coco, tiny_recipe, tmp_path):
+    """Threads and device belong to the machine, not to the run: a run started on a GPU ('cuda'
+    stored) resumes on a CPU-only one with train.device=cpu (--device cpu), which resume ignored
+    while 'no CUDA GPU is visible' told the user to pass it. Other values stay the run's."""
+    spec, run = synthetic_coco(4), tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(load_recipe(tiny_recipe), data=spec, out=run, progress=False, log=None,
+                hooks=[_StopAfterFirstEpoch()]).train()
+    ckpt = torch.load(run / "last.pt", weights_only=True)
+    ckpt["recipe"]["train"]["device"] = "cuda"  # as if trained on a GPU
+    torch.save(ckpt, run / "last.pt")
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="no CUDA GPU is visible; use --device cpu"):
+            Trainer(None, data=spec, out=run, resume=True, progress=False, log=None).train()
+    with pytest.raises(UserError, match=r"--set 'train.epochs=9': not a setting of the machine \(data.workers, "):
+        Trainer(None, data=spec, out=run, resume=True, machine=["train.epochs=9"])
+
+    class Seen(Hook):  # and stop: two threads on a loaded 2-core box are slow
+        def before_epoch(self, trainer, epoch):
+            seen.append((epoch, torch.get_num_threads(), trainer.device.type))
+            raise KeyboardInterrupt
+
+    seen: list = []
+    msgs: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(None, data=spec, out=run, resume=True, progress=False, log=msgs.append, hooks=[Seen()],
+                machine=["train.threads=2", "train.device=cpu"]).train()
+    assert seen == [(1, 2, "cpu")]
+    assert sum("resume: train.device='cpu' (run: 'cuda'), train.threads=2 (run: 1) from this command" in m
+               for m in msgs) == 1, msgs
+    assert torch.get_num_threads() == 1  # the caller's count is given back
 
 
 def test_rng_state_round_trips_through_weights_only_load(tmp_path):

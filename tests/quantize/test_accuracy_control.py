@@ -19,7 +19,7 @@ def fake_validation(score):
     """A stand-in for ``ptq._validation``: ``score(model) -> float`` over VAL_ITEMS items."""
     import nncf
 
-    def install(fmt, data, pre, class_names, kind):
+    def install(fmt, data, pre, class_names, kind, *, threads=None):
         items = list(range(VAL_ITEMS))
         return nncf.Dataset(items), lambda model, items: (score(model), None), items
     return install
@@ -106,6 +106,61 @@ def test_cli_says_when_the_limit_is_not_met_and_still_writes_the_model(tiny_ckpt
     ac = meta["quantization"]["accuracy_control"]
     assert ac["met"] is False and ac["fp32_ap"] == 0.5 and ac["int8_ap"] == 0.3
     assert (out / meta["model_file"]).is_file() and not list(out.glob(".quantize_*"))  # no temp folder left
+
+
+def test_threads_reach_our_openvino_scoring_not_nncfs_own_compiles(tiny_ckpt, tiny_calib, tmp_path, monkeypatch):
+    """threads=1: the graph as written is compiled and scored at 1 thread (it was OpenVINO's
+    default). NNCF compiles its candidates through a Core of its own with no thread setting, so
+    they run at OpenVINO's default, as the --threads help says (observed, not timed)."""
+    import openvino as ov
+
+    from yolox_edge.quantize.accuracy import ScoreLog
+
+    def threads(model) -> int:
+        return int(model.get_property("INFERENCE_NUM_THREADS"))
+
+    seen: list[int] = []
+    ours: list[int] = []
+    real_score = ScoreLog.score
+
+    def our_score(self, model):
+        ours.append(threads(model))
+        return real_score(self, model)
+
+    monkeypatch.setattr(ScoreLog, "score", our_score)
+    monkeypatch.setattr(ptq, "_validation", fake_validation(lambda model: seen.append(threads(model)) or 0.5))
+    opts = QuantizeOptions(accuracy_control=True, data="unused", keep_float=0, nncf_keep_float=0, threads=1)
+    quantize_checkpoint(tiny_ckpt, tiny_calib, "openvino", tmp_path / "out", opts)
+    assert ours and ours == [1] * len(ours) and seen[-len(ours):] == ours  # ours come last, after NNCF's
+    p = ov.opset13.parameter([1, 4], ov.Type.f32)
+    default = threads(ov.Core().compile_model(ov.Model([ov.opset13.relu(p)], [p]), "CPU"))
+    assert set(seen[:-len(ours)]) == {default}, (seen, ours)
+
+
+def test_threads_reach_the_onnxruntime_sessions_that_score_candidates(tiny_ckpt, tiny_calib, shapes_spec, tmp_path,
+                                                                     monkeypatch):
+    """ONNX candidates are scored in sessions this package makes: at ``threads`` intra-op threads
+    (they ran at onnxruntime's default); NNCF's own statistics sessions keep the default (0)."""
+    import sys
+
+    import onnxruntime as ort
+
+    made: list[tuple[bool, int]] = []  # (made while scoring, intra-op threads)
+    real = ort.InferenceSession
+
+    def session(model, options=None, *a, **k):
+        f, scoring = sys._getframe(), False
+        while f is not None and not scoring:
+            scoring, f = f.f_code.co_name == "validation_fn", f.f_back
+        made.append((scoring, options.intra_op_num_threads if options is not None else 0))
+        return real(model, options, *a, **k)
+
+    monkeypatch.setattr(ort, "InferenceSession", session)
+    opts = QuantizeOptions(accuracy_control=True, data=str(shapes_spec), keep_float=0, nncf_keep_float=0, threads=1)
+    quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "out", opts)
+    scoring = [n for s, n in made if s]
+    assert scoring and set(scoring) == {1}, made
+    assert {n for s, n in made if not s} == {0}, made  # NNCF's: no way to pass a count
 
 
 def test_cli_refuses_a_one_image_val_split_before_quantizing(tiny_ckpt, tiny_calib, tmp_path, run_cli):

@@ -103,7 +103,7 @@ def counting_validation(score, whole: list):
     each call that saw every item (NNCF's and the SDK's own passes over the val split)."""
     import nncf
 
-    def install(fmt, data, pre, class_names, kind):
+    def install(fmt, data, pre, class_names, kind, *, threads=None):
         items = list(range(VAL_ITEMS))
 
         def fn(model, seen):

@@ -229,6 +229,63 @@ def test_force_replacement_leaves_the_old_set_or_the_new_one_whole(calib_images,
         build_calibration_set(calib_images, out, size=64, count=3, seed=4)
 
 
+@pytest.mark.skipif(os.name == "nt", reason="Windows cannot flush a folder")
+def test_force_replacement_survives_a_power_loss_at_any_instant(calib_images, tmp_path, monkeypatch):
+    """A rename or removal in a folder is sure to be on disk only once the folder is flushed
+    (fsync); until then a power loss may keep any of them and lose others. Replaying every such
+    outcome of the --force sequence: each leaves the old set or the new one. Without a flush
+    between the steps, the manifest could name an array whose rename was lost, or the old array
+    be gone under a manifest still naming it."""
+    import itertools
+
+    out = tmp_path / "c"
+    old = build_calibration_set(calib_images, out, size=64, count=3, seed=0)
+    folder = (out.stat().st_dev, out.stat().st_ino)
+    ops: list[tuple[str, str]] = []  # ("put" | "drop", name) of the set's own files, ("sync", "") of the folder
+    real_replace, real_unlink, real_fsync = os.replace, os.unlink, os.fsync
+
+    def replace(src, dst, *a, **k):
+        real_replace(src, dst, *a, **k)
+        if Path(dst).parent == out:
+            ops.append(("put", Path(dst).name))
+
+    def unlink(path, *a, **k):
+        real_unlink(path, *a, **k)
+        if Path(path).parent == out and not Path(path).name.startswith("."):  # not a temp file
+            ops.append(("drop", Path(path).name))
+
+    def fsync(fd):
+        real_fsync(fd)
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) == folder:
+            ops.append(("sync", ""))
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", replace)
+        m.setattr(os, "unlink", unlink)
+        m.setattr(os, "fsync", fsync)
+        new = build_calibration_set(calib_images, out, size=64, count=3, seed=1, force=True)
+    assert new.array != old.array and ("put", "manifest.json") in ops
+
+    def after(applied: list[tuple[str, str]]) -> str:
+        files = {old.array: "old", "manifest.json": old.array}  # array name -> set; the manifest -> its array
+        for op, name in applied:
+            if op == "put":
+                files[name] = new.array if name == "manifest.json" else "new"
+            elif op == "drop":
+                files.pop(name, None)
+        named = files.get("manifest.json")
+        return files.get(named, f"nothing: the manifest names {named}, which is not there")
+
+    for crash in range(len(ops) + 1):  # the power goes after the first `crash` operations
+        done = ops[:crash]
+        synced = max((i + 1 for i, (op, _) in enumerate(done) if op == "sync"), default=0)
+        pending = [o for o in done[synced:] if o[0] != "sync"]
+        for kept in itertools.product((False, True), repeat=len(pending)):
+            state = after(done[:synced] + [o for o, k in zip(pending, kept) if k])
+            assert state in ("old", "new"), (ops[:crash], [o for o, k in zip(pending, kept) if k], state)
+
+
 def test_cli_force_says_which_array_it_wrote(tiny_calib, calib_images, tmp_path, run_cli):
     import shutil
 

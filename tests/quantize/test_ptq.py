@@ -284,6 +284,7 @@ def test_run_quantize_threads_set_torch_and_the_evaluations(tiny_ckpt, tiny_cali
 
     def fake_int8(*a):
         seen["torch"] = torch.get_num_threads()
+        seen["scoring"] = a[-1].threads  # QuantizeOptions: the accuracy control's own scoring
         return _fake_int8(*a)
 
     def fake_eval(directory, data, split="val", *, threads=None, progress=True, desc=""):
@@ -299,7 +300,7 @@ def test_run_quantize_threads_set_torch_and_the_evaluations(tiny_ckpt, tiny_cali
     try:
         pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", threads=1, report=True,
                               data=str(shapes_spec), progress=False, log=None)
-        assert seen == {"torch": 1, "eval": [(1, 1), (1, 1)]} and torch.get_num_threads() == 2
+        assert seen == {"torch": 1, "scoring": 1, "eval": [(1, 1), (1, 1)]} and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
     with pytest.raises(BadArgument, match=r"threads must be a whole number of at least 1 .*, not 0$"):

@@ -50,8 +50,10 @@ def add_parser(sub) -> None:
                    help="also export FP32 of each format and print the FP32 vs INT8 table (needs --data)")
     p.add_argument("--threads", type=positive, default=None,
                    help="CPU threads for torch (calibration statistics, the conv scan, QAT, the graphs) and for "
-                        "the runtimes of the --report/QAT evaluations (default: every core; on a machine busy "
-                        "with other work, 1 can be many times faster)")
+                        "the runtimes of this package's evaluations (--report, QAT, --accuracy-control's scoring) "
+                        "(default: every core; on a machine busy with other work, 1 can be many times faster). "
+                        "NNCF's own OpenVINO/onnxruntime runs (its statistics, its accuracy-control candidates) "
+                        "take no thread count and use every core: bound them with taskset -c")
     add_no_progress(p)
     p.set_defaults(func=run)
 

@@ -25,7 +25,9 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default=None, help="auto | cpu | cuda")
     p.add_argument("--freeze-backbone-epochs", type=non_negative, default=None, metavar="N",
                    help="train only neck and head for the first N epochs")
-    p.add_argument("--resume", action="store_true", help="continue OUT/last.pt with its own recipe and state")
+    p.add_argument("--resume", action="store_true",
+                   help="continue OUT/last.pt with its own recipe and state; --device and --set of the machine's "
+                        "settings (data.workers, data.cache_images, train.threads) apply to it")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set train.epochs=30 (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no per-epoch progress bar")
@@ -33,27 +35,34 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..config import build_recipe
+    from ..config import build_recipe, split_machine_items
     from ..engine.trainer import Trainer, resume_flags_note
     from ..errors import UserError
 
     if args.recipe is None:
         if not args.resume:
             raise UserError("train needs --recipe RECIPE.yaml (e.g. yolox_nano, or a YAML file) to start a run")
-        flags = ("img_size", "epochs", "batch", "freeze_backbone_epochs", "device")
+        flags = ("img_size", "epochs", "batch", "freeze_backbone_epochs")
         given = [f"--{k.replace('_', '-')}" for k in flags if getattr(args, k) is not None]
-        given += [f"--set {s}" for s in args.overrides]
+        given += [f"--set {s}" for s in split_machine_items(args.overrides)[1]]
         if given:
             print(resume_flags_note(Path(args.out) / "last.pt", given))
         res = Trainer(None, data=args.data, out=args.out, weights=args.weights, resume=True,
-                      progress=not args.no_progress).train()
+                      progress=not args.no_progress, machine=_machine_items(args)).train()
         return _summary(res)
     recipe = build_recipe(args.recipe, img_size=args.img_size, epochs=args.epochs, batch=args.batch,
                           device=args.device, freeze_backbone_epochs=args.freeze_backbone_epochs,
                           overrides=args.overrides)
     res = Trainer(recipe, data=args.data, out=args.out, weights=args.weights, resume=args.resume,
-                  progress=not args.no_progress).train()
+                  progress=not args.no_progress, machine=_machine_items(args) if args.resume else None).train()
     return _summary(res)
+
+
+def _machine_items(args) -> list[str]:
+    """The command's settings of the machine as ``--set`` items, which a resumed run takes."""
+    from ..config import split_machine_items
+
+    return split_machine_items(args.overrides)[0] + ([f"train.device={args.device}"] if args.device else [])
 
 
 def _summary(res: dict) -> int:

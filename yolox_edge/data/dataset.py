@@ -15,7 +15,7 @@ import multiprocessing as mp
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
 
 from ..errors import UserError, input_hw
 from ..progress import first_few
@@ -36,6 +36,11 @@ class DetectionDataset(Dataset):
     ``img_size`` is S (square) or (H, W). ``cache_images=True`` decodes and fits every image
     once at construction (about H*W*3 bytes per image; worth it for small datasets on slow
     disks or few CPU cores).
+
+    The augmentation of index ``i`` depends on the seed, the epoch (``set_epoch``), ``i`` and how
+    often this process drew ``i`` in the epoch, never on the DataLoader worker that draws it: a
+    run trains on the same inputs with any number of workers. An index past the end is sample
+    ``i % len`` again with an augmentation of its own (a trainer's ``data.repeat`` passes).
     """
 
     def __init__(self, samples: list[Sample], *, img_size: int | tuple[int, int], aug: AugConfig | None,
@@ -48,7 +53,7 @@ class DetectionDataset(Dataset):
         self.aug_enabled = aug is not None
         self.seed = int(seed)
         self.epoch = 0
-        self._calls = 0
+        self._draws: dict[int, int] = {}  # index -> draws of it in this epoch, in this process
         # One byte per sample in shared memory: 1 = bad. Forked/spawned workers inherit it.
         self._bad = mp.RawArray("b", len(self.samples))
         self._cache: list[Item | None] | None = None
@@ -71,11 +76,11 @@ class DetectionDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         """Feed the epoch into the augmentation random stream (optional; varies epochs reproducibly).
 
-        The per-epoch call counter restarts too, so a resumed run draws the same augmentations
-        for the same epoch (given the same sampler order and worker seeds).
+        The per-epoch draw counts restart too, so a resumed run draws the same augmentations
+        for the same epoch (given the same sampler order).
         """
         self.epoch = int(epoch)
-        self._calls = 0
+        self._draws = {}
 
     @property
     def skipped(self) -> int:
@@ -140,17 +145,22 @@ class DetectionDataset(Dataset):
                         "run `yolox-edge data check SPEC`")
 
     def _rng(self, i: int) -> np.random.Generator:
-        info = get_worker_info()
         # No cv2.setNumThreads here: in a fork()ed worker whose parent had already used OpenCV's
         # thread pool, reconfiguring the pool blocks forever in pthread_cond_destroy (seen in
         # tests/data/test_dataset.py and in training). Limit OpenCV threads in the parent instead.
-        self._calls += 1
-        worker = (info.seed % (1 << 63)) if info is not None else 0
-        return np.random.default_rng([self.seed, self.epoch, worker, i, self._calls])
+        # Keyed by the index, not by a per-process call count or the worker's seed: those depend
+        # on how the epoch's indices are dealt to workers, so data.workers (a setting of the
+        # machine, which a resumed run may change) changed what was trained. The draw count
+        # only varies an index drawn again in one epoch (direct calls; each worker's copy
+        # starts empty, and a sampler yields an index once).
+        n = self._draws[i] = self._draws.get(i, 0) + 1
+        return np.random.default_rng([self.seed, self.epoch, i, n])
 
     def load_augmented(self, i: int) -> Item:
-        """(image H x W uint8, boxes, labels) for index ``i`` with the configured augmentation."""
+        """(image H x W uint8, boxes, labels) for index ``i`` (sample ``i % len``) with the
+        configured augmentation."""
         rng = self._rng(i)
+        i %= len(self.samples)
         size, cfg = self.img_size, self.aug
         if cfg is None:
             img, boxes, labels = self._load(i, rng)

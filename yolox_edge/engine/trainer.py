@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from ..config import Recipe, check_recipe, load_recipe, recipe_diff, recipe_from_checkpoint
+from ..config import (MACHINE_KEYS, Recipe, apply_machine_settings, check_recipe, load_recipe, recipe_diff,
+                      recipe_from_checkpoint, recipe_from_dict)
 from ..progress import line_sink, progress_bar
 from ..thresholds import EVAL_MAX_DET
 from ..threads import torch_threads
@@ -43,14 +44,15 @@ from .state import capture_rng, restore_rng, skip_count
 class _Repeat(torch.utils.data.Dataset):
     """``k`` passes over a dataset as one epoch (fewer per-epoch evals/saves on tiny data)."""
 
-    def __init__(self, ds, k: int) -> None:
+    def __init__(self, ds: DetectionDataset, k: int) -> None:
         self.ds, self.k = ds, k
 
     def __len__(self) -> int:
         return len(self.ds) * self.k
 
     def __getitem__(self, i: int):
-        return self.ds[i % len(self.ds)]
+        # the whole index: DetectionDataset wraps it, and each pass draws its own augmentation
+        return self.ds[i]
 
 
 RUN_FILES = ("last.pt", "best.pt", "log.csv", "log.json", "log.png")  # what a run writes into its folder
@@ -92,18 +94,30 @@ class Trainer:
     """One training run into ``out`` (``last.pt``, ``best.pt``, ``log.csv/json/png``).
 
     ``progress=False`` turns off the per-epoch progress bars; ``log`` receives the run's lines
-    (epoch summaries, notes; None: none). With DDP only rank 0 reports."""
+    (epoch summaries, notes; None: none). With DDP only rank 0 reports.
+
+    ``machine``: ``--set`` items of the machine's settings (``config.MACHINE_KEYS``: data.workers,
+    data.cache_images, train.threads, train.device), applied over the recipe, a resumed run's
+    stored one included (for this process: ``last.pt`` keeps the run's own). Every other value
+    of a resumed run is its stored recipe's."""
 
     def __init__(self, recipe: Recipe | str | Path | None, *, data: str | Path, out: str | Path,
                  weights: str | Path | None = None, resume: bool = False, progress: bool = True,
-                 hooks: list[Hook] | None = None, log: Callable[[str], None] | None = print) -> None:
+                 hooks: list[Hook] | None = None, log: Callable[[str], None] | None = print,
+                 machine: list[str] | None = None) -> None:
         if recipe is None and not resume:
             raise UserError("a new run needs a recipe (--recipe); only --resume takes the one stored in last.pt")
         if recipe is not None and not isinstance(recipe, Recipe):  # a YAML, as `train --recipe` takes
             recipe = load_recipe(recipe)
+        self.machine = list(machine or [])
+        # keys and types checked now, ranges with the recipe, before data and weights are read
+        apply_machine_settings(Recipe(), self.machine)
+        if recipe is not None and self.machine:  # a copy: the caller's recipe is not changed
+            recipe = apply_machine_settings(recipe_from_dict(recipe.to_dict(), "recipe"), self.machine)
         if recipe is not None:
             check_recipe(recipe)  # ranges and sizes, before data and weights are read
         self.recipe, self.data = recipe, data
+        self._run_recipe: Recipe | None = None  # a resumed run's stored recipe, which its checkpoints keep
         self.out = require_out_folder(out)  # before data and model are built
         self.weights, self.resume, self.progress = weights, resume, progress
         self.hooks: list[Hook] = list(hooks or [])
@@ -124,16 +138,22 @@ class Trainer:
         resume_ckpt = self._load_resume() if self.resume else None
         if resume_ckpt is None:
             refuse_earlier_run(self.out)
-        unused = []
+        unused, machine = [], []
         if resume_ckpt is not None:
-            run = recipe_from_checkpoint(resume_ckpt["recipe"])
-            unused = recipe_diff(self.recipe, run) if self.recipe is not None else []
-            self.recipe = run
+            stored = recipe_from_checkpoint(resume_ckpt["recipe"])
+            run = apply_machine_settings(recipe_from_checkpoint(resume_ckpt["recipe"]), self.machine)
             check_recipe(run)
+            unused = recipe_diff(self.recipe, run) if self.recipe is not None else []
+            machine = recipe_diff(run, stored)
+            self.recipe, self._run_recipe = run, stored
         r, t = self.recipe, self.recipe.train
         self.device = D.local_device(t.device)
         self.dist = D.init_distributed(self.device)
         self._say_unused(unused)
+        if machine:
+            shown = ", ".join(f"{k}={g!r} (run: {v!r})" for k, g, v in machine)
+            self.log(f"resume: {shown} from this command (settings of the machine, not of what the run "
+                     f"trains; {self.out / 'last.pt'} keeps the run's own)")
         if t.threads:
             torch.set_num_threads(t.threads)
         if r.data.workers > 0:
@@ -230,9 +250,12 @@ class Trainer:
         if diff:
             shown = ", ".join(f"{k}={g!r} (run: {r!r})" for k, g, r in diff[:8])
             more = f" and {len(diff) - 8} more" if len(diff) > 8 else ""
+            machine = [k for k, _, _ in diff if k in MACHINE_KEYS]
+            named = in_python("--set KEY=VALUE", "machine=['KEY=VALUE']")
+            how = f"; {', '.join(machine)} (of the machine) apply when named: {named}" if machine else ""
             self.log(f"note: resuming {self.out / 'last.pt'} with the recipe stored in it; not used from the "
                      f"given recipe: {shown}{more}. To train with them, start a new --out (--weights "
-                     f"{self.out / 'last.pt'} to start from these weights)")
+                     f"{self.out / 'last.pt'} to start from these weights){how}")
 
     def _load_resume(self) -> dict:
         path = self.out / "last.pt"
@@ -513,7 +536,7 @@ class Trainer:
                        "best_per_class": self.best_per_class,
                        "rng": capture_rng(), "iters_per_epoch": self.iters_per_epoch,
                        "scaler": self.scaler.state_dict() if self.use_amp else {}}
-        extra: dict[str, Any] = {"recipe": self.recipe.to_dict(), "epoch": epochs_done,
+        extra: dict[str, Any] = {"recipe": (self._run_recipe or self.recipe).to_dict(), "epoch": epochs_done,
                                  "optimizer": self.optimizer.state_dict(), "train_state": train_state,
                                  "bn_folded": False, "source": {"kind": "trained", "weights": str(self.weights or "")}}
         if self.ema is not None:

@@ -205,13 +205,17 @@ def _replace_set(out: Path, blob: bytes, digest: str, manifest: dict) -> str:
     The new array never takes the old one's name: it is written beside it, then the manifest is
     switched to it in one rename, then the old array is removed. A stop at any instant leaves the
     old set or the new one whole (and at most an unused array, removed by the next build). Only
-    array names this function gives are removed: a hand-named array is the user's file.
+    array names this function gives are removed: a hand-named array is the user's file. The
+    folder is flushed after each of the two renames: a power loss may otherwise keep a later
+    step and lose an earlier one (the manifest naming an array whose rename was lost, or the old
+    array removed under a manifest that still names it), as file systems do not promise their order.
     """
     live = _live_array(out)
     name = ARRAY_NAME if live != ARRAY_NAME else f"calib-{digest[:12]}.npy"
-    atomic_write_bytes(out / name, lambda f: f.write(blob))
+    atomic_write_bytes(out / name, lambda f: f.write(blob), sync_folder=True)
     text = json.dumps({**manifest, "array": name}, indent=1).encode()
-    atomic_write_bytes(out / MANIFEST_NAME, lambda f: f.write(text))  # the switch from old set to new
+    # the switch from old set to new
+    atomic_write_bytes(out / MANIFEST_NAME, lambda f: f.write(text), sync_folder=True)
     for f in out.iterdir():
         if f.name != name and _OWN_ARRAY.fullmatch(f.name) and f.is_file():
             try:

@@ -42,8 +42,12 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     checkpoint's, as ``export --img-size`` does for FP32. ``silu="rational"`` writes the OpenVINO
     export's SiLUs as the rational approximation (export/silu_rational.py; the other formats keep SiLU).
     ``threads`` sets torch's CPU threads for the run (calibration statistics, the conv scan, QAT,
-    the graphs) and the runtimes' for its evaluations; None leaves each library's choice (every
-    core: on a machine busy with other work, 1 can be many times faster).
+    the graphs) and the runtimes' for its evaluations (the report, QAT's, the accuracy control's
+    scoring); None leaves each library's choice (every core: on a machine busy with other work,
+    1 can be many times faster). NNCF's own OpenVINO compiles and onnxruntime sessions (its
+    statistics, its accuracy-control candidates) stay at every core: NNCF makes a new Core or
+    session for each and takes no compile settings, and a Core's properties reach only the
+    compiles made through it. The process's CPU affinity (``taskset -c``) bounds them too.
     """
     from ..engine.checkpoint import load_model
     from ..export.api import check_silu
@@ -89,7 +93,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
                 options=dict(preset=preset, fast_bias_correction=fast_bias_correction, subset_size=subset_size,
                              topk=topk, accuracy_control=accuracy_control, data=data, max_drop=max_drop,
                              keep_float=keep_float, nncf_keep_float=nncf_keep_float, nms_iou=nms_iou,
-                             nms_conf=nms_conf, silu=silu))
+                             nms_conf=nms_conf, silu=silu, threads=threads))
             stage.phase = "moving the exports into place"
             if force:  # only now: a run that stops before this point leaves the earlier export as it was
                 _clear_earlier(formats, out)

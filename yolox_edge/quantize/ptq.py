@@ -73,6 +73,11 @@ class QuantizeOptions:
     # A bar over the per-conv sensitivity scan: on a busy 2-core machine it ran for minutes
     # between two log lines (COCO Nano at 416: 6 s idle, 20 s to minutes beside other work).
     progress: bool = field(default=False, repr=False, compare=False)
+    # Runtime threads of this package's own scoring of accuracy-control candidates (onnxruntime
+    # sessions, the OpenVINO compile of the graph as written); None: each runtime's default.
+    # NNCF's own compiles and sessions (statistics, its OpenVINO candidates) take no thread
+    # count: it makes a new openvino.Core / onnxruntime session for each, with their defaults.
+    threads: int | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -91,11 +96,13 @@ def _nncf_preset(name: str):
     return nncf.QuantizationPreset.MIXED if name == "mixed" else nncf.QuantizationPreset.PERFORMANCE
 
 
-def _validation(fmt: str, data: str, pre: PreprocessConfig, class_names: list[str], kind: str):
+def _validation(fmt: str, data: str, pre: PreprocessConfig, class_names: list[str], kind: str, *,
+                threads: int | None = None):
     """(nncf validation Dataset, validation_fn, val samples) scoring COCO AP on the spec's val split.
 
     ``kind`` is the graph's output kind (decoded, or top-K after the in-graph NMS): each
-    candidate is scored through the same host postprocess the runtime gives that kind.
+    candidate is scored through the same host postprocess the runtime gives that kind. ONNX
+    candidates run at ``threads`` (OpenVINO ones come compiled by NNCF, at its thread count).
     """
     import nncf
 
@@ -116,7 +123,10 @@ def _validation(fmt: str, data: str, pre: PreprocessConfig, class_names: list[st
             if fmt == "onnx":
                 import onnxruntime as ort
 
-                sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+                from ..runtime.onnx_backend import session_options
+
+                sess = ort.InferenceSession(model.SerializeToString(), session_options(threads),
+                                            providers=["CPUExecutionProvider"])
                 names = [o.name for o in sess.get_outputs()]
                 self.run = lambda x: dict(zip(names, sess.run(None, {sess.get_inputs()[0].name: x})))
             else:  # an OpenVINO compiled model: results keyed by output port
@@ -171,7 +181,7 @@ def _nncf_int8(model, fmt: str, cal: CalibrationSet, deploy: DeployModel, input_
 
     from .accuracy import ScoreLog, onnx_quant, openvino_quant, summarize
 
-    val_ds, val_fn, samples = _validation(fmt, opts.data, pre, class_names, deploy.kind)
+    val_ds, val_fn, samples = _validation(fmt, opts.data, pre, class_names, deploy.kind, threads=opts.threads)
     scores = ScoreLog(val_fn, samples)
     if opts.log:
         opts.log(f"    NNCF accuracy control: FP32 and INT8 scored on {len(samples)} val images, whole and one by one")
@@ -194,7 +204,10 @@ def _nncf_int8(model, fmt: str, cal: CalibrationSet, deploy: DeployModel, input_
 
     def score(graph) -> float:
         if fmt == "openvino":  # compiled as NNCF compiles its candidates: f32, whatever the CPU offers
-            graph = shared_core().compile_model(graph, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+            config = {"INFERENCE_PRECISION_HINT": "f32"}
+            if opts.threads:
+                config["INFERENCE_NUM_THREADS"] = int(opts.threads)
+            graph = shared_core().compile_model(graph, "CPU", config)
         return scores.score(graph)
 
     def entry(written: float, **extra) -> dict:

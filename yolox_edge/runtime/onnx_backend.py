@@ -10,17 +10,25 @@ from .base import ModelInfo
 from .artifact import as_host, check_graph_input, fixed_input, output_blobs, run_batched, static_batch
 
 
-def cpu_session(path: str | Path, *, threads: int | None, advice: str):
-    """An onnxruntime CPU session with ``threads`` intra-op threads (one inter-op thread, as
-    batch-1 latency wants); a file onnxruntime cannot load is a UserError ending in ``advice``."""
+def session_options(threads: int | None):
+    """onnxruntime SessionOptions with ``threads`` intra-op threads and one inter-op thread, as
+    batch-1 latency wants (None: onnxruntime's own counts)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     if threads:
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
+    return so
+
+
+def cpu_session(path: str | Path, *, threads: int | None, advice: str):
+    """An onnxruntime CPU session with ``threads`` intra-op threads (``session_options``); a file
+    onnxruntime cannot load is a UserError ending in ``advice``."""
+    import onnxruntime as ort
+
     try:
-        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
         raise UserError(f"{path}: onnxruntime cannot load it ({type(e).__name__}: "
                         f"{str(e).splitlines()[0][:120] if str(e) else ''}); {advice}") from None
