@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from ..config import (MACHINE_KEYS, Recipe, apply_machine_settings, check_recipe, load_recipe, recipe_diff,
                       recipe_from_checkpoint, recipe_from_dict)
-from ..progress import line_sink, progress_bar
+from ..progress import first_few, line_sink, progress_bar
 from ..thresholds import EVAL_MAX_DET
 from ..threads import torch_threads
 from ..data.dataset import DetectionDataset, collate
@@ -248,13 +248,12 @@ class Trainer:
         # A resumed run keeps its own recipe (its schedule, optimizer state and EMA were made
         # for it); a changed value would be silently dropped, so name each one.
         if diff:
-            shown = ", ".join(f"{k}={g!r} (run: {r!r})" for k, g, r in diff[:8])
-            more = f" and {len(diff) - 8} more" if len(diff) > 8 else ""
+            shown = first_few([f"{k}={g!r} (run: {r!r})" for k, g, r in diff], 8)
             machine = [k for k, _, _ in diff if k in MACHINE_KEYS]
             named = in_python("--set KEY=VALUE", "machine=['KEY=VALUE']")
             how = f"; {', '.join(machine)} (of the machine) apply when named: {named}" if machine else ""
             self.log(f"note: resuming {self.out / 'last.pt'} with the recipe stored in it; not used from the "
-                     f"given recipe: {shown}{more}. To train with them, start a new --out (--weights "
+                     f"given recipe: {shown}. To train with them, start a new --out (--weights "
                      f"{self.out / 'last.pt'} to start from these weights){how}")
 
     def _load_resume(self) -> dict:
