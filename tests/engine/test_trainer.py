@@ -583,3 +583,19 @@ def test_rectangular_training_resumes_and_its_checkpoints_run_at_h_x_w(synthetic
     assert len(det) > 0 and len(det) <= len(ref)
     assert (det.boxes[:, [0, 2]] <= 80 + 1e-3).all() and (det.boxes[:, [1, 3]] <= 60 + 1e-3).all()
 
+
+
+def test_the_val_split_problems_are_counted_too(synthetic_coco, tmp_path):
+    """The val split scores every evaluation: its problems get their own line (a spec naming the
+    train files for val is said once)."""
+    spec = synthetic_coco(6)
+    gt = json.loads((spec.parent / "train.json").read_text())
+    gt["images"][0].update(width=40, height=32)  # the file is 80x64
+    (spec.parent / "val.json").write_text(json.dumps(gt))
+    spec.write_text(spec.read_text().replace("val: {annotations: train.json", "val: {annotations: val.json"))
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "train": {"epochs": 1, "batch": 4}})
+    msgs: list[str] = []
+    Trainer(r, data=spec, out=tmp_path / "run", progress=False, log=msgs.append)._setup()
+    (line,) = [m for m in msgs if m.startswith("data: ")]
+    assert line.startswith(f"data: 1 problem(s) in val (first: {spec.parent / 'images' / 'img_000.jpg'}: image size "
+                           "differs from annotation: annotated 40x32, the file is 80x64"), line

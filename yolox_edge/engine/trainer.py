@@ -180,7 +180,11 @@ class Trainer:
         if not self.train_split.samples:
             raise UserError(f"{spec.path}: split {r.data.train_split!r} has no usable images")
         if self.dist.is_main:  # only said there: the other ranks would check the same files for nothing
-            self._say_data_problems(spec, r.data.train_split)
+            self._say_data_problems(spec, r.data.train_split, self.train_split)
+            # the val split scores every evaluation; a spec naming the train files for it is said once
+            if self.val_split is not None and (spec.split_paths(r.data.val_split)
+                                               != spec.split_paths(r.data.train_split)):
+                self._say_data_problems(spec, r.data.val_split, self.val_split)
         # (H, W) throughout: a rectangular recipe size trains, evaluates and is saved as one
         self.input_size, self.test_size = r.input_hw, r.test_hw
 
@@ -222,17 +226,16 @@ class Trainer:
             self.run_log = RunLog(self.out, self.rows)
             self.hooks.insert(0, self.run_log)
 
-    def _say_data_problems(self, spec: DataSpec, name: str) -> None:
-        """Count the training split's problems as `data check` lists them (the same function, reading
-        image headers instead of decoding: seconds for 100k images) and state a size mismatch.
+    def _say_data_problems(self, spec: DataSpec, name: str, split: Split) -> None:
+        """Count a split's problems as `data check` lists them (the same function, reading image
+        headers instead of decoding: seconds for 100k images) and state a size mismatch.
 
         The reader's own problems alone left out boxes clipped or dropped, missing and broken image
         files, and COCO images whose recorded width/height differ from the file (4 of 19 on a
         broken COCO set).
         """
-        samples = self.train_split.samples
-        probs, _ = split_problems(spec, name, self.train_split, decode=False, threads=min(8, os.cpu_count() or 1),
-                                  progress=self.progress and len(samples) >= _CHECK_BAR_MIN)
+        probs, _ = split_problems(spec, name, split, decode=False, threads=min(8, os.cpu_count() or 1),
+                                  progress=self.progress and len(split.samples) >= _CHECK_BAR_MIN)
         if not probs:
             return
         self.log(f"data: {len(probs)} problem(s) in {name} (first: {probs[0]}); "
