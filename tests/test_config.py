@@ -203,8 +203,10 @@ def test_machine_settings_are_split_from_the_rest_and_only_they_apply_on_resume(
     items = ["train.epochs=3", "data.workers=4", "train.device=cpu", "aug.flip_prob=0", "train.threads=1"]
     assert split_machine_items(items) == (["data.workers=4", "train.device=cpu", "train.threads=1"],
                                           ["train.epochs=3", "aug.flip_prob=0"])
-    r = apply_machine_settings(Recipe(), ["data.workers=4", "data.cache_images=true"])
+    given = Recipe()
+    r = apply_machine_settings(given, ["data.workers=4", "data.cache_images=true"])
     assert (r.data.workers, r.data.cache_images) == (4, True)
+    assert given.to_dict() == Recipe().to_dict()  # a copy: a resumed run's stored recipe stays as it was
     with pytest.raises(UserError, match=r"--set 'train.seed=1': not a setting of the machine"):
         apply_machine_settings(Recipe(), ["train.seed=1"])
     with pytest.raises(UserError, match="data.workers: expected an integer"):

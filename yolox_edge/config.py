@@ -334,12 +334,13 @@ def split_machine_items(items: list[str] | None) -> tuple[list[str], list[str]]:
 
 
 def apply_machine_settings(recipe: Recipe, items: list[str] | None) -> Recipe:
-    """Apply ``--set`` items of ``MACHINE_KEYS`` (as ``apply_overrides``); UserError for any other key."""
+    """A copy of ``recipe`` with the ``--set`` items of ``MACHINE_KEYS`` applied (as ``apply_overrides``;
+    ``recipe`` itself is left as it is: a resumed run keeps its stored one); UserError for any other key."""
     machine, rest = split_machine_items(items)
     if rest:
         raise UserError(f"--set {rest[0]!r}: not a setting of the machine ({', '.join(MACHINE_KEYS)}); "
                         "a resumed run trains with its own recipe")
-    return apply_overrides(recipe, machine)
+    return apply_overrides(recipe_from_dict(recipe.to_dict(), "recipe"), machine)
 
 
 def size_item(size: Size) -> str:

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from ..config import (MACHINE_KEYS, Recipe, apply_machine_settings, check_recipe, load_recipe, recipe_diff,
-                      recipe_from_checkpoint, recipe_from_dict)
+                      recipe_from_checkpoint)
 from ..progress import first_few, line_sink, progress_bar
 from ..thresholds import EVAL_MAX_DET
 from ..threads import torch_threads
@@ -113,7 +113,7 @@ class Trainer:
         # keys and types checked now, ranges with the recipe, before data and weights are read
         apply_machine_settings(Recipe(), self.machine)
         if recipe is not None and self.machine:  # a copy: the caller's recipe is not changed
-            recipe = apply_machine_settings(recipe_from_dict(recipe.to_dict(), "recipe"), self.machine)
+            recipe = apply_machine_settings(recipe, self.machine)
         if recipe is not None:
             check_recipe(recipe)  # ranges and sizes, before data and weights are read
         self.recipe, self.data = recipe, data
@@ -141,7 +141,7 @@ class Trainer:
         unused, machine = [], []
         if resume_ckpt is not None:
             stored = recipe_from_checkpoint(resume_ckpt["recipe"])
-            run = apply_machine_settings(recipe_from_checkpoint(resume_ckpt["recipe"]), self.machine)
+            run = apply_machine_settings(stored, self.machine)
             check_recipe(run)
             unused = recipe_diff(self.recipe, run) if self.recipe is not None else []
             machine = recipe_diff(run, stored)
