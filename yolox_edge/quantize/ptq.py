@@ -197,17 +197,14 @@ def _nncf_int8(model, fmt: str, cal: CalibrationSet, deploy: DeployModel, input_
 
         before, after = onnx_quant(onnx.load(str(ptq_dir / "intermediate_model.onnx"))), onnx_quant(q)
     else:
-        from ..runtime.openvino_backend import shared_core
+        from ..runtime.openvino_backend import cpu_config, shared_core
 
         before = openvino_quant(shared_core().read_model(str(ptq_dir / "intermediate_model.xml")))
         after = openvino_quant(q)
 
     def score(graph) -> float:
         if fmt == "openvino":  # compiled as NNCF compiles its candidates: f32, whatever the CPU offers
-            config = {"INFERENCE_PRECISION_HINT": "f32"}
-            if opts.threads:
-                config["INFERENCE_NUM_THREADS"] = int(opts.threads)
-            graph = shared_core().compile_model(graph, "CPU", config)
+            graph = shared_core().compile_model(graph, "CPU", cpu_config("f32", opts.threads))
         return scores.score(graph)
 
     def entry(written: float, **extra) -> dict:

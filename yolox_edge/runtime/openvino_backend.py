@@ -17,6 +17,15 @@ PRECISION_HINTS = ("f32", "bf16", "f16")
 DEFAULT_HINT = "f32"
 
 
+def cpu_config(precision_hint: str, threads: int | None) -> dict[str, object]:
+    """CPU compile settings: the precision hint always (see above), the thread count when given
+    (None: OpenVINO's own, every core the process may use)."""
+    config: dict[str, object] = {"INFERENCE_PRECISION_HINT": precision_hint}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = int(threads)
+    return config
+
+
 @functools.lru_cache(maxsize=None)
 def shared_core():
     """The process's one ``openvino.Core``, for every model this package compiles.
@@ -48,9 +57,7 @@ class OpenVINOBackend:
                  precision_hint: str = DEFAULT_HINT, device: str = "CPU") -> None:
         if precision_hint not in PRECISION_HINTS:
             raise UserError(f"OpenVINO precision hint {precision_hint!r}: choose one of {', '.join(PRECISION_HINTS)}")
-        self.config: dict[str, object] = {"INFERENCE_PRECISION_HINT": precision_hint}
-        if threads:
-            self.config["INFERENCE_NUM_THREADS"] = int(threads)
+        self.config = cpu_config(precision_hint, threads)
         self.xml_path, self.device = Path(xml_path), device
         self.core = shared_core()
         self.input_name = meta["input"]["name"]
