@@ -10,7 +10,7 @@
 # a plain file name, no links, SHA256SUMS listing each other entry exactly once with its sha256.
 # The app re-checks each model file's sha256 against metadata.json before ncnn loads it.
 # A bundle already there under NAME is replaced only once the new one is checked, and is put
-# back if the replacement is interrupted.
+# back if the replacement is interrupted; after a kill -9 in between, by the next run.
 set -euo pipefail
 
 die() { echo "prepare_assets.sh: error: $*" >&2; exit 2; }
@@ -25,14 +25,45 @@ here=$(cd "$(dirname "$0")" && pwd)
 assets="$here/app/src/main/assets/bundles"
 dest="$assets/$name"
 mkdir -p "$assets"
+
+# Leftovers of runs killed with kill -9 (finish below never ran): .incoming.NAME.PID.XXXXXX.
+# A folder whose PID is alive belongs to a run going on now (or, after PID reuse, waits for a
+# later run): left alone. The name and PID are in the folder's name, so a folder exists only
+# with them (mktemp creates it in one step) and another run never sees a half-recorded one.
+leftover_re='^\.incoming\.([A-Za-z0-9][A-Za-z0-9._-]*)\.([0-9]+)\.[A-Za-z0-9]+$'  # a variable: bash 3.2
+for d in "$assets"/.incoming.*; do
+    [ -d "$d" ] || continue  # no match: the pattern itself
+    if ! [[ "${d##*/}" =~ $leftover_re ]]; then
+        echo "prepare_assets.sh: $d is left by an older prepare_assets.sh (no bundle name recorded): move $d/old, if there, back to $assets/NAME by hand, then delete $d" >&2
+        continue
+    fi
+    lname=${BASH_REMATCH[1]} lpid=${BASH_REMATCH[2]}
+    # kill -0 fails for another user's process too (it would count as killed): the assets
+    # folder is one developer's. Two runs for the same NAME at once are not supported either.
+    if kill -0 "$lpid" 2>/dev/null; then continue; fi
+    # Another run may be at the same leftover: each step tolerates its being gone.
+    if [ -d "$d/old" ] && [ ! -e "$assets/$lname" ]; then
+        if mv "$d/old" "$assets/$lname" 2>/dev/null; then
+            rm -rf "$d"
+            echo "prepare_assets.sh: put back $lname, left in $d by a run that was killed" >&2
+        elif [ -d "$d/old" ]; then
+            echo "prepare_assets.sh: could not put back $lname from $d/old; move it to $assets/$lname by hand" >&2
+        fi
+    elif [ -d "$d/old" ]; then
+        rm -rf "$d" && echo "prepare_assets.sh: deleted the previous $lname left in $d by a killed run ($assets/$lname was replaced since)" >&2
+    else
+        rm -rf "$d" && echo "prepare_assets.sh: removed $d, left with no bundle to put back by a run that was killed" >&2
+    fi
+done
+
 # Hidden (aapt leaves dot-folders out of the APK) and in the assets folder, so every move
-# below is a rename on one file system.
-tmp=$(mktemp -d "$assets/.incoming.XXXXXX")
+# below is a rename on one file system. The name and PID are for the leftover check above.
+tmp=$(mktemp -d "$assets/.incoming.$name.$$.XXXXXX")
 finish() {
     # Stopped between moving the old bundle aside and the new one in: put the old one back.
     if [ -d "$tmp/old" ] && [ ! -e "$dest" ]; then
         mv "$tmp/old" "$dest" 2>/dev/null \
-            || { echo "prepare_assets.sh: the previous $name is kept in $tmp/old; move it back by hand" >&2; return; }
+            || { echo "prepare_assets.sh: the previous $name is kept in $tmp/old; the next run puts it back, or move it to $dest by hand" >&2; return; }
     fi
     rm -rf "$tmp"
 }

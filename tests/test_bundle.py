@@ -819,3 +819,53 @@ def test_package_does_not_write_an_ncnn_bundle_the_app_refuses(tmp_path: Path) -
     with pytest.raises(UserError, match=r"x\.zip: metadata.json preprocess.mean .*\(not written\)"):
         package_bundle(exp, "ncnn", tmp_path / "x.zip")
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_prepare_assets_deals_with_what_a_kill_9_left(bundle: Path, tmp_path: Path) -> None:
+    # kill -9 between moving the old bundle aside and the new one in skips the exit trap: the old
+    # copy stayed in .incoming.*/old, and later runs neither put it back nor deleted it.
+    import os
+    import shutil
+    import subprocess
+
+    demo, path = _demo(tmp_path), _no_sdk_path(tmp_path)
+    assets = demo / "app/src/main/assets/bundles"
+    assert _prepare(demo, bundle, path).returncode == 0  # bundles/b: a bundle to copy around
+    before = {p.name: p.read_bytes() for p in (assets / "b").iterdir()}
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+
+    def left(name: str, pid: int, old: bool) -> Path:
+        d = assets / f".incoming.{name}.{pid}.Ab12Cd"  # as the script names it (mktemp)
+        d.mkdir()
+        if old:
+            shutil.copytree(assets / "b", d / "old")
+        return d
+
+    gone = left("gone", ended.pid, True)  # no bundles/gone: put back
+    (assets / "again").mkdir()
+    (assets / "again" / "newer").write_text("a later run's")
+    again = left("again", ended.pid, True)  # bundles/again replaced since: the old copy deleted
+    empty = left("empty", ended.pid, False)  # killed before anything was extracted: removed
+    checking = left("v1.2", ended.pid, False)  # killed during the checks (a dotted name)
+    (checking / "b").mkdir()
+    (checking / "b" / "labels.txt").write_text("half\n")
+    live = left("live", os.getpid(), True)  # a run going on now: not touched
+    older = assets / ".incoming.Xy12Zw"  # an older script's, with no name: only named
+    shutil.copytree(assets / "b", older / "old")
+
+    res = _prepare(demo, bundle, path)
+    assert res.returncode == 0, res.stderr
+    lines = res.stderr.splitlines()
+    assert len(lines) == 5, lines
+    assert any(f"put back gone, left in {gone}" in line for line in lines), lines
+    assert any(f"deleted the previous again left in {again}" in line for line in lines), lines
+    assert any(f"removed {empty}," in line for line in lines) and any(f"removed {checking}," in line for line in lines)
+    assert any(f"{older} is left by an older prepare_assets.sh" in line for line in lines), lines
+    assert {p.name: p.read_bytes() for p in (assets / "gone").iterdir()} == before
+    assert [p.name for p in (assets / "again").iterdir()] == ["newer"]
+    assert sorted(p.name for p in assets.iterdir()) == sorted(["b", "gone", "again", live.name, older.name])
+    assert (live / "old" / "labels.txt").is_file() and (older / "old" / "labels.txt").is_file()
+
+    res = _prepare(demo, bundle, path)  # nothing left to do but the older script's folder
+    assert res.returncode == 0 and len(res.stderr.splitlines()) == 1 and str(older) in res.stderr, res.stderr
