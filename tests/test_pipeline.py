@@ -167,3 +167,58 @@ def test_a_used_out_is_refused_before_any_step(tmp_path) -> None:
     with pytest.raises(UserError, match=r"already holds last.pt; pass --resume \(resume=True in Python\) to continue"):
         run_pipeline(out=tmp_path / "run", progress=False, log=lines.append)
     assert not lines and not (tmp_path / "run" / "data").exists()  # no data generated first
+
+
+@pytest.fixture
+def at_the_quantize_step(tmp_path, monkeypatch):
+    """run_pipeline with every step before INT8 faked; quantize_checkpoint records its options and
+    torch's thread count while it runs, then stops the run."""
+    import types
+
+    import torch
+
+    import yolox_edge.engine.trainer as trainer_mod
+    import yolox_edge.export as export_mod
+    import yolox_edge.quantize.calib as calib_mod
+    import yolox_edge.quantize.ptq as ptq_mod
+    from yolox_edge.data.synthetic import make_shapes_dataset
+
+    seen: dict = {}
+
+    class FakeTrainer:
+        def __init__(self, recipe, **kw) -> None:
+            self.recipe = recipe
+
+        def train(self) -> dict:
+            return {"best": str(tmp_path / "best.pt"), "last": str(tmp_path / "last.pt")}
+
+    def quantize(*a, **kw):
+        seen.update(opts=a[4], torch_threads=torch.get_num_threads())
+        raise _Stop
+
+    folder = types.SimpleNamespace(directory=tmp_path, model_file=tmp_path / "m.onnx")
+    monkeypatch.setattr(trainer_mod, "Trainer", FakeTrainer)
+    monkeypatch.setattr(export_mod, "export_model", lambda *a, **kw: folder)
+    monkeypatch.setattr(export_mod, "read_metadata", lambda *a, **kw: {"input_size": [64, 64]})
+    monkeypatch.setattr(calib_mod, "build_calibration_set", lambda *a, **kw: types.SimpleNamespace(images=[]))
+    monkeypatch.setattr(ptq_mod, "quantize_checkpoint", quantize)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # so that 1 below is a change on any machine
+    yield make_shapes_dataset(tmp_path / "data", n_train=2, n_val=1, size=(64, 64)), seen
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("overrides, threads", [(["train.threads=1"], 1), ([], None)])
+def test_the_int8_step_runs_at_the_threads_training_did(tmp_path, at_the_quantize_step, overrides, threads) -> None:
+    """pipeline --set train.threads=1 trained on one thread, then quantized on every core (its
+    quantize step took no thread count, as `quantize --threads` does)."""
+    import torch
+
+    from yolox_edge.pipeline import run_pipeline
+
+    spec, seen = at_the_quantize_step
+    with pytest.raises(_Stop):
+        run_pipeline(out=tmp_path / "run", data=spec, progress=False, log=None, overrides=overrides)
+    assert seen["opts"].threads == threads
+    assert seen["torch_threads"] == (threads or 2)
+    assert torch.get_num_threads() == 2  # given back

@@ -99,6 +99,10 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     the step headers and lines, the trainer's included (None: none). ``say=`` is the deprecated
     spelling of ``log=``.
 
+    ``threads``: the bench's thread counts (the summary's latency is at the smallest). The
+    recipe's ``train.threads`` (e.g. ``overrides=["train.threads=1"]``) sets torch's threads for
+    training and the INT8 step, as ``quantize --threads``.
+
     ``resume``: continue the training of an earlier run into the same ``out`` (interrupted, or
     finished: then it is not trained again) from its ``train/last.pt``, with the recipe stored
     there but the machine's settings among ``overrides`` (``config.MACHINE_KEYS``, e.g.
@@ -114,6 +118,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     from .engine.trainer import Trainer, refuse_earlier_run, resume_flags_note
     from .export import export_model
     from .runtime import load_predictor
+    from .threads import torch_threads
 
     if target not in ("ncnn", "openvino", "onnx"):
         raise UserError(f"--target {target!r}: choose ncnn, openvino or onnx")
@@ -183,8 +188,13 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         cal = build_calibration_set(data, out / "calib", size=hw, count=calib_count, split="train",
                                     force=True)  # the pipeline's own folder: a resumed run rebuilds it
         say(f"    calibration set: {len(cal.images)} images at {format_size(hw)} -> {out / 'calib'}")
-        q = quantize_checkpoint(ckpt, out / "calib", target, out / f"{target}_int8",
-                                QuantizeOptions(subset_size=calib_count), progress=progress, log=None)
+        # The threads training ran at (train.threads, a setting of the machine: --set, or a resumed
+        # run's), as `quantize --threads N` takes them: torch's for the statistics, the conv scan and
+        # the graphs; None keeps torch's default. --threads is only the bench's list of counts to time.
+        n = rec.train.threads
+        with torch_threads(n):
+            q = quantize_checkpoint(ckpt, out / "calib", target, out / f"{target}_int8",
+                                    QuantizeOptions(subset_size=calib_count, threads=n), progress=progress, log=None)
         exports[f"{target} int8"] = q.directory
 
     step("evaluate every artifact")

@@ -20,7 +20,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-int8", action="store_true", help="skip INT8; bundle the FP32 export")
     p.add_argument("--calib-count", type=positive, default=32, help="INT8 calibration images (default 32)")
     p.add_argument("--bench-runs", type=positive, default=20, help="timed runs per bench row (default 20)")
-    p.add_argument("--threads", type=int_list(1), default=(1, 2), help="bench thread counts (default 1,2)")
+    p.add_argument("--threads", type=int_list(1), default=(1, 2),
+                   help="bench thread counts (default 1,2); torch's threads for training and INT8: "
+                        "--set train.threads=N")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set train.batch=16 (repeatable)")
     p.add_argument("--resume", action="store_true",
