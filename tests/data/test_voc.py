@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from data_synth import make_voc
-from yolox_edge.data.check import DUPLICATE, EMPTY, MISSING, UNKNOWN_CLASS, problem_kind
+from yolox_edge.data.check import (DUPLICATE, EMPTY, MISSING, OUTSIDE, SIZE_MISMATCH, UNKNOWN_CLASS, UNREADABLE,
+                                    problem_kind)
 from yolox_edge.data.spec import read_split
 from yolox_edge.errors import UserError
 
@@ -87,3 +88,72 @@ def test_an_xml_that_cannot_be_used_says_its_image_was_skipped(tmp_path: Path, x
     assert [s.image.stem for s in split.samples] == ["a"]
     (p,) = split.problems
     assert "b.xml: bad annotation: " in p and p.endswith("; the image was skipped"), p
+
+
+def _set_xml_size(xml: Path, w: int, h: int) -> None:
+    """Rewrite the <size> of one XML (as a converted or hand-edited annotation has it)."""
+    text = xml.read_text()
+    start, end = text.index("<size>"), text.index("</size>") + len("</size>")
+    xml.write_text(f"{text[:start]}<size><width>{w}</width><height>{h}</height><depth>3</depth></size>{text[end:]}")
+
+
+def test_a_size_smaller_than_the_file_does_not_cut_boxes_that_fit_the_file(tmp_path: Path) -> None:
+    """a.xml says 40x30, a.png is 80x60: the reader clipped the box to 40x30 (cut in training and in
+    eval ground truth; dropped when wholly past it), where COCO keeps what fits the file."""
+    from yolox_edge.data.check import check_dataset, split_problems
+    from yolox_edge.data.dataset import DetectionDataset
+    from yolox_edge.data.spec import load_spec
+    from yolox_edge.engine.evaluator import coco_gt_from_split
+
+    spec = make_voc(tmp_path, {"a": (80, 60, [("cat", (31, 21, 70, 55)), ("dog", (51, 41, 60, 50))]),
+                               "b": (32, 32, [("cat", (1, 1, 8, 8))])})
+    _set_xml_size(tmp_path / "annotations" / "a.xml", 40, 30)
+    line = (f"{tmp_path / 'images' / 'a.png'}: image size differs from annotation: annotated 40x30, the file is "
+            "80x60; training uses the file's size (boxes clipped to 80x60); correct its width/height in the "
+            "annotations (and its boxes, if the image was resized after labelling)")
+    for cached in (False, True):
+        split = read_split(spec, "train")
+        assert getattr(split, "from_cache", False) == cached
+        a = split.samples[0]
+        assert (a.width, a.height) == (80, 60) and split.problems == [line]
+        np.testing.assert_allclose(a.boxes, [[30, 20, 70, 55], [50, 40, 60, 50]])
+    # data check (decoding or headers only) and training's opening count: the same one line
+    report = check_dataset(spec, ["train"], progress=False)
+    assert report["problems"] == [line] and report["splits"]["train"]["boxes"] == 3
+    assert split_problems(load_spec(spec), "train", split, decode=False)[0] == [line]
+    _, boxes, labels = DetectionDataset([a], img_size=80, aug=None).load_augmented(0)
+    np.testing.assert_allclose(boxes, [[30, 20, 70, 55], [50, 40, 60, 50]])
+    gt = coco_gt_from_split(split)  # eval's ground truth for a VOC split
+    assert gt["images"][0]["width"] == 80
+    assert [ann["bbox"] for ann in gt["annotations"] if ann["image_id"] == a.image_id] == [[30, 20, 40, 35],
+                                                                                            [50, 40, 10, 10]]
+
+
+def test_a_size_larger_than_the_file_clips_to_the_file_once(tmp_path: Path) -> None:
+    """The boxes are checked against the file's 40x30 (the size training uses), by the reader."""
+    spec = make_voc(tmp_path, {"a": (40, 30, [("cat", (31, 21, 70, 55)), ("dog", (2, 2, 10, 10))])})
+    _set_xml_size(tmp_path / "annotations" / "a.xml", 80, 60)
+    split = read_split(spec, "train")
+    assert [problem_kind(p) for p in split.problems] == [SIZE_MISMATCH, OUTSIDE]
+    assert split.problems[1].endswith("box [30, 20, 70, 55] in a 40x30 image; clipped to [30, 20, 40, 30]")
+    np.testing.assert_allclose(split.samples[0].boxes, [[30, 20, 40, 30], [1, 1, 10, 10]])
+    from yolox_edge.data.check import check_dataset
+
+    assert check_dataset(spec, ["train"], progress=False)["problems"] == split.problems
+
+
+@pytest.mark.parametrize("size", [(0, 0), None])
+def test_a_size_of_zero_or_none_is_read_from_the_image(tmp_path: Path, size) -> None:
+    spec = make_voc(tmp_path, {"a": (80, 60, [("cat", (31, 21, 70, 55))])})
+    xml = tmp_path / "annotations" / "a.xml"
+    if size is None:
+        text = xml.read_text()
+        xml.write_text(text[:text.index("<size>")] + text[text.index("</size>") + len("</size>"):])
+    else:
+        _set_xml_size(xml, *size)
+    split = read_split(spec, "train")
+    assert split.problems == [] and (split.samples[0].width, split.samples[0].height) == (80, 60)
+    np.testing.assert_allclose(split.samples[0].boxes, [[30, 20, 70, 55]])
+    (tmp_path / "images" / "a.png").write_bytes(b"not an image")  # no size anywhere: skipped, named
+    split = read_split(spec, "train")
+    assert split.samples == [] and [problem_kind(p) for p in split.problems] == [UNREADABLE]

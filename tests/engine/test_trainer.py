@@ -436,6 +436,39 @@ def test_the_opening_line_counts_the_problems_data_check_lists(synthetic_coco, t
                     "annotations (and its boxes, if the image was resized after labelling)")
 
 
+def test_a_voc_size_unlike_the_file_is_said_once_and_its_boxes_are_trained(tmp_path):
+    """b.xml says 40x32 for an 80x64 image: the VOC reader clipped its box to 40x32 before the file
+    was looked at; training keeps the box that fits the file, and says the mismatch once."""
+    import cv2
+
+    root = tmp_path / "voc"
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    for stem, (w, h), size, box in (("a", (80, 64), (80, 64), (71, 11, 90, 20)),  # outside, clipped
+                                    ("b", (80, 64), (40, 32), (51, 11, 70, 30))):
+        cv2.imwrite(str(root / "images" / f"{stem}.jpg"), np.full((h, w, 3), 90, np.uint8))
+        (root / "annotations" / f"{stem}.xml").write_text(
+            f"<annotation><filename>{stem}.jpg</filename><size><width>{size[0]}</width><height>{size[1]}"
+            f"</height></size><object><name>cat</name><bndbox><xmin>{box[0]}</xmin><ymin>{box[1]}</ymin>"
+            f"<xmax>{box[2]}</xmax><ymax>{box[3]}</ymax></bndbox></object></annotation>")
+    spec = root / "data.yaml"
+    spec.write_text("format: voc\nnames: [cat]\ntrain: {annotations: annotations, images: images}\n"
+                    "val: {annotations: annotations, images: images}\n")
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "train": {"epochs": 1, "batch": 2}})
+    msgs: list[str] = []
+    trainer = Trainer(r, data=spec, out=tmp_path / "run", progress=False, log=msgs.append)
+    trainer._setup()
+    size = (f"{root / 'images' / 'b.jpg'}: image size differs from annotation: annotated 40x32, the file is 80x64; "
+            "training uses the file's size (boxes clipped to 80x64); correct its width/height in the annotations "
+            "(and its boxes, if the image was resized after labelling)")
+    first, said = [m for m in msgs if m.startswith("data: ")]
+    assert first.startswith("data: 2 problem(s) in train (first: ") and said == f"data: {size}"
+    assert sum(m.count("image size differs") for m in msgs) == 1
+    b = trainer.train_split.samples[1]
+    assert (b.width, b.height) == (80, 64)
+    np.testing.assert_allclose(b.boxes, [[50, 10, 70, 30]])
+
+
 def test_cli_unknown_recipe_key_exits_2(synthetic_coco, tiny_recipe, run_cli, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: {variant: test}\ntrain: {epoch: 3}\n")

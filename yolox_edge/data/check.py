@@ -282,7 +282,9 @@ def size_mismatch(sample: Sample, file_wh: tuple[int, int]) -> str | None:
 
     Training decodes the file and clips the boxes to the file's size: boxes are pixel coordinates
     in the annotation, so with a wrong recorded width/height (a hand-edited or converted COCO
-    json) the boxes that fit the real image are right and are kept.
+    json or VOC XML) the boxes that fit the real image are right and are kept. The VOC reader
+    calls it as it reads each header (its samples then carry the file's size); for COCO the file
+    checks of :func:`split_problems` do.
     """
     w, h = file_wh
     if sample.width <= 0 or sample.height <= 0 or (w, h) == (sample.width, sample.height):

@@ -23,7 +23,8 @@ from ..fileio import atomic_write_bytes
 from .sample import Sample
 from .spec import Split
 
-INDEX_VERSION = 3  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording
+INDEX_VERSION = 4  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording;
+# 4: voc sizes (and clipping) from the image files, not <size>
 CACHE_DIRNAME = ".yolox_edge_cache"
 
 
