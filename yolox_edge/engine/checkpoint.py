@@ -1,7 +1,8 @@
 """The checkpoint contract (DESIGN.md): one dict, saved atomically, loaded weights-only.
 
-Keys: format, version, variant, class_names, preprocess, model (state dict), ema,
-recipe, epoch, optimizer, train_state, source, bn_folded.
+Keys: format, version, variant, class_names, preprocess, model (state dict), source,
+bn_folded; a training checkpoint adds recipe, epoch, optimizer, train_state and (EMA on)
+ema, ema_updates.
 """
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ Written beside every artifact (and reused by INT8 exports, benchmarks and bundle
 strides, graph {decode, topk, nms (false | {iou, conf, class_aware}), box_format, box_units, output_kind, raw_activated,
 silu (only when not exact: "rational")},
 input {name, shape, dtype}, outputs [{name, blob, shape, dtype, layout}], precision,
-source {checkpoint sha256}, files {filename: sha256}, model_file.
+source {checkpoint_sha256}, source_checkpoint (its file name), files {filename: sha256}, model_file,
+counts {params_m, gflops}; INT8 exports add quantization.
 """
 from __future__ import annotations
 
