@@ -32,6 +32,15 @@ def test_a_plain_import_reaches_every_subpackage_and_the_version() -> None:
     assert out.returncode == 0 and out.stdout.split() == ["False", "True", "True"], out.stderr
 
 
+def test_a_plain_import_reaches_the_modules_the_readme_names() -> None:
+    """README: "Bad input raises `yolox_edge.errors.UserError`" and `describe.describe_artifact`;
+    after a plain `import yolox_edge` both were an AttributeError (only subpackages loaded)."""
+    code = ("import sys, yolox_edge; e = yolox_edge.errors.UserError; d = yolox_edge.describe.describe_artifact; "
+            "print(issubclass(e, Exception), callable(d), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split() == ["True", "True", "False"], out.stderr
+
+
 def test_the_library_never_imports_the_cli() -> None:
     """The CLI is a layer over the library, not the other way round: bench took its generated test
     image from ``cli.demo``, so a notebook running ``run_bench`` loaded the command-line modules."""

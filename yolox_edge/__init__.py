@@ -13,9 +13,10 @@ except importlib.metadata.PackageNotFoundError:  # a source tree that was never 
     __version__ = "0+unknown"
 
 # `yolox_edge.runtime.load_predictor(...)` after a plain `import yolox_edge`, as the README
-# writes it: each subpackage is imported when first named (it was an AttributeError).
-_SUBPACKAGES = ("assign", "bench", "bundle", "config", "data", "engine", "export", "models", "pipeline", "quantize",
-                "runtime")
+# writes it: each subpackage is imported when first named (it was an AttributeError). The
+# modules the README's Python API names (`errors.UserError`, `describe.describe_artifact`) too.
+_SUBPACKAGES = ("assign", "bench", "bundle", "config", "data", "describe", "engine", "errors", "export", "models",
+                "pipeline", "quantize", "runtime")
 
 
 def __getattr__(name: str) -> object:
