@@ -648,6 +648,10 @@ def test_bad_arguments_are_user_errors_and_paths_are_taken(tiny_ckpt, tmp_path) 
         with pytest.raises(UserError, match=name) as e:
             run_bench(tiny_ckpt, warmup=0, rss=False, progress=False, **{"runs": 1, **kw})
         assert isinstance(e.value, ValueError)  # still one for callers that catch those
+    # An empty list timed nothing and returned rows of NaN means (numpy's 'Mean of empty slice').
+    with pytest.raises(UserError, match="one or more models") as e:
+        run_bench([], threads=1, warmup=0, runs=1, rss=False, progress=False)
+    assert isinstance(e.value, ValueError)
     cv2.imwrite(str(tmp_path / "img.png"), np.full((48, 64, 3), 90, np.uint8))
     res = run_bench(tiny_ckpt, threads=1, warmup=0, runs=1, image=tmp_path / "img.png", rss=False, progress=False)
     assert json.loads(json.dumps(res))["config"]["image"] == str(tmp_path / "img.png")

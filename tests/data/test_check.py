@@ -135,6 +135,20 @@ def test_a_split_that_cannot_be_read_is_named_and_the_cli_exits_2(tmp_path: Path
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
 
 
+def test_a_thread_count_under_one_is_refused(tmp_path: Path) -> None:
+    """threads=0 (or -1) was taken as 1 without a word, and None failed in the pool as a TypeError;
+    the library's other calls refuse them as BadArgument (a UserError and a ValueError)."""
+    write_image(tmp_path / "im" / "a.png", 40, 30)
+    (tmp_path / "gt.json").write_text(json.dumps({"images": [{"id": 1, "file_name": "a.png", "width": 40, "height": 30}],
+                                                  "annotations": [], "categories": [{"id": 1, "name": "car"}]}))
+    (tmp_path / "data.yaml").write_text("format: coco\nval: {annotations: gt.json, images: im}\n")
+    for bad in (0, -1, None, 1.5):
+        with pytest.raises(UserError, match="threads must be a whole number of at least 1") as e:
+            check.check_dataset(tmp_path / "data.yaml", threads=bad, progress=False)
+        assert isinstance(e.value, ValueError)
+    assert check.check_dataset(tmp_path / "data.yaml", threads=1, progress=False)["splits"]["val"]["images"] == 1
+
+
 def test_each_bad_box_is_one_line_saying_what_became_of_it() -> None:
     # A NaN box was 'zero or negative area'; a box wholly outside was reported twice (outside,
     # then zero area once clipped); the kind said '(clipped)' for a box that was dropped.

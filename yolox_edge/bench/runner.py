@@ -209,6 +209,8 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
     for a in artifacts:
         unique.setdefault(_export_of(Path(a)), a)
     artifacts = list(unique.values())
+    if not artifacts:  # an empty list timed nothing and returned a result of NaN means
+        raise BadArgument("artifacts: give one or more models to bench (checkpoints, exports, bundles)")
     if mode not in MODES:
         raise BadArgument(f"mode {mode!r}: must be one of {', '.join(MODES)}")
     turns = turn_sizes(runs, runs_per_turn)

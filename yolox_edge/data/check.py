@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import cv2
 import numpy as np
 
-from ..errors import UserError
+from ..errors import BadArgument, UserError
 from .sample import Sample
 
 if TYPE_CHECKING:
@@ -350,9 +350,15 @@ def check_dataset(spec_path: str | Path, splits: list[str] | None = None, *, dec
     """Counts per split, class and box-size histograms, and every problem (one string each).
 
     ``decode=False`` reads image headers only (fast; misses an image damaged past its header).
+    ``threads`` (at least 1) read the images.
     """
+    from ..threads import check_threads
     from .spec import load_spec, read_split
 
+    # 0 or -1 was taken as 1 without a word, and None failed deep in the pool as a TypeError
+    if threads is None:
+        raise BadArgument("threads must be a whole number of at least 1 (the threads reading images), not None")
+    check_threads(threads)
     spec = load_spec(spec_path)
     for name in splits or []:  # asked for by the user: their mistake, not the data's
         spec.require_split(name)
