@@ -485,3 +485,18 @@ def test_quantize_checkpoint_refuses_an_unknown_silu_mode(tiny_ckpt, tmp_path, f
     with pytest.raises(UserError, match="unknown SiLU mode 'Rational'"):
         quantize_checkpoint(tiny_ckpt, tmp_path / "no_calib", fmt, tmp_path / "c", QuantizeOptions(silu="Rational"))
     assert not (tmp_path / "c").exists()
+
+
+def test_an_unknown_preset_is_refused_before_any_work(tiny_ckpt, tiny_calib, tmp_path):
+    """preset='Mixed' was found only at the NNCF step: after the conv sensitivity scan and the FP32
+    graph (20 s for a test model, minutes for Nano), with its lines and bars on the way."""
+    from yolox_edge.quantize import run_quantize
+
+    lines: list[str] = []
+    with pytest.raises(UserError, match="unknown preset 'Mixed'; choose one of mixed, performance"):
+        run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", preset="Mixed", progress=False, log=lines.append)
+    assert lines == [] and not (tmp_path / "q").exists()
+    with pytest.raises(UserError, match="unknown preset 'x'"):  # before the calibration set is even read
+        quantize_checkpoint(tiny_ckpt, tmp_path / "no_calib", "onnx", tmp_path / "c", QuantizeOptions(preset="x"),
+                            progress=False, log=lines.append)
+    assert lines == [] and not (tmp_path / "c").exists()

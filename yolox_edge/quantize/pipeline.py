@@ -12,7 +12,7 @@ from ..threads import check_threads, torch_threads
 from .accuracy import check_val_images, summary_lines
 from .calib import load_calibration_set
 from .nncf_quiet import quiet_nncf
-from .ptq import FORMATS, QuantizeOptions, QuantizeResult, quantize_detector
+from .ptq import FORMATS, QuantizeOptions, QuantizeResult, check_preset, quantize_detector
 from .qat_eval import SPLIT, ap_summary, has_val_split, record_exported_eval, score_export
 from .staging import REPORT_PHASE, StagedOutput
 
@@ -60,6 +60,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
         if f not in FORMATS:
             raise UserError(f"unknown format {f!r}; choose from {', '.join(FORMATS)}")
     check_silu(formats, silu)
+    check_preset(preset)
     check_threads(threads)
     if subset_size < 1:
         raise UserError(f"--subset-size {subset_size}: must be at least 1")

@@ -88,11 +88,17 @@ class QuantizeResult:
     metadata: dict
 
 
+def check_preset(name: str) -> None:
+    """UserError for a preset NNCF does not have (checked before any work: a bad name was found
+    only at the NNCF step, after the conv scan and the FP32 graph)."""
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+
+
 def _nncf_preset(name: str):
     import nncf
 
-    if name not in PRESETS:
-        raise UserError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    check_preset(name)
     return nncf.QuantizationPreset.MIXED if name == "mixed" else nncf.QuantizationPreset.PERFORMANCE
 
 
@@ -420,6 +426,7 @@ def quantize_checkpoint(model: str | Path, calib: str | Path, fmt: str, out_dir:
     from .nncf_quiet import quiet_nncf
 
     opts = replace(opts or QuantizeOptions(), progress=progress)
+    check_preset(opts.preset)
     if opts.log is None:
         opts = replace(opts, log=log)
     detector, ckpt = load_model(model)
