@@ -41,6 +41,25 @@ def test_a_plain_import_reaches_the_modules_the_readme_names() -> None:
     assert out.returncode == 0 and out.stdout.split() == ["True", "True", "False"], out.stderr
 
 
+def test_the_folder_or_file_a_call_writes_is_out_everywhere() -> None:
+    """export_model, build_calibration_set and quantize_checkpoint named it out_dir while Trainer,
+    run_quantize, run_pipeline and the README say out; the size of a network input is img_size."""
+    import inspect
+
+    from yolox_edge.bundle import package_bundle
+    from yolox_edge.engine import Trainer, convert_checkpoint
+    from yolox_edge.export import export_detector, export_model
+    from yolox_edge.models import import_official_checkpoint
+    from yolox_edge.pipeline import run_pipeline
+    from yolox_edge.quantize import build_calibration_set, quantize_checkpoint, run_quantize
+
+    writers = (Trainer, run_quantize, run_pipeline, export_model, export_detector, build_calibration_set,
+               quantize_checkpoint, import_official_checkpoint, convert_checkpoint, package_bundle)
+    assert [f.__name__ for f in writers if "out" not in inspect.signature(f).parameters] == []
+    sized = (export_model, build_calibration_set, run_quantize, run_pipeline)
+    assert [f.__name__ for f in sized if "img_size" not in inspect.signature(f).parameters] == []
+
+
 def test_the_library_never_imports_the_cli() -> None:
     """The CLI is a layer over the library, not the other way round: bench took its generated test
     image from ``cli.demo``, so a notebook running ``run_bench`` loaded the command-line modules."""

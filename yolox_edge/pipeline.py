@@ -185,7 +185,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         size = exports[f"{target} fp32"]
         from .export import read_metadata
         hw = tuple(read_metadata(size, verify=False)["input_size"])
-        cal = build_calibration_set(data, out / "calib", size=hw, count=calib_count, split="train",
+        cal = build_calibration_set(data, out / "calib", img_size=hw, count=calib_count, split="train",
                                     force=True)  # the pipeline's own folder: a resumed run rebuilds it
         say(f"    calibration set: {len(cal.images)} images at {format_size(hw)} -> {out / 'calib'}")
         # The threads training ran at (train.threads, a setting of the machine: --set, or a resumed

@@ -22,7 +22,7 @@ def teacher_and_calib(tmp_path, randomize_model):
     rng = np.random.default_rng(0)
     for i in range(4):
         cv2.imwrite(str(imgs / f"{i}.png"), cv2.GaussianBlur(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), (9, 9), 0))
-    build_calibration_set(imgs, tmp_path / "calib", size=64, count=4)
+    build_calibration_set(imgs, tmp_path / "calib", img_size=64, count=4)
     return src, tmp_path / "calib"
 
 

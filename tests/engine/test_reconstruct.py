@@ -99,7 +99,7 @@ def test_convert_cli_writes_a_checkpoint_of_the_target_variant(tmp_path, teacher
     img_dir.mkdir()
     for i, im in enumerate(_images(8).numpy().transpose(0, 2, 3, 1).astype(np.uint8)):
         cv2.imwrite(str(img_dir / f"{i}.png"), im)
-    build_calibration_set(img_dir, tmp_path / "calib", size=64, count=8)
+    build_calibration_set(img_dir, tmp_path / "calib", img_size=64, count=8)
     out = tmp_path / "s.pt"
     code, stdout, _ = run_cli("convert", str(src), "--to", "test_hswish", "--calib", str(tmp_path / "calib"),
                               "--out", str(out), "--steps", "3", "--batch", "4", "--log", str(tmp_path / "log.json"))

@@ -65,3 +65,12 @@ def test_forced_export_that_fails_keeps_the_earlier_one(tiny_ckpt, tmp_path, mon
         export_model(tiny_ckpt, "onnx", out, force=True, topk=0)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert read_metadata(out)["graph"]["output_kind"] == "topk"
+
+
+def test_the_folder_is_out_and_out_dir_still_works(tiny_ckpt, tmp_path) -> None:
+    """The README writes export_model(ckpt, fmt, out), as Trainer and run_quantize name it; the
+    keyword was out_dir (a TypeError for out=). out_dir= still works, with a DeprecationWarning."""
+    assert export_model(tiny_ckpt, "onnx", out=tmp_path / "a").directory == tmp_path / "a"
+    with pytest.warns(DeprecationWarning, match=r"export_model\(out_dir=\) is deprecated; pass out="):
+        res = export_model(tiny_ckpt, "onnx", out_dir=tmp_path / "b")
+    assert res.directory == tmp_path / "b" and read_metadata(tmp_path / "b")["format"] == "onnx"

@@ -33,7 +33,7 @@ def tiny_calib(calib_images, tmp_path_factory) -> Path:
     from yolox_edge.quantize.calib import build_calibration_set
 
     out = tmp_path_factory.mktemp("qcalib") / "calib"
-    build_calibration_set(calib_images, out, size=64, count=8, seed=0)
+    build_calibration_set(calib_images, out, img_size=64, count=8, seed=0)
     return out
 
 

@@ -19,7 +19,7 @@ from quant_helpers import write_images
 
 def test_build_and_load_roundtrip(calib_images, tmp_path):
     out = tmp_path / "c"
-    cal = build_calibration_set(calib_images, out, size=64, count=5, seed=3)
+    cal = build_calibration_set(calib_images, out, img_size=64, count=5, seed=3)
     assert cal.data.shape == (5, 3, 64, 64) and cal.data.dtype == np.float32
     man = json.loads((out / "manifest.json").read_text())
     assert man["count"] == 5 and man["input_size"] == [64, 64] and len(man["images"]) == 5
@@ -30,8 +30,8 @@ def test_build_and_load_roundtrip(calib_images, tmp_path):
     x0, _ = preprocess(read_image(man["images"][0]), PreprocessConfig(input_size=(64, 64)))
     np.testing.assert_array_equal(back.data[0], x0)
     # Same seed, same pick; another seed, another pick.
-    assert build_calibration_set(calib_images, tmp_path / "d", size=64, count=5, seed=3).images == cal.images
-    assert build_calibration_set(calib_images, tmp_path / "e", size=64, count=5, seed=4).images != cal.images
+    assert build_calibration_set(calib_images, tmp_path / "d", img_size=64, count=5, seed=3).images == cal.images
+    assert build_calibration_set(calib_images, tmp_path / "e", img_size=64, count=5, seed=4).images != cal.images
     stats = calibration_stats(back)
     assert stats["count"] == 5 and 0 <= stats["padding_fraction"] < 1
     assert "5 images, 64x64" in format_stats(stats)
@@ -57,7 +57,7 @@ def test_empty_folder_is_a_clear_error_and_writes_nothing(tmp_path):
     empty.mkdir()
     out = tmp_path / "out"
     with pytest.raises(UserError, match="no images found"):
-        build_calibration_set(empty, out, size=64)
+        build_calibration_set(empty, out, img_size=64)
     assert not out.exists()
 
 
@@ -67,7 +67,7 @@ def test_unreadable_images_are_named_and_nothing_is_written(tmp_path):
     (src / "broken.jpg").write_bytes(b"not a jpeg at all")
     out = tmp_path / "out"
     with pytest.raises(UserError, match="broken.jpg.*unreadable"):
-        build_calibration_set(src, out, size=64, count=10)
+        build_calibration_set(src, out, img_size=64, count=10)
     assert not (out / "calib.npy").exists() and not (out / "manifest.json").exists()
 
 
@@ -79,7 +79,7 @@ def test_hidden_folders_are_not_calibration_images(tmp_path):
     (src / ".git").mkdir()
     (src / ".git" / "broken.jpg").write_bytes(b"not a jpeg")
     (src / "._img_00.jpg").write_bytes(b"macOS resource fork")
-    cal = build_calibration_set(src, tmp_path / "c", size=64, count=10)
+    cal = build_calibration_set(src, tmp_path / "c", img_size=64, count=10)
     assert sorted(cal.images) == sorted(str(p) for p in src.glob("img_*.jpg"))
 
 
@@ -111,7 +111,7 @@ def test_rectangular_set_from_the_cli(calib_images, tmp_path, run_cli):
 
 def test_changed_array_fails_the_hash(calib_images, tmp_path):
     out = tmp_path / "c"
-    build_calibration_set(calib_images, out, size=64, count=2)
+    build_calibration_set(calib_images, out, img_size=64, count=2)
     arr = np.load(out / "calib.npy")
     arr[0, 0, 0, 0] += 1
     np.save(out / "calib.npy", arr)
@@ -140,7 +140,7 @@ def test_non_finite_values_are_refused_even_with_a_matching_hash(tiny_calib, tmp
 
 def test_bad_size_and_missing_manifest(calib_images, tmp_path):
     with pytest.raises(UserError, match="multiple of 32"):
-        build_calibration_set(calib_images, tmp_path / "x", size=50)
+        build_calibration_set(calib_images, tmp_path / "x", img_size=50)
     with pytest.raises(UserError, match="no manifest.json"):
         load_calibration_set(tmp_path)
 
@@ -161,8 +161,8 @@ def test_cli_calibrate(calib_images, tmp_path, run_cli):
     assert code == 2 and "already holds a calibration set" in err and "--force" in err
     assert (tmp_path / "c" / "calib.npy").read_bytes() == before
     with pytest.raises(UserError, match=r"already holds a calibration set.*\(force=True in Python\)"):  # library too
-        build_calibration_set(calib_images, tmp_path / "c", size=64, count=2)
-    assert build_calibration_set(calib_images, tmp_path / "c", size=64, count=2, force=True).images
+        build_calibration_set(calib_images, tmp_path / "c", img_size=64, count=2)
+    assert build_calibration_set(calib_images, tmp_path / "c", img_size=64, count=2, force=True).images
     empty = tmp_path / "empty"
     empty.mkdir()
     code, _, err = run_cli("calibrate", "--data", empty, "--size", "64", "--out", tmp_path / "d")
@@ -203,16 +203,16 @@ def test_force_replacement_leaves_the_old_set_or_the_new_one_whole(calib_images,
     """--force renamed the new calib.npy, then manifest.json, into place: a stop between the two
     left a set failing its sha256 check, and the old set was gone."""
     out = tmp_path / "c"
-    have = build_calibration_set(calib_images, out, size=64, count=3, seed=0).sha256
+    have = build_calibration_set(calib_images, out, img_size=64, count=3, seed=0).sha256
     for seed in (1, 2, 3):  # calib.npy is replaced by calib-<hash>.npy, that by calib.npy, ...
-        want = build_calibration_set(calib_images, tmp_path / f"ref{seed}", size=64, count=3, seed=seed).sha256
+        want = build_calibration_set(calib_images, tmp_path / f"ref{seed}", img_size=64, count=3, seed=seed).sha256
         assert want != have
         seen = []
         for k in range(1, 20):
             with monkeypatch.context() as m:
                 _stop_at(m, k)
                 try:
-                    cal = build_calibration_set(calib_images, out, size=64, count=3, seed=seed, force=True)
+                    cal = build_calibration_set(calib_images, out, img_size=64, count=3, seed=seed, force=True)
                 except KeyboardInterrupt:
                     cal = None
             if cal is not None:
@@ -226,7 +226,7 @@ def test_force_replacement_leaves_the_old_set_or_the_new_one_whole(calib_images,
         assert load_calibration_set(out / "calib.npy").path == out  # --calib DIR/calib.npy, whatever the name
         have = want
     with pytest.raises(UserError, match="already holds a calibration set"):  # whatever the array is named
-        build_calibration_set(calib_images, out, size=64, count=3, seed=4)
+        build_calibration_set(calib_images, out, img_size=64, count=3, seed=4)
 
 
 @pytest.mark.skipif(os.name == "nt", reason="Windows cannot flush a folder")
@@ -239,7 +239,7 @@ def test_force_replacement_survives_a_power_loss_at_any_instant(calib_images, tm
     import itertools
 
     out = tmp_path / "c"
-    old = build_calibration_set(calib_images, out, size=64, count=3, seed=0)
+    old = build_calibration_set(calib_images, out, img_size=64, count=3, seed=0)
     folder = (out.stat().st_dev, out.stat().st_ino)
     ops: list[tuple[str, str]] = []  # ("put" | "drop", name) of the set's own files, ("sync", "") of the folder
     real_replace, real_unlink, real_fsync = os.replace, os.unlink, os.fsync
@@ -264,7 +264,7 @@ def test_force_replacement_survives_a_power_loss_at_any_instant(calib_images, tm
         m.setattr(os, "replace", replace)
         m.setattr(os, "unlink", unlink)
         m.setattr(os, "fsync", fsync)
-        new = build_calibration_set(calib_images, out, size=64, count=3, seed=1, force=True)
+        new = build_calibration_set(calib_images, out, img_size=64, count=3, seed=1, force=True)
     assert new.array != old.array and ("put", "manifest.json") in ops
 
     def after(applied: list[tuple[str, str]]) -> str:
@@ -373,7 +373,7 @@ def test_samples_the_spec_reader_skipped_are_said(calib_images, tmp_path, run_cl
     said only 'that is all the source has', as if the spec listed no more."""
     spec = _voc_spec(tmp_path / "voc", calib_images, ["a", "b", "c"])
     (tmp_path / "voc" / "images" / "b.jpg").unlink()
-    cal = build_calibration_set(spec, tmp_path / "lib", size=64, count=10)
+    cal = build_calibration_set(spec, tmp_path / "lib", img_size=64, count=10)
     assert len(cal) == 2 and len(cal.problems) == 1 and "b.jpg" in cal.problems[0]
     code, out, err = run_cli("calibrate", "--data", spec, "--img-size", "64", "--count", "10", "--out", tmp_path / "c")
     assert code == 0, err
@@ -410,3 +410,15 @@ def test_a_prefix_of_the_set_is_a_fair_subset(tmp_path):
     picked, _, _, _ = select_images(spec, count=30, sampling="class-balanced", seed=0)
     first = set().union(*(labels[p] for p in picked[:len(classes)]))
     assert first == classes  # the first len(classes) images already cover every class
+
+
+def test_img_size_and_out_as_elsewhere_and_the_old_names_still_work(calib_images, tmp_path):
+    """build_calibration_set(size=, out_dir=) where every other call (and calibrate --img-size) says
+    img_size and out; the old names give the same set, with a DeprecationWarning."""
+    new = build_calibration_set(calib_images, out=tmp_path / "a", img_size=(64, 96), count=2)
+    assert new.size == (64, 96) and new.path == tmp_path / "a"
+    with pytest.warns(DeprecationWarning, match=r"build_calibration_set\(size=\) is deprecated; pass img_size="):
+        old = build_calibration_set(calib_images, tmp_path / "b", size=(64, 96), count=2)
+    assert old.sha256 == new.sha256
+    with pytest.warns(DeprecationWarning, match=r"\(out_dir=\) is deprecated; pass out="):
+        assert build_calibration_set(calib_images, out_dir=tmp_path / "c", img_size=64, count=2).path == tmp_path / "c"

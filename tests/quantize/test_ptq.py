@@ -143,7 +143,7 @@ def test_int8_input_quantizer_is_exact_on_pixels(int8_artifact, tmp_path):
 def test_calibration_of_another_size_fails_before_writing(tiny_ckpt, calib_images, tmp_path):
     from yolox_edge.quantize.calib import build_calibration_set
 
-    build_calibration_set(calib_images, tmp_path / "c96", size=96, count=2)
+    build_calibration_set(calib_images, tmp_path / "c96", img_size=96, count=2)
     out = tmp_path / "out"
     with pytest.raises(UserError, match="96x96 but the model takes 64x64"):
         quantize_checkpoint(tiny_ckpt, tmp_path / "c96", "onnx", out)
@@ -157,7 +157,7 @@ def test_quantize_at_another_size_with_img_size(tiny_ckpt, calib_images, tmp_pat
     from yolox_edge.export.metadata import read_metadata
     from yolox_edge.quantize.calib import build_calibration_set
 
-    build_calibration_set(calib_images, tmp_path / "c96", size=96, count=2)
+    build_calibration_set(calib_images, tmp_path / "c96", img_size=96, count=2)
     code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path / "c96", "--format", "onnx",
                            "--out", tmp_path / "no")
     assert code == 2 and "--img-size 96" in err and not (tmp_path / "no").exists()
@@ -418,7 +418,7 @@ def test_quantize_at_a_rectangular_size(fmt, tiny_ckpt, calib_images, tmp_path, 
     from yolox_edge.quantize.calib import build_calibration_set
     from yolox_edge.runtime import load_predictor
 
-    build_calibration_set(calib_images, tmp_path / "c", size=(64, 96), count=4)
+    build_calibration_set(calib_images, tmp_path / "c", img_size=(64, 96), count=4)
     code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path / "c", "--format", fmt,
                            "--out", tmp_path / "no")  # the checkpoint's own 64x64
     assert code == 2 and "calibration set is 96x64 but the model takes 64x64" in err, err
@@ -500,3 +500,12 @@ def test_an_unknown_preset_is_refused_before_any_work(tiny_ckpt, tiny_calib, tmp
         quantize_checkpoint(tiny_ckpt, tmp_path / "no_calib", "onnx", tmp_path / "c", QuantizeOptions(preset="x"),
                             progress=False, log=lines.append)
     assert lines == [] and not (tmp_path / "c").exists()
+
+
+def test_quantize_checkpoint_takes_out_and_out_dir_still_works(tiny_ckpt, tmp_path):
+    """out, as run_quantize and the README name the folder (out= was a TypeError); out_dir= warns."""
+    with pytest.raises(UserError, match="no_calib"):  # past the arguments: the missing set is the error
+        quantize_checkpoint(tiny_ckpt, tmp_path / "no_calib", "onnx", out=tmp_path / "q", log=None)
+    with pytest.warns(DeprecationWarning, match=r"quantize_checkpoint\(out_dir=\) is deprecated; pass out="):
+        with pytest.raises(UserError, match="no_calib"):
+            quantize_checkpoint(tiny_ckpt, tmp_path / "no_calib", "onnx", out_dir=tmp_path / "q", log=None)

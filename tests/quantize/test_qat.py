@@ -27,7 +27,7 @@ def qat_run(tiny_ckpt, shapes_spec, tmp_path_factory):
         return real(directory, *a, **k)
 
     tmp = tmp_path_factory.mktemp("qat_run")
-    build_calibration_set(shapes_spec, tmp / "calib", size=64, count=8)
+    build_calibration_set(shapes_spec, tmp / "calib", img_size=64, count=8)
     printed = io.StringIO()
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(printed):
         mp.setattr(report, "evaluate_artifact", counted)
@@ -84,7 +84,7 @@ def test_qat_fine_tunes_with_the_exports_float_convs_float(tiny_ckpt, shapes_spe
         return q
 
     monkeypatch.setattr(nncf, "quantize", spy)
-    build_calibration_set(shapes_spec, tmp_path / "calib", size=64, count=4)
+    build_calibration_set(shapes_spec, tmp_path / "calib", img_size=64, count=4)
     res = run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", qat=True, data=str(shapes_spec),
                        epochs=1, batch=4, topk=0, nncf_keep_float=1, subset_size=4, progress=False, log=None)
     quant = res["onnx"].metadata["quantization"]
@@ -104,7 +104,7 @@ def test_qat_refuses_data_of_another_class_count(tiny_ckpt, refdata, tmp_path):
     from yolox_edge.quantize.calib import build_calibration_set
     from yolox_edge.quantize.qat import run_qat
 
-    cal = build_calibration_set(refdata / "images", tmp_path / "c", size=64, count=2)
+    cal = build_calibration_set(refdata / "images", tmp_path / "c", img_size=64, count=2)
     model, ckpt = load_model(tiny_ckpt)
     with pytest.raises(UserError, match="80 classes, the model has 3"):
         run_qat(model, ckpt, cal, str(refdata / "coco_tiny" / "data.yaml"), log=lambda *_: None)
@@ -120,7 +120,7 @@ def test_qat_keeps_the_start_when_fine_tuning_does_not_help(tiny_ckpt, shapes_sp
     from yolox_edge.quantize.fold import fold_batchnorm
     from yolox_edge.quantize.qat import run_qat
 
-    cal = build_calibration_set(shapes_spec, tmp_path / "calib", size=64, count=4)
+    cal = build_calibration_set(shapes_spec, tmp_path / "calib", img_size=64, count=4)
     model, ckpt = load_model(tiny_ckpt)
     start = fold_batchnorm(model).state_dict()
     logs: list[str] = []
@@ -183,7 +183,7 @@ def test_report_writes_its_table_and_says_where(tiny_ckpt, shapes_spec, tmp_path
     from yolox_edge.quantize.calib import build_calibration_set
     from yolox_edge.quantize.pipeline import run_quantize
 
-    build_calibration_set(shapes_spec, tmp_path / "calib", size=64, count=4)
+    build_calibration_set(shapes_spec, tmp_path / "calib", img_size=64, count=4)
     run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", report=True, data=str(shapes_spec))
     out, err = capsys.readouterr()
     assert (tmp_path / "out" / "report.md").read_text().startswith("FP32 vs INT8")
@@ -205,7 +205,7 @@ def test_report_says_when_the_int8_graph_approximates_silu(tiny_ckpt, shapes_spe
     from yolox_edge.quantize.calib import build_calibration_set
     from yolox_edge.quantize.pipeline import run_quantize
 
-    build_calibration_set(shapes_spec, tmp_path / "calib", size=64, count=4)
+    build_calibration_set(shapes_spec, tmp_path / "calib", img_size=64, count=4)
     run_quantize(tiny_ckpt, tmp_path / "calib", ["openvino", "onnx"], tmp_path / "out", report=True,
                  data=str(shapes_spec), silu="rational", topk=0)
     md = (tmp_path / "out" / "report.md").read_text()
@@ -284,7 +284,7 @@ def test_qat_at_a_rectangular_size_trains_at_that_size(tiny_ckpt, shapes_spec, t
         return recipe
 
     monkeypatch.setattr(qat, "qat_recipe", spy)
-    build_calibration_set(shapes_spec, tmp_path / "calib", size=(64, 96), count=4)
+    build_calibration_set(shapes_spec, tmp_path / "calib", img_size=(64, 96), count=4)
     res = run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", qat=True, data=str(shapes_spec),
                        epochs=1, batch=4, topk=0, subset_size=4, img_size=(64, 96), progress=False, log=None)
     assert sizes == [((64, 96), (64, 96))]  # fine-tuned and scored on the 96x64 letterbox the graph sees

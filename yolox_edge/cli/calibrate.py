@@ -58,7 +58,7 @@ def run(args) -> int:
     else:
         if not args.data or not args.out:
             raise UserError("calibrate needs --data SPEC|DIR and --out DIR (or --show DIR)")
-        cal = build_calibration_set(args.data, args.out, size=args.size, count=args.count, sampling=args.sampling,
+        cal = build_calibration_set(args.data, args.out, img_size=args.size, count=args.count, sampling=args.sampling,
                                     seed=args.seed, split=args.split, force=args.force)
     stats = calibration_stats(cal)
     write_json(stats, args.json_out)

@@ -12,6 +12,7 @@ from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import load_model
 from ..fileio import sha256_file
+from ..progress import deprecated_keywords
 from ..errors import FORCE, UserError, check_input_size, input_hw, require_out_folder
 from ..models import Detector, variant_counts
 from .metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
@@ -121,11 +122,12 @@ def graph_nms(kind: str, fmt: str, nms_iou: float | None = DEFAULT_NMS_IOU,
     return {"iou": float(nms_iou), "conf": float(nms_conf), "class_aware": True}
 
 
-def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision: str = "fp32",
+@deprecated_keywords(out_dir=lambda v: {"out": v})  # its earlier name; out as Trainer, run_quantize and the README
+def export_model(model: str | Path, fmt: str, out: str | Path, *, precision: str = "fp32",
                  topk: int | None = None, raw: bool = False, img_size: int | tuple[int, int] | None = None,
                  dynamic_batch: bool = False, nms_iou: float | None = DEFAULT_NMS_IOU,
                  nms_conf: float = DEFAULT_NMS_CONF, force: bool = False, silu: str = "exact") -> ExportResult:
-    """Export a checkpoint to ``out_dir`` as ONNX, OpenVINO IR or ncnn, with decode in the graph.
+    """Export a checkpoint to the folder ``out`` as ONNX, OpenVINO IR or ncnn, with decode in the graph.
 
     ``topk=None`` means the format's default (K=100 for ONNX/OpenVINO, none for ncnn);
     ``topk=0`` keeps every anchor (decoded boxes [B, N, 4] + scores [B, N, C]);
@@ -134,25 +136,27 @@ def export_model(model: str | Path, fmt: str, out_dir: str | Path, *, precision:
     ``nms_iou=None`` keeps the K best anchors without NMS. ``silu="rational"`` (OpenVINO only)
     computes SiLU by a rational approximation that runs faster on some CPUs (silu_rational.py). ``img_size`` (an int, or (H, W) for a
     rectangular input such as (320, 416)) overrides the checkpoint's input size. Files are written in a temp
-    folder and moved into ``out_dir`` only when complete; metadata.json comes last. An
-    ``out_dir`` that already holds an export is refused unless ``force``, which removes it once the
+    folder and moved into ``out`` only when complete; metadata.json comes last. An
+    ``out`` that already holds an export is refused unless ``force``, which removes it once the
     new files are ready (exporting over it left the earlier model files beside a metadata.json naming
-    others; removing it first lost it to a mistyped checkpoint path or a Ctrl-C).
+    others; removing it first lost it to a mistyped checkpoint path or a Ctrl-C). ``out_dir=`` is the
+    deprecated name of ``out``.
     """
     output_plan(fmt, precision, topk, raw, dynamic_batch)  # refuse bad combinations before loading anything
     check_silu([fmt], silu)
     if not force:
-        clear_earlier_export(out_dir, False)  # only refuses
+        clear_earlier_export(out, False)  # only refuses
     ckpt_path = Path(model)
     detector, ckpt = load_model(ckpt_path)
-    return export_detector(detector, fmt, out_dir, class_names=list(ckpt["class_names"]), variant=ckpt["variant"],
+    return export_detector(detector, fmt, out, class_names=list(ckpt["class_names"]), variant=ckpt["variant"],
                            preprocess=PreprocessConfig.from_dict(ckpt["preprocess"]),
                            source_sha256=sha256_file(ckpt_path), source_name=ckpt_path.name, precision=precision,
                            topk=topk, raw=raw, img_size=img_size, dynamic_batch=dynamic_batch, nms_iou=nms_iou,
                            nms_conf=nms_conf, silu=silu, replace_export=force)
 
 
-def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_names: list[str], variant: str,
+@deprecated_keywords(out_dir=lambda v: {"out": v})  # its earlier name; out as Trainer, run_quantize and the README
+def export_detector(detector: Detector, fmt: str, out: str | Path, *, class_names: list[str], variant: str,
                     preprocess: PreprocessConfig, source_sha256: str | None = None, source_name: str | None = None,
                     precision: str = "fp32", topk: int | None = None, raw: bool = False,
                     img_size: int | tuple[int, int] | None = None, dynamic_batch: bool = False,
@@ -160,7 +164,7 @@ def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_
                     silu: str = "exact", replace_export: bool = False) -> ExportResult:
     """``export_model`` for a detector in memory (e.g. a fine-tuned or quantized one).
 
-    ``replace_export``: an export already in ``out_dir`` is removed once the new files are ready
+    ``replace_export``: an export already in ``out`` is removed once the new files are ready
     (``export_model(force=True)``), so a run that stops before leaves it as it was."""
     kind, k = output_plan(fmt, precision, topk, raw, dynamic_batch)
     check_silu([fmt], silu)
@@ -177,7 +181,7 @@ def export_detector(detector: Detector, fmt: str, out_dir: str | Path, *, class_
     # A real-looking input range keeps tracing-time checks meaningful (0..255, like preprocess).
     example = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 255
     stem = f"yolox_{variant}"
-    out = output_folder(out_dir)
+    out = output_folder(out)
 
     with tempfile.TemporaryDirectory(prefix=".export_", dir=out) as tmp:
         tmp_p = Path(tmp)

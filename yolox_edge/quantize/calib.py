@@ -22,7 +22,7 @@ import numpy as np
 
 from ..data.preprocess import IMAGE_SUFFIXES, PreprocessConfig, list_images, preprocess, read_image
 from ..fileio import atomic_write_bytes, run_checkpoint
-from ..progress import first_few
+from ..progress import deprecated_keywords, first_few
 from ..errors import FORCE, UserError, check_input_size, format_size, input_hw, require_out_folder
 
 FORMAT = "yolox_edge.calibration"
@@ -225,20 +225,24 @@ def _replace_set(out: Path, blob: bytes, digest: str, manifest: dict) -> str:
     return name
 
 
-def build_calibration_set(source: str | Path, out_dir: str | Path, *, size: int | tuple[int, int] = 416,
+# The earlier names: img_size as every other call and calibrate --img-size; out as Trainer,
+# run_quantize and the README.
+@deprecated_keywords(size=lambda v: {"img_size": v}, out_dir=lambda v: {"out": v})
+def build_calibration_set(source: str | Path, out: str | Path, *, img_size: int | tuple[int, int] = 416,
                           count: int = 100, sampling: str = "random", seed: int = 0,
                           split: str = "train", force: bool = False) -> CalibrationSet:
     """Select, preprocess and cache a calibration set; returns it (``path`` set).
 
     Everything is computed in memory first; the array then the manifest are written
     atomically, so an interrupted run never leaves a manifest describing a partial array.
-    A set already in ``out_dir`` is replaced only with ``force``: INT8 exports record the
+    ``img_size`` is the network input: an int, or (H, W). A set already in ``out`` is replaced only with ``force``: INT8 exports record the
     sha256 of the set they were calibrated on, and keep it reproducible. Replacing it keeps
-    the old set whole until the new one is (``_replace_set``).
+    the old set whole until the new one is (``_replace_set``). ``size=`` and ``out_dir=`` are the
+    deprecated names of ``img_size`` and ``out``.
     """
-    check_input_size(size, (32,))
-    hw = input_hw(size)
-    out = require_out_folder(out_dir)  # before the images are read and preprocessed
+    check_input_size(img_size, (32,))
+    hw = input_hw(img_size)
+    out = require_out_folder(out)  # before the images are read and preprocessed
     if ((out / MANIFEST_NAME).is_file() or (out / ARRAY_NAME).is_file()) and not force:
         raise UserError(f"{out}: already holds a calibration set; choose another --out, or pass {FORCE} to "
                         "replace it")

@@ -24,6 +24,7 @@ import torch
 from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..fileio import sha256_file
+from ..progress import deprecated_keywords
 from ..errors import UserError
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, graph_nms, output_folder, output_plan
 from ..export.metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
@@ -411,7 +412,8 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
     return QuantizeResult(out, out / names[0], files, meta)
 
 
-def quantize_checkpoint(model: str | Path, calib: str | Path, fmt: str, out_dir: str | Path,
+@deprecated_keywords(out_dir=lambda v: {"out": v})  # its earlier name; out as Trainer, run_quantize and the README
+def quantize_checkpoint(model: str | Path, calib: str | Path, fmt: str, out: str | Path,
                         opts: QuantizeOptions | None = None, *, progress: bool = True,
                         log: Callable[[str], None] | None = print) -> QuantizeResult:
     """Checkpoint + calibration folder -> one format's INT8 folder, written in place: the step
@@ -419,7 +421,8 @@ def quantize_checkpoint(model: str | Path, calib: str | Path, fmt: str, out_dir:
     pipeline build on.
 
     As the library's other long jobs: ``progress=False`` drops the bars (NNCF's and the conv
-    scan's), ``log`` receives one line per phase (None: silent). An ``opts.log`` set by the caller wins over ``log``."""
+    scan's), ``log`` receives one line per phase (None: silent). An ``opts.log`` set by the caller wins over ``log``.
+    ``out_dir=`` is the deprecated name of ``out``."""
     from dataclasses import replace
 
     from ..engine.checkpoint import load_model
@@ -431,4 +434,4 @@ def quantize_checkpoint(model: str | Path, calib: str | Path, fmt: str, out_dir:
         opts = replace(opts, log=log)
     detector, ckpt = load_model(model)
     with quiet_nncf(bars=progress):  # NNCF's INFO lines (~63 for OpenVINO) say nothing a user needs
-        return quantize_detector(detector, ckpt, Path(model), calib, fmt, out_dir, opts)
+        return quantize_detector(detector, ckpt, Path(model), calib, fmt, out, opts)
