@@ -40,7 +40,7 @@ def default_recipe(*, generated_data: bool) -> dict:
     return rec
 
 
-def default_recipe_note(*, weights, recipe, resume: bool = False) -> str | None:
+def default_recipe_note(*, weights: str | Path | None, recipe: str | Path | None, resume: bool = False) -> str | None:
     """A note for ``--weights`` without ``--recipe``: DEFAULT_RECIPE is a from-scratch schedule
     (160 input, 4x the fine-tuning rate), and pretrained weights train under it as they are told.
     Measured: imported COCO Nano on raccoon_voc, --epochs 2: AP 0.23 at 160 (the class loss jumped
@@ -55,6 +55,10 @@ def default_recipe_note(*, weights, recipe, resume: bool = False) -> str | None:
 
 @dataclass
 class PipelineResult:
+    """What ``run_pipeline`` made: ``out`` its folder, ``checkpoint`` the trained best.pt, ``bundle``
+    the packaged zip, ``rows`` one dict per artifact (artifact, AP, AP50, e2e_p50_ms, size_mb,
+    out_bytes: ``summary_table``'s), ``seconds`` the wall time of each step by name."""
+
     out: Path
     checkpoint: Path
     bundle: Path
@@ -247,6 +251,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
 
 
 def summary_table(res: PipelineResult, threads: int = 1) -> str:
+    """The Markdown table the pipeline ends with: per artifact its AP, AP50, e2e p50 latency at
+    ``threads``, size and output bytes per image (``res.rows``)."""
     lines = [f"| artifact | AP | AP50 | e2e p50 ms ({threads} thread) | size MB | bytes out/img |", "|---|---|---|---|---|---|"]
     for r in res.rows:
         ap = "" if r["AP"] is None else f"{r['AP']:.4f}"

@@ -29,6 +29,8 @@ class Detections:
         return len(self.scores)
 
     def to_list(self, names: list[str] | None = None) -> list[dict]:
+        """One dict per detection, as ``predict --json`` writes them: ``label`` (class index),
+        ``score``, ``box`` [x1, y1, x2, y2] in image pixels and, given ``names``, ``name``."""
         out = []
         for b, s, c in zip(self.boxes, self.scores, self.labels):
             d = {"label": int(c), "score": round(float(s), 4), "box": [round(float(v), 2) for v in b]}
@@ -99,6 +101,7 @@ def postprocess_numpy(boxes: np.ndarray, scores: np.ndarray, *, conf: float = AP
 # torch is imported inside the torch twins: the numpy path above serves predict/eval/bench on
 # devices where only numpy and the inference runtimes are installed.
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU matrix [len(a), len(b)] of xyxy boxes (torch)."""
     import torch
     lt = torch.maximum(a[:, None, :2], b[None, :, :2])
     rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])

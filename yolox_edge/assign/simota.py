@@ -49,6 +49,7 @@ class Assignment:
     num_fg: int
 
     def to(self, device: torch.device | str) -> "Assignment":
+        """The same assignment with its tensors on ``device``."""
         return Assignment(self.fg_mask.to(device), self.matched_gt.to(device),
                           self.matched_iou.to(device), self.num_fg)
 

@@ -238,6 +238,8 @@ def best_ratio(result: dict, mode: str = "e2e") -> dict | None:
 
 
 def write_csv(result: dict, path: str | Path) -> None:
+    """One CSV row per bench row and timing mode (``model``, ``e2e``): latency statistics in ms,
+    sizes, AP and CPU time, as ``bench --csv`` writes it."""
     buf = io.StringIO()
     w = csv.writer(buf)
     cols = ["label", "artifact", "backend", "precision", "effective_precision", "threads", "mode",

@@ -6,11 +6,15 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UserError, file_in_the_way
 from ..fileio import move_to_new, new_folder_mode
 from .package import check_extracted
 from .safezip import safe_extract
+
+if TYPE_CHECKING:
+    from ..runtime.base import Backend, ModelInfo
 
 
 def extract_bundle(bundle: str | Path, dest: str | Path | None = None) -> tuple[Path, dict]:
@@ -113,7 +117,7 @@ def _remove_empty(folders: list[Path]) -> None:
             break
 
 
-def open_bundle_model(path: Path, threads: int | None, **options):
+def open_bundle_model(path: str | Path, threads: int | None = None, **options) -> tuple[Backend, ModelInfo]:
     """``runtime.loader.OPENERS['.zip']``: (backend, info) of the model inside a bundle.
 
     ``options`` go to the inner artifact's backend (e.g. ``precision_hint``).

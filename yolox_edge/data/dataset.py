@@ -88,6 +88,7 @@ class DetectionDataset(Dataset):
         return int(sum(self._bad))
 
     def skipped_files(self) -> list[str]:
+        """Image paths of the samples found unusable so far (replaced by others in training)."""
         return [str(self.samples[i].image) for i in range(len(self.samples)) if self._bad[i]]
 
     def skip_summary(self) -> str:

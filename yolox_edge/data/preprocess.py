@@ -49,6 +49,7 @@ class PreprocessConfig:
     layout: str = "NCHW"
 
     def to_dict(self) -> dict:
+        """JSON-ready form (lists for tuples), as metadata.json and checkpoints store it."""
         d = asdict(self)
         d["input_size"] = list(self.input_size)
         d["value_range"] = list(self.value_range)

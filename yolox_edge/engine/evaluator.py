@@ -7,7 +7,7 @@ import io
 import itertools
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from ..fileio import require_writable
 from ..postprocess import Detections
 from ..progress import deprecated_keywords, line_sink, progress_bar
 from ..thresholds import APP_CONF, EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU, check_thresholds
+
+if TYPE_CHECKING:
+    from ..runtime.predictor import Predictor
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
@@ -150,7 +153,7 @@ def class_names_note(model_names: list[str], data_names: list[str]) -> str:
             "AP pairs them by position, so it may mean nothing")
 
 
-def evaluate(predictor, split: Split | str | Path, *, batch_size: int = 8, progress: bool = True,
+def evaluate(predictor: Predictor, split: Split | str | Path, *, batch_size: int = 8, progress: bool = True,
              conf: float | None = EVAL_CONF, iou: float | None = EVAL_NMS_IOU,
              max_det: int | None = EVAL_MAX_DET, desc: str = "eval",
              on_image: Callable[[Sample, np.ndarray, Detections], None] | None = None) -> dict:

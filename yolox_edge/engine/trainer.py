@@ -372,7 +372,11 @@ class Trainer:
             set_bn_eval(self.model)
 
     def train(self) -> dict[str, Any]:
-        """Run (or resume) the whole schedule; returns a summary (best AP, paths).
+        """Run (or resume) the whole schedule; returns a summary: ``epochs`` (the schedule's),
+        ``best_ap``, ``best_epoch`` and ``best_per_class`` (per class: class, instances, AP, AP50)
+        of the best evaluation, ``best`` and ``last`` (checkpoint paths, str), ``skipped_samples``
+        (unreadable images replaced), ``rows`` (one dict per epoch: lr, losses, times, AP when
+        evaluated) and ``main`` (False on the other processes of a multi-GPU run).
 
         ``train.threads`` and the OpenCV setting the data workers need hold for the run only:
         torch's and OpenCV's process-wide thread counts are put back when it ends."""
@@ -460,6 +464,7 @@ class Trainer:
 
     # ---------------------------------------------------------------- eval + save
     def eval_model(self) -> torch.nn.Module:
+        """The model evaluated and saved: the EMA copy when EMA is on."""
         return self.ema.ema if self.ema is not None else self.model
 
     def evaluate(self) -> dict[str, float]:

@@ -30,7 +30,9 @@ NMS_FORMATS = ("onnx", "openvino")
 
 @dataclass
 class ExportResult:
-    """Where an export went and what it says about itself."""
+    """Where an export went and what it says about itself: ``directory`` (the folder),
+    ``model_file`` (the file a runtime opens: .onnx, .xml or .param), ``files`` (every file
+    written, metadata.json last) and ``metadata`` (metadata.json's contents)."""
 
     directory: Path
     model_file: Path

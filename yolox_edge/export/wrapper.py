@@ -50,9 +50,11 @@ class DeployModel(nn.Module):
 
     @property
     def output_names(self) -> tuple[str, ...]:
+        """The graph's output names for this output kind, in order."""
         return OUTPUT_NAMES[self.kind]
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Network-input batch -> the outputs named by ``output_names`` (one tensor for ``raw``)."""
         if self.kind == "topk":
             return self._topk(x)
         maps = self.detector(x)

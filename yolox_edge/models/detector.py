@@ -26,9 +26,10 @@ class Detector(nn.Module):
 
     @property
     def num_classes(self) -> int:
+        """Classes the head predicts."""
         return self.head.num_classes
 
-    def forward(self, x: torch.Tensor, *, parts: bool = False):
+    def forward(self, x: torch.Tensor, *, parts: bool = False) -> list[torch.Tensor] | list[tuple[torch.Tensor, ...]]:
         """One raw map per stride; per stride (reg, obj, cls) with ``parts`` (``DecoupledHead.forward``)."""
         return self.head(self.neck(self.backbone(x)), parts=parts)
 

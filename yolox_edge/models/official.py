@@ -192,7 +192,8 @@ def import_official(path: str | Path, variant: str) -> tuple[Detector, list[str]
 
 @dataclass
 class ImportedCheckpoint:
-    """What ``import_official_checkpoint`` wrote: the checkpoint and what it holds."""
+    """What ``import_official_checkpoint`` wrote: ``path`` (the checkpoint), ``variant``,
+    ``class_names`` and ``bn_folded`` (True for an official ONNX: BatchNorm folded into the convs)."""
 
     path: Path
     variant: str

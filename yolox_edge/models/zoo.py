@@ -24,6 +24,7 @@ class Variant:
     official_weights: bool = True  # False: the official YOLOX releases nothing for it to import
 
     def to_dict(self) -> dict:
+        """The fields as a dict (``models --json``)."""
         return asdict(self)
 
     def shares_weights_with(self, other: "Variant") -> bool:

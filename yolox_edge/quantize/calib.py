@@ -34,7 +34,11 @@ SAMPLINGS = ("random", "class-balanced")
 
 @dataclass
 class CalibrationSet:
-    """Preprocessed calibration inputs and where they came from."""
+    """Preprocessed calibration inputs and where they came from: ``data`` (float32 [N, 3, H, W]),
+    ``images`` (their files), ``preprocess``, ``sampling`` and ``seed`` (how they were picked),
+    ``source`` (the data spec and split, or folder), ``class_counts`` (boxes per class in the
+    pick), ``sha256`` (of the array, as INT8 metadata records it), ``path`` (the set's folder),
+    ``problems`` (what the data's reader skipped) and ``array`` (the array's file name there)."""
 
     data: np.ndarray = field(repr=False)  # float32 [N, 3, H, W]; left out of repr (a notebook printed it all)
     images: list[str] = field(repr=False)

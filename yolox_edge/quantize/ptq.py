@@ -83,6 +83,10 @@ class QuantizeOptions:
 
 @dataclass
 class QuantizeResult:
+    """One format's INT8 export, as ``ExportResult``: ``directory``, ``model_file``, ``files`` and
+    ``metadata`` (metadata.json, with the ``quantization`` record: method, calibration set, the
+    convs kept float, the accuracy control's outcome)."""
+
     directory: Path
     model_file: Path
     files: list[Path]

@@ -41,4 +41,5 @@ class Backend(Protocol):
     name: str
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """One batch -> output name -> array (``OUTPUT_KINDS`` of the model's output kind)."""
         ...

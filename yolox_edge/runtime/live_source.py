@@ -51,6 +51,7 @@ class LiveSource:
 
     @property
     def is_camera(self) -> bool:
+        """A local camera (an index or a /dev node), not a network stream."""
         return isinstance(self.target, int) or str(self.target).startswith("/dev/")
 
     @property

@@ -44,6 +44,7 @@ class Predictor:
 
     @property
     def class_names(self) -> list[str]:
+        """The model's class names, index = ``Detections.labels`` value."""
         return self.info.class_names
 
     def postprocess(self, out: dict[str, np.ndarray]) -> list[Detections]:

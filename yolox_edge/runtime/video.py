@@ -33,7 +33,8 @@ def is_video(path: str | Path) -> bool:
 
 @dataclass
 class VideoFrame:
-    """One decoded frame (BGR uint8), where it is in the clip, and its detections."""
+    """One decoded frame and its detections: ``index`` (its place in the clip or source, from 0),
+    ``time_s`` (seconds from the start), ``image`` (BGR uint8) and ``detections`` (in its pixels)."""
 
     index: int
     time_s: float
