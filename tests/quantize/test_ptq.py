@@ -476,6 +476,9 @@ def test_metadata_says_how_many_calibration_images_were_used(tiny_ckpt, tiny_cal
     res = quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", opts, progress=False, log=None)
     cal = res.metadata["quantization"]["calibration"]
     assert cal["count"] == 8 and cal["used"] == 3
+    # The graph keeps K = every anchor when there are fewer than 100 (84 at 64x64), as the FP32
+    # export records it; the INT8 metadata said 100 over outputs of 84.
+    assert res.metadata["graph"]["topk"] == res.metadata["outputs"][0]["shape"][1] == 84
 
 
 @pytest.mark.parametrize("fmt", ["openvino", "onnx"])

@@ -379,13 +379,15 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
     if tuple(cal.size) != tuple(pre.input_size):
         raise size_mismatch(cal.path, cal.size, pre.input_size)
     kind, k = output_plan(fmt, "fp32", opts.topk, False, False)
+    h, w = pre.input_size
+    if k:  # as export_detector: the K the graph really keeps (metadata said 100 over 84 anchors at 64x64)
+        k = min(k, num_anchors((h, w), detector.strides))
     detector = fold_batchnorm(detector).eval()
     nms = graph_nms(kind, fmt, opts.nms_iou, opts.nms_conf)  # as the FP32 export of this format
     # ncnn's INT8 convolution has no fast path for the fused stem's 6x6 kernel over 3 channels
     # (Nano at 416, 1 thread: 31.3 -> 33.0 ms), so its INT8 graph keeps Reorg + 3x3.
     deploy = DeployModel(detector, kind=kind, topk=k, float_labels=(fmt == "ncnn"),
                          nms_iou=nms["iou"] if nms else None, nms_conf=opts.nms_conf, fuse_stem=fmt != "ncnn")
-    h, w = pre.input_size
     example = torch.from_numpy(cal.data[:1].copy())
     stem = f"yolox_{ckpt['variant']}_int8"
     out = output_folder(out_dir)
