@@ -538,6 +538,21 @@ def test_bad_sizes_and_an_out_under_a_file_fail_before_the_data_is_read(tmp_path
                 out=tmp_path / "f" / "run")
 
 
+def test_a_train_split_without_one_labelled_box_stops_before_training(synthetic_coco, tiny_recipe, run_cli,
+                                                                      tmp_path):
+    """A YOLO spec whose 'labels' named another split's folder (or pixel coordinates, all dropped)
+    left every image a background one: the run trained its whole schedule and said 'done'."""
+    spec = synthetic_coco(4)
+    gt = json.loads((spec.parent / "train.json").read_text())
+    (spec.parent / "train.json").write_text(json.dumps({**gt, "annotations": []}))
+    with pytest.raises(UserError, match=r"split 'train' has 4 images but not one labelled box.*data check"):
+        Trainer(load_recipe(tiny_recipe), data=spec, out=tmp_path / "run", progress=False, log=None).train()
+    assert not (tmp_path / "run" / "last.pt").exists()
+    code, out, err = run_cli("train", "--recipe", tiny_recipe, "--data", spec, "--out", tmp_path / "run2",
+                             "--no-progress")
+    assert code == 2 and "not one labelled box" in err and "epoch" not in out
+
+
 def test_training_gives_back_the_thread_counts_and_runs_twice(synthetic_coco, tmp_path):
     """``train.threads`` and the one OpenCV thread the data workers need stayed set after ``train()``:
     in a notebook everything after a run of finetune_nano_cpu (threads: 1) ran on one thread."""

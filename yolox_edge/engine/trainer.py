@@ -179,6 +179,13 @@ class Trainer:
         self.names = list(self.train_split.names)
         if not self.train_split.samples:
             raise UserError(f"{spec.path}: split {r.data.train_split!r} has no usable images")
+        if not any(len(s.labels) for s in self.train_split.samples):
+            # Every image a background one: the usual cause is labels the reader did not find
+            # (a YOLO 'labels' folder of another split, pixel instead of 0..1 coordinates), and
+            # the run would train the objectness down to nothing for its whole schedule.
+            raise UserError(f"{spec.path}: split {r.data.train_split!r} has {len(self.train_split.samples)} "
+                            "images but not one labelled box, so there is nothing to learn; run "
+                            f"'yolox-edge data check {spec.path}' to see what became of the labels")
         if self.dist.is_main:  # only said there: the other ranks would check the same files for nothing
             self._say_data_problems(spec, r.data.train_split, self.train_split)
             # the val split scores every evaluation; a spec naming the train files for it is said once
