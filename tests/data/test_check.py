@@ -125,6 +125,9 @@ def test_a_split_that_cannot_be_read_is_named_and_the_cli_exits_2(tmp_path: Path
     assert list(report["splits"]) == ["val"] and "nope.json" in report["unreadable_splits"]["train"]
     assert report["problems"] == []  # not a 'missing file' problem among the data's
     assert "[train] cannot be read:" in check.format_report(report)
+    # the summary line does not call the dataset clean when a split went unchecked
+    assert ("problems: 0 in the split(s) read; not checked: train (cannot be read, above)"
+            in check.format_report(report).splitlines())
     code, out, err = run_cli("data", "check", tmp_path / "data.yaml")
     assert code == 2 and "[train] cannot be read" in out and "val" in out  # the readable split still reported
     assert "yolox-edge data check: error:" in err and "split train cannot be read" in err

@@ -411,7 +411,11 @@ def format_report(report: dict, max_classes: int = 30) -> str:
     for name, why in report.get("unreadable_splits", {}).items():
         lines += ["", f"[{name}] cannot be read: {why}"]
     probs = report["problems"]
+    unread = list(report.get("unreadable_splits", {}))
+    # a bare 'problems: 0' under a split that could not be read at all read as a clean dataset
+    scope = (f" in the split(s) read; not checked: {', '.join(unread)} (cannot be read, above)"
+             if unread else "")
     lines += ["", f"problems: {len(probs)}" + ("" if not probs else "  (" + ", ".join(
-        f"{k}: {v}" for k, v in report["problem_kinds"].items()) + ")")]
+        f"{k}: {v}" for k, v in report["problem_kinds"].items()) + ")") + scope]
     lines += [f"  {p}" for p in probs]
     return "\n".join(lines)
