@@ -26,10 +26,12 @@ def _checkpoint(path: Path) -> dict:
     names = list(ckpt["class_names"])
     size = (ckpt.get("preprocess") or {}).get("input_size")  # absent: every command would refuse it too
     state = ckpt.get("train_state") or {}
+    planned = ((ckpt.get("recipe") or {}).get("train") or {}).get("epochs")
     return {"kind": "checkpoint", "path": str(path), "variant": ckpt["variant"], "class_names": names,
             "input_size": list(size) if size else None,
             "counts": variant_counts(ckpt["variant"], len(names), tuple(size)) if size else None,
             "source": ckpt.get("source") or {}, "bn_folded": bool(ckpt.get("bn_folded")), "epoch": ckpt.get("epoch"),
+            "epochs": planned,
             "best_ap": state.get("best_ap"), "best_epoch": state.get("best_epoch"),
             "has_ema": ckpt.get("ema") is not None, "sha256": sha256_file(path)}
 
@@ -118,7 +120,10 @@ def describe_lines(info: dict) -> list[str]:
         if info.get("epoch") is not None:
             best = (f", best val AP {info['best_ap']:.4f} at epoch {info['best_epoch']}"
                     if info.get("best_ap") is not None and info["best_ap"] >= 0 else "")
-            lines.append(f"  training  {info['epoch']} epoch(s) done{best}")
+            # the weights' own epoch, beside the schedule's length: best.pt of a 30-epoch run saved
+            # at epoch 12 read '12 epoch(s) done', as if the run had stopped there
+            of = f" of {info['epochs']}" if info.get("epochs") else ""
+            lines.append(f"  training  weights of epoch {info['epoch']}{of}{best}")
         lines.append(f"  sha256    {info['sha256']}")
         return lines
     g = info["graph"]

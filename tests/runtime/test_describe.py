@@ -20,6 +20,14 @@ def test_checkpoint(tiny_ckpt, run_cli, tmp_path) -> None:
     assert out.splitlines()[0] == f"{tiny_ckpt}: checkpoint, 64 input"
     assert "test, 3 classes (cat, dog, car)" in out and info["sha256"] in out
     assert json.loads((tmp_path / "i.json").read_text())["sha256"] == info["sha256"]
+    # best.pt of a 5-epoch run saved at epoch 2: the schedule's length is read from its recipe
+    import torch
+
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    torch.save(dict(ckpt, epoch=2, recipe={"train": {"epochs": 5}}), tmp_path / "best.pt")
+    info = describe_artifact(tmp_path / "best.pt")
+    assert (info["epoch"], info["epochs"]) == (2, 5)
+    assert "  training  weights of epoch 2 of 5" in describe_lines(info)
 
 
 def test_exports(tiny_exports) -> None:
@@ -74,7 +82,10 @@ def test_lines_for_a_trained_checkpoint_and_an_int8_export() -> None:
     text = "\n".join(describe_lines(ckpt))
     assert "nano, 1 class (raccoon), 0.897 M params, 0.61 GFLOPs at 320" in text
     assert "trained, starting from nano_coco.pt; EMA weights inside" in text
-    assert "30 epoch(s) done, best val AP 0.6512 at epoch 28" in text
+    assert "weights of epoch 30, best val AP 0.6512 at epoch 28" in text
+    # best.pt of a longer run is the best epoch's weights, not where the run stopped
+    text = "\n".join(describe_lines(dict(ckpt, epoch=28, epochs=40)))
+    assert "training  weights of epoch 28 of 40, best val AP 0.6512 at epoch 28" in text
     conv = dict(ckpt, source={"kind": "converted", "from": "nano.pt", "from_variant": "nano"}, epoch=None,
                 input_size=None, counts=None)
     text = "\n".join(describe_lines(conv))
