@@ -179,19 +179,20 @@ class Trainer:
         self.names = list(self.train_split.names)
         if not self.train_split.samples:
             raise UserError(f"{spec.path}: split {r.data.train_split!r} has no usable images")
-        if not any(len(s.labels) for s in self.train_split.samples):
-            # Every image a background one: the usual cause is labels the reader did not find
-            # (a YOLO 'labels' folder of another split, pixel instead of 0..1 coordinates), and
-            # the run would train the objectness down to nothing for its whole schedule.
-            raise UserError(f"{spec.path}: split {r.data.train_split!r} has {len(self.train_split.samples)} "
-                            "images but not one labelled box, so there is nothing to learn; run "
-                            f"'yolox-edge data check {spec.path}' to see what became of the labels")
         if self.dist.is_main:  # only said there: the other ranks would check the same files for nothing
             self._say_data_problems(spec, r.data.train_split, self.train_split)
             # the val split scores every evaluation; a spec naming the train files for it is said once
             if self.val_split is not None and (spec.split_paths(r.data.val_split)
                                                != spec.split_paths(r.data.train_split)):
                 self._say_data_problems(spec, r.data.val_split, self.val_split)
+        if not any(len(s.labels) for s in self.train_split.samples):
+            # Every image a background one: the usual cause is labels the reader did not find (a YOLO
+            # 'labels' folder of another split, pixel instead of 0..1 coordinates), and the run would
+            # train the objectness down to nothing for its whole schedule. After the data lines: they
+            # name the first problem.
+            raise UserError(f"{spec.path}: split {r.data.train_split!r} has {len(self.train_split.samples)} "
+                            "images but not one labelled box, so there is nothing to learn; run "
+                            f"'yolox-edge data check {spec.path}' to see what became of the labels")
         # (H, W) throughout: a rectangular recipe size trains, evaluates and is saved as one
         self.input_size, self.test_size = r.input_hw, r.test_hw
 
