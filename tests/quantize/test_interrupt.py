@@ -144,3 +144,21 @@ def test_a_stop_during_the_report_keeps_the_finished_exports(tiny_ckpt, tiny_cal
     err = capsys.readouterr().err
     assert f"interrupted during the FP32-vs-INT8 report: complete and kept: {out}" in err
     assert "the report was not written" in err and "--force" in err
+
+
+def test_an_out_that_cannot_be_made_gets_only_its_error_line(tiny_ckpt, tiny_calib, tmp_path, monkeypatch, run_cli):
+    """A read-only --out: the note said 'during starting: nothing was written; OUT holds what it held
+    before ... Run the same command again', which fails the same way, about a folder that does not exist."""
+    import yolox_edge.quantize.staging as staging
+    from yolox_edge.errors import UserError
+
+    def read_only(out):
+        raise UserError(f"{out}: Read-only file system; check the path, its permissions and free space")
+
+    monkeypatch.setattr(staging, "output_folder", read_only)
+    out = tmp_path / "ro" / "int8"
+    code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tiny_calib, "--format", "onnx", "--out", out)
+    assert code == 2
+    assert "Read-only file system" in err
+    assert "nothing was written" not in err and "Run the same command again" not in err
+    assert "during starting" not in err

@@ -110,10 +110,13 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
                 _report(model, results, data, out, topk, say, nms_iou, nms_conf, scores, img_size, progress,
                         threads)
     except BaseException as e:
-        if log is print:
-            print(stage.stopped_note(e, qat=qat), file=sys.stderr)
+        note = stage.stopped_note(e, qat=qat)
+        if note is None:
+            pass
+        elif log is print:
+            print(note, file=sys.stderr)
         else:
-            say(stage.stopped_note(e, qat=qat))
+            say(note)
         raise
     return results
 

@@ -33,7 +33,7 @@ class StagedOutput:
 
     def __init__(self, out: str | Path) -> None:
         self.out = Path(out)
-        self.phase = "starting"
+        self.phase = "the start"
         self.committed: list[Path] = []
         self.made = False
         self.removed_out = False
@@ -68,9 +68,14 @@ class StagedOutput:
                                           + [target / METADATA_FILE], res.metadata)
         return results
 
-    def stopped_note(self, exc: BaseException, *, qat: bool) -> str:
-        """What a user needs after the run stopped: where it was, what is kept, how to run again."""
+    def stopped_note(self, exc: BaseException, *, qat: bool) -> str | None:
+        """What a user needs after the run stopped: where it was, what is kept, how to run again.
+
+        None when ``--out`` itself could not be made (read-only, no permission): the error names it,
+        and "run the same command again" would fail the same way."""
         how = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped by the error below"
+        if self.dir is None:
+            return "quantize: interrupted before it started: nothing was written" if how == "interrupted" else None
         if self.committed:
             kept = f"complete and kept: {', '.join(map(str, self.committed))}"
             rest = (f" (the report was not written; for it, run the same command with {FORCE}, which redoes "
