@@ -171,3 +171,20 @@ def move_to_new(src: Path, dest: Path) -> None:
         os.replace(src, dest)
         return
     os.unlink(src)
+
+
+def missing_folders(path: str | Path) -> list[Path]:
+    """``path`` and the folders above it that do not exist yet, deepest first: what a
+    ``mkdir(parents=True)`` would make, so a run that stops can take them away again."""
+    p = Path(path).absolute()
+    return [f for f in (p, *p.parents) if not f.exists()]
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) while they are empty; one that another process has
+    filled meanwhile stays, and so do those above it."""
+    for f in folders:
+        try:
+            f.rmdir()
+        except OSError:
+            break

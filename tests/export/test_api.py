@@ -74,3 +74,21 @@ def test_the_folder_is_out_and_out_dir_still_works(tiny_ckpt, tmp_path) -> None:
     with pytest.warns(DeprecationWarning, match=r"export_model\(out_dir=\) is deprecated; pass out="):
         res = export_model(tiny_ckpt, "onnx", out_dir=tmp_path / "b")
     assert res.directory == tmp_path / "b" and read_metadata(tmp_path / "b")["format"] == "onnx"
+
+
+def test_a_stopped_export_takes_away_the_folders_it_made(tiny_ckpt, tmp_path, monkeypatch) -> None:
+    """Ctrl-C during export left an empty --out (and the folders made above it); quantize cleans up.
+    A folder that was there before stays, even empty."""
+    from yolox_edge.export import to_onnx
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(to_onnx, "export_onnx", stop)
+    with pytest.raises(KeyboardInterrupt):
+        export_model(tiny_ckpt, "onnx", tmp_path / "new" / "deeper" / "exp")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        export_model(tiny_ckpt, "onnx", tmp_path / "mine")
+    assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())

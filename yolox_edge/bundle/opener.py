@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UserError, file_in_the_way
-from ..fileio import move_to_new, new_folder_mode
+from ..fileio import move_to_new, new_folder_mode, remove_empty_folders
 from .package import check_extracted
 from .safezip import safe_extract
 
@@ -45,7 +45,7 @@ def extract_bundle(bundle: str | Path, dest: str | Path | None = None) -> tuple[
         # while it is checked, like the private folder above.
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extracting-", dir=dest.parent))
     except OSError as e:
-        _remove_empty(made)
+        remove_empty_folders(made)
         raise UserError(f"{dest}: cannot create this folder ({e.strerror}); name a new folder to extract "
                         "into") from None
     try:
@@ -64,7 +64,7 @@ def extract_bundle(bundle: str | Path, dest: str | Path | None = None) -> tuple[
                                 "new folder") from None
     except BaseException:  # a refused bundle, a full disk or Ctrl-C: dest as it was
         shutil.rmtree(tmp, ignore_errors=True)
-        _remove_empty(made)
+        remove_empty_folders(made)
         raise
     return given, meta
 
@@ -103,18 +103,10 @@ def _make_parents(dest: Path) -> list[Path]:
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # no permission
-        _remove_empty(missing)
+        remove_empty_folders(missing)
         raise UserError(f"{dest}: cannot create this folder ({e.strerror}); name a new folder to extract "
                         "into") from None
     return missing
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    for f in folders:  # deepest first; one another process has filled meanwhile stays
-        try:
-            f.rmdir()
-        except OSError:
-            break
 
 
 def open_bundle_model(path: str | Path, threads: int | None = None, **options) -> tuple[Backend, ModelInfo]:

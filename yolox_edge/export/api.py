@@ -11,7 +11,7 @@ import torch
 from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import load_model
-from ..fileio import sha256_file
+from ..fileio import missing_folders, remove_empty_folders, sha256_file
 from ..progress import deprecated_keywords
 from ..errors import FORCE, UserError, check_input_size, input_hw, require_out_folder
 from ..models import Detector, variant_counts
@@ -183,44 +183,48 @@ def export_detector(detector: Detector, fmt: str, out: str | Path, *, class_name
     # A real-looking input range keeps tracing-time checks meaningful (0..255, like preprocess).
     example = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 255
     stem = f"yolox_{variant}"
+    made = missing_folders(out)  # taken away again if this run stops before the files are in
     out = output_folder(out)
-
-    with tempfile.TemporaryDirectory(prefix=".export_", dir=out) as tmp:
-        tmp_p = Path(tmp)
-        rewritten = 0  # SiLUs the OpenVINO IR computes by the rational approximation
-        if fmt == "onnx":
-            from .to_onnx import export_onnx
-            names = [f"{stem}.onnx"]
-            input_name = export_onnx(deploy, example, tmp_p / names[0], dynamic_batch=dynamic_batch)
-            blobs = list(deploy.output_names)
-        elif fmt == "openvino":
-            from .to_openvino import export_openvino
-            names = [f"{stem}.xml", f"{stem}.bin"]
-            input_name, rewritten = export_openvino(deploy, example, tmp_p / names[0], precision=precision,
-                                                    dynamic_batch=dynamic_batch, silu=silu)
-            blobs = list(deploy.output_names)
-        else:
-            from .to_ncnn import export_ncnn
-            names = [f"{stem}.ncnn.param", f"{stem}.ncnn.bin"]
-            input_name, blobs = export_ncnn(deploy, example, tmp_p / names[0], tmp_p / names[1],
-                                            fp16=precision == "fp16")
-        batch = "batch" if dynamic_batch else 1
-        outputs = output_specs(kind, batch=batch, num_anchors=num_anchors((h, w), detector.strides),
-                               num_classes=detector.num_classes, topk=k,
-                               label_dtype="float32" if fmt == "ncnn" else "int64", blobs=blobs)
-        meta = build_metadata(fmt=fmt, model_file=names[0], model_name=stem, variant=variant,
-                              class_names=list(class_names), preprocess=pre, strides=detector.strides,
-                              kind=kind, topk=k, input_name=input_name, batch=batch, outputs=outputs,
-                              precision=precision, source_sha256=source_sha256, nms=nms,
-                              counts=variant_counts(variant, len(class_names), (h, w)),
-                              extra={"source_checkpoint": source_name},
-                              silu="rational" if rewritten else "exact")
-        if replace_export:
-            clear_earlier_export(out, True)
-        # Complete files move in one rename each; the metadata (which names their hashes) last.
-        for n in names:
-            os.replace(tmp_p / n, out / n)
-        write_metadata(out, meta, names)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".export_", dir=out) as tmp:
+            tmp_p = Path(tmp)
+            rewritten = 0  # SiLUs the OpenVINO IR computes by the rational approximation
+            if fmt == "onnx":
+                from .to_onnx import export_onnx
+                names = [f"{stem}.onnx"]
+                input_name = export_onnx(deploy, example, tmp_p / names[0], dynamic_batch=dynamic_batch)
+                blobs = list(deploy.output_names)
+            elif fmt == "openvino":
+                from .to_openvino import export_openvino
+                names = [f"{stem}.xml", f"{stem}.bin"]
+                input_name, rewritten = export_openvino(deploy, example, tmp_p / names[0], precision=precision,
+                                                        dynamic_batch=dynamic_batch, silu=silu)
+                blobs = list(deploy.output_names)
+            else:
+                from .to_ncnn import export_ncnn
+                names = [f"{stem}.ncnn.param", f"{stem}.ncnn.bin"]
+                input_name, blobs = export_ncnn(deploy, example, tmp_p / names[0], tmp_p / names[1],
+                                                fp16=precision == "fp16")
+            batch = "batch" if dynamic_batch else 1
+            outputs = output_specs(kind, batch=batch, num_anchors=num_anchors((h, w), detector.strides),
+                                   num_classes=detector.num_classes, topk=k,
+                                   label_dtype="float32" if fmt == "ncnn" else "int64", blobs=blobs)
+            meta = build_metadata(fmt=fmt, model_file=names[0], model_name=stem, variant=variant,
+                                  class_names=list(class_names), preprocess=pre, strides=detector.strides,
+                                  kind=kind, topk=k, input_name=input_name, batch=batch, outputs=outputs,
+                                  precision=precision, source_sha256=source_sha256, nms=nms,
+                                  counts=variant_counts(variant, len(class_names), (h, w)),
+                                  extra={"source_checkpoint": source_name},
+                                  silu="rational" if rewritten else "exact")
+            if replace_export:
+                clear_earlier_export(out, True)
+            # Complete files move in one rename each; the metadata (which names their hashes) last.
+            for n in names:
+                os.replace(tmp_p / n, out / n)
+            write_metadata(out, meta, names)
+    except BaseException:  # Ctrl-C or an error: no empty --out left behind (quantize does the same)
+        remove_empty_folders(made)
+        raise
     files = [out / n for n in names] + [out / METADATA_FILE]
     return ExportResult(directory=out, model_file=out / names[0], files=files, metadata=meta)
 
