@@ -97,6 +97,21 @@ def test_load_errors_name_the_file(tmp_path) -> None:
         load_checkpoint(tmp_path / "foreign.pt")
 
 
+def test_an_exports_model_file_points_at_its_checkpoint(tmp_path) -> None:
+    """export OUT/yolox_test.onnx said 'official YOLOX weights are imported with import-official',
+    which then refused the file as a yolox_edge export."""
+    from yolox_edge.export import export_model
+
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", create_model("test", num_classes=1), class_names=["a"])
+    res = export_model(ckpt, "onnx", tmp_path / "exp")
+    with pytest.raises(UserError, match=r"yolox_test.onnx: a yolox_edge export \(see .*metadata.json\), not a "
+                                        r"checkpoint; give the checkpoint it was exported from \(tiny.pt\)"):
+        load_checkpoint(res.model_file)
+    (tmp_path / "other.onnx").write_bytes(b"\x00not ours")  # no metadata beside it: the official-weights hint
+    with pytest.raises(UserError, match="other.onnx: not a readable.*import-official"):
+        load_checkpoint(tmp_path / "other.onnx")
+
+
 class NotAllowed:
     """An arbitrary pickled object: weights_only loading must refuse it."""
 

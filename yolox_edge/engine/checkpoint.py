@@ -46,6 +46,7 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a corrupt or foreign file
+        _refuse_export_file(p)
         hint = (f"official YOLOX weights are imported with 'yolox-edge import-official {p} --variant NAME "
                 f"--out {p.stem}.pt'" if p.suffix.lower() in (".onnx", ".pth", ".tar")
                 else "give a checkpoint written by yolox-edge (train, import-official, convert)")
@@ -55,6 +56,19 @@ def load_checkpoint(path: str | Path) -> dict:
         raise UserError(f"{p}: not a yolox_edge checkpoint; for official YOLOX weights run "
                         f"'yolox-edge import-official {p} --variant NAME --out model.pt'")
     return ckpt
+
+
+def _refuse_export_file(p: Path) -> None:
+    """A model file of our own export (its metadata.json beside it lists it) given where a checkpoint
+    belongs: the hint for official weights sent users to import-official, which refuses it."""
+    from ..export.metadata import METADATA_FILE, peek_metadata
+
+    meta = peek_metadata(p.parent)
+    if meta is not None and p.name in (meta.get("files") or {}):
+        src = meta.get("source_checkpoint")
+        raise UserError(f"{p}: a yolox_edge export (see {p.parent / METADATA_FILE}), not a checkpoint; give the "
+                        + (f"checkpoint it was exported from ({src})" if src else ".pt checkpoint it was exported from")
+                        + ": export and quantize start from a checkpoint")
 
 
 def build_from_checkpoint(ckpt: dict, *, path: str | Path = "checkpoint", use_ema: bool = True) -> Detector:
