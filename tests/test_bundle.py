@@ -88,8 +88,16 @@ def test_package_is_deterministic_and_checks_target(tmp_path: Path) -> None:
     exp = fake_export(tmp_path / "e")
     a, b = package_bundle(exp, "ncnn", tmp_path / "a.zip"), package_bundle(exp, "ncnn", tmp_path / "b.zip")
     assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes() and a["files"] == b["files"]
-    with pytest.raises(UserError, match="is an ncnn export, not onnx"):
+    with pytest.raises(UserError, match="is an ncnn export, not onnx; export it with 'yolox-edge export"):
         package_bundle(exp, "onnx", tmp_path / "c.zip")
+    # an INT8 folder: quantize makes the other format, export would make an FP32 one
+    q = fake_export(tmp_path / "q")
+    meta_q = json.loads((q / "metadata.json").read_text())
+    meta_q["quantization"] = {"method": "ptq"}
+    (q / "metadata.json").write_text(json.dumps(meta_q))
+    with pytest.raises(UserError, match=r"is an ncnn export, not openvino; quantize it with 'yolox-edge quantize "
+                                        r"CHECKPOINT --calib DIR --format openvino' or pass --target ncnn"):
+        package_bundle(q, "openvino", tmp_path / "q.zip")
     with pytest.raises(UserError, match=r"\.zip"):
         package_bundle(exp, "ncnn", tmp_path / "c.tar")
     (exp / "model.ncnn.bin").write_bytes(b"edited")

@@ -62,8 +62,11 @@ def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: 
     meta = read_metadata(artifact, verify=True)  # UserError on a missing/edited file
     src = Path(meta.pop("_dir"))
     if meta["format"] != target:
-        raise UserError(f"{artifact}: is an {meta['format']} export, not {target}; export it with "
-                        f"'yolox-edge export CHECKPOINT --format {target}' or pass --target {meta['format']}")
+        make = (f"quantize it with 'yolox-edge quantize CHECKPOINT --calib DIR --format {target}'"
+                if meta.get("quantization") else  # an INT8 folder: export would make an FP32 one
+                f"export it with 'yolox-edge export CHECKPOINT --format {target}'")
+        raise UserError(f"{artifact}: is an {meta['format']} export, not {target}; {make} or pass "
+                        f"--target {meta['format']}")
     if target == "ncnn" and meta["graph"]["output_kind"] == "raw":
         raise UserError(f"{artifact}: raw-output export; the app needs the decode in the graph "
                         "(export without --raw)")
