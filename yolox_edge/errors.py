@@ -1,6 +1,7 @@
 """User-facing errors: the CLI prints one line and exits with code 2."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -75,6 +76,12 @@ def require_out_folder(path: str | Path, flag: str = "--out") -> Path:
     blocker = file_in_the_way(p)
     if blocker is not None:
         raise UserError(f"{p}: cannot be made: {blocker} is a file, not a folder; choose another {flag}")
+    # A read-only mount or a folder of another user: found here, not after the data is read and
+    # the model built (training found out only when it saved its first file).
+    where = p if p.exists() else next((a for a in p.absolute().parents if a.exists()), None)
+    if where is not None and not os.access(where, os.W_OK | os.X_OK):
+        raise UserError(f"{p}: cannot be written ({where} is read-only or not yours to write in); choose another "
+                        f"{flag}, or check its permissions")
     return p
 
 

@@ -538,6 +538,24 @@ def test_bad_sizes_and_an_out_under_a_file_fail_before_the_data_is_read(tmp_path
                 out=tmp_path / "f" / "run")
 
 
+def test_an_out_that_cannot_be_written_fails_before_the_data_is_read(tmp_path, monkeypatch):
+    """A read-only mount or another user's folder was found only when the first file was saved,
+    after the data was indexed and the BN statistics re-estimated. (os.access stands in for the
+    mount: as root a chmod does not stop a write.)"""
+    import os
+
+    import yolox_edge.errors as errors
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real = os.access
+    monkeypatch.setattr(errors.os, "access", lambda p, mode: False if Path(p) == ro else real(p, mode))
+    for out in (ro / "run" / "deeper", ro):
+        with pytest.raises(UserError, match=r"ro.*: cannot be written \(.*ro is read-only or not yours to write in\)"):
+            Trainer(recipe_from_dict({"model": {"variant": "test"}}), data=tmp_path / "not_there.yaml", out=out)
+    assert not (ro / "run").exists()
+
+
 def test_a_train_split_without_one_labelled_box_stops_before_training(synthetic_coco, tiny_recipe, run_cli,
                                                                       tmp_path):
     """A YOLO spec whose 'labels' named another split's folder (or pixel coordinates, all dropped)
