@@ -440,6 +440,13 @@ def test_latency_vs_ap_labels_do_not_overlap(tmp_path):
     write_plot(res, tmp_path / "ap.svg")
     svg = (tmp_path / "ap.svg").read_text()
     assert "COCO AP" in svg and "official-style baseline x2" in svg and "2 threads" in svg
+    assert "@" not in svg  # one input size: no sizes in the labels
+    # models at 224 beside the official 416 baseline: the baseline's line says its size, as the points do
+    for r in rows:
+        r["input_size"] = [416, 416] if r["baseline"] else [224, 224]
+    write_plot(res, tmp_path / "ap2.svg")
+    svg = (tmp_path / "ap2.svg").read_text()
+    assert "official-style baseline x2 @416x416" in svg and "@224x224" in svg
 
 
 def test_twin_rows_are_dropped_and_metadata_json_reads_as_its_folder(tiny_ckpt, tmp_path):

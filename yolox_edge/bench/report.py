@@ -343,8 +343,13 @@ def _scatter(fig, ax, result: dict, key: str) -> None:
                if any(r["backend"] == n and not r["baseline"] for r in points)]
     handles += [_marker(THREAD_MARKERS[i % len(THREAD_MARKERS)], f"{t} thread{'s' if t != 1 else ''}")
                 for i, t in enumerate(threads)]
-    handles += [_line(("--", ":", "-.")[i % 3], f"official-style baseline x{t}") for i, t in enumerate(threads)
-                if any(r["baseline"] and r["threads"] == t for r in rows)]
+    sizes = {tuple(r["input_size"]) for r in rows if r.get("input_size")}
+    for i, t in enumerate(threads):  # its input size too when the rows' sizes differ, as every point's label
+        base = next((r for r in rows if r["baseline"] and r["threads"] == t), None)
+        if base is not None:
+            at = (f" @{base['input_size'][1]}x{base['input_size'][0]}" if len(sizes) > 1 and base.get("input_size")
+                  else "")
+            handles.append(_line(("--", ":", "-.")[i % 3], f"official-style baseline x{t}{at}"))
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside, not over, labels
     first = points[0]["label"].split(" ")[0] + " " if points else ""
     common = first if first and all(r["label"].startswith(first) for r in points) else ""
