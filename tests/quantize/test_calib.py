@@ -143,6 +143,8 @@ def test_bad_size_and_missing_manifest(calib_images, tmp_path):
         build_calibration_set(calib_images, tmp_path / "x", img_size=50)
     with pytest.raises(UserError, match="no manifest.json"):
         load_calibration_set(tmp_path)
+    with pytest.raises(UserError, match="calb: not found; check the path"):  # a typo, not a set without its file
+        load_calibration_set(tmp_path / "calb")
 
 
 def test_cli_calibrate(calib_images, tmp_path, run_cli):

@@ -179,7 +179,7 @@ def test_quantize_at_another_size_with_img_size(tiny_ckpt, calib_images, tmp_pat
 def test_cli_quantize_bad_inputs(tiny_ckpt, tmp_path, run_cli):
     code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path / "nothing", "--format", "onnx",
                            "--out", tmp_path / "o")
-    assert code == 2 and "no manifest.json" in err
+    assert code == 2 and "nothing: not found; check the path" in err
     code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path, "--format", "onnx", "--qat",
                            "--out", tmp_path / "o")
     assert code == 2 and "--data" in err

@@ -287,6 +287,9 @@ def _manifest_path(d: Path) -> Path:
     if d.is_dir() and list_images(d):
         raise UserError(f"{d}: a folder of images, not a calibration set (no {MANIFEST_NAME}); build one from it "
                         f"with 'yolox-edge calibrate --data {d} --img-size S --out DIR'")
+    if not d.exists():  # a typo in --calib: "no manifest.json" read as a set that lost its file
+        raise UserError(f"{d}: not found; check the path (a calibration set is a folder 'yolox-edge calibrate' "
+                        "made), or build one with 'yolox-edge calibrate --data SPEC|DIR --img-size S --out DIR'")
     raise UserError(f"{d}: no {MANIFEST_NAME}; {build}")
 
 
