@@ -85,8 +85,14 @@ def test_qat_fine_tunes_with_the_exports_float_convs_float(tiny_ckpt, shapes_spe
 
     monkeypatch.setattr(nncf, "quantize", spy)
     build_calibration_set(shapes_spec, tmp_path / "calib", img_size=64, count=4)
+    lines = []
     res = run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", qat=True, data=str(shapes_spec),
-                       epochs=1, batch=4, topk=0, nncf_keep_float=1, subset_size=4, progress=False, log=None)
+                       epochs=1, batch=4, topk=0, nncf_keep_float=1, subset_size=4, progress=False, log=lines.append)
+    # each long phase is announced as it starts (without bars the conv scan was minutes of silence)
+    qat_lines = [ln for ln in lines if ln.startswith("QAT: ")]
+    assert qat_lines[0] == ("QAT: measuring each conv's INT8 error on 4 calibration images to find the most "
+                            "error-sensitive conv (kept float)")
+    assert qat_lines[1].startswith("QAT: NNCF fake quantization on 4 calibration images")
     quant = res["onnx"].metadata["quantization"]
     float_convs = quant["qat"]["float_convs"]
     assert len(float_convs) == 1 and quant["float_convs"] == float_convs

@@ -157,6 +157,9 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     from .ptq import _kept_float, sensitive_convs
 
     # The same convs, measured the same way on the same weights, as a PTQ export would keep float.
+    if keep_float > 0:  # minutes on a busy CPU: without a bar (--no-progress) the run looked hung
+        s = "s" if n != 1 else ""
+        say(f"QAT: measuring each conv's INT8 error on {n} calibration image{s} to find {_kept_float(keep_float)}")
     float_convs = sensitive_convs(det, cal.data[:n], keep_float, progress=progress)
     example = torch.from_numpy(cal.data[:1].copy())
     ignored = nncf.IgnoredScope(names=scopes.torch_conv_node_names(det, example, float_convs))
