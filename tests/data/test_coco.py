@@ -201,3 +201,11 @@ def test_odd_ids_and_sizes_are_problems_not_a_traceback(tmp_path) -> None:
     assert "category_id 42" in split.problems[2] and "box dropped" in split.problems[2]
     b = split.samples[1]
     assert (b.width, b.height) == (0, 32)  # 0: unknown, taken from the file when it is read
+
+
+def test_a_json_saved_with_a_bom_reads(tmp_path) -> None:
+    # as text, json refused it: 'not valid COCO json (Unexpected UTF-8 BOM ...)'
+    spec = write_coco(tmp_path, GT)
+    ann = tmp_path / "ann" / "val.json"
+    ann.write_bytes(b"\xef\xbb\xbf" + ann.read_bytes())
+    assert read_split(spec, "val").names == ["two", "five", "nine"]

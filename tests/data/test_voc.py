@@ -157,3 +157,13 @@ def test_a_size_of_zero_or_none_is_read_from_the_image(tmp_path: Path, size) -> 
     (tmp_path / "images" / "a.png").write_bytes(b"not an image")  # no size anywhere: skipped, named
     split = read_split(spec, "train")
     assert split.samples == [] and [problem_kind(p) for p in split.problems] == [UNREADABLE]
+
+
+def test_a_list_saved_with_a_bom_finds_its_first_stem(tmp_path: Path) -> None:
+    # Notepad's byte-order mark became part of the first stem: '\ufeffa' was not found
+    spec = make_voc(tmp_path, {"a": (16, 16, [("cat", (1, 1, 8, 8))]), "b": (16, 16, [])})
+    (tmp_path / "list.txt").write_text("\ufeffa\nb\n", encoding="utf-8")
+    (tmp_path / "data.yaml").write_text("format: voc\nnames: [cat, dog]\n"
+                                        "train: {annotations: annotations, images: images, list: list.txt}\n")
+    split = read_split(spec, "train")
+    assert [s.image.stem for s in split.samples] == ["a", "b"] and split.problems == [], split.problems

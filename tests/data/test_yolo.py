@@ -175,3 +175,21 @@ def test_exif_rotated_phone_mpo_and_png_use_the_decoded_size(tmp_path: Path) -> 
         assert (s.height, s.width) == decoded, s.image.name
         if decoded == (200, 100):  # OpenCV rotated it (a JPEG always; a PNG from OpenCV 4.x on)
             np.testing.assert_allclose(s.boxes, [[25, 50, 75, 150]])
+
+
+def test_a_label_or_list_file_saved_with_a_bom_reads_its_first_line(tmp_path: Path) -> None:
+    """Windows Notepad writes UTF-8 with a byte-order mark: line 1 was 'not numbers: '\\ufeff0 0.5 ...'
+    and its box lost; a BOM-only file was not seen as empty; a list's first image was not found."""
+    bom = "\ufeff"
+    spec = make_yolo(tmp_path, {"a": (100, 50, bom + "0 0.5 0.5 0.2 0.4\n1 0.25 0.5 0.1 0.2\n"),
+                                "b": (40, 40, bom)})
+    split = read_split(spec, "train")
+    kinds = [problem_kind(p) for p in split.problems]
+    assert kinds == [EMPTY], split.problems
+    assert split.samples[0].labels.tolist() == [0, 1]
+    (tmp_path / "list.txt").write_text(bom + "a.png\nb.png\n", encoding="utf-8")
+    (tmp_path / "data.yaml").write_text("format: yolo\nnames: [cat, dog]\n"
+                                        "train: {images: images, list: list.txt}\n")
+    split = read_split(spec, "train")
+    assert [s.image.name for s in split.samples] == ["a.png", "b.png"], split.problems
+    assert not any(problem_kind(p) == MISSING for p in split.problems), split.problems

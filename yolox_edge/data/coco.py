@@ -20,7 +20,7 @@ def read_coco(spec: DataSpec, split: str) -> Split:
     # one line for a wrong 'images:' path, not a 'missing file' problem for every image it holds
     check_split_folders(spec, split, {"images": Path(img_dir)}, None)
     try:
-        gt = json.loads(ann_path.read_text())
+        gt = json.loads(ann_path.read_bytes())  # bytes: json finds the encoding and skips a BOM (as text it did not)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{ann_path}: not valid COCO json ({e}); check the file") from None
     if not isinstance(gt, dict) or "images" not in gt or "categories" not in gt:

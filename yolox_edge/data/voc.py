@@ -74,7 +74,7 @@ def _image_index(img_dir: Path) -> dict[str, list[str]]:
 
 def _read_stems(list_path: Path, ann_dir: Path) -> list[str]:
     stems = []
-    for line in list_path.read_text().splitlines():
+    for line in list_path.read_text(encoding="utf-8-sig").splitlines():  # a BOM is not part of the first stem
         item = line.strip()
         if not item:
             continue

@@ -34,11 +34,18 @@ def default_labels_dir(img_dir: Path) -> Path:
     return img_dir.parent / "labels"
 
 
-def parse_yolo_txt(path: Path, num_classes: int, width: int, height: int, problems: list[str]
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel xyxy boxes and class indices of one label file; bad lines become problems."""
+def read_label_text(path: Path) -> str:
+    """A label or list file's text: UTF-8, without the byte-order mark Windows Notepad writes
+    (read as text it made the first line '\\ufeff0 0.5 ...', 'not numbers', and lost its box)."""
+    return path.read_text(encoding="utf-8-sig", errors="replace")
+
+
+def parse_yolo_txt(path: Path, num_classes: int, width: int, height: int, problems: list[str],
+                   text: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel xyxy boxes and class indices of one label file (``text``: its content, when already
+    read); bad lines become problems."""
     boxes, labels = [], []
-    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+    for n, line in enumerate((read_label_text(path) if text is None else text).splitlines(), 1):
         parts = line.split()
         if not parts:
             continue
@@ -76,7 +83,7 @@ def _list_images(img_dir: Path, list_path: Path | None) -> list[Path]:
     if list_path is None:
         return list_images(img_dir)
     out = []
-    for line in list_path.read_text().splitlines():
+    for line in list_path.read_text(encoding="utf-8-sig").splitlines():  # a BOM is not part of the first name
         item = line.strip()
         if item:
             p = Path(item)
@@ -110,10 +117,11 @@ def build_yolo_split(img_dir: Path, lbl_dir: Path, list_path: Path | None, names
         labels = np.zeros(0, np.int64)
         if label.is_file():
             labelled += 1
-            if label.stat().st_size == 0 or not label.read_text(errors="replace").strip():
+            text = read_label_text(label)
+            if not text.strip():
                 problems.append(check.problem(check.EMPTY, label, "no boxes; kept as a background image"))
             else:
-                boxes, labels = parse_yolo_txt(label, len(names), w, h, problems)
+                boxes, labels = parse_yolo_txt(label, len(names), w, h, problems, text)
         boxes, labels, _ = check.clean_boxes(boxes, labels, w, h, label, problems=problems)
         samples.append(Sample(image, boxes, labels, image_id=len(samples) + 1, width=w, height=h))
     if samples and not labelled:  # the loop above already looked for each label file
