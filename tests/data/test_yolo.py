@@ -193,3 +193,28 @@ def test_a_label_or_list_file_saved_with_a_bom_reads_its_first_line(tmp_path: Pa
     split = read_split(spec, "train")
     assert [s.image.name for s in split.samples] == ["a.png", "b.png"], split.problems
     assert not any(problem_kind(p) == MISSING for p in split.problems), split.problems
+
+
+def test_a_label_file_in_pixels_is_one_line_saying_yolo_coordinates_are_fractions(tmp_path: Path) -> None:
+    """Pixel labels gave a 'box outside the image: box [52650, 36696, ...]' line per box (the pixels
+    times the image size again) and no hint of the cause; now one line per file says it."""
+    from yolox_edge.data.check import NOT_FRACTIONS, check_dataset
+
+    spec = make_yolo(tmp_path, {
+        "a": (650, 417, "0 325.0 248.0 441.0 320.0\n1 100 100 50 50\n0 0.5 0.5 0.1 0.1\n"),
+        "b": (100, 100, "0 0.5 0.5 0.2 1.004\n"),  # rounding at the border: no problem at all
+        "c": (100, 100, "1 0.5 0.95 0.2 1.2\n"),  # above 1 but not pixels: the rule, without the guess
+    })
+    split = read_split(spec, "train")
+    lines = [p for p in split.problems if problem_kind(p) == NOT_FRACTIONS]
+    assert len(lines) == 2 and not any(problem_kind(p) == OUTSIDE for p in split.problems), split.problems
+    a_line, c_line = lines
+    assert "a.txt: coordinates above 1: values up to 441 in a 650x417 image, but YOLO coordinates are " \
+           "fractions of the image (0..1); these look like pixels: divide x and w by the image width, y and h " \
+           "by its height; 2 of its 3 box(es) dropped" in a_line, a_line
+    assert "c.txt" in c_line and "(0..1); 0 of its 1 box(es) dropped, 1 clipped to the image" in c_line, c_line
+    a, b, c = split.samples
+    np.testing.assert_allclose(a.boxes, [[292.5, 187.65, 357.5, 229.35]], atol=1e-3)  # the line in fractions
+    assert len(b.labels) == 1 and len(c.labels) == 1
+    report = check_dataset(spec, ["train"], progress=False)
+    assert report["problem_kinds"] == {NOT_FRACTIONS: 2} and report["splits"]["train"]["problems"] == 2

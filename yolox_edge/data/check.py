@@ -33,8 +33,10 @@ EMPTY = "empty annotation file"
 DUPLICATE = "duplicate id"
 BAD_ANNOTATION = "bad annotation"
 SIZE_MISMATCH = "image size differs from annotation"
+# A YOLO label file with values above 1 (pixels, most often): one line for the file, not one per box
+NOT_FRACTIONS = "coordinates above 1"
 KINDS = (UNREADABLE, TRUNCATED, MISSING, OUTSIDE, DEGENERATE, UNKNOWN_CLASS, EMPTY, DUPLICATE,
-         BAD_ANNOTATION, SIZE_MISMATCH)
+         BAD_ANNOTATION, SIZE_MISMATCH, NOT_FRACTIONS)
 
 
 class BadSample(UserError):

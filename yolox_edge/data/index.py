@@ -23,8 +23,9 @@ from ..fileio import atomic_write_bytes
 from .sample import Sample
 from .spec import Split
 
-INDEX_VERSION = 5  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording;
-# 4: voc sizes (and clipping) from the image files, not <size>; 5: a BOM before a label file's first line
+INDEX_VERSION = 6  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording;
+# 4: voc sizes (and clipping) from the image files, not <size>; 5: a BOM before a label file's first line;
+# 6: one 'coordinates above 1' line for a YOLO file in pixels, not one per box
 CACHE_DIRNAME = ".yolox_edge_cache"
 
 

@@ -1,7 +1,8 @@
 """YOLO txt reader: a split is ``{images: DIR, labels: DIR, list: FILE}`` (labels and list optional).
 
 One ``labels/<stem>.txt`` per image, one line per object: ``class cx cy w h`` normalised to
-[0, 1] (a polygon line ``class x1 y1 x2 y2 ...`` becomes its bounding box). ``labels``
+[0, 1] (a polygon line ``class x1 y1 x2 y2 ...`` becomes its bounding box); a file with values
+above 1 (pixels) is one problem line that says so. ``labels``
 defaults to the images folder with its last ``images`` component replaced by ``labels`` (the
 usual layout); the labels folder must exist (a misnamed one made every image a background
 image). An image without a label file is a background image (the YOLO convention);
@@ -40,11 +41,19 @@ def read_label_text(path: Path) -> str:
     return path.read_text(encoding="utf-8-sig", errors="replace")
 
 
+# Above this a coordinate is not a fraction of the image: a box on the border rounds to 1.0001,
+# and one drawn a little past it (1.02) keeps its own 'outside' line, clipped; pixel coordinates
+# are in the tens and hundreds.
+FRACTION_LIMIT = 1.1
+
+
 def parse_yolo_txt(path: Path, num_classes: int, width: int, height: int, problems: list[str],
-                   text: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   text: str | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """Pixel xyxy boxes and class indices of one label file (``text``: its content, when already
-    read); bad lines become problems."""
+    read), and the largest coordinate value of its boxes as written (0 without boxes: above 1,
+    they are not the fractions of the image YOLO labels hold); bad lines become problems."""
     boxes, labels = [], []
+    largest = 0.0
     for n, line in enumerate((read_label_text(path) if text is None else text).splitlines(), 1):
         parts = line.split()
         if not parts:
@@ -76,7 +85,30 @@ def parse_yolo_txt(path: Path, num_classes: int, width: int, height: int, proble
             continue
         boxes.append([box[0] * width, box[1] * height, box[2] * width, box[3] * height])
         labels.append(int(cls))
-    return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(labels, np.int64)
+        largest = max(largest, *vals[1:])
+    return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(labels, np.int64), largest
+
+
+def clean_yolo_boxes(boxes: np.ndarray, labels: np.ndarray, width: int, height: int, label: Path,
+                     largest: float, problems: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`check.clean_boxes` for one label file's boxes. A file with coordinates above 1 gets
+    one NOT_FRACTIONS line saying what YOLO coordinates are, instead of a 'box outside the image'
+    line per box that shows its pixels multiplied by the image size again (a 10k-image set in
+    pixels printed a line for each of its boxes and nothing about the cause)."""
+    if largest <= FRACTION_LIMIT:
+        boxes, labels, _ = check.clean_boxes(boxes, labels, width, height, label, problems=problems)
+        return boxes, labels
+    box_problems: list[str] = []
+    kept, kept_labels, _ = check.clean_boxes(boxes, labels, width, height, label, problems=box_problems)
+    fate = f"{len(boxes) - len(kept)} of its {len(boxes)} box(es) dropped"
+    clipped = sum(1 for p in box_problems if check.problem_kind(p) == check.OUTSIDE and not p.endswith("dropped"))
+    if clipped:
+        fate += f", {clipped} clipped to the image"
+    hint = ("; these look like pixels: divide x and w by the image width, y and h by its height"
+            if largest > 2 else "")
+    problems.append(check.problem(check.NOT_FRACTIONS, label, f"values up to {largest:g} in a {width}x{height} "
+                                  f"image, but YOLO coordinates are fractions of the image (0..1){hint}; {fate}"))
+    return kept, kept_labels
 
 
 def _list_images(img_dir: Path, list_path: Path | None) -> list[Path]:
@@ -115,14 +147,15 @@ def build_yolo_split(img_dir: Path, lbl_dir: Path, list_path: Path | None, names
         w, h = wh
         boxes = np.zeros((0, 4), np.float32)
         labels = np.zeros(0, np.int64)
+        largest = 0.0
         if label.is_file():
             labelled += 1
             text = read_label_text(label)
             if not text.strip():
                 problems.append(check.problem(check.EMPTY, label, "no boxes; kept as a background image"))
             else:
-                boxes, labels = parse_yolo_txt(label, len(names), w, h, problems, text)
-        boxes, labels, _ = check.clean_boxes(boxes, labels, w, h, label, problems=problems)
+                boxes, labels, largest = parse_yolo_txt(label, len(names), w, h, problems, text)
+        boxes, labels = clean_yolo_boxes(boxes, labels, w, h, label, largest, problems)
         samples.append(Sample(image, boxes, labels, image_id=len(samples) + 1, width=w, height=h))
     if samples and not labelled:  # the loop above already looked for each label file
         problems.append(check.problem(check.MISSING, lbl_dir, f"no label file for any of the {len(samples)} "
