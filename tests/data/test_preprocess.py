@@ -120,3 +120,23 @@ def test_read_image_errors_name_the_file(tmp_path, content) -> None:
         p.write_bytes(content)
     with pytest.raises(UserError, match="bad.jpg"):
         read_image(p)
+
+
+@pytest.mark.parametrize("suffix, fmt", [(".jpg", "JPEG"), (".png", "PNG"), (".webp", "WebP")])
+def test_an_image_cut_short_is_named_truncated_not_an_unknown_format(tmp_path, suffix, fmt) -> None:
+    """A JPEG cut at 3,000 bytes was 'not a readable image (expected JPEG, PNG, ...)': it is a JPEG."""
+    full = tmp_path / f"full{suffix}"
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(full), rng.integers(0, 255, (200, 300, 3), np.uint8))
+    cut = tmp_path / f"broken{suffix}"
+    cut.write_bytes(full.read_bytes()[:40])  # the header itself is cut: nothing decodes
+    with pytest.raises(UserError, match=rf"broken\{suffix}: a {fmt} file, but truncated or damaged .*re-copy"):
+        read_image(cut)
+    from yolox_edge.data import check
+    with pytest.raises(check.BadSample, match=rf"broken\{suffix}: (truncated|unreadable) image: .*(ends before|"
+                       rf"a {fmt} file, but truncated)"):  # data check: the end marker, or the same words
+        check.load_image(cut)
+    other = tmp_path / "notes.jpg"
+    other.write_bytes(b"this is not an image at all")
+    with pytest.raises(UserError, match=r"notes\.jpg: not a decodable image \(JPEG, PNG, BMP, WebP or TIFF\)"):
+        read_image(other)

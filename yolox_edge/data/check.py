@@ -62,7 +62,7 @@ def problem_kind(text: str) -> str:
 
 def _truncated(head: bytes, tail: bytes) -> bool:
     """True when an encoded JPEG/PNG stops before its end marker (``head``: the file's first
-    8 bytes, ``tail``: its last 4 KiB).
+    bytes, 8 or more, ``tail``: its last 4 KiB).
 
     OpenCV decodes a cut JPEG without an error (grey bottom rows), so check the marker.
     Some writers append bytes after the JPEG end marker: accept it within the last 4 KiB.
@@ -76,6 +76,33 @@ def _truncated(head: bytes, tail: bytes) -> bool:
 
 
 _TAIL_BYTES = 4096
+HEAD_BYTES = 12  # enough for every signature image_format knows (WebP's is at bytes 8-11)
+
+
+def image_format(head: bytes) -> str | None:
+    """The image format a file's first ``HEAD_BYTES`` bytes announce ('JPEG', 'PNG', ...), or None.
+
+    For the message about a file that does not decode: one that starts as a JPEG is a JPEG cut
+    short or damaged, not 'not an image'."""
+    if head[:2] == b"\xff\xd8":
+        return "JPEG"
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "PNG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    if head[:2] == b"BM":
+        return "BMP"
+    return None
+
+
+def undecodable_detail(head: bytes) -> str:
+    """Why a file that does not decode is refused, by what its first bytes say it is."""
+    fmt = image_format(head)
+    if fmt:
+        return f"a {fmt} file, but truncated or damaged (it does not decode); re-copy or re-export it"
+    return "not a decodable image (JPEG, PNG, BMP, WebP or TIFF)"
 
 
 def _check_bytes(p: Path, size: int, head: bytes, tail: bytes) -> None:
@@ -90,8 +117,8 @@ def _missing(p: Path) -> BadSample:
     return BadSample(MISSING, p, "image not found; fix the path or remove the annotation")
 
 
-def _undecodable(p: Path) -> BadSample:
-    return BadSample(UNREADABLE, p, "not a decodable image (JPEG, PNG, BMP, WebP or TIFF)")
+def _undecodable(p: Path, head: bytes) -> BadSample:
+    return BadSample(UNREADABLE, p, undecodable_detail(head))
 
 
 _REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
@@ -113,7 +140,7 @@ def load_image(path: str | Path, reduce: int = 1) -> np.ndarray:
     _check_bytes(p, data.size, data[:8].tobytes(), data[-_TAIL_BYTES:].tobytes())
     img = cv2.imdecode(data, _REDUCED.get(reduce, cv2.IMREAD_COLOR))
     if img is None:
-        raise _undecodable(p)
+        raise _undecodable(p, data[:HEAD_BYTES].tobytes())
     return img
 
 
@@ -134,7 +161,7 @@ def check_image_file(path: str | Path, size: bool = True) -> tuple[int, int] | N
     except OSError as e:
         raise BadSample(UNREADABLE, p, f"cannot be opened ({e.strerror or e})") from None
     with f:
-        head = f.read(8)
+        head = f.read(HEAD_BYTES)
         n = f.seek(0, 2)
         f.seek(max(0, n - _TAIL_BYTES))
         tail = f.read()
@@ -144,7 +171,7 @@ def check_image_file(path: str | Path, size: bool = True) -> tuple[int, int] | N
         f.seek(0)
         wh = image_size(p, f)
     if wh is None:
-        raise _undecodable(p)
+        raise _undecodable(p, head)
     return wh
 
 

@@ -72,7 +72,11 @@ def read_image(path: str | Path) -> np.ndarray:
     data = np.fromfile(str(p), dtype=np.uint8)
     img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if img is None:
-        raise UserError(f"{p}: not a readable image (expected JPEG, PNG, BMP, WebP or TIFF)")
+        # only once decoding failed: a good image pays nothing. A JPEG cut short by a copy was
+        # 'not a readable image (expected JPEG, ...)'; its first bytes say it is one.
+        from .check import HEAD_BYTES, undecodable_detail
+
+        raise UserError(f"{p}: {undecodable_detail(data[:HEAD_BYTES].tobytes())}")
     return img
 
 
