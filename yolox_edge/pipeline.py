@@ -119,7 +119,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     from .data.spec import read_split
     from .fileio import atomic_write_bytes
     from .engine.evaluator import evaluate, evaluation_record, per_class_lines
-    from .engine.trainer import Trainer, refuse_earlier_run, resume_flags_note
+    from .engine.trainer import Trainer, refuse_earlier_run, resume_flags_note, unused_resume_weights
     from .export import export_model
     from .runtime import load_predictor
     from .threads import torch_threads
@@ -162,6 +162,10 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     machine, other = split_machine_items(overrides)  # the machine's settings apply to a resumed run too
     flags = ([f"--epochs {epochs}"] if epochs is not None else []) + \
             ([f"--img-size {format_size(img_size)}"] if img_size is not None else []) + [f"--set {s}" for s in other]
+    other_weights = unused_resume_weights(out / "train" / "last.pt", weights) if given is None else None
+    if other_weights:  # in the one note; the Trainer, not given them, says nothing more
+        flags.append(other_weights)
+        weights = None
     if given is None and flags:
         say("    " + resume_flags_note(out / "train" / "last.pt", flags))
     note = default_recipe_note(weights=weights, recipe=recipe, resume=resume)

@@ -234,6 +234,42 @@ def test_resume_of_a_finetune_keeps_the_name_of_its_starting_weights(synthetic_c
     assert ckpt["epoch"] == 2 and ckpt["source"]["weights"] == str(tmp_path / "src.pt")
 
 
+def test_resume_names_other_weights_as_not_used_and_a_finished_run_has_nothing_left(synthetic_coco, tmp_path,
+                                                                                      run_cli):
+    """`train --resume ... --weights X` dropped X without a word (and its checkpoints then named X
+    as the run's starting weights); a run resumed at epoch N of N did not say it was finished."""
+    spec = synthetic_coco(4)
+    _source_ckpt(tmp_path / "src.pt", 2)
+    _source_ckpt(tmp_path / "other.pt", 2)
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "aug": NO_AUG,
+                          "train": {"epochs": 2, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 0,
+                                    "multiscale_range": 0}})
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(r, data=spec, out=run, weights=tmp_path / "src.pt", progress=False, log=lambda m: None,
+                hooks=[_StopAfterFirstEpoch()]).train()
+    msgs: list[str] = []
+    Trainer(r, data=spec, out=run, weights=tmp_path / "other.pt", resume=True, progress=False,
+            log=msgs.append).train()
+    assert [m for m in msgs if "not used" in m] == [
+        f"note: --resume continues from the weights in {run / 'last.pt'}; not used: --weights {tmp_path / 'other.pt'} "
+        f"(the run started from {tmp_path / 'src.pt'}). To start from {tmp_path / 'other.pt'}, start a new --out"]
+    assert load_checkpoint(run / "last.pt")["source"]["weights"] == str(tmp_path / "src.pt")
+    # the CLI without --recipe: one note names every value it does not use
+    code, out, err = run_cli("train", "--data", spec, "--out", run, "--resume", "--epochs", "3", "--weights",
+                             tmp_path / "other.pt", "--no-progress")
+    assert code == 0, err
+    assert [line for line in out.splitlines() if "not used" in line] == [
+        f"note: --resume continues with the recipe stored in {run / 'last.pt'}; not used: --epochs, --weights "
+        f"{tmp_path / 'other.pt'}. To train longer or differently, start a new --out with --weights {run / 'last.pt'}"]
+    assert (f"resume: {run / 'last.pt'} at epoch 2/2; the schedule is finished: nothing left to train" in out
+            and "epoch 3" not in out), out
+    # the same command with --resume, as the Ctrl-C hint says: its --weights are the run's, no note
+    code, out, err = run_cli("train", "--data", spec, "--out", run, "--resume", "--weights", tmp_path / "src.pt",
+                             "--no-progress")
+    assert code == 0 and "not used" not in out, out
+
+
 def test_resume_evaluates_the_last_epoch_whose_evaluation_was_interrupted(synthetic_coco, tmp_path, monkeypatch):
     """Ctrl-C during the evaluation of the schedule's last epoch: --resume has no epoch left to
     train, so it must evaluate the kept one (AP in the log, best.pt, log.csv) instead of ending

@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..config import build_recipe, split_machine_items
-    from ..engine.trainer import Trainer, resume_flags_note
+    from ..engine.trainer import Trainer, resume_flags_note, unused_resume_weights
     from ..errors import UserError
 
     if args.recipe is None:
@@ -45,10 +45,13 @@ def run(args) -> int:
         flags = ("img_size", "epochs", "batch", "freeze_backbone_epochs")
         given = [f"--{k.replace('_', '-')}" for k in flags if getattr(args, k) is not None]
         given += [f"--set {s}" for s in split_machine_items(args.overrides)[1]]
+        other_weights = unused_resume_weights(Path(args.out) / "last.pt", args.weights)
+        if other_weights:  # named in the one note; the Trainer, not given them, says nothing more
+            given.append(other_weights)
         if given:
             print(resume_flags_note(Path(args.out) / "last.pt", given))
-        res = Trainer(None, data=args.data, out=args.out, weights=args.weights, resume=True,
-                      progress=not args.no_progress, machine=_machine_items(args)).train()
+        res = Trainer(None, data=args.data, out=args.out, weights=None if other_weights else args.weights,
+                      resume=True, progress=not args.no_progress, machine=_machine_items(args)).train()
         return _summary(res)
     recipe = build_recipe(args.recipe, img_size=args.img_size, epochs=args.epochs, batch=args.batch,
                           device=args.device, freeze_backbone_epochs=args.freeze_backbone_epochs,

@@ -76,6 +76,37 @@ def resume_flags_note(last: Path, flags: list[str]) -> str:
             f"To train longer or differently, start a new --out with --weights {last}")
 
 
+def started_from(ckpt: dict) -> str | None:
+    """The weights a run's checkpoint records it started from (None: from scratch)."""
+    return (ckpt.get("source") or {}).get("weights") or None
+
+
+def is_run_weights(weights: str | Path, started: str | None) -> bool:
+    """True when ``weights`` names the file the run started from: the Ctrl-C hint's 'same command
+    with --resume' repeats its --weights, which is no change to name."""
+    if not started:
+        return False
+    if str(weights) == str(started):
+        return True
+    try:
+        return os.path.samefile(weights, started)
+    except OSError:  # either is gone: not shown to be the same file
+        return False
+
+
+def unused_resume_weights(last: Path, weights: str | Path | None) -> str | None:
+    """``'--weights X'`` when a resume of ``last`` is given weights other than those its run
+    started from (they are not used: the run goes on from its own); None when there are none,
+    they are the run's, or ``last`` cannot be read (the Trainer says why)."""
+    if not weights or not Path(last).is_file():
+        return None
+    try:
+        started = started_from(load_checkpoint(last))
+    except UserError:
+        return None
+    return None if is_run_weights(weights, started) else f"--weights {weights}"
+
+
 @contextlib.contextmanager
 def _thread_counts_kept():
     """torch's and OpenCV's thread counts as they were before the block (both are process-wide;
@@ -139,6 +170,7 @@ class Trainer:
         if resume_ckpt is None:
             refuse_earlier_run(self.out)
         unused, machine = [], []
+        ignored = None  # weights given to a resume that are not the run's
         if resume_ckpt is not None:
             stored = recipe_from_checkpoint(resume_ckpt["recipe"])
             run = apply_machine_settings(stored, self.machine)
@@ -146,10 +178,19 @@ class Trainer:
             unused = recipe_diff(self.recipe, run) if self.recipe is not None else []
             machine = recipe_diff(run, stored)
             self.recipe, self._run_recipe = run, stored
+            started = started_from(resume_ckpt)
+            # other weights given to a resume were dropped without a word (and then named in its
+            # checkpoints as the run's starting weights); the run's own stay named in those
+            ignored = self.weights if self.weights and not is_run_weights(self.weights, started) else None
+            self.weights = started
         r, t = self.recipe, self.recipe.train
         self.device = D.local_device(t.device)
         self.dist = D.init_distributed(self.device)
         self._say_unused(unused)
+        if ignored:
+            self.log(f"note: --resume continues from the weights in {self.out / 'last.pt'}; not used: --weights "
+                     f"{ignored} (the run started from {self.weights or 'no weights'}). To start from "
+                     f"{ignored}, start a new --out")
         if machine:
             shown = ", ".join(f"{k}={g!r} (run: {v!r})" for k, g, v in machine)
             self.log(f"resume: {shown} from this command (settings of the machine, not of what the run "
@@ -323,8 +364,6 @@ class Trainer:
         if ckpt.get("optimizer"):
             self.optimizer.load_state_dict(ckpt["optimizer"])
         st = ckpt.get("train_state") or {}
-        if not self.weights:  # the run's starting weights stay named in the checkpoints it writes next
-            self.weights = (ckpt.get("source") or {}).get("weights") or None
         self.start_epoch = int(ckpt.get("epoch", 0))
         self.best_ap, self.best_epoch = float(st.get("best_ap", -1.0)), int(st.get("best_epoch", -1))
         self.best_per_class = list(st.get("best_per_class") or [])
@@ -333,7 +372,11 @@ class Trainer:
             self.scaler.load_state_dict(st["scaler"])
         if st.get("rng"):
             restore_rng(st["rng"], self.dist.rank)
-        self.log(f"resume: {self.out / 'last.pt'} at epoch {self.start_epoch}/{self.recipe.train.epochs}")
+        done = self.start_epoch >= self.recipe.train.epochs
+        # a finished run resumed read like one about to train (its epoch line, then 'done')
+        self.log(f"resume: {self.out / 'last.pt'} at epoch {self.start_epoch}/{self.recipe.train.epochs}"
+                 + ("; the schedule is finished: nothing left to train (to train longer, start a new --out with "
+                    f"--weights {self.out / 'last.pt'})" if done else ""))
 
     # ---------------------------------------------------------------- loop
     def _loader(self, epoch: int) -> DataLoader:
