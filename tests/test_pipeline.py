@@ -115,6 +115,8 @@ def test_run_pipeline_sends_the_trainers_lines_to_log(tmp_path, at_the_trainer) 
     with pytest.raises(_Stop):
         run_pipeline(out=tmp_path / "run", data=spec, progress=False, log=lines.append)
     assert seen["log"] == lines.append and lines
+    # step 1 counts both splits: '1 val images' alone read as the whole dataset
+    assert f"    {spec}: 2 train and 1 val images, classes: circle, square, triangle" in lines, lines
 
 
 def test_run_pipeline_log_none_is_silent(tmp_path, at_the_trainer, capsys) -> None:

@@ -116,7 +116,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     from .bundle.package import package_bundle
     from .config import (apply_overrides, check_img_size, input_size_overrides, load_recipe, recipe_from_dict,
                          split_machine_items)
-    from .data.spec import read_split
+    from .data.spec import load_spec, read_split
     from .fileio import atomic_write_bytes
     from .engine.evaluator import evaluate, evaluation_record, per_class_lines
     from .engine.trainer import Trainer, refuse_earlier_run, resume_flags_note, unused_resume_weights
@@ -140,8 +140,11 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         from .data.synthetic import make_shapes_dataset
         data = make_shapes_dataset(out / "data")
         say(f"    generated shapes dataset -> {data}")
-    val = read_split(data, "val")
-    say(f"    {data}: {len(val.samples)} val images, classes: {', '.join(val.names)}")
+    spec = load_spec(data)
+    val = read_split(spec, "val")
+    # both splits: the val count alone ('40 val images') read as a dataset of 40 images
+    train_n = f"{len(read_split(spec, 'train').samples)} train and " if "train" in spec.splits else ""
+    say(f"    {data}: {train_n}{len(val.samples)} val images, classes: {', '.join(val.names)}")
 
     step("train")
     if recipe:
