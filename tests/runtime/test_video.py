@@ -120,6 +120,16 @@ def test_predict_cli_on_a_video(tiny_ckpt, clip, tmp_path, run_cli) -> None:
     assert code == 0 and "replaced 1 annotated copy of an earlier run" in err, err
 
 
+def test_readme_says_a_videos_json_is_a_list_holding_its_record() -> None:
+    """The README said 'in the JSON one record, {"video", ...}'; the file holds a list with that
+    record in it (one per input, as for images), which test_predict_cli_on_a_video reads."""
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    assert ('`--json` writes a JSON list with one record per input, in order (an image\'s is `{"image", '
+            '"detections"}`), so one clip gives a list holding one record, `[{"video", "fps", "fps_stated", '
+            '"frames": [{"frame", "time_s", "detections"}]}]`') in readme
+    assert "in the JSON one record" not in readme
+
+
 def empty_avi(path: Path) -> Path:
     """An AVI that opens (a valid header) but holds no frame."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
