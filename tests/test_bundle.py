@@ -606,7 +606,8 @@ def test_mean_std_and_raw_outputs_stay_fine_outside_the_app(tmp_path: Path) -> N
 def test_package_refuses_a_max_det_the_app_cannot_read(tmp_path: Path, max_det) -> None:
     # The app reads max_det as a 32-bit int and refuses a whole bundle with more.
     exp = fake_export(tmp_path / "e")
-    with pytest.raises(UserError, match=r"--max-det \(max_det= in Python\) .*from 1 to 2147483647"):
+    given = re.escape(f"--max-det {max_det} (max_det={max_det!r} in Python): ")
+    with pytest.raises(UserError, match=given + ".*from 1 to 2147483647"):
         package_bundle(exp, "ncnn", tmp_path / "b.zip", max_det=max_det)
     assert not (tmp_path / "b.zip").exists()
 

@@ -63,9 +63,9 @@ def test_set_overrides():
     assert r.model.variant == "nano" and r.input_size == 416
     with pytest.raises(UserError, match="unknown key 'train.epoch'"):
         apply_overrides(Recipe(), ["train.epoch=3"])
-    with pytest.raises(UserError, match="section.key=value"):
+    with pytest.raises(UserError, match=r"--set 'epochs' \(overrides=\['epochs'\] in Python\): .*section.key=value"):
         apply_overrides(Recipe(), ["epochs"])
-    with pytest.raises(UserError, match="key must be section.key"):
+    with pytest.raises(UserError, match=r"--set 'epochs=3' \(overrides=\['epochs=3'\] in Python\): key must be section.key"):
         apply_overrides(Recipe(), ["epochs=3"])
 
 
@@ -152,8 +152,8 @@ def test_a_rectangular_size_is_height_width_in_the_recipe_and_round_trips(tmp_pa
 
 
 @pytest.mark.parametrize("item, says", [
-    ("model.input_size=[320, 416, 3]", "--set: model.input_size: expected a size S or [HEIGHT, WIDTH] in pixels "
-                                       "(e.g. 416 or [320, 416]), got [320, 416, 3]"),
+    ("model.input_size=[320, 416, 3]", "--set (overrides= in Python): model.input_size: expected a size S or "
+                                       "[HEIGHT, WIDTH] in pixels (e.g. 416 or [320, 416]), got [320, 416, 3]"),
     ("model.input_size=wide", "expected a size S or [HEIGHT, WIDTH]"),
     ("model.test_size=[320.5, 416]", "expected a size S or [HEIGHT, WIDTH]"),
     ("model.input_size=[true, 416]", "expected a size S or [HEIGHT, WIDTH]"),
@@ -191,7 +191,8 @@ def test_img_size_width_x_height_sets_the_pair_and_scales_random_size_by_the_lon
     assert (r.input_hw, r.test_hw, r.train.random_size) == ((256, 416), (256, 416), (10, 20))
     rect = build_recipe("yolox_nano", img_size=(320, 416))
     assert input_size_overrides(rect, 208)[-1] == "train.random_size=[5, 10]"  # from a rectangle back to a square
-    with pytest.raises(UserError, match=re.escape("--img-size 416x300: each side (width and height) must be a "
+    with pytest.raises(UserError, match=re.escape("--img-size 416x300 (img_size=(300, 416) in Python): each side "
+                                                  "(width and height) must be a "
                                                   "positive multiple of 32; the nearest that is: 416x288")):
         build_recipe("yolox_nano", img_size=(300, 416))
 
@@ -207,7 +208,8 @@ def test_machine_settings_are_split_from_the_rest_and_only_they_apply_on_resume(
     r = apply_machine_settings(given, ["data.workers=4", "data.cache_images=true"])
     assert (r.data.workers, r.data.cache_images) == (4, True)
     assert given.to_dict() == Recipe().to_dict()  # a copy: a resumed run's stored recipe stays as it was
-    with pytest.raises(UserError, match=r"--set 'train.seed=1': not a setting of the machine"):
+    with pytest.raises(UserError, match=r"--set 'train.seed=1' \(machine=\['train.seed=1'\] in Python\): not a setting "
+                                        r"of the machine"):
         apply_machine_settings(Recipe(), ["train.seed=1"])
     with pytest.raises(UserError, match="data.workers: expected an integer"):
         apply_machine_settings(Recipe(), ["data.workers=many"])

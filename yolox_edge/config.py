@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from .data.transforms import AugConfig
-from .errors import UserError, check_input_size, format_size, input_hw, nearest_on_grid, read_yaml
+from .errors import UserError, check_input_size, flag_value, format_size, in_python, input_hw, nearest_on_grid, read_yaml
 from .thresholds import EVAL_CONF, EVAL_NMS_IOU
 
 AugCfg = AugConfig  # the data engineer's dataclass is the recipe's aug section
@@ -300,21 +300,22 @@ def load_recipe(path: str | Path) -> Recipe:
     return recipe_from_dict(d, str(p))
 
 
-def apply_overrides(recipe: Recipe, overrides: list[str] | None) -> Recipe:
-    """Apply ``section.key=value`` strings (value parsed as YAML: 30, 0.5, true, [0.5, 1.5])."""
+def apply_overrides(recipe: Recipe, overrides: list[str] | None, keyword: str = "overrides") -> Recipe:
+    """Apply ``section.key=value`` strings (value parsed as YAML: 30, 0.5, true, [0.5, 1.5]).
+    ``keyword``: the argument of the library call that took them, which messages name beside --set."""
     for item in overrides or []:
+        named = flag_value("--set", keyword, [item], repr(item))
         if "=" not in item:
-            raise UserError(f"--set {item!r}: expected section.key=value, e.g. train.epochs=30")
+            raise UserError(f"{named}: expected section.key=value, e.g. train.epochs=30")
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
         if len(parts) != 2 or parts[0] not in SECTIONS:
-            raise UserError(f"--set {item!r}: key must be section.key with section one of "
-                            f"{', '.join(SECTIONS)}")
+            raise UserError(f"{named}: key must be section.key with section one of {', '.join(SECTIONS)}")
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
-        _apply(getattr(recipe, parts[0]), parts[0], {parts[1]: value}, "--set")
+        _apply(getattr(recipe, parts[0]), parts[0], {parts[1]: value}, in_python("--set", f"{keyword}="))
     return recipe
 
 
@@ -338,9 +339,9 @@ def apply_machine_settings(recipe: Recipe, items: list[str] | None) -> Recipe:
     ``recipe`` itself is left as it is: a resumed run keeps its stored one); UserError for any other key."""
     machine, rest = split_machine_items(items)
     if rest:
-        raise UserError(f"--set {rest[0]!r}: not a setting of the machine ({', '.join(MACHINE_KEYS)}); "
-                        "a resumed run trains with its own recipe")
-    return apply_overrides(recipe_from_dict(recipe.to_dict(), "recipe"), machine)
+        raise UserError(f"{flag_value('--set', 'machine', [rest[0]], repr(rest[0]))}: not a setting of the machine "
+                        f"({', '.join(MACHINE_KEYS)}); a resumed run trains with its own recipe")
+    return apply_overrides(recipe_from_dict(recipe.to_dict(), "recipe"), machine, "machine")
 
 
 def size_item(size: Size) -> str:

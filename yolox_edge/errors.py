@@ -23,7 +23,15 @@ def in_python(flag: str, keyword: str) -> str:
     return f"{flag} ({keyword} in Python)"
 
 
+def flag_value(flag: str, keyword: str, value: object, shown: object = None) -> str:
+    """A flag with the value given, and the keyword with it as a library call takes it:
+    ``flag_value("--topk", "topk", -1)`` is ``--topk -1 (topk=-1 in Python)``. ``shown`` is the
+    value as the CLI writes it (``416x320`` for ``img_size=(320, 416)``), by default ``value``."""
+    return in_python(f"{flag} {value if shown is None else shown}", f"{keyword}={value!r}")
+
+
 FORCE = in_python("--force", "force=True")  # "... or pass {FORCE} to replace it"
+OUT = in_python("--out", "out=")  # "... choose another {OUT}": every writing call names it out=
 
 
 def require_file(path: str | Path, what: str = "file") -> Path:
@@ -67,7 +75,7 @@ def _yaml_problem(e: Exception) -> str:
     return where
 
 
-def require_out_folder(path: str | Path, flag: str = "--out") -> Path:
+def require_out_folder(path: str | Path, flag: str = OUT) -> Path:
     """``path`` as a Path, or a UserError when something other than a folder is already there
     (the check every command writing into an output folder, ``flag``, makes before its work)."""
     p = Path(path)
@@ -97,7 +105,7 @@ def refuse_overwrite(path: str | Path, force: bool, what: str = "checkpoint") ->
     a trained checkpoint must not be replaced by a typo in --out."""
     p = Path(path)
     if p.is_file() and not force:
-        raise UserError(f"{p}: a {what} is already there; choose another --out, or pass {FORCE} to replace it")
+        raise UserError(f"{p}: a {what} is already there; choose another {OUT}, or pass {FORCE} to replace it")
     return p
 
 
@@ -124,14 +132,16 @@ def nearest_on_grid(size, step: int) -> tuple[int, int] | None:
     return max(step, int(h / step + 0.5) * step), max(step, int(w / step + 0.5) * step)
 
 
-def check_input_size(size, strides, flag: str = "--img-size") -> None:
+def check_input_size(size, strides, flag: str = "--img-size", keyword: str = "img_size") -> None:
     """UserError unless each side of ``size`` (an int, or (H, W)) is a positive multiple of the
-    largest stride; the message gives the nearest size that is."""
+    largest stride; the message gives the nearest size that is, and names ``flag`` and the
+    library's ``keyword`` (every call taking a size names it img_size)."""
     step = max(strides)
     near = nearest_on_grid(size, step)
     if near is None:
         return
     h, w = input_hw(size)
     what = "the size" if h == w else "each side (width and height)"
-    raise UserError(f"{flag} {format_size((h, w))}: {what} must be a positive multiple of {step}; "
+    given = flag_value(flag, keyword, size, format_size((h, w)))
+    raise UserError(f"{given}: {what} must be a positive multiple of {step}; "
                     f"the nearest that is: {format_size(near)}")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from .thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
-from .errors import UserError, format_size
+from .errors import UserError, flag_value, format_size
 from .progress import deprecated_keywords, line_sink
 
 # Nano trained from scratch on the generated shapes in ~3 minutes on 2 CPU cores. What makes a
@@ -125,7 +125,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     from .threads import torch_threads
 
     if target not in ("ncnn", "openvino", "onnx"):
-        raise UserError(f"--target {target!r}: choose ncnn, openvino or onnx")
+        raise UserError(f"{flag_value('--target', 'target', target)}: choose ncnn, openvino or onnx")
     check_img_size(img_size)  # before any step: a size off the 32 grid would fail at training
     out = Path(out)
     if not resume:  # before step 1 writes data into a folder the training step would refuse

@@ -332,7 +332,7 @@ def test_cpus_pin_for_the_run_and_give_the_cores_back(tiny_ckpt):
     res = run_bench([str(tiny_ckpt)], threads=[1], warmup=0, runs=1, cpus=[core], rss=False, progress=False)
     assert res["config"]["cpus"] == [core]  # pinned while it measured
     assert os.sched_getaffinity(0) == before  # and not after: a library caller keeps its cores
-    with pytest.raises(UserError, match="--cpus 4096"):
+    with pytest.raises(UserError, match=r"--cpus 4096 \(cpus=\[4096\] in Python\)"):
         run_bench([str(tiny_ckpt)], threads=[1], runs=1, cpus=[4096], rss=False, progress=False)
     assert os.sched_getaffinity(0) == before
 
@@ -343,7 +343,7 @@ def test_cpus_with_ncnn_powersave_is_refused_before_any_work(tiny_ckpt, run_cli)
     from yolox_edge.errors import UserError
 
     before = os.sched_getaffinity(0)
-    with pytest.raises(UserError, match="--cpus and --powersave"):
+    with pytest.raises(UserError, match=r"--cpus and --powersave \(cpus= and powersave= in Python\)"):
         run_bench([str(tiny_ckpt)], threads=[1], runs=1, cpus=[min(before)], powersave=2, rss=False,
                   progress=False)
     assert os.sched_getaffinity(0) == before
@@ -489,7 +489,7 @@ def test_img_size_leaves_static_exports_and_ratios_at_their_size(tiny_ckpt, tmp_
     from yolox_edge.bench.report import chart_labels
     assert [c.split(" ")[0] + c.split(" ")[-1] for c in chart_labels(res)] == ["tiny.pt@96x96", "static@64x64",
                                                                                "official-style@64x64"]
-    with pytest.raises(UserError, match=r"--img-size 96: every artifact is a static export at its own "
+    with pytest.raises(UserError, match=r"--img-size 96 \(img_size=96 in Python\): every artifact is a static export at its own "
                                         r"size: .*static \(64x64\)"):
         run_bench([str(static)], threads=[1], warmup=0, runs=1, img_size=96, rss=False, progress=False)
     one = run_bench([str(static)], threads=[1], warmup=0, runs=1, rss=False, progress=False)
@@ -677,5 +677,6 @@ def test_img_size_width_x_height_moves_the_checkpoint_row(tiny_ckpt, tmp_path):
     sizes = {r["label"].split(" ")[0]: r["input_size"] for r in res["rows"]}
     assert sizes == {"tiny.pt": [64, 96], "rect": [64, 96], "square": [64, 64]}
     assert re.search(r"96x64: tiny.pt [^;]*, rect ", markdown_table(res))
-    with pytest.raises(UserError, match=r"--img-size 128x64: every artifact is a static export .*rect \(96x64\)"):
+    with pytest.raises(UserError, match=r"--img-size 128x64 \(img_size=\(64, 128\) in Python\): every artifact is a "
+                                        r"static export .*rect \(96x64\)"):
         run_bench([str(rect)], threads=[1], warmup=0, runs=1, img_size=(64, 128), rss=False, progress=False)

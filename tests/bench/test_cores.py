@@ -44,10 +44,10 @@ def test_three_clusters_big_is_all_but_the_little_ones(tmp_path: Path) -> None:
 
 def test_no_cpufreq_or_one_kind_of_core_is_a_clear_error(tmp_path: Path) -> None:
     assert core_clusters(tmp_path / "none", "") == []
-    with pytest.raises(UserError, match="does not report core clocks"):
+    with pytest.raises(UserError, match=r"--cpus big \(cpus='big' in Python\): this system does not report core clocks"):
         resolve_cpus("big", [])
     sysfs, info = fake_soc(tmp_path / "same", [(2400000, 0xD0B)] * 4)
-    with pytest.raises(UserError, match="all cores here are alike"):
+    with pytest.raises(UserError, match=r"--cpus big \(cpus='big' in Python\): all cores here are alike"):
         resolve_cpus("big", core_clusters(sysfs, info))
     with pytest.raises(UserError, match="core numbers"):
         resolve_cpus("fast", [])

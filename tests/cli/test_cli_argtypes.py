@@ -99,11 +99,12 @@ def test_check_input_size_names_what_was_given_and_the_nearest_valid() -> None:
 
     check_input_size(416, (8, 16, 32))
     check_input_size((320, 416), (8, 16, 32))
-    cases = {400: "--img-size 400: the size must be a positive multiple of 32; the nearest that is: 416",
-             (300, 416): "--img-size 416x300: each side (width and height) must be a positive multiple of 32; "
-                         "the nearest that is: 416x288",
-             (320, 10): "--img-size 10x320: each side (width and height) must be a positive multiple of 32; "
-                        "the nearest that is: 32x320"}
+    cases = {400: "--img-size 400 (img_size=400 in Python): the size must be a positive multiple of 32; the nearest "
+                  "that is: 416",
+             (300, 416): "--img-size 416x300 (img_size=(300, 416) in Python): each side (width and height) must be a "
+                         "positive multiple of 32; the nearest that is: 416x288",
+             (320, 10): "--img-size 10x320 (img_size=(320, 10) in Python): each side (width and height) must be a "
+                        "positive multiple of 32; the nearest that is: 32x320"}
     for size, msg in cases.items():
         with pytest.raises(UserError) as e:
             check_input_size(size, (8, 16, 32))

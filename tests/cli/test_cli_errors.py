@@ -343,7 +343,7 @@ def test_export_into_a_folder_holding_an_export_needs_force(bad: Path, tmp_path:
     first = sorted(p.name for p in out.iterdir())
     code, _, err = run_cli("export", bad / "good.pt", "--format", "openvino", "--out", out)
     assert code == 2 and err.startswith(f"yolox-edge export: error: {out}: already holds an export (its "
-                                        "metadata.json); choose another --out, or pass --force (force=True in "
+                                        "metadata.json); choose another --out (out= in Python), or pass --force (force=True in "
                                         "Python) to replace it")
     assert sorted(p.name for p in out.iterdir()) == first
     code, _, err = run_cli("export", bad / "good.pt", "--format", "openvino", "--out", out, "--force")

@@ -30,7 +30,8 @@ def test_result_without_rank_is_a_single_process_run(capsys) -> None:
 
 def test_img_size_off_the_32_grid_exits_2_before_any_data_is_read(run_cli, tmp_path) -> None:
     """train and pipeline check WxH as export does: one line naming the value and the nearest size."""
-    want = ("--img-size 416x300: each side (width and height) must be a positive multiple of 32; "
+    want = ("--img-size 416x300 (img_size=(300, 416) in Python): each side (width and height) must be a positive "
+            "multiple of 32; "
             "the nearest that is: 416x288")
     code, out, err = run_cli("train", "--recipe", "yolox_nano", "--data", tmp_path / "none.yaml", "--out",
                              tmp_path / "run", "--img-size", "416x300")

@@ -293,7 +293,7 @@ def test_eval_save_dir_draws_labels_and_boxes(tmp_path, run_cli) -> None:
     assert a["AP"] == b["AP"]
     (tmp_path / "file").write_text("x")
     code, _out, err = run_cli("eval", str(ckpt), "--data", str(spec), "--save-dir", str(tmp_path / "file" / "vis"))
-    assert code == 2 and "choose another --save-dir" in err, err
+    assert code == 2 and "choose another --save-dir (save_dir= in Python)" in err, err
 
 
 def test_class_names_note_is_shared_by_eval_and_quantize_report():
@@ -338,7 +338,7 @@ def test_evaluate_model_is_what_eval_json_writes(tmp_path, run_cli, capsys) -> N
     assert len(notes) == 2 and notes[1] == notes[0]
     with pytest.raises(TypeError, match="note= and log="):
         evaluate_model(ckpt, spec, note=notes.append, log=notes.append)
-    with pytest.raises(UserError, match="m.pt: --img-size 100"):
+    with pytest.raises(UserError, match=r"m.pt: --img-size 100 \(img_size=100 in Python\)"):
         evaluate_model(ckpt, spec, img_size=100, progress=False)
 
 
@@ -355,10 +355,13 @@ def test_eval_at_a_rectangular_size(tmp_path, run_cli) -> None:
     assert json.loads((tmp_path / "e.json").read_text())["input_size"] == [64, 96]
     static = export_model(ckpt, "onnx", tmp_path / "x", img_size=(64, 96)).directory
     assert evaluate_model(static, spec, progress=False, log=None)["input_size"] == [64, 96]
-    with pytest.raises(UserError, match=r"fixed input 96x64 \(width x height\); re-export it with --img-size 64x96"):
+    with pytest.raises(UserError, match=r"fixed input 96x64 \(width x height\); re-export it with --img-size 64x96 "
+                                        r"\(img_size=\(96, 64\) in Python\)"):
         evaluate_model(static, spec, img_size=(96, 64), progress=False, log=None)
     square = export_model(ckpt, "onnx", tmp_path / "sq", img_size=64).directory  # both sides written out
-    with pytest.raises(UserError, match=r"fixed input 64x64 \(width x height\); re-export it with --img-size 64x96"):
+    with pytest.raises(UserError, match=r"fixed input 64x64 \(width x height\); re-export it with --img-size 64x96 "
+                                        r"\(img_size=\(96, 64\) in Python\)"):
         evaluate_model(square, spec, img_size=(96, 64), progress=False, log=None)
-    with pytest.raises(UserError, match=r"m.pt: --img-size 96x40: .* the nearest that is: 96x32"):
+    with pytest.raises(UserError, match=r"m.pt: --img-size 96x40 \(img_size=\(40, 96\) in Python\): .* the nearest "
+                                        r"that is: 96x32"):
         evaluate_model(ckpt, spec, img_size=(40, 96), progress=False)

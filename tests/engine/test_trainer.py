@@ -144,7 +144,8 @@ def test_weights_of_another_variant_is_a_user_error(synthetic_coco, tmp_path, mo
         raise AssertionError("the data was read before the weights were checked")
 
     monkeypatch.setattr(trainer_mod, "load_spec", no_data)
-    with pytest.raises(UserError, match="yolox_test_dw.*--set model.variant=test_dw"):
+    with pytest.raises(UserError, match=r"yolox_test_dw.*--set model.variant=test_dw "
+                                        r"\(overrides=\['model.variant=test_dw'\] in Python\)"):
         Trainer(r, data=spec, out=tmp_path / "run", weights=tmp_path / "dw.pt", progress=False,
                 log=msgs.append).train()
     assert msgs == []
@@ -392,9 +393,12 @@ def test_resume_takes_the_machine_settings_of_its_command(synthetic_coco, tiny_r
     ckpt["recipe"]["train"]["device"] = "cuda"  # as if trained on a GPU
     torch.save(ckpt, run / "last.pt")
     if not torch.cuda.is_available():
-        with pytest.raises(UserError, match="no CUDA GPU is visible; use --device cpu"):
+        with pytest.raises(UserError, match=r"--device cuda \(device='cuda' in Python\): no CUDA GPU is visible; "
+                                            r"use --device cpu "
+                                            r"\(device='cpu' in Python\)"):
             Trainer(None, data=spec, out=run, resume=True, progress=False, log=None).train()
-    with pytest.raises(UserError, match=r"--set 'train.epochs=9': not a setting of the machine \(data.workers, "):
+    with pytest.raises(UserError, match=r"--set 'train.epochs=9' \(machine=\['train.epochs=9'\] in Python\): not a "
+                                        r"setting of the machine \(data.workers, "):
         Trainer(None, data=spec, out=run, resume=True, machine=["train.epochs=9"])
 
     class Seen(Hook):  # and stop: two threads on a loaded 2-core box are slow

@@ -88,12 +88,14 @@ def test_a_static_export_refuses_another_size(rect_exports) -> None:
 
     pred = load_predictor(rect_exports["onnx"])
     pred.set_input_size((64, 96))  # its own size is fine
-    with pytest.raises(UserError, match=r"fixed input 96x64 \(width x height\); re-export it with --img-size 64"):
+    with pytest.raises(UserError, match=r"fixed input 96x64 \(width x height\); re-export it with --img-size 64 "
+                                        r"\(img_size=64 in Python\)"):
         pred.set_input_size(64)
 
 
 def test_an_odd_side_is_refused_with_the_nearest_size(rect_ckpt, tmp_path) -> None:
     from yolox_edge.errors import UserError
 
-    with pytest.raises(UserError, match=r"--img-size 96x70: each side .* multiple of 32; the nearest that is: 96x64"):
+    with pytest.raises(UserError, match=r"--img-size 96x70 \(img_size=\(70, 96\) in Python\): each side .* multiple "
+                                        r"of 32; the nearest that is: 96x64"):
         export_model(rect_ckpt, "onnx", tmp_path / "x", img_size=(70, 96))

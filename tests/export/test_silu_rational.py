@@ -103,7 +103,7 @@ def test_rational_silu_is_refused_without_an_openvino_format(tiny_ckpt, tmp_path
     assert not (tmp_path / "o").exists()
     rc, _, err = run_cli("export", str(tiny_ckpt), "--format", "ncnn", "--silu", "rational", "--out",
                          str(tmp_path / "n"))
-    assert rc == 2 and "--silu rational rewrites OpenVINO IR only" in err
+    assert rc == 2 and "--silu rational (silu='rational' in Python) rewrites OpenVINO IR only" in err
 
 
 def test_rational_silu_on_a_model_without_silu_says_so(tmp_path, run_cli) -> None:

@@ -89,7 +89,8 @@ def test_onnx_import_rejects_other_variant(exported) -> None:
     _, path = exported
     # test has the same convs as test_dw but dense 3x3s: the count differs; the message names
     # the variant that fits (a Tiny ONNX imported with the README's --variant nano says tiny)
-    with pytest.raises(UserError, match="official_like.onnx.*its weights fit YOLOX-test_dw: pass --variant test_dw"):
+    with pytest.raises(UserError, match=r"official_like.onnx.*its weights fit YOLOX-test_dw: pass --variant test_dw "
+                                        r"\(variant='test_dw' in Python\)"):
         import_onnx(path, "test")
 
 

@@ -76,12 +76,13 @@ def test_pth_import_rejects_other_variant(tmp_path, to_official_state) -> None:
     path = tmp_path / "official.pth"
     torch.save({"model": to_official_state(create_model("test"))}, path)
     # The message names the variant the weights fit (a Tiny .pth imported as the README's nano)
-    with pytest.raises(UserError, match=r"official.pth.*its weights fit YOLOX-test: pass --variant test$"):
+    with pytest.raises(UserError, match=r"official.pth.*its weights fit YOLOX-test: pass --variant test "
+                                        r"\(variant='test' in Python\)$"):
         import_pth(path, "test_dw")
     state = to_official_state(create_model("test"))
     state["head.stems.0.conv.weight"] = state["head.stems.0.conv.weight"][:, :-1]  # fits no variant
     torch.save({"model": state}, path)
-    with pytest.raises(UserError, match="pass the matching --variant$"):
+    with pytest.raises(UserError, match=r"pass the matching --variant \(variant= in Python\)$"):
         import_pth(path, "test")
     torch.save({"something": 1}, path)
     with pytest.raises(UserError, match="not an official YOLOX checkpoint"):
@@ -120,7 +121,7 @@ def test_import_official_checkpoint_is_the_cli_command(tmp_path, to_official_sta
     lib, cli = load_checkpoint(res.path), load_checkpoint(tmp_path / "cli.pt")
     assert lib["source"] == cli["source"] and lib["class_names"] == cli["class_names"]
     assert all(torch.equal(lib["model"][k], cli["model"][k]) for k in cli["model"])
-    with pytest.raises(UserError, match=r"lib.pt: a checkpoint is already there; choose another --out, or pass "
+    with pytest.raises(UserError, match=r"lib.pt: a checkpoint is already there; choose another --out \(out= in Python\), or pass "
                                         r"--force \(force=True in Python\) to replace it"):
         import_official_checkpoint(path, "test", tmp_path / "lib.pt")
     assert import_official_checkpoint(path, "test", tmp_path / "lib.pt", force=True).path.is_file()

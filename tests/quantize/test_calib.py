@@ -48,7 +48,8 @@ def test_class_balanced_covers_rare_classes_first():
 
 
 def test_class_balanced_needs_labels(calib_images):
-    with pytest.raises(UserError, match="class-balanced sampling needs labels"):
+    with pytest.raises(UserError, match=r"class-balanced sampling needs labels.*--sampling random "
+                                        r"\(sampling='random' in Python\)"):
         select_images(calib_images, count=3, sampling="class-balanced")
 
 
@@ -85,14 +86,16 @@ def test_hidden_folders_are_not_calibration_images(tmp_path):
 
 def test_other_input_size_is_refused(tiny_calib):
     with pytest.raises(UserError, match=r"64x64 but the model takes 96x96 \(width x height\); "
-                       r"rebuild it with 'calibrate --img-size 96' \(or quantize at its size with --img-size 64\)"):
+                       r"rebuild it with 'calibrate --img-size 96', or quantize at its size with --img-size 64 "
+                       r"\(img_size=64 in Python\)"):
         load_calibration_set(tiny_calib, input_size=(96, 96))
 
 
 def test_rectangular_size_mismatch_is_written_width_x_height(tiny_calib):
     """(H, W) = (64, 96) is the flag's 96x64: the message must not print it as 64x96."""
     with pytest.raises(UserError, match=r"64x64 but the model takes 96x64 \(width x height\); "
-                       r"rebuild it with 'calibrate --img-size 96x64' \(or quantize at its size with --img-size 64\)"):
+                       r"rebuild it with 'calibrate --img-size 96x64', or quantize at its size with --img-size 64 "
+                       r"\(img_size=64 in Python\)"):
         load_calibration_set(tiny_calib, input_size=(64, 96))
 
 
@@ -106,7 +109,7 @@ def test_rectangular_set_from_the_cli(calib_images, tmp_path, run_cli):
     assert cal.data.shape == (3, 3, 64, 96) and tuple(cal.size) == (64, 96)
     assert json.loads((tmp_path / "c" / "manifest.json").read_text())["input_size"] == [64, 96]
     code, _, err = run_cli("calibrate", "--data", calib_images, "--img-size", "96x50", "--out", tmp_path / "d")
-    assert code == 2 and "--img-size 96x50" in err and "nearest that is: 96x64" in err
+    assert code == 2 and "--img-size 96x50 (img_size=(50, 96) in Python)" in err and "nearest that is: 96x64" in err
 
 
 def test_changed_array_fails_the_hash(calib_images, tmp_path):

@@ -160,7 +160,7 @@ def test_quantize_at_another_size_with_img_size(tiny_ckpt, calib_images, tmp_pat
     build_calibration_set(calib_images, tmp_path / "c96", img_size=96, count=2)
     code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path / "c96", "--format", "onnx",
                            "--out", tmp_path / "no")
-    assert code == 2 and "--img-size 96" in err and not (tmp_path / "no").exists()
+    assert code == 2 and "--img-size 96 (img_size=96 in Python)" in err and not (tmp_path / "no").exists()
     code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path / "c96", "--format", "onnx",
                            "--img-size", "80", "--out", tmp_path / "no")
     assert code == 2 and "must be a positive multiple of 32" in err
@@ -405,7 +405,8 @@ def test_run_quantize_without_data_is_a_user_error_before_any_work(tiny_ckpt, ti
     failed deep inside with 'expected str, bytes or os.PathLike object, not NoneType'."""
     from yolox_edge.quantize import run_quantize
 
-    with pytest.raises(UserError, match="need --data SPEC.*data="):
+    with pytest.raises(UserError, match=rf"--{flag.replace('_', '-')} \({flag}=True in Python\) needs --data SPEC "
+                                        r"\(data='data.yaml' in Python\)"):
         run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", progress=False, log=None, **{flag: True})
     assert not (tmp_path / "q").exists()
 
@@ -422,7 +423,8 @@ def test_quantize_at_a_rectangular_size(fmt, tiny_ckpt, calib_images, tmp_path, 
     code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path / "c", "--format", fmt,
                            "--out", tmp_path / "no")  # the checkpoint's own 64x64
     assert code == 2 and "calibration set is 96x64 but the model takes 64x64" in err, err
-    assert "quantize at its size with --img-size 96x64" in err and not (tmp_path / "no").exists()
+    assert "quantize at its size with --img-size 96x64 (img_size=(64, 96) in Python)" in err
+    assert not (tmp_path / "no").exists()
     code, out, err = run_cli("quantize", tiny_ckpt, "--calib", tmp_path / "c", "--format", fmt,
                              "--img-size", "96x64", "--out", tmp_path / "q")
     assert code == 0, err

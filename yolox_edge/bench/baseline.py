@@ -12,7 +12,7 @@ import numpy as np
 
 from ..data.preprocess import PreprocessConfig
 from ..decode_np import level_shapes
-from ..errors import UserError
+from ..errors import UserError, in_python
 from ..runtime.artifact import run_batched
 from ..runtime.base import ModelInfo
 from ..runtime.predictor import Predictor
@@ -44,7 +44,8 @@ class RawOnnxBackend:
     def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
         from ..runtime.onnx_backend import cpu_session
 
-        self.session = cpu_session(path, threads=threads, advice="pass the official YOLOX ONNX as --baseline")
+        advice = "pass the official YOLOX ONNX as " + in_python("--baseline", "baseline=")
+        self.session = cpu_session(path, threads=threads, advice=advice)
         inp = self.session.get_inputs()[0]
         outs = self.session.get_outputs()
         out = outs[0]

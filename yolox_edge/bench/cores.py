@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UserError, flag_value
 
 SYSFS_CPU = Path("/sys/devices/system/cpu")
 
@@ -91,14 +91,17 @@ def resolve_cpus(spec: str, clusters: list[dict] | None = None) -> list[int]:
         except ValueError:
             cpus = []
         if not cpus or min(cpus) < 0:
-            raise UserError(f"--cpus {spec!r}: give core numbers (e.g. 4,5,6,7), 'big' or 'little'")
+            raise UserError(f"{flag_value('--cpus', 'cpus', spec, repr(spec))}: give core numbers (e.g. 4,5,6,7), 'big' "
+                        "or 'little'")
         return cpus
     clusters = core_clusters() if clusters is None else clusters
     if not clusters:
-        raise UserError(f"--cpus {word}: this system does not report core clocks (no cpufreq in {SYSFS_CPU}); "
+        raise UserError(f"{flag_value('--cpus', 'cpus', spec, word)}: this system does not report core clocks (no "
+                        f"cpufreq in {SYSFS_CPU}); "
                         f"give core numbers instead, e.g. --cpus 4,5,6,7 (see lscpu -e)")
     if len(clusters) == 1:
-        raise UserError(f"--cpus {word}: all cores here are alike ({describe_clusters(clusters)}); "
+        raise UserError(f"{flag_value('--cpus', 'cpus', spec, word)}: all cores here are alike "
+                        f"({describe_clusters(clusters)}); "
                         f"leave --cpus out or give core numbers")
     if word == "little":
         return list(clusters[0]["cpus"])

@@ -14,7 +14,7 @@ import numpy as np
 from ..progress import progress_bar
 from ..thresholds import APP_CONF, APP_NMS_IOU, EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import read_image
-from ..errors import BadArgument, UserError, format_size, input_hw
+from ..errors import BadArgument, UserError, flag_value, format_size, in_python, input_hw
 from ..runtime.loader import open_model, set_input_size_of
 from ..threads import torch_threads
 from ..runtime.ncnn_backend import PRECISION_HINTS as NCNN_HINTS
@@ -117,7 +117,7 @@ def _hints_for(backend_name: str, hints: list[str] | None, artifact: str) -> lis
     usable = [h for h in hints if h in HINTED[backend_name]]
     if not usable:
         raise UserError(f"{artifact}: {backend_name} takes the precision hints {', '.join(HINTED[backend_name])}, "
-                        f"not {', '.join(hints)}; add one of those to --precision-hint")
+                        f"not {', '.join(hints)}; add one of those to {in_python('--precision-hint', 'precision_hints=')}")
     return usable
 
 
@@ -161,7 +161,8 @@ def _set_input_size(rows: list[Row], size: int | tuple[int, int]) -> None:
     if ours and not takes:
         named = ", ".join(f"{r.artifact} ({r.predictor.static_input_size()[1]}x{r.predictor.static_input_size()[0]})"
                           for r in {r.artifact: r for r in ours}.values())
-        raise UserError(f"--img-size {format_size(size)}: every artifact is a static export at its own size: {named}; "
+        raise UserError(f"{flag_value('--img-size', 'img_size', size, format_size(size))}: every artifact is a static "
+                        f"export at its own size: {named}; "
                         f"--img-size applies to checkpoints and dynamic exports (export --img-size {format_size(size)} "
                         "for a static one at that size)")
     for r in takes:
@@ -352,8 +353,8 @@ def _pinned(cpus: list[int] | None):
     try:
         os.sched_setaffinity(0, set(cpus))
     except (OSError, ValueError) as e:
-        raise UserError(f"--cpus {cpu_span(cpus)}: cannot pin to these cores ({e}); this process "
-                        f"may use {cpu_span(before)}") from None
+        raise UserError(f"{flag_value('--cpus', 'cpus', cpus, cpu_span(cpus))}: cannot pin to these cores ({e}); "
+                        f"this process may use {cpu_span(before)}") from None
     try:
         yield
     finally:
@@ -381,8 +382,9 @@ def check_core_choice(cpus: list[int] | str | None, powersave: int | None) -> No
     if cpus and powersave is not None:
         # ncnn.set_cpu_powersave sets its own core mask on the calling thread and ncnn's workers:
         # measured on 2 cores, --cpus 0 --powersave 2 ran on cores 0-1, the pin silently undone
-        raise UserError("--cpus and --powersave both choose cores (ncnn's --powersave replaces the --cpus "
-                        "pinning); give one: --cpus for every runtime, --powersave for ncnn's own policy")
+        raise UserError(f"{in_python('--cpus and --powersave', 'cpus= and powersave=')} both choose cores (ncnn's "
+                        "--powersave replaces the --cpus pinning); give one: --cpus for every runtime, --powersave for "
+                        "ncnn's own policy")
 
 
 def _accuracy(rows: list[Row], split, progress: bool) -> dict[str, dict]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..fileio import atomic_write_bytes
 from ..decode_np import level_shapes
-from ..errors import BadArgument, UserError, in_python, refuse_overwrite
+from ..errors import BadArgument, UserError, flag_value, refuse_overwrite
 from ..export.metadata import METADATA_FILE, read_metadata
 from ..thresholds import APP_CONF, APP_INT_MAX, APP_NMS_IOU, BUNDLE_MAX_DET, check_thresholds
 from .app_contract import check_app_reads
@@ -54,7 +54,7 @@ def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: 
     """
     out = refuse_overwrite(out, force, "bundle")
     if target not in TARGETS:
-        raise UserError(f"--target {target!r}: choose one of {', '.join(TARGETS)}")
+        raise UserError(f"{flag_value('--target', 'target', target)}: choose one of {', '.join(TARGETS)}")
     if out.suffix.lower() != ".zip":
         raise UserError(f"{out}: a bundle is a .zip file; name it like NAME.zip")
     max_det = check_max_det(max_det)
@@ -66,7 +66,7 @@ def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: 
                 if meta.get("quantization") else  # an INT8 folder: export would make an FP32 one
                 f"export it with 'yolox-edge export CHECKPOINT --format {target}'")
         raise UserError(f"{artifact}: is an {meta['format']} export, not {target}; {make} or pass "
-                        f"--target {meta['format']}")
+                        f"{flag_value('--target', 'target', meta['format'])}")
     if target == "ncnn" and meta["graph"]["output_kind"] == "raw":
         raise UserError(f"{artifact}: raw-output export; the app needs the decode in the graph "
                         "(export without --raw)")
@@ -126,7 +126,7 @@ def check_max_det(max_det) -> int:
     except TypeError:
         value = None
     if value is None or not 1 <= value <= APP_INT_MAX:
-        raise BadArgument(f"{in_python('--max-det', 'max_det=')} {max_det!r}: give a whole number from 1 to "
+        raise BadArgument(f"{flag_value('--max-det', 'max_det', max_det)}: give a whole number from 1 to "
                           f"{APP_INT_MAX}, the most the app reads (default {BUNDLE_MAX_DET}; a graph gives at most "
                           "one detection per anchor anyway)")
     return value

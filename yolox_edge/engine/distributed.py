@@ -41,8 +41,9 @@ def local_device(requested: str, info_local_rank: int | None = None) -> torch.de
         requested = "cuda" if torch.cuda.is_available() else "cpu"
     if requested.startswith("cuda"):
         if not torch.cuda.is_available():
-            from ..errors import UserError
-            raise UserError("--device cuda: no CUDA GPU is visible; use --device cpu")
+            from ..errors import UserError, flag_value
+            raise UserError(f"{flag_value('--device', 'device', requested)}: no CUDA GPU is visible; use "
+                            f"{flag_value('--device', 'device', 'cpu')}")
         if requested == "cuda":
             lr = info_local_rank if info_local_rank is not None else int(os.environ.get("LOCAL_RANK", "0"))
             requested = f"cuda:{lr}"

@@ -311,7 +311,7 @@ def _eval_drawer(folder: Path, names: list[str], conf: float) -> Callable[[Sampl
     from ..errors import require_out_folder
     from ..visualize import draw_detections, draw_ground_truth, write_image
 
-    require_out_folder(folder, "--save-dir")  # before minutes of evaluation
+    require_out_folder(folder, in_python("--save-dir", "save_dir="))  # before minutes of evaluation
     count = itertools.count()
 
     def draw(sample: Sample, image: np.ndarray, det: Detections) -> None:

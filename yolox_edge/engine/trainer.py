@@ -27,7 +27,7 @@ from ..data.dataset import DetectionDataset, collate
 from ..data.preprocess import PreprocessConfig
 from ..data.check import SIZE_MISMATCH, problem_kind, split_problems
 from ..data.spec import DataSpec, Split, load_spec, read_split
-from ..errors import UserError, format_size, in_python, require_out_folder
+from ..errors import OUT, UserError, format_size, in_python, require_out_folder
 from ..loss import YOLOXLoss
 from ..models import VARIANTS, create_model
 from . import distributed as D
@@ -56,6 +56,7 @@ class _Repeat(torch.utils.data.Dataset):
 
 
 RUN_FILES = ("last.pt", "best.pt", "log.csv", "log.json", "log.png")  # what a run writes into its folder
+RESUME = in_python("--resume", "resume=True")
 _CHECK_BAR_MIN = 20000  # images: below this the opening header check takes a second or two, no bar
 
 
@@ -63,9 +64,9 @@ def refuse_earlier_run(folder: Path) -> None:
     """A new run never writes over a previous run's files (or a best.pt put there by hand)."""
     taken = [n for n in RUN_FILES if (Path(folder) / n).exists()]
     if taken:
-        hint = f"pass {in_python('--resume', 'resume=True')} to continue it, or" if "last.pt" in taken else \
+        hint = f"pass {RESUME} to continue it, or" if "last.pt" in taken else \
             "move them away or"
-        raise UserError(f"{folder}: already holds {', '.join(taken)}; {hint} choose another --out")
+        raise UserError(f"{folder}: already holds {', '.join(taken)}; {hint} choose another {OUT}")
 
 
 def resume_flags_note(last: Path, flags: list[str]) -> str:
@@ -137,7 +138,8 @@ class Trainer:
                  hooks: list[Hook] | None = None, log: Callable[[str], None] | None = print,
                  machine: list[str] | None = None) -> None:
         if recipe is None and not resume:
-            raise UserError("a new run needs a recipe (--recipe); only --resume takes the one stored in last.pt")
+            raise UserError(f"a new run needs a recipe ({in_python('--recipe', 'recipe=')}); only {RESUME} takes "
+                            "the one stored in last.pt")
         if recipe is not None and not isinstance(recipe, Recipe):  # a YAML, as `train --recipe` takes
             recipe = load_recipe(recipe)
         self.machine = list(machine or [])
@@ -311,7 +313,7 @@ class Trainer:
     def _load_resume(self) -> dict:
         path = self.out / "last.pt"
         if not path.is_file():
-            raise UserError(f"{path}: nothing to resume; run without --resume to start {self.out}")
+            raise UserError(f"{path}: nothing to resume; run without {RESUME} to start {self.out}")
         return load_checkpoint(path)
 
     def _check_variant(self, path: str | Path, ckpt: dict, variant: str) -> None:
@@ -321,8 +323,9 @@ class Trainer:
             # e.g. COCO Nano (SiLU) -> nano_hswish: same tensors, the fine-tune adapts to the activation
             self.log(f"weights: yolox_{src.name} ({src.act}) into yolox_{dst.name} ({dst.act})")
         elif ckpt["variant"] != variant:
+            item = f"model.variant={ckpt['variant']}"
             raise UserError(f"{path}: weights are yolox_{ckpt['variant']}, the recipe trains yolox_"
-                            f"{variant}; use the matching recipe or --set model.variant={ckpt['variant']}")
+                            f"{variant}; use the matching recipe or {in_python(f'--set {item}', f'overrides={[item]!r}')}")
 
     def _load_weights(self, path: str | Path, ckpt: dict) -> None:
         """Copy the checkpoint's tensors that fit into the model (checked by ``_check_variant``)."""
@@ -357,7 +360,7 @@ class Trainer:
     def _restore(self, ckpt: dict) -> None:
         if list(ckpt["class_names"]) != self.names:
             raise UserError(f"{self.out / 'last.pt'}: trained on classes {ckpt['class_names'][:5]}..., the data "
-                            f"spec has {self.names[:5]}...; resume with the same data or start a new --out")
+                            f"spec has {self.names[:5]}...; resume with the same data or start a new {OUT}")
         self.model.load_state_dict(ckpt["model"])
         if self.ema is not None and ckpt.get("ema"):
             self.ema.load_state_dict({"model": ckpt["ema"], "updates": ckpt.get("ema_updates", 0)})
@@ -480,7 +483,7 @@ class Trainer:
             loss = out["total"]
             if not torch.isfinite(loss):
                 raise UserError(f"loss is {loss.item()} at epoch {epoch + 1} iteration {n_iter + 1}; lower the "
-                                f"learning rate (train.basic_lr_per_img) and --resume from {self.out / 'last.pt'}")
+                                f"learning rate (train.basic_lr_per_img) and {RESUME} from {self.out / 'last.pt'}")
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)

@@ -13,7 +13,7 @@ from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import load_model
 from ..fileio import missing_folders, remove_empty_folders, sha256_file
 from ..progress import deprecated_keywords
-from ..errors import FORCE, UserError, check_input_size, input_hw, require_out_folder
+from ..errors import FORCE, OUT, UserError, check_input_size, flag_value, in_python, input_hw, require_out_folder
 from ..models import Detector, variant_counts
 from .metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
 from .wrapper import DeployModel, num_anchors
@@ -46,7 +46,8 @@ def check_silu(formats: list[str], silu: str) -> None:
 
     check_silu_mode(silu)
     if silu == "rational" and "openvino" not in formats:
-        raise UserError("--silu rational rewrites OpenVINO IR only; add --format openvino or leave --silu out")
+        raise UserError(f"{flag_value('--silu', 'silu', silu)} rewrites OpenVINO IR only; add --format openvino "
+                        "or leave --silu out")
 
 
 def output_plan(fmt: str, precision: str, topk: int | None, raw: bool, dynamic_batch: bool) -> tuple[str, int | None]:
@@ -56,17 +57,20 @@ def output_plan(fmt: str, precision: str, topk: int | None, raw: bool, dynamic_b
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; choose fp32 or fp16")
     if precision == "fp16" and fmt == "onnx":
+        fp16_ir = in_python("--format openvino --precision fp16", "fmt='openvino'")
         raise UserError("fp16 ONNX is not supported (onnxruntime CPU has no fp16 kernels for most ops); "
-                        "use --format openvino --precision fp16, or fp32 ONNX")
+                        f"use {fp16_ir}, or fp32 ONNX")
     if fmt == "ncnn" and dynamic_batch:
-        raise UserError("--dynamic-batch does not apply to ncnn (it runs one image per extractor); drop the flag")
+        raise UserError(f"{in_python('--dynamic-batch', 'dynamic_batch=True')} does not apply to ncnn (it runs one "
+                        "image per extractor); drop it")
     if raw and topk:
-        raise UserError("--raw and --topk exclude each other; --raw writes the official [B, N, 5+C] output")
+        raise UserError(f"{in_python('--raw and --topk', f'raw=True and topk={topk}')} exclude each other; --raw "
+                        "writes the official [B, N, 5+C] output")
     if topk is not None and topk < 0:
-        raise UserError(f"--topk {topk}: must be >= 1, or 0 for no in-graph top-K")
+        raise UserError(f"{flag_value('--topk', 'topk', topk)}: must be >= 1, or 0 for no in-graph top-K")
     if fmt == "ncnn" and topk:
         raise UserError("ncnn has no TopK/ArgMax/Gather layer in its standard build, so an ncnn graph cannot keep "
-                        "the top-K; omit --topk (the graph ends in decoded boxes + scores)")
+                        f"the top-K; omit {in_python('--topk', 'topk=None')}: the graph then ends in decoded boxes + scores")
     if raw:
         return "raw", None
     if topk is None:
@@ -91,7 +95,7 @@ def clear_earlier_export(out_dir: str | Path, force: bool) -> None:
     if not meta_path.is_file():
         return
     if not force:
-        raise UserError(f"{out_dir}: already holds an export (its metadata.json); choose another --out, or pass "
+        raise UserError(f"{out_dir}: already holds an export (its metadata.json); choose another {OUT}, or pass "
                         f"{FORCE} to replace it")
     for name in list((peek_metadata(out_dir) or {}).get("files") or {}):
         p = Path(out_dir) / Path(name).name  # names only: nothing outside the folder
@@ -116,9 +120,9 @@ def graph_nms(kind: str, fmt: str, nms_iou: float | None = DEFAULT_NMS_IOU,
               nms_conf: float = DEFAULT_NMS_CONF) -> dict | None:
     """The in-graph NMS of a top-K export ({"iou", "conf", "class_aware"}), or None without one."""
     if nms_iou is not None and not 0.0 < nms_iou <= 1.0:
-        raise UserError(f"--nms {nms_iou}: the IoU threshold must be in (0, 1]")
+        raise UserError(f"{flag_value('--nms', 'nms_iou', nms_iou)}: the IoU threshold must be in (0, 1]")
     if not 0.0 <= nms_conf <= 1.0:  # a score threshold above 1 keeps nothing, ever
-        raise UserError(f"--conf {nms_conf}: the score threshold must be in [0, 1]")
+        raise UserError(f"{flag_value('--conf', 'nms_conf', nms_conf)}: the score threshold must be in [0, 1]")
     if kind != "topk" or fmt not in NMS_FORMATS or nms_iou is None:
         return None
     return {"iou": float(nms_iou), "conf": float(nms_conf), "class_aware": True}

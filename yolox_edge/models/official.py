@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..data.coco_names import COCO_CLASSES
-from ..errors import UserError, require_file
+from ..errors import UserError, flag_value, in_python, require_file
 from .blocks import BaseConv, focus_official_to_ours
 from .detector import Detector
 from .zoo import VARIANTS, create_model, get_variant
@@ -120,8 +120,8 @@ def _variant_hint(found: str | None, given: str) -> str:
     The README's examples name ``--variant nano``; a Tiny (or S...) file imported with them
     should say which variant to pass, not leave the user to guess."""
     if found and found != given:
-        return f"its weights fit YOLOX-{found}: pass --variant {found}"
-    return "pass the matching --variant"
+        return f"its weights fit YOLOX-{found}: pass {flag_value('--variant', 'variant', found)}"
+    return f"pass the matching {in_python('--variant', 'variant=')}"
 
 
 def _pth_variant(mapped: dict, num_classes: int) -> str | None:
@@ -178,7 +178,7 @@ def import_official(path: str | Path, variant: str) -> tuple[Detector, list[str]
         if twin is None:
             raise UserError(f"{path}: official YOLOX has no yolox_{v.name} weights; train it with 'yolox-edge train'")
         raise UserError(f"{path}: official YOLOX has no yolox_{v.name} weights ({v.act} activation); import "
-                        f"--variant {twin}, then 'yolox-edge convert THAT.pt --to {v.name} --calib DIR --out OUT.pt' "
+                        f"{flag_value('--variant', 'variant', twin)}, then 'yolox-edge convert THAT.pt --to {v.name} --calib DIR --out OUT.pt' "
                         f"(no labels needed) or fine-tune it with 'yolox-edge train ... --set model.variant={v.name} "
                         "--weights THAT.pt'")
     p = Path(path)

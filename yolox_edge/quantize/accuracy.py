@@ -22,19 +22,29 @@ import threading
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import UserError
+from ..errors import UserError, in_python
 from ..progress import first_few
 
 METRIC = "COCO AP@[.50:.95]"
 EXACT_INPUT = "pixels 0..255, exact"  # metadata ``input_quantizer``: set by pixel_input.py after NNCF
 CALIBRATED_INPUT = "calibrated"  # NNCF's own input quantizer, as it calibrated and scored it
 MIN_VAL_IMAGES = 2  # below this, "the whole split" and NNCF's one-image probe cannot be told apart
+ACCURACY_CONTROL = in_python("--accuracy-control", "accuracy_control=True")
+
+
+def needs_data(*, report: bool = False, accuracy_control: bool = False, qat: bool = False, why: str = "") -> str:
+    """The message for options that score or train on a data spec given without one: each option
+    given, and --data, as flags and as the keywords of run_quantize (and QuantizeOptions)."""
+    given = [name for name, on in (("report", report), ("accuracy_control", accuracy_control), ("qat", qat)) if on]
+    options = in_python(" and ".join("--" + n.replace("_", "-") for n in given), ", ".join(f"{n}=True" for n in given))
+    data = in_python("--data SPEC", "data='data.yaml'")
+    return f"{options} {'needs' if len(given) == 1 else 'need'} {data}" + (f"; {why}" if why else "")
 
 
 def check_val_images(count: int, where: str) -> None:
     """Refuse a val split too small to score accuracy control on (one clear message)."""
     if count < MIN_VAL_IMAGES:
-        raise UserError(f"{where}: the val split has {count} image{'' if count == 1 else 's'}; --accuracy-control "
+        raise UserError(f"{where}: the val split has {count} image{'' if count == 1 else 's'}; {ACCURACY_CONTROL} "
                         f"scores AP on it and needs at least {MIN_VAL_IMAGES} (NNCF ranks layers image by image)")
 
 

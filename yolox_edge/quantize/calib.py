@@ -23,7 +23,7 @@ import numpy as np
 from ..data.preprocess import IMAGE_SUFFIXES, PreprocessConfig, list_images, preprocess, read_image
 from ..fileio import atomic_write_bytes, run_checkpoint
 from ..progress import deprecated_keywords, first_few
-from ..errors import FORCE, UserError, check_input_size, format_size, input_hw, require_out_folder
+from ..errors import FORCE, OUT, UserError, check_input_size, flag_value, format_size, input_hw, require_out_folder
 
 FORMAT = "yolox_edge.calibration"
 VERSION = 1
@@ -125,7 +125,7 @@ def select_images(source: str | Path, *, count: int, sampling: str = "random", s
     if sampling not in SAMPLINGS:
         raise UserError(f"unknown sampling {sampling!r}; use one of {', '.join(SAMPLINGS)}")
     if count < 1:
-        raise UserError(f"--count must be at least 1 (got {count})")
+        raise UserError(f"{flag_value('--count', 'count', count)}: must be at least 1")
     src = Path(source)
     if not src.exists():
         raise UserError(f"{src}: not found; pass a data spec YAML or a folder of images")
@@ -146,7 +146,7 @@ def select_images(source: str | Path, *, count: int, sampling: str = "random", s
         files, labels, names, desc, problems = _list_folder(src), None, None, str(src), []
         if sampling == "class-balanced":
             raise UserError(f"{src}: class-balanced sampling needs labels; pass a data spec YAML "
-                            "or use --sampling random")
+                            f"or use {flag_value('--sampling', 'sampling', 'random')}")
     count = min(count, len(files))
     if sampling == "class-balanced":
         idx = _balanced_pick(labels, count, rng)
@@ -248,7 +248,7 @@ def build_calibration_set(source: str | Path, out: str | Path, *, img_size: int 
     hw = input_hw(img_size)
     out = require_out_folder(out)  # before the images are read and preprocessed
     if ((out / MANIFEST_NAME).is_file() or (out / ARRAY_NAME).is_file()) and not force:
-        raise UserError(f"{out}: already holds a calibration set; choose another --out, or pass {FORCE} to "
+        raise UserError(f"{out}: already holds a calibration set; choose another {OUT}, or pass {FORCE} to "
                         "replace it")
     files, class_counts, desc, problems = select_images(source, count=count, sampling=sampling, seed=seed,
                                                         split=split)
@@ -267,9 +267,11 @@ def build_calibration_set(source: str | Path, out: str | Path, *, img_size: int 
 def size_mismatch(where, have: tuple[int, int], want: tuple[int, int]) -> UserError:
     """The error for a calibration set of another size than the model's input, with both ways out.
     ``have`` and ``want`` are (H, W); the message writes width x height, as the flags take them."""
+    size = have[0] if have[0] == have[1] else tuple(have)  # as img_size= takes it
+    at_its_size = flag_value("--img-size", "img_size", size, format_size(have))
     return UserError(f"{where}: calibration set is {have[1]}x{have[0]} but the model takes {want[1]}x{want[0]} "
-                     f"(width x height); rebuild it with 'calibrate --img-size {format_size(want)}' "
-                     f"(or quantize at its size with --img-size {format_size(have)})")
+                     f"(width x height); rebuild it with 'calibrate --img-size {format_size(want)}', "
+                     f"or quantize at its size with {at_its_size}")
 
 
 def _manifest_path(d: Path) -> Path:

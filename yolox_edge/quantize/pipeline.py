@@ -5,11 +5,11 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from ..errors import FORCE, UserError, check_input_size, in_python, input_hw, require_out_folder
+from ..errors import FORCE, OUT, UserError, check_input_size, flag_value, input_hw, require_out_folder
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
 from ..progress import deprecated_keywords, line_sink
 from ..threads import check_threads, torch_threads
-from .accuracy import check_val_images, summary_lines
+from .accuracy import check_val_images, needs_data, summary_lines
 from .calib import load_calibration_set
 from .nncf_quiet import quiet_nncf
 from .ptq import FORMATS, QuantizeOptions, QuantizeResult, check_preset, quantize_detector
@@ -53,7 +53,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     from ..export.api import check_silu
 
     if (report or accuracy_control or qat) and not data:
-        raise UserError("--report, --accuracy-control and --qat need " + in_python("--data SPEC", "data='data.yaml'"))
+        raise UserError(needs_data(report=report, accuracy_control=accuracy_control, qat=qat))
     formats = list(dict.fromkeys([formats] if isinstance(formats, str) else formats))  # "onnx" is one format
     out = Path(out)
     for f in formats:
@@ -63,9 +63,10 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     check_preset(preset)
     check_threads(threads)
     if subset_size < 1:
-        raise UserError(f"--subset-size {subset_size}: must be at least 1")
+        raise UserError(f"{flag_value('--subset-size', 'subset_size', subset_size)}: must be at least 1")
     if not 0 < max_drop < 1:
-        raise UserError(f"--max-drop {max_drop}: an absolute AP drop in (0, 1), e.g. 0.005 for half a point")
+        raise UserError(f"{flag_value('--max-drop', 'max_drop', max_drop)}: an absolute AP drop in (0, 1), e.g. 0.005 "
+                        "for half a point")
     detector, ckpt = load_model(model)
     if img_size is not None:
         check_input_size(img_size, detector.strides)
@@ -186,7 +187,7 @@ def _refuse_earlier(formats: list[str], out: Path, force: bool) -> None:
         other = _other_layout(formats, out)
         if other:
             raise UserError(f"{out}: holds {other} of an earlier quantize run with "
-                            f"{'several formats' if len(formats) == 1 else 'one format'}; choose another --out, "
+                            f"{'several formats' if len(formats) == 1 else 'one format'}; choose another {OUT}, "
                             f"or pass {FORCE} to write into it anyway")
 
 

@@ -31,7 +31,7 @@ from ..export.metadata import METADATA_FILE, build_metadata, output_specs, write
 from ..export.wrapper import DeployModel, num_anchors
 from ..models import Detector, variant_counts
 from . import scopes
-from .accuracy import check_val_images
+from .accuracy import ACCURACY_CONTROL, check_val_images, needs_data
 from .calib import CalibrationSet, load_calibration_set, size_mismatch
 from .fold import fold_batchnorm
 from .pixel_input import exact_onnx_input, exact_openvino_input, takes_raw_pixels
@@ -187,7 +187,7 @@ def _nncf_int8(model, fmt: str, cal: CalibrationSet, deploy: DeployModel, input_
     if not opts.accuracy_control:
         return nncf.quantize(model, calib, advanced_parameters=advanced, **kw), None
     if not opts.data:
-        raise UserError("--accuracy-control needs --data SPEC (its val split scores each candidate)")
+        raise UserError(needs_data(accuracy_control=True, why="its val split scores each candidate"))
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
     from .accuracy import ScoreLog, onnx_quant, openvino_quant, summarize
@@ -373,7 +373,7 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
     if opts.silu != "exact" and fmt != "openvino":
         raise UserError(f"silu={opts.silu!r} rewrites OpenVINO IR only; this is the {fmt} export")
     if opts.accuracy_control and fmt == "ncnn":
-        raise UserError("--accuracy-control works through NNCF (openvino, onnx); the ncnn writer has no such loop")
+        raise UserError(f"{ACCURACY_CONTROL} works through NNCF (openvino, onnx); the ncnn writer has no such loop")
     pre = PreprocessConfig.from_dict(ckpt["preprocess"])
     cal = calib if isinstance(calib, CalibrationSet) else load_calibration_set(calib, input_size=pre.input_size)
     if tuple(cal.size) != tuple(pre.input_size):

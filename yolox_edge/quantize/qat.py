@@ -27,9 +27,10 @@ from typing import Callable
 
 import torch
 
-from ..errors import UserError
+from ..errors import UserError, flag_value
 from ..models import Detector
 from ..progress import line_sink
+from .accuracy import needs_data
 from .calib import CalibrationSet
 from .fold import fold_batchnorm
 
@@ -141,9 +142,9 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     import nncf
 
     if not data:
-        raise UserError("--qat needs --data SPEC (its train split fine-tunes the quantized model)")
+        raise UserError(needs_data(qat=True, why="its train split fine-tunes the quantized model"))
     if epochs < 1:
-        raise UserError(f"--epochs {epochs}: QAT needs at least one epoch")
+        raise UserError(f"{flag_value('--epochs', 'epochs', epochs)}: QAT needs at least one epoch")
     lr = DEFAULT_LR if lr is None else lr
     say = line_sink(log)
     from ..data.spec import read_split_for

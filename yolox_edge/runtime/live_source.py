@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ..errors import BadArgument, UserError
+from ..errors import BadArgument, UserError, in_python
 
 # What OpenCV's FFmpeg reads over a network; any other ``scheme://`` is refused by name.
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "tcp", "udp")
@@ -110,6 +110,7 @@ TERMUX_HINT = ("in Termux, apps cannot open the phone's camera: stream it from a
                "http:// or rtsp:// address instead")
 PI_MODULE_HINT = ("a Raspberry Pi camera module (ribbon cable) is driven by libcamera: run through 'libcamerify' "
                   "or stream it with rpicam-vid (see the README's camera notes)")
+CAMERA = in_python("--camera /dev/videoN", "source='/dev/videoN'")  # predict_stream's source
 
 
 def _cannot_open(source: LiveSource) -> str:
@@ -125,7 +126,7 @@ def _cannot_open(source: LiveSource) -> str:
                 f"camera (the system's privacy settings), and that no other app is using it")
     if not os.path.exists(dev):
         return (f"{source.label}: no such camera ({dev} does not exist); 'v4l2-ctl --list-devices' (package "
-                f"v4l-utils) lists the cameras: pass one with --camera /dev/videoN")
+                f"v4l-utils) lists the cameras: pass one with {CAMERA}")
     if not os.access(dev, os.R_OK | os.W_OK):
         return (f"{source.label}: permission denied on {dev}; add yourself to the 'video' group "
                 f"('sudo usermod -aG video $USER', then log out and in again)")
@@ -136,7 +137,8 @@ def _cannot_open(source: LiveSource) -> str:
 def no_first_frame(source: LiveSource) -> UserError:
     if not source.is_camera:
         return UserError(f"{source.label}: opened, but no frame could be decoded; check that it plays in VLC or ffplay")
-    size = f" or it cannot give {source.size_wh[0]}x{source.size_wh[1]} (try another --camera-size)" \
+    other = in_python("--camera-size", "size_wh=")
+    size = f" or it cannot give {source.size_wh[0]}x{source.size_wh[1]} (try another {other})" \
         if source.size_wh else ""
     return UserError(f"{source.label}: opened, but gave no frame; another app may be using it{size}; "
                      f"{TERMUX_HINT if _on_termux() else PI_MODULE_HINT}")

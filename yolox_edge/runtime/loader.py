@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ..errors import UserError
+from ..errors import UserError, flag_value
 from ..threads import check_threads
 from .base import Backend, ModelInfo
 from .predictor import Predictor
@@ -17,8 +17,8 @@ def refuse_precision_hint(path: Path, runtime: str, precision_hint: str | None =
     """UserError for a reduced-precision hint on a runtime that runs fp32 only here (torch,
     onnxruntime CPU): accepting it would report fp32 figures as f16/bf16 ones."""
     if precision_hint not in (None, "f32"):
-        raise UserError(f"{path}: --precision-hint {precision_hint} applies to OpenVINO and ncnn models; "
-                        f"{runtime} runs fp32 here; drop the flag")
+        raise UserError(f"{path}: {flag_value('--precision-hint', 'precision_hint', precision_hint)} applies to "
+                        f"OpenVINO and ncnn models; {runtime} runs fp32 here; drop it")
 
 
 def _open_checkpoint(path: Path, threads: int | None, **options) -> tuple[Backend, ModelInfo]:

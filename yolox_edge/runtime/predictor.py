@@ -9,7 +9,7 @@ import numpy as np
 
 from ..data.preprocess import PreprocessConfig, as_bgr8, boxes_to_image, letterbox_pixels, preprocess, read_image
 from ..decode_np import decode_numpy
-from ..errors import UserError, check_input_size, format_size, input_hw
+from ..errors import UserError, check_input_size, flag_value, format_size, input_hw
 from ..postprocess import Detections, filter_nms_numpy, postprocess_numpy
 from ..thresholds import APP_CONF, APP_MAX_DET, APP_NMS_IOU, check_thresholds
 from .base import Backend, ModelInfo
@@ -39,7 +39,7 @@ class Predictor:
         fixed = self.static_input_size()
         if fixed and fixed != hw:
             raise UserError(f"this {self.backend.name} model has a fixed input {fixed[1]}x{fixed[0]} (width x height); "
-                            f"re-export it with --img-size {format_size(hw)}")
+                            f"re-export it with {flag_value('--img-size', 'img_size', size, format_size(hw))}")
         self.info.preprocess = dataclasses.replace(self.info.preprocess, input_size=hw)
 
     @property

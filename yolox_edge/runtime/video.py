@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from ..errors import UserError, require_file
+from ..errors import UserError, in_python, require_file
 from ..postprocess import Detections
+
+SAVE_DIR = in_python("--save-dir", "save_to=None")  # what writes the annotated video, in both spellings
 
 if TYPE_CHECKING:
     import cv2
@@ -109,7 +111,7 @@ class AtomicVideoWriter:
         if not self.writer.isOpened():
             self.discard()
             raise UserError(f"{path}: OpenCV cannot write an MP4 video here (no 'mp4v' encoder in this "
-                            f"OpenCV build); install opencv-python-headless from PyPI, or drop --save-dir")
+                            f"OpenCV build); install opencv-python-headless from PyPI, or drop {SAVE_DIR}")
 
     def write(self, frame: np.ndarray) -> None:
         import cv2
