@@ -86,7 +86,11 @@ class Predictor:
         return dets
 
     def predict(self, image: np.ndarray | str | Path) -> Detections:
-        """One image (array or path) -> Detections in its pixels."""
+        """One image (array or path) -> Detections in its pixels; several arrays: ``predict_images``."""
+        if isinstance(image, (list, tuple)):  # else a TypeError from deep in the path handling
+            raise UserError(f"predict takes one image (a path or a BGR array), not a {type(image).__name__} of "
+                            f"{len(image)}; for several, call predict_images([array, ...]) (one batch) or predict "
+                            "each path")
         if not isinstance(image, np.ndarray):
             image = read_image(image)
         return self.predict_images([image])[0]
