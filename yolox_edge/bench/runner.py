@@ -210,8 +210,9 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
     for a in artifacts:
         unique.setdefault(_export_of(Path(a)), a)
     artifacts = list(unique.values())
-    if not artifacts:  # an empty list timed nothing and returned a result of NaN means
-        raise BadArgument("artifacts: give one or more models to bench (checkpoints, exports, bundles)")
+    if not artifacts and baseline is None:  # nothing to time: a result of NaN means
+        raise BadArgument("artifacts: give one or more models to bench (checkpoints, exports, bundles), or a "
+                          "baseline")
     if mode not in MODES:
         raise BadArgument(f"mode {mode!r}: must be one of {', '.join(MODES)}")
     turns = turn_sizes(runs, runs_per_turn)
