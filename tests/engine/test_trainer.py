@@ -271,6 +271,23 @@ def test_resume_names_other_weights_as_not_used_and_a_finished_run_has_nothing_l
     assert code == 0 and "not used" not in out, out
 
 
+def test_the_no_aug_clamp_note_is_said_when_the_run_starts_not_on_resume(synthetic_coco, tmp_path):
+    """Every resume repeated 'note: train.no_aug_epochs 3 -> 1 ...' about a schedule under way."""
+    spec = synthetic_coco(4)
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "aug": NO_AUG,
+                          "train": {"epochs": 2, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 3,
+                                    "multiscale_range": 0}})
+    first: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(r, data=spec, out=tmp_path / "run", progress=False, log=first.append,
+                hooks=[_StopAfterFirstEpoch()]).train()
+    assert [m for m in first if "no_aug_epochs" in m] == [
+        "note: train.no_aug_epochs 3 -> 1: at most half of the 2 epochs after warm-up run without Mosaic"]
+    again: list[str] = []
+    Trainer(None, data=spec, out=tmp_path / "run", resume=True, progress=False, log=again.append).train()
+    assert not [m for m in again if "no_aug_epochs" in m] and any(m.startswith("resume:") for m in again)
+
+
 def test_resume_evaluates_the_last_epoch_whose_evaluation_was_interrupted(synthetic_coco, tmp_path, monkeypatch):
     """Ctrl-C during the evaluation of the schedule's last epoch: --resume has no epoch left to
     train, so it must evaluate the kept one (AP in the log, best.pt, log.csv) instead of ending

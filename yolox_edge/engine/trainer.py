@@ -253,7 +253,8 @@ class Trainer:
         self.epoch_data = _Repeat(self.dataset, r.data.repeat) if r.data.repeat > 1 else self.dataset
         self.iters_per_epoch = max(1, math.ceil(len(self.epoch_data) / t.batch))
         self.no_aug_epochs = clamp_no_aug_epochs(t.no_aug_epochs, t.epochs, t.warmup_epochs)
-        if self.no_aug_epochs != t.no_aug_epochs and t.no_aug_epochs > 0:
+        # said when the run starts; a resume repeated it, about a schedule already under way
+        if self.no_aug_epochs != t.no_aug_epochs and t.no_aug_epochs > 0 and resume_ckpt is None:
             self.log(f"note: train.no_aug_epochs {t.no_aug_epochs} -> {self.no_aug_epochs}: at most half of the "
                      f"{t.epochs} epochs after warm-up run without Mosaic")
         self.schedule = WarmCosSchedule(t.basic_lr_per_img * t.batch, t.epochs, self.iters_per_epoch,
