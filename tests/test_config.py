@@ -130,8 +130,36 @@ def test_build_recipe_applies_the_train_flags_as_the_cli_does() -> None:
     # --img-size first, so an explicit override of the scaled multi-scale range still wins
     r = build_recipe("yolox_nano", img_size=320, overrides=["train.random_size=[5, 7]"])
     assert list(r.train.random_size) == [5, 7]
-    with pytest.raises(UserError, match="train.batch"):
+    with pytest.raises(UserError, match=re.escape("--batch 0 (batch=0 in Python): must be at least 1")):
         build_recipe("yolox_nano", batch=0)
+
+
+@pytest.mark.parametrize("given, says", [
+    ({"epochs": "x"}, "--epochs x (epochs='x' in Python): expected an integer, got 'x'"),
+    ({"epochs": 2.5}, "--epochs 2.5 (epochs=2.5 in Python): expected an integer, got 2.5"),
+    ({"epochs": 0}, "--epochs 0 (epochs=0 in Python): must be at least 1"),
+    ({"batch": "eight"}, "--batch eight (batch='eight' in Python): expected an integer"),
+    ({"freeze_backbone_epochs": -1}, "--freeze-backbone-epochs -1 (freeze_backbone_epochs=-1 in Python): "
+                                     "must be at least 0"),
+    ({"device": "gpu"}, "--device gpu (device='gpu' in Python): choose auto, cpu, cuda or cuda:N"),
+    ({"img_size": "x"}, "--img-size x (img_size='x' in Python): expected a size S or [HEIGHT, WIDTH]"),
+])
+def test_build_recipe_names_the_keyword_given_not_set(given, says) -> None:
+    """epochs= was applied as a --set item, so its message named '--set (overrides= in Python):
+    train.epochs', a keyword the caller never used; img_size='x' was a ValueError from unpacking."""
+    from yolox_edge.config import build_recipe
+
+    with pytest.raises(UserError, match=re.escape(says)):
+        build_recipe("yolox_nano", **given)
+
+
+def test_build_recipe_still_reads_a_flag_value_as_set_does() -> None:
+    from yolox_edge.config import build_recipe
+
+    r = build_recipe("yolox_nano", epochs="30", batch=4, device="cuda:0", overrides=["train.epochs=9"])
+    assert (r.train.epochs, r.train.batch, r.train.device) == (30, 4, "cuda:0")  # the flag after --set, as before
+    with pytest.raises(UserError, match=re.escape("--set (overrides= in Python): train.epochs: expected an integer")):
+        build_recipe("yolox_nano", overrides=["train.epochs=x"])  # a --set item is still named as one
 
 
 def test_a_rectangular_size_is_height_width_in_the_recipe_and_round_trips(tmp_path) -> None:

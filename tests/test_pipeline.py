@@ -3,6 +3,7 @@ and leaves what the summary promises (at a rectangular --img-size, which every s
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -169,6 +170,17 @@ def test_a_used_out_is_refused_before_any_step(tmp_path) -> None:
     with pytest.raises(UserError, match=r"already holds last.pt; pass --resume \(resume=True in Python\) to continue"):
         run_pipeline(out=tmp_path / "run", progress=False, log=lines.append)
     assert not lines and not (tmp_path / "run" / "data").exists()  # no data generated first
+
+
+def test_epochs_of_the_wrong_type_is_refused_before_any_step(tmp_path) -> None:
+    """run_pipeline(epochs='x') named '--set (overrides= in Python)', after step 1 made the data."""
+    from yolox_edge.errors import UserError
+    from yolox_edge.pipeline import run_pipeline
+
+    lines: list[str] = []
+    with pytest.raises(UserError, match=re.escape("--epochs x (epochs='x' in Python): expected an integer")):
+        run_pipeline(out=tmp_path / "run", epochs="x", progress=False, log=lines.append)
+    assert not lines and not (tmp_path / "run" / "data").exists()
 
 
 @pytest.fixture

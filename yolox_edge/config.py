@@ -232,9 +232,10 @@ def check_recipe(recipe: Recipe) -> None:
         AugConfig(**dataclasses.asdict(recipe.aug))
     except ValueError as e:
         raise UserError(f"{e}; fix the recipe or --set value") from None
-    for key, lo in _AT_LEAST.items():
-        if value(key) < lo:
-            raise UserError(f"{key}={value(key)}: must be at least {lo}")
+    for key in _AT_LEAST:
+        problem = _range_problem(key, value(key))
+        if problem:
+            raise UserError(f"{key}={value(key)}: {problem}")
     for key in _UNIT:
         if not 0 <= value(key) <= 1:
             raise UserError(f"{key}={value(key)}: must be in [0, 1]")
@@ -245,14 +246,26 @@ def check_recipe(recipe: Recipe) -> None:
         raise UserError(f"train.ema_decay={t.ema_decay}: must be in (0, 1), e.g. 0.9998")
     if t.threads is not None and t.threads < 1:
         raise UserError(f"train.threads={t.threads}: must be at least 1 (or null for torch's default)")
-    dev = t.device
-    if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
-        raise UserError(f"train.device={dev!r}: choose auto, cpu, cuda or cuda:N")
+    problem = _range_problem("train.device", t.device)
+    if problem:
+        raise UserError(f"train.device={t.device!r}: {problem}")
     if t.random_size is not None and not 1 <= t.random_size[0] <= t.random_size[1]:
         raise UserError(f"train.random_size={list(t.random_size)}: must be [lo, hi] with 1 <= lo <= hi "
                         "(units of 32 px, of the long side)")
     for key in ("input_size", "test_size"):
         check_size(getattr(recipe.model, key), f"model.{key}")
+
+
+def _range_problem(key: str, value: Any) -> str | None:
+    """What is wrong with ``value`` (of the right type) for ``key`` among ``_AT_LEAST`` and
+    ``train.device``, or None: one rule for a recipe's value and for the flag that sets it."""
+    lo = _AT_LEAST.get(key)
+    if lo is not None and value < lo:
+        return f"must be at least {lo}"
+    if key == "train.device" and not (value in ("auto", "cpu", "cuda") or
+                                      (value.startswith("cuda:") and value[5:].isdigit())):
+        return "choose auto, cpu, cuda or cuda:N"
+    return None
 
 
 def check_size(size: Size | None, what: str) -> None:
@@ -300,6 +313,31 @@ def load_recipe(path: str | Path) -> Recipe:
     return recipe_from_dict(d, str(p))
 
 
+def _yaml_value(raw: str) -> Any:
+    """A ``--set`` value as YAML reads it (30, 0.5, true, [0.5, 1.5]); a string YAML cannot parse as is."""
+    try:
+        return yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        return raw
+
+
+def apply_flag(recipe: Recipe, key: str, value: Any, flag: str, keyword: str) -> None:
+    """Set ``key`` of ``recipe`` to the value of a flag standing for it (``--epochs`` for
+    ``train.epochs``; a string is read as a ``--set`` value is, so ``epochs="30"`` still works),
+    checked for type and range here. The UserError names what the caller gave,
+    ``--epochs x (epochs='x' in Python): expected an integer``: a library call that passed
+    ``epochs=`` was told about ``--set (overrides= in Python)``, which it never used."""
+    where = flag_value(flag, keyword, value)
+    section, name = key.split(".")
+    obj = getattr(recipe, section)
+    hint = _hints(type(obj))[name]
+    parsed = _coerce(_yaml_value(value) if isinstance(value, str) and hint is not str else value, hint, where)
+    problem = _range_problem(key, parsed)
+    if problem:
+        raise UserError(f"{where}: {problem}")
+    setattr(obj, name, parsed)
+
+
 def apply_overrides(recipe: Recipe, overrides: list[str] | None, keyword: str = "overrides") -> Recipe:
     """Apply ``section.key=value`` strings (value parsed as YAML: 30, 0.5, true, [0.5, 1.5]).
     ``keyword``: the argument of the library call that took them, which messages name beside --set."""
@@ -311,10 +349,7 @@ def apply_overrides(recipe: Recipe, overrides: list[str] | None, keyword: str = 
         parts = key.strip().split(".")
         if len(parts) != 2 or parts[0] not in SECTIONS:
             raise UserError(f"{named}: key must be section.key with section one of {', '.join(SECTIONS)}")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
+        value = _yaml_value(raw)
         _apply(getattr(recipe, parts[0]), parts[0], {parts[1]: value}, in_python("--set", f"{keyword}="))
     return recipe
 
@@ -364,9 +399,16 @@ def input_size_overrides(recipe: Recipe, size: Size) -> list[str]:
 
 
 def check_img_size(size: Size | None) -> None:
-    """UserError naming ``--img-size`` (train, pipeline) unless each side is a positive multiple of 32."""
+    """UserError naming ``--img-size`` (train, pipeline) unless ``size`` is S or (H, W) with each
+    side a positive multiple of 32 (``img_size="x"`` was a ValueError from unpacking it)."""
     if size is not None:
-        check_input_size(size, (SIZE_STEP,))
+        check_input_size(_coerce_size(size, flag_value("--img-size", "img_size", size)), (SIZE_STEP,))
+
+
+# build_recipe's keywords that each set one recipe value: keyword -> (train's flag, the key)
+TRAIN_FLAGS = {"epochs": ("--epochs", "train.epochs"), "batch": ("--batch", "train.batch"),
+               "freeze_backbone_epochs": ("--freeze-backbone-epochs", "train.freeze_backbone_epochs"),
+               "device": ("--device", "train.device")}
 
 
 def build_recipe(recipe: Recipe | str | Path, *, img_size: Size | None = None, epochs: int | None = None,
@@ -377,20 +419,19 @@ def build_recipe(recipe: Recipe | str | Path, *, img_size: Size | None = None, e
 
     ``img_size`` (S, or (H, W) for ``--img-size WxH``) comes first (train around it, evaluate and
     export at it; a recipe's ``train.random_size`` scaled with it), so an explicit ``overrides``
-    item still wins; then
+    item still wins, then ``overrides``; then
     ``epochs``, ``batch``, ``freeze_backbone_epochs`` and ``device``. Values are checked as
-    ``--set`` values are (a UserError naming the key)."""
+    ``--set`` values are: a UserError naming the keyword (``--epochs x (epochs='x' in Python)``),
+    or the ``--set`` item or recipe key."""
     check_img_size(img_size)
     rec = recipe_from_dict(recipe.to_dict(), "recipe") if isinstance(recipe, Recipe) else load_recipe(recipe)
     sets = input_size_overrides(rec, img_size) if img_size else []
-    sets += list(overrides or [])
-    for value, key in ((epochs, "train.epochs"), (batch, "train.batch"),
-                       (freeze_backbone_epochs, "train.freeze_backbone_epochs")):
+    apply_overrides(rec, sets + list(overrides or []))
+    given = {"epochs": epochs, "batch": batch, "freeze_backbone_epochs": freeze_backbone_epochs,
+             "device": device or None}  # device="" meant the recipe's, as the CLI's unset --device
+    for keyword, value in given.items():
         if value is not None:
-            sets.append(f"{key}={value}")
-    if device:
-        sets.append(f"train.device={device}")
-    apply_overrides(rec, sets)
+            apply_flag(rec, TRAIN_FLAGS[keyword][1], value, TRAIN_FLAGS[keyword][0], keyword)
     check_recipe(rec)  # a bad value fails here, before a Trainer reads any data
     return rec
 

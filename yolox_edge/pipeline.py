@@ -114,8 +114,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     """
     from .bench import run_bench
     from .bundle.package import package_bundle
-    from .config import (apply_overrides, check_img_size, input_size_overrides, load_recipe, recipe_from_dict,
-                         split_machine_items)
+    from .config import (Recipe, apply_flag, apply_overrides, check_img_size, input_size_overrides, load_recipe,
+                         recipe_from_dict, split_machine_items)
     from .data.spec import load_spec, read_split
     from .fileio import atomic_write_bytes
     from .engine.evaluator import evaluate, evaluation_record, per_class_lines
@@ -127,6 +127,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     if target not in ("ncnn", "openvino", "onnx"):
         raise UserError(f"{flag_value('--target', 'target', target)}: choose ncnn, openvino or onnx")
     check_img_size(img_size)  # before any step: a size off the 32 grid would fail at training
+    if epochs is not None:  # epochs="x" too, not after step 1 has written the data
+        apply_flag(Recipe(), "train.epochs", epochs, "--epochs", "epochs")
     out = Path(out)
     if not resume:  # before step 1 writes data into a folder the training step would refuse
         refuse_earlier_run(out / "train")
@@ -152,10 +154,9 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     else:
         rec = recipe_from_dict(default_recipe(generated_data=generated), "pipeline default recipe")
     sets = input_size_overrides(rec, img_size) if img_size is not None else []
-    sets += list(overrides or [])
+    apply_overrides(rec, sets + list(overrides or []))
     if epochs is not None:
-        sets.append(f"train.epochs={epochs}")
-    apply_overrides(rec, sets)
+        apply_flag(rec, "train.epochs", epochs, "--epochs", "epochs")
     if resume and not (out / "train" / "last.pt").is_file():  # stopped before training saved anything
         say(f"    nothing to resume in {out / 'train'} (no last.pt): training starts from the beginning")
         resume = False
