@@ -507,6 +507,22 @@ def test_an_unknown_preset_is_refused_before_any_work(tiny_ckpt, tiny_calib, tmp
     assert lines == [] and not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize("opts, words", [
+    (QuantizeOptions(subset_size=0), "--subset-size 0 (subset_size=0 in Python): must be at least 1"),
+    (QuantizeOptions(subset_size="8"), "--subset-size 8 (subset_size='8' in Python): must be at least 1"),
+    (QuantizeOptions(max_drop=2.0), "--max-drop 2.0 (max_drop=2.0 in Python): an absolute AP drop in (0, 1)"),
+    (QuantizeOptions(max_drop=0), "--max-drop 0 (max_drop=0 in Python): an absolute AP drop in (0, 1)"),
+])
+def test_quantize_checkpoint_checks_its_options_before_any_work(tiny_ckpt, tmp_path, opts, words):
+    """Only run_quantize checked subset_size and max_drop; quantize_checkpoint handed them to NNCF
+    (subset_size=0 after the conv scan and the FP32 graph). Before the calibration set is read."""
+    lines: list[str] = []
+    with pytest.raises(UserError, match=re.escape(words)):
+        quantize_checkpoint(tiny_ckpt, tmp_path / "no_calib", "onnx", tmp_path / "c", opts, progress=False,
+                            log=lines.append)
+    assert lines == [] and not (tmp_path / "c").exists()
+
+
 def test_quantize_checkpoint_takes_out_and_out_dir_still_works(tiny_ckpt, tmp_path):
     """out, as run_quantize and the README name the folder (out= was a TypeError); out_dir= warns."""
     with pytest.raises(UserError, match="no_calib"):  # past the arguments: the missing set is the error

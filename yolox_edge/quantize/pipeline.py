@@ -5,14 +5,14 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from ..errors import FORCE, OUT, UserError, check_input_size, flag_value, input_hw, require_out_folder
+from ..errors import FORCE, OUT, UserError, check_input_size, input_hw, require_out_folder
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
 from ..progress import deprecated_keywords, line_sink
 from ..threads import check_threads, torch_threads
 from .accuracy import check_val_images, needs_data, summary_lines
 from .calib import load_calibration_set
 from .nncf_quiet import quiet_nncf
-from .ptq import FORMATS, QuantizeOptions, QuantizeResult, check_preset, quantize_detector
+from .ptq import FORMATS, QuantizeOptions, QuantizeResult, check_options, quantize_detector
 from .qat_eval import SPLIT, ap_summary, has_val_split, record_exported_eval, score_export
 from .staging import REPORT_PHASE, StagedOutput
 
@@ -60,13 +60,8 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
         if f not in FORMATS:
             raise UserError(f"unknown format {f!r}; choose from {', '.join(FORMATS)}")
     check_silu(formats, silu)
-    check_preset(preset)
+    check_options(QuantizeOptions(preset=preset, subset_size=subset_size, max_drop=max_drop))
     check_threads(threads)
-    if subset_size < 1:
-        raise UserError(f"{flag_value('--subset-size', 'subset_size', subset_size)}: must be at least 1")
-    if not 0 < max_drop < 1:
-        raise UserError(f"{flag_value('--max-drop', 'max_drop', max_drop)}: an absolute AP drop in (0, 1), e.g. 0.005 "
-                        "for half a point")
     detector, ckpt = load_model(model)
     if img_size is not None:
         check_input_size(img_size, detector.strides)

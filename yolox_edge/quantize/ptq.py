@@ -25,7 +25,7 @@ from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..fileio import sha256_file
 from ..progress import deprecated_keywords
-from ..errors import UserError
+from ..errors import UserError, flag_value
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, graph_nms, output_folder, output_plan
 from ..export.metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
 from ..export.wrapper import DeployModel, num_anchors
@@ -98,6 +98,20 @@ def check_preset(name: str) -> None:
     only at the NNCF step, after the conv scan and the FP32 graph)."""
     if name not in PRESETS:
         raise UserError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+
+
+def check_options(opts: QuantizeOptions) -> None:
+    """UserError for a knob of ``opts`` out of its range (preset, subset_size, max_drop), before
+    any work: the one check of ``run_quantize`` and ``quantize_checkpoint`` (which had none for
+    subset_size or max_drop: NNCF took subset_size=0 and max_drop=2 and ran for minutes)."""
+    check_preset(opts.preset)
+    n = opts.subset_size
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise UserError(f"{flag_value('--subset-size', 'subset_size', n)}: must be at least 1")
+    drop = opts.max_drop
+    if isinstance(drop, bool) or not isinstance(drop, (int, float)) or not 0 < drop < 1:
+        raise UserError(f"{flag_value('--max-drop', 'max_drop', drop)}: an absolute AP drop in (0, 1), e.g. 0.005 "
+                        "for half a point")
 
 
 def _nncf_preset(name: str):
@@ -435,7 +449,7 @@ def quantize_checkpoint(model: str | Path, calib: str | Path, fmt: str, out: str
     from .nncf_quiet import quiet_nncf
 
     opts = replace(opts or QuantizeOptions(), progress=progress)
-    check_preset(opts.preset)
+    check_options(opts)
     if opts.log is None:
         opts = replace(opts, log=log)
     detector, ckpt = load_model(model)
