@@ -9,11 +9,33 @@ import pytest
 
 
 @pytest.mark.parametrize("pkg", ["yolox_edge.data", "yolox_edge.engine", "yolox_edge.quantize", "yolox_edge.export",
-                                 "yolox_edge.runtime", "yolox_edge.models", "yolox_edge.bench", "yolox_edge.bundle"])
+                                 "yolox_edge.runtime", "yolox_edge.models", "yolox_edge.bench", "yolox_edge.bundle",
+                                 "yolox_edge.config", "yolox_edge.pipeline"])
 def test_every_listed_name_resolves(pkg: str) -> None:
     mod = importlib.import_module(pkg)
     for name in mod.__all__:
         assert getattr(mod, name) is not None, f"{pkg}.{name}"
+
+
+@pytest.mark.parametrize("mod, public", [
+    ("yolox_edge.config", ("Recipe", "build_recipe", "load_recipe", "recipe_from_dict", "AugConfig")),
+    ("yolox_edge.pipeline", ("run_pipeline", "PipelineResult", "summary_table")),
+])
+def test_a_star_import_of_the_readme_modules_gives_their_api_only(mod: str, public: tuple[str, ...]) -> None:
+    """config and pipeline had no __all__: `import *` (and help()) offered UserError, format_size,
+    deprecated_keywords, line_sink and `annotations` beside their own calls."""
+    ns: dict = {}
+    exec(f"from {mod} import *", ns)
+    names = {k for k in ns if not k.startswith("__")}
+    assert set(public) <= names
+    assert not names & {"UserError", "format_size", "deprecated_keywords", "line_sink", "annotations", "flag_value",
+                        "AugCfg"}, names
+
+
+def test_both_names_of_the_aug_section_still_import() -> None:
+    from yolox_edge.config import AugCfg, AugConfig, __all__
+
+    assert AugCfg is AugConfig and ("AugConfig" in __all__) != ("AugCfg" in __all__)
 
 
 def test_importing_the_lazy_packages_does_not_import_torch() -> None:
@@ -83,7 +105,8 @@ def test_the_library_never_imports_the_cli() -> None:
 
 
 PUBLIC = ("yolox_edge.data", "yolox_edge.engine", "yolox_edge.quantize", "yolox_edge.export", "yolox_edge.runtime",
-          "yolox_edge.models", "yolox_edge.bench", "yolox_edge.bundle", "yolox_edge.assign")
+          "yolox_edge.models", "yolox_edge.bench", "yolox_edge.bundle", "yolox_edge.assign", "yolox_edge.config",
+          "yolox_edge.pipeline")
 
 
 def _public_callables():

@@ -20,7 +20,14 @@ from .data.transforms import AugConfig
 from .errors import UserError, check_input_size, flag_value, format_size, in_python, input_hw, nearest_on_grid, read_yaml
 from .thresholds import EVAL_CONF, EVAL_NMS_IOU
 
-AugCfg = AugConfig  # the data engineer's dataclass is the recipe's aug section
+AugCfg = AugConfig  # the data engineer's dataclass is the recipe's aug section; both names import
+
+# What `from yolox_edge.config import *` and dir() offer: the recipe and its calls, not the
+# helpers this module imports (UserError, format_size, ...). One name of the aug section's class.
+__all__ = ["AugConfig", "DataCfg", "MACHINE_KEYS", "ModelCfg", "RECIPES_DIR", "Recipe", "SECTIONS", "SIZE_STEP", "Size",
+           "TrainCfg", "apply_machine_settings", "apply_overrides", "build_recipe", "check_recipe", "find_recipe",
+           "input_size_overrides", "load_recipe", "packaged_recipes", "recipe_diff", "recipe_from_checkpoint",
+           "recipe_from_dict", "split_machine_items"]
 
 Size = int | tuple[int, int]  # a recipe's input size: S (square) or [H, W], the contract's order
 SIZE_STEP = 32  # the largest stride of every variant: each side must be a multiple of it

@@ -56,6 +56,7 @@ class AugConfig:
                 raise ValueError(f"aug.{name} must be >= 0 (got {getattr(self, name)})")
 
     def to_dict(self) -> dict:
+        """Plain dict (the scale ranges as lists, as YAML and a checkpoint's recipe hold them)."""
         d = asdict(self)
         d["mosaic_scale"], d["mixup_scale"] = list(self.mosaic_scale), list(self.mixup_scale)
         return d
