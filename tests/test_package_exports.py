@@ -63,6 +63,20 @@ def test_a_plain_import_reaches_the_modules_the_readme_names() -> None:
     assert out.returncode == 0 and out.stdout.split() == ["True", "True", "False"], out.stderr
 
 
+def test_detections_is_where_predict_returns_it_and_visualize_after_a_plain_import() -> None:
+    """Type hints beside `runtime.load_predictor` looked for `runtime.Detections` (only
+    `postprocess` had it); `yolox_edge.visualize.draw_detections` was an AttributeError after
+    `import yolox_edge`."""
+    import yolox_edge.runtime as runtime
+    from yolox_edge.postprocess import Detections
+
+    assert runtime.Detections is Detections and "Detections" in runtime.__all__
+    code = ("import sys, yolox_edge; t = 'torch' in sys.modules; f = yolox_edge.visualize.draw_detections; "
+            "print(t, callable(f))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split() == ["False", "True"], out.stderr
+
+
 def test_the_folder_or_file_a_call_writes_is_out_everywhere() -> None:
     """export_model, build_calibration_set and quantize_checkpoint named it out_dir while Trainer,
     run_quantize, run_pipeline and the README say out; the size of a network input is img_size."""

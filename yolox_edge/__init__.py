@@ -14,9 +14,10 @@ except importlib.metadata.PackageNotFoundError:  # a source tree that was never 
 
 # `yolox_edge.runtime.load_predictor(...)` after a plain `import yolox_edge`, as the README
 # writes it: each subpackage is imported when first named (it was an AttributeError). The
-# modules the README's Python API names (`errors.UserError`, `describe.describe_artifact`) too.
+# modules the README's Python API names (`errors.UserError`, `describe.describe_artifact`) too,
+# and `visualize.draw_detections` for drawing what a predictor returns.
 _SUBPACKAGES = ("assign", "bench", "bundle", "config", "data", "describe", "engine", "errors", "export", "models",
-                "pipeline", "quantize", "runtime")
+                "pipeline", "quantize", "runtime", "visualize")
 
 
 def __getattr__(name: str) -> object:
