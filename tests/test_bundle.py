@@ -258,6 +258,35 @@ def test_size_and_entry_bounds(bundle: Path, tmp_path: Path, monkeypatch) -> Non
         verify_bundle(bundle)
 
 
+def test_a_zip_that_is_plainly_not_a_bundle_says_what_it_is(tmp_path: Path, monkeypatch, run_cli) -> None:
+    """verify model.pt (torch.save writes a zip) said '468 entries is over the 64 entry limit; not a
+    yolox_edge bundle'. Told from the zip's listing alone: no entry is read."""
+    torch = pytest.importorskip("torch")
+
+    ckpt = tmp_path / "model.pt"
+    torch.save({"model": [torch.zeros(2) for _ in range(safezip.MAX_ENTRIES + 10)]}, ckpt)
+    other = tmp_path / "photos.zip"
+    with zipfile.ZipFile(other, "w") as zf:
+        zf.writestr("a.jpg", b"x")
+
+    def no_reading(*a, **kw):
+        raise AssertionError("an entry was read")
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", no_reading)
+    with pytest.raises(UserError, match=re.escape(
+            f"{ckpt}: a torch checkpoint (zip), not a yolox_edge bundle; export it ('yolox-edge export {ckpt} "
+            "--format ncnn --out EXPORT') and package that with 'yolox-edge package EXPORT --target ncnn "
+            "--out NAME.zip'")):
+        verify_bundle(ckpt)
+    with pytest.raises(UserError, match=re.escape(
+            f"{other}: a zip without SHA256SUMS or metadata.json, not a yolox_edge bundle; package an export with "
+            "'yolox-edge package EXPORT --target ncnn --out NAME.zip'")):
+        safe_extract(other, tmp_path / "dest")
+    monkeypatch.undo()
+    code, out, err = run_cli("verify", ckpt)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "a torch checkpoint (zip)" in err, err
+
+
 def test_symlink_entry_is_refused(bundle: Path, tmp_path: Path) -> None:
     bad = rewrite(bundle, tmp_path / "link.zip", lambda n, d: (n, d))
     link = zipfile.ZipInfo("model.link")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..export.metadata import METADATA_FILE
 
 MANIFEST = "SHA256SUMS"
 # Bounds: a Nano/Tiny bundle is a few MB; these leave room for large variants while
@@ -30,6 +31,8 @@ _SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _MANIFEST_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, struct.error)
 _REPACK = "download it again or rebuild it with 'yolox-edge package'"
+_PACKAGE = "'yolox-edge package EXPORT --target ncnn --out NAME.zip'"
+_TORCH_PICKLE = re.compile(r"^[^/]+/data\.pkl$")  # torch.save's zip: ARCHIVE/data.pkl beside ARCHIVE/data/N
 
 
 @dataclass
@@ -72,9 +75,26 @@ def _open_zip(bundle: Path) -> zipfile.ZipFile:
         raise _damaged(bundle, f"not a readable zip, truncated or damaged ({e})") from None
 
 
+def not_a_bundle(infos: list[zipfile.ZipInfo]) -> str | None:
+    """What a zip is when its listing (the central directory alone) shows it is plainly not a
+    bundle: no SHA256SUMS or metadata.json in it, at any depth; None when it may be one (its
+    other checks then say what is wrong)."""
+    names = [i.filename for i in infos]
+    if any(n.rsplit("/", 1)[-1] in (MANIFEST, METADATA_FILE) for n in names):
+        return None
+    if any(_TORCH_PICKLE.match(n) for n in names):
+        return "a torch checkpoint (zip)"
+    return "an empty zip" if not names else f"a zip without {MANIFEST} or {METADATA_FILE}"
+
+
 def check_listing(bundle: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     """Names, kinds and sizes of every entry, before a single byte is extracted."""
     infos = zf.infolist()
+    what = not_a_bundle(infos)  # before the bounds: a checkpoint was '468 entries is over the 64 entry limit'
+    if what is not None:
+        fix = (f"export it ('yolox-edge export {bundle} --format ncnn --out EXPORT') and package that with {_PACKAGE}"
+               if "torch" in what else f"package an export with {_PACKAGE}")
+        raise UserError(f"{bundle}: {what}, not a yolox_edge bundle; {fix}")
     if len(infos) > MAX_ENTRIES:
         raise UserError(f"{bundle}: {len(infos)} entries is over the {MAX_ENTRIES} entry limit; not a yolox_edge bundle")
     seen: set[str] = set()
