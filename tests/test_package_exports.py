@@ -87,12 +87,12 @@ def test_the_folder_or_file_a_call_writes_is_out_everywhere() -> None:
     from yolox_edge.export import export_detector, export_model
     from yolox_edge.models import import_official_checkpoint
     from yolox_edge.pipeline import run_pipeline
-    from yolox_edge.quantize import build_calibration_set, quantize_checkpoint, run_quantize
+    from yolox_edge.quantize import build_calibration_set, load_calibration_set, quantize_checkpoint, run_quantize
 
     writers = (Trainer, run_quantize, run_pipeline, export_model, export_detector, build_calibration_set,
                quantize_checkpoint, import_official_checkpoint, convert_checkpoint, package_bundle)
     assert [f.__name__ for f in writers if "out" not in inspect.signature(f).parameters] == []
-    sized = (export_model, build_calibration_set, run_quantize, run_pipeline)
+    sized = (export_model, build_calibration_set, load_calibration_set, run_quantize, run_pipeline)
     assert [f.__name__ for f in sized if "img_size" not in inspect.signature(f).parameters] == []
 
 

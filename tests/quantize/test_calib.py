@@ -24,7 +24,7 @@ def test_build_and_load_roundtrip(calib_images, tmp_path):
     man = json.loads((out / "manifest.json").read_text())
     assert man["count"] == 5 and man["input_size"] == [64, 64] and len(man["images"]) == 5
     assert man["sha256"] == cal.sha256 and man["sampling"] == "random" and man["seed"] == 3
-    back = load_calibration_set(out, input_size=(64, 64))
+    back = load_calibration_set(out, img_size=(64, 64))
     np.testing.assert_array_equal(back.data, cal.data)
     # Each row is exactly THE preprocessing of its image (one contract for every stage).
     x0, _ = preprocess(read_image(man["images"][0]), PreprocessConfig(input_size=(64, 64)))
@@ -88,7 +88,19 @@ def test_other_input_size_is_refused(tiny_calib):
     with pytest.raises(UserError, match=r"64x64 but the model takes 96x96 \(width x height\); "
                        r"rebuild it with 'calibrate --img-size 96', or quantize at its size with --img-size 64 "
                        r"\(img_size=64 in Python\)"):
+        load_calibration_set(tiny_calib, img_size=96)
+
+
+def test_load_takes_img_size_as_every_call_and_input_size_still_works(tiny_calib):
+    """load_calibration_set(input_size=(H, W)) where build_calibration_set, export and quantize say
+    img_size (S or (H, W)); the old name warns."""
+    assert load_calibration_set(tiny_calib, img_size=64).size == load_calibration_set(tiny_calib, img_size=(64, 64)).size
+    with pytest.warns(DeprecationWarning, match=r"load_calibration_set\(input_size=\) is deprecated; pass img_size="):
+        assert len(load_calibration_set(tiny_calib, input_size=(64, 64))) == 8
+    with pytest.warns(DeprecationWarning), pytest.raises(UserError, match="but the model takes 96x96"):
         load_calibration_set(tiny_calib, input_size=(96, 96))
+    with pytest.raises(TypeError, match="input_size= and img_size="):
+        load_calibration_set(tiny_calib, input_size=(64, 64), img_size=64)
 
 
 def test_rectangular_size_mismatch_is_written_width_x_height(tiny_calib):
@@ -96,7 +108,7 @@ def test_rectangular_size_mismatch_is_written_width_x_height(tiny_calib):
     with pytest.raises(UserError, match=r"64x64 but the model takes 96x64 \(width x height\); "
                        r"rebuild it with 'calibrate --img-size 96x64', or quantize at its size with --img-size 64 "
                        r"\(img_size=64 in Python\)"):
-        load_calibration_set(tiny_calib, input_size=(64, 96))
+        load_calibration_set(tiny_calib, img_size=(64, 96))
 
 
 def test_rectangular_set_from_the_cli(calib_images, tmp_path, run_cli):
@@ -105,7 +117,7 @@ def test_rectangular_set_from_the_cli(calib_images, tmp_path, run_cli):
                              "--out", tmp_path / "c")
     assert code == 0, err
     assert "3 images, 96x64 (WxH)" in out
-    cal = load_calibration_set(tmp_path / "c", input_size=(64, 96))
+    cal = load_calibration_set(tmp_path / "c", img_size=(64, 96))
     assert cal.data.shape == (3, 3, 64, 96) and tuple(cal.size) == (64, 96)
     assert json.loads((tmp_path / "c" / "manifest.json").read_text())["input_size"] == [64, 96]
     code, _, err = run_cli("calibrate", "--data", calib_images, "--img-size", "96x50", "--out", tmp_path / "d")
@@ -342,7 +354,7 @@ def test_damaged_manifest_is_one_clear_error(tiny_calib, tmp_path, fields, messa
 def test_calib_path_may_name_the_array_or_manifest(tiny_calib):
     """--calib DIR/calib.npy was read as the manifest: 'not valid JSON'."""
     for p in (tiny_calib / "calib.npy", tiny_calib / "manifest.json"):
-        cal = load_calibration_set(p, input_size=(64, 64))
+        cal = load_calibration_set(p, img_size=64)
         assert len(cal) == 8 and cal.path == tiny_calib
 
 

@@ -53,7 +53,7 @@ def convert_checkpoint(model: str | Path, to: str, calib: str | Path, out: str |
     with torch.random.fork_rng():
         teacher, ckpt = load_model(model)
         pre = PreprocessConfig.from_dict(ckpt["preprocess"])  # the student keeps the teacher's preprocessing
-        cal = load_calibration_set(calib, input_size=pre.input_size)
+        cal = load_calibration_set(calib, img_size=pre.input_size)
         try:
             with torch_threads(threads):
                 student, blocks = convert_activation(teacher, target, torch.from_numpy(cal.data),

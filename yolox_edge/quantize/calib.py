@@ -340,10 +340,12 @@ def _check_finite(data: np.ndarray, apath: Path, images: list) -> None:
                         "rebuild the calibration set with 'yolox-edge calibrate'")
 
 
-def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None = None) -> CalibrationSet:
-    """Load a cached set, check its hash, and (when given) that it matches the model's input size.
-
-    ``path`` is the set's folder (its manifest.json or calib.npy are taken for it too)."""
+# input_size=(H, W), its earlier name: img_size as every other call (an int is a square).
+@deprecated_keywords(input_size=lambda v: {"img_size": v})
+def load_calibration_set(path: str | Path, *, img_size: int | tuple[int, int] | None = None) -> CalibrationSet:
+    """Load a cached set, check its hash, and (when given) that it matches the model's input size
+    ``img_size`` (S, or (H, W)). ``path`` is the set's folder (its manifest.json or calib.npy are
+    taken for it too). ``input_size=`` is the deprecated name of ``img_size``."""
     mpath = _manifest_path(Path(path))
     d = mpath.parent
     try:
@@ -368,8 +370,8 @@ def load_calibration_set(path: str | Path, *, input_size: tuple[int, int] | None
         raise UserError(f"{apath}: expected float32 [N, 3, H, W], got {data.dtype} {list(data.shape)}")
     _check_finite(data, apath, man.get("images", []))
     hw = tuple(data.shape[2:])
-    if input_size is not None and tuple(input_size) != hw:
-        raise size_mismatch(d, hw, input_size)
+    if img_size is not None and input_hw(img_size) != hw:
+        raise size_mismatch(d, hw, input_hw(img_size))
     return CalibrationSet(data, list(man.get("images", [])), _preprocess(man, mpath, hw),
                           man.get("sampling", "random"), man.get("seed", 0), man.get("source", ""),
                           dict(man.get("class_counts", {})), man["sha256"], d, array=apath.name)

@@ -77,7 +77,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
         note = class_names_note(ckpt["class_names"], val.names)
         if note:
             say(note)
-    cal = load_calibration_set(calib, input_size=tuple(ckpt["preprocess"]["input_size"]))
+    cal = load_calibration_set(calib, img_size=tuple(ckpt["preprocess"]["input_size"]))
     _refuse_earlier(formats, out, force)
     h, w = cal.size  # written width x height, as --img-size takes it and calibrate prints it
     say(f"calibration set: {len(cal)} image{'s' if len(cal) != 1 else ''} {w}x{h} (sha256 {cal.sha256[:12]}...)")

@@ -389,7 +389,7 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
     if opts.accuracy_control and fmt == "ncnn":
         raise UserError(f"{ACCURACY_CONTROL} works through NNCF (openvino, onnx); the ncnn writer has no such loop")
     pre = PreprocessConfig.from_dict(ckpt["preprocess"])
-    cal = calib if isinstance(calib, CalibrationSet) else load_calibration_set(calib, input_size=pre.input_size)
+    cal = calib if isinstance(calib, CalibrationSet) else load_calibration_set(calib, img_size=pre.input_size)
     if tuple(cal.size) != tuple(pre.input_size):
         raise size_mismatch(cal.path, cal.size, pre.input_size)
     kind, k = output_plan(fmt, "fp32", opts.topk, False, False)
