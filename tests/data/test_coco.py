@@ -154,6 +154,15 @@ def test_a_second_file_with_an_image_id_taken_is_skipped_not_given_its_boxes(tmp
     assert "used by a.jpg and c.jpg; c.jpg skipped (give each image its own id)" in dup
 
 
+def test_an_image_listed_twice_is_read_once(tmp_path) -> None:
+    """The same images entry twice trained twice an epoch and, in val, scored its detections twice."""
+    gt = {**GT, "images": GT["images"] + [dict(GT["images"][0])]}
+    split = read_split(write_coco(tmp_path, gt), "val")
+    assert [s.image.name for s in split.samples] == ["a.jpg", "b.jpg"]
+    (dup,) = [p for p in split.problems if "image id 7" in p]
+    assert "image id 7 (a.jpg) is listed more than once; the repeat skipped" in dup
+
+
 def test_annotations_of_an_image_not_listed_are_a_problem(tmp_path) -> None:
     gt = {**GT, "annotations": GT["annotations"] + [
         {"id": 8, "image_id": 12345, "category_id": 5, "bbox": [1, 2, 3, 4], "iscrowd": 0, "area": 12}]}

@@ -49,6 +49,12 @@ def read_coco(spec: DataSpec, split: str) -> Split:
             problems.append(problem(BAD_ANNOTATION, ann_path, f"image entry {n} needs an integer 'id' and a "
                                     "'file_name'; skipped"))
             continue
+        if files_of.get(im["id"]) == im["file_name"]:
+            # The same entry again: kept, it trained twice an epoch and, in a val split, had its
+            # detections scored twice against one set of boxes (a perfect model's AP 1.0 -> 0.96)
+            problems.append(problem(DUPLICATE, ann_path, f"image id {im['id']} ({im['file_name']}) is listed "
+                                    "more than once; the repeat skipped"))
+            continue
         first = files_of.setdefault(im["id"], im["file_name"])
         if first != im["file_name"]:
             # Annotations name an image by id: a second file with the id would train on the
