@@ -43,3 +43,19 @@ def test_no_aug_clamp_short_runs():
     assert clamp_no_aug_epochs(15, 12, 1) == 5  # at most half of what follows warm-up
     assert clamp_no_aug_epochs(15, 3, 1) == 1
     assert clamp_no_aug_epochs(0, 30, 1) == 0
+
+
+def test_a_schedule_that_ends_early_in_its_warm_up_is_named():
+    """A 1-epoch smoke run on 32 images made one optimizer step, at lr 0 (the warm-up's start), and
+    ended 'done: best AP ...' with best.pt holding the starting weights; nothing said so."""
+    from yolox_edge.engine.trainer import warmup_only_note
+
+    one_step = WarmCosSchedule(0.01, epochs=1, iters_per_epoch=1, warmup_epochs=5, no_aug_epochs=0)
+    note = warmup_only_note(one_step)
+    assert note is not None and note.startswith("note: this schedule's 1 optimizer step(s) all fall early in its "
+                                                "warm-up (lr at most 0, against 0.01 after it)")
+    assert warmup_only_note(WarmCosSchedule(0.01, epochs=1, iters_per_epoch=4, warmup_epochs=5, no_aug_epochs=0))
+    # a schedule that gets past a tenth of its rate (or has no warm-up) trains: no note
+    assert warmup_only_note(WarmCosSchedule(0.01, epochs=3, iters_per_epoch=1, warmup_epochs=1, no_aug_epochs=1)) is None
+    assert warmup_only_note(WarmCosSchedule(0.01, epochs=1, iters_per_epoch=1, warmup_epochs=0, no_aug_epochs=0)) is None
+    assert warmup_only_note(WarmCosSchedule(0.01, epochs=300, iters_per_epoch=1000)) is None

@@ -108,6 +108,20 @@ def unused_resume_weights(last: Path, weights: str | Path | None) -> str | None:
     return None if is_run_weights(weights, started) else f"--weights {weights}"
 
 
+def warmup_only_note(schedule: WarmCosSchedule) -> str | None:
+    """A note when every step of the schedule falls early in its warm-up, so the weights barely
+    move: a 1-epoch smoke run on 32 images made one step, at lr 0, and ended 'done: best AP ...'
+    with best.pt holding the starting weights. None for a schedule that reaches a tenth of its lr."""
+    total = schedule.total_iters
+    # the warm-up rises and the cosine falls: the largest lr is at the last step or the warm-up's end
+    top = schedule(min(total - 1, schedule.warmup_iters))
+    if top >= 0.1 * schedule.lr:
+        return None
+    return (f"note: this schedule's {total} optimizer step(s) all fall early in its warm-up (lr at most {top:.2g}, "
+            f"against {schedule.lr:.2g} after it): the weights will barely move; give more epochs or images, a "
+            "smaller train.batch, or a shorter train.warmup_epochs")
+
+
 @contextlib.contextmanager
 def _thread_counts_kept():
     """torch's and OpenCV's thread counts as they were before the block (both are process-wide;
@@ -440,6 +454,9 @@ class Trainer:
             t = self.recipe.train
             self.log(f"sizes: {self.describe_train_sizes()}; evaluated and exported at "
                      f"{format_size(self.test_size)}")
+            note = warmup_only_note(self.schedule)
+            if note and self.start_epoch == 0:
+                self.log(note)
             try:
                 size = self.input_size
                 self._evaluate_kept_epoch()
