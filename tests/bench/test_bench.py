@@ -447,6 +447,15 @@ def test_latency_vs_ap_labels_do_not_overlap(tmp_path):
     write_plot(res, tmp_path / "ap2.svg")
     svg = (tmp_path / "ap2.svg").read_text()
     assert "official-style baseline x2 @416x416" in svg and "@224x224" in svg
+    # a fresh model (every AP 0): neither axis runs below zero (they went to AP -0.06 and -20 ms)
+    from yolox_edge.bench.report import _scatter
+
+    for r in rows:
+        r["ap"] = None if r["baseline"] else 0.0
+    fig, ax = plt.subplots(figsize=(9, 5))
+    _scatter(fig, ax, res, "e2e")
+    assert ax.get_ylim()[0] >= 0 and ax.get_xlim()[0] >= 0 and ax.get_ylim()[1] > 0
+    plt.close(fig)
 
 
 def test_twin_rows_are_dropped_and_metadata_json_reads_as_its_folder(tiny_ckpt, tmp_path):

@@ -339,6 +339,9 @@ def _scatter(fig, ax, result: dict, key: str) -> None:
     ax.set_xlabel(f"{key} latency p50 (ms)")
     ax.set_ylabel("COCO AP")
     ax.margins(x=0.25, y=0.15)  # room for the labels at the edges
+    # ...but not below zero: every AP 0 (a fresh model) drew an axis from -0.06, a latency one from -20 ms
+    ax.set_xlim(left=max(0.0, ax.get_xlim()[0]))
+    ax.set_ylim(bottom=max(0.0, ax.get_ylim()[0]))
     handles = [_patch(c, n) for n, c in BACKEND_COLORS.items()
                if any(r["backend"] == n and not r["baseline"] for r in points)]
     handles += [_marker(THREAD_MARKERS[i % len(THREAD_MARKERS)], f"{t} thread{'s' if t != 1 else ''}")
