@@ -92,3 +92,13 @@ def test_a_stopped_export_takes_away_the_folders_it_made(tiny_ckpt, tmp_path, mo
     with pytest.raises(KeyboardInterrupt):
         export_model(tiny_ckpt, "onnx", tmp_path / "mine")
     assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
+
+
+def test_cli_says_when_topk_is_more_than_the_anchors(tiny_ckpt, tmp_path, run_cli) -> None:
+    """--topk 5000 at a small size became the anchor count with only 'top-84' in the summary to show it."""
+    code, out, err = run_cli("export", tiny_ckpt, "--format", "onnx", "--topk", "5000", "--out", tmp_path / "k")
+    assert code == 0, err
+    assert "note: --topk 5000 is more than the 84 anchors at 64x64: the graph keeps every anchor" in err
+    assert read_metadata(tmp_path / "k")["graph"]["topk"] == 84
+    code, out, err = run_cli("export", tiny_ckpt, "--format", "onnx", "--topk", "50", "--out", tmp_path / "k50")
+    assert code == 0 and "note:" not in err

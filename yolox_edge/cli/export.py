@@ -1,6 +1,8 @@
 """yolox-edge export: a checkpoint -> ONNX / OpenVINO IR / ncnn with the decode in the graph."""
 from __future__ import annotations
 
+import sys
+
 from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from .argtypes import img_size, non_negative, unit_interval
 
@@ -62,6 +64,10 @@ def run(args) -> int:
           + (f", top-{g['topk']}" if g["topk"] else "")
           + (f", NMS {g['nms']['iou']}" if g["nms"] else "")
           + (", rational SiLU" if g.get("silu") == "rational" else "") + "]")
+    if args.topk and g["topk"] and args.topk > g["topk"]:  # capped in the graph: 5000 became 1029 without a word
+        h, w = m["input_size"]
+        print(f"note: --topk {args.topk} is more than the {g['topk']} anchors at {w}x{h}: the graph keeps every "
+              "anchor (the top-K only sorts them)", file=sys.stderr)
     for o in m["outputs"]:
         print(f"  output {o['name']:<7} {o['dtype']:<8} {o['shape']}")
     print(f"  {output_bytes_per_image(m):,} output bytes per image")
