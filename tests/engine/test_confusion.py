@@ -83,6 +83,15 @@ def test_summary_names_pairs_and_per_class_scores() -> None:
     assert table[0].split()[-4:] == ["cat", "dog", "bird", "missed"] and table[-1].split() == ["background", "1", "1", "0"]
 
 
+def test_a_class_neither_labelled_nor_predicted_is_left_out_of_the_table_in_words() -> None:
+    """'(1 classes ... left out)' read as a typo, and the matrix below still has the class."""
+    counter = ConfusionCounter(4)
+    counter.add(PRED, GT_BOXES, GT_LABELS, CROWD)
+    lines = confusion_lines(counter.summary([*NAMES, "fish"], 0.3, app_conf=0.3), "x")
+    assert "  (1 class neither labelled nor predicted here left out of this table)" in lines
+    assert not any(line.split()[:1] == ["fish"] and len(line.split()) == 9 for line in lines)
+
+
 def test_the_f1_sweep_finds_the_known_best_threshold() -> None:
     """One class, 4 objects; boxes by score right, right, wrong, right, wrong, wrong, right:
     F1 = 2 * right / (boxes + 4) is 0.75 with the top four (3 right), for any threshold in

@@ -48,7 +48,9 @@ def _class_lines(summary: dict) -> list[str]:
                f"{_num(o['recall'])}  {_num(o['f1'])}")
     left = len(summary["per_class"]) - len(rows)
     if left:
-        out.append(f"  ({left} classes neither labelled nor predicted here left out)")
+        # of this table only (the matrix keeps every class); "1 classes" read as a typo
+        what = "1 class" if left == 1 else f"{left} classes"
+        out.append(f"  ({what} neither labelled nor predicted here left out of this table)")
     return out
 
 
