@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UserError, file_in_the_way
-from ..fileio import move_to_new, new_folder_mode, remove_empty_folders
+from ..fileio import missing_folders, move_to_new, new_folder_mode, remove_empty_folders
 from .package import check_extracted
 from .safezip import safe_extract
 
@@ -99,7 +99,7 @@ def _make_parents(dest: Path) -> list[Path]:
     blocker = file_in_the_way(dest)
     if blocker is not None:
         raise UserError(f"{dest}: cannot create this folder ({blocker} is a file); name a new folder to extract into")
-    missing = [p for p in dest.parents if not p.exists()]
+    missing = missing_folders(dest.parent)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # no permission

@@ -85,6 +85,12 @@ def output_folder(out_dir: str | Path) -> Path:
     return out
 
 
+def graph_topk(k: int | None, hw: tuple[int, int], strides) -> int | None:
+    """The K a top-K graph of input ``hw`` keeps, and its metadata records: a graph cannot keep
+    more candidates than it has anchors (``k`` None or 0, no top-K, is returned as it is)."""
+    return min(k, num_anchors(hw, strides)) if k else k
+
+
 def clear_earlier_export(out_dir: str | Path, force: bool) -> None:
     """An --out folder holding an export (its metadata.json) is refused unless ``force``; with it, the
     files that metadata lists go first. Writing over it left the earlier model beside a metadata.json
@@ -180,8 +186,7 @@ def export_detector(detector: Detector, fmt: str, out: str | Path, *, class_name
         check_input_size(img_size, detector.strides)
         pre = replace(pre, input_size=input_hw(img_size))
     h, w = pre.input_size
-    if k:  # a graph cannot keep more candidates than it has anchors; record the K it really keeps
-        k = min(k, num_anchors((h, w), detector.strides))
+    k = graph_topk(k, (h, w), detector.strides)
     deploy = DeployModel(detector, kind=kind, topk=k, float_labels=(fmt == "ncnn"),
                          nms_iou=nms["iou"] if nms else None, nms_conf=nms_conf)
     # A real-looking input range keeps tracing-time checks meaningful (0..255, like preprocess).

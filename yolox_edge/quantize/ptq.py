@@ -26,7 +26,7 @@ from ..data.preprocess import PreprocessConfig
 from ..fileio import sha256_file
 from ..progress import deprecated_keywords
 from ..errors import UserError, flag_value
-from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, graph_nms, output_folder, output_plan
+from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, graph_nms, graph_topk, output_folder, output_plan
 from ..export.metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
 from ..export.wrapper import DeployModel, num_anchors
 from ..models import Detector, variant_counts
@@ -394,8 +394,7 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
         raise size_mismatch(cal.path, cal.size, pre.input_size)
     kind, k = output_plan(fmt, "fp32", opts.topk, False, False)
     h, w = pre.input_size
-    if k:  # as export_detector: the K the graph really keeps (metadata said 100 over 84 anchors at 64x64)
-        k = min(k, num_anchors((h, w), detector.strides))
+    k = graph_topk(k, (h, w), detector.strides)  # as export_detector (metadata said 100 over 84 anchors at 64x64)
     detector = fold_batchnorm(detector).eval()
     nms = graph_nms(kind, fmt, opts.nms_iou, opts.nms_conf)  # as the FP32 export of this format
     # ncnn's INT8 convolution has no fast path for the fused stem's 6x6 kernel over 3 channels
