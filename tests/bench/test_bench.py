@@ -425,7 +425,7 @@ def test_latency_vs_ap_labels_do_not_overlap(tmp_path):
     ax.scatter([p[1] for p in pts], [p[2] for p in pts])
     ax.set_xlim(0, 40)
     ax.set_ylim(0.2, 0.4)
-    anns = _place_labels(fig, ax, pts)
+    anns, crossed = _place_labels(fig, ax, pts)
     renderer = fig.canvas.get_renderer()
     from matplotlib.text import Text
     boxes = [Text.get_window_extent(a, renderer) for a in anns]  # the text alone, not its leader line
@@ -455,6 +455,20 @@ def test_latency_vs_ap_labels_do_not_overlap(tmp_path):
     fig, ax = plt.subplots(figsize=(9, 5))
     _scatter(fig, ax, res, "e2e")
     assert ax.get_ylim()[0] >= 0 and ax.get_xlim()[0] >= 0 and ax.get_ylim()[1] > 0
+    # ...and its six points on the bottom edge have no room for their names (they printed over each other):
+    # numbers at the points, the names in a key under the chart
+    texts = [c.get_text() for c in ax.get_children() if isinstance(c, Text) and c.get_text()]
+    assert sorted(t for t in texts if t.isdigit()) == sorted(map(str, range(1, 7)))
+    key = "\n".join(t.get_text() for t in fig.texts)
+    assert all(f"{i}  {r['label'][len('nano '):]} x{r['threads']}" in key
+               for i, r in enumerate((r for r in rows if not r["baseline"]), 1))
+    plt.close(fig)
+    # points far apart keep their names beside them, no key
+    spread = [_fake_row(f"m{i}", "openvino", 1, 5 + 15 * i, 0.1 + 0.1 * i) for i in range(3)]
+    fig, ax = plt.subplots(figsize=(9, 5))
+    _scatter(fig, ax, dict(res, rows=spread), "e2e")
+    texts = [c.get_text() for c in ax.get_children() if isinstance(c, Text) and c.get_text()]
+    assert {"m0 x1", "m1 x1", "m2 x1"} <= set(texts) and not fig.texts
     plt.close(fig)
 
 

@@ -361,13 +361,28 @@ def _scatter(fig, ax, result: dict, key: str) -> None:
     fig.tight_layout()  # the final axes size first: labels are placed in pixels
     ax.autoscale_view()
     labels = dict(zip(map(id, rows), chart_labels(result)))
-    _place_labels(fig, ax, [(labels[id(r)][len(common):], r["latency_ms"][key]["p50"], r["ap"]) for r in points])
+    texts = [labels[id(r)][len(common):] for r in points]
+    placed, crossed = _place_labels(fig, ax, [(t, r["latency_ms"][key]["p50"], r["ap"]) for t, r in zip(texts, points)])
+    if crossed:  # points too close for their names (e.g. every AP 0): numbers at the points, the names in a key
+        for ann in placed:
+            ann.remove()
+        _place_labels(fig, ax, [(str(i), r["latency_ms"][key]["p50"], r["ap"]) for i, r in enumerate(points, 1)])
+        _key_below(fig, ax, [f"{i:>2}  {t}" for i, t in enumerate(texts, 1)])
 
 
-def _place_labels(fig, ax, items: list[tuple[str, float, float]]) -> list:
+def _key_below(fig, ax, lines: list[str]) -> None:
+    """The numbered labels' key, under the axes and their x label (savefig's tight box takes it in)."""
+    renderer = fig.canvas.get_renderer()
+    below = ax.get_tightbbox(renderer).transformed(fig.transFigure.inverted())
+    left = ax.get_position().x0
+    fig.text(left, below.y0 - 0.01, "\n".join(lines), va="top", ha="left", fontsize=7, family="monospace")
+
+
+def _place_labels(fig, ax, items: list[tuple[str, float, float]]) -> tuple[list, int]:
     """Label each point where its text covers no other label or point (nearby points in
     the chart otherwise print over each other): tries offsets around the point, nearest
-    first, and draws a thin leader to a label set further away. Returns the annotations."""
+    first, and draws a thin leader to a label set further away. Returns the annotations
+    and how many of them cover another label or point or needed a leader."""
     from matplotlib.transforms import Bbox
 
     offsets = [(6, 4), (6, -11), (-6, 4), (-6, -11), (6, 16), (6, -23), (-6, 16), (-6, -23),
@@ -375,7 +390,7 @@ def _place_labels(fig, ax, items: list[tuple[str, float, float]]) -> list:
     renderer = fig.canvas.get_renderer()
     to_px = ax.transData.transform
     marks = [Bbox.from_extents(*(to_px((x, y)) - 5), *(to_px((x, y)) + 5)) for _, x, y in items]
-    taken, placed = list(marks), []
+    taken, placed, crossed = list(marks), [], 0
     inside = ax.get_window_extent(renderer)
     for text, x, y in sorted(items, key=lambda it: (-it[2], it[1])):  # top to bottom
         best = None
@@ -391,13 +406,14 @@ def _place_labels(fig, ax, items: list[tuple[str, float, float]]) -> list:
                 best = (cost, dx, dy, box)
             if cost == (False, 0):
                 break
-        _, dx, dy, box = best
+        cost, dx, dy, box = best
         far = (dx, dy) not in offsets[:2]  # a label away from its point gets a leader line to it
+        crossed += cost != (False, 0) or far  # leaders cross other labels and read as the wrong point's
         placed.append(ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=7,
                                   ha="left" if dx > 0 else "right",
                                   arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.6"} if far else None))
         taken.append(box)
-    return placed
+    return placed, crossed
 
 
 def _marker(marker: str, label: str):
