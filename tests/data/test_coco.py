@@ -218,3 +218,29 @@ def test_a_json_saved_with_a_bom_reads(tmp_path) -> None:
     ann = tmp_path / "ann" / "val.json"
     ann.write_bytes(b"\xef\xbb\xbf" + ann.read_bytes())
     assert read_split(spec, "val").names == ["two", "five", "nine"]
+
+
+# Ids a user's own label database might use: not 1..N, listed out of order.
+IDS_GT = {"images": [{"id": 1, "file_name": "a.jpg", "width": 32, "height": 32}],
+          "categories": [{"id": 40, "name": "forty"}, {"id": 7, "name": "seven"}, {"id": 12, "name": "twelve"}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 40, "bbox": [1, 1, 8, 8]}]}
+
+
+def test_split_keeps_the_category_id_of_each_class_index(tmp_path) -> None:
+    split = read_split(write_coco(tmp_path, IDS_GT), "val")
+    assert split.names == ["seven", "twelve", "forty"] and split.category_ids == [7, 12, 40]
+    assert split.samples[0].labels.tolist() == [2]  # id 40 -> index 2 -> category_ids[2] == 40
+    # names: in the spec renames the classes; the ids stay the json's
+    renamed = read_split(write_coco(tmp_path, IDS_GT, "names: [a, b, c]\n"), "val")
+    assert renamed.names == ["a", "b", "c"] and renamed.category_ids == [7, 12, 40]
+
+
+def test_a_large_json_read_through_the_index_keeps_its_category_ids(tmp_path, monkeypatch) -> None:
+    from yolox_edge.data import coco, index
+
+    monkeypatch.setattr(index, "COCO_CACHE_MIN_BYTES", 0)
+    spec = write_coco(tmp_path, IDS_GT)
+    assert read_split(spec, "val").category_ids == [7, 12, 40]
+    monkeypatch.setattr(coco, "read_coco", lambda *a: pytest.fail("a cache hit must not parse the json"))
+    second = read_split(spec, "val")
+    assert second.from_cache and second.category_ids == [7, 12, 40]

@@ -34,6 +34,7 @@ def test_voc_folder_without_list(tmp_path: Path) -> None:
     assert [s.image.stem for s in split.samples] == ["a", "b"] and split.problems == []
     np.testing.assert_allclose(split.samples[0].boxes, [[4, 5, 20, 30], [29, 9, 60, 40]])
     assert split.samples[0].labels.tolist() == [0, 1] and len(split.samples[1].labels) == 0
+    assert split.category_ids is None  # VOC has class names only, no ids
 
 
 def test_voc_problems_name_the_file(tmp_path: Path) -> None:

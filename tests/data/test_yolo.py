@@ -218,3 +218,8 @@ def test_a_label_file_in_pixels_is_one_line_saying_yolo_coordinates_are_fraction
     assert len(b.labels) == 1 and len(c.labels) == 1
     report = check_dataset(spec, ["train"], progress=False)
     assert report["problem_kinds"] == {NOT_FRACTIONS: 2} and report["splits"]["train"]["problems"] == 2
+
+
+def test_a_yolo_split_has_no_category_ids(tmp_path: Path) -> None:
+    spec = make_yolo(tmp_path, {"a": (100, 50, "0 0.5 0.5 0.2 0.4\n")})
+    assert read_split(spec, "train").category_ids is None

@@ -1,4 +1,5 @@
-"""COCO json reader: class index i is the i-th category id in sorted order."""
+"""COCO json reader: class index i is the i-th category id in sorted order (``Split.category_ids``
+keeps that order, so the ids travel with the model to its checkpoint, exports and predictions)."""
 from __future__ import annotations
 
 import json
@@ -80,7 +81,7 @@ def read_coco(spec: DataSpec, split: str) -> Split:
         if image_id not in known:  # dropped with nothing said, while data check counted the boxes as fine
             problems.append(problem(BAD_ANNOTATION, ann_path, f"{len(anns)} annotation(s) (first: {_id(anns[0])}) "
                                     f"name image_id {image_id}, which is not in images; dropped"))
-    return Split(samples, names, problems, coco_gt=gt)
+    return Split(samples, names, problems, coco_gt=gt, category_ids=[c["id"] for c in cats])
 
 
 def _dim(v: object) -> int:

@@ -23,9 +23,9 @@ from ..fileio import atomic_write_bytes
 from .sample import Sample
 from .spec import Split
 
-INDEX_VERSION = 6  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording;
+INDEX_VERSION = 7  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording;
 # 4: voc sizes (and clipping) from the image files, not <size>; 5: a BOM before a label file's first line;
-# 6: one 'coordinates above 1' line for a YOLO file in pixels, not one per box
+# 6: one 'coordinates above 1' line for a YOLO file in pixels, not one per box; 7: a COCO split's category_ids
 CACHE_DIRNAME = ".yolox_edge_cache"
 
 
@@ -80,7 +80,8 @@ def cache_dir(data_root: Path) -> Path:
 def _pack(split: Split, meta: dict) -> bytes:
     n = [len(s.labels) for s in split.samples]
     arrays = {
-        "meta": np.array(json.dumps({**meta, "names": split.names, "sizes_from_files": split.sizes_from_files})),
+        "meta": np.array(json.dumps({**meta, "names": split.names, "sizes_from_files": split.sizes_from_files,
+                                        "category_ids": split.category_ids})),
         "images": np.array([str(s.image) for s in split.samples], dtype=str),
         "ids": np.array([s.image_id for s in split.samples], np.int64),
         "sizes": np.array([[s.width, s.height] for s in split.samples], np.int64).reshape(-1, 2),
@@ -112,8 +113,10 @@ def _unpack(path: Path) -> tuple[Split, dict]:
         ]
         problems = z["problems"].tolist()
         coco_gt = json.loads(str(z["coco_gt"])) if "coco_gt" in z.files else None
+    ids = meta.get("category_ids")
     return Split(samples, list(meta["names"]), problems, coco_gt=coco_gt,
-                 sizes_from_files=bool(meta.get("sizes_from_files", False))), meta
+                 sizes_from_files=bool(meta.get("sizes_from_files", False)),
+                 category_ids=[int(i) for i in ids] if ids is not None else None), meta
 
 
 _GT_ANN_KEYS = ("id", "image_id", "category_id", "bbox", "area", "iscrowd")

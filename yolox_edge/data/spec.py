@@ -24,7 +24,10 @@ FORMATS = ("coco", "voc", "yolo")
 
 @dataclass
 class Split:
-    """A split read from disk: samples, class names and the problems met while reading."""
+    """A split read from disk: samples, class names and the problems met while reading.
+
+    ``category_ids``: the dataset's own id of each class index (a COCO json's category ids in
+    sorted order, so class i is ``category_ids[i]``); None for formats without ids (voc, yolo)."""
 
     samples: list[Sample]
     names: list[str]
@@ -32,6 +35,7 @@ class Split:
     coco_gt: dict | None = None  # COCO-format ground truth (the json for coco, built otherwise)
     # the samples' width/height were read from the image files' headers (yolo), not from annotations
     sizes_from_files: bool = False
+    category_ids: list[int] | None = None
 
 
 @dataclass

@@ -163,7 +163,7 @@ def _validation(fmt: str, data: str, pre: PreprocessConfig, class_names: list[st
     def validation_fn(model, items) -> tuple[float, None]:
         from ..data.spec import Split
 
-        sub = Split(list(items), split.names, coco_gt=split.coco_gt)
+        sub = Split(list(items), split.names, coco_gt=split.coco_gt, category_ids=split.category_ids)
         pred = Predictor(_Mem(model), info, conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET)
         return float(evaluate(pred, sub, progress=False)["AP"]), None
 
