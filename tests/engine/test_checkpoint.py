@@ -137,3 +137,31 @@ def test_state_not_matching_variant(tmp_path, edit: str) -> None:
     torch.save(ckpt, path)
     with pytest.raises(UserError, match="m.pt"):
         load_model(path)
+
+
+def test_category_ids_are_kept_when_given_and_absent_otherwise(tmp_path) -> None:
+    from yolox_edge.engine.checkpoint import checkpoint_category_ids
+
+    model = create_model("test_dw", num_classes=3).eval()
+    path = save_checkpoint(tmp_path / "ids.pt", model, class_names=["a", "b", "c"], category_ids=[7, 12, 40])
+    _, ckpt = load_model(path)
+    assert ckpt["category_ids"] == [7, 12, 40] and checkpoint_category_ids(ckpt, path) == [7, 12, 40]
+    # an older checkpoint (or one trained on voc/yolo data) has no key and loads as before
+    old = save_checkpoint(tmp_path / "old.pt", model, class_names=["a", "b", "c"])
+    _, ckpt = load_model(old)
+    assert "category_ids" not in ckpt and checkpoint_category_ids(ckpt, old) is None
+    for bad, why in (([7, 12], "2 ids for 3 classes"), ([7, 7, 40], "listed twice"), ([7, "12", 40], "whole numbers"),
+                     ([True, 12, 40], "whole numbers")):
+        with pytest.raises(ValueError, match=why):
+            save_checkpoint(tmp_path / "bad.pt", model, class_names=["a", "b", "c"], category_ids=bad)
+    assert not (tmp_path / "bad.pt").exists()
+
+
+def test_an_edited_category_ids_is_refused_on_load(tmp_path) -> None:
+    path = save_checkpoint(tmp_path / "m.pt", create_model("test_dw", num_classes=3).eval(), class_names=["a", "b", "c"],
+                           category_ids=[7, 12, 40])
+    ckpt = load_checkpoint(path)
+    ckpt["category_ids"] = [7, 12]
+    torch.save(ckpt, path)
+    with pytest.raises(UserError, match=r"m\.pt: category_ids 2 ids for 3 classes; the file is damaged or was edited"):
+        load_model(path)

@@ -52,3 +52,13 @@ def test_convert_checkpoint_refuses_an_existing_output(tmp_path, teacher_and_cal
     with pytest.raises(UserError, match="out.pt: a checkpoint is already there"):
         convert_checkpoint(src, "test_hswish", calib, tmp_path / "out.pt", steps=1, batch=4, progress=False)
     assert (tmp_path / "out.pt").read_bytes() == b"keep"
+
+
+def test_the_converted_checkpoint_keeps_the_teachers_category_ids(tmp_path, teacher_and_calib) -> None:
+    src, calib = teacher_and_calib
+    ckpt = load_checkpoint(src)
+    teacher = create_model("test_dw", num_classes=2)
+    teacher.load_state_dict(ckpt["model"])
+    ids = save_checkpoint(tmp_path / "ids.pt", teacher, class_names=["a", "b"], category_ids=[7, 40])
+    res = convert_checkpoint(ids, "test_hswish", calib, tmp_path / "out.pt", steps=1, batch=4, progress=False)
+    assert load_checkpoint(res.path)["category_ids"] == [7, 40]

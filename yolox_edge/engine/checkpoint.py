@@ -1,8 +1,9 @@
 """The checkpoint contract (DESIGN.md): one dict, saved atomically, loaded weights-only.
 
 Keys: format, version, variant, class_names, preprocess, model (state dict), source,
-bn_folded; a training checkpoint adds recipe, epoch, optimizer, train_state and (EMA on)
-ema, ema_updates.
+bn_folded; category_ids (the dataset's id of each class, e.g. a COCO json's category ids) when
+the data had ids: a checkpoint without the key loads as before. A training checkpoint adds
+recipe, epoch, optimizer, train_state and (EMA on) ema, ema_updates.
 """
 from __future__ import annotations
 
@@ -15,22 +16,31 @@ from ..data.preprocess import PreprocessConfig
 from ..errors import UserError, require_file
 from ..fileio import atomic_write_bytes, run_checkpoint
 from ..models import Detector, create_model, get_variant
+from ..runtime.base import category_ids_problem
 
 FORMAT = "yolox_edge.checkpoint"
 VERSION = 1
 
 
 def save_checkpoint(path: str | Path, model: Detector, *, class_names: list[str],
-                    preprocess: PreprocessConfig | None = None, **extra: Any) -> Path:
-    """Write a checkpoint atomically. ``extra`` holds ema/recipe/epoch/optimizer/etc."""
+                    preprocess: PreprocessConfig | None = None, category_ids: list[int] | None = None,
+                    **extra: Any) -> Path:
+    """Write a checkpoint atomically. ``extra`` holds ema/recipe/epoch/optimizer/etc.
+    ``category_ids``: the dataset's id of each class index (stored only when given)."""
     variant = getattr(model, "variant", None)
     if variant is None:
         raise ValueError("model has no .variant; build it with create_model")
     if len(class_names) != model.num_classes:
         raise ValueError(f"{len(class_names)} class names for a {model.num_classes}-class model")
+    if category_ids is not None:
+        why = category_ids_problem(category_ids, model.num_classes)
+        if why:
+            raise ValueError(f"category_ids {category_ids!r:.80}: {why}")
     pre = preprocess or PreprocessConfig(input_size=(get_variant(variant).input_size,) * 2)
     ckpt = {"format": FORMAT, "version": VERSION, "variant": variant, "class_names": list(class_names),
             "preprocess": pre.to_dict(), "model": model.state_dict(), **extra}
+    if category_ids is not None:
+        ckpt["category_ids"] = [int(i) for i in category_ids]
     atomic_write_bytes(path, lambda f: torch.save(ckpt, f))
     return Path(path)
 
@@ -71,11 +81,24 @@ def _refuse_export_file(p: Path) -> None:
                         + ": export and quantize start from a checkpoint")
 
 
+def checkpoint_category_ids(ckpt: dict, path: str | Path = "checkpoint") -> list[int] | None:
+    """The checkpoint's ``category_ids`` (None when it has none: older checkpoints, YOLO/VOC data),
+    or a UserError when the value does not give one id per class."""
+    ids = ckpt.get("category_ids")
+    if ids is None:
+        return None
+    why = category_ids_problem(ids, len(ckpt.get("class_names") or []))
+    if why:
+        raise UserError(f"{path}: category_ids {why}; the file is damaged or was edited")
+    return [int(i) for i in ids]
+
+
 def build_from_checkpoint(ckpt: dict, *, path: str | Path = "checkpoint", use_ema: bool = True) -> Detector:
     """Instantiate the checkpoint's variant and load its (EMA, when present) weights."""
     missing = [k for k in ("variant", "class_names", "model") if k not in ckpt]
     if missing:
         raise UserError(f"{path}: checkpoint lacks {', '.join(missing)}; the file is damaged or was edited")
+    checkpoint_category_ids(ckpt, path)  # a bad value stops here, not in an export or a prediction
     try:
         # The random init is overwritten below; it must not move the caller's random stream.
         with torch.random.fork_rng(devices=[]):

@@ -42,7 +42,7 @@ def convert_checkpoint(model: str | Path, to: str, calib: str | Path, out: str |
     from ..models.zoo import get_variant
     from ..quantize.calib import load_calibration_set
     from ..threads import torch_threads
-    from .checkpoint import load_model, save_checkpoint
+    from .checkpoint import checkpoint_category_ids, load_model, save_checkpoint
     from .reconstruct import convert_activation
 
     # Written after minutes of fitting: a path that cannot take them fails now.
@@ -66,5 +66,5 @@ def convert_checkpoint(model: str | Path, to: str, calib: str | Path, out: str |
               "steps": steps, "lr": lr, "flip": flip}
     # BN statistics came with the teacher's weights, so bn_folded carries over
     path = save_checkpoint(out, student, class_names=ckpt["class_names"], preprocess=pre, source=source,
-                           bn_folded=ckpt.get("bn_folded", False))
+                           bn_folded=ckpt.get("bn_folded", False), category_ids=checkpoint_category_ids(ckpt, model))
     return ConvertResult(path, target, blocks, source)

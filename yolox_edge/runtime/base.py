@@ -28,6 +28,22 @@ class ModelInfo:
     raw_activated: bool = False  # raw obj/cls already sigmoid-ed (official raw export)
     precision: str = "fp32"
     extra: dict = field(default_factory=dict)
+    # the dataset's id of each class index (a COCO json's category ids); None when the data had none
+    category_ids: list[int] | None = None
+
+
+def category_ids_problem(ids: object, num_classes: int) -> str:
+    """Why ``ids`` is not one distinct integer id per class ('' when it is): the check of a
+    checkpoint's and a metadata.json's ``category_ids``."""
+    if not isinstance(ids, (list, tuple)):
+        return f"not a list but a {type(ids).__name__}"
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        return "not all whole numbers"
+    if len(ids) != num_classes:
+        return f"{len(ids)} ids for {num_classes} classes"
+    if len(set(ids)) != len(ids):
+        return "an id is listed twice"
+    return ""
 
 
 class Backend(Protocol):

@@ -24,13 +24,14 @@ def refuse_precision_hint(path: Path, runtime: str, precision_hint: str | None =
 def _open_checkpoint(path: Path, threads: int | None, **options) -> tuple[Backend, ModelInfo]:
     refuse_precision_hint(path, "torch", **options)
     from ..data.preprocess import PreprocessConfig
-    from ..engine.checkpoint import load_model
+    from ..engine.checkpoint import checkpoint_category_ids, load_model
     from .torch_backend import TorchBackend
 
     model, ckpt = load_model(path)
     info = ModelInfo(name=f"yolox_{ckpt['variant']}", class_names=list(ckpt["class_names"]),
                      preprocess=PreprocessConfig.from_dict(ckpt["preprocess"]), output_kind="decoded",
-                     strides=tuple(model.strides), precision="fp32", extra={"variant": ckpt["variant"]})
+                     strides=tuple(model.strides), precision="fp32", extra={"variant": ckpt["variant"]},
+                     category_ids=checkpoint_category_ids(ckpt, path))
     return TorchBackend(model, threads=threads), info
 
 

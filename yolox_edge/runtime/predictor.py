@@ -47,6 +47,12 @@ class Predictor:
         """The model's class names, index = ``Detections.labels`` value."""
         return self.info.class_names
 
+    @property
+    def category_ids(self) -> list[int] | None:
+        """The dataset's id of each class index (a COCO json's category ids, index =
+        ``Detections.labels`` value), or None when the model was trained on data without ids."""
+        return self.info.category_ids
+
     def postprocess(self, out: dict[str, np.ndarray]) -> list[Detections]:
         """Backend outputs (network-input pixels) -> Detections per image."""
         kw = dict(conf=self.conf, iou=self.iou, agnostic=self.agnostic, max_det=self.max_det)
