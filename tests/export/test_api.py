@@ -102,3 +102,22 @@ def test_cli_says_when_topk_is_more_than_the_anchors(tiny_ckpt, tmp_path, run_cl
     assert read_metadata(tmp_path / "k")["graph"]["topk"] == 84
     code, out, err = run_cli("export", tiny_ckpt, "--format", "onnx", "--topk", "50", "--out", tmp_path / "k50")
     assert code == 0 and "note:" not in err
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "ncnn"])
+def test_the_checkpoints_category_ids_go_into_metadata_and_back_to_the_predictor(tmp_path, fmt) -> None:
+    from yolox_edge.runtime import load_predictor
+
+    ckpt = save_checkpoint(tmp_path / "ids.pt", create_model("test", num_classes=3), class_names=["a", "b", "c"],
+                           category_ids=[7, 12, 40])
+    res = export_model(ckpt, fmt, tmp_path / fmt)
+    assert res.metadata["category_ids"] == [7, 12, 40] and read_metadata(res.directory)["category_ids"] == [7, 12, 40]
+    assert load_predictor(res.directory).category_ids == [7, 12, 40]
+
+
+def test_a_checkpoint_without_category_ids_exports_without_the_field(tiny_ckpt, tmp_path) -> None:
+    from yolox_edge.runtime import load_predictor
+
+    res = export_model(tiny_ckpt, "onnx", tmp_path / "onnx")
+    assert "category_ids" not in read_metadata(res.directory)
+    assert load_predictor(res.directory).category_ids is None and load_predictor(tiny_ckpt).category_ids is None

@@ -14,13 +14,14 @@ from yolox_edge.export.metadata import (
 NANO_ANCHORS = 52 * 52 + 26 * 26 + 13 * 13
 
 
-def _meta(kind: str = "topk", topk: int | None = 100, fmt: str = "onnx") -> dict:
+def _meta(kind: str = "topk", topk: int | None = 100, fmt: str = "onnx", category_ids: list[int] | None = None) -> dict:
     outs = output_specs(kind, batch=1, num_anchors=NANO_ANCHORS, num_classes=80, topk=topk)
     return build_metadata(fmt=fmt, model_file="m.onnx", model_name="yolox_nano", variant="nano",
                           class_names=[f"c{i}" for i in range(80)], preprocess=PreprocessConfig(),
                           strides=(8, 16, 32), kind=kind, topk=topk, input_name="images", batch=1, outputs=outs,
                           precision="fp32", source_sha256="ab" * 32, nms={"iou": 0.65, "conf": 0.001,
-                                                                          "class_aware": True})
+                                                                          "class_aware": True},
+                          category_ids=category_ids)
 
 
 def test_output_bytes() -> None:
@@ -83,7 +84,7 @@ def test_metadata_that_contradicts_its_graph_is_refused(tmp_path, edit) -> None:
     """A hand-edited metadata.json (not hashed itself) must not run the graph at a size or with
     classes it was not exported for: ncnn accepts any input size and returned junk boxes."""
     (tmp_path / "m.onnx").write_bytes(b"model bytes")
-    meta = _meta("decoded", None, fmt="ncnn")
+    meta = _meta("decoded", None, fmt="ncnn", category_ids=list(range(100, 180)))
     write_metadata(tmp_path, meta, ["m.onnx"])
     read_metadata(tmp_path)  # as written: consistent
     m = json.loads((tmp_path / "metadata.json").read_text())
@@ -97,3 +98,22 @@ def test_metadata_that_contradicts_its_graph_is_refused(tmp_path, edit) -> None:
     (tmp_path / "metadata.json").write_text(json.dumps(m))
     with pytest.raises(UserError, match="does not describe its graph"):
         read_metadata(tmp_path)
+
+
+def test_category_ids_are_an_optional_field(tmp_path) -> None:
+    """Written when the checkpoint had them (COCO data), absent otherwise; the runtime reads either."""
+    (tmp_path / "m.onnx").write_bytes(b"model bytes")
+    ids = [i + 1 for i in range(90) if i + 1 not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
+    write_metadata(tmp_path, _meta(category_ids=ids), ["m.onnx"])
+    meta = read_metadata(tmp_path)
+    assert meta["category_ids"] == ids and model_info(meta).category_ids == ids
+    write_metadata(tmp_path, _meta(), ["m.onnx"])
+    meta = read_metadata(tmp_path)
+    assert "category_ids" not in meta and model_info(meta).category_ids is None
+    for bad, why in ((ids[:3], "3 ids for 80 classes"), (ids[:-1] + [ids[0]], "listed twice"), (ids[:-1] + [1.5], "whole numbers"),
+                     ("1,2,3", "not a list")):
+        m = json.loads((tmp_path / "metadata.json").read_text())
+        m["category_ids"] = bad
+        (tmp_path / "metadata.json").write_text(json.dumps(m))
+        with pytest.raises(UserError, match=f"metadata.json: category_ids .*{why}.*re-export the model"):
+            read_metadata(tmp_path)

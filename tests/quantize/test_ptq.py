@@ -530,3 +530,17 @@ def test_quantize_checkpoint_takes_out_and_out_dir_still_works(tiny_ckpt, tmp_pa
     with pytest.warns(DeprecationWarning, match=r"quantize_checkpoint\(out_dir=\) is deprecated; pass out="):
         with pytest.raises(UserError, match="no_calib"):
             quantize_checkpoint(tiny_ckpt, tmp_path / "no_calib", "onnx", out_dir=tmp_path / "q", log=None)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "ncnn"])
+def test_int8_metadata_carries_the_checkpoints_category_ids(fmt, tiny_ckpt, tiny_calib, tmp_path):
+    from yolox_edge.engine.checkpoint import load_checkpoint, save_checkpoint
+    from yolox_edge.export.metadata import read_metadata
+    from yolox_edge.models import create_model
+
+    model = create_model("test_dw", num_classes=3)
+    model.load_state_dict(load_checkpoint(tiny_ckpt)["model"])
+    ids = save_checkpoint(tmp_path / "ids.pt", model, class_names=["a", "b", "c"], category_ids=[7, 12, 40])
+    res = quantize_checkpoint(ids, tiny_calib, fmt, tmp_path / "ids", QuantizeOptions(nncf_keep_float=0),
+                              progress=False, log=None)
+    assert read_metadata(res.directory)["category_ids"] == [7, 12, 40]

@@ -10,7 +10,7 @@ import torch
 
 from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
-from ..engine.checkpoint import load_model
+from ..engine.checkpoint import checkpoint_category_ids, load_model
 from ..fileio import missing_folders, remove_empty_folders, sha256_file
 from ..progress import deprecated_keywords
 from ..errors import FORCE, OUT, UserError, check_input_size, flag_value, in_python, input_hw, require_out_folder
@@ -161,6 +161,7 @@ def export_model(model: str | Path, fmt: str, out: str | Path, *, precision: str
     ckpt_path = Path(model)
     detector, ckpt = load_model(ckpt_path)
     return export_detector(detector, fmt, out, class_names=list(ckpt["class_names"]), variant=ckpt["variant"],
+                           category_ids=checkpoint_category_ids(ckpt, ckpt_path),
                            preprocess=PreprocessConfig.from_dict(ckpt["preprocess"]),
                            source_sha256=sha256_file(ckpt_path), source_name=ckpt_path.name, precision=precision,
                            topk=topk, raw=raw, img_size=img_size, dynamic_batch=dynamic_batch, nms_iou=nms_iou,
@@ -173,8 +174,10 @@ def export_detector(detector: Detector, fmt: str, out: str | Path, *, class_name
                     precision: str = "fp32", topk: int | None = None, raw: bool = False,
                     img_size: int | tuple[int, int] | None = None, dynamic_batch: bool = False,
                     nms_iou: float | None = DEFAULT_NMS_IOU, nms_conf: float = DEFAULT_NMS_CONF,
-                    silu: str = "exact", replace_export: bool = False) -> ExportResult:
+                    silu: str = "exact", replace_export: bool = False,
+                    category_ids: list[int] | None = None) -> ExportResult:
     """``export_model`` for a detector in memory (e.g. a fine-tuned or quantized one).
+    ``category_ids``: the dataset's id of each class (the checkpoint's), written to metadata.json.
 
     ``replace_export``: an export already in ``out`` is removed once the new files are ready
     (``export_model(force=True)``), so a run that stops before leaves it as it was."""
@@ -224,7 +227,7 @@ def export_detector(detector: Detector, fmt: str, out: str | Path, *, class_name
                                   precision=precision, source_sha256=source_sha256, nms=nms,
                                   counts=variant_counts(variant, len(class_names), (h, w)),
                                   extra={"source_checkpoint": source_name},
-                                  silu="rational" if rewritten else "exact")
+                                  silu="rational" if rewritten else "exact", category_ids=category_ids)
             if replace_export:
                 clear_earlier_export(out, True)
             # Complete files move in one rename each; the metadata (which names their hashes) last.

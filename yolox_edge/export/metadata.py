@@ -1,7 +1,8 @@
 """metadata.json: the one description of an exported model that the runtime reads back.
 
 Written beside every artifact (and reused by INT8 exports, benchmarks and bundles). Fields
-(DESIGN.md): schema_version, format, model, variant, class_names, input_size, preprocess,
+(DESIGN.md): schema_version, format, model, variant, class_names, category_ids (optional: the
+dataset's id of each class, absent when the data had none), input_size, preprocess,
 strides, graph {decode, topk, nms (false | {iou, conf, class_aware}), box_format, box_units, output_kind, raw_activated,
 silu (only when not exact: "rational")},
 input {name, shape, dtype}, outputs [{name, blob, shape, dtype, layout}], precision,
@@ -19,7 +20,7 @@ from ..decode_np import level_shapes
 from ..fileio import atomic_write_bytes, run_checkpoint, sha256_file
 from ..errors import UserError
 from ..progress import first_few
-from ..runtime.base import OUTPUT_KINDS, ModelInfo
+from ..runtime.base import OUTPUT_KINDS, ModelInfo, category_ids_problem
 
 SCHEMA_VERSION = 1
 METADATA_FILE = "metadata.json"
@@ -66,8 +67,11 @@ def build_metadata(*, fmt: str, model_file: str, model_name: str, variant: str |
                    preprocess: PreprocessConfig, strides: Sequence[int], kind: str, topk: int | None,
                    input_name: str, batch: int | str, outputs: list[dict], precision: str,
                    source_sha256: str | None, nms: dict | None = None, counts: dict | None = None,
-                   extra: dict | None = None, silu: str = "exact") -> dict:
+                   extra: dict | None = None, silu: str = "exact",
+                   category_ids: list[int] | None = None) -> dict:
     """The metadata dict of one export (``files`` is filled in by ``write_metadata``).
+
+    ``category_ids``: the checkpoint's (the dataset's id of each class); written only when known.
 
     ``nms``: None, or {"iou", "conf", "class_aware"} of the NMS inside the graph.
     ``counts``: {"params_m", "gflops"} of the variant at this input size (``models.variant_counts``).
@@ -78,7 +82,9 @@ def build_metadata(*, fmt: str, model_file: str, model_name: str, variant: str |
     h, w = preprocess.input_size
     return {
         "schema_version": SCHEMA_VERSION, "format": fmt, "model": model_name, "variant": variant,
-        "class_names": list(class_names), "input_size": [h, w], "preprocess": preprocess.to_dict(),
+        "class_names": list(class_names),
+        **({"category_ids": [int(i) for i in category_ids]} if category_ids is not None else {}),
+        "input_size": [h, w], "preprocess": preprocess.to_dict(),
         "strides": list(strides),
         "graph": {"decode": kind != "raw", "topk": topk if kind == "topk" else None, "nms": nms or False,
                   "box_format": "xyxy" if kind != "raw" else "raw", "box_units": "input pixels",
@@ -184,7 +190,8 @@ def check_consistency(meta: dict, where: Any) -> None:
     """UserError when metadata.json contradicts itself: the sizes, anchors and classes the runtime
     (and the app) read from it must describe one graph. metadata.json carries no hash of its own, so
     a hand edit (input_size changed to run the model at another size, a class removed) otherwise
-    gives wrong boxes or names without a word: the grids are baked into the graph at export."""
+    gives wrong boxes or names without a word: the grids are baked into the graph at export.
+    ``category_ids``, when present, must give one distinct whole number per class name."""
     def bad(what: str) -> UserError:
         return UserError(f"{where}: {what}; metadata.json does not describe its graph (edited?), re-export the model")
 
@@ -212,6 +219,11 @@ def check_consistency(meta: dict, where: Any) -> None:
                     and got[1:] != dims:
                 raise bad(f"output {spec['name']} {got} is not [B, {dims[0]}, {dims[1]}] for input {size} and "
                           f"{classes} class names")
+    ids = meta.get("category_ids")
+    if ids is not None:
+        why = category_ids_problem(ids, len(meta["class_names"]) if isinstance(meta["class_names"], list) else -1)
+        if why:  # one id per class name, each once: predict --json would give other classes' ids
+            raise UserError(f"{where}: category_ids {why}, not one id per class name (edited?); re-export the model")
 
 
 def verify_files(directory: Path, meta: dict, *, where: Any = None) -> None:
@@ -232,4 +244,5 @@ def model_info(meta: dict) -> ModelInfo:
                      preprocess=PreprocessConfig.from_dict(meta["preprocess"]), output_kind=g["output_kind"],
                      strides=tuple(meta["strides"]), raw_activated=bool(g.get("raw_activated")),
                      precision=meta["precision"], extra={"format": meta["format"], "variant": meta.get("variant"),
-                                                         "metadata": meta})
+                                                         "metadata": meta},
+                     category_ids=list(meta["category_ids"]) if meta.get("category_ids") is not None else None)

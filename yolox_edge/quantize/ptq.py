@@ -26,6 +26,7 @@ from ..data.preprocess import PreprocessConfig
 from ..fileio import sha256_file
 from ..progress import deprecated_keywords
 from ..errors import UserError, flag_value
+from ..engine.checkpoint import checkpoint_category_ids
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, graph_nms, graph_topk, output_folder, output_plan
 from ..export.metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
 from ..export.wrapper import DeployModel, num_anchors
@@ -422,7 +423,8 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
                               outputs=outputs, precision="int8", source_sha256=sha256_file(source), nms=nms,
                               counts=variant_counts(ckpt["variant"], len(ckpt["class_names"]), (h, w)),
                               extra={"source_checkpoint": Path(source).name, "quantization": quant},
-                              silu="rational" if details.get("silus_rewritten") else "exact")
+                              silu="rational" if details.get("silus_rewritten") else "exact",
+                              category_ids=checkpoint_category_ids(ckpt, source))
         # Whole files move in one rename each; metadata.json (naming their hashes) comes last.
         for n in names:
             os.replace(tmp_p / n, out / n)
