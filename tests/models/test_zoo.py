@@ -125,3 +125,19 @@ def test_import_official_checkpoint_is_the_cli_command(tmp_path, to_official_sta
                                         r"--force \(force=True in Python\) to replace it"):
         import_official_checkpoint(path, "test", tmp_path / "lib.pt")
     assert import_official_checkpoint(path, "test", tmp_path / "lib.pt", force=True).path.is_file()
+
+
+def test_import_official_stores_cocos_category_ids_for_the_80_classes(tmp_path, to_official_state) -> None:
+    """The official weights' class i is COCO's i-th category id (1..90 with gaps): stored, so COCO
+    results and predict --json name real ids; another class count has no known ids and stores none."""
+    from yolox_edge.data.coco_names import COCO_CATEGORY_IDS, COCO_CLASSES
+    from yolox_edge.engine import load_checkpoint
+    from yolox_edge.models import import_official_checkpoint
+
+    assert len(COCO_CATEGORY_IDS) == len(COCO_CLASSES) == 80 and COCO_CATEGORY_IDS == sorted(set(COCO_CATEGORY_IDS))
+    assert (COCO_CATEGORY_IDS[0], COCO_CATEGORY_IDS[11], COCO_CATEGORY_IDS[-1]) == (1, 13, 90)  # 12 was never used
+    for classes, want in ((80, COCO_CATEGORY_IDS), (4, None)):
+        path = tmp_path / f"official{classes}.pth"
+        torch.save({"model": to_official_state(create_model("test", num_classes=classes))}, path)
+        res = import_official_checkpoint(path, "test", tmp_path / f"c{classes}.pt")
+        assert res.category_ids == want and load_checkpoint(res.path).get("category_ids") == want

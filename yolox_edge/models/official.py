@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..data.coco_names import COCO_CLASSES
+from ..data.coco_names import COCO_CATEGORY_IDS, COCO_CLASSES
 from ..errors import UserError, flag_value, in_python, require_file
 from .blocks import BaseConv, focus_official_to_ours
 from .detector import Detector
@@ -27,6 +27,12 @@ STEM_KEY = "backbone.stem.conv.conv.weight"
 
 def default_names(num_classes: int) -> list[str]:
     return list(COCO_CLASSES) if num_classes == 80 else [f"class_{i}" for i in range(num_classes)]
+
+
+def default_category_ids(num_classes: int) -> list[int] | None:
+    """COCO's own category ids for the 80 COCO classes ``default_names`` gives (the official
+    weights' class i is the i-th id in sorted order); None for any other count (no ids known)."""
+    return list(COCO_CATEGORY_IDS) if num_classes == 80 else None
 
 
 def _conv_order(model: Detector, size: int) -> list[str]:
@@ -193,19 +199,21 @@ def import_official(path: str | Path, variant: str) -> tuple[Detector, list[str]
 @dataclass
 class ImportedCheckpoint:
     """What ``import_official_checkpoint`` wrote: ``path`` (the checkpoint), ``variant``,
-    ``class_names`` and ``bn_folded`` (True for an official ONNX: BatchNorm folded into the convs)."""
+    ``class_names``, ``bn_folded`` (True for an official ONNX: BatchNorm folded into the convs) and
+    ``category_ids`` (COCO's ids 1..90 of the 80 classes; None for another class count)."""
 
     path: Path
     variant: str
     class_names: list[str]
     bn_folded: bool  # True for an official ONNX (BatchNorm folded into the convs)
+    category_ids: list[int] | None = None
 
 
 def import_official_checkpoint(path: str | Path, variant: str, out: str | Path, *,
                                force: bool = False) -> ImportedCheckpoint:
     """``yolox-edge import-official``: official weights (.onnx or .pth) -> a checkpoint of this
-    project at ``out`` (class names, the preprocessing contract, the source file's sha256).
-    An existing ``out`` is refused unless ``force``."""
+    project at ``out`` (class names, COCO's category ids for the 80 COCO classes, the preprocessing
+    contract, the source file's sha256). An existing ``out`` is refused unless ``force``."""
     from ..engine.checkpoint import save_checkpoint
     from ..errors import refuse_overwrite
     from ..fileio import sha256_file
@@ -213,8 +221,9 @@ def import_official_checkpoint(path: str | Path, variant: str, out: str | Path, 
     out = refuse_overwrite(out, force)
     model, names, folded = import_official(path, variant)
     source = {"kind": "official-onnx" if folded else "official-pth", "file": str(path), "sha256": sha256_file(path)}
-    written = save_checkpoint(out, model, class_names=names, source=source, bn_folded=folded)
-    return ImportedCheckpoint(written, get_variant(variant).name, names, folded)
+    ids = default_category_ids(model.num_classes)
+    written = save_checkpoint(out, model, class_names=names, source=source, bn_folded=folded, category_ids=ids)
+    return ImportedCheckpoint(written, get_variant(variant).name, names, folded, ids)
 
 
 def onnx_variant(path: str | Path) -> str | None:
