@@ -124,3 +124,10 @@ def test_detections_to_list() -> None:
     d = Detections(np.array([[1.234, 2, 3, 4]], np.float32), np.array([0.87654], np.float32), np.array([1]))
     assert d.to_list(["a", "b"]) == [{"label": 1, "score": 0.8765, "box": [1.23, 2.0, 3.0, 4.0], "name": "b"}]
     assert d.to_list(["a"])[0]["name"] == "1"
+
+
+def test_detections_to_list_with_category_ids() -> None:
+    d = Detections(np.zeros((2, 4), np.float32), np.array([0.9, 0.5], np.float32), np.array([2, 0]))
+    assert [r["category_id"] for r in d.to_list(["a", "b", "c"], [7, 12, 40])] == [40, 7]
+    assert "category_id" not in d.to_list(["a", "b", "c"])[0]  # a model without ids
+    assert d.category_ids([7, 12, 40]).tolist() == [40, 7] and Detections().category_ids([7]).shape == (0,)

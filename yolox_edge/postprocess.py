@@ -28,16 +28,24 @@ class Detections:
     def __len__(self) -> int:
         return len(self.scores)
 
-    def to_list(self, names: list[str] | None = None) -> list[dict]:
+    def to_list(self, names: list[str] | None = None, category_ids: list[int] | None = None) -> list[dict]:
         """One dict per detection, as ``predict --json`` writes them: ``label`` (class index),
-        ``score``, ``box`` [x1, y1, x2, y2] in image pixels and, given ``names``, ``name``."""
+        ``score``, ``box`` [x1, y1, x2, y2] in image pixels, given ``names`` its ``name`` and, given
+        ``category_ids`` (``Predictor.category_ids``: the dataset's own ids), its ``category_id``."""
         out = []
         for b, s, c in zip(self.boxes, self.scores, self.labels):
             d = {"label": int(c), "score": round(float(s), 4), "box": [round(float(v), 2) for v in b]}
             if names is not None:
                 d["name"] = names[int(c)] if int(c) < len(names) else str(int(c))
+            if category_ids is not None and 0 <= int(c) < len(category_ids):
+                d["category_id"] = int(category_ids[int(c)])
             out.append(d)
         return out
+
+    def category_ids(self, ids: list[int]) -> np.ndarray:
+        """The dataset's id of each detection [M] (int64): ``ids`` (``Predictor.category_ids``)
+        looked up by ``labels``."""
+        return np.asarray(ids, np.int64)[self.labels] if len(self.labels) else np.zeros(0, np.int64)
 
 
 # ---------------------------------------------------------------- numpy

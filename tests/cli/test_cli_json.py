@@ -73,3 +73,29 @@ def test_predict_into_its_own_folder_twice_skips_its_annotated_copies(run_cli, s
     assert "dog_pred.jpg: 0 detections" in out and "cat.jpg: 0 detections" in out
     assert "skipped 1 annotated copy of an earlier run (cat_pred.jpg" in err
     assert (e / "dog_pred.jpg").read_bytes() == before and (e / "dog_pred_pred.jpg").is_file()
+
+
+def test_predict_json_gives_each_detection_the_models_category_id(run_cli, small, tmp_path) -> None:
+    """A model trained on COCO-format data keeps the json's ids; each detection names its own, on
+    images and on a video's frames. A model without ids (voc/yolo data) writes no category_id."""
+    from yolox_edge.engine.checkpoint import save_checkpoint
+    from yolox_edge.models import create_model
+
+    ckpt = save_checkpoint(tmp_path / "ids.pt", create_model("test", num_classes=3), class_names=["a", "b", "c"],
+                           category_ids=[7, 12, 40])
+    code, out, err = run_cli("predict", ckpt, small / "img.jpg", "--json", "--conf", "0")
+    assert code == 0, err
+    dets = json.loads(out)[0]["detections"]
+    assert dets and all(d["category_id"] == [7, 12, 40][d["label"]] for d in dets)
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (60, 40))
+    for i in range(2):
+        writer.write(np.full((40, 60, 3), 90 + 20 * i, np.uint8))
+    writer.release()
+    code, out, err = run_cli("predict", ckpt, clip, "--json", "--conf", "0")
+    assert code == 0, err
+    frames = json.loads(out)[0]["frames"]
+    assert all(d["category_id"] == [7, 12, 40][d["label"]] for f in frames for d in f["detections"])
+    assert sum(len(f["detections"]) for f in frames)
+    code, out, err = run_cli("predict", small / "m.pt", small / "img.jpg", "--json", "--conf", "0")
+    assert code == 0 and not any("category_id" in d for d in json.loads(out)[0]["detections"])

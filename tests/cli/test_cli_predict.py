@@ -30,6 +30,8 @@ def test_predict_dog_json(refdata, nano_coco_ckpt, run_cli, tmp_path) -> None:
         score, box = EXPECTED[d["name"]]
         assert d["score"] == pytest.approx(score, abs=0.005), d
         assert np.abs(np.asarray(d["box"]) - box).max() <= 2.0, d
+    # import-official stores COCO's own category ids: dog 18, bicycle 2, car 3, truck 8
+    assert {d["name"]: d["category_id"] for d in dets} == {"dog": 18, "bicycle": 2, "car": 3, "truck": 8}
     assert (tmp_path / "dog_pred.jpg").stat().st_size > 0
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, no temp file left
 

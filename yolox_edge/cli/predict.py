@@ -205,7 +205,7 @@ def run(args) -> int:
                 skipped.append(str(path))
                 continue
         det = pred.predict(img)
-        results.append({"image": str(path), "detections": det.to_list(pred.class_names)})
+        results.append({"image": str(path), "detections": det.to_list(pred.class_names, pred.category_ids)})
         if args.save_dir:
             target = Path(args.save_dir) / _pred_name(path, taken)
             replaced += target.exists()
@@ -222,9 +222,9 @@ def run(args) -> int:
     return 0
 
 
-def frame_record(f, names: list[str]) -> dict:
-    """One frame of a video, camera or stream as the JSON holds it."""
-    return {"frame": f.index, "time_s": round(f.time_s, 4), "detections": f.detections.to_list(names)}
+def frame_record(f, names: list[str], category_ids: list[int] | None = None) -> dict:
+    """One frame of a video, camera or stream as the JSON holds it (``category_ids``: the model's, when known)."""
+    return {"frame": f.index, "time_s": round(f.time_s, 4), "detections": f.detections.to_list(names, category_ids)}
 
 
 def _video(pred, path: Path, info, args, taken: set[str], out) -> tuple[dict, bool]:
@@ -239,7 +239,7 @@ def _video(pred, path: Path, info, args, taken: set[str], out) -> tuple[dict, bo
     frames, count = [], 0
     start = time.perf_counter()
     for f in predict_video(pred, path, save_to=save, progress=not args.no_progress):
-        frames.append(frame_record(f, pred.class_names))
+        frames.append(frame_record(f, pred.class_names, pred.category_ids))
         count += len(f.detections)
     ms = 1000 * (time.perf_counter() - start) / len(frames)
     also = "decoding, drawing and encoding" if save else "decoding"

@@ -51,7 +51,7 @@ def run_live(args, source) -> int:
                                               newest_only=not args.every_frame) as live:
             try:
                 for f in live:
-                    frames.append(frame_record(f, pred.class_names))
+                    frames.append(frame_record(f, pred.class_names, pred.category_ids))
                     count += len(f.detections)
             except KeyboardInterrupt as e:  # in the read, the model or here: leaving the with block keeps the recording
                 interrupted = "SIGTERM" if isinstance(e, Terminated) else "Ctrl-C"
