@@ -722,3 +722,52 @@ def test_the_val_split_problems_are_counted_too(synthetic_coco, tmp_path):
     (line,) = [m for m in msgs if m.startswith("data: ")]
     assert line.startswith(f"data: 1 problem(s) in val (first: {spec.parent / 'images' / 'img_000.jpg'}: image size "
                            "differs from annotation: annotated 40x32, the file is 80x64"), line
+
+
+def _ids_coco(spec: Path, ids: dict[int, int], names: dict[int, str], val_ids: list[int] | None = None) -> Path:
+    """The synthetic set with its category ids replaced (``ids``: old -> new; ``names``: new id ->
+    name, ids without boxes allowed); ``val_ids``: a val json with these categories instead."""
+    gt = json.loads((spec.parent / "train.json").read_text())
+    for a in gt["annotations"]:
+        a["category_id"] = ids[a["category_id"]]
+    gt["categories"] = [{"id": i, "name": n} for i, n in names.items()]
+    (spec.parent / "train.json").write_text(json.dumps(gt))
+    if val_ids is not None:
+        gt["categories"] = [{"id": i, "name": f"v{i}"} for i in val_ids]
+        (spec.parent / "val.json").write_text(json.dumps(gt))
+        spec.write_text(spec.read_text().replace("val: {annotations: train.json", "val: {annotations: val.json"))
+    return spec
+
+
+def test_the_checkpoint_keeps_the_coco_jsons_category_ids(synthetic_coco, tmp_path):
+    """Ids like 7, 12, 40 (not 1..N) are what a user's COCO results and label database use."""
+    spec = _ids_coco(synthetic_coco(4), {1: 40, 2: 12}, {40: "red", 7: "unused", 12: "blue"})
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "aug": NO_AUG,
+                          "train": {"epochs": 1, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 0,
+                                    "multiscale_range": 0}})
+    Trainer(r, data=spec, out=tmp_path / "run", progress=False, log=None).train()
+    for name in ("last.pt", "best.pt"):
+        ckpt = load_checkpoint(tmp_path / "run" / name)
+        assert ckpt["class_names"] == ["unused", "blue", "red"] and ckpt["category_ids"] == [7, 12, 40]
+    # a resume on data whose ids changed (same names) is refused, as other names are
+    _ids_coco(spec, {12: 13, 40: 40}, {40: "red", 7: "unused", 13: "blue"})
+    with pytest.raises(UserError, match=r"last\.pt: trained on category ids \[7, 12, 40\]\.\.\., the data spec has "
+                                        r"\[7, 13, 40\]"):
+        Trainer(r, data=spec, out=tmp_path / "run", resume=True, progress=False, log=None).train()
+
+
+def test_a_val_split_with_other_categories_is_refused_or_named_before_training(synthetic_coco, tmp_path):
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "aug": NO_AUG,
+                          "train": {"epochs": 1, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 0}})
+    # another class count: refused now (evaluation refused it after the first epoch's training)
+    spec = _ids_coco(synthetic_coco(4), {1: 1, 2: 2}, {1: "red", 2: "blue"}, val_ids=[1, 2, 3])
+    with pytest.raises(UserError, match="split 'val' has 3 classes, 'train' has 2; .*same categories"):
+        Trainer(r, data=spec, out=tmp_path / "a", progress=False, log=None)._setup()
+    # the same count under other ids and names: scored by position, said once
+    spec = _ids_coco(synthetic_coco(4), {1: 1, 2: 2}, {1: "red", 2: "blue"}, val_ids=[5, 9])
+    msgs: list[str] = []
+    Trainer(r, data=spec, out=tmp_path / "b", progress=False, log=msgs.append)._setup()
+    notes = [m for m in msgs if "other classes" in m]
+    assert notes == ["note: split 'val' has other classes than 'train' (v5 (id 5), v9 (id 9) vs red (id 1), blue "
+                     "(id 2)); evaluation pairs them by position (COCO: sorted id), and the checkpoint keeps "
+                     "the names and ids of 'train'"], msgs

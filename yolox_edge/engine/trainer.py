@@ -234,8 +234,12 @@ class Trainer:
         self.train_split = read_split(spec, r.data.train_split)
         self.val_split: Split | None = read_split(spec, r.data.val_split) if r.data.val_split in spec.splits else None
         self.names = list(self.train_split.names)
+        # the dataset's own id of each class (COCO category ids), kept in the checkpoint; None for voc/yolo
+        self.category_ids = self.train_split.category_ids
         if not self.train_split.samples:
             raise UserError(f"{spec.path}: split {r.data.train_split!r} has no usable images")
+        if self.val_split is not None:
+            self._check_val_classes(spec, r.data.train_split, r.data.val_split)
         if self.dist.is_main:  # only said there: the other ranks would check the same files for nothing
             self._say_data_problems(spec, r.data.train_split, self.train_split)
             # the val split scores every evaluation; a spec naming the train files for it is said once
@@ -291,6 +295,24 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             self.run_log = RunLog(self.out, self.rows)
             self.hooks.insert(0, self.run_log)
+
+    def _check_val_classes(self, spec: DataSpec, train: str, val: str) -> None:
+        """The val split scores classes by index: another class count is refused now (it failed
+        at the first evaluation, an epoch later); other names or category ids with the same count
+        are said once, as evaluation pairs them by position (sorted id for COCO)."""
+        v = self.val_split
+        assert v is not None
+        if len(v.names) != len(self.names):
+            raise UserError(f"{spec.path}: split {val!r} has {len(v.names)} classes, {train!r} has {len(self.names)}; "
+                            "evaluation scores the val split by class index, so give both splits the same "
+                            "categories (or one names: list for both)")
+        if v.names != self.names or v.category_ids != self.category_ids:
+            def few(names: list[str], ids: list[int] | None) -> str:
+                return first_few([n if ids is None else f"{n} (id {i})" for n, i in zip(names, ids or names)], 4)
+
+            self.log(f"note: split {val!r} has other classes than {train!r} ({few(v.names, v.category_ids)} vs "
+                     f"{few(self.names, self.category_ids)}); evaluation pairs them by position (COCO: sorted id), "
+                     f"and the checkpoint keeps the names and ids of {train!r}")
 
     def _say_data_problems(self, spec: DataSpec, name: str, split: Split) -> None:
         """Count a split's problems as `data check` lists them (the same function, reading image
@@ -376,6 +398,11 @@ class Trainer:
         if list(ckpt["class_names"]) != self.names:
             raise UserError(f"{self.out / 'last.pt'}: trained on classes {ckpt['class_names'][:5]}..., the data "
                             f"spec has {self.names[:5]}...; resume with the same data or start a new {OUT}")
+        ids = ckpt.get("category_ids")  # absent in a run started before checkpoints kept them
+        if ids is not None and list(ids) != self.category_ids:
+            now = "none" if self.category_ids is None else f"{self.category_ids[:5]}..."
+            raise UserError(f"{self.out / 'last.pt'}: trained on category ids {list(ids)[:5]}..., the data spec "
+                            f"has {now}; resume with the same data or start a new {OUT}")
         self.model.load_state_dict(ckpt["model"])
         if self.ema is not None and ckpt.get("ema"):
             self.ema.load_state_dict({"model": ckpt["ema"], "updates": ckpt.get("ema_updates", 0)})
@@ -548,7 +575,7 @@ class Trainer:
 
         model = self.eval_model()
         was = model.training
-        info = ModelInfo(name=f"yolox_{self.model.variant}", class_names=self.names,
+        info = ModelInfo(name=f"yolox_{self.model.variant}", class_names=self.names, category_ids=self.category_ids,
                          preprocess=PreprocessConfig(input_size=self.test_size), output_kind="decoded",
                          strides=tuple(self.model.strides))
         pred = Predictor(TorchBackend(model, device=str(self.device)), info, conf=self.recipe.train.eval_conf,
@@ -620,5 +647,5 @@ class Trainer:
                                  "bn_folded": False, "source": {"kind": "trained", "weights": str(self.weights or "")}}
         if self.ema is not None:
             extra.update(ema=self.ema.ema.state_dict(), ema_updates=self.ema.updates)
-        save_checkpoint(path, unwrap(self.model), class_names=self.names,
+        save_checkpoint(path, unwrap(self.model), class_names=self.names, category_ids=self.category_ids,
                         preprocess=PreprocessConfig(input_size=self.test_size), **extra)
