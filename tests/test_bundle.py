@@ -20,7 +20,7 @@ from yolox_edge.export.metadata import build_metadata, output_specs, write_metad
 NAMES = ["person", "bicycle", "car"]
 
 
-def fake_export(folder: Path, fmt: str = "ncnn", kind: str = "topk") -> Path:
+def fake_export(folder: Path, fmt: str = "ncnn", kind: str = "topk", category_ids: list[int] | None = None) -> Path:
     """An export folder whose model files are opaque bytes: enough for everything but inference."""
     folder.mkdir(parents=True, exist_ok=True)
     files = {"ncnn": ["model.ncnn.param", "model.ncnn.bin"], "onnx": ["model.onnx"],
@@ -32,7 +32,8 @@ def fake_export(folder: Path, fmt: str = "ncnn", kind: str = "topk") -> Path:
                            blobs=["out0", "out1", "out2"][: 3 if kind == "topk" else 2])
     meta = build_metadata(fmt=fmt, model_file=files[0], model_name="yolox_test", variant="test", class_names=NAMES,
                           preprocess=PreprocessConfig(input_size=(64, 64)), strides=(8, 16, 32), kind=kind, topk=10,
-                          input_name="in0", batch=1, outputs=outputs, precision="fp32", source_sha256="ab" * 32)
+                          input_name="in0", batch=1, outputs=outputs, precision="fp32", source_sha256="ab" * 32,
+                          category_ids=category_ids)
     write_metadata(folder, meta, files)
     return folder
 
@@ -907,3 +908,25 @@ def test_prepare_assets_deals_with_what_a_kill_9_left(bundle: Path, tmp_path: Pa
 
     res = _prepare(demo, bundle, path)  # nothing left to do but the older script's folder
     assert res.returncode == 0 and len(res.stderr.splitlines()) == 1 and str(older) in res.stderr, res.stderr
+
+
+def test_an_ncnn_bundle_carries_the_category_ids_and_the_app_reads_it(tmp_path: Path) -> None:
+    """category_ids is an optional field: verify, the app's reader (which skips fields it does not
+    know) and labels.txt take the bundle as before; the card names each class's id."""
+    from yolox_edge.bundle.app_contract import check_app_reads
+
+    out = tmp_path / "ids.zip"
+    package_bundle(fake_export(tmp_path / "export", category_ids=[1, 2, 3]), "ncnn", out)
+    with zipfile.ZipFile(out) as zf:
+        meta = json.loads(zf.read("metadata.json"))
+        card = zf.read("MODEL_CARD.md").decode()
+        labels = zf.read("labels.txt").decode()
+    assert meta["category_ids"] == [1, 2, 3] and labels == "person\nbicycle\ncar\n"
+    check_app_reads(out, meta)
+    assert verify_bundle(out)["ok"]
+    assert "0 person (category id 1), 1 bicycle (category id 2), 2 car (category id 3)" in card
+    plain = tmp_path / "plain.zip"
+    package_bundle(fake_export(tmp_path / "plain_export"), "ncnn", plain)
+    with zipfile.ZipFile(plain) as zf:
+        assert "category_ids" not in json.loads(zf.read("metadata.json"))
+        assert "0 person, 1 bicycle, 2 car" in zf.read("MODEL_CARD.md").decode()

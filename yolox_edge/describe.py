@@ -14,7 +14,7 @@ from .progress import first_few
 
 
 def _checkpoint(path: Path) -> dict:
-    from .engine.checkpoint import load_checkpoint
+    from .engine.checkpoint import checkpoint_category_ids, load_checkpoint
     from .errors import UserError
     from .fileio import sha256_file
     from .models import variant_counts
@@ -28,6 +28,7 @@ def _checkpoint(path: Path) -> dict:
     state = ckpt.get("train_state") or {}
     planned = ((ckpt.get("recipe") or {}).get("train") or {}).get("epochs")
     return {"kind": "checkpoint", "path": str(path), "variant": ckpt["variant"], "class_names": names,
+            "category_ids": checkpoint_category_ids(ckpt, path),
             "input_size": list(size) if size else None,
             "counts": variant_counts(ckpt["variant"], len(names), tuple(size)) if size else None,
             "source": ckpt.get("source") or {}, "bn_folded": bool(ckpt.get("bn_folded")), "epoch": ckpt.get("epoch"),
@@ -41,6 +42,7 @@ def _export(meta: dict) -> dict:
 
     return {"kind": "export", "path": meta.pop("_dir", None), "format": meta["format"], "model": meta["model"],
             "variant": meta.get("variant"), "precision": meta["precision"], "class_names": meta["class_names"],
+            "category_ids": meta.get("category_ids"),
             "input_size": meta.get("input_size") or meta["preprocess"]["input_size"], "counts": meta.get("counts"),
             "graph": meta["graph"], "outputs": [{k: o[k] for k in ("name", "shape", "dtype")} for o in meta["outputs"]],
             "bytes_out_per_image": output_bytes_per_image(meta), "quantization": meta.get("quantization"),
@@ -113,8 +115,12 @@ def describe_lines(info: dict) -> list[str]:
     net = f"{info.get('variant') or '?'}, {n} class{'es' if n != 1 else ''} ({first_few(info['class_names'], 6)})"
     if counts:
         net += f", {counts['params_m']:.3f} M params, {counts['gflops']:.2f} GFLOPs at {format_size(info['input_size'])}"
+    ids = info.get("category_ids")
+    # the dataset's ids beside the names they belong to; absent (older checkpoints, voc/yolo): no line
+    id_line = ([f"  ids       category ids {first_few([f'{i} {n}' for i, n in zip(ids, info['class_names'])], 6)}"]
+               if ids else [])
     if info["kind"] == "checkpoint":
-        lines = [f"{info['path']}: checkpoint, {size}", f"  network   {net}",
+        lines = [f"{info['path']}: checkpoint, {size}", f"  network   {net}", *id_line,
                  f"  weights   {_source_line(info['source'])}" + ("; BatchNorm folded" if info["bn_folded"] else "")
                  + ("; EMA weights inside (used for inference)" if info["has_ema"] else "")]
         if info.get("epoch") is not None:
@@ -137,7 +143,7 @@ def describe_lines(info: dict) -> list[str]:
         graph.append("SiLU as a rational approximation (--silu rational)")
     what = "bundle" if info["kind"] == "bundle" else "export"
     lines = [f"{info['path']}: {info['format']} {what}, {info['precision']}, {size}",
-             f"  network   {net}",
+             f"  network   {net}", *id_line,
              f"  graph     {', '.join(graph)}",
              "  outputs   " + ", ".join(f"{o['name']} {o['shape']} {o['dtype']}" for o in info["outputs"])
              + f" ({info['bytes_out_per_image']:,} bytes per image)"]

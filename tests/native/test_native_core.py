@@ -293,6 +293,7 @@ _APP_VERDICTS = [
     (lambda m: m["postprocess"].update(max_det=2**31 - 1), True),
     (lambda m: m["postprocess"].update(agnostic=0), False),
     (lambda m: m.pop("postprocess"), True),
+    (lambda m: m.update(category_ids=[7, 40]), True),  # an optional field the reader skips
 ]
 
 

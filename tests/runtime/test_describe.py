@@ -113,3 +113,21 @@ def test_a_checkpoint_without_its_classes_is_refused(tiny_ckpt, tmp_path) -> Non
     torch.save(ckpt, tmp_path / "edited.pt")
     with pytest.raises(UserError, match=r"edited.pt: checkpoint lacks class_names; the file is damaged"):
         describe_artifact(tmp_path / "edited.pt")
+
+
+def test_category_ids_are_shown_when_present(tmp_path, run_cli) -> None:
+    """info names each class's dataset id beside its name for a checkpoint and its export; an
+    artifact without ids (older, or voc/yolo data) gets no line."""
+    from yolox_edge.engine.checkpoint import save_checkpoint
+    from yolox_edge.export import export_model
+    from yolox_edge.models import create_model
+
+    ckpt = save_checkpoint(tmp_path / "ids.pt", create_model("test", num_classes=3), class_names=["a", "b", "c"],
+                           category_ids=[7, 12, 40])
+    for path in (ckpt, export_model(ckpt, "onnx", tmp_path / "onnx").directory):
+        info = describe_artifact(path)
+        assert info["category_ids"] == [7, 12, 40]
+        assert "  ids       category ids 7 a, 12 b, 40 c" in describe_lines(info)
+    plain = save_checkpoint(tmp_path / "plain.pt", create_model("test", num_classes=3), class_names=["a", "b", "c"])
+    info = describe_artifact(plain)
+    assert info["category_ids"] is None and not any("category ids" in line for line in describe_lines(info))

@@ -227,7 +227,9 @@ def render_card(meta: dict, *, target: str, files: dict[str, int], evaluation: d
             lines.append(f"- {t} thread(s): " + ", ".join(f"{k.replace('_p50_ms', '')} {ms} ms" for k, ms in v.items()))
     else:
         lines.append("Not measured for this bundle (package with --bench-json to record it).")
-    lines += ["", "## Classes", "", ", ".join(f"{i} {n}" for i, n in enumerate(names))]
+    ids = meta.get("category_ids")  # the dataset's own id of each class, when it had ids (COCO)
+    lines += ["", "## Classes", "", ", ".join(f"{i} {n}" + (f" (category id {ids[i]})" if ids else "")
+                                             for i, n in enumerate(names))]
     lines += ["", "## Files (sha256 in SHA256SUMS)", ""]
     lines += [f"- {name}: {size} bytes" for name, size in sorted(files.items())]
     lines += ["", "Check with `yolox-edge verify BUNDLE` (or `sha256sum -c SHA256SUMS` after unzipping).", ""]
