@@ -439,3 +439,37 @@ def test_img_size_and_out_as_elsewhere_and_the_old_names_still_work(calib_images
     assert old.sha256 == new.sha256
     with pytest.warns(DeprecationWarning, match=r"\(out_dir=\) is deprecated; pass out="):
         assert build_calibration_set(calib_images, out_dir=tmp_path / "c", img_size=64, count=2).path == tmp_path / "c"
+
+
+def test_cli_interrupt_says_which_set_the_folder_holds(calib_images, tmp_path, run_cli, monkeypatch):
+    """A Ctrl-C printed 'interrupted' alone: after the manifest switch (while the statistics were
+    computed) the earlier set was already replaced, and before it nothing said the earlier set stayed."""
+    from yolox_edge.quantize import calib
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "c"
+    args = ("calibrate", "--data", calib_images, "--img-size", "64", "--count", "3", "--out", out)
+    with monkeypatch.context() as m:  # before anything is written, no earlier set
+        m.setattr(calib, "preprocess_images", stop)
+        code, _, err = run_cli(*args)
+    assert code == 130 and f"no set was written to {out}; run the same command again" in err, err
+    assert run_cli(*args)[0] == 0
+    first = load_calibration_set(out).sha256
+    with monkeypatch.context() as m:  # before the switch: the earlier set stays
+        m.setattr(calib, "preprocess_images", stop)
+        code, _, err = run_cli(*args, "--seed", "1", "--force")
+    assert code == 130 and f"{out} keeps its earlier set, untouched" in err, err
+    assert load_calibration_set(out).sha256 == first
+    with monkeypatch.context() as m:  # after the switch: the new set is in place, and said to be
+        m.setattr(calib, "calibration_stats", stop)
+        code, _, err = run_cli(*args, "--seed", "1", "--force")
+    array = json.loads((out / "manifest.json").read_text())["array"]
+    assert code == 130 and f"interrupted after the new set was written: {out} holds it, whole ({array}" in err, err
+    assert f"calibrate --show {out}" in err and load_calibration_set(out).sha256 != first
+    with monkeypatch.context() as m:  # the array renamed in, the manifest not: the unused array is named
+        _stop_at(m, 2)
+        code, _, err = run_cli(*args, "--seed", "2", "--force")
+    spare = sorted(f.name for f in out.glob("*.npy") if f.name != array)
+    assert code == 130 and spare and "keeps its earlier set, untouched" in err and spare[0] in err, err

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .argtypes import img_size, positive
@@ -46,7 +47,8 @@ FEW_IMAGES = 20  # below this a calibration set is a sample of very few scenes
 
 def run(args) -> int:
     from ..errors import UserError
-    from ..quantize.calib import build_calibration_set, calibration_stats, format_stats, load_calibration_set
+    from ..quantize.calib import (build_calibration_set, calibration_stats, format_stats, load_calibration_set,
+                                  manifest_bytes, stopped_note)
 
     check_json_target(args)
     if args.show and args.build_flags:
@@ -55,12 +57,18 @@ def run(args) -> int:
                         "drop them, or drop --show to build a set")
     if args.show:
         cal = load_calibration_set(args.show)
+        stats = calibration_stats(cal)
     else:
         if not args.data or not args.out:
             raise UserError("calibrate needs --data SPEC|DIR and --out DIR (or --show DIR)")
-        cal = build_calibration_set(args.data, args.out, img_size=args.size, count=args.count, sampling=args.sampling,
-                                    seed=args.seed, split=args.split, force=args.force)
-    stats = calibration_stats(cal)
+        before = manifest_bytes(Path(args.out))
+        try:
+            cal = build_calibration_set(args.data, args.out, img_size=args.size, count=args.count,
+                                        sampling=args.sampling, seed=args.seed, split=args.split, force=args.force)
+            stats = calibration_stats(cal)
+        except KeyboardInterrupt:
+            print(stopped_note(Path(args.out), before), file=sys.stderr)
+            raise
     write_json(stats, args.json_out)
     out = report_stream(args)
     print(format_stats(stats), file=out)

@@ -229,6 +229,39 @@ def _replace_set(out: Path, blob: bytes, digest: str, manifest: dict) -> str:
     return name
 
 
+def manifest_bytes(out: Path) -> bytes | None:
+    """The manifest.json in ``out`` as it is now; None when there is none."""
+    try:
+        return (out / MANIFEST_NAME).read_bytes()
+    except OSError:
+        return None
+
+
+def stopped_note(out: Path, before: bytes | None) -> str:
+    """What a build stopped by Ctrl-C or SIGTERM left in ``out``, whose manifest was ``before``:
+    the earlier set, the new one (the stop came after the manifest switch) or none.
+
+    'interrupted' alone read as 'nothing changed', also when the new set had replaced the earlier
+    one (a stop while its statistics were computed), and said nothing of the earlier set."""
+    now = manifest_bytes(out)
+    live = _live_array(out) if now is not None else None
+    # an array the stop left unused: the next build into out removes it
+    spare = sorted(f.name for f in out.glob("calib*.npy") if _OWN_ARRAY.fullmatch(f.name) and f.name != live) \
+        if out.is_dir() else []
+    tail = (f" ({', '.join(spare)} beside it is unused: the next 'calibrate --force' into {out} removes it, or "
+            "delete it)" if spare else "")
+    if now is not None and now != before:
+        return (f"calibrate: interrupted after the new set was written: {out} holds it, whole ({live} and "
+                f"manifest.json); 'yolox-edge calibrate --show {out}' prints its statistics{tail}")
+    if before is not None:
+        return (f"calibrate: interrupted: {out} keeps its earlier set, untouched; run the same command again to "
+                f"replace it{tail}")
+    if spare:  # the array came, its manifest not: without one the folder is refused as holding a set
+        return (f"calibrate: interrupted: no set was written to {out}, only an array without its manifest.json "
+                f"({', '.join(spare)}): delete it, then run the same command again")
+    return f"calibrate: interrupted: no set was written to {out}; run the same command again"
+
+
 # The earlier names: img_size as every other call and calibrate --img-size; out as Trainer,
 # run_quantize and the README.
 @deprecated_keywords(size=lambda v: {"img_size": v}, out_dir=lambda v: {"out": v})
