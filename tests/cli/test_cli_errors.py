@@ -336,6 +336,19 @@ def test_a_run_folder_or_an_onnx_given_as_a_checkpoint_points_to_the_right_comma
     assert code == 2 and "a folder, not a checkpoint; give the .pt checkpoint" in err
 
 
+def test_a_calibration_set_given_as_a_model_is_named_as_one(run_cli, bad, tmp_path) -> None:
+    """info/predict/package calib/ said 'no metadata.json beside this model; export it with
+    yolox-edge export': a set the user had just built, sent to a command that cannot take it."""
+    from yolox_edge.quantize.calib import build_calibration_set
+
+    calib = tmp_path / "calib"
+    build_calibration_set(bad / "imgs", calib, img_size=32, count=1)
+    for args in (("info", calib), ("predict", calib, bad / "ok.jpg"),
+                 ("package", calib, "--target", "ncnn", "--out", tmp_path / "b.zip")):
+        line = assert_one_line_error(run_cli(*args), f"{calib}: a calibration set (from 'yolox-edge calibrate'), "
+                                     "not a model", f"calibrate --show {calib}", f"--calib {calib}")
+        assert "export it" not in line
+
 def test_export_into_a_folder_holding_an_export_needs_force(bad: Path, tmp_path: Path, run_cli) -> None:
     """A second export into the same --out replaced metadata.json and orphaned the first model."""
     out = tmp_path / "ex"

@@ -117,6 +117,15 @@ def peek_metadata(directory: str | Path) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
+def _is_calibration_set(folder: Path) -> bool:
+    """Whether ``folder`` holds a calibration set's manifest.json (quantize/calib.py writes it)."""
+    try:
+        man = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(man, dict) and man.get("format") == "yolox_edge.calibration"
+
+
 def find_metadata(path: str | Path) -> Path:
     """metadata.json for an artifact: the file itself, inside a folder, or beside a model file."""
     p = Path(path)
@@ -134,6 +143,10 @@ def find_metadata(path: str | Path) -> Path:
         if ckpt:  # a training run's folder
             raise UserError(f"{p}: a training run, not an export; give its checkpoint ({ckpt}) or export it "
                             f"with 'yolox-edge export {ckpt} --format onnx --out OUT'")
+        if p.is_dir() and _is_calibration_set(p):  # given where a model goes: 'export it' sent users astray
+            raise UserError(f"{p}: a calibration set (from 'yolox-edge calibrate'), not a model; "
+                            f"'yolox-edge calibrate --show {p}' prints it, and 'yolox-edge quantize MODEL --calib "
+                            f"{p}' uses it")
         if p.is_dir():
             # three levels down at most: a quantize folder keeps its FP32 references under fp32/FORMAT
             # (not in hidden folders: a quantize run killed mid-way can leave its .quantize_run_* there)
