@@ -349,6 +349,25 @@ def test_a_calibration_set_given_as_a_model_is_named_as_one(run_cli, bad, tmp_pa
                                      "not a model", f"calibrate --show {calib}", f"--calib {calib}")
         assert "export it" not in line
 
+def test_heic_photos_are_named_not_skipped_unsaid(run_cli, bad, tmp_path) -> None:
+    """An iPhone's .HEIC photos in a folder were left out without a word (fewer results, or 'no
+    images in this folder'), and one named was 'not a decodable image (JPEG, PNG, ...)'."""
+    import shutil
+
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)  # an ISO-BMFF HEIC header
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "IMG_0001.HEIC").write_bytes(heic)
+    line = assert_one_line_error(run_cli("predict", bad / "good.pt", photos), "no images in this folder",
+                                 "1 HEIC photo left out (IMG_0001.HEIC)", "convert to JPEG")
+    line = assert_one_line_error(run_cli("predict", bad / "good.pt", photos / "IMG_0001.HEIC"),
+                                 "IMG_0001.HEIC: a HEIC/HEIF photo", "convert to JPEG")
+    assert "not a decodable image" not in line
+    shutil.copy(bad / "ok.jpg", photos / "ok.jpg")
+    code, out, err = run_cli("predict", bad / "good.pt", photos)
+    assert code == 0 and "ok.jpg" in out, err
+    assert f"note: {photos}: 1 HEIC photo left out (IMG_0001.HEIC): OpenCV cannot decode HEIC" in err
+
 def test_export_into_a_folder_holding_an_export_needs_force(bad: Path, tmp_path: Path, run_cli) -> None:
     """A second export into the same --out replaced metadata.json and orphaned the first model."""
     out = tmp_path / "ex"

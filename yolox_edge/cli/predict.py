@@ -2,6 +2,7 @@
 annotated copies saved."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from . import add_precision_hint
@@ -66,8 +67,10 @@ def add_parser(sub) -> None:
 def _expand(items: list[str]) -> list[tuple[Path, bool]]:
     """(path, named) for each image: the files given, then each folder's images in name order.
     ``named`` marks files the user typed (a bad one stops the run before any work)."""
+    from ..data.check import CONVERT_HEIF, HEIF_SUFFIXES
     from ..data.preprocess import IMAGE_SUFFIXES, list_images
     from ..errors import UserError
+    from ..progress import first_few
 
     out: list[tuple[Path, bool]] = []
     for item in items:
@@ -76,9 +79,16 @@ def _expand(items: list[str]) -> list[tuple[Path, bool]]:
             out.append((p, True))
             continue
         found = list_images(p)
+        # an iPhone's HEIC photos are not in IMAGE_SUFFIXES: left out unsaid, a folder of its
+        # pictures gave fewer results (or 'no images') without a word on why
+        photos = sorted(q.name for q in p.iterdir() if q.suffix.lower() in HEIF_SUFFIXES and q.is_file())
+        left_out = (f"{len(photos)} HEIC photo{'s' if len(photos) != 1 else ''} left out "
+                    f"({first_few(photos, 3)}): {CONVERT_HEIF}") if photos else ""
         if not found:
             raise UserError(f"{p}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, "
-                            f"not in subfolders)")
+                            f"not in subfolders){'; ' + left_out if left_out else ''}")
+        if left_out:
+            print(f"note: {p}: {left_out}", file=sys.stderr)
         out += [(q, False) for q in found]
     return out
 

@@ -97,8 +97,18 @@ def image_format(head: bytes) -> str | None:
     return None
 
 
+# HEIC/HEIF, an iPhone's default photo format: OpenCV's wheels have no decoder for it (ISO-BMFF
+# brands at bytes 8-11)
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
+HEIF_SUFFIXES = {".heic", ".heif"}
+CONVERT_HEIF = ("OpenCV cannot decode HEIC; convert to JPEG (e.g. 'heif-convert IMG.HEIC IMG.jpg'; an iPhone "
+                "writes JPEG with Settings > Camera > Formats > Most Compatible)")
+
+
 def undecodable_detail(head: bytes) -> str:
     """Why a file that does not decode is refused, by what its first bytes say it is."""
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return f"a HEIC/HEIF photo (an iPhone's default format): {CONVERT_HEIF}"
     fmt = image_format(head)
     if fmt:
         return f"a {fmt} file, but truncated or damaged (it does not decode); re-copy or re-export it"
