@@ -246,6 +246,22 @@ def test_force_replacement_leaves_the_old_set_or_the_new_one_whole(calib_images,
         build_calibration_set(calib_images, out, img_size=64, count=3, seed=4)
 
 
+def test_a_stopped_build_takes_away_the_empty_folders_it_made(calib_images, tmp_path, monkeypatch):
+    """A stop while writing the array left the new --out (and the folders above it) empty, as
+    export and quantize no longer do. A folder that was there before stays, even empty."""
+    with monkeypatch.context() as m:
+        _stop_at(m, 1)  # the array's rename into place
+        with pytest.raises(KeyboardInterrupt):
+            build_calibration_set(calib_images, tmp_path / "new" / "deeper" / "c", img_size=64, count=3)
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()
+    with monkeypatch.context() as m:
+        _stop_at(m, 1)
+        with pytest.raises(KeyboardInterrupt):
+            build_calibration_set(calib_images, tmp_path / "mine", img_size=64, count=3)
+    assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
+
+
 @pytest.mark.skipif(os.name == "nt", reason="Windows cannot flush a folder")
 def test_force_replacement_survives_a_power_loss_at_any_instant(calib_images, tmp_path, monkeypatch):
     """A rename or removal in a folder is sure to be on disk only once the folder is flushed

@@ -162,3 +162,55 @@ def test_an_out_that_cannot_be_made_gets_only_its_error_line(tiny_ckpt, tiny_cal
     assert "Read-only file system" in err
     assert "nothing was written" not in err and "Run the same command again" not in err
     assert "during starting" not in err
+
+
+def test_a_stop_takes_away_the_empty_folders_it_made_above_out(tiny_ckpt, tiny_calib, tmp_path, monkeypatch,
+                                                                capsys):
+    """Only --out itself went; the folders made above it for a deep --out stayed, empty (export
+    took them away already). A folder that was there before stays, even empty."""
+    import yolox_edge.quantize.pipeline as pipeline
+
+    def interrupted(*a):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "quantize_detector", interrupted)
+    out = tmp_path / "new" / "deeper" / "int8"
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", out, progress=False)
+    assert not (tmp_path / "new").exists()
+    assert f"{out} was removed (this run had made it, with the 2 empty folders it made above it)" \
+        in capsys.readouterr().err
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "mine" / "q", progress=False)
+    assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
+    assert f"{tmp_path / 'mine' / 'q'} was removed (this run had made it). Run" in capsys.readouterr().err
+
+
+def test_a_folder_filled_meanwhile_stays(tiny_ckpt, tiny_calib, tmp_path, monkeypatch):
+    """Another process's file in a folder this run made: that folder, and those above it, stay."""
+    import yolox_edge.quantize.pipeline as pipeline
+
+    out = tmp_path / "new" / "int8"
+
+    def interrupted(*a):
+        (tmp_path / "new" / "theirs.txt").write_text("x")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "quantize_detector", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", out, progress=False, log=None)
+    assert not out.exists() and sorted(p.name for p in (tmp_path / "new").iterdir()) == ["theirs.txt"]
+
+
+def test_quantize_checkpoint_takes_away_the_folders_it_made(tiny_ckpt, tiny_calib, tmp_path, monkeypatch):
+    """The one-format call (the pipeline's INT8 step) left an empty --out and its parents, as export did."""
+    import yolox_edge.quantize.ptq as ptq
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ptq, "export_int8_graph", stop)
+    with pytest.raises(KeyboardInterrupt):
+        ptq.quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "new" / "q", progress=False, log=None)
+    assert not (tmp_path / "new").exists()

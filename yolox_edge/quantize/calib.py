@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.preprocess import IMAGE_SUFFIXES, PreprocessConfig, list_images, preprocess, read_image
-from ..fileio import atomic_write_bytes, run_checkpoint
+from ..fileio import atomic_write_bytes, missing_folders, remove_empty_folders, run_checkpoint
 from ..progress import deprecated_keywords, first_few
 from ..errors import FORCE, OUT, UserError, check_input_size, flag_value, format_size, input_hw, require_out_folder
 
@@ -293,7 +293,12 @@ def build_calibration_set(source: str | Path, out: str | Path, *, img_size: int 
     manifest = {"format": FORMAT, "version": VERSION, "input_size": list(hw), "count": len(files),
                 "sha256": digest, "sampling": sampling, "seed": seed, "source": desc,
                 "preprocess": cal.preprocess.to_dict(), "images": cal.images, "class_counts": class_counts}
-    cal.array = _replace_set(out, blob, digest, manifest)
+    made = missing_folders(out)  # taken away again, empty, if the writing stops (as export and quantize)
+    try:
+        cal.array = _replace_set(out, blob, digest, manifest)
+    except BaseException:
+        remove_empty_folders(made)
+        raise
     return cal
 
 

@@ -23,7 +23,7 @@ import torch
 
 from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
-from ..fileio import sha256_file
+from ..fileio import missing_folders, remove_empty_folders, sha256_file
 from ..progress import deprecated_keywords
 from ..errors import UserError, flag_value
 from ..engine.checkpoint import checkpoint_category_ids
@@ -404,31 +404,36 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
                          nms_iou=nms["iou"] if nms else None, nms_conf=opts.nms_conf, fuse_stem=fmt != "ncnn")
     example = torch.from_numpy(cal.data[:1].copy())
     stem = f"yolox_{ckpt['variant']}_int8"
+    made = missing_folders(out_dir)  # taken away again if this run stops before the files are in
     out = output_folder(out_dir)
-    with tempfile.TemporaryDirectory(prefix=".quantize_", dir=out) as tmp:
-        tmp_p = Path(tmp)
-        names, input_name, blobs, details = export_int8_graph(deploy, fmt, example, cal, tmp_p, stem, opts, pre,
-                                                              list(ckpt["class_names"]))
-        outputs = output_specs(kind, batch=1, num_anchors=num_anchors((h, w), detector.strides),
-                               num_classes=detector.num_classes, topk=k,
-                               label_dtype="float32" if fmt == "ncnn" else "int64", blobs=blobs)
-        # 'count' is the set's size; 'used' the first images the statistics took (--subset-size)
-        used = min(opts.subset_size, len(cal))
-        quant = {"method": opts.method, **details, "calibration": {**cal.describe(), "used": used},
-                 "bn_folded": True,
-                 "float_part": scopes.describe(deploy), **({"qat": opts.qat} if opts.qat else {})}
-        meta = build_metadata(fmt=fmt, model_file=names[0], model_name=f"yolox_{ckpt['variant']}",
-                              variant=ckpt["variant"], class_names=list(ckpt["class_names"]), preprocess=pre,
-                              strides=detector.strides, kind=kind, topk=k, input_name=input_name, batch=1,
-                              outputs=outputs, precision="int8", source_sha256=sha256_file(source), nms=nms,
-                              counts=variant_counts(ckpt["variant"], len(ckpt["class_names"]), (h, w)),
-                              extra={"source_checkpoint": Path(source).name, "quantization": quant},
-                              silu="rational" if details.get("silus_rewritten") else "exact",
-                              category_ids=checkpoint_category_ids(ckpt, source))
-        # Whole files move in one rename each; metadata.json (naming their hashes) comes last.
-        for n in names:
-            os.replace(tmp_p / n, out / n)
-        write_metadata(out, meta, names)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".quantize_", dir=out) as tmp:
+            tmp_p = Path(tmp)
+            names, input_name, blobs, details = export_int8_graph(deploy, fmt, example, cal, tmp_p, stem, opts, pre,
+                                                                  list(ckpt["class_names"]))
+            outputs = output_specs(kind, batch=1, num_anchors=num_anchors((h, w), detector.strides),
+                                   num_classes=detector.num_classes, topk=k,
+                                   label_dtype="float32" if fmt == "ncnn" else "int64", blobs=blobs)
+            # 'count' is the set's size; 'used' the first images the statistics took (--subset-size)
+            used = min(opts.subset_size, len(cal))
+            quant = {"method": opts.method, **details, "calibration": {**cal.describe(), "used": used},
+                     "bn_folded": True,
+                     "float_part": scopes.describe(deploy), **({"qat": opts.qat} if opts.qat else {})}
+            meta = build_metadata(fmt=fmt, model_file=names[0], model_name=f"yolox_{ckpt['variant']}",
+                                  variant=ckpt["variant"], class_names=list(ckpt["class_names"]), preprocess=pre,
+                                  strides=detector.strides, kind=kind, topk=k, input_name=input_name, batch=1,
+                                  outputs=outputs, precision="int8", source_sha256=sha256_file(source), nms=nms,
+                                  counts=variant_counts(ckpt["variant"], len(ckpt["class_names"]), (h, w)),
+                                  extra={"source_checkpoint": Path(source).name, "quantization": quant},
+                                  silu="rational" if details.get("silus_rewritten") else "exact",
+                                  category_ids=checkpoint_category_ids(ckpt, source))
+            # Whole files move in one rename each; metadata.json (naming their hashes) comes last.
+            for n in names:
+                os.replace(tmp_p / n, out / n)
+            write_metadata(out, meta, names)
+    except BaseException:  # Ctrl-C or an error: no empty --out left behind (as export_detector)
+        remove_empty_folders(made)
+        raise
     files = [out / n for n in names] + [out / METADATA_FILE]
     return QuantizeResult(out, out / names[0], files, meta)
 

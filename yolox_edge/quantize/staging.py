@@ -2,7 +2,8 @@
 
 Every format is written (and, after QAT, scored) in a hidden folder inside ``--out`` and moved
 into place only when all of them are done, each metadata.json last. Ctrl-C or an error before
-that removes the hidden folder, and ``--out`` too when this run made it and it is empty: a
+that removes the hidden folder, and ``--out`` too when this run made it and it is empty (with the
+empty folders this run made above it, as export does): a
 later run finds ``--out`` as it was (an earlier export replaced by ``--force`` is removed only
 at that last step), not an empty folder, nor one format of three that it then refuses without
 ``--force``. A killed process (SIGKILL, power loss) can leave only the hidden ``.quantize_run_*``
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from ..errors import FORCE
 from ..export.api import output_folder
+from ..fileio import missing_folders, remove_empty_folders
 from ..export.metadata import METADATA_FILE
 from .ptq import QuantizeResult
 
@@ -35,23 +37,28 @@ class StagedOutput:
         self.out = Path(out)
         self.phase = "the start"
         self.committed: list[Path] = []
-        self.made = False
+        self.made: list[Path] = []  # --out and the folders above it that this run made, deepest first
         self.removed_out = False
         self.dir: Path | None = None
 
     def __enter__(self) -> StagedOutput:
-        self.made = not self.out.exists()
-        output_folder(self.out)
-        # inside --out: the same file system, so each file moves into place by one rename
-        self.dir = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=self.out))
+        self.made = missing_folders(self.out)
+        try:
+            output_folder(self.out)
+            # inside --out: the same file system, so each file moves into place by one rename
+            self.dir = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=self.out))
+        except BaseException:  # __exit__ is not called: the folders made so far go here
+            remove_empty_folders(self.made)
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
-        if exc_type is not None and self.made and self.out.is_dir() and not any(self.out.iterdir()):
-            self.out.rmdir()
-            self.removed_out = True
+        if exc_type is not None and self.made:
+            # the same helpers as export: only folders this run made, and only while empty
+            remove_empty_folders(self.made)
+            self.removed_out = not self.out.exists()
         return False
 
     def commit(self, staged: dict[str, QuantizeResult], targets: dict[str, Path]) -> dict[str, QuantizeResult]:
@@ -82,7 +89,9 @@ class StagedOutput:
                     "the quantization, or score each export with 'yolox-edge eval DIR --data SPEC')"
                     if self.phase == REPORT_PHASE else f"; run the same command with {FORCE} for the rest")
             return f"quantize: {how} during {self.phase}: {kept}{rest}"
-        where = (f"{self.out} was removed (this run had made it)" if self.removed_out
+        above = sum(not f.exists() for f in self.made[1:]) if self.removed_out else 0
+        parents = f", with the {above} empty folder{'s' if above != 1 else ''} it made above it" if above else ""
+        where = (f"{self.out} was removed (this run had made it{parents})" if self.removed_out
                  else f"{self.out} holds what it held before the run (an earlier export there is untouched)")
         again = ("QAT keeps nothing to resume from (there is no --resume): run the same command again to "
                  "start over." if qat else "Run the same command again.")
