@@ -1,6 +1,7 @@
 """User-facing errors: the CLI prints one line and exits with code 2."""
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 
@@ -111,8 +112,8 @@ def refuse_overwrite(path: str | Path, force: bool, what: str = "checkpoint") ->
 
 def input_hw(size) -> tuple[int, int]:
     """``--img-size`` as (height, width): an int S is S x S, a pair is already (H, W)."""
-    if isinstance(size, int):
-        return size, size
+    if isinstance(size, numbers.Integral):
+        return int(size), int(size)
     h, w = size
     return int(h), int(w)
 
@@ -132,10 +133,23 @@ def nearest_on_grid(size, step: int) -> tuple[int, int] | None:
     return max(step, int(h / step + 0.5) * step), max(step, int(w / step + 0.5) * step)
 
 
+def _is_size(size) -> bool:
+    """Whether ``size`` has the form of an input size: an int, or a pair of ints (a list from
+    JSON metadata, numpy integers from an array's shape); bools are not sizes."""
+    def whole(v) -> bool:
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+    return whole(size) or (isinstance(size, (tuple, list)) and len(size) == 2 and all(map(whole, size)))
+
+
 def check_input_size(size, strides, flag: str = "--img-size", keyword: str = "img_size") -> None:
     """UserError unless each side of ``size`` (an int, or (H, W)) is a positive multiple of the
     largest stride; the message gives the nearest size that is, and names ``flag`` and the
-    library's ``keyword`` (every call taking a size names it img_size)."""
+    library's ``keyword`` (every call taking a size names it img_size). A value that is no size at
+    all (``"416"``, ``416.0``, ``(320,)``) is refused the same way, not met as a TypeError from unpacking it."""
+    if not _is_size(size):
+        raise UserError(f"{flag_value(flag, keyword, size)}: expected a size S or (HEIGHT, WIDTH) in whole "
+                        "pixels (e.g. 416 or (320, 416))")
     step = max(strides)
     near = nearest_on_grid(size, step)
     if near is None:

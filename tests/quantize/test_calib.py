@@ -103,6 +103,19 @@ def test_load_takes_img_size_as_every_call_and_input_size_still_works(tiny_calib
         load_calibration_set(tiny_calib, input_size=(64, 64), img_size=64)
 
 
+@pytest.mark.parametrize("size", ["x", "416", 416.0, 0, True, (64,), (64.0, 64), (64, 64, 3)])
+def test_a_value_that_is_no_size_is_refused_before_any_work(tiny_calib, calib_images, tmp_path, size):
+    """img_size='x', 416.0 or (64,) went deep before failing (a ValueError or TypeError from
+    unpacking it, after the set was read and hashed); now one line naming --img-size and img_size=."""
+    says = re.escape(f"(img_size={size!r} in Python): ") + \
+        r"(expected a size S or \(HEIGHT, WIDTH\) in whole pixels|the size must be a positive multiple of 32)"
+    with pytest.raises(UserError, match=says):
+        load_calibration_set(tiny_calib, img_size=size)
+    with pytest.raises(UserError, match=says):
+        build_calibration_set(calib_images, tmp_path / "c", img_size=size, count=2)
+    assert not (tmp_path / "c").exists()
+
+
 def test_rectangular_size_mismatch_is_written_width_x_height(tiny_calib):
     """(H, W) = (64, 96) is the flag's 96x64: the message must not print it as 64x96."""
     with pytest.raises(UserError, match=r"64x64 but the model takes 96x64 \(width x height\); "

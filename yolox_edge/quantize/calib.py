@@ -384,6 +384,8 @@ def load_calibration_set(path: str | Path, *, img_size: int | tuple[int, int] | 
     """Load a cached set, check its hash, and (when given) that it matches the model's input size
     ``img_size`` (S, or (H, W)). ``path`` is the set's folder (its manifest.json or calib.npy are
     taken for it too). ``input_size=`` is the deprecated name of ``img_size``."""
+    if img_size is not None:  # before reading the set: 'x' or 416.0 was a ValueError after hashing it
+        check_input_size(img_size, (32,))
     mpath = _manifest_path(Path(path))
     d = mpath.parent
     try:
