@@ -144,3 +144,9 @@ def test_train_stopped_by_a_full_disk_is_one_line_pointing_at_resume(run_cli, tm
     code, _, err = run_cli("train", "--recipe", "yolox_nano", "--data", tmp_path / "d.yaml", "--out", out)
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "last.pt: No space left on device" in err and "--resume continues from last.pt" in err
+
+
+def test_mib_is_the_size_unit_bench_prints() -> None:
+    from yolox_edge.fileio import mib
+
+    assert mib(3 * 1024 ** 2) == 3.0 and mib(1_000_000) == 0.95 and mib(0) == 0.0

@@ -236,3 +236,13 @@ def test_the_int8_step_runs_at_the_threads_training_did(tmp_path, at_the_quantiz
     assert seen["opts"].threads == threads
     assert seen["torch_threads"] == (threads or 2)
     assert torch.get_num_threads() == 2  # given back
+
+
+def test_the_summary_table_gives_sizes_in_mib_as_bench_does(tmp_path) -> None:
+    """The header said 'size MB' above values already in MiB (bench's unit); size_mb keeps its name."""
+    from yolox_edge.pipeline import PipelineResult, summary_table
+
+    row = {"artifact": "onnx", "AP": 0.5, "AP50": 0.7, "e2e_p50_ms": 9.1, "size_mb": 3.5, "out_bytes": 4800}
+    table = summary_table(PipelineResult(tmp_path, tmp_path / "best.pt", tmp_path / "b.zip", [row]))
+    assert "| size MiB |" in table.splitlines()[0] and "size MB" not in table
+    assert "| onnx | 0.5000 | 0.7000 | 9.1 | 3.5 | 4800 |" in table

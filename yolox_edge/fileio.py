@@ -9,6 +9,15 @@ import tempfile
 from pathlib import Path
 
 
+MIB = 1024 ** 2  # every model size a user reads is in MiB, as bench prints it
+
+
+def mib(n: int) -> float:
+    """``n`` bytes in MiB (1024**2 bytes), two decimals: the one unit of every printed model size
+    (bench, quantize --report, the pipeline's table; a mix of MB and MiB read as a 5% size change)."""
+    return round(n / MIB, 2)
+
+
 def sha256_file(path: str | Path) -> str:
     """Hex SHA-256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()

@@ -59,8 +59,8 @@ def default_recipe_note(*, weights: str | Path | None, recipe: str | Path | None
 @dataclass
 class PipelineResult:
     """What ``run_pipeline`` made: ``out`` its folder, ``checkpoint`` the trained best.pt, ``bundle``
-    the packaged zip, ``rows`` one dict per artifact (artifact, AP, AP50, e2e_p50_ms, size_mb,
-    out_bytes: ``summary_table``'s), ``seconds`` the wall time of each step by name."""
+    the packaged zip, ``rows`` one dict per artifact (artifact, AP, AP50, e2e_p50_ms, size_mb
+    (MiB, 1024**2 bytes, as bench; the name kept), out_bytes: ``summary_table``'s), ``seconds`` the wall time of each step by name."""
 
     out: Path
     checkpoint: Path
@@ -120,7 +120,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     from .config import (Recipe, apply_flag, apply_overrides, check_img_size, input_size_overrides, load_recipe,
                          recipe_from_dict, split_machine_items)
     from .data.spec import load_spec, read_split
-    from .fileio import atomic_write_bytes
+    from .fileio import atomic_write_bytes, mib
     from .engine.evaluator import evaluate, evaluation_record, per_class_lines
     from .engine.trainer import Trainer, refuse_earlier_run, resume_flags_note, unused_resume_weights
     from .export import export_model
@@ -245,12 +245,12 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     for row in rows:
         b = by_path.get(row["path"])
         if b:
-            row.update({"e2e_p50_ms": b["latency_ms"]["e2e"]["p50"], "size_mb": round(b["size_bytes"] / 2**20, 2),
+            row.update({"e2e_p50_ms": b["latency_ms"]["e2e"]["p50"], "size_mb": mib(b["size_bytes"]),
                         "out_bytes": b["output_bytes_per_image"]})
     base = next((r for r in bench["rows"] if r["baseline"] and r["threads"] == min(threads)), None)
     if base:
         rows.append({"artifact": "official-style baseline", "path": str(raw.model_file), "AP": None, "AP50": None,
-                     "e2e_p50_ms": base["latency_ms"]["e2e"]["p50"], "size_mb": round(base["size_bytes"] / 2**20, 2),
+                     "e2e_p50_ms": base["latency_ms"]["e2e"]["p50"], "size_mb": mib(base["size_bytes"]),
                      "out_bytes": base["output_bytes_per_image"]})
 
     step("bundle")
@@ -264,7 +264,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
 def summary_table(res: PipelineResult, threads: int = 1) -> str:
     """The Markdown table the pipeline ends with: per artifact its AP, AP50, e2e p50 latency at
     ``threads``, size and output bytes per image (``res.rows``)."""
-    lines = [f"| artifact | AP | AP50 | e2e p50 ms ({threads} thread) | size MB | bytes out/img |", "|---|---|---|---|---|---|"]
+    lines = [f"| artifact | AP | AP50 | e2e p50 ms ({threads} thread) | size MiB | bytes out/img |", "|---|---|---|---|---|---|"]
     for r in res.rows:
         ap = "" if r["AP"] is None else f"{r['AP']:.4f}"
         ap50 = "" if r["AP50"] is None else f"{r['AP50']:.4f}"

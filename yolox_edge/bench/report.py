@@ -6,13 +6,13 @@ import io
 import statistics
 from pathlib import Path
 
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, mib
 from .cores import cpu_span, oversubscribed
 from .hostload import host_load_warning
 
 
 def _mb(n: int | None) -> str:
-    return "" if n is None else f"{n / 2**20:.2f}"
+    return "" if n is None else f"{mib(n):.2f}"
 
 
 def headline_mode(result: dict) -> str:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, mib
 
 PRECISION_HINT = "f32"  # every AP here: OpenVINO and ncnn asked for f32 (accuracy, not speed)
 
@@ -102,8 +102,8 @@ def format_table(rows: list[ReportRow], title: str = "") -> str:
     lines.append(head)
     for r in rows:
         lines.append(f"| {r.format} | {100 * r.fp32_ap:.2f} | {100 * r.int8_ap:.2f} | {100 * r.drop:+.2f} | "
-                     f"{100 * r.fp32_ap50:.2f} | {100 * r.int8_ap50:.2f} | {r.fp32_bytes / 1e6:.2f} MB | "
-                     f"{r.int8_bytes / 1e6:.2f} MB | {100 * r.size_ratio:.2f}% |")
+                     f"{100 * r.fp32_ap50:.2f} | {100 * r.int8_ap50:.2f} | {mib(r.fp32_bytes):.2f} MiB | "
+                     f"{mib(r.int8_bytes):.2f} MiB | {100 * r.size_ratio:.2f}% |")
     worst = [line for line in map(worst_classes_line, rows) if line]
     if worst:
         lines += ["", "AP drop per class, largest first (AP points, as 'drop' above; every class in report.json):", *worst]
