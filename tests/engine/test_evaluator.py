@@ -187,9 +187,33 @@ def test_per_class_ap(tmp_path) -> None:
         (gt["categories"][0]["name"], len(by_cat[1]), 1.0, 1.0), (gt["categories"][1]["name"], len(by_cat[2]), 0.0, 0.0),
         ("never", 0, -1.0, -1.0)]
     assert stats["AP"] == pytest.approx(0.5)
-    lines = per_class_lines(per_class)  # worst first, the class without boxes last, '-' for its AP
-    assert lines[1].split()[0] == gt["categories"][1]["name"] and lines[-1].split() == ["never", "-", "-", "0"]
+    assert [r["detections"] for r in per_class] == [len(by_cat[1]), 0, 0]
+    lines = per_class_lines(per_class)  # worst first; the class neither labelled nor predicted left out
+    assert lines[1].split()[0] == gt["categories"][1]["name"] and len(lines) == 4
+    assert lines[-1] == "  (1 class neither labelled nor predicted here left out of this table)"
     assert [r["AP"] for r in coco_scores(gt, [])[1]] == [0.0, 0.0, -1.0]
+
+
+def test_the_per_class_table_leaves_out_classes_neither_labelled_nor_predicted(tmp_path) -> None:
+    """COCO-format data with a small val split listed all 80 classes, 48 of them '-' with no
+    boxes; --confusion already left those out. A class predicted but not labelled stays (its
+    boxes are all false alarms), and every class stays in the record (--json)."""
+    split = read_split(write_synthetic_coco(tmp_path), "val")
+    split.coco_gt = None
+    gt = coco_gt_from_split(split)
+    gt["categories"] += [{"id": 3, "name": "ghost"}, {"id": 4, "name": "unseen"}, {"id": 5, "name": "absent"}]
+    res = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 0.9}
+           for a in gt["annotations"]]
+    res.append({**res[0], "category_id": 3})  # a box of a class the split has no label of
+    _, per_class = coco_scores(gt, res)
+    assert [r["class"] for r in per_class][2:] == ["ghost", "unseen", "absent"]  # the record keeps them all
+    lines = per_class_lines(per_class)
+    assert [line.split()[0] for line in lines[1:-1]][-1] == "ghost" and len(lines) == 1 + 3 + 1
+    assert lines[-1] == "  (2 classes neither labelled nor predicted here left out of this table)"
+    assert not any("unseen" in line or "absent" in line for line in lines)
+    old = [{k: v for k, v in r.items() if k != "detections"} for r in per_class]  # a record from before
+    assert len(per_class_lines(old)) == 1 + 5 and "left out" not in per_class_lines(old)[-1]
+    assert "left out" not in per_class_lines(coco_scores(gt, res)[1][:3])[-1]
 
 
 # ------------------------------------------------------------------ official reference

@@ -77,8 +77,9 @@ def coco_ap(gt: dict, results: list[dict], img_ids: list[int] | None = None) -> 
 
 def coco_scores(gt: dict, results: list[dict], img_ids: list[int] | None = None) -> tuple[dict[str, float], list[dict]]:
     """``coco_ap``'s stats, and per category (in id order, as class indices map to them) its
-    name, ground-truth instances and AP / AP50 over all areas at 100 detections per image
-    (-1 where the category has no instance in the scored images, as pycocotools writes it)."""
+    name, ground-truth instances, detections (boxes predicted for it in the scored images) and
+    AP / AP50 over all areas at 100 detections per image (-1 where the category has no instance
+    in the scored images, as pycocotools writes it)."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -88,7 +89,12 @@ def coco_scores(gt: dict, results: list[dict], img_ids: list[int] | None = None)
     for a in gt["annotations"]:
         if a["image_id"] in scored and not a.get("iscrowd") and a["category_id"] in counts:
             counts[a["category_id"]] += 1
-    per_class = [{"class": c["name"], "instances": counts[c["id"]], "AP": -1.0, "AP50": -1.0} for c in cats]
+    found = {c["id"]: 0 for c in cats}
+    for r in results:
+        if r["image_id"] in scored and r["category_id"] in found:
+            found[r["category_id"]] += 1
+    per_class = [{"class": c["name"], "instances": counts[c["id"]], "detections": found[c["id"]], "AP": -1.0,
+                  "AP50": -1.0} for c in cats]
     if not results:
         for row in per_class:
             row["AP"] = row["AP50"] = 0.0 if row["instances"] else -1.0
@@ -115,13 +121,21 @@ def coco_scores(gt: dict, results: list[dict], img_ids: list[int] | None = None)
 
 def per_class_lines(per_class: list[dict]) -> list[str]:
     """The per-class rows as ``eval`` prints them: one line per class, worst AP first (where a
-    model needs more data or labels), classes without instances last."""
-    width = max([5, *(len(r["class"]) for r in per_class)])
-    rows = sorted(per_class, key=lambda r: (r["AP"] < 0, r["AP"]))
+    model needs more data or labels), classes without instances last. A class neither labelled
+    nor predicted in the split is left out, with one line counting them (48 of COCO's 80 on a small
+    val split), as ``eval --confusion`` does; a row without 'detections' (a record written before
+    it) is kept."""
+    shown = [r for r in per_class if r["instances"] or r.get("detections", 1)]
+    width = max([5, *(len(r["class"]) for r in shown)])
+    rows = sorted(shown, key=lambda r: (r["AP"] < 0, r["AP"]))
     lines = [f"  {'class':<{width}}  {'AP':>6}  {'AP50':>6}  instances"]
     for r in rows:
         ap, ap50 = (f"{r[k]:6.4f}" if r[k] >= 0 else f"{'-':>6}" for k in ("AP", "AP50"))
         lines.append(f"  {r['class']:<{width}}  {ap}  {ap50}  {r['instances']}")
+    left = len(per_class) - len(shown)
+    if left:  # of this table only: --json keeps every class
+        what = "1 class" if left == 1 else f"{left} classes"
+        lines.append(f"  ({what} neither labelled nor predicted here left out of this table)")
     return lines
 
 
