@@ -134,6 +134,42 @@ def test_broken_entries_are_skipped_and_counted_not_a_traceback(tmp_path) -> Non
     assert any("annotation 1: no 'bbox'" in p for p in bad) and any("image entry 2" in p for p in bad)
 
 
+def test_a_bbox_with_a_negative_or_zero_side_is_said_as_written_with_its_id(tmp_path) -> None:
+    """It was said as the corner box made from it ('box [50, 20, 40, 50]' for [50, 20, -10, 30]),
+    without the annotation id: neither could be found in the json."""
+    gt = {**GT, "annotations": GT["annotations"][:2] + [
+        {"id": 21, "image_id": 7, "category_id": 5, "bbox": [50, 20, -10, 30]},
+        {"id": 22, "image_id": 7, "category_id": 5, "bbox": [10, 20, 30.5, 0]},
+        {"id": 23, "image_id": 3, "category_id": 2, "bbox": [1, 2, -3, -4]}]}
+    split = read_split(write_coco(tmp_path, gt), "val")
+    ann = tmp_path / "ann" / "val.json"
+    flat = [p for p in split.problems if "zero or negative area box" in p]
+    assert flat == [
+        f"{ann} [a.jpg]: zero or negative area box: annotation 21: bbox [50, 20, -10, 30] (x, y, w, h) has a "
+        "negative width; dropped",
+        f"{ann} [a.jpg]: zero or negative area box: annotation 22: bbox [10, 20, 30.5, 0] (x, y, w, h) has a zero "
+        "height; dropped",
+        f"{ann} [b.jpg]: zero or negative area box: annotation 23: bbox [1, 2, -3, -4] (x, y, w, h) has a negative "
+        "width and a negative height; dropped"]
+    a, b = split.samples
+    assert len(a.boxes) == 2 and len(b.boxes) == 0  # dropped, as before
+
+
+def test_data_check_says_the_flat_bbox_once_as_written(tmp_path) -> None:
+    """data check cleans the boxes again (clean_sample): the dropped one is not said a second time."""
+    import cv2
+
+    from yolox_edge.data.check import check_dataset
+
+    gt = {**GT, "annotations": GT["annotations"][:2] + [
+        {"id": 21, "image_id": 7, "category_id": 5, "bbox": [50, 20, -10, 30]}]}
+    spec = write_coco(tmp_path, gt)
+    for im in GT["images"]:
+        cv2.imwrite(str(tmp_path / "imgs" / im["file_name"]), np.zeros((im["height"], im["width"], 3), np.uint8))
+    flat = [p for p in check_dataset(spec, progress=False)["problems"] if "zero or negative" in p]
+    assert len(flat) == 1 and "annotation 21: bbox [50, 20, -10, 30] (x, y, w, h) has a negative width" in flat[0]
+
+
 @pytest.mark.parametrize("gt_change, spec_extra, words", [
     ({"categories": [{"name": "no id"}]}, "", "category 0 needs an integer 'id'"),
     ({}, "train: {annotations: ann/val.json, images: imgs, labels: typo}\n", "unknown key(s) labels"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .check import BAD_ANNOTATION, DUPLICATE, UNKNOWN_CLASS, problem
+from .check import BAD_ANNOTATION, DEGENERATE, DUPLICATE, UNKNOWN_CLASS, problem
 from .sample import Sample
 from .spec import READERS, DataSpec, Split, check_split_folders, split_entries
 
@@ -70,6 +70,11 @@ def read_coco(spec: DataSpec, split: str) -> Split:
                                         f"{a['category_id']} is not in categories; box dropped"))
                 continue
             x, y, w, h = a["bbox"]
+            flat = flat_sides(w, h)
+            if flat:  # said here, where the json's own bbox and the annotation id are known
+                problems.append(problem(DEGENERATE, f"{ann_path} [{im['file_name']}]", f"annotation {_id(a)}: "
+                                        f"bbox {json.dumps(a['bbox'])} (x, y, w, h) has {flat}; dropped"))
+                continue
             boxes.append([x, y, x + w, y + h])
             labels.append(cat_index[a["category_id"]])
             crowd.append(bool(a.get("iscrowd", 0)))
@@ -96,6 +101,13 @@ def _dim(v: object) -> int:
 
 def _id(a: object) -> object:
     return a.get("id", "?") if isinstance(a, dict) else "?"
+
+
+def flat_sides(w: float, h: float) -> str:
+    """'a negative width', 'a zero height', 'a negative width and a zero height' ... of a COCO
+    bbox's w and h; '' when both are above 0 (or not numbers: NaN and infinity have their own line)."""
+    return " and ".join(f"{'a negative' if v < 0 else 'a zero'} {name}" for name, v in (("width", w), ("height", h))
+                        if v <= 0)
 
 
 def bad_annotation(a: object) -> str | None:

@@ -23,9 +23,10 @@ from ..fileio import atomic_write_bytes
 from .sample import Sample
 from .spec import Split
 
-INDEX_VERSION = 7  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording;
+INDEX_VERSION = 8  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording;
 # 4: voc sizes (and clipping) from the image files, not <size>; 5: a BOM before a label file's first line;
-# 6: one 'coordinates above 1' line for a YOLO file in pixels, not one per box; 7: a COCO split's category_ids
+# 6: one 'coordinates above 1' line for a YOLO file in pixels, not one per box; 7: a COCO split's category_ids;
+# 8: a COCO bbox with a zero or negative side said with its annotation id and the json's own [x, y, w, h]
 CACHE_DIRNAME = ".yolox_edge_cache"
 
 
