@@ -238,6 +238,40 @@ def test_the_int8_step_runs_at_the_threads_training_did(tmp_path, at_the_quantiz
     assert torch.get_num_threads() == 2  # given back
 
 
+@pytest.mark.parametrize("overrides, threads", [(["train.threads=1"], 1), ([], None)])
+def test_the_exports_and_the_evaluation_run_at_the_threads_training_did(tmp_path, at_the_quantize_step, monkeypatch,
+                                                                         overrides, threads) -> None:
+    """Only training and the INT8 step took train.threads: the FP32 exports ran at torch's count
+    and the evaluation at each runtime's default, so a user limiting threads still got every core."""
+    import types
+
+    import torch
+
+    import yolox_edge.export as export_mod
+    import yolox_edge.runtime as runtime_mod
+    from yolox_edge.pipeline import run_pipeline
+
+    spec, _ = at_the_quantize_step
+    exported, loaded = [], []
+
+    def export(*a, **kw):
+        exported.append(torch.get_num_threads())
+        return types.SimpleNamespace(directory=tmp_path, model_file=tmp_path / "m.onnx")
+
+    def load(path, **kw):
+        loaded.append(kw.get("threads"))
+        raise _Stop
+
+    monkeypatch.setattr(export_mod, "export_model", export)
+    monkeypatch.setattr(runtime_mod, "load_predictor", load)
+    with pytest.raises(_Stop):
+        run_pipeline(out=tmp_path / "run", data=spec, progress=False, log=None, overrides=overrides, int8=False,
+                     target="onnx")
+    assert exported == [threads or 2] * 2  # the onnx export and the raw baseline
+    assert loaded == [threads]  # None: each runtime's own count, as before
+    assert torch.get_num_threads() == 2  # given back
+
+
 def test_the_summary_table_gives_sizes_in_mib_as_bench_does(tmp_path) -> None:
     """The header said 'size MB' above values already in MiB (bench's unit); size_mb keeps its name."""
     from yolox_edge.pipeline import PipelineResult, summary_table

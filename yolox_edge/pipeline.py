@@ -107,8 +107,9 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     spelling of ``log=``.
 
     ``threads``: the bench's thread counts (the summary's latency is at the smallest). The
-    recipe's ``train.threads`` (e.g. ``overrides=["train.threads=1"]``) sets torch's threads for
-    training and the INT8 step, as ``quantize --threads``.
+    recipe's ``train.threads`` (e.g. ``overrides=["train.threads=1"]``) sets the threads of every
+    step but the bench: torch's for training, the FP32 exports and the INT8 step (as ``quantize
+    --threads``), each runtime's for the evaluation (as ``eval --threads``).
 
     ``resume``: continue the training of an earlier run into the same ``out`` (interrupted, or
     finished: then it is not trained again) from its ``train/last.pt``, with the recipe stored
@@ -185,13 +186,19 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     ckpt = Path(res["best"] if Path(res["best"]).is_file() else res["last"])
     say(f"    checkpoint: {ckpt}")
 
+    # The threads training ran at (train.threads, a setting of the machine: --set, or a resumed
+    # run's) for every step but the bench, whose --threads are the counts it times: torch's for
+    # the exports and the INT8 statistics, conv scan and graphs, each runtime's for the
+    # evaluation; None keeps each library's default. A user limiting threads gets it everywhere.
+    n = rec.train.threads
     fp32_formats = list(dict.fromkeys([target, "onnx"]))  # the target, plus ONNX for the eval/bench rows
     step(f"export FP32 ({', '.join(fp32_formats)}, raw onnx baseline)")
     exports: dict[str, Path] = {}
-    for fmt in fp32_formats:
-        # force: the pipeline's own folders (a resumed run exports again)
-        exports[f"{fmt} fp32"] = export_model(ckpt, fmt, out / f"{fmt}_fp32", force=True).directory
-    raw = export_model(ckpt, "onnx", out / "onnx_raw", raw=True, force=True)
+    with torch_threads(n):
+        for fmt in fp32_formats:
+            # force: the pipeline's own folders (a resumed run exports again)
+            exports[f"{fmt} fp32"] = export_model(ckpt, fmt, out / f"{fmt}_fp32", force=True).directory
+        raw = export_model(ckpt, "onnx", out / "onnx_raw", raw=True, force=True)
 
     if int8:
         step(f"INT8 ({target})")
@@ -203,11 +210,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         cal = build_calibration_set(data, out / "calib", img_size=hw, count=calib_count, split="train",
                                     force=True)  # the pipeline's own folder: a resumed run rebuilds it
         say(f"    calibration set: {len(cal.images)} images at {format_size(hw)} -> {out / 'calib'}")
-        # The threads training ran at (train.threads, a setting of the machine: --set, or a resumed
-        # run's), as `quantize --threads N` takes them: torch's for the statistics, the conv scan and
-        # the graphs; None keeps torch's default. --threads is only the bench's list of counts to time.
-        n = rec.train.threads
-        with torch_threads(n):
+        with torch_threads(n):  # as `quantize --threads N` takes them
             q = quantize_checkpoint(ckpt, out / "calib", target, out / f"{target}_int8",
                                     QuantizeOptions(subset_size=calib_count, threads=n), progress=progress, log=None)
         exports[f"{target} int8"] = q.directory
@@ -216,7 +219,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     rows, per_class = [], []
     bundled = f"{target} int8" if int8 else f"{target} fp32"
     for name, path in {"torch fp32": ckpt, **exports}.items():
-        pred = load_predictor(path, conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET)
+        pred = load_predictor(path, conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET, threads=n)
         ev = evaluate(pred, val, progress=progress)
         if name == bundled:  # the bundle's card quotes it, in the form `eval --json` writes
             record = evaluation_record(path, pred, data, "val", ev)
