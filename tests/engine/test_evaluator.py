@@ -155,6 +155,21 @@ def test_coco_gt_built_for_non_coco_splits(tmp_path) -> None:
     assert coco_ap(gt, [])["AP"] == 0.0
 
 
+def test_a_flat_coco_bbox_is_not_scored_as_it_was_not_trained(tmp_path) -> None:
+    """A bbox with a negative width, dropped by the reader (and so from training), stayed in the
+    scored ground truth: an instance no detection could match (a perfect model's AP 1.0 -> 0.83)."""
+    spec = write_synthetic_coco(tmp_path)
+    gt = json.loads((tmp_path / "gt.json").read_text())
+    gt["annotations"].append({"id": 99, "image_id": 3, "category_id": 3, "bbox": [40, 10, -12, 20], "area": 240,
+                              "iscrowd": 0})
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    split = read_split(spec, "val")
+    assert any("annotation 99" in p for p in split.problems)
+    assert 99 not in {a["id"] for a in coco_gt_from_split(split)["annotations"]}
+    res = evaluate(OraclePredictor(split), split, progress=False)
+    assert res["AP"] == pytest.approx(1.0) and [r["instances"] for r in res["per_class"]] == [1, 2]
+
+
 def test_per_class_rows_follow_the_class_indices(tmp_path) -> None:
     """Category ids 3 and 1, listed unsorted: class 0 is id 1. Found only class 1 (id 3): its row
     scores 1, class 0's row 0, and the rows carry the spec's names (which may rename the json's)."""

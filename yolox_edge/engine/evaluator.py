@@ -43,12 +43,13 @@ def coco_gt_from_split(split: Split) -> dict:
 
 def _scorable_gt(gt: dict) -> dict:
     """A COCO json as pycocotools can score it: the annotations the reader skipped (bad bbox,
-    no image_id/category_id) left out, as they were from training; a missing ``area`` taken as
+    no image_id/category_id) or dropped (a bbox with a zero or negative side: no detection could
+    match it) left out, as they were from training; a missing ``area`` taken as
     w * h, a missing ``iscrowd`` as 0 and missing ids numbered (pycocotools raised KeyError on
     each: COCO files written by other tools often lack them)."""
-    from ..data.coco import bad_annotation
+    from ..data.coco import bad_annotation, flat_sides
 
-    anns = [dict(a) for a in gt.get("annotations", []) if bad_annotation(a) is None]
+    anns = [dict(a) for a in gt.get("annotations", []) if bad_annotation(a) is None and not flat_sides(*a["bbox"][2:])]
     for a in anns:
         w, h = a["bbox"][2], a["bbox"][3]
         if not isinstance(a.get("area"), (int, float)):
