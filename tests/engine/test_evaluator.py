@@ -136,6 +136,33 @@ def test_ap_is_taken_at_the_evaluation_thresholds_whatever_the_predictor_has(tmp
     assert not evaluate(pred, split, progress=False)["class_names_match"]
 
 
+def test_evaluate_hands_over_the_plain_results_it_scored(tmp_path) -> None:
+    """evaluate(results=) gets the COCO results it scored, with the json's ids; pycocotools'
+    loadRes had added area, id, iscrowd and a segmentation to each dict it was given."""
+    split = read_split(write_synthetic_coco(tmp_path), "val")
+    results: list[dict] = [{"earlier": 1}]  # a list holding results already: kept, not scored
+    res = evaluate(OraclePredictor(split), split, progress=False, results=results)
+    assert results.pop(0) == {"earlier": 1} and len(results) == res["detections"] == 3
+    assert all(set(r) == {"image_id", "category_id", "bbox", "score"} for r in results)
+    assert sorted((r["image_id"], r["category_id"]) for r in results) == [(1, 3), (2, 1), (2, 3)]
+    assert coco_ap(split.coco_gt, results)["AP"] == pytest.approx(1.0) == res["AP"]
+    assert [(r["class"], r["category_id"], r["instances"]) for r in res["per_class"]] == [("cat1", 1, 1),
+                                                                                        ("cat3", 3, 2)]
+    split.coco_gt, split.category_ids = None, None  # as a VOC/YOLO reader leaves them: no ids of its own
+    res = evaluate(OraclePredictor(split), split, progress=False, results=(built := []))
+    assert sorted((r["image_id"], r["category_id"]) for r in built) == [(1, 2), (2, 1), (2, 2)]  # index + 1
+    assert "category_id" not in res["per_class"][0] and res["AP"] == pytest.approx(1.0)
+
+
+def test_category_ids_note() -> None:
+    from yolox_edge.engine.evaluator import category_ids_note
+
+    assert category_ids_note([1, 2], [1, 2]) == category_ids_note(None, [1, 2]) == category_ids_note([1, 2], None) == ""
+    note = category_ids_note(list(range(1, 81)), list(range(0, 80)))
+    assert note.startswith("note: the model's category ids (1, 2, 3, 4, 5, 6, ...) are not the data's (0, 1, 2, 3, "
+                           "4, 5, ...); AP pairs classes by position"), note
+
+
 def test_class_count_mismatch_is_a_user_error(tmp_path) -> None:
     split = read_split(write_synthetic_coco(tmp_path), "val")
     pred = OraclePredictor(split)

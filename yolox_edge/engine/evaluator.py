@@ -62,6 +62,8 @@ def _scorable_gt(gt: dict) -> dict:
 
 
 def coco_results(image_id: int, det: Detections, cat_ids: list[int]) -> list[dict]:
+    """One image's detections as COCO results (``{image_id, category_id, bbox [x, y, w, h], score}``,
+    what pycocotools' ``loadRes`` and the COCO server take); class index i is ``cat_ids[i]``."""
     out = []
     for b, s, c in zip(det.boxes, det.scores, det.labels):
         out.append({"image_id": int(image_id), "category_id": int(cat_ids[int(c)]),
@@ -104,7 +106,9 @@ def coco_scores(gt: dict, results: list[dict], img_ids: list[int] | None = None)
         coco = COCO()
         coco.dataset = {k: gt[k] for k in ("images", "annotations", "categories")}
         coco.createIndex()
-        dt = coco.loadRes(results)
+        # loadRes adds area, id, iscrowd and a segmentation to each dict it gets: copies, so the
+        # caller's list stays the plain results (evaluate(results=) hands it to a file)
+        dt = coco.loadRes([dict(r) for r in results])
         ev = COCOeval(coco, dt, "bbox")
         if img_ids is not None:
             ev.params.imgIds = sorted(set(img_ids))
@@ -168,10 +172,26 @@ def class_names_note(model_names: list[str], data_names: list[str]) -> str:
             "AP pairs them by position, so it may mean nothing")
 
 
+def category_ids_note(model_ids: list[int] | None, data_ids: list[int] | None) -> str:
+    """A note when the model's category ids are not the data's ('' when they match, or when either
+    has none: voc/yolo data, a model trained on it): a model trained on another id mapping of the
+    same class count is scored by position, class i against the data's i-th id."""
+    if model_ids is None or data_ids is None or list(model_ids) == list(data_ids):
+        return ""
+
+    def few(ids: list[int]) -> str:
+        return ", ".join(str(i) for i in ids[:6]) + (", ..." if len(ids) > 6 else "")
+
+    return (f"note: the model's category ids ({few(list(model_ids))}) are not the data's ({few(list(data_ids))}); "
+            "AP pairs classes by position (class i with the data's i-th id in sorted order), so if the model "
+            "was trained on another id mapping its AP may mean nothing")
+
+
 def evaluate(predictor: Predictor, split: Split | str | Path, *, batch_size: int = 8, progress: bool = True,
              conf: float | None = EVAL_CONF, iou: float | None = EVAL_NMS_IOU,
              max_det: int | None = EVAL_MAX_DET, desc: str = "eval",
-             on_image: Callable[[Sample, np.ndarray, Detections], None] | None = None) -> dict:
+             on_image: Callable[[Sample, np.ndarray, Detections], None] | None = None,
+             results: list[dict] | None = None) -> dict:
     """Predict every image of ``split`` (a Split, or a data spec path: its val split) and score it;
     unreadable images are counted, not fatal.
 
@@ -182,7 +202,13 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch_size: int
     class's AP, AP50 and instances (``coco_scores``). ``desc`` names the progress bar.
     ``on_image(sample, image, detections)`` is called for each image read (detections at the
     evaluation thresholds, in the image's pixels), e.g. to draw them, or a
-    ``confusion.ConfusionCounter`` to count them into a confusion matrix."""
+    ``confusion.ConfusionCounter`` to count them into a confusion matrix.
+
+    ``results``: a list that receives the detections scored, in COCO results format
+    (``coco_results``): image and category ids of the json for COCO data; otherwise those of the
+    ground truth built for the split (``coco_gt_from_split``): image_id the sample's number in the
+    split as read (1, 2, ...), category_id the class index + 1. The per-class rows carry
+    ``category_id`` when the data has ids (COCO)."""
     data = "the dataset"
     if not isinstance(split, Split):
         data = str(split)  # named in a class-count error
@@ -194,7 +220,8 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch_size: int
             setattr(predictor, name, value)
     gt = coco_gt_from_split(split)
     cat_ids = sorted(c["id"] for c in gt["categories"])
-    results: list[dict] = []
+    results = [] if results is None else results
+    first = len(results)  # a list given may hold results already: count only this split's
     skipped = 0
     scored: list[int] = []
     t0 = time.perf_counter()
@@ -217,12 +244,14 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch_size: int
     bar.close()
     # Only the images read are scored: one that could not be read (or that the split left
     # out) would otherwise count its ground truth as misses.
-    stats, per_class = coco_scores(gt, results, scored)
+    stats, per_class = coco_scores(gt, results[first:], scored)
     for row, name in zip(per_class, split.names):  # the spec's names (it may rename the json's), as predict shows
         row["class"] = name
+    if split.category_ids is not None:  # the json's id beside the name, where the data has ids
+        per_class = [{"class": row["class"], "category_id": int(i), **row} for row, i in zip(per_class, cat_ids)]
     return {**stats, "per_class": per_class, "images": len(split.samples) - skipped, "skipped": skipped,
             "class_names_match": list(predictor.class_names) == list(split.names),
-            "detections": len(results), "seconds": round(time.perf_counter() - t0, 3)}
+            "detections": len(results) - first, "seconds": round(time.perf_counter() - t0, 3)}
 
 
 @deprecated_keywords(note=lambda f: {"log": f})
@@ -233,7 +262,7 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
                    progress: bool = True, log: Callable[[str], None] | None = print,
                    save_dir: str | Path | None = None, save_conf: float = APP_CONF,
                    confusion: bool = False, confusion_conf: float | None = None,
-                   confusion_png: str | Path | None = None) -> dict:
+                   confusion_png: str | Path | None = None, coco_results: str | Path | None = None) -> dict:
     """``yolox-edge eval``: COCO AP of any artifact (checkpoint, export, bundle) on ``split`` of the
     data spec ``data``; returns the record ``eval --json`` writes (AP, AP50, ... plus model, backend,
     precision, data, split, input size), which ``package_bundle(eval_json=...)`` takes as a file.
@@ -251,7 +280,16 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
     0.5, per-class and overall precision / recall / F1 there, and the score threshold with the
     best F1 on this split (``engine.confusion`` defines them; ``ConfusionCounter.summary`` lists
     the keys). The boxes are the evaluation's, with the app's NMS redone on them, not a second
-    run of the model. ``confusion_png`` (implies ``confusion``) also draws it as a heat map."""
+    run of the model. ``confusion_png`` (implies ``confusion``) also draws it as a heat map.
+
+    ``coco_results``: also write the detections scored (at ``conf``/``iou``/``max_det``) to this
+    JSON file as COCO results, the list of ``{image_id, category_id, bbox [x, y, w, h], score}``
+    that pycocotools' ``loadRes`` and the COCO evaluation server take, so pycocotools on it with
+    the split's json gives this AP. The ids are the json's for COCO data; voc and yolo data have
+    none, so they are those of the ground truth eval builds (image_id: the image's number in the
+    split as read, from 1; category_id: class index + 1). The record's ``coco_results`` names the
+    file and ``ids``: ``"json"`` or ``"built"``. When the model's category ids are not the data's
+    (trained on another id mapping), ``log`` receives a line saying so."""
     from ..runtime import load_predictor
 
     check_thresholds(save_conf, EVAL_NMS_IOU, EVAL_MAX_DET)
@@ -260,6 +298,8 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
         check_confusion_conf(confusion_conf, conf)
     if confusion_png is not None:
         require_writable(confusion_png, "confusion plot")  # before minutes of evaluation
+    if coco_results is not None:
+        require_writable(coco_results, "COCO results")
     split_data = read_split(data, split)
     pred = load_predictor(model, threads=threads, precision_hint=precision_hint, img_size=img_size)
     require_same_class_count(pred, split_data, str(model), str(data))
@@ -278,11 +318,19 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
         counter = ConfusionCounter(len(split_data.names), nms=pred.iou, agnostic=pred.agnostic,
                                    max_det=pred.max_det, min_conf=conf)
         hooks.append(counter)
+    results: list[dict] = []
     res = evaluate(pred, split_data, batch_size=batch_size, conf=conf, iou=iou, max_det=max_det, progress=progress,
-                   on_image=_each(hooks))
+                   on_image=_each(hooks), results=results)
     if not res["class_names_match"]:
         line_sink(log)(class_names_note(pred.class_names, split_data.names))
+    ids_note = category_ids_note(pred.category_ids, split_data.category_ids)
+    if ids_note:
+        line_sink(log)(ids_note)
     record = evaluation_record(model, pred, data, split, res)
+    if coco_results is not None:
+        write_coco_results(results, coco_results)
+        record["coco_results"] = {"file": str(coco_results),
+                                  "ids": "json" if split_data.category_ids is not None else "built"}
     if counter is not None:
         record["confusion"] = counter.summary(split_data.names, confusion_conf, app_conf=pred.conf)
         if confusion_png is not None:
@@ -292,6 +340,17 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
                                 f"{Path(str(model)).name} on {Path(str(data)).name}:{split}, score >= "
                                 f"{confusion_conf:.2f}, IoU 0.5 (rows normalised)")
     return record
+
+
+def write_coco_results(results: list[dict], path: str | Path) -> None:
+    """Write COCO results (``coco_results``' dicts) as one JSON list, atomically: a run stopped
+    while writing leaves the earlier file whole."""
+    import json
+
+    from ..fileio import atomic_write_bytes
+
+    text = json.dumps(results)  # no indent: a COCO val run at conf 0.001 holds ~10^5 detections
+    atomic_write_bytes(Path(path), lambda f: f.write(text.encode()))
 
 
 def check_confusion_conf(confusion_conf: float, conf: float, flag: str = "") -> None:
