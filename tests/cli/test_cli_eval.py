@@ -23,16 +23,20 @@ BOXES = {1: [(4, 4, 20, 16, 0.9, 0)],                    # a found
          3: [(45, 5, 55, 30, 0.7, 1)]}                   # inside the crowd of b: counted nowhere
 
 
-def write_data(root: Path) -> Path:
+def write_data(root: Path, image_ids: dict[int, int] | None = None, category_ids: dict[int, int] | None = None) -> Path:
+    """The COCO set of LABELS; ``image_ids``/``category_ids`` renumber the json's ids (the image
+    files keep their grey levels and names, the classes their order a, b)."""
+    image_ids, category_ids = image_ids or {i: i for i in LABELS}, category_ids or {1: 1, 2: 2}
     (root / "imgs").mkdir(parents=True)
     images, anns = [], []
     for iid, labels in LABELS.items():
         cv2.imwrite(str(root / "imgs" / f"{iid}.png"), np.full((48, 64, 3), 60 * iid, np.uint8))
-        images.append({"id": iid, "file_name": f"{iid}.png", "width": 64, "height": 48})
+        images.append({"id": image_ids[iid], "file_name": f"{iid}.png", "width": 64, "height": 48})
         for cat, (x, y, w, h), crowd in labels:
-            anns.append({"id": len(anns) + 1, "image_id": iid, "category_id": cat, "bbox": [x, y, w, h],
-                         "area": w * h, "iscrowd": crowd})
-    gt = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}
+            anns.append({"id": len(anns) + 1, "image_id": image_ids[iid], "category_id": category_ids[cat],
+                         "bbox": [x, y, w, h], "area": w * h, "iscrowd": crowd})
+    gt = {"images": images, "annotations": anns,
+          "categories": [{"id": category_ids[1], "name": "a"}, {"id": category_ids[2], "name": "b"}]}
     (root / "gt.json").write_text(json.dumps(gt))
     (root / "data.yaml").write_text("format: coco\nval: {annotations: gt.json, images: imgs}\n")
     return root / "data.yaml"
@@ -127,3 +131,126 @@ def test_eval_confusion_bad_input_is_one_line_and_exit_2(setup, run_cli, tmp_pat
     (tmp_path / "f").write_text("x")
     code, _, err = run_cli("eval", ckpt, "--data", spec, "--confusion-png", tmp_path / "f" / "c.png")
     assert code == 2 and "choose another path for the confusion plot" in err, err
+
+
+# --coco-results: the json's ids renumbered away from positions, so a file using positions fails
+IMAGE_IDS, CATEGORY_IDS = {1: 101, 2: 57, 3: 230}, {1: 3, 2: 7}
+
+
+def pycocotools_ap(gt_json: Path, results_json: Path) -> float:
+    """AP of a results file against a ground-truth json, scored by pycocotools alone."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(str(gt_json))
+        ev = COCOeval(coco, coco.loadRes(str(results_json)), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return float(ev.stats[0])
+
+
+@pytest.mark.parametrize("form", ["checkpoint", "onnx"])
+def test_eval_coco_results_give_evals_ap_in_pycocotools(setup, run_cli, tmp_path, form) -> None:
+    """The file holds the detections eval scored with the json's own image and category ids (not
+    positions), and nothing pycocotools added while scoring, so pycocotools on it with the val
+    json gives the AP eval printed; an export writes it as a checkpoint does."""
+    ckpt, _ = setup
+    spec = write_data(tmp_path / "ids", IMAGE_IDS, CATEGORY_IDS)
+    model = ckpt
+    if form == "onnx":
+        from yolox_edge.export import export_model
+
+        model = export_model(ckpt, "onnx", tmp_path / "x", img_size=64).directory
+    res_file, rec_file = tmp_path / "out" / "results.json", tmp_path / "e.json"
+    code, out, err = run_cli("eval", model, "--data", spec, "--coco-results", res_file, "--json", rec_file)
+    assert code == 0, err
+    results, rec = json.loads(res_file.read_text()), json.loads(rec_file.read_text())
+    assert len(results) == rec["detections"] == 5
+    assert all(set(r) == {"image_id", "category_id", "bbox", "score"} for r in results)
+    assert sorted({r["image_id"] for r in results}) == [57, 101, 230] and {r["category_id"] for r in results} == {3, 7}
+    assert next(r for r in results if r["image_id"] == 101) == {"image_id": 101, "category_id": 3,
+                                                                "bbox": [4.0, 4.0, 16.0, 12.0],
+                                                                "score": pytest.approx(0.9)}
+    assert 0.1 < rec["AP"] < 0.9 and pycocotools_ap(spec.parent / "gt.json", res_file) == pytest.approx(rec["AP"],
+                                                                                                         abs=1e-12)
+    assert rec["coco_results"] == {"file": str(res_file), "ids": "json"}
+    assert [(r["class"], r["category_id"]) for r in rec["per_class"]] == [("a", 3), ("b", 7)]
+    assert f"5 detection(s) as COCO results -> {res_file} (image_id and category_id: the split's json's)" in out
+    assert "category ids" not in err  # the checkpoint has none: nothing to compare
+
+
+def test_eval_coco_results_of_yolo_data_use_the_built_ids(setup, run_cli, tmp_path) -> None:
+    """YOLO data has no ids: the file uses the ground truth eval builds (image_id the image's number
+    in the split, category_id class index + 1), said on the line naming the file; pycocotools on it
+    with that ground truth gives eval's AP."""
+    from yolox_edge.data.spec import read_split
+    from yolox_edge.engine.evaluator import coco_gt_from_split
+
+    ckpt, _ = setup
+    root = tmp_path / "yolo"
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    for iid, labels in LABELS.items():
+        cv2.imwrite(str(root / "images" / f"{iid}.png"), np.full((48, 64, 3), 60 * iid, np.uint8))
+        (root / "labels" / f"{iid}.txt").write_text("".join(
+            f"{cat - 1} {(x + w / 2) / 64} {(y + h / 2) / 48} {w / 64} {h / 48}\n" for cat, (x, y, w, h), _ in labels))
+    spec = root / "data.yaml"
+    spec.write_text("format: yolo\nnames: [a, b]\nval: {images: images, labels: labels}\n")
+    res_file, rec_file = tmp_path / "results.json", tmp_path / "e.json"
+    code, out, err = run_cli("eval", ckpt, "--data", spec, "--coco-results", res_file, "--json", rec_file)
+    assert code == 0, err
+    results, rec = json.loads(res_file.read_text()), json.loads(rec_file.read_text())
+    assert {r["image_id"] for r in results} == {1, 2, 3} and {r["category_id"] for r in results} == {1, 2}
+    assert rec["coco_results"]["ids"] == "built" and all("category_id" not in r for r in rec["per_class"])
+    assert ("this data has no ids of its own, so image_id is the image's number in the split as read (1 to 3, in "
+            "file-name order or the list file's) and category_id the class index + 1 (a 1, b 2)") in out
+    (tmp_path / "gt.json").write_text(json.dumps(coco_gt_from_split(read_split(spec, "val"))))
+    assert pycocotools_ap(tmp_path / "gt.json", res_file) == pytest.approx(rec["AP"], abs=1e-12) and rec["AP"] > 0.1
+
+
+def test_eval_says_once_when_the_models_category_ids_are_not_the_datas(setup, run_cli, tmp_path) -> None:
+    """A model trained on another id mapping (ids 1, 2 where the val json has 3, 7) is scored by
+    position: a note says so; the same ids, or a model without any, say nothing."""
+    from yolox_edge.engine import evaluate_model, save_checkpoint
+    from yolox_edge.models import create_model
+
+    spec = write_data(tmp_path / "ids", IMAGE_IDS, CATEGORY_IDS)
+    model = create_model("test", num_classes=2)
+    other = save_checkpoint(tmp_path / "other.pt", model, class_names=["a", "b"], category_ids=[1, 2])
+    code, _, err = run_cli("eval", other, "--data", spec)
+    assert code == 0, err
+    assert [line for line in err.splitlines() if "category ids" in line] == [
+        "note: the model's category ids (1, 2) are not the data's (3, 7); AP pairs classes by position (class i "
+        "with the data's i-th id in sorted order), so if the model was trained on another id mapping its AP may "
+        "mean nothing"]
+    notes: list[str] = []
+    evaluate_model(other, spec, progress=False, log=notes.append)
+    assert len(notes) == 1 and notes[0].startswith("note: the model's category ids (1, 2)")
+    same = save_checkpoint(tmp_path / "same.pt", model, class_names=["a", "b"], category_ids=[3, 7])
+    evaluate_model(same, spec, progress=False, log=notes.append)
+    assert len(notes) == 1
+
+
+def test_eval_coco_results_bad_paths_are_one_line_before_the_evaluation(setup, run_cli, tmp_path,
+                                                                          monkeypatch) -> None:
+    from yolox_edge.engine import evaluator
+
+    def never(*args, **kw):
+        raise AssertionError("evaluated before the output path was checked")
+
+    ckpt, spec = setup
+    monkeypatch.setattr(evaluator, "evaluate", never)
+    code, _, err = run_cli("eval", ckpt, "--data", spec, "--coco-results", tmp_path / "r.txt")
+    assert code == 2 and "expected a file name ending in .json, not" in err, err
+    (tmp_path / "f").write_text("x")
+    code, _, err = run_cli("eval", ckpt, "--data", spec, "--coco-results", tmp_path / "f" / "r.json")
+    assert code == 2 and "choose another path for the COCO results" in err, err
+    code, _, err = run_cli("eval", ckpt, "--data", spec, "--coco-results", tmp_path / "same.json",
+                           "--json", tmp_path / "same.json")
+    assert code == 2 and "named by both --coco-results and --json" in err, err
+    assert not (tmp_path / "same.json").exists()

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
+from ..errors import UserError
 from ..thresholds import APP_CONF, EVAL_CONF, EVAL_NMS_IOU
 from . import add_no_progress, add_precision_hint
 from .argtypes import file_named, img_size, positive, unit_interval
-from .jsonout import add_json_option, check_json_target, report_stream, write_json
+from .jsonout import STDOUT, add_json_option, check_json_target, report_stream, write_json
 
 
 def add_parser(sub) -> None:
@@ -36,6 +38,10 @@ def add_parser(sub) -> None:
     p.add_argument("--confusion-png", type=file_named(".png"), default=None, metavar="FILE.png",
                    help="also draw the confusion matrix as a heat map (rows normalised, only the classes that "
                    "occur); implies --confusion")
+    p.add_argument("--coco-results", type=file_named(".json"), default=None, metavar="FILE.json",
+                   help="also write the detections scored as COCO results ([{image_id, category_id, bbox [x, y, w, "
+                   "h], score}], for pycocotools' loadRes or the COCO server): the json's ids for COCO data, else "
+                   "image_id = the image's number in the split, category_id = class index + 1")
     add_no_progress(p)
     add_json_option(p, "the results")
     p.set_defaults(func=run)
@@ -45,12 +51,17 @@ def run(args) -> int:
     from ..engine.evaluator import STAT_NAMES, evaluate_model, per_class_lines
 
     check_json_target(args)  # written after the evaluation: refuse a bad path first
+    if args.coco_results and args.json_out and args.json_out != STDOUT and \
+            Path(args.coco_results).absolute() == Path(args.json_out).absolute():
+        raise UserError(f"{args.coco_results}: named by both --coco-results and --json, so the record would "
+                        "replace the results; give them two file names")
     notes: list[str] = []  # printed after the scores
     res = evaluate_model(args.model, args.data, args.split, img_size=args.img_size, batch_size=args.batch,
                          threads=args.threads, precision_hint=args.precision_hint, conf=args.conf, iou=args.nms,
                          log=notes.append, save_dir=args.save_dir, save_conf=args.save_conf,
                          confusion=args.confusion, confusion_conf=args.confusion_conf,
-                         confusion_png=args.confusion_png, progress=not args.no_progress)
+                         confusion_png=args.confusion_png, coco_results=args.coco_results,
+                         progress=not args.no_progress)
     write_json(res, args.json_out)
     out = report_stream(args)
     print(f"{args.model} [{res['backend']}, {res['precision']}] on {args.data}:{args.split} "
@@ -73,6 +84,24 @@ def run(args) -> int:
     if args.save_dir:
         print(f"  {res['images']} annotated image(s) -> {args.save_dir} (labels white, boxes scoring "
               f">= {args.save_conf} coloured)", file=out)
-    for line in notes:  # the model's class names are not the data's
+    if "coco_results" in res:
+        print(coco_results_line(res), file=out)
+    for line in notes:  # the model's class names or category ids are not the data's
         print(line, file=sys.stderr)
     return 0
+
+
+def coco_results_line(res: dict) -> str:
+    """Where the COCO results went and which ids they use (voc/yolo data has none of its own)."""
+    line = f"  {res['detections']} detection(s) as COCO results -> {res['coco_results']['file']}"
+    if res["coco_results"]["ids"] == "json":
+        line += " (image_id and category_id: the split's json's)"
+    else:
+        rows = res["per_class"]
+        ids = ", ".join(f"{r['class']} {i}" for i, r in enumerate(rows[:3], 1)) + (", ..." if len(rows) > 3 else "")
+        line += (f"; this data has no ids of its own, so image_id is the image's number in the split as read "
+                 f"(1 to {res['images'] + res['skipped']}, in file-name order or the list file's) and category_id "
+                 f"the class index + 1 ({ids})")
+    if res["skipped"]:
+        line += f"; the {res['skipped']} unreadable image(s) are not in it"
+    return line
