@@ -396,3 +396,24 @@ def test_stdout_is_line_buffered_in_a_log_file(tmp_path: Path) -> None:
     with open(tmp_path / "log", "w") as log:
         done = subprocess.run([sys.executable, "-c", code], stdout=log, stderr=subprocess.PIPE, text=True, check=True)
     assert done.stderr.strip() == "True"
+
+
+def test_ctrl_c_while_the_commands_import_is_one_line_and_130(run_cli, monkeypatch) -> None:
+    """A Ctrl-C in the first few tenths of a second (the subcommand modules importing, before
+    main's own handler) printed a KeyboardInterrupt traceback from building the parser."""
+    import importlib
+
+    import yolox_edge.cli as cli
+
+    real = importlib.import_module
+
+    def slow_import(name, *a, **k):
+        if name.endswith(".package"):  # the Ctrl-C lands while this module imports
+            raise KeyboardInterrupt
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(cli.importlib, "import_module", slow_import)
+    code, out, err = run_cli("package", "exp", "--target", "ncnn", "--out", "b.zip")
+    assert (code, out, err) == (130, "", "yolox-edge package: interrupted\n")
+    code, _, err = run_cli("--no-such-flag")  # no command named yet
+    assert (code, err) == (130, "yolox-edge: interrupted\n")

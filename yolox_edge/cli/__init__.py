@@ -95,8 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     # the CLI sets it and the library leaves it to the caller; a value set outside is kept
     # (OPENCV_FFMPEG_LOGLEVEL=24 shows FFmpeg's warnings again).
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C while the command modules import (the first few tenths of a second) was a
+        # traceback from argparse's setup; every later stop is this one line and 130.
+        print(f"yolox-edge{_command_word(argv)}: interrupted", file=sys.stderr)
+        return 130
     command = " ".join(filter(None, (args.command, getattr(args, "data_command", None))))  # 'data check'
     try:
         if command in RESUMABLE:  # long, resumable: a SIGTERM is reported as Ctrl-C is
@@ -140,6 +146,14 @@ def main(argv: list[str] | None = None) -> int:
             return 143
         print(f"yolox-edge {command}: interrupted{hint}", file=sys.stderr)
         return 130
+
+
+def _command_word(argv: list[str] | None) -> str:
+    """' NAME' for the command the arguments name ('' when none does yet): the prefix of the stop
+    line before the parser, which knows the commands, is built."""
+    names = {c.replace("_", "-") for c in COMMANDS}
+    word = next((a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")), None)
+    return f" {word}" if word in names else ""
 
 
 RESUMABLE = ("train", "pipeline")  # commands whose run folder --resume continues
