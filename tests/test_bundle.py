@@ -930,3 +930,41 @@ def test_an_ncnn_bundle_carries_the_category_ids_and_the_app_reads_it(tmp_path: 
     with zipfile.ZipFile(plain) as zf:
         assert "category_ids" not in json.loads(zf.read("metadata.json"))
         assert "0 person, 1 bicycle, 2 car" in zf.read("MODEL_CARD.md").decode()
+
+
+def test_package_stopped_says_whether_out_holds_the_new_or_the_earlier_bundle(tmp_path: Path, run_cli,
+                                                                                monkeypatch) -> None:
+    """A Ctrl-C said only 'interrupted': nothing told the earlier bundle was kept, and a stop after
+    the new one was written (while its line printed) read as 'nothing was written'."""
+    import yolox_edge.bundle.package as package
+    import yolox_edge.fileio as fileio
+
+    exp = fake_export(tmp_path / "export")
+    out = tmp_path / "b.zip"
+    args = ("package", exp, "--target", "ncnn", "--out", out)
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:  # during verification: nothing was there, nothing is
+        m.setattr(package, "verify_bundle", stop)
+        code, _, err = run_cli(*args)
+    assert code == 130 and f"package: interrupted: no bundle was written to {out}; run the same command again" in err
+    assert not out.exists() and err.rstrip().endswith("yolox-edge package: interrupted")
+    assert run_cli(*args)[0] == 0
+    earlier = out.read_bytes()
+    with monkeypatch.context() as m:  # during the rename: the earlier bundle stays
+        m.setattr(fileio.os, "replace", stop)
+        code, _, err = run_cli(*args, "--conf", "0.5", "--force")
+    assert code == 130 and f"{out} keeps its earlier bundle, untouched" in err, err
+    assert out.read_bytes() == earlier and sorted(p.name for p in tmp_path.iterdir()) == ["b.zip", "export"]
+    with monkeypatch.context() as m:  # after it was written, while its notes print
+        m.setattr(package, "graph_limits", stop)
+        code, _, err = run_cli(*args, "--conf", "0.5", "--force")
+    assert code == 130 and (f"interrupted after the bundle was written: {out} holds the new one, whole and "
+                            f"verified; 'yolox-edge verify {out}'") in err, err
+    assert out.read_bytes() != earlier and verify_bundle(out)["postprocess"]["conf"] == 0.5
+    with monkeypatch.context() as m:  # the same bytes again (package is deterministic): still the new file
+        m.setattr(package, "graph_limits", stop)
+        code, _, err = run_cli(*args, "--conf", "0.5", "--force")
+    assert code == 130 and "after the bundle was written" in err, err

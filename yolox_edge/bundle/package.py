@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import operator
+import os
 import tempfile
 import zipfile
 from pathlib import Path
@@ -116,6 +117,31 @@ def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: 
     atomic_write_bytes(out, lambda f: f.write(buf.getvalue()))
     anchors = sum(h * w for h, w in level_shapes(meta["input_size"], meta["strides"]))
     return {**report, "bundle": str(out), "notes": graph_limits(meta["graph"], conf, nms, max_det, anchors)}
+
+
+def file_identity(path: str | Path) -> tuple[int, ...] | None:
+    """What tells the file at ``path`` from one renamed over it later (device, inode, size, mtime);
+    None when there is none. Not its bytes: packaging the same export again gives the same ones."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def stopped_note(out: str | Path, before: tuple[int, ...] | None) -> str:
+    """What a ``package`` stopped by Ctrl-C or SIGTERM left at ``out``, whose ``file_identity`` was
+    ``before``: the new bundle (the stop came after it was renamed into place), the earlier one, or none.
+
+    'interrupted' alone read as 'nothing was written', also when the new bundle was already in place."""
+    out = Path(out)
+    now = file_identity(out)
+    if now is not None and now != before:  # written only once verified, by one rename: whole
+        return (f"package: interrupted after the bundle was written: {out} holds the new one, whole and verified; "
+                f"'yolox-edge verify {out}' checks it again")
+    if before is not None:
+        return f"package: interrupted: {out} keeps its earlier bundle, untouched; run the same command again to replace it"
+    return f"package: interrupted: no bundle was written to {out}; run the same command again"
 
 
 def check_max_det(max_det) -> int:

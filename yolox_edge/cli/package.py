@@ -25,13 +25,20 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..bundle import package_bundle
+    from ..bundle.package import file_identity, package_bundle, stopped_note
 
-    rep = package_bundle(args.artifact, args.target, args.out, conf=args.conf, nms=args.nms, max_det=args.max_det,
-                         eval_json=args.eval_json, bench_json=args.bench_json, force=args.force)
-    size = sum(f["bytes"] for f in rep["files"].values())
-    print(f"{args.out}: {rep['model']} {rep['target']} {rep['precision']}, {rep['classes']} class{'es' if rep['classes'] != 1 else ''}, "
-          f"input {rep['input_size'][1]}x{rep['input_size'][0]}, {len(rep['files'])} files ({size} bytes), verified")
-    for note in rep["notes"]:
-        print(f"note: {note}", file=sys.stderr)
+    before = file_identity(args.out)
+    try:
+        rep = package_bundle(args.artifact, args.target, args.out, conf=args.conf, nms=args.nms,
+                             max_det=args.max_det, eval_json=args.eval_json, bench_json=args.bench_json,
+                             force=args.force)
+        size = sum(f["bytes"] for f in rep["files"].values())
+        print(f"{args.out}: {rep['model']} {rep['target']} {rep['precision']}, {rep['classes']} "
+              f"class{'es' if rep['classes'] != 1 else ''}, input {rep['input_size'][1]}x{rep['input_size'][0]}, "
+              f"{len(rep['files'])} files ({size} bytes), verified")
+        for note in rep["notes"]:
+            print(f"note: {note}", file=sys.stderr)
+    except KeyboardInterrupt:  # still 130, as calibrate and quantize: the run was stopped; the line says what is at --out
+        print(stopped_note(args.out, before), file=sys.stderr)
+        raise
     return 0
