@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -502,3 +503,36 @@ def test_cli_interrupt_says_which_set_the_folder_holds(calib_images, tmp_path, r
         code, _, err = run_cli(*args, "--seed", "2", "--force")
     spare = sorted(f.name for f in out.glob("*.npy") if f.name != array)
     assert code == 130 and spare and "keeps its earlier set, untouched" in err and spare[0] in err, err
+
+
+def test_an_array_a_killed_build_left_alone_is_replaced_and_said(calib_images, tmp_path, run_cli, monkeypatch):
+    """kill -9 between the array's rename and the manifest's left calib.npy alone in a new --out;
+    the rerun was refused as 'already holds a calibration set' without --force."""
+    out = tmp_path / "c"
+    ref = build_calibration_set(calib_images, tmp_path / "ref", img_size=64, count=3)
+    args = ("calibrate", "--data", calib_images, "--img-size", "64", "--count", "3", "--out", out)
+    with monkeypatch.context() as m:  # a stop between the two renames says the rerun replaces the array
+        _stop_at(m, 2)
+        code, _, err = run_cli(*args)
+    assert code == 130 and "only an array without its manifest.json (calib.npy): run the same command again, " \
+        "which replaces it" in err, err
+    shutil.rmtree(out)
+    for name in ("calib.npy", "calib-0123456789ab.npy"):
+        out.mkdir()
+        (out / name).write_bytes((tmp_path / "ref" / "calib.npy").read_bytes()[:1000])  # what the kill left
+        (out / ".manifest.json.x1y2.tmp").write_bytes(b"{")  # and a temp file of its write
+        code, stdout, err = run_cli(*args)
+        assert code == 0, err
+        assert (f"note: replaced {name} in {out}: an array without its manifest.json, left by a calibrate run that "
+                "was killed") in stdout
+        assert load_calibration_set(out).sha256 == ref.sha256
+        assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["calib.npy", "manifest.json"]
+        shutil.rmtree(out)
+    out.mkdir()  # beside a file of the user's it may be theirs: refused as before
+    (out / "calib.npy").write_bytes(b"x")
+    (out / "notes.txt").write_text("mine")
+    code, _, err = run_cli(*args)
+    assert code == 2 and "already holds a calibration set" in err and (out / "calib.npy").read_bytes() == b"x"
+    code, stdout, err = run_cli(*args, "--force")
+    assert code == 0 and "note: replaced calib.npy" in stdout, err
+    assert run_cli(*args)[0] == 2  # a set with its manifest: refused as ever

@@ -74,6 +74,9 @@ def run(args) -> int:
     print(format_stats(stats), file=out)
     if not args.show:
         print(f"wrote {Path(args.out) / cal.array} and manifest.json", file=out)
+        if cal.leftovers:  # replaced without --force: say so, they were files in the user's folder
+            print(f"note: replaced {', '.join(cal.leftovers)} in {args.out}: an array without its manifest.json, left "
+                  "by a calibrate run that was killed (kill -9, power loss) before it finished", file=out)
         if cal.problems:  # the reader skipped samples: the set was drawn from fewer images than listed
             print(f"note: {len(cal.problems)} problem(s) reading {cal.source}, its samples skipped (first: "
                   f"{cal.problems[0]}); run 'yolox-edge data check {args.data}'", file=out)

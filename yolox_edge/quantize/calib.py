@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import random
 import re
 from dataclasses import dataclass, field
@@ -52,6 +53,9 @@ class CalibrationSet:
     # What the data spec's reader skipped (images it lists but could not use); not saved
     problems: list[str] = field(default_factory=list, repr=False)
     array: str = ARRAY_NAME  # the array's file name in ``path`` (the manifest's 'array')
+    # Arrays of an earlier build with no manifest naming them (a kill -9 between the two renames), which
+    # this build replaced; not saved
+    leftovers: list[str] = field(default_factory=list, repr=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -194,6 +198,23 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
 _OWN_ARRAY = re.compile(r"calib(-[0-9a-f]{12})?\.npy")
 
 
+# atomic_write_bytes's temp files for a set's two files (fileio.temp_beside): ours, never the user's
+_OWN_TEMP = re.compile(r"\.(calib(-[0-9a-f]{12})?\.npy|manifest\.json)\..+\.tmp")
+
+
+def leftover_arrays(out: Path) -> tuple[list[str], bool]:
+    """The arrays in ``out`` that no manifest names (a build killed between the array's rename and
+    the manifest's, or one whose manifest was deleted), and whether they are all the folder holds
+    (besides the temp files of a killed write): then the folder holds no set of the user's, and a
+    build replaces them without ``force``."""
+    if not out.is_dir() or (out / MANIFEST_NAME).exists():
+        return [], False
+    names = [e.name for e in os.scandir(out)]
+    arrays = sorted(n for n in names if _OWN_ARRAY.fullmatch(n) and (out / n).is_file())
+    alone = bool(arrays) and all(n in arrays or _OWN_TEMP.fullmatch(n) for n in names)
+    return arrays, alone
+
+
 def _live_array(out: Path) -> object:
     """What the manifest in ``out`` gives as its array's name; None when there is no readable manifest."""
     try:
@@ -257,8 +278,10 @@ def stopped_note(out: Path, before: bytes | None) -> str:
         return (f"calibrate: interrupted: {out} keeps its earlier set, untouched; run the same command again to "
                 f"replace it{tail}")
     if spare:  # the array came, its manifest not: without one the folder is refused as holding a set
+        again = ("run the same command again, which replaces it" if leftover_arrays(out)[1] else
+                 "delete it, then run the same command again")  # beside the user's files it is not taken for a leftover
         return (f"calibrate: interrupted: no set was written to {out}, only an array without its manifest.json "
-                f"({', '.join(spare)}): delete it, then run the same command again")
+                f"({', '.join(spare)}): {again}")
     return f"calibrate: interrupted: no set was written to {out}; run the same command again"
 
 
@@ -280,7 +303,9 @@ def build_calibration_set(source: str | Path, out: str | Path, *, img_size: int 
     check_input_size(img_size, (32,))
     hw = input_hw(img_size)
     out = require_out_folder(out)  # before the images are read and preprocessed
-    if ((out / MANIFEST_NAME).is_file() or (out / ARRAY_NAME).is_file()) and not force:
+    leftovers, alone = leftover_arrays(out)
+    # an array alone, without its manifest, is what a killed build left, not a set: replaced
+    if ((out / MANIFEST_NAME).is_file() or (out / ARRAY_NAME).is_file() and not alone) and not force:
         raise UserError(f"{out}: already holds a calibration set; choose another {OUT}, or pass {FORCE} to "
                         "replace it")
     files, class_counts, desc, problems = select_images(source, count=count, sampling=sampling, seed=seed,
@@ -293,6 +318,7 @@ def build_calibration_set(source: str | Path, out: str | Path, *, img_size: int 
     manifest = {"format": FORMAT, "version": VERSION, "input_size": list(hw), "count": len(files),
                 "sha256": digest, "sampling": sampling, "seed": seed, "source": desc,
                 "preprocess": cal.preprocess.to_dict(), "images": cal.images, "class_counts": class_counts}
+    cal.leftovers = leftovers
     made = missing_folders(out)  # taken away again, empty, if the writing stops (as export and quantize)
     try:
         cal.array = _replace_set(out, blob, digest, manifest)
