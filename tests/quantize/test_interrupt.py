@@ -214,3 +214,42 @@ def test_quantize_checkpoint_takes_away_the_folders_it_made(tiny_ckpt, tiny_cali
     with pytest.raises(KeyboardInterrupt):
         ptq.quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "new" / "q", progress=False, log=None)
     assert not (tmp_path / "new").exists()
+
+
+def test_staging_folders_of_killed_runs_are_removed_by_the_next_run(tiny_ckpt, tiny_calib, tmp_path, monkeypatch):
+    """A kill -9 left .quantize_run_* (QAT checkpoints, tens of MB) in --out for good. Its name now
+    carries the run's PID: the next run removes it once that process is gone, never while it lives."""
+    import os
+    import subprocess
+    import sys
+
+    import yolox_edge.quantize.pipeline as pipeline
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # a PID no process has now
+    out = tmp_path / "q"
+    dead = out / f".quantize_run_{ended.pid}.a1b2c3d4"
+    live = out / f".quantize_run_{os.getpid()}.e5f6g7h8"  # a run going on now
+    older = out / ".quantize_run_x9y8z7w6"  # an earlier yolox_edge's, no PID in the name
+    for d in (dead, live, older):
+        (d / ".qat_x" / "run").mkdir(parents=True)
+        (d / ".qat_x" / "run" / "last.pt").write_bytes(b"epoch 1")
+    seen = {}
+
+    def recording(*a):
+        seen["stage"] = a[5].parent.name
+        return fake_export(*a)
+
+    monkeypatch.setattr(pipeline, "quantize_detector", recording)
+    lines: list[str] = []
+    pipeline.run_quantize(tiny_ckpt, tiny_calib, ["onnx", "ncnn"], out, progress=False, log=lines.append)
+    assert not dead.exists() and (live / ".qat_x" / "run" / "last.pt").is_file() and older.is_dir()
+    assert seen["stage"].startswith(f".quantize_run_{os.getpid()}.")  # this run's own, with its PID
+    assert sorted(_hidden(out)) == sorted([live.name, older.name])
+    assert (f"quantize: removed 1 staging folder left in {out} by a quantize run that was killed ({dead.name}; "
+            "its process is gone)") in lines, lines
+    assert any(line.startswith(f"quantize: {older.name} in {out}: left by an older yolox-edge quantize that was "
+                               "killed (no process id in the name, so not removed)") for line in lines), lines
+    lines.clear()
+    pipeline.run_quantize(tiny_ckpt, tiny_calib, ["onnx", "ncnn"], out, progress=False, log=lines.append, force=True)
+    assert not any(line.startswith("quantize: removed") for line in lines) and live.is_dir()

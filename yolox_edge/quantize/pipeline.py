@@ -84,6 +84,8 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     stage = StagedOutput(out)
     try:
         with stage, quiet_nncf(bars=progress), torch_threads(threads):
+            for line in stage.swept:
+                say(line)
             staged, scores = _quantize_formats(
                 detector, ckpt, Path(model), cal, formats, stage, say, data=data, qat=qat, epochs=epochs, lr=lr,
                 batch=batch, subset_size=subset_size, progress=progress, threads=threads,

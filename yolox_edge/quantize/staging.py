@@ -7,11 +7,14 @@ empty folders this run made above it, as export does): a
 later run finds ``--out`` as it was (an earlier export replaced by ``--force`` is removed only
 at that last step), not an empty folder, nor one format of three that it then refuses without
 ``--force``. A killed process (SIGKILL, power loss) can leave only the hidden ``.quantize_run_*``
-folder, which no command reads as an export.
+folder, which no command reads as an export; its name carries the run's process id
+(``.quantize_run_PID.XXXXXXXX``), and the next run into the same ``--out`` removes it once that
+process is gone (``sweep_stale_stages``).
 """
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,6 +26,61 @@ from ..export.metadata import METADATA_FILE
 from .ptq import QuantizeResult
 
 STAGE_PREFIX = ".quantize_run_"
+# .quantize_run_PID.XXXXXXXX (mkdtemp's suffix); an older yolox_edge wrote .quantize_run_XXXXXXXX, no PID
+_STAGE_NAME = re.compile(re.escape(STAGE_PREFIX) + r"([0-9]+)\.[A-Za-z0-9_]+")
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists here (another user's counts: it may be a run writing into a
+    shared --out). Windows: always, as os.kill there ends the process instead of probing it."""
+    if os.name == "nt" or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists
+        return True
+    return True
+
+
+def sweep_stale_stages(out: Path) -> tuple[list[Path], list[Path]]:
+    """Remove the staging folders in ``out`` whose quantize process is gone (a kill -9 or a power
+    loss skipped their cleanup; they hold QAT checkpoints, tens of MB). Returns (removed, older):
+    ``older`` are those an earlier yolox_edge named without a process id, left alone, as one of
+    them may belong to a run going on now. A folder whose process is alive is never touched (after
+    the PID was reused too: it waits for a later run)."""
+    removed: list[Path] = []
+    older: list[Path] = []
+    try:
+        with os.scandir(out) as it:
+            entries = sorted((e for e in it if e.name.startswith(STAGE_PREFIX) and e.is_dir(follow_symlinks=False)),
+                             key=lambda e: e.name)
+    except OSError:
+        return removed, older
+    for e in entries:
+        m = _STAGE_NAME.fullmatch(e.name)
+        if m is None:
+            older.append(Path(e.path))
+        elif not _process_alive(int(m.group(1))):
+            shutil.rmtree(e.path, ignore_errors=True)
+            if not os.path.exists(e.path):
+                removed.append(Path(e.path))
+    return removed, older
+
+
+def stale_stage_lines(out: Path, removed: list[Path], older: list[Path]) -> list[str]:
+    """The lines a run says about ``sweep_stale_stages``'s result (none when it found nothing)."""
+    lines = []
+    if removed:
+        n = len(removed)
+        lines.append(f"quantize: removed {n} staging folder{'s' if n != 1 else ''} left in {out} by a quantize run "
+                     f"that was killed ({', '.join(p.name for p in removed)}; its process is gone)")
+    if older:
+        lines.append(f"quantize: {', '.join(p.name for p in older)} in {out}: left by an older yolox-edge quantize "
+                     "that was killed (no process id in the name, so not removed); delete it if no quantize is "
+                     "writing into this folder now")
+    return lines
 REPORT_PHASE = "the FP32-vs-INT8 report"
 
 
@@ -40,13 +98,16 @@ class StagedOutput:
         self.made: list[Path] = []  # --out and the folders above it that this run made, deepest first
         self.removed_out = False
         self.dir: Path | None = None
+        self.swept: list[str] = []  # what sweep_stale_stages found, as lines to say
 
     def __enter__(self) -> StagedOutput:
         self.made = missing_folders(self.out)
         try:
             output_folder(self.out)
-            # inside --out: the same file system, so each file moves into place by one rename
-            self.dir = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=self.out))
+            self.swept = stale_stage_lines(self.out, *sweep_stale_stages(self.out))
+            # inside --out: the same file system, so each file moves into place by one rename; the
+            # PID in the name tells a later run whether this one is still going
+            self.dir = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}.", dir=self.out))
         except BaseException:  # __exit__ is not called: the folders made so far go here
             remove_empty_folders(self.made)
             raise
