@@ -417,3 +417,25 @@ def test_ctrl_c_while_the_commands_import_is_one_line_and_130(run_cli, monkeypat
     assert (code, out, err) == (130, "", "yolox-edge package: interrupted\n")
     code, _, err = run_cli("--no-such-flag")  # no command named yet
     assert (code, err) == (130, "yolox-edge: interrupted\n")
+
+
+def test_a_folders_subfolders_are_counted_not_skipped_unsaid(run_cli, bad, tmp_path) -> None:
+    """predict DIR left photos/sub/nested.jpg out without a word ('every image in a folder'); only
+    an empty folder's error said 'not in subfolders'."""
+    import shutil
+
+    photos = tmp_path / "photos"
+    for sub in ("2024", "trip", ".thumbnails"):  # hidden ones are no one's photos to predict
+        (photos / sub).mkdir(parents=True)
+        shutil.copy(bad / "ok.jpg", photos / sub / "nested.jpg")
+    line = assert_one_line_error(run_cli("predict", bad / "good.pt", photos), "no images in this folder",
+                                 "2 subfolders not searched (2024, trip): name a subfolder to predict its images")
+    assert ".thumbnails" not in line
+    shutil.copy(bad / "ok.jpg", photos / "ok.jpg")
+    code, out, err = run_cli("predict", bad / "good.pt", photos, "--save-dir", photos / "pred")
+    assert code == 0 and "ok.jpg" in out and "nested.jpg" not in out, err
+    assert f"note: {photos}: 2 subfolders not searched (2024, trip): name a subfolder" in err
+    code, out, err = run_cli("predict", bad / "good.pt", photos, "--save-dir", photos / "pred")  # not its own copies
+    assert code == 0 and "2 subfolders not searched (2024, trip):" in err, err
+    code, out, err = run_cli("predict", bad / "good.pt", photos / "trip")
+    assert code == 0 and "nested.jpg" in out and "note" not in err, err

@@ -2,6 +2,7 @@
 annotated copies saved."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -64,9 +65,10 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _expand(items: list[str]) -> list[tuple[Path, bool]]:
+def _expand(items: list[str], save_dir: str | None = None) -> list[tuple[Path, bool]]:
     """(path, named) for each image: the files given, then each folder's images in name order.
-    ``named`` marks files the user typed (a bad one stops the run before any work)."""
+    ``named`` marks files the user typed (a bad one stops the run before any work). A folder's
+    subfolders are not searched, and counted in a note (``save_dir`` among them is not)."""
     from ..data.check import CONVERT_HEIF, HEIF_SUFFIXES
     from ..data.preprocess import IMAGE_SUFFIXES, list_images
     from ..errors import UserError
@@ -84,13 +86,29 @@ def _expand(items: list[str]) -> list[tuple[Path, bool]]:
         photos = sorted(q.name for q in p.iterdir() if q.suffix.lower() in HEIF_SUFFIXES and q.is_file())
         left_out = (f"{len(photos)} HEIC photo{'s' if len(photos) != 1 else ''} left out "
                     f"({first_few(photos, 3)}): {CONVERT_HEIF}") if photos else ""
+        # 'every image in a folder' read as every one below it: a photos/2024/ went unpredicted unsaid
+        subs = _subfolders(p, save_dir)
+        not_searched = (f"{len(subs)} subfolder{'s' if len(subs) != 1 else ''} not searched ({first_few(subs, 3)}): "
+                        "name a subfolder to predict its images") if subs else ""
         if not found:
             raise UserError(f"{p}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, "
-                            f"not in subfolders){'; ' + left_out if left_out else ''}")
+                            f"not in subfolders){'; ' + left_out if left_out else ''}"
+                            f"{'; ' + not_searched if not_searched else ''}")
         if left_out:
             print(f"note: {p}: {left_out}", file=sys.stderr)
+        if not_searched:
+            print(f"note: {p}: {not_searched}", file=sys.stderr)
         out += [(q, False) for q in found]
     return out
+
+
+def _subfolders(folder: Path, save_dir: str | None) -> list[str]:
+    """The names of ``folder``'s subfolders a user may expect searched: not hidden ones (.git,
+    .thumbnails), nor ``save_dir`` (this run's own annotated copies)."""
+    own = Path(save_dir).resolve() if save_dir else None
+    with os.scandir(folder) as it:
+        return sorted(e.name for e in it if not e.name.startswith(".") and e.is_dir()
+                      and (own is None or Path(e.path).resolve() != own))
 
 
 def _drop_earlier_copies(paths: list[tuple[Path, bool]], save_dir: Path
@@ -184,7 +202,7 @@ def run(args) -> int:
     if live is not None:
         from .predict_live import run_live
         return run_live(args, live)
-    paths = _expand(args.images)
+    paths = _expand(args.images, args.save_dir)
     taken: set[str] = set()
     if args.save_dir:
         paths, earlier, taken = _drop_earlier_copies(paths, Path(args.save_dir))
