@@ -439,3 +439,27 @@ def test_a_folders_subfolders_are_counted_not_skipped_unsaid(run_cli, bad, tmp_p
     assert code == 0 and "2 subfolders not searched (2024, trip):" in err, err
     code, out, err = run_cli("predict", bad / "good.pt", photos / "trip")
     assert code == 0 and "nested.jpg" in out and "note" not in err, err
+
+
+def test_avif_and_other_images_this_opencv_decodes_are_read_else_named(run_cli, bad, tmp_path, monkeypatch) -> None:
+    """A folder's .avif photos were left out unsaid (IMAGE_SUFFIXES lacks them) although this
+    OpenCV decodes them; on a build that cannot, they are named in a note instead."""
+    import shutil
+
+    import yolox_edge.data.preprocess as preprocess
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(bad / "ok.jpg", photos / "download.jfif")  # a browser's name for a JPEG
+    (photos / "scan.jxl").write_bytes(b"\xff\x0a" + bytes(40))  # no decoder here for JPEG XL
+    ok, avif = cv2.imencode(".avif", cv2.imread(str(bad / "ok.jpg")))
+    if ok:  # an OpenCV built with libavif
+        (photos / "IMG_1.avif").write_bytes(avif.tobytes())
+    code, out, err = run_cli("predict", bad / "good.pt", photos)
+    assert code == 0 and "download.jfif: " in out, err
+    assert ("IMG_1.avif: " in out) == ok, (out, err)
+    assert f"note: {photos}: 1 image this OpenCV cannot decode left out (scan.jxl; .jxl): convert to JPEG or PNG" in err
+    monkeypatch.setattr(preprocess.cv2, "haveImageReader", lambda path: False)  # a build with no such decoder
+    line = assert_one_line_error(run_cli("predict", bad / "good.pt", photos), "no images in this folder",
+                                 "this OpenCV cannot decode left out (")
+    assert "download.jfif" in line and (".avif" in line) == ok

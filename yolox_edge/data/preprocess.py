@@ -16,6 +16,23 @@ import numpy as np
 from ..errors import UserError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+# Image formats that only some OpenCV builds decode (AVIF with libavif, GIF from 4.11 or 5, JPEG 2000,
+# JPEG XL), and other names of JPEG (.jfif, a browser's download): a folder's are read when the
+# installed OpenCV has a decoder for the file (``decodable_here``), else named in a note.
+OTHER_IMAGE_SUFFIXES = {".avif", ".gif", ".jfif", ".jpe", ".jp2", ".j2k", ".jxl", ".pbm", ".pgm", ".ppm", ".pnm",
+                        ".pam", ".pfm", ".ras", ".sr", ".hdr", ".pic", ".exr"}
+
+
+def decodable_here(path: str | Path) -> bool:
+    """Whether the installed OpenCV has a decoder for this file (by its content, as imread picks one).
+
+    Asked of the build, not of a list: AVIF decodes with an OpenCV built with libavif (5.x wheels) and
+    not with the 4.x wheels; an OpenCV without ``haveImageReader`` answers no."""
+    have = getattr(cv2, "haveImageReader", None)
+    try:
+        return bool(have(str(path))) if have is not None else False
+    except cv2.error:
+        return False
 
 
 def list_images(folder: Path, *, recursive: bool = False) -> list[Path]:
