@@ -463,3 +463,25 @@ def test_avif_and_other_images_this_opencv_decodes_are_read_else_named(run_cli, 
     line = assert_one_line_error(run_cli("predict", bad / "good.pt", photos), "no images in this folder",
                                  "this OpenCV cannot decode left out (")
     assert "download.jfif" in line and (".avif" in line) == ok
+
+
+def test_a_cut_jpeg_is_skipped_with_its_line_not_predicted_on_grey_rows(run_cli, bad, tmp_path, monkeypatch) -> None:
+    """Where OpenCV fills a cut JPEG with grey rows, predict ran on them without a word."""
+    import shutil
+
+    real = cv2.imdecode
+
+    def lenient(data, flags):  # an OpenCV build whose imdecode decodes a cut JPEG, as imread does
+        img = real(data, flags)
+        return np.full((60, 80, 3), 128, np.uint8) if img is None and bytes(data[:2]) == b"\xff\xd8" else img
+
+    monkeypatch.setattr(cv2, "imdecode", lenient)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(bad / "ok.jpg", photos / "ok.jpg")
+    whole = (bad / "ok.jpg").read_bytes()
+    (photos / "cut.jpg").write_bytes(whole[: len(whole) // 2])
+    code, out, err = run_cli("predict", bad / "good.pt", photos)
+    assert code == 0 and "ok.jpg" in out and "cut.jpg" not in out, err
+    assert f"skipped {photos / 'cut.jpg'}: truncated image: file ends before the image data does" in err
+    assert_one_line_error(run_cli("predict", bad / "good.pt", photos / "cut.jpg"), "cut.jpg: truncated image")

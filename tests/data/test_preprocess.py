@@ -140,3 +140,33 @@ def test_an_image_cut_short_is_named_truncated_not_an_unknown_format(tmp_path, s
     other.write_bytes(b"this is not an image at all")
     with pytest.raises(UserError, match=r"notes\.jpg: not a decodable image \(JPEG, PNG, BMP, WebP or TIFF\)"):
         read_image(other)
+
+
+def test_a_jpeg_cut_off_after_its_header_is_refused_as_truncated(tmp_path, monkeypatch) -> None:
+    """A decoder that fills a cut JPEG with grey rows (libjpeg's file source does: cv2.imread here;
+    cv2.imdecode on some OpenCV builds) let predict run on them; data check refused the file by its
+    end marker. A phone's motion photo (a video after the JPEG's end) and a cut file whose EXIF
+    thumbnail ends in the same two bytes are told apart by the file's segments."""
+    from yolox_edge.data.check import jpeg_cut_short
+
+    rng = np.random.default_rng(0)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (240, 320, 3)).astype(np.uint8), (5, 5), 2)
+    cut, motion = tmp_path / "cut.jpg", tmp_path / "PXL_MP.jpg"
+    # OpenCV 5.1's imdecode refuses a cut JPEG already: decode as a build that does not
+    monkeypatch.setattr(cv2, "imdecode", lambda data, flags: np.full((240, 320, 3), 128, np.uint8))
+    for flags in ([], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1], [cv2.IMWRITE_JPEG_RST_INTERVAL, 2]):
+        whole = cv2.imencode(".jpg", img, flags)[1].tobytes()
+        for keep in (400, len(whole) * 6 // 10, len(whole) - 2):  # just after the header, mid-way, all but the marker
+            cut.write_bytes(whole[:keep])
+            with pytest.raises(UserError, match=r"cut\.jpg: truncated image: file ends before the image data does; "
+                                                r"re-copy or re-export it"):
+                read_image(cut)
+        motion.write_bytes(whole + b"\x00\x00\x00\x18ftypmp42" + rng.integers(0, 256, 20000, np.uint8).tobytes())
+        assert read_image(motion).shape == (240, 320, 3)
+        cut.write_bytes(whole + bytes(3000))  # zero padding after the marker: whole
+        assert read_image(cut).shape == (240, 320, 3)
+        # an APP1 segment holding the two bytes of an end marker (an EXIF thumbnail's), then the image, cut
+        app1 = b"\xff\xe1" + (2 + 6).to_bytes(2, "big") + b"\xff\xd9abcd"
+        thumb = whole[:2] + app1 + whole[2:]
+        assert not jpeg_cut_short(thumb) and jpeg_cut_short(thumb[: len(thumb) - 5000])
+    assert not jpeg_cut_short(b"\xff\xd8" + b"\x00" * 10)  # no segment structure: left to the decoder

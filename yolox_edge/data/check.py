@@ -76,6 +76,51 @@ def _truncated(head: bytes, tail: bytes) -> bool:
 
 
 _TAIL_BYTES = 4096
+
+
+def jpeg_cut_short(data: bytes | np.ndarray) -> bool:
+    """True when ``data`` (a whole file in memory) is a JPEG whose data stops before its end marker.
+
+    OpenCV decodes such a file without an error (grey rows below the cut), and a model then runs
+    on them. The end marker in the last 4 KiB answers for nearly every file at no cost. Without
+    it the segments are walked to the marker that ends the image data: a phone's motion photo
+    (a video appended after the JPEG) ends there and is whole; a search for the marker's two
+    bytes anywhere would also find the end of the EXIF thumbnail of a cut file. A file whose
+    segments do not parse is not called cut here (the decoder's verdict stands)."""
+    def as_bytes(a) -> bytes:
+        return a.tobytes() if isinstance(a, np.ndarray) else bytes(a)
+
+    if as_bytes(data[:2]) != b"\xff\xd8" or b"\xff\xd9" in as_bytes(data[-_TAIL_BYTES:]).rstrip(b"\x00"):
+        return False  # the whole file is copied below only for the few that get there
+    buf = as_bytes(data)
+    i, n = 2, len(buf)
+    while i + 1 < n:
+        if buf[i] != 0xFF:
+            return False  # no marker where one must be: damaged, not cut
+        m = buf[i + 1]
+        if m == 0xFF:  # fill byte before a marker
+            i += 1
+            continue
+        if m == 0xD9:
+            return False  # the end of the image data: whole (what follows is another file's)
+        if 0xD0 <= m <= 0xD7 or m == 0x01:  # markers without a length
+            i += 2
+            continue
+        if i + 4 > n:
+            return True
+        i += 2 + int.from_bytes(buf[i + 2:i + 4], "big")
+        if m == 0xDA:  # entropy-coded data runs to the next marker that is not a stuffed 0xFF00 or a restart
+            while True:
+                j = buf.find(b"\xff", i)
+                if j < 0 or j + 1 >= n:
+                    return True
+                nxt = buf[j + 1]
+                if nxt == 0 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
+                    i = j + 1 if nxt == 0xFF else j + 2
+                    continue
+                i = j
+                break
+    return True
 HEAD_BYTES = 12  # enough for every signature image_format knows (WebP's is at bytes 8-11)
 
 

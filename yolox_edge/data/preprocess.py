@@ -94,6 +94,14 @@ def read_image(path: str | Path) -> np.ndarray:
         from .check import HEAD_BYTES, undecodable_detail
 
         raise UserError(f"{p}: {undecodable_detail(data[:HEAD_BYTES].tobytes())}")
+    # A JPEG cut off (a copy stopped part-way) decodes with grey rows below the cut, and the model ran on
+    # them: refused as data check and training refuse it. The file is in memory already: its last 4 KiB
+    # settle it for nearly every image, and only a JPEG without its end marker there is looked at further.
+    if data[:2].tobytes() == b"\xff\xd8":
+        from .check import TRUNCATED, jpeg_cut_short, problem
+
+        if jpeg_cut_short(data):
+            raise UserError(problem(TRUNCATED, p, "file ends before the image data does; re-copy or re-export it"))
     return img
 
 
