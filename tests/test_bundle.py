@@ -968,3 +968,19 @@ def test_package_stopped_says_whether_out_holds_the_new_or_the_earlier_bundle(tm
         m.setattr(package, "graph_limits", stop)
         code, _, err = run_cli(*args, "--conf", "0.5", "--force")
     assert code == 130 and "after the bundle was written" in err, err
+
+
+def test_package_refuses_a_preprocessing_the_app_would_not_honour(tmp_path: Path, run_cli) -> None:
+    """The app fills 0..255 pixels, NCHW, and read neither preprocess.value_range nor layout: an
+    export stating [0, 1] was packaged, verified and run on the phone with 255 times its values."""
+    exp = fake_export(tmp_path / "export")
+    meta = json.loads((exp / "metadata.json").read_text())
+    for key, value, said in (("value_range", [0.0, 1.0], "is not [0, 255]"), ("layout", "NHWC", "is not NCHW")):
+        edited = dict(meta, preprocess={**meta["preprocess"], key: value})
+        (exp / "metadata.json").write_text(json.dumps(edited))
+        code, out, err = run_cli("package", exp, "--target", "ncnn", "--out", tmp_path / "b.zip")
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert f"metadata.json preprocess.{key} {value!r} {said}" in err and "the Android app refuses it" in err, err
+        assert not (tmp_path / "b.zip").exists()
+    (exp / "metadata.json").write_text(json.dumps(meta))
+    assert run_cli("package", exp, "--target", "ncnn", "--out", tmp_path / "b.zip")[0] == 0

@@ -282,6 +282,14 @@ _APP_VERDICTS = [
     (lambda m: m["preprocess"].update(letterbox="center"), False),
     (lambda m: m["preprocess"].update(letterbox=True), True),  # the reader tests only a string
     (lambda m: m["preprocess"].update(pad_value=114.5), False),
+    (lambda m: m["preprocess"].update(value_range=[0.0, 1.0]), False),  # the app fed 0..255 anyway
+    (lambda m: m["preprocess"].update(value_range=[0, 255.0]), True),
+    (lambda m: m["preprocess"].update(value_range=None), True),
+    (lambda m: m["preprocess"].update(value_range="0..255"), False),
+    (lambda m: m["preprocess"].update(value_range=[True, 255]), False),
+    (lambda m: m["preprocess"].update(layout="NHWC"), False),
+    (lambda m: m["preprocess"].update(layout="NCHW"), True),
+    (lambda m: m["preprocess"].pop("layout"), True),
     (lambda m: m["preprocess"].update(pad_value=114.0), True),
     (lambda m: m["graph"].update(box_format="cxcywh"), False),
     (lambda m: m["input"].update(name=7), False),

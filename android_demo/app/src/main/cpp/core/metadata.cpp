@@ -56,6 +56,18 @@ ModelConfig parse_metadata(const std::string& text) {
     if (cfg.channel_order != "BGR" && cfg.channel_order != "RGB") bad("preprocess.channel_order", "expected BGR or RGB");
     if (const json::Value* v = pre.find("letterbox"); v && v->is_string() && v->as_string() != "top-left")
         bad("preprocess.letterbox", "only top-left letterbox is supported");
+    // The app fills the input with 0..255 pixels, planar (NCHW): a model that states another value
+    // range or layout is refused, not run on values it was not made for.
+    if (const json::Value* v = pre.find("value_range"); v && !v->is_null())
+        field("preprocess.value_range", [&] {
+            const auto& r = v->as_array();
+            if (r.size() != 2 || r[0].as_number() != 0.0 || r[1].as_number() != 255.0)
+                throw std::runtime_error("only [0, 255] is supported (the app feeds pixels as they are)");
+            return 0;
+        });
+    if (const json::Value* v = pre.find("layout"); v && !v->is_null())
+        if (field("preprocess.layout", [&] { return v->as_string(); }) != "NCHW")
+            bad("preprocess.layout", "only NCHW is supported");
     // The app feeds 0..255 pixels as they are; a model that wants mean/std is not one of ours.
     for (const char* k : {"mean", "std"})
         if (const json::Value* v = pre.find(k); v && !v->is_null())
