@@ -121,6 +121,8 @@ def jpeg_cut_short(data: bytes | np.ndarray) -> bool:
                 i = j
                 break
     return True
+
+
 HEAD_BYTES = 12  # enough for every signature image_format knows (WebP's is at bytes 8-11)
 
 
