@@ -172,6 +172,11 @@ def test_data_check_says_the_flat_bbox_once_as_written(tmp_path) -> None:
 
 @pytest.mark.parametrize("gt_change, spec_extra, words", [
     ({"categories": [{"name": "no id"}]}, "", "category 0 needs an integer 'id'"),
+    # true is no id: a checkpoint refuses it (after an epoch of training, as a ValueError)
+    ({"categories": [{"id": True, "name": "yes"}]}, "", "category 0 needs an integer 'id'"),
+    # one id twice: two classes for one id, and a checkpoint that refused them after an epoch of training
+    ({"categories": GT["categories"] + [{"id": 5, "name": "five again"}]}, "",
+     "category id 5 is listed twice ('five' and 'five again'); give each category its own id"),
     ({}, "train: {annotations: ann/val.json, images: imgs, labels: typo}\n", "unknown key(s) labels"),
     ({}, "train: {annotations: null, images: imgs}\n", "key 'annotations' must be a path, not None"),
 ])

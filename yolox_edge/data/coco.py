@@ -26,10 +26,19 @@ def read_coco(spec: DataSpec, split: str) -> Split:
         raise UserError(f"{ann_path}: not valid COCO json ({e}); check the file") from None
     if not isinstance(gt, dict) or "images" not in gt or "categories" not in gt:
         raise UserError(f"{ann_path}: not a COCO instances file (needs 'images' and 'categories')")
+    seen: dict[int, str] = {}
     for i, c in enumerate(gt["categories"]):  # the class list itself: no guessing past a broken one
-        if not isinstance(c, dict) or not isinstance(c.get("id"), int) or not isinstance(c.get("name"), str):
+        # true/false is no id (bad_annotation refuses it as a category_id, so no box could name it)
+        if not isinstance(c, dict) or not isinstance(c.get("id"), int) or isinstance(c["id"], bool) \
+                or not isinstance(c.get("name"), str):
             raise UserError(f"{ann_path}: category {i} needs an integer 'id' and a 'name' (has {c!r:.80}); "
                             "fix the categories list")
+        # An id twice gave two classes for one id (the first never labelled), and the checkpoint,
+        # which keeps one distinct id per class, was refused with a traceback after an epoch.
+        if c["id"] in seen:
+            raise UserError(f"{ann_path}: category id {c['id']} is listed twice ({seen[c['id']]!r} and "
+                            f"{c['name']!r}); give each category its own id in the categories list")
+        seen[c["id"]] = c["name"]
     cats = sorted(gt["categories"], key=lambda c: c["id"])
     cat_index = {c["id"]: i for i, c in enumerate(cats)}
     names = spec.names or [c["name"] for c in cats]
