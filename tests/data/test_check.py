@@ -256,3 +256,28 @@ def test_an_image_that_cannot_be_opened_is_a_bad_sample(tmp_path: Path, monkeypa
     monkeypatch.setattr(check.np, "fromfile", refuse)
     with pytest.raises(check.BadSample, match=r"locked\.jpg: unreadable image: cannot be opened \(Permission denied\)"):
         check.load_image(img)
+
+
+def test_a_motion_photo_is_whole_to_training_and_data_check_as_to_predict(tmp_path: Path) -> None:
+    """A phone's motion photo (a video after the JPEG's end marker) has no end marker in its last
+    4 KiB: training and data check skipped it as truncated, while predict and eval (read_image,
+    which walks the JPEG's segments) read it. A JPEG cut short is still refused by both."""
+    import cv2
+
+    from yolox_edge.data.preprocess import read_image
+
+    rng = np.random.default_rng(0)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (48, 64, 3)).astype(np.uint8), (5, 5), 2)
+    whole = cv2.imencode(".jpg", img)[1].tobytes()
+    video = b"\x00\x00\x00\x18ftypmp42" + rng.integers(0, 256, 20000, np.uint8).tobytes()
+    assert b"\xff\xd9" not in video[-4096:]  # no end marker's two bytes by chance in the tail
+    motion = tmp_path / "PXL_MP.jpg"
+    motion.write_bytes(whole + video)
+    assert read_image(motion).shape == (48, 64, 3)
+    assert check.load_image(motion).shape == (48, 64, 3)
+    assert check.check_image_file(motion) == (64, 48)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(whole[: len(whole) * 6 // 10])
+    for read in (check.load_image, check.check_image_file):
+        with pytest.raises(check.BadSample, match="truncated image: file ends before the image data does"):
+            read(cut)
