@@ -505,6 +505,26 @@ def test_cli_interrupt_says_which_set_the_folder_holds(calib_images, tmp_path, r
     assert code == 130 and spare and "keeps its earlier set, untouched" in err and spare[0] in err, err
 
 
+def test_cli_interrupt_while_the_new_set_is_reported_says_it_was_written(calib_images, tmp_path, run_cli,
+                                                                        monkeypatch):
+    """A stop while --json was written or the statistics printed (the new set already in place)
+    was a bare 'interrupted', read as 'nothing changed', as package says such a stop."""
+    import yolox_edge.fileio as fileio
+    from yolox_edge.quantize import calib
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "c"
+    args = ("calibrate", "--data", calib_images, "--img-size", "64", "--count", "3", "--out", out)
+    for module, name in ((calib, "format_stats"), (fileio, "atomic_write_bytes")):  # calib keeps its own import
+        with monkeypatch.context() as m:
+            m.setattr(module, name, stop)
+            code, _, err = run_cli(*args, "--force", "--json", tmp_path / "stats.json")
+        assert code == 130 and f"interrupted after the new set was written: {out} holds it, whole" in err, (name, err)
+        assert len(load_calibration_set(out)) == 3
+
+
 def test_an_array_a_killed_build_left_alone_is_replaced_and_said(calib_images, tmp_path, run_cli, monkeypatch):
     """kill -9 between the array's rename and the manifest's left calib.npy alone in a new --out;
     the rerun was refused as 'already holds a calibration set' without --force."""

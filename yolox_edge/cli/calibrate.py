@@ -47,8 +47,8 @@ FEW_IMAGES = 20  # below this a calibration set is a sample of very few scenes
 
 def run(args) -> int:
     from ..errors import UserError
-    from ..quantize.calib import (build_calibration_set, calibration_stats, format_stats, load_calibration_set,
-                                  manifest_bytes, stopped_note)
+    from ..quantize.calib import (build_calibration_set, calibration_stats, load_calibration_set, manifest_bytes,
+                                  stopped_note)
 
     check_json_target(args)
     if args.show and args.build_flags:
@@ -57,18 +57,27 @@ def run(args) -> int:
                         "drop them, or drop --show to build a set")
     if args.show:
         cal = load_calibration_set(args.show)
-        stats = calibration_stats(cal)
-    else:
-        if not args.data or not args.out:
-            raise UserError("calibrate needs --data SPEC|DIR and --out DIR (or --show DIR)")
-        before = manifest_bytes(Path(args.out))
-        try:
-            cal = build_calibration_set(args.data, args.out, img_size=args.size, count=args.count,
-                                        sampling=args.sampling, seed=args.seed, split=args.split, force=args.force)
-            stats = calibration_stats(cal)
-        except KeyboardInterrupt:
-            print(stopped_note(Path(args.out), before), file=sys.stderr)
-            raise
+        _report(args, cal, calibration_stats(cal))
+        return 0
+    if not args.data or not args.out:
+        raise UserError("calibrate needs --data SPEC|DIR and --out DIR (or --show DIR)")
+    before = manifest_bytes(Path(args.out))
+    try:
+        cal = build_calibration_set(args.data, args.out, img_size=args.size, count=args.count,
+                                    sampling=args.sampling, seed=args.seed, split=args.split, force=args.force)
+        # the report too: a stop while --json was written or the lines printed came after the new
+        # set was in place, and a bare 'interrupted' read as 'nothing changed'
+        _report(args, cal, calibration_stats(cal))
+    except KeyboardInterrupt:
+        print(stopped_note(Path(args.out), before), file=sys.stderr)
+        raise
+    return 0
+
+
+def _report(args, cal, stats: dict) -> None:
+    """The set's statistics (and --json), and for a set just built where it went and its notes."""
+    from ..quantize.calib import format_stats
+
     write_json(stats, args.json_out)
     out = report_stream(args)
     print(format_stats(stats), file=out)
@@ -87,4 +96,3 @@ def run(args) -> int:
             skipped = " (less the samples skipped)" if cal.problems else ""
             print(f"note: {n} image{'s' if n != 1 else ''}, fewer than --count {args.count}: that is all the "
                   f"source has{skipped}{few}", file=out)
-    return 0
