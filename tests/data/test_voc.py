@@ -168,3 +168,25 @@ def test_a_list_saved_with_a_bom_finds_its_first_stem(tmp_path: Path) -> None:
                                         "train: {annotations: annotations, images: images, list: list.txt}\n")
     split = read_split(spec, "train")
     assert [s.image.stem for s in split.samples] == ["a", "b"] and split.problems == [], split.problems
+
+
+def test_an_xml_whose_image_is_a_gif_finds_it_and_one_opencv_cannot_decode_is_named(tmp_path: Path) -> None:
+    """An XML without <filename> is matched to its image by stem, among JPEG/PNG/... only: its
+    .gif (which this OpenCV decodes) was 'not found'. Now it is found (a.png still before a.gif),
+    and an image OpenCV cannot decode is named as such, not as missing."""
+    import cv2
+
+    from data_synth import voc_xml
+
+    spec = make_voc(tmp_path, {"a": (64, 48, [("cat", (5, 6, 20, 30))])})
+    images, anns = tmp_path / "images", tmp_path / "annotations"
+    picture = cv2.imread(str(images / "a.png"))
+    for stem in ("a", "g"):
+        (images / f"{stem}.gif").write_bytes(cv2.imencode(".gif", picture)[1].tobytes())
+    (images / "x.jxl").write_bytes(b"\xff\x0a" + bytes(40))
+    for stem in ("g", "x"):
+        (anns / f"{stem}.xml").write_text(voc_xml("", 64, 48, [("dog", (5, 6, 20, 30))]))
+    split = read_split(spec, "train")
+    assert [s.image.name for s in split.samples] == ["a.png", "g.gif"] and split.samples[1].labels.tolist() == [1]
+    assert split.problems == [f"{images / 'x.jxl'}: unreadable image: the image of x.xml, but this OpenCV cannot "
+                              "decode .jxl files: convert it to JPEG or PNG; the sample was skipped"]

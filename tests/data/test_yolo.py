@@ -223,3 +223,45 @@ def test_a_label_file_in_pixels_is_one_line_saying_yolo_coordinates_are_fraction
 def test_a_yolo_split_has_no_category_ids(tmp_path: Path) -> None:
     spec = make_yolo(tmp_path, {"a": (100, 50, "0 0.5 0.5 0.2 0.4\n")})
     assert read_split(spec, "train").category_ids is None
+
+
+def test_a_folders_gif_and_jfif_are_read_as_predict_reads_them_and_the_rest_named(tmp_path: Path) -> None:
+    """A YOLO image folder listed IMAGE_SUFFIXES only: its .gif and .jfif pictures (which this
+    OpenCV decodes, and predict DIR reads) were left out of training, data check and eval unsaid.
+    Now they are samples; what OpenCV cannot decode is one line; a .gif beside a.png is a.png's
+    duplicate; the label file of a left-out image is not called an orphan."""
+    import cv2
+
+    from yolox_edge.data.check import DUPLICATE, UNREADABLE, check_dataset
+
+    spec = make_yolo(tmp_path, {"a": (40, 30, "0 0.5 0.5 0.5 0.5\n"), "b": (20, 20, None)})
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    picture = cv2.imread(str(images / "a.png"))
+    (images / "anim.gif").write_bytes(cv2.imencode(".gif", picture)[1].tobytes())
+    (images / "download.jfif").write_bytes(cv2.imencode(".jpg", picture)[1].tobytes())  # a browser's JPEG
+    (images / "a.gif").write_bytes(cv2.imencode(".gif", picture)[1].tobytes())
+    (images / "scan.jxl").write_bytes(b"\xff\x0a" + bytes(40))  # no decoder here for JPEG XL
+    (images / "IMG_1.HEIC").write_bytes(bytes(4) + b"ftypheic" + bytes(40))
+    (labels / "anim.txt").write_text("1 0.5 0.5 0.5 0.5\n")
+    (labels / "scan.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    split = read_split(spec, "val")
+    assert [s.image.name for s in split.samples] == ["a.png", "anim.gif", "b.png", "download.jfif"]
+    assert split.samples[1].labels.tolist() == [1] and (split.samples[1].width, split.samples[1].height) == (40, 30)
+    assert sorted(problem_kind(p) for p in split.problems) == [DUPLICATE, UNREADABLE], split.problems
+    assert f"{images}: unreadable image: 2 images this OpenCV cannot decode left out (IMG_1.HEIC, scan.jxl; .heic, " \
+           ".jxl): convert to JPEG or PNG (HEIC: 'heif-convert IMG.HEIC IMG.jpg')" in split.problems
+    assert f"{images / 'a.gif'}: duplicate id: same stem as a.png (both would use a.txt); skipped" in split.problems
+    report = check_dataset(spec, ["val"], progress=False)  # data check says the same line, reads the same images
+    assert report["splits"]["val"]["images"] == 4 and report["problem_kinds"] == {UNREADABLE: 1, DUPLICATE: 1}
+
+
+def test_the_index_of_a_folder_split_is_rebuilt_for_another_opencv(tmp_path: Path, monkeypatch) -> None:
+    """Which .avif, .gif, ... a folder's split reads depends on the OpenCV build: an upgrade with
+    more decoders (AVIF) must not keep the index that left them out."""
+    import cv2
+
+    spec = make_yolo(tmp_path, {"a": (40, 30, "0 0.5 0.5 0.5 0.5\n")})
+    assert not getattr(read_split(spec, "val"), "from_cache", False)
+    assert read_split(spec, "val").from_cache
+    monkeypatch.setattr(cv2, "__version__", "99.0.0")
+    assert not getattr(read_split(spec, "val"), "from_cache", False)

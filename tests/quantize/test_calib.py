@@ -556,3 +556,29 @@ def test_an_array_a_killed_build_left_alone_is_replaced_and_said(calib_images, t
     code, stdout, err = run_cli(*args, "--force")
     assert code == 0 and "note: replaced calib.npy" in stdout, err
     assert run_cli(*args)[0] == 2  # a set with its manifest: refused as ever
+
+
+def test_a_folders_gif_and_jfif_are_calibrated_on_and_the_rest_named(tmp_path, run_cli):
+    """calibrate --data DIR listed IMAGE_SUFFIXES only: a folder's .gif/.jfif pictures, which this
+    OpenCV decodes and predict DIR reads, were left out unsaid. Now they are drawn from, and those
+    it cannot decode are named in one note (a folder of only those says them in its error)."""
+    import cv2
+
+    src = tmp_path / "imgs"
+    jpg = write_images(src, 2)[0]
+    (src / "sub").mkdir()
+    (src / "sub" / "anim.gif").write_bytes(cv2.imencode(".gif", cv2.imread(str(jpg)))[1].tobytes())
+    shutil.copy(jpg, src / "download.jfif")
+    (src / "sub" / "scan.jxl").write_bytes(b"\xff\x0a" + bytes(40))  # no decoder here for JPEG XL
+    files, _, _, problems = select_images(src, count=10)
+    assert sorted(f.name for f in files) == ["anim.gif", "download.jfif", "img_00.jpg", "img_01.jpg"]
+    note = "1 image this OpenCV cannot decode left out (sub/scan.jxl; .jxl): convert to JPEG or PNG"
+    assert problems == [f"{src}: unreadable image: {note}"]
+    code, out, err = run_cli("calibrate", "--data", src, "--img-size", "64", "--out", tmp_path / "c")
+    assert code == 0 and f"note: {src}: unreadable image: {note}" in out and "data check" not in out, (out, err)
+    only = tmp_path / "only"
+    only.mkdir()
+    shutil.move(src / "sub" / "scan.jxl", only)
+    with pytest.raises(UserError, match=r"only: no images found .*; 1 image this OpenCV cannot decode left out "
+                                        r"\(scan\.jxl; \.jxl\)"):
+        select_images(only, count=3)

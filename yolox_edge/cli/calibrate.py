@@ -76,7 +76,7 @@ def run(args) -> int:
 
 def _report(args, cal, stats: dict) -> None:
     """The set's statistics (and --json), and for a set just built where it went and its notes."""
-    from ..quantize.calib import format_stats
+    from ..quantize.calib import _is_spec, format_stats
 
     write_json(stats, args.json_out)
     out = report_stream(args)
@@ -86,7 +86,9 @@ def _report(args, cal, stats: dict) -> None:
         if cal.leftovers:  # replaced without --force: say so, they were files in the user's folder
             print(f"note: replaced {', '.join(cal.leftovers)} in {args.out}: an array without its manifest.json, left "
                   "by a calibrate run that was killed (kill -9, power loss) before it finished", file=out)
-        if cal.problems:  # the reader skipped samples: the set was drawn from fewer images than listed
+        if cal.problems and not _is_spec(Path(args.data)):  # a folder's images OpenCV cannot decode
+            print("\n".join(f"note: {p}" for p in cal.problems), file=out)
+        elif cal.problems:  # the reader skipped samples: the set was drawn from fewer images than listed
             print(f"note: {len(cal.problems)} problem(s) reading {cal.source}, its samples skipped (first: "
                   f"{cal.problems[0]}); run 'yolox-edge data check {args.data}'", file=out)
         if stats["count"] < args.count:

@@ -70,7 +70,7 @@ def _expand(items: list[str], save_dir: str | None = None) -> list[tuple[Path, b
     ``named`` marks files the user typed (a bad one stops the run before any work). A folder's
     subfolders are not searched, and counted in a note (``save_dir`` among them is not)."""
     from ..data.check import CONVERT_HEIF, HEIF_SUFFIXES
-    from ..data.preprocess import IMAGE_SUFFIXES, OTHER_IMAGE_SUFFIXES, decodable_here, list_images
+    from ..data.preprocess import IMAGE_SUFFIXES, left_out_note, scan_images
     from ..errors import UserError
     from ..progress import first_few
 
@@ -80,22 +80,15 @@ def _expand(items: list[str], save_dir: str | None = None) -> list[tuple[Path, b
         if not p.is_dir():
             out.append((p, True))
             continue
-        found = list_images(p)
         # AVIF (a phone's or a browser's), GIF, .jfif, ...: read when this OpenCV decodes them (a build
         # with libavif does, the 4.x wheels do not), else named below; left out unsaid before
-        other = sorted(q for q in p.iterdir() if q.suffix.lower() in OTHER_IMAGE_SUFFIXES
-                       and not q.name.startswith(".") and q.is_file())
-        readable = [q for q in other if decodable_here(q)]
-        found = sorted(found + readable)
-        foreign = [q.name for q in other if q not in readable]
-        kinds = ", ".join(sorted({q.suffix.lower() for q in other if q not in readable}))
-        no_decoder = (f"{len(foreign)} image{'s' if len(foreign) != 1 else ''} this OpenCV cannot decode left out "
-                      f"({first_few(foreign, 3)}; {kinds}): convert to JPEG or PNG") if foreign else ""
-        # an iPhone's HEIC photos are not in IMAGE_SUFFIXES: left out unsaid, a folder of its
-        # pictures gave fewer results (or 'no images') without a word on why
-        photos = sorted(q.name for q in p.iterdir() if q.suffix.lower() in HEIF_SUFFIXES and q.is_file())
+        found, unread = scan_images(p)
+        # an iPhone's HEIC photos: named with how to convert them (a folder of its pictures gave
+        # fewer results, or 'no images', without a word on why)
+        photos = sorted(q.name for q in unread if q.suffix.lower() in HEIF_SUFFIXES)
         left_out = (f"{len(photos)} HEIC photo{'s' if len(photos) != 1 else ''} left out "
                     f"({first_few(photos, 3)}): {CONVERT_HEIF}") if photos else ""
+        no_decoder = left_out_note(p, [q for q in unread if q.suffix.lower() not in HEIF_SUFFIXES])
         # 'every image in a folder' read as every one below it: a photos/2024/ went unpredicted unsaid
         subs = _subfolders(p, save_dir)
         not_searched = (f"{len(subs)} subfolder{'s' if len(subs) != 1 else ''} not searched ({first_few(subs, 3)}): "

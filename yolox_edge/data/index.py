@@ -23,10 +23,11 @@ from ..fileio import atomic_write_bytes
 from .sample import Sample
 from .spec import Split
 
-INDEX_VERSION = 8  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording;
+INDEX_VERSION = 9  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording;
 # 4: voc sizes (and clipping) from the image files, not <size>; 5: a BOM before a label file's first line;
 # 6: one 'coordinates above 1' line for a YOLO file in pixels, not one per box; 7: a COCO split's category_ids;
-# 8: a COCO bbox with a zero or negative side said with its annotation id and the json's own [x, y, w, h]
+# 8: a COCO bbox with a zero or negative side said with its annotation id and the json's own [x, y, w, h];
+# 9: a yolo/voc folder's .avif, .gif, .jfif, ... read when this OpenCV decodes them, else named in one line
 CACHE_DIRNAME = ".yolox_edge_cache"
 
 
@@ -161,9 +162,12 @@ def cached_split(key: dict, watched: list[Path], data_root: Path, build: Callabl
 def cached_folder_split(spec, folders: dict[str, Path], list_path: Path | None,
                         build: Callable[[], Split]) -> Split:
     """A split read from folders (and an optional list file) through the cache, keyed on the
-    spec's format, the resolved paths and the class names."""
+    spec's format, the resolved paths, the class names and the OpenCV version (which of a folder's
+    .avif, .gif, ... are read depends on the decoders it was built with: ``scan_images``)."""
+    import cv2
+
     key = {"format": spec.format, **{k: d.resolve() for k, d in folders.items()},
-           "list": list_path.resolve() if list_path else None, "names": spec.names}
+           "list": list_path.resolve() if list_path else None, "names": spec.names, "opencv": cv2.__version__}
     watched = [*folders.values()] + ([list_path] if list_path else [])
     return cached_split(key, watched, spec.path.parent, build)
 

@@ -9,7 +9,6 @@ and the boxes are clipped to the file, as training and the COCO path do.
 """
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 from ..errors import UserError
 from . import check
 from .index import cached_folder_split
-from .preprocess import IMAGE_SUFFIXES
+from .preprocess import IMAGE_SUFFIXES, scan_images
 from .sample import Sample
 from .spec import READERS, DataSpec, Split, check_split_folders, split_entries
 
@@ -60,16 +59,19 @@ def parse_voc_xml(path: Path) -> tuple[str | None, int, int, list[tuple[str, lis
     return filename, w, h, objects
 
 
-def _image_index(img_dir: Path) -> dict[str, list[str]]:
-    """Stem -> image file names in the folder (one listing instead of a stat per sample)."""
+def _image_index(img_dir: Path) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Stem -> image file names in the folder (one listing instead of a stat per sample), the
+    JPEG/PNG/... ones first, then the .avif, .gif, ... this OpenCV decodes (``scan_images``); and
+    stem -> the name of an image it cannot decode, for an XML whose image is only that one."""
     out: dict[str, list[str]] = {}
+    unread: dict[str, str] = {}
     if img_dir.is_dir():
-        with os.scandir(img_dir) as it:
-            for e in it:
-                stem, suffix = os.path.splitext(e.name)
-                if suffix.lower() in IMAGE_SUFFIXES:
-                    out.setdefault(stem, []).append(e.name)
-    return out
+        found, left_out = scan_images(img_dir)
+        for p in sorted(found, key=lambda p: p.suffix.lower() not in IMAGE_SUFFIXES):  # stable: names in order
+            out.setdefault(p.stem, []).append(p.name)
+        for p in left_out:
+            unread.setdefault(p.stem, p.name)
+    return out, unread
 
 
 def _read_stems(list_path: Path, ann_dir: Path) -> list[str]:
@@ -97,7 +99,7 @@ def build_voc_split(ann_dir: Path, img_dir: Path, list_path: Path | None, names:
         stems = _read_stems(list_path, ann_dir)
     else:
         stems = sorted(p.stem for p in ann_dir.glob("*.xml"))
-    images = _image_index(img_dir)
+    images, unread = _image_index(img_dir)
     samples: list[Sample] = []
     seen: dict[str, str] = {}
     used_images: dict[Path, Path] = {}
@@ -118,7 +120,12 @@ def build_voc_split(ann_dir: Path, img_dir: Path, list_path: Path | None, names:
         if filename and (img_dir / filename).is_file():
             image = img_dir / filename
         elif stem in images:
-            image = img_dir / sorted(images[stem])[0]
+            image = img_dir / images[stem][0]
+        elif stem in unread:
+            problems.append(check.problem(check.UNREADABLE, img_dir / unread[stem], f"the image of {xml.name}, but this "
+                                          f"OpenCV cannot decode {Path(unread[stem]).suffix.lower()} files: convert it "
+                                          "to JPEG or PNG; the sample was skipped"))
+            continue
         else:
             problems.append(check.problem(check.MISSING, img_dir / (filename or f"{stem}.jpg"),
                                           f"image of {xml.name} not found; the sample was skipped"))

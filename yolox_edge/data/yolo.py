@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import UserError
 from . import check
 from .index import cached_folder_split
-from .preprocess import list_images
+from .preprocess import IMAGE_SUFFIXES, left_out_note, scan_images
 from .sample import Sample
 from .spec import READERS, DataSpec, Split, check_split_folders, split_entries
 
@@ -111,16 +111,35 @@ def clean_yolo_boxes(boxes: np.ndarray, labels: np.ndarray, width: int, height: 
     return kept, kept_labels
 
 
-def _list_images(img_dir: Path, list_path: Path | None) -> list[Path]:
+def _list_images(img_dir: Path, list_path: Path | None, problems: list[str]) -> tuple[list[Path], set[str]]:
+    """The split's images, and the stems of the folder's images this OpenCV cannot decode (left
+    out, named in one problem line: their label files are not orphans). Without a list file, a
+    folder's .avif, .gif, .jfif, ... are read when this OpenCV decodes them, as ``predict DIR``
+    reads them; one beside a JPEG/PNG/... of its stem is that one's duplicate (``a.jpg`` kept
+    before ``a.gif``, whatever the name order)."""
     if list_path is None:
-        return list_images(img_dir)
+        found, unread = scan_images(img_dir)
+        if unread:
+            problems.append(check.problem(check.UNREADABLE, img_dir, left_out_note(img_dir, unread)))
+        usual: dict[str, Path] = {}  # stem -> the first (kept) JPEG/PNG/... of it
+        for p in found:
+            if p.suffix.lower() in IMAGE_SUFFIXES:
+                usual.setdefault(p.stem, p)
+        out = []
+        for p in found:
+            if p.suffix.lower() not in IMAGE_SUFFIXES and p.stem in usual:
+                problems.append(check.problem(check.DUPLICATE, p, f"same stem as {usual[p.stem].name} (both would "
+                                              f"use {p.stem}.txt); skipped"))
+            else:
+                out.append(p)
+        return out, {p.stem for p in unread}
     out = []
     for line in list_path.read_text(encoding="utf-8-sig").splitlines():  # a BOM is not part of the first name
         item = line.strip()
         if item:
             p = Path(item)
             out.append(p if p.is_absolute() else img_dir / (p.name if p.suffix else f"{item}.jpg"))
-    return out
+    return out, set()
 
 
 def build_yolo_split(img_dir: Path, lbl_dir: Path, list_path: Path | None, names: list[str]) -> Split:
@@ -128,8 +147,9 @@ def build_yolo_split(img_dir: Path, lbl_dir: Path, list_path: Path | None, names
     problems: list[str] = []
     samples: list[Sample] = []
     by_stem: dict[str, Path] = {}
+    images, unread = _list_images(img_dir, list_path, problems)
     labelled = 0  # images with a label file (an empty one counts: it was written on purpose)
-    for image in _list_images(img_dir, list_path):
+    for image in images:
         if image.stem in by_stem:
             # Both images would take the same label file: keep the first, say so.
             problems.append(check.problem(check.DUPLICATE, image, f"same stem as {by_stem[image.stem].name} "
@@ -162,7 +182,8 @@ def build_yolo_split(img_dir: Path, lbl_dir: Path, list_path: Path | None, names
                                       "images: all are background images; are the labels elsewhere?"))
     if lbl_dir.is_dir() and list_path is None:
         with os.scandir(lbl_dir) as it:
-            orphans = sorted(e.name for e in it if e.name.endswith(".txt") and e.name[:-4] not in by_stem)
+            orphans = sorted(e.name for e in it if e.name.endswith(".txt") and e.name[:-4] not in by_stem
+                             and e.name[:-4] not in unread)
         for name in orphans:
             problems.append(check.problem(check.MISSING, img_dir / name[:-4], f"{name} has no image in {img_dir}"))
     return Split(samples, list(names), problems, sizes_from_files=True)

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.preprocess import IMAGE_SUFFIXES, PreprocessConfig, list_images, preprocess, read_image
+from ..data.preprocess import (IMAGE_SUFFIXES, PreprocessConfig, left_out_note, list_images, preprocess, read_image,
+                               scan_images)
 from ..fileio import atomic_write_bytes, missing_folders, remove_empty_folders, run_checkpoint
 from ..progress import deprecated_keywords, first_few
 from ..errors import FORCE, OUT, UserError, check_input_size, flag_value, format_size, input_hw, require_out_folder
@@ -70,12 +71,18 @@ class CalibrationSet:
                 "sampling": self.sampling, "seed": self.seed, "source": self.source}
 
 
-def _list_folder(folder: Path) -> list[Path]:
-    files = list_images(folder, recursive=True)
+def _list_folder(folder: Path) -> tuple[list[Path], list[str]]:
+    """A plain folder's images (subfolders too), and a line naming those this OpenCV cannot
+    decode (as a problem: ``CalibrationSet.problems``), read or named as ``predict DIR`` does."""
+    from ..data.check import UNREADABLE, problem
+
+    files, unread = scan_images(folder, recursive=True)
+    note = left_out_note(folder, unread)
     if not files:
-        raise UserError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))}); "
-                        "point --data at a folder of images or a data spec YAML")
-    return files
+        raise UserError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, and the "
+                        f"formats this OpenCV decodes){'; ' + note if note else ''}; point --data at a folder of "
+                        "images or a data spec YAML")
+    return files, [problem(UNREADABLE, folder, note)] if note else []
 
 
 def _is_spec(path: Path) -> bool:
@@ -124,7 +131,8 @@ def select_images(source: str | Path, *, count: int, sampling: str = "random", s
     """Choose calibration images from a data spec split or a plain image folder.
 
     Returns (image paths, images per class name for the chosen ones, description of the source,
-    the problems the data spec's reader met: samples it skipped, e.g. a listed image not found).
+    the problems the data spec's reader met: samples it skipped, e.g. a listed image not found;
+    for a folder, the line naming the images this OpenCV cannot decode, left out).
     """
     if sampling not in SAMPLINGS:
         raise UserError(f"unknown sampling {sampling!r}; use one of {', '.join(SAMPLINGS)}")
@@ -147,7 +155,7 @@ def select_images(source: str | Path, *, count: int, sampling: str = "random", s
     else:
         if not src.is_dir():
             raise UserError(f"{src}: neither a data spec YAML nor a folder of images")
-        files, labels, names, desc, problems = _list_folder(src), None, None, str(src), []
+        (files, problems), labels, names, desc = _list_folder(src), None, None, str(src)
         if sampling == "class-balanced":
             raise UserError(f"{src}: class-balanced sampling needs labels; pass a data spec YAML "
                             f"or use {flag_value('--sampling', 'sampling', 'random')}")
