@@ -254,3 +254,41 @@ def test_eval_coco_results_bad_paths_are_one_line_before_the_evaluation(setup, r
                            "--json", tmp_path / "same.json")
     assert code == 2 and "named by both --coco-results and --json" in err, err
     assert not (tmp_path / "same.json").exists()
+
+
+def test_eval_coco_gt_writes_the_built_ground_truth_that_gives_evals_ap(setup, run_cli, tmp_path) -> None:
+    """--coco-results on YOLO data used the ids of a ground truth eval built and never wrote:
+    --coco-gt writes it as scored (an unreadable image and its boxes left out, as from the score),
+    and pycocotools on the two files alone gives eval's AP."""
+    from yolox_edge.engine import evaluate_model
+
+    ckpt, _ = setup
+    root = tmp_path / "yolo"
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    for iid, labels in LABELS.items():
+        cv2.imwrite(str(root / "images" / f"{iid}.png"), np.full((48, 64, 3), 60 * iid, np.uint8))
+        (root / "labels" / f"{iid}.txt").write_text("".join(
+            f"{cat - 1} {(x + w / 2) / 64} {(y + h / 2) / 48} {w / 64} {h / 48}\n" for cat, (x, y, w, h), _ in labels))
+    noise = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    cut = cv2.imencode(".jpg", noise)[1].tobytes()
+    (root / "images" / "4.jpg").write_bytes(cut[:-500])  # cut short: its header reads, eval skips it, not scored
+    (root / "labels" / "4.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    spec = root / "data.yaml"
+    spec.write_text("format: yolo\nnames: [a, b]\nval: {images: images, labels: labels}\n")
+    res_file, gt_file, rec_file = tmp_path / "results.json", tmp_path / "out" / "gt.json", tmp_path / "e.json"
+    code, out, err = run_cli("eval", ckpt, "--data", spec, "--coco-results", res_file, "--coco-gt", gt_file,
+                             "--json", rec_file)
+    assert code == 0, err
+    gt, rec = json.loads(gt_file.read_text()), json.loads(rec_file.read_text())
+    assert [im["file_name"] for im in gt["images"]] == ["1.png", "2.png", "3.png"] and len(gt["annotations"]) == 4
+    assert gt["categories"] == [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
+    assert rec["coco_gt"] == {"file": str(gt_file), "images": 3, "annotations": 4} and rec["skipped"] == 1
+    assert pycocotools_ap(gt_file, res_file) == pytest.approx(rec["AP"], abs=1e-12) and rec["AP"] > 0.1
+    assert (f"ground truth as scored (3 images, 4 boxes) -> {gt_file} (the ids of --coco-results: pycocotools on "
+            "the two files gives this AP)") in out
+    again = tmp_path / "again.json"  # the Python keyword beside coco_results=
+    record = evaluate_model(ckpt, spec, progress=False, log=None, coco_gt=again)
+    assert json.loads(again.read_text()) == gt and record["coco_gt"]["file"] == str(again)
+    code, _, err = run_cli("eval", ckpt, "--data", spec, "--coco-results", res_file, "--coco-gt", res_file)
+    assert code == 2 and "named by both --coco-results and --coco-gt" in err, err

@@ -1,6 +1,7 @@
 """yolox-edge eval: COCO AP of any artifact on a data spec split."""
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -42,6 +43,9 @@ def add_parser(sub) -> None:
                    help="also write the detections scored as COCO results ([{image_id, category_id, bbox [x, y, w, "
                    "h], score}], for pycocotools' loadRes or the COCO server): the json's ids for COCO data, else "
                    "image_id = the image's number in the split, category_id = class index + 1")
+    p.add_argument("--coco-gt", type=file_named(".json"), default=None, metavar="FILE.json",
+                   help="also write the ground truth as scored (COCO json: the images read, their boxes, with "
+                   "--coco-results' ids), so pycocotools on the two files gives eval's AP for VOC and YOLO data too")
     add_no_progress(p)
     add_json_option(p, "the results")
     p.set_defaults(func=run)
@@ -51,16 +55,18 @@ def run(args) -> int:
     from ..engine.evaluator import STAT_NAMES, evaluate_model, per_class_lines
 
     check_json_target(args)  # written after the evaluation: refuse a bad path first
-    if args.coco_results and args.json_out and args.json_out != STDOUT and \
-            Path(args.coco_results).absolute() == Path(args.json_out).absolute():
-        raise UserError(f"{args.coco_results}: named by both --coco-results and --json, so the record would "
-                        "replace the results; give them two file names")
+    outputs = [(flag, value) for flag, value in (("--coco-results", args.coco_results), ("--coco-gt", args.coco_gt),
+                                                 ("--json", args.json_out)) if value and value != STDOUT]
+    for (flag, value), (other, second) in itertools.combinations(outputs, 2):
+        if Path(value).absolute() == Path(second).absolute():
+            raise UserError(f"{value}: named by both {flag} and {other}, so one file would replace the other; "
+                            "give them two file names")
     notes: list[str] = []  # printed after the scores
     res = evaluate_model(args.model, args.data, args.split, img_size=args.img_size, batch_size=args.batch,
                          threads=args.threads, precision_hint=args.precision_hint, conf=args.conf, iou=args.nms,
                          log=notes.append, save_dir=args.save_dir, save_conf=args.save_conf,
                          confusion=args.confusion, confusion_conf=args.confusion_conf,
-                         confusion_png=args.confusion_png, coco_results=args.coco_results,
+                         confusion_png=args.confusion_png, coco_results=args.coco_results, coco_gt=args.coco_gt,
                          progress=not args.no_progress)
     write_json(res, args.json_out)
     out = report_stream(args)
@@ -86,6 +92,10 @@ def run(args) -> int:
               f">= {args.save_conf} coloured)", file=out)
     if "coco_results" in res:
         print(coco_results_line(res), file=out)
+    if "coco_gt" in res:
+        gt = res["coco_gt"]
+        print(f"  ground truth as scored ({gt['images']} images, {gt['annotations']} boxes) -> {gt['file']} (the "
+              "ids of --coco-results: pycocotools on the two files gives this AP)", file=out)
     for line in notes:  # the model's class names or category ids are not the data's
         print(line, file=sys.stderr)
     return 0

@@ -191,7 +191,7 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch_size: int
              conf: float | None = EVAL_CONF, iou: float | None = EVAL_NMS_IOU,
              max_det: int | None = EVAL_MAX_DET, desc: str = "eval",
              on_image: Callable[[Sample, np.ndarray, Detections], None] | None = None,
-             results: list[dict] | None = None) -> dict:
+             results: list[dict] | None = None, ground_truth: dict | None = None) -> dict:
     """Predict every image of ``split`` (a Split, or a data spec path: its val split) and score it;
     unreadable images are counted, not fatal.
 
@@ -208,7 +208,11 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch_size: int
     (``coco_results``): image and category ids of the json for COCO data; otherwise those of the
     ground truth built for the split (``coco_gt_from_split``): image_id the sample's number in the
     split as read (1, 2, ...), category_id the class index + 1. The per-class rows carry
-    ``category_id`` when the data has ids (COCO)."""
+    ``category_id`` when the data has ids (COCO).
+
+    ``ground_truth``: a dict that receives the ground truth scored, ``coco_gt_from_split``'s for
+    the images read (an unreadable one's boxes are not scored, so not in it): pycocotools on it
+    and ``results`` gives this AP."""
     data = "the dataset"
     if not isinstance(split, Split):
         data = str(split)  # named in a class-count error
@@ -245,6 +249,10 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch_size: int
     # Only the images read are scored: one that could not be read (or that the split left
     # out) would otherwise count its ground truth as misses.
     stats, per_class = coco_scores(gt, results[first:], scored)
+    if ground_truth is not None:
+        read = set(scored)
+        ground_truth.update({**gt, "images": [im for im in gt["images"] if im["id"] in read],
+                             "annotations": [a for a in gt["annotations"] if a["image_id"] in read]})
     for row, name in zip(per_class, split.names):  # the spec's names (it may rename the json's), as predict shows
         row["class"] = name
     if split.category_ids is not None:  # the json's id beside the name, where the data has ids
@@ -262,7 +270,8 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
                    progress: bool = True, log: Callable[[str], None] | None = print,
                    save_dir: str | Path | None = None, save_conf: float = APP_CONF,
                    confusion: bool = False, confusion_conf: float | None = None,
-                   confusion_png: str | Path | None = None, coco_results: str | Path | None = None) -> dict:
+                   confusion_png: str | Path | None = None, coco_results: str | Path | None = None,
+                   coco_gt: str | Path | None = None) -> dict:
     """``yolox-edge eval``: COCO AP of any artifact (checkpoint, export, bundle) on ``split`` of the
     data spec ``data``; returns the record ``eval --json`` writes (AP, AP50, ... plus model, backend,
     precision, data, split, input size), which ``package_bundle(eval_json=...)`` takes as a file.
@@ -289,7 +298,12 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
     none, so they are those of the ground truth eval builds (image_id: the image's number in the
     split as read, from 1; category_id: class index + 1). The record's ``coco_results`` names the
     file and ``ids``: ``"json"`` or ``"built"``. When the model's category ids are not the data's
-    (trained on another id mapping), ``log`` receives a line saying so."""
+    (trained on another id mapping), ``log`` receives a line saying so.
+
+    ``coco_gt``: also write the ground truth as scored to this JSON file (COCO format: the images
+    read, their boxes, the categories; ``evaluate(ground_truth=)``), so pycocotools on it and the
+    ``coco_results`` file gives this AP for voc and yolo data too, whose ids are the built ones.
+    The record's ``coco_gt`` names the file and counts its images and annotations."""
     from ..runtime import load_predictor
 
     check_thresholds(save_conf, EVAL_NMS_IOU, EVAL_MAX_DET)
@@ -300,6 +314,8 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
         require_writable(confusion_png, "confusion plot")  # before minutes of evaluation
     if coco_results is not None:
         require_writable(coco_results, "COCO results")
+    if coco_gt is not None:
+        require_writable(coco_gt, "COCO ground truth")
     split_data = read_split(data, split)
     pred = load_predictor(model, threads=threads, precision_hint=precision_hint, img_size=img_size)
     require_same_class_count(pred, split_data, str(model), str(data))
@@ -319,8 +335,9 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
                                    max_det=pred.max_det, min_conf=conf)
         hooks.append(counter)
     results: list[dict] = []
+    gt: dict = {}
     res = evaluate(pred, split_data, batch_size=batch_size, conf=conf, iou=iou, max_det=max_det, progress=progress,
-                   on_image=_each(hooks), results=results)
+                   on_image=_each(hooks), results=results, ground_truth=gt)
     if not res["class_names_match"]:
         line_sink(log)(class_names_note(pred.class_names, split_data.names))
     ids_note = category_ids_note(pred.category_ids, split_data.category_ids)
@@ -331,6 +348,9 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
         write_coco_results(results, coco_results)
         record["coco_results"] = {"file": str(coco_results),
                                   "ids": "json" if split_data.category_ids is not None else "built"}
+    if coco_gt is not None:
+        write_json_file(gt, coco_gt)
+        record["coco_gt"] = {"file": str(coco_gt), "images": len(gt["images"]), "annotations": len(gt["annotations"])}
     if counter is not None:
         record["confusion"] = counter.summary(split_data.names, confusion_conf, app_conf=pred.conf)
         if confusion_png is not None:
@@ -345,11 +365,17 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
 def write_coco_results(results: list[dict], path: str | Path) -> None:
     """Write COCO results (``coco_results``' dicts) as one JSON list, atomically: a run stopped
     while writing leaves the earlier file whole."""
+    write_json_file(results, path)
+
+
+def write_json_file(value: list | dict, path: str | Path) -> None:
+    """Write COCO results or ground truth as JSON, atomically: a run stopped while writing leaves
+    the earlier file whole."""
     import json
 
     from ..fileio import atomic_write_bytes
 
-    text = json.dumps(results)  # no indent: a COCO val run at conf 0.001 holds ~10^5 detections
+    text = json.dumps(value)  # no indent: a COCO val run at conf 0.001 holds ~10^5 detections
     atomic_write_bytes(Path(path), lambda f: f.write(text.encode()))
 
 
