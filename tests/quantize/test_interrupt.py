@@ -218,20 +218,29 @@ def test_quantize_checkpoint_takes_away_the_folders_it_made(tiny_ckpt, tiny_cali
 
 def test_staging_folders_of_killed_runs_are_removed_by_the_next_run(tiny_ckpt, tiny_calib, tmp_path, monkeypatch):
     """A kill -9 left .quantize_run_* (QAT checkpoints, tens of MB) in --out for good. Its name now
-    carries the run's PID: the next run removes it once that process is gone, never while it lives."""
+    carries the run's host and PID: the next run on that host removes it once that process is gone,
+    never while it lives. A PID of another host (an --out on a shared file system, another
+    container) says nothing here: such a folder was removed while its run went on; now it is
+    named, as are the older names without a host (a PID-only one whose process is gone here may
+    be another host's)."""
     import os
     import subprocess
     import sys
 
     import yolox_edge.quantize.pipeline as pipeline
+    from yolox_edge.quantize.staging import host_tag
 
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()  # a PID no process has now
     out = tmp_path / "q"
-    dead = out / f".quantize_run_{ended.pid}.a1b2c3d4"
-    live = out / f".quantize_run_{os.getpid()}.e5f6g7h8"  # a run going on now
+    host = host_tag()
+    dead = out / f".quantize_run_{host}.{ended.pid}.a1b2c3d4"
+    live = out / f".quantize_run_{host}.{os.getpid()}.e5f6g7h8"  # a run going on now
+    other = out / f".quantize_run_gpu-node-7.{ended.pid}.k1l2m3n4"  # another host's: its PID means nothing here
     older = out / ".quantize_run_x9y8z7w6"  # an earlier yolox_edge's, no PID in the name
-    for d in (dead, live, older):
+    pid_only = out / f".quantize_run_{ended.pid}.q1w2e3r4"  # the last one's, PID but no host
+    pid_only_live = out / f".quantize_run_{os.getpid()}.t5y6u7i8"  # alive here: left alone, unsaid
+    for d in (dead, live, other, older, pid_only, pid_only_live):
         (d / ".qat_x" / "run").mkdir(parents=True)
         (d / ".qat_x" / "run" / "last.pt").write_bytes(b"epoch 1")
     seen = {}
@@ -243,13 +252,31 @@ def test_staging_folders_of_killed_runs_are_removed_by_the_next_run(tiny_ckpt, t
     monkeypatch.setattr(pipeline, "quantize_detector", recording)
     lines: list[str] = []
     pipeline.run_quantize(tiny_ckpt, tiny_calib, ["onnx", "ncnn"], out, progress=False, log=lines.append)
-    assert not dead.exists() and (live / ".qat_x" / "run" / "last.pt").is_file() and older.is_dir()
-    assert seen["stage"].startswith(f".quantize_run_{os.getpid()}.")  # this run's own, with its PID
-    assert sorted(_hidden(out)) == sorted([live.name, older.name])
+    assert not dead.exists() and (live / ".qat_x" / "run" / "last.pt").is_file()
+    assert seen["stage"].startswith(f".quantize_run_{host}.{os.getpid()}.")  # this run's own, with host and PID
+    kept = [live, other, older, pid_only, pid_only_live]
+    assert sorted(_hidden(out)) == sorted(d.name for d in kept)
+    assert all((d / ".qat_x" / "run" / "last.pt").is_file() for d in kept)
     assert (f"quantize: removed 1 staging folder left in {out} by a quantize run that was killed ({dead.name}; "
             "its process is gone)") in lines, lines
-    assert any(line.startswith(f"quantize: {older.name} in {out}: left by an older yolox-edge quantize that was "
-                               "killed (no process id in the name, so not removed)") for line in lines), lines
+    assert (f"quantize: {pid_only.name}, {older.name} in {out}: left by an older yolox-edge quantize (no host name "
+            "in the name, so not removed: it may be a run going on, here or on another machine); delete it if no "
+            "quantize is writing into this folder now") in lines, lines
+    assert (f"quantize: {other.name} in {out}: a quantize run's staging folder from gpu-node-7, not this machine "
+            f"({host}): not removed, as whether that run goes on cannot be told from here; delete it if no quantize "
+            "there is writing into this folder") in lines, lines
     lines.clear()
     pipeline.run_quantize(tiny_ckpt, tiny_calib, ["onnx", "ncnn"], out, progress=False, log=lines.append, force=True)
     assert not any(line.startswith("quantize: removed") for line in lines) and live.is_dir()
+
+
+def test_the_host_in_a_staging_folders_name_has_no_dots(monkeypatch):
+    """The name splits at dots (.quantize_run_HOST.PID.XXXXXXXX): a domain name's become '-'."""
+    import socket
+
+    from yolox_edge.quantize.staging import host_tag
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "node1.lab.example.org")
+    assert host_tag() == "node1-lab-example-org"
+    monkeypatch.setattr(socket, "gethostname", lambda: "")
+    assert host_tag() == "unknown-host"

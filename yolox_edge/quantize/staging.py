@@ -7,15 +7,18 @@ empty folders this run made above it, as export does): a
 later run finds ``--out`` as it was (an earlier export replaced by ``--force`` is removed only
 at that last step), not an empty folder, nor one format of three that it then refuses without
 ``--force``. A killed process (SIGKILL, power loss) can leave only the hidden ``.quantize_run_*``
-folder, which no command reads as an export; its name carries the run's process id
-(``.quantize_run_PID.XXXXXXXX``), and the next run into the same ``--out`` removes it once that
-process is gone (``sweep_stale_stages``).
+folder, which no command reads as an export; its name carries the run's host name and process id
+(``.quantize_run_HOST.PID.XXXXXXXX``), and the next run on the same host into the same ``--out``
+removes it once that process is gone (``sweep_stale_stages``). A PID means nothing on another
+host (an ``--out`` on a shared or network file system) or in another container (its own PID
+namespace, its own host name): those folders are named, never removed.
 """
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -26,8 +29,16 @@ from ..export.metadata import METADATA_FILE
 from .ptq import QuantizeResult
 
 STAGE_PREFIX = ".quantize_run_"
-# .quantize_run_PID.XXXXXXXX (mkdtemp's suffix); an older yolox_edge wrote .quantize_run_XXXXXXXX, no PID
-_STAGE_NAME = re.compile(re.escape(STAGE_PREFIX) + r"([0-9]+)\.[A-Za-z0-9_]+")
+# .quantize_run_HOST.PID.XXXXXXXX (mkdtemp's suffix; HOST has no dots, see host_tag); older yolox_edge
+# versions wrote .quantize_run_PID.XXXXXXXX and, before that, .quantize_run_XXXXXXXX
+_STAGE_NAME = re.compile(re.escape(STAGE_PREFIX) + r"([A-Za-z0-9-]+)\.([0-9]+)\.[A-Za-z0-9_]+")
+_PID_ONLY_NAME = re.compile(re.escape(STAGE_PREFIX) + r"([0-9]+)\.[A-Za-z0-9_]+")
+
+
+def host_tag() -> str:
+    """This host's name as a staging folder's name carries it: letters, digits and '-' (a dot
+    would split the name; node1.lab -> node1-lab), at most 63 of them (a DNS label's limit)."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:63] or "unknown-host"
 
 
 def _process_alive(pid: int) -> bool:
@@ -44,32 +55,40 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def sweep_stale_stages(out: Path) -> tuple[list[Path], list[Path]]:
-    """Remove the staging folders in ``out`` whose quantize process is gone (a kill -9 or a power
-    loss skipped their cleanup; they hold QAT checkpoints, tens of MB). Returns (removed, older):
-    ``older`` are those an earlier yolox_edge named without a process id, left alone, as one of
-    them may belong to a run going on now. A folder whose process is alive is never touched (after
-    the PID was reused too: it waits for a later run)."""
+def sweep_stale_stages(out: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """Remove the staging folders of this host in ``out`` whose quantize process is gone (a kill -9
+    or a power loss skipped their cleanup; they hold QAT checkpoints, tens of MB). Returns
+    (removed, older, elsewhere), none of the last two touched: ``older`` are those an earlier
+    yolox_edge named without a host name (without a process id, or with one that is not alive here:
+    it may be a run going on on another host); ``elsewhere`` are those of other hosts, whose process
+    this one cannot probe. A folder whose process is alive is never touched (after the PID was
+    reused too: it waits for a later run)."""
     removed: list[Path] = []
     older: list[Path] = []
+    elsewhere: list[Path] = []
     try:
         with os.scandir(out) as it:
             entries = sorted((e for e in it if e.name.startswith(STAGE_PREFIX) and e.is_dir(follow_symlinks=False)),
                              key=lambda e: e.name)
     except OSError:
-        return removed, older
+        return removed, older, elsewhere
+    here = host_tag()
     for e in entries:
         m = _STAGE_NAME.fullmatch(e.name)
         if m is None:
-            older.append(Path(e.path))
-        elif not _process_alive(int(m.group(1))):
+            pid_only = _PID_ONLY_NAME.fullmatch(e.name)
+            if pid_only is None or not _process_alive(int(pid_only.group(1))):
+                older.append(Path(e.path))
+        elif m.group(1) != here:
+            elsewhere.append(Path(e.path))
+        elif not _process_alive(int(m.group(2))):
             shutil.rmtree(e.path, ignore_errors=True)
             if not os.path.exists(e.path):
                 removed.append(Path(e.path))
-    return removed, older
+    return removed, older, elsewhere
 
 
-def stale_stage_lines(out: Path, removed: list[Path], older: list[Path]) -> list[str]:
+def stale_stage_lines(out: Path, removed: list[Path], older: list[Path], elsewhere: list[Path] = ()) -> list[str]:
     """The lines a run says about ``sweep_stale_stages``'s result (none when it found nothing)."""
     lines = []
     if removed:
@@ -78,9 +97,16 @@ def stale_stage_lines(out: Path, removed: list[Path], older: list[Path]) -> list
                      f"that was killed ({', '.join(p.name for p in removed)}; its process is gone)")
     if older:
         lines.append(f"quantize: {', '.join(p.name for p in older)} in {out}: left by an older yolox-edge quantize "
-                     "that was killed (no process id in the name, so not removed); delete it if no quantize is "
-                     "writing into this folder now")
+                     "(no host name in the name, so not removed: it may be a run going on, here or on another "
+                     "machine); delete it if no quantize is writing into this folder now")
+    if elsewhere:
+        hosts = sorted({_STAGE_NAME.fullmatch(p.name).group(1) for p in elsewhere})
+        lines.append(f"quantize: {', '.join(p.name for p in elsewhere)} in {out}: a quantize run's staging folder "
+                     f"from {', '.join(hosts)}, not this machine ({host_tag()}): not removed, as whether that run "
+                     "goes on cannot be told from here; delete it if no quantize there is writing into this folder")
     return lines
+
+
 REPORT_PHASE = "the FP32-vs-INT8 report"
 
 
@@ -106,8 +132,8 @@ class StagedOutput:
             output_folder(self.out)
             self.swept = stale_stage_lines(self.out, *sweep_stale_stages(self.out))
             # inside --out: the same file system, so each file moves into place by one rename; the
-            # PID in the name tells a later run whether this one is still going
-            self.dir = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}.", dir=self.out))
+            # host and PID in the name tell a later run whether this one is still going
+            self.dir = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{host_tag()}.{os.getpid()}.", dir=self.out))
         except BaseException:  # __exit__ is not called: the folders made so far go here
             remove_empty_folders(self.made)
             raise
