@@ -254,6 +254,12 @@ def test_eval_coco_results_bad_paths_are_one_line_before_the_evaluation(setup, r
                            "--json", tmp_path / "same.json")
     assert code == 2 and "named by both --coco-results and --json" in err, err
     assert not (tmp_path / "same.json").exists()
+    # the split's own annotation json: the results (or the built ground truth) would replace the labels
+    labels = (spec.parent / "gt.json").read_bytes()
+    for flag in ("--coco-results", "--coco-gt"):
+        code, _, err = run_cli("eval", ckpt, "--data", spec, flag, spec.parent / "gt.json")
+        assert code == 2 and f"{flag} names a file of the data spec" in err, err
+    assert (spec.parent / "gt.json").read_bytes() == labels
 
 
 def test_eval_coco_gt_writes_the_built_ground_truth_that_gives_evals_ap(setup, run_cli, tmp_path) -> None:

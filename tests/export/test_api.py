@@ -121,3 +121,19 @@ def test_a_checkpoint_without_category_ids_exports_without_the_field(tiny_ckpt, 
     res = export_model(tiny_ckpt, "onnx", tmp_path / "onnx")
     assert "category_ids" not in read_metadata(res.directory)
     assert load_predictor(res.directory).category_ids is None and load_predictor(tiny_ckpt).category_ids is None
+
+
+def test_export_detector_refuses_category_ids_that_do_not_fit_its_classes(tmp_path) -> None:
+    """A wrong-length or repeated id list wrote an export that every reader then refused."""
+    from yolox_edge.data.preprocess import PreprocessConfig
+    from yolox_edge.export import export_detector
+
+    model = create_model("test", num_classes=3)
+    kw = dict(class_names=["a", "b", "c"], variant="test", preprocess=PreprocessConfig(input_size=(64, 64)),
+              source_sha256=None, source_name="m.pt")
+    for ids, why in (([7, 12], "2 ids for 3 classes"), ([7, 7, 40], "listed twice")):
+        with pytest.raises(UserError, match=why):
+            export_detector(model, "onnx", tmp_path / "bad", category_ids=ids, **kw)
+        assert not (tmp_path / "bad").exists()  # refused before any folder was made
+    assert export_detector(model, "onnx", tmp_path / "ok", category_ids=[7, 12, 40], **kw).metadata["category_ids"] == [
+        7, 12, 40]

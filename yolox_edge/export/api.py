@@ -183,6 +183,13 @@ def export_detector(detector: Detector, fmt: str, out: str | Path, *, class_name
     (``export_model(force=True)``), so a run that stops before leaves it as it was."""
     kind, k = output_plan(fmt, precision, topk, raw, dynamic_batch)
     check_silu([fmt], silu)
+    if category_ids is not None:  # else an export every reader refuses (metadata.check_consistency)
+        from ..runtime.base import category_ids_problem
+
+        why = category_ids_problem(category_ids, detector.num_classes)
+        if why:
+            raise UserError(f"category_ids={category_ids!r:.80}: {why}; give one distinct whole number per class "
+                            f"({detector.num_classes}), or None")
     nms = graph_nms(kind, fmt, nms_iou, nms_conf)
     pre = preprocess
     if img_size is not None:
