@@ -197,6 +197,25 @@ def test_a_flat_coco_bbox_is_not_scored_as_it_was_not_trained(tmp_path) -> None:
     assert res["AP"] == pytest.approx(1.0) and [r["instances"] for r in res["per_class"]] == [1, 2]
 
 
+def test_the_ground_truth_scored_lists_each_image_once_and_only_known_categories(tmp_path) -> None:
+    """An image entry listed twice (and another file given the same id) is read once, but the
+    ground truth that ``eval --coco-gt`` writes listed the id twice ('24 images' where eval scored
+    23), and kept a box of a category the json does not list, which the reader drops."""
+    spec = write_synthetic_coco(tmp_path)
+    gt = json.loads((tmp_path / "gt.json").read_text())
+    gt["images"].append(dict(gt["images"][0]))  # the same entry again
+    gt["images"].append({**gt["images"][1], "file_name": "3.jpg"})  # another file, image 2's id
+    gt["annotations"].append({"id": 98, "image_id": 1, "category_id": 5, "bbox": [1, 1, 5, 5], "area": 25,
+                              "iscrowd": 0})
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    split = read_split(spec, "val")
+    res = evaluate(OraclePredictor(split), split, progress=False, ground_truth=(scored := {}))
+    assert res["images"] == 3 and res["AP"] == pytest.approx(1.0)
+    assert [(im["id"], im["file_name"]) for im in scored["images"]] == [(1, "1.jpg"), (2, "2.jpg"), (3, "3.jpg")]
+    assert 98 not in {a["id"] for a in scored["annotations"]} and len(scored["annotations"]) == 3
+    assert [im["id"] for im in coco_gt_from_split(split)["images"]] == [1, 2, 3]
+
+
 def test_per_class_rows_follow_the_class_indices(tmp_path) -> None:
     """Category ids 3 and 1, listed unsorted: class 0 is id 1. Found only class 1 (id 3): its row
     scores 1, class 0's row 0, and the rows carry the spec's names (which may rename the json's)."""

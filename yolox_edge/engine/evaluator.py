@@ -46,10 +46,23 @@ def _scorable_gt(gt: dict) -> dict:
     no image_id/category_id) or dropped (a bbox with a zero or negative side: no detection could
     match it) left out, as they were from training; a missing ``area`` taken as
     w * h, a missing ``iscrowd`` as 0 and missing ids numbered (pycocotools raised KeyError on
-    each: COCO files written by other tools often lack them)."""
+    each: COCO files written by other tools often lack them). An image id listed twice keeps its
+    first entry, the one the reader kept (the same entry again, or another file given that id),
+    and a box of a category not in ``categories`` is left out as the reader drops it: the file
+    ``eval --coco-gt`` writes listed the repeat as a second image, and such boxes, which other
+    COCO tools refuse."""
     from ..data.coco import bad_annotation, flat_sides
 
-    anns = [dict(a) for a in gt.get("annotations", []) if bad_annotation(a) is None and not flat_sides(*a["bbox"][2:])]
+    images, seen = [], set()
+    for im in gt.get("images", []):
+        key = im.get("id") if isinstance(im, dict) else None
+        if key is not None and key in seen:
+            continue
+        seen.add(key)
+        images.append(im)
+    cats = {c.get("id") for c in gt.get("categories", []) if isinstance(c, dict)}
+    anns = [dict(a) for a in gt.get("annotations", []) if bad_annotation(a) is None and not flat_sides(*a["bbox"][2:])
+            and a["category_id"] in cats]
     for a in anns:
         w, h = a["bbox"][2], a["bbox"][3]
         if not isinstance(a.get("area"), (int, float)):
@@ -58,7 +71,7 @@ def _scorable_gt(gt: dict) -> dict:
     if len({a.get("id") for a in anns}) != len(anns) or any("id" not in a for a in anns):
         for i, a in enumerate(anns):
             a["id"] = i + 1
-    return {**gt, "annotations": anns}
+    return {**gt, "images": images, "annotations": anns}
 
 
 def coco_results(image_id: int, det: Detections, cat_ids: list[int]) -> list[dict]:
