@@ -485,3 +485,43 @@ def test_a_cut_jpeg_is_skipped_with_its_line_not_predicted_on_grey_rows(run_cli,
     assert code == 0 and "ok.jpg" in out and "cut.jpg" not in out, err
     assert f"skipped {photos / 'cut.jpg'}: truncated image: file ends before the image data does" in err
     assert_one_line_error(run_cli("predict", bad / "good.pt", photos / "cut.jpg"), "cut.jpg: truncated image")
+
+
+def test_ctrl_c_in_a_folder_says_how_far_it_got_and_what_json_and_save_dir_hold(run_cli, bad, tmp_path,
+                                                                                monkeypatch) -> None:
+    """A Ctrl-C part way through a folder was a bare 'interrupted': --json is written only once
+    every input is done, so an earlier run's file there stayed and read as this run's results,
+    while --save-dir held this run's first copies."""
+    import shutil
+
+    import yolox_edge.cli.predict as cli_predict
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        shutil.copy(bad / "ok.jpg", photos / name)
+    earlier = tmp_path / "preds.json"
+    earlier.write_text("[]")
+    load = cli_predict.predictor_from_args
+
+    def stops_at_the_second_image(args):
+        pred = load(args)
+        calls = []
+
+        def predict(img):
+            calls.append(1)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            return type(pred).predict(pred, img)
+        pred.predict = predict
+        return pred
+
+    monkeypatch.setattr(cli_predict, "predictor_from_args", stops_at_the_second_image)
+    code, _, err = run_cli("predict", bad / "good.pt", photos, "--json", earlier, "--save-dir", tmp_path / "pred")
+    assert code == 130 and earlier.read_text() == "[]", err
+    assert (f"predict: interrupted after 1 of 3 inputs; {earlier} was not written (an earlier file there is "
+            f"untouched): it is written once every input is done; 1 annotated copy written to {tmp_path / 'pred'}"
+            ) in err.splitlines(), err
+    assert err.splitlines()[-1] == "yolox-edge predict: interrupted"
+    code, out, err = run_cli("predict", bad / "good.pt", photos, "--json")
+    assert code == 130 and out == "" and "no JSON was printed (it is printed once every input is done)" in err

@@ -10,7 +10,7 @@ from . import add_precision_hint
 from ..progress import counted
 from ..thresholds import APP_CONF, APP_MAX_DET, APP_NMS_IOU
 from .argtypes import frame_size, img_size, positive, positive_float, unit_interval
-from .jsonout import add_json_option, check_json_target, report_stream, write_json
+from .jsonout import STDOUT, add_json_option, check_json_target, report_stream, write_json
 
 
 CLI_DEFAULTS = {"conf": APP_CONF, "iou": APP_NMS_IOU, "max_det": APP_MAX_DET}
@@ -222,30 +222,40 @@ def run(args) -> int:
     results, skipped = [], []
     replaced = 0  # annotated copies of an earlier run written over (a re-run refreshes them)
     out = report_stream(args)
-    for path, is_named in paths:
-        if is_named and is_video(path):
-            record, was_there = _video(pred, path, named[path], args, taken, out)
-            results.append(record)
-            replaced += was_there
-            continue
-        if is_named:
-            img = named[path]
-        else:
-            try:
-                img = read_image(path)
-            except UserError as e:
-                print(f"skipped {e}", file=sys.stderr)
-                skipped.append(str(path))
+    saved = 0  # annotated copies this run wrote: a stop says how many
+    try:
+        for path, is_named in paths:
+            if is_named and is_video(path):
+                record, was_there = _video(pred, path, named[path], args, taken, out)
+                results.append(record)
+                replaced += was_there
+                saved += bool(args.save_dir)
                 continue
-        det = pred.predict(img)
-        results.append({"image": str(path), "detections": det.to_list(pred.class_names, pred.category_ids)})
-        if args.save_dir:
-            target = Path(args.save_dir) / _pred_name(path, taken)
-            replaced += target.exists()
-            write_image(target, draw_detections(img, det, pred.class_names))
-        print(f"{path}: {counted(len(det), 'detection')}", file=out)
-        for d in results[-1]["detections"]:
-            print(f"  {d['name']:<14} {d['score']:.3f}  [{', '.join(f'{v:.1f}' for v in d['box'])}]", file=out)
+            if is_named:
+                img = named[path]
+            else:
+                try:
+                    img = read_image(path)
+                except UserError as e:
+                    print(f"skipped {e}", file=sys.stderr)
+                    skipped.append(str(path))
+                    continue
+            det = pred.predict(img)
+            results.append({"image": str(path), "detections": det.to_list(pred.class_names, pred.category_ids)})
+            if args.save_dir:
+                target = Path(args.save_dir) / _pred_name(path, taken)
+                replaced += target.exists()
+                write_image(target, draw_detections(img, det, pred.class_names))
+                saved += 1
+            print(f"{path}: {counted(len(det), 'detection')}", file=out)
+            for d in results[-1]["detections"]:
+                print(f"  {d['name']:<14} {d['score']:.3f}  [{', '.join(f'{v:.1f}' for v in d['box'])}]", file=out)
+    except KeyboardInterrupt:
+        # The JSON is written once every input is done: a stop left no file, or an earlier run's
+        # untouched, after a bare 'interrupted', which read as nothing done or that file as this run's.
+        print(stopped_note(args.json_out, args.save_dir, len(results) + len(skipped), len(paths), saved),
+              file=sys.stderr)
+        raise
     write_json(results, args.json_out)
     if skipped:
         print(f"{counted(len(skipped), 'unreadable image')} skipped", file=sys.stderr)
@@ -253,6 +263,20 @@ def run(args) -> int:
         copies = "1 annotated copy" if replaced == 1 else f"{replaced} annotated copies"
         print(f"replaced {copies} of an earlier run in {args.save_dir}", file=sys.stderr)
     return 0
+
+
+def stopped_note(json_out: str | None, save_dir: str | None, done: int, total: int, saved: int) -> str:
+    """The line a Ctrl-C in a run over files prints: how far it got, and what --json and
+    --save-dir then hold."""
+    line = f"predict: interrupted after {done} of {counted(total, 'input')}"
+    if json_out == STDOUT:
+        line += "; no JSON was printed (it is printed once every input is done)"
+    elif json_out:
+        earlier = " (an earlier file there is untouched)" if Path(json_out).exists() else ""
+        line += f"; {json_out} was not written{earlier}: it is written once every input is done"
+    if save_dir:
+        line += f"; {saved} annotated cop{'y' if saved == 1 else 'ies'} written to {save_dir}"
+    return line
 
 
 def frame_record(f, names: list[str], category_ids: list[int] | None = None) -> dict:
