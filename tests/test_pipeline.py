@@ -214,7 +214,7 @@ def at_the_quantize_step(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer_mod, "Trainer", FakeTrainer)
     monkeypatch.setattr(export_mod, "export_model", lambda *a, **kw: folder)
     monkeypatch.setattr(export_mod, "read_metadata", lambda *a, **kw: {"input_size": [64, 64]})
-    monkeypatch.setattr(calib_mod, "build_calibration_set", lambda *a, **kw: types.SimpleNamespace(images=[]))
+    monkeypatch.setattr(calib_mod, "build_calibration_set", lambda *a, **kw: types.SimpleNamespace(images=[], skipped=[]))
     monkeypatch.setattr(ptq_mod, "quantize_checkpoint", quantize)
     before = torch.get_num_threads()
     torch.set_num_threads(2)  # so that 1 below is a change on any machine
@@ -280,3 +280,25 @@ def test_the_summary_table_gives_sizes_in_mib_as_bench_does(tmp_path) -> None:
     table = summary_table(PipelineResult(tmp_path, tmp_path / "best.pt", tmp_path / "b.zip", [row]))
     assert "| size MiB |" in table.splitlines()[0] and "size MB" not in table
     assert "| onnx | 0.5000 | 0.7000 | 9.1 | 3.5 | 4800 |" in table
+
+
+def test_a_cut_jpeg_in_the_training_split_is_skipped_by_training_and_calibration_alike(tmp_path) -> None:
+    """Training skipped a JPEG cut short with a line; calibration, drawing the same file, stopped the
+    run at its INT8 step with 'unreadable image(s)' and no reason."""
+    from yolox_edge.data.spec import read_split
+    from yolox_edge.data.synthetic import make_shapes_dataset
+    from yolox_edge.pipeline import run_pipeline
+
+    spec = make_shapes_dataset(tmp_path / "data", n_train=4, n_val=2, size=(64, 64))
+    cut = Path(read_split(spec, "train").samples[0].image)
+    whole = cut.read_bytes()
+    cut.write_bytes(whole[:len(whole) // 2])
+    lines: list[str] = []
+    # --calib-count 4: every training image is drawn, the cut one too
+    res = run_pipeline(out=tmp_path / "run", data=spec, epochs=1, img_size=64, target="onnx", calib_count=4,
+                       bench_runs=1, threads=(1,), overrides=["train.threads=1", "data.workers=0"], progress=False,
+                       log=lines.append)
+    said = "\n".join(lines)
+    assert "    calibration set: 3 images at 64 " in said, said
+    assert f"    calibration skipped {cut}: " in said and "truncated" in said.split("calibration skipped")[1]
+    assert (tmp_path / "run" / "onnx_int8").is_dir() and res is not None

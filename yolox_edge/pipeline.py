@@ -210,6 +210,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         cal = build_calibration_set(data, out / "calib", img_size=hw, count=calib_count, split="train",
                                     force=True)  # the pipeline's own folder: a resumed run rebuilds it
         say(f"    calibration set: {len(cal.images)} images at {format_size(hw)} -> {out / 'calib'}")
+        for why in cal.skipped:  # as training names each image it skips; another took its place
+            say(f"    calibration skipped {why}")
         with torch_threads(n):  # as `quantize --threads N` takes them
             q = quantize_checkpoint(ckpt, out / "calib", target, out / f"{target}_int8",
                                     QuantizeOptions(subset_size=calib_count, threads=n), progress=progress, log=None)

@@ -63,14 +63,13 @@ def test_empty_folder_is_a_clear_error_and_writes_nothing(tmp_path):
     assert not out.exists()
 
 
-def test_unreadable_images_are_named_and_nothing_is_written(tmp_path):
+def test_unreadable_images_are_named_with_why_and_left_out(tmp_path):
     src = tmp_path / "imgs"
     write_images(src, 3)
     (src / "broken.jpg").write_bytes(b"not a jpeg at all")
-    out = tmp_path / "out"
-    with pytest.raises(UserError, match="broken.jpg.*unreadable"):
-        build_calibration_set(src, out, img_size=64, count=10)
-    assert not (out / "calib.npy").exists() and not (out / "manifest.json").exists()
+    cal = build_calibration_set(src, tmp_path / "out", img_size=64, count=10)
+    assert len(cal) == 3 and str(src / "broken.jpg") not in cal.images
+    assert cal.skipped == [f"{src / 'broken.jpg'}: not a decodable image (JPEG, PNG, BMP, WebP or TIFF)"]
 
 
 def test_hidden_folders_are_not_calibration_images(tmp_path):
@@ -428,17 +427,62 @@ def test_samples_the_spec_reader_skipped_are_said(calib_images, tmp_path, run_cl
     assert "that is all the source has (less the samples skipped)" in out
 
 
-def test_a_listed_image_not_there_is_called_missing_not_unreadable(calib_images, tmp_path):
-    """A COCO spec keeps a sample whose file is gone; the error called it 'unreadable'."""
+def _cut_short(path: Path) -> None:
+    """A JPEG copy stopped part-way: read_image refuses it as truncated."""
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def test_an_unreadable_image_of_the_draw_is_skipped_with_why_and_another_takes_its_place(tmp_path, run_cli):
+    """A JPEG cut short (read_image refuses it) or gone stopped calibrate with 'unreadable image(s)'
+    and no reason, while training skips such files with a line: `pipeline` trained, then failed at INT8."""
+    folder = tmp_path / "imgs"
+    write_images(folder, 6)
+    drawn, _, _, _ = select_images(folder, count=4, seed=0)
+    _cut_short(drawn[0])
+    cal = build_calibration_set(folder, tmp_path / "c", img_size=64, count=4, seed=0)
+    assert len(cal) == 4 and str(drawn[0]) not in cal.images  # --count met: another image in its place
+    assert [str(p) for p in drawn[1:]] == cal.images[:3]  # the rest of the draw as it was
+    # 'truncated image' or, where this OpenCV decodes nothing of it, 'a JPEG file, but truncated'
+    assert len(cal.skipped) == 1 and cal.skipped[0].startswith(f"{drawn[0]}: ") and "truncated" in cal.skipped[0]
+    assert json.loads((tmp_path / "c" / "manifest.json").read_text())["count"] == 4
+    code, out, err = run_cli("calibrate", "--data", folder, "--img-size", "64", "--count", "4", "--out", tmp_path / "d")
+    assert code == 0, err
+    assert f"note: skipped {cal.skipped[0]}" in out
+    assert "note: other images of the source took the place of the 1 skipped" in out
+    # fewer readable images than --count: all of them, said to be fewer
+    _cut_short(drawn[1])
+    code, out, err = run_cli("calibrate", "--data", folder, "--img-size", "64", "--count", "6", "--out", tmp_path / "e")
+    assert code == 0, err
+    assert f"note: skipped {drawn[1]}: " in out and "took the place" not in out
+    assert "note: 4 images, fewer than --count 6: that is all the source has (less the samples skipped)" in out
+
+
+def test_an_image_a_coco_spec_lists_but_is_gone_is_skipped_too(tmp_path):
+    from yolox_edge.data.synthetic import make_shapes_dataset
+
+    spec = make_shapes_dataset(tmp_path / "shapes", n_train=5, n_val=1, size=(64, 64))
+    drawn, _, _, _ = select_images(spec, count=3, seed=0)
+    drawn[0].unlink()
+    cal = build_calibration_set(spec, tmp_path / "c", img_size=64, count=3, seed=0)
+    assert len(cal) == 3 and str(drawn[0]) not in cal.images
+    assert cal.skipped == [f"{drawn[0]}: image not found; check the path"]
+    assert sum(cal.class_counts.values()) >= 3  # counted over the images used (each holds a shape)
+
+
+def test_a_source_with_no_readable_image_stops_saying_how_many(tmp_path):
     from yolox_edge.quantize.calib import preprocess_images
 
-    files = sorted(calib_images.glob("*.jpg"))[:2] + [tmp_path / "gone.jpg"]
-    with pytest.raises(UserError, match=r"gone\.jpg: listed but not found; restore them") as e:
-        preprocess_images(files, (64, 64))
-    assert "unreadable" not in str(e.value)
-    (tmp_path / "bad.jpg").write_bytes(b"abc")
-    with pytest.raises(UserError, match=r"gone\.jpg: listed but not found.*; .*bad\.jpg: unreadable image"):
-        preprocess_images(files + [tmp_path / "bad.jpg"], (64, 64))
+    folder = tmp_path / "imgs"
+    write_images(folder, 2)
+    for f in folder.glob("*.jpg"):
+        _cut_short(f)
+    with pytest.raises(UserError, match=r"none of the 2 image\(s\) of the calibration source could be read "
+                                        r"\(first: .*\.jpg: .*truncated"):
+        build_calibration_set(folder, tmp_path / "c", img_size=64, count=2)
+    assert not (tmp_path / "c").exists()
+    with pytest.raises(UserError, match=r"none of the 1 image\(s\).*gone\.jpg: image not found"):
+        preprocess_images([tmp_path / "gone.jpg"], (64, 64))
 
 
 def test_a_prefix_of_the_set_is_a_fair_subset(tmp_path):

@@ -91,10 +91,14 @@ def _report(args, cal, stats: dict) -> None:
         elif cal.problems:  # the reader skipped samples: the set was drawn from fewer images than listed
             print(f"note: {len(cal.problems)} problem(s) reading {cal.source}, its samples skipped (first: "
                   f"{cal.problems[0]}); run 'yolox-edge data check {args.data}'", file=out)
+        for why in cal.skipped:  # one line each with its reason, as training skips them
+            print(f"note: skipped {why}", file=out)
+        if cal.skipped and stats["count"] >= args.count:
+            print(f"note: other images of the source took the place of the {len(cal.skipped)} skipped", file=out)
         if stats["count"] < args.count:
             n = stats["count"]
             few = (f"; under {FEW_IMAGES} images the INT8 ranges may not hold on other images (calibration/README.md "
                    "suggests 100-300)" if n < FEW_IMAGES else "")
-            skipped = " (less the samples skipped)" if cal.problems else ""
+            skipped = " (less the samples skipped)" if cal.problems or cal.skipped else ""
             print(f"note: {n} image{'s' if n != 1 else ''}, fewer than --count {args.count}: that is all the "
                   f"source has{skipped}{few}", file=out)

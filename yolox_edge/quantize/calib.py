@@ -24,7 +24,7 @@ import numpy as np
 from ..data.preprocess import (IMAGE_SUFFIXES, PreprocessConfig, left_out_note, list_images, preprocess, read_image,
                                scan_images)
 from ..fileio import atomic_write_bytes, missing_folders, remove_empty_folders, run_checkpoint
-from ..progress import deprecated_keywords, first_few
+from ..progress import deprecated_keywords
 from ..errors import FORCE, OUT, UserError, check_input_size, flag_value, format_size, input_hw, require_out_folder
 
 FORMAT = "yolox_edge.calibration"
@@ -57,6 +57,8 @@ class CalibrationSet:
     # Arrays of an earlier build with no manifest naming them (a kill -9 between the two renames), which
     # this build replaced; not saved
     leftovers: list[str] = field(default_factory=list, repr=False)
+    # The images of the draw that could not be read, each with why (another took its place); not saved
+    skipped: list[str] = field(default_factory=list, repr=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -126,14 +128,15 @@ def _balanced_pick(labels: list[set[int]], count: int, rng: random.Random) -> li
     return picked
 
 
-def select_images(source: str | Path, *, count: int, sampling: str = "random", seed: int = 0,
-                  split: str = "train") -> tuple[list[Path], dict[str, int], str, list[str]]:
-    """Choose calibration images from a data spec split or a plain image folder.
+def _draw(source: str | Path, count: int, sampling: str, seed: int,
+          split: str) -> tuple[list, list[set[int]] | None, list[str] | None, str, list[str], list[int]]:
+    """The source's images in the order calibration takes them: (files, labels or None, class names
+    or None, description of the source, the reader's problems, indices into files).
 
-    Returns (image paths, images per class name for the chosen ones, description of the source,
-    the problems the data spec's reader met: samples it skipped, e.g. a listed image not found;
-    for a folder, the line naming the images this OpenCV cannot decode, left out).
-    """
+    The first ``count`` indices are the draw (seeded); the rest follow in an order drawn from the
+    same generator after it: the images that take the place of any of the draw that cannot be
+    read. The draw itself is what it was before replacements existed, so a seed still gives the
+    same set when every image reads."""
     if sampling not in SAMPLINGS:
         raise UserError(f"unknown sampling {sampling!r}; use one of {', '.join(SAMPLINGS)}")
     if count < 1:
@@ -161,39 +164,71 @@ def select_images(source: str | Path, *, count: int, sampling: str = "random", s
                             f"or use {flag_value('--sampling', 'sampling', 'random')}")
     count = min(count, len(files))
     if sampling == "class-balanced":
-        idx = _balanced_pick(labels, count, rng)
+        # a longer balanced pick begins with the shorter one: the rounds run the same until count
+        idx = _balanced_pick(labels, len(files), rng)
     else:
         idx = rng.sample(range(len(files)), count)
+        drawn = set(idx)
+        rest = [i for i in range(len(files)) if i not in drawn]
+        rng.shuffle(rest)
+        idx += rest
     # Kept in the order drawn (seeded, so stable): --subset-size takes the set's first images, and
     # a prefix of a random draw is random, of a balanced pick balanced; sorted by path it was neither.
-    class_counts: dict[str, int] = {}
+    return files, labels, names, desc, problems, idx
+
+
+def _class_counts(labels: list[set[int]] | None, names: list[str] | None, idx: list[int]) -> dict[str, int]:
+    """Images per class name among ``idx`` (empty without labels)."""
+    counts: dict[str, int] = {}
     if labels is not None:
         for i in idx:
             for c in labels[i]:
-                class_counts[names[c]] = class_counts.get(names[c], 0) + 1
-    return [Path(files[i]) for i in idx], class_counts, desc, problems
+                counts[names[c]] = counts.get(names[c], 0) + 1
+    return counts
 
 
-def preprocess_images(files: list[Path], size: tuple[int, int]) -> np.ndarray:
-    """Read and preprocess every file; missing and unreadable ones are all listed in one UserError."""
+def select_images(source: str | Path, *, count: int, sampling: str = "random", seed: int = 0,
+                  split: str = "train") -> tuple[list[Path], dict[str, int], str, list[str]]:
+    """Choose calibration images from a data spec split or a plain image folder.
+
+    Returns (image paths, images per class name for the chosen ones, description of the source,
+    the problems the data spec's reader met: samples it skipped, e.g. a listed image not found;
+    for a folder, the line naming the images this OpenCV cannot decode, left out). The images are
+    not read here: ``build_calibration_set`` takes another in the place of one that cannot be.
+    """
+    files, labels, names, desc, problems, order = _draw(source, count, sampling, seed, split)
+    idx = order[:min(count, len(files))]
+    return [Path(files[i]) for i in idx], _class_counts(labels, names, idx), desc, problems
+
+
+def preprocess_images(files: list[Path], size: tuple[int, int], count: int | None = None,
+                      skipped: list[str] | None = None) -> tuple[np.ndarray, list[int]]:
+    """Read and preprocess ``files`` in order until ``count`` (default: all of them) are read; returns
+    the array and the indices of the files in it.
+
+    A file that cannot be read (missing, undecodable, a JPEG cut short) is skipped, as training
+    skips it, and named with its reason in ``skipped``; the next file takes its place. A UserError
+    only when none could be read: there is nothing to calibrate on."""
     cfg = PreprocessConfig(input_size=size)
-    out = np.empty((len(files), 3, size[0], size[1]), np.float32)
-    missing: list[str] = []
-    bad: list[str] = []
+    want = len(files) if count is None else min(count, len(files))
+    out = np.empty((want, 3, size[0], size[1]), np.float32)
+    used: list[int] = []
+    reasons: list[str] = []
     for k, f in enumerate(files):
+        if len(used) == want:
+            break
         try:
-            out[k] = preprocess(read_image(f), cfg)[0]
-        except UserError:
-            # a data spec can list an image that is not there: 'unreadable' sent users to open it
-            (bad if Path(f).is_file() else missing).append(str(f))
-    if missing or bad:
-        what = []
-        if missing:
-            what.append(f"{first_few(missing, 3)}: listed but not found; restore them or remove their entries")
-        if bad:
-            what.append(f"{first_few(bad, 3)}: unreadable image(s) in the calibration source; remove or replace them")
-        raise UserError("; ".join(what) + ", and run again")
-    return out
+            out[len(used)] = preprocess(read_image(f), cfg)[0]
+        except UserError as e:  # its message names the file and why (not found, truncated, ...)
+            reasons.append(str(e))
+            continue
+        used.append(k)
+    if skipped is not None:
+        skipped.extend(reasons)
+    if not used:
+        raise UserError(f"none of the {len(reasons)} image(s) of the calibration source could be read (first: "
+                        f"{reasons[0]}); restore or replace them, and run again")
+    return out[:len(used)], used
 
 
 def _npy_bytes(arr: np.ndarray) -> bytes:
@@ -316,13 +351,16 @@ def build_calibration_set(source: str | Path, out: str | Path, *, img_size: int 
     if ((out / MANIFEST_NAME).is_file() or (out / ARRAY_NAME).is_file() and not alone) and not force:
         raise UserError(f"{out}: already holds a calibration set; choose another {OUT}, or pass {FORCE} to "
                         "replace it")
-    files, class_counts, desc, problems = select_images(source, count=count, sampling=sampling, seed=seed,
-                                                        split=split)
-    data = preprocess_images(files, hw)
+    all_files, labels, names, desc, problems, order = _draw(source, count, sampling, seed, split)
+    skipped: list[str] = []
+    # an image that cannot be read is skipped with its reason, the next of the draw's order in its place
+    data, used = preprocess_images([Path(all_files[i]) for i in order], hw, count, skipped)
+    idx = [order[k] for k in used]
+    files, class_counts = [Path(all_files[i]) for i in idx], _class_counts(labels, names, idx)
     blob = _npy_bytes(data)
     digest = hashlib.sha256(blob).hexdigest()
     cal = CalibrationSet(data, [str(f) for f in files], PreprocessConfig(input_size=hw), sampling, seed, desc,
-                         class_counts, digest, out, problems)
+                         class_counts, digest, out, problems, skipped=skipped)
     manifest = {"format": FORMAT, "version": VERSION, "input_size": list(hw), "count": len(files),
                 "sha256": digest, "sampling": sampling, "seed": seed, "source": desc,
                 "preprocess": cal.preprocess.to_dict(), "images": cal.images, "class_counts": class_counts}
