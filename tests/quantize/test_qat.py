@@ -295,3 +295,61 @@ def test_qat_at_a_rectangular_size_trains_at_that_size(tiny_ckpt, shapes_spec, t
                        epochs=1, batch=4, topk=0, subset_size=4, img_size=(64, 96), progress=False, log=None)
     assert sizes == [((64, 96), (64, 96))]  # fine-tuned and scored on the 96x64 letterbox the graph sees
     assert res["onnx"].metadata["input_size"] == [64, 96]
+
+
+@pytest.fixture
+def ids_ckpt(tmp_path, randomize_model):
+    """The tiny model with other class names (a, b, c) and category ids (5, 6, 7) than shapes_spec's."""
+    from yolox_edge.engine.checkpoint import save_checkpoint
+    from yolox_edge.models import create_model
+
+    path = tmp_path / "ids.pt"
+    save_checkpoint(path, randomize_model(create_model("test_dw", num_classes=3), seed=1), class_names=["a", "b", "c"],
+                    category_ids=[5, 6, 7])
+    return path
+
+
+NAMES_NOTE = "note: the model's classes (a, b, c) are not the data's (circle, square, triangle)"
+IDS_NOTE = "note: the model's category ids (5, 6, 7) are not the data's (1, 2, 3)"
+
+
+def test_qat_notes_other_class_names_and_category_ids_as_eval_does(ids_ckpt, shapes_spec, tmp_path, monkeypatch):
+    """QAT checked only the class count: a model of other names or ids fine-tuned class i on the
+    data's i-th class without a word, where eval notes both and train --resume refuses them."""
+    import yolox_edge.quantize.qat as qat
+    from yolox_edge.engine.checkpoint import load_model
+    from yolox_edge.quantize.calib import build_calibration_set
+
+    class Stop(Exception):
+        pass
+
+    def stop(*a, **k):
+        raise Stop
+
+    cal = build_calibration_set(shapes_spec, tmp_path / "c", img_size=64, count=2)
+    monkeypatch.setattr(qat, "fold_batchnorm", stop)  # the notes come before any work
+    model, ckpt = load_model(ids_ckpt)
+    logs: list[str] = []
+    with pytest.raises(Stop):
+        qat.run_qat(model, ckpt, cal, str(shapes_spec), log=logs.append)
+    assert len(logs) == 2 and logs[0].startswith(NAMES_NOTE) and logs[1].startswith(IDS_NOTE), logs
+
+
+def test_report_notes_other_category_ids_once(ids_ckpt, shapes_spec, tmp_path, monkeypatch):
+    """quantize --report noted other class names but not other category ids (eval notes both);
+    with --qat, QAT says them (of the same spec), not twice."""
+    import yolox_edge.quantize.pipeline as pipeline
+
+    class Stop(Exception):
+        pass
+
+    def stop(*a, **k):
+        raise Stop
+
+    monkeypatch.setattr(pipeline, "load_calibration_set", stop)  # the notes come before any work
+    for qat, said in ((False, [NAMES_NOTE, IDS_NOTE]), (True, [])):
+        logs: list[str] = []
+        with pytest.raises(Stop):
+            pipeline.run_quantize(ids_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", report=True, qat=qat,
+                                  data=str(shapes_spec), log=logs.append)
+        assert [m[:len(n)] for m, n in zip(logs, said)] == said and len(logs) == len(said), logs

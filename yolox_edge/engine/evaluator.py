@@ -200,6 +200,14 @@ def category_ids_note(model_ids: list[int] | None, data_ids: list[int] | None) -
             "was trained on another id mapping its AP may mean nothing")
 
 
+def model_data_notes(model_names: list[str], model_ids: list[int] | None, data: Split) -> list[str]:
+    """``class_names_note`` and ``category_ids_note`` of a model against the split ``data``, those
+    that say something: what eval notes, for the steps that check only the class count (QAT,
+    ``quantize --report``)."""
+    notes = (class_names_note(model_names, data.names), category_ids_note(model_ids, data.category_ids))
+    return [n for n in notes if n]
+
+
 def evaluate(predictor: Predictor, split: Split | str | Path, *, batch_size: int = 8, progress: bool = True,
              conf: float | None = EVAL_CONF, iou: float | None = EVAL_NMS_IOU,
              max_det: int | None = EVAL_MAX_DET, desc: str = "eval",

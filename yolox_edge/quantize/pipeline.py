@@ -69,14 +69,14 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     say = line_sink(log)
     if data and (report or accuracy_control):  # found now, not after minutes of quantization
         from ..data.spec import read_split_for
-        from ..engine.evaluator import class_names_note
+        from ..engine.evaluator import model_data_notes
 
         val = read_split_for(data, "val", len(ckpt["class_names"]), "give the data spec the model was trained on")
         if accuracy_control:
             check_val_images(len(val.samples), data)
-        note = class_names_note(ckpt["class_names"], val.names)
-        if note:
-            say(note)
+        if not qat:  # run_qat says them of the same spec's train split (the same names and ids), first thing
+            for note in model_data_notes(ckpt["class_names"], ckpt.get("category_ids"), val):
+                say(note)
     cal = load_calibration_set(calib, img_size=tuple(ckpt["preprocess"]["input_size"]))
     _refuse_earlier(formats, out, force)
     h, w = cal.size  # written width x height, as --img-size takes it and calibrate prints it

@@ -149,7 +149,13 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     say = line_sink(log)
     from ..data.spec import read_split_for
 
-    read_split_for(data, "train", len(ckpt["class_names"]), "QAT fine-tunes on the data the model was trained for")
+    train = read_split_for(data, "train", len(ckpt["class_names"]),
+                           "QAT fine-tunes on the data the model was trained for")
+    from ..engine.evaluator import model_data_notes
+
+    # the class count alone was checked: other names or ids fine-tune class i on the data's i-th class
+    for note in model_data_notes(ckpt["class_names"], ckpt.get("category_ids"), train):
+        say(note)
     det = fold_batchnorm(detector).eval()
     template = {k: v.clone() for k, v in det.state_dict().items()}
     n = min(subset_size, len(cal))  # the first n, as PTQ's statistics take them
