@@ -216,6 +216,33 @@ def test_the_ground_truth_scored_lists_each_image_once_and_only_known_categories
     assert [im["id"] for im in coco_gt_from_split(split)["images"]] == [1, 2, 3]
 
 
+def test_a_coco_bbox_wholly_outside_its_image_is_not_scored_as_it_was_not_trained(tmp_path) -> None:
+    """A box wholly outside its image (training drops it: check.clean_boxes) was scored as a miss
+    no detection could match; one partly outside stays as the json gives it (pycocotools scores it so)."""
+    spec = write_synthetic_coco(tmp_path)
+    gt = json.loads((tmp_path / "gt.json").read_text())
+    gt["annotations"] += [{"id": 98, "image_id": 3, "category_id": 3, "bbox": [70, 10, 10, 10], "area": 100,
+                           "iscrowd": 0},  # right of the 64x48 image
+                          {"id": 97, "image_id": 3, "category_id": 1, "bbox": [50, 30, 20, 30], "area": 600,
+                           "iscrowd": 0}]  # partly outside
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    split = read_split(spec, "val")
+    scored = {a["id"]: a for a in coco_gt_from_split(split)["annotations"]}
+    assert 98 not in scored and scored[97]["bbox"] == [50, 30, 20, 30] and scored[97]["area"] == 600
+
+    class InsideOnly(OraclePredictor):  # a model boxes what is in the image
+        def predict_images(self, images):
+            out = []
+            for d in super().predict_images(images):
+                keep = (np.minimum(d.boxes[:, 2], 64) > np.maximum(d.boxes[:, 0], 0)) & \
+                       (np.minimum(d.boxes[:, 3], 48) > np.maximum(d.boxes[:, 1], 0))
+                out.append(Detections(d.boxes[keep], d.scores[keep], d.labels[keep]))
+            return out
+
+    res = evaluate(InsideOnly(split), split, progress=False)
+    assert res["AP"] == pytest.approx(1.0) and [r["instances"] for r in res["per_class"]] == [2, 2]
+
+
 def test_per_class_rows_follow_the_class_indices(tmp_path) -> None:
     """Category ids 3 and 1, listed unsorted: class 0 is id 1. Found only class 1 (id 3): its row
     scores 1, class 0's row 0, and the rows carry the spec's names (which may rename the json's)."""

@@ -29,7 +29,7 @@ STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 def coco_gt_from_split(split: Split) -> dict:
     """COCO ground-truth dict for a split; class index i is category id i + 1 when built."""
     if split.coco_gt is not None:
-        return _scorable_gt(split.coco_gt)
+        return _scorable_gt(split.coco_gt, {s.image_id: (s.width, s.height) for s in split.samples})
     images, anns = [], []
     for s in split.samples:
         images.append({"id": s.image_id, "file_name": s.image.name, "width": s.width, "height": s.height})
@@ -41,16 +41,20 @@ def coco_gt_from_split(split: Split) -> dict:
     return {"images": images, "annotations": anns, "categories": cats}
 
 
-def _scorable_gt(gt: dict) -> dict:
+def _scorable_gt(gt: dict, sizes: dict[int, tuple[int, int]] | None = None) -> dict:
     """A COCO json as pycocotools can score it: the annotations the reader skipped (bad bbox,
-    no image_id/category_id) or dropped (a bbox with a zero or negative side: no detection could
-    match it) left out, as they were from training; a missing ``area`` taken as
-    w * h, a missing ``iscrowd`` as 0 and missing ids numbered (pycocotools raised KeyError on
-    each: COCO files written by other tools often lack them). An image id listed twice keeps its
-    first entry, the one the reader kept (the same entry again, or another file given that id),
-    and a box of a category not in ``categories`` is left out as the reader drops it: the file
-    ``eval --coco-gt`` writes listed the repeat as a second image, and such boxes, which other
-    COCO tools refuse."""
+    no image_id/category_id) or dropped (a bbox with a zero or negative side, a category not in
+    ``categories``), and those training drops (``check.clean_boxes``: not a number, or wholly outside
+    the image of ``sizes``, image id -> (width, height), 0 where unknown) left out, as no detection
+    could match them; a missing ``area`` taken as w * h, a missing ``iscrowd`` as 0 and missing ids
+    numbered (pycocotools raised KeyError on each: COCO files written by other tools often lack them).
+    An image id listed twice keeps its first entry, the one the reader kept (the same entry again,
+    or another file given that id): the file ``eval --coco-gt`` writes listed the repeat as a second
+    image, which other COCO tools refuse.
+
+    A box partly outside is scored as the json gives it, not clipped as training clips it: the
+    COCO tools score that box, and eval's AP stays theirs."""
+    from ..data.check import clean_boxes
     from ..data.coco import bad_annotation, flat_sides
 
     images, seen = [], set()
@@ -63,6 +67,17 @@ def _scorable_gt(gt: dict) -> dict:
     cats = {c.get("id") for c in gt.get("categories", []) if isinstance(c, dict)}
     anns = [dict(a) for a in gt.get("annotations", []) if bad_annotation(a) is None and not flat_sides(*a["bbox"][2:])
             and a["category_id"] in cats]
+    by_image: dict[int, list[int]] = {}
+    for i, a in enumerate(anns):
+        by_image.setdefault(a["image_id"], []).append(i)
+    dropped: set[int] = set()
+    for image_id, idx in by_image.items():
+        w, h = (sizes or {}).get(image_id, (0, 0))
+        boxes = np.array([[x, y, x + bw, y + bh] for x, y, bw, bh in (anns[i]["bbox"] for i in idx)], np.float64)
+        # clean_boxes is the rule training drops by; the labels carry each box's index through it
+        _, kept, _ = clean_boxes(boxes, np.arange(len(idx)), w, h, "")
+        dropped.update(set(idx) - {idx[k] for k in kept.tolist()})
+    anns = [a for i, a in enumerate(anns) if i not in dropped]
     for a in anns:
         w, h = a["bbox"][2], a["bbox"][3]
         if not isinstance(a.get("area"), (int, float)):
