@@ -17,7 +17,7 @@ from ..data.spec import Split, read_split
 from ..errors import UserError, in_python
 from ..fileio import require_writable
 from ..postprocess import Detections
-from ..progress import deprecated_keywords, line_sink, progress_bar
+from ..progress import deprecated_keywords, first_few, line_sink, progress_bar
 from ..thresholds import APP_CONF, EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU, check_thresholds
 
 if TYPE_CHECKING:
@@ -192,11 +192,8 @@ def class_names_note(model_names: list[str], data_names: list[str]) -> str:
     classes by position, so a reordered or renamed list can make it meaningless."""
     if list(model_names) == list(data_names):
         return ""
-
-    def few(names: list[str]) -> str:
-        return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
-
-    return (f"note: the model's classes ({few(list(model_names))}) are not the data's ({few(list(data_names))}); "
+    return (f"note: the model's classes ({first_few(list(model_names), 4)}) are not the data's "
+            f"({first_few(list(data_names), 4)}); "
             "AP pairs them by position, so it may mean nothing")
 
 
@@ -206,11 +203,8 @@ def category_ids_note(model_ids: list[int] | None, data_ids: list[int] | None) -
     same class count is scored by position, class i against the data's i-th id."""
     if model_ids is None or data_ids is None or list(model_ids) == list(data_ids):
         return ""
-
-    def few(ids: list[int]) -> str:
-        return ", ".join(str(i) for i in ids[:6]) + (", ..." if len(ids) > 6 else "")
-
-    return (f"note: the model's category ids ({few(list(model_ids))}) are not the data's ({few(list(data_ids))}); "
+    return (f"note: the model's category ids ({first_few([str(i) for i in model_ids], 6)}) are not the data's "
+            f"({first_few([str(i) for i in data_ids], 6)}); "
             "AP pairs classes by position (class i with the data's i-th id in sorted order), so if the model "
             "was trained on another id mapping its AP may mean nothing")
 
