@@ -478,3 +478,18 @@ def test_eval_at_a_rectangular_size(tmp_path, run_cli) -> None:
     with pytest.raises(UserError, match=r"m.pt: --img-size 96x40 \(img_size=\(40, 96\) in Python\): .* the nearest "
                                         r"that is: 96x32"):
         evaluate_model(ckpt, spec, img_size=(40, 96), progress=False)
+
+
+def test_coco_results_with_nan_or_infinity_are_left_out_of_the_file(tmp_path) -> None:
+    """A NaN score or an infinite box was written as NaN / Infinity: not JSON, refused by the COCO
+    server and by strict parsers."""
+    from yolox_edge.engine.evaluator import write_coco_results
+
+    def strict(name):
+        raise ValueError(f"{name} in the file")
+
+    good = {"image_id": 1, "category_id": 1, "bbox": [1.0, 2.0, 3.0, 4.0], "score": 0.5}
+    results = [good, {**good, "score": float("nan")}, {**good, "bbox": [1.0, float("inf"), 3.0, 4.0]}]
+    assert write_coco_results(results, tmp_path / "r.json") == 2
+    assert json.loads((tmp_path / "r.json").read_text(), parse_constant=strict) == [good]
+    assert write_coco_results([good], tmp_path / "r.json") == 0

@@ -378,9 +378,14 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
         line_sink(log)(ids_note)
     record = evaluation_record(model, pred, data, split, res)
     if coco_results is not None:
-        write_coco_results(results, coco_results)
+        dropped = write_coco_results(results, coco_results)
         record["coco_results"] = {"file": str(coco_results),
                                   "ids": "json" if split_data.category_ids is not None else "built"}
+        if dropped:
+            record["coco_results"]["left_out"] = dropped
+            line_sink(log)(f"note: {dropped} of {len(results)} detection(s) have a NaN or infinite score or box, "
+                           f"left out of {coco_results} (JSON has no NaN: the COCO server refuses such a file); "
+                           "the model gave them, so check its outputs (eval's AP was taken with them)")
     if coco_gt is not None:
         write_json_file(gt, coco_gt)
         record["coco_gt"] = {"file": str(coco_gt), "images": len(gt["images"]), "annotations": len(gt["annotations"])}
@@ -412,20 +417,34 @@ def _refuse_data_file(target: Path, data: str | Path, flag: str) -> None:
                             "would replace them: choose another file name")
 
 
-def write_coco_results(results: list[dict], path: str | Path) -> None:
+def _finite(r: dict) -> bool:
+    return all(np.isfinite(v) for v in (r["score"], *r["bbox"]))
+
+
+def write_coco_results(results: list[dict], path: str | Path) -> int:
     """Write COCO results (``coco_results``' dicts) as one JSON list, atomically: a run stopped
-    while writing leaves the earlier file whole."""
-    write_json_file(results, path)
+    while writing leaves the earlier file whole. Returns how many were left out for a NaN or
+    infinite score or box.
+
+    JSON has no NaN or infinity: written as ``NaN`` the file is refused by the COCO server and
+    by strict parsers. Such a detection is left out rather than the file refused: it can match no
+    box (a NaN box) or ranks nowhere (a NaN score), and the rest of a long evaluation stays usable;
+    the caller says how many (the model gave them: its outputs are worth a look)."""
+    kept = [r for r in results if _finite(r)]
+    write_json_file(kept, path, allow_nan=False)
+    return len(results) - len(kept)
 
 
-def write_json_file(value: list | dict, path: str | Path) -> None:
+def write_json_file(value: list | dict, path: str | Path, *, allow_nan: bool = True) -> None:
     """Write COCO results or ground truth as JSON, atomically: a run stopped while writing leaves
-    the earlier file whole."""
+    the earlier file whole. ``allow_nan=False``: a ValueError, before anything is written, where
+    ``value`` holds NaN or infinity."""
     import json
 
     from ..fileio import atomic_write_bytes
 
-    text = json.dumps(value)  # no indent: a COCO val run at conf 0.001 holds ~10^5 detections
+    # no indent: a COCO val run at conf 0.001 holds ~10^5 detections
+    text = json.dumps(value, allow_nan=allow_nan)
     atomic_write_bytes(Path(path), lambda f: f.write(text.encode()))
 
 
