@@ -362,7 +362,7 @@ def test_heic_photos_are_named_not_skipped_unsaid(run_cli, bad, tmp_path) -> Non
                                  "1 HEIC photo left out (IMG_0001.HEIC)", "convert to JPEG")
     line = assert_one_line_error(run_cli("predict", bad / "good.pt", photos / "IMG_0001.HEIC"),
                                  "IMG_0001.HEIC: a HEIC/HEIF photo", "convert to JPEG")
-    assert "not a decodable image" not in line
+    assert "not an image this OpenCV decodes" not in line
     shutil.copy(bad / "ok.jpg", photos / "ok.jpg")
     code, out, err = run_cli("predict", bad / "good.pt", photos)
     assert code == 0 and "ok.jpg" in out, err

@@ -138,7 +138,9 @@ def test_an_image_cut_short_is_named_truncated_not_an_unknown_format(tmp_path, s
         check.load_image(cut)
     other = tmp_path / "notes.jpg"
     other.write_bytes(b"this is not an image at all")
-    with pytest.raises(UserError, match=r"notes\.jpg: not a decodable image \(JPEG, PNG, BMP, WebP or TIFF\)"):
+    # not only the five formats of the old words: AVIF, GIF, ... are read where this OpenCV decodes them
+    with pytest.raises(UserError, match=r"notes\.jpg: not an image this OpenCV decodes \(JPEG, PNG, BMP, WebP and "
+                       r"TIFF, and AVIF, GIF and others where its build has the decoder\); convert it to JPEG or PNG"):
         read_image(other)
 
 

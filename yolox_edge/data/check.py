@@ -159,7 +159,10 @@ def undecodable_detail(head: bytes) -> str:
     fmt = image_format(head)
     if fmt:
         return f"a {fmt} file, but truncated or damaged (it does not decode); re-copy or re-export it"
-    return "not a decodable image (JPEG, PNG, BMP, WebP or TIFF)"
+    # not a closed list since AVIF, GIF, JPEG 2000, ... are read where this OpenCV build decodes them
+    # (preprocess.OTHER_IMAGE_SUFFIXES, decodable_here)
+    return ("not an image this OpenCV decodes (JPEG, PNG, BMP, WebP and TIFF, and AVIF, GIF and others where its "
+            "build has the decoder); convert it to JPEG or PNG")
 
 
 def _check_bytes(p: Path, size: int, head: bytes, tail: bytes, whole: Callable[[], bytes | np.ndarray]) -> None:
