@@ -26,18 +26,34 @@ assets="$here/app/src/main/assets/bundles"
 dest="$assets/$name"
 mkdir -p "$assets"
 
-# Leftovers of runs killed with kill -9 (finish below never ran): .incoming.NAME.PID.XXXXXX.
+# Leftovers of runs killed with kill -9 (finish below never ran): .incoming.NAME@HOST.PID.XXXXXX.
 # A folder whose PID is alive belongs to a run going on now (or, after PID reuse, waits for a
-# later run): left alone. The name and PID are in the folder's name, so a folder exists only
+# later run): left alone. The name, host and PID are in the folder's name, so a folder exists only
 # with them (mktemp creates it in one step) and another run never sees a half-recorded one.
-leftover_re='^\.incoming\.([A-Za-z0-9][A-Za-z0-9._-]*)\.([0-9]+)\.[A-Za-z0-9]+$'  # a variable: bash 3.2
+# The host: on a shared or network folder a run on another machine has a PID this one cannot
+# probe (it would look killed), so only this host's are swept. '@' as bundle names may hold dots;
+# the host as letters, digits and '-' ($HOSTNAME: no tool needed; node1.lab -> node1-lab).
+host=${HOSTNAME:-}
+host=${host//[^A-Za-z0-9-]/-}
+host=${host:0:63}
+host=${host:-unknown-host}
+leftover_re='^\.incoming\.([A-Za-z0-9][A-Za-z0-9._-]*)@([A-Za-z0-9-]+)\.([0-9]+)\.[A-Za-z0-9]+$'  # a variable: bash 3.2
+# an earlier prepare_assets.sh's name, without the host: swept as it was (by its PID, here)
+pid_only_re='^\.incoming\.([A-Za-z0-9][A-Za-z0-9._-]*)\.([0-9]+)\.[A-Za-z0-9]+$'
 for d in "$assets"/.incoming.*; do
     [ -d "$d" ] || continue  # no match: the pattern itself
-    if ! [[ "${d##*/}" =~ $leftover_re ]]; then
+    if [[ "${d##*/}" =~ $leftover_re ]]; then
+        lname=${BASH_REMATCH[1]} lhost=${BASH_REMATCH[2]} lpid=${BASH_REMATCH[3]}
+        if [ "$lhost" != "$host" ]; then
+            echo "prepare_assets.sh: $d was made by a run on $lhost, not this machine ($host): left alone, as whether that run goes on cannot be told from here; delete it if no prepare_assets.sh there is running" >&2
+            continue
+        fi
+    elif [[ "${d##*/}" =~ $pid_only_re ]]; then
+        lname=${BASH_REMATCH[1]} lpid=${BASH_REMATCH[2]}
+    else
         echo "prepare_assets.sh: $d is left by an older prepare_assets.sh (no bundle name recorded): move $d/old, if there, back to $assets/NAME by hand, then delete $d" >&2
         continue
     fi
-    lname=${BASH_REMATCH[1]} lpid=${BASH_REMATCH[2]}
     # kill -0 fails for another user's process too (it would count as killed): the assets
     # folder is one developer's. Two runs for the same NAME at once are not supported either.
     if kill -0 "$lpid" 2>/dev/null; then continue; fi
@@ -57,8 +73,8 @@ for d in "$assets"/.incoming.*; do
 done
 
 # Hidden (aapt leaves dot-folders out of the APK) and in the assets folder, so every move
-# below is a rename on one file system. The name and PID are for the leftover check above.
-tmp=$(mktemp -d "$assets/.incoming.$name.$$.XXXXXX")
+# below is a rename on one file system. The name, host and PID are for the leftover check above.
+tmp=$(mktemp -d "$assets/.incoming.$name@$host.$$.XXXXXX")
 finish() {
     # Stopped between moving the old bundle aside and the new one in: put the old one back.
     if [ -d "$tmp/old" ] && [ ! -e "$dest" ]; then

@@ -874,14 +874,20 @@ def test_prepare_assets_deals_with_what_a_kill_9_left(bundle: Path, tmp_path: Pa
     ended = subprocess.Popen(["true"])
     ended.wait()
 
-    def left(name: str, pid: int, old: bool) -> Path:
-        d = assets / f".incoming.{name}.{pid}.Ab12Cd"  # as the script names it (mktemp)
+    host = _bash_host()
+
+    def left(name: str, pid: int, old: bool, at: str | None = host) -> Path:
+        # as the script names it (mktemp); at=None: an earlier script's name, without the host
+        d = assets / (f".incoming.{name}.{pid}.Ab12Cd" if at is None else f".incoming.{name}@{at}.{pid}.Ab12Cd")
         d.mkdir()
         if old:
             shutil.copytree(assets / "b", d / "old")
         return d
 
     gone = left("gone", ended.pid, True)  # no bundles/gone: put back
+    earlier = left("earlier", ended.pid, True, at=None)  # an earlier script's name: still put back
+    # another host's (a shared folder): its PID says nothing here, so only named
+    elsewhere = left("far", ended.pid, True, at=host + "-other")
     (assets / "again").mkdir()
     (assets / "again" / "newer").write_text("a later run's")
     again = left("again", ended.pid, True)  # bundles/again replaced since: the old copy deleted
@@ -896,18 +902,49 @@ def test_prepare_assets_deals_with_what_a_kill_9_left(bundle: Path, tmp_path: Pa
     res = _prepare(demo, bundle, path)
     assert res.returncode == 0, res.stderr
     lines = res.stderr.splitlines()
-    assert len(lines) == 5, lines
+    assert len(lines) == 7, lines
     assert any(f"put back gone, left in {gone}" in line for line in lines), lines
+    assert any(f"put back earlier, left in {earlier}" in line for line in lines), lines
+    assert any(f"{elsewhere} was made by a run on {host}-other, not this machine ({host}): left alone" in line
+               for line in lines), lines
     assert any(f"deleted the previous again left in {again}" in line for line in lines), lines
     assert any(f"removed {empty}," in line for line in lines) and any(f"removed {checking}," in line for line in lines)
     assert any(f"{older} is left by an older prepare_assets.sh" in line for line in lines), lines
     assert {p.name: p.read_bytes() for p in (assets / "gone").iterdir()} == before
+    assert {p.name: p.read_bytes() for p in (assets / "earlier").iterdir()} == before
     assert [p.name for p in (assets / "again").iterdir()] == ["newer"]
-    assert sorted(p.name for p in assets.iterdir()) == sorted(["b", "gone", "again", live.name, older.name])
+    assert sorted(p.name for p in assets.iterdir()) == sorted(["b", "gone", "earlier", "again", live.name, older.name,
+                                                               elsewhere.name])
     assert (live / "old" / "labels.txt").is_file() and (older / "old" / "labels.txt").is_file()
+    assert (elsewhere / "old" / "labels.txt").is_file()
 
-    res = _prepare(demo, bundle, path)  # nothing left to do but the older script's folder
-    assert res.returncode == 0 and len(res.stderr.splitlines()) == 1 and str(older) in res.stderr, res.stderr
+    res = _prepare(demo, bundle, path)  # nothing left to do but name the older script's and the other host's
+    assert res.returncode == 0 and len(res.stderr.splitlines()) == 2, res.stderr
+    assert str(older) in res.stderr and str(elsewhere) in res.stderr, res.stderr
+
+
+def _bash_host() -> str:
+    """This host as prepare_assets.sh puts it in a folder's name: bash's $HOSTNAME, letters, digits and '-'."""
+    import subprocess
+
+    name = subprocess.run(["bash", "-c", 'printf %s "$HOSTNAME"'], capture_output=True, text=True).stdout
+    return re.sub(r"[^A-Za-z0-9-]", "-", name)[:63] or "unknown-host"
+
+
+def test_prepare_assets_puts_the_host_in_its_folders_name(bundle: Path, tmp_path: Path) -> None:
+    """.incoming.NAME.PID.XXXXXX: on a shared folder another host's run looked killed (its PID is
+    not alive here) and its folder was swept while it ran. The name now carries the host."""
+    import shutil
+
+    demo, path = _demo(tmp_path), _no_sdk_path(tmp_path)
+    real = shutil.which("mktemp")
+    (Path(path) / "mktemp").unlink()
+    (Path(path) / "mktemp").write_text(f'#!{shutil.which("bash")}\nprintf "%s\\n" "$@" >> {tmp_path / "made"}\n'
+                                       f'exec {real} "$@"\n')
+    (Path(path) / "mktemp").chmod(0o755)
+    assert _prepare(demo, bundle, path).returncode == 0
+    template = (tmp_path / "made").read_text().split()[-1]
+    assert re.fullmatch(rf".*/\.incoming\.b@{re.escape(_bash_host())}\.[0-9]+\.XXXXXX", template), template
 
 
 def test_an_ncnn_bundle_carries_the_category_ids_and_the_app_reads_it(tmp_path: Path) -> None:
