@@ -107,14 +107,21 @@ def _balanced_pick(labels: list[set[int]], count: int, rng: random.Random) -> li
     picked: list[int] = []
     taken: set[int] = set()
     covered = {c: 0 for c in by_class}
+    # each class's first image not taken yet: a scan from the start for every pick was quadratic
+    # (build_calibration_set orders a whole split, 118k COCO images, to have replacements ready)
+    nxt = {c: 0 for c in by_class}
     while len(picked) < count:
         progress = False
         for c in sorted(order, key=lambda c: (covered[c], len(by_class[c]), c)):
             if len(picked) >= count:
                 break
-            cand = next((i for i in by_class[c] if i not in taken), None)
-            if cand is None:
+            pool, k = by_class[c], nxt[c]
+            while k < len(pool) and pool[k] in taken:
+                k += 1
+            nxt[c] = k
+            if k == len(pool):
                 continue
+            cand = pool[k]
             picked.append(cand)
             taken.add(cand)
             for c2 in labels[cand]:
