@@ -119,6 +119,24 @@ def test_folded_weights_without_bn_reestimation_are_warned_about(synthetic_coco,
     assert ("warning" in text and "train.bn_reestimate_batches=0" in text) == (batches == 0)
 
 
+def test_a_missing_image_is_named_once_with_bn_reestimation(synthetic_coco, tmp_path, caplog):
+    # the BN re-estimation pass read the training samples through a dataset of its own, whose
+    # bad-sample flags did not know the training dataset's: "skipping bad sample" came twice
+    spec = synthetic_coco(4)
+    (spec.parent / "images" / "img_001.jpg").unlink()
+    _source_ckpt(tmp_path / "src.pt", 80, bn_folded=True)
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "aug": NO_AUG,
+                          "train": {"epochs": 1, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 0,
+                                    "multiscale_range": 0, "bn_reestimate_batches": 1, "eval_interval": 10}})
+    tr = Trainer(r, data=spec, out=tmp_path / "run", weights=tmp_path / "src.pt", progress=False,
+                 log=lambda m: None)
+    with caplog.at_level("WARNING", logger="yolox_edge.data.dataset"):
+        tr.train()
+    lines = [m for m in caplog.messages if m.startswith("skipping bad sample")]
+    assert len(lines) == 1 and "img_001.jpg" in lines[0], lines
+    assert tr.dataset.skipped == 1
+
+
 def test_log_none_is_silent(synthetic_coco, tmp_path, capsys):
     # log=None (silent, as for run_quantize and run_pipeline) was called on the first line: TypeError
     spec = synthetic_coco(4)

@@ -35,7 +35,8 @@ class DetectionDataset(Dataset):
 
     ``img_size`` is S (square) or (H, W). ``cache_images=True`` decodes and fits every image
     once at construction (about H*W*3 bytes per image; worth it for small datasets on slow
-    disks or few CPU cores).
+    disks or few CPU cores). ``share_flags`` is another dataset over the same samples whose
+    bad-sample flags this one uses: a file found bad by either is skipped by both and named once.
 
     The augmentation of index ``i`` depends on the seed, the epoch (``set_epoch``), ``i`` and how
     often this process drew ``i`` in the epoch, never on the DataLoader worker that draws it: a
@@ -44,7 +45,8 @@ class DetectionDataset(Dataset):
     """
 
     def __init__(self, samples: list[Sample], *, img_size: int | tuple[int, int], aug: AugConfig | None,
-                 seed: int = 0, cache_images: bool = False) -> None:
+                 seed: int = 0, cache_images: bool = False,
+                 share_flags: DetectionDataset | None = None) -> None:
         if not samples:
             raise UserError("the dataset has no samples; check the data spec (yolox-edge data check SPEC)")
         self.samples = list(samples)
@@ -55,7 +57,14 @@ class DetectionDataset(Dataset):
         self.epoch = 0
         self._draws: dict[int, int] = {}  # index -> draws of it in this epoch, in this process
         # One byte per sample in shared memory: 1 = bad. Forked/spawned workers inherit it.
-        self._bad = mp.RawArray("b", len(self.samples))
+        if share_flags is None:
+            self._bad = mp.RawArray("b", len(self.samples))
+        else:
+            # e.g. the trainer's BN re-estimation pass over the training samples: with flags of
+            # its own it named a missing file a second time in one run
+            if [s.image for s in share_flags.samples] != [s.image for s in self.samples]:
+                raise ValueError("share_flags: the other dataset has other samples")
+            self._bad = share_flags._bad
         self._cache: list[Item | None] | None = None
         if cache_images:
             self._cache = [None] * len(self.samples)

@@ -379,7 +379,9 @@ class Trainer:
             raise UserError(f"{path}: only {kept} of {len(state)} tensors fit this model; wrong weights?")
         if ckpt.get("bn_folded") and self.recipe.train.bn_reestimate_batches > 0:
             from ..models.bn import reestimate_folded_bn
-            ds = DetectionDataset(self.train_split.samples, img_size=self.input_size, aug=None, seed=0)
+            # the training dataset's bad-sample flags: a bad file is named once per run, not per dataset
+            ds = DetectionDataset(self.train_split.samples, img_size=self.input_size, aug=None, seed=0,
+                                  share_flags=self.dataset)
             g = torch.Generator().manual_seed(self.recipe.train.seed)
             loader = DataLoader(ds, batch_size=min(16, len(ds)), sampler=RandomSampler(ds, generator=g),
                                 collate_fn=collate, num_workers=0)
