@@ -121,6 +121,23 @@ def test_evaluate_model_confusion_is_the_clis_and_follows_the_apps_threshold(set
     assert bundled["matrix"] == [[1, 0, 1], [1, 0, 0], [0, 0, 0]]  # the 0.5 false alarm is below it
 
 
+def test_confusion_per_class_rows_carry_the_category_id_as_evals_do(setup, run_cli, tmp_path) -> None:
+    """eval's own per_class rows had each COCO category_id, the confusion's rows had none; YOLO
+    data (no ids) still has none in either."""
+    ckpt, _ = setup
+    spec = write_data(tmp_path / "renumbered", category_ids={1: 5, 2: 9})
+    out_json = tmp_path / "e.json"
+    code, _, err = run_cli("eval", ckpt, "--data", spec, "--confusion", "--json", out_json)
+    assert code == 0, err
+    rec = json.loads(out_json.read_text())
+    assert [(r["class"], r["category_id"]) for r in rec["per_class"]] == [("a", 5), ("b", 9)]
+    assert [(r["class"], r["category_id"]) for r in rec["confusion"]["per_class"]] == [("a", 5), ("b", 9)]
+    assert list(rec["confusion"]["per_class"][0])[:2] == ["class", "category_id"]  # as in eval's rows
+    from yolox_edge.engine.confusion import ConfusionCounter
+
+    assert "category_id" not in ConfusionCounter(2).summary(["a", "b"], 0.3)["per_class"][0]
+
+
 def test_eval_confusion_bad_input_is_one_line_and_exit_2(setup, run_cli, tmp_path) -> None:
     ckpt, spec = setup
     code, _, err = run_cli("eval", ckpt, "--data", spec, "--conf", "0.5", "--confusion-conf", "0.3")

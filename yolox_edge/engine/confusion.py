@@ -173,11 +173,14 @@ class ConfusionCounter:
         return {"conf": grid.tolist(), "f1": [round(float(_f1(a, b, labelled) or 0.0), 4)
                                              for a, b in zip(correct, predicted)]}
 
-    def summary(self, names: list[str], conf: float, app_conf: float | None = None, top: int = 10) -> dict:
+    def summary(self, names: list[str], conf: float, app_conf: float | None = None, top: int = 10,
+                category_ids: list[int] | None = None) -> dict:
         """Everything ``eval --confusion`` reports, JSON-ready: the matrix at ``conf`` with its
         row and column names, the ``top`` most confused class pairs, per-class and overall
         precision / recall / F1 with each one's best-F1 threshold, and the overall best
-        threshold with the F1 at ``app_conf`` (the app's default) beside it."""
+        threshold with the F1 at ``app_conf`` (the app's default) beside it. ``category_ids``
+        (the data's, one per class: COCO) puts each class's ``category_id`` in its per-class row
+        after the name, as eval's own per-class rows have it."""
         m = self.matrix(conf)
         c = self.num_classes
         off = [(int(m[i, j]), i, j) for i in range(c) for j in range(c) if i != j and m[i, j]]
@@ -185,8 +188,10 @@ class ConfusionCounter:
         per_class = []
         for k, name in enumerate(names):
             f1, at = self.best_f1(k)
-            per_class.append({"class": name, **_rounded(self.scores_at(conf, k)), "false_positives": int(m[c, k]),
-                              "missed": int(m[k, c]), "best_f1": _round(f1), "best_conf": at})
+            ids = {"category_id": int(category_ids[k])} if category_ids is not None else {}
+            per_class.append({"class": name, **ids, **_rounded(self.scores_at(conf, k)),
+                              "false_positives": int(m[c, k]), "missed": int(m[k, c]), "best_f1": _round(f1),
+                              "best_conf": at})
         f1, at = self.best_f1()
         best = {"f1": _round(f1), "conf": at}
         if at is not None:

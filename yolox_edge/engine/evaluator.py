@@ -390,7 +390,8 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
         write_json_file(gt, coco_gt)
         record["coco_gt"] = {"file": str(coco_gt), "images": len(gt["images"]), "annotations": len(gt["annotations"])}
     if counter is not None:
-        record["confusion"] = counter.summary(split_data.names, confusion_conf, app_conf=pred.conf)
+        record["confusion"] = counter.summary(split_data.names, confusion_conf, app_conf=pred.conf,
+                                              category_ids=split_data.category_ids)
         if confusion_png is not None:
             from .confusion_report import write_confusion_png
 
