@@ -525,3 +525,54 @@ def test_ctrl_c_in_a_folder_says_how_far_it_got_and_what_json_and_save_dir_hold(
     assert err.splitlines()[-1] == "yolox-edge predict: interrupted"
     code, out, err = run_cli("predict", bad / "good.pt", photos, "--json")
     assert code == 130 and out == "" and "no JSON was printed (it is printed once every input is done)" in err
+
+
+def test_ctrl_c_in_a_video_keeps_the_frames_done_in_json(run_cli, bad, tmp_path, monkeypatch) -> None:
+    """A Ctrl-C in a long video lost every frame done (the live path keeps them): --json now holds
+    the inputs before it and the video's frames so far, its record marked "stopped": "interrupted"."""
+    import json
+    import shutil
+
+    import yolox_edge.cli.predict as cli_predict
+
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (60, 40))
+    for i in range(6):
+        writer.write(np.full((40, 60, 3), 20 * i, np.uint8))
+    writer.release()
+    shutil.copy(bad / "ok.jpg", tmp_path / "first.jpg")
+    load = cli_predict.predictor_from_args
+
+    def stops_at_call(n):
+        def loader(args):
+            pred = load(args)
+            calls = []
+
+            def predict(img):
+                calls.append(1)
+                if len(calls) == n:
+                    raise KeyboardInterrupt
+                return type(pred).predict(pred, img)
+            pred.predict = predict
+            return pred
+        return loader
+
+    out_json, vis = tmp_path / "preds.json", tmp_path / "vis"
+    monkeypatch.setattr(cli_predict, "predictor_from_args", stops_at_call(5))  # the image, then 3 frames
+    code, _, err = run_cli("predict", bad / "good.pt", tmp_path / "first.jpg", clip, "--json", out_json,
+                           "--save-dir", vis)
+    assert code == 130, err
+    first, video = json.loads(out_json.read_text())
+    assert first["image"] == str(tmp_path / "first.jpg")
+    assert video["video"] == str(clip) and video["stopped"] == "interrupted"
+    assert [f["frame"] for f in video["frames"]] == [0, 1, 2]
+    assert (f'predict: interrupted after 1 of 2 inputs and 3 frames of {clip}; {out_json} holds what was done '
+            f'({clip}\'s record marked "stopped": "interrupted"); 1 annotated copy written to {vis} (none of '
+            f"{clip}: a video's is written once its last frame is done)") in err.splitlines(), err
+    assert err.splitlines()[-1] == "yolox-edge predict: interrupted"
+    # stopped in an image after a whole video: the video's record as usual, no mark
+    monkeypatch.setattr(cli_predict, "predictor_from_args", stops_at_call(7))
+    code, out, err = run_cli("predict", bad / "good.pt", clip, tmp_path / "first.jpg", "--json")
+    (whole,) = json.loads(out)
+    assert code == 130 and "stopped" not in whole and len(whole["frames"]) == 6, err
+    assert "predict: interrupted after 1 of 2 inputs; the JSON printed holds what was done" in err.splitlines()

@@ -223,11 +223,15 @@ def run(args) -> int:
     replaced = 0  # annotated copies of an earlier run written over (a re-run refreshes them)
     out = report_stream(args)
     saved = 0  # annotated copies this run wrote: a stop says how many
+    current = None  # the record of the video being read: a stop keeps its frames so far
     try:
         for path, is_named in paths:
             if is_named and is_video(path):
-                record, was_there = _video(pred, path, named[path], args, taken, out)
-                results.append(record)
+                info = named[path]
+                current = {"video": str(path), "fps": info.fps, "fps_stated": info.fps_stated, "frames": []}
+                was_there = _video(pred, path, info, args, taken, out, current["frames"])
+                results.append(current)
+                current = None
                 replaced += was_there
                 saved += bool(args.save_dir)
                 continue
@@ -251,9 +255,19 @@ def run(args) -> int:
             for d in results[-1]["detections"]:
                 print(f"  {d['name']:<14} {d['score']:.3f}  [{', '.join(f'{v:.1f}' for v in d['box'])}]", file=out)
     except KeyboardInterrupt:
-        # The JSON is written once every input is done: a stop left no file, or an earlier run's
-        # untouched, after a bare 'interrupted', which read as nothing done or that file as this run's.
-        print(stopped_note(args.json_out, args.save_dir, len(results) + len(skipped), len(paths), saved),
+        # The JSON of images is written once every input is done: a stop left no file, or an earlier
+        # run's untouched, after a bare 'interrupted', which read as nothing done or that file as this
+        # run's. A video's frames take minutes to redo: as the live path does, a stop writes those done
+        # (the unfinished video's record marked "stopped": "interrupted") with the inputs before them.
+        done = len(results) + len(skipped)
+        partial = None
+        if current is not None and current["frames"]:
+            partial = (current["video"], len(current["frames"]))
+            results.append({**current, "stopped": "interrupted"})
+        kept = bool(args.json_out) and any("video" in r for r in results)
+        if kept:
+            write_json(results, args.json_out)
+        print(stopped_note(args.json_out, args.save_dir, done, len(paths), saved, partial=partial, written=kept),
               file=sys.stderr)
         raise
     write_json(results, args.json_out)
@@ -265,17 +279,28 @@ def run(args) -> int:
     return 0
 
 
-def stopped_note(json_out: str | None, save_dir: str | None, done: int, total: int, saved: int) -> str:
+def stopped_note(json_out: str | None, save_dir: str | None, done: int, total: int, saved: int, *,
+                 partial: tuple[str, int] | None = None, written: bool = False) -> str:
     """The line a Ctrl-C in a run over files prints: how far it got, and what --json and
-    --save-dir then hold."""
+    --save-dir then hold. ``partial``: (video, frames done) of the video it stopped in;
+    ``written``: --json was written with what was done (a run with video frames done)."""
     line = f"predict: interrupted after {done} of {counted(total, 'input')}"
-    if json_out == STDOUT:
+    if partial is not None:
+        line += f" and {counted(partial[1], 'frame')} of {partial[0]}"
+    if written:
+        where = "the JSON printed holds" if json_out == STDOUT else f"{json_out} holds"
+        line += f"; {where} what was done"
+        if partial is not None:
+            line += f' ({partial[0]}\'s record marked "stopped": "interrupted")'
+    elif json_out == STDOUT:
         line += "; no JSON was printed (it is printed once every input is done)"
     elif json_out:
         earlier = " (an earlier file there is untouched)" if Path(json_out).exists() else ""
         line += f"; {json_out} was not written{earlier}: it is written once every input is done"
     if save_dir:
         line += f"; {saved} annotated cop{'y' if saved == 1 else 'ies'} written to {save_dir}"
+        if partial is not None:
+            line += f" (none of {partial[0]}: a video's is written once its last frame is done)"
     return line
 
 
@@ -284,16 +309,17 @@ def frame_record(f, names: list[str], category_ids: list[int] | None = None) -> 
     return {"frame": f.index, "time_s": round(f.time_s, 4), "detections": f.detections.to_list(names, category_ids)}
 
 
-def _video(pred, path: Path, info, args, taken: set[str], out) -> tuple[dict, bool]:
-    """Every frame of one video: its JSON record, a summary line, the annotated copy when asked.
-    Also returns whether that copy replaced an earlier one."""
+def _video(pred, path: Path, info, args, taken: set[str], out, frames: list[dict]) -> bool:
+    """Every frame of one video appended to ``frames`` as the JSON holds them (the caller keeps
+    those done when stopped), a summary line, the annotated copy when asked. Returns whether that
+    copy replaced an earlier one."""
     import time
 
     from ..runtime.video import predict_video
 
     save = Path(args.save_dir) / _pred_name(path, taken, ".mp4") if args.save_dir else None
     was_there = save is not None and save.exists()
-    frames, count = [], 0
+    count = 0
     start = time.perf_counter()
     for f in predict_video(pred, path, save_to=save, progress=not args.no_progress):
         frames.append(frame_record(f, pred.class_names, pred.category_ids))
@@ -303,4 +329,4 @@ def _video(pred, path: Path, info, args, taken: set[str], out) -> tuple[dict, bo
     rate = "" if info.fps_stated else f"; the file states no frame rate, times are at {info.fps:g} FPS"
     print(f"{path}: {counted(len(frames), 'frame')}, {counted(count, 'detection')} ({count / len(frames):.1f} per frame), "
           f"{ms:.1f} ms per frame with {also}{rate}" + (f" -> {save}" if save else ""), file=out)
-    return {"video": str(path), "fps": info.fps, "fps_stated": info.fps_stated, "frames": frames}, was_there
+    return was_there
