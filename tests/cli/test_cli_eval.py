@@ -315,3 +315,32 @@ def test_eval_coco_gt_writes_the_built_ground_truth_that_gives_evals_ap(setup, r
     assert json.loads(again.read_text()) == gt and record["coco_gt"]["file"] == str(again)
     code, _, err = run_cli("eval", ckpt, "--data", spec, "--coco-results", res_file, "--coco-gt", res_file)
     assert code == 2 and "named by both --coco-results and --coco-gt" in err, err
+
+
+def test_eval_coco_gt_is_strict_json_where_the_users_json_holds_nan(setup, run_cli, tmp_path) -> None:
+    """A NaN in the user's json (Python's json reads it) was copied into --coco-gt as NaN, which
+    is not JSON: a NaN area is taken as w * h (as a missing one), a NaN no box is scored from is
+    written as null with a note, and pycocotools on the two files still gives eval's AP."""
+    ckpt, _ = setup
+    spec = write_data(tmp_path / "nan")
+    gt = json.loads((spec.parent / "gt.json").read_text())
+    gt["annotations"][0]["area"] = float("nan")
+    gt["annotations"][1]["segmentation"] = [[1.0, float("inf"), 3.0, 4.0]]
+    gt["images"][0]["width"] = float("nan")
+    (spec.parent / "gt.json").write_text(json.dumps(gt))
+    res_file, gt_file, rec_file = tmp_path / "r.json", tmp_path / "g.json", tmp_path / "e.json"
+    code, _, err = run_cli("eval", ckpt, "--data", spec, "--coco-results", res_file, "--coco-gt", gt_file,
+                           "--json", rec_file)
+    assert code == 0, err
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} in {gt_file}")
+
+    written = json.loads(gt_file.read_text(), parse_constant=refuse)
+    assert written["annotations"][0]["area"] == 16 * 12 and written["images"][0]["width"] is None
+    assert written["annotations"][1]["segmentation"] == [[1.0, None, 3.0, 4.0]]
+    rec = json.loads(rec_file.read_text())
+    assert rec["coco_gt"]["nulled"] == ["image 1 width", "annotation 2 segmentation"]
+    assert (f"note: 2 NaN or infinite number(s) of the ground truth (image 1 width, annotation 2 segmentation) "
+            f"written as null in {gt_file}") in err, err
+    assert pycocotools_ap(gt_file, res_file) == pytest.approx(rec["AP"], abs=1e-12)

@@ -46,7 +46,7 @@ def _scorable_gt(gt: dict, sizes: dict[int, tuple[int, int]] | None = None) -> d
     no image_id/category_id) or dropped (a bbox with a zero or negative side, a category not in
     ``categories``), and those training drops (``check.clean_boxes``: not a number, or wholly outside
     the image of ``sizes``, image id -> (width, height), 0 where unknown) left out, as no detection
-    could match them; a missing ``area`` taken as w * h, a missing ``iscrowd`` as 0 and missing ids
+    could match them; a missing (or NaN or infinite) ``area`` taken as w * h, a missing ``iscrowd`` as 0 and missing ids
     numbered (pycocotools raised KeyError on each: COCO files written by other tools often lack them).
     An image id listed twice keeps its first entry, the one the reader kept (the same entry again,
     or another file given that id): the file ``eval --coco-gt`` writes listed the repeat as a second
@@ -80,7 +80,10 @@ def _scorable_gt(gt: dict, sizes: dict[int, tuple[int, int]] | None = None) -> d
     anns = [a for i, a in enumerate(anns) if i not in dropped]
     for a in anns:
         w, h = a["bbox"][2], a["bbox"][3]
-        if not isinstance(a.get("area"), (int, float)):
+        # a NaN area is taken as missing: pycocotools compared it to every area range and counted the
+        # box in none of APs/APm/APl's exclusions (NaN < lo is false), and JSON has no NaN to write
+        area = a.get("area")
+        if not isinstance(area, (int, float)) or isinstance(area, bool) or not np.isfinite(area):
             a["area"] = float(w) * float(h)
         a.setdefault("iscrowd", 0)
     if len({a.get("id") for a in anns}) != len(anns) or any("id" not in a for a in anns):
@@ -387,8 +390,13 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
                            f"left out of {coco_results} (JSON has no NaN: the COCO server refuses such a file); "
                            "the model gave them, so check its outputs (eval's AP was taken with them)")
     if coco_gt is not None:
-        write_json_file(gt, coco_gt)
+        nulled = write_coco_gt(gt, coco_gt)
         record["coco_gt"] = {"file": str(coco_gt), "images": len(gt["images"]), "annotations": len(gt["annotations"])}
+        if nulled:
+            record["coco_gt"]["nulled"] = nulled
+            line_sink(log)(f"note: {len(nulled)} NaN or infinite number(s) of the ground truth ({first_few(nulled, 3)}) "
+                           f"written as null in {coco_gt} (JSON has no NaN: other COCO tools refuse such a file); "
+                           "no box is scored from them, so the AP is unchanged")
     if counter is not None:
         record["confusion"] = counter.summary(split_data.names, confusion_conf, app_conf=pred.conf,
                                               category_ids=split_data.category_ids)
@@ -434,6 +442,37 @@ def write_coco_results(results: list[dict], path: str | Path) -> int:
     kept = [r for r in results if _finite(r)]
     write_json_file(kept, path, allow_nan=False)
     return len(results) - len(kept)
+
+
+def write_coco_gt(gt: dict, path: str | Path) -> list[str]:
+    """Write the ground truth as scored (``evaluate(ground_truth=)``) as strict JSON, atomically.
+    Returns where a NaN or infinite number was written as null (``'image 1 width'``).
+
+    The user's json may hold NaN (Python's json reads it) where no box is scored from it (an
+    image's width, a 'segmentation', a key of its own): copied as ``NaN`` the file was not JSON,
+    and other COCO tools refuse it. A box or area that is not a number was already left out or
+    taken as w * h by ``_scorable_gt``, so the boxes and eval's AP stay those of the file."""
+    where: list[str] = []
+
+    def clean(v, at: str):
+        if isinstance(v, float) and not np.isfinite(v):
+            where.append(at)
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x, f"{at} {k}") for k, x in v.items()}
+        if isinstance(v, list):
+            return [clean(x, at) for x in v]
+        return v
+
+    out = {}
+    for key, value in gt.items():
+        if key in ("images", "annotations", "categories") and isinstance(value, list):
+            kind = {"images": "image", "annotations": "annotation", "categories": "category"}[key]
+            out[key] = [clean(e, f"{kind} {e.get('id')}" if isinstance(e, dict) else kind) for e in value]
+        else:
+            out[key] = clean(value, key)
+    write_json_file(out, path, allow_nan=False)
+    return where
 
 
 def write_json_file(value: list | dict, path: str | Path, *, allow_nan: bool = True) -> None:
