@@ -333,6 +333,10 @@ def test_qat_notes_other_class_names_and_category_ids_as_eval_does(ids_ckpt, sha
     with pytest.raises(Stop):
         qat.run_qat(model, ckpt, cal, str(shapes_spec), log=logs.append)
     assert len(logs) == 2 and logs[0].startswith(NAMES_NOTE) and logs[1].startswith(IDS_NOTE), logs
+    # QAT trains on the data, it scores nothing: the notes said "AP pairs them by position"
+    assert logs[0].endswith("; QAT pairs them by position, so the model's class i is fine-tuned on the data's i-th")
+    assert "; QAT pairs classes by position" in logs[1] and logs[1].endswith("its class i is fine-tuned on another class")
+    assert not any("AP" in m for m in logs), logs
 
 
 def test_report_notes_other_category_ids_once(ids_ckpt, shapes_spec, tmp_path, monkeypatch):
@@ -353,3 +357,4 @@ def test_report_notes_other_category_ids_once(ids_ckpt, shapes_spec, tmp_path, m
             pipeline.run_quantize(ids_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", report=True, qat=qat,
                                   data=str(shapes_spec), log=logs.append)
         assert [m[:len(n)] for m, n in zip(logs, said)] == said and len(logs) == len(said), logs
+        assert all("; AP pairs" in m for m in logs), logs  # --report scores AP: eval's wording

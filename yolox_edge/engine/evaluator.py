@@ -190,33 +190,39 @@ def require_same_class_count(predictor, split: Split, model: str = "the model", 
                         "evaluate a model trained on this dataset")
 
 
-def class_names_note(model_names: list[str], data_names: list[str]) -> str:
+def class_names_note(model_names: list[str], data_names: list[str], pairs: str = "AP") -> str:
     """A note when the model's class names are not the data's ('' when they match): AP pairs
-    classes by position, so a reordered or renamed list can make it meaningless."""
+    classes by position, so a reordered or renamed list can make it meaningless. ``pairs`` says
+    what pairs them: "AP" (scored: eval, ``quantize --report``) or a step that trains on the
+    data ("QAT"), whose note says class i is fine-tuned on the data's i-th."""
     if list(model_names) == list(data_names):
         return ""
+    so = "it may mean nothing" if pairs == "AP" else "the model's class i is fine-tuned on the data's i-th"
     return (f"note: the model's classes ({first_few(list(model_names), 4)}) are not the data's "
             f"({first_few(list(data_names), 4)}); "
-            "AP pairs them by position, so it may mean nothing")
+            f"{pairs} pairs them by position, so {so}")
 
 
-def category_ids_note(model_ids: list[int] | None, data_ids: list[int] | None) -> str:
+def category_ids_note(model_ids: list[int] | None, data_ids: list[int] | None, pairs: str = "AP") -> str:
     """A note when the model's category ids are not the data's ('' when they match, or when either
     has none: voc/yolo data, a model trained on it): a model trained on another id mapping of the
-    same class count is scored by position, class i against the data's i-th id."""
+    same class count is scored by position, class i against the data's i-th id. ``pairs`` as for
+    ``class_names_note``."""
     if model_ids is None or data_ids is None or list(model_ids) == list(data_ids):
         return ""
+    so = "its AP may mean nothing" if pairs == "AP" else "its class i is fine-tuned on another class"
     return (f"note: the model's category ids ({first_few([str(i) for i in model_ids], 6)}) are not the data's "
             f"({first_few([str(i) for i in data_ids], 6)}); "
-            "AP pairs classes by position (class i with the data's i-th id in sorted order), so if the model "
-            "was trained on another id mapping its AP may mean nothing")
+            f"{pairs} pairs classes by position (class i with the data's i-th id in sorted order), so if the model "
+            f"was trained on another id mapping {so}")
 
 
-def model_data_notes(model_names: list[str], model_ids: list[int] | None, data: Split) -> list[str]:
+def model_data_notes(model_names: list[str], model_ids: list[int] | None, data: Split, pairs: str = "AP") -> list[str]:
     """``class_names_note`` and ``category_ids_note`` of a model against the split ``data``, those
     that say something: what eval notes, for the steps that check only the class count (QAT,
-    ``quantize --report``)."""
-    notes = (class_names_note(model_names, data.names), category_ids_note(model_ids, data.category_ids))
+    ``quantize --report``). ``pairs``: what pairs the classes ("AP", "QAT"), as for ``class_names_note``."""
+    notes = (class_names_note(model_names, data.names, pairs),
+             category_ids_note(model_ids, data.category_ids, pairs))
     return [n for n in notes if n]
 
 

@@ -154,7 +154,7 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     from ..engine.evaluator import model_data_notes
 
     # the class count alone was checked: other names or ids fine-tune class i on the data's i-th class
-    for note in model_data_notes(ckpt["class_names"], ckpt.get("category_ids"), train):
+    for note in model_data_notes(ckpt["class_names"], ckpt.get("category_ids"), train, pairs="QAT"):
         say(note)
     det = fold_batchnorm(detector).eval()
     template = {k: v.clone() for k, v in det.state_dict().items()}
