@@ -270,6 +270,38 @@ def test_staging_folders_of_killed_runs_are_removed_by_the_next_run(tiny_ckpt, t
     assert not any(line.startswith("quantize: removed") for line in lines) and live.is_dir()
 
 
+def test_on_windows_this_hosts_staging_folders_are_named_not_swept_unsaid(tmp_path, monkeypatch):
+    """Windows cannot probe a PID (os.kill ends the process): this host's folders were taken for a
+    run going on and left with nothing said, for good. Now they are named in one line; a PID-only
+    one joins the older ones' line; this process's own is still left unsaid."""
+    import os
+
+    import yolox_edge.quantize.staging as staging
+
+    class WindowsOs:  # os.name is read by pathlib too: patched for staging only
+        name = "nt"
+
+        def __getattr__(self, key):
+            return getattr(os, key)
+
+    monkeypatch.setattr(staging, "os", WindowsOs())
+    host = staging.host_tag()
+    out = tmp_path / "q"
+    killed = out / f".quantize_run_{host}.999999.a1b2c3d4"
+    pid_only = out / ".quantize_run_999998.q1w2e3r4"
+    own = out / f".quantize_run_{host}.{os.getpid()}.e5f6g7h8"
+    for d in (killed, pid_only, own):
+        d.mkdir(parents=True)
+    removed, older, elsewhere, unprobed = staging.sweep_stale_stages(out)
+    assert (removed, older, elsewhere, unprobed) == ([], [pid_only], [], [killed])
+    assert killed.is_dir() and pid_only.is_dir() and own.is_dir()
+    lines = staging.stale_stage_lines(out, removed, older, elsewhere, unprobed)
+    assert len(lines) == 2 and lines[1] == (
+        f"quantize: {killed.name} in {out}: a quantize run's staging folder from this machine, left if that run "
+        "was killed: not removed, as Windows cannot tell whether its process is still running; delete it if no "
+        "quantize is writing into this folder now"), lines
+
+
 def test_the_host_in_a_staging_folders_name_has_no_dots(monkeypatch):
     """The name splits at dots (.quantize_run_HOST.PID.XXXXXXXX): a domain name's become '-'."""
     import socket

@@ -11,7 +11,8 @@ folder, which no command reads as an export; its name carries the run's host nam
 (``.quantize_run_HOST.PID.XXXXXXXX``), and the next run on the same host into the same ``--out``
 removes it once that process is gone (``sweep_stale_stages``). A PID means nothing on another
 host (an ``--out`` on a shared or network file system) or in another container (its own PID
-namespace, its own host name): those folders are named, never removed.
+namespace, its own host name): those folders are named, never removed. On Windows no PID can be
+probed (os.kill ends the process): this host's are named too, never removed.
 """
 from __future__ import annotations
 
@@ -41,11 +42,14 @@ def host_tag() -> str:
     return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:63] or "unknown-host"
 
 
-def _process_alive(pid: int) -> bool:
+def _process_alive(pid: int) -> bool | None:
     """Whether process ``pid`` exists here (another user's counts: it may be a run writing into a
-    shared --out). Windows: always, as os.kill there ends the process instead of probing it."""
-    if os.name == "nt" or pid == os.getpid():
+    shared --out). None on Windows, where os.kill ends the process instead of probing it: whether
+    it runs cannot be told (this process's own PID excepted)."""
+    if pid == os.getpid():
         return True
+    if os.name == "nt":
+        return None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -55,40 +59,48 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def sweep_stale_stages(out: Path) -> tuple[list[Path], list[Path], list[Path]]:
+def sweep_stale_stages(out: Path) -> tuple[list[Path], list[Path], list[Path], list[Path]]:
     """Remove the staging folders of this host in ``out`` whose quantize process is gone (a kill -9
     or a power loss skipped their cleanup; they hold QAT checkpoints, tens of MB). Returns
-    (removed, older, elsewhere), none of the last two touched: ``older`` are those an earlier
-    yolox_edge named without a host name (without a process id, or with one that is not alive here:
-    it may be a run going on on another host); ``elsewhere`` are those of other hosts, whose process
-    this one cannot probe. A folder whose process is alive is never touched (after the PID was
-    reused too: it waits for a later run)."""
+    (removed, older, elsewhere, unprobed), none of the last three touched: ``older`` are those an
+    earlier yolox_edge named without a host name (without a process id, or with one that is not
+    alive here: it may be a run going on on another host); ``elsewhere`` are those of other hosts,
+    whose process this one cannot probe; ``unprobed`` are this host's on Windows, where no process
+    can be probed. A folder whose process is alive is never touched (after the PID was reused too:
+    it waits for a later run)."""
     removed: list[Path] = []
     older: list[Path] = []
     elsewhere: list[Path] = []
+    unprobed: list[Path] = []
     try:
         with os.scandir(out) as it:
             entries = sorted((e for e in it if e.name.startswith(STAGE_PREFIX) and e.is_dir(follow_symlinks=False)),
                              key=lambda e: e.name)
     except OSError:
-        return removed, older, elsewhere
+        return removed, older, elsewhere, unprobed
     here = host_tag()
     for e in entries:
         m = _STAGE_NAME.fullmatch(e.name)
         if m is None:
             pid_only = _PID_ONLY_NAME.fullmatch(e.name)
-            if pid_only is None or not _process_alive(int(pid_only.group(1))):
+            if pid_only is None or not _process_alive(int(pid_only.group(1))):  # None (Windows): named too
                 older.append(Path(e.path))
-        elif m.group(1) != here:
+            continue
+        if m.group(1) != here:
             elsewhere.append(Path(e.path))
-        elif not _process_alive(int(m.group(2))):
+            continue
+        alive = _process_alive(int(m.group(2)))
+        if alive is None:  # Windows: left, as before, but named (it was left unsaid, for good)
+            unprobed.append(Path(e.path))
+        elif not alive:
             shutil.rmtree(e.path, ignore_errors=True)
             if not os.path.exists(e.path):
                 removed.append(Path(e.path))
-    return removed, older, elsewhere
+    return removed, older, elsewhere, unprobed
 
 
-def stale_stage_lines(out: Path, removed: list[Path], older: list[Path], elsewhere: list[Path] = ()) -> list[str]:
+def stale_stage_lines(out: Path, removed: list[Path], older: list[Path], elsewhere: list[Path] = (),
+                      unprobed: list[Path] = ()) -> list[str]:
     """The lines a run says about ``sweep_stale_stages``'s result (none when it found nothing)."""
     lines = []
     if removed:
@@ -104,6 +116,10 @@ def stale_stage_lines(out: Path, removed: list[Path], older: list[Path], elsewhe
         lines.append(f"quantize: {', '.join(p.name for p in elsewhere)} in {out}: a quantize run's staging folder "
                      f"from {', '.join(hosts)}, not this machine ({host_tag()}): not removed, as whether that run "
                      "goes on cannot be told from here; delete it if no quantize there is writing into this folder")
+    if unprobed:
+        lines.append(f"quantize: {', '.join(p.name for p in unprobed)} in {out}: a quantize run's staging folder "
+                     "from this machine, left if that run was killed: not removed, as Windows cannot tell whether "
+                     "its process is still running; delete it if no quantize is writing into this folder now")
     return lines
 
 
