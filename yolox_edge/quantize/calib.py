@@ -40,7 +40,9 @@ class CalibrationSet:
     ``images`` (their files), ``preprocess``, ``sampling`` and ``seed`` (how they were picked),
     ``source`` (the data spec and split, or folder), ``class_counts`` (boxes per class in the
     pick), ``sha256`` (of the array, as INT8 metadata records it), ``path`` (the set's folder),
-    ``problems`` (what the data's reader skipped) and ``array`` (the array's file name there)."""
+    ``problems`` (what the data's reader skipped), ``array`` (the array's file name there), and of a
+    build only (not saved): ``leftovers`` (a killed build's arrays it replaced) and ``skipped`` (the
+    drawn images that could not be read, each with why; others took their places)."""
 
     data: np.ndarray = field(repr=False)  # float32 [N, 3, H, W]; left out of repr (a notebook printed it all)
     images: list[str] = field(repr=False)
