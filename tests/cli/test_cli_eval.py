@@ -42,6 +42,17 @@ def write_data(root: Path, image_ids: dict[int, int] | None = None, category_ids
     return root / "data.yaml"
 
 
+def write_yolo_images(root: Path) -> Path:
+    """LABELS as a YOLO-txt folder pair (images/, labels/) under ``root``; returns ``root``."""
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    for iid, labels in LABELS.items():
+        cv2.imwrite(str(root / "images" / f"{iid}.png"), np.full((48, 64, 3), 60 * iid, np.uint8))
+        (root / "labels" / f"{iid}.txt").write_text("".join(
+            f"{cat - 1} {(x + w / 2) / 64} {(y + h / 2) / 48} {w / 64} {h / 48}\n" for cat, (x, y, w, h), _ in labels))
+    return root
+
+
 @pytest.fixture
 def setup(tmp_path, monkeypatch):
     """(checkpoint, data spec) with the checkpoint's Predictor answering BOXES (images told apart by grey level)."""
@@ -209,13 +220,7 @@ def test_eval_coco_results_of_yolo_data_use_the_built_ids(setup, run_cli, tmp_pa
     from yolox_edge.engine.evaluator import coco_gt_from_split
 
     ckpt, _ = setup
-    root = tmp_path / "yolo"
-    (root / "images").mkdir(parents=True)
-    (root / "labels").mkdir()
-    for iid, labels in LABELS.items():
-        cv2.imwrite(str(root / "images" / f"{iid}.png"), np.full((48, 64, 3), 60 * iid, np.uint8))
-        (root / "labels" / f"{iid}.txt").write_text("".join(
-            f"{cat - 1} {(x + w / 2) / 64} {(y + h / 2) / 48} {w / 64} {h / 48}\n" for cat, (x, y, w, h), _ in labels))
+    root = write_yolo_images(tmp_path / "yolo")
     spec = root / "data.yaml"
     spec.write_text("format: yolo\nnames: [a, b]\nval: {images: images, labels: labels}\n")
     res_file, rec_file = tmp_path / "results.json", tmp_path / "e.json"
@@ -286,13 +291,7 @@ def test_eval_coco_gt_writes_the_built_ground_truth_that_gives_evals_ap(setup, r
     from yolox_edge.engine import evaluate_model
 
     ckpt, _ = setup
-    root = tmp_path / "yolo"
-    (root / "images").mkdir(parents=True)
-    (root / "labels").mkdir()
-    for iid, labels in LABELS.items():
-        cv2.imwrite(str(root / "images" / f"{iid}.png"), np.full((48, 64, 3), 60 * iid, np.uint8))
-        (root / "labels" / f"{iid}.txt").write_text("".join(
-            f"{cat - 1} {(x + w / 2) / 64} {(y + h / 2) / 48} {w / 64} {h / 48}\n" for cat, (x, y, w, h), _ in labels))
+    root = write_yolo_images(tmp_path / "yolo")
     noise = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     cut = cv2.imencode(".jpg", noise)[1].tobytes()
     (root / "images" / "4.jpg").write_bytes(cut[:-500])  # cut short: its header reads, eval skips it, not scored
