@@ -93,16 +93,12 @@ def _expand(items: list[str], save_dir: str | None = None) -> list[tuple[Path, b
         subs = _subfolders(p, save_dir)
         not_searched = (f"{len(subs)} subfolder{'s' if len(subs) != 1 else ''} not searched ({first_few(subs, 3)}): "
                         "name a subfolder to predict its images") if subs else ""
+        notes = [n for n in (left_out, no_decoder, not_searched) if n]
         if not found:
             raise UserError(f"{p}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, "
-                            f"not in subfolders){'; ' + left_out if left_out else ''}"
-                            f"{'; ' + no_decoder if no_decoder else ''}{'; ' + not_searched if not_searched else ''}")
-        if left_out:
-            print(f"note: {p}: {left_out}", file=sys.stderr)
-        if no_decoder:
-            print(f"note: {p}: {no_decoder}", file=sys.stderr)
-        if not_searched:
-            print(f"note: {p}: {not_searched}", file=sys.stderr)
+                            f"not in subfolders)" + "".join(f"; {n}" for n in notes))
+        for note in notes:
+            print(f"note: {p}: {note}", file=sys.stderr)
         out += [(q, False) for q in found]
     return out
 

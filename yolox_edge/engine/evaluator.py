@@ -219,7 +219,7 @@ def category_ids_note(model_ids: list[int] | None, data_ids: list[int] | None, p
 
 def model_data_notes(model_names: list[str], model_ids: list[int] | None, data: Split, pairs: str = "AP") -> list[str]:
     """``class_names_note`` and ``category_ids_note`` of a model against the split ``data``, those
-    that say something: what eval notes, for the steps that check only the class count (QAT,
+    that say something: eval's notes, and those of the steps that check only the class count (QAT,
     ``quantize --report``). ``pairs``: what pairs the classes ("AP", "QAT"), as for ``class_names_note``."""
     notes = (class_names_note(model_names, data.names, pairs),
              category_ids_note(model_ids, data.category_ids, pairs))
@@ -380,11 +380,9 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
     gt: dict = {}
     res = evaluate(pred, split_data, batch_size=batch_size, conf=conf, iou=iou, max_det=max_det, progress=progress,
                    on_image=_each(hooks), results=results, ground_truth=gt)
-    if not res["class_names_match"]:
-        line_sink(log)(class_names_note(pred.class_names, split_data.names))
-    ids_note = category_ids_note(pred.category_ids, split_data.category_ids)
-    if ids_note:
-        line_sink(log)(ids_note)
+    say = line_sink(log)
+    for note in model_data_notes(pred.class_names, pred.category_ids, split_data):
+        say(note)
     record = evaluation_record(model, pred, data, split, res)
     if coco_results is not None:
         dropped = write_coco_results(results, coco_results)
@@ -392,7 +390,7 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
                                   "ids": "json" if split_data.category_ids is not None else "built"}
         if dropped:
             record["coco_results"]["left_out"] = dropped
-            line_sink(log)(f"note: {dropped} of {len(results)} detection(s) have a NaN or infinite score or box, "
+            say(f"note: {dropped} of {len(results)} detection(s) have a NaN or infinite score or box, "
                            f"left out of {coco_results} (JSON has no NaN: the COCO server refuses such a file); "
                            "the model gave them, so check its outputs (eval's AP was taken with them)")
     if coco_gt is not None:
@@ -400,7 +398,7 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
         record["coco_gt"] = {"file": str(coco_gt), "images": len(gt["images"]), "annotations": len(gt["annotations"])}
         if nulled:
             record["coco_gt"]["nulled"] = nulled
-            line_sink(log)(f"note: {len(nulled)} NaN or infinite number(s) of the ground truth ({first_few(nulled, 3)}) "
+            say(f"note: {len(nulled)} NaN or infinite number(s) of the ground truth ({first_few(nulled, 3)}) "
                            f"written as null in {coco_gt} (JSON has no NaN: other COCO tools refuse such a file); "
                            "no box is scored from them, so the AP is unchanged")
     if counter is not None:
@@ -446,7 +444,7 @@ def write_coco_results(results: list[dict], path: str | Path) -> int:
     box (a NaN box) or ranks nowhere (a NaN score), and the rest of a long evaluation stays usable;
     the caller says how many (the model gave them: its outputs are worth a look)."""
     kept = [r for r in results if _finite(r)]
-    write_json_file(kept, path, allow_nan=False)
+    write_json_file(kept, path)
     return len(results) - len(kept)
 
 
@@ -477,20 +475,20 @@ def write_coco_gt(gt: dict, path: str | Path) -> list[str]:
             out[key] = [clean(e, f"{kind} {e.get('id')}" if isinstance(e, dict) else kind) for e in value]
         else:
             out[key] = clean(value, key)
-    write_json_file(out, path, allow_nan=False)
+    write_json_file(out, path)
     return where
 
 
-def write_json_file(value: list | dict, path: str | Path, *, allow_nan: bool = True) -> None:
-    """Write COCO results or ground truth as JSON, atomically: a run stopped while writing leaves
-    the earlier file whole. ``allow_nan=False``: a ValueError, before anything is written, where
-    ``value`` holds NaN or infinity."""
+def write_json_file(value: list | dict, path: str | Path) -> None:
+    """Write COCO results or ground truth as strict JSON, atomically: a run stopped while writing
+    leaves the earlier file whole. A ValueError, before anything is written, where ``value`` holds
+    NaN or infinity (the callers take those out first: JSON has no NaN)."""
     import json
 
     from ..fileio import atomic_write_bytes
 
     # no indent: a COCO val run at conf 0.001 holds ~10^5 detections
-    text = json.dumps(value, allow_nan=allow_nan)
+    text = json.dumps(value, allow_nan=False)
     atomic_write_bytes(Path(path), lambda f: f.write(text.encode()))
 
 
