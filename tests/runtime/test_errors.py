@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import cv2
@@ -84,3 +85,48 @@ def test_precision_hint_on_the_command_line(tiny_exports, image, run_cli) -> Non
     assert code == 0 and json.loads(out)
     _one_line_error(*run_cli("predict", tiny_exports["ncnn"], image, "--precision-hint", "bf16")[::2],
                     "ncnn precision hint 'bf16'")
+
+
+@pytest.mark.parametrize("key, value, said", [("value_range", [0.0, 1.0], "is not [0, 255]"),
+                                              ("layout", "NHWC", "is not NCHW")])
+def test_a_preprocessing_no_runtime_honours_is_refused_by_every_loader(tiny_exports, tmp_path, image, run_cli, key,
+                                                                       value, said) -> None:
+    """package/verify refused a metadata.json stating [0, 1] or NHWC (the app feeds 0..255 NCHW);
+    predict, eval and bench fed 0..255 NCHW too and ran it, wrong without a word. Every format's
+    loader and a bundle now refuse it, in the words verify's app check uses."""
+    from yolox_edge.bundle import package_bundle
+    from yolox_edge.bundle.app_contract import check_app_reads
+    from yolox_edge.errors import UserError
+    from yolox_edge.runtime import load_predictor
+
+    for fmt in ("onnx", "openvino", "ncnn"):
+        exp = shutil.copytree(tiny_exports[fmt], tmp_path / fmt)
+        if fmt == "onnx":
+            package_bundle(exp, "onnx", tmp_path / "b.zip")
+        meta = json.loads((exp / "metadata.json").read_text())
+        meta["preprocess"][key] = value
+        (exp / "metadata.json").write_text(json.dumps(meta))  # metadata.json carries no hash of its own
+        with pytest.raises(UserError) as e:
+            load_predictor(exp)
+        assert str(e.value).startswith(f"{exp / 'metadata.json'} preprocess.{key} {value!r} {said}"), e.value
+        _one_line_error(*run_cli("predict", exp, image)[::2], f"preprocess.{key} {value!r} {said}")
+    with pytest.raises(UserError) as app:  # the app's check says the same after its own prefix
+        check_app_reads(tmp_path / "b.zip", meta)
+    assert str(app.value).split("metadata.json", 1)[1] == str(e.value).split("metadata.json", 1)[1]
+
+    # a bundle edited with SHA256SUMS summed again: refused as it opens, naming the file in it
+    import hashlib
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "b.zip") as zf:
+        contents = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(contents["metadata.json"])
+    meta["preprocess"][key] = value
+    contents["metadata.json"] = json.dumps(meta).encode()
+    contents["SHA256SUMS"] = "".join(f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in contents.items()
+                                     if n != "SHA256SUMS").encode()
+    with zipfile.ZipFile(tmp_path / "edited.zip", "w") as zf:
+        for n, d in contents.items():
+            zf.writestr(n, d)
+    with pytest.raises(UserError, match=re.escape(f"{tmp_path / 'edited.zip'}!/metadata.json preprocess.{key}")):
+        load_predictor(tmp_path / "edited.zip")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..data.preprocess import check_pixel_input
 from ..errors import UserError
 from ..thresholds import APP_INT_MAX as INT32_MAX
 
@@ -23,11 +24,6 @@ def _is_app_int(v) -> bool:
     """Whether the app's ``as_int`` takes ``v``: a JSON number (not true/false) with no fraction, in int32."""
     return (isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
             and float(v).is_integer() and INT32_MIN <= v <= INT32_MAX)
-
-
-def _is_number(v) -> bool:
-    """A JSON number as the app's ``as_number`` takes it (not true/false)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _refuse(bundle: Path, field: str, what: str, fix: str) -> UserError:
@@ -70,16 +66,9 @@ def check_app_reads(bundle: Path, meta: dict) -> None:
     # metadata.cpp tests only a string letterbox; anything else is not read at all.
     need(not isinstance(box, str) or box == "top-left", "preprocess.letterbox", f"{box!r} is not top-left",
          "export the model with the top-left letterbox of the preprocessing contract")
-    # The app fills 0..255 pixels, NCHW, whatever these say (it read neither): another range or layout
-    # ran on values the model was not made for. package writes [0, 255] and NCHW; an edit is refused.
-    vr = get(pre, "value_range")
-    need(vr is _MISSING or vr is None or (isinstance(vr, list) and len(vr) == 2 and all(_is_number(x) for x in vr)
-                                         and vr[0] == 0 and vr[1] == 255),
-         "preprocess.value_range", f"{vr!r} is not [0, 255] (the app feeds 0..255 pixels as they are)",
-         "export a model that takes 0..255 pixels, or package it for onnx or openvino and run it with yolox-edge")
-    layout = get(pre, "layout")
-    need(layout is _MISSING or layout is None or layout == "NCHW", "preprocess.layout",
-         f"{layout!r} is not NCHW (the app fills planar input)", "export the model with NCHW input")
+    # The app fills 0..255 pixels, NCHW, whatever these say (it read neither), as the Python runtimes
+    # do: another range or layout ran on values the model was not made for. One check for both.
+    check_pixel_input(pre, f"{bundle}: metadata.json")
     for key in ("mean", "std"):
         v = get(pre, key)
         # The app has no normalisation step: it refuses such a model rather than run it on the

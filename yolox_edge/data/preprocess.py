@@ -123,6 +123,33 @@ class PreprocessConfig:
         return cls(**known)
 
 
+def check_pixel_input(pre: object, where: str) -> None:
+    """UserError ``'{where} preprocess.FIELD ...'`` when a metadata.json ``preprocess`` section
+    states a ``value_range`` other than [0, 255] or a ``layout`` other than NCHW (absent or null:
+    those). ``where`` names the file, e.g. ``'/x/metadata.json'`` or ``'b.zip: metadata.json'``.
+
+    Every yolox-edge runtime (``to_network``) and the Android app feed 0..255 pixels in planar
+    NCHW whatever these fields say: a hand-edited or foreign metadata.json stating [0, 1] or NHWC
+    gave wrong detections without a word. One check for both, so the loaders and ``verify`` say
+    the same."""
+    def get(key: str):
+        return pre.get(key) if isinstance(pre, dict) else None
+
+    def number(x) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    vr, layout = get("value_range"), get("layout")
+    if vr is not None and not (isinstance(vr, (list, tuple)) and len(vr) == 2 and all(map(number, vr))
+                               and vr[0] == 0 and vr[1] == 255):
+        raise UserError(f"{where} preprocess.value_range {vr!r} is not [0, 255] (yolox-edge and the Android app "
+                        "feed 0..255 pixels as they are): both refuse it; export a model that takes 0..255 pixels, "
+                        "as 'yolox-edge export' writes it")
+    if layout is not None and layout != "NCHW":
+        raise UserError(f"{where} preprocess.layout {layout!r} is not NCHW (yolox-edge and the Android app fill "
+                        "planar input): both refuse it; export the model with NCHW input, as 'yolox-edge export' "
+                        "writes it")
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image as BGR uint8, or raise a UserError naming the file."""
     p = Path(path)

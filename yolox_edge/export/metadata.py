@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..data.preprocess import PreprocessConfig
+from ..data.preprocess import PreprocessConfig, check_pixel_input
 from ..decode_np import level_shapes
 from ..fileio import atomic_write_bytes, run_checkpoint, sha256_file
 from ..errors import UserError
@@ -193,6 +193,8 @@ def read_metadata(path: str | Path, *, verify: bool = True) -> dict:
     if meta["graph"].get("output_kind") not in OUTPUT_KINDS:
         raise UserError(f"{mpath}: unknown output kind {meta['graph'].get('output_kind')!r}; re-export the model")
     check_consistency(meta, mpath)
+    # the runtimes feed 0..255 NCHW pixels whatever it says: refused, as verify refuses it for the app
+    check_pixel_input(meta["preprocess"], str(mpath))
     if verify:
         verify_files(mpath.parent, meta, where=mpath)
     meta["_dir"] = str(mpath.parent)
