@@ -2,6 +2,8 @@
 boxes_to_image inverting the letterbox, and read_image errors naming the file."""
 from __future__ import annotations
 
+import re
+
 import cv2
 import numpy as np
 import pytest
@@ -124,18 +126,30 @@ def test_read_image_errors_name_the_file(tmp_path, content) -> None:
 
 @pytest.mark.parametrize("suffix, fmt", [(".jpg", "JPEG"), (".png", "PNG"), (".webp", "WebP")])
 def test_an_image_cut_short_is_named_truncated_not_an_unknown_format(tmp_path, suffix, fmt) -> None:
-    """A JPEG cut at 3,000 bytes was 'not a readable image (expected JPEG, PNG, ...)': it is a JPEG."""
+    """A JPEG cut at 3,000 bytes was 'not a readable image (expected JPEG, PNG, ...)': it is a JPEG.
+    A JPEG or PNG whose end is missing is called cut short in training's words (calibrate said 'a
+    JPEG file, but truncated or damaged' where training skipped the same file as 'truncated image:
+    file ends before ...'); a WebP, whose end has no marker, is a WebP that does not decode."""
+    from yolox_edge.data import check
+
     full = tmp_path / f"full{suffix}"
     rng = np.random.default_rng(0)
     cv2.imwrite(str(full), rng.integers(0, 255, (200, 300, 3), np.uint8))
     cut = tmp_path / f"broken{suffix}"
-    cut.write_bytes(full.read_bytes()[:40])  # the header itself is cut: nothing decodes
-    with pytest.raises(UserError, match=rf"broken\{suffix}: a {fmt} file, but truncated or damaged .*re-copy"):
-        read_image(cut)
-    from yolox_edge.data import check
-    with pytest.raises(check.BadSample, match=rf"broken\{suffix}: (truncated|unreadable) image: .*(ends before|"
-                       rf"a {fmt} file, but truncated)"):  # data check: the end marker, or the same words
-        check.load_image(cut)
+    for keep in (40, len(full.read_bytes()) // 2):  # the header itself cut (nothing decodes), or mid-way
+        cut.write_bytes(full.read_bytes()[:keep])
+        with pytest.raises(UserError) as predict_says:
+            read_image(cut)
+        with pytest.raises(check.BadSample) as training_says:
+            check.load_image(cut)
+        if fmt == "WebP":
+            assert re.fullmatch(rf".*broken\{suffix}: a {fmt} file, but truncated or damaged .*re-copy.*",
+                                str(predict_says.value)), predict_says.value
+        else:
+            assert str(predict_says.value) == str(training_says.value) == check.problem(check.TRUNCATED, cut,
+                                                                                       check.CUT_SHORT)
+            assert str(predict_says.value).endswith(": truncated image: file ends before the image data does; "
+                                                    "re-copy or re-export it")
     other = tmp_path / "notes.jpg"
     other.write_bytes(b"this is not an image at all")
     # not only the five formats of the old words: AVIF, GIF, ... are read where this OpenCV decodes them

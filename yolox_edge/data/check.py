@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 UNREADABLE = "unreadable image"
 TRUNCATED = "truncated image"
+# The one wording of a file cut short (training, data check, predict, eval and calibrate say it)
+CUT_SHORT = "file ends before the image data does; re-copy or re-export it"
 MISSING = "missing file"
 # Kinds name the problem; the detail says what became of the box ("clipped to ...", "dropped"):
 # a box outside the image may be clipped or, with nothing of it inside, dropped.
@@ -173,8 +175,24 @@ def _check_bytes(p: Path, size: int, head: bytes, tail: bytes, whole: Callable[[
     read_image (predict, eval) takes it; training and data check skipped it as truncated."""
     if size == 0:
         raise BadSample(UNREADABLE, p, "empty file")
-    if _truncated(head, tail) and (head[:2] != b"\xff\xd8" or jpeg_cut_short(whole())):
-        raise BadSample(TRUNCATED, p, "file ends before the image data does; re-copy or re-export it")
+    if _cut_short(head, tail, whole):
+        raise BadSample(TRUNCATED, p, CUT_SHORT)
+
+
+def _cut_short(head: bytes, tail: bytes, whole: Callable[[], bytes | np.ndarray]) -> bool:
+    """Whether a JPEG or PNG file stops before its end (``_check_bytes``' arguments): a PNG by its
+    IEND chunk, a JPEG by its segments (``jpeg_cut_short``, asked only when its end marker is not
+    in ``tail``)."""
+    return _truncated(head, tail) and (head[:2] != b"\xff\xd8" or jpeg_cut_short(whole()))
+
+
+def cut_short_problem(path: str | Path, data: np.ndarray) -> str | None:
+    """The TRUNCATED problem line for ``data`` (the whole file ``path``, in memory) when it is a
+    JPEG or PNG cut short, else None: ``read_image`` (predict, eval, calibrate) refuses such a file
+    in the words training and data check use."""
+    if _cut_short(data[:8].tobytes(), data[-_TAIL_BYTES:].tobytes(), lambda: data):
+        return problem(TRUNCATED, path, CUT_SHORT)
+    return None
 
 
 def _missing(p: Path) -> BadSample:

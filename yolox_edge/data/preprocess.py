@@ -157,20 +157,19 @@ def read_image(path: str | Path) -> np.ndarray:
         raise UserError(f"{p}: image not found; check the path")
     data = np.fromfile(str(p), dtype=np.uint8)
     img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if img is None:
-        # only once decoding failed: a good image pays nothing. A JPEG cut short by a copy was
-        # 'not a readable image (expected JPEG, ...)'; its first bytes say it is one.
-        from .check import HEAD_BYTES, undecodable_detail
+    # A JPEG cut off (a copy stopped part-way) decodes with grey rows below the cut on some OpenCV
+    # builds, and the model ran on them; others (OpenCV 5) refuse it, and it was called 'truncated or
+    # damaged' where training calls it cut short. Either way it is refused in training's words. The
+    # file is in memory already: its last 4 KiB settle it for nearly every image, and only a JPEG
+    # without its end marker there is looked at further (a PNG only once it did not decode).
+    if img is None or data[:2].tobytes() == b"\xff\xd8":
+        from .check import HEAD_BYTES, cut_short_problem, undecodable_detail
 
-        raise UserError(f"{p}: {undecodable_detail(data[:HEAD_BYTES].tobytes())}")
-    # A JPEG cut off (a copy stopped part-way) decodes with grey rows below the cut, and the model ran on
-    # them: refused as data check and training refuse it. The file is in memory already: its last 4 KiB
-    # settle it for nearly every image, and only a JPEG without its end marker there is looked at further.
-    if data[:2].tobytes() == b"\xff\xd8":
-        from .check import TRUNCATED, jpeg_cut_short, problem
-
-        if jpeg_cut_short(data):
-            raise UserError(problem(TRUNCATED, p, "file ends before the image data does; re-copy or re-export it"))
+        cut = cut_short_problem(p, data) if data.size else None
+        if cut is not None:
+            raise UserError(cut)
+        if img is None:
+            raise UserError(f"{p}: {undecodable_detail(data[:HEAD_BYTES].tobytes())}")
     return img
 
 
