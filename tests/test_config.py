@@ -142,7 +142,7 @@ def test_build_recipe_applies_the_train_flags_as_the_cli_does() -> None:
     ({"freeze_backbone_epochs": -1}, "--freeze-backbone-epochs -1 (freeze_backbone_epochs=-1 in Python): "
                                      "must be at least 0"),
     ({"device": "gpu"}, "--device gpu (device='gpu' in Python): choose auto, cpu, cuda or cuda:N"),
-    ({"img_size": "x"}, "--img-size x (img_size='x' in Python): expected a size S or [HEIGHT, WIDTH]"),
+    ({"img_size": "x"}, "--img-size x (img_size='x' in Python): expected a size S or (HEIGHT, WIDTH) in whole pixels"),
 ])
 def test_build_recipe_names_the_keyword_given_not_set(given, says) -> None:
     """epochs= was applied as a --set item, so its message named '--set (overrides= in Python):
@@ -241,3 +241,18 @@ def test_machine_settings_are_split_from_the_rest_and_only_they_apply_on_resume(
         apply_machine_settings(Recipe(), ["train.seed=1"])
     with pytest.raises(UserError, match="data.workers: expected an integer"):
         apply_machine_settings(Recipe(), ["data.workers=many"])
+
+
+@pytest.mark.parametrize("size", ["x", "416", 416.0, True, (64,), (64.0, 64), [320, 416, 3], 400, (320, 10)])
+def test_train_and_pipeline_refuse_an_img_size_in_the_words_of_every_other_command(size) -> None:
+    """check_img_size (train, pipeline) said 'expected a size S or [HEIGHT, WIDTH] in pixels (e.g.
+    416 or [320, 416]), got ...' where eval, export, quantize and calibrate (errors.check_input_size)
+    say 'expected a size S or (HEIGHT, WIDTH) in whole pixels': one check, one wording."""
+    from yolox_edge.config import check_img_size
+    from yolox_edge.errors import check_input_size
+
+    with pytest.raises(UserError) as ours:
+        check_img_size(size)
+    with pytest.raises(UserError) as theirs:
+        check_input_size(size, (8, 16, 32))
+    assert str(ours.value) == str(theirs.value)

@@ -407,9 +407,10 @@ def input_size_overrides(recipe: Recipe, size: Size) -> list[str]:
 
 def check_img_size(size: Size | None) -> None:
     """UserError naming ``--img-size`` (train, pipeline) unless ``size`` is S or (H, W) with each
-    side a positive multiple of 32 (``img_size="x"`` was a ValueError from unpacking it)."""
+    side a positive multiple of 32 (``img_size="x"`` was a ValueError from unpacking it): the
+    check, and the words, of every other command's ``--img-size`` (``errors.check_input_size``)."""
     if size is not None:
-        check_input_size(_coerce_size(size, flag_value("--img-size", "img_size", size)), (SIZE_STEP,))
+        check_input_size(size, (SIZE_STEP,))
 
 
 # build_recipe's keywords that each set one recipe value: keyword -> (train's flag, the key)
