@@ -343,3 +343,30 @@ def test_eval_coco_gt_is_strict_json_where_the_users_json_holds_nan(setup, run_c
     assert (f"note: 2 NaN or infinite number(s) of the ground truth (image 1 width, annotation 2 segmentation) "
             f"written as null in {gt_file}") in err, err
     assert pycocotools_ap(gt_file, res_file) == pytest.approx(rec["AP"], abs=1e-12)
+
+
+def test_eval_notes_annotations_scored_with_w_h_for_their_area(setup, run_cli, tmp_path) -> None:
+    """A NaN, missing or negative area in the json was taken as w * h (a negative one kept, and
+    pycocotools then ignored the box in every area range, 'all' too) without a word: APs, APm and
+    APl changed silently. One note names the json, how many and what area was used, with or
+    without --coco-gt, and the scores are those of the json with w * h written in."""
+    ckpt, clean = setup
+    spec = write_data(tmp_path / "area")
+    gt = json.loads((spec.parent / "gt.json").read_text())
+    gt["annotations"][0]["area"] = float("nan")
+    del gt["annotations"][1]["area"]
+    gt["annotations"][2]["area"] = -5.0
+    (spec.parent / "gt.json").write_text(json.dumps(gt))
+    code, _, err = run_cli("eval", ckpt, "--data", clean, "--json", tmp_path / "clean.json")
+    assert code == 0 and "usable area" not in err, err
+    expected = json.loads((tmp_path / "clean.json").read_text())
+    note = (f"note: 3 annotation(s) of {spec.parent / 'gt.json'} (annotation 1, annotation 2, annotation 3) have no "
+            "usable area (missing, NaN, infinite or negative): scored with their box's w * h instead, which decides "
+            "whether APs, APm and APl count them")
+    for extra in ([], ["--coco-gt", tmp_path / "g.json"]):
+        code, _, err = run_cli("eval", ckpt, "--data", spec, "--json", tmp_path / "e.json", *extra)
+        assert code == 0, err
+        assert err.count(note) == 1 and err.count("usable area") == 1, err
+        rec = json.loads((tmp_path / "e.json").read_text())
+        assert {k: rec[k] for k in ("AP", "AP50", "APs", "APm", "APl")} == \
+            {k: expected[k] for k in ("AP", "AP50", "APs", "APm", "APl")}

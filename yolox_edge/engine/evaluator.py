@@ -26,10 +26,13 @@ if TYPE_CHECKING:
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 
-def coco_gt_from_split(split: Split) -> dict:
-    """COCO ground-truth dict for a split; class index i is category id i + 1 when built."""
+def coco_gt_from_split(split: Split, area_taken: list[str] | None = None) -> dict:
+    """COCO ground-truth dict for a split; class index i is category id i + 1 when built.
+
+    ``area_taken``: a list that receives the COCO json's annotations scored with w * h for an
+    ``area`` it lacks or gives as no usable number (``_scorable_gt``), as ``'annotation ID'``."""
     if split.coco_gt is not None:
-        return _scorable_gt(split.coco_gt, {s.image_id: (s.width, s.height) for s in split.samples})
+        return _scorable_gt(split.coco_gt, {s.image_id: (s.width, s.height) for s in split.samples}, area_taken)
     images, anns = [], []
     for s in split.samples:
         images.append({"id": s.image_id, "file_name": s.image.name, "width": s.width, "height": s.height})
@@ -41,12 +44,22 @@ def coco_gt_from_split(split: Split) -> dict:
     return {"images": images, "annotations": anns, "categories": cats}
 
 
-def _scorable_gt(gt: dict, sizes: dict[int, tuple[int, int]] | None = None) -> dict:
+def usable_area(area: object) -> bool:
+    """Whether a COCO annotation's ``area`` is one pycocotools can sort into APs/APm/APl: a finite
+    number of at least 0. A NaN compared false with every range (the box counted in each of them);
+    a negative one fell outside even 'all' (the box ignored, as a crowd box is)."""
+    return (isinstance(area, (int, float)) and not isinstance(area, bool) and bool(np.isfinite(area))
+            and area >= 0)
+
+
+def _scorable_gt(gt: dict, sizes: dict[int, tuple[int, int]] | None = None,
+                 area_taken: list[str] | None = None) -> dict:
     """A COCO json as pycocotools can score it: the annotations the reader skipped (bad bbox,
     no image_id/category_id) or dropped (a bbox with a zero or negative side, a category not in
     ``categories``), and those training drops (``check.clean_boxes``: not a number, or wholly outside
     the image of ``sizes``, image id -> (width, height), 0 where unknown) left out, as no detection
-    could match them; a missing (or NaN or infinite) ``area`` taken as w * h, a missing ``iscrowd`` as 0 and missing ids
+    could match them; a missing ``area``, or one that is not a ``usable_area`` (NaN, infinite, negative), taken as
+    w * h (each named in ``area_taken`` when given, as ``'annotation ID'``), a missing ``iscrowd`` as 0 and missing ids
     numbered (pycocotools raised KeyError on each: COCO files written by other tools often lack them).
     An image id listed twice keeps its first entry, the one the reader kept (the same entry again,
     or another file given that id): the file ``eval --coco-gt`` writes listed the repeat as a second
@@ -81,10 +94,13 @@ def _scorable_gt(gt: dict, sizes: dict[int, tuple[int, int]] | None = None) -> d
     for a in anns:
         w, h = a["bbox"][2], a["bbox"][3]
         # a NaN area is taken as missing: pycocotools compared it to every area range and counted the
-        # box in none of APs/APm/APl's exclusions (NaN < lo is false), and JSON has no NaN to write
-        area = a.get("area")
-        if not isinstance(area, (int, float)) or isinstance(area, bool) or not np.isfinite(area):
+        # box in none of APs/APm/APl's exclusions (NaN < lo is false), and JSON has no NaN to write;
+        # a negative one as missing too, as pycocotools left that box out of every range, 'all' too
+        if not usable_area(a.get("area")):
             a["area"] = float(w) * float(h)
+            if area_taken is not None:
+                area_taken.append(f"annotation {a['id']}" if a.get("id") is not None
+                                  else f"an annotation of image {a['image_id']}")
         a.setdefault("iscrowd", 0)
     if len({a.get("id") for a in anns}) != len(anns) or any("id" not in a for a in anns):
         for i, a in enumerate(anns):
@@ -230,7 +246,8 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch_size: int
              conf: float | None = EVAL_CONF, iou: float | None = EVAL_NMS_IOU,
              max_det: int | None = EVAL_MAX_DET, desc: str = "eval",
              on_image: Callable[[Sample, np.ndarray, Detections], None] | None = None,
-             results: list[dict] | None = None, ground_truth: dict | None = None) -> dict:
+             results: list[dict] | None = None, ground_truth: dict | None = None,
+             area_taken: list[str] | None = None) -> dict:
     """Predict every image of ``split`` (a Split, or a data spec path: its val split) and score it;
     unreadable images are counted, not fatal.
 
@@ -251,7 +268,11 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch_size: int
 
     ``ground_truth``: a dict that receives the ground truth scored, ``coco_gt_from_split``'s for
     the images read (an unreadable one's boxes are not scored, so not in it): pycocotools on it
-    and ``results`` gives this AP."""
+    and ``results`` gives this AP.
+
+    ``area_taken``: a list that receives the COCO json's annotations whose ``area`` was missing or
+    not a usable number (NaN, infinite, negative) and was scored as w * h (``coco_gt_from_split``),
+    for a note: that area decides which of APs, APm and APl count the box."""
     data = "the dataset"
     if not isinstance(split, Split):
         data = str(split)  # named in a class-count error
@@ -261,7 +282,7 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch_size: int
     for name, value in (("conf", conf), ("iou", iou), ("max_det", max_det)):
         if value is not None:
             setattr(predictor, name, value)
-    gt = coco_gt_from_split(split)
+    gt = coco_gt_from_split(split, area_taken)
     cat_ids = sorted(c["id"] for c in gt["categories"])
     results = [] if results is None else results
     first = len(results)  # a list given may hold results already: count only this split's
@@ -378,11 +399,14 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
         hooks.append(counter)
     results: list[dict] = []
     gt: dict = {}
+    area_taken: list[str] = []
     res = evaluate(pred, split_data, batch_size=batch_size, conf=conf, iou=iou, max_det=max_det, progress=progress,
-                   on_image=_each(hooks), results=results, ground_truth=gt)
+                   on_image=_each(hooks), results=results, ground_truth=gt, area_taken=area_taken)
     say = line_sink(log)
     for note in model_data_notes(pred.class_names, pred.category_ids, split_data):
         say(note)
+    if area_taken:  # with or without --coco-gt: APs/APm/APl are those of the area used
+        say(area_note(area_taken, _annotation_file(data, split)))
     record = evaluation_record(model, pred, data, split, res)
     if coco_results is not None:
         dropped = write_coco_results(results, coco_results)
@@ -411,6 +435,25 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
                                 f"{Path(str(model)).name} on {Path(str(data)).name}:{split}, score >= "
                                 f"{confusion_conf:.2f}, IoU 0.5 (rows normalised)")
     return record
+
+
+def area_note(taken: list[str], source: str | Path) -> str:
+    """The note for ``evaluate(area_taken=)``'s list: how many of ``source``'s (the json's)
+    annotations were scored with w * h for their area, naming the first few."""
+    return (f"note: {len(taken)} annotation(s) of {source} ({first_few(taken, 3)}) have no usable area (missing, "
+            "NaN, infinite or negative): scored with their box's w * h instead, which decides whether APs, APm and "
+            "APl count them")
+
+
+def _annotation_file(data: str | Path, split: str) -> str:
+    """The COCO json of ``split`` in the data spec ``data``, for a note naming it (``data`` itself
+    where the spec names none)."""
+    from ..data.spec import load_spec
+
+    try:
+        return str(load_spec(data).split_paths(split)["annotations"])
+    except (UserError, OSError, ValueError, TypeError, KeyError, AttributeError):
+        return str(data)
 
 
 def _refuse_data_file(target: Path, data: str | Path, flag: str) -> None:
