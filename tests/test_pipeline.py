@@ -302,3 +302,35 @@ def test_a_cut_jpeg_in_the_training_split_is_skipped_by_training_and_calibration
     assert "    calibration set: 3 images at 64 " in said, said
     assert f"    calibration skipped {cut}: " in said and "truncated" in said.split("calibration skipped")[1]
     assert (tmp_path / "run" / "onnx_int8").is_dir() and res is not None
+
+
+@pytest.mark.parametrize("overrides, threads", [(["train.threads=1"], 1), ([], None)])
+def test_the_calibration_set_is_built_at_the_threads_training_did(tmp_path, at_the_quantize_step, monkeypatch,
+                                                                 overrides, threads) -> None:
+    """The calibration set (OpenCV decoding and resizing every image) was built outside the
+    pipeline's thread limit: with train.threads=1 OpenCV's pool still took every core."""
+    import types
+
+    import cv2
+    import torch
+
+    import yolox_edge.quantize.calib as calib_mod
+    from yolox_edge.pipeline import run_pipeline
+
+    spec, _ = at_the_quantize_step
+    seen: dict = {}
+
+    def build(*a, **kw):
+        seen.update(cv2=cv2.getNumThreads(), torch=torch.get_num_threads())
+        return types.SimpleNamespace(images=[], skipped=[])
+
+    monkeypatch.setattr(calib_mod, "build_calibration_set", build)
+    cv_before = cv2.getNumThreads()
+    cv2.setNumThreads(2)  # so that 1 below is a change on any machine
+    try:
+        with pytest.raises(_Stop):
+            run_pipeline(out=tmp_path / "run", data=spec, progress=False, log=None, overrides=overrides)
+        assert seen == {"cv2": threads or 2, "torch": threads or 2}
+        assert cv2.getNumThreads() == 2 and torch.get_num_threads() == 2  # given back
+    finally:
+        cv2.setNumThreads(cv_before)

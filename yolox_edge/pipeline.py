@@ -109,7 +109,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     ``threads``: the bench's thread counts (the summary's latency is at the smallest). The
     recipe's ``train.threads`` (e.g. ``overrides=["train.threads=1"]``) sets the threads of every
     step but the bench: torch's for training, the FP32 exports and the INT8 step (as ``quantize
-    --threads``), each runtime's for the evaluation (as ``eval --threads``).
+    --threads``), OpenCV's and torch's for building the calibration set, each runtime's for the
+    evaluation (as ``eval --threads``).
 
     ``resume``: continue the training of an earlier run into the same ``out`` (interrupted, or
     finished: then it is not trained again) from its ``train/last.pt``, with the recipe stored
@@ -126,7 +127,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     from .engine.trainer import Trainer, refuse_earlier_run, resume_flags_note, unused_resume_weights
     from .export import export_model
     from .runtime import load_predictor
-    from .threads import torch_threads
+    from .threads import cpu_threads, torch_threads
 
     if target not in ("ncnn", "openvino", "onnx"):
         raise UserError(f"{flag_value('--target', 'target', target)}: choose ncnn, openvino or onnx")
@@ -188,8 +189,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
 
     # The threads training ran at (train.threads, a setting of the machine: --set, or a resumed
     # run's) for every step but the bench, whose --threads are the counts it times: torch's for
-    # the exports and the INT8 statistics, conv scan and graphs, each runtime's for the
-    # evaluation; None keeps each library's default. A user limiting threads gets it everywhere.
+    # the exports and the INT8 statistics, conv scan and graphs, OpenCV's too for the calibration
+    # set, each runtime's for the evaluation; None keeps each library's default. A user limiting threads gets it everywhere.
     n = rec.train.threads
     fp32_formats = list(dict.fromkeys([target, "onnx"]))  # the target, plus ONNX for the eval/bench rows
     step(f"export FP32 ({', '.join(fp32_formats)}, raw onnx baseline)")
@@ -207,8 +208,9 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         size = exports[f"{target} fp32"]
         from .export import read_metadata
         hw = tuple(read_metadata(size, verify=False)["input_size"])
-        cal = build_calibration_set(data, out / "calib", img_size=hw, count=calib_count, split="train",
-                                    force=True)  # the pipeline's own folder: a resumed run rebuilds it
+        with cpu_threads(n):  # it decodes and resizes with OpenCV, whose pool took every core
+            cal = build_calibration_set(data, out / "calib", img_size=hw, count=calib_count, split="train",
+                                        force=True)  # the pipeline's own folder: a resumed run rebuilds it
         say(f"    calibration set: {len(cal.images)} images at {format_size(hw)} -> {out / 'calib'}")
         for why in cal.skipped:  # as training names each image it skips; another took its place
             say(f"    calibration skipped {why}")

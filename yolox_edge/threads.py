@@ -1,4 +1,4 @@
-"""torch's thread count is process-wide: library calls that change it give it back."""
+"""torch's and OpenCV's thread counts are process-wide: library calls that change them give them back."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -28,3 +28,21 @@ def torch_threads(n: int | None = None) -> Iterator[None]:
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
+
+
+@contextmanager
+def cpu_threads(n: int | None = None) -> Iterator[None]:
+    """``torch_threads(n)`` with OpenCV's thread pool at ``n`` too (None or 0: as it is), both put
+    back afterwards: for work that decodes and resizes images with OpenCV (a calibration set),
+    whose pool otherwise takes every core whatever ``train.threads`` says."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    if n and n != before:
+        cv2.setNumThreads(n)
+    try:
+        with torch_threads(n):
+            yield
+    finally:
+        if cv2.getNumThreads() != before:
+            cv2.setNumThreads(before)
