@@ -281,3 +281,40 @@ def test_a_motion_photo_is_whole_to_training_and_data_check_as_to_predict(tmp_pa
     for read in (check.load_image, check.check_image_file):
         with pytest.raises(check.BadSample, match="truncated image: file ends before the image data does"):
             read(cut)
+
+
+def test_an_image_pillow_cannot_size_is_sized_by_opencv_and_used(tmp_path: Path) -> None:
+    """A Radiance .hdr (or OpenEXR) that this OpenCV decodes, and predict reads, but Pillow cannot
+    open was skipped from YOLO and VOC data with 'header cannot be read': OpenCV sizes it instead."""
+    import cv2
+
+    from data_synth import make_yolo, voc_xml
+    from yolox_edge.data.check import check_dataset, check_image_file, image_size, load_image
+
+    spec = make_yolo(tmp_path / "yolo", {"a": (40, 30, "0 0.5 0.5 0.5 0.5\n")})
+    hdr = tmp_path / "yolo" / "images" / "sky.hdr"
+    try:
+        written = cv2.imwrite(str(hdr), np.full((48, 64, 3), 0.5, np.float32))
+    except cv2.error:
+        written = False
+    if not written or not cv2.haveImageReader(str(hdr)):
+        pytest.skip("this OpenCV cannot write and read Radiance .hdr")
+    (tmp_path / "yolo" / "labels" / "sky.txt").write_text("1 0.5 0.5 0.25 0.5\n")
+    assert image_size(hdr) == check_image_file(hdr) == (64, 48) and load_image(hdr).shape == (48, 64, 3)
+    split = read_split(spec, "val")
+    assert split.problems == [] and [s.image.name for s in split.samples] == ["a.png", "sky.hdr"]
+    sky = split.samples[1]
+    assert (sky.width, sky.height) == (64, 48) and sky.labels.tolist() == [1]
+    np.testing.assert_allclose(sky.boxes, [[24, 12, 40, 36]], atol=1e-4)
+    assert check_dataset(spec, ["val"], progress=False)["splits"]["val"]["images"] == 2
+
+    # VOC: the size is taken from the image file, as for every other image
+    voc = tmp_path / "voc"
+    (voc / "JPEGImages").mkdir(parents=True)
+    (voc / "Annotations").mkdir()
+    (voc / "JPEGImages" / "sky.hdr").write_bytes(hdr.read_bytes())
+    (voc / "Annotations" / "sky.xml").write_text(voc_xml("sky.hdr", 64, 48, [("cat", (17, 13, 32, 24))]))
+    (voc / "data.yaml").write_text("format: voc\nnames: [cat]\n"
+                                   "val: {images: JPEGImages, annotations: Annotations}\n")
+    split = read_split(voc / "data.yaml", "val")
+    assert split.problems == [] and [(s.image.name, s.width, s.height) for s in split.samples] == [("sky.hdr", 64, 48)]

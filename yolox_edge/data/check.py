@@ -269,8 +269,10 @@ def image_size(path: str | Path, file: BinaryIO | None = None) -> tuple[int, int
     OpenCV applies the EXIF orientation (phone photos): orientations 5-8 swap width and height.
     That holds for JPEG, which Pillow calls MPO when the phone stored a second picture in the file
     (a depth map, a preview); whether OpenCV rotates a PNG, WebP or TIFF by its EXIF depends on
-    its version and on the decoder, so such a (rare) file is decoded once to find out. ``file``:
-    ``path`` already open, at its start (read from it, not opened again).
+    its version and on the decoder, so such a (rare) file is decoded once to find out. A file
+    Pillow cannot read (a Radiance .hdr, an OpenEXR this OpenCV decodes) is decoded once too, only
+    then: Pillow's header read is the fast path. ``file``: ``path`` already open, at its start
+    (read from it, not opened again).
     """
     try:
         from PIL import Image  # header only: fast enough to index 100k images
@@ -279,14 +281,28 @@ def image_size(path: str | Path, file: BinaryIO | None = None) -> tuple[int, int
             w, h = int(im.size[0]), int(im.size[1])
             orientation = im.getexif().get(0x0112, 1)
             fmt = im.format
-        if orientation not in (5, 6, 7, 8):
-            return w, h
-        if fmt in ("JPEG", "MPO"):
-            return h, w
-        img = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)
-        return None if img is None else (int(img.shape[1]), int(img.shape[0]))
+    except Exception:  # noqa: BLE001 - not an image Pillow reads: OpenCV's verdict stands
+        return _decoded_size(path, file)
+    if orientation not in (5, 6, 7, 8):
+        return w, h
+    if fmt in ("JPEG", "MPO"):
+        return h, w
+    return _decoded_size(path, file)
+
+
+def _decoded_size(path: str | Path, file: BinaryIO | None = None) -> tuple[int, int] | None:
+    """(width, height) of the image OpenCV decodes from ``path`` (``file``: it, open, read from its
+    start), as ``load_image`` decodes it; None when it decodes nothing (the caller names the file)."""
+    try:
+        if file is not None:
+            file.seek(0)
+            data = np.frombuffer(file.read(), np.uint8)
+        else:
+            data = np.fromfile(str(path), dtype=np.uint8)
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     except Exception:  # noqa: BLE001 - any failure means "unreadable", reported by the caller
         return None
+    return None if img is None else (int(img.shape[1]), int(img.shape[0]))
 
 
 EDGE_SLACK_PX = 0.5  # rounding, not an annotation mistake

@@ -23,11 +23,12 @@ from ..fileio import atomic_write_bytes
 from .sample import Sample
 from .spec import Split
 
-INDEX_VERSION = 9  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording;
+INDEX_VERSION = 10  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording;
 # 4: voc sizes (and clipping) from the image files, not <size>; 5: a BOM before a label file's first line;
 # 6: one 'coordinates above 1' line for a YOLO file in pixels, not one per box; 7: a COCO split's category_ids;
 # 8: a COCO bbox with a zero or negative side said with its annotation id and the json's own [x, y, w, h];
-# 9: a yolo/voc folder's .avif, .gif, .jfif, ... read when this OpenCV decodes them, else named in one line
+# 9: a yolo/voc folder's .avif, .gif, .jfif, ... read when this OpenCV decodes them, else named in one line;
+# 10: an image Pillow cannot size (.hdr, .exr) sized by OpenCV, not skipped
 CACHE_DIRNAME = ".yolox_edge_cache"
 
 
