@@ -190,7 +190,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     # The threads training ran at (train.threads, a setting of the machine: --set, or a resumed
     # run's) for every step but the bench, whose --threads are the counts it times: torch's for
     # the exports and the INT8 statistics, conv scan and graphs, OpenCV's too for the calibration
-    # set, each runtime's for the evaluation; None keeps each library's default. A user limiting threads gets it everywhere.
+    # set, each runtime's for the evaluation; None keeps each library's default. A user limiting
+    # threads gets it everywhere.
     n = rec.train.threads
     fp32_formats = list(dict.fromkeys([target, "onnx"]))  # the target, plus ONNX for the eval/bench rows
     step(f"export FP32 ({', '.join(fp32_formats)}, raw onnx baseline)")
