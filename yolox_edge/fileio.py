@@ -2,11 +2,15 @@
 eval, verify) run on boards where only the runtimes are installed."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
 
 
 MIB = 1024 ** 2  # every model size a user reads is in MiB, as bench prints it
@@ -70,6 +74,19 @@ def atomic_write_bytes(path: str | Path, write, *, sync_folder: bool = False) ->
     this returns. For a write that a next step depends on: without it a power loss may keep
     the next step's renames or removals and lose this one (not every file system keeps them in order)."""
     path = Path(path)
+    tmp = _written_temp(path, write)
+    try:
+        os.replace(tmp, path)
+        if sync_folder:
+            fsync_folder(path.parent)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        _name_the_file(e, path)
+        raise
+
+
+def _written_temp(path: Path, write: Callable[[BinaryIO], object]) -> str:
+    """A temp file beside ``path`` holding what ``write(fileobj)`` wrote, flushed to disk; its name."""
     fd, tmp = temp_beside(path, "output")
     try:
         os.fchmod(fd, new_file_mode(path))  # mkstemp makes 0600; the result is an ordinary file
@@ -77,18 +94,46 @@ def atomic_write_bytes(path: str | Path, write, *, sync_folder: bool = False) ->
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-        if sync_folder:
-            fsync_folder(path.parent)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        # A full disk while writing into the file object is an OSError without a file name
-        # (torch.save even wraps it in a RuntimeError): name the file, so that the CLI says
-        # which one and what to do in one line instead of a traceback.
-        cause = e if isinstance(e, OSError) else e.__context__ if isinstance(e, RuntimeError) else None
-        if isinstance(cause, OSError) and cause.errno is not None and cause.filename is None:
-            raise OSError(cause.errno, cause.strerror or os.strerror(cause.errno), str(path)) from e
+        _name_the_file(e, path)
         raise
+    return tmp
+
+
+def _name_the_file(e: BaseException, path: Path) -> None:
+    """Raise ``e`` again as an OSError naming ``path`` where it is one without a file name."""
+    # A full disk while writing into the file object is an OSError without a file name
+    # (torch.save even wraps it in a RuntimeError): name the file, so that the CLI says
+    # which one and what to do in one line instead of a traceback.
+    cause = e if isinstance(e, OSError) else e.__context__ if isinstance(e, RuntimeError) else None
+    if isinstance(cause, OSError) and cause.errno is not None and cause.filename is None:
+        raise OSError(cause.errno, cause.strerror or os.strerror(cause.errno), str(path)) from e
+
+
+@contextlib.contextmanager
+def stops_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM held off until the block ends, then delivered as they would have been.
+
+    For a few quick steps that must all happen or none (the renames of files that belong
+    together, an MP4's closing index): a stop between two of them left a mix. Signal handlers
+    can be set only in the main thread; elsewhere the block runs unguarded."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if handler is not None:  # None: set outside Python, which cannot be put back
+            old[sig] = signal.signal(sig, lambda signum, frame: got.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(got):  # what the stop would have done: KeyboardInterrupt, Terminated, an exit
+            signal.raise_signal(sig)
 
 
 # What a file system that cannot flush a folder answers (some FUSE and network file systems,
@@ -180,6 +225,16 @@ def move_to_new(src: Path, dest: Path) -> None:
         os.replace(src, dest)
         return
     os.unlink(src)
+
+
+def file_identity(path: str | Path) -> tuple[int, ...] | None:
+    """What tells the file at ``path`` from one renamed over it later (device, inode, size, mtime);
+    None when there is none. Not its bytes: packaging the same export again gives the same ones."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def missing_folders(path: str | Path) -> list[Path]:

@@ -487,44 +487,146 @@ def test_a_cut_jpeg_is_skipped_with_its_line_not_predicted_on_grey_rows(run_cli,
     assert_one_line_error(run_cli("predict", bad / "good.pt", photos / "cut.jpg"), "cut.jpg: truncated image")
 
 
-def test_ctrl_c_in_a_folder_says_how_far_it_got_and_what_json_and_save_dir_hold(run_cli, bad, tmp_path,
-                                                                                monkeypatch) -> None:
-    """A Ctrl-C part way through a folder was a bare 'interrupted': --json is written only once
-    every input is done, so an earlier run's file there stayed and read as this run's results,
-    while --save-dir held this run's first copies."""
-    import shutil
-
+def stops_at_call(monkeypatch, n: int, stop) -> None:
+    """predict's model calls ``stop()`` (a raise, a signal) at its ``n``-th image or frame."""
     import yolox_edge.cli.predict as cli_predict
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for name in ("a.jpg", "b.jpg", "c.jpg"):
-        shutil.copy(bad / "ok.jpg", photos / name)
-    earlier = tmp_path / "preds.json"
-    earlier.write_text("[]")
     load = cli_predict.predictor_from_args
 
-    def stops_at_the_second_image(args):
+    def loader(args):
         pred = load(args)
         calls = []
 
         def predict(img):
             calls.append(1)
-            if len(calls) == 2:
-                raise KeyboardInterrupt
+            if len(calls) == n:
+                stop()
             return type(pred).predict(pred, img)
         pred.predict = predict
         return pred
 
-    monkeypatch.setattr(cli_predict, "predictor_from_args", stops_at_the_second_image)
+    monkeypatch.setattr(cli_predict, "predictor_from_args", loader)
+
+
+def interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.fixture
+def photos(bad, tmp_path) -> Path:
+    """A folder of three images, a.jpg, b.jpg and c.jpg."""
+    import shutil
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        shutil.copy(bad / "ok.jpg", folder / name)
+    return folder
+
+
+def test_ctrl_c_in_a_folder_writes_json_with_what_was_done(run_cli, bad, photos, tmp_path, monkeypatch) -> None:
+    """A Ctrl-C part way through a folder left --json unwritten (an earlier run's file there read as
+    this run's results) and lost the detections done; as the live path does, --json now holds them,
+    the image it stopped in marked "stopped": "interrupted" (no detections: it was not done)."""
+    import json
+
+    earlier = tmp_path / "preds.json"
+    earlier.write_text("[]")
+    stops_at_call(monkeypatch, 2, interrupt)
     code, _, err = run_cli("predict", bad / "good.pt", photos, "--json", earlier, "--save-dir", tmp_path / "pred")
-    assert code == 130 and earlier.read_text() == "[]", err
-    assert (f"predict: interrupted after 1 of 3 inputs; {earlier} was not written (an earlier file there is "
-            f"untouched): it is written once every input is done; 1 annotated copy written to {tmp_path / 'pred'}"
-            ) in err.splitlines(), err
+    assert code == 130, err
+    assert json.loads(earlier.read_text()) == [{"image": str(photos / "a.jpg"), "detections": []},
+                                               {"image": str(photos / "b.jpg"), "stopped": "interrupted"}]
+    assert (f"predict: interrupted after 1 of 3 inputs, in {photos / 'b.jpg'}; {earlier} holds what was done "
+            f'({photos / "b.jpg"}\'s record marked "stopped": "interrupted"); 1 annotated copy written to '
+            f"{tmp_path / 'pred'}") in err.splitlines(), err
     assert err.splitlines()[-1] == "yolox-edge predict: interrupted"
     code, out, err = run_cli("predict", bad / "good.pt", photos, "--json")
-    assert code == 130 and out == "" and "no JSON was printed (it is printed once every input is done)" in err
+    assert code == 130 and [r["image"] for r in json.loads(out)] == [str(photos / n) for n in ("a.jpg", "b.jpg")]
+    assert "; the JSON printed holds what was done (" in err
+    # stopped in the first image: nothing done, so an earlier file is not replaced by an empty one
+    stops_at_call(monkeypatch, 1, interrupt)
+    code, out, err = run_cli("predict", bad / "good.pt", photos, "--json", earlier)
+    assert code == 130 and len(json.loads(earlier.read_text())) == 2, err
+    assert (f"predict: interrupted after 0 of 3 inputs, in {photos / 'a.jpg'}; {earlier} was not written (an "
+            "earlier file there is untouched): nothing was done") in err.splitlines(), err
+    code, out, err = run_cli("predict", bad / "good.pt", photos, "--json")
+    assert code == 130 and out == "" and "; no JSON was printed (nothing was done)" in err
+
+
+def test_sigterm_in_a_folder_writes_json_as_ctrl_c_does(run_cli, bad, photos, tmp_path, monkeypatch) -> None:
+    """systemd, docker stop and timeout send SIGTERM: it ended predict without a word, --json not
+    written and the detections done lost, where the live path keeps them."""
+    import json
+    import os
+    import signal
+
+    def unhandled(signum, frame):
+        raise AssertionError("SIGTERM reached the test's own handler")
+
+    out_json = tmp_path / "preds.json"
+    stops_at_call(monkeypatch, 3, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    old = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        code, _, err = run_cli("predict", bad / "good.pt", photos, "--json", out_json)
+        assert signal.getsignal(signal.SIGTERM) is unhandled  # put back after the run
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert code == 143, err
+    assert [r.get("stopped") for r in json.loads(out_json.read_text())] == [None, None, "interrupted"]
+    assert (f"predict: stopped by SIGTERM after 2 of 3 inputs, in {photos / 'c.jpg'}; {out_json} holds what was "
+            f'done ({photos / "c.jpg"}\'s record marked "stopped": "interrupted")') in err.splitlines(), err
+    assert err.splitlines()[-1] == "yolox-edge predict: stopped by SIGTERM"
+
+
+def test_an_error_part_way_writes_json_with_what_was_done(bad, photos, tmp_path, monkeypatch, capsys) -> None:
+    """A model that fails part way (out of memory, a runtime's error) lost the detections done; the
+    error still ends the run with its own message, after a line saying what --json holds."""
+    import json
+
+    from yolox_edge.cli import main
+    from yolox_edge.errors import UserError
+
+    def fail():
+        raise RuntimeError("the runtime failed")
+
+    out_json = tmp_path / "preds.json"
+    stops_at_call(monkeypatch, 2, fail)
+    with pytest.raises(RuntimeError, match="the runtime failed"):
+        main(["predict", str(bad / "good.pt"), str(photos), "--json", str(out_json)])
+    err = capsys.readouterr().err
+    assert json.loads(out_json.read_text()) == [{"image": str(photos / "a.jpg"), "detections": []},
+                                                {"image": str(photos / "b.jpg"), "stopped": "error"}]
+    assert (f"predict: stopped by the error below after 1 of 3 inputs, in {photos / 'b.jpg'}; {out_json} holds "
+            f'what was done ({photos / "b.jpg"}\'s record marked "stopped": "error")') in err.splitlines(), err
+
+    def refuse():
+        raise UserError("b.jpg: the model cannot take this image")
+
+    stops_at_call(monkeypatch, 2, refuse)
+    assert main(["predict", str(bad / "good.pt"), str(photos), "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert [r.get("stopped") for r in json.loads(out)] == [None, "error"]
+    assert err.splitlines()[-1] == "yolox-edge predict: error: b.jpg: the model cannot take this image", err
+
+
+def write_clip(path: Path, frames: int) -> Path:
+    """A tiny MP4 of ``frames`` grey frames, as OpenCV writes it."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (60, 40))
+    for i in range(frames):
+        writer.write(np.full((40, 60, 3), 20 * i, np.uint8))
+    writer.release()
+    return path
+
+
+def frames_in(video: Path) -> int:
+    """How many frames OpenCV decodes from ``video`` (0 when it does not open)."""
+    cap = cv2.VideoCapture(str(video))
+    n = 0
+    while cap.isOpened() and cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
 
 
 def test_ctrl_c_in_a_video_keeps_the_frames_done_in_json(run_cli, bad, tmp_path, monkeypatch) -> None:
@@ -533,32 +635,10 @@ def test_ctrl_c_in_a_video_keeps_the_frames_done_in_json(run_cli, bad, tmp_path,
     import json
     import shutil
 
-    import yolox_edge.cli.predict as cli_predict
-
-    clip = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (60, 40))
-    for i in range(6):
-        writer.write(np.full((40, 60, 3), 20 * i, np.uint8))
-    writer.release()
+    clip = write_clip(tmp_path / "clip.mp4", 6)
     shutil.copy(bad / "ok.jpg", tmp_path / "first.jpg")
-    load = cli_predict.predictor_from_args
-
-    def stops_at_call(n):
-        def loader(args):
-            pred = load(args)
-            calls = []
-
-            def predict(img):
-                calls.append(1)
-                if len(calls) == n:
-                    raise KeyboardInterrupt
-                return type(pred).predict(pred, img)
-            pred.predict = predict
-            return pred
-        return loader
-
     out_json, vis = tmp_path / "preds.json", tmp_path / "vis"
-    monkeypatch.setattr(cli_predict, "predictor_from_args", stops_at_call(5))  # the image, then 3 frames
+    stops_at_call(monkeypatch, 5, interrupt)  # the image, then 3 frames
     code, _, err = run_cli("predict", bad / "good.pt", tmp_path / "first.jpg", clip, "--json", out_json,
                            "--save-dir", vis)
     assert code == 130, err
@@ -567,12 +647,66 @@ def test_ctrl_c_in_a_video_keeps_the_frames_done_in_json(run_cli, bad, tmp_path,
     assert video["video"] == str(clip) and video["stopped"] == "interrupted"
     assert [f["frame"] for f in video["frames"]] == [0, 1, 2]
     assert (f'predict: interrupted after 1 of 2 inputs and 3 frames of {clip}; {out_json} holds what was done '
-            f'({clip}\'s record marked "stopped": "interrupted"); 1 annotated copy written to {vis} (none of '
-            f"{clip}: a video's is written once its last frame is done)") in err.splitlines(), err
+            f'({clip}\'s record marked "stopped": "interrupted"); 1 annotated copy written to {vis} and '
+            "clip_pred.mp4 kept with its 3 frames done (a playable video)") in err.splitlines(), err
     assert err.splitlines()[-1] == "yolox-edge predict: interrupted"
     # stopped in an image after a whole video: the video's record as usual, no mark
-    monkeypatch.setattr(cli_predict, "predictor_from_args", stops_at_call(7))
+    stops_at_call(monkeypatch, 7, interrupt)
     code, out, err = run_cli("predict", bad / "good.pt", clip, tmp_path / "first.jpg", "--json")
-    (whole,) = json.loads(out)
+    whole, image = json.loads(out)
     assert code == 130 and "stopped" not in whole and len(whole["frames"]) == 6, err
-    assert "predict: interrupted after 1 of 2 inputs; the JSON printed holds what was done" in err.splitlines()
+    assert image == {"image": str(tmp_path / "first.jpg"), "stopped": "interrupted"}
+    assert f"predict: interrupted after 1 of 2 inputs, in {tmp_path / 'first.jpg'}; the JSON printed holds" in err
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm", "ctrl-c in the loop"])
+def test_a_stopped_video_keeps_its_annotated_frames_so_far(run_cli, bad, tmp_path, monkeypatch, request,
+                                                           stop) -> None:
+    """The annotated copy of a video was written only at its last frame: a stop part way lost
+    minutes of it. It now keeps a playable MP4 of the frames done, moved into place whole (its temp
+    gone), and the stop line says so; a stop before the first frame keeps the earlier copy."""
+    import os
+    import signal
+
+    import yolox_edge.cli.predict as cli_predict
+
+    clip = write_clip(tmp_path / "clip.mp4", 8)
+    vis = tmp_path / "vis"
+    k = 3
+    record = cli_predict.frame_record
+    if stop == "ctrl-c in the loop":  # in predict's own loop, not the video reader's: the reader is closed
+
+        def stops_at_frame_k(f, *a):
+            if f.index == k:
+                raise KeyboardInterrupt
+            return record(f, *a)
+        monkeypatch.setattr(cli_predict, "frame_record", stops_at_frame_k)
+    else:  # in the model's call of frame k (from 0): frames 0 to k - 1 are done
+        stops_at_call(monkeypatch, k + 1, interrupt if stop == "ctrl-c" else
+                      lambda: os.kill(os.getpid(), signal.SIGTERM))
+    def unhandled(signum, frame):  # a regression must fail the test, not end pytest
+        raise AssertionError("SIGTERM reached the test's own handler")
+
+    old = signal.signal(signal.SIGTERM, unhandled)
+    request.addfinalizer(lambda: signal.signal(signal.SIGTERM, old))
+    code, _, err = run_cli("predict", bad / "good.pt", clip, "--save-dir", vis)
+    assert code == (143 if stop == "sigterm" else 130), err
+    kept = k + (stop == "ctrl-c in the loop")  # there frame k was drawn before predict's loop got it
+    assert frames_in(vis / "clip_pred.mp4") == kept
+    assert sorted(p.name for p in vis.iterdir()) == ["clip_pred.mp4"]  # no temp left beside it
+    assert (f"predict: {'stopped by SIGTERM' if stop == 'sigterm' else 'interrupted'} after 0 of 1 input and {k} "
+            f"frames of {clip}; 0 annotated copies written to {vis} and clip_pred.mp4 kept with its {kept} frames "
+            "done (a playable video)") in err.splitlines(), err
+    # a stop before any frame leaves that copy as it was, and says none was kept
+    before = (vis / "clip_pred.mp4").read_bytes()
+    monkeypatch.setattr(cli_predict, "frame_record", record)
+    stops_at_call(monkeypatch, 1, interrupt)
+    code, _, err = run_cli("predict", bad / "good.pt", clip, "--save-dir", vis)
+    assert code == 130 and (vis / "clip_pred.mp4").read_bytes() == before, err
+    assert f"0 annotated copies written to {vis} (none of {clip}: no frame was done)" in err
+    assert sorted(p.name for p in vis.iterdir()) == ["clip_pred.mp4"]
+    # a stop after a frame replaces it, and says so
+    stops_at_call(monkeypatch, 3, interrupt)
+    code, _, err = run_cli("predict", bad / "good.pt", clip, "--save-dir", vis)
+    assert code == 130 and frames_in(vis / "clip_pred.mp4") == 2, err
+    assert "clip_pred.mp4 kept with its 2 frames done (a playable video, over an earlier run's)" in err

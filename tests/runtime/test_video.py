@@ -74,6 +74,31 @@ def test_stopping_early_leaves_no_video(tiny_ckpt, clip, tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_keep_stopped_keeps_a_playable_video_of_the_frames_done(tiny_ckpt, clip, tmp_path) -> None:
+    """predict's Ctrl-C or SIGTERM in a long video lost its whole annotated copy: with keep_stopped
+    the frames done are kept, the MP4 closed (its index written) and renamed into place."""
+    pred = load_predictor(tiny_ckpt)
+    out = tmp_path / "clip_pred.mp4"
+    frames = predict_video(pred, clip, save_to=out, progress=False, keep_stopped=True)
+    next(frames)
+    next(frames)
+    frames.close()  # the caller stops its loop
+    assert count_frames(out) == (2, (72, 120))
+    assert [p.name for p in tmp_path.iterdir()] == ["clip_pred.mp4"]  # no temp left beside it
+    real, calls = pred.predict, []
+
+    def predict(img):
+        calls.append(1)
+        if len(calls) == 4:  # Ctrl-C in the model's call of the fourth frame
+            raise KeyboardInterrupt
+        return real(img)
+
+    pred.predict = predict
+    with pytest.raises(KeyboardInterrupt):
+        list(predict_video(pred, clip, save_to=out, progress=False, keep_stopped=True))
+    assert count_frames(out) == (3, (72, 120)) and len(list(tmp_path.iterdir())) == 1
+
+
 def test_bad_videos_name_the_file(tiny_ckpt, tmp_path) -> None:
     pred = load_predictor(tiny_ckpt)
     with pytest.raises(UserError, match=r"nope\.mp4: no such video"):

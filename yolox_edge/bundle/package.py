@@ -13,12 +13,11 @@ import hashlib
 import io
 import json
 import operator
-import os
 import tempfile
 import zipfile
 from pathlib import Path
 
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, file_identity
 from ..decode_np import level_shapes
 from ..errors import BadArgument, UserError, flag_value, refuse_overwrite
 from ..export.metadata import METADATA_FILE, read_metadata
@@ -117,16 +116,6 @@ def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: 
     atomic_write_bytes(out, lambda f: f.write(buf.getvalue()))
     anchors = sum(h * w for h, w in level_shapes(meta["input_size"], meta["strides"]))
     return {**report, "bundle": str(out), "notes": graph_limits(meta["graph"], conf, nms, max_det, anchors)}
-
-
-def file_identity(path: str | Path) -> tuple[int, ...] | None:
-    """What tells the file at ``path`` from one renamed over it later (device, inode, size, mtime);
-    None when there is none. Not its bytes: packaging the same export again gives the same ones."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def stopped_note(out: str | Path, before: tuple[int, ...] | None) -> str:

@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..bundle.package import file_identity, package_bundle, stopped_note
+    from ..bundle.package import package_bundle, stopped_note
+    from ..fileio import file_identity
 
     before = file_identity(args.out)
     try:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from . import add_precision_hint
+from ..fileio import file_identity
 from ..progress import counted
 from ..thresholds import APP_CONF, APP_MAX_DET, APP_NMS_IOU
 from .argtypes import frame_size, img_size, positive, positive_float, unit_interval
 from .jsonout import STDOUT, add_json_option, check_json_target, report_stream, write_json
+from .signals import Terminated, sigterm_stops
 
 
 CLI_DEFAULTS = {"conf": APP_CONF, "iou": APP_NMS_IOU, "max_det": APP_MAX_DET}
@@ -219,52 +222,49 @@ def run(args) -> int:
     replaced = 0  # annotated copies of an earlier run written over (a re-run refreshes them)
     out = report_stream(args)
     saved = 0  # annotated copies this run wrote: a stop says how many
-    current = None  # the record of the video being read: a stop keeps its frames so far
+    current = None  # the record of the input being done (a video's holds its frames so far): a stop marks it
+    video_save = None  # (annotated video, its file_identity before): a stop keeps its frames so far
     try:
-        for path, is_named in paths:
-            if is_named and is_video(path):
-                info = named[path]
-                current = {"video": str(path), "fps": info.fps, "fps_stated": info.fps_stated, "frames": []}
-                was_there = _video(pred, path, info, args, taken, out, current["frames"])
-                results.append(current)
-                current = None
-                replaced += was_there
-                saved += bool(args.save_dir)
-                continue
-            if is_named:
-                img = named[path]
-            else:
-                try:
-                    img = read_image(path)
-                except UserError as e:
-                    print(f"skipped {e}", file=sys.stderr)
-                    skipped.append(str(path))
+        # SIGTERM (systemd, docker stop, timeout) is a stop like Ctrl-C: unhandled, it lost the
+        # detections and video frames done, which the live path keeps
+        with sigterm_stops():
+            for path, is_named in paths:
+                if is_named and is_video(path):
+                    info = named[path]
+                    current = {"video": str(path), "fps": info.fps, "fps_stated": info.fps_stated, "frames": []}
+                    save = Path(args.save_dir) / _pred_name(path, taken, ".mp4") if args.save_dir else None
+                    video_save = (save, file_identity(save)) if save is not None else None
+                    replaced += _video(pred, path, info, save, args, out, current["frames"])
+                    results.append(current)
+                    current = video_save = None
+                    saved += bool(args.save_dir)
                     continue
-            det = pred.predict(img)
-            results.append({"image": str(path), "detections": det.to_list(pred.class_names, pred.category_ids)})
-            if args.save_dir:
-                target = Path(args.save_dir) / _pred_name(path, taken)
-                replaced += target.exists()
-                write_image(target, draw_detections(img, det, pred.class_names))
-                saved += 1
-            print(f"{path}: {counted(len(det), 'detection')}", file=out)
-            for d in results[-1]["detections"]:
-                print(f"  {d['name']:<14} {d['score']:.3f}  [{', '.join(f'{v:.1f}' for v in d['box'])}]", file=out)
-    except KeyboardInterrupt:
-        # The JSON of images is written once every input is done: a stop left no file, or an earlier
-        # run's untouched, after a bare 'interrupted', which read as nothing done or that file as this
-        # run's. A video's frames take minutes to redo: as the live path does, a stop writes those done
-        # (the unfinished video's record marked "stopped": "interrupted") with the inputs before them.
-        done = len(results) + len(skipped)
-        partial = None
-        if current is not None and current["frames"]:
-            partial = (current["video"], len(current["frames"]))
-            results.append({**current, "stopped": "interrupted"})
-        kept = bool(args.json_out) and any("video" in r for r in results)
-        if kept:
-            write_json(results, args.json_out)
-        print(stopped_note(args.json_out, args.save_dir, done, len(paths), saved, partial=partial, written=kept),
-              file=sys.stderr)
+                current = {"image": str(path)}
+                if is_named:
+                    img = named[path]
+                else:
+                    try:
+                        img = read_image(path)
+                    except UserError as e:
+                        print(f"skipped {e}", file=sys.stderr)
+                        skipped.append(str(path))
+                        current = None
+                        continue
+                det = pred.predict(img)
+                results.append({"image": str(path), "detections": det.to_list(pred.class_names, pred.category_ids)})
+                current = None
+                if args.save_dir:
+                    target = Path(args.save_dir) / _pred_name(path, taken)
+                    replaced += target.exists()
+                    write_image(target, draw_detections(img, det, pred.class_names))
+                    saved += 1
+                print(f"{path}: {counted(len(det), 'detection')}", file=out)
+                for d in results[-1]["detections"]:
+                    print(f"  {d['name']:<14} {d['score']:.3f}  [{', '.join(f'{v:.1f}' for v in d['box'])}]",
+                          file=out)
+    except BaseException as e:
+        _keep_what_was_done(e, args, results, current, video_save,
+                            Progress(len(results) + len(skipped), len(paths), saved))
         raise
     write_json(results, args.json_out)
     if skipped:
@@ -275,28 +275,86 @@ def run(args) -> int:
     return 0
 
 
-def stopped_note(json_out: str | None, save_dir: str | None, done: int, total: int, saved: int, *,
-                 partial: tuple[str, int] | None = None, written: bool = False) -> str:
-    """The line a Ctrl-C in a run over files prints: how far it got, and what --json and
-    --save-dir then hold. ``partial``: (video, frames done) of the video it stopped in;
-    ``written``: --json was written with what was done (a run with video frames done)."""
-    line = f"predict: interrupted after {done} of {counted(total, 'input')}"
-    if partial is not None:
-        line += f" and {counted(partial[1], 'frame')} of {partial[0]}"
+class Progress(NamedTuple):
+    """How far a run over files got: inputs done (skipped ones too) of ``total``, and the
+    annotated copies written to --save-dir."""
+
+    done: int
+    total: int
+    saved: int
+
+
+def _keep_what_was_done(e: BaseException, args, results: list[dict], current: dict | None,
+                        video_save: tuple[Path, tuple[int, ...] | None] | None, progress: Progress) -> None:
+    """A run over files stopped by ``e`` (Ctrl-C, SIGTERM or an error): write --json with what was
+    done, as the live path does, the input it stopped in marked ``"stopped"``, and say what --json
+    and --save-dir hold. Nothing is written when nothing was done (an earlier file stays)."""
+    # The JSON was written once every input was done: a stop left no file, or an earlier run's
+    # untouched, and the detections of a long folder or the frames of a long video were lost.
+    mark = "interrupted" if isinstance(e, KeyboardInterrupt) else "error"
+    written = bool(args.json_out) and bool(results or (current or {}).get("frames"))
+    if current is not None:
+        results = [*results, {**current, "stopped": mark}]
+    if isinstance(e, BrokenPipeError):  # the reader of stdout went away: stop quietly, as cat does
+        if written and args.json_out != STDOUT:
+            write_json(results, args.json_out)
+        return
+    if written:
+        write_json(results, args.json_out)
+    kept = None
+    if video_save is not None and file_identity(video_save[0]) not in (None, video_save[1]):
+        kept = (video_save[0], _frame_count(video_save[0]), video_save[1] is not None)
+    how = ("stopped by SIGTERM" if isinstance(e, Terminated) else "interrupted" if mark == "interrupted"
+           else "stopped by the error below")
+    print(stopped_note(how, args.json_out, args.save_dir, progress, stopped_in=current, mark=mark, written=written,
+                       kept=kept), file=sys.stderr)
+
+
+def _frame_count(video: Path) -> int | None:
+    """The frames a video file says it holds (None if it cannot be read)."""
+    from ..errors import UserError
+    from ..runtime.video import open_video
+
+    try:
+        cap, info = open_video(video)
+    except UserError:
+        return None
+    cap.release()
+    return info.frames
+
+
+def stopped_note(how: str, json_out: str | None, save_dir: str | None, progress: Progress, *,
+                 stopped_in: dict | None = None, mark: str = "interrupted", written: bool = False,
+                 kept: tuple[Path, int | None, bool] | None = None) -> str:
+    """The line a stopped run over files prints: ``how`` it stopped, how far it got, and what
+    --json and --save-dir then hold. ``stopped_in``: the record of the input it stopped in (a
+    video's with its frames so far), marked ``"stopped": mark`` in the JSON; ``written``: --json
+    was written with what was done; ``kept``: (the annotated video of the frames done, their
+    count, whether it replaced an earlier run's)."""
+    line = f"predict: {how} after {progress.done} of {counted(progress.total, 'input')}"
+    name = None
+    if stopped_in is not None:
+        name = stopped_in.get("video") or stopped_in["image"]
+        line += (f" and {counted(len(stopped_in['frames']), 'frame')} of {name}" if "frames" in stopped_in
+                 else f", in {name}")
     if written:
         where = "the JSON printed holds" if json_out == STDOUT else f"{json_out} holds"
         line += f"; {where} what was done"
-        if partial is not None:
-            line += f' ({partial[0]}\'s record marked "stopped": "interrupted")'
+        if name is not None:
+            line += f' ({name}\'s record marked "stopped": "{mark}")'
     elif json_out == STDOUT:
-        line += "; no JSON was printed (it is printed once every input is done)"
+        line += "; no JSON was printed (nothing was done)"
     elif json_out:
         earlier = " (an earlier file there is untouched)" if Path(json_out).exists() else ""
-        line += f"; {json_out} was not written{earlier}: it is written once every input is done"
+        line += f"; {json_out} was not written{earlier}: nothing was done"
     if save_dir:
-        line += f"; {saved} annotated cop{'y' if saved == 1 else 'ies'} written to {save_dir}"
-        if partial is not None:
-            line += f" (none of {partial[0]}: a video's is written once its last frame is done)"
+        line += f"; {progress.saved} annotated cop{'y' if progress.saved == 1 else 'ies'} written to {save_dir}"
+        if kept is not None:
+            frames = "its frames" if kept[1] is None else f"its {counted(kept[1], 'frame')}"
+            over = ", over an earlier run's" if kept[2] else ""
+            line += f" and {kept[0].name} kept with {frames} done (a playable video{over})"
+        elif stopped_in is not None and "frames" in stopped_in:
+            line += f" (none of {name}: no frame was done)"
     return line
 
 
@@ -305,21 +363,24 @@ def frame_record(f, names: list[str], category_ids: list[int] | None = None) -> 
     return {"frame": f.index, "time_s": round(f.time_s, 4), "detections": f.detections.to_list(names, category_ids)}
 
 
-def _video(pred, path: Path, info, args, taken: set[str], out, frames: list[dict]) -> bool:
+def _video(pred, path: Path, info, save: Path | None, args, out, frames: list[dict]) -> bool:
     """Every frame of one video appended to ``frames`` as the JSON holds them (the caller keeps
-    those done when stopped), a summary line, the annotated copy when asked. Returns whether that
-    copy replaced an earlier one."""
+    those done when stopped), a summary line, the annotated copy at ``save`` when asked (a stop
+    keeps its frames so far there). Returns whether that copy replaced an earlier one."""
+    import contextlib
     import time
 
     from ..runtime.video import predict_video
 
-    save = Path(args.save_dir) / _pred_name(path, taken, ".mp4") if args.save_dir else None
     was_there = save is not None and save.exists()
     count = 0
     start = time.perf_counter()
-    for f in predict_video(pred, path, save_to=save, progress=not args.no_progress):
-        frames.append(frame_record(f, pred.class_names, pred.category_ids))
-        count += len(f.detections)
+    # closed on the way out: a stop in this loop, not the generator's, keeps the annotated frames at once
+    with contextlib.closing(predict_video(pred, path, save_to=save, progress=not args.no_progress,
+                                          keep_stopped=True)) as video:
+        for f in video:
+            frames.append(frame_record(f, pred.class_names, pred.category_ids))
+            count += len(f.detections)
     ms = 1000 * (time.perf_counter() - start) / len(frames)
     also = "decoding, drawing and encoding" if save else "decoding"
     rate = "" if info.fps_stated else f"; the file states no frame rate, times are at {info.fps:g} FPS"

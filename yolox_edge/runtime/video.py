@@ -138,18 +138,23 @@ class AtomicVideoWriter:
 
 
 def predict_video(predictor: Predictor, source: str | Path, *, save_to: str | Path | None = None,
-                  progress: bool = True) -> Iterator[VideoFrame]:
+                  progress: bool = True, keep_stopped: bool = False) -> Iterator[VideoFrame]:
     """Run ``predictor`` on every frame of ``source``, yielding a VideoFrame each.
 
     ``time_s`` is the frame's timestamp in the file (phone clips often have a variable frame
     rate), else its index over the frame rate. With ``save_to`` (a .mp4 path) the frames are
     drawn with their boxes and written there at the clip's frame rate; the file appears only once
-    the last frame is read (stopping the loop early, or an error, leaves no file). A file that
-    decodes to no frame is a UserError. ``progress=False`` turns off the frame bar.
+    the last frame is read (stopping the loop early, or an error, leaves no file). With
+    ``keep_stopped`` a stop (Ctrl-C or SIGTERM in the loop, the caller closing it, an error) keeps
+    the frames written so far instead, a whole MP4 renamed into place once closed (none when no
+    frame was); close the generator when your loop stops (``contextlib.closing``) so it is there
+    at once. The file is written under a temp name first: a killed run never leaves half a video
+    under ``save_to``. A file that decodes to no frame is a UserError. ``progress=False`` turns
+    off the frame bar.
     """
     import cv2
 
-    from ..fileio import require_writable
+    from ..fileio import require_writable, stops_held
     from ..progress import progress_bar
     from ..visualize import draw_detections
 
@@ -184,7 +189,9 @@ def predict_video(predictor: Predictor, source: str | Path, *, save_to: str | Pa
         bar.close()
         cap.release()
         if writer is not None:
-            if done:
-                writer.commit()
+            if done or keep_stopped:
+                # a second Ctrl-C while the MP4's index is written would leave no file at all
+                with stops_held():
+                    writer.commit()
             else:
                 writer.discard()
