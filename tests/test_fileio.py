@@ -150,3 +150,37 @@ def test_mib_is_the_size_unit_bench_prints() -> None:
     from yolox_edge.fileio import mib
 
     assert mib(3 * 1024 ** 2) == 3.0 and mib(1_000_000) == 0.95 and mib(0) == 0.0
+
+
+def test_staged_files_are_renamed_into_place_together(tmp_path, monkeypatch) -> None:
+    """eval's --json, --coco-results and --coco-gt were written one after another: a Ctrl-C between
+    two left this run's beside an earlier run's. Staged, none moves until all are written, and a
+    Ctrl-C during the renames comes after the last of them."""
+    import signal
+
+    from yolox_edge import fileio
+    from yolox_edge.fileio import StagedFiles
+
+    a, b = tmp_path / "a.json", tmp_path / "sub" / "b.json"
+    a.write_text("earlier")
+    with pytest.raises(KeyboardInterrupt), StagedFiles() as files:
+        files.write(a, lambda f: f.write(b"new a"))
+        files.write(b, lambda f: f.write(b"new b"))
+        raise KeyboardInterrupt  # before the commit: nothing moves, the temps go
+    assert a.read_text() == "earlier" and not b.exists() and sorted(p.name for p in tmp_path.rglob("*")) == [
+        "a.json", "sub"]
+    real = os.replace
+
+    def ctrl_c_in_the_first_rename(src, dst):
+        signal.raise_signal(signal.SIGINT)
+        real(src, dst)
+
+    monkeypatch.setattr(fileio.os, "replace", ctrl_c_in_the_first_rename)
+    files = StagedFiles()
+    files.write(a, lambda f: f.write(b"new a"))
+    files.write(b, lambda f: f.write(b"new b"))
+    with pytest.raises(KeyboardInterrupt):
+        files.commit()
+    assert a.read_text() == "new a" and b.read_text() == "new b" and files.committed
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.json", "b.json", "sub"]

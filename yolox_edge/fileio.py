@@ -136,6 +136,50 @@ def stops_held() -> Iterator[None]:
             signal.raise_signal(sig)
 
 
+class StagedFiles:
+    """Files that belong together (eval's --json, --coco-results, --coco-gt, ...), each written
+    to a temp beside its name by ``write`` and all renamed into place at ``commit``, with Ctrl-C
+    and SIGTERM held off between the renames: a run stopped before leaves every earlier file as
+    it was, never a mix of this run's and an earlier run's. ``discard`` removes the temps; in a
+    ``with`` block, leaving it commits, or discards on an exception."""
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[str, Path]] = []  # (temp, name), in the order written
+        self.committed = False  # every file is in place
+
+    def write(self, path: str | Path, write: Callable[[BinaryIO], object]) -> None:
+        """Call ``write(fileobj)`` on a temp file beside ``path``, which ``commit`` renames onto it."""
+        path = Path(path)
+        self._staged.append((_written_temp(path, write), path))
+
+    def commit(self) -> None:
+        """Rename every staged file into place (a failed rename removes the temps not yet moved)."""
+        try:
+            with stops_held():
+                while self._staged:
+                    tmp, path = self._staged[0]
+                    os.replace(tmp, path)
+                    self._staged.pop(0)
+                self.committed = True
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Remove the temps not renamed into place."""
+        for tmp, _ in self._staged:
+            Path(tmp).unlink(missing_ok=True)
+        self._staged = []
+
+    def __enter__(self) -> StagedFiles:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
 # What a file system that cannot flush a folder answers (some FUSE and network file systems,
 # a folder this process may write into but not read): the rename stands, unflushed
 _NO_FOLDER_SYNC = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF, errno.EACCES, errno.EPERM}

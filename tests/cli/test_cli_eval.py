@@ -370,3 +370,79 @@ def test_eval_notes_annotations_scored_with_w_h_for_their_area(setup, run_cli, t
         rec = json.loads((tmp_path / "e.json").read_text())
         assert {k: rec[k] for k in ("AP", "AP50", "APs", "APm", "APl")} == \
             {k: expected[k] for k in ("AP", "AP50", "APs", "APm", "APl")}
+
+
+@pytest.mark.parametrize("where", ["--coco-gt", "--json", "--confusion-png"])
+def test_a_stop_between_evals_writes_leaves_every_earlier_file_as_it_was(setup, run_cli, tmp_path, monkeypatch,
+                                                                         request, where) -> None:
+    """A Ctrl-C between eval's writes left this run's --coco-results beside an earlier run's
+    --coco-gt and --json, after a bare 'interrupted': the files are now renamed into place together,
+    so a stop before leaves them all as they were (no temp left), and its line says so."""
+    import os
+    import signal
+
+    import yolox_edge.cli.eval as cli_eval
+    import yolox_edge.engine.confusion_report as confusion_report
+    import yolox_edge.engine.evaluator as evaluator
+
+    ckpt, spec = setup
+    out = tmp_path / "out"
+    out.mkdir()
+    files = {flag: out / name for flag, name in (("--json", "e.json"), ("--coco-results", "r.json"),
+                                                 ("--coco-gt", "gt.json"), ("--confusion-png", "c.png"))}
+    for path in files.values():
+        path.write_text("earlier")
+    args = ["eval", ckpt, "--data", spec, *(a for flag, path in files.items() for a in (flag, path))]
+
+    def stop(*a, **k):
+        if where == "--confusion-png":  # SIGTERM: systemd, docker stop, timeout
+            os.kill(os.getpid(), signal.SIGTERM)
+        raise KeyboardInterrupt
+
+    def unhandled(signum, frame):  # a regression must fail the test, not end pytest
+        raise AssertionError("SIGTERM reached the test's own handler")
+
+    old = signal.signal(signal.SIGTERM, unhandled)
+    request.addfinalizer(lambda: signal.signal(signal.SIGTERM, old))
+    target = {"--coco-gt": (evaluator, "write_coco_gt"), "--json": (cli_eval, "write_json"),
+              "--confusion-png": (confusion_report, "write_confusion_png")}[where]
+    real = getattr(*target)
+    monkeypatch.setattr(*target, stop)
+    code, _, err = run_cli(*args)
+    assert signal.getsignal(signal.SIGTERM) is unhandled  # put back after the run
+    assert code == (143 if where == "--confusion-png" else 130), err
+    assert all(path.read_text() == "earlier" for path in files.values())
+    assert sorted(p.name for p in out.iterdir()) == ["c.png", "e.json", "gt.json", "r.json"]  # no temp left
+    how = "stopped by SIGTERM" if where == "--confusion-png" else "interrupted"
+    names = [str(files[f]) for f in ("--json", "--coco-results", "--coco-gt", "--confusion-png")]
+    listed = f"{', '.join(names[:-1])} and {names[-1]}"
+    assert (f"eval: {how}: none of {listed} was written ({listed} still hold an earlier run's, untouched): the files "
+            "are written together once the evaluation is done") in err.splitlines(), err
+    # stopped once they are in place, while the report is printed: all are this run's, and the line says so
+    monkeypatch.setattr(*target, real)
+    monkeypatch.setattr(cli_eval, "_report", stop)
+    code, _, err = run_cli(*args)
+    assert code in (130, 143) and not any(path.read_bytes() == b"earlier" for path in files.values()), err
+    assert f"eval: {how} after its files were written: {listed} hold this run's results" in err.splitlines()
+
+
+def test_an_error_in_evals_writes_leaves_every_earlier_file_as_it_was(setup, run_cli, tmp_path, monkeypatch) -> None:
+    """A failure writing --coco-gt (or the plot) after --coco-results was written left the two runs' files
+    side by side; now none is replaced, by eval_model in Python too."""
+    import yolox_edge.engine.evaluator as evaluator
+    from yolox_edge.engine import evaluate_model
+
+    ckpt, spec = setup
+    res_file, gt_file = tmp_path / "r.json", tmp_path / "gt.json"
+    res_file.write_text("earlier")
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device", str(gt_file))
+
+    monkeypatch.setattr(evaluator, "write_coco_gt", full_disk)
+    code, _, err = run_cli("eval", ckpt, "--data", spec, "--coco-results", res_file, "--coco-gt", gt_file)
+    assert code == 2 and f"{gt_file}: No space left on device" in err, err
+    assert res_file.read_text() == "earlier" and sorted(p.name for p in tmp_path.glob("*.json")) == ["r.json"]
+    with pytest.raises(OSError):
+        evaluate_model(ckpt, spec, progress=False, log=None, coco_results=res_file, coco_gt=gt_file)
+    assert res_file.read_text() == "earlier" and not gt_file.exists()

@@ -10,6 +10,7 @@ from ..thresholds import APP_CONF, EVAL_CONF, EVAL_NMS_IOU
 from . import add_no_progress, add_precision_hint
 from .argtypes import file_named, img_size, positive, unit_interval
 from .jsonout import STDOUT, add_json_option, check_json_target, report_stream, write_json
+from .signals import Terminated, sigterm_stops
 
 
 def add_parser(sub) -> None:
@@ -52,7 +53,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..engine.evaluator import STAT_NAMES, evaluate_model, per_class_lines
+    from ..engine.evaluator import evaluate_model
+    from ..fileio import StagedFiles
 
     check_json_target(args)  # written after the evaluation: refuse a bad path first
     outputs = [(flag, value) for flag, value in (("--coco-results", args.coco_results), ("--coco-gt", args.coco_gt),
@@ -62,13 +64,57 @@ def run(args) -> int:
             raise UserError(f"{value}: named by both {flag} and {other}, so one file would replace the other; "
                             "give them two file names")
     notes: list[str] = []  # printed after the scores
-    res = evaluate_model(args.model, args.data, args.split, img_size=args.img_size, batch_size=args.batch,
-                         threads=args.threads, precision_hint=args.precision_hint, conf=args.conf, iou=args.nms,
-                         log=notes.append, save_dir=args.save_dir, save_conf=args.save_conf,
-                         confusion=args.confusion, confusion_conf=args.confusion_conf,
-                         confusion_png=args.confusion_png, coco_results=args.coco_results, coco_gt=args.coco_gt,
-                         progress=not args.no_progress)
-    write_json(res, args.json_out)
+    # --json, --coco-results, --coco-gt and --confusion-png are renamed into place together: a
+    # Ctrl-C between two writes left this run's files beside an earlier run's, after a bare 'interrupted'
+    files = StagedFiles()
+    try:
+        with sigterm_stops():  # SIGTERM too: unhandled, it left the staged files' temps behind
+            with files:
+                res = evaluate_model(args.model, args.data, args.split, img_size=args.img_size,
+                                     batch_size=args.batch, threads=args.threads, precision_hint=args.precision_hint,
+                                     conf=args.conf, iou=args.nms, log=notes.append, save_dir=args.save_dir,
+                                     save_conf=args.save_conf, confusion=args.confusion,
+                                     confusion_conf=args.confusion_conf, confusion_png=args.confusion_png,
+                                     coco_results=args.coco_results, coco_gt=args.coco_gt,
+                                     progress=not args.no_progress, files=files)
+                if args.json_out != STDOUT:
+                    write_json(res, args.json_out, files)
+            if args.json_out == STDOUT:
+                write_json(res, STDOUT)
+            _report(args, res, notes)
+    except KeyboardInterrupt as e:
+        named = [p for p in (args.json_out, args.coco_results, args.coco_gt, args.confusion_png) if p and p != STDOUT]
+        if named:
+            how = "stopped by SIGTERM" if isinstance(e, Terminated) else "interrupted"
+            print(stopped_note(how, named, files.committed), file=sys.stderr)
+        raise
+    return 0
+
+
+def stopped_note(how: str, named: list[str], written: bool) -> str:
+    """The line an eval stopped (``how``: 'interrupted', 'stopped by SIGTERM') prints: whether its
+    files (``named``: each one the flags ask for) all hold this run's results, or none does (each
+    earlier one untouched): they are renamed into place together."""
+    if written:
+        return (f"eval: {how} after its files were written: {_and(named)} hold{'s' * (len(named) == 1)} this "
+                "run's results")
+    line = f"eval: {how}: " + (f"{named[0]} was not written" if len(named) == 1
+                               else f"none of {_and(named)} was written")
+    earlier = [p for p in named if Path(p).exists()]
+    if earlier:
+        line += f" ({_and(earlier)} still hold{'s' * (len(earlier) == 1)} an earlier run's, untouched)"
+    return line + (": the files are written together once the evaluation is done" if len(named) > 1 else "")
+
+
+def _and(items: list[str]) -> str:
+    """'a, b and c'."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _report(args, res: dict, notes: list[str]) -> None:
+    """The readable report of ``res`` (stdout, or stderr under ``--json`` alone) and the notes."""
+    from ..engine.evaluator import STAT_NAMES, per_class_lines
+
     out = report_stream(args)
     print(f"{args.model} [{res['backend']}, {res['precision']}] on {args.data}:{args.split} "
           f"({res['images']} images, {res['seconds']:.1f}s)", file=out)
@@ -98,7 +144,6 @@ def run(args) -> int:
               "ids of --coco-results: pycocotools on the two files gives this AP)", file=out)
     for line in notes:  # the model's class names or category ids are not the data's
         print(line, file=sys.stderr)
-    return 0
 
 
 def coco_results_line(res: dict) -> str:

@@ -6,7 +6,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from ..fileio import StagedFiles
 
 STDOUT = "-"
 
@@ -37,8 +40,9 @@ def check_json_target(args: argparse.Namespace) -> None:
         require_writable(args.json_out, "JSON")
 
 
-def write_json(obj: Any, target: str | None) -> None:
-    """Print ``obj`` (target ``-``) or write it atomically to ``target``; nothing for None."""
+def write_json(obj: Any, target: str | None, files: StagedFiles | None = None) -> None:
+    """Print ``obj`` (target ``-``) or write it atomically to ``target``; nothing for None.
+    ``files``: a file is staged there, renamed into place with the others by its ``commit``."""
     if target is None:
         return
     text = json.dumps(obj, indent=2)
@@ -47,4 +51,4 @@ def write_json(obj: Any, target: str | None) -> None:
         sys.stdout.flush()
         return
     from ..fileio import atomic_write_bytes
-    atomic_write_bytes(Path(target), lambda f: f.write(text.encode()))
+    (files.write if files is not None else atomic_write_bytes)(Path(target), lambda f: f.write(text.encode()))

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..fileio import StagedFiles
 
 MATRIX_CLASSES = 12  # the text matrix is printed up to this many classes (wider wraps in a terminal)
 
@@ -93,10 +97,11 @@ def shown_classes(summary: dict) -> list[int]:
     return [k for k in range(c) if m[k].sum() or m[:, k].sum()]
 
 
-def write_confusion_png(summary: dict, path: str | Path, title: str = "") -> Path:
-    """The matrix as a heat map, written atomically to ``path``: each row normalised (a true
-    class's boxes, or the false alarms, as shares), counts in the cells while they fit, only
-    the classes that occur, fonts sized to the class count so 80 classes stay readable."""
+def write_confusion_png(summary: dict, path: str | Path, title: str = "", files: StagedFiles | None = None) -> Path:
+    """The matrix as a heat map, written atomically to ``path`` (``files``: staged there, renamed
+    into place by its ``commit``): each row normalised (a true class's boxes, or the false alarms,
+    as shares), counts in the cells while they fit, only the classes that occur, fonts sized to
+    the class count so 80 classes stay readable."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -136,5 +141,5 @@ def write_confusion_png(summary: dict, path: str | Path, title: str = "") -> Pat
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
-    atomic_write_bytes(path, lambda f: f.write(buf.getvalue()))
+    (files.write if files is not None else atomic_write_bytes)(path, lambda f: f.write(buf.getvalue()))
     return Path(path)

@@ -15,7 +15,7 @@ from ..data.preprocess import read_image
 from ..data.sample import Sample
 from ..data.spec import Split, read_split
 from ..errors import UserError, in_python
-from ..fileio import require_writable
+from ..fileio import StagedFiles, atomic_write_bytes, require_writable
 from ..postprocess import Detections
 from ..progress import deprecated_keywords, first_few, line_sink, progress_bar
 from ..thresholds import APP_CONF, EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU, check_thresholds
@@ -331,7 +331,7 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
                    save_dir: str | Path | None = None, save_conf: float = APP_CONF,
                    confusion: bool = False, confusion_conf: float | None = None,
                    confusion_png: str | Path | None = None, coco_results: str | Path | None = None,
-                   coco_gt: str | Path | None = None) -> dict:
+                   coco_gt: str | Path | None = None, files: StagedFiles | None = None) -> dict:
     """``yolox-edge eval``: COCO AP of any artifact (checkpoint, export, bundle) on ``split`` of the
     data spec ``data``; returns the record ``eval --json`` writes (AP, AP50, ... plus model, backend,
     precision, data, split, input size), which ``package_bundle(eval_json=...)`` takes as a file.
@@ -363,7 +363,13 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
     ``coco_gt``: also write the ground truth as scored to this JSON file (COCO format: the images
     read, their boxes, the categories; ``evaluate(ground_truth=)``), so pycocotools on it and the
     ``coco_results`` file gives this AP for voc and yolo data too, whose ids are the built ones.
-    The record's ``coco_gt`` names the file and counts its images and annotations."""
+    The record's ``coco_gt`` names the file and counts its images and annotations.
+
+    The files (``coco_results``, ``coco_gt``, ``confusion_png``) are written to temps and renamed
+    into place together once all are ready: a run stopped or failed before leaves each earlier
+    file there as it was, never a mix of this run's and an earlier run's. ``files``: a
+    ``fileio.StagedFiles`` to stage them in instead, for the caller to rename into place with
+    its own (``eval --json``), by its ``commit``."""
     from ..runtime import load_predictor
 
     check_thresholds(save_conf, EVAL_NMS_IOU, EVAL_MAX_DET)
@@ -408,32 +414,36 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
     if area_taken:  # with or without --coco-gt: APs/APm/APl are those of the area used
         say(area_note(area_taken, _annotation_file(data, split)))
     record = evaluation_record(model, pred, data, split, res)
-    if coco_results is not None:
-        dropped = write_coco_results(results, coco_results)
-        record["coco_results"] = {"file": str(coco_results),
-                                  "ids": "json" if split_data.category_ids is not None else "built"}
-        if dropped:
-            record["coco_results"]["left_out"] = dropped
-            say(f"note: {dropped} of {len(results)} detection(s) have a NaN or infinite score or box, "
-                           f"left out of {coco_results} (JSON has no NaN: the COCO server refuses such a file); "
-                           "the model gave them, so check its outputs (eval's AP was taken with them)")
-    if coco_gt is not None:
-        nulled = write_coco_gt(gt, coco_gt)
-        record["coco_gt"] = {"file": str(coco_gt), "images": len(gt["images"]), "annotations": len(gt["annotations"])}
-        if nulled:
-            record["coco_gt"]["nulled"] = nulled
-            say(f"note: {len(nulled)} NaN or infinite number(s) of the ground truth ({first_few(nulled, 3)}) "
-                           f"written as null in {coco_gt} (JSON has no NaN: other COCO tools refuse such a file); "
-                           "no box is scored from them, so the AP is unchanged")
-    if counter is not None:
-        record["confusion"] = counter.summary(split_data.names, confusion_conf, app_conf=pred.conf,
-                                              category_ids=split_data.category_ids)
-        if confusion_png is not None:
-            from .confusion_report import write_confusion_png
+    # one StagedFiles for all: a stop between two writes left this run's results beside an earlier
+    # run's ground truth (or plot), which read as one run's
+    with contextlib.nullcontext(files) if files is not None else StagedFiles() as files:
+        if coco_results is not None:
+            dropped = write_coco_results(results, coco_results, files)
+            record["coco_results"] = {"file": str(coco_results),
+                                      "ids": "json" if split_data.category_ids is not None else "built"}
+            if dropped:
+                record["coco_results"]["left_out"] = dropped
+                say(f"note: {dropped} of {len(results)} detection(s) have a NaN or infinite score or box, "
+                    f"left out of {coco_results} (JSON has no NaN: the COCO server refuses such a file); "
+                    "the model gave them, so check its outputs (eval's AP was taken with them)")
+        if coco_gt is not None:
+            nulled = write_coco_gt(gt, coco_gt, files)
+            record["coco_gt"] = {"file": str(coco_gt), "images": len(gt["images"]),
+                                 "annotations": len(gt["annotations"])}
+            if nulled:
+                record["coco_gt"]["nulled"] = nulled
+                say(f"note: {len(nulled)} NaN or infinite number(s) of the ground truth ({first_few(nulled, 3)}) "
+                    f"written as null in {coco_gt} (JSON has no NaN: other COCO tools refuse such a file); "
+                    "no box is scored from them, so the AP is unchanged")
+        if counter is not None:
+            record["confusion"] = counter.summary(split_data.names, confusion_conf, app_conf=pred.conf,
+                                                  category_ids=split_data.category_ids)
+            if confusion_png is not None:
+                from .confusion_report import write_confusion_png
 
-            write_confusion_png(record["confusion"], confusion_png,
-                                f"{Path(str(model)).name} on {Path(str(data)).name}:{split}, score >= "
-                                f"{confusion_conf:.2f}, IoU 0.5 (rows normalised)")
+                write_confusion_png(record["confusion"], confusion_png,
+                                    f"{Path(str(model)).name} on {Path(str(data)).name}:{split}, score >= "
+                                    f"{confusion_conf:.2f}, IoU 0.5 (rows normalised)", files)
     return record
 
 
@@ -477,23 +487,24 @@ def _finite(r: dict) -> bool:
     return all(np.isfinite(v) for v in (r["score"], *r["bbox"]))
 
 
-def write_coco_results(results: list[dict], path: str | Path) -> int:
+def write_coco_results(results: list[dict], path: str | Path, files: StagedFiles | None = None) -> int:
     """Write COCO results (``coco_results``' dicts) as one JSON list, atomically: a run stopped
     while writing leaves the earlier file whole. Returns how many were left out for a NaN or
-    infinite score or box.
+    infinite score or box. ``files``: staged there instead, renamed into place by its ``commit``.
 
     JSON has no NaN or infinity: written as ``NaN`` the file is refused by the COCO server and
     by strict parsers. Such a detection is left out rather than the file refused: it can match no
     box (a NaN box) or ranks nowhere (a NaN score), and the rest of a long evaluation stays usable;
     the caller says how many (the model gave them: its outputs are worth a look)."""
     kept = [r for r in results if _finite(r)]
-    write_json_file(kept, path)
+    write_json_file(kept, path, files)
     return len(results) - len(kept)
 
 
-def write_coco_gt(gt: dict, path: str | Path) -> list[str]:
-    """Write the ground truth as scored (``evaluate(ground_truth=)``) as strict JSON, atomically.
-    Returns where a NaN or infinite number was written as null (``'image 1 width'``).
+def write_coco_gt(gt: dict, path: str | Path, files: StagedFiles | None = None) -> list[str]:
+    """Write the ground truth as scored (``evaluate(ground_truth=)``) as strict JSON, atomically
+    (``files``: staged there). Returns where a NaN or infinite number was written as null
+    (``'image 1 width'``).
 
     The user's json may hold NaN (Python's json reads it) where no box is scored from it (an
     image's width, a 'segmentation', a key of its own): copied as ``NaN`` the file was not JSON,
@@ -518,21 +529,20 @@ def write_coco_gt(gt: dict, path: str | Path) -> list[str]:
             out[key] = [clean(e, f"{kind} {e.get('id')}" if isinstance(e, dict) else kind) for e in value]
         else:
             out[key] = clean(value, key)
-    write_json_file(out, path)
+    write_json_file(out, path, files)
     return where
 
 
-def write_json_file(value: list | dict, path: str | Path) -> None:
+def write_json_file(value: list | dict, path: str | Path, files: StagedFiles | None = None) -> None:
     """Write COCO results or ground truth as strict JSON, atomically: a run stopped while writing
-    leaves the earlier file whole. A ValueError, before anything is written, where ``value`` holds
-    NaN or infinity (the callers take those out first: JSON has no NaN)."""
+    leaves the earlier file whole (``files``: staged there, renamed into place by its ``commit``).
+    A ValueError, before anything is written, where ``value`` holds NaN or infinity (the callers
+    take those out first: JSON has no NaN)."""
     import json
-
-    from ..fileio import atomic_write_bytes
 
     # no indent: a COCO val run at conf 0.001 holds ~10^5 detections
     text = json.dumps(value, allow_nan=False)
-    atomic_write_bytes(Path(path), lambda f: f.write(text.encode()))
+    (files.write if files is not None else atomic_write_bytes)(Path(path), lambda f: f.write(text.encode()))
 
 
 def check_confusion_conf(confusion_conf: float, conf: float, flag: str = "") -> None:
