@@ -13,6 +13,9 @@ Fixtures
 - ``one_torch_thread``: torch limited to one thread for the test (use it with
   ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``): on the shared 2-core CI box
   OpenMP threads of small ops fight (up to 10x slower).
+- ``fsync_log``: records ``os.fsync``, ``os.replace``, ``os.rename`` and ``os.link`` in order
+  (``FsyncLog``), for asserting that a write is durable: ``fsync_log.assert_durable(path)``.
+  Skips the test on Windows, where a folder cannot be flushed.
 - ``run_cli``: a function ``run_cli(*args) -> (code, out, err)`` that calls
   ``yolox_edge.cli.main`` in-process with stdout/stderr captured. Uncaught exceptions
   propagate (so a test sees the traceback); argparse exits become their exit code.
@@ -126,6 +129,75 @@ def nano_coco_ckpt(refdata: Path, tmp_path_factory: pytest.TempPathFactory) -> P
                                     "--variant", "nano", "--out", out)
     assert code == 0, f"import-official failed ({code}): {stderr}"
     return out
+
+
+class FsyncLog:
+    """What ``os.fsync`` flushed and what renames and links named, in call order.
+
+    A flush is recorded by the flushed file's identity (device, inode), which a rename keeps, and
+    its size then; ``path`` (from /proc/self/fd on Linux) only makes failures readable. Its
+    ``events``: ``("sync", identity, size, path)`` and ``("name", identity, dst)``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.events: list[tuple] = []
+        real_fsync = os.fsync
+
+        def fsync(fd: int) -> None:
+            st = os.fstat(fd)
+            try:
+                where = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                where = f"fd {fd}"
+            real_fsync(fd)
+            self.events.append(("sync", (st.st_dev, st.st_ino), st.st_size, where))
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        for name in ("replace", "rename", "link"):
+            monkeypatch.setattr(os, name, self._naming(getattr(os, name)))
+
+    def _naming(self, real):
+        def call(src, dst, *a, **k):
+            real(src, dst, *a, **k)
+            st = os.stat(dst)
+            self.events.append(("name", (st.st_dev, st.st_ino), os.path.abspath(dst)))
+        return call
+
+    @staticmethod
+    def _identity(path: Path) -> tuple[int, int]:
+        st = os.stat(path)
+        return st.st_dev, st.st_ino
+
+    def named(self, path: str | Path) -> int:
+        """Index of the event that gave ``path`` its present file or folder (AssertionError if none)."""
+        ident, dst = self._identity(Path(path)), os.path.abspath(path)
+        hits = [i for i, e in enumerate(self.events) if e[0] == "name" and e[1] == ident and e[2] == dst]
+        assert hits, f"{path}: not put in place by a recorded rename or link: {self.events}"
+        return hits[-1]
+
+    def synced(self, path: str | Path, start: int = 0, stop: int | None = None) -> bool:
+        """Whether ``path``'s present file (with its present size: after its data were written)
+        or folder was flushed among ``events[start:stop]``."""
+        st = os.stat(path)
+        ident = (st.st_dev, st.st_ino)
+        return any(e[0] == "sync" and e[1] == ident and (os.path.isdir(path) or e[2] == st.st_size)
+                   for e in self.events[start:stop])
+
+    def assert_durable(self, path: str | Path) -> int:
+        """``path`` was flushed whole before the rename (or link) that named it, and its folder
+        after: both its bytes and its name survive a power loss. Returns the rename's index."""
+        path = Path(path)
+        i = self.named(path)
+        assert self.synced(path, 0, i), f"{path}: not flushed before its rename: {self.events}"
+        assert self.synced(path.parent, i + 1), f"{path.parent}: not flushed after {path.name}'s rename: {self.events}"
+        return i
+
+
+@pytest.fixture
+def fsync_log(monkeypatch: pytest.MonkeyPatch) -> FsyncLog:
+    """An ``FsyncLog`` recording from now to the end of the test."""
+    if os.name == "nt":
+        pytest.skip("Windows cannot flush a folder")
+    return FsyncLog(monkeypatch)
 
 
 @pytest.fixture

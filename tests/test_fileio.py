@@ -72,16 +72,59 @@ def _folder_fsync(monkeypatch, err: int | None) -> list[str]:
 
 
 @pytest.mark.skipif(os.name == "nt", reason="Windows cannot flush a folder")
-def test_sync_folder_flushes_the_folder_after_the_rename(tmp_path, monkeypatch) -> None:
-    """sync_folder=True: the rename is on disk when the call returns (the file, then its folder, is flushed)."""
+def test_every_atomic_write_flushes_the_file_then_its_folder(tmp_path, monkeypatch) -> None:
+    """The rename is on disk when the call returns, for every write: the folder was flushed only
+    where a caller asked (calibrate), so a power loss could lose any other file's rename."""
     from yolox_edge.fileio import atomic_write_bytes
 
     seen = _folder_fsync(monkeypatch, None)
-    atomic_write_bytes(tmp_path / "a.json", lambda f: f.write(b"{}"))
-    assert seen == ["file"]  # as before: one flush per write where nothing depends on its order
-    seen.clear()
-    atomic_write_bytes(tmp_path / "b.json", lambda f: f.write(b"{}"), sync_folder=True)
+    atomic_write_bytes(tmp_path / "b.json", lambda f: f.write(b"{}"))
     assert seen == ["file", "folder"] and (tmp_path / "b.json").read_bytes() == b"{}"
+
+
+def test_replace_durably_flushes_each_file_before_the_renames_and_each_folder_after(tmp_path, fsync_log) -> None:
+    from yolox_edge.fileio import replace_durably
+
+    stage, a, b = tmp_path / ".stage", tmp_path / "a", tmp_path / "b"
+    for d in (stage, a, b):
+        d.mkdir()
+    (stage / "x.bin").write_bytes(b"x" * 100)
+    (stage / "y.bin").write_bytes(b"y")
+    (a / "x.bin").write_bytes(b"old")
+    replace_durably([(stage / "x.bin", a / "x.bin"), (stage / "y.bin", b / "y.bin")])
+    assert (a / "x.bin").read_bytes() == b"x" * 100 and not any(stage.iterdir())
+    first = min(fsync_log.assert_durable(a / "x.bin"), fsync_log.assert_durable(b / "y.bin"))
+    syncs = [e for e in fsync_log.events if e[0] == "sync"]
+    assert len(syncs) == 4 and fsync_log.events.index(syncs[2]) > first  # two files, then two folders
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_move_to_new_is_durable(tmp_path, monkeypatch, fsync_log, hard_links) -> None:
+    """A live recording's move to a free name: flushed before the link (or the rename where the
+    file system has no hard links), the folder after."""
+    from yolox_edge.fileio import move_to_new
+
+    if not hard_links:
+        def no_link(a, b):
+            raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+        monkeypatch.setattr(os, "link", no_link)
+    src, dest = tmp_path / ".rec.tmp.mp4", tmp_path / "cam.mp4"
+    src.write_bytes(b"frames")
+    move_to_new(src, dest)
+    assert dest.read_bytes() == b"frames" and not src.exists()
+    fsync_log.assert_durable(dest)
+
+
+def test_fsync_tree_flushes_files_then_their_folder(tmp_path, fsync_log) -> None:
+    from yolox_edge.fileio import fsync_tree
+
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "m.bin").write_bytes(b"m")
+    (tmp_path / "s" / "metadata.json").write_bytes(b"{}")
+    fsync_tree(tmp_path / "s")
+    folder = [i for i in range(len(fsync_log.events)) if fsync_log.synced(tmp_path / "s", i, i + 1)]
+    assert folder == [2] and fsync_log.synced(tmp_path / "s" / "m.bin", 0, 2), fsync_log.events
+    assert fsync_log.synced(tmp_path / "s" / "metadata.json", 0, 2)
 
 
 @pytest.mark.skipif(os.name == "nt", reason="Windows cannot flush a folder")
@@ -91,7 +134,7 @@ def test_a_folder_the_file_system_cannot_flush_is_no_error(tmp_path, monkeypatch
     from yolox_edge.fileio import atomic_write_bytes
 
     _folder_fsync(monkeypatch, err)
-    atomic_write_bytes(tmp_path / "m.json", lambda f: f.write(b"{}"), sync_folder=True)
+    atomic_write_bytes(tmp_path / "m.json", lambda f: f.write(b"{}"))
     assert (tmp_path / "m.json").read_bytes() == b"{}"
 
 
@@ -102,7 +145,7 @@ def test_a_failing_folder_flush_names_the_file(tmp_path, monkeypatch) -> None:
 
     _folder_fsync(monkeypatch, errno.EIO)
     with pytest.raises(OSError) as info:
-        atomic_write_bytes(tmp_path / "m.json", lambda f: f.write(b"{}"), sync_folder=True)
+        atomic_write_bytes(tmp_path / "m.json", lambda f: f.write(b"{}"))
     assert info.value.errno == errno.EIO and info.value.filename == str(tmp_path / "m.json")
 
 

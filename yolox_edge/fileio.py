@@ -1,5 +1,5 @@
-"""Atomic writes, folder flushes and file hashes: torch-free, so device-side commands (bench, predict,
-eval, verify) run on boards where only the runtimes are installed."""
+"""Atomic, durable writes (file and folder flushed) and file hashes: torch-free, so device-side
+commands (bench, predict, eval, verify) run on boards where only the runtimes are installed."""
 from __future__ import annotations
 
 import contextlib
@@ -10,7 +10,7 @@ import signal
 import tempfile
 import threading
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterator, Sequence
 
 
 MIB = 1024 ** 2  # every model size a user reads is in MiB, as bench prints it
@@ -67,18 +67,18 @@ def require_writable(path: str | Path, what: str = "output") -> Path:
     return path
 
 
-def atomic_write_bytes(path: str | Path, write, *, sync_folder: bool = False) -> None:
-    """Call ``write(fileobj)`` on a temp file beside ``path``, then rename over it.
+def atomic_write_bytes(path: str | Path, write) -> None:
+    """Call ``write(fileobj)`` on a temp file beside ``path``, then rename over it, durably.
 
-    ``sync_folder``: also flush the folder (``fsync_folder``), so that the rename is on disk when
-    this returns. For a write that a next step depends on: without it a power loss may keep
-    the next step's renames or removals and lose this one (not every file system keeps them in order)."""
+    The file is flushed (fsync) before the rename and its folder after it, so when this returns
+    the new bytes are on disk under ``path``: a power loss leaves the old file or the new one,
+    never an empty file or a lost rename, and a next step's renames cannot reach the disk first
+    (not every file system keeps them in order)."""
     path = Path(path)
     tmp = _written_temp(path, write)
     try:
         os.replace(tmp, path)
-        if sync_folder:
-            fsync_folder(path.parent)
+        fsync_folder(path.parent)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         _name_the_file(e, path)
@@ -156,10 +156,13 @@ class StagedFiles:
         """Rename every staged file into place (a failed rename removes the temps not yet moved)."""
         try:
             with stops_held():
+                folders = dict.fromkeys(path.parent for _, path in self._staged)
                 while self._staged:
                     tmp, path = self._staged[0]
                     os.replace(tmp, path)
                     self._staged.pop(0)
+                for folder in folders:  # the renames on disk, as atomic_write_bytes' own
+                    fsync_folder(folder)
                 self.committed = True
         finally:
             self.discard()
@@ -205,6 +208,41 @@ def fsync_folder(folder: str | Path) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def fsync_file(path: str | Path) -> None:
+    """Flush a file that other code wrote (an exporter, OpenCV, a zip extractor) to disk.
+
+    Windows flushes only through a handle open for writing; POSIX through any, and read-only
+    opens work on files whose mode forbids writing."""
+    flags = (os.O_RDWR | getattr(os, "O_BINARY", 0)) if os.name == "nt" else os.O_RDONLY
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_durably(moves: Sequence[tuple[Path, Path]]) -> None:
+    """``os.replace(src, dst)`` for each pair, durably: every ``src`` is flushed first, then
+    renamed, then each destination folder flushed once. For files written in a staging folder
+    and moved into place: when this returns, the files and their names are on disk, so a
+    metadata.json written next cannot outlive them after a power loss."""
+    for src, _ in moves:
+        fsync_file(src)
+    for src, dst in moves:
+        os.replace(src, dst)
+    for folder in dict.fromkeys(Path(dst).parent for _, dst in moves):
+        fsync_folder(folder)
+
+
+def fsync_tree(folder: str | Path) -> None:
+    """Flush every file and folder under ``folder``, ``folder`` last: a staging folder about to be
+    renamed into place (then flush the folder it is renamed into)."""
+    for dirpath, _, filenames in os.walk(folder, topdown=False):
+        for name in filenames:
+            fsync_file(Path(dirpath) / name)
+        fsync_folder(dirpath)
 
 
 def new_file_mode(path: Path) -> int:
@@ -258,7 +296,9 @@ def move_no_clobber(src: Path, path: Path) -> Path:
 def move_to_new(src: Path, dest: Path) -> None:
     """Move ``src`` to ``dest``, which must not exist: FileExistsError if it does, even if another
     process made it a moment ago. A hard link claims the name atomically; where the file system
-    has none (FAT, exFAT, some Android storage) the name is checked, then renamed onto."""
+    has none (FAT, exFAT, some Android storage) the name is checked, then renamed onto. Durable as
+    ``replace_durably``: ``src`` is flushed before, ``dest``'s folder after."""
+    fsync_file(src)  # its bytes on disk before its new name is
     try:
         os.link(src, dest)
     except FileExistsError:
@@ -267,8 +307,9 @@ def move_to_new(src: Path, dest: Path) -> None:
         if os.path.lexists(dest):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dest)) from None
         os.replace(src, dest)
-        return
-    os.unlink(src)
+    else:
+        os.unlink(src)
+    fsync_folder(dest.parent)
 
 
 def file_identity(path: str | Path) -> tuple[int, ...] | None:

@@ -99,3 +99,14 @@ def test_predict_json_gives_each_detection_the_models_category_id(run_cli, small
     assert sum(len(f["detections"]) for f in frames)
     code, out, err = run_cli("predict", small / "m.pt", small / "img.jpg", "--json", "--conf", "0")
     assert code == 0 and not any("category_id" in d for d in json.loads(out)[0]["detections"])
+
+
+def test_a_json_file_is_on_disk_when_written(tmp_path, fsync_log) -> None:
+    """--json FILE: the file is flushed before its rename and its folder after; the folder was
+    not flushed, so a power loss could lose the rename (and leave an earlier run's file)."""
+    from yolox_edge.cli.jsonout import write_json
+
+    path = tmp_path / "out" / "eval.json"
+    write_json({"AP": 0.5}, str(path))
+    fsync_log.assert_durable(path)
+    assert json.loads(path.read_text()) == {"AP": 0.5}

@@ -165,3 +165,15 @@ def test_an_edited_category_ids_is_refused_on_load(tmp_path) -> None:
     torch.save(ckpt, path)
     with pytest.raises(UserError, match=r"m\.pt: category_ids 2 ids for 3 classes; the file is damaged or was edited"):
         load_model(path)
+
+
+def test_a_saved_checkpoint_and_its_name_are_on_disk(tmp_path, fsync_log) -> None:
+    """The checkpoint's bytes are flushed before its rename and its folder after: a power loss
+    once save_checkpoint returned keeps this last.pt. The folder was not flushed, so the rename
+    could be lost and --resume start from the epoch before (or find no last.pt)."""
+    model = create_model("test", num_classes=2)
+    path = save_checkpoint(tmp_path / "run" / "last.pt", model, class_names=["a", "b"], epoch=1)
+    fsync_log.assert_durable(path)
+    fsync_log.events.clear()
+    save_checkpoint(path, model, class_names=["a", "b"], epoch=2)  # over the previous epoch's
+    fsync_log.assert_durable(path)

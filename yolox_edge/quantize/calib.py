@@ -289,10 +289,10 @@ def _replace_set(out: Path, blob: bytes, digest: str, manifest: dict) -> str:
     """
     live = _live_array(out)
     name = ARRAY_NAME if live != ARRAY_NAME else f"calib-{digest[:12]}.npy"
-    atomic_write_bytes(out / name, lambda f: f.write(blob), sync_folder=True)
+    atomic_write_bytes(out / name, lambda f: f.write(blob))
     text = json.dumps({**manifest, "array": name}, indent=1).encode()
     # the switch from old set to new
-    atomic_write_bytes(out / MANIFEST_NAME, lambda f: f.write(text), sync_folder=True)
+    atomic_write_bytes(out / MANIFEST_NAME, lambda f: f.write(text))
     for f in out.iterdir():
         if f.name != name and _OWN_ARRAY.fullmatch(f.name) and f.is_file():
             try:
