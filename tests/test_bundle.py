@@ -1021,3 +1021,28 @@ def test_package_refuses_a_preprocessing_the_app_would_not_honour(tmp_path: Path
         assert not (tmp_path / "b.zip").exists()
     (exp / "metadata.json").write_text(json.dumps(meta))
     assert run_cli("package", exp, "--target", "ncnn", "--out", tmp_path / "b.zip")[0] == 0
+
+
+@pytest.mark.parametrize("empty_dest", [False, True])
+def test_an_extracted_bundle_is_on_disk_when_extract_returns(bundle: Path, tmp_path: Path, fsync_log,
+                                                              empty_dest: bool) -> None:
+    """verify --extract DEST: every extracted file and the staging folder are flushed before the
+    folder is renamed to DEST, and DEST's parent after (into an empty DEST: each file flushed
+    before its move, DEST after). The renames were unflushed: after a power loss DEST could be
+    missing, or hold empty files under names that passed the sha256 check."""
+    from yolox_edge.bundle.opener import extract_bundle
+
+    dest = tmp_path / "app" / "model"
+    if empty_dest:
+        dest.mkdir(parents=True)
+    folder, _ = extract_bundle(bundle, dest)
+    files = sorted(folder.iterdir())
+    assert folder == dest and files
+    if empty_dest:
+        for f in files:
+            fsync_log.assert_durable(f)
+    else:
+        renamed = fsync_log.named(dest)
+        assert all(fsync_log.synced(f, 0, renamed) for f in files), fsync_log.events
+        assert fsync_log.synced(dest, 0, renamed) and fsync_log.synced(dest.parent, renamed + 1), fsync_log.events
+

@@ -137,3 +137,18 @@ def test_export_detector_refuses_category_ids_that_do_not_fit_its_classes(tmp_pa
         assert not (tmp_path / "bad").exists()  # refused before any folder was made
     assert export_detector(model, "onnx", tmp_path / "ok", category_ids=[7, 12, 40], **kw).metadata["category_ids"] == [
         7, 12, 40]
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_an_export_is_on_disk_its_model_files_before_its_metadata(tiny_ckpt, tmp_path, fsync_log, fmt) -> None:
+    """Each file made in the staging folder is flushed before its rename into --out, --out after
+    the renames, and only then is metadata.json written (flushed the same way): a power loss
+    never leaves an empty model file, nor a metadata.json naming files whose renames were lost.
+    The model files were renamed unflushed."""
+    res = export_model(tiny_ckpt, fmt, tmp_path / "exp")
+    models = [f for f in res.files if f.name != "metadata.json"]
+    meta = fsync_log.assert_durable(res.directory / "metadata.json")
+    for f in models:
+        fsync_log.assert_durable(f)
+    last_model = max(fsync_log.named(f) for f in models)
+    assert last_model < meta and fsync_log.synced(res.directory, last_model + 1, meta), fsync_log.events

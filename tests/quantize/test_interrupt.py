@@ -312,3 +312,19 @@ def test_the_host_in_a_staging_folders_name_has_no_dots(monkeypatch):
     assert host_tag() == "node1-lab-example-org"
     monkeypatch.setattr(socket, "gethostname", lambda: "")
     assert host_tag() == "unknown-host"
+
+
+def test_committed_exports_are_on_disk_their_model_files_before_their_metadata(tiny_ckpt, tiny_calib, tmp_path,
+                                                                               monkeypatch, fsync_log):
+    """The staged files (written by the exporters, unflushed) are flushed before their renames
+    into the format's folder, that folder after, and metadata.json is renamed only after the
+    model files' renames are on disk. They were moved by bare renames: after a power loss the
+    folder could hold an empty model file, or a metadata.json naming one whose rename was lost."""
+    import yolox_edge.quantize.pipeline as pipeline
+
+    out = tmp_path / "q"
+    monkeypatch.setattr(pipeline, "quantize_detector", fake_export)
+    pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", out, progress=False, log=None)
+    meta = fsync_log.assert_durable(out / "metadata.json")
+    model = fsync_log.assert_durable(out / "m.onnx")
+    assert model < meta and fsync_log.synced(out, model + 1, meta), fsync_log.events

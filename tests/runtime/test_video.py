@@ -195,3 +195,19 @@ def test_official_nano_on_a_clip(refdata, nano_coco_ckpt, tmp_path) -> None:
     for name, want in (("dog", [133, 207, 326, 543]), ("car", [466, 78, 692, 171])):
         assert np.abs(first[name] - want).max() <= 8, (name, first[name])
     assert np.abs(second["car"] - first["car"] - [48, 0, 48, 0]).max() <= 8, second["car"] - first["car"]
+
+
+@pytest.mark.parametrize("replace", [True, False])
+def test_the_annotated_video_is_on_disk_when_committed(tmp_path, fsync_log, replace) -> None:
+    """OpenCV writes the temp file unflushed; commit flushes it before the rename (or, with
+    replace=False, the link to a free name) and the folder after. It was a bare rename."""
+    from yolox_edge.runtime.video import AtomicVideoWriter
+
+    out = tmp_path / "clip_pred.mp4"
+    out.write_bytes(b"an earlier run's")
+    writer = AtomicVideoWriter(out, 25.0, (64, 48), replace=replace)
+    for i in range(3):
+        writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    path = writer.commit()
+    assert (path == out) == replace and count_frames(path) == (3, (48, 64))
+    fsync_log.assert_durable(path)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UserError, file_in_the_way
-from ..fileio import missing_folders, move_to_new, new_folder_mode, remove_empty_folders
+from ..fileio import fsync_folder, fsync_tree, missing_folders, move_to_new, new_folder_mode, remove_empty_folders
 from .package import check_extracted
 from .safezip import safe_extract
 
@@ -57,11 +57,13 @@ def extract_bundle(bundle: str | Path, dest: str | Path | None = None) -> tuple[
             tmp.rmdir()
         else:
             os.chmod(tmp, new_folder_mode(dest))  # mkdtemp's 0700 would outlive the checks
+            fsync_tree(tmp)  # its files and entries on disk before the name that says it is whole
             try:
                 os.rename(tmp, dest)  # one step: dest appears whole or not at all
             except OSError as e:
                 raise UserError(f"{dest}: cannot be made ({e.strerror}; created meanwhile?); extract into a "
                                 "new folder") from None
+            fsync_folder(dest.parent)
     except BaseException:  # a refused bundle, a full disk or Ctrl-C: dest as it was
         shutil.rmtree(tmp, ignore_errors=True)
         remove_empty_folders(made)

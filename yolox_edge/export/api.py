@@ -1,7 +1,6 @@
 """``export_model``: a checkpoint -> one exported artifact folder (model files + metadata.json)."""
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -11,7 +10,7 @@ import torch
 from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import checkpoint_category_ids, load_model
-from ..fileio import missing_folders, remove_empty_folders, sha256_file
+from ..fileio import missing_folders, remove_empty_folders, replace_durably, sha256_file
 from ..progress import deprecated_keywords
 from ..errors import FORCE, OUT, UserError, check_input_size, flag_value, in_python, input_hw, require_out_folder
 from ..models import Detector, variant_counts
@@ -237,9 +236,8 @@ def export_detector(detector: Detector, fmt: str, out: str | Path, *, class_name
                                   silu="rational" if rewritten else "exact", category_ids=category_ids)
             if replace_export:
                 clear_earlier_export(out, True)
-            # Complete files move in one rename each; the metadata (which names their hashes) last.
-            for n in names:
-                os.replace(tmp_p / n, out / n)
+            # Complete files move in one rename each, flushed; the metadata (which names their hashes) last.
+            replace_durably([(tmp_p / n, out / n) for n in names])
             write_metadata(out, meta, names)
     except BaseException:  # Ctrl-C or an error: no empty --out left behind (quantize does the same)
         remove_empty_folders(made)

@@ -12,7 +12,6 @@ decode in the graph) -> float graph -> INT8 with the decode left float -> metada
 from __future__ import annotations
 
 import copy
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 
 from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
-from ..fileio import missing_folders, remove_empty_folders, sha256_file
+from ..fileio import missing_folders, remove_empty_folders, replace_durably, sha256_file
 from ..progress import deprecated_keywords
 from ..errors import UserError, flag_value
 from ..engine.checkpoint import checkpoint_category_ids
@@ -427,9 +426,8 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
                                   extra={"source_checkpoint": Path(source).name, "quantization": quant},
                                   silu="rational" if details.get("silus_rewritten") else "exact",
                                   category_ids=checkpoint_category_ids(ckpt, source))
-            # Whole files move in one rename each; metadata.json (naming their hashes) comes last.
-            for n in names:
-                os.replace(tmp_p / n, out / n)
+            # Whole files move in one rename each, flushed; metadata.json (naming their hashes) comes last.
+            replace_durably([(tmp_p / n, out / n) for n in names])
             write_metadata(out, meta, names)
     except BaseException:  # Ctrl-C or an error: no empty --out left behind (as export_detector)
         remove_empty_folders(made)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..errors import FORCE
 from ..export.api import output_folder
-from ..fileio import missing_folders, remove_empty_folders
+from ..fileio import missing_folders, remove_empty_folders, replace_durably
 from ..export.metadata import METADATA_FILE
 from .ptq import QuantizeResult
 
@@ -171,8 +171,9 @@ class StagedOutput:
         for fmt, res in staged.items():
             target = output_folder(targets[fmt])
             names = list(res.metadata["files"])
-            for name in names + [METADATA_FILE]:
-                os.replace(res.directory / name, target / name)
+            # two flushed steps: a power loss can never keep metadata.json's rename and lose a model file's
+            replace_durably([(res.directory / name, target / name) for name in names])
+            replace_durably([(res.directory / METADATA_FILE, target / METADATA_FILE)])
             self.committed.append(target)
             results[fmt] = QuantizeResult(target, target / res.model_file.name, [target / n for n in names]
                                           + [target / METADATA_FILE], res.metadata)

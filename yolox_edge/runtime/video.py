@@ -123,13 +123,13 @@ class AtomicVideoWriter:
 
     def commit(self) -> Path:
         """Close the file and give it its name; returns that name."""
-        from ..fileio import move_no_clobber
+        from ..fileio import move_no_clobber, replace_durably
 
         self.writer.release()
         if not self.replace:
             self.path = move_no_clobber(self.tmp, self.path)
             return self.path
-        os.replace(self.tmp, self.path)
+        replace_durably([(self.tmp, self.path)])
         return self.path
 
     def discard(self) -> None:
