@@ -227,3 +227,15 @@ def test_staged_files_are_renamed_into_place_together(tmp_path, monkeypatch) -> 
     assert a.read_text() == "new a" and b.read_text() == "new b" and files.committed
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.json", "b.json", "sub"]
+
+
+def test_staged_files_are_durable_once_committed(tmp_path, fsync_log) -> None:
+    """eval's files renamed into place together: each flushed before its rename, its folder after."""
+    from yolox_edge.fileio import StagedFiles
+
+    (tmp_path / "a").mkdir()
+    with StagedFiles() as files:
+        files.write(tmp_path / "a" / "x.json", lambda f: f.write(b"{}"))
+        files.write(tmp_path / "y.json", lambda f: f.write(b"[1]"))
+    fsync_log.assert_durable(tmp_path / "a" / "x.json")
+    fsync_log.assert_durable(tmp_path / "y.json")
