@@ -360,6 +360,7 @@ def test_eval_notes_annotations_scored_with_w_h_for_their_area(setup, run_cli, t
     code, _, err = run_cli("eval", ckpt, "--data", clean, "--json", tmp_path / "clean.json")
     assert code == 0 and "usable area" not in err, err
     expected = json.loads((tmp_path / "clean.json").read_text())
+    assert "area_taken" not in expected
     note = (f"note: 3 annotation(s) of {spec.parent / 'gt.json'} (annotation 1, annotation 2, annotation 3) have no "
             "usable area (missing, NaN, infinite or negative): scored with their box's w * h instead, which decides "
             "whether APs, APm and APl count them")
@@ -370,6 +371,9 @@ def test_eval_notes_annotations_scored_with_w_h_for_their_area(setup, run_cli, t
         rec = json.loads((tmp_path / "e.json").read_text())
         assert {k: rec[k] for k in ("AP", "AP50", "APs", "APm", "APl")} == \
             {k: expected[k] for k in ("AP", "AP50", "APs", "APm", "APl")}
+        # --json says so too, as coco_gt's nulled: APs/APm/APl read from it later are those of w * h
+        assert rec["area_taken"] == {"json": str(spec.parent / "gt.json"), "count": 3,
+                                     "first": ["annotation 1", "annotation 2", "annotation 3"]}
 
 
 @pytest.mark.parametrize("where", ["--coco-gt", "--json", "--confusion-png"])

@@ -365,6 +365,11 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
     ``coco_results`` file gives this AP for voc and yolo data too, whose ids are the built ones.
     The record's ``coco_gt`` names the file and counts its images and annotations.
 
+    A COCO annotation whose ``area`` is missing, NaN, infinite or negative is scored with its
+    box's w * h; ``log`` receives one note, and the record's ``area_taken`` holds the json
+    (``json``), how many (``count``) and the first ``AREA_TAKEN_SHOWN`` of them (``first``:
+    ``'annotation ID'``), absent when there are none.
+
     The files (``coco_results``, ``coco_gt``, ``confusion_png``) are written to temps and renamed
     into place together once all are ready: a run stopped or failed before leaves each earlier
     file there as it was, never a mix of this run's and an earlier run's. ``files``: a
@@ -411,9 +416,12 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
     say = line_sink(log)
     for note in model_data_notes(pred.class_names, pred.category_ids, split_data):
         say(note)
-    if area_taken:  # with or without --coco-gt: APs/APm/APl are those of the area used
-        say(area_note(area_taken, _annotation_file(data, split)))
     record = evaluation_record(model, pred, data, split, res)
+    if area_taken:  # with or without --coco-gt: APs/APm/APl are those of the area used
+        source = _annotation_file(data, split)
+        say(area_note(area_taken, source))
+        # in the record too: APs/APm/APl read later from --json were those of w * h with nothing saying so
+        record["area_taken"] = {"json": source, "count": len(area_taken), "first": area_taken[:AREA_TAKEN_SHOWN]}
     # one StagedFiles for all: a stop between two writes left this run's results beside an earlier
     # run's ground truth (or plot), which read as one run's
     with contextlib.nullcontext(files) if files is not None else StagedFiles() as files:
@@ -445,6 +453,10 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
                                     f"{Path(str(model)).name} on {Path(str(data)).name}:{split}, score >= "
                                     f"{confusion_conf:.2f}, IoU 0.5 (rows normalised)", files)
     return record
+
+
+AREA_TAKEN_SHOWN = 10
+"""How many of the annotations scored with w * h for their area ``eval --json``'s ``area_taken`` names."""
 
 
 def area_note(taken: list[str], source: str | Path) -> str:
