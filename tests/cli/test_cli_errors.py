@@ -361,7 +361,7 @@ def test_heic_photos_are_named_not_skipped_unsaid(run_cli, bad, tmp_path) -> Non
     line = assert_one_line_error(run_cli("predict", bad / "good.pt", photos), "no images in this folder",
                                  "1 HEIC photo left out (IMG_0001.HEIC)", "convert to JPEG")
     line = assert_one_line_error(run_cli("predict", bad / "good.pt", photos / "IMG_0001.HEIC"),
-                                 "IMG_0001.HEIC: a HEIC/HEIF photo", "convert to JPEG")
+                                 "IMG_0001.HEIC: unreadable image: a HEIC/HEIF photo", "convert to JPEG")
     assert "not an image this OpenCV decodes" not in line
     shutil.copy(bad / "ok.jpg", photos / "ok.jpg")
     code, out, err = run_cli("predict", bad / "good.pt", photos)

@@ -3,6 +3,7 @@ boxes_to_image inverting the letterbox, and read_image errors naming the file.""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -142,20 +143,55 @@ def test_an_image_cut_short_is_named_truncated_not_an_unknown_format(tmp_path, s
             read_image(cut)
         with pytest.raises(check.BadSample) as training_says:
             check.load_image(cut)
+        assert str(predict_says.value) == str(training_says.value)
         if fmt == "WebP":
-            assert re.fullmatch(rf".*broken\{suffix}: a {fmt} file, but truncated or damaged .*re-copy.*",
-                                str(predict_says.value)), predict_says.value
+            assert re.fullmatch(rf".*broken\{suffix}: unreadable image: a {fmt} file, but truncated or damaged "
+                                ".*re-copy.*", str(predict_says.value)), predict_says.value
         else:
-            assert str(predict_says.value) == str(training_says.value) == check.problem(check.TRUNCATED, cut,
-                                                                                       check.CUT_SHORT)
+            assert str(predict_says.value) == check.problem(check.TRUNCATED, cut, check.CUT_SHORT)
             assert str(predict_says.value).endswith(": truncated image: file ends before the image data does; "
                                                     "re-copy or re-export it")
     other = tmp_path / "notes.jpg"
     other.write_bytes(b"this is not an image at all")
     # not only the five formats of the old words: AVIF, GIF, ... are read where this OpenCV decodes them
-    with pytest.raises(UserError, match=r"notes\.jpg: not an image this OpenCV decodes \(JPEG, PNG, BMP, WebP and "
+    with pytest.raises(UserError, match=r"notes\.jpg: unreadable image: not an image this OpenCV decodes \(JPEG, PNG, BMP, WebP and "
                        r"TIFF, and AVIF, GIF and others where its build has the decoder\); convert it to JPEG or PNG"):
         read_image(other)
+
+
+def test_read_image_refuses_what_training_refuses_in_its_words(tmp_path, monkeypatch) -> None:
+    """read_image (predict, eval, calibrate) and training's load_image disagreed: a PNG without its
+    IEND chunk that a decoder accepts was read by predict and skipped by training as truncated, and
+    a file that does not decode was 'FILE: not an image ...' in predict but 'FILE: unreadable image:
+    not an image ...' in training. One rule (check.read_problem), one wording; a whole PNG with
+    bytes after its IEND chunk is whole for both (training called it truncated)."""
+    from yolox_edge.data import check
+
+    rng = np.random.default_rng(0)
+    whole = cv2.imencode(".png", rng.integers(0, 255, (60, 80, 3), np.uint8))[1].tobytes()
+    p = tmp_path / "shot.png"
+
+    def both(path: Path) -> tuple[str, str]:
+        with pytest.raises(UserError) as predict_says:
+            read_image(path)
+        with pytest.raises(check.BadSample) as training_says:
+            check.load_image(path)
+        return str(predict_says.value), str(training_says.value)
+
+    for data in (whole + b"appended by an app " * 20, whole + bytes(5000)):  # after IEND: whole
+        p.write_bytes(data)
+        assert read_image(p).shape == check.load_image(p).shape == (60, 80, 3)
+        assert check.check_image_file(p) == (80, 60)
+    for bad, kind in ((b"", check.UNREADABLE), (b"not an image", check.UNREADABLE), (whole[:100], check.TRUNCATED)):
+        p.write_bytes(bad)
+        said = both(p)
+        assert said[0] == said[1] and said[0].startswith(f"{p}: {kind}: "), said
+    # a PNG without its IEND chunk (a copy stopped after the image data) that a decoder accepts
+    p.write_bytes(whole[:-12])
+    monkeypatch.setattr(cv2, "imdecode", lambda data, flags: np.full((60, 80, 3), 128, np.uint8))
+    assert both(p) == (check.problem(check.TRUNCATED, p, check.CUT_SHORT),) * 2
+    p.write_bytes(whole)
+    assert read_image(p).shape == (60, 80, 3)
 
 
 def test_a_jpeg_cut_off_after_its_header_is_refused_as_truncated(tmp_path, monkeypatch) -> None:

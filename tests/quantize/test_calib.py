@@ -69,7 +69,8 @@ def test_unreadable_images_are_named_with_why_and_left_out(tmp_path):
     (src / "broken.jpg").write_bytes(b"not a jpeg at all")
     cal = build_calibration_set(src, tmp_path / "out", img_size=64, count=10)
     assert len(cal) == 3 and str(src / "broken.jpg") not in cal.images
-    assert len(cal.skipped) == 1 and cal.skipped[0].startswith(f"{src / 'broken.jpg'}: not an image this OpenCV decodes")
+    assert len(cal.skipped) == 1 and cal.skipped[0].startswith(f"{src / 'broken.jpg'}: unreadable image: not an image this "
+                                                             "OpenCV decodes")
 
 
 def test_hidden_folders_are_not_calibration_images(tmp_path):

@@ -125,6 +125,31 @@ def jpeg_cut_short(data: bytes | np.ndarray) -> bool:
     return True
 
 
+def png_cut_short(data: bytes | np.ndarray) -> bool:
+    """True when ``data`` (a whole file in memory) is a PNG whose chunks stop before its IEND chunk.
+
+    The IEND chunk in the last 64 bytes answers for nearly every file at no cost. Without it the
+    chunks are walked (each names its length): a whole PNG with bytes appended after IEND (some
+    apps add their own data) decodes whole and is whole; training called it truncated where
+    predict read it. A file whose chunks do not parse is not called cut here (the decoder's
+    verdict stands)."""
+    def as_bytes(a) -> bytes:
+        return a.tobytes() if isinstance(a, np.ndarray) else bytes(a)
+
+    if as_bytes(data[:8]) != b"\x89PNG\r\n\x1a\n" or b"IEND" in as_bytes(data[-64:]).rstrip(b"\x00"):
+        return False  # the whole file is copied below only for the few that get there
+    buf = as_bytes(data)
+    i, n = 8, len(buf)
+    while i + 8 <= n:
+        kind = buf[i + 4:i + 8]
+        if not kind.isalpha() or not kind.isascii():
+            return False  # no chunk where one must be: damaged, not cut
+        if kind == b"IEND":
+            return False  # the end of the image: whole (what follows is another file's or an app's)
+        i += 12 + int.from_bytes(buf[i:i + 4], "big")  # length, type, data, CRC
+    return True
+
+
 HEAD_BYTES = 12  # enough for every signature image_format knows (WebP's is at bytes 8-11)
 
 
@@ -170,9 +195,10 @@ def undecodable_detail(head: bytes) -> str:
 def _check_bytes(p: Path, size: int, head: bytes, tail: bytes, whole: Callable[[], bytes | np.ndarray]) -> None:
     """BadSample for an empty or truncated file: what load_image and the header check both refuse.
 
-    ``whole`` gives the whole file, asked only of a JPEG without its end marker in ``tail``: a phone's
-    motion photo (a video after the JPEG) is whole by its segments (``jpeg_cut_short``), as
-    read_image (predict, eval) takes it; training and data check skipped it as truncated."""
+    ``whole`` gives the whole file, asked only of a JPEG or PNG without its end marker in ``tail``: a
+    phone's motion photo (a video after the JPEG) is whole by its segments (``jpeg_cut_short``), a PNG
+    with bytes after its IEND chunk by its chunks (``png_cut_short``); training and data check
+    skipped them as truncated."""
     if size == 0:
         raise BadSample(UNREADABLE, p, "empty file")
     if _cut_short(head, tail, whole):
@@ -180,19 +206,31 @@ def _check_bytes(p: Path, size: int, head: bytes, tail: bytes, whole: Callable[[
 
 
 def _cut_short(head: bytes, tail: bytes, whole: Callable[[], bytes | np.ndarray]) -> bool:
-    """Whether a JPEG or PNG file stops before its end (``_check_bytes``' arguments): a PNG by its
-    IEND chunk, a JPEG by its segments (``jpeg_cut_short``, asked only when its end marker is not
-    in ``tail``)."""
-    return _truncated(head, tail) and (head[:2] != b"\xff\xd8" or jpeg_cut_short(whole()))
+    """Whether a JPEG or PNG file stops before its end (``_check_bytes``' arguments): by its chunks
+    or segments (``png_cut_short``, ``jpeg_cut_short``), walked only when its end marker is not in
+    ``tail``."""
+    if not _truncated(head, tail):
+        return False
+    return jpeg_cut_short(whole()) if head[:2] == b"\xff\xd8" else png_cut_short(whole())
 
 
-def cut_short_problem(path: str | Path, data: np.ndarray) -> str | None:
-    """The TRUNCATED problem line for ``data`` (the whole file ``path``, in memory) when it is a
-    JPEG or PNG cut short, else None: ``read_image`` (predict, eval, calibrate) refuses such a file
-    in the words training and data check use."""
-    if _cut_short(data[:8].tobytes(), data[-_TAIL_BYTES:].tobytes(), lambda: data):
-        return problem(TRUNCATED, path, CUT_SHORT)
-    return None
+def read_problem(path: str | Path, data: np.ndarray, decoded: bool) -> str | None:
+    """The problem line ``load_image`` raises for ``data`` (the whole file ``path``, in memory, which
+    OpenCV decoded or not: ``decoded``), else None: ``read_image`` (predict, eval, calibrate) refuses
+    by it, so a file is refused by one rule in one wording everywhere. An empty file or a JPEG or
+    PNG cut short is refused even where OpenCV decodes it (a PNG without its IEND chunk decodes;
+    training skipped it as truncated where predict read it); one that does not decode is an
+    unreadable image. On a good image it looks at its first and last bytes only."""
+    try:
+        _check_bytes(Path(path), data.size, data[:8].tobytes(), data[-_TAIL_BYTES:].tobytes(), lambda: data)
+    except BadSample as e:
+        return str(e)
+    return None if decoded else str(_undecodable(Path(path), data[:HEAD_BYTES].tobytes()))
+
+
+def cannot_open(path: str | Path, err: OSError) -> BadSample:
+    """The UNREADABLE problem of a file that exists but cannot be read (no permission, an I/O error)."""
+    return BadSample(UNREADABLE, path, f"cannot be opened ({err.strerror or err})")
 
 
 def _missing(p: Path) -> BadSample:
@@ -218,7 +256,7 @@ def load_image(path: str | Path, reduce: int = 1) -> np.ndarray:
     try:
         data = np.fromfile(str(p), dtype=np.uint8)
     except OSError as e:  # no read permission, an I/O error: skipped and named like any other bad image
-        raise BadSample(UNREADABLE, p, f"cannot be opened ({e.strerror or e})") from None
+        raise cannot_open(p, e) from None
     _check_bytes(p, data.size, data[:8].tobytes(), data[-_TAIL_BYTES:].tobytes(), lambda: data)
     img = cv2.imdecode(data, _REDUCED.get(reduce, cv2.IMREAD_COLOR))
     if img is None:
@@ -231,7 +269,7 @@ def check_image_file(path: str | Path, size: bool = True) -> tuple[int, int] | N
     unreadable file, without decoding; returns (width, height) as load_image would decode it
     (None when ``size`` is False: the caller already has it from the header).
 
-    Reads 8 bytes, the last 4 KiB (the whole file only for a JPEG without its end marker there) and
+    Reads 8 bytes, the last 4 KiB (the whole file only for a JPEG or PNG without its end marker there) and
     the header: under 0.1 ms an image (a cached COCO image)
     where decoding takes about 5 ms, so training can check every image before it starts. It misses an image
     damaged between its header and its end marker; training skips that one when it decodes it.
@@ -242,14 +280,14 @@ def check_image_file(path: str | Path, size: bool = True) -> tuple[int, int] | N
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise _missing(p) from None
     except OSError as e:
-        raise BadSample(UNREADABLE, p, f"cannot be opened ({e.strerror or e})") from None
+        raise cannot_open(p, e) from None
     with f:
         head = f.read(HEAD_BYTES)
         n = f.seek(0, 2)
         f.seek(max(0, n - _TAIL_BYTES))
         tail = f.read()
 
-        def whole() -> bytes:  # only for the rare JPEG without its end marker at the end
+        def whole() -> bytes:  # only for the rare JPEG or PNG without its end marker at the end
             f.seek(0)
             return f.read()
 

@@ -151,25 +151,25 @@ def check_pixel_input(pre: object, where: str) -> None:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image as BGR uint8, or raise a UserError naming the file."""
+    """Read an image as BGR uint8, or raise a UserError naming the file: refused by training's rule,
+    in its words (``check.read_problem``: empty, truncated, unreadable image)."""
+    from .check import cannot_open, read_problem
+
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{p}: image not found; check the path")
-    data = np.fromfile(str(p), dtype=np.uint8)
+    try:
+        data = np.fromfile(str(p), dtype=np.uint8)
+    except OSError as e:  # no read permission, an I/O error: named as training names it
+        raise UserError(str(cannot_open(p, e))) from None
     img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    # A JPEG cut off (a copy stopped part-way) decodes with grey rows below the cut on some OpenCV
-    # builds, and the model ran on them; others (OpenCV 5) refuse it, and it was called 'truncated or
-    # damaged' where training calls it cut short. Either way it is refused in training's words. The
-    # file is in memory already: its last 4 KiB settle it for nearly every image, and only a JPEG
-    # without its end marker there is looked at further (a PNG only once it did not decode).
-    if img is None or data[:2].tobytes() == b"\xff\xd8":
-        from .check import HEAD_BYTES, cut_short_problem, undecodable_detail
-
-        cut = cut_short_problem(p, data) if data.size else None
-        if cut is not None:
-            raise UserError(cut)
-        if img is None:
-            raise UserError(f"{p}: {undecodable_detail(data[:HEAD_BYTES].tobytes())}")
+    # A JPEG or PNG cut off (a copy stopped part-way) may decode (grey rows below a JPEG's cut on
+    # some OpenCV builds, a PNG without its IEND chunk on all), and the model ran on it where
+    # training skipped it as truncated. The file is in memory already: its first and last bytes
+    # settle it for nearly every image, and only a JPEG without its end marker there is walked.
+    bad = read_problem(p, data, img is not None)
+    if bad is not None:
+        raise UserError(bad)
     return img
 
 
