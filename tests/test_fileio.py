@@ -239,3 +239,45 @@ def test_staged_files_are_durable_once_committed(tmp_path, fsync_log) -> None:
         files.write(tmp_path / "y.json", lambda f: f.write(b"[1]"))
     fsync_log.assert_durable(tmp_path / "a" / "x.json")
     fsync_log.assert_durable(tmp_path / "y.json")
+
+
+def test_a_write_removes_the_temps_of_a_killed_process_never_a_live_ones(tmp_path, monkeypatch) -> None:
+    """A kill -9 between mkstemp and the rename left '.NAME.XXXXXXXX.tmp' (a checkpoint's: tens of
+    MB) beside the target for good: nothing swept them. A temp's name now carries its process's
+    host and PID (fileio.owner_tag, as quantize's staging folders), and the first write of a process
+    into a folder removes this host's temps whose process is gone, by the staging sweep's rule:
+    never a live process's, another host's, or a file named otherwise."""
+    import subprocess
+    import sys
+
+    from yolox_edge import fileio
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # a PID no process has now
+    host, target = fileio.host_tag(), tmp_path / "last.pt"
+    dead = tmp_path / f".last.pt.{host}.{ended.pid}.a1b2c3d4.tmp"
+    dead_video = tmp_path / f".cam_pred.mp4.{host}.{ended.pid}.e5f6g7h8.tmp.mp4"
+    live = tmp_path / f".last.pt.{host}.{os.getpid()}.i9j0k1l2.tmp"  # a write going on now
+    other = tmp_path / f".last.pt.gpu-node-7.{ended.pid}.m3n4o5p6.tmp"  # its PID means nothing here
+    older = tmp_path / ".last.pt.q7r8s9t0.tmp"  # an earlier yolox_edge's: whose it is cannot be told
+    users = tmp_path / f".notes.{host}.{ended.pid}.txt"  # not a temp's name
+    for p in (dead, dead_video, live, other, older, users):
+        p.write_bytes(b"half a checkpoint")
+    fileio.atomic_write_bytes(target, lambda f: f.write(b"new"))
+    assert target.read_bytes() == b"new"
+    assert not dead.exists() and not dead_video.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (target, live, other, older, users))
+    fd, tmp = fileio.temp_beside(tmp_path / "log.json", "output")  # this process's own name
+    os.close(fd)
+    assert os.path.basename(tmp).startswith(f".log.json.{host}.{os.getpid()}.") and tmp.endswith(".tmp")
+    # one scandir per folder and process: predict --save-dir writes thousands of images there
+    dead.write_bytes(b"killed again")
+    scans = []
+    real = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: scans.append(path) or real(path))
+    for i in range(3):
+        fileio.atomic_write_bytes(tmp_path / f"{i}.jpg", lambda f: f.write(b"x"))
+    assert scans == [] and dead.exists()
+    monkeypatch.setattr(fileio, "_SWEPT", set())  # the next process
+    fileio.atomic_write_bytes(target, lambda f: f.write(b"newer"))
+    assert len(scans) == 1 and not dead.exists() and live.exists() and other.exists()

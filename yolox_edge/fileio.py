@@ -6,7 +6,9 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import signal
+import socket
 import tempfile
 import threading
 from pathlib import Path
@@ -37,8 +39,88 @@ def run_checkpoint(folder: str | Path) -> Path | None:
     return next((Path(folder) / n for n in ("best.pt", "last.pt") if (Path(folder) / n).is_file()), None)
 
 
+def host_tag() -> str:
+    """This host's name as a temp or staging name carries it: letters, digits and '-' (a dot
+    would split the name; node1.lab -> node1-lab), at most 63 of them (a DNS label's limit)."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:63] or "unknown-host"
+
+
+def owner_tag() -> str:
+    """``HOST.PID`` of this process, as the names of its temps and staging folders carry it: a
+    later process on this host removes one left by a kill -9 once that process is gone
+    (``owner_state``)."""
+    return f"{host_tag()}.{os.getpid()}"
+
+
+# owner_tag in a name: host (group 1), PID (group 2)
+OWNER_PATTERN = r"([A-Za-z0-9-]+)\.([0-9]+)"
+
+
+def process_alive(pid: int) -> bool | None:
+    """Whether process ``pid`` exists here (another user's counts: it may be a run writing into a
+    shared folder). None on Windows, where os.kill ends the process instead of probing it: whether
+    it runs cannot be told (this process's own PID excepted)."""
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists
+        return True
+    return True
+
+
+def owner_state(host: str, pid: int) -> str:
+    """What became of the process that named a temp or staging folder ``HOST.PID`` (``owner_tag``):
+    'gone' (its leftovers may be removed), 'alive', 'elsewhere' (another host's: its PID means
+    nothing here) or 'unprobed' (Windows: no PID can be probed)."""
+    if host != host_tag():
+        return "elsewhere"
+    alive = process_alive(pid)
+    return "unprobed" if alive is None else "alive" if alive else "gone"
+
+
+# folders whose leftover temps this process has swept: one scandir per folder, not one per write
+# (predict --save-dir writes thousands of images into one folder)
+_SWEPT: set[str] = set()
+
+
+def sweep_dead_temps(folder: Path) -> list[Path]:
+    """Remove the temps in ``folder`` that ``temp_beside`` made for a process of this host that is
+    gone (a kill -9 or a power loss skipped its cleanup; a checkpoint's is tens of MB), named
+    ``.NAME.HOST.PID.XXXXXXXX.tmp`` (mkstemp's suffix; ``.tmp.mp4`` for a video), once per
+    folder and process; returns them. Never one of a live process or of another host, nor a file
+    not named as ``temp_beside`` names its temps."""
+    key = os.path.abspath(folder)
+    if key in _SWEPT:
+        return []
+    _SWEPT.add(key)
+    removed: list[Path] = []
+    # only this host's are candidates: spelt out, the host also fixes where a NAME with dots ends
+    ours = re.compile(r"\..+\.(" + re.escape(host_tag()) + r")\.([0-9]+)\.[A-Za-z0-9_]+\.tmp(?:\.mp4)?")
+    try:
+        with os.scandir(folder) as it:
+            for e in it:
+                m = ours.fullmatch(e.name)
+                if (m is not None and e.is_file(follow_symlinks=False)
+                        and owner_state(m.group(1), int(m.group(2))) == "gone"):
+                    with contextlib.suppress(OSError):  # another process swept it first, or no permission
+                        os.unlink(e.path)
+                        removed.append(Path(e.path))
+    except OSError:  # the folder is not there yet, or not listable: mkstemp says what is wrong
+        pass
+    return removed
+
+
 def temp_beside(path: Path, what: str, suffix: str = ".tmp") -> tuple[int, str]:
-    """A new temp file in ``path``'s folder (made if needed); UserError naming ``path`` if not possible."""
+    """A new temp file in ``path``'s folder (made if needed); UserError naming ``path`` if not possible.
+
+    Its name, ``.NAME.HOST.PID.XXXXXXXX.tmp`` (``owner_tag``), tells a later process whether it is
+    a leftover: the first write of a process into a folder removes those of this host's processes
+    that are gone (``sweep_dead_temps``)."""
     from .errors import UserError, file_in_the_way
 
     if path.is_dir():
@@ -46,9 +128,10 @@ def temp_beside(path: Path, what: str, suffix: str = ".tmp") -> tuple[int, str]:
     blocker = file_in_the_way(path)
     if blocker is not None:
         raise UserError(f"{path}: {blocker} is a file, not a folder; choose another path for the {what}")
+    sweep_dead_temps(path.parent)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        return tempfile.mkstemp(prefix=f".{path.name}.{owner_tag()}.", suffix=suffix, dir=path.parent)
     except OSError as e:  # named after the file the user asked for, not our temp file
         raise UserError(f"{path}: cannot write the {what} here ({e.strerror or e}); choose another path, "
                         f"or check its permissions") from None

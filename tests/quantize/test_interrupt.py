@@ -277,6 +277,7 @@ def test_on_windows_this_hosts_staging_folders_are_named_not_swept_unsaid(tmp_pa
     import os
 
     import yolox_edge.quantize.staging as staging
+    from yolox_edge import fileio
 
     class WindowsOs:  # os.name is read by pathlib too: patched for staging only
         name = "nt"
@@ -285,6 +286,7 @@ def test_on_windows_this_hosts_staging_folders_are_named_not_swept_unsaid(tmp_pa
             return getattr(os, key)
 
     monkeypatch.setattr(staging, "os", WindowsOs())
+    monkeypatch.setattr(fileio, "os", WindowsOs())  # the PID probe staging shares with atomic writes
     host = staging.host_tag()
     out = tmp_path / "q"
     killed = out / f".quantize_run_{host}.999999.a1b2c3d4"

@@ -19,44 +19,21 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
 from ..errors import FORCE
 from ..export.api import output_folder
-from ..fileio import missing_folders, remove_empty_folders, replace_durably
+from ..fileio import (OWNER_PATTERN, host_tag, missing_folders, owner_state, owner_tag, process_alive,
+                      remove_empty_folders, replace_durably)
 from ..export.metadata import METADATA_FILE
 from .ptq import QuantizeResult
 
 STAGE_PREFIX = ".quantize_run_"
 # .quantize_run_HOST.PID.XXXXXXXX (mkdtemp's suffix; HOST has no dots, see host_tag); older yolox_edge
 # versions wrote .quantize_run_PID.XXXXXXXX and, before that, .quantize_run_XXXXXXXX
-_STAGE_NAME = re.compile(re.escape(STAGE_PREFIX) + r"([A-Za-z0-9-]+)\.([0-9]+)\.[A-Za-z0-9_]+")
+_STAGE_NAME = re.compile(re.escape(STAGE_PREFIX) + OWNER_PATTERN + r"\.[A-Za-z0-9_]+")
 _PID_ONLY_NAME = re.compile(re.escape(STAGE_PREFIX) + r"([0-9]+)\.[A-Za-z0-9_]+")
-
-
-def host_tag() -> str:
-    """This host's name as a staging folder's name carries it: letters, digits and '-' (a dot
-    would split the name; node1.lab -> node1-lab), at most 63 of them (a DNS label's limit)."""
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:63] or "unknown-host"
-
-
-def _process_alive(pid: int) -> bool | None:
-    """Whether process ``pid`` exists here (another user's counts: it may be a run writing into a
-    shared --out). None on Windows, where os.kill ends the process instead of probing it: whether
-    it runs cannot be told (this process's own PID excepted)."""
-    if pid == os.getpid():
-        return True
-    if os.name == "nt":
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: it exists
-        return True
-    return True
 
 
 def sweep_stale_stages(out: Path) -> tuple[list[Path], list[Path], list[Path], list[Path]]:
@@ -78,21 +55,19 @@ def sweep_stale_stages(out: Path) -> tuple[list[Path], list[Path], list[Path], l
                              key=lambda e: e.name)
     except OSError:
         return removed, older, elsewhere, unprobed
-    here = host_tag()
     for e in entries:
         m = _STAGE_NAME.fullmatch(e.name)
         if m is None:
             pid_only = _PID_ONLY_NAME.fullmatch(e.name)
-            if pid_only is None or not _process_alive(int(pid_only.group(1))):  # None (Windows): named too
+            if pid_only is None or not process_alive(int(pid_only.group(1))):  # None (Windows): named too
                 older.append(Path(e.path))
             continue
-        if m.group(1) != here:
+        state = owner_state(m.group(1), int(m.group(2)))  # fileio's rule, as for atomic writes' temps
+        if state == "elsewhere":
             elsewhere.append(Path(e.path))
-            continue
-        alive = _process_alive(int(m.group(2)))
-        if alive is None:  # Windows: left, as before, but named (it was left unsaid, for good)
+        elif state == "unprobed":  # Windows: left, as before, but named (it was left unsaid, for good)
             unprobed.append(Path(e.path))
-        elif not alive:
+        elif state == "gone":
             shutil.rmtree(e.path, ignore_errors=True)
             if not os.path.exists(e.path):
                 removed.append(Path(e.path))
@@ -149,7 +124,7 @@ class StagedOutput:
             self.swept = stale_stage_lines(self.out, *sweep_stale_stages(self.out))
             # inside --out: the same file system, so each file moves into place by one rename; the
             # host and PID in the name tell a later run whether this one is still going
-            self.dir = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{host_tag()}.{os.getpid()}.", dir=self.out))
+            self.dir = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{owner_tag()}.", dir=self.out))
         except BaseException:  # __exit__ is not called: the folders made so far go here
             remove_empty_folders(self.made)
             raise
