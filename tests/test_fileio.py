@@ -281,3 +281,23 @@ def test_a_write_removes_the_temps_of_a_killed_process_never_a_live_ones(tmp_pat
     monkeypatch.setattr(fileio, "_SWEPT", set())  # the next process
     fileio.atomic_write_bytes(target, lambda f: f.write(b"newer"))
     assert len(scans) == 1 and not dead.exists() and live.exists() and other.exists()
+
+
+def test_a_temp_of_another_pid_namespace_is_never_removed(tmp_path, monkeypatch) -> None:
+    """A container run with --net=host shares the host's name but has its own PIDs: its live
+    write's temp looked dead here. A temp's name carries the PID namespace; only ours are swept."""
+    from yolox_edge import fileio
+
+    monkeypatch.setattr(fileio, "pid_namespace", lambda: 4026531836)
+    monkeypatch.setattr(fileio, "process_alive", lambda pid: pid == os.getpid())  # every other PID: gone here
+    host = fileio.host_tag()
+    ours = tmp_path / f".e.json.{host}.70001.4026531836.a1b2c3d4.tmp"
+    container = tmp_path / f".e.json.{host}.70002.4026532999.e5f6g7h8.tmp"
+    before = tmp_path / f".e.json.{host}.70003.i9j0k1l2.tmp"  # no namespace in the name: host and PID decide
+    for p in (ours, container, before):
+        p.write_bytes(b"x")
+    fileio.atomic_write_bytes(tmp_path / "e.json", lambda f: f.write(b"{}"))
+    assert container.exists() and not ours.exists() and not before.exists()
+    fd, tmp = fileio.temp_beside(tmp_path / "e.json", "output")
+    os.close(fd)
+    assert os.path.basename(tmp).startswith(f".e.json.{host}.{os.getpid()}.4026531836.")

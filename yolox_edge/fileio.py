@@ -45,15 +45,26 @@ def host_tag() -> str:
     return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:63] or "unknown-host"
 
 
+def pid_namespace() -> int | None:
+    """This process's PID namespace (Linux: the inode of /proc/self/ns/pid), None where it cannot
+    be read (not Linux, no /proc). A container run with --net=host shares the host's name but has
+    its own PIDs: a PID names a process only within one namespace."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+
+
 def owner_tag() -> str:
-    """``HOST.PID`` of this process, as the names of its temps and staging folders carry it: a
-    later process on this host removes one left by a kill -9 once that process is gone
-    (``owner_state``)."""
-    return f"{host_tag()}.{os.getpid()}"
+    """``HOST.PID.NS`` of this process (``HOST.PID`` where its PID namespace cannot be read), as the
+    names of its temps and staging folders carry it: a later process on this host, in the same PID
+    namespace, removes one left by a kill -9 once that process is gone (``owner_state``)."""
+    ns = pid_namespace()
+    return f"{host_tag()}.{os.getpid()}" + (f".{ns}" if ns is not None else "")
 
 
-# owner_tag in a name: host (group 1), PID (group 2)
-OWNER_PATTERN = r"([A-Za-z0-9-]+)\.([0-9]+)"
+# owner_tag in a name: host (group 1), PID (group 2), PID namespace (group 3, None in the older HOST.PID)
+OWNER_PATTERN = r"([A-Za-z0-9-]+)\.([0-9]+)(?:\.([0-9]+))?"
 
 
 def process_alive(pid: int) -> bool | None:
@@ -73,11 +84,15 @@ def process_alive(pid: int) -> bool | None:
     return True
 
 
-def owner_state(host: str, pid: int) -> str:
-    """What became of the process that named a temp or staging folder ``HOST.PID`` (``owner_tag``):
-    'gone' (its leftovers may be removed), 'alive', 'elsewhere' (another host's: its PID means
-    nothing here) or 'unprobed' (Windows: no PID can be probed)."""
+def owner_state(host: str, pid: int, namespace: int | None = None) -> str:
+    """What became of the process that named a temp or staging folder ``HOST.PID.NS`` (``owner_tag``):
+    'gone' (its leftovers may be removed), 'alive', 'elsewhere' (another host's, or another PID
+    namespace's on this one: its PID means nothing here) or 'unprobed' (Windows: no PID can be
+    probed). A name without its namespace (``namespace`` None: written where it could not be read,
+    or by an earlier yolox_edge) is judged by host and PID alone, as before."""
     if host != host_tag():
+        return "elsewhere"
+    if namespace is not None and namespace != pid_namespace():  # a container's PIDs are not ours
         return "elsewhere"
     alive = process_alive(pid)
     return "unprobed" if alive is None else "alive" if alive else "gone"
@@ -91,22 +106,22 @@ _SWEPT: set[str] = set()
 def sweep_dead_temps(folder: Path) -> list[Path]:
     """Remove the temps in ``folder`` that ``temp_beside`` made for a process of this host that is
     gone (a kill -9 or a power loss skipped its cleanup; a checkpoint's is tens of MB), named
-    ``.NAME.HOST.PID.XXXXXXXX.tmp`` (mkstemp's suffix; ``.tmp.mp4`` for a video), once per
-    folder and process; returns them. Never one of a live process or of another host, nor a file
-    not named as ``temp_beside`` names its temps."""
+    ``.NAME.HOST.PID.NS.XXXXXXXX.tmp`` (mkstemp's suffix; ``.tmp.mp4`` for a video), once per
+    folder and process; returns them. Never one of a live process, of another host or PID
+    namespace (``owner_state``), nor a file not named as ``temp_beside`` names its temps."""
     key = os.path.abspath(folder)
     if key in _SWEPT:
         return []
     _SWEPT.add(key)
     removed: list[Path] = []
     # only this host's are candidates: spelt out, the host also fixes where a NAME with dots ends
-    ours = re.compile(r"\..+\.(" + re.escape(host_tag()) + r")\.([0-9]+)\.[A-Za-z0-9_]+\.tmp(?:\.mp4)?")
+    ours = re.compile(r"\..+\.(" + re.escape(host_tag()) + r")\.([0-9]+)(?:\.([0-9]+))?\.[A-Za-z0-9_]+\.tmp(?:\.mp4)?")
     try:
         with os.scandir(folder) as it:
             for e in it:
                 m = ours.fullmatch(e.name)
                 if (m is not None and e.is_file(follow_symlinks=False)
-                        and owner_state(m.group(1), int(m.group(2))) == "gone"):
+                        and owner_state(m.group(1), int(m.group(2)), _number(m.group(3))) == "gone"):
                     with contextlib.suppress(OSError):  # another process swept it first, or no permission
                         os.unlink(e.path)
                         removed.append(Path(e.path))
@@ -115,10 +130,14 @@ def sweep_dead_temps(folder: Path) -> list[Path]:
     return removed
 
 
+def _number(text: str | None) -> int | None:
+    return None if text is None else int(text)
+
+
 def temp_beside(path: Path, what: str, suffix: str = ".tmp") -> tuple[int, str]:
     """A new temp file in ``path``'s folder (made if needed); UserError naming ``path`` if not possible.
 
-    Its name, ``.NAME.HOST.PID.XXXXXXXX.tmp`` (``owner_tag``), tells a later process whether it is
+    Its name, ``.NAME.HOST.PID.NS.XXXXXXXX.tmp`` (``owner_tag``), tells a later process whether it is
     a leftover: the first write of a process into a folder removes those of this host's processes
     that are gone (``sweep_dead_temps``)."""
     from .errors import UserError, file_in_the_way

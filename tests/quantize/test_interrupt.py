@@ -304,6 +304,41 @@ def test_on_windows_this_hosts_staging_folders_are_named_not_swept_unsaid(tmp_pa
         "quantize is writing into this folder now"), lines
 
 
+def test_a_staging_folder_of_another_pid_namespace_is_named_not_swept(tmp_path, monkeypatch):
+    """A container run with --net=host has the host's name but its own PIDs: its live run's folder
+    looked dead here (no such PID) and was removed under it. The name now carries the PID
+    namespace, and only ours are swept; one in the older HOST.PID form is judged as before."""
+    import os
+    import subprocess
+    import sys
+
+    import yolox_edge.quantize.staging as staging
+    from yolox_edge import fileio
+
+    monkeypatch.setattr(fileio, "pid_namespace", lambda: 4026531836)  # as /proc/self/ns/pid's inode reads
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # a PID no process has here
+    host, out = staging.host_tag(), tmp_path / "q"
+    ours = out / f".quantize_run_{host}.{ended.pid}.4026531836.a1b2c3d4"
+    container = out / f".quantize_run_{host}.{ended.pid}.4026532999.e5f6g7h8"  # alive in its own namespace
+    before = out / f".quantize_run_{host}.{ended.pid}.12345678"  # HOST.PID, all-digit suffix: no namespace
+    for d in (ours, container, before):
+        d.mkdir(parents=True)
+    removed, older, elsewhere, unprobed = staging.sweep_stale_stages(out)
+    assert (sorted(removed), older, elsewhere, unprobed) == (sorted([ours, before]), [], [container], [])
+    assert container.is_dir() and not ours.exists() and not before.exists()
+    assert staging.stale_stage_lines(out, removed, older, elsewhere, unprobed)[1] == (
+        f"quantize: {container.name} in {out}: a quantize run's staging folder from another container or PID "
+        f"namespace of this machine ({host}): not removed, as whether that run goes on cannot be told from here; "
+        "delete it if no quantize there is writing into this folder")
+    with staging.StagedOutput(out) as stage:
+        assert stage.dir.name.startswith(f".quantize_run_{host}.{os.getpid()}.4026531836.")
+    monkeypatch.setattr(fileio, "pid_namespace", lambda: None)  # no /proc: host and PID alone, no NS in the name
+    with staging.StagedOutput(out) as stage:
+        assert staging._STAGE_NAME.fullmatch(stage.dir.name).group(2, 3) == (str(os.getpid()), None)
+    assert staging.sweep_stale_stages(out)[2] == [container]  # its namespace cannot be matched: left
+
+
 def test_the_host_in_a_staging_folders_name_has_no_dots(monkeypatch):
     """The name splits at dots (.quantize_run_HOST.PID.XXXXXXXX): a domain name's become '-'."""
     import socket

@@ -7,11 +7,12 @@ empty folders this run made above it, as export does): a
 later run finds ``--out`` as it was (an earlier export replaced by ``--force`` is removed only
 at that last step), not an empty folder, nor one format of three that it then refuses without
 ``--force``. A killed process (SIGKILL, power loss) can leave only the hidden ``.quantize_run_*``
-folder, which no command reads as an export; its name carries the run's host name and process id
-(``.quantize_run_HOST.PID.XXXXXXXX``), and the next run on the same host into the same ``--out``
-removes it once that process is gone (``sweep_stale_stages``). A PID means nothing on another
-host (an ``--out`` on a shared or network file system) or in another container (its own PID
-namespace, its own host name): those folders are named, never removed. On Windows no PID can be
+folder, which no command reads as an export; its name carries the run's host name, process id and
+PID namespace (``.quantize_run_HOST.PID.NS.XXXXXXXX``, ``fileio.owner_tag``), and the next run on the
+same host and in the same PID namespace into the same ``--out`` removes it once that process is gone
+(``sweep_stale_stages``). A PID means nothing on another host (an ``--out`` on a shared or network
+file system) or in another container (its own PID namespace, even where it shares the host's name
+with --net=host): those folders are named, never removed. On Windows no PID can be
 probed (os.kill ends the process): this host's are named too, never removed.
 """
 from __future__ import annotations
@@ -30,8 +31,9 @@ from ..export.metadata import METADATA_FILE
 from .ptq import QuantizeResult
 
 STAGE_PREFIX = ".quantize_run_"
-# .quantize_run_HOST.PID.XXXXXXXX (mkdtemp's suffix; HOST has no dots, see host_tag); older yolox_edge
-# versions wrote .quantize_run_PID.XXXXXXXX and, before that, .quantize_run_XXXXXXXX
+# .quantize_run_HOST.PID.NS.XXXXXXXX (mkdtemp's suffix; HOST has no dots, see host_tag; NS the PID
+# namespace, left out where it cannot be read); older yolox_edge versions wrote .quantize_run_HOST.PID.XXXXXXXX
+# (judged by host and PID alone, as they were), before that .quantize_run_PID.XXXXXXXX and .quantize_run_XXXXXXXX
 _STAGE_NAME = re.compile(re.escape(STAGE_PREFIX) + OWNER_PATTERN + r"\.[A-Za-z0-9_]+")
 _PID_ONLY_NAME = re.compile(re.escape(STAGE_PREFIX) + r"([0-9]+)\.[A-Za-z0-9_]+")
 
@@ -42,6 +44,7 @@ def sweep_stale_stages(out: Path) -> tuple[list[Path], list[Path], list[Path], l
     (removed, older, elsewhere, unprobed), none of the last three touched: ``older`` are those an
     earlier yolox_edge named without a host name (without a process id, or with one that is not
     alive here: it may be a run going on on another host); ``elsewhere`` are those of other hosts,
+    or of this host's other PID namespaces (a container run with --net=host has the host's name),
     whose process this one cannot probe; ``unprobed`` are this host's on Windows, where no process
     can be probed. A folder whose process is alive is never touched (after the PID was reused too:
     it waits for a later run)."""
@@ -62,7 +65,8 @@ def sweep_stale_stages(out: Path) -> tuple[list[Path], list[Path], list[Path], l
             if pid_only is None or not process_alive(int(pid_only.group(1))):  # None (Windows): named too
                 older.append(Path(e.path))
             continue
-        state = owner_state(m.group(1), int(m.group(2)))  # fileio's rule, as for atomic writes' temps
+        ns = None if m.group(3) is None else int(m.group(3))
+        state = owner_state(m.group(1), int(m.group(2)), ns)  # fileio's rule, as for atomic writes' temps
         if state == "elsewhere":
             elsewhere.append(Path(e.path))
         elif state == "unprobed":  # Windows: left, as before, but named (it was left unsaid, for good)
@@ -86,11 +90,19 @@ def stale_stage_lines(out: Path, removed: list[Path], older: list[Path], elsewhe
         lines.append(f"quantize: {', '.join(p.name for p in older)} in {out}: left by an older yolox-edge quantize "
                      "(no host name in the name, so not removed: it may be a run going on, here or on another "
                      "machine); delete it if no quantize is writing into this folder now")
-    if elsewhere:
-        hosts = sorted({_STAGE_NAME.fullmatch(p.name).group(1) for p in elsewhere})
-        lines.append(f"quantize: {', '.join(p.name for p in elsewhere)} in {out}: a quantize run's staging folder "
-                     f"from {', '.join(hosts)}, not this machine ({host_tag()}): not removed, as whether that run "
+    here = host_tag()
+    other_hosts = [p for p in elsewhere if _STAGE_NAME.fullmatch(p.name).group(1) != here]
+    if other_hosts:
+        hosts = sorted({_STAGE_NAME.fullmatch(p.name).group(1) for p in other_hosts})
+        lines.append(f"quantize: {', '.join(p.name for p in other_hosts)} in {out}: a quantize run's staging folder "
+                     f"from {', '.join(hosts)}, not this machine ({here}): not removed, as whether that run "
                      "goes on cannot be told from here; delete it if no quantize there is writing into this folder")
+    other_ns = [p for p in elsewhere if p not in other_hosts]
+    if other_ns:
+        lines.append(f"quantize: {', '.join(p.name for p in other_ns)} in {out}: a quantize run's staging folder "
+                     f"from another container or PID namespace of this machine ({here}): not removed, as whether "
+                     "that run goes on cannot be told from here; delete it if no quantize there is writing into "
+                     "this folder")
     if unprobed:
         lines.append(f"quantize: {', '.join(p.name for p in unprobed)} in {out}: a quantize run's staging folder "
                      "from this machine, left if that run was killed: not removed, as Windows cannot tell whether "
