@@ -10,7 +10,8 @@
 # a plain file name, no links, SHA256SUMS listing each other entry exactly once with its sha256.
 # The app re-checks each model file's sha256 against metadata.json before ncnn loads it.
 # A bundle already there under NAME is replaced only once the new one is checked, and is put
-# back if the replacement is interrupted; after a kill -9 in between, by the next run.
+# back if the replacement is interrupted; after a kill -9 in between, by the next run. The new
+# files are synced before they are moved in and the assets folder after.
 set -euo pipefail
 
 die() { echo "prepare_assets.sh: error: $*" >&2; exit 2; }
@@ -20,6 +21,11 @@ bundle=$1
 [ -f "$bundle" ] || die "$bundle: bundle not found; make one with 'yolox-edge package EXPORT --target ncnn --out NAME.zip'"
 name=${2:-$(basename "$bundle" .zip)}
 [[ "$name" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "bundle name '$name': use letters, digits, '.', '_' or '-'"
+
+# Flush to disk: `sync FILE...` (GNU coreutils 8.24+, busybox 1.30+) fsyncs just those; where sync
+# takes no files (macOS ignores them, an older busybox refuses them) plain sync flushes everything.
+# Never a reason to fail a copy that is done: no sync at all is skipped.
+flush() { sync -- "$@" 2>/dev/null || sync 2>/dev/null || true; }
 
 here=$(cd "$(dirname "$0")" && pwd)
 assets="$here/app/src/main/assets/bundles"
@@ -60,6 +66,7 @@ for d in "$assets"/.incoming.*; do
     # Another run may be at the same leftover: each step tolerates its being gone.
     if [ -d "$d/old" ] && [ ! -e "$assets/$lname" ]; then
         if mv "$d/old" "$assets/$lname" 2>/dev/null; then
+            flush "$assets"  # the rename back on disk before its leftover folder goes
             rm -rf "$d"
             echo "prepare_assets.sh: put back $lname, left in $d by a run that was killed" >&2
         elif [ -d "$d/old" ]; then
@@ -80,6 +87,7 @@ finish() {
     if [ -d "$tmp/old" ] && [ ! -e "$dest" ]; then
         mv "$tmp/old" "$dest" 2>/dev/null \
             || { echo "prepare_assets.sh: the previous $name is kept in $tmp/old; the next run puts it back, or move it to $dest by hand" >&2; return; }
+        flush "$assets"
     fi
     rm -rf "$tmp"
 }
@@ -139,7 +147,11 @@ fi
 
 grep -Eq '"format": *"ncnn"' "$tmp/b/metadata.json" \
     || die "$bundle: not an ncnn bundle; the app runs ncnn (package with --target ncnn)"
+# The new files and their folder on disk before the rename, so that a power loss after it cannot
+# leave the app a bundle of empty files (file systems may write a rename before the data).
+flush "$tmp/b"/* "$tmp/b"
 # Old aside, new in, old deleted (by finish): two renames, never a moment with neither copy on disk.
 if [ -e "$dest" ]; then mv "$dest" "$tmp/old"; fi
 mv "$tmp/b" "$dest"
+flush "$assets"  # the renames themselves, before this run says the bundle is in place
 echo "$bundle -> $dest ($(ls "$dest" | tr '\n' ' '))"

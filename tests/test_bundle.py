@@ -1046,3 +1046,42 @@ def test_an_extracted_bundle_is_on_disk_when_extract_returns(bundle: Path, tmp_p
         assert all(fsync_log.synced(f, 0, renamed) for f in files), fsync_log.events
         assert fsync_log.synced(dest, 0, renamed) and fsync_log.synced(dest.parent, renamed + 1), fsync_log.events
 
+
+
+def test_prepare_assets_flushes_the_bundle_before_its_rename_and_the_folder_after(bundle: Path, tmp_path: Path) -> None:
+    """The bundle's files were moved into place with mv and never synced: a power loss soon after
+    could leave the app a bundle of empty files, or the old one back, after 'b.zip -> ...' was
+    said. The files and their folder are flushed before the rename, the assets folder after it;
+    where sync takes no files (macOS) a plain sync does it, and with no sync at all the copy is
+    still made."""
+    import shutil
+
+    demo, path = _demo(tmp_path), _no_sdk_path(tmp_path)
+    assets = demo / "app/src/main/assets/bundles"
+    log = tmp_path / "sync.log"
+    bash = shutil.which("bash")
+    # records each call: its files (each marked '+' if it exists then) and whether bundles/b is there yet
+    (Path(path) / "sync").write_text(
+        f'#!{bash}\n[ "$1" = -- ] && shift\nfor f in "$@"; do [ -e "$f" ] && printf "+%s " "$f" || printf "-%s " "$f"; '
+        f'done >> {log}\n[ -d {assets / "b"} ] && echo "| in place" >> {log} || echo "| not yet" >> {log}\n')
+    (Path(path) / "sync").chmod(0o755)
+    res = _prepare(demo, bundle, path)
+    assert res.returncode == 0, res.stderr
+    calls = log.read_text().splitlines()
+    assert len(calls) == 2, calls
+    named, _, state = calls[0].partition(" | ")
+    assert state == "not yet" and all(f.startswith("+") for f in named.split()), calls[0]  # each there, b not yet
+    flushed = [Path(f[1:]) for f in named.split()]
+    assert sorted(f.name for f in flushed[:-1]) == sorted(p.name for p in (assets / "b").iterdir())
+    assert flushed[-1].name == "b" and flushed[-1].parent.name.startswith(".incoming.b@")  # the staged folder
+    assert all(f.parent == flushed[-1] for f in flushed[:-1])
+    assert calls[1] == f"+{assets} | in place"  # after the rename
+    # sync without files (macOS ignores them; an older busybox refuses them): a plain sync
+    log.unlink()
+    (Path(path) / "sync").write_text(f'#!{bash}\n[ $# -eq 0 ] || exit 1\necho plain >> {log}\n')
+    assert _prepare(demo, bundle, path).returncode == 0
+    assert log.read_text().splitlines() == ["plain", "plain"]
+    (Path(path) / "sync").unlink()  # none at all: the copy is still made
+    res = _prepare(demo, bundle, path)
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert (assets / "b" / "labels.txt").read_text().split() == NAMES
