@@ -270,6 +270,9 @@ def test_a_write_removes_the_temps_of_a_killed_process_never_a_live_ones(tmp_pat
     fd, tmp = fileio.temp_beside(tmp_path / "log.json", "output")  # this process's own name
     os.close(fd)
     assert os.path.basename(tmp).startswith(f".log.json.{host}.{os.getpid()}.") and tmp.endswith(".tmp")
+    long = tmp_path / ("é" * 100 + "x" * 50 + ".jpg")  # 254 bytes: the temp's name is cut, not the target's
+    fileio.atomic_write_bytes(long, lambda f: f.write(b"x"))
+    assert long.read_bytes() == b"x"
     # one scandir per folder and process: predict --save-dir writes thousands of images there
     dead.write_bytes(b"killed again")
     scans = []
