@@ -154,8 +154,9 @@ def test_an_image_cut_short_is_named_truncated_not_an_unknown_format(tmp_path, s
     other = tmp_path / "notes.jpg"
     other.write_bytes(b"this is not an image at all")
     # not only the five formats of the old words: AVIF, GIF, ... are read where this OpenCV decodes them
-    with pytest.raises(UserError, match=r"notes\.jpg: unreadable image: not an image this OpenCV decodes \(JPEG, PNG, BMP, WebP and "
-                       r"TIFF, and AVIF, GIF and others where its build has the decoder\); convert it to JPEG or PNG"):
+    with pytest.raises(UserError, match=r"notes\.jpg: unreadable image: not an image this OpenCV decodes \(JPEG, PNG, "
+                       r"BMP, WebP and TIFF, and AVIF, GIF and others where its build has the decoder\); convert it "
+                       r"to JPEG or PNG"):
         read_image(other)
 
 
