@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import io
+import warnings
 
-from yolox_edge.progress import LOG_INTERVAL_S, StatusLine, progress_bar
+import pytest
+
+from yolox_edge.progress import LOG_INTERVAL_S, StatusLine, deprecated_keywords, progress_bar, renamed
 
 
 class _Tty(io.StringIO):
@@ -74,3 +77,43 @@ def test_first_few_names_the_rest_by_count() -> None:
     assert first_few(["a", "b"], 3) == "a, b"
     assert first_few(["a", "b", "c"], 3) == "a, b, c"
     assert first_few(["a", "b", "c", "d", "e"], 3) == "a, b, c and 2 more"
+
+
+@deprecated_keywords("fmt", "out", old_out=renamed("out"))
+def _made(model: str, *, fmt: str = "onnx", out: str = "o") -> tuple:
+    return model, fmt, out
+
+
+def test_the_new_forms_call_through_without_a_warning() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _made("m", fmt="ncnn", out="x") == ("m", "ncnn", "x")
+        assert _made(model="m") == ("m", "onnx", "o")
+
+
+def test_a_moved_positional_still_binds_and_warns_naming_its_keyword() -> None:
+    """export_model(ckpt, "onnx", "out") as it was written before format= and out= were keyword-only."""
+    with pytest.warns(DeprecationWarning, match=r"_made\(\): passing fmt, out by position is deprecated; pass "
+                                                r"fmt=, out= by keyword") as caught:
+        assert _made("m", "ncnn", "x") == ("m", "ncnn", "x")
+    assert caught[0].filename == __file__  # the caller's line, not the shim's
+    with pytest.warns(DeprecationWarning, match=r"passing fmt by position"):
+        assert _made("m", "ncnn", out="y") == ("m", "ncnn", "y")
+
+
+def test_a_moved_positional_and_an_old_keyword_together() -> None:
+    with pytest.warns(DeprecationWarning) as caught:
+        assert _made("m", "ncnn", old_out="z") == ("m", "ncnn", "z")
+    assert [str(w.message) for w in caught] == [
+        "_made(): passing fmt by position is deprecated; pass fmt= by keyword",
+        "_made(old_out=) is deprecated; pass out=... instead"]
+    assert all(w.filename == __file__ for w in caught)
+
+
+def test_a_value_given_twice_or_too_many_positionals_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="multiple values for fmt"):
+        _made("m", "ncnn", fmt="onnx")
+    with pytest.raises(TypeError, match=r"at most 3 positional arguments \(1 without the deprecated ones\) but 4"):
+        _made("m", "ncnn", "x", "extra")
+    with pytest.raises(TypeError, match="old_out= and out="):
+        _made("m", out="a", old_out="b")

@@ -4,7 +4,9 @@ Every public function that reports takes ``progress: bool = True`` (its tqdm bar
 where it runs NNCF) and ``log: Callable[[str], None] | None = print`` (the function that receives
 its human-readable lines; None: silent). ``line_sink`` turns ``log`` into a function to call;
 ``deprecated_keywords`` keeps the earlier spellings (``run_quantize(verbose=)``,
-``run_pipeline(say=)``, ``evaluate_model(note=)``) working, with a DeprecationWarning.
+``run_pipeline(say=)``, ``evaluate_model(note=)``, ``export_model(nms_iou=)``) and the earlier
+positional calls (``export_model(ckpt, "onnx", "out")``) working, with a DeprecationWarning: the
+library's one shim for its changed signatures.
 
 Progress bars suit where they are written: live on a terminal, sparse lines in a log.
 tqdm redraws a bar with carriage returns; in a log file (nohup, CI, ``> run.log 2>&1``) that
@@ -16,6 +18,7 @@ on a terminal, and the same sparse plain lines in a log.
 from __future__ import annotations
 
 import functools
+import inspect
 import shutil
 import sys
 import time
@@ -125,13 +128,33 @@ def _shown(value: object) -> str:
     return "print" if value is print else repr(value) if value is None or isinstance(value, bool) else "..."
 
 
-def deprecated_keywords(**aliases: Callable[[Any], dict[str, Any]]) -> Callable:
-    """Decorator keeping old keyword names working: ``aliases[old](value)`` gives the new keywords
-    that ``old=value`` stands for. An old keyword warns (DeprecationWarning naming the new ones);
-    an old keyword given with one of the new ones it maps to is a TypeError."""
+def deprecated_keywords(*moved: str, **aliases: Callable[[Any], dict[str, Any]]) -> Callable:
+    """Decorator keeping earlier call forms working, each with a DeprecationWarning naming the new one.
+
+    ``aliases[old](value)`` gives the new keywords that ``old=value`` stands for; an old keyword
+    given with one of the new ones it maps to is a TypeError. ``moved`` names, in their earlier
+    order, the parameters that were positional after the function's present positional ones and
+    are now keyword-only: ``export_model(ckpt, "onnx", "out")`` under ``@deprecated_keywords("format",
+    "out")`` is ``export_model(ckpt, format="onnx", out="out")``. One wrapper does both, so the
+    warning points at the caller's line."""
     def wrap(fn: Callable) -> Callable:
+        params = inspect.signature(fn).parameters.values()
+        kept = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
         @functools.wraps(fn)
         def call(*args: Any, **kwargs: Any) -> Any:
+            if len(args) > kept + len(moved):
+                raise TypeError(f"{fn.__name__}() takes at most {kept + len(moved)} positional arguments "
+                                f"({kept} without the deprecated ones) but {len(args)} were given")
+            if len(args) > kept:
+                names = moved[:len(args) - kept]
+                both = [k for k in names if k in kwargs]
+                if both:
+                    raise TypeError(f"{fn.__name__}() got multiple values for {', '.join(both)}")
+                warnings.warn(f"{fn.__name__}(): passing {', '.join(names)} by position is deprecated; pass "
+                              f"{', '.join(f'{k}=' for k in names)} by keyword", DeprecationWarning, stacklevel=2)
+                kwargs.update(zip(names, args[kept:]))
+                args = args[:kept]
             for old, translate in aliases.items():
                 if old not in kwargs:
                     continue
@@ -147,3 +170,8 @@ def deprecated_keywords(**aliases: Callable[[Any], dict[str, Any]]) -> Callable:
             return fn(*args, **kwargs)
         return call
     return wrap
+
+
+def renamed(new: str) -> Callable[[Any], dict[str, Any]]:
+    """An alias for ``deprecated_keywords``: the old keyword is ``new=`` under another name."""
+    return lambda value: {new: value}
