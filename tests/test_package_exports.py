@@ -164,7 +164,7 @@ def test_each_result_the_readme_lists_names_its_fields() -> None:
     generated docstring, and the others did not say what each field holds."""
     import dataclasses
 
-    from yolox_edge.engine import ConvertResult
+    from yolox_edge.engine import ConvertResult, TrainResult
     from yolox_edge.export import ExportResult
     from yolox_edge.models import ImportedCheckpoint
     from yolox_edge.pipeline import PipelineResult
@@ -173,21 +173,146 @@ def test_each_result_the_readme_lists_names_its_fields() -> None:
     from yolox_edge.runtime import VideoFrame
 
     unnamed = [f"{cls.__name__}.{f.name}" for cls in (ConvertResult, ExportResult, ImportedCheckpoint, PipelineResult,
-                                                       CalibrationSet, QuantizeResult, VideoFrame)
+                                                       CalibrationSet, QuantizeResult, VideoFrame, TrainResult)
                for f in dataclasses.fields(cls) if f"``{f.name}``" not in (cls.__doc__ or "")]
     assert not unnamed, unnamed
 
 
-def test_trainer_train_names_every_key_it_returns() -> None:
-    """README: Trainer(...).train() returns 'dict: best/last paths, best AP, per-epoch rows'; the
-    docstring said only 'a summary (best AP, paths)'. The keys are read from the return statement."""
-    import ast
+def test_trainer_train_returns_a_train_result_that_reads_as_the_dict_it_was() -> None:
+    """Trainer.train() returned a plain dict where every other call returns a named result; the
+    result still answers run["best"] (the str it was) and the dict's other keys, in their order."""
+    import dataclasses
+    from pathlib import Path
+
+    from yolox_edge.engine import Trainer, TrainResult
+
+    assert Trainer.train.__annotations__["return"] in (TrainResult, "TrainResult")
+    run = TrainResult(best=Path("r/best.pt"), last=Path("r/last.pt"), best_ap=0.4, best_epoch=2,
+                      best_per_class=[{"class": "a"}], epochs=3, rows=[{"epoch": 1}], skipped_samples=1, main=True)
+    assert list(run) == ["epochs", "best_ap", "best_epoch", "best_per_class", "last", "best", "skipped_samples",
+                         "rows", "main"]  # the dict's keys, as train() returned them
+    assert run["best"] == str(Path("r/best.pt")) and run["last"] == str(Path("r/last.pt"))
+    assert run.best == Path("r/best.pt") and run["best_ap"] == run.best_ap == 0.4
+    assert run.get("main") is True and run.get("nothing", 7) == 7 and "rows" in run and len(run) == 9
+    assert run == dict(run) and dict(run)["best_epoch"] == 2
+    with pytest.raises(KeyError):
+        run["AP"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.best = Path("x")  # type: ignore[misc]
+    assert [f.name for f in dataclasses.fields(TrainResult) if f"``{f.name}``" not in TrainResult.__doc__] == []
+
+
+# The public calls the README's Python API table names, beside the positionals each keeps.
+README_CALLS = {
+    "yolox_edge.models.import_official_checkpoint": 1, "yolox_edge.models.model_table": 0,
+    "yolox_edge.config.build_recipe": 1, "yolox_edge.engine.evaluate_model": 1, "yolox_edge.engine.evaluate": 2,
+    "yolox_edge.engine.convert_checkpoint": 1, "yolox_edge.export.export_model": 1,
+    "yolox_edge.export.export_detector": 1, "yolox_edge.quantize.build_calibration_set": 2,
+    "yolox_edge.quantize.load_calibration_set": 1, "yolox_edge.quantize.run_quantize": 1,
+    "yolox_edge.quantize.quantize_checkpoint": 1, "yolox_edge.runtime.load_predictor": 1,
+    "yolox_edge.runtime.predict_video": 2, "yolox_edge.runtime.predict_stream": 2, "yolox_edge.bench.run_bench": 1,
+    "yolox_edge.data.check_dataset": 1, "yolox_edge.bundle.package_bundle": 1, "yolox_edge.bundle.verify_bundle": 1,
+    "yolox_edge.bundle.extract_bundle": 2, "yolox_edge.describe.describe_artifact": 1,
+    "yolox_edge.pipeline.run_pipeline": 0,
+}
+
+
+def _resolve(qual: str):
+    mod, name = qual.rsplit(".", 1)
+    return getattr(importlib.import_module(mod), name)
+
+
+@pytest.mark.parametrize("qual, kept", README_CALLS.items())
+def test_a_readme_call_takes_the_thing_it_acts_on_and_keywords_after(qual: str, kept: int) -> None:
+    """export_model(ckpt, fmt, out), run_quantize(ckpt, calib, formats, out) and the like took three
+    or four positionals; the rest are keyword-only now (timm/torchvision builders' style)."""
     import inspect
-    import textwrap
 
-    from yolox_edge.engine import Trainer
+    params = inspect.signature(_resolve(qual)).parameters.values()
+    assert sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) == kept
 
-    tree = ast.parse(textwrap.dedent(inspect.getsource(Trainer.train)))
-    keys = [k.value for node in ast.walk(tree) if isinstance(node, ast.Return) and isinstance(node.value, ast.Dict)
-            for k in node.value.keys]
-    assert keys and [k for k in keys if f"``{k}``" not in Trainer.train.__doc__] == []
+
+# One idea, one keyword: the earlier spellings of each, none of which a README call may take.
+RETIRED = {"nms_iou": "iou", "nms_conf": "conf", "nms": "iou", "artifact": "model", "artifacts": "models",
+           "path": "model", "ckpt": "model", "fmt": "format", "batch_size": "batch", "spec_path": "data",
+           "spec": "data", "out_dir": "out", "size": "img_size", "input_size": "img_size"}
+
+
+def test_one_keyword_per_idea_across_the_readme_calls() -> None:
+    """The NMS IoU was nms=, iou= or nms_iou=; the model model, path, artifact or ckpt; the data spec
+    data, source or spec_path; eval's --batch batch_size."""
+    import inspect
+
+    found = [f"{qual}({name}=): now {RETIRED[name]}=" for qual in README_CALLS
+             for name in inspect.signature(_resolve(qual)).parameters if name in RETIRED]
+    assert found == []
+    # source= is a video's or camera's (predict_video, predict_stream); calibrate's is --data
+    assert "data" in inspect.signature(_resolve("yolox_edge.quantize.build_calibration_set")).parameters
+
+
+def _old_form(call, match: str):
+    """Run ``call`` expecting the DeprecationWarning ``match`` and then the UserError that proves
+    where the value went (each is made to fail fast, before any work)."""
+    from yolox_edge.errors import UserError
+
+    with pytest.warns(DeprecationWarning, match=match), pytest.raises(UserError) as err:
+        call()
+    return str(err.value)
+
+
+def test_the_earlier_call_forms_still_work_and_warn(tmp_path) -> None:
+    """No user code breaks in this release: each earlier form binds as it did, with a
+    DeprecationWarning naming the keyword to use."""
+    from yolox_edge.bench import run_bench
+    from yolox_edge.bundle import package_bundle
+    from yolox_edge.data import check_dataset
+    from yolox_edge.describe import describe_artifact
+    from yolox_edge.engine import convert_checkpoint, evaluate_model
+    from yolox_edge.export import export_model
+    from yolox_edge.models import import_official_checkpoint
+    from yolox_edge.quantize import build_calibration_set, quantize_checkpoint, run_quantize
+    from yolox_edge.runtime import load_predictor
+
+    ckpt, missing = tmp_path / "m.pt", tmp_path / "missing.pt"
+    ckpt.write_bytes(b"not a checkpoint")
+    assert "unknown format 'tflite'" in _old_form(lambda: export_model(ckpt, "tflite", tmp_path / "e"),
+                                                  r"passing format, out by position")
+    _old_form(lambda: export_model(ckpt, format="onnx", out=tmp_path / "e", nms_iou=0.5),
+              r"nms_iou=\) is deprecated; pass iou=")  # then the checkpoint is read, and refused
+    assert "unknown format 'tflite'" in _old_form(lambda: export_model(ckpt, fmt="tflite", out_dir=tmp_path / "e"),
+                                                  r"fmt=\) is deprecated; pass format=")
+    assert "'tflite'" in _old_form(lambda: run_quantize(ckpt, tmp_path / "c", "tflite", tmp_path / "q"),
+                                   r"passing calib, formats, out by position")
+    assert "'tflite'" in _old_form(lambda: run_quantize(ckpt, calib=tmp_path, formats="tflite", out=tmp_path / "q",
+                                                        nms_conf=0.2), r"nms_conf=\) is deprecated; pass conf=")
+    _old_form(lambda: quantize_checkpoint(missing, tmp_path / "c", "onnx", tmp_path / "q"),
+              r"passing calib, format, out by position")
+    _old_form(lambda: evaluate_model(missing, tmp_path / "data.yaml", "val", progress=False),
+              r"passing data, split by position")
+    _old_form(lambda: evaluate_model(missing, data=tmp_path / "data.yaml", batch_size=2, progress=False),
+              r"batch_size=\) is deprecated; pass batch=")
+    assert "nosuch" in _old_form(lambda: convert_checkpoint(missing, "nosuch", tmp_path, tmp_path / "n.pt"),
+                                 r"passing to, calib, out by position")
+    assert "--target tflite" in _old_form(lambda: package_bundle(missing, "tflite", tmp_path / "b.zip"),
+                                          r"passing target, out by position")
+    assert "iou 1.5" in _old_form(lambda: package_bundle(artifact=missing, target="onnx", out=tmp_path / "b.zip",
+                                                         nms=1.5), r"nms=\) is deprecated; pass iou=")
+    _old_form(lambda: import_official_checkpoint(missing, "nano", tmp_path / "n.pt"), r"passing variant, out")
+    _old_form(lambda: import_official_checkpoint(path=missing, variant="nano", out=tmp_path / "n.pt"),
+              r"path=\) is deprecated; pass model=")
+    _old_form(lambda: load_predictor(path=missing), r"path=\) is deprecated; pass model=")
+    _old_form(lambda: describe_artifact(path=missing), r"path=\) is deprecated; pass model=")
+    _old_form(lambda: check_dataset(tmp_path / "none.yaml", ["val"]), r"passing splits by position")
+    _old_form(lambda: check_dataset(spec_path=tmp_path / "none.yaml"), r"spec_path=\) is deprecated; pass data=")
+    assert "count=0" in _old_form(lambda: build_calibration_set(source=tmp_path, out=tmp_path / "c", count=0),
+                                  r"source=\) is deprecated; pass data=")
+    assert "models: give one or more" in _old_form(lambda: run_bench(artifacts=[], progress=False),
+                                                   r"artifacts=\) is deprecated; pass models=")
+
+
+def test_model_table_takes_its_earlier_positionals_with_a_warning() -> None:
+    from yolox_edge.models import model_table
+
+    with pytest.warns(DeprecationWarning, match=r"passing num_classes, variants by position"):
+        old = model_table(3, ["test"])
+    assert old == model_table(num_classes=3, variants=["test"]) and old[0]["name"] == "test"

@@ -207,7 +207,7 @@ def at_the_quantize_step(tmp_path, monkeypatch):
             return {"best": str(tmp_path / "best.pt"), "last": str(tmp_path / "last.pt")}
 
     def quantize(*a, **kw):
-        seen.update(opts=a[4], torch_threads=torch.get_num_threads())
+        seen.update(opts=kw["opts"], torch_threads=torch.get_num_threads())
         raise _Stop
 
     folder = types.SimpleNamespace(directory=tmp_path, model_file=tmp_path / "m.onnx")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import format_size
-from .progress import first_few
+from .progress import deprecated_keywords, first_few, renamed
 
 
 def _checkpoint(path: Path) -> dict:
@@ -54,9 +54,12 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".tar")
 EXPORT_SUFFIXES = (".onnx", ".xml", ".param", ".bin", ".json")  # an export's files
 
 
-def describe_artifact(path: str | Path) -> dict:
-    """A summary dict of any artifact (``kind``: checkpoint, export or bundle); UserError naming
-    the file when it is none of them or fails its checks (an export's sha256s, a bundle's all)."""
+@deprecated_keywords(path=renamed("model"))  # its earlier name; the model, as every other call names it
+def describe_artifact(model: str | Path) -> dict:
+    """A summary dict of the model ``model`` in any form (``kind``: checkpoint, export or bundle);
+    UserError naming the file when it is none of them or fails its checks (an export's sha256s, a
+    bundle's all). ``path=`` is the deprecated name of ``model``."""
+    path = model
     from .bundle.package import read_bundle
     from .export.metadata import read_metadata
 

@@ -199,8 +199,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     with torch_threads(n):
         for fmt in fp32_formats:
             # force: the pipeline's own folders (a resumed run exports again)
-            exports[f"{fmt} fp32"] = export_model(ckpt, fmt, out / f"{fmt}_fp32", force=True).directory
-        raw = export_model(ckpt, "onnx", out / "onnx_raw", raw=True, force=True)
+            exports[f"{fmt} fp32"] = export_model(ckpt, format=fmt, out=out / f"{fmt}_fp32", force=True).directory
+        raw = export_model(ckpt, format="onnx", out=out / "onnx_raw", raw=True, force=True)
 
     if int8:
         step(f"INT8 ({target})")
@@ -216,8 +216,9 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         for why in cal.skipped:  # as training names each image it skips; another took its place
             say(f"    calibration skipped {why}")
         with torch_threads(n):  # as `quantize --threads N` takes them
-            q = quantize_checkpoint(ckpt, out / "calib", target, out / f"{target}_int8",
-                                    QuantizeOptions(subset_size=calib_count, threads=n), progress=progress, log=None)
+            q = quantize_checkpoint(ckpt, calib=out / "calib", format=target, out=out / f"{target}_int8",
+                                    opts=QuantizeOptions(subset_size=calib_count, threads=n), progress=progress,
+                                    log=None)
         exports[f"{target} int8"] = q.directory
 
     step("evaluate every artifact")
@@ -264,7 +265,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     step("bundle")
     bundle = out / f"yolox_{rec.model.variant}_{target}_{'int8' if int8 else 'fp32'}.zip"
     # The pipeline's own folder: a resumed run re-packages from this run's exports and figures.
-    package_bundle(exports[bundled], target, bundle, eval_json=bundled_eval, bench_json=bench_json, force=True)
+    package_bundle(exports[bundled], target=target, out=bundle, eval_json=bundled_eval, bench_json=bench_json, force=True)
     step.close()
     return PipelineResult(out, ckpt, bundle, rows, step.times)
 

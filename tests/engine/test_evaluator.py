@@ -58,7 +58,7 @@ class OraclePredictor:
 def test_perfect_detections_give_ap_1(tmp_path) -> None:
     split = read_split(write_synthetic_coco(tmp_path), "val")
     assert split.names == ["cat1", "cat3"]
-    res = evaluate(OraclePredictor(split), split, batch_size=2, progress=False)
+    res = evaluate(OraclePredictor(split), split, batch=2, progress=False)
     assert res["AP"] == pytest.approx(1.0) and res["AP50"] == pytest.approx(1.0)
     assert (res["images"], res["skipped"], res["detections"]) == (3, 0, 3)
     shifted = evaluate(OraclePredictor(split, shift=1.0), split, progress=False)  # IoU >= 0.68

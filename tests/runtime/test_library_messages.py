@@ -24,7 +24,9 @@ def test_flag_value_writes_the_flag_first_then_the_keyword() -> None:
     ("onnx", {"img_size": 63}, "--img-size 63 (img_size=63 in Python): the size must be a positive multiple of 32"),
     ("onnx", {"topk": -1}, "--topk -1 (topk=-1 in Python): must be >= 1"),
     ("onnx", {"raw": True, "topk": 5}, "--raw and --topk (raw=True and topk=5 in Python) exclude each other"),
-    ("onnx", {"nms_iou": 1.5}, "--nms 1.5 (nms_iou=1.5 in Python): the IoU threshold"),
+    ("onnx", {"iou": 1.5}, "--nms 1.5 (iou=1.5 in Python): the IoU threshold"),
+    ("onnx", {"conf": 5.0}, "--conf 5.0 (conf=5.0 in Python): the score threshold"),
+    ("onnx", {"precision": "fp16"}, "--format openvino --precision fp16 (format='openvino', precision='fp16' in Python)"),
     ("onnx", {"silu": "rational"}, "--silu rational (silu='rational' in Python) rewrites OpenVINO IR only"),
     ("ncnn", {"dynamic_batch": True}, "--dynamic-batch (dynamic_batch=True in Python) does not apply to ncnn"),
 ])
@@ -32,7 +34,7 @@ def test_export_model(tiny_ckpt: Path, tmp_path: Path, fmt: str, kw: dict, words
     from yolox_edge.export import export_model
 
     with pytest.raises(UserError, match=re.escape(words)):
-        export_model(tiny_ckpt, fmt, tmp_path / "x", **kw)
+        export_model(tiny_ckpt, format=fmt, out=tmp_path / "x", **kw)
     assert not (tmp_path / "x").exists()
 
 

@@ -72,8 +72,8 @@ def test_library_calls_get_the_range_checks_the_cli_has(pred, tiny_ckpt, tmp_pat
 
     with pytest.raises(UserError, match="positive multiple of"):
         pred.set_input_size(0)  # accepted before: input (0, 0)
-    with pytest.raises(UserError, match=r"--conf 5.0 \(nms_conf=5.0 in Python\)"):  # an in-graph NMS that could never keep a box
-        export_model(tiny_ckpt, "onnx", tmp_path / "x", nms_conf=5.0)
+    with pytest.raises(UserError, match=r"--conf 5.0 \(conf=5.0 in Python\)"):  # an in-graph NMS that could never keep a box
+        export_model(tiny_ckpt, format="onnx", out=tmp_path / "x", conf=5.0)
     assert not (tmp_path / "x").exists()
     from yolox_edge.models import create_model
 

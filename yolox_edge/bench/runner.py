@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..progress import progress_bar
+from ..progress import deprecated_keywords, progress_bar, renamed
 from ..thresholds import APP_CONF, APP_NMS_IOU, EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import read_image
 from ..errors import BadArgument, UserError, flag_value, format_size, in_python, input_hw
@@ -179,7 +179,8 @@ def _time_once(row: Row, mode: str, img: np.ndarray, x: np.ndarray) -> float:
     return time.perf_counter() - t0
 
 
-def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[int, ...] | list[int] = (1, 2),
+@deprecated_keywords(artifacts=renamed("models"))  # its earlier name; the models, as every other call names one
+def run_bench(models: str | Path | list[str | Path], *, threads: int | tuple[int, ...] | list[int] = (1, 2),
               warmup: int = 10, runs: int = 100,
               image: str | Path | None = None, mode: str = "both", baseline: str | Path | None = None,
               img_size: int | tuple[int, int] | None = None, conf: float = APP_CONF, iou: float = APP_NMS_IOU,
@@ -187,7 +188,8 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
               cpus: list[int] | str | None = None, powersave: int | None = None, progress: bool = True,
               precision_hints: list[str] | None = None, runs_per_turn: int = RUNS_PER_TURN,
               fps: float | None = None) -> dict:
-    """Benchmark artifacts; returns the result dict (schema ``yolox_edge.bench/1``).
+    """Benchmark ``models`` (checkpoints, exports, bundles: one or a list); returns the result dict
+    (schema ``yolox_edge.bench/1``). ``artifacts=`` is the deprecated name of ``models``.
 
     Rows take turns: in each round every row waits for an idle process, makes
     ``SWITCH_IN_CALLS`` untimed calls, then ``runs_per_turn`` timed runs (modes alternating),
@@ -201,8 +203,7 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
     ``precision_hints`` (e.g. ``["f32", "bf16"]``) gives each OpenVINO/ncnn artifact a row per
     hint its runtime takes (default: f32 only).
     """
-    if isinstance(artifacts, (str, Path)):  # one artifact, not its characters
-        artifacts = [artifacts]
+    artifacts = [models] if isinstance(models, (str, Path)) else models  # one model, not its characters
     if isinstance(threads, int):
         threads = [threads]
     threads = list(dict.fromkeys(threads))  # '1,1' or one artifact named twice would give twin rows
@@ -211,7 +212,7 @@ def run_bench(artifacts: str | Path | list[str | Path], *, threads: int | tuple[
         unique.setdefault(_export_of(Path(a)), a)
     artifacts = list(unique.values())
     if not artifacts and baseline is None:  # nothing to time: a result of NaN means
-        raise BadArgument("artifacts: give one or more models to bench (checkpoints, exports, bundles), or a "
+        raise BadArgument("models: give one or more models to bench (checkpoints, exports, bundles), or a "
                           "baseline")
     if mode not in MODES:
         raise BadArgument(f"mode {mode!r}: must be one of {', '.join(MODES)}")

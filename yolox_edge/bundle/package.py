@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 from ..fileio import atomic_write_bytes, file_identity
+from ..progress import deprecated_keywords, renamed
 from ..decode_np import level_shapes
 from ..errors import BadArgument, UserError, flag_value, refuse_overwrite
 from ..export.metadata import METADATA_FILE, read_metadata
@@ -44,14 +45,21 @@ def _zip_entry(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def package_bundle(artifact: str | Path, target: str, out: str | Path, *, conf: float = APP_CONF, nms: float = APP_NMS_IOU,
+# The earlier forms: package_bundle(artifact, target, out), artifact= and nms= (the model as every
+# other call names it; the NMS IoU as iou=, as evaluate_model, run_bench and load_predictor).
+@deprecated_keywords("target", "out", artifact=renamed("model"), nms=renamed("iou"))
+def package_bundle(model: str | Path, *, target: str, out: str | Path, conf: float = APP_CONF, iou: float = APP_NMS_IOU,
                    max_det: int = BUNDLE_MAX_DET, eval_json: str | Path | None = None,
                    bench_json: str | Path | None = None, force: bool = False) -> dict:
-    """Package an exported ``artifact`` (folder, model file or metadata.json) as ``out`` (.zip).
+    """Package an exported ``model`` (folder, model file or metadata.json) as ``out`` (.zip), with
+    the app's thresholds ``conf``, ``iou`` (NMS, ``package --nms``) and ``max_det``.
 
     An existing ``out`` is replaced only with ``force`` (a shipped bundle is not lost to a
     typo). Returns the verification report of the written bundle (see ``verify_bundle``).
+    ``target`` and ``out`` were positional, ``artifact=`` and ``nms=`` the names of ``model`` and
+    ``iou``: those forms still work, with a DeprecationWarning.
     """
+    artifact, nms = model, iou  # the names below are the metadata's and the messages' ("postprocess.nms")
     out = refuse_overwrite(out, force, "bundle")
     if target not in TARGETS:
         raise UserError(f"{flag_value('--target', 'target', target)}: choose one of {', '.join(TARGETS)}")

@@ -42,7 +42,7 @@ def run(args) -> int:
     # checks --out itself before fitting).
     if args.log:
         require_writable(args.log, "log")
-    res = convert_checkpoint(args.model, args.to, args.calib, args.out, force=args.force,
+    res = convert_checkpoint(args.model, to=args.to, calib=args.calib, out=args.out, force=args.force,
                              granularity=args.granularity, steps=args.steps, lr=args.lr, batch=args.batch,
                              flip=args.flip, seed=args.seed, threads=args.threads,
                              progress=not args.no_progress)

@@ -70,8 +70,8 @@ def run(args) -> int:
     try:
         with sigterm_stops():  # SIGTERM too: unhandled, it left the staged files' temps behind
             with files:
-                res = evaluate_model(args.model, args.data, args.split, img_size=args.img_size,
-                                     batch_size=args.batch, threads=args.threads, precision_hint=args.precision_hint,
+                res = evaluate_model(args.model, data=args.data, split=args.split, img_size=args.img_size,
+                                     batch=args.batch, threads=args.threads, precision_hint=args.precision_hint,
                                      conf=args.conf, iou=args.nms, log=notes.append, save_dir=args.save_dir,
                                      save_conf=args.save_conf, confusion=args.confusion,
                                      confusion_conf=args.confusion_conf, confusion_png=args.confusion_png,

@@ -53,9 +53,9 @@ def run(args) -> int:
 
     refuse_unused_nms([args.format], raw=args.raw, topk=args.topk, given=given_nms_flags(args))
     iou, conf = nms_settings(args)
-    res = export_model(args.model, args.format, args.out, precision=args.precision, topk=args.topk, raw=args.raw,
-                       img_size=args.img_size, dynamic_batch=args.dynamic_batch,
-                       nms_iou=None if args.no_nms else iou, nms_conf=conf, force=args.force,
+    res = export_model(args.model, format=args.format, out=args.out, precision=args.precision, topk=args.topk,
+                       raw=args.raw, img_size=args.img_size, dynamic_batch=args.dynamic_batch,
+                       iou=None if args.no_nms else iou, conf=conf, force=args.force,
                        silu=args.silu)
     m = res.metadata
     g = m["graph"]

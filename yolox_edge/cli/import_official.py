@@ -14,6 +14,6 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..models.official import import_official_checkpoint
 
-    res = import_official_checkpoint(args.file, args.variant, args.out, force=args.force)
+    res = import_official_checkpoint(args.file, variant=args.variant, out=args.out, force=args.force)
     print(f"imported {args.file} as yolox_{args.variant} ({len(res.class_names)} classes) -> {res.path}")
     return 0

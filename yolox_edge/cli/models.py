@@ -18,7 +18,7 @@ def run(args) -> int:
     from ..models.profile import OFFICIAL_CLASSES, model_table  # torch: not at parser build (device installs)
 
     check_json_target(args)
-    rows = model_table(args.num_classes, args.variant)
+    rows = model_table(num_classes=args.num_classes, variants=args.variant)
     write_json(rows, args.json_out)
     out = report_stream(args)
     print(f"{'model':<12}{'act':>7}{'size':>6}{'params(M)':>11}{'official':>10}{'GFLOPs':>9}{'official':>10}", file=out)

@@ -30,7 +30,7 @@ def run(args) -> int:
 
     before = file_identity(args.out)
     try:
-        rep = package_bundle(args.artifact, args.target, args.out, conf=args.conf, nms=args.nms,
+        rep = package_bundle(args.artifact, target=args.target, out=args.out, conf=args.conf, iou=args.nms,
                              max_det=args.max_det, eval_json=args.eval_json, bench_json=args.bench_json,
                              force=args.force)
         size = sum(f["bytes"] for f in rep["files"].values())

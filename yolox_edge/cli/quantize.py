@@ -65,11 +65,11 @@ def run(args) -> int:
 
     refuse_unused_nms(args.format, topk=args.topk, given=given_nms_flags(args))
     iou, conf = nms_settings(args)
-    run_quantize(args.model, args.calib, args.format, Path(args.out), preset=args.preset,
+    run_quantize(args.model, calib=args.calib, formats=args.format, out=Path(args.out), preset=args.preset,
                  fast_bias_correction=args.fast_bias_correction, subset_size=args.subset_size, topk=args.topk,
                  accuracy_control=args.accuracy_control, max_drop=args.max_drop, data=args.data, qat=args.qat,
                  epochs=args.epochs, lr=args.lr, batch=args.batch, report=args.report,
-                 keep_float=args.ncnn_keep_float, nncf_keep_float=args.nncf_keep_float, nms_iou=iou,
-                 nms_conf=conf, force=args.force, img_size=args.img_size, progress=not args.no_progress,
+                 keep_float=args.ncnn_keep_float, nncf_keep_float=args.nncf_keep_float, iou=iou,
+                 conf=conf, force=args.force, img_size=args.img_size, progress=not args.no_progress,
                  silu=args.silu, threads=args.threads)
     return 0

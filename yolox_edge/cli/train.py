@@ -1,6 +1,7 @@
 """yolox-edge train: a recipe + a data spec -> runs/NAME/{best,last}.pt and logs."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from .argtypes import img_size, non_negative, positive
@@ -68,7 +69,7 @@ def _machine_items(args) -> list[str]:
     return split_machine_items(args.overrides)[0] + ([f"train.device={args.device}"] if args.device else [])
 
 
-def _summary(res: dict) -> int:
+def _summary(res: Mapping) -> int:
     if not res.get("main", True):
         return 0  # torchrun: rank 0 wrote the checkpoints and says so; the other ranks stay quiet
     if res.get("best_epoch", -1) > 0:

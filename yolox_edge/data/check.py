@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..errors import BadArgument, UserError
+from ..progress import deprecated_keywords, renamed
 from .sample import Sample
 
 if TYPE_CHECKING:
@@ -516,12 +517,17 @@ def split_problems(spec: DataSpec, name: str, split: Split, *, decode: bool = Tr
     return probs, samples
 
 
-def check_dataset(spec_path: str | Path, splits: list[str] | None = None, *, decode: bool = True,
+# The earlier forms: check_dataset(spec_path, splits) and spec_path= (the data spec, named data as
+# every other call names it).
+@deprecated_keywords("splits", spec_path=renamed("data"))
+def check_dataset(data: str | Path, *, splits: list[str] | None = None, decode: bool = True,
                   threads: int = 4, progress: bool = True) -> dict:
-    """Counts per split, class and box-size histograms, and every problem (one string each).
+    """Counts per split, class and box-size histograms, and every problem (one string each), of the
+    data spec ``data`` (its ``splits``, default all).
 
     ``decode=False`` reads image headers only (fast; misses an image damaged past its header).
-    ``threads`` (at least 1) read the images.
+    ``threads`` (at least 1) read the images. ``splits`` was positional, ``spec_path=`` the name of
+    ``data``: those forms still work, with a DeprecationWarning.
     """
     from ..threads import check_threads
     from .spec import load_spec, read_split
@@ -530,7 +536,7 @@ def check_dataset(spec_path: str | Path, splits: list[str] | None = None, *, dec
     if threads is None:
         raise BadArgument("threads must be a whole number of at least 1 (the threads reading images), not None")
     check_threads(threads)
-    spec = load_spec(spec_path)
+    spec = load_spec(data)
     for name in splits or []:  # asked for by the user: their mistake, not the data's
         spec.require_split(name)
     report: dict = {"spec": str(spec.path), "format": spec.format, "splits": {}, "problems": [],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..progress import deprecated_keywords
 from .reconstruct import BlockResult
 
 
@@ -24,7 +25,8 @@ class ConvertResult:
         return {"source": self.source, "blocks": [b.to_dict() for b in self.blocks]}
 
 
-def convert_checkpoint(model: str | Path, to: str, calib: str | Path, out: str | Path, *, force: bool = False,
+@deprecated_keywords("to", "calib", "out")  # convert_checkpoint(model, to, calib, out), the earlier form
+def convert_checkpoint(model: str | Path, *, to: str, calib: str | Path, out: str | Path, force: bool = False,
                        granularity: str = "block", steps: int = 500, lr: float = 2e-3, batch: int = 8,
                        flip: bool = True, seed: int = 0, threads: int | None = None,
                        progress: bool = True) -> ConvertResult:
@@ -33,7 +35,8 @@ def convert_checkpoint(model: str | Path, to: str, calib: str | Path, out: str |
     labels); writes the checkpoint ``out`` (refused when it exists, unless ``force``).
 
     ``threads`` sets torch's CPU threads for the fit only; the caller's count and random stream
-    are left as they were."""
+    are left as they were. ``to``, ``calib`` and ``out`` were positional: that still works, with a
+    DeprecationWarning."""
     import torch
 
     from ..data.preprocess import PreprocessConfig

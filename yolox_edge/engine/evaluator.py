@@ -17,7 +17,7 @@ from ..data.spec import Split, read_split
 from ..errors import UserError, in_python
 from ..fileio import StagedFiles, atomic_write_bytes, require_writable
 from ..postprocess import Detections
-from ..progress import deprecated_keywords, first_few, line_sink, progress_bar
+from ..progress import deprecated_keywords, first_few, line_sink, progress_bar, renamed
 from ..thresholds import APP_CONF, EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU, check_thresholds
 
 if TYPE_CHECKING:
@@ -242,7 +242,8 @@ def model_data_notes(model_names: list[str], model_ids: list[int] | None, data: 
     return [n for n in notes if n]
 
 
-def evaluate(predictor: Predictor, split: Split | str | Path, *, batch_size: int = 8, progress: bool = True,
+@deprecated_keywords(batch_size=renamed("batch"))  # its earlier name; --batch, as evaluate_model's
+def evaluate(predictor: Predictor, split: Split | str | Path, *, batch: int = 8, progress: bool = True,
              conf: float | None = EVAL_CONF, iou: float | None = EVAL_NMS_IOU,
              max_det: int | None = EVAL_MAX_DET, desc: str = "eval",
              on_image: Callable[[Sample, np.ndarray, Detections], None] | None = None,
@@ -272,7 +273,8 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch_size: int
 
     ``area_taken``: a list that receives the COCO json's annotations whose ``area`` was missing or
     not a usable number (NaN, infinite, negative) and was scored as w * h (``coco_gt_from_split``),
-    for a note: that area decides which of APs, APm and APl count the box."""
+    for a note: that area decides which of APs, APm and APl count the box. ``batch_size=`` is the
+    deprecated name of ``batch``."""
     data = "the dataset"
     if not isinstance(split, Split):
         data = str(split)  # named in a class-count error
@@ -290,9 +292,9 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch_size: int
     scored: list[int] = []
     t0 = time.perf_counter()
     bar = progress_bar(total=len(split.samples), desc=desc, unit="img", disable=not progress, leave=False)
-    for i in range(0, len(split.samples), batch_size):
+    for i in range(0, len(split.samples), batch):
         chunk, images = [], []
-        for s in split.samples[i:i + batch_size]:
+        for s in split.samples[i:i + batch]:
             try:
                 images.append(read_image(s.image))
                 chunk.append(s)
@@ -304,7 +306,7 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch_size: int
                 scored.append(s.image_id)
                 if on_image is not None:
                     on_image(s, im, det)
-        bar.update(len(split.samples[i:i + batch_size]))
+        bar.update(len(split.samples[i:i + batch]))
     bar.close()
     # Only the images read are scored: one that could not be read (or that the split left
     # out) would otherwise count its ground truth as misses.
@@ -322,10 +324,11 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch_size: int
             "detections": len(results) - first, "seconds": round(time.perf_counter() - t0, 3)}
 
 
-@deprecated_keywords(note=lambda f: {"log": f})
-def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
+# The earlier forms: evaluate_model(model, data, split), note= and batch_size= (eval --batch).
+@deprecated_keywords("data", "split", note=renamed("log"), batch_size=renamed("batch"))
+def evaluate_model(model: str | Path, *, data: str | Path, split: str = "val",
                    img_size: int | tuple[int, int] | None = None,
-                   batch_size: int = 8, threads: int | None = None, precision_hint: str | None = None,
+                   batch: int = 8, threads: int | None = None, precision_hint: str | None = None,
                    conf: float = EVAL_CONF, iou: float = EVAL_NMS_IOU, max_det: int = EVAL_MAX_DET,
                    progress: bool = True, log: Callable[[str], None] | None = print,
                    save_dir: str | Path | None = None, save_conf: float = APP_CONF,
@@ -338,7 +341,8 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
 
     ``progress=False`` turns off the progress bar. When the model's class names are not the
     data's (AP pairs classes by position), ``log`` receives a line saying so (None: it is not
-    said). ``note=`` is the deprecated spelling of ``log=``.
+    said). ``data`` and ``split`` were positional, ``note=`` and ``batch_size=`` the names of ``log=``
+    and ``batch=``: those forms still work, with a DeprecationWarning.
 
     ``save_dir``: also write each image with its labelled boxes (white) and the model's boxes
     scoring at least ``save_conf`` (coloured), as ``NNNNN_<image>.jpg`` in split order, for
@@ -411,7 +415,7 @@ def evaluate_model(model: str | Path, data: str | Path, split: str = "val", *,
     results: list[dict] = []
     gt: dict = {}
     area_taken: list[str] = []
-    res = evaluate(pred, split_data, batch_size=batch_size, conf=conf, iou=iou, max_det=max_det, progress=progress,
+    res = evaluate(pred, split_data, batch=batch, conf=conf, iou=iou, max_det=max_det, progress=progress,
                    on_image=_each(hooks), results=results, ground_truth=gt, area_taken=area_taken)
     say = line_sink(log)
     for note in model_data_notes(pred.class_names, pred.category_ids, split_data):

@@ -11,6 +11,8 @@ import math
 import os
 import random
 import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,6 +41,47 @@ from .multiscale import describe_sizes, resize_batch, size_at, size_range
 from .optim import build_optimizer, set_lr
 from .schedule import WarmCosSchedule, clamp_no_aug_epochs
 from .state import capture_rng, restore_rng, skip_count
+
+
+@dataclass(frozen=True, eq=False)  # eq: Mapping's (equal to the dict train() returned before)
+class TrainResult(Mapping):
+    """What ``Trainer.train()`` returns: ``best`` and ``last`` (the checkpoints, Path; ``best`` is
+    written at the first evaluation), ``best_ap``, ``best_epoch`` (-1.0 and -1 when nothing was
+    evaluated) and ``best_per_class`` (per class: class, instances, AP, AP50) of the best
+    evaluation, ``epochs`` (the schedule's), ``rows`` (one dict per epoch: lr, losses, times, AP
+    when evaluated), ``skipped_samples`` (unreadable images replaced) and ``main`` (False on the
+    other processes of a multi-GPU run).
+
+    It is also the read-only mapping ``train()`` returned before, with the same keys:
+    ``run["best"]`` and ``run["last"]`` are the str paths they were, ``dict(run)`` the old dict."""
+
+    best: Path
+    last: Path
+    best_ap: float
+    best_epoch: int
+    best_per_class: list[dict] = field(default_factory=list)
+    epochs: int = 0
+    rows: list[dict] = field(default_factory=list)
+    skipped_samples: int = 0
+    main: bool = True
+
+    # The earlier dict's keys, in its order (the paths were str there, so they still are here).
+    _KEYS = ("epochs", "best_ap", "best_epoch", "best_per_class", "last", "best", "skipped_samples", "rows", "main")
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._KEYS:
+            raise KeyError(key)
+        value = getattr(self, key)
+        return str(value) if key in ("best", "last") else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._KEYS)
+
+    def __len__(self) -> int:
+        return len(self._KEYS)
+
+
+assert set(TrainResult._KEYS) == {f.name for f in fields(TrainResult)}
 
 
 class _Repeat(torch.utils.data.Dataset):
@@ -469,12 +512,11 @@ class Trainer:
         if t.freeze_bn:
             set_bn_eval(self.model)
 
-    def train(self) -> dict[str, Any]:
-        """Run (or resume) the whole schedule; returns a summary: ``epochs`` (the schedule's),
-        ``best_ap``, ``best_epoch`` and ``best_per_class`` (per class: class, instances, AP, AP50)
-        of the best evaluation, ``best`` and ``last`` (checkpoint paths, str), ``skipped_samples``
-        (unreadable images replaced), ``rows`` (one dict per epoch: lr, losses, times, AP when
-        evaluated) and ``main`` (False on the other processes of a multi-GPU run).
+    def train(self) -> TrainResult:
+        """Run (or resume) the whole schedule; returns a ``TrainResult``: ``best`` and ``last``
+        (checkpoint paths), ``best_ap``, ``best_epoch``, ``best_per_class``, ``epochs``, ``rows``
+        (one dict per epoch), ``skipped_samples`` and ``main``. It still reads as the dict it was
+        (``run["best"]``, a str path, and the other keys).
 
         ``train.threads`` and the OpenCV setting the data workers need hold for the run only:
         torch's and OpenCV's process-wide thread counts are put back when it ends."""
@@ -494,10 +536,9 @@ class Trainer:
             finally:
                 D.cleanup(self.dist)
         self.log(f"data: {self.dataset.skip_summary()}")
-        return {"epochs": t.epochs, "best_ap": self.best_ap, "best_epoch": self.best_epoch,
-                "best_per_class": self.best_per_class, "last": str(self.out / "last.pt"),
-                "best": str(self.out / "best.pt"),
-                "skipped_samples": skip_count(self.dataset), "rows": self.rows, "main": self.dist.is_main}
+        return TrainResult(best=self.out / "best.pt", last=self.out / "last.pt", best_ap=self.best_ap,
+                           best_epoch=self.best_epoch, best_per_class=self.best_per_class, epochs=t.epochs,
+                           rows=self.rows, skipped_samples=skip_count(self.dataset), main=self.dist.is_main)
 
     def _train_epoch(self, epoch: int, size: tuple[int, int]) -> tuple[int, int]:
         t = self.recipe.train
@@ -582,7 +623,7 @@ class Trainer:
                          strides=tuple(self.model.strides))
         pred = Predictor(TorchBackend(model, device=str(self.device)), info, conf=self.recipe.train.eval_conf,
                          iou=self.recipe.train.eval_nms, max_det=EVAL_MAX_DET)
-        res = evaluate(pred, self.val_split, batch_size=8, progress=False, conf=None, iou=None)  # the recipe's
+        res = evaluate(pred, self.val_split, batch=8, progress=False, conf=None, iou=None)  # the recipe's
         model.train(was)
         self.last_per_class = res["per_class"]
         return {"AP": res["AP"], "AP50": res["AP50"], "eval_s": res["seconds"]}

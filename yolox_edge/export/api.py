@@ -11,7 +11,7 @@ from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import checkpoint_category_ids, load_model
 from ..fileio import missing_folders, remove_empty_folders, replace_durably, sha256_file
-from ..progress import deprecated_keywords
+from ..progress import deprecated_keywords, renamed
 from ..errors import FORCE, OUT, UserError, check_input_size, flag_value, in_python, input_hw, require_out_folder
 from ..models import Detector, variant_counts
 from .metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
@@ -56,7 +56,7 @@ def output_plan(fmt: str, precision: str, topk: int | None, raw: bool, dynamic_b
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; choose fp32 or fp16")
     if precision == "fp16" and fmt == "onnx":
-        fp16_ir = in_python("--format openvino --precision fp16", "fmt='openvino'")
+        fp16_ir = in_python("--format openvino --precision fp16", "format='openvino', precision='fp16'")
         raise UserError("fp16 ONNX is not supported (onnxruntime CPU has no fp16 kernels for most ops); "
                         f"use {fp16_ir}, or fp32 ONNX")
     if fmt == "ncnn" and dynamic_batch:
@@ -125,54 +125,60 @@ def graph_nms(kind: str, fmt: str, nms_iou: float | None = DEFAULT_NMS_IOU,
               nms_conf: float = DEFAULT_NMS_CONF) -> dict | None:
     """The in-graph NMS of a top-K export ({"iou", "conf", "class_aware"}), or None without one."""
     if nms_iou is not None and not 0.0 < nms_iou <= 1.0:
-        raise UserError(f"{flag_value('--nms', 'nms_iou', nms_iou)}: the IoU threshold must be in (0, 1]")
+        raise UserError(f"{flag_value('--nms', 'iou', nms_iou)}: the IoU threshold must be in (0, 1]")
     if not 0.0 <= nms_conf <= 1.0:  # a score threshold above 1 keeps nothing, ever
-        raise UserError(f"{flag_value('--conf', 'nms_conf', nms_conf)}: the score threshold must be in [0, 1]")
+        raise UserError(f"{flag_value('--conf', 'conf', nms_conf)}: the score threshold must be in [0, 1]")
     if kind != "topk" or fmt not in NMS_FORMATS or nms_iou is None:
         return None
     return {"iou": float(nms_iou), "conf": float(nms_conf), "class_aware": True}
 
 
-@deprecated_keywords(out_dir=lambda v: {"out": v})  # its earlier name; out as Trainer, run_quantize and the README
-def export_model(model: str | Path, fmt: str, out: str | Path, *, precision: str = "fp32",
+# The earlier forms: export_model(model, fmt, out), out_dir=, nms_iou=, nms_conf= (the names of
+# --out, --nms and --conf everywhere else).
+@deprecated_keywords("format", "out", fmt=renamed("format"), out_dir=renamed("out"), nms_iou=renamed("iou"),
+                     nms_conf=renamed("conf"))
+def export_model(model: str | Path, *, format: str, out: str | Path, precision: str = "fp32",
                  topk: int | None = None, raw: bool = False, img_size: int | tuple[int, int] | None = None,
-                 dynamic_batch: bool = False, nms_iou: float | None = DEFAULT_NMS_IOU,
-                 nms_conf: float = DEFAULT_NMS_CONF, force: bool = False, silu: str = "exact") -> ExportResult:
+                 dynamic_batch: bool = False, iou: float | None = DEFAULT_NMS_IOU,
+                 conf: float = DEFAULT_NMS_CONF, force: bool = False, silu: str = "exact") -> ExportResult:
     """Export a checkpoint to the folder ``out`` as ONNX, OpenVINO IR or ncnn, with decode in the graph.
 
     ``topk=None`` means the format's default (K=100 for ONNX/OpenVINO, none for ncnn);
     ``topk=0`` keeps every anchor (decoded boxes [B, N, 4] + scores [B, N, C]);
     ``raw=True`` writes the official raw output instead. With top-K on ONNX/OpenVINO the
-    graph runs class-aware NMS (``nms_iou``, scores > ``nms_conf``) before keeping K;
-    ``nms_iou=None`` keeps the K best anchors without NMS. ``silu="rational"`` (OpenVINO only)
+    graph runs class-aware NMS (IoU ``iou``, scores > ``conf``) before keeping K;
+    ``iou=None`` keeps the K best anchors without NMS. ``silu="rational"`` (OpenVINO only)
     computes SiLU by a rational approximation that runs faster on some CPUs (silu_rational.py). ``img_size`` (an int, or (H, W) for a
     rectangular input such as (320, 416)) overrides the checkpoint's input size. Files are written in a temp
     folder and moved into ``out`` only when complete; metadata.json comes last. An
     ``out`` that already holds an export is refused unless ``force``, which removes it once the
     new files are ready (exporting over it left the earlier model files beside a metadata.json naming
-    others; removing it first lost it to a mistyped checkpoint path or a Ctrl-C). ``out_dir=`` is the
-    deprecated name of ``out``.
+    others; removing it first lost it to a mistyped checkpoint path or a Ctrl-C). ``format`` and
+    ``out`` were positional, ``fmt=``, ``out_dir=``, ``nms_iou=`` and ``nms_conf=`` their names: both
+    still work, with a DeprecationWarning.
     """
+    fmt = format  # the keyword is --format's name; the builtin is not used here
     output_plan(fmt, precision, topk, raw, dynamic_batch)  # refuse bad combinations before loading anything
     check_silu([fmt], silu)
     if not force:
         clear_earlier_export(out, False)  # only refuses
     ckpt_path = Path(model)
     detector, ckpt = load_model(ckpt_path)
-    return export_detector(detector, fmt, out, class_names=list(ckpt["class_names"]), variant=ckpt["variant"],
+    return export_detector(detector, format=fmt, out=out, class_names=list(ckpt["class_names"]), variant=ckpt["variant"],
                            category_ids=checkpoint_category_ids(ckpt, ckpt_path),
                            preprocess=PreprocessConfig.from_dict(ckpt["preprocess"]),
                            source_sha256=sha256_file(ckpt_path), source_name=ckpt_path.name, precision=precision,
-                           topk=topk, raw=raw, img_size=img_size, dynamic_batch=dynamic_batch, nms_iou=nms_iou,
-                           nms_conf=nms_conf, silu=silu, replace_export=force)
+                           topk=topk, raw=raw, img_size=img_size, dynamic_batch=dynamic_batch, iou=iou,
+                           conf=conf, silu=silu, replace_export=force)
 
 
-@deprecated_keywords(out_dir=lambda v: {"out": v})  # its earlier name; out as Trainer, run_quantize and the README
-def export_detector(detector: Detector, fmt: str, out: str | Path, *, class_names: list[str], variant: str,
+@deprecated_keywords("format", "out", fmt=renamed("format"), out_dir=renamed("out"), nms_iou=renamed("iou"),
+                     nms_conf=renamed("conf"))  # the earlier forms, as export_model's
+def export_detector(detector: Detector, *, format: str, out: str | Path, class_names: list[str], variant: str,
                     preprocess: PreprocessConfig, source_sha256: str | None = None, source_name: str | None = None,
                     precision: str = "fp32", topk: int | None = None, raw: bool = False,
                     img_size: int | tuple[int, int] | None = None, dynamic_batch: bool = False,
-                    nms_iou: float | None = DEFAULT_NMS_IOU, nms_conf: float = DEFAULT_NMS_CONF,
+                    iou: float | None = DEFAULT_NMS_IOU, conf: float = DEFAULT_NMS_CONF,
                     silu: str = "exact", replace_export: bool = False,
                     category_ids: list[int] | None = None) -> ExportResult:
     """``export_model`` for a detector in memory (e.g. a fine-tuned or quantized one).
@@ -180,6 +186,7 @@ def export_detector(detector: Detector, fmt: str, out: str | Path, *, class_name
 
     ``replace_export``: an export already in ``out`` is removed once the new files are ready
     (``export_model(force=True)``), so a run that stops before leaves it as it was."""
+    fmt = format
     kind, k = output_plan(fmt, precision, topk, raw, dynamic_batch)
     check_silu([fmt], silu)
     if category_ids is not None:  # else an export every reader refuses (metadata.check_consistency)
@@ -189,7 +196,7 @@ def export_detector(detector: Detector, fmt: str, out: str | Path, *, class_name
         if why:
             raise UserError(f"category_ids={category_ids!r:.80}: {why}; give one distinct whole number per class "
                             f"({detector.num_classes}), or None")
-    nms = graph_nms(kind, fmt, nms_iou, nms_conf)
+    nms = graph_nms(kind, fmt, iou, conf)
     pre = preprocess
     if img_size is not None:
         check_input_size(img_size, detector.strides)
@@ -197,7 +204,7 @@ def export_detector(detector: Detector, fmt: str, out: str | Path, *, class_name
     h, w = pre.input_size
     k = graph_topk(k, (h, w), detector.strides)
     deploy = DeployModel(detector, kind=kind, topk=k, float_labels=(fmt == "ncnn"),
-                         nms_iou=nms["iou"] if nms else None, nms_conf=nms_conf)
+                         nms_iou=nms["iou"] if nms else None, nms_conf=conf)
     # A real-looking input range keeps tracing-time checks meaningful (0..255, like preprocess).
     example = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 255
     stem = f"yolox_{variant}"

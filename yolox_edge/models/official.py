@@ -18,6 +18,7 @@ from torch import nn
 
 from ..data.coco_names import COCO_CATEGORY_IDS, COCO_CLASSES
 from ..errors import UserError, flag_value, in_python, require_file
+from ..progress import deprecated_keywords, renamed
 from .blocks import BaseConv, focus_official_to_ours
 from .detector import Detector
 from .zoo import VARIANTS, create_model, get_variant
@@ -209,20 +210,26 @@ class ImportedCheckpoint:
     category_ids: list[int] | None = None
 
 
-def import_official_checkpoint(path: str | Path, variant: str, out: str | Path, *,
+# The earlier forms: import_official_checkpoint(path, variant, out) and path= (the model file, named
+# as every other call names it).
+@deprecated_keywords("variant", "out", path=renamed("model"))
+def import_official_checkpoint(model: str | Path, *, variant: str, out: str | Path,
                                force: bool = False) -> ImportedCheckpoint:
-    """``yolox-edge import-official``: official weights (.onnx or .pth) -> a checkpoint of this
-    project at ``out`` (class names, COCO's category ids for the 80 COCO classes, the preprocessing
-    contract, the source file's sha256). An existing ``out`` is refused unless ``force``."""
+    """``yolox-edge import-official``: the official weights ``model`` (.onnx or .pth) -> a checkpoint
+    of this project at ``out`` (class names, COCO's category ids for the 80 COCO classes, the
+    preprocessing contract, the source file's sha256). An existing ``out`` is refused unless
+    ``force``. ``variant`` and ``out`` were positional, ``path=`` the name of ``model``: those forms
+    still work, with a DeprecationWarning."""
+    path = model
     from ..engine.checkpoint import save_checkpoint
     from ..errors import refuse_overwrite
     from ..fileio import sha256_file
 
     out = refuse_overwrite(out, force)
-    model, names, folded = import_official(path, variant)
+    detector, names, folded = import_official(path, variant)
     source = {"kind": "official-onnx" if folded else "official-pth", "file": str(path), "sha256": sha256_file(path)}
-    ids = default_category_ids(model.num_classes)
-    written = save_checkpoint(out, model, class_names=names, source=source, bn_folded=folded, category_ids=ids)
+    ids = default_category_ids(detector.num_classes)
+    written = save_checkpoint(out, detector, class_names=names, source=source, bn_folded=folded, category_ids=ids)
     return ImportedCheckpoint(written, get_variant(variant).name, names, folded, ids)
 
 

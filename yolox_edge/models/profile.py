@@ -11,6 +11,8 @@ import functools
 import torch
 from torch import nn
 
+from ..progress import deprecated_keywords
+
 
 def count_params(model: nn.Module) -> int:
     """Number of parameters (weights and biases, BatchNorm included; buffers not)."""
@@ -69,9 +71,11 @@ def _variant_counts(variant: str | None, num_classes: int, input_hw: tuple[int, 
 OFFICIAL_CLASSES = 80  # the COCO head the YOLOX README's figures count
 
 
-def model_table(num_classes: int = 80, variants: list[str] | None = None) -> list[dict]:
+@deprecated_keywords("num_classes", "variants")  # model_table(80, ["nano"]), the earlier form
+def model_table(*, num_classes: int = 80, variants: list[str] | None = None) -> list[dict]:
     """What ``yolox-edge models`` prints: one row per variant (default: all non-test ones), a dict of
-    its architecture, params (M), GFLOPs at its input size and the official figures.
+    its architecture, params (M), GFLOPs at its input size and the official figures. Both were
+    positional: that still works, with a DeprecationWarning.
 
     The official figures count the 80-class COCO head, so they are given (not None) only at
     ``num_classes`` 80: beside another head size they would not compare."""

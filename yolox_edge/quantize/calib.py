@@ -24,7 +24,7 @@ import numpy as np
 from ..data.preprocess import (IMAGE_SUFFIXES, PreprocessConfig, left_out_note, list_images, preprocess, read_image,
                                scan_images)
 from ..fileio import atomic_write_bytes, missing_folders, remove_empty_folders, run_checkpoint
-from ..progress import deprecated_keywords
+from ..progress import deprecated_keywords, renamed
 from ..errors import FORCE, OUT, UserError, check_input_size, flag_value, format_size, input_hw, require_out_folder
 
 FORMAT = "yolox_edge.calibration"
@@ -338,20 +338,22 @@ def stopped_note(out: Path, before: bytes | None) -> str:
 
 
 # The earlier names: img_size as every other call and calibrate --img-size; out as Trainer,
-# run_quantize and the README.
-@deprecated_keywords(size=lambda v: {"img_size": v}, out_dir=lambda v: {"out": v})
-def build_calibration_set(source: str | Path, out: str | Path, *, img_size: int | tuple[int, int] = 416,
+# run_quantize and the README; data as calibrate --data and every other call.
+@deprecated_keywords(size=renamed("img_size"), out_dir=renamed("out"), source=renamed("data"))
+def build_calibration_set(data: str | Path, out: str | Path, *, img_size: int | tuple[int, int] = 416,
                           count: int = 100, sampling: str = "random", seed: int = 0,
                           split: str = "train", force: bool = False) -> CalibrationSet:
-    """Select, preprocess and cache a calibration set; returns it (``path`` set).
+    """Select, preprocess and cache a calibration set of ``data`` (as ``calibrate --data``) in the
+    folder ``out``; returns it (``path`` set).
 
     Everything is computed in memory first; the array then the manifest are written
     atomically, so an interrupted run never leaves a manifest describing a partial array.
     ``img_size`` is the network input: an int, or (H, W). A set already in ``out`` is replaced only with ``force``: INT8 exports record the
     sha256 of the set they were calibrated on, and keep it reproducible. Replacing it keeps
-    the old set whole until the new one is (``_replace_set``). ``size=`` and ``out_dir=`` are the
-    deprecated names of ``img_size`` and ``out``.
+    the old set whole until the new one is (``_replace_set``). ``size=``, ``out_dir=`` and ``source=``
+    are the deprecated names of ``img_size``, ``out`` and ``data``.
     """
+    source = data
     check_input_size(img_size, (32,))
     hw = input_hw(img_size)
     out = require_out_folder(out)  # before the images are read and preprocessed
@@ -459,12 +461,15 @@ def _check_finite(data: np.ndarray, apath: Path, images: list) -> None:
                         "rebuild the calibration set with 'yolox-edge calibrate'")
 
 
-# input_size=(H, W), its earlier name: img_size as every other call (an int is a square).
-@deprecated_keywords(input_size=lambda v: {"img_size": v})
-def load_calibration_set(path: str | Path, *, img_size: int | tuple[int, int] | None = None) -> CalibrationSet:
+# The earlier names: input_size=(H, W), img_size as every other call (an int is a square); path=,
+# calib as run_quantize, quantize_checkpoint and convert_checkpoint name the set.
+@deprecated_keywords(input_size=renamed("img_size"), path=renamed("calib"))
+def load_calibration_set(calib: str | Path, *, img_size: int | tuple[int, int] | None = None) -> CalibrationSet:
     """Load a cached set, check its hash, and (when given) that it matches the model's input size
-    ``img_size`` (S, or (H, W)). ``path`` is the set's folder (its manifest.json or calib.npy are
-    taken for it too). ``input_size=`` is the deprecated name of ``img_size``."""
+    ``img_size`` (S, or (H, W)). ``calib`` is the set's folder (its manifest.json or calib.npy are
+    taken for it too). ``input_size=`` and ``path=`` are the deprecated names of ``img_size`` and
+    ``calib``."""
+    path = calib
     if img_size is not None:  # before reading the set: 'x' or 416.0 was a ValueError after hashing it
         check_input_size(img_size, (32,))
     mpath = _manifest_path(Path(path))

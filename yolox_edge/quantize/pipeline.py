@@ -7,7 +7,7 @@ from typing import Callable
 
 from ..errors import FORCE, OUT, UserError, check_input_size, input_hw, require_out_folder
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
-from ..progress import deprecated_keywords, line_sink
+from ..progress import deprecated_keywords, line_sink, renamed
 from ..threads import check_threads, torch_threads
 from .accuracy import check_val_images, needs_data, summary_lines
 from .calib import load_calibration_set
@@ -17,14 +17,18 @@ from .qat_eval import SPLIT, ap_summary, has_val_split, record_exported_eval, sc
 from .staging import REPORT_PHASE, StagedOutput
 
 
-@deprecated_keywords(verbose=lambda v: {"progress": bool(v), "log": print if v else None})
-def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str], out: str | Path, *, preset: str = "mixed",
+# The earlier forms: run_quantize(model, calib, formats, out), verbose=, and nms_iou=/nms_conf= (the
+# names of --nms and --conf everywhere else).
+@deprecated_keywords("calib", "formats", "out", verbose=lambda v: {"progress": bool(v), "log": print if v else None},
+                     nms_iou=renamed("iou"), nms_conf=renamed("conf"))
+def run_quantize(model: str | Path, *, calib: str | Path, formats: str | list[str], out: str | Path,
+                 preset: str = "mixed",
                  fast_bias_correction: bool = True, subset_size: int = 300, topk: int | None = None,
                  accuracy_control: bool = False, max_drop: float = 0.005, data: str | Path | None = None,
                  qat: bool = False, epochs: int = 1, lr: float | None = None, batch: int = 8,
                  report: bool = False, keep_float: int = 4, nncf_keep_float: int = 2,
-                 nms_iou: float = DEFAULT_NMS_IOU,
-                 nms_conf: float = DEFAULT_NMS_CONF, progress: bool = True, log: Callable[[str], None] | None = print,
+                 iou: float = DEFAULT_NMS_IOU,
+                 conf: float = DEFAULT_NMS_CONF, progress: bool = True, log: Callable[[str], None] | None = print,
                  force: bool = False, img_size: int | tuple[int, int] | None = None,
                  silu: str = "exact", threads: int | None = None) -> dict[str, QuantizeResult]:
     """INT8-convert ``model`` into each format; returns format -> result (and says each step to ``log``).
@@ -32,7 +36,9 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
     ``progress=False`` turns off the progress bars (this library's and NNCF's); ``log`` receives
     the lines (None: none). If the run stops, the note on what it kept goes to ``log``, to stderr
     when ``log`` is ``print`` (beside the traceback). ``verbose=False`` is the deprecated spelling of
-    ``progress=False, log=None``.
+    ``progress=False, log=None``; ``calib``, ``formats`` and ``out`` were positional and ``iou``/``conf``
+    (the in-graph NMS, as ``export_model``'s) were ``nms_iou``/``nms_conf``: those forms still work,
+    with a DeprecationWarning.
 
     An export already in a format's folder is refused unless ``force``; with it, that export
     and the report files an earlier ``report=True`` run left in ``out`` are replaced once every
@@ -91,8 +97,8 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
                 batch=batch, subset_size=subset_size, progress=progress, threads=threads,
                 options=dict(preset=preset, fast_bias_correction=fast_bias_correction, subset_size=subset_size,
                              topk=topk, accuracy_control=accuracy_control, data=data, max_drop=max_drop,
-                             keep_float=keep_float, nncf_keep_float=nncf_keep_float, nms_iou=nms_iou,
-                             nms_conf=nms_conf, silu=silu, threads=threads))
+                             keep_float=keep_float, nncf_keep_float=nncf_keep_float, nms_iou=iou,
+                             nms_conf=conf, silu=silu, threads=threads))
             stage.phase = "moving the exports into place"
             if force:  # only now: a run that stops before this point leaves the earlier export as it was
                 _clear_earlier(formats, out)
@@ -105,7 +111,7 @@ def run_quantize(model: str | Path, calib: str | Path, formats: str | list[str],
         if report:
             stage.phase = REPORT_PHASE
             with torch_threads(threads):
-                _report(model, results, data, out, topk, say, nms_iou, nms_conf, scores, img_size, progress,
+                _report(model, results, data, out, topk, say, iou, conf, scores, img_size, progress,
                         threads)
     except BaseException as e:
         note = stage.stopped_note(e, qat=qat)
@@ -218,8 +224,8 @@ def format_dirs(formats: list[str], out: Path) -> dict[str, Path]:
     return {f: out / f if len(formats) > 1 else out for f in formats}
 
 
-def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, topk, say, nms_iou: float,
-            nms_conf: float, scores: dict[str, dict], img_size: int | tuple[int, int] | None, progress: bool,
+def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, topk, say, iou: float,
+            conf: float, scores: dict[str, dict], img_size: int | tuple[int, int] | None, progress: bool,
             threads: int | None) -> None:
     from ..fileio import atomic_write_bytes
     from ..export.api import export_model
@@ -230,7 +236,7 @@ def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, top
         fp32_dir = out / "fp32" / fmt
         say(f"[{fmt}] FP32 reference export -> {fp32_dir}")
         # force: the report's own reference (a stale one is replaced, as before export_model refused)
-        export_model(model, fmt, fp32_dir, topk=topk, nms_iou=nms_iou, nms_conf=nms_conf, img_size=img_size,
+        export_model(model, format=fmt, out=fp32_dir, topk=topk, iou=iou, conf=conf, img_size=img_size,
                      force=True)
         rows.append(compare(fmt, fp32_dir, res.directory, data, int8=scores.get(fmt),  # QAT scored it already
                             progress=progress, threads=threads))

@@ -23,7 +23,7 @@ import torch
 from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..fileio import missing_folders, remove_empty_folders, replace_durably, sha256_file
-from ..progress import deprecated_keywords
+from ..progress import deprecated_keywords, renamed
 from ..errors import UserError, flag_value
 from ..engine.checkpoint import checkpoint_category_ids
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, graph_nms, graph_topk, output_folder, output_plan
@@ -436,9 +436,11 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
     return QuantizeResult(out, out / names[0], files, meta)
 
 
-@deprecated_keywords(out_dir=lambda v: {"out": v})  # its earlier name; out as Trainer, run_quantize and the README
-def quantize_checkpoint(model: str | Path, calib: str | Path, fmt: str, out: str | Path,
-                        opts: QuantizeOptions | None = None, *, progress: bool = True,
+# The earlier forms: quantize_checkpoint(model, calib, fmt, out, opts), fmt= and out_dir= (the
+# names of --format and --out, as export_model's).
+@deprecated_keywords("calib", "format", "out", "opts", fmt=renamed("format"), out_dir=renamed("out"))
+def quantize_checkpoint(model: str | Path, *, calib: str | Path, format: str, out: str | Path,
+                        opts: QuantizeOptions | None = None, progress: bool = True,
                         log: Callable[[str], None] | None = print) -> QuantizeResult:
     """Checkpoint + calibration folder -> one format's INT8 folder, written in place: the step
     ``run_quantize`` (``yolox-edge quantize``: staging, several formats, QAT, report) and the
@@ -446,7 +448,8 @@ def quantize_checkpoint(model: str | Path, calib: str | Path, fmt: str, out: str
 
     As the library's other long jobs: ``progress=False`` drops the bars (NNCF's and the conv
     scan's), ``log`` receives one line per phase (None: silent). An ``opts.log`` set by the caller wins over ``log``.
-    ``out_dir=`` is the deprecated name of ``out``."""
+    ``calib``, ``format``, ``out`` and ``opts`` were positional, ``fmt=`` and ``out_dir=`` the names of
+    ``format`` and ``out``: those forms still work, with a DeprecationWarning."""
     from dataclasses import replace
 
     from ..engine.checkpoint import load_model
@@ -458,4 +461,4 @@ def quantize_checkpoint(model: str | Path, calib: str | Path, fmt: str, out: str
         opts = replace(opts, log=log)
     detector, ckpt = load_model(model)
     with quiet_nncf(bars=progress):  # NNCF's INFO lines (~63 for OpenVINO) say nothing a user needs
-        return quantize_detector(detector, ckpt, Path(model), calib, fmt, out, opts)
+        return quantize_detector(detector, ckpt, Path(model), calib, format, out, opts)

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError, flag_value
+from ..progress import deprecated_keywords, renamed
 from ..threads import check_threads
 from .base import Backend, ModelInfo
 from .predictor import Predictor
@@ -106,16 +107,19 @@ def set_input_size_of(pred: Predictor, size: int | tuple[int, int], path: str | 
         raise UserError(f"{path}: {e}") from None
 
 
-def load_predictor(path: str | Path, *, threads: int | None = None, precision_hint: str | None = None,
+@deprecated_keywords(path=renamed("model"))  # its earlier name; the model, as every other call names it
+def load_predictor(model: str | Path, *, threads: int | None = None, precision_hint: str | None = None,
                    defaults: dict | None = None, img_size: int | tuple[int, int] | None = None,
                    **kw) -> Predictor:
-    """Artifact path -> Predictor (kw: conf, iou, agnostic, max_det; precision_hint for OpenVINO/ncnn).
+    """``model`` (checkpoint, export or bundle) -> Predictor (kw: conf, iou, agnostic, max_det;
+    precision_hint for OpenVINO/ncnn). ``path=`` is the deprecated name of ``model``.
 
     Each of conf/iou/agnostic/max_det not given (or given as None) comes from a bundle's own
     thresholds (metadata ``postprocess``, what the app uses), else from ``defaults``, else from
     the Predictor's. ``img_size`` (an int, or (H, W)) runs the model at that input size; a
     static export at another size is refused.
     """
+    path = model
     options = {"precision_hint": precision_hint} if precision_hint else {}
     backend, info = open_model(path, threads=threads, **options)
     pp = info.extra.get("postprocess") or {}
