@@ -316,3 +316,47 @@ def test_model_table_takes_its_earlier_positionals_with_a_warning() -> None:
     with pytest.warns(DeprecationWarning, match=r"passing num_classes, variants by position"):
         old = model_table(3, ["test"])
     assert old == model_table(num_classes=3, variants=["test"]) and old[0]["name"] == "test"
+
+
+def _readme_python_example() -> str:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_python_example_calls_each_function_in_its_present_form() -> None:
+    """Each call of the README's example binds to the signature as it is now, with no keyword or
+    positional that only the deprecated forms take (so running it says no DeprecationWarning)."""
+    import ast
+    import inspect
+
+    tree = ast.parse(_readme_python_example())
+    names = {a.asname or a.name: f"{node.module}.{a.name}" for node in ast.walk(tree)
+             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("yolox_edge") for a in node.names}
+    checked = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names:
+            fn = _resolve(names[node.func.id])
+            sig = inspect.signature(inspect.unwrap(fn))
+            kw = {k.arg: None for k in node.keywords}
+            assert not set(kw) & set(RETIRED), (node.func.id, sorted(set(kw) & set(RETIRED)))
+            sig.bind(*[None] * len(node.args), **kw)  # TypeError: an earlier form (or no form at all)
+            checked.append(node.func.id)
+    assert {"export_model", "run_quantize", "evaluate_model", "package_bundle", "Trainer"} <= set(checked)
+
+
+@pytest.mark.slow
+@pytest.mark.refdata
+def test_the_readme_python_example_runs_without_a_deprecation_warning(refdata, tmp_path, monkeypatch) -> None:
+    """The README's example as written, beside refdata/ (about 2 minutes on 2 cores)."""
+    import warnings
+
+    (tmp_path / "refdata").symlink_to(refdata, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", category=DeprecationWarning, module="yolox_edge")
+        warnings.filterwarnings("error", message=r".*is deprecated; pass", category=DeprecationWarning)
+        exec(compile(_readme_python_example(), "README.md", "exec"), {"__name__": "readme_example"})
+    assert (tmp_path / "nano_raccoon.zip").is_file()
