@@ -164,7 +164,7 @@ def test_each_result_the_readme_lists_names_its_fields() -> None:
     generated docstring, and the others did not say what each field holds."""
     import dataclasses
 
-    from yolox_edge.engine import ConvertResult, TrainResult
+    from yolox_edge.engine import ConvertResult
     from yolox_edge.export import ExportResult
     from yolox_edge.models import ImportedCheckpoint
     from yolox_edge.pipeline import PipelineResult
@@ -173,15 +173,16 @@ def test_each_result_the_readme_lists_names_its_fields() -> None:
     from yolox_edge.runtime import VideoFrame
 
     unnamed = [f"{cls.__name__}.{f.name}" for cls in (ConvertResult, ExportResult, ImportedCheckpoint, PipelineResult,
-                                                       CalibrationSet, QuantizeResult, VideoFrame, TrainResult)
+                                                       CalibrationSet, QuantizeResult, VideoFrame)
                for f in dataclasses.fields(cls) if f"``{f.name}``" not in (cls.__doc__ or "")]
     assert not unnamed, unnamed
 
 
 def test_trainer_train_returns_a_train_result_that_reads_as_the_dict_it_was() -> None:
     """Trainer.train() returned a plain dict where every other call returns a named result; the
-    result still answers run["best"] (the str it was) and the dict's other keys, in their order."""
-    import dataclasses
+    result is still that dict (run["best"] the str it was, the other keys in their order, json.dumps
+    and item assignment working) with each key an attribute too (best and last as Path)."""
+    import json
     from pathlib import Path
 
     from yolox_edge.engine import Trainer, TrainResult
@@ -190,16 +191,20 @@ def test_trainer_train_returns_a_train_result_that_reads_as_the_dict_it_was() ->
     run = TrainResult(best=Path("r/best.pt"), last=Path("r/last.pt"), best_ap=0.4, best_epoch=2,
                       best_per_class=[{"class": "a"}], epochs=3, rows=[{"epoch": 1}], skipped_samples=1, main=True)
     assert list(run) == ["epochs", "best_ap", "best_epoch", "best_per_class", "last", "best", "skipped_samples",
-                         "rows", "main"]  # the dict's keys, as train() returned them
+                         "rows", "main"] == list(TrainResult.FIELDS)  # the dict's keys, as train() returned them
     assert run["best"] == str(Path("r/best.pt")) and run["last"] == str(Path("r/last.pt"))
-    assert run.best == Path("r/best.pt") and run["best_ap"] == run.best_ap == 0.4
+    assert run.best == Path("r/best.pt") and run.last == Path("r/last.pt") and run["best_ap"] == run.best_ap == 0.4
+    assert [getattr(run, k) for k in TrainResult.FIELDS if k not in ("best", "last")] == \
+        [run[k] for k in TrainResult.FIELDS if k not in ("best", "last")]
     assert run.get("main") is True and run.get("nothing", 7) == 7 and "rows" in run and len(run) == 9
-    assert run == dict(run) and dict(run)["best_epoch"] == 2
+    assert json.loads(json.dumps(run)) == dict(run) and dict(run)["best_epoch"] == 2
+    run["note"] = "mine"  # old code that added a key to the dict
+    assert run["note"] == "mine"
     with pytest.raises(KeyError):
         run["AP"]
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         run.best = Path("x")  # type: ignore[misc]
-    assert [f.name for f in dataclasses.fields(TrainResult) if f"``{f.name}``" not in TrainResult.__doc__] == []
+    assert [k for k in TrainResult.FIELDS if f"``{k}``" not in TrainResult.__doc__] == []
 
 
 # The public calls the README's Python API table names, beside the positionals each keeps.

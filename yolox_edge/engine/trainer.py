@@ -11,8 +11,6 @@ import math
 import os
 import random
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,45 +41,37 @@ from .schedule import WarmCosSchedule, clamp_no_aug_epochs
 from .state import capture_rng, restore_rng, skip_count
 
 
-@dataclass(frozen=True, eq=False)  # eq: Mapping's (equal to the dict train() returned before)
-class TrainResult(Mapping):
+class TrainResult(dict):
     """What ``Trainer.train()`` returns: ``best`` and ``last`` (the checkpoints, Path; ``best`` is
     written at the first evaluation), ``best_ap``, ``best_epoch`` (-1.0 and -1 when nothing was
     evaluated) and ``best_per_class`` (per class: class, instances, AP, AP50) of the best
     evaluation, ``epochs`` (the schedule's), ``rows`` (one dict per epoch: lr, losses, times, AP
     when evaluated), ``skipped_samples`` (unreadable images replaced) and ``main`` (False on the
-    other processes of a multi-GPU run).
+    other processes of a multi-GPU run), each an attribute.
 
-    It is also the read-only mapping ``train()`` returned before, with the same keys:
-    ``run["best"]`` and ``run["last"]`` are the str paths they were, ``dict(run)`` the old dict."""
+    It is also the dict ``train()`` returned before, with the same keys in their order (a dict
+    subclass, so ``json.dumps(run)`` and ``run["note"] = ...`` still work): ``run["best"]`` and
+    ``run["last"]`` are the str paths they were."""
 
-    best: Path
-    last: Path
-    best_ap: float
-    best_epoch: int
-    best_per_class: list[dict] = field(default_factory=list)
-    epochs: int = 0
-    rows: list[dict] = field(default_factory=list)
-    skipped_samples: int = 0
-    main: bool = True
+    FIELDS = ("epochs", "best_ap", "best_epoch", "best_per_class", "last", "best", "skipped_samples", "rows", "main")
 
-    # The earlier dict's keys, in its order (the paths were str there, so they still are here).
-    _KEYS = ("epochs", "best_ap", "best_epoch", "best_per_class", "last", "best", "skipped_samples", "rows", "main")
+    def __init__(self, *, best: str | Path, last: str | Path, best_ap: float, best_epoch: int,
+                 best_per_class: list[dict] | None = None, epochs: int = 0, rows: list[dict] | None = None,
+                 skipped_samples: int = 0, main: bool = True) -> None:
+        super().__init__(epochs=epochs, best_ap=best_ap, best_epoch=best_epoch,
+                         best_per_class=[] if best_per_class is None else best_per_class, last=str(last),
+                         best=str(best), skipped_samples=skipped_samples, rows=[] if rows is None else rows,
+                         main=main)
 
-    def __getitem__(self, key: str) -> Any:
-        if key not in self._KEYS:
-            raise KeyError(key)
-        value = getattr(self, key)
-        return str(value) if key in ("best", "last") else value
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._KEYS)
-
-    def __len__(self) -> int:
-        return len(self._KEYS)
-
-
-assert set(TrainResult._KEYS) == {f.name for f in fields(TrainResult)}
+    best = property(lambda self: Path(self["best"]), doc="the best checkpoint (best.pt)")
+    last = property(lambda self: Path(self["last"]), doc="the last checkpoint (last.pt), resumable")
+    best_ap = property(lambda self: self["best_ap"], doc="AP of the best evaluation (-1.0: none)")
+    best_epoch = property(lambda self: self["best_epoch"], doc="its epoch (-1: none)")
+    best_per_class = property(lambda self: self["best_per_class"], doc="its per-class rows")
+    epochs = property(lambda self: self["epochs"], doc="the schedule's epochs")
+    rows = property(lambda self: self["rows"], doc="one dict per epoch")
+    skipped_samples = property(lambda self: self["skipped_samples"], doc="unreadable images replaced")
+    main = property(lambda self: self["main"], doc="False on the other processes of a multi-GPU run")
 
 
 class _Repeat(torch.utils.data.Dataset):
