@@ -41,7 +41,7 @@ def fake_export(folder: Path, fmt: str = "ncnn", kind: str = "topk", category_id
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
     out = tmp_path / "b.zip"
-    package_bundle(fake_export(tmp_path / "export"), "ncnn", out, conf=0.35)
+    package_bundle(fake_export(tmp_path / "export"), target="ncnn", out=out, conf=0.35)
     return out
 
 
@@ -87,10 +87,11 @@ def test_package_contents_and_verify(bundle: Path, run_cli) -> None:
 
 def test_package_is_deterministic_and_checks_target(tmp_path: Path) -> None:
     exp = fake_export(tmp_path / "e")
-    a, b = package_bundle(exp, "ncnn", tmp_path / "a.zip"), package_bundle(exp, "ncnn", tmp_path / "b.zip")
+    a, b = package_bundle(exp, target="ncnn", out=tmp_path / "a.zip"), package_bundle(exp, target="ncnn",
+                                                                                      out=tmp_path / "b.zip")
     assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes() and a["files"] == b["files"]
     with pytest.raises(UserError, match="is an ncnn export, not onnx; export it with 'yolox-edge export"):
-        package_bundle(exp, "onnx", tmp_path / "c.zip")
+        package_bundle(exp, target="onnx", out=tmp_path / "c.zip")
     # an INT8 folder: quantize makes the other format, export would make an FP32 one
     q = fake_export(tmp_path / "q")
     meta_q = json.loads((q / "metadata.json").read_text())
@@ -98,20 +99,21 @@ def test_package_is_deterministic_and_checks_target(tmp_path: Path) -> None:
     (q / "metadata.json").write_text(json.dumps(meta_q))
     with pytest.raises(UserError, match=r"is an ncnn export, not openvino; quantize it with 'yolox-edge quantize "
                                         r"CHECKPOINT --calib DIR --format openvino' or pass --target ncnn"):
-        package_bundle(q, "openvino", tmp_path / "q.zip")
+        package_bundle(q, target="openvino", out=tmp_path / "q.zip")
     with pytest.raises(UserError, match=r"\.zip"):
-        package_bundle(exp, "ncnn", tmp_path / "c.tar")
+        package_bundle(exp, target="ncnn", out=tmp_path / "c.tar")
     (exp / "model.ncnn.bin").write_bytes(b"edited")
     with pytest.raises(UserError, match="sha256"):
-        package_bundle(exp, "ncnn", tmp_path / "d.zip")
+        package_bundle(exp, target="ncnn", out=tmp_path / "d.zip")
     raw = fake_export(tmp_path / "raw", kind="raw")
     with pytest.raises(UserError, match="decode in the graph"):
-        package_bundle(raw, "ncnn", tmp_path / "e.zip")
+        package_bundle(raw, target="ncnn", out=tmp_path / "e.zip")
     before = (tmp_path / "a.zip").read_bytes()  # the library refuses to replace a bundle, as the CLI does
     with pytest.raises(UserError, match="already there"):
-        package_bundle(fake_export(tmp_path / "e2"), "ncnn", tmp_path / "a.zip", conf=0.5)
+        package_bundle(fake_export(tmp_path / "e2"), target="ncnn", out=tmp_path / "a.zip", conf=0.5)
     assert (tmp_path / "a.zip").read_bytes() == before
-    assert package_bundle(fake_export(tmp_path / "e2"), "ncnn", tmp_path / "a.zip", conf=0.5, force=True)["ok"]
+    assert package_bundle(fake_export(tmp_path / "e2"), target="ncnn", out=tmp_path / "a.zip", conf=0.5,
+                          force=True)["ok"]
 
 
 @pytest.mark.parametrize("name", ["traffic\u2028light", "a\x0bb", "", "two\nlines"])
@@ -121,7 +123,7 @@ def test_a_class_name_that_is_not_one_line_is_refused_and_nothing_written(tmp_pa
     meta["class_names"][1] = name
     (exp / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(UserError, match="cannot be written to labels.txt"):
-        package_bundle(exp, "ncnn", tmp_path / "x.zip")
+        package_bundle(exp, target="ncnn", out=tmp_path / "x.zip")
     assert not (tmp_path / "x.zip").exists()
 
 
@@ -130,8 +132,8 @@ def test_package_names_the_app_thresholds_the_graph_overrides(tmp_path: Path) ->
     meta = json.loads((exp / "metadata.json").read_text())
     meta["graph"]["nms"] = {"iou": 0.65, "conf": 0.001, "class_aware": True}
     (exp / "metadata.json").write_text(json.dumps(meta))
-    assert package_bundle(exp, "onnx", tmp_path / "a.zip", max_det=10)["notes"] == []
-    notes = package_bundle(exp, "onnx", tmp_path / "b.zip", conf=0.0001, nms=0.8, max_det=300)["notes"]
+    assert package_bundle(exp, target="onnx", out=tmp_path / "a.zip", max_det=10)["notes"] == []
+    notes = package_bundle(exp, target="onnx", out=tmp_path / "b.zip", conf=0.0001, iou=0.8, max_det=300)["notes"]
     assert len(notes) == 3 and "at most 10 detections" in notes[0] and "--topk 300" in notes[0]
     assert "scores >= 0.001" in notes[1] and "IoU 0.65" in notes[2]
 
@@ -158,14 +160,14 @@ def test_card_records_eval_and_bench(tmp_path: Path) -> None:
     bench = tmp_path / "bench.json"
     row = {"artifact": str(exp), "baseline": False, "threads": 2, "latency_ms": {"model": {"p50": 8.81}, "e2e": {"p50": 10.2}}}
     bench.write_text(json.dumps({"machine": {"cpu": "Test CPU"}, "rows": [row, dict(row, artifact="x", baseline=True)]}))
-    rep = package_bundle(exp, "onnx", tmp_path / "o.zip", eval_json=ev, bench_json=bench)
+    rep = package_bundle(exp, target="onnx", out=tmp_path / "o.zip", eval_json=ev, bench_json=bench)
     assert rep["evaluation"]["AP"] == 0.2561 and rep["latency"]["threads"]["2"]["model_p50_ms"] == 8.81
     with zipfile.ZipFile(tmp_path / "o.zip") as zf:
         card = zf.read("MODEL_CARD.md").decode()
     assert "AP 0.2561" in card and "Test CPU" in card and "model 8.81 ms" in card
     ev.write_text("{}")
     with pytest.raises(UserError, match="eval --json"):
-        package_bundle(exp, "onnx", tmp_path / "p.zip", eval_json=ev)
+        package_bundle(exp, target="onnx", out=tmp_path / "p.zip", eval_json=ev)
 
 
 @pytest.mark.parametrize("change, named", [
@@ -182,11 +184,12 @@ def test_card_refuses_an_evaluation_of_another_model(tmp_path: Path, change: dic
     ev = tmp_path / "ev.json"
     for model in (str(exp), str(exp / "metadata.json"), "elsewhere/relative"):  # this export, or unknown: kept
         ev.write_text(json.dumps(dict(good, model=model)))
-        assert package_bundle(exp, "onnx", tmp_path / "ok.zip", eval_json=ev, force=True)["evaluation"]["AP"] == 0.25
+        assert package_bundle(exp, target="onnx", out=tmp_path / "ok.zip", eval_json=ev,
+                              force=True)["evaluation"]["AP"] == 0.25
     ev.write_text(json.dumps({**good, **change, "model": str(other) if change.get("model") == "OTHER"
                               else change.get("model", str(exp))}))
     with pytest.raises(UserError, match=re.escape(named) + ".*eval .*--json") as e:
-        package_bundle(exp, "onnx", tmp_path / "bad.zip", eval_json=ev)
+        package_bundle(exp, target="onnx", out=tmp_path / "bad.zip", eval_json=ev)
     assert "ev.json" in str(e.value) and not (tmp_path / "bad.zip").exists()
 
 
@@ -353,9 +356,9 @@ def nano_onnx_bundle(nano_coco_ckpt: Path, tmp_path_factory: pytest.TempPathFact
     from yolox_edge.export.api import export_model
 
     d = tmp_path_factory.mktemp("nano_bundle")
-    export_model(nano_coco_ckpt, "onnx", d / "export")
+    export_model(nano_coco_ckpt, format="onnx", out=d / "export")
     out = d / "nano_onnx.zip"
-    package_bundle(d / "export", "onnx", out)
+    package_bundle(d / "export", target="onnx", out=out)
     return out
 
 
@@ -510,9 +513,9 @@ def test_a_malformed_bench_json_is_one_line(tmp_path: Path, rows: list) -> None:
     bench = tmp_path / "bench.json"
     bench.write_text(json.dumps({"machine": {"cpu": "Test CPU"}, "rows": rows}))
     with pytest.raises(UserError, match="not the JSON of 'yolox-edge bench --json'"):
-        package_bundle(exp, "onnx", tmp_path / "o.zip", bench_json=bench)
+        package_bundle(exp, target="onnx", out=tmp_path / "o.zip", bench_json=bench)
     with pytest.raises(UserError, match="missing.json: not found"):
-        package_bundle(exp, "onnx", tmp_path / "o.zip", bench_json=tmp_path / "missing.json")
+        package_bundle(exp, target="onnx", out=tmp_path / "o.zip", bench_json=tmp_path / "missing.json")
     assert not (tmp_path / "o.zip").exists()
 
 
@@ -522,15 +525,15 @@ def test_nan_never_reaches_the_apps_metadata(bundle: Path, tmp_path: Path) -> No
     ev = tmp_path / "ev.json"
     ev.write_text('{"AP": NaN, "AP50": 0.4}')
     with pytest.raises(UserError, match="ev.json: holds NaN or Infinity"):
-        package_bundle(exp, "onnx", tmp_path / "o.zip", eval_json=ev)
+        package_bundle(exp, target="onnx", out=tmp_path / "o.zip", eval_json=ev)
     bench = tmp_path / "bench.json"
     bench.write_text('{"rows": [{"artifact": "x", "threads": 1, "latency_ms": {"model": {"p50": Infinity}}}]}')
     with pytest.raises(UserError, match="bench.json: holds NaN or Infinity"):
-        package_bundle(exp, "onnx", tmp_path / "o.zip", bench_json=bench)
+        package_bundle(exp, target="onnx", out=tmp_path / "o.zip", bench_json=bench)
     meta = json.loads((exp / "metadata.json").read_text())
     (exp / "metadata.json").write_text(json.dumps(dict(meta, counts={"params_m": float("nan"), "gflops": 1.0})))
     with pytest.raises(UserError, match="metadata.json: holds NaN or Infinity"):
-        package_bundle(exp, "onnx", tmp_path / "o.zip")
+        package_bundle(exp, target="onnx", out=tmp_path / "o.zip")
     assert not (tmp_path / "o.zip").exists()
 
     def nan_ap(contents: dict) -> None:  # a bundle written before this check
@@ -626,7 +629,7 @@ def test_verify_refuses_an_ncnn_bundle_the_app_refuses(bundle: Path, tmp_path: P
 def test_mean_std_and_raw_outputs_stay_fine_outside_the_app(tmp_path: Path) -> None:
     # ONNX and OpenVINO bundles run in yolox_edge's own runtime, which applies mean/std and decodes.
     bundle = tmp_path / "o.zip"
-    package_bundle(fake_export(tmp_path / "e", fmt="onnx"), "onnx", bundle)
+    package_bundle(fake_export(tmp_path / "e", fmt="onnx"), target="onnx", out=bundle)
     edited = _repack(bundle, tmp_path / "edited.zip", lambda m: (APP_REFUSES[0][0](m), APP_REFUSES[2][0](m)))
     rep = verify_bundle(edited)
     assert rep["ok"] and rep["output_kind"] == "raw"
@@ -638,7 +641,7 @@ def test_package_refuses_a_max_det_the_app_cannot_read(tmp_path: Path, max_det) 
     exp = fake_export(tmp_path / "e")
     given = re.escape(f"--max-det {max_det} (max_det={max_det!r} in Python): ")
     with pytest.raises(UserError, match=given + ".*from 1 to 2147483647"):
-        package_bundle(exp, "ncnn", tmp_path / "b.zip", max_det=max_det)
+        package_bundle(exp, target="ncnn", out=tmp_path / "b.zip", max_det=max_det)
     assert not (tmp_path / "b.zip").exists()
 
 
@@ -646,9 +649,9 @@ def test_package_max_det_at_the_app_limit_and_past_the_graph(tmp_path: Path, run
     import numpy as np
 
     exp = fake_export(tmp_path / "e", kind="decoded")  # 64x64 at strides 8, 16, 32: 84 anchors
-    rep = package_bundle(exp, "ncnn", tmp_path / "a.zip", max_det=np.int64(2**31 - 1))
+    rep = package_bundle(exp, target="ncnn", out=tmp_path / "a.zip", max_det=np.int64(2**31 - 1))
     assert rep["postprocess"]["max_det"] == 2**31 - 1 and "at most 84 candidates" in rep["notes"][0]
-    assert package_bundle(exp, "ncnn", tmp_path / "b.zip", max_det=84)["notes"] == []
+    assert package_bundle(exp, target="ncnn", out=tmp_path / "b.zip", max_det=84)["notes"] == []
     code, out, err = run_cli("package", exp, "--target", "ncnn", "--out", tmp_path / "c.zip", "--max-det", str(2**31))
     assert code == 2 and len(err.strip().splitlines()) == 1 and "argument --max-det" in err and "2147483647" in err, err
     assert not (tmp_path / "c.zip").exists()
@@ -833,7 +836,7 @@ def test_prepare_assets_stopped_while_replacing_keeps_the_old_bundle(bundle: Pat
     before = {p.name: p.read_bytes() for p in (assets / "b").iterdir()}
     newer = tmp_path / "newer"
     newer.mkdir()
-    package_bundle(fake_export(tmp_path / "e2"), "ncnn", newer / "b.zip", conf=0.5)
+    package_bundle(fake_export(tmp_path / "e2"), target="ncnn", out=newer / "b.zip", conf=0.5)
     real_mv = shutil.which("mv")
     (Path(path) / "mv").unlink()
     (Path(path) / "mv").write_text(f'#!{shutil.which("bash")}\n'
@@ -856,7 +859,7 @@ def test_package_does_not_write_an_ncnn_bundle_the_app_refuses(tmp_path: Path) -
     meta["preprocess"].update(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
     (exp / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(UserError, match=r"x\.zip: metadata.json preprocess.mean .*\(not written\)"):
-        package_bundle(exp, "ncnn", tmp_path / "x.zip")
+        package_bundle(exp, target="ncnn", out=tmp_path / "x.zip")
     assert not (tmp_path / "x.zip").exists()
 
 
@@ -953,7 +956,7 @@ def test_an_ncnn_bundle_carries_the_category_ids_and_the_app_reads_it(tmp_path: 
     from yolox_edge.bundle.app_contract import check_app_reads
 
     out = tmp_path / "ids.zip"
-    package_bundle(fake_export(tmp_path / "export", category_ids=[1, 2, 3]), "ncnn", out)
+    package_bundle(fake_export(tmp_path / "export", category_ids=[1, 2, 3]), target="ncnn", out=out)
     with zipfile.ZipFile(out) as zf:
         meta = json.loads(zf.read("metadata.json"))
         card = zf.read("MODEL_CARD.md").decode()
@@ -963,7 +966,7 @@ def test_an_ncnn_bundle_carries_the_category_ids_and_the_app_reads_it(tmp_path: 
     assert verify_bundle(out)["ok"]
     assert "0 person (category id 1), 1 bicycle (category id 2), 2 car (category id 3)" in card
     plain = tmp_path / "plain.zip"
-    package_bundle(fake_export(tmp_path / "plain_export"), "ncnn", plain)
+    package_bundle(fake_export(tmp_path / "plain_export"), target="ncnn", out=plain)
     with zipfile.ZipFile(plain) as zf:
         assert "category_ids" not in json.loads(zf.read("metadata.json"))
         assert "0 person, 1 bicycle, 2 car" in zf.read("MODEL_CARD.md").decode()

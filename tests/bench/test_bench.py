@@ -153,7 +153,7 @@ def test_precision_hints_give_openvino_a_row_each(tiny_ckpt, tmp_path):
     from yolox_edge.errors import UserError
     from yolox_edge.export import export_model
 
-    ov_dir = export_model(tiny_ckpt, "openvino", tmp_path / "ov").directory
+    ov_dir = export_model(tiny_ckpt, format="openvino", out=tmp_path / "ov").directory
     res = run_bench([str(ov_dir), str(tiny_ckpt)], threads=[1], warmup=1, runs=2, rss=False, progress=False,
                     precision_hints=["bf16", "f32"])
     jsonschema.validate(res, SCHEMA)
@@ -282,7 +282,7 @@ def test_baseline_from_our_raw_export_counts_its_variant(tiny_ckpt, tmp_path):
     from yolox_edge.export import export_model
     from yolox_edge.models import variant_counts
 
-    raw = export_model(tiny_ckpt, "onnx", tmp_path / "raw", raw=True).directory
+    raw = export_model(tiny_ckpt, format="onnx", out=tmp_path / "raw", raw=True).directory
     rows = build_rows([], [1], baseline=str(next(raw.glob("*.onnx"))), conf=0.25, iou=0.45)
     want = variant_counts("test", 3, (64, 64))
     assert model_counts(rows[0].predictor.info) == (want["params_m"], want["gflops"])
@@ -297,7 +297,7 @@ def test_baseline_from_our_raw_export_counts_its_variant(tiny_ckpt, tmp_path):
     with pytest.raises(UserError, match=r"nope.onnx: not found; pass the official YOLOX ONNX"):
         build_rows([], [1], baseline=str(tmp_path / "nope.onnx"), conf=0.25, iou=0.45)
     # Our decoded export (top-K rows, not one per grid cell) is refused with the fix, not a traceback.
-    dec = export_model(tiny_ckpt, "onnx", tmp_path / "dec").directory
+    dec = export_model(tiny_ckpt, format="onnx", out=tmp_path / "dec").directory
     with pytest.raises(UserError, match="not a raw YOLOX ONNX.*export --raw"):
         build_rows([], [1], baseline=str(next(dec.glob("*.onnx"))), conf=0.25, iou=0.45)
 
@@ -477,7 +477,7 @@ def test_twin_rows_are_dropped_and_metadata_json_reads_as_its_folder(tiny_ckpt, 
     from yolox_edge.export import export_model
 
     assert display_names(["a/q/metadata.json", "b/onnx", "c/onnx"]) == ["q", "b/onnx", "c/onnx"]
-    exp = export_model(tiny_ckpt, "onnx", tmp_path / "exp").directory
+    exp = export_model(tiny_ckpt, format="onnx", out=tmp_path / "exp").directory
     model = next(exp.glob("*.onnx"))  # the folder, its model file and its metadata.json: one export
     res = run_bench([str(exp), str(exp) + "/", str(model), str(exp / "metadata.json"), str(tiny_ckpt)],
                     threads=[1, 1, 2], warmup=0, runs=1, rss=False, progress=False, mode="model")
@@ -494,8 +494,8 @@ def test_img_size_leaves_static_exports_and_ratios_at_their_size(tiny_ckpt, tmp_
     from yolox_edge.bench.report import speedups
     from yolox_edge.export import export_model
 
-    static = export_model(tiny_ckpt, "onnx", tmp_path / "static").directory
-    raw = export_model(tiny_ckpt, "onnx", tmp_path / "raw", raw=True).directory
+    static = export_model(tiny_ckpt, format="onnx", out=tmp_path / "static").directory
+    raw = export_model(tiny_ckpt, format="onnx", out=tmp_path / "raw", raw=True).directory
     res = run_bench([str(tiny_ckpt), str(static)], threads=[1], warmup=0, runs=2, img_size=96, baseline=str(raw),
                     rss=False, progress=False)
     sizes = {r["label"].split(" ")[0]: r["input_size"] for r in res["rows"]}
@@ -693,8 +693,8 @@ def test_img_size_width_x_height_moves_the_checkpoint_row(tiny_ckpt, tmp_path):
     from yolox_edge.bench.report import markdown_table
     from yolox_edge.export import export_model
 
-    rect = export_model(tiny_ckpt, "onnx", tmp_path / "rect", img_size=(64, 96)).directory
-    square = export_model(tiny_ckpt, "onnx", tmp_path / "square").directory
+    rect = export_model(tiny_ckpt, format="onnx", out=tmp_path / "rect", img_size=(64, 96)).directory
+    square = export_model(tiny_ckpt, format="onnx", out=tmp_path / "square").directory
     res = run_bench([str(tiny_ckpt), str(rect), str(square)], threads=[1], warmup=0, runs=1, img_size=(64, 96),
                     rss=False, progress=False)
     sizes = {r["label"].split(" ")[0]: r["input_size"] for r in res["rows"]}

@@ -281,7 +281,7 @@ def test_a_precision_hint_on_an_fp32_only_runtime_is_refused(bad: Path, tmp_path
     """torch and onnxruntime run fp32 here: a bf16/f16 hint used to be accepted and ignored."""
     from yolox_edge.export import export_model
 
-    onnx_dir = export_model(bad / "good.pt", "onnx", tmp_path / "onnx").directory
+    onnx_dir = export_model(bad / "good.pt", format="onnx", out=tmp_path / "onnx").directory
     for model, runtime in ((bad / "good.pt", "torch"), (onnx_dir, "onnxruntime")):
         line = assert_one_line_error(run_cli("predict", model, bad / "ok.jpg", "--precision-hint", "bf16"),
                                      "--precision-hint bf16", runtime)
@@ -314,7 +314,7 @@ def test_a_checkpoint_is_not_replaced_without_force(bad: Path, tmp_path: Path, r
 def test_import_official_of_our_own_export_names_its_checkpoint(bad: Path, tmp_path: Path, run_cli) -> None:
     from yolox_edge.export import export_model
 
-    onnx_file = export_model(bad / "good.pt", "onnx", tmp_path / "onnx").model_file
+    onnx_file = export_model(bad / "good.pt", format="onnx", out=tmp_path / "onnx").model_file
     line = assert_one_line_error(run_cli("import-official", onnx_file, "--variant", "test", "--out",
                                          tmp_path / "x.pt"), str(onnx_file), "good.pt")
     assert "not official YOLOX weights" in line and not (tmp_path / "x.pt").exists()

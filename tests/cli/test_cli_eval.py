@@ -114,10 +114,10 @@ def test_evaluate_model_confusion_is_the_clis_and_follows_the_apps_threshold(set
     ckpt, spec = setup
     code, _, err = run_cli("eval", ckpt, "--data", spec, "--confusion", "--json", tmp_path / "e.json")
     assert code == 0, err
-    rec = evaluate_model(ckpt, spec, progress=False, log=None, confusion=True)
+    rec = evaluate_model(ckpt, data=spec, progress=False, log=None, confusion=True)
     assert rec["confusion"] == json.loads((tmp_path / "e.json").read_text())["confusion"]
-    assert "confusion" not in evaluate_model(ckpt, spec, progress=False, log=None)
-    high = evaluate_model(ckpt, spec, progress=False, log=None, confusion_conf=0.85)["confusion"]
+    assert "confusion" not in evaluate_model(ckpt, data=spec, progress=False, log=None)
+    high = evaluate_model(ckpt, data=spec, progress=False, log=None, confusion_conf=0.85)["confusion"]
     assert high["conf"] == 0.85 and high["matrix"] == [[1, 0, 1], [0, 0, 1], [0, 0, 0]]
     loader = runtime.load_predictor
 
@@ -127,7 +127,7 @@ def test_evaluate_model_confusion_is_the_clis_and_follows_the_apps_threshold(set
         return pred
 
     monkeypatch.setattr(runtime, "load_predictor", as_a_bundle)
-    bundled = evaluate_model(ckpt, spec, progress=False, log=None, confusion=True)["confusion"]
+    bundled = evaluate_model(ckpt, data=spec, progress=False, log=None, confusion=True)["confusion"]
     assert bundled["conf"] == 0.6 and bundled["best"]["app_conf"] == 0.6
     assert bundled["matrix"] == [[1, 0, 1], [1, 0, 0], [0, 0, 0]]  # the 0.5 false alarm is below it
 
@@ -193,7 +193,7 @@ def test_eval_coco_results_give_evals_ap_in_pycocotools(setup, run_cli, tmp_path
     if form == "onnx":
         from yolox_edge.export import export_model
 
-        model = export_model(ckpt, "onnx", tmp_path / "x", img_size=64).directory
+        model = export_model(ckpt, format="onnx", out=tmp_path / "x", img_size=64).directory
     res_file, rec_file = tmp_path / "out" / "results.json", tmp_path / "e.json"
     code, out, err = run_cli("eval", model, "--data", spec, "--coco-results", res_file, "--json", rec_file)
     assert code == 0, err
@@ -251,10 +251,10 @@ def test_eval_says_once_when_the_models_category_ids_are_not_the_datas(setup, ru
         "with the data's i-th id in sorted order), so if the model was trained on another id mapping its AP may "
         "mean nothing"]
     notes: list[str] = []
-    evaluate_model(other, spec, progress=False, log=notes.append)
+    evaluate_model(other, data=spec, progress=False, log=notes.append)
     assert len(notes) == 1 and notes[0].startswith("note: the model's category ids (1, 2)")
     same = save_checkpoint(tmp_path / "same.pt", model, class_names=["a", "b"], category_ids=[3, 7])
-    evaluate_model(same, spec, progress=False, log=notes.append)
+    evaluate_model(same, data=spec, progress=False, log=notes.append)
     assert len(notes) == 1
 
 
@@ -310,7 +310,7 @@ def test_eval_coco_gt_writes_the_built_ground_truth_that_gives_evals_ap(setup, r
     assert (f"ground truth as scored (3 images, 4 boxes) -> {gt_file} (the ids of --coco-results: pycocotools on "
             "the two files gives this AP)") in out
     again = tmp_path / "again.json"  # the Python keyword beside coco_results=
-    record = evaluate_model(ckpt, spec, progress=False, log=None, coco_gt=again)
+    record = evaluate_model(ckpt, data=spec, progress=False, log=None, coco_gt=again)
     assert json.loads(again.read_text()) == gt and record["coco_gt"]["file"] == str(again)
     code, _, err = run_cli("eval", ckpt, "--data", spec, "--coco-results", res_file, "--coco-gt", res_file)
     assert code == 2 and "named by both --coco-results and --coco-gt" in err, err
@@ -448,5 +448,5 @@ def test_an_error_in_evals_writes_leaves_every_earlier_file_as_it_was(setup, run
     assert code == 2 and f"{gt_file}: No space left on device" in err, err
     assert res_file.read_text() == "earlier" and sorted(p.name for p in tmp_path.glob("*.json")) == ["r.json"]
     with pytest.raises(OSError):
-        evaluate_model(ckpt, spec, progress=False, log=None, coco_results=res_file, coco_gt=gt_file)
+        evaluate_model(ckpt, data=spec, progress=False, log=None, coco_results=res_file, coco_gt=gt_file)
     assert res_file.read_text() == "earlier" and not gt_file.exists()

@@ -50,7 +50,7 @@ EXPECTED = {  # kind -> a file name the problem line must name
 
 def test_check_reports_every_problem_by_file(tmp_path: Path, run_cli) -> None:
     spec = make_broken_voc(tmp_path / "ds")
-    report = check.check_dataset(spec, ["train"], progress=False)
+    report = check.check_dataset(spec, splits=["train"], progress=False)
     by_kind: dict[str, list[str]] = {}
     for p in report["problems"]:
         by_kind.setdefault(check.problem_kind(p), []).append(p)
@@ -133,7 +133,7 @@ def test_a_split_that_cannot_be_read_is_named_and_the_cli_exits_2(tmp_path: Path
     assert "yolox-edge data check: error:" in err and "split train cannot be read" in err
     # A split the user asks for that the spec lacks is their mistake: one line, before any work.
     with pytest.raises(UserError, match="has no split 'test'.*has: train, val"):
-        check.check_dataset(tmp_path / "data.yaml", ["test"], progress=False)
+        check.check_dataset(tmp_path / "data.yaml", splits=["test"], progress=False)
     code, out, err = run_cli("data", "check", tmp_path / "data.yaml", "--split", "test")
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
 
@@ -188,7 +188,7 @@ def test_a_nan_box_in_coco_or_voc_is_not_a_number_and_an_outside_box_is_reported
     xml = tmp_path / "voc" / "annotations" / "a.xml"
     xml.write_text(xml.read_text().replace("<xmin>3</xmin>", "<xmin>nan</xmin>"))
     for spec in (tmp_path / "coco" / "data.yaml", voc):
-        report = check.check_dataset(spec, ["val"], progress=False)
+        report = check.check_dataset(spec, splits=["val"], progress=False)
         probs = report["problems"]
         assert [check.problem_kind(p) for p in probs] == [check.BAD_ANNOTATION, check.OUTSIDE], probs
         assert probs[0].endswith("is not a number; dropped") and "box [nan, " in probs[0], probs
@@ -200,7 +200,7 @@ def test_coco_size_mismatch_is_clipped_to_the_file_as_training_does(tmp_path: Pa
     """gt.json records big.png as 40x30, the file is 80x60: data check said the box inside the file
     was 'outside' and 'dropped' (it clipped to the json's size) while training kept it."""
     spec = make_broken_coco(tmp_path)
-    report = check.check_dataset(spec, ["train"], progress=False)
+    report = check.check_dataset(spec, splits=["train"], progress=False)
     big = [p for p in report["problems"] if "big.png" in p]
     assert big == [f"{tmp_path / 'im' / 'big.png'}: image size differs from annotation: annotated 40x30, the file "
                    "is 80x60; training uses the file's size (boxes clipped to 80x60); correct its width/height in "
@@ -306,7 +306,7 @@ def test_an_image_pillow_cannot_size_is_sized_by_opencv_and_used(tmp_path: Path)
     sky = split.samples[1]
     assert (sky.width, sky.height) == (64, 48) and sky.labels.tolist() == [1]
     np.testing.assert_allclose(sky.boxes, [[24, 12, 40, 36]], atol=1e-4)
-    assert check_dataset(spec, ["val"], progress=False)["splits"]["val"]["images"] == 2
+    assert check_dataset(spec, splits=["val"], progress=False)["splits"]["val"]["images"] == 2
 
     # VOC: the size is taken from the image file, as for every other image
     voc = tmp_path / "voc"

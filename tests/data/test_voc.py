@@ -119,7 +119,7 @@ def test_a_size_smaller_than_the_file_does_not_cut_boxes_that_fit_the_file(tmp_p
         assert (a.width, a.height) == (80, 60) and split.problems == [line]
         np.testing.assert_allclose(a.boxes, [[30, 20, 70, 55], [50, 40, 60, 50]])
     # data check (decoding or headers only) and training's opening count: the same one line
-    report = check_dataset(spec, ["train"], progress=False)
+    report = check_dataset(spec, splits=["train"], progress=False)
     assert report["problems"] == [line] and report["splits"]["train"]["boxes"] == 3
     assert split_problems(load_spec(spec), "train", split, decode=False)[0] == [line]
     _, boxes, labels = DetectionDataset([a], img_size=80, aug=None).load_augmented(0)
@@ -140,7 +140,7 @@ def test_a_size_larger_than_the_file_clips_to_the_file_once(tmp_path: Path) -> N
     np.testing.assert_allclose(split.samples[0].boxes, [[30, 20, 40, 30], [1, 1, 10, 10]])
     from yolox_edge.data.check import check_dataset
 
-    assert check_dataset(spec, ["train"], progress=False)["problems"] == split.problems
+    assert check_dataset(spec, splits=["train"], progress=False)["problems"] == split.problems
 
 
 @pytest.mark.parametrize("size", [(0, 0), None])

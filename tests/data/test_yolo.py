@@ -216,7 +216,7 @@ def test_a_label_file_in_pixels_is_one_line_saying_yolo_coordinates_are_fraction
     a, b, c = split.samples
     np.testing.assert_allclose(a.boxes, [[292.5, 187.65, 357.5, 229.35]], atol=1e-3)  # the line in fractions
     assert len(b.labels) == 1 and len(c.labels) == 1
-    report = check_dataset(spec, ["train"], progress=False)
+    report = check_dataset(spec, splits=["train"], progress=False)
     assert report["problem_kinds"] == {NOT_FRACTIONS: 2} and report["splits"]["train"]["problems"] == 2
 
 
@@ -251,7 +251,7 @@ def test_a_folders_gif_and_jfif_are_read_as_predict_reads_them_and_the_rest_name
     assert f"{images}: unreadable image: 2 images this OpenCV cannot decode left out (IMG_1.HEIC, scan.jxl; .heic, " \
            ".jxl): convert to JPEG or PNG (HEIC: 'heif-convert IMG.HEIC IMG.jpg')" in split.problems
     assert f"{images / 'a.gif'}: duplicate id: same stem as a.png (both would use a.txt); skipped" in split.problems
-    report = check_dataset(spec, ["val"], progress=False)  # data check says the same line, reads the same images
+    report = check_dataset(spec, splits=["val"], progress=False)  # data check says the same line, reads the same images
     assert report["splits"]["val"]["images"] == 4 and report["problem_kinds"] == {UNREADABLE: 1, DUPLICATE: 1}
 
 

@@ -103,7 +103,7 @@ def test_an_exports_model_file_points_at_its_checkpoint(tmp_path) -> None:
     from yolox_edge.export import export_model
 
     ckpt = save_checkpoint(tmp_path / "tiny.pt", create_model("test", num_classes=1), class_names=["a"])
-    res = export_model(ckpt, "onnx", tmp_path / "exp")
+    res = export_model(ckpt, format="onnx", out=tmp_path / "exp")
     with pytest.raises(UserError, match=r"yolox_test.onnx: a yolox_edge export \(see .*metadata.json\), not a "
                                         r"checkpoint; give the checkpoint it was exported from \(tiny.pt\)"):
         load_checkpoint(res.model_file)

@@ -32,8 +32,8 @@ def test_convert_checkpoint_equals_the_cli_and_restores_global_state(tmp_path, t
     torch.manual_seed(5)
     expected = torch.rand(2)
     torch.manual_seed(5)
-    res = convert_checkpoint(str(src), "test_hswish", calib, tmp_path / "lib.pt", steps=2, batch=4, threads=1,
-                             progress=False)
+    res = convert_checkpoint(str(src), to="test_hswish", calib=calib, out=tmp_path / "lib.pt", steps=2, batch=4,
+                             threads=1, progress=False)
     assert torch.get_num_threads() == threads  # the fit's thread count was the CLI's process-wide setting
     assert torch.equal(torch.rand(2), expected)  # the fit seeded torch's global generator
     assert res.path == tmp_path / "lib.pt" and res.variant == "test_hswish" and res.blocks
@@ -50,7 +50,8 @@ def test_convert_checkpoint_refuses_an_existing_output(tmp_path, teacher_and_cal
     src, calib = teacher_and_calib
     (tmp_path / "out.pt").write_bytes(b"keep")
     with pytest.raises(UserError, match="out.pt: a checkpoint is already there"):
-        convert_checkpoint(src, "test_hswish", calib, tmp_path / "out.pt", steps=1, batch=4, progress=False)
+        convert_checkpoint(src, to="test_hswish", calib=calib, out=tmp_path / "out.pt", steps=1, batch=4,
+                           progress=False)
     assert (tmp_path / "out.pt").read_bytes() == b"keep"
 
 
@@ -60,5 +61,6 @@ def test_the_converted_checkpoint_keeps_the_teachers_category_ids(tmp_path, teac
     teacher = create_model("test_dw", num_classes=2)
     teacher.load_state_dict(ckpt["model"])
     ids = save_checkpoint(tmp_path / "ids.pt", teacher, class_names=["a", "b"], category_ids=[7, 40])
-    res = convert_checkpoint(ids, "test_hswish", calib, tmp_path / "out.pt", steps=1, batch=4, progress=False)
+    res = convert_checkpoint(ids, to="test_hswish", calib=calib, out=tmp_path / "out.pt", steps=1, batch=4,
+                             progress=False)
     assert load_checkpoint(res.path)["category_ids"] == [7, 40]

@@ -127,7 +127,8 @@ def test_qat_fine_tunes_on_cuda_and_exports_onnx(tmp_path):
     spec = make_shapes_dataset(tmp_path / "shapes", n_train=8, n_val=4, size=(64, 80))
     ckpt = save_checkpoint(tmp_path / "tiny.pt", create_model("test_dw", num_classes=3), class_names=["a", "b", "c"])
     build_calibration_set(spec, tmp_path / "calib", img_size=64, count=8)
-    res = run_quantize(ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", qat=True, data=str(spec), epochs=1,
+    res = run_quantize(ckpt, calib=tmp_path / "calib", formats=["onnx"], out=tmp_path / "out", qat=True,
+                       data=str(spec), epochs=1,
                        batch=4, topk=0, keep_float=0, nncf_keep_float=0, subset_size=6, progress=False, log=None)
     q = res["onnx"].metadata["quantization"]
     assert res["onnx"].metadata["precision"] == "int8" and q["qat"]["epochs"] == 1

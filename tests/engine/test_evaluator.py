@@ -434,7 +434,7 @@ def test_evaluate_model_is_what_eval_json_writes(tmp_path, run_cli, capsys) -> N
     spec = write_synthetic_coco(tmp_path / "data")
     ckpt = save_checkpoint(tmp_path / "m.pt", create_model("test", num_classes=2), class_names=["a", "b"])
     notes: list[str] = []
-    rec = evaluate_model(str(ckpt), spec, img_size=96, progress=False, log=notes.append)
+    rec = evaluate_model(str(ckpt), data=spec, img_size=96, progress=False, log=notes.append)
     assert rec["model"] == str(ckpt) and rec["data"] == str(spec) and rec["input_size"] == [96, 96]
     assert len(notes) == 1 and "not the data's" in notes[0]
     code, _, err = run_cli("eval", str(ckpt), "--data", str(spec), "--img-size", "96", "--json", str(tmp_path / "e.json"))
@@ -442,17 +442,17 @@ def test_evaluate_model_is_what_eval_json_writes(tmp_path, run_cli, capsys) -> N
     cli = json.loads((tmp_path / "e.json").read_text())
     assert {k: v for k, v in cli.items() if k != "seconds"} == {k: v for k, v in rec.items() if k != "seconds"}
     capsys.readouterr()
-    evaluate_model(ckpt, spec, progress=False)
+    evaluate_model(ckpt, data=spec, progress=False)
     assert "not the data's" in capsys.readouterr().out
-    evaluate_model(ckpt, spec, progress=False, log=None)
+    evaluate_model(ckpt, data=spec, progress=False, log=None)
     assert capsys.readouterr() == ("", "")
     with pytest.warns(DeprecationWarning, match=r"evaluate_model\(note=\) is deprecated; pass log=\.\.\."):
-        evaluate_model(ckpt, spec, progress=False, note=notes.append)
+        evaluate_model(ckpt, data=spec, progress=False, note=notes.append)
     assert len(notes) == 2 and notes[1] == notes[0]
     with pytest.raises(TypeError, match="note= and log="):
-        evaluate_model(ckpt, spec, note=notes.append, log=notes.append)
+        evaluate_model(ckpt, data=spec, note=notes.append, log=notes.append)
     with pytest.raises(UserError, match=r"m.pt: --img-size 100 \(img_size=100 in Python\)"):
-        evaluate_model(ckpt, spec, img_size=100, progress=False)
+        evaluate_model(ckpt, data=spec, img_size=100, progress=False)
 
 
 def test_eval_at_a_rectangular_size(tmp_path, run_cli) -> None:
@@ -466,18 +466,18 @@ def test_eval_at_a_rectangular_size(tmp_path, run_cli) -> None:
     code, _, err = run_cli("eval", str(ckpt), "--data", str(spec), "--img-size", "96x64", "--json", str(tmp_path / "e.json"))
     assert code == 0, err
     assert json.loads((tmp_path / "e.json").read_text())["input_size"] == [64, 96]
-    static = export_model(ckpt, "onnx", tmp_path / "x", img_size=(64, 96)).directory
-    assert evaluate_model(static, spec, progress=False, log=None)["input_size"] == [64, 96]
+    static = export_model(ckpt, format="onnx", out=tmp_path / "x", img_size=(64, 96)).directory
+    assert evaluate_model(static, data=spec, progress=False, log=None)["input_size"] == [64, 96]
     with pytest.raises(UserError, match=r"fixed input 96x64 \(width x height\); re-export it with --img-size 64x96 "
                                         r"\(img_size=\(96, 64\) in Python\)"):
-        evaluate_model(static, spec, img_size=(96, 64), progress=False, log=None)
-    square = export_model(ckpt, "onnx", tmp_path / "sq", img_size=64).directory  # both sides written out
+        evaluate_model(static, data=spec, img_size=(96, 64), progress=False, log=None)
+    square = export_model(ckpt, format="onnx", out=tmp_path / "sq", img_size=64).directory  # both sides written out
     with pytest.raises(UserError, match=r"fixed input 64x64 \(width x height\); re-export it with --img-size 64x96 "
                                         r"\(img_size=\(96, 64\) in Python\)"):
-        evaluate_model(square, spec, img_size=(96, 64), progress=False, log=None)
+        evaluate_model(square, data=spec, img_size=(96, 64), progress=False, log=None)
     with pytest.raises(UserError, match=r"m.pt: --img-size 96x40 \(img_size=\(40, 96\) in Python\): .* the nearest "
                                         r"that is: 96x32"):
-        evaluate_model(ckpt, spec, img_size=(40, 96), progress=False)
+        evaluate_model(ckpt, data=spec, img_size=(40, 96), progress=False)
 
 
 def test_coco_results_with_nan_or_infinity_are_left_out_of_the_file(tmp_path) -> None:

@@ -500,7 +500,7 @@ def test_the_opening_line_counts_the_problems_data_check_lists(synthetic_coco, t
     r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "train": {"epochs": 1, "batch": 4}})
     msgs: list[str] = []
     Trainer(r, data=spec, out=tmp_path / "run", progress=False, log=msgs.append)._setup()
-    n = check_dataset(spec, ["train"], progress=False)["splits"]["train"]["problems"]
+    n = check_dataset(spec, splits=["train"], progress=False)["splits"]["train"]["problems"]
     assert n == 3  # the box clipped at the right edge, the size, the truncated file
     first, size = [m for m in msgs if m.startswith("data: ")]
     assert first.startswith(f"data: {n} problem(s) in train (first: {spec.parent / 'train.json'} [img_001.jpg]: box "
@@ -717,7 +717,7 @@ def test_rectangular_training_resumes_and_its_checkpoints_run_at_h_x_w(synthetic
     img = np.full((60, 80, 3), 100, np.uint8)  # 4:3
     pred = load_predictor(run / "best.pt", conf=0.0)
     assert tuple(pred.info.preprocess.input_size) == (64, 96)
-    onnx = export_model(run / "best.pt", "onnx", tmp_path / "onnx").directory
+    onnx = export_model(run / "best.pt", format="onnx", out=tmp_path / "onnx").directory
     assert read_metadata(onnx)["input"]["shape"] == [1, 3, 64, 96]
     det = load_predictor(onnx, conf=0.0).predict(img)
     ref = pred.predict(img)

@@ -19,11 +19,11 @@ def test_export_model_refuses_an_earlier_export_unless_forced(tiny_ckpt, tmp_pat
     """The library wrote over it: an ONNX export then an ncnn one into the same folder left the
     .onnx beside a metadata.json describing ncnn."""
     out = tmp_path / "exp"
-    export_model(str(tiny_ckpt), "onnx", out)
+    export_model(str(tiny_ckpt), format="onnx", out=out)
     with pytest.raises(UserError, match="exp: already holds an export.*force"):
-        export_model(tiny_ckpt, "ncnn", out)
+        export_model(tiny_ckpt, format="ncnn", out=out)
     assert read_metadata(out)["format"] == "onnx"  # untouched
-    res = export_model(tiny_ckpt, "ncnn", out, force=True)
+    res = export_model(tiny_ckpt, format="ncnn", out=out, force=True)
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in res.files)
     assert read_metadata(out)["format"] == "ncnn"
 
@@ -35,8 +35,8 @@ def test_openvino_fp16_export_stores_half_the_weight_bytes(tiny_ckpt, tmp_path) 
     import numpy as np
     import openvino as ov
 
-    fp32 = export_model(tiny_ckpt, "openvino", tmp_path / "fp32", img_size=416, topk=0)
-    fp16 = export_model(tiny_ckpt, "openvino", tmp_path / "fp16", img_size=416, topk=0, precision="fp16")
+    fp32 = export_model(tiny_ckpt, format="openvino", out=tmp_path / "fp32", img_size=416, topk=0)
+    fp16 = export_model(tiny_ckpt, format="openvino", out=tmp_path / "fp16", img_size=416, topk=0, precision="fp16")
     size = {r.metadata["precision"]: r.model_file.with_suffix(".bin").stat().st_size for r in (fp32, fp16)}
     assert size["fp16"] < 0.6 * size["fp32"], size
     core = ov.Core()
@@ -52,17 +52,17 @@ def test_forced_export_that_fails_keeps_the_earlier_one(tiny_ckpt, tmp_path, mon
     from yolox_edge.export import to_onnx
 
     out = tmp_path / "exp"
-    export_model(tiny_ckpt, "onnx", out)
+    export_model(tiny_ckpt, format="onnx", out=out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(UserError, match="missing.pt"):
-        export_model(tmp_path / "missing.pt", "onnx", out, force=True)
+        export_model(tmp_path / "missing.pt", format="onnx", out=out, force=True)
 
     def stop(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(to_onnx, "export_onnx", stop)
     with pytest.raises(KeyboardInterrupt):
-        export_model(tiny_ckpt, "onnx", out, force=True, topk=0)
+        export_model(tiny_ckpt, format="onnx", out=out, force=True, topk=0)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert read_metadata(out)["graph"]["output_kind"] == "topk"
 
@@ -70,9 +70,9 @@ def test_forced_export_that_fails_keeps_the_earlier_one(tiny_ckpt, tmp_path, mon
 def test_the_folder_is_out_and_out_dir_still_works(tiny_ckpt, tmp_path) -> None:
     """The README writes export_model(ckpt, fmt, out), as Trainer and run_quantize name it; the
     keyword was out_dir (a TypeError for out=). out_dir= still works, with a DeprecationWarning."""
-    assert export_model(tiny_ckpt, "onnx", out=tmp_path / "a").directory == tmp_path / "a"
+    assert export_model(tiny_ckpt, format="onnx", out=tmp_path / "a").directory == tmp_path / "a"
     with pytest.warns(DeprecationWarning, match=r"export_model\(out_dir=\) is deprecated; pass out="):
-        res = export_model(tiny_ckpt, "onnx", out_dir=tmp_path / "b")
+        res = export_model(tiny_ckpt, format="onnx", out_dir=tmp_path / "b")
     assert res.directory == tmp_path / "b" and read_metadata(tmp_path / "b")["format"] == "onnx"
 
 
@@ -86,11 +86,11 @@ def test_a_stopped_export_takes_away_the_folders_it_made(tiny_ckpt, tmp_path, mo
 
     monkeypatch.setattr(to_onnx, "export_onnx", stop)
     with pytest.raises(KeyboardInterrupt):
-        export_model(tiny_ckpt, "onnx", tmp_path / "new" / "deeper" / "exp")
+        export_model(tiny_ckpt, format="onnx", out=tmp_path / "new" / "deeper" / "exp")
     assert not (tmp_path / "new").exists()
     (tmp_path / "mine").mkdir()
     with pytest.raises(KeyboardInterrupt):
-        export_model(tiny_ckpt, "onnx", tmp_path / "mine")
+        export_model(tiny_ckpt, format="onnx", out=tmp_path / "mine")
     assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
 
 
@@ -110,7 +110,7 @@ def test_the_checkpoints_category_ids_go_into_metadata_and_back_to_the_predictor
 
     ckpt = save_checkpoint(tmp_path / "ids.pt", create_model("test", num_classes=3), class_names=["a", "b", "c"],
                            category_ids=[7, 12, 40])
-    res = export_model(ckpt, fmt, tmp_path / fmt)
+    res = export_model(ckpt, format=fmt, out=tmp_path / fmt)
     assert res.metadata["category_ids"] == [7, 12, 40] and read_metadata(res.directory)["category_ids"] == [7, 12, 40]
     assert load_predictor(res.directory).category_ids == [7, 12, 40]
 
@@ -118,7 +118,7 @@ def test_the_checkpoints_category_ids_go_into_metadata_and_back_to_the_predictor
 def test_a_checkpoint_without_category_ids_exports_without_the_field(tiny_ckpt, tmp_path) -> None:
     from yolox_edge.runtime import load_predictor
 
-    res = export_model(tiny_ckpt, "onnx", tmp_path / "onnx")
+    res = export_model(tiny_ckpt, format="onnx", out=tmp_path / "onnx")
     assert "category_ids" not in read_metadata(res.directory)
     assert load_predictor(res.directory).category_ids is None and load_predictor(tiny_ckpt).category_ids is None
 
@@ -133,10 +133,10 @@ def test_export_detector_refuses_category_ids_that_do_not_fit_its_classes(tmp_pa
               source_sha256=None, source_name="m.pt")
     for ids, why in (([7, 12], "2 ids for 3 classes"), ([7, 7, 40], "listed twice")):
         with pytest.raises(UserError, match=why):
-            export_detector(model, "onnx", tmp_path / "bad", category_ids=ids, **kw)
+            export_detector(model, format="onnx", out=tmp_path / "bad", category_ids=ids, **kw)
         assert not (tmp_path / "bad").exists()  # refused before any folder was made
-    assert export_detector(model, "onnx", tmp_path / "ok", category_ids=[7, 12, 40], **kw).metadata["category_ids"] == [
-        7, 12, 40]
+    ok = export_detector(model, format="onnx", out=tmp_path / "ok", category_ids=[7, 12, 40], **kw)
+    assert ok.metadata["category_ids"] == [7, 12, 40]
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
@@ -145,7 +145,7 @@ def test_an_export_is_on_disk_its_model_files_before_its_metadata(tiny_ckpt, tmp
     the renames, and only then is metadata.json written (flushed the same way): a power loss
     never leaves an empty model file, nor a metadata.json naming files whose renames were lost.
     The model files were renamed unflushed."""
-    res = export_model(tiny_ckpt, fmt, tmp_path / "exp")
+    res = export_model(tiny_ckpt, format=fmt, out=tmp_path / "exp")
     models = [f for f in res.files if f.name != "metadata.json"]
     meta = fsync_log.assert_durable(res.directory / "metadata.json")
     for f in models:

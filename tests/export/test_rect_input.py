@@ -34,7 +34,7 @@ def rect_ckpt(tmp_path_factory):
 @pytest.fixture(scope="module")
 def rect_exports(rect_ckpt, tmp_path_factory):
     root = tmp_path_factory.mktemp("rect_exports")
-    return {fmt: export_model(rect_ckpt, fmt, root / fmt, img_size=HW).directory
+    return {fmt: export_model(rect_ckpt, format=fmt, out=root / fmt, img_size=HW).directory
             for fmt in ("onnx", "openvino", "ncnn")}
 
 
@@ -98,4 +98,4 @@ def test_an_odd_side_is_refused_with_the_nearest_size(rect_ckpt, tmp_path) -> No
 
     with pytest.raises(UserError, match=r"--img-size 96x70 \(img_size=\(70, 96\) in Python\): each side .* multiple "
                                         r"of 32; the nearest that is: 96x64"):
-        export_model(rect_ckpt, "onnx", tmp_path / "x", img_size=(70, 96))
+        export_model(rect_ckpt, format="onnx", out=tmp_path / "x", img_size=(70, 96))

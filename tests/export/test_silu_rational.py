@@ -78,8 +78,8 @@ def test_openvino_export_with_rational_silu_matches_the_exact_one(tiny_ckpt, tmp
 
     from yolox_edge.runtime.loader import open_model
 
-    exact = export_model(tiny_ckpt, "openvino", tmp_path / "exact", topk=0)
-    fast = export_model(tiny_ckpt, "openvino", tmp_path / "fast", topk=0, silu="rational")
+    exact = export_model(tiny_ckpt, format="openvino", out=tmp_path / "exact", topk=0)
+    fast = export_model(tiny_ckpt, format="openvino", out=tmp_path / "fast", topk=0, silu="rational")
     assert "silu" not in exact.metadata["graph"] and fast.metadata["graph"]["silu"] == "rational"
     assert read_metadata(tmp_path / "fast")["graph"]["silu"] == "rational"
     from yolox_edge.describe import describe_artifact, describe_lines
@@ -99,7 +99,7 @@ def test_openvino_export_with_rational_silu_matches_the_exact_one(tiny_ckpt, tmp
 
 def test_rational_silu_is_refused_without_an_openvino_format(tiny_ckpt, tmp_path, run_cli) -> None:
     with pytest.raises(UserError, match="OpenVINO IR only"):
-        export_model(tiny_ckpt, "onnx", tmp_path / "o", silu="rational")
+        export_model(tiny_ckpt, format="onnx", out=tmp_path / "o", silu="rational")
     assert not (tmp_path / "o").exists()
     rc, _, err = run_cli("export", str(tiny_ckpt), "--format", "ncnn", "--silu", "rational", "--out",
                          str(tmp_path / "n"))
@@ -117,7 +117,7 @@ def test_the_model_card_says_rational_silu(tiny_ckpt, tmp_path) -> None:
     from yolox_edge.bundle.card import render_card
 
     for silu, said in (("rational", True), ("exact", False)):
-        meta = export_model(tiny_ckpt, "openvino", tmp_path / silu, topk=0, silu=silu).metadata
+        meta = export_model(tiny_ckpt, format="openvino", out=tmp_path / silu, topk=0, silu=silu).metadata
         meta["postprocess"] = {"conf": 0.3, "nms": 0.45, "max_det": 100, "agnostic": False}  # package adds it
         card = render_card(meta, target="openvino", files={}, evaluation=None, latency=None)
         assert ("SiLU by a rational approximation" in card) is said

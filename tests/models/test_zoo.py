@@ -114,7 +114,7 @@ def test_import_official_checkpoint_is_the_cli_command(tmp_path, to_official_sta
 
     path = tmp_path / "official.pth"
     torch.save({"model": to_official_state(randomize_model(create_model("test", num_classes=4)))}, path)
-    res = import_official_checkpoint(str(path), "yolox_test", tmp_path / "lib.pt")
+    res = import_official_checkpoint(str(path), variant="yolox_test", out=tmp_path / "lib.pt")
     assert res.path == tmp_path / "lib.pt" and res.variant == "test" and len(res.class_names) == 4 and not res.bn_folded
     code, out, err = run_cli("import-official", str(path), "--variant", "yolox_test", "--out", str(tmp_path / "cli.pt"))
     assert code == 0 and "(4 classes)" in out, err
@@ -123,8 +123,8 @@ def test_import_official_checkpoint_is_the_cli_command(tmp_path, to_official_sta
     assert all(torch.equal(lib["model"][k], cli["model"][k]) for k in cli["model"])
     with pytest.raises(UserError, match=r"lib.pt: a checkpoint is already there; choose another --out \(out= in Python\), or pass "
                                         r"--force \(force=True in Python\) to replace it"):
-        import_official_checkpoint(path, "test", tmp_path / "lib.pt")
-    assert import_official_checkpoint(path, "test", tmp_path / "lib.pt", force=True).path.is_file()
+        import_official_checkpoint(path, variant="test", out=tmp_path / "lib.pt")
+    assert import_official_checkpoint(path, variant="test", out=tmp_path / "lib.pt", force=True).path.is_file()
 
 
 def test_import_official_stores_cocos_category_ids_for_the_80_classes(tmp_path, to_official_state) -> None:
@@ -139,5 +139,5 @@ def test_import_official_stores_cocos_category_ids_for_the_80_classes(tmp_path, 
     for classes, want in ((80, COCO_CATEGORY_IDS), (4, None)):
         path = tmp_path / f"official{classes}.pth"
         torch.save({"model": to_official_state(create_model("test", num_classes=classes))}, path)
-        res = import_official_checkpoint(path, "test", tmp_path / f"c{classes}.pt")
+        res = import_official_checkpoint(path, variant="test", out=tmp_path / f"c{classes}.pt")
         assert res.category_ids == want and load_checkpoint(res.path).get("category_ids") == want

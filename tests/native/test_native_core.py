@@ -197,7 +197,7 @@ def test_metadata_reader_matches_python(native: Path, tmp_path: Path) -> None:
                                                blobs=["out0", "out1"]),
                           precision="int8", source_sha256=None)
     write_metadata(exp, meta, ["m.ncnn.param", "m.ncnn.bin"])
-    package_bundle(exp, "ncnn", tmp_path / "b.zip", conf=0.4, nms=0.5, max_det=20)
+    package_bundle(exp, target="ncnn", out=tmp_path / "b.zip", conf=0.4, iou=0.5, max_det=20)
     folder, meta = extract_bundle(tmp_path / "b.zip", tmp_path / "x")
     got = json.loads(host(native, "metadata", folder / "metadata.json"))
     want = _metadata_fields(meta)
@@ -235,8 +235,8 @@ def test_app_path_on_an_ncnn_bundle(native: Path, tmp_path: Path) -> None:
         for conv in model.head.cls_preds:
             conv.bias.uniform_(-1.0, 1.0)
     save_checkpoint(tmp_path / "tiny.pt", model, class_names=["a", "b", "c"])
-    export_model(tmp_path / "tiny.pt", "ncnn", tmp_path / "export")
-    package_bundle(tmp_path / "export", "ncnn", tmp_path / "tiny.zip", conf=0.35, nms=0.45)
+    export_model(tmp_path / "tiny.pt", format="ncnn", out=tmp_path / "export")
+    package_bundle(tmp_path / "export", target="ncnn", out=tmp_path / "tiny.zip", conf=0.35, iou=0.45)
     folder, _ = extract_bundle(tmp_path / "tiny.zip", tmp_path / "assets")
     cfg = json.loads(host(native, "metadata", folder / "metadata.json"))
 
@@ -323,7 +323,7 @@ def test_verify_refuses_what_the_app_reader_refuses(native: Path, tmp_path: Path
                                                blobs=["out0", "out1", "out2"]),
                           precision="fp32", source_sha256=None)
     write_metadata(exp, meta, ["m.ncnn.param", "m.ncnn.bin"])
-    package_bundle(exp, "ncnn", tmp_path / "b.zip")
+    package_bundle(exp, target="ncnn", out=tmp_path / "b.zip")
     _, meta = extract_bundle(tmp_path / "b.zip", tmp_path / "x")
     edit(meta)
     (tmp_path / "edited.json").write_text(json.dumps(meta))

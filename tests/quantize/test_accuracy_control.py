@@ -31,7 +31,7 @@ def test_accuracy_control_takes_qat_weights_without_bias_correction(tiny_ckpt, t
     monkeypatch.setattr(ptq, "_validation", fake_validation(lambda model: 0.5))
     opts = QuantizeOptions(accuracy_control=True, data="unused", bias_correction=False, method="qat",
                            keep_float=0, nncf_keep_float=0)
-    res = quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "out", opts)
+    res = quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "out", opts=opts)
     assert res.model_file.is_file() and res.metadata["quantization"]["bias_correction"] is False
 
 
@@ -51,7 +51,7 @@ def test_accuracy_control_records_what_nncf_measured_and_reverted(tiny_ckpt, tin
 
     monkeypatch.setattr(ptq, "_validation", fake_validation(score))
     opts = QuantizeOptions(accuracy_control=True, data="spec.yaml", max_drop=0.099, keep_float=0, nncf_keep_float=0)
-    res = quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "out", opts)
+    res = quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "out", opts=opts)
     ac = res.metadata["quantization"]["accuracy_control"]
     assert ac["max_drop"] == 0.099 and ac["data"] == "spec.yaml"  # the keys it always had
     n_ptq, n_final = ac["activation_quantizers"]["ptq"], ac["activation_quantizers"]["final"]
@@ -130,7 +130,7 @@ def test_threads_reach_our_openvino_scoring_not_nncfs_own_compiles(tiny_ckpt, ti
     monkeypatch.setattr(ScoreLog, "score", our_score)
     monkeypatch.setattr(ptq, "_validation", fake_validation(lambda model: seen.append(threads(model)) or 0.5))
     opts = QuantizeOptions(accuracy_control=True, data="unused", keep_float=0, nncf_keep_float=0, threads=1)
-    quantize_checkpoint(tiny_ckpt, tiny_calib, "openvino", tmp_path / "out", opts)
+    quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="openvino", out=tmp_path / "out", opts=opts)
     assert ours and ours == [1] * len(ours) and seen[-len(ours):] == ours  # ours come last, after NNCF's
     p = ov.opset13.parameter([1, 4], ov.Type.f32)
     default = threads(ov.Core().compile_model(ov.Model([ov.opset13.relu(p)], [p]), "CPU"))
@@ -157,7 +157,7 @@ def test_threads_reach_the_onnxruntime_sessions_that_score_candidates(tiny_ckpt,
 
     monkeypatch.setattr(ort, "InferenceSession", session)
     opts = QuantizeOptions(accuracy_control=True, data=str(shapes_spec), keep_float=0, nncf_keep_float=0, threads=1)
-    quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "out", opts)
+    quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "out", opts=opts)
     scoring = [n for s, n in made if s]
     assert scoring and set(scoring) == {1}, made
     assert {n for s, n in made if not s} == {0}, made  # NNCF's: no way to pass a count

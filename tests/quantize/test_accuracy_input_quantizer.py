@@ -134,7 +134,7 @@ def test_the_written_onnx_model_meets_the_limit_nncf_met(exact_ap, written, extr
     whole: list = []
     monkeypatch.setattr(ptq, "_validation", counting_validation(score, whole))
     opts = QuantizeOptions(accuracy_control=True, data="spec.yaml", max_drop=0.005, keep_float=0, nncf_keep_float=0)
-    res = quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "out", opts)
+    res = quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "out", opts=opts)
     quant = res.metadata["quantization"]
     ac = quant["accuracy_control"]
     assert quant["input_quantizer"] == ac["input_quantizer"] == written
@@ -165,7 +165,7 @@ def test_openvino_writes_nncf_graph_when_it_is_chosen(tiny_ckpt, tiny_calib, tmp
         return CALIBRATED_INPUT
     monkeypatch.setattr(accuracy, "choose_input_quantizer", choose)
     opts = QuantizeOptions(accuracy_control=True, data="spec.yaml", max_drop=0.005, keep_float=0, nncf_keep_float=0)
-    res = quantize_checkpoint(tiny_ckpt, tiny_calib, "openvino", tmp_path / "out", opts)
+    res = quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="openvino", out=tmp_path / "out", opts=opts)
     assert chosen == [(0.5, 0.5, 0.5, 0.005)]
     quant = res.metadata["quantization"]
     assert quant["input_quantizer"] == quant["accuracy_control"]["input_quantizer"] == CALIBRATED_INPUT

@@ -72,7 +72,7 @@ def test_a_stop_in_the_second_format_leaves_nothing_a_rerun_refuses(tiny_ckpt, t
     out.mkdir()
     (out / "notes.txt").write_text("the user's")
     with pytest.raises(RuntimeError, match="disk full"):
-        pipeline.run_quantize(tiny_ckpt, tiny_calib, ["onnx", "openvino"], out)
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats=["onnx", "openvino"], out=out)
     assert calls == ["onnx", "openvino"]
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # no export, no staging left
     err = capsys.readouterr().err
@@ -80,7 +80,7 @@ def test_a_stop_in_the_second_format_leaves_nothing_a_rerun_refuses(tiny_ckpt, t
     assert f"{out} holds what it held before the run (an earlier export there is untouched). Run the same " \
            "command again." in err
     monkeypatch.setattr(pipeline, "quantize_detector", fake_export)
-    res = pipeline.run_quantize(tiny_ckpt, tiny_calib, ["onnx", "openvino"], out, progress=False,
+    res = pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats=["onnx", "openvino"], out=out, progress=False,
                                 log=None)  # not refused
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "onnx", "openvino"]
     for fmt, r in res.items():  # moved into place, and the results say where they are now
@@ -99,11 +99,12 @@ def test_the_stop_note_goes_to_log_when_one_is_given(tiny_ckpt, tiny_calib, tmp_
     monkeypatch.setattr(pipeline, "quantize_detector", fails)
     lines: list[str] = []
     with pytest.raises(RuntimeError):
-        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "a", progress=False, log=lines.append)
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=tmp_path / "a", progress=False,
+                              log=lines.append)
     assert capsys.readouterr() == ("", "")
     assert "quantize: stopped by the error below during the onnx INT8 export: nothing was written" in lines[-1]
     with pytest.raises(RuntimeError):
-        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "b", progress=False, log=None)
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=tmp_path / "b", progress=False, log=None)
     assert capsys.readouterr() == ("", "")
 
 
@@ -121,10 +122,12 @@ def test_force_keeps_the_earlier_export_until_the_new_one_is_ready(tiny_ckpt, ti
 
     monkeypatch.setattr(pipeline, "quantize_detector", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", out, progress=False, log=None, force=True)
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=out, progress=False, log=None,
+                              force=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     monkeypatch.setattr(pipeline, "quantize_detector", fake_export)
-    pipeline.run_quantize(tiny_ckpt, tiny_calib, "openvino", out, progress=False, log=None, force=True)
+    pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="openvino", out=out, progress=False, log=None,
+                          force=True)
     assert sorted(p.name for p in out.iterdir()) == ["m.openvino", "metadata.json"]  # replaced at the end
 
 
@@ -139,7 +142,7 @@ def test_a_stop_during_the_report_keeps_the_finished_exports(tiny_ckpt, tiny_cal
     monkeypatch.setattr(pipeline, "_report", interrupted)
     out = tmp_path / "r"
     with pytest.raises(KeyboardInterrupt):
-        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", out, report=True, data=str(spec))
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=out, report=True, data=str(spec))
     assert (out / "metadata.json").is_file() and not _hidden(out)
     err = capsys.readouterr().err
     assert f"interrupted during the FP32-vs-INT8 report: complete and kept: {out}" in err
@@ -176,13 +179,13 @@ def test_a_stop_takes_away_the_empty_folders_it_made_above_out(tiny_ckpt, tiny_c
     monkeypatch.setattr(pipeline, "quantize_detector", interrupted)
     out = tmp_path / "new" / "deeper" / "int8"
     with pytest.raises(KeyboardInterrupt):
-        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", out, progress=False)
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=out, progress=False)
     assert not (tmp_path / "new").exists()
     assert f"{out} was removed (this run had made it, with the 2 empty folders it made above it)" \
         in capsys.readouterr().err
     (tmp_path / "mine").mkdir()
     with pytest.raises(KeyboardInterrupt):
-        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "mine" / "q", progress=False)
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=tmp_path / "mine" / "q", progress=False)
     assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
     assert f"{tmp_path / 'mine' / 'q'} was removed (this run had made it). Run" in capsys.readouterr().err
 
@@ -199,7 +202,7 @@ def test_a_folder_filled_meanwhile_stays(tiny_ckpt, tiny_calib, tmp_path, monkey
 
     monkeypatch.setattr(pipeline, "quantize_detector", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", out, progress=False, log=None)
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=out, progress=False, log=None)
     assert not out.exists() and sorted(p.name for p in (tmp_path / "new").iterdir()) == ["theirs.txt"]
 
 
@@ -212,7 +215,8 @@ def test_quantize_checkpoint_takes_away_the_folders_it_made(tiny_ckpt, tiny_cali
 
     monkeypatch.setattr(ptq, "export_int8_graph", stop)
     with pytest.raises(KeyboardInterrupt):
-        ptq.quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "new" / "q", progress=False, log=None)
+        ptq.quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "new" / "q", progress=False,
+                                log=None)
     assert not (tmp_path / "new").exists()
 
 
@@ -251,7 +255,8 @@ def test_staging_folders_of_killed_runs_are_removed_by_the_next_run(tiny_ckpt, t
 
     monkeypatch.setattr(pipeline, "quantize_detector", recording)
     lines: list[str] = []
-    pipeline.run_quantize(tiny_ckpt, tiny_calib, ["onnx", "ncnn"], out, progress=False, log=lines.append)
+    pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats=["onnx", "ncnn"], out=out, progress=False,
+                          log=lines.append)
     assert not dead.exists() and (live / ".qat_x" / "run" / "last.pt").is_file()
     assert seen["stage"].startswith(f".quantize_run_{host}.{os.getpid()}.")  # this run's own, with host and PID
     kept = [live, other, older, pid_only, pid_only_live]
@@ -266,7 +271,8 @@ def test_staging_folders_of_killed_runs_are_removed_by_the_next_run(tiny_ckpt, t
             f"({host}): not removed, as whether that run goes on cannot be told from here; delete it if no quantize "
             "there is writing into this folder") in lines, lines
     lines.clear()
-    pipeline.run_quantize(tiny_ckpt, tiny_calib, ["onnx", "ncnn"], out, progress=False, log=lines.append, force=True)
+    pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats=["onnx", "ncnn"], out=out, progress=False,
+                          log=lines.append, force=True)
     assert not any(line.startswith("quantize: removed") for line in lines) and live.is_dir()
 
 
@@ -361,7 +367,7 @@ def test_committed_exports_are_on_disk_their_model_files_before_their_metadata(t
 
     out = tmp_path / "q"
     monkeypatch.setattr(pipeline, "quantize_detector", fake_export)
-    pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", out, progress=False, log=None)
+    pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=out, progress=False, log=None)
     meta = fsync_log.assert_durable(out / "metadata.json")
     model = fsync_log.assert_durable(out / "m.onnx")
     assert model < meta and fsync_log.synced(out, model + 1, meta), fsync_log.events

@@ -32,7 +32,7 @@ def int8_artifact(request, tiny_ckpt, tiny_calib, tmp_path_factory):
     out = tmp_path_factory.mktemp(f"int8_{request.param}")
     # topk=0: the decoded graph, so outputs compare anchor by anchor with FP32.
     opts = QuantizeOptions(topk=0, keep_float=1, nncf_keep_float=2)  # different, to see each reach its formats
-    res = quantize_checkpoint(tiny_ckpt, tiny_calib, request.param, out, opts)
+    res = quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format=request.param, out=out, opts=opts)
     return request.param, res
 
 
@@ -146,7 +146,7 @@ def test_calibration_of_another_size_fails_before_writing(tiny_ckpt, calib_image
     build_calibration_set(calib_images, tmp_path / "c96", img_size=96, count=2)
     out = tmp_path / "out"
     with pytest.raises(UserError, match="96x96 but the model takes 64x64"):
-        quantize_checkpoint(tiny_ckpt, tmp_path / "c96", "onnx", out)
+        quantize_checkpoint(tiny_ckpt, calib=tmp_path / "c96", format="onnx", out=out)
     assert not out.exists()
 
 
@@ -194,7 +194,7 @@ def test_accuracy_control_on_the_default_nms_graph(fmt, tiny_ckpt, tiny_calib, t
 
     spec = make_shapes_dataset(tmp_path / "shapes", n_train=2, n_val=4, size=(64, 80))
     opts = QuantizeOptions(accuracy_control=True, data=str(spec), max_drop=0.5, keep_float=0, nncf_keep_float=0)
-    res = quantize_checkpoint(tiny_ckpt, tiny_calib, fmt, tmp_path / "out", opts)
+    res = quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format=fmt, out=tmp_path / "out", opts=opts)
     meta = res.metadata
     assert meta["graph"]["output_kind"] == "topk" and meta["graph"]["nms"]
     ac = meta["quantization"]["accuracy_control"]
@@ -227,12 +227,13 @@ def test_run_quantize_takes_a_format_string_and_str_paths(tiny_ckpt, tiny_calib,
     """'onnx' used to be read as the formats 'o', 'n', 'n', 'x'; a str out failed with two formats."""
     from yolox_edge.quantize.pipeline import run_quantize
 
-    one = run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(tmp_path / "one"), progress=False, log=None)
+    one = run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats="onnx", out=str(tmp_path / "one"),
+                       progress=False, log=None)
     assert list(one) == ["onnx"] and (tmp_path / "one" / "metadata.json").is_file()
     out = capsys.readouterr().out
     assert "Statistics collection" not in out and "calibration set" not in out, out  # progress=False, log=None: quiet
-    two = run_quantize(str(tiny_ckpt), str(tiny_calib), ["onnx", "openvino"], str(tmp_path / "two"), progress=False,
-                       log=None)
+    two = run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats=["onnx", "openvino"], out=str(tmp_path / "two"),
+                       progress=False, log=None)
     assert {r.directory.name for r in two.values()} == {"onnx", "openvino"}
 
 
@@ -243,7 +244,7 @@ def test_run_quantize_sends_its_lines_to_log_and_prints_nothing(tiny_ckpt, tiny_
 
     lines: list[str] = []
     capfd.readouterr()
-    run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", progress=False, log=lines.append)
+    run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=tmp_path / "q", progress=False, log=lines.append)
     assert capfd.readouterr() == ("", "")
     text = "\n".join(lines)
     assert "calibration set: 8 images 64x64" in text and "[onnx] INT8 (ptq)" in text
@@ -255,20 +256,21 @@ def test_quantize_checkpoint_reports_as_the_library_does(tiny_ckpt, tiny_calib, 
     progress=False and a log, nothing reaches the file descriptors and the log has the lines;
     an opts.log set by the caller still wins."""
     capfd.readouterr()
-    quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "a", QuantizeOptions(nncf_keep_float=0))
+    quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "a",
+                        opts=QuantizeOptions(nncf_keep_float=0))
     assert "NNCF mixed INT8 on 8 calibration images" in capfd.readouterr().out
     lines: list[str] = []
-    quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "b", QuantizeOptions(nncf_keep_float=0),
-                        progress=False, log=lines.append)
+    quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "b",
+                        opts=QuantizeOptions(nncf_keep_float=0), progress=False, log=lines.append)
     assert capfd.readouterr() == ("", "")
     assert any("NNCF mixed INT8 on 8 calibration images" in line for line in lines), lines
     mine: list[str] = []
-    quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "c", QuantizeOptions(nncf_keep_float=0, log=mine.append),
-                        progress=False, log=None)
+    quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "c",
+                        opts=QuantizeOptions(nncf_keep_float=0, log=mine.append), progress=False, log=None)
     assert capfd.readouterr() == ("", "") and mine
     # no bars, the lines still printed (stdout is not swallowed with the bars)
-    quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "d", QuantizeOptions(nncf_keep_float=0),
-                        progress=False)
+    quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "d",
+                        opts=QuantizeOptions(nncf_keep_float=0), progress=False)
     out, err = capfd.readouterr()
     assert "NNCF mixed INT8 on 8 calibration images" in out and "Statistics collection" not in out + err, (out, err)
 
@@ -298,23 +300,24 @@ def test_run_quantize_threads_set_torch_and_the_evaluations(tiny_ckpt, tiny_cali
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", threads=1, report=True,
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=tmp_path / "q", threads=1, report=True,
                               data=str(shapes_spec), progress=False, log=None)
         assert seen == {"torch": 1, "scoring": 1, "eval": [(1, 1), (1, 1)]} and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
     with pytest.raises(BadArgument, match=r"threads must be a whole number of at least 1 .*, not 0$"):
-        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "r", threads=0)
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=tmp_path / "r", threads=0)
 
 
 def test_the_conv_sensitivity_scan_shows_a_bar(tiny_ckpt, tiny_calib, tmp_path, capfd):
     """The scan that picks the float convs ran for minutes on a busy machine between two lines:
     it has a bar (per conv), and none with progress=False."""
-    quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "a", QuantizeOptions(nncf_keep_float=1), log=None)
+    quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "a",
+                        opts=QuantizeOptions(nncf_keep_float=1), log=None)
     err = capfd.readouterr().err
     assert re.search(r"conv sensitivity: 100%.* (\d+)/\1 ", err), err
-    quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "b", QuantizeOptions(nncf_keep_float=1),
-                        progress=False, log=None)
+    quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "b",
+                        opts=QuantizeOptions(nncf_keep_float=1), progress=False, log=None)
     assert "conv sensitivity" not in capfd.readouterr().err
 
 
@@ -337,14 +340,15 @@ def test_run_quantize_verbose_is_a_deprecated_spelling(tiny_ckpt, tiny_calib, tm
     monkeypatch.setattr(pipeline, "quantize_detector", _fake_int8)
     with pytest.warns(DeprecationWarning, match=r"run_quantize\(verbose=\) is deprecated; pass progress=False, "
                                                 r"log=None instead"):
-        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "quiet", verbose=False)
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=tmp_path / "quiet", verbose=False)
     assert capsys.readouterr() == ("", "")
     with pytest.warns(DeprecationWarning, match="pass progress=True, log=print"):
-        pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "said", verbose=True)
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=tmp_path / "said", verbose=True)
     assert "calibration set: 8 images" in capsys.readouterr().out
     for new in ({"progress": False}, {"log": None}, {"progress": True, "log": print}):
         with pytest.raises(TypeError, match="verbose= and .*deprecated spelling of progress=, log="):
-            pipeline.run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "both", verbose=False, **new)
+            pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=tmp_path / "both", verbose=False,
+                                  **new)
     assert not (tmp_path / "both").exists()
 
 
@@ -355,20 +359,22 @@ def test_run_quantize_refuses_an_export_and_force_clears_the_old_report(tiny_ckp
     from yolox_edge.quantize.pipeline import run_quantize
 
     out = tmp_path / "q"
-    run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(out), progress=False, log=None)
+    run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats="onnx", out=str(out), progress=False, log=None)
     model = next(out.glob("*.onnx"))
     before = model.read_bytes()
     with pytest.raises(UserError, match=r"already holds an export.*--force \(force=True in Python\)"):
-        run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(out), progress=False, log=None)
+        run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats="onnx", out=str(out), progress=False, log=None)
     assert model.read_bytes() == before
     (out / "report.md").write_text("an earlier run's table")  # as report=True leaves them
     (out / "fp32" / "onnx").mkdir(parents=True)
     (out / "fp32" / "onnx" / "old.onnx").write_bytes(b"x")
     (out / "fp32" / "onnx" / "metadata.json").write_text(json.dumps({"files": {"old.onnx": "0" * 64}}))
     with pytest.raises(UserError):  # a bad calibration path: nothing is removed, even with force
-        run_quantize(str(tiny_ckpt), str(tmp_path / "nocalib"), "onnx", str(out), progress=False, log=None, force=True)
+        run_quantize(str(tiny_ckpt), calib=str(tmp_path / "nocalib"), formats="onnx", out=str(out), progress=False,
+                     log=None, force=True)
     assert model.is_file() and (out / "report.md").is_file()
-    run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(out), progress=False, log=None, force=True)
+    run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats="onnx", out=str(out), progress=False, log=None,
+                 force=True)
     assert not (out / "report.md").exists() and not (out / "fp32" / "onnx" / "old.onnx").exists()
     assert (out / "metadata.json").is_file()
 
@@ -380,14 +386,16 @@ def test_run_quantize_refuses_a_folder_of_the_other_layout(tiny_ckpt, tiny_calib
     from yolox_edge.quantize.pipeline import run_quantize
 
     many, one = tmp_path / "many", tmp_path / "one"
-    run_quantize(str(tiny_ckpt), str(tiny_calib), ["onnx", "openvino"], str(many), progress=False, log=None)
+    run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats=["onnx", "openvino"], out=str(many), progress=False,
+                 log=None)
     (many / "report.md").write_text("an earlier run's table")
     with pytest.raises(UserError, match=r"holds the exports and report openvino/, onnx/, report.md .*several formats"):
-        run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(many), progress=False, log=None)
+        run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats="onnx", out=str(many), progress=False, log=None)
     assert not (many / "metadata.json").exists()
-    run_quantize(str(tiny_ckpt), str(tiny_calib), "onnx", str(one), progress=False, log=None)
+    run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats="onnx", out=str(one), progress=False, log=None)
     with pytest.raises(UserError, match="holds an export .*one format"):
-        run_quantize(str(tiny_ckpt), str(tiny_calib), ["onnx", "openvino"], str(one), progress=False, log=None)
+        run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats=["onnx", "openvino"], out=str(one), progress=False,
+                     log=None)
     assert not (one / "onnx").exists()
 
 
@@ -407,7 +415,8 @@ def test_run_quantize_without_data_is_a_user_error_before_any_work(tiny_ckpt, ti
 
     with pytest.raises(UserError, match=rf"--{flag.replace('_', '-')} \({flag}=True in Python\) needs --data SPEC "
                                         r"\(data='data.yaml' in Python\)"):
-        run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", progress=False, log=None, **{flag: True})
+        run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=tmp_path / "q", progress=False, log=None,
+                     **{flag: True})
     assert not (tmp_path / "q").exists()
 
 
@@ -446,8 +455,8 @@ def test_run_quantize_writes_rational_silu_into_the_openvino_export_only(tiny_ck
     from yolox_edge.quantize.pipeline import run_quantize
     from yolox_edge.runtime.loader import open_model
 
-    res = run_quantize(tiny_ckpt, tiny_calib, ["openvino", "onnx"], tmp_path / "q", progress=False, log=None,
-                       topk=0, silu="rational")
+    res = run_quantize(tiny_ckpt, calib=tiny_calib, formats=["openvino", "onnx"], out=tmp_path / "q", progress=False,
+                       log=None, topk=0, silu="rational")
     meta = res["openvino"].metadata
     assert meta["graph"]["silu"] == "rational" and meta["quantization"]["silus_rewritten"] > 0
     assert "silu" not in res["onnx"].metadata["graph"]
@@ -464,18 +473,20 @@ def test_run_quantize_refuses_rational_silu_without_openvino(tiny_ckpt, tiny_cal
     from yolox_edge.quantize.pipeline import run_quantize
 
     with pytest.raises(UserError, match="OpenVINO IR only"):
-        run_quantize(tiny_ckpt, tiny_calib, ["onnx", "ncnn"], tmp_path / "q", progress=False, log=None,
-                     silu="rational")
+        run_quantize(tiny_ckpt, calib=tiny_calib, formats=["onnx", "ncnn"], out=tmp_path / "q", progress=False,
+                     log=None, silu="rational")
     assert not (tmp_path / "q").exists()
     with pytest.raises(UserError, match="OpenVINO IR only.*onnx export"):
-        quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "c", QuantizeOptions(silu="rational"))
+        quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "c",
+                            opts=QuantizeOptions(silu="rational"))
 
 
 def test_metadata_says_how_many_calibration_images_were_used(tiny_ckpt, tiny_calib, tmp_path):
     """With --subset-size under the set's size the metadata said only the set's count (8), not
     that the statistics came from its first 3 images."""
     opts = QuantizeOptions(subset_size=3, nncf_keep_float=0)
-    res = quantize_checkpoint(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", opts, progress=False, log=None)
+    res = quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "q", opts=opts,
+                              progress=False, log=None)
     cal = res.metadata["quantization"]["calibration"]
     assert cal["count"] == 8 and cal["used"] == 3
     # The graph keeps K = every anchor when there are fewer than 100 (84 at 64x64), as the FP32
@@ -488,7 +499,8 @@ def test_quantize_checkpoint_refuses_an_unknown_silu_mode(tiny_ckpt, tmp_path, f
     """QuantizeOptions(silu="Rational") wrote an exact-SiLU OpenVINO IR without a word (and on
     ONNX said the mode rewrites OpenVINO IR only), after the whole quantization."""
     with pytest.raises(UserError, match="unknown SiLU mode 'Rational'"):
-        quantize_checkpoint(tiny_ckpt, tmp_path / "no_calib", fmt, tmp_path / "c", QuantizeOptions(silu="Rational"))
+        quantize_checkpoint(tiny_ckpt, calib=tmp_path / "no_calib", format=fmt, out=tmp_path / "c",
+                            opts=QuantizeOptions(silu="Rational"))
     assert not (tmp_path / "c").exists()
 
 
@@ -499,11 +511,12 @@ def test_an_unknown_preset_is_refused_before_any_work(tiny_ckpt, tiny_calib, tmp
 
     lines: list[str] = []
     with pytest.raises(UserError, match="unknown preset 'Mixed'; choose one of mixed, performance"):
-        run_quantize(tiny_ckpt, tiny_calib, "onnx", tmp_path / "q", preset="Mixed", progress=False, log=lines.append)
+        run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=tmp_path / "q", preset="Mixed", progress=False,
+                     log=lines.append)
     assert lines == [] and not (tmp_path / "q").exists()
     with pytest.raises(UserError, match="unknown preset 'x'"):  # before the calibration set is even read
-        quantize_checkpoint(tiny_ckpt, tmp_path / "no_calib", "onnx", tmp_path / "c", QuantizeOptions(preset="x"),
-                            progress=False, log=lines.append)
+        quantize_checkpoint(tiny_ckpt, calib=tmp_path / "no_calib", format="onnx", out=tmp_path / "c",
+                            opts=QuantizeOptions(preset="x"), progress=False, log=lines.append)
     assert lines == [] and not (tmp_path / "c").exists()
 
 
@@ -518,18 +531,18 @@ def test_quantize_checkpoint_checks_its_options_before_any_work(tiny_ckpt, tmp_p
     (subset_size=0 after the conv scan and the FP32 graph). Before the calibration set is read."""
     lines: list[str] = []
     with pytest.raises(UserError, match=re.escape(words)):
-        quantize_checkpoint(tiny_ckpt, tmp_path / "no_calib", "onnx", tmp_path / "c", opts, progress=False,
-                            log=lines.append)
+        quantize_checkpoint(tiny_ckpt, calib=tmp_path / "no_calib", format="onnx", out=tmp_path / "c", opts=opts,
+                            progress=False, log=lines.append)
     assert lines == [] and not (tmp_path / "c").exists()
 
 
 def test_quantize_checkpoint_takes_out_and_out_dir_still_works(tiny_ckpt, tmp_path):
     """out, as run_quantize and the README name the folder (out= was a TypeError); out_dir= warns."""
     with pytest.raises(UserError, match="no_calib"):  # past the arguments: the missing set is the error
-        quantize_checkpoint(tiny_ckpt, tmp_path / "no_calib", "onnx", out=tmp_path / "q", log=None)
+        quantize_checkpoint(tiny_ckpt, calib=tmp_path / "no_calib", format="onnx", out=tmp_path / "q", log=None)
     with pytest.warns(DeprecationWarning, match=r"quantize_checkpoint\(out_dir=\) is deprecated; pass out="):
         with pytest.raises(UserError, match="no_calib"):
-            quantize_checkpoint(tiny_ckpt, tmp_path / "no_calib", "onnx", out_dir=tmp_path / "q", log=None)
+            quantize_checkpoint(tiny_ckpt, calib=tmp_path / "no_calib", format="onnx", out_dir=tmp_path / "q", log=None)
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "ncnn"])
@@ -541,6 +554,6 @@ def test_int8_metadata_carries_the_checkpoints_category_ids(fmt, tiny_ckpt, tiny
     model = create_model("test_dw", num_classes=3)
     model.load_state_dict(load_checkpoint(tiny_ckpt)["model"])
     ids = save_checkpoint(tmp_path / "ids.pt", model, class_names=["a", "b", "c"], category_ids=[7, 12, 40])
-    res = quantize_checkpoint(ids, tiny_calib, fmt, tmp_path / "ids", QuantizeOptions(nncf_keep_float=0),
-                              progress=False, log=None)
+    res = quantize_checkpoint(ids, calib=tiny_calib, format=fmt, out=tmp_path / "ids",
+                              opts=QuantizeOptions(nncf_keep_float=0), progress=False, log=None)
     assert read_metadata(res.directory)["category_ids"] == [7, 12, 40]

@@ -31,7 +31,7 @@ def qat_run(tiny_ckpt, shapes_spec, tmp_path_factory):
     printed = io.StringIO()
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(printed):
         mp.setattr(report, "evaluate_artifact", counted)
-        res = run_quantize(tiny_ckpt, tmp / "calib", ["onnx", "openvino"], tmp / "out", qat=True,
+        res = run_quantize(tiny_ckpt, calib=tmp / "calib", formats=["onnx", "openvino"], out=tmp / "out", qat=True,
                            data=str(shapes_spec), epochs=1, batch=4, topk=0, keep_float=0, nncf_keep_float=0,
                            subset_size=6)
     return res, tmp / "out", printed.getvalue(), scored
@@ -86,7 +86,8 @@ def test_qat_fine_tunes_with_the_exports_float_convs_float(tiny_ckpt, shapes_spe
     monkeypatch.setattr(nncf, "quantize", spy)
     build_calibration_set(shapes_spec, tmp_path / "calib", img_size=64, count=4)
     lines = []
-    res = run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", qat=True, data=str(shapes_spec),
+    res = run_quantize(tiny_ckpt, calib=tmp_path / "calib", formats=["onnx"], out=tmp_path / "out", qat=True,
+                       data=str(shapes_spec),
                        epochs=1, batch=4, topk=0, nncf_keep_float=1, subset_size=4, progress=False, log=lines.append)
     # each long phase is announced as it starts (without bars the conv scan was minutes of silence)
     qat_lines = [ln for ln in lines if ln.startswith("QAT: ")]
@@ -163,7 +164,7 @@ def test_report_data_of_another_class_count_fails_before_quantizing(tiny_ckpt, r
 
     monkeypatch.setattr(pipeline, "load_calibration_set", not_reached)
     with pytest.raises(UserError, match="coco_tiny.*80 classes, the model has 3"):
-        pipeline.run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", report=True,
+        pipeline.run_quantize(tiny_ckpt, calib=tmp_path / "calib", formats=["onnx"], out=tmp_path / "out", report=True,
                               data=str(refdata / "coco_tiny" / "data.yaml"), progress=False, log=None)
 
 
@@ -180,7 +181,7 @@ def test_report_on_data_whose_names_differ_says_so(tiny_ckpt, shapes_spec, tmp_p
 
     monkeypatch.setattr(pipeline, "load_calibration_set", stop)  # the note comes before any work
     with pytest.raises(Stop):
-        pipeline.run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", report=True,
+        pipeline.run_quantize(tiny_ckpt, calib=tmp_path / "calib", formats=["onnx"], out=tmp_path / "out", report=True,
                               data=str(shapes_spec))
     assert "note: the model's classes (a, b, c) are not the data's (circle, square, triangle)" in capsys.readouterr().out
 
@@ -190,7 +191,8 @@ def test_report_writes_its_table_and_says_where(tiny_ckpt, shapes_spec, tmp_path
     from yolox_edge.quantize.pipeline import run_quantize
 
     build_calibration_set(shapes_spec, tmp_path / "calib", img_size=64, count=4)
-    run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", report=True, data=str(shapes_spec))
+    run_quantize(tiny_ckpt, calib=tmp_path / "calib", formats=["onnx"], out=tmp_path / "out", report=True,
+                 data=str(shapes_spec))
     out, err = capsys.readouterr()
     assert (tmp_path / "out" / "report.md").read_text().startswith("FP32 vs INT8")
     assert f"report -> {tmp_path / 'out' / 'report.md'}, {tmp_path / 'out' / 'report.json'}" in out
@@ -212,7 +214,7 @@ def test_report_says_when_the_int8_graph_approximates_silu(tiny_ckpt, shapes_spe
     from yolox_edge.quantize.pipeline import run_quantize
 
     build_calibration_set(shapes_spec, tmp_path / "calib", img_size=64, count=4)
-    run_quantize(tiny_ckpt, tmp_path / "calib", ["openvino", "onnx"], tmp_path / "out", report=True,
+    run_quantize(tiny_ckpt, calib=tmp_path / "calib", formats=["openvino", "onnx"], out=tmp_path / "out", report=True,
                  data=str(shapes_spec), silu="rational", topk=0)
     md = (tmp_path / "out" / "report.md").read_text()
     assert "openvino: the INT8 graph computes SiLU by the rational approximation" in md
@@ -291,7 +293,8 @@ def test_qat_at_a_rectangular_size_trains_at_that_size(tiny_ckpt, shapes_spec, t
 
     monkeypatch.setattr(qat, "qat_recipe", spy)
     build_calibration_set(shapes_spec, tmp_path / "calib", img_size=(64, 96), count=4)
-    res = run_quantize(tiny_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", qat=True, data=str(shapes_spec),
+    res = run_quantize(tiny_ckpt, calib=tmp_path / "calib", formats=["onnx"], out=tmp_path / "out", qat=True,
+                       data=str(shapes_spec),
                        epochs=1, batch=4, topk=0, subset_size=4, img_size=(64, 96), progress=False, log=None)
     assert sizes == [((64, 96), (64, 96))]  # fine-tuned and scored on the 96x64 letterbox the graph sees
     assert res["onnx"].metadata["input_size"] == [64, 96]
@@ -354,7 +357,7 @@ def test_report_notes_other_category_ids_once(ids_ckpt, shapes_spec, tmp_path, m
     for qat, said in ((False, [NAMES_NOTE, IDS_NOTE]), (True, [])):
         logs: list[str] = []
         with pytest.raises(Stop):
-            pipeline.run_quantize(ids_ckpt, tmp_path / "calib", ["onnx"], tmp_path / "out", report=True, qat=qat,
-                                  data=str(shapes_spec), log=logs.append)
+            pipeline.run_quantize(ids_ckpt, calib=tmp_path / "calib", formats=["onnx"], out=tmp_path / "out",
+                                  report=True, qat=qat, data=str(shapes_spec), log=logs.append)
         assert [m[:len(n)] for m, n in zip(logs, said)] == said and len(logs) == len(said), logs
         assert all("; AP pairs" in m for m in logs), logs  # --report scores AP: eval's wording

@@ -43,4 +43,4 @@ def tiny_exports(tiny_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     from yolox_edge.export import export_model
 
     root = tmp_path_factory.mktemp("exports")
-    return {fmt: export_model(tiny_ckpt, fmt, root / fmt).directory for fmt in ("onnx", "openvino", "ncnn")}
+    return {fmt: export_model(tiny_ckpt, format=fmt, out=root / fmt).directory for fmt in ("onnx", "openvino", "ncnn")}

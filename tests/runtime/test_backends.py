@@ -110,7 +110,7 @@ def test_metadata_edited_to_another_input_is_refused_on_load(fmt, edit, tiny_exp
 def test_dynamic_batch_runs_whole_batch(fmt, tiny_ckpt, tiny_exports, tmp_path) -> None:
     from yolox_edge.export import export_model
 
-    res = export_model(tiny_ckpt, fmt, tmp_path / fmt, dynamic_batch=True)
+    res = export_model(tiny_ckpt, format=fmt, out=tmp_path / fmt, dynamic_batch=True)
     assert res.metadata["input"]["shape"][0] == "batch"
     backend, _ = open_model(res.directory)
     assert not backend.static
@@ -125,7 +125,7 @@ def test_ncnn_fp16_weights(tiny_ckpt, tiny_exports, tmp_path) -> None:
     from yolox_edge.export import export_model
     from yolox_edge.export.to_ncnn import FP16_TAG, bin_to_fp16
 
-    res = export_model(tiny_ckpt, "ncnn", tmp_path / "ncnn16", precision="fp16")
+    res = export_model(tiny_ckpt, format="ncnn", out=tmp_path / "ncnn16", precision="fp16")
     fp32_bin = tiny_exports["ncnn"] / "yolox_test.ncnn.bin"
     fp16_bin = res.directory / "yolox_test.ncnn.bin"
     assert fp16_bin.stat().st_size < 0.6 * fp32_bin.stat().st_size
@@ -146,7 +146,7 @@ def test_hswish_variant_exports_match_torch(fmt, tiny_hswish_ckpt, tmp_path) -> 
     HSwish, ncnn HardSwish) and computes what torch computes."""
     from yolox_edge.export import export_model
 
-    out_dir = export_model(tiny_hswish_ckpt, fmt, tmp_path / fmt).directory
+    out_dir = export_model(tiny_hswish_ckpt, format=fmt, out=tmp_path / fmt).directory
     x = _batch(1)
     ref = _torch_ref(tiny_hswish_ckpt, out_dir, x)
     backend, _ = open_model(out_dir, threads=1)

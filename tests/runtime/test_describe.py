@@ -66,7 +66,7 @@ def test_a_changed_file_and_a_stranger_are_refused(tiny_exports, tmp_path, run_c
 def test_bundle(tiny_exports, tmp_path) -> None:
     from yolox_edge.bundle import package_bundle
 
-    zip_path = package_bundle(tiny_exports["ncnn"], "ncnn", tmp_path / "m.zip", conf=0.4)["bundle"]
+    zip_path = package_bundle(tiny_exports["ncnn"], target="ncnn", out=tmp_path / "m.zip", conf=0.4)["bundle"]
     info = describe_artifact(zip_path)
     assert (info["kind"], info["target"], info["postprocess"]["conf"]) == ("bundle", "ncnn", 0.4)
     text = "\n".join(describe_lines(info))
@@ -124,7 +124,7 @@ def test_category_ids_are_shown_when_present(tmp_path, run_cli) -> None:
 
     ckpt = save_checkpoint(tmp_path / "ids.pt", create_model("test", num_classes=3), class_names=["a", "b", "c"],
                            category_ids=[7, 12, 40])
-    for path in (ckpt, export_model(ckpt, "onnx", tmp_path / "onnx").directory):
+    for path in (ckpt, export_model(ckpt, format="onnx", out=tmp_path / "onnx").directory):
         info = describe_artifact(path)
         assert info["category_ids"] == [7, 12, 40]
         assert "  ids       category ids 7 a, 12 b, 40 c" in describe_lines(info)

@@ -44,7 +44,7 @@ def test_bench_predict_eval_package_verify_without_torch(tiny_ckpt, tiny_exports
     cv2.imwrite(str(img), np.random.default_rng(0).integers(0, 255, (48, 80, 3), dtype=np.uint8))
     arts = [tiny_exports[f] for f in ("onnx", "openvino", "ncnn")]
     from yolox_edge.export import export_model
-    raw = next(export_model(tiny_ckpt, "onnx", tmp_path / "raw", raw=True).directory.glob("*.onnx"))
+    raw = next(export_model(tiny_ckpt, format="onnx", out=tmp_path / "raw", raw=True).directory.glob("*.onnx"))
     proc = _cli(device_env, "bench", *arts, "--threads", "1", "--warmup", "1", "--runs", "2", "--image", img,
                 "--baseline", raw, "--json", tmp_path / "b.json", "--md", tmp_path / "b.md")
     assert proc.returncode == 0, proc.stderr

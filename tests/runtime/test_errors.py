@@ -102,7 +102,7 @@ def test_a_preprocessing_no_runtime_honours_is_refused_by_every_loader(tiny_expo
     for fmt in ("onnx", "openvino", "ncnn"):
         exp = shutil.copytree(tiny_exports[fmt], tmp_path / fmt)
         if fmt == "onnx":
-            package_bundle(exp, "onnx", tmp_path / "b.zip")
+            package_bundle(exp, target="onnx", out=tmp_path / "b.zip")
         meta = json.loads((exp / "metadata.json").read_text())
         meta["preprocess"][key] = value
         (exp / "metadata.json").write_text(json.dumps(meta))  # metadata.json carries no hash of its own

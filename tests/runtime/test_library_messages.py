@@ -61,7 +61,8 @@ def test_run_quantize_options(tiny_ckpt: Path, tmp_path: Path, kw: dict, words: 
     from yolox_edge.quantize import run_quantize
 
     with pytest.raises(UserError, match=re.escape(words)):
-        run_quantize(tiny_ckpt, tmp_path / "no_calib", "onnx", tmp_path / "q", progress=False, log=None, **kw)
+        run_quantize(tiny_ckpt, calib=tmp_path / "no_calib", formats="onnx", out=tmp_path / "q", progress=False,
+                     log=None, **kw)
 
 
 def test_run_bench(tiny_ckpt: Path) -> None:
@@ -79,12 +80,12 @@ def test_package_and_pipeline_target(tmp_path: Path) -> None:
 
     want = re.escape("--target tflite (target='tflite' in Python): choose")
     with pytest.raises(UserError, match=want):
-        package_bundle(tmp_path / "export", "tflite", tmp_path / "b.zip")
+        package_bundle(tmp_path / "export", target="tflite", out=tmp_path / "b.zip")
     with pytest.raises(UserError, match=want):
         run_pipeline(out=tmp_path / "p", target="tflite", log=None)
     assert not (tmp_path / "p").exists()
     with pytest.raises(BadArgument, match=re.escape("--max-det 0 (max_det=0 in Python)")):
-        package_bundle(tmp_path / "export", "ncnn", tmp_path / "b.zip", max_det=0)
+        package_bundle(tmp_path / "export", target="ncnn", out=tmp_path / "b.zip", max_det=0)
 
 
 def test_predictor(tiny_ckpt: Path) -> None:

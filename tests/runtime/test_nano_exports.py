@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.refdata]
 @pytest.fixture(scope="module")
 def nano_exports(nano_coco_ckpt, tmp_path_factory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("nano_exports")
-    return {fmt: export_model(nano_coco_ckpt, fmt, root / fmt) for fmt in ("onnx", "ncnn")}
+    return {fmt: export_model(nano_coco_ckpt, format=fmt, out=root / fmt) for fmt in ("onnx", "ncnn")}
 
 
 @pytest.mark.parametrize("image", ["dog.jpg", "demo.png"])

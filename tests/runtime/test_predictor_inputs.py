@@ -59,7 +59,7 @@ def test_a_bundle_brings_the_apps_thresholds(tiny_exports, tmp_path) -> None:
     from yolox_edge.bundle import package_bundle
 
     zip_path = tmp_path / "b.zip"
-    package_bundle(tiny_exports["onnx"], "onnx", zip_path, conf=0.5, nms=0.6, max_det=7)
+    package_bundle(tiny_exports["onnx"], target="onnx", out=zip_path, conf=0.5, iou=0.6, max_det=7)
     p = load_predictor(zip_path)
     assert (p.conf, p.iou, p.max_det) == (0.5, 0.6, 7)
     p = load_predictor(zip_path, conf=0.1, max_det=None)  # given values win; None means 'not given'
