@@ -255,13 +255,20 @@ def test_one_keyword_per_idea_across_the_readme_calls() -> None:
     assert "data" in inspect.signature(_resolve("yolox_edge.quantize.build_calibration_set")).parameters
 
 
-def _old_form(call, match: str):
-    """Run ``call`` expecting the DeprecationWarning ``match`` and then the UserError that proves
-    where the value went (each is made to fail fast, before any work)."""
+def _old_form(call, *matches: str):
+    """Run ``call`` expecting one DeprecationWarning per pattern of ``matches`` (and no other) and
+    then the UserError that proves where the value went (each is made to fail fast, before any work).
+
+    Every warning a call gives is named: pytest.warns(match=) re-emits those it does not match,
+    which the suite's filter turns into errors (a call with two old keywords warns twice)."""
+    import re
+
     from yolox_edge.errors import UserError
 
-    with pytest.warns(DeprecationWarning, match=match), pytest.raises(UserError) as err:
+    with pytest.warns(DeprecationWarning) as got, pytest.raises(UserError) as err:
         call()
+    said = [str(w.message) for w in got if issubclass(w.category, DeprecationWarning)]
+    assert len(said) == len(matches) and all(any(re.search(m, s) for s in said) for m in matches), (matches, said)
     return str(err.value)
 
 
@@ -285,7 +292,8 @@ def test_the_earlier_call_forms_still_work_and_warn(tmp_path) -> None:
     _old_form(lambda: export_model(ckpt, format="onnx", out=tmp_path / "e", nms_iou=0.5),
               r"nms_iou=\) is deprecated; pass iou=")  # then the checkpoint is read, and refused
     assert "unknown format 'tflite'" in _old_form(lambda: export_model(ckpt, fmt="tflite", out_dir=tmp_path / "e"),
-                                                  r"fmt=\) is deprecated; pass format=")
+                                                  r"fmt=\) is deprecated; pass format=",
+                                                  r"out_dir=\) is deprecated; pass out=")
     assert "'tflite'" in _old_form(lambda: run_quantize(ckpt, tmp_path / "c", "tflite", tmp_path / "q"),
                                    r"passing calib, formats, out by position")
     assert "'tflite'" in _old_form(lambda: run_quantize(ckpt, calib=tmp_path, formats="tflite", out=tmp_path / "q",
@@ -301,7 +309,8 @@ def test_the_earlier_call_forms_still_work_and_warn(tmp_path) -> None:
     assert "--target tflite" in _old_form(lambda: package_bundle(missing, "tflite", tmp_path / "b.zip"),
                                           r"passing target, out by position")
     assert "iou 1.5" in _old_form(lambda: package_bundle(artifact=missing, target="onnx", out=tmp_path / "b.zip",
-                                                         nms=1.5), r"nms=\) is deprecated; pass iou=")
+                                                         nms=1.5), r"nms=\) is deprecated; pass iou=",
+                                  r"artifact=\) is deprecated; pass model=")
     _old_form(lambda: import_official_checkpoint(missing, "nano", tmp_path / "n.pt"), r"passing variant, out")
     _old_form(lambda: import_official_checkpoint(path=missing, variant="nano", out=tmp_path / "n.pt"),
               r"path=\) is deprecated; pass model=")

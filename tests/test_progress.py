@@ -117,3 +117,21 @@ def test_a_value_given_twice_or_too_many_positionals_is_a_type_error() -> None:
         _made("m", "ncnn", "x", "extra")
     with pytest.raises(TypeError, match="old_out= and out="):
         _made("m", out="a", old_out="b")
+
+
+def test_the_suite_fails_a_test_that_calls_an_earlier_form_by_accident() -> None:
+    """pyproject's filterwarnings turns the shim's two messages into errors outside pytest.warns
+    (a test left on an old form fails), and only those: a third party's DeprecationWarning, even one
+    that says 'is deprecated', stays a warning."""
+    with pytest.raises(DeprecationWarning, match="passing fmt by position"):
+        _made("m", "ncnn")
+    with pytest.raises(DeprecationWarning, match=r"_made\(old_out=\) is deprecated"):
+        _made("m", old_out="z")
+    with pytest.warns(DeprecationWarning, match="passing fmt by position"):  # a test of the earlier form
+        assert _made("m", "ncnn") == ("m", "ncnn", "o")
+    with warnings.catch_warnings(record=True) as seen:
+        for text in ("torch.cuda.amp.autocast(args...) is deprecated. Please use torch.amp.autocast('cuda', "
+                     "args...) instead.", "`np.bool` is deprecated; pass bool instead",
+                     "export() is deprecated; pass dynamo=True instead"):
+            warnings.warn(text, DeprecationWarning)
+    assert len(seen) == 3
