@@ -63,15 +63,50 @@ class TrainResult(dict):
                          best=str(best), skipped_samples=skipped_samples, rows=[] if rows is None else rows,
                          main=main)
 
-    best = property(lambda self: Path(self["best"]), doc="the best checkpoint (best.pt)")
-    last = property(lambda self: Path(self["last"]), doc="the last checkpoint (last.pt), resumable")
-    best_ap = property(lambda self: self["best_ap"], doc="AP of the best evaluation (-1.0: none)")
-    best_epoch = property(lambda self: self["best_epoch"], doc="its epoch (-1: none)")
-    best_per_class = property(lambda self: self["best_per_class"], doc="its per-class rows")
-    epochs = property(lambda self: self["epochs"], doc="the schedule's epochs")
-    rows = property(lambda self: self["rows"], doc="one dict per epoch")
-    skipped_samples = property(lambda self: self["skipped_samples"], doc="unreadable images replaced")
-    main = property(lambda self: self["main"], doc="False on the other processes of a multi-GPU run")
+    @property
+    def best(self) -> Path:
+        """The best checkpoint (best.pt), written at the first evaluation."""
+        return Path(self["best"])
+
+    @property
+    def last(self) -> Path:
+        """The last checkpoint (last.pt), resumable."""
+        return Path(self["last"])
+
+    @property
+    def best_ap(self) -> float:
+        """AP of the best evaluation (-1.0: none)."""
+        return self["best_ap"]
+
+    @property
+    def best_epoch(self) -> int:
+        """Epoch of the best evaluation (-1: none)."""
+        return self["best_epoch"]
+
+    @property
+    def best_per_class(self) -> list[dict]:
+        """Per class: class, instances, AP, AP50 of the best evaluation."""
+        return self["best_per_class"]
+
+    @property
+    def epochs(self) -> int:
+        """The schedule's epochs."""
+        return self["epochs"]
+
+    @property
+    def rows(self) -> list[dict]:
+        """One dict per epoch: lr, losses, times, AP when evaluated."""
+        return self["rows"]
+
+    @property
+    def skipped_samples(self) -> int:
+        """Unreadable images replaced."""
+        return self["skipped_samples"]
+
+    @property
+    def main(self) -> bool:
+        """False on the other processes of a multi-GPU run."""
+        return self["main"]
 
 
 class _Repeat(torch.utils.data.Dataset):
