@@ -265,7 +265,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     step("bundle")
     bundle = out / f"yolox_{rec.model.variant}_{target}_{'int8' if int8 else 'fp32'}.zip"
     # The pipeline's own folder: a resumed run re-packages from this run's exports and figures.
-    package_bundle(exports[bundled], target=target, out=bundle, eval_json=bundled_eval, bench_json=bench_json, force=True)
+    package_bundle(exports[bundled], target=target, out=bundle, eval_json=bundled_eval, bench_json=bench_json,
+                   force=True)
     step.close()
     return PipelineResult(out, ckpt, bundle, rows, step.times)
 

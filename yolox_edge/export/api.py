@@ -164,7 +164,8 @@ def export_model(model: str | Path, *, format: str, out: str | Path, precision: 
         clear_earlier_export(out, False)  # only refuses
     ckpt_path = Path(model)
     detector, ckpt = load_model(ckpt_path)
-    return export_detector(detector, format=fmt, out=out, class_names=list(ckpt["class_names"]), variant=ckpt["variant"],
+    return export_detector(detector, format=fmt, out=out, class_names=list(ckpt["class_names"]),
+                           variant=ckpt["variant"],
                            category_ids=checkpoint_category_ids(ckpt, ckpt_path),
                            preprocess=PreprocessConfig.from_dict(ckpt["preprocess"]),
                            source_sha256=sha256_file(ckpt_path), source_name=ckpt_path.name, precision=precision,
