@@ -6,7 +6,6 @@ thin layer over it. Hooks (engine.hooks.Hook) see every epoch and iteration.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import random
@@ -22,7 +21,7 @@ from ..config import (MACHINE_KEYS, Recipe, apply_machine_settings, check_recipe
                       recipe_from_checkpoint)
 from ..progress import first_few, line_sink, progress_bar
 from ..thresholds import EVAL_MAX_DET
-from ..threads import torch_threads
+from ..threads import cpu_threads
 from ..data.dataset import DetectionDataset, collate
 from ..data.preprocess import PreprocessConfig
 from ..data.check import SIZE_MISMATCH, problem_kind, split_problems
@@ -188,20 +187,6 @@ def warmup_only_note(schedule: WarmCosSchedule) -> str | None:
     return (f"note: this schedule's {total} optimizer step(s) all fall early in its warm-up (lr at most {top:.2g}, "
             f"against {schedule.lr:.2g} after it): the weights will barely move; give more epochs or images, a "
             "smaller train.batch, or a shorter train.warmup_epochs")
-
-
-@contextlib.contextmanager
-def _thread_counts_kept():
-    """torch's and OpenCV's thread counts as they were before the block (both are process-wide;
-    a notebook ran everything after a ``train.threads: 1`` run on one thread)."""
-    import cv2
-
-    before = cv2.getNumThreads()
-    try:
-        with torch_threads():
-            yield
-    finally:
-        cv2.setNumThreads(before)
 
 
 class Trainer:
@@ -545,7 +530,9 @@ class Trainer:
 
         ``train.threads`` and the OpenCV setting the data workers need hold for the run only:
         torch's and OpenCV's process-wide thread counts are put back when it ends."""
-        with _thread_counts_kept():
+        # torch's and OpenCV's thread counts as they were before the run (both process-wide: a
+        # notebook ran everything after a train.threads: 1 run on one thread)
+        with cpu_threads():
             self._setup()
             t = self.recipe.train
             self.log(f"sizes: {self.describe_train_sizes()}; evaluated and exported at "
