@@ -81,6 +81,11 @@ def _truncated(head: bytes, tail: bytes) -> bool:
 _TAIL_BYTES = 4096
 
 
+def _as_bytes(a: bytes | np.ndarray) -> bytes:
+    """A slice of a file in memory as bytes (the callers pass numpy arrays or bytes)."""
+    return a.tobytes() if isinstance(a, np.ndarray) else bytes(a)
+
+
 def jpeg_cut_short(data: bytes | np.ndarray) -> bool:
     """True when ``data`` (a whole file in memory) is a JPEG whose data stops before its end marker.
 
@@ -90,12 +95,9 @@ def jpeg_cut_short(data: bytes | np.ndarray) -> bool:
     (a video appended after the JPEG) ends there and is whole; a search for the marker's two
     bytes anywhere would also find the end of the EXIF thumbnail of a cut file. A file whose
     segments do not parse is not called cut here (the decoder's verdict stands)."""
-    def as_bytes(a) -> bytes:
-        return a.tobytes() if isinstance(a, np.ndarray) else bytes(a)
-
-    if as_bytes(data[:2]) != b"\xff\xd8" or b"\xff\xd9" in as_bytes(data[-_TAIL_BYTES:]).rstrip(b"\x00"):
+    if _as_bytes(data[:2]) != b"\xff\xd8" or b"\xff\xd9" in _as_bytes(data[-_TAIL_BYTES:]).rstrip(b"\x00"):
         return False  # the whole file is copied below only for the few that get there
-    buf = as_bytes(data)
+    buf = _as_bytes(data)
     i, n = 2, len(buf)
     while i + 1 < n:
         if buf[i] != 0xFF:
@@ -134,12 +136,9 @@ def png_cut_short(data: bytes | np.ndarray) -> bool:
     apps add their own data) decodes whole and is whole; training called it truncated where
     predict read it. A file whose chunks do not parse is not called cut here (the decoder's
     verdict stands)."""
-    def as_bytes(a) -> bytes:
-        return a.tobytes() if isinstance(a, np.ndarray) else bytes(a)
-
-    if as_bytes(data[:8]) != b"\x89PNG\r\n\x1a\n" or b"IEND" in as_bytes(data[-64:]).rstrip(b"\x00"):
+    if _as_bytes(data[:8]) != b"\x89PNG\r\n\x1a\n" or b"IEND" in _as_bytes(data[-64:]).rstrip(b"\x00"):
         return False  # the whole file is copied below only for the few that get there
-    buf = as_bytes(data)
+    buf = _as_bytes(data)
     i, n = 8, len(buf)
     while i + 8 <= n:
         kind = buf[i + 4:i + 8]
