@@ -334,6 +334,24 @@ def test_resume_evaluates_the_last_epoch_whose_evaluation_was_interrupted(synthe
     assert load_checkpoint(tmp_path / "run" / "last.pt")["train_state"]["log"][0].get("AP") is not None
 
 
+def test_a_tie_in_ap_makes_the_later_epoch_best(synthetic_coco, tmp_path, monkeypatch):
+    """Every evaluation scoring AP 0 (a run too short to learn anything) must not leave the first
+    epoch's weights as best.pt: the later of equal epochs is the better bet."""
+    spec = synthetic_coco(4)
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "aug": NO_AUG,
+                          "train": {"epochs": 2, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 0,
+                                    "eval_interval": 1, "multiscale_range": 0}})
+
+    def flat(self):
+        self.last_per_class = []
+        return {"AP": 0.0, "AP50": 0.0, "eval_s": 0.0}
+
+    monkeypatch.setattr(Trainer, "evaluate", flat)
+    res = Trainer(r, data=spec, out=tmp_path / "run", progress=False, log=lambda m: None).train()
+    assert [row["AP"] for row in res["rows"]] == [0.0, 0.0]
+    assert res["best_epoch"] == 2 and load_checkpoint(res["best"])["epoch"] == 2
+
+
 def test_ctrl_c_hint_says_whether_there_is_an_epoch_to_resume(synthetic_coco, tiny_recipe, run_cli, tmp_path,
                                                              monkeypatch):
     """Stopped in the first epoch, '--resume continues from the last finished epoch' led to

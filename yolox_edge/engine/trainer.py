@@ -677,7 +677,9 @@ class Trainer:
         self.save(self.out / "last.pt", epoch + 1)
 
     def _end_epoch(self, epoch: int, row: dict[str, Any]) -> None:
-        improved = "AP" in row and row["AP"] > self.best_ap
+        # A tie goes to the later epoch (more training; official YOLOX keeps the first): a short run
+        # whose every evaluation scores AP 0 otherwise ships its first epoch as best.pt.
+        improved = "AP" in row and row["AP"] >= self.best_ap
         if improved:
             self.best_ap, self.best_epoch = float(row["AP"]), epoch + 1
             self.best_per_class = self.last_per_class
