@@ -304,3 +304,35 @@ def test_a_temp_of_another_pid_namespace_is_never_removed(tmp_path, monkeypatch)
     fd, tmp = fileio.temp_beside(tmp_path / "e.json", "output")
     os.close(fd)
     assert os.path.basename(tmp).startswith(f".e.json.{host}.{os.getpid()}.4026531836.")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="no fcntl on Windows")
+@pytest.mark.parametrize("refused", [False, True])
+def test_where_the_os_has_full_fsync_writes_ask_the_drive_for_it(tmp_path, monkeypatch, refused) -> None:
+    """macOS's fsync leaves data in the drive's cache; there F_FULLFSYNC is asked for, and a file
+    system that refuses it gets the plain fsync (simulated here: Linux has no F_FULLFSYNC)."""
+    import fcntl
+
+    from yolox_edge import fileio
+
+    full, calls = 51, []  # macOS's value of F_FULLFSYNC
+    real_fcntl, real_fsync = fcntl.fcntl, os.fsync
+
+    def fake_fcntl(fd, cmd, *arg):
+        if cmd != full:
+            return real_fcntl(fd, cmd, *arg)
+        calls.append("full")
+        if refused:
+            raise OSError(errno.ENOTSUP, os.strerror(errno.ENOTSUP))
+        return 0
+
+    def fsync(fd) -> None:
+        calls.append("fsync")
+        real_fsync(fd)
+
+    monkeypatch.setattr(fcntl, "F_FULLFSYNC", full, raising=False)
+    monkeypatch.setattr(fcntl, "fcntl", fake_fcntl)
+    monkeypatch.setattr(os, "fsync", fsync)
+    fileio.atomic_write_bytes(tmp_path / "a.json", lambda f: f.write(b"{}"))
+    assert calls == (["full", "fsync"] * 2 if refused else ["full"] * 2)  # the file, then its folder
+    assert (tmp_path / "a.json").read_bytes() == b"{}"
