@@ -334,3 +334,38 @@ def test_the_calibration_set_is_built_at_the_threads_training_did(tmp_path, at_t
         assert cv2.getNumThreads() == 2 and torch.get_num_threads() == 2  # given back
     finally:
         cv2.setNumThreads(cv_before)
+
+
+@pytest.mark.parametrize("overrides, threads", [(["train.threads=1"], 1), ([], None)])
+def test_the_evaluation_decodes_at_the_threads_training_did(tmp_path, at_the_quantize_step, monkeypatch,
+                                                            overrides, threads) -> None:
+    """The evaluation step gave each runtime train.threads, but decoded and resized every val
+    image with OpenCV outside any limit: with train.threads=1 its pool still took every core."""
+    import types
+
+    import cv2
+    import torch
+
+    import yolox_edge.engine.evaluator as evaluator_mod
+    import yolox_edge.runtime as runtime_mod
+    from yolox_edge.pipeline import run_pipeline
+
+    spec, _ = at_the_quantize_step
+    seen: dict = {}
+
+    def evaluate(*a, **kw):
+        seen.update(cv2=cv2.getNumThreads(), torch=torch.get_num_threads())
+        raise _Stop
+
+    monkeypatch.setattr(runtime_mod, "load_predictor", lambda *a, **kw: types.SimpleNamespace())
+    monkeypatch.setattr(evaluator_mod, "evaluate", evaluate)
+    cv_before = cv2.getNumThreads()
+    cv2.setNumThreads(2)  # so that 1 below is a change on any machine
+    try:
+        with pytest.raises(_Stop):
+            run_pipeline(out=tmp_path / "run", data=spec, progress=False, log=None, overrides=overrides,
+                         int8=False, target="onnx")
+        assert seen == {"cv2": threads or 2, "torch": threads or 2}
+        assert cv2.getNumThreads() == 2 and torch.get_num_threads() == 2  # given back
+    finally:
+        cv2.setNumThreads(cv_before)

@@ -82,7 +82,7 @@ class TrainCfg:
     amp: bool = True                      # mixed precision, CUDA only
     eval_conf: float = EVAL_CONF
     eval_nms: float = EVAL_NMS_IOU
-    threads: int | None = None            # torch CPU threads (None: torch's default)
+    threads: int | None = None            # torch CPU threads, OpenCV's too with data.workers 0 (None: as they are)
 
 
 @dataclass

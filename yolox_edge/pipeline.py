@@ -108,9 +108,10 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
 
     ``threads``: the bench's thread counts (the summary's latency is at the smallest). The
     recipe's ``train.threads`` (e.g. ``overrides=["train.threads=1"]``) sets the threads of every
-    step but the bench: torch's for training, the FP32 exports and the INT8 step (as ``quantize
-    --threads``), OpenCV's and torch's for building the calibration set, each runtime's for the
-    evaluation (as ``eval --threads``).
+    step but the bench: torch's for training (OpenCV's too where training decodes in this
+    process, ``data.workers: 0``), the FP32 exports and the INT8 step (as ``quantize --threads``),
+    OpenCV's and torch's for building the calibration set and for the evaluation's image
+    decoding, each runtime's for the evaluation (as ``eval --threads``).
 
     ``resume``: continue the training of an earlier run into the same ``out`` (interrupted, or
     finished: then it is not trained again) from its ``train/last.pt``, with the recipe stored
@@ -190,8 +191,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     # The threads training ran at (train.threads, a setting of the machine: --set, or a resumed
     # run's) for every step but the bench, whose --threads are the counts it times: torch's for
     # the exports and the INT8 statistics, conv scan and graphs, OpenCV's too for the calibration
-    # set, each runtime's for the evaluation; None keeps each library's default. A user limiting
-    # threads gets it everywhere.
+    # set and the evaluation's image decoding, each runtime's for the evaluation; None keeps each
+    # library's default. A user limiting threads gets it everywhere.
     n = rec.train.threads
     fp32_formats = list(dict.fromkeys([target, "onnx"]))  # the target, plus ONNX for the eval/bench rows
     step(f"export FP32 ({', '.join(fp32_formats)}, raw onnx baseline)")
@@ -225,8 +226,11 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     rows, per_class = [], []
     bundled = f"{target} int8" if int8 else f"{target} fp32"
     for name, path in {"torch fp32": ckpt, **exports}.items():
-        pred = load_predictor(path, conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET, threads=n)
-        ev = evaluate(pred, val, progress=progress)
+        # the runtime takes n threads itself; each image's decode and resize are OpenCV's, whose
+        # pool took every core, and a torch model's loading is torch's
+        with cpu_threads(n):
+            pred = load_predictor(path, conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET, threads=n)
+            ev = evaluate(pred, val, progress=progress)
         if name == bundled:  # the bundle's card quotes it, in the form `eval --json` writes
             record = evaluation_record(path, pred, data, "val", ev)
             bundled_eval = out / "eval_bundled.json"

@@ -684,6 +684,34 @@ def test_training_gives_back_the_thread_counts_and_runs_twice(synthetic_coco, tm
         cv2.setNumThreads(cv_before)
 
 
+def test_training_without_workers_decodes_at_train_threads(synthetic_coco, tmp_path):
+    """With ``data.workers: 0`` this process decodes, augments and resizes every image with OpenCV,
+    whose pool took every core whatever ``train.threads`` said (torch alone was set); the pipeline's
+    default recipe trains so."""
+    import cv2
+
+    spec = synthetic_coco(4)
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "aug": NO_AUG,
+                          "train": {"epochs": 1, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 0,
+                                    "multiscale_range": 0, "threads": 1}})
+    seen: list = []
+
+    class Seen(Hook):
+        def before_epoch(self, trainer, epoch):
+            seen.append((cv2.getNumThreads(), torch.get_num_threads()))
+            raise KeyboardInterrupt
+
+    cv_before = cv2.getNumThreads()
+    cv2.setNumThreads(2)  # so that 1 below is a change on any machine
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            Trainer(r, data=spec, out=tmp_path / "run", progress=False, log=None, hooks=[Seen()]).train()
+        assert seen == [(1, 1)]
+        assert cv2.getNumThreads() == 2  # given back
+    finally:
+        cv2.setNumThreads(cv_before)
+
+
 class _InputShapes(Hook):
     """Records the (H, W) of every batch the trained model is run on (evaluation runs its EMA copy)."""
 

@@ -272,6 +272,11 @@ class Trainer:
             # With one thread in the parent there is no pool to inherit.
             import cv2
             cv2.setNumThreads(1)
+        elif t.threads:
+            # workers: 0 decodes, augments and resizes in this process: OpenCV's pool took every
+            # core whatever train.threads said (train()'s cpu_threads() gives the count back)
+            import cv2
+            cv2.setNumThreads(t.threads)
         seed = t.seed + self.dist.rank
         random.seed(seed)
         np.random.seed(seed)
@@ -528,8 +533,9 @@ class Trainer:
         (one dict per epoch), ``skipped_samples`` and ``main``. It still reads as the dict it was
         (``run["best"]``, a str path, and the other keys).
 
-        ``train.threads`` and the OpenCV setting the data workers need hold for the run only:
-        torch's and OpenCV's process-wide thread counts are put back when it ends."""
+        ``train.threads`` (torch's threads, and OpenCV's too with ``data.workers: 0``, where this
+        process decodes the images) and the OpenCV setting the data workers need hold for the run
+        only: torch's and OpenCV's process-wide thread counts are put back when it ends."""
         # torch's and OpenCV's thread counts as they were before the run (both process-wide: a
         # notebook ran everything after a train.threads: 1 run on one thread)
         with cpu_threads():
