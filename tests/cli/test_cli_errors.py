@@ -659,7 +659,43 @@ def test_ctrl_c_in_a_video_keeps_the_frames_done_in_json(run_cli, bad, tmp_path,
     assert f"predict: interrupted after 1 of 2 inputs, in {tmp_path / 'first.jpg'}; the JSON printed holds" in err
 
 
-@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm", "ctrl-c in the loop"])
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_a_stop_right_after_a_frames_write_keeps_the_video_and_json_in_step(run_cli, bad, tmp_path, monkeypatch,
+                                                                           request, how) -> None:
+    """A Ctrl-C between writing a frame to the annotated video and recording it in --json kept a
+    video one frame longer than the JSON's record: the record now comes first, with no stop
+    between it and the write, so the kept video and --json count the same frames."""
+    import json
+    import os
+    import signal
+
+    from yolox_edge.runtime.video import AtomicVideoWriter
+
+    clip = write_clip(tmp_path / "clip.mp4", 8)
+    vis, out_json = tmp_path / "vis", tmp_path / "preds.json"
+    real, writes = AtomicVideoWriter.write, []
+
+    def write(self, frame):
+        real(self, frame)
+        writes.append(1)
+        if len(writes) == 3:  # the stop arrives the moment the third frame is in the file
+            os.kill(os.getpid(), signal.SIGINT if how == "ctrl-c" else signal.SIGTERM)
+
+    def unhandled(signum, frame):  # a regression must fail the test, not end pytest
+        raise AssertionError("SIGTERM reached the test's own handler")
+
+    old = signal.signal(signal.SIGTERM, unhandled)
+    request.addfinalizer(lambda: signal.signal(signal.SIGTERM, old))
+    monkeypatch.setattr(AtomicVideoWriter, "write", write)
+    code, _, err = run_cli("predict", bad / "good.pt", clip, "--json", out_json, "--save-dir", vis)
+    assert code == (130 if how == "ctrl-c" else 143), err
+    (video,) = json.loads(out_json.read_text())
+    assert video["stopped"] == "interrupted" and [f["frame"] for f in video["frames"]] == [0, 1, 2]
+    assert frames_in(vis / "clip_pred.mp4") == len(video["frames"]) == 3
+    assert "clip_pred.mp4 kept with its 3 frames done (a playable video)" in err, err
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm", "ctrl-c in the record"])
 def test_a_stopped_video_keeps_its_annotated_frames_so_far(run_cli, bad, tmp_path, monkeypatch, request,
                                                            stop) -> None:
     """The annotated copy of a video was written only at its last frame: a stop part way lost
@@ -674,7 +710,7 @@ def test_a_stopped_video_keeps_its_annotated_frames_so_far(run_cli, bad, tmp_pat
     vis = tmp_path / "vis"
     k = 3
     record = cli_predict.frame_record
-    if stop == "ctrl-c in the loop":  # in predict's own loop, not the video reader's: the reader is closed
+    if stop == "ctrl-c in the record":  # in predict's record of frame k: it is not written either
 
         def stops_at_frame_k(f, *a):
             if f.index == k:
@@ -691,11 +727,10 @@ def test_a_stopped_video_keeps_its_annotated_frames_so_far(run_cli, bad, tmp_pat
     request.addfinalizer(lambda: signal.signal(signal.SIGTERM, old))
     code, _, err = run_cli("predict", bad / "good.pt", clip, "--save-dir", vis)
     assert code == (143 if stop == "sigterm" else 130), err
-    kept = k + (stop == "ctrl-c in the loop")  # there frame k was drawn before predict's loop got it
-    assert frames_in(vis / "clip_pred.mp4") == kept
+    assert frames_in(vis / "clip_pred.mp4") == k  # as many as the stop line counts (the loop's stop kept one more)
     assert sorted(p.name for p in vis.iterdir()) == ["clip_pred.mp4"]  # no temp left beside it
     assert (f"predict: {'stopped by SIGTERM' if stop == 'sigterm' else 'interrupted'} after 0 of 1 input and {k} "
-            f"frames of {clip}; 0 annotated copies written to {vis} and clip_pred.mp4 kept with its {kept} frames "
+            f"frames of {clip}; 0 annotated copies written to {vis} and clip_pred.mp4 kept with its {k} frames "
             "done (a playable video)") in err.splitlines(), err
     # a stop before any frame leaves that copy as it was, and says none was kept
     before = (vis / "clip_pred.mp4").read_bytes()

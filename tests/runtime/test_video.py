@@ -99,6 +99,41 @@ def test_keep_stopped_keeps_a_playable_video_of_the_frames_done(tiny_ckpt, clip,
     assert count_frames(out) == (3, (72, 120)) and len(list(tmp_path.iterdir())) == 1
 
 
+def test_on_frame_records_exactly_the_frames_the_kept_video_holds(tiny_ckpt, clip, tmp_path, monkeypatch) -> None:
+    """on_frame is called before each frame's write, with no stop between the two: a stop in it
+    (here in the fourth frame's record) leaves that frame out of the video too, and a stop the
+    moment a frame is written (a signal, held off) comes after its record."""
+    import signal
+
+    from yolox_edge.runtime.video import AtomicVideoWriter
+
+    pred = load_predictor(tiny_ckpt)
+    out = tmp_path / "clip_pred.mp4"
+    recorded: list[int] = []
+
+    def record(f) -> None:
+        if f.index == 3:
+            raise KeyboardInterrupt
+        recorded.append(f.index)
+
+    with pytest.raises(KeyboardInterrupt):
+        list(predict_video(pred, clip, save_to=out, progress=False, keep_stopped=True, on_frame=record))
+    assert recorded == [0, 1, 2] and count_frames(out)[0] == 3
+    recorded.clear()
+    real = AtomicVideoWriter.write
+
+    def write(self, frame) -> None:
+        real(self, frame)
+        if len(recorded) == 2:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(AtomicVideoWriter, "write", write)
+    with pytest.raises(KeyboardInterrupt):
+        list(predict_video(pred, clip, save_to=out, progress=False, keep_stopped=True,
+                           on_frame=lambda f: recorded.append(f.index)))
+    assert recorded == [0, 1] and count_frames(out)[0] == 2
+
+
 def test_bad_videos_name_the_file(tiny_ckpt, tmp_path) -> None:
     pred = load_predictor(tiny_ckpt)
     with pytest.raises(UserError, match=r"nope\.mp4: no such video"):

@@ -375,11 +375,15 @@ def _video(pred, path: Path, info, save: Path | None, args, out, frames: list[di
     was_there = save is not None and save.exists()
     count = 0
     start = time.perf_counter()
-    # closed on the way out: a stop in this loop, not the generator's, keeps the annotated frames at once
+    def record(f) -> None:
+        frames.append(frame_record(f, pred.class_names, pred.category_ids))
+
+    # closed on the way out: a stop in this loop, not the generator's, keeps the annotated frames at
+    # once. Each frame is recorded by the reader (on_frame), with no stop between its record and its
+    # write: recorded here, a stop just after the write kept a video one frame longer than --json
     with contextlib.closing(predict_video(pred, path, save_to=save, progress=not args.no_progress,
-                                          keep_stopped=True)) as video:
+                                          keep_stopped=True, on_frame=record)) as video:
         for f in video:
-            frames.append(frame_record(f, pred.class_names, pred.category_ids))
             count += len(f.detections)
     ms = 1000 * (time.perf_counter() - start) / len(frames)
     also = "decoding, drawing and encoding" if save else "decoding"

@@ -6,10 +6,11 @@ WebM. Phone clips' rotation flag is applied by OpenCV, so boxes are in the uprig
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
@@ -138,7 +139,8 @@ class AtomicVideoWriter:
 
 
 def predict_video(predictor: Predictor, source: str | Path, *, save_to: str | Path | None = None,
-                  progress: bool = True, keep_stopped: bool = False) -> Iterator[VideoFrame]:
+                  progress: bool = True, keep_stopped: bool = False,
+                  on_frame: Callable[[VideoFrame], object] | None = None) -> Iterator[VideoFrame]:
     """Run ``predictor`` on every frame of ``source``, yielding a VideoFrame each.
 
     ``time_s`` is the frame's timestamp in the file (phone clips often have a variable frame
@@ -151,6 +153,12 @@ def predict_video(predictor: Predictor, source: str | Path, *, save_to: str | Pa
     at once. The file is written under a temp name first: a killed run never leaves half a video
     under ``save_to``. A file that decodes to no frame is a UserError. ``progress=False`` turns
     off the frame bar.
+
+    ``on_frame``: called with each frame before it is yielded, just before it is written to
+    ``save_to``, with Ctrl-C and SIGTERM held off from the call to the write: the video kept by a
+    stop holds exactly the frames ``on_frame`` returned for (one that raises is not written). For
+    a record of the frames that must agree with the kept video (``predict --json``): recorded in
+    the loop, a stop between the frame's write and the loop's record gave the video one frame more.
     """
     import cv2
 
@@ -175,12 +183,21 @@ def predict_video(predictor: Predictor, source: str | Path, *, save_to: str | Pa
                 t = index / info.fps
             last_t = t
             det = predictor.predict(frame)
+            got = VideoFrame(index, t, frame, det)
+            drawn = None
             if save_to is not None:
+                drawn = draw_detections(frame, det, predictor.class_names)
                 if writer is None:  # sized by the decoded frame: the container's size can be pre-rotation
                     writer = AtomicVideoWriter(Path(save_to), info.fps, (frame.shape[1], frame.shape[0]))
-                writer.write(draw_detections(frame, det, predictor.class_names))
+            # the record first (an error there: the frame is in neither), then the write, with no
+            # stop between the two; the drawing and the writer's opening are done before
+            with stops_held() if on_frame is not None and writer is not None else contextlib.nullcontext():
+                if on_frame is not None:
+                    on_frame(got)
+                if writer is not None:
+                    writer.write(drawn)
             bar.update()
-            yield VideoFrame(index, t, frame, det)
+            yield got
             index += 1
         if index == 0:
             raise no_frame(source)
