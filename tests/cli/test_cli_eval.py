@@ -450,3 +450,49 @@ def test_an_error_in_evals_writes_leaves_every_earlier_file_as_it_was(setup, run
     with pytest.raises(OSError):
         evaluate_model(ckpt, data=spec, progress=False, log=None, coco_results=res_file, coco_gt=gt_file)
     assert res_file.read_text() == "earlier" and not gt_file.exists()
+
+
+@pytest.mark.parametrize("how", ["interrupted", "stopped by SIGTERM"])
+def test_a_stopped_eval_says_how_many_annotated_images_save_dir_holds(setup, run_cli, tmp_path, monkeypatch, request,
+                                                                      how) -> None:
+    """--save-dir's images are written one by one as they are drawn, each whole (a temp renamed into
+    place), not staged with --json: a stop part way said nothing of them (a bare 'interrupted'
+    without --json), so the images done read as a whole run's, beside an earlier run's. The line
+    now counts this run's, names the first and last, and counts the earlier run's still there."""
+    import os
+    import signal
+
+    import yolox_edge.fileio as fileio
+
+    ckpt, spec = setup
+    vis = tmp_path / "vis"
+    vis.mkdir()
+    for name in ("00000_1.jpg", "00001_2.jpg", "00002_3.jpg", "00003_4.jpg"):  # an earlier run's, of 4 images
+        (vis / name).write_bytes(b"earlier")
+    real, renames = os.replace, []
+
+    def replace(src, dst, *a, **k):
+        if str(dst).endswith(".jpg"):
+            renames.append(dst)
+            if len(renames) == 2:  # the stop comes as the second image is about to be renamed into place
+                if how == "stopped by SIGTERM":
+                    os.kill(os.getpid(), signal.SIGTERM)
+                raise KeyboardInterrupt
+        return real(src, dst, *a, **k)
+
+    def unhandled(signum, frame):  # a regression must fail the test, not end pytest
+        raise AssertionError("SIGTERM reached the test's own handler")
+
+    old = signal.signal(signal.SIGTERM, unhandled)
+    request.addfinalizer(lambda: signal.signal(signal.SIGTERM, old))
+    monkeypatch.setattr(fileio.os, "replace", replace)
+    json_args = ["--json", str(tmp_path / "e.json")] if how == "stopped by SIGTERM" else []
+    code, _, err = run_cli("eval", ckpt, "--data", spec, "--save-dir", vis, *json_args)
+    assert code == (143 if json_args else 130), err
+    assert sorted(p.name for p in vis.iterdir()) == ["00000_1.jpg", "00001_2.jpg", "00002_3.jpg", "00003_4.jpg"]
+    assert cv2.imread(str(vis / "00000_1.jpg")) is not None  # this run's, whole
+    assert all((vis / n).read_bytes() == b"earlier" for n in ("00001_2.jpg", "00002_3.jpg", "00003_4.jpg"))
+    saved = f"1 annotated image of this run in {vis} (00000_1.jpg, each whole); 3 others there are an earlier run's"
+    want = (f"eval: {how}: {tmp_path / 'e.json'} was not written; {saved}" if json_args
+            else f"eval: {how}: {saved}")
+    assert want in err.splitlines(), err

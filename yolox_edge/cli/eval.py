@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -67,6 +69,7 @@ def run(args) -> int:
     # --json, --coco-results, --coco-gt and --confusion-png are renamed into place together: a
     # Ctrl-C between two writes left this run's files beside an earlier run's, after a bare 'interrupted'
     files = StagedFiles()
+    saved: list[Path] = []  # --save-dir's images in place: each is written whole as it is drawn
     try:
         with sigterm_stops():  # SIGTERM too: unhandled, it left the staged files' temps behind
             with files:
@@ -76,7 +79,7 @@ def run(args) -> int:
                                      save_conf=args.save_conf, confusion=args.confusion,
                                      confusion_conf=args.confusion_conf, confusion_png=args.confusion_png,
                                      coco_results=args.coco_results, coco_gt=args.coco_gt,
-                                     progress=not args.no_progress, files=files)
+                                     progress=not args.no_progress, files=files, saved=saved)
                 if args.json_out != STDOUT:
                     write_json(res, args.json_out, files)
             if args.json_out == STDOUT:
@@ -84,9 +87,12 @@ def run(args) -> int:
             _report(args, res, notes)
     except KeyboardInterrupt as e:
         named = [p for p in (args.json_out, args.coco_results, args.coco_gt, args.confusion_png) if p and p != STDOUT]
-        if named:
-            how = "stopped by SIGTERM" if isinstance(e, Terminated) else "interrupted"
-            print(stopped_note(how, named, files.committed), file=sys.stderr)
+        how = "stopped by SIGTERM" if isinstance(e, Terminated) else "interrupted"
+        if named or args.save_dir:
+            line = stopped_note(how, named, files.committed) if named else f"eval: {how}"
+            if args.save_dir:
+                line += ("; " if named else ": ") + saved_note(args.save_dir, saved)
+            print(line, file=sys.stderr)
         raise
     return 0
 
@@ -104,6 +110,28 @@ def stopped_note(how: str, named: list[str], written: bool) -> str:
     if earlier:
         line += f" ({_and(earlier)} still hold{'s' * (len(earlier) == 1)} an earlier run's, untouched)"
     return line + (": the files are written together once the evaluation is done" if len(named) > 1 else "")
+
+
+def saved_note(save_dir: str | Path, saved: list[Path]) -> str:
+    """What a stopped eval left in --save-dir: ``saved``, this run's annotated images, each written
+    whole as it was drawn (the first and last named), and how many others there are an earlier
+    run's (``NNNNN_<image>.jpg`` that this run did not write: it stopped before, or the split changed)."""
+    line = f"{len(saved)} annotated image{'s' * (len(saved) != 1)} of this run in {save_dir}"
+    if saved:
+        line += f" ({saved[0].name}" + (f" to {saved[-1].name}" if len(saved) > 1 else "") + ", each whole)"
+    ours = {p.name for p in saved}
+    try:
+        with os.scandir(save_dir) as it:
+            earlier = sum(1 for e in it if e.name not in ours and _ANNOTATED.fullmatch(e.name) and e.is_file())
+    except OSError:  # not made yet: the stop came before the first image
+        earlier = 0
+    if earlier:
+        line += f"; {earlier} other{'s' * (earlier != 1)} there {'are' if earlier != 1 else 'is'} an earlier run's"
+    return line
+
+
+# eval --save-dir's names: NNNNN_<image>.jpg
+_ANNOTATED = re.compile(r"[0-9]{5}_.*\.jpg")
 
 
 def _and(items: list[str]) -> str:

@@ -334,7 +334,8 @@ def evaluate_model(model: str | Path, *, data: str | Path, split: str = "val",
                    save_dir: str | Path | None = None, save_conf: float = APP_CONF,
                    confusion: bool = False, confusion_conf: float | None = None,
                    confusion_png: str | Path | None = None, coco_results: str | Path | None = None,
-                   coco_gt: str | Path | None = None, files: StagedFiles | None = None) -> dict:
+                   coco_gt: str | Path | None = None, files: StagedFiles | None = None,
+                   saved: list[Path] | None = None) -> dict:
     """``yolox-edge eval``: COCO AP of any artifact (checkpoint, export, bundle) on ``split`` of the
     data spec ``data``; returns the record ``eval --json`` writes (AP, AP50, ... plus model, backend,
     precision, data, split, input size), which ``package_bundle(eval_json=...)`` takes as a file.
@@ -346,7 +347,10 @@ def evaluate_model(model: str | Path, *, data: str | Path, split: str = "val",
 
     ``save_dir``: also write each image with its labelled boxes (white) and the model's boxes
     scoring at least ``save_conf`` (coloured), as ``NNNNN_<image>.jpg`` in split order, for
-    seeing where the model misses; AP is unchanged (it still uses every box).
+    seeing where the model misses; AP is unchanged (it still uses every box). Each image is
+    written whole (a temp renamed into place) as soon as it is drawn, not with the files below:
+    a run stopped part way leaves the images done. ``saved``: a list that receives each one's
+    path once it is in place (for a caller that says, after a stop, how many there are).
 
     ``confusion=True`` adds the record's ``confusion``: the confusion matrix at score
     ``confusion_conf`` (default the app's threshold, a bundle's own, else ``APP_CONF``) and IoU
@@ -399,7 +403,7 @@ def evaluate_model(model: str | Path, *, data: str | Path, split: str = "val",
     require_same_class_count(pred, split_data, str(model), str(data))
     hooks = []
     if save_dir is not None:
-        hooks.append(_eval_drawer(Path(save_dir), pred.class_names, save_conf))
+        hooks.append(_eval_drawer(Path(save_dir), pred.class_names, save_conf, saved))
     counter = None
     if confusion:
         from .confusion import ConfusionCounter
@@ -588,8 +592,10 @@ def _each(hooks: list[Callable[[Sample, np.ndarray, Detections], None]]
     return each
 
 
-def _eval_drawer(folder: Path, names: list[str], conf: float) -> Callable[[Sample, np.ndarray, Detections], None]:
-    """``evaluate``'s ``on_image`` for ``evaluate_model(save_dir=)``: labels and boxes drawn, one file per image."""
+def _eval_drawer(folder: Path, names: list[str], conf: float, saved: list[Path] | None = None
+                 ) -> Callable[[Sample, np.ndarray, Detections], None]:
+    """``evaluate``'s ``on_image`` for ``evaluate_model(save_dir=)``: labels and boxes drawn, one file
+    per image, each appended to ``saved`` (when given) once in place."""
     from ..errors import require_out_folder
     from ..visualize import draw_detections, draw_ground_truth, write_image
 
@@ -600,6 +606,13 @@ def _eval_drawer(folder: Path, names: list[str], conf: float) -> Callable[[Sampl
         keep = det.scores >= conf
         shown = Detections(det.boxes[keep], det.scores[keep], det.labels[keep])
         canvas = draw_ground_truth(image, sample.boxes, sample.labels, names)
-        write_image(folder / f"{next(count):05d}_{sample.image.stem}.jpg", draw_detections(canvas, shown, names))
+        # Each image is its own atomic write (write_image: a temp renamed into place), made as it
+        # is drawn, not staged with --json & co. to be renamed at the end: a val split's images
+        # would be held till then (GBs in memory, or a second copy on disk), and each is a view
+        # of one image, whole by itself, that no other file refers to. A stop leaves the images
+        # done, never half a JPEG, and its line counts them (``saved``).
+        path = write_image(folder / f"{next(count):05d}_{sample.image.stem}.jpg", draw_detections(canvas, shown, names))
+        if saved is not None:
+            saved.append(path)
 
     return draw
