@@ -227,6 +227,36 @@ def test_sigterm_ends_a_camera_run_as_ctrl_c_does(tiny_ckpt, tmp_path, run_cli, 
     assert count_frames(tmp_path / "camera0_pred.mp4")[0] == 3
 
 
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_a_stop_right_after_a_frame_goes_into_the_recording_keeps_it_and_json_in_step(
+        tiny_ckpt, tmp_path, run_cli, fake_camera, monkeypatch, request, how) -> None:
+    """A stop between a frame's entry into the recording and predict's record of it kept a
+    recording one frame longer than --json: the run now records each frame first, with no stop
+    between the record and the recording."""
+    real, added = stream_mod._Recorder.add, []
+
+    def add(self, image, t):
+        real(self, image, t)
+        added.append(t)
+        if len(added) == 3:  # the stop arrives the moment the third frame is in the recording
+            os.kill(os.getpid(), signal.SIGINT if how == "ctrl-c" else signal.SIGTERM)
+
+    def unhandled(signum, frame):
+        raise AssertionError("SIGTERM reached the test's own handler")
+
+    old = signal.signal(signal.SIGTERM, unhandled)
+    request.addfinalizer(lambda: signal.signal(signal.SIGTERM, old))
+    monkeypatch.setattr(stream_mod._Recorder, "add", add)
+    fake_camera(frames_of(6))
+    vis, js = tmp_path / "vis", tmp_path / "r.json"
+    code, out, err = run_cli("predict", tiny_ckpt, "--camera", "--save-dir", vis, "--json", js, "--no-progress",
+                             "--every-frame")
+    assert code == 0 and "camera 0: 3 frames in " in out, err
+    (record,) = json.loads(js.read_text())
+    assert record["stopped"] == "interrupted" and [f["frame"] for f in record["frames"]] == [0, 1, 2]
+    assert count_frames(vis / "camera0_pred.mp4")[0] == 3
+
+
 def test_predict_stream_that_drops(tiny_ckpt, tmp_path, run_cli, fake_camera) -> None:
     fake_camera(frames_of(3))
     code, out, err = run_cli("predict", tiny_ckpt, "rtsp://u:pw@10.0.0.9/live/cam1", "--json", "--save-dir",

@@ -48,10 +48,13 @@ def run_live(args, source) -> int:
     try:
         with sigterm_stops(), predict_stream(pred, source, max_frames=args.frames, duration_s=args.duration,
                                               save_to=save, progress=not args.no_progress,
-                                              newest_only=not args.every_frame) as live:
+                                              newest_only=not args.every_frame,
+                                              on_frame=lambda f: frames.append(
+                                                  frame_record(f, pred.class_names, pred.category_ids))) as live:
             try:
+                # each frame is recorded by the run (on_frame), before it goes into the recording and
+                # with no stop between: recorded here, a stop after the recording's write kept one more
                 for f in live:
-                    frames.append(frame_record(f, pred.class_names, pred.category_ids))
                     count += len(f.detections)
             except KeyboardInterrupt as e:  # in the read, the model or here: leaving the with block keeps the recording
                 interrupted = "SIGTERM" if isinstance(e, Terminated) else "Ctrl-C"

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
 from ..errors import BadArgument
+from ..fileio import stops_held
 from .frame_reader import InOrderFrames, NewestFrames
 from . import live_source
 from .live_source import Capture, LiveSource, as_live_source, no_first_frame
@@ -112,8 +114,9 @@ class LiveRun:
 
     def __init__(self, predictor: Predictor, source: LiveSource, *, max_frames: int | None,
                  duration_s: float | None, save_to: Path | None, progress: bool, newest_only: bool,
-                 opener: Callable[[LiveSource], Capture], clock: Callable[[], float]) -> None:
-        self.predictor, self.source = predictor, source
+                 opener: Callable[[LiveSource], Capture], clock: Callable[[], float],
+                 on_frame: Callable[[VideoFrame], object] | None = None) -> None:
+        self.predictor, self.source, self.on_frame = predictor, source, on_frame
         self.max_frames, self.duration_s, self.save_to = max_frames, duration_s, save_to
         self.progress, self.opener, self.clock = progress, opener, clock
         self.newest_only = newest_only
@@ -165,8 +168,15 @@ class LiveRun:
                     break
                 det = self.predictor.predict(frame)
                 last, last_index = t, index
-                if recorder is not None:
-                    recorder.add(draw_detections(frame, det, names), t)
+                got = VideoFrame(index, t, frame, det)
+                drawn = draw_detections(frame, det, names) if recorder is not None else None
+                # the caller's record first (an error there: the frame is in neither), then the
+                # recording, with no stop between: the kept recording holds the frames recorded
+                with stops_held() if self.on_frame is not None and recorder is not None else nullcontext():
+                    if self.on_frame is not None:
+                        self.on_frame(got)
+                    if recorder is not None:
+                        recorder.add(drawn, t)
                 recent.append(t)
                 while len(recent) > 2 and t - recent[0] > 1.0:
                     recent.popleft()
@@ -174,7 +184,7 @@ class LiveRun:
                     status.show(_status_text(self.source, index, measured_rate(list(recent)), det, names,
                                              index - self.frames))
                 self.frames += 1
-                yield VideoFrame(index, t, frame, det)
+                yield got
             else:
                 self.stopped = "frames"
         except GeneratorExit:
@@ -205,7 +215,8 @@ class LiveRun:
 def predict_stream(predictor: Predictor, source: LiveSource | int | str, *, max_frames: int | None = None,
                    duration_s: float | None = None, save_to: str | Path | None = None, progress: bool = True,
                    newest_only: bool = True, opener: Callable[[LiveSource], Capture] | None = None,
-                   clock: Callable[[], float] = time.monotonic) -> LiveRun:
+                   clock: Callable[[], float] = time.monotonic,
+                   on_frame: Callable[[VideoFrame], object] | None = None) -> LiveRun:
     """Run ``predictor`` on a live source (a camera index or device, or a stream URL) frame by frame.
 
     Iterate the returned LiveRun for VideoFrames; ``time_s`` is wall-clock seconds since the
@@ -223,6 +234,10 @@ def predict_stream(predictor: Predictor, source: LiveSource | int | str, *, max_
     a status line on stderr (frame, rate, the frame's detections). ``opener`` opens the source
     (default ``open_live``, OpenCV; any function returning something with ``read()`` and
     ``release()`` will do, e.g. a wrapper of another camera library).
+
+    ``on_frame``: called with each frame before it is yielded and just before it goes into the
+    recording, with Ctrl-C and SIGTERM held off from the call to the recording: the recording
+    kept by a stop holds exactly the frames ``on_frame`` returned for (as ``predict_video``'s).
     """
     from ..fileio import require_writable
 
@@ -234,5 +249,5 @@ def predict_stream(predictor: Predictor, source: LiveSource | int | str, *, max_
         save_to = require_writable(save_to, "annotated video")  # a bad path fails before the camera opens
     return LiveRun(predictor, as_live_source(source), max_frames=max_frames, duration_s=duration_s,
                    save_to=save_to, progress=progress, newest_only=newest_only,
-                   opener=opener or live_source.open_live, clock=clock)
+                   opener=opener or live_source.open_live, clock=clock, on_frame=on_frame)
 
