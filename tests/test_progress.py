@@ -1,6 +1,7 @@
 """Progress bars: live on a terminal, a few plain lines in a log file."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import warnings
 
@@ -135,3 +136,29 @@ def test_the_suite_fails_a_test_that_calls_an_earlier_form_by_accident() -> None
                      "export() is deprecated; pass dynamo=True instead"):
             warnings.warn(text, DeprecationWarning)
     assert len(seen) == 3
+
+
+class _Box:
+    @deprecated_keywords("scale")
+    def grown(self, size: int, *, scale: int = 1) -> int:
+        return size * scale
+
+
+@dataclasses.dataclass
+class _Knobs:
+    iou: float = 0.5
+
+
+_Knobs.__init__ = deprecated_keywords(nms_iou=renamed("iou"))(_Knobs.__init__)
+
+
+def test_a_method_and_a_dataclass_are_named_by_their_class() -> None:
+    """A method's warning said 'grown()' and a dataclass's '__init__(nms_iou=)': nothing of whose.
+    self is one of the present positionals; the suite's filter matches the dotted name too."""
+    with pytest.warns(DeprecationWarning, match=r"^_Box\.grown\(\): passing scale by position is deprecated"):
+        assert _Box().grown(2, 3) == 6
+    with pytest.warns(DeprecationWarning, match=r"^_Knobs\(nms_iou=\) is deprecated; pass iou=\.\.\. instead$"):
+        assert _Knobs(nms_iou=0.6).iou == 0.6
+    assert _Knobs(0.7).iou == 0.7 and dataclasses.replace(_Knobs(), iou=0.1).iou == 0.1
+    with pytest.raises(DeprecationWarning, match=r"_Box\.grown\(\): passing scale"):
+        _Box().grown(2, 3)

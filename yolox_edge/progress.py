@@ -128,6 +128,14 @@ def _shown(value: object) -> str:
     return "print" if value is print else repr(value) if value is None or isinstance(value, bool) else "..."
 
 
+def _call_name(fn: Callable) -> str:
+    """How a warning names ``fn``'s call: ``Detections.to_list`` for a method, the class for its
+    ``__init__`` (``QuantizeOptions(nms_iou=)``: a bare ``__init__`` or ``to_list`` says nothing of
+    whose); a function defined inside another by its own name."""
+    name = fn.__qualname__
+    return fn.__name__ if "<locals>" in name else name.removesuffix(".__init__")
+
+
 def deprecated_keywords(*moved: str, **aliases: Callable[[Any], dict[str, Any]]) -> Callable:
     """Decorator keeping earlier call forms working, each with a DeprecationWarning naming the new one.
 
@@ -136,22 +144,24 @@ def deprecated_keywords(*moved: str, **aliases: Callable[[Any], dict[str, Any]])
     order, the parameters that were positional after the function's present positional ones and
     are now keyword-only: ``export_model(ckpt, "onnx", "out")`` under ``@deprecated_keywords("format",
     "out")`` is ``export_model(ckpt, format="onnx", out="out")``. One wrapper does both, so the
-    warning points at the caller's line."""
+    warning points at the caller's line. On a method (or a dataclass's ``__init__``) ``self``
+    counts among the present positional ones."""
     def wrap(fn: Callable) -> Callable:
         params = inspect.signature(fn).parameters.values()
         kept = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+        name = _call_name(fn)
 
         @functools.wraps(fn)
         def call(*args: Any, **kwargs: Any) -> Any:
             if len(args) > kept + len(moved):
-                raise TypeError(f"{fn.__name__}() takes at most {kept + len(moved)} positional arguments "
+                raise TypeError(f"{name}() takes at most {kept + len(moved)} positional arguments "
                                 f"({kept} without the deprecated ones) but {len(args)} were given")
             if len(args) > kept:
                 names = moved[:len(args) - kept]
                 both = [k for k in names if k in kwargs]
                 if both:
-                    raise TypeError(f"{fn.__name__}() got multiple values for {', '.join(both)}")
-                warnings.warn(f"{fn.__name__}(): passing {', '.join(names)} by position is deprecated; pass "
+                    raise TypeError(f"{name}() got multiple values for {', '.join(both)}")
+                warnings.warn(f"{name}(): passing {', '.join(names)} by position is deprecated; pass "
                               f"{', '.join(f'{k}=' for k in names)} by keyword", DeprecationWarning, stacklevel=2)
                 kwargs.update(zip(names, args[kept:]))
                 args = args[:kept]
@@ -161,10 +171,10 @@ def deprecated_keywords(*moved: str, **aliases: Callable[[Any], dict[str, Any]])
                 new = translate(kwargs.pop(old))
                 both = [k for k in new if k in kwargs]
                 if both:
-                    raise TypeError(f"{fn.__name__}() got {old}= and {'= and '.join(both)}=; {old}= is the "
+                    raise TypeError(f"{name}() got {old}= and {'= and '.join(both)}=; {old}= is the "
                                     f"deprecated spelling of {', '.join(f'{k}=' for k in new)}: pass only those")
                 use = ", ".join(f"{k}={_shown(v)}" for k, v in new.items())
-                warnings.warn(f"{fn.__name__}({old}=) is deprecated; pass {use} instead", DeprecationWarning,
+                warnings.warn(f"{name}({old}=) is deprecated; pass {use} instead", DeprecationWarning,
                               stacklevel=2)
                 kwargs.update(new)
             return fn(*args, **kwargs)
