@@ -708,12 +708,12 @@ def test_a_failed_extract_leaves_dest_as_it_was(bundle: Path, tmp_path: Path, ex
     if existing:
         dest.mkdir(parents=True)
     with pytest.raises(UserError, match="labels.txt does not match"):
-        extract_bundle(bad, dest)
+        extract_bundle(bad, out=dest)
     if existing:  # still there, still empty, and no extraction folder left beside it
         assert dest.is_dir() and not any(dest.iterdir()) and list(dest.parent.iterdir()) == [dest]
     else:  # nothing made for it, not even its parents
         assert not (tmp_path / "out").exists()
-    folder, meta = extract_bundle(bundle, dest)  # a good bundle then goes in, with a plain folder's mode
+    folder, meta = extract_bundle(bundle, out=dest)  # a good bundle then goes in, with a plain folder's mode
     assert folder == dest and sorted(p.name for p in dest.iterdir()) == sorted(
         ["model.ncnn.param", "model.ncnn.bin", "metadata.json", "labels.txt", "MODEL_CARD.md"])
     assert list(dest.parent.iterdir()) == [dest] and dest.stat().st_mode & 0o700 == 0o700
@@ -734,7 +734,7 @@ def test_extract_into_the_working_folder_fills_it_in_place(bundle: Path, tmp_pat
     here.mkdir()
     monkeypatch.chdir(here)
     inode = here.stat().st_ino
-    folder, _ = extract_bundle(bundle, ".")
+    folder, _ = extract_bundle(bundle, out=".")
     assert folder == Path(".") and Path.cwd() == here and here.stat().st_ino == inode
     assert (here / "labels.txt").read_text().split() == NAMES
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no extraction folder left
@@ -755,7 +755,7 @@ def test_a_file_that_appears_in_dest_during_the_checks_undoes_the_extract(bundle
 
     monkeypatch.setattr(opener, "_extract_checked", and_meanwhile)
     with pytest.raises(UserError, match="metadata.json appeared there"):
-        extract_bundle(bundle, dest)
+        extract_bundle(bundle, out=dest)
     assert [p.name for p in dest.iterdir()] == ["metadata.json"] and (dest / "metadata.json").read_text() == "theirs"
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no extraction folder left
 
@@ -1038,7 +1038,7 @@ def test_an_extracted_bundle_is_on_disk_when_extract_returns(bundle: Path, tmp_p
     dest = tmp_path / "app" / "model"
     if empty_dest:
         dest.mkdir(parents=True)
-    folder, _ = extract_bundle(bundle, dest)
+    folder, _ = extract_bundle(bundle, out=dest)
     files = sorted(folder.iterdir())
     assert folder == dest and files
     if empty_dest:
@@ -1088,3 +1088,19 @@ def test_prepare_assets_flushes_the_bundle_before_its_rename_and_the_folder_afte
     res = _prepare(demo, bundle, path)
     assert res.returncode == 0 and res.stderr == "", res.stderr
     assert (assets / "b" / "labels.txt").read_text().split() == NAMES
+
+
+def test_extract_bundle_writes_to_out_and_its_earlier_dest_still_works(bundle: Path, tmp_path: Path) -> None:
+    """The folder a call writes is out= everywhere; extract_bundle's was dest, by position or keyword."""
+    from yolox_edge.bundle import extract_bundle
+
+    folder, meta = extract_bundle(bundle, out=tmp_path / "new")
+    assert folder == tmp_path / "new" and (folder / "labels.txt").is_file() and meta["class_names"] == NAMES
+    with pytest.warns(DeprecationWarning, match=r"^extract_bundle\(\): passing out by position is deprecated"):
+        folder, _ = extract_bundle(bundle, tmp_path / "positional")
+    assert folder == tmp_path / "positional" and (folder / "labels.txt").is_file()
+    with pytest.warns(DeprecationWarning, match=r"^extract_bundle\(dest=\) is deprecated; pass out=\.\.\. instead"):
+        folder, _ = extract_bundle(bundle, dest=tmp_path / "keyword")
+    assert folder == tmp_path / "keyword" and (folder / "labels.txt").is_file()
+    with pytest.raises(TypeError, match="dest= and out="):
+        extract_bundle(bundle, dest=tmp_path / "a", out=tmp_path / "b")

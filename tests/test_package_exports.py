@@ -78,11 +78,12 @@ def test_detections_is_where_predict_returns_it_and_visualize_after_a_plain_impo
 
 
 def test_the_folder_or_file_a_call_writes_is_out_everywhere() -> None:
-    """export_model, build_calibration_set and quantize_checkpoint named it out_dir while Trainer,
-    run_quantize, run_pipeline and the README say out; the size of a network input is img_size."""
+    """export_model, build_calibration_set and quantize_checkpoint named it out_dir (extract_bundle
+    dest) while Trainer, run_quantize, run_pipeline and the README say out; the size of a network
+    input is img_size."""
     import inspect
 
-    from yolox_edge.bundle import package_bundle
+    from yolox_edge.bundle import extract_bundle, package_bundle
     from yolox_edge.engine import Trainer, convert_checkpoint
     from yolox_edge.export import export_detector, export_model
     from yolox_edge.models import import_official_checkpoint
@@ -90,7 +91,7 @@ def test_the_folder_or_file_a_call_writes_is_out_everywhere() -> None:
     from yolox_edge.quantize import build_calibration_set, load_calibration_set, quantize_checkpoint, run_quantize
 
     writers = (Trainer, run_quantize, run_pipeline, export_model, export_detector, build_calibration_set,
-               quantize_checkpoint, import_official_checkpoint, convert_checkpoint, package_bundle)
+               quantize_checkpoint, import_official_checkpoint, convert_checkpoint, package_bundle, extract_bundle)
     assert [f.__name__ for f in writers if "out" not in inspect.signature(f).parameters] == []
     sized = (export_model, build_calibration_set, load_calibration_set, run_quantize, run_pipeline)
     assert [f.__name__ for f in sized if "img_size" not in inspect.signature(f).parameters] == []
@@ -217,7 +218,7 @@ README_CALLS = {
     "yolox_edge.quantize.quantize_checkpoint": 1, "yolox_edge.runtime.load_predictor": 1,
     "yolox_edge.runtime.predict_video": 2, "yolox_edge.runtime.predict_stream": 2, "yolox_edge.bench.run_bench": 1,
     "yolox_edge.data.check_dataset": 1, "yolox_edge.bundle.package_bundle": 1, "yolox_edge.bundle.verify_bundle": 1,
-    "yolox_edge.bundle.extract_bundle": 2, "yolox_edge.describe.describe_artifact": 1,
+    "yolox_edge.bundle.extract_bundle": 1, "yolox_edge.describe.describe_artifact": 1,
     "yolox_edge.pipeline.run_pipeline": 0,
 }
 
@@ -240,7 +241,7 @@ def test_a_readme_call_takes_the_thing_it_acts_on_and_keywords_after(qual: str, 
 # One idea, one keyword: the earlier spellings of each, none of which a README call may take.
 RETIRED = {"nms_iou": "iou", "nms_conf": "conf", "nms": "iou", "artifact": "model", "artifacts": "models",
            "path": "model", "ckpt": "model", "fmt": "format", "batch_size": "batch", "spec_path": "data",
-           "spec": "data", "out_dir": "out", "size": "img_size", "input_size": "img_size"}
+           "spec": "data", "out_dir": "out", "dest": "out", "size": "img_size", "input_size": "img_size"}
 
 
 def test_one_keyword_per_idea_across_the_readme_calls() -> None:

@@ -198,7 +198,7 @@ def test_metadata_reader_matches_python(native: Path, tmp_path: Path) -> None:
                           precision="int8", source_sha256=None)
     write_metadata(exp, meta, ["m.ncnn.param", "m.ncnn.bin"])
     package_bundle(exp, target="ncnn", out=tmp_path / "b.zip", conf=0.4, iou=0.5, max_det=20)
-    folder, meta = extract_bundle(tmp_path / "b.zip", tmp_path / "x")
+    folder, meta = extract_bundle(tmp_path / "b.zip", out=tmp_path / "x")
     got = json.loads(host(native, "metadata", folder / "metadata.json"))
     want = _metadata_fields(meta)
     for k in ("conf", "nms"):
@@ -237,7 +237,7 @@ def test_app_path_on_an_ncnn_bundle(native: Path, tmp_path: Path) -> None:
     save_checkpoint(tmp_path / "tiny.pt", model, class_names=["a", "b", "c"])
     export_model(tmp_path / "tiny.pt", format="ncnn", out=tmp_path / "export")
     package_bundle(tmp_path / "export", target="ncnn", out=tmp_path / "tiny.zip", conf=0.35, iou=0.45)
-    folder, _ = extract_bundle(tmp_path / "tiny.zip", tmp_path / "assets")
+    folder, _ = extract_bundle(tmp_path / "tiny.zip", out=tmp_path / "assets")
     cfg = json.loads(host(native, "metadata", folder / "metadata.json"))
 
     rng = np.random.default_rng(3)
@@ -324,7 +324,7 @@ def test_verify_refuses_what_the_app_reader_refuses(native: Path, tmp_path: Path
                           precision="fp32", source_sha256=None)
     write_metadata(exp, meta, ["m.ncnn.param", "m.ncnn.bin"])
     package_bundle(exp, target="ncnn", out=tmp_path / "b.zip")
-    _, meta = extract_bundle(tmp_path / "b.zip", tmp_path / "x")
+    _, meta = extract_bundle(tmp_path / "b.zip", out=tmp_path / "x")
     edit(meta)
     (tmp_path / "edited.json").write_text(json.dumps(meta))
     res = subprocess.run([str(native / "yolox_core_host"), "metadata", tmp_path / "edited.json"],

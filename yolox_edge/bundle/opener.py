@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import UserError, file_in_the_way
 from ..fileio import fsync_folder, fsync_tree, missing_folders, move_to_new, new_folder_mode, remove_empty_folders
+from ..progress import deprecated_keywords, renamed
 from .package import check_extracted
 from .safezip import safe_extract
 
@@ -17,16 +18,20 @@ if TYPE_CHECKING:
     from ..runtime.base import Backend, ModelInfo
 
 
-def extract_bundle(bundle: str | Path, dest: str | Path | None = None) -> tuple[Path, dict]:
+# The earlier forms: extract_bundle(bundle, dest) and dest= (the folder a call writes is out=
+# everywhere else).
+@deprecated_keywords("out", dest=renamed("out"))
+def extract_bundle(bundle: str | Path, *, out: str | Path | None = None) -> tuple[Path, dict]:
     """Verify ``bundle`` and extract it; returns (folder, metadata).
 
-    Without ``dest`` the folder is private (mode 0700) and removed when the process exits,
-    so nothing else can swap a file between the sha256 check and its use. With ``dest`` (a new
-    or empty folder) the bundle is extracted and checked in a private folder beside it, which is
-    renamed to ``dest`` only when every check has passed: a bundle refused at any check leaves
-    ``dest`` as it was (and no folder made for it).
+    Without ``out`` the folder is private (mode 0700) and removed when the process exits,
+    so nothing else can swap a file between the sha256 check and its use. With ``out`` (a new
+    or empty folder: ``verify --extract``) the bundle is extracted and checked in a private folder
+    beside it, which is renamed to ``out`` only when every check has passed: a bundle refused at
+    any check leaves ``out`` as it was (and no folder made for it). ``out`` was ``dest``, given by
+    position or as ``dest=``: those forms still work, with a DeprecationWarning.
     """
-    if dest is None:
+    if out is None:
         tmp = Path(tempfile.mkdtemp(prefix="yolox_edge_bundle_"))
         atexit.register(shutil.rmtree, tmp, True)
         try:
@@ -34,7 +39,7 @@ def extract_bundle(bundle: str | Path, dest: str | Path | None = None) -> tuple[
         except BaseException:  # a refused bundle's files are of no use until exit
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-    given, dest = Path(dest), Path(dest).absolute()  # "." has no name to put a sibling beside
+    given, dest = Path(out), Path(out).absolute()  # "." has no name to put a sibling beside
     if dest.exists() and not dest.is_dir():
         raise UserError(f"{dest}: is a file, not a folder; name a new folder to extract the bundle into")
     if dest.is_dir() and any(dest.iterdir()):

@@ -24,7 +24,7 @@ def run(args) -> int:
         write_json({"ok": False, "bundle": str(args.bundle), "error": str(e)}, args.json_out)
         raise
     if args.extract:
-        extract_bundle(args.bundle, args.extract)  # checks everything again on the bytes it writes
+        extract_bundle(args.bundle, out=args.extract)  # checks everything again on the bytes it writes
     write_json(rep, args.json_out)
     out = report_stream(args)
     ev = rep["evaluation"]
