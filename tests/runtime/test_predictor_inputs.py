@@ -67,6 +67,34 @@ def test_a_bundle_brings_the_apps_thresholds(tiny_exports, tmp_path) -> None:
     assert load_predictor(tiny_exports["onnx"]).conf == APP_CONF  # no bundle: the Predictor's default
 
 
+def test_load_predictor_names_the_keywords_it_takes_and_refuses_a_typo(tiny_ckpt, tmp_path) -> None:
+    """conf, iou, agnostic and max_det went through an untyped **kw: a misspelt one given None
+    (max_dets=None) was dropped without a word, and any other reached Predictor() as a TypeError
+    after the model had been opened."""
+    import inspect
+
+    from yolox_edge.data.preprocess import preprocess
+
+    params = inspect.signature(load_predictor).parameters
+    assert {"conf", "iou", "agnostic", "max_det", "preprocess_fn"} <= set(params)
+    assert [p.name for p in params.values() if p.kind is p.VAR_KEYWORD] == []
+    for typo, value in {"cnof": 0.3, "max_dets": None}.items():
+        with pytest.raises(TypeError, match=rf"load_predictor\(\) got an unexpected keyword argument '{typo}'"):
+            load_predictor(tmp_path / "missing.pt", **{typo: value})  # said before the model is looked for
+    p = load_predictor(tiny_ckpt, conf=0.2, iou=0.5, agnostic=True, max_det=9)
+    assert (p.conf, p.iou, p.agnostic, p.max_det) == (0.2, 0.5, True, 9)
+    p = load_predictor(tiny_ckpt, defaults={"conf": 0.4, "max_det": 5}, max_det=6)  # given beats defaults
+    assert (p.conf, p.iou, p.agnostic, p.max_det) == (0.4, APP_NMS_IOU, False, 6)
+    seen = []
+
+    def mine(image, cfg):
+        seen.append(image.shape)
+        return preprocess(image, cfg)
+
+    load_predictor(tiny_ckpt, preprocess_fn=mine).predict(np.zeros((32, 48, 3), np.uint8))
+    assert seen == [(32, 48, 3)]
+
+
 def test_library_calls_get_the_range_checks_the_cli_has(pred, tiny_ckpt, tmp_path) -> None:
     from yolox_edge.export import export_model
 

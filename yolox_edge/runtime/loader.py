@@ -2,13 +2,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import UserError, flag_value
 from ..progress import deprecated_keywords, renamed
 from ..threads import check_threads
 from .base import Backend, ModelInfo
 from .predictor import Predictor
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..data.preprocess import PreprocessConfig
+
+    # An image and the model's preprocessing -> (network input, scale), as data.preprocess.preprocess.
+    PreprocessFn = Callable[[np.ndarray, PreprocessConfig], tuple[np.ndarray, float]]
 
 # suffix -> opener(path, threads) -> (backend, info); filled by each backend module.
 OPENERS: dict[str, Callable[[Path, int | None], tuple[Backend, ModelInfo]]] = {}
@@ -110,14 +118,18 @@ def set_input_size_of(pred: Predictor, size: int | tuple[int, int], path: str | 
 @deprecated_keywords(path=renamed("model"))  # its earlier name; the model, as every other call names it
 def load_predictor(model: str | Path, *, threads: int | None = None, precision_hint: str | None = None,
                    defaults: dict | None = None, img_size: int | tuple[int, int] | None = None,
-                   **kw) -> Predictor:
-    """``model`` (checkpoint, export or bundle) -> Predictor (kw: conf, iou, agnostic, max_det;
-    precision_hint for OpenVINO/ncnn). ``path=`` is the deprecated name of ``model``.
+                   conf: float | None = None, iou: float | None = None, agnostic: bool | None = None,
+                   max_det: int | None = None, preprocess_fn: PreprocessFn | None = None) -> Predictor:
+    """``model`` (checkpoint, export or bundle) -> Predictor.
 
-    Each of conf/iou/agnostic/max_det not given (or given as None) comes from a bundle's own
-    thresholds (metadata ``postprocess``, what the app uses), else from ``defaults``, else from
-    the Predictor's. ``img_size`` (an int, or (H, W)) runs the model at that input size; a
-    static export at another size is refused.
+    ``conf`` (``--conf``: the score threshold), ``iou`` (``--nms``: the NMS IoU), ``agnostic``
+    (NMS across classes) and ``max_det`` (the most detections kept): each not given (or given as
+    None) comes from a bundle's own thresholds (metadata ``postprocess``, what the app uses), else
+    from ``defaults`` (a dict of those keys), else from the Predictor's (``thresholds.APP_*``).
+    ``threads`` is the runtime's thread count (None: its default); ``precision_hint`` (OpenVINO,
+    ncnn) e.g. ``'f16'``; ``img_size`` (an int, or (H, W)) runs the model at that input size (a
+    static export at another size is refused); ``preprocess_fn`` takes the place of the letterbox
+    (``data.preprocess.preprocess``). ``path=`` is the deprecated name of ``model``.
     """
     path = model
     options = {"precision_hint": precision_hint} if precision_hint else {}
@@ -125,7 +137,8 @@ def load_predictor(model: str | Path, *, threads: int | None = None, precision_h
     pp = info.extra.get("postprocess") or {}
     bundled = {"conf": pp.get("conf"), "iou": pp.get("nms"), "agnostic": pp.get("agnostic"),
                "max_det": pp.get("max_det")}
-    layers = (defaults or {}, bundled, kw)  # later layers win
+    given = {"conf": conf, "iou": iou, "agnostic": agnostic, "max_det": max_det, "preprocess_fn": preprocess_fn}
+    layers = (defaults or {}, bundled, given)  # later layers win
     merged = {k: v for layer in layers for k, v in layer.items() if v is not None}
     pred = Predictor(backend, info, **merged)
     if img_size:
