@@ -122,12 +122,28 @@ def test_select_topk() -> None:
 
 def test_detections_to_list() -> None:
     d = Detections(np.array([[1.234, 2, 3, 4]], np.float32), np.array([0.87654], np.float32), np.array([1]))
-    assert d.to_list(["a", "b"]) == [{"label": 1, "score": 0.8765, "box": [1.23, 2.0, 3.0, 4.0], "name": "b"}]
-    assert d.to_list(["a"])[0]["name"] == "1"
+    assert d.to_list(names=["a", "b"]) == [{"label": 1, "score": 0.8765, "box": [1.23, 2.0, 3.0, 4.0], "name": "b"}]
+    assert d.to_list(names=["a"])[0]["name"] == "1"
+    assert d.to_list() == [{"label": 1, "score": 0.8765, "box": [1.23, 2.0, 3.0, 4.0]}]
 
 
 def test_detections_to_list_with_category_ids() -> None:
     d = Detections(np.zeros((2, 4), np.float32), np.array([0.9, 0.5], np.float32), np.array([2, 0]))
-    assert [r["category_id"] for r in d.to_list(["a", "b", "c"], [7, 12, 40])] == [40, 7]
-    assert "category_id" not in d.to_list(["a", "b", "c"])[0]  # a model without ids
+    assert [r["category_id"] for r in d.to_list(names=["a", "b", "c"], category_ids=[7, 12, 40])] == [40, 7]
+    assert [r["category_id"] for r in d.to_list(category_ids=[7, 12, 40])] == [40, 7]
+    assert "category_id" not in d.to_list(names=["a", "b", "c"])[0]  # a model without ids
     assert d.category_ids([7, 12, 40]).tolist() == [40, 7] and Detections().category_ids([7]).shape == (0,)
+
+
+def test_detections_to_list_takes_its_earlier_positionals_with_a_warning() -> None:
+    """to_list(names, category_ids) by position, as the README wrote it: each is a keyword now
+    (names=, category_ids=), the earlier form the same list with a DeprecationWarning."""
+    d = Detections(np.zeros((2, 4), np.float32), np.array([0.9, 0.5], np.float32), np.array([2, 0]))
+    want = d.to_list(names=["a", "b", "c"], category_ids=[7, 12, 40])
+    with pytest.warns(DeprecationWarning, match=r"^Detections\.to_list\(\): passing names, category_ids by position "
+                                                r"is deprecated; pass names=, category_ids= by keyword$"):
+        assert d.to_list(["a", "b", "c"], [7, 12, 40]) == want
+    with pytest.warns(DeprecationWarning, match=r"^Detections\.to_list\(\): passing names by position"):
+        assert d.to_list(["a", "b", "c"], category_ids=[7, 12, 40]) == want
+    with pytest.raises(TypeError, match="multiple values for names"):
+        d.to_list(["a"], names=["b"])

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .progress import deprecated_keywords
 from .thresholds import APP_CONF, APP_MAX_DET, APP_NMS_IOU
 
 if TYPE_CHECKING:
@@ -28,10 +29,13 @@ class Detections:
     def __len__(self) -> int:
         return len(self.scores)
 
-    def to_list(self, names: list[str] | None = None, category_ids: list[int] | None = None) -> list[dict]:
+    # The earlier form: to_list(names, category_ids), by position.
+    @deprecated_keywords("names", "category_ids")
+    def to_list(self, *, names: list[str] | None = None, category_ids: list[int] | None = None) -> list[dict]:
         """One dict per detection, as ``predict --json`` writes them: ``label`` (class index),
-        ``score``, ``box`` [x1, y1, x2, y2] in image pixels, given ``names`` its ``name`` and, given
-        ``category_ids`` (``Predictor.category_ids``: the dataset's own ids), its ``category_id``."""
+        ``score``, ``box`` [x1, y1, x2, y2] in image pixels, given ``names`` (``Predictor.class_names``)
+        its ``name`` and, given ``category_ids`` (``Predictor.category_ids``: the dataset's own ids),
+        its ``category_id``. Both were positional: that form still works, with a DeprecationWarning."""
         out = []
         for b, s, c in zip(self.boxes, self.scores, self.labels):
             d = {"label": int(c), "score": round(float(s), 4), "box": [round(float(v), 2) for v in b]}

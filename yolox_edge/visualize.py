@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from .postprocess import Detections
+from .progress import deprecated_keywords
 
 
 def _color(i: int) -> tuple[int, int, int]:
@@ -14,7 +15,12 @@ def _color(i: int) -> tuple[int, int, int]:
     return tuple(int(c) for c in rng.integers(64, 256, 3))
 
 
-def draw_detections(img: np.ndarray, det: Detections, names: list[str]) -> np.ndarray:
+# The earlier form: draw_detections(img, det, names), by position.
+@deprecated_keywords("names")
+def draw_detections(img: np.ndarray, det: Detections, *, names: list[str]) -> np.ndarray:
+    """A copy of ``img`` (BGR) with each detection of ``det`` as a coloured box, its class name
+    (``names[label]``, ``Predictor.class_names``; the index where ``names`` has none) and score
+    above it. ``names`` was positional: that form still works, with a DeprecationWarning."""
     out = img.copy()
     for box, score, label in zip(det.boxes, det.scores, det.labels):
         x1, y1, x2, y2 = (int(round(v)) for v in box)

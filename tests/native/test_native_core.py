@@ -167,7 +167,7 @@ def test_dog_detections_match_python_runtime(native: Path, tmp_path: Path, nano_
     in_hw = pred.info.preprocess.input_size
     x = _fill(native, tmp_path, img, "BGR", in_hw)  # the app's input tensor, not Python's
     out = pred.backend.infer(x[None])  # decoded boxes [1, N, 4] + scores [1, N, C]
-    assert [d["name"] for d in py.to_list(pred.class_names)][:3] == ["dog", "bicycle", "car"]
+    assert [d["name"] for d in py.to_list(names=pred.class_names)][:3] == ["dog", "bicycle", "car"]
 
     dense = _write_case(tmp_path, "decoded", out["boxes"][0], out["scores"][0], None, (w, h), in_hw[::-1], 0.3, 0.45)
     _assert_same(_parse_dets(host(native, "postprocess", dense)), py)

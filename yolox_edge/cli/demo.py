@@ -63,8 +63,8 @@ def run(args) -> int:
     ms = (time.perf_counter() - t0) * 1e3
     print(f"predict on {'the generated scene' if not args.image else args.image} "
           f"({img.shape[1]}x{img.shape[0]}): {counted(len(det), 'detection')} in {ms:.1f} ms")
-    for d in det.to_list(pred.class_names)[:20]:
+    for d in det.to_list(names=pred.class_names)[:20]:
         print(f"  {d['name']:<14} {d['score']:.3f}  {d['box']}")
-    write_image(args.save, draw_detections(img, det, pred.class_names))
+    write_image(args.save, draw_detections(img, det, names=pred.class_names))
     print(f"annotated image: {args.save}")
     return 0

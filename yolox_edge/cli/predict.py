@@ -251,12 +251,13 @@ def run(args) -> int:
                         current = None
                         continue
                 det = pred.predict(img)
-                results.append({"image": str(path), "detections": det.to_list(pred.class_names, pred.category_ids)})
+                results.append({"image": str(path),
+                                "detections": det.to_list(names=pred.class_names, category_ids=pred.category_ids)})
                 current = None
                 if args.save_dir:
                     target = Path(args.save_dir) / _pred_name(path, taken)
                     replaced += target.exists()
-                    write_image(target, draw_detections(img, det, pred.class_names))
+                    write_image(target, draw_detections(img, det, names=pred.class_names))
                     saved += 1
                 print(f"{path}: {counted(len(det), 'detection')}", file=out)
                 for d in results[-1]["detections"]:
@@ -360,7 +361,8 @@ def stopped_note(how: str, json_out: str | None, save_dir: str | None, progress:
 
 def frame_record(f, names: list[str], category_ids: list[int] | None = None) -> dict:
     """One frame of a video, camera or stream as the JSON holds it (``category_ids``: the model's, when known)."""
-    return {"frame": f.index, "time_s": round(f.time_s, 4), "detections": f.detections.to_list(names, category_ids)}
+    return {"frame": f.index, "time_s": round(f.time_s, 4),
+            "detections": f.detections.to_list(names=names, category_ids=category_ids)}
 
 
 def _video(pred, path: Path, info, save: Path | None, args, out, frames: list[dict]) -> bool:

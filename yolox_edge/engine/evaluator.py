@@ -611,7 +611,8 @@ def _eval_drawer(folder: Path, names: list[str], conf: float, saved: list[Path] 
         # would be held till then (GBs in memory, or a second copy on disk), and each is a view
         # of one image, whole by itself, that no other file refers to. A stop leaves the images
         # done, never half a JPEG, and its line counts them (``saved``).
-        path = write_image(folder / f"{next(count):05d}_{sample.image.stem}.jpg", draw_detections(canvas, shown, names))
+        path = write_image(folder / f"{next(count):05d}_{sample.image.stem}.jpg",
+                           draw_detections(canvas, shown, names=names))
         if saved is not None:
             saved.append(path)
 

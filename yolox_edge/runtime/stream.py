@@ -169,7 +169,7 @@ class LiveRun:
                 det = self.predictor.predict(frame)
                 last, last_index = t, index
                 got = VideoFrame(index, t, frame, det)
-                drawn = draw_detections(frame, det, names) if recorder is not None else None
+                drawn = draw_detections(frame, det, names=names) if recorder is not None else None
                 # the caller's record first (an error there: the frame is in neither), then the
                 # recording, with no stop between: the kept recording holds the frames recorded
                 with stops_held() if self.on_frame is not None and recorder is not None else nullcontext():

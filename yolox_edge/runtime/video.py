@@ -186,7 +186,7 @@ def predict_video(predictor: Predictor, source: str | Path, *, save_to: str | Pa
             got = VideoFrame(index, t, frame, det)
             drawn = None
             if save_to is not None:
-                drawn = draw_detections(frame, det, predictor.class_names)
+                drawn = draw_detections(frame, det, names=predictor.class_names)
                 if writer is None:  # sized by the decoded frame: the container's size can be pre-rotation
                     writer = AtomicVideoWriter(Path(save_to), info.fps, (frame.shape[1], frame.shape[0]))
             # the record first (an error there: the frame is in neither), then the write, with no

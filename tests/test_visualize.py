@@ -1,0 +1,31 @@
+"""draw_detections: boxes and labels on a copy of the image; its earlier positional form."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from yolox_edge.postprocess import Detections
+from yolox_edge.visualize import draw_detections
+
+
+def _det() -> Detections:
+    return Detections(np.array([[8, 20, 40, 50]], np.float32), np.array([0.9], np.float32), np.array([1]))
+
+
+def test_draw_detections_draws_on_a_copy_with_names_by_keyword() -> None:
+    img = np.zeros((64, 64, 3), np.uint8)
+    out = draw_detections(img, _det(), names=["cat", "dog"])
+    assert out.shape == img.shape and out.any() and not img.any()  # the caller's image is left as it was
+    assert (out[35, 8] > 0).any()  # the box's left edge
+    assert draw_detections(img, _det(), names=["cat"]).any()  # a label past the names: drawn as its index
+
+
+def test_draw_detections_takes_names_by_position_with_a_warning() -> None:
+    """draw_detections(img, det, names), as the README wrote it: names= is a keyword now."""
+    img = np.zeros((64, 64, 3), np.uint8)
+    want = draw_detections(img, _det(), names=["cat", "dog"])
+    with pytest.warns(DeprecationWarning, match=r"^draw_detections\(\): passing names by position is deprecated; "
+                                                r"pass names= by keyword$"):
+        np.testing.assert_array_equal(draw_detections(img, _det(), ["cat", "dog"]), want)
+    with pytest.raises(TypeError, match="names"):
+        draw_detections(img, _det())  # names is required, as before
