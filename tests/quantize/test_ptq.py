@@ -557,3 +557,23 @@ def test_int8_metadata_carries_the_checkpoints_category_ids(fmt, tiny_ckpt, tiny
     res = quantize_checkpoint(ids, calib=tiny_calib, format=fmt, out=tmp_path / "ids",
                               opts=QuantizeOptions(nncf_keep_float=0), progress=False, log=None)
     assert read_metadata(res.directory)["category_ids"] == [7, 12, 40]
+
+
+def test_quantize_options_name_the_in_graph_nms_iou_and_conf(tiny_ckpt, tiny_calib, tmp_path):
+    """QuantizeOptions' NMS fields were nms_iou/nms_conf where every call and flag says iou/conf
+    (--nms/--conf); the earlier keywords still construct the same options, with a warning."""
+    from yolox_edge.export.api import DEFAULT_NMS_IOU
+
+    assert (QuantizeOptions().iou, QuantizeOptions(iou=None).iou) == (DEFAULT_NMS_IOU, None)
+    with pytest.warns(DeprecationWarning, match=r"^QuantizeOptions\(nms_iou=\) is deprecated; pass iou=\.\.\."):
+        assert QuantizeOptions(nms_iou=0.6, subset_size=8) == QuantizeOptions(iou=0.6, subset_size=8)
+    with pytest.warns(DeprecationWarning, match=r"^QuantizeOptions\(nms_conf=\) is deprecated; pass conf="):
+        assert QuantizeOptions(nms_conf=0.3).conf == 0.3
+    with pytest.raises(TypeError, match=r"nms_iou= and iou="):
+        QuantizeOptions(nms_iou=0.5, iou=0.6)
+    with pytest.raises(UserError, match=r"--nms 1\.5 \(iou=1\.5 in Python\)"):  # read before any NNCF work
+        quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "bad",
+                            opts=QuantizeOptions(iou=1.5), progress=False, log=None)
+    res = quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "q",
+                              opts=QuantizeOptions(iou=0.6, conf=0.2, nncf_keep_float=0), progress=False, log=None)
+    assert res.metadata["graph"]["nms"] == {"iou": 0.6, "conf": 0.2, "class_aware": True}

@@ -97,8 +97,8 @@ def run_quantize(model: str | Path, *, calib: str | Path, formats: str | list[st
                 batch=batch, subset_size=subset_size, progress=progress, threads=threads,
                 options=dict(preset=preset, fast_bias_correction=fast_bias_correction, subset_size=subset_size,
                              topk=topk, accuracy_control=accuracy_control, data=data, max_drop=max_drop,
-                             keep_float=keep_float, nncf_keep_float=nncf_keep_float, nms_iou=iou,
-                             nms_conf=conf, silu=silu, threads=threads))
+                             keep_float=keep_float, nncf_keep_float=nncf_keep_float, iou=iou,
+                             conf=conf, silu=silu, threads=threads))
             stage.phase = "moving the exports into place"
             if force:  # only now: a run that stops before this point leaves the earlier export as it was
                 _clear_earlier(formats, out)

@@ -42,7 +42,8 @@ PRESETS = ("mixed", "performance")
 
 @dataclass
 class QuantizeOptions:
-    """Knobs of one INT8 conversion (CLI flags map one to one)."""
+    """Knobs of one INT8 conversion (CLI flags map one to one; ``iou``/``conf`` were ``nms_iou``/
+    ``nms_conf``, which the constructor still takes with a DeprecationWarning)."""
 
     preset: str = "mixed"  # mixed: symmetric weights, asymmetric activations (SiLU outputs are lopsided)
     fast_bias_correction: bool = True
@@ -65,8 +66,10 @@ class QuantizeOptions:
     # QAT passes those it fine-tuned with in float: on the fine-tuned weights a new measurement
     # could pick others, and the weights were trained for exactly these being float.
     float_convs: list[str] | None = None
-    nms_iou: float | None = DEFAULT_NMS_IOU  # in-graph NMS, as ``yolox-edge export`` (None: top-K only)
-    nms_conf: float = DEFAULT_NMS_CONF
+    # In-graph NMS, as ``yolox-edge export --nms/--conf`` (iou None: top-K only); they were
+    # nms_iou/nms_conf, which the constructor still takes (below).
+    iou: float | None = DEFAULT_NMS_IOU
+    conf: float = DEFAULT_NMS_CONF
     silu: str = "exact"  # openvino: "rational" writes SiLU as export/silu_rational.py's approximation
     # One line per phase (sensitivity scan, export, calibration, conversion): a quantization
     # takes seconds to minutes, and NNCF's own bars cover only part of it. None: silent.
@@ -79,6 +82,12 @@ class QuantizeOptions:
     # NNCF's own compiles and sessions (statistics, its OpenVINO candidates) take no thread
     # count: it makes a new openvino.Core / onnxruntime session for each, with their defaults.
     threads: int | None = field(default=None, compare=False)
+
+
+# One keyword per idea: the NMS IoU and score threshold are iou=/conf= in every call and here;
+# QuantizeOptions(nms_iou=, nms_conf=), their earlier names, still work with a DeprecationWarning.
+QuantizeOptions.__init__ = deprecated_keywords(nms_iou=renamed("iou"), nms_conf=renamed("conf"))(
+    QuantizeOptions.__init__)
 
 
 @dataclass
@@ -396,11 +405,11 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
     h, w = pre.input_size
     k = graph_topk(k, (h, w), detector.strides)  # as export_detector (metadata said 100 over 84 anchors at 64x64)
     detector = fold_batchnorm(detector).eval()
-    nms = graph_nms(kind, fmt, opts.nms_iou, opts.nms_conf)  # as the FP32 export of this format
+    nms = graph_nms(kind, fmt, opts.iou, opts.conf)  # as the FP32 export of this format
     # ncnn's INT8 convolution has no fast path for the fused stem's 6x6 kernel over 3 channels
     # (Nano at 416, 1 thread: 31.3 -> 33.0 ms), so its INT8 graph keeps Reorg + 3x3.
     deploy = DeployModel(detector, kind=kind, topk=k, float_labels=(fmt == "ncnn"),
-                         nms_iou=nms["iou"] if nms else None, nms_conf=opts.nms_conf, fuse_stem=fmt != "ncnn")
+                         nms_iou=nms["iou"] if nms else None, nms_conf=opts.conf, fuse_stem=fmt != "ncnn")
     example = torch.from_numpy(cal.data[:1].copy())
     stem = f"yolox_{ckpt['variant']}_int8"
     made = missing_folders(out_dir)  # taken away again if this run stops before the files are in
