@@ -250,11 +250,14 @@ def test_a_stop_right_after_a_frame_goes_into_the_recording_keeps_it_and_json_in
     fake_camera(frames_of(6))
     vis, js = tmp_path / "vis", tmp_path / "r.json"
     code, out, err = run_cli("predict", tiny_ckpt, "--camera", "--save-dir", vis, "--json", js, "--no-progress",
-                             "--every-frame")
+                             "--every-frame", "--conf", "0.01")
     assert code == 0 and "camera 0: 3 frames in " in out, err
     (record,) = json.loads(js.read_text())
     assert record["stopped"] == "interrupted" and [f["frame"] for f in record["frames"]] == [0, 1, 2]
     assert count_frames(vis / "camera0_pred.mp4")[0] == 3
+    total = sum(len(f["detections"]) for f in record["frames"])  # the summary counts the recorded frames' too
+    assert len(record["frames"][2]["detections"]) > 0  # else the count below could not tell
+    assert re.search(rf"camera 0: 3 frames in [0-9.]+ s \([0-9.]+ fps\), {total} detections? ", out), out
 
 
 def test_predict_stream_that_drops(tiny_ckpt, tmp_path, run_cli, fake_camera) -> None:

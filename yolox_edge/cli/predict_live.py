@@ -39,7 +39,7 @@ def run_live(args, source) -> int:
         print(f"{source.label}: {w}x{h}; Ctrl-C stops", file=sys.stderr)
     pred = predictor_from_args(args)
     out = report_stream(args)
-    frames, count, interrupted = [], 0, None
+    frames, interrupted = [], None
 
     def record(stopped: str) -> list[dict]:
         return [{"source": source.label, "fps": round(live.fps, 2) if live.fps else None, "stopped": stopped,
@@ -54,8 +54,8 @@ def run_live(args, source) -> int:
             try:
                 # each frame is recorded by the run (on_frame), before it goes into the recording and
                 # with no stop between: recorded here, a stop after the recording's write kept one more
-                for f in live:
-                    count += len(f.detections)
+                for _ in live:
+                    pass
             except KeyboardInterrupt as e:  # in the read, the model or here: leaving the with block keeps the recording
                 interrupted = "SIGTERM" if isinstance(e, Terminated) else "Ctrl-C"
     except BaseException:
@@ -70,6 +70,7 @@ def run_live(args, source) -> int:
     why = f"stopped with {interrupted}" if interrupted else _why(stopped, source)
     write_json(record(stopped), args.json_out)
     n = len(frames)
+    count = sum(len(f["detections"]) for f in frames)  # of the frames recorded, the loop may not have seen the last
     rate = f" ({live.fps:.1f} fps)" if live.fps else ""
     if not args.every_frame and live.read > n:  # the frames the model had no time for
         rate += f" of {live.read} read ({live.read - n} skipped: the source is faster than the model)"
