@@ -304,17 +304,17 @@ _NO_FOLDER_SYNC = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF, e
 
 
 def flush_to_disk(fd: int) -> None:
-    """``os.fsync(fd)``, and on macOS ``F_FULLFSYNC``: there fsync only hands the data to the
-    drive, whose cache a power loss empties; F_FULLFSYNC makes the drive write it. A file system
-    that refuses F_FULLFSYNC (some network and FUSE ones) gets the plain fsync."""
+    """``os.fsync(fd)``, then on macOS ``F_FULLFSYNC``: there fsync only hands the data to the
+    drive, whose cache a power loss empties; F_FULLFSYNC makes the drive write it (the fsync
+    before it costs little there). A file system that refuses F_FULLFSYNC (some network and FUSE
+    ones) keeps the plain fsync."""
+    os.fsync(fd)
     full = getattr(fcntl, "F_FULLFSYNC", None) if fcntl is not None else None
     if full is not None:
         try:
             fcntl.fcntl(fd, full)
-            return
         except OSError:
             pass
-    os.fsync(fd)
 
 
 def fsync_folder(folder: str | Path) -> None:
