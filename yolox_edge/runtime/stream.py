@@ -9,20 +9,19 @@ the recording so far is kept. Opening and naming the source: ``live_source.py``.
 """
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
-from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
 from ..errors import BadArgument
-from ..fileio import stops_held
 from .frame_reader import InOrderFrames, NewestFrames
 from . import live_source
 from .live_source import Capture, LiveSource, as_live_source, no_first_frame
-from .video import VideoFrame, AtomicVideoWriter
+from .video import VideoFrame, AtomicVideoWriter, record_then_write
 
 if TYPE_CHECKING:
     from .predictor import Predictor
@@ -168,15 +167,10 @@ class LiveRun:
                     break
                 det = self.predictor.predict(frame)
                 last, last_index = t, index
-                got = VideoFrame(index, t, frame, det)
+                done = VideoFrame(index, t, frame, det)
                 drawn = draw_detections(frame, det, names=names) if recorder is not None else None
-                # the caller's record first (an error there: the frame is in neither), then the
-                # recording, with no stop between: the kept recording holds the frames recorded
-                with stops_held() if self.on_frame is not None and recorder is not None else nullcontext():
-                    if self.on_frame is not None:
-                        self.on_frame(got)
-                    if recorder is not None:
-                        recorder.add(drawn, t)
+                record_then_write(self.on_frame, done,
+                                  functools.partial(recorder.add, drawn, t) if recorder is not None else None)
                 recent.append(t)
                 while len(recent) > 2 and t - recent[0] > 1.0:
                     recent.popleft()
@@ -184,7 +178,7 @@ class LiveRun:
                     status.show(_status_text(self.source, index, measured_rate(list(recent)), det, names,
                                              index - self.frames))
                 self.frames += 1
-                yield got
+                yield done
             else:
                 self.stopped = "frames"
         except GeneratorExit:

@@ -7,6 +7,7 @@ WebM. Phone clips' rotation flag is applied by OpenCV, so boxes are in the uprig
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,21 @@ class AtomicVideoWriter:
         self.tmp.unlink(missing_ok=True)
 
 
+def record_then_write(on_frame: Callable[[VideoFrame], object] | None, frame: VideoFrame,
+                      write: Callable[[], object] | None) -> None:
+    """``on_frame(frame)``, then ``write()`` (the frame into an annotated video or recording), with
+    Ctrl-C and SIGTERM held off from the one to the other, so that a stop leaves a video holding
+    exactly the frames recorded; an error in ``on_frame`` leaves the frame in neither. Either may
+    be None (nothing to record, or nothing to write)."""
+    from ..fileio import stops_held
+
+    with stops_held() if on_frame is not None and write is not None else contextlib.nullcontext():
+        if on_frame is not None:
+            on_frame(frame)
+        if write is not None:
+            write()
+
+
 def predict_video(predictor: Predictor, source: str | Path, *, save_to: str | Path | None = None,
                   progress: bool = True, keep_stopped: bool = False,
                   on_frame: Callable[[VideoFrame], object] | None = None) -> Iterator[VideoFrame]:
@@ -189,13 +205,8 @@ def predict_video(predictor: Predictor, source: str | Path, *, save_to: str | Pa
                 drawn = draw_detections(frame, det, names=predictor.class_names)
                 if writer is None:  # sized by the decoded frame: the container's size can be pre-rotation
                     writer = AtomicVideoWriter(Path(save_to), info.fps, (frame.shape[1], frame.shape[0]))
-            # the record first (an error there: the frame is in neither), then the write, with no
-            # stop between the two; the drawing and the writer's opening are done before
-            with stops_held() if on_frame is not None and writer is not None else contextlib.nullcontext():
-                if on_frame is not None:
-                    on_frame(got)
-                if writer is not None:
-                    writer.write(drawn)
+            # the drawing and the writer's opening are done before: only the write follows the record
+            record_then_write(on_frame, got, functools.partial(writer.write, drawn) if writer is not None else None)
             bar.update()
             yield got
             index += 1
