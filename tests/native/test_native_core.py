@@ -85,6 +85,30 @@ def test_input_fill_matches_python_preprocess(native: Path, tmp_path: Path, img_
     np.testing.assert_array_equal(_fill(native, tmp_path, img, "BGR", input_hw, "RGB"), got[::-1])
 
 
+def test_semi_transparent_png_matches_python(native: Path, tmp_path: Path) -> None:
+    """Android hands the app premultiplied colour (c * a / 255); OpenCV reads a PNG's colour as stored
+    and drops alpha. The app un-premultiplies, so both sides see the same image again."""
+    rng = np.random.default_rng(7)
+    hw = (90, 120)
+    yy, xx = np.mgrid[0:hw[0], 0:hw[1]]
+    bgr = ((xx * 2 + yy)[..., None] + rng.integers(0, 60, (*hw, 3))).astype(np.uint8)
+    alpha = rng.integers(64, 256, (*hw, 1)).astype(np.uint8)
+    alpha[:30] = 255  # an opaque band: untouched either way
+    cv2.imwrite(str(tmp_path / "t.png"), np.concatenate([bgr, alpha], -1))
+    ref, _ = preprocess(read_image(tmp_path / "t.png"), PreprocessConfig(input_size=(64, 64)))
+    # Skia's rounding of c * a / 255, as BitmapFactory stores a semi-transparent PNG.
+    prod = bgr[..., ::-1].astype(np.int32) * alpha + 128
+    rgba = np.concatenate([((prod + (prod >> 8)) >> 8).astype(np.uint8), alpha], -1)
+    got = _fill(native, tmp_path, rgba, "RGBA_PREMUL", (64, 64))
+    diff = np.abs(got - ref)
+    # Un-premultiplying rounds twice: within 255 / (2 a) + 1 levels, 3 at alpha 64.
+    assert diff.max() <= 3 and diff.mean() < 0.3, (diff.max(), diff.mean())
+    assert np.abs(_fill(native, tmp_path, rgba, "RGBA", (64, 64)) - ref).max() > 50  # what the app saw before
+    opaque = np.concatenate([bgr[..., ::-1], np.full((*hw, 1), 255, np.uint8)], -1)
+    np.testing.assert_array_equal(_fill(native, tmp_path, opaque, "RGBA_PREMUL", (64, 64)),
+                                  _fill(native, tmp_path, opaque, "RGBA", (64, 64)))
+
+
 def _write_case(tmp: Path, kind: str, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray | None,
                 image_wh, input_wh, conf: float, nms: float, max_det: int = 300, agnostic: bool = False) -> Path:
     boxes.astype(np.float32).tofile(tmp / "boxes.f32")

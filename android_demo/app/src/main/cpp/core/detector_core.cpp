@@ -69,6 +69,32 @@ uint8_t vertical_mix(int s0, int s1, short b0, short b1) {
 
 }  // namespace
 
+bool unpremultiply(const uint8_t* pixels, int img_w, int img_h, int row_bytes, std::vector<uint8_t>& out) {
+    if (!pixels) throw std::invalid_argument("unpremultiply: null buffer");
+    bool opaque = true;
+    for (int y = 0; y < img_h && opaque; ++y) {
+        const uint8_t* row = pixels + static_cast<size_t>(y) * row_bytes;
+        for (int x = 0; x < img_w; ++x)
+            if (row[x * 4 + 3] != 255) {
+                opaque = false;
+                break;
+            }
+    }
+    if (opaque) return false;
+    out.resize(static_cast<size_t>(img_w) * img_h * 4);
+    for (int y = 0; y < img_h; ++y) {
+        const uint8_t* s = pixels + static_cast<size_t>(y) * row_bytes;
+        uint8_t* d = &out[static_cast<size_t>(y) * img_w * 4];
+        for (int x = 0; x < img_w; ++x, s += 4, d += 4) {
+            const int a = s[3];
+            for (int c = 0; c < 3; ++c)
+                d[c] = a == 255 ? s[c] : a == 0 ? 0 : static_cast<uint8_t>(std::min(255, (s[c] * 255 + a / 2) / a));
+            d[3] = s[3];
+        }
+    }
+    return true;
+}
+
 void fill_input(const uint8_t* pixels, int img_w, int img_h, int row_bytes, PixelFormat fmt,
                 const Letterbox& lb, int pad_value, const std::string& channel_order, float* dst) {
     if (!pixels || !dst) throw std::invalid_argument("fill_input: null buffer");

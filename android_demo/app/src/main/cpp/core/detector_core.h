@@ -32,6 +32,14 @@ enum class PixelFormat { BGR, RGB, BGRA, RGBA };
 void fill_input(const uint8_t* pixels, int img_w, int img_h, int row_bytes, PixelFormat fmt,
                 const Letterbox& lb, int pad_value, const std::string& channel_order, float* dst);
 
+// Android decodes images into bitmaps whose colour is premultiplied by alpha; OpenCV, which the
+// Python side reads with, drops alpha and keeps the colour as stored. For a 4-channel image
+// (alpha last) with any pixel below 255 alpha, writes into `out` a tightly packed copy (row
+// bytes img_w * 4) with the colour divided by alpha again (rounded; 0 where alpha is 0, whose
+// colour is gone) and returns true; returns false, leaving `out` alone, when every pixel is
+// opaque (the colour is then the same either way).
+bool unpremultiply(const uint8_t* pixels, int img_w, int img_h, int row_bytes, std::vector<uint8_t>& out);
+
 struct Detection {
     float x1, y1, x2, y2;  // xyxy
     float score;

@@ -79,6 +79,21 @@ static void test_fill_pads_and_orders() {
     CHECK(from_rgba == bgr);
 }
 
+static void test_unpremultiply() {
+    std::vector<uint8_t> out;
+    const uint8_t opaque[] = {1, 2, 3, 255, 4, 5, 6, 255};
+    CHECK(!unpremultiply(opaque, 2, 1, 8, out) && out.empty());
+    // Row stride 12 (one padding pixel), two rows; colours as Android stores them (c * a / 255).
+    const uint8_t px[] = {100, 50, 0, 128, 7, 7, 7, 0, 9, 9, 9, 9,
+                          200, 100, 10, 255, 255, 255, 255, 254, 9, 9, 9, 9};
+    CHECK(unpremultiply(px, 2, 2, 12, out) && out.size() == 16);
+    CHECK(out[0] == 199 && out[1] == 100 && out[2] == 0 && out[3] == 128);  // 100 * 255 / 128 = 199.2
+    CHECK(out[4] == 0 && out[7] == 0);                                       // alpha 0: colour lost
+    CHECK(out[8] == 200 && out[9] == 100 && out[10] == 10 && out[11] == 255);
+    CHECK(out[12] == 255 && out[15] == 254);                                 // clamped, not 256
+    CHECK(throws([&] { unpremultiply(nullptr, 1, 1, 4, out); }));
+}
+
 static Detection det(float x1, float y1, float x2, float y2, float s, int l) { return {x1, y1, x2, y2, s, l}; }
 
 static void test_nms() {
@@ -164,6 +179,7 @@ int main() {
     test_json();
     test_letterbox();
     test_fill_pads_and_orders();
+    test_unpremultiply();
     test_nms();
     test_candidates_and_mapping();
     test_metadata();

@@ -116,8 +116,10 @@ int cmd_postprocess(const std::string& path) {
 
 int cmd_fill(char** a) {
     std::string fmt_s = a[3];
+    // RGBA_PREMUL: an Android bitmap's pixels, which the app un-premultiplies before the fill.
+    const bool premul = fmt_s == "RGBA_PREMUL";
     PixelFormat fmt = fmt_s == "BGR" ? PixelFormat::BGR : fmt_s == "RGB" ? PixelFormat::RGB
-                    : fmt_s == "BGRA" ? PixelFormat::BGRA : fmt_s == "RGBA" ? PixelFormat::RGBA
+                    : fmt_s == "BGRA" ? PixelFormat::BGRA : (fmt_s == "RGBA" || premul) ? PixelFormat::RGBA
                     : throw std::runtime_error("unknown pixel format " + fmt_s);
     int w = std::stoi(a[1]), h = std::stoi(a[2]);
     int cn = (fmt == PixelFormat::BGRA || fmt == PixelFormat::RGBA) ? 4 : 3;
@@ -126,7 +128,10 @@ int cmd_fill(char** a) {
     int in_w = std::stoi(a[4]), in_h = std::stoi(a[5]);
     Letterbox lb = compute_letterbox(w, h, in_w, in_h);
     std::vector<float> out(static_cast<size_t>(3) * in_w * in_h);
-    fill_input(reinterpret_cast<const uint8_t*>(px.data()), w, h, w * cn, fmt, lb, std::stoi(a[6]), a[7], out.data());
+    const uint8_t* pixels = reinterpret_cast<const uint8_t*>(px.data());
+    std::vector<uint8_t> straight;
+    if (premul && unpremultiply(pixels, w, h, w * cn, straight)) pixels = straight.data();
+    fill_input(pixels, w, h, w * cn, fmt, lb, std::stoi(a[6]), a[7], out.data());
     std::ofstream f(a[8], std::ios::binary);
     f.write(reinterpret_cast<const char*>(out.data()), static_cast<std::streamsize>(out.size() * sizeof(float)));
     return f ? 0 : 1;

@@ -99,6 +99,13 @@ void throw_java(JNIEnv* env, const char* msg) {
     if (cls) env->ThrowNew(cls, msg);
 }
 
+// Unlocks a bitmap's pixels when it goes out of scope.
+struct PixelsLock {
+    JNIEnv* env;
+    jobject bitmap;
+    ~PixelsLock() { AndroidBitmap_unlockPixels(env, bitmap); }
+};
+
 double ms_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -175,9 +182,21 @@ JNIEXPORT jfloatArray JNICALL Java_com_yoloxedge_demo_YoloxDetector_nativeDetect
         std::vector<float> chw(static_cast<size_t>(3) * c.input_w * c.input_h);
         if (AndroidBitmap_lockPixels(env, bitmap, &pixels) != ANDROID_BITMAP_RESULT_SUCCESS)
             throw std::runtime_error("cannot lock the bitmap");
-        yolox::fill_input(static_cast<const uint8_t*>(pixels), w, hgt, static_cast<int>(info.stride),
-                          yolox::PixelFormat::RGBA, lb, c.pad_value, c.channel_order, chw.data());
-        AndroidBitmap_unlockPixels(env, bitmap);  // fill_input throws only on null buffers, checked above
+        {
+            PixelsLock lock_pixels{env, bitmap};  // unlocked after the fill, or on any throw (an allocation)
+            // BitmapFactory premultiplies colour by alpha; the Python side (OpenCV) keeps it as stored,
+            // so a semi-transparent PNG is un-premultiplied first. info.flags says which (API 30+;
+            // 0 = premultiplied before, BitmapFactory's default); opaque bitmaps (JPEGs) skip the scan.
+            const uint32_t alpha = info.flags & ANDROID_BITMAP_FLAGS_ALPHA_MASK;
+            const uint8_t* src = static_cast<const uint8_t*>(pixels);
+            int row_bytes = static_cast<int>(info.stride);
+            std::vector<uint8_t> straight;
+            if (alpha == ANDROID_BITMAP_FLAGS_ALPHA_PREMUL && yolox::unpremultiply(src, w, hgt, row_bytes, straight)) {
+                src = straight.data();
+                row_bytes = w * 4;
+        }
+        yolox::fill_input(src, w, hgt, row_bytes, yolox::PixelFormat::RGBA, lb, c.pad_value, c.channel_order, chw.data());
+        }
         const size_t plane = static_cast<size_t>(c.input_w) * c.input_h;
         for (int p = 0; p < 3; ++p) {
             float* dst = in.channel(p);  // ncnn pads each channel to 16 bytes: copy plane by plane
