@@ -82,6 +82,18 @@ def test_every_atomic_write_flushes_the_file_then_its_folder(tmp_path, monkeypat
     assert seen == ["file", "folder"] and (tmp_path / "b.json").read_bytes() == b"{}"
 
 
+def test_atomic_write_bytes_can_leave_the_folder_flush_to_the_caller(tmp_path, fsync_log) -> None:
+    """flush_folder=False (eval --save-dir's images): the file is still flushed before its rename,
+    the folder not, for the caller to flush once after many files."""
+    from yolox_edge.fileio import atomic_write_bytes
+
+    atomic_write_bytes(tmp_path / "a.jpg", lambda f: f.write(b"abc"), flush_folder=False)
+    i = fsync_log.named(tmp_path / "a.jpg")
+    assert fsync_log.synced(tmp_path / "a.jpg", 0, i) and not fsync_log.synced(tmp_path), fsync_log.events
+    atomic_write_bytes(tmp_path / "b.jpg", lambda f: f.write(b"abc"))
+    fsync_log.assert_durable(tmp_path / "b.jpg")
+
+
 def test_replace_durably_flushes_each_file_before_the_renames_and_each_folder_after(tmp_path, fsync_log) -> None:
     from yolox_edge.fileio import replace_durably
 

@@ -182,18 +182,24 @@ def require_writable(path: str | Path, what: str = "output") -> Path:
     return path
 
 
-def atomic_write_bytes(path: str | Path, write) -> None:
+def atomic_write_bytes(path: str | Path, write, *, flush_folder: bool = True) -> None:
     """Call ``write(fileobj)`` on a temp file beside ``path``, then rename over it, durably.
 
     The file is flushed (fsync) before the rename and its folder after it, so when this returns
     the new bytes are on disk under ``path``: a power loss leaves the old file or the new one,
     never an empty file or a lost rename, and a next step's renames cannot reach the disk first
-    (not every file system keeps them in order)."""
+    (not every file system keeps them in order).
+
+    ``flush_folder=False`` leaves the folder's flush to the caller, for many files written into
+    one folder (eval --save-dir's images): each is still flushed before its rename, so its name
+    never holds half a file, and the caller calls ``fsync_folder`` once after the last, on a stop
+    or error too (until then a power loss may lose the newest names, never a file's bytes)."""
     path = Path(path)
     tmp = _written_temp(path, write)
     try:
         os.replace(tmp, path)
-        fsync_folder(path.parent)
+        if flush_folder:
+            fsync_folder(path.parent)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         _name_the_file(e, path)

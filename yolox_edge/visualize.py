@@ -45,13 +45,14 @@ def draw_ground_truth(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray, na
     return out
 
 
-def write_image(path: str | Path, img: np.ndarray) -> Path:
-    """Encode by suffix and write via a temp file + rename."""
+def write_image(path: str | Path, img: np.ndarray, *, flush_folder: bool = True) -> Path:
+    """Encode by suffix and write via a temp file + rename (``fileio.atomic_write_bytes``;
+    ``flush_folder=False``: the caller flushes the folder once after many images)."""
     from .fileio import atomic_write_bytes
 
     path = Path(path)
     ok, buf = cv2.imencode(path.suffix or ".jpg", img)
     if not ok:
         raise ValueError(f"cannot encode image as {path.suffix}")
-    atomic_write_bytes(path, lambda f: f.write(buf.tobytes()))
+    atomic_write_bytes(path, lambda f: f.write(buf.tobytes()), flush_folder=flush_folder)
     return path

@@ -408,6 +408,58 @@ def test_eval_save_dir_draws_labels_and_boxes(tmp_path, run_cli) -> None:
     assert code == 2 and "choose another --save-dir (save_dir= in Python)" in err, err
 
 
+def _folder_flushes(fsync_log, folder: Path) -> int:
+    st = folder.stat()
+    return sum(1 for e in fsync_log.events if e[0] == "sync" and e[1] == (st.st_dev, st.st_ino))
+
+
+def test_eval_save_dir_flushes_each_image_and_the_folder_once(tmp_path, fsync_log) -> None:
+    """Each image is flushed before its rename (never half a file under its name), the folder
+    once after the last one: a flush of the folder per image doubled the flushes."""
+    from yolox_edge.engine import evaluate_model, save_checkpoint
+    from yolox_edge.models import create_model
+
+    spec = write_synthetic_coco(tmp_path / "data")
+    ckpt = save_checkpoint(tmp_path / "m.pt", create_model("test", num_classes=2), class_names=["cat1", "cat3"])
+    vis = tmp_path / "vis"
+    fsync_log.events.clear()
+    evaluate_model(ckpt, data=spec, save_dir=vis, batch=1, progress=False, log=None)
+    images = sorted(vis.iterdir())
+    assert [p.name for p in images] == ["00000_1.jpg", "00001_2.jpg", "00002_3.jpg"]
+    last = max(fsync_log.assert_durable(p) for p in images)  # each flushed before its rename, the folder after
+    assert _folder_flushes(fsync_log, vis) == 1, fsync_log.events
+    assert fsync_log.synced(vis, last + 1), fsync_log.events
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, OSError])
+def test_a_stopped_eval_save_dir_still_flushes_its_folder(tmp_path, fsync_log, monkeypatch, stop) -> None:
+    """Ctrl-C (SIGTERM is one to eval: ``cli.signals.Terminated``) or an error after two images:
+    those two are on disk, names and all, when evaluate_model raises."""
+    from yolox_edge.engine import evaluate_model, save_checkpoint
+    from yolox_edge.models import create_model
+    from yolox_edge.runtime.predictor import Predictor
+
+    spec = write_synthetic_coco(tmp_path / "data")
+    ckpt = save_checkpoint(tmp_path / "m.pt", create_model("test", num_classes=2), class_names=["cat1", "cat3"])
+    real, calls = Predictor.predict_images, []
+
+    def third_stops(self, images):
+        calls.append(1)
+        if len(calls) == 3:
+            raise stop("stopped at the third image")
+        return real(self, images)
+
+    monkeypatch.setattr(Predictor, "predict_images", third_stops)
+    vis, saved = tmp_path / "vis", []
+    fsync_log.events.clear()
+    with pytest.raises(stop):
+        evaluate_model(ckpt, data=spec, save_dir=vis, batch=1, progress=False, log=None, saved=saved)
+    assert [p.name for p in saved] == ["00000_1.jpg", "00001_2.jpg"] == sorted(p.name for p in vis.iterdir())
+    for p in saved:
+        fsync_log.assert_durable(p)
+    assert _folder_flushes(fsync_log, vis) == 1, fsync_log.events
+
+
 def test_class_names_note_is_shared_by_eval_and_quantize_report():
     from yolox_edge.engine.evaluator import class_names_note
 

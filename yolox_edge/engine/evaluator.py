@@ -349,8 +349,10 @@ def evaluate_model(model: str | Path, *, data: str | Path, split: str = "val",
     scoring at least ``save_conf`` (coloured), as ``NNNNN_<image>.jpg`` in split order, for
     seeing where the model misses; AP is unchanged (it still uses every box). Each image is
     written whole (a temp renamed into place) as soon as it is drawn, not with the files below:
-    a run stopped part way leaves the images done. ``saved``: a list that receives each one's
-    path once it is in place (for a caller that says, after a stop, how many there are).
+    a run stopped part way leaves the images done. Each file is flushed before its rename and the
+    folder once, after the last image or when the run stops or fails: when this returns or raises,
+    the images written are on disk. ``saved``: a list that receives each one's path once it is in
+    place (for a caller that says, after a stop, how many there are).
 
     ``confusion=True`` adds the record's ``confusion``: the confusion matrix at score
     ``confusion_conf`` (default the app's threshold, a bundle's own, else ``APP_CONF``) and IoU
@@ -402,8 +404,10 @@ def evaluate_model(model: str | Path, *, data: str | Path, split: str = "val",
     pred = load_predictor(model, threads=threads, precision_hint=precision_hint, img_size=img_size)
     require_same_class_count(pred, split_data, str(model), str(data))
     hooks = []
+    drawer = None
     if save_dir is not None:
-        hooks.append(_eval_drawer(Path(save_dir), pred.class_names, save_conf, saved))
+        drawer = _EvalDrawer(Path(save_dir), pred.class_names, save_conf, saved)
+        hooks.append(drawer)
     counter = None
     if confusion:
         from .confusion import ConfusionCounter
@@ -419,8 +423,9 @@ def evaluate_model(model: str | Path, *, data: str | Path, split: str = "val",
     results: list[dict] = []
     gt: dict = {}
     area_taken: list[str] = []
-    res = evaluate(pred, split_data, batch=batch, conf=conf, iou=iou, max_det=max_det, progress=progress,
-                   on_image=_each(hooks), results=results, ground_truth=gt, area_taken=area_taken)
+    with drawer if drawer is not None else contextlib.nullcontext():  # --save-dir's folder flushed once, at the end
+        res = evaluate(pred, split_data, batch=batch, conf=conf, iou=iou, max_det=max_det, progress=progress,
+                       on_image=_each(hooks), results=results, ground_truth=gt, area_taken=area_taken)
     say = line_sink(log)
     for note in model_data_notes(pred.class_names, pred.category_ids, split_data):
         say(note)
@@ -592,28 +597,52 @@ def _each(hooks: list[Callable[[Sample, np.ndarray, Detections], None]]
     return each
 
 
-def _eval_drawer(folder: Path, names: list[str], conf: float, saved: list[Path] | None = None
-                 ) -> Callable[[Sample, np.ndarray, Detections], None]:
+class _EvalDrawer:
     """``evaluate``'s ``on_image`` for ``evaluate_model(save_dir=)``: labels and boxes drawn, one file
-    per image, each appended to ``saved`` (when given) once in place."""
-    from ..errors import require_out_folder
-    from ..visualize import draw_detections, draw_ground_truth, write_image
+    per image, each appended to ``saved`` (when given) once in place. As a context manager around
+    the evaluation it flushes the folder once on leaving it, whether the run ended, stopped or failed."""
 
-    require_out_folder(folder, in_python("--save-dir", "save_dir="))  # before minutes of evaluation
-    count = itertools.count()
+    def __init__(self, folder: Path, names: list[str], conf: float, saved: list[Path] | None = None) -> None:
+        from ..errors import require_out_folder
 
-    def draw(sample: Sample, image: np.ndarray, det: Detections) -> None:
-        keep = det.scores >= conf
+        require_out_folder(folder, in_python("--save-dir", "save_dir="))  # before minutes of evaluation
+        self.folder, self.names, self.conf, self.saved = folder, names, conf, saved
+        self._count = itertools.count()
+        self._wrote = False  # an image's rename may have happened: the folder needs its flush
+
+    def __call__(self, sample: Sample, image: np.ndarray, det: Detections) -> None:
+        from ..visualize import draw_detections, draw_ground_truth, write_image
+
+        keep = det.scores >= self.conf
         shown = Detections(det.boxes[keep], det.scores[keep], det.labels[keep])
-        canvas = draw_ground_truth(image, sample.boxes, sample.labels, names)
+        canvas = draw_ground_truth(image, sample.boxes, sample.labels, self.names)
         # Each image is its own atomic write (write_image: a temp renamed into place), made as it
         # is drawn, not staged with --json & co. to be renamed at the end: a val split's images
         # would be held till then (GBs in memory, or a second copy on disk), and each is a view
         # of one image, whole by itself, that no other file refers to. A stop leaves the images
-        # done, never half a JPEG, and its line counts them (``saved``).
-        path = write_image(folder / f"{next(count):05d}_{sample.image.stem}.jpg",
-                           draw_detections(canvas, shown, names=names))
-        if saved is not None:
-            saved.append(path)
+        # done, never half a JPEG, and its line counts them (``saved``). Each file is flushed
+        # before its rename, the folder once at the end (``__exit__``): a flush of the folder per
+        # image doubled the flushes, which on slow storage cost more than drawing.
+        self._wrote = True
+        path = write_image(self.folder / f"{next(self._count):05d}_{sample.image.stem}.jpg",
+                           draw_detections(canvas, shown, names=self.names), flush_folder=False)
+        if self.saved is not None:
+            self.saved.append(path)
 
-    return draw
+    def __enter__(self) -> _EvalDrawer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        """Flush the folder, so the images' names are on disk when the evaluation returns or stops.
+        Ctrl-C and SIGTERM wait for it (a second Ctrl-C would leave them unflushed); after a stop
+        or error a failed flush is not raised, as it would hide why the run ended."""
+        from ..fileio import fsync_folder, stops_held
+
+        if not self._wrote:
+            return
+        with stops_held():
+            if exc_type is None:
+                fsync_folder(self.folder)
+            else:
+                with contextlib.suppress(OSError):
+                    fsync_folder(self.folder)
