@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from yolox_edge.bench.hostload import CpuSample, host_load, host_load_warning, read_cpu_ticks, sample
+from yolox_edge.bench.hostload import CpuSample, host_load, host_load_warning, read_cpu_ticks, sample, tree_cpu_s
 from yolox_edge.bench.report import markdown_table
 
 STAT = """cpu  900 0 90 900 0 0 0 30 0 0
@@ -98,3 +98,31 @@ def test_a_busy_neighbour_counts_and_our_own_work_does_not():
     # ~0 % and ~100 % of the one core on a quiet machine; other work there (a test run beside
     # another job) shows in all three readings, and our own spinning only pushes it out
     assert own < idle + 30 and crowded > 60, (idle, own, crowded)
+
+
+def _stat(proc: Path, pid: int, ppid: int, comm: str, utime: int, stime: int, cutime: int, cstime: int) -> None:
+    (proc / str(pid)).mkdir()
+    (proc / str(pid) / "stat").write_text(f"{pid} ({comm}) S {ppid} 0 0 0 0 0 0 0 0 0 {utime} {stime} {cutime} "
+                                          f"{cstime} 20 0 1 0 100\n")
+
+
+def test_our_tree_is_this_process_and_its_descendants_each_counted_once(tmp_path):
+    """Training's data workers are ours, not other load: forked by us (their time in our cutime
+    once waited for) or by a forkserver that is our child (Python 3.14's default)."""
+    hz, me = os.sysconf("SC_CLK_TCK"), os.getpid()
+    _stat(tmp_path, me, 1, "python", 100, 20, 30, 5)             # 30 + 5: workers of earlier epochs, waited for
+    _stat(tmp_path, 900001, me, "python -c (forkserver)", 1, 1, 40, 0)  # a name with spaces and ')'
+    _stat(tmp_path, 900002, 900001, "pt_data_worker", 50, 10, 0, 0)
+    _stat(tmp_path, 900003, 1, "another job", 999, 999, 0, 0)
+    (tmp_path / "self").mkdir()  # not a process
+    assert tree_cpu_s(tmp_path) == pytest.approx((155 + 42 + 60) / hz)
+    assert tree_cpu_s(tmp_path / "missing") is None
+
+
+@pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="needs Linux /proc")
+def test_a_child_process_counts_as_our_own_with_children():
+    before, plain = sample(children=True), sample()
+    subprocess.run([sys.executable, "-c", "import time\nt = time.process_time()\n"
+                    "while time.process_time() - t < 0.3: pass"], check=True)
+    assert sample(children=True).own_s - before.own_s >= 0.25
+    assert sample().own_s - plain.own_s < 0.25  # without: the child's time is other processes'

@@ -53,13 +53,48 @@ def read_cpu_ticks(cpus: set[int], path: str | Path = STAT_PATH) -> dict[str, in
     return total if seen else None
 
 
-def sample(path: str | Path = STAT_PATH) -> CpuSample | None:
-    """Counters now, over the cores this process may run on."""
+def sample(path: str | Path = STAT_PATH, *, children: bool = False) -> CpuSample | None:
+    """Counters now, over the cores this process may run on. ``children``: its own time includes
+    that of its child processes and theirs (``tree_cpu_s``: training's data workers), which would
+    otherwise count as other processes' load."""
     cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
     ticks = read_cpu_ticks(cpus, path)
     if ticks is None:
         return None
-    return CpuSample(ticks, time.process_time(), time.perf_counter(), tuple(sorted(cpus)))
+    own = tree_cpu_s() if children else None
+    return CpuSample(ticks, time.process_time() if own is None else own, time.perf_counter(), tuple(sorted(cpus)))
+
+
+def tree_cpu_s(proc: str | Path = "/proc") -> float | None:
+    """CPU seconds of this process and its descendants so far, those alive and those that ended;
+    None where /proc cannot be read. Each process's /proc/PID/stat gives its own time and that of
+    the children it has waited for, so summing the live ones of the tree counts each process once
+    (a data worker forked by us, or by a forkserver, Python 3.14's default, that is our child)."""
+    me = os.getpid()
+    kids: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
+    try:
+        entries = [e.name for e in os.scandir(proc) if e.name.isdigit()]
+    except OSError:
+        return None
+    for name in entries:
+        try:
+            text = Path(proc, name, "stat").read_text()
+        except OSError:  # ended meanwhile, or not ours to read: not of our tree either way
+            continue
+        # the command name (field 2) may hold spaces and ')': the numbers start after the last ')'
+        fields = text[text.rindex(")") + 2:].split()
+        pid = int(name)
+        kids.setdefault(int(fields[1]), []).append(pid)
+        ticks[pid] = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    if me not in ticks:
+        return None
+    total, todo = 0, [me]
+    while todo:
+        pid = todo.pop()
+        total += ticks[pid]
+        todo.extend(kids.get(pid, ()))
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def host_load(start: CpuSample | None, end: CpuSample | None, *, hz: int | None = None) -> dict | None:
