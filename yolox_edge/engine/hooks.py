@@ -9,10 +9,12 @@ import csv
 import io
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
 
+from ..errors import in_python
 from ..fileio import atomic_write_bytes
 
 
@@ -89,3 +91,87 @@ class RunLog(Hook):
         fig.savefig(buf, format="png", dpi=80)
         plt.close(fig)
         atomic_write_bytes(self.out / "log.png", lambda f: f.write(buf.getvalue()))
+
+
+# Other processes' share of the cores training's threads run on above which the first epoch says
+# how to train beside them. Not the bench's 10 %: an epoch is not timed to the millisecond, and a
+# desktop's background work (an editor, a browser) often takes that much of a small machine
+# without torch's threads stalling. They stall when another process holds a core one of them
+# needs, and each parallel step then waits for the slowest; a quarter (half a core of a 2-core
+# machine) is well above background work and below a CPU-bound job beside training, such as the
+# test suite that README's slowdowns were measured beside.
+BUSY_CPU_PCT = 25.0
+
+
+def busy_cpu_note(load: dict | None, threads: int, epoch: int) -> str | None:
+    """The line after ``epoch`` (0-based) when other processes took more than ``BUSY_CPU_PCT`` of
+    the cores ``threads`` torch threads run on (``load``: ``bench.hostload.host_load``'s reading
+    over the cores this process may use), else None. Other work on the cores the threads leave
+    free takes nothing from them: only what exceeds those counts."""
+    if not load or threads < 2:  # one thread waits for no other: neither setting helps
+        return None
+    cores = len(load["cpus"])
+    threads = min(threads, cores)
+    others = load["other_pct"] / 100 * cores  # in cores
+    taken = max(0.0, others - (cores - threads)) / threads
+    if taken * 100 <= BUSY_CPU_PCT:
+        return None
+    one = in_python("--set train.threads=1", "machine=['train.threads=1']")
+    return (f"note: other processes used {load['other_pct']:.0f}% of the {cores} cores during epoch {epoch + 1}; "
+            f"beside other work epochs took 3-6x as long (measured on 2 cores): try {one} or OMP_WAIT_POLICY=PASSIVE "
+            "in the environment (README: 'On a CPU shared with other work')")
+
+
+class BusyCpuNote(Hook):
+    """One line after the first epoch a run trains on the CPU when other processes took a large
+    share of its cores (``busy_cpu_note``): torch's threads wait for each other by spinning, and
+    beside other work an epoch took several times as long; ``train.threads=1`` or
+    ``OMP_WAIT_POLICY=PASSIVE`` helped there, not alone, so it is said when it matters.
+
+    Measured with the bench's ``hostload`` (Linux /proc; elsewhere quietly nothing), this
+    process's data workers counted as its own. Nothing when torch runs one thread (``train.threads
+    1``) or OMP_WAIT_POLICY is set: the user has chosen. Never an error: training goes on."""
+
+    def __init__(self) -> None:
+        self._epoch: int | None = None  # the epoch measured: the first this run trains
+        self._start = None
+
+    def before_epoch(self, trainer, epoch: int) -> None:
+        if self._epoch is not None:
+            return
+        self._epoch = epoch
+        # the user's own choice (train.threads 1, OMP_WAIT_POLICY), or one thread anyway: nothing to say
+        if (trainer.device.type != "cpu" or trainer.dist.enabled or "OMP_WAIT_POLICY" in os.environ
+                or trainer.recipe.train.threads == 1 or _threads() < 2):
+            return
+        self._start = _quietly(lambda: _hostload().sample(children=True))
+
+    def after_epoch(self, trainer, epoch: int, row: dict[str, Any]) -> None:
+        if epoch != self._epoch or self._start is None:
+            return
+        start, self._start = self._start, None
+        line = _quietly(lambda: busy_cpu_note(_hostload().host_load(start, _hostload().sample(children=True)),
+                                              _threads(), epoch))
+        if line:
+            trainer.log(line)
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _hostload():
+    """``bench.hostload``, imported when first used: the bench package loads the runtimes."""
+    from ..bench import hostload
+
+    return hostload
+
+
+def _quietly(read):
+    """``read()``, or None when it fails: a reading of the machine's load must not end a run."""
+    try:
+        return read()
+    except Exception:
+        return None

@@ -33,7 +33,7 @@ from . import distributed as D
 from .checkpoint import load_checkpoint, save_checkpoint
 from .ema import ModelEMA, unwrap
 from .finetune import set_bn_eval, set_frozen, transfer_weights
-from .hooks import Hook, RunLog
+from .hooks import BusyCpuNote, Hook, RunLog
 from .multiscale import describe_sizes, resize_batch, size_at, size_range
 from .optim import build_optimizer, set_lr
 from .schedule import WarmCosSchedule, clamp_no_aug_epochs
@@ -352,7 +352,8 @@ class Trainer:
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             self.run_log = RunLog(self.out, self.rows)
-            self.hooks.insert(0, self.run_log)
+            # the note on a busy CPU right after the first epoch's line, which the run log follows
+            self.hooks[:0] = [self.run_log, BusyCpuNote()]
 
     def _check_val_classes(self, spec: DataSpec, train: str, val: str) -> None:
         """The val split scores classes by index: another class count is refused now (it failed
