@@ -110,3 +110,41 @@ def test_a_json_file_is_on_disk_when_written(tmp_path, fsync_log) -> None:
     write_json({"AP": 0.5}, str(path))
     fsync_log.assert_durable(path)
     assert json.loads(path.read_text()) == {"AP": 0.5}
+
+
+def _folder_flushes(fsync_log, folder) -> int:
+    st = folder.stat()
+    return sum(1 for e in fsync_log.events if e[0] == "sync" and e[1] == (st.st_dev, st.st_ino))
+
+
+@pytest.mark.parametrize("stop_at", [None, 3])
+def test_predict_save_dir_flushes_each_image_and_the_folder_once(run_cli, small, tmp_path, fsync_log, monkeypatch,
+                                                                 stop_at) -> None:
+    """predict FOLDER --save-dir: each annotated copy is flushed before its rename, the folder once
+    after the last (a flush per image doubled the flushes), and once when Ctrl-C stops the run, so
+    the copies written are on disk when the command returns."""
+    import shutil
+
+    from yolox_edge.runtime.predictor import Predictor
+
+    src, vis = tmp_path / "in", tmp_path / "vis"
+    src.mkdir()
+    for name in "abcd":
+        shutil.copy(small / "img.jpg", src / f"{name}.jpg")
+    if stop_at:
+        real, calls = Predictor.predict, []
+
+        def stops(self, img, *a, **k):
+            calls.append(1)
+            if len(calls) == stop_at:
+                raise KeyboardInterrupt
+            return real(self, img, *a, **k)
+
+        monkeypatch.setattr(Predictor, "predict", stops)
+    fsync_log.events.clear()
+    code, _out, err = run_cli("predict", small / "m.pt", src, "--save-dir", vis, "--conf", "0.9")
+    images = sorted(vis.iterdir())
+    assert [p.name for p in images] == [f"{n}_pred.jpg" for n in ("abcd" if not stop_at else "ab")], err
+    assert code == (0 if not stop_at else 130), err
+    last = max(fsync_log.assert_durable(p) for p in images)
+    assert _folder_flushes(fsync_log, vis) == 1 and fsync_log.synced(vis, last + 1), fsync_log.events

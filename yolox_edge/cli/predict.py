@@ -2,13 +2,14 @@
 annotated copies saved."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
 from typing import NamedTuple
 
 from . import add_precision_hint
-from ..fileio import file_identity
+from ..fileio import file_identity, fsync_folder
 from ..progress import counted
 from ..thresholds import APP_CONF, APP_MAX_DET, APP_NMS_IOU
 from .argtypes import frame_size, img_size, positive, positive_float, unit_interval
@@ -224,6 +225,7 @@ def run(args) -> int:
     saved = 0  # annotated copies this run wrote: a stop says how many
     current = None  # the record of the input being done (a video's holds its frames so far): a stop marks it
     video_save = None  # (annotated video, its file_identity before): a stop keeps its frames so far
+    images_saved = False  # an annotated image renamed into --save-dir, its folder not yet flushed
     try:
         # SIGTERM (systemd, docker stop, timeout) is a stop like Ctrl-C: unhandled, it lost the
         # detections and video frames done, which the live path keeps
@@ -257,13 +259,20 @@ def run(args) -> int:
                 if args.save_dir:
                     target = Path(args.save_dir) / _pred_name(path, taken)
                     replaced += target.exists()
-                    write_image(target, draw_detections(img, det, names=pred.class_names))
+                    # the file flushed before its rename, the folder once for all (below)
+                    write_image(target, draw_detections(img, det, names=pred.class_names), flush_folder=False)
                     saved += 1
+                    images_saved = True
                 print(f"{path}: {counted(len(det), 'detection')}", file=out)
                 for d in results[-1]["detections"]:
                     print(f"  {d['name']:<14} {d['score']:.3f}  [{', '.join(f'{v:.1f}' for v in d['box'])}]",
                           file=out)
+            if images_saved:  # one flush of --save-dir for its images, not one per image (thousands)
+                fsync_folder(args.save_dir)
     except BaseException as e:
+        if images_saved:  # what was saved is on disk when the run stops, too; the stop is what to report
+            with contextlib.suppress(OSError):
+                fsync_folder(args.save_dir)
         _keep_what_was_done(e, args, results, current, video_save,
                             Progress(len(results) + len(skipped), len(paths), saved))
         raise
