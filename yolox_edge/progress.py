@@ -6,7 +6,8 @@ its human-readable lines; None: silent). ``line_sink`` turns ``log`` into a func
 ``deprecated_keywords`` keeps the earlier spellings (``run_quantize(verbose=)``,
 ``run_pipeline(say=)``, ``evaluate_model(note=)``, ``export_model(nms_iou=)``) and the earlier
 positional calls (``export_model(ckpt, "onnx", "out")``) working, with a DeprecationWarning: the
-library's one shim for its changed signatures.
+library's one shim for its changed signatures; ``renamed_attribute`` does the same for an attribute
+read or set under its earlier name (``QuantizeOptions.nms_iou``).
 
 Progress bars suit where they are written: live on a terminal, sparse lines in a log.
 tqdm redraws a bar with carriage returns; in a log file (nohup, CI, ``> run.log 2>&1``) that
@@ -17,6 +18,7 @@ on a terminal, and the same sparse plain lines in a log.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import shutil
@@ -172,7 +174,8 @@ def deprecated_keywords(*moved: str, **aliases: Callable[[Any], dict[str, Any]])
                 both = [k for k in new if k in kwargs]
                 if both:
                     raise TypeError(f"{name}() got {old}= and {'= and '.join(both)}=; {old}= is the "
-                                    f"deprecated spelling of {', '.join(f'{k}=' for k in new)}: pass only those")
+                                    f"deprecated spelling of {', '.join(f'{k}=' for k in new)}: pass only those"
+                                    + _replace_hint(args, new))
                 use = ", ".join(f"{k}={_shown(v)}" for k, v in new.items())
                 warnings.warn(f"{name}({old}=) is deprecated; pass {use} instead", DeprecationWarning,
                               stacklevel=2)
@@ -182,6 +185,43 @@ def deprecated_keywords(*moved: str, **aliases: Callable[[Any], dict[str, Any]])
     return wrap
 
 
+def _replace_hint(args: tuple, new: dict[str, Any]) -> str:
+    """For a dataclass's ``__init__``: ``dataclasses.replace(obj, nms_iou=0.5)`` passes every field,
+    the new name's among them, so it lands in the conflict above though its caller gave one keyword.
+    The wrapper cannot tell that call from ``QuantizeOptions(iou=0.45, nms_iou=0.6)``, which must stay
+    an error; the message says what to write instead."""
+    if not (args and dataclasses.is_dataclass(args[0])):
+        return ""
+    return (f"; from dataclasses.replace(), which passes every field, call replace(obj, "
+            f"{', '.join(f'{k}=...' for k in new)}) instead")
+
+
 def renamed(new: str) -> Callable[[Any], dict[str, Any]]:
     """An alias for ``deprecated_keywords``: the old keyword is ``new=`` under another name."""
     return lambda value: {new: value}
+
+
+
+class renamed_attribute:
+    """A class attribute standing for the attribute ``new`` under its earlier name: reading or
+    setting ``obj.old`` reads or sets ``obj.new``, with a DeprecationWarning naming it
+    (``QuantizeOptions.nms_iou is deprecated; use QuantizeOptions.iou instead``). Not annotated, so
+    on a dataclass it is no field: ``fields()``, ``asdict()``, repr and == are the new names' alone.
+    Not for a torch module: tracing reads every attribute ``dir()`` lists, and each read would warn."""
+
+    def __init__(self, new: str) -> None:
+        self.new = new
+        self.message = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.message = f"{owner.__name__}.{name} is deprecated; use {owner.__name__}.{self.new} instead"
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        if obj is None:
+            return self  # looked up on the class (help(), inspect): no instance, no warning
+        warnings.warn(self.message, DeprecationWarning, stacklevel=2)
+        return getattr(obj, self.new)
+
+    def __set__(self, obj: object, value: Any) -> None:
+        warnings.warn(self.message, DeprecationWarning, stacklevel=2)
+        setattr(obj, self.new, value)

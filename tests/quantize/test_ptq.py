@@ -577,3 +577,31 @@ def test_quantize_options_name_the_in_graph_nms_iou_and_conf(tiny_ckpt, tiny_cal
     res = quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "q",
                               opts=QuantizeOptions(iou=0.6, conf=0.2, nncf_keep_float=0), progress=False, log=None)
     assert res.metadata["graph"]["nms"] == {"iou": 0.6, "conf": 0.2, "class_aware": True}
+
+
+def test_quantize_options_read_and_set_the_earlier_nms_names_as_aliases():
+    """The constructor took nms_iou=/nms_conf= but opts.nms_iou was an AttributeError, and
+    dataclasses.replace(opts, nms_iou=) said 'got nms_iou= and iou=' of a call that gave one keyword."""
+    import dataclasses
+
+    opts = QuantizeOptions(iou=0.6, conf=0.2)
+    with pytest.warns(DeprecationWarning, match=r"^QuantizeOptions\.nms_iou is deprecated; use QuantizeOptions\.iou "
+                                                r"instead$"):
+        assert opts.nms_iou == 0.6
+    with pytest.warns(DeprecationWarning, match=r"^QuantizeOptions\.nms_conf is deprecated; use QuantizeOptions\.conf"):
+        opts.nms_conf = 0.3
+    assert opts.conf == 0.3
+    with pytest.warns(DeprecationWarning, match=r"QuantizeOptions\.nms_iou is deprecated"):
+        opts.nms_iou = None
+    assert opts.iou is None
+    # Aliases, not fields: what a dataclass shows of itself has the new names alone.
+    names = [f.name for f in dataclasses.fields(QuantizeOptions)]
+    assert "nms_iou" not in names and "nms_conf" not in names
+    assert "nms_iou" not in dataclasses.asdict(opts) and "nms_iou" not in repr(opts)
+    assert opts == QuantizeOptions(iou=None, conf=0.3)
+    with pytest.raises(TypeError, match=r"got nms_iou= and iou=; .*; from dataclasses\.replace\(\), which passes "
+                                        r"every field, call replace\(obj, iou=\.\.\.\) instead$"):
+        dataclasses.replace(opts, nms_iou=0.5)
+    with pytest.raises(TypeError, match=r"got nms_iou= and iou=; .*: pass only those; from dataclasses"):
+        QuantizeOptions(iou=0.45, nms_iou=0.6)  # a plain call with both stays an error, as before
+    assert dataclasses.replace(opts, iou=0.5).iou == 0.5

@@ -23,7 +23,7 @@ import torch
 from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..fileio import missing_folders, remove_empty_folders, replace_durably, sha256_file
-from ..progress import deprecated_keywords, renamed
+from ..progress import deprecated_keywords, renamed, renamed_attribute
 from ..errors import UserError, flag_value
 from ..engine.checkpoint import checkpoint_category_ids
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, graph_nms, graph_topk, output_folder, output_plan
@@ -43,7 +43,9 @@ PRESETS = ("mixed", "performance")
 @dataclass
 class QuantizeOptions:
     """Knobs of one INT8 conversion (CLI flags map one to one; ``iou``/``conf`` were ``nms_iou``/
-    ``nms_conf``, which the constructor still takes with a DeprecationWarning)."""
+    ``nms_conf``, which the constructor still takes and ``opts.nms_iou``/``opts.nms_conf`` still read
+    and set, with a DeprecationWarning; ``dataclasses.replace(opts, nms_iou=)`` is a TypeError: use
+    ``replace(opts, iou=)``)."""
 
     preset: str = "mixed"  # mixed: symmetric weights, asymmetric activations (SiLU outputs are lopsided)
     fast_bias_correction: bool = True
@@ -67,9 +69,12 @@ class QuantizeOptions:
     # could pick others, and the weights were trained for exactly these being float.
     float_convs: list[str] | None = None
     # In-graph NMS, as ``yolox-edge export --nms/--conf`` (iou None: top-K only); they were
-    # nms_iou/nms_conf, which the constructor still takes (below).
+    # nms_iou/nms_conf, which the constructor still takes (below) and the attributes under them.
     iou: float | None = DEFAULT_NMS_IOU
     conf: float = DEFAULT_NMS_CONF
+    # Unannotated: no dataclass fields (fields(), asdict(), repr and == have iou/conf alone).
+    nms_iou = renamed_attribute("iou")
+    nms_conf = renamed_attribute("conf")
     silu: str = "exact"  # openvino: "rational" writes SiLU as export/silu_rational.py's approximation
     # One line per phase (sensitivity scan, export, calibration, conversion): a quantization
     # takes seconds to minutes, and NNCF's own bars cover only part of it. None: silent.
@@ -86,6 +91,9 @@ class QuantizeOptions:
 
 # One keyword per idea: the NMS IoU and score threshold are iou=/conf= in every call and here;
 # QuantizeOptions(nms_iou=, nms_conf=), their earlier names, still work with a DeprecationWarning.
+# dataclasses.replace(opts, nms_iou=) does not: replace passes every field, iou= among them, and
+# that call cannot be told from QuantizeOptions(iou=0.45, nms_iou=0.6); its TypeError says
+# replace(obj, iou=...).
 QuantizeOptions.__init__ = deprecated_keywords(nms_iou=renamed("iou"), nms_conf=renamed("conf"))(
     QuantizeOptions.__init__)
 
