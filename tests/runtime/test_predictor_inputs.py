@@ -95,6 +95,26 @@ def test_load_predictor_names_the_keywords_it_takes_and_refuses_a_typo(tiny_ckpt
     assert seen == [(32, 48, 3)]
 
 
+
+def test_load_predictor_refuses_a_misspelt_key_of_defaults_before_the_model_is_opened(tiny_ckpt, tmp_path) -> None:
+    """defaults={"nms": 0.5} was merged as it was and reached Predictor() after the load, as an
+    unexpected keyword of a call the user never made; it is named at the call now, with the keys
+    defaults takes: the keywords Predictor() takes beside the backend and info."""
+    import inspect
+
+    from yolox_edge.runtime.loader import DEFAULT_KEYS
+    from yolox_edge.runtime.predictor import Predictor
+
+    takes = [p.name for p in inspect.signature(Predictor).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    assert list(DEFAULT_KEYS) == takes
+    with pytest.raises(TypeError, match=r"^load_predictor\(defaults=\): unknown key 'nms'; the keys it takes are "
+                                        r"conf, iou, agnostic, max_det, preprocess_fn \(the NMS IoU is 'iou'"):
+        load_predictor(tmp_path / "missing.pt", defaults={"nms": 0.5, "conf": 0.3})  # said before the model is looked for
+    with pytest.raises(TypeError, match=r"unknown keys 'confidence', 'max_dets'; the keys it takes are conf, "):
+        load_predictor(tmp_path / "missing.pt", defaults={"confidence": 0.3, "max_dets": None})
+    p = load_predictor(tiny_ckpt, defaults={"iou": 0.5, "agnostic": True, "max_det": None})
+    assert (p.conf, p.iou, p.agnostic, p.max_det) == (APP_CONF, 0.5, True, APP_MAX_DET)
+
 def test_library_calls_get_the_range_checks_the_cli_has(pred, tiny_ckpt, tmp_path) -> None:
     from yolox_edge.export import export_model
 

@@ -106,6 +106,21 @@ def open_model(path: str | Path, *, threads: int | None = None, **options) -> tu
     return opener(p, threads, **options) if options else opener(p, threads)
 
 
+# What ``load_predictor(defaults=)`` may hold: the keywords Predictor() takes beside the backend and
+# info (tests/runtime check they stay the same). A misspelt key ({"nms": 0.5}) was merged as it was
+# and failed after the model had been opened, in Predictor(), with a message naming neither.
+DEFAULT_KEYS = ("conf", "iou", "agnostic", "max_det", "preprocess_fn")
+
+
+def check_defaults(defaults: dict | None) -> None:
+    """TypeError naming the keys of ``load_predictor(defaults=)`` that Predictor() does not take."""
+    unknown = [k for k in defaults or {} if k not in DEFAULT_KEYS]
+    if unknown:
+        raise TypeError(f"load_predictor(defaults=): unknown key{'s' if len(unknown) > 1 else ''} "
+                        f"{', '.join(map(repr, unknown))}; the keys it takes are {', '.join(DEFAULT_KEYS)} "
+                        "(the NMS IoU is 'iou', the score threshold 'conf')")
+
+
 def set_input_size_of(pred: Predictor, size: int | tuple[int, int], path: str | Path) -> None:
     """``pred.set_input_size(size)``, its refusal naming ``path`` (the predictor does not know
     the path the user typed)."""
@@ -125,13 +140,15 @@ def load_predictor(model: str | Path, *, threads: int | None = None, precision_h
     ``conf`` (``--conf``: the score threshold), ``iou`` (``--nms``: the NMS IoU), ``agnostic``
     (NMS across classes) and ``max_det`` (the most detections kept): each not given (or given as
     None) comes from a bundle's own thresholds (metadata ``postprocess``, what the app uses), else
-    from ``defaults`` (a dict of those keys), else from the Predictor's (``thresholds.APP_*``).
+    from ``defaults`` (a dict of those keys, and ``preprocess_fn``: ``DEFAULT_KEYS``; another key is
+    a TypeError naming it, before the model is opened), else from the Predictor's (``thresholds.APP_*``).
     ``threads`` is the runtime's thread count (None: its default); ``precision_hint`` (OpenVINO,
     ncnn) e.g. ``'f16'``; ``img_size`` (an int, or (H, W)) runs the model at that input size (a
     static export at another size is refused); ``preprocess_fn`` takes the place of the letterbox
     (``data.preprocess.preprocess``). ``path=`` is the deprecated name of ``model``.
     """
     path = model
+    check_defaults(defaults)
     options = {"precision_hint": precision_hint} if precision_hint else {}
     backend, info = open_model(path, threads=threads, **options)
     pp = info.extra.get("postprocess") or {}
