@@ -33,9 +33,13 @@ def draw_detections(img: np.ndarray, det: Detections, *, names: list[str]) -> np
     return out
 
 
-def draw_ground_truth(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray, names: list[str]) -> np.ndarray:
+# The earlier form: draw_ground_truth(img, boxes, labels, names), by position.
+@deprecated_keywords("names")
+def draw_ground_truth(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray, *, names: list[str]) -> np.ndarray:
     """Labelled boxes (xyxy, image pixels) as thin white frames with the class name inside the
-    bottom-left corner, so predictions drawn over them (coloured, name above) stay readable."""
+    bottom-left corner, so predictions drawn over them (coloured, name above) stay readable.
+    ``names`` is a keyword, as ``draw_detections``'; the positional form still works, with a
+    DeprecationWarning."""
     out = img.copy()
     for box, label in zip(boxes, labels):
         x1, y1, x2, y2 = (int(round(v)) for v in box)

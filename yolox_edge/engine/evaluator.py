@@ -615,7 +615,7 @@ class _EvalDrawer:
 
         keep = det.scores >= self.conf
         shown = Detections(det.boxes[keep], det.scores[keep], det.labels[keep])
-        canvas = draw_ground_truth(image, sample.boxes, sample.labels, self.names)
+        canvas = draw_ground_truth(image, sample.boxes, sample.labels, names=self.names)
         # Each image is its own atomic write (write_image: a temp renamed into place), made as it
         # is drawn, not staged with --json & co. to be renamed at the end: a val split's images
         # would be held till then (GBs in memory, or a second copy on disk), and each is a view
