@@ -219,7 +219,8 @@ README_CALLS = {
     "yolox_edge.runtime.predict_video": 2, "yolox_edge.runtime.predict_stream": 2, "yolox_edge.bench.run_bench": 1,
     "yolox_edge.data.check_dataset": 1, "yolox_edge.bundle.package_bundle": 1, "yolox_edge.bundle.verify_bundle": 1,
     "yolox_edge.bundle.extract_bundle": 1, "yolox_edge.describe.describe_artifact": 1,
-    "yolox_edge.pipeline.run_pipeline": 0,
+    "yolox_edge.pipeline.run_pipeline": 0, "yolox_edge.visualize.draw_detections": 2,
+    "yolox_edge.visualize.draw_ground_truth": 3,
 }
 
 
