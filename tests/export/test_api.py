@@ -152,3 +152,13 @@ def test_an_export_is_on_disk_its_model_files_before_its_metadata(tiny_ckpt, tmp
         fsync_log.assert_durable(f)
     last_model = max(fsync_log.named(f) for f in models)
     assert last_model < meta and fsync_log.synced(res.directory, last_model + 1, meta), fsync_log.events
+
+
+def test_graph_nms_takes_iou_and_conf() -> None:
+    """export.api.graph_nms, the check of the in-graph NMS, took nms_iou=/nms_conf= (internal: renamed)."""
+    from yolox_edge.export.api import graph_nms
+
+    assert graph_nms("topk", "onnx", iou=0.5, conf=0.2) == {"iou": 0.5, "conf": 0.2, "class_aware": True}
+    assert graph_nms("topk", "ncnn", iou=0.5) is None and graph_nms("topk", "onnx", iou=None) is None
+    with pytest.raises(UserError, match=r"--conf 2 \(conf=2 in Python\)"):
+        graph_nms("topk", "onnx", conf=2)

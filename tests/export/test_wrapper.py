@@ -91,3 +91,22 @@ def test_training_mode_not_restored_by_export(model, x, tmp_path) -> None:
     deploy = DeployModel(model, kind="decoded")
     export_onnx(deploy, x[:1], tmp_path / "m.onnx")
     assert not deploy.training and not model.training
+
+
+@torch.no_grad()
+def test_in_graph_nms_keywords_are_iou_and_conf(model, x) -> None:
+    """DeployModel took nms_iou=/nms_conf= (and kept self.nms_iou) where every call and flag says
+    iou/conf (--nms/--conf); the earlier keywords still work, with a warning."""
+    deploy = DeployModel(model, kind="topk", topk=15, iou=0.45, conf=0.3)
+    assert (deploy.iou, deploy.conf) == (0.45, 0.3)
+    boxes, scores = DeployModel(model, kind="decoded")(x)
+    for a, b in zip(deploy(x), nms_topk(boxes, *scores.max(-1), 15, iou=0.45, conf=0.3)):
+        assert torch.equal(a, b)
+    with pytest.warns(DeprecationWarning) as caught:
+        old = DeployModel(model, kind="topk", topk=15, nms_iou=0.45, nms_conf=0.3)
+    assert sorted(str(w.message) for w in caught) == ["DeployModel(nms_conf=) is deprecated; pass conf=... instead",
+                                                      "DeployModel(nms_iou=) is deprecated; pass iou=... instead"]
+    assert (old.iou, old.conf) == (0.45, 0.3)
+    with pytest.raises(TypeError, match=r"DeployModel\(\) got nms_iou= and iou="):
+        DeployModel(model, kind="topk", iou=0.45, nms_iou=0.5)
+

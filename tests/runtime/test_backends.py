@@ -21,7 +21,7 @@ def _torch_ref(ckpt, export_dir, x) -> dict[str, np.ndarray]:
     g = read_metadata(export_dir)["graph"]
     nms = g["nms"] or {}
     deploy = DeployModel(load_model(ckpt)[0], kind=g["output_kind"], topk=g["topk"],
-                         nms_iou=nms.get("iou"), nms_conf=nms.get("conf", 0.001))
+                         iou=nms.get("iou"), conf=nms.get("conf", 0.001))
     with torch.no_grad():
         outs = deploy(torch.from_numpy(x))
     return {n: o.numpy() for n, o in zip(deploy.output_names, outs)}

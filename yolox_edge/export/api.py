@@ -121,16 +121,16 @@ def refuse_unused_nms(formats: list[str], *, raw: bool = False, topk: int | None
                     "thresholds with 'yolox-edge package --conf/--nms'")
 
 
-def graph_nms(kind: str, fmt: str, nms_iou: float | None = DEFAULT_NMS_IOU,
-              nms_conf: float = DEFAULT_NMS_CONF) -> dict | None:
+def graph_nms(kind: str, fmt: str, iou: float | None = DEFAULT_NMS_IOU,
+              conf: float = DEFAULT_NMS_CONF) -> dict | None:
     """The in-graph NMS of a top-K export ({"iou", "conf", "class_aware"}), or None without one."""
-    if nms_iou is not None and not 0.0 < nms_iou <= 1.0:
-        raise UserError(f"{flag_value('--nms', 'iou', nms_iou)}: the IoU threshold must be in (0, 1]")
-    if not 0.0 <= nms_conf <= 1.0:  # a score threshold above 1 keeps nothing, ever
-        raise UserError(f"{flag_value('--conf', 'conf', nms_conf)}: the score threshold must be in [0, 1]")
-    if kind != "topk" or fmt not in NMS_FORMATS or nms_iou is None:
+    if iou is not None and not 0.0 < iou <= 1.0:
+        raise UserError(f"{flag_value('--nms', 'iou', iou)}: the IoU threshold must be in (0, 1]")
+    if not 0.0 <= conf <= 1.0:  # a score threshold above 1 keeps nothing, ever
+        raise UserError(f"{flag_value('--conf', 'conf', conf)}: the score threshold must be in [0, 1]")
+    if kind != "topk" or fmt not in NMS_FORMATS or iou is None:
         return None
-    return {"iou": float(nms_iou), "conf": float(nms_conf), "class_aware": True}
+    return {"iou": float(iou), "conf": float(conf), "class_aware": True}
 
 
 # The earlier forms: export_model(model, fmt, out), out_dir=, nms_iou=, nms_conf= (the names of
@@ -205,7 +205,7 @@ def export_detector(detector: Detector, *, format: str, out: str | Path, class_n
     h, w = pre.input_size
     k = graph_topk(k, (h, w), detector.strides)
     deploy = DeployModel(detector, kind=kind, topk=k, float_labels=(fmt == "ncnn"),
-                         nms_iou=nms["iou"] if nms else None, nms_conf=conf)
+                         iou=nms["iou"] if nms else None, conf=conf)
     # A real-looking input range keeps tracing-time checks meaningful (0..255, like preprocess).
     example = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 255
     stem = f"yolox_{variant}"

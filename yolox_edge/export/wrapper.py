@@ -13,6 +13,7 @@ from ..thresholds import EVAL_CONF
 from ..decode import GridDecode, flatten_maps, level_shapes
 from ..models import Detector, deploy_form
 from ..postprocess import keep_topk
+from ..progress import deprecated_keywords, renamed
 from .graph_nms import nms_topk
 
 # Output kind (runtime.base.OUTPUT_KINDS) -> names of the graph outputs, in order.
@@ -26,14 +27,19 @@ class DeployModel(nn.Module):
     - ``kind="decoded"``: boxes [B, N, 4] xyxy input pixels, scores [B, N, C] = obj*cls.
     - ``kind="topk"``: the ``topk`` best anchors by best-class score: boxes [B, K, 4],
       scores [B, K], labels [B, K] (int64, or float32 with ``float_labels`` for ncnn);
-      with ``nms_iou`` the K are the best survivors of class-aware NMS (ONNX/OpenVINO only).
+      with ``iou`` the K are the best survivors of class-aware NMS at that IoU, of scores above
+      ``conf`` (ONNX/OpenVINO only).
 
     ``self.detector`` is the detector's ``deploy_form``, a copy (the stem fused into one conv
     unless ``fuse_stem=False``): calibrate and read weights from it, not from the original.
+    ``iou``/``conf`` were ``nms_iou``/``nms_conf``, which still work with a DeprecationWarning.
     """
 
+    # The earlier keywords, as export_model's. No aliases of the attributes (self.nms_iou): tracing
+    # (torch.jit, which OpenVINO and pnnx use) reads every attribute dir() lists, and each would warn.
+    @deprecated_keywords(nms_iou=renamed("iou"), nms_conf=renamed("conf"))
     def __init__(self, detector: Detector, *, kind: str = "topk", topk: int | None = 100,
-                 float_labels: bool = False, nms_iou: float | None = None, nms_conf: float = EVAL_CONF,
+                 float_labels: bool = False, iou: float | None = None, conf: float = EVAL_CONF,
                  fuse_stem: bool = True) -> None:
         super().__init__()
         if kind not in OUTPUT_NAMES:
@@ -43,7 +49,7 @@ class DeployModel(nn.Module):
         self.detector = deploy_form(detector, fuse_stem=fuse_stem)
         self.decode = GridDecode(detector.strides)
         self.kind, self.topk, self.float_labels = kind, topk, float_labels
-        self.nms_iou, self.nms_conf = nms_iou, nms_conf
+        self.iou, self.conf = iou, conf
         # The wrapper itself must be in eval mode: exporters restore the wrapper's mode
         # recursively afterwards, which would otherwise put BatchNorm back into training.
         self.eval()
@@ -65,8 +71,8 @@ class DeployModel(nn.Module):
 
     def _topk(self, x: torch.Tensor):
         boxes, best, labels = self.decode.best_class_parts(self.detector(x, parts=True))
-        if self.nms_iou is not None:
-            boxes, best, labels = nms_topk(boxes, best, labels, self.topk, iou=self.nms_iou, conf=self.nms_conf)
+        if self.iou is not None:
+            boxes, best, labels = nms_topk(boxes, best, labels, self.topk, iou=self.iou, conf=self.conf)
         else:
             boxes, best, labels = keep_topk(boxes, best, labels, self.topk)
         return boxes, best, (labels.float() if self.float_labels else labels)

@@ -417,7 +417,7 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
     # ncnn's INT8 convolution has no fast path for the fused stem's 6x6 kernel over 3 channels
     # (Nano at 416, 1 thread: 31.3 -> 33.0 ms), so its INT8 graph keeps Reorg + 3x3.
     deploy = DeployModel(detector, kind=kind, topk=k, float_labels=(fmt == "ncnn"),
-                         nms_iou=nms["iou"] if nms else None, nms_conf=opts.conf, fuse_stem=fmt != "ncnn")
+                         iou=nms["iou"] if nms else None, conf=opts.conf, fuse_stem=fmt != "ncnn")
     example = torch.from_numpy(cal.data[:1].copy())
     stem = f"yolox_{ckpt['variant']}_int8"
     made = missing_folders(out_dir)  # taken away again if this run stops before the files are in
