@@ -201,7 +201,6 @@ def renamed(new: str) -> Callable[[Any], dict[str, Any]]:
     return lambda value: {new: value}
 
 
-
 class renamed_attribute:
     """A class attribute standing for the attribute ``new`` under its earlier name: reading or
     setting ``obj.old`` reads or sets ``obj.new``, with a DeprecationWarning naming it
