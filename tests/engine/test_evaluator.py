@@ -197,6 +197,33 @@ def test_a_flat_coco_bbox_is_not_scored_as_it_was_not_trained(tmp_path) -> None:
     assert res["AP"] == pytest.approx(1.0) and [r["instances"] for r in res["per_class"]] == [1, 2]
 
 
+def test_a_box_wholly_outside_an_image_the_json_gives_no_size_is_not_scored(tmp_path) -> None:
+    """Training decodes an unsized image and drops its boxes wholly outside; eval scored them (as
+    instances no detection could match: a model finding every box there is scored below AP 1)."""
+    spec = write_synthetic_coco(tmp_path)
+    gt = json.loads((tmp_path / "gt.json").read_text())
+    for im in gt["images"]:
+        if im["id"] == 2:
+            del im["width"], im["height"]
+    gt["annotations"].append({"id": 99, "image_id": 2, "category_id": 1, "bbox": [200, 100, 10, 10], "area": 100,
+                              "iscrowd": 0})
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    split = read_split(spec, "val")
+
+    class InsideOnly(OraclePredictor):  # finds every box that is in the image (64 x 48), nothing else
+        def predict_images(self, images):
+            dets = super().predict_images(images)
+            return [Detections(d.boxes[keep], d.scores[keep], d.labels[keep])
+                    for d in dets for keep in [(d.boxes[:, 0] < 64) & (d.boxes[:, 1] < 48)]]
+
+    scored: dict = {}
+    res = evaluate(InsideOnly(split), split, progress=False, ground_truth=scored)
+    assert res["AP"] == pytest.approx(1.0) and [r["instances"] for r in res["per_class"]] == [1, 2]
+    assert 99 not in {a["id"] for a in scored["annotations"]}
+    # the json's own sizes still rule where it gives them: image 1's boxes are kept as they were
+    assert {a["id"] for a in scored["annotations"]} == {1, 2, 3}
+
+
 def test_the_ground_truth_scored_lists_each_image_once_and_only_known_categories(tmp_path) -> None:
     """An image entry listed twice (and another file given the same id) is read once, but the
     ground truth that ``eval --coco-gt`` writes listed the id twice ('24 images' where eval scored

@@ -26,13 +26,17 @@ if TYPE_CHECKING:
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 
-def coco_gt_from_split(split: Split, area_taken: list[str] | None = None) -> dict:
+def coco_gt_from_split(split: Split, area_taken: list[str] | None = None, *,
+                       sizes: dict[int, tuple[int, int]] | None = None) -> dict:
     """COCO ground-truth dict for a split; class index i is category id i + 1 when built.
 
     ``area_taken``: a list that receives the COCO json's annotations scored with w * h for an
-    ``area`` it lacks or gives as no usable number (``_scorable_gt``), as ``'annotation ID'``."""
+    ``area`` it lacks or gives as no usable number (``_scorable_gt``), as ``'annotation ID'``.
+    ``sizes``: image id -> (width, height) of the decoded file, for images the json gives no size:
+    their boxes wholly outside the image are then left out too, as training leaves them out."""
     if split.coco_gt is not None:
-        return _scorable_gt(split.coco_gt, {s.image_id: (s.width, s.height) for s in split.samples}, area_taken)
+        known = {s.image_id: (s.width, s.height) for s in split.samples}
+        return _scorable_gt(split.coco_gt, {**known, **(sizes or {})}, area_taken)
     images, anns = [], []
     for s in split.samples:
         images.append({"id": s.image_id, "file_name": s.image.name, "width": s.width, "height": s.height})
@@ -284,8 +288,12 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch: int = 8,
     for name, value in (("conf", conf), ("iou", iou), ("max_det", max_det)):
         if value is not None:
             setattr(predictor, name, value)
-    gt = coco_gt_from_split(split, area_taken)
+    # A COCO json that gives an image no size: which of its boxes lie wholly outside (left out, as
+    # training leaves them out) is known once the file is decoded; the ground truth is built again then.
+    unsized = split.coco_gt is not None and any(not (s.width > 0 and s.height > 0) for s in split.samples)
+    gt = coco_gt_from_split(split, None if unsized else area_taken)
     cat_ids = sorted(c["id"] for c in gt["categories"])
+    decoded: dict[int, tuple[int, int]] = {}
     results = [] if results is None else results
     first = len(results)  # a list given may hold results already: count only this split's
     skipped = 0
@@ -304,10 +312,14 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch: int = 8,
             for s, im, det in zip(chunk, images, predictor.predict_images(images)):
                 results.extend(coco_results(s.image_id, det, cat_ids))
                 scored.append(s.image_id)
+                if unsized and not (s.width > 0 and s.height > 0):
+                    decoded[s.image_id] = (im.shape[1], im.shape[0])
                 if on_image is not None:
                     on_image(s, im, det)
         bar.update(len(split.samples[i:i + batch]))
     bar.close()
+    if unsized:
+        gt = coco_gt_from_split(split, area_taken, sizes=decoded)
     # Only the images read are scored: one that could not be read (or that the split left
     # out) would otherwise count its ground truth as misses.
     stats, per_class = coco_scores(gt, results[first:], scored)
