@@ -20,6 +20,10 @@ Fixtures
   ``yolox_edge.cli.main`` in-process with stdout/stderr captured. Uncaught exceptions
   propagate (so a test sees the traceback); argparse exits become their exit code.
 
+- ``tiny_bench_json`` (session): Path of a real ``bench --json`` result (a tiny 3-class model
+  ``tiny.pt`` and its copy ``tiny2.pt``, threads 1 and 2, both modes, 4 runs): read it, never
+  write to it (tests edit copies).
+
 ``call_cli`` (what ``run_cli`` returns) and ``find_refdata`` are plain functions for
 session-scoped fixtures that cannot use function-scoped ones.
 """
@@ -128,6 +132,30 @@ def nano_coco_ckpt(refdata: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     code, stdout, stderr = call_cli("import-official", refdata / "models" / "yolox_nano.onnx",
                                     "--variant", "nano", "--out", out)
     assert code == 0, f"import-official failed ({code}): {stderr}"
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_bench_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``yolox-edge bench tiny.pt tiny2.pt --threads 1,2 --runs 4 --json``, run once (about 2 s) on
+    tests/bench's tiny model (a 3-class ``test`` variant at 64 x 64) and a copy of it."""
+    import shutil
+
+    import torch
+
+    from yolox_edge.data.preprocess import PreprocessConfig
+    from yolox_edge.engine.checkpoint import save_checkpoint
+    from yolox_edge.models import create_model
+
+    d = tmp_path_factory.mktemp("bench_json")
+    torch.manual_seed(0)
+    save_checkpoint(d / "tiny.pt", create_model("test", num_classes=3), class_names=["a", "b", "c"],
+                    preprocess=PreprocessConfig(input_size=(64, 64)))
+    shutil.copy(d / "tiny.pt", d / "tiny2.pt")
+    out = d / "bench.json"
+    code, _stdout, stderr = call_cli("bench", d / "tiny.pt", d / "tiny2.pt", "--threads", "1,2", "--warmup", "1",
+                                     "--runs", "4", "--no-rss", "--no-progress", "--json", out)
+    assert code == 0, f"bench failed ({code}): {stderr}"
     return out
 
 
