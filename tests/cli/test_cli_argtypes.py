@@ -7,7 +7,8 @@ import argparse
 import pytest
 
 from yolox_edge.cli import build_parser
-from yolox_edge.cli.argtypes import img_size, int_list, non_negative, positive, positive_float, unit_interval
+from yolox_edge.cli.argtypes import (img_size, int_list, non_negative, non_negative_float, positive, positive_float,
+                                     unit_interval)
 
 BAD = [
     ("bench", "m.pt", "--threads", "0"),
@@ -40,6 +41,9 @@ BAD = [
     ("pipeline", "--img-size", "416x"),
     ("train", "--recipe", "r.yaml", "--data", "d.yaml", "--out", "o", "--img-size", "0x320"),
     ("models", "--num-classes", "0"),
+    ("bench-compare", "a.json", "b.json", "--tolerance", "-1"),
+    ("bench-compare", "a.json", "b.json", "--fail-slower", "nan"),
+    ("bench-compare", "a.json", "b.json", "--fail-slower", "inf"),
 ]
 
 
@@ -66,8 +70,10 @@ def test_in_range_values_parse_to_numbers() -> None:
 def test_types_directly() -> None:
     assert positive("3") == 3 and non_negative("0") == 0 and unit_interval("0.25") == 0.25
     assert positive_float("1e-4") == 1e-4 and int_list(0)("0,3") == [0, 3]
+    assert non_negative_float("0") == 0.0 and non_negative_float("12.5") == 12.5
     for fn, s in ((positive, "0"), (positive, "1.5"), (non_negative, "-1"), (unit_interval, "inf"),
-                  (positive_float, "-1e-3"), (positive_float, "inf"), (int_list(1), "")):
+                  (positive_float, "-1e-3"), (positive_float, "inf"), (int_list(1), ""),
+                  (non_negative_float, "-0.1"), (non_negative_float, "inf"), (non_negative_float, "x")):
         with pytest.raises(argparse.ArgumentTypeError):
             fn(s)
 

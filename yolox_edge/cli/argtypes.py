@@ -100,6 +100,14 @@ def positive_float(s: str) -> float:
     return v
 
 
+def non_negative_float(s: str) -> float:
+    """A finite number >= 0 (percentages: a tolerance, a regression threshold)."""
+    v = _float(s)
+    if not 0 <= v < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number of at least 0, not {s!r}")
+    return v
+
+
 def file_named(*suffixes: str) -> Callable[[str], str]:
     """An output file name ending in one of ``suffixes``: a report flag given a checkpoint's name
     (``--md model.pt``) replaced the checkpoint with a table."""
