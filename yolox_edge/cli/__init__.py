@@ -16,8 +16,8 @@ from pathlib import Path
 from ..errors import UserError
 from .signals import Terminated, sigterm_stops
 
-COMMANDS = ["demo", "models", "import_official", "predict", "eval", "export", "train", "convert", "bench", "bench_compare", "data",
-            "package", "verify", "info", "calibrate", "quantize", "pipeline"]
+COMMANDS = ["demo", "models", "import_official", "predict", "eval", "export", "train", "convert", "bench",
+            "bench_compare", "data", "package", "verify", "info", "calibrate", "quantize", "pipeline"]
 
 # Inference precisions a runtime can be asked for: OpenVINO takes all three, ncnn f32 and f16.
 # Written out, not imported from the backends, so the CLI starts without numpy and cv2; a test
