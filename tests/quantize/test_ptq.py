@@ -249,6 +249,18 @@ def test_run_quantize_sends_its_lines_to_log_and_prints_nothing(tiny_ckpt, tiny_
     text = "\n".join(lines)
     assert "calibration set: 8 images 64x64" in text and "[onnx] INT8 (ptq)" in text
     assert f"INT8 in place: {tmp_path / 'q'}" in text and "NNCF mixed INT8" in text  # ptq's own lines too
+    import platform
+
+    assert ("onnxruntime on x86 CPUs ran NNCF's ONNX INT8 slower" in text) == (platform.machine() in ("x86_64", "AMD64"))
+
+
+def test_the_onnx_runtime_note_is_for_onnx_on_x86_only():
+    from yolox_edge.quantize.pipeline import onnx_runtime_note
+
+    assert "slower than the FP32 ONNX" in onnx_runtime_note(["openvino", "onnx"], "x86_64")
+    assert "TensorRT" in onnx_runtime_note(["onnx"], "AMD64")
+    assert onnx_runtime_note(["onnx"], "aarch64") is None and onnx_runtime_note(["onnx"], "arm64") is None
+    assert onnx_runtime_note(["openvino", "ncnn"], "x86_64") is None
 
 
 def test_quantize_checkpoint_reports_as_the_library_does(tiny_ckpt, tiny_calib, tmp_path, capfd):

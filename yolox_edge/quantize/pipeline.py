@@ -1,6 +1,7 @@
 """What ``yolox-edge quantize`` runs: (QAT) -> INT8 per format -> optional FP32-vs-INT8 report."""
 from __future__ import annotations
 
+import platform
 import sys
 from pathlib import Path
 from typing import Callable
@@ -104,6 +105,9 @@ def run_quantize(model: str | Path, *, calib: str | Path, formats: str | list[st
                 _clear_earlier(formats, out)
             results = stage.commit(staged, format_dirs(formats, out))
         say(f"INT8 in place: {', '.join(str(r.directory) for r in results.values())}")
+        note = onnx_runtime_note(formats)
+        if note:
+            say(note)
         if scores:
             for line in ap_summary(next(iter(results.values())).metadata["quantization"]["qat"], scores,
                                    format_dirs(formats, out)):
@@ -123,6 +127,20 @@ def run_quantize(model: str | Path, *, calib: str | Path, formats: str | list[st
             say(note)
         raise
     return results
+
+
+def onnx_runtime_note(formats: list[str], machine: str | None = None) -> str | None:
+    """The line after an ONNX INT8 export on an x86 machine: onnxruntime's CPU kernels run NNCF's
+    Q/DQ graph as float convolutions between quantize pairs, slower than the FP32 export (measured on
+    two x86 VMs, docs/PERFORMANCE.md section 5), which a user running it there would not expect.
+    None for other formats and on ARM (unmeasured there: bench says)."""
+    machine = (machine or platform.machine()).lower()
+    if "onnx" not in formats or machine not in ("x86_64", "amd64", "i686", "x86"):
+        return None
+    return ("note: onnxruntime on x86 CPUs ran NNCF's ONNX INT8 slower than the FP32 ONNX (Nano at 416: about 27 "
+            "against 15 ms, docs/PERFORMANCE.md section 5); on x86 ship the OpenVINO INT8 or the FP32 ONNX, and "
+            "keep the ONNX INT8 for runtimes that compile Q/DQ graphs (TensorRT, NPU delegates); "
+            "measure yours with yolox-edge bench")
 
 
 def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str], stage: StagedOutput, say, *,
