@@ -58,6 +58,7 @@ def test_bench_tiny_model_schema_and_reports(tiny_ckpt, tmp_path):
     assert row["size_bytes"] == tiny_ckpt.stat().st_size
     assert row["peak_rss_mb"] and row["peak_rss_mb"] > 10
     assert row["params_m"] > 0 and row["gflops"] > 0
+    assert row["variant"] == "test"  # from the checkpoint: best_by_variant groups by it
     assert len(res["config"]["order"]) == 4  # 2 rows x 2 modes, one of each per round
     md = markdown_table(res)
     assert sum(line.startswith("| ") for line in md.splitlines()) == 3 and "tiny.pt" in md  # header + 2 rows
@@ -105,6 +106,7 @@ def test_baseline_row_and_ratio(tiny_ckpt, tmp_path):
     base = [r for r in res["rows"] if r["baseline"]]
     assert len(base) == 1 and base[0]["output_bytes_per_image"] == n * 8 * 4
     assert base[0]["params_m"] is None  # no YOLOX variant has this graph's convolutions
+    assert base[0]["variant"] is None  # the baseline is no model's row
     assert all(r["ap"] is not None for r in res["rows"])
     best = best_ratio(res)
     assert best is not None and best["ratio"] > 0
@@ -375,6 +377,27 @@ def test_bad_inputs_fail_before_any_timing(tiny_ckpt, tmp_path, monkeypatch, run
         code, _out, err = run_cli("bench", tiny_ckpt, "--runs", "1", flag, path)
         assert code == 2 and "Traceback" not in err, err
         assert str(path) in err and "AssertionError" not in err, err
+
+
+def test_best_by_variant_gives_each_model_its_own_best_row(run_cli, tmp_path):
+    """A run of the SiLU Nano beside nano_hswish: the headline is nano_hswish's row, which said
+    nothing of the SiLU Nano's best; each variant gets its own, the baseline shared."""
+    from yolox_edge.bench import best_by_variant
+
+    def row(label, threads, p50, variant, baseline=False):
+        return {"label": label, "threads": threads, "baseline": baseline, "variant": variant,
+                "latency_ms": {"e2e": {"p50": p50}}}
+
+    res = {"rows": [row("silu int8", 1, 10.0, "nano"), row("silu fp32", 1, 16.0, "nano"),
+                    row("hswish int8", 1, 8.0, "nano_hswish"), row("old", 1, 4.0, None), row("base", 1, 17.0, None, True)],
+           "config": {"modes": ["e2e"]}}
+    per = best_by_variant(res)
+    assert list(per) == ["nano", "nano_hswish"]  # the rows' order; a row without a variant in none
+    assert per["nano"] == {"label": "silu int8", "threads": 1, "ratio": 1.7}
+    assert per["nano_hswish"]["label"] == "hswish int8" and per["nano_hswish"]["ratio"] == 17.0 / 8.0
+    assert best_ratio(res)["label"] == "old"  # the overall headline still takes every row
+    assert best_by_variant({**res, "rows": [r for r in res["rows"] if r["variant"] != "nano_hswish"]}) == {
+        "nano": per["nano"]}
 
 
 def test_speedups_pair_each_row_with_the_baseline_at_its_thread_count(tmp_path):
@@ -703,3 +726,22 @@ def test_img_size_width_x_height_moves_the_checkpoint_row(tiny_ckpt, tmp_path):
     with pytest.raises(UserError, match=r"--img-size 128x64 \(img_size=\(64, 128\) in Python\): every artifact is a "
                                         r"static export .*rect \(96x64\)"):
         run_bench([str(rect)], threads=[1], warmup=0, runs=1, img_size=(64, 128), rss=False, progress=False)
+
+
+def test_bench_names_each_models_best_row_when_it_times_several(tiny_ckpt, run_cli, tmp_path):
+    """The CLI's headline is the fastest row of any model; with two variants a line gives each its own."""
+    from yolox_edge.export import export_model
+
+    torch.manual_seed(1)
+    other = tmp_path / "hs.pt"
+    save_checkpoint(other, create_model("test_hswish", num_classes=3), class_names=["a", "b", "c"],
+                    preprocess=PreprocessConfig(input_size=(64, 64)))
+    raw = next(export_model(tiny_ckpt, format="onnx", out=tmp_path / "raw", raw=True).directory.glob("*.onnx"))
+    args = ["--threads", "1", "--runs", "2", "--warmup", "0", "--no-rss", "--no-progress", "--baseline", raw]
+    code, out, err = run_cli("bench", tiny_ckpt, other, *args)
+    assert code == 0, err
+    assert "best end-to-end speed-up" in out
+    line = next(x for x in out.splitlines() if x.startswith("best per model: "))
+    assert line.index("test ") < line.index("test_hswish ") and line.count("thread(s)") == 2, line
+    code, out, err = run_cli("bench", tiny_ckpt, *args)  # one model: its best is the headline, no second line
+    assert code == 0 and "best per model" not in out, err

@@ -237,6 +237,21 @@ def best_ratio(result: dict, mode: str = "e2e") -> dict | None:
     return best
 
 
+def best_by_variant(result: dict, mode: str = "e2e") -> dict[str, dict]:
+    """``best_ratio`` within each model variant the rows carry (``variant``, from metadata), in
+    the order the rows first name them: a run of several models (the SiLU Nano beside
+    ``nano_hswish``, Nano beside Tiny) has one best row per model, which the overall best hides.
+    Rows of unknown variant (results from before it was recorded) are left out."""
+    variants = list(dict.fromkeys(r.get("variant") for r in result["rows"] if not r["baseline"] and r.get("variant")))
+    out = {}
+    for v in variants:
+        rows = [r for r in result["rows"] if r["baseline"] or r.get("variant") == v]
+        best = best_ratio({**result, "rows": rows}, mode)
+        if best is not None:
+            out[v] = best
+    return out
+
+
 def write_csv(result: dict, path: str | Path) -> None:
     """One CSV row per bench row and timing mode (``model``, ``e2e``): latency statistics in ms,
     sizes, AP and CPU time, as ``bench --csv`` writes it."""

@@ -341,6 +341,7 @@ def _row_result(r: Row, x: np.ndarray, modes: list[str], ap: dict, peak_rss_mb: 
         "size_bytes": int(sum(f.stat().st_size for f in files)),
         "output_bytes_per_image": int(sum(np.asarray(v).nbytes for v in out.values()) // x.shape[0]),
         "peak_rss_mb": peak_rss_mb, "params_m": params, "gflops": gflops,
+        "variant": None if r.baseline else info.extra.get("variant"),  # best_by_variant groups rows by it
         "ap": ap.get("AP"), "ap50": ap.get("AP50"), **({"ap_skipped": r.ap_skipped} if r.ap_skipped else {}),
     }
 

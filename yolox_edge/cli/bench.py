@@ -80,7 +80,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..bench import best_ratio, markdown_table, run_bench, write_csv, write_plot
+    from ..bench import best_by_variant, best_ratio, markdown_table, run_bench, write_csv, write_plot
     from ..bench.report import headline_mode, oversubscription_note
     from ..bench.runner import check_core_choice
     from ..fileio import atomic_write_bytes, require_writable
@@ -117,6 +117,10 @@ def run(args) -> int:
         print(f"best {'end-to-end' if mode == 'e2e' else 'model-only'} speed-up vs the official-style baseline: "
               f"{best['ratio']:.2f}x "
               f"({best['label']}, {best['threads']} thread(s))", file=out)
+        per = best_by_variant(res, mode)
+        if len(per) > 1:  # several models: the overall best may be another model's than the one asked about
+            print("best per model: " + "; ".join(f"{v} {b['ratio']:.2f}x ({b['label']}, {b['threads']} thread(s))"
+                                                 for v, b in per.items()), file=out)
     if args.csv_out:
         write_csv(res, args.csv_out)
     if args.md_out:
