@@ -163,7 +163,7 @@ JNIEXPORT jfloatArray JNICALL Java_com_yoloxedge_demo_YoloxDetector_nativeDetect
                                                                                  jobject bitmap, jfloat conf,
                                                                                  jfloat nms_iou) {
     Detector* d = reinterpret_cast<Detector*>(h);
-    AndroidBitmapInfo info;
+    AndroidBitmapInfo info{};  // flags 0 (premultiplied, BitmapFactory's default) where an old Android leaves it unset
     void* pixels = nullptr;
     if (AndroidBitmap_getInfo(env, bitmap, &info) != ANDROID_BITMAP_RESULT_SUCCESS ||
         info.format != ANDROID_BITMAP_FORMAT_RGBA_8888) {
