@@ -39,10 +39,43 @@ def test_a_run_against_itself_matches_every_row_and_mode(a: dict, tiny_bench_jso
     assert cmp.rows[0].p50_a == _row(a, TINY, 1)["latency_ms"]["model"]["p50"]
     assert cmp.only_a == cmp.only_b == [] and cmp.differences == []
     assert cmp.a == cmp.b == str(tiny_bench_json) and cmp.modes == ["model", "e2e"]
-    assert cmp.summary().startswith("8 of 8 p50s within 15 %; largest: ")
     assert cmp.rows[0].speedup_a is None  # no baseline row in either run: no speed-up columns
     table = comparison_table(cmp)
     assert "| model | threads | mode | A p50 ms | B p50 ms | change |\n" in table and "speed-up" not in table
+
+
+def test_one_run_given_twice_says_so_above_the_table(a: dict, tiny_bench_json: Path, tmp_path: Path) -> None:
+    cmp = compare_reports(tiny_bench_json, tiny_bench_json)
+    assert cmp.same_run == "the same file" and cmp.within == 8
+    # not "8 of 8 p50s within 15 %", which reads as two runs that agreed
+    assert cmp.summary() == "8 of 8 p50s unchanged: A and B are the same run, not a repeat"
+    table = comparison_table(cmp)
+    assert table.startswith(f"A: {tiny_bench_json}\nB: {tiny_bench_json}\nA and B are the same run (the same file): "
+                            "every p50 is compared with itself, so this shows nothing about whether the times repeat; "
+                            "compare two separate runs\n\n| model |")
+    assert table.count("same run") == 2  # the line above the table and the summary
+    link = tmp_path / "link.json"
+    try:
+        link.symlink_to(tiny_bench_json)
+    except OSError:  # no symlinks here (Windows without the privilege): a hard link is one file too
+        link.hardlink_to(tiny_bench_json)
+    assert compare_reports(tiny_bench_json, link).same_run == "the same file"
+    copied = _write(tmp_path / "copy.json", tiny_bench_json.read_bytes())
+    assert compare_reports(tiny_bench_json, copied).same_run == "identical contents"
+    # the same data written another way (indented, as `jq .` leaves it), and loaded dicts, are one run too
+    indented = _write(tmp_path / "indented.json", json.dumps(a, indent=2))
+    assert compare_reports(tiny_bench_json, indented).same_run == "identical contents"
+    assert compare_reports(a, copy.deepcopy(a)).same_run == "identical contents"
+    assert compare_reports(a, indented).same_run == "identical contents"
+    assert json.loads(json.dumps(compare_reports(a, a).to_dict()))["same_run"] == "identical contents"
+
+
+def test_two_runs_are_not_the_same_run(a: dict, tiny_bench_json: Path, tmp_path: Path) -> None:
+    b = copy.deepcopy(a)
+    _row(b, TINY, 1)["latency_ms"]["e2e"]["p50"] *= 1.001  # one p50 apart: two runs, however close
+    cmp = compare_reports(tiny_bench_json, _write(tmp_path / "b.json", json.dumps(b)))
+    assert cmp.same_run is None and cmp.to_dict()["same_run"] is None
+    assert "same run" not in comparison_table(cmp) and cmp.summary().startswith("8 of 8 p50s within 15 %; largest: ")
 
 
 def test_a_row_slowed_by_30_percent_is_beyond_the_tolerance(a: dict) -> None:

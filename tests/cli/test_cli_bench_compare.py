@@ -67,11 +67,32 @@ def test_fail_slower_is_a_regression_gate(run_cli, pair) -> None:
     assert code == 0 and "regression gate for CI" in " ".join(out.split())
 
 
+def test_one_run_given_twice_is_named_and_no_gate_passes_on_it(run_cli, pair, tmp_path) -> None:
+    a, _ = pair
+    code, out, err = run_cli("bench-compare", a, a)
+    assert code == 0, err
+    assert out.startswith(f"A: {a}\nB: {a}\nA and B are the same run (the same file): every p50 is compared with "
+                          "itself, so this shows nothing about whether the times repeat; compare two separate runs\n\n")
+    assert "8 of 8 p50s unchanged: A and B are the same run, not a repeat." in out
+    code, out, err = run_cli("bench-compare", a, a, "--json")
+    assert code == 0 and json.loads(out)["same_run"] == "the same file" and "same run" in err
+    # a regression gate fed one run twice would pass whatever the times: exit 2, as for no row in common
+    line = one_line_error(run_cli("bench-compare", a, a, "--fail-slower", "10", "--json", tmp_path / "c.json"))
+    assert line.endswith(f"{a} is both A and B: --fail-slower 10 would pass whatever the times; give the reference "
+                         "run as A and the new run as B")
+    assert not (tmp_path / "c.json").exists()
+    copied = tmp_path / "copy.json"
+    copied.write_bytes(a.read_bytes())
+    line = one_line_error(run_cli("bench-compare", a, copied, "--fail-slower", "0"), str(a), str(copied))
+    assert f"{a} and {copied} are the same run (identical contents): --fail-slower 0 would pass" in line
+
+
 def test_json_as_on_every_command(run_cli, pair, tmp_path) -> None:
     code, out, err = run_cli("bench-compare", *pair, "--json", "--fail-slower", "20")
     assert code == 1
     d = json.loads(out)  # stdout holds the JSON alone, the report moved to stderr
     assert d["schema"] == "yolox_edge.bench_compare/1" and d["within"] == 7 and len(d["fail_slower"]["rows"]) == 1
+    assert d["same_run"] is None
     assert "p50s within 15 %" in err
     code, out, _ = run_cli("bench-compare", *pair, "--json", tmp_path / "cmp.json")
     assert code == 0 and "p50s within 15 %" in out

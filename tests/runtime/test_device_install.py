@@ -57,8 +57,13 @@ def test_bench_predict_eval_package_verify_without_torch(tiny_ckpt, tiny_exports
     want = variant_counts("test", 3, (64, 64))
     assert all((r["params_m"], r["gflops"]) == (want["params_m"], want["gflops"]) for r in rows)
     assert all(r["latency_ms"]["e2e"]["n"] == 2 for r in rows)
-    # the pair check a device run is read with
-    proc = _cli(device_env, "bench-compare", tmp_path / "b.json", tmp_path / "b.json", "--fail-slower", "0")
+    # the pair check a device run is read with (a second run: here the first one, every p50 5 % faster)
+    second = json.loads((tmp_path / "b.json").read_text())
+    for r in second["rows"]:
+        for stats in r["latency_ms"].values():
+            stats["p50"] *= 0.95
+    (tmp_path / "b2.json").write_text(json.dumps(second))
+    proc = _cli(device_env, "bench-compare", tmp_path / "b.json", tmp_path / "b2.json", "--fail-slower", "0")
     assert proc.returncode == 0 and "8 of 8 p50s within 15 %" in proc.stdout, proc.stderr
 
     proc = _cli(device_env, "predict", tiny_exports["onnx"], img, "--json", "--conf", "0.0")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -61,7 +62,9 @@ class Difference:
 
 @dataclass(frozen=True)
 class BenchComparison:
-    """What ``compare_reports`` found. ``a`` and ``b`` name the runs (their paths, or "A" and "B")."""
+    """What ``compare_reports`` found. ``a`` and ``b`` name the runs (their paths, or "A" and "B").
+    ``same_run`` says why A and B are one run, every p50 compared with itself ("the same file",
+    "identical contents"), or is None for two runs."""
 
     a: str
     b: str
@@ -73,6 +76,7 @@ class BenchComparison:
     differences: list[Difference] = field(default_factory=list)
     flags_a: list[str] = field(default_factory=list)  # each run's own "Busy machine" / "Not steady" lines
     flags_b: list[str] = field(default_factory=list)
+    same_run: str | None = None
 
     @property
     def within(self) -> int:
@@ -89,7 +93,10 @@ class BenchComparison:
         return [r for r in self.rows if r.change_pct > pct]
 
     def summary(self) -> str:
-        """'43 of 44 p50s within 15 %; largest: LABEL x1 e2e +23.4 % (B slower)'."""
+        """'43 of 44 p50s within 15 %; largest: LABEL x1 e2e +23.4 % (B slower)'; for one run given
+        twice, '44 of 44 p50s unchanged: ...', as "within" would read as two runs that agreed."""
+        if self.same_run:
+            return f"{len(self.rows)} of {len(self.rows)} p50s unchanged: A and B are the same run, not a repeat"
         line = f"{self.within} of {len(self.rows)} p50s within {self.tolerance:g} %"
         big = self.largest
         if big is not None:
@@ -101,7 +108,8 @@ class BenchComparison:
         """The comparison as JSON-able data (``bench-compare --json``); ``fail_slower`` adds the
         gate's threshold and the rows beyond it."""
         big = self.largest
-        out = {"schema": COMPARE_SCHEMA, "a": self.a, "b": self.b, "tolerance_pct": self.tolerance,
+        out = {"schema": COMPARE_SCHEMA, "a": self.a, "b": self.b, "same_run": self.same_run,
+               "tolerance_pct": self.tolerance,
                "modes": self.modes, "compared": len(self.rows), "within": self.within,
                "largest": None if big is None else {"label": big.label, "threads": big.threads, "mode": big.mode,
                                                     "change_pct": big.change_pct},
@@ -224,7 +232,20 @@ def compare_reports(a: dict | str | Path, b: dict | str | Path, *, tolerance: fl
                            only_a=[k for k in keyed_a if k not in keyed_b],
                            only_b=[k for k in keyed_b if k not in keyed_a],
                            differences=differences(ra, rb, rows, all_modes=mode == "both"),
-                           flags_a=run_flags(ra), flags_b=run_flags(rb))
+                           flags_a=run_flags(ra), flags_b=run_flags(rb), same_run=_same_run(a, b, ra, rb))
+
+
+def _same_run(a: dict | str | Path, b: dict | str | Path, ra: dict, rb: dict) -> str | None:
+    """Why ``a`` and ``b`` (as given, and as loaded: ``ra``, ``rb``) are one run: "the same file"
+    (one path twice, or two names of one file), "identical contents" (a copy: the same bytes, or
+    the same data), or None. Two real runs never time every row alike, so such a comparison
+    shows nothing about whether the times repeat."""
+    if not isinstance(a, dict) and not isinstance(b, dict):
+        if os.path.samefile(a, b):  # both exist: read_report checked them
+            return "the same file"
+        if Path(a).read_bytes() == Path(b).read_bytes():  # also a copy holding NaN, which != itself
+            return "identical contents"
+    return "identical contents" if ra == rb else None
 
 
 def _load(source: dict | str | Path, default_name: str) -> tuple[dict, str]:
@@ -361,8 +382,10 @@ def comparison_table(cmp: BenchComparison) -> str:
                       _cell(r.speedup_a, ".2f") + ("x" if r.speedup_a is not None else ""),
                       _cell(r.speedup_b, ".2f") + ("x" if r.speedup_b is not None else "")])
     keep = [i for i in range(len(head)) if any(row[i] for row in table)]  # no speed-ups: no such columns
-    lines = [f"A: {cmp.a}", f"B: {cmp.b}", "",
-             "| " + " | ".join(head[i] for i in keep) + " |", "|" + "---|" * len(keep)]
+    lines = [f"A: {cmp.a}", f"B: {cmp.b}"]
+    if cmp.same_run:
+        lines.append(_same_run_line(cmp))
+    lines += ["", "| " + " | ".join(head[i] for i in keep) + " |", "|" + "---|" * len(keep)]
     lines += ["| " + " | ".join(row[i] or "-" for i in keep) + " |" for row in table]
     lines += ["", f"Change: B's p50 against A's, in % of A's (+: B slower); bold: more than {cmp.tolerance:g} % either "
                   "way.", cmp.summary() + "."]
@@ -374,6 +397,12 @@ def comparison_table(cmp: BenchComparison) -> str:
     for which, flags in (("A", cmp.flags_a), ("B", cmp.flags_b)):
         lines += [f"Run {which}: {w}" for w in flags]
     return "\n".join(lines) + "\n"
+
+
+def _same_run_line(cmp: BenchComparison) -> str:
+    """The line printed above the table when A and B are one run."""
+    return (f"A and B are the same run ({cmp.same_run}): every p50 is compared with itself, so this shows nothing "
+            "about whether the times repeat; compare two separate runs")
 
 
 def _grouped(keys: list[tuple[str, int, str]], modes: list[str]) -> str:

@@ -17,16 +17,24 @@ def add_parser(sub) -> None:
                    help="which timings to compare: e2e, model, or both (default: every mode both runs timed)")
     p.add_argument("--fail-slower", type=non_negative_float, default=None, metavar="PCT",
                    help="exit 1 when a row of B is slower than in A by more than PCT %% of A's p50: a regression "
-                        "gate for CI (without it the exit is 0 whatever changed)")
+                        "gate for CI (without it the exit is 0 whatever changed); A and B the same run (one file, or a "
+                        "copy) are exit 2 with it")
     add_json_option(p, "the comparison")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..bench.compare import compare_reports, comparison_table
+    from ..errors import UserError
 
     check_json_target(args)
     cmp = compare_reports(args.a, args.b, tolerance=args.tolerance, mode=args.mode)
+    if cmp.same_run and args.fail_slower is not None:
+        # Exit 2, as for two reports with no row in common: a gate fed one run twice (a CI script's
+        # wrong path) would pass whatever the times, so it must not read as a pass.
+        given = f"{cmp.a} is both A and B" if cmp.a == cmp.b else f"{cmp.a} and {cmp.b} are the same run ({cmp.same_run})"
+        raise UserError(f"{given}: --fail-slower {args.fail_slower:g} would pass whatever the times; give the "
+                        "reference run as A and the new run as B")
     write_json(cmp.to_dict(fail_slower=args.fail_slower), args.json_out)
     out = report_stream(args)
     print(comparison_table(cmp), end="", file=out)
