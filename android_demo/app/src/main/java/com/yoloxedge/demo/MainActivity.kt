@@ -135,6 +135,9 @@ class MainActivity : AppCompatActivity() {
 
     private fun analyze(frame: ImageProxy) {
         val bitmap = frame.use { ImageLoading.rotate(it.toBitmap(), it.imageInfo.rotationDegrees) }
+        // toBitmap() leaves the frame flagged as having alpha, though every pixel's is 255: flagged
+        // opaque, the native side (AndroidBitmapInfo.flags, API 30+) skips its un-premultiply scan.
+        bitmap.setHasAlpha(false)
         detectAndShow(bitmap)
     }
 
