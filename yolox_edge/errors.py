@@ -143,12 +143,12 @@ def _is_size(size) -> bool:
 
 
 def check_input_size(size, strides, flag: str = "--img-size", keyword: str = "img_size") -> None:
-    """UserError unless each side of ``size`` (an int, or (H, W)) is a positive multiple of the
-    largest stride; the message gives the nearest size that is, and names ``flag`` and the
+    """BadArgument (a UserError and a ValueError) unless each side of ``size`` (an int, or (H, W)) is
+    a positive multiple of the largest stride; the message gives the nearest size that is, and names ``flag`` and the
     library's ``keyword`` (every call taking a size names it img_size). A value that is no size at
     all (``"416"``, ``416.0``, ``(320,)``) is refused the same way, not met as a TypeError from unpacking it."""
     if not _is_size(size):
-        raise UserError(f"{flag_value(flag, keyword, size)}: expected a size S or (HEIGHT, WIDTH) in whole "
+        raise BadArgument(f"{flag_value(flag, keyword, size)}: expected a size S or (HEIGHT, WIDTH) in whole "
                         "pixels (e.g. 416 or (320, 416))")
     step = max(strides)
     near = nearest_on_grid(size, step)
@@ -157,5 +157,5 @@ def check_input_size(size, strides, flag: str = "--img-size", keyword: str = "im
     h, w = input_hw(size)
     what = "the size" if h == w else "each side (width and height)"
     given = flag_value(flag, keyword, size, format_size((h, w)))
-    raise UserError(f"{given}: {what} must be a positive multiple of {step}; "
+    raise BadArgument(f"{given}: {what} must be a positive multiple of {step}; "
                     f"the nearest that is: {format_size(near)}")

@@ -102,3 +102,32 @@ def test_predictor(tiny_ckpt: Path) -> None:
     with pytest.raises(UserError, match=r"predict takes one image .*not a list of 2; .*predict_images\(\[array"):
         pred.predict([img, img])
     assert len(pred.predict_images([img, img])) == 2
+
+
+def test_an_out_of_range_number_is_a_bad_argument(tiny_ckpt: Path, tmp_path: Path) -> None:
+    """The README: an out-of-range argument is an errors.BadArgument, also a ValueError. These were
+    plain UserErrors, so a caller catching ValueError (as for threads=0 or max_det=0) missed them."""
+    from yolox_edge.export import export_model
+    from yolox_edge.quantize import build_calibration_set, run_quantize
+    from yolox_edge.quantize.qat import run_qat
+    from yolox_edge.runtime import load_predictor
+
+    calls = [
+        lambda: export_model(tiny_ckpt, format="onnx", out=tmp_path / "x", topk=-1),
+        lambda: export_model(tiny_ckpt, format="onnx", out=tmp_path / "x", iou=1.5),
+        lambda: export_model(tiny_ckpt, format="onnx", out=tmp_path / "x", conf=5.0),
+        lambda: export_model(tiny_ckpt, format="onnx", out=tmp_path / "x", img_size=63),
+        lambda: export_model(tiny_ckpt, format="onnx", out=tmp_path / "x", img_size="416"),
+        lambda: build_calibration_set(tmp_path, tmp_path / "c", img_size=64, count=0),
+        lambda: run_quantize(tiny_ckpt, calib=tmp_path / "no_calib", formats="onnx", out=tmp_path / "q",
+                             subset_size=0, progress=False, log=None),
+        lambda: run_quantize(tiny_ckpt, calib=tmp_path / "no_calib", formats="onnx", out=tmp_path / "q",
+                             max_drop=2.0, progress=False, log=None),
+        lambda: run_qat(None, {}, None, "data.yaml", epochs=0, log=None),
+        lambda: load_predictor(tiny_ckpt, img_size=70),
+    ]
+    for call in calls:
+        with pytest.raises(BadArgument) as e:
+            call()
+        assert isinstance(e.value, ValueError) and " in Python)" in str(e.value), e.value
+    assert not (tmp_path / "x").exists() and not (tmp_path / "c").exists() and not (tmp_path / "q").exists()

@@ -12,7 +12,7 @@ from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import checkpoint_category_ids, load_model
 from ..fileio import missing_folders, remove_empty_folders, replace_durably, sha256_file
 from ..progress import deprecated_keywords, renamed
-from ..errors import FORCE, OUT, UserError, check_input_size, flag_value, in_python, input_hw, require_out_folder
+from ..errors import FORCE, OUT, BadArgument, UserError, check_input_size, flag_value, in_python, input_hw, require_out_folder
 from ..models import Detector, variant_counts
 from .metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
 from .wrapper import DeployModel, num_anchors
@@ -66,7 +66,7 @@ def output_plan(fmt: str, precision: str, topk: int | None, raw: bool, dynamic_b
         raise UserError(f"{in_python('--raw and --topk', f'raw=True and topk={topk}')} exclude each other; --raw "
                         "writes the official [B, N, 5+C] output")
     if topk is not None and topk < 0:
-        raise UserError(f"{flag_value('--topk', 'topk', topk)}: must be >= 1, or 0 for no in-graph top-K")
+        raise BadArgument(f"{flag_value('--topk', 'topk', topk)}: must be >= 1, or 0 for no in-graph top-K")
     if fmt == "ncnn" and topk:
         raise UserError("ncnn has no TopK/ArgMax/Gather layer in its standard build, so an ncnn graph cannot keep "
                         f"the top-K; omit {in_python('--topk', 'topk=None')}: the graph then ends in decoded boxes + scores")
@@ -125,9 +125,9 @@ def graph_nms(kind: str, fmt: str, iou: float | None = DEFAULT_NMS_IOU,
               conf: float = DEFAULT_NMS_CONF) -> dict | None:
     """The in-graph NMS of a top-K export ({"iou", "conf", "class_aware"}), or None without one."""
     if iou is not None and not 0.0 < iou <= 1.0:
-        raise UserError(f"{flag_value('--nms', 'iou', iou)}: the IoU threshold must be in (0, 1]")
+        raise BadArgument(f"{flag_value('--nms', 'iou', iou)}: the IoU threshold must be in (0, 1]")
     if not 0.0 <= conf <= 1.0:  # a score threshold above 1 keeps nothing, ever
-        raise UserError(f"{flag_value('--conf', 'conf', conf)}: the score threshold must be in [0, 1]")
+        raise BadArgument(f"{flag_value('--conf', 'conf', conf)}: the score threshold must be in [0, 1]")
     if kind != "topk" or fmt not in NMS_FORMATS or iou is None:
         return None
     return {"iou": float(iou), "conf": float(conf), "class_aware": True}

@@ -25,7 +25,7 @@ from ..data.preprocess import (IMAGE_SUFFIXES, PreprocessConfig, left_out_note, 
                                scan_images)
 from ..fileio import atomic_write_bytes, missing_folders, remove_empty_folders, run_checkpoint
 from ..progress import deprecated_keywords, renamed
-from ..errors import FORCE, OUT, UserError, check_input_size, flag_value, format_size, input_hw, require_out_folder
+from ..errors import FORCE, OUT, BadArgument, UserError, check_input_size, flag_value, format_size, input_hw, require_out_folder
 
 FORMAT = "yolox_edge.calibration"
 VERSION = 1
@@ -149,7 +149,7 @@ def _draw(source: str | Path, count: int, sampling: str, seed: int,
     if sampling not in SAMPLINGS:
         raise UserError(f"unknown sampling {sampling!r}; use one of {', '.join(SAMPLINGS)}")
     if count < 1:
-        raise UserError(f"{flag_value('--count', 'count', count)}: must be at least 1")
+        raise BadArgument(f"{flag_value('--count', 'count', count)}: must be at least 1")
     src = Path(source)
     if not src.exists():
         raise UserError(f"{src}: not found; pass a data spec YAML or a folder of images")

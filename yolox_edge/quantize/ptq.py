@@ -24,7 +24,7 @@ from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..fileio import missing_folders, remove_empty_folders, replace_durably, sha256_file
 from ..progress import deprecated_keywords, renamed, renamed_attribute
-from ..errors import UserError, flag_value
+from ..errors import BadArgument, UserError, flag_value
 from ..engine.checkpoint import checkpoint_category_ids
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, graph_nms, graph_topk, output_folder, output_plan
 from ..export.metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
@@ -118,16 +118,16 @@ def check_preset(name: str) -> None:
 
 
 def check_options(opts: QuantizeOptions) -> None:
-    """UserError for a knob of ``opts`` out of its range (preset, subset_size, max_drop), before
+    """UserError for a knob of ``opts`` out of its range (preset; subset_size and max_drop as BadArgument), before
     any work: the one check of ``run_quantize`` and ``quantize_checkpoint`` (which had none for
     subset_size or max_drop: NNCF took subset_size=0 and max_drop=2 and ran for minutes)."""
     check_preset(opts.preset)
     n = opts.subset_size
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise UserError(f"{flag_value('--subset-size', 'subset_size', n)}: must be at least 1")
+        raise BadArgument(f"{flag_value('--subset-size', 'subset_size', n)}: must be at least 1")
     drop = opts.max_drop
     if isinstance(drop, bool) or not isinstance(drop, (int, float)) or not 0 < drop < 1:
-        raise UserError(f"{flag_value('--max-drop', 'max_drop', drop)}: an absolute AP drop in (0, 1), e.g. 0.005 "
+        raise BadArgument(f"{flag_value('--max-drop', 'max_drop', drop)}: an absolute AP drop in (0, 1), e.g. 0.005 "
                         "for half a point")
 
 

@@ -27,7 +27,7 @@ from typing import Callable
 
 import torch
 
-from ..errors import UserError, flag_value
+from ..errors import BadArgument, UserError, flag_value
 from ..models import Detector
 from ..progress import line_sink
 from .accuracy import needs_data
@@ -144,7 +144,7 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     if not data:
         raise UserError(needs_data(qat=True, why="its train split fine-tunes the quantized model"))
     if epochs < 1:
-        raise UserError(f"{flag_value('--epochs', 'epochs', epochs)}: QAT needs at least one epoch")
+        raise BadArgument(f"{flag_value('--epochs', 'epochs', epochs)}: QAT needs at least one epoch")
     lr = DEFAULT_LR if lr is None else lr
     say = line_sink(log)
     from ..data.spec import read_split_for

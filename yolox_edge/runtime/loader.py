@@ -126,8 +126,8 @@ def set_input_size_of(pred: Predictor, size: int | tuple[int, int], path: str | 
     the path the user typed)."""
     try:
         pred.set_input_size(size)
-    except UserError as e:
-        raise UserError(f"{path}: {e}") from None
+    except UserError as e:  # its class kept: an out-of-range size is a BadArgument (a ValueError too)
+        raise type(e)(f"{path}: {e}") from None
 
 
 @deprecated_keywords(path=renamed("model"))  # its earlier name; the model, as every other call names it
