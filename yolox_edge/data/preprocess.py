@@ -241,7 +241,8 @@ def preprocess(img: np.ndarray, cfg: PreprocessConfig = PreprocessConfig()) -> t
 
 def boxes_to_image(boxes: np.ndarray, ratio: float, image_hw: tuple[int, int]) -> np.ndarray:
     """Network-input xyxy boxes -> original image pixels (undo the letterbox, clip)."""
-    out = np.asarray(boxes, np.float32) / ratio
+    with np.errstate(over="ignore"):  # a box near float32's max (an undertrained model's) becomes inf, clipped below
+        out = np.asarray(boxes, np.float32) / ratio
     out[:, [0, 2]] = out[:, [0, 2]].clip(0, image_hw[1])
     out[:, [1, 3]] = out[:, [1, 3]].clip(0, image_hw[0])
     return out
