@@ -45,7 +45,8 @@ def add_parser(sub) -> None:
     p.add_argument("--warmup", type=non_negative, default=10, help="untimed calls per row and mode first (default 10)")
     p.add_argument("--runs", type=positive, default=100, help="timed runs per row and mode (default 100)")
     p.add_argument("--runs-per-turn", type=positive, default=10,
-                   help="timed runs a row makes in a row before the next row's turn (1: alternate every call)")
+                   help="timed runs a row makes in a row before the next row's turn (default 10; 1: alternate "
+                        "every call)")
     p.add_argument("--fps", type=positive_float, default=None,
                    help="pace each row's runs at this frame rate (a camera app) and report CPU ms per frame, "
                         "runtime threads busy-waiting between frames included")

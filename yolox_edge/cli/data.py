@@ -13,8 +13,9 @@ def add_parser(sub) -> None:
     c = dsub.add_parser("check", help="counts, histograms and problems of a data spec")
     c.add_argument("spec", help="data spec YAML (or a folder holding data.yaml)")
     c.add_argument("--split", action="append", default=None, help="only this split (repeatable)")
-    c.add_argument("--no-decode", action="store_true", help="read image headers only, as train does before it starts "
-                   "(fast; misses an image damaged past its header)")
+    c.add_argument("--no-decode", action="store_true",
+                   help="read image headers and end markers only, as train does before it starts "
+                        "(fast; misses an image damaged between the two)")
     c.add_argument("--threads", type=positive, default=4,
                    help="threads reading images (decoding, or headers with --no-decode)")
     add_json_option(c, "the report")

@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
                    help="NNCF preset (mixed: asymmetric activations; default)")
     p.add_argument("--fast-bias-correction", action=argparse.BooleanOptionalAction, default=True,
                    help="NNCF fast bias correction (default on; --no-fast-bias-correction runs the full one)")
-    p.add_argument("--subset-size", type=positive, default=300, help="calibration images used (at most)")
+    p.add_argument("--subset-size", type=positive, default=300, help="calibration images used (at most; default 300)")
     p.add_argument("--topk", type=non_negative, default=None, help="in-graph top-K (default: the format's export default)")
     p.add_argument("--nms", type=unit_interval, default=None, metavar="IOU",
                    help=f"IoU of the in-graph NMS before top-K (onnx/openvino), default {EVAL_NMS_IOU}")
