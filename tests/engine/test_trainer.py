@@ -835,3 +835,16 @@ def test_a_val_split_with_other_categories_is_refused_or_named_before_training(s
     assert notes == ["note: split 'val' has other classes than 'train' (v5 (id 5), v9 (id 9) vs red (id 1), blue "
                      "(id 2)); evaluation pairs them by position (COCO: sorted id), and the checkpoint keeps "
                      "the names and ids of 'train'"], msgs
+
+
+def test_the_no_aug_clamp_note_counts_one_epoch_as_one(synthetic_coco, tmp_path):
+    """A one-epoch run read 'at most half of the 1 epochs'."""
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "aug": NO_AUG,
+                          "train": {"epochs": 1, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 3,
+                                    "multiscale_range": 0}})
+    said: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(r, data=synthetic_coco(4), out=tmp_path / "run", progress=False, log=said.append,
+                hooks=[_StopAfterFirstEpoch()]).train()
+    assert [m for m in said if "no_aug_epochs" in m] == [
+        "note: train.no_aug_epochs 3 -> 0: at most half of the 1 epoch after warm-up run without Mosaic"]

@@ -332,7 +332,7 @@ class Trainer:
         # said when the run starts; a resume repeated it, about a schedule already under way
         if self.no_aug_epochs != t.no_aug_epochs and t.no_aug_epochs > 0 and resume_ckpt is None:
             self.log(f"note: train.no_aug_epochs {t.no_aug_epochs} -> {self.no_aug_epochs}: at most half of the "
-                     f"{t.epochs} epochs after warm-up run without Mosaic")
+                     f"{t.epochs} epoch{'s' if t.epochs != 1 else ''} after warm-up run without Mosaic")
         self.schedule = WarmCosSchedule(t.basic_lr_per_img * t.batch, t.epochs, self.iters_per_epoch,
                                         t.warmup_epochs, t.warmup_lr_start, t.min_lr_ratio, self.no_aug_epochs)
         if weights is not None:
