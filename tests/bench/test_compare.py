@@ -200,8 +200,8 @@ def test_mode_picks_the_timings_compared(a: dict) -> None:
 
 def test_reports_with_no_row_in_common_are_an_error(a: dict) -> None:
     b = copy.deepcopy(a)
-    for r in b["rows"]:
-        r["label"] = r["label"].replace(".pt", "_int8")
+    for r in b["rows"]:  # other artifacts (rows naming the same artifact otherwise are matched: below)
+        r["label"], r["artifact"] = r["label"].replace(".pt", "_int8"), r["artifact"].replace(".pt", "_int8")
     with pytest.raises(UserError) as e:
         compare_reports(a, b)
     assert str(e.value).startswith("A and B have no row in common (rows are matched by label, thread count and mode): "
@@ -287,3 +287,27 @@ def test_a_damaged_report_names_what_it_lacks(a: dict, tmp_path: Path) -> None:
                           "the file as bench wrote it")
     with pytest.raises(UserError, match="^B: a bench report without"):  # a loaded dict is checked as well
         compare_reports(a, {**a, "rows": [{"label": "x"}]})
+
+
+def test_one_artifact_named_otherwise_in_the_other_run_is_matched_and_said(a: dict) -> None:
+    """bench names a row by the shortest path telling its run's artifacts apart: `q/tiny.pt` beside
+    another tiny.pt reads `q/tiny.pt [...]`, alone `tiny.pt [...]`; such rows were left unmatched."""
+    long_label = "q/tiny.pt [torch fp32]"
+    for r in a["rows"]:
+        if r["label"] == TINY:
+            r["label"], r["artifact"] = long_label, "q/tiny.pt"
+    b = copy.deepcopy(a)
+    for r in b["rows"]:
+        if r["label"] == long_label:
+            r["label"], r["artifact"] = TINY, "./q/tiny.pt"  # the same path, typed otherwise
+    b["rows"] = [r for r in b["rows"] if r["label"] != TINY2]  # B benched it alone
+    cmp = compare_reports(a, b)
+    assert {r.label for r in cmp.rows} == {long_label} and len(cmp.rows) == 4
+    assert {k[0] for k in cmp.only_a} == {TINY2} and cmp.only_b == []
+    assert [d.line for d in cmp.differences if d.what == "row label"] == [
+        f"row label: {TINY!r} in B is {long_label!r} in A (the same artifact; bench names rows by the shortest path "
+        "that tells the artifacts of its run apart)"]
+    for r in b["rows"]:  # another artifact under the same short name: not the same row
+        r["artifact"] = "other/tiny.pt"
+    with pytest.raises(UserError, match="no row in common"):
+        compare_reports(a, b)

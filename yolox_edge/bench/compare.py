@@ -209,6 +209,8 @@ def compare_reports(a: dict | str | Path, b: dict | str | Path, *, tolerance: fl
         raise BadArgument(f"{flag_value('--tolerance', 'tolerance', tolerance)}: must be a percentage of at least 0")
     ra, name_a = _load(a, "A")
     rb, name_b = _load(b, "B")
+    same = _same_run(a, b, ra, rb)
+    rb, renamed_rows = _aligned(ra, rb)
     modes = _modes(ra, rb, name_a, name_b, mode)
     keyed_a, keyed_b = _keyed(ra, modes), _keyed(rb, modes)
     common = [k for k in keyed_a if k in keyed_b]
@@ -231,8 +233,46 @@ def compare_reports(a: dict | str | Path, b: dict | str | Path, *, tolerance: fl
     return BenchComparison(name_a, name_b, float(tolerance), modes, rows,
                            only_a=[k for k in keyed_a if k not in keyed_b],
                            only_b=[k for k in keyed_b if k not in keyed_a],
-                           differences=differences(ra, rb, rows, all_modes=mode == "both"),
-                           flags_a=run_flags(ra), flags_b=run_flags(rb), same_run=_same_run(a, b, ra, rb))
+                           differences=renamed_rows + differences(ra, rb, rows, all_modes=mode == "both"),
+                           flags_a=run_flags(ra), flags_b=run_flags(rb), same_run=same)
+
+
+def _row_source(label: str, artifact: object) -> tuple[str, str] | None:
+    """(the artifact's path, normalised; the label's "[backend precision]" part), or None for a row
+    without both."""
+    if not isinstance(artifact, str) or not label.endswith("]") or " [" not in label:
+        return None
+    return os.path.normpath(artifact), label[label.rindex(" ["):]
+
+
+def _aligned(ra: dict, rb: dict) -> tuple[dict, list[Difference]]:
+    """``rb`` with each row label that A names otherwise given A's label, where both rows time the
+    same artifact (its path as typed) in the same backend and precision; and a Difference naming
+    each such pair. bench names a row by the shortest path that tells its artifacts apart, so the
+    same ``int8/ncnn`` reads ``ncnn [...]`` in a run that benched no other ``ncnn`` folder."""
+    labels_a = {r["label"] for r in ra["rows"]}
+    labels_b = {r["label"] for r in rb["rows"]}
+    by_source: dict[tuple[str, str], set[str]] = {}
+    for r in ra["rows"]:
+        src = _row_source(r["label"], r.get("artifact"))
+        if src is not None and r["label"] not in labels_b:
+            by_source.setdefault(src, set()).add(r["label"])
+    rename: dict[str, str] = {}
+    for r in rb["rows"]:
+        src = _row_source(r["label"], r.get("artifact"))
+        if r["label"] in labels_a or src is None or len(by_source.get(src, ())) != 1:
+            continue
+        rename.setdefault(r["label"], next(iter(by_source[src])))
+    if len(set(rename.values())) != len(rename):  # two B labels onto one A label: leave them apart
+        return rb, []
+    if not rename:
+        return rb, []
+    out = dict(rb, rows=[dict(r, label=rename.get(r["label"], r["label"])) for r in rb["rows"]])
+    notes = [Difference("row label", a_label, b_label,
+                        f"row label: {b_label!r} in B is {a_label!r} in A (the same artifact; bench names rows by "
+                        "the shortest path that tells the artifacts of its run apart)")
+             for b_label, a_label in rename.items()]
+    return out, notes
 
 
 def _same_run(a: dict | str | Path, b: dict | str | Path, ra: dict, rb: dict) -> str | None:
