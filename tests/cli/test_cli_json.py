@@ -148,3 +148,42 @@ def test_predict_save_dir_flushes_each_image_and_the_folder_once(run_cli, small,
     assert code == (0 if not stop_at else 130), err
     last = max(fsync_log.assert_durable(p) for p in images)
     assert _folder_flushes(fsync_log, vis) == 1 and fsync_log.synced(vis, last + 1), fsync_log.events
+
+
+def test_json_naming_a_file_the_command_uses_is_refused_and_left_alone(run_cli, small, tmp_path) -> None:
+    """--json over an input replaced it and exited 0: the run being compared, an export's
+    metadata, a calibration set's manifest, the data spec's labels. Refused first, file untouched."""
+    export, calib, data = tmp_path / "export", tmp_path / "calib", tmp_path / "data"
+    for d in (export, calib, data / "imgs"):
+        d.mkdir(parents=True)
+    (export / "metadata.json").write_text('{"meta": 1}')
+    (export / "yolox_test.onnx").write_bytes(b"onnx")
+    (calib / "manifest.json").write_text('{"manifest": 1}')
+    (data / "gt.json").write_text('{"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}]}')
+    (data / "data.yaml").write_text("format: coco\nval: {annotations: gt.json, images: imgs}\n")
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text('{"run": "a"}')
+    b.write_text('{"run": "b"}')
+    before = {p: p.read_bytes() for p in (a, b, export / "metadata.json", calib / "manifest.json", data / "gt.json")}
+    cases = [
+        (["bench-compare", a, b], b, ""),
+        (["bench-compare", a, b], tmp_path / "." / "a.json", ""),
+        (["info", export], export / "metadata.json", f"(that of {export})"),
+        (["info", export / "yolox_test.onnx"], export / "metadata.json", "(that of"),
+        (["predict", export, small / "img.jpg"], export / "metadata.json", "(that of"),
+        (["bench", export, "--runs", "1"], export / "metadata.json", "(that of"),
+        (["eval", export, "--data", data / "data.yaml"], export / "metadata.json", "(that of"),
+        (["calibrate", "--show", calib], calib / "manifest.json", f"(that of {calib})"),
+        (["calibrate", "--data", small, "--out", tmp_path / "new_calib", "--img-size", "32"],
+         tmp_path / "new_calib" / "manifest.json", "uses;"),  # the manifest this run writes
+    ]
+    for args, target, named in cases:
+        code, _out, err = run_cli(*args, "--json", target)
+        assert code == 2 and "Traceback" not in err, (args, err)
+        assert f"{target}: --json names a file this command uses" in err and named in err, (args, err)
+    for args in (["eval", small / "m.pt", "--data", data / "data.yaml"], ["data", "check", data / "data.yaml"],
+                 ["calibrate", "--data", data / "data.yaml", "--out", tmp_path / "c2", "--img-size", "32"]):
+        code, _out, err = run_cli(*args, "--json", data / "gt.json")
+        assert code == 2 and "--json names a file of the data spec" in err, (args, err)
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (tmp_path / "new_calib").exists() and not (tmp_path / "c2").exists()

@@ -88,7 +88,7 @@ def run(args) -> int:
 
     if args.plot_out and Path(args.plot_out).suffix.lower() not in PLOT_FORMATS:
         raise UserError(f"--plot {args.plot_out}: name the chart {', '.join('NAME' + s for s in PLOT_FORMATS)}")
-    check_json_target(args)
+    check_json_target(args, reads=(*args.artifacts, args.baseline, args.image), data=args.data)
     for what, path in (("CSV", args.csv_out), ("table", args.md_out),
                        ("plot", args.plot_out)):
         if path:  # results are written at the end: refuse a bad path before minutes of timing

@@ -27,7 +27,7 @@ def run(args) -> int:
     from ..bench.compare import compare_reports, comparison_table
     from ..errors import UserError
 
-    check_json_target(args)
+    check_json_target(args, reads=(args.a, args.b))
     cmp = compare_reports(args.a, args.b, tolerance=args.tolerance, mode=args.mode)
     if cmp.same_run and args.fail_slower is not None:
         # Exit 2, as for two reports with no row in common: a gate fed one run twice (a CI script's

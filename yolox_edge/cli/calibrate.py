@@ -50,7 +50,9 @@ def run(args) -> int:
     from ..quantize.calib import (build_calibration_set, calibration_stats, load_calibration_set, manifest_bytes,
                                   stopped_note)
 
-    check_json_target(args)
+    # --out's manifest.json too: this run writes it, and the JSON over it would leave a set without one
+    check_json_target(args, reads=(args.show, args.data, args.out and Path(args.out) / "manifest.json"),
+                      data=args.data)
     if args.show and args.build_flags:
         given = ", ".join(dict.fromkeys(args.build_flags))
         raise UserError(f"--show {args.show} only prints an existing set; it takes no build flags (got {given}): "

@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
 
 def run_check(args) -> int:
     from ..data.check import check_dataset, format_report
-    check_json_target(args)
+    check_json_target(args, data=args.spec)
     report = check_dataset(args.spec, splits=args.split, decode=not args.no_decode, threads=args.threads,
                            progress=not args.no_progress)
     write_json(report, args.json_out)

@@ -58,7 +58,8 @@ def run(args) -> int:
     from ..engine.evaluator import evaluate_model
     from ..fileio import StagedFiles
 
-    check_json_target(args)  # written after the evaluation: refuse a bad path first
+    # written after the evaluation: a bad path, the spec's labels or the export's metadata refused first
+    check_json_target(args, reads=(args.model,), data=args.data)
     outputs = [(flag, value) for flag, value in (("--coco-results", args.coco_results), ("--coco-gt", args.coco_gt),
                                                  ("--json", args.json_out)) if value and value != STDOUT]
     for (flag, value), (other, second) in itertools.combinations(outputs, 2):

@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..describe import describe_artifact, describe_lines
 
-    check_json_target(args)
+    check_json_target(args, reads=(args.artifact,))
     info = describe_artifact(args.artifact)
     write_json(info, args.json_out)
     print("\n".join(describe_lines(info)), file=report_stream(args))

@@ -202,7 +202,7 @@ def run(args) -> int:
     from ..runtime.video import check_video, is_video
     from ..visualize import draw_detections, write_image
 
-    check_json_target(args)
+    check_json_target(args, reads=(args.model,))
     live = _live_source(args)
     if live is not None:
         from .predict_live import run_live

@@ -59,6 +59,22 @@ class DataSpec:
         return {k: (self.path.parent / v) for k, v in entry.items()}
 
 
+def refuse_data_file(target: str | Path, data: str | Path, flag: str) -> None:
+    """UserError when ``target`` is one of the data spec's own files (a split's annotation json):
+    the results, ground truth or report written there would replace the user's labels. A ``data``
+    that is no readable spec (a folder of images) names no such file: nothing is refused."""
+    try:
+        spec = load_spec(data)
+        own = [p for name in spec.splits for p in spec.split_paths(name).values() if p is not None]
+    except (UserError, OSError, ValueError, TypeError, AttributeError):
+        return
+    here = Path(target).resolve()
+    for p in own:
+        if Path(p).resolve() == here:
+            raise UserError(f"{target}: {flag} names a file of the data spec {data} (its labels); writing there "
+                            "would replace them: choose another file name")
+
+
 READERS: dict[str, Callable[["DataSpec", str], Split]] = {}
 
 

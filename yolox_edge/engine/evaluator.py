@@ -13,7 +13,7 @@ import numpy as np
 
 from ..data.preprocess import read_image
 from ..data.sample import Sample
-from ..data.spec import Split, read_split
+from ..data.spec import Split, read_split, refuse_data_file
 from ..errors import UserError, in_python
 from ..fileio import StagedFiles, atomic_write_bytes, require_writable
 from ..postprocess import Detections
@@ -412,7 +412,7 @@ def evaluate_model(model: str | Path, *, data: str | Path, split: str = "val",
     split_data = read_split(data, split)
     for target, flag in ((coco_results, "--coco-results"), (coco_gt, "--coco-gt")):
         if target is not None:
-            _refuse_data_file(Path(target), data, flag)
+            refuse_data_file(Path(target), data, flag)
     pred = load_predictor(model, threads=threads, precision_hint=precision_hint, img_size=img_size)
     require_same_class_count(pred, split_data, str(model), str(data))
     hooks = []
@@ -501,23 +501,6 @@ def _annotation_file(data: str | Path, split: str) -> str:
         return str(load_spec(data).split_paths(split)["annotations"])
     except (UserError, OSError, ValueError, TypeError, KeyError, AttributeError):
         return str(data)
-
-
-def _refuse_data_file(target: Path, data: str | Path, flag: str) -> None:
-    """UserError when ``target`` is one of the data spec's own files (a split's annotation json):
-    the results or ground truth written there would replace the user's labels."""
-    from ..data.spec import load_spec
-
-    try:
-        spec = load_spec(data)
-        own = [p for name in spec.splits for p in spec.split_paths(name).values() if p is not None]
-    except (UserError, OSError, ValueError, TypeError, AttributeError):
-        return  # not a spec file (a folder of images): it names no annotation file
-    here = target.resolve()
-    for p in own:
-        if Path(p).resolve() == here:
-            raise UserError(f"{target}: {flag} names a file of the data spec {data} (its labels); writing there "
-                            "would replace them: choose another file name")
 
 
 def _finite(r: dict) -> bool:
