@@ -242,6 +242,31 @@ def test_predict_a_folder(bad: Path, tmp_path: Path, run_cli) -> None:
     assert_one_line_error(run_cli("predict", bad / "good.pt", tmp_path / "empty"), "no images in this folder")
 
 
+def test_predict_save_dir_that_cannot_be_written_fails_before_the_model_loads(bad: Path, tmp_path: Path, run_cli,
+                                                                             monkeypatch) -> None:
+    """--save-dir a file, under a file or read-only: one line before the model loads (it was found at
+    the first annotated copy, after the image was predicted, under a 'stopped by' line)."""
+    import os
+
+    import yolox_edge.cli.predict as predict_cli
+
+    def never(args):
+        raise AssertionError("the model loaded before --save-dir was checked")
+
+    monkeypatch.setattr(predict_cli, "predictor_from_args", never)
+    plain = tmp_path / "plain_file.jpg"
+    plain.write_text("user's file")
+    assert_one_line_error(run_cli("predict", bad / "good.pt", bad / "ok.jpg", "--save-dir", plain),
+                          str(plain), "exists and is not a folder", "--save-dir")
+    assert_one_line_error(run_cli("predict", bad / "good.pt", bad / "ok.jpg", "--save-dir", plain / "vis"),
+                          str(plain / "vis"), "is a file, not a folder", "--save-dir")
+    assert plain.read_text() == "user's file"
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if Path(p) == tmp_path else real_access(p, mode))
+    assert_one_line_error(run_cli("predict", bad / "good.pt", bad / "ok.jpg", "--save-dir", tmp_path / "vis"),
+                          str(tmp_path / "vis"), "cannot be written", "--save-dir")
+
+
 def test_demo_variant_mistakes_are_one_line(bad: Path, run_cli) -> None:
     line = assert_one_line_error(run_cli("demo", "--variant", "foo"), "--variant", "'foo'")
     assert "nano" in line  # the known names

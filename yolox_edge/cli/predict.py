@@ -198,7 +198,7 @@ def run(args) -> int:
     import sys
 
     from ..data.preprocess import read_image
-    from ..errors import UserError
+    from ..errors import UserError, require_out_folder
     from ..runtime.video import check_video, is_video
     from ..visualize import draw_detections, write_image
 
@@ -207,6 +207,10 @@ def run(args) -> int:
     if live is not None:
         from .predict_live import run_live
         return run_live(args, live)
+    if args.save_dir:
+        # a file or a read-only folder there failed only at the first annotated copy, after the model
+        # loaded and the image was done, with a stop line above the error
+        require_out_folder(args.save_dir, "--save-dir")
     paths = _expand(args.images, args.save_dir)
     taken: set[str] = set()
     if args.save_dir:
