@@ -117,6 +117,22 @@ def test_qat_refuses_data_of_another_class_count(tiny_ckpt, refdata, tmp_path):
         run_qat(model, ckpt, cal, str(refdata / "coco_tiny" / "data.yaml"), log=lambda *_: None)
 
 
+def test_qat_data_mistakes_are_one_line_before_the_run_starts(tiny_ckpt, tiny_calib, tmp_path, run_cli):
+    """quantize --qat with a spec of another class count, or a damaged one: the one error line, no
+    'stopped during QAT fine-tuning' line above it and no --out made (found when QAT began)."""
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "one.json").write_text('{"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}]}')
+    (tmp_path / "cut.json").write_text('{"images": [], "annotations": [')
+    for name, says in (("one", "1 classes, the model has 3"), ("cut", "not valid COCO json")):
+        spec = tmp_path / f"{name}.yaml"
+        spec.write_text(f"format: coco\ntrain: {{annotations: {name}.json, images: imgs}}\n")
+        code, _out, err = run_cli("quantize", tiny_ckpt, "--calib", tiny_calib, "--format", "onnx", "--qat",
+                                  "--data", spec, "--out", tmp_path / "out", "--no-progress")
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and says in lines[0], err
+        assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_qat_keeps_the_start_when_fine_tuning_does_not_help(tiny_ckpt, shapes_spec, tmp_path):
     """A learning rate that wrecks the weights: QAT hands back the calibrated start (epoch 0)."""

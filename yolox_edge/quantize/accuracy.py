@@ -30,6 +30,8 @@ EXACT_INPUT = "pixels 0..255, exact"  # metadata ``input_quantizer``: set by pix
 CALIBRATED_INPUT = "calibrated"  # NNCF's own input quantizer, as it calibrated and scored it
 MIN_VAL_IMAGES = 2  # below this, "the whole split" and NNCF's one-image probe cannot be told apart
 ACCURACY_CONTROL = in_python("--accuracy-control", "accuracy_control=True")
+# what a data spec of another class count is told under --qat (run_quantize checks it first, run_qat again)
+QAT_DATA_ADVICE = "QAT fine-tunes on the data the model was trained for"
 
 
 def needs_data(*, report: bool = False, accuracy_control: bool = False, qat: bool = False, why: str = "") -> str:

@@ -10,7 +10,7 @@ from ..errors import FORCE, OUT, UserError, check_input_size, input_hw, require_
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
 from ..progress import deprecated_keywords, line_sink, renamed
 from ..threads import check_threads, torch_threads
-from .accuracy import check_val_images, needs_data, summary_lines
+from .accuracy import QAT_DATA_ADVICE, check_val_images, needs_data, summary_lines
 from .calib import load_calibration_set
 from .nncf_quiet import quiet_nncf
 from .ptq import FORMATS, QuantizeOptions, QuantizeResult, check_options, quantize_detector
@@ -84,6 +84,10 @@ def run_quantize(model: str | Path, *, calib: str | Path, formats: str | list[st
         if not qat:  # run_qat says them of the same spec's train split (the same names and ids), first thing
             for note in model_data_notes(ckpt["class_names"], ckpt.get("category_ids"), val):
                 say(note)
+    if data and qat:  # run_qat reads it first thing, but inside the staged run: a bad spec was two lines
+        from ..data.spec import read_split_for
+
+        read_split_for(data, "train", len(ckpt["class_names"]), QAT_DATA_ADVICE)
     cal = load_calibration_set(calib, img_size=tuple(ckpt["preprocess"]["input_size"]))
     _refuse_earlier(formats, out, force)
     h, w = cal.size  # written width x height, as --img-size takes it and calibrate prints it

@@ -30,7 +30,7 @@ import torch
 from ..errors import BadArgument, UserError, flag_value
 from ..models import Detector
 from ..progress import line_sink
-from .accuracy import needs_data
+from .accuracy import QAT_DATA_ADVICE, needs_data
 from .calib import CalibrationSet
 from .fold import fold_batchnorm
 
@@ -149,8 +149,7 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     say = line_sink(log)
     from ..data.spec import read_split_for
 
-    train = read_split_for(data, "train", len(ckpt["class_names"]),
-                           "QAT fine-tunes on the data the model was trained for")
+    train = read_split_for(data, "train", len(ckpt["class_names"]), QAT_DATA_ADVICE)
     from ..engine.evaluator import model_data_notes
 
     # the class count alone was checked: other names or ids fine-tune class i on the data's i-th class
