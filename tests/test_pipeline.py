@@ -172,6 +172,20 @@ def test_a_used_out_is_refused_before_any_step(tmp_path) -> None:
     assert not lines and not (tmp_path / "run" / "data").exists()  # no data generated first
 
 
+def test_an_out_that_is_a_file_is_refused_naming_out(tmp_path) -> None:
+    """A file at --out (or above it) was mkdir's bare 'File exists' from the CLI's OSError line."""
+    from yolox_edge.errors import UserError
+    from yolox_edge.pipeline import run_pipeline
+
+    plain = tmp_path / "notes.txt"
+    plain.write_text("user's file")
+    with pytest.raises(UserError, match=re.escape(f"{plain}: exists and is not a folder; choose another --out")):
+        run_pipeline(out=plain, progress=False, log=None)
+    with pytest.raises(UserError, match=re.escape(f"{plain} is a file, not a folder; choose another --out")):
+        run_pipeline(out=plain / "run", resume=True, progress=False, log=None)
+    assert plain.read_text() == "user's file"
+
+
 def test_epochs_of_the_wrong_type_is_refused_before_any_step(tmp_path) -> None:
     """run_pipeline(epochs='x') named '--set (overrides= in Python)', after step 1 made the data."""
     from yolox_edge.errors import UserError

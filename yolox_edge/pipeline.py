@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from .thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
-from .errors import UserError, flag_value, format_size
+from .errors import UserError, flag_value, format_size, require_out_folder
 from .progress import deprecated_keywords, line_sink
 
 # The pipeline's calls, not the helpers imported here (UserError, format_size, line_sink, ...).
@@ -135,7 +135,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     check_img_size(img_size)  # before any step: a size off the 32 grid would fail at training
     if epochs is not None:  # epochs="x" too, not after step 1 has written the data
         apply_flag(Recipe(), "train.epochs", epochs, "--epochs", "epochs")
-    out = Path(out)
+    # a file there (or above it) or a read-only folder: one line naming --out, not mkdir's 'File exists'
+    out = require_out_folder(out)
     if not resume:  # before step 1 writes data into a folder the training step would refuse
         refuse_earlier_run(out / "train")
     out.mkdir(parents=True, exist_ok=True)
