@@ -318,3 +318,12 @@ def test_an_image_pillow_cannot_size_is_sized_by_opencv_and_used(tmp_path: Path)
                                    "val: {images: JPEGImages, annotations: Annotations}\n")
     split = read_split(voc / "data.yaml", "val")
     assert split.problems == [] and [(s.image.name, s.width, s.height) for s in split.samples] == [("sky.hdr", 64, 48)]
+
+
+def test_a_spec_naming_no_split_is_one_line_and_exit_2(tmp_path: Path, run_cli) -> None:
+    """It printed an empty table and 'problems: 0' and exited 0, as if the dataset were clean."""
+    (tmp_path / "data.yaml").write_text("format: coco\nnames: [car]\n")
+    with pytest.raises(UserError, match=r"data\.yaml: names no split, so there is nothing to check"):
+        check.check_dataset(tmp_path / "data.yaml", progress=False)
+    code, out, err = run_cli("data", "check", tmp_path / "data.yaml")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "names no split" in err

@@ -524,7 +524,8 @@ def check_dataset(data: str | Path, *, splits: list[str] | None = None, decode: 
     """Counts per split, class and box-size histograms, and every problem (one string each), of the
     data spec ``data`` (its ``splits``, default all).
 
-    ``decode=False`` reads image headers only (fast; misses an image damaged past its header).
+    ``decode=False`` reads image headers and end markers only (fast; misses an image damaged
+    between the two).
     ``threads`` (at least 1) read the images. ``splits`` was positional, ``spec_path=`` the name of
     ``data``: those forms still work, with a DeprecationWarning.
     """
@@ -536,6 +537,9 @@ def check_dataset(data: str | Path, *, splits: list[str] | None = None, decode: 
         raise BadArgument("threads must be a whole number of at least 1 (the threads reading images), not None")
     check_threads(threads)
     spec = load_spec(data)
+    if not spec.splits:  # an empty table, 'problems: 0' and exit 0 read as a clean dataset
+        raise UserError(f"{spec.path}: names no split, so there is nothing to check; add its train: and val: "
+                        "splits (README, 'Data spec')")
     for name in splits or []:  # asked for by the user: their mistake, not the data's
         spec.require_split(name)
     report: dict = {"spec": str(spec.path), "format": spec.format, "splits": {}, "problems": [],
