@@ -162,3 +162,30 @@ def test_graph_nms_takes_iou_and_conf() -> None:
     assert graph_nms("topk", "ncnn", iou=0.5) is None and graph_nms("topk", "onnx", iou=None) is None
     with pytest.raises(UserError, match=r"--conf 2 \(conf=2 in Python\)"):
         graph_nms("topk", "onnx", conf=2)
+
+
+def test_a_ctrl_c_while_onnxruntime_imports_for_onnxslim_stops_the_export(tiny_ckpt, tmp_path, monkeypatch) -> None:
+    """onnxslim imports onnxruntime inside a bare 'except:' on its first slim(): a Ctrl-C that came
+    in that import (seen with a real SIGINT a moment after the traced file appeared) was swallowed,
+    and the export went on to exit 0 with the new files in place."""
+    import importlib.abc
+    import importlib.util
+    import sys
+
+    class StoppedImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        """onnxruntime is found (onnxslim asks first), and a Ctrl-C comes in its first import; later
+        imports (onnxslim's constant folding) find the real one."""
+
+        def find_spec(self, name, path=None, target=None):
+            return importlib.util.spec_from_loader(name, self) if name == "onnxruntime" else None
+
+        def exec_module(self, module):
+            sys.meta_path.remove(self)
+            raise KeyboardInterrupt
+
+    for name in [n for n in sys.modules if n == "onnxruntime" or n.startswith("onnxruntime.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [StoppedImport(), *sys.meta_path])
+    with pytest.raises(KeyboardInterrupt):
+        export_model(tiny_ckpt, format="onnx", out=tmp_path / "exp")
+    assert not (tmp_path / "exp").exists()

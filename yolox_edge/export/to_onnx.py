@@ -1,6 +1,8 @@
 """ONNX export: TorchScript exporter (opset 17), onnxslim, onnx.checker."""
 from __future__ import annotations
 
+import contextlib
+import importlib
 import warnings
 from pathlib import Path
 
@@ -31,6 +33,12 @@ def export_onnx(deploy: DeployModel, example: torch.Tensor, path: Path, *, dynam
         # dynamo=True needs onnxscript (not a dependency); the TorchScript path covers opset 17.
         torch.onnx.export(deploy, (example,), str(path), input_names=[INPUT_NAME], output_names=names,
                           opset_version=OPSET, dynamic_axes=axes, dynamo=False)
+    # onnxslim imports onnxruntime on its first slim() inside a bare 'except:', so a Ctrl-C or
+    # SIGTERM in that import (a few tenths of a second) was swallowed and the export finished with
+    # exit 0. Imported here first, a stop in it stops the export; a broken or absent onnxruntime
+    # is still onnxslim's to work without.
+    with contextlib.suppress(Exception):
+        importlib.import_module("onnxruntime")
     model = onnxslim.slim(onnx.load(str(path)))
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(path))
