@@ -770,3 +770,40 @@ def test_a_stopped_video_keeps_its_annotated_frames_so_far(run_cli, bad, tmp_pat
     code, _, err = run_cli("predict", bad / "good.pt", clip, "--save-dir", vis)
     assert code == 130 and frames_in(vis / "clip_pred.mp4") == 2, err
     assert "clip_pred.mp4 kept with its 2 frames done (a playable video, over an earlier run's)" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["export", "m.pt", "--format", "onnx", "--out", "o"],
+    ["quantize", "m.pt", "--calib", "c", "--out", "o"],
+    ["calibrate", "--data", "d", "--out", "o"],
+    ["convert", "m.pt", "--to", "test", "--calib", "c", "--out", "o"],
+    ["package", "a", "--target", "ncnn", "--out", "o.zip"],
+    ["bench", "a", "--json", "b.json"],
+], ids=lambda a: a[0])
+def test_sigterm_stops_every_command_as_ctrl_c_does(run_cli, monkeypatch, argv) -> None:
+    """SIGTERM (systemd, docker stop, timeout) was a stop only for train, pipeline, eval and
+    predict: it ended these without a word and without their cleanup, an export's temp folder and
+    the empty --out it made left behind. It is now Ctrl-C's stop with exit 143, the handler put back."""
+    import importlib
+    import os
+    import signal
+    import time
+
+    def terminated(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(2)  # the handler raises in here
+        return 0
+
+    monkeypatch.setattr(importlib.import_module(f"yolox_edge.cli.{argv[0]}"), "run", terminated)
+    got: list[int] = []
+
+    def mine(signum, frame):  # without a handler of the CLI's this one takes the signal, not pytest's end
+        got.append(signum)
+
+    before = signal.signal(signal.SIGTERM, mine)
+    try:
+        code, _, err = run_cli(*argv)
+        assert code == 143 and err.strip() == f"yolox-edge {argv[0]}: stopped by SIGTERM", (code, err, got)
+        assert not got and signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -105,10 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     command = " ".join(filter(None, (args.command, getattr(args, "data_command", None))))  # 'data check'
     try:
-        if command in RESUMABLE:  # long, resumable: a SIGTERM is reported as Ctrl-C is
-            with sigterm_stops():
-                return int(args.func(args) or 0)
-        return int(args.func(args) or 0)
+        # SIGTERM (systemd, docker stop, timeout) stops every command as Ctrl-C does: unhandled, it
+        # ended export, quantize, calibrate, package, bench and convert without a word, their temps
+        # and staging folders left in --out (an export's never swept) and no line saying what --out holds
+        with sigterm_stops():
+            return int(args.func(args) or 0)
     except UserError as e:
         print(f"yolox-edge {command}: error: {e}", file=sys.stderr)
         return e.exit_code
