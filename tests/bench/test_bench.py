@@ -745,3 +745,29 @@ def test_bench_names_each_models_best_row_when_it_times_several(tiny_ckpt, run_c
     assert line.index("test ") < line.index("test_hswish ") and line.count("thread(s)") == 2, line
     code, out, err = run_cli("bench", tiny_ckpt, *args)  # one model: its best is the headline, no second line
     assert code == 0 and "best per model" not in out, err
+
+
+def test_a_stop_before_the_last_output_leaves_every_earlier_output_as_it_was(tiny_ckpt, tmp_path, monkeypatch,
+                                                                            run_cli):
+    """bench wrote --json, --csv, --md and --plot one after another: a stop in between left this
+    run's JSON beside an earlier run's chart. They are renamed into place together now."""
+    import yolox_edge.bench as bench_pkg
+
+    outs = {flag: tmp_path / f"run{suffix}" for flag, suffix in
+            (("--json", ".json"), ("--csv", ".csv"), ("--md", ".md"), ("--plot", ".png"))}
+    for path in outs.values():
+        path.write_text("an earlier run's")
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench_pkg, "write_plot", stopped)
+    args = [x for flag, path in outs.items() for x in (flag, path)]
+    code, _out, _err = run_cli("bench", tiny_ckpt, "--runs", "2", "--warmup", "0", "--no-rss", *args)
+    assert code == 130
+    assert all(p.read_text() == "an earlier run's" for p in outs.values())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in outs.values())  # no temp left
+    monkeypatch.undo()
+    code, _out, err = run_cli("bench", tiny_ckpt, "--runs", "2", "--warmup", "0", "--no-rss", *args)
+    assert code == 0, err
+    assert all(p.read_bytes() != b"an earlier run's" for p in outs.values())

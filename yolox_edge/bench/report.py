@@ -6,7 +6,7 @@ import io
 import statistics
 from pathlib import Path
 
-from ..fileio import atomic_write_bytes, mib
+from ..fileio import StagedFiles, atomic_write_bytes, mib
 from .cores import cpu_span, oversubscribed
 from .hostload import host_load_warning
 
@@ -252,9 +252,10 @@ def best_by_variant(result: dict, mode: str = "e2e") -> dict[str, dict]:
     return out
 
 
-def write_csv(result: dict, path: str | Path) -> None:
+def write_csv(result: dict, path: str | Path, files: StagedFiles | None = None) -> None:
     """One CSV row per bench row and timing mode (``model``, ``e2e``): latency statistics in ms,
-    sizes, AP and CPU time, as ``bench --csv`` writes it."""
+    sizes, AP and CPU time, as ``bench --csv`` writes it. ``files``: staged there, renamed into
+    place with the run's other outputs by its ``commit``."""
     buf = io.StringIO()
     w = csv.writer(buf)
     cols = ["label", "artifact", "backend", "precision", "effective_precision", "threads", "mode",
@@ -267,11 +268,12 @@ def write_csv(result: dict, path: str | Path) -> None:
                         mode, *(s[k] for k in ("min", "p50", "p90", "p99", "mean", "std", "ips", "n")),
                         r["size_bytes"], r["output_bytes_per_image"], r["peak_rss_mb"], r["params_m"], r["gflops"],
                         r["ap"], r["ap50"], (r.get("cpu_ms") or {}).get(mode), r.get("oversubscribed")])
-    atomic_write_bytes(path, lambda f: f.write(buf.getvalue().encode()))
+    (files.write if files is not None else atomic_write_bytes)(path, lambda f: f.write(buf.getvalue().encode()))
 
 
-def write_plot(result: dict, path: str | Path) -> None:
-    """Latency vs AP (the paper's Figure 1 for this device) when AP is known, else a bar chart."""
+def write_plot(result: dict, path: str | Path, files: StagedFiles | None = None) -> None:
+    """Latency vs AP (the paper's Figure 1 for this device) when AP is known, else a bar chart.
+    ``files``: as for ``write_csv``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -289,7 +291,7 @@ def write_plot(result: dict, path: str | Path) -> None:
     fmt = Path(path).suffix.lower().lstrip(".") or "png"
     fig.savefig(buf, format=fmt, dpi=110, bbox_inches="tight")  # long row labels stay whole
     plt.close(fig)
-    atomic_write_bytes(path, lambda f: f.write(buf.getvalue()))
+    (files.write if files is not None else atomic_write_bytes)(path, lambda f: f.write(buf.getvalue()))
 
 
 def chart_labels(result: dict) -> list[str]:

@@ -84,7 +84,7 @@ def run(args) -> int:
     from ..bench import best_by_variant, best_ratio, markdown_table, run_bench, write_csv, write_plot
     from ..bench.report import headline_mode, oversubscription_note
     from ..bench.runner import check_core_choice
-    from ..fileio import atomic_write_bytes, require_writable
+    from ..fileio import StagedFiles, require_writable
 
     if args.plot_out and Path(args.plot_out).suffix.lower() not in PLOT_FORMATS:
         raise UserError(f"--plot {args.plot_out}: name the chart {', '.join('NAME' + s for s in PLOT_FORMATS)}")
@@ -109,23 +109,26 @@ def run(args) -> int:
                     precision_hints=args.precision_hint, runs_per_turn=args.runs_per_turn, fps=args.fps,
                     progress=not args.no_progress)
     table = markdown_table(res)
-    write_json(res, args.json_out)
-    out = report_stream(args)
-    print(table, file=out)
-    mode = headline_mode(res)  # the speed-up column's mode: --mode model has one too
-    best = best_ratio(res, mode)
-    if best:
-        print(f"best {'end-to-end' if mode == 'e2e' else 'model-only'} speed-up vs the official-style baseline: "
-              f"{best['ratio']:.2f}x "
-              f"({best['label']}, {best['threads']} thread(s))", file=out)
-        per = best_by_variant(res, mode)
-        if len(per) > 1:  # several models: the overall best may be another model's than the one asked about
-            print("best per model: " + "; ".join(f"{v} {b['ratio']:.2f}x ({b['label']}, {b['threads']} thread(s))"
-                                                 for v, b in per.items()), file=out)
-    if args.csv_out:
-        write_csv(res, args.csv_out)
-    if args.md_out:
-        atomic_write_bytes(Path(args.md_out), lambda f: f.write(table.encode()))
-    if args.plot_out:
-        write_plot(res, args.plot_out)
+    # The run's files are renamed into place together at the end: a stop between two of them left
+    # this run's JSON beside an earlier run's plot, with nothing saying which was which.
+    with StagedFiles() as files:
+        write_json(res, args.json_out, files)
+        out = report_stream(args)
+        print(table, file=out)
+        mode = headline_mode(res)  # the speed-up column's mode: --mode model has one too
+        best = best_ratio(res, mode)
+        if best:
+            print(f"best {'end-to-end' if mode == 'e2e' else 'model-only'} speed-up vs the official-style baseline: "
+                  f"{best['ratio']:.2f}x "
+                  f"({best['label']}, {best['threads']} thread(s))", file=out)
+            per = best_by_variant(res, mode)
+            if len(per) > 1:  # several models: the overall best may be another model's than the one asked about
+                print("best per model: " + "; ".join(f"{v} {b['ratio']:.2f}x ({b['label']}, {b['threads']} "
+                                                     "thread(s))" for v, b in per.items()), file=out)
+        if args.csv_out:
+            write_csv(res, args.csv_out, files)
+        if args.md_out:
+            files.write(Path(args.md_out), lambda f: f.write(table.encode()))
+        if args.plot_out:
+            write_plot(res, args.plot_out, files)
     return 0
