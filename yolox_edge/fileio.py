@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 import signal
+import shutil
 import socket
 import tempfile
 import threading
@@ -132,6 +133,27 @@ def sweep_dead_temps(folder: Path) -> list[Path]:
                         removed.append(Path(e.path))
     except OSError:  # the folder is not there yet, or not listable: mkstemp says what is wrong
         pass
+    return removed
+
+
+def sweep_dead_folders(folder: Path, prefix: str) -> list[Path]:
+    """Remove the hidden staging folders in ``folder`` named ``PREFIX + HOST.PID.NS + .XXXXXXXX``
+    (``owner_tag``, then mkdtemp's suffix) whose process, of this host and PID namespace, is gone (a
+    kill -9 skipped its cleanup); returns them. Never one of a live process, another host or PID
+    namespace (``owner_state``), nor a name without an owner."""
+    name = re.compile(re.escape(prefix) + OWNER_PATTERN + r"\.[A-Za-z0-9_]+")
+    removed: list[Path] = []
+    try:
+        with os.scandir(folder) as it:
+            found = [e for e in it if e.name.startswith(prefix) and e.is_dir(follow_symlinks=False)]
+    except OSError:  # not there yet, or not listable: the write that follows says what is wrong
+        return removed
+    for e in found:
+        m = name.fullmatch(e.name)
+        if m is not None and owner_state(m.group(1), int(m.group(2)), _number(m.group(3))) == "gone":
+            shutil.rmtree(e.path, ignore_errors=True)
+            if not os.path.exists(e.path):
+                removed.append(Path(e.path))
     return removed
 
 

@@ -189,3 +189,34 @@ def test_a_ctrl_c_while_onnxruntime_imports_for_onnxslim_stops_the_export(tiny_c
     with pytest.raises(KeyboardInterrupt):
         export_model(tiny_ckpt, format="onnx", out=tmp_path / "exp")
     assert not (tmp_path / "exp").exists()
+
+
+def test_a_killed_exports_staging_folder_is_removed_by_the_next_export(tiny_ckpt, tmp_path, monkeypatch) -> None:
+    """A kill -9 leaves the hidden folder an export is written in; it was named .export_XXXXXXXX,
+    which nothing swept. Now named for its process, the next export removes it once that is gone."""
+    import yolox_edge.fileio as fileio
+
+    out = tmp_path / "exp"
+    tag = fileio.owner_tag()
+    ns = f".{fileio.pid_namespace()}" if fileio.pid_namespace() is not None else ""
+    dead = out / f".export_{fileio.host_tag()}.999999{ns}.abcd1234"
+    live = out / f".export_{tag}.efgh5678"  # this process: alive
+    other = out / f".export_another-host.999999{ns}.ijkl9012"  # its PID means nothing here
+    for d in (dead, live, other):
+        (d / "sub").mkdir(parents=True)
+        (d / "sub" / "yolox_test.onnx").write_bytes(b"x" * 10)
+    monkeypatch.setattr(fileio, "process_alive", lambda pid: pid == __import__("os").getpid())
+    import yolox_edge.export.to_onnx as to_onnx
+
+    seen = []
+    real_export = to_onnx.export_onnx
+
+    def export_onnx(deploy, example, path, **kw):
+        seen.append(path.parent.name)
+        return real_export(deploy, example, path, **kw)
+
+    monkeypatch.setattr(to_onnx, "export_onnx", export_onnx)
+    export_model(tiny_ckpt, format="onnx", out=out)
+    assert not dead.exists() and live.exists() and other.exists()
+    assert len(seen) == 1 and seen[0].startswith(f".export_{tag}.")  # this export's folder: named for its process
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["metadata.json", "yolox_test.onnx"]

@@ -10,7 +10,8 @@ import torch
 from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import checkpoint_category_ids, load_model
-from ..fileio import missing_folders, remove_empty_folders, replace_durably, sha256_file
+from ..fileio import (missing_folders, owner_tag, remove_empty_folders, replace_durably, sha256_file,
+                      sweep_dead_folders)
 from ..progress import deprecated_keywords, renamed
 from ..errors import FORCE, OUT, BadArgument, UserError, check_input_size, flag_value, in_python, input_hw, require_out_folder
 from ..models import Detector, variant_counts
@@ -25,6 +26,7 @@ DEFAULT_TOPK = 100
 DEFAULT_NMS_IOU = EVAL_NMS_IOU
 DEFAULT_NMS_CONF = EVAL_CONF
 NMS_FORMATS = ("onnx", "openvino")
+STAGE_PREFIX = ".export_"  # the hidden folder an export is written in before its files move into --out
 
 
 @dataclass
@@ -212,7 +214,10 @@ def export_detector(detector: Detector, *, format: str, out: str | Path, class_n
     made = missing_folders(out)  # taken away again if this run stops before the files are in
     out = output_folder(out)
     try:
-        with tempfile.TemporaryDirectory(prefix=".export_", dir=out) as tmp:
+        # Named for this process (fileio.owner_tag): a kill -9 leaves the folder, which the next export
+        # into this --out removes once the process is gone; an unnamed one stayed there for good.
+        sweep_dead_folders(out, STAGE_PREFIX)
+        with tempfile.TemporaryDirectory(prefix=f"{STAGE_PREFIX}{owner_tag()}.", dir=out) as tmp:
             tmp_p = Path(tmp)
             rewritten = 0  # SiLUs the OpenVINO IR computes by the rational approximation
             if fmt == "onnx":
