@@ -220,3 +220,23 @@ def test_a_killed_exports_staging_folder_is_removed_by_the_next_export(tiny_ckpt
     assert not dead.exists() and live.exists() and other.exists()
     assert len(seen) == 1 and seen[0].startswith(f".export_{tag}.")  # this export's folder: named for its process
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["metadata.json", "yolox_test.onnx"]
+
+
+def test_replacing_an_export_removes_its_metadata_before_its_model_files(tiny_ckpt, tmp_path, monkeypatch) -> None:
+    """A kill between the removals left a metadata.json naming model files already gone."""
+    from pathlib import Path
+
+    from yolox_edge.export.api import clear_earlier_export
+
+    out = tmp_path / "exp"
+    export_model(tiny_ckpt, format="onnx", out=out)
+    gone = []
+    real_unlink = Path.unlink
+
+    def unlink(self, *a, **k):
+        gone.append(self.name)
+        return real_unlink(self, *a, **k)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    clear_earlier_export(out, True)
+    assert gone == ["metadata.json", "yolox_test.onnx"]

@@ -104,11 +104,14 @@ def clear_earlier_export(out_dir: str | Path, force: bool) -> None:
     if not force:
         raise UserError(f"{out_dir}: already holds an export (its metadata.json); choose another {OUT}, or pass "
                         f"{FORCE} to replace it")
-    for name in list((peek_metadata(out_dir) or {}).get("files") or {}):
+    listed = list((peek_metadata(out_dir) or {}).get("files") or {})
+    # The metadata first: a run killed in between leaves a folder no loader takes for an export (and
+    # the next export needs no --force), not a metadata.json naming model files already gone.
+    meta_path.unlink()
+    for name in listed:
         p = Path(out_dir) / Path(name).name  # names only: nothing outside the folder
         if p.is_file():
             p.unlink()
-    meta_path.unlink()
 
 
 def refuse_unused_nms(formats: list[str], *, raw: bool = False, topk: int | None = None,
