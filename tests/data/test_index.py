@@ -1,6 +1,7 @@
 """The cached index: used on the second load, invalidated by annotation changes, no pickle."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -72,7 +73,8 @@ def test_cache_beside_data_or_home(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert len(list((tmp_path / "home" / ".cache" / "yolox_edge").glob("*.npz"))) == 1
 
 
-def test_large_coco_json_is_indexed(refdata: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_coco_json_is_indexed(refdata: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    _index_cache: Path) -> None:
     from yolox_edge.data import coco
 
     spec = refdata / "coco_tiny" / "data.yaml"
@@ -91,3 +93,6 @@ def test_large_coco_json_is_indexed(refdata: Path, tmp_path: Path, monkeypatch: 
     assert second.coco_gt["images"] == gt["images"] and second.coco_gt["categories"] == gt["categories"]
     keys = ("id", "image_id", "category_id", "bbox", "area", "iscrowd")
     assert second.coco_gt["annotations"] == [{k: a[k] for k in keys} for a in gt["annotations"]]
+    # text in the file as UTF-8: as numpy str (4 bytes a character) the file was 4x the ground truth's json
+    (cache,) = _index_cache.glob("*.npz")
+    assert cache.stat().st_size < 1.5 * len(json.dumps(second.coco_gt).encode())

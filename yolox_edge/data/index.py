@@ -10,7 +10,6 @@ still changes it), written atomically, and stored as a numpy ``.npz`` read back 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import stat
@@ -23,12 +22,13 @@ from ..fileio import atomic_write_bytes
 from .sample import Sample
 from .spec import Split
 
-INDEX_VERSION = 10  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording;
+INDEX_VERSION = 11  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording;
 # 4: voc sizes (and clipping) from the image files, not <size>; 5: a BOM before a label file's first line;
 # 6: one 'coordinates above 1' line for a YOLO file in pixels, not one per box; 7: a COCO split's category_ids;
 # 8: a COCO bbox with a zero or negative side said with its annotation id and the json's own [x, y, w, h];
 # 9: a yolo/voc folder's .avif, .gif, .jfif, ... read when this OpenCV decodes them, else named in one line;
-# 10: an image Pillow cannot size (.hdr, .exr) sized by OpenCV, not skipped
+# 10: an image Pillow cannot size (.hdr, .exr) sized by OpenCV, not skipped;
+# 11: meta, problems and coco_gt as UTF-8 JSON bytes (as numpy str they took 4 bytes a character)
 CACHE_DIRNAME = ".yolox_edge_cache"
 
 
@@ -80,11 +80,22 @@ def cache_dir(data_root: Path) -> Path:
     return Path.home() / ".cache" / "yolox_edge"
 
 
-def _pack(split: Split, meta: dict) -> bytes:
+def _utf8(obj: object) -> np.ndarray:
+    """``obj`` as UTF-8 JSON bytes in a uint8 array. A numpy str array holds 4 bytes a character
+    (UTF-32): a 120k-image COCO json's ground truth made a 660 MB cache file that took seconds to decode."""
+    return np.frombuffer(json.dumps(obj).encode(), np.uint8)
+
+
+def _from_utf8(a: np.ndarray) -> object:
+    return json.loads(a.tobytes())
+
+
+def _pack(split: Split, meta: dict) -> dict[str, np.ndarray]:
+    """The arrays of the cache file (``np.savez``) for ``split``."""
     n = [len(s.labels) for s in split.samples]
     arrays = {
-        "meta": np.array(json.dumps({**meta, "names": split.names, "sizes_from_files": split.sizes_from_files,
-                                        "category_ids": split.category_ids})),
+        "meta": _utf8({**meta, "names": split.names, "sizes_from_files": split.sizes_from_files,
+                       "category_ids": split.category_ids}),
         "images": np.array([str(s.image) for s in split.samples], dtype=str),
         "ids": np.array([s.image_id for s in split.samples], np.int64),
         "sizes": np.array([[s.width, s.height] for s in split.samples], np.int64).reshape(-1, 2),
@@ -95,18 +106,16 @@ def _pack(split: Split, meta: dict) -> bytes:
         .astype(np.int64),
         "crowd": (np.concatenate([s.crowd for s in split.samples]) if split.samples else np.zeros(0))
         .astype(bool),
-        "problems": np.array(split.problems, dtype=str),
+        "problems": _utf8(split.problems),
     }
     if split.coco_gt is not None:
-        arrays["coco_gt"] = np.array(json.dumps(_strip_gt(split.coco_gt)))
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
+        arrays["coco_gt"] = _utf8(_strip_gt(split.coco_gt))
+    return arrays
 
 
 def _unpack(path: Path) -> tuple[Split, dict]:
     with np.load(path, allow_pickle=False) as z:
-        meta = json.loads(str(z["meta"]))
+        meta = _from_utf8(z["meta"])
         offsets = np.concatenate([[0], np.cumsum(z["counts"])])
         boxes, labels, crowd = z["boxes"], z["labels"], z["crowd"]
         samples = [
@@ -114,8 +123,8 @@ def _unpack(path: Path) -> tuple[Split, dict]:
                    crowd=crowd[a:b])
             for img, i, wh, a, b in zip(z["images"].tolist(), z["ids"], z["sizes"], offsets[:-1], offsets[1:])
         ]
-        problems = z["problems"].tolist()
-        coco_gt = json.loads(str(z["coco_gt"])) if "coco_gt" in z.files else None
+        problems = _from_utf8(z["problems"])
+        coco_gt = _from_utf8(z["coco_gt"]) if "coco_gt" in z.files else None
     ids = meta.get("category_ids")
     return Split(samples, list(meta["names"]), problems, coco_gt=coco_gt,
                  sizes_from_files=bool(meta.get("sizes_from_files", False)),
@@ -153,8 +162,9 @@ def cached_split(key: dict, watched: list[Path], data_root: Path, build: Callabl
     split = build()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        blob = _pack(split, {"signature": sig, "key": key_json})
-        atomic_write_bytes(path, lambda f: f.write(blob))
+        arrays = _pack(split, {"signature": sig, "key": key_json})
+        # straight into the file: through a BytesIO the file was held in memory twice more
+        atomic_write_bytes(path, lambda f: np.savez(f, **arrays))
     except OSError:
         pass
     return split
