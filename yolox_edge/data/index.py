@@ -91,7 +91,8 @@ def _from_utf8(a: np.ndarray) -> object:
 
 
 def _pack(split: Split, meta: dict) -> dict[str, np.ndarray]:
-    """The arrays of the cache file (``np.savez``) for ``split``."""
+    """The arrays of the cache file (``np.savez``) for ``split`` (its ``coco_gt`` as given: ``cached_coco``
+    strips it first)."""
     n = [len(s.labels) for s in split.samples]
     arrays = {
         "meta": _utf8({**meta, "names": split.names, "sizes_from_files": split.sizes_from_files,
@@ -109,7 +110,7 @@ def _pack(split: Split, meta: dict) -> dict[str, np.ndarray]:
         "problems": _utf8(split.problems),
     }
     if split.coco_gt is not None:
-        arrays["coco_gt"] = _utf8(_strip_gt(split.coco_gt))
+        arrays["coco_gt"] = _utf8(split.coco_gt)
     return arrays
 
 
@@ -190,7 +191,9 @@ def cached_coco(spec, split: str, parse: Callable[..., Split]) -> Split:
     """COCO reader through the index: only for large annotation files, keyed on the json file.
 
     The cached ``coco_gt`` keeps images, categories and the box fields of the annotations
-    (id, image_id, category_id, bbox, area, iscrowd): all that COCO box AP reads.
+    (id, image_id, category_id, bbox, area, iscrowd): all that COCO box AP reads. The run that
+    parses the json returns it so too, parsed without the polygons (``parse``'s ``boxes_only``): after
+    parsing a 120k-image json with them, a run (training, eval) went on holding 2.9 GB, now 1.1 GB.
     """
     paths = spec.split_paths(split)
     ann, img = paths.get("annotations"), paths.get("images")
@@ -198,4 +201,11 @@ def cached_coco(spec, split: str, parse: Callable[..., Split]) -> Split:
             or ann.stat().st_size < COCO_CACHE_MIN_BYTES):
         return parse(spec, split)  # small, or broken: the reader gives the right message
     key = {"format": "coco", "annotations": ann.resolve(), "images": img.resolve(), "names": spec.names}
-    return cached_split(key, [ann], spec.path.parent, lambda: parse(spec, split))
+
+    def build() -> Split:
+        split_read = parse(spec, split, boxes_only=True)
+        if split_read.coco_gt is not None:
+            split_read.coco_gt = _strip_gt(split_read.coco_gt)
+        return split_read
+
+    return cached_split(key, [ann], spec.path.parent, build)
