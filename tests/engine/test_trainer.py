@@ -529,6 +529,24 @@ def test_the_opening_line_counts_the_problems_data_check_lists(synthetic_coco, t
                     "annotations (and its boxes, if the image was resized after labelling)")
 
 
+def test_the_train_splits_coco_ground_truth_is_not_kept_for_the_run(synthetic_coco, tmp_path):
+    """Training reads the samples only: the train json's ground truth (GBs of dicts on COCO) was held
+    through the run and forked into each data worker. It is read for the opening count first (a
+    repeated annotation id), and the val split keeps its own, which every evaluation scores."""
+    spec = synthetic_coco(4)
+    gt = json.loads((spec.parent / "train.json").read_text())
+    gt["annotations"][1]["id"] = gt["annotations"][0]["id"]
+    (spec.parent / "train.json").write_text(json.dumps(gt))
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "train": {"epochs": 1, "batch": 4}})
+    msgs: list[str] = []
+    trainer = Trainer(r, data=spec, out=tmp_path / "run", progress=False, log=msgs.append)
+    trainer._setup()
+    assert any(m.startswith("data: 1 problem(s) in train") and "annotation id 1 is used more than once" in m
+               for m in msgs), msgs
+    assert trainer.train_split.coco_gt is None
+    assert len(trainer.val_split.coco_gt["annotations"]) == len(gt["annotations"])
+
+
 def test_a_voc_size_unlike_the_file_is_said_once_and_its_boxes_are_trained(tmp_path):
     """b.xml says 40x32 for an 80x64 image: the VOC reader clipped its box to 40x32 before the file
     was looked at; training keeps the box that fits the file, and says the mismatch once."""

@@ -304,6 +304,9 @@ class Trainer:
             if self.val_split is not None and (spec.split_paths(r.data.val_split)
                                                != spec.split_paths(r.data.train_split)):
                 self._say_data_problems(spec, r.data.val_split, self.val_split)
+        # Training reads the samples only: the train split's COCO ground truth (its 895k annotations as
+        # dicts for a 120k-image json) was held through the run, and forked into every data worker
+        self.train_split.coco_gt = None
         if not any(len(s.labels) for s in self.train_split.samples):
             # Every image a background one: the usual cause is labels the reader did not find (a YOLO
             # 'labels' folder of another split, pixel instead of 0..1 coordinates), and the run would
