@@ -406,6 +406,24 @@ def clean_sample(sample: Sample, problems: list[str] | None = None, where: str |
                   height=sample.height, crowd=crowd)
 
 
+def already_clean(samples: list[Sample]) -> np.ndarray:
+    """Per sample, whether :func:`clean_sample` would keep all its boxes as they are and say nothing:
+    each one finite, with a positive width and height, and inside its image (when its size is known).
+    Found for all the samples at once: clean_sample on each of a 120k-image split's took ~10 s, in
+    numpy calls on arrays of a few boxes, where nearly every sample needs nothing."""
+    counts = np.array([len(s.boxes) for s in samples], np.int64)
+    if not counts.any():
+        return np.ones(len(samples), bool)
+    boxes = np.concatenate([s.boxes for s in samples]).astype(np.float32, copy=False)
+    wh = np.repeat(np.array([(s.width, s.height) for s in samples], np.float32).reshape(-1, 2), counts, axis=0)
+    with np.errstate(invalid="ignore"):  # NaN compares false: not ok
+        ok = np.isfinite(boxes).all(1) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        inside = (boxes[:, :2] >= 0).all(1) & (boxes[:, 2] <= wh[:, 0]) & (boxes[:, 3] <= wh[:, 1])
+    ok &= inside | ~(wh > 0).all(1)  # no size known: clean_boxes clips nothing
+    bad = np.bincount(np.repeat(np.arange(len(samples)), counts), weights=~ok, minlength=len(samples))
+    return bad == 0
+
+
 def training_targets(sample: Sample, img_wh: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Boxes and labels training may use for an image of (w, h): crowd dropped, clipped, non-empty."""
     keep = ~np.asarray(sample.crowd, bool).reshape(-1)
@@ -506,12 +524,15 @@ def split_problems(spec: DataSpec, name: str, split: Split, *, decode: bool = Tr
     probs = list(split.problems)
     probs += duplicate_problems(split.samples, split.coco_gt, where)
     files = _file_checks(split.samples, decode, split.sizes_from_files, threads, progress, f"check {name}")
-    samples = []
+    sized = []
     for s, (_, wh) in zip(split.samples, files):
         if wh is not None and wh != (s.width, s.height):  # clip as training will: to the file
             s = Sample(s.image, s.boxes, s.labels, image_id=s.image_id, width=wh[0], height=wh[1], crowd=s.crowd)
-        # Readers other than voc/yolo (coco) leave boxes as written: clean them here, same function.
-        samples.append(clean_sample(s, probs, where))
+        sized.append(s)
+    # Readers other than voc/yolo (coco) leave boxes as written: clean them here, same function, where
+    # a box needs it (the others come back from it as they are, with nothing said).
+    clean = already_clean(sized)
+    samples = [s if ok else clean_sample(s, probs, where) for s, ok in zip(sized, clean)]
     probs += [p for p, _ in files if p]
     return probs, samples
 
