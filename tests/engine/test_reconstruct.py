@@ -118,6 +118,50 @@ def test_convert_cli_writes_a_checkpoint_of_the_target_variant(tmp_path, teacher
     assert code == 2 and "tensors" in err and "t.pt" in err
 
 
+def test_convert_stopped_says_whether_out_holds_the_new_or_the_earlier_checkpoint(tmp_path, teacher, run_cli,
+                                                                                  monkeypatch):
+    """A Ctrl-C or SIGTERM said only 'interrupted': nothing told whether minutes of fitting were saved
+    (a stop while the errors printed came after the checkpoint was in place) or an earlier one stayed."""
+    import yolox_edge.cli.convert as cli_convert
+    import yolox_edge.engine.reconstruct as reconstruct
+    from yolox_edge.engine.checkpoint import load_model, save_checkpoint
+    from yolox_edge.quantize.calib import build_calibration_set
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    src = tmp_path / "t.pt"
+    save_checkpoint(src, teacher, class_names=["a", "b", "c"])
+    img_dir = tmp_path / "imgs"
+    img_dir.mkdir()
+    for i, im in enumerate(_images(8).numpy().transpose(0, 2, 3, 1).astype(np.uint8)):
+        cv2.imwrite(str(img_dir / f"{i}.png"), im)
+    build_calibration_set(img_dir, tmp_path / "calib", img_size=64, count=8)
+    out, log = tmp_path / "s.pt", tmp_path / "log.json"
+    args = ("convert", src, "--to", "test_hswish", "--calib", tmp_path / "calib", "--out", out, "--steps", "2",
+            "--batch", "4", "--log", log)
+    with monkeypatch.context() as m:  # while fitting: nothing was there, nothing is
+        m.setattr(reconstruct, "convert_activation", stop)
+        code, _, err = run_cli(*args)
+    assert code == 130 and f"convert: interrupted: no checkpoint was written to {out}; convert keeps nothing " \
+                           "to resume from: run the same command again" in err, err
+    assert err.rstrip().endswith("yolox-edge convert: interrupted") and not out.exists() and not log.exists()
+    assert run_cli(*args)[0] == 0
+    earlier = out.read_bytes()
+    with monkeypatch.context() as m:  # while fitting again, with --force: the earlier checkpoint stays
+        m.setattr(reconstruct, "convert_activation", stop)
+        code, _, err = run_cli(*args, "--force", "--seed", "1")
+    assert code == 130 and f"{out} keeps its earlier checkpoint, untouched" in err, err
+    assert out.read_bytes() == earlier
+    log.unlink()
+    with monkeypatch.context() as m:  # after the save, while its errors print: the new one is in place
+        m.setattr(cli_convert, "fmean", stop)
+        code, _, err = run_cli(*args, "--force", "--seed", "1")
+    assert code == 130 and (f"convert: interrupted after the checkpoint was written: {out} holds the new one, "
+                            f"whole; {log} was not written") in err, err
+    assert out.read_bytes() != earlier and load_model(out)[0].variant == "test_hswish" and not log.exists()
+
+
 def test_convert_log_must_be_a_json_name(run_cli, tmp_path) -> None:
     """`convert --log v4.pt` turned a checkpoint into JSON; `--out` needed --force, `--log` did not."""
     (tmp_path / "v4.pt").write_bytes(b"weights")

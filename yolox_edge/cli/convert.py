@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from statistics import fmean
 
@@ -35,6 +36,40 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..fileio import file_identity
+
+    before = file_identity(args.out), file_identity(args.log) if args.log else None
+    try:
+        return _convert(args)
+    except KeyboardInterrupt:  # still 130 (143 for SIGTERM); this line says what --out and --log hold
+        print(stopped_note(args.out, args.log, before), file=sys.stderr)
+        raise
+
+
+def stopped_note(out: str | Path, log: str | Path | None,
+                 before: tuple[tuple[int, ...] | None, tuple[int, ...] | None]) -> str:
+    """What a ``convert`` stopped by Ctrl-C or SIGTERM left at ``out`` (and ``log``), whose
+    ``file_identity`` were ``before``: the new checkpoint, the earlier one untouched, or none.
+
+    A bare 'interrupted' said nothing of minutes of fitting: whether the checkpoint was saved
+    (the stop came while its lines printed or --log was written) or an earlier one stayed."""
+    from ..fileio import file_identity
+
+    out, (out_before, log_before) = Path(out), before
+    now = file_identity(out)
+    if now is not None and now != out_before:  # saved by one rename of a whole file
+        line = f"convert: interrupted after the checkpoint was written: {out} holds the new one, whole"
+        if log is not None and file_identity(log) == log_before:
+            line += f"; {log} was not written"
+        return line
+    rerun = "convert keeps nothing to resume from: run the same command again"
+    if out_before is not None:
+        return f"convert: interrupted: {out} keeps its earlier checkpoint, untouched; {rerun} to replace it"
+    return f"convert: interrupted: no checkpoint was written to {out}; {rerun}"
+
+
+def _convert(args) -> int:
+    """The command itself: fit, save --out, print the errors, write --log."""
     from ..engine.convert import convert_checkpoint
     from ..fileio import atomic_write_bytes, require_writable
 
