@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .signals import Terminated, sigterm_stops
+from .signals import Terminated, finished, sigterm_stops
 
 COMMANDS = ["demo", "models", "import_official", "predict", "eval", "export", "train", "convert", "bench",
             "bench_compare", "data", "package", "verify", "info", "calibrate", "quantize", "pipeline"]
@@ -86,6 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``yolox-edge ARGV`` (None: the process's own arguments, as the console script and
+    ``python -m yolox_edge`` call it) and return its exit status."""
+    code = _main(argv)
+    if argv is None:  # the process's entry point: a stop during Python's teardown is no stop of the command
+        finished()
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     # Redirected to a log file, stdout is block-buffered: quantize's step lines showed up minutes
     # after the progress bars (stderr) that followed them. A line at a time keeps the log in order.
     if isinstance(sys.stdout, io.TextIOWrapper):
