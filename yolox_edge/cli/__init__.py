@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     ``python -m yolox_edge`` call it) and return its exit status."""
     code = _main(argv)
     if argv is None:  # the process's entry point: a stop during Python's teardown is no stop of the command
-        finished()
+        finished(code)
     return code
 
 

@@ -7,7 +7,9 @@ continues it, and a live recording lost its MP4 index.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 import threading
 from typing import Iterator
 
@@ -33,16 +35,23 @@ def sigterm_stops() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def finished() -> None:
-    """From now on Ctrl-C and SIGTERM are ignored: for the process's own entry point only, once the
-    command has returned and every output is in place, so the process ends with its exit status.
+def finished(code: int) -> None:
+    """From now on Ctrl-C and SIGTERM end the process at once with ``code``: for the process's own
+    entry point only, once the command has returned and every output is in place.
 
     Python's teardown after the last line (torch's and NNCF's finalizers) took 0.5-1 s; a Ctrl-C
     in it printed a KeyboardInterrupt traceback from an atexit callback after a run that had
-    written everything, or (once Python had put the default handlers back) ended the process by
-    SIGINT without a word, exit 130 after quantize or convert had finished. Ignored, not handled:
-    a Python handler is reset to the default before the teardown ends. kill -9 still ends it."""
+    written everything, and a SIGTERM made it exit 143. Ending at once (os._exit: nothing is left
+    to write) keeps the command's status and keeps a stuck teardown stoppable, which ignoring the
+    signals would not. In the last moments of the teardown Python puts the default handlers back."""
     if threading.current_thread() is not threading.main_thread():
         return
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+    def leave(signum, frame) -> None:
+        os._exit(code)
+
+    signal.signal(signal.SIGINT, leave)
+    signal.signal(signal.SIGTERM, leave)
