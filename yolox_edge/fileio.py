@@ -136,25 +136,36 @@ def sweep_dead_temps(folder: Path) -> list[Path]:
     return removed
 
 
-def sweep_dead_folders(folder: Path, prefix: str) -> list[Path]:
-    """Remove the hidden staging folders in ``folder`` named ``PREFIX + HOST.PID.NS + .XXXXXXXX``
-    (``owner_tag``, then mkdtemp's suffix) whose process, of this host and PID namespace, is gone (a
-    kill -9 skipped its cleanup); returns them. Never one of a live process, another host or PID
-    namespace (``owner_state``), nor a name without an owner."""
+def owned_folders(folder: Path, prefix: str) -> list[tuple[Path, str | None]]:
+    """The folders in ``folder`` whose names start with ``prefix``, by name, each with what became
+    of the process its name carries (``PREFIX + HOST.PID.NS + .XXXXXXXX``: ``owner_tag``, then
+    mkdtemp's suffix; ``owner_state``), None for a name without one. Empty when ``folder`` is not
+    there or not listable (the write that follows says what is wrong)."""
     name = re.compile(re.escape(prefix) + OWNER_PATTERN + r"\.[A-Za-z0-9_]+")
-    removed: list[Path] = []
     try:
         with os.scandir(folder) as it:
-            found = [e for e in it if e.name.startswith(prefix) and e.is_dir(follow_symlinks=False)]
-    except OSError:  # not there yet, or not listable: the write that follows says what is wrong
-        return removed
+            found = sorted((e for e in it if e.name.startswith(prefix) and e.is_dir(follow_symlinks=False)),
+                           key=lambda e: e.name)
+    except OSError:
+        return []
+    out: list[tuple[Path, str | None]] = []
     for e in found:
         m = name.fullmatch(e.name)
-        if m is not None and owner_state(m.group(1), int(m.group(2)), _number(m.group(3))) == "gone":
-            shutil.rmtree(e.path, ignore_errors=True)
-            if not os.path.exists(e.path):
-                removed.append(Path(e.path))
-    return removed
+        out.append((Path(e.path), None if m is None else owner_state(m.group(1), int(m.group(2)), _number(m.group(3)))))
+    return out
+
+
+def remove_tree(path: Path) -> bool:
+    """Remove the folder ``path`` and what it holds, as far as possible; whether it is gone."""
+    shutil.rmtree(path, ignore_errors=True)
+    return not os.path.exists(path)
+
+
+def sweep_dead_folders(folder: Path, prefix: str) -> list[Path]:
+    """Remove the hidden staging folders in ``folder`` named for a process (``owned_folders``) of this
+    host and PID namespace that is gone (a kill -9 skipped its cleanup); returns them. Never one of a
+    live process, another host or PID namespace (``owner_state``), nor a name without an owner."""
+    return [p for p, state in owned_folders(folder, prefix) if state == "gone" and remove_tree(p)]
 
 
 def _number(text: str | None) -> int | None:

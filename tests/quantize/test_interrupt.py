@@ -285,13 +285,12 @@ def test_on_windows_this_hosts_staging_folders_are_named_not_swept_unsaid(tmp_pa
     import yolox_edge.quantize.staging as staging
     from yolox_edge import fileio
 
-    class WindowsOs:  # os.name is read by pathlib too: patched for staging only
+    class WindowsOs:  # os.name is read by pathlib too: patched for fileio only
         name = "nt"
 
         def __getattr__(self, key):
             return getattr(os, key)
 
-    monkeypatch.setattr(staging, "os", WindowsOs())
     monkeypatch.setattr(fileio, "os", WindowsOs())  # the PID probe staging shares with atomic writes
     host = staging.host_tag()
     out = tmp_path / "q"

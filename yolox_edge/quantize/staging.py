@@ -17,7 +17,6 @@ probed (os.kill ends the process): this host's are named too, never removed.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -25,8 +24,8 @@ from pathlib import Path
 
 from ..errors import FORCE
 from ..export.api import output_folder
-from ..fileio import (OWNER_PATTERN, host_tag, missing_folders, owner_state, owner_tag, process_alive,
-                      remove_empty_folders, replace_durably)
+from ..fileio import (OWNER_PATTERN, host_tag, missing_folders, owned_folders, owner_tag, process_alive,
+                      remove_empty_folders, remove_tree, replace_durably)
 from ..export.metadata import METADATA_FILE
 from .ptq import QuantizeResult
 
@@ -52,29 +51,17 @@ def sweep_stale_stages(out: Path) -> tuple[list[Path], list[Path], list[Path], l
     older: list[Path] = []
     elsewhere: list[Path] = []
     unprobed: list[Path] = []
-    try:
-        with os.scandir(out) as it:
-            entries = sorted((e for e in it if e.name.startswith(STAGE_PREFIX) and e.is_dir(follow_symlinks=False)),
-                             key=lambda e: e.name)
-    except OSError:
-        return removed, older, elsewhere, unprobed
-    for e in entries:
-        m = _STAGE_NAME.fullmatch(e.name)
-        if m is None:
-            pid_only = _PID_ONLY_NAME.fullmatch(e.name)
+    for path, state in owned_folders(out, STAGE_PREFIX):  # fileio's rule, as for atomic writes' temps
+        if state is None:
+            pid_only = _PID_ONLY_NAME.fullmatch(path.name)
             if pid_only is None or not process_alive(int(pid_only.group(1))):  # None (Windows): named too
-                older.append(Path(e.path))
-            continue
-        ns = None if m.group(3) is None else int(m.group(3))
-        state = owner_state(m.group(1), int(m.group(2)), ns)  # fileio's rule, as for atomic writes' temps
-        if state == "elsewhere":
-            elsewhere.append(Path(e.path))
+                older.append(path)
+        elif state == "elsewhere":
+            elsewhere.append(path)
         elif state == "unprobed":  # Windows: left, as before, but named (it was left unsaid, for good)
-            unprobed.append(Path(e.path))
-        elif state == "gone":
-            shutil.rmtree(e.path, ignore_errors=True)
-            if not os.path.exists(e.path):
-                removed.append(Path(e.path))
+            unprobed.append(path)
+        elif state == "gone" and remove_tree(path):
+            removed.append(path)
     return removed, older, elsewhere, unprobed
 
 
