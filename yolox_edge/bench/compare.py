@@ -263,9 +263,7 @@ def _aligned(ra: dict, rb: dict) -> tuple[dict, list[Difference]]:
         if r["label"] in labels_a or src is None or len(by_source.get(src, ())) != 1:
             continue
         rename.setdefault(r["label"], next(iter(by_source[src])))
-    if len(set(rename.values())) != len(rename):  # two B labels onto one A label: leave them apart
-        return rb, []
-    if not rename:
+    if not rename or len(set(rename.values())) != len(rename):  # two B labels onto one A label: leave them apart
         return rb, []
     out = dict(rb, rows=[dict(r, label=rename.get(r["label"], r["label"])) for r in rb["rows"]])
     notes = [Difference("row label", a_label, b_label,
