@@ -1104,3 +1104,78 @@ def test_extract_bundle_writes_to_out_and_its_earlier_dest_still_works(bundle: P
     assert folder == tmp_path / "keyword" and (folder / "labels.txt").is_file()
     with pytest.raises(TypeError, match="dest= and out="):
         extract_bundle(bundle, dest=tmp_path / "a", out=tmp_path / "b")
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    return ended.pid  # no process has it now
+
+
+@pytest.fixture
+def system_temp(tmp_path: Path, monkeypatch) -> Path:
+    """The system temp folder, as tempfile.gettempdir() gives it, private to the test; and this
+    process as a new one that has not swept it yet."""
+    import tempfile
+
+    from yolox_edge import fileio
+
+    temp = tmp_path / "system_tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setattr(fileio, "_TEMPS_SWEPT", set())
+    return temp
+
+
+def test_package_removes_what_a_killed_package_left_in_the_temp_folder(tmp_path: Path, system_temp: Path, run_cli,
+                                                                        monkeypatch) -> None:
+    """A kill -9 of package left 'yolox_edge_package_XXXXXXXX' (the trial zip) and
+    'yolox_edge_verify_XXXXXXXX' (its extraction) in the system temp folder for good: about twice
+    the bundle, 200 MB for a 100 MB model. Their names carry the process now, and package removes
+    those of a process that is gone, never a running one's or another host's."""
+    import yolox_edge.bundle.package as package
+    from yolox_edge.fileio import host_tag, owner_tag
+
+    host, pid = host_tag(), _dead_pid()
+    dead = [system_temp / f"yolox_edge_package_{host}.{pid}.a1b2c3d4", system_temp / f"yolox_edge_verify_{host}.{pid}.e5f6"]
+    live = system_temp / f"yolox_edge_verify_{owner_tag()}.i9j0k1l2"  # a verify running now in this process
+    other = system_temp / f"yolox_edge_package_gpu-node-7.{pid}.m3n4o5p6"
+    for p in dead + [live, other]:
+        p.mkdir()
+        (p / "b.zip").write_bytes(b"half a bundle")
+    seen = []
+    real = package.check_extracted
+
+    def check_extracted(*a):  # while package's two folders are there
+        seen.extend(sorted(p.name for p in system_temp.iterdir()))
+        return real(*a)
+
+    monkeypatch.setattr(package, "check_extracted", check_extracted)
+    out = tmp_path / "b.zip"
+    code, _, err = run_cli("package", fake_export(tmp_path / "export"), "--target", "ncnn", "--out", out)
+    assert code == 0, err
+    mine = [n for n in seen if n.startswith((f"yolox_edge_package_{owner_tag()}.", f"yolox_edge_verify_{owner_tag()}."))
+            and n != live.name]
+    assert len(mine) == 2 and sorted(seen) == sorted(mine + [live.name, other.name]), seen
+    assert sorted(p.name for p in system_temp.iterdir()) == sorted([live.name, other.name])  # its own removed too
+    assert verify_bundle(out)["ok"]
+
+
+def test_a_bundle_opened_as_a_model_is_extracted_into_a_folder_named_for_its_process(bundle: Path,
+                                                                                      system_temp: Path) -> None:
+    """predict, eval and bench hold an opened bundle's model in a temp folder until the process
+    exits; a kill -9 left it there for good. Named for its process now, another run removes it once
+    that process is gone (and never while it runs: the next open in this process keeps it)."""
+    from yolox_edge.bundle import extract_bundle
+    from yolox_edge.fileio import host_tag, owner_tag
+
+    dead = system_temp / f"yolox_edge_bundle_{host_tag()}.{_dead_pid()}.a1b2c3d4"
+    dead.mkdir()
+    folder, _ = extract_bundle(bundle)
+    assert folder.parent == system_temp and folder.name.startswith(f"yolox_edge_bundle_{owner_tag()}.")
+    assert not dead.exists() and (folder / "metadata.json").is_file()
+    again, _ = extract_bundle(bundle)  # a second open in the same process: the first one stays
+    assert (folder / "metadata.json").is_file() and again != folder

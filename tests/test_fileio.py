@@ -349,3 +349,61 @@ def test_where_the_os_has_full_fsync_writes_ask_the_drive_for_it(tmp_path, monke
     fileio.atomic_write_bytes(tmp_path / "a.json", lambda f: f.write(b"{}"))
     assert calls == ["fsync", "full"] * 2  # the file, then its folder
     assert (tmp_path / "a.json").read_bytes() == b"{}"
+
+
+def test_yolox_edge_folders_in_the_system_temp_folder_of_a_killed_process_are_swept(tmp_path, monkeypatch) -> None:
+    """A kill -9 of package (its trial zip and verify's extraction: twice the bundle), of an ncnn
+    export (pnnx's folder) or of a run holding a bundle open left 'yolox_edge_*_XXXXXXXX' in the
+    system temp folder, which nothing removed. Each is named for its process now, and the first
+    one a process makes removes every prefix's whose process is gone on this host: never a live
+    process's, another host's or PID namespace's, nor a name without an owner."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from yolox_edge import fileio
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setattr(fileio, "_TEMPS_SWEPT", set())  # a new process
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # a PID no process has now
+    host, ns = fileio.host_tag(), fileio.pid_namespace()
+    dead_ns = f".{ns}" if ns is not None else ""
+    dead = [temp / f"{p}{host}.{ended.pid}{dead_ns}.a1b2c3d4" for p in fileio.TEMP_PREFIXES]
+    dead.append(temp / f"yolox_edge_verify_{host}.{ended.pid}.e5f6g7h8")  # no namespace: host and PID decide
+    kept = [temp / f"yolox_edge_bundle_{host}.{os.getpid()}{dead_ns}.i9j0k1l2",  # a live run's open bundle
+            temp / f"yolox_edge_pnnx_gpu-node-7.{ended.pid}.m3n4o5p6",  # another host's: its PID means nothing here
+            temp / f"yolox_edge_package_{host}.{ended.pid}.4026539999.q7r8s9t0",  # another PID namespace's
+            temp / "yolox_edge_package_u1v2w3x4",  # an earlier yolox_edge's: whose it is cannot be told
+            temp / f"yolox_edge_notes_{host}.{ended.pid}.y5z6a7b8"]  # not one of ours
+    for p in dead + kept:
+        p.mkdir()
+        (p / "model.bin").write_bytes(b"half a bundle")
+    a_file = temp / f"yolox_edge_pnnx_{host}.{ended.pid}{dead_ns}.c9d0e1f2"  # a file, not our folder
+    a_file.write_bytes(b"x")
+    if ns is None:
+        kept.remove(temp / f"yolox_edge_package_{host}.{ended.pid}.4026539999.q7r8s9t0")
+    made = fileio.owned_temp_folder("yolox_edge_package_")
+    assert made.parent == temp and made.name.startswith(f"yolox_edge_package_{fileio.owner_tag()}.")
+    assert made.is_dir() and (os.name == "nt" or made.stat().st_mode & 0o777 == 0o700)
+    left = {p.name for p in temp.iterdir()}
+    assert left == {p.name for p in kept} | {a_file.name, made.name}, left - {p.name for p in kept}
+    # one listing of the temp folder per process, whichever command comes next
+    dead[0].mkdir()
+    scans = []
+    real = os.scandir
+
+    def scandir(path):
+        if not isinstance(path, int):  # rmtree lists by file descriptor
+            scans.append(path)
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with fileio.owned_temp_dir("yolox_edge_verify_") as mine:
+        assert mine.is_dir() and mine.name.startswith(f"yolox_edge_verify_{fileio.owner_tag()}.")
+        (mine / "x").write_bytes(b"x")
+    assert not mine.exists() and scans == [] and dead[0].exists()
+    with pytest.raises(ValueError, match="TEMP_PREFIXES"):  # a prefix the sweep would not know
+        fileio.owned_temp_folder("yolox_edge_other_")

@@ -136,15 +136,16 @@ def sweep_dead_temps(folder: Path) -> list[Path]:
     return removed
 
 
-def owned_folders(folder: Path, prefix: str) -> list[tuple[Path, str | None]]:
-    """The folders in ``folder`` whose names start with ``prefix``, by name, each with what became
-    of the process its name carries (``PREFIX + HOST.PID.NS + .XXXXXXXX``: ``owner_tag``, then
-    mkdtemp's suffix; ``owner_state``), None for a name without one. Empty when ``folder`` is not
-    there or not listable (the write that follows says what is wrong)."""
-    name = re.compile(re.escape(prefix) + OWNER_PATTERN + r"\.[A-Za-z0-9_]+")
+def owned_folders(folder: Path, prefix: str | tuple[str, ...]) -> list[tuple[Path, str | None]]:
+    """The folders in ``folder`` whose names start with ``prefix`` (one of them, for a tuple), by name,
+    each with what became of the process its name carries (``PREFIX + HOST.PID.NS + .XXXXXXXX``:
+    ``owner_tag``, then mkdtemp's suffix; ``owner_state``), None for a name without one. Empty when
+    ``folder`` is not there or not listable (the write that follows says what is wrong)."""
+    prefixes = (prefix,) if isinstance(prefix, str) else tuple(prefix)
+    name = re.compile("(?:" + "|".join(map(re.escape, prefixes)) + ")" + OWNER_PATTERN + r"\.[A-Za-z0-9_]+")
     try:
         with os.scandir(folder) as it:
-            found = sorted((e for e in it if e.name.startswith(prefix) and e.is_dir(follow_symlinks=False)),
+            found = sorted((e for e in it if e.name.startswith(prefixes) and e.is_dir(follow_symlinks=False)),
                            key=lambda e: e.name)
     except OSError:
         return []
@@ -161,11 +162,52 @@ def remove_tree(path: Path) -> bool:
     return not os.path.exists(path)
 
 
-def sweep_dead_folders(folder: Path, prefix: str) -> list[Path]:
-    """Remove the hidden staging folders in ``folder`` named for a process (``owned_folders``) of this
-    host and PID namespace that is gone (a kill -9 skipped its cleanup); returns them. Never one of a
-    live process, another host or PID namespace (``owner_state``), nor a name without an owner."""
+def sweep_dead_folders(folder: Path, prefix: str | tuple[str, ...]) -> list[Path]:
+    """Remove the folders in ``folder`` named for a process (``owned_folders``) of this host and PID
+    namespace that is gone (a kill -9 skipped its cleanup); returns them. Never one of a live
+    process, another host or PID namespace (``owner_state``), nor a name without an owner."""
     return [p for p, state in owned_folders(folder, prefix) if state == "gone" and remove_tree(p)]
+
+
+# yolox_edge's folders in the system temp folder (tempfile.gettempdir()), each named PREFIX + owner_tag()
+# + "." + mkdtemp's suffix (``owned_temp_folder``). A kill -9 or a power loss left them there for good
+# (package's two: twice the bundle's size); the first one a process makes removes those of every
+# prefix whose process is gone: one listing of the temp folder per process, whichever command runs.
+TEMP_PREFIXES = ("yolox_edge_package_", "yolox_edge_verify_", "yolox_edge_pnnx_", "yolox_edge_bundle_",
+                 "yolox_edge_qat_")
+_TEMPS_SWEPT: set[str] = set()  # temp folders (the system's, as it was then) this process has swept
+
+
+def sweep_dead_temp_folders() -> list[Path]:
+    """Remove yolox_edge's folders in the system temp folder (``TEMP_PREFIXES``) whose process is
+    gone (``sweep_dead_folders``: never a live process's, another host's or PID namespace's, nor
+    a name without an owner), once per process; returns them."""
+    folder = tempfile.gettempdir()
+    key = os.path.abspath(folder)
+    if key in _TEMPS_SWEPT:
+        return []
+    _TEMPS_SWEPT.add(key)
+    return sweep_dead_folders(Path(folder), TEMP_PREFIXES)
+
+
+def owned_temp_folder(prefix: str) -> Path:
+    """A new private (0700) folder in the system temp folder named for this process (``prefix``, one
+    of ``TEMP_PREFIXES``, + ``owner_tag()``), after the sweep of dead processes' (``sweep_dead_temp_folders``).
+    The caller removes it; ``owned_temp_dir`` does so at the end of a ``with`` block."""
+    if prefix not in TEMP_PREFIXES:  # a prefix the sweep does not know would be left for good again
+        raise ValueError(f"{prefix!r} is not one of fileio.TEMP_PREFIXES")
+    sweep_dead_temp_folders()
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{owner_tag()}."))
+
+
+@contextlib.contextmanager
+def owned_temp_dir(prefix: str) -> Iterator[Path]:
+    """``owned_temp_folder(prefix)`` for a ``with`` block, removed at its end (an error or a stop too)."""
+    path = owned_temp_folder(prefix)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _number(text: str | None) -> int | None:

@@ -240,3 +240,39 @@ def test_replacing_an_export_removes_its_metadata_before_its_model_files(tiny_ck
     monkeypatch.setattr(Path, "unlink", unlink)
     clear_earlier_export(out, True)
     assert gone == ["metadata.json", "yolox_test.onnx"]
+
+
+def test_ncnn_export_runs_pnnx_in_a_temp_folder_named_for_its_process(tmp_path, monkeypatch) -> None:
+    """pnnx ran in 'yolox_edge_pnnx_XXXXXXXX' in the system temp folder, which a kill -9 of an ncnn
+    export or quantize left for good (the traced model and pnnx's five side files). Named for its
+    process now; the next run on this host removes one whose process is gone."""
+    import subprocess
+    import sys
+    import tempfile
+
+    import torch
+
+    from yolox_edge import fileio
+    from yolox_edge.export import to_ncnn
+
+    temp = tmp_path / "system_tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setattr(fileio, "_TEMPS_SWEPT", set())  # a new process
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    dead = temp / f"yolox_edge_pnnx_{fileio.host_tag()}.{ended.pid}.a1b2c3d4"
+    dead.mkdir()
+    (dead / "model.pt").write_bytes(b"a traced model")
+    work = []
+
+    def run_pnnx(pt_path, *a):  # the converter itself is not what is tested: a crash, quickly
+        work.append(pt_path.parent)
+        assert not dead.exists()  # swept before this run's folder was made
+        raise RuntimeError("pnnx conversion failed (exit 1): stub")
+
+    monkeypatch.setattr(to_ncnn, "_run_pnnx", run_pnnx)
+    with pytest.raises(RuntimeError, match="stub"):  # any traceable module: pnnx never runs
+        to_ncnn.export_ncnn(torch.nn.ReLU(), torch.zeros(1, 3, 8, 8), tmp_path / "m.param", tmp_path / "m.bin")
+    assert work[0].parent == temp and work[0].name.startswith(f"yolox_edge_pnnx_{fileio.owner_tag()}.")
+    assert not any(temp.iterdir())  # its own folder goes when the export ends, a failure too

@@ -13,11 +13,10 @@ import hashlib
 import io
 import json
 import operator
-import tempfile
 import zipfile
 from pathlib import Path
 
-from ..fileio import atomic_write_bytes, file_identity
+from ..fileio import atomic_write_bytes, file_identity, owned_temp_dir
 from ..progress import deprecated_keywords, renamed
 from ..decode_np import level_shapes
 from ..errors import BadArgument, UserError, flag_value, refuse_overwrite
@@ -113,9 +112,11 @@ def package_bundle(model: str | Path, *, target: str, out: str | Path, conf: flo
     with zipfile.ZipFile(buf, "w") as zf:
         for name, data in contents.items():
             zf.writestr(_zip_entry(name), data)
-    with tempfile.TemporaryDirectory(prefix="yolox_edge_package_") as tmp:
+    # Named for this process (fileio.owned_temp_dir): a kill -9 left it, twice the bundle's size with
+    # verify's, in the system temp folder for good; the next yolox_edge run on this host removes it.
+    with owned_temp_dir("yolox_edge_package_") as tmp:
         # Verified before it is put in place: a bundle that fails its own check is never left at out.
-        trial = Path(tmp) / out.name
+        trial = tmp / out.name
         trial.write_bytes(buf.getvalue())
         try:
             report = verify_bundle(trial)
@@ -275,9 +276,9 @@ def read_bundle(bundle: str | Path) -> tuple[dict, list]:
     """(metadata, entries) of a bundle checked completely (zip structure, names, sizes, sha256s,
     metadata, labels) in a temporary folder; UserError with one line naming the problem."""
     bundle = Path(bundle)
-    with tempfile.TemporaryDirectory(prefix="yolox_edge_verify_") as tmp:
+    with owned_temp_dir("yolox_edge_verify_") as tmp:  # named for this process, as package's
         entries = safe_extract(bundle, tmp)
-        return check_extracted(bundle, Path(tmp), {e.name: e.sha256 for e in entries}), entries
+        return check_extracted(bundle, tmp, {e.name: e.sha256 for e in entries}), entries
 
 
 def verify_bundle(bundle: str | Path) -> dict:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import shutil
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import UserError
+from ..fileio import owned_temp_dir
 from ..subprocesses import default_sigchld
 from .wrapper import DeployModel
 
@@ -58,8 +58,8 @@ def export_ncnn(deploy: DeployModel, example: torch.Tensor, param_path: Path, bi
     ``fp16``: convolution weights stored as fp16 (see ``bin_to_fp16``), the stem kept fp32.
     """
     deploy.eval()
-    with tempfile.TemporaryDirectory(prefix="yolox_edge_pnnx_") as tmp:
-        tmp_p = Path(tmp)
+    # Named for this process (fileio.owned_temp_dir): the next run on this host removes one a kill -9 left.
+    with owned_temp_dir("yolox_edge_pnnx_") as tmp_p:
         log = tmp_p / "pnnx.log"
         with torch.no_grad():
             torch.jit.trace(deploy, (example,)).save(str(tmp_p / "model.pt"))
