@@ -1164,6 +1164,59 @@ def test_package_removes_what_a_killed_package_left_in_the_temp_folder(tmp_path:
     assert verify_bundle(out)["ok"]
 
 
+def test_package_acts_on_a_stop_while_it_compresses_the_model(tmp_path: Path, system_temp: Path, run_cli,
+                                                              monkeypatch) -> None:
+    """A Ctrl-C came 3-7 s late with a 100 MB model: zlib compressed the whole model in one call, in
+    which Python acts on no signal. The model goes to zlib a MiB at a time (1 KiB here) now, so a
+    stop is seen after at most a MiB of it; nothing is left, in --out or the temp folder."""
+    import yolox_edge.bundle.package as package
+
+    monkeypatch.setattr(package, "_CHUNK", 1024, raising=False)
+    exp = fake_export(tmp_path / "export")  # model files of 3000 bytes
+    out = tmp_path / "b.zip"
+    fed: list[tuple[str, int]] = []
+    real = zipfile._ZipWriteFile.write
+
+    def write(self, data):
+        fed.append((self._zinfo.filename, len(data)))
+        n = real(self, data)
+        if self._zinfo.filename == "model.ncnn.bin":  # a Ctrl-C during this call: Python sees it as it returns
+            raise KeyboardInterrupt
+        return n
+
+    monkeypatch.setattr(zipfile._ZipWriteFile, "write", write)
+    code, _, err = run_cli("package", exp, "--target", "ncnn", "--out", out)
+    assert code == 130 and f"package: interrupted: no bundle was written to {out}; run the same command again" in err
+    assert fed[-1] == ("model.ncnn.bin", 1024) and max(n for _, n in fed) <= 1024, fed  # not the 3000 bytes at once
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export", "system_tmp"] and not any(system_temp.iterdir())
+    monkeypatch.setattr(zipfile._ZipWriteFile, "write", real)
+    with monkeypatch.context() as m:  # a stop in verification: the trial zip and its extraction go too
+        def stop(*a):
+            assert len(list(system_temp.iterdir())) == 2  # package's folder and verify's
+            raise KeyboardInterrupt
+
+        m.setattr(package, "check_extracted", stop)
+        code, _, err = run_cli("package", exp, "--target", "ncnn", "--out", out)
+    assert code == 130 and "no bundle was written" in err and not out.exists() and not any(system_temp.iterdir())
+    assert run_cli("package", exp, "--target", "ncnn", "--out", out)[0] == 0
+    assert out.read_bytes() == _writestr_bundle(tmp_path)  # a MiB at a time: the same bytes as one writestr
+
+
+def _writestr_bundle(tmp_path: Path) -> bytes:
+    """The bundle of ``fake_export`` as zipfile.writestr writes it, entry by entry in one call each."""
+    import yolox_edge.bundle.package as package
+
+    ref = tmp_path / "ref.zip"
+    package_bundle(tmp_path / "export", target="ncnn", out=ref)
+    with zipfile.ZipFile(ref) as zf:
+        entries = [(i.filename, zf.read(i)) for i in zf.infolist()]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in entries:
+            zf.writestr(package._zip_entry(name), data)
+    return buf.getvalue()
+
+
 def test_a_bundle_opened_as_a_model_is_extracted_into_a_folder_named_for_its_process(bundle: Path,
                                                                                       system_temp: Path) -> None:
     """predict, eval and bench hold an opened bundle's model in a temp folder until the process

@@ -34,6 +34,9 @@ CARD = "MODEL_CARD.md"
 _MODEL_SUFFIX = {"onnx": ".onnx", "openvino": ".xml", "ncnn": ".param"}
 # Fixed entry dates and modes: the same model and options always give the same bytes.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+# Model bytes are hashed, compressed and written a MiB at a time: Python acts on a Ctrl-C or SIGTERM
+# only between two calls into C, and zlib took 3-7 s over a 100 MB model in one.
+_CHUNK = 1 << 20
 
 
 def _zip_entry(name: str) -> zipfile.ZipInfo:
@@ -42,6 +45,32 @@ def _zip_entry(name: str) -> zipfile.ZipInfo:
     info.create_system = 3  # unix, so the mode below is read as a regular file
     info.external_attr = 0o100644 << 16
     return info
+
+
+def _chunks(data: bytes | memoryview):
+    view = memoryview(data)
+    return (view[i:i + _CHUNK] for i in range(0, len(view), _CHUNK))
+
+
+def _sha256(data: bytes) -> str:
+    h = hashlib.sha256()
+    for chunk in _chunks(data):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_entry(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """``zf.writestr`` (the same bytes: zipfile's writestr is this with one write) a MiB at a time."""
+    info = _zip_entry(name)
+    info.file_size = len(data)  # as writestr sets it: the header's sizes (and zip64 or not) come from it
+    with zf.open(info, "w") as dest:
+        for chunk in _chunks(data):
+            dest.write(chunk)
+
+
+def _write_all(f, data: memoryview) -> None:
+    for chunk in _chunks(data):
+        f.write(chunk)
 
 
 # The earlier forms: package_bundle(artifact, target, out), artifact= and nms= (the model as every
@@ -97,7 +126,7 @@ def package_bundle(model: str | Path, *, target: str, out: str | Path, conf: flo
 
     contents: dict[str, bytes] = {name: (src / name).read_bytes() for name in sorted(files)}
     for name, data in contents.items():  # re-check: the files may have changed since read_metadata
-        if hashlib.sha256(data).hexdigest() != files[name]:
+        if _sha256(data) != files[name]:
             raise UserError(f"{src / name}: changed while packaging; run package again")
     if not strict_json(meta):
         raise UserError(f"{src / METADATA_FILE}: holds NaN or Infinity, which the app cannot read; re-export the model")
@@ -105,24 +134,25 @@ def package_bundle(model: str | Path, *, target: str, out: str | Path, conf: flo
     contents[LABELS] = ("\n".join(meta["class_names"]) + "\n").encode()
     contents[CARD] = render_card(meta, target=target, files={n: len(b) for n, b in contents.items()},
                                  evaluation=evaluation, latency=latency).encode()
-    manifest = "".join(f"{hashlib.sha256(b).hexdigest()}  {n}\n" for n, b in contents.items())
+    manifest = "".join(f"{_sha256(b)}  {n}\n" for n, b in contents.items())
     contents[MANIFEST] = manifest.encode()
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for name, data in contents.items():
-            zf.writestr(_zip_entry(name), data)
+            _write_entry(zf, name, data)
     # Named for this process (fileio.owned_temp_dir): a kill -9 left it, twice the bundle's size with
     # verify's, in the system temp folder for good; the next yolox_edge run on this host removes it.
     with owned_temp_dir("yolox_edge_package_") as tmp:
         # Verified before it is put in place: a bundle that fails its own check is never left at out.
         trial = tmp / out.name
-        trial.write_bytes(buf.getvalue())
+        with open(trial, "wb") as f:
+            _write_all(f, buf.getbuffer())
         try:
             report = verify_bundle(trial)
         except UserError as e:
             raise UserError(str(e).replace(str(trial), str(out)) + " (not written)") from None
-    atomic_write_bytes(out, lambda f: f.write(buf.getvalue()))
+    atomic_write_bytes(out, lambda f: _write_all(f, buf.getbuffer()))
     anchors = sum(h * w for h, w in level_shapes(meta["input_size"], meta["strides"]))
     return {**report, "bundle": str(out), "notes": graph_limits(meta["graph"], conf, nms, max_det, anchors)}
 
