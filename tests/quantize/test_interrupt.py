@@ -220,6 +220,40 @@ def test_quantize_checkpoint_takes_away_the_folders_it_made(tiny_ckpt, tiny_cali
     assert not (tmp_path / "new").exists()
 
 
+def test_a_one_format_quantize_removes_the_folder_a_killed_one_left(tiny_ckpt, tiny_calib, tmp_path, monkeypatch):
+    """quantize_checkpoint (one format, written in place) worked in '.quantize_XXXXXXXX' inside --out,
+    which a kill -9 left there for good. Named for its process now, as export's: the next one into
+    that --out removes it once that process is gone, never a live one's, another host's, or
+    staging's '.quantize_run_*' (its own sweep's, with its own lines)."""
+    import os
+    import subprocess
+    import sys
+
+    import yolox_edge.quantize.ptq as ptq
+    from yolox_edge.fileio import host_tag, owner_tag
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # a PID no process has now
+    out, host = tmp_path / "q", host_tag()
+    dead = out / f".quantize_int8_{host}.{ended.pid}.a1b2c3d4"
+    kept = [out / f".quantize_int8_{host}.{os.getpid()}.e5f6g7h8", out / f".quantize_int8_gpu-node-7.{ended.pid}.i9j0",
+            out / f".quantize_run_{host}.{ended.pid}.k1l2m3n4"]
+    for p in [dead] + kept:
+        p.mkdir(parents=True)
+        (p / "model.onnx").write_bytes(b"half a model")
+    work = []
+
+    def stop(deploy, fmt, example, cal, tmp, *a):
+        work.append(tmp)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ptq, "export_int8_graph", stop)
+    with pytest.raises(KeyboardInterrupt):
+        ptq.quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=out, progress=False, log=None)
+    assert work[0].parent == out and work[0].name.startswith(f".quantize_int8_{owner_tag()}.")
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in kept)  # its own one went too
+
+
 def test_staging_folders_of_killed_runs_are_removed_by_the_next_run(tiny_ckpt, tiny_calib, tmp_path, monkeypatch):
     """A kill -9 left .quantize_run_* (QAT checkpoints, tens of MB) in --out for good. Its name now
     carries the run's host and PID: the next run on that host removes it once that process is gone,

@@ -22,7 +22,8 @@ import torch
 
 from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
-from ..fileio import missing_folders, remove_empty_folders, replace_durably, sha256_file
+from ..fileio import (missing_folders, owner_tag, remove_empty_folders, replace_durably, sha256_file,
+                      sweep_dead_folders)
 from ..progress import deprecated_keywords, renamed, renamed_attribute
 from ..errors import BadArgument, UserError, flag_value
 from ..engine.checkpoint import checkpoint_category_ids
@@ -38,6 +39,9 @@ from .pixel_input import exact_onnx_input, exact_openvino_input, takes_raw_pixel
 
 FORMATS = ("openvino", "onnx", "ncnn")
 PRESETS = ("mixed", "performance")
+# The hidden folder one format's INT8 files are written in before they move into out; not a prefix of
+# staging's '.quantize_run_', so neither sweep lists the other's.
+ONE_FORMAT_PREFIX = ".quantize_int8_"
 
 
 @dataclass
@@ -423,7 +427,10 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
     made = missing_folders(out_dir)  # taken away again if this run stops before the files are in
     out = output_folder(out_dir)
     try:
-        with tempfile.TemporaryDirectory(prefix=".quantize_", dir=out) as tmp:
+        # Named for this process (fileio.owner_tag), as export's: a kill -9 left '.quantize_XXXXXXXX' in
+        # --out for good; the next one-format quantize into it removes it once that process is gone.
+        sweep_dead_folders(out, ONE_FORMAT_PREFIX)
+        with tempfile.TemporaryDirectory(prefix=f"{ONE_FORMAT_PREFIX}{owner_tag()}.", dir=out) as tmp:
             tmp_p = Path(tmp)
             names, input_name, blobs, details = export_int8_graph(deploy, fmt, example, cal, tmp_p, stem, opts, pre,
                                                                   list(ckpt["class_names"]))
