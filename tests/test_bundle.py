@@ -1232,3 +1232,30 @@ def test_a_bundle_opened_as_a_model_is_extracted_into_a_folder_named_for_its_pro
     assert not dead.exists() and (folder / "metadata.json").is_file()
     again, _ = extract_bundle(bundle)  # a second open in the same process: the first one stays
     assert (folder / "metadata.json").is_file() and again != folder
+
+
+def test_extract_removes_the_folder_a_killed_extract_left_beside_out(bundle: Path, tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    """verify --extract checks the bundle in '.OUT.extracting-XXXXXXXX' beside OUT: a kill -9 left
+    it (the whole model) there for good. Named for its process now, the next extract into OUT
+    removes it once that process is gone, never a running one's or another host's."""
+    from yolox_edge.bundle import extract_bundle, opener
+    from yolox_edge.fileio import host_tag, owner_tag
+
+    host, pid = host_tag(), _dead_pid()
+    dead = tmp_path / f".dest.extracting-{host}.{pid}.a1b2c3d4"
+    kept = [tmp_path / f".dest.extracting-{owner_tag()}.e5f6g7h8", tmp_path / f".dest.extracting-gpu-node-7.{pid}.i9j0",
+            tmp_path / f".other.extracting-{host}.{pid}.k1l2"]  # another OUT's: its own extract's to remove
+    for p in [dead] + kept:
+        p.mkdir()
+        (p / "model.ncnn.bin").write_bytes(b"half a model")
+    checked, work = opener._extract_checked, []
+
+    def extract_checked(b, folder):
+        work.append(folder)
+        return checked(b, folder)
+
+    monkeypatch.setattr(opener, "_extract_checked", extract_checked)
+    folder, _ = extract_bundle(bundle, out=tmp_path / "dest")
+    assert work[0].name.startswith(f".dest.extracting-{owner_tag()}.") and (folder / "metadata.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == sorted(p.name for p in kept)

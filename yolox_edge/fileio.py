@@ -214,9 +214,9 @@ def _number(text: str | None) -> int | None:
     return None if text is None else int(text)
 
 
-def _short(name: str, most: int = 120) -> str:
-    """``name`` cut to ``most`` bytes for a temp's name: with the host, PID and namespace beside it a
-    long file name's temp would pass the file system's 255 and the write fail."""
+def short_name(name: str, most: int = 120) -> str:
+    """``name`` cut to ``most`` bytes for a temp's or staging folder's name: with the host, PID and
+    namespace beside it a long file name's temp would pass the file system's 255 and the write fail."""
     while len(os.fsencode(name)) > most:
         name = name[:-1]
     return name
@@ -238,7 +238,7 @@ def temp_beside(path: Path, what: str, suffix: str = ".tmp") -> tuple[int, str]:
     sweep_dead_temps(path.parent)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(prefix=f".{_short(path.name)}.{owner_tag()}.", suffix=suffix, dir=path.parent)
+        return tempfile.mkstemp(prefix=f".{short_name(path.name)}.{owner_tag()}.", suffix=suffix, dir=path.parent)
     except OSError as e:  # named after the file the user asked for, not our temp file
         raise UserError(f"{path}: cannot write the {what} here ({e.strerror or e}); choose another path, "
                         f"or check its permissions") from None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import UserError, file_in_the_way
 from ..fileio import (fsync_folder, fsync_tree, missing_folders, move_to_new, new_folder_mode, owned_temp_folder,
-                      remove_empty_folders)
+                      owner_tag, remove_empty_folders, short_name, sweep_dead_folders)
 from ..progress import deprecated_keywords, renamed
 from .package import check_extracted
 from .safezip import safe_extract
@@ -51,8 +51,11 @@ def extract_bundle(bundle: str | Path, *, out: str | Path | None = None) -> tupl
     made = _make_parents(dest)
     try:
         # Beside dest, so the final rename stays on one file system (atomic); hidden, and 0700
-        # while it is checked, like the private folder above.
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extracting-", dir=dest.parent))
+        # while it is checked, like the private folder above. Named for this process: one a kill -9
+        # left (the whole model) goes with the next extract into dest once that process is gone.
+        prefix = f".{short_name(dest.name)}.extracting-"
+        sweep_dead_folders(dest.parent, prefix)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}{owner_tag()}.", dir=dest.parent))
     except OSError as e:
         remove_empty_folders(made)
         raise UserError(f"{dest}: cannot create this folder ({e.strerror}); name a new folder to extract "
