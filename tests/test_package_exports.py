@@ -78,12 +78,13 @@ def test_detections_is_where_predict_returns_it_and_visualize_after_a_plain_impo
 
 
 def test_the_folder_or_file_a_call_writes_is_out_everywhere() -> None:
-    """export_model, build_calibration_set and quantize_checkpoint named it out_dir (extract_bundle
-    dest) while Trainer, run_quantize, run_pipeline and the README say out; the size of a network
+    """export_model, build_calibration_set, quantize_checkpoint and make_shapes_dataset named it out_dir
+    (extract_bundle dest) while Trainer, run_quantize, run_pipeline and the README say out; the size of a network
     input is img_size."""
     import inspect
 
     from yolox_edge.bundle import extract_bundle, package_bundle
+    from yolox_edge.data import make_shapes_dataset
     from yolox_edge.engine import Trainer, convert_checkpoint
     from yolox_edge.export import export_detector, export_model
     from yolox_edge.models import import_official_checkpoint
@@ -91,7 +92,8 @@ def test_the_folder_or_file_a_call_writes_is_out_everywhere() -> None:
     from yolox_edge.quantize import build_calibration_set, load_calibration_set, quantize_checkpoint, run_quantize
 
     writers = (Trainer, run_quantize, run_pipeline, export_model, export_detector, build_calibration_set,
-               quantize_checkpoint, import_official_checkpoint, convert_checkpoint, package_bundle, extract_bundle)
+               quantize_checkpoint, import_official_checkpoint, convert_checkpoint, package_bundle, extract_bundle,
+               make_shapes_dataset)
     assert [f.__name__ for f in writers if "out" not in inspect.signature(f).parameters] == []
     sized = (export_model, build_calibration_set, load_calibration_set, run_quantize, run_pipeline)
     assert [f.__name__ for f in sized if "img_size" not in inspect.signature(f).parameters] == []

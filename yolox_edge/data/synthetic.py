@@ -78,10 +78,10 @@ def make_image(rng: np.random.Generator, h: int, w: int, max_objects: int = 4):
     return img, np.array(boxes, np.float32).reshape(-1, 4), np.array(labels, np.int64)
 
 
-def make_shapes_dataset(out_dir: str | Path, *, n_train: int = 96, n_val: int = 24, size: tuple[int, int] = (256, 320),
+def make_shapes_dataset(out: str | Path, *, n_train: int = 96, n_val: int = 24, size: tuple[int, int] = (256, 320),
                         seed: int = 0) -> Path:
-    """Write train/val images + COCO json + data.yaml under ``out_dir``; returns the data.yaml path."""
-    out = Path(out_dir)
+    """Write train/val images + COCO json + data.yaml under ``out``; returns the data.yaml path."""
+    out = Path(out)
     rng = np.random.default_rng(seed)
     for split, n in (("train", n_train), ("val", n_val)):
         (out / split).mkdir(parents=True, exist_ok=True)
