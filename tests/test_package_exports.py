@@ -378,3 +378,101 @@ def test_the_readme_python_example_runs_without_a_deprecation_warning(refdata, t
         warnings.filterwarnings("error", message=r".*is deprecated; pass", category=DeprecationWarning)
         exec(compile(_readme_python_example(), "README.md", "exec"), {"__name__": "readme_example"})
     assert (tmp_path / "nano_raccoon.zip").is_file()
+
+
+# The exported modules without an __all__ whose calls the README names (errors' exports are its two
+# exception classes; its functions are the library's own message helpers, not a call to make).
+MODULE_CALLS = ("yolox_edge.describe", "yolox_edge.visualize")
+# Positional although it has a default, each for its reason; every other parameter with one is keyword-only.
+POSITIONAL_OPTIONS = {
+    # which split of the spec to read is the thing read (every call in the package names it by position)
+    "yolox_edge.data.read_split": {"split"},
+}
+# Options without a default (so the rule above cannot see them) that the audit also put behind `*`.
+REQUIRED_KEYWORDS = {"yolox_edge.models.variant_counts": {"num_classes", "input_hw"},
+                     "yolox_edge.models.count_gflops": {"img_size"}, "yolox_edge.models.import_official": {"variant"}}
+
+
+def _exported_calls():
+    """(qualified name, function) of every exported function, the ``__init__`` a user calls of each
+    exported class (a dataclass's generated one aside: its fields are positional by design) and each
+    public method, class method and static method."""
+    import dataclasses
+    import inspect
+
+    for pkg in PUBLIC + MODULE_CALLS:
+        mod = importlib.import_module(pkg)
+        names = getattr(mod, "__all__", None) or [n for n, v in vars(mod).items()
+                                                  if inspect.isfunction(v) and v.__module__ == pkg]
+        for name in names:
+            obj = getattr(mod, name)
+            if inspect.isfunction(obj):
+                yield f"{pkg}.{name}", obj
+            elif inspect.isclass(obj) and obj.__module__.startswith("yolox_edge"):
+                for attr, member in vars(obj).items():
+                    member = member.__func__ if isinstance(member, (classmethod, staticmethod)) else member
+                    if not inspect.isfunction(member) or not member.__module__.startswith("yolox_edge"):
+                        continue
+                    if attr.startswith("_") and not (attr == "__init__" and not dataclasses.is_dataclass(obj)):
+                        continue
+                    yield f"{pkg}.{name}.{attr}", member
+
+
+def test_every_option_of_an_exported_call_is_keyword_only() -> None:
+    """synthetic_scene(h, w, seed), open_bundle_model(path, threads), best_ratio(result, mode),
+    center_prior(..., radius), variant_counts(variant, num_classes, input_hw) and others took options by
+    position, so a parameter added before one would have shifted a caller's arguments silently. What
+    a call acts on stays positional; an option (any parameter with a default) is keyword-only."""
+    import inspect
+
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    found, seen = [], set()
+    for qual, fn in _exported_calls():
+        seen.add(qual)
+        params = inspect.signature(fn).parameters.values()
+        allowed = POSITIONAL_OPTIONS.get(qual, set())
+        found += [f"{qual}({p.name}=)" for p in params if p.kind in positional
+                  and (p.default is not p.empty or p.name in REQUIRED_KEYWORDS.get(qual, ())) and p.name not in allowed]
+    assert found == []
+    # an entry for a call that is gone, or a name not exported, would pass unseen
+    assert set(POSITIONAL_OPTIONS) | set(REQUIRED_KEYWORDS) <= seen
+
+
+def test_the_options_made_keywords_still_bind_by_position_with_a_warning() -> None:
+    """The calls the keyword-only pass changed keep their earlier positional forms, each binding as
+    it did, with a DeprecationWarning naming the keywords (synthetic_scene's is in test_synthetic)."""
+    import numpy as np
+
+    from yolox_edge.bench import best_ratio
+    from yolox_edge.config import Recipe, apply_overrides, recipe_from_dict
+    from yolox_edge.engine import ConfusionCounter
+    from yolox_edge.models import list_models, variant_counts
+    from yolox_edge.runtime import Detections
+
+    def old(match: str, call):
+        with pytest.warns(DeprecationWarning, match=rf"passing {match} by position is deprecated"):
+            return call()
+
+    assert old("include_test", lambda: list_models(True)) == list_models(include_test=True)
+    assert old("num_classes, input_hw", lambda: variant_counts("test", 3, (64, 64))) == \
+        variant_counts("test", num_classes=3, input_hw=(64, 64))
+    assert old("source", lambda: recipe_from_dict({"train": {"epochs": 3}}, "x.yaml")).train.epochs == 3
+    # the message still names the source given by position
+    assert _message(lambda: old("source", lambda: recipe_from_dict([1], "x.yaml"))).startswith("x.yaml: a recipe is")
+    assert "machine=" in _message(lambda: old("keyword", lambda: apply_overrides(Recipe(), ["nope"], "machine")))
+    rows = {"rows": [{"label": label, "threads": 1, "baseline": label == "b",
+                      "latency_ms": {"e2e": {"p50": e2e}, "model": {"p50": 2.0}}} for label, e2e in (("b", 4.0), ("a", 2.0))]}
+    assert old("mode", lambda: best_ratio(rows, "model"))["ratio"] == 1.0 == best_ratio(rows, mode="model")["ratio"]
+    counter = ConfusionCounter(1)
+    det = Detections(np.array([[0, 0, 10, 10]], np.float32), np.array([0.9], np.float32), np.array([0]))
+    old("crowd", lambda: counter.add(det, np.array([[0, 0, 10, 10]]), [0], [True]))
+    assert counter.instances.tolist() == [0]  # the crowd flags still went where they did
+    assert old("cls", lambda: counter.scores_at(0.3, 0)) == counter.scores_at(0.3, cls=0)
+
+
+def _message(call) -> str:
+    from yolox_edge.errors import UserError
+
+    with pytest.raises(UserError) as err:
+        call()
+    return str(err.value)

@@ -71,10 +71,10 @@ def test_pipeline_cli_on_the_embedded_default(run_cli, tmp_path) -> None:
 
 def test_default_recipe_repeats_only_the_generated_set() -> None:
     # 96 generated images are seen 4x an epoch; a user's own data set is not multiplied.
-    assert recipe_from_dict(default_recipe(generated_data=True), "t").data.repeat == 4
-    assert recipe_from_dict(default_recipe(generated_data=False), "t").data.repeat == 1
+    assert recipe_from_dict(default_recipe(generated_data=True), source="t").data.repeat == 4
+    assert recipe_from_dict(default_recipe(generated_data=False), source="t").data.repeat == 1
     default_recipe(generated_data=True)["data"]["repeat"] = 9  # a copy: the module's default is untouched
-    assert recipe_from_dict(default_recipe(generated_data=False), "t").data.repeat == 1
+    assert recipe_from_dict(default_recipe(generated_data=False), source="t").data.repeat == 1
 
 
 def test_weights_without_a_recipe_are_told_the_default_is_from_scratch() -> None:

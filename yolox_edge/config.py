@@ -18,6 +18,7 @@ import yaml
 
 from .data.transforms import AugConfig
 from .errors import UserError, check_input_size, flag_value, format_size, in_python, input_hw, nearest_on_grid, read_yaml
+from .progress import deprecated_keywords
 from .thresholds import EVAL_CONF, EVAL_NMS_IOU
 
 AugCfg = AugConfig  # the data engineer's dataclass is the recipe's aug section; both names import
@@ -200,8 +201,9 @@ def _apply(section_obj: Any, section: str, values: dict, source: str) -> None:
         setattr(section_obj, key, _coerce(val, hints[key], f"{source}: {section}.{key}"))
 
 
-def recipe_from_dict(d: dict | None, source: str = "recipe") -> Recipe:
-    """Build a Recipe from a nested mapping, strictly (unknown keys are errors)."""
+@deprecated_keywords("source")  # recipe_from_dict(d, "my.yaml"), the earlier form
+def recipe_from_dict(d: dict | None, *, source: str = "recipe") -> Recipe:
+    """Build a Recipe from a nested mapping, strictly (unknown keys are errors); ``source`` names it in them."""
     recipe = Recipe()
     if d is None:
         return recipe
@@ -317,7 +319,7 @@ def load_recipe(path: str | Path) -> Recipe:
     """Read a recipe (a YAML path or a packaged recipe's name) strictly."""
     p = find_recipe(path)
     d = read_yaml(p)
-    return recipe_from_dict(d, str(p))
+    return recipe_from_dict(d, source=str(p))
 
 
 def _yaml_value(raw: str) -> Any:
@@ -345,7 +347,8 @@ def apply_flag(recipe: Recipe, key: str, value: Any, flag: str, keyword: str) ->
     setattr(obj, name, parsed)
 
 
-def apply_overrides(recipe: Recipe, overrides: list[str] | None, keyword: str = "overrides") -> Recipe:
+@deprecated_keywords("keyword")  # apply_overrides(recipe, items, "machine"), the earlier form
+def apply_overrides(recipe: Recipe, overrides: list[str] | None, *, keyword: str = "overrides") -> Recipe:
     """Apply ``section.key=value`` strings (value parsed as YAML: 30, 0.5, true, [0.5, 1.5]).
     ``keyword``: the argument of the library call that took them, which messages name beside --set."""
     for item in overrides or []:
@@ -383,7 +386,7 @@ def apply_machine_settings(recipe: Recipe, items: list[str] | None) -> Recipe:
     if rest:
         raise UserError(f"{flag_value('--set', 'machine', [rest[0]], repr(rest[0]))}: not a setting of the machine "
                         f"({', '.join(MACHINE_KEYS)}); a resumed run trains with its own recipe")
-    return apply_overrides(recipe_from_dict(recipe.to_dict(), "recipe"), machine, "machine")
+    return apply_overrides(recipe_from_dict(recipe.to_dict(), source="recipe"), machine, keyword="machine")
 
 
 def size_item(size: Size) -> str:
@@ -432,7 +435,7 @@ def build_recipe(recipe: Recipe | str | Path, *, img_size: Size | None = None, e
     ``--set`` values are: a UserError naming the keyword (``--epochs x (epochs='x' in Python)``),
     or the ``--set`` item or recipe key."""
     check_img_size(img_size)
-    rec = recipe_from_dict(recipe.to_dict(), "recipe") if isinstance(recipe, Recipe) else load_recipe(recipe)
+    rec = recipe_from_dict(recipe.to_dict(), source="recipe") if isinstance(recipe, Recipe) else load_recipe(recipe)
     sets = input_size_overrides(rec, img_size) if img_size else []
     apply_overrides(rec, sets + list(overrides or []))
     given = {"epochs": epochs, "batch": batch, "freeze_backbone_epochs": freeze_backbone_epochs,
@@ -461,4 +464,4 @@ def recipe_diff(given: Recipe, run: Recipe) -> list[tuple[str, Any, Any]]:
 
 def recipe_from_checkpoint(d: dict) -> Recipe:
     """The recipe a checkpoint was trained with (stored by ``Recipe.to_dict``)."""
-    return recipe_from_dict(d, "checkpoint recipe")
+    return recipe_from_dict(d, source="checkpoint recipe")

@@ -30,7 +30,7 @@ def _checkpoint(path: Path) -> dict:
     return {"kind": "checkpoint", "path": str(path), "variant": ckpt["variant"], "class_names": names,
             "category_ids": checkpoint_category_ids(ckpt, path),
             "input_size": list(size) if size else None,
-            "counts": variant_counts(ckpt["variant"], len(names), tuple(size)) if size else None,
+            "counts": variant_counts(ckpt["variant"], num_classes=len(names), input_hw=tuple(size)) if size else None,
             "source": ckpt.get("source") or {}, "bn_folded": bool(ckpt.get("bn_folded")), "epoch": ckpt.get("epoch"),
             "epochs": planned,
             "best_ap": state.get("best_ap"), "best_epoch": state.get("best_epoch"),

@@ -159,7 +159,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     if recipe:
         rec = load_recipe(recipe)
     else:
-        rec = recipe_from_dict(default_recipe(generated_data=generated), "pipeline default recipe")
+        rec = recipe_from_dict(default_recipe(generated_data=generated), source="pipeline default recipe")
     sets = input_size_overrides(rec, img_size) if img_size is not None else []
     apply_overrides(rec, sets + list(overrides or []))
     if epochs is not None:
@@ -276,7 +276,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     return PipelineResult(out, ckpt, bundle, rows, step.times)
 
 
-def summary_table(res: PipelineResult, threads: int = 1) -> str:
+@deprecated_keywords("threads")  # summary_table(res, 2), the earlier form
+def summary_table(res: PipelineResult, *, threads: int = 1) -> str:
     """The Markdown table the pipeline ends with: per artifact its AP, AP50, e2e p50 latency at
     ``threads``, size and output bytes per image (``res.rows``)."""
     lines = [f"| artifact | AP | AP50 | e2e p50 ms ({threads} thread) | size MiB | bytes out/img |", "|---|---|---|---|---|---|"]

@@ -286,7 +286,7 @@ def test_baseline_from_our_raw_export_counts_its_variant(tiny_ckpt, tmp_path):
 
     raw = export_model(tiny_ckpt, format="onnx", out=tmp_path / "raw", raw=True).directory
     rows = build_rows([], [1], baseline=str(next(raw.glob("*.onnx"))), conf=0.25, iou=0.45)
-    want = variant_counts("test", 3, (64, 64))
+    want = variant_counts("test", num_classes=3, input_hw=(64, 64))
     assert model_counts(rows[0].predictor.info) == (want["params_m"], want["gflops"])
     res = run_bench([], threads=[1], warmup=0, runs=1, baseline=str(raw), rss=False, progress=False)
     assert res["rows"][0]["baseline"] and res["rows"][0]["size_bytes"] > 0  # the folder export --raw wrote
@@ -652,7 +652,7 @@ def test_best_ratio_is_the_table_ratio_and_follows_the_headline_mode():
         return {"label": label, "threads": 1, "baseline": baseline, "latency_ms": {"model": {"p50": p50}}}
 
     res = {"rows": [row("a", 10.71), row("base", 16.444, True)], "config": {"modes": ["model"]}}
-    best = best_ratio(res, "model")
+    best = best_ratio(res, mode="model")
     assert f"{best['ratio']:.2f}" == "1.54"
     from yolox_edge.cli import build_parser
     from yolox_edge.cli import bench as cli_bench

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from yolox_edge.data.spec import read_split
 from yolox_edge.data.synthetic import CLASSES, make_shapes_dataset
@@ -34,5 +35,16 @@ def test_synthetic_scene_is_a_library_image() -> None:
 
     a, b = synthetic_scene(), synthetic_scene()
     assert a.shape == (480, 640, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
-    assert synthetic_scene(240, 320, seed=1).shape == (240, 320, 3)
+    assert synthetic_scene(h=240, w=320, seed=1).shape == (240, 320, 3)
     assert not np.array_equal(synthetic_scene(seed=1), a)
+    with pytest.warns(DeprecationWarning, match=r"passing h, w, seed by position is deprecated"):
+        old = synthetic_scene(240, 320, 1)  # the earlier positional form binds as it did
+    assert np.array_equal(old, synthetic_scene(h=240, w=320, seed=1))
+
+
+def test_make_shapes_dataset_writes_to_out(tmp_path) -> None:
+    """Its folder is out=, as every call that writes one names it (it was out_dir)."""
+    from yolox_edge.data import make_shapes_dataset
+
+    spec = make_shapes_dataset(out=tmp_path / "s", n_train=1, n_val=1, size=(64, 64))
+    assert spec == tmp_path / "s" / "data.yaml" and spec.is_file()

@@ -47,7 +47,7 @@ def test_match_is_greedy_by_score_to_the_best_free_box_of_any_class() -> None:
 
 def test_matrix_counts_each_kind_of_box_once() -> None:
     counter = ConfusionCounter(3)
-    counter.add(PRED, GT_BOXES, GT_LABELS, CROWD)
+    counter.add(PRED, GT_BOXES, GT_LABELS, crowd=CROWD)
     m = counter.matrix(0.3)
     # rows cat, dog, bird, background; columns cat, dog, bird, missed
     assert m.tolist() == [[1, 0, 0, 0],
@@ -63,7 +63,7 @@ def test_matrix_counts_each_kind_of_box_once() -> None:
 
 def test_summary_names_pairs_and_per_class_scores() -> None:
     counter = ConfusionCounter(3)
-    counter.add(PRED, GT_BOXES, GT_LABELS, CROWD)
+    counter.add(PRED, GT_BOXES, GT_LABELS, crowd=CROWD)
     s = counter.summary(NAMES, 0.3, app_conf=0.3)
     assert s["rows"] == [*NAMES, "background"] and s["columns"] == [*NAMES, "missed"]
     assert s["confused"] == [{"true": "dog", "predicted": "cat", "count": 1}]
@@ -86,7 +86,7 @@ def test_summary_names_pairs_and_per_class_scores() -> None:
 def test_a_class_neither_labelled_nor_predicted_is_left_out_of_the_table_in_words() -> None:
     """'(1 classes ... left out)' read as a typo, and the matrix below still has the class."""
     counter = ConfusionCounter(4)
-    counter.add(PRED, GT_BOXES, GT_LABELS, CROWD)
+    counter.add(PRED, GT_BOXES, GT_LABELS, crowd=CROWD)
     lines = confusion_lines(counter.summary([*NAMES, "fish"], 0.3, app_conf=0.3), "x")
     assert "  (1 class neither labelled nor predicted here left out of this table)" in lines
     assert not any(line.split()[:1] == ["fish"] and len(line.split()) == 9 for line in lines)
@@ -107,7 +107,7 @@ def test_the_f1_sweep_finds_the_known_best_threshold() -> None:
     for t, f1 in expected.items():
         assert counter.scores_at(t)["f1"] == pytest.approx(f1)
     assert counter.best_f1() == (pytest.approx(0.75), 0.56)
-    assert counter.best_f1(0) == counter.best_f1()  # one class: its own sweep is the overall one
+    assert counter.best_f1(cls=0) == counter.best_f1()  # one class: its own sweep is the overall one
     curve = counter.f1_curve()
     assert len(curve["conf"]) == 99 and max(curve["f1"]) == 0.75 and curve["f1"][55] == 0.75
     best = counter.summary(["raccoon"], 0.3, app_conf=0.3)["best"]

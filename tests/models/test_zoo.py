@@ -40,15 +40,15 @@ def test_an_unknown_variant_in_a_recipe_is_one_line(run_cli, tmp_path) -> None:
 def test_count_gflops_hand_case() -> None:
     # One 3x3 conv 3->4 with bias on 8x8: 4*8*8 outputs x (27 + 1) MACs; x2 for FLOPs.
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1))
-    assert count_gflops(net, 8) == pytest.approx(2 * 4 * 64 * 28 / 1e9)
-    assert count_gflops(net, (8, 8)) == count_gflops(net, 8)
-    assert count_gflops(net, (8, 12)) == pytest.approx(2 * 4 * 96 * 28 / 1e9)  # (h, w) for non-square inputs
+    assert count_gflops(net, img_size=8) == pytest.approx(2 * 4 * 64 * 28 / 1e9)
+    assert count_gflops(net, img_size=(8, 8)) == count_gflops(net, img_size=8)
+    assert count_gflops(net, img_size=(8, 12)) == pytest.approx(2 * 4 * 96 * 28 / 1e9)  # (h, w): non-square inputs
 
 
 def test_variant_counts() -> None:
-    nano = variant_counts("nano", 80, (416, 416))
+    nano = variant_counts("nano", num_classes=80, input_hw=(416, 416))
     assert nano["params_m"] == pytest.approx(0.91, abs=0.01) and nano["gflops"] == pytest.approx(1.08, abs=0.01)
-    assert variant_counts("no_such_variant", 80, (416, 416)) is None
+    assert variant_counts("no_such_variant", num_classes=80, input_hw=(416, 416)) is None
 
 
 def test_num_classes_changes_only_class_convs() -> None:
@@ -64,7 +64,7 @@ def test_pth_import_reproduces_outputs(tmp_path, to_official_state, randomize_mo
     path = tmp_path / "official.pth"
     torch.save({"model": to_official_state(src), "start_epoch": 3}, path)
 
-    model, names, folded = import_official(path, name)
+    model, names, folded = import_official(path, variant=name)
     assert not folded and model.num_classes == 5 and len(names) == 5
     x = torch.rand(1, 3, 64, 64) * 255
     with torch.no_grad():
@@ -103,7 +103,7 @@ def test_hswish_variant_shares_nano_weights(randomize_model) -> None:
 
 def test_import_official_refuses_a_variant_without_official_weights(tmp_path) -> None:
     with pytest.raises(UserError, match="no yolox_nano_hswish weights.*--variant nano.*yolox-edge convert"):
-        import_official(tmp_path / "yolox_nano.onnx", "nano_hswish")
+        import_official(tmp_path / "yolox_nano.onnx", variant="nano_hswish")
 
 
 def test_import_official_checkpoint_is_the_cli_command(tmp_path, to_official_state, randomize_model, run_cli) -> None:

@@ -54,7 +54,7 @@ def test_bench_predict_eval_package_verify_without_torch(tiny_ckpt, tiny_exports
     rows = [r for r in rows if not r["baseline"]]
     assert len(rows) == 3 and {r["backend"] for r in rows} == {"onnxruntime", "openvino", "ncnn"}
     # params and GFLOPs come from metadata.json when torch cannot count them
-    want = variant_counts("test", 3, (64, 64))
+    want = variant_counts("test", num_classes=3, input_hw=(64, 64))
     assert all((r["params_m"], r["gflops"]) == (want["params_m"], want["gflops"]) for r in rows)
     assert all(r["latency_ms"]["e2e"]["n"] == 2 for r in rows)
     # the pair check a device run is read with (a second run: here the first one, every p50 5 % faster)
@@ -122,4 +122,4 @@ def test_device_requirements_leave_out_the_training_stack() -> None:
 
 def test_export_writes_counts_into_metadata(tiny_exports) -> None:
     meta = read_metadata(tiny_exports["onnx"])
-    assert meta["counts"] == variant_counts("test", 3, (64, 64))
+    assert meta["counts"] == variant_counts("test", num_classes=3, input_hw=(64, 64))

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..progress import deprecated_keywords
+
 CENTER_RADIUS = 2.5
 CANDIDATE_TOPK = 10
 IOU_WEIGHT = 3.0
@@ -64,8 +66,9 @@ def pairwise_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return inter / (area_a[..., :, None] + area_b[..., None, :] - inter).clamp(min=1e-12)
 
 
+@deprecated_keywords("radius")  # center_prior(gt_boxes, gt_mask, centers, strides, 2.5), the earlier form
 def center_prior(gt_boxes: torch.Tensor, gt_mask: torch.Tensor, centers: torch.Tensor,
-                 strides: torch.Tensor, radius: float = CENTER_RADIUS) -> tuple[torch.Tensor, torch.Tensor]:
+                 strides: torch.Tensor, *, radius: float = CENTER_RADIUS) -> tuple[torch.Tensor, torch.Tensor]:
     """Geometric prior. gt_boxes [B, M, 4] xyxy, gt_mask [B, M], centers [N, 2], strides [N].
 
     Returns ``candidates`` [B, N] (in box or in center region of any valid gt) and
@@ -106,7 +109,7 @@ def _assign_batched(pred_boxes, cls_logits, obj_logits, gt_boxes, gt_classes, gt
                     centers, strides, radius) -> Assignment:
     b, m = gt_mask.shape
     n_all = pred_boxes.shape[1]
-    candidates, in_both = center_prior(gt_boxes, gt_mask, centers, strides, radius)
+    candidates, in_both = center_prior(gt_boxes, gt_mask, centers, strides, radius=radius)
     # Work on each image's candidates only: gather them to the front of a [B, Nc] index,
     # Nc = the largest candidate count in the batch (the rest of an image's row is padding).
     counts = candidates.sum(1)

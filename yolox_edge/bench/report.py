@@ -7,6 +7,7 @@ import statistics
 from pathlib import Path
 
 from ..fileio import StagedFiles, atomic_write_bytes, mib
+from ..progress import deprecated_keywords
 from .cores import cpu_span, oversubscribed
 from .hostload import host_load_warning
 
@@ -222,7 +223,8 @@ def _way(pct: float) -> str:
     return "slower" if pct > 0 else "faster"
 
 
-def best_ratio(result: dict, mode: str = "e2e") -> dict | None:
+@deprecated_keywords("mode")  # best_ratio(result, "model"), the earlier form
+def best_ratio(result: dict, *, mode: str = "e2e") -> dict | None:
     """The fastest non-baseline row against the baseline at the same thread count; rows with
     more threads than cores only when there is no other (their baseline is oversubscribed too,
     and its slowdown, not the row's speed, made a 9x headline out of a 1.5x row)."""
@@ -237,7 +239,8 @@ def best_ratio(result: dict, mode: str = "e2e") -> dict | None:
     return best
 
 
-def best_by_variant(result: dict, mode: str = "e2e") -> dict[str, dict]:
+@deprecated_keywords("mode")  # best_by_variant(result, "model"), the earlier form
+def best_by_variant(result: dict, *, mode: str = "e2e") -> dict[str, dict]:
     """``best_ratio`` within each model variant the rows carry (``variant``, from metadata), in
     the order the rows first name them: a run of several models (the SiLU Nano beside
     ``nano_hswish``, Nano beside Tiny) has one best row per model, which the overall best hides.
@@ -246,13 +249,14 @@ def best_by_variant(result: dict, mode: str = "e2e") -> dict[str, dict]:
     out = {}
     for v in variants:
         rows = [r for r in result["rows"] if r["baseline"] or r.get("variant") == v]
-        best = best_ratio({**result, "rows": rows}, mode)
+        best = best_ratio({**result, "rows": rows}, mode=mode)
         if best is not None:
             out[v] = best
     return out
 
 
-def write_csv(result: dict, path: str | Path, files: StagedFiles | None = None) -> None:
+@deprecated_keywords("files")  # write_csv(result, path, files), the earlier form
+def write_csv(result: dict, path: str | Path, *, files: StagedFiles | None = None) -> None:
     """One CSV row per bench row and timing mode (``model``, ``e2e``): latency statistics in ms,
     sizes, AP and CPU time, as ``bench --csv`` writes it. ``files``: staged there, renamed into
     place with the run's other outputs by its ``commit``."""
@@ -271,7 +275,8 @@ def write_csv(result: dict, path: str | Path, files: StagedFiles | None = None) 
     (files.write if files is not None else atomic_write_bytes)(path, lambda f: f.write(buf.getvalue().encode()))
 
 
-def write_plot(result: dict, path: str | Path, files: StagedFiles | None = None) -> None:
+@deprecated_keywords("files")  # write_plot(result, path, files), the earlier form
+def write_plot(result: dict, path: str | Path, *, files: StagedFiles | None = None) -> None:
     """Latency vs AP (the paper's Figure 1 for this device) when AP is known, else a bar chart.
     ``files``: as for ``write_csv``."""
     import matplotlib

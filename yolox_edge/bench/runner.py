@@ -88,7 +88,8 @@ def model_counts(info) -> tuple[float | None, float | None]:
             from ..models import variant_counts
         except ImportError:  # a device install (runtimes only): no torch to build the model with
             return None, None
-        counts = variant_counts(info.extra["variant"], len(info.class_names), info.preprocess.input_size)
+        counts = variant_counts(info.extra["variant"], num_classes=len(info.class_names),
+                                input_hw=info.preprocess.input_size)
     return (counts["params_m"], counts["gflops"]) if counts else (None, None)
 
 

@@ -123,10 +123,12 @@ def _make_parents(dest: Path) -> list[Path]:
     return missing
 
 
-def open_bundle_model(path: str | Path, threads: int | None = None, **options) -> tuple[Backend, ModelInfo]:
+@deprecated_keywords("threads")  # open_bundle_model(path, 2), the earlier form
+def open_bundle_model(path: str | Path, *, threads: int | None = None, **options) -> tuple[Backend, ModelInfo]:
     """``runtime.loader.OPENERS['.zip']``: (backend, info) of the model inside a bundle.
 
-    ``options`` go to the inner artifact's backend (e.g. ``precision_hint``).
+    ``threads`` and ``options`` go to the inner artifact's backend (e.g. ``precision_hint``), as
+    ``runtime.open_model``'s keywords.
     """
     from ..runtime.loader import open_model
 

@@ -116,19 +116,19 @@ def run(args) -> int:
         out = report_stream(args)
         print(table, file=out)
         mode = headline_mode(res)  # the speed-up column's mode: --mode model has one too
-        best = best_ratio(res, mode)
+        best = best_ratio(res, mode=mode)
         if best:
             print(f"best {'end-to-end' if mode == 'e2e' else 'model-only'} speed-up vs the official-style baseline: "
                   f"{best['ratio']:.2f}x "
                   f"({best['label']}, {best['threads']} thread(s))", file=out)
-            per = best_by_variant(res, mode)
+            per = best_by_variant(res, mode=mode)
             if len(per) > 1:  # several models: the overall best may be another model's than the one asked about
                 print("best per model: " + "; ".join(f"{v} {b['ratio']:.2f}x ({b['label']}, {b['threads']} "
                                                      "thread(s))" for v, b in per.items()), file=out)
         if args.csv_out:
-            write_csv(res, args.csv_out, files)
+            write_csv(res, args.csv_out, files=files)
         if args.md_out:
             files.write(Path(args.md_out), lambda f: f.write(table.encode()))
         if args.plot_out:
-            write_plot(res, args.plot_out, files)
+            write_plot(res, args.plot_out, files=files)
     return 0

@@ -55,7 +55,7 @@ def run(args) -> int:
         info = ModelInfo(name, default_names(80), PreprocessConfig(input_size=(v.input_size,) * 2))
         pred = Predictor(TorchBackend(model), info, conf=args.conf)
     size = pred.info.preprocess.input_size[0]
-    print(f"{name}: {count_params(model) / 1e6:.3f} M params, {count_gflops(model, size):.2f} GFLOPs at {size}"
+    print(f"{name}: {count_params(model) / 1e6:.3f} M params, {count_gflops(model, img_size=size):.2f} GFLOPs at {size}"
           f"{'' if args.weights else ' (random weights: pass --weights for real detections)'}")
     img = read_image(args.image) if args.image else synthetic_scene()
     t0 = time.perf_counter()

@@ -41,7 +41,7 @@ def run(args) -> int:
                        img_size=args.img_size, target=args.target, int8=not args.no_int8,
                        calib_count=args.calib_count, bench_runs=args.bench_runs, threads=args.threads,
                        overrides=args.overrides, resume=args.resume, progress=not args.no_progress)
-    print("\n" + summary_table(res, min(args.threads)))
+    print("\n" + summary_table(res, threads=min(args.threads)))
     print("\nsteps: " + ", ".join(f"{k} {v:.0f}s" for k, v in res.seconds.items()))
     print(f"total {time.perf_counter() - t0:.0f} s; checkpoint {res.checkpoint}")
     print(f"bundle: {res.bundle}")

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from ..fileio import atomic_write_bytes
+from ..progress import deprecated_keywords
 
 CLASSES = ["circle", "square", "triangle"]
 
@@ -37,7 +38,8 @@ def _draw(img: np.ndarray, rng: np.random.Generator, cls: int, box: tuple[int, i
         cv2.fillPoly(img, [pts], color)
 
 
-def synthetic_scene(h: int = 480, w: int = 640, seed: int = 0) -> np.ndarray:
+@deprecated_keywords("h", "w", "seed")  # synthetic_scene(480, 640, 0), the earlier form
+def synthetic_scene(*, h: int = 480, w: int = 640, seed: int = 0) -> np.ndarray:
     """A deterministic BGR uint8 test image (``h`` x ``w``) with a few coloured shapes: what
     ``demo`` and ``bench`` run on when no image is given."""
     rng = np.random.default_rng(seed)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..postprocess import Detections, box_iou_numpy, filter_nms_numpy
+from ..progress import deprecated_keywords
 
 MATCH_IOU = 0.5
 BACKGROUND = -1  # a prediction's true class when it matched no labelled box
@@ -94,9 +95,11 @@ class ConfusionCounter:
 
     def __call__(self, sample: Any, image: np.ndarray, det: Detections) -> None:
         """``evaluate``'s ``on_image`` hook: one image's sample (its labels) and detections."""
-        self.add(det, sample.boxes, sample.labels, sample.crowd)
+        self.add(det, sample.boxes, sample.labels, crowd=sample.crowd)
 
-    def add(self, det: Detections, gt_boxes: np.ndarray, gt_labels: np.ndarray,
+    # Each option below was positional: deprecated_keywords keeps that form working, with a warning.
+    @deprecated_keywords("crowd")
+    def add(self, det: Detections, gt_boxes: np.ndarray, gt_labels: np.ndarray, *,
             crowd: np.ndarray | None = None) -> None:
         """One image: its detections and its labelled boxes (xyxy, same pixels), crowd flags."""
         if self.nms is not None and len(det):
@@ -132,7 +135,8 @@ class ConfusionCounter:
         m[:c, c] = self.instances - m[:c, :c].sum(1)
         return m
 
-    def counts(self, conf: float | np.ndarray, cls: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    @deprecated_keywords("cls")
+    def counts(self, conf: float | np.ndarray, *, cls: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
         """(correct, predicted, labelled) boxes at score >= each ``conf``, of class ``cls`` or of all."""
         scores, pred, true = self._all()
         if cls is not None:
@@ -142,10 +146,11 @@ class ConfusionCounter:
         n = np.searchsorted(-scores, -np.asarray(conf, np.float32), side="right")  # boxes >= conf, in float32
         return hits[n], n, int(self.instances.sum() if cls is None else self.instances[cls])
 
-    def scores_at(self, conf: float, cls: int | None = None) -> dict:
+    @deprecated_keywords("cls")
+    def scores_at(self, conf: float, *, cls: int | None = None) -> dict:
         """Precision, recall and F1 at score >= ``conf`` (None where undefined: nothing
         predicted, or nothing labelled), with the counts they come from."""
-        correct, predicted, labelled = (int(v) for v in self.counts(conf, cls))
+        correct, predicted, labelled = (int(v) for v in self.counts(conf, cls=cls))
         return {"correct": correct, "predicted": predicted, "instances": labelled,
                 "precision": correct / predicted if predicted else None,
                 "recall": correct / labelled if labelled else None, "f1": _f1(correct, predicted, labelled)}
@@ -154,12 +159,13 @@ class ConfusionCounter:
         """The thresholds of ``SWEEP`` the evaluation kept boxes for (from ``min_conf``)."""
         return SWEEP[SWEEP >= self.min_conf - 1e-9]
 
-    def best_f1(self, cls: int | None = None) -> tuple[float | None, float | None]:
+    @deprecated_keywords("cls")
+    def best_f1(self, *, cls: int | None = None) -> tuple[float | None, float | None]:
         """(best F1, its score threshold) over ``SWEEP`` (0.01 steps from ``min_conf``); where
         several thresholds tie, the middle one, the least tuned to this one split. (None, None)
         when nothing is labelled, or no box is ever right."""
         grid = self._sweep()
-        correct, predicted, labelled = self.counts(grid, cls)
+        correct, predicted, labelled = self.counts(grid, cls=cls)
         if not labelled or not len(grid) or not correct.max():
             return None, None
         f1 = 2 * correct / (predicted + labelled)
@@ -173,7 +179,8 @@ class ConfusionCounter:
         return {"conf": grid.tolist(), "f1": [round(float(_f1(a, b, labelled) or 0.0), 4)
                                              for a, b in zip(correct, predicted)]}
 
-    def summary(self, names: list[str], conf: float, app_conf: float | None = None, top: int = 10,
+    @deprecated_keywords("app_conf", "top", "category_ids")
+    def summary(self, names: list[str], conf: float, *, app_conf: float | None = None, top: int = 10,
                 category_ids: list[int] | None = None) -> dict:
         """Everything ``eval --confusion`` reports, JSON-ready: the matrix at ``conf`` with its
         row and column names, the ``top`` most confused class pairs, per-class and overall
@@ -187,9 +194,9 @@ class ConfusionCounter:
         off.sort(key=lambda t: (-t[0], t[1], t[2]))
         per_class = []
         for k, name in enumerate(names):
-            f1, at = self.best_f1(k)
+            f1, at = self.best_f1(cls=k)
             ids = {"category_id": int(category_ids[k])} if category_ids is not None else {}
-            per_class.append({"class": name, **ids, **_rounded(self.scores_at(conf, k)),
+            per_class.append({"class": name, **ids, **_rounded(self.scores_at(conf, cls=k)),
                               "false_positives": int(m[c, k]), "missed": int(m[k, c]), "best_f1": _round(f1),
                               "best_conf": at})
         f1, at = self.best_f1()

@@ -247,7 +247,7 @@ def export_detector(detector: Detector, *, format: str, out: str | Path, class_n
                                   class_names=list(class_names), preprocess=pre, strides=detector.strides,
                                   kind=kind, topk=k, input_name=input_name, batch=batch, outputs=outputs,
                                   precision=precision, source_sha256=source_sha256, nms=nms,
-                                  counts=variant_counts(variant, len(class_names), (h, w)),
+                                  counts=variant_counts(variant, num_classes=len(class_names), input_hw=(h, w)),
                                   extra={"source_checkpoint": source_name},
                                   silu="rational" if rewritten else "exact", category_ids=category_ids)
             if replace_export:

@@ -174,7 +174,8 @@ def import_pth(path: str | Path, variant: str) -> Detector:
     return model.eval()
 
 
-def import_official(path: str | Path, variant: str) -> tuple[Detector, list[str], bool]:
+@deprecated_keywords("variant")  # import_official(path, "nano"), the earlier form
+def import_official(path: str | Path, *, variant: str) -> tuple[Detector, list[str], bool]:
     """Official weights (.onnx or .pth) -> (model, class names, bn_folded)."""
     try:
         v = get_variant(variant)
@@ -226,7 +227,7 @@ def import_official_checkpoint(model: str | Path, *, variant: str, out: str | Pa
     from ..fileio import sha256_file
 
     out = refuse_overwrite(out, force)
-    detector, names, folded = import_official(path, variant)
+    detector, names, folded = import_official(path, variant=variant)
     source = {"kind": "official-onnx" if folded else "official-pth", "file": str(path), "sha256": sha256_file(path)}
     ids = default_category_ids(detector.num_classes)
     written = save_checkpoint(out, detector, class_names=names, source=source, bn_folded=folded, category_ids=ids)

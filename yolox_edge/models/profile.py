@@ -19,8 +19,9 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+@deprecated_keywords("img_size")  # count_gflops(model, 416), the earlier form
 @torch.no_grad()
-def count_gflops(model: nn.Module, img_size: int | tuple[int, int]) -> float:
+def count_gflops(model: nn.Module, *, img_size: int | tuple[int, int]) -> float:
     """GFLOPs for one image of ``img_size`` (side, or (h, w)): 2 x (conv/linear MACs + 2 per BN output)."""
     h, w = (img_size, img_size) if isinstance(img_size, int) else img_size
     macs = 0
@@ -49,7 +50,8 @@ def count_gflops(model: nn.Module, img_size: int | tuple[int, int]) -> float:
     return 2 * macs / 1e9
 
 
-def variant_counts(variant: str | None, num_classes: int, input_hw: tuple[int, int]) -> dict | None:
+@deprecated_keywords("num_classes", "input_hw")  # variant_counts("nano", 80, (416, 416)), the earlier form
+def variant_counts(variant: str | None, *, num_classes: int, input_hw: tuple[int, int]) -> dict | None:
     """{"params_m", "gflops"} of a variant (unfused, as the published figures count) at an input
     size; None for a name the zoo does not know. Export writes them into metadata.json, so a
     device without torch can still report them."""
@@ -65,7 +67,7 @@ def _variant_counts(variant: str | None, num_classes: int, input_hw: tuple[int, 
         return None
     with torch.random.fork_rng():  # weight init must not move the caller's random stream
         m = create_model(variant, num_classes=num_classes)
-    return round(count_params(m) / 1e6, 4), round(count_gflops(m, input_hw), 3)
+    return round(count_params(m) / 1e6, 4), round(count_gflops(m, img_size=input_hw), 3)
 
 
 OFFICIAL_CLASSES = 80  # the COCO head the YOLOX README's figures count

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ..errors import UserError
+from ..progress import deprecated_keywords
 from .backbone import CSPDarknet, Darknet53
 from .detector import Detector
 from .head import DecoupledHead
@@ -80,7 +81,8 @@ def get_variant(name: str) -> Variant:
     return VARIANTS[key]
 
 
-def list_models(include_test: bool = False) -> list[str]:
+@deprecated_keywords("include_test")  # list_models(True), the earlier form
+def list_models(*, include_test: bool = False) -> list[str]:
     """Variant names in the zoo's order; the tiny ``test*`` variants (for fast tests) only with ``include_test``."""
     return [n for n in VARIANTS if include_test or not n.startswith("test")]
 

@@ -446,7 +446,8 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
                                   variant=ckpt["variant"], class_names=list(ckpt["class_names"]), preprocess=pre,
                                   strides=detector.strides, kind=kind, topk=k, input_name=input_name, batch=1,
                                   outputs=outputs, precision="int8", source_sha256=sha256_file(source), nms=nms,
-                                  counts=variant_counts(ckpt["variant"], len(ckpt["class_names"]), (h, w)),
+                                  counts=variant_counts(ckpt["variant"], num_classes=len(ckpt["class_names"]),
+                                                        input_hw=(h, w)),
                                   extra={"source_checkpoint": Path(source).name, "quantization": quant},
                                   silu="rational" if details.get("silus_rewritten") else "exact",
                                   category_ids=checkpoint_category_ids(ckpt, source))

@@ -82,7 +82,7 @@ def _open_bundle(path: Path, threads: int | None, **options) -> tuple[Backend, M
     """A mobile bundle (.zip): verified, extracted to a private folder, its model opened."""
     from ..bundle import open_bundle_model  # imported on use: bundle imports export.metadata
 
-    return open_bundle_model(path, threads, **options)
+    return open_bundle_model(path, threads=threads, **options)
 
 
 OPENERS[".zip"] = _open_bundle
