@@ -45,6 +45,31 @@ def test_unknown_key_is_named(tmp_path):
         load_recipe(p)
 
 
+@pytest.mark.parametrize("text, why", [("", "the file is empty or only comments"),
+                                       ("# epochs: 30, once\n", "the file is empty or only comments"),
+                                       ("{}\n", "its sections are empty"),
+                                       ("model:\ntrain: {}\n", "its sections are empty")])
+def test_a_recipe_that_sets_nothing_is_refused_naming_the_file(tmp_path, text, why) -> None:
+    """It trained the defaults (YOLOX-S, 300 epochs) without a word; the defaults have a name."""
+    p = tmp_path / "mine.yaml"
+    p.write_text(text)
+    with pytest.raises(UserError) as e:
+        load_recipe(p)
+    assert str(e.value).startswith(f"{p}: the recipe sets nothing ({why}); ")
+    assert "--recipe yolox_s" in str(e.value)
+    assert load_recipe("yolox_s").model.variant == "s"  # what the message offers loads
+
+
+@pytest.mark.parametrize("text, got", [("- train\n- model\n", "a list"), ("train.epochs=30\n", "the text"),
+                                      ("30\n", "the value 30")])
+def test_a_recipe_that_is_not_a_mapping_is_named(tmp_path, text, got) -> None:
+    p = tmp_path / "mine.yaml"
+    p.write_text(text)
+    with pytest.raises(UserError, match=re.escape(f"{p}: a recipe is a mapping of sections (model, data, aug, "
+                                                  f"train), e.g. 'train: {{epochs: 30}}', not {got}")):
+        load_recipe(p)
+
+
 def test_bad_types_are_errors(tmp_path):
     with pytest.raises(UserError, match="train.epochs: expected an integer"):
         recipe_from_dict({"train": {"epochs": "ten"}})

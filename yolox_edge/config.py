@@ -208,7 +208,8 @@ def recipe_from_dict(d: dict | None, *, source: str = "recipe") -> Recipe:
     if d is None:
         return recipe
     if not isinstance(d, dict):
-        raise UserError(f"{source}: a recipe is a mapping with sections {', '.join(SECTIONS)}")
+        raise UserError(f"{source}: a recipe is a mapping of sections ({', '.join(SECTIONS)}), e.g. "
+                        f"'train: {{epochs: 30}}', not {_yaml_kind(d)}")
     for section, values in d.items():
         if section not in SECTIONS:
             raise UserError(f"{source}: unknown section '{section}'; known: {', '.join(SECTIONS)}")
@@ -218,6 +219,15 @@ def recipe_from_dict(d: dict | None, *, source: str = "recipe") -> Recipe:
             raise UserError(f"{source}: section '{section}' must be a mapping of key: value")
         _apply(getattr(recipe, section), section, values, source)
     return recipe
+
+
+def _yaml_kind(value: Any) -> str:
+    """What a YAML document holds instead of a mapping, for a message: 'a list', 'the text 'abc''."""
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    return f"the value {value!r}"
 
 
 _AT_LEAST = {  # key -> smallest value that trains (types were checked when the recipe was read)
@@ -316,10 +326,25 @@ def find_recipe(path: str | Path) -> Path:
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    """Read a recipe (a YAML path or a packaged recipe's name) strictly."""
+    """Read a recipe (a YAML path or a packaged recipe's name) strictly; one that sets nothing is
+    a UserError too (see ``_check_not_empty``)."""
     p = find_recipe(path)
     d = read_yaml(p)
-    return recipe_from_dict(d, source=str(p))
+    rec = recipe_from_dict(d, source=str(p))
+    _check_not_empty(d, p)
+    return rec
+
+
+def _check_not_empty(d: Any, path: Path) -> None:
+    """UserError for a recipe file that sets no value (empty, comments only, ``{}``, sections
+    with nothing under them). It trained the defaults (YOLOX-S, 300 epochs, batch 64) without a
+    word: a user who names a recipe means it to change something, and the file saved empty or
+    the wrong one given is far likelier than a wish for the defaults, which ``yolox_s`` names."""
+    if d is None or (isinstance(d, dict) and not any(d.values())):
+        why = "the file is empty or only comments" if d is None else "its sections are empty"
+        raise UserError(f"{path}: the recipe sets nothing ({why}); write in it the values that differ from "
+                        f"the defaults ({', '.join(SECTIONS)} sections, e.g. 'train: {{epochs: 30}}'), or "
+                        "for the defaults themselves (YOLOX-S) give the shipped recipe: --recipe yolox_s")
 
 
 def _yaml_value(raw: str) -> Any:

@@ -120,7 +120,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     """
     from .bench import run_bench
     from .bundle.package import package_bundle
-    from .config import (Recipe, apply_flag, apply_overrides, check_img_size, input_size_overrides, load_recipe,
+    from .config import (apply_flag, apply_overrides, check_img_size, input_size_overrides, load_recipe,
                          recipe_from_dict, split_machine_items)
     from .data.spec import load_spec, read_split
     from .fileio import atomic_write_bytes, mib
@@ -133,18 +133,25 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     if target not in ("ncnn", "openvino", "onnx"):
         raise UserError(f"{flag_value('--target', 'target', target)}: choose ncnn, openvino or onnx")
     check_img_size(img_size)  # before any step: a size off the 32 grid would fail at training
-    if epochs is not None:  # epochs="x" too, not after step 1 has written the data
-        apply_flag(Recipe(), "train.epochs", epochs, "--epochs", "epochs")
     # a file there (or above it) or a read-only folder: one line naming --out, not mkdir's 'File exists'
     out = require_out_folder(out)
     if not resume:  # before step 1 writes data into a folder the training step would refuse
         refuse_earlier_run(out / "train")
+    # the recipe and its flags too (an empty or misspelt recipe, epochs="x"), not after step 1 made the data
+    generated = data is None
+    if recipe:
+        rec = load_recipe(recipe)
+    else:
+        rec = recipe_from_dict(default_recipe(generated_data=generated), source="pipeline default recipe")
+    sets = input_size_overrides(rec, img_size) if img_size is not None else []
+    apply_overrides(rec, sets + list(overrides or []))
+    if epochs is not None:
+        apply_flag(rec, "train.epochs", epochs, "--epochs", "epochs")
     out.mkdir(parents=True, exist_ok=True)
     say = line_sink(log)
     step = _Steps(7 if int8 else 6, say)
 
     step("data")
-    generated = data is None
     if generated:
         from .data.synthetic import make_shapes_dataset
         data = make_shapes_dataset(out / "data")
@@ -156,14 +163,6 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     say(f"    {data}: {train_n}{len(val.samples)} val images, classes: {', '.join(val.names)}")
 
     step("train")
-    if recipe:
-        rec = load_recipe(recipe)
-    else:
-        rec = recipe_from_dict(default_recipe(generated_data=generated), source="pipeline default recipe")
-    sets = input_size_overrides(rec, img_size) if img_size is not None else []
-    apply_overrides(rec, sets + list(overrides or []))
-    if epochs is not None:
-        apply_flag(rec, "train.epochs", epochs, "--epochs", "epochs")
     if resume and not (out / "train" / "last.pt").is_file():  # stopped before training saved anything
         say(f"    nothing to resume in {out / 'train'} (no last.pt): training starts from the beginning")
         resume = False

@@ -45,6 +45,18 @@ def test_img_size_off_the_32_grid_exits_2_before_any_data_is_read(run_cli, tmp_p
 
 
 
+def test_an_empty_recipe_exits_2_naming_it_in_train_and_pipeline(run_cli, tmp_path) -> None:
+    """An empty --recipe trained (or ran the pipeline with) every default without a word."""
+    recipe = tmp_path / "mine.yaml"
+    recipe.write_text("# to fill in\n")
+    want = f"error: {recipe}: the recipe sets nothing (the file is empty or only comments); "
+    code, out, err = run_cli("train", "--recipe", recipe, "--data", tmp_path / "none.yaml", "--out", tmp_path / "run")
+    assert code == 2 and want in err and len(err.splitlines()) == 1, err
+    code, out, err = run_cli("pipeline", "--recipe", recipe, "--out", tmp_path / "p")
+    assert code == 2 and want in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "p").exists() and not (tmp_path / "run").exists()  # before any step
+
+
 @pytest.fixture
 def trainer_kwargs(monkeypatch) -> dict:
     """The arguments `train` gives the Trainer (a stand-in that trains nothing)."""
