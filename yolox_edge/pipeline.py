@@ -116,7 +116,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     ``resume``: continue the training of an earlier run into the same ``out`` (interrupted, or
     finished: then it is not trained again) from its ``train/last.pt``, with the recipe stored
     there but the machine's settings among ``overrides`` (``config.MACHINE_KEYS``, e.g.
-    ``data.workers=N``), and run every later stage again.
+    ``data.workers=N``), and run every later stage again; a UserError before any step where
+    ``train/last.pt`` is not there (as ``Trainer(resume=True)``).
     """
     from .bench import run_bench
     from .bundle.package import package_bundle
@@ -125,7 +126,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     from .data.spec import load_spec, read_split
     from .fileio import atomic_write_bytes, mib
     from .engine.evaluator import evaluate, evaluation_record, per_class_lines
-    from .engine.trainer import Trainer, refuse_earlier_run, resume_flags_note, unused_resume_weights
+    from .engine.trainer import Trainer, refuse_earlier_run, require_resumable, resume_flags_note, unused_resume_weights
     from .export import export_model
     from .runtime import load_predictor
     from .threads import cpu_threads, torch_threads
@@ -135,7 +136,11 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     check_img_size(img_size)  # before any step: a size off the 32 grid would fail at training
     # a file there (or above it) or a read-only folder: one line naming --out, not mkdir's 'File exists'
     out = require_out_folder(out)
-    if not resume:  # before step 1 writes data into a folder the training step would refuse
+    # before step 1 writes data: into a folder the training step would refuse, or, resuming, into
+    # one with nothing to resume (as train --resume: not a run from the start nobody asked for)
+    if resume:
+        require_resumable(out / "train" / "last.pt", out)
+    else:
         refuse_earlier_run(out / "train")
     # the recipe and its flags too (an empty or misspelt recipe, epochs="x"), not after step 1 made the data
     generated = data is None
@@ -163,9 +168,6 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     say(f"    {data}: {train_n}{len(val.samples)} val images, classes: {', '.join(val.names)}")
 
     step("train")
-    if resume and not (out / "train" / "last.pt").is_file():  # stopped before training saved anything
-        say(f"    nothing to resume in {out / 'train'} (no last.pt): training starts from the beginning")
-        resume = False
     # Resuming without --recipe: the stored recipe. The Trainer's note compares a given recipe
     # value by value; here that would list every default nobody chose, so name the flags instead.
     given = rec if not resume or recipe else None

@@ -57,6 +57,25 @@ def test_an_empty_recipe_exits_2_naming_it_in_train_and_pipeline(run_cli, tmp_pa
     assert not (tmp_path / "p").exists() and not (tmp_path / "run").exists()  # before any step
 
 
+@pytest.mark.parametrize("command", ["train", "pipeline"])
+def test_resume_with_nothing_to_resume_exits_2_in_train_and_pipeline(run_cli, tmp_path, command) -> None:
+    """pipeline --resume on a new --out ran from the start (after one line) where train --resume
+    stopped: a mistyped --out became an hour's run from scratch beside the run meant to go on."""
+    data = ["--data", tmp_path / "none.yaml"] if command == "train" else []
+    new = tmp_path / "typo"
+    code, out, err = run_cli(command, *data, "--out", new, "--resume")
+    last = new / "train" / "last.pt" if command == "pipeline" else new / "last.pt"
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert (f"error: {last}: nothing to resume ({new} does not exist: check --out (out= in Python)); run "
+            f"without --resume (resume=True in Python) to start {new}") in err
+    assert not new.exists()
+    # a folder there (a run stopped before its first epoch saved anything): the same, without the check
+    (new / "train").mkdir(parents=True)
+    code, out, err = run_cli(command, *data, "--out", new, "--resume")
+    assert code == 2 and f"error: {last}: nothing to resume; run without --resume" in err, err
+    assert sorted(p.name for p in new.rglob("*")) == ["train"]  # nothing written
+
+
 @pytest.fixture
 def trainer_kwargs(monkeypatch) -> dict:
     """The arguments `train` gives the Trainer (a stand-in that trains nothing)."""

@@ -26,7 +26,8 @@ def add_parser(sub) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set train.batch=16 (repeatable)")
     p.add_argument("--resume", action="store_true",
-                   help="continue an earlier run in --out: training resumes from its last.pt, later stages run again")
+                   help="continue an earlier run in --out: training resumes from its train/last.pt (an error "
+                        "where there is none), later stages run again")
     add_no_progress(p)
     p.set_defaults(func=run)
 

@@ -136,6 +136,16 @@ def refuse_earlier_run(folder: Path) -> None:
         raise UserError(f"{folder}: already holds {', '.join(taken)}; {hint} choose another {OUT}")
 
 
+def require_resumable(last: Path, run: Path) -> None:
+    """UserError unless ``last`` (the last.pt of the run in folder ``run``) is there to resume:
+    ``train --resume`` and ``pipeline --resume`` alike. Starting over instead, on a mistyped --out,
+    would be an hour's run nobody asked for beside the run meant to go on."""
+    if Path(last).is_file():
+        return
+    missing = "" if Path(run).is_dir() else f" ({run} does not exist: check {OUT})"
+    raise UserError(f"{last}: nothing to resume{missing}; run without {RESUME} to start {run}")
+
+
 def resume_flags_note(last: Path, flags: list[str]) -> str:
     """The note for flags given with a resume that has no recipe of its own: the run goes on
     with the recipe stored in ``last`` (its schedule, optimizer state and EMA were made for
@@ -411,8 +421,7 @@ class Trainer:
 
     def _load_resume(self) -> dict:
         path = self.out / "last.pt"
-        if not path.is_file():
-            raise UserError(f"{path}: nothing to resume; run without {RESUME} to start {self.out}")
+        require_resumable(path, self.out)
         return load_checkpoint(path)
 
     def _check_variant(self, path: str | Path, ckpt: dict, variant: str) -> None:
