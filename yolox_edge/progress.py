@@ -53,7 +53,12 @@ def is_terminal(stream) -> bool:
 
 
 def progress_bar(iterable: Iterable | None = None, **kw: Any) -> tqdm:
-    """``tqdm(iterable, **kw)`` on a terminal; off one, a line every ``LOG_INTERVAL_S`` s."""
+    """``tqdm(iterable, **kw)`` on a terminal; off one, a line every ``LOG_INTERVAL_S`` s.
+
+    Iterate over it (``for x in progress_bar(xs)``: tqdm closes it as the loop is left, however),
+    or, updated by hand, use it as a context (``with progress_bar(total=n) as bar:``). A bar left
+    open by a Ctrl-C in its loop was closed only when Python freed the stopped frames, after the
+    command's stop line: in a log, its last line then came below 'interrupted'."""
     stream = kw.pop("file", None) or sys.stderr
     if not is_terminal(stream):
         kw.setdefault("mininterval", LOG_INTERVAL_S)

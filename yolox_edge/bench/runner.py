@@ -300,22 +300,23 @@ def _take_turns(rows: list[Row], inputs: list[np.ndarray], img: np.ndarray, mode
     stopped spinning, make untimed switch-in calls, then ``n`` timed runs per mode.
     """
     settled: list[float] = []
-    bar = progress_bar(total=sum(turns) * len(rows) * len(modes), desc="bench", unit="run", disable=not progress)
-    for n in turns:  # one round: a turn for every row
-        for r, x in zip(rows, inputs):
-            settled.append(settle())
-            r.pin_threads()
-            for _ in range(SWITCH_IN_CALLS):
-                r.backend.infer(x)
-            for _ in range(n):
-                for m in modes:
-                    c0, t0 = time.process_time(), time.perf_counter()
-                    r.timings[m].append(_time_once(r, m, img, x))
-                    if period:  # the rest of the frame: the next camera frame is not there yet
-                        time.sleep(max(0.0, t0 + period - time.perf_counter()))
-                    r.cpu[m].append(time.process_time() - c0)
-            bar.update(n * len(modes))
-    bar.close()
+    # a context: closed (its last line written) before a Ctrl-C's stop line, as progress_bar says
+    with progress_bar(total=sum(turns) * len(rows) * len(modes), desc="bench", unit="run",
+                      disable=not progress) as bar:
+        for n in turns:  # one round: a turn for every row
+            for r, x in zip(rows, inputs):
+                settled.append(settle())
+                r.pin_threads()
+                for _ in range(SWITCH_IN_CALLS):
+                    r.backend.infer(x)
+                for _ in range(n):
+                    for m in modes:
+                        c0, t0 = time.process_time(), time.perf_counter()
+                        r.timings[m].append(_time_once(r, m, img, x))
+                        if period:  # the rest of the frame: the next camera frame is not there yet
+                            time.sleep(max(0.0, t0 + period - time.perf_counter()))
+                        r.cpu[m].append(time.process_time() - c0)
+                bar.update(n * len(modes))
     return settled
 
 

@@ -299,25 +299,25 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch: int = 8,
     skipped = 0
     scored: list[int] = []
     t0 = time.perf_counter()
-    bar = progress_bar(total=len(split.samples), desc=desc, unit="img", disable=not progress, leave=False)
-    for i in range(0, len(split.samples), batch):
-        chunk, images = [], []
-        for s in split.samples[i:i + batch]:
-            try:
-                images.append(read_image(s.image))
-                chunk.append(s)
-            except UserError:
-                skipped += 1
-        if images:
-            for s, im, det in zip(chunk, images, predictor.predict_images(images)):
-                results.extend(coco_results(s.image_id, det, cat_ids))
-                scored.append(s.image_id)
-                if unsized and not (s.width > 0 and s.height > 0):
-                    decoded[s.image_id] = (im.shape[1], im.shape[0])
-                if on_image is not None:
-                    on_image(s, im, det)
-        bar.update(len(split.samples[i:i + batch]))
-    bar.close()
+    # a context: closed (its last line written) before a Ctrl-C's stop line, as progress_bar says
+    with progress_bar(total=len(split.samples), desc=desc, unit="img", disable=not progress, leave=False) as bar:
+        for i in range(0, len(split.samples), batch):
+            chunk, images = [], []
+            for s in split.samples[i:i + batch]:
+                try:
+                    images.append(read_image(s.image))
+                    chunk.append(s)
+                except UserError:
+                    skipped += 1
+            if images:
+                for s, im, det in zip(chunk, images, predictor.predict_images(images)):
+                    results.extend(coco_results(s.image_id, det, cat_ids))
+                    scored.append(s.image_id)
+                    if unsized and not (s.width > 0 and s.height > 0):
+                        decoded[s.image_id] = (im.shape[1], im.shape[0])
+                    if on_image is not None:
+                        on_image(s, im, det)
+            bar.update(len(split.samples[i:i + batch]))
     if unsized:
         gt = coco_gt_from_split(split, area_taken, sizes=decoded)
     # Only the images read are scored: one that could not be read (or that the split left

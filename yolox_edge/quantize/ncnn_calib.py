@@ -242,13 +242,14 @@ def most_sensitive(model: nn.Module, calib: np.ndarray, plans: dict[str, ConvPla
     x = torch.from_numpy(np.ascontiguousarray(calib[:images]))
     ref = model(x)
     scores = []
-    bar = progress_bar(total=len(plans), desc="conv sensitivity", unit="conv", disable=not progress, leave=False)
-    for n, p in plans.items():
-        with int8_sim(model, {n: p}):
-            out = model(x)
-        scores.append((float(sum((a - b).norm() / b.norm().clamp_min(1e-12) for a, b in zip(out, ref))), n))
-        bar.update(1)
-    bar.close()
+    # a context: closed (its last line written) before a Ctrl-C's stop line, as progress_bar says
+    with progress_bar(total=len(plans), desc="conv sensitivity", unit="conv", disable=not progress,
+                      leave=False) as bar:
+        for n, p in plans.items():
+            with int8_sim(model, {n: p}):
+                out = model(x)
+            scores.append((float(sum((a - b).norm() / b.norm().clamp_min(1e-12) for a, b in zip(out, ref))), n))
+            bar.update(1)
     return [n for _, n in sorted(scores, reverse=True)[:count]]
 
 
