@@ -1121,12 +1121,12 @@ def system_temp(tmp_path: Path, monkeypatch) -> Path:
     process as a new one that has not swept it yet."""
     import tempfile
 
-    from yolox_edge import fileio
+    from yolox_edge import owners
 
     temp = tmp_path / "system_tmp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
-    monkeypatch.setattr(fileio, "_TEMPS_SWEPT", set())
+    monkeypatch.setattr(owners, "_TEMPS_SWEPT", set())
     return temp
 
 
@@ -1137,7 +1137,7 @@ def test_package_removes_what_a_killed_package_left_in_the_temp_folder(tmp_path:
     the bundle, 200 MB for a 100 MB model. Their names carry the process now, and package removes
     those of a process that is gone, never a running one's or another host's."""
     import yolox_edge.bundle.package as package
-    from yolox_edge.fileio import host_tag, owner_tag
+    from yolox_edge.owners import host_tag, owner_tag
 
     host, pid = host_tag(), _dead_pid()
     dead = [system_temp / f"yolox_edge_package_{host}.{pid}.a1b2c3d4", system_temp / f"yolox_edge_verify_{host}.{pid}.e5f6"]
@@ -1223,7 +1223,7 @@ def test_a_bundle_opened_as_a_model_is_extracted_into_a_folder_named_for_its_pro
     exits; a kill -9 left it there for good. Named for its process now, another run removes it once
     that process is gone (and never while it runs: the next open in this process keeps it)."""
     from yolox_edge.bundle import extract_bundle
-    from yolox_edge.fileio import host_tag, owner_tag
+    from yolox_edge.owners import host_tag, owner_tag
 
     dead = system_temp / f"yolox_edge_bundle_{host_tag()}.{_dead_pid()}.a1b2c3d4"
     dead.mkdir()
@@ -1240,7 +1240,7 @@ def test_extract_removes_the_folder_a_killed_extract_left_beside_out(bundle: Pat
     it (the whole model) there for good. Named for its process now, the next extract into OUT
     removes it once that process is gone, never a running one's or another host's."""
     from yolox_edge.bundle import extract_bundle, opener
-    from yolox_edge.fileio import host_tag, owner_tag
+    from yolox_edge.owners import host_tag, owner_tag
 
     host, pid = host_tag(), _dead_pid()
     dead = tmp_path / f".dest.extracting-{host}.{pid}.a1b2c3d4"

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from yolox_edge.fileio import free_name, move_no_clobber
+from yolox_edge import owners
 
 
 def test_free_name_counts_past_taken_names(tmp_path) -> None:
@@ -256,7 +257,7 @@ def test_staged_files_are_durable_once_committed(tmp_path, fsync_log) -> None:
 def test_a_write_removes_the_temps_of_a_killed_process_never_a_live_ones(tmp_path, monkeypatch) -> None:
     """A kill -9 between mkstemp and the rename left '.NAME.XXXXXXXX.tmp' (a checkpoint's: tens of
     MB) beside the target for good: nothing swept them. A temp's name now carries its process's
-    host and PID (fileio.owner_tag, as quantize's staging folders), and the first write of a process
+    host and PID (owners.owner_tag, as quantize's staging folders), and the first write of a process
     into a folder removes this host's temps whose process is gone, by the staging sweep's rule:
     never a live process's, another host's, or a file named otherwise."""
     import subprocess
@@ -266,7 +267,7 @@ def test_a_write_removes_the_temps_of_a_killed_process_never_a_live_ones(tmp_pat
 
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()  # a PID no process has now
-    host, target = fileio.host_tag(), tmp_path / "last.pt"
+    host, target = owners.host_tag(), tmp_path / "last.pt"
     dead = tmp_path / f".last.pt.{host}.{ended.pid}.a1b2c3d4.tmp"
     dead_video = tmp_path / f".cam_pred.mp4.{host}.{ended.pid}.e5f6g7h8.tmp.mp4"
     live = tmp_path / f".last.pt.{host}.{os.getpid()}.i9j0k1l2.tmp"  # a write going on now
@@ -293,7 +294,7 @@ def test_a_write_removes_the_temps_of_a_killed_process_never_a_live_ones(tmp_pat
     for i in range(3):
         fileio.atomic_write_bytes(tmp_path / f"{i}.jpg", lambda f: f.write(b"x"))
     assert scans == [] and dead.exists()
-    monkeypatch.setattr(fileio, "_SWEPT", set())  # the next process
+    monkeypatch.setattr(owners, "_SWEPT", set())  # the next process
     fileio.atomic_write_bytes(target, lambda f: f.write(b"newer"))
     assert len(scans) == 1 and not dead.exists() and live.exists() and other.exists()
 
@@ -303,9 +304,9 @@ def test_a_temp_of_another_pid_namespace_is_never_removed(tmp_path, monkeypatch)
     write's temp looked dead here. A temp's name carries the PID namespace; only ours are swept."""
     from yolox_edge import fileio
 
-    monkeypatch.setattr(fileio, "pid_namespace", lambda: 4026531836)
-    monkeypatch.setattr(fileio, "process_alive", lambda pid: pid == os.getpid())  # every other PID: gone here
-    host = fileio.host_tag()
+    monkeypatch.setattr(owners, "pid_namespace", lambda: 4026531836)
+    monkeypatch.setattr(owners, "process_alive", lambda pid: pid == os.getpid())  # every other PID: gone here
+    host = owners.host_tag()
     ours = tmp_path / f".e.json.{host}.70001.4026531836.a1b2c3d4.tmp"
     container = tmp_path / f".e.json.{host}.70002.4026532999.e5f6g7h8.tmp"
     before = tmp_path / f".e.json.{host}.70003.i9j0k1l2.tmp"  # no namespace in the name: host and PID decide
@@ -361,17 +362,17 @@ def test_yolox_edge_folders_in_the_system_temp_folder_of_a_killed_process_are_sw
     import sys
     import tempfile
 
-    from yolox_edge import fileio
+    from yolox_edge import owners
 
     temp = tmp_path / "tmp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
-    monkeypatch.setattr(fileio, "_TEMPS_SWEPT", set())  # a new process
+    monkeypatch.setattr(owners, "_TEMPS_SWEPT", set())  # a new process
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()  # a PID no process has now
-    host, ns = fileio.host_tag(), fileio.pid_namespace()
+    host, ns = owners.host_tag(), owners.pid_namespace()
     dead_ns = f".{ns}" if ns is not None else ""
-    dead = [temp / f"{p}{host}.{ended.pid}{dead_ns}.a1b2c3d4" for p in fileio.TEMP_PREFIXES]
+    dead = [temp / f"{p}{host}.{ended.pid}{dead_ns}.a1b2c3d4" for p in owners.TEMP_PREFIXES]
     dead.append(temp / f"yolox_edge_verify_{host}.{ended.pid}.e5f6g7h8")  # no namespace: host and PID decide
     kept = [temp / f"yolox_edge_bundle_{host}.{os.getpid()}{dead_ns}.i9j0k1l2",  # a live run's open bundle
             temp / f"yolox_edge_pnnx_gpu-node-7.{ended.pid}.m3n4o5p6",  # another host's: its PID means nothing here
@@ -385,8 +386,8 @@ def test_yolox_edge_folders_in_the_system_temp_folder_of_a_killed_process_are_sw
     a_file.write_bytes(b"x")
     if ns is None:
         kept.remove(temp / f"yolox_edge_package_{host}.{ended.pid}.4026539999.q7r8s9t0")
-    made = fileio.owned_temp_folder("yolox_edge_package_")
-    assert made.parent == temp and made.name.startswith(f"yolox_edge_package_{fileio.owner_tag()}.")
+    made = owners.owned_temp_folder("yolox_edge_package_")
+    assert made.parent == temp and made.name.startswith(f"yolox_edge_package_{owners.owner_tag()}.")
     assert made.is_dir() and (os.name == "nt" or made.stat().st_mode & 0o777 == 0o700)
     left = {p.name for p in temp.iterdir()}
     assert left == {p.name for p in kept} | {a_file.name, made.name}, left - {p.name for p in kept}
@@ -401,9 +402,9 @@ def test_yolox_edge_folders_in_the_system_temp_folder_of_a_killed_process_are_sw
         return real(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
-    with fileio.owned_temp_dir("yolox_edge_verify_") as mine:
-        assert mine.is_dir() and mine.name.startswith(f"yolox_edge_verify_{fileio.owner_tag()}.")
+    with owners.owned_temp_dir("yolox_edge_verify_") as mine:
+        assert mine.is_dir() and mine.name.startswith(f"yolox_edge_verify_{owners.owner_tag()}.")
         (mine / "x").write_bytes(b"x")
     assert not mine.exists() and scans == [] and dead[0].exists()
     with pytest.raises(ValueError, match="TEMP_PREFIXES"):  # a prefix the sweep would not know
-        fileio.owned_temp_folder("yolox_edge_other_")
+        owners.owned_temp_folder("yolox_edge_other_")

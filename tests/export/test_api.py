@@ -194,18 +194,18 @@ def test_a_ctrl_c_while_onnxruntime_imports_for_onnxslim_stops_the_export(tiny_c
 def test_a_killed_exports_staging_folder_is_removed_by_the_next_export(tiny_ckpt, tmp_path, monkeypatch) -> None:
     """A kill -9 leaves the hidden folder an export is written in; it was named .export_XXXXXXXX,
     which nothing swept. Now named for its process, the next export removes it once that is gone."""
-    import yolox_edge.fileio as fileio
+    from yolox_edge import owners
 
     out = tmp_path / "exp"
-    tag = fileio.owner_tag()
-    ns = f".{fileio.pid_namespace()}" if fileio.pid_namespace() is not None else ""
-    dead = out / f".export_{fileio.host_tag()}.999999{ns}.abcd1234"
+    tag = owners.owner_tag()
+    ns = f".{owners.pid_namespace()}" if owners.pid_namespace() is not None else ""
+    dead = out / f".export_{owners.host_tag()}.999999{ns}.abcd1234"
     live = out / f".export_{tag}.efgh5678"  # this process: alive
     other = out / f".export_another-host.999999{ns}.ijkl9012"  # its PID means nothing here
     for d in (dead, live, other):
         (d / "sub").mkdir(parents=True)
         (d / "sub" / "yolox_test.onnx").write_bytes(b"x" * 10)
-    monkeypatch.setattr(fileio, "process_alive", lambda pid: pid == __import__("os").getpid())
+    monkeypatch.setattr(owners, "process_alive", lambda pid: pid == __import__("os").getpid())
     import yolox_edge.export.to_onnx as to_onnx
 
     seen = []
@@ -252,16 +252,16 @@ def test_ncnn_export_runs_pnnx_in_a_temp_folder_named_for_its_process(tmp_path, 
 
     import torch
 
-    from yolox_edge import fileio
+    from yolox_edge import owners
     from yolox_edge.export import to_ncnn
 
     temp = tmp_path / "system_tmp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
-    monkeypatch.setattr(fileio, "_TEMPS_SWEPT", set())  # a new process
+    monkeypatch.setattr(owners, "_TEMPS_SWEPT", set())  # a new process
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()
-    dead = temp / f"yolox_edge_pnnx_{fileio.host_tag()}.{ended.pid}.a1b2c3d4"
+    dead = temp / f"yolox_edge_pnnx_{owners.host_tag()}.{ended.pid}.a1b2c3d4"
     dead.mkdir()
     (dead / "model.pt").write_bytes(b"a traced model")
     work = []
@@ -274,5 +274,5 @@ def test_ncnn_export_runs_pnnx_in_a_temp_folder_named_for_its_process(tmp_path, 
     monkeypatch.setattr(to_ncnn, "_run_pnnx", run_pnnx)
     with pytest.raises(RuntimeError, match="stub"):  # any traceable module: pnnx never runs
         to_ncnn.export_ncnn(torch.nn.ReLU(), torch.zeros(1, 3, 8, 8), tmp_path / "m.param", tmp_path / "m.bin")
-    assert work[0].parent == temp and work[0].name.startswith(f"yolox_edge_pnnx_{fileio.owner_tag()}.")
+    assert work[0].parent == temp and work[0].name.startswith(f"yolox_edge_pnnx_{owners.owner_tag()}.")
     assert not any(temp.iterdir())  # its own folder goes when the export ends, a failure too

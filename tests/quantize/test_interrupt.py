@@ -230,7 +230,7 @@ def test_a_one_format_quantize_removes_the_folder_a_killed_one_left(tiny_ckpt, t
     import sys
 
     import yolox_edge.quantize.ptq as ptq
-    from yolox_edge.fileio import host_tag, owner_tag
+    from yolox_edge.owners import host_tag, owner_tag
 
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()  # a PID no process has now
@@ -317,15 +317,15 @@ def test_on_windows_this_hosts_staging_folders_are_named_not_swept_unsaid(tmp_pa
     import os
 
     import yolox_edge.quantize.staging as staging
-    from yolox_edge import fileio
+    from yolox_edge import owners
 
-    class WindowsOs:  # os.name is read by pathlib too: patched for fileio only
+    class WindowsOs:  # os.name is read by pathlib too: patched for owners only
         name = "nt"
 
         def __getattr__(self, key):
             return getattr(os, key)
 
-    monkeypatch.setattr(fileio, "os", WindowsOs())  # the PID probe staging shares with atomic writes
+    monkeypatch.setattr(owners, "os", WindowsOs())  # the PID probe staging shares with atomic writes
     host = staging.host_tag()
     out = tmp_path / "q"
     killed = out / f".quantize_run_{host}.999999.a1b2c3d4"
@@ -352,9 +352,9 @@ def test_a_staging_folder_of_another_pid_namespace_is_named_not_swept(tmp_path, 
     import sys
 
     import yolox_edge.quantize.staging as staging
-    from yolox_edge import fileio
+    from yolox_edge import owners
 
-    monkeypatch.setattr(fileio, "pid_namespace", lambda: 4026531836)  # as /proc/self/ns/pid's inode reads
+    monkeypatch.setattr(owners, "pid_namespace", lambda: 4026531836)  # as /proc/self/ns/pid's inode reads
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()  # a PID no process has here
     host, out = staging.host_tag(), tmp_path / "q"
@@ -372,7 +372,7 @@ def test_a_staging_folder_of_another_pid_namespace_is_named_not_swept(tmp_path, 
         "delete it if no quantize there is writing into this folder")
     with staging.StagedOutput(out) as stage:
         assert stage.dir.name.startswith(f".quantize_run_{host}.{os.getpid()}.4026531836.")
-    monkeypatch.setattr(fileio, "pid_namespace", lambda: None)  # no /proc: host and PID alone, no NS in the name
+    monkeypatch.setattr(owners, "pid_namespace", lambda: None)  # no /proc: host and PID alone, no NS in the name
     with staging.StagedOutput(out) as stage:
         assert staging._STAGE_NAME.fullmatch(stage.dir.name).group(2, 3) == (str(os.getpid()), None)
     assert staging.sweep_stale_stages(out)[2] == [container]  # its namespace cannot be matched: left

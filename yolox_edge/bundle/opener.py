@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UserError, file_in_the_way
-from ..fileio import (fsync_folder, fsync_tree, missing_folders, move_to_new, new_folder_mode, owned_temp_folder,
-                      owner_tag, remove_empty_folders, short_name, sweep_dead_folders)
+from ..fileio import fsync_folder, fsync_tree, missing_folders, move_to_new, new_folder_mode, remove_empty_folders
+from ..owners import owned_temp_folder, owner_tag, short_name, sweep_dead_folders
 from ..progress import deprecated_keywords, renamed
 from .package import check_extracted
 from .safezip import safe_extract
@@ -33,7 +33,7 @@ def extract_bundle(bundle: str | Path, *, out: str | Path | None = None) -> tupl
     position or as ``dest=``: those forms still work, with a DeprecationWarning.
     """
     if out is None:
-        # Held until this process exits, and named for it (fileio.owned_temp_folder): another run's
+        # Held until this process exits, and named for it (owners.owned_temp_folder): another run's
         # sweep removes it only once this process is gone, never while it runs; one a kill -9 left
         # (the whole model) is removed by the next run on this host.
         tmp = owned_temp_folder("yolox_edge_bundle_")

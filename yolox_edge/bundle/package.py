@@ -16,7 +16,8 @@ import operator
 import zipfile
 from pathlib import Path
 
-from ..fileio import atomic_write_bytes, file_identity, owned_temp_dir
+from ..fileio import atomic_write_bytes, file_identity
+from ..owners import owned_temp_dir
 from ..progress import deprecated_keywords, renamed
 from ..decode_np import level_shapes
 from ..errors import BadArgument, UserError, flag_value, refuse_overwrite
@@ -141,7 +142,7 @@ def package_bundle(model: str | Path, *, target: str, out: str | Path, conf: flo
     with zipfile.ZipFile(buf, "w") as zf:
         for name, data in contents.items():
             _write_entry(zf, name, data)
-    # Named for this process (fileio.owned_temp_dir): a kill -9 left it, twice the bundle's size with
+    # Named for this process (owners.owned_temp_dir): a kill -9 left it, twice the bundle's size with
     # verify's, in the system temp folder for good; the next yolox_edge run on this host removes it.
     with owned_temp_dir("yolox_edge_package_") as tmp:
         # Verified before it is put in place: a bundle that fails its own check is never left at out.

@@ -10,8 +10,8 @@ import torch
 from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import checkpoint_category_ids, load_model
-from ..fileio import (missing_folders, owner_tag, remove_empty_folders, replace_durably, sha256_file,
-                      sweep_dead_folders)
+from ..fileio import missing_folders, remove_empty_folders, replace_durably, sha256_file
+from ..owners import owner_tag, sweep_dead_folders
 from ..progress import deprecated_keywords, renamed
 from ..errors import FORCE, OUT, BadArgument, UserError, check_input_size, flag_value, in_python, input_hw, require_out_folder
 from ..models import Detector, variant_counts
@@ -217,7 +217,7 @@ def export_detector(detector: Detector, *, format: str, out: str | Path, class_n
     made = missing_folders(out)  # taken away again if this run stops before the files are in
     out = output_folder(out)
     try:
-        # Named for this process (fileio.owner_tag): a kill -9 leaves the folder, which the next export
+        # Named for this process (owners.owner_tag): a kill -9 leaves the folder, which the next export
         # into this --out removes once the process is gone; an unnamed one stayed there for good.
         sweep_dead_folders(out, STAGE_PREFIX)
         with tempfile.TemporaryDirectory(prefix=f"{STAGE_PREFIX}{owner_tag()}.", dir=out) as tmp:

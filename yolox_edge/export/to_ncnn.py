@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from ..fileio import owned_temp_dir
+from ..owners import owned_temp_dir
 from ..subprocesses import default_sigchld
 from .wrapper import DeployModel
 
@@ -58,7 +58,7 @@ def export_ncnn(deploy: DeployModel, example: torch.Tensor, param_path: Path, bi
     ``fp16``: convolution weights stored as fp16 (see ``bin_to_fp16``), the stem kept fp32.
     """
     deploy.eval()
-    # Named for this process (fileio.owned_temp_dir): the next run on this host removes one a kill -9 left.
+    # Named for this process (owners.owned_temp_dir): the next run on this host removes one a kill -9 left.
     with owned_temp_dir("yolox_edge_pnnx_") as tmp_p:
         log = tmp_p / "pnnx.log"
         with torch.no_grad():

@@ -22,8 +22,8 @@ import torch
 
 from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
-from ..fileio import (missing_folders, owner_tag, remove_empty_folders, replace_durably, sha256_file,
-                      sweep_dead_folders)
+from ..fileio import missing_folders, remove_empty_folders, replace_durably, sha256_file
+from ..owners import owner_tag, sweep_dead_folders
 from ..progress import deprecated_keywords, renamed, renamed_attribute
 from ..errors import BadArgument, UserError, flag_value
 from ..engine.checkpoint import checkpoint_category_ids
@@ -427,7 +427,7 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
     made = missing_folders(out_dir)  # taken away again if this run stops before the files are in
     out = output_folder(out_dir)
     try:
-        # Named for this process (fileio.owner_tag), as export's: a kill -9 left '.quantize_XXXXXXXX' in
+        # Named for this process (owners.owner_tag), as export's: a kill -9 left '.quantize_XXXXXXXX' in
         # --out for good; the next one-format quantize into it removes it once that process is gone.
         sweep_dead_folders(out, ONE_FORMAT_PREFIX)
         with tempfile.TemporaryDirectory(prefix=f"{ONE_FORMAT_PREFIX}{owner_tag()}.", dir=out) as tmp:

@@ -28,7 +28,7 @@ from typing import Callable
 import torch
 
 from ..errors import BadArgument, UserError, flag_value
-from ..fileio import owned_temp_dir
+from ..owners import owned_temp_dir
 from ..models import Detector
 from ..progress import line_sink
 from .accuracy import QAT_DATA_ADVICE, needs_data
@@ -181,7 +181,7 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     # set (--img-size 416x320) trains on the 416x320 letterbox the graph will see.
     h, w = (int(v) for v in cal.size)
     recipe = qat_recipe(ckpt["variant"], h if h == w else (h, w), epochs=epochs, lr=lr, batch=batch)
-    # In the system temp folder, named for this process (fileio.owned_temp_dir): the next run on this
+    # In the system temp folder, named for this process (owners.owned_temp_dir): the next run on this
     # host removes one a kill -9 left. quantize passes its staging folder, which its own sweep removes.
     with (owned_temp_dir("yolox_edge_qat_") if work_dir is None
           else tempfile.TemporaryDirectory(prefix=".qat_", dir=work_dir)) as tmp:

@@ -8,7 +8,7 @@ later run finds ``--out`` as it was (an earlier export replaced by ``--force`` i
 at that last step), not an empty folder, nor one format of three that it then refuses without
 ``--force``. A killed process (SIGKILL, power loss) can leave only the hidden ``.quantize_run_*``
 folder, which no command reads as an export; its name carries the run's host name, process id and
-PID namespace (``.quantize_run_HOST.PID.NS.XXXXXXXX``, ``fileio.owner_tag``), and the next run on the
+PID namespace (``.quantize_run_HOST.PID.NS.XXXXXXXX``, ``owners.owner_tag``), and the next run on the
 same host and in the same PID namespace into the same ``--out`` removes it once that process is gone
 (``sweep_stale_stages``). A PID means nothing on another host (an ``--out`` on a shared or network
 file system) or in another container (its own PID namespace, even where it shares the host's name
@@ -24,8 +24,8 @@ from pathlib import Path
 
 from ..errors import FORCE
 from ..export.api import output_folder
-from ..fileio import (OWNER_PATTERN, host_tag, missing_folders, owned_folders, owner_tag, process_alive,
-                      remove_empty_folders, remove_tree, replace_durably)
+from ..fileio import missing_folders, remove_empty_folders, replace_durably
+from ..owners import OWNER_PATTERN, host_tag, owned_folders, owner_tag, process_alive, remove_tree
 from ..export.metadata import METADATA_FILE
 from .ptq import QuantizeResult
 
