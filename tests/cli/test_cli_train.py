@@ -67,7 +67,7 @@ def test_resume_with_nothing_to_resume_exits_2_in_train_and_pipeline(run_cli, tm
     last = new / "train" / "last.pt" if command == "pipeline" else new / "last.pt"
     assert code == 2 and len(err.splitlines()) == 1, err
     assert (f"error: {last}: nothing to resume ({new} does not exist: check --out (out= in Python)); run "
-            f"without --resume (resume=True in Python) to start {new}") in err
+            f"without --resume (resume=False in Python) to start {new}") in err
     assert not new.exists()
     # a folder there (a run stopped before its first epoch saved anything): the same, without the check
     (new / "train").mkdir(parents=True)

@@ -143,7 +143,9 @@ def require_resumable(last: Path, run: Path) -> None:
     if Path(last).is_file():
         return
     missing = "" if Path(run).is_dir() else f" ({run} does not exist: check {OUT})"
-    raise UserError(f"{last}: nothing to resume{missing}; run without {RESUME} to start {run}")
+    # "without --resume (resume=True in Python)" would read as if resume=True were the way to start over
+    start_over = in_python("without --resume", "resume=False")
+    raise UserError(f"{last}: nothing to resume{missing}; run {start_over} to start {run}")
 
 
 def resume_flags_note(last: Path, flags: list[str]) -> str:
