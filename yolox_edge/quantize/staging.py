@@ -51,7 +51,7 @@ def sweep_stale_stages(out: Path) -> tuple[list[Path], list[Path], list[Path], l
     older: list[Path] = []
     elsewhere: list[Path] = []
     unprobed: list[Path] = []
-    for path, state in owned_folders(out, STAGE_PREFIX):  # fileio's rule, as for atomic writes' temps
+    for path, state in owned_folders(out, STAGE_PREFIX):  # owners' rule, as for atomic writes' temps
         if state is None:
             pid_only = _PID_ONLY_NAME.fullmatch(path.name)
             if pid_only is None or not process_alive(int(pid_only.group(1))):  # None (Windows): named too
