@@ -32,3 +32,17 @@ def test_model_table_keeps_the_callers_random_stream() -> None:
 def test_model_table_unknown_variant() -> None:
     with pytest.raises(UserError, match="nope"):
         model_table(variants=["nope"])
+
+
+def test_counts_on_the_meta_device_equal_a_real_forwards() -> None:
+    """Variants from 2M parameters are counted on the meta device (shapes only, no real forward):
+    the same figures as building and running the model."""
+    from yolox_edge.models import count_gflops, count_params, create_model, variant_counts
+    from yolox_edge.models.profile import META_FROM_PARAMS
+
+    torch.manual_seed(0)
+    real = create_model("tiny", num_classes=7)
+    assert count_params(real) >= META_FROM_PARAMS  # so variant_counts takes the meta path
+    expected = {"params_m": round(count_params(real) / 1e6, 4), "gflops": round(count_gflops(real, img_size=(64, 96)), 3)}
+    assert variant_counts("tiny", num_classes=7, input_hw=(64, 96)) == expected
+    assert variant_counts("test", num_classes=7, input_hw=(64, 96))["params_m"] < META_FROM_PARAMS / 1e6
