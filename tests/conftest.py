@@ -24,6 +24,10 @@ Fixtures
   ``tiny.pt`` and its copy ``tiny2.pt``, threads 1 and 2, both modes, 4 runs): read it, never
   write to it (tests edit copies).
 
+Autouse (session): NNCF's hardware-pattern matching is memoized (``tests/nncf_memo.py``; about a
+third of the suite's time was that one pure function on the same few graphs);
+``YOLOX_EDGE_TEST_NNCF_MEMO=0`` turns it off.
+
 ``call_cli`` (what ``run_cli`` returns) and ``find_refdata`` are plain functions for
 session-scoped fixtures that cannot use function-scoped ones.
 """
@@ -242,6 +246,19 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _nncf_pattern_memo():
+    """NNCF's pattern matching memoized for the session (tests/nncf_memo.py says why it is safe);
+    YOLOX_EDGE_TEST_NNCF_MEMO=0 runs it unmemoized."""
+    if os.environ.get("YOLOX_EDGE_TEST_NNCF_MEMO", "1") == "0":
+        yield None
+        return
+    import nncf_memo
+
+    with pytest.MonkeyPatch.context() as mp:
+        yield nncf_memo.install(mp)
 
 
 def _no_torch_sigchld_handler() -> None:
