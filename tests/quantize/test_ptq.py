@@ -223,18 +223,39 @@ def test_accuracy_control_on_the_default_nms_graph(fmt, tiny_ckpt, tiny_calib, t
         assert ac["float_convs"] == ac["float_convs_ptq"] == 0  # nncf_keep_float=0
 
 
-def test_run_quantize_takes_a_format_string_and_str_paths(tiny_ckpt, tiny_calib, tmp_path, capsys):
-    """'onnx' used to be read as the formats 'o', 'n', 'n', 'x'; a str out failed with two formats."""
+@pytest.fixture(scope="module")
+def earlier_runs(tiny_ckpt, tiny_calib, tmp_path_factory):
+    """run_quantize into "one" (formats="onnx") and "many" (onnx and openvino), str paths throughout,
+    quiet, no conv scan: what the tests of later runs into such folders start from (they copy them)
+    and what the format-string test reads. Returns the two results, what they printed and their folder."""
+    import contextlib
+    import io
+
     from yolox_edge.quantize.pipeline import run_quantize
 
-    one = run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats="onnx", out=str(tmp_path / "one"),
-                       progress=False, log=None)
-    assert list(one) == ["onnx"] and (tmp_path / "one" / "metadata.json").is_file()
-    out = capsys.readouterr().out
+    root = tmp_path_factory.mktemp("earlier_runs")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        one = run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats="onnx", out=str(root / "one"),
+                           progress=False, log=None, nncf_keep_float=0)
+        many = run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats=["onnx", "openvino"],
+                            out=str(root / "many"), progress=False, log=None, nncf_keep_float=0)
+    return {"one": one, "many": many, "printed": printed.getvalue(), "root": root}
+
+
+def _copy_run(earlier_runs, name: str, dest: Path) -> Path:
+    """A copy of an earlier run's --out folder ("one" or "many") at ``dest``."""
+    import shutil
+
+    return Path(shutil.copytree(earlier_runs["root"] / name, dest))
+
+
+def test_run_quantize_takes_a_format_string_and_str_paths(earlier_runs):
+    """'onnx' used to be read as the formats 'o', 'n', 'n', 'x'; a str out failed with two formats."""
+    one, many, out = earlier_runs["one"], earlier_runs["many"], earlier_runs["printed"]
+    assert list(one) == ["onnx"] and (one["onnx"].directory / "metadata.json").is_file()
     assert "Statistics collection" not in out and "calibration set" not in out, out  # progress=False, log=None: quiet
-    two = run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats=["onnx", "openvino"], out=str(tmp_path / "two"),
-                       progress=False, log=None)
-    assert {r.directory.name for r in two.values()} == {"onnx", "openvino"}
+    assert {r.directory.name for r in many.values()} == {"onnx", "openvino"}
 
 
 def test_run_quantize_sends_its_lines_to_log_and_prints_nothing(tiny_ckpt, tiny_calib, tmp_path, capfd):
@@ -364,14 +385,14 @@ def test_run_quantize_verbose_is_a_deprecated_spelling(tiny_ckpt, tiny_calib, tm
     assert not (tmp_path / "both").exists()
 
 
-def test_run_quantize_refuses_an_export_and_force_clears_the_old_report(tiny_ckpt, tiny_calib, tmp_path):
+def test_run_quantize_refuses_an_export_and_force_clears_the_old_report(tiny_ckpt, tiny_calib, tmp_path,
+                                                                         earlier_runs):
     """The library refused nothing (only the CLI did), and --force left an earlier run's report and
     FP32 references beside a model they did not describe."""
     from yolox_edge.errors import UserError
     from yolox_edge.quantize.pipeline import run_quantize
 
-    out = tmp_path / "q"
-    run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats="onnx", out=str(out), progress=False, log=None)
+    out = _copy_run(earlier_runs, "one", tmp_path / "q")  # an earlier run_quantize(formats="onnx")
     model = next(out.glob("*.onnx"))
     before = model.read_bytes()
     with pytest.raises(UserError, match=r"already holds an export.*--force \(force=True in Python\)"):
@@ -386,25 +407,23 @@ def test_run_quantize_refuses_an_export_and_force_clears_the_old_report(tiny_ckp
                      log=None, force=True)
     assert model.is_file() and (out / "report.md").is_file()
     run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats="onnx", out=str(out), progress=False, log=None,
-                 force=True)
+                 force=True, nncf_keep_float=0)
     assert not (out / "report.md").exists() and not (out / "fp32" / "onnx" / "old.onnx").exists()
     assert (out / "metadata.json").is_file()
 
 
-def test_run_quantize_refuses_a_folder_of_the_other_layout(tiny_ckpt, tiny_calib, tmp_path):
+def test_run_quantize_refuses_a_folder_of_the_other_layout(tiny_ckpt, tiny_calib, tmp_path, earlier_runs):
     """One format into a folder of an earlier several-format run (or the reverse) left the new
     export beside the old ones and their report."""
     from yolox_edge.errors import UserError
     from yolox_edge.quantize.pipeline import run_quantize
 
-    many, one = tmp_path / "many", tmp_path / "one"
-    run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats=["onnx", "openvino"], out=str(many), progress=False,
-                 log=None)
+    many = _copy_run(earlier_runs, "many", tmp_path / "many")  # earlier runs of each layout
+    one = _copy_run(earlier_runs, "one", tmp_path / "one")
     (many / "report.md").write_text("an earlier run's table")
     with pytest.raises(UserError, match=r"holds the exports and report openvino/, onnx/, report.md .*several formats"):
         run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats="onnx", out=str(many), progress=False, log=None)
     assert not (many / "metadata.json").exists()
-    run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats="onnx", out=str(one), progress=False, log=None)
     with pytest.raises(UserError, match="holds an export .*one format"):
         run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats=["onnx", "openvino"], out=str(one), progress=False,
                      log=None)
