@@ -263,6 +263,29 @@ def test_only_samples_with_a_box_to_clip_or_drop_are_cleaned_one_by_one(tmp_path
         assert ok == (not said and np.array_equal(out.boxes, c.boxes)), c
 
 
+def test_already_clean_agrees_with_clean_sample_on_random_boxes() -> None:
+    """already_clean restates clean_boxes' rule in one vectorised pass; the two must never disagree
+    (a sample it calls clean is passed on uncleaned). Seeded boxes near every edge of that rule:
+    the image border and its slack, NaN, infinities, empty and reversed boxes, unsized images."""
+    from yolox_edge.data.sample import Sample
+
+    rng = np.random.default_rng(0)
+    near = np.array([0, 40, 30, 40.2, 40.5, 40.6, 30.4, 30.6, -0.3, -0.5, -0.6, -1, 5, 9, np.nan, np.inf, -np.inf,
+                     1e-7, 39.99999], np.float32)
+    cases = []
+    for i in range(3000):
+        n = int(rng.integers(0, 3))
+        boxes = rng.choice(near, size=(n, 4)) if rng.random() < 0.5 else rng.uniform(-2, 45, (n, 4))
+        w, h = (40, 30) if rng.random() < 0.8 else (0, 0)
+        cases.append(Sample(Path(f"{i}.png"), np.asarray(boxes, np.float32), [0] * n, width=w, height=h))
+    verdicts = check.already_clean(cases)
+    assert 0 < verdicts.sum() < len(cases)
+    for c, ok in zip(cases, verdicts):
+        said: list[str] = []
+        out = check.clean_sample(c, said)
+        assert ok == (not said and np.array_equal(out.boxes, c.boxes)), (c.boxes, c.width, c.height, said)
+
+
 def test_yolo_sizes_come_from_the_index_not_from_the_headers_again(tmp_path: Path, monkeypatch) -> None:
     from data_synth import make_yolo
     from yolox_edge.data.spec import load_spec
