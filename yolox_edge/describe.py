@@ -12,6 +12,8 @@ from pathlib import Path
 from .errors import format_size
 from .progress import deprecated_keywords, first_few, renamed
 
+__all__ = ["describe_artifact", "describe_lines"]
+
 
 def _checkpoint(path: Path) -> dict:
     from .engine.checkpoint import checkpoint_category_ids, load_checkpoint

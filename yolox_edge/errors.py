@@ -5,6 +5,9 @@ import numbers
 import os
 from pathlib import Path
 
+# What a caller catches; the functions below are the library's own message and check helpers.
+__all__ = ["UserError", "BadArgument"]
+
 
 class UserError(Exception):
     """Bad input the user can fix. The message names the file and what to do."""

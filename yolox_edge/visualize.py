@@ -9,6 +9,8 @@ import numpy as np
 from .postprocess import Detections
 from .progress import deprecated_keywords
 
+__all__ = ["draw_detections", "draw_ground_truth", "write_image"]
+
 
 def _color(i: int) -> tuple[int, int, int]:
     rng = np.random.default_rng(i * 7919 + 17)  # fixed colour per class
