@@ -24,9 +24,9 @@ Fixtures
   ``tiny.pt`` and its copy ``tiny2.pt``, threads 1 and 2, both modes, 4 runs): read it, never
   write to it (tests edit copies).
 
-Autouse (session): NNCF's hardware-pattern matching is memoized (``tests/nncf_memo.py``; about a
-third of the suite's time was that one pure function on the same few graphs);
-``YOLOX_EDGE_TEST_NNCF_MEMO=0`` turns it off.
+Autouse (session): NNCF's hardware-pattern matching is memoized (``tests/nncf_memo.py``: half of
+a tiny quantization's time is that one pure function, and the suite quantizes many graphs more
+than once); ``YOLOX_EDGE_TEST_NNCF_MEMO=0`` turns it off.
 
 ``call_cli`` (what ``run_cli`` returns) and ``find_refdata`` are plain functions for
 session-scoped fixtures that cannot use function-scoped ones.

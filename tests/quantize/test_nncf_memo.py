@@ -8,7 +8,7 @@ import nncf_memo
 
 
 def test_the_memo_is_in_place_for_this_nncf(_nncf_pattern_memo) -> None:
-    """NNCF moving its matcher would silently make the suite ~6 minutes slower: say so here."""
+    """NNCF moving its matcher would silently make the suite slower (and every repeat run its own): say so here."""
     import os
 
     if os.environ.get("YOLOX_EDGE_TEST_NNCF_MEMO", "1") == "0":
