@@ -4,7 +4,7 @@ On the tiny test models (the Nano topology: ~370 nodes) NNCF spends ~12 of a qua
 ~25 s in ``find_subgraphs_matching_pattern``: networkx subgraph isomorphism of ~300 fusing
 patterns over the whole graph, twice per run. The suite quantizes many of its graphs more than
 once (the same format, output kind and size under other options); the memo saves the repeats
-(about 1.5 minutes of the suite on a 2-core AVX2 VM). The function's result depends
+(about a minute of the suite on a 2-core AVX2 VM). The function's result depends
 only on the graph's ordered nodes (their keys and the two attributes the matcher reads), its
 edges and the pattern graph; the memo keys on exactly those and falls back to the real call for
 anything it cannot key. Everything else (statistics, quantizer placement, the written graph) is
