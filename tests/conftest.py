@@ -252,11 +252,11 @@ def one_torch_thread():
 def _nncf_pattern_memo():
     """NNCF's pattern matching memoized for the session (tests/nncf_memo.py says why it is safe);
     YOLOX_EDGE_TEST_NNCF_MEMO=0 runs it unmemoized."""
-    if os.environ.get("YOLOX_EDGE_TEST_NNCF_MEMO", "1") == "0":
-        yield None
-        return
     import nncf_memo
 
+    if not nncf_memo.enabled():
+        yield None
+        return
     with pytest.MonkeyPatch.context() as mp:
         yield nncf_memo.install(mp)
 

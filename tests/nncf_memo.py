@@ -56,9 +56,17 @@ def memoize(real: Callable) -> Callable:
             memo[key] = real(graph, pattern_graph, strict)
         return [list(match) for match in memo[key]]  # callers get their own lists
 
-    cached.memo = memo  # type: ignore[attr-defined]
-    cached.real = real  # type: ignore[attr-defined]
     return cached
+
+
+ENV = "YOLOX_EDGE_TEST_NNCF_MEMO"  # "0": the session runs NNCF's matcher unmemoized
+
+
+def enabled() -> bool:
+    """Whether the session memoizes (not turned off through ``ENV``)."""
+    import os
+
+    return os.environ.get(ENV, "1") != "0"
 
 
 def install(monkeypatch) -> Callable | None:

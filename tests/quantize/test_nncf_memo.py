@@ -9,10 +9,8 @@ import nncf_memo
 
 def test_the_memo_is_in_place_for_this_nncf(_nncf_pattern_memo) -> None:
     """NNCF moving its matcher would silently make the suite slower (and every repeat run its own): say so here."""
-    import os
-
-    if os.environ.get("YOLOX_EDGE_TEST_NNCF_MEMO", "1") == "0":
-        pytest.skip("YOLOX_EDGE_TEST_NNCF_MEMO=0")
+    if not nncf_memo.enabled():
+        pytest.skip(f"{nncf_memo.ENV}=0")
     from nncf.common.graph import graph, graph_matching
     from nncf.common import insertion_point_graph
 
