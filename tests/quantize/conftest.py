@@ -43,3 +43,25 @@ def shapes_spec(tmp_path_factory):
     from yolox_edge.data.synthetic import make_shapes_dataset
 
     return make_shapes_dataset(tmp_path_factory.mktemp("shapes"), n_train=8, n_val=4, size=(64, 80))
+
+
+@pytest.fixture(scope="session")
+def rational_run(tiny_ckpt, shapes_spec, tmp_path_factory):
+    """One ``run_quantize --silu rational --report`` into OpenVINO and ONNX (calibrated on 4 shapes
+    images, no conv scan), shared by the tests of what --silu rational writes (test_ptq) and of what
+    its report says (test_report): each such run costs ~30 s. Returns (results, out folder, stdout,
+    the calibration set's folder)."""
+    import contextlib
+    import io
+
+    from yolox_edge.quantize.calib import build_calibration_set
+    from yolox_edge.quantize.pipeline import run_quantize
+
+    tmp = tmp_path_factory.mktemp("rational_run")
+    build_calibration_set(shapes_spec, tmp / "calib", img_size=64, count=4)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        res = run_quantize(tiny_ckpt, calib=tmp / "calib", formats=["openvino", "onnx"], out=tmp / "out",
+                           report=True, data=str(shapes_spec), silu="rational", topk=0, nncf_keep_float=0,
+                           progress=False)
+    return res, tmp / "out", printed.getvalue(), tmp / "calib"

@@ -342,15 +342,27 @@ def test_run_quantize_threads_set_torch_and_the_evaluations(tiny_ckpt, tiny_cali
         pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=tmp_path / "r", threads=0)
 
 
-def test_the_conv_sensitivity_scan_shows_a_bar(tiny_ckpt, tiny_calib, tmp_path, capfd):
+def test_the_conv_sensitivity_scan_shows_a_bar(tiny_ckpt, tiny_calib, tmp_path, capfd, monkeypatch):
     """The scan that picks the float convs ran for minutes on a busy machine between two lines:
-    it has a bar (per conv), and none with progress=False."""
-    quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "a",
-                        opts=QuantizeOptions(nncf_keep_float=1), log=None)
+    it has a bar (per conv), and none with progress=False. (Each run stops where the FP32 graph
+    would be written, after the scan: the rest is other tests'.)"""
+    import yolox_edge.export.to_onnx as to_onnx
+
+    class ScanDone(Exception):
+        pass
+
+    def stop(*a, **k):
+        raise ScanDone
+
+    monkeypatch.setattr(to_onnx, "export_onnx", stop)
+    with pytest.raises(ScanDone):
+        quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "a",
+                            opts=QuantizeOptions(nncf_keep_float=1), log=None)
     err = capfd.readouterr().err
     assert re.search(r"conv sensitivity: 100%.* (\d+)/\1 ", err), err
-    quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "b",
-                        opts=QuantizeOptions(nncf_keep_float=1), progress=False, log=None)
+    with pytest.raises(ScanDone):
+        quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "b",
+                            opts=QuantizeOptions(nncf_keep_float=1), progress=False, log=None)
     assert "conv sensitivity" not in capfd.readouterr().err
 
 
@@ -478,22 +490,20 @@ def test_quantize_at_a_rectangular_size(fmt, tiny_ckpt, calib_images, tmp_path, 
     assert np.isfinite(det.boxes).all()
 
 
-def test_run_quantize_writes_rational_silu_into_the_openvino_export_only(tiny_ckpt, tiny_calib, tmp_path):
+def test_run_quantize_writes_rational_silu_into_the_openvino_export_only(tiny_ckpt, rational_run):
     """--silu rational rewrites the OpenVINO INT8 IR (after NNCF, before it is scored and written),
     says so in its metadata, and leaves the other formats' SiLU exact."""
     import openvino as ov
 
-    from yolox_edge.quantize.pipeline import run_quantize
     from yolox_edge.runtime.loader import open_model
 
-    res = run_quantize(tiny_ckpt, calib=tiny_calib, formats=["openvino", "onnx"], out=tmp_path / "q", progress=False,
-                       log=None, topk=0, silu="rational")
+    res, _, _, calib = rational_run
     meta = res["openvino"].metadata
     assert meta["graph"]["silu"] == "rational" and meta["quantization"]["silus_rewritten"] > 0
     assert "silu" not in res["onnx"].metadata["graph"]
     ops = [n.get_type_name() for n in ov.Core().read_model(str(res["openvino"].model_file)).get_ordered_ops()]
     assert "Swish" not in ops and "FakeQuantize" in ops
-    cal = load_calibration_set(tiny_calib)
+    cal = load_calibration_set(calib)
     backend, info = open_model(res["openvino"].model_file)
     assert "rational SiLU" in info.precision
     _, ref_scores = fp32_outputs(tiny_ckpt, cal.data)
