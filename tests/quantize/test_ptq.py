@@ -522,6 +522,59 @@ def test_run_quantize_refuses_rational_silu_without_openvino(tiny_ckpt, tiny_cal
                             opts=QuantizeOptions(silu="rational"))
 
 
+def test_full_bias_correction_on_onnx_is_refused_before_any_work(tiny_ckpt, tiny_calib, tmp_path, run_cli,
+                                                                  monkeypatch):
+    """--no-fast-bias-correction with ONNX died with NNCF's onnxruntime traceback (exit 1) after the
+    conv scan and the statistics; now one line, exit 2, before the checkpoint is read."""
+    import yolox_edge.quantize.pipeline as pipeline
+
+    def not_reached(*a, **k):
+        raise AssertionError("the refusal came after the work started")
+
+    monkeypatch.setattr(pipeline, "load_calibration_set", not_reached)
+    code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tiny_calib, "--format", "openvino", "onnx",
+                           "--no-fast-bias-correction", "--out", tmp_path / "q")
+    assert code == 2 and "Traceback" not in err, err
+    assert "--no-fast-bias-correction (fast_bias_correction=False in Python): NNCF's full bias correction fails" in err
+    assert "use it with --format openvino only" in err and not (tmp_path / "q").exists()
+    with pytest.raises(UserError, match="full bias correction fails on the ONNX graph"):
+        quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "c",
+                            opts=QuantizeOptions(fast_bias_correction=False))
+    assert not (tmp_path / "c").exists()
+
+
+def test_nncf_full_bias_correction_still_fails_on_a_tensor_feeding_two_convs(tmp_path):
+    """Why the refusal above exists, on the smallest graph that shows it (a CSP block's fork: one
+    SiLU output into two convolutions): NNCF's ONNX BiasCorrection lists that tensor twice among a
+    subgraph's inputs, which onnxruntime refuses. When NNCF mends it this test fails: then drop
+    ptq.check_bias_correction (and this test) and let ONNX take --no-fast-bias-correction."""
+    import warnings
+
+    import nncf
+    import onnx
+    from torch import nn
+
+    class Fork(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem, self.a, self.b = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 1)
+            self.out = nn.Conv2d(16, 4, 1)
+
+        def forward(self, x):
+            x = nn.functional.silu(self.stem(x))
+            return self.out(torch.cat([nn.functional.silu(self.a(x)), nn.functional.silu(self.b(x))], 1))
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():  # the TorchScript exporter's deprecation notes, as export_onnx's
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Fork().eval(), torch.rand(1, 3, 16, 16), str(tmp_path / "fork.onnx"), input_names=["x"],
+                          dynamo=False)
+    images = [np.random.default_rng(i).random((1, 3, 16, 16), np.float32) for i in range(2)]
+    data = nncf.Dataset(images, lambda x: {"x": x})
+    with pytest.raises(Exception, match="Duplicate definition-site"):
+        nncf.quantize(onnx.load(str(tmp_path / "fork.onnx")), data, subset_size=2, fast_bias_correction=False)
+
+
 def test_metadata_says_how_many_calibration_images_were_used(tiny_ckpt, tiny_calib, tmp_path):
     """With --subset-size under the set's size the metadata said only the set's count (8), not
     that the statistics came from its first 3 images."""

@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--preset", choices=("mixed", "performance"), default="mixed",
                    help="NNCF preset (mixed: asymmetric activations; default)")
     p.add_argument("--fast-bias-correction", action=argparse.BooleanOptionalAction, default=True,
-                   help="NNCF fast bias correction (default on; --no-fast-bias-correction runs the full one)")
+                   help="NNCF fast bias correction (default on; --no-fast-bias-correction runs the full one, "
+                        "slower and for --format openvino only: NNCF's fails on these ONNX graphs)")
     p.add_argument("--subset-size", type=positive, default=300, help="calibration images used (at most; default 300)")
     p.add_argument("--topk", type=non_negative, default=None, help="in-graph top-K (default: the format's export default)")
     p.add_argument("--nms", type=unit_interval, default=None, metavar="IOU",

@@ -13,7 +13,7 @@ from ..threads import check_threads, torch_threads
 from .accuracy import QAT_DATA_ADVICE, check_val_images, needs_data, summary_lines
 from .calib import load_calibration_set
 from .nncf_quiet import quiet_nncf
-from .ptq import FORMATS, QuantizeOptions, QuantizeResult, check_options, quantize_detector
+from .ptq import FORMATS, QuantizeOptions, QuantizeResult, check_bias_correction, check_options, quantize_detector
 from .qat_eval import SPLIT, ap_summary, has_val_split, record_exported_eval, score_export
 from .staging import REPORT_PHASE, StagedOutput
 
@@ -67,6 +67,7 @@ def run_quantize(model: str | Path, *, calib: str | Path, formats: str | list[st
         if f not in FORMATS:
             raise UserError(f"unknown format {f!r}; choose from {', '.join(FORMATS)}")
     check_silu(formats, silu)
+    check_bias_correction(formats, fast_bias_correction)
     check_options(QuantizeOptions(preset=preset, subset_size=subset_size, max_drop=max_drop))
     check_threads(threads)
     detector, ckpt = load_model(model)

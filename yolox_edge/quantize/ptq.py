@@ -25,7 +25,7 @@ from ..data.preprocess import PreprocessConfig
 from ..fileio import missing_folders, remove_empty_folders, replace_durably, sha256_file
 from ..owners import owner_tag, sweep_dead_folders
 from ..progress import deprecated_keywords, renamed, renamed_attribute
-from ..errors import BadArgument, UserError, flag_value
+from ..errors import BadArgument, UserError, flag_value, in_python
 from ..engine.checkpoint import checkpoint_category_ids
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, graph_nms, graph_topk, output_folder, output_plan
 from ..export.metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
@@ -133,6 +133,21 @@ def check_options(opts: QuantizeOptions) -> None:
     if isinstance(drop, bool) or not isinstance(drop, (int, float)) or not 0 < drop < 1:
         raise BadArgument(f"{flag_value('--max-drop', 'max_drop', drop)}: an absolute AP drop in (0, 1), e.g. 0.005 "
                         "for half a point")
+
+
+def check_bias_correction(formats: list[str], fast_bias_correction: bool) -> None:
+    """UserError for NNCF's full bias correction on the ONNX graph, before any work.
+
+    NNCF 3.4's BiasCorrection cuts the ONNX graph into subgraphs and lists a tensor that feeds two
+    convolutions (each CSP block's input does) twice among a subgraph's inputs; onnxruntime refuses
+    that subgraph ("Duplicate definition-site"), and the run died with NNCF's traceback after the
+    conv scan and the statistics. Its OpenVINO backend runs. A test checks that NNCF still fails
+    (tests/quantize/test_ptq.py), so that this refusal goes when NNCF mends it."""
+    if not fast_bias_correction and "onnx" in formats:
+        raise UserError(f"{in_python('--no-fast-bias-correction', 'fast_bias_correction=False')}: NNCF's full bias "
+                        "correction fails on the ONNX graph of these networks (a tensor that feeds two convolutions, "
+                        "as in every CSP block); use it with --format openvino only, and quantize onnx with the fast "
+                        "one (the default)")
 
 
 def _nncf_preset(name: str):
@@ -407,6 +422,7 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
     check_silu_mode(opts.silu)
     if opts.silu != "exact" and fmt != "openvino":
         raise UserError(f"silu={opts.silu!r} rewrites OpenVINO IR only; this is the {fmt} export")
+    check_bias_correction([fmt], opts.fast_bias_correction)
     if opts.accuracy_control and fmt == "ncnn":
         raise UserError(f"{ACCURACY_CONTROL} works through NNCF (openvino, onnx); the ncnn writer has no such loop")
     pre = PreprocessConfig.from_dict(ckpt["preprocess"])
