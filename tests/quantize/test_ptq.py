@@ -575,12 +575,31 @@ def test_nncf_full_bias_correction_still_fails_on_a_tensor_feeding_two_convs(tmp
         nncf.quantize(onnx.load(str(tmp_path / "fork.onnx")), data, subset_size=2, fast_bias_correction=False)
 
 
-def test_metadata_says_how_many_calibration_images_were_used(tiny_ckpt, tiny_calib, tmp_path):
+@pytest.fixture(scope="module")
+def ckpt_with_ids(tiny_ckpt, tmp_path_factory) -> Path:
+    """The tiny model saved with category ids 7, 12, 40."""
+    from yolox_edge.engine.checkpoint import load_checkpoint, save_checkpoint
+    from yolox_edge.models import create_model
+
+    model = create_model("test_dw", num_classes=3)
+    model.load_state_dict(load_checkpoint(tiny_ckpt)["model"])
+    return save_checkpoint(tmp_path_factory.mktemp("ids") / "ids.pt", model, class_names=["a", "b", "c"],
+                           category_ids=[7, 12, 40])
+
+
+@pytest.fixture(scope="module")
+def onnx_options_run(ckpt_with_ids, tiny_calib, tmp_path_factory):
+    """One ONNX quantization with --subset-size 3, --nms 0.6 --conf 0.2 of the model with category ids:
+    what the tests of those options' metadata read (each ran a quantization of its own)."""
+    return quantize_checkpoint(ckpt_with_ids, calib=tiny_calib, format="onnx", out=tmp_path_factory.mktemp("opts"),
+                               opts=QuantizeOptions(subset_size=3, iou=0.6, conf=0.2, nncf_keep_float=0),
+                               progress=False, log=None)
+
+
+def test_metadata_says_how_many_calibration_images_were_used(onnx_options_run):
     """With --subset-size under the set's size the metadata said only the set's count (8), not
     that the statistics came from its first 3 images."""
-    opts = QuantizeOptions(subset_size=3, nncf_keep_float=0)
-    res = quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "q", opts=opts,
-                              progress=False, log=None)
+    res = onnx_options_run
     cal = res.metadata["quantization"]["calibration"]
     assert cal["count"] == 8 and cal["used"] == 3
     # The graph keeps K = every anchor when there are fewer than 100 (84 at 64x64), as the FP32
@@ -640,20 +659,18 @@ def test_quantize_checkpoint_takes_out_and_out_dir_still_works(tiny_ckpt, tmp_pa
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "ncnn"])
-def test_int8_metadata_carries_the_checkpoints_category_ids(fmt, tiny_ckpt, tiny_calib, tmp_path):
-    from yolox_edge.engine.checkpoint import load_checkpoint, save_checkpoint
+def test_int8_metadata_carries_the_checkpoints_category_ids(fmt, ckpt_with_ids, tiny_calib, tmp_path, request):
     from yolox_edge.export.metadata import read_metadata
-    from yolox_edge.models import create_model
 
-    model = create_model("test_dw", num_classes=3)
-    model.load_state_dict(load_checkpoint(tiny_ckpt)["model"])
-    ids = save_checkpoint(tmp_path / "ids.pt", model, class_names=["a", "b", "c"], category_ids=[7, 12, 40])
-    res = quantize_checkpoint(ids, calib=tiny_calib, format=fmt, out=tmp_path / "ids",
-                              opts=QuantizeOptions(nncf_keep_float=0), progress=False, log=None)
+    if fmt == "onnx":
+        res = request.getfixturevalue("onnx_options_run")
+    else:
+        res = quantize_checkpoint(ckpt_with_ids, calib=tiny_calib, format=fmt, out=tmp_path / "ids",
+                                  opts=QuantizeOptions(nncf_keep_float=0), progress=False, log=None)
     assert read_metadata(res.directory)["category_ids"] == [7, 12, 40]
 
 
-def test_quantize_options_name_the_in_graph_nms_iou_and_conf(tiny_ckpt, tiny_calib, tmp_path):
+def test_quantize_options_name_the_in_graph_nms_iou_and_conf(tiny_ckpt, tiny_calib, tmp_path, onnx_options_run):
     """QuantizeOptions' NMS fields were nms_iou/nms_conf where every call and flag says iou/conf
     (--nms/--conf); the earlier keywords still construct the same options, with a warning."""
     from yolox_edge.export.api import DEFAULT_NMS_IOU
@@ -668,9 +685,7 @@ def test_quantize_options_name_the_in_graph_nms_iou_and_conf(tiny_ckpt, tiny_cal
     with pytest.raises(UserError, match=r"--nms 1\.5 \(iou=1\.5 in Python\)"):  # read before any NNCF work
         quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "bad",
                             opts=QuantizeOptions(iou=1.5), progress=False, log=None)
-    res = quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "q",
-                              opts=QuantizeOptions(iou=0.6, conf=0.2, nncf_keep_float=0), progress=False, log=None)
-    assert res.metadata["graph"]["nms"] == {"iou": 0.6, "conf": 0.2, "class_aware": True}
+    assert onnx_options_run.metadata["graph"]["nms"] == {"iou": 0.6, "conf": 0.2, "class_aware": True}
 
 
 def test_quantize_options_read_and_set_the_earlier_nms_names_as_aliases():
