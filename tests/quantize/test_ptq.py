@@ -543,6 +543,36 @@ def test_full_bias_correction_on_onnx_is_refused_before_any_work(tiny_ckpt, tiny
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize("fmt, flag, kw", [("onnx", "--nncf-keep-float", "nncf_keep_float"),
+                                          ("ncnn", "--ncnn-keep-float", "keep_float")])
+def test_keeping_every_conv_float_is_refused_before_the_scan(fmt, flag, kw, tiny_ckpt, tiny_calib, tmp_path, run_cli,
+                                                             monkeypatch):
+    """--nncf-keep-float 500 wrote an "INT8" export with all 113 convs float after the scan; as many
+    float convs as the model has is refused (one fewer is allowed: one conv is INT8)."""
+    import yolox_edge.quantize.ptq as ptq
+    from yolox_edge.quantize.ncnn_calib import conv_modules
+    from yolox_edge.engine.checkpoint import load_model
+
+    import yolox_edge.quantize.pipeline as pipeline
+
+    def not_reached(*a, **k):
+        raise AssertionError("the work started")
+
+    n = len(conv_modules(load_model(tiny_ckpt)[0]))
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "load_calibration_set", not_reached)  # refused before the first format's work
+        code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tiny_calib, "--format", "openvino", fmt, flag, n,
+                               "--out", tmp_path / "q")
+    assert code == 2 and f"{flag} {n} ({kw}={n} in Python): the model has {n} convolutions, so none would be INT8" in err
+    assert not (tmp_path / "q").exists()
+    monkeypatch.setattr(ptq, "sensitive_convs", not_reached)
+    monkeypatch.setattr("yolox_edge.quantize.ncnn_calib.plan_ncnn_int8", not_reached)
+    with pytest.raises(BadArgument, match=f"the model has {n} convolutions"):
+        quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format=fmt, out=tmp_path / "c",
+                            opts=QuantizeOptions(**{kw: n + 5}))
+    ptq.check_keep_float(load_model(tiny_ckpt)[0], [fmt], **{"keep_float": 4, "nncf_keep_float": 2, kw: n - 1})
+
+
 def test_nncf_full_bias_correction_still_fails_on_a_tensor_feeding_two_convs(tmp_path):
     """Why the refusal above exists, on the smallest graph that shows it (a CSP block's fork: one
     SiLU output into two convolutions): NNCF's ONNX BiasCorrection lists that tensor twice among a

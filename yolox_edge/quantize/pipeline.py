@@ -13,7 +13,8 @@ from ..threads import check_threads, torch_threads
 from .accuracy import QAT_DATA_ADVICE, check_val_images, needs_data, summary_lines
 from .calib import load_calibration_set
 from .nncf_quiet import quiet_nncf
-from .ptq import FORMATS, QuantizeOptions, QuantizeResult, check_bias_correction, check_options, quantize_detector
+from .ptq import (FORMATS, QuantizeOptions, QuantizeResult, check_bias_correction, check_keep_float, check_options,
+                  quantize_detector)
 from .qat_eval import SPLIT, ap_summary, has_val_split, record_exported_eval, score_export
 from .staging import REPORT_PHASE, StagedOutput
 
@@ -71,6 +72,7 @@ def run_quantize(model: str | Path, *, calib: str | Path, formats: str | list[st
     check_options(QuantizeOptions(preset=preset, subset_size=subset_size, max_drop=max_drop))
     check_threads(threads)
     detector, ckpt = load_model(model)
+    check_keep_float(detector, formats, keep_float=keep_float, nncf_keep_float=nncf_keep_float)
     if img_size is not None:
         check_input_size(img_size, detector.strides)
         ckpt = {**ckpt, "preprocess": {**ckpt["preprocess"], "input_size": list(input_hw(img_size))}}

@@ -135,6 +135,22 @@ def check_options(opts: QuantizeOptions) -> None:
                         "for half a point")
 
 
+def check_keep_float(detector: torch.nn.Module, formats: list[str], *, keep_float: int, nncf_keep_float: int) -> None:
+    """BadArgument when a format's float-conv count leaves no conv INT8, before the scan: with
+    --nncf-keep-float 500 the tiny model's 113 convs all stayed float, and an "INT8" export that
+    quantized nothing was written (its line said "the 500 most error-sensitive convs")."""
+    from .ncnn_calib import conv_modules
+
+    n = len(conv_modules(detector))
+    for fmt in formats:
+        flag, kw, count = (("--ncnn-keep-float", "keep_float", keep_float) if fmt == "ncnn" else
+                           ("--nncf-keep-float", "nncf_keep_float", nncf_keep_float))
+        default = getattr(QuantizeOptions, kw)
+        if count >= n:
+            raise BadArgument(f"{flag_value(flag, kw, count)}: the model has {n} convolutions, so none would be INT8; "
+                              f"keep fewer float (default {default})")
+
+
 def check_bias_correction(formats: list[str], fast_bias_correction: bool) -> None:
     """UserError for NNCF's full bias correction on the ONNX graph, before any work.
 
@@ -423,6 +439,8 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
     if opts.silu != "exact" and fmt != "openvino":
         raise UserError(f"silu={opts.silu!r} rewrites OpenVINO IR only; this is the {fmt} export")
     check_bias_correction([fmt], opts.fast_bias_correction)
+    if fmt == "ncnn" or opts.float_convs is None:  # QAT's float convs are its own list
+        check_keep_float(detector, [fmt], keep_float=opts.keep_float, nncf_keep_float=opts.nncf_keep_float)
     if opts.accuracy_control and fmt == "ncnn":
         raise UserError(f"{ACCURACY_CONTROL} works through NNCF (openvino, onnx); the ncnn writer has no such loop")
     pre = PreprocessConfig.from_dict(ckpt["preprocess"])
