@@ -549,11 +549,10 @@ def test_keeping_every_conv_float_is_refused_before_the_scan(fmt, flag, kw, tiny
                                                              monkeypatch):
     """--nncf-keep-float 500 wrote an "INT8" export with all 113 convs float after the scan; as many
     float convs as the model has is refused (one fewer is allowed: one conv is INT8)."""
-    import yolox_edge.quantize.ptq as ptq
-    from yolox_edge.quantize.ncnn_calib import conv_modules
-    from yolox_edge.engine.checkpoint import load_model
-
     import yolox_edge.quantize.pipeline as pipeline
+    import yolox_edge.quantize.ptq as ptq
+    from yolox_edge.engine.checkpoint import load_model
+    from yolox_edge.quantize.ncnn_calib import conv_modules
 
     def not_reached(*a, **k):
         raise AssertionError("the work started")
