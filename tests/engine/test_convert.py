@@ -64,3 +64,32 @@ def test_the_converted_checkpoint_keeps_the_teachers_category_ids(tmp_path, teac
     res = convert_checkpoint(ids, to="test_hswish", calib=calib, out=tmp_path / "out.pt", steps=1, batch=4,
                              progress=False)
     assert load_checkpoint(res.path)["category_ids"] == [7, 40]
+
+
+@pytest.mark.parametrize("flag", [[], ["--no-flip"]], ids=["default", "no-flip"])
+def test_convert_fits_on_the_mirrored_images_too_unless_no_flip(tmp_path, teacher_and_calib, run_cli, monkeypatch,
+                                                                 flag) -> None:
+    """By default the fit sees each calibration image and its mirror; ``--no-flip`` only the images
+    (the checkpoint's source record says which)."""
+    from yolox_edge.engine import reconstruct
+    from yolox_edge.quantize.calib import load_calibration_set
+
+    src, calib = teacher_and_calib
+    seen = []
+    real = reconstruct._capture_all_outputs
+
+    def spy(teacher, names, images):
+        seen.append(images.clone())
+        return real(teacher, names, images)
+
+    monkeypatch.setattr(reconstruct, "_capture_all_outputs", spy)
+    code, _, err = run_cli("convert", str(src), "--to", "test_hswish", "--calib", str(calib), "--out",
+                           str(tmp_path / "s.pt"), "--steps", "1", "--batch", "4", "--threads", "1", *flag)
+    assert code == 0, err
+    cal = torch.from_numpy(load_calibration_set(calib).data)
+    (images,) = seen
+    if flag:
+        assert torch.equal(images, cal)
+    else:
+        assert torch.equal(images, torch.cat([cal, cal.flip(-1)]))
+    assert load_checkpoint(tmp_path / "s.pt")["source"]["flip"] is not bool(flag)

@@ -435,6 +435,46 @@ def test_eval_save_dir_draws_labels_and_boxes(tmp_path, run_cli) -> None:
     assert code == 2 and "choose another --save-dir (save_dir= in Python)" in err, err
 
 
+def test_eval_save_conf_draws_only_the_boxes_scoring_at_least_it(tmp_path, run_cli, monkeypatch,
+                                                                 randomize_model) -> None:
+    """``--save-conf`` filters what is drawn, not what is scored: each image gets exactly the
+    boxes the evaluation found there at or above the threshold (AP the same)."""
+    from yolox_edge import visualize
+    from yolox_edge.engine import save_checkpoint
+    from yolox_edge.models import create_model
+
+    spec = write_synthetic_coco(tmp_path / "data")
+    model = randomize_model(create_model("test", num_classes=2), seed=2)
+    ckpt = save_checkpoint(tmp_path / "m.pt", model, class_names=["cat1", "cat3"])
+    drawn: list[np.ndarray] = []
+    real = visualize.draw_detections
+
+    def spy(img, det, **kw):
+        drawn.append(np.sort(det.scores))
+        return real(img, det, **kw)
+
+    monkeypatch.setattr(visualize, "draw_detections", spy)
+    runs = {}
+    for conf in ("0", None):
+        drawn.clear()
+        if conf is None:  # a threshold inside the scores of the first run
+            conf = f"{float(np.median(np.concatenate(runs['0'][0]))):.4f}"
+        code, _, err = run_cli("eval", str(ckpt), "--data", str(spec), "--save-dir", str(tmp_path / f"vis{conf}"),
+                               "--save-conf", conf, "--json", str(tmp_path / f"{conf}.json"))
+        assert code == 0, err
+        runs[conf] = (list(drawn), json.loads((tmp_path / f"{conf}.json").read_text())["AP"])
+    (every, ap0), (shown, ap) = runs.values()
+    t = float(list(runs)[1])
+    assert len(every) == len(shown) == 3 and sum(map(len, every)) > 2
+    assert 0 < sum(map(len, shown)) < sum(map(len, every))
+    for a, b in zip(every, shown):
+        assert np.array_equal(b, a[a >= t])
+    assert ap == ap0
+    code, _, err = run_cli("eval", str(ckpt), "--data", str(spec), "--save-dir", str(tmp_path / "v"),
+                           "--save-conf", "1.5")
+    assert code == 2 and "--save-conf" in err, err
+
+
 def _folder_flushes(fsync_log, folder: Path) -> int:
     st = folder.stat()
     return sum(1 for e in fsync_log.events if e[0] == "sync" and e[1] == (st.st_dev, st.st_ino))
