@@ -258,6 +258,39 @@ def test_run_quantize_takes_a_format_string_and_str_paths(earlier_runs):
     assert {r.directory.name for r in many.values()} == {"onnx", "openvino"}
 
 
+def _activation_zero_points(model_file: Path) -> list[int]:
+    """The zero points of an INT8 ONNX graph's activation quantizers (QuantizeLinear of a tensor
+    computed in the graph, not of a stored weight)."""
+    import onnx
+    from onnx import numpy_helper
+
+    g = onnx.load(str(model_file)).graph
+    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    consts.update({n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in g.node if n.op_type == "Constant"})
+    return [int(z) for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] not in consts
+            for z in np.ravel(consts[n.input[2]])]
+
+
+def test_quantize_preset_performance_makes_the_activations_symmetric(earlier_runs, tiny_ckpt, tiny_calib, tmp_path,
+                                                                     run_cli):
+    """--preset performance: NNCF's symmetric activation quantizers (zero point 0), where the
+    default mixed preset fits each activation's own range (SiLU outputs are lopsided)."""
+    from yolox_edge.export.metadata import read_metadata
+
+    mixed = _activation_zero_points(earlier_runs["one"]["onnx"].model_file)
+    code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tiny_calib, "--format", "onnx", "--preset",
+                           "performance", "--nncf-keep-float", "0", "--out", tmp_path / "q")
+    assert code == 0, err
+    (model_file,) = (tmp_path / "q").glob("*.onnx")  # one format: its files are --out's
+    perf = _activation_zero_points(model_file)
+    assert len(perf) > 10 and set(perf) == {0}, perf
+    assert len(mixed) > 10 and any(mixed), mixed
+    assert read_metadata(tmp_path / "q")["quantization"]["preset"] == "performance"
+    code, _, err = run_cli("quantize", tiny_ckpt, "--calib", tiny_calib, "--format", "onnx", "--preset", "fast",
+                           "--out", tmp_path / "bad")
+    assert code == 2 and "--preset" in err and not (tmp_path / "bad").exists(), err
+
+
 def test_run_quantize_sends_its_lines_to_log_and_prints_nothing(tiny_ckpt, tiny_calib, tmp_path, capfd):
     """progress=False drops the bars (ours and NNCF's), log= takes every line: nothing reaches
     stdout or stderr, at the file descriptors either (NNCF and tqdm write there)."""
