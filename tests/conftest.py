@@ -26,7 +26,10 @@ Fixtures
 
 Autouse (session): NNCF's hardware-pattern matching is memoized (``tests/nncf_memo.py``: half of
 a tiny quantization's time is that one pure function, and the suite quantizes many graphs more
-than once); ``YOLOX_EDGE_TEST_NNCF_MEMO=0`` turns it off.
+than once); ``YOLOX_EDGE_TEST_NNCF_MEMO=0`` turns it off. ``onnxslim.slim`` is memoized too
+(``tests/onnxslim_memo.py``: keyed on the traced graph's bytes, every export still traces);
+``YOLOX_EDGE_TEST_SLIM_MEMO=0`` turns it off, ``YOLOX_EDGE_TEST_SLIM_MEMO_REPORT=FILE`` writes its
+hits and misses there at the end of the session.
 
 ``call_cli`` (what ``run_cli`` returns) and ``find_refdata`` are plain functions for
 session-scoped fixtures that cannot use function-scoped ones.
@@ -259,6 +262,22 @@ def _nncf_pattern_memo():
         return
     with pytest.MonkeyPatch.context() as mp:
         yield nncf_memo.install(mp)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _onnxslim_memo():
+    """onnxslim.slim memoized for the session (tests/onnxslim_memo.py says why it is safe);
+    YOLOX_EDGE_TEST_SLIM_MEMO=0 runs it unmemoized."""
+    import onnxslim_memo
+
+    if not onnxslim_memo.enabled():
+        yield None
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        cached = onnxslim_memo.install(mp)
+        yield cached
+    if cached is not None and os.environ.get("YOLOX_EDGE_TEST_SLIM_MEMO_REPORT"):
+        Path(os.environ["YOLOX_EDGE_TEST_SLIM_MEMO_REPORT"]).write_text(f"{cached.hits} {cached.misses}\n")
 
 
 def _no_torch_sigchld_handler() -> None:
