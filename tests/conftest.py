@@ -251,17 +251,22 @@ def one_torch_thread():
     torch.set_num_threads(n)
 
 
+def _installed(memo_module):
+    """Yield ``memo_module.install``'s memo for the session (None when its variable turns it off)."""
+    if not memo_module.enabled():
+        yield None
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        yield memo_module.install(mp)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _nncf_pattern_memo():
     """NNCF's pattern matching memoized for the session (tests/nncf_memo.py says why it is safe);
     YOLOX_EDGE_TEST_NNCF_MEMO=0 runs it unmemoized."""
     import nncf_memo
 
-    if not nncf_memo.enabled():
-        yield None
-        return
-    with pytest.MonkeyPatch.context() as mp:
-        yield nncf_memo.install(mp)
+    yield from _installed(nncf_memo)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -270,14 +275,11 @@ def _onnxslim_memo():
     YOLOX_EDGE_TEST_SLIM_MEMO=0 runs it unmemoized."""
     import onnxslim_memo
 
-    if not onnxslim_memo.enabled():
-        yield None
-        return
-    with pytest.MonkeyPatch.context() as mp:
-        cached = onnxslim_memo.install(mp)
+    for cached in _installed(onnxslim_memo):
         yield cached
-    if cached is not None and os.environ.get("YOLOX_EDGE_TEST_SLIM_MEMO_REPORT"):
-        Path(os.environ["YOLOX_EDGE_TEST_SLIM_MEMO_REPORT"]).write_text(f"{cached.hits} {cached.misses}\n")
+        report = os.environ.get("YOLOX_EDGE_TEST_SLIM_MEMO_REPORT")
+        if cached is not None and report:
+            Path(report).write_text(f"{cached.hits} {cached.misses}\n")
 
 
 def _no_torch_sigchld_handler() -> None:
