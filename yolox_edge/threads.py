@@ -46,3 +46,49 @@ def cpu_threads(n: int | None = None) -> Iterator[None]:
     finally:
         if cv2.getNumThreads() != before:
             cv2.setNumThreads(before)
+
+
+# Other processes' share of the cores torch's threads run on above which training (the first
+# epoch) and quantize say how to run beside them. Not the bench's 10 %: neither is timed to the
+# millisecond, and a desktop's background work (an editor, a browser) often takes that much of a
+# small machine without torch's threads stalling. They stall when another process holds a core
+# one of them needs, and each parallel step then waits for the slowest; a quarter (half a core of
+# a 2-core machine) is well above background work and below a CPU-bound job beside them, such as
+# the test suite that README's slowdowns were measured beside.
+BUSY_CPU_PCT = 25.0
+
+
+def taken_from_threads_pct(load: dict | None, threads: int) -> float:
+    """Percent of the cores ``threads`` torch threads run on that other processes took (``load``:
+    ``bench.hostload.host_load``'s reading over the cores this process may use); 0 without a
+    reading or for one thread (it waits for no other). Other work on the cores the threads leave
+    free takes nothing from them: only what exceeds those counts."""
+    if not load or threads < 2:
+        return 0.0
+    cores = len(load["cpus"])
+    threads = min(threads, cores)
+    others = load["other_pct"] / 100 * cores  # in cores
+    return 100 * max(0.0, others - (cores - threads)) / threads
+
+
+def cpu_load_sample():
+    """``bench.hostload.sample(children=True)`` (this process's workers counted as its own), or None
+    where it cannot be read (not Linux): a reading of the machine's load must not end a run."""
+    try:
+        from .bench import hostload  # imported when first used: the bench package loads the runtimes
+
+        return hostload.sample(children=True)
+    except Exception:
+        return None
+
+
+def cpu_load_since(start) -> dict | None:
+    """``bench.hostload.host_load`` from ``start`` (``cpu_load_sample``) to now, or None."""
+    if start is None:
+        return None
+    try:
+        from .bench import hostload
+
+        return hostload.host_load(start, hostload.sample(children=True))
+    except Exception:
+        return None

@@ -375,6 +375,45 @@ def test_run_quantize_threads_set_torch_and_the_evaluations(tiny_ckpt, tiny_cali
         pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=tmp_path / "r", threads=0)
 
 
+@pytest.mark.parametrize("threads, omp, pct, said", [(None, None, 63.0, True), (None, None, 20.0, False),
+                                                      (1, None, 90.0, False), (None, "PASSIVE", 90.0, False)],
+                         ids=["busy", "quiet", "one-thread", "omp-set"])
+def test_run_quantize_says_when_other_work_took_its_cores(tiny_ckpt, tiny_calib, tmp_path, monkeypatch,
+                                                           threads, omp, pct, said) -> None:
+    """The load reading is injected (torch at 2 threads): busy -> one line after the formats'
+    work; quiet -> none; a user who chose --threads 1 or OMP_WAIT_POLICY -> none, nothing measured."""
+    import yolox_edge.quantize.pipeline as pipeline
+    from yolox_edge.bench import hostload
+
+    reads: list[str] = []
+    monkeypatch.setattr(pipeline, "quantize_detector", _fake_int8)
+    monkeypatch.setattr(hostload, "sample", lambda *a, **k: reads.append("sample") or object())
+    monkeypatch.setattr(hostload, "host_load", lambda start, end, **k: {"window_s": 3.0, "cpus": [0, 1],
+                                                                         "other_pct": pct, "steal_pct": 0.0})
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    if omp:
+        monkeypatch.setenv("OMP_WAIT_POLICY", omp)
+    lines: list[str] = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats=["onnx", "openvino"], out=tmp_path / "q",
+                              threads=threads, progress=False, log=lines.append)
+    finally:
+        torch.set_num_threads(before)
+    notes = [line for line in lines if line.startswith("note: other processes used")]
+    if said:
+        assert notes == ["note: other processes used 63% of the 2 cores while quantizing; beside other work "
+                         "torch's threads wait for each other (the conv scan ran 30-80x slower, measured on 2 "
+                         "cores): try --threads 1 (threads=1 in Python) or OMP_WAIT_POLICY=PASSIVE in the "
+                         "environment"], lines
+        assert lines.index(notes[0]) < next(i for i, x in enumerate(lines) if x.startswith("INT8 in place"))
+        assert reads == ["sample", "sample"]
+    else:
+        assert notes == [], lines
+        assert reads == ([] if threads == 1 or omp else ["sample", "sample"])
+
+
 def test_the_conv_sensitivity_scan_shows_a_bar(tiny_ckpt, tiny_calib, tmp_path, capfd, monkeypatch):
     """The scan that picks the float convs ran for minutes on a busy machine between two lines:
     it has a bar (per conv), and none with progress=False. (Each run stops where the FP32 graph

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import in_python
 from ..fileio import atomic_write_bytes
+from ..threads import BUSY_CPU_PCT, cpu_load_sample, cpu_load_since, taken_from_threads_pct
 
 
 class Hook:
@@ -93,29 +94,14 @@ class RunLog(Hook):
         atomic_write_bytes(self.out / "log.png", lambda f: f.write(buf.getvalue()))
 
 
-# Other processes' share of the cores training's threads run on above which the first epoch says
-# how to train beside them. Not the bench's 10 %: an epoch is not timed to the millisecond, and a
-# desktop's background work (an editor, a browser) often takes that much of a small machine
-# without torch's threads stalling. They stall when another process holds a core one of them
-# needs, and each parallel step then waits for the slowest; a quarter (half a core of a 2-core
-# machine) is well above background work and below a CPU-bound job beside training, such as the
-# test suite that README's slowdowns were measured beside.
-BUSY_CPU_PCT = 25.0
-
-
 def busy_cpu_note(load: dict | None, threads: int, epoch: int) -> str | None:
     """The line after ``epoch`` (0-based) when other processes took more than ``BUSY_CPU_PCT`` of
     the cores ``threads`` torch threads run on (``load``: ``bench.hostload.host_load``'s reading
     over the cores this process may use), else None. Other work on the cores the threads leave
     free takes nothing from them: only what exceeds those counts."""
-    if not load or threads < 2:  # one thread waits for no other: neither setting helps
+    if taken_from_threads_pct(load, threads) <= BUSY_CPU_PCT:  # one thread waits for no other: 0
         return None
     cores = len(load["cpus"])
-    threads = min(threads, cores)
-    others = load["other_pct"] / 100 * cores  # in cores
-    taken = max(0.0, others - (cores - threads)) / threads
-    if taken * 100 <= BUSY_CPU_PCT:
-        return None
     one = in_python("--set train.threads=1", "machine=['train.threads=1']")
     return (f"note: other processes used {load['other_pct']:.0f}% of the {cores} cores during epoch {epoch + 1}; "
             f"beside other work epochs took 3-6x as long (measured on 2 cores): try {one} or OMP_WAIT_POLICY=PASSIVE "
@@ -144,14 +130,13 @@ class BusyCpuNote(Hook):
         if (trainer.device.type != "cpu" or trainer.dist.enabled or "OMP_WAIT_POLICY" in os.environ
                 or trainer.recipe.train.threads == 1 or _threads() < 2):
             return
-        self._start = _quietly(lambda: _hostload().sample(children=True))
+        self._start = cpu_load_sample()
 
     def after_epoch(self, trainer, epoch: int, row: dict[str, Any]) -> None:
         if epoch != self._epoch or self._start is None:
             return
         start, self._start = self._start, None
-        line = _quietly(lambda: busy_cpu_note(_hostload().host_load(start, _hostload().sample(children=True)),
-                                              _threads(), epoch))
+        line = busy_cpu_note(cpu_load_since(start), _threads(), epoch)
         if line:
             trainer.log(line)
 
@@ -160,18 +145,3 @@ def _threads() -> int:
     import torch
 
     return torch.get_num_threads()
-
-
-def _hostload():
-    """``bench.hostload``, imported when first used: the bench package loads the runtimes."""
-    from ..bench import hostload
-
-    return hostload
-
-
-def _quietly(read):
-    """``read()``, or None when it fails: a reading of the machine's load must not end a run."""
-    try:
-        return read()
-    except Exception:
-        return None
