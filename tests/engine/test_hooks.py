@@ -79,3 +79,26 @@ def test_a_failing_load_reading_never_stops_training(synthetic_coco, tmp_path, m
     res = Trainer(_tiny_recipe(1, None), data=synthetic_coco(4), out=tmp_path / "run", progress=False,
                   log=msgs.append).train()
     assert res.epochs == 1 and not any(m.startswith(NOTE) for m in msgs)
+
+
+def test_a_trainer_inside_a_longer_run_leaves_the_note_to_it(synthetic_coco, tmp_path, monkeypatch) -> None:
+    """``busy_cpu_note = False`` (QAT's trainer: quantize says it for the whole run, with its own flag):
+    no line and nothing measured however busy the cores were."""
+    from yolox_edge.bench import hostload
+    from yolox_edge.engine import hooks
+    from yolox_edge.quantize.qat import _make_trainer
+
+    assert Trainer.busy_cpu_note and not _make_trainer(None).busy_cpu_note
+    reads: list[str] = []
+    monkeypatch.setattr(hooks, "_threads", lambda: 2)
+    monkeypatch.setattr(hostload, "sample", lambda *a, **k: reads.append("sample") or object())
+    monkeypatch.setattr(hostload, "host_load", lambda start, end, **k: _load(90.0))
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+
+    class Inner(Trainer):
+        busy_cpu_note = False
+
+    msgs: list[str] = []
+    Inner(_tiny_recipe(1, None), data=synthetic_coco(4), out=tmp_path / "run", progress=False, log=msgs.append).train()
+    assert not any(m.startswith(NOTE) for m in msgs) and reads == [], msgs
+

@@ -212,6 +212,11 @@ class Trainer:
     stored one included (for this process: ``last.pt`` keeps the run's own). Every other value
     of a resumed run is its stored recipe's."""
 
+    # Whether the first CPU epoch says so when other processes took its cores (hooks.BusyCpuNote).
+    # A caller that trains inside a longer run (quantize --qat) says it for the whole run with its
+    # own flag instead: this one names --set train.threads=1, which that command does not take.
+    busy_cpu_note: bool = True
+
     def __init__(self, recipe: Recipe | str | Path | None, *, data: str | Path, out: str | Path,
                  weights: str | Path | None = None, resume: bool = False, progress: bool = True,
                  hooks: list[Hook] | None = None, log: Callable[[str], None] | None = print,
@@ -368,7 +373,7 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             self.run_log = RunLog(self.out, self.rows)
             # the note on a busy CPU right after the first epoch's line, which the run log follows
-            self.hooks[:0] = [self.run_log, BusyCpuNote()]
+            self.hooks[:0] = [self.run_log] + ([BusyCpuNote()] if self.busy_cpu_note else [])
 
     def _check_val_classes(self, spec: DataSpec, train: str, val: str) -> None:
         """The val split scores classes by index: another class count is refused now (it failed

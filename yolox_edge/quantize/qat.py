@@ -90,6 +90,8 @@ def _make_trainer(qmodel: torch.nn.Module):
     class _QATTrainer(Trainer):
         """The project's Trainer with the NNCF fake-quantized model in place of a fresh one."""
 
+        busy_cpu_note = False  # run_quantize says it for the whole run, naming --threads 1
+
         def _setup(self) -> None:
             from ..engine.schedule import WarmCosSchedule
 
