@@ -92,3 +92,34 @@ def cpu_load_since(start) -> dict | None:
         return hostload.host_load(start, hostload.sample(children=True))
     except Exception:
         return None
+
+
+def torch_thread_count() -> int:
+    """torch's thread count now (torch imported when first asked)."""
+    import torch
+
+    return torch.get_num_threads()
+
+
+def busy_watch():
+    """A load sample to compare against after a run of torch work (``busy_cpu_line``), or None when
+    there is nothing to say, so nothing is measured: torch at one thread waits for no other, and
+    OMP_WAIT_POLICY set is the user's own choice."""
+    import os
+
+    if "OMP_WAIT_POLICY" in os.environ or torch_thread_count() < 2:
+        return None
+    return cpu_load_sample()
+
+
+def busy_cpu_line(load: dict | None, threads: int, *, during: str, measured: str, fix: str) -> str | None:
+    """The note a command says after its torch work when other processes took more than
+    ``BUSY_CPU_PCT`` of the cores its ``threads`` threads ran on (``load``: ``cpu_load_since``'s
+    reading), else None: ``during`` what (``"while quantizing"``), what was ``measured`` beside other
+    work, and the ``fix`` flag to try besides OMP_WAIT_POLICY=PASSIVE."""
+    if taken_from_threads_pct(load, threads) <= BUSY_CPU_PCT:
+        return None
+    return (f"note: other processes used {load['other_pct']:.0f}% of the {len(load['cpus'])} cores {during}; "
+            f"beside other work torch's threads wait for each other ({measured}): try {fix} or "
+            "OMP_WAIT_POLICY=PASSIVE in the environment")
+

@@ -93,3 +93,38 @@ def test_convert_fits_on_the_mirrored_images_too_unless_no_flip(tmp_path, teache
     else:
         assert torch.equal(images, torch.cat([cal, cal.flip(-1)]))
     assert load_checkpoint(tmp_path / "s.pt")["source"]["flip"] is not bool(flag)
+
+
+@pytest.mark.parametrize("threads, pct, said", [(None, 63.0, True), (None, 20.0, False), (1, 90.0, False)],
+                         ids=["busy", "quiet", "one-thread"])
+def test_convert_says_when_other_work_took_its_cores(tmp_path, teacher_and_calib, monkeypatch, threads, pct,
+                                                     said) -> None:
+    """The load reading is injected (torch at 2 threads): busy -> one line to ``log``; quiet -> none;
+    threads=1 -> none and nothing sampled (one thread waits for no other)."""
+    from yolox_edge.bench import hostload
+
+    src, calib = teacher_and_calib
+    reads: list[str] = []
+    monkeypatch.setattr(hostload, "sample", lambda *a, **k: reads.append("sample") or object())
+    monkeypatch.setattr(hostload, "host_load", lambda start, end, **k: {"window_s": 3.0, "cpus": [0, 1],
+                                                                         "other_pct": pct, "steal_pct": 0.0})
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    lines: list[str] = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        convert_checkpoint(src, to="test_hswish", calib=calib, out=tmp_path / "a.pt", steps=1, batch=4,
+                           threads=threads, progress=False, log=lines.append)
+        convert_checkpoint(src, to="test_hswish", calib=calib, out=tmp_path / "b.pt", steps=1, batch=4,
+                           threads=threads, progress=False, log=None)  # not said: nothing measured either
+    finally:
+        torch.set_num_threads(before)
+    if said:
+        assert lines == ["note: other processes used 63% of the 2 cores while converting; beside other work torch's "
+                         "threads wait for each other (the fit ran 5x slower at 2 threads and 1.5x at 1, measured "
+                         "on 2 cores): try --threads 1 (threads=1 in Python) or OMP_WAIT_POLICY=PASSIVE in the "
+                         "environment"]
+    else:
+        assert lines == []
+    assert reads == ([] if threads == 1 else ["sample", "sample"])
+

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..progress import deprecated_keywords
 from .reconstruct import BlockResult
+
+
+# What the note on a busy CPU quotes (tiny test model, 2-core VM, two `yes` processes beside it).
+BUSY_MEASURED = "the fit ran 5x slower at 2 threads and 1.5x at 1, measured on 2 cores"
 
 
 @dataclass
@@ -29,22 +34,23 @@ class ConvertResult:
 def convert_checkpoint(model: str | Path, *, to: str, calib: str | Path, out: str | Path, force: bool = False,
                        granularity: str = "block", steps: int = 500, lr: float = 2e-3, batch: int = 8,
                        flip: bool = True, seed: int = 0, threads: int | None = None,
-                       progress: bool = True) -> ConvertResult:
+                       progress: bool = True, log: Callable[[str], None] | None = print) -> ConvertResult:
     """``yolox-edge convert``: give the checkpoint ``model`` the activation of variant ``to`` (same
     tensors), fitting each block to the original's outputs on the calibration set ``calib`` (no
     labels); writes the checkpoint ``out`` (refused when it exists, unless ``force``).
 
     ``threads`` sets torch's CPU threads for the fit only; the caller's count and random stream
-    are left as they were. ``to``, ``calib`` and ``out`` were positional: that still works, with a
-    DeprecationWarning."""
+    are left as they were. ``log`` receives the one line said after the fit when other processes
+    took more than a quarter of the cores torch's threads ran on (None: not said). ``to``, ``calib``
+    and ``out`` were positional: that still works, with a DeprecationWarning."""
     import torch
 
     from ..data.preprocess import PreprocessConfig
-    from ..errors import UserError, refuse_overwrite
+    from ..errors import UserError, in_python, refuse_overwrite
     from ..fileio import require_writable
     from ..models.zoo import get_variant
     from ..quantize.calib import load_calibration_set
-    from ..threads import torch_threads
+    from ..threads import busy_cpu_line, busy_watch, cpu_load_since, torch_thread_count, torch_threads
     from .checkpoint import checkpoint_category_ids, load_model, save_checkpoint
     from .reconstruct import convert_activation
 
@@ -59,11 +65,16 @@ def convert_checkpoint(model: str | Path, *, to: str, calib: str | Path, out: st
         cal = load_calibration_set(calib, img_size=pre.input_size)
         try:
             with torch_threads(threads):
+                load_start = busy_watch() if log else None
                 student, blocks = convert_activation(teacher, target, torch.from_numpy(cal.data),
                                                      granularity=granularity, steps=steps, lr=lr, batch=batch,
                                                      flip=flip, seed=seed, progress=progress)
+                busy = busy_cpu_line(cpu_load_since(load_start), torch_thread_count(), during="while converting",
+                                     measured=BUSY_MEASURED, fix=in_python("--threads 1", "threads=1"))
         except UserError as e:  # the fit does not know the file names; the user needs them
             raise UserError(f"{model} -> {target} with {calib}: {e}") from None
+        if busy and log:
+            log(busy)
     source = {"kind": "converted", "from": str(model), "from_variant": teacher.variant,
               "method": f"label-free {granularity} reconstruction", "calibration": cal.describe(),
               "steps": steps, "lr": lr, "flip": flip}

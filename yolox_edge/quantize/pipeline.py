@@ -9,8 +9,7 @@ from typing import Callable
 from ..errors import FORCE, OUT, UserError, check_input_size, in_python, input_hw, require_out_folder
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
 from ..progress import deprecated_keywords, line_sink, renamed
-from ..threads import (BUSY_CPU_PCT, check_threads, cpu_load_sample, cpu_load_since, taken_from_threads_pct,
-                       torch_threads)
+from ..threads import busy_cpu_line, busy_watch, check_threads, cpu_load_since, torch_thread_count, torch_threads
 from .accuracy import QAT_DATA_ADVICE, check_val_images, needs_data, summary_lines
 from .calib import load_calibration_set
 from .nncf_quiet import quiet_nncf
@@ -101,7 +100,7 @@ def run_quantize(model: str | Path, *, calib: str | Path, formats: str | list[st
         with stage, quiet_nncf(bars=progress), torch_threads(threads):
             for line in stage.swept:
                 say(line)
-            load_start = _busy_watch()
+            load_start = busy_watch()
             staged, scores = _quantize_formats(
                 detector, ckpt, Path(model), cal, formats, stage, say, data=data, qat=qat, epochs=epochs, lr=lr,
                 batch=batch, subset_size=subset_size, progress=progress, threads=threads,
@@ -109,7 +108,7 @@ def run_quantize(model: str | Path, *, calib: str | Path, formats: str | list[st
                              topk=topk, accuracy_control=accuracy_control, data=data, max_drop=max_drop,
                              keep_float=keep_float, nncf_keep_float=nncf_keep_float, iou=iou,
                              conf=conf, silu=silu, threads=threads))
-            busy = busy_cpu_note(cpu_load_since(load_start), _torch_threads())
+            busy = busy_cpu_note(cpu_load_since(load_start), torch_thread_count())
             if busy:
                 say(busy)
             stage.phase = "moving the exports into place"
@@ -147,27 +146,9 @@ def busy_cpu_note(load: dict | None, threads: int) -> str | None:
     reading), else None. Beside a CPU-bound process at 2 threads on 2 cores the conv scan ran
     30-80x slower (3.3 s per conv against 0.04 s, measured on a 2-core VM): its threads wait for
     each other by spinning, and each step waits for the one whose core the other process holds."""
-    if taken_from_threads_pct(load, threads) <= BUSY_CPU_PCT:
-        return None
-    return (f"note: other processes used {load['other_pct']:.0f}% of the {len(load['cpus'])} cores while quantizing; "
-            "beside other work torch's threads wait for each other (the conv scan ran 30-80x slower, measured on "
-            f"2 cores): try {in_python('--threads 1', 'threads=1')} or OMP_WAIT_POLICY=PASSIVE in the environment")
-
-
-def _busy_watch():
-    """A load sample to compare against after the run (None: nothing to say, so nothing measured:
-    one torch thread waits for no other, and OMP_WAIT_POLICY is the user's own choice)."""
-    import os
-
-    if "OMP_WAIT_POLICY" in os.environ or _torch_threads() < 2:
-        return None
-    return cpu_load_sample()
-
-
-def _torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
+    return busy_cpu_line(load, threads, during="while quantizing",
+                         measured="the conv scan ran 30-80x slower, measured on 2 cores",
+                         fix=in_python("--threads 1", "threads=1"))
 
 
 def onnx_runtime_note(formats: list[str], machine: str | None = None) -> str | None:
