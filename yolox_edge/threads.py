@@ -49,7 +49,7 @@ def cpu_threads(n: int | None = None) -> Iterator[None]:
 
 
 # Other processes' share of the cores torch's threads run on above which training (the first
-# epoch) and quantize say how to run beside them. Not the bench's 10 %: neither is timed to the
+# epoch), quantize and convert say how to run beside them. Not the bench's 10 %: none is timed to the
 # millisecond, and a desktop's background work (an editor, a browser) often takes that much of a
 # small machine without torch's threads stalling. They stall when another process holds a core
 # one of them needs, and each parallel step then waits for the slowest; a quarter (half a core of
