@@ -1,5 +1,6 @@
-"""The suite's own set-up for pytest-xdist (conftest's ``_share_cores_between_workers``): each worker's
-torch gets cores // workers threads, so two workers do not spin against each other on 2 cores."""
+"""The suite's own set-up for pytest-xdist (``xdist_workers.share_cores_between_workers``, which
+conftest.py calls): each worker's torch gets cores // workers threads, so two workers do not spin
+against each other on 2 cores."""
 from __future__ import annotations
 
 import os
@@ -7,7 +8,7 @@ import os
 import pytest
 import torch
 
-from conftest import _share_cores_between_workers
+from xdist_workers import share_cores_between_workers
 
 
 @pytest.fixture
@@ -22,24 +23,24 @@ def threads_set(monkeypatch):
 
 def test_each_worker_gets_its_share_of_the_cores(monkeypatch, threads_set) -> None:
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
-    _share_cores_between_workers()
+    share_cores_between_workers()
     assert os.environ["OMP_NUM_THREADS"] == "4"  # for the CLI subprocesses tests start
     assert threads_set == [4]  # torch was loaded already (by this module): its pool is set too
 
 
 def test_more_workers_than_cores_still_get_one_thread(monkeypatch, threads_set) -> None:
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "16")
-    _share_cores_between_workers()
+    share_cores_between_workers()
     assert os.environ["OMP_NUM_THREADS"] == "1" and threads_set == [1]
 
 
 def test_the_users_setting_and_a_single_process_are_left_alone(monkeypatch, threads_set) -> None:
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    _share_cores_between_workers()
+    share_cores_between_workers()
     assert os.environ["OMP_NUM_THREADS"] == "3" and threads_set == []
 
     monkeypatch.delenv("OMP_NUM_THREADS")
     monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT")
-    _share_cores_between_workers()
+    share_cores_between_workers()
     assert "OMP_NUM_THREADS" not in os.environ and threads_set == []
