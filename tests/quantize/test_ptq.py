@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from quant_helpers import Stop, stop
 
 from yolox_edge.errors import BadArgument, UserError
 from yolox_edge.quantize.calib import load_calibration_set
@@ -420,19 +421,13 @@ def test_the_conv_sensitivity_scan_shows_a_bar(tiny_ckpt, tiny_calib, tmp_path, 
     would be written, after the scan: the rest is other tests'.)"""
     import yolox_edge.export.to_onnx as to_onnx
 
-    class ScanDone(Exception):
-        pass
-
-    def stop(*a, **k):
-        raise ScanDone
-
     monkeypatch.setattr(to_onnx, "export_onnx", stop)
-    with pytest.raises(ScanDone):
+    with pytest.raises(Stop):
         quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "a",
                             opts=QuantizeOptions(nncf_keep_float=1), log=None)
     err = capfd.readouterr().err
     assert re.search(r"conv sensitivity: 100%.* (\d+)/\1 ", err), err
-    with pytest.raises(ScanDone):
+    with pytest.raises(Stop):
         quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=tmp_path / "b",
                             opts=QuantizeOptions(nncf_keep_float=1), progress=False, log=None)
     assert "conv sensitivity" not in capfd.readouterr().err

@@ -3,6 +3,7 @@ INT8 export with method 'qat' in the metadata; wrong class count is a clear erro
 from __future__ import annotations
 
 import pytest
+from quant_helpers import Stop, stop
 
 from yolox_edge.errors import UserError
 
@@ -257,12 +258,6 @@ def test_qat_notes_other_class_names_and_category_ids_as_eval_does(ids_ckpt, sha
     from yolox_edge.engine.checkpoint import load_model
     from yolox_edge.quantize.calib import build_calibration_set
 
-    class Stop(Exception):
-        pass
-
-    def stop(*a, **k):
-        raise Stop
-
     cal = build_calibration_set(shapes_spec, tmp_path / "c", img_size=64, count=2)
     monkeypatch.setattr(qat, "fold_batchnorm", stop)  # the notes come before any work
     model, ckpt = load_model(ids_ckpt)
@@ -280,12 +275,6 @@ def test_report_notes_other_category_ids_once(ids_ckpt, shapes_spec, tmp_path, m
     """quantize --report noted other class names but not other category ids (eval notes both);
     with --qat, QAT says them (of the same spec), not twice."""
     import yolox_edge.quantize.pipeline as pipeline
-
-    class Stop(Exception):
-        pass
-
-    def stop(*a, **k):
-        raise Stop
 
     monkeypatch.setattr(pipeline, "load_calibration_set", stop)  # the notes come before any work
     for qat, said in ((False, [NAMES_NOTE, IDS_NOTE]), (True, [])):

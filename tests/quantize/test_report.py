@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from quant_helpers import Stop, stop
 
 from yolox_edge.errors import UserError
 from yolox_edge.quantize.report import ReportRow, format_table
@@ -34,12 +35,6 @@ def test_report_on_data_whose_names_differ_says_so(tiny_ckpt, shapes_spec, tmp_p
     """The model's a, b, c against the data's circle, square, triangle: AP pairs them by
     position; eval said so, quantize --report did not."""
     import yolox_edge.quantize.pipeline as pipeline
-
-    class Stop(Exception):
-        pass
-
-    def stop(*a, **k):
-        raise Stop
 
     monkeypatch.setattr(pipeline, "load_calibration_set", stop)  # the note comes before any work
     with pytest.raises(Stop):
