@@ -19,7 +19,7 @@ from .progress import deprecated_keywords, line_sink
 # The pipeline's calls, not the helpers imported here (UserError, format_size, line_sink, ...).
 __all__ = ["DEFAULT_RECIPE", "PipelineResult", "default_recipe", "default_recipe_note", "run_pipeline", "summary_table"]
 
-# Nano trained from scratch on the generated shapes in ~3 minutes on 2 CPU cores. What makes a
+# Nano trained from scratch on the generated shapes in 3-5 minutes on 2 CPU cores. What makes a
 # from-scratch run this short learn (measured on the default data, AP on its val split):
 # iterations, not image size, so a small input (160) with each of the 96 images seen 4 times an
 # epoch (``default_recipe``; not on a user's data, where it would quadruple the epoch), a 4x
