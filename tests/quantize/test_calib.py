@@ -185,6 +185,52 @@ def test_non_finite_values_are_refused_even_with_a_matching_hash(tiny_calib, tmp
         load_calibration_set(bad)
 
 
+def _hand_made(tiny_calib, folder, write) -> Path:
+    """A copy of the set whose calib.npy ``write(path, array)`` rewrote, its sha256 put in the manifest."""
+    import hashlib
+
+    shutil.copytree(tiny_calib, folder)
+    write(folder / "calib.npy", np.load(folder / "calib.npy"))
+    man = json.loads((folder / "manifest.json").read_text())
+    man["sha256"] = hashlib.sha256((folder / "calib.npy").read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(man))
+    return folder
+
+
+def test_the_array_loads_as_np_load_reads_it_and_odd_files_are_refused(tiny_calib, tmp_path):
+    """load reads the .npy header itself and views the file's bytes (np.load of the bytes held the
+    set twice in memory): the same values, writable, in either memory order; files np.load would
+    refuse or misread are one line each."""
+    ref = np.load(tiny_calib / "calib.npy")
+    cal = load_calibration_set(tiny_calib)
+    assert cal.data.dtype == np.float32 and cal.data.flags.writeable and np.array_equal(cal.data, ref)
+    fortran = _hand_made(tiny_calib, tmp_path / "f", lambda p, a: np.save(p, np.asfortranarray(a)))
+    assert np.array_equal(load_calibration_set(fortran).data, ref)
+    v2 = _hand_made(tiny_calib, tmp_path / "v2", lambda p, a: p.write_bytes(_npy_bytes(a, version=(2, 0))))
+    assert np.array_equal(load_calibration_set(v2).data, ref)
+
+    def refused(name, write, message):
+        folder = _hand_made(tiny_calib, tmp_path / name, write)
+        with pytest.raises(UserError, match=re.escape(f"{folder / 'calib.npy'}: {message}")):
+            load_calibration_set(folder)
+
+    plain = "not a plain float32 .npy array; rebuild the calibration set"
+    refused("objects", lambda p, a: np.save(p, np.array([a[0], None], dtype=object), allow_pickle=True),
+            "expected float32 [N, 3, H, W], got object [2]")  # never unpickled
+    refused("big_endian", lambda p, a: np.save(p, a.astype(">f4")), "expected float32 [N, 3, H, W], got >f4")
+    refused("float64", lambda p, a: np.save(p, a.astype(np.float64)), "expected float32 [N, 3, H, W], got float64")
+    refused("short", lambda p, a: p.write_bytes(_npy_bytes(a)[:-4]), plain)  # truncated, hash made to match
+    refused("text", lambda p, a: p.write_text("calibration images"), plain)
+
+
+def _npy_bytes(a: np.ndarray, version: tuple[int, int] | None = None) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, a, version)
+    return buf.getvalue()
+
+
 def test_bad_size_and_missing_manifest(calib_images, tmp_path):
     with pytest.raises(UserError, match="multiple of 32"):
         build_calibration_set(calib_images, tmp_path / "x", img_size=50)
