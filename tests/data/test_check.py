@@ -387,3 +387,42 @@ def test_a_spec_naming_no_split_is_one_line_and_exit_2(tmp_path: Path, run_cli) 
         check.check_dataset(tmp_path / "data.yaml", progress=False)
     code, out, err = run_cli("data", "check", tmp_path / "data.yaml")
     assert code == 2 and out == "" and err.count("\n") == 1 and "names no split" in err
+
+
+def test_in_order_keeps_the_order_queues_a_few_and_cancels_the_rest_when_stopped():
+    """data check's per-file work: Executor.map queued every sample before the first result (6.4 s
+    and 375 MiB on 200,000); in_order keeps at most ahead x threads queued."""
+    import threading
+    import time
+
+    from yolox_edge.data.check import in_order
+
+    pulled, ran = [], []
+    lock = threading.Lock()
+
+    def items():
+        for i in range(1000):
+            pulled.append(i)
+            yield i
+
+    def slow_first(i):  # the first finishes last: results still come in the items' order
+        time.sleep(0.05 if i == 0 else 0.0)
+        with lock:
+            ran.append(i)
+        return i * i
+
+    results = in_order(slow_first, items(), 2, ahead=3)
+    assert next(results) == 0 and len(pulled) <= 2 * 3
+    assert [next(results) for _ in range(4)] == [1, 4, 9, 16]
+    results.close()  # a stop (Ctrl-C, an exception) while the bar runs
+    time.sleep(0.1)
+    assert len(pulled) <= 5 + 2 * 3 and len(ran) <= len(pulled)  # nothing beyond the window ran
+    assert list(in_order(slow_first, range(50), 3)) == [i * i for i in range(50)]
+
+    def fails(i):
+        if i == 7:
+            raise ValueError("sample 7")
+        return i
+
+    with pytest.raises(ValueError, match="sample 7"):
+        list(in_order(fails, range(100), 2))
