@@ -22,13 +22,14 @@ from ..fileio import atomic_write_bytes
 from .sample import Sample
 from .spec import Split
 
-INDEX_VERSION = 11  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording;
+INDEX_VERSION = 12  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording;
 # 4: voc sizes (and clipping) from the image files, not <size>; 5: a BOM before a label file's first line;
 # 6: one 'coordinates above 1' line for a YOLO file in pixels, not one per box; 7: a COCO split's category_ids;
 # 8: a COCO bbox with a zero or negative side said with its annotation id and the json's own [x, y, w, h];
 # 9: a yolo/voc folder's .avif, .gif, .jfif, ... read when this OpenCV decodes them, else named in one line;
 # 10: an image Pillow cannot size (.hdr, .exr) sized by OpenCV, not skipped;
-# 11: meta, problems and coco_gt as UTF-8 JSON bytes (as numpy str they took 4 bytes a character)
+# 11: meta, problems and coco_gt as UTF-8 JSON bytes (as numpy str they took 4 bytes a character);
+# 12: the image paths so too (as numpy str each took 4 bytes a character of the longest path)
 CACHE_DIRNAME = ".yolox_edge_cache"
 
 
@@ -97,7 +98,7 @@ def _pack(split: Split, meta: dict) -> dict[str, np.ndarray]:
     arrays = {
         "meta": _utf8({**meta, "names": split.names, "sizes_from_files": split.sizes_from_files,
                        "category_ids": split.category_ids}),
-        "images": np.array([str(s.image) for s in split.samples], dtype=str),
+        "images": _utf8([str(s.image) for s in split.samples]),
         "ids": np.array([s.image_id for s in split.samples], np.int64),
         "sizes": np.array([[s.width, s.height] for s in split.samples], np.int64).reshape(-1, 2),
         "counts": np.array(n, np.int64),
@@ -122,7 +123,7 @@ def _unpack(path: Path) -> tuple[Split, dict]:
         samples = [
             Sample(Path(img), boxes[a:b], labels[a:b], image_id=int(i), width=int(wh[0]), height=int(wh[1]),
                    crowd=crowd[a:b])
-            for img, i, wh, a, b in zip(z["images"].tolist(), z["ids"], z["sizes"], offsets[:-1], offsets[1:])
+            for img, i, wh, a, b in zip(_from_utf8(z["images"]), z["ids"], z["sizes"], offsets[:-1], offsets[1:])
         ]
         problems = _from_utf8(z["problems"])
         coco_gt = _from_utf8(z["coco_gt"]) if "coco_gt" in z.files else None
