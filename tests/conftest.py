@@ -28,8 +28,8 @@ Autouse (session): NNCF's hardware-pattern matching is memoized (``tests/nncf_me
 a tiny quantization's time is that one pure function, and the suite quantizes many graphs more
 than once); ``YOLOX_EDGE_TEST_NNCF_MEMO=0`` turns it off. ``onnxslim.slim`` is memoized too
 (``tests/onnxslim_memo.py``: keyed on the traced graph's bytes, every export still traces);
-``YOLOX_EDGE_TEST_SLIM_MEMO=0`` turns it off, ``YOLOX_EDGE_TEST_SLIM_MEMO_REPORT=FILE`` writes its
-hits and misses there at the end of the session.
+``YOLOX_EDGE_TEST_SLIM_MEMO=0`` turns it off, ``YOLOX_EDGE_TEST_SLIM_MEMO_REPORT=FILE`` adds a line
+of its hits and misses there at the end of the session (a line per xdist worker: each has its memo).
 
 Under pytest-xdist (``-n 2``, the README's test command) each worker's torch gets its share of
 the cores (``OMP_NUM_THREADS``, one per worker on 2 cores) unless the variable is already set.
@@ -287,7 +287,8 @@ def _onnxslim_memo():
         yield cached
         report = os.environ.get("YOLOX_EDGE_TEST_SLIM_MEMO_REPORT")
         if cached is not None and report:
-            Path(report).write_text(f"{cached.hits} {cached.misses}\n")
+            with open(report, "a") as f:  # a line per process: each xdist worker has its own memo
+                f.write(f"{cached.hits} {cached.misses}\n")
 
 
 def _no_torch_sigchld_handler() -> None:
