@@ -116,3 +116,22 @@ def test_image_paths_are_stored_as_utf8_and_come_back_exactly(tmp_path: Path) ->
     back, meta = index._unpack(path)
     assert [s.image for s in back.samples] == [tmp_path / n for n in names] and meta["signature"] == "s"
     assert arrays["images"].nbytes < 2 * sum(len(str(tmp_path / n)) for n in names)  # not 4 a character
+
+
+def test_a_new_index_version_deletes_the_splits_earlier_cache_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   _index_cache: Path) -> None:
+    """Each INDEX_VERSION bump left the split's earlier cache file behind for good (tens of MB for a
+    COCO train split); the new one's write removes it, and nothing else in the folder."""
+    spec = make_voc(tmp_path / "ds", {"a": (32, 32, [("cat", (2, 2, 20, 20))])})
+    other = make_voc(tmp_path / "other", {"b": (32, 32, [])})
+    current = index.INDEX_VERSION
+    monkeypatch.setattr(index, "INDEX_VERSION", current - 1)
+    read_split(spec, "train")
+    read_split(other, "train")
+    earlier = set(_index_cache.glob("*.npz"))
+    assert len(earlier) == 2
+    monkeypatch.setattr(index, "INDEX_VERSION", current)
+    assert not getattr(read_split(spec, "train"), "from_cache", False)  # another version: built again
+    now = set(_index_cache.glob("*.npz"))
+    assert len(now) == 2 and len(now & earlier) == 1  # the other dataset's earlier cache stays
+    assert read_split(spec, "train").from_cache

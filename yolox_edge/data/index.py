@@ -149,9 +149,8 @@ def cached_split(key: dict, watched: list[Path], data_root: Path, build: Callabl
     path + mtime + size invalidate the cache. A cache that cannot be read or written is ignored:
     the index is an optimisation, never a reason to fail.
     """
-    key_json = json.dumps({**key, "version": INDEX_VERSION}, sort_keys=True, default=str)
-    name = hashlib.sha1(key_json.encode()).hexdigest()[:20] + ".npz"
-    path = cache_dir(data_root) / name
+    key_json = _key_json(key, INDEX_VERSION)
+    path = cache_dir(data_root) / _cache_name(key_json)
     sig = file_signature(watched)
     if path.is_file():
         try:
@@ -169,7 +168,28 @@ def cached_split(key: dict, watched: list[Path], data_root: Path, build: Callabl
         atomic_write_bytes(path, lambda f: np.savez(f, **arrays))
     except OSError:
         pass
+    else:
+        _remove_earlier_versions(path.parent, key)
     return split
+
+
+def _key_json(key: dict, version: int) -> str:
+    return json.dumps({**key, "version": version}, sort_keys=True, default=str)
+
+
+def _cache_name(key_json: str) -> str:
+    return hashlib.sha1(key_json.encode()).hexdigest()[:20] + ".npz"
+
+
+def _remove_earlier_versions(folder: Path, key: dict) -> None:
+    """Delete this split's caches of earlier INDEX_VERSIONs (named by the same key): never read
+    again, each version left one behind (a COCO train split's is tens of MB). Only names this key
+    gives are touched."""
+    for version in range(1, INDEX_VERSION):
+        try:
+            (folder / _cache_name(_key_json(key, version))).unlink()
+        except OSError:  # not there (most), or not ours to delete: the cache is never a reason to fail
+            pass
 
 
 def cached_folder_split(spec, folders: dict[str, Path], list_path: Path | None,
