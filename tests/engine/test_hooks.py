@@ -44,9 +44,9 @@ def test_training_says_once_when_other_work_took_its_cores(synthetic_coco, tmp_p
     thread here (the engine tests' fixture: two fight the rest of a test run) and the hook is told
     it has two."""
     from yolox_edge.bench import hostload
-    from yolox_edge.engine import hooks
+    from yolox_edge import threads as torch_cpu
 
-    monkeypatch.setattr(hooks, "_threads", lambda: 2)
+    monkeypatch.setattr(torch_cpu, "torch_thread_count", lambda: 2)  # the hook asks it (busy_watch too)
     reads: list[str] = []
     monkeypatch.setattr(hostload, "sample", lambda *a, **k: reads.append("sample") or object())
     monkeypatch.setattr(hostload, "host_load", lambda start, end, **k: _load(pct))
@@ -67,13 +67,13 @@ def test_training_says_once_when_other_work_took_its_cores(synthetic_coco, tmp_p
 
 def test_a_failing_load_reading_never_stops_training(synthetic_coco, tmp_path, monkeypatch) -> None:
     from yolox_edge.bench import hostload
-    from yolox_edge.engine import hooks
+    from yolox_edge import threads as torch_cpu
 
     def broken(*a, **k):
         raise RuntimeError("no /proc here")
 
     monkeypatch.setattr(hostload, "sample", broken)
-    monkeypatch.setattr(hooks, "_threads", lambda: 2)
+    monkeypatch.setattr(torch_cpu, "torch_thread_count", lambda: 2)  # the hook asks it (busy_watch too)
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     msgs: list[str] = []
     res = Trainer(_tiny_recipe(1, None), data=synthetic_coco(4), out=tmp_path / "run", progress=False,
@@ -85,12 +85,12 @@ def test_a_trainer_inside_a_longer_run_leaves_the_note_to_it(synthetic_coco, tmp
     """``busy_cpu_note = False`` (QAT's trainer: quantize says it for the whole run, with its own flag):
     no line and nothing measured however busy the cores were."""
     from yolox_edge.bench import hostload
-    from yolox_edge.engine import hooks
+    from yolox_edge import threads as torch_cpu
     from yolox_edge.quantize.qat import _make_trainer
 
     assert Trainer.busy_cpu_note and not _make_trainer(None).busy_cpu_note
     reads: list[str] = []
-    monkeypatch.setattr(hooks, "_threads", lambda: 2)
+    monkeypatch.setattr(torch_cpu, "torch_thread_count", lambda: 2)  # the hook asks it (busy_watch too)
     monkeypatch.setattr(hostload, "sample", lambda *a, **k: reads.append("sample") or object())
     monkeypatch.setattr(hostload, "host_load", lambda start, end, **k: _load(90.0))
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)

@@ -9,14 +9,14 @@ import csv
 import io
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from ..errors import in_python
 from ..fileio import atomic_write_bytes
-from ..threads import BUSY_CPU_PCT, cpu_load_sample, cpu_load_since, taken_from_threads_pct
+from .. import threads as torch_cpu  # its functions looked up when called (tests set the thread count there)
+from ..threads import BUSY_CPU_PCT, cpu_load_since, taken_from_threads_pct
 
 
 class Hook:
@@ -126,22 +126,15 @@ class BusyCpuNote(Hook):
         if self._epoch is not None:
             return
         self._epoch = epoch
-        # the user's own choice (train.threads 1, OMP_WAIT_POLICY), or one thread anyway: nothing to say
-        if (trainer.device.type != "cpu" or trainer.dist.enabled or "OMP_WAIT_POLICY" in os.environ
-                or trainer.recipe.train.threads == 1 or _threads() < 2):
+        # the user's own choice (train.threads 1; OMP_WAIT_POLICY or one thread anyway: busy_watch's None)
+        if trainer.device.type != "cpu" or trainer.dist.enabled or trainer.recipe.train.threads == 1:
             return
-        self._start = cpu_load_sample()
+        self._start = torch_cpu.busy_watch()
 
     def after_epoch(self, trainer, epoch: int, row: dict[str, Any]) -> None:
         if epoch != self._epoch or self._start is None:
             return
         start, self._start = self._start, None
-        line = busy_cpu_note(cpu_load_since(start), _threads(), epoch)
+        line = busy_cpu_note(cpu_load_since(start), torch_cpu.torch_thread_count(), epoch)
         if line:
             trainer.log(line)
-
-
-def _threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
