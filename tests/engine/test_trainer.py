@@ -352,6 +352,80 @@ def test_a_tie_in_ap_makes_the_later_epoch_best(synthetic_coco, tmp_path, monkey
     assert res["best_epoch"] == 2 and load_checkpoint(res["best"])["epoch"] == 2
 
 
+def test_a_stop_while_the_checkpoints_are_written_leaves_best_pt_and_the_logs_as_last_pt_says(
+        synthetic_coco, tmp_path, monkeypatch):
+    """The last epoch improved AP: a stop while best.pt was written (last.pt already saved, naming
+    this epoch best) left best.pt at the epoch before for good, as --resume found nothing left to
+    train; a stop before the run log was written left log.json a row short. best.pt is now written
+    first, and a resume writes the logs of the rows it restored."""
+    from yolox_edge.engine.hooks import RunLog
+
+    spec, run = synthetic_coco(4), tmp_path / "run"
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "aug": NO_AUG,
+                          "train": {"epochs": 2, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 0,
+                                    "eval_interval": 1, "multiscale_range": 0}})
+
+    def rising(self):
+        self.last_per_class = []
+        return {"AP": 0.1 * (len(self.rows) + 1), "AP50": 0.0, "eval_s": 0.0}
+
+    monkeypatch.setattr(Trainer, "evaluate", rising)
+    real_save = Trainer.save
+
+    def stopped_at_best(self, path, epochs_done):
+        if path.name == "best.pt" and epochs_done == 2:
+            raise KeyboardInterrupt
+        real_save(self, path, epochs_done)
+
+    monkeypatch.setattr(Trainer, "save", stopped_at_best)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(r, data=spec, out=run, progress=False, log=lambda m: None).train()
+    assert load_checkpoint(run / "last.pt")["epoch"] == 1  # epoch 2 not committed: --resume trains it again
+    monkeypatch.setattr(Trainer, "save", real_save)
+    res = Trainer(r, data=spec, out=run, resume=True, progress=False, log=lambda m: None).train()
+    assert res["best_epoch"] == 2 and load_checkpoint(run / "best.pt")["epoch"] == 2
+
+    # a stop after last.pt of the last epoch, before the run log: the resume (nothing left to train) writes it
+    run2 = tmp_path / "run2"
+    real_after = RunLog.after_epoch
+
+    def stopped_before_the_log(self, trainer, epoch, row):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        real_after(self, trainer, epoch, row)
+
+    monkeypatch.setattr(RunLog, "after_epoch", stopped_before_the_log)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(r, data=spec, out=run2, progress=False, log=lambda m: None).train()
+    assert [row["epoch"] for row in json.loads((run2 / "log.json").read_text())] == [1]
+    monkeypatch.setattr(RunLog, "after_epoch", real_after)
+    Trainer(r, data=spec, out=run2, resume=True, progress=False, log=lambda m: None).train()
+    assert [row["epoch"] for row in json.loads((run2 / "log.json").read_text())] == [1, 2]
+    assert len((run2 / "log.csv").read_text().splitlines()) == 3 and (run2 / "log.png").is_file()
+
+
+def test_resume_on_a_train_split_of_another_size_says_the_schedule_goes_on_over_the_new_count(synthetic_coco,
+                                                                                            tmp_path):
+    """last.pt kept the iterations per epoch and nothing read them: a split grown between the stop
+    and the resume rebuilt the learning-rate schedule on the new count without a word."""
+    run = tmp_path / "run"
+    r = recipe_from_dict({"model": {"variant": "test"}, "data": {"workers": 0}, "aug": NO_AUG,
+                          "train": {"epochs": 2, "batch": 4, "warmup_epochs": 0, "no_aug_epochs": 0,
+                                    "eval_interval": 5, "multiscale_range": 0}})
+
+    class StopAfterFirstEpoch(Hook):
+        def after_epoch(self, trainer, epoch, row):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(r, data=synthetic_coco(4), out=run, progress=False, log=lambda m: None,
+                hooks=[StopAfterFirstEpoch()]).train()
+    msgs: list[str] = []
+    Trainer(r, data=synthetic_coco(8), out=run, resume=True, progress=False, log=msgs.append).train()
+    assert ("note: the train split now gives 2 iterations per epoch where the run started with 1: the "
+            "learning-rate schedule goes on over the new count") in msgs, msgs
+
+
 def test_ctrl_c_hint_says_whether_there_is_an_epoch_to_resume(synthetic_coco, tiny_recipe, run_cli, tmp_path,
                                                              monkeypatch):
     """Stopped in the first epoch, '--resume continues from the last finished epoch' led to
@@ -393,13 +467,20 @@ def test_sigterm_stops_training_with_the_resume_hint(synthetic_coco, tiny_recipe
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-@pytest.mark.parametrize("machine", [[], ["data.workers=2", "data.cache_images=true"]], ids=["same", "workers"])
-def test_a_stopped_and_resumed_run_ends_as_the_uninterrupted_one(synthetic_coco, tiny_recipe, tmp_path, machine):
+@pytest.mark.parametrize("machine, multiscale", [([], False), (["data.workers=2", "data.cache_images=true"], False),
+                                                 ([], True)], ids=["same", "workers", "multiscale"])
+def test_a_stopped_and_resumed_run_ends_as_the_uninterrupted_one(synthetic_coco, tiny_recipe, tmp_path, machine,
+                                                                 multiscale):
     """Resume restores everything the run depends on (weights, optimizer, EMA, schedule, RNG, the
     sample order and augmentation of each epoch): stopped after epoch 2 of 3 (Mosaic on) and
     resumed, it logs the same losses and ends with the same weights, bit for bit (1 thread, no workers),
-    also when the resumed part runs with 2 workers and cached images (settings of the machine)."""
+    also when the resumed part runs with 2 workers and cached images (settings of the machine), and
+    with multi-scale sizes drawn every iteration: the size in use at the stop is the resumed run's
+    first (it began at the recipe's size; seed 3 draws another one there)."""
     spec = synthetic_coco(6)
+    if multiscale:
+        tiny_recipe.write_text(tiny_recipe.read_text().replace(
+            "multiscale_range: 0,", "multiscale_range: 1, multiscale_interval: 1, seed: 3,"))
 
     class StopAfterSecondEpoch(Hook):
         def after_epoch(self, trainer, epoch, row):

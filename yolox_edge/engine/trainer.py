@@ -334,6 +334,9 @@ class Trainer:
                             f"'yolox-edge data check {spec.path}' to see what became of the labels")
         # (H, W) throughout: a rectangular recipe size trains, evaluates and is saved as one
         self.input_size, self.test_size = r.input_hw, r.test_hw
+        # the multi-scale size in use (H, W): drawn every multiscale_interval iterations and saved
+        # in last.pt, so a resumed run's first iterations train at the size the run had reached
+        self.train_size = self.input_size
 
         torch.manual_seed(t.seed)  # the same initial weights on every rank
         self.model = create_model(r.model.variant, num_classes=len(self.names)).to(self.device)
@@ -372,6 +375,10 @@ class Trainer:
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             self.run_log = RunLog(self.out, self.rows)
+            if resume_ckpt is not None and self.rows:
+                # a stop after last.pt was saved but before the logs were written left them an epoch
+                # short, for good when that was the schedule's last epoch
+                self.run_log.write()
             # the note on a busy CPU right after the first epoch's line, which the run log follows
             self.hooks[:0] = [self.run_log] + ([BusyCpuNote()] if self.busy_cpu_note else [])
 
@@ -497,6 +504,13 @@ class Trainer:
             self.scaler.load_state_dict(st["scaler"])
         if st.get("rng"):
             restore_rng(st["rng"], self.dist.rank)
+        size = st.get("size")  # absent in a checkpoint written before it was saved
+        if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size):
+            self.train_size = (int(size[0]), int(size[1]))
+        was = st.get("iters_per_epoch")
+        if isinstance(was, int) and was != self.iters_per_epoch:
+            self.log(f"note: the train split now gives {self.iters_per_epoch} iterations per epoch where the run "
+                     f"started with {was}: the learning-rate schedule goes on over the new count")
         done = self.start_epoch >= self.recipe.train.epochs
         # a finished run resumed read like one about to train (its epoch line, then 'done')
         self.log(f"resume: {self.out / 'last.pt'} at epoch {self.start_epoch}/{self.recipe.train.epochs}"
@@ -567,10 +581,9 @@ class Trainer:
             if note and self.start_epoch == 0:
                 self.log(note)
             try:
-                size = self.input_size
                 self._evaluate_kept_epoch()
                 for epoch in range(self.start_epoch, t.epochs):
-                    size = self._train_epoch(epoch, size)
+                    self._train_epoch(epoch)
             finally:
                 D.cleanup(self.dist)
         self.log(f"data: {self.dataset.skip_summary()}")
@@ -578,8 +591,9 @@ class Trainer:
                            best_epoch=self.best_epoch, best_per_class=self.best_per_class, epochs=t.epochs,
                            rows=self.rows, skipped_samples=skip_count(self.dataset), main=self.dist.is_main)
 
-    def _train_epoch(self, epoch: int, size: tuple[int, int]) -> tuple[int, int]:
+    def _train_epoch(self, epoch: int) -> None:
         t = self.recipe.train
+        size = self.train_size
         no_aug = epoch >= t.epochs - self.no_aug_epochs
         self.dataset.set_aug(not no_aug)
         self.dataset.set_epoch(epoch)
@@ -625,7 +639,7 @@ class Trainer:
             for h in self.hooks:
                 h.after_iter(self, epoch, n_iter, parts)
             if t.multiscale_interval > 0 and (it + 1) % t.multiscale_interval == 0:
-                size = self._random_size()
+                size = self.train_size = self._random_size()
         bar.close()
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "iters": n_iter, "no_aug": int(no_aug),
                                **{f"loss_{k}": v / max(n_iter, 1) for k, v in sums.items()},
@@ -640,7 +654,6 @@ class Trainer:
         if self.dist.is_main:
             self._end_epoch(epoch, row)
         D.barrier(self.dist)
-        return size
 
     # ---------------------------------------------------------------- eval + save
     def eval_model(self) -> torch.nn.Module:
@@ -697,9 +710,17 @@ class Trainer:
         self._record(epoch, row)
         self.log(f"epoch {epoch + 1} trained but not evaluated; saved {self.out / 'last.pt'} (--resume continues)")
 
-    def _record(self, epoch: int, row: dict[str, Any]) -> None:
-        """``row`` becomes the log's entry for ``epoch`` (replacing any earlier one), saved in last.pt."""
+    def _record(self, epoch: int, row: dict[str, Any], best: bool = False) -> None:
+        """``row`` becomes the log's entry for ``epoch`` (replacing any earlier one), saved in last.pt
+        (and first in best.pt when ``best``).
+
+        last.pt is written last: it is what --resume reads, so a stop between the two saves
+        leaves last.pt at the epoch before, and the resumed run trains this epoch again and
+        rewrites both (last.pt first had named this epoch best while best.pt still held an
+        older one, which nothing put right when this was the schedule's last epoch)."""
         self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
+        if best:
+            self.save(self.out / "best.pt", epoch + 1)
         self.save(self.out / "last.pt", epoch + 1)
 
     def _end_epoch(self, epoch: int, row: dict[str, Any]) -> None:
@@ -709,9 +730,7 @@ class Trainer:
         if improved:
             self.best_ap, self.best_epoch = float(row["AP"]), epoch + 1
             self.best_per_class = self.last_per_class
-        self._record(epoch, row)
-        if improved:
-            self.save(self.out / "best.pt", epoch + 1)
+        self._record(epoch, row, best=improved)
         ap = f"  AP {row['AP']:.4f} AP50 {row['AP50']:.4f}{' (best)' if improved else ''}" if "AP" in row else ""
         losses = " ".join(f"{k[5:]} {v:.3f}" for k, v in row.items() if k.startswith("loss_"))
         self.log(f"epoch {epoch + 1}/{self.recipe.train.epochs}  {losses}  lr {row['lr']:.2e}  "
@@ -723,7 +742,7 @@ class Trainer:
         """Checkpoint with everything --resume needs (optimizer, EMA, epoch, RNG, log)."""
         train_state = {"best_ap": self.best_ap, "best_epoch": self.best_epoch, "log": self.rows,
                        "best_per_class": self.best_per_class,
-                       "rng": capture_rng(), "iters_per_epoch": self.iters_per_epoch,
+                       "rng": capture_rng(), "iters_per_epoch": self.iters_per_epoch, "size": list(self.train_size),
                        "scaler": self.scaler.state_dict() if self.use_amp else {}}
         extra: dict[str, Any] = {"recipe": (self._run_recipe or self.recipe).to_dict(), "epoch": epochs_done,
                                  "optimizer": self.optimizer.state_dict(), "train_state": train_state,
