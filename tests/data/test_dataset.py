@@ -54,6 +54,24 @@ def test_no_aug_at_a_rectangle_is_the_inference_contract_at_h_x_w(tmp_path: Path
 
 
 @pytest.mark.parametrize("cache", [False, True])
+@pytest.mark.parametrize("aug", [None, AugConfig(mosaic_prob=1.0)], ids=["no_aug", "mosaic"])
+def test_a_strip_thinner_than_a_pixel_at_the_input_size_trains_as_inference_reads_it(tmp_path: Path, aug,
+                                                                                    cache: bool) -> None:
+    """A 1200x2 image at 64: its letterbox height is under a pixel. Inference keeps one row; the
+    training loader resized to 0 rows, a cv2 traceback mid-epoch (or at the start, with the image
+    cache)."""
+    p = tmp_path / "strip.png"
+    write_image(p, 1200, 2, [(100, 0, 400, 2)])
+    ds = DetectionDataset([Sample(p, [[100, 0, 400, 2]], [0], image_id=1, width=1200, height=2)], img_size=64,
+                          aug=aug, cache_images=cache)
+    x, _ = ds[0]
+    assert x.shape == (3, 64, 64) and ds.skipped == 0
+    if aug is None:  # the inference contract, row for row
+        ref, _ = preprocess(read_image(p), PreprocessConfig(input_size=(64, 64)))
+        np.testing.assert_array_equal(x.numpy(), ref)
+
+
+@pytest.mark.parametrize("cache", [False, True])
 def test_augmented_samples_at_a_rectangle_are_h_x_w_with_boxes_inside(tmp_path: Path, cache: bool) -> None:
     """Mosaic (with MixUp), the plain path and the no-aug stage all give H x W canvases."""
     hw = (64, 128)

@@ -114,9 +114,10 @@ class DetectionDataset(Dataset):
         s = self.samples[i]
         reduce = 1
         if self.aug is not None and s.width > 0 and s.height > 0:  # aug=None: the exact inference contract
-            # Largest JPEG reduction that still leaves at least the fitted size to resize from.
+            # Largest JPEG reduction that still leaves at least the fitted size to resize from, and a
+            # pixel on each side (a reduced PNG of 2 rows at 1/8 failed inside OpenCV's resize)
             fit = min(self.img_size[0] / s.height, self.img_size[1] / s.width)
-            reduce = max((f for f in (1, 2, 4, 8) if f * fit <= 1.0), default=1)
+            reduce = max((f for f in (1, 2, 4, 8) if f * fit <= 1.0 and f <= min(s.width, s.height)), default=1)
         img = check.load_image(s.image, reduce)
         h, w = img.shape[:2]
         # JPEG rounds the reduced size up, other formats down; anything else: the recorded size is wrong
@@ -126,7 +127,9 @@ class DetectionDataset(Dataset):
         full_wh = (s.width, s.height) if reduce > 1 else (img.shape[1], img.shape[0])
         boxes, labels = check.training_targets(s, full_wh)
         r = min(self.img_size[0] / full_wh[1], self.img_size[1] / full_wh[0])  # the letterbox ratio
-        nh, nw = int(full_wh[1] * r), int(full_wh[0] * r)
+        # at least one row and column, as data.preprocess.letterbox: a 1200x2 strip at 416 resized to 0 rows,
+        # which cv2.resize refuses with a traceback mid-epoch
+        nh, nw = max(1, int(full_wh[1] * r)), max(1, int(full_wh[0] * r))
         if (nh, nw) != img.shape[:2]:
             img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
         return img, boxes * np.float32(r), labels

@@ -74,7 +74,7 @@ def fit_size(img: np.ndarray, size: Size) -> tuple[np.ndarray, float]:
     out_h, out_w = input_hw(size)
     h, w = img.shape[:2]
     r = min(out_h / h, out_w / w)
-    nh, nw = int(h * r), int(w * r)
+    nh, nw = max(1, int(h * r)), max(1, int(w * r))  # as letterbox: a thin strip keeps a row
     if (nh, nw) == (h, w):
         return img, 1.0
     return cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR), r
