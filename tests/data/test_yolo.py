@@ -101,6 +101,25 @@ def test_exif_rotated_jpeg_uses_the_decoded_size(tmp_path: Path) -> None:
     np.testing.assert_allclose(s.boxes, [[25, 50, 75, 150]])
 
 
+def test_a_roboflow_exports_data_yaml_reads_its_splits_below_its_own_folder(tmp_path: Path) -> None:
+    """A Roboflow YOLOv8 export: data.yaml at the root naming '../train/images' and '../valid/images'
+    (Ultralytics reads those below the root when '../' does not exist). It was refused: 'images
+    folder not found' outside the dataset. A '../' folder that does exist is still the one read."""
+    root = tmp_path / "export"
+    make_yolo(root / "train", {"a": (100, 50, "0 0.5 0.5 0.2 0.4\n"), "b": (40, 40, "1 0.5 0.5 0.5 0.5\n")})
+    make_yolo(root / "valid", {"c": (60, 60, "1 0.5 0.5 0.5 0.5\n")})
+    (root / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\ntest: ../test/images\n"
+                                    "nc: 2\nnames: ['cat', 'dog']\nroboflow:\n  workspace: w\n  version: 1\n")
+    train, val = read_split(root / "data.yaml", "train"), read_split(root / "data.yaml", "val")
+    assert [s.image.name for s in train.samples] == ["a.png", "b.png"] and train.problems == []
+    assert [s.image.name for s in val.samples] == ["c.png"] and val.problems == []
+    assert train.names == ["cat", "dog"] and [list(s.labels) for s in train.samples] == [[0], [1]]
+    # the same file one folder down, beside a real ../train: that one is read, as Ultralytics does
+    (root / "sub").mkdir()
+    (root / "sub" / "data.yaml").write_text("train: ../train/images\nnames: [cat, dog]\n")
+    assert [s.image.name for s in read_split(root / "sub" / "data.yaml", "train").samples] == ["a.png", "b.png"]
+
+
 def test_ultralytics_data_yaml_reads_as_the_same_yolo_split(tmp_path: Path) -> None:
     """An Ultralytics data.yaml (path, folder strings, names as {i: name}, nc, download) gives the
     same samples as our own spec for the same folders."""
@@ -265,3 +284,57 @@ def test_the_index_of_a_folder_split_is_rebuilt_for_another_opencv(tmp_path: Pat
     assert read_split(spec, "val").from_cache
     monkeypatch.setattr(cv2, "__version__", "99.0.0")
     assert not getattr(read_split(spec, "val"), "from_cache", False)
+
+
+def test_images_in_subfolders_of_a_split_are_read_with_labels_at_the_same_path(tmp_path: Path) -> None:
+    """Ultralytics reads every image below images/train, its label at the same path below
+    labels/train; only the top level was read (3 of 4 labelled images lost, 'data check' clean).
+    Hidden folders are not read; an orphan label in a subfolder is named by its path; an image
+    added in a subfolder is seen through the index cache."""
+    from data_synth import write_image
+
+    root = tmp_path / "ds"
+    items = {"a": "0 0.5 0.5 0.2 0.4\n", "seq1/b": "1 0.5 0.5 0.5 0.5\n", "seq1/c": "", "seq2/deep/d": "0 0.25 0.25 0.5 0.5\n"}
+    for key, text in items.items():
+        write_image(root / "images" / "train" / f"{key}.png", 40, 20)
+        (root / "labels" / "train" / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / "labels" / "train" / f"{key}.txt").write_text(text)
+    write_image(root / "images" / "train" / ".thumbs" / "e.png", 40, 20)  # not an image of the set
+    (root / "labels" / "train" / "seq3").mkdir()
+    (root / "labels" / "train" / "seq3" / "x.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    spec = root / "data.yaml"
+    spec.write_text("path: .\ntrain: images/train\nnames: [cat, dog]\n")
+    split = read_split(spec, "train")
+    got = {s.image.relative_to(root / "images" / "train").as_posix(): s for s in split.samples}
+    assert sorted(got) == ["a.png", "seq1/b.png", "seq1/c.png", "seq2/deep/d.png"]
+    assert list(got["seq1/b.png"].labels) == [1] and len(got["seq1/c.png"].labels) == 0
+    np.testing.assert_allclose(got["seq2/deep/d.png"].boxes, [[0, 0, 20, 10]])
+    orphans = [p for p in split.problems if problem_kind(p) == MISSING]
+    assert len(orphans) == 1 and "seq3/x.txt has no image in" in orphans[0], split.problems
+    assert read_split(spec, "train").from_cache
+    write_image(root / "images" / "train" / "seq1" / "f.png", 40, 20)
+    again = read_split(spec, "train")
+    assert not getattr(again, "from_cache", False) and len(again.samples) == 5
+
+
+def test_a_list_files_absolute_image_outside_images_is_watched_by_the_cache(tmp_path: Path) -> None:
+    """A list's absolute path outside the images folder: the image replaced by one of another size
+    was read from the cache with its old size, so its YOLO fractions became the old pixels."""
+    from data_synth import write_image
+
+    root = tmp_path / "ds"
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "labels" / "a.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    outside = tmp_path / "elsewhere" / "a.png"
+    write_image(outside, 200, 100)
+    (root / "train.txt").write_text(f"{outside}\n")
+    spec = root / "data.yaml"
+    spec.write_text("format: yolo\nnames: [cat]\ntrain: {images: images, labels: labels, list: train.txt}\n")
+    first = read_split(spec, "train")
+    np.testing.assert_allclose(first.samples[0].boxes, [[50, 25, 150, 75]])
+    assert read_split(spec, "train").from_cache
+    write_image(outside, 400, 400)
+    second = read_split(spec, "train")
+    assert not getattr(second, "from_cache", False)
+    np.testing.assert_allclose(second.samples[0].boxes, [[100, 100, 300, 300]])

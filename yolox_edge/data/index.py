@@ -33,19 +33,32 @@ INDEX_VERSION = 12  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: pr
 CACHE_DIRNAME = ".yolox_edge_cache"
 
 
+def _hash_folder(h, folder: Path | str) -> None:
+    """Each file of ``folder`` in name order, then each subfolder's the same way (hidden ones, the
+    cache's own among them, and links to folders left out, as the readers leave them)."""
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    below = []
+    for e in entries:
+        if e.is_file():
+            st = e.stat()
+            h.update(f"{e.path}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_size}\n".encode())
+        elif not e.name.startswith(".") and e.is_dir(follow_symlinks=False):
+            below.append(e.path)
+    for sub in below:
+        _hash_folder(h, sub)
+
+
 def file_signature(paths: Iterable[Path]) -> str:
-    """Hash of (path, mtime_ns, ctime_ns, size) of each file; a folder stands for every file inside it.
+    """Hash of (path, mtime_ns, ctime_ns, size) of each file; a folder stands for every file inside
+    it and its subfolders (a YOLO split reads its images' subfolders).
 
     ctime is set by the kernel on every write and cannot be set back by tools that restore
     mtime, so a same-size edit with its mtime restored is still seen."""
     h = hashlib.sha1()
     for p in sorted(Path(x) for x in paths):
         if p.is_dir():
-            with os.scandir(p) as it:
-                entries = sorted((e for e in it if e.is_file()), key=lambda e: e.name)
-            for e in entries:
-                st = e.stat()
-                h.update(f"{e.path}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_size}\n".encode())
+            _hash_folder(h, p)
         elif p.exists():
             st = p.stat()
             h.update(f"{p}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_size}\n".encode())
@@ -193,15 +206,17 @@ def _remove_earlier_versions(folder: Path, key: dict) -> None:
 
 
 def cached_folder_split(spec, folders: dict[str, Path], list_path: Path | None,
-                        build: Callable[[], Split]) -> Split:
+                        build: Callable[[], Split], elsewhere: Iterable[Path] = ()) -> Split:
     """A split read from folders (and an optional list file) through the cache, keyed on the
     spec's format, the resolved paths, the class names and the OpenCV version (which of a folder's
-    .avif, .gif, ... are read depends on the decoders it was built with: ``scan_images``)."""
+    .avif, .gif, ... are read depends on the decoders it was built with: ``scan_images``).
+    ``elsewhere``: files the split reads outside those folders (a list file's absolute paths),
+    watched one by one: an image replaced there kept its old size in the cache."""
     import cv2
 
     key = {"format": spec.format, **{k: d.resolve() for k, d in folders.items()},
            "list": list_path.resolve() if list_path else None, "names": spec.names, "opencv": cv2.__version__}
-    watched = [*folders.values()] + ([list_path] if list_path else [])
+    watched = [*folders.values()] + ([list_path] if list_path else []) + list(elsewhere)
     return cached_split(key, watched, spec.path.parent, build)
 
 

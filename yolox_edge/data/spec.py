@@ -164,6 +164,10 @@ def _from_ultralytics(p: Path, d: dict) -> dict:
         if v is None or isinstance(v, dict):
             out[k] = v
         elif isinstance(v, str) and not v.lower().endswith(".txt"):
+            # A Roboflow export puts data.yaml at its root and names '../train/images'; Ultralytics
+            # then reads 'train/images' below the root, and so does this (other paths as given)
+            if v.startswith("../") and not (root / v).exists() and (root / v[3:]).exists():
+                v = v[3:]
             out[k] = {"images": str(rel / v)}
         else:
             raise UserError(f"{p}: split {k!r} is {v!r}; give one images folder (a list of folders or a .txt list "

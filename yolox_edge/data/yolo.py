@@ -111,55 +111,85 @@ def clean_yolo_boxes(boxes: np.ndarray, labels: np.ndarray, width: int, height: 
     return kept, kept_labels
 
 
+def label_key(image: Path, img_dir: Path) -> str:
+    """Where ``image``'s label file is, below the labels folder, without '.txt': its path below
+    ``img_dir`` without the suffix (``seq1/b`` for images/train/seq1/b.jpg, as Ultralytics pairs
+    them), or its stem for an image elsewhere (a list file's absolute path)."""
+    try:
+        rel = image.relative_to(img_dir)
+    except ValueError:
+        return image.stem
+    return rel.with_name(rel.stem).as_posix()
+
+
 def _list_images(img_dir: Path, list_path: Path | None, problems: list[str]) -> tuple[list[Path], set[str]]:
-    """The split's images, and the stems of the folder's images this OpenCV cannot decode (left
-    out, named in one problem line: their label files are not orphans). Without a list file, a
-    folder's .avif, .gif, .jfif, ... are read when this OpenCV decodes them, as ``predict DIR``
-    reads them; one beside a JPEG/PNG/... of its stem is that one's duplicate (``a.jpg`` kept
-    before ``a.gif``, whatever the name order)."""
+    """The split's images, and the ``label_key``s of the folder's images this OpenCV cannot decode
+    (left out, named in one problem line: their label files are not orphans). Without a list file,
+    the folder and its subfolders (not hidden ones), as Ultralytics reads them: a folder's .avif,
+    .gif, .jfif, ... are read when this OpenCV decodes them, as ``predict DIR`` reads them; one
+    beside a JPEG/PNG/... of its stem is that one's duplicate (``a.jpg`` kept before ``a.gif``,
+    whatever the name order)."""
     if list_path is None:
-        found, unread = scan_images(img_dir)
+        found, unread = scan_images(img_dir, recursive=True)
         if unread:
             problems.append(check.problem(check.UNREADABLE, img_dir, left_out_note(img_dir, unread)))
-        usual: dict[str, Path] = {}  # stem -> the first (kept) JPEG/PNG/... of it
+        usual: dict[str, Path] = {}  # label key -> the first (kept) JPEG/PNG/... of it
         for p in found:
             if p.suffix.lower() in IMAGE_SUFFIXES:
-                usual.setdefault(p.stem, p)
+                usual.setdefault(label_key(p, img_dir), p)
         out = []
         for p in found:
-            if p.suffix.lower() not in IMAGE_SUFFIXES and p.stem in usual:
-                problems.append(check.problem(check.DUPLICATE, p, f"same stem as {usual[p.stem].name} (both would "
+            key = label_key(p, img_dir)
+            if p.suffix.lower() not in IMAGE_SUFFIXES and key in usual:
+                problems.append(check.problem(check.DUPLICATE, p, f"same stem as {usual[key].name} (both would "
                                               f"use {p.stem}.txt); skipped"))
             else:
                 out.append(p)
-        return out, {p.stem for p in unread}
+        return out, {label_key(p, img_dir) for p in unread}
+    return listed_images(img_dir, list_path), set()
+
+
+def listed_images(img_dir: Path, list_path: Path) -> list[Path]:
+    """The images a list file names: an absolute path as it is, any other entry by its file name in
+    ``img_dir`` (``.jpg`` added to a bare stem)."""
     out = []
     for line in list_path.read_text(encoding="utf-8-sig").splitlines():  # a BOM is not part of the first name
         item = line.strip()
         if item:
             p = Path(item)
             out.append(p if p.is_absolute() else img_dir / (p.name if p.suffix else f"{item}.jpg"))
-    return out, set()
+    return out
+
+
+def _label_keys(lbl_dir: Path) -> list[str]:
+    """The label files below ``lbl_dir`` (subfolders too, not hidden ones), as ``label_key``s."""
+    keys = []
+    for root, dirs, names in os.walk(lbl_dir):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        below = Path(root).relative_to(lbl_dir)
+        keys += [(below / n[:-4]).as_posix() for n in names if n.endswith(".txt")]
+    return keys
 
 
 def build_yolo_split(img_dir: Path, lbl_dir: Path, list_path: Path | None, names: list[str]) -> Split:
     """Parse the label files of one split (no cache; see read_yolo)."""
     problems: list[str] = []
     samples: list[Sample] = []
-    by_stem: dict[str, Path] = {}
+    by_key: dict[str, Path] = {}
     images, unread = _list_images(img_dir, list_path, problems)
     labelled = 0  # images with a label file (an empty one counts: it was written on purpose)
     for image in images:
-        if image.stem in by_stem:
+        key = label_key(image, img_dir)
+        if key in by_key:
             # Both images would take the same label file: keep the first, say so.
-            problems.append(check.problem(check.DUPLICATE, image, f"same stem as {by_stem[image.stem].name} "
-                                          f"(both would use {image.stem}.txt); skipped"))
+            problems.append(check.problem(check.DUPLICATE, image, f"same stem as {by_key[key].name} "
+                                          f"(both would use {key}.txt); skipped"))
             continue
-        by_stem[image.stem] = image
+        by_key[key] = image
         if not image.is_file():
             problems.append(check.problem(check.MISSING, image, "listed image not found; skipped"))
             continue
-        label = lbl_dir / f"{image.stem}.txt"
+        label = lbl_dir / f"{key}.txt"
         wh = check.image_size(image)
         if wh is None:
             problems.append(check.problem(check.UNREADABLE, image, "header cannot be read; skipped"))
@@ -181,11 +211,8 @@ def build_yolo_split(img_dir: Path, lbl_dir: Path, list_path: Path | None, names
         problems.append(check.problem(check.MISSING, lbl_dir, f"no label file for any of the {len(samples)} "
                                       "images: all are background images; are the labels elsewhere?"))
     if lbl_dir.is_dir() and list_path is None:
-        with os.scandir(lbl_dir) as it:
-            orphans = sorted(e.name for e in it if e.name.endswith(".txt") and e.name[:-4] not in by_stem
-                             and e.name[:-4] not in unread)
-        for name in orphans:
-            problems.append(check.problem(check.MISSING, img_dir / name[:-4], f"{name} has no image in {img_dir}"))
+        for key in sorted(k for k in _label_keys(lbl_dir) if k not in by_key and k not in unread):
+            problems.append(check.problem(check.MISSING, img_dir / key, f"{key}.txt has no image in {img_dir}"))
     return Split(samples, list(names), problems, sizes_from_files=True)
 
 
@@ -203,8 +230,14 @@ def read_yolo(spec: DataSpec, split: str) -> Split:
                         "every image would be a background image")
     if not spec.names:
         raise UserError(f"{spec.path}: a yolo spec needs 'names: [...]' (class index i is the i-th name)")
+    elsewhere = []  # a list's absolute paths outside images: the folder's signature does not see them
+    if list_path is not None and list_path.is_file():
+        try:
+            elsewhere = [p for p in listed_images(img_dir, list_path) if not p.is_relative_to(img_dir)]
+        except (OSError, UnicodeDecodeError):
+            pass  # the build below reads the list again and says what is wrong with it
     return cached_folder_split(spec, folders, list_path,
-                               lambda: build_yolo_split(img_dir, lbl_dir, list_path, list(spec.names)))
+                               lambda: build_yolo_split(img_dir, lbl_dir, list_path, list(spec.names)), elsewhere)
 
 
 READERS["yolo"] = read_yolo
