@@ -84,6 +84,25 @@ def test_boxes_with_inf_or_nan_are_not_detections() -> None:
     np.testing.assert_array_equal(twin.boxes, det.boxes)
 
 
+def test_class_aware_nms_keeps_a_box_past_the_top_left_beside_another_class() -> None:
+    """The class offset began at 0: a class-1 box reaching past the top-left (x1, y1 < 0) was
+    shifted onto the class-0 box at the far corner and suppressed by it; the graph's NMS (which
+    starts from the smallest coordinate) kept both."""
+    from yolox_edge.export.graph_nms import nms_topk
+
+    boxes = np.array([[370, 370, 400, 400], [-30, -30, 10, 10]], np.float32)
+    scores = np.array([0.9, 0.8], np.float32)
+    labels = np.array([0, 1])
+    det = filter_nms_numpy(boxes, scores, labels, conf=0.3, iou=0.45)
+    assert det.labels.tolist() == [0, 1]
+    (twin,) = postprocess(torch.from_numpy(boxes)[None], torch.from_numpy(np.eye(2, dtype=np.float32)[labels]
+                                                                         * scores[:, None])[None], conf=0.3, iou=0.45)
+    assert twin.labels.tolist() == [0, 1]
+    _, graph_scores, graph_labels = nms_topk(torch.from_numpy(boxes)[None], torch.from_numpy(scores)[None],
+                                             torch.from_numpy(labels)[None], 2, iou=0.45, conf=0.3)
+    assert graph_labels[0].tolist() == [0, 1] and graph_scores[0].tolist() == pytest.approx([0.9, 0.8])
+
+
 def test_best_class_score_is_obj_times_cls() -> None:
     # One anchor, scores per class already obj*cls: the best class wins, its score kept.
     boxes = np.array([[[0, 0, 10, 10]]], np.float32)

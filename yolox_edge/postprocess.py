@@ -79,11 +79,14 @@ def nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
 
 
 def _class_offset(boxes, labels, agnostic: bool):
-    # Shift each class into its own coordinate range so one NMS pass is class-aware.
+    # Shift each class into its own coordinate range so one NMS pass is class-aware. From the
+    # smallest coordinate, as the graph's NMS does: a box reaching past the top-left (x1 < 0) of
+    # class c + 1 otherwise landed on class c's boxes at the far edge and suppressed one.
     if agnostic or len(boxes) == 0:
         return boxes
-    span = float(boxes.max()) + 1.0
-    return boxes + (labels * span)[:, None]
+    lo = float(boxes.min())
+    span = float(boxes.max()) - lo + 1.0
+    return boxes - lo + (labels * span)[:, None]
 
 
 def filter_nms_numpy(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, *, conf: float = APP_CONF,
