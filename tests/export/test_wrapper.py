@@ -110,3 +110,45 @@ def test_in_graph_nms_keywords_are_iou_and_conf(model, x) -> None:
     with pytest.raises(TypeError, match=r"DeployModel\(\) got nms_iou= and iou="):
         DeployModel(model, kind="topk", iou=0.45, nms_iou=0.5)
 
+
+
+class _CandidatesNms(torch.nn.Module):
+    """The tail of a top-K graph alone: candidates [B, N, 6] (box, best score, label) -> nms_topk."""
+
+    output_names = ("boxes", "scores", "labels")
+
+    def forward(self, t):
+        return nms_topk(t[..., :4], t[..., 4], t[..., 5].long(), 4, iou=0.45, conf=0.3)
+
+
+def test_one_inf_or_nan_box_does_not_turn_off_the_graphs_nms(tmp_path) -> None:
+    """An inf box (exp(wh) overflowing) made the class offset inf and every IoU NaN: the graph
+    suppressed nothing for the whole image, filling its K rows with near-duplicates, where the
+    host drops such boxes. In torch, onnxruntime and OpenVINO, the NaN/inf boxes are no
+    candidates and the rest is NMSed as without them."""
+    import onnxruntime as ort
+    import openvino as ov
+
+    from yolox_edge.export.to_onnx import export_onnx
+    from yolox_edge.export.to_openvino import export_openvino
+
+    inf, nan = float("inf"), float("nan")
+    t = torch.tensor([[[0, 0, 100, 100, 0.9, 0], [2, 2, 100, 100, 0.8, 0], [0, 0, 100, 98, 0.7, 0],
+                       [300, 300, 350, 350, 0.6, 1], [0, 0, inf, 50, 0.95, 0], [nan, 10, 20, 20, 0.5, 1]]])
+    want_scores, want_labels = [0.9, 0.6, 0.0, 0.0], [0, 1]
+    mod = _CandidatesNms().eval()
+    with torch.no_grad():
+        boxes, scores, labels = mod(t)
+    assert scores[0].tolist() == pytest.approx(want_scores) and labels[0, :2].tolist() == want_labels
+    assert torch.isfinite(boxes).all()
+    clean = t[:, :4]
+    with torch.no_grad():  # the same without the two bad rows
+        assert torch.equal(mod(clean)[1], scores)
+    export_onnx(mod, t, tmp_path / "nms.onnx")
+    got = ort.InferenceSession(str(tmp_path / "nms.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"images": t.numpy()})
+    assert got[1][0].tolist() == pytest.approx(want_scores) and got[2][0, :2].tolist() == want_labels
+    export_openvino(mod, t, tmp_path / "nms.xml")
+    out = ov.Core().compile_model(str(tmp_path / "nms.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(
+        {0: t.numpy()})
+    assert list(out.values())[1][0].tolist() == pytest.approx(want_scores)

@@ -50,6 +50,12 @@ def nms_topk(boxes: torch.Tensor, best: torch.Tensor, labels: torch.Tensor, k: i
     # shape entries are traced values). The batch stays traced for --dynamic-batch.
     n = int(best.shape[1])
     k = min(int(k), n)
+    # A box with an inf or NaN coordinate (exp(wh) overflowing in an untrained or diverging model)
+    # is no candidate, as on the host (postprocess.filter_nms_numpy): left in, it made the class
+    # offset below inf, every IoU NaN, and the NMS suppressed nothing for the whole image.
+    finite = (torch.isinf(boxes) | torch.isnan(boxes)).any(-1).logical_not()
+    best = torch.where(finite, best, best * 0.0)
+    boxes = torch.where(finite.unsqueeze(-1), boxes, boxes.new_zeros(()))
     # Class-aware NMS in one pass: shift each class into its own coordinate range.
     lo = boxes.amin(dim=(1, 2), keepdim=True)
     span = boxes.amax(dim=(1, 2), keepdim=True) - lo + 1.0
