@@ -76,6 +76,21 @@ def test_predictor_same_detections_as_torch(fmt, tiny_ckpt, tiny_exports) -> Non
         assert same.any(), (b, s, lab)
 
 
+def test_conf_0_on_a_top_k_output_gives_no_padding_rows() -> None:
+    """The top-K graph pads its K rows with score 0 (anchors it dropped); ``scores >= 0`` kept them
+    all: --conf 0 showed every padding row as a detection scored 0."""
+    from yolox_edge.data.preprocess import PreprocessConfig
+    from yolox_edge.runtime.base import ModelInfo
+    from yolox_edge.runtime.predictor import Predictor
+
+    info = ModelInfo(name="t", class_names=["cat", "dog"], category_ids=None, output_kind="topk", strides=(8, 16, 32),
+                     preprocess=PreprocessConfig(input_size=(64, 64)))
+    out = {"boxes": np.array([[[0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 0, 0], [0, 0, 0, 0]]], np.float32),
+           "scores": np.array([[0.5, 1e-4, 0.0, 0.0]], np.float32), "labels": np.array([[1, 0, 0, 0]])}
+    (det,) = Predictor(None, info, conf=0.0).postprocess(out)
+    assert det.scores.tolist() == pytest.approx([0.5, 1e-4]) and det.labels.tolist() == [1, 0]
+
+
 def test_model_file_paths_open_too(tiny_exports) -> None:
     for fmt, name in (("onnx", "yolox_test.onnx"), ("openvino", "yolox_test.xml"), ("ncnn", "yolox_test.ncnn.param")):
         backend, info = open_model(tiny_exports[fmt] / name)

@@ -64,6 +64,9 @@ class Predictor:
         if kind == "decoded":
             return postprocess_numpy(out["boxes"], out["scores"], **kw)
         if kind == "topk":
+            # The graph keeps scores above its own conf and pads its K rows with score 0: at --conf 0
+            # those rows (anchors it had dropped) came back as detections scored 0
+            kw["conf"] = max(self.conf, float(np.finfo(np.float32).tiny))
             return [filter_nms_numpy(np.asarray(b, np.float32), np.asarray(s, np.float32), np.asarray(lab), **kw)
                     for b, s, lab in zip(out["boxes"], out["scores"], out["labels"])]
         raise ValueError(f"unknown output kind {kind!r}")
