@@ -136,6 +136,26 @@ def test_ap_is_taken_at_the_evaluation_thresholds_whatever_the_predictor_has(tmp
     assert not evaluate(pred, split, progress=False)["class_names_match"]
 
 
+class AgnosticPredictor(OraclePredictor):
+    """Its ground truth when class-aware; nothing when made class-agnostic (as if its NMS across
+    classes had removed every box), so the AP says which setting the evaluation ran with."""
+
+    conf, iou, max_det, agnostic = 0.3, 0.45, 300, True
+
+    def predict_images(self, images: list[np.ndarray]) -> list[Detections]:
+        found = super().predict_images(images)
+        return [Detections(d.boxes[:0], d.scores[:0], d.labels[:0]) for d in found] if self.agnostic else found
+
+
+def test_ap_is_class_aware_whatever_the_predictor_has(tmp_path) -> None:
+    """evaluate overrode conf, iou and max_det but kept a class-agnostic predictor's NMS (or a
+    bundle's agnostic: true): not YOLOX's evaluation, another AP than `yolox-edge eval`."""
+    split = read_split(write_synthetic_coco(tmp_path), "val")
+    pred = AgnosticPredictor(split)
+    assert evaluate(pred, split, progress=False)["AP"] == pytest.approx(1.0) and pred.agnostic
+    assert evaluate(pred, split, progress=False, agnostic=None)["AP"] == 0.0  # None: its own setting
+
+
 def test_evaluate_hands_over_the_plain_results_it_scored(tmp_path) -> None:
     """evaluate(results=) gets the COCO results it scored, with the json's ids; pycocotools'
     loadRes had added area, id, iscrowd and a segmentation to each dict it was given."""

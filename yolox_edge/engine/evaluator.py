@@ -249,7 +249,7 @@ def model_data_notes(model_names: list[str], model_ids: list[int] | None, data: 
 @deprecated_keywords(batch_size=renamed("batch"))  # its earlier name; --batch, as evaluate_model's
 def evaluate(predictor: Predictor, split: Split | str | Path, *, batch: int = 8, progress: bool = True,
              conf: float | None = EVAL_CONF, iou: float | None = EVAL_NMS_IOU,
-             max_det: int | None = EVAL_MAX_DET, desc: str = "eval",
+             max_det: int | None = EVAL_MAX_DET, agnostic: bool | None = False, desc: str = "eval",
              on_image: Callable[[Sample, np.ndarray, Detections], None] | None = None,
              results: list[dict] | None = None, ground_truth: dict | None = None,
              area_taken: list[str] | None = None) -> dict:
@@ -257,8 +257,10 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch: int = 8,
     unreadable images are counted, not fatal.
 
     COCO AP is taken at YOLOX's evaluation thresholds (``thresholds.EVAL_*``), whatever the
-    predictor was made with (an app's conf 0.3 cut AP by a third); ``conf``/``iou``/``max_det``
-    set others, None keeps the predictor's. ``class_names_match`` in the result is False when
+    predictor was made with (an app's conf 0.3 cut AP by a third), class-aware as YOLOX scores
+    (``agnostic=False``: a predictor made class-agnostic, or a bundle saying so, changed the AP);
+    ``conf``/``iou``/``max_det``/``agnostic`` set others, None keeps the
+    predictor's. ``class_names_match`` in the result is False when
     the model's names differ from the data's (AP pairs classes by index); ``per_class`` lists each
     class's AP, AP50 and instances (``coco_scores``). ``desc`` names the progress bar.
     ``on_image(sample, image, detections)`` is called for each image read (detections at the
@@ -285,7 +287,7 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch: int = 8,
         split = read_split(split, "val")
     require_same_class_count(predictor, split, data=data)
     predictor = copy.copy(predictor)  # the caller's keeps its thresholds
-    for name, value in (("conf", conf), ("iou", iou), ("max_det", max_det)):
+    for name, value in (("conf", conf), ("iou", iou), ("max_det", max_det), ("agnostic", agnostic)):
         if value is not None:
             setattr(predictor, name, value)
     # A COCO json that gives an image no size: which of its boxes lie wholly outside (left out, as
