@@ -26,19 +26,31 @@ object ImageLoading {
         val orientation = resolver.openInputStream(uri).use { s ->
             s?.let { ExifInterface(it).getAttributeInt(ExifInterface.TAG_ORIENTATION, ExifInterface.ORIENTATION_NORMAL) }
         } ?: ExifInterface.ORIENTATION_NORMAL
-        return rotate(bitmap, degreesOf(orientation))
+        return transformed(bitmap, orientationMatrix(orientation))
     }
 
     fun rotate(bitmap: Bitmap, degrees: Int): Bitmap {
         if (degrees % 360 == 0) return bitmap
-        val m = Matrix().apply { postRotate(degrees.toFloat()) }
-        return Bitmap.createBitmap(bitmap, 0, 0, bitmap.width, bitmap.height, m, true)
+        return transformed(bitmap, Matrix().apply { postRotate(degrees.toFloat()) })
     }
 
-    private fun degreesOf(exif: Int): Int = when (exif) {
-        ExifInterface.ORIENTATION_ROTATE_90 -> 90
-        ExifInterface.ORIENTATION_ROTATE_180 -> 180
-        ExifInterface.ORIENTATION_ROTATE_270 -> 270
-        else -> 0
+    private fun transformed(bitmap: Bitmap, m: Matrix?): Bitmap =
+        if (m == null) bitmap else Bitmap.createBitmap(bitmap, 0, 0, bitmap.width, bitmap.height, m, true)
+
+    /**
+     * What makes a picture with this EXIF orientation upright, for all eight values, as OpenCV
+     * applies them in the SDK (its training, predict and eval): with the mirrored ones (2, 4)
+     * and the transposed ones (5, 7) read as upright, the app detected on a mirrored or sideways
+     * picture where `yolox-edge predict` did not. null: nothing to do.
+     */
+    private fun orientationMatrix(exif: Int): Matrix? = when (exif) {
+        ExifInterface.ORIENTATION_FLIP_HORIZONTAL -> Matrix().apply { setScale(-1f, 1f) }
+        ExifInterface.ORIENTATION_ROTATE_180 -> Matrix().apply { setRotate(180f) }
+        ExifInterface.ORIENTATION_FLIP_VERTICAL -> Matrix().apply { setScale(1f, -1f) }
+        ExifInterface.ORIENTATION_TRANSPOSE -> Matrix().apply { setRotate(90f); postScale(-1f, 1f) }
+        ExifInterface.ORIENTATION_ROTATE_90 -> Matrix().apply { setRotate(90f) }
+        ExifInterface.ORIENTATION_TRANSVERSE -> Matrix().apply { setRotate(-90f); postScale(-1f, 1f) }
+        ExifInterface.ORIENTATION_ROTATE_270 -> Matrix().apply { setRotate(-90f) }
+        else -> null
     }
 }
