@@ -52,12 +52,16 @@ def test_core_unit_tests(native: Path) -> None:
 
 
 @pytest.mark.parametrize("img_wh,input_wh", [((768, 576), (416, 416)), ((2443, 424), (416, 416)), ((1, 1), (64, 64)),
-                                               ((333, 1000), (640, 480)), ((416, 416), (416, 416)), ((37, 3000), (320, 320))])
+                                               ((333, 1000), (640, 480)), ((416, 416), (416, 416)), ((37, 3000), (320, 320)),
+                                               ((1200, 1), (416, 416)), ((2, 2400), (160, 96))])
 def test_letterbox_geometry_matches_python(native: Path, img_wh, input_wh) -> None:
+    """The resized size is the part of Python's canvas the image fills (read from the canvas, not
+    recomputed: a 1200x1 strip keeps one row in Python, where the app's core gave it none)."""
     w, h = img_wh
-    canvas, r = letterbox(np.zeros((h, w, 3), np.uint8), (input_wh[1], input_wh[0]))
+    canvas, r = letterbox(np.full((h, w, 3), 255, np.uint8), (input_wh[1], input_wh[0]))
+    filled = np.argwhere((canvas == 255).all(-1))
     ratio, rw, rh = host(native, "geometry", w, h, *input_wh).split()
-    assert float(ratio) == r and int(rw) == int(w * r) and int(rh) == int(h * r)
+    assert float(ratio) == r and (int(rh), int(rw)) == tuple(filled.max(0) + 1)
 
 
 def _fill(native: Path, tmp: Path, img: np.ndarray, fmt: str, input_hw, order: str = "BGR") -> np.ndarray:
@@ -68,7 +72,8 @@ def _fill(native: Path, tmp: Path, img: np.ndarray, fmt: str, input_hw, order: s
 
 
 @pytest.mark.parametrize("img_hw,input_hw", [((576, 768), (416, 416)), ((50, 31), (416, 416)), ((128, 96), (64, 64)),
-                                             ((300, 200), (320, 256)), ((64, 64), (64, 64)), ((12, 1000), (96, 160)), ((31, 50), (416, 416))])
+                                             ((300, 200), (320, 256)), ((64, 64), (64, 64)), ((12, 1000), (96, 160)), ((31, 50), (416, 416)),
+                                             ((1, 1200), (416, 416)), ((2400, 2), (96, 160))])
 def test_input_fill_matches_python_preprocess(native: Path, tmp_path: Path, img_hw, input_hw) -> None:
     rng = np.random.default_rng(sum(img_hw))
     # Smooth gradients plus noise: both the interpolation and its rounding are exercised.
@@ -180,6 +185,28 @@ def nano_topk_case(refdata: Path, nano_coco_ckpt: Path) -> dict:
 
 
 @pytest.mark.refdata
+@pytest.mark.parametrize("kind", ["decoded", "topk"])
+def test_boxes_with_inf_or_nan_and_rows_with_a_nan_score_are_no_detections_as_in_python(native: Path, tmp_path: Path,
+                                                                                       kind: str) -> None:
+    """The core kept an inf box (clamped to a full-width phantom, the top score of the image) and a
+    NaN one, and a row whose NaN score it skipped past; the SDK drops them all."""
+    boxes = np.array([[0, 0, 100, 100], [2, 2, 100, 100], [0, 0, np.inf, 50], [300, 300, 350, np.nan],
+                      [200, 10, 260, 60], [10, 300, 60, 380]], np.float32)
+    scores = np.array([[0.9, 0.0], [0.8, 0.0], [0.95, 0.0], [0.0, 0.7], [0.85, np.nan], [0.0, 0.6]], np.float32)
+    img_wh, in_wh = (640, 640), (416, 416)
+    r = min(in_wh[1] / img_wh[1], in_wh[0] / img_wh[0])
+    with np.errstate(invalid="ignore"):
+        py = postprocess_numpy(boxes[None], scores[None], conf=0.3, iou=0.5)[0]
+    py.boxes = boxes_to_image(py.boxes, r, img_wh[::-1])
+    assert py.scores.tolist() == pytest.approx([0.9, 0.6])  # the inf, NaN and NaN-score rows dropped
+    if kind == "topk":  # the graph's form: one score and label a row (the NaN-score row as NaN)
+        best = np.where(np.isnan(scores).any(1), np.nan, scores.max(1))
+        case = _write_case(tmp_path, "topk", boxes, best, scores.argmax(1), img_wh, in_wh, 0.3, 0.5)
+    else:
+        case = _write_case(tmp_path, "decoded", boxes, scores, None, img_wh, in_wh, 0.3, 0.5)
+    _assert_same(_parse_dets(host(native, "postprocess", case)), py, px=1e-3)
+
+
 def test_dog_detections_match_python_runtime(native: Path, tmp_path: Path, nano_topk_case: dict) -> None:
     """The app's whole host-side path: C++ letterbox fill -> model (Python runtime) -> C++ threshold/NMS/mapping."""
     import torch

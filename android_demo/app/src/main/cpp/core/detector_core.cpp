@@ -12,10 +12,11 @@ Letterbox compute_letterbox(int img_w, int img_h, int input_w, int input_h) {
     if (img_w <= 0 || img_h <= 0 || input_w <= 0 || input_h <= 0)
         throw std::invalid_argument("compute_letterbox: sizes must be positive");
     Letterbox lb;
-    // Same double arithmetic and truncation as Python's min(H/h, W/w) and int(h*r).
+    // Same double arithmetic and truncation as Python's min(H/h, W/w) and max(1, int(h*r)): a
+    // 1200x1 strip keeps one row (it was all padding here, one row in the SDK).
     lb.ratio = std::min(static_cast<double>(input_h) / img_h, static_cast<double>(input_w) / img_w);
-    lb.resized_w = static_cast<int>(img_w * lb.ratio);
-    lb.resized_h = static_cast<int>(img_h * lb.ratio);
+    lb.resized_w = std::max(1, static_cast<int>(img_w * lb.ratio));
+    lb.resized_h = std::max(1, static_cast<int>(img_h * lb.ratio));
     lb.input_w = input_w;
     lb.input_h = input_h;
     return lb;
@@ -160,12 +161,20 @@ void fill_input(const uint8_t* pixels, int img_w, int img_h, int row_bytes, Pixe
                 dst[p * plane + static_cast<size_t>(y) * W + x] = out[(static_cast<size_t>(y) * nw + x) * 3 + src_ch[p]];
 }
 
+// A box with an inf or NaN coordinate (exp(wh) overflowing in an undertrained model) is no
+// detection, as in the SDK (postprocess.filter_nms_numpy): clamped, an inf box became a
+// full-width phantom, and a NaN one was drawn.
+static bool finite_box(const float* b) {
+    return std::isfinite(b[0]) && std::isfinite(b[1]) && std::isfinite(b[2]) && std::isfinite(b[3]);
+}
+
 std::vector<Detection> candidates_topk(const float* boxes, const float* scores, const float* labels, int k,
                                        float conf) {
     std::vector<Detection> out;
     for (int i = 0; i < k; ++i) {
         if (!(scores[i] >= conf)) continue;  // also drops NaN
         const float* b = boxes + 4 * i;
+        if (!finite_box(b)) continue;
         out.push_back({b[0], b[1], b[2], b[3], scores[i], static_cast<int>(std::lround(labels[i]))});
     }
     return out;
@@ -177,10 +186,15 @@ std::vector<Detection> candidates_dense(const float* boxes, const float* scores,
     for (int i = 0; i < n; ++i) {
         const float* s = scores + static_cast<size_t>(i) * num_classes;
         int best = 0;
-        for (int c = 1; c < num_classes; ++c)
+        bool nan = std::isnan(s[0]);
+        for (int c = 1; c < num_classes; ++c) {
+            nan = nan || std::isnan(s[c]);
             if (s[c] > s[best]) best = c;
-        if (!(s[best] >= conf)) continue;
+        }
+        // numpy's argmax picks a NaN, which no threshold keeps: a row with one is no candidate
+        if (nan || !(s[best] >= conf)) continue;
         const float* b = boxes + 4 * static_cast<size_t>(i);
+        if (!finite_box(b)) continue;
         out.push_back({b[0], b[1], b[2], b[3], s[best], best});
     }
     return out;
