@@ -342,6 +342,9 @@ _APP_VERDICTS = [
     (lambda m: m["preprocess"].update(layout="NCHW"), True),
     (lambda m: m["preprocess"].pop("layout"), True),
     (lambda m: m["preprocess"].update(pad_value=114.0), True),
+    (lambda m: m["preprocess"].update(pad_value=300), False),  # predict stopped with an OverflowError
+    (lambda m: m["preprocess"].update(pad_value=-1), False),
+    (lambda m: m["preprocess"].update(pad_value=255), True),
     (lambda m: m["graph"].update(box_format="cxcywh"), False),
     (lambda m: m["input"].update(name=7), False),
     (lambda m: m.update(outputs=[o for o in m["outputs"] if o["name"] != "scores"]), False),

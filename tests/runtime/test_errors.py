@@ -88,7 +88,8 @@ def test_precision_hint_on_the_command_line(tiny_exports, image, run_cli) -> Non
 
 
 @pytest.mark.parametrize("key, value, said", [("value_range", [0.0, 1.0], "is not [0, 255]"),
-                                              ("layout", "NHWC", "is not NCHW")])
+                                              ("layout", "NHWC", "is not NCHW"),
+                                              ("pad_value", 300, "is not a pixel value")])
 def test_a_preprocessing_no_runtime_honours_is_refused_by_every_loader(tiny_exports, tmp_path, image, run_cli, key,
                                                                        value, said) -> None:
     """package/verify refused a metadata.json stating [0, 1] or NHWC (the app feeds 0..255 NCHW);

@@ -125,8 +125,8 @@ class PreprocessConfig:
 
 def check_pixel_input(pre: object, where: str) -> None:
     """UserError ``'{where} preprocess.FIELD ...'`` when a metadata.json ``preprocess`` section
-    states a ``value_range`` other than [0, 255] or a ``layout`` other than NCHW (absent or null:
-    those). ``where`` names the file, e.g. ``'/x/metadata.json'`` or ``'b.zip: metadata.json'``.
+    states a ``value_range`` other than [0, 255], a ``layout`` other than NCHW (absent or null:
+    those) or a ``pad_value`` that is no pixel value (0..255). ``where`` names the file, e.g. ``'/x/metadata.json'`` or ``'b.zip: metadata.json'``.
 
     Every yolox-edge runtime (``to_network``) and the Android app feed 0..255 pixels in planar
     NCHW whatever these fields say: a hand-edited or foreign metadata.json stating [0, 1] or NHWC
@@ -138,7 +138,11 @@ def check_pixel_input(pre: object, where: str) -> None:
     def number(x) -> bool:
         return isinstance(x, (int, float)) and not isinstance(x, bool)
 
-    vr, layout = get("value_range"), get("layout")
+    vr, layout, pad = get("value_range"), get("layout"), get("pad_value")
+    if pad is not None and not (number(pad) and float(pad).is_integer() and 0 <= pad <= 255):
+        # the letterbox canvas is uint8: 300 stopped predict with an OverflowError traceback
+        raise UserError(f"{where} preprocess.pad_value {pad!r} is not a pixel value (a whole number from 0 to "
+                        "255): yolox-edge and the Android app refuse it; export the model again (pad 114)")
     if vr is not None and not (isinstance(vr, (list, tuple)) and len(vr) == 2 and all(map(number, vr))
                                and vr[0] == 0 and vr[1] == 255):
         raise UserError(f"{where} preprocess.value_range {vr!r} is not [0, 255] (yolox-edge and the Android app "

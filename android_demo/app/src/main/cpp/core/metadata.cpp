@@ -51,6 +51,8 @@ ModelConfig parse_metadata(const std::string& text) {
         return 0;
     });
     if (const json::Value* v = pre.find("pad_value")) cfg.pad_value = field("preprocess.pad_value", [&] { return v->as_int(); });
+    // a pixel value: the SDK pads uint8 canvases and refuses another; here it was fed as it was
+    if (cfg.pad_value < 0 || cfg.pad_value > 255) bad("preprocess.pad_value", "must be 0..255 (a pixel value)");
     if (const json::Value* v = pre.find("channel_order"))
         cfg.channel_order = field("preprocess.channel_order", [&] { return v->as_string(); });
     if (cfg.channel_order != "BGR" && cfg.channel_order != "RGB") bad("preprocess.channel_order", "expected BGR or RGB");
