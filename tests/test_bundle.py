@@ -302,6 +302,21 @@ def test_symlink_entry_is_refused(bundle: Path, tmp_path: Path) -> None:
         verify_bundle(bad)
 
 
+def test_entries_differing_only_in_case_are_refused_in_one_line(bundle: Path, tmp_path: Path, run_cli) -> None:
+    """'labels.txt' and 'Labels.txt' are one file on macOS and Windows: extracting there stopped
+    with a FileExistsError traceback. Refused from the listing, on every system, before any byte."""
+    bad = rewrite(bundle, tmp_path / "case.zip", lambda n, d: (n, d))
+    with zipfile.ZipFile(bad, "a") as zf:
+        zf.writestr("Labels.txt", b"x\n")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(UserError, match="'labels.txt' and 'Labels.txt' differ only in case"):
+        safe_extract(bad, dest)
+    assert not any(dest.iterdir())
+    code, _, err = run_cli("verify", bad)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "differ only in case" in err, err
+
+
 def test_every_single_byte_flip_is_caught_or_harmless(bundle: Path, tmp_path: Path) -> None:
     """No flipped byte may crash verify or change what it extracts: it is refused or provably harmless."""
     data = bundle.read_bytes()

@@ -97,13 +97,18 @@ def check_listing(bundle: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
         raise UserError(f"{bundle}: {what}, not a yolox_edge bundle; {fix}")
     if len(infos) > MAX_ENTRIES:
         raise UserError(f"{bundle}: {len(infos)} entries is over the {MAX_ENTRIES} entry limit; not a yolox_edge bundle")
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # casefolded name -> the entry's name
     total = 0
     for info in infos:
         check_entry_name(bundle, info.filename)
-        if info.filename in seen:
+        other = seen.get(info.filename.casefold())
+        if other == info.filename:
             raise UserError(f"{bundle}: entry {info.filename!r} appears twice; {_REPACK}")
-        seen.add(info.filename)
+        if other is not None:
+            # extracted on macOS or Windows, the second would be the first file (a FileExistsError traceback)
+            raise UserError(f"{bundle}: entries {other!r} and {info.filename!r} differ only in case, one file on "
+                            f"macOS and Windows; {_REPACK}")
+        seen[info.filename.casefold()] = info.filename
         kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the writer recorded no file type
         if info.create_system == 3 and kind and kind != stat.S_IFREG:
             raise UserError(f"{bundle}: entry {info.filename!r} is a link or special file; refusing to open this bundle")
