@@ -338,3 +338,13 @@ def test_a_list_files_absolute_image_outside_images_is_watched_by_the_cache(tmp_
     second = read_split(spec, "train")
     assert not getattr(second, "from_cache", False)
     np.testing.assert_allclose(second.samples[0].boxes, [[100, 100, 300, 300]])
+
+
+def test_labelimgs_classes_txt_beside_the_labels_is_no_orphan_label(tmp_path: Path) -> None:
+    """LabelImg's YOLO mode writes classes.txt into the labels folder (often the images folder
+    itself): it was named as a label file without an image, which fails `data check --strict`."""
+    spec = make_yolo(tmp_path / "ds", {"a": (100, 50, "0 0.5 0.5 0.2 0.4\n")})
+    (tmp_path / "ds" / "labels" / "classes.txt").write_text("cat\ndog\n")
+    (tmp_path / "ds" / "labels" / "stray.txt").write_text("0 0.5 0.5 0.2 0.4\n")
+    problems = read_split(spec, "val").problems
+    assert len(problems) == 1 and "stray.txt has no image" in problems[0], problems

@@ -211,7 +211,8 @@ def build_yolo_split(img_dir: Path, lbl_dir: Path, list_path: Path | None, names
         problems.append(check.problem(check.MISSING, lbl_dir, f"no label file for any of the {len(samples)} "
                                       "images: all are background images; are the labels elsewhere?"))
     if lbl_dir.is_dir() and list_path is None:
-        for key in sorted(k for k in _label_keys(lbl_dir) if k not in by_key and k not in unread):
+        # classes.txt: the class list LabelImg's YOLO mode writes beside the labels, no orphan label
+        for key in sorted(k for k in _label_keys(lbl_dir) if k not in by_key and k not in unread and k != "classes"):
             problems.append(check.problem(check.MISSING, img_dir / key, f"{key}.txt has no image in {img_dir}"))
     return Split(samples, list(names), problems, sizes_from_files=True)
 
