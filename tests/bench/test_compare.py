@@ -311,3 +311,28 @@ def test_one_artifact_named_otherwise_in_the_other_run_is_matched_and_said(a: di
         r["artifact"] = "other/tiny.pt"
     with pytest.raises(UserError, match="no row in common"):
         compare_reports(a, b)
+
+
+def test_a_row_under_a_label_a_names_another_artifact_is_paired_with_its_own_artifact(a: dict) -> None:
+    """A benched tiny.pt and q/tiny.pt ('tiny.pt [...]', 'q/tiny.pt [...]'); B benched q/tiny.pt
+    alone ('tiny.pt [...]'). Paired by label, B's q/tiny.pt was compared with A's tiny.pt (a
+    change of another model) and A's q/tiny.pt listed as only in A."""
+    long_label = "q/tiny.pt [torch fp32]"
+    for r in a["rows"]:
+        if r["label"] == TINY2:
+            r["label"], r["artifact"] = long_label, "q/tiny.pt"
+    b = copy.deepcopy(a)
+    b["rows"] = [dict(r, label=TINY) for r in b["rows"] if r["label"] == long_label]  # as bench names it alone
+    cmp = compare_reports(a, b)
+    assert {r.label for r in cmp.rows} == {long_label} and {k[0] for k in cmp.only_a} == {TINY}
+    for row in cmp.rows:  # each pair is one row's own timings
+        want = next(r for r in a["rows"] if r["label"] == long_label and r["threads"] == row.threads)
+        assert row.p50_a == row.p50_b == float(want["latency_ms"][row.mode]["p50"])
+    assert [d.line for d in cmp.differences if d.what == "row label"] == [
+        f"row label: {TINY!r} in B is {long_label!r} in A (the same artifact; bench names rows by the shortest path "
+        "that tells the artifacts of its run apart)"]
+    # B's tiny.pt times a file A never benched: kept apart from A's tiny.pt, and said
+    b = copy.deepcopy(a)
+    b["rows"] = [dict(r, artifact="elsewhere/tiny.pt") for r in b["rows"] if r["label"] == TINY]
+    with pytest.raises(UserError, match="no row in common"):
+        compare_reports(a, b)

@@ -246,31 +246,41 @@ def _row_source(label: str, artifact: object) -> tuple[str, str] | None:
 
 
 def _aligned(ra: dict, rb: dict) -> tuple[dict, list[Difference]]:
-    """``rb`` with each row label that A names otherwise given A's label, where both rows time the
-    same artifact (its path as typed) in the same backend and precision; and a Difference naming
-    each such pair. bench names a row by the shortest path that tells its artifacts apart, so the
-    same ``int8/ncnn`` reads ``ncnn [...]`` in a run that benched no other ``ncnn`` folder."""
-    labels_a = {r["label"] for r in ra["rows"]}
-    labels_b = {r["label"] for r in rb["rows"]}
-    by_source: dict[tuple[str, str], set[str]] = {}
+    """``rb`` with its row labels made to pair rows by what they time: a B row timing the same
+    artifact (its path as typed) in the same backend and precision as exactly one A label takes
+    that label; a B row under an A label that times another artifact there is kept apart. A
+    Difference names each. bench names a row by the shortest path that tells its artifacts apart,
+    so the same ``int8/ncnn`` reads ``ncnn [...]`` in a run that benched no other ``ncnn`` folder,
+    and ``tiny.pt [...]`` in B may be ``q/tiny.pt`` where A's ``tiny.pt [...]`` is another file:
+    paired by label alone, a change was measured against the wrong model."""
+    source_a: dict[str, tuple[str, str] | None] = {}
+    labels_by_source: dict[tuple[str, str], set[str]] = {}
     for r in ra["rows"]:
-        src = _row_source(r["label"], r.get("artifact"))
-        if src is not None and r["label"] not in labels_b:
-            by_source.setdefault(src, set()).add(r["label"])
+        src = source_a[r["label"]] = _row_source(r["label"], r.get("artifact"))
+        if src is not None:
+            labels_by_source.setdefault(src, set()).add(r["label"])
     rename: dict[str, str] = {}
+    notes: list[Difference] = []
     for r in rb["rows"]:
-        src = _row_source(r["label"], r.get("artifact"))
-        if r["label"] in labels_a or src is None or len(by_source.get(src, ())) != 1:
+        label = r["label"]
+        src = _row_source(label, r.get("artifact"))
+        if src is None or label in rename:
             continue
-        rename.setdefault(r["label"], next(iter(by_source[src])))
-    if not rename or len(set(rename.values())) != len(rename):  # two B labels onto one A label: leave them apart
-        return rb, []
-    out = dict(rb, rows=[dict(r, label=rename.get(r["label"], r["label"])) for r in rb["rows"]])
-    notes = [Difference("row label", a_label, b_label,
-                        f"row label: {b_label!r} in B is {a_label!r} in A (the same artifact; bench names rows by "
-                        "the shortest path that tells the artifacts of its run apart)")
-             for b_label, a_label in rename.items()]
-    return out, notes
+        same = labels_by_source.get(src, set())
+        if len(same) == 1 and label not in same:
+            rename[label] = next(iter(same))
+            notes.append(Difference("row label", rename[label], label,
+                                    f"row label: {label!r} in B is {rename[label]!r} in A (the same artifact; bench "
+                                    "names rows by the shortest path that tells the artifacts of its run apart)"))
+        elif not same and source_a.get(label) is not None:  # A's row of this label times another file
+            rename[label] = f"{label} ({src[0]} in B)"
+            notes.append(Difference("row label", source_a[label][0], src[0],
+                                    f"row label: {label!r} times {source_a[label][0]} in A and {src[0]} in B: "
+                                    "another artifact, not compared"))
+    final = [rename.get(r["label"], r["label"]) for r in rb["rows"]]
+    if not rename or len(set(zip(final, (r["threads"] for r in rb["rows"])))) != len(final):
+        return rb, []  # two B rows onto one A row: leave them as bench named them
+    return dict(rb, rows=[dict(r, label=f) for r, f in zip(rb["rows"], final)]), notes
 
 
 def _same_run(a: dict | str | Path, b: dict | str | Path, ra: dict, rb: dict) -> str | None:
