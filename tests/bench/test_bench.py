@@ -47,6 +47,21 @@ def test_cpu_flags_portable_names():
     assert cpu_flags({"flags": "fpu avx2 avx512f avx512_vnni"}) == ["avx2", "avx512f", "avx512_vnni"]
 
 
+@pytest.mark.parametrize("machine, features, want", [
+    ("armv7l", "half thumb fastmult vfp edsp neon vfpv3 tls vfpv4 idiva idivt", ["neon"]),
+    ("armv8l", "half thumb fastmult vfp edsp neon vfpv3 asimddp i8mm", ["neon", "dotprod", "i8mm"]),
+    ("armv8l", "half thumb fastmult vfp edsp vfpv3", ["neon"]),  # Armv8 under a 32-bit userland: NEON all the same
+    ("aarch64", "fp asimd evtstrm asimddp i8mm", ["neon", "dotprod", "i8mm"]),
+])
+def test_neon_is_named_under_a_32_bit_arm_kernel(monkeypatch, machine, features, want):
+    """A 32-bit kernel (Raspberry Pi OS 32-bit, armv7l; Android's 32-bit userland, armv8l) lists
+    'neon', not 'asimd': the header showed no NEON, and bench-compare called the ISA different."""
+    import platform
+
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    assert cpu_flags({"Features": features}) == want
+
+
 def test_bench_tiny_model_schema_and_reports(tiny_ckpt, tmp_path):
     res = run_bench([str(tiny_ckpt)], threads=[1, 2], warmup=1, runs=3, mode="both", rss=True, progress=False)
     jsonschema.validate(res, SCHEMA)
@@ -234,6 +249,18 @@ def test_rows_take_turns_with_untimed_switch_in_calls(tiny_ckpt, monkeypatch):
     assert all(r["latency_ms"]["model"]["n"] == 5 for r in res["rows"])
 
 
+def test_a_pipe_in_a_row_label_stays_in_its_markdown_cell():
+    """A label shows the path as typed; 'v1|v2/m.pt' split its row into one cell too many."""
+    row = {"label": "v1|v2/m.pt [torch fp32]", "threads": 1, "baseline": False, "size_bytes": 1,
+           "output_bytes_per_image": 1, "peak_rss_mb": None, "ap": None, "drift_pct": {"e2e": None},
+           "latency_ms": {"e2e": {"p50": 1.0, "p90": 1.0, "ips": 1.0}}}
+    res = {"rows": [row], "config": {"modes": ["e2e"], "runs": 10, "warmup": 1, "image": "x"},
+           "machine": {"cpu": "c", "arch": "a", "logical_cores": 2, "isa": [], "os": "o", "runtimes": {}}}
+    head, _, body = markdown_table(res).splitlines()[:3]
+    cells = lambda line: len(re.split(r"(?<!\\)\|", line)) - 2  # noqa: E731
+    assert cells(body) == cells(head) and "v1\\|v2/m.pt" in body, (head, body)
+
+
 def test_drift_is_the_second_half_against_the_first_and_reported():
     from yolox_edge.bench.stats import drift_pct
 
@@ -337,6 +364,81 @@ def test_cpus_pin_for_the_run_and_give_the_cores_back(tiny_ckpt):
     with pytest.raises(UserError, match=r"--cpus 4096 \(cpus=\[4096\] in Python\)"):
         run_bench([str(tiny_ckpt)], threads=[1], runs=1, cpus=[4096], rss=False, progress=False)
     assert os.sched_getaffinity(0) == before
+
+
+def test_cpus_pin_every_thread_of_the_process_and_give_each_its_cores_back(tiny_ckpt, monkeypatch):
+    """sched_setaffinity(0) pins the calling thread only: a thread already running (a notebook's
+    torch pool) kept every core during the bench, and the threads the runtimes started during it
+    stayed pinned after it."""
+    import threading
+
+    from yolox_edge.bench import runner
+
+    stop = threading.Event()
+    waiting = threading.Thread(target=stop.wait, daemon=True)
+    waiting.start()
+    before = os.sched_getaffinity(0)
+    core = min(before)
+    seen = {}
+    real = runner._take_turns
+
+    def turns(*a, **k):
+        seen.update({tid: os.sched_getaffinity(tid) for tid in runner._thread_ids()})
+        threading.Thread(target=lambda: seen.setdefault("started", os.sched_getaffinity(0))).start()
+        return real(*a, **k)
+
+    monkeypatch.setattr(runner, "_take_turns", turns)
+    try:
+        run_bench([str(tiny_ckpt)], threads=[1], warmup=0, runs=1, cpus=[core], rss=False, progress=False)
+        assert waiting.native_id in seen and all(v == {core} for v in seen.values()), seen
+        after = {tid: os.sched_getaffinity(tid) for tid in runner._thread_ids()}
+        assert after[waiting.native_id] == before and all(v == before for v in after.values()), after
+    finally:
+        stop.set()
+
+
+def test_the_rows_run_opencv_on_their_thread_count_and_the_callers_count_is_put_back(tiny_ckpt, monkeypatch):
+    """The e2e rows' resize ran on OpenCV's process-wide pool (every core) whatever the row's thread
+    count; the bench now holds it to the row's count and gives the caller's back."""
+    import cv2
+
+    from yolox_edge.bench import runner
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(3)
+    counts = []
+    real = runner._time_once
+
+    def timed(r, m, img, x):
+        counts.append((r.threads, cv2.getNumThreads()))
+        return real(r, m, img, x)
+
+    monkeypatch.setattr(runner, "_time_once", timed)
+    try:
+        run_bench([str(tiny_ckpt)], threads=[1, 2], warmup=1, runs=2, rss=False, progress=False)
+        assert counts and all(t == n for t, n in counts[len(counts) // 2:]), counts
+        assert cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(before)
+
+
+def test_peak_rss_is_measured_at_the_rows_input_size(tiny_ckpt, monkeypatch):
+    """The RSS child ran every artifact at its own size with the f32 hint: an --img-size row read
+    the default size's memory (the tiny model at 1024: 258 MiB as at 64, 334 by hand)."""
+    import subprocess
+
+    calls = []
+    real = subprocess.run
+
+    def run(cmd, *a, **k):
+        calls.append(cmd)
+        return real(cmd, *a, **k)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    res = run_bench([str(tiny_ckpt)], threads=[1], warmup=0, runs=1, img_size=(64, 96), rss=True, progress=False)
+    rss = [c for c in calls if "yolox_edge.bench.rss" in c]
+    assert len(rss) == 1 and rss[0][-2:] == ["--img-size", "96x64"], rss
+    assert res["rows"][0]["peak_rss_mb"] and res["rows"][0]["input_size"] == [64, 96]
 
 
 def test_cpus_with_ncnn_powersave_is_refused_before_any_work(tiny_ckpt, run_cli):

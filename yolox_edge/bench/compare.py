@@ -17,7 +17,7 @@ from typing import Sequence
 from ..errors import BadArgument, UserError, flag_value, require_file
 from .cores import cpu_span
 from .hostload import host_load_warning
-from .report import drift_warnings, speedups
+from .report import drift_warnings, md_cell, speedups
 from .runner import MODES, SCHEMA
 
 COMPARE_SCHEMA = "yolox_edge.bench_compare/1"
@@ -425,7 +425,7 @@ def comparison_table(cmp: BenchComparison) -> str:
     table = []
     for r in cmp.rows:
         change = f"{r.change_pct:+.1f} %"
-        table.append([r.label, str(r.threads), r.mode, f"{r.p50_a:.2f}", f"{r.p50_b:.2f}",
+        table.append([md_cell(r.label), str(r.threads), r.mode, f"{r.p50_a:.2f}", f"{r.p50_b:.2f}",
                       f"**{change}**" if r.beyond else change,  # beyond the tolerance: bold, in a PR comment too
                       _cell(r.speedup_a, ".2f") + ("x" if r.speedup_a is not None else ""),
                       _cell(r.speedup_b, ".2f") + ("x" if r.speedup_b is not None else "")])

@@ -10,7 +10,9 @@ from .cores import core_clusters, describe_clusters
 
 # Flags that change which kernels a runtime can use, x86 and Arm (as /proc/cpuinfo names them).
 X86_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
-ARM_FLAGS = {"asimd": "neon", "asimddp": "dotprod", "i8mm": "i8mm", "asimdhp": "fp16", "sve": "sve", "bf16": "bf16"}
+# A 64-bit kernel says asimd for NEON, a 32-bit one (Raspberry Pi OS 32-bit, armv7l/armv8l) neon.
+ARM_FLAGS = {"asimd": "neon", "neon": "neon", "asimddp": "dotprod", "i8mm": "i8mm", "asimdhp": "fp16", "sve": "sve",
+             "bf16": "bf16"}
 # Environment variables that change the kernels or threads a runtime uses: a result is only
 # comparable with another taken under the same ones (e.g. ONEDNN_MAX_CPU_ISA keeps OpenVINO's
 # and torch's oneDNN off AMX, which ran Nano INT8 ~20 % slower on an AMX Xeon VM).
@@ -38,9 +40,9 @@ def cpu_flags(info: dict[str, str] | None = None) -> list[str]:
     raw = set((info.get("flags") or info.get("Features") or "").split())
     found = [f for f in X86_FLAGS if f in raw]
     found += [name for f, name in ARM_FLAGS.items() if f in raw]
-    if platform.machine().lower() in ("arm64", "aarch64") and "neon" not in found:
-        found.insert(0, "neon")  # Armv8-A always has Advanced SIMD
-    return found
+    if platform.machine().lower() in ("arm64", "aarch64", "armv8l") and "neon" not in found:
+        found.insert(0, "neon")  # Armv8-A always has Advanced SIMD, also under a 32-bit userland
+    return list(dict.fromkeys(found))
 
 
 def runtime_versions() -> dict[str, str]:

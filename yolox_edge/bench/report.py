@@ -12,6 +12,11 @@ from .cores import cpu_span, oversubscribed
 from .hostload import host_load_warning
 
 
+def md_cell(text: str) -> str:
+    """``text`` for a markdown table cell: a '|' in a path ('v1|v2/m.pt') split the row."""
+    return text.replace("|", "\\|")
+
+
 def _mb(n: int | None) -> str:
     return "" if n is None else f"{mib(n):.2f}"
 
@@ -71,7 +76,7 @@ def markdown_table(result: dict) -> str:
              "peak RSS MiB", "AP"]
     table = []
     for r, ratio in zip(rows, speedups(result, key)):
-        cells = [r["label"], str(r["threads"])]
+        cells = [md_cell(r["label"]), str(r["threads"])]
         for m in modes:
             s = r["latency_ms"][m]
             cells += [f"{s['p50']:.2f}", f"{s['p90']:.2f}", f"{s['ips']:.1f}"]

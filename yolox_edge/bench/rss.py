@@ -1,4 +1,5 @@
-"""Peak RSS of one artifact in a fresh process: ``python -m yolox_edge.bench.rss ARTIFACT THREADS RUNS``."""
+"""Peak RSS of one artifact in a fresh process:
+``python -m yolox_edge.bench.rss ARTIFACT THREADS RUNS [--baseline | --img-size WxH [--precision-hint H]]``."""
 from __future__ import annotations
 
 import json
@@ -31,7 +32,14 @@ def main(argv: list[str]) -> int:
         pred = baseline_predictor(artifact, threads=threads, count_variant=False)  # no torch in the measurement
     else:
         from ..runtime.loader import load_predictor
-        pred = load_predictor(artifact, threads=threads)
+
+        def option(name: str) -> str | None:
+            return argv[argv.index(name) + 1] if name in argv else None
+
+        size = option("--img-size")  # WxH, as the bench row ran it
+        w, h = (int(v) for v in size.split("x")) if size else (None, None)
+        pred = load_predictor(artifact, threads=threads, precision_hint=option("--precision-hint"),
+                              img_size=(h, w) if size else None)
     img = synthetic_scene()
     for _ in range(runs):
         pred.predict_images([img])

@@ -41,6 +41,7 @@ class Row:
     predictor: Predictor
     baseline: bool = False
     ap_skipped: str = ""  # why --data left this row's AP empty
+    hint: str | None = None  # the precision hint it was opened with (None: the runtime's default, f32)
     timings: dict[str, list[float]] = field(default_factory=lambda: {"model": [], "e2e": []})
     cpu: dict[str, list[float]] = field(default_factory=lambda: {"model": [], "e2e": []})  # process CPU s per run
 
@@ -49,10 +50,14 @@ class Row:
         return self.predictor.backend
 
     def pin_threads(self) -> None:
-        # torch's thread count is process-wide, so set it before each timed call.
+        # torch's and OpenCV's thread counts are process-wide, so set them before each timed call:
+        # OpenCV's pool (every core) resized the e2e rows' images, a "1 thread" row's on two cores
         if self.backend.name == "torch":
             import torch
             torch.set_num_threads(self.threads)
+        import cv2
+        if cv2.getNumThreads() != self.threads:
+            cv2.setNumThreads(self.threads)
 
 
 def artifact_files(path: Path, info_files: list[str] | None = None) -> list[Path]:
@@ -131,7 +136,7 @@ def build_rows(artifacts: list[str], threads: list[int], *, baseline: str | None
             for h in _hints_for(opened[0].name, precision_hints, str(a)):
                 backend, info = opened if h in (None, "f32") else open_model(a, threads=t, precision_hint=h)
                 pred = Predictor(backend, info, conf=conf, iou=iou)
-                rows.append(Row(_label(name, info, backend, h), str(a), t, pred))
+                rows.append(Row(_label(name, info, backend, h), str(a), t, pred, hint=h))
     if baseline:
         from .baseline import baseline_predictor
         names = rows[0].predictor.class_names if rows else None
@@ -240,7 +245,7 @@ def run_bench(models: str | Path | list[str | Path], *, threads: int | tuple[int
             img = synthetic_scene()
         rows = build_rows(artifacts, threads, baseline=baseline, conf=conf, iou=iou, precision_hints=precision_hints)
         # ncnn's policy also sets OpenMP's thread count, which torch shares: it is given back first
-        with _torch_threads_kept(), _ncnn_powersave(powersave):
+        with _threads_kept(), _ncnn_powersave(powersave):
             if split is not None:  # AP is scored after the timing: a mismatch must not wait for it
                 from ..engine.evaluator import require_same_class_count
                 for r in rows:
@@ -267,7 +272,7 @@ def run_bench(models: str | Path | list[str | Path], *, threads: int | tuple[int
             aps = _accuracy(rows, split, progress) if split is not None else {}
             peak = _peak_rss(rows, warmup) if rss else {}
             cores = sorted(os.sched_getaffinity(0))
-            results = [_row_result(r, x, modes, aps.get(r.label, {}), peak.get(r.artifact), cores)
+            results = [_row_result(r, x, modes, aps.get(r.label, {}), peak.get(_rss_key(r)), cores)
                        for r, x in zip(rows, inputs)]
         return {"schema": SCHEMA, "machine": describe_machine(),
                 "config": {"warmup": warmup, "runs": runs, "modes": modes, "threads": list(threads),
@@ -282,14 +287,20 @@ def run_bench(models: str | Path | list[str | Path], *, threads: int | tuple[int
 
 
 @contextmanager
-def _torch_threads_kept():
-    """Put torch's process-wide thread count back after the rows pinned theirs (a notebook's torch
-    ran on the last row's count after a bench)."""
-    if sys.modules.get("torch") is None:  # never imported here (a device install has no torch at all)
-        yield
-        return
-    with torch_threads():
-        yield
+def _threads_kept():
+    """Put torch's and OpenCV's process-wide thread counts back after the rows pinned theirs (a
+    notebook's torch ran on the last row's count after a bench)."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    try:
+        if sys.modules.get("torch") is None:  # never imported here (a device install has no torch at all)
+            yield
+        else:
+            with torch_threads():
+                yield
+    finally:
+        cv2.setNumThreads(before)
 
 
 def _take_turns(rows: list[Row], inputs: list[np.ndarray], img: np.ndarray, modes: list[str], turns: list[int],
@@ -348,22 +359,45 @@ def _row_result(r: Row, x: np.ndarray, modes: list[str], ap: dict, peak_rss_mb: 
     }
 
 
+def _thread_ids() -> list[int]:
+    """This process's threads (Linux: /proc/self/task), or [0] (the calling thread) elsewhere."""
+    try:
+        return [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        return [0]
+
+
+def _set_affinity(tid: int, cpus) -> None:
+    try:
+        os.sched_setaffinity(tid, cpus)
+    except ProcessLookupError:  # the thread ended meanwhile
+        pass
+
+
 @contextmanager
 def _pinned(cpus: list[int] | None):
-    """Pin this process to ``cpus`` for the block, then give back the cores it had."""
+    """Pin every thread of this process to ``cpus`` for the block, then give each the cores it had.
+
+    sched_setaffinity sets one thread: the runtimes' pools that already ran (a notebook's torch)
+    kept every core, and the threads started inside the block stayed pinned after it."""
     if not cpus:
         yield
         return
-    before = os.sched_getaffinity(0)
+    before = {tid: os.sched_getaffinity(tid) for tid in _thread_ids()}
+    mine = os.sched_getaffinity(0)
     try:
         os.sched_setaffinity(0, set(cpus))
     except (OSError, ValueError) as e:
         raise UserError(f"{flag_value('--cpus', 'cpus', cpus, cpu_span(cpus))}: cannot pin to these cores ({e}); "
-                        f"this process may use {cpu_span(before)}") from None
+                        f"this process may use {cpu_span(mine)}") from None
     try:
+        for tid in before:
+            _set_affinity(tid, set(cpus))
         yield
     finally:
-        os.sched_setaffinity(0, before)
+        for tid in _thread_ids():  # a thread started in the block had the pinned mask: this thread's before it
+            _set_affinity(tid, before.get(tid, mine))
+        os.sched_setaffinity(0, mine)
 
 
 @contextmanager
@@ -406,21 +440,33 @@ def _accuracy(rows: list[Row], split, progress: bool) -> dict[str, dict]:
     return out
 
 
-def _peak_rss(rows: list[Row], warmup: int) -> dict[str, float]:
-    """Peak resident memory of each artifact, measured alone in a fresh process."""
+def _rss_key(r: Row) -> tuple:
+    """What a row's peak RSS depends on besides its thread count: the artifact as the row runs it
+    (precision hint, input size), or the baseline."""
+    return r.artifact, r.baseline, r.hint, tuple(r.predictor.info.preprocess.input_size)
+
+
+def _peak_rss(rows: list[Row], warmup: int) -> dict[tuple, float]:
+    """Peak resident memory of each artifact as its rows run it (precision hint, input size: an
+    ``--img-size`` row read the default size's figure, a bf16 row the f32 compile's), measured
+    alone in a fresh process at the first of its rows' thread counts."""
     import json
     import subprocess
     import sys
 
-    out: dict[str, float] = {}
+    out: dict[tuple, float] = {}
     for r in rows:
-        if r.artifact in out:
+        key = _rss_key(r)
+        if key in out:
             continue
         cmd = [sys.executable, "-m", "yolox_edge.bench.rss", r.artifact, str(max(r.threads, 1)), str(max(warmup, 3))]
         if r.baseline:
             cmd.append("--baseline")
+        else:
+            h, w = key[3]
+            cmd += ["--img-size", f"{w}x{h}"] + (["--precision-hint", r.hint] if r.hint else [])
         with default_sigchld():
             res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode == 0 and res.stdout.strip():
-            out[r.artifact] = json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+            out[key] = json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_mb"]
     return out
