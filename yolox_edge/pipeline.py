@@ -221,7 +221,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         with torch_threads(n):  # as `quantize --threads N` takes them
             q = quantize_checkpoint(ckpt, calib=out / "calib", format=target, out=out / f"{target}_int8",
                                     opts=QuantizeOptions(subset_size=calib_count, threads=n), progress=progress,
-                                    log=None)
+                                    log=None, force=True)  # the pipeline's own folder: a resumed run replaces it
         exports[f"{target} int8"] = q.directory
 
     step("evaluate every artifact")

@@ -28,6 +28,23 @@ def test_export_model_refuses_an_earlier_export_unless_forced(tiny_ckpt, tmp_pat
     assert read_metadata(out)["format"] == "ncnn"
 
 
+@pytest.mark.parametrize("fmt, name", [("onnx", "yolox_test.onnx"), ("openvino", "yolox_test.bin")])
+def test_export_refuses_to_write_over_a_file_no_export_lists_unless_forced(tiny_ckpt, tmp_path, run_cli, fmt,
+                                                                          name) -> None:
+    """The official yolox_nano.onnx in the folder given as --out was replaced by the export of the
+    checkpoint imported from it (no metadata.json there, so nothing was refused)."""
+    out = tmp_path / "models"
+    out.mkdir()
+    (out / name).write_bytes(b"the user's own file")
+    code, _, err = run_cli("export", tiny_ckpt, "--format", fmt, "--out", out)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{out / name}: already there, and no export in {out} lists it" in err and "--force" in err
+    assert (out / name).read_bytes() == b"the user's own file" and not (out / "metadata.json").exists()
+    res = export_model(tiny_ckpt, format=fmt, out=out, force=True)
+    assert (out / name).read_bytes() != b"the user's own file" and read_metadata(out)["format"] == fmt
+    assert res.directory == out
+
+
 def test_openvino_fp16_export_stores_half_the_weight_bytes(tiny_ckpt, tmp_path) -> None:
     """At 416 the decode's grid table (0..408, multiples of 8) was narrowed to u8 + Convert +
     Multiply, which OpenVINO takes for weights already compressed: it then left every weight

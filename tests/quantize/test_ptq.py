@@ -345,7 +345,10 @@ def test_quantize_checkpoint_reports_as_the_library_does(tiny_ckpt, tiny_calib, 
 def test_run_quantize_threads_set_torch_and_the_evaluations(tiny_ckpt, tiny_calib, shapes_spec, tmp_path,
                                                              monkeypatch):
     """threads=1: torch runs the quantization at 1 thread (on a busy 2-core machine the conv scan
-    took 2 to 20 times longer at 2), the report's evaluations too; the caller's count is back after."""
+    took 2 to 20 times longer at 2), the report's evaluations too, and OpenCV's pool (QAT's images,
+    the scoring: it stayed at every core); the caller's counts are back after."""
+    import cv2
+
     import yolox_edge.quantize.pipeline as pipeline
     import yolox_edge.quantize.report as report
 
@@ -353,25 +356,29 @@ def test_run_quantize_threads_set_torch_and_the_evaluations(tiny_ckpt, tiny_cali
 
     def fake_int8(*a):
         seen["torch"] = torch.get_num_threads()
+        seen["opencv"] = cv2.getNumThreads()
         seen["scoring"] = a[-1].threads  # QuantizeOptions: the accuracy control's own scoring
         return _fake_int8(*a)
 
     def fake_eval(directory, data, split="val", *, threads=None, progress=True, desc=""):
-        seen.setdefault("eval", []).append((threads, torch.get_num_threads()))
+        seen.setdefault("eval", []).append((threads, torch.get_num_threads(), cv2.getNumThreads()))
         return {"AP": 0.5, "AP50": 0.7, "per_class": [], "backend": "onnxruntime"}
 
     monkeypatch.setattr(pipeline, "quantize_detector", fake_int8)
     monkeypatch.setattr(report, "evaluate_artifact", fake_eval)
     monkeypatch.setattr(report, "model_bytes", lambda d: 1)
     monkeypatch.setattr("yolox_edge.export.api.export_model", lambda *a, **k: None)
-    before = torch.get_num_threads()
+    before, before_cv = torch.get_num_threads(), cv2.getNumThreads()
     torch.set_num_threads(2)
+    cv2.setNumThreads(2)
     try:
         pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=tmp_path / "q", threads=1, report=True,
                               data=str(shapes_spec), progress=False, log=None)
-        assert seen == {"torch": 1, "scoring": 1, "eval": [(1, 1), (1, 1)]} and torch.get_num_threads() == 2
+        assert seen == {"torch": 1, "opencv": 1, "scoring": 1, "eval": [(1, 1, 1), (1, 1, 1)]}, seen
+        assert torch.get_num_threads() == 2 and cv2.getNumThreads() == 2
     finally:
         torch.set_num_threads(before)
+        cv2.setNumThreads(before_cv)
     with pytest.raises(BadArgument, match=r"threads must be a whole number of at least 1 .*, not 0$"):
         pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=tmp_path / "r", threads=0)
 
@@ -507,6 +514,57 @@ def test_run_quantize_refuses_a_folder_of_the_other_layout(tiny_ckpt, tiny_calib
         run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats=["onnx", "openvino"], out=str(one), progress=False,
                      log=None)
     assert not (one / "onnx").exists()
+
+
+@pytest.mark.parametrize("kw, said", [({"accuracy_control": True}, "works through NNCF (openvino, onnx)"),
+                                       ({"topk": 50}, "ncnn has no TopK")], ids=["accuracy-control", "topk"])
+def test_an_option_ncnn_cannot_take_is_refused_before_the_other_formats_run(tiny_ckpt, tiny_calib, shapes_spec,
+                                                                            tmp_path, monkeypatch, kw, said):
+    """--format onnx ncnn --accuracy-control (or --topk 50) ran onnx's accuracy control (or a whole
+    QAT) first, then stopped at ncnn's turn, threw it all away and said to run the command again."""
+    import yolox_edge.quantize.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "quantize_detector", stop)
+    monkeypatch.setattr(pipeline, "load_calibration_set", stop)
+    with pytest.raises(UserError, match=re.escape(said)):
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats=["onnx", "ncnn"], out=tmp_path / "q",
+                              data=str(shapes_spec), progress=False, log=None, **kw)
+    assert not (tmp_path / "q").exists()
+
+
+def test_quantize_checkpoint_refuses_an_export_in_out_unless_force(tiny_ckpt, tiny_calib, tmp_path, monkeypatch):
+    """quantize_checkpoint wrote an openvino INT8 into a folder holding an onnx one: the onnx files
+    stayed beside a metadata.json listing only the new ones ('not listed in metadata.json')."""
+    import yolox_edge.quantize.ptq as ptq
+
+    out = tmp_path / "q"
+    out.mkdir()
+    (out / "old.onnx").write_bytes(b"x")
+    (out / "metadata.json").write_text(json.dumps({"files": {"old.onnx": "0" * 64}}))
+    monkeypatch.setattr(ptq, "quantize_detector", stop)
+    with pytest.raises(UserError, match="already holds an export"):
+        ptq.quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="openvino", out=out, log=None)
+    assert (out / "old.onnx").exists()
+    with pytest.raises(Stop):  # with force the earlier export's files go first, then the work
+        ptq.quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="openvino", out=out, log=None, force=True)
+    assert not (out / "old.onnx").exists() and not (out / "metadata.json").exists()
+
+
+def test_quantize_refuses_to_write_over_a_file_of_its_models_name(tiny_ckpt, tiny_calib, tmp_path, monkeypatch):
+    """A file named as the INT8 model (yolox_test_dw_int8.xml) in --out, with no metadata.json
+    listing it, was replaced without --force."""
+    import yolox_edge.quantize.pipeline as pipeline
+
+    out = tmp_path / "q"
+    out.mkdir()
+    (out / "yolox_test_dw_int8.xml").write_text("mine")
+    monkeypatch.setattr(pipeline, "quantize_detector", stop)
+    with pytest.raises(UserError, match="yolox_test_dw_int8.xml: already there, and no export in"):
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="openvino", out=out, progress=False, log=None)
+    assert (out / "yolox_test_dw_int8.xml").read_text() == "mine"
+    with pytest.raises(Stop):  # --force: the work goes ahead
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="openvino", out=out, force=True, progress=False,
+                              log=None)
 
 
 def test_kept_float_line_reads_right_for_zero_one_and_more():

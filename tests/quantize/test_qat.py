@@ -235,6 +235,43 @@ def test_qat_at_a_rectangular_size_trains_at_that_size(tiny_ckpt, shapes_spec, t
     assert res["onnx"].metadata["input_size"] == [64, 96]
 
 
+@pytest.mark.parametrize("cache_max, cached", [(1 << 30, True), (0, False)], ids=["small-set", "large-set"])
+def test_qat_takes_the_preset_and_threads_and_caches_only_a_small_train_split(tiny_ckpt, tiny_calib, shapes_spec,
+                                                                               tmp_path, monkeypatch, cache_max,
+                                                                               cached):
+    """QAT fine-tuned under NNCF's mixed preset whatever --preset said (the exports then used the
+    performance one), left OpenCV's pool at every core (train.threads unset), and cached every
+    training image in memory (COCO train2017 at 416: ~46 GB, decoded before the first step)."""
+    import nncf
+
+    from yolox_edge.quantize import qat
+
+    presets, recipes = [], []
+    real_quantize, real_recipe = nncf.quantize, qat.qat_recipe
+
+    def spy_quantize(model, *a, **k):
+        presets.append(k.get("preset"))
+        return real_quantize(model, *a, **k)
+
+    def spy_recipe(*a, **k):
+        recipes.append(real_recipe(*a, **k))
+        raise Stop
+
+    monkeypatch.setattr(nncf, "quantize", spy_quantize)
+    monkeypatch.setattr(qat, "qat_recipe", spy_recipe)
+    monkeypatch.setattr(qat, "CACHE_MAX_BYTES", cache_max)
+    from yolox_edge.engine.checkpoint import load_model
+    from yolox_edge.quantize.calib import load_calibration_set
+
+    detector, ckpt = load_model(tiny_ckpt)
+    with pytest.raises(Stop):
+        qat.run_qat(detector, ckpt, load_calibration_set(tiny_calib), str(shapes_spec), subset_size=4, keep_float=0,
+                    progress=False, log=None, preset="performance", threads=1)
+    assert presets == [nncf.QuantizationPreset.PERFORMANCE]
+    [recipe] = recipes
+    assert recipe.train.threads == 1 and recipe.data.cache_images is cached
+
+
 @pytest.fixture
 def ids_ckpt(tmp_path, randomize_model):
     """The tiny model with other class names (a, b, c) and category ids (5, 6, 7) than shapes_spec's."""

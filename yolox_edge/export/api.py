@@ -92,6 +92,29 @@ def graph_topk(k: int | None, hw: tuple[int, int], strides) -> int | None:
     return min(k, num_anchors(hw, strides)) if k else k
 
 
+def model_file_names(fmt: str, stem: str) -> list[str]:
+    """The model files an export of ``fmt`` writes, named from ``stem`` (``yolox_<variant>``, with
+    ``_int8`` for quantize's): the main one first."""
+    return {"onnx": [f"{stem}.onnx"], "openvino": [f"{stem}.xml", f"{stem}.bin"],
+            "ncnn": [f"{stem}.ncnn.param", f"{stem}.ncnn.bin"]}[fmt]
+
+
+def refuse_files_in_the_way(out_dir: str | Path, names: list[str], force: bool) -> None:
+    """UserError, unless ``force``, when a file an export is about to write is in ``out_dir`` and
+    no earlier export's metadata.json there lists it: a user's own ``yolox_nano.onnx`` (the official
+    model, in the folder given as --out) was written over without a word."""
+    if force:
+        return
+    from .metadata import peek_metadata
+
+    listed = set((peek_metadata(out_dir) or {}).get("files") or {})
+    for name in names:
+        p = Path(out_dir) / name
+        if (p.exists() or p.is_symlink()) and name not in listed:
+            raise UserError(f"{p}: already there, and no export in {out_dir} lists it: this export would write over "
+                            f"it; move it away, choose another {OUT}, or pass {FORCE} to replace it")
+
+
 def clear_earlier_export(out_dir: str | Path, force: bool) -> None:
     """An --out folder holding an export (its metadata.json) is refused unless ``force``; with it, the
     files that metadata lists go first. Writing over it left the earlier model beside a metadata.json
@@ -214,6 +237,8 @@ def export_detector(detector: Detector, *, format: str, out: str | Path, class_n
     # A real-looking input range keeps tracing-time checks meaningful (0..255, like preprocess).
     example = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 255
     stem = f"yolox_{variant}"
+    names = model_file_names(fmt, stem)
+    refuse_files_in_the_way(out, names, replace_export)
     made = missing_folders(out)  # taken away again if this run stops before the files are in
     out = output_folder(out)
     try:
@@ -225,18 +250,15 @@ def export_detector(detector: Detector, *, format: str, out: str | Path, class_n
             rewritten = 0  # SiLUs the OpenVINO IR computes by the rational approximation
             if fmt == "onnx":
                 from .to_onnx import export_onnx
-                names = [f"{stem}.onnx"]
                 input_name = export_onnx(deploy, example, tmp_p / names[0], dynamic_batch=dynamic_batch)
                 blobs = list(deploy.output_names)
             elif fmt == "openvino":
                 from .to_openvino import export_openvino
-                names = [f"{stem}.xml", f"{stem}.bin"]
                 input_name, rewritten = export_openvino(deploy, example, tmp_p / names[0], precision=precision,
                                                         dynamic_batch=dynamic_batch, silu=silu)
                 blobs = list(deploy.output_names)
             else:
                 from .to_ncnn import export_ncnn
-                names = [f"{stem}.ncnn.param", f"{stem}.ncnn.bin"]
                 input_name, blobs = export_ncnn(deploy, example, tmp_p / names[0], tmp_p / names[1],
                                                 fp16=precision == "fp16")
             batch = "batch" if dynamic_batch else 1

@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import FORCE, OUT, UserError, check_input_size, in_python, input_hw, require_out_folder
-from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU
+from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, output_plan
 from ..progress import deprecated_keywords, line_sink, renamed
-from ..threads import busy_cpu_line, busy_watch, check_threads, cpu_load_since, torch_thread_count, torch_threads
-from .accuracy import QAT_DATA_ADVICE, check_val_images, needs_data, summary_lines
+from ..threads import busy_cpu_line, busy_watch, check_threads, cpu_load_since, cpu_threads, torch_thread_count
+from .accuracy import ACCURACY_CONTROL, QAT_DATA_ADVICE, check_val_images, needs_data, summary_lines
 from .calib import load_calibration_set
 from .nncf_quiet import quiet_nncf
 from .ptq import (FORMATS, QuantizeOptions, QuantizeResult, check_bias_correction, check_keep_float, check_options,
-                  quantize_detector)
+                  int8_stem, quantize_detector)
 from .qat_eval import SPLIT, ap_summary, has_val_split, record_exported_eval, score_export
 from .staging import REPORT_PHASE, StagedOutput
 
@@ -49,7 +49,7 @@ def run_quantize(model: str | Path, *, calib: str | Path, formats: str | list[st
     ``img_size`` makes the INT8 graphs (and the calibration set they need) that size instead of the
     checkpoint's, as ``export --img-size`` does for FP32. ``silu="rational"`` writes the OpenVINO
     export's SiLUs as the rational approximation (export/silu_rational.py; the other formats keep SiLU).
-    ``threads`` sets torch's CPU threads for the run (calibration statistics, the conv scan, QAT,
+    ``threads`` sets torch's and OpenCV's CPU threads for the run (calibration statistics, the conv scan, QAT,
     the graphs) and the runtimes' for its evaluations (the report, QAT's, the accuracy control's
     scoring); None leaves each library's choice (every core: on a machine busy with other work,
     1 can be many times faster). NNCF's own OpenVINO compiles and onnxruntime sessions (its
@@ -69,6 +69,13 @@ def run_quantize(model: str | Path, *, calib: str | Path, formats: str | list[st
             raise UserError(f"unknown format {f!r}; choose from {', '.join(FORMATS)}")
     check_silu(formats, silu)
     check_bias_correction(formats, fast_bias_correction)
+    # each format's own refusals, now: in the format loop they came after the formats before it
+    # (accuracy control, a whole QAT) had run, and all of it was thrown away
+    if accuracy_control and "ncnn" in formats:
+        raise UserError(f"{ACCURACY_CONTROL} works through NNCF (openvino, onnx); the ncnn writer has no such loop: "
+                        "quantize ncnn in a run of its own without it")
+    for f in formats:
+        output_plan(f, "fp32", topk, False, False)
     check_options(QuantizeOptions(preset=preset, subset_size=subset_size, max_drop=max_drop))
     check_threads(threads)
     detector, ckpt = load_model(model)
@@ -92,12 +99,12 @@ def run_quantize(model: str | Path, *, calib: str | Path, formats: str | list[st
 
         read_split_for(data, "train", len(ckpt["class_names"]), QAT_DATA_ADVICE)
     cal = load_calibration_set(calib, img_size=tuple(ckpt["preprocess"]["input_size"]))
-    _refuse_earlier(formats, out, force)
+    _refuse_earlier(formats, out, force, ckpt["variant"])
     h, w = cal.size  # written width x height, as --img-size takes it and calibrate prints it
     say(f"calibration set: {len(cal)} image{'s' if len(cal) != 1 else ''} {w}x{h} (sha256 {cal.sha256[:12]}...)")
     stage = StagedOutput(out)
     try:
-        with stage, quiet_nncf(bars=progress), torch_threads(threads):
+        with stage, quiet_nncf(bars=progress), cpu_threads(threads):  # OpenCV's pool too (QAT's images, scoring)
             for line in stage.swept:
                 say(line)
             load_start = busy_watch()
@@ -125,7 +132,7 @@ def run_quantize(model: str | Path, *, calib: str | Path, formats: str | list[st
                 say(line)
         if report:
             stage.phase = REPORT_PHASE
-            with torch_threads(threads):
+            with cpu_threads(threads):
                 _report(model, results, data, out, topk, say, iou, conf, scores, img_size, progress,
                         threads)
     except BaseException as e:
@@ -179,7 +186,8 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
         stage.phase = "QAT fine-tuning"
         detector, qat_info = run_qat(detector, ckpt, cal, data, epochs=epochs, lr=lr, batch=batch,
                                      subset_size=subset_size, keep_float=options["nncf_keep_float"],
-                                     work_dir=stage.dir, progress=progress, log=say)
+                                     work_dir=stage.dir, progress=progress, log=say, preset=options["preset"],
+                                     threads=threads)
         # Fine-tuned weights were trained under quantization from NNCF's bias-corrected start:
         # a second correction towards their float outputs undoes part of what QAT learned
         # (measured ~1 AP per format before the ranges were frozen). Epoch 0 kept = PTQ's weights,
@@ -219,14 +227,16 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
 REPORT_FILES = ("report.md", "report.json")
 
 
-def _refuse_earlier(formats: list[str], out: Path, force: bool) -> None:
-    """UserError, before any work, when a format's folder holds an export and ``force`` is off."""
-    from ..export.api import clear_earlier_export
+def _refuse_earlier(formats: list[str], out: Path, force: bool, variant: str) -> None:
+    """UserError, before any work, when a format's folder holds an export, or a file of the name
+    its INT8 model takes, and ``force`` is off."""
+    from ..export.api import clear_earlier_export, model_file_names, refuse_files_in_the_way
 
     require_out_folder(out)
     if not force:
-        for target in format_dirs(formats, out).values():
+        for fmt, target in format_dirs(formats, out).items():
             clear_earlier_export(target, False)  # with force=False it only refuses
+            refuse_files_in_the_way(target, model_file_names(fmt, int8_stem(variant)), False)
         other = _other_layout(formats, out)
         if other:
             raise UserError(f"{out}: holds {other} of an earlier quantize run with "

@@ -27,7 +27,8 @@ from ..owners import owner_tag, sweep_dead_folders
 from ..progress import deprecated_keywords, renamed, renamed_attribute
 from ..errors import BadArgument, UserError, flag_value, in_python
 from ..engine.checkpoint import checkpoint_category_ids
-from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, graph_nms, graph_topk, output_folder, output_plan
+from ..export.api import (DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, graph_nms, graph_topk, model_file_names, output_folder,
+                          output_plan)
 from ..export.metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
 from ..export.wrapper import DeployModel, num_anchors
 from ..models import Detector, variant_counts
@@ -368,14 +369,14 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
         fp_param, fp_bin = tmp / "float.param", tmp / "float.bin"
         say("    FP32 ncnn graph (pnnx), then the INT8 weights and scales into it")
         input_name, blobs = export_ncnn(deploy, example, fp_param, fp_bin)
-        names = [f"{stem}.ncnn.param", f"{stem}.ncnn.bin"]
+        names = model_file_names(fmt, stem)
         weights = {n: m.weight.detach().numpy() for n, m in conv_modules(det).items()}
         rep = convert_ncnn_int8(fp_param, fp_bin, tmp / names[0], tmp / names[1], weights, calib.plans,
                                 calib.biases)
         return names, input_name, blobs, {
             "engine": "yolox_edge ncnn INT8 writer", "layers_int8": len(rep.quantized),
             "layers_rescaled": len(rep.rescaled), "layers_float": rep.kept_float, "float_convs": keep,
-            "activation_ranges": "absmax over all calibration images",
+            "activation_ranges": f"absmax over the {n} calibration image{'s' if n != 1 else ''} used",
             "bias_correction": "fast" if opts.bias_correction else None}
     import nncf
     import onnx
@@ -404,7 +405,7 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
                                  float_nodes, tmp, conv_modules)
         q, written = pick_input_quantizer(q, fmt, pre, accuracy, say)
         details.update(written)
-        names = [f"{stem}.onnx"]
+        names = model_file_names(fmt, stem)
         onnx.save(q, str(tmp / names[0]))
     else:
         import openvino as ov
@@ -419,12 +420,17 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
             say(f"    {details['silus_rewritten']} SiLUs written as the rational approximation")
         q, written = pick_input_quantizer(q, fmt, pre, accuracy, say)
         details.update(written)
-        names = [f"{stem}.xml", f"{stem}.bin"]
+        names = model_file_names(fmt, stem)
         from ..export.to_openvino import save_ir
 
         # compress_to_fp16=False: the float part (decode, biases) stays fp32, as exported.
         save_ir(q, tmp / names[0], compress_to_fp16=False)
     return names, input_name, blobs, details
+
+
+def int8_stem(variant: str) -> str:
+    """The file stem of a variant's INT8 model files (``yolox_nano_int8.xml``, ...)."""
+    return f"yolox_{variant}_int8"
 
 
 def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str | Path | CalibrationSet, fmt: str,
@@ -457,7 +463,7 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
     deploy = DeployModel(detector, kind=kind, topk=k, float_labels=(fmt == "ncnn"),
                          iou=nms["iou"] if nms else None, conf=opts.conf, fuse_stem=fmt != "ncnn")
     example = torch.from_numpy(cal.data[:1].copy())
-    stem = f"yolox_{ckpt['variant']}_int8"
+    stem = int8_stem(ckpt["variant"])
     made = missing_folders(out_dir)  # taken away again if this run stops before the files are in
     out = output_folder(out_dir)
     try:
@@ -500,7 +506,7 @@ def quantize_detector(detector: Detector, ckpt: dict, source: Path, calib: str |
 @deprecated_keywords("calib", "format", "out", "opts", fmt=renamed("format"), out_dir=renamed("out"))
 def quantize_checkpoint(model: str | Path, *, calib: str | Path, format: str, out: str | Path,
                         opts: QuantizeOptions | None = None, progress: bool = True,
-                        log: Callable[[str], None] | None = print) -> QuantizeResult:
+                        log: Callable[[str], None] | None = print, force: bool = False) -> QuantizeResult:
     """Checkpoint + calibration folder -> one format's INT8 folder, written in place: the step
     ``run_quantize`` (``yolox-edge quantize``: staging, several formats, QAT, report) and the
     pipeline build on.
@@ -508,10 +514,15 @@ def quantize_checkpoint(model: str | Path, *, calib: str | Path, format: str, ou
     As the library's other long jobs: ``progress=False`` drops the bars (NNCF's and the conv
     scan's), ``log`` receives one line per phase (None: silent). An ``opts.log`` set by the caller wins over ``log``.
     ``calib``, ``format``, ``out`` and ``opts`` were positional, ``fmt=`` and ``out_dir=`` the names of
-    ``format`` and ``out``: those forms still work, with a DeprecationWarning."""
+    ``format`` and ``out``: those forms still work, with a DeprecationWarning.
+
+    An export already in ``out`` is refused unless ``force`` (then its files go first), as
+    ``export_model`` does: written over, it left the earlier model's files beside a metadata.json
+    that no longer listed them."""
     from dataclasses import replace
 
     from ..engine.checkpoint import load_model
+    from ..export.api import clear_earlier_export, refuse_files_in_the_way
     from .nncf_quiet import quiet_nncf
 
     opts = replace(opts or QuantizeOptions(), progress=progress)
@@ -519,5 +530,7 @@ def quantize_checkpoint(model: str | Path, *, calib: str | Path, format: str, ou
     if opts.log is None:
         opts = replace(opts, log=log)
     detector, ckpt = load_model(model)
+    clear_earlier_export(out, force)
+    refuse_files_in_the_way(out, model_file_names(format, int8_stem(ckpt["variant"])), force)
     with quiet_nncf(bars=progress):  # NNCF's INFO lines (~63 for OpenVINO) say nothing a user needs
         return quantize_detector(detector, ckpt, Path(model), calib, format, out, opts)

@@ -36,20 +36,24 @@ from .calib import CalibrationSet
 from .fold import fold_batchnorm
 
 DEFAULT_LR = 2e-5  # measured on coco_tiny: 2e-4 costs the float model 2-3 AP in 2 epochs, 2e-5 ~0.3
+# The train split's fitted images are kept in memory (decoded once, not every epoch) up to this
+# size: always caching held COCO train2017 at 416 in ~46 GB, decoded before the first step.
+CACHE_MAX_BYTES = 1 << 30
 
 
-def qat_recipe(variant: str, input_size: int | tuple[int, int], *, epochs: int, lr: float, batch: int):
+def qat_recipe(variant: str, input_size: int | tuple[int, int], *, epochs: int, lr: float, batch: int,
+               cache_images: bool = True, threads: int | None = None):
     """A short, gentle fine-tuning recipe: no Mosaic/MixUp, no warm-up, fixed size (S, or (H, W)),
-    no EMA."""
+    no EMA; ``threads`` as ``train.threads`` (torch's and OpenCV's, None: as they are)."""
     from ..config import recipe_from_dict
 
     return recipe_from_dict({
         "model": {"variant": variant, "input_size": input_size, "test_size": input_size},
-        "data": {"workers": 0, "cache_images": True},
+        "data": {"workers": 0, "cache_images": cache_images},
         "aug": {"mosaic_prob": 0.0, "mixup_prob": 0.0},
         "train": {"epochs": epochs, "batch": batch, "basic_lr_per_img": lr / batch, "warmup_epochs": 0,
                   "no_aug_epochs": 0, "ema": False, "eval_interval": epochs, "multiscale_range": 0,
-                  "freeze_stem": True, "bn_reestimate_batches": 0, "amp": False},
+                  "freeze_stem": True, "bn_reestimate_batches": 0, "amp": False, "threads": threads},
     }, source="qat")
 
 
@@ -131,8 +135,13 @@ def _state_copy(model: torch.nn.Module) -> dict:
 def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | None, *, epochs: int = 1,
             lr: float | None = None, batch: int = 8, subset_size: int = 300, keep_float: int = 2,
             work_dir: Path | None = None, progress: bool = True,
-            log: Callable[[str], None] | None = print) -> tuple[Detector, dict]:
+            log: Callable[[str], None] | None = print, preset: str = "mixed",
+            threads: int | None = None) -> tuple[Detector, dict]:
     """Fine-tune ``detector`` under NNCF fake quantization; returns (float folded detector, summary).
+
+    ``preset``: NNCF's, as the exports after it take it (``--preset``: a performance export was
+    fine-tuned under mixed, asymmetric activations). ``threads``: torch's and OpenCV's for the
+    fine-tune (``train.threads``).
 
     ``progress``: the trainer's bars; ``log`` receives the lines (the trainer's too; None: none).
 
@@ -174,7 +183,9 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     ignored = nncf.IgnoredScope(names=scopes.torch_conv_node_names(det, example, float_convs))
     say(f"QAT: NNCF fake quantization on {n} calibration image{'s' if n != 1 else ''}; {_kept_float(keep_float)}"
         + (f": {', '.join(float_convs)}" if float_convs else ""))
-    qmodel = nncf.quantize(det, ds, preset=nncf.QuantizationPreset.MIXED, subset_size=n, ignored_scope=ignored)
+    from .ptq import _nncf_preset
+
+    qmodel = nncf.quantize(det, ds, preset=_nncf_preset(preset), subset_size=n, ignored_scope=ignored)
     frozen = freeze_quantizer_ranges(qmodel)
     say(f"QAT: {frozen} quantizer range parameters held at their calibrated values")
     if work_dir is not None:
@@ -182,7 +193,9 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     # Fine-tuned and scored at the calibration set's size, the exported graph's: a rectangular
     # set (--img-size 416x320) trains on the 416x320 letterbox the graph will see.
     h, w = (int(v) for v in cal.size)
-    recipe = qat_recipe(ckpt["variant"], h if h == w else (h, w), epochs=epochs, lr=lr, batch=batch)
+    cache = len(train.samples) * h * w * 3 <= CACHE_MAX_BYTES
+    recipe = qat_recipe(ckpt["variant"], h if h == w else (h, w), epochs=epochs, lr=lr, batch=batch,
+                        cache_images=cache, threads=threads)
     # In the system temp folder, named for this process (owners.owned_temp_dir): the next run on this
     # host removes one a kill -9 left. quantize passes its staging folder, which its own sweep removes.
     with (owned_temp_dir("yolox_edge_qat_") if work_dir is None
@@ -202,6 +215,7 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
     out.load_state_dict({k: state[k].detach().cpu() for k in template})
     per_epoch = {0: trainer.start_ap, **{int(r["epoch"]): r["AP"] for r in summary.get("rows", []) if "AP" in r}}
     info = {"epochs": epochs, "lr": lr, "batch": batch, "data": str(data), "engine": f"nncf {nncf.__version__}",
+            "preset": preset,
             "kept_epoch": kept, "calibration_images": n, "quantizer_ranges": "frozen at calibration",
             "float_convs": float_convs,  # float while fine-tuning; the NNCF exports keep exactly these
             # the best fake-quantized torch AP (training-time); None without a val split (the trainer's -1.0)
