@@ -197,6 +197,37 @@ def test_epochs_of_the_wrong_type_is_refused_before_any_step(tmp_path) -> None:
     assert not lines and not (tmp_path / "run" / "data").exists()
 
 
+def test_values_out_of_range_and_missing_weights_are_refused_before_any_step(tmp_path, run_cli) -> None:
+    """--set train.batch=0 and --weights nothere.pt were refused by the trainer, after step 1 had
+    written 3 MB of generated data (the README: 'one line naming the key, before any work')."""
+    for args, said in ((["--set", "train.batch=0"], "train.batch"), (["--weights", tmp_path / "nothere.pt"],
+                                                                      "nothere.pt")):
+        code, out, err = run_cli("pipeline", "--out", tmp_path / "run", *args)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and said in err, err
+        assert "[1/" not in out and not (tmp_path / "run").exists(), out
+
+
+def test_a_data_folder_the_pipeline_did_not_make_is_refused_untouched(tmp_path) -> None:
+    """`pipeline --out .` in a project whose data/ holds the user's own data.yaml: step 1 wrote the
+    generated set over it. A data/ the pipeline generated (a resumed or repeated run) is its own."""
+    from yolox_edge.data.synthetic import make_shapes_dataset
+    from yolox_edge.errors import UserError
+    from yolox_edge.pipeline import refuse_foreign_data, run_pipeline
+
+    mine = tmp_path / "project" / "data"
+    mine.mkdir(parents=True)
+    (mine / "data.yaml").write_text("format: yolo  # my own spec\n")
+    lines: list[str] = []
+    with pytest.raises(UserError, match=re.escape(f"{mine}: holds files the pipeline did not make")) as e:
+        run_pipeline(out=tmp_path / "project", progress=False, log=lines.append)
+    assert f"--data {mine / 'data.yaml'}" in str(e.value) and not lines
+    assert (mine / "data.yaml").read_text() == "format: yolo  # my own spec\n" and len(list(mine.iterdir())) == 1
+    ours = tmp_path / "run" / "data"
+    make_shapes_dataset(ours, n_train=2, n_val=1, size=(32, 32))
+    refuse_foreign_data(ours)  # no error
+    refuse_foreign_data(tmp_path / "empty")  # nor for a folder not there
+
+
 @pytest.fixture
 def at_the_quantize_step(tmp_path, monkeypatch):
     """run_pipeline with every step before INT8 faked; quantize_checkpoint records its options and

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from .thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
-from .errors import UserError, flag_value, format_size, require_out_folder
+from .errors import OUT, UserError, flag_value, format_size, require_file, require_out_folder
 from .progress import deprecated_keywords, line_sink
 
 # The pipeline's calls, not the helpers imported here (UserError, format_size, line_sink, ...).
@@ -41,6 +41,23 @@ def default_recipe(*, generated_data: bool) -> dict:
     if generated_data:
         rec["data"]["repeat"] = 4
     return rec
+
+
+def refuse_foreign_data(folder: Path) -> None:
+    """UserError when ``folder`` (where the pipeline writes its generated data) holds files it did
+    not make: ``pipeline --out .`` in a project replaced the user's own data/data.yaml."""
+    from .data.synthetic import GENERATED_MARK
+
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    spec = folder / "data.yaml"
+    try:
+        ours = spec.is_file() and spec.read_text(encoding="utf-8", errors="replace").startswith(GENERATED_MARK)
+    except OSError:
+        ours = False
+    if not ours:
+        raise UserError(f"{folder}: holds files the pipeline did not make, and its generated dataset goes there; "
+                        f"choose another {OUT}, or move them away (to train on them, pass --data {spec})")
 
 
 def default_recipe_note(*, weights: str | Path | None, recipe: str | Path | None, resume: bool = False) -> str | None:
@@ -121,8 +138,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     """
     from .bench import run_bench
     from .bundle.package import package_bundle
-    from .config import (apply_flag, apply_overrides, check_img_size, input_size_overrides, load_recipe,
-                         recipe_from_dict, split_machine_items)
+    from .config import (apply_flag, apply_overrides, check_img_size, check_recipe, input_size_overrides,
+                         load_recipe, recipe_from_dict, split_machine_items)
     from .data.spec import load_spec, read_split
     from .fileio import atomic_write_bytes, mib
     from .engine.evaluator import evaluate, evaluation_record, per_class_lines
@@ -152,6 +169,11 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     apply_overrides(rec, sets + list(overrides or []))
     if epochs is not None:
         apply_flag(rec, "train.epochs", epochs, "--epochs", "epochs")
+    check_recipe(rec)  # a value out of range (--set train.batch=0): the trainer said so after step 1 wrote the data
+    if weights is not None and not resume:
+        require_file(weights, "weights")
+    if generated:
+        refuse_foreign_data(out / "data")
     out.mkdir(parents=True, exist_ok=True)
     say = line_sink(log)
     step = _Steps(7 if int8 else 6, say)
