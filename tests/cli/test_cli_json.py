@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -187,3 +188,32 @@ def test_json_naming_a_file_the_command_uses_is_refused_and_left_alone(run_cli, 
         assert code == 2 and "--json names a file of the data spec" in err, (args, err)
     assert {p: p.read_bytes() for p in before} == before
     assert not (tmp_path / "new_calib").exists() and not (tmp_path / "c2").exists()
+
+
+def test_report_log_and_picture_files_naming_an_input_are_refused_and_left_alone(run_cli, small, tmp_path) -> None:
+    """bench --plot over the --image photo, convert --log over the calibration manifest or the new
+    checkpoint, demo --save over the input photo: each replaced the file and exited 0."""
+    import shutil
+
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.full((40, 60, 3), 90, np.uint8))
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    (calib / "manifest.json").write_text('{"manifest": 1}')
+    ckpt = shutil.copy(small / "m.pt", tmp_path / "m.pt")
+    before = {p: p.read_bytes() for p in (photo, calib / "manifest.json", Path(ckpt))}
+    cases = [
+        (["bench", ckpt, "--image", photo, "--runs", "1", "--plot", photo], "--plot", ""),
+        (["convert", ckpt, "--to", "nano_hswish", "--calib", calib, "--out", tmp_path / "c.pt",
+          "--log", calib / "manifest.json"], "--log", f"(that of {calib})"),
+        (["convert", ckpt, "--to", "nano_hswish", "--calib", calib, "--out", tmp_path / "same.json",
+          "--log", tmp_path / "same.json"], "--log", ""),
+        (["demo", "--image", photo, "--save", photo], "--save", ""),
+    ]
+    for args, flag, named in cases:
+        code, _out, err = run_cli(*args)
+        assert code == 2 and len(err.strip().splitlines()) == 1, (args, err)
+        assert f"{flag} names a file this command uses" in err and named in err, (args, err)
+    code, _out, err = run_cli("demo", "--image", photo, "--save", tmp_path / "x.txt")
+    assert code == 2 and "--save takes an image file name OpenCV can write" in err and "Traceback" not in err, err
+    assert {p: p.read_bytes() for p in before} == before and not (tmp_path / "same.json").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import UserError
 from . import PRECISION_HINTS, add_no_progress
 from .argtypes import file_named, img_size, int_list, non_negative, positive, positive_float
-from .jsonout import add_json_option, check_json_target, report_stream, write_json
+from .jsonout import add_json_option, check_json_target, refuse_own_file, report_stream, write_json
 
 
 PLOT_FORMATS = (".png", ".jpg", ".svg", ".pdf")  # matplotlib writes each; the file's suffix picks it
@@ -89,9 +89,12 @@ def run(args) -> int:
     if args.plot_out and Path(args.plot_out).suffix.lower() not in PLOT_FORMATS:
         raise UserError(f"--plot {args.plot_out}: name the chart {', '.join('NAME' + s for s in PLOT_FORMATS)}")
     check_json_target(args, reads=(*args.artifacts, args.baseline, args.image), data=args.data)
-    for what, path in (("CSV", args.csv_out), ("table", args.md_out),
-                       ("plot", args.plot_out)):
+    for what, flag, path in (("CSV", "--csv", args.csv_out), ("table", "--md", args.md_out),
+                             ("plot", "--plot", args.plot_out)):
         if path:  # results are written at the end: refuse a bad path before minutes of timing
+            # an input under a report's name (--plot dog.png --image dog.png): replaced, rc 0
+            refuse_own_file(path, (*args.artifacts, args.baseline, args.image, args.data), flag=flag,
+                            what=f"the {what}")
             require_writable(path, what)
     check_core_choice(args.cpus, args.powersave)  # before the note below, which would be moot
     cpus = args.cpus

@@ -76,6 +76,10 @@ def _convert(args) -> int:
     # Written after minutes of fitting: a --log that cannot take it fails now (convert_checkpoint
     # checks --out itself before fitting).
     if args.log:
+        from .jsonout import refuse_own_file
+
+        # the calibration manifest or the new checkpoint under the log's name: rc 0, and it was gone
+        refuse_own_file(args.log, (args.model, args.calib, args.out), flag="--log", what="the log")
         require_writable(args.log, "log")
     res = convert_checkpoint(args.model, to=args.to, calib=args.calib, out=args.out, force=args.force,
                              granularity=args.granularity, steps=args.steps, lr=args.lr, batch=args.batch,

@@ -7,6 +7,7 @@ checkpoint: nothing is downloaded.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from ..errors import UserError
 from ..progress import counted
@@ -36,6 +37,7 @@ def run(args) -> int:
     from ..runtime.torch_backend import TorchBackend
     from ..visualize import draw_detections, write_image
 
+    _check_save(args.save, reads=(args.image, args.weights))
     torch.manual_seed(0)
     if args.weights:
         pred = load_predictor(args.weights, conf=args.conf)
@@ -68,3 +70,18 @@ def run(args) -> int:
     write_image(args.save, draw_detections(img, det, names=pred.class_names))
     print(f"annotated image: {args.save}")
     return 0
+
+
+def _check_save(path: str, reads) -> None:
+    """UserError, before any work, when ``--save`` cannot take the annotated picture: a suffix
+    OpenCV writes no image for (``--save x.txt`` ended in a cv2.error traceback), or a file the
+    command reads (``--save`` on the input photo replaced it)."""
+    import cv2
+
+    from .jsonout import refuse_own_file
+
+    suffix = Path(path).suffix or ".jpg"
+    if not cv2.haveImageWriter(f"x{suffix}"):
+        raise UserError(f"{path}: --save takes an image file name OpenCV can write (.jpg, .png, .bmp, .webp, ...), "
+                        f"not {suffix}")
+    refuse_own_file(path, reads, flag="--save", what="the annotated picture")

@@ -64,16 +64,18 @@ def own_files(path: str | Path) -> list[Path]:
     return [p]
 
 
-def refuse_own_file(target: str | Path, reads: Iterable[str | Path | None], flag: str = "--json") -> None:
+def refuse_own_file(target: str | Path, reads: Iterable[str | Path | None], flag: str = "--json",
+                    what: str = "the JSON") -> None:
     """UserError when ``target`` is one of the files the inputs ``reads`` stand for (``own_files``):
     `info EXPORT --json EXPORT/metadata.json` or `bench-compare A.json B.json --json B.json` replaced
-    the export's metadata or the run being compared, and exited 0."""
+    the export's metadata or the run being compared, and exited 0 (``bench --plot IMAGE``, ``convert
+    --log`` on the calibration manifest, ``demo --save IMAGE`` as well: ``what`` names what is written)."""
     here = Path(target).resolve()
     for given in filter(None, reads):
         for f in own_files(given):
             if f.resolve() == here:
                 part = "" if f == Path(given) else f" (that of {given})"
-                raise UserError(f"{target}: {flag} names a file this command uses{part}; writing the JSON there "
+                raise UserError(f"{target}: {flag} names a file this command uses{part}; writing {what} there "
                                 "would replace it: choose another file name")
 
 
