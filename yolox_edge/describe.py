@@ -26,7 +26,10 @@ def _checkpoint(path: Path) -> dict:
     if missing:
         raise UserError(f"{path}: checkpoint lacks {', '.join(missing)}; the file is damaged or was edited")
     names = list(ckpt["class_names"])
-    size = (ckpt.get("preprocess") or {}).get("input_size")  # absent: every command would refuse it too
+    from .engine.checkpoint import check_checkpoint_input_size
+
+    check_checkpoint_input_size(ckpt, (8, 16, 32), path)  # every variant's strides (models/detector.py)
+    size = (ckpt.get("preprocess") or {}).get("input_size")
     state = ckpt.get("train_state") or {}
     planned = ((ckpt.get("recipe") or {}).get("train") or {}).get("epochs")
     return {"kind": "checkpoint", "path": str(path), "variant": ckpt["variant"], "class_names": names,

@@ -167,6 +167,32 @@ def test_an_edited_category_ids_is_refused_on_load(tmp_path) -> None:
         load_model(path)
 
 
+@pytest.mark.parametrize("edit", [lambda c: c.pop("preprocess"), lambda c: c["preprocess"].update(input_size="abc"),
+                                  lambda c: c["preprocess"].update(input_size=[0, 0]),
+                                  lambda c: c["preprocess"].update(input_size=[65, 65]),
+                                  lambda c: c["preprocess"].pop("input_size")],
+                         ids=["no-preprocess", "text", "zero", "off-grid", "no-size"])
+def test_an_edited_input_size_is_refused_in_one_line_by_each_command(tmp_path, run_cli, edit) -> None:
+    """A checkpoint without preprocess, or with an input size that is none, was a KeyError,
+    TypeError or ValueError traceback in predict, export and info, a torch RuntimeError at 65x65."""
+    import cv2
+    import numpy as np
+
+    path = save_checkpoint(tmp_path / "m.pt", create_model("test", num_classes=2).eval(), class_names=["a", "b"],
+                           preprocess=PreprocessConfig(input_size=(64, 64)))
+    ckpt = load_checkpoint(path)
+    edit(ckpt)
+    torch.save(ckpt, path)
+    with pytest.raises(UserError, match=r"m\.pt: preprocess\.input_size .* is no input size of this model"):
+        load_model(path)
+    cv2.imwrite(str(tmp_path / "img.png"), np.full((40, 60, 3), 90, np.uint8))
+    for args in (["predict", path, tmp_path / "img.png"], ["export", path, "--format", "onnx", "--out", tmp_path / "e"],
+                 ["info", path]):
+        code, _, err = run_cli(*args)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "the file is damaged or was edited" in err, (
+            args, err)
+
+
 def test_a_saved_checkpoint_and_its_name_are_on_disk(tmp_path, fsync_log) -> None:
     """The checkpoint's bytes are flushed before its rename and its folder after: a power loss
     once save_checkpoint returned keeps this last.pt. The folder was not flushed, so the rename

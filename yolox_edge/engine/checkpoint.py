@@ -93,6 +93,20 @@ def checkpoint_category_ids(ckpt: dict, path: str | Path = "checkpoint") -> list
     return [int(i) for i in ids]
 
 
+def check_checkpoint_input_size(ckpt: dict, strides, path: str | Path = "checkpoint") -> None:
+    """UserError unless ``preprocess.input_size`` is [H, W] (or S), each a positive multiple of the
+    largest stride: missing or edited, it was a KeyError or TypeError traceback in predict and
+    export, a torch RuntimeError at 65x65."""
+    from ..errors import check_input_size
+
+    size = ckpt.get("preprocess", {}).get("input_size") if isinstance(ckpt.get("preprocess"), dict) else None
+    try:
+        check_input_size(tuple(size) if isinstance(size, list) else size, strides)
+    except UserError:
+        raise UserError(f"{path}: preprocess.input_size {size!r} is no input size of this model (a positive multiple "
+                        f"of {max(strides)} a side); the file is damaged or was edited") from None
+
+
 def build_from_checkpoint(ckpt: dict, *, path: str | Path = "checkpoint", use_ema: bool = True) -> Detector:
     """Instantiate the checkpoint's variant and load its (EMA, when present) weights."""
     missing = [k for k in ("variant", "class_names", "model") if k not in ckpt]
@@ -111,6 +125,7 @@ def build_from_checkpoint(ckpt: dict, *, path: str | Path = "checkpoint", use_em
         raise UserError(f"{path}: weights do not fit variant {ckpt['variant']!r} with "
                         f"{len(ckpt['class_names'])} classes ({problem}); the file is damaged or was edited")
     model.load_state_dict(state)
+    check_checkpoint_input_size(ckpt, model.strides, path)
     return model.eval()
 
 
