@@ -38,6 +38,20 @@ FORCE = in_python("--force", "force=True")  # "... or pass {FORCE} to replace it
 OUT = in_python("--out", "out=")  # "... choose another {OUT}": every writing call names it out=
 
 
+def require_utf8_path(path: str | Path, what: str) -> None:
+    """UserError when ``path`` holds bytes that are not UTF-8 (a file name from another system's
+    encoding): onnx, onnxruntime, OpenVINO and ncnn take paths as UTF-8 strings, and such a path
+    was a TypeError traceback (or 'the file is damaged') from inside them."""
+    import os
+
+    try:
+        os.fsencode(str(path)).decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{os.fsencode(str(path)).decode('utf-8', 'backslashreplace')}: the {what}'s path has bytes "
+                        "that are not UTF-8, which onnx, OpenVINO and ncnn cannot open; rename it (or a folder "
+                        "above it) in UTF-8") from None
+
+
 def require_file(path: str | Path, what: str = "file") -> Path:
     """Return ``path`` as a Path, or raise UserError if it is not an existing file."""
     p = Path(path)

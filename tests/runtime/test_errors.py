@@ -131,3 +131,37 @@ def test_a_preprocessing_no_runtime_honours_is_refused_by_every_loader(tiny_expo
             zf.writestr(n, d)
     with pytest.raises(UserError, match=re.escape(f"{tmp_path / 'edited.zip'}!/metadata.json preprocess.{key}")):
         load_predictor(tmp_path / "edited.zip")
+
+
+def test_paths_that_are_not_utf8_are_one_line_where_a_native_library_opens_them(tiny_ckpt, tiny_exports, tmp_path,
+                                                                                run_cli) -> None:
+    """An --out or export folder named in another encoding (b'\\xff'): onnx/OpenVINO/ncnn take UTF-8
+    strings, and export was a TypeError traceback dumping every weight, predict on ncnn the same,
+    and on ONNX 'the file is damaged, re-export it'."""
+    import os
+
+    odd = os.fsdecode(b"e_\xff")
+    for fmt in ("onnx", "openvino"):
+        _one_line_error(*run_cli("export", tiny_ckpt, "--format", fmt, "--out", tmp_path / odd)[::2],
+                        "path has bytes that are not UTF-8", "e_\\xff")
+        assert not (tmp_path / odd).exists()
+    img = tmp_path / "img.png"
+    cv2.imwrite(str(img), np.full((40, 50, 3), 90, np.uint8))
+    for fmt in ("onnx", "ncnn"):
+        moved = shutil.copytree(tiny_exports[fmt], tmp_path / os.fsdecode(b"m_\xff") / fmt)
+        _one_line_error(*run_cli("predict", moved, img)[::2], "path has bytes that are not UTF-8")
+
+
+def test_an_image_named_in_another_encoding_prints_under_a_strict_utf8_stdout(tiny_ckpt, tmp_path) -> None:
+    """predict on 'bad\\xffname.jpg' with stdout in strict UTF-8 (PYTHONIOENCODING=utf-8): a
+    UnicodeEncodeError traceback after the prediction; the name is now printed as the bytes it is."""
+    import os
+    import subprocess
+    import sys
+
+    img = tmp_path / os.fsdecode(b"bad\xffname.png")
+    img.write_bytes(cv2.imencode(".png", np.full((40, 50, 3), 90, np.uint8))[1].tobytes())  # cv2.imwrite crashes on it
+    res = subprocess.run([sys.executable, "-m", "yolox_edge", "predict", str(tiny_ckpt), str(img)],
+                         capture_output=True, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    assert res.returncode == 0 and b"Traceback" not in res.stderr, res.stderr.decode(errors="replace")
+    assert b"bad\xffname.png" in res.stdout

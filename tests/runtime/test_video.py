@@ -149,6 +149,21 @@ def test_bad_videos_name_the_file(tiny_ckpt, tmp_path) -> None:
     assert is_video("a/B.MOV") and is_video("x.mkv") and not is_video("x.jpg")
 
 
+def test_a_video_named_in_another_encoding_is_one_line_not_a_crash(tmp_path) -> None:
+    """OpenCV's VideoCapture and VideoWriter crash the process (SIGSEGV) on a path whose bytes
+    are not UTF-8; such a name is refused first, reading and writing."""
+    import os
+
+    from yolox_edge.runtime.video import AtomicVideoWriter
+
+    odd = tmp_path / os.fsdecode(b"v\xff.mp4")
+    odd.write_bytes(b"not a video " * 50)
+    with pytest.raises(UserError, match="video's path has bytes that are not UTF-8"):
+        open_video(odd)
+    with pytest.raises(UserError, match="annotated video's path has bytes that are not UTF-8"):
+        AtomicVideoWriter(tmp_path / os.fsdecode(b"out\xff.mp4"), 25.0, (64, 48))
+
+
 def test_a_damaged_video_is_one_line_without_ffmpegs_own(tiny_ckpt, tmp_path) -> None:
     """OpenCV's FFmpeg printed '[mov,mp4,...] moov atom not found' above our line; the CLI
     silences it (a fresh process: FFmpeg reads its log level once per process)."""

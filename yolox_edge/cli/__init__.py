@@ -98,7 +98,9 @@ def _main(argv: list[str] | None) -> int:
     # Redirected to a log file, stdout is block-buffered: quantize's step lines showed up minutes
     # after the progress bars (stderr) that followed them. A line at a time keeps the log in order.
     if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(line_buffering=True)
+        # surrogateescape: a file name in another encoding ('bad\\xffname.jpg') is printed as the bytes
+        # it is, as ls prints it; strict UTF-8 (PYTHONIOENCODING=utf-8) stopped predict with a traceback
+        sys.stdout.reconfigure(line_buffering=True, errors="surrogateescape")
     # OpenCV's FFmpeg prints its own line ('moov atom not found', 'Connection refused') above
     # ours, which says which file or stream and what to do. It reads this once per process, so
     # the CLI sets it and the library leaves it to the caller; a value set outside is kept

@@ -13,7 +13,8 @@ from ..engine.checkpoint import checkpoint_category_ids, load_model
 from ..fileio import missing_folders, remove_empty_folders, replace_durably, sha256_file
 from ..owners import owner_tag, sweep_dead_folders
 from ..progress import deprecated_keywords, renamed
-from ..errors import FORCE, OUT, BadArgument, UserError, check_input_size, flag_value, in_python, input_hw, require_out_folder
+from ..errors import (FORCE, OUT, BadArgument, UserError, check_input_size, flag_value, in_python, input_hw,
+                      require_out_folder, require_utf8_path)
 from ..models import Detector, variant_counts
 from .metadata import METADATA_FILE, build_metadata, output_specs, write_metadata
 from .wrapper import DeployModel, num_anchors
@@ -237,6 +238,7 @@ def export_detector(detector: Detector, *, format: str, out: str | Path, class_n
     # A real-looking input range keeps tracing-time checks meaningful (0..255, like preprocess).
     example = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 255
     stem = f"yolox_{variant}"
+    require_utf8_path(out, f"{OUT} folder")
     names = model_file_names(fmt, stem)
     refuse_files_in_the_way(out, names, replace_export)
     made = missing_folders(out)  # taken away again if this run stops before the files are in

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from ..errors import FORCE, OUT, UserError, check_input_size, in_python, input_hw, require_out_folder
+from ..errors import FORCE, OUT, UserError, check_input_size, in_python, input_hw, require_out_folder, require_utf8_path
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, output_plan
 from ..progress import deprecated_keywords, line_sink, renamed
 from ..threads import busy_cpu_line, busy_watch, check_threads, cpu_load_since, cpu_threads, torch_thread_count
@@ -99,6 +99,7 @@ def run_quantize(model: str | Path, *, calib: str | Path, formats: str | list[st
 
         read_split_for(data, "train", len(ckpt["class_names"]), QAT_DATA_ADVICE)
     cal = load_calibration_set(calib, img_size=tuple(ckpt["preprocess"]["input_size"]))
+    require_utf8_path(out, f"{OUT} folder")  # the INT8 graphs are written by onnx, OpenVINO and ncnn
     _refuse_earlier(formats, out, force, ckpt["variant"])
     h, w = cal.size  # written width x height, as --img-size takes it and calibrate prints it
     say(f"calibration set: {len(cal)} image{'s' if len(cal) != 1 else ''} {w}x{h} (sha256 {cal.sha256[:12]}...)")

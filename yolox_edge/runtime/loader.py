@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ..errors import UserError, flag_value
+from ..errors import UserError, flag_value, require_utf8_path
 from ..progress import deprecated_keywords, renamed
 from ..threads import check_threads
 from .base import Backend, ModelInfo
@@ -97,6 +97,8 @@ def open_model(path: str | Path, *, threads: int | None = None, **options) -> tu
     p = Path(path)
     if not p.exists():
         raise UserError(f"{p}: model not found; pass a checkpoint (.pt) or an exported artifact")
+    if p.is_dir() or p.suffix.lower() in (".onnx", ".xml", ".param", ".bin", ".json"):
+        require_utf8_path(p, "model")  # torch and the bundle reader open it through Python: any name is fine
     if p.is_dir():
         return _open_exported(p, threads, **options)
     opener = OPENERS.get(p.suffix.lower())

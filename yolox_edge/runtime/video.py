@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
-from ..errors import UserError, in_python, require_file
+from ..errors import UserError, in_python, require_file, require_utf8_path
 from ..postprocess import Detections
 
 SAVE_DIR = in_python("--save-dir", "save_to=None")  # what writes the annotated video, in both spellings
@@ -62,6 +62,7 @@ def open_video(path: str | Path) -> tuple["cv2.VideoCapture", VideoInfo]:
     import cv2
 
     p = require_file(path, "video")
+    require_utf8_path(p, "video")  # OpenCV's VideoCapture crashed the process (SIGSEGV) on such a name
     cap = cv2.VideoCapture(str(p))
     if not cap.isOpened():
         raise UserError(f"{p}: cannot be read as a video (OpenCV's FFmpeg could not open it); "
@@ -104,6 +105,7 @@ class AtomicVideoWriter:
         from ..fileio import new_file_mode, temp_beside
 
         self.path, self.size_wh, self.replace = path, size_wh, replace
+        require_utf8_path(path, "annotated video")  # OpenCV's VideoWriter takes UTF-8 names only
         # The temp keeps the .mp4 suffix: OpenCV picks the container by it.
         fd, tmp = temp_beside(path, "annotated video", suffix=".tmp.mp4")
         os.fchmod(fd, new_file_mode(path))  # mkstemp makes 0600; the result is an ordinary file
