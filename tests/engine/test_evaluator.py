@@ -430,6 +430,22 @@ def test_eval_equals_official_ap_on_coco_tiny(refdata, nano_coco_ckpt, run_cli, 
     assert out.splitlines()[3].split()[0] == worst["class"].split()[0], out
 
 
+def test_eval_save_dir_inside_the_datas_images_is_refused_before_any_work(tmp_path, run_cli) -> None:
+    """--save-dir data/imgs wrote 00001_*.jpg beside the val images: they became background images
+    of the split (data check counted them, every later AP with them)."""
+    from yolox_edge.engine import save_checkpoint
+    from yolox_edge.models import create_model
+
+    spec = write_synthetic_coco(tmp_path / "data")
+    ckpt = save_checkpoint(tmp_path / "m.pt", create_model("test", num_classes=2), class_names=["cat1", "cat3"])
+    before = sorted(p.name for p in (tmp_path / "data" / "imgs").iterdir())
+    for target in (tmp_path / "data" / "imgs", tmp_path / "data" / "imgs" / "drawn"):
+        code, _, err = run_cli("eval", ckpt, "--data", spec, "--save-dir", target)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert f"{target}: --save-dir (save_dir= in Python) lies in" in err and "a folder of the data spec" in err, err
+    assert sorted(p.name for p in (tmp_path / "data" / "imgs").iterdir()) == before
+
+
 def test_eval_save_dir_draws_labels_and_boxes(tmp_path, run_cli) -> None:
     """Each val image written in split order, its labelled boxes drawn white (the synthetic
     images are flat grey, so a white pixel on a label's corner is the drawing); AP unchanged."""

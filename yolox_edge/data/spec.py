@@ -75,6 +75,24 @@ def refuse_data_file(target: str | Path, data: str | Path, flag: str) -> None:
                             "would replace them: choose another file name")
 
 
+def refuse_data_folder(target: str | Path, data: str | Path, flag: str) -> None:
+    """UserError when the folder ``target`` is, or lies inside, a folder of the data spec's (a
+    split's images or labels): pictures written there became images of the split (eval --save-dir
+    into images/val added background images to every later evaluation). A ``data`` that is no
+    readable spec names no such folder: nothing is refused."""
+    try:
+        spec = load_spec(data)
+        own = [p for name in spec.splits for p in spec.split_paths(name).values() if p is not None]
+    except (UserError, OSError, ValueError, TypeError, AttributeError):
+        return
+    here = Path(target).resolve()
+    for p in own:
+        folder = Path(p).resolve()
+        if folder.is_dir() and here.is_relative_to(folder):
+            raise UserError(f"{target}: {flag} lies in {p}, a folder of the data spec {data}; files written there "
+                            "would become part of the dataset: choose a folder outside it")
+
+
 READERS: dict[str, Callable[["DataSpec", str], Split]] = {}
 
 

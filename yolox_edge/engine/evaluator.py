@@ -13,7 +13,7 @@ import numpy as np
 
 from ..data.preprocess import read_image
 from ..data.sample import Sample
-from ..data.spec import Split, read_split, refuse_data_file
+from ..data.spec import Split, read_split, refuse_data_file, refuse_data_folder
 from ..errors import UserError, in_python
 from ..fileio import StagedFiles, atomic_write_bytes, require_writable
 from ..postprocess import Detections
@@ -415,6 +415,8 @@ def evaluate_model(model: str | Path, *, data: str | Path, split: str = "val",
     for target, flag in ((coco_results, "--coco-results"), (coco_gt, "--coco-gt")):
         if target is not None:
             refuse_data_file(Path(target), data, flag)
+    if save_dir is not None:
+        refuse_data_folder(save_dir, data, in_python("--save-dir", "save_dir="))
     pred = load_predictor(model, threads=threads, precision_hint=precision_hint, img_size=img_size)
     require_same_class_count(pred, split_data, str(model), str(data))
     hooks = []
