@@ -534,6 +534,24 @@ def test_a_malformed_bench_json_is_one_line(tmp_path: Path, rows: list) -> None:
     assert not (tmp_path / "o.zip").exists()
 
 
+def test_a_bench_of_another_model_run_elsewhere_is_not_put_on_the_card(tmp_path: Path) -> None:
+    """A bench JSON of one artifact is taken for this export when run from another folder (paths
+    differ); a bench of a torch checkpoint went onto an ONNX bundle's card as its latency."""
+    exp = fake_export(tmp_path / "e", fmt="onnx")
+    meta = json.loads((exp / "metadata.json").read_text())
+    bench = tmp_path / "bench.json"
+    row = {"artifact": "elsewhere/onnx", "baseline": False, "threads": 1, "backend": "onnxruntime",
+           "precision": meta["precision"], "input_size": meta["input_size"],
+           "latency_ms": {"model": {"p50": 5.0}, "e2e": {"p50": 6.0}}}
+    bench.write_text(json.dumps({"machine": {"cpu": "c"}, "rows": [row]}))
+    rep = package_bundle(exp, target="onnx", out=tmp_path / "o.zip", bench_json=bench)  # the same model: taken
+    assert rep["latency"]["threads"]["1"]["model_p50_ms"] == 5.0
+    bench.write_text(json.dumps({"machine": {"cpu": "c"}, "rows": [dict(row, artifact="m.pt", backend="torch")]}))
+    with pytest.raises(UserError, match=r"bench\.json: times m\.pt \(torch fp32 at .*\), not .* \(onnxruntime"):
+        package_bundle(exp, target="onnx", out=tmp_path / "p.zip", bench_json=bench)
+    assert not (tmp_path / "p.zip").exists()
+
+
 def test_nan_never_reaches_the_apps_metadata(bundle: Path, tmp_path: Path) -> None:
     # Python's json writes and reads NaN; the app's strict JSON reader refuses the whole file.
     exp = fake_export(tmp_path / "e", fmt="onnx")

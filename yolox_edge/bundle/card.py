@@ -136,8 +136,13 @@ def _check_same_model(p: Path, res: dict, meta: dict, folder: Path | None) -> No
             raise UserError(f"{p}: measures {res['model']}, not the export in {folder}; {fix}")
 
 
-def latency_from_json(path: str | Path, artifact: str | Path) -> dict:
-    """Median latencies of ``artifact`` from ``yolox-edge bench --json`` (schema yolox_edge.bench/1)."""
+RUNTIME_OF_FORMAT = {"onnx": "onnxruntime", "openvino": "openvino", "ncnn": "ncnn"}
+
+
+def latency_from_json(path: str | Path, artifact: str | Path, meta: dict | None = None) -> dict:
+    """Median latencies of ``artifact`` from ``yolox-edge bench --json`` (schema yolox_edge.bench/1).
+    A bench of one artifact run from another folder (its path not this one's) is taken when it
+    times what ``meta`` (the export's metadata) describes: runtime, precision, input size."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{p}: not found; write it with 'yolox-edge bench ARTIFACT --json FILE.json'")
@@ -154,6 +159,13 @@ def latency_from_json(path: str | Path, artifact: str | Path) -> dict:
     mine = [r for r in rows if Path(str(r.get("artifact", ""))).resolve() in (want, want.parent)]
     if not mine and len({r.get("artifact") for r in rows}) == 1:
         mine = rows  # a bench of this one artifact, run from another folder
+        r = rows[0]
+        if meta is not None and r.get("backend") is not None:  # a torch checkpoint's went onto an ONNX card
+            got = (r.get("backend"), str(r.get("precision", "")).split(" ")[0], list(r.get("input_size") or []))
+            want_row = (RUNTIME_OF_FORMAT.get(meta.get("format")), meta.get("precision"), list(meta.get("input_size") or []))
+            if got != want_row:
+                raise UserError(f"{p}: times {r.get('artifact')} ({got[0]} {got[1]} at {got[2]}), not {artifact} "
+                                f"({want_row[0]} {want_row[1]} at {want_row[2]}); bench this artifact and pass that JSON")
     if not mine:
         raise UserError(f"{p}: has no rows for {artifact}; bench this artifact and pass that JSON")
     out: dict = {"machine": cpu, "threads": {}}

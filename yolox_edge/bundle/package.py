@@ -120,7 +120,7 @@ def package_bundle(model: str | Path, *, target: str, out: str | Path, conf: flo
         raise UserError(f"{artifact}: metadata model_file {meta['model_file']} is not a listed {target} model; re-export")
 
     evaluation = evaluation_from_json(eval_json, meta, src) if eval_json else meta.get("evaluation")
-    latency = latency_from_json(bench_json, artifact) if bench_json else None
+    latency = latency_from_json(bench_json, artifact, meta) if bench_json else None
     meta["postprocess"] = {"conf": conf, "nms": nms, "max_det": max_det, "agnostic": False}
     meta["bundle"] = {"schema_version": BUNDLE_SCHEMA, "target": target, "labels": LABELS, "card": CARD,
                       "evaluation": evaluation, "latency": latency}
