@@ -249,6 +249,15 @@ def test_truncated_zip_fails_verify(bundle: Path, tmp_path: Path, run_cli) -> No
         assert code == 2 and len(err.strip().splitlines()) == 1 and "truncated or damaged" in err, err
 
 
+def test_a_file_that_is_no_zip_is_named_as_such_not_as_a_damaged_bundle(tmp_path: Path, run_cli) -> None:
+    """verify dog.jpg said 'truncated or damaged; download it again or rebuild it'."""
+    photo = tmp_path / "dog.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 100)
+    code, _, err = run_cli("verify", photo)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "dog.jpg: not a zip file, so not a bundle; give the .zip file 'yolox-edge package' wrote" in err, err
+
+
 def test_size_and_entry_bounds(bundle: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(safezip, "MAX_ENTRY_BYTES", 1000)
     with pytest.raises(UserError, match="over the 1000 byte limit"):

@@ -460,6 +460,12 @@ def test_folder_that_is_not_a_set_says_what_it_is(calib_images, tmp_path):
         load_calibration_set(run)
     with pytest.raises(UserError, match=f"a folder of images, not a calibration set.*--data {calib_images}"):
         load_calibration_set(calib_images)
+    # an image or a data spec given as --calib: 'not valid JSON; rebuild the calibration set'
+    photo = next(calib_images.iterdir())
+    (tmp_path / "data.yaml").write_text("format: yolo\n")
+    for wrong in (photo, tmp_path / "data.yaml"):
+        with pytest.raises(UserError, match=f"{wrong}: a file, not a calibration set; give the folder"):
+            load_calibration_set(wrong)
 
 
 def _voc_spec(root, calib_images, stems):

@@ -70,6 +70,13 @@ def _open_zip(bundle: Path) -> zipfile.ZipFile:
     if bundle.stat().st_size > MAX_BUNDLE_BYTES:
         raise UserError(f"{bundle}: {bundle.stat().st_size} bytes is over the {MAX_BUNDLE_BYTES} byte bundle limit")
     try:
+        with open(bundle, "rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        raise UserError(f"{bundle}: cannot be read ({e.strerror or e})") from None
+    if not head.startswith(b"PK"):  # an image or a model given for the bundle: 'download it again' misled
+        raise UserError(f"{bundle}: not a zip file, so not a bundle; give the .zip file 'yolox-edge package' wrote")
+    try:
         return zipfile.ZipFile(bundle)
     except _ZIP_ERRORS as e:
         raise _damaged(bundle, f"not a readable zip, truncated or damaged ({e})") from None

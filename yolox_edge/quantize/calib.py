@@ -415,9 +415,12 @@ def _manifest_path(d: Path) -> Path:
     if d.suffix.lower() == ".npy" and (d.is_file() or d.name == ARRAY_NAME and (d.parent / MANIFEST_NAME).is_file()):
         d = d.parent
     mpath = d / MANIFEST_NAME if d.is_dir() else d
+    build = "build one with 'yolox-edge calibrate --data SPEC|DIR --img-size S --out DIR'"
+    if mpath.is_file() and mpath.suffix.lower() != ".json":  # an image or a data.yaml: 'not valid JSON; rebuild'
+        raise UserError(f"{d}: a file, not a calibration set; give the folder 'yolox-edge calibrate' made (its "
+                        f"{MANIFEST_NAME} and {ARRAY_NAME}), or {build}")
     if mpath.is_file():
         return mpath
-    build = "build one with 'yolox-edge calibrate --data SPEC|DIR --img-size S --out DIR'"
     if d.is_dir() and run_checkpoint(d) is not None:
         raise UserError(f"{d}: a training run folder, not a calibration set (no {MANIFEST_NAME}); {build}")
     if d.is_dir() and list_images(d):
