@@ -109,6 +109,8 @@ def test_spec_yaml_error_says_where(tmp_path) -> None:
 def test_spec_missing_and_directory(tmp_path) -> None:
     with pytest.raises(UserError, match="data spec not found"):
         load_spec(tmp_path / "nope.yaml")
+    with pytest.raises(UserError, match=f"{tmp_path}: a folder without a data.yaml; pass the data spec"):
+        load_spec(tmp_path)  # there, but no spec in it: not 'not found'
     write_coco(tmp_path, GT)
     assert load_spec(tmp_path).path == tmp_path / "data.yaml"
 

@@ -48,6 +48,12 @@ def test_arrays_it_cannot_use_are_refused_by_name(pred, bad, words) -> None:
         pred.predict(bad)
 
 
+def test_a_folder_given_as_the_image_is_named_a_folder_not_missing(pred, tmp_path) -> None:
+    """bench/demo --image DIR said 'image not found; check the path' of a path that is there."""
+    with pytest.raises(UserError, match=f"{tmp_path}: a folder, not an image file"):
+        pred.predict(tmp_path)
+
+
 def test_a_one_pixel_strip_and_an_empty_batch(pred) -> None:
     det = pred.predict(np.full((1, 1200, 3), 128, np.uint8))  # resized height rounded to 0 before
     assert det.boxes.shape[1] == 4 and (det.boxes[:, 3] <= 1).all()

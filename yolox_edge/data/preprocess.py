@@ -160,6 +160,8 @@ def read_image(path: str | Path) -> np.ndarray:
     from .check import cannot_open, read_problem
 
     p = Path(path)
+    if p.is_dir():  # 'not found' sent the user looking for a path that is there
+        raise UserError(f"{p}: a folder, not an image file; give one image (predict takes a folder of them)")
     if not p.is_file():
         raise UserError(f"{p}: image not found; check the path")
     try:

@@ -126,6 +126,9 @@ def load_spec(path: str | Path) -> DataSpec:
     p = Path(path)
     if p.is_dir() and (p / "data.yaml").is_file():
         p = p / "data.yaml"
+    if p.is_dir():  # 'not found' sent the user looking for a path that is there
+        raise UserError(f"{p}: a folder without a data.yaml; pass the data spec (a YAML file, see README, "
+                        "'Data spec')")
     if not p.is_file():
         raise UserError(f"{p}: data spec not found; pass a YAML file (see README, 'Data spec')")
     d = read_yaml(p)
