@@ -383,7 +383,12 @@ def _pinned(cpus: list[int] | None):
     if not cpus:
         yield
         return
-    before = {tid: os.sched_getaffinity(tid) for tid in _thread_ids()}
+    before = {}
+    for tid in _thread_ids():
+        try:
+            before[tid] = os.sched_getaffinity(tid)
+        except ProcessLookupError:  # the thread ended meanwhile
+            pass
     mine = os.sched_getaffinity(0)
     try:
         os.sched_setaffinity(0, set(cpus))
