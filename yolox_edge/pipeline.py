@@ -171,7 +171,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         apply_flag(rec, "train.epochs", epochs, "--epochs", "epochs")
     check_recipe(rec)  # a value out of range (--set train.batch=0): the trainer said so after step 1 wrote the data
     if weights is not None and not resume:
-        require_file(weights, "weights")
+        require_file(weights, "checkpoint")  # --weights: a missing file stopped the trainer after step 1
     if generated:
         refuse_foreign_data(out / "data")
     out.mkdir(parents=True, exist_ok=True)

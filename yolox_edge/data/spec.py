@@ -59,17 +59,22 @@ class DataSpec:
         return {k: (self.path.parent / v) for k, v in entry.items()}
 
 
+def _spec_paths(data: str | Path) -> list[Path]:
+    """Every path a data spec's splits name (annotations, images, labels, lists); none for a
+    ``data`` that is no readable spec (a folder of images)."""
+    try:
+        spec = load_spec(data)
+        return [p for name in spec.splits for p in spec.split_paths(name).values() if p is not None]
+    except (UserError, OSError, ValueError, TypeError, AttributeError):
+        return []
+
+
 def refuse_data_file(target: str | Path, data: str | Path, flag: str) -> None:
     """UserError when ``target`` is one of the data spec's own files (a split's annotation json):
     the results, ground truth or report written there would replace the user's labels. A ``data``
     that is no readable spec (a folder of images) names no such file: nothing is refused."""
-    try:
-        spec = load_spec(data)
-        own = [p for name in spec.splits for p in spec.split_paths(name).values() if p is not None]
-    except (UserError, OSError, ValueError, TypeError, AttributeError):
-        return
     here = Path(target).resolve()
-    for p in own:
+    for p in _spec_paths(data):
         if Path(p).resolve() == here:
             raise UserError(f"{target}: {flag} names a file of the data spec {data} (its labels); writing there "
                             "would replace them: choose another file name")
@@ -80,13 +85,8 @@ def refuse_data_folder(target: str | Path, data: str | Path, flag: str) -> None:
     split's images or labels): pictures written there became images of the split (eval --save-dir
     into images/val added background images to every later evaluation). A ``data`` that is no
     readable spec names no such folder: nothing is refused."""
-    try:
-        spec = load_spec(data)
-        own = [p for name in spec.splits for p in spec.split_paths(name).values() if p is not None]
-    except (UserError, OSError, ValueError, TypeError, AttributeError):
-        return
     here = Path(target).resolve()
-    for p in own:
+    for p in _spec_paths(data):
         folder = Path(p).resolve()
         if folder.is_dir() and here.is_relative_to(folder):
             raise UserError(f"{target}: {flag} lies in {p}, a folder of the data spec {data}; files written there "
