@@ -99,7 +99,8 @@ def test_class_aware_nms_keeps_a_box_past_the_top_left_beside_another_class() ->
                                                                          * scores[:, None])[None], conf=0.3, iou=0.45)
     assert twin.labels.tolist() == [0, 1]
     _, graph_scores, graph_labels = nms_topk(torch.from_numpy(boxes)[None], torch.from_numpy(scores)[None],
-                                             torch.from_numpy(labels)[None], 2, iou=0.45, conf=0.3)
+                                             torch.from_numpy(labels)[None], 2, iou=0.45, conf=0.3,
+                                             num_classes=2)
     assert graph_labels[0].tolist() == [0, 1] and graph_scores[0].tolist() == pytest.approx([0.9, 0.8])
 
 

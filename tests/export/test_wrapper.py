@@ -67,7 +67,7 @@ def test_nms_topk_equals_host_postprocess(model, x, iou, conf) -> None:
     """In-graph NMS + top-K keeps exactly the host pipeline's K best detections."""
     boxes, scores = DeployModel(model, kind="decoded")(x)
     k = 15
-    tb, ts, tl = nms_topk(boxes, *scores.max(-1), k, iou=iou, conf=conf)
+    tb, ts, tl = nms_topk(boxes, *scores.max(-1), k, iou=iou, conf=conf, num_classes=scores.shape[-1])
     host = postprocess(boxes, scores, conf=conf, iou=iou, max_det=k)
     for i, det in enumerate(host):
         m = len(det)
@@ -100,7 +100,8 @@ def test_in_graph_nms_keywords_are_iou_and_conf(model, x) -> None:
     deploy = DeployModel(model, kind="topk", topk=15, iou=0.45, conf=0.3)
     assert (deploy.iou, deploy.conf) == (0.45, 0.3)
     boxes, scores = DeployModel(model, kind="decoded")(x)
-    for a, b in zip(deploy(x), nms_topk(boxes, *scores.max(-1), 15, iou=0.45, conf=0.3)):
+    for a, b in zip(deploy(x), nms_topk(boxes, *scores.max(-1), 15, iou=0.45, conf=0.3,
+                                            num_classes=scores.shape[-1])):
         assert torch.equal(a, b)
     with pytest.warns(DeprecationWarning) as caught:
         old = DeployModel(model, kind="topk", topk=15, nms_iou=0.45, nms_conf=0.3)
@@ -118,7 +119,7 @@ class _CandidatesNms(torch.nn.Module):
     output_names = ("boxes", "scores", "labels")
 
     def forward(self, t):
-        return nms_topk(t[..., :4], t[..., 4], t[..., 5].long(), 4, iou=0.45, conf=0.3)
+        return nms_topk(t[..., :4], t[..., 4], t[..., 5].long(), 4, iou=0.45, conf=0.3, num_classes=2)
 
 
 def test_one_inf_or_nan_box_does_not_turn_off_the_graphs_nms(tmp_path) -> None:
@@ -152,3 +153,49 @@ def test_one_inf_or_nan_box_does_not_turn_off_the_graphs_nms(tmp_path) -> None:
     out = ov.Core().compile_model(str(tmp_path / "nms.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(
         {0: t.numpy()})
     assert list(out.values())[1][0].tolist() == pytest.approx(want_scores)
+
+
+def test_graph_nms_is_class_aware_without_coordinate_offsets() -> None:
+    """Class-aware NMS shifted each class into its own coordinate range (up to C x the input
+    size): in float16, as a runtime running the graph's tail in f16 would (OpenVINO's default on
+    ARM CPUs), class 79's coordinates near 51k had a 32 px step and two side-by-side boxes of
+    IoU 0.33 suppressed each other. The class axis of the NMS op keeps every coordinate as is."""
+    boxes = torch.tensor([[[600., 600., 640., 640.], [620., 600., 660., 640.], [0., 0., 10., 10.]]])
+    best = torch.tensor([[0.9, 0.8, 0.7]])
+    labels = torch.tensor([[79, 79, 0]])
+    for dtype in (torch.float32, torch.float16):
+        _, scores, got = nms_topk(boxes.to(dtype), best.to(dtype), labels, 3, iou=0.45, conf=0.3, num_classes=80)
+        assert got[0].tolist() == [79, 79, 0], dtype
+        assert scores[0].float().tolist() == pytest.approx([0.9, 0.8, 0.7], abs=1e-3), dtype
+
+
+def test_graph_nms_at_conf_0_keeps_each_anchor_once_in_its_own_class(tmp_path) -> None:
+    """At conf 0 an anchor's 0 in another class's row may pass a runtime's threshold: such rows
+    must neither keep a suppressed anchor nor drop a kept one."""
+    import onnxruntime as ort
+    import openvino as ov
+
+    from yolox_edge.export.to_onnx import export_onnx
+    from yolox_edge.export.to_openvino import export_openvino
+
+    class Tail(torch.nn.Module):
+        output_names = ("boxes", "scores", "labels")
+
+        def forward(self, t):
+            return nms_topk(t[..., :4], t[..., 4], t[..., 5].long(), 4, iou=0.45, conf=0.0, num_classes=3)
+
+    # Boxes 0 and 1 overlap in class 1 (1 suppressed); box 2 is alone in class 2.
+    t = torch.tensor([[[0, 0, 100, 100, 0.9, 1], [2, 2, 100, 100, 0.8, 1], [200, 200, 250, 250, 0.5, 2]]])
+    want_scores, want_labels = [0.9, 0.5, 0.0], [1, 2]
+    mod = Tail().eval()
+    with torch.no_grad():
+        _, scores, labels = mod(t)
+    assert scores[0].tolist() == pytest.approx(want_scores) and labels[0, :2].tolist() == want_labels
+    export_onnx(mod, t, tmp_path / "nms.onnx")
+    got = ort.InferenceSession(str(tmp_path / "nms.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"images": t.numpy()})
+    assert got[1][0].tolist() == pytest.approx(want_scores) and got[2][0, :2].tolist() == want_labels
+    export_openvino(mod, t, tmp_path / "nms.xml")
+    out = list(ov.Core().compile_model(str(tmp_path / "nms.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(
+        {0: t.numpy()}).values())
+    assert out[1][0].tolist() == pytest.approx(want_scores) and out[2][0, :2].tolist() == want_labels

@@ -5,8 +5,14 @@ out weaker objects (Nano on COCO: AP 0.293 with pre-NMS top-100 against 0.308). 
 first, the K kept are the K best *detections*, the same set the host pipeline scores.
 
 ``nms_topk`` mirrors ``postprocess.postprocess`` from each anchor's best class and score
-(``GridDecode.best_class``): score threshold, class-aware greedy NMS (class offsets), then
-the K best survivors. Padding rows have score 0.
+(``GridDecode.best_class``): score threshold, class-aware greedy NMS, then the K best
+survivors. Padding rows have score 0.
+
+Class-aware through the op's own class axis (each anchor's score in its class's row of a
+[B, C, N] table), not by shifting each class into its own coordinate range as the host does:
+the shifted coordinates reach about C x the input size (65k for 80 classes at 640), past
+float16's range and with a 16-32 px step from 16k on, and a runtime running the graph's tail in
+f16 (OpenVINO's default precision on ARM CPUs) would then suppress by the wrong IoUs.
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from ..postprocess import keep_topk, nms as torch_nms
 
 
 class _NonMaxSuppression(torch.autograd.Function):
-    """ONNX NonMaxSuppression: boxes [B, N, 4], scores [B, 1, N] -> selected [M, 3] (batch, class, box).
+    """ONNX NonMaxSuppression: boxes [B, N, 4], scores [B, C, N] -> selected [M, 3] (batch, class, box).
 
     ``forward`` (used while tracing) runs the project's torch NMS; ``symbolic`` emits the ONNX op.
     """
@@ -25,10 +31,11 @@ class _NonMaxSuppression(torch.autograd.Function):
     def forward(ctx, boxes, scores, max_out: int, iou: float, conf: float):  # noqa: D102
         rows = []
         for b in range(boxes.shape[0]):
-            s = scores[b, 0]
-            cand = torch.nonzero(s > conf).flatten()
-            keep = cand[torch_nms(boxes[b, cand], s[cand], iou)][:max_out]
-            rows.append(torch.stack((torch.full_like(keep, b), torch.zeros_like(keep), keep), 1))
+            for c in range(scores.shape[1]):
+                s = scores[b, c]
+                cand = torch.nonzero(s > conf).flatten()
+                keep = cand[torch_nms(boxes[b, cand], s[cand], iou)][:max_out]
+                rows.append(torch.stack((torch.full_like(keep, b), torch.full_like(keep, c), keep), 1))
         return torch.cat(rows).to(torch.int64)
 
     @staticmethod
@@ -40,9 +47,9 @@ class _NonMaxSuppression(torch.autograd.Function):
                     center_point_box_i=0)
 
 
-def nms_topk(boxes: torch.Tensor, best: torch.Tensor, labels: torch.Tensor, k: int, *, iou: float, conf: float
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Boxes [B, N, 4] xyxy, best-class scores and labels [B, N] -> the k best NMS survivors.
+def nms_topk(boxes: torch.Tensor, best: torch.Tensor, labels: torch.Tensor, k: int, *, iou: float, conf: float,
+             num_classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Boxes [B, N, 4] xyxy, best-class scores and labels [B, N] (< ``num_classes``) -> the k best NMS survivors.
 
     Returns boxes [B, k, 4], scores [B, k] (0 on padding rows) and labels [B, k] int64.
     """
@@ -51,17 +58,21 @@ def nms_topk(boxes: torch.Tensor, best: torch.Tensor, labels: torch.Tensor, k: i
     n = int(best.shape[1])
     k = min(int(k), n)
     # A box with an inf or NaN coordinate (exp(wh) overflowing in an untrained or diverging model)
-    # is no candidate, as on the host (postprocess.filter_nms_numpy): left in, it made the class
-    # offset below inf, every IoU NaN, and the NMS suppressed nothing for the whole image.
+    # is no candidate, as on the host (postprocess.filter_nms_numpy): left in, its NaN IoUs
+    # made the NMS suppress nothing for the whole image.
     finite = (torch.isinf(boxes) | torch.isnan(boxes)).any(-1).logical_not()
     best = torch.where(finite, best, best * 0.0)
     boxes = torch.where(finite.unsqueeze(-1), boxes, boxes.new_zeros(()))
-    # Class-aware NMS in one pass: shift each class into its own coordinate range.
-    lo = boxes.amin(dim=(1, 2), keepdim=True)
-    span = boxes.amax(dim=(1, 2), keepdim=True) - lo + 1.0
-    shifted = boxes - lo + labels.unsqueeze(-1).to(boxes.dtype) * span
-    sel = _NonMaxSuppression.apply(shifted, best.unsqueeze(1), k, float(iou), float(conf))
+    # Each anchor's score in its own class's row, 0 in the others: [B, C, N].
+    classes = torch.arange(num_classes, dtype=labels.dtype, device=labels.device).view(1, -1, 1)
+    table = torch.where(labels.unsqueeze(1) == classes, best.unsqueeze(1), best.unsqueeze(1) * 0.0)
+    sel = _NonMaxSuppression.apply(boxes, table, k, float(iou), float(conf))
     flat = sel[:, 0] * n + sel[:, 2]
+    # Only a row of the anchor's own class counts. onnxruntime and OpenVINO select scores above the
+    # threshold only, but the ONNX spec leaves a score equal to it open: at conf 0 such a runtime
+    # would also "select" the anchor's 0 in every other class's row. Those rows repeat an index,
+    # hence an add (ScatterElements' add), not a scatter, whose winner among repeats is unspecified.
+    own = (labels.flatten().gather(0, flat) == sel[:, 1]).to(best.dtype)
     # best * 0, not zeros_like: a traced zeros_like becomes an [N] constant stored in the file.
-    keep = (best * 0.0).flatten().scatter(0, flat, torch.ones_like(flat, dtype=best.dtype))
+    keep = (best * 0.0).flatten().scatter_add(0, flat, own)
     return keep_topk(boxes, best * keep.reshape_as(best), labels, k)

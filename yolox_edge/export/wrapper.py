@@ -72,7 +72,8 @@ class DeployModel(nn.Module):
     def _topk(self, x: torch.Tensor):
         boxes, best, labels = self.decode.best_class_parts(self.detector(x, parts=True))
         if self.iou is not None:
-            boxes, best, labels = nms_topk(boxes, best, labels, self.topk, iou=self.iou, conf=self.conf)
+            boxes, best, labels = nms_topk(boxes, best, labels, self.topk, iou=self.iou, conf=self.conf,
+                                           num_classes=self.detector.num_classes)
         else:
             boxes, best, labels = keep_topk(boxes, best, labels, self.topk)
         return boxes, best, (labels.float() if self.float_labels else labels)
