@@ -116,6 +116,25 @@ def test_set_aug_off_leaves_flip_only(tmp_path: Path) -> None:
         assert np.allclose(got, [x1, x2], atol=1e-4) or np.allclose(got, flipped, atol=1e-4)
 
 
+@pytest.mark.parametrize("mosaic_prob", [0.0, 1.0], ids=["no_mosaic", "aug_off"])
+def test_a_flipped_sample_without_mosaic_keeps_the_letterbox_at_the_top_left(tmp_path: Path, mosaic_prob) -> None:
+    """Without Mosaic (its probability missed, or the last no-aug epochs) the colour jitter and the
+    flip came after the pad: a flipped portrait image sat at the right of its canvas, where
+    inference's letterbox never puts it, on a pad the jitter had recoloured."""
+    p = tmp_path / "tall.png"
+    write_image(p, 40, 80, [(4, 10, 14, 70)])
+    ds = DetectionDataset([Sample(p, [[4, 10, 14, 70]], [0], image_id=0, width=40, height=80)], img_size=64,
+                          aug=AugConfig(mosaic_prob=mosaic_prob, hsv_prob=1.0, flip_prob=1.0), seed=0)
+    ds.set_aug(mosaic_prob == 0.0)
+    recoloured = False
+    for _ in range(6):
+        img, boxes, _ = ds.load_augmented(0)
+        assert (img[:, 32:] == 114).all()  # the image fits 32 x 64, the pad stays the pad value
+        np.testing.assert_allclose(boxes, [[32 - 14 * 0.8, 10 * 0.8, 32 - 4 * 0.8, 70 * 0.8]], atol=1e-4)
+        recoloured |= not np.array_equal(img[:, :32], ds.load_augmented(0)[0][:, :32])
+    assert recoloured  # the jitter ran
+
+
 def test_bad_samples_are_replaced_and_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     samples = _samples(tmp_path, 6)
     (tmp_path / "bad.jpg").write_bytes(b"not an image at all")

@@ -189,15 +189,24 @@ class DetectionDataset(Dataset):
                         break
                     other = self._load(int(rng.integers(len(self))), rng)
                 img, boxes, labels = mixup(img, boxes, labels, other, rng, cfg.mixup_scale)
+            img, boxes = self._colour_and_flip(img, boxes, rng)
         else:
+            # Colour and flip before the pad, as the official TrainTransform does: flipped after it,
+            # the image sat at the right of its canvas (inference's letterbox puts it top-left) on
+            # a pad the HSV jitter had recoloured.
             img, boxes, labels = self._load(i, rng)
+            img, boxes = self._colour_and_flip(img, boxes, rng)
             img = pad_to(img, size)
-        if rng.random() < cfg.hsv_prob:
-            img = augment_hsv(img, rng)
-        if rng.random() < cfg.flip_prob:
-            img, boxes = hflip(img, boxes)
         boxes, labels = drop_small(boxes, labels)
         return img, boxes, labels
+
+    def _colour_and_flip(self, img: np.ndarray, boxes: np.ndarray, rng: np.random.Generator
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        if rng.random() < self.aug.hsv_prob:
+            img = augment_hsv(img, rng)
+        if rng.random() < self.aug.flip_prob:
+            img, boxes = hflip(img, boxes)
+        return img, boxes
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         img, boxes, labels = self.load_augmented(int(i))
