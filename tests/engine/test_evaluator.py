@@ -244,6 +244,25 @@ def test_a_box_wholly_outside_an_image_the_json_gives_no_size_is_not_scored(tmp_
     assert {a["id"] for a in scored["annotations"]} == {1, 2, 3}
 
 
+def test_a_box_inside_the_file_is_scored_where_the_json_gives_the_image_another_size(tmp_path) -> None:
+    """The json gives image 2 (a 64 x 48 file) as 48 x 64: a box at x 50-60 lies inside the file, and
+    training (which clips to the decoded file) learns it, but eval judged 'wholly outside' by the
+    json's size, left it out of the ground truth and scored the model's box on it as a false positive."""
+    spec = write_synthetic_coco(tmp_path)
+    gt = json.loads((tmp_path / "gt.json").read_text())
+    for im in gt["images"]:
+        if im["id"] == 2:
+            im["width"], im["height"] = 48, 64
+    gt["annotations"].append({"id": 99, "image_id": 2, "category_id": 1, "bbox": [50, 10, 10, 10], "area": 100,
+                              "iscrowd": 0})
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    split = read_split(spec, "val")
+    scored: dict = {}
+    res = evaluate(OraclePredictor(split), split, progress=False, ground_truth=scored)
+    assert 99 in {a["id"] for a in scored["annotations"]}
+    assert res["AP"] == pytest.approx(1.0) and [r["instances"] for r in res["per_class"]] == [2, 2]
+
+
 def test_the_ground_truth_scored_lists_each_image_once_and_only_known_categories(tmp_path) -> None:
     """An image entry listed twice (and another file given the same id) is read once, but the
     ground truth that ``eval --coco-gt`` writes listed the id twice ('24 images' where eval scored

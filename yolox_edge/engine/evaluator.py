@@ -32,8 +32,9 @@ def coco_gt_from_split(split: Split, area_taken: list[str] | None = None, *,
 
     ``area_taken``: a list that receives the COCO json's annotations scored with w * h for an
     ``area`` it lacks or gives as no usable number (``_scorable_gt``), as ``'annotation ID'``.
-    ``sizes``: image id -> (width, height) of the decoded file, for images the json gives no size:
-    their boxes wholly outside the image are then left out too, as training leaves them out."""
+    ``sizes``: image id -> (width, height) of the decoded file, where the json gives no size or
+    another one: which boxes lie wholly outside the image (left out, as training leaves them out)
+    is judged by the file, as training judges it."""
     if split.coco_gt is not None:
         known = {s.image_id: (s.width, s.height) for s in split.samples}
         return _scorable_gt(split.coco_gt, {**known, **(sizes or {})}, area_taken)
@@ -290,10 +291,12 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch: int = 8,
     for name, value in (("conf", conf), ("iou", iou), ("max_det", max_det), ("agnostic", agnostic)):
         if value is not None:
             setattr(predictor, name, value)
-    # A COCO json that gives an image no size: which of its boxes lie wholly outside (left out, as
-    # training leaves them out) is known once the file is decoded; the ground truth is built again then.
-    unsized = split.coco_gt is not None and any(not (s.width > 0 and s.height > 0) for s in split.samples)
-    gt = coco_gt_from_split(split, None if unsized else area_taken)
+    # Which of a COCO json's boxes lie wholly outside their image (left out, as training leaves them
+    # out) is judged by the decoded file, as training judges it: where the json gives an image no
+    # size, or one the file does not have (a box inside the file was dropped by the json's size),
+    # the ground truth is built again once the files are decoded.
+    taken: list[str] = []
+    gt = coco_gt_from_split(split, taken)
     cat_ids = sorted(c["id"] for c in gt["categories"])
     decoded: dict[int, tuple[int, int]] = {}
     results = [] if results is None else results
@@ -315,13 +318,16 @@ def evaluate(predictor: Predictor, split: Split | str | Path, *, batch: int = 8,
                 for s, im, det in zip(chunk, images, predictor.predict_images(images)):
                     results.extend(coco_results(s.image_id, det, cat_ids))
                     scored.append(s.image_id)
-                    if unsized and not (s.width > 0 and s.height > 0):
+                    if split.coco_gt is not None and (im.shape[1], im.shape[0]) != (s.width, s.height):
                         decoded[s.image_id] = (im.shape[1], im.shape[0])
                     if on_image is not None:
                         on_image(s, im, det)
             bar.update(len(split.samples[i:i + batch]))
-    if unsized:
-        gt = coco_gt_from_split(split, area_taken, sizes=decoded)
+    if decoded:
+        taken = []
+        gt = coco_gt_from_split(split, taken, sizes=decoded)
+    if area_taken is not None:
+        area_taken.extend(taken)
     # Only the images read are scored: one that could not be read (or that the split left
     # out) would otherwise count its ground truth as misses.
     stats, per_class = coco_scores(gt, results[first:], scored)
@@ -378,7 +384,8 @@ def evaluate_model(model: str | Path, *, data: str | Path, split: str = "val",
     ``coco_results``: also write the detections scored (at ``conf``/``iou``/``max_det``) to this
     JSON file as COCO results, the list of ``{image_id, category_id, bbox [x, y, w, h], score}``
     that pycocotools' ``loadRes`` and the COCO evaluation server take, so pycocotools on it with
-    the split's json gives this AP. The ids are the json's for COCO data; voc and yolo data have
+    the split's json gives this AP (unless the json holds boxes left out of scoring: a zero or
+    negative side, wholly outside the image; ``coco_gt``'s file always does). The ids are the json's for COCO data; voc and yolo data have
     none, so they are those of the ground truth eval builds (image_id: the image's number in the
     split as read, from 1; category_id: class index + 1). The record's ``coco_results`` names the
     file and ``ids``: ``"json"`` or ``"built"``. When the model's category ids are not the data's
