@@ -202,6 +202,21 @@ def test_coco_gt_built_for_non_coco_splits(tmp_path) -> None:
     assert coco_ap(gt, [])["AP"] == 0.0
 
 
+def test_no_detections_score_as_pycocotools_scores_a_miss() -> None:
+    """With nothing detected every stat read 0.0; COCOeval gives -1 to an area range without an
+    instance (APm and APl of a split of small boxes), as it does with one detection that misses."""
+    gt = {"images": [{"id": 1, "width": 100, "height": 100}], "categories": [{"id": 1, "name": "a"}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 10, 10], "area": 100,
+                           "iscrowd": 0},
+                          {"id": 2, "image_id": 1, "category_id": 1, "bbox": [0, 0, 100, 100], "area": 10000,
+                           "iscrowd": 1}]}
+    miss = [{"image_id": 1, "category_id": 1, "bbox": [60, 60, 5, 5], "score": 0.5}]
+    want = {"AP": 0.0, "AP50": 0.0, "AP75": 0.0, "APs": 0.0, "APm": -1.0, "APl": -1.0}
+    assert coco_ap(gt, miss) == want
+    assert coco_ap(gt, []) == want
+    assert coco_ap({**gt, "annotations": []}, []) == {k: -1.0 for k in want}
+
+
 def test_a_flat_coco_bbox_is_not_scored_as_it_was_not_trained(tmp_path) -> None:
     """A bbox with a negative width, dropped by the reader (and so from training), stayed in the
     scored ground truth: an instance no detection could match (a perfect model's AP 1.0 -> 0.83)."""

@@ -150,10 +150,10 @@ def coco_scores(gt: dict, results: list[dict], img_ids: list[int] | None = None)
             found[r["category_id"]] += 1
     per_class = [{"class": c["name"], "instances": counts[c["id"]], "detections": found[c["id"]], "AP": -1.0,
                   "AP50": -1.0} for c in cats]
-    if not results:
+    if not results:  # pycocotools' loadRes refuses an empty list; its stats would be these
         for row in per_class:
             row["AP"] = row["AP50"] = 0.0 if row["instances"] else -1.0
-        return {k: 0.0 for k in STAT_NAMES}, per_class
+        return _stats_without_detections(gt, scored, set(counts)), per_class
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
         coco.dataset = {k: gt[k] for k in ("images", "annotations", "categories")}
@@ -174,6 +174,18 @@ def coco_scores(gt: dict, results: list[dict], img_ids: list[int] | None = None)
             valid = p[p > -1]
             row[key] = round(float(valid.mean()), 6) if valid.size else -1.0
     return {k: float(v) for k, v in zip(STAT_NAMES, ev.stats[:6])}, per_class
+
+
+# COCOeval's area ranges (inclusive), in STAT_NAMES order: AP, AP50 and AP75 over all areas.
+_AREA_RANGES = ((0, 1e10),) * 3 + ((0, 32 ** 2), (32 ** 2, 96 ** 2), (96 ** 2, 1e10))
+
+
+def _stats_without_detections(gt: dict, scored: set, cat_ids: set) -> dict[str, float]:
+    """COCOeval's six stats when nothing was detected: 0 where the area range holds a (non-crowd)
+    instance to miss, -1 (nothing to score) where it holds none."""
+    areas = [a["area"] for a in gt["annotations"]
+             if a["image_id"] in scored and not a.get("iscrowd") and a["category_id"] in cat_ids]
+    return {k: 0.0 if any(lo <= x <= hi for x in areas) else -1.0 for k, (lo, hi) in zip(STAT_NAMES, _AREA_RANGES)}
 
 
 def per_class_lines(per_class: list[dict]) -> list[str]:
