@@ -12,7 +12,9 @@ called a dog is a cat -> dog confusion, not a miss plus a false alarm). Then, in
 
 Labelled boxes flagged crowd (COCO ``iscrowd``, which is also what pycocotools ignores) are
 never missed, and a predicted box matching no other box but lying at least half inside a crowd
-region is left out, not counted as background (as COCO's AP leaves it out).
+region of its predicted class is left out, not counted as background (as COCO's AP leaves it out:
+a crowd region hides only its own category's boxes, so a car box on a crowd of people is a car
+false positive).
 
 Precision of a class = its diagonal cell / its column (every box predicted as it), recall =
 diagonal / its labelled boxes, F1 their harmonic mean; "overall" counts every class together.
@@ -38,9 +40,13 @@ SWEEP = np.round(np.arange(1, 100) / 100, 2)
 
 
 def match_image(boxes: np.ndarray, scores: np.ndarray, gt_boxes: np.ndarray, gt_labels: np.ndarray,
-                crowd: np.ndarray | None = None, iou: float = MATCH_IOU) -> np.ndarray:
+                crowd: np.ndarray | None = None, iou: float = MATCH_IOU, *,
+                labels: np.ndarray | None = None) -> np.ndarray:
     """The true class each predicted box (xyxy, in the labels' pixels) matched: a class index,
-    ``BACKGROUND`` or ``IGNORED`` (see the module's definition); in the boxes' own order."""
+    ``BACKGROUND`` or ``IGNORED`` (see the module's definition); in the boxes' own order.
+
+    ``labels``: the boxes' predicted classes, so that a crowd region hides only boxes of its own
+    class (None: any box, the earlier rule)."""
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     gt_boxes = np.asarray(gt_boxes, np.float32).reshape(-1, 4)
     gt_labels = np.asarray(gt_labels, np.int64).reshape(-1)
@@ -50,7 +56,12 @@ def match_image(boxes: np.ndarray, scores: np.ndarray, gt_boxes: np.ndarray, gt_
         return out
     real_boxes, real_labels = gt_boxes[~crowd], gt_labels[~crowd]
     ious = box_iou_numpy(boxes, real_boxes) if len(real_boxes) else np.zeros((len(boxes), 0))
-    inside_crowd = _fraction_inside(boxes, gt_boxes[crowd]).max(1) >= iou if crowd.any() else np.zeros(len(boxes), bool)
+    inside_crowd = np.zeros(len(boxes), bool)
+    if crowd.any():
+        inside = _fraction_inside(boxes, gt_boxes[crowd]) >= iou
+        if labels is not None:
+            inside &= np.asarray(labels, np.int64).reshape(-1, 1) == gt_labels[crowd][None, :]
+        inside_crowd = inside.any(1)
     taken = np.zeros(len(real_boxes), bool)
     for i in np.argsort(-np.asarray(scores), kind="stable"):
         cand = np.where(taken, -1.0, ious[i])
@@ -108,7 +119,7 @@ class ConfusionCounter:
         gt_labels = np.asarray(gt_labels, np.int64).reshape(-1)
         real = gt_labels if crowd is None else gt_labels[~np.asarray(crowd, bool).reshape(-1)]
         self.instances += np.bincount(real, minlength=self.num_classes)[:self.num_classes]
-        true = match_image(det.boxes, det.scores, gt_boxes, gt_labels, crowd, self.iou)
+        true = match_image(det.boxes, det.scores, gt_boxes, gt_labels, crowd, self.iou, labels=det.labels)
         keep = true != IGNORED
         self._parts.append((np.asarray(det.scores, np.float32)[keep], np.asarray(det.labels, np.int64)[keep],
                             true[keep]))
