@@ -90,8 +90,10 @@ class ConfusionCounter:
 
     Pass it as ``evaluate(..., on_image=counter)``. The evaluation keeps low-score boxes (for
     AP) after its own NMS; ``nms``/``agnostic``/``max_det`` redo the app's NMS on them first (a
-    bundle's or ``Predictor``'s, None: none), so the counts are those of the boxes an app
-    shows. Nothing below ``min_conf`` (the evaluation's own score threshold) was kept, so the
+    bundle's or ``Predictor``'s, None: none), so the counts are nearly those of the boxes an app
+    shows: the app's NMS on boxes the evaluation's NMS (IoU 0.65) already thinned, which in a
+    chain of overlapping boxes may remove one that a single NMS at the app's IoU keeps (as
+    ``predict`` on a graph with its own NMS, README). Nothing below ``min_conf`` (the evaluation's own score threshold) was kept, so the
     sweep starts there.
     """
 
