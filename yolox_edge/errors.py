@@ -159,6 +159,11 @@ def _is_size(size) -> bool:
     return whole(size) or (isinstance(size, (tuple, list)) and len(size) == 2 and all(map(whole, size)))
 
 
+# The largest input side taken: Nano's activations alone need about 100 MB per million input pixels
+# (8192 x 8192: several GB), and 65536 asked for 12 GiB at the first canvas, a MemoryError traceback.
+MAX_INPUT_SIDE = 8192
+
+
 def check_input_size(size, strides, flag: str = "--img-size", keyword: str = "img_size") -> None:
     """BadArgument (a UserError and a ValueError) unless each side of ``size`` (an int, or (H, W)) is
     a positive multiple of the largest stride; the message gives the nearest size that is, and names ``flag`` and the
@@ -167,6 +172,9 @@ def check_input_size(size, strides, flag: str = "--img-size", keyword: str = "im
     if not _is_size(size):
         raise BadArgument(f"{flag_value(flag, keyword, size)}: expected a size S or (HEIGHT, WIDTH) in whole "
                         "pixels (e.g. 416 or (320, 416))")
+    if max(input_hw(size)) > MAX_INPUT_SIDE:
+        raise BadArgument(f"{flag_value(flag, keyword, size, format_size(input_hw(size)))}: at most {MAX_INPUT_SIDE} "
+                          "pixels a side (memory grows with the square of the size); for larger images, tile them")
     step = max(strides)
     near = nearest_on_grid(size, step)
     if near is None:

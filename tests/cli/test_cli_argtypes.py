@@ -87,6 +87,18 @@ def test_img_size_takes_a_side_or_width_x_height() -> None:
             img_size(s)
 
 
+def test_img_size_has_an_upper_bound() -> None:
+    """--img-size 65536 asked for 12 GiB at the first canvas: a MemoryError traceback."""
+    from yolox_edge.errors import BadArgument, check_input_size
+
+    assert img_size("8192") == 8192 and img_size("8192x32") == (32, 8192)
+    for s in ("8193", "65536", "416x9000"):
+        with pytest.raises(argparse.ArgumentTypeError, match="at most 8192 pixels a side"):
+            img_size(s)
+    with pytest.raises(BadArgument, match=r"--img-size 9024x320 \(img_size=\(320, 9024\) in Python\): at most 8192"):
+        check_input_size((320, 9024), (8, 16, 32))
+
+
 def test_img_size_flags_parse_width_x_height() -> None:
     parse = build_parser().parse_args
     assert parse(["export", "m.pt", "--format", "ncnn", "--out", "o", "--img-size", "416x320"]).img_size == (320, 416)

@@ -151,6 +151,31 @@ def test_a_path_the_system_refuses_is_one_line(bad: Path, tmp_path: Path, run_cl
     assert "No space left on device; check the path" in line
 
 
+@pytest.mark.parametrize("exc", [MemoryError(), RuntimeError("[enforce fail at alloc_cpu.cpp:121] data. "
+                                                                  "DefaultCPUAllocator: can't allocate memory")],
+                         ids=["python", "torch"])
+def test_out_of_memory_is_one_line(exc, run_cli, monkeypatch) -> None:
+    """predict --img-size 8192 on a small machine: a MemoryError (or torch's allocator's
+    RuntimeError) was a traceback; one line says what takes memory, exit 1 (not bad input)."""
+    import yolox_edge.cli.verify as verify_cli
+
+    def oom(args):
+        raise exc
+
+    monkeypatch.setattr(verify_cli, "run", oom)
+    code, out, err = run_cli("verify", "b.zip")
+    assert code == 1 and err.strip().splitlines() == [
+        "yolox-edge verify: error: out of memory; a smaller --img-size or --batch, fewer --workers, or closing other "
+        "programs frees some"], err
+
+    def bug(args):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(verify_cli, "run", bug)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        run_cli("verify", "b.zip")
+
+
 def test_outputs_written_last_are_checked_first(bad: Path, tmp_path: Path, run_cli, monkeypatch) -> None:
     """eval --json, convert --out/--log: a folder or an unwritable place fails before the work, and
     names the path the user gave (not our temp file)."""

@@ -146,6 +146,16 @@ def _main(argv: list[str] | None) -> int:
         print(f"yolox-edge {command}: error: {e.filename}: {e.strerror or e}; check the path, its "
               f"permissions and free space{kept}", file=sys.stderr)
         return 2
+    except (MemoryError, RuntimeError) as e:
+        # Python's MemoryError, or torch's allocator refusing (a RuntimeError): the machine's limit,
+        # not a bug; say what takes memory. Any other RuntimeError is a bug: traceback.
+        if isinstance(e, RuntimeError) and "can't allocate memory" not in str(e):
+            raise
+        last = _last_checkpoint(command, args)
+        kept = "; then the same command with --resume continues from last.pt" if last and last.is_file() else ""
+        print(f"yolox-edge {command}: error: out of memory; a smaller --img-size or --batch, fewer --workers, or "
+              f"closing other programs frees some{kept}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as e:
         hint = ""
         last = _last_checkpoint(command, args)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
+from ..errors import MAX_INPUT_SIDE
+
 
 def _int(s: str) -> int:
     try:
@@ -57,6 +59,9 @@ def img_size(s: str) -> int | tuple[int, int]:
     order of ``PreprocessConfig.input_size``); ``416x416`` is 416. Multiples of the stride are
     checked later, where the model's strides are known."""
     vals = _sides(s)
+    if vals and max(vals) > MAX_INPUT_SIDE:
+        raise argparse.ArgumentTypeError(f"at most {MAX_INPUT_SIDE} pixels a side (memory grows with the square of "
+                                         f"the size), not {s!r}; for larger images, tile them")
     if vals:
         if len(vals) == 1 or vals[0] == vals[1]:
             return vals[0]
