@@ -114,6 +114,10 @@ else
         [[ "$n" =~ ^[A-Za-z0-9][A-Za-z0-9._+-]*$ ]] || die "$bundle: entry '$n' is not a plain file name (zip slip?); refusing it"
     done <<< "$names"
     [ -z "$(printf '%s\n' "$names" | sort | uniq -d)" ] || die "$bundle: an entry appears twice; refusing it"
+    # On a case-insensitive disk (macOS, Windows) labels.txt and LABELS.txt are one file: the second
+    # would overwrite the first after both were checked. (uniq -i: GNU, busybox and BSD alike.)
+    [ -z "$(printf '%s\n' "$names" | sort -f | uniq -di)" ] \
+        || die "$bundle: two entries whose names differ only in case; refusing it"
     mkdir "$tmp/b"
     unzip -q "$bundle" -d "$tmp/b" || die "$bundle: damaged zip"
     # unzip makes symlink entries links; hashing would follow one, and Gradle would pack its target.

@@ -846,6 +846,24 @@ def test_prepare_assets_checks_every_file_against_its_own_line(bundle: Path, tmp
     assert res.returncode == 2 and "MODEL_CARD.md does not match its sha256" in res.stderr, res.stderr
 
 
+def test_prepare_assets_without_the_sdk_refuses_names_differing_only_in_case(bundle: Path, tmp_path: Path) -> None:
+    """labels.txt and LABELS.txt are one file on macOS or Windows: the SDK's verify refused such a
+    bundle, the fallback without the SDK checked both and let the second overwrite the first."""
+    demo, path = _demo(tmp_path), _no_sdk_path(tmp_path)
+    with zipfile.ZipFile(bundle) as zf:
+        contents = {n: zf.read(n) for n in zf.namelist()}
+    labels = contents["labels.txt"]
+    sums = contents["SHA256SUMS"].decode() + f"{hashlib.sha256(labels[::-1]).hexdigest()}  LABELS.txt\n"
+    bad = tmp_path / "case.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        for n, d in {**contents, "SHA256SUMS": sums.encode(), "LABELS.txt": labels[::-1]}.items():
+            zf.writestr(n, d)
+    res = _prepare(demo, bad, path)
+    assert res.returncode == 2 and res.stderr.strip().splitlines() == [
+        f"prepare_assets.sh: error: {bad}: two entries whose names differ only in case; refusing it"], res.stderr
+    assert _prepare(demo, bundle, path).returncode == 0
+
+
 def test_prepare_assets_uses_shasum_where_there_is_no_sha256sum(bundle: Path, tmp_path: Path) -> None:
     # macOS has shasum (perl), not GNU sha256sum.
     import shutil
