@@ -70,3 +70,12 @@ def test_predict_at_a_rectangular_size_finds_the_same_objects(refdata, nano_coco
         assert np.abs(np.asarray(d["box"]) - box).max() <= 4.0, d
     code, _, err = run_cli("predict", nano_coco_ckpt, dog, "--img-size", "416x300")
     assert code == 2 and "416x288" in err  # the nearest valid size is named
+
+
+def test_demo_says_when_it_replaced_its_picture(run_cli, tmp_path) -> None:
+    """demo writes demo_pred.jpg by default: a second run replaced the first's without a word."""
+    save = tmp_path / "demo_pred.jpg"
+    code, out, err = run_cli("demo", "--save", save)
+    assert code == 0 and f"annotated image: {save}\n" in out, err
+    code, out, err = run_cli("demo", "--save", save)
+    assert code == 0 and f"annotated image: {save} (replaced the file there)\n" in out, err

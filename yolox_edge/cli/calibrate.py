@@ -25,12 +25,13 @@ def add_parser(sub) -> None:
                    "subfolders; hidden ones and hidden files, names starting with '.', are skipped)")
     p.add_argument("--img-size", "--size", dest="size", type=img_size, default=416, action=_BuildFlag,
                    metavar="S|WxH", help="network input size: S (square, e.g. 416 for Nano/Tiny) or "
-                   "WIDTHxHEIGHT (e.g. 416x320), as the model will be quantized at")
+                   "WIDTHxHEIGHT (e.g. 416x320), as the model will be quantized at (default 416)")
     p.add_argument("--count", type=positive, default=100, action=_BuildFlag,
                    help="images to keep (default 100; see calibration/README.md)")
     p.add_argument("--sampling", choices=("random", "class-balanced"), default="random", action=_BuildFlag,
                    help="class-balanced covers every class before repeating (needs a data spec)")
-    p.add_argument("--seed", type=int, default=0, action=_BuildFlag)
+    p.add_argument("--seed", type=int, default=0, action=_BuildFlag,
+                   help="seed of the image sampling (default 0)")
     p.add_argument("--split", default="train", action=_BuildFlag,
                    help="split of the data spec to sample (default train)")
     p.add_argument("--out", action=_BuildFlag, help="folder for calib.npy + manifest.json")

@@ -22,7 +22,8 @@ def add_parser(sub) -> None:
     p.add_argument("--weights", default=None, help="checkpoint to use instead of random weights (it names its variant)")
     p.add_argument("--image", default=None, help="image to run on (default: a generated scene)")
     p.add_argument("--conf", type=unit_interval, default=APP_CONF, help=f"score threshold (default {APP_CONF})")
-    p.add_argument("--save", default="demo_pred.jpg", help="annotated output image")
+    p.add_argument("--save", default="demo_pred.jpg",
+                   help="annotated output image (default demo_pred.jpg in the current folder, replaced if there)")
     p.set_defaults(func=run)
 
 
@@ -67,8 +68,9 @@ def run(args) -> int:
           f"({img.shape[1]}x{img.shape[0]}): {counted(len(det), 'detection')} in {ms:.1f} ms")
     for d in det.to_list(names=pred.class_names)[:20]:
         print(f"  {d['name']:<14} {d['score']:.3f}  {d['box']}")
+    existed = Path(args.save).exists()
     write_image(args.save, draw_detections(img, det, names=pred.class_names))
-    print(f"annotated image: {args.save}")
+    print(f"annotated image: {args.save}{' (replaced the file there)' if existed else ''}")
     return 0
 
 

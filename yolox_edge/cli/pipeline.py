@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
     p.add_argument("--img-size", type=img_size, default=None, metavar="S|WxH",
                    help="input size S or WIDTHxHEIGHT (e.g. 416x320), multiples of 32: training, exports, "
                         "calibration and INT8 all use it (default: the recipe's)")
-    p.add_argument("--target", choices=["ncnn", "openvino", "onnx"], default="ncnn", help="bundle target")
+    p.add_argument("--target", choices=["ncnn", "openvino", "onnx"], default="ncnn", help="bundle target (default ncnn)")
     p.add_argument("--no-int8", action="store_true", help="skip INT8; bundle the FP32 export")
     p.add_argument("--calib-count", type=positive, default=32, help="INT8 calibration images (default 32)")
     p.add_argument("--bench-runs", type=positive, default=20, help="timed runs per bench row (default 20)")

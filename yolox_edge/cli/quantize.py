@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
     p.add_argument("model", help="checkpoint (.pt)")
     p.add_argument("--calib", required=True, help="calibration set folder (from 'yolox-edge calibrate')")
     p.add_argument("--format", nargs="+", default=["openvino"], choices=("openvino", "onnx", "ncnn"),
-                   help="one or more formats; with several, each goes to OUT/<format>")
+                   help="one or more formats; with several, each goes to OUT/<format> (default openvino)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--force", action="store_true", help="replace an INT8 export already in --out")
     p.add_argument("--preset", choices=("mixed", "performance"), default="mixed",
