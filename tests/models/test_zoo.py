@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -62,7 +63,10 @@ def test_num_classes_changes_only_class_convs() -> None:
 def test_pth_import_reproduces_outputs(tmp_path, to_official_state, randomize_model, name: str) -> None:
     src = randomize_model(create_model(name, num_classes=5))
     path = tmp_path / "official.pth"
-    torch.save({"model": to_official_state(src), "start_epoch": 3}, path)
+    # as the official trainer saves it: its AP values are numpy.float64 (COCOeval's stats), which a
+    # weights_only load refused ('not a readable PyTorch checkpoint')
+    torch.save({"model": to_official_state(src), "start_epoch": 3, "optimizer": {"state": {}, "param_groups": []},
+                "best_ap": np.float64(31.2), "curr_ap": np.float64(30.9)}, path)
 
     model, names, folded = import_official(path, variant=name)
     assert not folded and model.num_classes == 5 and len(names) == 5

@@ -144,11 +144,25 @@ def _pth_variant(mapped: dict, num_classes: int) -> str | None:
     return None
 
 
+def _numpy_scalar_globals() -> list:
+    """What a numpy scalar pickles as (the scalar constructor, its dtype and dtype class): the official
+    trainer's checkpoints hold ``best_ap``/``curr_ap`` as numpy.float64 (from COCOeval's stats),
+    which ``weights_only`` refuses unless allowed. Plain data: no code runs to rebuild them."""
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    dtypes = [getattr(np.dtypes, n) for n in ("Float64DType", "Float32DType", "Float16DType", "Int64DType",
+                                               "Int32DType", "BoolDType") if hasattr(np, "dtypes") and hasattr(np.dtypes, n)]
+    return [core.multiarray.scalar, np.dtype, *dtypes]
+
+
 def import_pth(path: str | Path, variant: str) -> Detector:
-    """Build ``variant`` and load an official ``{"model": state_dict}`` checkpoint."""
+    """Build ``variant`` and load an official ``{"model": state_dict}`` checkpoint (as released, or as
+    the official trainer writes it, with its epoch, optimizer and AP beside the model)."""
     p = require_file(path, "checkpoint")
     try:
-        raw = torch.load(p, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(_numpy_scalar_globals()):
+            raw = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
         raise UserError(f"{p}: not a readable PyTorch checkpoint ({type(e).__name__}); "
                         "official weights are .pth files or the official .onnx") from None
