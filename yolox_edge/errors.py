@@ -122,6 +122,10 @@ def refuse_overwrite(path: str | Path, force: bool, what: str = "checkpoint") ->
     """``path`` as a Path, or a UserError when a file is already there and ``force`` is off:
     a trained checkpoint must not be replaced by a typo in --out."""
     p = Path(path)
+    # A checkpoint under an export's name (--out model.onnx) sent every loader to the wrong reader.
+    if what == "checkpoint" and p.suffix.lower() not in (".pt", ".pth"):
+        raise UserError(f"{p}: a checkpoint is a torch file; name it .pt (e.g. {p.with_suffix('.pt').name}), "
+                        f"not {p.suffix or 'without a suffix'}")
     if p.is_file() and not force:
         raise UserError(f"{p}: a {what} is already there; choose another {OUT}, or pass {FORCE} to replace it")
     return p

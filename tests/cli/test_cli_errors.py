@@ -858,3 +858,13 @@ def test_sigterm_stops_every_command_as_ctrl_c_does(run_cli, monkeypatch, argv) 
         assert not got and signal.getsignal(signal.SIGTERM) is mine
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_a_checkpoint_is_not_written_under_another_formats_name(bad: Path, tmp_path: Path, run_cli) -> None:
+    """import-official --out nano.onnx wrote a torch checkpoint named .onnx: every loader then took it
+    for an ONNX and sent the user back to import-official, which could not read it either."""
+    for out in ("nano.onnx", "nano"):
+        line = assert_one_line_error(run_cli("import-official", bad / "official_test.pth", "--variant", "test",
+                                             "--out", tmp_path / out), str(tmp_path / out))
+        assert "a checkpoint is a torch file; name it .pt (e.g. nano.pt)" in line
+        assert not (tmp_path / out).exists()
