@@ -44,6 +44,9 @@ def test_count_gflops_hand_case() -> None:
     assert count_gflops(net, img_size=8) == pytest.approx(2 * 4 * 64 * 28 / 1e9)
     assert count_gflops(net, img_size=(8, 8)) == count_gflops(net, img_size=8)
     assert count_gflops(net, img_size=(8, 12)) == pytest.approx(2 * 4 * 96 * 28 / 1e9)  # (h, w): non-square inputs
+    # a LeakyReLU output is one op, as thop counts it (Darknet53: the README's 185.3 GFLOPs, not 185.07)
+    leaky = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.LeakyReLU(0.1), torch.nn.SiLU())
+    assert count_gflops(leaky, img_size=8) == pytest.approx(2 * 4 * 64 * 29 / 1e9)
 
 
 def test_variant_counts() -> None:

@@ -22,7 +22,8 @@ def count_params(model: nn.Module) -> int:
 @deprecated_keywords("img_size")  # count_gflops(model, 416), the earlier form
 @torch.no_grad()
 def count_gflops(model: nn.Module, *, img_size: int | tuple[int, int]) -> float:
-    """GFLOPs for one image of ``img_size`` (side, or (h, w)): 2 x (conv/linear MACs + 2 per BN output)."""
+    """GFLOPs for one image of ``img_size`` (side, or (h, w)): 2 x (conv/linear MACs + 2 per BN output
+    + 1 per LeakyReLU output), as thop counts them (SiLU and hard-swish: 0, as there)."""
     h, w = (img_size, img_size) if isinstance(img_size, int) else img_size
     macs = 0
 
@@ -35,8 +36,10 @@ def count_gflops(model: nn.Module, *, img_size: int | tuple[int, int]) -> float:
             macs += out.numel() * (m.in_features + (m.bias is not None))
         elif isinstance(m, nn.BatchNorm2d):
             macs += 2 * out.numel()
+        elif isinstance(m, nn.LeakyReLU):  # Darknet53's activation: 185.07 -> 185.27, the README's 185.3
+            macs += out.numel()
 
-    kinds = (nn.Conv2d, nn.Linear, nn.BatchNorm2d)
+    kinds = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.LeakyReLU)
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
     was_training = model.training
     model.eval()
