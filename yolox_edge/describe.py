@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import format_size
+from .errors import format_size, input_hw
 from .progress import deprecated_keywords, first_few, renamed
 
 __all__ = ["describe_artifact", "describe_lines"]
@@ -30,11 +30,12 @@ def _checkpoint(path: Path) -> dict:
 
     check_checkpoint_input_size(ckpt, (8, 16, 32), path)  # every variant's strides (models/detector.py)
     size = (ckpt.get("preprocess") or {}).get("input_size")
+    size = list(input_hw(size)) if size else None  # S or [H, W], as the size check takes it
     state = ckpt.get("train_state") or {}
     planned = ((ckpt.get("recipe") or {}).get("train") or {}).get("epochs")
     return {"kind": "checkpoint", "path": str(path), "variant": ckpt["variant"], "class_names": names,
             "category_ids": checkpoint_category_ids(ckpt, path),
-            "input_size": list(size) if size else None,
+            "input_size": size,
             "counts": variant_counts(ckpt["variant"], num_classes=len(names), input_hw=tuple(size)) if size else None,
             "source": ckpt.get("source") or {}, "bn_folded": bool(ckpt.get("bn_folded")), "epoch": ckpt.get("epoch"),
             "epochs": planned,

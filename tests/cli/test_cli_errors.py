@@ -2,6 +2,7 @@
 no traceback. In-process through ``run_cli``, plus one real subprocess of the entry point."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -868,3 +869,37 @@ def test_a_checkpoint_is_not_written_under_another_formats_name(bad: Path, tmp_p
                                              "--out", tmp_path / out), str(tmp_path / out))
         assert "a checkpoint is a torch file; name it .pt (e.g. nano.pt)" in line
         assert not (tmp_path / out).exists()
+
+
+@pytest.mark.parametrize("key, value, said", [
+    ("class_names", "ab", "class_names must be a list of names (strings), not ab"),
+    ("class_names", [1, 2], "class_names must be a list of names (strings), not [1, 2]"),
+    ("class_names", None, "checkpoint lacks class_names"),
+    ("source", "x", "source must be a mapping, not str"),
+    ("train_state", "x", "train_state must be a mapping, not str"),
+    ("preprocess.pad_value", 999, "preprocess.pad_value 999 is not a pixel value"),
+    ("preprocess.channel_order", "XYZ", "preprocess.channel_order 'XYZ' is neither BGR nor RGB"),
+])
+def test_an_edited_checkpoint_field_is_one_line(bad: Path, tmp_path: Path, run_cli, key, value, said) -> None:
+    """Hand-edited fields were TypeError/AttributeError tracebacks in info and predict ('ab' was read as the
+    class names a and b; channel XYZ was fed as BGR and written into every export)."""
+    ckpt = torch.load(bad / "good.pt", weights_only=True)
+    if key.startswith("preprocess."):
+        ckpt["preprocess"][key.split(".")[1]] = value
+    else:
+        ckpt[key] = value
+    edited = tmp_path / "edited.pt"
+    torch.save(ckpt, edited)
+    for cmd in (["info", edited], ["predict", edited, bad / "ok.jpg"]):
+        line = assert_one_line_error(run_cli(*cmd), str(edited))
+        assert said in line and "the file is damaged or was edited" in line, line
+
+
+def test_a_checkpoint_giving_its_size_as_one_side_is_described(bad: Path, tmp_path: Path, run_cli) -> None:
+    """preprocess.input_size S (the size check takes it) was a TypeError traceback in info."""
+    ckpt = torch.load(bad / "good.pt", weights_only=True)
+    ckpt["preprocess"]["input_size"] = ckpt["preprocess"]["input_size"][0]
+    torch.save(ckpt, tmp_path / "s.pt")
+    code, out, err = run_cli("info", tmp_path / "s.pt", "--json")
+    assert code == 0, err
+    assert json.loads(out)["input_size"] == [ckpt["preprocess"]["input_size"]] * 2

@@ -117,16 +117,20 @@ class PreprocessConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "PreprocessConfig":
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        if isinstance(known.get("input_size"), int):  # S, as a checkpoint's size check takes it
+            known["input_size"] = (known["input_size"],) * 2
         for key in ("input_size", "value_range", "mean", "std"):
             if known.get(key) is not None:
                 known[key] = tuple(known[key])
         return cls(**known)
 
 
-def check_pixel_input(pre: object, where: str) -> None:
+def check_pixel_input(pre: object, where: str, *, remedy: str | None = None) -> None:
     """UserError ``'{where} preprocess.FIELD ...'`` when a metadata.json ``preprocess`` section
-    states a ``value_range`` other than [0, 255], a ``layout`` other than NCHW (absent or null:
-    those) or a ``pad_value`` that is no pixel value (0..255). ``where`` names the file, e.g. ``'/x/metadata.json'`` or ``'b.zip: metadata.json'``.
+    states a ``value_range`` other than [0, 255], a ``layout`` other than NCHW, a ``channel_order``
+    other than BGR or RGB (absent or null: those) or a ``pad_value`` that is no pixel value (0..255).
+    ``where`` names the file, e.g. ``'/x/metadata.json'`` or ``'b.zip: metadata.json'``; ``remedy``
+    replaces what each message says to do (a checkpoint is not exported again: it was edited).
 
     Every yolox-edge runtime (``to_network``) and the Android app feed 0..255 pixels in planar
     NCHW whatever these fields say: a hand-edited or foreign metadata.json stating [0, 1] or NHWC
@@ -138,20 +142,26 @@ def check_pixel_input(pre: object, where: str) -> None:
     def number(x) -> bool:
         return isinstance(x, (int, float)) and not isinstance(x, bool)
 
-    vr, layout, pad = get("value_range"), get("layout"), get("pad_value")
+    def refuse(what: str, fix: str) -> UserError:
+        return UserError(f"{where} preprocess.{what}; {remedy or fix}")
+
+    vr, layout, pad, order = get("value_range"), get("layout"), get("pad_value"), get("channel_order")
     if pad is not None and not (number(pad) and float(pad).is_integer() and 0 <= pad <= 255):
         # the letterbox canvas is uint8: 300 stopped predict with an OverflowError traceback
-        raise UserError(f"{where} preprocess.pad_value {pad!r} is not a pixel value (a whole number from 0 to "
-                        "255): yolox-edge and the Android app refuse it; export the model again (pad 114)")
+        raise refuse(f"pad_value {pad!r} is not a pixel value (a whole number from 0 to 255): yolox-edge and the "
+                     "Android app refuse it", "export the model again (pad 114)")
     if vr is not None and not (isinstance(vr, (list, tuple)) and len(vr) == 2 and all(map(number, vr))
                                and vr[0] == 0 and vr[1] == 255):
-        raise UserError(f"{where} preprocess.value_range {vr!r} is not [0, 255] (yolox-edge and the Android app "
-                        "feed 0..255 pixels as they are): both refuse it; export a model that takes 0..255 pixels, "
-                        "as 'yolox-edge export' writes it")
+        raise refuse(f"value_range {vr!r} is not [0, 255] (yolox-edge and the Android app feed 0..255 pixels as "
+                     "they are): both refuse it", "export a model that takes 0..255 pixels, as 'yolox-edge export' "
+                     "writes it")
     if layout is not None and layout != "NCHW":
-        raise UserError(f"{where} preprocess.layout {layout!r} is not NCHW (yolox-edge and the Android app fill "
-                        "planar input): both refuse it; export the model with NCHW input, as 'yolox-edge export' "
-                        "writes it")
+        raise refuse(f"layout {layout!r} is not NCHW (yolox-edge and the Android app fill planar input): both "
+                     "refuse it", "export the model with NCHW input, as 'yolox-edge export' writes it")
+    if order is not None and order not in ("BGR", "RGB"):
+        # anything else was fed as BGR without a word
+        raise refuse(f"channel_order {order!r} is neither BGR nor RGB: yolox-edge and the Android app refuse it",
+                     "export the model again (BGR)")
 
 
 def read_image(path: str | Path) -> np.ndarray:

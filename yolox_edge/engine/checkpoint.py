@@ -65,7 +65,25 @@ def load_checkpoint(path: str | Path) -> dict:
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise UserError(f"{p}: not a yolox_edge checkpoint; for official YOLOX weights run "
                         f"'yolox-edge import-official {p} --variant NAME --out model.pt'")
+    check_checkpoint_fields(ckpt, p)
     return ckpt
+
+
+def check_checkpoint_fields(ckpt: dict, path: str | Path = "checkpoint") -> None:
+    """UserError naming the field when what the commands read of a checkpoint is not of its kind:
+    edited or damaged, a string of class names, a preprocess of another contract or a section that is
+    no dict gave TypeError and AttributeError tracebacks (``info``, ``predict``), or an export every
+    loader refused. The weights are checked where the model is built (``build_from_checkpoint``)."""
+    from ..data.preprocess import check_pixel_input
+
+    edited = "the file is damaged or was edited"
+    names = ckpt.get("class_names")
+    if names is not None and not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        raise UserError(f"{path}: class_names must be a list of names (strings), not {str(names)[:60]}; {edited}")
+    for key in ("preprocess", "source", "train_state", "recipe"):
+        if ckpt.get(key) is not None and not isinstance(ckpt[key], dict):
+            raise UserError(f"{path}: {key} must be a mapping, not {type(ckpt[key]).__name__}; {edited}")
+    check_pixel_input(ckpt.get("preprocess"), f"{path}:", remedy=edited)
 
 
 def _refuse_export_file(p: Path) -> None:
@@ -109,7 +127,7 @@ def check_checkpoint_input_size(ckpt: dict, strides, path: str | Path = "checkpo
 
 def build_from_checkpoint(ckpt: dict, *, path: str | Path = "checkpoint", use_ema: bool = True) -> Detector:
     """Instantiate the checkpoint's variant and load its (EMA, when present) weights."""
-    missing = [k for k in ("variant", "class_names", "model") if k not in ckpt]
+    missing = [k for k in ("variant", "class_names", "model") if ckpt.get(k) is None]
     if missing:
         raise UserError(f"{path}: checkpoint lacks {', '.join(missing)}; the file is damaged or was edited")
     checkpoint_category_ids(ckpt, path)  # a bad value stops here, not in an export or a prediction
