@@ -316,10 +316,11 @@ def test_a_closed_pipe_stops_quietly() -> None:
 
 
 def test_nms_flags_where_no_graph_runs_nms_are_refused(bad: Path, tmp_path: Path, run_cli) -> None:
-    """ncnn, --raw and --topk 0 graphs have no NMS: --nms/--conf were dropped without a word."""
+    """ncnn, --raw, --topk 0 and --no-nms graphs have no NMS: --nms/--conf were dropped without a word."""
     for args, why in ((["export", "--format", "ncnn", "--nms", "0.5"], "ncnn graphs"),
                       (["export", "--format", "onnx", "--raw", "--conf", "0.3"], "--raw"),
                       (["export", "--format", "onnx", "--topk", "0", "--nms", "0.6"], "--topk 0"),
+                      (["export", "--format", "openvino", "--no-nms", "--conf", "0.3"], "--no-nms"),
                       (["quantize", "--calib", str(tmp_path), "--format", "ncnn", "--conf", "0.3"], "ncnn graphs")):
         out = tmp_path / "out"
         cmd, rest = args[0], args[1:]

@@ -293,3 +293,47 @@ def test_ncnn_export_runs_pnnx_in_a_temp_folder_named_for_its_process(tmp_path, 
         to_ncnn.export_ncnn(torch.nn.ReLU(), torch.zeros(1, 3, 8, 8), tmp_path / "m.param", tmp_path / "m.bin")
     assert work[0].parent == temp and work[0].name.startswith(f"yolox_edge_pnnx_{owners.owner_tag()}.")
     assert not any(temp.iterdir())  # its own folder goes when the export ends, a failure too
+
+
+def test_force_never_takes_a_foreign_metadata_json_for_an_export(tiny_ckpt, tmp_path) -> None:
+    """--force deleted the files a dataset's metadata.json listed (annotations.csv, photo.jpg): it was
+    taken for an earlier export's. Such a folder is refused, with or without force, and nothing goes."""
+    import json
+
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "annotations.csv").write_text("id,label\n")
+    (out / "photo.jpg").write_bytes(b"jpeg")
+    (out / "metadata.json").write_text(json.dumps({"dataset": "mine", "files": {"annotations.csv": "x", "photo.jpg": "y"}}))
+    for force in (False, True):
+        with pytest.raises(UserError, match=r"metadata.json: not a yolox_edge export's metadata.json, and this export "
+                                            r"would write over it; choose another --out"):
+            export_model(tiny_ckpt, format="onnx", out=out, force=force)
+    assert sorted(p.name for p in out.iterdir()) == ["annotations.csv", "metadata.json", "photo.jpg"]
+
+
+def test_force_removes_only_the_files_the_earlier_export_wrote(tiny_ckpt, tmp_path) -> None:
+    """A listed file replaced since (another file under its name) is not the export's to remove."""
+    out = tmp_path / "exp"
+    export_model(tiny_ckpt, format="openvino", out=out)
+    (out / "yolox_test.bin").write_bytes(b"the user's own file")
+    from yolox_edge.export.api import clear_earlier_export
+
+    clear_earlier_export(out, True)
+    assert sorted(p.name for p in out.iterdir()) == ["yolox_test.bin"]
+
+
+def test_export_detector_refuses_an_earlier_export_as_export_model_does(tiny_ckpt, tmp_path) -> None:
+    """export_detector (the library call for a model in memory) wrote an OpenVINO IR beside an earlier
+    ONNX export, under a metadata.json that listed only the IR."""
+    from yolox_edge.data.preprocess import PreprocessConfig
+    from yolox_edge.engine.checkpoint import load_model
+    from yolox_edge.export.api import export_detector
+
+    out = tmp_path / "exp"
+    export_model(tiny_ckpt, format="onnx", out=out)
+    detector, ckpt = load_model(tiny_ckpt)
+    with pytest.raises(UserError, match="already holds an export"):
+        export_detector(detector, format="openvino", out=out, class_names=ckpt["class_names"], variant=ckpt["variant"],
+                        preprocess=PreprocessConfig.from_dict(ckpt["preprocess"]))
+    assert sorted(p.name for p in out.iterdir()) == ["metadata.json", "yolox_test.onnx"]

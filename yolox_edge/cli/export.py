@@ -51,7 +51,7 @@ def run(args) -> int:
     from ..export.api import refuse_unused_nms
     from ..export.metadata import output_bytes_per_image
 
-    refuse_unused_nms([args.format], raw=args.raw, topk=args.topk, given=given_nms_flags(args))
+    refuse_unused_nms([args.format], raw=args.raw, topk=args.topk, given=given_nms_flags(args), no_nms=args.no_nms)
     iou, conf = nms_settings(args)
     res = export_model(args.model, format=args.format, out=args.out, precision=args.precision, topk=args.topk,
                        raw=args.raw, img_size=args.img_size, dynamic_batch=args.dynamic_batch,

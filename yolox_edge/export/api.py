@@ -116,35 +116,53 @@ def refuse_files_in_the_way(out_dir: str | Path, names: list[str], force: bool) 
                             f"it; move it away, choose another {OUT}, or pass {FORCE} to replace it")
 
 
-def clear_earlier_export(out_dir: str | Path, force: bool) -> None:
-    """An --out folder holding an export (its metadata.json) is refused unless ``force``; with it, the
-    files that metadata lists go first. Writing over it left the earlier model beside a metadata.json
-    that no longer named it (and a pipeline's eval.json describing another model)."""
-    from .metadata import METADATA_FILE, peek_metadata
+def refuse_earlier_export(out_dir: str | Path, force: bool) -> None:
+    """UserError when the --out folder holds an export (its metadata.json) and ``force`` is off, and
+    whatever ``force`` when its metadata.json is not a yolox_edge export's (a dataset's, say): that one
+    is no list of files to remove, and this export would write over it."""
+    from .metadata import METADATA_FILE, is_export_metadata, peek_metadata
 
     meta_path = Path(out_dir) / METADATA_FILE
     if not meta_path.is_file():
         return
+    if not is_export_metadata(peek_metadata(out_dir)):
+        raise UserError(f"{meta_path}: not a yolox_edge export's metadata.json, and this export would write over it; "
+                        f"choose another {OUT}")
     if not force:
         raise UserError(f"{out_dir}: already holds an export (its metadata.json); choose another {OUT}, or pass "
                         f"{FORCE} to replace it")
-    listed = list((peek_metadata(out_dir) or {}).get("files") or {})
+
+
+def clear_earlier_export(out_dir: str | Path, force: bool) -> None:
+    """``refuse_earlier_export``; then, with ``force``, the earlier export goes: its metadata.json, and
+    each file it lists that is still the file it lists (same sha256; a plain name in the folder).
+    Writing over it left the earlier model beside a metadata.json that no longer named it (and a
+    pipeline's eval.json describing another model)."""
+    from ..fileio import sha256_file
+    from .metadata import METADATA_FILE, peek_metadata
+
+    refuse_earlier_export(out_dir, force)
+    meta_path = Path(out_dir) / METADATA_FILE
+    if not force or not meta_path.is_file():
+        return
+    listed = (peek_metadata(out_dir) or {}).get("files") or {}
     # The metadata first: a run killed in between leaves a folder no loader takes for an export (and
     # the next export needs no --force), not a metadata.json naming model files already gone.
     meta_path.unlink()
-    for name in listed:
+    for name, digest in listed.items():
         p = Path(out_dir) / Path(name).name  # names only: nothing outside the folder
-        if p.is_file():
+        if p.is_file() and sha256_file(p) == digest:
             p.unlink()
 
 
 def refuse_unused_nms(formats: list[str], *, raw: bool = False, topk: int | None = None,
-                      given: list[str]) -> None:
+                      given: list[str], no_nms: bool = False) -> None:
     """UserError when NMS flags were ``given`` but none of ``formats`` gets an in-graph NMS
-    (ncnn, --raw, --topk 0): the flag would be dropped without a word."""
-    if not given or (not raw and topk != 0 and any(f in NMS_FORMATS for f in formats)):
+    (ncnn, --raw, --topk 0, --no-nms): the flag would be dropped without a word."""
+    if not given or (not raw and not no_nms and topk != 0 and any(f in NMS_FORMATS for f in formats)):
         return
-    why = ("--raw writes no NMS" if raw else "--topk 0 keeps every anchor, no NMS" if topk == 0 else
+    why = ("--raw writes no NMS" if raw else "--no-nms keeps the top-K anchors without NMS" if no_nms else
+           "--topk 0 keeps every anchor, no NMS" if topk == 0 else
            "ncnn graphs end in decoded boxes + scores; the app (or Predictor) runs NMS")
     raise UserError(f"{' and '.join(given)}: no in-graph NMS here ({why}); drop the flag, or set the app's "
                     "thresholds with 'yolox-edge package --conf/--nms'")
@@ -189,8 +207,7 @@ def export_model(model: str | Path, *, format: str, out: str | Path, precision: 
     fmt = format  # the keyword is --format's name; the builtin is not used here
     output_plan(fmt, precision, topk, raw, dynamic_batch)  # refuse bad combinations before loading anything
     check_silu([fmt], silu)
-    if not force:
-        clear_earlier_export(out, False)  # only refuses
+    refuse_earlier_export(out, force)  # before the checkpoint loads
     ckpt_path = Path(model)
     detector, ckpt = load_model(ckpt_path)
     return export_detector(detector, format=fmt, out=out, class_names=list(ckpt["class_names"]),
@@ -219,6 +236,7 @@ def export_detector(detector: Detector, *, format: str, out: str | Path, class_n
     fmt = format
     kind, k = output_plan(fmt, precision, topk, raw, dynamic_batch)
     check_silu([fmt], silu)
+    refuse_earlier_export(out, replace_export)
     if category_ids is not None:  # else an export every reader refuses (metadata.check_consistency)
         from ..runtime.base import category_ids_problem
 

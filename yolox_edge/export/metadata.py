@@ -117,6 +117,15 @@ def peek_metadata(directory: str | Path) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
+def is_export_metadata(meta: object) -> bool:
+    """Whether ``meta`` (``peek_metadata``'s) has the form of a yolox_edge export's metadata.json: its
+    required keys, a known format and a ``files`` mapping of names to sha256s (not a dataset's
+    metadata.json that happens to share the name)."""
+    return (isinstance(meta, dict) and all(k in meta for k in REQUIRED) and meta.get("format") in FORMATS
+            and isinstance(meta.get("files"), dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in meta["files"].items()))
+
+
 def _is_calibration_set(folder: Path) -> bool:
     """Whether ``folder`` holds a calibration set's manifest.json (quantize/calib.py writes it)."""
     try:

@@ -230,14 +230,14 @@ REPORT_FILES = ("report.md", "report.json")
 
 def _refuse_earlier(formats: list[str], out: Path, force: bool, variant: str) -> None:
     """UserError, before any work, when a format's folder holds an export, or a file of the name
-    its INT8 model takes, and ``force`` is off."""
-    from ..export.api import clear_earlier_export, model_file_names, refuse_files_in_the_way
+    its INT8 model takes, and ``force`` is off; or a metadata.json that is no export's, whatever ``force``."""
+    from ..export.api import model_file_names, refuse_earlier_export, refuse_files_in_the_way
 
     require_out_folder(out)
+    for fmt, target in format_dirs(formats, out).items():
+        refuse_earlier_export(target, force)  # a foreign metadata.json even with force
+        refuse_files_in_the_way(target, model_file_names(fmt, int8_stem(variant)), force)
     if not force:
-        for fmt, target in format_dirs(formats, out).items():
-            clear_earlier_export(target, False)  # with force=False it only refuses
-            refuse_files_in_the_way(target, model_file_names(fmt, int8_stem(variant)), False)
         other = _other_layout(formats, out)
         if other:
             raise UserError(f"{out}: holds {other} of an earlier quantize run with "
