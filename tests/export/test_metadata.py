@@ -100,6 +100,37 @@ def test_metadata_that_contradicts_its_graph_is_refused(tmp_path, edit) -> None:
         read_metadata(tmp_path)
 
 
+@pytest.mark.parametrize("edit, says", [
+    ("files a list", "files must map file names in the export's folder to their sha256"),
+    ("files outside", "files must map file names in the export's folder to their sha256"),
+    ("model_file outside", "model_file '../other/m.onnx' is not one of the files it lists"),
+    ("class_names a string", r"class_names must be a list of names \(strings\), not abc"),
+    ("strides empty", r"strides \[\] are not the model's"),
+    ("outputs renamed", r"outputs \['boxes', 'score'\] are not the decoded graph's \['boxes', 'scores'\]"),
+])
+def test_metadata_fields_of_the_wrong_form_are_refused(tmp_path, edit, says) -> None:
+    """Each was an AttributeError, KeyError or ValueError traceback in predict, 'abc' three class
+    names, and a model_file outside the folder ran a file no sha256 covered."""
+    (tmp_path / "m.onnx").write_bytes(b"model bytes")
+    write_metadata(tmp_path, _meta("decoded", None, fmt="ncnn"), ["m.onnx"])
+    m = json.loads((tmp_path / "metadata.json").read_text())
+    if edit == "files a list":
+        m["files"] = list(m["files"])
+    elif edit == "files outside":
+        m["files"]["../other/m.onnx"] = "0" * 64
+    elif edit == "model_file outside":
+        m["model_file"] = "../other/m.onnx"
+    elif edit == "class_names a string":
+        m["class_names"] = "abc"
+    elif edit == "strides empty":
+        m["strides"] = []
+    else:
+        m["outputs"][1]["name"] = "score"
+    (tmp_path / "metadata.json").write_text(json.dumps(m))
+    with pytest.raises(UserError, match=says):
+        read_metadata(tmp_path)
+
+
 def test_category_ids_are_an_optional_field(tmp_path) -> None:
     """Written when the checkpoint had them (COCO data), absent otherwise; the runtime reads either."""
     (tmp_path / "m.onnx").write_bytes(b"model bytes")

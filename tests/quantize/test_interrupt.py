@@ -3,6 +3,7 @@ kept and how to run again; a later run is not refused. The stops are injected, s
 runs here, nor NNCF: ``fake_export`` stands in for a format's INT8 export."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -14,7 +15,8 @@ def fake_export(detector, ckpt, source, cal, fmt, out_dir, opts):
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"m.{fmt}").write_bytes(fmt.encode())
-    meta = {"files": {f"m.{fmt}": "0" * 64}, "quantization": {"method": "ptq"}}
+    meta = {"schema_version": 1, "format": fmt, "files": {f"m.{fmt}": hashlib.sha256(fmt.encode()).hexdigest()},
+            "quantization": {"method": "ptq"}}
     (out_dir / "metadata.json").write_text(json.dumps(meta))
     return QuantizeResult(out_dir, out_dir / f"m.{fmt}", [out_dir / f"m.{fmt}", out_dir / "metadata.json"], meta)
 

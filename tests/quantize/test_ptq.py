@@ -2,6 +2,7 @@
 keeps the decode float, carries INT8 metadata; bad calibration input fails before writing."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -440,13 +441,18 @@ def test_the_conv_sensitivity_scan_shows_a_bar(tiny_ckpt, tiny_calib, tmp_path, 
     assert "conv sensitivity" not in capfd.readouterr().err
 
 
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def _fake_int8(detector, ckpt, source, cal, fmt, out_dir, opts):
     """Stands in for ``ptq.quantize_detector`` (what it leaves, none of its work)."""
     from yolox_edge.quantize.ptq import QuantizeResult
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"m.{fmt}").write_bytes(b"x")
-    meta = {"files": {f"m.{fmt}": "0" * 64}, "quantization": {"method": "ptq"}}
+    (out_dir / f"m.{fmt}").write_bytes(fmt.encode())
+    meta = {"schema_version": 1, "format": fmt, "files": {f"m.{fmt}": hashlib.sha256(fmt.encode()).hexdigest()},
+            "quantization": {"method": "ptq"}}
     (out_dir / "metadata.json").write_text(json.dumps(meta))
     return QuantizeResult(out_dir, out_dir / f"m.{fmt}", [out_dir / f"m.{fmt}", out_dir / "metadata.json"], meta)
 
@@ -487,7 +493,8 @@ def test_run_quantize_refuses_an_export_and_force_clears_the_old_report(tiny_ckp
     (out / "report.md").write_text("an earlier run's table")  # as report=True leaves them
     (out / "fp32" / "onnx").mkdir(parents=True)
     (out / "fp32" / "onnx" / "old.onnx").write_bytes(b"x")
-    (out / "fp32" / "onnx" / "metadata.json").write_text(json.dumps({"files": {"old.onnx": "0" * 64}}))
+    (out / "fp32" / "onnx" / "metadata.json").write_text(json.dumps({"schema_version": 1, "format": "onnx",
+                                                                    "files": {"old.onnx": _sha(b"x")}}))
     with pytest.raises(UserError):  # a bad calibration path: nothing is removed, even with force
         run_quantize(str(tiny_ckpt), calib=str(tmp_path / "nocalib"), formats="onnx", out=str(out), progress=False,
                      log=None, force=True)
@@ -540,7 +547,8 @@ def test_quantize_checkpoint_refuses_an_export_in_out_unless_force(tiny_ckpt, ti
     out = tmp_path / "q"
     out.mkdir()
     (out / "old.onnx").write_bytes(b"x")
-    (out / "metadata.json").write_text(json.dumps({"files": {"old.onnx": "0" * 64}}))
+    (out / "metadata.json").write_text(json.dumps({"schema_version": 1, "format": "onnx",
+                                                   "files": {"old.onnx": _sha(b"x")}}))
     monkeypatch.setattr(ptq, "quantize_detector", stop)
     with pytest.raises(UserError, match="already holds an export"):
         ptq.quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="openvino", out=out, log=None)

@@ -121,6 +121,29 @@ def test_metadata_edited_to_another_input_is_refused_on_load(fmt, edit, tiny_exp
         load_predictor(d)
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("edit", ["input name", "output blob"])
+def test_metadata_naming_tensors_the_graph_lacks_is_refused_on_load(fmt, edit, tiny_exports, tmp_path) -> None:
+    """An edited output blob was onnxruntime's InvalidArgument or ncnn's code -100 at the first image,
+    an edited ncnn input name its code -1: each is now one line at load."""
+    import json
+    import shutil
+
+    from yolox_edge.errors import UserError
+
+    d = shutil.copytree(tiny_exports[fmt], tmp_path / fmt)
+    meta = json.loads((d / "metadata.json").read_text())
+    if edit == "input name":
+        meta["input"]["name"] = "pixels"
+        says = "metadata.json names 'pixels'"
+    else:
+        meta["outputs"][0]["blob"] = "nope"
+        says = f"metadata.json's output '{meta['outputs'][0]['name']}' is the graph's 'nope', which the graph does not have"
+    (d / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match=says):
+        load_predictor(d)
+
+
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
 def test_dynamic_batch_runs_whole_batch(fmt, tiny_ckpt, tiny_exports, tmp_path) -> None:
     from yolox_edge.export import export_model

@@ -118,10 +118,10 @@ def peek_metadata(directory: str | Path) -> dict | None:
 
 
 def is_export_metadata(meta: object) -> bool:
-    """Whether ``meta`` (``peek_metadata``'s) has the form of a yolox_edge export's metadata.json: its
-    required keys, a known format and a ``files`` mapping of names to sha256s (not a dataset's
-    metadata.json that happens to share the name)."""
-    return (isinstance(meta, dict) and all(k in meta for k in REQUIRED) and meta.get("format") in FORMATS
+    """Whether ``meta`` (``peek_metadata``'s) has the form of a yolox_edge export's metadata.json: a
+    schema version, a known format and a ``files`` mapping of names to sha256s (not a dataset's
+    metadata.json that happens to share the name; an export too damaged to load still counts)."""
+    return (isinstance(meta, dict) and isinstance(meta.get("schema_version"), int) and meta.get("format") in FORMATS
             and isinstance(meta.get("files"), dict)
             and all(isinstance(k, str) and isinstance(v, str) for k, v in meta["files"].items()))
 
@@ -225,15 +225,32 @@ def check_consistency(meta: dict, where: Any) -> None:
         top = meta.get("input_size")
         strides = [int(s) for s in meta["strides"]]
         outputs = {o["name"]: o["shape"] for o in meta["outputs"]}
+        names = [o["name"] for o in meta["outputs"]]
     except (KeyError, TypeError, ValueError):
         raise bad("input_size, input, strides or outputs are malformed") from None
+    # The fields the loaders index without a second look: a wrong type was a TypeError, KeyError or
+    # AttributeError traceback, a model_file outside the folder ran a file no sha256 covers.
+    classes_listed = meta.get("class_names")
+    if not (isinstance(classes_listed, list) and classes_listed and all(isinstance(n, str) for n in classes_listed)):
+        raise bad(f"class_names must be a list of names (strings), not {str(classes_listed)[:60]}")
+    if not strides or min(strides) <= 0:
+        raise bad(f"strides {meta['strides']!r} are not the model's (positive, at least one)")
+    kind = meta["graph"].get("output_kind")
+    want = [o["name"] for o in output_specs(kind, batch=1, num_anchors=1, num_classes=1, topk=1)]
+    if names != want:
+        raise bad(f"outputs {names} are not the {kind} graph's {want}")
+    files = meta.get("files")
+    if not (isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) and _plain_name(k)
+                                            for k, v in files.items())):
+        raise bad("files must map file names in the export's folder to their sha256")
+    if meta.get("model_file") not in files:
+        raise bad(f"model_file {meta.get('model_file')!r} is not one of the files it lists")
     if top is not None and list(top) != size:
         raise bad(f"input_size {list(top)} differs from preprocess.input_size {size}")
     if isinstance(shape, list) and len(shape) == 4 and all(isinstance(v, int) for v in shape[2:]) \
             and list(shape[2:]) != size:
         raise bad(f"input.shape {shape} is not the input_size {size}")
-    kind = meta["graph"].get("output_kind")
-    if kind in ("decoded", "raw") and strides and all(s > 0 for s in strides):
+    if kind in ("decoded", "raw"):
         anchors = sum(h * w for h, w in level_shapes(size, strides))
         classes = len(meta["class_names"])
         # the shapes the exporter writes for this size and class count (``output_specs``)
@@ -248,6 +265,11 @@ def check_consistency(meta: dict, where: Any) -> None:
         why = category_ids_problem(ids, len(meta["class_names"]) if isinstance(meta["class_names"], list) else -1)
         if why:  # one id per class name, each once: predict --json would give other classes' ids
             raise UserError(f"{where}: category_ids {why}, not one id per class name (edited?); re-export the model")
+
+
+def _plain_name(name: str) -> bool:
+    """A file name inside the export's folder: no folder part, not '.' or '..'."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name
 
 
 def verify_files(directory: Path, meta: dict, *, where: Any = None) -> None:

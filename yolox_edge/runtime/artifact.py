@@ -32,6 +32,15 @@ def check_graph_input(path, meta: dict, names: set[str], shape: list) -> None:
                             f"(input shape {want['shape']}); metadata.json does not describe this graph, re-export it")
 
 
+def check_graph_outputs(path, blobs: dict[str, str], names: set[str]) -> None:
+    """UserError when an output metadata.json names (``output_blobs``) is not among the graph's
+    ``names``: an edited blob name ended in onnxruntime's InvalidArgument or ncnn's code -100."""
+    for name, blob in blobs.items():
+        if blob not in names:
+            raise UserError(f"{path}: metadata.json's output {name!r} is the graph's {blob!r}, which the graph does "
+                            f"not have (it has {', '.join(sorted(map(repr, names)))}); re-export the model")
+
+
 def static_batch(meta: dict) -> bool:
     """True when the graph takes exactly one image per call."""
     return meta["input"]["shape"][0] == 1

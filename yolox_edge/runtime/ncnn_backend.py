@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import UserError
 from .base import ModelInfo
-from .artifact import fixed_input, output_blobs, precision_label, run_batched
+from .artifact import check_graph_outputs, fixed_input, output_blobs, precision_label, run_batched
 
 PRECISION_HINTS = ("f32", "f16")
 
@@ -37,7 +37,11 @@ class NcnnBackend:
             raise UserError(f"{binf}: ncnn cannot load these weights (truncated?); re-export the model")
         self.net, self.precision = net, precision_hint
         self.input_name = meta["input"]["name"]
+        if self.input_name not in net.input_names():  # else ncnn's code -1 at the first image
+            raise UserError(f"{param}: the graph's input is {', '.join(map(repr, net.input_names()))} but metadata.json "
+                            f"names {self.input_name!r}; re-export the model")
         self.blobs = output_blobs(meta)
+        check_graph_outputs(param, self.blobs, set(net.output_names()))
         self.fixed_input = fixed_input(meta)
 
     def _run(self, x: np.ndarray) -> dict[str, np.ndarray]:

@@ -7,7 +7,8 @@ import numpy as np
 
 from ..errors import UserError
 from .base import ModelInfo
-from .artifact import as_host, check_graph_input, fixed_input, output_blobs, run_batched, static_batch
+from .artifact import (as_host, check_graph_input, check_graph_outputs, fixed_input, output_blobs, run_batched,
+                       static_batch)
 
 
 def session_options(threads: int | None):
@@ -45,6 +46,7 @@ class OnnxBackend:
         graph_in = self.session.get_inputs()[0]
         check_graph_input(path, meta, {graph_in.name}, list(graph_in.shape))
         self.blobs = output_blobs(meta)
+        check_graph_outputs(path, self.blobs, {o.name for o in self.session.get_outputs()})
         self.fixed_input = fixed_input(meta)
         self.static = static_batch(meta)
         self.precision = "fp32"

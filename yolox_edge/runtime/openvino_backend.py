@@ -9,7 +9,8 @@ import numpy as np
 from ..errors import UserError
 from ..data.preprocess import PreprocessConfig
 from .base import ModelInfo
-from .artifact import check_graph_input, fixed_input, output_blobs, precision_label, run_batched, static_batch
+from .artifact import (check_graph_input, check_graph_outputs, fixed_input, output_blobs, precision_label,
+                       run_batched, static_batch)
 
 # OpenVINO on CPUs with bf16/fp16 units runs FP32 IRs in reduced precision by default;
 # accuracy work needs f32, so the backend always states the hint.
@@ -69,6 +70,7 @@ class OpenVINOBackend:
         check_graph_input(xml_path, meta, set(port.get_names()),
                           [d.get_length() if d.is_static else None for d in port.get_partial_shape()])
         self.blobs = output_blobs(meta)
+        check_graph_outputs(xml_path, self.blobs, {n for port in self.model.outputs for n in port.get_names()})
         self._pre = PreprocessConfig.from_dict(meta["preprocess"])
         self.takes_pixels = self._pre.layout == "NCHW" and _image_input(self.model) and _exact_on_pixels(self.model)
         self._requests: dict[bool, tuple] = {}  # pixels? -> (infer request, output ports)
