@@ -93,8 +93,8 @@ class ConfusionCounter:
     bundle's or ``Predictor``'s, None: none), so the counts are nearly those of the boxes an app
     shows: the app's NMS on boxes the evaluation's NMS (IoU 0.65) already thinned, which in a
     chain of overlapping boxes may remove one that a single NMS at the app's IoU keeps (as
-    ``predict`` on a graph with its own NMS, README). Nothing below ``min_conf`` (the evaluation's own score threshold) was kept, so the
-    sweep starts there.
+    ``predict`` on a graph with its own NMS, README). Nothing below ``min_conf`` (the evaluation's
+    own score threshold) was kept, so the sweep starts there.
     """
 
     def __init__(self, num_classes: int, *, nms: float | None = None, agnostic: bool = False,

@@ -397,8 +397,9 @@ def evaluate_model(model: str | Path, *, data: str | Path, split: str = "val",
     JSON file as COCO results, the list of ``{image_id, category_id, bbox [x, y, w, h], score}``
     that pycocotools' ``loadRes`` and the COCO evaluation server take, so pycocotools on it with
     the split's json gives this AP (unless the json holds boxes left out of scoring: a zero or
-    negative side, wholly outside the image; ``coco_gt``'s file always does). The ids are the json's for COCO data; voc and yolo data have
-    none, so they are those of the ground truth eval builds (image_id: the image's number in the
+    negative side, wholly outside the image; ``coco_gt``'s file always does). The ids are the
+    json's for COCO data; voc and yolo data have none, so they are those of the ground truth eval
+    builds (image_id: the image's number in the
     split as read, from 1; category_id: class index + 1). The record's ``coco_results`` names the
     file and ``ids``: ``"json"`` or ``"built"``. When the model's category ids are not the data's
     (trained on another id mapping), ``log`` receives a line saying so.

@@ -151,8 +151,8 @@ def _numpy_scalar_globals() -> list:
     import numpy as np
 
     core = getattr(np, "_core", None) or np.core
-    dtypes = [getattr(np.dtypes, n) for n in ("Float64DType", "Float32DType", "Float16DType", "Int64DType",
-                                               "Int32DType", "BoolDType") if hasattr(np, "dtypes") and hasattr(np.dtypes, n)]
+    kinds = ("Float64DType", "Float32DType", "Float16DType", "Int64DType", "Int32DType", "BoolDType")
+    dtypes = [getattr(np.dtypes, n) for n in kinds if hasattr(getattr(np, "dtypes", None), n)]
     return [core.multiarray.scalar, np.dtype, *dtypes]
 
 
