@@ -140,21 +140,16 @@ def _main(argv: list[str] | None) -> int:
         # one line naming it, like a UserError. An OSError without a file is a bug: traceback.
         if e.filename is None:
             raise
-        last = _last_checkpoint(command, args)
-        # checkpoints are written to a temp file and renamed: a failed save leaves the last good one
-        kept = "; then the same command with --resume continues from last.pt" if last and last.is_file() else ""
         print(f"yolox-edge {command}: error: {e.filename}: {e.strerror or e}; check the path, its "
-              f"permissions and free space{kept}", file=sys.stderr)
+              f"permissions and free space{_resume_hint(command, args)}", file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as e:
         # Python's MemoryError, or torch's allocator refusing (a RuntimeError): the machine's limit,
         # not a bug; say what takes memory. Any other RuntimeError is a bug: traceback.
         if isinstance(e, RuntimeError) and "can't allocate memory" not in str(e):
             raise
-        last = _last_checkpoint(command, args)
-        kept = "; then the same command with --resume continues from last.pt" if last and last.is_file() else ""
         print(f"yolox-edge {command}: error: out of memory; a smaller --img-size or --batch, fewer --workers, or "
-              f"closing other programs frees some{kept}", file=sys.stderr)
+              f"closing other programs frees some{_resume_hint(command, args)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:
         hint = ""
@@ -179,6 +174,13 @@ def _command_word(argv: list[str] | None) -> str:
 
 
 RESUMABLE = ("train", "pipeline")  # commands whose run folder --resume continues
+
+
+def _resume_hint(command: str, args) -> str:
+    """'; then ... --resume ...' where a resumable command has a last.pt to go on from, else ''.
+    Checkpoints are written to a temp file and renamed: a failed save leaves the last good one."""
+    last = _last_checkpoint(command, args)
+    return "; then the same command with --resume continues from last.pt" if last and last.is_file() else ""
 
 
 def _last_checkpoint(command: str, args) -> Path | None:
