@@ -61,6 +61,12 @@ def test_predict_into_its_own_folder_twice_skips_its_annotated_copies(run_cli, s
         assert code == 0, err
         assert out.count("detections") == 1 and "a_pred.jpg" not in out  # the second run read a_pred.jpg too
     assert sorted(p.name for p in d.iterdir()) == ["a.jpg", "a_pred.jpg"]
+    # the same through a shell glob (photos/*.jpg names every file): a_pred.jpg was read back, and each
+    # run added a generation (a_jpg_pred.jpg, a_pred_pred.jpg, ...)
+    for _ in range(2):
+        code, out, err = run_cli("predict", small / "m.pt", *sorted(d.glob("*.jpg")), "--save-dir", d, "--conf", "0.9")
+        assert code == 0 and out.count("detections") == 1 and "skipped 1 annotated copy" in err, (out, err)
+    assert sorted(p.name for p in d.iterdir()) == ["a.jpg", "a_pred.jpg"]
     # a photo of the user's that happens to be called *_pred.jpg (no source beside it) is an input,
     # and no annotated copy is ever written over an input
     e = tmp_path / "mine"

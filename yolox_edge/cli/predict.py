@@ -119,9 +119,10 @@ def _subfolders(folder: Path, save_dir: str | None) -> list[str]:
 def _drop_earlier_copies(paths: list[tuple[Path, bool]], save_dir: Path
                          ) -> tuple[list[tuple[Path, bool]], list[Path], set[str]]:
     """Predicting a folder into itself twice read back its own ``X_pred.jpg`` copies: drop those
-    that sit beside their source ``X.*`` (a user's own ``cat_pred.jpg`` without a ``cat.jpg`` is
-    an input like any other). Also returns the names of the inputs in ``save_dir``, which an
-    annotated copy must never take."""
+    that sit beside their source ``X.*`` among the inputs (a user's own ``cat_pred.jpg`` without a
+    ``cat.jpg`` is an input like any other), named ones too: ``photos/*.jpg`` names every file, and
+    each run added a generation of copies of copies. Also returns the names of the inputs in
+    ``save_dir``, which an annotated copy must never take."""
     import re
 
     own = save_dir.resolve()
@@ -131,7 +132,7 @@ def _drop_earlier_copies(paths: list[tuple[Path, bool]], save_dir: Path
     for p, named in paths:
         m = re.fullmatch(r"(.+)_pred(?:_\d+)?\.jpg", p.name)  # X_pred.jpg, X_png_pred.jpg, X_pred_2.jpg
         ours = m is not None and (m.group(1) in stems or m.group(1).rsplit("_", 1)[0] in stems)
-        if not named and p in here and ours:
+        if p in here and ours:
             earlier.append(p)
         else:
             keep.append((p, named))
