@@ -64,6 +64,11 @@ def test_class_balanced_covers_rare_classes_first():
     covered = set().union(*(labels[i] for i in pick))
     assert covered == {0, 1, 2, 3}  # four picks cover all four classes
     assert len(set(pick)) == 4
+    # a rare class seen only beside a common one: its image covers the common one too, which then
+    # took a second image before a third class had any
+    labels = [{0, 1}] * 2 + [{1}] * 50 + [{2}] * 60
+    pick = _balanced_pick(labels, 2, random.Random(0))[:2]
+    assert set().union(*(labels[i] for i in pick)) == {0, 1, 2}
 
 
 def test_class_balanced_needs_labels(calib_images):
@@ -258,6 +263,15 @@ def test_cli_calibrate(calib_images, tmp_path, run_cli):
     with pytest.raises(UserError, match=r"already holds a calibration set.*\(force=True in Python\)"):  # library too
         build_calibration_set(calib_images, tmp_path / "c", img_size=64, count=2)
     assert build_calibration_set(calib_images, tmp_path / "c", img_size=64, count=2, force=True).images
+    # a web app's manifest.json is no set: --force wrote over it (and named the array calib-<hash>.npy)
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "manifest.json").write_text('{"name": "my app", "icons": []}')
+    for force in ([], ["--force"]):
+        code, _, err = run_cli("calibrate", "--data", calib_images, "--img-size", "64", "--count", "2",
+                               "--out", web, *force)
+        assert code == 2 and "manifest.json: not a calibration set's manifest" in err, err
+    assert (web / "manifest.json").read_text() == '{"name": "my app", "icons": []}' and len(list(web.iterdir())) == 1
     empty = tmp_path / "empty"
     empty.mkdir()
     code, _, err = run_cli("calibrate", "--data", empty, "--size", "64", "--out", tmp_path / "d")

@@ -114,9 +114,12 @@ def _balanced_pick(labels: list[set[int]], count: int, rng: random.Random) -> li
     nxt = {c: 0 for c in by_class}
     while len(picked) < count:
         progress = False
+        level = dict(covered)  # a class an earlier pick of this round covered waits for the next round
         for c in sorted(order, key=lambda c: (covered[c], len(by_class[c]), c)):
             if len(picked) >= count:
                 break
+            if covered[c] > level[c]:  # else a rare class's image (with a common one) gave the common one a second
+                continue               # image before a third class had any
             pool, k = by_class[c], nxt[c]
             while k < len(pool) and pool[k] in taken:
                 k += 1
@@ -280,6 +283,15 @@ def leftover_arrays(out: Path) -> tuple[list[str], bool]:
     return arrays, alone
 
 
+def _is_own_manifest(path: Path) -> bool:
+    """Whether ``path`` is a calibration set's manifest.json (its ``format``), readable or not as a set."""
+    try:
+        man = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(man, dict) and man.get("format") == FORMAT
+
+
 def _live_array(out: Path) -> object:
     """What the manifest in ``out`` gives as its array's name; None when there is no readable manifest."""
     try:
@@ -371,8 +383,13 @@ def build_calibration_set(data: str | Path, out: str | Path, *, img_size: int | 
     hw = input_hw(img_size)
     out = require_out_folder(out)  # before the images are read and preprocessed
     leftovers, alone = leftover_arrays(out)
+    manifest_path = out / MANIFEST_NAME
+    if manifest_path.is_file() and not _is_own_manifest(manifest_path):
+        # a web app's or a dataset's manifest.json: not a set to replace, even with force
+        raise UserError(f"{manifest_path}: not a calibration set's manifest (no format {FORMAT!r}), and the set would "
+                        f"be written over it; choose another {OUT}")
     # an array alone, without its manifest, is what a killed build left, not a set: replaced
-    if ((out / MANIFEST_NAME).is_file() or (out / ARRAY_NAME).is_file() and not alone) and not force:
+    if (manifest_path.is_file() or (out / ARRAY_NAME).is_file() and not alone) and not force:
         raise UserError(f"{out}: already holds a calibration set; choose another {OUT}, or pass {FORCE} to "
                         "replace it")
     all_files, labels, names, desc, problems, order = _draw(source, count, sampling, seed, split)
