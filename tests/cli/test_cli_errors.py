@@ -904,3 +904,10 @@ def test_a_checkpoint_giving_its_size_as_one_side_is_described(bad: Path, tmp_pa
     code, out, err = run_cli("info", tmp_path / "s.pt", "--json")
     assert code == 0, err
     assert json.loads(out)["input_size"] == [ckpt["preprocess"]["input_size"]] * 2
+
+
+def test_qat_settings_without_qat_are_refused(bad: Path, tmp_path: Path, run_cli) -> None:
+    """quantize --epochs 5 --lr 0.5 --batch 3 without --qat ran a plain PTQ, the flags dropped without a word."""
+    line = assert_one_line_error(run_cli("quantize", bad / "good.pt", "--calib", tmp_path, "--out", tmp_path / "q",
+                                         "--epochs", "5", "--lr", "0.5"), "--epochs/--lr")
+    assert "QAT settings, and this run does no QAT; add --qat" in line and not (tmp_path / "q").exists()

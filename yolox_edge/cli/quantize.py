@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import UserError
 from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from . import add_no_progress
 from .argtypes import img_size, non_negative, positive, positive_float, unit_interval
@@ -39,10 +40,10 @@ def add_parser(sub) -> None:
     p.add_argument("--max-drop", type=unit_interval, default=0.005, help="absolute AP drop allowed (0.005 = 0.5 point)")
     p.add_argument("--data", help="data spec: val split for accuracy control / report, train split for QAT")
     p.add_argument("--qat", action="store_true", help="quantization-aware fine-tuning before export (needs --data)")
-    p.add_argument("--epochs", type=positive, default=1,
+    p.add_argument("--epochs", type=positive, default=None,
                    help="QAT epochs (default 1: one full cosine decay; measured best on a small train split)")
     p.add_argument("--lr", type=positive_float, default=None, help="QAT learning rate (default: low, see qat.py)")
-    p.add_argument("--batch", type=positive, default=8, help="QAT batch size")
+    p.add_argument("--batch", type=positive, default=None, help="QAT batch size (default 8)")
     p.add_argument("--img-size", type=img_size, default=None, metavar="S|WxH",
                    help="input size of the INT8 graphs, S or WIDTHxHEIGHT (default: the checkpoint's); the calibration set must match")
     p.add_argument("--silu", choices=("exact", "rational"), default="exact",
@@ -65,11 +66,15 @@ def run(args) -> int:
     from .export import given_nms_flags, nms_settings
 
     refuse_unused_nms(args.format, topk=args.topk, given=given_nms_flags(args))
+    unused = [f for f, v in (("--epochs", args.epochs), ("--lr", args.lr), ("--batch", args.batch)) if v is not None]
+    if unused and not args.qat:  # else a plain PTQ ran, the flags dropped without a word
+        raise UserError(f"{'/'.join(unused)}: QAT settings, and this run does no QAT; add --qat (with --data) "
+                        "or drop them")
     iou, conf = nms_settings(args)
     run_quantize(args.model, calib=args.calib, formats=args.format, out=Path(args.out), preset=args.preset,
                  fast_bias_correction=args.fast_bias_correction, subset_size=args.subset_size, topk=args.topk,
                  accuracy_control=args.accuracy_control, max_drop=args.max_drop, data=args.data, qat=args.qat,
-                 epochs=args.epochs, lr=args.lr, batch=args.batch, report=args.report,
+                 epochs=args.epochs or 1, lr=args.lr, batch=args.batch or 8, report=args.report,
                  keep_float=args.ncnn_keep_float, nncf_keep_float=args.nncf_keep_float, iou=iou,
                  conf=conf, force=args.force, img_size=args.img_size, progress=not args.no_progress,
                  silu=args.silu, threads=args.threads)
