@@ -172,6 +172,23 @@ def test_a_used_out_is_refused_before_any_step(tmp_path) -> None:
     assert not lines and not (tmp_path / "run" / "data").exists()  # no data generated first
 
 
+def test_a_users_calib_and_eval_json_in_out_are_refused_untouched(tmp_path) -> None:
+    """`pipeline --out .` in a project holding its own calib/ (from `calibrate --out calib`) and eval.json:
+    the run replaced both without a word. With no earlier pipeline run there, they are someone's."""
+    from yolox_edge.errors import UserError
+    from yolox_edge.pipeline import run_pipeline
+
+    project = tmp_path / "project"
+    (project / "calib").mkdir(parents=True)
+    (project / "calib" / "manifest.json").write_text("{}")
+    (project / "eval.json").write_text("[]")
+    lines: list[str] = []
+    with pytest.raises(UserError, match=re.escape(f"{project}: already holds calib, eval.json, not from a pipeline "
+                                                  "run (no train/ run beside them), and this run would write over them")):
+        run_pipeline(out=project, progress=False, log=lines.append)
+    assert not lines and sorted(p.name for p in project.iterdir()) == ["calib", "eval.json"]
+
+
 def test_an_out_that_is_a_file_is_refused_naming_out(tmp_path) -> None:
     """A file at --out (or above it) was mkdir's bare 'File exists' from the CLI's OSError line."""
     from yolox_edge.errors import UserError

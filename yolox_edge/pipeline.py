@@ -14,7 +14,7 @@ from typing import Callable
 
 from .thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from .errors import OUT, UserError, flag_value, format_size, require_file, require_out_folder
-from .progress import deprecated_keywords, line_sink
+from .progress import deprecated_keywords, first_few, line_sink
 
 # The pipeline's calls, not the helpers imported here (UserError, format_size, line_sink, ...).
 __all__ = ["DEFAULT_RECIPE", "PipelineResult", "default_recipe", "default_recipe_note", "run_pipeline", "summary_table"]
@@ -174,6 +174,8 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         require_file(weights, "checkpoint")  # --weights: a missing file stopped the trainer after step 1
     if generated:
         refuse_foreign_data(out / "data")
+    if not resume:  # an earlier pipeline run here was refused above: these are someone else's
+        _refuse_foreign_outputs(out, target, rec.model.variant, int8)
     out.mkdir(parents=True, exist_ok=True)
     say = line_sink(log)
     step = _Steps(7 if int8 else 6, say)
@@ -218,7 +220,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     # set and the evaluation's image decoding, each runtime's for the evaluation; None keeps each
     # library's default. A user limiting threads gets it everywhere.
     n = rec.train.threads
-    fp32_formats = list(dict.fromkeys([target, "onnx"]))  # the target, plus ONNX for the eval/bench rows
+    fp32_formats = _fp32_formats(target)
     step(f"export FP32 ({', '.join(fp32_formats)}, raw onnx baseline)")
     exports: dict[str, Path] = {}
     with torch_threads(n):
@@ -291,7 +293,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
                      "out_bytes": base["output_bytes_per_image"]})
 
     step("bundle")
-    bundle = out / f"yolox_{rec.model.variant}_{target}_{'int8' if int8 else 'fp32'}.zip"
+    bundle = out / _bundle_name(rec.model.variant, target, int8)
     # The pipeline's own folder: a resumed run re-packages from this run's exports and figures.
     package_bundle(exports[bundled], target=target, out=bundle, eval_json=bundled_eval, bench_json=bench_json,
                    force=True)
@@ -310,3 +312,26 @@ def summary_table(res: PipelineResult, *, threads: int = 1) -> str:
         lines.append(f"| {r['artifact']} | {ap} | {ap50} | {r.get('e2e_p50_ms', '')} | {r.get('size_mb', '')} | "
                      f"{r.get('out_bytes', '')} |")
     return "\n".join(lines)
+
+
+def _fp32_formats(target: str) -> list[str]:
+    """The FP32 exports a run writes: the target, plus ONNX for the eval/bench rows."""
+    return list(dict.fromkeys([target, "onnx"]))
+
+
+def _bundle_name(variant: str, target: str, int8: bool) -> str:
+    return f"yolox_{variant}_{target}_{'int8' if int8 else 'fp32'}.zip"
+
+
+def _refuse_foreign_outputs(out: Path, target: str, variant: str, int8: bool) -> None:
+    """UserError, before step 1, when --out holds a file or folder of a name a new run writes (its
+    calibration set, exports, eval.json, bench.json, bundle) with no earlier pipeline run beside it:
+    a user's own calib/ and eval.json in the project folder given as --out were replaced without a word."""
+    names = [f"{fmt}_fp32" for fmt in _fp32_formats(target)] + ["onnx_raw", "eval.json", "eval_bundled.json",
+                                                                  "bench.json", _bundle_name(variant, target, int8)]
+    if int8:
+        names += ["calib", f"{target}_int8"]
+    taken = [n for n in names if (out / n).exists() or (out / n).is_symlink()]
+    if taken:
+        raise UserError(f"{out}: already holds {first_few(sorted(taken), 4)}, not from a pipeline run (no train/ "
+                        f"run beside them), and this run would write over them; move them away or choose another {OUT}")
