@@ -143,6 +143,21 @@ def test_run_pipeline_say_is_a_deprecated_spelling_of_log(tmp_path, at_the_train
     assert not (tmp_path / "both").exists()
 
 
+def test_the_pipeline_reads_the_recipes_splits(tmp_path, at_the_trainer) -> None:
+    """--set data.val_split=test (a spec with train and test): the trainer takes it, the pipeline read
+    'val' by name and stopped ('has no split val'); its evaluation and calibration now take the recipe's."""
+    from yolox_edge.pipeline import run_pipeline
+
+    spec, seen = at_the_trainer
+    spec.write_text(spec.read_text().replace("val:   {annotations: val.json, images: val}",
+                                             "test: {annotations: val.json, images: val}"))
+    lines: list[str] = []
+    with pytest.raises(_Stop):
+        run_pipeline(out=tmp_path / "run", data=spec, progress=False, log=lines.append,
+                     overrides=["data.val_split=test"])
+    assert any("2 train and 1 test images" in line for line in lines), lines
+
+
 def test_resume_passes_the_machine_settings_of_set_to_the_trainer(tmp_path, at_the_trainer) -> None:
     """pipeline --resume --set data.workers=N: a setting of the machine, which the resumed run takes;
     a value of what is trained is named as not used."""

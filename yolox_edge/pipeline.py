@@ -186,10 +186,12 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         data = make_shapes_dataset(out / "data")
         say(f"    generated shapes dataset -> {data}")
     spec = load_spec(data)
-    val = read_split(spec, "val")
+    # the recipe's splits (--set data.val_split=test), as the trainer reads them; not 'train'/'val' by name
+    train_name, val_name = rec.data.train_split, rec.data.val_split
+    val = read_split(spec, val_name)
     # both splits: the val count alone ('40 val images') read as a dataset of 40 images
-    train_n = f"{len(read_split(spec, 'train').samples)} train and " if "train" in spec.splits else ""
-    say(f"    {data}: {train_n}{len(val.samples)} val images, classes: {', '.join(val.names)}")
+    train_n = f"{len(read_split(spec, train_name).samples)} {train_name} and " if train_name in spec.splits else ""
+    say(f"    {data}: {train_n}{len(val.samples)} {val_name} images, classes: {', '.join(val.names)}")
 
     step("train")
     # Resuming without --recipe: the stored recipe. The Trainer's note compares a given recipe
@@ -237,7 +239,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         from .export import read_metadata
         hw = tuple(read_metadata(size, verify=False)["input_size"])
         with cpu_threads(n):  # it decodes and resizes with OpenCV, whose pool took every core
-            cal = build_calibration_set(data, out / "calib", img_size=hw, count=calib_count, split="train",
+            cal = build_calibration_set(data, out / "calib", img_size=hw, count=calib_count, split=train_name,
                                         force=True)  # the pipeline's own folder: a resumed run rebuilds it
         say(f"    calibration set: {len(cal.images)} images at {format_size(hw)} -> {out / 'calib'}")
         for why in cal.skipped:  # as training names each image it skips; another took its place
@@ -258,7 +260,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
             pred = load_predictor(path, conf=EVAL_CONF, iou=EVAL_NMS_IOU, max_det=EVAL_MAX_DET, threads=n)
             ev = evaluate(pred, val, progress=progress)
         if name == bundled:  # the bundle's card quotes it, in the form `eval --json` writes
-            record = evaluation_record(path, pred, data, "val", ev)
+            record = evaluation_record(path, pred, data, val_name, ev)
             bundled_eval = out / "eval_bundled.json"
             atomic_write_bytes(bundled_eval, lambda f: f.write(json.dumps(record, indent=2).encode()))
         rows.append({"artifact": name, "path": str(path), "AP": ev["AP"], "AP50": ev["AP50"]})
