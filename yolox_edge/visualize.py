@@ -6,6 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import UserError
 from .postprocess import Detections
 from .progress import deprecated_keywords
 
@@ -57,8 +58,14 @@ def write_image(path: str | Path, img: np.ndarray, *, flush_folder: bool = True)
     from .fileio import atomic_write_bytes
 
     path = Path(path)
-    ok, buf = cv2.imencode(path.suffix or ".jpg", img)
+    suffix = path.suffix or ".jpg"
+    try:
+        ok, buf = cv2.imencode(suffix, img)
+    except cv2.error:  # OpenCV raises for some sizes and returns False for others
+        ok = False
     if not ok:
-        raise ValueError(f"cannot encode image as {path.suffix}")
+        h, w = img.shape[:2]
+        limit = " (JPEG takes at most 65500 pixels a side)" if suffix.lower() in (".jpg", ".jpeg") else ""
+        raise UserError(f"{path}: OpenCV cannot encode a {w}x{h} image as {suffix}{limit}")
     atomic_write_bytes(path, lambda f: f.write(buf.tobytes()), flush_folder=flush_folder)
     return path

@@ -268,6 +268,24 @@ def test_predict_a_folder(bad: Path, tmp_path: Path, run_cli) -> None:
     assert_one_line_error(run_cli("predict", bad / "good.pt", tmp_path / "empty"), "no images in this folder")
 
 
+def test_an_image_too_wide_for_a_jpeg_copy_keeps_its_detections_and_the_folder_goes_on(bad: Path, tmp_path: Path,
+                                                                                       run_cli) -> None:
+    """A 70000 x 16 panorama with --save-dir: cv2 could not encode its JPEG copy, a ValueError traceback
+    that abandoned the rest of the folder."""
+    import json
+
+    folder = tmp_path / "pano"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a_wide.png"), np.full((16, 70000, 3), 90, np.uint8))
+    cv2.imwrite(str(folder / "b.jpg"), np.full((40, 60, 3), 90, np.uint8))
+    code, out, err = run_cli("predict", bad / "good.pt", folder, "--json", "--save-dir", tmp_path / "vis")
+    assert code == 0, err
+    assert [r["image"] for r in json.loads(out)] == [str(folder / "a_wide.png"), str(folder / "b.jpg")]
+    assert (f"note: no annotated copy of {folder / 'a_wide.png'}: {tmp_path / 'vis' / 'a_wide_pred.jpg'}: OpenCV "
+            "cannot encode a 70000x16 image as .jpg (JPEG takes at most 65500 pixels a side)") in err, err
+    assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["b_pred.jpg"]
+
+
 def test_predict_save_dir_that_cannot_be_written_fails_before_the_model_loads(bad: Path, tmp_path: Path, run_cli,
                                                                              monkeypatch) -> None:
     """--save-dir a file, under a file or read-only: one line before the model loads (it was found at

@@ -263,11 +263,16 @@ def run(args) -> int:
                 current = None
                 if args.save_dir:
                     target = Path(args.save_dir) / _pred_name(path, taken)
-                    replaced += target.exists()
-                    # the file flushed before its rename, the folder once for all (below)
-                    write_image(target, draw_detections(img, det, names=pred.class_names), flush_folder=False)
-                    saved += 1
-                    images_saved = True
+                    existed = target.exists()
+                    try:
+                        # the file flushed before its rename, the folder once for all (below)
+                        write_image(target, draw_detections(img, det, names=pred.class_names), flush_folder=False)
+                    except UserError as e:  # a 70000 px panorama: its detections stand, the folder goes on
+                        print(f"note: no annotated copy of {path}: {e}", file=sys.stderr)
+                    else:
+                        replaced += existed
+                        saved += 1
+                        images_saved = True
                 print(f"{path}: {counted(len(det), 'detection')}", file=out)
                 for d in results[-1]["detections"]:
                     print(f"  {d['name']:<14} {d['score']:.3f}  [{', '.join(f'{v:.1f}' for v in d['box'])}]",
