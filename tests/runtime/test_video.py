@@ -280,3 +280,15 @@ def test_the_annotated_video_is_on_disk_when_committed(tmp_path, fsync_log, repl
     path = writer.commit()
     assert (path == out) == replace and count_frames(path) == (3, (48, 64))
     fsync_log.assert_durable(path)
+
+
+def test_frames_too_large_for_the_mp4_encoder_are_named_as_such(tmp_path, monkeypatch) -> None:
+    """8192 px or more a side: the message blamed a missing 'mp4v' encoder and said to reinstall OpenCV."""
+    from yolox_edge.errors import UserError
+    from yolox_edge.runtime.video import AtomicVideoWriter
+
+    monkeypatch.setenv("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    with pytest.raises(UserError, match="OpenCV's MP4 encoder takes frames under 8192 pixels a side, and these are "
+                                        "8200x16; drop --save-dir"):
+        AtomicVideoWriter(tmp_path / "wide.mp4", 25.0, (8200, 16))
+    assert not list(tmp_path.iterdir())  # its temp removed

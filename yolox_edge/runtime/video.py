@@ -114,6 +114,9 @@ class AtomicVideoWriter:
         self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size_wh)
         if not self.writer.isOpened():
             self.discard()
+            if max(size_wh) >= 8192:  # the encoder's limit, not a missing codec: reinstalling would not help
+                raise UserError(f"{path}: OpenCV's MP4 encoder takes frames under 8192 pixels a side, and these are "
+                                f"{size_wh[0]}x{size_wh[1]}; drop {SAVE_DIR} (the detections need no copy)")
             raise UserError(f"{path}: OpenCV cannot write an MP4 video here (no 'mp4v' encoder in this "
                             f"OpenCV build); install opencv-python-headless from PyPI, or drop {SAVE_DIR}")
 
