@@ -38,7 +38,7 @@ SAMPLINGS = ("random", "class-balanced")
 class CalibrationSet:
     """Preprocessed calibration inputs and where they came from: ``data`` (float32 [N, 3, H, W]),
     ``images`` (their files), ``preprocess``, ``sampling`` and ``seed`` (how they were picked),
-    ``source`` (the data spec and split, or folder), ``class_counts`` (boxes per class in the
+    ``source`` (the data spec and split, or folder), ``class_counts`` (images per class in the
     pick), ``sha256`` (of the array, as INT8 metadata records it), ``path`` (the set's folder),
     ``problems`` (what the data's reader skipped), ``array`` (the array's file name there), and of a
     build only (not saved): ``leftovers`` (a killed build's arrays it replaced) and ``skipped`` (the
