@@ -243,7 +243,7 @@ def check_consistency(meta: dict, where: Any) -> None:
     if not (isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) and _plain_name(k)
                                             for k, v in files.items())):
         raise bad("files must map file names in the export's folder to their sha256")
-    if meta.get("model_file") not in files:
+    if not isinstance(meta.get("model_file"), str) or meta["model_file"] not in files:
         raise bad(f"model_file {meta.get('model_file')!r} is not one of the files it lists")
     if top is not None and list(top) != size:
         raise bad(f"input_size {list(top)} differs from preprocess.input_size {size}")
