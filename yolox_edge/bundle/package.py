@@ -228,9 +228,6 @@ def check_extracted(bundle: Path, directory: Path, manifest: dict[str, str]) -> 
     if want is None or not meta["model_file"].endswith(want):
         raise UserError(f"{bundle}: model_file {meta['model_file']!r} is not a {meta['format']} model "
                         f"({want or 'unknown format'}); rebuild it with 'yolox-edge package'")
-    if meta["model_file"] not in meta["files"]:
-        raise UserError(f"{bundle}: metadata.json names model_file {meta['model_file']!r} but does not list it; "
-                        "rebuild it with 'yolox-edge package'")
     b = meta.get("bundle")
     if not isinstance(b, dict) or b.get("target") != meta["format"] or "postprocess" not in meta:
         raise UserError(f"{bundle}: metadata.json lacks the bundle section; rebuild it with 'yolox-edge package'")
@@ -266,12 +263,9 @@ def _check_field_types(bundle: Path, meta: dict) -> None:
     (SHA256SUMS summed again) gets one line, not a traceback."""
     if not strict_json(meta):
         raise _malformed(bundle, "holds NaN or Infinity, which is not JSON and the app cannot read")
-    files = meta["files"]
-    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
-        raise _malformed(bundle, "files is not a table of file name to sha256")
-    for key in ("format", "model_file"):
-        if not isinstance(meta[key], str):
-            raise _malformed(bundle, f"{key} {meta[key]!r} is not a string")
+    # files (a table of plain names), model_file (one of them): read_metadata's check_consistency
+    if not isinstance(meta["format"], str):
+        raise _malformed(bundle, f"format {meta['format']!r} is not a string")
 
 
 def _check_postprocess(bundle: Path, pp) -> None:
