@@ -16,18 +16,14 @@ __all__ = ["describe_artifact", "describe_lines"]
 
 
 def _checkpoint(path: Path) -> dict:
-    from .engine.checkpoint import checkpoint_category_ids, load_checkpoint
-    from .errors import UserError
+    from .engine.checkpoint import (check_checkpoint_input_size, checkpoint_category_ids, load_checkpoint,
+                                    require_checkpoint_keys)
     from .fileio import sha256_file
     from .models import variant_counts
 
     ckpt = load_checkpoint(path)  # also the hint for official .pth weights and foreign files
-    missing = [k for k in ("variant", "class_names") if not ckpt.get(k)]
-    if missing:
-        raise UserError(f"{path}: checkpoint lacks {', '.join(missing)}; the file is damaged or was edited")
+    require_checkpoint_keys(ckpt, ("variant", "class_names"), path)
     names = list(ckpt["class_names"])
-    from .engine.checkpoint import check_checkpoint_input_size
-
     check_checkpoint_input_size(ckpt, (8, 16, 32), path)  # every variant's strides (models/detector.py)
     size = (ckpt.get("preprocess") or {}).get("input_size")
     size = list(input_hw(size)) if size else None  # S or [H, W], as the size check takes it

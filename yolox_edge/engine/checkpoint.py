@@ -125,11 +125,17 @@ def check_checkpoint_input_size(ckpt: dict, strides, path: str | Path = "checkpo
                         f"of {max(strides)} a side); the file is damaged or was edited") from None
 
 
-def build_from_checkpoint(ckpt: dict, *, path: str | Path = "checkpoint", use_ema: bool = True) -> Detector:
-    """Instantiate the checkpoint's variant and load its (EMA, when present) weights."""
-    missing = [k for k in ("variant", "class_names", "model") if ckpt.get(k) is None]
+def require_checkpoint_keys(ckpt: dict, keys: tuple[str, ...], path: str | Path = "checkpoint") -> None:
+    """UserError naming those of ``keys`` the checkpoint lacks (absent or empty): what ``info`` reads
+    of it, or (with the weights) what building its model needs."""
+    missing = [k for k in keys if not ckpt.get(k)]
     if missing:
         raise UserError(f"{path}: checkpoint lacks {', '.join(missing)}; the file is damaged or was edited")
+
+
+def build_from_checkpoint(ckpt: dict, *, path: str | Path = "checkpoint", use_ema: bool = True) -> Detector:
+    """Instantiate the checkpoint's variant and load its (EMA, when present) weights."""
+    require_checkpoint_keys(ckpt, ("variant", "class_names", "model"), path)
     checkpoint_category_ids(ckpt, path)  # a bad value stops here, not in an export or a prediction
     try:
         # The random init is overwritten below; it must not move the caller's random stream.

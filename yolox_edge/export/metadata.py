@@ -122,17 +122,14 @@ def is_export_metadata(meta: object) -> bool:
     schema version, a known format and a ``files`` mapping of names to sha256s (not a dataset's
     metadata.json that happens to share the name; an export too damaged to load still counts)."""
     return (isinstance(meta, dict) and isinstance(meta.get("schema_version"), int) and meta.get("format") in FORMATS
-            and isinstance(meta.get("files"), dict)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in meta["files"].items()))
+            and _is_files_table(meta.get("files")))
 
 
-def _is_calibration_set(folder: Path) -> bool:
-    """Whether ``folder`` holds a calibration set's manifest.json (quantize/calib.py writes it)."""
-    try:
-        man = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(man, dict) and man.get("format") == "yolox_edge.calibration"
+def _is_files_table(files: object, *, plain_names: bool = False) -> bool:
+    """Whether ``files`` is metadata.json's table of file name -> sha256 (``plain_names``: each name
+    a file in the export's own folder, as a loader requires)."""
+    return isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str)
+                                           and (not plain_names or _plain_name(k)) for k, v in files.items())
 
 
 def find_metadata(path: str | Path) -> Path:
@@ -152,7 +149,9 @@ def find_metadata(path: str | Path) -> Path:
         if ckpt:  # a training run's folder
             raise UserError(f"{p}: a training run, not an export; give its checkpoint ({ckpt}) or export it "
                             f"with 'yolox-edge export {ckpt} --format onnx --out OUT'")
-        if p.is_dir() and _is_calibration_set(p):  # given where a model goes: 'export it' sent users astray
+        from ..quantize.calib import MANIFEST_NAME, is_calibration_manifest
+
+        if p.is_dir() and is_calibration_manifest(p / MANIFEST_NAME):  # given where a model goes: 'export it' misled
             raise UserError(f"{p}: a calibration set (from 'yolox-edge calibrate'), not a model; "
                             f"'yolox-edge calibrate --show {p}' prints it, and 'yolox-edge quantize MODEL --calib "
                             f"{p}' uses it")
@@ -239,11 +238,9 @@ def check_consistency(meta: dict, where: Any) -> None:
     want = [o["name"] for o in output_specs(kind, batch=1, num_anchors=1, num_classes=1, topk=1)]
     if names != want:
         raise bad(f"outputs {names} are not the {kind} graph's {want}")
-    files = meta.get("files")
-    if not (isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) and _plain_name(k)
-                                            for k, v in files.items())):
+    if not _is_files_table(meta.get("files"), plain_names=True):
         raise bad("files must map file names in the export's folder to their sha256")
-    if not isinstance(meta.get("model_file"), str) or meta["model_file"] not in files:
+    if not isinstance(meta.get("model_file"), str) or meta["model_file"] not in meta["files"]:
         raise bad(f"model_file {meta.get('model_file')!r} is not one of the files it lists")
     if top is not None and list(top) != size:
         raise bad(f"input_size {list(top)} differs from preprocess.input_size {size}")

@@ -283,7 +283,7 @@ def leftover_arrays(out: Path) -> tuple[list[str], bool]:
     return arrays, alone
 
 
-def _is_own_manifest(path: Path) -> bool:
+def is_calibration_manifest(path: Path) -> bool:
     """Whether ``path`` is a calibration set's manifest.json (its ``format``), readable or not as a set."""
     try:
         man = json.loads(path.read_text(encoding="utf-8"))
@@ -384,7 +384,7 @@ def build_calibration_set(data: str | Path, out: str | Path, *, img_size: int | 
     out = require_out_folder(out)  # before the images are read and preprocessed
     leftovers, alone = leftover_arrays(out)
     manifest_path = out / MANIFEST_NAME
-    if manifest_path.is_file() and not _is_own_manifest(manifest_path):
+    if manifest_path.is_file() and not is_calibration_manifest(manifest_path):
         # a web app's or a dataset's manifest.json: not a set to replace, even with force
         raise UserError(f"{manifest_path}: not a calibration set's manifest (no format {FORMAT!r}), and the set would "
                         f"be written over it; choose another {OUT}")
