@@ -713,3 +713,18 @@ def test_a_folders_gif_and_jfif_are_calibrated_on_and_the_rest_named(tmp_path, r
     with pytest.raises(UserError, match=r"only: no images found .*; 1 image this OpenCV cannot decode left out "
                                         r"\(scan\.jxl; \.jxl\)"):
         select_images(only, count=3)
+
+
+def test_a_folder_set_lists_its_images_by_absolute_path_and_refuses_split(tmp_path, run_cli, monkeypatch):
+    """calibrate --data photos (a relative folder) recorded photos/img_00.jpg: from anywhere but the
+    folder it ran in, the manifest's list named nothing. And --split, which a folder has none of,
+    was taken and ignored."""
+    write_images(tmp_path / "photos", 3)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli("calibrate", "--data", "photos", "--img-size", "64", "--out", "c")
+    assert code == 0, err
+    images = json.loads((tmp_path / "c" / "manifest.json").read_text())["images"]
+    assert sorted(images) == sorted(str(tmp_path / "photos" / f"img_0{i}.jpg") for i in range(3))
+    code, out, err = run_cli("calibrate", "--data", "photos", "--split", "val", "--img-size", "64", "--out", "d")
+    assert code == 2 and "--split val: photos is a folder of images, which has no splits" in err, err
+    assert not (tmp_path / "d").exists()

@@ -64,6 +64,10 @@ def run(args) -> int:
         return 0
     if not args.data or not args.out:
         raise UserError("calibrate needs --data SPEC|DIR and --out DIR (or --show DIR)")
+    if "--split" in args.build_flags and Path(args.data).is_dir():
+        # a folder has no splits: every image in it is a candidate, whatever --split said
+        raise UserError(f"--split {args.split}: {args.data} is a folder of images, which has no splits; drop --split, "
+                        "or pass a data spec YAML to sample one of its splits")
     before = manifest_bytes(Path(args.out))
     try:
         cal = build_calibration_set(args.data, args.out, img_size=args.size, count=args.count,

@@ -400,7 +400,9 @@ def build_calibration_set(data: str | Path, out: str | Path, *, img_size: int | 
     files, class_counts = [Path(all_files[i]) for i in idx], _class_counts(labels, names, idx)
     data = np.ascontiguousarray(data, np.float32)
     digest = _npy_sha256(data)
-    cal = CalibrationSet(data, [str(f) for f in files], PreprocessConfig(input_size=hw), sampling, seed, desc,
+    # absolute: a path relative to the folder calibrate ran in names nothing from anywhere else
+    cal = CalibrationSet(data, [os.path.abspath(f) for f in files], PreprocessConfig(input_size=hw), sampling, seed,
+                         desc,
                          class_counts, digest, out, problems, skipped=skipped)
     manifest = {"format": FORMAT, "version": VERSION, "input_size": list(hw), "count": len(files),
                 "sha256": digest, "sampling": sampling, "seed": seed, "source": desc,
