@@ -292,3 +292,34 @@ def test_frames_too_large_for_the_mp4_encoder_are_named_as_such(tmp_path, monkey
                                         "8200x16; drop --save-dir"):
         AtomicVideoWriter(tmp_path / "wide.mp4", 25.0, (8200, 16))
     assert not list(tmp_path.iterdir())  # its temp removed
+
+
+def test_a_video_missing_frames_is_refused_not_named(tmp_path) -> None:
+    """OpenCV's writer reports nothing when a frame fails to be written (a full disk: 'Failed to write
+    frame' on stderr, then an MP4 without its index): the broken file took the video's name and the
+    run ended as saved. commit now counts the frames in the file and refuses a short one."""
+    from yolox_edge.errors import UserError
+    from yolox_edge.runtime.video import AtomicVideoWriter
+
+    class Dropping:  # every other frame lost, as the encoder loses them when a write fails
+        def __init__(self, writer) -> None:
+            self.writer, self.calls = writer, 0
+
+        def write(self, frame) -> None:
+            self.calls += 1
+            if self.calls % 2:
+                self.writer.write(frame)
+
+        def release(self) -> None:
+            self.writer.release()
+
+    out = tmp_path / "clip_pred.mp4"
+    out.write_bytes(b"an earlier run's")
+    writer = AtomicVideoWriter(out, 25.0, (64, 48))
+    writer.writer = Dropping(writer.writer)
+    for i in range(6):
+        writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    with pytest.raises(UserError, match=r"clip_pred\.mp4: the annotated video could not be written whole \(6 frames "
+                                        r"given, the file holds 3\); check the free space in "):
+        writer.commit()
+    assert out.read_bytes() == b"an earlier run's" and [f.name for f in tmp_path.iterdir()] == ["clip_pred.mp4"]

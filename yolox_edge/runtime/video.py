@@ -111,6 +111,7 @@ class AtomicVideoWriter:
         os.fchmod(fd, new_file_mode(path))  # mkstemp makes 0600; the result is an ordinary file
         os.close(fd)
         self.tmp = Path(tmp)
+        self.frames = 0
         self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size_wh)
         if not self.writer.isOpened():
             self.discard()
@@ -127,12 +128,31 @@ class AtomicVideoWriter:
             # A stream that changes resolution mid-way: the writer would drop such frames silently.
             frame = cv2.resize(frame, self.size_wh, interpolation=cv2.INTER_AREA)
         self.writer.write(frame)
+        self.frames += 1
+
+    def _check_whole(self) -> None:
+        """Refuse a temp file that does not hold every frame written. OpenCV's writer reports no
+        error on a full disk or a failed write: the encoder drops the frames, or the file lacks the
+        index MP4 writes last, and the video looked saved."""
+        import cv2
+
+        cap = cv2.VideoCapture(str(self.tmp))
+        try:
+            held = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+        finally:
+            cap.release()
+        if held < self.frames:  # (one more: a stop between a write and its count)
+            self.discard()
+            raise UserError(f"{self.path}: the annotated video could not be written whole ({self.frames} frames "
+                            f"given, the file holds {held}); check the free space in {self.path.parent}, or drop "
+                            f"{SAVE_DIR}")
 
     def commit(self) -> Path:
-        """Close the file and give it its name; returns that name."""
+        """Close the file, check it holds every frame, and give it its name; returns that name."""
         from ..fileio import move_no_clobber, replace_durably
 
         self.writer.release()
+        self._check_whole()
         if not self.replace:
             self.path = move_no_clobber(self.tmp, self.path)
             return self.path
