@@ -148,3 +148,15 @@ def test_category_ids_are_an_optional_field(tmp_path) -> None:
         (tmp_path / "metadata.json").write_text(json.dumps(m))
         with pytest.raises(UserError, match=f"metadata.json: category_ids .*{why}.*re-export the model"):
             read_metadata(tmp_path)
+
+
+def test_a_key_given_twice_is_refused(tmp_path) -> None:
+    """A hand edit that added a second "conf" under "nms" was read as the last one without a word
+    (and another JSON reader may keep the first)."""
+    (tmp_path / "m.onnx").write_bytes(b"model bytes")
+    write_metadata(tmp_path, _meta(), ["m.onnx"])
+    text = (tmp_path / "metadata.json").read_text()
+    assert text.count('"conf": 0.001') == 1
+    (tmp_path / "metadata.json").write_text(text.replace('"conf": 0.001', '"conf": 0.001, "conf": 0.5'))
+    with pytest.raises(UserError, match=r"metadata\.json: key 'conf' appears twice in one object"):
+        read_metadata(tmp_path)

@@ -176,6 +176,21 @@ def find_metadata(path: str | Path) -> Path:
     return cand
 
 
+class _DuplicateKey(ValueError):
+    """A key given twice in one JSON object (its args: the key)."""
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    # json keeps the last of two equal keys silently; a hand edit that added a second "conf" or
+    # "files" would then mean whatever each reader (Python, the app's) happens to keep
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def read_metadata(path: str | Path, *, verify: bool = True) -> dict:
     """Read and check metadata.json (path: the json, its folder, or a model file beside it).
 
@@ -183,7 +198,10 @@ def read_metadata(path: str | Path, *, verify: bool = True) -> dict:
     """
     mpath = find_metadata(path)
     try:
-        meta = json.loads(mpath.read_text())
+        meta = json.loads(mpath.read_text(), object_pairs_hook=_refuse_duplicate_keys)
+    except _DuplicateKey as e:
+        raise UserError(f"{mpath}: key {e.args[0]!r} appears twice in one object (JSON readers differ in which they "
+                        "keep); remove one, or re-export the model") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise UserError(f"{mpath}: not valid JSON ({type(e).__name__}); re-export the model") from None
     if not isinstance(meta, dict):
