@@ -62,18 +62,28 @@ def require_file(path: str | Path, what: str = "file") -> Path:
     return p
 
 
+def read_utf8_text(path: str | Path) -> str:
+    """A text file's content as UTF-8 (a BOM, which Windows editors write, dropped), or a UserError
+    naming the file and the first byte that is not (a list saved as UTF-16 by PowerShell, or in a
+    Windows code page): the locale is not asked, so a file reads the same on every machine."""
+    raw = Path(path).read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); save it as "
+                        "UTF-8 and try again") from None
+
+
 def read_yaml(path: Path) -> object:
     """Parse a YAML file (safe loader), or raise a UserError naming it and the first problem."""
     import yaml
 
-    raw = Path(path).read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")  # a BOM (Windows editors) is fine; the locale is not asked
-    except UnicodeDecodeError as e:
-        if Path(path).suffix.lower() not in (".yaml", ".yml"):  # an image or a model given by mistake
+    if Path(path).suffix.lower() not in (".yaml", ".yml"):
+        try:
+            Path(path).read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError:  # an image or a model given by mistake
             raise UserError(f"{path}: not a YAML file (binary data); give the .yaml file here") from None
-        raise UserError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); save it as "
-                        "UTF-8 and try again") from None
+    text = read_utf8_text(path)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:

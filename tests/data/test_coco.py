@@ -51,9 +51,27 @@ def test_read_coco(tmp_path) -> None:
 def test_names_override_and_mismatch(tmp_path) -> None:
     spec = write_coco(tmp_path, GT, "names: [x, y, z]\n")
     assert read_split(spec, "val").names == ["x", "y", "z"]
+    spec = write_coco(tmp_path, GT, "names: [two, five, nine]\n")  # the json's own, in class order
+    assert read_split(spec, "val").names == ["two", "five", "nine"]
     spec = write_coco(tmp_path, GT, "names: [x, y]\n")
     with pytest.raises(UserError, match="names lists 2 classes"):
         read_split(spec, "val")
+    # the json's names in the json's own order (ids 9, 2, 5): class 0 (id 2, 'two') was named
+    # 'nine' and class 2 'five', without a word, into the checkpoint, labels and predictions
+    spec = write_coco(tmp_path, GT, "names: [nine, two, five]\n")
+    with pytest.raises(UserError, match=r"names puts 'nine' at class 0, but in .*val\.json it is category id 9, "
+                                        r"class 2 \(class i is the i-th category id in sorted order: two, five, nine\)"):
+        read_split(spec, "val")
+
+
+def test_a_json_without_annotations_is_said_to_have_none(tmp_path) -> None:
+    """An image_info json (COCO test-dev's: images and categories, no annotations) read as a split
+    of background images with no word about it."""
+    gt = {k: v for k, v in GT.items() if k != "annotations"}
+    split = read_split(write_coco(tmp_path, gt), "val")
+    assert len(split.samples) == 2 and all(len(s.labels) == 0 for s in split.samples)
+    assert [p for p in split.problems if "no 'annotations' list: every image is a background image" in p], \
+        split.problems
 
 
 def test_coco_errors_name_the_file(tmp_path) -> None:

@@ -190,3 +190,15 @@ def test_an_xml_whose_image_is_a_gif_finds_it_and_one_opencv_cannot_decode_is_na
     assert [s.image.name for s in split.samples] == ["a.png", "g.gif"] and split.samples[1].labels.tolist() == [1]
     assert split.problems == [f"{images / 'x.jxl'}: unreadable image: the image of x.xml, but this OpenCV cannot "
                               "decode .jxl files: convert it to JPEG or PNG; the sample was skipped"]
+
+
+def test_a_list_of_stems_not_in_utf8_is_named(tmp_path: Path) -> None:
+    """A list saved in a Windows code page ('café' in cp1252) was a UnicodeDecodeError traceback."""
+    import pytest
+
+    from yolox_edge.errors import UserError
+
+    spec = make_voc(tmp_path, {"a": (40, 40, [("cat", (5, 5, 20, 20))])}, list_stems=["a"])
+    (tmp_path / "list.txt").write_bytes("a\ncaf\xe9\n".encode("cp1252"))
+    with pytest.raises(UserError, match=r"list\.txt: not UTF-8 text \(byte 0xe9 at offset 5\); save it as UTF-8"):
+        read_split(spec, "train")

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 
 from data_synth import make_yolo
-from yolox_edge.data.check import BAD_ANNOTATION, DEGENERATE, EMPTY, MISSING, OUTSIDE, UNKNOWN_CLASS, problem_kind
-from yolox_edge.data.spec import read_split
+from yolox_edge.data.check import BAD_ANNOTATION, DEGENERATE, MISSING, OUTSIDE, UNKNOWN_CLASS, problem_kind
+from yolox_edge.data.spec import load_spec, read_split
 from yolox_edge.data.yolo import default_labels_dir
 
 
@@ -35,8 +35,10 @@ def test_yolo_problems(tmp_path: Path) -> None:
     (tmp_path / "labels" / "ghost.txt").write_text("0 0.5 0.5 0.1 0.1\n")
     split = read_split(spec, "train")
     kinds = {problem_kind(p): p for p in split.problems}
-    assert set(kinds) == {OUTSIDE, DEGENERATE, UNKNOWN_CLASS, BAD_ANNOTATION, EMPTY, MISSING}
-    assert all(n in kinds[k] for n, k in [("a.txt", OUTSIDE), ("a.txt", UNKNOWN_CLASS), ("e.txt", EMPTY),
+    # e.txt, empty, is a background image (CVAT, Roboflow and Label Studio write one per image
+    # without objects): no problem, it was one for each such image and 'data check --strict' failed
+    assert set(kinds) == {OUTSIDE, DEGENERATE, UNKNOWN_CLASS, BAD_ANNOTATION, MISSING}
+    assert all(n in kinds[k] for n, k in [("a.txt", OUTSIDE), ("a.txt", UNKNOWN_CLASS),
                                           ("ghost", MISSING), ("a.txt", DEGENERATE)])
     # every line about a box says what became of it ('not numbers' and a wrong value count did not)
     box_lines = [p for p in split.problems if problem_kind(p) in (OUTSIDE, DEGENERATE, UNKNOWN_CLASS, BAD_ANNOTATION)]
@@ -110,6 +112,9 @@ def test_a_roboflow_exports_data_yaml_reads_its_splits_below_its_own_folder(tmp_
     make_yolo(root / "valid", {"c": (60, 60, "1 0.5 0.5 0.5 0.5\n")})
     (root / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\ntest: ../test/images\n"
                                     "nc: 2\nnames: ['cat', 'dog']\nroboflow:\n  workspace: w\n  version: 1\n")
+    # no test folder (Roboflow names one in every export): no test split, as Ultralytics reads it;
+    # it was a split that could not be read, and 'data check' exited 2 on a dataset that trains
+    assert list(load_spec(root / "data.yaml").splits) == ["train", "val"]
     train, val = read_split(root / "data.yaml", "train"), read_split(root / "data.yaml", "val")
     assert [s.image.name for s in train.samples] == ["a.png", "b.png"] and train.problems == []
     assert [s.image.name for s in val.samples] == ["c.png"] and val.problems == []
@@ -203,9 +208,8 @@ def test_a_label_or_list_file_saved_with_a_bom_reads_its_first_line(tmp_path: Pa
     spec = make_yolo(tmp_path, {"a": (100, 50, bom + "0 0.5 0.5 0.2 0.4\n1 0.25 0.5 0.1 0.2\n"),
                                 "b": (40, 40, bom)})
     split = read_split(spec, "train")
-    kinds = [problem_kind(p) for p in split.problems]
-    assert kinds == [EMPTY], split.problems
-    assert split.samples[0].labels.tolist() == [0, 1]
+    assert split.problems == []  # b.txt, a BOM alone, is empty: a background image
+    assert split.samples[0].labels.tolist() == [0, 1] and split.samples[1].labels.tolist() == []
     (tmp_path / "list.txt").write_text(bom + "a.png\nb.png\n", encoding="utf-8")
     (tmp_path / "data.yaml").write_text("format: yolo\nnames: [cat, dog]\n"
                                         "train: {images: images, list: list.txt}\n")
@@ -348,3 +352,30 @@ def test_labelimgs_classes_txt_beside_the_labels_is_no_orphan_label(tmp_path: Pa
     (tmp_path / "ds" / "labels" / "stray.txt").write_text("0 0.5 0.5 0.2 0.4\n")
     problems = read_split(spec, "val").problems
     assert len(problems) == 1 and "stray.txt has no image" in problems[0], problems
+
+
+def test_a_list_file_not_in_utf8_is_named(tmp_path: Path) -> None:
+    """A list saved in a Windows code page, or as UTF-16 by PowerShell's '>', was a UnicodeDecodeError
+    traceback in data check, train and eval."""
+    import pytest
+
+    from yolox_edge.errors import UserError
+
+    make_yolo(tmp_path, {"a": (40, 40, "0 0.5 0.5 0.2 0.2\n")})
+    (tmp_path / "list.txt").write_bytes("a.png\n".encode("utf-16"))
+    (tmp_path / "data.yaml").write_text("format: yolo\nnames: [cat, dog]\n"
+                                        "train: {images: images, list: list.txt}\n")
+    with pytest.raises(UserError, match=r"list\.txt: not UTF-8 text \(byte 0xff at offset 0\); save it as UTF-8"):
+        read_split(tmp_path / "data.yaml", "train")
+
+
+def test_nc_that_is_no_number_is_said_so(tmp_path: Path) -> None:
+    """nc: "1" with one name said 'nc is 1 but names has 1 entries'."""
+    import pytest
+
+    from yolox_edge.errors import UserError
+
+    make_yolo(tmp_path / "ds", {"a": (40, 40, "0 0.5 0.5 0.2 0.2\n")})
+    (tmp_path / "ul.yaml").write_text("path: ds\ntrain: images\nnc: '1'\nnames: [cat]\n")
+    with pytest.raises(UserError, match=r"nc is '1'; it must be a whole number"):
+        load_spec(tmp_path / "ul.yaml")

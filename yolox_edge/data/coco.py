@@ -44,11 +44,23 @@ def read_coco(spec: DataSpec, split: str, *, boxes_only: bool = False) -> Split:
         seen[c["id"]] = c["name"]
     cats = sorted(gt["categories"], key=lambda c: c["id"])
     cat_index = {c["id"]: i for i, c in enumerate(cats)}
-    names = spec.names or [c["name"] for c in cats]
+    json_names = [c["name"] for c in cats]
+    names = spec.names or json_names
     if len(names) != len(cats):
         raise UserError(f"{spec.path}: names lists {len(names)} classes, {ann_path} has {len(cats)} categories")
+    # names rename the classes by position (class i: the i-th id in sorted order); a name that the
+    # json gives another category is a list written in the json's own order, and would swap classes
+    moved = [n for i, n in enumerate(names) if n in json_names and json_names[i] != n]
+    if moved:
+        raise UserError(f"{spec.path}: names puts {moved[0]!r} at class {names.index(moved[0])}, but in {ann_path} it is "
+                        f"category id {cats[json_names.index(moved[0])]['id']}, class {json_names.index(moved[0])} (class "
+                        f"i is the i-th category id in sorted order: {', '.join(json_names[:8])}"
+                        f"{', ...' if len(json_names) > 8 else ''}); leave names out, or list them in that order")
     problems: list[str] = []
     by_image: dict[int, list[dict]] = {}
+    if "annotations" not in gt and gt["images"]:  # an image_info_*.json (test-dev's): no labels at all
+        problems.append(problem(BAD_ANNOTATION, ann_path, "no 'annotations' list: every image is a background "
+                                "image; is this the instances file?"))
     for a in gt.get("annotations", []):
         why = bad_annotation(a)
         if why:  # skipped and counted, as the other readers do with a broken label line

@@ -189,12 +189,19 @@ def _from_ultralytics(p: Path, d: dict) -> dict:
             # then reads 'train/images' below the root, and so does this (other paths as given)
             if v.startswith("../") and not (root / v).exists() and (root / v[3:]).exists():
                 v = v[3:]
+            if k == "test" and not (root / v).exists() and not (root / v.removeprefix("../")).exists():
+                # Roboflow names test: ../test/images in every export, with a test set or not, and
+                # Ultralytics reads test only when asked: a split of no folder is no split here either
+                out[k] = None
+                continue
             out[k] = {"images": str(rel / v)}
         else:
             raise UserError(f"{p}: split {k!r} is {v!r}; give one images folder (a list of folders or a .txt list "
                             f"of image paths is not read), or write {k}: {{images: DIR, labels: DIR}}, adding list: FILE.txt to "
                             f"train on only the images a .txt names (their file names, looked up in DIR)")
     nc = d.get("nc")
+    if nc is not None and (not isinstance(nc, int) or isinstance(nc, bool)):
+        raise UserError(f"{p}: nc is {nc!r}; it must be a whole number, the count of names (or leave it out)")
     if nc is not None and out["names"] is not None and nc != len(out["names"]):
         raise UserError(f"{p}: nc is {nc} but names has {len(out['names'])} entries; make them agree")
     return out

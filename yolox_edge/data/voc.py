@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, read_utf8_text
 from . import check
 from .index import cached_folder_split
 from .preprocess import IMAGE_SUFFIXES, scan_images
@@ -76,7 +76,7 @@ def _image_index(img_dir: Path) -> tuple[dict[str, list[str]], dict[str, str]]:
 
 def _read_stems(list_path: Path, ann_dir: Path) -> list[str]:
     stems = []
-    for line in list_path.read_text(encoding="utf-8-sig").splitlines():  # a BOM is not part of the first stem
+    for line in read_utf8_text(list_path).splitlines():  # a BOM is not part of the first stem
         item = line.strip()
         if not item:
             continue

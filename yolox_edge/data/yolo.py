@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, read_utf8_text
 from . import check
 from .index import cached_folder_split
 from .preprocess import IMAGE_SUFFIXES, left_out_note, scan_images
@@ -153,7 +153,7 @@ def listed_images(img_dir: Path, list_path: Path) -> list[Path]:
     """The images a list file names: an absolute path as it is, any other entry by its file name in
     ``img_dir`` (``.jpg`` added to a bare stem)."""
     out = []
-    for line in list_path.read_text(encoding="utf-8-sig").splitlines():  # a BOM is not part of the first name
+    for line in read_utf8_text(list_path).splitlines():  # a BOM is not part of the first name
         item = line.strip()
         if item:
             p = Path(item)
@@ -201,9 +201,9 @@ def build_yolo_split(img_dir: Path, lbl_dir: Path, list_path: Path | None, names
         if label.is_file():
             labelled += 1
             text = read_label_text(label)
-            if not text.strip():
-                problems.append(check.problem(check.EMPTY, label, "no boxes; kept as a background image"))
-            else:
+            # An empty file is a background image, written on purpose (CVAT, Roboflow and Label Studio
+            # write one for each image without objects): counted in the 'empty' column, not a problem.
+            if text.strip():
                 boxes, labels, largest = parse_yolo_txt(label, len(names), w, h, problems, text)
         boxes, labels = clean_yolo_boxes(boxes, labels, w, h, label, largest, problems)
         samples.append(Sample(image, boxes, labels, image_id=len(samples) + 1, width=w, height=h))
@@ -235,7 +235,7 @@ def read_yolo(spec: DataSpec, split: str) -> Split:
     if list_path is not None and list_path.is_file():
         try:
             elsewhere = [p for p in listed_images(img_dir, list_path) if not p.is_relative_to(img_dir)]
-        except (OSError, UnicodeDecodeError):
+        except OSError:
             pass  # the build below reads the list again and says what is wrong with it
     return cached_folder_split(spec, folders, list_path,
                                lambda: build_yolo_split(img_dir, lbl_dir, list_path, list(spec.names)), elsewhere)
