@@ -379,3 +379,23 @@ def test_nc_that_is_no_number_is_said_so(tmp_path: Path) -> None:
     (tmp_path / "ul.yaml").write_text("path: ds\ntrain: images\nnc: '1'\nnames: [cat]\n")
     with pytest.raises(UserError, match=r"nc is '1'; it must be a whole number"):
         load_spec(tmp_path / "ul.yaml")
+
+
+def test_linked_subfolders_are_read_once_and_a_loop_ends(tmp_path: Path) -> None:
+    """images/train/batch2 and labels/train/batch2 as links to folders elsewhere (a dataset put
+    together from batches): their images were left out without a word (Ultralytics reads them).
+    A link back up the tree is walked once, not forever."""
+    import os
+
+    ds = make_yolo(tmp_path / "ds", {"a": (40, 40, "0 0.5 0.5 0.2 0.2\n")})
+    make_yolo(tmp_path / "batch2", {"b": (40, 40, "1 0.5 0.5 0.2 0.2\n")})
+    os.symlink(tmp_path / "batch2" / "images", tmp_path / "ds" / "images" / "batch2")
+    os.symlink(tmp_path / "batch2" / "labels", tmp_path / "ds" / "labels" / "batch2")
+    os.symlink(tmp_path / "ds" / "images", tmp_path / "ds" / "images" / "loop")
+    split = read_split(ds, "train")
+    assert [s.image.relative_to(tmp_path / "ds" / "images").as_posix() for s in split.samples] == \
+        ["a.png", "batch2/b.png"], split.problems
+    assert [s.labels.tolist() for s in split.samples] == [[0], [1]] and split.problems == []
+    # the cached index sees a file added behind the link
+    make_yolo(tmp_path / "batch2", {"c": (40, 40, "0 0.5 0.5 0.2 0.2\n")})
+    assert len(read_split(ds, "train").samples) == 3

@@ -35,19 +35,20 @@ CACHE_DIRNAME = ".yolox_edge_cache"
 
 
 def _hash_folder(h, folder: Path | str) -> None:
-    """Each file of ``folder`` in name order, then each subfolder's the same way (hidden ones, the
-    cache's own among them, and links to folders left out, as the readers leave them)."""
-    with os.scandir(folder) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    below = []
-    for e in entries:
-        if e.is_file():
-            st = e.stat()
-            h.update(f"{e.path}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_size}\n".encode())
-        elif not e.name.startswith(".") and e.is_dir(follow_symlinks=False):
-            below.append(e.path)
-    for sub in below:
-        _hash_folder(h, sub)
+    """Each file of ``folder`` and of its subfolders, as the readers walk them (``walk_visible``:
+    hidden ones, the cache's own among them, left out; links to folders followed, once)."""
+    from .preprocess import walk_visible
+
+    for root, dirs, names in walk_visible(folder):
+        h.update(f"{root}\0folder\n".encode())
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            try:
+                st = os.stat(path)
+            except OSError:  # a dangling link: no file, as the readers find it
+                continue
+            if stat.S_ISREG(st.st_mode):
+                h.update(f"{path}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_size}\n".encode())
 
 
 def file_signature(paths: Iterable[Path]) -> str:

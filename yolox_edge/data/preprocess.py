@@ -40,6 +40,22 @@ def list_images(folder: Path, *, recursive: bool = False) -> list[Path]:
     return scan_images(folder, recursive=recursive)[0]
 
 
+def walk_visible(folder: Path | str):
+    """``os.walk(folder)`` through links to folders (a dataset assembled from linked batches, as
+    Ultralytics' recursive glob reads it), skipping hidden folders (names starting with '.') and
+    any folder already walked under another name (a link to a folder above it would loop)."""
+    seen = {os.path.realpath(folder)}
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        keep = []
+        for d in sorted(dirs):
+            real = os.path.realpath(os.path.join(root, d))
+            if not d.startswith(".") and real not in seen:
+                seen.add(real)
+                keep.append(d)
+        dirs[:] = keep
+        yield root, dirs, names
+
+
 def scan_images(folder: Path, *, recursive: bool = False) -> tuple[list[Path], list[Path]]:
     """(read, left_out): a folder's image files, in its subfolders too when ``recursive`` (which
     skips hidden folders and files, names starting with '.', below ``folder``), each list sorted.
@@ -54,10 +70,9 @@ def scan_images(folder: Path, *, recursive: bool = False) -> tuple[list[Path], l
 
     if recursive:
         named = []
-        for root, dirs, names in os.walk(folder):
-            # .ipynb_checkpoints, .git, .thumbnails hold copies and caches, not images to sample;
-            # pruned here so the walk never descends into them
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
+        # .ipynb_checkpoints, .git, .thumbnails hold copies and caches, not images to sample: the
+        # walk never descends into them
+        for root, dirs, names in walk_visible(folder):
             named += [(Path(root) / n, False) for n in names if not n.startswith(".")
                       and os.path.isfile(os.path.join(root, n))]
     else:

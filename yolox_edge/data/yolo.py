@@ -12,7 +12,6 @@ image is reported as a missing file. ``names`` in the spec gives the class order
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ import numpy as np
 from ..errors import UserError, read_utf8_text
 from . import check
 from .index import cached_folder_split
-from .preprocess import IMAGE_SUFFIXES, left_out_note, scan_images
+from .preprocess import IMAGE_SUFFIXES, left_out_note, scan_images, walk_visible
 from .sample import Sample
 from .spec import READERS, DataSpec, Split, check_split_folders, split_entries
 
@@ -164,8 +163,7 @@ def listed_images(img_dir: Path, list_path: Path) -> list[Path]:
 def _label_keys(lbl_dir: Path) -> list[str]:
     """The label files below ``lbl_dir`` (subfolders too, not hidden ones), as ``label_key``s."""
     keys = []
-    for root, dirs, names in os.walk(lbl_dir):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+    for root, dirs, names in walk_visible(lbl_dir):
         below = Path(root).relative_to(lbl_dir)
         keys += [(below / n[:-4]).as_posix() for n in names if n.endswith(".txt")]
     return keys
