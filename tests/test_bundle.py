@@ -561,6 +561,26 @@ def test_a_bench_of_another_model_run_elsewhere_is_not_put_on_the_card(tmp_path:
     assert not (tmp_path / "p.zip").exists()
 
 
+def test_the_card_takes_the_f32_row_of_a_bench_with_precision_hints(tmp_path: Path) -> None:
+    """bench --precision-hint f32,bf16 gives an artifact a row per hint at each thread count: the
+    last (bf16's) went onto the card, unnamed, as the export's latency."""
+    exp = fake_export(tmp_path / "e", fmt="openvino")
+    meta = json.loads((exp / "metadata.json").read_text())
+    row = {"artifact": str(exp), "baseline": False, "threads": 1, "backend": "openvino",
+           "precision": meta["precision"], "input_size": meta["input_size"]}
+    rows = [dict(row, precision_hint="f32", latency_ms={"model": {"p50": 9.0}}),
+            dict(row, precision_hint="bf16", latency_ms={"model": {"p50": 4.0}})]
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"machine": {"cpu": "c"}, "rows": rows}))
+    rep = package_bundle(exp, target="openvino", out=tmp_path / "o.zip", bench_json=bench)
+    assert rep["latency"]["threads"] == {"1": {"model_p50_ms": 9.0}}
+    for r in rows:  # an earlier bench's rows, which did not say their hint: not guessed
+        del r["precision_hint"]
+    bench.write_text(json.dumps({"machine": {"cpu": "c"}, "rows": rows}))
+    with pytest.raises(UserError, match=r"bench\.json: times .* in several precisions at one thread count"):
+        package_bundle(exp, target="openvino", out=tmp_path / "p.zip", bench_json=bench)
+
+
 def test_nan_never_reaches_the_apps_metadata(bundle: Path, tmp_path: Path) -> None:
     # Python's json writes and reads NaN; the app's strict JSON reader refuses the whole file.
     exp = fake_export(tmp_path / "e", fmt="onnx")

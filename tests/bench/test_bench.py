@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import platform
 import re
 from pathlib import Path
 
@@ -183,6 +184,19 @@ def test_precision_hints_give_openvino_a_row_each(tiny_ckpt, tmp_path):
     assert _hints_for("ncnn", ["f32", "bf16"], "m") == ["f32"]
     with pytest.raises(UserError, match="ncnn takes the precision hints f32, f16"):
         _hints_for("ncnn", ["bf16"], "m")
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="what ncnn runs f16 as on x86")
+def test_an_ncnn_f16_row_on_x86_says_it_ran_f32(tiny_ckpt, tmp_path):
+    """ncnn's x86 layers take no fp16 path (outputs identical to f32), yet the row read 'f16 inference'."""
+    from yolox_edge.export import export_model
+
+    nc_dir = export_model(tiny_ckpt, format="ncnn", out=tmp_path / "nc").directory
+    res = run_bench([str(nc_dir)], threads=[1], warmup=0, runs=1, rss=False, progress=False,
+                    precision_hints=["f32", "f16"])
+    labels = [r["label"] for r in res["rows"]]
+    assert labels == ["nc [ncnn fp32 weights, f32 inference]", "nc [ncnn fp32 weights, f32 inference (f16 asked)]"]
+    assert [r["effective_precision"] for r in res["rows"]] == ["fp32 weights, f32 inference"] * 2
 
 
 def test_turn_sizes_split_runs_into_rounds():

@@ -346,6 +346,7 @@ def _row_result(r: Row, x: np.ndarray, modes: list[str], ap: dict, peak_rss_mb: 
         "label": r.label, "artifact": r.artifact, "backend": r.backend.name, "baseline": r.baseline,
         "precision": info.precision,
         "effective_precision": getattr(r.backend, "effective_precision", None) or info.precision,
+        "precision_hint": r.hint,
         "output_kind": info.output_kind, "threads": r.threads, "oversubscribed": oversubscribed(r.threads, cores),
         "input_size": list(info.preprocess.input_size),
         "latency_ms": {m: latency_stats(r.timings[m]) for m in modes},

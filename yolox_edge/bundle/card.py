@@ -168,6 +168,13 @@ def latency_from_json(path: str | Path, artifact: str | Path, meta: dict | None 
                                 f"({want_row[0]} {want_row[1]} at {want_row[2]}); bench this artifact and pass that JSON")
     if not mine:
         raise UserError(f"{p}: has no rows for {artifact}; bench this artifact and pass that JSON")
+    # a bench with --precision-hint f32,bf16 has a row per hint: the card states the export as the
+    # app runs it, f32 (the last row, bf16's, went onto the card unnamed)
+    mine = [r for r in mine if r.get("precision_hint") in (None, "f32")] or mine
+    if len({(r.get("artifact"), r.get("threads")) for r in mine}) < len(mine):
+        raise UserError(f"{p}: times {artifact} in several precisions at one thread count (a bench from before "
+                        "rows recorded their --precision-hint); bench it again with 'yolox-edge bench ARTIFACT "
+                        "--json FILE'")
     out: dict = {"machine": cpu, "threads": {}}
     try:
         for r in mine:
