@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -490,7 +491,7 @@ def test_run_quantize_refuses_an_export_and_force_clears_the_old_report(tiny_ckp
     with pytest.raises(UserError, match=r"already holds an export.*--force \(force=True in Python\)"):
         run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats="onnx", out=str(out), progress=False, log=None)
     assert model.read_bytes() == before
-    (out / "report.md").write_text("an earlier run's table")  # as report=True leaves them
+    (out / "report.md").write_text("FP32 vs INT8 (ptq) on d.yaml:val\n|...")  # as report=True leaves them
     (out / "fp32" / "onnx").mkdir(parents=True)
     (out / "fp32" / "onnx" / "old.onnx").write_bytes(b"x")
     (out / "fp32" / "onnx" / "metadata.json").write_text(json.dumps({"schema_version": 1, "format": "onnx",
@@ -513,7 +514,7 @@ def test_run_quantize_refuses_a_folder_of_the_other_layout(tiny_ckpt, tiny_calib
 
     many = _copy_run(earlier_runs, "many", tmp_path / "many")  # earlier runs of each layout
     one = _copy_run(earlier_runs, "one", tmp_path / "one")
-    (many / "report.md").write_text("an earlier run's table")
+    (many / "report.md").write_text("FP32 vs INT8 (ptq) on d.yaml:val\n|...")
     with pytest.raises(UserError, match=r"holds the exports and report openvino/, onnx/, report.md .*several formats"):
         run_quantize(str(tiny_ckpt), calib=str(tiny_calib), formats="onnx", out=str(many), progress=False, log=None)
     assert not (many / "metadata.json").exists()
@@ -553,9 +554,14 @@ def test_quantize_checkpoint_refuses_an_export_in_out_unless_force(tiny_ckpt, ti
     with pytest.raises(UserError, match="already holds an export"):
         ptq.quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="openvino", out=out, log=None)
     assert (out / "old.onnx").exists()
-    with pytest.raises(Stop):  # with force the earlier export's files go first, then the work
+    with pytest.raises(Stop):  # with force too, a run that stops leaves the earlier export whole
         ptq.quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="openvino", out=out, log=None, force=True)
-    assert not (out / "old.onnx").exists() and not (out / "metadata.json").exists()
+    assert (out / "old.onnx").exists() and (out / "metadata.json").exists() and sorted(os.listdir(out)) == \
+        ["metadata.json", "old.onnx"]  # and no staging folder
+    monkeypatch.undo()
+    res = ptq.quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=out, log=None, force=True,
+                                  progress=False, opts=ptq.QuantizeOptions(nncf_keep_float=0))
+    assert sorted(os.listdir(out)) == ["metadata.json", res.model_file.name]  # the earlier export went, once done
 
 
 def test_quantize_refuses_to_write_over_a_file_of_its_models_name(tiny_ckpt, tiny_calib, tmp_path, monkeypatch):
@@ -876,3 +882,31 @@ def test_quantize_options_read_and_set_the_earlier_nms_names_as_aliases():
     with pytest.raises(TypeError, match=r"got nms_iou= and iou=; .*: pass only those; from dataclasses"):
         QuantizeOptions(iou=0.45, nms_iou=0.6)  # a plain call with both stays an error, as before
     assert dataclasses.replace(opts, iou=0.5).iou == 0.5
+
+
+def test_quantize_never_writes_over_or_removes_a_users_own_report(tiny_ckpt, tiny_calib, shapes_spec, tmp_path,
+                                                                 monkeypatch):
+    """--format A B --report wrote over the user's report.md in --out without --force (only a
+    metadata.json there was looked for), and one format with --force removed it with or without
+    --report; an earlier run's report was replaced without --force."""
+    import yolox_edge.quantize.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "quantize_detector", stop)
+    monkeypatch.setattr(pipeline, "check_val_images", lambda *a, **k: None)
+    out = tmp_path / "q"
+    out.mkdir()
+    (out / "report.md").write_text("MY NOTES - do not lose")
+    for formats, kw in [(["onnx", "openvino"], {"report": True, "data": str(shapes_spec)}), ("onnx", {"force": True}),
+                        ("onnx", {"force": True, "report": True, "data": str(shapes_spec)})]:
+        with pytest.raises(UserError, match=r"report\.md: not a report of 'yolox-edge quantize', and this run would "
+                                            r"(write over|remove) it; move it"):
+            pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats=formats, out=out, progress=False, log=None,
+                                  **kw)
+    assert (out / "report.md").read_text() == "MY NOTES - do not lose"
+    (out / "report.md").write_text("FP32 vs INT8 (ptq) on d.yaml:val\n|...")  # an earlier --report run's
+    with pytest.raises(UserError, match=r"holds report\.md of an earlier quantize --report run; .*--force"):
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats=["onnx", "openvino"], out=out, progress=False,
+                              log=None, report=True, data=str(shapes_spec))
+    with pytest.raises(Stop):  # with --force it is this tool's own to replace: the work goes ahead
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats=["onnx", "openvino"], out=out, progress=False,
+                              log=None, report=True, data=str(shapes_spec), force=True)

@@ -1,6 +1,8 @@
 """What ``yolox-edge quantize`` runs: (QAT) -> INT8 per format -> optional FP32-vs-INT8 report."""
 from __future__ import annotations
 
+import json
+
 import platform
 import sys
 from pathlib import Path
@@ -100,7 +102,7 @@ def run_quantize(model: str | Path, *, calib: str | Path, formats: str | list[st
         read_split_for(data, "train", len(ckpt["class_names"]), QAT_DATA_ADVICE)
     cal = load_calibration_set(calib, img_size=tuple(ckpt["preprocess"]["input_size"]))
     require_utf8_path(out, f"{OUT} folder")  # the INT8 graphs are written by onnx, OpenVINO and ncnn
-    _refuse_earlier(formats, out, force, ckpt["variant"])
+    _refuse_earlier(formats, out, force, ckpt["variant"], report)
     h, w = cal.size  # written width x height, as --img-size takes it and calibrate prints it
     say(f"calibration set: {len(cal)} image{'s' if len(cal) != 1 else ''} {w}x{h} (sha256 {cal.sha256[:12]}...)")
     stage = StagedOutput(out)
@@ -226,23 +228,46 @@ def _quantize_formats(detector, ckpt: dict, model: Path, cal, formats: list[str]
 
 
 REPORT_FILES = ("report.md", "report.json")
+REPORT_TITLE = "FP32 vs INT8"  # report.md's first words: how a run knows its own
 
 
-def _refuse_earlier(formats: list[str], out: Path, force: bool, variant: str) -> None:
+def _refuse_earlier(formats: list[str], out: Path, force: bool, variant: str, report: bool = False) -> None:
     """UserError, before any work, when a format's folder holds an export, or a file of the name
-    its INT8 model takes, and ``force`` is off; or a metadata.json that is no export's, whatever ``force``."""
+    its INT8 model takes, or (``report``) an earlier report or FP32 reference, and ``force`` is off;
+    or a metadata.json or report file that is no quantize run's, whatever ``force``."""
     from ..export.api import model_file_names, refuse_earlier_export, refuse_files_in_the_way
 
     require_out_folder(out)
     for fmt, target in format_dirs(formats, out).items():
         refuse_earlier_export(target, force)  # a foreign metadata.json even with force
         refuse_files_in_the_way(target, model_file_names(fmt, int8_stem(variant)), force)
+        if report:
+            refuse_earlier_export(out / "fp32" / fmt, force)
+    for name in REPORT_FILES:  # the user's own notes of that name: never written over or removed
+        if (report or force) and (out / name).is_file() and not _is_own_report(out / name):
+            raise UserError(f"{out / name}: not a report of 'yolox-edge quantize', and this run would "
+                            f"{'write over' if report else 'remove'} it; move it, or choose another {OUT}")
     if not force:
         other = _other_layout(formats, out)
         if other:
             raise UserError(f"{out}: holds {other} of an earlier quantize run with "
                             f"{'several formats' if len(formats) == 1 else 'one format'}; choose another {OUT}, "
                             f"or pass {FORCE} to write into it anyway")
+        earlier = [name for name in REPORT_FILES if report and (out / name).is_file()]
+        if earlier:
+            raise UserError(f"{out}: holds {', '.join(earlier)} of an earlier quantize --report run; choose another "
+                            f"{OUT}, or pass {FORCE} to replace them")
+
+
+def _is_own_report(path: Path) -> bool:
+    """Whether ``path`` (report.md or report.json in --out) is what ``_report`` writes."""
+    try:
+        if path.suffix == ".json":
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            return isinstance(doc, dict) and isinstance(doc.get("rows"), list) and "method" in doc
+        return path.read_text(encoding="utf-8").startswith(REPORT_TITLE)
+    except (OSError, ValueError):
+        return False
 
 
 def _other_layout(formats: list[str], out: Path) -> str:
@@ -253,7 +278,7 @@ def _other_layout(formats: list[str], out: Path) -> str:
     if len(formats) > 1:
         return "an export (its metadata.json)" if (out / METADATA_FILE).is_file() else ""
     left = [f"{f}/" for f in FORMATS if (out / f / METADATA_FILE).is_file()]
-    left += [name for name in REPORT_FILES if (out / name).is_file()]
+    left += [name for name in REPORT_FILES if (out / name).is_file() and _is_own_report(out / name)]
     return "the exports and report " + ", ".join(left) if left else ""
 
 
@@ -266,8 +291,9 @@ def _clear_earlier(formats: list[str], out: Path) -> None:
     for fmt, target in format_dirs(formats, out).items():
         clear_earlier_export(target, True)
         clear_earlier_export(out / "fp32" / fmt, True)
-    for name in REPORT_FILES:
-        (out / name).unlink(missing_ok=True)
+    for name in REPORT_FILES:  # a foreign one was refused before the run
+        if (out / name).is_file() and _is_own_report(out / name):
+            (out / name).unlink()
 
 
 def format_dirs(formats: list[str], out: Path) -> dict[str, Path]:
@@ -292,7 +318,7 @@ def _report(model, results: dict[str, QuantizeResult], data: str, out: Path, top
         rows.append(compare(fmt, fp32_dir, res.directory, data, int8=scores.get(fmt),  # QAT scored it already
                             progress=progress, threads=threads))
     method = next(iter(results.values())).metadata["quantization"]["method"]
-    table = format_table(rows, title=f"FP32 vs INT8 ({method}) on {data}:val")
+    table = format_table(rows, title=f"{REPORT_TITLE} ({method}) on {data}:val")
     # The reference is the model as trained (exact SiLU): what shipping the INT8 graph costs.
     # With --silu rational that cost includes the approximation, so the report says so.
     rational = [f for f, r in results.items() if r.metadata.get("graph", {}).get("silu") == "rational"]

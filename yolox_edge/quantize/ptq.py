@@ -516,21 +516,27 @@ def quantize_checkpoint(model: str | Path, *, calib: str | Path, format: str, ou
     ``calib``, ``format``, ``out`` and ``opts`` were positional, ``fmt=`` and ``out_dir=`` the names of
     ``format`` and ``out``: those forms still work, with a DeprecationWarning.
 
-    An export already in ``out`` is refused unless ``force`` (then its files go first), as
-    ``export_model`` does: written over, it left the earlier model's files beside a metadata.json
-    that no longer listed them."""
+    An export already in ``out`` is refused unless ``force``, as ``export_model`` does: written over,
+    it left the earlier model's files beside a metadata.json that no longer listed them. With
+    ``force`` its files go only once the new export is whole (written in a hidden folder in ``out``
+    first, as ``run_quantize`` does): a run that fails or is stopped leaves it as it was."""
     from dataclasses import replace
 
     from ..engine.checkpoint import load_model
-    from ..export.api import clear_earlier_export, refuse_files_in_the_way
+    from ..export.api import clear_earlier_export, refuse_earlier_export, refuse_files_in_the_way
     from .nncf_quiet import quiet_nncf
+    from .staging import StagedOutput
 
     opts = replace(opts or QuantizeOptions(), progress=progress)
     check_options(opts)
     if opts.log is None:
         opts = replace(opts, log=log)
     detector, ckpt = load_model(model)
-    clear_earlier_export(out, force)
+    out = Path(out)
+    refuse_earlier_export(out, force)
     refuse_files_in_the_way(out, model_file_names(format, int8_stem(ckpt["variant"])), force)
-    with quiet_nncf(bars=progress):  # NNCF's INFO lines (~63 for OpenVINO) say nothing a user needs
-        return quantize_detector(detector, ckpt, Path(model), calib, format, out, opts)
+    # NNCF's INFO lines (~63 for OpenVINO) say nothing a user needs
+    with StagedOutput(out) as stage, quiet_nncf(bars=progress):
+        staged = quantize_detector(detector, ckpt, Path(model), calib, format, stage.dir / format, opts)
+        clear_earlier_export(out, force)  # only now: the new export is whole beside it
+        return stage.commit({format: staged}, {format: out})[format]
