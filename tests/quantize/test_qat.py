@@ -321,3 +321,22 @@ def test_report_notes_other_category_ids_once(ids_ckpt, shapes_spec, tmp_path, m
                                   report=True, qat=qat, data=str(shapes_spec), log=logs.append)
         assert [m[:len(n)] for m, n in zip(logs, said)] == said and len(logs) == len(said), logs
         assert all("; AP pairs" in m for m in logs), logs  # --report scores AP: eval's wording
+
+
+def test_nncfs_extension_timeout_is_one_line_that_names_the_lock(monkeypatch) -> None:
+    """On a busy 2-core machine NNCF's first-use compile of its CPU extension outlasted NNCF's 60 s:
+    the QAT run ended in NNCF's traceback. The wait is now longer, and its end one line."""
+    from nncf.torch.extensions import ExtensionLoaderTimeoutException
+
+    from yolox_edge.quantize.qat import EXTENSION_WAIT_S, nncf_extension_wait
+
+    monkeypatch.delenv("NNCF_EXTENSION_LOAD_TIMEOUT", raising=False)
+    with pytest.raises(UserError, match=rf"NNCF's CPU extension, compiled on the first QAT run, did not load within "
+                                        rf"{EXTENSION_WAIT_S} s: .* left .*quantized_functions_cpu.*lock; if no other"):
+        with nncf_extension_wait():
+            raise ExtensionLoaderTimeoutException("The extension load function failed to execute within 900 seconds")
+    monkeypatch.setenv("NNCF_EXTENSION_LOAD_TIMEOUT", "30")  # the user's own setting stands
+    with pytest.raises(UserError, match="did not load within 30 s"), nncf_extension_wait():
+        raise ExtensionLoaderTimeoutException("...")
+    with pytest.raises(ValueError, match="other errors pass"), nncf_extension_wait():
+        raise ValueError("other errors pass")

@@ -21,7 +21,9 @@ OpenVINO directly scored 27.4 AP against 30.6 for the same model in torch (not p
 """
 from __future__ import annotations
 
+import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -132,6 +134,30 @@ def _state_copy(model: torch.nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+# NNCF compiles its torch CPU extension on the first QAT run and gives up after 60 s: on a busy
+# 2-core machine the compile takes minutes, and the run ended in NNCF's traceback (rc 1)
+EXTENSION_WAIT_S = 900
+
+
+@contextmanager
+def nncf_extension_wait():
+    """Give NNCF's first-use compile of its CPU extension EXTENSION_WAIT_S (unless the user set
+    NNCF_EXTENSION_LOAD_TIMEOUT), and turn its timeout into one line that says what to do."""
+    os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", str(EXTENSION_WAIT_S))
+    try:
+        yield
+    except Exception as e:
+        if type(e).__name__ != "ExtensionLoaderTimeoutException":
+            raise
+        from nncf.torch.quantization.extensions import QuantizedFunctionsCPULoader
+
+        lock = Path(QuantizedFunctionsCPULoader.get_build_dir()) / "lock"
+        raise UserError(f"NNCF's CPU extension, compiled on the first QAT run, did not load within "
+                        f"{os.environ['NNCF_EXTENSION_LOAD_TIMEOUT']} s: the machine is busy, or a compile that "
+                        f"was killed left {lock}; if no other QAT run is compiling, remove that file and run again "
+                        "(NNCF_EXTENSION_LOAD_TIMEOUT=SECONDS sets the wait)") from None
+
+
 def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | None, *, epochs: int = 1,
             lr: float | None = None, batch: int = 8, subset_size: int = 300, keep_float: int = 2,
             work_dir: Path | None = None, progress: bool = True,
@@ -185,7 +211,8 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
         + (f": {', '.join(float_convs)}" if float_convs else ""))
     from .ptq import _nncf_preset
 
-    qmodel = nncf.quantize(det, ds, preset=_nncf_preset(preset), subset_size=n, ignored_scope=ignored)
+    with nncf_extension_wait():
+        qmodel = nncf.quantize(det, ds, preset=_nncf_preset(preset), subset_size=n, ignored_scope=ignored)
     frozen = freeze_quantizer_ranges(qmodel)
     say(f"QAT: {frozen} quantizer range parameters held at their calibrated values")
     if work_dir is not None:
@@ -202,7 +229,8 @@ def run_qat(detector: Detector, ckpt: dict, cal: CalibrationSet, data: str | Non
           else tempfile.TemporaryDirectory(prefix=".qat_", dir=work_dir)) as tmp:
         trainer = _make_trainer(qmodel)(recipe, data=data, out=Path(tmp) / "run", progress=progress,
                                         log=log)
-        summary = trainer.train()
+        with nncf_extension_wait():
+            summary = trainer.train()
     kept = int(summary["best_epoch"]) if trainer.val_split is not None else epochs
     # The float weights of the best epoch by fake-quantized val AP (NNCF keeps its quantizer
     # state under other keys). Epoch 0 means the untouched folded weights, not NNCF's
