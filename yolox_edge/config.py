@@ -8,6 +8,8 @@ against the field types.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -162,6 +164,9 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             raise UserError(f"{where}: expected true or false, got {value!r}")
         return value
     if hint is float:
+        if isinstance(value, str):
+            # YAML 1.1 (PyYAML) reads 1e-3, without a dot, as a string: the usual way to write a lr
+            value = _scientific(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(f"{where}: expected a number, got {value!r}")
         return float(value)
@@ -230,6 +235,15 @@ def _yaml_kind(value: Any) -> str:
     return f"the value {value!r}"
 
 
+def _scientific(text: str) -> float | str:
+    """``text`` as a float when it is a finite number in e-notation (``1e-3``, ``2E+4``), else as it was."""
+    if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+", text.strip()):
+        v = float(text)
+        if math.isfinite(v):
+            return v
+    return text
+
+
 _AT_LEAST = {  # key -> smallest value that trains (types were checked when the recipe was read)
     "data.workers": 0, "data.repeat": 1, "train.epochs": 1, "train.batch": 1, "train.eval_interval": 1,
     "train.multiscale_interval": 1, "train.no_aug_epochs": 0, "train.warmup_epochs": 0,
@@ -237,6 +251,9 @@ _AT_LEAST = {  # key -> smallest value that trains (types were checked when the 
     "train.freeze_backbone_epochs": 0, "train.bn_reestimate_batches": 0,
 }
 _UNIT = ("train.min_lr_ratio", "train.momentum", "train.eval_conf", "train.eval_nms")
+
+
+SEED_MAX = 2**31 - 1  # numpy takes 0..2**32-1; each torchrun process seeds train.seed + its rank
 
 
 def check_recipe(recipe: Recipe) -> None:
@@ -263,6 +280,8 @@ def check_recipe(recipe: Recipe) -> None:
         raise UserError(f"train.basic_lr_per_img={t.basic_lr_per_img}: must be above 0")
     if not 0 < t.ema_decay < 1:
         raise UserError(f"train.ema_decay={t.ema_decay}: must be in (0, 1), e.g. 0.9998")
+    if not 0 <= t.seed <= SEED_MAX:  # numpy's range, less the ranks added to it under torchrun
+        raise UserError(f"train.seed={t.seed}: must be in [0, {SEED_MAX}]")
     if t.threads is not None and t.threads < 1:
         raise UserError(f"train.threads={t.threads}: must be at least 1 (or null for torch's default)")
     problem = _range_problem("train.device", t.device)

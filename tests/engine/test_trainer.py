@@ -949,3 +949,36 @@ def test_the_no_aug_clamp_note_counts_one_epoch_as_one(synthetic_coco, tmp_path)
                 hooks=[_StopAfterFirstEpoch()]).train()
     assert [m for m in said if "no_aug_epochs" in m] == [
         "note: train.no_aug_epochs 3 -> 0: at most half of the 1 epoch after warm-up run without Mosaic"]
+
+
+def test_a_val_split_the_spec_lacks_is_refused_when_named_and_said_when_default(synthetic_coco, tmp_path):
+    """--set data.val_split=valid on a spec whose split is 'val' trained the whole run unscored, no
+    best.pt, exit 0 (a mistyped train split was refused); a spec without any val said nothing."""
+    spec = synthetic_coco(4)
+    base = {"model": {"variant": "test"}, "train": {"epochs": 1, "batch": 4}}
+    r = recipe_from_dict({**base, "data": {"workers": 0, "val_split": "valid"}})
+    with pytest.raises(UserError, match=r"has no split 'valid' \(has: train, val\)"):
+        Trainer(r, data=spec, out=tmp_path / "run", progress=False, log=None)._setup()
+    spec.write_text("\n".join(line for line in spec.read_text().splitlines() if not line.startswith("val:")) + "\n")
+    msgs: list[str] = []
+    r = recipe_from_dict({**base, "data": {"workers": 0}})
+    tr = Trainer(r, data=spec, out=tmp_path / "run2", progress=False, log=msgs.append)
+    tr._setup()
+    assert tr.val_split is None
+    assert f"note: {spec} has no split 'val': no epoch is evaluated and no best.pt is written" in "\n".join(msgs), msgs
+
+
+def test_a_learning_rate_in_e_notation_and_a_seed_out_of_range(tmp_path):
+    """YAML 1.1 reads 1e-3 as a string: '--set train.basic_lr_per_img=1e-3' (and a recipe's 1e-4) was
+    refused as 'not a number'. A seed past numpy's range was a ValueError traceback at setup."""
+    from yolox_edge.config import apply_overrides, check_recipe
+
+    r = apply_overrides(recipe_from_dict({}), ["train.basic_lr_per_img=1e-3", "train.min_lr_ratio=5E-2"])
+    assert r.train.basic_lr_per_img == 1e-3 and r.train.min_lr_ratio == 0.05
+    (tmp_path / "sci.yaml").write_text("train:\n  basic_lr_per_img: 1e-4\n")
+    assert load_recipe(tmp_path / "sci.yaml").train.basic_lr_per_img == 1e-4
+    with pytest.raises(UserError, match="train.basic_lr_per_img: expected a number, got 'fast'"):
+        apply_overrides(recipe_from_dict({}), ["train.basic_lr_per_img=fast"])
+    for seed in (-1, 2**32):
+        with pytest.raises(UserError, match=rf"train.seed={seed}: must be in \[0, 2147483647\]"):
+            check_recipe(apply_overrides(recipe_from_dict({}), [f"train.seed={seed}"]))

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from ..config import (MACHINE_KEYS, Recipe, apply_machine_settings, check_recipe, load_recipe, recipe_diff,
+from ..config import (MACHINE_KEYS, DataCfg, Recipe, apply_machine_settings, check_recipe, load_recipe, recipe_diff,
                       recipe_from_checkpoint)
 from ..progress import first_few, line_sink, progress_bar
 from ..thresholds import EVAL_MAX_DET
@@ -307,7 +307,14 @@ class Trainer:
             self._check_variant(self.weights, weights, r.model.variant)
         spec = load_spec(self.data)
         self.train_split = read_split(spec, r.data.train_split)
-        self.val_split: Split | None = read_split(spec, r.data.val_split) if r.data.val_split in spec.splits else None
+        # A val split named in the recipe must exist (a typo trained the whole run without scoring it);
+        # a spec without the default 'val' trains unscored, and says so
+        named = r.data.val_split != DataCfg.val_split
+        self.val_split: Split | None = (read_split(spec, r.data.val_split)
+                                        if named or r.data.val_split in spec.splits else None)
+        if self.val_split is None:
+            self.log(f"note: {spec.path} has no split {r.data.val_split!r}: no epoch is evaluated and no best.pt "
+                     "is written (--set data.val_split=NAME scores another split)")
         self.names = list(self.train_split.names)
         # the dataset's own id of each class (COCO category ids), kept in the checkpoint; None for voc/yolo
         self.category_ids = self.train_split.category_ids
