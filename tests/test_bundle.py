@@ -135,7 +135,31 @@ def test_package_names_the_app_thresholds_the_graph_overrides(tmp_path: Path) ->
     assert package_bundle(exp, target="onnx", out=tmp_path / "a.zip", max_det=10)["notes"] == []
     notes = package_bundle(exp, target="onnx", out=tmp_path / "b.zip", conf=0.0001, iou=0.8, max_det=300)["notes"]
     assert len(notes) == 3 and "at most 10 detections" in notes[0] and "--topk 300" in notes[0]
-    assert "scores >= 0.001" in notes[1] and "IoU 0.65" in notes[2]
+    assert "scores above 0.001" in notes[1] and "IoU 0.65" in notes[2]
+
+
+def test_the_top_k_note_at_the_anchor_count_says_the_anchors_not_topk() -> None:
+    """A top-K capped at the anchors (84 at 64 px) said 'export with --topk 100', which gives 84 again."""
+    from yolox_edge.bundle.package import graph_limits
+
+    (note,) = graph_limits({"output_kind": "topk", "topk": 84}, 0.25, 0.45, 100, anchors=84)
+    assert "at most 84 candidates (one per anchor at its input size)" in note and "--topk" not in note
+    (note,) = graph_limits({"output_kind": "topk", "topk": 10}, 0.25, 0.45, 100, anchors=84)
+    assert "export with --topk 100" in note
+
+
+def test_a_bench_of_the_model_file_is_the_card_of_its_folder(tmp_path: Path) -> None:
+    """bench q/x.param, package q: 'has no rows for q' when the JSON timed another artifact too."""
+    exp = fake_export(tmp_path / "e", fmt="ncnn")
+    meta = json.loads((exp / "metadata.json").read_text())
+    row = {"baseline": False, "threads": 1, "backend": "ncnn", "precision": meta["precision"],
+           "input_size": meta["input_size"]}
+    rows = [dict(row, artifact=str(exp / "model.ncnn.param"), latency_ms={"model": {"p50": 7.0}}),
+            dict(row, artifact=str(tmp_path / "other"), latency_ms={"model": {"p50": 3.0}})]
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"machine": {"cpu": "c"}, "rows": rows}))
+    rep = package_bundle(exp, target="ncnn", out=tmp_path / "o.zip", bench_json=bench)
+    assert rep["latency"]["threads"] == {"1": {"model_p50_ms": 7.0}}
 
 
 def test_extract_into_a_file_or_full_folder_is_one_clear_error(bundle: Path, run_cli) -> None:
@@ -350,8 +374,21 @@ def test_every_single_byte_flip_is_caught_or_harmless(bundle: Path, tmp_path: Pa
 
 
 def test_bundle_text_entries_are_bounded(bundle: Path, tmp_path: Path, monkeypatch) -> None:
+    """labels.txt and metadata.json are read whole: only SHA256SUMS was bounded, and a 0.6 MB zip
+    whose labels.txt held 64 MiB of newlines took 700 MiB of memory before any check refused it."""
+    big = tmp_path / "big.zip"
+    with zipfile.ZipFile(bundle) as zf, zipfile.ZipFile(big, "w", zipfile.ZIP_DEFLATED) as out:
+        for n in zf.namelist():
+            out.writestr(n, b"\n" * 5000 if n == "labels.txt" else zf.read(n))
+    assert big.stat().st_size < 3 * bundle.stat().st_size
+    monkeypatch.setattr(safezip, "MAX_TEXT_BYTES", 4096)
+    with pytest.raises(UserError, match=r"big\.zip: entry 'labels\.txt' is 5000 bytes, over the 4096 byte limit; "
+                                        r"refusing to extract it"):
+        verify_bundle(big)
+    verify_bundle(bundle)  # its own text entries are under the limit; a model file may be far over it
     monkeypatch.setattr(safezip, "MAX_TEXT_BYTES", 10)
-    with pytest.raises(UserError, match="too large for a text file"):
+    with pytest.raises(UserError, match=r"entry '(metadata\.json|labels\.txt|MODEL_CARD\.md|SHA256SUMS)' is \d+ "
+                                        r"bytes, over the 10 byte limit"):
         verify_bundle(bundle)
 
 
@@ -739,7 +776,7 @@ def test_card_says_values_in_words_not_python_reprs(tmp_path: Path, kind: str, g
     assert not _RAW_VALUE.search(table), _RAW_VALUE.search(table).group() + "\n" + table
     assert "values 0..255, no mean/std" in card and "AP50 0.4000 on coco.yaml (80 images)" in card
     if kind == "topk":
-        assert "top-K: 10" in card and ("NMS in graph: IoU 0.65, scores >= 0.001, per class" in card) is bool(graph_nms)
+        assert "top-K: 10" in card and ("NMS in graph: IoU 0.65, scores > 0.001, per class" in card) is bool(graph_nms)
     else:
         assert "top-K: none (all candidates)" in card and "NMS in graph: none" in card
     assert ("no decode (raw outputs: decode on the host)" in card) is (kind == "raw")

@@ -1,5 +1,7 @@
 """Detection thresholds shared by every entry point (a module without numpy or torch, so the
 numpy-only postprocess, the CLI parsers and the library read the same numbers)."""
+import numbers
+
 from .errors import UserError
 
 # YOLOX's evaluation thresholds (score, NMS IoU, detections kept per image): every AP this
@@ -24,5 +26,8 @@ APP_INT_MAX = 2**31 - 1
 def check_thresholds(conf: float, iou: float, max_det: int) -> None:
     """UserError unless score and IoU are in [0, 1] and max_det >= 1 (conf=30, a percentage, kept
     nothing, silently): the Predictor and a bundle's app thresholds alike."""
-    if not (0.0 <= conf <= 1.0 and 0.0 <= iou <= 1.0) or max_det < 1:
-        raise UserError(f"thresholds out of range: conf {conf} and iou {iou} in [0, 1], max_det {max_det} >= 1")
+    # max_det slices the detections: 1e3 or 10.5 passed here and every predict then stopped in a TypeError
+    whole = isinstance(max_det, numbers.Integral) and not isinstance(max_det, bool)
+    if not (0.0 <= conf <= 1.0 and 0.0 <= iou <= 1.0) or not whole or max_det < 1:
+        raise UserError(f"thresholds out of range: conf {conf} and iou {iou} in [0, 1], max_det {max_det} a whole "
+                        "number >= 1")

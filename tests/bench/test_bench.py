@@ -139,6 +139,9 @@ def test_artifact_size_counts_only_the_files_metadata_names(tmp_path):
     (tmp_path / "fp32" / "openvino" / "big.bin").write_bytes(b"f" * 1000)
     write_metadata(tmp_path, {"format": "openvino"}, ["m.xml", "m.bin"])
     assert [p.name for p in artifact_files(tmp_path)] == ["m.bin", "m.xml"]
+    # any file of the export, its weights too (bench m.bin read the .bin's size alone)
+    for given in ("m.xml", "m.bin", "metadata.json"):
+        assert [p.name for p in artifact_files(tmp_path / given)] == ["m.bin", "m.xml"], given
     plain = tmp_path / "plain"
     plain.mkdir()
     (plain / "a.onnx").write_bytes(b"o")
@@ -184,6 +187,13 @@ def test_precision_hints_give_openvino_a_row_each(tiny_ckpt, tmp_path):
     assert _hints_for("ncnn", ["f32", "bf16"], "m") == ["f32"]
     with pytest.raises(UserError, match="ncnn takes the precision hints f32, f16"):
         _hints_for("ncnn", ["bf16"], "m")
+
+
+def test_a_precision_hint_no_artifact_takes_is_refused(tiny_ckpt):
+    """bench m.onnx --precision-hint f16 ran the f32 row without a word and recorded f16 as asked."""
+    with pytest.raises(UserError, match=r"--precision-hint f16 \(precision_hints=\['f16'\] in Python\): no artifact "
+                                        r"here takes a precision hint \(OpenVINO IRs and ncnn exports do\); drop it"):
+        run_bench([str(tiny_ckpt)], threads=[1], warmup=0, runs=1, rss=False, progress=False, precision_hints=["f16"])
 
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="what ncnn runs f16 as on x86")

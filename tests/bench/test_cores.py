@@ -63,3 +63,20 @@ def test_bench_cli_takes_big(run_cli, monkeypatch, tmp_path: Path) -> None:
     assert code == 2 and "does not report core clocks" in err, err
     code, _out, err = run_cli("bench", tmp_path / "m.pt", "--cpus", "fast")
     assert code == 2 and "'big' or 'little'" in err, err
+
+
+def test_an_arm_vm_without_cpufreq_is_named_by_its_cores(tmp_path: Path, monkeypatch) -> None:
+    """A Graviton VM (no 'model name', no cpufreq) was 'cpu: unknown', so bench-compare took a
+    Neoverse-N1 run and a Neoverse-V1 run for the same CPU."""
+    import yolox_edge.bench.machine as machine
+    from yolox_edge.bench.cores import describe_cores
+
+    _, n1 = fake_soc(tmp_path / "a", [(0, 0xD0C)] * 2)
+    _, mixed = fake_soc(tmp_path / "b", [(0, 0xD05)] * 4 + [(0, 0xD0B)] * 4)
+    assert describe_cores(n1) == "2x Neoverse-N1"
+    assert describe_cores(mixed) == "4x Cortex-A55 + 4x Cortex-A76"
+    assert describe_cores("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t: avx2\n") == ""  # x86: none
+    monkeypatch.setattr(machine, "_cpuinfo", lambda: {"Features": "fp asimd"})
+    monkeypatch.setattr(machine, "core_clusters", lambda: [])
+    monkeypatch.setattr(machine, "describe_cores", lambda: describe_cores(n1))
+    assert machine.describe_machine()["cpu"] == "2x Neoverse-N1"

@@ -451,7 +451,10 @@ def test_export_into_a_folder_holding_an_export_needs_force(bad: Path, tmp_path:
     code, _, err = run_cli("export", bad / "good.pt", "--format", "openvino", "--out", out, "--force")
     assert code == 0, err
     code, _, err = run_cli("predict", out, bad / "ok.jpg", "--conf", "0.0001")
-    assert code == 0 and "keeps only scores >= 0.001 in its graph; --conf 0.0001 shows no more" in err, err
+    assert code == 0 and "keeps only scores above 0.001 in its graph; --conf 0.0001 shows no more" in err, err
+    # its graph NMS is per class: --agnostic over it is not one agnostic NMS, and is said to be
+    code, _, err = run_cli("predict", out, bad / "ok.jpg", "--agnostic")
+    assert code == 0 and "ran NMS per class in its graph; --agnostic over its output can keep fewer boxes" in err, err
     names = sorted(p.name for p in out.iterdir())
     assert not any(n.endswith(".onnx") for n in names) and "metadata.json" in names  # nothing of the first left
 

@@ -107,6 +107,13 @@ def test_metadata_that_contradicts_its_graph_is_refused(tmp_path, edit) -> None:
     ("class_names a string", r"class_names must be a list of names \(strings\), not abc"),
     ("strides empty", r"strides \[\] are not the model's"),
     ("outputs renamed", r"outputs \['boxes', 'score'\] are not the decoded graph's \['boxes', 'scores'\]"),
+    # bundle verify passed these, then predict (or verify itself) stopped in a TypeError traceback
+    ("input_size an int", r"input_size 416 is not \[height, width\]"),
+    ("input shape null", r"input\.shape None is not the graph's input shape \(a list\)"),
+    ("input name a list", r"input\.name \['images'\] is not the name of the graph's input \(a string\)"),
+    ("blob a list", r"each output's blob must be the name of a graph blob \(a string\)"),
+    ("std a number", r"preprocess\.std 1 is not null or three numbers above 0"),
+    ("mean without std", r"preprocess\.mean is given without std"),
 ])
 def test_metadata_fields_of_the_wrong_form_are_refused(tmp_path, edit, says) -> None:
     """Each was an AttributeError, KeyError or ValueError traceback in predict, 'abc' three class
@@ -124,11 +131,36 @@ def test_metadata_fields_of_the_wrong_form_are_refused(tmp_path, edit, says) -> 
         m["class_names"] = "abc"
     elif edit == "strides empty":
         m["strides"] = []
+    elif edit == "input_size an int":
+        m["input_size"] = 416
+    elif edit == "input shape null":
+        m["input"]["shape"] = None
+    elif edit == "input name a list":
+        m["input"]["name"] = ["images"]
+    elif edit == "blob a list":
+        m["outputs"][0]["blob"] = ["out0"]
+    elif edit == "std a number":
+        m["preprocess"].update(mean=[0, 0, 0], std=1)
+    elif edit == "mean without std":
+        m["preprocess"].update(mean=[1, 2, 3], std=None)
     else:
         m["outputs"][1]["name"] = "score"
     (tmp_path / "metadata.json").write_text(json.dumps(m))
     with pytest.raises(UserError, match=says):
         read_metadata(tmp_path)
+
+
+def test_a_null_pad_value_and_an_absent_input_size_read_as_their_defaults(tmp_path) -> None:
+    """pad_value null passed every check and reached the letterbox as None (a TypeError in predict);
+    without the top-level input_size (optional: the app reads preprocess's) verify stopped on a KeyError."""
+    (tmp_path / "m.onnx").write_bytes(b"model bytes")
+    write_metadata(tmp_path, _meta(), ["m.onnx"])
+    m = json.loads((tmp_path / "metadata.json").read_text())
+    m["preprocess"]["pad_value"] = None
+    del m["input_size"]
+    (tmp_path / "metadata.json").write_text(json.dumps(m))
+    meta = read_metadata(tmp_path)
+    assert meta["input_size"] == [416, 416] and model_info(meta).preprocess.pad_value == 114
 
 
 def test_category_ids_are_an_optional_field(tmp_path) -> None:

@@ -137,7 +137,8 @@ def test_library_calls_get_the_range_checks_the_cli_has(pred, tiny_ckpt, tmp_pat
     for t in (0, -1, 1.5):  # -1 reached torch.set_num_threads as a RuntimeError traceback
         with pytest.raises(UserError, match="threads must be a whole number"):
             load_predictor(tiny_ckpt, threads=t)
-    for kw in ({"conf": 30}, {"iou": -0.1}, {"max_det": 0}):  # conf=30 (a percentage) kept nothing
+    # conf=30 (a percentage) kept nothing; max_det=1e3 stopped every predict in a TypeError
+    for kw in ({"conf": 30}, {"iou": -0.1}, {"max_det": 0}, {"max_det": 1e3}, {"max_det": 10.5}):
         with pytest.raises(UserError, match="thresholds out of range"):
             load_predictor(tiny_ckpt, **kw)
 
@@ -159,3 +160,34 @@ def test_library_cli_and_bundle_share_the_apps_thresholds() -> None:
     assert parser.parse_args(["demo"]).conf == APP_CONF
     pkg = parser.parse_args(["package", "x", "--target", "onnx", "--out", "b.zip"])
     assert (pkg.conf, pkg.nms) == (APP_CONF, APP_NMS_IOU)
+
+
+def test_predict_images_reads_paths_and_refuses_one_image(pred, img, tmp_path) -> None:
+    """predict_images([path]) was refused with 'expected an array ... or a path, got str'; a bare
+    path was iterated letter by letter."""
+    path = tmp_path / "a.png"
+    cv2.imwrite(str(path), img)
+    (by_path,), (by_array,) = pred.predict_images([path]), pred.predict_images([img])
+    _same(by_path, by_array)
+    for one in (str(path), img):
+        with pytest.raises(UserError, match="predict_images takes a list of images, not one .*; for one image call "
+                                            r"predict\(image\)"):
+            pred.predict_images(one)
+
+
+def test_img_size_0_is_refused_not_ignored(tiny_ckpt) -> None:
+    """load_predictor(img_size=0) ran at the model's own size; 8 was refused."""
+    with pytest.raises(UserError, match="tiny.pt: "):
+        load_predictor(tiny_ckpt, img_size=0)
+
+
+def test_a_video_file_read_as_live_is_named_as_a_file(tmp_path) -> None:
+    """open_live on a missing or broken video file said to check the network and any user/password."""
+    from yolox_edge.runtime.live_source import open_live
+
+    with pytest.raises(UserError, match=r"missing\.mp4: no such file; check the path"):
+        open_live(str(tmp_path / "missing.mp4"))
+    (tmp_path / "notvideo.mp4").write_text("hello")
+    with pytest.raises(UserError, match=r"notvideo\.mp4: cannot be read as a video \(OpenCV's FFmpeg could not open "
+                                        r"it\); convert it to MP4"):
+        open_live(str(tmp_path / "notvideo.mp4"))

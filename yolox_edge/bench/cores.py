@@ -39,6 +39,21 @@ def _core_names(cpuinfo: str) -> dict[int, str]:
     return names
 
 
+def describe_cores(cpuinfo: str | None = None) -> str:
+    """'2x Neoverse-N1' (or '4x Cortex-A55 + 4x Cortex-A76') from /proc/cpuinfo alone: an Arm
+    kernel names no CPU model, and a VM or container exposes no cpufreq for ``core_clusters``;
+    '' on x86 or where nothing names the cores."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return ""
+    counts: dict[str, int] = {}
+    for name in _core_names(cpuinfo).values():
+        counts[name] = counts.get(name, 0) + 1
+    return " + ".join(f"{n}x {name}" for name, n in counts.items())
+
+
 def core_clusters(sysfs: Path = SYSFS_CPU, cpuinfo: str | None = None) -> list[dict]:
     """Cores grouped by maximum clock (and core type where known), slowest first:
     ``[{"cpus": [0, 1, 2, 3], "max_mhz": 1800, "core": "Cortex-A55"}, ...]``. Empty when the

@@ -6,7 +6,7 @@ import os
 import platform
 from pathlib import Path
 
-from .cores import core_clusters, describe_clusters
+from .cores import core_clusters, describe_clusters, describe_cores
 
 # Flags that change which kernels a runtime can use, x86 and Arm (as /proc/cpuinfo names them).
 X86_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
@@ -67,7 +67,7 @@ def describe_machine() -> dict:
         physical, mem_gb = None, None
     clusters = core_clusters()
     if model in ("", "unknown", platform.machine()):  # Arm kernels often name no model: say which cores
-        model = describe_clusters(clusters) or "unknown"
+        model = describe_clusters(clusters) or describe_cores() or "unknown"
     return {"cpu": model, "arch": platform.machine(), "logical_cores": os.cpu_count(), "physical_cores": physical,
             "memory_gb": mem_gb, "isa": cpu_flags(info), "os": platform.platform(),
             "python": platform.python_version(), "runtimes": runtime_versions(),

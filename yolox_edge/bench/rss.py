@@ -1,5 +1,6 @@
 """Peak RSS of one artifact in a fresh process:
-``python -m yolox_edge.bench.rss ARTIFACT THREADS RUNS [--baseline | --img-size WxH [--precision-hint H]]``."""
+``python -m yolox_edge.bench.rss ARTIFACT THREADS RUNS [--image IMG] [--baseline | --img-size WxH
+[--precision-hint H]]``."""
 from __future__ import annotations
 
 import json
@@ -25,7 +26,9 @@ def peak_rss_kib() -> int:
 
 def main(argv: list[str]) -> int:
     artifact, threads, runs = argv[0], int(argv[1]), int(argv[2])
-    from ..data.synthetic import synthetic_scene
+
+    def option(name: str) -> str | None:
+        return argv[argv.index(name) + 1] if name in argv else None
 
     if "--baseline" in argv:
         from .baseline import baseline_predictor
@@ -33,14 +36,18 @@ def main(argv: list[str]) -> int:
     else:
         from ..runtime.loader import load_predictor
 
-        def option(name: str) -> str | None:
-            return argv[argv.index(name) + 1] if name in argv else None
-
         size = option("--img-size")  # WxH, as the bench row ran it
         w, h = (int(v) for v in size.split("x")) if size else (None, None)
         pred = load_predictor(artifact, threads=threads, precision_hint=option("--precision-hint"),
                               img_size=(h, w) if size else None)
-    img = synthetic_scene()
+    if option("--image"):  # the bench's own image: a large photo's decode and letterbox buffers count
+        from ..data.preprocess import read_image
+
+        img = read_image(option("--image"))
+    else:
+        from ..data.synthetic import synthetic_scene
+
+        img = synthetic_scene()
     for _ in range(runs):
         pred.predict_images([img])
     print(json.dumps({"peak_rss_mb": round(peak_rss_kib() / 1024, 1)}))

@@ -62,12 +62,15 @@ class Row:
 
 def artifact_files(path: Path, info_files: list[str] | None = None) -> list[Path]:
     """The files that make up an artifact (what an app would ship), for its size on disk."""
-    if path.name == "metadata.json" and path.is_file():  # the export it describes: its folder's files
+    from ..export.metadata import METADATA_FILE, peek_metadata
+
+    # metadata.json, or any file of an export (its .bin given, not its .xml: the size was the .bin's
+    # alone): the export it belongs to, the files its metadata.json lists
+    if path.is_file() and (path.name == METADATA_FILE or path.name in ((peek_metadata(path.parent) or {})
+                                                                        .get("files") or {})):
         path = path.parent
     if path.is_dir():
         import json
-
-        from ..export.metadata import METADATA_FILE
 
         if (path / METADATA_FILE).is_file():
             # Only the files metadata.json names (the runtime has already validated it): a
@@ -137,6 +140,10 @@ def build_rows(artifacts: list[str], threads: list[int], *, baseline: str | None
                 backend, info = opened if h in (None, "f32") else open_model(a, threads=t, precision_hint=h)
                 pred = Predictor(backend, info, conf=conf, iou=iou)
                 rows.append(Row(_label(name, info, backend, h), str(a), t, pred, hint=h))
+    if precision_hints and not any(r.backend.name in HINTED for r in rows):
+        # every row ran its runtime's default while the JSON recorded the hints as asked
+        given = flag_value("--precision-hint", "precision_hints", list(precision_hints), ",".join(precision_hints))
+        raise UserError(f"{given}: no artifact here takes a precision hint (OpenVINO IRs and ncnn exports do); drop it")
     if baseline:
         from .baseline import baseline_predictor
         names = rows[0].predictor.class_names if rows else None
@@ -270,7 +277,7 @@ def run_bench(models: str | Path | list[str | Path], *, threads: int | tuple[int
             settled = _take_turns(rows, inputs, img, modes, turns, period, progress)
             load = host_load(before, cpu_sample())
             aps = _accuracy(rows, split, progress) if split is not None else {}
-            peak = _peak_rss(rows, warmup) if rss else {}
+            peak = _peak_rss(rows, warmup, image) if rss else {}
             cores = sorted(os.sched_getaffinity(0))
             results = [_row_result(r, x, modes, aps.get(r.label, {}), peak.get(_rss_key(r)), cores)
                        for r, x in zip(rows, inputs)]
@@ -452,10 +459,11 @@ def _rss_key(r: Row) -> tuple:
     return r.artifact, r.baseline, r.hint, tuple(r.predictor.info.preprocess.input_size)
 
 
-def _peak_rss(rows: list[Row], warmup: int) -> dict[tuple, float]:
+def _peak_rss(rows: list[Row], warmup: int, image: str | Path | None = None) -> dict[tuple, float]:
     """Peak resident memory of each artifact as its rows run it (precision hint, input size: an
-    ``--img-size`` row read the default size's figure, a bf16 row the f32 compile's), measured
-    alone in a fresh process at the first of its rows' thread counts."""
+    ``--img-size`` row read the default size's figure, a bf16 row the f32 compile's; on ``image``,
+    the rows' own: a 12 MP photo takes some 80 MiB more than the generated scene), measured alone
+    in a fresh process at the first of its rows' thread counts."""
     import json
     import subprocess
     import sys
@@ -466,6 +474,7 @@ def _peak_rss(rows: list[Row], warmup: int) -> dict[tuple, float]:
         if key in out:
             continue
         cmd = [sys.executable, "-m", "yolox_edge.bench.rss", r.artifact, str(max(r.threads, 1)), str(max(warmup, 3))]
+        cmd += ["--image", str(image)] if image else []
         if r.baseline:
             cmd.append("--baseline")
         else:

@@ -58,7 +58,7 @@ def _graph(g: dict) -> str:
     nms = g.get("nms")
     if isinstance(nms, dict):
         said = [f"IoU {nms['iou']}" if nms.get("iou") is not None else None,
-                f"scores >= {nms['conf']}" if nms.get("conf") is not None else None,
+                f"scores > {nms['conf']}" if nms.get("conf") is not None else None,
                 {True: "per class", False: "across classes"}.get(nms.get("class_aware"))]
         parts.append("NMS in graph: " + (", ".join(x for x in said if x) or "yes"))
     else:
@@ -155,8 +155,12 @@ def latency_from_json(path: str | Path, artifact: str | Path, meta: dict | None 
         cpu = res.get("machine", {}).get("cpu")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise not_bench from None
-    want = Path(artifact).resolve()
-    mine = [r for r in rows if Path(str(r.get("artifact", ""))).resolve() in (want, want.parent)]
+    def export_folder(path: object) -> Path:  # an export named by its folder or by a file in it
+        p = Path(str(path)).resolve()
+        return p if p.is_dir() else p.parent
+
+    want = export_folder(artifact)
+    mine = [r for r in rows if export_folder(r.get("artifact", "")) == want]
     if not mine and len({r.get("artifact") for r in rows}) == 1:
         mine = rows  # a bench of this one artifact, run from another folder
         r = rows[0]

@@ -25,12 +25,10 @@ from ..export.metadata import METADATA_FILE, read_metadata
 from ..thresholds import APP_CONF, APP_INT_MAX, APP_NMS_IOU, BUNDLE_MAX_DET, check_thresholds
 from .app_contract import check_app_reads
 from .card import evaluation_from_json, latency_from_json, render_card, strict_json
-from .safezip import MANIFEST, safe_extract
+from .safezip import CARD, LABELS, MANIFEST, safe_extract
 
 BUNDLE_SCHEMA = 1
 TARGETS = ("ncnn", "openvino", "onnx")
-LABELS = "labels.txt"
-CARD = "MODEL_CARD.md"
 # The only model file each target may name: a bundle never holds anything the runtime would unpickle.
 _MODEL_SUFFIX = {"onnx": ".onnx", "openvino": ".xml", "ncnn": ".param"}
 # Fixed entry dates and modes: the same model and options always give the same bytes.
@@ -193,15 +191,15 @@ def graph_limits(graph: dict, conf: float, nms: float, max_det: int, anchors: in
     so the card is not read as a promise."""
     notes = []
     k = graph.get("topk") if graph.get("output_kind") == "topk" else None
-    if k and max_det > k:
+    if k and max_det > k and not (anchors and k >= anchors):
         notes.append(f"the graph keeps at most {k} detections, so max_det {max_det} gives no more "
                      f"(export with --topk {max_det} for that)")
-    elif not k and anchors and max_det > anchors:
+    elif anchors and max_det > anchors:  # a top-K as large as the anchors: --topk cannot raise it
         notes.append(f"the graph gives at most {anchors} candidates (one per anchor at its input size), so "
                      f"max_det {max_det} gives no more than that")
     g = graph.get("nms") or {}
     if g.get("conf") is not None and conf < g["conf"]:
-        notes.append(f"the graph keeps only scores >= {g['conf']}, so conf {conf} shows no more "
+        notes.append(f"the graph keeps only scores above {g['conf']}, so conf {conf} shows no more "
                      f"(export with --conf {conf} for that)")
     if g.get("iou") is not None and nms > g["iou"]:
         notes.append(f"the graph's NMS already removed boxes overlapping more than IoU {g['iou']}, so nms {nms} "

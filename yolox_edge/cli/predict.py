@@ -190,8 +190,13 @@ def predictor_from_args(args):
     graph_nms = (((pred.info.extra.get("metadata") or {}).get("graph") or {}).get("nms") or {})
     if graph_nms.get("conf") is not None and pred.conf < graph_nms["conf"]:
         # the export's in-graph NMS already dropped those boxes: torch/ncnn show them, this cannot
-        print(f"note: {args.model} keeps only scores >= {graph_nms['conf']} in its graph; --conf {pred.conf} "
+        print(f"note: {args.model} keeps only scores above {graph_nms['conf']} in its graph; --conf {pred.conf} "
               f"shows no more (export with --conf {pred.conf} for that)", file=sys.stderr)
+    if pred.agnostic and graph_nms.get("class_aware"):
+        # one NMS per class in the graph, then one across classes here: a box the graph removed for a
+        # same-class neighbour that --agnostic then removes too stays gone, where one agnostic NMS keeps it
+        print(f"note: {args.model} ran NMS per class in its graph; --agnostic over its output can keep fewer boxes "
+              "than one class-agnostic NMS (export with --no-nms for exactly that)", file=sys.stderr)
     return pred
 
 

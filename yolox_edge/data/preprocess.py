@@ -131,7 +131,9 @@ class PreprocessConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PreprocessConfig":
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        # null is absent (the default), as the checks and the Android app read it: a null pad_value
+        # otherwise reached np.full as None
+        known = {k: d[k] for k in cls.__dataclass_fields__ if d.get(k) is not None}
         if isinstance(known.get("input_size"), int):  # S, as a checkpoint's size check takes it
             known["input_size"] = (known["input_size"],) * 2
         for key in ("input_size", "value_range", "mean", "std"):
@@ -173,6 +175,15 @@ def check_pixel_input(pre: object, where: str, *, remedy: str | None = None) -> 
     if layout is not None and layout != "NCHW":
         raise refuse(f"layout {layout!r} is not NCHW (yolox-edge and the Android app fill planar input): both "
                      "refuse it", "export the model with NCHW input, as 'yolox-edge export' writes it")
+    mean, std = get("mean"), get("std")
+    for key, v in (("mean", mean), ("std", std)):
+        if v is not None and not (isinstance(v, (list, tuple)) and len(v) == 3 and all(map(number, v))
+                                  and (key == "mean" or all(x > 0 for x in v))):
+            raise refuse(f"{key} {v!r} is not null or three numbers{' above 0' if key == 'std' else ''}",
+                         "export the model again (no mean/std)")
+    if (mean is None) != (std is None):
+        raise refuse(f"{'mean' if std is None else 'std'} is given without {'std' if std is None else 'mean'}",
+                     "export the model again (no mean/std)")
     if order is not None and order not in ("BGR", "RGB"):
         # anything else was fed as BGR without a word
         raise refuse(f"channel_order {order!r} is neither BGR nor RGB: yolox-edge and the Android app refuse it",

@@ -221,6 +221,8 @@ def read_metadata(path: str | Path, *, verify: bool = True) -> dict:
     check_consistency(meta, mpath)
     # the runtimes feed 0..255 NCHW pixels whatever it says: refused, as verify refuses it for the app
     check_pixel_input(meta["preprocess"], str(mpath))
+    if meta.get("input_size") is None:  # optional (the app reads preprocess.input_size then): one place to read
+        meta["input_size"] = [int(v) for v in meta["preprocess"]["input_size"]]
     if verify:
         verify_files(mpath.parent, meta, where=mpath)
     meta["_dir"] = str(mpath.parent)
@@ -250,6 +252,14 @@ def check_consistency(meta: dict, where: Any) -> None:
     classes_listed = meta.get("class_names")
     if not (isinstance(classes_listed, list) and classes_listed and all(isinstance(n, str) for n in classes_listed)):
         raise bad(f"class_names must be a list of names (strings), not {str(classes_listed)[:60]}")
+    if not isinstance(meta["input"].get("name"), str):
+        raise bad(f"input.name {meta['input'].get('name')!r} is not the name of the graph's input (a string)")
+    if not isinstance(shape, list):
+        raise bad(f"input.shape {shape!r} is not the graph's input shape (a list)")
+    if any("blob" in o and not (isinstance(o["blob"], str) and o["blob"]) for o in meta["outputs"]):
+        raise bad("each output's blob must be the name of a graph blob (a string)")
+    if top is not None and not (isinstance(top, list) and len(top) == 2):
+        raise bad(f"input_size {top!r} is not [height, width]")
     if not strides or min(strides) <= 0:
         raise bad(f"strides {meta['strides']!r} are not the model's (positive, at least one)")
     kind = meta["graph"].get("output_kind")

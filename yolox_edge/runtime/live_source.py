@@ -115,6 +115,11 @@ CAMERA = in_python("--camera /dev/videoN", "source='/dev/videoN'")  # predict_st
 
 def _cannot_open(source: LiveSource) -> str:
     """Why a source did not open, as far as can be told from outside, and what to check."""
+    if not source.is_camera and not is_stream_url(source.target):  # a video file, read as if live
+        if not os.path.isfile(source.target):
+            return f"{source.label}: no such file; check the path (or give a camera index or a stream address)"
+        return (f"{source.label}: cannot be read as a video (OpenCV's FFmpeg could not open it); convert it to MP4 "
+                f"(H.264), e.g. 'ffmpeg -i {os.path.basename(source.target)} out_h264.mp4'")
     if not source.is_camera:
         return (f"{source.label}: cannot be opened as a stream (OpenCV's FFmpeg could not connect or read it); "
                 f"check the address, the network and any user/password, e.g. by playing it in VLC or ffplay")

@@ -160,6 +160,6 @@ def load_predictor(model: str | Path, *, threads: int | None = None, precision_h
     layers = (defaults or {}, bundled, given)  # later layers win
     merged = {k: v for layer in layers for k, v in layer.items() if v is not None}
     pred = Predictor(backend, info, **merged)
-    if img_size:
+    if img_size is not None:  # 0 too: refused by the size check, not ignored
         set_input_size_of(pred, img_size, path)
     return pred

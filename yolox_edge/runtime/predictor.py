@@ -78,14 +78,19 @@ class Predictor:
             return letterbox_pixels(image, self.info.preprocess)
         return self.preprocess_fn(image, self.info.preprocess)
 
-    def predict_images(self, images: list[np.ndarray]) -> list[Detections]:
-        """BGR uint8 images -> Detections in each image's own pixels (one batch).
+    def predict_images(self, images: list[np.ndarray | str | Path]) -> list[Detections]:
+        """BGR uint8 images (arrays, or paths read as ``predict`` reads them) -> Detections in each
+        image's own pixels (one batch).
 
         Gray, BGRA and 16-bit arrays are converted as image files are; float arrays are refused.
         """
+        if isinstance(images, (str, Path)) or isinstance(images, np.ndarray) and images.ndim != 4:
+            # a path was iterated letter by letter, an HxWx3 array row by row
+            raise UserError(f"predict_images takes a list of images, not one {type(images).__name__}; for one image "
+                            "call predict(image)")
         if not len(images):
             return []
-        images = [as_bgr8(im) for im in images]
+        images = [as_bgr8(read_image(im) if isinstance(im, (str, Path)) else im) for im in images]
         inputs, ratios = zip(*(self.make_input(im) for im in images))
         # One image: a view with a batch axis, not a 2 MB copy (np.stack) per call.
         batch = inputs[0][None] if len(inputs) == 1 else np.stack(inputs)
