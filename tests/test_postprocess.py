@@ -167,3 +167,29 @@ def test_detections_to_list_takes_its_earlier_positionals_with_a_warning() -> No
         assert d.to_list(["a", "b", "c"], category_ids=[7, 12, 40]) == want
     with pytest.raises(TypeError, match="multiple values for names"):
         d.to_list(["a"], names=["b"])
+
+
+def test_blockwise_nms_keeps_what_the_whole_matrix_kept(monkeypatch) -> None:
+    """nms_numpy computes IoU rows a block at a time (the N x N matrix took ~1 GB at eval's conf on
+    a decoded export): the same boxes kept, across block edges, ties and thresholds."""
+    import yolox_edge.postprocess as pp
+
+    def reference(boxes, scores, iou):
+        order = np.argsort(-scores, kind="stable")
+        ious = pp.box_iou_numpy(boxes[order], boxes[order])
+        gone, keep = np.zeros(len(order), bool), []
+        for i in range(len(order)):
+            if not gone[i]:
+                keep.append(i)
+                gone |= ious[i] > iou
+        return order[np.asarray(keep, dtype=np.int64)]
+
+    monkeypatch.setattr(pp, "NMS_BLOCK", 7)  # many block edges on a small set
+    rng = np.random.default_rng(0)
+    for n in (0, 1, 6, 7, 8, 50):
+        xy = rng.uniform(0, 60, (n, 2)).astype(np.float32)
+        boxes = np.concatenate([xy, xy + rng.uniform(5, 30, (n, 2)).astype(np.float32)], 1)
+        scores = rng.uniform(0, 1, n).astype(np.float32)
+        scores[: n // 3] = 0.5  # ties: the stable order decides
+        for iou in (0.0, 0.3, 0.65, 1.0):
+            np.testing.assert_array_equal(pp.nms_numpy(boxes, scores, iou), reference(boxes, scores, iou))

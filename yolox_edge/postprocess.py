@@ -63,18 +63,30 @@ def box_iou_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-9)
 
 
+NMS_BLOCK = 256  # IoU rows computed at a time
+
+
 def nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Greedy NMS; returns kept indices sorted by descending score."""
+    """Greedy NMS; returns kept indices sorted by descending score.
+
+    The IoU rows are computed a block at a time, as the greedy pass reaches them: the whole N x N
+    matrix (and its N x N x 2 temporaries) took ~1 GB for the 8,000 candidates a decoded export
+    gives at eval's conf 0.001 on a 960 input; the same values, so the same boxes kept."""
     order = np.argsort(-scores, kind="stable")
     boxes = boxes[order]
-    ious = box_iou_numpy(boxes, boxes)
     suppressed = np.zeros(len(order), bool)
     keep = []
-    for i in range(len(order)):
-        if suppressed[i]:
+    for start in range(0, len(order), NMS_BLOCK):
+        if suppressed[start:start + NMS_BLOCK].all():
             continue
-        keep.append(i)
-        suppressed |= ious[i] > iou
+        # against the boxes from this block on: those before it are decided already
+        rows = box_iou_numpy(boxes[start:start + NMS_BLOCK], boxes[start:])
+        later = suppressed[start:]  # a view: marks land in ``suppressed``
+        for j, row in enumerate(rows):
+            if later[j]:
+                continue
+            keep.append(start + j)
+            later |= row > iou
     return order[np.asarray(keep, dtype=np.int64)]
 
 
