@@ -202,3 +202,14 @@ def test_a_list_of_stems_not_in_utf8_is_named(tmp_path: Path) -> None:
     (tmp_path / "list.txt").write_bytes("a\ncaf\xe9\n".encode("cp1252"))
     with pytest.raises(UserError, match=r"list\.txt: not UTF-8 text \(byte 0xe9 at offset 5\); save it as UTF-8"):
         read_split(spec, "train")
+
+
+def test_a_size_turned_a_quarter_is_said_to_be_the_exif_orientation(tmp_path: Path) -> None:
+    """A phone photo stored 60x40 with an EXIF orientation that turns it to 40x60 (as OpenCV and
+    training read it), labelled on the stored pixels: the advice was to correct the width/height,
+    which leaves every box turned."""
+    spec = make_voc(tmp_path, {"a": (40, 60, [("cat", (5, 5, 20, 20))])})
+    _set_xml_size(tmp_path / "annotations" / "a.xml", 60, 40)
+    (line,) = [p for p in read_split(spec, "train").problems if problem_kind(p) == SIZE_MISMATCH]
+    assert "annotated 60x40, the file is 40x60 as its EXIF orientation turns it" in line
+    assert "strip the file's orientation tag" in line and "correct its width/height" not in line

@@ -479,6 +479,13 @@ def size_mismatch(sample: Sample, file_wh: tuple[int, int]) -> str | None:
     w, h = file_wh
     if sample.width <= 0 or sample.height <= 0 or (w, h) == (sample.width, sample.height):
         return None
+    if (w, h) == (sample.height, sample.width):
+        # a phone photo whose EXIF orientation turns it (as OpenCV and training read it), labelled in
+        # a tool that drew on the stored pixels: correcting the size alone would leave every box turned
+        return problem(SIZE_MISMATCH, sample.image, f"annotated {sample.width}x{sample.height}, the file is {w}x{h} "
+                       "as its EXIF orientation turns it (as training reads it): the boxes were most likely drawn on "
+                       "the unturned pixels; strip the file's orientation tag (exiftool -Orientation= FILE), or save "
+                       "it upright and label it again")
     return problem(SIZE_MISMATCH, sample.image, f"annotated {sample.width}x{sample.height}, the file is {w}x{h}; "
                    f"training uses the file's size (boxes clipped to {w}x{h}); correct its width/height in the "
                    "annotations (and its boxes, if the image was resized after labelling)")

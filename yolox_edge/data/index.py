@@ -22,7 +22,7 @@ from ..fileio import atomic_write_bytes
 from .sample import Sample
 from .spec import Split
 
-INDEX_VERSION = 13  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording;
+INDEX_VERSION = 14  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: problem wording;
 # 4: voc sizes (and clipping) from the image files, not <size>; 5: a BOM before a label file's first line;
 # 6: one 'coordinates above 1' line for a YOLO file in pixels, not one per box; 7: a COCO split's category_ids;
 # 8: a COCO bbox with a zero or negative side said with its annotation id and the json's own [x, y, w, h];
@@ -31,6 +31,7 @@ INDEX_VERSION = 13  # 2: EXIF-rotated MPO/PNG/WebP sizes, NaN label lines; 3: pr
 # 11: meta, problems and coco_gt as UTF-8 JSON bytes (as numpy str they took 4 bytes a character);
 # 12: the image paths so too (as numpy str each took 4 bytes a character of the longest path)
 # 13: an empty YOLO label file is a background image, not a problem; a COCO json without annotations named
+# 14: a VOC size that is the file's turned a quarter said as its EXIF orientation
 CACHE_DIRNAME = ".yolox_edge_cache"
 
 
