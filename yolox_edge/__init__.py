@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import importlib.metadata
 
+from .telemetry import nncf_telemetry_off
+
+nncf_telemetry_off()  # before anything imports NNCF (see telemetry.py)
+
 try:
     __version__ = importlib.metadata.version("yolox_edge")
 except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed

@@ -20,10 +20,13 @@ def export_openvino(deploy: DeployModel, example: torch.Tensor, xml_path: Path, 
     """
     import openvino as ov
 
+    from ..telemetry import converter_telemetry_off
+
     onnx_path = xml_path.with_suffix(".tmp.onnx")
     try:
         input_name = export_onnx(deploy, example, onnx_path, dynamic_batch=dynamic_batch)
-        model = ov.convert_model(str(onnx_path))
+        with converter_telemetry_off():
+            model = ov.convert_model(str(onnx_path))
         rewritten = save_ir(model, xml_path, compress_to_fp16=(precision == "fp16"), silu=silu)
     finally:
         onnx_path.unlink(missing_ok=True)

@@ -410,7 +410,10 @@ def export_int8_graph(deploy: DeployModel, fmt: str, example: torch.Tensor, cal:
     else:
         import openvino as ov
 
-        ov_model = ov.convert_model(str(fp_onnx))
+        from ..telemetry import converter_telemetry_off
+
+        with converter_telemetry_off():
+            ov_model = ov.convert_model(str(fp_onnx))
         q, accuracy = _nncf_int8(ov_model, fmt, cal, deploy, input_name, opts, pre, class_names,
                                  scopes.openvino_conv_names(ov_model, float_nodes), tmp, conv_modules)
         if opts.silu == "rational":  # before the accuracy check, so that it scores the graph as written
