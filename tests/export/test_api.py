@@ -337,3 +337,28 @@ def test_export_detector_refuses_an_earlier_export_as_export_model_does(tiny_ckp
         export_detector(detector, format="openvino", out=out, class_names=ckpt["class_names"], variant=ckpt["variant"],
                         preprocess=PreprocessConfig.from_dict(ckpt["preprocess"]))
     assert sorted(p.name for p in out.iterdir()) == ["metadata.json", "yolox_test.onnx"]
+
+
+def test_a_stop_while_force_replaces_an_export_leaves_one_whole(tiny_ckpt, tmp_path, monkeypatch) -> None:
+    """Ctrl-C while --force moved the new export in (the earlier one already removed) left neither:
+    the stop now waits for the new export's metadata.json."""
+    import os
+    import signal
+
+    import yolox_edge.export.api as api
+    from yolox_edge.export.metadata import read_metadata
+
+    out = tmp_path / "ex"
+    export_model(tiny_ckpt, format="onnx", out=out)
+    real = api.replace_durably
+
+    def stop_then_move(pairs):
+        os.kill(os.getpid(), signal.SIGINT)  # the stop lands as the first file moves in
+        return real(pairs)
+
+    monkeypatch.setattr(api, "replace_durably", stop_then_move)
+    with pytest.raises(KeyboardInterrupt):
+        export_model(tiny_ckpt, format="openvino", out=out, force=True)
+    meta = read_metadata(out)  # whole: every listed file there, sha256s checked
+    assert meta["format"] == "openvino" and sorted(p.name for p in out.iterdir()) == sorted([*meta["files"],
+                                                                                              "metadata.json"])

@@ -728,3 +728,14 @@ def test_a_folder_set_lists_its_images_by_absolute_path_and_refuses_split(tmp_pa
     code, out, err = run_cli("calibrate", "--data", "photos", "--split", "val", "--img-size", "64", "--out", "d")
     assert code == 2 and "--split val: photos is a folder of images, which has no splits" in err, err
     assert not (tmp_path / "d").exists()
+
+
+def test_a_replacement_removes_only_the_array_it_replaced(calib_images, tmp_path):
+    """Every calib*.npy but the new one was removed: a second calibrate into the same folder at the
+    same time lost the array that its manifest, switched in a moment later, named."""
+    out = tmp_path / "c"
+    build_calibration_set(calib_images, out, img_size=64, count=3, seed=0)
+    other = out / "calib-0123456789ab.npy"  # another run's, written, its manifest not yet switched in
+    other.write_bytes((out / "calib.npy").read_bytes())
+    cal = build_calibration_set(calib_images, out, img_size=64, count=3, seed=1, force=True)
+    assert other.is_file() and not (out / "calib.npy").exists() and (out / cal.array).is_file()

@@ -116,7 +116,7 @@ def test_force_keeps_the_earlier_export_until_the_new_one_is_ready(tiny_ckpt, ti
 
     out = tmp_path / "q"
     fake_export(None, None, None, None, "onnx", out, None)  # an earlier run's export
-    (out / "report.md").write_text("its report")
+    (out / "report.md").write_text("FP32 vs INT8 (ptq) on d.yaml:val\n|...")  # and its report
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
     def interrupted(*a):
@@ -131,6 +131,31 @@ def test_force_keeps_the_earlier_export_until_the_new_one_is_ready(tiny_ckpt, ti
     pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="openvino", out=out, progress=False, log=None,
                           force=True)
     assert sorted(p.name for p in out.iterdir()) == ["m.openvino", "metadata.json"]  # replaced at the end
+
+
+def test_a_stop_while_force_moves_the_exports_in_waits_for_them(tiny_ckpt, tiny_calib, tmp_path, monkeypatch):
+    """Ctrl-C after --force removed the earlier exports, as the new ones moved in, left neither, and
+    the note said the earlier ones were untouched: the stop now waits until the new ones are in."""
+    import os
+    import signal
+
+    import yolox_edge.quantize.pipeline as pipeline
+    from yolox_edge.quantize.staging import StagedOutput
+
+    out = tmp_path / "q"
+    fake_export(None, None, None, None, "onnx", out, None)  # an earlier run's export
+    real = StagedOutput.commit
+
+    def stop_then_commit(self, staged, targets):
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(self, staged, targets)
+
+    monkeypatch.setattr(pipeline, "quantize_detector", fake_export)
+    monkeypatch.setattr(StagedOutput, "commit", stop_then_commit)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="openvino", out=out, progress=False, log=None,
+                              force=True)
+    assert sorted(p.name for p in out.iterdir()) == ["m.openvino", "metadata.json"]  # the new one, whole
 
 
 def test_a_stop_during_the_report_keeps_the_finished_exports(tiny_ckpt, tiny_calib, spec, tmp_path, monkeypatch,
@@ -225,8 +250,9 @@ def test_quantize_checkpoint_takes_away_the_folders_it_made(tiny_ckpt, tiny_cali
 def test_a_one_format_quantize_removes_the_folder_a_killed_one_left(tiny_ckpt, tiny_calib, tmp_path, monkeypatch):
     """quantize_checkpoint (one format, written in place) worked in '.quantize_XXXXXXXX' inside --out,
     which a kill -9 left there for good. Named for its process now, as export's: the next one into
-    that --out removes it once that process is gone, never a live one's, another host's, or
-    staging's '.quantize_run_*' (its own sweep's, with its own lines)."""
+    that --out removes it once that process is gone, never a live one's or another host's. It now
+    stages its export as run_quantize does (an earlier export is replaced only once the new one is
+    whole), so a killed run's '.quantize_run_*' goes too, said in its own line."""
     import os
     import subprocess
     import sys
@@ -250,10 +276,16 @@ def test_a_one_format_quantize_removes_the_folder_a_killed_one_left(tiny_ckpt, t
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ptq, "export_int8_graph", stop)
+    lines: list[str] = []
     with pytest.raises(KeyboardInterrupt):
-        ptq.quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=out, progress=False, log=None)
-    assert work[0].parent == out and work[0].name.startswith(f".quantize_int8_{owner_tag()}.")
-    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in kept)  # its own one went too
+        ptq.quantize_checkpoint(tiny_ckpt, calib=tiny_calib, format="onnx", out=out, progress=False,
+                                log=lines.append)
+    stage = work[0].parent.parent  # out/.quantize_run_<this process>/onnx/.quantize_int8_<this process>.*
+    assert stage.parent == out and stage.name.startswith(f".quantize_run_{owner_tag()}.")
+    assert work[0].name.startswith(f".quantize_int8_{owner_tag()}.")
+    assert any(kept[2].name in line for line in lines), lines  # the killed run's staging folder, said
+    # its own folders went too; the live process's and the other host's stay
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in kept[:2])
 
 
 def test_staging_folders_of_killed_runs_are_removed_by_the_next_run(tiny_ckpt, tiny_calib, tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ import torch
 from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
 from ..engine.checkpoint import checkpoint_category_ids, load_model
-from ..fileio import missing_folders, remove_empty_folders, replace_durably, sha256_file
+from ..fileio import missing_folders, remove_empty_folders, replace_durably, sha256_file, stops_held
 from ..owners import owner_tag, sweep_dead_folders
 from ..progress import deprecated_keywords, renamed
 from ..errors import (FORCE, OUT, BadArgument, UserError, check_input_size, flag_value, in_python, input_hw,
@@ -292,11 +292,15 @@ def export_detector(detector: Detector, *, format: str, out: str | Path, class_n
                                   counts=variant_counts(variant, num_classes=len(class_names), input_hw=(h, w)),
                                   extra={"source_checkpoint": source_name},
                                   silu="rational" if rewritten else "exact", category_ids=category_ids)
-            if replace_export:
-                clear_earlier_export(out, True)
-            # Complete files move in one rename each, flushed; the metadata (which names their hashes) last.
-            replace_durably([(tmp_p / n, out / n) for n in names])
-            write_metadata(out, meta, names)
+            write_metadata(tmp_p, meta, names)  # hashed where this run wrote them
+            # Ctrl-C held off from the removal of the earlier export to the new one's metadata: a stop
+            # in between left neither. Complete files move in one rename each, flushed; the metadata
+            # (which names their hashes) last.
+            with stops_held():
+                if replace_export:
+                    clear_earlier_export(out, True)
+                replace_durably([(tmp_p / n, out / n) for n in names])
+                replace_durably([(tmp_p / METADATA_FILE, out / METADATA_FILE)])
     except BaseException:  # Ctrl-C or an error: no empty --out left behind (quantize does the same)
         remove_empty_folders(made)
         raise

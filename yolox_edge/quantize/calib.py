@@ -300,7 +300,7 @@ def _live_array(out: Path) -> object:
         return None
 
 
-def _replace_set(out: Path, arr: np.ndarray, digest: str, manifest: dict) -> str:
+def _replace_set(out: Path, arr: np.ndarray, digest: str, manifest: dict, leftovers: list[str] = ()) -> str:
     """Write the array and ``manifest`` (its 'array' added) into ``out``, replacing the set there;
     returns the array's name.
 
@@ -311,6 +311,10 @@ def _replace_set(out: Path, arr: np.ndarray, digest: str, manifest: dict) -> str
     folder is flushed after each of the two renames: a power loss may otherwise keep a later
     step and lose an earlier one (the manifest naming an array whose rename was lost, or the old
     array removed under a manifest that still names it), as file systems do not promise their order.
+
+    Removed after the switch: the array the old manifest named and ``leftovers`` (those a killed
+    build left, found at the start), no other: every array of the name pattern went, and a second
+    calibrate into the same folder at the same time lost the array its manifest then named.
     """
     live = _live_array(out)
     name = ARRAY_NAME if live != ARRAY_NAME else f"calib-{digest[:12]}.npy"
@@ -318,11 +322,11 @@ def _replace_set(out: Path, arr: np.ndarray, digest: str, manifest: dict) -> str
     text = json.dumps({**manifest, "array": name}, indent=1).encode()
     # the switch from old set to new
     atomic_write_bytes(out / MANIFEST_NAME, lambda f: f.write(text))
-    for f in out.iterdir():
-        if f.name != name and _OWN_ARRAY.fullmatch(f.name) and f.is_file():
+    for old in dict.fromkeys([live, *leftovers]):
+        if isinstance(old, str) and old != name and _OWN_ARRAY.fullmatch(old):
             try:
-                f.unlink()
-            except OSError:  # the new set is complete; a leftover array is only disk space
+                (out / old).unlink()
+            except OSError:  # gone already, or not removable: the new set is complete either way
                 pass
     return name
 
@@ -410,7 +414,7 @@ def build_calibration_set(data: str | Path, out: str | Path, *, img_size: int | 
     cal.leftovers = leftovers
     made = missing_folders(out)  # taken away again, empty, if the writing stops (as export and quantize)
     try:
-        cal.array = _replace_set(out, data, digest, manifest)
+        cal.array = _replace_set(out, data, digest, manifest, leftovers)
     except BaseException:
         remove_empty_folders(made)
         raise

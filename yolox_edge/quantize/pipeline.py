@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import FORCE, OUT, UserError, check_input_size, in_python, input_hw, require_out_folder, require_utf8_path
+from ..fileio import stops_held
 from ..export.api import DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, output_plan
 from ..progress import deprecated_keywords, line_sink, renamed
 from ..threads import busy_cpu_line, busy_watch, check_threads, cpu_load_since, cpu_threads, torch_thread_count
@@ -122,9 +123,12 @@ def run_quantize(model: str | Path, *, calib: str | Path, formats: str | list[st
             if busy:
                 say(busy)
             stage.phase = "moving the exports into place"
-            if force:  # only now: a run that stops before this point leaves the earlier export as it was
-                _clear_earlier(formats, out)
-            results = stage.commit(staged, format_dirs(formats, out))
+            # Ctrl-C held off from the removal of the earlier exports to the last new one in place:
+            # a stop in between left neither (and a note saying the earlier ones were untouched)
+            with stops_held():
+                if force:  # only now: a run that stops before this point leaves the earlier export as it was
+                    _clear_earlier(formats, out)
+                results = stage.commit(staged, format_dirs(formats, out))
         say(f"INT8 in place: {', '.join(str(r.directory) for r in results.values())}")
         note = onnx_runtime_note(formats)
         if note:

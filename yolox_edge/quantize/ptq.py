@@ -22,9 +22,9 @@ import torch
 
 from ..thresholds import EVAL_CONF, EVAL_MAX_DET, EVAL_NMS_IOU
 from ..data.preprocess import PreprocessConfig
-from ..fileio import missing_folders, remove_empty_folders, replace_durably, sha256_file
+from ..fileio import missing_folders, remove_empty_folders, replace_durably, sha256_file, stops_held
 from ..owners import owner_tag, sweep_dead_folders
-from ..progress import deprecated_keywords, renamed, renamed_attribute
+from ..progress import deprecated_keywords, line_sink, renamed, renamed_attribute
 from ..errors import BadArgument, UserError, flag_value, in_python
 from ..engine.checkpoint import checkpoint_category_ids
 from ..export.api import (DEFAULT_NMS_CONF, DEFAULT_NMS_IOU, graph_nms, graph_topk, model_file_names, output_folder,
@@ -540,6 +540,10 @@ def quantize_checkpoint(model: str | Path, *, calib: str | Path, format: str, ou
     refuse_files_in_the_way(out, model_file_names(format, int8_stem(ckpt["variant"])), force)
     # NNCF's INFO lines (~63 for OpenVINO) say nothing a user needs
     with StagedOutput(out) as stage, quiet_nncf(bars=progress):
+        for line in stage.swept:  # the staging folders of killed runs it removed (or found and left)
+            line_sink(opts.log)(line)
+        sweep_dead_folders(out, ONE_FORMAT_PREFIX)  # the work folders of killed runs from before staging
         staged = quantize_detector(detector, ckpt, Path(model), calib, format, stage.dir / format, opts)
-        clear_earlier_export(out, force)  # only now: the new export is whole beside it
-        return stage.commit({format: staged}, {format: out})[format]
+        with stops_held():  # a stop between the two left neither export
+            clear_earlier_export(out, force)  # only now: the new export is whole beside it
+            return stage.commit({format: staged}, {format: out})[format]
