@@ -901,6 +901,10 @@ def test_a_checkpoint_is_not_written_under_another_formats_name(bad: Path, tmp_p
     ("train_state", "x", "train_state must be a mapping, not str"),
     ("preprocess.pad_value", 999, "preprocess.pad_value 999 is not a pixel value"),
     ("preprocess.channel_order", "XYZ", "preprocess.channel_order 'XYZ' is neither BGR nor RGB"),
+    # info was a TypeError traceback ('unhashable type'); a version string or one from a later release loaded
+    ("variant", ["nano"], "variant must be a model name (a string), not ['nano']"),
+    ("version", "x", "version 'x' is not a number"),
+    ("preprocess.letterbox", "center", "preprocess.letterbox 'center' is not top-left"),
 ])
 def test_an_edited_checkpoint_field_is_one_line(bad: Path, tmp_path: Path, run_cli, key, value, said) -> None:
     """Hand-edited fields were TypeError/AttributeError tracebacks in info and predict ('ab' was read as the
@@ -915,6 +919,14 @@ def test_an_edited_checkpoint_field_is_one_line(bad: Path, tmp_path: Path, run_c
     for cmd in (["info", edited], ["predict", edited, bad / "ok.jpg"]):
         line = assert_one_line_error(run_cli(*cmd), str(edited))
         assert said in line and "the file is damaged or was edited" in line, line
+
+
+def test_a_checkpoint_of_a_later_version_asks_for_an_upgrade(bad: Path, tmp_path: Path, run_cli) -> None:
+    ckpt = torch.load(bad / "good.pt", weights_only=True)
+    ckpt["version"] = 99
+    torch.save(ckpt, tmp_path / "later.pt")
+    line = assert_one_line_error(run_cli("info", tmp_path / "later.pt"), str(tmp_path / "later.pt"))
+    assert "checkpoint version 99 is newer than this yolox_edge reads (1); upgrade yolox-edge" in line
 
 
 def test_a_checkpoint_giving_its_size_as_one_side_is_described(bad: Path, tmp_path: Path, run_cli) -> None:

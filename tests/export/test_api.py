@@ -154,6 +154,11 @@ def test_export_detector_refuses_category_ids_that_do_not_fit_its_classes(tmp_pa
         assert not (tmp_path / "bad").exists()  # refused before any folder was made
     ok = export_detector(model, format="onnx", out=tmp_path / "ok", category_ids=[7, 12, 40], **kw)
     assert ok.metadata["category_ids"] == [7, 12, 40]
+    # two names for three classes: class 2 had no name (a top-K export), or every reader called the
+    # export edited (--topk 0)
+    with pytest.raises(UserError, match="class_names gives 2 names for a model of 3 classes"):
+        export_detector(model, format="onnx", out=tmp_path / "bad", **dict(kw, class_names=["a", "b"]))
+    assert not (tmp_path / "bad").exists()
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])

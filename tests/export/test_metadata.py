@@ -114,6 +114,10 @@ def test_metadata_that_contradicts_its_graph_is_refused(tmp_path, edit) -> None:
     ("blob a list", r"each output's blob must be the name of a graph blob \(a string\)"),
     ("std a number", r"preprocess\.std 1 is not null or three numbers above 0"),
     ("mean without std", r"preprocess\.mean is given without std"),
+    # predicted with rc 0 while the app and verify's ncnn check refused them
+    ("letterbox center", r"preprocess\.letterbox 'center' is not top-left"),
+    ("box_format cxcywh", r"graph\.box_format 'cxcywh' is not xyxy"),
+    ("input_size 64.5", r"input_size, input, strides or outputs are malformed"),
 ])
 def test_metadata_fields_of_the_wrong_form_are_refused(tmp_path, edit, says) -> None:
     """Each was an AttributeError, KeyError or ValueError traceback in predict, 'abc' three class
@@ -143,6 +147,12 @@ def test_metadata_fields_of_the_wrong_form_are_refused(tmp_path, edit, says) -> 
         m["preprocess"].update(mean=[0, 0, 0], std=1)
     elif edit == "mean without std":
         m["preprocess"].update(mean=[1, 2, 3], std=None)
+    elif edit == "letterbox center":
+        m["preprocess"]["letterbox"] = "center"
+    elif edit == "box_format cxcywh":
+        m["graph"]["box_format"] = "cxcywh"
+    elif edit == "input_size 64.5":
+        m["preprocess"]["input_size"] = [416.5, 416]
     else:
         m["outputs"][1]["name"] = "score"
     (tmp_path / "metadata.json").write_text(json.dumps(m))
@@ -157,10 +167,13 @@ def test_a_null_pad_value_and_an_absent_input_size_read_as_their_defaults(tmp_pa
     write_metadata(tmp_path, _meta(), ["m.onnx"])
     m = json.loads((tmp_path / "metadata.json").read_text())
     m["preprocess"]["pad_value"] = None
+    m["preprocess"]["input_size"] = [416.0, 416.0]  # whole numbers a JSON writer gave as floats: the letterbox crashed
     del m["input_size"]
     (tmp_path / "metadata.json").write_text(json.dumps(m))
     meta = read_metadata(tmp_path)
-    assert meta["input_size"] == [416, 416] and model_info(meta).preprocess.pad_value == 114
+    info = model_info(meta)
+    assert meta["input_size"] == [416, 416] and info.preprocess.pad_value == 114
+    assert info.preprocess.input_size == (416, 416) and all(type(v) is int for v in info.preprocess.input_size)
 
 
 def test_category_ids_are_an_optional_field(tmp_path) -> None:

@@ -139,6 +139,9 @@ class PreprocessConfig:
         for key in ("input_size", "value_range", "mean", "std"):
             if known.get(key) is not None:
                 known[key] = tuple(known[key])
+        if known.get("input_size") is not None:  # 416.0 (a JSON writer's) is 416: it sizes arrays
+            known["input_size"] = tuple(int(v) if isinstance(v, float) and v.is_integer() else v
+                                        for v in known["input_size"])
         return cls(**known)
 
 
@@ -184,6 +187,11 @@ def check_pixel_input(pre: object, where: str, *, remedy: str | None = None) -> 
     if (mean is None) != (std is None):
         raise refuse(f"{'mean' if std is None else 'std'} is given without {'std' if std is None else 'mean'}",
                      "export the model again (no mean/std)")
+    box = get("letterbox")
+    if box is not None and box != "top-left":
+        # every runtime and the app put the image at the top-left of its canvas whatever this says
+        raise refuse(f"letterbox {box!r} is not top-left (yolox-edge and the Android app letterbox to the top-left): "
+                     "both refuse it", "export the model again (top-left)")
     if order is not None and order not in ("BGR", "RGB"):
         # anything else was fed as BGR without a word
         raise refuse(f"channel_order {order!r} is neither BGR nor RGB: yolox-edge and the Android app refuse it",

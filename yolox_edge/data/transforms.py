@@ -69,17 +69,6 @@ AUG_PRESETS: dict[str, AugConfig] = {
 }
 
 
-def fit_size(img: np.ndarray, size: Size) -> tuple[np.ndarray, float]:
-    """Resize keeping aspect so the image fits ``size`` (the letterbox resize, no pad)."""
-    out_h, out_w = input_hw(size)
-    h, w = img.shape[:2]
-    r = min(out_h / h, out_w / w)
-    nh, nw = max(1, int(h * r)), max(1, int(w * r))  # as letterbox: a thin strip keeps a row
-    if (nh, nw) == (h, w):
-        return img, 1.0
-    return cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR), r
-
-
 def pad_to(img: np.ndarray, size: Size) -> np.ndarray:
     """Place a fitted image at the top-left of a ``size`` (S, or (H, W)) canvas of the pad value."""
     hw = input_hw(size)

@@ -80,6 +80,14 @@ def check_checkpoint_fields(ckpt: dict, path: str | Path = "checkpoint") -> None
     names = ckpt.get("class_names")
     if names is not None and not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
         raise UserError(f"{path}: class_names must be a list of names (strings), not {str(names)[:60]}; {edited}")
+    version = ckpt.get("version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise UserError(f"{path}: version {version!r} is not a number; {edited}")
+    if isinstance(version, int) and version > VERSION:  # a field this code would not know how to read
+        raise UserError(f"{path}: checkpoint version {version} is newer than this yolox_edge reads ({VERSION}); "
+                        "upgrade yolox-edge")
+    if ckpt.get("variant") is not None and not isinstance(ckpt["variant"], str):
+        raise UserError(f"{path}: variant must be a model name (a string), not {str(ckpt['variant'])[:60]}; {edited}")
     for key in ("preprocess", "source", "train_state", "recipe"):
         if ckpt.get(key) is not None and not isinstance(ckpt[key], dict):
             raise UserError(f"{path}: {key} must be a mapping, not {type(ckpt[key]).__name__}; {edited}")

@@ -237,6 +237,9 @@ def export_detector(detector: Detector, *, format: str, out: str | Path, class_n
     kind, k = output_plan(fmt, precision, topk, raw, dynamic_batch)
     check_silu([fmt], silu)
     refuse_earlier_export(out, replace_export)
+    if len(class_names) != detector.num_classes:  # a label with no name, or an export its readers refuse as edited
+        raise UserError(f"class_names gives {len(class_names)} names for a model of {detector.num_classes} classes; "
+                        "give one name per class")
     if category_ids is not None:  # else an export every reader refuses (metadata.check_consistency)
         from ..runtime.base import category_ids_problem
 

@@ -221,8 +221,8 @@ def read_metadata(path: str | Path, *, verify: bool = True) -> dict:
     check_consistency(meta, mpath)
     # the runtimes feed 0..255 NCHW pixels whatever it says: refused, as verify refuses it for the app
     check_pixel_input(meta["preprocess"], str(mpath))
-    if meta.get("input_size") is None:  # optional (the app reads preprocess.input_size then): one place to read
-        meta["input_size"] = [int(v) for v in meta["preprocess"]["input_size"]]
+    # optional (the app reads preprocess.input_size then), and 416.0 is 416: whole numbers, one place to read
+    meta["input_size"] = [int(v) for v in meta["preprocess"]["input_size"]]
     if verify:
         verify_files(mpath.parent, meta, where=mpath)
     meta["_dir"] = str(mpath.parent)
@@ -239,7 +239,10 @@ def check_consistency(meta: dict, where: Any) -> None:
         return UserError(f"{where}: {what}; metadata.json does not describe its graph (edited?), re-export the model")
 
     try:
-        size = [int(v) for v in meta["preprocess"]["input_size"]]
+        given = meta["preprocess"]["input_size"]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer() for v in given):
+            raise ValueError  # 64.5 read as 64 here, as 64.5 by the letterbox
+        size = [int(v) for v in given]
         shape = meta["input"]["shape"]
         top = meta.get("input_size")
         strides = [int(s) for s in meta["strides"]]
@@ -263,6 +266,9 @@ def check_consistency(meta: dict, where: Any) -> None:
     if not strides or min(strides) <= 0:
         raise bad(f"strides {meta['strides']!r} are not the model's (positive, at least one)")
     kind = meta["graph"].get("output_kind")
+    box_format = meta["graph"].get("box_format")
+    if kind != "raw" and box_format is not None and box_format != "xyxy":  # read as x1, y1, x2, y2 whatever it says
+        raise bad(f"graph.box_format {box_format!r} is not xyxy, the corners every runtime and the app read")
     want = [o["name"] for o in output_specs(kind, batch=1, num_anchors=1, num_classes=1, topk=1)]
     if names != want:
         raise bad(f"outputs {names} are not the {kind} graph's {want}")
