@@ -896,13 +896,18 @@ def test_quantize_never_writes_over_or_removes_a_users_own_report(tiny_ckpt, tin
     out = tmp_path / "q"
     out.mkdir()
     (out / "report.md").write_text("MY NOTES - do not lose")
-    for formats, kw in [(["onnx", "openvino"], {"report": True, "data": str(shapes_spec)}), ("onnx", {"force": True}),
+    for formats, kw in [(["onnx", "openvino"], {"report": True, "data": str(shapes_spec)}),
                         ("onnx", {"force": True, "report": True, "data": str(shapes_spec)})]:
         with pytest.raises(UserError, match=r"report\.md: not a report of 'yolox-edge quantize', and this run would "
-                                            r"(write over|remove) it; move it"):
+                                            r"write over it; move it"):
             pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats=formats, out=out, progress=False, log=None,
                                   **kw)
-    assert (out / "report.md").read_text() == "MY NOTES - do not lose"
+    monkeypatch.setattr(pipeline, "quantize_detector", _fake_int8)
+    pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats="onnx", out=out, progress=False, log=None, force=True)
+    assert (out / "report.md").read_text() == "MY NOTES - do not lose"  # --force alone: kept, not removed
+    monkeypatch.setattr(pipeline, "quantize_detector", stop)
+    for f in (out / "m.onnx", out / "metadata.json"):
+        f.unlink()
     (out / "report.md").write_text("FP32 vs INT8 (ptq) on d.yaml:val\n|...")  # an earlier --report run's
     with pytest.raises(UserError, match=r"holds report\.md of an earlier quantize --report run; .*--force"):
         pipeline.run_quantize(tiny_ckpt, calib=tiny_calib, formats=["onnx", "openvino"], out=out, progress=False,

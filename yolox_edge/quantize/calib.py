@@ -406,8 +406,7 @@ def build_calibration_set(data: str | Path, out: str | Path, *, img_size: int | 
     digest = _npy_sha256(data)
     # absolute: a path relative to the folder calibrate ran in names nothing from anywhere else
     cal = CalibrationSet(data, [os.path.abspath(f) for f in files], PreprocessConfig(input_size=hw), sampling, seed,
-                         desc,
-                         class_counts, digest, out, problems, skipped=skipped)
+                         desc, class_counts, digest, out, problems, skipped=skipped)
     manifest = {"format": FORMAT, "version": VERSION, "input_size": list(hw), "count": len(files),
                 "sha256": digest, "sampling": sampling, "seed": seed, "source": desc,
                 "preprocess": cal.preprocess.to_dict(), "images": cal.images, "class_counts": class_counts}

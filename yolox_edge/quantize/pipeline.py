@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-
 import platform
 import sys
 from pathlib import Path
@@ -247,10 +246,10 @@ def _refuse_earlier(formats: list[str], out: Path, force: bool, variant: str, re
         refuse_files_in_the_way(target, model_file_names(fmt, int8_stem(variant)), force)
         if report:
             refuse_earlier_export(out / "fp32" / fmt, force)
-    for name in REPORT_FILES:  # the user's own notes of that name: never written over or removed
-        if (report or force) and (out / name).is_file() and not _is_own_report(out / name):
-            raise UserError(f"{out / name}: not a report of 'yolox-edge quantize', and this run would "
-                            f"{'write over' if report else 'remove'} it; move it, or choose another {OUT}")
+    for name in REPORT_FILES:  # the user's own notes of that name: never written over (nor removed: _clear_earlier)
+        if report and (out / name).is_file() and not _is_own_report(out / name):
+            raise UserError(f"{out / name}: not a report of 'yolox-edge quantize', and this run would write over "
+                            f"it; move it, or choose another {OUT}")
     if not force:
         other = _other_layout(formats, out)
         if other:
