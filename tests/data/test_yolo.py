@@ -399,3 +399,12 @@ def test_linked_subfolders_are_read_once_and_a_loop_ends(tmp_path: Path) -> None
     # the cached index sees a file added behind the link
     make_yolo(tmp_path / "batch2", {"c": (40, 40, "0 0.5 0.5 0.2 0.2\n")})
     assert len(read_split(ds, "train").samples) == 3
+    # a link to a folder inside the tree is not read twice (under a name the labels folder lacks)
+    os.makedirs(tmp_path / "ds" / "images" / "z")
+    os.replace(tmp_path / "ds" / "images" / "a.png", tmp_path / "ds" / "images" / "z" / "a.png")
+    os.makedirs(tmp_path / "ds" / "labels" / "z")
+    os.replace(tmp_path / "ds" / "labels" / "a.txt", tmp_path / "ds" / "labels" / "z" / "a.txt")
+    os.symlink(tmp_path / "ds" / "images" / "z", tmp_path / "ds" / "images" / "a_link")
+    split = read_split(ds, "train")
+    assert sorted(s.image.relative_to(tmp_path / "ds" / "images").as_posix() for s in split.samples) == \
+        ["batch2/b.png", "batch2/c.png", "z/a.png"] and split.problems == [], split.problems

@@ -1,8 +1,8 @@
 """The official-style pipeline, benchmarked beside ours: the official demo's preprocessing,
 a raw [1, N, 5+C] ONNX output on onnxruntime FP32, then grid decode and NMS in numpy/Python
 on the host (as the official ONNX demo does; its NMS per class at the bench's thresholds, as
-our rows', where the demo's is class-agnostic at score 0.1: the same cost). The gain of our pipeline (decode and NMS on
-the device, INT8, faster preprocessing) is measured against it."""
+our rows', where the demo's is class-agnostic at score 0.1: the same cost). The gain of our
+pipeline (decode and NMS on the device, INT8, faster preprocessing) is measured against it."""
 from __future__ import annotations
 
 import functools

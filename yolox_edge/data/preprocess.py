@@ -41,17 +41,24 @@ def list_images(folder: Path, *, recursive: bool = False) -> list[Path]:
 
 
 def walk_visible(folder: Path | str):
-    """``os.walk(folder)`` through links to folders (a dataset assembled from linked batches, as
-    Ultralytics' recursive glob reads it), skipping hidden folders (names starting with '.') and
-    any folder already walked under another name (a link to a folder above it would loop)."""
-    seen = {os.path.realpath(folder)}
+    """``os.walk(folder)``, skipping hidden folders (names starting with '.'), and through links to
+    folders outside it (a dataset assembled from linked batches, as Ultralytics' recursive glob
+    reads it), each once. A link to a folder inside it is left out: its images would be read twice,
+    under a name the labels folder may not have (and a link to a folder above it would loop)."""
+    top = os.path.realpath(folder)
+    seen: set[str] = set()
     for root, dirs, names in os.walk(folder, followlinks=True):
         keep = []
-        for d in sorted(dirs):
-            real = os.path.realpath(os.path.join(root, d))
-            if not d.startswith(".") and real not in seen:
+        for d in dirs:
+            path = os.path.join(root, d)
+            if d.startswith("."):
+                continue
+            if os.path.islink(path):
+                real = os.path.realpath(path)
+                if real == top or real.startswith(top + os.sep) or real in seen:
+                    continue
                 seen.add(real)
-                keep.append(d)
+            keep.append(d)
         dirs[:] = keep
         yield root, dirs, names
 
