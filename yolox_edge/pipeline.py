@@ -171,7 +171,10 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         apply_flag(rec, "train.epochs", epochs, "--epochs", "epochs")
     check_recipe(rec)  # a value out of range (--set train.batch=0): the trainer said so after step 1 wrote the data
     if weights is not None and not resume:
-        require_file(weights, "checkpoint")  # --weights: a missing file stopped the trainer after step 1
+        # --weights read now: a missing or broken file stopped the trainer after step 1 generated the data
+        from .engine.checkpoint import load_checkpoint
+
+        load_checkpoint(require_file(weights, "checkpoint"))
     if generated:
         refuse_foreign_data(out / "data")
     if not resume:  # an earlier pipeline run here was refused above: these are someone else's

@@ -944,3 +944,16 @@ def test_qat_settings_without_qat_are_refused(bad: Path, tmp_path: Path, run_cli
     line = assert_one_line_error(run_cli("quantize", bad / "good.pt", "--calib", tmp_path, "--out", tmp_path / "q",
                                          "--epochs", "5", "--lr", "0.5"), "--epochs/--lr")
     assert "QAT settings, and this run does no QAT; add --qat" in line and not (tmp_path / "q").exists()
+
+
+def test_demo_and_pipeline_check_their_inputs_before_working(tmp_path: Path, run_cli) -> None:
+    """demo --image nope.jpg built Nano and printed its counts first; pipeline --weights on a broken
+    file generated the whole dataset (120 images, left behind) before the trainer refused it."""
+    code, out, err = run_cli("demo", "--image", tmp_path / "nope.jpg")
+    assert code == 2 and out == "" and "nope.jpg: image not found" in err, (out, err)
+    code, out, err = run_cli("demo", "--save", tmp_path)
+    assert code == 2 and out == "" and "--save names a folder" in err, (out, err)
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    code, out, err = run_cli("pipeline", "--weights", tmp_path / "broken.pt", "--out", tmp_path / "pp")
+    assert code == 2 and "broken.pt: not a readable yolox_edge checkpoint" in err, err
+    assert not (tmp_path / "pp").exists()

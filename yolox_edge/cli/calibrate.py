@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument("--count", type=positive, default=100, action=_BuildFlag,
                    help="images to keep (default 100; see calibration/README.md)")
     p.add_argument("--sampling", choices=("random", "class-balanced"), default="random", action=_BuildFlag,
-                   help="class-balanced covers every class before repeating (needs a data spec)")
+                   help="random (the default) or class-balanced: every class covered before any repeats (needs a data spec)")
     p.add_argument("--seed", type=int, default=0, action=_BuildFlag,
                    help="seed of the image sampling (default 0)")
     p.add_argument("--split", default="train", action=_BuildFlag,

@@ -25,9 +25,9 @@ def add_parser(sub) -> None:
     p.add_argument("--steps", type=positive, default=500, help="Adam steps per block (default %(default)s)")
     p.add_argument("--lr", type=positive_float, default=2e-3,
                    help="peak Adam learning rate, cosine-decayed per block (default %(default)s)")
-    p.add_argument("--batch", type=positive, default=8)
+    p.add_argument("--batch", type=positive, default=8, help="calibration images per fitting step (default %(default)s)")
     p.add_argument("--no-flip", dest="flip", action="store_false", help="do not add mirrored images")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the fitting's image order (default %(default)s)")
     p.add_argument("--threads", type=positive, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--log", type=file_named(".json"), metavar="FILE.json", help="also write the per-block errors as "
                    "JSON here")

@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
                    help="read image headers and end markers only, as train does before it starts "
                         "(fast; misses an image damaged between the two)")
     c.add_argument("--threads", type=positive, default=4,
-                   help="threads reading images (decoding, or headers with --no-decode)")
+                   help="threads reading images (decoding, or headers with --no-decode; default %(default)s)")
     add_json_option(c, "the report")
     c.add_argument("--strict", action="store_true", help="exit 1 when any problem is found")
     add_no_progress(c)

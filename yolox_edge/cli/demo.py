@@ -39,6 +39,7 @@ def run(args) -> int:
     from ..visualize import draw_detections, write_image
 
     _check_save(args.save, reads=(args.image, args.weights))
+    img = read_image(args.image) if args.image else synthetic_scene()  # a wrong path said before the model builds
     torch.manual_seed(0)
     if args.weights:
         pred = load_predictor(args.weights, conf=args.conf)
@@ -60,7 +61,6 @@ def run(args) -> int:
     size = pred.info.preprocess.input_size[0]
     print(f"{name}: {count_params(model) / 1e6:.3f} M params, {count_gflops(model, img_size=size):.2f} GFLOPs at {size}"
           f"{'' if args.weights else ' (random weights: pass --weights for real detections)'}")
-    img = read_image(args.image) if args.image else synthetic_scene()
     t0 = time.perf_counter()
     det = pred.predict(img)
     ms = (time.perf_counter() - t0) * 1e3
@@ -87,3 +87,8 @@ def _check_save(path: str, reads) -> None:
         raise UserError(f"{path}: --save takes an image file name OpenCV can write (.jpg, .png, .bmp, .webp, ...), "
                         f"not {suffix}")
     refuse_own_file(path, reads, flag="--save", what="the annotated picture")
+    if Path(path).is_dir():
+        raise UserError(f"{path}: --save names a folder; give the picture's file name (e.g. {Path(path) / 'demo_pred.jpg'})")
+    from ..fileio import require_writable
+
+    require_writable(path, "annotated picture")  # a parent that is a file, or no permission: said now

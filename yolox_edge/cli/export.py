@@ -6,7 +6,7 @@ import sys
 from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from .argtypes import img_size, non_negative, unit_interval
 
-SILU_HELP = ("'rational' (OpenVINO): SiLU as a rational approximation within 7.6e-4 of it, which the CPU plugin "
+SILU_HELP = ("exact (the default) or 'rational' (OpenVINO): SiLU as a rational approximation within 7.6e-4 of it, which the CPU plugin "
              "runs as its own pass instead of inside each convolution: faster on some CPUs (measure with bench), "
              "same weights")
 
@@ -14,9 +14,10 @@ SILU_HELP = ("'rational' (OpenVINO): SiLU as a rational approximation within 7.6
 def add_parser(sub) -> None:
     p = sub.add_parser("export", help="export a checkpoint with decode (+ top-K) in the graph, plus metadata.json")
     p.add_argument("model", help="checkpoint (.pt)")
-    p.add_argument("--format", required=True, choices=["onnx", "openvino", "ncnn"])
+    p.add_argument("--format", required=True, choices=["onnx", "openvino", "ncnn"],
+                   help="the runtime to export for (required)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16"],
-                   help="weights precision; fp16: OpenVINO (compressed) and ncnn (stem conv kept fp32); not ONNX")
+                   help="weights precision (default fp32); fp16: OpenVINO (compressed) and ncnn (stem conv kept fp32); not ONNX")
     p.add_argument("--topk", type=non_negative, default=None,
                    help="keep the K best anchors in the graph (default 100 for onnx/openvino; 0 = all anchors; "
                         "ncnn has no top-K layers)")

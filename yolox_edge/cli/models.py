@@ -8,7 +8,8 @@ from .jsonout import add_json_option, check_json_target, report_stream, write_js
 def add_parser(sub) -> None:
     p = sub.add_parser("models", help="list model variants with parameter and FLOP counts")
     add_json_option(p, "the table")
-    p.add_argument("--num-classes", type=positive, default=80)
+    p.add_argument("--num-classes", type=positive, default=80,
+                   help="classes the counted models have (default %(default)s, COCO's)")
     p.add_argument("--variant", action="append", default=None,
                    help="only this variant (repeatable); default: all")
     p.set_defaults(func=run)

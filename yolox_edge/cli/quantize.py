@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
                    help="openvino/onnx: leave the N most error-sensitive convs in float (default 2)")
     p.add_argument("--accuracy-control", action="store_true",
                    help="NNCF accuracy control: restore layers to float until the AP drop is within --max-drop")
-    p.add_argument("--max-drop", type=unit_interval, default=0.005, help="absolute AP drop allowed (0.005 = 0.5 point)")
+    p.add_argument("--max-drop", type=unit_interval, default=0.005, help="absolute AP drop allowed (default %(default)s, half an AP point)")
     p.add_argument("--data", help="data spec: val split for accuracy control / report, train split for QAT")
     p.add_argument("--qat", action="store_true", help="quantization-aware fine-tuning before export (needs --data)")
     p.add_argument("--epochs", type=positive, default=None,
