@@ -258,6 +258,13 @@ def test_a_data_folder_the_pipeline_did_not_make_is_refused_untouched(tmp_path) 
     make_shapes_dataset(ours, n_train=2, n_val=1, size=(32, 32))
     refuse_foreign_data(ours)  # no error
     refuse_foreign_data(tmp_path / "empty")  # nor for a folder not there
+    # a generation stopped before its data.yaml (the mark): 'run the same command again' was refused
+    (ours / "data.yaml").unlink()
+    (ours / "val.json").unlink()
+    refuse_foreign_data(ours)
+    (ours / "train" / "mine.jpg").write_bytes(b"x")  # a file it does not write: not its folder
+    with pytest.raises(UserError, match="holds files the pipeline did not make"):
+        refuse_foreign_data(ours)
 
 
 @pytest.fixture
@@ -446,3 +453,20 @@ def test_the_evaluation_decodes_at_the_threads_training_did(tmp_path, at_the_qua
         assert cv2.getNumThreads() == 2 and torch.get_num_threads() == 2  # given back
     finally:
         cv2.setNumThreads(cv_before)
+
+
+def test_a_resume_without_the_data_it_trained_on_is_refused_before_step_1(tmp_path) -> None:
+    """pipeline --resume without the --data the run began with generated the shapes set into
+    OUT/data (120 images) before the trainer refused its classes at step 2."""
+    from yolox_edge.engine.checkpoint import save_checkpoint
+    from yolox_edge.errors import UserError
+    from yolox_edge.models import create_model
+    from yolox_edge.pipeline import run_pipeline
+
+    (tmp_path / "p" / "train").mkdir(parents=True)
+    save_checkpoint(tmp_path / "p" / "train" / "last.pt", create_model("test", num_classes=2),
+                    class_names=["person", "dog"])
+    with pytest.raises(UserError, match=r"last\.pt: trained on other data \(classes person, dog\); resume with the "
+                                        r"same --data"):
+        run_pipeline(out=tmp_path / "p", resume=True, progress=False, log=None)
+    assert not (tmp_path / "p" / "data").exists()

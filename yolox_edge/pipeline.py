@@ -55,9 +55,25 @@ def refuse_foreign_data(folder: Path) -> None:
         ours = spec.is_file() and spec.read_text(encoding="utf-8", errors="replace").startswith(GENERATED_MARK)
     except OSError:
         ours = False
-    if not ours:
+    if not ours and not _stopped_generation(folder):
         raise UserError(f"{folder}: holds files the pipeline did not make, and its generated dataset goes there; "
                         f"choose another {OUT}, or move them away (to train on them, pass --data {spec})")
+
+
+def _stopped_generation(folder: Path) -> bool:
+    """Whether ``folder`` holds only what a generation stopped before its data.yaml (the mark) wrote:
+    the run's stop line said to run the same command again, which then refused the folder as foreign."""
+    import re
+
+    made = re.compile(r"(train|val)_\d{4}\.jpg")
+    for entry in folder.iterdir():
+        if entry.name in ("train.json", "val.json") and entry.is_file() or re.fullmatch(r"\..*\.tmp", entry.name):
+            continue
+        if entry.name not in ("train", "val") or not entry.is_dir():
+            return False
+        if any(not (made.fullmatch(f.name) and f.name.startswith(entry.name)) for f in entry.iterdir()):
+            return False
+    return True
 
 
 def default_recipe_note(*, weights: str | Path | None, recipe: str | Path | None, resume: bool = False) -> str | None:
@@ -177,6 +193,15 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
         load_checkpoint(require_file(weights, "checkpoint"))
     if generated:
         refuse_foreign_data(out / "data")
+    if generated and resume and (out / "train" / "last.pt").is_file():
+        # a run trained on --data, resumed without it: step 1 generated the shapes set, step 2 refused it
+        from .data.synthetic import CLASSES
+        from .engine.checkpoint import load_checkpoint
+
+        trained = load_checkpoint(out / "train" / "last.pt").get("class_names")
+        if trained != CLASSES:
+            raise UserError(f"{out / 'train' / 'last.pt'}: trained on other data (classes {first_few(trained or [], 4)}); "
+                            "resume with the same --data it was started with")
     if not resume:  # an earlier pipeline run here was refused above: these are someone else's
         _refuse_foreign_outputs(out, target, rec.model.variant, int8)
     out.mkdir(parents=True, exist_ok=True)
