@@ -128,3 +128,21 @@ def test_convert_says_when_other_work_took_its_cores(tmp_path, teacher_and_calib
         assert lines == []
     assert reads == ([] if threads == 1 else ["sample", "sample"])
 
+
+
+def test_convert_size_and_batch_errors_say_what_convert_can_do(tmp_path, teacher_and_calib, run_cli) -> None:
+    """A set of another size was told 'or quantize at its size with --img-size', which convert has
+    not; --batch above the images said 'need at least 9 images' and neither --batch nor the mirrored
+    copies, which count (4 images give 8 samples)."""
+    src, calib = teacher_and_calib
+    imgs = tmp_path / "imgs"
+    build_calibration_set(imgs, tmp_path / "c96", img_size=96, count=4)
+    code, _, err = run_cli("convert", src, "--to", "test_hswish", "--calib", tmp_path / "c96", "--out", tmp_path / "a.pt")
+    assert code == 2 and "rebuild it with 'calibrate --img-size 64'" in err and "quantize at its size" not in err, err
+    code, _, err = run_cli("convert", src, "--to", "test_hswish", "--calib", calib, "--out", tmp_path / "b.pt",
+                           "--batch", "9", "--steps", "1")
+    assert code == 2 and "--batch 9 (batch=9 in Python) is more than the 8 samples the calibration set gives (4 " \
+                         "images, mirrored); lower --batch" in err, err
+    code, _, err = run_cli("convert", src, "--to", "test_hswish", "--calib", calib, "--out", tmp_path / "c.pt",
+                           "--batch", "8", "--steps", "1")
+    assert code == 0, err  # 8 samples: enough

@@ -62,7 +62,8 @@ def convert_checkpoint(model: str | Path, *, to: str, calib: str | Path, out: st
     with torch.random.fork_rng():
         teacher, ckpt = load_model(model)
         pre = PreprocessConfig.from_dict(ckpt["preprocess"])  # the student keeps the teacher's preprocessing
-        cal = load_calibration_set(calib, img_size=pre.input_size)
+        # convert fits at the checkpoint's own size: no --img-size to offer (export and quantize take one after)
+        cal = load_calibration_set(calib, img_size=pre.input_size, other_size=False)
         try:
             with torch_threads(threads):
                 load_start = busy_watch() if log else None

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import UserError
+from ..errors import UserError, flag_value
 from ..models import create_model
 from ..models.blocks import BaseConv, CSPLayer, DWConv, SPPBottleneck
 from ..models.zoo import get_variant
@@ -164,8 +164,13 @@ def convert_activation(teacher: nn.Module, variant: str, images: torch.Tensor, *
                         "differ only in activation (e.g. nano -> nano_hswish)")
     if s_var.act == t_var.act:
         raise UserError(f"{t_var.name} already uses {t_var.act}; nothing to convert")
-    if images.ndim != 4 or images.shape[1] != 3 or len(images) < batch:
-        raise UserError(f"need at least {batch} images of shape [3, H, W], got {list(images.shape)}")
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise UserError(f"need images of shape [N, 3, H, W], got {list(images.shape)}")
+    samples = len(images) * (2 if flip else 1)  # the mirrored copies count: they are fitted on too
+    if samples < batch:
+        raise UserError(f"{flag_value('--batch', 'batch', batch)} is more than the {samples} samples the calibration "
+                        f"set gives ({len(images)} images{', mirrored' if flip else ''}); lower --batch, or build a "
+                        "larger set")
     torch.manual_seed(seed)
     teacher = teacher.eval()
     student = create_model(s_var.name, num_classes=teacher.num_classes)

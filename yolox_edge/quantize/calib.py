@@ -420,14 +420,15 @@ def build_calibration_set(data: str | Path, out: str | Path, *, img_size: int | 
     return cal
 
 
-def size_mismatch(where, have: tuple[int, int], want: tuple[int, int]) -> UserError:
-    """The error for a calibration set of another size than the model's input, with both ways out.
+def size_mismatch(where, have: tuple[int, int], want: tuple[int, int], *, other_size: bool = True) -> UserError:
+    """The error for a calibration set of another size than the model's input, with both ways out
+    (``other_size=False``: the one, for a command that runs at the model's own size, as convert).
     ``have`` and ``want`` are (H, W); the message writes width x height, as the flags take them."""
     size = have[0] if have[0] == have[1] else tuple(have)  # as img_size= takes it
     at_its_size = flag_value("--img-size", "img_size", size, format_size(have))
     return UserError(f"{where}: calibration set is {have[1]}x{have[0]} but the model takes {want[1]}x{want[0]} "
-                     f"(width x height); rebuild it with 'calibrate --img-size {format_size(want)}', "
-                     f"or quantize at its size with {at_its_size}")
+                     f"(width x height); rebuild it with 'calibrate --img-size {format_size(want)}'"
+                     + (f", or quantize at its size with {at_its_size}" if other_size else ""))
 
 
 def _manifest_path(d: Path) -> Path:
@@ -534,11 +535,13 @@ def _npy_view(blob: bytearray, apath: Path) -> np.ndarray:
 # The earlier names: input_size=(H, W), img_size as every other call (an int is a square); path=,
 # calib as run_quantize, quantize_checkpoint and convert_checkpoint name the set.
 @deprecated_keywords(input_size=renamed("img_size"), path=renamed("calib"))
-def load_calibration_set(calib: str | Path, *, img_size: int | tuple[int, int] | None = None) -> CalibrationSet:
+def load_calibration_set(calib: str | Path, *, img_size: int | tuple[int, int] | None = None,
+                         other_size: bool = True) -> CalibrationSet:
     """Load a cached set, check its hash, and (when given) that it matches the model's input size
     ``img_size`` (S, or (H, W)). ``calib`` is the set's folder (its manifest.json or calib.npy are
-    taken for it too). ``input_size=`` and ``path=`` are the deprecated names of ``img_size`` and
-    ``calib``."""
+    taken for it too). ``other_size=False``: a caller that cannot run at the set's size (convert), whose
+    size error then offers only a rebuilt set. ``input_size=`` and ``path=`` are the deprecated names
+    of ``img_size`` and ``calib``."""
     path = calib
     if img_size is not None:  # before reading the set: 'x' or 416.0 was a ValueError after hashing it
         check_input_size(img_size, (32,))
@@ -562,7 +565,7 @@ def load_calibration_set(calib: str | Path, *, img_size: int | tuple[int, int] |
     _check_finite(data, apath, man.get("images", []))
     hw = tuple(data.shape[2:])
     if img_size is not None and input_hw(img_size) != hw:
-        raise size_mismatch(d, hw, input_hw(img_size))
+        raise size_mismatch(d, hw, input_hw(img_size), other_size=other_size)
     return CalibrationSet(data, list(man.get("images", [])), _preprocess(man, mpath, hw),
                           man.get("sampling", "random"), man.get("seed", 0), man.get("source", ""),
                           dict(man.get("class_counts", {})), man["sha256"], d, array=apath.name)
