@@ -63,8 +63,8 @@ def check_app_reads(bundle: Path, meta: dict) -> None:
     need(order is _MISSING or order in APP_CHANNEL_ORDERS, "preprocess.channel_order",
          f"{order!r} is not BGR or RGB", "export the model with BGR or RGB input")
     box = get(pre, "letterbox")
-    # metadata.cpp tests only a string letterbox; anything else is not read at all.
-    need(not isinstance(box, str) or box == "top-left", "preprocess.letterbox", f"{box!r} is not top-left",
+    # null is absent; anything else but "top-left" metadata.cpp refuses (as check_pixel_input does)
+    need(box is None or box == "top-left", "preprocess.letterbox", f"{box!r} is not top-left",
          "export the model with the top-left letterbox of the preprocessing contract")
     # The app fills 0..255 pixels, NCHW, whatever these say (it read neither), as the Python runtimes
     # do: another range or layout ran on values the model was not made for. One check for both.

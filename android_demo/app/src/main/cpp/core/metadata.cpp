@@ -56,7 +56,8 @@ ModelConfig parse_metadata(const std::string& text) {
     if (const json::Value* v = pre.find("channel_order"))
         cfg.channel_order = field("preprocess.channel_order", [&] { return v->as_string(); });
     if (cfg.channel_order != "BGR" && cfg.channel_order != "RGB") bad("preprocess.channel_order", "expected BGR or RGB");
-    if (const json::Value* v = pre.find("letterbox"); v && v->is_string() && v->as_string() != "top-left")
+    // null is absent; anything but the string top-left is refused (as yolox-edge refuses it)
+    if (const json::Value* v = pre.find("letterbox"); v && !v->is_null() && (!v->is_string() || v->as_string() != "top-left"))
         bad("preprocess.letterbox", "only top-left letterbox is supported");
     // The app fills the input with 0..255 pixels, planar (NCHW): a model that states another value
     // range or layout is refused, not run on values it was not made for.
