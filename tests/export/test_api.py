@@ -367,3 +367,31 @@ def test_a_stop_while_force_replaces_an_export_leaves_one_whole(tiny_ckpt, tmp_p
     meta = read_metadata(out)  # whole: every listed file there, sha256s checked
     assert meta["format"] == "openvino" and sorted(p.name for p in out.iterdir()) == sorted([*meta["files"],
                                                                                               "metadata.json"])
+
+
+def test_a_stopped_export_says_what_its_folder_holds(tiny_ckpt, tmp_path, monkeypatch, run_cli) -> None:
+    """export --force stopped by Ctrl-C said 'interrupted' alone: not whether the earlier export stayed."""
+    import os
+    import signal
+
+    import yolox_edge.export.api as api
+
+    out = tmp_path / "ex"
+    export_model(tiny_ckpt, format="onnx", out=out)
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "output_plan", stop)  # before anything is written
+    code, _, err = run_cli("export", tiny_ckpt, "--format", "onnx", "--out", out, "--force")
+    assert code == 130 and f"export: interrupted: {out} keeps its earlier export, untouched" in err, err
+    monkeypatch.undo()
+    real = api.replace_durably
+
+    def stop_then_move(pairs):  # held off until the new export is in
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(pairs)
+
+    monkeypatch.setattr(api, "replace_durably", stop_then_move)
+    code, _, err = run_cli("export", tiny_ckpt, "--format", "openvino", "--out", out, "--force")
+    assert code == 130 and f"export: interrupted after the new export was written: {out} holds it, whole" in err, err

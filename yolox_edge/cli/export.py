@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from .argtypes import img_size, non_negative, unit_interval
@@ -54,10 +55,15 @@ def run(args) -> int:
 
     refuse_unused_nms([args.format], raw=args.raw, topk=args.topk, given=given_nms_flags(args), no_nms=args.no_nms)
     iou, conf = nms_settings(args)
-    res = export_model(args.model, format=args.format, out=args.out, precision=args.precision, topk=args.topk,
-                       raw=args.raw, img_size=args.img_size, dynamic_batch=args.dynamic_batch,
-                       iou=None if args.no_nms else iou, conf=conf, force=args.force,
-                       silu=args.silu)
+    before = _metadata_bytes(args.out)
+    try:
+        res = export_model(args.model, format=args.format, out=args.out, precision=args.precision, topk=args.topk,
+                           raw=args.raw, img_size=args.img_size, dynamic_batch=args.dynamic_batch,
+                           iou=None if args.no_nms else iou, conf=conf, force=args.force,
+                           silu=args.silu)
+    except KeyboardInterrupt:
+        print(_stopped_note(Path(args.out), before), file=sys.stderr)
+        raise
     m = res.metadata
     g = m["graph"]
     print(f"exported {args.model} -> {res.directory} [{m['format']}, {m['precision']}, "
@@ -77,3 +83,21 @@ def run(args) -> int:
     if args.silu == "rational" and g.get("silu") != "rational":  # e.g. nano_hswish: nothing to rewrite
         print("  note: --silu rational: this model has no SiLU, so the export is as without it")
     return 0
+
+
+def _metadata_bytes(out: str) -> bytes | None:
+    try:
+        return (Path(out) / "metadata.json").read_bytes()
+    except OSError:
+        return None
+
+
+def _stopped_note(out: Path, before: bytes | None) -> str:
+    """What a stopped export left in ``out``: the moves into place happen with stops held off, so the
+    folder holds the earlier export or the new one, whole ('interrupted' alone said neither)."""
+    now = _metadata_bytes(out)
+    if now is not None and now != before:
+        return f"export: interrupted after the new export was written: {out} holds it, whole"
+    if before is not None:
+        return f"export: interrupted: {out} keeps its earlier export, untouched"
+    return f"export: interrupted: nothing was written to {out}; run the same command again"
