@@ -611,6 +611,9 @@ def test_the_card_takes_the_f32_row_of_a_bench_with_precision_hints(tmp_path: Pa
     bench.write_text(json.dumps({"machine": {"cpu": "c"}, "rows": rows}))
     rep = package_bundle(exp, target="openvino", out=tmp_path / "o.zip", bench_json=bench)
     assert rep["latency"]["threads"] == {"1": {"model_p50_ms": 9.0}}
+    bench.write_text(json.dumps({"machine": {"cpu": "c"}, "rows": rows[1:]}))  # bf16 alone: not the app's f32
+    with pytest.raises(UserError, match=r"times .* only at --precision-hint bf16, and the app runs it in f32"):
+        package_bundle(exp, target="openvino", out=tmp_path / "q.zip", bench_json=bench)
     for r in rows:  # an earlier bench's rows, which did not say their hint: not guessed
         del r["precision_hint"]
     bench.write_text(json.dumps({"machine": {"cpu": "c"}, "rows": rows}))

@@ -953,6 +953,8 @@ def test_demo_and_pipeline_check_their_inputs_before_working(tmp_path: Path, run
     assert code == 2 and out == "" and "nope.jpg: image not found" in err, (out, err)
     code, out, err = run_cli("demo", "--save", tmp_path)
     assert code == 2 and out == "" and "--save names a folder" in err, (out, err)
+    code, out, err = run_cli("demo", "--image", tmp_path / "nope.jpg", "--save", tmp_path / "new" / "sub" / "x.jpg")
+    assert code == 2 and not (tmp_path / "new").exists()  # refused without folders made on the way
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
     code, out, err = run_cli("pipeline", "--weights", tmp_path / "broken.pt", "--out", tmp_path / "pp")
     assert code == 2 and "broken.pt: not a readable yolox_edge checkpoint" in err, err

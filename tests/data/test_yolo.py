@@ -392,6 +392,7 @@ def test_linked_subfolders_are_read_once_and_a_loop_ends(tmp_path: Path) -> None
     os.symlink(tmp_path / "batch2" / "images", tmp_path / "ds" / "images" / "batch2")
     os.symlink(tmp_path / "batch2" / "labels", tmp_path / "ds" / "labels" / "batch2")
     os.symlink(tmp_path / "ds" / "images", tmp_path / "ds" / "images" / "loop")
+    os.symlink(tmp_path / "ds", tmp_path / "ds" / "images" / "up")  # a folder above: its images again, unlabelled
     split = read_split(ds, "train")
     assert [s.image.relative_to(tmp_path / "ds" / "images").as_posix() for s in split.samples] == \
         ["a.png", "batch2/b.png"], split.problems

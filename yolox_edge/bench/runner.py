@@ -66,8 +66,8 @@ def artifact_files(path: Path, info_files: list[str] | None = None) -> list[Path
 
     # metadata.json, or any file of an export (its .bin given, not its .xml: the size was the .bin's
     # alone): the export it belongs to, the files its metadata.json lists
-    if path.is_file() and (path.name == METADATA_FILE or path.name in ((peek_metadata(path.parent) or {})
-                                                                        .get("files") or {})):
+    listed = (peek_metadata(path.parent) or {}).get("files") if path.is_file() else None
+    if path.is_file() and (path.name == METADATA_FILE or isinstance(listed, dict) and path.name in listed):
         path = path.parent
     if path.is_dir():
         import json
@@ -140,7 +140,7 @@ def build_rows(artifacts: list[str], threads: list[int], *, baseline: str | None
                 backend, info = opened if h in (None, "f32") else open_model(a, threads=t, precision_hint=h)
                 pred = Predictor(backend, info, conf=conf, iou=iou)
                 rows.append(Row(_label(name, info, backend, h), str(a), t, pred, hint=h))
-    if precision_hints and not any(r.backend.name in HINTED for r in rows):
+    if set(precision_hints or ()) - {"f32"} and not any(r.backend.name in HINTED for r in rows):
         # every row ran its runtime's default while the JSON recorded the hints as asked
         given = flag_value("--precision-hint", "precision_hints", list(precision_hints), ",".join(precision_hints))
         raise UserError(f"{given}: no artifact here takes a precision hint (OpenVINO IRs and ncnn exports do); drop it")

@@ -174,7 +174,11 @@ def latency_from_json(path: str | Path, artifact: str | Path, meta: dict | None 
         raise UserError(f"{p}: has no rows for {artifact}; bench this artifact and pass that JSON")
     # a bench with --precision-hint f32,bf16 has a row per hint: the card states the export as the
     # app runs it, f32 (the last row, bf16's, went onto the card unnamed)
-    mine = [r for r in mine if r.get("precision_hint") in (None, "f32")] or mine
+    f32 = [r for r in mine if r.get("precision_hint") in (None, "f32")]
+    if not f32:  # a bench of --precision-hint bf16 alone: its latency would read as the app's f32
+        raise UserError(f"{p}: times {artifact} only at --precision-hint {mine[0].get('precision_hint')}, and the app "
+                        "runs it in f32; bench it without --precision-hint (or with f32) and pass that JSON")
+    mine = f32
     if len({(r.get("artifact"), r.get("threads")) for r in mine}) < len(mine):
         raise UserError(f"{p}: times {artifact} in several precisions at one thread count (a bench from before "
                         "rows recorded their --precision-hint); bench it again with 'yolox-edge bench ARTIFACT "

@@ -89,6 +89,8 @@ def _check_save(path: str, reads) -> None:
     refuse_own_file(path, reads, flag="--save", what="the annotated picture")
     if Path(path).is_dir():
         raise UserError(f"{path}: --save names a folder; give the picture's file name (e.g. {Path(path) / 'demo_pred.jpg'})")
-    from ..fileio import require_writable
+    from ..errors import file_in_the_way
 
-    require_writable(path, "annotated picture")  # a parent that is a file, or no permission: said now
+    blocked = file_in_the_way(path)
+    if blocked is not None:  # said now, not after the model built (nothing made on the way)
+        raise UserError(f"{path}: {blocked} is a file, not a folder; choose another path for the annotated picture")

@@ -42,9 +42,9 @@ def list_images(folder: Path, *, recursive: bool = False) -> list[Path]:
 
 def walk_visible(folder: Path | str):
     """``os.walk(folder)``, skipping hidden folders (names starting with '.'), and through links to
-    folders outside it (a dataset assembled from linked batches, as Ultralytics' recursive glob
-    reads it), each once. A link to a folder inside it is left out: its images would be read twice,
-    under a name the labels folder may not have (and a link to a folder above it would loop)."""
+    folders beside it (a dataset assembled from linked batches, as Ultralytics' recursive glob
+    reads it), each once. A link to a folder inside it, to it or to a folder above it is left out:
+    its images would be read twice, under a name the labels folder may not have."""
     top = os.path.realpath(folder)
     seen: set[str] = set()
     for root, dirs, names in os.walk(folder, followlinks=True):
@@ -55,7 +55,9 @@ def walk_visible(folder: Path | str):
                 continue
             if os.path.islink(path):
                 real = os.path.realpath(path)
-                if real == top or real.startswith(top + os.sep) or real in seen:
+                # inside the tree (read already, under its own name), or the tree itself or a folder
+                # above it (every image again under the link's name, and no end to the walk)
+                if real == top or real.startswith(top + os.sep) or top.startswith(real + os.sep) or real in seen:
                     continue
                 seen.add(real)
             keep.append(d)
