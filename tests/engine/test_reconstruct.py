@@ -82,8 +82,8 @@ def test_conversion_refuses_what_it_cannot_do(teacher):
         convert_activation(teacher, "test_dw", x, progress=False)
     with pytest.raises(UserError, match="tensors"):
         convert_activation(teacher, "test", x, progress=False)
-    with pytest.raises(UserError, match="at least"):
-        convert_activation(teacher, "test_hswish", x[:2], batch=4, progress=False)
+    with pytest.raises(UserError, match=r"--batch 5 \(batch=5 in Python\) is more than the 4 samples"):
+        convert_activation(teacher, "test_hswish", x[:2], batch=5, progress=False)  # 2 images, mirrored: 4
 
 
 def test_convert_cli_writes_a_checkpoint_of_the_target_variant(tmp_path, teacher, run_cli):
