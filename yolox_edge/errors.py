@@ -62,28 +62,26 @@ def require_file(path: str | Path, what: str = "file") -> Path:
     return p
 
 
-def read_utf8_text(path: str | Path) -> str:
+def read_utf8_text(path: str | Path, *, binary: str | None = None) -> str:
     """A text file's content as UTF-8 (a BOM, which Windows editors write, dropped), or a UserError
     naming the file and the first byte that is not (a list saved as UTF-16 by PowerShell, or in a
-    Windows code page): the locale is not asked, so a file reads the same on every machine."""
+    Windows code page): the locale is not asked, so a file reads the same on every machine.
+    ``binary``: the message instead, for a file that is likely no text at all (an image given by mistake)."""
     raw = Path(path).read_bytes()
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); save it as "
-                        "UTF-8 and try again") from None
+        raise UserError(binary or f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); save it "
+                        "as UTF-8 and try again") from None
 
 
 def read_yaml(path: Path) -> object:
     """Parse a YAML file (safe loader), or raise a UserError naming it and the first problem."""
     import yaml
 
-    if Path(path).suffix.lower() not in (".yaml", ".yml"):
-        try:
-            Path(path).read_bytes().decode("utf-8-sig")
-        except UnicodeDecodeError:  # an image or a model given by mistake
-            raise UserError(f"{path}: not a YAML file (binary data); give the .yaml file here") from None
-    text = read_utf8_text(path)
+    named_yaml = Path(path).suffix.lower() in (".yaml", ".yml")  # else an image or a model given by mistake
+    text = read_utf8_text(path, binary=None if named_yaml else
+                          f"{path}: not a YAML file (binary data); give the .yaml file here")
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -66,6 +66,15 @@ def temp_beside(path: Path, what: str, suffix: str = ".tmp") -> tuple[int, str]:
                         f"or check its permissions") from None
 
 
+def read_bytes_or_none(path: str | Path) -> bytes | None:
+    """A file's bytes as they are now; None when it is absent or unreadable (a stopped command's
+    note compares them with what they were before the run)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
+
+
 def require_writable(path: str | Path, what: str = "output") -> Path:
     """Return ``path`` as a Path, or raise UserError now if it could not be written later.
 

@@ -158,6 +158,7 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
                          load_recipe, recipe_from_dict, split_machine_items)
     from .data.spec import load_spec, read_split
     from .fileio import atomic_write_bytes, mib
+    from .engine.checkpoint import load_checkpoint
     from .engine.evaluator import evaluate, evaluation_record, per_class_lines
     from .engine.trainer import Trainer, refuse_earlier_run, require_resumable, resume_flags_note, unused_resume_weights
     from .export import export_model
@@ -188,15 +189,12 @@ def run_pipeline(*, out: str | Path = "runs/pipeline", data: str | Path | None =
     check_recipe(rec)  # a value out of range (--set train.batch=0): the trainer said so after step 1 wrote the data
     if weights is not None and not resume:
         # --weights read now: a missing or broken file stopped the trainer after step 1 generated the data
-        from .engine.checkpoint import load_checkpoint
-
         load_checkpoint(require_file(weights, "checkpoint"))
     if generated:
         refuse_foreign_data(out / "data")
     if generated and resume and (out / "train" / "last.pt").is_file():
         # a run trained on --data, resumed without it: step 1 generated the shapes set, step 2 refused it
         from .data.synthetic import CLASSES
-        from .engine.checkpoint import load_checkpoint
 
         trained = load_checkpoint(out / "train" / "last.pt").get("class_names")
         if trained != CLASSES:

@@ -64,19 +64,16 @@ def artifact_files(path: Path, info_files: list[str] | None = None) -> list[Path
     """The files that make up an artifact (what an app would ship), for its size on disk."""
     from ..export.metadata import METADATA_FILE, peek_metadata
 
-    # metadata.json, or any file of an export (its .bin given, not its .xml: the size was the .bin's
-    # alone): the export it belongs to, the files its metadata.json lists
-    listed = (peek_metadata(path.parent) or {}).get("files") if path.is_file() else None
-    if path.is_file() and (path.name == METADATA_FILE or isinstance(listed, dict) and path.name in listed):
-        path = path.parent
+    folder = path if path.is_dir() else path.parent
+    meta = peek_metadata(folder)  # read once (the runtime has already validated it)
+    listed = meta.get("files") if meta is not None else None
+    # An export's folder, its metadata.json or any file of it (its .bin given, not its .xml: the size
+    # was the .bin's alone): the files its metadata.json names, only those (a quantize --report
+    # folder also holds FP32 reference exports under fp32/).
+    if meta is not None and (path.is_dir() or path.name == METADATA_FILE
+                             or isinstance(listed, dict) and path.name in listed):
+        return [folder / f for f in sorted(listed or {}) if (folder / f).is_file()]
     if path.is_dir():
-        import json
-
-        if (path / METADATA_FILE).is_file():
-            # Only the files metadata.json names (the runtime has already validated it): a
-            # quantize --report folder also holds FP32 reference exports under fp32/.
-            listed = json.loads((path / METADATA_FILE).read_text(encoding="utf-8")).get("files", {})
-            return [path / f for f in sorted(listed) if (path / f).is_file()]
         return [p for p in sorted(path.rglob("*")) if p.is_file() and p.name != METADATA_FILE]
     if info_files:
         return [path.parent / f for f in info_files if (path.parent / f).is_file()]

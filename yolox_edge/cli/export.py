@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..fileio import read_bytes_or_none
 from ..thresholds import EVAL_CONF, EVAL_NMS_IOU
 from .argtypes import img_size, non_negative, unit_interval
 
@@ -55,7 +56,7 @@ def run(args) -> int:
 
     refuse_unused_nms([args.format], raw=args.raw, topk=args.topk, given=given_nms_flags(args), no_nms=args.no_nms)
     iou, conf = nms_settings(args)
-    before = _metadata_bytes(args.out)
+    before = read_bytes_or_none(Path(args.out) / "metadata.json")
     try:
         res = export_model(args.model, format=args.format, out=args.out, precision=args.precision, topk=args.topk,
                            raw=args.raw, img_size=args.img_size, dynamic_batch=args.dynamic_batch,
@@ -85,17 +86,10 @@ def run(args) -> int:
     return 0
 
 
-def _metadata_bytes(out: str) -> bytes | None:
-    try:
-        return (Path(out) / "metadata.json").read_bytes()
-    except OSError:
-        return None
-
-
 def _stopped_note(out: Path, before: bytes | None) -> str:
     """What a stopped export left in ``out``: the moves into place happen with stops held off, so the
     folder holds the earlier export or the new one, whole ('interrupted' alone said neither)."""
-    now = _metadata_bytes(out)
+    now = read_bytes_or_none(out / "metadata.json")
     if now is not None and now != before:
         return f"export: interrupted after the new export was written: {out} holds it, whole"
     if before is not None:

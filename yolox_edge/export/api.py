@@ -138,7 +138,6 @@ def clear_earlier_export(out_dir: str | Path, force: bool) -> None:
     each file it lists that is still the file it lists (same sha256; a plain name in the folder).
     Writing over it left the earlier model beside a metadata.json that no longer named it (and a
     pipeline's eval.json describing another model)."""
-    from ..fileio import sha256_file
     from .metadata import METADATA_FILE, peek_metadata
 
     refuse_earlier_export(out_dir, force)

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..data.preprocess import (IMAGE_SUFFIXES, PreprocessConfig, left_out_note, list_images, preprocess, read_image,
                                scan_images)
-from ..fileio import atomic_write_bytes, missing_folders, remove_empty_folders, run_checkpoint
+from ..fileio import atomic_write_bytes, missing_folders, read_bytes_or_none, remove_empty_folders, run_checkpoint
 from ..progress import deprecated_keywords, renamed
 from ..errors import FORCE, OUT, BadArgument, UserError, check_input_size, flag_value, format_size, input_hw, require_out_folder
 
@@ -333,10 +333,7 @@ def _replace_set(out: Path, arr: np.ndarray, digest: str, manifest: dict, leftov
 
 def manifest_bytes(out: Path) -> bytes | None:
     """The manifest.json in ``out`` as it is now; None when there is none."""
-    try:
-        return (out / MANIFEST_NAME).read_bytes()
-    except OSError:
-        return None
+    return read_bytes_or_none(out / MANIFEST_NAME)
 
 
 def stopped_note(out: Path, before: bytes | None) -> str:

@@ -540,8 +540,9 @@ def quantize_checkpoint(model: str | Path, *, calib: str | Path, format: str, ou
     refuse_files_in_the_way(out, model_file_names(format, int8_stem(ckpt["variant"])), force)
     # NNCF's INFO lines (~63 for OpenVINO) say nothing a user needs
     with StagedOutput(out) as stage, quiet_nncf(bars=progress):
+        say = line_sink(opts.log)
         for line in stage.swept:  # the staging folders of killed runs it removed (or found and left)
-            line_sink(opts.log)(line)
+            say(line)
         sweep_dead_folders(out, ONE_FORMAT_PREFIX)  # the work folders of killed runs from before staging
         staged = quantize_detector(detector, ckpt, Path(model), calib, format, stage.dir / format, opts)
         with stops_held():  # a stop between the two left neither export

@@ -118,8 +118,9 @@ def _cannot_open(source: LiveSource) -> str:
     if not source.is_camera and not is_stream_url(source.target):  # a video file, read as if live
         if not os.path.isfile(source.target):
             return f"{source.label}: no such file; check the path (or give a camera index or a stream address)"
-        return (f"{source.label}: cannot be read as a video (OpenCV's FFmpeg could not open it); convert it to MP4 "
-                f"(H.264), e.g. 'ffmpeg -i {os.path.basename(source.target)} out_h264.mp4'")
+        from .video import unreadable_video
+
+        return unreadable_video(source.label, source.target)
     if not source.is_camera:
         return (f"{source.label}: cannot be opened as a stream (OpenCV's FFmpeg could not connect or read it); "
                 f"check the address, the network and any user/password, e.g. by playing it in VLC or ffplay")

@@ -57,6 +57,13 @@ class VideoInfo:
     fps_stated: bool = True
 
 
+def unreadable_video(label: object, path: str | Path) -> str:
+    """The line for a video file OpenCV cannot open (``label``: how the caller names it)."""
+    p = Path(path)
+    return (f"{label}: cannot be read as a video (OpenCV's FFmpeg could not open it); convert it to MP4 (H.264), "
+            f"e.g. 'ffmpeg -i {p.name} {p.stem}_h264.mp4'")
+
+
 def open_video(path: str | Path) -> tuple["cv2.VideoCapture", VideoInfo]:
     """(cv2.VideoCapture, VideoInfo) for a video file, or a UserError naming it."""
     import cv2
@@ -65,8 +72,7 @@ def open_video(path: str | Path) -> tuple["cv2.VideoCapture", VideoInfo]:
     require_utf8_path(p, "video")  # OpenCV's VideoCapture crashed the process (SIGSEGV) on such a name
     cap = cv2.VideoCapture(str(p))
     if not cap.isOpened():
-        raise UserError(f"{p}: cannot be read as a video (OpenCV's FFmpeg could not open it); "
-                        f"convert it to MP4 (H.264), e.g. 'ffmpeg -i {p.name} {p.stem}_h264.mp4'")
+        raise UserError(unreadable_video(p, p))
     fps = cap.get(cv2.CAP_PROP_FPS)
     stated = bool(np.isfinite(fps) and 0 < fps < 1000)
     count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
